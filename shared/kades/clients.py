@@ -1,0 +1,70 @@
+"""Redis and PostgreSQL clients: created lazily, once per process, never at import."""
+from __future__ import annotations
+
+import threading
+
+import httpx
+import psycopg
+import redis
+from psycopg_pool import ConnectionPool
+
+from kades.errors import TemporaryFailure
+from kades.settings import Settings, settings
+
+_lock = threading.Lock()
+_redis: dict[str, redis.Redis] = {}
+_pools: dict[str, ConnectionPool] = {}
+_http: list[httpx.Client] = []
+
+# The exceptions that mean "a dependency is away", never "the request is bad".
+TEMPORARY_ERRORS = (redis.ConnectionError, redis.TimeoutError, psycopg.OperationalError,
+                    psycopg.errors.AdminShutdown, TemporaryFailure)
+
+
+def redis_client(config: Settings | None = None) -> redis.Redis:
+    config = config or settings()
+    with _lock:
+        client = _redis.get(config.redis_url)
+        if client is None:
+            client = redis.Redis.from_url(
+                config.redis_url, socket_timeout=config.redis_timeout_s,
+                socket_connect_timeout=config.redis_timeout_s, health_check_interval=30)
+            _redis[config.redis_url] = client
+        return client
+
+
+def db_pool(config: Settings | None = None) -> ConnectionPool:
+    config = config or settings()
+    with _lock:
+        pool = _pools.get(config.database_url)
+        if pool is None:
+            pool = ConnectionPool(
+                config.database_url, min_size=0, max_size=8, open=True,
+                timeout=config.database_timeout_s,
+                kwargs={"connect_timeout": max(1, int(config.database_timeout_s)),
+                        "autocommit": False},
+                check=ConnectionPool.check_connection)
+            _pools[config.database_url] = pool
+        return pool
+
+
+def http_client() -> httpx.Client:
+    """One pooled HTTP client per process (sink emission, webhooks)."""
+    with _lock:
+        if not _http:
+            _http.append(httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0)))
+        return _http[0]
+
+
+def close_all() -> None:
+    """Close every client (tests, shutdown)."""
+    with _lock:
+        for pool in _pools.values():
+            pool.close()
+        for client in _redis.values():
+            client.close()
+        for client in _http:
+            client.close()
+        _http.clear()
+        _pools.clear()
+        _redis.clear()

@@ -1,0 +1,44 @@
+"""Errors split by what should happen next: a bad request is never retried, a temporary fault is."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a request: where (`field`) and what (`message`)."""
+
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class KadesError(Exception):
+    """Base of every error KADES raises on purpose."""
+
+
+class BadRequestError(KadesError, ValueError):
+    """The caller sent something we will never accept: answer 400, collect every problem."""
+
+    code = "bad_request"
+
+    def __init__(self, message: str, problems: list[Problem] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.problems = list(problems or [])
+
+    def as_body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message,
+                          "details": [p.as_dict() for p in self.problems]}}
+
+
+class InvalidEventError(BadRequestError):
+    """A CloudEvent (or its data) breaks the spec or the KADES contract."""
+
+    code = "invalid_event"
+
+
+class TemporaryFailure(KadesError, RuntimeError):
+    """A dependency (Redis, the database, the broker) is away: answer 503 so the sender retries."""

@@ -1,0 +1,173 @@
+"""The KADES event contract: every event type and the JSON Schema of its `data`.
+
+This is the only place event types are defined. Types are reverse-DNS and versioned; a
+breaking change of a schema is a new `.vN` type. Where one token is concerned the mint
+address is the CloudEvent `subject` and the `partitionkey` extension.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from kades.errors import InvalidEventError, Problem
+from kades.events.envelope import CloudEvent
+
+CHAIN_BLOCK = "ai.kades.chain.block.v1"
+MARKET_FEED = "ai.kades.market.feed.v1"
+MARKET_TICK = "ai.kades.market.tick.v1"
+SOCIAL_POSTS = "ai.kades.social.posts.v1"
+ANOMALY_DETECTED = "ai.kades.anomaly.detected.v1"
+SENTIMENT_SCORED = "ai.kades.sentiment.scored.v1"
+RISK_SCORED = "ai.kades.risk.scored.v1"
+ALERT = "ai.kades.alert.v1"
+TOKEN_TRACKED = "ai.kades.token.tracked.v1"
+
+# RFC 3339 date-time (jsonschema's "format" would need an extra package to be checked).
+_TIME = {"type": "string",
+         "pattern": r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"}
+_TOKEN = {"type": "string", "minLength": 1, "maxLength": 64}
+_SCORE = {"type": "number", "minimum": 0, "maximum": 1}
+_NONNEG = {"type": "number", "minimum": 0}
+_MAX_BATCH = 10_000
+
+_TICK = {
+    "type": "object",
+    "required": ["token", "time", "price"],
+    "properties": {
+        "token": _TOKEN, "time": _TIME,
+        "price": {"type": "number", "exclusiveMinimum": 0},
+        "volume": _NONNEG, "liquidity": _NONNEG,
+        "source": {"type": "string", "maxLength": 128},
+    },
+}
+_ANOMALY = {
+    "type": "object",
+    "required": ["token", "time", "anomaly_type", "score", "detector"],
+    "properties": {
+        "token": _TOKEN, "time": _TIME,
+        "anomaly_type": {"type": "string", "pattern": "^[a-z][a-z0-9_]{1,63}$"},
+        "score": _SCORE,
+        "detector": {"type": "string", "minLength": 1, "maxLength": 128},
+        "details": {"type": "object"},
+    },
+}
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    CHAIN_BLOCK: {
+        "type": "object",
+        "required": ["slot", "transfers", "swaps", "liquidity", "launches"],
+        "properties": {
+            "slot": {"type": "integer", "minimum": 0},
+            "block_time": {"type": ["string", "null"]},
+            "transfers": {"type": "array", "items": {"type": "object"}},
+            "swaps": {"type": "array", "items": {"type": "object"}},
+            "liquidity": {"type": "array", "items": {"type": "object"}},
+            "pool_states": {"type": "array", "items": {"type": "object"}},
+            "launches": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    MARKET_FEED: {
+        "type": "object", "required": ["ticks"],
+        "properties": {"ticks": {"type": "array", "minItems": 1, "maxItems": _MAX_BATCH,
+                                 "items": _TICK}},
+    },
+    MARKET_TICK: {
+        "type": "object", "required": ["ticks"],
+        "properties": {"ticks": {"type": "array", "minItems": 1, "maxItems": _MAX_BATCH,
+                                 "items": _TICK}},
+    },
+    SOCIAL_POSTS: {
+        "type": "object", "required": ["posts"],
+        "properties": {"posts": {"type": "array", "maxItems": _MAX_BATCH, "items": {
+            "type": "object", "required": ["id", "platform", "author", "text", "time"],
+            "properties": {"id": {"type": "string"}, "platform": {"type": "string"},
+                           "author": {"type": "string"}, "text": {"type": "string"},
+                           "time": _TIME}}}},
+    },
+    ANOMALY_DETECTED: {
+        "type": "object", "required": ["anomalies"],
+        "properties": {"anomalies": {"type": "array", "minItems": 1, "maxItems": _MAX_BATCH,
+                                     "items": _ANOMALY}},
+    },
+    SENTIMENT_SCORED: {
+        "type": "object", "required": ["token", "time", "window", "score"],
+        "properties": {"token": _TOKEN, "time": _TIME, "window": {"type": "string"},
+                       "score": {"type": "number", "minimum": -1, "maximum": 1}},
+    },
+    RISK_SCORED: {
+        "type": "object", "required": ["token", "time", "score", "level", "components"],
+        "properties": {
+            "token": _TOKEN, "time": _TIME, "score": _SCORE,
+            "level": {"enum": ["low", "medium", "high", "critical"]},
+            "components": {"type": "object", "additionalProperties": _SCORE},
+            "explanation": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    ALERT: {
+        "type": "object", "required": ["token", "time", "level", "score", "message"],
+        "properties": {"token": _TOKEN, "time": _TIME, "score": _SCORE,
+                       "level": {"enum": ["low", "medium", "high", "critical"]},
+                       "message": {"type": "string"}},
+    },
+    TOKEN_TRACKED: {
+        "type": "object", "required": ["token_address"],
+        "properties": {
+            "token_address": _TOKEN,
+            "tracking_parameters": {"type": "object", "properties": {
+                "alert_threshold": _SCORE,
+                "update_interval": {"type": "integer", "minimum": 1}}},
+        },
+    },
+}
+
+_VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}
+
+
+def data_problems(event: CloudEvent) -> list[Problem]:
+    """Every way the event's data breaks its type's schema ([] when valid or type unknown)."""
+    validator = _VALIDATORS.get(event.type)
+    if validator is None:
+        return []
+    if not event.has_data:
+        return [Problem("data", f"{event.type} requires data")]
+    if isinstance(event.data, (bytes, bytearray)):
+        return [Problem("datacontenttype", f"{event.type} carries JSON data")]
+    return [Problem("data" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}"
+                                     for p in error.absolute_path), error.message)
+            for error in validator.iter_errors(event.data)]
+
+
+def validate_data(event: CloudEvent) -> None:
+    problems = data_problems(event)
+    if problems:
+        raise InvalidEventError(f"data does not match the schema of {event.type}", problems)
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def new_event(event_type: str, source: str, data: Any, *, subject: str | None = None,
+              event_id: str | None = None, time: str | None = None) -> CloudEvent:
+    """A valid event of a catalogue type; `subject` also becomes the `partitionkey`.
+
+    Pass a deterministic `event_id` (see `derived_id`) when the event answers another one,
+    so that a redelivered input produces the very same output and is dropped downstream.
+    """
+    if event_type not in SCHEMAS:
+        raise ValueError(f"unknown event type {event_type!r}")
+    attributes = {"specversion": "1.0", "id": event_id or str(uuid.uuid4()), "source": source,
+                  "type": event_type, "time": time or now_rfc3339(),
+                  "datacontenttype": "application/json"}
+    if subject:
+        attributes["subject"] = subject
+        attributes["partitionkey"] = subject
+    return CloudEvent(attributes, data)
+
+
+def derived_id(cause: CloudEvent, purpose: str) -> str:
+    """A stable id for an event caused by `cause`: the same input always yields the same id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cause.source}#{cause.id}#{purpose}"))

@@ -1,0 +1,295 @@
+"""CloudEvents 1.0 over HTTP: strict decoding and encoding in binary, structured and batch mode.
+
+Strict because Knative's ingress is: an event the Python SDK would accept but the Broker
+rejects must fail here, with every problem reported at once (not only the first).
+Spec references: CloudEvents 1.0.2 core (§3.1 context attributes, §3.1.1 naming), HTTP
+protocol binding (§3.1 binary, §3.2 structured, §3.3 batched), JSON format (§3.1 data).
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+from kades.errors import InvalidEventError, Problem
+
+SPECVERSION = "1.0"
+STRUCTURED_TYPE = "application/cloudevents+json"
+BATCH_TYPE = "application/cloudevents-batch+json"
+REQUIRED = ("specversion", "id", "source", "type")
+OPTIONAL = ("datacontenttype", "dataschema", "subject", "time")
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]+$")  # core §3.1.1
+# RFC 2045 token characters for media type and subtype.
+_MEDIA_TYPE = re.compile(
+    r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+    r"(\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(\"[^\"]*\"|[!#$%&'*+.^_`|~0-9A-Za-z-]+))*\s*$")
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+@dataclass
+class CloudEvent:
+    """One event: context attributes (extensions as strings) and data.
+
+    `data` is the decoded JSON value when the content type is JSON, raw bytes otherwise,
+    None when the event has no data.
+    """
+
+    attributes: dict[str, str]
+    data: Any = None
+    _has_data: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._has_data = self._has_data or self.data is not None
+
+    def __getitem__(self, name: str) -> str:
+        return self.attributes[name]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self.attributes.get(name, default)
+
+    @property
+    def type(self) -> str:
+        return self.attributes["type"]
+
+    @property
+    def source(self) -> str:
+        return self.attributes["source"]
+
+    @property
+    def id(self) -> str:
+        return self.attributes["id"]
+
+    @property
+    def subject(self) -> str | None:
+        return self.attributes.get("subject")
+
+    @property
+    def has_data(self) -> bool:
+        return self._has_data
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """JSON format §3.1: absent, application/json, text/json or any */*+json is JSON."""
+    if not content_type:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/json", "text/json") or media.endswith("+json")
+
+
+# --- validation ---------------------------------------------------------------------------
+
+def attribute_problems(attrs: Mapping[str, Any], prefix: str = "") -> list[Problem]:
+    """Every way these context attributes break CloudEvents 1.0 (empty list when valid)."""
+    problems: list[Problem] = []
+
+    def bad(name: str, message: str) -> None:
+        problems.append(Problem(prefix + name, message))
+
+    version = attrs.get("specversion")
+    if version is None:
+        bad("specversion", "required attribute is missing")
+    elif version != SPECVERSION:
+        bad("specversion", f"unsupported specversion {version!r}; only '1.0' is accepted")
+    for name in ("id", "source", "type"):
+        value = attrs.get(name)
+        if value is None:
+            bad(name, "required attribute is missing")
+        elif not isinstance(value, str) or not value:
+            bad(name, "must be a non-empty string")
+    source = attrs.get("source")
+    if isinstance(source, str) and source and any(c.isspace() for c in source):
+        bad("source", "must be a URI-reference (no white space)")
+    content_type = attrs.get("datacontenttype")
+    if content_type is not None and (not isinstance(content_type, str)
+                                     or not _MEDIA_TYPE.match(content_type)):
+        bad("datacontenttype", f"not an RFC 2046 media type: {content_type!r}")
+    schema = attrs.get("dataschema")
+    if schema is not None and (not isinstance(schema, str) or not _URI_SCHEME.match(schema)):
+        bad("dataschema", "must be an absolute URI")
+    subject = attrs.get("subject")
+    if subject is not None and (not isinstance(subject, str) or not subject):
+        bad("subject", "must be a non-empty string when present")
+    time = attrs.get("time")
+    if time is not None and not _valid_time(time):
+        bad("time", f"not an RFC 3339 timestamp: {time!r}")
+    for name, value in attrs.items():
+        if name in REQUIRED or name in OPTIONAL:
+            continue
+        if not _EXTENSION_NAME.match(name):
+            bad(name, "extension names use only lower-case letters a-z and digits 0-9")
+        elif value is None or isinstance(value, (dict, list, float)):
+            bad(name, "extension values are strings, integers or booleans")
+        elif isinstance(value, int) and not isinstance(value, bool) and not -2**31 <= value < 2**31:
+            bad(name, "integer extension values are signed 32-bit (core §3.1.2)")
+    return problems
+
+
+def _valid_time(value: Any) -> bool:
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("z", "Z").replace("t", "T").replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _as_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --- decoding -----------------------------------------------------------------------------
+
+def decode(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
+    """Decode an HTTP request into events, whatever its mode; raise InvalidEventError.
+
+    Binary and structured mode give one event, batch mode a list (possibly empty).
+    """
+    content_type = headers.get("content-type") or headers.get("Content-Type") or ""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == STRUCTURED_TYPE:
+        return [from_structured(_parse_json_body(body))]
+    if media == BATCH_TYPE:
+        return from_batch(_parse_json_body(body))
+    return [from_binary(headers, body)]
+
+
+def _parse_json_body(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise InvalidEventError("body is not valid JSON",
+                                [Problem("body", f"invalid JSON: {error}")]) from None
+
+
+def from_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+    """HTTP binding §3.1: attributes in `ce-` headers, data is the body."""
+    attrs: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for raw_name, raw_value in headers.items():
+        name = raw_name.lower()
+        if not name.startswith("ce-"):
+            continue
+        attr = name[3:]
+        try:  # §3.1.3.2: values are percent-encoded
+            attrs[attr] = urllib.parse.unquote(raw_value, errors="strict")
+        except UnicodeDecodeError:
+            problems.append(Problem(attr, "header value is not percent-encoded UTF-8"))
+    content_type = headers.get("content-type") or headers.get("Content-Type")
+    if "specversion" not in attrs and not problems:
+        raise InvalidEventError("not a CloudEvent", [Problem(
+            "ce-specversion", "missing: send binary mode (ce-* headers) or a "
+            f"structured ({STRUCTURED_TYPE}) or batch ({BATCH_TYPE}) body")])
+    if "datacontenttype" in attrs:
+        problems.append(Problem("datacontenttype", "binary mode carries it in Content-Type, "
+                                                   "not in a ce- header"))
+    if content_type:
+        attrs["datacontenttype"] = content_type
+    problems.extend(attribute_problems(attrs))
+    data: Any = None
+    if body:
+        if is_json_type(content_type):
+            try:
+                data = json.loads(body)
+            except (UnicodeDecodeError, ValueError) as error:
+                problems.append(Problem("data", f"Content-Type is JSON but the body is not: {error}"))
+        else:
+            data = bytes(body)
+    if problems:
+        raise InvalidEventError("invalid CloudEvent", problems)
+    return CloudEvent({k: _as_string(v) for k, v in attrs.items()}, data, _has_data=bool(body))
+
+
+def from_structured(document: Any, prefix: str = "") -> CloudEvent:
+    """JSON format §3: one JSON object with attributes, `data` or `data_base64`."""
+    if not isinstance(document, dict):
+        raise InvalidEventError("invalid CloudEvent",
+                                [Problem(prefix or "body", "a structured event is a JSON object")])
+    attrs = {k: v for k, v in document.items() if k not in ("data", "data_base64")}
+    problems = attribute_problems(attrs, prefix)
+    has_data = "data" in document
+    data = document.get("data")
+    if "data_base64" in document:
+        if has_data:
+            problems.append(Problem(prefix + "data_base64", "'data' and 'data_base64' are exclusive"))
+        else:
+            try:
+                data = base64.b64decode(document["data_base64"], validate=True)
+                has_data = True
+            except (TypeError, ValueError):
+                problems.append(Problem(prefix + "data_base64", "not valid base64"))
+            if has_data and is_json_type(attrs.get("datacontenttype")) and isinstance(data, bytes):
+                try:
+                    data = json.loads(data)
+                except (UnicodeDecodeError, ValueError) as error:
+                    problems.append(Problem(prefix + "data_base64", f"JSON content type but not JSON: {error}"))
+    if problems:
+        raise InvalidEventError("invalid CloudEvent", problems)
+    return CloudEvent({k: _as_string(v) for k, v in attrs.items()}, data, _has_data=has_data)
+
+
+def from_batch(document: Any) -> list[CloudEvent]:
+    """HTTP binding §3.3: a JSON array of structured events; every problem of every item."""
+    if not isinstance(document, list):
+        raise InvalidEventError("invalid batch", [Problem("body", "a batch is a JSON array")])
+    events, problems = [], []
+    for index, item in enumerate(document):
+        try:
+            events.append(from_structured(item, prefix=f"[{index}]."))
+        except InvalidEventError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise InvalidEventError("invalid CloudEvent batch", problems)
+    return events
+
+
+# --- encoding -----------------------------------------------------------------------------
+
+def _data_bytes(event: CloudEvent) -> bytes:
+    if not event.has_data:
+        return b""
+    if isinstance(event.data, (bytes, bytearray)):
+        return bytes(event.data)
+    return json.dumps(event.data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def to_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
+    """HTTP headers and body of the event in binary mode (how Knative delivers)."""
+    headers = {}
+    for name, value in event.attributes.items():
+        if name == "datacontenttype":
+            continue
+        headers[f"ce-{name}"] = urllib.parse.quote(value, safe=" !#$&'()*+,/:;=?@[]^_`{|}~-.")
+    if event.has_data:
+        headers["content-type"] = event.attributes.get("datacontenttype", "application/json")
+    return headers, _data_bytes(event)
+
+
+def to_dict(event: CloudEvent) -> dict[str, Any]:
+    """The event as a structured-mode JSON object."""
+    document: dict[str, Any] = dict(event.attributes)
+    if event.has_data:
+        if isinstance(event.data, (bytes, bytearray)):
+            document["data_base64"] = base64.b64encode(event.data).decode()
+        else:
+            document["data"] = event.data
+    return document
+
+
+def to_structured(event: CloudEvent) -> tuple[dict[str, str], bytes]:
+    return ({"content-type": f"{STRUCTURED_TYPE}; charset=utf-8"},
+            json.dumps(to_dict(event), separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def to_batch(events: list[CloudEvent]) -> tuple[dict[str, str], bytes]:
+    return ({"content-type": f"{BATCH_TYPE}; charset=utf-8"},
+            json.dumps([to_dict(e) for e in events], separators=(",", ":"),
+                       ensure_ascii=False).encode())

@@ -1,0 +1,37 @@
+"""Every Prometheus metric KADES exports, declared once.
+
+Functions and the development broker each run in their own process, so each process's
+default registry holds only what it touches; `/metrics` serves that registry.
+"""
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+# --- functions (kades.runtime) ---
+EVENTS = Counter("kades_events_total", "Events received by a function, by outcome",
+                 ["function", "type", "outcome"])
+HANDLER_SECONDS = Histogram(
+    "kades_handler_seconds", "Time spent handling one event (decode to reply)",
+    ["function", "type"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+DUPLICATES = Counter("kades_duplicates_total", "Redelivered events dropped by (source, id)",
+                     ["function"])
+IN_FLIGHT = Gauge("kades_in_flight", "Events being handled right now", ["function"])
+EMITTED = Counter("kades_emitted_total", "Events a function sent to its sink beyond the reply",
+                  ["function", "type"])
+
+# --- development broker (kades.broker) ---
+BROKER_INGRESS = Counter("kades_broker_ingress_total", "Requests at the broker ingress, by HTTP status",
+                         ["broker", "status"])
+BROKER_DELIVERIES = Counter("kades_broker_deliveries_total",
+                            "Delivery attempts to subscribers, by trigger and result",
+                            ["trigger", "result"])
+BROKER_DEAD_LETTERED = Counter("kades_broker_dead_lettered_total",
+                               "Events sent to the dead-letter sink after the last retry", ["trigger"])
+BROKER_DELIVERY_SECONDS = Histogram("kades_broker_delivery_seconds",
+                                    "Time of one delivery attempt", ["trigger"])
+
+
+def render() -> tuple[bytes, str]:
+    """The Prometheus text exposition of this process's metrics and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST

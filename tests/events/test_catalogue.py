@@ -1,0 +1,94 @@
+"""The event catalogue: every type has a valid schema, an example that passes, and named failures."""
+from __future__ import annotations
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from kades.errors import InvalidEventError
+from kades.events import catalogue
+from kades.events.catalogue import SCHEMAS, data_problems, derived_id, new_event
+
+MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
+NOW = "2026-11-26T08:00:00Z"
+TICK = {"token": MINT, "time": NOW, "price": 0.000021, "volume": 1200.0, "liquidity": 5.0e5}
+ANOMALY = {"token": MINT, "time": NOW, "anomaly_type": "flash_crash", "score": 0.93,
+           "detector": "return_spike", "details": {"return": -0.31}}
+
+EXAMPLES = {
+    catalogue.CHAIN_BLOCK: {"slot": 250_000_000, "block_time": NOW, "transfers": [], "swaps": [],
+                            "liquidity": [], "pool_states": [], "launches": []},
+    catalogue.MARKET_FEED: {"ticks": [TICK]},
+    catalogue.MARKET_TICK: {"ticks": [TICK, {**TICK, "time": "2026-11-26T08:00:05Z"}]},
+    catalogue.SOCIAL_POSTS: {"posts": [{"id": "1", "platform": "x", "author": "a",
+                                        "text": "$BONK to the moon 🚀", "time": NOW}]},
+    catalogue.ANOMALY_DETECTED: {"anomalies": [ANOMALY]},
+    catalogue.SENTIMENT_SCORED: {"token": MINT, "time": NOW, "window": "1h", "score": -0.4},
+    catalogue.RISK_SCORED: {"token": MINT, "time": NOW, "score": 0.72, "level": "high",
+                            "components": {"chain": 0.1, "sentiment": 0.2, "temporal": 0.95}},
+    catalogue.ALERT: {"token": MINT, "time": NOW, "level": "high", "score": 0.72,
+                      "message": "risk rose to high"},
+    catalogue.TOKEN_TRACKED: {"token_address": MINT,
+                              "tracking_parameters": {"alert_threshold": 0.7, "update_interval": 60}},
+}
+# One broken example per type and the field the error must name.
+BROKEN = {
+    catalogue.CHAIN_BLOCK: ({**EXAMPLES[catalogue.CHAIN_BLOCK], "slot": -1}, "data.slot"),
+    catalogue.MARKET_FEED: ({"ticks": []}, "data.ticks"),
+    catalogue.MARKET_TICK: ({"ticks": [{**TICK, "price": 0}]}, "data.ticks[0].price"),
+    catalogue.SOCIAL_POSTS: ({"posts": [{"id": "1"}]}, "data.posts[0]"),
+    catalogue.ANOMALY_DETECTED: ({"anomalies": [{**ANOMALY, "score": 1.5}]}, "data.anomalies[0].score"),
+    catalogue.SENTIMENT_SCORED: ({**EXAMPLES[catalogue.SENTIMENT_SCORED], "score": 2}, "data.score"),
+    catalogue.RISK_SCORED: ({**EXAMPLES[catalogue.RISK_SCORED], "level": "severe"}, "data.level"),
+    catalogue.ALERT: ({**EXAMPLES[catalogue.ALERT], "time": "yesterday"}, "data.time"),
+    catalogue.TOKEN_TRACKED: ({"token_address": ""}, "data.token_address"),
+}
+
+
+def test_every_type_has_an_example_and_a_broken_example():
+    assert set(EXAMPLES) == set(SCHEMAS) == set(BROKEN)
+
+
+@pytest.mark.parametrize("event_type", sorted(SCHEMAS))
+def test_schema_is_a_valid_json_schema(event_type):
+    Draft202012Validator.check_schema(SCHEMAS[event_type])
+
+
+@pytest.mark.parametrize("event_type", sorted(SCHEMAS))
+def test_example_passes(event_type):
+    event = new_event(event_type, "/tests", EXAMPLES[event_type], subject=MINT)
+    assert data_problems(event) == []
+    assert event["partitionkey"] == MINT
+
+
+@pytest.mark.parametrize("event_type", sorted(SCHEMAS))
+def test_broken_example_names_the_field(event_type):
+    data, field = BROKEN[event_type]
+    event = new_event(event_type, "/tests", data)
+    with pytest.raises(InvalidEventError) as caught:
+        catalogue.validate_data(event)
+    assert field in [p.field for p in caught.value.problems]
+
+
+def test_all_problems_of_the_data_are_listed():
+    data = {"ticks": [{**TICK, "price": -1}, {"token": MINT}]}
+    fields = [p.field for p in data_problems(new_event(catalogue.MARKET_TICK, "/t", data))]
+    assert "data.ticks[0].price" in fields
+    assert fields.count("data.ticks[1]") == 2  # time and price both missing
+
+
+def test_bytes_data_or_no_data_is_a_problem_for_json_types():
+    event = new_event(catalogue.MARKET_TICK, "/t", b"raw")
+    assert data_problems(event)[0].field == "datacontenttype"
+    event = new_event(catalogue.MARKET_TICK, "/t", None)
+    assert data_problems(event)[0].field == "data"
+
+
+def test_derived_ids_are_stable_and_distinct():
+    cause = new_event(catalogue.MARKET_TICK, "/t", EXAMPLES[catalogue.MARKET_TICK])
+    assert derived_id(cause, "reply") == derived_id(cause, "reply")
+    assert derived_id(cause, "reply") != derived_id(cause, "other")
+
+
+def test_unknown_type_cannot_be_created():
+    with pytest.raises(ValueError):
+        new_event("ai.kades.unknown.v1", "/t", {})
