@@ -1,0 +1,174 @@
+"""The one HTTP entry point of every KADES function (functions-framework's HTTP signature).
+
+Why not `@functions_framework.cloud_event`: it always answers `200 OK` with a text body,
+which Knative's Broker takes for a broken reply (502, retried, then dead-lettered). Here a
+function answers 202 with an empty body, or 200 with its reply CloudEvent in binary mode.
+
+Besides events (POST /), every function serves GET /health, /ready and /metrics.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Callable
+
+import flask
+
+from kades import clients
+from kades.errors import BadRequestError, InvalidEventError, Problem, TemporaryFailure
+from kades.events.catalogue import data_problems
+from kades.events.envelope import CloudEvent, decode, to_binary
+from kades.logs import configure_logging, current_event_id, log
+from kades.metrics import DUPLICATES, EMITTED, EVENTS, HANDLER_SECONDS, IN_FLIGHT, render
+from kades.runtime import dedup, sink
+from kades.runtime.function import Context, Function, as_event_list
+
+logger = logging.getLogger("kades.runtime")
+
+
+def json_response(body: dict, status: int, headers: dict | None = None) -> flask.Response:
+    return flask.Response(json.dumps(body), status=status, headers=headers,
+                          mimetype="application/json")
+
+
+def error_response(status: int, code: str, message: str,
+                   details: list[Problem] | None = None) -> flask.Response:
+    body = {"error": {"code": code, "message": message,
+                      "details": [p.as_dict() for p in details or []]}}
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return json_response(body, status, headers)
+
+
+def probe_response(path: str, ctx: Context, *, uses_database: bool) -> flask.Response | None:
+    """Answer /health, /ready and /metrics; None for any other path."""
+    if path == "/health":
+        return json_response({"status": "ok", "function": ctx.name}, 200)
+    if path == "/ready":
+        checks = {"redis": _check(lambda: ctx.redis.ping())}
+        if uses_database:
+            checks["database"] = _check(lambda: _select_one(ctx))
+        ready = all(v == "ok" for v in checks.values())
+        return json_response({"status": "ready" if ready else "unavailable", "checks": checks},
+                             200 if ready else 503)
+    if path == "/metrics":
+        payload, content_type = render()
+        return flask.Response(payload, status=200, content_type=content_type)
+    return None
+
+
+def _select_one(ctx: Context) -> None:
+    with ctx.db() as conn:
+        conn.execute("SELECT 1")
+
+
+def _check(probe: Callable[[], object]) -> str:
+    try:
+        probe()
+    except clients.TEMPORARY_ERRORS as error:
+        return f"unavailable: {type(error).__name__}"
+    return "ok"
+
+
+def http_function(function: Function, ctx: Context | None = None) -> Callable[[flask.Request], flask.Response]:
+    """The functions-framework HTTP target for `function` (see functions/*/main.py)."""
+    ctx = ctx or Context(function.name)
+    configure_logging(ctx.settings.log_level)
+
+    def entry_point(request: flask.Request) -> flask.Response:
+        probe = probe_response(request.path, ctx, uses_database=function.uses_database)
+        if probe is not None:
+            return probe if request.method in ("GET", "HEAD") else error_response(
+                405, "method_not_allowed", "use GET")
+        if request.path != "/":
+            return error_response(404, "not_found", f"no route {request.path}")
+        if request.method != "POST":
+            return error_response(405, "method_not_allowed", "events are POSTed to /")
+        if (request.content_length or 0) > ctx.settings.max_event_bytes:
+            return error_response(413, "payload_too_large",
+                                  f"body over {ctx.settings.max_event_bytes} bytes")
+        return handle_request(function, ctx, request.headers, request.get_data())
+
+    return entry_point
+
+
+def handle_request(function: Function, ctx: Context, headers, body: bytes) -> flask.Response:
+    """Decode, validate and handle every event of one request; map failures to statuses."""
+    try:
+        events = decode(headers, body)
+        check_consumable(function, events)
+        replies: list[CloudEvent] = []
+        for event in events:
+            replies.extend(handle_event(function, ctx, event))
+        if len(events) > 1 and replies:
+            sink.send(replies, ctx.settings.sink_url)
+    except BadRequestError as error:
+        EVENTS.labels(function.name, "-", "rejected").inc()
+        log(logger, logging.INFO, "rejected", code=error.code, problems=len(error.problems))
+        return error_response(400, error.code, error.message, error.problems)
+    except clients.TEMPORARY_ERRORS as error:
+        log(logger, logging.WARNING, "temporary failure", error=str(error))
+        return error_response(503, "unavailable", f"temporary failure: {type(error).__name__}")
+    if len(events) == 1 and replies:
+        # Binary-mode reply; the Broker takes it in again. Further events went to the sink.
+        headers_out, payload = to_binary(replies[0])
+        return flask.Response(payload, status=200, headers=headers_out)
+    return flask.Response(b"", status=202)
+
+
+def check_consumable(function: Function, events: list[CloudEvent]) -> None:
+    """Every problem of every event of the request, before anything is handled."""
+    problems: list[Problem] = []
+    for index, event in enumerate(events):
+        prefix = f"[{index}]." if len(events) > 1 else ""
+        if event.type not in function.consumes:
+            problems.append(Problem(prefix + "type", f"{function.name} does not consume "
+                                    f"{event.type!r}; it consumes {list(function.consumes)}"))
+            continue
+        problems.extend(Problem(prefix + p.field, p.message) for p in data_problems(event))
+    if problems:
+        raise InvalidEventError("event rejected", problems)
+
+
+def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[CloudEvent]:
+    """Handle one valid event once; return what the caller should reply.
+
+    With a single event the first reply goes back in the HTTP answer and the rest to the
+    sink; with a batch every reply goes to the sink (one HTTP answer cannot hold them).
+    """
+    token = current_event_id.set(event.id)
+    in_flight = IN_FLIGHT.labels(function.name)
+    in_flight.inc()
+    started = time.perf_counter()
+    try:
+        claim = dedup.claim(ctx.redis, function.name, event)
+        if claim.in_progress:
+            EVENTS.labels(function.name, event.type, "in_progress").inc()
+            raise TemporaryFailure("the same event is being handled by another request")
+        if claim.done_replies is not None:
+            DUPLICATES.labels(function.name).inc()
+            EVENTS.labels(function.name, event.type, "duplicate").inc()
+            log(logger, logging.INFO, "duplicate dropped", type=event.type, source=event.source)
+            return claim.done_replies[:1]
+        try:
+            replies = as_event_list(function.handle(event, ctx))
+            extra = replies[1:]
+            if extra:
+                sink.send(extra, ctx.settings.sink_url)
+                for reply in extra:
+                    EMITTED.labels(function.name, reply.type).inc()
+        except BaseException:
+            dedup.release(ctx.redis, claim)
+            raise
+        dedup.complete(ctx.redis, claim, replies[:1], ctx.settings.dedup_ttl_s)
+        elapsed = time.perf_counter() - started
+        HANDLER_SECONDS.labels(function.name, event.type).observe(elapsed)
+        EVENTS.labels(function.name, event.type, "handled").inc()
+        log(logger, logging.INFO, "handled", type=event.type, replies=len(replies),
+            duration_ms=round(elapsed * 1000, 3))
+        return replies[:1]
+    finally:
+        in_flight.dec()
+        current_event_id.reset(token)
+
+

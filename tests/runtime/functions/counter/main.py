@@ -1,0 +1,21 @@
+"""Counts the ticks it handles in Redis (a visible side effect), fails on demand, replies once."""
+import functions_framework
+
+from kades.errors import TemporaryFailure
+from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, derived_id, new_event
+from kades.runtime import Function, http_function
+
+
+def count(event, ctx):
+    tick = event.data["ticks"][0]
+    if tick.get("source") == "fail-once" and ctx.redis.incr("test:failures") == 1:
+        raise TemporaryFailure("simulated outage")
+    ctx.redis.incrby("test:ticks", len(event.data["ticks"]))
+    anomaly = {"token": tick["token"], "time": tick["time"], "anomaly_type": "price_spike",
+               "score": 1.0, "detector": "counter"}
+    return new_event(ANOMALY_DETECTED, ctx.source, {"anomalies": [anomaly]},
+                     event_id=derived_id(event, "count"))
+
+
+FUNCTION = Function("counter", (MARKET_TICK,), count)
+handle = functions_framework.http(http_function(FUNCTION))

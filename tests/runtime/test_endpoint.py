@@ -1,0 +1,132 @@
+"""The function runtime through functions-framework's own test client, on real Redis."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import binary, structured, tick_data
+
+MODES = {"binary": binary, "structured": structured}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_valid_event_gets_its_reply_in_binary_mode(client_of, redis_conn, mode):
+    client = client_of("counter")
+    headers, body = MODES[mode]()
+    response = client.post("/", headers=headers, data=body)
+    assert response.status_code == 200
+    assert response.headers["ce-type"] == "ai.kades.anomaly.detected.v1"
+    assert response.headers["ce-source"] == "/kades/counter"
+    assert response.headers["content-type"] == "application/json"
+    assert json.loads(response.data)["anomalies"][0]["token"] == "TokenA"
+    assert int(redis_conn.get("test:ticks")) == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_function_without_reply_answers_202_with_empty_body(client_of, mode):
+    headers, body = MODES[mode]()
+    response = client_of("noop").post("/", headers=headers, data=body)
+    assert (response.status_code, response.data) == (202, b"")
+
+
+def test_duplicate_is_processed_once_and_gets_the_same_reply(client_of, redis_conn):
+    client = client_of("counter")
+    first = client.post("/", headers=binary()[0], data=binary()[1])
+    # the same (source, id) again, even in the other mode
+    second = client.post("/", headers=structured()[0], data=structured()[1])
+    assert first.status_code == second.status_code == 200
+    assert first.headers["ce-id"] == second.headers["ce-id"]
+    assert first.data == second.data
+    assert int(redis_conn.get("test:ticks")) == 1
+    metrics = client.get("/metrics").data.decode()
+    assert 'kades_duplicates_total{function="counter"} 1.0' in metrics
+
+
+def test_same_id_from_another_source_is_a_different_event(client_of, redis_conn):
+    client = client_of("counter")
+    headers, body = binary()
+    client.post("/", headers=headers, data=body)
+    client.post("/", headers={**headers, "ce-source": "/elsewhere"}, data=body)
+    assert int(redis_conn.get("test:ticks")) == 2
+
+
+MALFORMED = [
+    ({"content-type": "application/json"}, b"{}", "ce-specversion"),
+    ({**binary()[0], "ce-specversion": "0.3"}, binary()[1], "specversion"),
+    (binary()[0], b"{broken", "data"),
+    (binary(data={"ticks": [{"token": "T"}]})[0], json.dumps({"ticks": [{"token": "T"}]}), "data.ticks[0]"),
+    (binary(event_type="ai.kades.social.posts.v1")[0], binary()[1], "type"),
+    (structured()[0], b"[]", "body"),
+]
+
+
+@pytest.mark.parametrize("headers,body,field", MALFORMED)
+def test_malformed_event_is_400_with_json_error_and_no_side_effect(client_of, redis_conn,
+                                                                   headers, body, field):
+    response = client_of("counter").post("/", headers=headers, data=body)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "invalid_event" and error["message"]
+    assert field in [d["field"] for d in error["details"]]
+    assert redis_conn.get("test:ticks") is None
+    assert not redis_conn.keys("kades:dedup:*")  # a rejected event leaves no dedup mark
+
+
+def test_every_problem_is_listed_at_once(client_of):
+    headers = {**binary()[0], "ce-specversion": "9", "ce-time": "later", "ce-id": ""}
+    response = client_of("counter").post("/", headers=headers, data=b"{x")
+    fields = {d["field"] for d in response.get_json()["error"]["details"]}
+    assert {"specversion", "time", "id", "data"} <= fields
+
+
+def test_temporary_failure_is_503_and_the_retry_is_handled(client_of, redis_conn):
+    client = client_of("counter")
+    headers, body = binary(data=tick_data(source="fail-once"))
+    first = client.post("/", headers=headers, data=body)
+    assert first.status_code == 503 and first.get_json()["error"]["code"] == "unavailable"
+    assert first.headers["Retry-After"] == "1"
+    retry = client.post("/", headers=headers, data=body)
+    assert retry.status_code == 200
+    assert int(redis_conn.get("test:ticks")) == 1
+
+
+def test_batch_replies_go_to_the_sink(client_of, event_sink, redis_conn):
+    events = [json.loads(structured(event_id=f"b-{i}")[1]) for i in range(3)]
+    response = client_of("counter").post(
+        "/", headers={"content-type": "application/cloudevents-batch+json"}, data=json.dumps(events))
+    assert (response.status_code, response.data) == (202, b"")
+    assert [e.type for e in event_sink] == ["ai.kades.anomaly.detected.v1"] * 3
+    assert int(redis_conn.get("test:ticks")) == 3
+
+
+def test_extra_events_beyond_the_reply_go_to_the_sink(client_of, event_sink):
+    data = {"ticks": [tick_data(token=t)["ticks"][0] for t in ("A", "B", "C")]}
+    headers, body = binary(data=data)
+    response = client_of("echo").post("/", headers=headers, data=body)
+    assert response.status_code == 200 and response.headers["ce-subject"] == "A"
+    assert sorted(e.subject for e in event_sink) == ["B", "C"]
+
+
+def test_oversized_body_is_refused_before_parsing(client_of, monkeypatch):
+    from kades.settings import settings
+    monkeypatch.setenv("KADES_MAX_EVENT_BYTES", "100")
+    settings.cache_clear()
+    headers, _ = binary()
+    response = client_of("counter").post("/", headers=headers, data=b"x" * 200)
+    assert response.status_code == 413
+    assert response.get_json()["error"]["code"] == "payload_too_large"
+
+
+def test_probes_and_metrics(client_of):
+    client = client_of("counter")
+    assert client.get("/health").get_json()["status"] == "ok"
+    ready = client.get("/ready")
+    assert ready.status_code == 200 and ready.get_json()["checks"]["redis"] == "ok"
+    client.post("/", headers=binary()[0], data=binary()[1])
+    metrics = client.get("/metrics").data.decode()
+    assert 'kades_events_total{function="counter",outcome="handled",type="ai.kades.market.tick.v1"}' in metrics
+    assert "kades_handler_seconds_bucket" in metrics
+    assert "kades_in_flight" in metrics
+    assert client.get("/nowhere").status_code == 404
+    assert client.get("/").status_code == 405
