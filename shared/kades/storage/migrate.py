@@ -1,0 +1,178 @@
+"""Schema migrations: plain SQL files applied in order, each once, recorded in `schema_migrations`.
+
+File names in `migrations/`:
+- `NNNN_name.sql` runs on every PostgreSQL;
+- `NNNN_name.timescale.sql` runs only where the `timescaledb` extension can be loaded. On plain
+  PostgreSQL it stays pending (reported as skipped) and a later run applies it once the
+  extension is there.
+
+Each file runs in its own transaction, together with its row in `schema_migrations`. A
+session advisory lock serialises concurrent runners (two replicas starting at once, a
+migration Job racing a developer), and a second run applies nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from kades.errors import KadesError
+from kades.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+ADVISORY_LOCK_KEY = 0x4B41444553  # "KADES"
+_FILE_NAME = re.compile(
+    r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?P<timescale>\.timescale)?\.sql$")
+
+
+class MigrationError(KadesError, RuntimeError):
+    """The migration files or the recorded history are inconsistent."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    path: Path
+    needs_timescale: bool
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Every migration file in `directory`, in version order; unknown `.sql` names are errors."""
+    migrations, problems = [], []
+    for path in sorted(Path(directory).glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if not match:
+            problems.append(f"{path.name}: expected NNNN_name.sql or NNNN_name.timescale.sql")
+            continue
+        migrations.append(Migration(match["version"], match["name"], path,
+                                    needs_timescale=bool(match["timescale"])))
+    versions = [m.version for m in migrations]
+    problems += [f"version {v} used twice" for v in sorted(set(versions)) if versions.count(v) > 1]
+    if problems:
+        raise MigrationError("bad migration files: " + "; ".join(problems))
+    return migrations
+
+
+def timescale_usable(conn: psycopg.Connection) -> tuple[bool, str]:
+    """Whether `CREATE EXTENSION timescaledb` can work here, and why not when it cannot."""
+    available, installed, preload = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
+        "       EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),"
+        "       current_setting('shared_preload_libraries')").fetchone()
+    if installed:
+        return True, "timescaledb installed"
+    if not available:
+        return False, "timescaledb extension not available"
+    if "timescaledb" not in [lib.strip() for lib in preload.split(",")]:
+        return False, "timescaledb available but not in shared_preload_libraries"
+    return True, "timescaledb available"
+
+
+_CREATE_HISTORY = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    text PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+def _applied(conn: psycopg.Connection) -> dict[str, str]:
+    return dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
+
+
+def _check_history(migrations: list[Migration], applied: dict[str, str]) -> None:
+    known = {m.version: m for m in migrations}
+    problems = [f"{v}: applied but its file is gone" for v in applied if v not in known]
+    problems += [f"{v}: {known[v].path.name} changed after it was applied"
+                 for v in applied if v in known and known[v].checksum != applied[v]]
+    if problems:
+        raise MigrationError("migration history does not match the files: " + "; ".join(problems))
+
+
+def migrate(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """Apply every pending migration that can run here; the versions applied, in order."""
+    migrations = discover(directory)
+    done: list[str] = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
+        try:
+            conn.execute(_CREATE_HISTORY)
+            applied = _applied(conn)
+            _check_history(migrations, applied)
+            for migration in migrations:
+                if migration.version in applied:
+                    continue
+                if migration.needs_timescale and not timescale_usable(conn)[0]:
+                    continue
+                try:
+                    with conn.transaction():
+                        conn.execute(migration.sql)
+                        conn.execute("INSERT INTO schema_migrations (version, name, checksum)"
+                                     " VALUES (%s, %s, %s)",
+                                     (migration.version, migration.name, migration.checksum))
+                except (psycopg.ProgrammingError, psycopg.DataError,
+                        psycopg.IntegrityError, psycopg.NotSupportedError) as error:
+                    raise MigrationError(f"{migration.path.name} failed: {error}") from error
+                done.append(migration.version)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+    return done
+
+
+def status(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[dict[str, str]]:
+    """One row per migration file: version, name, state (applied / pending / skipped), reason."""
+    migrations = discover(directory)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
+        applied = _applied(conn) if exists else {}
+        usable, why = timescale_usable(conn)
+    rows = []
+    for m in migrations:
+        if m.version in applied:
+            state, reason = "applied", ""
+        elif m.needs_timescale and not usable:
+            state, reason = "skipped", why
+        else:
+            state, reason = "pending", ""
+        rows.append({"version": m.version, "name": m.name, "state": state, "reason": reason})
+    return rows
+
+
+def main_migrate(argv: list[str] | None = None) -> int:
+    """`kades migrate [--database-url URL] [--status]`."""
+    parser = argparse.ArgumentParser(prog="kades migrate", description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None,
+                        help="default: KADES_DATABASE_URL or the local development database")
+    parser.add_argument("--status", action="store_true", help="show the state, apply nothing")
+    args = parser.parse_args(argv)
+    url = args.database_url or Settings.from_env().database_url
+    try:
+        applied = [] if args.status else migrate(url)
+        rows = status(url)
+    except psycopg.OperationalError as error:
+        print(f"kades migrate: cannot reach the database: {error}", file=sys.stderr)
+        return 2
+    except MigrationError as error:
+        print(f"kades migrate: {error}", file=sys.stderr)
+        return 1
+    if not args.status:
+        print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+    for row in rows:
+        reason = f"  ({row['reason']})" if row["reason"] else ""
+        print(f"{row['version']} {row['name']:<24} {row['state']}{reason}")
+    return 0

@@ -1,0 +1,154 @@
+"""Reads and writes of metrics, anomalies and risk scores: plain functions over a connection.
+
+The caller owns the transaction (`with pool.connection() as conn:` commits on exit). Every
+insert is `ON CONFLICT DO NOTHING` on a key that holds the event's (source, id), so a
+redelivered event inserts nothing and the functions report how many rows were new.
+`time` is a timezone-aware `datetime` or an ISO 8601 string with an offset.
+
+Row dicts (keys marked ? are optional):
+
+token metrics  time, token, source (the feed or venue that measured it), price?, volume?,
+               liquidity?, event_source?, event_id?
+anomaly        time, token, anomaly_type, score (0..1), detector, event_source, event_id,
+               severity? (label), details? (dict), anomaly_key? (tells apart several anomalies
+               of one type and token raised by one event, e.g. a wallet; default "")
+risk score     time, token, score (0..1), level (low|medium|high|critical), event_source,
+               event_id, components? (dict), explanation? (list or dict)
+
+`query_anomalies` returns anomaly dicts with every key above plus `id`, newest first.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+MAX_PAGE_SIZE = 1000
+
+_METRIC_COLUMNS = ("time", "token", "source", "price", "volume", "liquidity",
+                   "event_source", "event_id")
+_METRIC_DEFAULTS = {"price": None, "volume": None, "liquidity": None,
+                    "event_source": "", "event_id": ""}
+_ANOMALY_COLUMNS = ("time", "token", "anomaly_type", "score", "severity", "detector", "details",
+                    "event_source", "event_id", "anomaly_key")
+_ANOMALY_DEFAULTS = {"severity": None, "details": {}, "anomaly_key": ""}
+_RISK_COLUMNS = ("time", "token", "score", "level", "components", "explanation",
+                 "event_source", "event_id")
+_RISK_DEFAULTS = {"components": {}, "explanation": []}
+_JSON_COLUMNS = {"details", "components", "explanation"}
+
+
+def _as_time(value: Any) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(moment, datetime) or moment.tzinfo is None:
+        raise ValueError(f"time must be a timezone-aware datetime or ISO string, got {value!r}")
+    return moment
+
+
+def _params(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...],
+            defaults: Mapping[str, Any], what: str) -> list[dict[str, Any]]:
+    """Complete each row with the defaults; every missing required key is named in one error."""
+    out, problems = [], []
+    for index, row in enumerate(rows):
+        values = {**defaults, **row}
+        missing = [c for c in columns if c not in values]
+        if missing:
+            problems.append(f"{what} {index}: missing {', '.join(missing)}")
+            continue
+        params = {c: values[c] for c in columns}
+        params["time"] = _as_time(params["time"])
+        for column in _JSON_COLUMNS.intersection(params):
+            params[column] = Jsonb(params[column])
+        out.append(params)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return out
+
+
+def _insert(conn: psycopg.Connection, table: str, columns: tuple[str, ...],
+            params: list[dict[str, Any]]) -> int:
+    if not params:
+        return 0
+    statement = (f"INSERT INTO {table} ({', '.join(columns)}) "
+                 f"VALUES ({', '.join(f'%({c})s' for c in columns)}) ON CONFLICT DO NOTHING")
+    with conn.cursor() as cur:
+        cur.executemany(statement, params)  # pipelined: one round trip for the batch
+        return cur.rowcount
+
+
+def insert_token_metrics(conn: psycopg.Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Store token metrics; the number of rows that were new."""
+    params = _params(rows, _METRIC_COLUMNS, _METRIC_DEFAULTS, "token metrics")
+    return _insert(conn, "token_metrics", _METRIC_COLUMNS, params)
+
+
+def insert_anomalies(conn: psycopg.Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Store anomalies; the number of rows that were new."""
+    params = _params(rows, _ANOMALY_COLUMNS, _ANOMALY_DEFAULTS, "anomaly")
+    return _insert(conn, "anomaly_events", _ANOMALY_COLUMNS, params)
+
+
+def insert_risk_score(conn: psycopg.Connection, row: Mapping[str, Any]) -> bool:
+    """Store one risk score; False when the same event had stored it already."""
+    params = _params([row], _RISK_COLUMNS, _RISK_DEFAULTS, "risk score")
+    return _insert(conn, "risk_scores", _RISK_COLUMNS, params) == 1
+
+
+def encode_cursor(time: datetime, row_id: int) -> str:
+    raw = json.dumps([time.isoformat(), row_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The (time, id) a page cursor points after; ValueError when it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        time_text, row_id = json.loads(raw)
+        return _as_time(time_text), int(row_id)
+    except (ValueError, TypeError) as error:  # bad base64, JSON, shape or time
+        raise ValueError(f"invalid cursor {cursor!r}") from error
+
+
+def query_anomalies(conn: psycopg.Connection, *, start_time: datetime | None = None,
+                    end_time: datetime | None = None, min_score: float | None = None,
+                    anomaly_type: str | None = None, token: str | None = None,
+                    limit: int = 100, cursor: str | None = None
+                    ) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of anomalies, newest first, and the cursor of the next page (None at the end).
+
+    `start_time` is inclusive, `end_time` exclusive. Pages are keyed on (time, id), so rows
+    inserted while a client pages through never make it see a row twice.
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+    conditions, params = [], []
+    for clause, value in (("time >= %s", start_time), ("time < %s", end_time),
+                          ("score >= %s", min_score), ("anomaly_type = %s", anomaly_type),
+                          ("token = %s", token)):
+        if value is not None:
+            conditions.append(clause)
+            params.append(value)
+    if cursor is not None:
+        conditions.append("(time, id) < (%s, %s)")
+        params.extend(decode_cursor(cursor))
+    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    statement = (f"SELECT id, {', '.join(_ANOMALY_COLUMNS)} FROM anomaly_events {where} "
+                 f"ORDER BY time DESC, id DESC LIMIT %s")
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(statement, [*params, limit + 1]).fetchall()
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1]["time"], rows[-1]["id"])
+
+
+def latest_risk_score(conn: psycopg.Connection, token: str) -> dict[str, Any] | None:
+    """The newest risk score of `token`, or None when it has none."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(f"SELECT {', '.join(_RISK_COLUMNS)} FROM risk_scores WHERE token = %s"
+                           " ORDER BY time DESC LIMIT 1", (token,)).fetchone()

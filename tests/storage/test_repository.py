@@ -1,0 +1,163 @@
+"""Reads and writes against the real, migrated test database."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from kades.storage import repository as repo
+
+T0 = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
+
+
+def anomaly(seconds: int = 0, **changes) -> dict:
+    row = {"time": T0 + timedelta(seconds=seconds), "token": "MintA", "anomaly_type": "price_spike",
+           "score": 0.8, "detector": "temporal.zscore", "details": {"z": 4.2},
+           "event_source": "/kades/temporal", "event_id": f"evt-{seconds}"}
+    return {**row, **changes}
+
+
+def risk(seconds: int = 0, **changes) -> dict:
+    row = {"time": T0 + timedelta(seconds=seconds), "token": "MintA", "score": 0.7,
+           "level": "high", "components": {"chain": 0.9}, "explanation": ["mint authority"],
+           "event_source": "/kades/risk", "event_id": f"risk-{seconds}"}
+    return {**row, **changes}
+
+
+def count(conn, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def test_token_metrics_batch_of_500_inserts_once(db_conn):
+    rows = [{"time": T0 + timedelta(seconds=i), "token": f"Mint{i % 5}", "source": "raydium",
+             "price": 1.0 + i, "volume": 10.0, "liquidity": 100.0,
+             "event_source": "/kades/market", "event_id": "tick-1"} for i in range(500)]
+    started = time.perf_counter()
+    assert repo.insert_token_metrics(db_conn, rows) == 500
+    elapsed_s = time.perf_counter() - started
+    assert repo.insert_token_metrics(db_conn, rows) == 0  # redelivery
+    db_conn.commit()
+    assert count(db_conn, "token_metrics") == 500
+    assert elapsed_s < 2.0, f"500 rows took {elapsed_s:.2f} s"
+
+
+def test_token_metrics_optional_values_default_to_null(db_conn):
+    assert repo.insert_token_metrics(db_conn, [{"time": T0, "token": "M", "source": "s"}]) == 1
+    assert db_conn.execute("SELECT price, event_id FROM token_metrics").fetchone() == (None, "")
+
+
+def test_same_anomaly_twice_is_stored_once(db_conn):
+    assert repo.insert_anomalies(db_conn, [anomaly()]) == 1
+    assert repo.insert_anomalies(db_conn, [anomaly(), anomaly()]) == 0
+    assert count(db_conn, "anomaly_events") == 1
+
+
+def test_anomaly_key_tells_apart_anomalies_of_one_event(db_conn):
+    rows = [anomaly(anomaly_type="whale_transfer", anomaly_key=wallet) for wallet in ("W1", "W2")]
+    assert repo.insert_anomalies(db_conn, rows) == 2
+    assert repo.insert_anomalies(db_conn, rows) == 0
+
+
+def test_score_outside_0_1_is_refused_by_the_database(db_conn):
+    with pytest.raises(psycopg.errors.CheckViolation):
+        repo.insert_anomalies(db_conn, [anomaly(score=1.5)])
+
+
+def test_missing_keys_are_all_named_and_naive_times_refused(db_conn):
+    with pytest.raises(ValueError, match="anomaly 0: missing detector, event_source"):
+        repo.insert_anomalies(db_conn, [{"time": T0, "token": "M", "anomaly_type": "x",
+                                         "score": 0.1, "event_id": "e"}])
+    with pytest.raises(ValueError, match="timezone-aware"):
+        repo.insert_anomalies(db_conn, [anomaly(time=datetime(2026, 1, 1))])
+
+
+def test_iso_strings_are_accepted_as_times(db_conn):
+    assert repo.insert_anomalies(db_conn, [anomaly(time="2026-01-15T12:00:00Z")]) == 1
+    assert repo.insert_anomalies(db_conn, [anomaly()]) == 0  # the same instant
+
+
+def test_risk_score_is_idempotent_and_latest_is_newest(db_conn):
+    assert repo.insert_risk_score(db_conn, risk(0)) is True
+    assert repo.insert_risk_score(db_conn, risk(0)) is False
+    assert repo.insert_risk_score(db_conn, risk(60, score=0.2, level="low")) is True
+    latest = repo.latest_risk_score(db_conn, "MintA")
+    assert latest["score"] == 0.2 and latest["level"] == "low"
+    assert latest["components"] == {"chain": 0.9} and latest["explanation"] == ["mint authority"]
+    assert repo.latest_risk_score(db_conn, "Unknown") is None
+
+
+def test_pages_cover_every_row_once_newest_first(db_conn):
+    # pairs of rows share a timestamp, so the id tie-break matters
+    rows = [anomaly(i // 2, event_id=f"e{i}") for i in range(25)]
+    assert repo.insert_anomalies(db_conn, rows) == 25
+    seen, cursor, pages = [], None, 0
+    while True:
+        page, cursor = repo.query_anomalies(db_conn, limit=10, cursor=cursor)
+        pages += 1
+        seen += page
+        if cursor is None:
+            break
+    assert pages == 3 and len(seen) == 25
+    assert len({row["id"] for row in seen}) == 25
+    keys = [(row["time"], row["id"]) for row in seen]
+    assert keys == sorted(keys, reverse=True)
+
+
+def test_rows_arriving_between_pages_do_not_shift_the_next_page(db_conn):
+    repo.insert_anomalies(db_conn, [anomaly(i, event_id=f"e{i}") for i in range(6)])
+    first, cursor = repo.query_anomalies(db_conn, limit=3)
+    repo.insert_anomalies(db_conn, [anomaly(100, event_id="newer")])
+    second, cursor = repo.query_anomalies(db_conn, limit=3, cursor=cursor)
+    assert cursor is None
+    assert [r["event_id"] for r in first + second] == [f"e{i}" for i in range(5, -1, -1)]
+
+
+def test_exact_last_page_has_no_next_cursor(db_conn):
+    repo.insert_anomalies(db_conn, [anomaly(i, event_id=f"e{i}") for i in range(4)])
+    page, cursor = repo.query_anomalies(db_conn, limit=4)
+    assert len(page) == 4 and cursor is None
+
+
+def test_filters_combine(db_conn):
+    repo.insert_anomalies(db_conn, [
+        anomaly(0, event_id="a", score=0.3),
+        anomaly(10, event_id="b", score=0.9),
+        anomaly(20, event_id="c", score=0.95, token="MintB"),
+        anomaly(30, event_id="d", score=0.99, anomaly_type="flash_crash"),
+    ])
+
+    def ids(**filters) -> list[str]:
+        return [r["event_id"] for r in repo.query_anomalies(db_conn, **filters)[0]]
+
+    assert ids() == ["d", "c", "b", "a"]
+    assert ids(token="MintB") == ["c"]
+    assert ids(anomaly_type="flash_crash") == ["d"]
+    assert ids(min_score=0.9) == ["d", "c", "b"]
+    assert ids(start_time=T0 + timedelta(seconds=10), end_time=T0 + timedelta(seconds=30)) \
+        == ["c", "b"]
+    assert ids(token="MintA", anomaly_type="price_spike", min_score=0.5) == ["b"]
+
+
+def test_bad_cursor_and_limit_are_value_errors(db_conn):
+    with pytest.raises(ValueError, match="invalid cursor"):
+        repo.query_anomalies(db_conn, cursor="not-a-cursor")
+    with pytest.raises(ValueError, match="limit"):
+        repo.query_anomalies(db_conn, limit=0)
+
+
+def test_cursor_round_trip():
+    assert repo.decode_cursor(repo.encode_cursor(T0, 42)) == (T0, 42)
+
+
+def test_daily_view_gives_candles(db_conn):
+    rows = [{"time": T0 + timedelta(hours=h), "token": "MintA", "source": "raydium",
+             "price": price, "volume": 5.0, "liquidity": liquidity}
+            for h, price, liquidity in ((0, 2.0, 10.0), (1, 9.0, 20.0), (2, 1.0, 30.0),
+                                        (3, 4.0, 40.0))]
+    repo.insert_token_metrics(db_conn, rows)
+    candle = db_conn.execute(
+        "SELECT bucket, open, high, low, close, volume, avg_liquidity FROM token_metrics_daily"
+        " WHERE token = 'MintA'").fetchone()
+    assert candle == (datetime(2026, 1, 15, tzinfo=timezone.utc), 2.0, 9.0, 1.0, 4.0, 20.0, 25.0)

@@ -1,0 +1,110 @@
+"""Local services: real servers started on free ports in a temporary data directory."""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from kades import devservices
+from kades.settings import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_binaries_are_found():
+    try:
+        assert Path(devservices._redis_binary()).is_file()
+        bindir = devservices._postgres_bindir()
+    except devservices.DevServiceUnavailable as error:
+        pytest.skip(str(error))
+    assert (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file()
+
+
+def test_redis_is_started_once_and_stopped_by_its_pid_file(tmp_path):
+    port = free_port()
+    try:
+        assert devservices.ensure_redis(data_dir=tmp_path, port=port) is True
+        assert devservices.ensure_redis(data_dir=tmp_path, port=port) is False  # already answers
+        assert redis.Redis(port=port).ping()
+        assert (tmp_path / "redis" / "redis.pid").exists()
+        assert (tmp_path / "redis" / "redis.log").exists()
+    finally:
+        stopped = devservices.stop_all(tmp_path)
+    assert stopped == ["redis"]
+    assert not devservices._port_open(port)
+    assert devservices.stop_all(tmp_path) == []
+
+
+def test_postgres_is_initialised_started_and_stopped(tmp_path):
+    port = free_port()
+    try:
+        assert devservices.ensure_postgres(data_dir=tmp_path, port=port, database="kades") is True
+        url = f"postgresql://kades@127.0.0.1:{port}/kades"
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT current_user, current_database()").fetchone() == \
+                ("kades", "kades")
+            assert conn.execute("SHOW server_encoding").fetchone() == ("UTF8",)
+        assert devservices.ensure_database(url, "kades_extra") is True
+        assert devservices.ensure_database(url, "kades_extra") is False
+        assert devservices.ensure_postgres(data_dir=tmp_path, port=port) is False
+        assert list((tmp_path / "postgres" / "run").glob(".s.PGSQL.*"))  # socket in our dir
+    finally:
+        stopped = devservices.stop_all(tmp_path)
+    assert stopped == ["postgres"]
+    assert not devservices._port_open(port)
+
+
+def test_a_foreign_server_on_the_port_is_an_error_not_a_second_start(tmp_path):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(devservices.DevServiceError, match="not Redis"):
+            devservices.ensure_redis(data_dir=tmp_path, port=port)
+    assert not (tmp_path / "redis").exists()
+
+
+def test_a_server_that_never_answers_fails_with_its_log(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text("starting\nFATAL: could not bind\n")
+    with pytest.raises(devservices.DevServiceError, match="(?s)did not answer.*could not bind"):
+        devservices._wait_until(lambda: False, timeout_s=0.2, what="server", log=log)
+
+
+def test_services_status_prints_the_urls(kades_settings, capsys):
+    config = Settings(redis_url=kades_settings.redis_url,
+                      database_url=kades_settings.database_url)
+    assert devservices.main_services(["status"], config=config) == 0
+    out = capsys.readouterr().out
+    assert f"{config.redis_url}  answering" in out
+    assert f"{config.database_url}  answering" in out
+
+
+def test_services_status_reports_remote_servers_as_unmanaged(capsys):
+    config = Settings(redis_url="redis://cache.example:6379/0",
+                      database_url="postgresql://kades@db.example:5432/kades")
+    assert devservices.main_services(["status"], config=config) == 0
+    assert capsys.readouterr().out.count("remote (not managed here)") == 2
+
+
+def test_services_up_then_down(tmp_path, capsys):
+    config = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                      database_url=f"postgresql://kades@127.0.0.1:{free_port()}/kades_dev")
+    try:
+        assert devservices.main_services(["up", "--data-dir", str(tmp_path)], config=config) == 0
+        out = capsys.readouterr().out
+        assert f"redis    {config.redis_url}  (started)" in out
+        assert f"postgres {config.database_url}  (started)" in out
+        with psycopg.connect(config.database_url) as conn:  # the database of the URL exists
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        assert devservices.main_services(["down", "--data-dir", str(tmp_path)],
+                                         config=config) == 0
+    assert "stopped: redis, postgres" in capsys.readouterr().out
