@@ -1,0 +1,59 @@
+"""Pure tick normalisation: one canonical shape, whatever the feed sent.
+
+Feeds send times with any offset and in any order, and a retried upload may repeat ticks.
+Downstream detectors want every token's ticks in time order, in UTC, each measurement once.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from kades.errors import BadRequestError, Problem
+
+_NUMBERS = ("price", "volume", "liquidity")
+
+
+def normalise_time(text: str) -> str:
+    """An RFC 3339 time as UTC with a `Z` (fraction kept, trailing zeros dropped).
+
+    >>> normalise_time("2024-03-01T12:00:00.500+02:00")
+    '2024-03-01T10:00:00.5Z'
+    """
+    moment = datetime.fromisoformat(text.strip().replace("t", "T").replace("z", "Z"))
+    if moment.tzinfo is None:
+        raise ValueError(f"time without a UTC offset: {text!r}")
+    utc = moment.astimezone(timezone.utc)
+    whole = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{utc.microsecond:06d}".rstrip("0")
+    return f"{whole}.{fraction}Z" if fraction else f"{whole}Z"
+
+
+def normalise_ticks(ticks: list[dict], *, default_source: str | None = None) -> list[dict]:
+    """Ticks sorted by (token, time), times in UTC, exact (token, time, source) repeats dropped.
+
+    A tick without a source gets `default_source` (when given). The first of repeated ticks
+    wins. Numbers become floats; absent optional fields stay absent. Every bad time is
+    reported in one BadRequestError.
+    """
+    seen: set[tuple] = set()
+    keyed, problems = [], []
+    for index, tick in enumerate(ticks):
+        try:
+            time = normalise_time(tick["time"])
+        except (ValueError, TypeError) as error:
+            problems.append(Problem(f"ticks[{index}].time", str(error)))
+            continue
+        source = tick.get("source") or default_source
+        key = (tick["token"], time, source)
+        if key in seen:
+            continue
+        seen.add(key)
+        clean = {"token": tick["token"], "time": time}
+        clean.update({name: float(tick[name]) for name in _NUMBERS if tick.get(name) is not None})
+        if source:
+            clean["source"] = source
+        # Sort on the instant, not the text: "…:05.5Z" sorts before "…:05Z" as text.
+        keyed.append(((tick["token"], datetime.fromisoformat(time)), clean))
+    if problems:
+        raise BadRequestError("invalid tick times", problems)
+    keyed.sort(key=lambda pair: pair[0])
+    return [clean for _, clean in keyed]

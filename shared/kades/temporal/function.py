@@ -1,0 +1,127 @@
+"""temporal-analysis: per-token streaming detectors over market ticks; replies anomalies.
+
+State lives in Redis, one JSON document per token, so any replica (or a fresh one after
+scale-to-zero) carries on. Two replicas may get ticks of the same token at once: the update
+is optimistic (WATCH the tokens' keys, read, compute, MULTI/EXEC; recompute on conflict).
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from datetime import datetime, timezone
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import redis
+
+from kades.errors import BadRequestError, Problem, TemporaryFailure
+from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, derived_id, new_event
+from kades.events.envelope import CloudEvent
+from kades.runtime import Context, Function
+from kades.temporal.threshold import ThresholdFilter
+
+DETECTOR_NAME = "temporal.return_spike"
+STATE_KEY = "kades:temporal:state:{token}"
+STATE_TTL_S = 7 * 24 * 3600   # a token silent for a week starts afresh
+MAX_ATTEMPTS = 8              # optimistic retries before answering 503 (the Broker retries)
+DETECTOR_PARAMS: Mapping[str, Any] = MappingProxyType({})  # ReturnSpikeDetector defaults
+FILTER_PARAMS: Mapping[str, Any] = MappingProxyType({})    # ThresholdFilter defaults
+
+
+def epoch_s(text: str) -> float:
+    moment = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+    if moment.tzinfo is None:
+        raise ValueError(f"time without a UTC offset: {text!r}")
+    return moment.timestamp()
+
+
+def group_ticks(ticks: list[dict]) -> dict[str, list[tuple[float, dict]]]:
+    """Ticks per token (in order of first appearance), each sorted by time: (epoch s, tick)."""
+    groups: dict[str, list[tuple[float, dict]]] = {}
+    problems = []
+    for index, tick in enumerate(ticks):
+        try:
+            groups.setdefault(tick["token"], []).append((epoch_s(tick["time"]), tick))
+        except ValueError as error:
+            problems.append(Problem(f"data.ticks[{index}].time", str(error)))
+    if problems:
+        raise BadRequestError("invalid tick times", problems)
+    for series in groups.values():
+        series.sort(key=lambda pair: pair[0])
+    return groups
+
+
+def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict]]
+                  ) -> tuple[dict, list[dict]]:
+    """Run the token's detector over its ticks; its new state and the anomalies it flags.
+
+    Ticks at or before the last processed time are skipped: a redelivered or late batch
+    changes nothing, and the detector never sees time run backwards.
+    """
+    monitor = ThresholdFilter.from_state(state, detector_params=dict(DETECTOR_PARAMS),
+                                         **FILTER_PARAMS)
+    last_time = monitor.detector.last_time
+    anomalies = []
+    for moment, tick in series:
+        if last_time is not None and moment <= last_time:
+            continue
+        last_time = moment
+        x = {"time": moment, "price": tick["price"], "volume": tick.get("volume")}
+        for flag in monitor.process_one(x):
+            anomalies.append({"token": token, "time": tick["time"],
+                              "anomaly_type": flag["anomaly_type"],
+                              "score": min(1.0, max(0.0, flag["score"])),
+                              "detector": DETECTOR_NAME, "details": flag["details"]})
+    return monitor.to_state(), anomalies
+
+
+def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]]) -> list[dict]:
+    """Update every token's state atomically; the anomalies of the attempt that committed."""
+    keys = [STATE_KEY.format(token=token) for token in groups]
+    if not keys:
+        return []
+    for attempt in range(MAX_ATTEMPTS):
+        with client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(*keys)
+                raw_states = pipe.mget(keys)  # one round trip for every token
+                anomalies, changed = [], {}
+                for key, raw, (token, series) in zip(keys, raw_states, groups.items()):
+                    state, found = analyse_token(token, json.loads(raw) if raw else None, series)
+                    document = json.dumps(state, separators=(",", ":"))
+                    if raw is None or document != raw.decode():
+                        changed[key] = document
+                    anomalies.extend(found)
+                if not changed:
+                    return anomalies  # nothing new (a replay): no write, nothing to conflict with
+                pipe.multi()
+                for key, document in changed.items():
+                    pipe.set(key, document, ex=STATE_TTL_S)
+                pipe.execute()
+                return anomalies
+            except redis.WatchError:
+                # Another replica moved one of these tokens on: recompute from its state, after
+                # a short random pause so that two replicas do not collide in lock step.
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+    raise TemporaryFailure(f"token state kept changing under us ({MAX_ATTEMPTS} attempts)")
+
+
+def handle_ticks(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    groups = group_ticks(event.data["ticks"])
+    anomalies = analyse_batch(ctx.redis, groups)
+    if not anomalies:
+        return None
+    anomalies.sort(key=lambda a: (epoch_s(a["time"]), a["token"], a["anomaly_type"]))
+    tokens = {a["token"] for a in anomalies}
+    return new_event(ANOMALY_DETECTED, ctx.source, {"anomalies": anomalies},
+                     subject=anomalies[0]["token"] if len(tokens) == 1 else None,
+                     event_id=derived_id(event, "anomalies"), time=_utc(anomalies[-1]["time"]))
+
+
+def _utc(text: str) -> str:
+    moment = datetime.fromtimestamp(epoch_s(text), tz=timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+FUNCTION = Function("temporal-analysis", (MARKET_TICK,), handle_ticks)

@@ -1,0 +1,54 @@
+"""normalise_ticks: one canonical shape, whatever order, offsets and repeats a feed sends."""
+from __future__ import annotations
+
+import pytest
+
+from kades.errors import BadRequestError
+from kades.market.aggregate import normalise_ticks, normalise_time
+
+
+def test_times_become_utc_with_z():
+    assert normalise_time("2024-01-01T02:00:00+02:00") == "2024-01-01T00:00:00Z"
+    assert normalise_time("2024-01-01t00:00:00.250z") == "2024-01-01T00:00:00.25Z"
+    assert normalise_time("2024-01-01 00:00:00Z") == "2024-01-01T00:00:00Z"
+
+
+def test_sorted_by_token_then_instant():
+    ticks = [{"token": "B", "time": "2024-01-01T00:00:05Z", "price": 1},
+             {"token": "A", "time": "2024-01-01T00:00:05Z", "price": 2},
+             {"token": "A", "time": "2024-01-01T00:00:04.5Z", "price": 3},
+             {"token": "A", "time": "2024-01-01T01:00:00+02:00", "price": 4}]
+    out = normalise_ticks(ticks)
+    assert [(t["token"], t["price"]) for t in out] == [("A", 4.0), ("A", 3.0), ("A", 2.0), ("B", 1.0)]
+    assert out[0]["time"] == "2023-12-31T23:00:00Z"
+
+
+def test_exact_repeats_dropped_first_wins_other_sources_kept():
+    ticks = [{"token": "A", "time": "2024-01-01T00:00:00Z", "price": 1, "source": "dex"},
+             {"token": "A", "time": "2024-01-01T01:00:00+01:00", "price": 9, "source": "dex"},
+             {"token": "A", "time": "2024-01-01T00:00:00Z", "price": 2, "source": "cex"}]
+    out = normalise_ticks(ticks)
+    assert sorted((t["source"], t["price"]) for t in out) == [("cex", 2.0), ("dex", 1.0)]
+
+
+def test_default_source_fills_and_dedups():
+    ticks = [{"token": "A", "time": "2024-01-01T00:00:00Z", "price": 1},
+             {"token": "A", "time": "2024-01-01T00:00:00Z", "price": 1, "source": "/feed"}]
+    out = normalise_ticks(ticks, default_source="/feed")
+    assert out == [{"token": "A", "time": "2024-01-01T00:00:00Z", "price": 1.0, "source": "/feed"}]
+
+
+def test_optional_fields_stay_absent_and_input_untouched():
+    tick = {"token": "A", "time": "2024-01-01T00:00:00+00:00", "price": 1, "volume": 5}
+    out = normalise_ticks([tick])
+    assert out == [{"token": "A", "time": "2024-01-01T00:00:00Z", "price": 1.0, "volume": 5.0}]
+    assert tick["time"] == "2024-01-01T00:00:00+00:00"
+
+
+def test_every_bad_time_reported_at_once():
+    ticks = [{"token": "A", "time": "2024-13-01T00:00:00Z", "price": 1},
+             {"token": "A", "time": "2024-01-01T00:00:00", "price": 1},
+             {"token": "A", "time": "2024-01-01T00:00:00Z", "price": 1}]
+    with pytest.raises(BadRequestError) as caught:
+        normalise_ticks(ticks)
+    assert [p.field for p in caught.value.problems] == ["ticks[0].time", "ticks[1].time"]

@@ -1,0 +1,97 @@
+"""Risk scoring: components, decay, weights, levels and the explanation's order."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kades.risk.scoring import (COMPONENTS, DEFAULT_WEIGHTS, combine, component_of, decay,
+                                level_of, update_risk)
+
+
+def anomaly(kind: str, score: float, time: str = "2024-01-01T00:00:00Z", token: str = "T"):
+    return {"token": token, "time": time, "anomaly_type": kind, "score": score, "detector": "d"}
+
+
+@pytest.mark.parametrize("kind, component", [
+    ("price_spike", "temporal"), ("flash_crash", "temporal"), ("volume_spike", "temporal"),
+    ("volatility_regime", "temporal"), ("wash_trading", "chain"), ("cyclic_transfer", "chain"),
+    ("liquidity_removal", "chain"), ("risky_launch", "chain"), ("sniper_wallets", "chain"),
+    ("whale_accumulation", "chain"), ("sentiment_shift", "sentiment"),
+    ("mention_burst", "sentiment"), ("shill_campaign", "sentiment"), ("something_new", "chain")])
+def test_component_of(kind, component):
+    assert component_of(kind) == component
+
+
+def test_levels():
+    assert [level_of(s) for s in (0.0, 0.3, 0.49, 0.5, 0.69, 0.7, 0.89, 0.9, 1.0)] == [
+        "low", "low", "low", "medium", "medium", "high", "high", "critical", "critical"]
+
+
+def test_decay_halves_per_half_life():
+    assert decay(0.8, 6 * 3600, 6 * 3600) == pytest.approx(0.4)
+    assert decay(0.8, 0, 3600) == 0.8 and decay(0.8, -5, 3600) == 0.8  # never grows
+
+
+def test_weights_chain_counts_most_and_a_certain_component_is_critical():
+    assert combine({"chain": 0.6}) > combine({"temporal": 0.6}) == pytest.approx(
+        combine({"sentiment": 0.6}))
+    assert combine({"chain": 1.0}) == 1.0 and level_of(combine({"chain": 1.0})) == "critical"
+    assert combine({}) == 0.0
+    assert combine({"chain": 0.5, "temporal": 0.5}) > combine({"chain": 0.5})
+    assert combine({"temporal": 0.6}) == pytest.approx(1 - 0.4 ** (0.3 / 0.4))
+    assert combine({"temporal": 1.0}, {"chain": 1.0, "temporal": 0.0}) == 0.0
+
+
+def test_evidence_accumulates_within_a_component_and_stays_below_one():
+    state, first = update_risk(None, "T", [anomaly("flash_crash", 0.6)])
+    state, second = update_risk(state, "T", [anomaly("price_spike", 0.6)])
+    assert first["components"]["temporal"] == 0.6
+    assert second["components"]["temporal"] == pytest.approx(1 - 0.4 * 0.4)
+    assert second["score"] > first["score"] and second["score"] <= 1.0
+
+
+def test_components_decay_with_the_half_life_setting():
+    state, _ = update_risk(None, "T", [anomaly("wash_trading", 0.8)], half_life_s=3600)
+    _, later = update_risk(state, "T", [], now="2024-01-01T02:00:00Z", half_life_s=3600)
+    assert later["components"]["chain"] == pytest.approx(0.2)
+    assert later["time"] == "2024-01-01T02:00:00Z"
+
+
+def test_time_never_runs_backwards_and_late_anomalies_count_by_their_age():
+    state, _ = update_risk(None, "T", [anomaly("wash_trading", 0.5, "2024-01-01T06:00:00Z")])
+    _, risk = update_risk(state, "T", [anomaly("flash_crash", 0.8, "2024-01-01T00:00:00Z")])
+    assert risk["time"] == "2024-01-01T06:00:00Z"
+    assert risk["components"]["temporal"] == pytest.approx(0.4)
+
+
+def test_explanation_lists_top_contributors_by_weighted_decayed_contribution():
+    anomalies = [anomaly("mention_burst", 0.9, "2024-01-01T00:00:00Z"),
+                 anomaly("wash_trading", 0.7, "2024-01-01T05:00:00Z"),
+                 anomaly("flash_crash", 0.7, "2024-01-01T06:00:00Z"),
+                 anomaly("price_spike", 0.2, "2024-01-01T06:00:00Z")]
+    _, risk = update_risk(None, "T", anomalies, explanation_size=3)
+    assert [e["anomaly_type"] for e in risk["explanation"]] == [
+        "wash_trading", "flash_crash", "mention_burst"]
+    assert risk["explanation"][0]["contribution"] == pytest.approx(0.7 * 0.5 ** (1 / 6), abs=1e-4)
+    assert risk["explanation"][1]["contribution"] == pytest.approx(0.7 * 0.75, abs=1e-4)
+
+
+def test_state_is_json_and_the_document_matches_the_contract():
+    state, risk = update_risk(None, "T", [anomaly("liquidity_removal", 0.95)])
+    assert json.loads(json.dumps(state)) == state
+    assert set(risk) == {"token", "time", "score", "level", "components", "explanation"}
+    assert set(risk["components"]) == set(COMPONENTS) and risk["level"] == "critical"
+    assert sum(DEFAULT_WEIGHTS.values()) == pytest.approx(1.0)
+
+
+def test_input_state_is_not_modified():
+    state, _ = update_risk(None, "T", [anomaly("wash_trading", 0.5)])
+    snapshot = json.dumps(state)
+    update_risk(state, "T", [anomaly("wash_trading", 0.5, "2024-01-01T01:00:00Z")])
+    assert json.dumps(state) == snapshot
+
+
+def test_nothing_to_score_at_is_an_error():
+    with pytest.raises(ValueError):
+        update_risk(None, "T", [])

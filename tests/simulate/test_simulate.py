@@ -1,0 +1,117 @@
+"""The demo market: same seed, same stream; labels that match what was injected."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from kades.events.catalogue import MARKET_FEED, data_problems
+from kades.events.envelope import from_structured
+from kades.simulate import BASE58, feed_events, main_simulate, simulate_market
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+def test_same_seed_same_stream_and_other_seed_other_stream():
+    first, again = simulate_market(seed=7), simulate_market(seed=7)
+    assert first.ticks == again.ticks and first.labels == again.labels
+    other = simulate_market(seed=8)
+    assert other.ticks != first.ticks
+
+
+def test_shape_of_ticks_and_token_names():
+    sim = simulate_market(seed=1, tokens=4, minutes=20, step_s=5)
+    tokens = {tick["token"] for tick in sim.ticks}
+    assert len(tokens) == 4
+    assert all(32 <= len(t) <= 44 and set(t) <= set(BASE58) for t in tokens)
+    assert len(sim.ticks) == 4 * 20 * 60 // 5
+    assert [epoch(t["time"]) for t in sim.ticks] == sorted(epoch(t["time"]) for t in sim.ticks)
+    assert all(t["price"] > 0 and t["volume"] > 0 and t["time"].endswith("Z") for t in sim.ticks)
+
+
+def test_labels_are_separated_by_a_calm_warm_up():
+    sim = simulate_market(seed=3, tokens=5, minutes=30, anomalies_per_token=2)
+    assert len(sim.labels) == 10
+    start = epoch(sim.ticks[0]["time"])
+    for token in {label["token"] for label in sim.labels}:
+        mine = sorted((epoch(l["start"]), epoch(l["end"])) for l in sim.labels if l["token"] == token)
+        assert mine[0][0] - start >= 300
+        assert all(b[0] > a[1] for a, b in zip(mine, mine[1:]))
+    assert {label["kind"] for label in sim.labels} <= {"price_spike", "flash_crash", "volume_spike"}
+
+
+def test_injected_anomalies_are_clear_events():
+    sim = simulate_market(seed=5, tokens=5, minutes=30)
+    for label in sim.labels:
+        series = [t for t in sim.ticks if t["token"] == label["token"]]
+        inside = [t for t in series if epoch(label["start"]) <= epoch(t["time"]) <= epoch(label["end"])]
+        before = [t for t in series if epoch(t["time"]) < epoch(label["start"])][-1]
+        if label["kind"] == "volume_spike":
+            assert max(t["volume"] for t in inside) > 4 * before["volume"]
+        elif label["kind"] == "price_spike":
+            assert max(t["price"] for t in inside) > 1.15 * before["price"]
+        else:
+            assert min(t["price"] for t in inside) < 0.85 * before["price"]
+
+
+def test_feed_events_one_per_step_valid_and_deterministic():
+    sim = simulate_market(seed=2, tokens=3, minutes=5)
+    events = feed_events(sim, source="/kades/simulator")
+    assert len(events) == 5 * 60 // 5
+    assert all(e.type == MARKET_FEED and not data_problems(e) for e in events)
+    assert all(len(e.data["ticks"]) == 3 for e in events)
+    assert [e.id for e in events] == [e.id for e in feed_events(sim, source="/kades/simulator")]
+    assert len({e.id for e in events}) == len(events)
+
+
+def test_cli_writes_structured_events_and_labels(tmp_path):
+    output, labels = tmp_path / "feed.jsonl", tmp_path / "labels.json"
+    assert main_simulate(["--seed", "7", "--tokens", "2", "--minutes", "12",
+                          "--output", str(output), "--labels", str(labels)]) == 0
+    lines = output.read_text().splitlines()
+    assert len(lines) == 12 * 60 // 5
+    events = [from_structured(json.loads(line)) for line in lines]
+    assert events[0].type == MARKET_FEED
+    assert json.loads(labels.read_text()) == simulate_market(seed=7, tokens=2, minutes=12).labels
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError):
+        simulate_market(seed=1, tokens=0)
+
+
+def test_cli_posts_binary_events_to_a_broker():
+    import threading
+
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    from kades.events.envelope import decode
+
+    received = []
+
+    @Request.application
+    def ingress(request):
+        assert request.headers.get("ce-specversion") == "1.0"  # binary mode
+        received.extend(decode(request.headers, request.get_data()))
+        return Response(status=202)
+
+    server = make_server("127.0.0.1", 0, ingress)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert main_simulate(["--seed", "3", "--tokens", "2", "--minutes", "1", "--rate", "1000",
+                              "--broker", f"http://127.0.0.1:{server.server_port}/kades/kades"]) == 0
+    finally:
+        server.shutdown()
+    expected = feed_events(simulate_market(seed=3, tokens=2, minutes=1), source="/kades/simulator")
+    assert [e.id for e in received] == [e.id for e in expected]
+    assert received[0].data == expected[0].data
+
+
+def test_cli_reports_an_unreachable_broker(capsys):
+    assert main_simulate(["--minutes", "1", "--broker", "http://127.0.0.1:9/kades/kades"]) == 1
+    assert "cannot post" in capsys.readouterr().err

@@ -1,0 +1,67 @@
+"""Quality on labelled simulator streams: precision and recall must beat a floor.
+
+A label counts as detected when a flag of its token lands in [start, end + 60 s]; a flag
+outside every label window is a false positive. The numbers are printed (pytest -s).
+"""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+
+from labelled_streams import precision_recall, run_filters
+
+from kades.simulate import simulate_market
+
+SEEDS = range(10)
+RECALL_FLOOR, PRECISION_FLOOR = 0.9, 0.8
+
+
+def summarise(name: str, totals: dict[str, int]) -> tuple[float, float]:
+    recall = totals["detected"] / totals["labels"]
+    precision = totals["true_flags"] / totals["flags"]
+    print(f"\n{name}: recall {recall:.3f} ({totals['detected']}/{totals['labels']}), "
+          f"precision {precision:.3f} ({totals['true_flags']}/{totals['flags']})")
+    return recall, precision
+
+
+def add(totals: dict[str, int], result: dict[str, int]) -> None:
+    for key, value in result.items():
+        totals[key] = totals.get(key, 0) + value
+
+
+def test_regular_streams():
+    totals: dict[str, int] = {}
+    for seed in SEEDS:
+        sim = simulate_market(seed=seed, tokens=5, minutes=30)
+        add(totals, precision_recall(run_filters(sim.ticks), sim.labels))
+    recall, precision = summarise("regular 5 s ticks", totals)
+    assert recall >= RECALL_FLOOR and precision >= PRECISION_FLOOR
+
+
+def test_irregular_streams_with_a_third_of_the_ticks_missing():
+    totals: dict[str, int] = {}
+    for seed in SEEDS:
+        sim = simulate_market(seed=seed, tokens=5, minutes=30)
+        rng = random.Random(seed)
+        kept = [tick for tick in sim.ticks if rng.random() > 0.33]
+        add(totals, precision_recall(run_filters(kept), sim.labels))
+    recall, precision = summarise("irregular ticks (33% dropped)", totals)
+    assert recall >= RECALL_FLOOR and precision >= PRECISION_FLOOR
+
+
+def test_flag_types_match_the_injected_kind():
+    matched = total = 0
+    for seed in SEEDS:
+        sim = simulate_market(seed=seed, tokens=5, minutes=30)
+        flags = run_filters(sim.ticks)
+        for label in sim.labels:
+            total += 1
+            matched += any(token == label["token"] and flag["anomaly_type"] == label["kind"]
+                           for token, flag in flags
+                           if label["start"] <= _text(flag["time"]) <= label["end"])
+    print(f"\nlabels whose own kind was flagged inside [start, end]: {matched}/{total}")
+    assert matched / total >= 0.9
+
+
+def _text(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat().replace("+00:00", "Z")
