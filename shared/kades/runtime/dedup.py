@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Callable
 
 import redis
 
@@ -29,18 +30,24 @@ class Claim:
     in_progress: bool = False
 
 
-def _key(function: str, event: CloudEvent) -> str:
-    digest = hashlib.sha256(f"{event.source}\n{event.id}".encode()).hexdigest()[:40]
+def _key(function: str, identity: str) -> str:
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
     return f"kades:dedup:{function}:{digest}"
 
 
-def claim(client: redis.Redis, function: str, event: CloudEvent) -> Claim:
-    key = _key(function, event)
+def source_and_id(event: CloudEvent) -> str:
+    """CloudEvents core §3.1.1: (source, id) identifies an event."""
+    return f"{event.source}\n{event.id}"
+
+
+def claim(client: redis.Redis, function: str, event: CloudEvent,
+          identity: Callable[[CloudEvent], str] | None = None) -> Claim:
+    key = _key(function, (identity or source_and_id)(event))
     if client.set(key, _PROCESSING, nx=True, ex=CLAIM_TTL_S):
         return Claim(key, None)
     stored = client.get(key)
     if stored is None:  # expired between the two calls: try once more
-        return claim(client, function, event)
+        return claim(client, function, event, identity)
     if stored == _PROCESSING:
         return Claim(key, None, in_progress=True)
     return Claim(key, [from_structured(item) for item in json.loads(stored)])

@@ -22,7 +22,7 @@ from kades.events.envelope import CloudEvent, decode, to_binary
 from kades.logs import configure_logging, current_event_id, log
 from kades.metrics import DUPLICATES, EMITTED, EVENTS, HANDLER_SECONDS, IN_FLIGHT, render
 from kades.runtime import dedup, sink
-from kades.runtime.function import Context, Function, as_event_list
+from kades.runtime.function import ANY_TYPE, Context, Function, as_event_list
 
 logger = logging.getLogger("kades.runtime")
 
@@ -121,6 +121,8 @@ def check_consumable(function: Function, events: list[CloudEvent]) -> None:
     problems: list[Problem] = []
     for index, event in enumerate(events):
         prefix = f"[{index}]." if len(events) > 1 else ""
+        if function.consumes == ANY_TYPE:
+            continue
         if event.type not in function.consumes:
             problems.append(Problem(prefix + "type", f"{function.name} does not consume "
                                     f"{event.type!r}; it consumes {list(function.consumes)}"))
@@ -141,7 +143,7 @@ def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[Cl
     in_flight.inc()
     started = time.perf_counter()
     try:
-        claim = dedup.claim(ctx.redis, function.name, event)
+        claim = dedup.claim(ctx.redis, function.name, event, function.identity)
         if claim.in_progress:
             EVENTS.labels(function.name, event.type, "in_progress").inc()
             raise TemporaryFailure("the same event is being handled by another request")

@@ -18,12 +18,21 @@ HandlerResult = Union[CloudEvent, list[CloudEvent], None]
 
 @dataclass(frozen=True)
 class Function:
-    """A CloudEvents function: the event types it consumes and its pure-ish handler."""
+    """A CloudEvents function: the event types it consumes and its pure-ish handler.
+
+    `consumes=ANY_TYPE` takes every event type and leaves its data unchecked (the
+    dead-letter sink must keep what others refused). `identity` says which attributes make
+    two deliveries the same event; by default the CloudEvents rule, (source, id).
+    """
 
     name: str
     consumes: tuple[str, ...]
     handle: Callable[[CloudEvent, "Context"], HandlerResult]
     uses_database: bool = False
+    identity: Callable[[CloudEvent], str] | None = None
+
+
+ANY_TYPE: tuple[str, ...] = ()
 
 
 @dataclass

@@ -1,0 +1,11 @@
+"""Entry point of the `dead-letter` function: the Broker's deadLetterSink.
+
+It keeps every event it is sent (with Knative's `knativeerror*` extensions) in the Redis
+stream `kades:dlq`, where `kades dlq list` shows them and `kades dlq replay` sends them back.
+"""
+import functions_framework
+
+from kades.broker.dlq import FUNCTION
+from kades.runtime import http_function
+
+handle = functions_framework.http(http_function(FUNCTION))

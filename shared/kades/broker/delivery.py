@@ -1,0 +1,102 @@
+"""One delivery attempt over HTTP and what its response means, as Knative reads it.
+
+Sources (knative/eventing): `pkg/kncloudevents/event_dispatcher.go` (a network error is
+recorded as code 500 with body "dispatch error: ..."; the dead-letter sink gets
+`knativeerrordest`, `knativeerrorcode` and `knativeerrordata` = base64 of the response body
+cut to 1024 characters), `pkg/kncloudevents/retries.go` (retry on network errors, 5xx,
+404, 408, 409, 429; never on other 4xx), `pkg/broker/filter/filter_handler.go` (delivery
+in binary mode with `Prefer: reply`, without `knativebrokerttl`; a 2xx with a non-empty
+body that is not a CloudEvent is a failure reported as 502).
+"""
+from __future__ import annotations
+
+import base64
+import http.client
+import urllib.parse
+from dataclasses import dataclass
+
+from kades.errors import InvalidEventError
+from kades.events.envelope import BATCH_TYPE, STRUCTURED_TYPE, CloudEvent, decode, to_binary
+
+ERROR_DATA_MAX_CHARS = 1024  # knativeerrordata, after base64
+RETRYABLE_4XX = (404, 408, 409, 429)
+NETWORK_ERROR_CODE = 500
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """`done` (2xx, empty), `reply` (2xx with an event), `retry` or `fail` (no retry)."""
+
+    kind: str
+    code: int
+    body: bytes = b""
+    reply: CloudEvent | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.kind in ("retry", "fail")
+
+
+def post(url: str, headers: dict[str, str], body: bytes, *, timeout_s: float) -> Response:
+    """POST and read the whole answer; raise OSError (incl. timeouts) on network errors."""
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname, parts.port, timeout=timeout_s)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request("POST", path, body=body, headers={**headers,
+                                                             "content-length": str(len(body))})
+        answer = connection.getresponse()
+        data = answer.read()
+        return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, data)
+    except http.client.HTTPException as error:
+        raise OSError(f"bad HTTP response: {error!r}") from error
+    finally:
+        connection.close()
+
+
+def send(url: str, event: CloudEvent, *, timeout_s: float, prefer_reply: bool) -> Outcome:
+    """Deliver `event` in binary mode and classify the result."""
+    headers, body = to_binary(event)
+    if prefer_reply:
+        headers["prefer"] = "reply"
+    try:
+        response = post(url, headers, body, timeout_s=timeout_s)
+    except OSError as error:
+        return Outcome("retry", NETWORK_ERROR_CODE, f"dispatch error: {error}".encode())
+    return classify(response, expect_reply=prefer_reply)
+
+
+def classify(response: Response, *, expect_reply: bool = True) -> Outcome:
+    status = response.status
+    if not 200 <= status < 300:
+        retry = status >= 500 or status in RETRYABLE_4XX
+        return Outcome("retry" if retry else "fail", status, response.body)
+    if not expect_reply:
+        return Outcome("done", status)
+    media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    looks_like_event = "ce-specversion" in response.headers or media in (STRUCTURED_TYPE, BATCH_TYPE)
+    if not looks_like_event:
+        if response.body:
+            return Outcome("retry", 502, response.body)  # not a CloudEvent: broken reply
+        return Outcome("done", status)
+    try:
+        events = decode(response.headers, response.body)
+    except InvalidEventError as error:
+        return Outcome("retry", 502, f"invalid reply event: {error.problems}".encode())
+    if len(events) != 1:
+        return Outcome("retry", 502, b"a reply is one event, not a batch")
+    return Outcome("reply", status, reply=events[0])
+
+
+def error_extensions(dest: str, code: int, body: bytes) -> dict[str, str]:
+    """The three extensions Knative adds to an event it dead-letters."""
+    return {"knativeerrordest": dest, "knativeerrorcode": str(code),
+            "knativeerrordata": base64.b64encode(body).decode()[:ERROR_DATA_MAX_CHARS]}

@@ -1,0 +1,207 @@
+"""Dead letters: stored in one Redis stream, listed and replayed by `kades dlq`.
+
+Two writers share the stream `kades:dlq`: the dead-letter sink function (every event the
+Broker dead-letters to it) and the development broker itself, which parks an event there
+when the dead-letter sink cannot take it (or none is configured), so nothing is lost.
+Each entry holds the event as received (structured JSON, with its `knativeerror*`
+extensions) and a few columns for listing. Replay strips the Knative error extensions and
+the broker TTL, posts the event back to the broker ingress and deletes what was accepted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable
+
+import redis
+
+from kades.errors import KadesError
+from kades.events.envelope import CloudEvent, from_structured, to_binary, to_dict
+
+DLQ_STREAM = "kades:dlq"
+ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
+TTL_EXTENSION = "knativebrokerttl"
+
+
+class ReplayError(KadesError, RuntimeError):
+    """Some dead letters could not be replayed; `replayed` others were."""
+
+    def __init__(self, message: str, *, replayed: int, failures: dict[str, str]):
+        super().__init__(message)
+        self.replayed, self.failures = replayed, failures
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    time: str
+    event: CloudEvent
+    note: str = ""
+
+    @property
+    def error_code(self) -> str:
+        return self.event.get("knativeerrorcode") or ""
+
+    @property
+    def error_dest(self) -> str:
+        return self.event.get("knativeerrordest") or ""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dead_letter_fields(event: CloudEvent, note: str = "") -> dict[str, str]:
+    """The stream entry of one dead letter."""
+    return {"event": json.dumps(to_dict(event), separators=(",", ":"), ensure_ascii=False),
+            "time": _now(), "note": note}
+
+
+def store_dead_letter(client: redis.Redis, event: CloudEvent, note: str = "") -> str:
+    """Keep one dead letter; its id."""
+    entry_id = client.xadd(DLQ_STREAM, dead_letter_fields(event, note))
+    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _dead_letter(entry_id, fields) -> DeadLetter:
+    fields = {_text(k): _text(v) for k, v in fields.items()}
+    return DeadLetter(_text(entry_id), fields.get("time", ""),
+                      from_structured(json.loads(fields["event"])), fields.get("note", ""))
+
+
+def list_dead_letters(client: redis.Redis, *, limit: int | None = None) -> list[DeadLetter]:
+    """Dead letters, oldest first."""
+    return [_dead_letter(i, f) for i, f in client.xrange(DLQ_STREAM, count=limit)]
+
+
+def for_replay(event: CloudEvent) -> CloudEvent:
+    """The event as it was first sent: without the Knative error extensions and the TTL."""
+    dropped = (*ERROR_EXTENSIONS, TTL_EXTENSION)
+    attributes = {k: v for k, v in event.attributes.items() if k not in dropped}
+    return CloudEvent(attributes, event.data, _has_data=event.has_data)
+
+
+def post_event(url: str, event: CloudEvent, *, timeout_s: float = 10.0) -> tuple[int, bytes]:
+    """POST in binary mode; (status, body), status 0 when the server cannot be reached."""
+    headers, body = to_binary(event)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+    except (urllib.error.URLError, OSError) as error:
+        return 0, str(error).encode()
+
+
+def replay_dead_letters(client: redis.Redis, ingress_url: str, ids: Iterable[str] | None = None,
+                        all: bool = False) -> int:
+    """Post dead letters back to the broker ingress, delete the accepted ones; how many.
+
+    Raises ReplayError (after replaying what it could) naming every id that failed.
+    """
+    letters = {d.id: d for d in list_dead_letters(client)}
+    if all:
+        selected = list(letters)
+    else:
+        selected = list(ids or [])
+        unknown = [i for i in selected if i not in letters]
+        if unknown:
+            raise ReplayError(f"no such dead letter: {', '.join(unknown)}", replayed=0,
+                              failures={i: "not found" for i in unknown})
+    replayed, failures = 0, {}
+    for entry_id in selected:
+        status, body = post_event(ingress_url, for_replay(letters[entry_id].event))
+        if 200 <= status < 300:
+            client.xdel(DLQ_STREAM, entry_id)
+            replayed += 1
+        else:
+            failures[entry_id] = f"ingress answered {status or 'nothing'}: {body[:300]!r}"
+    if failures:
+        raise ReplayError(f"{len(failures)} dead letter(s) not replayed", replayed=replayed,
+                          failures=failures)
+    return replayed
+
+
+# --- `kades dlq` ----------------------------------------------------------------------------
+
+def format_table(letters: list[DeadLetter]) -> str:
+    rows = [("ID", "TIME", "TYPE", "SOURCE", "CODE", "DEST")]
+    rows += [(d.id, d.time, d.event.type, d.event.source, d.error_code, d.error_dest)
+             for d in letters]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def main_dlq(argv: list[str]) -> int:
+    """`kades dlq list [--limit N] [--json]` and `kades dlq replay ID... | --all`."""
+    from kades.settings import Settings
+
+    config = Settings.from_env()
+    parser = argparse.ArgumentParser(prog="kades dlq", description=main_dlq.__doc__)
+    parser.add_argument("--redis-url", default=config.redis_url)
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="show dead letters, oldest first")
+    listing.add_argument("--limit", type=int, default=None)
+    listing.add_argument("--json", action="store_true", help="one structured event per line")
+    replay = commands.add_parser("replay", help="send dead letters back to the broker")
+    replay.add_argument("ids", nargs="*", metavar="ID")
+    replay.add_argument("--all", action="store_true")
+    replay.add_argument("--ingress", default=config.sink_url,
+                        help="broker ingress URL (default: KADES_SINK_URL / K_SINK)")
+    args = parser.parse_args(argv)
+    client = redis.Redis.from_url(args.redis_url, socket_timeout=config.redis_timeout_s,
+                                  socket_connect_timeout=config.redis_timeout_s)
+    try:
+        if args.command == "list":
+            letters = list_dead_letters(client, limit=args.limit)
+            if args.json:
+                for d in letters:
+                    print(json.dumps({"id": d.id, "time": d.time, "note": d.note,
+                                      "event": to_dict(d.event)}))
+            else:
+                print(format_table(letters))
+            return 0
+        if bool(args.ids) == args.all:
+            parser.error("replay takes dead-letter ids or --all (not both)")
+        count = replay_dead_letters(client, args.ingress, args.ids, all=args.all)
+        print(f"replayed {count} dead letter(s) to {args.ingress}")
+        return 0
+    except ReplayError as error:
+        print(f"replayed {error.replayed}; {error}", file=sys.stderr)
+        for entry_id, reason in error.failures.items():
+            print(f"  {entry_id}: {reason}", file=sys.stderr)
+        return 1
+    except redis.RedisError as error:
+        print(f"kades dlq: Redis at {args.redis_url} is not available: {error}", file=sys.stderr)
+        return 1
+
+
+# --- the dead-letter sink function (functions/dead-letter) ----------------------------------
+
+def _dead_letter_identity(event: CloudEvent) -> str:
+    # The same event may be dead-lettered again after a replay (new arrival time) and must
+    # be kept again; a Broker retry of one dead-letter delivery must not be kept twice.
+    return "\n".join([event.source, event.id, event.get("knativearrivaltime") or "",
+                      event.get("knativeerrordest") or ""])
+
+
+def _keep(event: CloudEvent, ctx) -> None:
+    store_dead_letter(ctx.redis, event)
+
+
+def _function():
+    from kades.runtime import ANY_TYPE, Function
+    return Function("dead-letter", ANY_TYPE, _keep, identity=_dead_letter_identity)
+
+
+FUNCTION = _function()

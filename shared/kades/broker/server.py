@@ -1,0 +1,182 @@
+"""The development broker as one object (`DevBroker`) and as a command (`kades broker`)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+
+import redis
+from werkzeug.serving import make_server
+
+from kades.broker.config import ConfigError, Eventing, load_eventing
+from kades.broker.dispatcher import IDLE_WAIT_S, TriggerDispatcher
+from kades.broker.ingress import IngressApp
+from kades.broker.queue import BrokerQueue
+from kades.logs import configure_logging, log
+from kades.settings import DEFAULT_BROKER_PORT, Settings
+
+logger = logging.getLogger("kades.broker")
+DEFAULT_WORKERS = 4
+HOUSEKEEPING_INTERVAL_S = 30.0
+
+
+class DevBroker:
+    """Ingress (threaded HTTP server) plus delivery workers, all on one Redis.
+
+    `dispatch=False` runs the ingress alone: events are accepted and wait in Redis for a
+    broker that delivers.
+    """
+
+    def __init__(self, eventing: Eventing, client: redis.Redis, *, host: str = "127.0.0.1",
+                 port: int = 0, workers_per_trigger: int = DEFAULT_WORKERS, dispatch: bool = True,
+                 max_event_bytes: int = Settings.max_event_bytes, idle_wait_s: float = IDLE_WAIT_S):
+        self.eventing, self.redis = eventing, client
+        self.host, self.port = host, port
+        self.workers_per_trigger, self.dispatch = workers_per_trigger, dispatch
+        self.max_event_bytes, self.idle_wait_s = max_event_bytes, idle_wait_s
+        self._stop = threading.Event()
+        self._dispatchers: list[TriggerDispatcher] = []
+        self._threads: list[threading.Thread] = []
+        self._server = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def ingress_url(self, namespace: str = "kades", name: str = "kades") -> str:
+        return f"{self.base_url}/{namespace}/{name}"
+
+    def start(self) -> "DevBroker":
+        brokers = list(self.eventing.brokers.values())
+        app = IngressApp(brokers, self.redis, max_event_bytes=self.max_event_bytes)
+        self._server = make_server(self.host, self.port, app, threaded=True)
+        self.port = self._server.server_port
+        # Groups exist before the first event is accepted, so no Trigger misses one.
+        for broker in brokers:
+            queue = BrokerQueue(self.redis, broker.namespace, broker.name)
+            for trigger in self.eventing.triggers_of(broker):
+                queue.ensure_group(trigger.name)
+                if self.dispatch:
+                    recovered = queue.recover(trigger.name)
+                    if recovered:
+                        log(logger, logging.INFO, "recovered pending events",
+                            trigger=trigger.name, count=recovered)
+                    self._dispatchers.append(TriggerDispatcher(
+                        trigger, queue, ingress_url=self.base_url + broker.path,
+                        stop=self._stop, workers=self.workers_per_trigger,
+                        idle_wait_s=self.idle_wait_s))
+        for dispatcher in self._dispatchers:
+            dispatcher.start()
+        if self.dispatch:
+            self._spawn(self._housekeeping, "broker-housekeeping")
+        self._spawn(lambda: self._server.serve_forever(poll_interval=0.05), "broker-http")
+        log(logger, logging.INFO, "broker started", url=self.base_url,
+            brokers=[b.path for b in brokers], triggers=len(self.eventing.triggers))
+        return self
+
+    def _spawn(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _housekeeping(self) -> None:
+        """Now and then: trim what every Trigger finished; recover entries stuck pending."""
+        while not self._stop.wait(HOUSEKEEPING_INTERVAL_S):
+            for broker in self.eventing.brokers.values():
+                queue = BrokerQueue(self.redis, broker.namespace, broker.name)
+                triggers = self.eventing.triggers_of(broker)
+                try:
+                    queue.trim(t.name for t in triggers)
+                    for t in triggers:
+                        # An attempt (delivery, then dead-letter sink) takes at most 2 timeouts.
+                        stuck_ms = int((2 * t.delivery.timeout_s + 60) * 1000)
+                        if queue.recover(t.name, min_idle_ms=stuck_ms):
+                            log(logger, logging.WARNING, "recovered stuck entries", trigger=t.name)
+                except redis.RedisError as error:
+                    log(logger, logging.WARNING, "housekeeping skipped", error=str(error))
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop accepting, let workers finish their current attempt, and return."""
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for dispatcher in self._dispatchers:
+            dispatcher.join(timeout_s)
+        for thread in self._threads:
+            thread.join(timeout_s)
+
+    def __enter__(self) -> "DevBroker":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+
+def _wait_for_redis(client: redis.Redis, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def main_broker(argv: list[str]) -> int:
+    """`kades broker`: run the development broker until SIGINT/SIGTERM."""
+    config = Settings.from_env()
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="kades broker", description=main_broker.__doc__)
+    parser.add_argument("--eventing-dir", default=env.get("KADES_EVENTING_DIR", "eventing"))
+    parser.add_argument("--host", default=env.get("KADES_BROKER_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int,
+                        default=int(env.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT)))
+    parser.add_argument("--redis-url", default=config.redis_url)
+    parser.add_argument("--subscriber", action="append", default=[], metavar="NAME=URL",
+                        help="send to URL what goes to the Trigger or Service NAME (repeatable)")
+    parser.add_argument("--workers", type=int,
+                        default=int(env.get("KADES_BROKER_WORKERS", DEFAULT_WORKERS)),
+                        help="delivery threads per Trigger")
+    args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.subscriber:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url:
+            parser.error(f"--subscriber takes NAME=URL, got {item!r}")
+        overrides[name] = url
+    configure_logging(config.log_level)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per event
+    try:
+        eventing = load_eventing(args.eventing_dir, overrides=overrides,
+                                 broker_base_url=f"http://{args.host}:{args.port}")
+    except ConfigError as error:
+        print(f"kades broker: {error}", file=sys.stderr)
+        return 2
+    client = redis.Redis.from_url(args.redis_url, socket_timeout=max(config.redis_timeout_s, 5.0),
+                                  socket_connect_timeout=config.redis_timeout_s,
+                                  health_check_interval=30)
+    try:
+        _wait_for_redis(client, 15.0)
+    except redis.RedisError as error:
+        print(f"kades broker: Redis at {args.redis_url} is not available: {error}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    broker = DevBroker(eventing, client, host=args.host, port=args.port,
+                       workers_per_trigger=args.workers,
+                       max_event_bytes=config.max_event_bytes).start()
+    ingresses = ", ".join(broker.base_url + b.path for b in eventing.brokers.values())
+    print(f"kades broker: ingress {ingresses or '(no Broker in ' + args.eventing_dir + ')'}",
+          file=sys.stderr)
+    while not stop.wait(0.5):
+        pass
+    broker.stop()
+    return 0

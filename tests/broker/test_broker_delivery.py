@@ -1,0 +1,70 @@
+"""What a subscriber's answer means (pure: no server), and the dead-letter extensions."""
+import base64
+import json
+
+import pytest
+
+from brokertest import free_port
+from kades.broker.delivery import Response, classify, error_extensions, send
+from kades.events.envelope import CloudEvent
+
+
+def answer(status: int, body: bytes = b"", **headers) -> Response:
+    return Response(status, {k.replace("_", "-"): v for k, v in headers.items()}, body)
+
+
+@pytest.mark.parametrize("status, kind", [
+    (500, "retry"), (502, "retry"), (503, "retry"), (504, "retry"),
+    (404, "retry"), (408, "retry"), (409, "retry"), (429, "retry"),
+    (400, "fail"), (401, "fail"), (403, "fail"), (405, "fail"), (413, "fail"), (422, "fail"),
+    (301, "fail"), (302, "fail")])
+def test_failure_statuses(status, kind):
+    outcome = classify(answer(status, b"why"))
+    assert (outcome.kind, outcome.code, outcome.body) == (kind, status, b"why")
+
+
+@pytest.mark.parametrize("status", [200, 202, 204])
+def test_empty_2xx_is_done(status):
+    assert classify(answer(status)).kind == "done"
+
+
+def test_2xx_with_a_body_that_is_not_an_event_is_a_502_failure():
+    outcome = classify(answer(200, b"OK", content_type="text/plain"))
+    assert (outcome.kind, outcome.code, outcome.body) == ("retry", 502, b"OK")
+
+
+def test_binary_reply():
+    outcome = classify(answer(200, b'{"a":1}', ce_specversion="1.0", ce_id="r", ce_source="/s",
+                              ce_type="reply.v1", content_type="application/json"))
+    assert outcome.kind == "reply"
+    assert outcome.reply.type == "reply.v1" and outcome.reply.data == {"a": 1}
+
+
+def test_structured_reply():
+    body = json.dumps({"specversion": "1.0", "id": "r", "source": "/s", "type": "t"}).encode()
+    outcome = classify(answer(200, body, content_type="application/cloudevents+json"))
+    assert outcome.kind == "reply" and outcome.reply.id == "r"
+
+
+def test_malformed_reply_event_is_a_502_failure():
+    outcome = classify(answer(200, b"", ce_specversion="1.0", ce_id="r"))
+    assert (outcome.kind, outcome.code) == ("retry", 502)
+
+
+def test_dead_letter_sink_answers_need_no_event():
+    assert classify(answer(200, b"stored", content_type="text/plain"), expect_reply=False).kind == "done"
+
+
+def test_network_error_is_retried_and_recorded_as_500():
+    event = CloudEvent({"specversion": "1.0", "id": "1", "source": "/s", "type": "t"})
+    outcome = send(f"http://127.0.0.1:{free_port()}/", event, timeout_s=2, prefer_reply=True)
+    assert (outcome.kind, outcome.code) == ("retry", 500)
+    assert outcome.body.startswith(b"dispatch error: ")
+
+
+def test_error_extensions_truncate_the_base64_body_at_1024_chars():
+    ext = error_extensions("http://svc/", 500, b"x" * 2000)
+    assert ext["knativeerrordest"] == "http://svc/" and ext["knativeerrorcode"] == "500"
+    assert len(ext["knativeerrordata"]) == 1024
+    assert base64.b64decode(ext["knativeerrordata"]) == b"x" * 768
+    assert error_extensions("http://svc/", 400, b"bad")["knativeerrordata"] == "YmFk"

@@ -1,0 +1,197 @@
+"""Delivery end to end: real broker, real Redis, real HTTP subscribers on ephemeral ports."""
+import base64
+import json
+import threading
+import time
+
+from werkzeug.wrappers import Response
+
+from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
+from kades.broker import list_dead_letters
+
+FAST = {"retry": 3, "backoffPolicy": "exponential", "backoffDelay": "PT0.1S"}
+
+
+def reply_with(event_type: str, *, status: int = 200):
+    def respond(request):
+        headers = {"ce-specversion": "1.0", "ce-id": "reply-" + request.headers["ce-id"],
+                   "ce-source": "/tests/replier", "ce-type": event_type,
+                   "content-type": "application/json"}
+        return Response(json.dumps({"from": request.headers["ce-type"]}), status=status,
+                        headers=headers)
+    return respond
+
+
+def always(status: int, body: bytes = b""):
+    return lambda _request: Response(body, status=status)
+
+
+def ce(request: dict, name: str):
+    return request["headers"].get(f"ce-{name}")
+
+
+def test_fan_out_in_binary_mode_with_prefer_reply_and_without_ttl(run_broker, subscribers):
+    a, b, other = subscribers(), subscribers(), subscribers()
+    broker = run_broker(manifests(trigger("a", a.url, type="ai.kades.test.v1"),
+                                  trigger("b", b.url),
+                                  trigger("other", other.url, type="ai.kades.other.v1")))
+    assert post_binary(broker.ingress_url(), event_attrs(partitionkey="So1"),
+                       {"x": 1}).status_code == 202
+    wait_for(lambda: a.count() == 1 and b.count() == 1, what="both deliveries")
+    for sub in (a, b):
+        request = sub.requests[0]
+        assert request["headers"]["prefer"] == "reply"
+        assert ce(request, "id") == "e1" and ce(request, "partitionkey") == "So1"
+        assert ce(request, "knativearrivaltime")
+        assert ce(request, "knativebrokerttl") is None  # the broker keeps its TTL to itself
+        assert request["headers"]["content-type"] == "application/json"
+        assert json.loads(request["body"]) == {"x": 1}
+    time.sleep(0.2)
+    assert other.count() == 0
+
+
+def test_reply_is_filtered_again_and_delivered(run_broker, subscribers):
+    b = subscribers()
+    a = subscribers(reply_with("ai.kades.b.v1"))
+    broker = run_broker(manifests(trigger("a", a.url, type="ai.kades.a.v1"),
+                                  trigger("b", b.url, type="ai.kades.b.v1")))
+    post_binary(broker.ingress_url(), event_attrs("ai.kades.a.v1", "first"))
+    wait_for(lambda: b.count() == 1, what="the reply at B")
+    reply = b.requests[0]
+    assert ce(reply, "type") == "ai.kades.b.v1" and ce(reply, "id") == "reply-first"
+    assert json.loads(reply["body"]) == {"from": "ai.kades.a.v1"}
+    time.sleep(0.2)
+    assert a.count() == 1 and b.count() == 1
+
+
+def test_ttl_ends_a_reply_loop(run_broker, subscribers):
+    dls = subscribers()
+    looper = subscribers(reply_with("ai.kades.loop.v1"))
+    broker = run_broker(manifests(trigger("loop", looper.url, type="ai.kades.loop.v1"),
+                                  delivery={**FAST, "deadLetterSink": {"uri": dls.url}}))
+    # Knative's ingress counts an incoming TTL down: 3 -> 2 (delivery 1), reply 2 -> 1
+    # (delivery 2), reply 1 -> 0: refused, and the event that caused it is dead-lettered.
+    post_binary(broker.ingress_url(), event_attrs("ai.kades.loop.v1", knativebrokerttl="3"))
+    wait_for(lambda: dls.count() == 1, what="the dead letter that ends the loop")
+    time.sleep(0.3)
+    assert looper.count() == 2
+    letter = dls.requests[0]
+    assert ce(letter, "id") == "reply-e1" and ce(letter, "knativebrokerttl") == "1"
+    assert ce(letter, "knativeerrordest") == broker.ingress_url()
+    assert ce(letter, "knativeerrorcode") == "400"
+    assert b"knativebrokerttl" in base64.b64decode(ce(letter, "knativeerrordata"))
+
+
+def test_retries_back_off_exponentially_then_dead_letter(run_broker, subscribers):
+    dls = subscribers()
+    failing = subscribers(always(503, b"database away"))
+    broker = run_broker(manifests(trigger("t", failing.url, delivery={
+        **FAST, "deadLetterSink": {"uri": dls.url}})))
+    post_binary(broker.ingress_url(), event_attrs(), {"x": 1})
+    wait_for(lambda: dls.count() == 1, timeout_s=10, what="the dead letter")
+    assert failing.count() == 4  # retry: 3 means 4 attempts
+    gaps = [b - a for a, b in zip(failing.times, failing.times[1:])]
+    for gap, expected in zip(gaps, (0.1, 0.2, 0.4)):
+        assert expected - 0.01 <= gap <= expected + 0.6, gaps
+    letter = dls.requests[0]
+    assert ce(letter, "id") == "e1" and json.loads(letter["body"]) == {"x": 1}
+    assert ce(letter, "knativebrokerttl") == "255" and ce(letter, "knativearrivaltime")
+    assert ce(letter, "knativeerrordest") == failing.url
+    assert ce(letter, "knativeerrorcode") == "503"
+    assert base64.b64decode(ce(letter, "knativeerrordata")) == b"database away"
+    assert "prefer" not in letter["headers"]
+
+
+def test_linear_backoff(run_broker, subscribers):
+    failing = subscribers(always(500))
+    broker = run_broker(manifests(trigger("t", failing.url, delivery={
+        "retry": 2, "backoffPolicy": "linear", "backoffDelay": "PT0.15S"})))
+    post_binary(broker.ingress_url(), event_attrs())
+    wait_for(lambda: failing.count() == 3, what="3 attempts")
+    gaps = [b - a for a, b in zip(failing.times, failing.times[1:])]
+    assert 0.14 <= gaps[0] <= 0.75 and 0.29 <= gaps[1] <= 0.9, gaps
+
+
+def test_client_error_is_not_retried(run_broker, subscribers):
+    dls = subscribers()
+    rejecting = subscribers(always(400, b'{"error":"bad data"}'))
+    broker = run_broker(manifests(trigger("t", rejecting.url, delivery={
+        **FAST, "deadLetterSink": {"uri": dls.url}})))
+    post_binary(broker.ingress_url(), event_attrs())
+    wait_for(lambda: dls.count() == 1, what="the dead letter")
+    time.sleep(0.3)
+    assert rejecting.count() == 1
+    assert ce(dls.requests[0], "knativeerrorcode") == "400"
+    assert base64.b64decode(ce(dls.requests[0], "knativeerrordata")) == b'{"error":"bad data"}'
+
+
+def test_a_2xx_that_is_not_an_event_fails_as_502(run_broker, subscribers):
+    dls = subscribers()
+    chatty = subscribers(always(200, b"OK"))
+    broker = run_broker(manifests(trigger("t", chatty.url, delivery={
+        "retry": 1, "backoffDelay": "PT0.05S", "deadLetterSink": {"uri": dls.url}})))
+    post_binary(broker.ingress_url(), event_attrs())
+    wait_for(lambda: dls.count() == 1, what="the dead letter")
+    assert chatty.count() == 2
+    assert ce(dls.requests[0], "knativeerrorcode") == "502"
+
+
+def test_unreachable_subscriber_is_dead_lettered_as_500(run_broker, subscribers):
+    dls = subscribers()
+    gone = f"http://127.0.0.1:{free_port()}/"
+    broker = run_broker(manifests(trigger("t", gone, delivery={
+        "retry": 1, "backoffDelay": "PT0.05S", "deadLetterSink": {"uri": dls.url}})))
+    post_binary(broker.ingress_url(), event_attrs())
+    wait_for(lambda: dls.count() == 1, what="the dead letter")
+    letter = dls.requests[0]
+    assert ce(letter, "knativeerrordest") == gone and ce(letter, "knativeerrorcode") == "500"
+    assert base64.b64decode(ce(letter, "knativeerrordata")).startswith(b"dispatch error: ")
+
+
+def test_failing_dead_letter_sink_parks_the_event_in_redis(run_broker, subscribers, broker_redis):
+    failing, broken_sink = subscribers(always(500)), subscribers(always(500))
+    broker = run_broker(manifests(trigger("t", failing.url, delivery={
+        "retry": 1, "backoffDelay": "PT0.05S", "deadLetterSink": {"uri": broken_sink.url}})))
+    post_binary(broker.ingress_url(), event_attrs())
+    [parked] = wait_for(lambda: list_dead_letters(broker_redis), what="the parked event")
+    assert broken_sink.count() == 2  # the sink gets the same retries
+    assert parked.event.id == "e1" and parked.error_code == "500"
+    assert parked.error_dest == failing.url and broken_sink.url in parked.note
+
+
+def test_no_dead_letter_sink_parks_the_event(run_broker, subscribers, broker_redis):
+    failing = subscribers(always(422))
+    broker = run_broker(manifests(trigger("t", failing.url, delivery={"retry": 0})))
+    post_binary(broker.ingress_url(), event_attrs())
+    [parked] = wait_for(lambda: list_dead_letters(broker_redis), what="the parked event")
+    assert parked.error_code == "422" and "no deadLetterSink" in parked.note
+
+
+def test_a_slow_subscriber_does_not_hold_back_other_triggers(run_broker, subscribers):
+    release = threading.Event()
+
+    def slow(_request):
+        release.wait(5)
+        return Response(status=202)
+
+    slow_sub, fast_sub = subscribers(slow), subscribers()
+    broker = run_broker(manifests(trigger("slow", slow_sub.url), trigger("fast", fast_sub.url)),
+                        workers=2)
+    try:
+        for i in range(5):
+            post_binary(broker.ingress_url(), event_attrs(id_=f"e{i}"))
+        wait_for(lambda: fast_sub.count() == 5, timeout_s=2, what="all 5 at the fast subscriber")
+        assert slow_sub.count() == 2  # both of its workers are busy
+    finally:
+        release.set()
+    wait_for(lambda: slow_sub.count() == 5, what="the slow subscriber to catch up")
+
+
+def test_each_event_is_delivered_once_per_trigger(run_broker, subscribers):
+    sub = subscribers()
+    broker = run_broker(manifests(trigger("t", sub.url)), workers=4)
+    for i in range(30):
+        post_binary(broker.ingress_url(), event_attrs(id_=f"e{i}"))
+    wait_for(lambda: sub.count() == 30, what="30 deliveries")
+    time.sleep(0.3)
+    assert sorted(ce(r, "id") for r in sub.requests) == sorted(f"e{i}" for i in range(30))

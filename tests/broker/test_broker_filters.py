@@ -1,0 +1,95 @@
+"""Trigger filters, table-driven, as knative/eventing `pkg/eventfilter` evaluates them."""
+import re
+
+import pytest
+
+from kades.broker.filters import compile_trigger_filter, matches
+
+EVENT = {"specversion": "1.0", "id": "1", "source": "/solana/mainnet",
+         "type": "ai.kades.chain.block.v1", "subject": "So11111", "partitionkey": "So11111"}
+
+
+def passes(spec: dict, attrs: dict = EVENT) -> bool:
+    return matches(compile_trigger_filter(spec), attrs)
+
+
+@pytest.mark.parametrize("spec, expected", [
+    # no filter / empty filters match everything
+    ({}, True),
+    ({"filter": {}}, True),
+    ({"filter": {"attributes": {}}}, True),
+    ({"filters": []}, True),
+    # filter.attributes: exact, case-sensitive, every attribute must exist
+    ({"filter": {"attributes": {"type": "ai.kades.chain.block.v1"}}}, True),
+    ({"filter": {"attributes": {"type": "ai.kades.chain.block.V1"}}}, False),
+    ({"filter": {"attributes": {"type": "ai.kades.chain.block"}}}, False),
+    ({"filter": {"attributes": {"type": "ai.kades.chain.block.v1",
+                                "source": "/solana/mainnet"}}}, True),
+    ({"filter": {"attributes": {"type": "ai.kades.chain.block.v1", "source": "/other"}}}, False),
+    ({"filter": {"attributes": {"partitionkey": "So11111"}}}, True),
+    ({"filter": {"attributes": {"missingext": "x"}}}, False),
+    ({"filter": {"attributes": {"dataschema": "x"}}}, False),  # optional core attribute unset
+    ({"filter": {"attributes": {"subject": ""}}}, True),  # "" = any non-empty value
+    ({"filter": {"attributes": {"missingext": ""}}}, False),
+    # filters: exact / prefix / suffix
+    ({"filters": [{"exact": {"type": "ai.kades.chain.block.v1"}}]}, True),
+    ({"filters": [{"exact": {"type": "AI.kades.chain.block.v1"}}]}, False),
+    ({"filters": [{"exact": {"missingext": "x"}}]}, False),
+    ({"filters": [{"prefix": {"type": "ai.kades.chain."}}]}, True),
+    ({"filters": [{"prefix": {"type": "ai.kades.market."}}]}, False),
+    ({"filters": [{"prefix": {"missingext": "a"}}]}, False),
+    ({"filters": [{"suffix": {"type": ".v1"}}]}, True),
+    ({"filters": [{"suffix": {"type": ".v2"}}]}, False),
+    # the list itself is an implicit all
+    ({"filters": [{"prefix": {"type": "ai.kades."}}, {"suffix": {"type": ".v2"}}]}, False),
+    ({"filters": [{"prefix": {"type": "ai.kades."}}, {"exact": {"subject": "So11111"}}]}, True),
+    # all / any / not, nested
+    ({"filters": [{"all": [{"prefix": {"type": "ai."}}, {"suffix": {"type": ".v1"}}]}]}, True),
+    ({"filters": [{"all": [{"prefix": {"type": "ai."}}, {"suffix": {"type": ".v9"}}]}]}, False),
+    ({"filters": [{"any": [{"exact": {"type": "x"}}, {"exact": {"type": "ai.kades.chain.block.v1"}}]}]}, True),
+    ({"filters": [{"any": [{"exact": {"type": "x"}}, {"exact": {"type": "y"}}]}]}, False),
+    ({"filters": [{"not": {"exact": {"type": "ai.kades.chain.block.v1"}}}]}, False),
+    ({"filters": [{"not": {"exact": {"type": "ai.kades.market.tick.v1"}}}]}, True),
+    ({"filters": [{"not": {"not": {"prefix": {"type": "ai.kades."}}}}]}, True),
+    ({"filters": [{"not": {"any": [{"exact": {"source": "/a"}}, {"exact": {"source": "/b"}}]}}]}, True),
+    ({"filters": [{"any": [{"not": {"exact": {"subject": "So11111"}}},
+                           {"all": [{"suffix": {"source": "mainnet"}}, {"exact": {"id": "1"}}]}]}]},
+     True),
+])
+def test_filter_table(spec, expected):
+    assert passes(spec) is expected
+
+
+def test_filters_win_over_filter():
+    spec = {"filter": {"attributes": {"type": "something.else"}},
+            "filters": [{"prefix": {"type": "ai.kades."}}]}
+    assert passes(spec)
+    spec = {"filter": {"attributes": {"type": "ai.kades.chain.block.v1"}},
+            "filters": [{"exact": {"type": "something.else"}}]}
+    assert not passes(spec)
+
+
+def test_empty_filters_list_falls_back_to_filter():
+    assert not passes({"filter": {"attributes": {"type": "other"}}, "filters": []})
+
+
+def test_filters_never_look_at_data():
+    with_data = {**EVENT, "data": {"type": "other"}}
+    spec = {"filters": [{"exact": {"type": "ai.kades.chain.block.v1"}}]}
+    assert passes(spec, with_data)
+    assert not passes({"filters": [{"exact": {"data": "x"}}]}, {**EVENT})
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"filters": [{"exact": {"type": "a"}, "prefix": {"type": "b"}}]}, "exactly one dialect"),
+    ({"filters": [{}]}, "exactly one dialect"),
+    ({"filters": [{"regex": {"type": "a"}}]}, "unknown filter dialect"),
+    ({"filters": [{"exact": {"type": ""}}]}, "must not be empty"),
+    ({"filters": [{"all": []}]}, "non-empty list"),
+    ({"filters": [{"cesql": "type = 'a'"}]}, "cesql"),
+    ({"filter": {"attributes": {"Type": "a"}}}, "^[a-z][a-z0-9]*$"),
+    ({"filters": [{"prefix": {"my-ext": "a"}}]}, "^[a-z][a-z0-9]*$"),
+])
+def test_invalid_filters_are_refused(spec, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        compile_trigger_filter(spec)
