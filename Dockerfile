@@ -1,0 +1,33 @@
+# One image per function: docker build --build-arg FUNCTION=risk-scoring -t kades/risk-scoring .
+# (`make images` builds them all). The shared package is installed, not copied beside the
+# function, because functions-framework puts only the function's folder on the import path.
+FROM python:3.11-slim
+
+ARG FUNCTION
+RUN test -n "$FUNCTION" || { echo "build with --build-arg FUNCTION=<functions/ folder name>" >&2; exit 1; }
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+# Pinned dependencies first: this layer is reused until requirements/ changes.
+COPY requirements/ requirements/
+RUN pip install -r "requirements/functions/${FUNCTION}.txt"
+COPY shared/ shared/
+RUN pip install --no-deps ./shared && rm -rf shared/build
+COPY functions/${FUNCTION}/main.py function/main.py
+
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin kades
+# Numeric, so that Kubernetes can check runAsNonRoot.
+USER 10001
+
+# functions-framework reads these; Knative sets PORT=8080 too. THREADS/WORKERS come from the
+# Service (THREADS = containerConcurrency, see shared/kades/manifests.py).
+ENV FUNCTION_TARGET=handle \
+    FUNCTION_SOURCE=/app/function/main.py \
+    FUNCTION_SIGNATURE_TYPE=http \
+    PORT=8080
+EXPOSE 8080
+CMD ["functions-framework"]

@@ -1,0 +1,118 @@
+"""func.yaml is a valid Knative `func` file, and knative/ is exactly what it renders to."""
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+import yaml
+
+from deploy_helpers import ROOT
+from kades import manifests
+
+FUNCTION_DIRS = manifests.function_dirs(ROOT)
+NAMES = [d.name for d in FUNCTION_DIRS]
+ALWAYS_WARM = {"api"}  # holds WebSockets
+
+
+class _FuncLoader(yaml.SafeLoader):
+    """YAML as func reads it: `created` stays a string (JSON has no timestamps)."""
+
+
+_FuncLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+
+def _func(name):
+    return yaml.load((ROOT / "functions" / name / "func.yaml").read_text(), Loader=_FuncLoader)
+
+
+def test_every_function_folder_has_func_and_knative_yaml():
+    folders = sorted(p.parent.name for p in (ROOT / "functions").glob("*/main.py"))
+    assert NAMES == folders
+    assert all((d / "knative.yaml").is_file() for d in FUNCTION_DIRS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_func_yaml_is_valid_for_the_func_cli(schemas_dir, name):
+    schema = json.loads((schemas_dir / "knative-func" / "func_yaml-schema.json").read_text())
+    func = _func(name)
+    errors = [e.message for e in jsonschema.Draft4Validator(schema).iter_errors(func)]
+    assert errors == []
+    assert func["name"] == name
+    assert not {"registry", "image"} & func.keys() and "image" not in func.get("deploy", {})
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scale_to_zero_except_api(name):
+    expected = 1 if name in ALWAYS_WARM else 0
+    assert _func(name)["deploy"]["options"]["scale"]["min"] == expected
+
+
+def test_committed_manifests_equal_a_fresh_render():
+    stale = manifests.stale_files(ROOT, manifests.render_all(ROOT))
+    assert stale == [], "run `make manifests` and commit the result"
+
+
+def test_check_mode_reports_a_stale_file(tmp_path, capsys):
+    (tmp_path / "functions" / "f").mkdir(parents=True)
+    (tmp_path / "functions" / "f" / "func.yaml").write_text(
+        (ROOT / "functions" / "temporal-analysis" / "func.yaml").read_text().replace(
+            "name: temporal-analysis", "name: f"))
+    assert manifests.main_manifests(["--root", str(tmp_path), "--check"]) == 1
+    assert "stale: knative/base/functions/f.yaml" in capsys.readouterr().err
+    assert manifests.main_manifests(["--root", str(tmp_path)]) == 0
+    assert manifests.main_manifests(["--root", str(tmp_path), "--check"]) == 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_service_follows_func_yaml(name):
+    func = _func(name)
+    service = yaml.safe_load((ROOT / "knative/base/functions" / f"{name}.yaml").read_text())
+    template = service["spec"]["template"]
+    spec, container = template["spec"], template["spec"]["containers"][0]
+    scale = func["deploy"]["options"]["scale"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["autoscaling.knative.dev/min-scale"] == str(scale["min"])
+    assert annotations["autoscaling.knative.dev/max-scale"] == str(scale["max"])
+    threads = {e["name"]: e.get("value") for e in container["env"]}["THREADS"]
+    assert spec["containerConcurrency"] == int(threads) == \
+        func["deploy"]["options"]["resources"]["limits"]["concurrency"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["securityContext"]["runAsNonRoot"] is True
+    assert all("valueFrom" in e for e in container["env"] if e["name"].startswith("KADES_"))
+    assert "serving.knative.dev/rollout-duration" in service["metadata"]["annotations"]
+
+
+def test_one_knative_yaml_change_reaches_the_service():
+    func, extra = _func("risk-scoring"), {"window": "90s", "timeoutSeconds": 30}
+    service = manifests.render_service(func, extra)
+    assert service["spec"]["template"]["metadata"]["annotations"][
+        "autoscaling.knative.dev/window"] == "90s"
+    assert service["spec"]["template"]["spec"]["timeoutSeconds"] == 30
+
+
+@pytest.mark.parametrize("extra, envs, message", [
+    ({"windw": "60s"}, None, "unknown key 'windw'"),
+    ({"initialScale": "1"}, None, "initialScale has the wrong type"),
+    ({}, [{"name": "KADES_LOG_LEVEL", "value": "DEBUG"}], "values belong in the ConfigMap"),
+    ({}, [{"value": "{{ secret:kades-secrets:redis-url }}"}], "a KEY needs a name"),
+])
+def test_renderer_rejects_bad_input_naming_the_problem(extra, envs, message):
+    func = _func("risk-scoring")
+    if envs is not None:
+        func["run"]["envs"] = envs
+    with pytest.raises(manifests.ManifestError, match=message):
+        manifests.render_service(func, extra, where="functions/risk-scoring")
+
+
+def test_dockerfile_builds_any_function_as_non_root():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ARG FUNCTION" in dockerfile and "USER 10001" in dockerfile
+    assert 'requirements/functions/${FUNCTION}.txt' in dockerfile
+    assert all((ROOT / "requirements" / "functions" / f"{n}.txt").is_file() for n in NAMES)
+    for name in NAMES:  # the image `make images` tags is the one the Service runs
+        service = yaml.safe_load((ROOT / "knative/base/functions" / f"{name}.yaml").read_text())
+        assert service["spec"]["template"]["spec"]["containers"][0]["image"] == f"kades/{name}"
