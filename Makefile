@@ -1,0 +1,66 @@
+# KADES — the two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+KADES  := $(VENV)/bin/kades
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup run stop test bench services clean
+
+$(STAMP): requirements/*.txt requirements/functions/*.txt shared/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e shared
+	touch $@
+
+setup: $(STAMP)  ## create .venv with every dependency and the kades command
+
+run: setup  ## start Redis, PostgreSQL, every function and the broker; feed the demo
+	$(KADES) up
+
+stop:  ## stop everything `make run` started
+	@if [ -x $(KADES) ]; then $(KADES) down; fi
+
+test: setup  ## every test, on real Redis and PostgreSQL the harness starts
+	$(PY) -m pytest
+
+bench: setup  ## throughput, latency and cold start beside a no-op baseline
+	$(PY) tests/bench/run.py
+
+services: setup  ## only Redis and PostgreSQL
+	$(KADES) services up
+
+clean: stop
+	rm -rf .local $(VENV)
+
+# --- cluster (docs/operations.md) ----------------------------------------------------------
+OVERLAY  ?= dev
+REGISTRY ?= localhost:5000
+TAG      ?= dev
+DOCKER   ?= docker
+FUNCTION_NAMES = $(patsubst functions/%/func.yaml,%,$(wildcard functions/*/func.yaml))
+# kubectl from Debian's kubernetes-client package when it is missing (`kubectl kustomize`
+# needs no cluster).
+ENSURE_KUBECTL = command -v kubectl >/dev/null || { \
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && \
+	$$SUDO apt-get install -y -qq kubernetes-client; }
+
+.PHONY: manifests deploy images
+
+manifests: setup  ## render knative/base/functions and knative/base/eventing from func.yaml, knative.yaml, eventing/
+	$(PY) -m kades.manifests
+
+deploy: setup  ## apply knative/overlays/$(OVERLAY) (dev|prod) to the current kubectl context
+	$(PY) -m kades.manifests --check
+	@$(ENSURE_KUBECTL)
+	kubectl -n kades delete job kades-migrate --ignore-not-found
+	kubectl apply -k knative/overlays/$(OVERLAY)
+	kubectl -n kades wait --for=condition=complete job/kades-migrate --timeout=300s
+
+images:  ## build $(REGISTRY)/kades/<function>:$(TAG) for every function; PUSH=1 pushes them
+	@for f in $(FUNCTION_NAMES); do \
+	  echo "building $(REGISTRY)/kades/$$f:$(TAG)"; \
+	  $(DOCKER) build --build-arg FUNCTION=$$f -t $(REGISTRY)/kades/$$f:$(TAG) . || exit 1; \
+	  if [ -n "$(PUSH)" ]; then $(DOCKER) push $(REGISTRY)/kades/$$f:$(TAG) || exit 1; fi; \
+	done

@@ -1,0 +1,52 @@
+"""`kades` — the project's one command line: `kades --help` lists the subcommands.
+
+Each subcommand lives in the module that owns the capability; this file only dispatches,
+importing lazily so that `kades dlq list` does not pay for numpy.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, function taking argv and returning an exit code, one-line help)
+COMMANDS = {
+    "up": ("kades.localrun", "main_up", "start services, every function and the broker; feed the demo"),
+    "down": ("kades.localrun", "main_down", "stop everything `kades up` started"),
+    "services": ("kades.devservices", "main_services", "start/stop/show local Redis and PostgreSQL"),
+    "migrate": ("kades.storage.migrate", "main_migrate", "apply the SQL migrations in order"),
+    "broker": ("kades.broker", "main_broker", "run the development broker (reads eventing/*.yaml)"),
+    "dlq": ("kades.broker", "main_dlq", "list or replay dead-lettered events"),
+    "simulate": ("kades.simulate", "main_simulate", "generate the labelled demo market stream"),
+    "manifests": ("kades.manifests", "main_manifests",
+                  "render knative/ Services from functions/*/func.yaml (--check: fail when stale)"),
+    "run-function": ("kades.runfunction", "main_run_function",
+                     "run one function's handler in-process on a JSON-lines file of events"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: kades COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<14} {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"kades: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module_name, function_name, _ = COMMANDS[name]
+    command = getattr(importlib.import_module(module_name), function_name)
+    try:
+        return int(command(rest) or 0)
+    except BrokenPipeError:  # `kades ... | head`: the reader left, which is no error
+        sys.stdout = open("/dev/null", "w")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""`make bench`: every figure beside a baseline measured in the same run, as a ratio.
+
+The baseline is a no-op function on the same runtime and server (functions-framework with
+gunicorn, as deployed), so the ratio shows what a function's own work costs on a shared,
+noisy machine. Figures are printed, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+from kades import devservices
+from kades.settings import Settings
+from kades.storage.migrate import migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+NOOP = ROOT / "tests/runtime/functions/noop/main.py"
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """One function served by functions-framework in its own process."""
+
+    def __init__(self, source: Path, env: dict):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "functions_framework", "--target", "handle", "--source",
+             str(source), "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def first_answer_s(self, request) -> float:
+        """Seconds from process start until `request` (a callable) first succeeds."""
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            try:
+                if request(self.url).status_code < 300:
+                    return time.perf_counter() - self.started
+            except httpx.TransportError:
+                time.sleep(0.005)
+        raise RuntimeError(f"{self.url} did not answer within 60 s")
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(10)
+
+
+def tick_event(event_id: str, ticks: list[dict]) -> tuple[dict, bytes]:
+    headers = {"ce-specversion": "1.0", "ce-id": event_id, "ce-source": "/bench",
+               "ce-type": "ai.kades.market.tick.v1", "content-type": "application/json"}
+    return headers, json.dumps({"ticks": ticks}).encode()
+
+
+def make_ticks(step: int, count: int, tokens: int) -> list[dict]:
+    """`count` ticks spread over `tokens` tokens, all later than those of earlier steps."""
+    ticks = []
+    for i in range(count):
+        n = step * count + i
+        when = START + timedelta(seconds=5 * (n // tokens))
+        ticks.append({"token": f"BenchToken{n % tokens:04d}", "price": 1.0 + 0.01 * ((n * 7919) % 13),
+                      "volume": 100.0 + (n % 17), "time": when.isoformat().replace("+00:00", "Z")})
+    return ticks
+
+
+def load(url: str, *, requests: int, ticks_per_event: int, concurrency: int, run: str) -> dict:
+    """Post `requests` tick events with `concurrency` clients; throughput and latency."""
+    latencies: list[float] = []
+    tokens = 50 if ticks_per_event == 1 else 10
+
+    def worker(worker_index: int) -> None:
+        with httpx.Client(timeout=30) as client:
+            for step in range(worker_index, requests, concurrency):
+                headers, body = tick_event(f"{run}-{step}", make_ticks(step, ticks_per_event, tokens))
+                began = time.perf_counter()
+                response = client.post(url, headers=headers, content=body)
+                latencies.append(time.perf_counter() - began)
+                if response.status_code >= 300:
+                    raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(worker, range(concurrency)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return {"rps": requests / elapsed, "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    config = Settings.from_env()
+    devservices.main_services(["up"], config=config)
+    devservices.ensure_database(config.database_url, "kades_bench")
+    database_url = config.database_url.rsplit("/", 1)[0] + "/kades_bench"
+    migrate(database_url)
+    redis_url = config.redis_url.rsplit("/", 1)[0] + "/14"
+    env = dict(os.environ, KADES_REDIS_URL=redis_url, KADES_DATABASE_URL=database_url,
+               KADES_LOG_LEVEL="WARNING")
+    import redis
+    redis.Redis.from_url(redis_url).flushdb()
+    run = str(int(time.time()))
+
+    rows: list[tuple[str, dict]] = []
+    colds: list[tuple[str, float]] = []
+    targets = [("no-op (baseline)", NOOP), ("temporal-analysis", ROOT / "functions/temporal-analysis/main.py")]
+    for name, source in targets:
+        server = Server(source, dict(env, K_SERVICE=name))
+        try:
+            headers, body = tick_event(f"{run}-cold-{name}", make_ticks(10**6, 1, 1))
+            colds.append((name, server.first_answer_s(
+                lambda url: httpx.post(url, headers=headers, content=body, timeout=5))))
+            load(server.url, requests=100, ticks_per_event=1, concurrency=args.concurrency, run=f"{run}-warm-{name}")
+            rows.append((f"{name}, 1 tick", load(server.url, requests=args.requests, ticks_per_event=1,
+                                                  concurrency=args.concurrency, run=f"{run}-1-{name}")))
+            rows.append((f"{name}, 500 ticks", load(server.url, requests=max(50, args.requests // 15),
+                                                     ticks_per_event=500, concurrency=args.concurrency,
+                                                     run=f"{run}-500-{name}")))
+        finally:
+            server.stop()
+    for name in ("market-aggregator", "risk-scoring", "api"):
+        server = Server(ROOT / f"functions/{name}/main.py", dict(env, K_SERVICE=name))
+        try:
+            colds.append((name, server.first_answer_s(lambda url: httpx.get(url + "/health", timeout=5))))
+        finally:
+            server.stop()
+
+    baseline = {label.split(",")[1]: figures for label, figures in rows if label.startswith("no-op")}
+    print(f"\nthroughput and latency ({args.concurrency} concurrent clients; ratio = p50 / no-op p50 "
+          "of the same batch size, and no-op req/s / req/s)")
+    print(f"{'what':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p50 ratio':>11}{'cost ratio':>11}")
+    for label, figures in rows:
+        base = baseline[label.split(",")[1]]
+        print(f"{label:<34}{figures['rps']:>9.0f}{figures['p50_ms']:>9.2f}{figures['p99_ms']:>9.2f}"
+              f"{figures['p50_ms'] / base['p50_ms']:>10.2f}x{base['rps'] / figures['rps']:>10.2f}x")
+    cold_base = colds[0][1]
+    print("\ncold start (process start to first answered request; ratio to the no-op)")
+    for name, seconds in colds:
+        print(f"{name:<34}{seconds * 1000:>9.0f} ms{seconds / cold_base:>10.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
