@@ -81,6 +81,24 @@ def make_ticks(step: int, count: int, tokens: int) -> list[dict]:
     return ticks
 
 
+def first_requests(run: str) -> dict:
+    """The first request each other function answers in the cold-start figures."""
+    def post(event_type: str, data: dict):
+        headers = {"ce-specversion": "1.0", "ce-id": f"{run}-cold-{event_type}", "ce-source": "/bench",
+                   "ce-type": event_type, "content-type": "application/json"}
+        return lambda url: httpx.post(url, headers=headers, content=json.dumps(data), timeout=10)
+
+    tick = make_ticks(10**6, 1, 1)[0]
+    anomaly = {"token": tick["token"], "time": tick["time"], "anomaly_type": "price_spike",
+               "score": 0.9, "detector": "bench"}
+    return {
+        "market-aggregator": post("ai.kades.market.feed.v1", {"ticks": [tick]}),
+        "risk-scoring": post("ai.kades.anomaly.detected.v1", {"anomalies": [anomaly]}),
+        "dead-letter": post("ai.kades.market.tick.v1", {"ticks": [tick]}),
+        "api": lambda url: httpx.get(url + "/v1/anomalies?limit=1", timeout=10),
+    }
+
+
 def load(url: str, *, requests: int, ticks_per_event: int, concurrency: int, run: str) -> dict:
     """Post `requests` tick events with `concurrency` clients; throughput and latency."""
     latencies: list[float] = []
@@ -139,10 +157,10 @@ def main() -> int:
                                                      run=f"{run}-500-{name}")))
         finally:
             server.stop()
-    for name in ("market-aggregator", "risk-scoring", "api"):
+    for name, first_request in first_requests(run).items():
         server = Server(ROOT / f"functions/{name}/main.py", dict(env, K_SERVICE=name))
         try:
-            colds.append((name, server.first_answer_s(lambda url: httpx.get(url + "/health", timeout=5))))
+            colds.append((name, server.first_answer_s(first_request)))
         finally:
             server.stop()
 

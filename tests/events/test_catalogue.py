@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft7Validator
 
 from kades.errors import InvalidEventError
 from kades.events import catalogue
@@ -50,7 +50,7 @@ def test_every_type_has_an_example_and_a_broken_example():
 
 @pytest.mark.parametrize("event_type", sorted(SCHEMAS))
 def test_schema_is_a_valid_json_schema(event_type):
-    Draft202012Validator.check_schema(SCHEMAS[event_type])
+    Draft7Validator.check_schema(SCHEMAS[event_type])
 
 
 @pytest.mark.parametrize("event_type", sorted(SCHEMAS))

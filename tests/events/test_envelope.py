@@ -157,3 +157,14 @@ def test_batch_round_trip_keeps_order():
 def test_extension_values_become_strings():
     event = envelope.from_structured(structured(knativebrokerttl=255, flag=True))
     assert event["knativebrokerttl"] == "255" and event["flag"] == "true"
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_nan_and_infinity_are_not_json(literal):
+    body = b'{"ticks": [{"token": "T", "time": "2026-11-26T08:00:00Z", "price": ' + literal + b"}]}"
+    with pytest.raises(InvalidEventError) as caught:
+        envelope.decode(binary_headers(), body)
+    assert [p.field for p in caught.value.problems] == ["data"]
+    structured_body = b'{"specversion":"1.0","id":"1","source":"/t","type":"t","data":' + literal + b"}"
+    with pytest.raises(InvalidEventError):
+        envelope.decode({"content-type": envelope.STRUCTURED_TYPE}, structured_body)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import datetime
 
 import pytest
@@ -109,18 +108,6 @@ def test_temporal_retries_when_another_replica_moves_a_token_on(ctx_of, redis_co
 
 def time_of(tick: dict) -> float:
     return datetime.fromisoformat(tick["time"]).timestamp()
-
-
-def test_temporal_500_tick_batch_with_redis_is_fast(ctx_of):
-    ctx = ctx_of("temporal-analysis")
-    sim = simulate_market(seed=6, tokens=5, minutes=60)
-    events = [tick_event(sim.ticks[i:i + 500], f"b{i}") for i in range(0, len(sim.ticks), 500)]
-    started = time.perf_counter()
-    for event in events:
-        handle_ticks(event, ctx)
-    per_batch_ms = (time.perf_counter() - started) / len(events) * 1000
-    print(f"\ntemporal-analysis handler, 500 ticks / 5 tokens with Redis: {per_batch_ms:.1f} ms")
-    assert per_batch_ms < 100
 
 
 def test_two_replicas_on_the_same_stream_flag_each_anomaly_once(ctx_of, redis_conn):

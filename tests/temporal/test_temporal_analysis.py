@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -53,17 +52,3 @@ def test_anomalies_have_the_contract_shape():
     for anomaly in found:
         assert set(anomaly) == {"token", "time", "anomaly_type", "score", "detector", "details"}
         assert 0.0 <= anomaly["score"] <= 1.0 and anomaly["time"].endswith("Z")
-
-
-def test_a_500_tick_batch_is_fast():
-    sim = simulate_market(seed=1, tokens=5, minutes=100 * 5.0 / 60, step_s=5.0)  # 100 steps
-    ticks = sim.ticks[:500]
-    assert len(ticks) == 500
-    started = time.perf_counter()
-    rounds = 20
-    for _ in range(rounds):
-        for token, series in group_ticks(ticks).items():
-            analyse_token(token, None, series)
-    per_batch_ms = (time.perf_counter() - started) / rounds * 1000
-    print(f"\n500-tick batch (5 tokens): {per_batch_ms:.2f} ms of detector work")
-    assert per_batch_ms < 50

@@ -74,6 +74,15 @@ class CloudEvent:
         return self._has_data
 
 
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def parse_json(raw: bytes | str):
+    """Strict JSON: Python's json module would accept NaN and Infinity."""
+    return json.loads(raw, parse_constant=_no_constants)
+
+
 def is_json_type(content_type: str | None) -> bool:
     """JSON format §3.1: absent, application/json, text/json or any */*+json is JSON."""
     if not content_type:
@@ -164,7 +173,7 @@ def decode(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
 
 def _parse_json_body(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return parse_json(body)
     except (UnicodeDecodeError, ValueError) as error:
         raise InvalidEventError("body is not valid JSON",
                                 [Problem("body", f"invalid JSON: {error}")]) from None
@@ -198,7 +207,7 @@ def from_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     if body:
         if is_json_type(content_type):
             try:
-                data = json.loads(body)
+                data = parse_json(body)
             except (UnicodeDecodeError, ValueError) as error:
                 problems.append(Problem("data", f"Content-Type is JSON but the body is not: {error}"))
         else:
@@ -228,7 +237,7 @@ def from_structured(document: Any, prefix: str = "") -> CloudEvent:
                 problems.append(Problem(prefix + "data_base64", "not valid base64"))
             if has_data and is_json_type(attrs.get("datacontenttype")) and isinstance(data, bytes):
                 try:
-                    data = json.loads(data)
+                    data = parse_json(data)
                 except (UnicodeDecodeError, ValueError) as error:
                     problems.append(Problem(prefix + "data_base64", f"JSON content type but not JSON: {error}"))
     if problems:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Union
 
 import psycopg
-import redis
+from redis import Redis
 
 from kades import clients
 from kades.events.envelope import CloudEvent
@@ -48,7 +48,7 @@ class Context:
         return f"/kades/{self.name}"
 
     @property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> Redis:
         return clients.redis_client(self.settings)
 
     @contextlib.contextmanager

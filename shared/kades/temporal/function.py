@@ -2,23 +2,21 @@
 
 State lives in Redis, one JSON document per token, so any replica (or a fresh one after
 scale-to-zero) carries on. Two replicas may get ticks of the same token at once: the update
-is optimistic (WATCH the tokens' keys, read, compute, MULTI/EXEC; recompute on conflict).
+is optimistic (kades.runtime.state: compare-and-set, recompute on conflict).
 """
 from __future__ import annotations
 
-import json
-import random
-import time
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Mapping
 
 import redis
 
-from kades.errors import BadRequestError, Problem, TemporaryFailure
+from kades.errors import BadRequestError, Problem
 from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, derived_id, new_event
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
+from kades.runtime.state import StateStore
 from kades.temporal.threshold import ThresholdFilter
 
 DETECTOR_NAME = "temporal.return_spike"
@@ -76,35 +74,23 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
     return monitor.to_state(), anomalies
 
 
+STATES = StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS)
+
+
 def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]]) -> list[dict]:
     """Update every token's state atomically; the anomalies of the attempt that committed."""
-    keys = [STATE_KEY.format(token=token) for token in groups]
-    if not keys:
+    if not groups:
         return []
-    for attempt in range(MAX_ATTEMPTS):
-        with client.pipeline(transaction=True) as pipe:
-            try:
-                pipe.watch(*keys)
-                raw_states = pipe.mget(keys)  # one round trip for every token
-                anomalies, changed = [], {}
-                for key, raw, (token, series) in zip(keys, raw_states, groups.items()):
-                    state, found = analyse_token(token, json.loads(raw) if raw else None, series)
-                    document = json.dumps(state, separators=(",", ":"))
-                    if raw is None or document != raw.decode():
-                        changed[key] = document
-                    anomalies.extend(found)
-                if not changed:
-                    return anomalies  # nothing new (a replay): no write, nothing to conflict with
-                pipe.multi()
-                for key, document in changed.items():
-                    pipe.set(key, document, ex=STATE_TTL_S)
-                pipe.execute()
-                return anomalies
-            except redis.WatchError:
-                # Another replica moved one of these tokens on: recompute from its state, after
-                # a short random pause so that two replicas do not collide in lock step.
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-    raise TemporaryFailure(f"token state kept changing under us ({MAX_ATTEMPTS} attempts)")
+
+    def compute(states: list[dict | None]) -> tuple[list[dict], list[dict]]:
+        new_states, anomalies = [], []
+        for state, (token, series) in zip(states, groups.items()):
+            new_state, found = analyse_token(token, state, series)
+            new_states.append(new_state)
+            anomalies.extend(found)
+        return new_states, anomalies
+
+    return STATES.update(client, [STATE_KEY.format(token=token) for token in groups], compute)
 
 
 def handle_ticks(event: CloudEvent, ctx: Context) -> CloudEvent | None:
