@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -80,6 +80,19 @@ def start_system(root: Path, config: Settings, *, broker_port: int,
     return urls
 
 
+def _gone(pid: int) -> bool:
+    """Whether the process has exited (reaping it when it is our own child)."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        return reaped == pid
+    except ChildProcessError:  # not our child: `kades up` has exited and init reaps it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+
 def stop_system(state_dir: Path) -> list[str]:
     """Stop every process `start_system` started (by pid file); return their names."""
     run, _ = _dirs(state_dir)
@@ -88,10 +101,12 @@ def stop_system(state_dir: Path) -> list[str]:
         pid = int(pid_file.read_text())
         try:
             os.killpg(pid, signal.SIGTERM)
-            for _ in range(50):
-                os.kill(pid, 0)
-                time.sleep(0.1)
-            os.killpg(pid, signal.SIGKILL)
+            for _ in range(100):
+                if _gone(pid):
+                    break
+                time.sleep(0.05)
+            else:
+                os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass  # already gone: that is what we wanted
         pid_file.unlink()
@@ -99,25 +114,27 @@ def stop_system(state_dir: Path) -> list[str]:
     return stopped
 
 
-def feed_demo(broker_url: str, *, seed: int, minutes: int, rate_per_s: float) -> list[dict]:
-    """Post the seeded demo stream to the broker; return the injected (labelled) anomalies."""
+def feed_demo(broker_url: str, *, seed: int, minutes: int, rate_per_s: float):
+    """Post the seeded demo stream, ending now, to the broker; return the simulation."""
     from kades.simulate import feed_events, simulate_market
 
-    simulation = simulate_market(seed=seed, minutes=minutes)
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=minutes)
+    simulation = simulate_market(seed=seed, minutes=minutes, start=start)
     with httpx.Client(timeout=10.0) as client:
         for event in feed_events(simulation, source="/kades/demo"):
             headers, body = to_binary(event)
             response = client.post(broker_url, headers=headers, content=body)
             response.raise_for_status()
             time.sleep(1.0 / rate_per_s)
-    return simulation.labels
+    return simulation
 
 
 def main_up(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades up", description=__doc__.split("\n")[0])
     parser.add_argument("--root", default=".", help="the repository (holds functions/ and eventing/)")
     parser.add_argument("--no-demo", action="store_true", help="start everything, feed nothing")
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=None,
+                        help="demo seed (default: a new one each run, so each run finds anew)")
     parser.add_argument("--minutes", type=int, default=30, help="simulated market minutes to feed")
     parser.add_argument("--rate", type=float, default=40.0, help="demo events per second")
     args = parser.parse_args(argv)
@@ -140,7 +157,8 @@ def main_up(argv: list[str]) -> int:
     print(f"  redis            {config.redis_url}\n  postgres         {config.database_url}")
     print(f"  logs             {local / 'logs'}   stop with: make stop")
     if not args.no_demo:
-        return show_demo(urls["api"], ingress, seed=args.seed, minutes=args.minutes, rate=args.rate)
+        seed = args.seed if args.seed is not None else int(time.time()) % 100_000
+        return show_demo(urls["api"], ingress, seed=seed, minutes=args.minutes, rate=args.rate)
     return 0
 
 
@@ -177,12 +195,13 @@ def match_labels(labels: list[dict], anomalies: list[dict]) -> list[dict | None]
 def show_demo(api_url: str, ingress: str, *, seed: int, minutes: int, rate: float) -> int:
     started = time.monotonic()
     print(f"\nfeeding the demo market stream (seed {seed}, {minutes} simulated minutes) to {ingress} ...")
-    labels = feed_demo(ingress, seed=seed, minutes=minutes, rate_per_s=rate)
+    simulation = feed_demo(ingress, seed=seed, minutes=minutes, rate_per_s=rate)
+    labels, tokens = simulation.labels, {tick["token"] for tick in simulation.ticks}
     print(f"fed in {time.monotonic() - started:.1f}s; {len(labels)} anomalies were injected. "
           "Waiting for them to come out of the API...")
     deadline = time.monotonic() + 60
     while True:
-        anomalies = fetch_anomalies(api_url)
+        anomalies = [a for a in fetch_anomalies(api_url) if a["token"] in tokens]
         found = match_labels(labels, anomalies)
         if all(found) or time.monotonic() > deadline:
             break
@@ -198,7 +217,8 @@ def show_demo(api_url: str, ingress: str, *, seed: int, minutes: int, rate: floa
     print(f"\n{detected}/{len(labels)} injected anomalies detected; {inside}/{len(anomalies)} stored "
           f"anomalies fall inside an injected window (the rest are follow-ups or false alarms); "
           f"{time.monotonic() - started:.1f}s from the first event.")
-    print("Everything keeps running; `make stop` stops it.")
+    print(f"Replay this demo with `.venv/bin/kades up --seed {seed}`. "
+          "Everything keeps running; `make stop` stops it.")
     return 0 if detected else 1
 
 

@@ -195,3 +195,48 @@ def test_each_event_is_delivered_once_per_trigger(run_broker, subscribers):
     wait_for(lambda: sub.count() == 30, what="30 deliveries")
     time.sleep(0.3)
     assert sorted(ce(r, "id") for r in sub.requests) == sorted(f"e{i}" for i in range(30))
+
+
+ORDERED = {"annotations": {"kafka.eventing.knative.dev/delivery.order": "ordered"}}
+
+
+def test_ordered_trigger_delivers_in_arrival_order_even_across_a_retry(run_broker, subscribers):
+    failed_once = []
+
+    def flaky(request):
+        if request.headers["ce-id"] == "e-3" and not failed_once:
+            failed_once.append(True)
+            return Response(status=503)
+        time.sleep(0.005)  # slow enough that parallel workers would overtake each other
+        return Response(status=202)
+
+    ordered = subscribers(flaky)
+    spec = trigger("ordered", ordered.url, delivery=FAST)
+    spec["metadata"].update(ORDERED)
+    broker = run_broker(manifests(spec))
+    sent = [f"e-{i}" for i in range(20)]
+    for event_id in sent:
+        assert post_binary(broker.ingress_url(), event_attrs(id=event_id), {}).status_code == 202
+    wait_for(lambda: ordered.count() == len(sent) + 1, timeout_s=10, what="every delivery")
+    received = [ce(r, "id") for r in ordered.requests]
+    assert received == sent[:4] + sent[3:]  # e-3 failed once and was retried before e-4
+
+
+def test_unordered_trigger_spreads_over_workers(run_broker, subscribers):
+    in_flight, peak, lock = [0], [0], threading.Lock()
+
+    def slow(_request):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        time.sleep(0.05)
+        with lock:
+            in_flight[0] -= 1
+        return Response(status=202)
+
+    parallel = subscribers(slow)
+    broker = run_broker(manifests(trigger("parallel", parallel.url)))
+    for i in range(12):
+        post_binary(broker.ingress_url(), event_attrs(id=f"p-{i}"), {})
+    wait_for(lambda: parallel.count() == 12, timeout_s=10, what="every delivery")
+    assert peak[0] > 1

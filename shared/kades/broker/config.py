@@ -77,6 +77,12 @@ class Trigger:
     subscriber_url: str
     delivery: Delivery
     filter: Filter = field(compare=False)
+    # Knative's Kafka Broker delivers in order when a Trigger asks for it; the development
+    # broker then delivers that Trigger's events one at a time, in arrival order.
+    ordered: bool = False
+
+
+ORDERED_ANNOTATION = "kafka.eventing.knative.dev/delivery.order"
 
 
 @dataclass(frozen=True)
@@ -163,7 +169,9 @@ def _trigger(doc: dict, brokers: dict, resolver: "_Resolver", source: str) -> Tr
         compiled = compile_trigger_filter(spec)
     except ValueError as error:
         raise ConfigError(f"{where}: {error}") from None
-    return Trigger(namespace, name, broker_name, url, delivery, compiled)
+    annotations = (doc.get("metadata") or {}).get("annotations") or {}
+    ordered = annotations.get(ORDERED_ANNOTATION, "unordered") == "ordered"
+    return Trigger(namespace, name, broker_name, url, delivery, compiled, ordered)
 
 
 def _delivery(spec: dict, namespace: str, resolver: "_Resolver", where: str) -> Delivery:

@@ -13,6 +13,8 @@ an attempt:
   `knativeerror*` extensions goes to the deadLetterSink, retried with the same policy; when
   that sink keeps failing, or there is none, the event is parked in `kades:dlq`.
 Each Trigger has its own threads and group, so a slow subscriber holds back only itself.
+An ordered Trigger has one worker that takes one entry at a time and, while a retry is
+pending, reads nothing new: its events reach the subscriber in arrival order.
 """
 from __future__ import annotations
 
@@ -79,8 +81,12 @@ class TriggerDispatcher:
                 if entry_id is not None:
                     self.process(entry_id, None)
                     continue
+                if self.trigger.ordered and wait is not None:
+                    self.stop.wait(min(wait, self.idle_wait_s))  # the retry goes first
+                    continue
                 wait = self.idle_wait_s if wait is None else min(wait, self.idle_wait_s)
-                entries = self.queue.read_new(name, consumer, count=READ_COUNT,
+                entries = self.queue.read_new(name, consumer,
+                                              count=1 if self.trigger.ordered else READ_COUNT,
                                               block_ms=int(wait * 1000))
                 wanted = [(i, d) for i, d in entries if d is None or self._wanted(d)]
                 keep = {i for i, _ in wanted}

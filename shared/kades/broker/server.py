@@ -67,7 +67,7 @@ class DevBroker:
                             trigger=trigger.name, count=recovered)
                     self._dispatchers.append(TriggerDispatcher(
                         trigger, queue, ingress_url=self.base_url + broker.path,
-                        stop=self._stop, workers=self.workers_per_trigger,
+                        stop=self._stop, workers=1 if trigger.ordered else self.workers_per_trigger,
                         idle_wait_s=self.idle_wait_s))
         for dispatcher in self._dispatchers:
             dispatcher.start()
