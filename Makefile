@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 KADES  := $(VENV)/bin/kades
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup run stop test bench services clean
+.PHONY: setup run stop test bench eval services clean
 
 $(STAMP): requirements/*.txt requirements/functions/*.txt shared/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: setup  ## every test, on real Redis and PostgreSQL the harness starts
 
 bench: setup  ## throughput, latency and cold start beside a no-op baseline
 	$(PY) tests/bench/run.py
+	@for section in tests/bench/bench_*.py; do [ -e "$$section" ] || continue; $(PY) "$$section" || exit 1; done
+
+eval: setup  ## quality of every detector: precision, recall, delay (tests/eval/)
+	$(PY) tests/eval/run.py
 
 services: setup  ## only Redis and PostgreSQL
 	$(KADES) services up

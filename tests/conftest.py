@@ -21,8 +21,9 @@ from kades import clients, devservices
 from kades.settings import Settings
 from kades.storage.migrate import migrate
 
-TEST_REDIS_DB = 15
-TEST_DATABASE = "kades_test"
+# Overridable so that several test sessions can share one Redis and one PostgreSQL.
+TEST_REDIS_DB = int(os.environ.get("KADES_TEST_REDIS_DB", "15"))
+TEST_DATABASE = os.environ.get("KADES_TEST_DATABASE", "kades_test")
 
 
 def _with_path(url: str, path: str) -> str:
