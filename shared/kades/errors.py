@@ -15,6 +15,12 @@ class Problem:
         return {"field": self.field, "message": self.message}
 
 
+def error_body(code: str, message: str, problems: list[Problem] | None = None) -> dict:
+    """The one error body of every KADES HTTP answer: `{"error": {code, message, details}}`."""
+    return {"error": {"code": code, "message": message,
+                      "details": [p.as_dict() for p in problems or []]}}
+
+
 class KadesError(Exception):
     """Base of every error KADES raises on purpose."""
 
@@ -30,8 +36,7 @@ class BadRequestError(KadesError, ValueError):
         self.problems = list(problems or [])
 
     def as_body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message,
-                          "details": [p.as_dict() for p in self.problems]}}
+        return error_body(self.code, self.message, self.problems)
 
 
 class InvalidEventError(BadRequestError):

@@ -1,9 +1,7 @@
 """Fixtures for runtime tests: apps built from the tiny functions in ./functions, an event sink."""
 from __future__ import annotations
 
-import json
 import threading
-from pathlib import Path
 
 import pytest
 from functions_framework import create_app
@@ -11,8 +9,8 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from kades.events.envelope import decode
+from runtimetest import FUNCTIONS
 
-FUNCTIONS = Path(__file__).parent / "functions"
 
 
 @pytest.fixture
@@ -42,20 +40,3 @@ def client_of(kades_env, redis_conn, event_sink):
     def build(name: str):
         return create_app("handle", str(FUNCTIONS / name / "main.py"), "http").test_client()
     return build
-
-
-def tick_data(token="TokenA", time="2026-11-26T08:00:00Z", price=1.0, **extra):
-    return {"ticks": [{"token": token, "time": time, "price": price, **extra}]}
-
-
-def binary(event_id="e-1", data=None, event_type="ai.kades.market.tick.v1"):
-    headers = {"ce-specversion": "1.0", "ce-id": event_id, "ce-source": "/tests",
-               "ce-type": event_type, "content-type": "application/json"}
-    return headers, json.dumps(data if data is not None else tick_data())
-
-
-def structured(event_id="e-1", data=None, event_type="ai.kades.market.tick.v1"):
-    document = {"specversion": "1.0", "id": event_id, "source": "/tests", "type": event_type,
-                "datacontenttype": "application/json",
-                "data": data if data is not None else tick_data()}
-    return {"content-type": "application/cloudevents+json"}, json.dumps(document)

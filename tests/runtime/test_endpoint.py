@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import binary, structured, tick_data
+from runtimetest import binary, structured, tick_data
 
 MODES = {"binary": binary, "structured": structured}
 

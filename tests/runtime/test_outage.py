@@ -5,7 +5,7 @@ import socket
 
 from functions_framework import create_app
 
-from conftest import FUNCTIONS, binary
+from runtimetest import FUNCTIONS, binary
 from kades import clients, devservices
 from kades.settings import settings
 

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request, Response
 
 from kades.broker.config import Broker
 from kades.broker.queue import BrokerQueue
-from kades.errors import InvalidEventError, Problem
+from kades.errors import InvalidEventError, Problem, error_body
 from kades.events.envelope import CloudEvent, decode
 from kades.logs import log
 from kades.metrics import BROKER_INGRESS, render
@@ -62,8 +62,7 @@ def _json(body: dict, status: int, headers: dict | None = None) -> Response:
 
 def _error(status: int, code: str, message: str, details: list[Problem] | None = None,
            headers: dict | None = None) -> Response:
-    return _json({"error": {"code": code, "message": message,
-                            "details": [p.as_dict() for p in details or []]}}, status, headers)
+    return _json(error_body(code, message, details), status, headers)
 
 
 class IngressApp:

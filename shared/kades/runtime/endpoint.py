@@ -16,7 +16,7 @@ from typing import Callable
 import flask
 
 from kades import clients
-from kades.errors import BadRequestError, InvalidEventError, Problem, TemporaryFailure
+from kades.errors import BadRequestError, InvalidEventError, Problem, TemporaryFailure, error_body
 from kades.events.catalogue import data_problems
 from kades.events.envelope import CloudEvent, decode, to_binary
 from kades.logs import configure_logging, current_event_id, log
@@ -34,8 +34,7 @@ def json_response(body: dict, status: int, headers: dict | None = None) -> flask
 
 def error_response(status: int, code: str, message: str,
                    details: list[Problem] | None = None) -> flask.Response:
-    body = {"error": {"code": code, "message": message,
-                      "details": [p.as_dict() for p in details or []]}}
+    body = error_body(code, message, details)
     headers = {"Retry-After": "1"} if status == 503 else None
     return json_response(body, status, headers)
 
