@@ -80,13 +80,15 @@ def run_broker(tmp_path, broker_redis) -> Iterator[Callable[..., DevBroker]]:
     started: list[DevBroker] = []
 
     def start(manifests: str, *, dispatch: bool = True, workers: int = 2,
-              max_event_bytes: int = 1 << 20, overrides: dict | None = None) -> DevBroker:
+              max_event_bytes: int = 1 << 20, overrides: dict | None = None,
+              pingsources=()) -> DevBroker:
         directory = tmp_path / f"eventing{len(started)}"
         directory.mkdir()
         (directory / "all.yaml").write_text(manifests)
         eventing = load_eventing(directory, overrides=overrides)
         broker = DevBroker(eventing, broker_redis, port=0, workers_per_trigger=workers,
-                           dispatch=dispatch, max_event_bytes=max_event_bytes, idle_wait_s=0.1)
+                           dispatch=dispatch, max_event_bytes=max_event_bytes, idle_wait_s=0.1,
+                           pingsources=pingsources)
         started.append(broker.start())
         return broker
 

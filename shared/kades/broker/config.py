@@ -107,15 +107,7 @@ def load_eventing(directory: str | Path, *, overrides: Mapping[str, str] | None 
     `overrides` maps a Trigger name or a Service name to a URL (`--subscriber NAME=URL`);
     `broker_base_url` is where a destination that refers to a Broker is sent.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ConfigError(f"eventing directory not found: {directory}")
-    documents = []
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            documents += [(path.name, d) for d in yaml.safe_load_all(path.read_text()) if d]
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path.name}: not valid YAML: {error}") from None
+    documents = read_manifests(directory)
     resolver = _Resolver(overrides or {}, env, broker_base_url.rstrip("/"))
     brokers: dict[tuple[str, str], Broker] = {}
     for source, doc in documents:
@@ -129,6 +121,20 @@ def load_eventing(directory: str | Path, *, overrides: Mapping[str, str] | None 
     if duplicates:
         raise ConfigError(f"Trigger names are used twice: {duplicates}")
     return Eventing(brokers, triggers)
+
+
+def read_manifests(directory: str | Path) -> list[tuple[str, dict]]:
+    """(file name, object) of every YAML document in `directory/*.yaml`, in apply order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError(f"eventing directory not found: {directory}")
+    documents = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            documents += [(path.name, d) for d in yaml.safe_load_all(path.read_text()) if d]
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path.name}: not valid YAML: {error}") from None
+    return documents
 
 
 def _is(doc: Any, kind: str) -> bool:

@@ -8,13 +8,15 @@ import signal
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 
 import redis
 from werkzeug.serving import make_server
 
 from kades.broker.config import ConfigError, Eventing, load_eventing
 from kades.broker.dispatcher import IDLE_WAIT_S, TriggerDispatcher
-from kades.broker.ingress import IngressApp
+from kades.broker.ingress import IngressApp, admit
+from kades.broker.pingsource import PingSource, load_pingsources
 from kades.broker.queue import BrokerQueue
 from kades.logs import configure_logging, log
 from kades.settings import DEFAULT_BROKER_PORT, Settings
@@ -33,8 +35,10 @@ class DevBroker:
 
     def __init__(self, eventing: Eventing, client: redis.Redis, *, host: str = "127.0.0.1",
                  port: int = 0, workers_per_trigger: int = DEFAULT_WORKERS, dispatch: bool = True,
-                 max_event_bytes: int = Settings.max_event_bytes, idle_wait_s: float = IDLE_WAIT_S):
+                 max_event_bytes: int = Settings.max_event_bytes, idle_wait_s: float = IDLE_WAIT_S,
+                 pingsources: tuple[PingSource, ...] = ()):
         self.eventing, self.redis = eventing, client
+        self.pingsources = tuple(pingsources)
         self.host, self.port = host, port
         self.workers_per_trigger, self.dispatch = workers_per_trigger, dispatch
         self.max_event_bytes, self.idle_wait_s = max_event_bytes, idle_wait_s
@@ -73,6 +77,8 @@ class DevBroker:
             dispatcher.start()
         if self.dispatch:
             self._spawn(self._housekeeping, "broker-housekeeping")
+        if self.dispatch and self.pingsources:
+            self._spawn(self._ping_loop, "broker-pingsources")
         self._spawn(lambda: self._server.serve_forever(poll_interval=0.05), "broker-http")
         log(logger, logging.INFO, "broker started", url=self.base_url,
             brokers=[b.path for b in brokers], triggers=len(self.eventing.triggers))
@@ -98,6 +104,26 @@ class DevBroker:
                             log(logger, logging.WARNING, "recovered stuck entries", trigger=t.name)
                 except redis.RedisError as error:
                     log(logger, logging.WARNING, "housekeeping skipped", error=str(error))
+
+    def _ping_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.fire_due_pings(datetime.now(timezone.utc))
+            except redis.RedisError as error:
+                log(logger, logging.WARNING, "pingsources skipped", error=str(error))
+
+    def fire_due_pings(self, moment: datetime) -> list[str]:
+        """Queue the event of every PingSource due in this minute, once; their sources."""
+        fired = []
+        minute = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M")
+        for ping in self.pingsources:
+            broker = next((b for b in self.eventing.brokers.values() if b.path == ping.broker_path), None)
+            if broker is None or not ping.due(moment):
+                continue
+            if self.redis.set(f"kades:broker:ping:{ping.source}:{minute}", 1, nx=True, ex=3600):
+                BrokerQueue(self.redis, broker.namespace, broker.name).enqueue([admit(ping.event(moment))])
+                fired.append(ping.source)
+        return fired
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop accepting, let workers finish their current attempt, and return."""
@@ -156,6 +182,7 @@ def main_broker(argv: list[str]) -> int:
     try:
         eventing = load_eventing(args.eventing_dir, overrides=overrides,
                                  broker_base_url=f"http://{args.host}:{args.port}")
+        pingsources = load_pingsources(args.eventing_dir)
     except ConfigError as error:
         print(f"kades broker: {error}", file=sys.stderr)
         return 2
@@ -172,7 +199,7 @@ def main_broker(argv: list[str]) -> int:
         signal.signal(signum, lambda *_: stop.set())
     broker = DevBroker(eventing, client, host=args.host, port=args.port,
                        workers_per_trigger=args.workers,
-                       max_event_bytes=config.max_event_bytes).start()
+                       max_event_bytes=config.max_event_bytes, pingsources=pingsources).start()
     ingresses = ", ".join(broker.base_url + b.path for b in eventing.brokers.values())
     print(f"kades broker: ingress {ingresses or '(no Broker in ' + args.eventing_dir + ')'}",
           file=sys.stderr)
