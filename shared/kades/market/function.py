@@ -1,11 +1,12 @@
-"""market-aggregator: stores a feed's ticks as token metrics and passes them on as a market tick."""
+"""market-aggregator: feed ticks and chain-block prices, stored as token metrics, passed on as a market tick."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from kades.events.catalogue import MARKET_FEED, MARKET_TICK, derived_id, new_event
+from kades.events.catalogue import CHAIN_BLOCK, MARKET_FEED, MARKET_TICK, derived_id, new_event
 from kades.events.envelope import CloudEvent
-from kades.market.aggregate import normalise_ticks
+from kades.market.aggregate import normalise_ticks, normalise_time
+from kades.market.chain import SOL_USD_KEY, chain_ticks, sol_usd_of
 from kades.runtime import Context, Function
 from kades.storage.repository import insert_token_metrics
 
@@ -29,4 +30,29 @@ def handle_feed(event: CloudEvent, ctx: Context) -> CloudEvent:
                      time=max((tick["time"] for tick in ticks), key=datetime.fromisoformat))
 
 
-FUNCTION = Function("market-aggregator", (MARKET_FEED,), handle_feed, uses_database=True)
+def handle_chain_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    """Per-token prices of one slot; nothing to say when nothing was traded."""
+    if not event.data.get("block_time"):
+        return None  # a block without time cannot be placed on a price series
+    known = ctx.redis.get(SOL_USD_KEY)
+    ticks = chain_ticks(event.data, sol_usd=float(known) if known else None)
+    if not ticks:
+        return None
+    for tick in ticks:
+        tick["time"] = normalise_time(tick["time"])
+    seen = sol_usd_of(event.data)
+    if seen:
+        ctx.redis.set(SOL_USD_KEY, seen, ex=3600)  # an hour old at most, then unknown again
+    with ctx.db() as conn:
+        insert_token_metrics(conn, metric_rows(event, ticks))
+    tokens = {tick["token"] for tick in ticks}
+    return new_event(MARKET_TICK, ctx.source, {"ticks": ticks},
+                     subject=ticks[0]["token"] if len(tokens) == 1 else None,
+                     event_id=derived_id(event, "market-tick"), time=ticks[0]["time"])
+
+
+def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    return handle_chain_block(event, ctx) if event.type == CHAIN_BLOCK else handle_feed(event, ctx)
+
+
+FUNCTION = Function("market-aggregator", (MARKET_FEED, CHAIN_BLOCK), handle, uses_database=True)

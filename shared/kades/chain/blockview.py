@@ -1,0 +1,44 @@
+"""A chain block's records regrouped the way the detectors read them (pure, no I/O)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from kades.solana.programs import QUOTE_MINTS
+
+
+def block_time_s(block: dict, fallback: str | None) -> float:
+    text = block.get("block_time") or fallback
+    if not text:
+        raise ValueError("a chain block needs block_time (or the event's time)")
+    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")).timestamp()
+
+
+def pool_observations(block: dict, time_s: float) -> dict[str, list[dict]]:
+    """Per pool, liquidity and state records in transaction order (liquidity first in a tx)."""
+    slot = block["slot"]
+    keyed = defaultdict(list)
+    for kind, records, rank in (("liquidity", block.get("liquidity", []), 0),
+                                ("state", block.get("pool_states", []), 1)):
+        for position, record in enumerate(records):
+            order = (record.get("tx_index", position), rank, position)
+            keyed[record["pool"]].append((order, {"kind": kind, "time_s": time_s, "slot": slot, "record": record}))
+    return {pool: [obs for _, obs in sorted(items, key=lambda x: x[0])] for pool, items in keyed.items()}
+
+
+def token_records(block: dict) -> dict[str, dict[str, list]]:
+    """Per token (never a quote mint): its swaps, token transfers and launch records."""
+    tokens: dict[str, dict[str, list]] = defaultdict(lambda: {"swaps": [], "transfers": [], "launches": []})
+    for swap in block.get("swaps", []):
+        tokens[swap["base_mint"]]["swaps"].append(swap)
+    for transfer in block.get("transfers", []):
+        if transfer["mint"] not in QUOTE_MINTS:
+            tokens[transfer["mint"]]["transfers"].append(transfer)
+    for launch in block.get("launches", []):
+        tokens[launch["mint"]]["launches"].append(launch)
+    return dict(tokens)
+
+
+def sol_fundings(block: dict) -> list[tuple[str, str]]:
+    """(funder, wallet) of every native SOL transfer in the block."""
+    return [(t["source"], t["destination"]) for t in block.get("transfers", []) if t.get("native")]

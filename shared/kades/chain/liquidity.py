@@ -1,0 +1,136 @@
+"""Liquidity removal (rug pull) and price dumps, per pool, over its liquidity and state records.
+
+Two views of the same pull, whichever the source gives:
+- a liquidity record (who removed, exact reserves before/after): removal share of the quote
+  side in one transaction, or summed over a short burst;
+- pool states alone (reserves after each transaction, e.g. Uniswap Sync events): both
+  reserves falling together by the removal share is a withdrawal (a sell would raise the
+  token side). A token dumped into the pool shows as price down >= 90% from its recent peak
+  while the token reserve grew.
+State per pool is a small JSON document: last reserves, creator, LP shares, recent removals,
+a monotonic queue of recent price peaks and the time of the last alert of each kind.
+"""
+from __future__ import annotations
+
+from kades.chain.anomaly import make_anomaly, ramp
+from kades.chain.thresholds import ChainThresholds
+
+DETECTOR = "chain.liquidity"
+MAX_PEAKS = 64
+
+
+def new_pool_state() -> dict:
+    return {"last": None, "creator": None, "lp": {}, "removals": [], "peaks": [],
+            "alerted": {}, "last_slot": -1, "slot_signatures": []}
+
+
+def _cooled(state: dict, kind: str, time_s: float, t: ChainThresholds) -> bool:
+    last = state["alerted"].get(kind)
+    return last is None or time_s - last >= t.alert_cooldown_s
+
+
+def _ui_price(base: int, quote: int, record: dict) -> float | None:
+    if base <= 0 or quote <= 0:
+        return None
+    return (quote / 10 ** record["quote_decimals"]) / (base / 10 ** record["base_decimals"])
+
+
+def _removal(state: dict, pool: str, token: str, obs: dict, share_now: float,
+             before: tuple[int, int], after: tuple[int, int], t: ChainThresholds) -> dict | None:
+    """Record a removal; an anomaly when it (or the burst it ends) crosses the share."""
+    time_s, record = obs["time_s"], obs["record"]
+    removed_quote = before[1] - after[1]
+    state["removals"] = [r for r in state["removals"] if time_s - r[0] <= t.removal_burst_s]
+    state["removals"].append([time_s, removed_quote, before[1], record["signature"], obs["slot"]])
+    burst_start_reserve = state["removals"][0][2]
+    burst_share = (sum(r[1] for r in state["removals"]) / burst_start_reserve
+                   if burst_start_reserve > 0 else 0.0)
+    share = max(share_now, min(1.0, burst_share))
+    if share < t.removal_share or not _cooled(state, "liquidity_removal", time_s, t):
+        return None
+    state["alerted"]["liquidity_removal"] = time_s
+    provider = record.get("provider")
+    top_lp = max(state["lp"], key=state["lp"].get) if state["lp"] else None
+    by_insider = provider is not None and provider in (state["creator"], top_lp)
+    evidence = {
+        "summary": f"{share:.0%} of the pool's quote liquidity removed",
+        "pool": pool, "provider": provider, "creator": state["creator"], "top_lp": top_lp,
+        "signatures": [r[3] for r in state["removals"]], "removed_share": round(share, 6),
+        "threshold": t.removal_share, "base_reserve_before": before[0], "quote_reserve_before": before[1],
+        "base_reserve_after": after[0], "quote_reserve_after": after[1],
+        "lp_burned": record.get("lp_amount"), "inferred_from_reserves": provider is None}
+    confidence = 0.95 if by_insider else (0.6 if provider is None else 0.8)
+    return make_anomaly(token=token, kind="liquidity_removal", detector=DETECTOR, time_s=time_s,
+                        severity=ramp(share, t.removal_share, t.removal_share_full),
+                        confidence=confidence, evidence=evidence, start_s=state["removals"][0][0],
+                        slots=(state["removals"][0][4], obs["slot"]))
+
+
+def _price_dump(state: dict, pool: str, token: str, obs: dict, base: int, price: float,
+                t: ChainThresholds) -> dict | None:
+    time_s, record = obs["time_s"], obs["record"]
+    # The window's peaks; after a quiet spell, at least the last price (a one-trade dump).
+    peaks = [p for p in state["peaks"] if time_s - p[0] <= t.dump_window_s] or state["peaks"][-1:]
+    anomaly = None
+    if peaks:
+        peak_time, peak_price, peak_base, peak_sig, peak_slot = peaks[0]
+        drop = 1 - price / peak_price
+        if drop >= t.dump_drop and base > peak_base and _cooled(state, "rug_price_dump", time_s, t):
+            state["alerted"]["rug_price_dump"] = time_s
+            anomaly = make_anomaly(
+                token=token, kind="rug_price_dump", detector=DETECTOR, time_s=time_s,
+                severity=ramp(drop, t.dump_drop, 0.99), confidence=0.8, start_s=peak_time,
+                slots=(peak_slot, obs["slot"]),
+                evidence={"summary": f"price down {drop:.1%} from its peak as tokens were sold into the pool",
+                          "pool": pool, "peak_price": peak_price, "price": price, "drop": round(drop, 6),
+                          "threshold": t.dump_drop, "peak_signature": peak_sig,
+                          "signature": record["signature"], "base_reserve_at_peak": peak_base,
+                          "base_reserve": base, "quote_reserve": record["quote_reserve"]})
+    while peaks and peaks[-1][1] <= price:  # monotonic queue: the window's max stays first
+        peaks.pop()
+    peaks.append([time_s, price, base, record["signature"], obs["slot"]])
+    state["peaks"] = peaks[-MAX_PEAKS:]
+    return anomaly
+
+
+def watch_pool(state: dict | None, pool: str, observations: list[dict], t: ChainThresholds
+               ) -> tuple[dict, list[dict]]:
+    """Feed one pool's observations ({kind: state|liquidity, time_s, slot, record}) in order."""
+    state = state or new_pool_state()
+    anomalies: list[dict] = []
+    explained = {o["record"]["signature"] for o in observations if o["kind"] == "liquidity"}
+    for obs in observations:
+        record, slot = obs["record"], obs["slot"]
+        key = f'{obs["kind"]}:{record["signature"]}'
+        if slot < state["last_slot"] or (slot == state["last_slot"] and key in state["slot_signatures"]):
+            continue  # already seen: a late or repeated block changes nothing
+        if slot > state["last_slot"]:
+            state["last_slot"], state["slot_signatures"] = slot, []
+        state["slot_signatures"].append(key)
+        token = record["base_mint"]
+        if obs["kind"] == "liquidity":
+            before = (record["base_reserve_before"], record["quote_reserve_before"])
+            after = (record["base_reserve_after"], record["quote_reserve_after"])
+            if record["action"] == "create" and state["creator"] is None:
+                state["creator"] = record["provider"]
+            if record["action"] in ("create", "add"):
+                state["lp"][record["provider"]] = state["lp"].get(record["provider"], 0) + record["quote_delta"]
+            elif before[1] > 0:
+                found = _removal(state, pool, token, obs, -record["quote_delta"] / before[1], before, after, t)
+                anomalies.extend([found] if found else [])
+            state["last"] = list(after)
+            continue
+        base, quote = record["base_reserve"], record["quote_reserve"]
+        last = state["last"]
+        if last and last[1] > 0 and last[0] > 0 and record["signature"] not in explained:
+            quote_fall, base_fall = (last[1] - quote) / last[1], (last[0] - base) / last[0]
+            if quote_fall >= t.removal_share and base_fall >= 0.5 * quote_fall:
+                found = _removal(state, pool, token, {**obs, "record": {**record, "provider": None}},
+                                 quote_fall, tuple(last), (base, quote), t)
+                anomalies.extend([found] if found else [])
+        state["last"] = [base, quote]
+        price = _ui_price(base, quote, record)
+        if price is not None:
+            found = _price_dump(state, pool, token, obs, base, price, t)
+            anomalies.extend([found] if found else [])
+    return state, anomalies

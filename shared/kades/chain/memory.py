@@ -1,0 +1,20 @@
+"""An in-process stand-in for kades.runtime.state.StateStore (offline eval and benchmarks).
+
+Same `update(client, keys, compute)` contract, states kept as JSON round-tripped documents so
+that anything Redis could not hold fails here too. The deployed functions always use Redis.
+"""
+from __future__ import annotations
+
+import json
+
+
+class MemoryStates:
+    def __init__(self) -> None:
+        self.documents: dict[str, str] = {}
+
+    def update(self, client, keys: list[str], compute):
+        states = [json.loads(self.documents[k]) if k in self.documents else None for k in keys]
+        new_states, result = compute(states)
+        for key, state in zip(keys, new_states):
+            self.documents[key] = json.dumps(state, separators=(",", ":"))
+        return result

@@ -1,0 +1,1 @@
+"""Solana: RPC client, transaction normaliser and the `kades solana-source` command."""

@@ -1,0 +1,82 @@
+"""Recorded RPC answers -> transactions grouped by slot -> `ai.kades.chain.block.v1` events.
+
+Accepted inputs (each file, or each element of a JSON array): a bare transaction object, a
+JSON-RPC envelope `{"result": ...}`, a `getBlock` result (`{"transactions": [...]}`), in
+`json` or `jsonParsed` encoding. A block without a `slot` field takes `parentSlot + 1`.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator
+
+from kades.events.catalogue import CHAIN_BLOCK, new_event
+from kades.events.envelope import CloudEvent
+from kades.solana.programs import QUOTE_MINTS
+from kades.solana.normalise import EMPTY_KINDS, empty_records, normalise_transaction
+from kades.solana.transaction import MalformedTransaction
+
+SOURCE = "/kades/solana-source"
+
+
+def transactions_of(document: Any) -> Iterator[dict]:
+    """Every transaction in a recorded document, each with `slot` and `blockTime` filled in."""
+    if isinstance(document, list):
+        for item in document:
+            yield from transactions_of(item)
+        return
+    if not isinstance(document, dict):
+        raise MalformedTransaction(f"expected a JSON object or array, got {type(document).__name__}")
+    if "result" in document and "transaction" not in document:
+        if document["result"] is not None:  # null: a skipped slot or an unknown signature
+            yield from transactions_of(document["result"])
+        return
+    if "transactions" in document:  # a getBlock result
+        slot = document.get("slot", (document.get("parentSlot", -1) + 1))
+        for tx in document["transactions"]:
+            yield {"slot": slot, "blockTime": document.get("blockTime"), **tx}
+        return
+    yield document
+
+
+def rfc3339(unix_s: int | None) -> str | None:
+    if unix_s is None:
+        return None
+    return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def build_blocks(transactions: Iterable[dict]) -> list[dict]:
+    """One chain-block data object per slot, in slot order; records in transaction order."""
+    blocks: dict[int, dict] = {}
+    for tx in transactions:
+        slot = int(tx.get("slot") or 0)
+        block = blocks.setdefault(slot, {"slot": slot, "block_time": rfc3339(tx.get("blockTime")),
+                                         **empty_records(), "stats": Counter(), "skipped": Counter()})
+        records, skipped = normalise_transaction(tx)
+        failed = (tx.get("meta") or {}).get("err") is not None
+        block["stats"]["transactions"] += 1
+        block["stats"]["failed"] += failed
+        block["skipped"].update(skipped)
+        position = block["stats"]["transactions"] - 1  # records keep their transaction's order
+        for kind in EMPTY_KINDS:
+            block[kind].extend({**record, "tx_index": position} for record in records[kind])
+    result = []
+    for slot in sorted(blocks):
+        block = blocks[slot]
+        block["stats"] = {"transactions": block["stats"]["transactions"],
+                          "failed": block["stats"]["failed"],
+                          "skipped_programs": dict(sorted(block.pop("skipped").items()))}
+        result.append(block)
+    return result
+
+
+def block_event(block: dict, *, source: str = SOURCE) -> CloudEvent:
+    """The CloudEvent of one slot; its id depends only on the slot, so a replay is deduplicated."""
+    mints = {r.get("base_mint") or r.get("mint") for kind in EMPTY_KINDS for r in block[kind]}
+    mints.discard(None)
+    if len(mints) > 1:
+        mints -= set(QUOTE_MINTS)  # a token traded against SOL is still about that token
+    return new_event(CHAIN_BLOCK, source, block, subject=mints.pop() if len(mints) == 1 else None,
+                     event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"solana:slot:{block['slot']}")),
+                     time=block["block_time"])

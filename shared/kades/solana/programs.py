@@ -1,0 +1,181 @@
+"""Program ids and the few instruction/event layouts the normaliser reads.
+
+Layouts come from the programs' public IDLs: pump.fun's Anchor events (TradeEvent,
+CreateEvent), SPL Token's InitializeMint/InitializeMint2/SetAuthority, Raydium's
+instruction tags. Everything else is derived from balance changes (see normalise.py).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import struct
+from dataclasses import dataclass
+
+from kades.solana.base58 import b58encode
+from kades.solana.transaction import Instruction
+
+PUMP_FUN = "6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P"
+RAYDIUM_V4 = "675kPX9MHTjS2zt1qfr1NYHuzeLXfQM9H24wFSUt1Mp8"
+RAYDIUM_V4_AUTHORITY = "5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1"
+RAYDIUM_CPMM = "CPMMoo8L3F4NbTegBCKVNunggL7H1ZpdTHKxQB5qKP1C"
+RAYDIUM_CPMM_AUTHORITY = "GpMZbSM2GgvTKHJirzeGfMFoaZ8UR2X7F4v8vHTvxFbL"
+ORCA_WHIRLPOOL = "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc"
+METEORA_DLMM = "LBUZKhRxPF3XUpBCjp4YzTKgLccjZhTSDM9YuVaPwxo"
+METEORA_POOLS = "Eo7WjKq67rjJQSZxS6z3YkapzY3eMj6Xy8X5EQVn5UaB"
+METEORA_DAMM_V2 = "cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG"
+JUPITER_V6 = "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4"
+TOKEN = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+TOKEN_2022 = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
+SYSTEM = "11111111111111111111111111111111"
+
+WSOL = "So11111111111111111111111111111111111111112"
+USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+USDT = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"
+QUOTE_MINTS = (WSOL, USDC, USDT)  # in order of preference when both sides are quotes
+STABLECOINS = (USDC, USDT)
+
+# AMMs whose vaults the normaliser reads; name used in records.
+AMM_NAMES = {RAYDIUM_V4: "raydium_v4", RAYDIUM_CPMM: "raydium_cpmm", ORCA_WHIRLPOOL: "orca_whirlpool",
+             METEORA_DLMM: "meteora_dlmm", METEORA_POOLS: "meteora_pools",
+             METEORA_DAMM_V2: "meteora_damm_v2"}
+# Vault owners shared by every pool of a program (the pool id then comes from the instruction).
+SHARED_AUTHORITIES = {RAYDIUM_V4_AUTHORITY: RAYDIUM_V4, RAYDIUM_CPMM_AUTHORITY: RAYDIUM_CPMM}
+# Programs that carry no market meaning: never counted as skipped.
+PLUMBING = {"ComputeBudget111111111111111111111111111111", "11111111111111111111111111111111",
+            TOKEN, TOKEN_2022, "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL",
+            "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr", "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo",
+            "metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s", JUPITER_V6, PUMP_FUN, *AMM_NAMES}
+
+
+def _anchor(kind: str, name: str) -> bytes:
+    return hashlib.sha256(f"{kind}:{name}".encode()).digest()[:8]
+
+
+TRADE_EVENT = _anchor("event", "TradeEvent")
+CREATE_EVENT = _anchor("event", "CreateEvent")
+EVENT_CPI_TAG = bytes.fromhex("e445a52e51cb9a1d")  # Anchor's emit_cpi! instruction tag
+# Index of the pool state account in each instruction (Raydium's own account lists).
+CPMM_POOL_INDEX = {_anchor("global", "swap_base_input"): 3, _anchor("global", "swap_base_output"): 3,
+                   _anchor("global", "deposit"): 2, _anchor("global", "withdraw"): 2,
+                   _anchor("global", "initialize"): 3}
+RAYDIUM_V4_INITIALIZE = (0, 1)  # initialize, initialize2: the amm id is account 4; others: 1
+
+
+def pool_id(ix: Instruction) -> str | None:
+    """The pool a Raydium instruction acts on (None when the layout is not known)."""
+    if ix.data is None or not ix.data:
+        return None
+    if ix.program == RAYDIUM_V4:
+        index = 4 if ix.data[0] in RAYDIUM_V4_INITIALIZE else 1
+    elif ix.program == RAYDIUM_CPMM:
+        index = CPMM_POOL_INDEX.get(ix.data[:8])
+    else:
+        return None
+    return ix.accounts[index] if index is not None and index < len(ix.accounts) else None
+
+
+@dataclass(frozen=True)
+class PumpTrade:
+    mint: str
+    sol_amount: int
+    token_amount: int
+    is_buy: bool
+    user: str
+    timestamp: int
+    virtual_sol_reserves: int
+    virtual_token_reserves: int
+
+
+@dataclass(frozen=True)
+class PumpCreate:
+    name: str
+    symbol: str
+    uri: str
+    mint: str
+    bonding_curve: str
+    user: str
+
+
+def _string(data: bytes, offset: int) -> tuple[str, int]:
+    (length,) = struct.unpack_from("<I", data, offset)
+    start = offset + 4
+    return data[start:start + length].decode("utf-8", "replace"), start + length
+
+
+def decode_pump_event(data: bytes) -> PumpTrade | PumpCreate | None:
+    """A pump.fun TradeEvent or CreateEvent (Anchor event bytes, discriminator first)."""
+    try:
+        if data[:8] == TRADE_EVENT:
+            sol, tokens = struct.unpack_from("<QQ", data, 40)
+            timestamp, v_sol, v_tokens = struct.unpack_from("<qQQ", data, 89)
+            return PumpTrade(b58encode(data[8:40]), sol, tokens, data[56] == 1,
+                             b58encode(data[57:89]), timestamp, v_sol, v_tokens)
+        if data[:8] == CREATE_EVENT:
+            name, offset = _string(data, 8)
+            symbol, offset = _string(data, offset)
+            uri, offset = _string(data, offset)
+            keys = [b58encode(data[offset + 32 * i: offset + 32 * (i + 1)]) for i in range(3)]
+            return PumpCreate(name, symbol, uri, *keys)
+    except (struct.error, IndexError):
+        return None  # truncated: the balance-based path still sees the trade
+    return None
+
+
+def pump_events(instructions: list[Instruction], logs: list[str]) -> list[PumpTrade | PumpCreate]:
+    """pump.fun events of a transaction: from its self-CPI instructions, else from its logs."""
+    from_cpi = [decode_pump_event(ix.data[8:]) for ix in instructions
+                if ix.program == PUMP_FUN and ix.data and ix.data[:8] == EVENT_CPI_TAG]
+    if any(from_cpi):
+        return [e for e in from_cpi if e]
+    events = []
+    for line in logs:
+        if line.startswith("Program data: "):
+            try:
+                event = decode_pump_event(base64.b64decode(line[len("Program data: "):]))
+            except ValueError:
+                continue  # not base64: some other program's free text
+            if event:
+                events.append(event)
+    return events
+
+
+def mint_authority_changes(ix: Instruction) -> dict | None:
+    """SPL Token InitializeMint(2)/SetAuthority on a mint, as a plain dict (None otherwise)."""
+    if ix.program not in (TOKEN, TOKEN_2022):
+        return None
+    if ix.parsed is not None:
+        kind, info = ix.parsed.get("type"), ix.parsed.get("info", {})
+        if kind in ("initializeMint", "initializeMint2"):
+            return {"kind": "initialize_mint", "mint": info.get("mint"), "decimals": info.get("decimals"),
+                    "mint_authority": info.get("mintAuthority"), "freeze_authority": info.get("freezeAuthority")}
+        if kind == "setAuthority" and info.get("authorityType") in ("mintTokens", "freezeAccount"):
+            field = "mint_authority" if info["authorityType"] == "mintTokens" else "freeze_authority"
+            return {"kind": "set_authority", "mint": info.get("mint") or info.get("account"),
+                    "authority": info.get("authority") or info.get("multisigAuthority"),
+                    "field": field, "new_authority": info.get("newAuthority")}
+        return None
+    data = ix.data or b""
+    if data[:1] in (b"\x00", b"\x14") and len(data) >= 35 and ix.accounts:
+        freeze = b58encode(data[35:67]) if len(data) >= 67 and data[34] == 1 else None
+        return {"kind": "initialize_mint", "mint": ix.accounts[0], "decimals": data[1],
+                "mint_authority": b58encode(data[2:34]), "freeze_authority": freeze}
+    if data[:1] == b"\x06" and len(data) >= 3 and data[1] in (0, 1) and len(ix.accounts) >= 2:
+        new = b58encode(data[3:35]) if data[2] == 1 and len(data) >= 35 else None
+        return {"kind": "set_authority", "mint": ix.accounts[0], "authority": ix.accounts[1],
+                "field": "mint_authority" if data[1] == 0 else "freeze_authority", "new_authority": new}
+    return None
+
+
+def sol_transfer(ix: Instruction) -> tuple[str, str, int] | None:
+    """(source, destination, lamports) of a System Program transfer (None otherwise)."""
+    if ix.program != SYSTEM:
+        return None
+    if ix.parsed is not None:
+        info = ix.parsed.get("info", {})
+        if ix.parsed.get("type") == "transfer" and "lamports" in info:
+            return info["source"], info["destination"], int(info["lamports"])
+        return None
+    data = ix.data or b""
+    if len(data) >= 12 and data[:4] == b"\x02\x00\x00\x00" and len(ix.accounts) >= 2:
+        return ix.accounts[0], ix.accounts[1], struct.unpack_from("<Q", data, 4)[0]
+    return None

@@ -1,0 +1,72 @@
+"""A small Solana JSON-RPC client: getSlot and getBlock, with retries that respect HTTP 429.
+
+Temporary trouble (network errors, 5xx, 429) is retried with exponential backoff, waiting
+at least what `Retry-After` asks; after `max_attempts` it raises TemporaryFailure.
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import httpx
+
+from kades.errors import TemporaryFailure
+
+# JSON-RPC errors of getBlock meaning "there is no block here, move on" (Solana's own codes).
+SKIPPED_SLOT_CODES = (-32007, -32009)  # slot skipped / missing in long-term storage
+NOT_YET_CODES = (-32004, -32014)       # block not available yet / status not yet available
+
+
+class RpcError(RuntimeError):
+    def __init__(self, code: int, message: str):
+        super().__init__(f"RPC error {code}: {message}")
+        self.code = code
+
+
+class SolanaRpc:
+    def __init__(self, url: str, *, timeout_s: float = 30.0, max_attempts: int = 6, backoff_s: float = 0.5,
+                 commitment: str = "confirmed", sleep=time.sleep):
+        self.url, self.timeout_s, self.max_attempts = url, timeout_s, max_attempts
+        self.backoff_s, self.commitment, self.sleep = backoff_s, commitment, sleep
+        self._ids = itertools.count(1)
+        self._http = httpx.Client(timeout=timeout_s)
+
+    def call(self, method: str, params: list[Any]) -> Any:
+        request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+        for attempt in range(self.max_attempts):
+            wait = self.backoff_s * 2 ** attempt
+            try:
+                response = self._http.post(self.url, json=request)
+            except httpx.HTTPError as error:
+                problem = f"{type(error).__name__}: {error}"
+            else:
+                if response.status_code == 429 or response.status_code >= 500:
+                    problem = f"HTTP {response.status_code}"
+                    retry_after = response.headers.get("retry-after", "")
+                    if retry_after.replace(".", "", 1).isdigit():
+                        wait = max(wait, float(retry_after))
+                else:
+                    response.raise_for_status()
+                    answer = response.json()
+                    if "error" in answer:
+                        raise RpcError(answer["error"].get("code", 0), answer["error"].get("message", ""))
+                    return answer.get("result")
+            if attempt + 1 < self.max_attempts:
+                self.sleep(wait)
+        raise TemporaryFailure(f"{self.url} {method}: {problem} after {self.max_attempts} attempts")
+
+    def get_slot(self) -> int:
+        return int(self.call("getSlot", [{"commitment": self.commitment}]))
+
+    def get_block(self, slot: int, *, encoding: str = "json") -> dict | None:
+        """The block of `slot` (with `slot` added), or None for a slot without a block."""
+        try:
+            block = self.call("getBlock", [slot, {"encoding": encoding, "maxSupportedTransactionVersion": 0,
+                                                  "transactionDetails": "full", "rewards": False,
+                                                  "commitment": self.commitment}])
+        except RpcError as error:
+            if error.code in SKIPPED_SLOT_CODES:
+                return None
+            raise
+        return None if block is None else {**block, "slot": slot}

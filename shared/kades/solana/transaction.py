@@ -1,0 +1,122 @@
+"""A read-only view of one `getTransaction` / `getBlock` transaction, `json` or `jsonParsed`.
+
+Both encodings are reduced to the same plain facts: resolved account addresses, the signers,
+the instructions in execution order (each outer one followed by its inner ones) and the token
+balance of every token account before and after. Nothing here knows any program.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kades.solana.base58 import b58decode
+
+
+class MalformedTransaction(ValueError):
+    """The object is not a transaction as Solana's RPC returns it."""
+
+
+@dataclass(frozen=True)
+class Instruction:
+    program: str
+    accounts: tuple[str, ...]
+    data: bytes | None          # raw bytes (None when the RPC parsed it instead)
+    parsed: dict | None         # jsonParsed: {"type": ..., "info": {...}} of known programs
+    outer_index: int
+    inner: bool
+
+
+@dataclass(frozen=True)
+class TokenBalance:
+    account: str
+    owner: str
+    mint: str
+    decimals: int
+    pre: int
+    post: int
+
+
+class TransactionView:
+    def __init__(self, tx: dict[str, Any]):
+        try:
+            self.meta = tx["meta"] or {}
+            self.message = tx["transaction"]["message"]
+            self.signature = tx["transaction"]["signatures"][0]
+            raw_keys = self.message["accountKeys"]
+        except (KeyError, TypeError, IndexError) as error:
+            raise MalformedTransaction(f"not a Solana transaction: missing {error}") from None
+        self.slot = tx.get("slot")
+        self.block_time = tx.get("blockTime")
+        parsed_keys = bool(raw_keys) and isinstance(raw_keys[0], dict)
+        keys = [k["pubkey"] if parsed_keys else k for k in raw_keys]
+        loaded = self.meta.get("loadedAddresses") or {}
+        # json encoding: instruction accounts index keys ++ loaded writable ++ loaded readonly.
+        self.keys: list[str] = keys + list(loaded.get("writable", [])) + list(loaded.get("readonly", []))
+        if parsed_keys:
+            self.signers = [k["pubkey"] for k in raw_keys if k.get("signer")]
+        else:
+            count = self.message.get("header", {}).get("numRequiredSignatures", 1)
+            self.signers = keys[:count]
+
+    @property
+    def failed(self) -> bool:
+        return self.meta.get("err") is not None
+
+    @property
+    def fee_payer(self) -> str:
+        return self.keys[0]
+
+    def post_lamports(self, address: str) -> int | None:
+        try:
+            return self.meta["postBalances"][self.keys.index(address)]
+        except (ValueError, IndexError, KeyError):
+            return None
+
+    def log_messages(self) -> list[str]:
+        return list(self.meta.get("logMessages") or [])
+
+    def _instruction(self, raw: dict, outer_index: int, inner: bool) -> Instruction:
+        if "programIdIndex" in raw:  # json encoding: indexes into the resolved keys
+            program = self.keys[raw["programIdIndex"]]
+            accounts = tuple(self.keys[i] for i in raw.get("accounts", []))
+        else:
+            program = raw["programId"]
+            accounts = tuple(raw.get("accounts", []))
+        parsed = raw.get("parsed")
+        if parsed is not None and not isinstance(parsed, dict):
+            parsed = {"type": str(parsed), "info": {}}  # e.g. spl-memo parses to a string
+        data = b58decode(raw["data"]) if isinstance(raw.get("data"), str) else None
+        return Instruction(program, accounts, data, parsed, outer_index, inner)
+
+    def instructions(self) -> list[Instruction]:
+        """Every instruction in execution order: each outer one, then its inner ones."""
+        inner_by_outer = {group["index"]: group["instructions"]
+                          for group in self.meta.get("innerInstructions") or []}
+        result = []
+        for index, raw in enumerate(self.message.get("instructions", [])):
+            result.append(self._instruction(raw, index, False))
+            result.extend(self._instruction(r, index, True) for r in inner_by_outer.get(index, []))
+        return result
+
+    def token_balances(self) -> list[TokenBalance]:
+        """Every token account seen before or after; a missing side counts as 0."""
+        merged: dict[int, dict] = {}
+        for side in ("preTokenBalances", "postTokenBalances"):
+            for entry in self.meta.get(side) or []:
+                slot = merged.setdefault(entry["accountIndex"], {"pre": 0, "post": 0})
+                slot["pre" if side.startswith("pre") else "post"] = int(entry["uiTokenAmount"]["amount"])
+                slot.update(mint=entry["mint"], owner=entry.get("owner") or "",
+                            decimals=int(entry["uiTokenAmount"]["decimals"]))
+        return [TokenBalance(self.keys[index], b["owner"], b["mint"], b["decimals"], b["pre"], b["post"])
+                for index, b in sorted(merged.items())]
+
+    def owner_deltas(self) -> dict[tuple[str, str], int]:
+        """Per (owner, mint): post - pre summed over the owner's token accounts (0s dropped)."""
+        deltas: dict[tuple[str, str], int] = {}
+        for balance in self.token_balances():
+            key = (balance.owner, balance.mint)
+            deltas[key] = deltas.get(key, 0) + balance.post - balance.pre
+        return {key: value for key, value in deltas.items() if value}
+
+    def decimals(self) -> dict[str, int]:
+        return {b.mint: b.decimals for b in self.token_balances()}

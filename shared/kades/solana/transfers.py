@@ -1,0 +1,44 @@
+"""Transfers of a transaction: token movements between owners, and wallet-to-wallet SOL."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from kades.solana import programs as p
+from kades.solana.transaction import Instruction, TransactionView
+
+
+def owner_transfers(view: TransactionView, not_people: set[str], out: dict) -> None:
+    """Owner-to-owner movements: per mint, senders paired with receivers (largest first)."""
+    decimals = view.decimals()
+    by_mint: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for (owner, mint), delta in view.owner_deltas().items():
+        if owner not in not_people:
+            by_mint[mint].append((owner, delta))
+    for mint, moves in by_mint.items():
+        senders = sorted(([o, -d] for o, d in moves if d < 0), key=lambda x: (-x[1], x[0]))
+        receivers = sorted(([o, d] for o, d in moves if d > 0), key=lambda x: (-x[1], x[0]))
+        i = j = 0
+        while i < len(senders) and j < len(receivers):
+            amount = min(senders[i][1], receivers[j][1])
+            out["transfers"].append({"signature": view.signature, "mint": mint, "source": senders[i][0],
+                                     "destination": receivers[j][0], "amount": amount,
+                                     "decimals": decimals[mint]})
+            senders[i][1] -= amount
+            receivers[j][1] -= amount
+            i += senders[i][1] == 0
+            j += receivers[j][1] == 0
+
+
+def sol_transfers(view: TransactionView, ixs: list[Instruction], out: dict) -> None:
+    """Wallet-to-wallet SOL (funding: who seeded which wallet). Only top-level System
+    transfers between wallets: wrapping SOL into one's own token account is not a transfer,
+    and programs' inner transfers are fees and trades, already read elsewhere."""
+    token_accounts = {b.account for b in view.token_balances()}
+    for ix in ixs:
+        move = None if ix.inner else p.sol_transfer(ix)
+        # A destination left with 0 lamports was a temporary account (wrapped SOL, closed).
+        if (move and move[2] > 0 and move[1] not in token_accounts and move[0] != move[1]
+                and view.post_lamports(move[1]) != 0):
+            out["transfers"].append({"signature": view.signature, "mint": p.WSOL, "source": move[0],
+                                     "destination": move[1], "amount": move[2], "decimals": 9,
+                                     "native": True})

@@ -1,0 +1,1 @@
+"""Whale detection: large moves, accumulation, distribution and wallet splitting per token."""

@@ -1,0 +1,13 @@
+"""The examples in the chain and Solana docstrings run as doctests."""
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+
+@pytest.mark.parametrize("module", ["kades.solana.base58", "kades.chain.anomaly"])
+def test_doctests(module):
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

@@ -1,0 +1,96 @@
+"""Liquidity removal and price dumps: known cases, then the real labelled Uniswap V2 pools."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kades.chain.liquidity import watch_pool
+from kades.chain.thresholds import ChainThresholds
+from kades.chain.uniswap_replay import load_labels, pool_observations
+
+POOLS = Path(__file__).resolve().parents[3] / "shared/data/liquidity/uniswap_v2_pools"
+T = ChainThresholds()
+COMMON = {"base_mint": "TOKEN", "quote_mint": "SOL", "base_decimals": 6, "quote_decimals": 9, "pool": "POOL"}
+
+
+def liquidity(sig, action, provider, before, after, slot):
+    record = {**COMMON, "signature": sig, "action": action, "provider": provider,
+              "base_delta": after[0] - before[0], "quote_delta": after[1] - before[1],
+              "base_reserve_before": before[0], "quote_reserve_before": before[1],
+              "base_reserve_after": after[0], "quote_reserve_after": after[1], "lp_amount": 7}
+    return {"kind": "liquidity", "time_s": 1000.0 + slot, "slot": slot, "record": record}
+
+
+def state(sig, base, quote, slot):
+    return {"kind": "state", "time_s": 1000.0 + slot, "slot": slot,
+            "record": {**COMMON, "signature": sig, "base_reserve": base, "quote_reserve": quote}}
+
+
+def created(provider="CREATOR"):
+    return [liquidity("s0", "create", provider, (0, 0), (10**12, 10**11), 1), state("s0", 10**12, 10**11, 1)]
+
+
+@pytest.mark.parametrize("share, fires, severity", [(0.4, False, None), (0.5, True, 0.5),
+                                                    (0.7, True, 0.75), (0.95, True, 1.0)])
+def test_removal_share_sets_severity(share, fires, severity):
+    left = (int(10**12 * (1 - share)), int(10**11 * (1 - share)))
+    _, anomalies = watch_pool(None, "POOL", created() + [liquidity("s1", "remove", "CREATOR", (10**12, 10**11), left, 2)], T)
+    assert bool(anomalies) is fires
+    if fires:
+        (a,) = anomalies
+        assert a["anomaly_type"] == "liquidity_removal" and a["severity"] == severity
+        assert a["confidence"] == 0.95  # the pool's creator pulled it
+        assert a["evidence"]["signatures"] == ["s1"] and a["evidence"]["quote_reserve_after"] == left[1]
+
+
+def test_a_burst_of_small_pulls_counts_as_one():
+    obs, reserves = created(), (10**12, 10**11)
+    for k in range(3):  # three pulls of 25% each within the burst window
+        after = (reserves[0] * 3 // 4, reserves[1] * 3 // 4)
+        obs.append(liquidity(f"r{k}", "remove", "SOMEONE", reserves, after, 2 + k))
+        reserves = after
+    _, anomalies = watch_pool(None, "POOL", obs, T)
+    (a,) = anomalies
+    assert a["evidence"]["signatures"] == ["r0", "r1", "r2"] and a["confidence"] == 0.8
+    assert a["evidence"]["removed_share"] == pytest.approx(1 - 0.75 ** 3, abs=1e-6)
+
+
+def test_reserves_alone_reveal_a_withdrawal_but_not_a_sell():
+    withdrawal = [state("a", 10**12, 10**11, 1), state("b", 10**11, 10**10, 2)]
+    sell = [state("a", 10**12, 10**11, 1), state("b", 2 * 10**12, 5 * 10**10, 2)]
+    assert [a["anomaly_type"] for a in watch_pool(None, "P", withdrawal, T)[1]] == ["liquidity_removal"]
+    assert watch_pool(None, "P", sell, T)[1] == []  # price / 4: a sell, no removal, no 90% dump
+
+
+def test_dump_into_the_pool_is_a_price_dump():
+    dump = [state("a", 10**12, 10**11, 1), state("b", 4 * 10**12, 25 * 10**9, 2)]  # price / 16
+    (a,) = watch_pool(None, "P", dump, T)[1]
+    assert a["anomaly_type"] == "rug_price_dump" and a["evidence"]["drop"] == pytest.approx(1 - 1 / 16)
+
+
+def test_a_replayed_block_changes_nothing():
+    obs = created() + [liquidity("s1", "remove", "CREATOR", (10**12, 10**11), (10**11, 10**10), 2)]
+    first_state, first = watch_pool(None, "POOL", obs, T)
+    again_state, again = watch_pool(first_state, "POOL", obs, T)
+    assert first and again == [] and again_state == first_state
+
+
+@pytest.mark.skipif(not POOLS.is_dir(), reason=f"shared data absent: {POOLS}")
+def test_real_uniswap_pools_drained_and_dumped_are_flagged_at_the_removal():
+    found = {"rug_type1_liquidity_removed": [], "rug_type2_price_dump": []}
+    kind = {"rug_type1_liquidity_removed": "liquidity_removal", "rug_type2_price_dump": "rug_price_dump"}
+    quiet_active = []
+    for row in load_labels(POOLS):
+        observations = pool_observations(POOLS, row)
+        _, anomalies = watch_pool(None, row["pool"], observations, T)
+        if row["label"] in found:
+            found[row["label"]].append(any(a["anomaly_type"] == kind[row["label"]] for a in anomalies))
+        elif row["label"] == "unlabeled_active" and float(row["liq_MDD"]) > -0.5 and float(row["price_MDD"]) > -0.9:
+            quiet_active.append(not anomalies)
+    for label, hits in found.items():
+        print(f"{label}: recall {sum(hits)}/{len(hits)}")
+    print(f"active pools without any large drawdown left quiet: {sum(quiet_active)}/{len(quiet_active)}")
+    assert all(found["rug_type1_liquidity_removed"]) and len(found["rug_type1_liquidity_removed"]) == 14
+    assert all(found["rug_type2_price_dump"]) and len(found["rug_type2_price_dump"]) == 7
+    assert quiet_active and all(quiet_active)

@@ -1,0 +1,49 @@
+"""market-aggregator on chain blocks: per-token prices from real swaps and pool states."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kades.events.catalogue import MARKET_TICK, data_problems
+from kades.market.chain import chain_ticks
+from kades.market.function import FUNCTION, SOL_USD_KEY, handle
+from kades.runtime import Context
+from kades.solana.programs import USDC, WSOL
+from kades.solana.source import replay_events
+
+DATA = Path(__file__).resolve().parents[3] / "shared/data/solana/rpc"
+MINT = "TokenMint1111111111111111111111111111111111"
+
+
+def swap(base, price, side="buy", quote=WSOL, quote_amount=2 * 10**9):
+    return {"signature": "s", "trader": "T", "program": "raydium_v4", "pool": "P", "base_mint": base,
+            "quote_mint": quote, "side": side, "price": price, "quote_amount": quote_amount, "base_amount": 1,
+            "decimals_in": 9 if side == "buy" else 6, "decimals_out": 6 if side == "buy" else 9}
+
+
+def test_a_block_gives_one_tick_per_token_with_volume_liquidity_and_usd():
+    block = {"slot": 1, "block_time": "2024-06-01T00:00:00Z",
+             "swaps": [swap(MINT, 1e-6), swap(MINT, 2e-6, side="sell"), swap(USDC, 1 / 150.0)],
+             "pool_states": [{"signature": "s", "program": "raydium_v4", "pool": "P", "base_mint": MINT,
+                              "quote_mint": WSOL, "base_reserve": 10**15, "quote_reserve": 50 * 10**9,
+                              "base_decimals": 6, "quote_decimals": 9, "price": 5e-8}]}
+    (tick,) = chain_ticks(block)
+    assert tick["token"] == MINT and tick["price"] == 5e-8 and tick["volume"] == 4.0
+    assert tick["liquidity"] == 100.0 and tick["price_usd"] == pytest.approx(5e-8 * 150.0)
+
+
+def test_market_aggregator_consumes_chain_blocks():
+    assert set(FUNCTION.consumes) == {"ai.kades.market.feed.v1", "ai.kades.chain.block.v1"}
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data absent: {DATA}")
+def test_real_blocks_become_ticks_stored_once(kades_settings, redis_conn, db_conn):
+    ctx = Context("market-aggregator", settings=kades_settings)
+    replies = [handle(event, ctx) for event in replay_events([str(DATA)])]
+    ticks = [t for r in replies if r for t in r.data["ticks"]]
+    assert all(r.type == MARKET_TICK and not data_problems(r) for r in replies if r)
+    assert len(ticks) == 18  # 18 recorded transactions trade or move a SOL pool
+    assert redis_conn.get(SOL_USD_KEY) is None  # no SOL/stablecoin trade among them
+    db_conn.rollback()
+    assert db_conn.execute("SELECT count(*) FROM token_metrics").fetchone()[0] == 18

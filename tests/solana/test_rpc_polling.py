@@ -1,0 +1,108 @@
+"""RPC mode against a local JSON-RPC server replaying recorded transactions as blocks.
+
+The server is a stand-in for a Solana node (not for Redis/PostgreSQL, which stay real): it
+answers 429 first, has a skipped slot and a slot not produced yet, as real endpoints do.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from kades.solana.poll import LAST_SLOT_KEY, follow
+from kades.solana.rpc import SolanaRpc
+
+DATA = Path(__file__).resolve().parents[3] / "shared/data/solana/rpc"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data absent: {DATA}")
+
+
+def recorded(name: str) -> dict:
+    document = json.loads((DATA / name).read_text())
+    return document[0] if isinstance(document, list) else document
+
+
+class FakeNode(BaseHTTPRequestHandler):
+    blocks: dict[int, dict] = {}
+    tip = 0
+    calls: list[str] = []
+    throttled = False
+
+    def do_POST(self):
+        request = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        FakeNode.calls.append(request["method"])
+        if not FakeNode.throttled:
+            FakeNode.throttled = True
+            self.send_response(429)
+            self.send_header("retry-after", "0")
+            self.end_headers()
+            return
+        if request["method"] == "getSlot":
+            answer = {"result": FakeNode.tip}
+        else:
+            slot = request["params"][0]
+            if slot in FakeNode.blocks:
+                answer = {"result": FakeNode.blocks[slot]}
+            else:
+                answer = {"error": {"code": -32007, "message": f"Slot {slot} was skipped"}}
+        body = json.dumps({"jsonrpc": "2.0", "id": request["id"], **answer}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+
+@pytest.fixture
+def node():
+    tx = recorded("txparser_pumpfun_buy_bundle.json")
+    block = {"blockTime": tx["blockTime"], "parentSlot": 99, "blockhash": "h",
+             "transactions": [{"transaction": tx["transaction"], "meta": tx["meta"]}]}
+    FakeNode.blocks, FakeNode.tip, FakeNode.calls, FakeNode.throttled = {100: block, 102: block}, 102, [], False
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeNode)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn):
+    rpc = SolanaRpc(node, backoff_s=0.0)
+    sent = []
+    assert follow(rpc, sent.append, start_slot=100, max_slots=3, store=redis_conn, sleep=lambda s: None) == 3
+    assert [e.data["slot"] for e in sent] == [100, 102]  # 101 was skipped
+    assert len(sent[0].data["swaps"]) == 4 and FakeNode.calls[0] == FakeNode.calls[1]  # 429, then again
+    assert int(redis_conn.get(LAST_SLOT_KEY)) == 102
+    FakeNode.blocks[103] = FakeNode.blocks[100]
+    FakeNode.tip = 103
+    again = []
+    follow(rpc, again.append, start_slot=None, max_slots=1, store=redis_conn, sleep=lambda s: None)
+    assert [e.data["slot"] for e in again] == [103]  # resumed after the last slot kept in Redis
+
+
+class AlwaysBusy(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_node_that_stays_away_is_a_temporary_failure_after_backoff():
+    from kades.errors import TemporaryFailure
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AlwaysBusy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    waits = []
+    try:
+        rpc = SolanaRpc(f"http://127.0.0.1:{server.server_port}", max_attempts=4, backoff_s=0.1, sleep=waits.append)
+        with pytest.raises(TemporaryFailure, match="HTTP 503 after 4 attempts"):
+            rpc.get_slot()
+    finally:
+        server.shutdown()
+    assert waits == [0.1, 0.2, 0.4]  # exponential, and no wait after the last attempt

@@ -1,0 +1,66 @@
+"""`kades solana-source --replay ... --stdout` on the recorded transactions, in every wrapping."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kades.cli import main
+from kades.events.catalogue import CHAIN_BLOCK, data_problems
+from kades.events.envelope import from_structured
+from kades.solana.block import build_blocks, transactions_of
+from kades.solana.source import replay_events
+
+DATA = Path(__file__).resolve().parents[3] / "shared/data/solana/rpc"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data absent: {DATA}")
+
+
+def bare(name: str) -> dict:
+    document = json.loads((DATA / name).read_text())
+    return document[0] if isinstance(document, list) else document
+
+
+def test_stdout_prints_one_valid_chain_block_per_slot(capsys):
+    assert main(["solana-source", "--replay", str(DATA), "--stdout"]) == 0
+    events = [from_structured(json.loads(line)) for line in capsys.readouterr().out.splitlines()]
+    assert len(events) == 20  # the 20 recorded transactions are in 20 different slots
+    assert all(e.type == CHAIN_BLOCK and data_problems(e) == [] for e in events)
+    slots = [e.data["slot"] for e in events]
+    assert slots == sorted(slots)
+
+
+def test_replaying_twice_gives_the_same_event_ids():
+    first = [e.id for e in replay_events([str(DATA)])]
+    assert first == [e.id for e in replay_events([str(DATA)])]
+
+
+def test_envelope_array_and_getblock_wrappings_give_the_same_records(tmp_path):
+    tx = bare("txparser_pumpfun_buy_bundle.json")
+    block = {"parentSlot": tx["slot"] - 1, "blockTime": tx["blockTime"],
+             "transactions": [{"transaction": tx["transaction"], "meta": tx["meta"]}]}
+    wrappings = {"bare.json": tx, "array.json": [tx], "envelope.json": {"jsonrpc": "2.0", "result": tx},
+                 "block.json": {"jsonrpc": "2.0", "result": block}}
+    blocks = []
+    for name, document in wrappings.items():
+        (tmp_path / name).write_text(json.dumps(document))
+        blocks.append(replay_events([str(tmp_path / name)])[0].data)
+    assert all(b == blocks[0] for b in blocks)
+    assert len(blocks[0]["swaps"]) == 4 and blocks[0]["slot"] == tx["slot"]
+
+
+def test_a_null_result_is_a_skipped_slot_not_an_error():
+    assert list(transactions_of({"jsonrpc": "2.0", "result": None})) == []
+
+
+def test_block_stats_count_failed_transactions():
+    tx = bare("txparser_pumpfun_sell_0.json")
+    failed = {**tx, "meta": {**tx["meta"], "err": {"InstructionError": [0, "Custom"]}}}
+    (block,) = build_blocks([tx, failed])
+    assert block["stats"]["transactions"] == 2 and block["stats"]["failed"] == 1
+    assert len(block["swaps"]) == 1
+
+
+def test_a_missing_file_is_reported(capsys):
+    assert main(["solana-source", "--replay", "/nonexistent/file.json", "--stdout"]) == 2
+    assert "no such file" in capsys.readouterr().err

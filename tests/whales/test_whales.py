@@ -1,0 +1,68 @@
+"""Whale detectors: known cases, then the seeded scenarios (precision/recall printed)."""
+from __future__ import annotations
+
+import pytest
+
+from kades.chain.blockview import block_time_s
+from kades.chain.memory import MemoryStates
+from kades.chain.quality import format_report, score
+from kades.chain.thresholds import ChainThresholds
+from kades.simulate_chain import simulate_chain
+from kades.whales import detectors
+from kades.whales.function import analyse_block
+
+KINDS = ["whale_movement", "accumulation", "distribution", "wallet_splitting"]
+T = ChainThresholds()
+
+
+def swap(quote_sol: float, base: int, trader: str = "W") -> dict:
+    return {"signature": "sig", "trader": trader, "side": "buy", "quote_amount": int(quote_sol * 1e9), "quote_mint": "Q",
+            "base_amount": base, "decimals_in": 9, "decimals_out": 6}
+
+
+@pytest.mark.parametrize("sol, fires", [(5.0, False), (9.9, False), (12.0, True)])
+def test_whale_swap_needs_size_and_relative_weight(sol, fires):
+    state = {**detectors.new_state(), "pool": [8 * 10**14, 60 * 10**9], "supply": 10**15}
+    found = detectors.whale_swap(state, "TOKEN", swap(sol, 10**13), 0.0, 1, T)
+    assert (found is not None) is fires
+    if found:
+        assert found["evidence"]["reasons"]["liquidity_share"] == pytest.approx(sol / 60)
+
+
+def test_a_large_but_usual_size_for_a_small_pool_share_is_not_a_whale():
+    state = {**detectors.new_state(), "pool": [8 * 10**14, 10_000 * 10**9], "supply": 10**15}
+    assert detectors.whale_swap(state, "TOKEN", swap(20.0, 10**11), 0.0, 1, T) is None
+
+
+def run(seed: int):
+    sim = simulate_chain(seed=seed)
+    store, alerts = MemoryStates(), []
+    for event in sim.events:
+        alerts += analyse_block(None, event.data, block_time_s(event.data, None), T, store)
+    return sim, alerts
+
+
+@pytest.mark.parametrize("seed", [31, 32, 33])
+def test_each_whale_detector_fires_on_its_scenario(seed):
+    sim, alerts = run(seed)
+    report = score(alerts, sim.labels, KINDS)
+    print(f"\nseed {seed}\n{format_report(report)}")
+    for kind, r in report.items():
+        assert r["recall"] == 1.0, (kind, r)
+    organic = {t for t, name in sim.tokens.items() if name == "organic"}
+    # An organic trader may by chance buy 8 times without selling: accumulation is allowed
+    # one such alert per run; the other kinds must stay quiet on organic tokens.
+    on_organic = [a["anomaly_type"] for a in alerts if a["token"] in organic]
+    assert set(on_organic) <= {"accumulation"} and len(on_organic) <= 1
+    for alert in alerts:
+        assert alert["evidence"]["summary"] and alert["detector_version"]
+
+
+def test_with_a_dollar_price_size_is_judged_in_dollars():
+    state = {**detectors.new_state(), "pool": [8 * 10**14, 60 * 10**9], "supply": 10**15}
+    cheap_sol = detectors.whale_swap(state, "TOKEN", {**swap(12.0, 10**13), "quote_mint": "So11111111111111111111111111111111111111112"},
+                                     0.0, 1, T, sol_usd=100.0)
+    assert cheap_sol is None  # 12 SOL at $100 is $1,200, under the $2,000 floor
+    dear_sol = detectors.whale_swap(state, "TOKEN", {**swap(12.0, 10**13), "quote_mint": "So11111111111111111111111111111111111111112"},
+                                    0.0, 1, T, sol_usd=200.0)
+    assert dear_sol["evidence"]["usd_value"] == 2400.0
