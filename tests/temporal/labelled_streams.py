@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kades.temporal.detector import ReturnSpikeDetector
+from kades.temporal.ensemble import TemporalEnsemble
 from kades.temporal.threshold import ThresholdFilter
 
 WINDOW_AFTER_S = 60.0
@@ -14,15 +14,17 @@ def epoch(text: str) -> float:
 
 
 def as_x(tick: dict) -> dict:
-    return {"time": epoch(tick["time"]), "price": tick["price"], "volume": tick["volume"]}
+    return {"time": epoch(tick["time"]), "price": tick["price"], "volume": tick["volume"],
+            "liquidity": tick.get("liquidity")}
 
 
 def run_filters(ticks: list[dict]) -> list[tuple[str, dict]]:
-    """(token, flag) of every flag raised by one fresh ThresholdFilter per token."""
+    """(token, flag) of every flag raised by one fresh ThresholdFilter around the ensemble
+    per token (what temporal-analysis runs)."""
     monitors: dict[str, ThresholdFilter] = {}
     flags = []
     for tick in ticks:
-        monitor = monitors.setdefault(tick["token"], ThresholdFilter(ReturnSpikeDetector()))
+        monitor = monitors.setdefault(tick["token"], ThresholdFilter(TemporalEnsemble()))
         flags += [(tick["token"], flag) for flag in monitor.process_one(as_x(tick))]
     return flags
 

@@ -52,3 +52,26 @@ def test_anomalies_have_the_contract_shape():
     for anomaly in found:
         assert set(anomaly) == {"token", "time", "anomaly_type", "score", "detector", "details"}
         assert 0.0 <= anomaly["score"] <= 1.0 and anomaly["time"].endswith("Z")
+        details = anomaly["details"]
+        assert anomaly["detector"] == "temporal." + details["detector"]
+        assert details["detector"] == details["contributors"][0]
+        assert details["price"] > 0
+
+
+def test_price_anomalies_carry_the_window_the_move_and_the_baseline():
+    sim, series = token_series()
+    _, found = analyse_token(sim.ticks[0]["token"], None, series)
+    moves = [a for a in found if a["anomaly_type"] in ("price_spike", "flash_crash")]
+    assert moves
+    for anomaly in moves:
+        details = anomaly["details"]
+        assert details["window_s"] > 0 and details["baseline"] > 0
+        assert (details["move"] > 0) == (anomaly["anomaly_type"] == "price_spike")
+        assert {"rsi", "macd"} <= set(details["momentum"])
+
+
+def test_a_state_left_by_the_first_detector_starts_the_token_afresh():
+    sim, series = token_series()
+    old = {"detector": {"version": 1, "returns_seen": 99, "last_time": 1.0}, "last_flag_time": {}}
+    state, _ = analyse_token(sim.ticks[0]["token"], old, series[:10])
+    assert state["detector"]["version"] == 2 and state["detector"]["members"]

@@ -28,7 +28,7 @@ def test_flagged_ticks_are_not_learned_but_become_the_reference():
     spike = {"time": last["time"] + 5, "price": last["price"] * 1.3, "volume": last["volume"]}
     [flag] = monitor.process_one(spike)
     assert flag["anomaly_type"] == "price_spike" and flag["score"] > 0.9
-    assert flag["details"]["price_change"] == 0.3
+    assert flag["details"]["move"] == 0.3 and flag["details"]["detector"] == "return_spike"
     assert monitor.detector.return_scale == scale          # the jump taught nothing
     assert monitor.detector.last_log_price == math.log(spike["price"])  # returns start after it
     after = {"time": spike["time"] + 5, "price": spike["price"] * 1.001, "volume": last["volume"]}

@@ -27,8 +27,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-STATE_VERSION = 1
-_STATISTICS = ("returns_seen", "volumes_seen", "last_time", "last_log_price", "return_scale",
+from kades.temporal.base import (NORMAL_TAIL_Z, level_of, tail_adjusted, update_resolution,
+                                 update_tail)
+
+STATE_VERSION = 2
+_STATISTICS = ("returns_seen", "volumes_seen", "last_time", "last_log_price", "return_scale", "resolution", "tail",
                "volume_level", "volume_scale")
 
 
@@ -44,12 +47,19 @@ class ReturnSpikeDetector:
         min_return_scale: the smallest typical |log return| per sqrt(second) assumed, so that
             a stale price (no trades) does not make the next tiny move a spike.
         min_volume_scale: likewise for log volume (a stale or constant volume figure).
+        grid_steps: a move of this many steps of the learned price grid (an illiquid token
+            quotes on a coarse one) has robust deviation 1 at most.
+        log_scale: log values (prices); False for series that may be zero or negative.
     """
+
+    name = "return_spike"
+    kinds = ("price_spike", "flash_crash", "volume_spike")
 
     def __init__(self, *, grace_period: int = 30, half_life_s: float = 900.0,
                  half_score_z: float = 7.0, min_interval_s: float = 1.0,
                  winsorise_z: float = 4.0, min_return_scale: float = 1e-4,
-                 min_volume_scale: float = 0.05):
+                 min_volume_scale: float = 0.05, grid_steps: float = 2.0,
+                 log_scale: bool = True):
         if grace_period < 2 or half_life_s <= 0 or half_score_z <= 0 or min_interval_s <= 0:
             raise ValueError("grace_period >= 2 and positive half_life_s, half_score_z, "
                              "min_interval_s are required")
@@ -60,6 +70,10 @@ class ReturnSpikeDetector:
         self.winsorise_z = winsorise_z
         self.min_return_scale = min_return_scale
         self.min_volume_scale = min_volume_scale
+        self.log_scale = log_scale
+        self.grid_steps = grid_steps
+        self.resolution = 0.0         # the price grid's step (in log price), learned
+        self.tail = NORMAL_TAIL_Z     # the 99th percentile of the return z's, learned
         self.returns_seen = 0         # returns learned from (the first tick has none)
         self.volumes_seen = 0
         self.last_time: float | None = None
@@ -94,7 +108,10 @@ class ReturnSpikeDetector:
             return  # never learn from the past: a late tick would be a look-back return
         elapsed = self._elapsed(x)
         if self.last_log_price is not None:
-            rate = abs(math.log(x["price"]) - self.last_log_price) / math.sqrt(elapsed)
+            move = level_of(x["price"], self.log_scale) - self.last_log_price
+            self.tail = update_tail(self.tail, self._raw_z(move, elapsed))
+            self.resolution = update_resolution(self.resolution, move)
+            rate = abs(move) / math.sqrt(elapsed)
             self.return_scale = self._update(self.return_scale, rate, elapsed, self.returns_seen)
             self.returns_seen += 1
         volume = x.get("volume")
@@ -114,19 +131,29 @@ class ReturnSpikeDetector:
         ticks: the next return starts after the jump, but the scale never saw the jump)."""
         if self.last_time is None or x["time"] > self.last_time:
             self.last_time = float(x["time"])
-            self.last_log_price = math.log(x["price"])
+            self.last_log_price = level_of(x["price"], self.log_scale)
 
     def deviations(self, x: dict) -> tuple[float, float, float]:
         """(log return, its robust z, the robust z of log volume above its level)."""
         elapsed = self._elapsed(x)
-        log_return = math.log(x["price"]) - self.last_log_price
-        z_price = abs(log_return) / (max(self.return_scale, self.min_return_scale) * math.sqrt(elapsed))
+        log_return = level_of(x["price"], self.log_scale) - self.last_log_price
+        z_price = tail_adjusted(self._raw_z(log_return, elapsed), self.tail)
         volume = x.get("volume")
         z_volume = 0.0
         if volume is not None and volume > 0 and self.volumes_seen >= self.grace_period // 2:
             excess = math.log(volume) - self.volume_level
             z_volume = max(0.0, excess) / max(self.volume_scale, self.min_volume_scale)
         return log_return, z_price, z_volume
+
+    def evidence(self, x: dict) -> dict[str, Any]:
+        """The move since the previous point, the baseline price and the robust z's."""
+        if self.last_log_price is None:
+            return {}
+        log_return, z_price, z_volume = self.deviations(x)
+        baseline = math.exp(self.last_log_price) if self.log_scale else self.last_log_price
+        move = math.expm1(log_return) if self.log_scale else log_return
+        return {"window_s": round(self._elapsed(x), 3), "baseline": round(baseline, 12),
+                "move": round(move, 6), "return_z": round(z_price, 2), "volume_z": round(z_volume, 2)}
 
     # --- state (lives in Redis as JSON) ------------------------------------------------------
 
@@ -149,6 +176,11 @@ class ReturnSpikeDetector:
     def _elapsed(self, x: dict) -> float:
         return max(self.min_interval_s, x["time"] - self.last_time) if self.last_time is not None \
             else self.min_interval_s
+
+    def _raw_z(self, log_return: float, elapsed: float) -> float:
+        spread = max(max(self.return_scale, self.min_return_scale) * math.sqrt(elapsed),
+                     self.grid_steps * self.resolution)
+        return abs(log_return) / spread
 
     def _weight(self, elapsed_s: float, count: int) -> float:
         # Time-based EWMA weight; plain averaging while few ticks are in (no start-up bias).

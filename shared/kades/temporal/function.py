@@ -17,13 +17,15 @@ from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, derived_id, ne
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
 from kades.runtime.state import StateStore
+from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
+from kades.temporal.ensemble import TemporalEnsemble
 from kades.temporal.threshold import ThresholdFilter
 
-DETECTOR_NAME = "temporal.return_spike"
+DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. temporal.pump
 STATE_KEY = "kades:temporal:state:{token}"
 STATE_TTL_S = 7 * 24 * 3600   # a token silent for a week starts afresh
 MAX_ATTEMPTS = 8              # optimistic retries before answering 503 (the Broker retries)
-DETECTOR_PARAMS: Mapping[str, Any] = MappingProxyType({})  # ReturnSpikeDetector defaults
+DETECTOR_PARAMS: Mapping[str, Any] = MappingProxyType({})  # TemporalEnsemble defaults
 FILTER_PARAMS: Mapping[str, Any] = MappingProxyType({})    # ThresholdFilter defaults
 
 
@@ -54,23 +56,30 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
                   ) -> tuple[dict, list[dict]]:
     """Run the token's detector over its ticks; its new state and the anomalies it flags.
 
+    Every anomaly carries its evidence in `details`: the ensemble member behind it
+    (`detector`), the window it looked at (`window_s`), the move and the baseline it was
+    compared with, the other members that scored, and the momentum context.
     Ticks at or before the last processed time are skipped: a redelivered or late batch
     changes nothing, and the detector never sees time run backwards.
     """
+    if state and (state.get("detector") or {}).get("version") != ENSEMBLE_STATE_VERSION:
+        state = None  # a state of an older detector: this token starts afresh (a warm-up)
     monitor = ThresholdFilter.from_state(state, detector_params=dict(DETECTOR_PARAMS),
-                                         **FILTER_PARAMS)
+                                         detector_class=TemporalEnsemble, **FILTER_PARAMS)
     last_time = monitor.detector.last_time
     anomalies = []
     for moment, tick in series:
         if last_time is not None and moment <= last_time:
             continue
         last_time = moment
-        x = {"time": moment, "price": tick["price"], "volume": tick.get("volume")}
+        x = {"time": moment, "price": tick["price"], "volume": tick.get("volume"),
+             "liquidity": tick.get("liquidity")}
         for flag in monitor.process_one(x):
             anomalies.append({"token": token, "time": tick["time"],
                               "anomaly_type": flag["anomaly_type"],
                               "score": min(1.0, max(0.0, flag["score"])),
-                              "detector": DETECTOR_NAME, "details": flag["details"]})
+                              "detector": DETECTOR_PREFIX + flag["details"]["detector"],
+                              "details": flag["details"]})
     return monitor.to_state(), anomalies
 
 

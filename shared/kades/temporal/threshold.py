@@ -14,10 +14,21 @@ the detector learns (else every spike would widen the scale and hide the next on
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from kades.temporal.detector import ReturnSpikeDetector
+from kades.temporal.ensemble import KIND_ORDER
+
+
+ESCALATION_ODDS = 4.0
+
+
+def _odds(score: float) -> float:
+    return score / max(1.0 - score, 1e-12)
+
+
+def _rank(kind: str) -> int:
+    return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
 
 
 class ThresholdFilter:
@@ -28,69 +39,96 @@ class ThresholdFilter:
         cooldown_s: a run of anomalous ticks of one type is flagged once when it starts and
             again every `cooldown_s` while it lasts (one volume spike is one anomaly, not
             twelve); every tick of the run stays unlearned.
+        quiet_s: a run ends only after its kind stayed under the threshold this long, so a
+            score flapping around the threshold (a move fading out) stays one run. Within a
+            run, a point is flagged again when it is far stronger than the run's last flag
+            (twice the deviation: four times the odds s / (1 - s)), say a crash right after a
+            small drop.
         relearn_after_s: a run of anomalous ticks longer than this is a new normal (a new
             volume regime): the detector learns from it again.
     """
 
-    def __init__(self, detector: ReturnSpikeDetector, *, threshold: float = 0.5,
-                 cooldown_s: float = 60.0, relearn_after_s: float = 600.0):
+    def __init__(self, detector, *, threshold: float = 0.5,
+                 cooldown_s: float = 600.0, quiet_s: float = 120.0,
+                 relearn_after_s: float = 600.0):
         if not 0 < threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
         self.detector = detector
         self.threshold = threshold
         self.cooldown_s = cooldown_s
+        self.quiet_s = quiet_s
         self.relearn_after_s = relearn_after_s
         self.last_flag_time: dict[str, float] = {}
+        self.last_over_time: dict[str, float] = {}  # when each kind was last over the threshold
+        self.last_flag_score: dict[str, float] = {}
         self.anomalous_since: float | None = None
-        self.ongoing: list[str] = []  # types over the threshold at the previous tick
+        self.last_parts: dict[str, float] = {}  # the scores of the last point processed
 
     def process_one(self, x: dict) -> list[dict[str, Any]]:
-        """Score x, learn from it unless anomalous; the flags it raises (often none).
+        """Score x, learn from it unless anomalous; the flag it raises, if any.
 
+        At most one flag per point: the strongest kind over the threshold that is not in
+        its cooldown (the other kinds over it are named in its details and count as flagged).
         A flag is {time, anomaly_type, score, details}, `time` as given in x.
         """
-        parts = self.detector.score_parts(x)
+        parts = self.last_parts = self.detector.score_parts(x)
         over = {kind: score for kind, score in parts.items() if score >= self.threshold}
-        ongoing, self.ongoing = self.ongoing, sorted(over)
         if not over:
             self.anomalous_since = None
             self.detector.learn_one(x)
             return []
         if self.anomalous_since is None:
             self.anomalous_since = x["time"]
-        details = self._details(x)
+        fresh = [kind for kind in over if self._starts_run(kind, x["time"])
+                 or x["time"] - self.last_flag_time.get(kind, x["time"]) >= self.cooldown_s
+                 or _odds(over[kind]) >= ESCALATION_ODDS * _odds(self.last_flag_score.get(kind, 1.0))]
+        for kind in over:
+            self.last_over_time[kind] = x["time"]
+        flags = []
+        if fresh:
+            kind = max(fresh, key=lambda k: (over[k], -_rank(k)))
+            details = self._details(x, kind, over)
+            for covered in over:
+                self.last_flag_time[covered] = x["time"]
+                self.last_flag_score[covered] = over[covered]
+            flags.append({"time": x["time"], "anomaly_type": kind, "score": round(over[kind], 4),
+                          "details": details})
         if x["time"] - self.anomalous_since >= self.relearn_after_s:
             self.detector.learn_one(x)
         else:
             self.detector.advance_one(x)
-        flags = []
-        for kind, score in over.items():
-            last = self.last_flag_time.get(kind)
-            if kind in ongoing and last is not None and x["time"] - last < self.cooldown_s:
-                continue
-            self.last_flag_time[kind] = x["time"]
-            flags.append({"time": x["time"], "anomaly_type": kind, "score": round(score, 4),
-                          "details": details})
         return flags
 
-    def _details(self, x: dict) -> dict[str, float]:
-        log_return, z_price, z_volume = self.detector.deviations(x)
-        return {"price": x["price"], "price_change": round(math.expm1(log_return), 6),
-                "return_z": round(z_price, 2), "volume_z": round(z_volume, 2)}
+    def _starts_run(self, kind: str, moment: float) -> bool:
+        last = self.last_over_time.get(kind)
+        return last is None or moment - last > self.quiet_s or kind not in self.last_flag_time
+
+    def _details(self, x: dict, kind: str, over: dict[str, float]) -> dict[str, Any]:
+        """The evidence: the window, the move, the baseline it was compared with."""
+        describe = getattr(self.detector, "describe", None)
+        details = (describe(x, kind) if describe else
+                   {"detector": self.detector.name, **self.detector.evidence(x)})
+        details["price"] = x["price"]
+        if len(over) > 1:
+            details["also"] = {k: round(s, 4) for k, s in sorted(over.items()) if k != kind}
+        return details
 
     def to_state(self) -> dict[str, Any]:
         return {"detector": self.detector.to_state(), "last_flag_time": dict(self.last_flag_time),
-                "anomalous_since": self.anomalous_since, "ongoing": list(self.ongoing)}
+                "anomalous_since": self.anomalous_since,
+                "last_over_time": dict(self.last_over_time),
+                "last_flag_score": dict(self.last_flag_score)}
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None, *, detector_params: dict | None = None,
-                   **params: Any) -> "ThresholdFilter":
-        """A filter with `params` around a detector with `detector_params`, carrying on from
-        `state` (None: a fresh one)."""
+                   detector_class: type = ReturnSpikeDetector, **params: Any) -> "ThresholdFilter":
+        """A filter with `params` around a `detector_class` with `detector_params`, carrying on
+        from `state` (None: a fresh one)."""
         state = state or {}
-        detector = ReturnSpikeDetector.from_state(state.get("detector"), **(detector_params or {}))
+        detector = detector_class.from_state(state.get("detector"), **(detector_params or {}))
         monitor = cls(detector, **params)
         monitor.last_flag_time = dict(state.get("last_flag_time", {}))
         monitor.anomalous_since = state.get("anomalous_since")
-        monitor.ongoing = list(state.get("ongoing", []))
+        monitor.last_over_time = dict(state.get("last_over_time", {}))
+        monitor.last_flag_score = dict(state.get("last_flag_score", {}))
         return monitor

@@ -1,0 +1,126 @@
+"""TemporalEnsemble: every detector on one stream, one score per point, contributors named.
+
+The score of each anomaly kind is the highest any member gives it (each member is already
+calibrated to "0.5 = as surprising as an alert should be", so a max keeps that meaning);
+`explain` names the member behind each kind. Momentum features ride along as evidence.
+
+>>> import random
+>>> rng, ensemble, price = random.Random(1), TemporalEnsemble(), 1.0
+>>> for second in range(0, 1800, 5):
+...     price *= 1 + rng.gauss(0, 0.002)
+...     ensemble.learn_one({"time": second, "price": price, "volume": 100 * (1 + rng.random())})
+>>> crash = {"time": 1800, "price": price * 0.7, "volume": 400.0}
+>>> score, kind, contributors = ensemble.explain(crash)
+>>> round(score, 2), kind, contributors[0]
+(1.0, 'flash_crash', 'return_spike')
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from kades.temporal.detector import ReturnSpikeDetector
+from kades.temporal.liquidity import LiquidityDropDetector
+from kades.temporal.momentum import MomentumFeatures
+from kades.temporal.multiwindow import MultiWindowReturnDetector
+from kades.temporal.pump import PumpDetector
+from kades.temporal.volatility import VolatilityRegimeDetector
+
+MEMBERS = (ReturnSpikeDetector, MultiWindowReturnDetector, PumpDetector,
+           LiquidityDropDetector, VolatilityRegimeDetector, MomentumFeatures)
+# Ties go to the kind named first: the most specific, most actionable reading.
+KIND_ORDER = ("flash_crash", "price_spike", "liquidity_drop", "pump", "volume_spike",
+              "volatility_regime")
+STATE_VERSION = 2
+
+
+class TemporalEnsemble:
+    """All members on one stream. `log_scale=False` for series that may be zero or negative
+    (members that only make sense on prices and volumes keep their own defaults)."""
+
+    name = "ensemble"
+    kinds = KIND_ORDER
+
+    def __init__(self, *, log_scale: bool = True, members: tuple[type, ...] = MEMBERS):
+        self.log_scale = log_scale
+        self.members = [self._make(member) for member in members]
+        self.last_time: float | None = None
+        self.last_by: dict[str, str] = {}  # kind -> member, of the last point scored
+
+    def _make(self, member: type):
+        return member(**self._params(member))
+
+    @property
+    def warmed_up(self) -> bool:
+        return all(member.warmed_up for member in self.members if member.kinds)
+
+    def score_parts(self, x: dict) -> dict[str, float]:
+        return self._parts(x)[0]
+
+    def _parts(self, x: dict) -> tuple[dict[str, float], dict[str, str]]:
+        parts = dict.fromkeys(KIND_ORDER, 0.0)
+        by = {}
+        for member in self.members:
+            for kind, score in member.score_parts(x).items():
+                if score > parts[kind]:
+                    parts[kind], by[kind] = score, member.name
+        self.last_by = by
+        return parts, by
+
+    def score_one(self, x: dict) -> float:
+        return max(self._parts(x)[0].values())
+
+    def explain(self, x: dict) -> tuple[float, str | None, list[str]]:
+        """(score, top kind or None, member names ranked by their best score, scoring first)."""
+        parts, by = self._parts(x)
+        kind = max(KIND_ORDER, key=lambda k: (parts[k], -KIND_ORDER.index(k)))
+        best: dict[str, float] = {}
+        for k, name in by.items():
+            best[name] = max(best.get(name, 0.0), parts[k])
+        ranked = sorted(best, key=lambda name: -best[name])
+        return parts[kind], (kind if parts[kind] > 0 else None), ranked
+
+    def learn_one(self, x: dict) -> None:
+        for member in self.members:
+            member.learn_one(x)
+        self.last_time = max(self.last_time or x["time"], x["time"])
+
+    def advance_one(self, x: dict) -> None:
+        for member in self.members:
+            member.advance_one(x)
+        self.last_time = max(self.last_time or x["time"], x["time"])
+
+    def evidence(self, x: dict) -> dict[str, Any]:
+        """Each member's evidence by name (the window, the move, the baseline it used)."""
+        return {member.name: found for member in self.members if (found := member.evidence(x))}
+
+    def describe(self, x: dict, kind: str) -> dict[str, Any]:
+        """Details of a flag of `kind` at x: the member behind it with its window, move and
+        baseline, every member that scored, and the momentum context."""
+        parts, by = self._parts(x)
+        evidence = self.evidence(x)
+        member = by.get(kind)
+        _, _, ranked = self.explain(x)
+        details = {"detector": member, **evidence.get(member, {}), "contributors": ranked}
+        if "momentum" in evidence:
+            details["momentum"] = evidence["momentum"]
+        return details
+
+    def to_state(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "last_time": self.last_time,
+                "members": {member.name: member.to_state() for member in self.members}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None, **params: Any) -> "TemporalEnsemble":
+        ensemble = cls(**params)
+        if state:
+            if state.get("version") != STATE_VERSION:
+                raise ValueError(f"unknown ensemble state version {state.get('version')!r}")
+            ensemble.last_time = state["last_time"]
+            ensemble.members = [type(member).from_state(state["members"].get(member.name),
+                                                         **ensemble._params(member))
+                                for member in ensemble.members]
+        return ensemble
+
+    def _params(self, member) -> dict[str, Any]:
+        liquidity = member is LiquidityDropDetector or isinstance(member, LiquidityDropDetector)
+        return {} if liquidity else {"log_scale": self.log_scale}

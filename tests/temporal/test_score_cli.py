@@ -1,0 +1,88 @@
+"""`kades score`: any CSV in, every row out with its anomaly score and top detector."""
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timezone
+
+import pytest
+
+from kades.cli import main as kades
+from kades.simulate_series import simulate_series
+from kades.temporal.score_cli import parse_time
+from kades.temporal.scoring import raw_score
+
+
+def write_series(path, kind="noisy", seed=1, *, shift=0.0, time_format="iso",
+                 columns=("timestamp", "value")):
+    series = simulate_series(kind, seed=seed, points=600, anomalies=2)
+    with open(path, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow([*columns, "comment"])
+        for t, v in zip(series.times, series.values):
+            when = (datetime.fromtimestamp(t, timezone.utc).isoformat() if time_format == "iso"
+                    else str(int(t * 1000)))
+            writer.writerow([when, v + shift, "kept as is"])
+    return series
+
+
+def read(path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_row_comes_back_with_a_score_and_the_anomalies_score_high(tmp_path, capsys):
+    series = write_series(tmp_path / "in.csv")
+    assert kades(["score", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")]) == 0
+    rows = read(tmp_path / "out.csv")
+    assert len(rows) == len(series.values) and rows[0]["comment"] == "kept as is"
+    assert all(0.0 <= float(r["anomaly_score"]) <= 1.0 for r in rows)
+    flagged = [parse_time(r["timestamp"]) for r in rows if float(r["anomaly_score"]) >= 0.5]
+    score = raw_score(flagged, [(l["start"], l["end"] + 600) for l in series.labels], "standard")
+    print(f"\nkades score on a noisy series: {score.detected}/{score.windows} anomalies, "
+          f"{score.false_positives} false positives")
+    assert score.detected == score.windows and score.false_positives <= 3
+    assert {r["top_detector"] for r in rows if float(r["anomaly_score"]) >= 0.5} <= {
+        "return_spike", "multi_window", "volatility_regime", "pump"}
+
+
+def test_custom_columns_epoch_milliseconds_and_negative_values(tmp_path):
+    write_series(tmp_path / "in.csv", shift=-100.0, time_format="ms", columns=("t", "v"))
+    code = kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
+                  "--timestamp-column", "t", "--value-column", "v"])
+    rows = read(tmp_path / "out.csv")
+    assert code == 0 and max(float(r["anomaly_score"]) for r in rows) > 0.5
+
+
+def test_missing_column_is_named_and_nothing_is_written(tmp_path, capsys):
+    write_series(tmp_path / "in.csv", columns=("time", "price"))
+    assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]) == 1
+    error = capsys.readouterr().err
+    assert "missing column(s) 'timestamp', 'value'" in error and "'price'" in error
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_every_unparsable_row_is_reported(tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("timestamp,value\n2024-01-01T00:00:00Z,1.5\n"
+                                      "yesterday,2\n2024-01-01T00:02:00Z,abc\n"
+                                      "2024-01-01T00:03:00Z,nan\n")
+    assert kades(["score", str(tmp_path / "bad.csv")]) == 1
+    error = capsys.readouterr().err
+    assert "3 unparsable field(s)" in error
+    assert "line 3: timestamp 'yesterday'" in error and "line 4: value 'abc'" in error
+    assert "line 5: value 'nan' is not finite" in error
+
+
+def test_a_folder_is_scored_file_by_file(tmp_path):
+    (tmp_path / "in").mkdir()
+    for seed in (1, 2):
+        write_series(tmp_path / "in" / f"s{seed}.csv", seed=seed)
+    assert kades(["score", "--dir", str(tmp_path / "in"), "--output-dir", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s1.csv", "s2.csv"]
+
+
+@pytest.mark.parametrize("text, expected", [("2024-01-01T00:00:00Z", 1704067200.0),
+                                            ("2024-01-01 00:00:00", 1704067200.0),
+                                            ("1704067200", 1704067200.0),
+                                            ("1704067200000", 1704067200.0)])
+def test_parse_time(text, expected):
+    assert parse_time(text) == expected
