@@ -1,0 +1,1 @@
+"""Social sentiment: per-post scores, token extraction, per-token aggregates and detectors."""

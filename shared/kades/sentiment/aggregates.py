@@ -1,0 +1,174 @@
+"""Per-token sentiment aggregates over 1 h / 24 h / 7 d, kept in the token's Redis state.
+
+The state (one JSON document per token, see kades.sentiment.function) holds minute buckets
+for the last two hours and hour buckets for the last eight days; each bucket is
+[posts, positive, neutral, negative, weighted compound sum, weight sum, engagement,
+engagement of posts with a known follower count, followers of those posts], and hour buckets
+carry hashtag counts. Unique authors are Redis HyperLogLogs (PFADD is idempotent, so a
+redelivered batch changes nothing), per 5 minutes and per hour.
+
+Windows end at the token's latest post time (`as_of`), not the wall clock: a replayed or
+recorded stream gives the same figures as a live one.
+"""
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+
+import redis
+
+STATE_KEY = "kades:sentiment:state:{token}"
+AUTHORS_5M_KEY = "kades:sentiment:authors:{token}:5m:{bucket}"
+AUTHORS_1H_KEY = "kades:sentiment:authors:{token}:1h:{bucket}"
+TIMEFRAMES_S = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400}
+MINUTES_KEPT = 120
+HOURS_KEPT = 8 * 24
+TAGS_PER_HOUR = 20
+N, POS, NEU, NEG, WSUM, W, ENG, ENG_KNOWN, FOLLOWERS = range(9)
+_LABEL_SLOT = {"positive": POS, "neutral": NEU, "negative": NEG}
+
+
+def engagement_of(post: dict) -> float:
+    counts = post.get("engagement") or {}
+    return float(counts.get("likes", 0) + 2 * counts.get("reposts", 0) + counts.get("replies", 0))
+
+
+def weight_of(post: dict) -> float:
+    """Engagement weighting, damped: a post with 1,000 likes counts ~8x one with none."""
+    return 1.0 + math.log1p(engagement_of(post))
+
+
+def add_post(state: dict, moment: float, post: dict, label: str, compound: float,
+             tags: list[str] | tuple = ()) -> None:
+    """Count one post (and its hashtags) into the minute and hour buckets of `state`."""
+    engagement = engagement_of(post)
+    followers = (post.get("author_meta") or {}).get("followers")
+    weight = weight_of(post)
+    for name, size in (("m", 60), ("h", 3600)):
+        bucket = state.setdefault(name, {}).setdefault(str(int(moment // size)), [0.0] * 9)
+        bucket[N] += 1
+        bucket[_LABEL_SLOT[label]] += 1
+        bucket[WSUM] += weight * compound
+        bucket[W] += weight
+        bucket[ENG] += engagement
+        if followers is not None:
+            bucket[ENG_KNOWN] += engagement
+            bucket[FOLLOWERS] += followers
+    if tags:
+        counts = state.setdefault("tags", {}).setdefault(str(int(moment // 3600)), {})
+        for tag in tags:
+            counts[tag] = counts.get(tag, 0) + 1
+
+
+def prune(state: dict) -> None:
+    """Drop buckets older than what any window or velocity comparison needs."""
+    last = state.get("last")
+    if last is None:
+        return
+    for name, size, kept in (("m", 60, MINUTES_KEPT), ("h", 3600, HOURS_KEPT)):
+        oldest = int(last // size) - kept
+        buckets = state.get(name, {})
+        for key in [k for k in buckets if int(k) <= oldest]:
+            del buckets[key]
+    oldest_hour = int(last // 3600) - HOURS_KEPT
+    tags = state.get("tags", {})
+    for key in [k for k in tags if int(k) <= oldest_hour]:
+        del tags[key]
+    for hour, counts in tags.items():
+        if len(counts) > TAGS_PER_HOUR:
+            tags[hour] = dict(sorted(counts.items(), key=lambda kv: -kv[1])[:TAGS_PER_HOUR])
+
+
+def _sum_buckets(buckets: dict, first: int, last: int) -> list[float]:
+    total = [0.0] * 9
+    for key, bucket in buckets.items():
+        if first <= int(key) <= last:
+            for i, value in enumerate(bucket):
+                total[i] += value
+    return total
+
+
+def _window(state: dict, timeframe: str, end: float, shift_s: int = 0) -> list[float]:
+    """Bucket sums of the window ending at `end - shift_s` (1 h from minutes, else hours)."""
+    span = TIMEFRAMES_S[timeframe]
+    if timeframe == "1h":
+        last = int((end - shift_s) // 60)
+        return _sum_buckets(state.get("m", {}), last - span // 60 + 1, last)
+    last = int((end - shift_s) // 3600)
+    return _sum_buckets(state.get("h", {}), last - span // 3600 + 1, last)
+
+
+def author_keys(token: str, timeframe: str, end: float) -> list[str]:
+    if timeframe == "1h":
+        last = int(end // 300)
+        return [AUTHORS_5M_KEY.format(token=token, bucket=b) for b in range(last - 11, last + 1)]
+    last = int(end // 3600)
+    hours = TIMEFRAMES_S[timeframe] // 3600
+    return [AUTHORS_1H_KEY.format(token=token, bucket=b) for b in range(last - hours + 1, last + 1)]
+
+
+def summarise(token: str, state: dict | None, timeframe: str, unique_authors: int) -> dict:
+    """The aggregate of one window: what the API serves and the sentiment reply carries."""
+    if timeframe not in TIMEFRAMES_S:
+        raise ValueError(f"timeframe must be one of {', '.join(TIMEFRAMES_S)}, not {timeframe!r}")
+    state = state or {}
+    end = state.get("last")
+    if end is None:
+        return _empty(token, timeframe)
+    now = _window(state, timeframe, end)
+    before = _window(state, timeframe, end, shift_s=TIMEFRAMES_S[timeframe])
+    hours = TIMEFRAMES_S[timeframe] / 3600
+    posts = int(now[N])
+    score = now[WSUM] / now[W] if now[W] else 0.0
+    tags: dict[str, int] = {}
+    first_hour = int(end // 3600) - max(1, int(hours)) + 1
+    for hour, counts in state.get("tags", {}).items():
+        if int(hour) >= first_hour:
+            for tag, count in counts.items():
+                tags[tag] = tags.get(tag, 0) + count
+    covers_previous = timeframe != "7d"  # eight days of hour buckets: no previous week
+    return {
+        "token": token, "timeframe": timeframe, "as_of": _rfc3339(end),
+        "mentions": posts, "unique_authors": unique_authors,
+        "score": round(max(-1.0, min(1.0, score)), 4),
+        "label": "positive" if score >= 0.05 else "negative" if score <= -0.05 else "neutral",
+        "breakdown": {"positive": int(now[POS]), "neutral": int(now[NEU]),
+                      "negative": int(now[NEG])},
+        "engagement": {"total": now[ENG], "per_post": round(now[ENG] / posts, 4) if posts else 0.0,
+                       "rate": round(now[ENG_KNOWN] / now[FOLLOWERS], 6) if now[FOLLOWERS] else None},
+        "trending_hashtags": [{"tag": t, "count": c} for t, c in
+                              sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:10]],
+        "velocity": {"mentions_per_hour": round(posts / hours, 4),
+                     "previous_mentions": int(before[N]) if covers_previous else None,
+                     "change": (round(posts / before[N], 4) if covers_previous and before[N]
+                                else None)},
+    }
+
+
+def _empty(token: str, timeframe: str) -> dict:
+    return {"token": token, "timeframe": timeframe, "as_of": None, "mentions": 0,
+            "unique_authors": 0, "score": 0.0, "label": "neutral",
+            "breakdown": {"positive": 0, "neutral": 0, "negative": 0},
+            "engagement": {"total": 0.0, "per_post": 0.0, "rate": None},
+            "trending_hashtags": [],
+            "velocity": {"mentions_per_hour": 0.0, "previous_mentions": None, "change": None}}
+
+
+def _rfc3339(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def read_sentiment(client: redis.Redis, token: str, timeframe: str) -> dict:
+    """The token's aggregate over `timeframe` ("1h", "24h" or "7d"), as the API serves it.
+
+    ValueError for another timeframe; redis errors propagate (the API answers 503).
+    """
+    if timeframe not in TIMEFRAMES_S:
+        raise ValueError(f"timeframe must be one of {', '.join(TIMEFRAMES_S)}, not {timeframe!r}")
+    raw = client.get(STATE_KEY.format(token=token))
+    state = json.loads(raw) if raw else None
+    if not state or state.get("last") is None:
+        return _empty(token, timeframe)
+    authors = client.pfcount(*author_keys(token, timeframe, state["last"]))
+    return summarise(token, state, timeframe, int(authors))

@@ -1,0 +1,114 @@
+"""Which tokens a post is about: cashtags, Solana mint addresses, tracked names and symbols.
+
+A post may concern several tokens. A cashtag of a tracked symbol resolves to its mint; an
+unknown cashtag stays a symbol key (`$WIF`), so chatter about untracked coins is still
+counted. A base58 word of 32–44 characters counts as a mint only when it decodes to exactly
+32 bytes (an ed25519 public key) or is a tracked mint: random base58-looking words do not.
+
+>>> tracked = Directory.of([{"token": "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263",
+...                          "symbol": "BONK", "name": "Bonk"}])
+>>> extract_tokens("$bonk and $WIF up, Bonk holders eating", tracked)
+['DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263', '$WIF']
+>>> extract_tokens("ca: So11111111111111111111111111111111111111112", Directory())
+['So11111111111111111111111111111111111111112']
+>>> extract_tokens("$100 giveaway, tickets 1111111111111111111111111111111111", Directory())
+[]
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_BASE58_INDEX = {char: index for index, char in enumerate(BASE58_ALPHABET)}
+_CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9_]{0,14})\b")
+_MINT = re.compile(r"(?<![1-9A-HJ-NP-Za-km-z])[1-9A-HJ-NP-Za-km-z]{32,44}(?![1-9A-HJ-NP-Za-km-z])")
+_HASHTAG = re.compile(r"(?<![\w#])#([A-Za-z][A-Za-z0-9_]{1,49})")
+_WORD = re.compile(r"[a-z0-9][a-z0-9_']*")
+MAX_NAME_WORDS = 4
+
+
+def base58_decode(text: str) -> bytes:
+    """Bytes of a base58 (Bitcoin alphabet) string; ValueError on a foreign character."""
+    number = 0
+    for char in text:
+        if char not in _BASE58_INDEX:
+            raise ValueError(f"not base58: {char!r}")
+        number = number * 58 + _BASE58_INDEX[char]
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    leading_zeros = len(text) - len(text.lstrip("1"))
+    return b"\x00" * leading_zeros + body
+
+
+def is_mint_address(text: str) -> bool:
+    """True for base58 text of 32–44 characters decoding to exactly 32 bytes."""
+    if not 32 <= len(text) <= 44:
+        return False
+    try:
+        return len(base58_decode(text)) == 32
+    except ValueError:
+        return False
+
+
+@dataclass
+class Directory:
+    """Tracked tokens: symbol (upper case) → mint, lower-case name → mint, known mints."""
+
+    symbols: dict[str, str] = field(default_factory=dict)
+    names: dict[tuple[str, ...], str] = field(default_factory=dict)
+    mints: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, entries: list[dict]) -> "Directory":
+        directory = cls()
+        for entry in entries:
+            directory.add(entry["token"], entry.get("symbol"), entry.get("name"))
+        return directory
+
+    def add(self, token: str, symbol: str | None = None, name: str | None = None) -> None:
+        self.mints.add(token)
+        if symbol:
+            self.symbols[symbol.lstrip("$").upper()] = token
+        if name:
+            words = tuple(_WORD.findall(name.lower()))
+            if 0 < len(words) <= MAX_NAME_WORDS:
+                self.names[words] = token
+
+    def merged(self, entries: list[dict]) -> "Directory":
+        """A copy with `entries` ({token, symbol?, name?}) added; self is left unchanged."""
+        copy = Directory(dict(self.symbols), dict(self.names), set(self.mints))
+        for entry in entries:
+            copy.add(entry["token"], entry.get("symbol"), entry.get("name"))
+        return copy
+
+
+def _names_in(text: str, directory: Directory) -> list[str]:
+    """Tracked names (1–4 words, whole words only) in the text, in order of appearance."""
+    words = _WORD.findall(text.lower())
+    found = []
+    for size in range(1, min(MAX_NAME_WORDS, len(words)) + 1):
+        for start in range(len(words) - size + 1):
+            token = directory.names.get(tuple(words[start:start + size]))
+            if token:
+                found.append((start, token))
+    return [token for _, token in sorted(found)]
+
+
+def extract_tokens(text: str, directory: Directory, hints: list[str] | None = None) -> list[str]:
+    """Tokens the post concerns, in order of first mention, without repeats."""
+    found: list[str] = list(hints or ())
+    for match in _CASHTAG.finditer(text):
+        symbol = match.group(1).upper()
+        found.append(directory.symbols.get(symbol, f"${symbol}"))
+    for match in _MINT.finditer(text):
+        candidate = match.group(0)
+        if candidate in directory.mints or is_mint_address(candidate):
+            found.append(candidate)
+    if directory.names:
+        found.extend(_names_in(text, directory))
+    return list(dict.fromkeys(found))
+
+
+def hashtags(text: str) -> list[str]:
+    """Lower-case hashtags of a post, without repeats."""
+    return list(dict.fromkeys(tag.lower() for tag in _HASHTAG.findall(text)))

@@ -1,0 +1,196 @@
+"""sentiment-analysis: social post batches → per-token aggregates, sentiment replies, anomalies.
+
+For each batch: score every post (offline lexicon model), find the tokens each concerns,
+then update every concerned token's state in one atomic compare-and-set (kades.runtime.state):
+aggregates, burst, shift and coordination detectors. The state remembers the last batches it
+took in, so a batch redelivered after a crash (its dedup mark lost) changes nothing. Unique
+authors go to HyperLogLogs, which ignore repeats by nature.
+
+Replies: one `ai.kades.sentiment.scored.v1` per token (its 1 h aggregate; the first is the
+reply, the rest go to the sink) and one `ai.kades.anomaly.detected.v1` with every anomaly.
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+
+import redis
+
+from kades.errors import BadRequestError, Problem
+from kades.events.catalogue import (ANOMALY_DETECTED, SENTIMENT_SCORED, SOCIAL_POSTS,
+                                    derived_id, new_event)
+from kades.events.envelope import CloudEvent
+from kades.runtime import Context, Function
+from kades.runtime.state import StateStore
+from kades.sentiment import aggregates
+from kades.sentiment.coordination import CoordinatedPromotion, is_candidate
+from kades.sentiment.detectors import MentionBurst, SentimentShift
+from kades.sentiment.extraction import Directory, extract_tokens, hashtags
+from kades.sentiment.model import default_model
+
+DIRECTORY_KEY = "kades:sentiment:directory"   # hash: token -> {"symbol", "name"} (JSON)
+DIRECTORY_CACHE_S = 30.0
+STATE_TTL_S = 9 * 24 * 3600
+AUTHORS_TTL_S = 9 * 24 * 3600
+EVENTS_REMEMBERED = 32
+DETECTOR = "sentiment"
+STATES = StateStore(ttl_s=STATE_TTL_S, max_attempts=8)
+_directory_cache: dict[int, tuple[float, Directory]] = {}
+
+
+def track_token(client: redis.Redis, token: str, *, symbol: str | None = None,
+                name: str | None = None) -> None:
+    """Make a token's symbol and name recognisable in posts (seen by every replica in 30 s)."""
+    client.hset(DIRECTORY_KEY, token, json.dumps({"symbol": symbol, "name": name}))
+
+
+def load_directory(client: redis.Redis) -> Directory:
+    cached = _directory_cache.get(id(client))
+    if cached and time.monotonic() - cached[0] < DIRECTORY_CACHE_S:
+        return cached[1]
+    entries = [{"token": token.decode(), **json.loads(raw)}
+               for token, raw in client.hgetall(DIRECTORY_KEY).items()]
+    directory = Directory.of(entries)
+    _directory_cache[id(client)] = (time.monotonic(), directory)
+    return directory
+
+
+def epoch_s(text: str) -> float:
+    moment = datetime.fromisoformat(text.replace("z", "Z").replace("t", "T"))
+    if moment.tzinfo is None:
+        raise ValueError(f"time without a UTC offset: {text!r}")
+    return moment.timestamp()
+
+
+def score_posts(posts: list[dict], directory: Directory) -> dict[str, list[tuple]]:
+    """Per token, its posts in time order as (epoch s, post, score, hashtags)."""
+    model = default_model()
+    groups: dict[str, list[tuple]] = {}
+    problems = []
+    for index, post in enumerate(posts):
+        try:
+            moment = epoch_s(post["time"])
+        except ValueError as error:
+            problems.append(Problem(f"data.posts[{index}].time", str(error)))
+            continue
+        tokens = extract_tokens(post["text"], directory, post.get("tokens"))
+        if not tokens:
+            continue
+        entry = (moment, post, model.score(post["text"]), hashtags(post["text"]))
+        for token in tokens:
+            groups.setdefault(token, []).append(entry)
+    if problems:
+        raise BadRequestError("invalid post times", problems)
+    for series in groups.values():
+        series.sort(key=lambda entry: entry[0])
+    return groups
+
+
+def analyse_token(token: str, state: dict | None, series: list[tuple], marker: str
+                  ) -> tuple[dict, list[dict]]:
+    """The token's new state and its anomalies; unchanged when `marker` was taken in before."""
+    state = dict(state or {})
+    if marker in state.get("events", ()):
+        return state, []
+    burst = MentionBurst.from_state(state.get("burst"))
+    shift = SentimentShift.from_state(state.get("shift"))
+    coordination = CoordinatedPromotion.from_state(state.get("coordination"))
+    anomalies = []
+    for moment, post, score, tags in series:
+        aggregates.add_post(state, moment, post, score.label, score.compound, tags)
+        state["last"] = max(state.get("last") or moment, moment)
+        found = [("mention_burst", burst.learn_one(moment)),
+                 ("sentiment_shift", shift.learn_one(score.compound)),
+                 ("coordinated_promotion", coordination.learn_one(
+                     moment, post["id"], post["author"], post["text"],
+                     is_candidate(post.get("author_meta"))))]
+        for kind, flag in found:
+            if flag:
+                anomalies.append(_anomaly(token, kind, post, flag))
+    state.update(burst=burst.to_state(), shift=shift.to_state(),
+                 coordination=coordination.to_state(),
+                 events=[*state.get("events", ()), marker][-EVENTS_REMEMBERED:])
+    aggregates.prune(state)
+    return state, anomalies
+
+
+def _anomaly(token: str, kind: str, post: dict, flag: dict) -> dict:
+    details = {k: v for k, v in flag.items() if k != "score"}
+    details.setdefault("post_ids", [post["id"]])
+    return {"token": token, "time": _utc(epoch_s(post["time"])), "anomaly_type": kind,
+            "score": max(0.0, min(1.0, flag["score"])), "detector": f"{DETECTOR}.{kind}",
+            "details": details}
+
+
+def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: str
+                  ) -> tuple[dict[str, dict], list[dict]]:
+    """Commit every token's update atomically; (states by token, anomalies)."""
+    tokens = list(groups)
+
+    def compute(states):
+        results = [analyse_token(t, s, groups[t], marker) for t, s in zip(tokens, states)]
+        return [r[0] for r in results], ([r[0] for r in results], [a for r in results for a in r[1]])
+
+    states, anomalies = STATES.update(
+        client, [aggregates.STATE_KEY.format(token=t) for t in tokens], compute)
+    return dict(zip(tokens, states)), anomalies
+
+
+def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
+                  states: dict[str, dict]) -> dict[str, int]:
+    """Add the batch's authors to the HyperLogLogs; each token's unique authors over 1 h."""
+    pipe = client.pipeline(transaction=False)
+    for token, series in groups.items():
+        buckets: dict[str, list[str]] = {}
+        for moment, post, _, _ in series:
+            for template, size in ((aggregates.AUTHORS_5M_KEY, 300), (aggregates.AUTHORS_1H_KEY, 3600)):
+                buckets.setdefault(template.format(token=token, bucket=int(moment // size)),
+                                   []).append(post["author"])
+        for key, authors in buckets.items():
+            pipe.pfadd(key, *authors)
+            pipe.expire(key, AUTHORS_TTL_S)
+    for token in groups:
+        pipe.pfcount(*aggregates.author_keys(token, "1h", states[token]["last"]))
+    counts = pipe.execute()[-len(groups):]
+    return {token: int(count) for token, count in zip(groups, counts)}
+
+
+def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
+    client = ctx.redis
+    directory = load_directory(client).merged(event.data.get("tracked", []))
+    groups = score_posts(event.data["posts"], directory)
+    if not groups:
+        return None
+    states, anomalies = analyse_batch(client, groups, f"{event.source}#{event.id}")
+    authors = count_authors(client, groups, states)
+    replies = []
+    for token in groups:
+        summary = aggregates.summarise(token, states[token], "1h", authors[token])
+        replies.append(new_event(SENTIMENT_SCORED, ctx.source, scored_data(summary),
+                                 subject=token, event_id=derived_id(event, f"sentiment:{token}"),
+                                 time=summary["as_of"]))
+    if anomalies:
+        anomalies.sort(key=lambda a: (a["time"], a["token"], a["anomaly_type"]))
+        concerned = {a["token"] for a in anomalies}
+        replies.append(new_event(ANOMALY_DETECTED, ctx.source, {"anomalies": anomalies},
+                                 subject=anomalies[0]["token"] if len(concerned) == 1 else None,
+                                 event_id=derived_id(event, "anomalies"),
+                                 time=anomalies[-1]["time"]))
+    return replies
+
+
+def scored_data(summary: dict) -> dict:
+    """The `ai.kades.sentiment.scored.v1` data of a window summary."""
+    return {"token": summary["token"], "time": summary["as_of"], "window": summary["timeframe"],
+            "score": summary["score"], "label": summary["label"],
+            "mentions": summary["mentions"], "unique_authors": summary["unique_authors"],
+            "breakdown": summary["breakdown"], "engagement": summary["engagement"],
+            "velocity": summary["velocity"]}
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+FUNCTION = Function("sentiment-analysis", (SOCIAL_POSTS,), handle_posts)

@@ -1,0 +1,65 @@
+"""`kades sentiment`: columns added to every row, clear errors, exit codes."""
+from __future__ import annotations
+
+import csv
+import io
+
+from kades.cli import main
+from kades.sentiment.cli import InputError, score_csv
+from kades.sentiment.model import default_model
+
+import pytest
+
+
+def write(path, rows):
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows(rows)
+
+
+def test_adds_three_columns_and_keeps_the_rest(tmp_path, capsys):
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    write(source, [["id", "body"], ["1", "$BONK to the moon 🚀"], ["2", "rugged again, scam"],
+                   ["3", ""], ["4", "what is the CA?"]])
+    assert main(["sentiment", str(source), "--text-column", "body", "--output", str(target)]) == 0
+    rows = list(csv.DictReader(open(target, encoding="utf-8")))
+    assert [r["sentiment"] for r in rows] == ["positive", "negative", "neutral", "neutral"]
+    assert rows[0]["id"] == "1" and float(rows[0]["compound"]) > 0.5
+    assert all(0.5 <= float(r["confidence"]) <= 1 for r in rows)
+    assert "4/4 rows" in capsys.readouterr().err
+
+
+def test_plain_vader_on_request(tmp_path, capsys):
+    source = tmp_path / "in.csv"
+    write(source, [["t"], ["wagmi lfg"]])
+    assert main(["sentiment", str(source), "--text-column", "t", "--model", "vader", "--quiet"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "wagmi lfg,neutral,0.0000,1.0000"
+
+
+@pytest.mark.parametrize("content, column, message", [
+    ("a,b\n1,2\n", "text", "no column 'text'; the columns are: a, b"),
+    ("", "text", "the input is empty"),
+    ("text,sentiment\nx,y\n", "text", "already has column(s) sentiment"),
+])
+def test_clear_errors(tmp_path, capsys, content, column, message):
+    source = tmp_path / "in.csv"
+    source.write_text(content, encoding="utf-8")
+    assert main(["sentiment", str(source), "--text-column", column, "--quiet"]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_missing_file_and_bad_encoding(tmp_path, capsys):
+    assert main(["sentiment", str(tmp_path / "nope.csv"), "--text-column", "t"]) == 1
+    assert "no such file" in capsys.readouterr().err
+    (tmp_path / "latin.csv").write_bytes(b"t\ncaf\xe9\n")
+    assert main(["sentiment", str(tmp_path / "latin.csv"), "--text-column", "t"]) == 1
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_existing_columns():
+    target = io.StringIO()
+    score_csv(io.StringIO("text,sentiment\nrekt,old\n"), target, text_column="text",
+              model=default_model(), overwrite=True)
+    assert target.getvalue().splitlines()[0] == "text,sentiment,compound,confidence"
+    assert target.getvalue().splitlines()[1].startswith("rekt,negative,")
+    with pytest.raises(InputError):
+        score_csv(io.StringIO("x\n1\n"), io.StringIO(), text_column="text", model=default_model())

@@ -1,0 +1,74 @@
+"""Detector units: quiet tokens, warm-up, late posts, state round trips through JSON."""
+from __future__ import annotations
+
+import json
+
+from kades.sentiment.coordination import CoordinatedPromotion, is_candidate, similarity, sketch
+from kades.sentiment.detectors import MentionBurst, SentimentShift
+
+
+def roundtrip(detector):
+    return type(detector).from_state(json.loads(json.dumps(detector.to_state())))
+
+
+def test_a_quiet_token_needs_a_real_crowd_to_burst():
+    burst = MentionBurst()
+    for minute in range(0, 120, 10):  # one post every ten minutes
+        assert burst.learn_one(60.0 * minute) is None
+    flags = [burst.learn_one(60.0 * 130 + s) for s in range(7)]
+    assert not any(flags)  # seven posts in a minute: below the minimum count
+    flags = [burst.learn_one(60.0 * 131 + s) for s in range(12)]
+    assert sum(1 for f in flags if f) == 1  # flagged once, when the minute crosses
+
+
+def test_burst_state_survives_json_and_ignores_late_posts():
+    burst = MentionBurst()
+    for second in range(0, 1800, 20):
+        burst.learn_one(float(second))
+    copy = roundtrip(burst)
+    assert copy.to_state() == burst.to_state() and copy.mean > 2.5
+    assert copy.learn_one(10.0) is None and copy.to_state() == burst.to_state()
+
+
+def test_burst_does_not_learn_its_own_burst():
+    burst = MentionBurst()
+    for second in range(0, 1800, 30):
+        burst.learn_one(float(second))
+    before = burst.mean
+    for second in range(100):
+        burst.learn_one(1800.0 + second * 0.5)
+    burst.learn_one(1900.0)  # closes the burst minute
+    assert burst.mean < before + 0.5
+
+
+def test_shift_flags_a_sustained_turn_once():
+    shift = SentimentShift()
+    flags = [shift.learn_one(0.3 if i % 2 else 0.1) for i in range(60)]
+    flags += [shift.learn_one(-0.8) for _ in range(30)]
+    found = [f for f in flags if f]
+    assert len(found) == 1 and found[0]["direction"] == "negative" and found[0]["before"] > 0
+    assert roundtrip(shift).to_state() == shift.to_state()
+
+
+def test_shift_waits_for_its_grace_period():
+    shift = SentimentShift()
+    assert not any(shift.learn_one(0.9 if i < 5 else -0.9) for i in range(25))
+
+
+def test_candidates_and_similarity():
+    assert is_candidate(None) and is_candidate({"followers": 10, "account_age_days": 400})
+    assert is_candidate({"account_age_days": 2}) and not is_candidate(
+        {"followers": 5000, "account_age_days": 400})
+    text = "huge news dont miss $PEPE next 100x gem aping now before the CEX listing"
+    assert similarity(sketch(text), sketch(text + " LFG")) >= 0.8
+    assert similarity(sketch(text), sketch("totally different words about another coin today")) == 0
+
+
+def test_established_accounts_and_short_posts_are_not_coordination():
+    detector = CoordinatedPromotion()
+    text = "huge news dont miss $PEPE next 100x gem aping now before the CEX listing"
+    assert not any(detector.learn_one(i, f"p{i}", f"a{i}", text, False) for i in range(10))
+    assert not any(detector.learn_one(i, f"q{i}", f"b{i}", "gm $PEPE 🚀", True) for i in range(10))
+    flags = [detector.learn_one(100.0 + i, f"r{i}", f"c{i % 3}", text, True) for i in range(10)]
+    assert not any(flags)  # three authors repeating themselves are not a crowd
+    assert roundtrip(detector).to_state() == detector.to_state()

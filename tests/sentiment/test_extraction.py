@@ -1,0 +1,65 @@
+"""Token extraction: cashtags, validated mint addresses, tracked names and symbols."""
+from __future__ import annotations
+
+import pytest
+
+from kades.sentiment.extraction import (Directory, base58_decode, extract_tokens, hashtags,
+                                        is_mint_address)
+
+BONK = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
+WSOL = "So11111111111111111111111111111111111111112"
+TRACKED = Directory.of([{"token": BONK, "symbol": "BONK", "name": "Bonk"},
+                        {"token": "FakeMintOfTheSimulator", "symbol": "DOGWIF", "name": "Dog Wif Hat"}])
+
+
+@pytest.mark.parametrize("text, valid", [
+    (BONK, True), (WSOL, True), ("11111111111111111111111111111111", True),  # system program
+    ("1" * 34, False),               # 34 zero bytes
+    ("z" * 44, False),               # more than 32 bytes
+    ("DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjn", False),  # a cut address: too few bytes
+    ("0" * 40, False), ("O" * 40, False), ("short", False),
+])
+def test_mint_addresses_are_validated_by_decoding(text, valid):
+    assert is_mint_address(text) is valid
+
+
+def test_base58_round_numbers():
+    assert base58_decode("1") == b"\x00" and base58_decode("2") == b"\x01"
+    assert base58_decode("5Q") == (58 * 4 + 23).to_bytes(1, "big")
+    with pytest.raises(ValueError):
+        base58_decode("0OIl")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("$BONK and $bonk again", [BONK]),
+    ("$WIF $POPCAT", ["$WIF", "$POPCAT"]),
+    ("$100 giveaway, 1.5$ fee, US$5", []),
+    (f"ca {BONK} and {WSOL}", [BONK, WSOL]),
+    (f"ca:{BONK}!", [BONK]),
+    ("random base58 ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijk", []),
+    ("dog wif hat is back, bonk too", ["FakeMintOfTheSimulator", BONK]),
+    ("the dogwif hat", []),                           # names match whole words only
+    ("FakeMintOfTheSimulator", []),                   # too short for a mint
+    ("nothing here", []),
+])
+def test_extract_tokens(text, expected):
+    assert extract_tokens(text, TRACKED) == expected
+
+
+def test_tracked_mints_count_even_when_they_do_not_decode():
+    directory = Directory.of([{"token": "z" * 44}])
+    assert extract_tokens(f"look {'z' * 44}", directory) == ["z" * 44]
+    assert extract_tokens(f"look {'z' * 44}", Directory()) == []
+
+
+def test_hints_come_first_and_repeats_vanish():
+    assert extract_tokens("$BONK", TRACKED, hints=["X", BONK]) == ["X", BONK]
+
+
+def test_merged_directory_leaves_the_original_alone():
+    merged = TRACKED.merged([{"token": "T", "symbol": "$tee"}])
+    assert merged.symbols["TEE"] == "T" and "TEE" not in TRACKED.symbols
+
+
+def test_hashtags():
+    assert hashtags("#Solana #solana #memecoin x#no #1") == ["solana", "memecoin"]

@@ -1,0 +1,124 @@
+"""The sentiment-analysis handler on real Redis: replies, aggregates, idempotency, bad input."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kades.errors import BadRequestError
+from kades.events.catalogue import (ANOMALY_DETECTED, SENTIMENT_SCORED, SOCIAL_POSTS,
+                                    data_problems, derived_id, new_event)
+from kades.registry import load
+from kades.sentiment import function as sentiment
+from kades.sentiment.aggregates import STATE_KEY, read_sentiment
+from kades.simulate_social import simulate_social
+
+BONK = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
+
+
+def post(i: int, text: str, minute: int = 0, **extra) -> dict:
+    return {"id": f"p{i}", "platform": "x", "author": f"a{i % 7}", "text": text,
+            "time": f"2026-01-01T10:{minute:02d}:{i % 60:02d}Z", **extra}
+
+
+def posts_event(posts: list[dict], event_id: str = "e1", **data) -> object:
+    return new_event(SOCIAL_POSTS, "/scraper", {"posts": posts, **data}, event_id=event_id)
+
+
+def test_registered_under_its_name():
+    assert load("sentiment-analysis") is sentiment.FUNCTION
+    assert sentiment.FUNCTION.consumes == (SOCIAL_POSTS,)
+
+
+def test_one_sentiment_reply_per_token_with_its_aggregate(ctx):
+    posts = [post(1, "$BONK to the moon 🚀", engagement={"likes": 50}),
+             post(2, "$BONK wagmi"), post(3, "$WIF is a rug, dev sold"),
+             post(4, f"ca {BONK} looks bullish"), post(5, "nothing about tokens")]
+    replies = sentiment.handle_posts(posts_event(posts, tracked=[{"token": BONK, "symbol": "BONK"}]), ctx)
+    assert [r.type for r in replies] == [SENTIMENT_SCORED, SENTIMENT_SCORED]
+    assert all(not data_problems(r) for r in replies)
+    bonk, wif = (r.data for r in replies)
+    assert replies[0].subject == BONK and replies[0].id == derived_id(
+        posts_event([], "e1"), f"sentiment:{BONK}")
+    assert bonk["mentions"] == 3 and bonk["score"] > 0.5 and bonk["label"] == "positive"
+    assert bonk["breakdown"] == {"positive": 3, "neutral": 0, "negative": 0}
+    assert bonk["unique_authors"] == 3 and bonk["window"] == "1h"
+    assert wif["token"] == "$WIF" and wif["score"] < -0.5 and wif["mentions"] == 1
+
+
+def test_redelivery_changes_nothing_even_without_the_runtime_dedup(ctx, redis_conn):
+    event = posts_event([post(i, f"$BONK gm number {i}") for i in range(10)])
+    first = sentiment.handle_posts(event, ctx)
+    state = redis_conn.get(STATE_KEY.format(token="$BONK"))
+    sentiment.STATES.forget()  # as a fresh replica would
+    again = sentiment.handle_posts(event, ctx)
+    assert redis_conn.get(STATE_KEY.format(token="$BONK")) == state
+    assert [r.data for r in again] == [r.data for r in first]
+    assert again[0].data["mentions"] == 10
+
+
+def test_read_sentiment_serves_every_window(ctx, redis_conn):
+    sentiment.handle_posts(posts_event([post(i, "$BONK scam, rugged", minute=i,
+                                             engagement={"likes": 3}) for i in range(30)]), ctx)
+    hour = read_sentiment(redis_conn, "$BONK", "1h")
+    assert hour["mentions"] == 30 and hour["label"] == "negative" and -1 <= hour["score"] < -0.5
+    assert hour["unique_authors"] == 7 and hour["engagement"]["total"] == 90.0
+    assert hour["as_of"] == "2026-01-01T10:29:29Z"
+    for timeframe in ("24h", "7d"):
+        assert read_sentiment(redis_conn, "$BONK", timeframe)["mentions"] == 30
+    empty = read_sentiment(redis_conn, "$NOPE", "24h")
+    assert empty["mentions"] == 0 and empty["as_of"] is None and empty["score"] == 0.0
+    with pytest.raises(ValueError):
+        read_sentiment(redis_conn, "$BONK", "2h")
+
+
+def test_tracked_directory_in_redis_resolves_symbols_and_names(ctx, redis_conn):
+    sentiment.track_token(redis_conn, BONK, symbol="BONK", name="Bonk Inu")
+    replies = sentiment.handle_posts(posts_event([post(1, "bonk inu holders eating"),
+                                                  post(2, "$bonk!")]), ctx)
+    assert [r.subject for r in replies] == [BONK] and replies[0].data["mentions"] == 2
+
+
+def test_bad_times_are_a_bad_request_naming_each_post(ctx):
+    event = posts_event([post(1, "$A"), {**post(2, "$B"), "time": "2026-01-01T10:00:00"},
+                         {**post(3, "$C"), "time": "2026-01-01 10:00:00"}])
+    with pytest.raises(BadRequestError) as caught:
+        sentiment.handle_posts(event, ctx)
+    assert [p.field for p in caught.value.problems] == ["data.posts[1].time", "data.posts[2].time"]
+
+
+def test_no_token_no_reply(ctx):
+    assert sentiment.handle_posts(posts_event([post(1, "just a post")]), ctx) is None
+    assert sentiment.handle_posts(posts_event([]), ctx) is None
+
+
+def test_a_shill_campaign_is_reported_with_its_evidence(ctx):
+    sim = simulate_social(seed=3, tokens=["TokenA"], minutes=25, symbols={"TokenA": "SHL"},
+                          campaigns=[])
+    from datetime import datetime, timezone
+    shilled = simulate_social(seed=3, tokens=["TokenA"], minutes=25, symbols={"TokenA": "SHL"},
+                              campaigns=[{"token": "TokenA", "kind": "shill",
+                                          "start": datetime(2024, 1, 1, 0, 15, tzinfo=timezone.utc)}])
+    assert len(shilled.posts) > len(sim.posts)
+    anomalies = []
+    for event in shilled.events:
+        for reply in sentiment.handle_posts(event, ctx) or []:
+            if reply.type == ANOMALY_DETECTED:
+                anomalies += reply.data["anomalies"]
+    promotion = [a for a in anomalies if a["anomaly_type"] == "coordinated_promotion"]
+    assert promotion and promotion[0]["token"] == "TokenA"
+    details = promotion[0]["details"]
+    assert details["authors_count"] >= 5 and len(details["post_ids"]) >= 5
+    assert details["mean_similarity"] >= 0.6 and all(a.startswith("fresh") for a in details["authors"])
+    assert promotion[0]["time"] >= "2024-01-01T00:15:00Z"
+
+
+def test_state_is_plain_json_and_pruned(ctx, redis_conn):
+    posts = [post(i, "$OLD gm", minute=0) for i in range(3)]
+    sentiment.handle_posts(posts_event(posts, "old"), ctx)
+    late = [{**post(9, "$OLD gm"), "time": "2026-01-12T10:00:00Z"}]
+    sentiment.handle_posts(posts_event(late, "late"), ctx)
+    state = json.loads(redis_conn.get(STATE_KEY.format(token="$OLD")))
+    assert len(state["m"]) == 1 and len(state["h"]) == 1  # ten-day-old buckets dropped
+    assert state["events"] == ["/scraper#old", "/scraper#late"]
+    assert read_sentiment(redis_conn, "$OLD", "7d")["mentions"] == 1
