@@ -19,6 +19,13 @@ COMMANDS = {
     "simulate": ("kades.simulate", "main_simulate", "generate the labelled demo market stream"),
     "manifests": ("kades.manifests", "main_manifests",
                   "render knative/ Services from functions/*/func.yaml (--check: fail when stale)"),
+    "solana-source": ("kades.solana.source", "main_solana_source",
+                      "chain-block events from recorded Solana files (--replay) or an RPC endpoint"),
+    "apikey": ("kades.api.cli", "main_apikey", "create or revoke API keys; mint a JWT for a key"),
+    "sentiment": ("kades.sentiment.cli", "main_sentiment",
+                  "score a CSV export: adds sentiment, compound and confidence columns"),
+    "score": ("kades.temporal.score_cli", "main_score",
+              "backtest a CSV series: every row with its anomaly score and top detector"),
     "run-function": ("kades.runfunction", "main_run_function",
                      "run one function's handler in-process on a JSON-lines file of events"),
 }

@@ -147,26 +147,41 @@ def main_up(argv: list[str]) -> int:
     from kades.storage.migrate import migrate
     applied = migrate(config.database_url)
     print(f"database migrated ({len(applied)} new migrations)")
+    api_key = create_demo_key(config)
     urls = start_system(root, config, broker_port=broker_port, state_dir=local)
     ingress = config.sink_url
     print("\nKADES is running:")
     print(f"  broker ingress   {ingress}")
     print(f"  api              {urls['api']}/v1   (anomalies: {urls['api']}/v1/anomalies)")
+    print(f"  dashboard        {urls['api']}/   (paste the API key there)")
+    print(f"  demo API key     {api_key}   (send it as X-API-Key; `kades apikey` makes more)")
     for name in FUNCTIONS:
         print(f"  {name:<16} {urls[name]}   (/health /ready /metrics)")
     print(f"  redis            {config.redis_url}\n  postgres         {config.database_url}")
     print(f"  logs             {local / 'logs'}   stop with: make stop")
     if not args.no_demo:
         seed = args.seed if args.seed is not None else int(time.time()) % 100_000
-        return show_demo(urls["api"], ingress, seed=seed, minutes=args.minutes, rate=args.rate)
+        return show_demo(urls["api"], ingress, seed=seed, minutes=args.minutes, rate=args.rate,
+                         api_key=api_key)
     return 0
 
 
-def fetch_anomalies(api_url: str) -> list[dict]:
+def create_demo_key(config: Settings) -> str:
+    """A new enterprise-tier API key for this demo run (the API refuses calls without one)."""
+    import psycopg
+
+    from kades.storage.apikeys import create_key
+    with psycopg.connect(config.database_url) as conn:
+        return create_key(conn, tier="enterprise", name="kades up demo")[1]
+
+
+def fetch_anomalies(api_url: str, api_key: str | None = None) -> list[dict]:
     """Every stored anomaly, following the API's pages."""
     rows, params = [], {"limit": 1000}
+    headers = {"X-API-Key": api_key} if api_key else {}
     while True:
-        page = httpx.get(f"{api_url}/v1/anomalies", params=params, timeout=5).json()
+        page = httpx.get(f"{api_url}/v1/anomalies", params=params, headers=headers,
+                         timeout=5).json()
         rows += page["anomalies"]
         if not page["next_cursor"]:
             return rows
@@ -192,7 +207,8 @@ def match_labels(labels: list[dict], anomalies: list[dict]) -> list[dict | None]
     return found
 
 
-def show_demo(api_url: str, ingress: str, *, seed: int, minutes: int, rate: float) -> int:
+def show_demo(api_url: str, ingress: str, *, seed: int, minutes: int, rate: float,
+              api_key: str | None = None) -> int:
     started = time.monotonic()
     print(f"\nfeeding the demo market stream (seed {seed}, {minutes} simulated minutes) to {ingress} ...")
     simulation = feed_demo(ingress, seed=seed, minutes=minutes, rate_per_s=rate)
@@ -201,7 +217,7 @@ def show_demo(api_url: str, ingress: str, *, seed: int, minutes: int, rate: floa
           "Waiting for them to come out of the API...")
     deadline = time.monotonic() + 60
     while True:
-        anomalies = [a for a in fetch_anomalies(api_url) if a["token"] in tokens]
+        anomalies = [a for a in fetch_anomalies(api_url, api_key) if a["token"] in tokens]
         found = match_labels(labels, anomalies)
         if all(found) or time.monotonic() > deadline:
             break

@@ -10,7 +10,11 @@ FUNCTIONS = {
     "market-aggregator": "kades.market.function:FUNCTION",
     "temporal-analysis": "kades.temporal.function:FUNCTION",
     "risk-scoring": "kades.risk.function:FUNCTION",
+    "sentiment-analysis": "kades.sentiment.function:FUNCTION",
+    "alert-dispatch": "kades.alerts.function:FUNCTION",
     "dead-letter": "kades.broker.dlq:FUNCTION",
+    "chain-analysis": "kades.chain.function:FUNCTION",
+    "whale-detection": "kades.whales.function:FUNCTION",
 }
 # HTTP functions that are not event handlers (served by their own app).
 HTTP_FUNCTIONS = ("api",)

@@ -56,6 +56,13 @@ class Settings:
     max_event_bytes: int = 8 * 1024 * 1024
     redis_timeout_s: float = 2.0
     database_timeout_s: float = 5.0
+    # risk-scoring / alerts / api (issue 7)
+    risk_half_life_s: float = 6 * 3600.0
+    alert_default_threshold: float = 0.7   # tokens nobody tracks alert from "high" on
+    alert_hysteresis: float = 0.1          # an alert clears below threshold - hysteresis
+    jwt_secret: str = ""                   # HS256 bearer tokens; empty: only API keys work
+    enterprise_rate_per_min: int = 3000
+    enterprise_burst: int = 5000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":

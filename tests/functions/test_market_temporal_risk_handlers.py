@@ -156,16 +156,18 @@ def test_risk_scoring_stores_scores_replies_per_token_and_is_idempotent(ctx_of, 
     event = anomalies_event("a1", anomaly("TokenA", "liquidity_removal", 0.95),
                             anomaly("TokenB", "flash_crash", 0.6),
                             anomaly("TokenA", "wash_trading", 0.5))
-    first, second = handle_anomalies(event, ctx)
+    first, second, alert = handle_anomalies(event, ctx)  # TokenA crossed 0.7: an alert follows
+    assert alert.type == "ai.kades.alert.v1" and alert.subject == "TokenA"
     assert (first.type, first.subject, second.subject) == (RISK_SCORED, "TokenA", "TokenB")
     assert first.id == derived_id(event, "risk:TokenA") and not data_problems(first)
     assert first.data["level"] == "critical" and second.data["components"]["temporal"] == 0.6
     assert count(db_conn, "anomaly_events") == 3 and count(db_conn, "risk_scores") == 2
     again = handle_anomalies(event, ctx)  # redelivered after, say, a lost reply
-    assert [e.data for e in again] == [first.data, second.data]
+    assert [e.data for e in again] == [first.data, second.data, alert.data]
+    assert again[2].id == alert.id
     assert count(db_conn, "anomaly_events") == 3 and count(db_conn, "risk_scores") == 2
     later = anomalies_event("a2", anomaly("TokenB", "price_spike", 0.6, "2024-01-01T00:00:05Z"))
-    [third] = handle_anomalies(later, ctx)
+    third, *_ = handle_anomalies(later, ctx)
     assert third.data["components"]["temporal"] > 0.8  # evidence added up, not replaced
     assert count(db_conn, "risk_scores") == 3
 
@@ -176,14 +178,14 @@ def test_risk_scoring_rolls_back_rows_when_redis_conflicts(ctx_of, db_conn, redi
     calls = []
     original = risk_function.score_tokens
 
-    def racing(raw_states, groups, event_key):
+    def racing(raw_states, groups, event_key, *args, **kwargs):
         calls.append(event_key)
         if len(calls) == 1:
             redis_conn.set(key, json.dumps({"risk": None, "applied": []}))
-        return original(raw_states, groups, event_key)
+        return original(raw_states, groups, event_key, *args, **kwargs)
 
     monkeypatch.setattr(risk_function, "score_tokens", racing)
-    [reply] = handle_anomalies(anomalies_event("c1", anomaly("TokenC", "wash_trading", 0.7)), ctx)
+    reply, *_ = handle_anomalies(anomalies_event("c1", anomaly("TokenC", "wash_trading", 0.7)), ctx)
     assert len(calls) == 2 and reply.data["components"]["chain"] == 0.7
     assert count(db_conn, "anomaly_events") == 1 and count(db_conn, "risk_scores") == 1
 

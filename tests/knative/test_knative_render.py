@@ -12,7 +12,7 @@ from kades import manifests
 
 FUNCTION_DIRS = manifests.function_dirs(ROOT)
 NAMES = [d.name for d in FUNCTION_DIRS]
-ALWAYS_WARM = {"api"}  # holds WebSockets
+ALWAYS_WARM = {"api", "alert-dispatch"}  # api holds WebSockets; alert-dispatch retries webhooks
 
 
 class _FuncLoader(yaml.SafeLoader):

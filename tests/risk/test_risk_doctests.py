@@ -7,7 +7,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["kades.risk.scoring"])
+@pytest.mark.parametrize("module", ["kades.risk.scoring", "kades.risk.alerting",
+                                    "kades.alerts.signing", "kades.api.keys"])
 def test_doctests(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

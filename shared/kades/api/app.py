@@ -1,13 +1,14 @@
-"""The `api` function: the REST API under /v1 (functions-framework HTTP signature).
+"""The `api` function: the REST API under /v1, the WebSocket /v1/ws and the dashboard at /.
 
-Errors use the one error body of KADES: `{"error": {"code", "message", "details"}}`;
-every problem of a request is listed, and a database or Redis outage answers 503.
-The OpenAPI document (docs/openapi.yaml) describes exactly these routes.
+Order of a request: probes, OpenAPI document and dashboard files are public; every other
+route needs an API key or a JWT (401), then passes the caller's rate limit (429; 503 when
+Redis cannot be asked: the limiter fails closed), then runs. Errors use the one error body of
+KADES, `{"error": {"code", "message", "details"}}`, listing every problem of a request; a
+database or Redis outage answers 503. openapi.yaml describes exactly these routes.
 """
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Callable
 
 import flask
@@ -15,85 +16,71 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from kades import clients
-from kades.errors import BadRequestError, Problem
+from kades.api import (auth, dashboard, openapi, ratelimit, routes_analytics, routes_anomalies,
+                       routes_token, routes_webhooks, websocket)
+from kades.api.params import PayloadTooLarge
+from kades.errors import BadRequestError
 from kades.logs import configure_logging, log
-from kades.runtime.endpoint import error_response, json_response, probe_response
+from kades.runtime.endpoint import error_response, probe_response
 from kades.runtime.function import Context
-from kades.storage import repository
 
 logger = logging.getLogger("kades.api")
-MAX_PAGE = 1000
 
 ROUTES = Map([
     Rule("/v1/anomalies", endpoint="list_anomalies", methods=["GET"]),
-])
+    Rule("/v1/token/<address>/analysis", endpoint="token_analysis", methods=["GET"]),
+    Rule("/v1/token/track", endpoint="track_token", methods=["POST"]),
+    Rule("/v1/tokens/tracked", endpoint="tracked_tokens", methods=["GET"]),
+    Rule("/v1/analytics/sentiment/<address>", endpoint="sentiment", methods=["GET"]),
+    Rule("/v1/analytics/prediction/<address>", endpoint="prediction", methods=["GET"]),
+    Rule("/v1/analytics/custom", endpoint="custom", methods=["POST"]),
+    Rule("/v1/webhooks", endpoint="create_webhook", methods=["POST"]),
+    Rule("/v1/webhooks", endpoint="list_webhooks", methods=["GET"]),
+    Rule("/v1/webhooks/<webhook_id>", endpoint="delete_webhook", methods=["DELETE"]),
+    Rule("/v1/ws", endpoint="websocket", methods=["GET"]),
+    Rule("/v1/openapi.json", endpoint="openapi", methods=["GET"]),
+], strict_slashes=False)
 
-
-def _parse_time(name: str, raw: str | None, problems: list[Problem]) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        problems.append(Problem(name, f"not an ISO 8601 / RFC 3339 time: {raw!r}"))
-        return None
-    if parsed.tzinfo is None:
-        problems.append(Problem(name, "give a time zone (e.g. Z)"))
-        return None
-    return parsed
-
-
-def _parse_number(name: str, raw: str | None, kind: type, low: float, high: float,
-                  problems: list[Problem]):
-    if raw is None:
-        return None
-    try:
-        value = kind(raw)
-    except ValueError:
-        problems.append(Problem(name, f"not a{'n integer' if kind is int else ' number'}: {raw!r}"))
-        return None
-    if not low <= value <= high:
-        problems.append(Problem(name, f"must be between {low} and {high}"))
-        return None
-    return value
-
-
-def list_anomalies(ctx: Context, request: flask.Request) -> flask.Response:
-    args = request.args
-    problems: list[Problem] = []
-    known = {"start_time", "end_time", "min_risk_score", "limit", "type", "token", "cursor"}
-    problems += [Problem(name, "unknown query parameter") for name in args if name not in known]
-    start = _parse_time("start_time", args.get("start_time"), problems)
-    end = _parse_time("end_time", args.get("end_time"), problems)
-    min_score = _parse_number("min_risk_score", args.get("min_risk_score"), float, 0.0, 1.0, problems)
-    limit = _parse_number("limit", args.get("limit"), int, 1, MAX_PAGE, problems) or 100
-    if start and end and start > end:
-        problems.append(Problem("start_time", "is after end_time"))
-    cursor = args.get("cursor")
-    if cursor is not None:
-        try:
-            repository.decode_cursor(cursor)
-        except ValueError:
-            problems.append(Problem("cursor", "not a next_cursor this API gave out"))
-    if problems:
-        raise BadRequestError("invalid query", problems)
-    with ctx.db() as conn:
-        rows, next_cursor = repository.query_anomalies(
-            conn, start_time=start, end_time=end, min_score=min_score,
-            anomaly_type=args.get("type"), token=args.get("token"), limit=limit,
-            cursor=cursor)
-    return json_response({"anomalies": [_jsonable(row) for row in rows],
-                          "next_cursor": next_cursor}, 200)
-
-
-def _jsonable(row: dict) -> dict:
-    return {key: value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
-            for key, value in row.items()}
-
-
-HANDLERS: dict[str, Callable[[Context, flask.Request], flask.Response]] = {
-    "list_anomalies": list_anomalies,
+HANDLERS: dict[str, Callable[..., flask.Response]] = {
+    "list_anomalies": routes_anomalies.list_anomalies,
+    "token_analysis": routes_token.token_analysis,
+    "track_token": routes_token.track_token,
+    "tracked_tokens": routes_token.tracked_tokens,
+    "sentiment": routes_analytics.sentiment,
+    "prediction": routes_analytics.prediction,
+    "custom": routes_analytics.custom,
+    "create_webhook": routes_webhooks.create,
+    "list_webhooks": routes_webhooks.list_all,
+    "delete_webhook": routes_webhooks.delete,
 }
+
+
+def _openapi_response() -> flask.Response:
+    return flask.Response(openapi.document_json(), status=200, mimetype="application/json")
+
+
+def route(ctx: Context, request: flask.Request) -> flask.Response:
+    """Match, authenticate, rate-limit and run one request (probes already answered)."""
+    endpoint, values = ROUTES.bind("api").match(request.path, method=request.method)
+    if endpoint == "openapi":
+        return _openapi_response()
+    if endpoint == "websocket":
+        return websocket.serve(ctx, request)
+    try:
+        caller = auth.authenticate(ctx, request.headers)
+    except auth.AuthenticationError as error:
+        response = error_response(401, "unauthorized", str(error))
+        response.headers["WWW-Authenticate"] = 'Bearer realm="kades", X-API-Key'
+        return response
+    decision = ratelimit.check(ctx.redis, caller.key_id, ratelimit.tier_limit(caller.tier, ctx.settings))
+    if not decision.allowed:
+        response = error_response(429, "rate_limited",
+                                  f"over {decision.limit.rate_per_min} requests per minute "
+                                  f"(burst {decision.limit.burst}) for tier {caller.tier}")
+    else:
+        response = HANDLERS[endpoint](ctx, request, caller, **values)
+    response.headers.update(decision.headers())
+    return response
 
 
 def api_entry_point(ctx: Context | None = None) -> Callable[[flask.Request], flask.Response]:
@@ -106,16 +93,22 @@ def api_entry_point(ctx: Context | None = None) -> Callable[[flask.Request], fla
         probe = probe_response(path, ctx, uses_database=True)
         if probe is not None:
             return probe
+        page = dashboard.static_response(request.path) if request.method == "GET" else None
+        if page is not None:
+            return page
         try:
-            endpoint, _ = ROUTES.bind("api").match(request.path, method=request.method)
-            return HANDLERS[endpoint](ctx, request)
+            return route(ctx, request)
         except NotFound:
             return error_response(404, "not_found", f"no route {request.path}")
         except MethodNotAllowed as error:
             return error_response(405, "method_not_allowed",
                                   f"{request.method} not allowed; use {', '.join(error.valid_methods)}")
+        except PayloadTooLarge as error:
+            return error_response(413, error.code, error.message, error.problems)
         except BadRequestError as error:
             return error_response(400, error.code, error.message, error.problems)
+        except routes_analytics.NotImplementedYet as error:
+            return error_response(501, "not_implemented", str(error))
         except clients.TEMPORARY_ERRORS as error:
             log(logger, logging.WARNING, "temporary failure", error=str(error))
             return error_response(503, "unavailable", f"temporary failure: {type(error).__name__}")

@@ -45,6 +45,23 @@ _TICK = {
         "source": {"type": "string", "maxLength": 128},
     },
 }
+_COUNT = {"type": "integer", "minimum": 0}
+_POST = {
+    "type": "object", "required": ["id", "platform", "author", "text", "time"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1, "maxLength": 256},
+        "platform": {"type": "string", "minLength": 1, "maxLength": 32},
+        "author": {"type": "string", "minLength": 1, "maxLength": 256},
+        "text": {"type": "string", "maxLength": 40_000},
+        "time": _TIME,
+        "author_meta": {"type": "object", "properties": {
+            "followers": _COUNT, "account_age_days": _NONNEG, "verified": {"type": "boolean"}}},
+        "engagement": {"type": "object", "properties": {
+            "likes": _COUNT, "reposts": _COUNT, "replies": _COUNT, "views": _COUNT}},
+        # Tokens the source already knows the post concerns (e.g. found by searching for it).
+        "tokens": {"type": "array", "maxItems": 32, "items": _TOKEN},
+    },
+}
 _ANOMALY = {
     "type": "object",
     "required": ["token", "time", "anomaly_type", "score", "detector"],
@@ -54,23 +71,67 @@ _ANOMALY = {
         "score": _SCORE,
         "detector": {"type": "string", "minLength": 1, "maxLength": 128},
         "details": {"type": "object"},
+        # Optional, filled by the chain detectors: how bad (0-1), how sure (0-1), over which
+        # span, and what a person can check on a block explorer.
+        "severity": _SCORE, "confidence": _SCORE,
+        "window": {"type": "object", "properties": {"start": _TIME, "end": _TIME,
+                                                    "first_slot": {"type": "integer"},
+                                                    "last_slot": {"type": "integer"}}},
+        "evidence": {"type": "object"},
+        "detector_version": {"type": "string", "maxLength": 32},
+    },
+}
+
+# Chain records (kades.solana.normalise): raw integer amounts in base units beside decimals.
+_ADDRESS = {"type": "string", "minLength": 1, "maxLength": 88}
+_RAW = {"type": "integer", "minimum": 0}
+_DECIMALS = {"type": "integer", "minimum": 0, "maximum": 255}
+
+
+def _record(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    return {"type": "object", "required": ["signature", *required],
+            "properties": {"signature": _ADDRESS, **required, **optional}}
+
+
+_CHAIN_BLOCK = {
+    "type": "object",
+    "required": ["slot", "transfers", "swaps", "liquidity", "launches"],
+    "properties": {
+        "slot": {"type": "integer", "minimum": 0},
+        "block_time": {"type": ["string", "null"]},
+        "transfers": {"type": "array", "items": _record(
+            {"mint": _ADDRESS, "source": _ADDRESS, "destination": _ADDRESS, "amount": _RAW,
+             "decimals": _DECIMALS})},
+        "swaps": {"type": "array", "items": _record(
+            {"trader": _ADDRESS, "pool": {"type": "string"}, "program": {"type": "string"},
+             "mint_in": _ADDRESS, "mint_out": _ADDRESS, "amount_in": _RAW, "amount_out": _RAW,
+             "decimals_in": _DECIMALS, "decimals_out": _DECIMALS, "base_mint": _ADDRESS,
+             "quote_mint": _ADDRESS, "side": {"enum": ["buy", "sell"]}, "base_amount": _RAW,
+             "quote_amount": _RAW},
+            price={"type": ["number", "null"], "minimum": 0},
+            route={"type": "array", "items": {"type": "string"}})},
+        "liquidity": {"type": "array", "items": _record(
+            {"pool": {"type": "string"}, "action": {"enum": ["create", "add", "remove"]},
+             "provider": _ADDRESS, "base_mint": _ADDRESS, "quote_mint": _ADDRESS,
+             "base_delta": {"type": "integer"}, "quote_delta": {"type": "integer"},
+             "base_reserve_before": _RAW, "quote_reserve_before": _RAW,
+             "base_reserve_after": _RAW, "quote_reserve_after": _RAW},
+            lp_mint={"type": ["string", "null"]}, lp_amount={"type": ["integer", "null"]})},
+        "pool_states": {"type": "array", "items": _record(
+            {"pool": {"type": "string"}, "base_mint": _ADDRESS, "quote_mint": _ADDRESS,
+             "base_reserve": _RAW, "quote_reserve": _RAW, "base_decimals": _DECIMALS,
+             "quote_decimals": _DECIMALS},
+            virtual={"type": "boolean"}, price={"type": ["number", "null"], "minimum": 0})},
+        "launches": {"type": "array", "items": _record(
+            {"mint": _ADDRESS, "kind": {"enum": ["create", "initialize_mint", "set_authority"]}},
+            creator=_ADDRESS, mint_authority={"type": ["string", "null"]},
+            freeze_authority={"type": ["string", "null"]}, new_authority={"type": ["string", "null"]})},
+        "stats": {"type": "object"},
     },
 }
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    CHAIN_BLOCK: {
-        "type": "object",
-        "required": ["slot", "transfers", "swaps", "liquidity", "launches"],
-        "properties": {
-            "slot": {"type": "integer", "minimum": 0},
-            "block_time": {"type": ["string", "null"]},
-            "transfers": {"type": "array", "items": {"type": "object"}},
-            "swaps": {"type": "array", "items": {"type": "object"}},
-            "liquidity": {"type": "array", "items": {"type": "object"}},
-            "pool_states": {"type": "array", "items": {"type": "object"}},
-            "launches": {"type": "array", "items": {"type": "object"}},
-        },
-    },
+    CHAIN_BLOCK: _CHAIN_BLOCK,
     MARKET_FEED: {
         "type": "object", "required": ["ticks"],
         "properties": {"ticks": {"type": "array", "minItems": 1, "maxItems": _MAX_BATCH,
@@ -83,21 +144,31 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     SOCIAL_POSTS: {
         "type": "object", "required": ["posts"],
-        "properties": {"posts": {"type": "array", "maxItems": _MAX_BATCH, "items": {
-            "type": "object", "required": ["id", "platform", "author", "text", "time"],
-            "properties": {"id": {"type": "string"}, "platform": {"type": "string"},
-                           "author": {"type": "string"}, "text": {"type": "string"},
-                           "time": _TIME}}}},
+        "properties": {
+            "posts": {"type": "array", "maxItems": _MAX_BATCH, "items": _POST},
+            # Tokens the scraper follows: their symbols and names are recognised in the text.
+            "tracked": {"type": "array", "maxItems": _MAX_BATCH, "items": {
+                "type": "object", "required": ["token"],
+                "properties": {"token": _TOKEN, "symbol": {"type": "string", "maxLength": 32},
+                               "name": {"type": "string", "maxLength": 128}}}},
+        },
     },
     ANOMALY_DETECTED: {
         "type": "object", "required": ["anomalies"],
         "properties": {"anomalies": {"type": "array", "minItems": 1, "maxItems": _MAX_BATCH,
                                      "items": _ANOMALY}},
     },
-    SENTIMENT_SCORED: {
+    SENTIMENT_SCORED: {  # a per-token aggregate (kades.sentiment.aggregates.summarise)
         "type": "object", "required": ["token", "time", "window", "score"],
-        "properties": {"token": _TOKEN, "time": _TIME, "window": {"type": "string"},
-                       "score": {"type": "number", "minimum": -1, "maximum": 1}},
+        "properties": {
+            "token": _TOKEN, "time": _TIME, "window": {"enum": ["1h", "24h", "7d"]},
+            "score": {"type": "number", "minimum": -1, "maximum": 1},
+            "label": {"enum": ["positive", "neutral", "negative"]},
+            "mentions": _COUNT, "unique_authors": _COUNT,
+            "breakdown": {"type": "object", "properties": {
+                "positive": _COUNT, "neutral": _COUNT, "negative": _COUNT}},
+            "engagement": {"type": "object"}, "velocity": {"type": "object"},
+        },
     },
     RISK_SCORED: {
         "type": "object", "required": ["token", "time", "score", "level", "components"],
@@ -109,10 +180,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
     ALERT: {
-        "type": "object", "required": ["token", "time", "level", "score", "message"],
+        "type": "object", "required": ["token", "time", "level", "score", "message", "kind"],
         "properties": {"token": _TOKEN, "time": _TIME, "score": _SCORE,
                        "level": {"enum": ["low", "medium", "high", "critical"]},
-                       "message": {"type": "string"}},
+                       "message": {"type": "string", "maxLength": 1000},
+                       # raised: crossed the threshold; escalated: level rose while raised;
+                       # cleared: fell below threshold - hysteresis
+                       "kind": {"enum": ["raised", "escalated", "cleared"]},
+                       "threshold": _SCORE,
+                       "components": {"type": "object", "additionalProperties": _SCORE},
+                       "explanation": {"type": "array", "items": {"type": "object"}},
+                       "channels": {"type": "array", "items": {"type": "string"}}},
     },
     TOKEN_TRACKED: {
         "type": "object", "required": ["token_address"],
@@ -121,6 +199,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "tracking_parameters": {"type": "object", "properties": {
                 "alert_threshold": _SCORE,
                 "update_interval": {"type": "integer", "minimum": 1}}},
+            "tracked_by": {"type": "string", "description": "id of the API key that asked"},
         },
     },
 }

@@ -1,10 +1,15 @@
-"""risk-scoring: stores anomalies, updates each token's risk, replies one risk score per token.
+"""risk-scoring: stores anomalies, updates each token's risk, replies one risk score per token
+and emits an alert when a token crosses its alert threshold (with hysteresis, see alerting).
+
+Sentiment scores feed the sentiment component too: only extreme sentiment (|score| > 0.5,
+hype as much as panic) counts as evidence; they are not stored as anomalies.
 
 Per-token risk state lives in Redis (WATCH/MULTI: two replicas may score the same token).
 Order matters for exactly-once effects: the database rows are written first, the Redis
 update is EXECuted inside the database transaction (a conflict rolls the rows back and the
 whole thing is recomputed), and the state remembers which events it has absorbed, so an
-event retried after a failed commit is not counted twice.
+event retried after a failed commit is not counted twice. The alert an event caused is kept
+with the state, so a retried event emits the very same alert (same id) again.
 """
 from __future__ import annotations
 
@@ -16,13 +21,17 @@ import time
 import redis
 
 from kades.errors import TemporaryFailure
-from kades.events.catalogue import ANOMALY_DETECTED, RISK_SCORED, derived_id, new_event
+from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, RISK_SCORED, SENTIMENT_SCORED,
+                                    derived_id, new_event)
 from kades.events.envelope import CloudEvent
+from kades.risk.alerting import alert_document, alert_transition
 from kades.risk.scoring import epoch_s, update_risk
 from kades.runtime import Context, Function
 from kades.storage.repository import insert_anomalies, insert_risk_score
 
 STATE_KEY = "kades:risk:state:{token}"
+# token -> alert threshold, written by the api when a token is tracked (lowest one wins)
+THRESHOLDS_KEY = "kades:tracked:thresholds"
 STATE_TTL_S = 30 * 24 * 3600  # risk decays to nothing long before a month of silence
 APPLIED_KEPT = 64             # recent events remembered per token (retries come soon)
 MAX_ATTEMPTS = 8
@@ -52,35 +61,69 @@ def anomaly_rows(event: CloudEvent, anomalies: list[dict]) -> list[dict]:
 
 
 def score_tokens(raw_states: list[bytes | None], groups: dict[str, list[dict]],
-                 event_key: str) -> tuple[list[dict], list[dict]]:
-    """(new stored states, risk documents), one per token, from the stored JSON states."""
-    states, risks = [], []
-    for raw, (token, anomalies) in zip(raw_states, groups.items()):
+                 event_key: str, thresholds: list[float], *, half_life_s: float,
+                 hysteresis: float) -> tuple[list[dict], list[dict], list[dict]]:
+    """(new stored states, risk documents, alert documents) from the stored JSON states."""
+    states, risks, alerts = [], [], []
+    for raw, (token, anomalies), threshold in zip(raw_states, groups.items(), thresholds):
         stored = json.loads(raw) if raw else {"risk": None, "applied": []}
         absorbed = event_key in stored["applied"]
         latest = max((a["time"] for a in anomalies), key=epoch_s)
         risk_state, risk = update_risk(stored["risk"], token, [] if absorbed else anomalies,
-                                       now=latest)
+                                       now=latest, half_life_s=half_life_s)
         applied = stored["applied"] if absorbed else [*stored["applied"], event_key]
-        states.append({"risk": risk_state, "applied": applied[-APPLIED_KEPT:]})
+        alert_state, last_alert = stored.get("alert"), stored.get("last_alert")
+        if absorbed:  # a retry: announce again exactly what this event announced, if anything
+            alert = last_alert["data"] if last_alert and last_alert["event"] == event_key else None
+        else:
+            alert_state, change = alert_transition(alert_state, score=risk["score"],
+                                                   level=risk["level"], threshold=threshold,
+                                                   hysteresis=hysteresis)
+            alert = alert_document(risk, change["kind"], threshold) if change else None
+            if alert:
+                last_alert = {"event": event_key, "data": alert}
+        states.append({"risk": risk_state, "applied": applied[-APPLIED_KEPT:],
+                       "alert": alert_state, "last_alert": last_alert})
         risks.append(risk)
-    return states, risks
+        if alert:
+            alerts.append(alert)
+    return states, risks, alerts
+
+
+def sentiment_evidence(data: dict) -> list[dict]:
+    """A sentiment score as an anomaly-like piece of evidence ([] when unremarkable)."""
+    strength = (abs(data["score"]) - 0.5) / 0.5
+    if strength <= 0:
+        return []
+    return [{"token": data["token"], "time": data["time"], "anomaly_type": "sentiment_extreme",
+             "score": round(min(1.0, strength), 4), "detector": "sentiment-analysis",
+             "details": {"sentiment": data["score"], "window": data["window"]}}]
 
 
 def handle_anomalies(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
-    anomalies = event.data["anomalies"]
+    is_sentiment = event.type == SENTIMENT_SCORED
+    anomalies = sentiment_evidence(event.data) if is_sentiment else event.data["anomalies"]
+    if not anomalies:
+        return []
     groups = group_by_token(anomalies)
     keys = [STATE_KEY.format(token=token) for token in groups]
+    default = ctx.settings.alert_default_threshold
     for attempt in range(MAX_ATTEMPTS):
         with ctx.redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(*keys)
-                states, risks = score_tokens(pipe.mget(keys), groups, f"{event.source}#{event.id}")
+                thresholds = [float(t) if t is not None else default
+                              for t in pipe.hmget(THRESHOLDS_KEY, list(groups))]
+                states, risks, alerts = score_tokens(
+                    pipe.mget(keys), groups, f"{event.source}#{event.id}", thresholds,
+                    half_life_s=ctx.settings.risk_half_life_s,
+                    hysteresis=ctx.settings.alert_hysteresis)
                 pipe.multi()
                 for key, state in zip(keys, states):
                     pipe.set(key, json.dumps(state, separators=(",", ":")), ex=STATE_TTL_S)
                 with ctx.db() as conn:
-                    insert_anomalies(conn, anomaly_rows(event, anomalies))
+                    if not is_sentiment:
+                        insert_anomalies(conn, anomaly_rows(event, anomalies))
                     for risk in risks:
                         insert_risk_score(conn, {**risk, "event_source": event.source,
                                                  "event_id": event.id})
@@ -92,9 +135,14 @@ def handle_anomalies(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
     else:
         raise TemporaryFailure(f"risk state kept changing under us ({MAX_ATTEMPTS} attempts)")
-    return [new_event(RISK_SCORED, ctx.source, risk, subject=risk["token"], time=risk["time"],
-                      event_id=derived_id(event, f"risk:{risk['token']}"))
-            for risk in risks]
+    replies = [new_event(RISK_SCORED, ctx.source, risk, subject=risk["token"], time=risk["time"],
+                         event_id=derived_id(event, f"risk:{risk['token']}"))
+               for risk in risks]
+    return replies + [new_event(ALERT, ctx.source, alert, subject=alert["token"],
+                                time=alert["time"],
+                                event_id=derived_id(event, f"alert:{alert['token']}"))
+                      for alert in alerts]
 
 
-FUNCTION = Function("risk-scoring", (ANOMALY_DETECTED,), handle_anomalies, uses_database=True)
+FUNCTION = Function("risk-scoring", (ANOMALY_DETECTED, SENTIMENT_SCORED), handle_anomalies,
+                    uses_database=True)

@@ -1,0 +1,129 @@
+"""Webhook delivery: claim due deliveries, POST them signed, in parallel, record the outcome.
+
+A failed attempt (network error, timeout, any non-2xx answer) is retried after
+`base_delay_s * 2 ** (attempts - 1)` (capped); after `max_attempts` the delivery is dead
+(kept in webhook_deliveries with its last status and error). Each
+delivery runs in its own worker thread with its own timeout, so one slow receiver never
+holds the others back.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, ContextManager
+
+import httpx
+import psycopg
+
+from kades.alerts.signing import signature_headers
+from kades.logs import log
+from kades.storage import webhooks as store
+
+logger = logging.getLogger("kades.alerts")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay_s: float = 1.0
+    max_delay_s: float = 600.0
+    timeout_s: float = 5.0
+
+    def delay_after(self, attempts: int) -> float:
+        return min(self.max_delay_s, self.base_delay_s * 2 ** max(0, attempts - 1))
+
+
+def attempt(client: httpx.Client, delivery: dict, policy: RetryPolicy) -> tuple[int | None, str | None]:
+    """POST one delivery; (HTTP status or None, error text or None when delivered)."""
+    body = json.dumps(delivery["payload"], separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "kades-alert-dispatch",
+               "X-KADES-Delivery": str(delivery["id"]), **signature_headers(delivery["secret"], body)}
+    try:
+        response = client.post(delivery["url"], content=body, headers=headers,
+                               timeout=policy.timeout_s)
+    except httpx.HTTPError as error:
+        return None, f"{type(error).__name__}: {error}"[:500]
+    if 200 <= response.status_code < 300:
+        return response.status_code, None
+    return response.status_code, f"answered {response.status_code}"
+
+
+def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], client: httpx.Client,
+                *, policy: RetryPolicy = RetryPolicy(), limit: int = 50,
+                pool: ThreadPoolExecutor | None = None) -> dict[str, int]:
+    """One round: claim what is due, send it, record it; counts by outcome."""
+    with connect() as conn:
+        claimed = store.claim_due(conn, limit=limit, lease_s=policy.timeout_s * 2 + 5)
+    counts = {"delivered": 0, "retry": 0, "dead": 0}
+    if not claimed:
+        return counts
+    live = [d for d in claimed if not d["webhook_deleted"]]
+    own_pool = pool is None
+    pool = pool or ThreadPoolExecutor(max_workers=min(16, len(live) or 1))
+    try:
+        results = list(pool.map(lambda d: attempt(client, d, policy), live))
+    finally:
+        if own_pool:
+            pool.shutdown(wait=False)
+    with connect() as conn:
+        for delivery in claimed:
+            if delivery["webhook_deleted"]:
+                store.record_attempt(conn, delivery["id"], status="dead", http_status=None,
+                                     error="webhook deleted", retry_in_s=None)
+                counts["dead"] += 1
+        for delivery, (status, error) in zip(live, results):
+            if error is None:
+                outcome = "delivered"
+            elif delivery["attempts"] >= policy.max_attempts:
+                outcome = "dead"
+            else:
+                outcome = "retry"
+            store.record_attempt(conn, delivery["id"],
+                                 status="pending" if outcome == "retry" else outcome,
+                                 http_status=status, error=error,
+                                 retry_in_s=policy.delay_after(delivery["attempts"]))
+            counts[outcome] += 1
+            if outcome == "dead":
+                log(logger, logging.WARNING, "webhook delivery dead-lettered",
+                    delivery=delivery["id"], attempts=delivery["attempts"], error=error)
+    return counts
+
+
+class DeliveryWorker:
+    """A daemon thread that delivers due webhooks every `interval_s` (sooner when woken)."""
+
+    def __init__(self, connect, client: httpx.Client, *, policy: RetryPolicy = RetryPolicy(),
+                 interval_s: float = 0.5):
+        self._connect, self._client, self._policy = connect, client, policy
+        self._interval_s = interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="webhook")
+        self._thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                counts = deliver_due(self._connect, self._client, policy=self._policy,
+                                     pool=self._pool)
+            except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as error:
+                # The database is away: nothing can be claimed or recorded; try again soon.
+                log(logger, logging.WARNING, "webhook worker: database unavailable",
+                    error=str(error))
+                counts = {}
+            if not any(counts.values()):
+                self._wake.wait(self._interval_s)
+                self._wake.clear()

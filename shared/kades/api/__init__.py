@@ -1,0 +1,1 @@
+"""The `api` function: REST API, WebSocket alerts and the live dashboard (see app.py)."""

@@ -1,0 +1,110 @@
+"""Who is calling: an API key (`X-API-Key`, or `api_key` for WebSockets) or a JWT bearer.
+
+Keys are checked against their salted hash in the database; a verified key is remembered
+in the process for `CACHE_S` seconds (a revoked key stops working within that time).
+JWTs are HS256 with the secret KADES_JWT_SECRET, must carry `exp` and `sub` (a key id, whose
+tier and revocation apply) and are refused when no secret is configured.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from kades.api.keys import is_well_formed
+from kades.errors import KadesError
+from kades.runtime.function import Context
+from kades.storage import apikeys
+
+CACHE_S = 30.0
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    tier: str
+
+
+class AuthenticationError(KadesError, PermissionError):
+    """No valid credentials: answer 401 (WebSocket close 1001)."""
+
+
+_cache_lock = threading.Lock()
+_cache: dict[str, tuple[float, Caller | None]] = {}
+
+
+def _cached(cache_key: str, lookup) -> Caller | None:
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(cache_key)
+    if hit and now - hit[0] < CACHE_S:
+        return hit[1]
+    caller = lookup()
+    with _cache_lock:
+        if len(_cache) > 10_000:
+            _cache.clear()
+        _cache[cache_key] = (now, caller)
+    return caller
+
+
+def forget() -> None:
+    """Drop every remembered verification (tests, a revocation that must act now)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def from_key(ctx: Context, key: str) -> Caller:
+    if not is_well_formed(key):
+        raise AuthenticationError("malformed API key")
+
+    def lookup():
+        with ctx.db() as conn:
+            row = apikeys.find_key(conn, key)
+        return Caller(row["key_id"], row["tier"]) if row else None
+
+    caller = _cached("key:" + key, lookup)
+    if caller is None:
+        raise AuthenticationError("unknown or revoked API key")
+    return caller
+
+
+def from_bearer(ctx: Context, token: str) -> Caller:
+    secret = ctx.settings.jwt_secret
+    if not secret:
+        raise AuthenticationError("bearer tokens are not enabled (no JWT secret configured)")
+    try:
+        claims = jwt.decode(token, secret, algorithms=["HS256"],
+                            options={"require": ["exp", "sub"]})
+    except jwt.PyJWTError as error:
+        raise AuthenticationError(f"invalid bearer token: {error}") from None
+
+    def lookup():
+        with ctx.db() as conn:
+            row = apikeys.key_exists(conn, str(claims["sub"]))
+        return Caller(row["key_id"], row["tier"]) if row else None
+
+    caller = _cached("sub:" + str(claims["sub"]), lookup)
+    if caller is None:
+        raise AuthenticationError("the token's key is unknown or revoked")
+    return caller
+
+
+def authenticate(ctx: Context, headers, query_key: str | None = None) -> Caller:
+    """The caller of a request; AuthenticationError when it has no valid credentials."""
+    key = headers.get("X-API-Key") or query_key
+    if key:
+        return from_key(ctx, key)
+    authorization = headers.get("Authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token:
+        return from_bearer(ctx, token.strip())
+    raise AuthenticationError("send an X-API-Key header or an Authorization: Bearer token")
+
+
+def issue_token(secret: str, key_id: str, *, ttl_s: int = 3600, now: float | None = None) -> str:
+    """A bearer token for a key id (what `kades apikey jwt` prints)."""
+    now = time.time() if now is None else now
+    return jwt.encode({"sub": key_id, "iat": int(now), "exp": int(now + ttl_s)}, secret,
+                      algorithm="HS256")

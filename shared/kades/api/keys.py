@@ -1,0 +1,47 @@
+"""API keys: `kades_` + 32 base62 characters, kept only as a salted SHA-256 (pure, no I/O).
+
+The first 8 characters after the prefix are the key id (stored in clear to find the row);
+the whole key is hashed with a per-key random salt and compared in constant time.
+
+>>> key = new_key()
+>>> key.startswith("kades_") and len(key) == 38 and is_well_formed(key)
+True
+>>> salt, digest = hash_key(key)
+>>> matches(key, salt, digest), matches(key[:-1] + "x", salt, digest)
+(True, False)
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+
+PREFIX = "kades_"
+BASE62 = string.digits + string.ascii_letters
+KEY_LENGTH = 32
+TIERS = ("standard", "premium", "enterprise")
+_FORMAT = re.compile(rf"^{PREFIX}[0-9A-Za-z]{{{KEY_LENGTH}}}$")
+
+
+def new_key() -> str:
+    return PREFIX + "".join(secrets.choice(BASE62) for _ in range(KEY_LENGTH))
+
+
+def is_well_formed(key: str) -> bool:
+    return bool(_FORMAT.match(key))
+
+
+def key_id(key: str) -> str:
+    return key[len(PREFIX):len(PREFIX) + 8]
+
+
+def hash_key(key: str, salt: bytes | None = None) -> tuple[bytes, bytes]:
+    """(salt, SHA-256 of salt + key)."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    return salt, hashlib.sha256(salt + key.encode()).digest()
+
+
+def matches(key: str, salt: bytes, digest: bytes) -> bool:
+    return hmac.compare_digest(hash_key(key, salt)[1], digest)

@@ -1,0 +1,116 @@
+"""Analytics routes: sentiment and prediction (computed by their own capabilities, imported
+lazily: a module that is not there yet answers 501) and custom metrics."""
+from __future__ import annotations
+
+import importlib
+from datetime import datetime, timezone
+
+import flask
+
+from kades.api.auth import Caller
+from kades.api.params import (TIMEFRAMES, address_problem, jsonable, parse_number,
+                              parse_timeframe, read_json_object, unknown_params)
+from kades.errors import BadRequestError, KadesError, Problem
+from kades.runtime.endpoint import json_response
+from kades.runtime.function import Context
+from kades.storage import analysis, repository
+
+CUSTOM_METRICS = ("price_impact", "whale_concentration", "liquidity_depth", "wash_volume_share",
+                  "holder_concentration", "sentiment")
+
+
+class NotImplementedYet(KadesError, NotImplementedError):
+    """The capability behind a route is not installed: answer 501."""
+
+
+def _capability(module: str, attribute: str):
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as error:
+        raise NotImplementedYet(f"{module}.{attribute} is not available: {error}") from None
+
+
+def _check_address(address: str, problems: list[Problem]) -> None:
+    if problem := address_problem("address", address):
+        problems.append(problem)
+
+
+def sentiment(ctx: Context, request: flask.Request, caller: Caller, address: str) -> flask.Response:
+    problems = unknown_params(request.args, {"timeframe"})
+    timeframe = parse_timeframe(request.args.get("timeframe"), problems)
+    _check_address(address, problems)
+    if problems:
+        raise BadRequestError("invalid request", problems)
+    read_sentiment = _capability("kades.sentiment.aggregates", "read_sentiment")
+    return json_response(jsonable(read_sentiment(ctx.redis, address, timeframe)), 200)
+
+
+def prediction(ctx: Context, request: flask.Request, caller: Caller, address: str) -> flask.Response:
+    problems = unknown_params(request.args, {"prediction_window"})
+    window = parse_number("prediction_window", request.args.get("prediction_window"), int, 1,
+                          168, problems) or 24
+    _check_address(address, problems)
+    if problems:
+        raise BadRequestError("invalid request", problems)
+    predict = _capability("kades.temporal.prediction", "predict")
+    since = datetime.now(timezone.utc) - TIMEFRAMES["7d"]
+    with ctx.db() as conn:
+        history = [jsonable(row) for row in analysis.metric_series(conn, address, since)]
+    # prediction_window is in hours (1..168, up to a week ahead)
+    return json_response(jsonable({"token": address, "prediction_window": window,
+                                   **predict(history, window_minutes=window * 60)}), 200)
+
+
+def custom(ctx: Context, request: flask.Request, caller: Caller) -> flask.Response:
+    """Named metrics of one token over a timeframe, from what KADES has stored."""
+    body = read_json_object(request)
+    problems = [Problem(name, "unknown field") for name in body
+                if name not in ("token_address", "metrics", "timeframe")]
+    if problem := address_problem("token_address", body.get("token_address")):
+        problems.append(problem)
+    metrics = body.get("metrics")
+    if not isinstance(metrics, list) or not 1 <= len(metrics) <= len(CUSTOM_METRICS):
+        problems.append(Problem("metrics", f"a list of 1 to {len(CUSTOM_METRICS)} metric names"))
+        metrics = []
+    problems += [Problem(f"metrics[{i}]", f"one of {', '.join(CUSTOM_METRICS)}")
+                 for i, name in enumerate(metrics) if name not in CUSTOM_METRICS]
+    raw_timeframe = body.get("timeframe", "24h")
+    timeframe = parse_timeframe(raw_timeframe if isinstance(raw_timeframe, str) else "?", problems)
+    if problems:
+        raise BadRequestError("invalid custom analytics request", problems)
+    token = body["token_address"]
+    since = datetime.now(timezone.utc) - TIMEFRAMES[timeframe]
+    with ctx.db() as conn:
+        anomalies, _ = repository.query_anomalies(conn, token=token, start_time=since, limit=1000)
+        rows = analysis.metric_series(conn, token, since)
+    values = {name: _custom_metric(ctx, name, token, timeframe, anomalies, rows)
+              for name in dict.fromkeys(metrics)}
+    return json_response(jsonable({"token": token, "timeframe": timeframe, "metrics": values}), 200)
+
+
+def _strongest(anomalies: list[dict], *words: str) -> dict:
+    hits = [a for a in anomalies if any(w in a["anomaly_type"] for w in words)]
+    if not hits:
+        return {"value": 0.0, "basis": "no such anomaly in the timeframe"}
+    top = max(hits, key=lambda a: a["score"])
+    return {"value": top["score"], "basis": f"{len(hits)} {top['anomaly_type']} anomalies",
+            "details": top.get("details") or {}}
+
+
+def _custom_metric(ctx, name, token, timeframe, anomalies, rows) -> dict:
+    liquidity = next((r["liquidity"] for r in reversed(rows) if r["liquidity"] is not None), None)
+    if name == "liquidity_depth":
+        return {"value": liquidity, "basis": "latest pool liquidity (quote units)"}
+    if name == "price_impact":
+        # price impact of a trade of 1% of the pool on a constant-product pool: ~2 * 1%
+        return {"value": 0.0199 if liquidity else None,
+                "basis": "constant-product impact of a trade of 1% of liquidity"}
+    if name == "sentiment":
+        try:
+            read = _capability("kades.sentiment.aggregates", "read_sentiment")
+        except NotImplementedYet as missing:
+            return {"value": None, "basis": str(missing)}
+        return {"value": read(ctx.redis, token, timeframe), "basis": "sentiment aggregate"}
+    words = {"whale_concentration": ("whale",), "wash_volume_share": ("wash",),
+             "holder_concentration": ("holder", "concentration", "launch")}[name]
+    return _strongest(anomalies, *words)

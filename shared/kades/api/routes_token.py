@@ -1,0 +1,141 @@
+"""Token routes: the analysis of one token, tracking a token, the caller's tracked tokens."""
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from datetime import datetime, timezone
+
+import flask
+
+from kades.api.auth import Caller
+from kades.api.params import (TIMEFRAMES, address_problem, jsonable, parse_timeframe,
+                              read_json_object, unknown_params)
+from kades.errors import BadRequestError, Problem
+from kades.events.catalogue import TOKEN_TRACKED, new_event
+from kades.risk.function import THRESHOLDS_KEY
+from kades.runtime import sink
+from kades.runtime.endpoint import json_response
+from kades.runtime.function import Context
+from kades.storage import analysis, repository, tracking
+
+ANALYSIS_CACHE_KEY = "kades:api:analysis:{token}:{timeframe}"
+ANALYSIS_CACHE_S = 5  # a dashboard polling every few seconds costs one query per token
+LOCAL_CACHE_S = 1.0   # and within a replica, one Redis read per second per token
+_local_cache: dict[str, tuple[float, bytes]] = {}
+
+
+def _change(first, last) -> float | None:
+    return round(last / first - 1, 6) if first and last is not None else None
+
+
+def summarise_metrics(rows: list[dict]) -> dict:
+    """Price change over the window, volume of its second half against its first, and a
+    liquidity score: log10 of the latest liquidity, $1M or more scoring 1."""
+    prices = [r["price"] for r in rows if r["price"] is not None]
+    volumes = [r["volume"] or 0.0 for r in rows]
+    half = len(volumes) // 2
+    liquidity = next((r["liquidity"] for r in reversed(rows) if r["liquidity"] is not None), None)
+    return {
+        "price": prices[-1] if prices else None,
+        "price_change": _change(prices[0], prices[-1]) if prices else None,
+        "volume": round(sum(volumes), 6),
+        "volume_change": _change(sum(volumes[:half]), sum(volumes[half:])) if half else None,
+        "liquidity": liquidity,
+        "liquidity_score": (round(min(1.0, math.log10(1 + liquidity) / 6), 4)
+                            if liquidity is not None else None),
+        "points": len(rows)}
+
+
+def token_analysis(ctx: Context, request: flask.Request, caller: Caller,
+                   address: str) -> flask.Response:
+    problems = unknown_params(request.args, {"timeframe"})
+    timeframe = parse_timeframe(request.args.get("timeframe"), problems)
+    if problem := address_problem("address", address):
+        problems.append(problem)
+    if problems:
+        raise BadRequestError("invalid request", problems)
+    cache_key = ANALYSIS_CACHE_KEY.format(token=address, timeframe=timeframe)
+    cached = _local_cache.get(cache_key)
+    if cached is None or cached[0] < time.monotonic():
+        raw = ctx.redis.get(cache_key)
+        cached = (time.monotonic() + LOCAL_CACHE_S, raw) if raw is not None else None
+        if cached:
+            _local_cache[cache_key] = cached
+    if cached is not None:
+        return flask.Response(cached[1], status=200, mimetype="application/json")
+    since = datetime.now(timezone.utc) - TIMEFRAMES[timeframe]
+    with ctx.db() as conn:
+        risk = repository.latest_risk_score(conn, address)
+        anomalies, _ = repository.query_anomalies(conn, token=address, start_time=since, limit=100)
+        metrics = analysis.metric_series(conn, address, since)
+        risks = analysis.risk_series(conn, address, since)
+    body = json.dumps(jsonable({
+        "token": address, "timeframe": timeframe,
+        "risk_score": risk["score"] if risk else None,
+        "risk_level": risk["level"] if risk else None,
+        "components": risk["components"] if risk else {},
+        "explanation": risk["explanation"] if risk else [],
+        "anomalies": anomalies,
+        "metrics": summarise_metrics(metrics),
+        "series": {"price": [[r["time"], r["price"]] for r in metrics if r["price"] is not None],
+                   "risk": [[r["time"], r["score"]] for r in risks]}}))
+    ctx.redis.set(cache_key, body, ex=ANALYSIS_CACHE_S)
+    if len(_local_cache) > 10_000:
+        _local_cache.clear()
+    _local_cache[cache_key] = (time.monotonic() + LOCAL_CACHE_S, body.encode())
+    return flask.Response(body, status=200, mimetype="application/json")
+
+
+def track_token(ctx: Context, request: flask.Request, caller: Caller) -> flask.Response:
+    body = read_json_object(request)
+    problems = [Problem(name, "unknown field") for name in body
+                if name not in ("token_address", "tracking_parameters")]
+    address = body.get("token_address")
+    if problem := address_problem("token_address", address):
+        problems.append(problem)
+    params = body.get("tracking_parameters", {})
+    if not isinstance(params, dict):
+        problems.append(Problem("tracking_parameters", "must be an object"))
+        params = {}
+    problems += [Problem(f"tracking_parameters.{name}", "unknown field") for name in params
+                 if name not in ("alert_threshold", "update_interval")]
+    threshold = params.get("alert_threshold", 0.7)
+    interval = params.get("update_interval", 60)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+            or not 0 <= threshold <= 1:
+        problems.append(Problem("tracking_parameters.alert_threshold", "a number in [0, 1]"))
+    if isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 86400:
+        problems.append(Problem("tracking_parameters.update_interval",
+                                "an integer number of seconds in [1, 86400]"))
+    if problems:
+        raise BadRequestError("invalid tracking request", problems)
+    with ctx.db() as conn:
+        lowest = tracking.track_token(conn, key_id=caller.key_id, token=address,
+                                      alert_threshold=float(threshold), update_interval=interval)
+    ctx.redis.hset(THRESHOLDS_KEY, address, lowest)  # risk-scoring reads it on each score
+    data = {"token_address": address, "tracked_by": caller.key_id,
+            "tracking_parameters": {"alert_threshold": float(threshold), "update_interval": interval}}
+    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(data, sort_keys=True)))
+    sink.send([new_event(TOKEN_TRACKED, ctx.source, data, subject=address, event_id=event_id)],
+              ctx.settings.sink_url)
+    return json_response({"status": "tracking", **data, "effective_alert_threshold": lowest,
+                          "event_id": event_id}, 202)
+
+
+def tracked_tokens(ctx: Context, request: flask.Request, caller: Caller) -> flask.Response:
+    """The caller's tracked tokens with their newest risk (the dashboard's list)."""
+    problems = unknown_params(request.args, set())
+    if problems:
+        raise BadRequestError("invalid query", problems)
+    since = datetime.now(timezone.utc) - TIMEFRAMES["24h"]
+    with ctx.db() as conn:
+        rows = tracking.tracked_tokens(conn, caller.key_id)
+        risks = analysis.latest_risks(conn, [r["token"] for r in rows])
+        riskiest = analysis.riskiest_tokens(conn, since)
+    tokens = [{"token": r["token"], "alert_threshold": r["alert_threshold"],
+               "update_interval": r["update_interval"],
+               "risk_score": risks.get(r["token"], {}).get("score"),
+               "risk_level": risks.get(r["token"], {}).get("level")} for r in rows]
+    return json_response(jsonable({"tokens": tokens, "riskiest": riskiest}), 200)

@@ -1,0 +1,212 @@
+"""WebSocket /v1/ws: alerts live, with replay of what a reconnecting client missed.
+
+Library: simple-websocket (what flask-sock is built on). functions-framework serves WSGI
+through gunicorn's gthread worker; simple-websocket takes over the raw socket gunicorn
+exposes (`gunicorn.socket`; werkzeug's under the test server), needs no async worker, no
+eventlet/gevent monkey patching, and speaks RFC 6455 with pings. Each connection holds one
+gunicorn thread (the api's THREADS bound its connections per replica; see docs/api.md).
+
+Fan-out: one reader thread per process follows the Redis alert stream (kades.alerts.stream)
+and hands each alert to the queue of every local connection, so any replica serves any
+client. A client that reconnects with `last_id` (the `id` of the last alert it got) is first
+sent what it missed, up to 5 minutes back; ids already sent are never sent twice.
+
+Protocol (JSON text frames, `{type, data, timestamp}`): client sends `subscribe` /
+`unsubscribe` with `channels` (and optionally `tokens`), `ping`; server sends `welcome`,
+`subscribed`, `unsubscribed`, `alert` (with `id`), `pong`, `error` with a code:
+1001 authentication failed, 1002 invalid subscription, 1003 rate limit exceeded,
+1004 invalid message format, 1005 server error.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+
+import flask
+import redis
+import simple_websocket
+from werkzeug.routing import Rule
+
+from kades import clients
+from kades.alerts import stream
+from kades.api import auth
+from kades.api.wsprotocol import (AUTH_FAILED, CHANNELS, CONNECTION_STALE_S,
+                                  CONNECTIONS_KEY, MAX_CONNECTIONS_PER_KEY,
+                                  MAX_MESSAGES_PER_MIN, PING_INTERVAL_S, RATE_LIMITED,
+                                  SERVER_ERROR, Session, message)
+from kades.logs import log
+from kades.runtime.endpoint import error_response
+from kades.runtime.function import Context
+
+logger = logging.getLogger("kades.api.ws")
+
+class Hub:
+    """Follows the alert stream and hands every alert to every local connection's queue."""
+
+    def __init__(self, ctx: Context):
+        self._ctx = ctx
+        self._lock = threading.Lock()
+        self._queues: set[queue.Queue] = set()
+        self._thread = threading.Thread(target=self._run, name="ws-hub", daemon=True)
+        self._thread.start()
+
+    def join(self, inbox: queue.Queue) -> None:
+        with self._lock:
+            self._queues.add(inbox)
+
+    def leave(self, inbox: queue.Queue) -> None:
+        with self._lock:
+            self._queues.discard(inbox)
+
+    def _run(self) -> None:
+        last_id = None
+        while True:
+            try:
+                client = self._ctx.redis
+                last_id = last_id or stream.last_id(client)
+                entries = stream.wait(client, last_id, block_ms=1000)
+            except clients.TEMPORARY_ERRORS as error:
+                log(logger, logging.WARNING, "alert stream unavailable", error=str(error))
+                time.sleep(1.0)
+                continue
+            if entries:
+                last_id = entries[-1][0]
+                with self._lock:
+                    inboxes = list(self._queues)
+                for inbox in inboxes:
+                    for entry in entries:
+                        inbox.put(entry)
+
+
+_hubs: dict[int, Hub] = {}
+_hubs_lock = threading.Lock()
+
+
+def hub(ctx: Context) -> Hub:
+    """This process's hub, started on the first WebSocket (never at import: gunicorn forks)."""
+    with _hubs_lock:
+        if id(ctx) not in _hubs:
+            _hubs[id(ctx)] = Hub(ctx)
+        return _hubs[id(ctx)]
+
+
+class _Closed(flask.Response):
+    """What the view returns once the socket is closed: the server must not write to it."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+
+    def __call__(self, *args, **kwargs):
+        if self.mode == "gunicorn":
+            raise StopIteration()
+        if self.mode == "werkzeug":
+            raise ConnectionError()
+        return []
+
+
+def register_route(app: flask.Flask) -> None:
+    """Let WebSocket upgrades of /v1/ws reach the function: werkzeug routes an upgrade only
+    to a rule marked `websocket=True`, and functions-framework's catch-all rule is not.
+    Called from functions/api/main.py, which functions-framework runs in the app's context."""
+    app.url_map.add(Rule("/v1/ws", defaults={"path": "v1/ws"}, endpoint="run", websocket=True))
+
+
+def serve(ctx: Context, request: flask.Request) -> flask.Response:
+    if request.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
+        return error_response(426, "upgrade_required", "connect with a WebSocket client")
+    ws = simple_websocket.Server.accept(request.environ, ping_interval=PING_INTERVAL_S)
+    try:
+        caller = auth.authenticate(ctx, request.headers, request.args.get("api_key"))
+    except auth.AuthenticationError as error:
+        ws.send(message("error", {"code": AUTH_FAILED, "message": str(error)}))
+        ws.close(1008, "authentication failed")
+        return _Closed(ws.mode)
+    connection = str(uuid.uuid4())
+    counter = CONNECTIONS_KEY.format(key_id=caller.key_id)
+    try:
+        if not _admit(ctx.redis, counter, connection):
+            ws.send(message("error", {"code": RATE_LIMITED, "message":
+                                      f"at most {MAX_CONNECTIONS_PER_KEY} connections per key"}))
+            ws.close(1008, "too many connections")
+            return _Closed(ws.mode)
+        _converse(ctx, ws, Session(_valid_last_id(request.args.get("last_id"))), counter, connection)
+    except clients.TEMPORARY_ERRORS as error:
+        log(logger, logging.WARNING, "websocket: dependency away", error=str(error))
+        _try_send(ws, message("error", {"code": SERVER_ERROR, "message": "temporary failure"}))
+    except simple_websocket.ConnectionClosed:
+        pass  # the client left: the normal end of a conversation
+    finally:
+        _leave(ctx, counter, connection)
+        if ws.connected:
+            ws.close()
+    return _Closed(ws.mode)
+
+
+def _valid_last_id(text: str | None) -> str | None:
+    return text if text and stream.valid_id(text) else None
+
+
+def _admit(client: redis.Redis, counter: str, connection: str) -> bool:
+    now = time.time()
+    pipe = client.pipeline()
+    pipe.zremrangebyscore(counter, 0, now - CONNECTION_STALE_S)
+    pipe.zadd(counter, {connection: now})
+    pipe.zcard(counter)
+    pipe.expire(counter, CONNECTION_STALE_S)
+    if pipe.execute()[2] > MAX_CONNECTIONS_PER_KEY:
+        client.zrem(counter, connection)
+        return False
+    return True
+
+
+def _leave(ctx: Context, counter: str, connection: str) -> None:
+    try:
+        ctx.redis.zrem(counter, connection)
+    except clients.TEMPORARY_ERRORS:
+        pass  # the entry goes stale and stops counting after CONNECTION_STALE_S
+
+
+def _try_send(ws, frame: str) -> None:
+    try:
+        ws.send(frame)
+    except simple_websocket.ConnectionClosed:
+        pass  # nobody left to tell
+
+
+def _converse(ctx: Context, ws, session: Session, counter: str, connection: str) -> None:
+    inbox: queue.Queue = queue.Queue()
+    hub(ctx).join(inbox)
+    try:
+        ws.send(message("welcome", {"channels": list(CHANNELS), "connection": connection}))
+        refreshed = time.monotonic()
+        while ws.connected:
+            raw = ws.receive(timeout=0)
+            while raw is not None:
+                if session.over_rate(time.monotonic()):
+                    ws.send(message("error", {"code": RATE_LIMITED, "message":
+                                              f"over {MAX_MESSAGES_PER_MIN} messages per minute"}))
+                    ws.close(1008, "rate limit exceeded")
+                    return
+                replies, replay = session.handle(raw)
+                for reply in replies:
+                    ws.send(reply)
+                if replay and session.replay_from:
+                    for entry_id, alert in stream.since(ctx.redis, session.replay_from):
+                        if (frame := session.deliverable(entry_id, alert)) is not None:
+                            ws.send(frame)
+                raw = ws.receive(timeout=0)
+            try:
+                entry_id, alert = inbox.get(timeout=0.02)
+            except queue.Empty:
+                entry_id = None
+            if entry_id is not None and (frame := session.deliverable(entry_id, alert)):
+                ws.send(frame)
+            if time.monotonic() - refreshed > CONNECTION_STALE_S / 3:
+                ctx.redis.zadd(counter, {connection: time.time()})  # still here
+                refreshed = time.monotonic()
+    finally:
+        hub(ctx).leave(inbox)

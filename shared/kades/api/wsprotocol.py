@@ -1,0 +1,92 @@
+"""The /v1/ws protocol, without I/O: messages, limits and one client's session.
+
+Frames are JSON `{type, data, timestamp}`; see kades.api.websocket for the transport.
+"""
+from __future__ import annotations
+
+import json
+from collections import deque
+
+from kades.events.catalogue import now_rfc3339
+
+CHANNELS = ("patterns", "whale_movements", "anomalies", "liquidityChanges", "wash_trading",
+            "cyclic_transfers")
+MAX_CONNECTIONS_PER_KEY = 10
+MAX_SUBSCRIPTIONS = 100
+MAX_MESSAGES_PER_MIN = 1000
+CONNECTIONS_KEY = "kades:ws:connections:{key_id}"
+CONNECTION_STALE_S = 120   # a replica that died without saying goodbye stops counting after this
+PING_INTERVAL_S = 25
+AUTH_FAILED, BAD_SUBSCRIPTION, RATE_LIMITED, BAD_MESSAGE, SERVER_ERROR = 1001, 1002, 1003, 1004, 1005
+
+
+def message(kind: str, data, **extra) -> str:
+    return json.dumps({"type": kind, "data": data, "timestamp": now_rfc3339(), **extra})
+
+
+def _id_key(entry_id: str) -> tuple[int, int]:
+    head, _, tail = entry_id.partition("-")
+    return int(head), int(tail or 0)
+
+
+class Session:
+    """One client's subscriptions, rate budget and position in the alert stream."""
+
+    def __init__(self, last_id: str | None):
+        self.channels: set[str] = set()
+        self.tokens: set[str] = set()
+        self.last_sent = _id_key(last_id) if last_id else (0, 0)
+        self.replay_from = last_id
+        self.received: deque[float] = deque()
+
+    def over_rate(self, now: float) -> bool:
+        self.received.append(now)
+        while self.received and self.received[0] < now - 60:
+            self.received.popleft()
+        return len(self.received) > MAX_MESSAGES_PER_MIN
+
+    def wants(self, alert: dict) -> bool:
+        data = alert.get("data", {})
+        if self.tokens and data.get("token") not in self.tokens:
+            return False
+        return bool(self.channels.intersection(data.get("channels", ["anomalies"])))
+
+    def handle(self, raw) -> tuple[list[str], bool]:
+        """(messages to send back, whether to replay now) for one client message."""
+        try:
+            request = json.loads(raw)
+            kind = request["type"]
+        except (ValueError, TypeError, KeyError):
+            return [message("error", {"code": BAD_MESSAGE, "message": "send JSON with a type"})], False
+        if kind == "ping":
+            return [message("pong", None)], False
+        if kind not in ("subscribe", "unsubscribe"):
+            return [message("error", {"code": BAD_MESSAGE, "message": f"unknown type {kind!r}"})], False
+        channels, tokens = request.get("channels"), request.get("tokens", [])
+        if not isinstance(channels, list) or not isinstance(tokens, list) or \
+                not all(isinstance(c, str) for c in channels + tokens):
+            return [message("error", {"code": BAD_SUBSCRIPTION,
+                                      "message": "channels and tokens are lists of strings"})], False
+        unknown = [c for c in channels if c not in CHANNELS]
+        if unknown:
+            return [message("error", {"code": BAD_SUBSCRIPTION, "message":
+                                      f"unknown channels {unknown}; known: {list(CHANNELS)}"})], False
+        if kind == "unsubscribe":
+            self.channels.difference_update(channels)
+            self.tokens.difference_update(tokens)
+            return [message("unsubscribed", {"channels": sorted(self.channels)})], False
+        if len(self.channels | set(channels)) + len(self.tokens | set(tokens)) > MAX_SUBSCRIPTIONS:
+            return [message("error", {"code": BAD_SUBSCRIPTION, "message":
+                                      f"at most {MAX_SUBSCRIPTIONS} subscriptions"})], False
+        self.channels.update(channels)
+        self.tokens.update(tokens)
+        return [message("subscribed", {"channels": sorted(self.channels),
+                                       "tokens": sorted(self.tokens)})], True
+
+    def deliverable(self, entry_id: str, alert: dict) -> str | None:
+        """The frame for one stream entry, or None (not wanted, or sent already)."""
+        key = _id_key(entry_id)
+        if key <= self.last_sent or not self.wants(alert):
+            return None
+        self.last_sent = key
+        return json.dumps({**alert, "type": "alert", "id": entry_id, "alert_id": alert.get("id")})

@@ -1,0 +1,50 @@
+"""Reads behind GET /v1/token/{address}/analysis: metrics and risk over a time window."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+MAX_POINTS = 500
+
+
+def metric_series(conn: psycopg.Connection, token: str, since: datetime) -> list[dict[str, Any]]:
+    """Price, volume and liquidity of `token` since `since`, oldest first, thinned to at most
+    MAX_POINTS rows (every n-th; the newest row is always kept)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT time, price, volume, liquidity FROM token_metrics"
+                           " WHERE token = %s AND time >= %s ORDER BY time", (token, since)).fetchall()
+    if len(rows) <= MAX_POINTS:
+        return rows
+    step = -(-len(rows) // MAX_POINTS)
+    thinned = rows[::step]
+    return thinned if thinned[-1] is rows[-1] else [*thinned, rows[-1]]
+
+
+def risk_series(conn: psycopg.Connection, token: str, since: datetime) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT time, score, level FROM risk_scores WHERE token = %s"
+                           " AND time >= %s ORDER BY time", (token, since)).fetchall()
+    step = max(1, -(-len(rows) // MAX_POINTS))
+    return rows[::step] if step > 1 and rows else rows
+
+
+def latest_risks(conn: psycopg.Connection, tokens: list[str]) -> dict[str, dict[str, Any]]:
+    """The newest risk score of each token that has one."""
+    if not tokens:
+        return {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute("SELECT DISTINCT ON (token) token, time, score, level FROM risk_scores"
+                           " WHERE token = ANY(%s) ORDER BY token, time DESC", (tokens,)).fetchall()
+    return {row["token"]: row for row in rows}
+
+
+def riskiest_tokens(conn: psycopg.Connection, since: datetime, limit: int = 20) -> list[dict]:
+    """Tokens scored since `since`, by their newest score, highest first (the dashboard)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT * FROM (SELECT DISTINCT ON (token) token, time, score, level FROM risk_scores"
+            " WHERE time >= %s ORDER BY token, time DESC) latest ORDER BY score DESC LIMIT %s",
+            (since, limit)).fetchall()

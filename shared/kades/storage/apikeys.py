@@ -1,0 +1,46 @@
+"""API keys in PostgreSQL: create (returns the key once), find by key, revoke."""
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from kades.api.keys import TIERS, hash_key, key_id, matches, new_key
+
+
+def create_key(conn: psycopg.Connection, *, tier: str, name: str = "") -> tuple[str, str]:
+    """(key id, the key itself): the key is never stored, show it to the user now."""
+    if tier not in TIERS:
+        raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
+    while True:  # a key id collision (1 in 62**8 per pair) draws a new key
+        key = new_key()
+        salt, digest = hash_key(key)
+        inserted = conn.execute(
+            "INSERT INTO api_keys (key_id, salt, key_hash, tier, name) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING", (key_id(key), salt, digest, tier, name)).rowcount
+        if inserted:
+            return key_id(key), key
+
+
+def find_key(conn: psycopg.Connection, key: str) -> dict[str, Any] | None:
+    """The live key row ({key_id, tier, name}) that `key` is, or None."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute("SELECT key_id, salt, key_hash, tier, name FROM api_keys"
+                          " WHERE key_id = %s AND revoked_at IS NULL", (key_id(key),)).fetchone()
+    if row is None or not matches(key, bytes(row["salt"]), bytes(row["key_hash"])):
+        return None
+    return {"key_id": row["key_id"], "tier": row["tier"], "name": row["name"]}
+
+
+def key_exists(conn: psycopg.Connection, the_key_id: str) -> dict[str, Any] | None:
+    """The live key row of a key id (JWT subjects name key ids), or None."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT key_id, tier, name FROM api_keys"
+                           " WHERE key_id = %s AND revoked_at IS NULL", (the_key_id,)).fetchone()
+
+
+def revoke_key(conn: psycopg.Connection, the_key_id: str) -> bool:
+    """Revoke a key by id; False when there was no live key of that id."""
+    return conn.execute("UPDATE api_keys SET revoked_at = now() WHERE key_id = %s"
+                        " AND revoked_at IS NULL", (the_key_id,)).rowcount == 1

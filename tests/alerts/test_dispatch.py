@@ -1,0 +1,123 @@
+"""alert-dispatch on real Redis and PostgreSQL, webhooks received by a real HTTP server."""
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from kades.alerts import stream
+from kades.alerts.delivery import RetryPolicy, deliver_due
+from kades.alerts.function import WebhookCache, handle_alert
+from kades.alerts.signing import verify
+from kades.events.catalogue import ALERT, new_event
+from kades.runtime import Context
+from kades.storage import webhooks as store
+from kades.storage.apikeys import create_key
+from receiver import Receiver
+
+ALERT_DATA = {"token": "So1anaMint1111111111111111111111111111111", "time": "2026-11-26T08:00:00Z",
+              "level": "critical", "score": 0.93, "kind": "raised", "threshold": 0.7,
+              "message": "risk reached critical", "channels": ["anomalies", "patterns"]}
+FAST = RetryPolicy(max_attempts=3, base_delay_s=0.0, timeout_s=2.0)
+
+
+@pytest.fixture
+def ctx(kades_settings, redis_conn, db_conn):
+    return Context("alert-dispatch", settings=kades_settings)
+
+
+@pytest.fixture
+def key_id(db_conn):
+    the_id, _ = create_key(db_conn, tier="standard")
+    db_conn.commit()
+    return the_id
+
+
+@pytest.fixture
+def receivers():
+    made = []
+    yield lambda *a, **k: made.append(Receiver(*a, **k)) or made[-1]
+    for receiver in made:
+        receiver.close()
+
+
+def hook(db_conn, key_id, url, **kwargs):
+    row = store.create_webhook(db_conn, key_id=key_id, url=url, secret="s3cret", **kwargs)
+    db_conn.commit()
+    return row
+
+
+def drain(ctx, client, rounds=10):
+    totals = {"delivered": 0, "retry": 0, "dead": 0}
+    for _ in range(rounds):
+        counts = deliver_due(ctx.db, client, policy=FAST)
+        for name, value in counts.items():
+            totals[name] += value
+        if not any(counts.values()):
+            break
+    return totals
+
+
+def test_alert_is_published_once_on_the_stream(ctx, redis_conn):
+    event = new_event(ALERT, "/kades/risk-scoring", ALERT_DATA, subject=ALERT_DATA["token"])
+    handle_alert(event, ctx, WebhookCache(ttl_s=0))
+    handle_alert(event, ctx, WebhookCache(ttl_s=0))  # redelivered
+    entries = stream.since(redis_conn, "0-0")
+    assert len(entries) == 1
+    assert entries[0][1]["data"] == ALERT_DATA and entries[0][1]["type"] == "alert"
+
+
+def test_webhook_is_signed_retried_and_matches_level_and_token(ctx, db_conn, key_id, receivers):
+    flaky = receivers(statuses=[500, 503])  # fails twice, then accepts
+    wrong_token = receivers()
+    too_high = receivers()
+    hook(db_conn, key_id, flaky.url)
+    hook(db_conn, key_id, wrong_token.url, tokens=["AnotherMint"])
+    hook(db_conn, key_id, too_high.url, min_level="critical")
+    event = new_event(ALERT, "/kades/risk-scoring", {**ALERT_DATA, "level": "high"})
+    handle_alert(event, ctx, WebhookCache(ttl_s=0))
+    with httpx.Client() as client:
+        totals = drain(ctx, client)
+    assert totals == {"delivered": 1, "retry": 2, "dead": 0}
+    assert len(flaky.received) == 3 and not wrong_token.received and not too_high.received
+    headers, body, _ = flaky.received[-1]
+    assert verify("s3cret", body, headers["X-KADES-Timestamp"], headers["X-KADES-Signature"])
+    assert not verify("other", body, headers["X-KADES-Timestamp"], headers["X-KADES-Signature"])
+    assert json.loads(body)["data"]["level"] == "high"
+
+
+def test_exhausted_delivery_is_dead_lettered(ctx, db_conn, key_id, receivers):
+    down = receivers(statuses=[500] * 10)
+    hook(db_conn, key_id, down.url)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx, WebhookCache(ttl_s=0))
+    with httpx.Client() as client:
+        totals = drain(ctx, client)
+    assert totals == {"delivered": 0, "retry": 2, "dead": 1} and len(down.received) == 3
+    [dead] = store.deliveries(db_conn, status="dead")
+    assert dead["attempts"] == 3 and dead["last_status"] == 500
+
+
+def test_a_slow_receiver_does_not_hold_back_the_others(ctx, db_conn, key_id, receivers):
+    slow = receivers(delay_s=1.5)
+    quick = [receivers() for _ in range(3)]
+    for receiver in [slow, *quick]:
+        hook(db_conn, key_id, receiver.url)
+    started = time.monotonic()
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx, WebhookCache(ttl_s=0))
+    with httpx.Client() as client:
+        deliver_due(ctx.db, client, policy=FAST)
+    arrivals = [r.received[0][2] - started for r in quick]
+    slow_done = slow.received[0][2] - started + slow.delay_s
+    # the quick ones were all sent before the slow one answered (sent in parallel)
+    assert all(arrival < slow_done for arrival in arrivals)
+
+
+def test_redelivered_alert_queues_nothing_new(ctx, db_conn, key_id, receivers):
+    receiver = receivers()
+    hook(db_conn, key_id, receiver.url)
+    event = new_event(ALERT, "/kades/risk-scoring", ALERT_DATA)
+    handle_alert(event, ctx, WebhookCache(ttl_s=0))
+    handle_alert(event, ctx, WebhookCache(ttl_s=0))
+    assert len(store.deliveries(db_conn)) == 1

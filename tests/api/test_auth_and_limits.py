@@ -1,0 +1,90 @@
+"""API keys, JWT bearers and per-tier rate limits (real Redis, real database)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from apiclient import api_client
+from openapi_check import check_response
+
+from kades.api import auth, ratelimit
+from kades.api.auth import issue_token
+from kades.storage.apikeys import revoke_key
+
+SECRET = "test-jwt-secret-of-enough-length-32b"
+
+
+def test_no_key_bad_key_revoked_key(api, db_conn, make_key):
+    for key in (None, "kades_short", "kades_" + "A" * 32):
+        response = api.get("/v1/anomalies", key=key)
+        assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
+        check_response("GET", "/v1/anomalies", response)
+    key_id, key = make_key()
+    assert api.get("/v1/anomalies", key=key).status_code == 200
+    assert revoke_key(db_conn, key_id)
+    db_conn.commit()
+    auth.forget()  # a revocation acts within auth.CACHE_S; here at once
+    assert api.get("/v1/anomalies", key=key).status_code == 401
+
+
+def test_probes_and_document_need_no_key(api):
+    for path in ("/v1/health", "/v1/ready", "/v1/metrics", "/v1/openapi.json", "/health"):
+        assert api.get(path, key=None).status_code == 200, path
+
+
+def test_jwt_bearer(api, make_key, monkeypatch):
+    from kades.settings import settings
+    key_id, _ = make_key("premium")
+    token = issue_token(SECRET, key_id, ttl_s=60)
+    bearer = {"Authorization": f"Bearer {token}"}
+    # without a configured secret bearer tokens are refused
+    assert api.get("/v1/anomalies", key=None, headers=bearer).status_code == 401
+    monkeypatch.setenv("KADES_JWT_SECRET", SECRET)
+    settings.cache_clear()
+    keyed = api_client(None)
+    ok = keyed.get("/v1/anomalies", key=None, headers=bearer)
+    assert ok.status_code == 200 and ok.headers["X-RateLimit-Limit"] == "300"  # premium
+    expired = issue_token(SECRET, key_id, ttl_s=-10)
+    forged = issue_token("another-secret-of-enough-length-32b", key_id)
+    for bad in (expired, forged, "not.a.jwt"):
+        assert keyed.get("/v1/anomalies", key=None,
+                         headers={"Authorization": f"Bearer {bad}"}).status_code == 401
+
+
+@pytest.mark.parametrize("tier, rate, burst", [("standard", 60, 100), ("premium", 300, 500)])
+def test_tier_limits(api, make_key, redis_conn, tier, rate, burst):
+    _, key = make_key(tier)
+    allowed, started = 0, time.monotonic()
+    while (last := api.get("/v1/anomalies?limit=1", key=key)).status_code == 200:
+        allowed += 1
+        assert allowed <= 2 * burst, "the limiter never refused"
+    refilled = (time.monotonic() - started) * rate / 60  # what the rate gave back meanwhile
+    print(f"\n{tier}: {allowed} allowed at once (burst {burst}), then 429")
+    assert last.status_code == 429 and burst <= allowed <= burst + refilled + 1
+    assert last.headers["X-RateLimit-Limit"] == str(rate)
+    assert last.headers["X-RateLimit-Remaining"] == "0"
+    assert 0 < int(last.headers["Retry-After"]) <= 1 + 60 / rate
+    check_response("GET", "/v1/anomalies", last)
+
+
+def test_gcra_refills_at_the_rate_and_has_no_window_edge(redis_conn):
+    limit = ratelimit.Limit(rate_per_min=60, burst=3)
+    t0 = 1_000_000.0
+    allowed = [ratelimit.check(redis_conn, "k", limit, now_s=t0).allowed for _ in range(4)]
+    assert allowed == [True, True, True, False]
+    assert ratelimit.check(redis_conn, "k", limit, now_s=t0 + 0.5).allowed is False
+    assert ratelimit.check(redis_conn, "k", limit, now_s=t0 + 1.0).allowed is True  # 1/s back
+    assert ratelimit.check(redis_conn, "k", limit, now_s=t0 + 1.0).allowed is False
+
+
+def test_limiter_fails_closed_when_redis_is_away(api, kades_env, monkeypatch):
+    from kades.settings import settings
+    monkeypatch.setenv("KADES_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    monkeypatch.setenv("KADES_REDIS_TIMEOUT_S", "0.2")
+    settings.cache_clear()
+    away = api_client(api.key)
+    started = time.monotonic()
+    response = away.get("/v1/anomalies")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert response.get_json()["error"]["code"] == "unavailable"
+    assert time.monotonic() - started < 10

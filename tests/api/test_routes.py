@@ -1,0 +1,146 @@
+"""Every route of the api: happy path, bad inputs (every problem named), and the OpenAPI
+document checked against each real response."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from openapi_check import check_response
+
+from kades.risk.function import THRESHOLDS_KEY
+from kades.storage import repository
+
+MINT = "So11111111111111111111111111111111111111112"
+OTHER = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
+
+
+def call(api, method: str, path: str, **kwargs):
+    response = api.open(method, path, **kwargs)
+    check_response(method, path, response)
+    return response
+
+
+@pytest.fixture
+def stored(db_conn):
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    metrics = [{"time": now - timedelta(minutes=50 - i), "token": MINT, "source": "test",
+                "price": 1.0 + i / 100, "volume": 10.0 + i, "liquidity": 50_000.0}
+               for i in range(50)]
+    repository.insert_token_metrics(db_conn, metrics)
+    repository.insert_anomalies(db_conn, [{"time": now - timedelta(minutes=5), "token": MINT,
+                                           "anomaly_type": "price_spike", "score": 0.8,
+                                           "detector": "t", "event_source": "/t", "event_id": "1"}])
+    repository.insert_risk_score(db_conn, {"time": now - timedelta(minutes=5), "token": MINT,
+                                           "score": 0.75, "level": "high",
+                                           "components": {"temporal": 0.8}, "explanation": [],
+                                           "event_source": "/t", "event_id": "1"})
+    db_conn.commit()
+    return now
+
+
+def test_analysis_of_a_token(api, stored):
+    response = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["risk_score"], body["risk_level"]) == (0.75, "high")
+    assert [a["anomaly_type"] for a in body["anomalies"]] == ["price_spike"]
+    assert body["metrics"]["price_change"] == pytest.approx(1.49 / 1.0 - 1)
+    assert body["metrics"]["volume_change"] > 0 and 0 < body["metrics"]["liquidity_score"] < 1
+    assert len(body["series"]["price"]) == 50
+    # a second read inside 5 s is the cached document
+    assert call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h").get_json() == body
+
+
+def test_analysis_of_an_unknown_token_is_empty_not_an_error(api):
+    body = call(api, "GET", f"/v1/token/{OTHER}/analysis").get_json()
+    assert body["risk_score"] is None and body["anomalies"] == [] and body["metrics"]["points"] == 0
+
+
+def test_analysis_bad_inputs_are_all_named(api):
+    response = call(api, "GET", "/v1/token/not-an-address/analysis?timeframe=2h&x=1")
+    assert response.status_code == 400
+    assert {d["field"] for d in response.get_json()["error"]["details"]} == {
+        "address", "timeframe", "x"}
+
+
+def test_track_token_sets_the_alert_threshold_and_lists_it(api, redis_conn, sink):
+    body = {"token_address": MINT, "tracking_parameters": {"alert_threshold": 0.55,
+                                                           "update_interval": 30}}
+    response = call(api, "POST", "/v1/token/track", json=body)
+    assert response.status_code == 202, response.get_json()
+    assert float(redis_conn.hget(THRESHOLDS_KEY, MINT)) == 0.55
+    [(event_type, data)] = sink.events()  # ai.kades.token.tracked.v1 went to the broker
+    assert event_type == "ai.kades.token.tracked.v1" and data["token_address"] == MINT
+    tracked = call(api, "GET", "/v1/tokens/tracked").get_json()["tokens"]
+    assert [(t["token"], t["alert_threshold"]) for t in tracked] == [(MINT, 0.55)]
+
+
+def test_track_token_bad_body(api):
+    response = call(api, "POST", "/v1/token/track", json={
+        "token_address": "0OIl", "tracking_parameters": {"alert_threshold": 2,
+                                                         "update_interval": 0, "x": 1}, "y": 2})
+    assert response.status_code == 400
+    assert {d["field"] for d in response.get_json()["error"]["details"]} == {
+        "token_address", "tracking_parameters.alert_threshold",
+        "tracking_parameters.update_interval", "tracking_parameters.x", "y"}
+    assert call(api, "POST", "/v1/token/track", data="[1", content_type="application/json"
+                ).status_code == 400
+    assert call(api, "POST", "/v1/token/track", data="x" * 70_000,
+                content_type="application/json").status_code == 413
+
+
+def test_custom_analytics(api, stored):
+    response = call(api, "POST", "/v1/analytics/custom", json={
+        "token_address": MINT, "metrics": ["liquidity_depth", "wash_volume_share"],
+        "timeframe": "1h"})
+    assert response.status_code == 200
+    metrics = response.get_json()["metrics"]
+    assert metrics["liquidity_depth"]["value"] == 50_000.0
+    assert metrics["wash_volume_share"]["value"] == 0.0
+    bad = call(api, "POST", "/v1/analytics/custom", json={"token_address": MINT,
+                                                         "metrics": ["colour"], "timeframe": 3})
+    assert {d["field"] for d in bad.get_json()["error"]["details"]} == {"metrics[0]", "timeframe"}
+
+
+def test_sentiment_route(api):
+    response = call(api, "GET", f"/v1/analytics/sentiment/{MINT}?timeframe=1h")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["token"], body["timeframe"], body["mentions"]) == (MINT, "1h", 0)  # never seen
+    assert call(api, "GET", f"/v1/analytics/sentiment/{MINT}?timeframe=1y").status_code == 400
+
+
+def test_prediction_route(api, stored):
+    response = call(api, "GET", f"/v1/analytics/prediction/{MINT}?prediction_window=6")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["prediction_window"] == 6 and body["horizon_minutes"] == 360
+    assert body["forecast"]["price"] > 0 and "beats_persistence" in body["model"]
+    bad = call(api, "GET", f"/v1/analytics/prediction/{MINT}?prediction_window=169")
+    assert [d["field"] for d in bad.get_json()["error"]["details"]] == ["prediction_window"]
+
+
+def test_webhooks_create_list_delete(api):
+    created = call(api, "POST", "/v1/webhooks", json={"url": "https://example.org/hook",
+                                                     "min_level": "critical"})
+    assert created.status_code == 201 and len(created.get_json()["secret"]) >= 16
+    hook_id = created.get_json()["id"]
+    listed = call(api, "GET", "/v1/webhooks").get_json()["webhooks"]
+    assert [h["id"] for h in listed] == [hook_id] and "secret" not in listed[0]
+    assert call(api, "DELETE", f"/v1/webhooks/{hook_id}").status_code == 204
+    assert call(api, "DELETE", f"/v1/webhooks/{hook_id}").status_code == 404
+    assert call(api, "DELETE", "/v1/webhooks/nope").status_code == 400
+    bad = call(api, "POST", "/v1/webhooks", json={"url": "ftp://x", "min_level": "huge",
+                                                 "tokens": "all", "secret": "short"})
+    assert {d["field"] for d in bad.get_json()["error"]["details"]} == {
+        "url", "min_level", "tokens", "secret"}
+
+
+def test_openapi_document_is_served(api):
+    response = api.get("/v1/openapi.json", key=None)
+    assert response.status_code == 200 and response.get_json()["openapi"] == "3.1.0"
+
+
+def test_anomalies_route_matches_the_document(api, stored):
+    assert call(api, "GET", "/v1/anomalies?limit=1").status_code == 200
+    assert call(api, "GET", "/v1/anomalies?limit=0").status_code == 400

@@ -1,0 +1,118 @@
+"""WebSocket /v1/ws on the api served by gunicorn: auth, protocol errors, live alerts and
+the replay a reconnecting client gets. Alerts enter through the Redis alert stream, as
+alert-dispatch writes them."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import simple_websocket
+from apiserver import ApiServer
+
+from kades.alerts import stream
+
+
+@pytest.fixture
+def server(kades_settings, redis_conn, db_conn):
+    running = ApiServer(kades_settings)
+    yield running
+    running.stop()
+
+
+def receive(ws, kind: str | None = None, timeout_s: float = 2.0) -> dict:
+    """The next message (of `kind`, skipping others) within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        raw = ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+        if raw is None:
+            break
+        got = json.loads(raw)
+        if kind is None or got["type"] == kind:
+            return got
+    raise AssertionError(f"no {kind or 'message'} within {timeout_s} s")
+
+
+def alert(token: str, channels=("anomalies", "patterns", "wash_trading")) -> dict:
+    return {"type": "alert", "id": str(uuid.uuid4()), "timestamp": "2026-11-26T08:00:00Z",
+            "data": {"token": token, "time": "2026-11-26T08:00:00Z", "level": "high",
+                     "score": 0.8, "kind": "raised", "message": "m", "channels": list(channels)}}
+
+
+def connect(server, key: str, **params) -> simple_websocket.Client:
+    query = "&".join(f"{k}={v}" for k, v in {"api_key": key, **params}.items())
+    ws = simple_websocket.Client.connect(f"{server.ws_url}?{query}")
+    assert receive(ws, "welcome")["data"]["channels"]
+    return ws
+
+
+def subscribe(ws, *channels, tokens=()) -> dict:
+    ws.send(json.dumps({"type": "subscribe", "channels": list(channels), "tokens": list(tokens)}))
+    return receive(ws)
+
+
+def test_bad_key_gets_error_1001(server):
+    ws = simple_websocket.Client.connect(f"{server.ws_url}?api_key=kades_{'x' * 32}")
+    assert receive(ws, "error")["data"]["code"] == 1001
+    closed_by_server(ws)
+
+
+def closed_by_server(ws) -> None:
+    deadline = time.monotonic() + 2
+    while ws.connected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not ws.connected and ws.close_reason == 1008
+
+
+def test_protocol_errors_and_heartbeat(server, make_key):
+    _, key = make_key()
+    ws = connect(server, key)
+    ws.send("{not json")
+    assert receive(ws)["data"]["code"] == 1004
+    assert subscribe(ws, "moon_signals")["data"]["code"] == 1002
+    ws.send(json.dumps({"type": "ping"}))
+    assert receive(ws)["type"] == "pong"
+    ws.close()
+
+
+def test_live_alerts_follow_channels_and_tokens(server, make_key, redis_conn):
+    _, key = make_key()
+    ws = connect(server, key)
+    assert subscribe(ws, "wash_trading", tokens=["TokenA"])["type"] == "subscribed"
+    stream.publish(redis_conn, "a1", alert("TokenB"))        # other token: filtered out
+    stream.publish(redis_conn, "a2", alert("TokenA", channels=("anomalies",)))  # other channel
+    stream.publish(redis_conn, "a3", alert("TokenA"))
+    got = receive(ws, "alert")
+    assert got["data"]["token"] == "TokenA" and "wash_trading" in got["data"]["channels"]
+    with pytest.raises(AssertionError):
+        receive(ws, "alert", timeout_s=0.3)  # nothing else matched
+    ws.close()
+
+
+def test_reconnect_replays_what_was_missed_once(server, make_key, redis_conn):
+    _, key = make_key()
+    ws = connect(server, key)
+    subscribe(ws, "anomalies")
+    stream.publish(redis_conn, "r1", alert("T1"))
+    first = receive(ws, "alert")
+    ws.close()
+    for name in ("r2", "r3"):  # issued while the client was away
+        stream.publish(redis_conn, name, alert(name))
+    again = connect(server, key, last_id=first["id"])
+    subscribe(again, "anomalies")
+    replayed = [receive(again, "alert")["data"]["token"] for _ in range(2)]
+    assert replayed == ["r2", "r3"]
+    stream.publish(redis_conn, "r4", alert("r4"))
+    assert receive(again, "alert")["data"]["token"] == "r4"  # then live, nothing twice
+    again.close()
+
+
+def test_at_most_ten_connections_per_key(server, make_key):
+    _, key = make_key()
+    sockets = [connect(server, key) for _ in range(10)]
+    extra = simple_websocket.Client.connect(f"{server.ws_url}?api_key={key}")
+    assert receive(extra, "error")["data"]["code"] == 1003
+    closed_by_server(extra)
+    for ws in sockets:
+        ws.close()

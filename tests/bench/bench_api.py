@@ -1,0 +1,235 @@
+"""`make bench` section: the api and the alert path, beside baselines of the same run.
+
+1. Cached token analysis (GET /v1/token/{address}/analysis, with key check and rate limit)
+   against a plain Flask JSON route served the same way (functions-framework + gunicorn).
+   Goal: >= 0.7x the plain route's requests/s, p99 <= 50 ms.
+2. Alerts end to end: events posted to the development broker at 500/s, through
+   alert-dispatch and the api's WebSocket to one subscribed client. Goal: p99 <= 250 ms,
+   nothing lost. Printed, never asserted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import psycopg
+import simple_websocket
+
+from kades import devservices
+from kades.events.catalogue import ALERT, new_event
+from kades.events.envelope import to_binary
+from kades.settings import Settings
+from kades.storage import repository
+from kades.storage.apikeys import create_key
+from kades.storage.migrate import migrate
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests/bench"))
+from run import Server, free_port  # noqa: E402
+
+MINT = "So11111111111111111111111111111111111111112"
+PLAIN_ROUTE = '''import flask, functions_framework
+@functions_framework.http
+def handle(request):
+    return flask.jsonify({"token": "x", "risk_score": 0.5, "anomalies": []})
+'''
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(q * (len(ordered) - 1))]
+
+
+def hammer(url: str, headers: dict, *, requests: int, concurrency: int) -> dict:
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(count: int) -> None:
+        with httpx.Client(headers=headers, timeout=10) as client:
+            for _ in range(count):
+                began = time.perf_counter()
+                response = client.get(url)
+                elapsed = time.perf_counter() - began
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:200]}")
+                with lock:
+                    latencies.append(elapsed)
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(worker, [requests // concurrency] * concurrency))
+    elapsed = time.perf_counter() - began
+    return {"rps": len(latencies) / elapsed, "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * percentile(latencies, 0.99)}
+
+
+def alerts_end_to_end(env: dict, api_url: str, key: str, *, rate: float, seconds: float) -> dict:
+    dispatch = Server(ROOT / "functions/alert-dispatch/main.py", env)
+    broker_port = free_port()
+    env = dict(env, KADES_PORT_ALERT_DISPATCH=str(dispatch.port))  # where the broker delivers
+    broker = subprocess.Popen([sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
+                               str(ROOT / "eventing"), "--port", str(broker_port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    ingress = f"http://127.0.0.1:{broker_port}/kades/kades"
+    try:
+        dispatch.first_answer_s(lambda url: httpx.get(url + "/health"))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{broker_port}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        ws = simple_websocket.Client.connect(api_url.replace("http", "ws") + f"/v1/ws?api_key={key}")
+        ws.send(json.dumps({"type": "subscribe", "channels": ["anomalies"]}))
+        sent: dict[str, float] = {}
+        received: dict[str, float] = {}
+
+        def listen() -> None:
+            while len(received) < total:
+                raw = ws.receive(timeout=5)
+                if raw is None:
+                    return
+                message = json.loads(raw)
+                if message["type"] == "alert":
+                    received.setdefault(message["data"]["message"], time.perf_counter())
+
+        total = int(rate * seconds)
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        time.sleep(0.5)
+        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+        def post(index: int, client=httpx.Client(timeout=10)) -> None:
+            name = f"bench-{index}"
+            data = {"token": MINT, "time": now, "level": "high", "score": 0.8, "kind": "raised",
+                    "message": name, "channels": ["anomalies"]}
+            headers, body = to_binary(new_event(ALERT, "/bench", data, subject=f"T{index % 50}"))
+            target = began + index / rate  # paced: index-th event at index / rate seconds
+            time.sleep(max(0.0, target - time.perf_counter()))
+            sent[name] = time.perf_counter()
+            client.post(ingress, headers=headers, content=body).raise_for_status()
+
+        began = time.perf_counter()
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(post, range(total)))
+        listener.join(timeout=15)
+        ws.close()
+        latencies = [received[name] - sent[name] for name in sent if name in received]
+        return {"sent": total, "received": len(latencies),
+                "achieved_rate": total / (max(sent.values()) - began),
+                "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
+                "p99_ms": 1000 * percentile(latencies, 0.99) if latencies else float("nan")}
+    finally:
+        dispatch.stop()
+        broker.terminate()
+        broker.wait(timeout=10)
+
+
+def stream_to_websocket(api_url: str, key: str, redis_url: str, *, rate: float,
+                        seconds: float) -> dict:
+    """The api's share alone: alerts appended to the Redis stream at `rate`, to the client."""
+    import redis
+
+    from kades.alerts import stream
+    client = redis.Redis.from_url(redis_url)
+    ws = simple_websocket.Client.connect(api_url.replace("http", "ws") + f"/v1/ws?api_key={key}")
+    ws.send(json.dumps({"type": "subscribe", "channels": ["anomalies"]}))
+    total, sent, received = int(rate * seconds), {}, {}
+
+    def listen() -> None:
+        while len(received) < total:
+            raw = ws.receive(timeout=5)
+            if raw is None:
+                return
+            message = json.loads(raw)
+            if message["type"] == "alert":
+                received[message["data"]["message"]] = time.perf_counter()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(0.5)
+    began, run = time.perf_counter(), time.time()
+    for index in range(total):
+        time.sleep(max(0.0, began + index / rate - time.perf_counter()))
+        sent[f"s{index}"] = time.perf_counter()
+        stream.publish(client, f"bench-{run}-{index}", {
+            "type": "alert", "id": str(index), "timestamp": "",
+            "data": {"token": MINT, "message": f"s{index}", "channels": ["anomalies"]}})
+    listener.join(timeout=10)
+    ws.close()
+    latencies = [received[name] - sent[name] for name in sent if name in received]
+    return {"sent": total, "received": len(latencies),
+            "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
+            "p99_ms": 1000 * percentile(latencies, 0.99) if latencies else float("nan")}
+
+
+def main() -> int:
+    config = Settings.from_env()
+    devservices.main_services(["up"], config=config)
+    devservices.ensure_database(config.database_url, "kades_bench_api")
+    database_url = config.database_url.rsplit("/", 1)[0] + "/kades_bench_api"
+    migrate(database_url)
+    redis_url = config.redis_url.rsplit("/", 1)[0] + "/13"
+    import redis
+    redis.Redis.from_url(redis_url).flushdb()
+    with psycopg.connect(database_url) as conn:
+        conn.execute("TRUNCATE token_metrics, risk_scores, anomaly_events")
+        now = datetime.now(timezone.utc)
+        repository.insert_token_metrics(conn, [
+            {"time": now - timedelta(seconds=5 * i), "token": MINT, "source": "bench",
+             "price": 1 + i / 1000, "volume": 1.0, "liquidity": 1e5} for i in range(700)])
+        _, key = create_key(conn, tier="enterprise", name="bench")
+    env = dict(os.environ, KADES_REDIS_URL=redis_url, KADES_DATABASE_URL=database_url,
+               KADES_LOG_LEVEL="WARNING", KADES_ENTERPRISE_RATE_PER_MIN="100000000",
+               KADES_ENTERPRISE_BURST="100000000", THREADS="16")
+    with tempfile.TemporaryDirectory() as folder:
+        plain_main = Path(folder) / "main.py"
+        plain_main.write_text(PLAIN_ROUTE)
+        rows = []
+        for name, source, path, headers in [
+                ("plain Flask JSON route (baseline)", plain_main, "/", {}),
+                ("cached token analysis", ROOT / "functions/api/main.py",
+                 f"/v1/token/{MINT}/analysis?timeframe=1h", {"X-API-Key": key})]:
+            server = Server(source, env)
+            try:
+                server.first_answer_s(lambda url: httpx.get(url + path, headers=headers))
+                hammer(server.url + path, headers, requests=200, concurrency=8)  # warm up
+                rows.append((name, hammer(server.url + path, headers, requests=2000, concurrency=8)))
+                if name.startswith("cached"):
+                    fan_out = stream_to_websocket(server.url, key, redis_url, rate=500, seconds=4)
+                    e2e = alerts_end_to_end(env, server.url, key, rate=500, seconds=4)
+            finally:
+                server.stop()
+    base = rows[0][1]
+    print("\napi: requests/s and latency, 8 concurrent clients (ratio = req/s / baseline req/s)")
+    print(f"{'what':<36}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}")
+    for name, figures in rows:
+        print(f"{name:<36}{figures['rps']:>9.0f}{figures['p50_ms']:>9.2f}{figures['p99_ms']:>9.2f}"
+              f"{figures['rps'] / base['rps']:>7.2f}x")
+    print("goal: cached analysis >= 0.7x the plain route, p99 <= 50 ms")
+    print(f"\nalerts end to end (broker ingress -> alert-dispatch -> Redis stream -> api WebSocket): "
+          f"{e2e['received']}/{e2e['sent']} received at {e2e['achieved_rate']:.0f} events/s; "
+          f"p50 {e2e['p50_ms']:.0f} ms, p99 {e2e['p99_ms']:.0f} ms "
+          "(goal at 500 events/s: p99 <= 250 ms, nothing lost)")
+    print(f"  of which the api's share (Redis stream -> WebSocket, 500/s): "
+          f"{fan_out['received']}/{fan_out['sent']} received, p50 {fan_out['p50_ms']:.1f} ms, "
+          f"p99 {fan_out['p99_ms']:.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

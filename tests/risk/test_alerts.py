@@ -1,0 +1,79 @@
+"""Alerts from risk: hysteresis (pure) and the risk-scoring handler on real Redis/PostgreSQL."""
+from __future__ import annotations
+
+import pytest
+
+from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, SENTIMENT_SCORED, data_problems,
+                                    new_event)
+from kades.risk.alerting import alert_transition, channels_of
+from kades.risk.function import THRESHOLDS_KEY, handle_anomalies
+from kades.runtime import Context
+
+
+def test_a_score_hovering_at_the_threshold_raises_one_alert():
+    scores = [0.65, 0.71, 0.69, 0.72, 0.68, 0.70, 0.66, 0.71, 0.55, 0.58, 0.72]
+    state, kinds = None, []
+    for score in scores:
+        level = "high" if score >= 0.7 else "medium"
+        state, alert = alert_transition(state, score=score, level=level, threshold=0.7,
+                                        hysteresis=0.1)
+        kinds.append(alert and alert["kind"])
+    # raised once at 0.71, cleared only below 0.6 (at 0.55), raised again at 0.72
+    assert [k for k in kinds if k] == ["raised", "cleared", "raised"]
+    assert kinds[1] == "raised" and kinds[8] == "cleared" and kinds[10] == "raised"
+
+
+def test_without_hysteresis_the_same_scores_flap():
+    state, alerts = None, 0
+    for score in [0.71, 0.69, 0.72, 0.68, 0.70]:
+        state, alert = alert_transition(state, score=score, level="high", threshold=0.7,
+                                        hysteresis=0.0)
+        alerts += alert is not None
+    assert alerts == 5  # what the hysteresis band above prevents
+
+
+def test_escalation_is_announced_while_raised():
+    state, _ = alert_transition(None, score=0.75, level="high", threshold=0.7)
+    state, alert = alert_transition(state, score=0.92, level="critical", threshold=0.7)
+    assert alert == {"kind": "escalated"} and state["level"] == "critical"
+    state, alert = alert_transition(state, score=0.8, level="high", threshold=0.7)
+    assert alert is None  # going down a level but staying above the band says nothing
+
+
+def test_channels_follow_the_anomaly_types():
+    assert channels_of([{"anomaly_type": "wash_trading"}, {"anomaly_type": "whale_distribution"},
+                        {"anomaly_type": "liquidity_removal"}]) == [
+        "anomalies", "patterns", "wash_trading", "whale_movements", "liquidityChanges"]
+
+
+@pytest.fixture
+def ctx(kades_settings, redis_conn, db_conn):
+    return Context("risk-scoring", settings=kades_settings)
+
+
+def anomalies(event_id, token, score, when="2024-01-01T00:00:00Z"):
+    return new_event(ANOMALY_DETECTED, "/kades/test", {"anomalies": [{
+        "token": token, "time": when, "anomaly_type": "flash_crash", "score": score,
+        "detector": "test"}]}, event_id=event_id)
+
+
+def test_tracked_threshold_decides_when_the_alert_fires(ctx, redis_conn):
+    redis_conn.hset(THRESHOLDS_KEY, "Watched", 0.3)
+    replies = handle_anomalies(anomalies("e1", "Watched", 0.45), ctx)  # risk ~0.36
+    alerts = [r for r in replies if r.type == ALERT]
+    assert len(alerts) == 1 and not data_problems(alerts[0])
+    assert alerts[0].data["threshold"] == 0.3 and alerts[0].data["kind"] == "raised"
+    # the same evidence on an untracked token stays under the default threshold (0.7)
+    assert [r.type for r in handle_anomalies(anomalies("e2", "Other", 0.45), ctx)] != [ALERT]
+    assert all(r.type != ALERT for r in handle_anomalies(anomalies("e3", "Other", 0.45), ctx))
+
+
+def test_extreme_sentiment_feeds_the_sentiment_component(ctx):
+    calm = new_event(SENTIMENT_SCORED, "/kades/s", {"token": "T", "time": "2024-01-01T00:00:00Z",
+                                                    "window": "1h", "score": 0.3})
+    assert handle_anomalies(calm, ctx) == []
+    hype = new_event(SENTIMENT_SCORED, "/kades/s", {"token": "T", "time": "2024-01-01T00:00:00Z",
+                                                    "window": "1h", "score": 0.95})
+    risk, alert = handle_anomalies(hype, ctx)
+    assert risk.data["components"]["sentiment"] == pytest.approx(0.9)
+    assert alert.type == ALERT and alert.data["level"] == "high"  # 0.82 with weight 0.3
