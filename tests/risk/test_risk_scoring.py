@@ -14,13 +14,21 @@ def anomaly(kind: str, score: float, time: str = "2024-01-01T00:00:00Z", token: 
 
 
 @pytest.mark.parametrize("kind, component", [
-    ("price_spike", "temporal"), ("flash_crash", "temporal"), ("volume_spike", "temporal"),
-    ("volatility_regime", "temporal"), ("wash_trading", "chain"), ("cyclic_transfer", "chain"),
-    ("liquidity_removal", "chain"), ("risky_launch", "chain"), ("sniper_wallets", "chain"),
-    ("whale_accumulation", "chain"), ("sentiment_shift", "sentiment"),
-    ("mention_burst", "sentiment"), ("shill_campaign", "sentiment"), ("something_new", "chain")])
+    ("price_spike", "temporal"), ("flash_crash", "temporal"), ("pump", "temporal"),
+    ("liquidity_drop", "temporal"), ("volatility_regime", "temporal"),
+    ("wash_trading", "chain"), ("cyclic_transfer", "chain"), ("liquidity_removal", "chain"),
+    ("rug_price_dump", "chain"), ("sniper_bundle", "chain"), ("accumulation", "chain"),
+    ("sentiment_shift", "sentiment"), ("mention_burst", "sentiment"),
+    ("coordinated_promotion", "sentiment")])
 def test_component_of(kind, component):
     assert component_of(kind) == component
+
+
+def test_every_catalogued_kind_feeds_a_component_and_no_other_kind_exists():
+    from kades.events.catalogue import ANOMALY_KINDS
+    assert set(ANOMALY_KINDS.values()) == set(COMPONENTS)
+    with pytest.raises(KeyError):
+        component_of("something_new")
 
 
 def test_levels():

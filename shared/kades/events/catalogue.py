@@ -62,12 +62,30 @@ _POST = {
         "tokens": {"type": "array", "maxItems": 32, "items": _TOKEN},
     },
 }
+# Every kind of anomaly a KADES detector raises, and the risk component it feeds.
+ANOMALY_KINDS: dict[str, str] = {
+    # temporal-analysis
+    "price_spike": "temporal", "flash_crash": "temporal", "volume_spike": "temporal",
+    "pump": "temporal", "liquidity_drop": "temporal", "volatility_regime": "temporal",
+    "momentum_shift": "temporal",
+    # chain-analysis and whale-detection
+    "liquidity_removal": "chain", "rug_price_dump": "chain", "wash_trading": "chain",
+    "cyclic_transfer": "chain", "risky_launch": "chain", "sniper_bundle": "chain",
+    "whale_movement": "chain", "accumulation": "chain", "distribution": "chain",
+    "wallet_splitting": "chain",
+    # sentiment-analysis
+    "mention_burst": "sentiment", "sentiment_shift": "sentiment",
+    "coordinated_promotion": "sentiment",
+    # risk-scoring itself, from an extreme ai.kades.sentiment.scored.v1 score
+    "sentiment_extreme": "sentiment",
+}
+
 _ANOMALY = {
     "type": "object",
     "required": ["token", "time", "anomaly_type", "score", "detector"],
     "properties": {
         "token": _TOKEN, "time": _TIME,
-        "anomaly_type": {"type": "string", "pattern": "^[a-z][a-z0-9_]{1,63}$"},
+        "anomaly_type": {"enum": sorted(ANOMALY_KINDS)},
         "score": _SCORE,
         "detector": {"type": "string", "minLength": 1, "maxLength": 128},
         "details": {"type": "object"},

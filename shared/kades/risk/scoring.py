@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
+from kades.events.catalogue import ANOMALY_KINDS
+
 COMPONENTS = ("chain", "sentiment", "temporal")
 DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {"chain": 0.4, "sentiment": 0.3, "temporal": 0.3})
@@ -29,25 +31,10 @@ DEFAULT_HALF_LIFE_S = 6 * 3600.0
 LEVELS = ((0.9, "critical"), (0.7, "high"), (0.5, "medium"))
 STATE_VERSION = 1
 
-_TEMPORAL_TYPES = {"price_spike", "flash_crash", "volume_spike", "volatility_regime",
-                   "volatility_spike", "momentum", "momentum_shift", "price_prediction"}
-_SENTIMENT_WORDS = ("sentiment", "burst", "shill", "hype", "mention", "social")
-_CHAIN_WORDS = ("wash", "cycl", "liquidity", "launch", "sniper", "whale", "rug", "mint",
-                "freeze", "holder", "concentration", "accumulation", "distribution", "split",
-                "otc", "bot", "transfer")
-_TEMPORAL_WORDS = ("price", "volume", "volatil", "momentum", "spike", "crash", "trend")
-
-
 def component_of(anomaly_type: str) -> str:
-    """Which risk component an anomaly type feeds (unknown types count as chain evidence,
-    where most detectors live, rather than vanishing)."""
-    if anomaly_type in _TEMPORAL_TYPES:
-        return "temporal"
-    for component, words in (("sentiment", _SENTIMENT_WORDS), ("chain", _CHAIN_WORDS),
-                             ("temporal", _TEMPORAL_WORDS)):
-        if any(word in anomaly_type for word in words):
-            return component
-    return "chain"
+    """Which risk component an anomaly kind feeds (the catalogue says; the schema of
+    `ai.kades.anomaly.detected.v1` admits no other kind)."""
+    return ANOMALY_KINDS[anomaly_type]
 
 
 def decay(value: float, elapsed_s: float, half_life_s: float) -> float:
