@@ -13,7 +13,8 @@ import pytest
 
 from kades.broker.dlq import list_dead_letters
 from kades.events.envelope import to_binary
-from kades.localrun import fetch_anomalies, match_labels, start_system, stop_system
+from kades.demo import fetch_anomalies, match_labels
+from kades.localrun import start_system, stop_system
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.simulate import feed_events, simulate_market
 from kades.storage.apikeys import create_key

@@ -13,13 +13,11 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 
 from kades import devservices
-from kades.events.envelope import to_binary
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.settings import DEFAULT_BROKER_PORT, Settings, function_port
 
@@ -114,21 +112,6 @@ def stop_system(state_dir: Path) -> list[str]:
     return stopped
 
 
-def feed_demo(broker_url: str, *, seed: int, minutes: int, rate_per_s: float):
-    """Post the seeded demo stream, ending now, to the broker; return the simulation."""
-    from kades.simulate import feed_events, simulate_market
-
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=minutes)
-    simulation = simulate_market(seed=seed, minutes=minutes, start=start)
-    with httpx.Client(timeout=10.0) as client:
-        for event in feed_events(simulation, source="/kades/demo"):
-            headers, body = to_binary(event)
-            response = client.post(broker_url, headers=headers, content=body)
-            response.raise_for_status()
-            time.sleep(1.0 / rate_per_s)
-    return simulation
-
-
 def main_up(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades up", description=__doc__.split("\n")[0])
     parser.add_argument("--root", default=".", help="the repository (holds functions/ and eventing/)")
@@ -136,7 +119,7 @@ def main_up(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, default=None,
                         help="demo seed (default: a new one each run, so each run finds anew)")
     parser.add_argument("--minutes", type=int, default=30, help="simulated market minutes to feed")
-    parser.add_argument("--rate", type=float, default=40.0, help="demo events per second")
+    parser.add_argument("--rate", type=float, default=100.0, help="demo events per second")
     args = parser.parse_args(argv)
     root = Path(args.root).resolve()
     config = Settings.from_env()
@@ -161,6 +144,7 @@ def main_up(argv: list[str]) -> int:
     print(f"  logs             {local / 'logs'}   stop with: make stop")
     if not args.no_demo:
         seed = args.seed if args.seed is not None else int(time.time()) % 100_000
+        from kades.demo import show_demo
         return show_demo(urls["api"], ingress, seed=seed, minutes=args.minutes, rate=args.rate,
                          api_key=api_key)
     return 0
@@ -173,69 +157,6 @@ def create_demo_key(config: Settings) -> str:
     from kades.storage.apikeys import create_key
     with psycopg.connect(config.database_url) as conn:
         return create_key(conn, tier="enterprise", name="kades up demo")[1]
-
-
-def fetch_anomalies(api_url: str, api_key: str | None = None) -> list[dict]:
-    """Every stored anomaly, following the API's pages."""
-    rows, params = [], {"limit": 1000}
-    headers = {"X-API-Key": api_key} if api_key else {}
-    while True:
-        page = httpx.get(f"{api_url}/v1/anomalies", params=params, headers=headers,
-                         timeout=5).json()
-        rows += page["anomalies"]
-        if not page["next_cursor"]:
-            return rows
-        params["cursor"] = page["next_cursor"]
-
-
-def _seconds(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def in_window(anomaly: dict, label: dict, *, grace_s: float = 60) -> bool:
-    """Whether `anomaly` is a detection of the injected `label` (same token, in its window)."""
-    return (anomaly["token"] == label["token"]
-            and _seconds(label["start"]) <= _seconds(anomaly["time"]) <= _seconds(label["end"]) + grace_s)
-
-
-def match_labels(labels: list[dict], anomalies: list[dict]) -> list[dict | None]:
-    """For each injected anomaly, its earliest detection (None when missed)."""
-    found = []
-    for label in labels:
-        hits = [a for a in anomalies if in_window(a, label)]
-        found.append(min(hits, key=lambda a: _seconds(a["time"])) if hits else None)
-    return found
-
-
-def show_demo(api_url: str, ingress: str, *, seed: int, minutes: int, rate: float,
-              api_key: str | None = None) -> int:
-    started = time.monotonic()
-    print(f"\nfeeding the demo market stream (seed {seed}, {minutes} simulated minutes) to {ingress} ...")
-    simulation = feed_demo(ingress, seed=seed, minutes=minutes, rate_per_s=rate)
-    labels, tokens = simulation.labels, {tick["token"] for tick in simulation.ticks}
-    print(f"fed in {time.monotonic() - started:.1f}s; {len(labels)} anomalies were injected. "
-          "Waiting for them to come out of the API...")
-    deadline = time.monotonic() + 60
-    while True:
-        anomalies = [a for a in fetch_anomalies(api_url, api_key) if a["token"] in tokens]
-        found = match_labels(labels, anomalies)
-        if all(found) or time.monotonic() > deadline:
-            break
-        time.sleep(1.0)
-    print(f"\n{'injected':<44}detected (GET {api_url}/v1/anomalies)")
-    for label, hit in zip(labels, found):
-        what = f"{label['start'][11:19]}  {label['token'][:10]}…  {label['kind']}"
-        seen = (f"{hit['time'][11:19]}  {hit['anomaly_type']:<13} score {hit['score']:.2f}"
-                if hit else "not detected")
-        print(f"  {what:<42}{seen}")
-    detected = sum(1 for hit in found if hit)
-    inside = sum(1 for a in anomalies if any(in_window(a, label) for label in labels))
-    print(f"\n{detected}/{len(labels)} injected anomalies detected; {inside}/{len(anomalies)} stored "
-          f"anomalies fall inside an injected window (the rest are follow-ups or false alarms); "
-          f"{time.monotonic() - started:.1f}s from the first event.")
-    print(f"Replay this demo with `.venv/bin/kades up --seed {seed}`. "
-          "Everything keeps running; `make stop` stops it.")
-    return 0 if detected else 1
 
 
 def main_down(argv: list[str]) -> int:

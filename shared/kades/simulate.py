@@ -168,12 +168,19 @@ def main_simulate(argv: list[str]) -> int:
     parser.add_argument("--realtime", action="store_true",
                         help="post at the pace of the ticks' own times (starting now)")
     parser.add_argument("--labels", help="write the injected anomalies to this JSON file")
+    parser.add_argument("--kind", choices=["market", "chain", "social", "story"], default="market",
+                        help="which stream: market ticks, chain blocks, social posts, or the "
+                             "whole demo story (all three over the same minutes)")
     args = parser.parse_args(argv)
     start = datetime.now(timezone.utc).replace(microsecond=0) if args.realtime else None
-    sim = simulate_market(seed=args.seed, tokens=args.tokens, minutes=args.minutes,
-                          step_s=args.step_s, start=start,
-                          anomalies_per_token=args.anomalies_per_token)
-    events = feed_events(sim, source=args.source, batch_s=args.step_s)
+    if args.kind == "market":
+        sim = simulate_market(seed=args.seed, tokens=args.tokens, minutes=args.minutes,
+                              step_s=args.step_s, start=start,
+                              anomalies_per_token=args.anomalies_per_token)
+        events = feed_events(sim, source=args.source, batch_s=args.step_s)
+    else:
+        sim = _other_stream(args.kind, seed=args.seed, minutes=args.minutes, start=start)
+        events = sim.events
     if args.labels:
         with open(args.labels, "w", encoding="utf-8") as out:
             json.dump(sim.labels, out, indent=1)
@@ -189,7 +196,19 @@ def main_simulate(argv: list[str]) -> int:
               else open(args.output, "w", encoding="utf-8")) as out:
             for event in events:
                 out.write(json.dumps(to_dict(event), separators=(",", ":")) + "\n")
-    print(f"simulated {len(sim.ticks)} ticks, {len(sim.labels)} anomalies, {len(events)} events",
+    print(f"simulated {args.kind}: {len(sim.labels)} labelled anomalies, {len(events)} events",
           file=sys.stderr)
     return 0
+
+
+def _other_stream(kind: str, *, seed: int, minutes: float, start: datetime | None):
+    """The chain, social or whole-story simulation (imported here: they import this module)."""
+    if kind == "chain":
+        from kades.simulate_chain import simulate_chain
+        return simulate_chain(seed=seed, minutes=minutes, start=start)
+    if kind == "social":
+        from kades.simulate_social import simulate_social
+        return simulate_social(seed=seed, minutes=minutes, start=start)
+    from kades.story import demo_story
+    return demo_story(seed=seed, minutes=minutes, start=start)
 

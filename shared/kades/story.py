@@ -1,0 +1,89 @@
+"""The demo story: market, social and chain scenarios over the same minutes, labelled.
+
+The market simulator injects spikes and crashes into 5 tokens; the social simulator talks
+about those same tokens, with a shill campaign ahead of the first price spike and a wave of
+FUD at the first flash crash; the chain simulator plays its scenarios (wash ring, cycle,
+soft rug, dump, sniper launch, whales...) on tokens of its own. Every label says which
+anomaly kinds count as its detection, so `make run` and the tests can match them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from kades.events.envelope import CloudEvent
+from kades.simulate import feed_events, simulate_market
+from kades.simulate_chain import simulate_chain
+from kades.simulate_social import simulate_social
+
+CHAIN_WINDOW = timedelta(minutes=5)  # chain detectors need a few blocks (accumulation ~2 min)
+
+
+@dataclass(frozen=True)
+class Story:
+    events: list[CloudEvent]   # every event of every stream, in time order
+    labels: list[dict]         # {source, token, kinds, start, end, required}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def demo_story(*, seed: int, minutes: float = 30, start: datetime | None = None,
+               chain: bool = True, social: bool = True) -> Story:
+    market = simulate_market(seed=seed, minutes=minutes, start=start)
+    start = _at(market.ticks[0]["time"])
+    events = feed_events(market, source="/kades/demo/market")
+    labels = [{"source": "market", "token": l["token"], "kinds": [l["kind"]], "start": l["start"],
+               "end": l["end"], "required": True} for l in market.labels]
+    if social:
+        tokens = sorted({tick["token"] for tick in market.ticks})
+        posts = simulate_social(seed=seed, tokens=tokens, start=start, minutes=minutes,
+                                campaigns=_campaigns(market.labels, start,
+                                                    start + timedelta(minutes=minutes)))
+        events += posts.events
+        labels += [{"source": "social", "token": l["token"], "kinds": l["kinds"],
+                    "start": l["start"], "end": l["end"], "required": True} for l in posts.labels]
+    if chain:
+        blocks = simulate_chain(seed=seed, minutes=minutes, start=start)
+        events += blocks.events
+        for l in blocks.labels:
+            begin = datetime.fromtimestamp(l["start_s"], timezone.utc)
+            labels.append({"source": "chain", "token": l["token"], "kinds": [l["kind"]],
+                           "start": _iso(begin), "end": _iso(begin + CHAIN_WINDOW),
+                           "required": l["required"]})
+    events.sort(key=lambda event: _at(event.attributes["time"]))
+    labels.sort(key=lambda label: label["start"])
+    return Story(events, labels)
+
+
+def _campaigns(market_labels: list[dict], start: datetime, end: datetime) -> list[dict]:
+    """Shill a token 8 minutes before its first price spike; FUD a token as it crashes."""
+    campaigns = []
+    spike = next((l for l in market_labels if l["kind"] == "price_spike"
+                  and _at(l["start"]) - timedelta(minutes=8) >= start), None)
+    if spike:
+        campaigns.append({"token": spike["token"], "kind": "shill",
+                          "start": _at(spike["start"]) - timedelta(minutes=8)})
+    # the latest crash that leaves time to see the wave: the detectors judge a token against
+    # its own chatter, so they need some history of it first
+    crashes = [l for l in market_labels if l["kind"] == "flash_crash"
+               and start + timedelta(minutes=10) <= _at(l["start"]) <= end - timedelta(minutes=6)]
+    crash = crashes[-1] if crashes else None
+    if crash:
+        campaigns.append({"token": crash["token"], "kind": "fud", "start": _at(crash["start"])})
+    return campaigns
+
+
+def detection_of(label: dict, anomalies: list[dict], *, grace_s: float = 60) -> dict | None:
+    """The earliest anomaly that detects `label` (its token, one of its kinds, in its window)."""
+    # Block times are whole seconds: a detection may carry a time just before the label's.
+    begin = _at(label["start"]) - timedelta(seconds=2)
+    end = _at(label["end"]) + timedelta(seconds=grace_s)
+    hits = [a for a in anomalies if a["token"] == label["token"]
+            and a["anomaly_type"] in label["kinds"] and begin <= _at(a["time"]) <= end]
+    return min(hits, key=lambda a: _at(a["time"])) if hits else None

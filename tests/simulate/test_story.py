@@ -1,0 +1,49 @@
+"""The demo story: three labelled streams over the same minutes, deterministic under a seed."""
+from datetime import datetime, timezone
+
+from kades.events.envelope import to_dict
+from kades.simulate import main_simulate
+from kades.story import demo_story, detection_of
+
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def test_the_story_is_deterministic_and_in_time_order():
+    first, second = (demo_story(seed=5, minutes=30, start=START) for _ in range(2))
+    assert [to_dict(e) for e in first.events] == [to_dict(e) for e in second.events]
+    assert first.labels == second.labels
+    times = [e.attributes["time"].replace("Z", "+00:00") for e in first.events]
+    assert times == sorted(times, key=datetime.fromisoformat)
+    assert {label["source"] for label in first.labels} == {"market", "social", "chain"}
+    kinds = {kind for label in first.labels for kind in label["kinds"]}
+    assert {"coordinated_promotion", "flash_crash", "liquidity_removal", "wash_trading"} <= kinds
+
+
+def test_social_campaigns_concern_market_tokens():
+    story = demo_story(seed=5, minutes=30, start=START, chain=False)
+    market = {label["token"] for label in story.labels if label["source"] == "market"}
+    social = [label for label in story.labels if label["source"] == "social"]
+    assert social and {label["token"] for label in social} <= market
+
+
+def anomaly(kind, time, token="T"):
+    return {"token": token, "anomaly_type": kind, "time": time, "score": 0.9}
+
+
+def test_detection_needs_the_token_a_kind_and_the_window():
+    label = {"token": "T", "kinds": ["wash_trading"], "start": "2026-01-01T00:10:00.7Z",
+             "end": "2026-01-01T00:15:00Z"}
+    assert detection_of(label, [anomaly("wash_trading", "2026-01-01T00:10:00Z")])  # whole seconds
+    assert detection_of(label, [anomaly("wash_trading", "2026-01-01T00:15:59Z")])  # grace
+    assert not detection_of(label, [anomaly("wash_trading", "2026-01-01T00:16:01Z")])
+    assert not detection_of(label, [anomaly("flash_crash", "2026-01-01T00:11:00Z")])
+    assert not detection_of(label, [anomaly("wash_trading", "2026-01-01T00:11:00Z", token="U")])
+    early, late = anomaly("wash_trading", "2026-01-01T00:12:00Z"), anomaly("wash_trading", "2026-01-01T00:11:00Z")
+    assert detection_of(label, [early, late]) is late
+
+
+def test_simulate_writes_every_kind_of_stream(tmp_path):
+    for kind in ("chain", "social", "story"):
+        out = tmp_path / f"{kind}.jsonl"
+        assert main_simulate(["--kind", kind, "--seed", "2", "--minutes", "20", "--output", str(out)]) == 0
+        assert out.read_text().count("\n") > 50
