@@ -53,7 +53,8 @@ class Settings:
     event_source: str = "/kades/local"
     log_level: str = "INFO"
     dedup_ttl_s: int = 7 * 24 * 3600
-    max_event_bytes: int = 8 * 1024 * 1024
+    # A chain block of 20,000 records is about 9 MB of JSON; anything larger is refused unread.
+    max_event_bytes: int = 16 * 1024 * 1024
     redis_timeout_s: float = 2.0
     database_timeout_s: float = 5.0
     # risk-scoring / alerts / api (issue 7)
