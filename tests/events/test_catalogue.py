@@ -15,6 +15,7 @@ ANOMALY = {"token": MINT, "time": NOW, "anomaly_type": "flash_crash", "score": 0
            "detector": "return_spike", "details": {"return": -0.31}}
 
 EXAMPLES = {
+    catalogue.PING: {"job": "risk-decay"},
     catalogue.CHAIN_BLOCK: {"slot": 250_000_000, "block_time": NOW, "swaps": [], "liquidity": [],
                             "pool_states": [], "launches": [],
                             "transfers": [{"signature": "5UfD", "mint": MINT, "source": "A", "destination": "B",
@@ -41,6 +42,7 @@ EXAMPLES = {
 }
 # One broken example per type and the field the error must name.
 BROKEN = {
+    catalogue.PING: ({"job": "reboot"}, "data.job"),
     catalogue.CHAIN_BLOCK: ({**EXAMPLES[catalogue.CHAIN_BLOCK], "slot": -1}, "data.slot"),
     catalogue.MARKET_FEED: ({"ticks": []}, "data.ticks"),
     catalogue.MARKET_TICK: ({"ticks": [{**TICK, "price": 0}]}, "data.ticks[0].price"),

@@ -77,3 +77,33 @@ def test_extreme_sentiment_feeds_the_sentiment_component(ctx):
     risk, alert = handle_anomalies(hype, ctx)
     assert risk.data["components"]["sentiment"] == pytest.approx(0.9)
     assert alert.type == ALERT and alert.data["level"] == "high"  # 0.82 with weight 0.3
+
+
+def ping(when: str):
+    from kades.events.catalogue import PING
+    return new_event(PING, "/apis/v1/namespaces/kades/pingsources/risk-decay",
+                     {"job": "risk-decay"}, time=when, event_id=f"ping-{when}")
+
+
+def test_the_decay_job_fades_risk_and_clears_the_alert(ctx, db_conn):
+    raised = [r for r in handle_anomalies(anomalies("crash", "Fading", 0.99), ctx) if r.type == ALERT]
+    assert [a.data["kind"] for a in raised] == ["raised"]
+    # an hour later: still high; a day later (half-life 6 h): cleared, exactly once
+    hour = handle_anomalies(ping("2024-01-01T01:00:00Z"), ctx)
+    assert [r.type for r in hour] == ["ai.kades.risk.scored.v1"]
+    day = handle_anomalies(ping("2024-01-02T00:00:00Z"), ctx)
+    risk = next(r for r in day if r.type != ALERT)
+    assert risk.data["score"] < 0.1 and risk.data["time"] == "2024-01-02T00:00:00Z"
+    assert [r.data["kind"] for r in day if r.type == ALERT] == ["cleared"]
+    # the same ping again (a redelivery) announces the very same thing, nothing new
+    again = handle_anomalies(ping("2024-01-02T00:00:00Z"), ctx)
+    assert [r.id for r in again] == [r.id for r in day]
+    rows = db_conn.execute("SELECT count(*) FROM risk_scores WHERE token = 'Fading'").fetchone()[0]
+    assert rows == 3
+
+
+def test_an_unknown_job_is_refused(ctx):
+    event = ping("2024-01-01T00:00:00Z")
+    event.data = {"job": "reboot"}
+    with pytest.raises(ValueError):
+        handle_anomalies(event, ctx)

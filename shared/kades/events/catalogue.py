@@ -26,6 +26,8 @@ SENTIMENT_SCORED = "ai.kades.sentiment.scored.v1"
 RISK_SCORED = "ai.kades.risk.scored.v1"
 ALERT = "ai.kades.alert.v1"
 TOKEN_TRACKED = "ai.kades.token.tracked.v1"
+# Knative's PingSource type (not ours to name): the periodic jobs of eventing/400-pingsources.yaml.
+PING = "dev.knative.sources.ping"
 
 # RFC 3339 date-time (jsonschema's "format" would need an extra package to be checked).
 _TIME = {"type": "string",
@@ -149,6 +151,10 @@ _CHAIN_BLOCK = {
 }
 
 SCHEMAS: dict[str, dict[str, Any]] = {
+    PING: {
+        "type": "object", "required": ["job"],
+        "properties": {"job": {"enum": ["risk-decay"]}},
+    },
     CHAIN_BLOCK: _CHAIN_BLOCK,
     MARKET_FEED: {
         "type": "object", "required": ["ticks"],

@@ -20,9 +20,9 @@ import time
 
 import redis
 
-from kades.errors import TemporaryFailure
-from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, RISK_SCORED, SENTIMENT_SCORED,
-                                    derived_id, new_event)
+from kades.errors import BadRequestError, Problem, TemporaryFailure
+from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, PING, RISK_SCORED,
+                                    SENTIMENT_SCORED, derived_id, new_event)
 from kades.events.envelope import CloudEvent
 from kades.risk.alerting import alert_document, alert_transition
 from kades.risk.scoring import epoch_s, update_risk
@@ -62,13 +62,15 @@ def anomaly_rows(event: CloudEvent, anomalies: list[dict]) -> list[dict]:
 
 def score_tokens(raw_states: list[bytes | None], groups: dict[str, list[dict]],
                  event_key: str, thresholds: list[float], *, half_life_s: float,
-                 hysteresis: float) -> tuple[list[dict], list[dict], list[dict]]:
-    """(new stored states, risk documents, alert documents) from the stored JSON states."""
+                 hysteresis: float, now: str | None = None) -> tuple[list[dict], list[dict], list[dict]]:
+    """(new stored states, risk documents, alert documents) from the stored JSON states.
+
+    A token with no new anomaly (the decay job) is scored as of `now`."""
     states, risks, alerts = [], [], []
     for raw, (token, anomalies), threshold in zip(raw_states, groups.items(), thresholds):
         stored = json.loads(raw) if raw else {"risk": None, "applied": []}
         absorbed = event_key in stored["applied"]
-        latest = max((a["time"] for a in anomalies), key=epoch_s)
+        latest = max((a["time"] for a in anomalies), key=epoch_s) if anomalies else now
         risk_state, risk = update_risk(stored["risk"], token, [] if absorbed else anomalies,
                                        now=latest, half_life_s=half_life_s)
         applied = stored["applied"] if absorbed else [*stored["applied"], event_key]
@@ -101,11 +103,31 @@ def sentiment_evidence(data: dict) -> list[dict]:
 
 
 def handle_anomalies(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
+    if event.type == PING:
+        return handle_decay(event, ctx)
     is_sentiment = event.type == SENTIMENT_SCORED
     anomalies = sentiment_evidence(event.data) if is_sentiment else event.data["anomalies"]
     if not anomalies:
         return []
-    groups = group_by_token(anomalies)
+    stored = [] if is_sentiment else anomaly_rows(event, anomalies)
+    return score_and_store(event, ctx, group_by_token(anomalies), stored)
+
+
+def handle_decay(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
+    """The periodic job (PingSource risk-decay): every token's risk as of now, so that scores
+    fade between anomalies and an alert clears once its token has calmed down."""
+    if event.data.get("job") != "risk-decay":
+        raise BadRequestError("unknown job", [Problem("data.job", "risk-scoring runs 'risk-decay'")])
+    prefix = STATE_KEY.format(token="")
+    tokens = sorted(key.decode()[len(prefix):] for key in ctx.redis.scan_iter(prefix + "*", count=1000))
+    return score_and_store(event, ctx, {token: [] for token in tokens}, [], now=event.attributes["time"])
+
+
+def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict]],
+                    anomaly_rows_: list[dict], now: str | None = None) -> list[CloudEvent]:
+    """Score `groups` (token -> new evidence) in one transaction; the replies and alerts."""
+    if not groups:
+        return []
     keys = [STATE_KEY.format(token=token) for token in groups]
     default = ctx.settings.alert_default_threshold
     for attempt in range(MAX_ATTEMPTS):
@@ -117,13 +139,13 @@ def handle_anomalies(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
                 states, risks, alerts = score_tokens(
                     pipe.mget(keys), groups, f"{event.source}#{event.id}", thresholds,
                     half_life_s=ctx.settings.risk_half_life_s,
-                    hysteresis=ctx.settings.alert_hysteresis)
+                    hysteresis=ctx.settings.alert_hysteresis, now=now)
                 pipe.multi()
                 for key, state in zip(keys, states):
                     pipe.set(key, json.dumps(state, separators=(",", ":")), ex=STATE_TTL_S)
                 with ctx.db() as conn:
-                    if not is_sentiment:
-                        insert_anomalies(conn, anomaly_rows(event, anomalies))
+                    if anomaly_rows_:
+                        insert_anomalies(conn, anomaly_rows_)
                     for risk in risks:
                         insert_risk_score(conn, {**risk, "event_source": event.source,
                                                  "event_id": event.id})
@@ -144,5 +166,5 @@ def handle_anomalies(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
                       for alert in alerts]
 
 
-FUNCTION = Function("risk-scoring", (ANOMALY_DETECTED, SENTIMENT_SCORED), handle_anomalies,
+FUNCTION = Function("risk-scoring", (ANOMALY_DETECTED, SENTIMENT_SCORED, PING), handle_anomalies,
                     uses_database=True)
