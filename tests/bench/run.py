@@ -42,6 +42,7 @@ class Server:
     def __init__(self, source: Path, env: dict):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.source = source.parent.name
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "functions_framework", "--target", "handle", "--source",
@@ -53,15 +54,34 @@ class Server:
         deadline = time.perf_counter() + 60
         while time.perf_counter() < deadline:
             try:
-                if request(self.url).status_code < 300:
-                    return time.perf_counter() - self.started
+                response = request(self.url)
             except httpx.TransportError:
                 time.sleep(0.005)
-        raise RuntimeError(f"{self.url} did not answer within 60 s")
+                continue
+            if response.status_code < 300:
+                return time.perf_counter() - self.started
+            if response.status_code < 500:  # our request is wrong: waiting will not help
+                raise RuntimeError(f"{self.url} answered {response.status_code}: {response.text[:200]}")
+            time.sleep(0.005)
+        raise RuntimeError(f"{self.url} ({self.source}) did not answer within 60 s")
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(10)
+
+
+def start_sink() -> str:
+    """A stand-in for the broker ingress that accepts every event (202), for emitted events."""
+    import logging
+    import threading
+
+    from werkzeug.serving import make_server
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per accepted event
+    from werkzeug.wrappers import Response
+    server = make_server("127.0.0.1", 0, lambda environ, start: Response(status=202)(environ, start),
+                         threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}/kades/kades"
 
 
 def tick_event(event_id: str, ticks: list[dict]) -> tuple[dict, bytes]:
@@ -81,7 +101,7 @@ def make_ticks(step: int, count: int, tokens: int) -> list[dict]:
     return ticks
 
 
-def first_requests(run: str) -> dict:
+def first_requests(run: str, api_key: str) -> dict:
     """The first request each other function answers in the cold-start figures."""
     def post(event_type: str, data: dict):
         headers = {"ce-specversion": "1.0", "ce-id": f"{run}-cold-{event_type}", "ce-source": "/bench",
@@ -95,8 +115,17 @@ def first_requests(run: str) -> dict:
         "market-aggregator": post("ai.kades.market.feed.v1", {"ticks": [tick]}),
         "risk-scoring": post("ai.kades.anomaly.detected.v1", {"anomalies": [anomaly]}),
         "dead-letter": post("ai.kades.market.tick.v1", {"ticks": [tick]}),
-        "api": lambda url: httpx.get(url + "/v1/anomalies?limit=1", timeout=10),
+        "api": lambda url: httpx.get(url + "/v1/anomalies?limit=1", timeout=10,
+                                     headers={"X-API-Key": api_key}),
     }
+
+
+def bench_api_key(database_url: str) -> str:
+    import psycopg
+
+    from kades.storage.apikeys import create_key
+    with psycopg.connect(database_url) as conn:
+        return create_key(conn, tier="enterprise", name="bench")[1]
 
 
 def load(url: str, *, requests: int, ticks_per_event: int, concurrency: int, run: str) -> dict:
@@ -135,7 +164,7 @@ def main() -> int:
     migrate(database_url)
     redis_url = config.redis_url.rsplit("/", 1)[0] + "/14"
     env = dict(os.environ, KADES_REDIS_URL=redis_url, KADES_DATABASE_URL=database_url,
-               KADES_LOG_LEVEL="WARNING")
+               KADES_LOG_LEVEL="WARNING", KADES_SINK_URL=start_sink())
     import redis
     redis.Redis.from_url(redis_url).flushdb()
     run = str(int(time.time()))
@@ -157,7 +186,7 @@ def main() -> int:
                                                      run=f"{run}-500-{name}")))
         finally:
             server.stop()
-    for name, first_request in first_requests(run).items():
+    for name, first_request in first_requests(run, bench_api_key(database_url)).items():
         server = Server(ROOT / f"functions/{name}/main.py", dict(env, K_SERVICE=name))
         try:
             colds.append((name, server.first_answer_s(first_request)))
