@@ -46,3 +46,28 @@ def test_two_stores_never_lose_an_update(redis_conn):
         first.update(redis_conn, ["counter"], add(1))
         second.update(redis_conn, ["counter"], add(1))
     assert json.loads(redis_conn.get("counter")) == {"n": 40}
+
+
+def test_threads_of_one_process_share_the_store_safely(redis_conn):
+    import threading
+    store, errors = StateStore(ttl_s=60, cache_size=4), []
+
+    def work():
+        from kades.errors import TemporaryFailure
+        try:
+            for _ in range(100):
+                while True:  # under heavy contention a 503 is fine: the Broker would retry
+                    try:
+                        store.update(redis_conn, ["a", "b", "c"], add(1))
+                        break
+                    except TemporaryFailure:
+                        continue
+        except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(error)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [json.loads(redis_conn.get(k)) for k in "abc"] == [{"n": 400}] * 3

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 import time
 from collections import OrderedDict
 from typing import Callable, TypeVar
@@ -49,6 +50,7 @@ class StateStore:
         self.cache_size = cache_size
         self.max_attempts = max_attempts
         self._cache: OrderedDict[str, bytes | None] = OrderedDict()
+        self._lock = threading.Lock()  # a function serves requests on several threads
 
     def update(self, client: redis.Redis, keys: list[str], compute: Compute) -> Result:
         """Apply `compute` to the states of `keys` atomically; its result once committed."""
@@ -64,24 +66,30 @@ class StateStore:
                 for key, doc in zip(keys, documents):
                     self._remember(key, doc)
                 return result
-            for key in keys:  # someone else moved a key on: read afresh and recompute
-                self._cache.pop(key, None)
+            with self._lock:  # someone else moved a key on: read afresh and recompute
+                for key in keys:
+                    self._cache.pop(key, None)
             time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # no lock-step retries
         raise TemporaryFailure(f"state kept changing under us ({self.max_attempts} attempts)")
 
     def _read(self, client: redis.Redis, keys: list[str]) -> list[bytes | None]:
-        missing = [key for key in keys if key not in self._cache]
+        with self._lock:
+            found = {key: self._cache[key] for key in keys if key in self._cache}
+        missing = [key for key in keys if key not in found]
         if missing:
-            for key, raw in zip(missing, client.mget(missing)):
-                self._remember(key, raw)
-        return [self._cache[key] for key in keys]
+            found.update(zip(missing, client.mget(missing)))
+            for key in missing:
+                self._remember(key, found[key])
+        return [found[key] for key in keys]
 
     def _remember(self, key: str, raw: bytes | None) -> None:
-        self._cache[key] = raw
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[key] = raw
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
 
     def forget(self) -> None:
         """Drop the in-process cache (tests; a state reset)."""
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()

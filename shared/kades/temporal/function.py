@@ -17,6 +17,7 @@ from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, derived_id, ne
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
 from kades.runtime.state import StateStore
+from kades.storage.scores import insert_scores
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
 from kades.temporal.ensemble import TemporalEnsemble
 from kades.temporal.threshold import ThresholdFilter
@@ -52,15 +53,16 @@ def group_ticks(ticks: list[dict]) -> dict[str, list[tuple[float, dict]]]:
     return groups
 
 
-def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict]]
-                  ) -> tuple[dict, list[dict]]:
+def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict]],
+                  scores: list[dict] | None = None) -> tuple[dict, list[dict]]:
     """Run the token's detector over its ticks; its new state and the anomalies it flags.
 
     Every anomaly carries its evidence in `details`: the ensemble member behind it
     (`detector`), the window it looked at (`window_s`), the move and the baseline it was
     compared with, the other members that scored, and the momentum context.
     Ticks at or before the last processed time are skipped: a redelivered or late batch
-    changes nothing, and the detector never sees time run backwards.
+    changes nothing, and the detector never sees time run backwards. Each processed tick's
+    score (the strongest kind, and the member behind it) is appended to `scores` if given.
     """
     if state and (state.get("detector") or {}).get("version") != ENSEMBLE_STATE_VERSION:
         state = None  # a state of an older detector: this token starts afresh (a warm-up)
@@ -74,7 +76,13 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
         last_time = moment
         x = {"time": moment, "price": tick["price"], "volume": tick.get("volume"),
              "liquidity": tick.get("liquidity")}
-        for flag in monitor.process_one(x):
+        flags = monitor.process_one(x)
+        if scores is not None:
+            kind = max(monitor.last_parts, key=monitor.last_parts.get)
+            score = min(1.0, max(0.0, monitor.last_parts[kind]))
+            scores.append({"time": tick["time"], "token": token, "score": round(score, 6),
+                           "top_detector": monitor.detector.last_by.get(kind, "") if score > 0 else ""})
+        for flag in flags:
             anomalies.append({"token": token, "time": tick["time"],
                               "anomaly_type": flag["anomaly_type"],
                               "score": min(1.0, max(0.0, flag["score"])),
@@ -86,25 +94,31 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
 STATES = StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS)
 
 
-def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]]) -> list[dict]:
-    """Update every token's state atomically; the anomalies of the attempt that committed."""
+def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]]
+                  ) -> tuple[list[dict], list[dict]]:
+    """Update every token's state atomically; (anomalies, tick scores) of the attempt that
+    committed."""
     if not groups:
-        return []
+        return [], []
 
-    def compute(states: list[dict | None]) -> tuple[list[dict], list[dict]]:
-        new_states, anomalies = [], []
+    def compute(states: list[dict | None]) -> tuple[list[dict], tuple[list[dict], list[dict]]]:
+        new_states, anomalies, scores = [], [], []
         for state, (token, series) in zip(states, groups.items()):
-            new_state, found = analyse_token(token, state, series)
+            new_state, found = analyse_token(token, state, series, scores)
             new_states.append(new_state)
             anomalies.extend(found)
-        return new_states, anomalies
+        return new_states, (anomalies, scores)
 
     return STATES.update(client, [STATE_KEY.format(token=token) for token in groups], compute)
 
 
 def handle_ticks(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     groups = group_ticks(event.data["ticks"])
-    anomalies = analyse_batch(ctx.redis, groups)
+    anomalies, scores = analyse_batch(ctx.redis, groups)
+    if scores:  # stored after the state committed; a redelivery scores no tick twice
+        with ctx.db() as conn:
+            insert_scores(conn, [{**row, "event_source": event.source, "event_id": event.id}
+                                 for row in scores])
     if not anomalies:
         return None
     anomalies.sort(key=lambda a: (epoch_s(a["time"]), a["token"], a["anomaly_type"]))
@@ -119,4 +133,4 @@ def _utc(text: str) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-FUNCTION = Function("temporal-analysis", (MARKET_TICK,), handle_ticks)
+FUNCTION = Function("temporal-analysis", (MARKET_TICK,), handle_ticks, uses_database=True)
