@@ -24,7 +24,7 @@ def event_sink(monkeypatch):
         return Response(status=202)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     monkeypatch.setenv("KADES_SINK_URL", f"http://127.0.0.1:{server.server_port}/kades/kades")
     yield received

@@ -100,7 +100,7 @@ def test_cli_posts_binary_events_to_a_broker():
         return Response(status=202)
 
     server = make_server("127.0.0.1", 0, ingress)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         assert main_simulate(["--seed", "3", "--tokens", "2", "--minutes", "1", "--rate", "1000",

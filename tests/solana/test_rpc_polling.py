@@ -65,7 +65,7 @@ def node():
              "transactions": [{"transaction": tx["transaction"], "meta": tx["meta"]}]}
     FakeNode.blocks, FakeNode.tip, FakeNode.calls, FakeNode.throttled = {100: block, 102: block}, 102, [], False
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeNode)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
 
@@ -97,7 +97,7 @@ class AlwaysBusy(BaseHTTPRequestHandler):
 def test_a_node_that_stays_away_is_a_temporary_failure_after_backoff():
     from kades.errors import TemporaryFailure
     server = ThreadingHTTPServer(("127.0.0.1", 0), AlwaysBusy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     waits = []
     try:
         rpc = SolanaRpc(f"http://127.0.0.1:{server.server_port}", max_attempts=4, backoff_s=0.1, sleep=waits.append)
