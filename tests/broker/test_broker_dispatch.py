@@ -8,6 +8,7 @@ from werkzeug.wrappers import Response
 
 from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
 from kades.broker import list_dead_letters
+from kades.broker.routing import lane_number
 
 FAST = {"retry": 3, "backoffPolicy": "exponential", "backoffDelay": "PT0.1S"}
 
@@ -240,3 +241,64 @@ def test_unordered_trigger_spreads_over_workers(run_broker, subscribers):
         post_binary(broker.ingress_url(), event_attrs(id=f"p-{i}"), {})
     wait_for(lambda: parallel.count() == 12, timeout_s=10, what="every delivery")
     assert peak[0] > 1
+
+
+def two_keys_in_different_lanes() -> tuple[str, str]:
+    keys = [f"token-{i}" for i in range(50)]
+    first = keys[0]
+    return first, next(k for k in keys if lane_number({"partitionkey": k}, True)
+                       != lane_number({"partitionkey": first}, True))
+
+
+def test_ordered_trigger_orders_each_partition_key_and_runs_keys_in_parallel(run_broker,
+                                                                           subscribers):
+    slow_key, fast_key = two_keys_in_different_lanes()
+    release = threading.Event()
+
+    def hold_slow_key(request):
+        if request.headers["ce-partitionkey"] == slow_key:
+            release.wait(5)
+        return Response(status=202)
+
+    sub = subscribers(hold_slow_key)
+    spec = trigger("ordered", sub.url, delivery=FAST)
+    spec["metadata"].update(ORDERED)
+    broker = run_broker(manifests(spec))
+    for i in range(6):
+        for key in (slow_key, fast_key):
+            post_binary(broker.ingress_url(), event_attrs(id_=f"{key}-{i}", partitionkey=key), {})
+    try:
+        # The slow key's first event is held; the other key's lane goes on meanwhile.
+        wait_for(lambda: sub.count() == 7, what="the fast key's 6 events and the held one")
+        assert [ce(r, "id") for r in sub.requests if ce(r, "partitionkey") == fast_key] == [
+            f"{fast_key}-{i}" for i in range(6)]
+    finally:
+        release.set()
+    wait_for(lambda: sub.count() == 12, what="the slow key's events")
+    assert [ce(r, "id") for r in sub.requests if ce(r, "partitionkey") == slow_key] == [
+        f"{slow_key}-{i}" for i in range(6)]
+
+
+def test_ordered_lane_continues_its_retry_after_a_restart_and_keeps_the_order(
+        run_broker, subscribers):
+    failures = []
+
+    def first_fails(request):
+        if request.headers["ce-id"] == "first" and not failures:
+            failures.append(time.monotonic())
+            return Response(status=503)
+        return Response(status=202)
+
+    sub = subscribers(first_fails)
+    spec = trigger("ordered", sub.url, delivery={"retry": 2, "backoffDelay": "PT0.5S"})
+    spec["metadata"].update(ORDERED)
+    text = manifests(spec)
+    first = run_broker(text)
+    post_binary(first.ingress_url(), event_attrs(id_="first"))
+    post_binary(first.ingress_url(), event_attrs(id_="second"))
+    wait_for(lambda: sub.count() == 1, what="the failed first attempt")
+    first.stop()
+    run_broker(text)
+    wait_for(lambda: sub.count() == 3, what="the retry and the next event")
+    assert [ce(r, "id") for r in sub.requests] == ["first", "first", "second"]
+    assert sub.times[1] - sub.times[0] >= 0.49  # the backoff was kept across the restart

@@ -85,10 +85,10 @@ def test_replay_sends_the_original_event_back_and_deletes_it(run_broker, subscri
 
 
 def test_replayed_events_restart_with_a_full_ttl(run_broker, subscribers, broker_redis):
-    broker = run_broker(manifests(), dispatch=False)
+    broker = run_broker(manifests(trigger("t", "http://127.0.0.1:9/")), dispatch=False)
     store_dead_letter(broker_redis, letter("a"))
     replay_dead_letters(broker_redis, broker.ingress_url(), all=True)
-    [(_id, fields)] = broker_redis.xrange("kades:broker:kades:kades:events")
+    [(_id, fields)] = broker_redis.xrange("kades:broker:kades:kades:lane:t/0")
     assert json.loads(fields[b"event"])["knativebrokerttl"] == "255"
 
 

@@ -7,22 +7,25 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from brokertest import event_attrs, free_port, manifests, post_binary, post_structured
+from brokertest import event_attrs, free_port, manifests, post_binary, post_structured, trigger
 from kades.broker import DevBroker, load_eventing
 from kades.broker.ingress import admit
-from kades.broker.queue import BrokerQueue
 from kades.errors import InvalidEventError
 from kades.events.envelope import CloudEvent
 
 
+# A Trigger without filter: every accepted event is routed to its one lane.
+EVERYTHING = trigger("everything", "http://127.0.0.1:9/")
+
+
 @pytest.fixture
 def ingress(run_broker) -> DevBroker:
-    return run_broker(manifests(), dispatch=False, max_event_bytes=2048)
+    return run_broker(manifests(EVERYTHING), dispatch=False, max_event_bytes=2048)
 
 
 def queued(client: redis.Redis) -> list[dict]:
-    queue = BrokerQueue(client, "kades", "kades")
-    return [json.loads(fields[b"event"]) for _id, fields in client.xrange(queue.events)]
+    stream = "kades:broker:kades:kades:lane:everything/0"
+    return [json.loads(fields[b"event"]) for _id, fields in client.xrange(stream)]
 
 
 def test_binary_event_is_accepted_and_queued(ingress, broker_redis):
@@ -128,7 +131,7 @@ def test_probes(ingress):
 
 
 def test_redis_away_is_503(tmp_path):
-    (tmp_path / "b.yaml").write_text(manifests())
+    (tmp_path / "b.yaml").write_text(manifests(EVERYTHING))
     dead = redis.Redis(port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5,
                        retry=Retry(NoBackoff(), 0))
     broker = DevBroker(load_eventing(tmp_path), dead, dispatch=False).start()

@@ -1,97 +1,131 @@
-"""The Redis Streams queue on a real Redis: groups, retries, recovery, trimming."""
+"""The lanes on a real Redis: routing at ingress, retries, recovery, atomic finish."""
 import time
 
 import pytest
 
-from brokertest import event_attrs
-from kades.broker.queue import BrokerQueue
+from brokertest import event_attrs, trigger
+from kades.broker.config import Delivery, Trigger
+from kades.broker.filters import compile_trigger_filter
+from kades.broker.queue import GROUP, BrokerQueue
+from kades.broker.routing import ORDERED_LANES, Router, lane_number, lanes_of
 from kades.events.envelope import CloudEvent
+
+
+def make_trigger(name: str, type_: str | None = None, *, ordered: bool = False) -> Trigger:
+    spec = trigger(name, "http://127.0.0.1:9/", type=type_)["spec"]
+    return Trigger("ns", name, "b", "http://127.0.0.1:9/", Delivery(),
+                   compile_trigger_filter(spec), ordered=ordered)
 
 
 @pytest.fixture
 def queue(broker_redis) -> BrokerQueue:
-    q = BrokerQueue(broker_redis, "ns", "b")
-    q.ensure_group("a")
-    q.ensure_group("b")
-    q.ensure_group("a")  # idempotent
+    triggers = [make_trigger("a", "ai.kades.test.v1"), make_trigger("b"),
+                make_trigger("other", "ai.kades.other.v1")]
+    q = BrokerQueue(broker_redis, "ns", "b", Router(triggers))
+    for t in triggers:
+        q.ensure_group(lanes_of(t)[0])
+        q.ensure_group(lanes_of(t)[0])  # idempotent
     return q
 
 
-def add(queue: BrokerQueue, n: int) -> list[str]:
-    return queue.enqueue([CloudEvent(event_attrs(id_=f"e{i}"), {"i": i}) for i in range(n)])
+def add(queue: BrokerQueue, n: int, type_: str = "ai.kades.test.v1") -> list[CloudEvent]:
+    events = [CloudEvent(event_attrs(type_, f"e{i}"), {"i": i}) for i in range(n)]
+    queue.enqueue(events)
+    return events
 
 
-def test_every_group_sees_every_event(queue):
-    ids = add(queue, 3)
-    for group in ("a", "b"):
-        entries = queue.read_new(group, "w0", count=10, block_ms=10)
-        assert [i for i, _ in entries] == ids
-        assert [d["id"] for _, d in entries] == ["e0", "e1", "e2"]
-        assert entries[0][1]["data"] == {"i": 0}
+def ids(entries) -> list[str]:
+    return [document["id"] for _entry, document in entries]
 
 
-def test_a_new_group_starts_at_the_end(queue):
-    add(queue, 2)
-    queue.ensure_group("late")
-    assert queue.read_new("late", "w0", count=10, block_ms=10) == []
+def test_each_event_lands_only_in_the_lanes_of_the_triggers_it_matches(queue, broker_redis):
+    assert queue.enqueue([CloudEvent(event_attrs(id_="t")),
+                          CloudEvent(event_attrs("ai.kades.other.v1", "o")),
+                          CloudEvent(event_attrs("ai.kades.nobody.v1", "n"))]) == 5
+    assert ids(queue.read("a/0", "w0", count=10)) == ["t"]
+    assert ids(queue.read("b/0", "w0", count=10)) == ["t", "o", "n"]
+    assert ids(queue.read("other/0", "w0", count=10)) == ["o"]
+    assert queue.enqueue([CloudEvent(event_attrs("ai.kades.nobody.v1", "x"))]) == 1
+
+
+def test_a_filter_never_sees_the_broker_ttl(broker_redis):
+    spec = {"filter": {"attributes": {"knativebrokerttl": ""}}}
+    q = BrokerQueue(broker_redis, "ns", "b", Router([Trigger(
+        "ns", "ttl", "b", "http://x/", Delivery(), compile_trigger_filter(spec))]))
+    assert q.enqueue([CloudEvent(event_attrs(knativebrokerttl="9"))]) == 0
+
+
+def test_ordered_lanes_follow_the_partition_key():
+    keys = [f"token-{i}" for i in range(40)]
+    lanes = {lane_number({"partitionkey": k}, True) for k in keys}
+    assert lanes == set(range(ORDERED_LANES))  # the keys spread over every lane
+    for key in keys:  # and one key always goes to the same lane
+        assert lane_number({"partitionkey": key}, True) == lane_number({"partitionkey": key}, True)
+    assert lane_number({}, True) == 0 and lane_number({"partitionkey": "x"}, False) == 0
+    assert lanes_of(make_trigger("o", ordered=True)) == [f"o/{n}" for n in range(ORDERED_LANES)]
+
+
+def test_pending_entries_are_read_again_in_order(queue):
+    add(queue, 3)
+    assert ids(queue.read("a/0", "ordered", count=2)) == ["e0", "e1"]
+    assert ids(queue.read("a/0", "ordered", count=10, pending=True)) == ["e0", "e1"]
+    assert ids(queue.read("a/0", "ordered", count=10)) == ["e2"]
 
 
 def test_due_retries_come_back_in_order_of_time(queue):
-    first, second = add(queue, 2)
-    queue.read_new("a", "w0", count=10, block_ms=10)
+    assert queue.read("a/0", "w0", count=10) == []
+    add(queue, 2)
+    first, second = [entry for entry, _ in queue.read("a/0", "w0", count=10)]
     now = time.time()
-    queue.schedule("a", second, {"phase": "deliver", "attempt": 2}, now + 0.2)
-    queue.schedule("a", first, {"phase": "deliver", "attempt": 3}, now + 0.1)
-    assert queue.claim_due("a", "w1", now) is None
-    assert queue.seconds_until_due("a", now) == pytest.approx(0.1, abs=0.01)
-    assert queue.claim_due("a", "w1", now + 0.15) == first
-    assert queue.state("a", first) == {"phase": "deliver", "attempt": 3}
-    assert queue.claim_due("a", "w1", now + 0.15) is None
-    assert queue.claim_due("a", "w1", now + 1) == second
+    queue.schedule("a/0", second, {"phase": "deliver", "attempt": 2, "due": now + 0.2})
+    queue.schedule("a/0", first, {"phase": "deliver", "attempt": 3, "due": now + 0.1})
+    assert queue.claim_due("a/0", "w1", now) is None
+    assert queue.seconds_until_due("a/0", now) == pytest.approx(0.1, abs=0.01)
+    assert queue.claim_due("a/0", "w1", now + 0.15) == first
+    assert queue.state("a/0", first)["attempt"] == 3
+    assert queue.claim_due("a/0", "w1", now + 0.15) is None
+    assert queue.claim_due("a/0", "w1", now + 1) == second
 
 
-def test_finish_acks_and_forgets(queue, broker_redis):
-    [entry] = add(queue, 1)
-    queue.read_new("a", "w0", count=10, block_ms=10)
-    queue.schedule("a", entry, {"phase": "deliver", "attempt": 2}, time.time() + 60)
-    queue.finish("a", [entry], replies=[CloudEvent(event_attrs(id_="reply"))],
+def test_finish_routes_replies_acks_deletes_and_forgets(queue, broker_redis):
+    add(queue, 1)
+    [(entry, _doc)] = queue.read("a/0", "w0", count=10)
+    queue.schedule("a/0", entry, {"phase": "deliver", "attempt": 2, "due": time.time() + 60})
+    queue.finish("a/0", [entry], replies=[CloudEvent(event_attrs("ai.kades.other.v1", "reply"))],
                  park={"event": "{}", "time": "t", "note": "n"})
-    assert broker_redis.xpending(queue.events, "a")["pending"] == 0
-    assert queue.state("a", entry) is None and queue.seconds_until_due("a") is None
+    stream = queue.stream("a/0")
+    assert broker_redis.xpending(stream, GROUP)["pending"] == 0 and broker_redis.xlen(stream) == 0
+    assert queue.state("a/0", entry) is None and queue.seconds_until_due("a/0") is None
     assert broker_redis.xlen("kades:dlq") == 1
-    assert [d["id"] for _, d in queue.read_new("b", "w0", count=10, block_ms=10)] == ["e0", "reply"]
+    assert ids(queue.read("other/0", "w0", count=10)) == ["reply"]
+    assert ids(queue.read("b/0", "w0", count=10)) == ["e0", "reply"]
 
 
 def test_recover_schedules_pending_entries_but_keeps_planned_retries(queue):
-    waiting, orphan = add(queue, 2)
-    queue.read_new("a", "dead-consumer", count=10, block_ms=10)
+    add(queue, 2)
+    waiting, orphan = [entry for entry, _ in queue.read("a/0", "dead-consumer", count=10)]
     later = time.time() + 100
-    queue.schedule("a", waiting, {"phase": "deliver", "attempt": 2}, later)
-    assert queue.recover("a") == 2
-    assert queue.claim_due("a", "w0") == orphan
-    assert queue.claim_due("a", "w0") is None  # `waiting` keeps its due time
-    assert queue.seconds_until_due("a") == pytest.approx(100, abs=1)
+    queue.schedule("a/0", waiting, {"phase": "deliver", "attempt": 2, "due": later})
+    assert queue.recover("a/0") == 2
+    assert queue.claim_due("a/0", "w0") == orphan
+    assert queue.claim_due("a/0", "w0") is None  # `waiting` keeps its due time
+    assert queue.seconds_until_due("a/0") == pytest.approx(100, abs=1)
+
+
+def test_recover_for_an_ordered_lane_hands_entries_to_its_consumer(queue):
+    add(queue, 2)
+    queue.read("a/0", "dead-consumer", count=10)
+    assert queue.recover("a/0", consumer="ordered", schedule=False) == 2
+    assert queue.seconds_until_due("a/0") is None
+    assert ids(queue.read("a/0", "ordered", count=10, pending=True)) == ["e0", "e1"]
 
 
 def test_recover_leaves_recently_claimed_entries_alone(queue):
-    [entry] = add(queue, 1)
-    queue.read_new("a", "w0", count=10, block_ms=10)
+    add(queue, 1)
+    [(entry, _doc)] = queue.read("a/0", "w0", count=10)
     time.sleep(0.15)
-    queue.schedule("a", entry, {"phase": "deliver", "attempt": 2}, time.time())
-    assert queue.claim_due("a", "w0") == entry  # being worked on now: idle time restarts
-    assert queue.recover("a", min_idle_ms=100) == 0
+    queue.schedule("a/0", entry, {"phase": "deliver", "attempt": 2, "due": time.time()})
+    assert queue.claim_due("a/0", "w0") == entry  # being worked on now: idle time restarts
+    assert queue.recover("a/0", min_idle_ms=100) == 0
     time.sleep(0.15)
-    assert queue.recover("a", min_idle_ms=100) == 1
-
-
-def test_trim_keeps_what_any_trigger_still_needs(queue, broker_redis):
-    ids = add(queue, 5)
-    for entry_id, _ in queue.read_new("a", "w0", count=10, block_ms=10):
-        queue.finish("a", [entry_id])
-    read_b = queue.read_new("b", "w0", count=3, block_ms=10)
-    queue.finish("b", [read_b[0][0], read_b[2][0]])  # ids[1] still pending for b
-    queue.trim(["a", "b"])
-    assert [i.decode() for i, _ in broker_redis.xrange(queue.events)] == ids[1:]
-    queue.finish("b", [read_b[1][0]])
-    queue.trim(["a", "b"])
-    assert [i.decode() for i, _ in broker_redis.xrange(queue.events)] == ids[2:]
+    assert queue.recover("a/0", min_idle_ms=100) == 1

@@ -10,7 +10,8 @@ import httpx
 from werkzeug.wrappers import Response
 
 from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
-from kades.broker.queue import BrokerQueue
+from kades.broker.queue import GROUP, BrokerQueue
+from kades.broker.routing import Router
 
 
 def test_accepted_events_survive_a_broker_that_never_delivered(run_broker, subscribers):
@@ -32,13 +33,15 @@ def test_entries_left_pending_by_a_dead_consumer_are_reclaimed(run_broker, subsc
     first = run_broker(text, dispatch=False)
     post_binary(first.ingress_url(), event_attrs(id_="stuck"))
     first.stop()
-    queue = BrokerQueue(broker_redis, "kades", "kades")
+    queue = BrokerQueue(broker_redis, "kades", "kades", Router([]))
+    queue.ensure_group("t/0")
     # A broker read it into its pending list and died before acking.
-    assert broker_redis.xreadgroup("t", "crashed", {queue.events: ">"}, count=10)
-    assert broker_redis.xpending(queue.events, "t")["pending"] == 1
+    assert queue.read("t/0", "crashed", count=10)
+    assert broker_redis.xpending(queue.stream("t/0"), GROUP)["pending"] == 1
     run_broker(text)
     wait_for(lambda: sub.count() == 1, what="the reclaimed event")
-    wait_for(lambda: broker_redis.xpending(queue.events, "t")["pending"] == 0, what="the ack")
+    wait_for(lambda: broker_redis.xpending(queue.stream("t/0"), GROUP)["pending"] == 0,
+             what="the ack")
     time.sleep(0.2)
     assert sub.count() == 1
 
@@ -52,9 +55,9 @@ def test_retry_state_carries_over_to_the_next_instance(run_broker, subscribers, 
     post_binary(first.ingress_url(), event_attrs())
     wait_for(lambda: failing.count() == 1, what="the first attempt")
     first.stop()
-    queue = BrokerQueue(broker_redis, "kades", "kades")
-    [entry_id] = [i.decode() for i in broker_redis.hkeys(f"{queue.prefix}:state:t")]
-    assert queue.state("t", entry_id)["attempt"] == 2
+    queue = BrokerQueue(broker_redis, "kades", "kades", Router([]))
+    [entry_id] = [i.decode() for i in broker_redis.hkeys(f"{queue.prefix}:state:t/0")]
+    assert queue.state("t/0", entry_id)["attempt"] == 2
     run_broker(text)
     wait_for(lambda: dls.count() == 1, what="the dead letter")
     assert failing.count() == 2  # attempt 2 was the last: the count went on, it did not restart

@@ -1,7 +1,7 @@
 """The broker ingress: `POST /<namespace>/<broker>` takes CloudEvents in, as Knative's does.
 
 Answers (knative/eventing `pkg/broker/ingress/ingress_handler.go`): 202 once the event is
-durably queued; 400 for an invalid event (every problem listed) or an exhausted TTL; 404
+durably queued in the lane of every Trigger it matches (`routing`; none: accepted, dropped); 400 for an invalid event (every problem listed) or an exhausted TTL; 404
 for an unknown broker; 405 for any other method. Beyond Knative: batch mode (each event
 queued, all or none), 413 above `max_event_bytes` before parsing, 503 while Redis is away.
 
@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 import redis
 from werkzeug.wrappers import Request, Response
 
-from kades.broker.config import Broker
 from kades.broker.queue import BrokerQueue
 from kades.errors import InvalidEventError, Problem, error_body
 from kades.events.envelope import CloudEvent, decode
@@ -68,8 +67,9 @@ def _error(status: int, code: str, message: str, details: list[Problem] | None =
 class IngressApp:
     """WSGI app of the ingress, plus GET /health, /ready (Redis ping) and /metrics."""
 
-    def __init__(self, brokers: list[Broker], client: redis.Redis, *, max_event_bytes: int):
-        self.queues = {b.path: BrokerQueue(client, b.namespace, b.name) for b in brokers}
+    def __init__(self, queues: dict[str, BrokerQueue], client: redis.Redis, *,
+                 max_event_bytes: int):
+        self.queues = queues  # broker path -> its queue
         self.redis = client
         self.max_event_bytes = max_event_bytes
 

@@ -1,20 +1,21 @@
-"""The broker's durable queue: one Redis stream per Broker, one consumer group per Trigger.
+"""The broker's durable queue: one Redis stream per lane (see `routing`), one group on each.
 
-Keys (`P` = `kades:broker:<namespace>:<broker>`):
-- `P:events` — stream of accepted events (field `event`: the structured-mode JSON). An event
-  is accepted (202) only once XADD returned, so it survives a broker restart.
-- consumer group `<trigger>` on it — each Trigger sees every event (fan-out); an entry stays
-  in the group's pending list until the Trigger is done with it (delivered, replied,
-  dead-lettered or filtered out), then it is XACKed.
-- `P:state:<trigger>` — hash entry-id -> JSON retry state (phase, attempt, last error).
-- `P:due:<trigger>` — sorted set entry-id -> when the next attempt is due (epoch seconds).
+Keys (`P` = `kades:broker:<namespace>:<broker>`, `L` = a lane, e.g. `whale-detection/2`):
+- `P:lane:L` — stream of the events routed to lane L (field `event`: structured-mode JSON).
+  The ingress answers 202 only once the MULTI adding an event to every lane it matches has
+  run, so an accepted event is in all of them, or (503) in none, and survives a restart.
+- consumer group `delivery` on it — an entry stays pending until its Trigger is done with
+  it (delivered, replied, dead-lettered), then it is XACKed and XDELeted in the same MULTI
+  that queues the reply or parks the dead letter: the stream holds only unfinished work.
+- `P:state:L` — hash entry-id -> JSON retry state (phase, attempt, due, extensions).
+- `P:due:L` — sorted set entry-id -> when the next attempt is due (unordered lanes only;
+  an ordered lane's single worker waits for its retry itself, holding the lane).
 
 Retry state lives in Redis, so a new broker instance continues the retries of the last one.
-On start, `recover` XAUTOCLAIMs what the group still has pending (an old instance died
-between read and ack) and schedules it now, unless a retry is already scheduled for it;
-while running it is repeated for entries idle far longer than an attempt can take (an
-attempt that hit a Redis outage half-way).
-Every state change that must happen together (ack + reply + dead letter) is one MULTI.
+On start, `recover` XAUTOCLAIMs what a lane still has pending (an old instance died
+between read and ack): an unordered lane schedules it now, unless a retry is already
+scheduled; an ordered lane gives it to its one consumer, which re-reads its own pending
+entries, in stream order, before anything new.
 """
 from __future__ import annotations
 
@@ -25,8 +26,10 @@ from typing import Iterable
 import redis
 
 from kades.broker.dlq import DLQ_STREAM
+from kades.broker.routing import Router
 from kades.events.envelope import CloudEvent, to_dict
 
+GROUP = "delivery"
 RECOVERY_CONSUMER = "recovered"
 
 # Pop the first due entry (score <= now), atomically across workers, and XCLAIM it so its
@@ -56,157 +59,132 @@ def encode_event(event: CloudEvent) -> str:
 class BrokerQueue:
     """Redis Streams operations of one Broker; every method is one or a few round trips."""
 
-    def __init__(self, client: redis.Redis, namespace: str, broker: str):
-        self.redis = client
+    def __init__(self, client: redis.Redis, namespace: str, broker: str, router: Router):
+        self.redis, self.router = client, router
         self.prefix = f"kades:broker:{namespace}:{broker}"
-        self.events = f"{self.prefix}:events"
         self._claim_due = client.register_script(_CLAIM_DUE)
 
-    def _due(self, trigger: str) -> str:
-        return f"{self.prefix}:due:{trigger}"
+    def stream(self, lane: str) -> str:
+        return f"{self.prefix}:lane:{lane}"
 
-    def _state(self, trigger: str) -> str:
-        return f"{self.prefix}:state:{trigger}"
+    def _due(self, lane: str) -> str:
+        return f"{self.prefix}:due:{lane}"
+
+    def _state(self, lane: str) -> str:
+        return f"{self.prefix}:state:{lane}"
 
     # --- ingress ---------------------------------------------------------------------------
 
-    def enqueue(self, events: Iterable[CloudEvent]) -> list[str]:
-        """XADD every event in one transaction; their stream ids."""
-        pipe = self.redis.pipeline(transaction=True)
+    def _route(self, pipe, events: Iterable[CloudEvent]) -> None:
         for event in events:
-            pipe.xadd(self.events, {"event": encode_event(event)})
-        return [_text(i) for i in pipe.execute()]
+            lanes = self.router.lanes(event)
+            if lanes:
+                fields = {"event": encode_event(event)}
+                for lane in lanes:
+                    pipe.xadd(self.stream(lane), fields)
+
+    def enqueue(self, events: Iterable[CloudEvent]) -> int:
+        """Add every event to the lanes it matches, all in one MULTI; how many entries.
+
+        An event no Trigger wants is accepted and dropped, as Knative's Broker does."""
+        pipe = self.redis.pipeline(transaction=True)
+        self._route(pipe, events)
+        return len(pipe.execute()) if len(pipe) else 0
 
     # --- consumer groups -------------------------------------------------------------------
 
-    def ensure_group(self, trigger: str) -> None:
-        """A new Trigger sees the events accepted from now on (as in Knative)."""
+    def ensure_group(self, lane: str) -> None:
+        """The group reads the lane from its start: everything in it was routed to it."""
         try:
-            self.redis.xgroup_create(self.events, trigger, id="$", mkstream=True)
+            self.redis.xgroup_create(self.stream(lane), GROUP, id="0", mkstream=True)
         except redis.ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise
 
-    def read_new(self, trigger: str, consumer: str, *, count: int,
-                 block_ms: int) -> list[tuple[str, dict | None]]:
-        reply = self.redis.xreadgroup(trigger, consumer, {self.events: ">"}, count=count,
-                                      block=max(1, block_ms))
-        entries = []
-        for _stream, items in reply or []:
-            for entry_id, fields in items:
-                entries.append((_text(entry_id), _document(fields)))
-        return entries
+    def read(self, lane: str, consumer: str, *, count: int, block_ms: int | None = None,
+             pending: bool = False) -> list[tuple[str, dict | None]]:
+        """New entries (blocking up to `block_ms`), or with `pending` the consumer's own
+        unfinished ones, oldest first (None for an entry deleted meanwhile)."""
+        reply = self.redis.xreadgroup(GROUP, consumer, {self.stream(lane): "0" if pending else ">"},
+                                      count=count, block=None if pending else max(1, block_ms or 1))
+        return [(_text(entry_id), _document(fields))
+                for _stream, items in reply or [] for entry_id, fields in items]
 
-    def fetch(self, entry_id: str) -> dict | None:
-        items = self.redis.xrange(self.events, entry_id, entry_id)
+    def fetch(self, lane: str, entry_id: str) -> dict | None:
+        items = self.redis.xrange(self.stream(lane), entry_id, entry_id)
         return _document(items[0][1]) if items else None
 
-    def recover(self, trigger: str, *, min_idle_ms: int = 0, now: float | None = None) -> int:
-        """Take over what the group left pending and schedule it; how many entries."""
+    def recover(self, lane: str, *, consumer: str = RECOVERY_CONSUMER, schedule: bool = True,
+                min_idle_ms: int = 0, now: float | None = None) -> int:
+        """Take over what the lane left pending (and schedule it); how many entries."""
         now = time.time() if now is None else now
         start, recovered = "0-0", 0
         while True:
-            reply = self.redis.xautoclaim(self.events, trigger, RECOVERY_CONSUMER,
+            reply = self.redis.xautoclaim(self.stream(lane), GROUP, consumer,
                                           min_idle_time=min_idle_ms, start_id=start, count=100)
             start, claimed = _text(reply[0]), reply[1]
             ids = [_text(entry_id) for entry_id, _fields in claimed]
-            if ids:
+            if ids and schedule:
                 # NX: an entry already waiting for its next retry keeps its due time.
-                self.redis.zadd(self._due(trigger), {i: now for i in ids}, nx=True)
-                recovered += len(ids)
+                self.redis.zadd(self._due(lane), {i: now for i in ids}, nx=True)
+            recovered += len(ids)
             if start == "0-0":
                 return recovered
 
     # --- retries ---------------------------------------------------------------------------
 
-    def claim_due(self, trigger: str, consumer: str, now: float | None = None) -> str | None:
-        return self.next_due(trigger, consumer, now)[0]
+    def claim_due(self, lane: str, consumer: str, now: float | None = None) -> str | None:
+        return self.next_due(lane, consumer, now)[0]
 
-    def next_due(self, trigger: str, consumer: str,
+    def next_due(self, lane: str, consumer: str,
                  now: float | None = None) -> tuple[str | None, float | None]:
         """(a due entry, now claimed by `consumer`, or None; else seconds until the next)."""
         now = time.time() if now is None else now
-        entry_id, wait = self._claim_due(keys=[self._due(trigger), self.events],
-                                         args=[repr(now), trigger, consumer])
+        entry_id, wait = self._claim_due(keys=[self._due(lane), self.stream(lane)],
+                                         args=[repr(now), GROUP, consumer])
         if entry_id:
             return _text(entry_id), 0.0
         wait = float(_text(wait))
         return None, (None if wait < 0 else max(0.0, wait))
 
-    def ack(self, trigger: str, entry_ids: list[str]) -> None:
-        """Done with entries that never had retry state (e.g. filtered out)."""
-        if entry_ids:
-            self.redis.xack(self.events, trigger, *entry_ids)
-
-    def due_now(self, trigger: str, entry_ids: list[str], now: float | None = None) -> None:
-        """Hand entries read by one worker to all workers (claim_due restarts their idle time)."""
-        if entry_ids:
-            now = time.time() if now is None else now
-            self.redis.zadd(self._due(trigger), {i: now for i in entry_ids}, nx=True)
-
-    def seconds_until_due(self, trigger: str, now: float | None = None) -> float | None:
-        first = self.redis.zrange(self._due(trigger), 0, 0, withscores=True)
+    def seconds_until_due(self, lane: str, now: float | None = None) -> float | None:
+        first = self.redis.zrange(self._due(lane), 0, 0, withscores=True)
         if not first:
             return None
         now = time.time() if now is None else now
         return max(0.0, first[0][1] - now)
 
-    def state(self, trigger: str, entry_id: str) -> dict | None:
-        raw = self.redis.hget(self._state(trigger), entry_id)
+    def state(self, lane: str, entry_id: str) -> dict | None:
+        raw = self.redis.hget(self._state(lane), entry_id)
         return json.loads(raw) if raw else None
 
-    def schedule(self, trigger: str, entry_id: str, state: dict, due: float) -> None:
+    def schedule(self, lane: str, entry_id: str, state: dict, *, wake: bool = True) -> None:
+        """Keep the retry state; with `wake`, any worker takes the entry at `state["due"]`."""
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self._state(trigger), entry_id, json.dumps(state))
-        pipe.zadd(self._due(trigger), {entry_id: due})
+        pipe.hset(self._state(lane), entry_id, json.dumps(state))
+        if wake:
+            pipe.zadd(self._due(lane), {entry_id: state["due"]})
         pipe.execute()
 
-    def finish(self, trigger: str, entry_ids: Iterable[str], *,
+    def finish(self, lane: str, entry_ids: Iterable[str], *,
                replies: Iterable[CloudEvent] = (), park: dict | None = None) -> None:
-        """Done with entries: enqueue replies / park a dead letter, ack, forget retry state."""
+        """Done with entries: route replies / park a dead letter, ack, delete, forget state."""
         entry_ids = list(entry_ids)
         if not entry_ids:
             return
         pipe = self.redis.pipeline(transaction=True)
-        for reply in replies:
-            pipe.xadd(self.events, {"event": encode_event(reply)})
+        self._route(pipe, replies)
         if park is not None:
             pipe.xadd(DLQ_STREAM, park)
-        pipe.xack(self.events, trigger, *entry_ids)
-        pipe.hdel(self._state(trigger), *entry_ids)
-        pipe.zrem(self._due(trigger), *entry_ids)
+        pipe.xack(self.stream(lane), GROUP, *entry_ids)
+        pipe.xdel(self.stream(lane), *entry_ids)
+        pipe.hdel(self._state(lane), *entry_ids)
+        pipe.zrem(self._due(lane), *entry_ids)
         pipe.execute()
-
-    # --- housekeeping ----------------------------------------------------------------------
-
-    def trim(self, triggers: Iterable[str]) -> None:
-        """Drop stream entries every listed Trigger's group has finished with."""
-        triggers = set(triggers)
-        try:
-            groups = self.redis.xinfo_groups(self.events)
-        except redis.ResponseError:
-            return  # no stream yet
-        floors = []
-        for group in groups:
-            name = _text(group["name"])
-            if name not in triggers:
-                continue
-            floor = _text(group["last-delivered-id"])
-            if group["pending"]:
-                oldest = _text(self.redis.xpending(self.events, name)["min"])
-                floor = min(floor, oldest, key=_id_key)
-            floors.append(floor)
-        if floors:
-            self.redis.xtrim(self.events, minid=min(floors, key=_id_key), approximate=False)
-
-
-def _id_key(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def _document(fields) -> dict | None:
     if not fields:
-        return None  # the entry was trimmed or deleted while pending
+        return None  # the entry was deleted while pending
     raw = fields.get(b"event", fields.get("event"))
     return json.loads(raw) if raw is not None else None

@@ -13,11 +13,12 @@ from datetime import datetime, timezone
 import redis
 from werkzeug.serving import make_server
 
-from kades.broker.config import ConfigError, Eventing, load_eventing
+from kades.broker.config import Broker, ConfigError, Eventing, load_eventing
 from kades.broker.dispatcher import IDLE_WAIT_S, TriggerDispatcher
 from kades.broker.ingress import IngressApp, admit
 from kades.broker.pingsource import PingSource, load_pingsources
 from kades.broker.queue import BrokerQueue
+from kades.broker.routing import Router
 from kades.logs import configure_logging, log
 from kades.settings import DEFAULT_BROKER_PORT, Settings
 
@@ -56,23 +57,25 @@ class DevBroker:
 
     def start(self) -> "DevBroker":
         brokers = list(self.eventing.brokers.values())
-        app = IngressApp(brokers, self.redis, max_event_bytes=self.max_event_bytes)
+        queues = {b.path: self.queue_of(b) for b in brokers}
+        app = IngressApp(queues, self.redis, max_event_bytes=self.max_event_bytes)
         self._server = make_server(self.host, self.port, app, threaded=True)
         self.port = self._server.server_port
-        # Groups exist before the first event is accepted, so no Trigger misses one.
-        for broker in brokers:
-            queue = BrokerQueue(self.redis, broker.namespace, broker.name)
-            for trigger in self.eventing.triggers_of(broker):
-                queue.ensure_group(trigger.name)
-                if self.dispatch:
-                    recovered = queue.recover(trigger.name)
-                    if recovered:
-                        log(logger, logging.INFO, "recovered pending events",
-                            trigger=trigger.name, count=recovered)
-                    self._dispatchers.append(TriggerDispatcher(
-                        trigger, queue, ingress_url=self.base_url + broker.path,
-                        stop=self._stop, workers=1 if trigger.ordered else self.workers_per_trigger,
-                        idle_wait_s=self.idle_wait_s))
+        # Events are routed only to the lanes of configured Triggers, so a new Trigger sees
+        # what is accepted from now on; its groups read a lane from the start, so an
+        # ingress-only broker (dispatch=False) needs no group.
+        dispatchers = [TriggerDispatcher(trigger, queues[broker.path],
+                                         ingress_url=self.base_url + broker.path, stop=self._stop,
+                                         workers=self.workers_per_trigger,
+                                         idle_wait_s=self.idle_wait_s)
+                       for broker in brokers for trigger in self.eventing.triggers_of(broker)]
+        if self.dispatch:
+            self._dispatchers = dispatchers
+        for dispatcher in self._dispatchers:
+            recovered = dispatcher.prepare(recover=True)
+            if recovered:
+                log(logger, logging.INFO, "recovered pending events",
+                    trigger=dispatcher.trigger.name, count=recovered)
         for dispatcher in self._dispatchers:
             dispatcher.start()
         if self.dispatch:
@@ -84,24 +87,28 @@ class DevBroker:
             brokers=[b.path for b in brokers], triggers=len(self.eventing.triggers))
         return self
 
+    def queue_of(self, broker: Broker) -> BrokerQueue:
+        return BrokerQueue(self.redis, broker.namespace, broker.name,
+                           Router(self.eventing.triggers_of(broker)))
+
     def _spawn(self, target, name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
     def _housekeeping(self) -> None:
-        """Now and then: trim what every Trigger finished; recover entries stuck pending."""
+        """Now and then: recover entries of unordered lanes stuck pending (an attempt that
+        hit a Redis outage half-way); an ordered lane's worker re-reads its own."""
         while not self._stop.wait(HOUSEKEEPING_INTERVAL_S):
-            for broker in self.eventing.brokers.values():
-                queue = BrokerQueue(self.redis, broker.namespace, broker.name)
-                triggers = self.eventing.triggers_of(broker)
+            for dispatcher in self._dispatchers:
+                t = dispatcher.trigger
+                if t.ordered:
+                    continue
+                # An attempt (delivery, then dead-letter sink) takes at most 2 timeouts.
+                stuck_ms = int((2 * t.delivery.timeout_s + 60) * 1000)
                 try:
-                    queue.trim(t.name for t in triggers)
-                    for t in triggers:
-                        # An attempt (delivery, then dead-letter sink) takes at most 2 timeouts.
-                        stuck_ms = int((2 * t.delivery.timeout_s + 60) * 1000)
-                        if queue.recover(t.name, min_idle_ms=stuck_ms):
-                            log(logger, logging.WARNING, "recovered stuck entries", trigger=t.name)
+                    if dispatcher.recover(dispatcher.lanes[0], min_idle_ms=stuck_ms):
+                        log(logger, logging.WARNING, "recovered stuck entries", trigger=t.name)
                 except redis.RedisError as error:
                     log(logger, logging.WARNING, "housekeeping skipped", error=str(error))
 
@@ -121,7 +128,7 @@ class DevBroker:
             if broker is None or not ping.due(moment):
                 continue
             if self.redis.set(f"kades:broker:ping:{ping.source}:{minute}", 1, nx=True, ex=3600):
-                BrokerQueue(self.redis, broker.namespace, broker.name).enqueue([admit(ping.event(moment))])
+                self.queue_of(broker).enqueue([admit(ping.event(moment))])
                 fired.append(ping.source)
         return fired
 
@@ -169,7 +176,8 @@ def main_broker(argv: list[str]) -> int:
                         help="send to URL what goes to the Trigger or Service NAME (repeatable)")
     parser.add_argument("--workers", type=int,
                         default=int(env.get("KADES_BROKER_WORKERS", DEFAULT_WORKERS)),
-                        help="delivery threads per Trigger")
+                        help="delivery threads per unordered Trigger (an ordered one has one "
+                             "per lane)")
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.subscriber:

@@ -1,0 +1,136 @@
+"""One attempt on one queued event of a Trigger, and what follows from its outcome.
+
+- 2xx without body: done.  2xx with an event: the reply gets the delivered event's TTL and
+  goes through `ingress.admit` (so it counts down and is routed again) into the lanes it
+  matches; a reply refused there (TTL used up) dead-letters the delivered event, with the
+  ingress as `knativeerrordest` and 400 as the code, as a Knative reply failure does.
+- retryable failure with attempts left: the next attempt is due after the backoff.
+- otherwise: dead-letter phase. The event (as received, with TTL and arrival time) plus the
+  `knativeerror*` extensions goes to the deadLetterSink, retried with the same policy; when
+  that sink keeps failing, or there is none, the event is parked in `kades:dlq`.
+`Attempts.run` finishes the entry in the queue when it is done with it and otherwise
+returns the next state (`phase`, `attempt`, `due` epoch seconds) for the caller to keep.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from kades.broker.config import Trigger
+from kades.broker.delivery import Outcome, error_extensions, send
+from kades.broker.dlq import dead_letter_fields
+from kades.broker.ingress import TTL, admit
+from kades.broker.queue import BrokerQueue
+from kades.errors import InvalidEventError
+from kades.events.envelope import CloudEvent, from_structured
+from kades.logs import current_event_id, log
+from kades.metrics import BROKER_DEAD_LETTERED, BROKER_DELIVERIES, BROKER_DELIVERY_SECONDS
+
+logger = logging.getLogger("kades.broker.attempts")
+FIRST = {"phase": "deliver", "attempt": 1}
+
+
+def _with(event: CloudEvent, add: dict[str, str] | None = None,
+          drop: tuple[str, ...] = ()) -> CloudEvent:
+    attributes = {k: v for k, v in event.attributes.items() if k not in drop}
+    attributes.update(add or {})
+    return CloudEvent(attributes, event.data, _has_data=event.has_data)
+
+
+def _result(outcome: Outcome) -> str:
+    return outcome.kind if outcome.kind in ("done", "reply") else f"{outcome.code // 100}xx"
+
+
+class Attempts:
+    def __init__(self, trigger: Trigger, queue: BrokerQueue, *, ingress_url: str):
+        self.trigger, self.queue, self.ingress_url = trigger, queue, ingress_url
+
+    def run(self, lane: str, entry_id: str, document: dict | None,
+            state: dict | None) -> dict | None:
+        """Make the next attempt for one entry; its next state, or None when finished."""
+        name = self.trigger.name
+        if document is None:
+            log(logger, logging.ERROR, "stream entry vanished before delivery", trigger=name,
+                entry=entry_id)
+            self.queue.finish(lane, [entry_id])
+            return None
+        try:
+            event = from_structured(document)
+        except InvalidEventError as error:  # cannot happen for what ingress queued
+            log(logger, logging.ERROR, "unreadable stream entry parked", entry=entry_id,
+                problems=str(error.problems))
+            self.queue.finish(lane, [entry_id], park={"event": json.dumps(document),
+                                                      "time": "", "note": "unreadable"})
+            return None
+        state = state or FIRST
+        token = current_event_id.set(event.id)
+        try:
+            if state["phase"] == "deliver":
+                return self._deliver(lane, entry_id, event, state)
+            return self._dead_letter(lane, entry_id, event, state)
+        finally:
+            current_event_id.reset(token)
+
+    def _deliver(self, lane: str, entry_id: str, event: CloudEvent, state: dict) -> dict | None:
+        trigger, attempt = self.trigger, state["attempt"]
+        started = time.monotonic()
+        outcome = send(trigger.subscriber_url, _with(event, drop=(TTL,)),
+                       timeout_s=trigger.delivery.timeout_s, prefer_reply=True)
+        BROKER_DELIVERY_SECONDS.labels(trigger=trigger.name).observe(time.monotonic() - started)
+        BROKER_DELIVERIES.labels(trigger=trigger.name, result=_result(outcome)).inc()
+        if outcome.kind == "done":
+            self.queue.finish(lane, [entry_id])
+            return None
+        if outcome.kind == "reply":
+            reply = _with(outcome.reply, add={TTL: event.get(TTL, "1")})
+            try:
+                admitted = admit(reply)
+            except InvalidEventError as error:
+                body = json.dumps(error.as_body()).encode()
+                return self._to_dead_letter(lane, entry_id, event, self.ingress_url, 400, body)
+            self.queue.finish(lane, [entry_id], replies=[admitted])
+            return None
+        if outcome.kind == "retry" and attempt <= trigger.delivery.retry:
+            return self._retry(state, outcome, trigger.subscriber_url)
+        log(logger, logging.WARNING, "delivery failed for good", trigger=trigger.name,
+            attempts=attempt, code=outcome.code)
+        return self._to_dead_letter(lane, entry_id, event, trigger.subscriber_url, outcome.code,
+                                    outcome.body)
+
+    def _retry(self, state: dict, outcome: Outcome, dest: str) -> dict:
+        attempt = state["attempt"]
+        delay = self.trigger.delivery.backoff_s(attempt)
+        log(logger, logging.INFO, "attempt failed; retry scheduled", trigger=self.trigger.name,
+            phase=state["phase"], attempt=attempt, code=outcome.code, retry_in_s=delay, dest=dest)
+        return {**state, "attempt": attempt + 1, "due": time.time() + delay}
+
+    def _to_dead_letter(self, lane: str, entry_id: str, event: CloudEvent, dest: str, code: int,
+                        body: bytes) -> dict | None:
+        state = {"phase": "dead-letter", "attempt": 1,
+                 "extensions": error_extensions(dest, code, body)}
+        return self._dead_letter(lane, entry_id, event, state)
+
+    def _dead_letter(self, lane: str, entry_id: str, event: CloudEvent,
+                     state: dict) -> dict | None:
+        trigger = self.trigger
+        letter = _with(event, add=state["extensions"])
+        sink = trigger.delivery.dead_letter_url
+        if sink is None:
+            return self._park(lane, entry_id, letter, "no deadLetterSink configured")
+        outcome = send(sink, letter, timeout_s=trigger.delivery.timeout_s, prefer_reply=False)
+        if not outcome.failed:
+            BROKER_DEAD_LETTERED.labels(trigger=trigger.name).inc()
+            self.queue.finish(lane, [entry_id])
+            return None
+        if outcome.kind == "retry" and state["attempt"] <= trigger.delivery.retry:
+            return self._retry(state, outcome, sink)
+        return self._park(lane, entry_id, letter, f"dead-letter sink {sink} failed: "
+                                                  f"{outcome.code} {outcome.body[:200]!r}")
+
+    def _park(self, lane: str, entry_id: str, letter: CloudEvent, note: str) -> None:
+        log(logger, logging.ERROR, "event parked in the dead-letter stream",
+            trigger=self.trigger.name, note=note)
+        BROKER_DEAD_LETTERED.labels(trigger=self.trigger.name).inc()
+        self.queue.finish(lane, [entry_id], park=dead_letter_fields(letter, note))
+        return None
