@@ -58,6 +58,9 @@ class Settings:
     redis_timeout_s: float = 2.0
     database_timeout_s: float = 5.0
     # risk-scoring / alerts / api (issue 7)
+    # temporal-analysis stores a tick's score from this level up (calm ticks score ~0, and
+    # every tick is in token_metrics already): storage only where something happened.
+    temporal_score_floor: float = 0.3
     risk_half_life_s: float = 6 * 3600.0
     alert_default_threshold: float = 0.7   # tokens nobody tracks alert from "high" on
     alert_hysteresis: float = 0.1          # an alert clears below threshold - hysteresis

@@ -115,10 +115,12 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
 def handle_ticks(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     groups = group_ticks(event.data["ticks"])
     anomalies, scores = analyse_batch(ctx.redis, groups)
-    if scores:  # stored after the state committed; a redelivery scores no tick twice
+    floor = ctx.settings.temporal_score_floor
+    notable = [{**row, "event_source": event.source, "event_id": event.id}
+               for row in scores if row["score"] >= floor]
+    if notable:  # stored after the state committed; a redelivery scores no tick twice
         with ctx.db() as conn:
-            insert_scores(conn, [{**row, "event_source": event.source, "event_id": event.id}
-                                 for row in scores])
+            insert_scores(conn, notable)
     if not anomalies:
         return None
     anomalies.sort(key=lambda a: (epoch_s(a["time"]), a["token"], a["anomaly_type"]))
