@@ -71,3 +71,7 @@ images:  ## build $(REGISTRY)/kades/<function>:$(TAG) for every function; PUSH=1
 	  $(DOCKER) build --build-arg FUNCTION=$$f -t $(REGISTRY)/kades/$$f:$(TAG) . || exit 1; \
 	  if [ -n "$(PUSH)" ]; then $(DOCKER) push $(REGISTRY)/kades/$$f:$(TAG) || exit 1; fi; \
 	done
+
+.PHONY: reliability
+reliability: setup  ## accounting, four faults, soak (SOAK_MINUTES=2), fuzzing, security; writes docs/reliability.md
+	$(PY) tests/reliability/run.py --soak-minutes $(or $(SOAK_MINUTES),2)

@@ -1,0 +1,101 @@
+"""Every schema of the catalogue under random and mutated data: `data_problems` never
+crashes, agrees with the JSON Schema validator, and names where each problem is."""
+from __future__ import annotations
+
+import copy
+import importlib.util
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft7Validator
+
+from fuzzstrategies import EVENT_TYPES, json_values
+from kades.events.catalogue import SCHEMAS, data_problems, new_event
+from kades.events.envelope import CloudEvent
+
+FUZZ = settings(max_examples=400, deadline=None, database=None)
+
+
+def _load_examples() -> dict:
+    """The valid example of every type, kept complete by tests/events/test_catalogue.py."""
+    path = Path(__file__).resolve().parents[1] / "events" / "test_catalogue.py"
+    spec = importlib.util.spec_from_file_location("catalogue_examples", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.EXAMPLES
+
+
+EXAMPLES = _load_examples()
+
+
+def paths(value, prefix=()):
+    """Every path into a JSON value (the root included)."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from paths(inner, prefix + (key,))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            yield from paths(inner, prefix + (index,))
+
+
+@st.composite
+def mutated_examples(draw):
+    """(type, data): a valid example with one value replaced, removed or added."""
+    event_type = draw(st.sampled_from(EVENT_TYPES))
+    data = copy.deepcopy(EXAMPLES[event_type])
+    path = draw(st.sampled_from(list(paths(data))[1:] or [()]))
+    if not path:
+        return event_type, draw(json_values)
+    parent = data
+    for step in path[:-1]:
+        parent = parent[step]
+    action = draw(st.sampled_from(["replace", "remove", "add"]))
+    if action == "replace":
+        parent[path[-1]] = draw(json_values)
+    elif action == "remove":
+        del parent[path[-1]]
+    elif isinstance(parent, dict):
+        parent[draw(st.text(max_size=6))] = draw(json_values)
+    else:
+        parent.append(draw(json_values))
+    return event_type, data
+
+
+def check(event_type: str, data) -> list:
+    event = CloudEvent({"specversion": "1.0", "id": "1", "source": "/fuzz", "type": event_type,
+                        "datacontenttype": "application/json"}, data, _has_data=True)
+    problems = data_problems(event)
+    valid = Draft7Validator(SCHEMAS[event_type]).is_valid(data)
+    assert (problems == []) == valid, (event_type, data, problems)
+    assert all(p.field.startswith("data") and p.message for p in problems)
+    return problems
+
+
+def test_every_type_has_a_valid_example():
+    assert set(EXAMPLES) == set(SCHEMAS)
+    for event_type, data in EXAMPLES.items():
+        assert check(event_type, data) == []
+
+
+@FUZZ
+@given(mutated_examples())
+def test_mutated_data_is_judged_like_the_schema(case):
+    check(*case)
+
+
+@FUZZ
+@given(st.sampled_from(EVENT_TYPES), json_values)
+def test_random_data_is_judged_like_the_schema(event_type, data):
+    check(event_type, data)
+
+
+@given(st.sampled_from(EVENT_TYPES), st.binary(max_size=20))
+@settings(max_examples=50, deadline=None, database=None)
+def test_bytes_data_and_missing_data_are_named(event_type, raw):
+    event = new_event(event_type, "/fuzz", None)
+    event.attributes["datacontenttype"] = "application/octet-stream"
+    assert [p.field for p in data_problems(event)] == ["data"]
+    binary = CloudEvent(dict(event.attributes), raw, _has_data=True)
+    assert [p.field for p in data_problems(binary)] == ["datacontenttype"]

@@ -1,0 +1,147 @@
+"""Nothing lost, nothing counted twice: the books of one run.
+
+For every event the broker accepted (seen by the accounting tap) and every Trigger it
+matches, the Trigger's function must hold a "done" dedup mark for it (handled, once: a
+redelivery is answered from that mark) or the dead-letter store must hold it with that
+destination and the reason. Every posted input must be among the accepted events, the
+broker's lanes must be empty (nothing stuck), and no anomaly may be stored twice under two
+event ids. The first `settle` also gives the time at which everything was done.
+"""
+from __future__ import annotations
+
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass, field
+
+import psycopg
+import redis
+
+from kades.broker.config import load_eventing
+from kades.broker.dlq import list_dead_letters
+from kades.broker.filters import matches
+from kades.events.envelope import CloudEvent
+from kades.runtime import dedup
+
+PROCESSING = b"processing"
+DUPLICATE_ROW_CHECKS = {
+    "anomaly_events": "SELECT count(*) - count(DISTINCT (time, token, anomaly_type, detector,"
+                      " anomaly_key)) FROM anomaly_events",
+    "webhook_deliveries": "SELECT count(*) - count(DISTINCT (webhook_id, alert_id))"
+                          " FROM webhook_deliveries",
+}
+
+
+@dataclass
+class Books:
+    posted: int = 0
+    accepted: int = 0
+    deliveries: int = 0                       # (event, Trigger) pairs owed
+    handled: int = 0
+    dead_lettered: int = 0
+    dead_letter_reasons: Counter = field(default_factory=Counter)
+    lost_inputs: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
+    backlog: int = 0                          # entries still in the broker's lanes
+    duplicate_rows: dict[str, int] = field(default_factory=dict)
+    by_type: Counter = field(default_factory=Counter)
+
+    @property
+    def balanced(self) -> bool:
+        return (not self.lost_inputs and not self.unfinished and self.backlog == 0
+                and not any(self.duplicate_rows.values())
+                and self.handled + self.dead_lettered == self.deliveries)
+
+    def summary(self) -> str:
+        return (f"posted {self.posted}, accepted {self.accepted} (with replies), "
+                f"{self.deliveries} deliveries owed: {self.handled} handled once, "
+                f"{self.dead_lettered} dead-lettered, {len(self.unfinished)} unfinished, "
+                f"{len(self.lost_inputs)} inputs lost, backlog {self.backlog}, "
+                f"duplicate rows {sum(self.duplicate_rows.values())}")
+
+
+class Ledger:
+    """Who should handle what: the Triggers of the mesh, by function name."""
+
+    def __init__(self, mesh):
+        self.mesh = mesh
+        eventing = load_eventing(mesh.root / "eventing",
+                                 env={f"KADES_PORT_{n.upper().replace('-', '_')}": str(p)
+                                      for n, p in mesh.ports.items()})
+        by_port = {port: name for name, port in mesh.ports.items()}
+        self.triggers = []  # (filter, function name, subscriber url)
+        for trigger in eventing.triggers:
+            port = urllib.parse.urlsplit(trigger.subscriber_url).port
+            if port in by_port:
+                self.triggers.append((trigger.filter, by_port[port], trigger.subscriber_url))
+
+    def owed(self, event: CloudEvent) -> list[tuple[str, str]]:
+        """(function, subscriber url) of every Trigger this event matches."""
+        return [(name, url) for compiled, name, url in self.triggers
+                if matches(compiled, event.attributes)]
+
+
+def dead_letters(client: redis.Redis) -> dict[tuple[str, str, str], str]:
+    """(source, id, destination) -> reason (the status code the destination answered)."""
+    out = {}
+    for letter in list_dead_letters(client):
+        event = letter.event
+        out[(event.source, event.id, event.get("knativeerrordest", ""))] = (
+            event.get("knativeerrorcode") or letter.note or "unknown")
+    return out
+
+
+def broker_backlog(client: redis.Redis) -> int:
+    return sum(client.xlen(key) for key in client.scan_iter("kades:broker:*:lane:*", count=500)
+               if client.type(key) == b"stream")
+
+
+def mark_states(client: redis.Redis, keys: list[str]) -> list[bytes | None]:
+    states = []
+    for start in range(0, len(keys), 1000):
+        states += client.mget(keys[start:start + 1000])
+    return states
+
+
+def close_books(ledger: Ledger, client: redis.Redis, database_url: str,
+                posted: list[CloudEvent]) -> Books:
+    books = Books(posted=len(posted))
+    accepted = ledger.mesh.tap.snapshot()
+    books.accepted = len(accepted)
+    books.lost_inputs = [f"{e.type} {e.source} {e.id}" for e in posted
+                         if (e.source, e.id) not in accepted]
+    owed = [(event, name, url) for event, _ in accepted.values()
+            for name, url in ledger.owed(event)]
+    books.deliveries = len(owed)
+    states = mark_states(client, [dedup._key(name, dedup.source_and_id(event))
+                                  for event, name, _ in owed])
+    parked = dead_letters(client)
+    for (event, name, url), state in zip(owed, states):
+        books.by_type[event.type] += 1
+        if state is not None and state != PROCESSING:
+            books.handled += 1
+        elif (event.source, event.id, url) in parked:
+            books.dead_lettered += 1
+            books.dead_letter_reasons[f"{name}: {parked[(event.source, event.id, url)]}"] += 1
+        else:
+            books.unfinished.append(f"{name} {event.type} {event.source} {event.id}")
+    books.backlog = broker_backlog(client)
+    with psycopg.connect(database_url) as conn:
+        books.duplicate_rows = {table: conn.execute(query).fetchone()[0]
+                                for table, query in DUPLICATE_ROW_CHECKS.items()}
+    return books
+
+
+def settle(ledger: Ledger, client: redis.Redis, database_url: str, posted: list[CloudEvent],
+           *, timeout_s: float = 120, quiet_s: float = 2.0) -> tuple[Books, float]:
+    """Wait until the books balance and the tap is quiet; (books, seconds it took)."""
+    began = time.monotonic()
+    deadline, last_count, quiet_since = began + timeout_s, -1, time.monotonic()
+    while True:
+        books = close_books(ledger, client, database_url, posted)
+        if books.accepted != last_count:
+            last_count, quiet_since = books.accepted, time.monotonic()
+        done = books.balanced and time.monotonic() - quiet_since >= quiet_s
+        if done or time.monotonic() > deadline:
+            return books, time.monotonic() - began
+        time.sleep(0.5)

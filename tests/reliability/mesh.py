@@ -1,0 +1,207 @@
+"""The whole system as processes on free ports, with an accounting tap and fault controls.
+
+A copy of `eventing/` gets one extra Trigger without a filter, `accounting-tap`, whose
+subscriber is a small HTTP server in this process: it sees every event the broker accepted
+(inputs, replies, events sent to the sink, PingSource events), so the accounting can ask,
+for each of them, whether every Trigger it matched got it handled or dead-lettered.
+Functions and the broker can be killed (SIGKILL, as a crash) and started again on their port,
+as Knative would restart a crashed pod.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+from kades.events.envelope import CloudEvent, decode
+from kades.localrun import start_system, stop_system
+from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
+from kades.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+NAMES = [*FUNCTIONS, *HTTP_FUNCTIONS]
+TAP_TRIGGER = """apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {{name: accounting-tap, namespace: kades}}
+spec:
+  broker: kades
+  subscriber: {{uri: "{url}"}}
+  delivery: {{retry: 20, backoffPolicy: exponential, backoffDelay: PT0.1S}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def env_name(name: str) -> str:
+    return "KADES_PORT_" + name.upper().replace("-", "_")
+
+
+class Tap:
+    """Records every event delivered to it: (source, id) -> (event, first arrival)."""
+
+    def __init__(self):
+        self.events: dict[tuple[str, str], tuple[CloudEvent, float]] = {}
+        self.lock = threading.Lock()
+        tap = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                arrived = time.monotonic()
+                for event in decode({k.lower(): v for k, v in self.headers.items()}, body):
+                    with tap.lock:
+                        tap.events.setdefault((event.source, event.id), (event, arrived))
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def snapshot(self) -> dict[tuple[str, str], tuple[CloudEvent, float]]:
+        with self.lock:
+            return dict(self.events)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mesh:
+    """Broker, every function and the api on free ports, against `redis_url` and `database_url`."""
+
+    def __init__(self, state_dir: Path, *, redis_url: str, database_url: str):
+        self.state_dir = Path(state_dir)
+        self.ports = {name: free_port() for name in NAMES}
+        self.broker_port = free_port()
+        self.config = Settings.from_env({
+            "KADES_REDIS_URL": redis_url, "KADES_DATABASE_URL": database_url,
+            "KADES_SINK_URL": f"http://127.0.0.1:{self.broker_port}/kades/kades"})
+        self.tap = Tap()
+        self.root = self._root()
+        self.urls: dict[str, str] = {}
+        self._saved_env: dict[str, str | None] = {}
+
+    @property
+    def ingress(self) -> str:
+        return self.config.sink_url
+
+    def _root(self) -> Path:
+        """functions/ as is, eventing/ plus the accounting tap."""
+        root = self.state_dir / "root"
+        eventing = root / "eventing"
+        eventing.mkdir(parents=True, exist_ok=True)
+        if not (root / "functions").exists():
+            (root / "functions").symlink_to(ROOT / "functions")
+        for manifest in (ROOT / "eventing").glob("*.yaml"):
+            shutil.copy(manifest, eventing / manifest.name)
+        (eventing / "900-accounting-tap-trigger.yaml").write_text(TAP_TRIGGER.format(url=self.tap.url))
+        return root
+
+    def start(self) -> dict[str, str]:
+        for name, port in self.ports.items():
+            self._saved_env[env_name(name)] = os.environ.get(env_name(name))
+            os.environ[env_name(name)] = str(port)
+        self.urls = start_system(self.root, self.config, broker_port=self.broker_port,
+                                 state_dir=self.state_dir)
+        return self.urls
+
+    def stop(self) -> None:
+        stop_system(self.state_dir)
+        self.tap.close()
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    # --- processes --------------------------------------------------------------------------
+
+    def pid(self, name: str) -> int:
+        return int((self.state_dir / "run" / f"{name}.pid").read_text())
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the process group of `name` (a crash: nothing is cleaned up)."""
+        pid = self.pid(name)
+        os.killpg(pid, signal.SIGKILL)
+        for _ in range(100):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+                os.kill(pid, 0)
+            except (ChildProcessError, ProcessLookupError):
+                return
+            time.sleep(0.05)
+
+    def restart(self, name: str, *, timeout_s: float = 60) -> None:
+        """Start `name` again on its port (what Knative does after a crash)."""
+        env = dict(os.environ, KADES_REDIS_URL=self.config.redis_url,
+                   KADES_DATABASE_URL=self.config.database_url, K_SINK=self.config.sink_url,
+                   PYTHONUNBUFFERED="1")
+        if name == "broker":
+            command = [sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
+                       str(self.root / "eventing"), "--port", str(self.broker_port)]
+        else:
+            env["K_SERVICE"] = name
+            command = [sys.executable, "-m", "functions_framework", "--target", "handle",
+                       "--source", str(self.root / "functions" / name / "main.py"),
+                       "--host", "127.0.0.1", "--port", str(self.ports[name])]
+        log = open(self.state_dir / "logs" / f"{name}.log", "ab")
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        (self.state_dir / "run" / f"{name}.pid").write_text(str(process.pid))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.urls[name] + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{name} did not come back within {timeout_s:.0f} s")
+
+    def ready_statuses(self, *, timeout_s: float = 10) -> dict[str, int | None]:
+        """GET /ready of every function at once: 503 while a dependency is away (None: no
+        answer within `timeout_s`)."""
+        def ask(name: str) -> int | None:
+            try:
+                return httpx.get(self.urls[name] + "/ready", timeout=timeout_s).status_code
+            except httpx.HTTPError:
+                return None
+        with ThreadPoolExecutor(len(NAMES)) as pool:
+            return dict(zip(NAMES, pool.map(ask, NAMES)))
+
+    def resident_mb(self) -> dict[str, float]:
+        """Resident memory of every process group (a function's server and its workers)."""
+        groups = {name: self.pid(name) for name in [*NAMES, "broker"]}
+        totals = dict.fromkeys(groups, 0.0)
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                pgrp = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2])
+                status = (proc / "status").read_text()
+            except (OSError, IndexError, ValueError):
+                continue  # the process ended while we looked
+            for name, pid in groups.items():
+                if pgrp == pid:
+                    rss_kb = next((int(line.split()[1]) for line in status.splitlines()
+                                   if line.startswith("VmRSS:")), 0)
+                    totals[name] += rss_kb / 1024
+        return totals

@@ -1,0 +1,83 @@
+"""Fixtures of the security tests: the api in process (as tests/api serves it), a fresh
+key per test, every `kades` log line of the test, and the rendered prod manifests."""
+from __future__ import annotations
+
+import logging
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from alerts.receiver import Receiver
+from api.apiclient import api_client
+
+from kades.api import auth
+from kades.logs import JsonLineFormatter
+from kades.storage.apikeys import create_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def make_key(db_conn):
+    def make(tier: str = "standard") -> tuple[str, str]:
+        key_id, key = create_key(db_conn, tier=tier)
+        db_conn.commit()
+        return key_id, key
+    return make
+
+
+@pytest.fixture
+def sink(monkeypatch):
+    """A stand-in broker ingress (202) for the events the api sends."""
+    receiver = Receiver(statuses=[202] * 1000)
+    monkeypatch.setenv("KADES_SINK_URL", receiver.url)
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def api(kades_env, db_conn, redis_conn, make_key, sink):
+    auth.forget()
+    _, key = make_key("enterprise")
+    return api_client(key)
+
+
+class LogLines(logging.Handler):
+    """Every record of the `kades` loggers, formatted as the deployed functions write them."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonLineFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def log_lines():
+    handler = LogLines()
+    logger = logging.getLogger("kades")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler.lines
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def render(kubectl: str, overlay: str) -> list[dict]:
+    done = subprocess.run([kubectl, "kustomize", str(ROOT / "knative" / "overlays" / overlay)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+@pytest.fixture(scope="session")
+def prod_objects() -> list[dict]:
+    import shutil
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (apt-get install kubernetes-client)")
+    return render(kubectl, "prod")
