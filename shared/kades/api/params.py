@@ -1,13 +1,13 @@
 """Request parsing: every problem of a request is collected and reported at once (400)."""
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timedelta
 
 import flask
 
 from kades.errors import BadRequestError, Problem
+from kades.events.envelope import parse_json
 
 MAX_BODY_BYTES = 64 * 1024
 TIMEFRAMES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -70,20 +70,16 @@ def read_json_object(request: flask.Request) -> dict:
     """The JSON object body of a request; 413 when too large, 400 when not an object."""
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
-    raw = request.get_data(cache=True)
+    raw = request.stream.read(MAX_BODY_BYTES + 1)  # bounded: a chunked body has no length
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
     try:
-        body = json.loads(raw or b"null", parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as error:
+        body = parse_json(raw or b"null")
+    except ValueError as error:
         raise BadRequestError("body is not JSON", [Problem("body", str(error))]) from None
     if not isinstance(body, dict):
         raise BadRequestError("body must be a JSON object", [Problem("body", "not an object")])
     return body
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
 
 
 def jsonable(value):

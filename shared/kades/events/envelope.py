@@ -78,9 +78,24 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def parse_json(raw: bytes | str):
-    """Strict JSON: Python's json module would accept NaN and Infinity."""
-    return json.loads(raw, parse_constant=_no_constants)
+    """Strict JSON (RFC 8259), which Python's json module is not: UTF-8 only, no NaN or
+    Infinity, no lone surrogates (they could not be encoded again), bounded nesting.
+    Every refusal is a ValueError."""
+    text = bytes(raw).decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
+    try:
+        value = json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(text):  # a pair is one character after parsing; a lone one is not
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a \\u escape names a lone UTF-16 surrogate") from None
+    return value
 
 
 def is_json_type(content_type: str | None) -> bool:
@@ -235,7 +250,10 @@ def from_structured(document: Any, prefix: str = "") -> CloudEvent:
                 has_data = True
             except (TypeError, ValueError):
                 problems.append(Problem(prefix + "data_base64", "not valid base64"))
-            if has_data and is_json_type(attrs.get("datacontenttype")) and isinstance(data, bytes):
+            content_type = attrs.get("datacontenttype")
+            if (has_data and isinstance(data, bytes)
+                    and (content_type is None or isinstance(content_type, str))
+                    and is_json_type(content_type)):
                 try:
                     data = parse_json(data)
                 except (UnicodeDecodeError, ValueError) as error:

@@ -83,10 +83,14 @@ def http_function(function: Function, ctx: Context | None = None) -> Callable[[f
             return error_response(404, "not_found", f"no route {request.path}")
         if request.method != "POST":
             return error_response(405, "method_not_allowed", "events are POSTed to /")
-        if (request.content_length or 0) > ctx.settings.max_event_bytes:
-            return error_response(413, "payload_too_large",
-                                  f"body over {ctx.settings.max_event_bytes} bytes")
-        return handle_request(function, ctx, request.headers, request.get_data())
+        limit = ctx.settings.max_event_bytes
+        too_large = error_response(413, "payload_too_large", f"body over {limit} bytes")
+        if (request.content_length or 0) > limit:
+            return too_large
+        body = request.stream.read(limit + 1)  # bounded: a chunked body has no Content-Length
+        if len(body) > limit:
+            return too_large
+        return handle_request(function, ctx, request.headers, body)
 
     return entry_point
 
