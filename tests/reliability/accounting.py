@@ -23,7 +23,6 @@ from kades.broker.filters import matches
 from kades.events.envelope import CloudEvent
 from kades.runtime import dedup
 
-PROCESSING = b"processing"
 DUPLICATE_ROW_CHECKS = {
     "anomaly_events": "SELECT count(*) - count(DISTINCT (time, token, anomaly_type, detector,"
                       " anomaly_key)) FROM anomaly_events",
@@ -118,7 +117,7 @@ def close_books(ledger: Ledger, client: redis.Redis, database_url: str,
     parked = dead_letters(client)
     for (event, name, url), state in zip(owed, states):
         books.by_type[event.type] += 1
-        if state is not None and state != PROCESSING:
+        if dedup.is_done(state):
             books.handled += 1
         elif (event.source, event.id, url) in parked:
             books.dead_lettered += 1

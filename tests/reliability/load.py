@@ -13,7 +13,7 @@ from typing import Iterator
 import httpx
 import redis
 
-from accounting import PROCESSING, Ledger, mark_states
+from accounting import Ledger, mark_states
 from kades.events.envelope import CloudEvent, to_binary
 from kades.runtime import dedup
 
@@ -143,7 +143,7 @@ class Tracker:
         for ident, (keys, at) in pending:
             mine = states[offset:offset + len(keys)]
             offset += len(keys)
-            if all(s is not None and s != PROCESSING for s in mine):
+            if all(dedup.is_done(s) for s in mine):
                 self.latencies_s.append(now - at)
                 with self._lock:
                     del self._waiting[ident]

@@ -1,4 +1,7 @@
-"""Counts the ticks it handles in Redis (a visible side effect), fails on demand, replies once."""
+"""Counts the ticks it handles in Redis (a visible side effect), fails on demand, replies once.
+
+A tick from source "fail-once" fails its first handling; one from "redis-dies" shuts Redis
+down (saving its data, claims included) in the middle of its first handling."""
 import functions_framework
 
 from kades.errors import TemporaryFailure
@@ -10,6 +13,9 @@ def count(event, ctx):
     tick = event.data["ticks"][0]
     if tick.get("source") == "fail-once" and ctx.redis.incr("test:failures") == 1:
         raise TemporaryFailure("simulated outage")
+    if tick.get("source") == "redis-dies" and not ctx.redis.exists("test:redis-died"):
+        ctx.redis.set("test:redis-died", 1)
+        ctx.redis.shutdown(save=True)
     ctx.redis.incrby("test:ticks", len(event.data["ticks"]))
     anomaly = {"token": tick["token"], "time": tick["time"], "anomaly_type": "price_spike",
                "score": 1.0, "detector": "counter"}
