@@ -129,3 +129,14 @@ def test_recover_leaves_recently_claimed_entries_alone(queue):
     assert queue.recover("a/0", min_idle_ms=100) == 0
     time.sleep(0.15)
     assert queue.recover("a/0", min_idle_ms=100) == 1
+
+
+def test_redrive_schedules_an_unfinished_entry_once_and_a_finished_one_never(queue):
+    add(queue, 2)
+    (dropped, _), (done, _) = queue.read("a/0", "w0", count=10)
+    queue.finish("a/0", [done])
+    assert queue.redrive("a/0", done) is False  # its MULTI ran before the connection broke
+    assert queue.redrive("a/0", dropped) is True
+    assert queue.redrive("a/0", dropped) is False  # already waiting
+    assert queue.claim_due("a/0", "w1") == dropped
+    assert queue.claim_due("a/0", "w1") is None

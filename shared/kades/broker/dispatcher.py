@@ -5,7 +5,9 @@ so a worker never reads what it must skip. What an attempt leads to is `attempts
 
 - Unordered Trigger: one lane, several workers. A worker takes the next due retry, or else
   reads one new entry (Redis hands each blocked reader a different one). A failed attempt
-  goes to the lane's due set, for whichever worker is free when it is due.
+  goes to the lane's due set, for whichever worker is free when it is due. An entry a
+  worker was on when Redis went away is scheduled again by that worker once Redis is back
+  (housekeeping would find it too, but only after minutes).
 - Ordered Trigger: one worker per lane. It first re-reads its own unfinished entries (left
   by a failed step or a previous instance), then new ones, in batches, and delivers them
   strictly one after another: a pending retry holds the lane (its state is kept in Redis,
@@ -40,6 +42,7 @@ class TriggerDispatcher:
         self.lanes = lanes_of(trigger)
         self.attempts = Attempts(trigger, queue, ingress_url=ingress_url)
         self.threads: list[threading.Thread] = []
+        self._holding: dict[str, str] = {}  # unordered worker -> entry of its current attempt
 
     def prepare(self, *, recover: bool) -> int:
         """Create the lanes' groups; with `recover`, take over what was left pending."""
@@ -76,6 +79,9 @@ class TriggerDispatcher:
         name = self.trigger.name
         while not self.stop.is_set():
             try:
+                if consumer in self._holding:  # left mid-attempt when Redis went away
+                    self.queue.redrive(lane, self._holding[consumer])
+                    del self._holding[consumer]
                 step(lane, consumer)
             except redis.RedisError as error:
                 log(logger, logging.WARNING, "redis unavailable; delivery paused", trigger=name,
@@ -90,14 +96,17 @@ class TriggerDispatcher:
     def _run_unordered(self, lane: str, consumer: str) -> None:
         entry_id, wait = self.queue.next_due(lane, consumer)
         if entry_id is not None:
+            self._holding[consumer] = entry_id
             state = self.queue.state(lane, entry_id)
             self._after(lane, entry_id, self.attempts.run(
                 lane, entry_id, self.queue.fetch(lane, entry_id), state))
-            return
-        wait = self.idle_wait_s if wait is None else min(wait, self.idle_wait_s)
-        for entry_id, document in self.queue.read(lane, consumer, count=1,
-                                                  block_ms=int(wait * 1000)):
-            self._after(lane, entry_id, self.attempts.run(lane, entry_id, document, None))
+        else:
+            wait = self.idle_wait_s if wait is None else min(wait, self.idle_wait_s)
+            for entry_id, document in self.queue.read(lane, consumer, count=1,
+                                                      block_ms=int(wait * 1000)):
+                self._holding[consumer] = entry_id
+                self._after(lane, entry_id, self.attempts.run(lane, entry_id, document, None))
+        self._holding.pop(consumer, None)
 
     def _after(self, lane: str, entry_id: str, state: dict | None) -> None:
         if state is not None:

@@ -131,6 +131,15 @@ class BrokerQueue:
             if start == "0-0":
                 return recovered
 
+    def redrive(self, lane: str, entry_id: str, now: float | None = None) -> bool:
+        """Schedule an entry a worker dropped mid-attempt (Redis went away), if it is still
+        unfinished and not already waiting for a retry; whether it was."""
+        if not self.redis.xpending_range(self.stream(lane), GROUP, min=entry_id, max=entry_id,
+                                         count=1):
+            return False  # finished after all: its MULTI ran before the connection broke
+        now = time.time() if now is None else now
+        return bool(self.redis.zadd(self._due(lane), {entry_id: now}, nx=True))
+
     # --- retries ---------------------------------------------------------------------------
 
     def claim_due(self, lane: str, consumer: str, now: float | None = None) -> str | None:
