@@ -137,7 +137,11 @@ def ensure_redis(*, data_dir: Path, port: int = 6390,
     log = directory / "redis.log"
     subprocess.run([_redis_binary(), "--bind", HOST, "--port", str(port), "--daemonize", "yes",
                     "--pidfile", str(directory / "redis.pid"), "--logfile", str(log),
-                    "--dir", str(directory), "--appendonly", "no"], check=True)
+                    # The append-only file is written before Redis answers, so what it
+                    # acknowledged (an event the broker accepted) survives a crash of the
+                    # process; fsync once a second bounds what a crash of the machine loses.
+                    "--dir", str(directory), "--appendonly", "yes",
+                    "--appendfsync", "everysec"], check=True)
     _wait_until(lambda: _redis_answers(port), timeout_s=timeout_s, what="redis-server", log=log)
     return True
 
@@ -150,8 +154,9 @@ def _is_redis(pid: int) -> bool:
         return False
 
 
-def stop_redis(data_dir: Path, *, timeout_s: float = 10.0) -> bool:
-    """Stop the Redis we started in `data_dir` (by its pid file); True if one was running."""
+def stop_redis(data_dir: Path, *, timeout_s: float = 10.0, crash: bool = False) -> bool:
+    """Stop the Redis we started in `data_dir` (by its pid file); True if one was running.
+    `crash` kills it (SIGKILL: no final save), as the reliability checks do."""
     pid_file = Path(data_dir) / "redis" / "redis.pid"
     if not pid_file.exists():
         return False
@@ -159,7 +164,7 @@ def stop_redis(data_dir: Path, *, timeout_s: float = 10.0) -> bool:
     if not _is_redis(pid):
         pid_file.unlink()  # stale: the process is gone or the pid was reused
         return False
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGKILL if crash else signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while _is_redis(pid) and time.monotonic() < deadline:
         time.sleep(0.1)

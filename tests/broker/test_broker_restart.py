@@ -7,9 +7,14 @@ import threading
 import time
 
 import httpx
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from werkzeug.wrappers import Response
 
 from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
+from kades import devservices
+from kades.broker import DevBroker, load_eventing
 from kades.broker.queue import GROUP, BrokerQueue
 from kades.broker.routing import Router
 
@@ -103,3 +108,68 @@ def _healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_an_entry_whose_finish_hit_a_redis_outage_is_delivered_again_soon(tmp_path, subscribers):
+    """Redis goes away between a delivery and its ack: once Redis is back, the worker
+    schedules the entry again itself (the subscriber's dedup makes the second delivery
+    harmless) instead of leaving it to housekeeping minutes later."""
+    port = free_port()
+    devservices.ensure_redis(data_dir=tmp_path, port=port)
+    # No retries in the client: the outage outlasts them (with them, a short one is hidden).
+    client = redis.Redis(port=port, socket_timeout=5, retry=Retry(NoBackoff(), 0))
+
+    def shut_redis_once(_request):
+        if len(sub.requests) == 1:
+            # One try: a retrying client would shut the restarted Redis down again.
+            redis.Redis(port=port, retry=Retry(NoBackoff(), 0)).shutdown(save=True)
+        return Response(status=202)
+
+    sub = subscribers(shut_redis_once)
+    directory = tmp_path / "eventing"
+    directory.mkdir()
+    (directory / "all.yaml").write_text(manifests(trigger("t", sub.url)))
+    broker = DevBroker(load_eventing(directory), client, workers_per_trigger=1,
+                       idle_wait_s=0.1).start()
+    try:
+        assert post_binary(broker.ingress_url(), event_attrs(id_="cut")).status_code == 202
+        wait_for(lambda: sub.count() == 1, what="the first delivery")
+        time.sleep(1.5)
+        devservices.ensure_redis(data_dir=tmp_path, port=port)
+        queue = BrokerQueue(client, "kades", "kades", Router([]))
+        wait_for(lambda: sub.count() == 2 and client.xlen(queue.stream("t/0")) == 0, 10.0,
+                 what="the second delivery and the finish")
+        assert [r["headers"]["ce-id"] for r in sub.requests] == ["cut", "cut"]
+    finally:
+        broker.stop(timeout_s=5)
+        client.close()
+        devservices.stop_redis(tmp_path)
+
+
+def test_what_the_ingress_accepted_survives_a_redis_crash(tmp_path, subscribers):
+    """Redis killed (no final save) right after the ingress answered 202: the local Redis
+    writes its append-only file before it answers, so every accepted event is delivered."""
+    port = free_port()
+    devservices.ensure_redis(data_dir=tmp_path, port=port)
+    client = redis.Redis(port=port, socket_timeout=5)
+    sub = subscribers()
+    directory = tmp_path / "eventing"
+    directory.mkdir()
+    (directory / "all.yaml").write_text(manifests(trigger("t", sub.url)))
+    ingress_only = DevBroker(load_eventing(directory), client, dispatch=False).start()
+    try:
+        for i in range(20):
+            assert post_binary(ingress_only.ingress_url(), event_attrs(id_=f"e{i}")).status_code == 202
+    finally:
+        ingress_only.stop(timeout_s=5)
+    assert devservices.stop_redis(tmp_path, crash=True)
+    devservices.ensure_redis(data_dir=tmp_path, port=port)
+    broker = DevBroker(load_eventing(directory), client, idle_wait_s=0.1).start()
+    try:
+        wait_for(lambda: sub.count() == 20, what="the 20 accepted events")
+        assert sorted(r["headers"]["ce-id"] for r in sub.requests) == sorted(
+            f"e{i}" for i in range(20))
+    finally:
+        broker.stop(timeout_s=5)
+        client.close()
+        devservices.stop_redis(tmp_path)

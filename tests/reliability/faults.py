@@ -55,6 +55,9 @@ class Services:
     def stop_redis(self) -> None:
         devservices.stop_redis(self.data_dir)  # SIGTERM: Redis saves its data set first
 
+    def crash_redis(self) -> None:
+        devservices.stop_redis(self.data_dir, crash=True)  # only the append-only file is left
+
     def start_postgres(self) -> None:
         devservices.ensure_postgres(data_dir=self.data_dir, port=self.postgres_port,
                                     user=self.user, database=self.database)
@@ -92,9 +95,11 @@ def inject(name: str, take_away: Callable[[], None], give_back: Callable[[], Non
 
 def every_fault(services: Services, mesh, *, away_s: float = 10.0,
                 victim: str = "market-aggregator") -> list[tuple[str, Callable, Callable, float]]:
-    """(name, take away, give back, seconds away) of the four faults of the issue."""
+    """(name, take away, give back, seconds away) of the four faults of the issue, and a
+    Redis crash (no final save)."""
     return [
         ("Redis stopped", services.stop_redis, services.start_redis, away_s),
+        ("Redis killed (SIGKILL), restarted", services.crash_redis, services.start_redis, 2.0),
         ("PostgreSQL stopped", services.stop_postgres, services.start_postgres, away_s),
         (f"{victim} killed (SIGKILL), restarted", lambda: mesh.kill(victim),
          lambda: mesh.restart(victim), 2.0),
