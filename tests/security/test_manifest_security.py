@@ -20,20 +20,35 @@ WRITABLE_ROOT = {("StatefulSet", "timescaledb", "timescaledb"),
                  ("StatefulSet", "timescaledb", "clone-standby"),
                  ("CronJob", "kades-backup", "backup")}
 FUNCTION = {"app.kubernetes.io/component": "function"}
+JOB = {"app.kubernetes.io/component": "job"}
+SOURCE = {"app.kubernetes.io/component": "source"}
+REDIS = {"app.kubernetes.io/name": "redis"}
+TIMESCALEDB = {"app.kubernetes.io/name": "timescaledb"}
 # policy -> (pods it protects, peers allowed in, ports): the only ingress paths there are.
 ALLOWED_INGRESS = {
     "default-deny-ingress": ({}, None, None),
     "functions-from-knative": (FUNCTION, [("namespaces", ("knative-serving", "knative-eventing",
                                                           "kourier-system", "istio-system",
                                                           "monitoring"))], None),
-    "redis-from-clients": ({"app.kubernetes.io/name": "redis"},
-                           [FUNCTION, {"app.kubernetes.io/component": "job"},
-                            {"app.kubernetes.io/component": "source"}], [6379]),
-    "timescaledb-from-clients": ({"app.kubernetes.io/name": "timescaledb"},
-                                 [FUNCTION, {"app.kubernetes.io/component": "job"},
-                                  {"app.kubernetes.io/name": "timescaledb"}], [5432]),
+    "redis-from-clients": (REDIS, [FUNCTION, JOB, SOURCE], [6379]),
+    "timescaledb-from-clients": (TIMESCALEDB, [FUNCTION, JOB, TIMESCALEDB], [5432]),
 }
-
+CLIENTS = ("component", ("function", "job", "source"))
+# policy -> (pods it lets out, [(peers, ports)]): the only egress paths there are.
+ALLOWED_EGRESS = {
+    "default-deny-egress": ({}, []),
+    "dns-for-all": ({}, [([("namespaces", ("kube-system",))], [53, 53])]),
+    "clients-to-stores": (CLIENTS, [([REDIS], [6379]), ([TIMESCALEDB], [5432]),
+                                    ([("namespaces", ("knative-eventing",))], [8080])]),
+    "timescaledb-replication": (TIMESCALEDB, [([TIMESCALEDB], [5432])]),
+    "internet-for-webhooks-and-rpc": (("name", ("alert-dispatch", "solana-source")),
+                                      [([("public", "0.0.0.0/0"), ("public", "::/0")],
+                                        [443, 80])]),
+}
+# What an ipBlock to the internet must leave out: private, shared, link-local (the cloud
+# metadata endpoint) and loopback ranges.
+NEVER_OUT = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+             "169.254.0.0/16", "127.0.0.0/8", "fc00::/7", "fe80::/10", "::1/128"}
 
 def manifest_objects() -> list[tuple[Path, dict]]:
     out = []
@@ -101,46 +116,93 @@ def test_secrets_reach_containers_only_by_reference(prod_objects):
     assert checked >= 10
 
 
+def selected(selector: dict):
+    """A pod selector as the test tables write it: labels, or (short key, values)."""
+    if "matchExpressions" in selector:
+        (expression,) = selector["matchExpressions"]
+        assert expression["operator"] == "In", expression
+        return expression["key"].removeprefix("app.kubernetes.io/"), tuple(expression["values"])
+    return selector.get("matchLabels", {})
+
+
+def peers_of(peers: list[dict]) -> list:
+    found = []
+    for peer in peers:
+        if "namespaceSelector" in peer:
+            assert set(peer) == {"namespaceSelector"}, peer
+            found.append(("namespaces", selected(peer["namespaceSelector"])[1]))
+        elif "ipBlock" in peer:
+            block = peer["ipBlock"]
+            left_out = set(block["except"])
+            assert {r for r in NEVER_OUT if (":" in r) == (":" in block["cidr"])} <= left_out, block
+            found.append(("public", block["cidr"]))
+        else:
+            assert set(peer) == {"podSelector"}, peer
+            found.append(peer["podSelector"]["matchLabels"])
+    return found
+
+
 def test_network_policies_deny_by_default_and_allow_only_the_listed_paths(prod_objects):
     policies = {o["metadata"]["name"]: o["spec"] for o in prod_objects
                 if o["kind"] == "NetworkPolicy"}
-    assert set(policies) == set(ALLOWED_INGRESS)
-    deny = policies["default-deny-ingress"]
-    assert deny["podSelector"] == {} and deny["policyTypes"] == ["Ingress"]
-    assert not deny.get("ingress"), "the default policy allows nothing"
-    for name, spec in policies.items():
-        selector, peers, ports = ALLOWED_INGRESS[name]
-        assert spec["podSelector"].get("matchLabels", {}) == selector, name
-        assert "Egress" not in spec["policyTypes"] or spec.get("egress"), name
+    assert set(policies) == set(ALLOWED_INGRESS) | set(ALLOWED_EGRESS)
+    for name, kind in (("default-deny-ingress", "Ingress"), ("default-deny-egress", "Egress")):
+        deny = policies[name]
+        assert deny["podSelector"] == {} and deny["policyTypes"] == [kind]
+        assert not deny.get("ingress") and not deny.get("egress"), "a default allows nothing"
+    for name, (selector, peers, ports) in ALLOWED_INGRESS.items():
+        spec = policies[name]
+        assert spec["policyTypes"] == ["Ingress"], name
+        assert selected(spec["podSelector"]) == selector, name
         if peers is None:
             continue
         (rule,) = spec["ingress"]
         assert rule["from"], f"{name}: an empty 'from' admits everyone"
-        found = []
-        for peer in rule["from"]:
-            if "namespaceSelector" in peer:
-                (expression,) = peer["namespaceSelector"]["matchExpressions"]
-                assert expression["operator"] == "In"
-                found.append(("namespaces", tuple(expression["values"])))
-            else:
-                assert set(peer) == {"podSelector"}, f"{name}: {peer}"
-                found.append(peer["podSelector"]["matchLabels"])
-        assert found == peers, name
+        assert peers_of(rule["from"]) == peers, name
         assert [p["port"] for p in rule.get("ports", [])] == (ports or []), name
+    for name, (selector, paths) in ALLOWED_EGRESS.items():
+        spec = policies[name]
+        assert spec["policyTypes"] == ["Egress"], name
+        assert selected(spec["podSelector"]) == selector, name
+        rules = spec.get("egress", [])
+        assert len(rules) == len(paths), name
+        for rule, (peers, ports) in zip(rules, paths):
+            assert rule.get("to"), f"{name}: an empty 'to' lets out to everywhere"
+            assert rule.get("ports"), f"{name}: a rule without ports opens every port"
+            assert peers_of(rule["to"]) == peers, name
+            assert [p["port"] for p in rule["ports"]] == ports, name
+
+
+def labels_match(selector, labels: dict) -> bool:
+    if isinstance(selector, tuple):
+        key, values = selector
+        return labels.get(f"app.kubernetes.io/{key}") in values
+    return selector.items() <= labels.items()
 
 
 def test_every_client_of_a_store_is_admitted_by_its_policy(prod_objects):
-    """Structurally: a pod reading the Redis or database URL carries a label the policy admits."""
+    """Structurally: a pod reading the Redis or database URL carries a label the store's
+    ingress policy admits and the egress policy lets out."""
     admitted = {"redis": ALLOWED_INGRESS["redis-from-clients"][1],
                 "database": ALLOWED_INGRESS["timescaledb-from-clients"][1]}
+    let_out = ALLOWED_EGRESS["clients-to-stores"][0]
     for kind, name, template in pod_templates(prod_objects):
         labels = template.get("metadata", {}).get("labels", {})
         names = {e["name"] for c in containers(template) for e in c.get("env", [])}
         for store, variables in (("redis", {"KADES_REDIS_URL"}),
                                  ("database", {"KADES_DATABASE_URL", "DATABASE_URL"})):
             if names & variables:
-                assert any(peer.items() <= labels.items() for peer in admitted[store]), (
+                assert any(labels_match(peer, labels) for peer in admitted[store]), (
                     f"{kind}/{name} uses {store} but no policy admits it")
+                assert labels_match(let_out, labels), f"{kind}/{name} may not reach {store}"
+
+
+def test_only_webhooks_and_the_rpc_source_leave_the_cluster(prod_objects):
+    """The pods let out to the internet are alert-dispatch and solana-source, and they are."""
+    out = ALLOWED_EGRESS["internet-for-webhooks-and-rpc"][0]
+    leaving = sorted(name for kind, name, template in pod_templates(prod_objects)
+                     if labels_match(out, template.get("metadata", {}).get("labels", {})))
+    assert leaving == ["alert-dispatch", "solana-source"]
 
 
 def test_containers_run_as_non_root_with_a_read_only_root(prod_objects):
