@@ -7,13 +7,13 @@ and one shared document of recent SOL fundings (who seeded which wallet).
 from __future__ import annotations
 
 from kades.chain import launch as launches
-from kades.chain.blockview import block_time_s, pool_observations, sol_fundings, token_records
+from kades.chain.blockview import pool_observations, sol_fundings, token_records
 from kades.chain.cycles import find_cycles
 from kades.chain.liquidity import watch_pool
+from kades.chain.reply import anomalies_reply, event_block_time_s
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.chain.wash import find_wash
-from kades.errors import BadRequestError, Problem
-from kades.events.catalogue import ANOMALY_DETECTED, CHAIN_BLOCK, derived_id, new_event
+from kades.events.catalogue import CHAIN_BLOCK
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
 from kades.runtime.state import StateStore
@@ -134,17 +134,8 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    try:
-        time_s = block_time_s(event.data, event.get("time"))
-    except ValueError as error:
-        raise BadRequestError("invalid chain block", [Problem("data.block_time", str(error))]) from error
-    anomalies = analyse_block(ctx.redis, event.data, time_s, thresholds())
-    if not anomalies:
-        return None
-    tokens = {a["token"] for a in anomalies}
-    return new_event(ANOMALY_DETECTED, ctx.source, {"anomalies": anomalies},
-                     subject=anomalies[0]["token"] if len(tokens) == 1 else None,
-                     event_id=derived_id(event, "chain-anomalies"), time=anomalies[-1]["time"])
+    anomalies = analyse_block(ctx.redis, event.data, event_block_time_s(event), thresholds())
+    return anomalies_reply(event, ctx, anomalies, "chain-anomalies")
 
 
 FUNCTION = Function("chain-analysis", (CHAIN_BLOCK,), handle_block)

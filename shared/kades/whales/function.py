@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import time
 
-from kades.chain.blockview import block_time_s, sol_fundings, token_records
+from kades.chain.blockview import sol_fundings, token_records
 from kades.chain.launch import PUMP_FUN_SUPPLY
+from kades.chain.reply import anomalies_reply, event_block_time_s
 from kades.chain.thresholds import ChainThresholds, thresholds
-from kades.errors import BadRequestError, Problem
-from kades.events.catalogue import ANOMALY_DETECTED, CHAIN_BLOCK, derived_id, new_event
+from kades.events.catalogue import CHAIN_BLOCK
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
 from kades.market.chain import SOL_USD_KEY, sol_usd_of
@@ -105,17 +105,9 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    try:
-        time_s = block_time_s(event.data, event.get("time"))
-    except ValueError as error:
-        raise BadRequestError("invalid chain block", [Problem("data.block_time", str(error))]) from error
-    anomalies = analyse_block(ctx.redis, event.data, time_s, thresholds(), sol_usd=_known_sol_usd(ctx.redis))
-    if not anomalies:
-        return None
-    tokens = {a["token"] for a in anomalies}
-    return new_event(ANOMALY_DETECTED, ctx.source, {"anomalies": anomalies},
-                     subject=anomalies[0]["token"] if len(tokens) == 1 else None,
-                     event_id=derived_id(event, "whale-anomalies"), time=anomalies[-1]["time"])
+    anomalies = analyse_block(ctx.redis, event.data, event_block_time_s(event), thresholds(),
+                              sol_usd=_known_sol_usd(ctx.redis))
+    return anomalies_reply(event, ctx, anomalies, "whale-anomalies")
 
 
 _sol_usd_cache: list = [None, -1e18]  # [price, monotonic time read]
