@@ -8,39 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from alerts.receiver import Receiver
-from api.apiclient import api_client
+from api.apifixtures import api, make_key, sink  # noqa: F401 - fixtures
 
-from kades.api import auth
 from kades.logs import JsonLineFormatter
-from kades.storage.apikeys import create_key
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def make_key(db_conn):
-    def make(tier: str = "standard") -> tuple[str, str]:
-        key_id, key = create_key(db_conn, tier=tier)
-        db_conn.commit()
-        return key_id, key
-    return make
-
-
-@pytest.fixture
-def sink(monkeypatch):
-    """A stand-in broker ingress (202) for the events the api sends."""
-    receiver = Receiver(statuses=[202] * 1000)
-    monkeypatch.setenv("KADES_SINK_URL", receiver.url)
-    yield receiver
-    receiver.close()
-
-
-@pytest.fixture
-def api(kades_env, db_conn, redis_conn, make_key, sink):
-    auth.forget()
-    _, key = make_key("enterprise")
-    return api_client(key)
 
 
 class LogLines(logging.Handler):
