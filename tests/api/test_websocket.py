@@ -21,7 +21,7 @@ def server(kades_settings, redis_conn, db_conn):
     running.stop()
 
 
-def receive(ws, kind: str | None = None, timeout_s: float = 2.0) -> dict:
+def receive(ws, kind: str | None = None, timeout_s: float = 5.0) -> dict:
     """The next message (of `kind`, skipping others) within `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
