@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from kades.events.envelope import CloudEvent, decode
-from kades.localrun import start_system, stop_system
+from kades.localrun import process_env, start_system, stop_system
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.settings import Settings
 
@@ -152,9 +152,7 @@ class Mesh:
 
     def restart(self, name: str, *, timeout_s: float = 60) -> None:
         """Start `name` again on its port (what Knative does after a crash)."""
-        env = dict(os.environ, KADES_REDIS_URL=self.config.redis_url,
-                   KADES_DATABASE_URL=self.config.database_url, K_SINK=self.config.sink_url,
-                   PYTHONUNBUFFERED="1")
+        env = process_env(self.config)
         if name == "broker":
             command = [sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
                        str(self.root / "eventing"), "--port", str(self.broker_port)]
