@@ -1,0 +1,42 @@
+"""What `make reliability` concludes from its numbers, and the page it writes."""
+from __future__ import annotations
+
+import copy
+
+from report import render
+from run import passed
+
+RESULT = {
+    "when": "2026-11-26 10:00 UTC", "machine": "2 CPUs, Python 3.11",
+    "books": {"posted": 10, "accepted": 30, "deliveries": 50, "handled": 50, "dead_lettered": 0,
+              "dead_letter_reasons": {}, "unfinished": 0, "lost_inputs": 0, "backlog": 0,
+              "duplicate_rows": 0, "balanced": True},
+    "fault_rate": 60.0,
+    "faults": [{"name": "Redis stopped", "away_s": 10.0, "recovery_s": 1.5,
+                "ready_while_away": {"api": 503, "market-aggregator": None},
+                "refusals": {"503": 3}, "books": "balanced"}],
+    "probes": "10/s → 10/s posted, lag 0", "sustained_rate": 10.0,
+    "soak": {"minutes": 10.0, "rate": 8.0, "warmup_s": 60.0, "inputs": 4800, "p50": 0.1,
+             "p99": 0.2, "max_lag": 3, "end_lag": 0,
+             "rss": {"broker": (70.0, 74.0, 75.0), "api": (100.0, 100.0, 100.0)},
+             "max_growth": 5 / 70 * 100},
+    "fuzz": "fuzzing: fine",
+}
+
+
+def test_a_run_passes_only_when_books_faults_and_memory_all_do():
+    assert passed(RESULT)
+    for path, bad in ((("books", "balanced"), False), (("soak", "max_growth"), 10.5)):
+        broken = copy.deepcopy(RESULT)
+        broken[path[0]][path[1]] = bad
+        assert not passed(broken), path
+    unrecovered = copy.deepcopy(RESULT)
+    unrecovered["faults"][0]["recovery_s"] = None
+    assert not passed(unrecovered)
+
+
+def test_the_page_shows_each_process_growth_and_its_second_half():
+    page = render(RESULT)
+    assert "| broker | 70 | 74 | 75 | +7.1 % | +1.4 % |" in page
+    assert "| Redis stopped | 10.0 s | 1.5 s | 503: api; down: market-aggregator |" in page
+    assert "Largest growth: +7.1 % (goal ≤ 10 %)" in page
