@@ -31,6 +31,16 @@ BROKER_DEAD_LETTERED = Counter("kades_broker_dead_lettered_total",
 BROKER_DELIVERY_SECONDS = Histogram("kades_broker_delivery_seconds",
                                     "Time of one delivery attempt", ["trigger"])
 
+# --- alerts (alert-dispatch, the api's WebSocket) ---
+ALERTS_PUBLISHED = Counter("kades_alerts_published_total",
+                           "Alerts put on the alert stream by alert-dispatch, by level", ["level"])
+WEBHOOK_DELIVERIES = Counter("kades_webhook_deliveries_total",
+                             "Webhook delivery attempts, by outcome (delivered, retry, dead)",
+                             ["outcome"])
+WEBSOCKET_CONNECTIONS = Gauge("kades_websocket_connections", "Open WebSocket connections")
+WEBSOCKET_ALERTS_SENT = Counter("kades_websocket_alerts_sent_total",
+                                "Alerts sent to WebSocket clients (live and replayed)")
+
 
 def render() -> tuple[bytes, str]:
     """The Prometheus text exposition of this process's metrics and its content type."""

@@ -6,6 +6,7 @@ import time
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from kades.alerts import stream
 from kades.alerts.delivery import RetryPolicy, deliver_due
@@ -49,6 +50,10 @@ def hook(db_conn, key_id, url, **kwargs):
     return row
 
 
+def sample(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def drain(ctx, client, rounds=10):
     totals = {"delivered": 0, "retry": 0, "dead": 0}
     for _ in range(rounds):
@@ -62,10 +67,12 @@ def drain(ctx, client, rounds=10):
 
 def test_alert_is_published_once_on_the_stream(ctx, redis_conn):
     event = new_event(ALERT, "/kades/risk-scoring", ALERT_DATA, subject=ALERT_DATA["token"])
+    before = sample("kades_alerts_published_total", level="critical")
     handle_alert(event, ctx, WebhookCache(ttl_s=0))
     handle_alert(event, ctx, WebhookCache(ttl_s=0))  # redelivered
     entries = stream.since(redis_conn, "0-0")
     assert len(entries) == 1
+    assert sample("kades_alerts_published_total", level="critical") == before + 1
     assert entries[0][1]["data"] == ALERT_DATA and entries[0][1]["type"] == "alert"
 
 
@@ -78,9 +85,12 @@ def test_webhook_is_signed_retried_and_matches_level_and_token(ctx, db_conn, key
     hook(db_conn, key_id, too_high.url, min_level="critical")
     event = new_event(ALERT, "/kades/risk-scoring", {**ALERT_DATA, "level": "high"})
     handle_alert(event, ctx, WebhookCache(ttl_s=0))
+    before = {o: sample("kades_webhook_deliveries_total", outcome=o) for o in ("delivered", "retry")}
     with httpx.Client() as client:
         totals = drain(ctx, client)
     assert totals == {"delivered": 1, "retry": 2, "dead": 0}
+    assert {o: sample("kades_webhook_deliveries_total", outcome=o) - before[o]
+            for o in before} == {"delivered": 1, "retry": 2}
     assert len(flaky.received) == 3 and not wrong_token.received and not too_high.received
     headers, body, _ = flaky.received[-1]
     assert verify("s3cret", body, headers["X-KADES-Timestamp"], headers["X-KADES-Signature"])

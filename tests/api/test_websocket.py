@@ -7,9 +7,11 @@ import json
 import time
 import uuid
 
+import httpx
 import pytest
 import simple_websocket
 from apiserver import ApiServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from kades.alerts import stream
 
@@ -52,6 +54,13 @@ def subscribe(ws, *channels, tokens=()) -> dict:
     return receive(ws)
 
 
+def metric(server, name: str) -> float:
+    """One unlabelled sample of the api's /metrics."""
+    text = httpx.get(server.url + "/metrics", timeout=5).text
+    return next(s.value for family in text_string_to_metric_families(text)
+                for s in family.samples if s.name == name)
+
+
 def test_bad_key_gets_error_1001(server):
     ws = simple_websocket.Client.connect(f"{server.ws_url}?api_key=kades_{'x' * 32}")
     assert receive(ws, "error")["data"]["code"] == 1001
@@ -87,7 +96,13 @@ def test_live_alerts_follow_channels_and_tokens(server, make_key, redis_conn):
     assert got["data"]["token"] == "TokenA" and "wash_trading" in got["data"]["channels"]
     with pytest.raises(AssertionError):
         receive(ws, "alert", timeout_s=0.3)  # nothing else matched
+    assert metric(server, "kades_websocket_connections") == 1
+    assert metric(server, "kades_websocket_alerts_sent_total") == 1
     ws.close()
+    deadline = time.monotonic() + 5
+    while metric(server, "kades_websocket_connections") != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert metric(server, "kades_websocket_connections") == 0
 
 
 def test_reconnect_replays_what_was_missed_once(server, make_key, redis_conn):

@@ -20,6 +20,7 @@ import psycopg
 
 from kades.alerts.signing import signature_headers
 from kades.logs import log
+from kades.metrics import WEBHOOK_DELIVERIES
 from kades.storage import webhooks as store
 
 logger = logging.getLogger("kades.alerts")
@@ -74,6 +75,7 @@ def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], clien
                 store.record_attempt(conn, delivery["id"], status="dead", http_status=None,
                                      error="webhook deleted", retry_in_s=None)
                 counts["dead"] += 1
+                WEBHOOK_DELIVERIES.labels("dead").inc()
         for delivery, (status, error) in zip(live, results):
             if error is None:
                 outcome = "delivered"
@@ -86,6 +88,7 @@ def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], clien
                                  http_status=status, error=error,
                                  retry_in_s=policy.delay_after(delivery["attempts"]))
             counts[outcome] += 1
+            WEBHOOK_DELIVERIES.labels(outcome).inc()
             if outcome == "dead":
                 log(logger, logging.WARNING, "webhook delivery dead-lettered",
                     delivery=delivery["id"], attempts=delivery["attempts"], error=error)

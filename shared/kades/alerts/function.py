@@ -15,6 +15,7 @@ from kades.alerts import stream
 from kades.alerts.delivery import DeliveryWorker
 from kades.events.catalogue import ALERT
 from kades.events.envelope import CloudEvent
+from kades.metrics import ALERTS_PUBLISHED
 from kades.runtime import Context, Function
 from kades.storage import webhooks as store
 
@@ -62,7 +63,8 @@ WEBHOOKS = WebhookCache()
 
 def handle_alert(event: CloudEvent, ctx: Context, webhooks: WebhookCache | None = None) -> None:
     message = alert_message(event)
-    stream.publish(ctx.redis, f"{event.source}#{event.id}", message)
+    if stream.publish(ctx.redis, f"{event.source}#{event.id}", message) is not None:
+        ALERTS_PUBLISHED.labels(event.data["level"]).inc()
     hooks = (webhooks or WEBHOOKS).matching(ctx, token=event.data["token"],
                                             level=event.data["level"])
     queued = 0

@@ -38,6 +38,7 @@ from kades.api.wsprotocol import (AUTH_FAILED, CHANNELS, CONNECTION_STALE_S,
                                   MAX_MESSAGES_PER_MIN, PING_INTERVAL_S, RATE_LIMITED,
                                   SERVER_ERROR, Session, message)
 from kades.logs import log
+from kades.metrics import WEBSOCKET_ALERTS_SENT, WEBSOCKET_CONNECTIONS
 from kades.runtime.endpoint import error_response
 from kades.runtime.function import Context
 
@@ -180,6 +181,7 @@ def _try_send(ws, frame: str) -> None:
 def _converse(ctx: Context, ws, session: Session, counter: str, connection: str) -> None:
     inbox: queue.Queue = queue.Queue()
     hub(ctx).join(inbox)
+    WEBSOCKET_CONNECTIONS.inc()
     try:
         ws.send(message("welcome", {"channels": list(CHANNELS), "connection": connection}))
         refreshed = time.monotonic()
@@ -198,6 +200,7 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str)
                     for entry_id, alert in stream.since(ctx.redis, session.replay_from):
                         if (frame := session.deliverable(entry_id, alert)) is not None:
                             ws.send(frame)
+                            WEBSOCKET_ALERTS_SENT.inc()
                 raw = ws.receive(timeout=0)
             try:
                 entry_id, alert = inbox.get(timeout=0.02)
@@ -205,8 +208,10 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str)
                 entry_id = None
             if entry_id is not None and (frame := session.deliverable(entry_id, alert)):
                 ws.send(frame)
+                WEBSOCKET_ALERTS_SENT.inc()
             if time.monotonic() - refreshed > CONNECTION_STALE_S / 3:
                 ctx.redis.zadd(counter, {connection: time.time()})  # still here
                 refreshed = time.monotonic()
     finally:
+        WEBSOCKET_CONNECTIONS.dec()
         hub(ctx).leave(inbox)
