@@ -50,7 +50,7 @@ def test_two_stores_never_lose_an_update(redis_conn):
 
 def test_threads_of_one_process_share_the_store_safely(redis_conn):
     import threading
-    store, errors = StateStore(ttl_s=60, cache_size=4), []
+    store, errors = StateStore(ttl_s=60, cache_bytes=40), []
 
     def work():
         from kades.errors import TemporaryFailure
@@ -71,3 +71,20 @@ def test_threads_of_one_process_share_the_store_safely(redis_conn):
         thread.join()
     assert errors == []
     assert [json.loads(redis_conn.get(k)) for k in "abc"] == [{"n": 400}] * 3
+
+
+def test_the_cache_stays_within_its_byte_budget_and_keeps_the_recent_keys(redis_conn, monkeypatch):
+    store = StateStore(ttl_s=60, cache_bytes=2_000)
+    big = lambda states: ([{"pad": "x" * 300}], None)  # noqa: E731 - ~310 bytes a state
+    for n in range(20):
+        store.update(redis_conn, [f"token:{n}"], big)
+        assert store.cached_bytes <= 2_000
+    assert store.cached_bytes > 1_500  # filled, not emptied
+    calls = []
+    original = redis_conn.mget
+    monkeypatch.setattr(redis_conn, "mget", lambda keys: calls.append(keys) or original(keys))
+    store.update(redis_conn, ["token:19"], big)  # recent: served from the cache
+    store.update(redis_conn, ["token:0"], big)   # evicted long ago: read from Redis
+    assert calls == [["token:0"]]
+    store.forget()
+    assert store.cached_bytes == 0

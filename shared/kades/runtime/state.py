@@ -5,7 +5,9 @@ reads the states, computes, and commits with one atomic compare-and-set (a Lua s
 checks each key's SHA-1 is still the one we read). On conflict it re-reads and recomputes.
 The last states this process committed are kept in memory, so a replica that sees a token
 again skips the read: one round trip per batch in the common case, and Redis stays the
-only source of truth because the compare-and-set checks every key it relies on.
+only source of truth because the compare-and-set checks every key it relies on. The cache is
+bounded in bytes, not entries: a token's state runs to kilobytes, and with new tokens
+arriving all day a count bound let a process grow for hours.
 """
 from __future__ import annotations
 
@@ -45,11 +47,12 @@ def _digest(raw: bytes | None) -> str:
 class StateStore:
     """JSON documents under Redis keys with optimistic, cached, atomic batch updates."""
 
-    def __init__(self, *, ttl_s: int, cache_size: int = 10_000, max_attempts: int = 8):
+    def __init__(self, *, ttl_s: int, cache_bytes: int = 4 << 20, max_attempts: int = 8):
         self.ttl_s = ttl_s
-        self.cache_size = cache_size
+        self.cache_bytes = cache_bytes
         self.max_attempts = max_attempts
         self._cache: OrderedDict[str, bytes | None] = OrderedDict()
+        self._cached_bytes = 0
         self._lock = threading.Lock()  # a function serves requests on several threads
 
     def update(self, client: redis.Redis, keys: list[str], compute: Compute) -> Result:
@@ -68,7 +71,7 @@ class StateStore:
                 return result
             with self._lock:  # someone else moved a key on: read afresh and recompute
                 for key in keys:
-                    self._cache.pop(key, None)
+                    self._drop(key)
             time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # no lock-step retries
         raise TemporaryFailure(f"state kept changing under us ({self.max_attempts} attempts)")
 
@@ -84,12 +87,26 @@ class StateStore:
 
     def _remember(self, key: str, raw: bytes | None) -> None:
         with self._lock:
+            self._drop(key)
             self._cache[key] = raw
-            self._cache.move_to_end(key)
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            self._cached_bytes += _size(key, raw)
+            while self._cached_bytes > self.cache_bytes and self._cache:
+                self._drop(next(iter(self._cache)))  # the least recently used
+
+    def _drop(self, key: str) -> None:
+        if key in self._cache:
+            self._cached_bytes -= _size(key, self._cache.pop(key))
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._cached_bytes
 
     def forget(self) -> None:
         """Drop the in-process cache (tests; a state reset)."""
         with self._lock:
             self._cache.clear()
+            self._cached_bytes = 0
+
+
+def _size(key: str, raw: bytes | None) -> int:
+    return len(key) + (len(raw) if raw else 0)
