@@ -98,9 +98,20 @@ def db_conn(kades_settings):
         tables = [row[0] for row in conn.execute(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
             " AND tablename <> 'schema_migrations'")]
-        if tables:
-            conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
-                sql.SQL(", ").join(sql.Identifier(t) for t in tables)))
-        conn.commit()
+        truncate = sql.SQL("TRUNCATE {} RESTART IDENTITY").format(
+            sql.SQL(", ").join(sql.Identifier(t) for t in tables))
+        for attempt in range(5):
+            try:
+                if tables:
+                    conn.execute(truncate)
+                conn.commit()
+                break
+            except psycopg.errors.DeadlockDetected:
+                # A background thread of an earlier test (a webhook worker polling its
+                # tables) held one table while TRUNCATE locked the next: PostgreSQL broke
+                # the tie against us, so go again.
+                conn.rollback()
+                if attempt == 4:
+                    raise
         yield conn
         conn.rollback()
