@@ -1,4 +1,4 @@
-"""API keys in PostgreSQL: create (returns the key once), find by key, revoke."""
+"""API keys in PostgreSQL: create (returns the key once), find by key, list, revoke."""
 from __future__ import annotations
 
 from typing import Any
@@ -44,3 +44,12 @@ def revoke_key(conn: psycopg.Connection, the_key_id: str) -> bool:
     """Revoke a key by id; False when there was no live key of that id."""
     return conn.execute("UPDATE api_keys SET revoked_at = now() WHERE key_id = %s"
                         " AND revoked_at IS NULL", (the_key_id,)).rowcount == 1
+
+
+def list_keys(conn: psycopg.Connection, *, revoked: bool = False) -> list[dict[str, Any]]:
+    """Every live key ({key_id, tier, name, created_at, revoked_at}), oldest first; with
+    `revoked`, the revoked ones too. The key itself is not stored, so it cannot be listed."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT key_id, tier, name, created_at, revoked_at FROM api_keys"
+                           " WHERE %s OR revoked_at IS NULL ORDER BY created_at, key_id",
+                           (revoked,)).fetchall()
