@@ -237,7 +237,9 @@ def from_structured(document: Any, prefix: str = "") -> CloudEvent:
     if not isinstance(document, dict):
         raise InvalidEventError("invalid CloudEvent",
                                 [Problem(prefix or "body", "a structured event is a JSON object")])
-    attrs = {k: v for k, v in document.items() if k not in ("data", "data_base64")}
+    # JSON format §2.3 (v1.0.2): an attribute whose value is null is unset.
+    attrs = {k: v for k, v in document.items()
+             if k not in ("data", "data_base64") and v is not None}
     problems = attribute_problems(attrs, prefix)
     has_data = "data" in document
     data = document.get("data")
