@@ -61,10 +61,12 @@ def process_env(config: Settings) -> dict[str, str]:
     """The environment of the broker and function processes."""
     # Two malloc arenas, not eight per core: these processes run many threads, and with an
     # arena per thread their resident memory kept growing for minutes (the soak measured
-    # about half the growth with two). The image sets the same (Dockerfile).
+    # about half the growth with two). The image sets the same (Dockerfile). Webhooks may
+    # point at private addresses here: local receivers run on this machine.
     return dict(os.environ, KADES_REDIS_URL=config.redis_url,
                 KADES_DATABASE_URL=config.database_url, K_SINK=config.sink_url,
-                PYTHONUNBUFFERED="1", MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"))
+                PYTHONUNBUFFERED="1", MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"),
+                KADES_WEBHOOK_ALLOW_PRIVATE=os.environ.get("KADES_WEBHOOK_ALLOW_PRIVATE", "true"))
 
 
 def start_system(root: Path, config: Settings, *, broker_port: int,

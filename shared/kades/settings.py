@@ -65,6 +65,8 @@ class Settings:
     alert_default_threshold: float = 0.7   # tokens nobody tracks alert from "high" on
     alert_hysteresis: float = 0.1          # an alert clears below threshold - hysteresis
     jwt_secret: str = ""                   # HS256 bearer tokens; empty: only API keys work
+    # Webhooks to private addresses (127.0.0.1, 10/8, cluster names): local development only.
+    webhook_allow_private: bool = False
     enterprise_rate_per_min: int = 3000
     enterprise_burst: int = 5000
 
@@ -77,7 +79,10 @@ class Settings:
             if raw is None:
                 continue
             kind = type(field.default)
-            values[field.name] = kind(raw) if kind in (int, float) else raw
+            if kind is bool:
+                values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            else:
+                values[field.name] = kind(raw) if kind in (int, float) else raw
         if "sink_url" not in values and env.get("K_SINK"):
             values["sink_url"] = env["K_SINK"]
         if "function_name" not in values and env.get("K_SERVICE"):

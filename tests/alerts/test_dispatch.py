@@ -57,7 +57,7 @@ def sample(name: str, **labels) -> float:
 def drain(ctx, client, rounds=10):
     totals = {"delivered": 0, "retry": 0, "dead": 0}
     for _ in range(rounds):
-        counts = deliver_due(ctx.db, client, policy=FAST)
+        counts = deliver_due(ctx.db, client, policy=FAST, allow_private=True)  # 127.0.0.1
         for name, value in counts.items():
             totals[name] += value
         if not any(counts.values()):
@@ -117,7 +117,7 @@ def test_a_slow_receiver_does_not_hold_back_the_others(ctx, db_conn, key_id, rec
     started = time.monotonic()
     handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx, WebhookCache(ttl_s=0))
     with httpx.Client() as client:
-        deliver_due(ctx.db, client, policy=FAST)
+        deliver_due(ctx.db, client, policy=FAST, allow_private=True)
     arrivals = [r.received[0][2] - started for r in quick]
     slow_done = slow.received[0][2] - started + slow.delay_s
     # the quick ones were all sent before the slow one answered (sent in parallel)
@@ -131,3 +131,18 @@ def test_redelivered_alert_queues_nothing_new(ctx, db_conn, key_id, receivers):
     handle_alert(event, ctx, WebhookCache(ttl_s=0))
     handle_alert(event, ctx, WebhookCache(ttl_s=0))
     assert len(store.deliveries(db_conn)) == 1
+
+
+def test_a_webhook_resolving_to_a_private_address_is_never_contacted(ctx, db_conn, key_id,
+                                                                     receivers):
+    local = receivers()
+    hook(db_conn, key_id, local.url.replace("127.0.0.1", "localhost"))
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx, WebhookCache(ttl_s=0))
+    with httpx.Client() as client:
+        totals = {"delivered": 0, "retry": 0, "dead": 0}
+        for _ in range(5):
+            for name, value in deliver_due(ctx.db, client, policy=FAST).items():
+                totals[name] += value
+    assert totals == {"delivered": 0, "retry": 2, "dead": 1} and not local.received
+    [dead] = store.deliveries(db_conn, status="dead")
+    assert dead["last_error"].startswith("refused: localhost resolves to a non-public address")

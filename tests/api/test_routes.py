@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from apiclient import api_client
 from openapi_check import check_response
 
 from kades.risk.function import THRESHOLDS_KEY
+from kades.settings import settings
 from kades.storage import repository
 
 MINT = "So11111111111111111111111111111111111111112"
@@ -134,6 +136,24 @@ def test_webhooks_create_list_delete(api):
                                                  "tokens": "all", "secret": "short"})
     assert {d["field"] for d in bad.get_json()["error"]["details"]} == {
         "url", "min_level", "tokens", "secret"}
+
+
+def test_webhooks_must_point_at_public_addresses(api, make_key, monkeypatch):
+    for url in ("http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data/",
+                "http://redis:6379/", "http://kades-api.kades.svc.cluster.local/x"):
+        refused = call(api, "POST", "/v1/webhooks", json={"url": url})
+        assert refused.status_code == 400, url
+        [problem] = refused.get_json()["error"]["details"]
+        assert problem["field"] == "url" and ("public address" in problem["message"]), url
+    monkeypatch.setenv("KADES_WEBHOOK_ALLOW_PRIVATE", "true")  # local development
+    settings.cache_clear()
+    try:
+        local = api_client(make_key("enterprise")[1])  # a new api reads the new settings
+        assert call(local, "POST", "/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}
+                    ).status_code == 201
+    finally:
+        monkeypatch.delenv("KADES_WEBHOOK_ALLOW_PRIVATE")
+        settings.cache_clear()
 
 
 def test_openapi_document_is_served(api):

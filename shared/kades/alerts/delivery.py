@@ -18,6 +18,7 @@ from typing import Callable, ContextManager
 import httpx
 import psycopg
 
+from kades.alerts.destinations import delivery_problem
 from kades.alerts.signing import signature_headers
 from kades.logs import log
 from kades.metrics import WEBHOOK_DELIVERIES
@@ -37,8 +38,12 @@ class RetryPolicy:
         return min(self.max_delay_s, self.base_delay_s * 2 ** max(0, attempts - 1))
 
 
-def attempt(client: httpx.Client, delivery: dict, policy: RetryPolicy) -> tuple[int | None, str | None]:
-    """POST one delivery; (HTTP status or None, error text or None when delivered)."""
+def attempt(client: httpx.Client, delivery: dict, policy: RetryPolicy, *,
+            allow_private: bool = False) -> tuple[int | None, str | None]:
+    """POST one delivery; (HTTP status or None, error text or None when delivered).
+    A URL whose name now resolves to a private address is not contacted (see destinations)."""
+    if not allow_private and (refused := delivery_problem(delivery["url"])):
+        return None, f"refused: {refused}"
     body = json.dumps(delivery["payload"], separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "kades-alert-dispatch",
                "X-KADES-Delivery": str(delivery["id"]), **signature_headers(delivery["secret"], body)}
@@ -54,7 +59,8 @@ def attempt(client: httpx.Client, delivery: dict, policy: RetryPolicy) -> tuple[
 
 def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], client: httpx.Client,
                 *, policy: RetryPolicy = RetryPolicy(), limit: int = 50,
-                pool: ThreadPoolExecutor | None = None) -> dict[str, int]:
+                pool: ThreadPoolExecutor | None = None,
+                allow_private: bool = False) -> dict[str, int]:
     """One round: claim what is due, send it, record it; counts by outcome."""
     with connect() as conn:
         claimed = store.claim_due(conn, limit=limit, lease_s=policy.timeout_s * 2 + 5)
@@ -65,7 +71,8 @@ def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], clien
     own_pool = pool is None
     pool = pool or ThreadPoolExecutor(max_workers=min(16, len(live) or 1))
     try:
-        results = list(pool.map(lambda d: attempt(client, d, policy), live))
+        results = list(pool.map(lambda d: attempt(client, d, policy, allow_private=allow_private),
+                                live))
     finally:
         if own_pool:
             pool.shutdown(wait=False)
@@ -99,8 +106,9 @@ class DeliveryWorker:
     """A daemon thread that delivers due webhooks every `interval_s` (sooner when woken)."""
 
     def __init__(self, connect, client: httpx.Client, *, policy: RetryPolicy = RetryPolicy(),
-                 interval_s: float = 0.5):
+                 interval_s: float = 0.5, allow_private: bool = False):
         self._connect, self._client, self._policy = connect, client, policy
+        self._allow_private = allow_private
         self._interval_s = interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -121,7 +129,7 @@ class DeliveryWorker:
         while not self._stop.is_set():
             try:
                 counts = deliver_due(self._connect, self._client, policy=self._policy,
-                                     pool=self._pool)
+                                     pool=self._pool, allow_private=self._allow_private)
             except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as error:
                 # The database is away: nothing can be claimed or recorded; try again soon.
                 log(logger, logging.WARNING, "webhook worker: database unavailable",

@@ -33,7 +33,8 @@ def worker(ctx: Context) -> DeliveryWorker:
     """The process's delivery worker, started on first use (never at import)."""
     with _worker_lock:
         if not _workers:
-            _workers.append(DeliveryWorker(ctx.db, clients.http_client()))
+            _workers.append(DeliveryWorker(ctx.db, clients.http_client(),
+                                           allow_private=ctx.settings.webhook_allow_private))
         return _workers[0]
 
 

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import flask
 
+from kades.alerts.destinations import registration_problem
 from kades.api.auth import Caller
 from kades.api.params import jsonable, read_json_object, unknown_params
 from kades.errors import BadRequestError, Problem
@@ -25,6 +26,8 @@ def create(ctx: Context, request: flask.Request, caller: Caller) -> flask.Respon
     parts = urlsplit(url) if isinstance(url, str) else None
     if not parts or parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
         problems.append(Problem("url", "an http(s) URL of at most 2048 characters"))
+    elif not ctx.settings.webhook_allow_private and (refused := registration_problem(url)):
+        problems.append(Problem("url", refused))
     min_level = body.get("min_level", "high")
     if min_level not in store.LEVELS:
         problems.append(Problem("min_level", f"one of {', '.join(store.LEVELS)}"))

@@ -1,0 +1,47 @@
+"""Where a webhook may point: public addresses only, so that nobody can use alert-dispatch
+to reach the cluster's own services, a private network or the cloud metadata endpoint.
+
+Checked twice: when a webhook is registered (an address written in the URL, or a local
+name) and before each delivery (what the name resolves to then, so a name re-pointed at an
+internal address later is refused too). Local development and tests deliver to receivers on
+127.0.0.1: they set KADES_WEBHOOK_ALLOW_PRIVATE=true. On a cluster the egress
+NetworkPolicy enforces the same rule a second time.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".svc", ".cluster.local", ".home.arpa")
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def registration_problem(url: str) -> str | None:
+    """Why a webhook URL may not be registered, or None. Names are resolved at delivery."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        if host == "localhost" or host.endswith(LOCAL_SUFFIXES) or "." not in host:
+            return f"{host!r} is a local name; a webhook must point at a public address"
+        return None
+    return None if is_public(host) else f"{host} is not a public address"
+
+
+def delivery_problem(url: str) -> str | None:
+    """Why a delivery to `url` is refused now (its name resolves to a non-public address),
+    or None. A name that does not resolve is left to the attempt, which fails and retries."""
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, urlsplit(url).port or 443, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return None
+    private = sorted({info[4][0] for info in infos if not is_public(info[4][0])})
+    return f"{host} resolves to a non-public address ({', '.join(private)})" if private else None

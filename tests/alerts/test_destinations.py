@@ -1,0 +1,37 @@
+"""Webhooks may point only at public addresses: refused at registration (addresses and local
+names in the URL) and at delivery (what the name resolves to)."""
+from __future__ import annotations
+
+import pytest
+
+from kades.alerts.destinations import delivery_problem, is_public, registration_problem
+
+REFUSED = ["http://127.0.0.1:9/hook", "http://10.1.2.3/x", "https://172.20.0.5/x",
+           "https://192.168.1.1/x", "http://169.254.169.254/latest/meta-data/",
+           "http://100.64.0.1/x", "http://[::1]/x", "http://[fd00::1]/x",
+           "http://[::ffff:10.0.0.1]/x", "http://0.0.0.0/x", "http://localhost:8080/x",
+           "http://redis/x", "http://kades-api.kades.svc.cluster.local/x",
+           "http://metadata.google.internal/x", "http://printer.local/x"]
+ACCEPTED = ["https://example.org/hook", "https://hooks.slack.com/services/x",
+            "http://8.8.8.8/x", "https://[2606:4700:4700::1111]/x"]
+
+
+@pytest.mark.parametrize("url", REFUSED)
+def test_registration_refuses_private_addresses_and_local_names(url):
+    assert registration_problem(url)
+
+
+@pytest.mark.parametrize("url", ACCEPTED)
+def test_registration_accepts_public_addresses_and_names(url):
+    assert registration_problem(url) is None
+
+
+def test_delivery_refuses_a_name_that_resolves_to_a_private_address():
+    assert "127.0.0.1" in delivery_problem("http://localhost:9/hook")
+    assert delivery_problem("http://8.8.8.8/x") is None
+    assert delivery_problem("http://no-such-host.invalid/x") is None  # left to the attempt
+
+
+def test_public_means_globally_routable():
+    assert is_public("1.1.1.1") and is_public("2606:4700:4700::1111")
+    assert not any(is_public(a) for a in ("10.0.0.1", "127.0.0.1", "224.0.0.1", "fe80::1%eth0"))
