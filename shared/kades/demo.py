@@ -58,12 +58,12 @@ def show_demo(api_url: str, ingress: str, *, seed: int, minutes: int, rate: floa
         if all(found) or time.monotonic() > deadline:
             break
         time.sleep(1.0)
-    print(f"\n{'injected':<56}detected (GET {api_url}/v1/anomalies)")
+    print(f"\n{'injected':<80}detected (GET {api_url}/v1/anomalies)")
     for label, hit in zip(required, found):
         what = f"{label['start'][11:19]}  {label['source']:<6} {label['token'][:10]}…  {'/'.join(label['kinds'])}"
         seen = (f"{hit['time'][11:19]}  {hit['anomaly_type']:<22} score {hit['score']:.2f}"
                 if hit else "not detected")
-        print(f"  {what[:54]:<54}{seen}")
+        print(f"  {what[:76]:<76}  {seen}")
     detected = sum(1 for hit in found if hit)
     print(f"\n{detected}/{len(required)} injected anomalies detected, {len(anomalies)} anomalies "
           f"stored in all; {time.monotonic() - started:.1f}s from the first event.")
