@@ -4,7 +4,8 @@ Library: simple-websocket (what flask-sock is built on). functions-framework ser
 through gunicorn's gthread worker; simple-websocket takes over the raw socket gunicorn
 exposes (`gunicorn.socket`; werkzeug's under the test server), needs no async worker, no
 eventlet/gevent monkey patching, and speaks RFC 6455 with pings. Each connection holds one
-gunicorn thread (the api's THREADS bound its connections per replica; see docs/api.md).
+gunicorn thread (the api's THREADS bound its connections per replica; see docs/api.md) and
+a reader thread that blocks on the socket, so an idle connection costs no CPU.
 
 Fan-out: one reader thread per process follows the Redis alert stream (kades.alerts.stream)
 and hands each alert to the queue of every local connection, so any replica serves any
@@ -43,6 +44,9 @@ from kades.runtime.endpoint import error_response
 from kades.runtime.function import Context
 
 logger = logging.getLogger("kades.api.ws")
+# A connection's inbox holds (stream entry id, alert) from the hub and (CLIENT, message)
+# from its reader thread; entry ids look like "1764151200000-0", never like this.
+CLIENT = "client"
 
 class Hub:
     """Follows the alert stream and hands every alert to every local connection's queue."""
@@ -178,22 +182,40 @@ def _try_send(ws, frame: str) -> None:
         pass  # nobody left to tell
 
 
+def _read_client(ws, inbox: queue.Queue) -> None:
+    """Hand what the client sends to its connection's inbox; (CLIENT, None) once it left."""
+    try:
+        while True:
+            inbox.put((CLIENT, ws.receive()))  # blocks until a message arrives
+    except simple_websocket.ConnectionClosed:
+        inbox.put((CLIENT, None))
+
+
 def _converse(ctx: Context, ws, session: Session, counter: str, connection: str) -> None:
+    """One connection: its inbox gets alerts from the hub and messages from the client's
+    reader thread, so the conversation sleeps until there is something to do."""
     inbox: queue.Queue = queue.Queue()
     hub(ctx).join(inbox)
     WEBSOCKET_CONNECTIONS.inc()
     try:
         ws.send(message("welcome", {"channels": list(CHANNELS), "connection": connection}))
+        threading.Thread(target=_read_client, args=(ws, inbox), name="ws-reader",
+                         daemon=True).start()
         refreshed = time.monotonic()
         while ws.connected:
-            raw = ws.receive(timeout=0)
-            while raw is not None:
+            try:
+                origin, item = inbox.get(timeout=CONNECTION_STALE_S / 3)
+            except queue.Empty:
+                origin, item = None, None
+            if origin == CLIENT:
+                if item is None:
+                    return  # the client left
                 if session.over_rate(time.monotonic()):
                     ws.send(message("error", {"code": RATE_LIMITED, "message":
                                               f"over {MAX_MESSAGES_PER_MIN} messages per minute"}))
                     ws.close(1008, "rate limit exceeded")
                     return
-                replies, replay = session.handle(raw)
+                replies, replay = session.handle(item)
                 for reply in replies:
                     ws.send(reply)
                 if replay and session.replay_from:
@@ -201,12 +223,7 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str)
                         if (frame := session.deliverable(entry_id, alert)) is not None:
                             ws.send(frame)
                             WEBSOCKET_ALERTS_SENT.inc()
-                raw = ws.receive(timeout=0)
-            try:
-                entry_id, alert = inbox.get(timeout=0.02)
-            except queue.Empty:
-                entry_id = None
-            if entry_id is not None and (frame := session.deliverable(entry_id, alert)):
+            elif origin is not None and (frame := session.deliverable(origin, item)):
                 ws.send(frame)
                 WEBSOCKET_ALERTS_SENT.inc()
             if time.monotonic() - refreshed > CONNECTION_STALE_S / 3:
