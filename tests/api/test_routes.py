@@ -63,6 +63,9 @@ def test_analysis_bad_inputs_are_all_named(api):
     assert response.status_code == 400
     assert {d["field"] for d in response.get_json()["error"]["details"]} == {
         "address", "timeframe", "x"}
+    empty = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=")  # found by schemathesis
+    assert empty.status_code == 400
+    assert [d["field"] for d in empty.get_json()["error"]["details"]] == ["timeframe"]
 
 
 def test_track_token_sets_the_alert_threshold_and_lists_it(api, redis_conn, sink):

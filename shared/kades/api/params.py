@@ -59,7 +59,8 @@ def parse_number(name: str, raw: str | None, kind: type, low: float, high: float
 
 
 def parse_timeframe(raw: str | None, problems: list[Problem], default: str = "24h") -> str:
-    value = raw or default
+    """The timeframe asked for, `default` when none was; an empty one is a problem."""
+    value = default if raw is None else raw
     if value not in TIMEFRAMES:
         problems.append(Problem("timeframe", f"one of {', '.join(TIMEFRAMES)}"))
         return default
