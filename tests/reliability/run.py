@@ -89,8 +89,9 @@ def probe_rates(load, tracker, probe_s: float) -> tuple[float, str]:
     return sustained, "; ".join(shown)
 
 
-def fuzz_summary() -> str:
-    """Run the fuzzing and security suites (and schemathesis); what they tried."""
+def fuzz_summary() -> tuple[str, bool]:
+    """Run the fuzzing and security suites (and schemathesis); what they tried, and whether
+    every test passed."""
     suites = ["tests/fuzz", "tests/security", "tests/api/test_schemathesis.py"]
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "--hypothesis-show-statistics", *suites], cwd=ROOT,
@@ -106,7 +107,7 @@ def fuzz_summary() -> str:
              "catalogue, the runtime endpoint, the api's POST bodies and the OpenAPI document "
              "(schemathesis). Known bugs, pinned as strict xfail tests until they are fixed:"]
     lines += [f"- `{test}`: {reason}" for test, reason in xfails] or ["- none"]
-    return "\n".join(lines)
+    return "\n".join(lines), done.returncode == 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,15 +184,17 @@ def main(argv: list[str] | None = None) -> int:
         mesh.stop()
         clients.close_all()
         services.stop_all()
-    result["fuzz"] = "(skipped: --skip-fuzz)" if args.skip_fuzz else fuzz_summary()
+    result["fuzz"], result["fuzz_passed"] = (("(skipped: --skip-fuzz)", True) if args.skip_fuzz
+                                             else fuzz_summary())
     args.report.write_text(render(result))
     print(f"wrote {args.report}", flush=True)
     return 0 if passed(result) else 1
 
 
 def passed(result: dict) -> bool:
-    """Books balanced, every fault recovered from, memory within the goal."""
-    return (result["books"]["balanced"] and all(f["recovery_s"] is not None
+    """Books balanced, every fault recovered from, memory within the goal, the fuzzing and
+    security suites passed."""
+    return (result["books"]["balanced"] and result["fuzz_passed"] and all(f["recovery_s"] is not None
                                                 for f in result["faults"])
             and result["soak"]["max_growth"] <= MAX_GROWTH_PERCENT)
 

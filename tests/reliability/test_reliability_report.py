@@ -20,12 +20,13 @@ RESULT = {
              "p99": 0.2, "max_lag": 3, "end_lag": 0,
              "rss": {"broker": (70.0, 74.0, 75.0), "api": (100.0, 100.0, 100.0)},
              "max_growth": 5 / 70 * 100},
-    "fuzz": "fuzzing: fine",
+    "fuzz": "fuzzing: fine", "fuzz_passed": True,
 }
 
 
-def test_a_run_passes_only_when_books_faults_and_memory_all_do():
+def test_a_run_passes_only_when_books_faults_memory_and_fuzzing_all_do():
     assert passed(RESULT)
+    assert not passed({**RESULT, "fuzz_passed": False})
     for path, bad in ((("books", "balanced"), False), (("soak", "max_growth"), 10.5)):
         broken = copy.deepcopy(RESULT)
         broken[path[0]][path[1]] = bad
