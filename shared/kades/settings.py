@@ -73,21 +73,28 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
-        values = {}
-        for field in fields(cls):
-            raw = env.get(f"KADES_{field.name.upper()}")
-            if raw is None:
-                continue
-            kind = type(field.default)
-            if kind is bool:
-                values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            else:
-                values[field.name] = kind(raw) if kind in (int, float) else raw
+        values = fields_from_env(cls, env, "KADES_")
         if "sink_url" not in values and env.get("K_SINK"):
             values["sink_url"] = env["K_SINK"]
         if "function_name" not in values and env.get("K_SERVICE"):
             values["function_name"] = env["K_SERVICE"]
         return cls(**values)
+
+
+def fields_from_env(cls, env: Mapping[str, str], prefix: str) -> dict:
+    """The fields of dataclass `cls` that `env` sets as PREFIX + NAME (upper case), each
+    typed as its default: int, float, bool (true/1/yes/on) or str."""
+    values = {}
+    for field in fields(cls):
+        raw = env.get(prefix + field.name.upper())
+        if raw is None:
+            continue
+        kind = type(field.default)
+        if kind is bool:
+            values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            values[field.name] = kind(raw) if kind in (int, float) else raw
+    return values
 
 
 @functools.lru_cache(maxsize=1)

@@ -14,3 +14,11 @@ def test_a_flag_is_true_only_when_it_says_so():
     for raw, expected in (("true", True), ("1", True), ("Yes", True), ("false", False),
                           ("0", False), ("", False)):
         assert Settings.from_env({"KADES_WEBHOOK_ALLOW_PRIVATE": raw}).webhook_allow_private is expected
+
+
+def test_chain_thresholds_read_their_own_prefix():
+    from kades.chain.thresholds import ChainThresholds
+    tuned = ChainThresholds.from_env({"KADES_CHAIN_ACCUMULATION_BUYS": "12",
+                                      "KADES_CHAIN_WHALE_WINDOW_S": "600", "KADES_SPLIT_WALLETS": "9"})
+    assert (tuned.accumulation_buys, tuned.whale_window_s) == (12, 600.0)
+    assert tuned.split_wallets == ChainThresholds().split_wallets  # not its prefix

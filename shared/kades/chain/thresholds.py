@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Mapping
+
+from kades.settings import fields_from_env
 
 
 @dataclass(frozen=True)
@@ -60,13 +62,7 @@ class ChainThresholds:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ChainThresholds":
-        env = os.environ if env is None else env
-        values = {}
-        for field in fields(cls):
-            raw = env.get(f"KADES_CHAIN_{field.name.upper()}")
-            if raw is not None:
-                values[field.name] = type(field.default)(raw)
-        return cls(**values)
+        return cls(**fields_from_env(cls, os.environ if env is None else env, "KADES_CHAIN_"))
 
 
 @functools.lru_cache(maxsize=1)
