@@ -9,6 +9,7 @@ import functools
 import os
 from dataclasses import dataclass, fields
 from typing import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 # Local development defaults: non-default ports so a system Redis/PostgreSQL is never touched.
 DEFAULT_REDIS_PORT = 6390
@@ -95,6 +96,16 @@ def fields_from_env(cls, env: Mapping[str, str], prefix: str) -> dict:
         else:
             values[field.name] = kind(raw) if kind in (int, float) else raw
     return values
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password replaced by `***`, safe to print or log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
 
 
 @functools.lru_cache(maxsize=1)
