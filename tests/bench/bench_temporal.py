@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "temporal"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared_material, for benchmark
 
 from benchmark import RollingZScore  # noqa: E402
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
+from shared_material import SCHEMAS as SHARED, needs
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = REPO.parent / "shared" / "schemas" / "knative"
+SCHEMAS = SHARED / "knative"
 CRDS = {"Broker": "eventing.knative.dev_brokers.yaml", "Trigger": "eventing.knative.dev_triggers.yaml"}
 # The API server adds these to every object; the Eventing CRDs leave them out of the root.
 ROOT_FIELDS = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
@@ -46,9 +47,7 @@ def documents():
                 yield pytest.param(doc, id=f"{path.name}:{doc['metadata']['name']}")
 
 
-pytestmark = pytest.mark.skipif(not SCHEMAS.is_dir(), reason=f"no CRD schemas at {SCHEMAS}")
-
-
+@needs(SCHEMAS)
 @pytest.mark.parametrize("doc", list(documents()))
 def test_manifest_matches_its_crd(doc):
     errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
@@ -58,6 +57,7 @@ def test_manifest_matches_its_crd(doc):
     assert doc["metadata"]["namespace"] == "kades"
 
 
+@needs(SCHEMAS)
 def test_structural_check_catches_a_misspelt_field():
     bad = {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
            "metadata": {"name": "kades"}, "spec": {"delivry": {"retry": 1}}}

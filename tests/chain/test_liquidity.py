@@ -1,15 +1,14 @@
 """Liquidity removal and price dumps: known cases, then the real labelled Uniswap V2 pools."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+import shared_material
 
 from kades.chain.liquidity import watch_pool
 from kades.chain.thresholds import ChainThresholds
 from kades.chain.uniswap_replay import load_labels, pool_observations
 
-POOLS = Path(__file__).resolve().parents[3] / "shared/data/liquidity/uniswap_v2_pools"
+POOLS = shared_material.DATA / "liquidity/uniswap_v2_pools"
 T = ChainThresholds()
 COMMON = {"base_mint": "TOKEN", "quote_mint": "SOL", "base_decimals": 6, "quote_decimals": 9, "pool": "POOL"}
 
@@ -76,7 +75,7 @@ def test_a_replayed_block_changes_nothing():
     assert first and again == [] and again_state == first_state
 
 
-@pytest.mark.skipif(not POOLS.is_dir(), reason=f"shared data absent: {POOLS}")
+@shared_material.needs(POOLS)
 def test_real_uniswap_pools_drained_and_dumped_are_flagged_at_the_removal():
     found = {"rug_type1_liquidity_removed": [], "rug_type2_price_dump": []}
     kind = {"rug_type1_liquidity_removed": "liquidity_removal", "rug_type2_price_dump": "rug_price_dump"}

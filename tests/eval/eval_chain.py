@@ -20,7 +20,10 @@ from kades.chain.uniswap_replay import load_labels, pool_observations
 from kades.simulate_chain import SCENARIOS, simulate_chain
 from kades.whales import function as whale_function
 
-POOLS = Path(__file__).resolve().parents[3] / "shared/data/liquidity/uniswap_v2_pools"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared_material
+from shared_material import DATA, absent  # noqa: E402
+
+POOLS = DATA / "liquidity/uniswap_v2_pools"
 SEEDS = range(100, 110)
 CHAIN_KINDS = ["liquidity_removal", "rug_price_dump", "wash_trading", "cyclic_transfer", "risky_launch", "sniper_bundle"]
 WHALE_KINDS = ["whale_movement", "accumulation", "distribution", "wallet_splitting"]
@@ -44,8 +47,9 @@ def alerts_of(observations: list[dict]) -> list[dict]:
 
 
 def uniswap_report() -> int:
-    if not POOLS.is_dir():
-        print(f"skipped: {POOLS} absent")
+    reason = absent(POOLS, plain_clone="leaves this corpus out")
+    if reason:
+        print(f"Uniswap V2 pools (real, labelled): skipped, {reason}")
         return 0
     by_label: dict[str, list[tuple[dict, list[dict], int]]] = {}
     for row in load_labels(POOLS):

@@ -16,8 +16,12 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared/data/social/twitter_financial_news"
 sys.path.insert(0, str(ROOT / "tests/sentiment"))
+sys.path.insert(0, str(ROOT / "tests"))  # shared_material
+
+from shared_material import DATA as SHARED_DATA, absent  # noqa: E402
+
+DATA = SHARED_DATA / "social/twitter_financial_news"
 
 LABELS = ("negative", "neutral", "positive")
 DATASET_LABELS = {"0": "negative", "1": "positive", "2": "neutral"}
@@ -52,8 +56,9 @@ def sentiment_section() -> None:
     texts, gold = [s[0] for s in SENTENCES], [s[1] for s in SENTENCES]
     compare("crypto posts written as tests (slang, emojis, negation, sarcasm)", texts, gold, models)
     held_out = DATA / "sent_valid.csv"
-    if not held_out.is_file():
-        print(f"\nheld-out finance tweets: skipped, {held_out} is absent")
+    reason = absent(held_out, plain_clone="leaves this corpus out")
+    if reason:
+        print(f"\nheld-out finance tweets: skipped, {reason}")
         return
     with open(held_out, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -15,9 +15,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "temporal"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared_material
 
 from benchmark import (DETECTORS, PUMP_DIR, detection_times, load_pump_tapes,  # noqa: E402
                        score_corpus, simulator_corpus)
+
+from shared_material import absent  # noqa: E402
 
 from kades.simulate_series import SERIES_KINDS  # noqa: E402
 from kades.temporal.scoring import PROFILES, normalised  # noqa: E402
@@ -68,12 +71,13 @@ def main() -> int:
     print("NAB-style scores: 100 = every window detected at its start and nothing else, "
           "0 = detecting nothing;\nmedian delay = first detection minus window start "
           "(pump windows open 10 min before the announced start)")
-    if (PUMP_DIR / "events.csv").exists():
+    reason = absent(PUMP_DIR / "events.csv", plain_clone="leaves this corpus out")
+    if reason is None:
         tapes = load_pump_tapes()
         found = report("pump-and-dump tapes (real Binance trades)", tapes)
         per_tape(tapes, found["ensemble"])
     else:
-        print(f"\npump-and-dump tapes skipped: {PUMP_DIR} is absent")
+        print(f"\npump-and-dump tapes (real Binance trades): skipped, {reason}")
     regular = simulator_corpus(range(5))
     found = report("simulator series (regular 60 s steps)", regular)
     per_kind(regular, found["ensemble"])

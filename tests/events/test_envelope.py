@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from jsonschema import Draft7Validator
+from shared_material import SCHEMAS, require
 
 from kades.errors import InvalidEventError
 from kades.events import envelope
 from kades.events.envelope import CloudEvent
 
-SPEC_SCHEMA = Path(__file__).resolve().parents[3] / "shared/schemas/cloudevents/cloudevents-v1.0.2.schema.json"
+SPEC_SCHEMA = SCHEMAS / "cloudevents/cloudevents-v1.0.2.schema.json"
 
 VALID = {"specversion": "1.0", "id": "e-1", "source": "/tests", "type": "ai.kades.market.tick.v1",
          "time": "2026-11-26T08:00:00Z", "subject": "So11111111111111111111111111111111111111112",
@@ -63,7 +63,7 @@ def test_invalid_structured_events_name_every_problem(document, fields):
 
 def test_the_official_schema_agrees_where_it_can_judge():
     """Every event the official JSON Schema rejects, we reject too; what we accept, it accepts."""
-    official = Draft7Validator(json.loads(SPEC_SCHEMA.read_text()),
+    official = Draft7Validator(json.loads(require(SPEC_SCHEMA).read_text()),
                                format_checker=Draft7Validator.FORMAT_CHECKER)
     rejected_by_official = 0
     for document, _ in INVALID_STRUCTURED:

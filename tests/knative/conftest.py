@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from deploy_helpers import OVERLAYS, ROOT, SCHEMAS, in_ci as _in_ci
+from shared_material import require
 
 
 def _install_kubectl() -> None:
@@ -24,10 +25,8 @@ def _install_kubectl() -> None:
 
 @pytest.fixture(scope="session")
 def schemas_dir() -> Path:
-    if not (SCHEMAS / "knative").is_dir():
-        if _in_ci():
-            pytest.fail(f"schema folder missing: {SCHEMAS}")
-        pytest.skip(f"the handed-over schemas are not at {SCHEMAS}")
+    for folder in ("knative", "knative-func"):
+        require(SCHEMAS / folder)
     return SCHEMAS
 
 

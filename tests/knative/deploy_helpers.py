@@ -1,16 +1,9 @@
 """Paths and small helpers of the deployment tests (a plain module: conftest names clash)."""
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from shared_material import ROOT, SCHEMAS, in_ci  # for the tests here
 
-ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT.parent / "shared" / "schemas"
 OVERLAYS = ("dev", "prod")
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 def of_kind(docs: list[dict], kind: str) -> list[dict]:

@@ -1,9 +1,8 @@
 """market-aggregator on chain blocks: per-token prices from real swaps and pool states."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+import shared_material
 
 from kades.events.catalogue import MARKET_TICK, data_problems
 from kades.market.chain import chain_ticks
@@ -12,7 +11,7 @@ from kades.runtime import Context
 from kades.solana.programs import USDC, WSOL
 from kades.solana.source import replay_events
 
-DATA = Path(__file__).resolve().parents[3] / "shared/data/solana/rpc"
+DATA = shared_material.DATA / "solana/rpc"
 MINT = "TokenMint1111111111111111111111111111111111"
 
 
@@ -37,7 +36,7 @@ def test_market_aggregator_consumes_chain_blocks():
     assert set(FUNCTION.consumes) == {"ai.kades.market.feed.v1", "ai.kades.chain.block.v1"}
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data absent: {DATA}")
+@shared_material.needs(DATA)
 def test_real_blocks_become_ticks_stored_once(kades_settings, redis_conn, db_conn):
     ctx = Context("market-aggregator", settings=kades_settings)
     replies = [handle(event, ctx) for event in replay_events([str(DATA)])]

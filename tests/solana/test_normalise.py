@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
+import shared_material
 
 from kades.solana.normalise import normalise_transaction
 
-DATA = Path(__file__).resolve().parents[3] / "shared/data/solana/rpc"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data absent: {DATA}")
+DATA = shared_material.DATA / "solana/rpc"
+pytestmark = shared_material.needs(DATA)
 
 KEEP = {"transfers": ("mint", "source", "destination", "amount", "native"),
         "swaps": ("trader", "pool", "side", "base_mint", "base_amount", "quote_amount",

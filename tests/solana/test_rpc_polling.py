@@ -8,15 +8,15 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
+import shared_material
 
 from kades.solana.poll import LAST_SLOT_KEY, follow
 from kades.solana.rpc import SolanaRpc
 
-DATA = Path(__file__).resolve().parents[3] / "shared/data/solana/rpc"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data absent: {DATA}")
+DATA = shared_material.DATA / "solana/rpc"
+pytestmark = shared_material.needs(DATA)
 
 
 def recorded(name: str) -> dict:

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
+import shared_material
 
 from kades.cli import main
 from kades.events.catalogue import CHAIN_BLOCK, data_problems
@@ -12,8 +11,8 @@ from kades.events.envelope import from_structured
 from kades.solana.block import build_blocks, transactions_of
 from kades.solana.source import replay_events
 
-DATA = Path(__file__).resolve().parents[3] / "shared/data/solana/rpc"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data absent: {DATA}")
+DATA = shared_material.DATA / "solana/rpc"
+pytestmark = shared_material.needs(DATA)
 
 
 def bare(name: str) -> dict:

@@ -14,13 +14,15 @@ from collections import deque
 from datetime import datetime
 from pathlib import Path
 
+import shared_material
+
 from kades.simulate_series import SERIES_KINDS, simulate_series
 from kades.temporal.ensemble import TemporalEnsemble
 from kades.temporal.detector import ReturnSpikeDetector
 from kades.temporal.scoring import Score, probation_end, raw_score
 from kades.temporal.threshold import ThresholdFilter
 
-PUMP_DIR = Path(__file__).resolve().parents[3] / "shared/data/market/pump_dump"
+PUMP_DIR = shared_material.DATA / "market/pump_dump"
 PUMP_WINDOW_BEFORE_S, PUMP_WINDOW_AFTER_S = 600.0, 1200.0
 TICK_S = 60.0
 

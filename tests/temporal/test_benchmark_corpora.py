@@ -2,9 +2,9 @@
 (the full report with every profile and baseline is `make eval`)."""
 from __future__ import annotations
 
-import pytest
 from benchmark import (DETECTORS, PUMP_DIR, detection_times, load_pump_tapes, score_corpus,
                        simulator_corpus)
+from shared_material import require
 
 from kades.temporal.scoring import normalised
 
@@ -17,8 +17,7 @@ def judged(corpus: list[dict], name: str) -> tuple[float, int, int, int]:
 
 
 def test_pump_tapes():
-    if not (PUMP_DIR / "events.csv").exists():
-        pytest.skip(f"the pump-and-dump tapes are absent ({PUMP_DIR})")
+    require(PUMP_DIR / "events.csv")
     tapes = load_pump_tapes()
     ours, detected, windows, false_positives = judged(tapes, "ensemble")
     baseline = judged(tapes, "rolling z-score (baseline)")[0]
