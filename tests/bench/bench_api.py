@@ -179,7 +179,6 @@ def stream_to_websocket(api_url: str, key: str, redis_url: str, *, rate: float,
 
 def main() -> int:
     config = Settings.from_env()
-    devservices.main_services(["up"], config=config)
     devservices.ensure_database(config.database_url, "kades_bench_api")
     database_url = config.database_url.rsplit("/", 1)[0] + "/kades_bench_api"
     migrate(database_url)
@@ -232,4 +231,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with devservices.services_for(Settings.from_env()):  # stops what it had to start
+        sys.exit(main())

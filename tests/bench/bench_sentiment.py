@@ -33,7 +33,6 @@ def rate(work, count: int, repeats: int = 3) -> float:
 
 def main() -> int:
     config = Settings.from_env()
-    devservices.main_services(["up"], config=config)
     redis_url = config.redis_url.rsplit("/", 1)[0] + "/14"
     ctx = Context("sentiment-analysis", settings=dataclasses.replace(config, redis_url=redis_url))
     sim = simulate_social(seed=42, minutes=120, organic_per_minute=(8.0, 12.0))
@@ -66,4 +65,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with devservices.services_for(Settings.from_env()):  # stops what it had to start
+        sys.exit(main())

@@ -158,7 +158,6 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     config = Settings.from_env()
-    devservices.main_services(["up"], config=config)
     devservices.ensure_database(config.database_url, "kades_bench")
     database_url = config.database_url.rsplit("/", 1)[0] + "/kades_bench"
     migrate(database_url)
@@ -209,4 +208,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with devservices.services_for(Settings.from_env()):  # stops what it had to start
+        sys.exit(main())

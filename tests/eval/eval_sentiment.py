@@ -80,18 +80,18 @@ def detector_section() -> int:
     from kades.settings import Settings
     from kades.simulate_social import simulate_social
     config = Settings.from_env()
-    devservices.main_services(["up"], config=config)
     redis_url = config.redis_url.rsplit("/", 1)[0] + "/" + os.environ.get("KADES_EVAL_REDIS_DB", "12")
     ctx = Context("sentiment-analysis", settings=dataclasses.replace(config, redis_url=redis_url))
-    client = redis.Redis.from_url(redis_url)
     counts: Counter = Counter()
     posts = 0
-    for seed in SEEDS:
-        for key in client.scan_iter("kades:sentiment:*", count=1000):  # only our own keys
-            client.delete(key)
-        sim = simulate_social(seed=seed, minutes=40)
-        posts += len(sim.posts)
-        social_scoring.tally(social_scoring.run(sim, ctx), sim.labels, counts)
+    with devservices.services_for(config):  # stops what it had to start
+        client = redis.Redis.from_url(redis_url)
+        for seed in SEEDS:
+            for key in client.scan_iter("kades:sentiment:*", count=1000):  # only our own keys
+                client.delete(key)
+            sim = simulate_social(seed=seed, minutes=40)
+            posts += len(sim.posts)
+            social_scoring.tally(social_scoring.run(sim, ctx), sim.labels, counts)
     print(f"\nanomalies on {len(SEEDS)} social simulations (40 min, 5 tokens, one campaign each; "
           f"{posts} posts; a flag counts inside its campaign's window + 60 s)")
     print(f"  {'kind':<24}{'precision':>10}{'recall':>8}{'flags':>7}{'campaigns':>11}")

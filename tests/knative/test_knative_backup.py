@@ -17,6 +17,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from deploy_helpers import ROOT, in_ci as _in_ci
+from storage_editions import kades_settings  # noqa: F401 - backups must restore on every edition
 
 SCRIPTS = ROOT / "knative" / "base" / "backup"
 RESTORE_DATABASE = "kades_restore_test"
@@ -56,14 +57,32 @@ def _contents(url: str) -> dict:
 
 
 def _seed(conn) -> None:
+    # Recent rows: on the community edition the restored database's retention jobs run at
+    # once (their schedule is not part of a dump) and drop chunks past 90 days, as the source
+    # itself would within the day.
     conn.execute("INSERT INTO token_metrics (time, token, source, price, volume) VALUES "
-                 "('2026-01-02T03:04:05Z', 'MintA', 'raydium', 1.5, 10)")
+                 "(now() - interval '2 hours', 'MintA', 'raydium', 1.5, 10)")
     conn.execute("INSERT INTO anomaly_events (time, token, anomaly_type, score, detector, details,"
-                 " event_source, event_id) VALUES ('2026-01-02T03:04:05Z', 'MintA', 'flash_crash',"
-                 " 0.9, 'temporal', '{\"drop\": 0.4}', '/kades/test', 'e1')")
+                 " event_source, event_id) VALUES (now() - interval '2 hours', 'MintA',"
+                 " 'flash_crash', 0.9, 'temporal', '{\"drop\": 0.4}', '/kades/test', 'e1')")
     conn.execute("INSERT INTO risk_scores (time, token, score, level, event_source, event_id) "
-                 "VALUES ('2026-01-02T03:04:06Z', 'MintA', 0.8, 'high', '/kades/test', 'e2')")
+                 "VALUES (now() - interval '1 hour', 'MintA', 0.8, 'high', '/kades/test', 'e2')")
     conn.commit()
+
+
+def _timescale_shape(url: str) -> dict:
+    """Hypertables, their chunks and jobs, the kind of the daily view: what a restore must keep."""
+    with psycopg.connect(url) as conn:
+        shape = {"daily view": conn.execute(
+            "SELECT relkind FROM pg_class WHERE relname = 'token_metrics_daily'").fetchone()}
+        if conn.execute("SELECT to_regclass('timescaledb_information.hypertables')").fetchone()[0]:
+            shape["hypertables"] = conn.execute(
+                "SELECT hypertable_name, num_chunks FROM timescaledb_information.hypertables"
+                " ORDER BY 1").fetchall()
+            shape["jobs"] = conn.execute(
+                "SELECT proc_name, hypertable_name FROM timescaledb_information.jobs"
+                " WHERE hypertable_name IS NOT NULL ORDER BY 1, 2").fetchall()
+    return shape
 
 
 def test_backup_then_restore_gives_back_the_same_database(pg_tools, kades_settings, db_conn,
@@ -78,6 +97,7 @@ def test_backup_then_restore_gives_back_the_same_database(pg_tools, kades_settin
     original = _contents(kades_settings.database_url)
     assert original["anomaly_events"] and original["indexes"]
     assert _contents(restored) == original
+    assert _timescale_shape(restored) == _timescale_shape(kades_settings.database_url)
     with psycopg.connect(restored) as conn:  # identity columns carry on after the restore
         (new_id,) = conn.execute(
             "INSERT INTO anomaly_events (time, token, anomaly_type, score, detector, event_source,"

@@ -1,7 +1,7 @@
-"""The migration runner against a real PostgreSQL (plain, or TimescaleDB where installed)."""
+"""The migration runner on every storage edition: TimescaleDB community, TimescaleDB Apache-2
+and plain PostgreSQL (tests/storage/conftest.py runs each test once per edition)."""
 from __future__ import annotations
 
-import re
 import threading
 
 import psycopg
@@ -11,7 +11,8 @@ from psycopg.conninfo import make_conninfo
 
 from kades import devservices
 from kades.storage import migrate as migrations
-from kades.storage.migrate import MIGRATIONS_DIR, MigrationError, discover, migrate, status
+from kades.storage.migrate import Edition, MigrationError, discover, migrate, status
+from kades.storage.retention import apply_retention, main_retention
 
 TABLES = ("token_metrics", "anomaly_events", "risk_scores")
 
@@ -30,14 +31,15 @@ def fresh_database_url(kades_settings):
         conn.execute(drop)
 
 
-def _timescale(url: str) -> bool:
+def _edition(url: str) -> Edition:
     with psycopg.connect(url) as conn:
-        return migrations.timescale_usable(conn)[0]
+        return migrations.storage_edition(conn)
 
 
-def test_discover_orders_files_and_marks_timescale_ones():
-    found = [(m.version, m.name, m.needs_timescale) for m in discover()]
-    assert found[:2] == [("0001", "core", False), ("0002", "hypertables", True)]
+def test_discover_orders_files_and_reads_what_each_needs():
+    found = [(m.version, m.name, m.needs) for m in discover()]
+    assert found[:2] == [("0001", "core", "postgres"), ("0002", "hypertables", "community")]
+    assert ("0007", "hypertables", "timescale") in found
     assert [v for v, _, _ in found] == sorted(v for v, _, _ in found)
 
 
@@ -50,10 +52,13 @@ def test_discover_rejects_unknown_names_and_duplicate_versions(tmp_path):
     assert "oops.sql" in str(caught.value) and "0001 used twice" in str(caught.value)
 
 
-def test_first_run_applies_everything_usable_and_second_run_nothing(fresh_database_url):
-    expected = ["0001"] + (["0002"] if _timescale(fresh_database_url) else [])
-    assert migrate(fresh_database_url)[:len(expected)] == expected
+def test_first_run_applies_what_the_edition_can_run_and_second_run_nothing(fresh_database_url):
+    edition = _edition(fresh_database_url)
+    expected = [m.version for m in discover() if edition.can_run(m)]
+    assert migrate(fresh_database_url) == expected
     assert migrate(fresh_database_url) == []
+    assert {r["state"] for r in status(fresh_database_url) if r["version"] in expected} == \
+        {"applied"}
 
 
 def test_concurrent_runners_apply_each_migration_once(fresh_database_url):
@@ -102,30 +107,107 @@ def test_tables_indexes_and_daily_view_exist(db_conn):
                        "avg_liquidity"]
 
 
-def test_timescale_migration_is_skipped_and_left_pending_on_plain_postgres(kades_settings):
-    if _timescale(kades_settings.database_url):
-        pytest.skip("timescaledb is usable here: the plain-PostgreSQL path does not apply")
+def test_what_an_edition_cannot_run_stays_pending_with_the_reason(kades_settings):
+    edition = _edition(kades_settings.database_url)
     rows = {row["version"]: row for row in status(kades_settings.database_url)}
-    assert rows["0001"]["state"] == "applied"
-    assert rows["0002"]["state"] == "skipped"
-    assert "timescaledb" in rows["0002"]["reason"]
+    skipped = {v for v, row in rows.items() if row["state"] == "skipped"}
+    expected = {"community": set(), "apache": {"0002", "0006"},
+                "postgres": {"0002", "0006", "0007"}}[edition.name]
+    assert skipped == expected
+    assert rows["0001"]["state"] == rows["0008"]["state"] == "applied"
+    for version in skipped:
+        assert rows[version]["reason"].startswith("needs ") and edition.description in \
+            rows[version]["reason"]
     with psycopg.connect(kades_settings.database_url) as conn:
         recorded = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-    assert "0002" not in recorded  # not marked done: applied once the extension is there
+    assert not recorded & skipped  # not marked done: applied once the edition allows
 
 
-def test_pending_timescale_file_is_applied_once_the_extension_is_usable(
+def test_pending_file_is_applied_once_the_edition_can_run_it(
         fresh_database_url, tmp_path, monkeypatch):
-    # The runner's bookkeeping only: TimescaleDB itself is not installed on this machine,
-    # so the "extension" file here creates a plain table.
+    # The runner's bookkeeping only (the real editions are covered by the other tests): the
+    # "extension" files here create plain tables.
     (tmp_path / "0001_base.sql").write_text("CREATE TABLE base (x int);")
     (tmp_path / "0002_extra.timescale.sql").write_text("CREATE TABLE extra (x int);")
-    (tmp_path / "0003_later.sql").write_text("CREATE TABLE later (x int);")
-    monkeypatch.setattr(migrations, "timescale_usable", lambda conn: (False, "absent"))
-    assert migrate(fresh_database_url, directory=tmp_path) == ["0001", "0003"]
-    monkeypatch.setattr(migrations, "timescale_usable", lambda conn: (True, "present"))
-    assert migrate(fresh_database_url, directory=tmp_path) == ["0002"]
-    assert migrate(fresh_database_url, directory=tmp_path) == []
+    (tmp_path / "0003_policy.community.sql").write_text("CREATE TABLE policy (x int);")
+    (tmp_path / "0004_later.sql").write_text("CREATE TABLE later (x int);")
+    for edition, expected in (("postgres", ["0001", "0004"]), ("apache", ["0002"]),
+                              ("community", ["0003"]), ("community", [])):
+        monkeypatch.setattr(migrations, "storage_edition",
+                            lambda conn, name=edition: Edition(name, name))
+        assert migrate(fresh_database_url, directory=tmp_path) == expected
+
+
+def test_storage_has_the_shape_of_its_edition(db_conn):
+    edition = migrations.storage_edition(db_conn)
+    hypertables, jobs, compressed = set(), set(), set()
+    if edition.name != "postgres":
+        hypertables = {r[0] for r in db_conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables")}
+        compressed = {r[0] for r in db_conn.execute(
+            "SELECT hypertable_name FROM timescaledb_information.hypertables"
+            " WHERE compression_enabled")}
+        jobs = {(r[0], r[1]) for r in db_conn.execute(
+            "SELECT proc_name, hypertable_name FROM timescaledb_information.jobs"
+            " WHERE hypertable_name IS NOT NULL")}
+    daily_kind = db_conn.execute("SELECT relkind FROM pg_class"
+                                 " WHERE relname = 'token_metrics_daily'").fetchone()[0]
+    series = set(TABLES) | {"temporal_scores"}
+    caggs = 0
+    if edition.name != "postgres":
+        caggs = db_conn.execute("SELECT count(*) FROM timescaledb_information."
+                                "continuous_aggregates WHERE view_name = 'token_metrics_daily'"
+                                ).fetchone()[0]
+    if edition.name == "community":
+        assert hypertables >= series and compressed >= series
+        assert {("policy_retention", t) for t in series} <= jobs
+        assert {("policy_compression", t) for t in series} <= jobs
+        assert ("policy_refresh_continuous_aggregate", "token_metrics_daily") in jobs
+        assert caggs == 1
+    elif edition.name == "apache":
+        assert hypertables == series and not compressed and not jobs
+        assert caggs == 0  # the plain view of 0001
+    else:
+        assert db_conn.execute("SELECT count(*) FROM pg_extension"
+                               " WHERE extname = 'timescaledb'").fetchone()[0] == 0
+    assert daily_kind == "v"
+
+
+def _seed_ages(conn, days: list[float]) -> None:
+    for i, age in enumerate(days):
+        when = f"now() - interval '{age} days'"
+        conn.execute(f"INSERT INTO token_metrics (time, token, source) VALUES ({when}, 'M', 's')")
+        conn.execute(f"INSERT INTO risk_scores (time, token, score, level, event_source, event_id)"
+                     f" VALUES ({when}, 'M', 0.1, 'low', 'src', 'e{i}')")
+        conn.execute(f"INSERT INTO temporal_scores (time, token, score) VALUES ({when}, 'M', 0.1)")
+        conn.execute(f"INSERT INTO anomaly_events (time, token, anomaly_type, score, detector,"
+                     f" event_source, event_id) VALUES ({when}, 'M', 'x', 0.5, 'd', 's', 'e{i}')")
+    conn.commit()
+
+
+def test_retention_removes_only_what_is_past_the_horizon(db_conn):
+    _seed_ages(db_conn, [120, 100, 3, 0.5])
+    removed = {table: (count, unit) for table, count, unit in apply_retention(db_conn)}
+    db_conn.commit()
+    assert set(removed) == set(TABLES) | {"temporal_scores"}
+    for table in removed:
+        left = db_conn.execute(f"SELECT count(*), min(time) > now() - interval '90 days'"
+                               f" FROM {table}").fetchone()
+        assert left == (2, True), table
+        assert removed[table][0] >= 1  # rows, or the chunks that held them
+    assert all(count == 0 for _, count, _ in apply_retention(db_conn))  # nothing left
+    with pytest.raises(ValueError):
+        apply_retention(db_conn, keep_days=0)
+
+
+def test_kades_retention_command(kades_settings, db_conn, capsys):
+    _seed_ages(db_conn, [200])
+    assert main_retention(["--database-url", kades_settings.database_url]) == 0
+    out = capsys.readouterr().out
+    assert "token_metrics" in out and "removed" in out
+    assert db_conn.execute("SELECT count(*) FROM token_metrics").fetchone()[0] == 0
+    away = "postgresql://kades@127.0.0.1:1/kades?connect_timeout=1"
+    assert main_retention(["--database-url", away]) == 3
 
 
 def test_a_failing_file_rolls_back_and_is_not_recorded(fresh_database_url, tmp_path):
@@ -146,38 +228,14 @@ def test_an_applied_file_that_changed_is_refused(fresh_database_url, tmp_path):
         migrate(fresh_database_url, directory=tmp_path)
 
 
-def test_timescale_file_converts_every_table_and_matches_the_plain_view():
-    # TimescaleDB cannot run here, so this checks the text only — not that it executes.
-    text = (MIGRATIONS_DIR / "0002_hypertables.timescale.sql").read_text()
-    assert "CREATE EXTENSION IF NOT EXISTS timescaledb" in text
-    for table in TABLES:
-        assert re.search(rf"create_hypertable\('{table}', 'time'.*?if_not_exists => TRUE,"
-                         rf"\s*migrate_data => TRUE\)", text, re.S), table
-        assert f"add_retention_policy('{table}', INTERVAL '90 days'" in text
-        assert re.search(rf"ALTER TABLE {table} SET \(timescaledb.compress,"
-                         rf"\s*timescaledb.compress_segmentby = 'token'", text), table
-        assert f"add_compression_policy('{table}'" in text
-    assert "WITH (timescaledb.continuous)" in text and "WITH NO DATA" in text
-    assert "add_continuous_aggregate_policy('token_metrics_daily'" in text
-    assert "first(price, time)" in text and "last(price, time)" in text
-
-    def aliases(sql_text: str) -> list[str]:
-        start = re.search(r"CREATE (MATERIALIZED )?VIEW token_metrics_daily", sql_text).end()
-        view = sql_text[start:sql_text.index("FROM token_metrics", start)]
-        return re.findall(r"\bAS (\w+)", view)
-
-    plain = (MIGRATIONS_DIR / "0001_core.sql").read_text()
-    assert aliases(text) == aliases(plain) == ["bucket", "open", "high", "low", "close",
-                                                "volume", "avg_liquidity"]
-
-
 def test_main_migrate_reports_what_it_did(kades_settings, capsys):
     assert migrations.main_migrate(["--database-url", kades_settings.database_url]) == 0
     out = capsys.readouterr().out
     assert "applied: nothing (up to date)" in out and "0001 core" in out
+    assert f"storage: {_edition(kades_settings.database_url).description}" in out
 
 
 def test_main_migrate_says_when_the_database_is_away(capsys):
     url = "postgresql://kades@127.0.0.1:1/kades?connect_timeout=1"
-    assert migrations.main_migrate(["--database-url", url]) == 2
+    assert migrations.main_migrate(["--database-url", url]) == 3  # a dependency is away
     assert "cannot reach the database" in capsys.readouterr().err

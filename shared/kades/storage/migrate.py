@@ -1,10 +1,15 @@
 """Schema migrations: plain SQL files applied in order, each once, recorded in `schema_migrations`.
 
-File names in `migrations/`:
+File names in `migrations/` say what a file needs:
 - `NNNN_name.sql` runs on every PostgreSQL;
-- `NNNN_name.timescale.sql` runs only where the `timescaledb` extension can be loaded. On plain
-  PostgreSQL it stays pending (reported as skipped) and a later run applies it once the
-  extension is there.
+- `NNNN_name.timescale.sql` needs the `timescaledb` extension, in either edition (hypertables);
+- `NNNN_name.community.sql` needs its community edition (the Timescale License): retention
+  and compression policies, continuous aggregates. On the Apache-2 edition
+  (`timescaledb.license = 'apache'`, what some managed clouds ship) these fail, so they stay
+  pending there and the plain equivalents of the other files serve instead (the plain daily
+  view, retention by `kades retention`).
+A file whose needs are not met stays pending (reported as skipped, with the reason) and a
+later run applies it once they are.
 
 Each file runs in its own transaction, together with its row in `schema_migrations`. A
 session advisory lock serialises concurrent runners (two replicas starting at once, a
@@ -21,13 +26,17 @@ from pathlib import Path
 
 import psycopg
 
+from kades import exitcodes
 from kades.errors import KadesError
 from kades.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 ADVISORY_LOCK_KEY = 0x4B41444553  # "KADES"
 _FILE_NAME = re.compile(
-    r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?P<timescale>\.timescale)?\.sql$")
+    r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+?)(?:\.(?P<needs>timescale|community))?\.sql$")
+# What each storage edition can run, from the least to the most.
+EDITIONS = {"postgres": {"postgres"}, "apache": {"postgres", "timescale"},
+            "community": {"postgres", "timescale", "community"}}
 
 
 class MigrationError(KadesError, RuntimeError):
@@ -39,7 +48,7 @@ class Migration:
     version: str
     name: str
     path: Path
-    needs_timescale: bool
+    needs: str = "postgres"   # postgres | timescale | community: see the module's docstring
 
     @property
     def sql(self) -> str:
@@ -56,10 +65,11 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     for path in sorted(Path(directory).glob("*.sql")):
         match = _FILE_NAME.match(path.name)
         if not match:
-            problems.append(f"{path.name}: expected NNNN_name.sql or NNNN_name.timescale.sql")
+            problems.append(f"{path.name}: expected NNNN_name.sql, NNNN_name.timescale.sql"
+                            " or NNNN_name.community.sql")
             continue
         migrations.append(Migration(match["version"], match["name"], path,
-                                    needs_timescale=bool(match["timescale"])))
+                                    needs=match["needs"] or "postgres"))
     versions = [m.version for m in migrations]
     problems += [f"version {v} used twice" for v in sorted(set(versions)) if versions.count(v) > 1]
     if problems:
@@ -67,19 +77,41 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-def timescale_usable(conn: psycopg.Connection) -> tuple[bool, str]:
-    """Whether `CREATE EXTENSION timescaledb` can work here, and why not when it cannot."""
-    available, installed, preload = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
-        "       EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'),"
-        "       current_setting('shared_preload_libraries')").fetchone()
-    if installed:
-        return True, "timescaledb installed"
-    if not available:
-        return False, "timescaledb extension not available"
-    if "timescaledb" not in [lib.strip() for lib in preload.split(",")]:
-        return False, "timescaledb available but not in shared_preload_libraries"
-    return True, "timescaledb available"
+@dataclass(frozen=True)
+class Edition:
+    """Which storage a database runs on: `name` is postgres, apache or community."""
+
+    name: str
+    description: str
+
+    def can_run(self, migration: Migration) -> bool:
+        return migration.needs in EDITIONS[self.name]
+
+
+def storage_edition(conn: psycopg.Connection) -> Edition:
+    """The storage `conn` runs on: plain PostgreSQL, or TimescaleDB in one of its editions
+    (where the extension is installed, or can be created because the server preloads it)."""
+    server, available, version, preload, license_ = conn.execute(
+        "SELECT current_setting('server_version'),"
+        "       EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
+        "       (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'),"
+        "       current_setting('shared_preload_libraries'),"
+        "       current_setting('timescaledb.license', true)").fetchone()
+    plain = f"plain PostgreSQL {server.split()[0]}"
+    if version is None:
+        if not available:
+            return Edition("postgres", plain + " (timescaledb extension not installed)")
+        if "timescaledb" not in [lib.strip() for lib in preload.split(",")]:
+            return Edition("postgres", plain + " (timescaledb installed but not in "
+                                               "shared_preload_libraries)")
+        version = conn.execute("SELECT default_version FROM pg_available_extensions"
+                               " WHERE name = 'timescaledb'").fetchone()[0]
+    if license_ == "apache":
+        return Edition("apache", f"TimescaleDB {version} Apache-2 edition on PostgreSQL "
+                                 f"{server.split()[0]} (hypertables; plain retention and "
+                                 "daily view)")
+    return Edition("community", f"TimescaleDB {version} community edition on PostgreSQL "
+                                f"{server.split()[0]}")
 
 
 _CREATE_HISTORY = """
@@ -114,10 +146,9 @@ def migrate(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[str]
             conn.execute(_CREATE_HISTORY)
             applied = _applied(conn)
             _check_history(migrations, applied)
+            edition = storage_edition(conn)
             for migration in migrations:
-                if migration.version in applied:
-                    continue
-                if migration.needs_timescale and not timescale_usable(conn)[0]:
+                if migration.version in applied or not edition.can_run(migration):
                     continue
                 try:
                     with conn.transaction():
@@ -140,13 +171,13 @@ def status(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[dict[
     with psycopg.connect(database_url, autocommit=True) as conn:
         exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
         applied = _applied(conn) if exists else {}
-        usable, why = timescale_usable(conn)
+        edition = storage_edition(conn)
     rows = []
     for m in migrations:
         if m.version in applied:
             state, reason = "applied", ""
-        elif m.needs_timescale and not usable:
-            state, reason = "skipped", why
+        elif not edition.can_run(m):
+            state, reason = "skipped", f"needs {m.needs}; this is {edition.description}"
         else:
             state, reason = "pending", ""
         rows.append({"version": m.version, "name": m.name, "state": state, "reason": reason})
@@ -164,15 +195,18 @@ def main_migrate(argv: list[str] | None = None) -> int:
     try:
         applied = [] if args.status else migrate(url)
         rows = status(url)
+        with psycopg.connect(url) as conn:
+            edition = storage_edition(conn)
     except psycopg.OperationalError as error:
         print(f"kades migrate: cannot reach the database: {error}", file=sys.stderr)
-        return 2
+        return exitcodes.UNAVAILABLE
     except MigrationError as error:
         print(f"kades migrate: {error}", file=sys.stderr)
-        return 1
+        return exitcodes.FAILURE
+    print(f"storage: {edition.description}")
     if not args.status:
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     for row in rows:
         reason = f"  ({row['reason']})" if row["reason"] else ""
         print(f"{row['version']} {row['name']:<24} {row['state']}{reason}")
-    return 0
+    return exitcodes.OK

@@ -1,0 +1,51 @@
+"""`kades retention`: remove stored rows past the retention horizon (90 days by default).
+
+On TimescaleDB's community edition the retention policies of the migrations do this by
+themselves; plain PostgreSQL and the Apache-2 edition have no job scheduler, so the CronJob
+`kades-retention` runs this command (knative/base/520-retention.yaml). It calls the SQL
+function `kades_apply_retention` (migration 0008): whole chunks are dropped from hypertables,
+rows deleted from plain tables.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import psycopg
+
+from kades import exitcodes
+from kades.settings import Settings
+
+
+def apply_retention(conn: psycopg.Connection, *, keep_days: float = 90.0) -> list[tuple]:
+    """Remove what is older than `keep_days`; (table, how many removed, unit) per table."""
+    if keep_days <= 0:
+        raise ValueError(f"keep_days must be positive, not {keep_days}")
+    return conn.execute("SELECT table_name, removed, unit FROM kades_apply_retention("
+                        "make_interval(secs => %s))", (keep_days * 86400,)).fetchall()
+
+
+def main_retention(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kades retention", description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None,
+                        help="default: KADES_DATABASE_URL or the local development database")
+    parser.add_argument("--keep-days", type=float, default=90.0,
+                        help="keep rows newer than this many days (default 90, as the "
+                             "TimescaleDB policies)")
+    args = parser.parse_args(argv)
+    if args.keep_days <= 0:
+        parser.error("--keep-days must be positive")
+    url = args.database_url or Settings.from_env().database_url
+    try:
+        with psycopg.connect(url) as conn:
+            removed = apply_retention(conn, keep_days=args.keep_days)
+    except psycopg.OperationalError as error:
+        print(f"kades retention: cannot reach the database: {error}", file=sys.stderr)
+        return exitcodes.UNAVAILABLE
+    except psycopg.errors.UndefinedFunction:
+        print("kades retention: the database is not migrated (run kades migrate)",
+              file=sys.stderr)
+        return exitcodes.FAILURE
+    for table, count, unit in removed:
+        print(f"{table:<16} {count} {unit} removed")
+    return exitcodes.OK
