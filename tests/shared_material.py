@@ -42,6 +42,7 @@ def absent(path: Path, *, plain_clone: str = "skips this test") -> str | None:
 
 def require(path: Path) -> Path:
     """`path`, for a test or fixture that reads it; skip when absent (fail in CI)."""
+    __tracebackhide__ = True  # the skip is reported at the test's line, not here
     reason = absent(path)
     if reason is None:
         return path
