@@ -147,3 +147,16 @@ def _all_env(doc):
 
 def _all_env_from(doc):
     return [e for pod in _pod_specs(doc) for c in pod["containers"] for e in c.get("envFrom", [])]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_job_runs_a_kades_command_that_exists(rendered, overlay):
+    from kades.cli import COMMANDS
+    jobs = of_kind(rendered[overlay], "Job") + [
+        {"spec": c["spec"]["jobTemplate"]["spec"]} for c in of_kind(rendered[overlay], "CronJob")]
+    commands = [container["command"] for job in jobs
+                for container in job["spec"]["template"]["spec"]["containers"]
+                if container["command"][0] == "kades"]
+    assert ["kades", "migrate"] in commands and ["kades", "retention", "--keep-days", "90"] in \
+        commands
+    assert all(command[1] in COMMANDS for command in commands), commands
