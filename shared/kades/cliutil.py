@@ -1,0 +1,96 @@
+"""What every `kades` subcommand shares: `-` for stdin/stdout, progress bars, and the one-line
+report of an unreachable dependency (exit code 3, never a password, never a traceback).
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+from typing import IO, ContextManager, Iterable
+
+from kades import exitcodes
+
+STDIO = "-"  # as a file name: stdin when reading, stdout when writing
+
+# `scheme://user:password@` anywhere in a message (what a driver's error may quote back), and
+# a key in a query string (`?api-key=...`, as Solana RPC providers hand out).
+_CREDENTIALS = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*):[^\s/]*@", re.IGNORECASE)
+_QUERY_KEYS = re.compile(r"([?&](?:api[-_]?key|key|token|secret|password)=)[^&\s#]+",
+                         re.IGNORECASE)
+
+
+def open_input(name: str, *, newline: str | None = None) -> ContextManager[IO[str]]:
+    """`name` opened for reading UTF-8 text; `-` is stdin (left open when the block ends)."""
+    if name == STDIO:
+        return contextlib.nullcontext(sys.stdin)
+    return open(name, encoding="utf-8", newline=newline)
+
+
+def open_output(name: str, *, newline: str | None = None) -> ContextManager[IO[str]]:
+    """`name` opened for writing UTF-8 text; `-` is stdout (left open when the block ends)."""
+    if name == STDIO:
+        return contextlib.nullcontext(sys.stdout)
+    return open(name, "w", encoding="utf-8", newline=newline)
+
+
+def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str | None = None,
+             unit: str = "rows", show: bool | None = None):
+    """A tqdm bar on stderr. By default only when stderr is a terminal: a redirected stderr (a
+    log file, CI) would otherwise fill with `\\r` frames. `show` forces it on or off."""
+    from tqdm import tqdm  # only the long jobs pay for it
+
+    visible = sys.stderr.isatty() if show is None else show
+    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, disable=not visible,
+                dynamic_ncols=True)
+
+
+def redact_text(text: str) -> str:
+    """`text` with the password (and query-string key) of every URL in it replaced by `***`."""
+    return _QUERY_KEYS.sub(r"\1***", _CREDENTIALS.sub(r"\1:***@", text))
+
+
+def one_line(error: BaseException) -> str:
+    """The error's first line, passwords redacted (psycopg adds a hint on a second line)."""
+    lines = str(error).strip().splitlines()
+    name = type(error).__name__
+    return redact_text(f"{name}: {lines[0]}" if lines else name)
+
+
+def unreachable(error: BaseException | None) -> bool:
+    """Whether `error`, or an error that caused it, says a dependency could not be reached."""
+    import httpx
+    import psycopg
+    import redis
+
+    from kades.errors import TemporaryFailure
+
+    while error is not None:
+        if isinstance(error, (redis.ConnectionError, redis.TimeoutError, httpx.TransportError,
+                              TemporaryFailure, ConnectionError, TimeoutError)):
+            return True
+        if isinstance(error, psycopg.OperationalError):
+            # No SQLSTATE: the server never answered (refused, timed out, the pool gave up);
+            # class 08 is a broken connection and 57P a server shutting down. Any other
+            # (a cancelled query, a full disk) came from a server that is there.
+            state = error.sqlstate or ""
+            return state == "" or state.startswith(("08", "57P"))
+        error = error.__cause__
+    return False
+
+
+def report(prog: str, message: str, code: int = exitcodes.FAILURE) -> int:
+    """Print `kades PROG: message` on stderr (passwords redacted); return `code`."""
+    print(f"kades {prog}: {redact_text(message)}", file=sys.stderr)
+    return code
+
+
+def report_unreachable(prog: str, what: str, error: BaseException) -> int:
+    """One line naming what could not be reached and why; exit code 3 (UNAVAILABLE)."""
+    return report(prog, f"{what} is unreachable ({one_line(error)})", exitcodes.UNAVAILABLE)
+
+
+def report_error(prog: str, what: str, error: BaseException) -> int:
+    """An error of `what`: 3 when it means `what` could not be reached, else 1 (FAILURE)."""
+    if unreachable(error):
+        return report_unreachable(prog, what, error)
+    return report(prog, f"{what}: {one_line(error)}", exitcodes.FAILURE)
