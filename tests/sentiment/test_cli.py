@@ -3,12 +3,16 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 
+import pytest
+
+from kades import exitcodes
 from kades.cli import main
 from kades.sentiment.cli import InputError, score_csv
 from kades.sentiment.model import default_model
-
-import pytest
+from terminal import Terminal
 
 
 def write(path, rows):
@@ -25,7 +29,7 @@ def test_adds_three_columns_and_keeps_the_rest(tmp_path, capsys):
     assert [r["sentiment"] for r in rows] == ["positive", "negative", "neutral", "neutral"]
     assert rows[0]["id"] == "1" and float(rows[0]["compound"]) > 0.5
     assert all(0.5 <= float(r["confidence"]) <= 1 for r in rows)
-    assert "4/4 rows" in capsys.readouterr().err
+    assert capsys.readouterr().err == "kades sentiment: scored 4 rows\n"  # no bar off a terminal
 
 
 def test_plain_vader_on_request(tmp_path, capsys):
@@ -63,3 +67,31 @@ def test_overwrite_replaces_existing_columns():
     assert target.getvalue().splitlines()[1].startswith("rekt,negative,")
     with pytest.raises(InputError):
         score_csv(io.StringIO("x\n1\n"), io.StringIO(), text_column="text", model=default_model())
+
+
+def test_dash_reads_stdin_and_writes_stdout(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("id,body\n1,to the moon\n2,rug pull scam\n"))
+    assert main(["sentiment", "-", "--text-column", "body", "--output", "-"]) == exitcodes.OK
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["id"], r["sentiment"]) for r in rows] == [("1", "positive"), ("2", "negative")]
+
+
+def test_a_redirected_stderr_gets_no_progress_frames(tmp_path):
+    source = tmp_path / "in.csv"
+    write(source, [["body"], *[[f"gm {n}, wagmi"] for n in range(300)]])
+    run = subprocess.run([sys.executable, "-m", "kades.cli", "sentiment", str(source),
+                          "--text-column", "body", "--output", str(tmp_path / "out.csv")],
+                         capture_output=True, timeout=120)  # bytes: text mode hides `\r`
+    assert run.returncode == exitcodes.OK, run.stderr
+    assert b"\r" not in run.stderr and run.stderr == b"kades sentiment: scored 300 rows\n"
+
+
+def test_a_terminal_gets_a_progress_bar_unless_quiet(tmp_path, monkeypatch):
+    source = tmp_path / "in.csv"
+    write(source, [["body"], *[[f"gm {n}"] for n in range(40)]])
+    for options, drawn in (([], True), (["--quiet"], False)):
+        terminal = Terminal()
+        monkeypatch.setattr("sys.stderr", terminal)
+        assert main(["sentiment", str(source), "--text-column", "body",
+                     "--output", str(tmp_path / "out.csv"), *options]) == exitcodes.OK
+        assert ("\r" in terminal.getvalue() and "40/40" in terminal.getvalue()) == drawn

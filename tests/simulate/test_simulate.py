@@ -1,14 +1,19 @@
 """The demo market: same seed, same stream; labels that match what was injected."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import threading
 from datetime import datetime
 
 import pytest
 
+from kades import exitcodes
 from kades.events.catalogue import MARKET_FEED, data_problems
 from kades.events.envelope import from_structured
 from kades.simulate import BASE58, feed_events, main_simulate, simulate_market
+from terminal import Terminal
 
 
 def epoch(text: str) -> float:
@@ -83,9 +88,9 @@ def test_bad_arguments_are_refused():
         simulate_market(seed=1, tokens=0)
 
 
-def test_cli_posts_binary_events_to_a_broker():
-    import threading
-
+@contextlib.contextmanager
+def ingress(status: int = 202):
+    """A stand-in broker ingress answering `status`: (its URL, the events it received)."""
     from werkzeug.serving import make_server
     from werkzeug.wrappers import Request, Response
 
@@ -94,24 +99,65 @@ def test_cli_posts_binary_events_to_a_broker():
     received = []
 
     @Request.application
-    def ingress(request):
+    def app(request):
         assert request.headers.get("ce-specversion") == "1.0"  # binary mode
         received.extend(decode(request.headers, request.get_data()))
-        return Response(status=202)
+        return Response("refused" if status >= 300 else "", status=status)
 
-    server = make_server("127.0.0.1", 0, ingress)
+    server = make_server("127.0.0.1", 0, app)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        assert main_simulate(["--seed", "3", "--tokens", "2", "--minutes", "1", "--rate", "1000",
-                              "--broker", f"http://127.0.0.1:{server.server_port}/kades/kades"]) == 0
+        yield f"http://127.0.0.1:{server.server_port}/kades/kades", received
     finally:
         server.shutdown()
+
+
+def test_cli_posts_binary_events_to_a_broker():
+    with ingress() as (url, received):
+        assert main_simulate(["--seed", "3", "--tokens", "2", "--minutes", "1", "--rate", "1000",
+                              "--broker", url]) == 0
     expected = feed_events(simulate_market(seed=3, tokens=2, minutes=1), source="/kades/simulator")
     assert [e.id for e in received] == [e.id for e in expected]
     assert received[0].data == expected[0].data
 
 
-def test_cli_reports_an_unreachable_broker(capsys):
-    assert main_simulate(["--minutes", "1", "--broker", "http://127.0.0.1:9/kades/kades"]) == 1
-    assert "cannot post" in capsys.readouterr().err
+def test_cli_reports_an_unreachable_broker_with_exit_code_3(capsys):
+    code = main_simulate(["--minutes", "1",
+                          "--broker", "http://kades:s3cret@127.0.0.1:1/kades/kades"])
+    assert code == exitcodes.UNAVAILABLE
+    err = capsys.readouterr().err
+    assert "cannot post to http://kades:***@127.0.0.1:1/kades/kades" in err and "s3cret" not in err
+
+
+def test_cli_reports_a_refusing_broker_as_a_failure(capsys):
+    with ingress(status=400) as (url, received):
+        assert main_simulate(["--minutes", "1", "--broker", url]) == exitcodes.FAILURE
+    assert len(received) == 1  # it stopped at the first refusal
+    assert "broker answered 400" in capsys.readouterr().err
+
+
+def test_posting_shows_progress_on_a_terminal_only(monkeypatch):
+    for stderr, drawn in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr("sys.stderr", stderr)
+        with ingress() as (url, received):
+            assert main_simulate(["--tokens", "1", "--minutes", "1", "--rate", "1000",
+                                  "--broker", url]) == exitcodes.OK
+        frames = stderr.getvalue()
+        assert ("\r" in frames and f"{len(received)}/{len(received)}" in frames) == drawn
+
+
+def test_dash_writes_events_or_labels_to_stdout(tmp_path, capsys):
+    assert main_simulate(["--seed", "7", "--tokens", "2", "--minutes", "12", "--output", "-"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 12 * 60 // 5 and from_structured(json.loads(lines[0])).type == MARKET_FEED
+    assert main_simulate(["--seed", "7", "--tokens", "2", "--minutes", "12",
+                          "--output", str(tmp_path / "feed.jsonl"), "--labels", "-"]) == 0
+    labels = json.loads(capsys.readouterr().out)
+    assert labels == simulate_market(seed=7, tokens=2, minutes=12).labels and labels
+
+
+def test_events_and_labels_cannot_both_go_to_stdout():
+    with pytest.raises(SystemExit) as stop:
+        main_simulate(["--labels", "-"])
+    assert stop.value.code == exitcodes.USAGE

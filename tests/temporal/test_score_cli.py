@@ -2,14 +2,19 @@
 from __future__ import annotations
 
 import csv
+import io
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
 
+from kades import exitcodes
 from kades.cli import main as kades
 from kades.simulate_series import simulate_series
 from kades.temporal.score_cli import parse_time
 from kades.temporal.scoring import raw_score
+from terminal import Terminal
 
 
 def write_series(path, kind="noisy", seed=1, *, shift=0.0, time_format="iso",
@@ -86,3 +91,62 @@ def test_a_folder_is_scored_file_by_file(tmp_path):
                                             ("1704067200000", 1704067200.0)])
 def test_parse_time(text, expected):
     assert parse_time(text) == expected
+
+
+def test_dash_reads_stdin_and_writes_stdout(tmp_path, monkeypatch, capsys):
+    write_series(tmp_path / "in.csv")
+    monkeypatch.setattr("sys.stdin", io.StringIO((tmp_path / "in.csv").read_text()))
+    assert kades(["score", "-", "--output", "-"]) == exitcodes.OK
+    captured = capsys.readouterr()
+    rows = list(csv.DictReader(io.StringIO(captured.out)))
+    assert len(rows) == 600 and rows[0]["comment"] == "kept as is"
+    assert read_scores(rows) == read_scores(score_to_rows(tmp_path))
+    assert "kades score: -: 600 rows scored" in captured.err
+
+
+def score_to_rows(tmp_path) -> list[dict]:
+    assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]) == 0
+    return read(tmp_path / "out.csv")
+
+
+def read_scores(rows: list[dict]) -> list[str]:
+    return [r["anomaly_score"] for r in rows]
+
+
+def test_bad_rows_on_stdin_are_a_failure(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("timestamp,value\nyesterday,1\n"))
+    assert kades(["score", "-"]) == exitcodes.FAILURE
+    captured = capsys.readouterr()
+    assert captured.out == "" and "kades score: -: 1 unparsable field(s)" in captured.err
+
+
+def run_score(tmp_path, *options) -> tuple[int, str, str]:
+    """`kades score -` in a process of its own, stdin from a file, stderr to a pipe: exit
+    code, stdout, stderr (bytes decoded as they are: text mode would turn `\r` into `\n`)."""
+    with open(tmp_path / "in.csv", "rb") as stdin:
+        run = subprocess.run([sys.executable, "-m", "kades.cli", "score", "-", *options],
+                             stdin=stdin, capture_output=True, timeout=120)
+    return run.returncode, run.stdout.decode(), run.stderr.decode()
+
+
+def test_a_redirected_stderr_gets_no_progress_frames(tmp_path):
+    write_series(tmp_path / "in.csv")
+    code, out, err = run_score(tmp_path)
+    assert code == 0, err
+    assert len(out.splitlines()) == 601
+    assert "\r" not in err and err == "kades score: -: 600 rows scored\n"
+    _, _, err = run_score(tmp_path, "--progress")  # the same run with the bar: frames show
+    assert "\r" in err and "stdin: 100%" in err and "600/600" in err
+
+
+def test_a_terminal_gets_a_progress_bar(tmp_path, monkeypatch):
+    write_series(tmp_path / "in.csv")
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]) == 0
+    assert "\r" in terminal.getvalue() and "600/600" in terminal.getvalue()
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"),
+                  "--no-progress"]) == 0
+    assert "\r" not in terminal.getvalue()

@@ -1,19 +1,20 @@
 """`kades sentiment INPUT.csv --text-column C [--output OUT.csv]`: score an export offline.
 
 Adds `sentiment` (positive/neutral/negative), `compound` (-1 … 1) and `confidence` (0.5 … 1)
-to every row, keeping the other columns as they are. A progress bar goes to stderr.
+to every row, keeping the other columns as they are. `-` reads stdin or writes stdout. A
+progress bar goes to stderr when it is a terminal.
 """
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import sys
-import time
 from typing import IO
 
+from kades import exitcodes
+from kades.cliutil import STDIO, open_input, open_output, progress as progress_bar
+
 ADDED = ("sentiment", "compound", "confidence")
-EXIT_USAGE, EXIT_INPUT = 2, 1
 
 
 class InputError(ValueError):
@@ -21,42 +22,17 @@ class InputError(ValueError):
 
 
 def _count_rows(path: str) -> int | None:
-    if path == "-":
+    """Rows after the header, for the bar's total; None for stdin (it is read only once)."""
+    if path == STDIO:
         return None
     with open(path, encoding="utf-8", newline="") as handle:
         return max(0, sum(1 for _ in csv.reader(handle)) - 1)
 
 
-class Progress:
-    """A one-line bar on stderr, redrawn at most ten times a second."""
-
-    def __init__(self, total: int | None, stream: IO[str]):
-        self.total, self.stream, self.done, self._drawn = total, stream, 0, 0.0
-
-    def step(self) -> None:
-        self.done += 1
-        now = time.monotonic()
-        if now - self._drawn >= 0.1:
-            self._drawn = now
-            self.draw()
-
-    def draw(self) -> None:
-        if self.total:
-            filled = int(30 * self.done / self.total)
-            self.stream.write(f"\r[{'#' * filled}{' ' * (30 - filled)}] "
-                              f"{self.done}/{self.total} rows")
-        else:
-            self.stream.write(f"\r{self.done} rows")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.draw()
-        self.stream.write("\n")
-
-
 def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
-              progress: Progress | None = None, overwrite: bool = False) -> int:
-    """Copy CSV rows from `source` to `target` with the three sentiment columns; rows written."""
+              progress=None, overwrite: bool = False) -> int:
+    """Copy CSV rows from `source` to `target` with the three sentiment columns; rows written.
+    `progress` (a tqdm bar, or anything with `update()`) advances once a row."""
     reader = csv.DictReader(source)
     columns = reader.fieldnames
     if not columns:
@@ -77,8 +53,8 @@ def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
                    confidence=f"{score.confidence:.4f}")
         writer.writerow(row)
         rows += 1
-        if progress:
-            progress.step()
+        if progress is not None:
+            progress.update()
     return rows
 
 
@@ -86,7 +62,8 @@ def main_sentiment(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades sentiment", description=__doc__.split("\n")[0])
     parser.add_argument("input", help="CSV file with a header row ('-' for stdin)")
     parser.add_argument("--text-column", required=True, help="the column holding the post text")
-    parser.add_argument("--output", default="-", help="CSV file to write (default: stdout)")
+    parser.add_argument("--output", default=STDIO,
+                        help="CSV file to write ('-', the default, for stdout)")
     parser.add_argument("--model", choices=("crypto", "vader"), default="crypto",
                         help="crypto-tuned lexicon model (default) or plain VADER")
     parser.add_argument("--overwrite", action="store_true",
@@ -97,25 +74,21 @@ def main_sentiment(argv: list[str]) -> int:
     model = default_model() if args.model == "crypto" else PlainVader()
     try:
         total = _count_rows(args.input)
-        with contextlib.ExitStack() as stack:
-            source = sys.stdin if args.input == "-" else stack.enter_context(
-                open(args.input, encoding="utf-8", newline=""))
-            target = sys.stdout if args.output == "-" else stack.enter_context(
-                open(args.output, "w", encoding="utf-8", newline=""))
-            progress = None if args.quiet else Progress(total, sys.stderr)
+        with open_input(args.input, newline="") as source, \
+                open_output(args.output, newline="") as target, \
+                progress_bar(total=total, desc="sentiment",
+                             show=False if args.quiet else None) as bar:
             rows = score_csv(source, target, text_column=args.text_column, model=model,
-                             progress=progress, overwrite=args.overwrite)
-            if progress:
-                progress.close()
+                             progress=bar, overwrite=args.overwrite)
     except FileNotFoundError as error:
         print(f"kades sentiment: no such file: {error.filename}", file=sys.stderr)
-        return EXIT_INPUT
+        return exitcodes.FAILURE
     except UnicodeDecodeError as error:
         print(f"kades sentiment: {args.input} is not UTF-8 text ({error.reason} at byte "
               f"{error.start})", file=sys.stderr)
-        return EXIT_INPUT
-    except (InputError, csv.Error) as error:
+        return exitcodes.FAILURE
+    except (InputError, csv.Error, OSError) as error:
         print(f"kades sentiment: {error}", file=sys.stderr)
-        return EXIT_INPUT
+        return exitcodes.FAILURE
     print(f"kades sentiment: scored {rows} rows", file=sys.stderr)
-    return 0
+    return exitcodes.OK

@@ -7,23 +7,28 @@ threshold filter as the function, in file order (a row not later than the one be
 0: the detectors never look back). Every bad row is reported before anything is written.
 
     kades score prices.csv --output scored.csv --timestamp-column time --value-column close
+    kades score - < prices.csv > scored.csv
     kades score --dir tapes/ --output-dir scored/
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import math
+import shutil
 import sys
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, TextIO
 
+from kades import exitcodes
+from kades.cliutil import STDIO, open_output, progress as progress_bar
 from kades.temporal.ensemble import TemporalEnsemble
 from kades.temporal.threshold import ThresholdFilter
 
 MAX_PROBLEMS_SHOWN = 10
-PROGRESS_FROM_ROWS = 100_000
 
 
 class InputError(ValueError):
@@ -83,24 +88,24 @@ def check(path: Path, time_column: str, value_column: str) -> tuple[int, bool]:
     if problems:
         shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
         more = f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
-        raise InputError(f"{len(problems)} unparsable field(s) in {path}:\n  {shown}{more}")
+        raise InputError(f"{len(problems)} unparsable field(s):\n  {shown}{more}")
     return rows, positive
 
 
 def score_file(path: Path, out: TextIO, *, time_column: str = "timestamp",
                value_column: str = "value", progress: bool | None = None,
-               checked: tuple[int, bool] | None = None) -> int:
-    """Score one CSV into `out`; the number of rows written. `checked`: what `check` said."""
+               checked: tuple[int, bool] | None = None, name: str | None = None) -> int:
+    """Score one CSV into `out`; the number of rows written. `checked`: what `check` said;
+    `progress`: a bar on stderr (default: when stderr is a terminal), labelled `name`."""
     total, positive = checked or check(path, time_column, value_column)
     # Log values suit prices (scale-free); a series that touches 0 or goes negative is
     # judged on its values themselves.
     ensemble = TemporalEnsemble(log_scale=positive)
     monitor = ThresholdFilter(ensemble)
-    show = progress if progress is not None else (total >= PROGRESS_FROM_ROWS and sys.stderr.isatty())
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = _rows(handle, time_column, value_column)
+    with open(path, newline="", encoding="utf-8") as handle, \
+            progress_bar(total=total, desc=name or path.name, show=progress) as bar:
         writer = None
-        for done, (_, row, moment, value) in enumerate(rows, start=1):
+        for _, row, moment, value in _rows(handle, time_column, value_column):
             if writer is None:
                 writer = csv.DictWriter(out, [*row, "anomaly_score", "top_detector"])
                 writer.writeheader()
@@ -111,30 +116,45 @@ def score_file(path: Path, out: TextIO, *, time_column: str = "timestamp",
             row["anomaly_score"] = f"{score:.6f}"
             row["top_detector"] = ensemble.last_by.get(kind, "") if score > 0 else ""
             writer.writerow(row)
-            if show and done % 20_000 == 0:
-                print(f"\r{path.name}: {done}/{total} rows ({100 * done // total}%)", end="",
-                      file=sys.stderr, flush=True)
-        if show:
-            print(f"\r{path.name}: {total}/{total} rows (100%)", file=sys.stderr)
+            bar.update()
     return total
+
+
+@contextlib.contextmanager
+def _readable(name: str) -> Iterator[Path]:
+    """A path to read `name` from twice (the check, then the scoring): stdin is spooled to a
+    temporary file first."""
+    if name != STDIO:
+        yield Path(name)
+        return
+    with tempfile.TemporaryDirectory(prefix="kades-score-") as folder:
+        spooled = Path(folder) / "stdin.csv"
+        with open(spooled, "w", newline="", encoding="utf-8") as copy:
+            shutil.copyfileobj(sys.stdin, copy)
+        yield spooled
 
 
 def main_score(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades score", description=__doc__.splitlines()[0])
-    parser.add_argument("input", nargs="?", type=Path, help="the CSV to score")
-    parser.add_argument("--output", "-o", default="-", help="where to write (default: stdout)")
-    parser.add_argument("--timestamp-column", default="timestamp")
-    parser.add_argument("--value-column", default="value")
+    parser.add_argument("input", nargs="?", help="the CSV to score ('-' for stdin)")
+    parser.add_argument("--output", "-o", default=STDIO,
+                        help="where to write the scored CSV ('-', the default, for stdout)")
+    parser.add_argument("--timestamp-column", default="timestamp",
+                        help="the column of times: ISO 8601, or epoch seconds or milliseconds "
+                             "(default: timestamp)")
+    parser.add_argument("--value-column", default="value",
+                        help="the column of the series' values (default: value)")
     parser.add_argument("--dir", type=Path, help="score every *.csv in this folder")
     parser.add_argument("--output-dir", type=Path, help="with --dir: where the scored files go")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress on stderr (default: on long files, on a terminal)")
+                        help="a progress bar on stderr (default: when stderr is a terminal)")
     args = parser.parse_args(argv)
     if (args.input is None) == (args.dir is None):
         parser.error("give either INPUT or --dir")
     if args.dir is not None and args.output_dir is None:
         parser.error("--dir needs --output-dir")
-    jobs = ([(path, args.output_dir / path.name) for path in sorted(args.dir.glob("*.csv"))]
+    jobs = ([(str(path), str(args.output_dir / path.name))
+             for path in sorted(args.dir.glob("*.csv"))]
             if args.dir else [(args.input, args.output)])
     if args.dir:
         args.output_dir.mkdir(parents=True, exist_ok=True)
@@ -142,17 +162,14 @@ def main_score(argv: list[str]) -> int:
     for source, target in jobs:
         columns = {"time_column": args.timestamp_column, "value_column": args.value_column}
         try:
-            checked = check(source, **columns)  # before any output is opened
-            if target == "-":
-                rows = score_file(source, sys.stdout, progress=args.progress, checked=checked,
-                                  **columns)
-            else:
-                with open(target, "w", newline="", encoding="utf-8") as out:
-                    rows = score_file(source, out, progress=args.progress, checked=checked,
-                                      **columns)
+            with _readable(source) as path:
+                checked = check(path, **columns)  # before any output is opened
+                with open_output(target, newline="") as out:
+                    rows = score_file(path, out, progress=args.progress, checked=checked,
+                                      name="stdin" if source == STDIO else source, **columns)
             print(f"kades score: {source}: {rows} rows scored"
-                  + ("" if target == "-" else f" -> {target}"), file=sys.stderr)
+                  + ("" if target == STDIO else f" -> {target}"), file=sys.stderr)
         except (InputError, OSError) as error:
             print(f"kades score: {source}: {error}", file=sys.stderr)
             failed += 1
-    return 1 if failed else 0
+    return exitcodes.FAILURE if failed else exitcodes.OK
