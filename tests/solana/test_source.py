@@ -58,8 +58,3 @@ def test_block_stats_count_failed_transactions():
     (block,) = build_blocks([tx, failed])
     assert block["stats"]["transactions"] == 2 and block["stats"]["failed"] == 1
     assert len(block["swaps"]) == 1
-
-
-def test_a_missing_file_is_reported(capsys):
-    assert main(["solana-source", "--replay", "/nonexistent/file.json", "--stdout"]) == 2
-    assert "no such file" in capsys.readouterr().err

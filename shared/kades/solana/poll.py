@@ -10,10 +10,13 @@ import json
 import sys
 import time
 
+from kades import exitcodes
+from kades.cliutil import report, report_error, report_unreachable
 from kades.clients import redis_client
+from kades.errors import TemporaryFailure
 from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
-from kades.settings import settings
+from kades.settings import redact_url, settings
 from kades.solana.block import block_event, build_blocks, transactions_of
 from kades.solana.rpc import NOT_YET_CODES, RpcError, SolanaRpc
 
@@ -51,6 +54,9 @@ def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | Non
 
 
 def run_polling(args) -> int:
+    """`kades solana-source --rpc`: an exit code (3 when the node, Redis or the sink is away)."""
+    import redis
+
     rpc = SolanaRpc(args.rpc)
     if args.stdout:
         emit = lambda event: print(json.dumps(to_dict(event)), flush=True)  # noqa: E731
@@ -58,7 +64,14 @@ def run_polling(args) -> int:
         from kades.runtime.sink import send
         sink = args.sink or settings().sink_url
         emit = lambda event: send([event], sink)  # noqa: E731
-    handled = follow(rpc, emit, start_slot=args.start_slot, max_slots=args.max_slots,
-                     store=redis_client(settings()))
+    try:
+        handled = follow(rpc, emit, start_slot=args.start_slot, max_slots=args.max_slots,
+                         store=redis_client(settings()))
+    except RpcError as error:  # the node answered, with an error that waiting will not cure
+        return report("solana-source", f"{redact_url(args.rpc)}: {error}")
+    except TemporaryFailure as error:  # the node or the sink, after its retries
+        return report_unreachable("solana-source", "a dependency", error)
+    except redis.RedisError as error:
+        return report_error("solana-source", f"Redis at {redact_url(settings().redis_url)}", error)
     print(f"kades solana-source: {handled} slots", file=sys.stderr)
-    return 0
+    return exitcodes.OK

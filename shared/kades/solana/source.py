@@ -3,6 +3,7 @@
 `--replay FILE_OR_DIR... --stdout` prints one structured CloudEvent per slot as JSON lines
 (the input of `kades run-function chain-analysis --input -`); without `--stdout` the events
 are POSTed in binary mode to the sink (K_SINK / KADES_SINK_URL, the Broker ingress).
+`--replay -` reads one recorded JSON document from stdin.
 """
 from __future__ import annotations
 
@@ -12,18 +13,24 @@ import os
 import sys
 from pathlib import Path
 
+from kades import exitcodes
+from kades.cliutil import STDIO, report, report_error
+from kades.errors import TemporaryFailure
 from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
-from kades.settings import settings
+from kades.settings import redact_url, settings
 from kades.solana.block import block_event, build_blocks, transactions_of
 from kades.solana.transaction import MalformedTransaction
 
 
-def recorded_files(paths: list[str]) -> list[Path]:
-    files: list[Path] = []
+def recorded_files(paths: list[str]) -> list[Path | str]:
+    """The files named (folders give their *.json); `-` stays as is: it is stdin."""
+    files: list[Path | str] = []
     for name in paths:
         path = Path(name)
-        if path.is_dir():
+        if name == STDIO:
+            files.append(STDIO)
+        elif path.is_dir():
             files.extend(sorted(p for p in path.rglob("*.json") if p.is_file()))
         elif path.is_file():
             files.append(path)
@@ -37,7 +44,8 @@ def replay_events(paths: list[str]) -> list:
     transactions = []
     for path in recorded_files(paths):
         try:
-            transactions.extend(transactions_of(json.loads(path.read_text(encoding="utf-8"))))
+            text = sys.stdin.read() if path == STDIO else path.read_text(encoding="utf-8")
+            transactions.extend(transactions_of(json.loads(text)))
         except (ValueError, MalformedTransaction) as error:
             raise MalformedTransaction(f"{path}: {error}") from error
     events = [block_event(block) for block in build_blocks(transactions)]
@@ -50,7 +58,8 @@ def main_solana_source(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades solana-source", description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--replay", nargs="+", metavar="FILE_OR_DIR",
-                      help="recorded getTransaction/getBlock JSON (files or folders of *.json)")
+                      help="recorded getTransaction/getBlock JSON (files or folders of *.json; "
+                           "'-' for stdin)")
     mode.add_argument("--rpc", metavar="URL", default=os.environ.get("SOLANA_RPC_URL"),
                       help="follow a Solana JSON-RPC endpoint (default: $SOLANA_RPC_URL)")
     parser.add_argument("--stdout", action="store_true", help="print events as JSON lines instead of sending")
@@ -67,14 +76,17 @@ def main_solana_source(argv: list[str]) -> int:
         return run_polling(args)
     try:
         events = replay_events(args.replay)
-    except (OSError, ValueError) as error:
-        print(f"kades solana-source: {error}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError) as error:  # unreadable or malformed recordings
+        return report("solana-source", str(error))
     if args.stdout:
         for event in events:
             print(json.dumps(to_dict(event)), flush=True)
-        return 0
+        return exitcodes.OK
     from kades.runtime.sink import send
-    send(events, args.sink or settings().sink_url)
+    sink = args.sink or settings().sink_url
+    try:
+        send(events, sink)
+    except TemporaryFailure as error:
+        return report_error("solana-source", f"the sink {redact_url(sink)}", error)
     print(f"sent {len(events)} chain-block events", file=sys.stderr)
-    return 0
+    return exitcodes.OK
