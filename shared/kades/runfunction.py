@@ -11,41 +11,56 @@ import argparse
 import json
 import sys
 
+from kades import exitcodes
+from kades.cliutil import open_input, report, report_error
 from kades.clients import TEMPORARY_ERRORS
 from kades.errors import BadRequestError
 from kades.events.envelope import from_structured, to_dict
 from kades.registry import FUNCTIONS, load
 from kades.runtime.endpoint import check_consumable
 from kades.runtime.function import Context, as_event_list
+from kades.settings import redact_url
 
 
 def main_run_function(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades run-function", description=__doc__.split("\n")[0])
-    parser.add_argument("name", choices=sorted(FUNCTIONS))
-    parser.add_argument("--input", required=True, help="JSON-lines file of structured CloudEvents ('-' for stdin)")
+    parser.add_argument("name", choices=sorted(FUNCTIONS), help="the function to run")
+    parser.add_argument("--input", required=True,
+                        help="JSON-lines file of structured CloudEvents ('-' for stdin)")
     args = parser.parse_args(argv)
     function = load(args.name)
     ctx = Context(function.name)
-    stream = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    try:
+        opened = open_input(args.input)
+    except OSError as error:
+        return report("run-function", f"cannot read {args.input}: {error.strerror or error}")
     failures = 0
-    with stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
-            try:
-                event = from_structured(json.loads(line))
-                check_consumable(function, [event])
-                for reply in as_event_list(function.handle(event, ctx)):
-                    print(json.dumps(to_dict(reply)), flush=True)
-            except TEMPORARY_ERRORS as error:
-                print(f"kades run-function: a dependency is unreachable ({type(error).__name__}: "
-                      f"{error}); Redis {ctx.settings.redis_url}, PostgreSQL "
-                      f"{ctx.settings.database_url}. Start them with `kades services up`.",
-                      file=sys.stderr)
-                return 3
-            except ValueError as error:  # BadRequestError and JSON errors are ValueErrors
-                failures += 1
-                details = error.problems if isinstance(error, BadRequestError) else []
-                print(json.dumps({"line": number, "error": str(error),
-                                  "details": [p.as_dict() for p in details]}), file=sys.stderr)
-    return 1 if failures else 0
+    try:
+        with opened as stream:
+            for number, line in enumerate(stream, start=1):
+                if line.strip():
+                    failures += not _run_one(function, ctx, number, line)
+    except UnicodeDecodeError as error:
+        return report("run-function", f"{args.input} is not UTF-8 text ({error.reason})")
+    except TEMPORARY_ERRORS as error:
+        # The event is fine; what it needs is not. 3 only when that is an outage: a
+        # cancelled query, say, came from a server that is there.
+        what = (f"a dependency (Redis {redact_url(ctx.settings.redis_url)}, PostgreSQL "
+                f"{redact_url(ctx.settings.database_url)})")
+        return report_error("run-function", what, error)
+    return exitcodes.FAILURE if failures else exitcodes.OK
+
+
+def _run_one(function, ctx: Context, number: int, line: str) -> bool:
+    """Handle one line, printing its replies; False (and a JSON line on stderr) when refused."""
+    try:
+        event = from_structured(json.loads(line))
+        check_consumable(function, [event])
+        for reply in as_event_list(function.handle(event, ctx)):
+            print(json.dumps(to_dict(reply)), flush=True)
+    except ValueError as error:  # BadRequestError and JSON errors are ValueErrors
+        details = error.problems if isinstance(error, BadRequestError) else []
+        print(json.dumps({"line": number, "error": str(error),
+                          "details": [p.as_dict() for p in details]}), file=sys.stderr)
+        return False
+    return True

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from deploy_helpers import ROOT
-from kades import manifests
+from kades import exitcodes, manifests
 
 FUNCTION_DIRS = manifests.function_dirs(ROOT)
 NAMES = [d.name for d in FUNCTION_DIRS]
@@ -64,6 +64,16 @@ def test_check_mode_reports_a_stale_file(tmp_path, capsys):
     assert "stale: knative/base/functions/f.yaml" in capsys.readouterr().err
     assert manifests.main_manifests(["--root", str(tmp_path)]) == 0
     assert manifests.main_manifests(["--root", str(tmp_path), "--check"]) == 0
+
+
+def test_a_broken_knative_yaml_is_a_failure_not_a_usage_error(tmp_path, capsys):
+    (tmp_path / "functions" / "f").mkdir(parents=True)
+    (tmp_path / "functions" / "f" / "func.yaml").write_text(
+        (ROOT / "functions" / "temporal-analysis" / "func.yaml").read_text().replace(
+            "name: temporal-analysis", "name: f"))
+    (tmp_path / "functions" / "f" / "knative.yaml").write_text("windw: 60s\n")
+    assert manifests.main_manifests(["--root", str(tmp_path), "--check"]) == exitcodes.FAILURE
+    assert "unknown key 'windw'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", NAMES)

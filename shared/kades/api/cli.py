@@ -5,9 +5,11 @@ import argparse
 
 import psycopg
 
+from kades import exitcodes
 from kades.api.auth import issue_token
 from kades.api.keys import TIERS
-from kades.settings import Settings
+from kades.cliutil import report, report_error
+from kades.settings import Settings, redact_url
 from kades.storage import apikeys
 
 
@@ -15,40 +17,48 @@ def main_apikey(argv: list[str], *, config: Settings | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kades apikey", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key and print it (shown only once)")
-    create.add_argument("--tier", choices=TIERS, default="standard")
+    create.add_argument("--tier", choices=TIERS, default="standard",
+                        help="the key's rate limits and access (default: standard)")
     create.add_argument("--name", default="", help="a note on whose key this is")
     listing = commands.add_parser("list", help="list the keys: id, tier, name, created "
                                                 "(never the key: it is not stored)")
     listing.add_argument("--all", action="store_true", help="revoked keys too")
     revoke = commands.add_parser("revoke", help="revoke a key by its id (8 characters)")
-    revoke.add_argument("key_id")
+    revoke.add_argument("key_id", help="the key id `create` printed (or `list` shows)")
     token = commands.add_parser("jwt", help="print an HS256 bearer token for a key id "
                                             "(needs KADES_JWT_SECRET)")
-    token.add_argument("key_id")
-    token.add_argument("--ttl-s", type=int, default=3600)
+    token.add_argument("key_id", help="the key the token stands for")
+    token.add_argument("--ttl-s", type=int, default=3600,
+                       help="seconds until the token expires (default: 3600)")
     args = parser.parse_args(argv)
     config = config or Settings.from_env()
-    with psycopg.connect(config.database_url) as conn:
-        if args.command == "create":
-            key_id, key = apikeys.create_key(conn, tier=args.tier, name=args.name)
-            print(f"key id {key_id} ({args.tier}); the key, shown only now:\n{key}")
-            return 0
-        if args.command == "list":
-            print_keys(apikeys.list_keys(conn, revoked=args.all))
-            return 0
-        if args.command == "revoke":
-            if apikeys.revoke_key(conn, args.key_id):
-                print(f"revoked {args.key_id}")
-                return 0
-            print(f"no live key {args.key_id}")
-            return 1
-        if not config.jwt_secret:
-            parser.error("set KADES_JWT_SECRET to issue bearer tokens")
-        if apikeys.key_exists(conn, args.key_id) is None:
-            print(f"no live key {args.key_id}")
-            return 1
-        print(issue_token(config.jwt_secret, args.key_id, ttl_s=args.ttl_s))
-        return 0
+    if args.command == "jwt" and not config.jwt_secret:
+        parser.error("set KADES_JWT_SECRET to issue bearer tokens")
+    try:
+        with psycopg.connect(config.database_url,
+                             connect_timeout=max(1, round(config.database_timeout_s))) as conn:
+            return _run(args, conn, config)
+    except psycopg.Error as error:
+        return report_error("apikey", f"PostgreSQL at {redact_url(config.database_url)}", error)
+
+
+def _run(args: argparse.Namespace, conn: psycopg.Connection, config: Settings) -> int:
+    if args.command == "create":
+        key_id, key = apikeys.create_key(conn, tier=args.tier, name=args.name)
+        print(f"key id {key_id} ({args.tier}); the key, shown only now:\n{key}")
+        return exitcodes.OK
+    if args.command == "list":
+        print_keys(apikeys.list_keys(conn, revoked=args.all))
+        return exitcodes.OK
+    if args.command == "revoke":
+        if apikeys.revoke_key(conn, args.key_id):
+            print(f"revoked {args.key_id}")
+            return exitcodes.OK
+        return report("apikey", f"no live key {args.key_id}")
+    if apikeys.key_exists(conn, args.key_id) is None:
+        return report("apikey", f"no live key {args.key_id}")
+    print(issue_token(config.jwt_secret, args.key_id, ttl_s=args.ttl_s))
+    return exitcodes.OK
 
 
 def print_keys(rows: list[dict]) -> None:

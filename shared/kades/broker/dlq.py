@@ -20,6 +20,8 @@ from typing import Iterable
 
 import redis
 
+from kades import exitcodes
+from kades.cliutil import report_error
 from kades.errors import KadesError
 from kades.events.envelope import CloudEvent, from_structured, to_binary, to_dict
 
@@ -31,9 +33,11 @@ TTL_EXTENSION = "knativebrokerttl"
 class ReplayError(KadesError, RuntimeError):
     """Some dead letters could not be replayed; `replayed` others were."""
 
-    def __init__(self, message: str, *, replayed: int, failures: dict[str, str]):
+    def __init__(self, message: str, *, replayed: int, failures: dict[str, str],
+                 unreachable: bool = False):
         super().__init__(message)
         self.replayed, self.failures = replayed, failures
+        self.unreachable = unreachable  # the ingress could not be reached at all
 
 
 @dataclass(frozen=True)
@@ -118,17 +122,18 @@ def replay_dead_letters(client: redis.Redis, ingress_url: str, ids: Iterable[str
         if unknown:
             raise ReplayError(f"no such dead letter: {', '.join(unknown)}", replayed=0,
                               failures={i: "not found" for i in unknown})
-    replayed, failures = 0, {}
+    replayed, failures, unreachable = 0, {}, False
     for entry_id in selected:
         status, body = post_event(ingress_url, for_replay(letters[entry_id].event))
         if 200 <= status < 300:
             client.xdel(DLQ_STREAM, entry_id)
             replayed += 1
         else:
+            unreachable = unreachable or status == 0
             failures[entry_id] = f"ingress answered {status or 'nothing'}: {body[:300]!r}"
     if failures:
         raise ReplayError(f"{len(failures)} dead letter(s) not replayed", replayed=replayed,
-                          failures=failures)
+                          failures=failures, unreachable=unreachable)
     return replayed
 
 
@@ -144,21 +149,26 @@ def format_table(letters: list[DeadLetter]) -> str:
 
 def main_dlq(argv: list[str]) -> int:
     """`kades dlq list [--limit N] [--json]` and `kades dlq replay ID... | --all`."""
-    from kades.settings import Settings
+    from kades.settings import Settings, redact_url
 
     config = Settings.from_env()
     parser = argparse.ArgumentParser(prog="kades dlq", description=main_dlq.__doc__)
-    parser.add_argument("--redis-url", default=config.redis_url)
+    parser.add_argument("--redis-url", default=config.redis_url,
+                        help="the Redis holding the dead letters (default: KADES_REDIS_URL)")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="show dead letters, oldest first")
-    listing.add_argument("--limit", type=int, default=None)
+    listing.add_argument("--limit", type=int, default=None,
+                         help="show at most this many, the oldest (default: all)")
     listing.add_argument("--json", action="store_true", help="one structured event per line")
     replay = commands.add_parser("replay", help="send dead letters back to the broker")
-    replay.add_argument("ids", nargs="*", metavar="ID")
-    replay.add_argument("--all", action="store_true")
+    replay.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to replay "
+                                                           "(the ID column of `kades dlq list`)")
+    replay.add_argument("--all", action="store_true", help="replay every dead letter")
     replay.add_argument("--ingress", default=config.sink_url,
                         help="broker ingress URL (default: KADES_SINK_URL / K_SINK)")
     args = parser.parse_args(argv)
+    if args.command == "replay" and bool(args.ids) == args.all:
+        parser.error("replay takes dead-letter ids or --all (not both)")
     client = redis.Redis.from_url(args.redis_url, socket_timeout=config.redis_timeout_s,
                                   socket_connect_timeout=config.redis_timeout_s)
     try:
@@ -170,20 +180,17 @@ def main_dlq(argv: list[str]) -> int:
                                       "event": to_dict(d.event)}))
             else:
                 print(format_table(letters))
-            return 0
-        if bool(args.ids) == args.all:
-            parser.error("replay takes dead-letter ids or --all (not both)")
+            return exitcodes.OK
         count = replay_dead_letters(client, args.ingress, args.ids, all=args.all)
-        print(f"replayed {count} dead letter(s) to {args.ingress}")
-        return 0
+        print(f"replayed {count} dead letter(s) to {redact_url(args.ingress)}")
+        return exitcodes.OK
     except ReplayError as error:
         print(f"replayed {error.replayed}; {error}", file=sys.stderr)
         for entry_id, reason in error.failures.items():
             print(f"  {entry_id}: {reason}", file=sys.stderr)
-        return 1
+        return exitcodes.UNAVAILABLE if error.unreachable else exitcodes.FAILURE
     except redis.RedisError as error:
-        print(f"kades dlq: Redis at {args.redis_url} is not available: {error}", file=sys.stderr)
-        return 1
+        return report_error("dlq", f"Redis at {redact_url(args.redis_url)}", error)
 
 
 # --- the dead-letter sink function (functions/dead-letter) ----------------------------------

@@ -13,14 +13,16 @@ from datetime import datetime, timezone
 import redis
 from werkzeug.serving import make_server
 
+from kades import exitcodes
 from kades.broker.config import Broker, ConfigError, Eventing, load_eventing
 from kades.broker.dispatcher import IDLE_WAIT_S, TriggerDispatcher
 from kades.broker.ingress import IngressApp, admit
 from kades.broker.pingsource import PingSource, load_pingsources
 from kades.broker.queue import BrokerQueue
 from kades.broker.routing import Router
+from kades.cliutil import report, report_error
 from kades.logs import configure_logging, log
-from kades.settings import DEFAULT_BROKER_PORT, Settings
+from kades.settings import DEFAULT_BROKER_PORT, Settings, redact_url
 
 logger = logging.getLogger("kades.broker")
 DEFAULT_WORKERS = 4
@@ -167,11 +169,21 @@ def main_broker(argv: list[str]) -> int:
     config = Settings.from_env()
     env = os.environ
     parser = argparse.ArgumentParser(prog="kades broker", description=main_broker.__doc__)
-    parser.add_argument("--eventing-dir", default=env.get("KADES_EVENTING_DIR", "eventing"))
-    parser.add_argument("--host", default=env.get("KADES_BROKER_HOST", "127.0.0.1"))
+    parser.add_argument("--eventing-dir", default=env.get("KADES_EVENTING_DIR", "eventing"),
+                        help="the Broker, Trigger and PingSource manifests to serve "
+                             "(default: KADES_EVENTING_DIR, else ./eventing)")
+    parser.add_argument("--host", default=env.get("KADES_BROKER_HOST", "127.0.0.1"),
+                        help="address the ingress listens on (default: KADES_BROKER_HOST, "
+                             "else 127.0.0.1)")
     parser.add_argument("--port", type=int,
-                        default=int(env.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT)))
-    parser.add_argument("--redis-url", default=config.redis_url)
+                        default=int(env.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT)),
+                        help=f"port of the ingress (default: KADES_BROKER_PORT, "
+                             f"else {DEFAULT_BROKER_PORT})")
+    parser.add_argument("--redis-url", default=config.redis_url,
+                        help="the Redis holding the queues and dead letters "
+                             "(default: KADES_REDIS_URL)")
+    parser.add_argument("--redis-wait-s", type=float, default=15.0,
+                        help="how long to wait for Redis to answer at start (default: 15)")
     parser.add_argument("--subscriber", action="append", default=[], metavar="NAME=URL",
                         help="send to URL what goes to the Trigger or Service NAME (repeatable)")
     parser.add_argument("--workers", type=int,
@@ -191,20 +203,19 @@ def main_broker(argv: list[str]) -> int:
         eventing = load_eventing(args.eventing_dir, overrides=overrides,
                                  broker_base_url=f"http://{args.host}:{args.port}")
         pingsources = load_pingsources(args.eventing_dir)
-    except ConfigError as error:
-        print(f"kades broker: {error}", file=sys.stderr)
-        return 2
+    except ConfigError as error:  # the manifests are wrong: a failure, not a usage error
+        return report("broker", str(error))
     client = redis.Redis.from_url(args.redis_url, socket_timeout=max(config.redis_timeout_s, 5.0),
                                   socket_connect_timeout=config.redis_timeout_s,
                                   health_check_interval=30)
     try:
-        _wait_for_redis(client, 15.0)
+        _wait_for_redis(client, args.redis_wait_s)
     except redis.RedisError as error:
-        print(f"kades broker: Redis at {args.redis_url} is not available: {error}", file=sys.stderr)
-        return 1
+        return report_error("broker", f"Redis at {redact_url(args.redis_url)}", error)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    # A port in use: werkzeug says so on stderr and exits 1 (FAILURE), without a traceback.
     broker = DevBroker(eventing, client, host=args.host, port=args.port,
                        workers_per_trigger=args.workers,
                        max_event_bytes=config.max_event_bytes, pingsources=pingsources).start()
@@ -214,4 +225,4 @@ def main_broker(argv: list[str]) -> int:
     while not stop.wait(0.5):
         pass
     broker.stop()
-    return 0
+    return exitcodes.OK

@@ -1,0 +1,78 @@
+"""`kades run-function`: events from a file or stdin (`-`), replies on stdout, and the exit
+code table: 1 for a refused event or an unreadable file, 3 only when a dependency is away."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+
+import psycopg
+import pytest
+
+from kades import exitcodes, runfunction
+from kades.cli import main
+from kades.events.envelope import from_structured, to_dict
+from kades.settings import settings
+from kades.simulate import feed_events, simulate_market
+
+
+def feed_lines() -> str:
+    """A minute of the demo market feed, as recorded JSON lines."""
+    events = feed_events(simulate_market(seed=4, tokens=1, minutes=1), source="/kades/simulator")
+    return "".join(json.dumps(to_dict(event)) + "\n" for event in events)
+
+
+@pytest.fixture
+def unset_settings(monkeypatch):
+    """Settings re-read from the environment this test sets, and forgotten after it."""
+    settings.cache_clear()
+    yield monkeypatch
+    settings.cache_clear()
+
+
+def test_dash_reads_events_from_stdin_and_prints_the_replies(kades_env, redis_conn, db_conn,
+                                                              monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO(feed_lines()))
+    assert main(["run-function", "market-aggregator", "--input", "-"]) == exitcodes.OK
+    replies = [from_structured(json.loads(line)) for line in capsys.readouterr().out.splitlines()]
+    assert len(replies) == 12 and {r.type for r in replies} == {"ai.kades.market.tick.v1"}
+
+
+def test_a_refused_event_is_a_failure_and_the_rest_still_run(kades_env, redis_conn, db_conn,
+                                                              tmp_path, capsys):
+    (tmp_path / "events.jsonl").write_text("{not json\n" + feed_lines())
+    assert main(["run-function", "market-aggregator", "--input",
+                 str(tmp_path / "events.jsonl")]) == exitcodes.FAILURE
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 12
+    assert json.loads(captured.err.splitlines()[0])["line"] == 1
+
+
+def test_an_unreadable_input_is_a_failure_not_a_traceback(capsys):
+    assert main(["run-function", "dead-letter", "--input", "/nonexistent/events.jsonl"]) == 1
+    assert capsys.readouterr().err == ("kades run-function: cannot read "
+                                       "/nonexistent/events.jsonl: No such file or directory\n")
+
+
+def test_redis_away_is_exit_code_3_in_one_line_without_passwords(unset_settings, capsys):
+    unset_settings.setenv("KADES_REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")
+    unset_settings.setenv("KADES_DATABASE_URL", "postgresql://kades:s3cret@127.0.0.1:1/kades")
+    unset_settings.setattr("sys.stdin", io.StringIO(feed_lines()))
+    assert main(["run-function", "dead-letter", "--input", "-"]) == exitcodes.UNAVAILABLE
+    err = capsys.readouterr().err
+    assert err.startswith("kades run-function: a dependency (Redis redis://:***@127.0.0.1:1/0, "
+                          "PostgreSQL postgresql://kades:***@127.0.0.1:1/kades) is unreachable")
+    assert err.count("\n") == 1 and "s3cret" not in err
+
+
+def test_a_temporary_error_from_a_server_that_is_there_is_a_failure(monkeypatch, capsys):
+    # A cancelled query is one of the errors a deployed function answers 503 to, but the
+    # database answered it: no dependency is away, so 1, not 3.
+    def cancelled(event, ctx):
+        raise psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+
+    function = dataclasses.replace(runfunction.load("dead-letter"), handle=cancelled)
+    monkeypatch.setattr(runfunction, "load", lambda name: function)
+    monkeypatch.setattr("sys.stdin", io.StringIO(feed_lines()))
+    assert main(["run-function", "dead-letter", "--input", "-"]) == exitcodes.FAILURE
+    assert "QueryCanceled: canceling statement" in capsys.readouterr().err
