@@ -18,8 +18,9 @@ from pathlib import Path
 import httpx
 
 from kades import devservices
+from kades.cliutil import progress, report_error
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
-from kades.settings import DEFAULT_BROKER_PORT, Settings, function_port
+from kades.settings import DEFAULT_BROKER_PORT, Settings, function_port, redact_url
 
 
 def _dirs(state_dir: Path) -> tuple[Path, Path]:
@@ -38,16 +39,21 @@ def _spawn(name: str, command: list[str], env: dict, run: Path, logs: Path) -> N
 
 
 def _wait_healthy(urls: dict[str, str], timeout_s: float, logs: Path) -> None:
+    """Wait until every URL's /health answers 200 (a bar on a terminal); SystemExit naming the
+    processes still unhealthy at the deadline, with the end of their logs."""
     deadline = time.monotonic() + timeout_s
     waiting = dict(urls)
-    while waiting and time.monotonic() < deadline:
-        for name, url in list(waiting.items()):
-            try:
-                if httpx.get(url + "/health", timeout=1.0).status_code == 200:
-                    del waiting[name]
-            except httpx.HTTPError:
-                pass  # not listening yet: keep waiting until the deadline
-        time.sleep(0.2)
+    with progress(total=len(urls), desc="healthy", unit="processes") as bar:
+        while waiting and time.monotonic() < deadline:
+            for name, url in list(waiting.items()):
+                try:
+                    if httpx.get(url + "/health", timeout=1.0).status_code == 200:
+                        del waiting[name]
+                        bar.update()
+                except httpx.HTTPError:
+                    pass  # not listening yet: keep waiting until the deadline
+            if waiting:
+                time.sleep(0.2)
     if waiting:
         tails = "\n".join(f"--- {n}.log ---\n{_tail(logs / f'{n}.log')}" for n in waiting)
         raise SystemExit(f"not healthy after {timeout_s:.0f}s: {', '.join(waiting)}\n{tails}")
@@ -137,28 +143,40 @@ def main_up(argv: list[str]) -> int:
     broker_port = int(os.environ.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT))
     local = root / ".local"
     stop_system(local)
-    devservices.main_services(["up", "--data-dir", str(local)], config=config)
+    code = devservices.main_services(["up", "--data-dir", str(local)], config=config)
+    if code != 0:  # it said why on stderr (another checkout's servers, no binaries ...)
+        return code
+    import psycopg
+
     from kades.storage.migrate import migrate
-    applied = migrate(config.database_url)
-    print(f"database migrated ({len(applied)} new migrations)")
-    api_key = create_demo_key(config)
+    try:
+        applied = migrate(config.database_url)
+        print(f"database migrated ({len(applied)} new migrations)")
+        api_key = create_demo_key(config)
+    except psycopg.Error as error:
+        return report_error("up", f"PostgreSQL at {redact_url(config.database_url)}", error)
     urls = start_system(root, config, broker_port=broker_port, state_dir=local)
-    ingress = config.sink_url
-    print("\nKADES is running:")
-    print(f"  broker ingress   {ingress}")
-    print(f"  api              {urls['api']}/v1   (anomalies: {urls['api']}/v1/anomalies)")
-    print(f"  dashboard        {urls['api']}/   (paste the API key there)")
-    print(f"  demo API key     {api_key}   (send it as X-API-Key; `kades apikey` makes more)")
-    for name in FUNCTIONS:
-        print(f"  {name:<16} {urls[name]}   (/health /ready /metrics)")
-    print(f"  redis            {config.redis_url}\n  postgres         {config.database_url}")
-    print(f"  logs             {local / 'logs'}   stop with: make stop")
+    print(running_summary(urls, config, api_key=api_key, logs=local / "logs"))
     if not args.no_demo:
         seed = args.seed if args.seed is not None else int(time.time()) % 100_000
         from kades.demo import show_demo
-        return show_demo(urls["api"], ingress, seed=seed, minutes=args.minutes, rate=args.rate,
-                         api_key=api_key)
+        return show_demo(urls["api"], config.sink_url, seed=seed, minutes=args.minutes,
+                         rate=args.rate, api_key=api_key)
     return 0
+
+
+def running_summary(urls: dict[str, str], config: Settings, *, api_key: str, logs: Path) -> str:
+    """What `kades up` prints once everything is up: addresses (no password), the demo key."""
+    lines = ["", "KADES is running:",
+             f"  broker ingress   {redact_url(config.sink_url)}",
+             f"  api              {urls['api']}/v1   (anomalies: {urls['api']}/v1/anomalies)",
+             f"  dashboard        {urls['api']}/   (paste the API key there)",
+             f"  demo API key     {api_key}   (send it as X-API-Key; `kades apikey` makes more)"]
+    lines += [f"  {name:<16} {urls[name]}   (/health /ready /metrics)" for name in FUNCTIONS]
+    lines += [f"  redis            {redact_url(config.redis_url)}",
+              f"  postgres         {redact_url(config.database_url)}",
+              f"  logs             {logs}   stop with: make stop"]
+    return "\n".join(lines)
 
 
 def create_demo_key(config: Settings) -> str:
@@ -171,8 +189,10 @@ def create_demo_key(config: Settings) -> str:
 
 
 def main_down(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="kades down")
-    parser.add_argument("--root", default=".")
+    parser = argparse.ArgumentParser(prog="kades down",
+                                     description="Stop everything `kades up` started.")
+    parser.add_argument("--root", default=".",
+                        help="the repository whose processes to stop (default: .)")
     root = Path(parser.parse_args(argv).root).resolve()
     print("stopped:", ", ".join(stop_system(root / ".local")) or "nothing")
     devservices.stop_all(root / ".local")
