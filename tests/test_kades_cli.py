@@ -1,0 +1,111 @@
+"""`kades` itself: --version, the exit-code table in --help, usage errors, and help text on
+every option of every subcommand."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kades import exitcodes
+from kades.cli import COMMANDS, main
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    assert main(["--version"]) == exitcodes.OK
+    assert capsys.readouterr().out.strip() == f"kades {importlib.metadata.version('kades')}"
+    assert main(["-V"]) == exitcodes.OK
+
+
+def test_help_shows_every_command_the_exit_code_table_and_the_dash_convention(capsys):
+    assert main(["--help"]) == exitcodes.OK
+    out = capsys.readouterr().out
+    assert all(f"  {name} " in out for name in COMMANDS)
+    for code, meaning in exitcodes.TABLE:
+        assert f"  {code}  {meaning}" in out
+    assert "- means stdin" in out
+    assert [code for code, _ in exitcodes.TABLE] == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("argv", [[], ["no-such-command"]])
+def test_a_missing_or_unknown_command_is_a_usage_error(argv, capsys):
+    assert main(argv) == exitcodes.USAGE
+    assert "usage: kades" in capsys.readouterr().err
+
+
+def test_a_bad_option_of_a_subcommand_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["simulate", "--no-such-option"])
+    assert stop.value.code == exitcodes.USAGE
+
+
+class _Parsed(Exception):
+    """Raised instead of parsing: carries the parser a subcommand built."""
+
+    def __init__(self, parser: argparse.ArgumentParser):
+        super().__init__(parser.prog)
+        self.parser = parser
+
+
+def parser_of(name: str, monkeypatch) -> argparse.ArgumentParser:
+    """The argparse parser subcommand `name` builds, caught when it starts parsing."""
+    def catch(self, args=None, namespace=None):
+        raise _Parsed(self)
+
+    module, function, _ = COMMANDS[name]
+    with monkeypatch.context() as patch:
+        patch.setattr(argparse.ArgumentParser, "parse_args", catch)
+        with pytest.raises(_Parsed) as parsed:
+            getattr(importlib.import_module(module), function)([])
+    return parsed.value.parser
+
+
+def without_help(parser: argparse.ArgumentParser) -> list[str]:
+    """`prog option` for every option (and sub-subcommand) of `parser` that has no help text."""
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        if isinstance(action, argparse._SubParsersAction):
+            helped = {choice.dest for choice in action._choices_actions if choice.help}
+            missing += [f"{parser.prog} {n}" for n in action.choices if n not in helped]
+            for subparser in action.choices.values():
+                missing += without_help(subparser)
+        elif action.option_strings and not action.help:
+            missing.append(f"{parser.prog} {'/'.join(action.option_strings)}")
+    return missing
+
+
+def test_every_option_of_every_subcommand_has_help_text(monkeypatch):
+    missing = [entry for name in COMMANDS for entry in without_help(parser_of(name, monkeypatch))]
+    assert missing == []
+
+
+def test_the_walk_would_find_an_option_without_help():
+    parser = argparse.ArgumentParser(prog="kades demo")
+    parser.add_argument("--documented", help="says what it does")
+    parser.add_argument("--bare")
+    commands = parser.add_subparsers()
+    commands.add_parser("sub").add_argument("--also-bare")
+    assert sorted(without_help(parser)) == ["kades demo --bare", "kades demo sub",
+                                            "kades demo sub --also-bare"]
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_subcommand_answers_help(name):
+    run = subprocess.run([sys.executable, "-m", "kades.cli", name, "--help"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == exitcodes.OK, run.stderr
+    assert run.stdout.startswith("usage: kades ")
+
+
+def test_the_readme_shows_the_same_exit_code_table():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The `kades` command", 1)[1].split("\n## ", 1)[0]
+    for code, meaning in exitcodes.TABLE:
+        assert f"| {code} | {meaning}" in section
+    assert "`-` for stdin or stdout" in section
