@@ -1,15 +1,24 @@
 """Every setting KADES reads, in one frozen object built from the environment.
 
 Read once per process with `settings()`; tests build their own with `Settings.from_env(env)`.
-Units are in the names (`_s` seconds, `_bytes`).
+Units are in the names (`_s` seconds, `_bytes`). A malformed value is a `SettingsError` naming
+every bad variable; an unknown KADES_* variable (a typo) is logged once per process when the
+environment is first read (`report_unknown_variables`).
 """
 from __future__ import annotations
 
+import difflib
 import functools
+import logging
+import math
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Mapping
 from urllib.parse import urlsplit, urlunsplit
+
+from kades.errors import KadesError
+
+logger = logging.getLogger("kades.settings")
 
 # Local development defaults: non-default ports so a system Redis/PostgreSQL is never touched.
 DEFAULT_REDIS_PORT = 6390
@@ -17,6 +26,7 @@ DEFAULT_POSTGRES_PORT = 5440
 DEFAULT_BROKER_PORT = 8090
 DEFAULT_API_PORT = 8000
 FIRST_FUNCTION_PORT = 8101
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Where each function listens locally (the development broker resolves Trigger subscribers
 # with it; on a cluster Knative resolves the Service names instead). Override one with
@@ -34,10 +44,21 @@ FUNCTION_PORTS = {
 }
 
 
+def port_variable(name: str) -> str:
+    """The variable that overrides function `name`'s local port: KADES_PORT_<NAME>."""
+    return "KADES_PORT_" + name.upper().replace("-", "_")
+
+
 def function_port(name: str, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    override = env.get("KADES_PORT_" + name.upper().replace("-", "_"))
-    return int(override) if override else FUNCTION_PORTS[name]
+    variable = port_variable(name)
+    override = env.get(variable)
+    if not override:
+        return FUNCTION_PORTS[name]
+    port = _parse(variable, override, int)
+    if not 0 < port < 65536:
+        raise SettingsError([f"{variable}={override!r}: expected a port number (1-65535)"])
+    return port
 
 
 def function_url(name: str, env: Mapping[str, str] | None = None) -> str:
@@ -52,7 +73,7 @@ class Settings:
     sink_url: str = f"http://127.0.0.1:{DEFAULT_BROKER_PORT}/kades/kades"
     function_name: str = "kades"
     event_source: str = "/kades/local"
-    log_level: str = "INFO"
+    log_level: str = field(default="INFO", metadata={"choices": LOG_LEVELS})
     dedup_ttl_s: int = 7 * 24 * 3600
     # A chain block of 20,000 records is about 9 MB of JSON; anything larger is refused unread.
     max_event_bytes: int = 16 * 1024 * 1024
@@ -73,7 +94,9 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
-        env = os.environ if env is None else env
+        if env is None:  # the process's own environment: where a typo would go unnoticed
+            env = os.environ
+            report_unknown_variables(env)
         values = fields_from_env(cls, env, "KADES_")
         if "sink_url" not in values and env.get("K_SINK"):
             values["sink_url"] = env["K_SINK"]
@@ -82,20 +105,124 @@ class Settings:
         return cls(**values)
 
 
+class SettingsError(KadesError, ValueError):
+    """KADES_* variables that cannot be read: every problem, each naming its variable."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _expected(variable: str, kind: type) -> str:
+    """What `variable` should hold, in words: its type and the unit its name carries."""
+    unit = " of seconds" if variable.endswith("_S") else (
+        " of bytes" if variable.endswith("_BYTES") else "")
+    if kind is bool:
+        return "true or false (also 1/0, yes/no, on/off)"
+    return ("a whole number" if kind is int else "a number") + unit
+
+
+def _parse(variable: str, raw: str, kind: type):
+    """`raw` as `kind` (int, float, bool or str); SettingsError naming `variable` if it is not."""
+    if kind is str:
+        return raw
+    text = raw.strip().lower()
+    if kind is bool and text in _TRUE + _FALSE:
+        return text in _TRUE
+    if kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return value
+    raise SettingsError([f"{variable}={raw!r}: expected {_expected(variable, kind)}"])
+
+
 def fields_from_env(cls, env: Mapping[str, str], prefix: str) -> dict:
     """The fields of dataclass `cls` that `env` sets as PREFIX + NAME (upper case), each
-    typed as its default: int, float, bool (true/1/yes/on) or str."""
-    values = {}
-    for field in fields(cls):
-        raw = env.get(prefix + field.name.upper())
+    typed as its default: int, float, bool (true/1/yes/on, false/0/no/off) or str, one of
+    the field's metadata["choices"] when it has them (any case). Every malformed value is
+    reported in one SettingsError."""
+    values, problems = {}, []
+    for spec in fields(cls):
+        variable = prefix + spec.name.upper()
+        raw = env.get(variable)
         if raw is None:
             continue
-        kind = type(field.default)
-        if kind is bool:
-            values[field.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-        else:
-            values[field.name] = kind(raw) if kind in (int, float) else raw
+        try:
+            value = _parse(variable, raw, type(spec.default))
+        except SettingsError as error:
+            problems.extend(error.problems)
+            continue
+        choices = spec.metadata.get("choices")
+        if choices and value.strip().upper() not in choices:
+            problems.append(f"{variable}={raw!r}: expected one of {', '.join(choices)}")
+            continue
+        values[spec.name] = value
+    if problems:
+        raise SettingsError(problems)
     return values
+
+
+# KADES_* variables read outside the Settings and ChainThresholds dataclasses, and by whom.
+# With the fields of both and KADES_PORT_<NAME>, they are every name a process accepts
+# (tests/runtime/test_settings.py checks that the repository reads no other).
+OTHER_VARIABLES = {
+    "KADES_BROKER_HOST": "kades broker --host",
+    "KADES_BROKER_PORT": "kades broker --port, kades up",
+    "KADES_BROKER_WORKERS": "kades broker --workers",
+    "KADES_EVENTING_DIR": "kades broker --eventing-dir",
+    # Set by the cluster ConfigMap (knative/base/100-configmap.yaml), read by no code yet.
+    "KADES_ENVIRONMENT": "the cluster ConfigMap",
+    "KADES_MAX_CONNECTIONS": "the cluster ConfigMap",
+    "KADES_CACHE_TTL_S": "the cluster ConfigMap",
+    # The test harness (tests/conftest.py, tests/api, tests/eval).
+    "KADES_TEST_DATABASE": "tests: the test database's name",
+    "KADES_TEST_REDIS_DB": "tests: the test Redis database number",
+    "KADES_TEST_API_LOG": "tests: where the api server of the API tests logs",
+    "KADES_TEST_ARTIFACTS": "tests: where the browser test writes screenshots",
+    "KADES_EVAL_REDIS_DB": "make eval: its Redis database number",
+}
+
+
+def known_variables() -> frozenset[str]:
+    """Every KADES_* variable some process or test reads."""
+    from kades.chain.thresholds import ChainThresholds, PREFIX as CHAIN_PREFIX  # imports us
+    names = {"KADES_" + f.name.upper() for f in fields(Settings)}
+    names |= {CHAIN_PREFIX + f.name.upper() for f in fields(ChainThresholds)}
+    names |= {port_variable(name) for name in FUNCTION_PORTS}
+    return frozenset(names | set(OTHER_VARIABLES))
+
+
+def unknown_variables(env: Mapping[str, str]) -> dict[str, str | None]:
+    """KADES_* names in `env` that nothing reads, each with the closest known name (or None)."""
+    known = known_variables()
+    # Compared without the prefix every name shares, which would make any two look alike.
+    stems = {name.removeprefix("KADES_"): name for name in known}
+
+    def closest(name: str) -> str | None:
+        match = difflib.get_close_matches(name.removeprefix("KADES_"), stems, n=1)
+        return stems[match[0]] if match else None
+    return {name: closest(name) for name in sorted(env)
+            if name.startswith("KADES_") and name not in known}
+
+
+_reported: set[str] = set()
+
+
+def report_unknown_variables(env: Mapping[str, str]) -> None:
+    """Log a warning for each unknown KADES_* variable in `env`, once per process."""
+    for name, closest in unknown_variables(env).items():
+        if name in _reported:
+            continue
+        _reported.add(name)
+        hint = f"; did you mean {closest}?" if closest else ""
+        logger.warning(f"unknown setting {name} is ignored{hint}",
+                       extra={"fields": {"variable": name, "closest": closest}})
 
 
 def redact_url(url: str) -> str:

@@ -1,5 +1,14 @@
-"""Settings from KADES_* variables, each typed as its default."""
-from kades.settings import Settings
+"""Settings from KADES_* variables, each typed as its default; a malformed one is named with
+what it expects, an unknown one is reported with the closest known name."""
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from kades.errors import KadesError
+from kades.settings import (Settings, SettingsError, function_port, known_variables,
+                            unknown_variables)
 
 
 def test_values_take_the_type_of_their_default():
@@ -22,3 +31,80 @@ def test_chain_thresholds_read_their_own_prefix():
                                       "KADES_CHAIN_WHALE_WINDOW_S": "600", "KADES_SPLIT_WALLETS": "9"})
     assert (tuned.accumulation_buys, tuned.whale_window_s) == (12, 600.0)
     assert tuned.split_wallets == ChainThresholds().split_wallets  # not its prefix
+
+
+def test_a_malformed_value_names_its_variable_and_what_it_expects():
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"KADES_DEDUP_TTL_S": "7d"})
+    assert str(raised.value) == "KADES_DEDUP_TTL_S='7d': expected a whole number of seconds"
+    assert isinstance(raised.value, ValueError) and isinstance(raised.value, KadesError)
+
+
+def test_every_malformed_value_is_in_one_error():
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"KADES_DEDUP_TTL_S": "7d", "KADES_REDIS_TIMEOUT_S": "fast",
+                           "KADES_MAX_EVENT_BYTES": "16M", "KADES_WEBHOOK_ALLOW_PRIVATE": "maybe",
+                           "KADES_LOG_LEVEL": "verbose", "KADES_ALERT_HYSTERESIS": "nan",
+                           "KADES_REDIS_URL": "redis://elsewhere/0"})
+    assert raised.value.problems == [
+        "KADES_LOG_LEVEL='verbose': expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        "KADES_DEDUP_TTL_S='7d': expected a whole number of seconds",
+        "KADES_MAX_EVENT_BYTES='16M': expected a whole number of bytes",
+        "KADES_REDIS_TIMEOUT_S='fast': expected a number of seconds",
+        "KADES_ALERT_HYSTERESIS='nan': expected a number",
+        "KADES_WEBHOOK_ALLOW_PRIVATE='maybe': expected true or false (also 1/0, yes/no, on/off)"]
+
+
+def test_chain_thresholds_and_ports_say_the_same_way_what_is_wrong():
+    from kades.chain.thresholds import ChainThresholds
+    with pytest.raises(SettingsError, match=r"KADES_CHAIN_WASH_MIN_TRADES='four': expected a "
+                                            r"whole number$"):
+        ChainThresholds.from_env({"KADES_CHAIN_WASH_MIN_TRADES": "four"})
+    with pytest.raises(SettingsError, match=r"KADES_PORT_RISK_SCORING='80o1': expected a whole"):
+        function_port("risk-scoring", {"KADES_PORT_RISK_SCORING": "80o1"})
+    with pytest.raises(SettingsError, match=r"KADES_PORT_API='70000': expected a port number"):
+        function_port("api", {"KADES_PORT_API": "70000"})
+    assert function_port("api", {"KADES_PORT_API": " 8001 "}) == 8001
+
+
+def test_an_unknown_variable_is_named_with_the_closest_known_one():
+    assert unknown_variables({"KADES_REDIS_URLL": "x", "KADES_CHAIN_WASH_WINDOW": "60",
+                              "KADES_FROBNICATE": "1", "KADES_REDIS_URL": "y", "HOME": "/"}) == {
+        "KADES_CHAIN_WASH_WINDOW": "KADES_CHAIN_WASH_WINDOW_S",
+        "KADES_FROBNICATE": None,
+        "KADES_REDIS_URLL": "KADES_REDIS_URL"}
+
+
+def test_reading_the_environment_at_start_up_warns_of_a_typo_once(monkeypatch, caplog):
+    monkeypatch.setenv("KADES_DATABASE_URLL", "postgresql://nowhere/kades")
+    with caplog.at_level(logging.WARNING, logger="kades.settings"):
+        Settings.from_env()
+        Settings.from_env()  # the same process: said once
+    (record,) = [r for r in caplog.records if "KADES_DATABASE_URLL" in r.getMessage()]
+    assert record.getMessage() == ("unknown setting KADES_DATABASE_URLL is ignored; "
+                                   "did you mean KADES_DATABASE_URL?")
+    assert record.fields == {"variable": "KADES_DATABASE_URLL", "closest": "KADES_DATABASE_URL"}
+
+
+# Unknown on purpose: the typos that tests and docs use to show the warning.
+DELIBERATE_TYPOS = {"KADES_REDIS_URLL", "KADES_DATABASE_URLL", "KADES_CHAIN_WASH_WINDOW",
+                    "KADES_FROBNICATE", "KADES_SPLIT_WALLETS"}
+SCANNED = ("shared", "functions", "tests", "knative", "eventing", "docs", "Makefile",
+           "Dockerfile", "README.md")
+
+
+def test_every_kades_variable_the_repository_mentions_is_known():
+    """One list (kades.settings.known_variables) of every KADES_* name any code, manifest,
+    test or page uses, so that the start-up warning never flags a real setting."""
+    root = Path(__file__).resolve().parents[2]
+    paths = [p for name in SCANNED for p in ([root / name] if (root / name).is_file()
+                                             else (root / name).rglob("*"))]
+    accepted, unknown = known_variables() | DELIBERATE_TYPOS, {}
+    for path in paths:
+        relative = path.relative_to(root).as_posix()
+        if not path.is_file() or "__pycache__" in relative:
+            continue
+        for name in re.findall(r"KADES_[A-Z0-9_]*[A-Z0-9]\b", path.read_text(errors="replace")):
+            if name not in accepted:
+                unknown.setdefault(name, relative)
+    assert unknown == {}, "add them to kades.settings (a field or OTHER_VARIABLES)"

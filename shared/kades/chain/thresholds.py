@@ -12,6 +12,9 @@ from typing import Mapping
 
 from kades.settings import fields_from_env
 
+# Every field is overridable as PREFIX + FIELD (upper case); kades.settings knows them too.
+PREFIX = "KADES_CHAIN_"
+
 
 @dataclass(frozen=True)
 class ChainThresholds:
@@ -62,7 +65,7 @@ class ChainThresholds:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "ChainThresholds":
-        return cls(**fields_from_env(cls, os.environ if env is None else env, "KADES_CHAIN_"))
+        return cls(**fields_from_env(cls, os.environ if env is None else env, PREFIX))
 
 
 @functools.lru_cache(maxsize=1)
