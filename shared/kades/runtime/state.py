@@ -72,7 +72,10 @@ class StateStore:
             with self._lock:  # someone else moved a key on: read afresh and recompute
                 for key in keys:
                     self._drop(key)
-            time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # no lock-step retries
+            # Jittered exponential backoff (2 ms, 4 ms ... 128 ms at most): with linear waits of
+            # a few ms, a replica on a loaded machine lost the race eight times in a row to
+            # one that kept committing the same token's next events.
+            time.sleep(random.uniform(0, min(0.128, 0.002 * 2 ** attempt)))
         raise TemporaryFailure(f"state kept changing under us ({self.max_attempts} attempts)")
 
     def _read(self, client: redis.Redis, keys: list[str]) -> list[bytes | None]:
