@@ -84,7 +84,7 @@ def start_system(root: Path, config: Settings, *, broker_port: int,
     for name in [*FUNCTIONS, *HTTP_FUNCTIONS]:
         source = root / "functions" / name / "main.py"
         port = function_port(name)
-        _spawn(name, [sys.executable, "-m", "functions_framework", "--target", "handle",
+        _spawn(name, [sys.executable, "-m", "kades.runtime.serve", "--target", "handle",
                       "--source", str(source), "--host", "127.0.0.1", "--port", str(port)],
                dict(env, K_SERVICE=name), run, logs)
         urls[name] = f"http://127.0.0.1:{port}"

@@ -5,7 +5,6 @@ import argparse
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -166,6 +165,9 @@ def _wait_for_redis(client: redis.Redis, timeout_s: float) -> None:
 
 def main_broker(argv: list[str]) -> int:
     """`kades broker`: run the development broker until SIGINT/SIGTERM."""
+    # First, so that what reading the settings reports and a crash of any thread are JSON
+    # lines like the rest of its log (.local/logs/broker.log).
+    configure_logging(whole_process=True)
     config = Settings.from_env()
     env = os.environ
     parser = argparse.ArgumentParser(prog="kades broker", description=main_broker.__doc__)
@@ -197,7 +199,6 @@ def main_broker(argv: list[str]) -> int:
         if not sep or not name or not url:
             parser.error(f"--subscriber takes NAME=URL, got {item!r}")
         overrides[name] = url
-    configure_logging(config.log_level)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per event
     try:
         eventing = load_eventing(args.eventing_dir, overrides=overrides,
@@ -220,8 +221,8 @@ def main_broker(argv: list[str]) -> int:
                        workers_per_trigger=args.workers,
                        max_event_bytes=config.max_event_bytes, pingsources=pingsources).start()
     ingresses = ", ".join(broker.base_url + b.path for b in eventing.brokers.values())
-    print(f"kades broker: ingress {ingresses or '(no Broker in ' + args.eventing_dir + ')'}",
-          file=sys.stderr)
+    log(logger, logging.INFO,
+        f"ingress {ingresses or '(no Broker in ' + args.eventing_dir + ')'}")
     while not stop.wait(0.5):
         pass
     broker.stop()

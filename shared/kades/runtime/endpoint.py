@@ -71,8 +71,9 @@ def _check(probe: Callable[[], object]) -> str:
 
 def http_function(function: Function, ctx: Context | None = None) -> Callable[[flask.Request], flask.Response]:
     """The functions-framework HTTP target for `function` (see functions/*/main.py)."""
+    # Before the settings are read (Context): what reading them reports is a JSON line too.
+    configure_logging(ctx.settings.log_level if ctx else None)
     ctx = ctx or Context(function.name)
-    configure_logging(ctx.settings.log_level)
 
     def entry_point(request: flask.Request) -> flask.Response:
         probe = probe_response(request.path, ctx, uses_database=function.uses_database)

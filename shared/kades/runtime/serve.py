@@ -1,0 +1,72 @@
+"""`python -m kades.runtime.serve`: how every function process starts (the image's command,
+`kades up`); functions-framework's own command, with every line it writes a JSON line.
+
+Takes the options and variables of `functions-framework` that KADES uses (--target /
+FUNCTION_TARGET, --source / FUNCTION_SOURCE, --signature-type / FUNCTION_SIGNATURE_TYPE,
+--host / HOST, --port / PORT; gunicorn's THREADS and WORKERS). What it adds: logging is set
+up before the function's module is imported, so an import error, a malformed or unknown
+KADES_* variable and a crash of any thread are JSON lines; and gunicorn's own loggers, which
+have their own handlers with a plain-text format, get the JSON formatter.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from functions_framework import create_app
+from functions_framework._http import create_server
+from gunicorn.glogging import Logger as GunicornLogger
+
+from kades import exitcodes
+from kades.logs import JsonLineFormatter, configure_logging, log
+from kades.settings import SettingsError
+
+logger = logging.getLogger("kades.runtime")
+
+
+class JsonGunicornLogger(GunicornLogger):
+    """gunicorn.error and gunicorn.access (they do not propagate) with the JSON formatter."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)  # also on SIGHUP: the handlers are made anew each time
+        for gunicorn_logger in (self.error_log, self.access_log):
+            for handler in gunicorn_logger.handlers:
+                handler.setFormatter(JsonLineFormatter())
+
+
+def _parser() -> argparse.ArgumentParser:
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="python -m kades.runtime.serve",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--target", default=env.get("FUNCTION_TARGET", "handle"),
+                        help="the function's name in its module (FUNCTION_TARGET)")
+    parser.add_argument("--source", default=env.get("FUNCTION_SOURCE", "main.py"),
+                        help="the function's main.py (FUNCTION_SOURCE)")
+    parser.add_argument("--signature-type", default=env.get("FUNCTION_SIGNATURE_TYPE", "http"),
+                        choices=["http", "event", "cloudevent"],
+                        help="functions-framework signature (FUNCTION_SIGNATURE_TYPE)")
+    parser.add_argument("--host", default=env.get("HOST", "0.0.0.0"), help="address (HOST)")
+    parser.add_argument("--port", type=int, default=int(env.get("PORT", "8080")),
+                        help="port (PORT; Knative sets 8080)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        configure_logging(whole_process=True)
+        app = create_app(args.target, args.source, args.signature_type)
+    except SettingsError as error:
+        log(logger, logging.CRITICAL, "invalid settings: not started", problems=error.problems)
+        return exitcodes.USAGE
+    # No control socket: nothing uses gunicornc, every gunicorn of a machine would share its
+    # one default path ($HOME/.gunicorn/gunicorn.ctl), and the image's user has no home.
+    create_server(app, False, logger_class=JsonGunicornLogger,
+                  control_socket_disable=True).run(args.host, args.port)
+    return exitcodes.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
