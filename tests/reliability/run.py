@@ -1,4 +1,4 @@
-"""`make reliability`: accounting, the four faults, rate finding and a soak on the whole mesh
+"""`make reliability`: accounting, the five faults, rate finding and a soak on the whole mesh
 (throwaway Redis and PostgreSQL), then the fuzzing and security suites; writes
 docs/reliability.md from what it measured.
 
