@@ -160,3 +160,24 @@ def test_urls_with_a_password_are_printed_without_it(capsys):
 def test_an_unknown_edition_is_refused(tmp_path):
     with pytest.raises(ValueError, match="edition must be one of"):
         devservices.ensure_postgres(data_dir=tmp_path, port=free_port(), edition="enterprise")
+
+
+def test_services_for_stops_what_it_started_and_leaves_what_was_running(tmp_path):
+    config = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                      database_url=f"postgresql://kades@127.0.0.1:{free_port()}/kades_dev")
+    redis_port = devservices.local_port(config.redis_url)
+    pg_port = devservices.local_port(config.database_url)
+    with devservices.services_for(config, data_dir=tmp_path):
+        assert redis.Redis(port=redis_port).ping()
+        with psycopg.connect(config.database_url) as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == ("kades_dev",)
+    assert not devservices._port_open(redis_port) and not devservices._port_open(pg_port)
+    devservices.ensure_redis(data_dir=tmp_path, port=redis_port)  # running before: stays
+    try:
+        with pytest.raises(RuntimeError, match="inside"):
+            with devservices.services_for(config, data_dir=tmp_path):
+                raise RuntimeError("inside")
+        assert redis.Redis(port=redis_port).ping()
+        assert not devservices._port_open(pg_port)  # started for the block: stopped on failure
+    finally:
+        devservices.stop_all(tmp_path)
