@@ -15,9 +15,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-# Pinned dependencies first: this layer is reused until requirements/ changes.
+# The function's lock first (this layer is reused until requirements/ changes): every
+# package at its locked version, each file checked against its hash (requirements/README.md).
 COPY requirements/ requirements/
-RUN pip install -r "requirements/functions/${FUNCTION}.txt"
+RUN pip install --require-hashes -r "requirements/functions/${FUNCTION}.lock"
 COPY shared/ shared/
 RUN pip install --no-deps ./shared && rm -rf shared/build
 COPY functions/${FUNCTION}/main.py function/main.py
@@ -26,11 +27,12 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin kade
 # Numeric, so that Kubernetes can check runAsNonRoot.
 USER 10001
 
-# functions-framework reads these; Knative sets PORT=8080 too. THREADS/WORKERS come from the
-# Service (THREADS = containerConcurrency, see shared/kades/manifests.py).
+# kades.runtime.serve (functions-framework with JSON log lines from the first) reads these;
+# Knative sets PORT=8080 too. THREADS/WORKERS come from the Service (THREADS =
+# containerConcurrency, see shared/kades/manifests.py).
 ENV FUNCTION_TARGET=handle \
     FUNCTION_SOURCE=/app/function/main.py \
     FUNCTION_SIGNATURE_TYPE=http \
     PORT=8080
 EXPOSE 8080
-CMD ["functions-framework"]
+CMD ["python", "-m", "kades.runtime.serve"]

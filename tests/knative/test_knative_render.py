@@ -121,7 +121,7 @@ def test_renderer_rejects_bad_input_naming_the_problem(extra, envs, message):
 def test_dockerfile_builds_any_function_as_non_root():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "ARG FUNCTION" in dockerfile and "USER 10001" in dockerfile
-    assert 'requirements/functions/${FUNCTION}.txt' in dockerfile
+    assert 'requirements/functions/${FUNCTION}.lock' in dockerfile
     assert all((ROOT / "requirements" / "functions" / f"{n}.txt").is_file() for n in NAMES)
     for name in NAMES:  # the image `make images` tags is the one the Service runs
         service = yaml.safe_load((ROOT / "knative/base/functions" / f"{name}.yaml").read_text())
