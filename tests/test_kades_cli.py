@@ -109,3 +109,10 @@ def test_the_readme_shows_the_same_exit_code_table():
     for code, meaning in exitcodes.TABLE:
         assert f"| {code} | {meaning}" in section
     assert "`-` for stdin or stdout" in section
+
+
+def test_a_malformed_setting_is_one_line_naming_it_not_a_traceback(monkeypatch, capsys):
+    monkeypatch.setenv("KADES_DEDUP_TTL_S", "7d")
+    assert main(["migrate", "--status"]) == 2
+    err = capsys.readouterr().err
+    assert "KADES_DEDUP_TTL_S='7d'" in err and "Traceback" not in err

@@ -10,6 +10,7 @@ import importlib.metadata
 import sys
 
 from kades import exitcodes
+from kades.settings import SettingsError
 
 # name -> (module, function taking argv and returning an exit code, one-line help)
 COMMANDS = {
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `kades ... | head`: the reader left, which is no error
         sys.stdout = open("/dev/null", "w")
         return exitcodes.OK
+    except SettingsError as error:  # a malformed KADES_* variable: say which, no traceback
+        print(f"kades {name}: {error}", file=sys.stderr)
+        return exitcodes.USAGE
 
 
 if __name__ == "__main__":
