@@ -35,13 +35,27 @@ EXTRA_ANNOTATIONS = {
     "panicThresholdPercentage": (AUTOSCALING + "panic-threshold-percentage", (int, float)),
 }
 EXTRA_KEYS = {**{k: t for k, (_, t) in EXTRA_ANNOTATIONS.items()},
-              "timeoutSeconds": int, "rolloutDuration": str}
+              "timeoutSeconds": int, "rolloutDuration": str, "visibility": str,
+              "serviceAccountName": str}
+# Closed endpoints: the external gateway routes only to Services without this label
+# (knative.dev/docs/serving/services/private-services/); api is the one that sets `external`.
+VISIBILITY_LABEL = "networking.knative.dev/visibility"
+VISIBILITIES = ("cluster-local", "external")
+# Functions post extra events to the Broker as this account (eventing/500-eventpolicy.yaml).
+DEFAULT_SERVICE_ACCOUNT = "kades-function"
 SCALE_ANNOTATIONS = {"min": "min-scale", "max": "max-scale", "metric": "metric",
                      "target": "target", "utilization": "target-utilization-percentage"}
 _TEMPLATE = re.compile(r"^\{\{\s*(secret|configMap):([a-z0-9.-]+)(?::([-._a-zA-Z0-9]+))?\s*\}\}$")
 SECURITY_CONTEXT = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
                     "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
                     "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def service_audience(namespace: str, name: str) -> str:
+    """The OIDC audience of Knative Service `name`, in Knative's <group>/<kind>/<ns>/<name> form
+    (knative/eventing pkg/auth/audience.go). Serving announces none in its status
+    (knative/serving#14428, closed), so each Trigger names it in `subscriber.audience`."""
+    return f"serving.knative.dev/service/{namespace}/{name}".lower()
 
 
 class ManifestError(KadesError, ValueError):
@@ -80,6 +94,8 @@ def _extra(extra: dict, where: str, problems: list[str]) -> None:
             problems.append(f"{where}: unknown key {key!r}; known: {', '.join(EXTRA_KEYS)}")
         elif isinstance(value, bool) or not isinstance(value, kind):
             problems.append(f"{where}: {key} has the wrong type: {value!r}")
+        elif key == "visibility" and value not in VISIBILITIES:
+            problems.append(f"{where}: visibility {value!r}: one of {', '.join(VISIBILITIES)}")
 
 
 def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
@@ -103,7 +119,10 @@ def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
     health = func.get("deploy", {}).get("healthEndpoints", {})
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "kades",
               "app.kubernetes.io/component": "function"}
-    threads = [{"name": "THREADS", "value": str(concurrency)}, {"name": "WORKERS", "value": "1"}]
+    namespace = func.get("deploy", {}).get("namespace", "kades")
+    threads = [{"name": "THREADS", "value": str(concurrency)}, {"name": "WORKERS", "value": "1"},
+               # What the Broker's token must be for (Triggers name it: see copy_eventing).
+               {"name": "KADES_OIDC_AUDIENCE", "value": service_audience(namespace, name)}]
     container = {
         "name": "function",
         "image": f"kades/{name}",
@@ -118,11 +137,14 @@ def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
         "securityContext": copy.deepcopy(SECURITY_CONTEXT),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
     }
-    metadata = {"name": name, "namespace": func.get("deploy", {}).get("namespace", "kades"),
-                "labels": labels}
+    visibility = extra.get("visibility", "cluster-local")
+    metadata = {"name": name, "namespace": namespace,
+                "labels": labels | ({VISIBILITY_LABEL: visibility}
+                                    if visibility == "cluster-local" else {})}
     if "rolloutDuration" in extra:
         metadata["annotations"] = {"serving.knative.dev/rollout-duration": extra["rolloutDuration"]}
-    spec = {"containerConcurrency": concurrency, "enableServiceLinks": False}
+    spec = {"containerConcurrency": concurrency, "enableServiceLinks": False,
+            "serviceAccountName": extra.get("serviceAccountName", DEFAULT_SERVICE_ACCOUNT)}
     if "timeoutSeconds" in extra:
         spec["timeoutSeconds"] = extra["timeoutSeconds"]
     spec |= {"containers": [container], "volumes": [{"name": "tmp", "emptyDir": {}}]}
@@ -178,8 +200,25 @@ def _unresolved_subscriber(doc: dict, services: set[str]) -> str | None:
     return None
 
 
+def with_audiences(doc: dict) -> dict:
+    """`doc` with `audience` on every destination that refs a Knative Service (a Trigger's
+    subscriber, a dead-letter sink), so that with authentication-oidc the Broker sends a token
+    for it (knative/eventing pkg/reconciler/broker/trigger/trigger.go resolves the subscriber's
+    audience from the Destination when the addressable announces none)."""
+    doc = copy.deepcopy(doc)
+    spec = doc.get("spec") or {}
+    namespace = (doc.get("metadata") or {}).get("namespace", "kades")
+    for dest in (spec.get("subscriber"), (spec.get("delivery") or {}).get("deadLetterSink")):
+        ref = (dest or {}).get("ref") or {}
+        if ref.get("kind") == "Service" and ref.get("apiVersion") == "serving.knative.dev/v1":
+            dest.setdefault("audience", service_audience(ref.get("namespace", namespace),
+                                                         ref["name"]))
+    return doc
+
+
 def copy_eventing(root: Path, services: set[str]) -> dict[Path, str]:
-    """`eventing/*.yaml` for the cluster, without Triggers of functions not built yet."""
+    """`eventing/*.yaml` for the cluster, without Triggers of functions not built yet, with the
+    OIDC audience of every Service they deliver to."""
     files, skipped = {}, []
     for path in sorted((Path(root) / EVENTING_DIR).glob("*.yaml")):
         if path.name == "kustomization.yaml":
@@ -190,7 +229,7 @@ def copy_eventing(root: Path, services: set[str]) -> dict[Path, str]:
             if missing:
                 skipped.append(f"{doc['metadata']['name']} (no functions/{missing}/func.yaml)")
             elif doc:
-                kept.append(doc)
+                kept.append(with_audiences(doc))
         if kept:
             files[EVENTING_OUTPUT_DIR / path.name] = (
                 f"# Copied by `kades manifests` from eventing/{path.name}. Edit the source.\n"

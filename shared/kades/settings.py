@@ -91,6 +91,14 @@ class Settings:
     webhook_allow_private: bool = False
     enterprise_rate_per_min: int = 3000
     enterprise_burst: int = 5000
+    # Sender identity (Knative's authentication-oidc; kades.runtime.oidc): set the issuer and
+    # every function but api requires a Broker token for its audience on POST /.
+    oidc_issuer: str = ""                  # e.g. https://kubernetes.default.svc; empty: off
+    oidc_audience: str = ""                # rendered per Service: serving.knative.dev/service/kades/<name>
+    oidc_jwks_url: str = ""                # empty: the issuer's /.well-known/openid-configuration
+    oidc_ca_file: str = ""                 # TLS trust for the JWKS; empty: the system's CAs
+    oidc_jwks_token_file: str = ""         # bearer for fetching the JWKS (the API server wants one)
+    oidc_jwks_ttl_s: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":

@@ -92,7 +92,9 @@ def test_service_follows_func_yaml(name):
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["securityContext"]["runAsNonRoot"] is True
-    assert all("valueFrom" in e for e in container["env"] if e["name"].startswith("KADES_"))
+    # Values come from the ConfigMap or Secret; only the OIDC audience is rendered per Service.
+    assert all("valueFrom" in e for e in container["env"] if e["name"].startswith("KADES_")
+               and e["name"] != "KADES_OIDC_AUDIENCE")
     assert "serving.knative.dev/rollout-duration" in service["metadata"]["annotations"]
 
 

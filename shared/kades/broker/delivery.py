@@ -62,11 +62,16 @@ def post(url: str, headers: dict[str, str], body: bytes, *, timeout_s: float) ->
         connection.close()
 
 
-def send(url: str, event: CloudEvent, *, timeout_s: float, prefer_reply: bool) -> Outcome:
-    """Deliver `event` in binary mode and classify the result."""
+def send(url: str, event: CloudEvent, *, timeout_s: float, prefer_reply: bool,
+         token: str | None = None) -> Outcome:
+    """Deliver `event` in binary mode and classify the result. `token`: the sender identity
+    Knative's dispatcher adds with authentication-oidc (`Authorization: Bearer`, for the
+    subscriber's audience; kades.broker.tokens)."""
     headers, body = to_binary(event)
     if prefer_reply:
         headers["prefer"] = "reply"
+    if token:
+        headers["authorization"] = f"Bearer {token}"
     try:
         response = post(url, headers, body, timeout_s=timeout_s)
     except OSError as error:

@@ -21,7 +21,7 @@ from kades.events.catalogue import data_problems
 from kades.events.envelope import CloudEvent, decode, to_binary
 from kades.logs import configure_logging, current_event_id, log
 from kades.metrics import DUPLICATES, EMITTED, EVENTS, HANDLER_SECONDS, IN_FLIGHT, render
-from kades.runtime import dedup, sink
+from kades.runtime import dedup, oidc, sink
 from kades.runtime.function import ANY_TYPE, Context, Function, as_event_list
 
 logger = logging.getLogger("kades.runtime")
@@ -74,6 +74,7 @@ def http_function(function: Function, ctx: Context | None = None) -> Callable[[f
     # Before the settings are read (Context): what reading them reports is a JSON line too.
     configure_logging(ctx.settings.log_level if ctx else None)
     ctx = ctx or Context(function.name)
+    verifier = oidc.Verifier.from_settings(ctx.settings)  # None: authentication-oidc is off
 
     def entry_point(request: flask.Request) -> flask.Response:
         probe = probe_response(request.path, ctx, uses_database=function.uses_database)
@@ -84,6 +85,9 @@ def http_function(function: Function, ctx: Context | None = None) -> Callable[[f
             return error_response(404, "not_found", f"no route {request.path}")
         if request.method != "POST":
             return error_response(405, "method_not_allowed", "events are POSTed to /")
+        refused = sender_refused(verifier, request.headers.get("Authorization"))
+        if refused is not None:
+            return refused
         limit = ctx.settings.max_event_bytes
         too_large = error_response(413, "payload_too_large", f"body over {limit} bytes")
         if (request.content_length or 0) > limit:
@@ -94,6 +98,23 @@ def http_function(function: Function, ctx: Context | None = None) -> Callable[[f
         return handle_request(function, ctx, request.headers, body)
 
     return entry_point
+
+
+def sender_refused(verifier: oidc.Verifier | None, authorization: str | None) -> flask.Response | None:
+    """401 unless the request carries the Broker's token for this function (when required)."""
+    if verifier is None:
+        return None
+    try:
+        verifier.verify(authorization)
+    except oidc.Unauthorized as error:
+        log(logger, logging.WARNING, "sender refused", reason=str(error))
+        response = error_response(401, "unauthorized", str(error))
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
+    except clients.TEMPORARY_ERRORS as error:  # the issuer's keys are away: the Broker retries
+        log(logger, logging.WARNING, "temporary failure", error=str(error))
+        return error_response(503, "unavailable", str(error))
+    return None
 
 
 def handle_request(function: Function, ctx: Context, headers, body: bytes) -> flask.Response:

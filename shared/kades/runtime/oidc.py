@@ -1,0 +1,103 @@
+"""Verify the sender identity Knative Eventing attaches to every delivery (`authentication-oidc`).
+
+With the feature on, the Broker's filter asks the cluster's OIDC issuer (the Kubernetes API
+server) for a service-account token whose audience is the subscriber's (the Trigger's
+`subscriber.audience`, kades.manifests.service_audience) and sends it as
+`Authorization: Bearer <JWT>`. A function checks signature (the issuer's JWKS), issuer,
+audience and expiry, as Knative's own receivers do (knative/eventing pkg/auth/verifier.go,
+go-oidc's Verify; docs: knative.dev/docs/eventing/features/sender-identity/).
+Enabled when KADES_OIDC_ISSUER is set; KADES_OIDC_AUDIENCE is then required.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import jwt
+
+from kades.errors import KadesError, TemporaryFailure
+from kades.settings import Settings, SettingsError
+
+ALGORITHMS = ["RS256", "ES256"]  # what Kubernetes signs service-account tokens with
+# JWT errors in the words a caller can act on; the first class that matches wins.
+_PROBLEMS = [(jwt.ExpiredSignatureError, "token expired"),
+             (jwt.InvalidIssuerError, "wrong issuer"),
+             (jwt.InvalidAudienceError, "wrong audience"),
+             (jwt.InvalidSignatureError, "bad signature"),
+             (jwt.MissingRequiredClaimError, "missing claim"),
+             (jwt.ImmatureSignatureError, "token not valid yet")]
+
+
+class Unauthorized(KadesError):
+    """The request carries no valid token for this function: answer 401."""
+
+
+@dataclass
+class Verifier:
+    issuer: str
+    audience: str
+    jwks_url: str = ""            # empty: discovered from the issuer's openid-configuration
+    ca_file: str = ""             # TLS trust for the issuer (in a pod: the service account's ca.crt)
+    fetch_token_file: str = ""    # the API server serves its JWKS to authenticated callers only
+    jwks_ttl_s: float = 300.0
+    _keys: dict = field(default_factory=dict, repr=False)
+    _fetched_at: float = field(default=-1e18, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Verifier | None":
+        if not settings.oidc_issuer:
+            return None
+        if not settings.oidc_audience:
+            raise SettingsError(["KADES_OIDC_AUDIENCE: required when KADES_OIDC_ISSUER is set"])
+        return cls(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url,
+                   settings.oidc_ca_file, settings.oidc_jwks_token_file, settings.oidc_jwks_ttl_s)
+
+    def verify(self, authorization: str | None) -> dict:
+        """The token's claims; Unauthorized naming the problem, TemporaryFailure if the JWKS is away."""
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("missing bearer token (Authorization: Bearer <JWT>)")
+        try:
+            key = self._key(jwt.get_unverified_header(token.strip()).get("kid"))
+            return jwt.decode(token.strip(), key, algorithms=ALGORITHMS, audience=self.audience,
+                              issuer=self.issuer, options={"require": ["exp", "iss", "aud", "sub"]})
+        except jwt.PyJWTError as error:
+            problem = next((text for kind, text in _PROBLEMS if isinstance(error, kind)),
+                           "malformed token")
+            raise Unauthorized(f"{problem}: {error}") from error
+
+    def _key(self, kid: str | None):
+        with self._lock:
+            stale = time.monotonic() - self._fetched_at > self.jwks_ttl_s
+            if stale or kid not in self._keys:  # an unknown kid: the issuer may have rotated keys
+                if stale or time.monotonic() - self._fetched_at > 10.0:
+                    self._keys, self._fetched_at = self._fetch(), time.monotonic()
+            if kid in self._keys:
+                return self._keys[kid]
+            if kid is None and len(self._keys) == 1:
+                return next(iter(self._keys.values()))
+        raise Unauthorized(f"unknown signing key {kid!r}: not in the issuer's JWKS")
+
+    def _fetch(self) -> dict:
+        headers = {}
+        if self.fetch_token_file:
+            with open(self.fetch_token_file, encoding="utf-8") as handle:
+                headers["Authorization"] = "Bearer " + handle.read().strip()
+        try:
+            with httpx.Client(verify=self.ca_file or True, timeout=5.0, headers=headers) as client:
+                url = self.jwks_url or _discover(client, self.issuer)
+                answer = client.get(url)
+                answer.raise_for_status()
+                keys = jwt.PyJWKSet.from_dict(answer.json()).keys
+        except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWTError) as error:
+            raise TemporaryFailure(f"OIDC keys unavailable: {error}") from error
+        return {key.key_id: key for key in keys}
+
+
+def _discover(client: httpx.Client, issuer: str) -> str:
+    answer = client.get(issuer.rstrip("/") + "/.well-known/openid-configuration")
+    answer.raise_for_status()
+    return answer.json()["jwks_uri"]

@@ -1,0 +1,134 @@
+"""Closed endpoints: with KADES_OIDC_ISSUER set a function takes events only with the Broker's
+token for its audience (issue 13, item 5). Real keys, a real JWKS endpoint on localhost
+(kades.broker.tokens.LocalIssuer, the development broker's issuer)."""
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from kades.broker.tokens import LocalIssuer
+from kades.manifests import service_audience
+from kades.runtime.oidc import Verifier
+from runtimetest import binary
+
+AUDIENCE = service_audience("kades", "counter")
+SUBJECT = "system:serviceaccount:kades:counter-oidc-eventing.knative.dev-trigger"
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    local = LocalIssuer()
+    yield local
+    local.close()
+
+
+@pytest.fixture
+def oidc_client(client_of, issuer, monkeypatch):
+    monkeypatch.setenv("KADES_OIDC_ISSUER", issuer.issuer)
+    monkeypatch.setenv("KADES_OIDC_AUDIENCE", AUDIENCE)
+    from kades.settings import settings
+    settings.cache_clear()
+    return client_of("counter")
+
+
+def post(client, token: str | None):
+    headers, body = binary()
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return client.post("/", headers=headers, data=body)
+
+
+def signed(issuer, key=None, algorithm="RS256", kid=None, **claims):
+    now = int(time.time())
+    payload = {"iss": issuer.issuer, "sub": SUBJECT, "aud": [AUDIENCE], "iat": now,
+               "exp": now + 60} | claims
+    return jwt.encode(payload, key or issuer.key, algorithm=algorithm,
+                      headers={"kid": kid or issuer.kid})
+
+
+def test_the_brokers_token_is_accepted(oidc_client, issuer):
+    response = post(oidc_client, issuer.token(AUDIENCE, subject=SUBJECT))
+    assert response.status_code == 200, response.data
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda i: None, "missing bearer token"),
+    (lambda i: "not-a-jwt", "malformed token"),
+    (lambda i: signed(i, iss="https://elsewhere.example"), "wrong issuer"),
+    (lambda i: signed(i, aud=[service_audience("kades", "risk-scoring")]), "wrong audience"),
+    (lambda i: signed(i, exp=int(time.time()) - 5), "token expired"),
+    (lambda i: signed(i, key=rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+     "bad signature"),
+    (lambda i: signed(i, kid="rotated-away"), "unknown signing key"),
+])
+def test_other_callers_get_401_naming_the_problem(oidc_client, issuer, redis_conn, make, problem):
+    response = post(oidc_client, make(issuer))
+    assert response.status_code == 401
+    error = response.get_json()["error"]
+    assert error["code"] == "unauthorized" and error["message"].startswith(problem), error
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert redis_conn.get("test:ticks") is None  # refused before anything was handled
+
+
+def test_probes_stay_open(oidc_client):
+    assert oidc_client.get("/health").status_code == 200
+    assert oidc_client.get("/ready").status_code == 200
+    assert oidc_client.get("/metrics").status_code == 200
+
+
+def test_feature_off_checks_nothing(client_of):
+    assert post(client_of("counter"), None).status_code == 200
+
+
+def test_es256_keys_verify_too(issuer):
+    """Kubernetes may sign with an EC key: the JWKS decides, not the code."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    verifier = Verifier(issuer.issuer, AUDIENCE, jwks_url="unused")
+    verifier._keys = {"ec": jwt.PyJWK({**public, "kid": "ec", "alg": "ES256"})}
+    verifier._fetched_at = time.monotonic()
+    claims = verifier.verify("Bearer " + signed(issuer, key=key, algorithm="ES256", kid="ec"))
+    assert claims["sub"] == SUBJECT
+
+
+def test_an_unreachable_issuer_is_a_temporary_failure(client_of, monkeypatch):
+    monkeypatch.setenv("KADES_OIDC_ISSUER", "http://127.0.0.1:9")  # discard port: refused
+    monkeypatch.setenv("KADES_OIDC_AUDIENCE", AUDIENCE)
+    from kades.settings import settings
+    settings.cache_clear()
+    assert post(client_of("counter"), "a.b.c").status_code == 401  # needs no keys to refuse
+    response = post(client_of("counter"), jwt.encode({"a": 1}, "k" * 32, headers={"kid": "x"}))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+
+
+def test_an_issuer_without_an_audience_is_a_settings_error():
+    from kades.settings import Settings, SettingsError
+    with pytest.raises(SettingsError, match="KADES_OIDC_AUDIENCE"):
+        Verifier.from_settings(Settings(oidc_issuer="https://kubernetes.default.svc"))
+
+
+def test_a_delivery_signed_by_the_local_issuer_passes_a_real_server(oidc_client, issuer):
+    """The development broker's delivery (kades.broker.delivery.send) over real HTTP: with the
+    issuer's token the function handles the event, without it the answer is 401 (no retry)."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from kades.broker.delivery import send
+    from kades.events.envelope import decode
+    server = make_server("127.0.0.1", 0, oidc_client.application, threaded=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/"
+        headers, body = binary(event_id="signed-1")
+        (event,) = decode(headers, body.encode())
+        refused = send(url, event, timeout_s=5, prefer_reply=True)
+        assert (refused.kind, refused.code) == ("fail", 401)
+        handled = send(url, event, timeout_s=5, prefer_reply=True,
+                       token=issuer.token(AUDIENCE, subject=SUBJECT))
+        assert handled.kind == "reply" and handled.reply.type == "ai.kades.anomaly.detected.v1"
+    finally:
+        server.shutdown()
