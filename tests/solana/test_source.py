@@ -20,11 +20,12 @@ def bare(name: str) -> dict:
     return document[0] if isinstance(document, list) else document
 
 
-def test_stdout_prints_one_valid_chain_block_per_slot(capsys):
+def test_stdout_prints_valid_chain_block_events_per_slot_and_mint(capsys):
     assert main(["solana-source", "--replay", str(DATA), "--stdout"]) == 0
     events = [from_structured(json.loads(line)) for line in capsys.readouterr().out.splitlines()]
-    assert len(events) == 20  # the 20 recorded transactions are in 20 different slots
+    assert len({e.data["slot"] for e in events}) == 20  # the 20 recorded transactions: 20 slots
     assert all(e.type == CHAIN_BLOCK and data_problems(e) == [] for e in events)
+    assert all(e.subject == e["partitionkey"] == e.data["part"]["key"] for e in events)
     slots = [e.data["slot"] for e in events]
     assert slots == sorted(slots)
 
@@ -43,9 +44,9 @@ def test_envelope_array_and_getblock_wrappings_give_the_same_records(tmp_path):
     blocks = []
     for name, document in wrappings.items():
         (tmp_path / name).write_text(json.dumps(document))
-        blocks.append(replay_events([str(tmp_path / name)])[0].data)
+        blocks.append([e.data for e in replay_events([str(tmp_path / name)])])
     assert all(b == blocks[0] for b in blocks)
-    assert len(blocks[0]["swaps"]) == 4 and blocks[0]["slot"] == tx["slot"]
+    assert sum(len(b["swaps"]) for b in blocks[0]) == 4 and blocks[0][0]["slot"] == tx["slot"]
 
 
 def test_a_null_result_is_a_skipped_slot_not_an_error():

@@ -40,5 +40,13 @@ def token_records(block: dict) -> dict[str, dict[str, list]]:
 
 
 def sol_fundings(block: dict) -> list[tuple[str, str]]:
-    """(funder, wallet) of every native SOL transfer in the block."""
+    """(funder, wallet) of every native SOL transfer in the slot: a part of a split block
+    carries the whole slot's in its context (kades.solana.parts)."""
+    if "context" in block:
+        return [(funder, wallet) for funder, wallet in block["context"]["fundings"]]
     return [(t["source"], t["destination"]) for t in block.get("transfers", []) if t.get("native")]
+
+
+def slot_launches(block: dict) -> list[dict]:
+    """Every launch record of the slot (mint, creator, kind), from the context of a part."""
+    return block["context"]["launches"] if "context" in block else block.get("launches", [])

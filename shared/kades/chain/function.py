@@ -7,13 +7,14 @@ and one shared document of recent SOL fundings (who seeded which wallet).
 from __future__ import annotations
 
 from kades.chain import launch as launches
-from kades.chain.blockview import pool_observations, sol_fundings, token_records
+from kades.chain.blockview import pool_observations, slot_launches, sol_fundings, token_records
 from kades.chain.cycles import find_cycles
 from kades.chain.liquidity import watch_pool
 from kades.chain.reply import anomalies_reply, event_block_time_s
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.chain.wash import find_wash
 from kades.events.catalogue import CHAIN_BLOCK
+from kades.events.chunking import assemble
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
 from kades.runtime.state import StateStore
@@ -97,7 +98,8 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
     slot = block["slot"]
     pools = pool_observations(block, time_s)
     tokens = token_records(block)
-    block_creators = sorted({l["creator"] for l in block.get("launches", []) if l.get("creator")})
+    launched = slot_launches(block)  # the whole slot's, also in a part of one mint
+    block_creators = sorted({l["creator"] for l in launched if l.get("creator")})
     keys = ([f"kades:chain:pool:{p}" for p in pools] + [f"kades:chain:token:{m}" for m in tokens]
             + [f"kades:chain:creator:{c}" for c in block_creators] + [FUNDING_KEY])
 
@@ -115,7 +117,7 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
         for creator, state in zip(block_creators, creator_states):
             state = state or {"launches": []}
             seen = {m for _, m in state["launches"]}
-            fresh = [[time_s, l["mint"]] for l in block["launches"]
+            fresh = [[time_s, l["mint"]] for l in launched
                      if l.get("creator") == creator and l["mint"] not in seen and l["kind"] != "set_authority"]
             state["launches"] = [x for x in state["launches"] + fresh if time_s - x[0] <= t.creator_window_s]
             launches_now[creator] = len(state["launches"])
@@ -134,8 +136,11 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    anomalies = analyse_block(ctx.redis, event.data, event_block_time_s(event), thresholds())
-    return anomalies_reply(event, ctx, anomalies, "chain-anomalies")
+    block, cause = assemble(ctx.redis, "chain-analysis", event)
+    if block is None:
+        return None  # a part whose siblings have not all arrived yet
+    anomalies = analyse_block(ctx.redis, block, event_block_time_s(event), thresholds())
+    return anomalies_reply(cause, ctx, anomalies, "chain-anomalies")
 
 
 FUNCTION = Function("chain-analysis", (CHAIN_BLOCK,), handle_block)

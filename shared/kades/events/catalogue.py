@@ -26,6 +26,10 @@ SENTIMENT_SCORED = "ai.kades.sentiment.scored.v1"
 RISK_SCORED = "ai.kades.risk.scored.v1"
 ALERT = "ai.kades.alert.v1"
 TOKEN_TRACKED = "ai.kades.token.tracked.v1"
+# Every event KADES produces stays under this size in binary mode (data plus attribute
+# headers: what a Kafka record holds). Producers split batches (kades.events.chunking) or
+# refuse; Settings.max_event_bytes is only what the ingress and functions accept.
+MAX_EVENT_BYTES = 256 * 1024
 # Knative's PingSource type (not ours to name): the periodic jobs of eventing/400-pingsources.yaml.
 PING = "dev.knative.sources.ping"
 
@@ -147,6 +151,19 @@ _CHAIN_BLOCK = {
             creator=_ADDRESS, mint_authority={"type": ["string", "null"]},
             freeze_authority={"type": ["string", "null"]}, new_authority={"type": ["string", "null"]})},
         "stats": {"type": "object"},
+        # Set when solana-source split a slot per mint (kades.solana.parts): part `index` of
+        # `count` for `key` (a mint); `group` names the slot-and-mint the parts make up.
+        "part": {"type": "object", "required": ["key", "index", "count", "group"],
+                 "properties": {"key": _ADDRESS, "index": {"type": "integer", "minimum": 1},
+                                "count": {"type": "integer", "minimum": 1},
+                                "group": {"type": "string", "minLength": 1}}},
+        # What the detectors need from the other mints of the slot, the same in every part.
+        "context": {"type": "object", "properties": {
+            "sol_usd": {"type": ["number", "null"]},
+            "fundings": {"type": "array", "items": {"type": "array", "items": _ADDRESS,
+                                                    "minItems": 2, "maxItems": 2}},
+            "fundings_dropped": {"type": "integer", "minimum": 0},
+            "launches": {"type": "array", "items": {"type": "object"}}}},
     },
 }
 

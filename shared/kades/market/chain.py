@@ -12,7 +12,10 @@ SOL_USD_KEY = "kades:market:sol-usd"  # last SOL price in USD seen on chain (mar
 
 
 def sol_usd_of(block: dict) -> float | None:
-    """SOL in USD from the block's own SOL/stablecoin trades (base = the stablecoin)."""
+    """SOL in USD from the block's own SOL/stablecoin trades (base = the stablecoin); a part
+    of a split block carries the whole slot's in its context (kades.solana.parts)."""
+    if "context" in block:
+        return block["context"].get("sol_usd")
     price = None
     for record in list(block.get("swaps", [])) + list(block.get("pool_states", [])):
         if record.get("quote_mint") == WSOL and record.get("base_mint") in STABLECOINS and record.get("price"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from kades.events.catalogue import CHAIN_BLOCK, MARKET_FEED, MARKET_TICK, derived_id, new_event
+from kades.events.chunking import assemble
 from kades.events.envelope import CloudEvent
 from kades.market.aggregate import normalise_ticks, normalise_time
 from kades.market.chain import SOL_USD_KEY, chain_ticks, sol_usd_of
@@ -34,13 +35,16 @@ def handle_chain_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     """Per-token prices of one slot; nothing to say when nothing was traded."""
     if not event.data.get("block_time"):
         return None  # a block without time cannot be placed on a price series
+    block, event = assemble(ctx.redis, "market-aggregator", event)
+    if block is None:
+        return None  # a part whose siblings have not all arrived yet
     known = ctx.redis.get(SOL_USD_KEY)
-    ticks = chain_ticks(event.data, sol_usd=float(known) if known else None)
+    ticks = chain_ticks(block, sol_usd=float(known) if known else None)
     if not ticks:
         return None
     for tick in ticks:
         tick["time"] = normalise_time(tick["time"])
-    seen = sol_usd_of(event.data)
+    seen = sol_usd_of(block)
     if seen:
         ctx.redis.set(SOL_USD_KEY, seen, ex=3600)  # an hour old at most, then unknown again
     with ctx.db() as conn:

@@ -6,15 +6,13 @@ JSON-RPC envelope `{"result": ...}`, a `getBlock` result (`{"transactions": [...
 """
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Iterable, Iterator
 
-from kades.events.catalogue import CHAIN_BLOCK, new_event
 from kades.events.envelope import CloudEvent
-from kades.solana.programs import QUOTE_MINTS
 from kades.solana.normalise import EMPTY_KINDS, empty_records, normalise_transaction
+from kades.solana.parts import split_block
 from kades.solana.transaction import MalformedTransaction
 
 SOURCE = "/kades/solana-source"
@@ -71,12 +69,8 @@ def build_blocks(transactions: Iterable[dict]) -> list[dict]:
     return result
 
 
-def block_event(block: dict, *, source: str = SOURCE) -> CloudEvent:
-    """The CloudEvent of one slot; its id depends only on the slot, so a replay is deduplicated."""
-    mints = {r.get("base_mint") or r.get("mint") for kind in EMPTY_KINDS for r in block[kind]}
-    mints.discard(None)
-    if len(mints) > 1:
-        mints -= set(QUOTE_MINTS)  # a token traded against SOL is still about that token
-    return new_event(CHAIN_BLOCK, source, block, subject=mints.pop() if len(mints) == 1 else None,
-                     event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"solana:slot:{block['slot']}")),
-                     time=block["block_time"])
+def block_events(block: dict, *, source: str = SOURCE) -> list[CloudEvent]:
+    """The CloudEvents of one slot: one per mint, in parts under MAX_EVENT_BYTES
+    (kades.solana.parts). Ids depend only on the slot, mint and part, so a replay is
+    deduplicated."""
+    return split_block(block, source=source)

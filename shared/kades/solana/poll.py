@@ -17,7 +17,7 @@ from kades.errors import TemporaryFailure
 from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
 from kades.settings import redact_url, settings
-from kades.solana.block import block_event, build_blocks, transactions_of
+from kades.solana.block import block_events, build_blocks, transactions_of
 from kades.solana.rpc import NOT_YET_CODES, RpcError, SolanaRpc
 
 LAST_SLOT_KEY = "kades:solana-source:last-slot"
@@ -43,9 +43,9 @@ def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | Non
             raise
         if block is not None:
             for data in build_blocks(transactions_of(block)):
-                event = block_event(data)
-                validate_data(event)
-                emit(event)
+                for event in block_events(data):
+                    validate_data(event)
+                    emit(event)
         if store is not None:
             store.set(LAST_SLOT_KEY, slot)
         slot += 1

@@ -1,6 +1,7 @@
 """`kades solana-source`: recorded transactions or live RPC blocks -> chain-block events.
 
-`--replay FILE_OR_DIR... --stdout` prints one structured CloudEvent per slot as JSON lines
+`--replay FILE_OR_DIR... --stdout` prints structured CloudEvents as JSON lines (per slot one per mint, each
+under kades.events.catalogue.MAX_EVENT_BYTES)
 (the input of `kades run-function chain-analysis --input -`); without `--stdout` the events
 are POSTed in binary mode to the sink (K_SINK / KADES_SINK_URL, the Broker ingress).
 `--replay -` reads one recorded JSON document from stdin.
@@ -19,7 +20,7 @@ from kades.errors import TemporaryFailure
 from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
 from kades.settings import redact_url, settings
-from kades.solana.block import block_event, build_blocks, transactions_of
+from kades.solana.block import block_events, build_blocks, transactions_of
 from kades.solana.transaction import MalformedTransaction
 
 
@@ -40,7 +41,7 @@ def recorded_files(paths: list[str]) -> list[Path | str]:
 
 
 def replay_events(paths: list[str]) -> list:
-    """The chain-block events of recorded files, in slot order (one per slot)."""
+    """The chain-block events of recorded files, in slot order (per slot: one per mint, in parts)."""
     transactions = []
     for path in recorded_files(paths):
         try:
@@ -48,7 +49,7 @@ def replay_events(paths: list[str]) -> list:
             transactions.extend(transactions_of(json.loads(text)))
         except (ValueError, MalformedTransaction) as error:
             raise MalformedTransaction(f"{path}: {error}") from error
-    events = [block_event(block) for block in build_blocks(transactions)]
+    events = [event for block in build_blocks(transactions) for event in block_events(block)]
     for event in events:
         validate_data(event)  # the source never emits what the functions would refuse
     return events

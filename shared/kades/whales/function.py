@@ -12,6 +12,7 @@ from kades.chain.launch import PUMP_FUN_SUPPLY
 from kades.chain.reply import anomalies_reply, event_block_time_s
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.events.catalogue import CHAIN_BLOCK
+from kades.events.chunking import assemble
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
 from kades.market.chain import SOL_USD_KEY, sol_usd_of
@@ -105,9 +106,12 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    anomalies = analyse_block(ctx.redis, event.data, event_block_time_s(event), thresholds(),
+    block, cause = assemble(ctx.redis, "whale-detection", event)
+    if block is None:
+        return None  # a part whose siblings have not all arrived yet
+    anomalies = analyse_block(ctx.redis, block, event_block_time_s(event), thresholds(),
                               sol_usd=_known_sol_usd(ctx.redis))
-    return anomalies_reply(event, ctx, anomalies, "whale-anomalies")
+    return anomalies_reply(cause, ctx, anomalies, "whale-anomalies")
 
 
 _sol_usd_cache: list = [None, -1e18]  # [price, monotonic time read]

@@ -1,0 +1,89 @@
+"""A slot's chain block as events under MAX_EVENT_BYTES: one per mint, in numbered parts.
+
+Every record goes to exactly one mint, so nothing is counted twice: swaps, liquidity changes
+and pool states to their `base_mint` (the non-quote side; the detectors read swaps per base
+mint only), transfers and launches to their `mint`. A native SOL transfer is a WSOL record,
+a SOL/USDC trade a USDC one. Each event is `subject` = `partitionkey` = its mint, so the
+Kafka Broker keeps one mint's events in order; a mint whose records exceed the limit is cut
+into parts `index` of `count` (consecutive records, transaction order kept), which the
+consumers join again before analysing (kades.events.chunking.assemble).
+
+What a detector needs from the slot's other mints travels in every event as `context`: the
+SOL price in USD, the SOL fundings (funder, wallet) and the launches (creator, mint), so the
+parts of a slot give the same results as the whole block, in any order.
+"""
+from __future__ import annotations
+
+import uuid
+
+from kades.events.catalogue import CHAIN_BLOCK, MAX_EVENT_BYTES, new_event
+from kades.events.chunking import check_size, event_bytes, group_id, json_bytes, pack
+from kades.events.envelope import CloudEvent
+from kades.market.chain import sol_usd_of
+from kades.solana.normalise import EMPTY_KINDS
+
+CONTEXT_BUDGET_BYTES = MAX_EVENT_BYTES // 4  # what the context may take of every event
+FAN_OUT_WALLETS = 3  # as the detectors: a funder paying 3+ wallets in a block is seeding them
+
+
+def record_key(kind: str, record: dict) -> str:
+    """The one mint a record belongs to."""
+    return record.get("base_mint") or record["mint"]
+
+
+def slot_context(block: dict, *, budget_bytes: int = CONTEXT_BUDGET_BYTES) -> dict:
+    """What every part carries of the whole slot. Fundings over the budget keep the fan-out
+    funders' (what both detectors remember) and count what they leave out."""
+    pairs = list(dict.fromkeys((t["source"], t["destination"])
+                               for t in block.get("transfers", []) if t.get("native")))
+    if json_bytes(pairs) > budget_bytes:
+        wallets: dict[str, set] = {}
+        for funder, wallet in pairs:
+            wallets.setdefault(funder, set()).add(wallet)
+        pairs = [p for p in pairs if len(wallets[p[0]]) >= FAN_OUT_WALLETS]
+    kept = pack(pairs, budget_bytes=budget_bytes)[0] if pairs else []
+    launches = [{"mint": l["mint"], "creator": l.get("creator"), "kind": l["kind"]}
+                for l in block.get("launches", [])]
+    context = {"sol_usd": sol_usd_of(block), "fundings": [list(p) for p in kept],
+               "launches": launches}
+    dropped = len(dict.fromkeys((t["source"], t["destination"]) for t in block.get("transfers", [])
+                                if t.get("native"))) - len(kept)
+    if dropped:
+        context["fundings_dropped"] = dropped
+    return context
+
+
+def _event(block: dict, data: dict, key: str | None, index: int, count: int, source: str) -> CloudEvent:
+    name = f"solana:slot:{block['slot']}" + (f":{key}:{index}/{count}" if key else "")
+    return new_event(CHAIN_BLOCK, source, data, subject=key,
+                     event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, name)), time=block["block_time"])
+
+
+def split_block(block: dict, *, source: str, max_bytes: int = MAX_EVENT_BYTES) -> list[CloudEvent]:
+    """The events of one slot: per mint (sorted), each mint in as few parts as fit."""
+    by_key: dict[str, list[tuple[str, dict]]] = {}
+    for kind in EMPTY_KINDS:
+        for record in block.get(kind, []):
+            by_key.setdefault(record_key(kind, record), []).append((kind, record))
+    head = {"slot": block["slot"], "block_time": block.get("block_time"), "stats": block.get("stats", {}),
+            "context": slot_context(block)}
+    if not by_key:  # an empty slot still says it was seen (and its stats)
+        return [check_size(_event(block, {**head, **{k: [] for k in EMPTY_KINDS}}, None, 1, 1, source),
+                           max_bytes=max_bytes)]
+    events = []
+    for key in sorted(by_key):
+        def part_data(items, index, count, key=key):
+            data = {**head, **{k: [] for k in EMPTY_KINDS},
+                    "part": {"key": key, "index": index, "count": count,
+                             "group": group_id(source, block["slot"], key)}}
+            for kind, record in items:
+                data[kind].append(record)
+            return data
+
+        records = by_key[key]
+        overhead = event_bytes(_event(block, part_data([], 99_999, 99_999), key, 99_999, 99_999, source))
+        groups = pack(records, budget_bytes=max_bytes - overhead)
+        events += [check_size(_event(block, part_data(group, i, len(groups)), key, i, len(groups), source),
+                              max_bytes=max_bytes)
+                   for i, group in enumerate(groups, start=1)]
+    return events
