@@ -119,14 +119,15 @@ def test_two_replicas_on_the_same_stream_flag_each_anomaly_once(ctx_of, redis_co
                                           ).data["anomalies"]]
     single_state = redis_conn.get(key)
     redis_conn.flushdb()
-    found, errors = [], []
+    replies, errors = {}, []
 
     def replica():
         ctx = ctx_of("temporal-analysis")
         try:
             for event in events:  # both get every event, as with two Broker deliveries
                 reply = handle_ticks(event, ctx)
-                found.extend(reply.data["anomalies"] if reply else [])
+                if reply:  # the same event's reply, whichever replica sent it: one id
+                    assert replies.setdefault(reply.id, reply.data) == reply.data
         except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(error)
 
@@ -136,6 +137,7 @@ def test_two_replicas_on_the_same_stream_flag_each_anomaly_once(ctx_of, redis_co
     for thread in threads:
         thread.join()
     assert errors == []
+    found = [a for data in replies.values() for a in data["anomalies"]]
     key_of = lambda a: (a["token"], a["time"], a["anomaly_type"])  # noqa: E731
     assert sorted(map(key_of, found)) == sorted(map(key_of, single)) and single
     assert redis_conn.get(key) == single_state
@@ -242,3 +244,35 @@ def test_temporal_stores_the_notable_tick_scores_once(ctx_of, db_conn):
         assert any(token == label["token"] and score >= 0.5
                    and label["start"] <= time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") <= label["end"]
                    for token, time, score, _ in rows), label
+
+
+def test_a_database_failure_after_the_state_commit_loses_nothing(ctx_of, db_conn, monkeypatch):
+    """First attempt: the state commits, then PostgreSQL fails (a 503, the Broker retries).
+    The retry finds the ticks already counted, yet stores and replies what they raised."""
+    import psycopg
+    sim = simulate_market(seed=7, tokens=2, minutes=15)
+    events = [tick_event(sim.ticks[i:i + 10], f"e{i}") for i in range(0, len(sim.ticks), 10)]
+    ctx = ctx_of("temporal-analysis")
+    expected = {e.id: handle_ticks(e, ctx) for e in events}
+    stored = count(db_conn, "temporal_scores")
+    (failing, reply) = next((e, r) for e in events if (r := expected[e.id]) is not None)
+    db_conn.execute("TRUNCATE temporal_scores")
+    db_conn.commit()
+    redis_conn = ctx.redis
+    redis_conn.flushdb()
+    temporal_function.STATES.forget()
+    for event in events[:events.index(failing)]:
+        handle_ticks(event, ctx)
+    real_db = Context.db
+
+    def database_away(self):
+        raise psycopg.OperationalError("database away")
+    monkeypatch.setattr(Context, "db", database_away)
+    with pytest.raises(psycopg.OperationalError):
+        handle_ticks(failing, ctx)
+    monkeypatch.setattr(Context, "db", real_db)
+    again = handle_ticks(failing, ctx)  # the Broker's retry
+    assert again is not None and again.id == reply.id and again.data == reply.data
+    for event in events[events.index(failing) + 1:]:
+        handle_ticks(event, ctx)
+    assert count(db_conn, "temporal_scores") == stored  # every score stored, none twice

@@ -122,3 +122,22 @@ def test_state_is_plain_json_and_pruned(ctx, redis_conn):
     assert len(state["m"]) == 1 and len(state["h"]) == 1  # ten-day-old buckets dropped
     assert state["events"] == ["/scraper#old", "/scraper#late"]
     assert read_sentiment(redis_conn, "$OLD", "7d")["mentions"] == 1
+
+
+def test_a_retry_after_the_sink_failed_sends_the_same_anomalies(ctx):
+    """The anomaly reply goes to the sink after the state committed; when the sink fails the
+    Broker retries, and the retry must send the campaign's anomalies again, not nothing."""
+    from datetime import datetime, timezone
+    shilled = simulate_social(seed=3, tokens=["TokenA"], minutes=25, symbols={"TokenA": "SHL"},
+                              campaigns=[{"token": "TokenA", "kind": "shill",
+                                          "start": datetime(2024, 1, 1, 0, 15, tzinfo=timezone.utc)}])
+    for event in shilled.events:
+        first = sentiment.handle_posts(event, ctx) or []
+        flagged = [r for r in first if r.type == ANOMALY_DETECTED]
+        if flagged:
+            sentiment.STATES.forget()  # the retry may reach another replica
+            retried = [r for r in sentiment.handle_posts(event, ctx) or []
+                       if r.type == ANOMALY_DETECTED]
+            assert [(r.id, r.data) for r in retried] == [(r.id, r.data) for r in flagged]
+            return
+    raise AssertionError("the campaign raised no anomaly to retry")

@@ -8,6 +8,13 @@ again skips the read: one round trip per batch in the common case, and Redis sta
 only source of truth because the compare-and-set checks every key it relies on. The cache is
 bounded in bytes, not entries: a token's state runs to kilobytes, and with new tokens
 arriving all day a count bound let a process grow for hours.
+
+An update may name an outbox key (one per event: `outbox_key`). What `compute` returned is
+then committed in the same script as the states, and a later update under the same key (the
+Broker's retry after the database, the sink or the process failed past the commit) gets that
+result back instead of its own: the retry redoes the first attempt's effects -- its rows,
+its replies -- rather than finding the input already counted and doing nothing. Rows are
+inserted idempotently and event ids are derived from the input, so each effect lands once.
 """
 from __future__ import annotations
 
@@ -27,17 +34,34 @@ Result = TypeVar("Result")
 # compute(current states, None where absent) -> (new states, result)
 Compute = Callable[[list[dict | None]], tuple[list[dict], Result]]
 
+# KEYS: the n states, then the outbox key if any. ARGV: n, n digests, n documents ('' for
+# unchanged), the states' TTL, then the outbox value ('' for none) and its TTL if any. Returns 0 on a
+# conflict, 1 when committed, or the outbox value an earlier attempt committed.
 _COMPARE_AND_SET = """
-local n = #KEYS
-for i = 1, n do
-  local current = redis.call('GET', KEYS[i])
-  if (current and redis.sha1hex(current) or '') ~= ARGV[i] then return 0 end
+local n = tonumber(ARGV[1])
+if #KEYS > n then
+  local earlier = redis.call('GET', KEYS[n + 1])
+  if earlier then return earlier end
 end
 for i = 1, n do
-  if ARGV[n + i] ~= '' then redis.call('SET', KEYS[i], ARGV[n + i], 'EX', ARGV[2 * n + 1]) end
+  local current = redis.call('GET', KEYS[i])
+  if (current and redis.sha1hex(current) or '') ~= ARGV[1 + i] then return 0 end
+end
+for i = 1, n do
+  if ARGV[1 + n + i] ~= '' then redis.call('SET', KEYS[i], ARGV[1 + n + i], 'EX', ARGV[2 + 2 * n]) end
+end
+if #KEYS > n and ARGV[3 + 2 * n] ~= '' then
+  redis.call('SET', KEYS[n + 1], ARGV[3 + 2 * n], 'EX', ARGV[4 + 2 * n])
 end
 return 1
 """
+OUTBOX_TTL_S = 3600  # well past the Broker's whole retry span (minutes)
+
+
+def outbox_key(function: str, event_source: str, event_id: str) -> str:
+    """The outbox of one event (CloudEvents §3.1.1: source and id identify it) in a function."""
+    digest = hashlib.sha256(f"{event_source}\n{event_id}".encode()).hexdigest()[:40]
+    return f"kades:outbox:{function}:{digest}"
 
 
 def _digest(raw: bytes | None) -> str:
@@ -55,20 +79,33 @@ class StateStore:
         self._cached_bytes = 0
         self._lock = threading.Lock()  # a function serves requests on several threads
 
-    def update(self, client: redis.Redis, keys: list[str], compute: Compute) -> Result:
-        """Apply `compute` to the states of `keys` atomically; its result once committed."""
+    def update(self, client: redis.Redis, keys: list[str], compute: Compute, *,
+               outbox: str | None = None, outbox_ttl_s: int = OUTBOX_TTL_S) -> Result:
+        """Apply `compute` to the states of `keys` atomically; its result once committed.
+        With `outbox`, the result (JSON: tuples come back as lists) of the first attempt
+        that committed under that key, whatever this call computes."""
         script = client.register_script(_COMPARE_AND_SET)
         for attempt in range(self.max_attempts):
             raws = self._read(client, keys)
             states, result = compute([json.loads(raw) if raw else None for raw in raws])
             documents = [json.dumps(s, separators=(",", ":")).encode() for s in states]
             writes = [b"" if doc == raw else doc for doc, raw in zip(documents, raws)]
+            extra_keys, extra_args = [], []
+            if outbox is not None:  # a result without effects needs no keeping: redone, it
+                extra_keys = [outbox]  # is just as empty
+                kept = json.dumps(result, separators=(",", ":")) if _has_effects(result) else ""
+                extra_args = [kept, outbox_ttl_s]
             # Even when nothing changed (a replay) the script runs: it proves that the states
             # we computed from (perhaps cached) were still the current ones.
-            if script(keys=keys, args=[*map(_digest, raws), *writes, self.ttl_s]):
+            answer = script(keys=[*keys, *extra_keys],
+                            args=[len(keys), *map(_digest, raws), *writes, self.ttl_s,
+                                  *extra_args])
+            if answer == 1:
                 for key, doc in zip(keys, documents):
                     self._remember(key, doc)
                 return result
+            if answer != 0:  # an earlier attempt of this event committed: redo its effects
+                return json.loads(answer)
             with self._lock:  # someone else moved a key on: read afresh and recompute
                 for key in keys:
                     self._drop(key)
@@ -104,11 +141,22 @@ class StateStore:
     def cached_bytes(self) -> int:
         return self._cached_bytes
 
+    def current(self, client: redis.Redis, keys: list[str]) -> list[dict | None]:
+        """The states of `keys` as last committed (from this process's cache when it has them)."""
+        return [json.loads(raw) if raw else None for raw in self._read(client, keys)]
+
     def forget(self) -> None:
         """Drop the in-process cache (tests; a state reset)."""
         with self._lock:
             self._cache.clear()
             self._cached_bytes = 0
+
+
+def _has_effects(result) -> bool:
+    """Whether a result holds anything (nested lists and tuples all empty: nothing)."""
+    if isinstance(result, (list, tuple)):
+        return any(_has_effects(item) for item in result)
+    return result is not None and result != {}
 
 
 def _size(key: str, raw: bytes | None) -> int:

@@ -22,7 +22,7 @@ from kades.events.catalogue import (ANOMALY_DETECTED, SENTIMENT_SCORED, SOCIAL_P
                                     derived_id, new_event)
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
-from kades.runtime.state import StateStore
+from kades.runtime.state import StateStore, outbox_key
 from kades.sentiment import aggregates
 from kades.sentiment.coordination import CoordinatedPromotion, is_candidate
 from kades.sentiment.detectors import MentionBurst, SentimentShift
@@ -123,18 +123,20 @@ def _anomaly(token: str, kind: str, post: dict, flag: dict) -> dict:
             "details": details}
 
 
-def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: str
-                  ) -> tuple[dict[str, dict], list[dict]]:
-    """Commit every token's update atomically; (states by token, anomalies)."""
+def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: str, *,
+                  outbox: str | None = None) -> tuple[dict[str, dict], list[dict]]:
+    """Commit every token's update atomically; (states by token, anomalies). Under `outbox`
+    the anomalies are those of the first attempt of the event that committed: a retry after
+    the sink failed sends them again instead of finding the posts counted and none left."""
     tokens = list(groups)
+    keys = [aggregates.STATE_KEY.format(token=t) for t in tokens]
 
     def compute(states):
         results = [analyse_token(t, s, groups[t], marker) for t, s in zip(tokens, states)]
-        return [r[0] for r in results], ([r[0] for r in results], [a for r in results for a in r[1]])
+        return [r[0] for r in results], [a for r in results for a in r[1]]
 
-    states, anomalies = STATES.update(
-        client, [aggregates.STATE_KEY.format(token=t) for t in tokens], compute)
-    return dict(zip(tokens, states)), anomalies
+    anomalies = STATES.update(client, keys, compute, outbox=outbox)
+    return dict(zip(tokens, STATES.current(client, keys))), anomalies
 
 
 def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
@@ -162,7 +164,8 @@ def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
     groups = score_posts(event.data["posts"], directory)
     if not groups:
         return None
-    states, anomalies = analyse_batch(client, groups, f"{event.source}#{event.id}")
+    states, anomalies = analyse_batch(client, groups, f"{event.source}#{event.id}",
+                                      outbox=outbox_key(ctx.name, event.source, event.id))
     authors = count_authors(client, groups, states)
     replies = []
     for token in groups:

@@ -16,7 +16,7 @@ from kades.errors import BadRequestError, Problem
 from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, derived_id, new_event
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
-from kades.runtime.state import StateStore
+from kades.runtime.state import StateStore, outbox_key
 from kades.storage.scores import insert_scores
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
 from kades.temporal.ensemble import TemporalEnsemble
@@ -94,10 +94,10 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
 STATES = StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS)
 
 
-def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]]
-                  ) -> tuple[list[dict], list[dict]]:
+def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]], *,
+                  outbox: str | None = None) -> tuple[list[dict], list[dict]]:
     """Update every token's state atomically; (anomalies, tick scores) of the attempt that
-    committed."""
+    committed -- under `outbox`, of the first attempt of that event that committed."""
     if not groups:
         return [], []
 
@@ -109,16 +109,20 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
             anomalies.extend(found)
         return new_states, (anomalies, scores)
 
-    return STATES.update(client, [STATE_KEY.format(token=token) for token in groups], compute)
+    return STATES.update(client, [STATE_KEY.format(token=token) for token in groups], compute,
+                         outbox=outbox)
 
 
 def handle_ticks(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     groups = group_ticks(event.data["ticks"])
-    anomalies, scores = analyse_batch(ctx.redis, groups)
+    # A retry after a failure past the state commit (the database away) gets the first
+    # attempt's anomalies and scores back from the outbox, so they are stored and replied.
+    anomalies, scores = analyse_batch(ctx.redis, groups,
+                                      outbox=outbox_key(ctx.name, event.source, event.id))
     floor = ctx.settings.temporal_score_floor
     notable = [{**row, "event_source": event.source, "event_id": event.id}
                for row in scores if row["score"] >= floor]
-    if notable:  # stored after the state committed; a redelivery scores no tick twice
+    if notable:  # stored after the state committed; inserting twice stores once
         with ctx.db() as conn:
             insert_scores(conn, notable)
     if not anomalies:
