@@ -75,6 +75,7 @@ class Settings:
     event_source: str = "/kades/local"
     log_level: str = field(default="INFO", metadata={"choices": LOG_LEVELS})
     dedup_ttl_s: int = 7 * 24 * 3600
+    claim_lease_s: float = 10.0  # a dead handler's claim frees this soon, within Trigger retries
     # A chain block of 20,000 records is about 9 MB of JSON; anything larger is refused unread.
     max_event_bytes: int = 16 * 1024 * 1024
     redis_timeout_s: float = 2.0

@@ -4,37 +4,53 @@ A claim marks an event as being handled; when the handler succeeds the claim bec
 "done" mark that keeps the replies it produced, so a redelivery (the Broker retrying after a
 lost answer) gets the very same replies back instead of nothing — the chain never breaks and
 nothing downstream is counted twice (reply ids are derived from the input).
+
+A claim is a lease: it lives `lease_s` and its owner renews it while the handler runs
+(`renewed`). A process that dies stops renewing, so its claim expires within one lease and
+the Broker's next retry — the chain Triggers retry for ~45 s — takes the event over. Every
+write of the owner (renew, release, done) is a compare-and-set on its token, so an owner
+whose lease ran out and was taken over cannot overwrite the new owner's work (`ClaimLost`).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import math
 import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import redis
 
+from kades.errors import TemporaryFailure
 from kades.events.envelope import CloudEvent, from_structured, to_dict
+from kades.logs import log
 
-# A claim's value is this prefix plus a token of its owner, so only the owner removes it.
+logger = logging.getLogger("kades.runtime")
+
+# A claim's value is this prefix plus a token of its owner, so only the owner changes it.
 _PROCESSING = b"processing:"
-# A claim outlives any sane handler run; if the process dies mid-event the claim expires
-# and the Broker's retry processes the event again.
-CLAIM_TTL_S = 120
 
-# Delete / replace a claim only while it still holds the given token.
+# Each acts only while the claim still holds the owner's token (ARGV[1]).
 _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-_TAKE_OVER = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
-              "return redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end return false")
+_REPLACE = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+            "return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return false")
+_RENEW = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+          "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0")
 
 # Claims this process failed to give back (Redis went away mid-event): key -> (token, when).
 # Nobody handles them any more, so a redelivery reaching this process takes them over at
 # once instead of answering 503 until the claim expires.
 _abandoned: dict[str, tuple[bytes, float]] = {}
 _abandoned_lock = threading.Lock()
+
+
+class ClaimLost(TemporaryFailure):
+    """Our lease ran out and another owner took the event: its results win, ours are dropped."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class Claim:
     done_replies: list[CloudEvent] | None
     in_progress: bool = False
     token: bytes = b""
+    lease_s: float = 0.0
 
 
 def is_done(stored: bytes | None) -> bool:
@@ -56,35 +73,43 @@ def _key(function: str, identity: str) -> str:
     return f"kades:dedup:{function}:{digest}"
 
 
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
 def source_and_id(event: CloudEvent) -> str:
     """CloudEvents core §3.1.1: (source, id) identifies an event."""
     return f"{event.source}\n{event.id}"
 
 
 def claim(client: redis.Redis, function: str, event: CloudEvent,
-          identity: Callable[[CloudEvent], str] | None = None) -> Claim:
+          identity: Callable[[CloudEvent], str] | None = None, *, lease_s: float) -> Claim:
     key = _key(function, (identity or source_and_id)(event))
     token = _PROCESSING + os.urandom(8).hex().encode()
-    if client.set(key, token, nx=True, ex=CLAIM_TTL_S):
-        return Claim(key, None, token=token)
+    if client.set(key, token, nx=True, px=_ms(lease_s)):
+        return Claim(key, None, token=token, lease_s=lease_s)
     stored = client.get(key)
     if stored is None:  # expired between the two calls: try once more
-        return claim(client, function, event, identity)
+        return claim(client, function, event, identity, lease_s=lease_s)
     if stored.startswith(_PROCESSING):
-        if _was_abandoned(key, stored) and client.eval(_TAKE_OVER, 1, key, stored, token,
-                                                        CLAIM_TTL_S):
+        if _was_abandoned(key, stored) and client.eval(_REPLACE, 1, key, stored, token,
+                                                        _ms(lease_s)):
             _forget(key)
-            return Claim(key, None, token=token)
+            return Claim(key, None, token=token, lease_s=lease_s)
         return Claim(key, None, in_progress=True)
     return Claim(key, [from_structured(item) for item in json.loads(stored)])
 
 
 def complete(client: redis.Redis, claim_: Claim, replies: list[CloudEvent], ttl_s: int) -> None:
+    """Turn our claim into the done mark; ClaimLost if it is no longer ours."""
     try:
-        client.set(claim_.key, json.dumps([to_dict(e) for e in replies]), ex=ttl_s)
+        done = client.eval(_REPLACE, 1, claim_.key, claim_.token,
+                           json.dumps([to_dict(e) for e in replies]), _ms(ttl_s))
     except redis.RedisError:
         _abandon(claim_)
         raise
+    if not done:
+        raise ClaimLost(f"claim {claim_.key} expired and was taken over before it was done")
 
 
 def release(client: redis.Redis, claim_: Claim) -> None:
@@ -96,11 +121,92 @@ def release(client: redis.Redis, claim_: Claim) -> None:
         raise
 
 
+class Lease:
+    """A claim being renewed; `lost` is set once a renewal finds it is no longer ours."""
+
+    def __init__(self, client: redis.Redis, claim_: Claim):
+        self.client, self.claim = client, claim_
+        self.lost = threading.Event()
+        self.due = time.monotonic() + claim_.lease_s / 3
+
+    def check(self) -> None:
+        """ClaimLost if another owner has the event now (so our results must not leave)."""
+        if self.lost.is_set():
+            raise ClaimLost(f"claim {self.claim.key} expired and was taken over")
+
+    def renew(self) -> None:
+        now = time.monotonic()
+        try:
+            kept = self.client.eval(_RENEW, 1, self.claim.key, self.claim.token,
+                                    _ms(self.claim.lease_s))
+        except redis.RedisError as error:
+            # Try again sooner; if Redis stays away the claim may expire, which the
+            # compare-and-set of the done mark then notices.
+            log(logger, logging.WARNING, "claim not renewed", key=self.claim.key, error=str(error))
+            self.due = now + self.claim.lease_s / 6
+            return
+        if kept:
+            self.due = now + self.claim.lease_s / 3
+        else:
+            self.due = math.inf
+            self.lost.set()
+            log(logger, logging.WARNING, "claim lost: taken over by another owner",
+                key=self.claim.key)
+
+
+class _Renewer:
+    """One thread per process renews every claim its handlers hold, a third of a lease apart."""
+
+    def __init__(self):
+        self._leases: set[Lease] = set()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, lease: Lease) -> None:
+        with self._changed:
+            self._leases.add(lease)
+            if self._thread is None or not self._thread.is_alive():  # first, or forked
+                self._thread = threading.Thread(target=self._run, name="kades-claim-renewer",
+                                                daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def remove(self, lease: Lease) -> None:
+        with self._changed:
+            self._leases.discard(lease)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                now = time.monotonic()
+                due = [lease for lease in self._leases if lease.due <= now]
+                if not due:
+                    soonest = min((lease.due for lease in self._leases), default=math.inf)
+                    self._changed.wait(min(soonest - now, 60.0))
+                    continue
+            for lease in due:  # outside the lock: a slow Redis holds up no handler
+                lease.renew()
+
+
+_renewer = _Renewer()
+
+
+@contextlib.contextmanager
+def renewed(client: redis.Redis, claim_: Claim) -> Iterator[Lease]:
+    """Keep `claim_` alive while the block runs (a handler may take longer than a lease)."""
+    lease = Lease(client, claim_)
+    _renewer.add(lease)
+    try:
+        yield lease
+    finally:
+        _renewer.remove(lease)
+
+
 def _abandon(claim_: Claim) -> None:
     now = time.monotonic()
     with _abandoned_lock:
-        for key in [k for k, (_, at) in _abandoned.items() if now - at > CLAIM_TTL_S]:
-            del _abandoned[key]  # expired in Redis by now
+        for key in [k for k, (_, at) in _abandoned.items() if now - at > claim_.lease_s]:
+            del _abandoned[key]  # expired in Redis by now (nobody renews it)
         _abandoned[claim_.key] = (claim_.token, now)
 
 

@@ -168,7 +168,8 @@ def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[Cl
     in_flight.inc()
     started = time.perf_counter()
     try:
-        claim = dedup.claim(ctx.redis, function.name, event, function.identity)
+        claim = dedup.claim(ctx.redis, function.name, event, function.identity,
+                            lease_s=ctx.settings.claim_lease_s)
         if claim.in_progress:
             EVENTS.labels(function.name, event.type, "in_progress").inc()
             raise TemporaryFailure("the same event is being handled by another request")
@@ -178,16 +179,10 @@ def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[Cl
             log(logger, logging.INFO, "duplicate dropped", type=event.type, source=event.source)
             return claim.done_replies[:1]
         try:
-            replies = as_event_list(function.handle(event, ctx))
-            extra = replies[1:]
-            if extra:
-                sink.send(extra, ctx.settings.sink_url)
-                for reply in extra:
-                    EMITTED.labels(function.name, reply.type).inc()
-        except BaseException:
-            dedup.release(ctx.redis, claim)
+            replies = _handle_claimed(function, ctx, event, claim)
+        except dedup.ClaimLost:
+            EVENTS.labels(function.name, event.type, "claim_lost").inc()
             raise
-        dedup.complete(ctx.redis, claim, replies[:1], ctx.settings.dedup_ttl_s)
         elapsed = time.perf_counter() - started
         HANDLER_SECONDS.labels(function.name, event.type).observe(elapsed)
         EVENTS.labels(function.name, event.type, "handled").inc()
@@ -199,3 +194,21 @@ def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[Cl
         current_event_id.reset(token)
 
 
+def _handle_claimed(function: Function, ctx: Context, event: CloudEvent,
+                    claim: dedup.Claim) -> list[CloudEvent]:
+    """Run the handler while its claim is renewed; mark it done only if the claim is still
+    ours (dedup.ClaimLost, a 503, if another replica took it over after our lease ran out)."""
+    with dedup.renewed(ctx.redis, claim) as lease:
+        try:
+            replies = as_event_list(function.handle(event, ctx))
+            lease.check()  # taken over meanwhile: the new owner's results are the ones kept
+            extra = replies[1:]
+            if extra:
+                sink.send(extra, ctx.settings.sink_url)
+                for reply in extra:
+                    EMITTED.labels(function.name, reply.type).inc()
+        except BaseException:
+            dedup.release(ctx.redis, claim)
+            raise
+        dedup.complete(ctx.redis, claim, replies[:1], ctx.settings.dedup_ttl_s)
+    return replies

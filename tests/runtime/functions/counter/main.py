@@ -1,7 +1,10 @@
 """Counts the ticks it handles in Redis (a visible side effect), fails on demand, replies once.
 
 A tick from source "fail-once" fails its first handling; one from "redis-dies" shuts Redis
-down (saving its data, claims included) in the middle of its first handling."""
+down (saving its data, claims included) in the middle of its first handling; one with
+`sleep_s` sleeps that long in the first handling of its event (a slow or hung handler)."""
+import time
+
 import functions_framework
 
 from kades.errors import TemporaryFailure
@@ -16,6 +19,8 @@ def count(event, ctx):
     if tick.get("source") == "redis-dies" and not ctx.redis.exists("test:redis-died"):
         ctx.redis.set("test:redis-died", 1)
         ctx.redis.shutdown(save=True)
+    if "sleep_s" in tick and ctx.redis.incr(f"test:started:{event.id}") == 1:
+        time.sleep(tick["sleep_s"])
     ctx.redis.incrby("test:ticks", len(event.data["ticks"]))
     anomaly = {"token": tick["token"], "time": tick["time"], "anomaly_type": "price_spike",
                "score": 1.0, "detector": "counter"}
