@@ -95,3 +95,24 @@ def test_handlers_called_directly_share_the_same_redis_state(kades_settings, red
     found = [chain_function.handle_block(e, ctx) for e in sim.events]
     kinds = [x["anomaly_type"] for r in found if r for x in r.data["anomalies"]]
     assert kinds == ["rug_price_dump"]
+
+
+@pytest.mark.parametrize("module, name, scenario, kind", [
+    (chain_function, "chain-analysis", "dump", "rug_price_dump"),
+    (whale_function, "whale-detection", "split_accumulation", None)])
+def test_a_retry_of_a_block_after_a_failure_past_the_commit_replies_the_same(
+        kades_settings, redis_conn, module, name, scenario, kind):
+    """The block's state committed, then the reply was lost (the sink or the process failed):
+    the Broker's retry, on another replica, must raise the same anomalies again."""
+    module.STATES.forget()
+    ctx = Context(name, settings=kades_settings)
+    sim = simulate_chain(seed=23, minutes=10, scenarios=(scenario,))
+    for event in sim.events:
+        reply = module.handle_block(event, ctx)
+        if reply is not None:
+            break
+    assert reply is not None and (kind is None or
+                                  kind in [x["anomaly_type"] for x in reply.data["anomalies"]])
+    module.STATES.forget()  # another replica
+    again = module.handle_block(event, ctx)
+    assert again is not None and (again.id, again.data) == (reply.id, reply.data)

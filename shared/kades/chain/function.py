@@ -17,7 +17,7 @@ from kades.events.catalogue import CHAIN_BLOCK
 from kades.events.chunking import assemble
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
-from kades.runtime.state import StateStore
+from kades.runtime.state import StateStore, outbox_key
 
 STATE_TTL_S = 7 * 24 * 3600
 FUNDING_KEY = "kades:chain:funding"
@@ -93,8 +93,10 @@ def _update_funding(state: dict | None, fundings: list[tuple[str, str]], creator
     return state
 
 
-def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=STATES) -> list[dict]:
-    """Every detector over one block; `store` keeps the states (Redis; in memory for eval)."""
+def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=STATES, *,
+                  outbox: str | None = None) -> list[dict]:
+    """Every detector over one block; `store` keeps the states (Redis; in memory for eval).
+    Under `outbox` a retry of the block gets its first committed attempt's anomalies."""
     slot = block["slot"]
     pools = pool_observations(block, time_s)
     tokens = token_records(block)
@@ -132,14 +134,15 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
             anomalies += found
         return new_states + new_creators + [funding_state], anomalies
 
-    return store.update(client, keys, compute)
+    return store.update(client, keys, compute, outbox=outbox)
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     block, cause = assemble(ctx.redis, "chain-analysis", event)
     if block is None:
         return None  # a part whose siblings have not all arrived yet
-    anomalies = analyse_block(ctx.redis, block, event_block_time_s(event), thresholds())
+    anomalies = analyse_block(ctx.redis, block, event_block_time_s(event), thresholds(),
+                              outbox=outbox_key(ctx.name, cause.source, cause.id))
     return anomalies_reply(cause, ctx, anomalies, "chain-anomalies")
 
 

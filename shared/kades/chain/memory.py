@@ -12,7 +12,8 @@ class MemoryStates:
     def __init__(self) -> None:
         self.documents: dict[str, str] = {}
 
-    def update(self, client, keys: list[str], compute):
+    def update(self, client, keys: list[str], compute, *, outbox: str | None = None):
+        # No retries offline, so no outbox to keep (`outbox` is accepted for the contract).
         states = [json.loads(self.documents[k]) if k in self.documents else None for k in keys]
         new_states, result = compute(states)
         for key, state in zip(keys, new_states):

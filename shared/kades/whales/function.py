@@ -16,7 +16,7 @@ from kades.events.chunking import assemble
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
 from kades.market.chain import SOL_USD_KEY, sol_usd_of
-from kades.runtime.state import StateStore
+from kades.runtime.state import StateStore, outbox_key
 from kades.whales import detectors as d
 
 STATE_TTL_S = 7 * 24 * 3600
@@ -82,8 +82,9 @@ def _update_funding(state: dict | None, fundings: list[tuple[str, str]], time_s:
 
 
 def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=STATES,
-                  sol_usd: float | None = None) -> list[dict]:
-    """Every whale detector over one block; `sol_usd` (when known) turns SOL into dollars."""
+                  sol_usd: float | None = None, *, outbox: str | None = None) -> list[dict]:
+    """Every whale detector over one block; `sol_usd` (when known) turns SOL into dollars.
+    Under `outbox` a retry of the block gets its first committed attempt's anomalies."""
     slot, tokens = block["slot"], token_records(block)
     sol_usd = sol_usd_of(block) or sol_usd
     pool_states: dict[str, list] = {}
@@ -102,7 +103,7 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
             anomalies += found
         return new_states + [funding], anomalies
 
-    return store.update(client, keys, compute)
+    return store.update(client, keys, compute, outbox=outbox)
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
@@ -110,7 +111,8 @@ def handle_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     if block is None:
         return None  # a part whose siblings have not all arrived yet
     anomalies = analyse_block(ctx.redis, block, event_block_time_s(event), thresholds(),
-                              sol_usd=_known_sol_usd(ctx.redis))
+                              sol_usd=_known_sol_usd(ctx.redis),
+                              outbox=outbox_key(ctx.name, cause.source, cause.id))
     return anomalies_reply(cause, ctx, anomalies, "whale-anomalies")
 
 
