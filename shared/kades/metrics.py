@@ -16,6 +16,9 @@ HANDLER_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 DUPLICATES = Counter("kades_duplicates_total", "Redelivered events dropped by (source, id)",
                      ["function"])
+LATE_INPUTS = Counter("kades_late_inputs_total",
+                      "Points that arrived after later ones of their key were analysed (past the "
+                      "allowed lateness): counted, not analysed", ["function"])
 IN_FLIGHT = Gauge("kades_in_flight", "Events being handled right now", ["function"])
 EMITTED = Counter("kades_emitted_total", "Events a function sent to its sink beyond the reply",
                   ["function", "type"])

@@ -84,6 +84,11 @@ class Settings:
     # temporal-analysis stores a tick's score from this level up (calm ticks score ~0, and
     # every tick is in token_metrics already): storage only where something happened.
     temporal_score_floor: float = 0.3
+    # Order from unordered delivery (kades.runtime.reorder): a point may arrive this far
+    # (event time) behind the newest one of its key and still be analysed in its place; one
+    # waiting this long (wall clock) is analysed anyway, for a key that went quiet.
+    reorder_lateness_s: float = 30.0
+    reorder_idle_s: float = 60.0
     risk_half_life_s: float = 6 * 3600.0
     alert_default_threshold: float = 0.7   # tokens nobody tracks alert from "high" on
     alert_hysteresis: float = 0.1          # an alert clears below threshold - hysteresis

@@ -170,7 +170,7 @@ _CHAIN_BLOCK = {
 SCHEMAS: dict[str, dict[str, Any]] = {
     PING: {
         "type": "object", "required": ["job"],
-        "properties": {"job": {"enum": ["risk-decay"]}},
+        "properties": {"job": {"enum": ["risk-decay", "flush"]}},
     },
     CHAIN_BLOCK: _CHAIN_BLOCK,
     MARKET_FEED: {

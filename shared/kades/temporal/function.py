@@ -3,9 +3,17 @@
 State lives in Redis, one JSON document per token, so any replica (or a fresh one after
 scale-to-zero) carries on. Two replicas may get ticks of the same token at once: the update
 is optimistic (kades.runtime.state: compare-and-set, recompute on conflict).
+
+Ticks arrive in no order (the channel-based Broker delivers concurrently; retries overtake),
+so each token's state holds a reorder buffer (kades.runtime.reorder): the detectors see the
+ticks in time order, once each, whatever order they came in within the allowed lateness.
+A tick later than that is counted (`kades_late_inputs_total`), not analysed. Tokens with
+ticks waiting are listed in WAITING_KEY, and the `stream-flush` PingSource (every minute)
+has their waiting ticks analysed once they waited past the idle timeout.
 """
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -13,9 +21,11 @@ from typing import Any, Mapping
 import redis
 
 from kades.errors import BadRequestError, Problem
-from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, derived_id, new_event
+from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, PING, derived_id, new_event
 from kades.events.envelope import CloudEvent
+from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
+from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import StateStore, outbox_key
 from kades.storage.scores import insert_scores
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
@@ -24,6 +34,8 @@ from kades.temporal.threshold import ThresholdFilter
 
 DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. temporal.pump
 STATE_KEY = "kades:temporal:state:{token}"
+WAITING_KEY = "kades:temporal:waiting"   # sorted set: token -> wall time its oldest tick came
+FLUSH_JOB = "flush"                       # the PingSource job that releases waiting ticks
 STATE_TTL_S = 7 * 24 * 3600   # a token silent for a week starts afresh
 MAX_ATTEMPTS = 8              # optimistic retries before answering 503 (the Broker retries)
 DETECTOR_PARAMS: Mapping[str, Any] = MappingProxyType({})  # TemporalEnsemble defaults
@@ -95,29 +107,65 @@ STATES = StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS)
 
 
 def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]], *,
-                  outbox: str | None = None) -> tuple[list[dict], list[dict]]:
-    """Update every token's state atomically; (anomalies, tick scores) of the attempt that
-    committed -- under `outbox`, of the first attempt of that event that committed."""
+                  buffer: ReorderBuffer, now_s: float, outbox: str | None = None
+                  ) -> tuple[list[dict], list[dict]]:
+    """Take every token's ticks into its reorder buffer and analyse what it releases, all
+    tokens committed atomically; (anomalies, tick scores) of the attempt that committed --
+    under `outbox`, of the first attempt of that event that committed. A token with no
+    ticks only releases what waited past the idle timeout."""
     if not groups:
         return [], []
+    keys = [STATE_KEY.format(token=token) for token in groups]
+    late = [0]
 
     def compute(states: list[dict | None]) -> tuple[list[dict], tuple[list[dict], list[dict]]]:
         new_states, anomalies, scores = [], [], []
+        late[0] = 0
         for state, (token, series) in zip(states, groups.items()):
-            new_state, found = analyse_token(token, state, series, scores)
-            new_states.append(new_state)
+            waiting = (state or {}).pop("reorder", {})
+            ready, too_late = buffer.admit(
+                waiting, [(moment, f"{moment:.6f}", tick) for moment, tick in series],
+                now_s=now_s)
+            late[0] += len(too_late)
+            new_state, found = analyse_token(token, state, [(m, t) for m, _, t in ready], scores)
+            new_states.append({**new_state, "reorder": waiting})
             anomalies.extend(found)
         return new_states, (anomalies, scores)
 
-    return STATES.update(client, [STATE_KEY.format(token=token) for token in groups], compute,
-                         outbox=outbox)
+    result = STATES.update(client, keys, compute, outbox=outbox)
+    if late[0]:
+        LATE_INPUTS.labels("temporal-analysis").inc(late[0])
+    _note_waiting(client, groups, STATES.current(client, keys))
+    return result
+
+
+def _note_waiting(client: redis.Redis, tokens, states: list[dict | None]) -> None:
+    """Keep WAITING_KEY true for `tokens`: listed while ticks wait in their buffers."""
+    pipe = client.pipeline(transaction=False)
+    for token, state in zip(tokens, states):
+        oldest = ReorderBuffer.oldest_wait_s((state or {}).get("reorder", {}))
+        if oldest is None:
+            pipe.zrem(WAITING_KEY, token)
+        else:
+            pipe.zadd(WAITING_KEY, {token: oldest})
+    pipe.execute()
+
+
+def reorder_buffer(settings) -> ReorderBuffer:
+    return ReorderBuffer(lateness_s=settings.reorder_lateness_s, idle_s=settings.reorder_idle_s)
 
 
 def handle_ticks(event: CloudEvent, ctx: Context) -> CloudEvent | None:
-    groups = group_ticks(event.data["ticks"])
+    if event.type == PING:  # the stream-flush PingSource: release ticks of quiet tokens
+        now = time.time()
+        quiet = ctx.redis.zrangebyscore(WAITING_KEY, "-inf", now - ctx.settings.reorder_idle_s)
+        groups = {token.decode(): [] for token in quiet}
+    else:
+        now, groups = time.time(), group_ticks(event.data["ticks"])
     # A retry after a failure past the state commit (the database away) gets the first
     # attempt's anomalies and scores back from the outbox, so they are stored and replied.
-    anomalies, scores = analyse_batch(ctx.redis, groups,
+    anomalies, scores = analyse_batch(ctx.redis, groups, buffer=reorder_buffer(ctx.settings),
+                                      now_s=now,
                                       outbox=outbox_key(ctx.name, event.source, event.id))
     floor = ctx.settings.temporal_score_floor
     notable = [{**row, "event_source": event.source, "event_id": event.id}
@@ -139,4 +187,4 @@ def _utc(text: str) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-FUNCTION = Function("temporal-analysis", (MARKET_TICK,), handle_ticks, uses_database=True)
+FUNCTION = Function("temporal-analysis", (MARKET_TICK, PING), handle_ticks, uses_database=True)

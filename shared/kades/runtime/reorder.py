@@ -1,0 +1,79 @@
+"""Event-time order from unordered delivery: a per-key reorder buffer with a watermark.
+
+Knative's channel-based Broker delivers concurrently and in no order, and retries overtake
+fresh events, so a token's ticks (posts, blocks) can arrive shuffled and twice. A detector
+that learns one point at a time must still see them in time order, once each, to give the
+same answers as an ordered feed. The buffer holds what arrives and releases, in time order:
+- what is older than the newest time seen less the allowed lateness (the watermark);
+- everything up to an item that has waited longer than the idle timeout of wall-clock time
+  (a token that went quiet, or a feed that ended, still gets its last points analysed).
+An item at or before what was already released arrives too late to be put in its place: it
+is a duplicate when its id was released (dropped, as a redelivery should be) and otherwise
+late, returned apart so that the caller counts it (`kades_late_inputs_total`) instead of
+losing it silently.
+
+The buffer's state is a plain JSON dict kept inside the key's own state, so it commits with
+the detector's state in one compare-and-set (kades.runtime.state).
+
+>>> buffer = ReorderBuffer(lateness_s=10, idle_s=60)
+>>> state = {}
+>>> buffer.admit(state, [(5.0, "a", 1), (20.0, "c", 3)], now_s=0)
+([(5.0, 'a', 1)], [])
+>>> buffer.admit(state, [(12.0, "b", 2), (5.0, "a", 1)], now_s=1)  # b in time, a again
+([], [])
+>>> buffer.admit(state, [(31.0, "d", 4), (4.0, "z", 0)], now_s=2)  # z is too late
+([(12.0, 'b', 2), (20.0, 'c', 3)], [(4.0, 'z', 0)])
+>>> buffer.admit(state, [], now_s=100)  # quiet for longer than the idle timeout
+([(31.0, 'd', 4)], [])
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Item = tuple[float, str, Any]   # (event time in s, id unique per key, payload)
+RECENT_IDS = 512                # released ids remembered to tell a duplicate from a late item
+
+
+@dataclass(frozen=True)
+class ReorderBuffer:
+    lateness_s: float   # how far behind the newest time an item may arrive and keep its place
+    idle_s: float       # wall-clock time after which a waiting item is released anyway
+
+    def admit(self, state: dict, items: list[Item], *, now_s: float
+              ) -> tuple[list[Item], list[Item]]:
+        """Take `items` into the buffer `state` (changed in place); (released in time order,
+        too late). Duplicates of waiting or released items are dropped."""
+        pending = {entry[1]: entry for entry in state.get("pending", [])}
+        released_to = state.get("released_to")
+        recent_ids = state.get("recent", [])   # in release order, the newest last
+        recent = set(recent_ids)
+        newest = state.get("max_seen")
+        late = []
+        for time_s, item_id, payload in items:
+            if item_id in pending or item_id in recent:
+                continue
+            if released_to is not None and time_s <= released_to:
+                late.append((time_s, item_id, payload))
+                continue
+            pending[item_id] = [time_s, item_id, payload, now_s]
+            newest = time_s if newest is None else max(newest, time_s)
+        waiting = sorted(pending.values(), key=lambda entry: (entry[0], entry[1]))
+        cut = -1e300 if newest is None else newest - self.lateness_s
+        timed_out = [entry[0] for entry in waiting if now_s - entry[3] >= self.idle_s]
+        if timed_out:
+            cut = max(cut, max(timed_out))
+        ready = [entry for entry in waiting if entry[0] <= cut]
+        state["pending"] = [entry for entry in waiting if entry[0] > cut]
+        state["max_seen"] = newest
+        if ready:
+            state["released_to"] = ready[-1][0]
+            state["recent"] = (recent_ids + [entry[1] for entry in ready])[-RECENT_IDS:]
+        state["late"] = state.get("late", 0) + len(late)
+        return [(entry[0], entry[1], entry[2]) for entry in ready], late
+
+    @staticmethod
+    def oldest_wait_s(state: dict) -> float | None:
+        """Wall-clock arrival of the longest-waiting item (None when nothing waits)."""
+        pending = state.get("pending") or []
+        return min(entry[3] for entry in pending) if pending else None
