@@ -6,7 +6,7 @@ import json
 import pytest
 
 from kades.errors import BadRequestError
-from kades.events.catalogue import (ANOMALY_DETECTED, SENTIMENT_SCORED, SOCIAL_POSTS,
+from kades.events.catalogue import (ANOMALY_DETECTED, PING, SENTIMENT_SCORED, SOCIAL_POSTS,
                                     data_problems, derived_id, new_event)
 from kades.registry import load
 from kades.sentiment import function as sentiment
@@ -27,7 +27,7 @@ def posts_event(posts: list[dict], event_id: str = "e1", **data) -> object:
 
 def test_registered_under_its_name():
     assert load("sentiment-analysis") is sentiment.FUNCTION
-    assert sentiment.FUNCTION.consumes == (SOCIAL_POSTS,)
+    assert sentiment.FUNCTION.consumes == (SOCIAL_POSTS, PING)  # PING: the stream flush
 
 
 def test_one_sentiment_reply_per_token_with_its_aggregate(ctx):
@@ -141,3 +141,41 @@ def test_a_retry_after_the_sink_failed_sends_the_same_anomalies(ctx):
             assert [(r.id, r.data) for r in retried] == [(r.id, r.data) for r in flagged]
             return
     raise AssertionError("the campaign raised no anomaly to retry")
+
+
+def test_batches_in_no_order_and_twice_find_what_the_ordered_stream_finds(ctx, redis_conn,
+                                                                          monkeypatch):
+    """Shuffled within a bounded lateness, some redelivered: the same anomalies, once the
+    stream-flush has the last posts analysed, as the batches in order."""
+    import random
+    from datetime import datetime, timezone
+    from kades.events.catalogue import new_event
+    sim = simulate_social(seed=3, tokens=["TokenA", "TokenB"], minutes=25,
+                          symbols={"TokenA": "SHL", "TokenB": "BNK"},
+                          campaigns=[{"token": "TokenA", "kind": "shill",
+                                      "start": datetime(2024, 1, 1, 0, 15, tzinfo=timezone.utc)}])
+
+    def run(order) -> list:
+        redis_conn.flushdb()
+        sentiment.STATES.forget()
+        clock = iter(range(10**6))
+        monkeypatch.setattr(sentiment.time, "time", lambda: float(next(clock)))
+        found = {}
+        for event in order:
+            for reply in sentiment.handle_posts(event, ctx) or []:
+                if reply.type == ANOMALY_DETECTED:
+                    found[reply.id] = reply.data["anomalies"]
+        monkeypatch.setattr(sentiment.time, "time", lambda: 1e9)  # long quiet, then the ping
+        flush = new_event(PING, "/apis/v1/namespaces/kades/pingsources/stream-flush",
+                          {"job": "flush"}, event_id="flush")
+        for reply in sentiment.handle_posts(flush, ctx) or []:
+            if reply.type == ANOMALY_DETECTED:
+                found[reply.id] = reply.data["anomalies"]
+        return sorted((a["token"], a["time"], a["anomaly_type"])
+                      for rows in found.values() for a in rows)
+
+    ordered = run(sim.events)
+    rng = random.Random(9)
+    shuffled = [e for _, e in sorted((i + rng.uniform(0, 3), e) for i, e in enumerate(sim.events))]
+    shuffled += rng.sample(sim.events, 10)
+    assert ordered and run(shuffled) == ordered

@@ -72,8 +72,30 @@ class ReorderBuffer:
         state["late"] = state.get("late", 0) + len(late)
         return [(entry[0], entry[1], entry[2]) for entry in ready], late
 
+    @classmethod
+    def from_settings(cls, settings) -> "ReorderBuffer":
+        return cls(lateness_s=settings.reorder_lateness_s, idle_s=settings.reorder_idle_s)
+
     @staticmethod
     def oldest_wait_s(state: dict) -> float | None:
         """Wall-clock arrival of the longest-waiting item (None when nothing waits)."""
         pending = state.get("pending") or []
         return min(entry[3] for entry in pending) if pending else None
+
+
+def note_waiting(client, waiting_key: str, keys, buffers: list[dict]) -> None:
+    """Keep the sorted set `waiting_key` (key -> wall time its oldest item came) true for
+    `keys`, whose buffer states are `buffers`: a key is listed while items wait."""
+    pipe = client.pipeline(transaction=False)
+    for key, buffer in zip(keys, buffers):
+        oldest = ReorderBuffer.oldest_wait_s(buffer)
+        if oldest is None:
+            pipe.zrem(waiting_key, key)
+        else:
+            pipe.zadd(waiting_key, {key: oldest})
+    pipe.execute()
+
+
+def quiet_keys(client, waiting_key: str, *, now_s: float, idle_s: float) -> list[str]:
+    """Keys whose oldest waiting item came more than `idle_s` ago: the flush's work."""
+    return [key.decode() for key in client.zrangebyscore(waiting_key, "-inf", now_s - idle_s)]

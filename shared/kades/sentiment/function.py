@@ -8,6 +8,10 @@ authors go to HyperLogLogs, which ignore repeats by nature.
 
 Replies: one `ai.kades.sentiment.scored.v1` per token (its 1 h aggregate; the first is the
 reply, the rest go to the sink) and one `ai.kades.anomaly.detected.v1` with every anomaly.
+
+Batches arrive in no order, so each token's posts pass a reorder buffer (kades.runtime.reorder)
+before the detectors see them, in post time, once each; the `stream-flush` PingSource has the
+posts of tokens that went quiet analysed after the idle timeout.
 """
 from __future__ import annotations
 
@@ -18,18 +22,21 @@ from datetime import datetime, timezone
 import redis
 
 from kades.errors import BadRequestError, Problem
-from kades.events.catalogue import (ANOMALY_DETECTED, SENTIMENT_SCORED, SOCIAL_POSTS,
+from kades.events.catalogue import (ANOMALY_DETECTED, PING, SENTIMENT_SCORED, SOCIAL_POSTS,
                                     derived_id, new_event)
 from kades.events.envelope import CloudEvent
+from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
+from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
 from kades.runtime.state import StateStore, outbox_key
 from kades.sentiment import aggregates
 from kades.sentiment.coordination import CoordinatedPromotion, is_candidate
 from kades.sentiment.detectors import MentionBurst, SentimentShift
 from kades.sentiment.extraction import Directory, extract_tokens, hashtags
-from kades.sentiment.model import default_model
+from kades.sentiment.model import Score, default_model
 
 DIRECTORY_KEY = "kades:sentiment:directory"   # hash: token -> {"symbol", "name"} (JSON)
+WAITING_KEY = "kades:sentiment:waiting"       # sorted set: token -> wall time its oldest post came
 DIRECTORY_CACHE_S = 30.0
 STATE_TTL_S = 9 * 24 * 3600
 AUTHORS_TTL_S = 9 * 24 * 3600
@@ -87,32 +94,36 @@ def score_posts(posts: list[dict], directory: Directory) -> dict[str, list[tuple
     return groups
 
 
-def analyse_token(token: str, state: dict | None, series: list[tuple], marker: str
-                  ) -> tuple[dict, list[dict]]:
-    """The token's new state and its anomalies; unchanged when `marker` was taken in before."""
-    state = dict(state or {})
+def take_in(state: dict, series: list[tuple], marker: str) -> bool:
+    """Add the batch's posts to the token's aggregates (time buckets: any order gives the same
+    sums); False, changing nothing, when `marker` (the batch) was taken in before."""
     if marker in state.get("events", ()):
-        return state, []
+        return False
+    for moment, post, score, tags in series:
+        aggregates.add_post(state, moment, post, score.label, score.compound, tags)
+        state["last"] = max(state.get("last") or moment, moment)
+    state["events"] = [*state.get("events", ()), marker][-EVENTS_REMEMBERED:]
+    aggregates.prune(state)
+    return True
+
+
+def detect(token: str, state: dict, series: list[tuple]) -> list[dict]:
+    """Run the detectors over `series`, in post time (the reorder buffer's output); their
+    anomalies. The detectors' states in `state` move on."""
     burst = MentionBurst.from_state(state.get("burst"))
     shift = SentimentShift.from_state(state.get("shift"))
     coordination = CoordinatedPromotion.from_state(state.get("coordination"))
     anomalies = []
     for moment, post, score, tags in series:
-        aggregates.add_post(state, moment, post, score.label, score.compound, tags)
-        state["last"] = max(state.get("last") or moment, moment)
         found = [("mention_burst", burst.learn_one(moment)),
                  ("sentiment_shift", shift.learn_one(score.compound)),
                  ("coordinated_promotion", coordination.learn_one(
                      moment, post["id"], post["author"], post["text"],
                      is_candidate(post.get("author_meta"))))]
-        for kind, flag in found:
-            if flag:
-                anomalies.append(_anomaly(token, kind, post, flag))
+        anomalies += [_anomaly(token, kind, post, flag) for kind, flag in found if flag]
     state.update(burst=burst.to_state(), shift=shift.to_state(),
-                 coordination=coordination.to_state(),
-                 events=[*state.get("events", ()), marker][-EVENTS_REMEMBERED:])
-    aggregates.prune(state)
-    return state, anomalies
+                 coordination=coordination.to_state())
+    return anomalies
 
 
 def _anomaly(token: str, kind: str, post: dict, flag: dict) -> dict:
@@ -124,19 +135,41 @@ def _anomaly(token: str, kind: str, post: dict, flag: dict) -> dict:
 
 
 def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: str, *,
-                  outbox: str | None = None) -> tuple[dict[str, dict], list[dict]]:
-    """Commit every token's update atomically; (states by token, anomalies). Under `outbox`
-    the anomalies are those of the first attempt of the event that committed: a retry after
-    the sink failed sends them again instead of finding the posts counted and none left."""
+                  buffer: ReorderBuffer, now_s: float, outbox: str | None = None
+                  ) -> tuple[dict[str, dict], list[dict]]:
+    """Take each token's posts into its reorder buffer and analyse what it releases, every
+    token committed atomically; (states by token, anomalies). Under `outbox` the anomalies
+    are those of the first attempt of the event that committed: a retry after the sink
+    failed sends them again instead of finding the posts counted and none left."""
     tokens = list(groups)
     keys = [aggregates.STATE_KEY.format(token=t) for t in tokens]
+    late = [0]
 
     def compute(states):
-        results = [analyse_token(t, s, groups[t], marker) for t, s in zip(tokens, states)]
-        return [r[0] for r in results], [a for r in results for a in r[1]]
+        late[0] = 0
+        new_states, anomalies = [], []
+        for token, state in zip(tokens, states):
+            state = dict(state or {})
+            waiting = state.pop("reorder", {})
+            series = groups[token]
+            if not take_in(state, series, marker):  # the same batch again: nothing new
+                series = []
+            ready, too_late = buffer.admit(waiting, [
+                (moment, post["id"], [post, score.label, score.compound, tags])
+                for moment, post, score, tags in series], now_s=now_s)
+            late[0] += len(too_late)
+            anomalies += detect(token, state, [
+                (moment, post, Score(label, compound, 0.0), tags)
+                for moment, _, (post, label, compound, tags) in ready])
+            new_states.append({**state, "reorder": waiting})
+        return new_states, anomalies
 
     anomalies = STATES.update(client, keys, compute, outbox=outbox)
-    return dict(zip(tokens, STATES.current(client, keys))), anomalies
+    if late[0]:
+        LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
+    states = STATES.current(client, keys)
+    note_waiting(client, WAITING_KEY, tokens, [(s or {}).get("reorder", {}) for s in states])
+    return dict(zip(tokens, states)), anomalies
 
 
 def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
@@ -159,12 +192,18 @@ def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
 
 
 def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
-    client = ctx.redis
-    directory = load_directory(client).merged(event.data.get("tracked", []))
-    groups = score_posts(event.data["posts"], directory)
+    client, now = ctx.redis, time.time()
+    if event.type == PING:  # the stream-flush PingSource: release posts of quiet tokens
+        groups = {token: [] for token in quiet_keys(client, WAITING_KEY, now_s=now,
+                                                    idle_s=ctx.settings.reorder_idle_s)}
+    else:
+        directory = load_directory(client).merged(event.data.get("tracked", []))
+        groups = score_posts(event.data["posts"], directory)
     if not groups:
         return None
     states, anomalies = analyse_batch(client, groups, f"{event.source}#{event.id}",
+                                      buffer=ReorderBuffer.from_settings(ctx.settings),
+                                      now_s=now,
                                       outbox=outbox_key(ctx.name, event.source, event.id))
     authors = count_authors(client, groups, states)
     replies = []
@@ -196,4 +235,4 @@ def _utc(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-FUNCTION = Function("sentiment-analysis", (SOCIAL_POSTS,), handle_posts)
+FUNCTION = Function("sentiment-analysis", (SOCIAL_POSTS, PING), handle_posts)

@@ -25,7 +25,7 @@ from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, PING, derived_
 from kades.events.envelope import CloudEvent
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
-from kades.runtime.reorder import ReorderBuffer
+from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
 from kades.runtime.state import StateStore, outbox_key
 from kades.storage.scores import insert_scores
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
@@ -135,36 +135,22 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
     result = STATES.update(client, keys, compute, outbox=outbox)
     if late[0]:
         LATE_INPUTS.labels("temporal-analysis").inc(late[0])
-    _note_waiting(client, groups, STATES.current(client, keys))
+    note_waiting(client, WAITING_KEY, groups,
+                 [(state or {}).get("reorder", {}) for state in STATES.current(client, keys)])
     return result
 
-
-def _note_waiting(client: redis.Redis, tokens, states: list[dict | None]) -> None:
-    """Keep WAITING_KEY true for `tokens`: listed while ticks wait in their buffers."""
-    pipe = client.pipeline(transaction=False)
-    for token, state in zip(tokens, states):
-        oldest = ReorderBuffer.oldest_wait_s((state or {}).get("reorder", {}))
-        if oldest is None:
-            pipe.zrem(WAITING_KEY, token)
-        else:
-            pipe.zadd(WAITING_KEY, {token: oldest})
-    pipe.execute()
-
-
-def reorder_buffer(settings) -> ReorderBuffer:
-    return ReorderBuffer(lateness_s=settings.reorder_lateness_s, idle_s=settings.reorder_idle_s)
 
 
 def handle_ticks(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     if event.type == PING:  # the stream-flush PingSource: release ticks of quiet tokens
         now = time.time()
-        quiet = ctx.redis.zrangebyscore(WAITING_KEY, "-inf", now - ctx.settings.reorder_idle_s)
-        groups = {token.decode(): [] for token in quiet}
+        groups = {token: [] for token in quiet_keys(ctx.redis, WAITING_KEY, now_s=now,
+                                                    idle_s=ctx.settings.reorder_idle_s)}
     else:
         now, groups = time.time(), group_ticks(event.data["ticks"])
     # A retry after a failure past the state commit (the database away) gets the first
     # attempt's anomalies and scores back from the outbox, so they are stored and replied.
-    anomalies, scores = analyse_batch(ctx.redis, groups, buffer=reorder_buffer(ctx.settings),
+    anomalies, scores = analyse_batch(ctx.redis, groups, buffer=ReorderBuffer.from_settings(ctx.settings),
                                       now_s=now,
                                       outbox=outbox_key(ctx.name, event.source, event.id))
     floor = ctx.settings.temporal_score_floor
