@@ -33,6 +33,9 @@ BROKER_DEAD_LETTERED = Counter("kades_broker_dead_lettered_total",
                                "Events sent to the dead-letter sink after the last retry", ["trigger"])
 BROKER_DELIVERY_SECONDS = Histogram("kades_broker_delivery_seconds",
                                     "Time of one delivery attempt", ["trigger"])
+BROKER_LOST = Counter("kades_broker_lost_total",
+                     "Events that failed for good with no dead-letter sink (Knative drops them)",
+                     ["trigger"])
 
 # --- alerts (alert-dispatch, the api's WebSocket) ---
 ALERTS_PUBLISHED = Counter("kades_alerts_published_total",

@@ -105,6 +105,18 @@ class Settings:
     oidc_ca_file: str = ""                 # TLS trust for the JWKS; empty: the system's CAs
     oidc_jwks_token_file: str = ""         # bearer for fetching the JWKS (the API server wants one)
     oidc_jwks_ttl_s: float = 300.0
+    # Development broker (kades.broker): with faithful order it is as unordered as the Broker
+    # class the manifests declare; off, every Trigger with the Kafka ordering annotation is
+    # ordered per partition key and keyless events keep their arrival order (kinder).
+    broker_faithful_order: bool = True
+    # Chaos on top of the class (kades.broker.chaos), for tests: shuffle deliveries within
+    # windows of this many events, deliver this fraction twice, hold this fraction of
+    # deliveries back up to delay_max_s; one seed makes a run repeatable.
+    broker_chaos_reorder_window: int = 0
+    broker_chaos_duplicate_rate: float = 0.0
+    broker_chaos_delay_rate: float = 0.0
+    broker_chaos_delay_max_s: float = 0.0
+    broker_chaos_seed: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":

@@ -60,10 +60,13 @@ class Subscriber:
         self._server.server_close()
 
 
-def manifests(*triggers: dict, delivery: dict | None = None) -> str:
-    """YAML of Broker kades/kades (with `delivery`, else Knative's default) and the Triggers."""
+def manifests(*triggers: dict, delivery: dict | None = None, broker_class: str | None = None) -> str:
+    """YAML of Broker kades/kades (with `delivery`, else Knative's default; of `broker_class`,
+    else the default channel-based one) and the Triggers."""
     broker = {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
               "metadata": {"name": "kades", "namespace": "kades"}, "spec": {}}
+    if broker_class:
+        broker["metadata"]["annotations"] = {"eventing.knative.dev/broker.class": broker_class}
     if delivery is not None:
         broker["spec"]["delivery"] = delivery
     return yaml.safe_dump_all([broker, *triggers], sort_keys=False)

@@ -53,7 +53,7 @@ def test_batch_queues_every_event(ingress, broker_redis):
 
 def test_invalid_event_is_400_naming_every_problem(ingress, broker_redis):
     response = post_binary(ingress.ingress_url(),
-                           {"specversion": "0.3", "id": "", "type": "t", "Bad-Name": "x"})
+                           {"specversion": "0.2", "id": "", "type": "t", "Bad-Name": "x"})
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_event" and error["message"]

@@ -55,7 +55,8 @@ def test_retry_state_carries_over_to_the_next_instance(run_broker, subscribers, 
     dls = subscribers()
     failing = subscribers(lambda _r: Response(status=500))
     text = manifests(trigger("t", failing.url, delivery={
-        "retry": 1, "backoffDelay": "PT0.5S", "deadLetterSink": {"uri": dls.url}}))
+        "retry": 1, "backoffPolicy": "exponential", "backoffDelay": "PT0.5S",
+        "deadLetterSink": {"uri": dls.url}}))
     first = run_broker(text)
     post_binary(first.ingress_url(), event_attrs())
     wait_for(lambda: failing.count() == 1, what="the first attempt")

@@ -6,8 +6,11 @@
   ingress as `knativeerrordest` and 400 as the code, as a Knative reply failure does.
 - retryable failure with attempts left: the next attempt is due after the backoff.
 - otherwise: dead-letter phase. The event (as received, with TTL and arrival time) plus the
-  `knativeerror*` extensions goes to the deadLetterSink, retried with the same policy; when
-  that sink keeps failing, or there is none, the event is parked in `kades:dlq`.
+  `knativeerror*` extensions goes to the deadLetterSink (the Trigger's, else the Broker's),
+  retried with the same policy; when that sink keeps failing, the event is parked in
+  `kades:dlq`. With no sink at all the event is lost, as on a cluster, where Knative drops
+  it: counted in `kades_broker_lost_total` and logged (`kades manifests` refuses such a
+  configuration).
 `Attempts.run` finishes the entry in the queue when it is done with it and otherwise
 returns the next state (`phase`, `attempt`, `due` epoch seconds) for the caller to keep.
 """
@@ -17,15 +20,17 @@ import json
 import logging
 import time
 
+from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Trigger
 from kades.broker.delivery import Outcome, error_extensions, send
 from kades.broker.dlq import dead_letter_fields
 from kades.broker.ingress import TTL, admit
 from kades.broker.queue import BrokerQueue
 from kades.errors import InvalidEventError
-from kades.events.envelope import CloudEvent, from_structured
+from kades.events.envelope import BROKER_SPECVERSIONS, CloudEvent, from_structured
 from kades.logs import current_event_id, log
-from kades.metrics import BROKER_DEAD_LETTERED, BROKER_DELIVERIES, BROKER_DELIVERY_SECONDS
+from kades.metrics import (
+    BROKER_DEAD_LETTERED, BROKER_DELIVERIES, BROKER_DELIVERY_SECONDS, BROKER_LOST)
 
 logger = logging.getLogger("kades.broker.attempts")
 FIRST = {"phase": "deliver", "attempt": 1}
@@ -43,8 +48,10 @@ def _result(outcome: Outcome) -> str:
 
 
 class Attempts:
-    def __init__(self, trigger: Trigger, queue: BrokerQueue, *, ingress_url: str):
+    def __init__(self, trigger: Trigger, queue: BrokerQueue, *, ingress_url: str,
+                 chaos: Chaos = NO_CHAOS):
         self.trigger, self.queue, self.ingress_url = trigger, queue, ingress_url
+        self.chaos = chaos
 
     def run(self, lane: str, entry_id: str, document: dict | None,
             state: dict | None) -> dict | None:
@@ -56,7 +63,7 @@ class Attempts:
             self.queue.finish(lane, [entry_id])
             return None
         try:
-            event = from_structured(document)
+            event = from_structured(document, specversions=BROKER_SPECVERSIONS)
         except InvalidEventError as error:  # cannot happen for what ingress queued
             log(logger, logging.ERROR, "unreadable stream entry parked", entry=entry_id,
                 problems=str(error.problems))
@@ -79,8 +86,9 @@ class Attempts:
                        timeout_s=trigger.delivery.timeout_s, prefer_reply=True)
         BROKER_DELIVERY_SECONDS.labels(trigger=trigger.name).observe(time.monotonic() - started)
         BROKER_DELIVERIES.labels(trigger=trigger.name, result=_result(outcome)).inc()
+        copies = [event] if self.chaos.duplicate() else []
         if outcome.kind == "done":
-            self.queue.finish(lane, [entry_id])
+            self.queue.finish(lane, [entry_id], copies=copies)
             return None
         if outcome.kind == "reply":
             reply = _with(outcome.reply, add={TTL: event.get(TTL, "1")})
@@ -89,7 +97,7 @@ class Attempts:
             except InvalidEventError as error:
                 body = json.dumps(error.as_body()).encode()
                 return self._to_dead_letter(lane, entry_id, event, self.ingress_url, 400, body)
-            self.queue.finish(lane, [entry_id], replies=[admitted])
+            self.queue.finish(lane, [entry_id], replies=[admitted], copies=copies)
             return None
         if outcome.kind == "retry" and attempt <= trigger.delivery.retry:
             return self._retry(state, outcome, trigger.subscriber_url)
@@ -117,7 +125,7 @@ class Attempts:
         letter = _with(event, add=state["extensions"])
         sink = trigger.delivery.dead_letter_url
         if sink is None:
-            return self._park(lane, entry_id, letter, "no deadLetterSink configured")
+            return self._lose(lane, entry_id, letter)
         outcome = send(sink, letter, timeout_s=trigger.delivery.timeout_s, prefer_reply=False)
         if not outcome.failed:
             BROKER_DEAD_LETTERED.labels(trigger=trigger.name).inc()
@@ -127,6 +135,15 @@ class Attempts:
             return self._retry(state, outcome, sink)
         return self._park(lane, entry_id, letter, f"dead-letter sink {sink} failed: "
                                                   f"{outcome.code} {outcome.body[:200]!r}")
+
+    def _lose(self, lane: str, entry_id: str, letter: CloudEvent) -> None:
+        log(logger, logging.ERROR, "event lost: it failed for good and neither the Trigger nor "
+            "its Broker has a deadLetterSink", trigger=self.trigger.name, type=letter.type,
+            source=letter.source, code=letter.get("knativeerrorcode"),
+            dest=letter.get("knativeerrordest"))
+        BROKER_LOST.labels(trigger=self.trigger.name).inc()
+        self.queue.finish(lane, [entry_id])
+        return None
 
     def _park(self, lane: str, entry_id: str, letter: CloudEvent, note: str) -> None:
         log(logger, logging.ERROR, "event parked in the dead-letter stream",

@@ -5,24 +5,25 @@ Only `eventing.knative.dev/v1` Broker and Trigger are read; every other kind in 
 (not the CRD schema) are checked here too, so a manifest the cluster would refuse never
 runs locally: `retry` >= 0, `backoffPolicy` linear or exponential, ISO-8601 durations,
 filter attribute names `^[a-z][a-z0-9]*$`, one dialect per `filters` entry.
+Which Triggers are ordered follows the Broker class (`classes`).
 """
 from __future__ import annotations
 
 import re
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
+from kades.broker.classes import CHANNEL_BASED, broker_class, is_ordered
 from kades.broker.filters import Filter, compile_trigger_filter
 from kades.errors import KadesError
 from kades.settings import FUNCTION_PORTS, function_url
 
 EVENTING_API = "eventing.knative.dev/v1"
 SERVING_API = "serving.knative.dev/v1"
-DEFAULT_TIMEOUT_S = 60.0  # per attempt, when the delivery declares no `timeout`
 _DURATION = re.compile(
     r"^P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$")
@@ -43,19 +44,26 @@ def parse_duration_s(text: str) -> float:
 
 @dataclass(frozen=True)
 class Delivery:
-    """Knative's DeliverySpec, resolved: `retry` N means N+1 attempts in all."""
+    """Knative's DeliverySpec, resolved: `retry` N means N+1 attempts in all; `timeout_s`
+    None means no per-attempt limit (Knative sets the client timeout only when given)."""
 
     retry: int = 0
-    backoff_policy: str = "exponential"
+    backoff_policy: str | None = None
     backoff_delay_s: float = 0.0
-    timeout_s: float = DEFAULT_TIMEOUT_S
+    timeout_s: float | None = None
     dead_letter_url: str | None = None
 
     def backoff_s(self, attempt: int) -> float:
-        """Wait after failed attempt number `attempt` (1-based): linear d, 2d, 3d; exponential d, 2d, 4d."""
+        """Wait after failed attempt number `attempt` (1-based), as Knative's dispatcher runs
+        it (pkg/kncloudevents/retries.go `RetryConfigFromDeliverySpec`, called by
+        go-retryablehttp with the 0-based retry number): exponential d, 2d, 4d...; linear
+        0, d, 2d...; no wait unless both backoffPolicy and backoffDelay are set."""
+        retry_number = attempt - 1
+        if self.backoff_policy == "exponential":
+            return self.backoff_delay_s * 2 ** retry_number
         if self.backoff_policy == "linear":
-            return self.backoff_delay_s * attempt
-        return self.backoff_delay_s * 2 ** (attempt - 1)
+            return self.backoff_delay_s * retry_number
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class Broker:
     namespace: str
     name: str
     delivery: Delivery
+    broker_class: str = CHANNEL_BASED
 
     @property
     def path(self) -> str:
@@ -77,12 +86,10 @@ class Trigger:
     subscriber_url: str
     delivery: Delivery
     filter: Filter = field(compare=False)
-    # Knative's Kafka Broker delivers in order when a Trigger asks for it; the development
-    # broker then delivers that Trigger's events one at a time, in arrival order.
+    # One partition key's events one at a time, in order (`classes.is_ordered`).
     ordered: bool = False
-
-
-ORDERED_ANNOTATION = "kafka.eventing.knative.dev/delivery.order"
+    # Keyless events of an ordered Trigger: spread over its lanes (Kafka) or all in lane 0.
+    spread_keyless: bool = True
 
 
 @dataclass(frozen=True)
@@ -101,11 +108,13 @@ DEFAULT_BROKER_DELIVERY = {"retry": 10, "backoffPolicy": "exponential", "backoff
 
 def load_eventing(directory: str | Path, *, overrides: Mapping[str, str] | None = None,
                   env: Mapping[str, str] | None = None,
-                  broker_base_url: str = "http://127.0.0.1:8090") -> Eventing:
+                  broker_base_url: str = "http://127.0.0.1:8090",
+                  faithful_order: bool = True) -> Eventing:
     """Every Broker and Trigger in `directory/*.yaml` (files in name order, i.e. apply order).
 
     `overrides` maps a Trigger name or a Service name to a URL (`--subscriber NAME=URL`);
-    `broker_base_url` is where a destination that refers to a Broker is sent.
+    `broker_base_url` is where a destination that refers to a Broker is sent;
+    `faithful_order` see `classes`.
     """
     documents = read_manifests(directory)
     resolver = _Resolver(overrides or {}, env, broker_base_url.rstrip("/"))
@@ -114,7 +123,7 @@ def load_eventing(directory: str | Path, *, overrides: Mapping[str, str] | None 
         if _is(doc, "Broker"):
             broker = _broker(doc, resolver, source)
             brokers[(broker.namespace, broker.name)] = broker
-    triggers = [_trigger(doc, brokers, resolver, source)
+    triggers = [_trigger(doc, brokers, resolver, source, faithful_order)
                 for source, doc in documents if _is(doc, "Trigger")]
     names = [(t.namespace, t.name) for t in triggers]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -152,10 +161,12 @@ def _broker(doc: dict, resolver: "_Resolver", source: str) -> Broker:
     namespace, name = _meta(doc, source)
     spec = doc.get("spec") or {}
     delivery = spec.get("delivery") or DEFAULT_BROKER_DELIVERY
-    return Broker(namespace, name, _delivery(delivery, namespace, resolver, f"{source}: Broker {name}"))
+    return Broker(namespace, name, _delivery(delivery, namespace, resolver, f"{source}: Broker {name}"),
+                  broker_class((doc.get("metadata") or {}).get("annotations")))
 
 
-def _trigger(doc: dict, brokers: dict, resolver: "_Resolver", source: str) -> Trigger:
+def _trigger(doc: dict, brokers: dict, resolver: "_Resolver", source: str,
+             faithful_order: bool) -> Trigger:
     namespace, name = _meta(doc, source)
     where = f"{source}: Trigger {name}"
     spec = doc.get("spec") or {}
@@ -168,28 +179,32 @@ def _trigger(doc: dict, brokers: dict, resolver: "_Resolver", source: str) -> Tr
     if not spec.get("subscriber"):
         raise ConfigError(f"{where}: spec.subscriber is required")
     url = resolver.destination(spec["subscriber"], namespace, where, trigger=name)
-    # A Trigger's delivery replaces the Broker's as a whole (no field-by-field merge).
+    # A Trigger's delivery replaces the Broker's as a whole (no field-by-field merge), but
+    # one without a deadLetterSink still uses the Broker's (DESIGN.md, from Knative's code).
     delivery = (_delivery(spec["delivery"], namespace, resolver, where)
                 if spec.get("delivery") else broker.delivery)
+    if delivery.dead_letter_url is None and broker.delivery.dead_letter_url:
+        delivery = replace(delivery, dead_letter_url=broker.delivery.dead_letter_url)
     try:
         compiled = compile_trigger_filter(spec)
     except ValueError as error:
         raise ConfigError(f"{where}: {error}") from None
-    annotations = (doc.get("metadata") or {}).get("annotations") or {}
-    ordered = annotations.get(ORDERED_ANNOTATION, "unordered") == "ordered"
-    return Trigger(namespace, name, broker_name, url, delivery, compiled, ordered)
+    annotations = (doc.get("metadata") or {}).get("annotations")
+    ordered = is_ordered(broker.broker_class, annotations, faithful=faithful_order)
+    return Trigger(namespace, name, broker_name, url, delivery, compiled, ordered,
+                   spread_keyless=faithful_order)
 
 
 def _delivery(spec: dict, namespace: str, resolver: "_Resolver", where: str) -> Delivery:
     retry = spec.get("retry", 0)
     if not isinstance(retry, int) or isinstance(retry, bool) or retry < 0:
         raise ConfigError(f"{where}: delivery.retry must be an integer >= 0, got {retry!r}")
-    policy = spec.get("backoffPolicy", "exponential")
-    if policy not in ("linear", "exponential"):
+    policy = spec.get("backoffPolicy")
+    if policy not in (None, "linear", "exponential"):
         raise ConfigError(f"{where}: delivery.backoffPolicy must be linear or exponential")
     try:
         delay = parse_duration_s(spec["backoffDelay"]) if spec.get("backoffDelay") else 0.0
-        timeout = parse_duration_s(spec["timeout"]) if spec.get("timeout") else DEFAULT_TIMEOUT_S
+        timeout = parse_duration_s(spec["timeout"]) if spec.get("timeout") else None
     except ConfigError as error:
         raise ConfigError(f"{where}: {error}") from None
     sink = spec.get("deadLetterSink")

@@ -16,7 +16,8 @@ import urllib.parse
 from dataclasses import dataclass
 
 from kades.errors import InvalidEventError
-from kades.events.envelope import BATCH_TYPE, STRUCTURED_TYPE, CloudEvent, decode, to_binary
+from kades.events.envelope import (
+    BATCH_TYPE, BROKER_SPECVERSIONS, STRUCTURED_TYPE, CloudEvent, decode, to_binary)
 
 ERROR_DATA_MAX_CHARS = 1024  # knativeerrordata, after base64
 RETRYABLE_4XX = (404, 408, 409, 429)
@@ -44,8 +45,9 @@ class Outcome:
         return self.kind in ("retry", "fail")
 
 
-def post(url: str, headers: dict[str, str], body: bytes, *, timeout_s: float) -> Response:
-    """POST and read the whole answer; raise OSError (incl. timeouts) on network errors."""
+def post(url: str, headers: dict[str, str], body: bytes, *, timeout_s: float | None) -> Response:
+    """POST and read the whole answer; raise OSError (incl. timeouts) on network errors.
+    `timeout_s` None: wait as long as it takes (Knative without a delivery timeout)."""
     parts = urllib.parse.urlsplit(url)
     kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     connection = kind(parts.hostname, parts.port, timeout=timeout_s)
@@ -62,7 +64,7 @@ def post(url: str, headers: dict[str, str], body: bytes, *, timeout_s: float) ->
         connection.close()
 
 
-def send(url: str, event: CloudEvent, *, timeout_s: float, prefer_reply: bool,
+def send(url: str, event: CloudEvent, *, timeout_s: float | None, prefer_reply: bool,
          token: str | None = None) -> Outcome:
     """Deliver `event` in binary mode and classify the result. `token`: the sender identity
     Knative's dispatcher adds with authentication-oidc (`Authorization: Bearer`, for the
@@ -93,7 +95,7 @@ def classify(response: Response, *, expect_reply: bool = True) -> Outcome:
             return Outcome("retry", 502, response.body)  # not a CloudEvent: broken reply
         return Outcome("done", status)
     try:
-        events = decode(response.headers, response.body)
+        events = decode(response.headers, response.body, specversions=BROKER_SPECVERSIONS)
     except InvalidEventError as error:
         return Outcome("retry", 502, f"invalid reply event: {error.problems}".encode())
     if len(events) != 1:

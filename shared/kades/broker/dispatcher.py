@@ -3,8 +3,10 @@
 Only events that passed the Trigger's filter are in its lanes (routing happens at ingress),
 so a worker never reads what it must skip. What an attempt leads to is `attempts`' job.
 
-- Unordered Trigger: one lane, several workers. A worker takes the next due retry, or else
-  reads one new entry (Redis hands each blocked reader a different one). A failed attempt
+- Unordered Trigger: one lane, a pool of workers, so several deliveries are in flight and
+  events overtake each other (as the channel-based Broker's dispatcher, which sends each
+  event on its own). A worker takes the next due retry, or else reads one new entry (Redis
+  hands each blocked reader a different one). A failed attempt
   goes to the lane's due set, for whichever worker is free when it is due. An entry a
   worker was on when Redis went away is scheduled again by that worker once Redis is back
   (housekeeping would find it too, but only after minutes).
@@ -13,6 +15,7 @@ so a worker never reads what it must skip. What an attempt leads to is `attempts
   strictly one after another: a pending retry holds the lane (its state is kept in Redis,
   so a restart continues the count and the wait), and the next event waits.
 Each Trigger has its own threads and lanes, so a slow subscriber holds back only itself.
+`chaos` (kades.broker.chaos) shuffles, delays and duplicates on top, when switched on.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import time
 import redis
 
 from kades.broker.attempts import Attempts
+from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Trigger
 from kades.broker.queue import BrokerQueue
 from kades.broker.routing import lanes_of
@@ -36,11 +40,12 @@ IDLE_WAIT_S = 0.5  # longest block on an idle stream; also how fast a worker not
 
 class TriggerDispatcher:
     def __init__(self, trigger: Trigger, queue: BrokerQueue, *, ingress_url: str,
-                 stop: threading.Event, workers: int = 4, idle_wait_s: float = IDLE_WAIT_S):
+                 stop: threading.Event, workers: int = 4, idle_wait_s: float = IDLE_WAIT_S,
+                 chaos: Chaos = NO_CHAOS):
         self.trigger, self.queue, self.stop = trigger, queue, stop
-        self.workers, self.idle_wait_s = workers, idle_wait_s
+        self.workers, self.idle_wait_s, self.chaos = workers, idle_wait_s, chaos
         self.lanes = lanes_of(trigger)
-        self.attempts = Attempts(trigger, queue, ingress_url=ingress_url)
+        self.attempts = Attempts(trigger, queue, ingress_url=ingress_url, chaos=chaos)
         self.threads: list[threading.Thread] = []
         self._holding: dict[str, str] = {}  # unordered worker -> entry of its current attempt
 
@@ -102,8 +107,11 @@ class TriggerDispatcher:
                 lane, entry_id, self.queue.fetch(lane, entry_id), state))
         else:
             wait = self.idle_wait_s if wait is None else min(wait, self.idle_wait_s)
-            for entry_id, document in self.queue.read(lane, consumer, count=1,
-                                                      block_ms=int(wait * 1000)):
+            taken = self.queue.read(lane, consumer, count=1, block_ms=int(wait * 1000))
+            if taken and self.chaos.active:
+                self.chaos.hold_back(self.queue, lane, consumer, taken)
+                return
+            for entry_id, document in taken:
                 self._holding[consumer] = entry_id
                 self._after(lane, entry_id, self.attempts.run(lane, entry_id, document, None))
         self._holding.pop(consumer, None)
@@ -124,6 +132,8 @@ class TriggerDispatcher:
             return
         for entry_id, document in self.queue.read(lane, consumer, count=ORDERED_BATCH,
                                                   block_ms=int(self.idle_wait_s * 1000)):
+            if self.stop.wait(self.chaos.delay_s()):  # a held-back event holds its lane
+                return
             if not self._deliver_in_turn(lane, entry_id, document, None):
                 return
 

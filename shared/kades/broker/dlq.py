@@ -23,7 +23,8 @@ import redis
 from kades import exitcodes
 from kades.cliutil import report_error
 from kades.errors import KadesError
-from kades.events.envelope import CloudEvent, from_structured, to_binary, to_dict
+from kades.events.envelope import (
+    BROKER_SPECVERSIONS, CloudEvent, from_structured, to_binary, to_dict)
 
 DLQ_STREAM = "kades:dlq"
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
@@ -79,7 +80,8 @@ def _text(value) -> str:
 def _dead_letter(entry_id, fields) -> DeadLetter:
     fields = {_text(k): _text(v) for k, v in fields.items()}
     return DeadLetter(_text(entry_id), fields.get("time", ""),
-                      from_structured(json.loads(fields["event"])), fields.get("note", ""))
+                      from_structured(json.loads(fields["event"]), specversions=BROKER_SPECVERSIONS),
+                      fields.get("note", ""))
 
 
 def list_dead_letters(client: redis.Redis, *, limit: int | None = None) -> list[DeadLetter]:

@@ -2,7 +2,9 @@
 
 Answers (knative/eventing `pkg/broker/ingress/ingress_handler.go`): 202 once the event is
 durably queued in the lane of every Trigger it matches (`routing`; none: accepted, dropped); 400 for an invalid event (every problem listed) or an exhausted TTL; 404
-for an unknown broker; 405 for any other method. Beyond Knative: batch mode (each event
+for an unknown broker; 405 for any other method. CloudEvents 1.0 and 0.3 are taken (Knative's
+Go SDK reads both) and a 0.3 event stays 0.3; the functions take 1.0 only, so one that
+reaches them is refused there (400) and dead-lettered. Beyond Knative: batch mode (each event
 queued, all or none), 413 above `max_event_bytes` before parsing, 503 while Redis is away.
 
 `admit` is the ingress logic proper, shared with replies: `knativearrivaltime` is set to
@@ -20,7 +22,7 @@ from werkzeug.wrappers import Request, Response
 
 from kades.broker.queue import BrokerQueue
 from kades.errors import InvalidEventError, Problem, error_body
-from kades.events.envelope import CloudEvent, decode
+from kades.events.envelope import BROKER_SPECVERSIONS, CloudEvent, decode
 from kades.logs import log
 from kades.metrics import BROKER_INGRESS, render
 
@@ -113,7 +115,7 @@ class IngressApp:
         if len(body) > self.max_event_bytes:
             return too_large
         try:
-            events = decode(request.headers, body)
+            events = decode(request.headers, body, specversions=BROKER_SPECVERSIONS)
             admitted, problems = [], []
             for index, event in enumerate(events):
                 try:

@@ -176,13 +176,17 @@ class BrokerQueue:
         pipe.execute()
 
     def finish(self, lane: str, entry_ids: Iterable[str], *,
-               replies: Iterable[CloudEvent] = (), park: dict | None = None) -> None:
-        """Done with entries: route replies / park a dead letter, ack, delete, forget state."""
+               replies: Iterable[CloudEvent] = (), park: dict | None = None,
+               copies: Iterable[CloudEvent] = ()) -> None:
+        """Done with entries: route replies / park a dead letter, ack, delete, forget state.
+        `copies` go to the end of the same lane again (the chaos switch's duplicates)."""
         entry_ids = list(entry_ids)
         if not entry_ids:
             return
         pipe = self.redis.pipeline(transaction=True)
         self._route(pipe, replies)
+        for copy in copies:
+            pipe.xadd(self.stream(lane), {"event": encode_event(copy)})
         if park is not None:
             pipe.xadd(DLQ_STREAM, park)
         pipe.xack(self.stream(lane), GROUP, *entry_ids)

@@ -13,19 +13,26 @@ import redis
 from werkzeug.serving import make_server
 
 from kades import exitcodes
+from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Broker, ConfigError, Eventing, load_eventing
 from kades.broker.dispatcher import IDLE_WAIT_S, TriggerDispatcher
 from kades.broker.ingress import IngressApp, admit
 from kades.broker.pingsource import PingSource, load_pingsources
 from kades.broker.queue import BrokerQueue
-from kades.broker.routing import Router
+from kades.broker.routing import ORDERED_LANES, Router
 from kades.cliutil import report, report_error
 from kades.logs import configure_logging, log
 from kades.settings import DEFAULT_BROKER_PORT, Settings, redact_url
 
 logger = logging.getLogger("kades.broker")
-DEFAULT_WORKERS = 4
+# Deliveries in flight per unordered Trigger. Knative's channel dispatcher bounds them only by
+# its HTTP connection pool; 16 is more than most functions' containerConcurrency (4-16 in
+# functions/*/func.yaml), so events overtake each other and a subscriber's queue fills, as on
+# a cluster, without hundreds of threads on a laptop.
+DEFAULT_WORKERS = 16
 HOUSEKEEPING_INTERVAL_S = 30.0
+STUCK_WITHOUT_TIMEOUT_S = 600.0  # an attempt with no delivery timeout is presumed dead after
+INGRESS_CONNECTIONS = 64  # Redis connections for ingress requests, beyond one per worker
 
 
 class DevBroker:
@@ -38,12 +45,13 @@ class DevBroker:
     def __init__(self, eventing: Eventing, client: redis.Redis, *, host: str = "127.0.0.1",
                  port: int = 0, workers_per_trigger: int = DEFAULT_WORKERS, dispatch: bool = True,
                  max_event_bytes: int = Settings.max_event_bytes, idle_wait_s: float = IDLE_WAIT_S,
-                 pingsources: tuple[PingSource, ...] = ()):
+                 pingsources: tuple[PingSource, ...] = (), chaos: Chaos = NO_CHAOS):
         self.eventing, self.redis = eventing, client
         self.pingsources = tuple(pingsources)
         self.host, self.port = host, port
         self.workers_per_trigger, self.dispatch = workers_per_trigger, dispatch
         self.max_event_bytes, self.idle_wait_s = max_event_bytes, idle_wait_s
+        self.chaos = chaos
         self._stop = threading.Event()
         self._dispatchers: list[TriggerDispatcher] = []
         self._threads: list[threading.Thread] = []
@@ -68,7 +76,7 @@ class DevBroker:
         dispatchers = [TriggerDispatcher(trigger, queues[broker.path],
                                          ingress_url=self.base_url + broker.path, stop=self._stop,
                                          workers=self.workers_per_trigger,
-                                         idle_wait_s=self.idle_wait_s)
+                                         idle_wait_s=self.idle_wait_s, chaos=self.chaos)
                        for broker in brokers for trigger in self.eventing.triggers_of(broker)]
         if self.dispatch:
             self._dispatchers = dispatchers
@@ -85,7 +93,8 @@ class DevBroker:
             self._spawn(self._ping_loop, "broker-pingsources")
         self._spawn(lambda: self._server.serve_forever(poll_interval=0.05), "broker-http")
         log(logger, logging.INFO, "broker started", url=self.base_url,
-            brokers=[b.path for b in brokers], triggers=len(self.eventing.triggers))
+            brokers=[b.path for b in brokers], triggers=len(self.eventing.triggers),
+            ordered=[t.name for t in self.eventing.triggers if t.ordered])
         return self
 
     def queue_of(self, broker: Broker) -> BrokerQueue:
@@ -106,7 +115,8 @@ class DevBroker:
                 if t.ordered:
                     continue
                 # An attempt (delivery, then dead-letter sink) takes at most 2 timeouts.
-                stuck_ms = int((2 * t.delivery.timeout_s + 60) * 1000)
+                timeout_s = t.delivery.timeout_s or STUCK_WITHOUT_TIMEOUT_S
+                stuck_ms = int((2 * timeout_s + 60) * 1000)
                 try:
                     if dispatcher.recover(dispatcher.lanes[0], min_idle_ms=stuck_ms):
                         log(logger, logging.WARNING, "recovered stuck entries", trigger=t.name)
@@ -190,8 +200,8 @@ def main_broker(argv: list[str]) -> int:
                         help="send to URL what goes to the Trigger or Service NAME (repeatable)")
     parser.add_argument("--workers", type=int,
                         default=int(env.get("KADES_BROKER_WORKERS", DEFAULT_WORKERS)),
-                        help="delivery threads per unordered Trigger (an ordered one has one "
-                             "per lane)")
+                        help="deliveries in flight per unordered Trigger (an ordered one has "
+                             f"one per lane; default: KADES_BROKER_WORKERS, else {DEFAULT_WORKERS})")
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.subscriber:
@@ -202,13 +212,17 @@ def main_broker(argv: list[str]) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per event
     try:
         eventing = load_eventing(args.eventing_dir, overrides=overrides,
-                                 broker_base_url=f"http://{args.host}:{args.port}")
+                                 broker_base_url=f"http://{args.host}:{args.port}",
+                                 faithful_order=config.broker_faithful_order)
         pingsources = load_pingsources(args.eventing_dir)
     except ConfigError as error:  # the manifests are wrong: a failure, not a usage error
         return report("broker", str(error))
+    # Every worker holds a connection in its blocking read (redis-py's pool stops at 100).
+    workers = sum(ORDERED_LANES if t.ordered else args.workers for t in eventing.triggers)
     client = redis.Redis.from_url(args.redis_url, socket_timeout=max(config.redis_timeout_s, 5.0),
                                   socket_connect_timeout=config.redis_timeout_s,
-                                  health_check_interval=30)
+                                  health_check_interval=30,
+                                  max_connections=workers + INGRESS_CONNECTIONS)
     try:
         _wait_for_redis(client, args.redis_wait_s)
     except redis.RedisError as error:
@@ -217,9 +231,13 @@ def main_broker(argv: list[str]) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     # A port in use: werkzeug says so on stderr and exits 1 (FAILURE), without a traceback.
+    chaos = Chaos.from_settings(config)
+    if chaos.active:
+        log(logger, logging.WARNING, "chaos switched on: deliveries are shuffled, duplicated "
+            "and delayed on purpose", **chaos.describe())
     broker = DevBroker(eventing, client, host=args.host, port=args.port,
-                       workers_per_trigger=args.workers,
-                       max_event_bytes=config.max_event_bytes, pingsources=pingsources).start()
+                       workers_per_trigger=args.workers, max_event_bytes=config.max_event_bytes,
+                       pingsources=pingsources, chaos=chaos).start()
     ingresses = ", ".join(broker.base_url + b.path for b in eventing.brokers.values())
     log(logger, logging.INFO,
         f"ingress {ingresses or '(no Broker in ' + args.eventing_dir + ')'}")

@@ -4,6 +4,8 @@ Strict because Knative's ingress is: an event the Python SDK would accept but th
 rejects must fail here, with every problem reported at once (not only the first).
 Spec references: CloudEvents 1.0.2 core (§3.1 context attributes, §3.1.1 naming), HTTP
 protocol binding (§3.1 binary, §3.2 structured, §3.3 batched), JSON format (§3.1 data).
+Functions take 1.0 only (the default `specversions`); the broker ingress also takes 0.3, as
+Knative's does (its Go SDK reads both), and passes such an event on unchanged.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from typing import Any, Mapping
 from kades.errors import InvalidEventError, Problem
 
 SPECVERSION = "1.0"
+# What Knative's Broker ingress accepts (cloudevents/sdk-go v2 decodes 0.3 and 1.0).
+BROKER_SPECVERSIONS = ("1.0", "0.3")
 STRUCTURED_TYPE = "application/cloudevents+json"
 BATCH_TYPE = "application/cloudevents-batch+json"
 REQUIRED = ("specversion", "id", "source", "type")
@@ -108,8 +112,12 @@ def is_json_type(content_type: str | None) -> bool:
 
 # --- validation ---------------------------------------------------------------------------
 
-def attribute_problems(attrs: Mapping[str, Any], prefix: str = "") -> list[Problem]:
-    """Every way these context attributes break CloudEvents 1.0 (empty list when valid)."""
+def attribute_problems(attrs: Mapping[str, Any], prefix: str = "", *,
+                       specversions: tuple[str, ...] = (SPECVERSION,)) -> list[Problem]:
+    """Every way these context attributes break CloudEvents 1.0 (empty list when valid).
+
+    0.3 (when in `specversions`) names two attributes otherwise: `schemaurl` for `dataschema`
+    and `datacontentencoding`; both are valid extension names, so they pass as such."""
     problems: list[Problem] = []
 
     def bad(name: str, message: str) -> None:
@@ -118,8 +126,9 @@ def attribute_problems(attrs: Mapping[str, Any], prefix: str = "") -> list[Probl
     version = attrs.get("specversion")
     if version is None:
         bad("specversion", "required attribute is missing")
-    elif version != SPECVERSION:
-        bad("specversion", f"unsupported specversion {version!r}; only '1.0' is accepted")
+    elif version not in specversions:
+        accepted = " or ".join(repr(v) for v in specversions)
+        bad("specversion", f"unsupported specversion {version!r}; only {accepted} is accepted")
     for name in ("id", "source", "type"):
         value = attrs.get(name)
         if value is None:
@@ -172,7 +181,8 @@ def _as_string(value: Any) -> str:
 
 # --- decoding -----------------------------------------------------------------------------
 
-def decode(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
+def decode(headers: Mapping[str, str], body: bytes, *,
+           specversions: tuple[str, ...] = (SPECVERSION,)) -> list[CloudEvent]:
     """Decode an HTTP request into events, whatever its mode; raise InvalidEventError.
 
     Binary and structured mode give one event, batch mode a list (possibly empty).
@@ -180,10 +190,10 @@ def decode(headers: Mapping[str, str], body: bytes) -> list[CloudEvent]:
     content_type = headers.get("content-type") or headers.get("Content-Type") or ""
     media = content_type.split(";", 1)[0].strip().lower()
     if media == STRUCTURED_TYPE:
-        return [from_structured(_parse_json_body(body))]
+        return [from_structured(_parse_json_body(body), specversions=specversions)]
     if media == BATCH_TYPE:
-        return from_batch(_parse_json_body(body))
-    return [from_binary(headers, body)]
+        return from_batch(_parse_json_body(body), specversions=specversions)
+    return [from_binary(headers, body, specversions=specversions)]
 
 
 def _parse_json_body(body: bytes) -> Any:
@@ -194,7 +204,8 @@ def _parse_json_body(body: bytes) -> Any:
                                 [Problem("body", f"invalid JSON: {error}")]) from None
 
 
-def from_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+def from_binary(headers: Mapping[str, str], body: bytes, *,
+                specversions: tuple[str, ...] = (SPECVERSION,)) -> CloudEvent:
     """HTTP binding §3.1: attributes in `ce-` headers, data is the body."""
     attrs: dict[str, Any] = {}
     problems: list[Problem] = []
@@ -217,7 +228,7 @@ def from_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
                                                    "not in a ce- header"))
     if content_type:
         attrs["datacontenttype"] = content_type
-    problems.extend(attribute_problems(attrs))
+    problems.extend(attribute_problems(attrs, specversions=specversions))
     data: Any = None
     if body:
         if is_json_type(content_type):
@@ -232,7 +243,8 @@ def from_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     return CloudEvent({k: _as_string(v) for k, v in attrs.items()}, data, _has_data=bool(body))
 
 
-def from_structured(document: Any, prefix: str = "") -> CloudEvent:
+def from_structured(document: Any, prefix: str = "", *,
+                    specversions: tuple[str, ...] = (SPECVERSION,)) -> CloudEvent:
     """JSON format §3: one JSON object with attributes, `data` or `data_base64`."""
     if not isinstance(document, dict):
         raise InvalidEventError("invalid CloudEvent",
@@ -240,9 +252,17 @@ def from_structured(document: Any, prefix: str = "") -> CloudEvent:
     # JSON format §2.3 (v1.0.2): an attribute whose value is null is unset.
     attrs = {k: v for k, v in document.items()
              if k not in ("data", "data_base64") and v is not None}
-    problems = attribute_problems(attrs, prefix)
+    problems = attribute_problems(attrs, prefix, specversions=specversions)
     has_data = "data" in document
     data = document.get("data")
+    if (attrs.get("specversion") == "0.3" and "data" in document
+            and attrs.get("datacontentencoding") == "base64"):
+        # 0.3's way of carrying bytes in JSON: kept as the bytes (delivered as the raw body
+        # in binary mode, as data_base64 when stored), so the encoding attribute goes.
+        attrs.pop("datacontentencoding")
+        document = {**document, "data_base64": data}
+        document.pop("data", None)
+        has_data, data = False, None
     if "data_base64" in document:
         if has_data:
             problems.append(Problem(prefix + "data_base64", "'data' and 'data_base64' are exclusive"))
@@ -265,14 +285,15 @@ def from_structured(document: Any, prefix: str = "") -> CloudEvent:
     return CloudEvent({k: _as_string(v) for k, v in attrs.items()}, data, _has_data=has_data)
 
 
-def from_batch(document: Any) -> list[CloudEvent]:
+def from_batch(document: Any, *,
+               specversions: tuple[str, ...] = (SPECVERSION,)) -> list[CloudEvent]:
     """HTTP binding §3.3: a JSON array of structured events; every problem of every item."""
     if not isinstance(document, list):
         raise InvalidEventError("invalid batch", [Problem("body", "a batch is a JSON array")])
     events, problems = [], []
     for index, item in enumerate(document):
         try:
-            events.append(from_structured(item, prefix=f"[{index}]."))
+            events.append(from_structured(item, prefix=f"[{index}].", specversions=specversions))
         except InvalidEventError as error:
             problems.extend(error.problems)
     if problems:
