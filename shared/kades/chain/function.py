@@ -1,30 +1,42 @@
 """chain-analysis: manipulation patterns in chain blocks; replies `ai.kades.anomaly.detected.v1`.
 
-State lives in Redis (kades.runtime.state: one optimistic round trip per block): one document
-per pool (liquidity), per token (trades, transfers, holders, launch), per creator (launches)
-and one shared document of recent SOL fundings (who seeded which wallet).
+State lives in Redis (kades.runtime.state: one optimistic round trip per event): one document
+per token (trades, transfers, holders, launch, and its reorder buffer), per pool (liquidity),
+per creator (launches) and one shared document of recent SOL fundings (who seeded which
+wallet). A mint's slots are analysed in slot order, once each, whatever the delivery order
+(kades.chain.ordering); the `stream-flush` PingSource has quiet mints' waiting slots analysed.
 """
 from __future__ import annotations
+
+import time
 
 from kades.chain import launch as launches
 from kades.chain.blockview import pool_observations, slot_launches, sol_fundings, token_records
 from kades.chain.cycles import find_cycles
 from kades.chain.liquidity import watch_pool
+from kades.chain.ordering import (IN_ORDER, FundersAsOf, MissingKeys, admit, launches_as_of, pending_payloads,
+                                  record_fundings, record_launches, slot_buffer)
 from kades.chain.reply import anomalies_reply, event_block_time_s
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.chain.wash import find_wash
-from kades.events.catalogue import CHAIN_BLOCK
+from kades.errors import TemporaryFailure
+from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.chunking import assemble
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
+from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
 from kades.runtime.state import StateStore, outbox_key
 
 STATE_TTL_S = 7 * 24 * 3600
-FUNDING_KEY = "kades:chain:funding"
+TOKEN_KEY = "kades:chain:token:{token}"
+POOL_KEY = "kades:chain:pool:{pool}"
+CREATOR_KEY = "kades:chain:launches:{creator}"   # (time, mint, slot) of a creator's launches
+FUNDING_KEY = "kades:chain:fundings"             # wallet -> its latest (funder, time, slot)
+WAITING_KEY = "kades:chain:waiting"              # sorted set: mint -> wall time its oldest slot came
 FUNDING_TTL_S = 3600.0
-# A funder paying 3+ wallets in one block is remembered (tips and fees go to 1-2 wallets).
-FAN_OUT_WALLETS = 3
+KEEP_S = 600.0         # shared records outlive their window by this: a slot may wait that long
 MAX_FUNDED = 20_000
+MAX_KEY_ROUNDS = 4     # reads of the documents a release needs before answering 503
 STATES = StateStore(ttl_s=STATE_TTL_S)
 
 
@@ -78,72 +90,147 @@ def analyse_token(state: dict | None, token: str, records: dict, creator_launche
     return state, anomalies
 
 
-def _update_funding(state: dict | None, fundings: list[tuple[str, str]], creators: set[str],
-                    time_s: float) -> dict:
-    """Remember wallets seeded by fan-out funders (3+ wallets in a block) or by creators."""
-    state = state or {"funded": {}}
-    fan_out: dict[str, set] = {}
-    for funder, wallet in fundings:
-        fan_out.setdefault(funder, set()).add(wallet)
-    funded = {w: v for w, v in state["funded"].items() if time_s - v[1] <= FUNDING_TTL_S}
-    for funder, wallets in fan_out.items():
-        if len(wallets) >= FAN_OUT_WALLETS or funder in creators:
-            funded.update({w: [funder, time_s] for w in wallets})
-    state["funded"] = dict(list(funded.items())[-MAX_FUNDED:])
-    return state
+def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]:
+    """The block as items per mint: (slot, block time, {records, pools}); a pool goes with its
+    base mint (every record of it does). `records` only for mints with token records."""
+    items: dict[str, dict] = {}
+    for token, records in token_records(block).items():
+        items.setdefault(token, {"pools": {}})["records"] = records
+    for pool, observations in pool_observations(block, time_s).items():
+        mint = observations[0]["record"]["base_mint"]
+        items.setdefault(mint, {"pools": {}})["pools"][pool] = observations
+    return {mint: (block["slot"], time_s, payload) for mint, payload in items.items()}
+
+
+def _needed_keys(state: dict | None, item: tuple | None) -> set[str]:
+    """The pool and creator documents a mint's release may touch (read before the update)."""
+    payloads = pending_payloads(state) + ([item[2]] if item else [])
+    keys = {POOL_KEY.format(pool=p) for payload in payloads for p in payload["pools"]}
+    creators = {((state or {}).get("launch") or {}).get("creator")}
+    creators |= {l.get("creator") for payload in payloads
+                 for l in (payload.get("records") or {}).get("launches", [])}
+    return keys | {CREATOR_KEY.format(creator=c) for c in creators if c}
+
+
+def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
+                  t: ChainThresholds, store=STATES, *, buffer: ReorderBuffer = IN_ORDER,
+                  now_s: float = 0.0, outbox: str | None = None) -> list[dict]:
+    """Take each mint's item (None: only release what waited) into its reorder buffer and
+    analyse what it releases, in slot order; `context` (slot, time_s, fundings, launches) is
+    the slot's, recorded in the shared documents. All committed atomically."""
+    mints = list(items)
+    token_keys = [TOKEN_KEY.format(token=m) for m in mints]
+    creators = sorted({l["creator"] for l in (context or {}).get("launches", []) if l.get("creator")})
+    extra: set[str] = set()
+    for _ in range(MAX_KEY_ROUNDS):
+        current = dict(zip(mints, store.current(client, token_keys)))
+        needed = set(extra) | {CREATOR_KEY.format(creator=c) for c in creators}
+        for mint in mints:
+            needed |= _needed_keys(current[mint], items[mint])
+        keys = token_keys + sorted(needed) + [FUNDING_KEY]
+        try:
+            anomalies = store.update(client, keys, _compute(mints, items, context, creators, keys, t,
+                                                            buffer, now_s), outbox=outbox)
+        except MissingKeys as missing:  # another replica moved a mint on meanwhile
+            extra |= missing.keys
+            continue
+        if client is not None:
+            note_waiting(client, WAITING_KEY, mints,
+                         [(s or {}).get("reorder", {}) for s in store.current(client, token_keys)])
+        return anomalies
+    raise TemporaryFailure("the documents a mint needs kept changing")
+
+
+def _compute(mints, items, context, creators, keys, t, buffer, now_s):
+    def compute(states):
+        docs = dict(zip(keys, states))
+        if context is not None:
+            slot, time_s = context["slot"], context["time_s"]
+            for creator in creators:
+                key = CREATOR_KEY.format(creator=creator)
+                docs[key] = record_launches(docs[key], context["launches"], creator, slot=slot,
+                                            time_s=time_s, keep_s=t.creator_window_s + KEEP_S)
+            docs[FUNDING_KEY] = record_fundings(
+                docs[FUNDING_KEY], context["fundings"], slot=slot, time_s=time_s,
+                keep_s=FUNDING_TTL_S + KEEP_S, creators=frozenset(creators), max_wallets=MAX_FUNDED)
+        funding = docs[FUNDING_KEY] or {"funded": {}}
+        anomalies = []
+        for mint in mints:
+            key = TOKEN_KEY.format(token=mint)
+            state = docs[key] or new_token_state()
+            for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
+                                       function="chain-analysis", mint=mint):
+                anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)
+            docs[key] = state
+        return [docs[k] for k in keys], anomalies
+    return compute
+
+
+def _analyse_slot(docs: dict, state: dict, mint: str, slot: int, payload: dict, funding: dict,
+                  t: ChainThresholds) -> list[dict]:
+    """One released slot of a mint: its pools, then its token records."""
+    time_s, anomalies = payload["time_s"], []
+    for pool, observations in payload["pools"].items():
+        key = POOL_KEY.format(pool=pool)
+        if key not in docs:
+            raise MissingKeys({key})
+        docs[key], found = watch_pool(docs[key], pool, observations, t)
+        anomalies += found
+    if payload.get("records") is None:
+        return anomalies
+    launched = _LaunchesAsOf(docs, slot=slot, time_s=time_s, window_s=t.creator_window_s)
+    funders = FundersAsOf(funding, slot=slot, time_s=time_s, ttl_s=FUNDING_TTL_S)
+    _, found = analyse_token(state, mint, payload["records"], launched, funders, time_s, slot, t)  # in place
+    return anomalies + found
+
+
+class _LaunchesAsOf:
+    """creator -> launches in the window ending at a slot, from the creator documents read."""
+
+    def __init__(self, docs: dict, *, slot: int, time_s: float, window_s: float):
+        self.docs, self.slot, self.time_s, self.window_s = docs, slot, time_s, window_s
+
+    def get(self, creator: str | None, default: int = 0) -> int:
+        if creator is None:
+            return default
+        key = CREATOR_KEY.format(creator=creator)
+        if key not in self.docs:
+            raise MissingKeys({key})
+        return launches_as_of(self.docs[key], slot=self.slot, time_s=self.time_s,
+                              window_s=self.window_s)
+
+
+def slot_context(block: dict, time_s: float) -> dict:
+    """What the block says of its whole slot: SOL fundings and launches (kades.solana.parts)."""
+    return {"slot": block["slot"], "time_s": time_s, "fundings": sol_fundings(block),
+            "launches": slot_launches(block)}
 
 
 def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=STATES, *,
+                  buffer: ReorderBuffer = IN_ORDER, now_s: float = 0.0,
                   outbox: str | None = None) -> list[dict]:
-    """Every detector over one block; `store` keeps the states (Redis; in memory for eval).
-    Under `outbox` a retry of the block gets its first committed attempt's anomalies."""
-    slot = block["slot"]
-    pools = pool_observations(block, time_s)
-    tokens = token_records(block)
-    launched = slot_launches(block)  # the whole slot's, also in a part of one mint
-    block_creators = sorted({l["creator"] for l in launched if l.get("creator")})
-    keys = ([f"kades:chain:pool:{p}" for p in pools] + [f"kades:chain:token:{m}" for m in tokens]
-            + [f"kades:chain:creator:{c}" for c in block_creators] + [FUNDING_KEY])
-
-    def compute(states):
-        pool_states, rest = states[:len(pools)], states[len(pools):]
-        token_states, rest = rest[:len(tokens)], rest[len(tokens):]
-        creator_states, funding_state = rest[:len(block_creators)], rest[-1]
-        anomalies, new_states = [], []
-        for (pool, observations), state in zip(pools.items(), pool_states):
-            state, found = watch_pool(state, pool, observations, t)
-            new_states.append(state)
-            anomalies += found
-        launches_now: dict[str, int] = {}
-        new_creators = []
-        for creator, state in zip(block_creators, creator_states):
-            state = state or {"launches": []}
-            seen = {m for _, m in state["launches"]}
-            fresh = [[time_s, l["mint"]] for l in launched
-                     if l.get("creator") == creator and l["mint"] not in seen and l["kind"] != "set_authority"]
-            state["launches"] = [x for x in state["launches"] + fresh if time_s - x[0] <= t.creator_window_s]
-            launches_now[creator] = len(state["launches"])
-            new_creators.append(state)
-        known_creators = set(block_creators) | {s["launch"]["creator"] for s in token_states
-                                                if s and s.get("launch") and s["launch"].get("creator")}
-        funding_state = _update_funding(funding_state, sol_fundings(block), known_creators, time_s)
-        funders = {w: v[0] for w, v in funding_state["funded"].items()}
-        for (token, records), state in zip(tokens.items(), token_states):
-            state, found = analyse_token(state, token, records, launches_now, funders, time_s, slot, t)
-            new_states.append(state)
-            anomalies += found
-        return new_states + new_creators + [funding_state], anomalies
-
-    return store.update(client, keys, compute, outbox=outbox)
+    """Every detector over one block (a whole slot or one mint's part of it), through each
+    mint's reorder buffer; `store` keeps the states (Redis; in memory for eval). Under
+    `outbox` a retry of the block gets its first committed attempt's anomalies."""
+    return analyse_mints(client, mint_items(block, time_s), slot_context(block, time_s), t, store,
+                         buffer=buffer, now_s=now_s, outbox=outbox)
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    buffer, now = slot_buffer(ctx.settings), time.time()
+    if event.type == PING:  # the stream-flush PingSource: release slots of quiet mints
+        mints = quiet_keys(ctx.redis, WAITING_KEY, now_s=now, idle_s=ctx.settings.reorder_idle_s)
+        if not mints:
+            return None
+        anomalies = analyse_mints(ctx.redis, dict.fromkeys(mints), None, thresholds(), buffer=buffer,
+                                  now_s=now, outbox=outbox_key(ctx.name, event.source, event.id))
+        return anomalies_reply(event, ctx, anomalies, "chain-anomalies")
     block, cause = assemble(ctx.redis, "chain-analysis", event)
     if block is None:
         return None  # a part whose siblings have not all arrived yet
-    anomalies = analyse_block(ctx.redis, block, event_block_time_s(event), thresholds(),
-                              outbox=outbox_key(ctx.name, cause.source, cause.id))
+    anomalies = analyse_block(ctx.redis, block, event_block_time_s(event), thresholds(), buffer=buffer,
+                              now_s=now, outbox=outbox_key(ctx.name, cause.source, cause.id))
     return anomalies_reply(cause, ctx, anomalies, "chain-anomalies")
 
 
-FUNCTION = Function("chain-analysis", (CHAIN_BLOCK,), handle_block)
+FUNCTION = Function("chain-analysis", (CHAIN_BLOCK, PING), handle_block)

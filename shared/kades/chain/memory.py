@@ -12,9 +12,12 @@ class MemoryStates:
     def __init__(self) -> None:
         self.documents: dict[str, str] = {}
 
+    def current(self, client, keys: list[str]) -> list[dict | None]:
+        return [json.loads(self.documents[k]) if k in self.documents else None for k in keys]
+
     def update(self, client, keys: list[str], compute, *, outbox: str | None = None):
         # No retries offline, so no outbox to keep (`outbox` is accepted for the contract).
-        states = [json.loads(self.documents[k]) if k in self.documents else None for k in keys]
+        states = self.current(client, keys)
         new_states, result = compute(states)
         for key, state in zip(keys, new_states):
             self.documents[key] = json.dumps(state, separators=(",", ":"))

@@ -1,7 +1,9 @@
 """whale-detection: large moves, accumulation, distribution, wallet splitting; replies anomalies.
 
-One Redis document per token plus one shared document of recent SOL fan-outs (funder ->
-wallets), all read and written in one optimistic round trip per block.
+One Redis document per token (with its reorder buffer) plus one shared document of recent SOL
+fan-outs (funder -> wallets) and SOL prices, all read and written in one optimistic round trip
+per event. A mint's slots are analysed in slot order, once each, whatever the delivery order
+(kades.chain.ordering); the `stream-flush` PingSource has quiet mints' waiting slots analysed.
 """
 from __future__ import annotations
 
@@ -9,21 +11,27 @@ import time
 
 from kades.chain.blockview import sol_fundings, token_records
 from kades.chain.launch import PUMP_FUN_SUPPLY
+from kades.chain.ordering import IN_ORDER, FundersAsOf, admit, record_fundings, slot_buffer
 from kades.chain.reply import anomalies_reply, event_block_time_s
 from kades.chain.thresholds import ChainThresholds, thresholds
-from kades.events.catalogue import CHAIN_BLOCK
+from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.chunking import assemble
 from kades.events.envelope import CloudEvent
-from kades.runtime import Context, Function
 from kades.market.chain import SOL_USD_KEY, sol_usd_of
+from kades.runtime import Context, Function
+from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
 from kades.runtime.state import StateStore, outbox_key
 from kades.whales import detectors as d
 
 STATE_TTL_S = 7 * 24 * 3600
-FUNDING_KEY = "kades:whales:funding"
+TOKEN_KEY = "kades:whales:token:{token}"
+FUNDING_KEY = "kades:whales:fundings"   # wallet -> its latest (funder, time, slot); SOL/USD by slot
+WAITING_KEY = "kades:whales:waiting"    # sorted set: mint -> wall time its oldest slot came
+KEEP_S = 600.0          # shared records outlive their window by this: a slot may wait that long
 MAX_FUNDED = 20_000
+PRICES_KEPT = 64        # recent slots' SOL/USD
+PRICE_TTL_S = 3600.0    # a SOL/USD older than this prices nothing
 SOL_USD_REFRESH_S = 30.0
-FAN_OUT_WALLETS = 3  # as chain-analysis: tips and fees go to 1-2 wallets, seeding to more
 STATES = StateStore(ttl_s=STATE_TTL_S)
 
 
@@ -67,51 +75,93 @@ def analyse_token(state: dict | None, token: str, records: dict, pool_states: li
     return state, anomalies
 
 
-def _update_funding(state: dict | None, fundings: list[tuple[str, str]], time_s: float, t: ChainThresholds) -> dict:
-    """Wallets seeded by a funder that paid 3+ wallets in one block (recent hour only)."""
-    state = state or {"funded": {}}
-    fan_out: dict[str, set] = {}
-    for funder, wallet in fundings:
-        fan_out.setdefault(funder, set()).add(wallet)
-    funded = {w: v for w, v in state["funded"].items() if time_s - v[1] <= t.whale_window_s}
-    for funder, wallets in fan_out.items():
-        if len(wallets) >= FAN_OUT_WALLETS:
-            funded.update({w: [funder, time_s] for w in wallets})
-    state["funded"] = dict(list(funded.items())[-MAX_FUNDED:])
-    return state
-
-
-def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=STATES,
-                  sol_usd: float | None = None, *, outbox: str | None = None) -> list[dict]:
-    """Every whale detector over one block; `sol_usd` (when known) turns SOL into dollars.
-    Under `outbox` a retry of the block gets its first committed attempt's anomalies."""
-    slot, tokens = block["slot"], token_records(block)
-    sol_usd = sol_usd_of(block) or sol_usd
+def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]:
+    """The block as items per mint: (slot, block time, {records, pool_states, sol_usd})."""
     pool_states: dict[str, list] = {}
     for p in block.get("pool_states", []):
         pool_states.setdefault(p["base_mint"], []).append(p)
-    keys = [f"kades:whales:token:{m}" for m in tokens] + [FUNDING_KEY]
+    sol_usd = sol_usd_of(block)
+    return {mint: (block["slot"], time_s, {"records": records, "pool_states": pool_states.get(mint, []),
+                                          "sol_usd": sol_usd})
+            for mint, records in token_records(block).items()}
+
+
+def _record_price(doc: dict, sol_usd: float | None, slot: int, time_s: float) -> None:
+    """Keep the slot's SOL/USD (from its context) for slots that price none themselves."""
+    if sol_usd and [slot, time_s, sol_usd] not in doc.setdefault("sol_usd", []):
+        doc["sol_usd"] = sorted(doc["sol_usd"] + [[slot, time_s, sol_usd]])[-PRICES_KEPT:]
+
+
+def _price_as_of(doc: dict, slot: int, time_s: float) -> float | None:
+    prices = [p for s, t, p in doc.get("sol_usd", ()) if s <= slot and time_s - t <= PRICE_TTL_S]
+    return prices[-1] if prices else None
+
+
+def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, t: ChainThresholds,
+                  store=STATES, sol_usd: float | None = None, *, buffer: ReorderBuffer = IN_ORDER,
+                  now_s: float = 0.0, outbox: str | None = None) -> list[dict]:
+    """Take each mint's item (None: only release what waited) into its reorder buffer and run
+    the whale detectors over what it releases, in slot order; `context` (slot, time_s,
+    fundings, sol_usd) is the slot's, recorded in the shared document. `sol_usd` (when known)
+    turns SOL into dollars for slots without a price of their own."""
+    mints = list(items)
+    keys = [TOKEN_KEY.format(token=m) for m in mints] + [FUNDING_KEY]
 
     def compute(states):
-        funding = _update_funding(states[-1], sol_fundings(block), time_s, t)
-        funders = {w: v[0] for w, v in funding["funded"].items()}
+        shared = states[-1] or {"funded": {}}
+        if context is not None:
+            slot, time_s = context["slot"], context["time_s"]
+            shared = record_fundings(shared, context["fundings"], slot=slot, time_s=time_s,
+                                     keep_s=t.whale_window_s + KEEP_S, max_wallets=MAX_FUNDED)
+            _record_price(shared, context.get("sol_usd"), slot, time_s)
         new_states, anomalies = [], []
-        for (token, records), state in zip(tokens.items(), states[:-1]):
-            state, found = analyse_token(state, token, records, pool_states.get(token, []), funders, time_s,
-                                         slot, t, sol_usd)
+        for mint, state in zip(mints, states[:-1]):
+            state = state or d.new_state()
+            for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
+                                       function="whale-detection", mint=mint):
+                time_s = payload["time_s"]
+                funders = FundersAsOf(shared, slot=slot, time_s=time_s, ttl_s=t.whale_window_s)
+                price = payload["sol_usd"] or _price_as_of(shared, slot, time_s) or sol_usd
+                _, found = analyse_token(state, mint, payload["records"], payload["pool_states"], funders,
+                                         time_s, slot, t, price)  # in place
+                anomalies += found
             new_states.append(state)
-            anomalies += found
-        return new_states + [funding], anomalies
+        return new_states + [shared], anomalies
 
-    return store.update(client, keys, compute, outbox=outbox)
+    anomalies = store.update(client, keys, compute, outbox=outbox)
+    if client is not None:
+        note_waiting(client, WAITING_KEY, mints,
+                     [(s or {}).get("reorder", {}) for s in store.current(client, keys[:-1])])
+    return anomalies
+
+
+def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=STATES,
+                  sol_usd: float | None = None, *, buffer: ReorderBuffer = IN_ORDER,
+                  now_s: float = 0.0, outbox: str | None = None) -> list[dict]:
+    """Every whale detector over one block (a whole slot or one mint's part), through each
+    mint's reorder buffer. Under `outbox` a retry of the block gets its first committed
+    attempt's anomalies."""
+    context = {"slot": block["slot"], "time_s": time_s, "fundings": sol_fundings(block),
+               "sol_usd": sol_usd_of(block)}
+    return analyse_mints(client, mint_items(block, time_s), context, t, store, sol_usd,
+                         buffer=buffer, now_s=now_s, outbox=outbox)
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+    buffer, now = slot_buffer(ctx.settings), time.time()
+    if event.type == PING:  # the stream-flush PingSource: release slots of quiet mints
+        mints = quiet_keys(ctx.redis, WAITING_KEY, now_s=now, idle_s=ctx.settings.reorder_idle_s)
+        if not mints:
+            return None
+        anomalies = analyse_mints(ctx.redis, dict.fromkeys(mints), None, thresholds(),
+                                  sol_usd=_known_sol_usd(ctx.redis), buffer=buffer, now_s=now,
+                                  outbox=outbox_key(ctx.name, event.source, event.id))
+        return anomalies_reply(event, ctx, anomalies, "whale-anomalies")
     block, cause = assemble(ctx.redis, "whale-detection", event)
     if block is None:
         return None  # a part whose siblings have not all arrived yet
     anomalies = analyse_block(ctx.redis, block, event_block_time_s(event), thresholds(),
-                              sol_usd=_known_sol_usd(ctx.redis),
+                              sol_usd=_known_sol_usd(ctx.redis), buffer=buffer, now_s=now,
                               outbox=outbox_key(ctx.name, cause.source, cause.id))
     return anomalies_reply(cause, ctx, anomalies, "whale-anomalies")
 
@@ -127,4 +177,4 @@ def _known_sol_usd(client) -> float | None:
     return _sol_usd_cache[0]
 
 
-FUNCTION = Function("whale-detection", (CHAIN_BLOCK,), handle_block)
+FUNCTION = Function("whale-detection", (CHAIN_BLOCK, PING), handle_block)

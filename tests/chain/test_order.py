@@ -1,0 +1,140 @@
+"""chain-analysis and whale-detection give the same anomalies whatever the delivery order,
+within the allowed lateness, and with redeliveries: a slot's per-mint events as the
+channel-based Broker delivers them (concurrently, shuffled, some twice)."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from kades.chain import function as chain
+from kades.chain.blockview import block_time_s
+from kades.chain.memory import MemoryStates
+from kades.chain.ordering import IN_ORDER
+from kades.chain.thresholds import ChainThresholds
+from kades.events.catalogue import PING, new_event
+from kades.runtime import Context
+from kades.runtime.reorder import ReorderBuffer
+from kades.simulate_chain import simulate_chain
+from kades.solana.parts import split_block
+from kades.whales import function as whales
+
+SOURCE = "/kades/solana-source"
+FLUSH_SOURCE = "/apis/v1/namespaces/kades/pingsources/stream-flush"
+FUNCTIONS = {"chain-analysis": chain, "whale-detection": whales}
+DELAY_S = 20.0   # the most an event is held back (the default lateness allows 30 s)
+PING_EVERY_S = 60.0
+
+
+def per_mint_events(sim) -> list[tuple[float, object]]:
+    """(when it is sent: its block time, event) of every slot's per-mint events, in order."""
+    return [(block_time_s(e.data, None), part) for e in sim.events
+            for part in split_block(e.data, source=SOURCE)]
+
+
+def delivered(timed: list, seed: int, *, redelivered: int) -> list:
+    """Each event held back up to DELAY_S, so they overtake each other; `redelivered` of them
+    come again up to two minutes later (a retry after a lost reply)."""
+    rng = random.Random(seed)
+    arrivals = [(at + rng.uniform(0, DELAY_S), event) for at, event in timed]
+    arrivals += [(at + rng.uniform(0, 120), event) for at, event in rng.sample(arrivals, redelivered)]
+    return sorted(arrivals, key=lambda pair: pair[0])
+
+
+def run(arrivals: list, settings, redis_conn, monkeypatch) -> list[str]:
+    """Every anomaly both functions reply (a reply by its id: a redelivery's reply is the
+    same event), the stream-flush pinging every minute of the arrival clock and once more
+    long after the end (every mint gone quiet)."""
+    redis_conn.flushdb()
+    replies = {}
+    for name, module in FUNCTIONS.items():
+        module.STATES.forget()
+        ctx = Context(name, settings=settings)
+        clock = [0.0]
+        monkeypatch.setattr(module.time, "time", lambda: clock[0])
+        next_ping = arrivals[0][0]
+        pings = 0
+
+        def ping() -> None:
+            nonlocal pings
+            pings += 1
+            flush = new_event(PING, FLUSH_SOURCE, {"job": "flush"}, event_id=f"flush-{pings}")
+            reply = module.handle_block(flush, ctx)
+            replies.update({reply.id: reply.data["anomalies"]} if reply else {})
+
+        for at, event in arrivals:
+            while next_ping <= at:
+                clock[0] = next_ping
+                ping()
+                next_ping += PING_EVERY_S
+            clock[0] = at
+            reply = module.handle_block(event, ctx)
+            replies.update({reply.id: reply.data["anomalies"]} if reply else {})
+        clock[0] = arrivals[-1][0] + 10 * settings.reorder_idle_s
+        ping()
+    return sorted(json.dumps(a, sort_keys=True) for rows in replies.values() for a in rows)
+
+
+def key_facts(anomalies: list[str]) -> list[tuple]:
+    return sorted({(a["token"], a["anomaly_type"], a["time"], a["window"]["last_slot"])
+                   for a in map(json.loads, anomalies)})
+
+
+def test_per_mint_events_in_no_order_and_twice_give_what_the_ordered_feed_gives(
+        kades_settings, redis_conn, monkeypatch):
+    sim = simulate_chain(seed=5, minutes=30)
+    timed = per_mint_events(sim)
+    ordered = run(timed, kades_settings, redis_conn, monkeypatch)
+    kinds = {a["anomaly_type"] for a in map(json.loads, ordered)}
+    assert {"liquidity_removal", "rug_price_dump", "wash_trading", "cyclic_transfer", "sniper_bundle",
+            "accumulation", "wallet_splitting", "distribution"} <= kinds
+    # What the functions find in order is what the eval finds on whole blocks in order.
+    offline = []
+    for module in FUNCTIONS.values():
+        store = MemoryStates()
+        for event in sim.events:
+            offline += module.analyse_block(None, event.data, block_time_s(event.data, None),
+                                            ChainThresholds(), store)
+    assert key_facts(ordered) == key_facts([json.dumps(a) for a in offline])
+    shuffled = delivered(timed, seed=7, redelivered=40)
+    assert [e.id for _, e in shuffled] != [e.id for _, e in timed]
+    assert run(shuffled, kades_settings, redis_conn, monkeypatch) == ordered  # evidence and all
+
+
+def test_whole_blocks_in_no_order_give_what_the_ordered_blocks_give(kades_settings, redis_conn,
+                                                                    monkeypatch):
+    sim = simulate_chain(seed=6, minutes=20, scenarios=("organic", "cycle", "wash_ring", "dump",
+                                                        "split_accumulation", "distribution"))
+    timed = [(block_time_s(e.data, None), e) for e in sim.events]
+    ordered = run(timed, kades_settings, redis_conn, monkeypatch)
+    assert len(key_facts(ordered)) >= 5
+    assert run(delivered(timed, seed=3, redelivered=20), kades_settings, redis_conn,
+               monkeypatch) == ordered
+
+
+def test_a_slot_later_than_the_lateness_is_counted_and_not_analysed(caplog):
+    """A mint's slot arriving after slots past the lateness were analysed: counted in
+    kades_late_inputs_total and logged; its redelivery is a duplicate, dropped."""
+    from kades.metrics import LATE_INPUTS
+    sim = simulate_chain(seed=5, minutes=10, scenarios=("organic",))
+    blocks = [e.data for e in sim.events]
+    late_block = next(b for b in blocks if b["swaps"])
+    rest = [b for b in blocks if b is not late_block]
+    store, buffer = MemoryStates(), ReorderBuffer(lateness_s=5, idle_s=1e9)
+    before = LATE_INPUTS.labels("whale-detection")._value.get()
+    for block in rest + [late_block, rest[-1]]:
+        whales.analyse_block(None, block, block_time_s(block, None), ChainThresholds(), store,
+                             buffer=buffer, now_s=0.0)
+    assert LATE_INPUTS.labels("whale-detection")._value.get() == before + 1
+    assert f"slot {late_block['slot']} of" in caplog.text
+    (token,) = {s["base_mint"] for s in late_block["swaps"]}
+    state = json.loads(store.documents[whales.TOKEN_KEY.format(token=token)])
+    assert late_block["slot"] not in {row[-1] for row in state["trades"]}
+    assert IN_ORDER.lateness_s == 0
+
+
+@pytest.mark.parametrize("module", [chain, whales])
+def test_both_functions_take_the_stream_flush(module):
+    assert module.FUNCTION.consumes[-1] == PING
+
