@@ -17,6 +17,7 @@ from typing import Callable, ContextManager
 
 import httpx
 import psycopg
+from psycopg_pool import PoolClosed
 
 from kades.alerts.destinations import delivery_problem
 from kades.alerts.signing import signature_headers
@@ -130,6 +131,8 @@ class DeliveryWorker:
             try:
                 counts = deliver_due(self._connect, self._client, policy=self._policy,
                                      pool=self._pool, allow_private=self._allow_private)
+            except PoolClosed:  # the process closed its connections: it is shutting down
+                return
             except (psycopg.OperationalError, psycopg.errors.AdminShutdown) as error:
                 # The database is away: nothing can be claimed or recorded; try again soon.
                 log(logger, logging.WARNING, "webhook worker: database unavailable",
