@@ -20,6 +20,7 @@ import numpy as np
 from kades import exitcodes
 from kades.cliutil import STDIO, open_output, progress, report, unreachable
 from kades.events.catalogue import MARKET_FEED, new_event
+from kades.events.chunking import split_batch
 from kades.events.envelope import CloudEvent, to_binary, to_dict
 from kades.settings import redact_url
 
@@ -116,17 +117,30 @@ def _epoch(text: str) -> float:
 
 
 def feed_events(sim: Simulation, *, source: str, batch_s: float = 5.0) -> list[CloudEvent]:
-    """MARKET_FEED events, one per `batch_s` window holding every token's ticks of it."""
+    """MARKET_FEED events, one per `batch_s` window holding every token's ticks of it (in
+    consecutive parts when a window's ticks exceed the size limit)."""
     if not sim.ticks:
         return []
     origin = _epoch(sim.ticks[0]["time"])
     batches: dict[int, list[dict]] = {}
     for tick in sim.ticks:
         batches.setdefault(int((_epoch(tick["time"]) - origin) // batch_s), []).append(tick)
-    return [new_event(MARKET_FEED, source, {"ticks": batch}, time=batch[-1]["time"],
-                      event_id=str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                              f"kades-simulate:{sim.seed}:{origin}:{index}")))
-            for index, batch in sorted(batches.items())]
+    return [event for index, batch in sorted(batches.items())
+            for event in window_events(batch, MARKET_FEED, "ticks", source=source,
+                                       name=f"kades-simulate:{sim.seed}:{origin}:{index}")]
+
+
+def window_events(items: list[dict], event_type: str, field: str, *, source: str, name: str,
+                  extra: dict | None = None) -> list[CloudEvent]:
+    """One window's items (each with a "time") as `data[field]` beside `extra`: one event
+    when under the size limit, else consecutive parts. Ids come from `name` (and the part),
+    so the same seed gives the same ids; a window that fits keeps its old id."""
+    def make(part: list[dict], index: int, count: int) -> CloudEvent:
+        key = name + (f":{index}/{count}" if count > 1 else "")
+        return new_event(event_type, source, {field: part, **(extra or {})},
+                         time=(part or items)[-1]["time"],
+                         event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, key)))
+    return split_batch(items, make)
 
 
 class BrokerError(RuntimeError):

@@ -12,9 +12,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from kades.events.catalogue import CHAIN_BLOCK, new_event
+from kades.events.catalogue import CHAIN_BLOCK, MAX_EVENT_BYTES, new_event
+from kades.events.chunking import event_bytes
 from kades.events.envelope import CloudEvent
 from kades.solana.base58 import ALPHABET
+from kades.solana.parts import split_block
 from kades.solana.programs import WSOL
 
 SLOT_S = 0.4
@@ -240,5 +242,7 @@ def _blocks(records: list[tuple], seed: int) -> list[CloudEvent]:
         block = blocks[slot]
         block["stats"] = {"transactions": block.pop("tx"), "failed": 0, "skipped_programs": {}}
         event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kades-sim-chain:{seed}:{slot}"))
-        events.append(new_event(CHAIN_BLOCK, SOURCE, block, event_id=event_id, time=block["block_time"]))
+        event = new_event(CHAIN_BLOCK, SOURCE, block, event_id=event_id, time=block["block_time"])
+        # a slot over the size limit goes as solana-source sends it: per mint, in parts
+        events += [event] if event_bytes(event) <= MAX_EVENT_BYTES else split_block(block, source=SOURCE)
     return events

@@ -13,15 +13,14 @@ campaign before a pump and FUD after the crash in the same story. Same seed, sam
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from kades.events.catalogue import SOCIAL_POSTS, new_event
+from kades.events.catalogue import SOCIAL_POSTS
 from kades.events.envelope import CloudEvent
-from kades.simulate import DEFAULT_START, fake_mint, rfc3339
+from kades.simulate import DEFAULT_START, fake_mint, rfc3339, window_events
 
 KINDS = {"hype": ("mention_burst",), "shill": ("coordinated_promotion", "mention_burst"),
          "fud": ("mention_burst", "sentiment_shift")}
@@ -192,14 +191,14 @@ def simulate_social(*, seed: int, tokens: list[str] | None = None, start: dateti
 
 def post_events(posts: list[dict], tracked: list[dict], *, seed: int, start: datetime,
                 batch_s: float, source: str) -> list[CloudEvent]:
-    """SOCIAL_POSTS events, one per `batch_s` window, in time order (stable ids)."""
+    """SOCIAL_POSTS events, one per `batch_s` window, in time order (stable ids); a window
+    over the size limit in consecutive parts, each with the tracked tokens."""
     batches: dict[int, list[dict]] = {}
     origin = start.timestamp()
     for post in posts:
         moment = datetime.fromisoformat(post["time"].replace("Z", "+00:00")).timestamp()
         batches.setdefault(int((moment - origin) // batch_s), []).append(post)
-    return [new_event(SOCIAL_POSTS, source, {"posts": batch, "tracked": tracked},
-                      time=batch[-1]["time"],
-                      event_id=str(uuid.uuid5(uuid.NAMESPACE_URL,
-                                              f"kades-social:{seed}:{origin}:{index}")))
-            for index, batch in sorted(batches.items())]
+    return [event for index, batch in sorted(batches.items())
+            for event in window_events(batch, SOCIAL_POSTS, "posts", source=source,
+                                       name=f"kades-social:{seed}:{origin}:{index}",
+                                       extra={"tracked": tracked})]

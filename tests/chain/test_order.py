@@ -60,8 +60,8 @@ def run(arrivals: list, settings, redis_conn, monkeypatch) -> list[str]:
             nonlocal pings
             pings += 1
             flush = new_event(PING, FLUSH_SOURCE, {"job": "flush"}, event_id=f"flush-{pings}")
-            reply = module.handle_block(flush, ctx)
-            replies.update({reply.id: reply.data["anomalies"]} if reply else {})
+            replies.update({r.id: r.data["anomalies"]
+                            for r in module.handle_block(flush, ctx) or []})
 
         for at, event in arrivals:
             while next_ping <= at:
@@ -69,8 +69,7 @@ def run(arrivals: list, settings, redis_conn, monkeypatch) -> list[str]:
                 ping()
                 next_ping += PING_EVERY_S
             clock[0] = at
-            reply = module.handle_block(event, ctx)
-            replies.update({reply.id: reply.data["anomalies"]} if reply else {})
+            replies.update({r.id: r.data["anomalies"] for r in module.handle_block(event, ctx) or []})
         clock[0] = arrivals[-1][0] + 10 * settings.reorder_idle_s
         ping()
     return sorted(json.dumps(a, sort_keys=True) for rows in replies.values() for a in rows)

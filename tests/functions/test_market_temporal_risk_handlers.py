@@ -35,17 +35,21 @@ def tick_event(ticks: list[dict], event_id: str) -> object:
     return new_event(MARKET_TICK, "/kades/market-aggregator", {"ticks": ticks}, event_id=event_id)
 
 
-def test_market_aggregator_stores_once_and_replies_a_tick(ctx_of, db_conn):
+def test_market_aggregator_stores_once_and_replies_a_tick_per_token(ctx_of, db_conn):
     ctx = ctx_of("market-aggregator")
     event = feed_events(simulate_market(seed=1, tokens=3, minutes=1), source="/feed")[0]
-    reply = handle_feed(event, ctx)
-    assert reply.type == MARKET_TICK and reply.id == derived_id(event, "market-tick")
-    assert not data_problems(reply) and reply.subject is None and len(reply.data["ticks"]) == 3
+    replies = handle_feed(event, ctx)
+    tokens = [tick["token"] for tick in event.data["ticks"]]
+    assert sorted(r.subject for r in replies) == sorted(tokens) and len(set(tokens)) == 3
+    for reply in replies:
+        assert reply.type == MARKET_TICK and reply.id == derived_id(event, f"market-tick:{reply.subject}")
+        assert not data_problems(reply) and reply.attributes["partitionkey"] == reply.subject
+        assert [t["token"] for t in reply.data["ticks"]] == [reply.subject]
     assert count(db_conn, "token_metrics") == 3
-    assert handle_feed(event, ctx).id == reply.id  # redelivered: same reply, nothing new
+    assert [r.id for r in handle_feed(event, ctx)] == [r.id for r in replies]  # redelivered: same replies
     assert count(db_conn, "token_metrics") == 3
     bare = {"token": "OneToken", "time": "2024-01-01T01:00:00+01:00", "price": 2.5}
-    one = handle_feed(new_event(event.type, "/feed", {"ticks": [bare]}), ctx)
+    (one,) = handle_feed(new_event(event.type, "/feed", {"ticks": [bare]}), ctx)
     assert one.subject == one.attributes["partitionkey"] == "OneToken"
     assert one.data["ticks"] == [{"token": "OneToken", "time": "2024-01-01T00:00:00Z",
                                   "price": 2.5, "source": "/feed"}]
@@ -54,8 +58,7 @@ def test_market_aggregator_stores_once_and_replies_a_tick(ctx_of, db_conn):
 def run_stream(ctx, sim, *, batch: int = 1) -> list[dict]:
     anomalies = []
     for index in range(0, len(sim.ticks), batch):
-        reply = handle_ticks(tick_event(sim.ticks[index:index + batch], f"t{index}"), ctx)
-        if reply is not None:
+        for reply in handle_ticks(tick_event(sim.ticks[index:index + batch], f"t{index}"), ctx):
             assert reply.type == ANOMALY_DETECTED and not data_problems(reply)
             anomalies += reply.data["anomalies"]
     return anomalies
@@ -70,7 +73,7 @@ def test_temporal_analysis_flags_the_injected_anomalies_and_ignores_replays(ctx_
     state = json.loads(redis_conn.get(STATE_KEY.format(token=token)))
     assert state["detector"]["last_time"] > 0
     replay = tick_event(sim.ticks[:500], "replayed")
-    assert handle_ticks(replay, ctx) is None  # every tick is at or before the last processed one
+    assert handle_ticks(replay, ctx) == []  # every tick is at or before the last processed one
     assert json.loads(redis_conn.get(STATE_KEY.format(token=token))) == state
 
 
@@ -79,9 +82,10 @@ def test_temporal_reply_names_the_token_when_there_is_one(ctx_of):
     sim = simulate_market(seed=4, tokens=1, minutes=15)
     replies = [handle_ticks(tick_event(sim.ticks[i:i + 20], f"e{i}"), ctx)
                for i in range(0, len(sim.ticks), 20)]
-    flagged = [(i, r) for i, r in zip(range(0, len(sim.ticks), 20), replies) if r is not None]
-    assert flagged and all(r.subject == sim.ticks[0]["token"] for _, r in flagged)
-    assert all(r.id == derived_id(tick_event([], f"e{i}"), "anomalies") for i, r in flagged)
+    token = sim.ticks[0]["token"]
+    flagged = [(i, r) for i, rs in zip(range(0, len(sim.ticks), 20), replies) for r in rs]
+    assert flagged and all(r.subject == r.attributes["partitionkey"] == token for _, r in flagged)
+    assert all(r.id == derived_id(tick_event([], f"e{i}"), f"anomalies:{token}") for i, r in flagged)
 
 
 def test_temporal_retries_when_another_replica_moves_a_token_on(ctx_of, redis_conn, monkeypatch):
@@ -114,9 +118,8 @@ def test_two_replicas_on_the_same_stream_flag_each_anomaly_once(ctx_of, redis_co
     sim = simulate_market(seed=7, tokens=2, minutes=15)
     events = [tick_event(sim.ticks[i:i + 10], f"e{i}") for i in range(0, len(sim.ticks), 10)]
     key = STATE_KEY.format(token=sim.ticks[0]["token"])
-    single = [a for e in events for a in (handle_ticks(e, ctx_of("temporal-analysis")) or
-                                          new_event(ANOMALY_DETECTED, "/x", {"anomalies": []})
-                                          ).data["anomalies"]]
+    single = [a for e in events for r in handle_ticks(e, ctx_of("temporal-analysis"))
+              for a in r.data["anomalies"]]
     single_state = redis_conn.get(key)
     redis_conn.flushdb()
     replies, errors = {}, []
@@ -125,8 +128,7 @@ def test_two_replicas_on_the_same_stream_flag_each_anomaly_once(ctx_of, redis_co
         ctx = ctx_of("temporal-analysis")
         try:
             for event in events:  # both get every event, as with two Broker deliveries
-                reply = handle_ticks(event, ctx)
-                if reply:  # the same event's reply, whichever replica sent it: one id
+                for reply in handle_ticks(event, ctx):  # whichever replica sent it: one id
                     assert replies.setdefault(reply.id, reply.data) == reply.data
         except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(error)
@@ -228,9 +230,10 @@ def test_simulated_market_flows_from_feed_to_risk(ctx_of, db_conn):
     sim = simulate_market(seed=11, tokens=3, minutes=20)
     scored = {}
     for feed in feed_events(sim, source="/kades/simulator"):
-        anomalies = handle_ticks(handle_feed(feed, market), temporal)
-        for event in handle_anomalies(anomalies, risk) if anomalies else []:
-            scored[event.subject] = event.data
+        for ticks in handle_feed(feed, market):
+            for anomalies in handle_ticks(ticks, temporal):
+                for event in handle_anomalies(anomalies, risk):
+                    scored[event.subject] = event.data
     assert set(scored) == {label["token"] for label in sim.labels}
     assert all(data["components"]["temporal"] > 0.5 for data in scored.values())
     assert count(db_conn, "token_metrics") == len(sim.ticks)
@@ -262,7 +265,7 @@ def test_a_database_failure_after_the_state_commit_loses_nothing(ctx_of, db_conn
     ctx = ctx_of("temporal-analysis")
     expected = {e.id: handle_ticks(e, ctx) for e in events}
     stored = count(db_conn, "temporal_scores")
-    (failing, reply) = next((e, r) for e in events if (r := expected[e.id]) is not None)
+    (failing, reply) = next((e, r) for e in events if (r := expected[e.id]))
     db_conn.execute("TRUNCATE temporal_scores")
     db_conn.commit()
     redis_conn = ctx.redis
@@ -279,7 +282,7 @@ def test_a_database_failure_after_the_state_commit_loses_nothing(ctx_of, db_conn
         handle_ticks(failing, ctx)
     monkeypatch.setattr(Context, "db", real_db)
     again = handle_ticks(failing, ctx)  # the Broker's retry
-    assert again is not None and again.id == reply.id and again.data == reply.data
+    assert again and [(r.id, r.data) for r in again] == [(r.id, r.data) for r in reply]
     for event in events[events.index(failing) + 1:]:
         handle_ticks(event, ctx)
     assert count(db_conn, "temporal_scores") == stored  # every score stored, none twice
@@ -303,14 +306,12 @@ def test_ticks_in_no_order_and_twice_give_what_the_ordered_feed_gives(ctx_of, db
         monkeypatch.setattr(temporal_function.time, "time", lambda: float(next(clock)))
         replies = {}
         for event in order:
-            reply = handle_ticks(event, ctx)
-            if reply:
+            for reply in handle_ticks(event, ctx):
                 replies[reply.id] = reply.data["anomalies"]
         flush = new_event(PING, "/apis/v1/namespaces/kades/pingsources/stream-flush",
                           {"job": "flush"}, event_id="flush")
         monkeypatch.setattr(temporal_function.time, "time", lambda: 1e9)  # long quiet
-        reply = handle_ticks(flush, ctx)
-        if reply:
+        for reply in handle_ticks(flush, ctx):
             replies[reply.id] = reply.data["anomalies"]
         found = sorted((a["token"], a["time"], a["anomaly_type"]) for rows in replies.values()
                        for a in rows)

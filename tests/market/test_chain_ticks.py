@@ -39,9 +39,10 @@ def test_market_aggregator_consumes_chain_blocks():
 @shared_material.needs(DATA)
 def test_real_blocks_become_ticks_stored_once(kades_settings, redis_conn, db_conn):
     ctx = Context("market-aggregator", settings=kades_settings)
-    replies = [handle(event, ctx) for event in replay_events([str(DATA)])]
-    ticks = [t for r in replies if r for t in r.data["ticks"]]
-    assert all(r.type == MARKET_TICK and not data_problems(r) for r in replies if r)
+    replies = [r for event in replay_events([str(DATA)]) for r in handle(event, ctx) or []]
+    ticks = [t for r in replies for t in r.data["ticks"]]
+    assert all(r.type == MARKET_TICK and not data_problems(r) for r in replies)
+    assert all(r.subject == r.attributes["partitionkey"] == r.data["ticks"][0]["token"] for r in replies)
     assert len(ticks) == 18  # 18 recorded transactions trade or move a SOL pool
     assert redis_conn.get(SOL_USD_KEY) is None  # no SOL/stablecoin trade among them
     db_conn.rollback()

@@ -216,7 +216,7 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
                          buffer=buffer, now_s=now_s, outbox=outbox)
 
 
-def handle_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+def handle_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
     buffer, now = slot_buffer(ctx.settings), time.time()
     if event.type == PING:  # the stream-flush PingSource: release slots of quiet mints
         mints = quiet_keys(ctx.redis, WAITING_KEY, now_s=now, idle_s=ctx.settings.reorder_idle_s)

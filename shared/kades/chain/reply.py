@@ -1,10 +1,11 @@
 """What chain-analysis and whale-detection share around their detectors: reading a block
-event's time, and answering with one anomaly event (or nothing)."""
+event's time, and answering with anomaly events: one per token, split under the size limit."""
 from __future__ import annotations
 
 from kades.chain.blockview import block_time_s
 from kades.errors import BadRequestError, Problem
-from kades.events.catalogue import ANOMALY_DETECTED, derived_id, new_event
+from kades.events.catalogue import ANOMALY_DETECTED
+from kades.events.chunking import per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context
 
@@ -18,11 +19,8 @@ def event_block_time_s(event: CloudEvent) -> float:
 
 
 def anomalies_reply(event: CloudEvent, ctx: Context, anomalies: list[dict],
-                    kind: str) -> CloudEvent | None:
-    """One anomaly event for the block (id derived from the block's and `kind`), or None."""
-    if not anomalies:
-        return None
-    tokens = {a["token"] for a in anomalies}
-    return new_event(ANOMALY_DETECTED, ctx.source, {"anomalies": anomalies},
-                     subject=anomalies[0]["token"] if len(tokens) == 1 else None,
-                     event_id=derived_id(event, kind), time=anomalies[-1]["time"])
+                    kind: str) -> list[CloudEvent]:
+    """The block's anomaly events, one per token (in parts when large; ids derived from the
+    block's, `kind`, the token and the part); [] when nothing was found."""
+    return per_token_replies(event, ctx.source, ANOMALY_DETECTED, "anomalies", anomalies,
+                             purpose=kind, time_of=lambda part: part[-1]["time"])

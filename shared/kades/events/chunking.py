@@ -9,12 +9,16 @@ computes on the same data whatever order the parts come in.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any, Callable, Sequence
 
 from kades.errors import KadesError
-from kades.events.catalogue import MAX_EVENT_BYTES
+from kades.events.catalogue import MAX_EVENT_BYTES, derived_id, new_event
 from kades.events.envelope import CloudEvent, to_binary
+from kades.logs import log
+
+logger = logging.getLogger("kades.events")
 
 PARTS_TTL_S = 3600  # parts waiting for their siblings; a lost part's siblings expire
 MakeEvent = Callable[[list, int, int], CloudEvent]  # (items, part index 1.., part count)
@@ -24,9 +28,10 @@ class EventTooLarge(KadesError, ValueError):
     """An event that no split can bring under the limit (a single record is too big)."""
 
 
-def event_bytes(event: CloudEvent) -> int:
-    """The event's size in binary mode: the body plus every header name and value."""
-    headers, body = to_binary(event)
+def event_bytes(event: CloudEvent, *, encoded: tuple[dict, bytes] | None = None) -> int:
+    """The event's size in binary mode: the body plus every header name and value
+    (`encoded`: its `to_binary` output when the caller has it already)."""
+    headers, body = encoded or to_binary(event)
     return len(body) + sum(len(name) + len(value.encode()) for name, value in headers.items())
 
 
@@ -34,12 +39,22 @@ def json_bytes(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def check_size(event: CloudEvent, *, max_bytes: int = MAX_EVENT_BYTES) -> CloudEvent:
-    size = event_bytes(event)
+def check_size(event: CloudEvent, *, max_bytes: int = MAX_EVENT_BYTES,
+               encoded: tuple[dict, bytes] | None = None) -> CloudEvent:
+    """The event, or EventTooLarge (logged) when over the limit: refused whole, never cut."""
+    size = event_bytes(event, encoded=encoded)
     if size > max_bytes:
+        log(logger, logging.ERROR, "event too large", type=event.type, id=event.id,
+            size_bytes=size, max_bytes=max_bytes)
         raise EventTooLarge(f"{event.type} event {event.id} is {size} bytes, over the "
                             f"{max_bytes}-byte limit of every KADES event; split it")
     return event
+
+
+def check_sizes(events: Sequence[CloudEvent]) -> None:
+    """Every event under the limit, or EventTooLarge before any of them is sent."""
+    for event in events:
+        check_size(event)
 
 
 def pack(items: Sequence, *, budget_bytes: int) -> list[list]:
@@ -68,6 +83,27 @@ def split_batch(items: Sequence, make: MakeEvent, *, max_bytes: int = MAX_EVENT_
     groups = pack(items, budget_bytes=max_bytes - overhead - 64)  # 64: digits of index/count
     return [check_size(make(group, index, len(groups)), max_bytes=max_bytes)
             for index, group in enumerate(groups, start=1)]
+
+
+def per_token_replies(cause: CloudEvent, source: str, event_type: str, field: str,
+                      items: Sequence[dict], *, purpose: str,
+                      time_of: Callable[[list[dict]], str]) -> list[CloudEvent]:
+    """Events answering `cause` that carry `items` (each with a "token") as `data[field]`:
+    one per token (subject = partitionkey = the token, tokens in order of first appearance),
+    a token's items split into consecutive parts when they exceed the limit. Ids derive
+    from `cause`, `purpose`, the token and the part: a retry with the same items gives the
+    same events. `time_of(items)` is an event's time."""
+    by_token: dict[str, list[dict]] = {}
+    for item in items:
+        by_token.setdefault(item["token"], []).append(item)
+    events: list[CloudEvent] = []
+    for token, group in by_token.items():
+        def make(part: list, index: int, count: int, token=token, group=group) -> CloudEvent:
+            name = f"{purpose}:{token}" + (f"#{index}/{count}" if count > 1 else "")
+            return new_event(event_type, source, {field: part}, subject=token,
+                             event_id=derived_id(cause, name), time=time_of(part or group))
+        events += split_batch(group, make)
+    return events
 
 
 def group_id(*names: object) -> str:

@@ -1,10 +1,12 @@
-"""market-aggregator: feed ticks and chain-block prices, stored as token metrics, passed on as a market tick."""
+"""market-aggregator: feed ticks and chain-block prices, stored as token metrics, passed on as
+market ticks: one event per token (subject = partitionkey = the token, so the Kafka Broker
+keeps a token's ticks in order), a token's ticks in parts when over the size limit."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from kades.events.catalogue import CHAIN_BLOCK, MARKET_FEED, MARKET_TICK, derived_id, new_event
-from kades.events.chunking import assemble
+from kades.events.catalogue import CHAIN_BLOCK, MARKET_FEED, MARKET_TICK
+from kades.events.chunking import assemble, per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.market.aggregate import normalise_ticks, normalise_time
 from kades.market.chain import SOL_USD_KEY, chain_ticks, sol_usd_of
@@ -20,18 +22,21 @@ def metric_rows(event: CloudEvent, ticks: list[dict]) -> list[dict]:
             for tick in ticks]
 
 
-def handle_feed(event: CloudEvent, ctx: Context) -> CloudEvent:
+def tick_replies(event: CloudEvent, ctx: Context, ticks: list[dict]) -> list[CloudEvent]:
+    """The market tick events of normalised ticks: per token, each at its latest tick."""
+    return per_token_replies(event, ctx.source, MARKET_TICK, "ticks", ticks, purpose="market-tick",
+                             time_of=lambda part: max((t["time"] for t in part),
+                                                      key=datetime.fromisoformat))
+
+
+def handle_feed(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     ticks = normalise_ticks(event.data["ticks"], default_source=event.source[:128])  # schema limit
     with ctx.db() as conn:
         insert_token_metrics(conn, metric_rows(event, ticks))
-    tokens = {tick["token"] for tick in ticks}
-    return new_event(MARKET_TICK, ctx.source, {"ticks": ticks},
-                     subject=ticks[0]["token"] if len(tokens) == 1 else None,
-                     event_id=derived_id(event, "market-tick"),
-                     time=max((tick["time"] for tick in ticks), key=datetime.fromisoformat))
+    return tick_replies(event, ctx, ticks)
 
 
-def handle_chain_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+def handle_chain_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
     """Per-token prices of one slot; nothing to say when nothing was traded."""
     if not event.data.get("block_time"):
         return None  # a block without time cannot be placed on a price series
@@ -49,13 +54,10 @@ def handle_chain_block(event: CloudEvent, ctx: Context) -> CloudEvent | None:
         ctx.redis.set(SOL_USD_KEY, seen, ex=3600)  # an hour old at most, then unknown again
     with ctx.db() as conn:
         insert_token_metrics(conn, metric_rows(event, ticks))
-    tokens = {tick["token"] for tick in ticks}
-    return new_event(MARKET_TICK, ctx.source, {"ticks": ticks},
-                     subject=ticks[0]["token"] if len(tokens) == 1 else None,
-                     event_id=derived_id(event, "market-tick"), time=ticks[0]["time"])
+    return tick_replies(event, ctx, ticks)
 
 
-def handle(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+def handle(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
     return handle_chain_block(event, ctx) if event.type == CHAIN_BLOCK else handle_feed(event, ctx)
 
 

@@ -18,6 +18,7 @@ import flask
 from kades import clients
 from kades.errors import BadRequestError, InvalidEventError, Problem, TemporaryFailure, error_body
 from kades.events.catalogue import data_problems
+from kades.events.chunking import EventTooLarge, check_sizes
 from kades.events.envelope import CloudEvent, decode, to_binary
 from kades.logs import configure_logging, current_event_id, log
 from kades.metrics import DUPLICATES, EMITTED, EVENTS, HANDLER_SECONDS, IN_FLIGHT, render
@@ -134,6 +135,8 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
     except clients.TEMPORARY_ERRORS as error:
         log(logger, logging.WARNING, "temporary failure", error=str(error))
         return error_response(503, "unavailable", f"temporary failure: {type(error).__name__}")
+    except EventTooLarge as error:  # a handler's bug, logged by check_size: retried, then dead-lettered
+        return error_response(500, "event_too_large", str(error))
     if len(events) == 1 and replies:
         # Binary-mode reply; the Broker takes it in again. Further events went to the sink.
         headers_out, payload = to_binary(replies[0])
@@ -201,6 +204,7 @@ def _handle_claimed(function: Function, ctx: Context, event: CloudEvent,
     with dedup.renewed(ctx.redis, claim) as lease:
         try:
             replies = as_event_list(function.handle(event, ctx))
+            check_sizes(replies)  # an event over the limit is refused whole, never cut
             lease.check()  # taken over meanwhile: the new owner's results are the ones kept
             extra = replies[1:]
             if extra:

@@ -5,11 +5,13 @@ import httpx
 
 from kades import clients
 from kades.errors import TemporaryFailure
+from kades.events.chunking import check_sizes
 from kades.events.envelope import CloudEvent, to_binary
 
 
 def send(events: list[CloudEvent], sink_url: str) -> None:
     """POST each event in binary mode; any failure is temporary (the caller answers 503)."""
+    check_sizes(events)  # over the limit: refused (EventTooLarge, logged) before any is sent
     client = clients.http_client()
     for event in events:
         headers, body = to_binary(event)

@@ -7,7 +7,8 @@ took in, so a batch redelivered after a crash (its dedup mark lost) changes noth
 authors go to HyperLogLogs, which ignore repeats by nature.
 
 Replies: one `ai.kades.sentiment.scored.v1` per token (its 1 h aggregate; the first is the
-reply, the rest go to the sink) and one `ai.kades.anomaly.detected.v1` with every anomaly.
+reply, the rest go to the sink) and one `ai.kades.anomaly.detected.v1` per token with its
+anomalies (in parts when over the size limit, kades.events.chunking).
 
 Batches arrive in no order, so each token's posts pass a reorder buffer (kades.runtime.reorder)
 before the detectors see them, in post time, once each; the `stream-flush` PingSource has the
@@ -24,6 +25,7 @@ import redis
 from kades.errors import BadRequestError, Problem
 from kades.events.catalogue import (ANOMALY_DETECTED, PING, SENTIMENT_SCORED, SOCIAL_POSTS,
                                     derived_id, new_event)
+from kades.events.chunking import per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
@@ -212,14 +214,10 @@ def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
         replies.append(new_event(SENTIMENT_SCORED, ctx.source, scored_data(summary),
                                  subject=token, event_id=derived_id(event, f"sentiment:{token}"),
                                  time=summary["as_of"]))
-    if anomalies:
-        anomalies.sort(key=lambda a: (a["time"], a["token"], a["anomaly_type"]))
-        concerned = {a["token"] for a in anomalies}
-        replies.append(new_event(ANOMALY_DETECTED, ctx.source, {"anomalies": anomalies},
-                                 subject=anomalies[0]["token"] if len(concerned) == 1 else None,
-                                 event_id=derived_id(event, "anomalies"),
-                                 time=anomalies[-1]["time"]))
-    return replies
+    anomalies.sort(key=lambda a: (a["time"], a["token"], a["anomaly_type"]))
+    # one anomaly event per token, in parts under the size limit
+    return replies + per_token_replies(event, ctx.source, ANOMALY_DETECTED, "anomalies", anomalies,
+                                       purpose="anomalies", time_of=lambda part: part[-1]["time"])
 
 
 def scored_data(summary: dict) -> dict:

@@ -21,7 +21,8 @@ from typing import Any, Mapping
 import redis
 
 from kades.errors import BadRequestError, Problem
-from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, PING, derived_id, new_event
+from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, PING
+from kades.events.chunking import per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
@@ -141,7 +142,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
 
 
 
-def handle_ticks(event: CloudEvent, ctx: Context) -> CloudEvent | None:
+def handle_ticks(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     if event.type == PING:  # the stream-flush PingSource: release ticks of quiet tokens
         now = time.time()
         groups = {token: [] for token in quiet_keys(ctx.redis, WAITING_KEY, now_s=now,
@@ -159,13 +160,10 @@ def handle_ticks(event: CloudEvent, ctx: Context) -> CloudEvent | None:
     if notable:  # stored after the state committed; inserting twice stores once
         with ctx.db() as conn:
             insert_scores(conn, notable)
-    if not anomalies:
-        return None
     anomalies.sort(key=lambda a: (epoch_s(a["time"]), a["token"], a["anomaly_type"]))
-    tokens = {a["token"] for a in anomalies}
-    return new_event(ANOMALY_DETECTED, ctx.source, {"anomalies": anomalies},
-                     subject=anomalies[0]["token"] if len(tokens) == 1 else None,
-                     event_id=derived_id(event, "anomalies"), time=_utc(anomalies[-1]["time"]))
+    # one event per token, in parts under the size limit
+    return per_token_replies(event, ctx.source, ANOMALY_DETECTED, "anomalies", anomalies,
+                             purpose="anomalies", time_of=lambda part: _utc(part[-1]["time"]))
 
 
 def _utc(text: str) -> str:
