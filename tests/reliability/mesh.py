@@ -5,7 +5,9 @@ subscriber is a small HTTP server in this process: it sees every event the broke
 (inputs, replies, events sent to the sink, PingSource events), so the accounting can ask,
 for each of them, whether every Trigger it matched got it handled or dead-lettered.
 Functions and the broker can be killed (SIGKILL, as a crash) and started again on their port,
-as Knative would restart a crashed pod.
+as Knative would restart a crashed pod. `env` adds settings to every process (the output
+accounting's fault points and broker chaos); `pingsources=False` leaves the PingSources out
+(their wall-clock jobs would make a run's outputs depend on when it ran).
 """
 from __future__ import annotations
 
@@ -88,8 +90,10 @@ class Tap:
 class Mesh:
     """Broker, every function and the api on free ports, against `redis_url` and `database_url`."""
 
-    def __init__(self, state_dir: Path, *, redis_url: str, database_url: str):
+    def __init__(self, state_dir: Path, *, redis_url: str, database_url: str,
+                 env: dict[str, str] | None = None, pingsources: bool = True):
         self.state_dir = Path(state_dir)
+        self.env, self.pingsources = dict(env or {}), pingsources
         self.ports = {name: free_port() for name in NAMES}
         self.broker_port = free_port()
         self.config = Settings.from_env({
@@ -112,14 +116,17 @@ class Mesh:
         if not (root / "functions").exists():
             (root / "functions").symlink_to(ROOT / "functions")
         for manifest in (ROOT / "eventing").glob("*.yaml"):
-            shutil.copy(manifest, eventing / manifest.name)
+            if self.pingsources or "kind: PingSource" not in manifest.read_text():
+                shutil.copy(manifest, eventing / manifest.name)
         (eventing / "900-accounting-tap-trigger.yaml").write_text(TAP_TRIGGER.format(url=self.tap.url))
         return root
 
     def start(self) -> dict[str, str]:
-        for name, port in self.ports.items():
-            self._saved_env[env_name(name)] = os.environ.get(env_name(name))
-            os.environ[env_name(name)] = str(port)
+        variables = {**{env_name(name): str(port) for name, port in self.ports.items()},
+                     **self.env}  # in os.environ while the mesh runs: restart() reads it too
+        for variable, value in variables.items():
+            self._saved_env[variable] = os.environ.get(variable)
+            os.environ[variable] = value
         self.urls = start_system(self.root, self.config, broker_port=self.broker_port,
                                  state_dir=self.state_dir)
         return self.urls

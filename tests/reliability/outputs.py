@@ -1,0 +1,236 @@
+"""Output accounting: every output a labelled stream should produce, present exactly once.
+
+The books (accounting.py) show that every delivery was handled; this shows that handling it
+left the right results. A seeded stream runs once through a clean mesh (no injected faults,
+no chaos) and its outputs are the expected ones; then it runs again with faults injected at
+a step of the handlers (kades.runtime.faults) and the broker's chaos switch on, and each
+expected output must be there exactly once, and nothing else.
+
+What is compared with the clean run: outputs that by design do not depend on delivery order
+(the reorder buffers put every key's input in event time; rows insert idempotently):
+- `token_metrics` rows by (token, time, source); `temporal_scores` rows by (token, time,
+  score); `anomaly_events` rows by (time, token, type, detector, anomaly key, score);
+- anomalies in `ai.kades.anomaly.detected.v1` events by the same natural key, counted once
+  per event carrying them (which input releases an anomaly, hence the event's id, depends
+  on arrival order; that two events carry the same anomaly does not);
+- `ai.kades.market.tick.v1` and `ai.kades.sentiment.scored.v1` events by id (ids derive
+  from the input).
+Not compared with the clean run, because they depend on the order in which risk-scoring
+absorbs evidence (a decaying noisy-OR and an alert state machine with hysteresis), so no
+reference can predict them under unordered delivery: risk scores and alerts. They are
+accounted against their causes in the same run instead: every anomaly event, and every
+sentiment score extreme enough to be evidence, owes one `risk_scores` row and one
+`ai.kades.risk.scored.v1` event per token it concerns; every alert must be one risk score's
+(same token, time, score) and no transition may be announced under two ids. An alert that
+is never sent is not seen by this (nothing says it was due).
+Left out of both runs (the mesh runs without PingSources): the stream-flush job, which
+releases what waits in a quiet key after a wall-clock timeout, and risk-decay, which
+re-scores every token "as of now". So each key's last `KADES_REORDER_LATENESS_S` of event
+time stays in its buffer in both runs, and the idle timeout is set past the run's length.
+The comparison holds only when no input came later than the allowed lateness (those are
+counted, not analysed, by design): the late inputs are reported beside the figures.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from accounting import Books, Ledger, settle
+from load import Load
+from mesh import Mesh
+
+from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, MARKET_TICK, RISK_SCORED,
+                                    SENTIMENT_SCORED, derived_id)
+from kades.risk.function import anomaly_rows, sentiment_evidence
+
+# Outputs compared with the clean run: name -> query of their natural keys.
+ROW_QUERIES = {
+    "token_metrics rows": "SELECT token, time, source FROM token_metrics",
+    "temporal_scores rows": "SELECT token, time, round(score::numeric, 6) FROM temporal_scores",
+    "anomaly_events rows": "SELECT time, token, anomaly_type, detector, anomaly_key,"
+                           " round(score::numeric, 6) FROM anomaly_events",
+}
+EVENTS_BY_ID = {"market tick events": MARKET_TICK, "sentiment score events": SENTIMENT_SCORED}
+OUTPUT_TABLES = ("token_metrics", "temporal_scores", "anomaly_events", "risk_scores")
+LATE_METRIC = re.compile(r"^kades_late_inputs_total\{[^}]*\}\s+([0-9.e+]+)$", re.MULTILINE)
+
+
+@dataclass
+class Tally:
+    expected: int | None      # None: what is due cannot be known (alerts)
+    once: int
+    missing: int | None
+    duplicated: int
+    extra: int
+
+    @property
+    def exact(self) -> bool:
+        return not self.missing and not self.duplicated and not self.extra
+
+
+def tally(expected: set | None, found: Counter) -> Tally:
+    """How `found` (output key -> times present) meets `expected` (None: any key may be due)."""
+    due = set(found) if expected is None else expected
+    return Tally(expected=None if expected is None else len(due),
+                 once=sum(1 for key in due if found[key] == 1),
+                 missing=None if expected is None else sum(1 for key in due if not found[key]),
+                 duplicated=sum(1 for key in due if found[key] > 1),
+                 extra=sum(1 for key in found if key not in due))
+
+
+def anomaly_keys(event) -> list[tuple]:
+    """The natural keys of an anomaly event's anomalies (as risk-scoring stores them)."""
+    return [(row["time"], row["token"], row["anomaly_type"], row["detector"], row["anomaly_key"])
+            for row in anomaly_rows(event, event.data["anomalies"])]
+
+
+def order_free_outputs(tap_events: list, database_url: str) -> dict[str, Counter]:
+    """Outputs that must equal the clean run's: name -> Counter(natural key -> count)."""
+    found: dict[str, Counter] = {}
+    with psycopg.connect(database_url) as conn:
+        for name, query in ROW_QUERIES.items():
+            found[name] = Counter(tuple(_plain(v) for v in row)
+                                  for row in conn.execute(query).fetchall())
+    sent = Counter()
+    for event in tap_events:
+        if event.type == ANOMALY_DETECTED:
+            sent.update(set(anomaly_keys(event)))
+    found["anomalies in events"] = sent
+    for name, kind in EVENTS_BY_ID.items():
+        found[name] = Counter(event.id for event in tap_events if event.type == kind)
+    return found
+
+
+def _plain(value):
+    """Row values comparable across runs (timestamps as ISO text, decimals as floats)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return float(value) if hasattr(value, "as_tuple") else value
+
+
+def caused_outputs(tap_events: list, database_url: str) -> dict[str, Tally]:
+    """Risk scores and alerts, accounted against their causes within one run."""
+    due = set()  # (cause source, cause id, token)
+    for event in tap_events:
+        if event.type == ANOMALY_DETECTED:
+            due.update((event.source, event.id, a["token"]) for a in event.data["anomalies"])
+        elif event.type == SENTIMENT_SCORED and sentiment_evidence(event.data):
+            due.add((event.source, event.id, event.data["token"]))
+    causes = {(e.source, e.id): e for e in tap_events}
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT event_source, event_id, token, time, score"
+                            " FROM risk_scores").fetchall()
+    risk_rows = Counter((source, ident, token) for source, ident, token, _, _ in rows)
+    risk_ids = {derived_id(causes[(source, ident)], f"risk:{token}")
+                for source, ident, token in due}
+    risk_events = Counter(e.id for e in tap_events if e.type == RISK_SCORED)
+    scored = {(token, moment.timestamp(), round(score, 4)) for _, _, token, moment, score in rows}
+    alerts = Counter()
+    unexplained = 0
+    for event in tap_events:
+        if event.type == ALERT:
+            data = event.data
+            alerts[(data["token"], data["time"], data["kind"], data["level"])] += 1
+            moment = datetime.fromisoformat(data["time"].replace("Z", "+00:00")).timestamp()
+            unexplained += (data["token"], moment, round(data["score"], 4)) not in scored
+    alert_tally = tally(None, alerts)
+    alert_tally.extra = unexplained
+    return {"risk_scores rows (per cause, token)": tally(due, risk_rows),
+            "risk score events (per cause, token)": tally(risk_ids, risk_events),
+            "alert events (per transition)": alert_tally}
+
+
+def late_inputs(mesh) -> int:
+    """Inputs the functions counted as later than the allowed lateness (not analysed)."""
+    total = 0.0
+    for name, url in mesh.urls.items():
+        if name == "broker":
+            continue
+        text = httpx.get(url + "/metrics", timeout=10).text
+        total += sum(float(value) for value in LATE_METRIC.findall(text))
+    return int(total)
+
+
+def injected_faults(log_dir: Path) -> Counter:
+    """(function, step) -> faults injected, from the functions' JSON log lines."""
+    counts = Counter()
+    for log in log_dir.glob("*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if '"fault injected"' not in line:
+                continue
+            record = json.loads(line)
+            fields = record.get("fields", record)
+            counts[(fields.get("function", log.stem), fields.get("step", "?"))] += 1
+    return counts
+
+
+def reset(client, database_url: str) -> None:
+    """Empty the run's Redis database and output tables (between the clean and faulty runs)."""
+    client.flushdb()
+    with psycopg.connect(database_url) as conn:
+        conn.execute(f"TRUNCATE {', '.join(OUTPUT_TABLES)}")
+
+
+# Both runs: no wall-clock release (no PingSource, an idle timeout past the run), so what
+# each key analyses depends only on its inputs.
+def stream_settings(*, lateness_s: float) -> dict[str, str]:
+    return {"KADES_REORDER_LATENESS_S": str(lateness_s), "KADES_REORDER_IDLE_S": "86400"}
+
+
+@dataclass
+class Run:
+    outputs: dict[str, Counter]
+    caused: dict[str, Tally]
+    books: Books
+    late_inputs: int
+    injected: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+def run_stream(work: Path, events: list, *, client, redis_url: str, database_url: str,
+               env: dict[str, str], rate_per_s: float, settle_timeout_s: float = 180) -> Run:
+    """`events` through a fresh mesh with `env`, from an empty Redis database and empty output
+    tables, until the books balance; what it produced."""
+    reset(client, database_url)
+    began = time.monotonic()
+    mesh = Mesh(work, redis_url=redis_url, database_url=database_url, env=env,
+                pingsources=False)
+    try:
+        mesh.start()
+        ledger = Ledger(mesh)
+        load = Load(mesh.ingress, iter(events), rate_per_s=rate_per_s).start()
+        load.wait(timeout_s=settle_timeout_s)
+        books, _ = settle(ledger, client, database_url, events, timeout_s=settle_timeout_s)
+        tapped = [event for event, _ in mesh.tap.snapshot().values()]
+        return Run(order_free_outputs(tapped, database_url), caused_outputs(tapped, database_url),
+                   books, late_inputs(mesh), injected_faults(mesh.state_dir / "logs"),
+                   time.monotonic() - began)
+    finally:
+        mesh.stop()
+
+
+def compare(reference: Run, faulty: Run) -> dict[str, Tally]:
+    """Each output of the faulty run against the clean run's (and the caused ones)."""
+    return {**{name: tally(set(expected), faulty.outputs[name])
+               for name, expected in reference.outputs.items()}, **faulty.caused}
+
+
+def reference_problems(reference: Run) -> list[str]:
+    """Why the clean run cannot serve as the expected outputs (empty: it can)."""
+    problems = [f"{name}: {sum(1 for n in found.values() if n > 1)} present more than once"
+                for name, found in reference.outputs.items() if any(n > 1 for n in found.values())]
+    problems += [f"{name}: {t.missing} missing, {t.duplicated} duplicated, {t.extra} extra"
+                 for name, t in reference.caused.items() if not t.exact]
+    if not reference.books.balanced:
+        problems.append(f"books: {reference.books.summary()}")
+    if reference.late_inputs:
+        problems.append(f"{reference.late_inputs} inputs later than the allowed lateness")
+    return problems
