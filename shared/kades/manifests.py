@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from kades import exitcodes
+from kades.audiences import broker_audience, service_audience  # noqa: F401 (tests import it here)
 from kades.broker.classes import triggers_without_dead_letter_sink
 from kades.errors import KadesError
 
@@ -46,6 +47,13 @@ VISIBILITY_LABEL = "networking.knative.dev/visibility"
 VISIBILITIES = ("cluster-local", "external")
 # Functions post extra events to the Broker as this account (eventing/500-eventpolicy.yaml).
 DEFAULT_SERVICE_ACCOUNT = "kades-function"
+# ... presenting a token of that account for the Broker's audience: a projected
+# service-account token (Knative Serving allows `projected` with `serviceAccountToken`
+# sources without a feature flag), which the kubelet renews at 80 % of its life.
+BROKER = ("kades", "kades")  # namespace, name of the Broker every function posts to
+BROKER_TOKEN_VOLUME = "broker-token"
+BROKER_TOKEN_DIR = "/var/run/secrets/kades/broker"
+BROKER_TOKEN_TTL_S = 3600  # the kubelet's default; at least 600
 SCALE_ANNOTATIONS = {"min": "min-scale", "max": "max-scale", "metric": "metric",
                      "target": "target", "utilization": "target-utilization-percentage"}
 _TEMPLATE = re.compile(r"^\{\{\s*(secret|configMap):([a-z0-9.-]+)(?::([-._a-zA-Z0-9]+))?\s*\}\}$")
@@ -54,11 +62,11 @@ SECURITY_CONTEXT = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
                     "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def service_audience(namespace: str, name: str) -> str:
-    """The OIDC audience of Knative Service `name`, in Knative's <group>/<kind>/<ns>/<name> form
-    (knative/eventing pkg/auth/audience.go). Serving announces none in its status
-    (knative/serving#14428, closed), so each Trigger names it in `subscriber.audience`."""
-    return f"serving.knative.dev/service/{namespace}/{name}".lower()
+def broker_token_volume() -> dict:
+    """The projected token volume a Service posts to the Broker with (KADES_SINK_TOKEN_FILE)."""
+    token = {"audience": broker_audience(*BROKER), "expirationSeconds": BROKER_TOKEN_TTL_S,
+             "path": "token"}
+    return {"name": BROKER_TOKEN_VOLUME, "projected": {"sources": [{"serviceAccountToken": token}]}}
 
 
 class ManifestError(KadesError, ValueError):
@@ -125,7 +133,9 @@ def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
     namespace = func.get("deploy", {}).get("namespace", "kades")
     threads = [{"name": "THREADS", "value": str(concurrency)}, {"name": "WORKERS", "value": "1"},
                # What the Broker's token must be for (Triggers name it: see copy_eventing).
-               {"name": "KADES_OIDC_AUDIENCE", "value": service_audience(namespace, name)}]
+               {"name": "KADES_OIDC_AUDIENCE", "value": service_audience(namespace, name)},
+               # What it posts to the Broker with (kades.runtime.sink).
+               {"name": "KADES_SINK_TOKEN_FILE", "value": f"{BROKER_TOKEN_DIR}/token"}]
     container = {
         "name": "function",
         "image": f"kades/{name}",
@@ -138,7 +148,9 @@ def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
                           "periodSeconds": 10, "failureThreshold": 3},
         "resources": {**resources, "limits": limits} if limits else resources,
         "securityContext": copy.deepcopy(SECURITY_CONTEXT),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
+                         {"name": BROKER_TOKEN_VOLUME, "mountPath": BROKER_TOKEN_DIR,
+                          "readOnly": True}],
     }
     visibility = extra.get("visibility", "cluster-local")
     metadata = {"name": name, "namespace": namespace,
@@ -150,7 +162,8 @@ def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
             "serviceAccountName": extra.get("serviceAccountName", DEFAULT_SERVICE_ACCOUNT)}
     if "timeoutSeconds" in extra:
         spec["timeoutSeconds"] = extra["timeoutSeconds"]
-    spec |= {"containers": [container], "volumes": [{"name": "tmp", "emptyDir": {}}]}
+    spec |= {"containers": [container],
+             "volumes": [{"name": "tmp", "emptyDir": {}}, broker_token_volume()]}
     return {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "metadata": metadata,
             "spec": {"template": {"metadata": {"labels": dict(labels), "annotations": annotations},
                                   "spec": spec}}}

@@ -24,6 +24,7 @@ logger = logging.getLogger("kades.settings")
 DEFAULT_REDIS_PORT = 6390
 DEFAULT_POSTGRES_PORT = 5440
 DEFAULT_BROKER_PORT = 8090
+DEFAULT_BROKER_OIDC_PORT = 8091  # the development broker's OIDC issuer (--oidc)
 DEFAULT_API_PORT = 8000
 FIRST_FUNCTION_PORT = 8101
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -105,6 +106,14 @@ class Settings:
     oidc_ca_file: str = ""                 # TLS trust for the JWKS; empty: the system's CAs
     oidc_jwks_token_file: str = ""         # bearer for fetching the JWKS (the API server wants one)
     oidc_jwks_ttl_s: float = 300.0
+    # The sender's side: a file holding the token for the Broker's audience, sent as
+    # `Authorization: Bearer` with every event posted to the sink (kades.runtime.tokenfile);
+    # rendered into every Service (a projected service-account token). Empty: no token.
+    sink_token_file: str = ""
+    # The development broker signs every delivery with its own issuer (kades.broker.tokens),
+    # served on 127.0.0.1 at this port: `kades broker --oidc`, `kades up --oidc`. Off by default.
+    broker_oidc: bool = False
+    broker_oidc_port: int = DEFAULT_BROKER_OIDC_PORT
     # Development broker (kades.broker): with faithful order it is as unordered as the Broker
     # class the manifests declare; off, every Trigger with the Kafka ordering annotation is
     # ordered per partition key and keyless events keep their arrival order (kinder).

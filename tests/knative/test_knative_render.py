@@ -92,9 +92,10 @@ def test_service_follows_func_yaml(name):
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
     assert container["securityContext"]["runAsNonRoot"] is True
-    # Values come from the ConfigMap or Secret; only the OIDC audience is rendered per Service.
+    # Values come from the ConfigMap or Secret; only the OIDC audience and the path of the
+    # Broker token volume are rendered per Service.
     assert all("valueFrom" in e for e in container["env"] if e["name"].startswith("KADES_")
-               and e["name"] != "KADES_OIDC_AUDIENCE")
+               and e["name"] not in ("KADES_OIDC_AUDIENCE", "KADES_SINK_TOKEN_FILE"))
     assert "serving.knative.dev/rollout-duration" in service["metadata"]["annotations"]
 
 

@@ -63,7 +63,7 @@ def run_polling(args) -> int:
     else:
         from kades.runtime.sink import send
         sink = args.sink or settings().sink_url
-        emit = lambda event: send([event], sink)  # noqa: E731
+        emit = lambda event: send([event], sink, token_file=args.sink_token_file)  # noqa: E731
     try:
         handled = follow(rpc, emit, start_slot=args.start_slot, max_slots=args.max_slots,
                          store=redis_client(settings()))

@@ -3,7 +3,9 @@
 `--replay FILE_OR_DIR... --stdout` prints structured CloudEvents as JSON lines (per slot one per mint, each
 under kades.events.catalogue.MAX_EVENT_BYTES)
 (the input of `kades run-function chain-analysis --input -`); without `--stdout` the events
-are POSTed in binary mode to the sink (K_SINK / KADES_SINK_URL, the Broker ingress).
+are POSTed in binary mode to the sink (K_SINK / KADES_SINK_URL, the Broker ingress), each with
+the sender token of `--sink-token-file` (on a cluster with authentication-oidc: the one the
+ContainerSource's SinkBinding mounts at /oidc/token).
 `--replay -` reads one recorded JSON document from stdin.
 """
 from __future__ import annotations
@@ -19,6 +21,7 @@ from kades.cliutil import STDIO, report, report_error
 from kades.errors import TemporaryFailure
 from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
+from kades.runtime.tokenfile import SINKBINDING_TOKEN_FILE
 from kades.settings import redact_url, settings
 from kades.solana.block import block_events, build_blocks, transactions_of
 from kades.solana.transaction import MalformedTransaction
@@ -55,6 +58,17 @@ def replay_events(paths: list[str]) -> list:
     return events
 
 
+def sink_token_file(given: str | None) -> str:
+    """The token file to send with: `given`, else KADES_SINK_TOKEN_FILE, else the SinkBinding's
+    /oidc/token if it is there (it is mounted only while authentication-oidc is on), else none."""
+    if given is not None:
+        return given
+    configured = settings().sink_token_file
+    if configured:
+        return configured
+    return SINKBINDING_TOKEN_FILE if os.path.isfile(SINKBINDING_TOKEN_FILE) else ""
+
+
 def main_solana_source(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades solana-source", description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group()
@@ -65,9 +79,14 @@ def main_solana_source(argv: list[str]) -> int:
                       help="follow a Solana JSON-RPC endpoint (default: $SOLANA_RPC_URL)")
     parser.add_argument("--stdout", action="store_true", help="print events as JSON lines instead of sending")
     parser.add_argument("--sink", help="where to POST events (default: K_SINK / KADES_SINK_URL)")
+    parser.add_argument("--sink-token-file", default=None, metavar="FILE",
+                        help="send the token in FILE as Authorization: Bearer with every event, "
+                             "read again when it changes (default: KADES_SINK_TOKEN_FILE, else "
+                             f"{SINKBINDING_TOKEN_FILE} when Knative's SinkBinding mounted it)")
     parser.add_argument("--start-slot", type=int, help="RPC mode: first slot (default: resume, else latest)")
     parser.add_argument("--max-slots", type=int, help="RPC mode: stop after this many slots")
     args = parser.parse_args(argv)
+    args.sink_token_file = sink_token_file(args.sink_token_file)
     if args.replay:
         args.rpc = None
     elif not args.rpc:
@@ -86,7 +105,7 @@ def main_solana_source(argv: list[str]) -> int:
     from kades.runtime.sink import send
     sink = args.sink or settings().sink_url
     try:
-        send(events, sink)
+        send(events, sink, token_file=args.sink_token_file)
     except TemporaryFailure as error:
         return report_error("solana-source", f"the sink {redact_url(sink)}", error)
     print(f"sent {len(events)} chain-block events", file=sys.stderr)
