@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from kades import devservices
+from kades.audiences import service_audience
 from kades.cliutil import progress, report_error
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.settings import DEFAULT_BROKER_PORT, Settings, function_port, redact_url
@@ -75,21 +76,40 @@ def process_env(config: Settings) -> dict[str, str]:
                 KADES_WEBHOOK_ALLOW_PRIVATE=os.environ.get("KADES_WEBHOOK_ALLOW_PRIVATE", "true"))
 
 
+def function_command(source: Path, port: int) -> list[str]:
+    """How a function's process is started (as its image starts it)."""
+    return [sys.executable, "-m", "kades.runtime.serve", "--target", "handle",
+            "--source", str(source), "--host", "127.0.0.1", "--port", str(port)]
+
+
+def function_env(name: str, env: dict[str, str], *, oidc_issuer: str = "") -> dict[str, str]:
+    """The environment of function `name`; with `oidc_issuer` (the broker's, `--oidc`) it
+    requires the broker's token for its audience on POST /, as on a cluster with
+    authentication-oidc (api keeps its API keys: it takes no deliveries)."""
+    env = dict(env, K_SERVICE=name)
+    if oidc_issuer and name in FUNCTIONS:
+        env |= {"KADES_OIDC_ISSUER": oidc_issuer,
+                "KADES_OIDC_AUDIENCE": service_audience("kades", name)}
+    return env
+
+
 def start_system(root: Path, config: Settings, *, broker_port: int,
-                 state_dir: Path) -> dict[str, str]:
-    """Start the broker and every function of `root`; return their base URLs by name."""
+                 state_dir: Path, oidc: bool = False) -> dict[str, str]:
+    """Start the broker and every function of `root`; return their base URLs by name.
+    `oidc`: the broker signs its deliveries and the functions require its tokens."""
     run, logs = _dirs(state_dir)
     env = process_env(config)
+    issuer = f"http://127.0.0.1:{config.broker_oidc_port}" if oidc else ""
     urls = {}
     for name in [*FUNCTIONS, *HTTP_FUNCTIONS]:
-        source = root / "functions" / name / "main.py"
         port = function_port(name)
-        _spawn(name, [sys.executable, "-m", "kades.runtime.serve", "--target", "handle",
-                      "--source", str(source), "--host", "127.0.0.1", "--port", str(port)],
-               dict(env, K_SERVICE=name), run, logs)
+        _spawn(name, function_command(root / "functions" / name / "main.py", port),
+               function_env(name, env, oidc_issuer=issuer), run, logs)
         urls[name] = f"http://127.0.0.1:{port}"
-    _spawn("broker", [sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
-                      str(root / "eventing"), "--port", str(broker_port)], env, run, logs)
+    broker = [sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
+              str(root / "eventing"), "--port", str(broker_port)]
+    broker += ["--oidc", "--oidc-port", str(config.broker_oidc_port)] if oidc else ["--no-oidc"]
+    _spawn("broker", broker, env, run, logs)
     urls["broker"] = f"http://127.0.0.1:{broker_port}"
     _wait_healthy(urls, 60, logs)
     return urls
@@ -137,9 +157,14 @@ def main_up(argv: list[str]) -> int:
                         help="demo seed (default: a new one each run, so each run finds anew)")
     parser.add_argument("--minutes", type=int, default=30, help="simulated market minutes to feed")
     parser.add_argument("--rate", type=float, default=100.0, help="demo events per second")
+    config = Settings.from_env()
+    parser.add_argument("--oidc", action=argparse.BooleanOptionalAction,
+                        default=config.broker_oidc,
+                        help="sender identity on: the broker signs every delivery and the "
+                             "functions refuse POSTs without its token, 401 (default: "
+                             "KADES_BROKER_OIDC, else off)")
     args = parser.parse_args(argv)
     root = Path(args.root).resolve()
-    config = Settings.from_env()
     broker_port = int(os.environ.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT))
     local = root / ".local"
     stop_system(local)
@@ -155,7 +180,7 @@ def main_up(argv: list[str]) -> int:
         api_key = create_demo_key(config)
     except psycopg.Error as error:
         return report_error("up", f"PostgreSQL at {redact_url(config.database_url)}", error)
-    urls = start_system(root, config, broker_port=broker_port, state_dir=local)
+    urls = start_system(root, config, broker_port=broker_port, state_dir=local, oidc=args.oidc)
     print(running_summary(urls, config, api_key=api_key, logs=local / "logs"))
     if not args.no_demo:
         seed = args.seed if args.seed is not None else int(time.time()) % 100_000

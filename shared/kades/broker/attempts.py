@@ -13,6 +13,8 @@
   configuration).
 `Attempts.run` finishes the entry in the queue when it is done with it and otherwise
 returns the next state (`phase`, `attempt`, `due` epoch seconds) for the caller to keep.
+With an `issuer` (`kades broker --oidc`) every delivery and dead letter carries a token for
+its destination's audience, signed as the Trigger (Knative's filter with authentication-oidc).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from kades.broker.delivery import Outcome, error_extensions, send
 from kades.broker.dlq import dead_letter_fields
 from kades.broker.ingress import TTL, admit
 from kades.broker.queue import BrokerQueue
+from kades.broker.tokens import LocalIssuer, trigger_subject
 from kades.errors import InvalidEventError
 from kades.events.envelope import BROKER_SPECVERSIONS, CloudEvent, from_structured
 from kades.logs import current_event_id, log
@@ -49,9 +52,17 @@ def _result(outcome: Outcome) -> str:
 
 class Attempts:
     def __init__(self, trigger: Trigger, queue: BrokerQueue, *, ingress_url: str,
-                 chaos: Chaos = NO_CHAOS):
+                 chaos: Chaos = NO_CHAOS, issuer: LocalIssuer | None = None):
         self.trigger, self.queue, self.ingress_url = trigger, queue, ingress_url
-        self.chaos = chaos
+        self.chaos, self.issuer = chaos, issuer
+
+    def _token(self, audience: str | None) -> str | None:
+        """The Trigger's token for `audience`; none without an issuer or an audience (Knative
+        sends none to a destination that announces no audience)."""
+        if self.issuer is None or not audience:
+            return None
+        return self.issuer.token(audience, subject=trigger_subject(self.trigger.namespace,
+                                                                   self.trigger.name))
 
     def run(self, lane: str, entry_id: str, document: dict | None,
             state: dict | None) -> dict | None:
@@ -83,7 +94,8 @@ class Attempts:
         trigger, attempt = self.trigger, state["attempt"]
         started = time.monotonic()
         outcome = send(trigger.subscriber_url, _with(event, drop=(TTL,)),
-                       timeout_s=trigger.delivery.timeout_s, prefer_reply=True)
+                       timeout_s=trigger.delivery.timeout_s, prefer_reply=True,
+                       token=self._token(trigger.subscriber_audience))
         BROKER_DELIVERY_SECONDS.labels(trigger=trigger.name).observe(time.monotonic() - started)
         BROKER_DELIVERIES.labels(trigger=trigger.name, result=_result(outcome)).inc()
         copies = [event] if self.chaos.duplicate() else []
@@ -126,7 +138,8 @@ class Attempts:
         sink = trigger.delivery.dead_letter_url
         if sink is None:
             return self._lose(lane, entry_id, letter)
-        outcome = send(sink, letter, timeout_s=trigger.delivery.timeout_s, prefer_reply=False)
+        outcome = send(sink, letter, timeout_s=trigger.delivery.timeout_s, prefer_reply=False,
+                       token=self._token(trigger.delivery.dead_letter_audience))
         if not outcome.failed:
             BROKER_DEAD_LETTERED.labels(trigger=trigger.name).inc()
             self.queue.finish(lane, [entry_id])

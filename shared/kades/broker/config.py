@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from kades.audiences import broker_audience, service_audience
 from kades.broker.classes import CHANNEL_BASED, broker_class, is_ordered
 from kades.broker.filters import Filter, compile_trigger_filter
 from kades.errors import KadesError
@@ -52,6 +53,7 @@ class Delivery:
     backoff_delay_s: float = 0.0
     timeout_s: float | None = None
     dead_letter_url: str | None = None
+    dead_letter_audience: str | None = None  # what a token for the sink is for (`audience`)
 
     def backoff_s(self, attempt: int) -> float:
         """Wait after failed attempt number `attempt` (1-based), as Knative's dispatcher runs
@@ -90,6 +92,8 @@ class Trigger:
     ordered: bool = False
     # Keyless events of an ordered Trigger: spread over its lanes (Kafka) or all in lane 0.
     spread_keyless: bool = True
+    # The audience of the subscriber's token with authentication-oidc (None: no token).
+    subscriber_audience: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,8 @@ def _trigger(doc: dict, brokers: dict, resolver: "_Resolver", source: str,
     delivery = (_delivery(spec["delivery"], namespace, resolver, where)
                 if spec.get("delivery") else broker.delivery)
     if delivery.dead_letter_url is None and broker.delivery.dead_letter_url:
-        delivery = replace(delivery, dead_letter_url=broker.delivery.dead_letter_url)
+        delivery = replace(delivery, dead_letter_url=broker.delivery.dead_letter_url,
+                           dead_letter_audience=broker.delivery.dead_letter_audience)
     try:
         compiled = compile_trigger_filter(spec)
     except ValueError as error:
@@ -192,7 +197,8 @@ def _trigger(doc: dict, brokers: dict, resolver: "_Resolver", source: str,
     annotations = (doc.get("metadata") or {}).get("annotations")
     ordered = is_ordered(broker.broker_class, annotations, faithful=faithful_order)
     return Trigger(namespace, name, broker_name, url, delivery, compiled, ordered,
-                   spread_keyless=faithful_order)
+                   spread_keyless=faithful_order,
+                   subscriber_audience=destination_audience(spec["subscriber"], namespace))
 
 
 def _delivery(spec: dict, namespace: str, resolver: "_Resolver", where: str) -> Delivery:
@@ -209,7 +215,24 @@ def _delivery(spec: dict, namespace: str, resolver: "_Resolver", where: str) -> 
         raise ConfigError(f"{where}: {error}") from None
     sink = spec.get("deadLetterSink")
     dead_letter = resolver.destination(sink, namespace, f"{where} deadLetterSink") if sink else None
-    return Delivery(retry, policy, delay, timeout, dead_letter)
+    return Delivery(retry, policy, delay, timeout, dead_letter,
+                    destination_audience(sink, namespace) if sink else None)
+
+
+def destination_audience(dest: dict, namespace: str) -> str | None:
+    """The audience Knative gets a token for when it sends to `dest`: its own `audience`, else
+    the one its ref announces (a Broker; a Knative Service announces none, but `kades
+    manifests` names it on every destination, so the same is assumed here); a bare uri: none."""
+    if dest.get("audience"):
+        return dest["audience"]
+    ref = dest.get("ref") or {}
+    kind, api, name = ref.get("kind"), ref.get("apiVersion"), ref.get("name")
+    ref_namespace = ref.get("namespace") or namespace
+    if kind == "Service" and api == SERVING_API and name:
+        return service_audience(ref_namespace, name)
+    if kind == "Broker" and api == EVENTING_API and name:
+        return broker_audience(ref_namespace, name)
+    return None
 
 
 class _Resolver:

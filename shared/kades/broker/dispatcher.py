@@ -30,6 +30,7 @@ from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Trigger
 from kades.broker.queue import BrokerQueue
 from kades.broker.routing import lanes_of
+from kades.broker.tokens import LocalIssuer
 from kades.logs import log
 
 logger = logging.getLogger("kades.broker.dispatcher")
@@ -41,11 +42,12 @@ IDLE_WAIT_S = 0.5  # longest block on an idle stream; also how fast a worker not
 class TriggerDispatcher:
     def __init__(self, trigger: Trigger, queue: BrokerQueue, *, ingress_url: str,
                  stop: threading.Event, workers: int = 4, idle_wait_s: float = IDLE_WAIT_S,
-                 chaos: Chaos = NO_CHAOS):
+                 chaos: Chaos = NO_CHAOS, issuer: LocalIssuer | None = None):
         self.trigger, self.queue, self.stop = trigger, queue, stop
         self.workers, self.idle_wait_s, self.chaos = workers, idle_wait_s, chaos
         self.lanes = lanes_of(trigger)
-        self.attempts = Attempts(trigger, queue, ingress_url=ingress_url, chaos=chaos)
+        self.attempts = Attempts(trigger, queue, ingress_url=ingress_url, chaos=chaos,
+                                 issuer=issuer)
         self.threads: list[threading.Thread] = []
         self._holding: dict[str, str] = {}  # unordered worker -> entry of its current attempt
 

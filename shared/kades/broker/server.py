@@ -20,6 +20,7 @@ from kades.broker.ingress import IngressApp, admit
 from kades.broker.pingsource import PingSource, load_pingsources
 from kades.broker.queue import BrokerQueue
 from kades.broker.routing import ORDERED_LANES, Router
+from kades.broker.tokens import LocalIssuer
 from kades.cliutil import report, report_error
 from kades.logs import configure_logging, log
 from kades.settings import DEFAULT_BROKER_PORT, Settings, redact_url
@@ -39,14 +40,16 @@ class DevBroker:
     """Ingress (threaded HTTP server) plus delivery workers, all on one Redis.
 
     `dispatch=False` runs the ingress alone: events are accepted and wait in Redis for a
-    broker that delivers.
+    broker that delivers. With an `issuer` every delivery carries the Trigger's token for its
+    subscriber's audience (authentication-oidc); the caller owns (and closes) the issuer.
     """
 
     def __init__(self, eventing: Eventing, client: redis.Redis, *, host: str = "127.0.0.1",
                  port: int = 0, workers_per_trigger: int = DEFAULT_WORKERS, dispatch: bool = True,
                  max_event_bytes: int = Settings.max_event_bytes, idle_wait_s: float = IDLE_WAIT_S,
-                 pingsources: tuple[PingSource, ...] = (), chaos: Chaos = NO_CHAOS):
-        self.eventing, self.redis = eventing, client
+                 pingsources: tuple[PingSource, ...] = (), chaos: Chaos = NO_CHAOS,
+                 issuer: LocalIssuer | None = None):
+        self.eventing, self.redis, self.issuer = eventing, client, issuer
         self.pingsources = tuple(pingsources)
         self.host, self.port = host, port
         self.workers_per_trigger, self.dispatch = workers_per_trigger, dispatch
@@ -76,7 +79,8 @@ class DevBroker:
         dispatchers = [TriggerDispatcher(trigger, queues[broker.path],
                                          ingress_url=self.base_url + broker.path, stop=self._stop,
                                          workers=self.workers_per_trigger,
-                                         idle_wait_s=self.idle_wait_s, chaos=self.chaos)
+                                         idle_wait_s=self.idle_wait_s, chaos=self.chaos,
+                                         issuer=self.issuer)
                        for broker in brokers for trigger in self.eventing.triggers_of(broker)]
         if self.dispatch:
             self._dispatchers = dispatchers
@@ -202,6 +206,15 @@ def main_broker(argv: list[str]) -> int:
                         default=int(env.get("KADES_BROKER_WORKERS", DEFAULT_WORKERS)),
                         help="deliveries in flight per unordered Trigger (an ordered one has "
                              f"one per lane; default: KADES_BROKER_WORKERS, else {DEFAULT_WORKERS})")
+    parser.add_argument("--oidc", action=argparse.BooleanOptionalAction,
+                        default=config.broker_oidc,
+                        help="sign every delivery as Knative's Broker does with "
+                             "authentication-oidc: a token for the subscriber's audience from "
+                             "an issuer of its own (default: KADES_BROKER_OIDC, else off)")
+    parser.add_argument("--oidc-port", type=int, default=config.broker_oidc_port,
+                        help="port of that issuer's discovery and JWKS on --host, the "
+                             "functions' KADES_OIDC_ISSUER (default: KADES_BROKER_OIDC_PORT, "
+                             f"else {config.broker_oidc_port})")
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.subscriber:
@@ -235,13 +248,22 @@ def main_broker(argv: list[str]) -> int:
     if chaos.active:
         log(logger, logging.WARNING, "chaos switched on: deliveries are shuffled, duplicated "
             "and delayed on purpose", **chaos.describe())
+    try:
+        issuer = LocalIssuer(host=args.host, port=args.oidc_port) if args.oidc else None
+    except OSError as error:  # the port is taken: say which, as for the ingress port
+        return report("broker", f"OIDC issuer on {args.host}:{args.oidc_port}: {error}")
+    if issuer is not None:
+        log(logger, logging.INFO, "deliveries are signed (authentication-oidc)",
+            issuer=issuer.issuer)
     broker = DevBroker(eventing, client, host=args.host, port=args.port,
                        workers_per_trigger=args.workers, max_event_bytes=config.max_event_bytes,
-                       pingsources=pingsources, chaos=chaos).start()
+                       pingsources=pingsources, chaos=chaos, issuer=issuer).start()
     ingresses = ", ".join(broker.base_url + b.path for b in eventing.brokers.values())
     log(logger, logging.INFO,
         f"ingress {ingresses or '(no Broker in ' + args.eventing_dir + ')'}")
     while not stop.wait(0.5):
         pass
     broker.stop()
+    if issuer is not None:
+        issuer.close()
     return exitcodes.OK

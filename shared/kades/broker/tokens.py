@@ -21,10 +21,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 JWKS_PATH = "/openid/v1/jwks"  # where the Kubernetes API server serves its keys
 
 
+def trigger_subject(namespace: str, trigger: str) -> str:
+    """The `sub` of a Trigger's deliveries: the OIDC service account Eventing makes for it
+    (knative/eventing pkg/auth/serviceaccount.go: <name>-oidc-<group>-<kind>, lower case;
+    kmeta.ChildName's shortening of names over 63 characters is left out)."""
+    return f"system:serviceaccount:{namespace}:{trigger}-oidc-eventing.knative.dev-trigger".lower()
+
+
 class LocalIssuer:
     """Signs tokens with a fresh RSA key and serves discovery and JWKS over HTTP."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, token_ttl_s: float = 3600.0):
+        """`port` 0: any free one (tests); `kades broker --oidc` uses a fixed one, which the
+        functions of `kades up --oidc` are given as their KADES_OIDC_ISSUER."""
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = secrets.token_hex(8)
         self.token_ttl_s = token_ttl_s
