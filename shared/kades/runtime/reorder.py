@@ -8,9 +8,13 @@ same answers as an ordered feed. The buffer holds what arrives and releases, in 
 - everything up to an item that has waited longer than the idle timeout of wall-clock time
   (a token that went quiet, or a feed that ended, still gets its last points analysed).
 An item at or before what was already released arrives too late to be put in its place: it
-is a duplicate when its id was released (dropped, as a redelivery should be) and otherwise
-late, returned apart so that the caller counts it (`kades_late_inputs_total`) instead of
-losing it silently.
+is a duplicate when its id was released within the lateness (dropped, as a redelivery
+should be) and otherwise late, returned apart so that the caller counts it
+(`kades_late_inputs_total`) instead of losing it silently. Released ids are remembered only
+as far back as the lateness, which keeps the state small (it is read and written whole on
+every update): an older copy of a released point is returned as late too -- either way it
+is never analysed twice, and the same event redelivered is stopped earlier, by the
+runtime's (source, id) dedup.
 
 The buffer's state is a plain JSON dict kept inside the key's own state, so it commits with
 the detector's state in one compare-and-set (kades.runtime.state).
@@ -32,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 Item = tuple[float, str, Any]   # (event time in s, id unique per key, payload)
-RECENT_IDS = 512                # released ids remembered to tell a duplicate from a late item
+RECENT_IDS = 512                # at most this many released ids remembered (the newest)
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,8 @@ class ReorderBuffer:
         too late). Duplicates of waiting or released items are dropped."""
         pending = {entry[1]: entry for entry in state.get("pending", [])}
         released_to = state.get("released_to")
-        recent_ids = state.get("recent", [])   # in release order, the newest last
-        recent = set(recent_ids)
+        recent_entries = state.get("recent", [])   # [time, id] in release order
+        recent = {entry[1] for entry in recent_entries}
         newest = state.get("max_seen")
         late = []
         for time_s, item_id, payload in items:
@@ -67,9 +71,10 @@ class ReorderBuffer:
         state["pending"] = [entry for entry in waiting if entry[0] > cut]
         state["max_seen"] = newest
         if ready:
-            state["released_to"] = ready[-1][0]
-            state["recent"] = (recent_ids + [entry[1] for entry in ready])[-RECENT_IDS:]
-        state["late"] = state.get("late", 0) + len(late)
+            released_to = state["released_to"] = ready[-1][0]
+            kept = recent_entries + [[entry[0], entry[1]] for entry in ready]
+            state["recent"] = [entry for entry in kept[-RECENT_IDS:]
+                               if entry[0] >= released_to - self.lateness_s]
         return [(entry[0], entry[1], entry[2]) for entry in ready], late
 
     @classmethod
