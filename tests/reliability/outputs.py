@@ -234,3 +234,53 @@ def reference_problems(reference: Run) -> list[str]:
     if reference.late_inputs:
         problems.append(f"{reference.late_inputs} inputs later than the allowed lateness")
     return problems
+
+
+# `make reliability`: each step of a handler, on every function that has it.
+STEPS = {
+    "none (chaos only)": (),  # tells what delivery order alone changes from what faults do
+    "after_state": ("temporal-analysis", "sentiment-analysis", "chain-analysis", "whale-detection"),
+    "after_db": ("temporal-analysis", "risk-scoring", "market-aggregator"),
+    "before_sink": ("sentiment-analysis", "risk-scoring", "temporal-analysis", "market-aggregator",
+                    "chain-analysis"),
+    "after_sink": ("sentiment-analysis", "risk-scoring", "temporal-analysis", "market-aggregator",
+                   "chain-analysis"),
+}
+CHAOS = {"KADES_BROKER_CHAOS_REORDER_WINDOW": "8", "KADES_BROKER_CHAOS_DUPLICATE_RATE": "0.05",
+         "KADES_BROKER_CHAOS_DELAY_RATE": "0.05", "KADES_BROKER_CHAOS_DELAY_MAX_S": "0.3",
+         "KADES_BROKER_CHAOS_SEED": "3"}
+
+
+def account_steps(work: Path, events: list, *, client, redis_url: str, database_url: str,
+                  rate_per_s: float, lateness_s: float, fault_rate: float) -> dict:
+    """A clean run, then one run per step with that step failing at `fault_rate` on every
+    function that has it and the chaos switch on; the figures of each, for the report."""
+    base = stream_settings(lateness_s=lateness_s)
+    where = dict(client=client, redis_url=redis_url, database_url=database_url,
+                 rate_per_s=rate_per_s)
+    reference = run_stream(work / "clean", events, env=base, **where)
+    result = {"inputs": len(events), "lateness_s": lateness_s, "fault_rate": fault_rate,
+              "chaos": CHAOS, "reference_problems": reference_problems(reference),
+              "expected": {name: len(found) for name, found in reference.outputs.items()},
+              "steps": []}
+    print(f"  clean run: {result['expected']}", flush=True)
+    for step, functions in STEPS.items():
+        points = ",".join(f"{function}:{step}:{fault_rate}" for function in functions)
+        faulty = run_stream(work / step, events, **where,
+                            env={**base, **CHAOS, "KADES_FAULT_POINTS": points,
+                                 "KADES_FAULT_SEED": "1"})
+        tallies = compare(reference, faulty)
+        entry = {"step": step, "injected": {f: n for (f, _), n in faulty.injected.items()},
+                 "late_inputs": faulty.late_inputs, "balanced": faulty.books.balanced,
+                 "tallies": {name: vars(t) for name, t in tallies.items()},
+                 "exact": all(t.exact for t in tallies.values()) and faulty.books.balanced
+                 and not faulty.late_inputs
+                 and (not functions or sum(faulty.injected.values()) > 0)}
+        print(f"  {step}: injected {entry['injected']}, late {faulty.late_inputs}, "
+              f"exact {entry['exact']}", flush=True)
+        for name, t in tallies.items():
+            if not t.exact:
+                print(f"    {name}: {t}", flush=True)
+        result["steps"].append(entry)
+    result["exact"] = not result["reference_problems"] and all(s["exact"] for s in result["steps"])
+    return result

@@ -25,6 +25,7 @@ sys.path.insert(0, str(HERE))
 from accounting import Ledger, settle  # noqa: E402
 from faults import Services, every_fault, inject  # noqa: E402
 from load import Load, Tracker, percentiles  # noqa: E402
+from outputs import account_steps, reset  # noqa: E402
 from mesh import ROOT, free_port, Mesh  # noqa: E402
 from report import render  # noqa: E402
 
@@ -36,6 +37,8 @@ from kades.story import demo_story  # noqa: E402
 PROBE_RATES = (10, 20, 40, 80, 120, 160, 240)
 MAX_GROWTH_PERCENT = 10.0  # resident memory over the soak
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+OUTPUTS_SEED = 11
+OUTPUTS_LATENESS_S = 300.0  # event time: the story posts ~200 s of it per second at 50/s
 
 
 def endless_story(seed: int = 100, chunk_minutes: int = 30):
@@ -119,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds at the soak rate before the soak's first memory sample")
     parser.add_argument("--report", type=Path, default=ROOT / "docs" / "reliability.md")
     parser.add_argument("--skip-fuzz", action="store_true")
+    parser.add_argument("--outputs-minutes", type=float, default=20.0,
+                        help="minutes of the labelled story the output accounting feeds")
+    parser.add_argument("--outputs-rate", type=float, default=50.0, help="its events per second")
+    parser.add_argument("--outputs-fault-rate", type=float, default=0.05,
+                        help="probability that a step fails, per function and event")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="kades-reliability-"))
     services = Services(work / "services", free_port(), free_port())
@@ -130,6 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "machine": f"{os.cpu_count()} CPUs, Python {platform.python_version()}"}
     try:
+        # Output accounting first, on meshes of its own (fresh state each run).
+        print("output accounting: a clean run, then faults at each step of the handlers",
+              flush=True)
+        result["outputs"] = account_steps(
+            work / "outputs", demo_story(seed=OUTPUTS_SEED, minutes=args.outputs_minutes).events,
+            client=client, redis_url=services.redis_url, database_url=services.database_url,
+            rate_per_s=args.outputs_rate, lateness_s=OUTPUTS_LATENESS_S,
+            fault_rate=args.outputs_fault_rate)
+        reset(client, services.database_url)
         print(f"mesh: starting (state in {work})", flush=True)
         mesh.start()
         ledger = Ledger(mesh)
@@ -192,10 +209,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def passed(result: dict) -> bool:
-    """Books balanced, every fault recovered from, memory within the goal, the fuzzing and
-    security suites passed."""
-    return (result["books"]["balanced"] and result["fuzz_passed"] and all(f["recovery_s"] is not None
-                                                for f in result["faults"])
+    """Books balanced, every output once at every step, every fault recovered from, memory
+    within the goal, the fuzzing and security suites passed."""
+    return (result["books"]["balanced"] and result["outputs"]["exact"] and result["fuzz_passed"]
+            and all(f["recovery_s"] is not None for f in result["faults"])
             and result["soak"]["max_growth"] <= MAX_GROWTH_PERCENT)
 
 

@@ -12,6 +12,14 @@ RESULT = {
               "dead_letter_reasons": {}, "unfinished": 0, "lost_inputs": 0, "backlog": 0,
               "duplicate_rows": 0, "balanced": True},
     "fault_rate": 60.0,
+    "outputs": {"inputs": 10, "lateness_s": 300.0, "fault_rate": 0.05,
+                "chaos": {"KADES_BROKER_CHAOS_SEED": "3"}, "reference_problems": [],
+                "expected": {"temporal_scores rows": 2}, "exact": True,
+                "steps": [{"step": "after_db", "injected": {"risk-scoring": 3}, "late_inputs": 0,
+                           "balanced": True, "exact": True,
+                           "tallies": {"temporal_scores rows": {
+                               "expected": 2, "once": 2, "missing": 0, "duplicated": 0,
+                               "extra": 0}}}]},
     "faults": [{"name": "Redis stopped", "away_s": 10.0, "recovery_s": 1.5,
                 "ready_while_away": {"api": 503, "market-aggregator": None},
                 "refusals": {"503": 3}, "books": "balanced"}],
@@ -27,6 +35,7 @@ RESULT = {
 def test_a_run_passes_only_when_books_faults_memory_and_fuzzing_all_do():
     assert passed(RESULT)
     assert not passed({**RESULT, "fuzz_passed": False})
+    assert not passed({**RESULT, "outputs": {**RESULT["outputs"], "exact": False}})
     for path, bad in ((("books", "balanced"), False), (("soak", "max_growth"), 10.5)):
         broken = copy.deepcopy(RESULT)
         broken[path[0]][path[1]] = bad
@@ -41,3 +50,4 @@ def test_the_page_shows_each_process_growth_and_its_second_half():
     assert "| broker | 70 | 74 | 75 | +7.1 % | +1.4 % |" in page
     assert "| Redis stopped | 10.0 s | 1.5 s | 503: api; down: market-aggregator |" in page
     assert "Largest growth: +7.1 % (goal ≤ 10 %)" in page
+    assert "| after_db | risk-scoring 3 | 0 | temporal_scores rows | 2 | 2 | 0 | 0 | 0 |" in page
