@@ -126,6 +126,10 @@ class Settings:
     broker_chaos_delay_rate: float = 0.0
     broker_chaos_delay_max_s: float = 0.0
     broker_chaos_seed: int = 0
+    # Tests only (kades.runtime.faults): fail these steps of these functions with these
+    # probabilities, "function:step:probability,..."; empty (always in production): none.
+    fault_points: str = ""
+    fault_seed: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":

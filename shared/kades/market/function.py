@@ -10,7 +10,7 @@ from kades.events.chunking import assemble, per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.market.aggregate import normalise_ticks, normalise_time
 from kades.market.chain import SOL_USD_KEY, chain_ticks, sol_usd_of
-from kades.runtime import Context, Function
+from kades.runtime import Context, Function, faults
 from kades.storage.repository import insert_token_metrics
 
 
@@ -33,6 +33,7 @@ def handle_feed(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     ticks = normalise_ticks(event.data["ticks"], default_source=event.source[:128])  # schema limit
     with ctx.db() as conn:
         insert_token_metrics(conn, metric_rows(event, ticks))
+    faults.point("after_db")  # tests only (KADES_FAULT_POINTS)
     return tick_replies(event, ctx, ticks)
 
 
@@ -54,6 +55,7 @@ def handle_chain_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | No
         ctx.redis.set(SOL_USD_KEY, seen, ex=3600)  # an hour old at most, then unknown again
     with ctx.db() as conn:
         insert_token_metrics(conn, metric_rows(event, ticks))
+    faults.point("after_db")  # tests only (KADES_FAULT_POINTS)
     return tick_replies(event, ctx, ticks)
 
 

@@ -26,7 +26,7 @@ from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, PING, RISK_SCORED,
 from kades.events.envelope import CloudEvent
 from kades.risk.alerting import alert_document, alert_transition
 from kades.risk.scoring import epoch_s, update_risk
-from kades.runtime import Context, Function
+from kades.runtime import Context, Function, faults
 from kades.storage.repository import insert_anomalies, insert_risk_score
 
 STATE_KEY = "kades:risk:state:{token}"
@@ -150,6 +150,7 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                         insert_risk_score(conn, {**risk, "event_source": event.source,
                                                  "event_id": event.id})
                     pipe.execute()  # a WatchError here leaves the block: the rows roll back
+                faults.point("after_db")  # tests only (KADES_FAULT_POINTS)
                 break
             except redis.WatchError:
                 # Another replica scored one of these tokens: start again from its state, after

@@ -9,6 +9,7 @@ import httpx
 
 from kades import clients
 from kades.errors import TemporaryFailure
+from kades.runtime import faults
 from kades.events.chunking import check_sizes
 from kades.events.envelope import CloudEvent, to_binary
 from kades.runtime import tokenfile
@@ -19,6 +20,7 @@ def send(events: list[CloudEvent], sink_url: str, *, token_file: str | None = No
     """POST each event in binary mode; any failure is temporary (the caller answers 503).
     `token_file`: the sender's token for the Broker (None: KADES_SINK_TOKEN_FILE; "": none)."""
     check_sizes(events)  # over the limit: refused (EventTooLarge, logged) before any is sent
+    faults.point("before_sink")  # tests only (KADES_FAULT_POINTS): a step of the handler
     client = clients.http_client()
     token_file = settings().sink_token_file if token_file is None else token_file
     for event in events:
@@ -31,3 +33,4 @@ def send(events: list[CloudEvent], sink_url: str, *, token_file: str | None = No
         if response.status_code >= 300:
             raise TemporaryFailure(
                 f"sink {sink_url} answered {response.status_code}: {response.text[:200]}")
+    faults.point("after_sink")

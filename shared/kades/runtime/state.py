@@ -29,6 +29,7 @@ from typing import Callable, TypeVar
 import redis
 
 from kades.errors import TemporaryFailure
+from kades.runtime import faults
 
 Result = TypeVar("Result")
 # compute(current states, None where absent) -> (new states, result)
@@ -103,6 +104,7 @@ class StateStore:
             if answer == 1:
                 for key, doc in zip(keys, documents):
                     self._remember(key, doc)
+                faults.point("after_state")  # tests only (KADES_FAULT_POINTS)
                 return result
             if answer != 0:  # an earlier attempt of this event committed: redo its effects
                 return json.loads(answer)

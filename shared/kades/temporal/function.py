@@ -25,7 +25,7 @@ from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, PING
 from kades.events.chunking import per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.metrics import LATE_INPUTS
-from kades.runtime import Context, Function
+from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
 from kades.runtime.state import StateStore, outbox_key
 from kades.storage.scores import insert_scores
@@ -160,6 +160,7 @@ def handle_ticks(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     if notable:  # stored after the state committed; inserting twice stores once
         with ctx.db() as conn:
             insert_scores(conn, notable)
+    faults.point("after_db")  # tests only (KADES_FAULT_POINTS)
     anomalies.sort(key=lambda a: (epoch_s(a["time"]), a["token"], a["anomaly_type"]))
     # one event per token, in parts under the size limit
     return per_token_replies(event, ctx.source, ANOMALY_DETECTED, "anomalies", anomalies,
