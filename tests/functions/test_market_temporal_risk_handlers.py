@@ -326,3 +326,27 @@ def test_ticks_in_no_order_and_twice_give_what_the_ordered_feed_gives(ctx_of, db
     shuffled += rng.sample(events, 15)  # redeliveries
     assert ordered[0], "the simulated market raised nothing to compare"
     assert run(shuffled) == ordered
+
+
+def test_risk_scoring_retried_after_its_commit_stores_and_replies_the_same_once(
+        ctx_of, db_conn, redis_conn, monkeypatch):
+    """The first attempt commits its rows and state, then fails (the process, or the answer
+    lost); a later event moves the token's risk on; the retry must store no second row and
+    reply what the first attempt scored -- not the token's risk at another time."""
+    from kades.errors import TemporaryFailure
+    from kades.runtime import faults
+    ctx = ctx_of("risk-scoring")
+    first = anomalies_event("r1", anomaly("TokenF", "flash_crash", 0.6, "2024-01-01T00:00:00Z"))
+    second = anomalies_event("r2", anomaly("TokenF", "price_spike", 0.7, "2024-01-01T00:10:00Z"))
+
+    def failing(step: str) -> None:
+        raise TemporaryFailure(f"failed {step}")
+    monkeypatch.setattr(faults, "point", failing)
+    with pytest.raises(TemporaryFailure):
+        handle_anomalies(first, ctx)
+    monkeypatch.undo()
+    handle_anomalies(second, ctx)
+    retried = handle_anomalies(first, ctx)
+    assert [e.id for e in retried] == [derived_id(first, "risk:TokenF")]
+    assert retried[0].data["time"] == "2024-01-01T00:00:00Z"  # as the first attempt scored
+    assert count(db_conn, "risk_scores") == 2 and count(db_conn, "anomaly_events") == 2

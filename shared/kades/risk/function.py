@@ -9,7 +9,10 @@ Order matters for exactly-once effects: the database rows are written first, the
 update is EXECuted inside the database transaction (a conflict rolls the rows back and the
 whole thing is recomputed), and the state remembers which events it has absorbed, so an
 event retried after a failed commit is not counted twice. The alert an event caused is kept
-with the state, so a retried event emits the very same alert (same id) again.
+with the state, so a retried event emits the very same alert (same id) again. What an event
+scored is also kept in its outbox (kades.runtime.state.outbox_key), committed with the
+state: a retry after a failure past the commit stores and replies those very risk scores,
+where scoring again would give the token's risk at another time (a second row).
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from kades.events.envelope import CloudEvent
 from kades.risk.alerting import alert_document, alert_transition
 from kades.risk.scoring import epoch_s, update_risk
 from kades.runtime import Context, Function, faults
+from kades.runtime.state import OUTBOX_TTL_S, outbox_key
 from kades.storage.repository import insert_anomalies, insert_risk_score
 
 STATE_KEY = "kades:risk:state:{token}"
@@ -130,6 +134,13 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
         return []
     keys = [STATE_KEY.format(token=token) for token in groups]
     default = ctx.settings.alert_default_threshold
+    outbox = outbox_key(ctx.name, event.source, event.id)
+    earlier = ctx.redis.get(outbox)
+    if earlier is not None:  # committed before: redo those effects, score nothing anew
+        risks, alerts = json.loads(earlier)
+        with ctx.db() as conn:
+            store_rows(conn, event, anomaly_rows_, risks)
+        return replies_of(event, ctx, risks, alerts)
     for attempt in range(MAX_ATTEMPTS):
         with ctx.redis.pipeline(transaction=True) as pipe:
             try:
@@ -143,12 +154,10 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                 pipe.multi()
                 for key, state in zip(keys, states):
                     pipe.set(key, json.dumps(state, separators=(",", ":")), ex=STATE_TTL_S)
+                pipe.set(outbox, json.dumps([risks, alerts], separators=(",", ":")),
+                         ex=OUTBOX_TTL_S)
                 with ctx.db() as conn:
-                    if anomaly_rows_:
-                        insert_anomalies(conn, anomaly_rows_)
-                    for risk in risks:
-                        insert_risk_score(conn, {**risk, "event_source": event.source,
-                                                 "event_id": event.id})
+                    store_rows(conn, event, anomaly_rows_, risks)
                     pipe.execute()  # a WatchError here leaves the block: the rows roll back
                 faults.point("after_db")  # tests only (KADES_FAULT_POINTS)
                 break
@@ -158,6 +167,20 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
     else:
         raise TemporaryFailure(f"risk state kept changing under us ({MAX_ATTEMPTS} attempts)")
+    return replies_of(event, ctx, risks, alerts)
+
+
+def store_rows(conn, event: CloudEvent, anomaly_rows_: list[dict], risks: list[dict]) -> None:
+    """The event's anomalies and risk scores (inserting twice stores once)."""
+    if anomaly_rows_:
+        insert_anomalies(conn, anomaly_rows_)
+    for risk in risks:
+        insert_risk_score(conn, {**risk, "event_source": event.source, "event_id": event.id})
+
+
+def replies_of(event: CloudEvent, ctx: Context, risks: list[dict],
+               alerts: list[dict]) -> list[CloudEvent]:
+    """One risk.scored per token, then one alert per alert; ids derived from the event."""
     replies = [new_event(RISK_SCORED, ctx.source, risk, subject=risk["token"], time=risk["time"],
                          event_id=derived_id(event, f"risk:{risk['token']}"))
                for risk in risks]
