@@ -350,3 +350,25 @@ def test_risk_scoring_retried_after_its_commit_stores_and_replies_the_same_once(
     assert [e.id for e in retried] == [derived_id(first, "risk:TokenF")]
     assert retried[0].data["time"] == "2024-01-01T00:00:00Z"  # as the first attempt scored
     assert count(db_conn, "risk_scores") == 2 and count(db_conn, "anomaly_events") == 2
+
+
+def test_two_ticks_of_one_token_at_the_same_second_count_the_same_in_either_order(
+        ctx_of, redis_conn):
+    """Chain ticks are timed to the second and slots share seconds: two different ticks of a
+    token at one time must be taken the same way whichever arrives first."""
+    base = simulate_market(seed=3, tokens=1, minutes=5).ticks
+    twin = {**base[30], "price": base[30]["price"] * 1.5}
+    ctx = ctx_of("temporal-analysis")
+
+    def final_detector(order: list[list[dict]]) -> dict:
+        redis_conn.flushdb()
+        temporal_function.STATES.forget()
+        for index, ticks in enumerate(order):
+            handle_ticks(tick_event(ticks, f"t{index}"), ctx)
+        state = json.loads(redis_conn.get(STATE_KEY.format(token=base[0]["token"])))
+        return state["detector"]
+
+    before, after = base[:30], base[31:]
+    one = final_detector([before, [base[30]], [twin], after])
+    other = final_detector([before, [twin], [base[30]], after])
+    assert one == other

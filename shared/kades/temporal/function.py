@@ -13,6 +13,8 @@ has their waiting ticks analysed once they waited past the idle timeout.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -107,6 +109,15 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
 STATES = StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS)
 
 
+def tick_id(moment: float, tick: dict) -> str:
+    """A tick's identity: its time, then a digest of its content. Chain blocks are timed to
+    the second and 2-3 slots share one, so one token can have two different ticks at the
+    same time; the digest puts them in the same order however they arrive (the detector keeps
+    the first of a time), and the same tick twice is one."""
+    digest = hashlib.sha1(json.dumps(tick, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{moment:.6f}|{digest}"
+
+
 def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]], *,
                   buffer: ReorderBuffer, now_s: float, outbox: str | None = None
                   ) -> tuple[list[dict], list[dict]]:
@@ -125,7 +136,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
         for state, (token, series) in zip(states, groups.items()):
             waiting = (state or {}).pop("reorder", {})
             ready, too_late = buffer.admit(
-                waiting, [(moment, f"{moment:.6f}", tick) for moment, tick in series],
+                waiting, [(moment, tick_id(moment, tick), tick) for moment, tick in series],
                 now_s=now_s)
             late[0] += len(too_late)
             new_state, found = analyse_token(token, state, [(m, t) for m, _, t in ready], scores)
