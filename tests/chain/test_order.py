@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
 import pytest
 
@@ -52,7 +53,7 @@ def run(arrivals: list, settings, redis_conn, monkeypatch) -> list[str]:
         module.STATES.forget()
         ctx = Context(name, settings=settings)
         clock = [0.0]
-        monkeypatch.setattr(module.time, "time", lambda: clock[0])
+        monkeypatch.setattr(time, "time", lambda: clock[0])
         next_ping = arrivals[0][0]
         pings = 0
 

@@ -8,24 +8,21 @@ wallet). A mint's slots are analysed in slot order, once each, whatever the deli
 """
 from __future__ import annotations
 
-import time
-
 from kades.chain import launch as launches
 from kades.chain.blockview import pool_observations, slot_launches, sol_fundings, token_records
 from kades.chain.cycles import find_cycles
 from kades.chain.liquidity import watch_pool
 from kades.chain.ordering import (IN_ORDER, FundersAsOf, MissingKeys, admit, launches_as_of, pending_payloads,
-                                  record_fundings, record_launches, slot_buffer)
-from kades.chain.reply import anomalies_reply, event_block_time_s
+                                  record_fundings, record_launches)
+from kades.chain.reply import handle_block_event
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.chain.wash import find_wash
 from kades.errors import TemporaryFailure
 from kades.events.catalogue import CHAIN_BLOCK, PING
-from kades.events.chunking import assemble
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
-from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
-from kades.runtime.state import StateStore, outbox_key
+from kades.runtime.reorder import ReorderBuffer, note_waiting
+from kades.runtime.state import StateStore
 
 STATE_TTL_S = 7 * 24 * 3600
 TOKEN_KEY = "kades:chain:token:{token}"
@@ -217,20 +214,11 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
-    buffer, now = slot_buffer(ctx.settings), time.time()
-    if event.type == PING:  # the stream-flush PingSource: release slots of quiet mints
-        mints = quiet_keys(ctx.redis, WAITING_KEY, now_s=now, idle_s=ctx.settings.reorder_idle_s)
-        if not mints:
-            return None
-        anomalies = analyse_mints(ctx.redis, dict.fromkeys(mints), None, thresholds(), buffer=buffer,
-                                  now_s=now, outbox=outbox_key(ctx.name, event.source, event.id))
-        return anomalies_reply(event, ctx, anomalies, "chain-anomalies")
-    block, cause = assemble(ctx.redis, "chain-analysis", event)
-    if block is None:
-        return None  # a part whose siblings have not all arrived yet
-    anomalies = analyse_block(ctx.redis, block, event_block_time_s(event), thresholds(), buffer=buffer,
-                              now_s=now, outbox=outbox_key(ctx.name, cause.source, cause.id))
-    return anomalies_reply(cause, ctx, anomalies, "chain-anomalies")
+    t = thresholds()
+    return handle_block_event(
+        event, ctx, waiting_key=WAITING_KEY, kind="chain-anomalies",
+        flush=lambda mints, **run: analyse_mints(ctx.redis, dict.fromkeys(mints), None, t, **run),
+        analyse=lambda block, time_s, **run: analyse_block(ctx.redis, block, time_s, t, **run))
 
 
 FUNCTION = Function("chain-analysis", (CHAIN_BLOCK, PING), handle_block)

@@ -204,7 +204,9 @@ def _handle_claimed(function: Function, ctx: Context, event: CloudEvent,
     with dedup.renewed(ctx.redis, claim) as lease:
         try:
             replies = as_event_list(function.handle(event, ctx))
-            check_sizes(replies)  # an event over the limit is refused whole, never cut
+            # An event over the limit is refused whole, never cut: the reply here, the rest
+            # by sink.send before it sends any.
+            check_sizes(replies[:1])
             lease.check()  # taken over meanwhile: the new owner's results are the ones kept
             extra = replies[1:]
             if extra:

@@ -9,10 +9,9 @@ import httpx
 
 from kades import clients
 from kades.errors import TemporaryFailure
-from kades.runtime import faults
 from kades.events.chunking import check_sizes
 from kades.events.envelope import CloudEvent, to_binary
-from kades.runtime import tokenfile
+from kades.runtime import faults, tokenfile
 from kades.settings import settings
 
 

@@ -11,16 +11,15 @@ import time
 
 from kades.chain.blockview import sol_fundings, token_records
 from kades.chain.launch import PUMP_FUN_SUPPLY
-from kades.chain.ordering import IN_ORDER, FundersAsOf, admit, record_fundings, slot_buffer
-from kades.chain.reply import anomalies_reply, event_block_time_s
+from kades.chain.ordering import IN_ORDER, FundersAsOf, admit, record_fundings
+from kades.chain.reply import handle_block_event
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.events.catalogue import CHAIN_BLOCK, PING
-from kades.events.chunking import assemble
 from kades.events.envelope import CloudEvent
 from kades.market.chain import SOL_USD_KEY, sol_usd_of
 from kades.runtime import Context, Function
-from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
-from kades.runtime.state import StateStore, outbox_key
+from kades.runtime.reorder import ReorderBuffer, note_waiting
+from kades.runtime.state import StateStore
 from kades.whales import detectors as d
 
 STATE_TTL_S = 7 * 24 * 3600
@@ -148,22 +147,13 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
-    buffer, now = slot_buffer(ctx.settings), time.time()
-    if event.type == PING:  # the stream-flush PingSource: release slots of quiet mints
-        mints = quiet_keys(ctx.redis, WAITING_KEY, now_s=now, idle_s=ctx.settings.reorder_idle_s)
-        if not mints:
-            return None
-        anomalies = analyse_mints(ctx.redis, dict.fromkeys(mints), None, thresholds(),
-                                  sol_usd=_known_sol_usd(ctx.redis), buffer=buffer, now_s=now,
-                                  outbox=outbox_key(ctx.name, event.source, event.id))
-        return anomalies_reply(event, ctx, anomalies, "whale-anomalies")
-    block, cause = assemble(ctx.redis, "whale-detection", event)
-    if block is None:
-        return None  # a part whose siblings have not all arrived yet
-    anomalies = analyse_block(ctx.redis, block, event_block_time_s(event), thresholds(),
-                              sol_usd=_known_sol_usd(ctx.redis), buffer=buffer, now_s=now,
-                              outbox=outbox_key(ctx.name, cause.source, cause.id))
-    return anomalies_reply(cause, ctx, anomalies, "whale-anomalies")
+    t = thresholds()
+    return handle_block_event(
+        event, ctx, waiting_key=WAITING_KEY, kind="whale-anomalies",
+        flush=lambda mints, **run: analyse_mints(ctx.redis, dict.fromkeys(mints), None, t,
+                                                 sol_usd=_known_sol_usd(ctx.redis), **run),
+        analyse=lambda block, time_s, **run: analyse_block(ctx.redis, block, time_s, t,
+                                                           sol_usd=_known_sol_usd(ctx.redis), **run))
 
 
 _sol_usd_cache: list = [None, -1e18]  # [price, monotonic time read]
