@@ -12,10 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from kades.broker.config import load_eventing
 from kades.events.envelope import decode
 from kades.runtime import dedup
+from kades.runtime.ttlcache import TtlCache
 from kades.settings import Settings
 from runtimetest import binary, start_function, stop, tick_data, wait_for_line
 
@@ -133,7 +135,7 @@ def test_handler_slower_than_the_lease_keeps_its_claim_and_is_done_once(client_o
 
 def test_renewal_stops_and_done_is_refused_once_another_owner_took_the_claim(redis_conn):
     event = decode(*binary(event_id="fenced"))[0]
-    claim = dedup.claim(redis_conn, "counter", event, lease_s=0.3)
+    claim = dedup.claim(redis_conn, "counter", event, lease_s=0.3, abandoned=TtlCache(ttl_s=0.3))
     with dedup.renewed(redis_conn, claim) as lease:
         redis_conn.set(claim.key, b"processing:intruder", px=5000)  # expired, taken over
         assert lease.lost.wait(timeout=1)  # the next renewal (0.1 s) notices
@@ -145,6 +147,25 @@ def test_renewal_stops_and_done_is_refused_once_another_owner_took_the_claim(red
         dedup.complete(redis_conn, claim, [], 60)
     dedup.release(redis_conn, claim)  # the failed attempt gives back only what it owns
     assert redis_conn.get(claim.key) == b"processing:intruder"
+
+
+def test_a_claim_this_process_could_not_give_back_is_taken_over_at_once_here(redis_conn):
+    event = decode(*binary(event_id="abandoned"))[0]
+    now = [0.0]
+    abandoned = TtlCache(ttl_s=60.0, clock=lambda: now[0])
+    claim = dedup.claim(redis_conn, "counter", event, lease_s=60.0, abandoned=abandoned)
+    away = redis.Redis(port=1, socket_connect_timeout=0.2)  # Redis gone while giving it back
+    with pytest.raises(redis.ConnectionError):
+        dedup.release(away, claim)
+    again = dedup.claim(redis_conn, "counter", event, lease_s=60.0, abandoned=abandoned)
+    assert again.done_replies is None and not again.in_progress and again.token != claim.token
+    # Another process (its own memory) must wait for the lease; so must this one after it.
+    assert dedup.claim(redis_conn, "counter", event, lease_s=60.0,
+                       abandoned=TtlCache(ttl_s=60.0)).in_progress
+    with pytest.raises(redis.ConnectionError):
+        dedup.release(away, again)
+    now[0] = 60.0
+    assert dedup.claim(redis_conn, "counter", event, lease_s=60.0, abandoned=abandoned).in_progress
 
 
 def test_taken_over_handler_answers_503_and_leaves_the_new_owner_alone(client_of, redis_conn,

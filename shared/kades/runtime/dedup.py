@@ -21,14 +21,18 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass
-from typing import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import redis
 
 from kades.errors import TemporaryFailure
 from kades.events.envelope import CloudEvent, from_structured, to_dict
 from kades.logs import log
+from kades.runtime.ttlcache import TtlCache
+
+if TYPE_CHECKING:
+    from kades.runtime.function import Context
 
 logger = logging.getLogger("kades.runtime")
 
@@ -42,11 +46,6 @@ _REPLACE = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
 _RENEW = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
           "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0")
 
-# Claims this process failed to give back (Redis went away mid-event): key -> (token, when).
-# Nobody handles them any more, so a redelivery reaching this process takes them over at
-# once instead of answering 503 until the claim expires.
-_abandoned: dict[str, tuple[bytes, float]] = {}
-_abandoned_lock = threading.Lock()
 
 
 class ClaimLost(TemporaryFailure):
@@ -61,6 +60,15 @@ class Claim:
     in_progress: bool = False
     token: bytes = b""
     lease_s: float = 0.0
+    abandoned: TtlCache | None = field(default=None, repr=False, compare=False)
+
+
+def abandoned_claims(ctx: Context) -> TtlCache:
+    """A function's claims its process failed to give back (Redis went away mid-event): key
+    -> our token, for a lease (then Redis has expired them). Nobody handles them any more, so
+    a redelivery reaching this process takes them over at once instead of answering 503
+    until the claim expires. One per Context (`ctx.local(abandoned_claims)`)."""
+    return TtlCache(ttl_s=ctx.settings.claim_lease_s)
 
 
 def is_done(stored: bytes | None) -> bool:
@@ -83,19 +91,22 @@ def source_and_id(event: CloudEvent) -> str:
 
 
 def claim(client: redis.Redis, function: str, event: CloudEvent,
-          identity: Callable[[CloudEvent], str] | None = None, *, lease_s: float) -> Claim:
+          identity: Callable[[CloudEvent], str] | None = None, *, lease_s: float,
+          abandoned: TtlCache) -> Claim:
+    """Our claim of the event, or what others did with it. `abandoned`: this function's
+    claims its process could not give back (`abandoned_claims`)."""
     key = _key(function, (identity or source_and_id)(event))
     token = _PROCESSING + os.urandom(8).hex().encode()
     if client.set(key, token, nx=True, px=_ms(lease_s)):
-        return Claim(key, None, token=token, lease_s=lease_s)
+        return Claim(key, None, token=token, lease_s=lease_s, abandoned=abandoned)
     stored = client.get(key)
     if stored is None:  # expired between the two calls: try once more
-        return claim(client, function, event, identity, lease_s=lease_s)
+        return claim(client, function, event, identity, lease_s=lease_s, abandoned=abandoned)
     if stored.startswith(_PROCESSING):
-        if _was_abandoned(key, stored) and client.eval(_REPLACE, 1, key, stored, token,
-                                                        _ms(lease_s)):
-            _forget(key)
-            return Claim(key, None, token=token, lease_s=lease_s)
+        if abandoned.get(key) == stored and client.eval(_REPLACE, 1, key, stored, token,
+                                                         _ms(lease_s)):
+            abandoned.pop(key)
+            return Claim(key, None, token=token, lease_s=lease_s, abandoned=abandoned)
         return Claim(key, None, in_progress=True)
     return Claim(key, [from_structured(item) for item in json.loads(stored)])
 
@@ -188,6 +199,8 @@ class _Renewer:
                 lease.renew()
 
 
+# Process-wide on purpose, like the connection pools (kades.clients): one thread renews the
+# leases of every function and Context of the process; it keeps no state past a handler's run.
 _renewer = _Renewer()
 
 
@@ -203,18 +216,5 @@ def renewed(client: redis.Redis, claim_: Claim) -> Iterator[Lease]:
 
 
 def _abandon(claim_: Claim) -> None:
-    now = time.monotonic()
-    with _abandoned_lock:
-        for key in [k for k, (_, at) in _abandoned.items() if now - at > claim_.lease_s]:
-            del _abandoned[key]  # expired in Redis by now (nobody renews it)
-        _abandoned[claim_.key] = (claim_.token, now)
-
-
-def _was_abandoned(key: str, stored: bytes) -> bool:
-    with _abandoned_lock:
-        return key in _abandoned and _abandoned[key][0] == stored
-
-
-def _forget(key: str) -> None:
-    with _abandoned_lock:
-        _abandoned.pop(key, None)
+    if claim_.abandoned is not None:
+        claim_.abandoned.put(claim_.key, claim_.token)

@@ -172,7 +172,8 @@ def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[Cl
     started = time.perf_counter()
     try:
         claim = dedup.claim(ctx.redis, function.name, event, function.identity,
-                            lease_s=ctx.settings.claim_lease_s)
+                            lease_s=ctx.settings.claim_lease_s,
+                            abandoned=ctx.local(dedup.abandoned_claims))
         if claim.in_progress:
             EVENTS.labels(function.name, event.type, "in_progress").inc()
             raise TemporaryFailure("the same event is being handled by another request")

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Union
+from typing import Callable, Iterator, TypeVar, Union
 
 import psycopg
 from redis import Redis
@@ -14,6 +15,7 @@ from kades.settings import Settings, settings
 
 # A handler returns its reply, or its reply followed by further events, or nothing.
 HandlerResult = Union[CloudEvent, list[CloudEvent], None]
+Local = TypeVar("Local")
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,30 @@ ANY_TYPE: tuple[str, ...] = ()
 
 @dataclass
 class Context:
-    """Per-process resources a handler may use; clients are created on first use."""
+    """Per-process resources a handler may use; clients are created on first use.
+
+    A function's own per-process state (its StateStore caches, TtlCaches, a worker thread)
+    lives here too, never in module globals: `local(start)`. A fresh Context is a fresh
+    process as far as that state goes, which is all a test needs instead of resets.
+    """
 
     name: str
     settings: Settings = field(default_factory=settings)
+    _locals: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _locals_lock: threading.RLock = field(default_factory=threading.RLock, init=False,
+                                          repr=False, compare=False)
+
+    def local(self, start: Callable[["Context"], Local]) -> Local:
+        """What `start(self)` made the first time this context asked for it, then the same.
+
+        knative/func's Python template is the model: its `start(cfg)` hook makes a
+        function's per-process state once. It runs on first use, not when the function's
+        module is imported: gunicorn forks after the import, and threads do not survive.
+        """
+        with self._locals_lock:  # re-entrant: a start hook may ask for another's state
+            if start not in self._locals:
+                self._locals[start] = start(self)
+            return self._locals[start]
 
     @property
     def source(self) -> str:
