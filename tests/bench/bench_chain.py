@@ -26,6 +26,7 @@ from kades.chain.thresholds import ChainThresholds  # noqa: E402
 from kades.clients import redis_client  # noqa: E402
 from kades.events.catalogue import CHAIN_BLOCK, data_problems, new_event  # noqa: E402
 from kades.events.envelope import to_binary  # noqa: E402
+from kades.runtime.state import StateStore  # noqa: E402
 from kades.settings import Settings  # noqa: E402
 from kades.whales import function as whale_function  # noqa: E402
 
@@ -78,7 +79,8 @@ def in_process(run: str, client) -> list[tuple[str, float, float]]:
             memory = MemoryStates()
             in_memory = timed(blocks, lambda b: module.analyse_block(None, b, 1.7e9, t, memory))
             fresh = [make_block(f"{run}{size}r{name}", i, size, random.Random(size)) for i in range(count)]
-            with_redis = timed(fresh, lambda b: module.analyse_block(client, b, 1.7e9, t))
+            states = StateStore(ttl_s=module.STATE_TTL_S)  # as the function's Context holds it
+            with_redis = timed(fresh, lambda b: module.analyse_block(client, b, 1.7e9, t, states))
             rows.append((f"{name}, {size:,} records", in_memory, with_redis, baseline))
     return rows
 

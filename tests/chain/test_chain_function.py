@@ -19,10 +19,7 @@ FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
 @pytest.fixture
 def app_of(kades_env, redis_conn):
-    from kades.settings import settings
-    settings.cache_clear()
-    chain_function.STATES.forget()  # the test database was emptied: forget cached states
-    whale_function.STATES.forget()
+    # A fresh app is a fresh process: its Context, so its cached states, are new.
     return lambda name: create_app("handle", str(FUNCTIONS / name / "main.py"), "http").test_client()
 
 
@@ -94,7 +91,6 @@ def test_a_malformed_record_is_refused_with_every_problem(app_of):
 
 
 def test_handlers_called_directly_share_the_same_redis_state(kades_settings, redis_conn):
-    chain_function.STATES.forget()
     ctx = Context("chain-analysis", settings=kades_settings)
     sim = simulate_chain(seed=23, minutes=10, scenarios=("dump",))
     found = [chain_function.handle_block(e, ctx) for e in sim.events]
@@ -109,7 +105,6 @@ def test_a_retry_of_a_block_after_a_failure_past_the_commit_replies_the_same(
         kades_settings, redis_conn, module, name, scenario, kind):
     """The block's state committed, then the reply was lost (the sink or the process failed):
     the Broker's retry, on another replica, must raise the same anomalies again."""
-    module.STATES.forget()
     ctx = Context(name, settings=kades_settings)
     sim = simulate_chain(seed=23, minutes=10, scenarios=(scenario,))
     for event in sim.events:
@@ -118,6 +113,6 @@ def test_a_retry_of_a_block_after_a_failure_past_the_commit_replies_the_same(
             break
     assert replies and (kind is None or
                         kind in [x["anomaly_type"] for r in replies for x in r.data["anomalies"]])
-    module.STATES.forget()  # another replica
-    again = module.handle_block(event, ctx)
+    another_replica = Context(name, settings=kades_settings)
+    again = module.handle_block(event, another_replica)
     assert again and [(r.id, r.data) for r in again] == [(r.id, r.data) for r in replies]

@@ -50,8 +50,7 @@ def run(arrivals: list, settings, redis_conn, monkeypatch) -> list[str]:
     redis_conn.flushdb()
     replies = {}
     for name, module in FUNCTIONS.items():
-        module.STATES.forget()
-        ctx = Context(name, settings=settings)
+        ctx = Context(name, settings=settings)  # a fresh process: nothing cached
         clock = [0.0]
         monkeypatch.setattr(time, "time", lambda: clock[0])
         next_ping = arrivals[0][0]

@@ -34,7 +34,12 @@ FUNDING_TTL_S = 3600.0
 KEEP_S = 600.0         # shared records outlive their window by this: a slot may wait that long
 MAX_FUNDED = 20_000
 MAX_KEY_ROUNDS = 4     # reads of the documents a release needs before answering 503
-STATES = StateStore(ttl_s=STATE_TTL_S)
+
+
+def start(ctx: Context) -> StateStore:
+    """chain-analysis's per-process state, one per Context (`ctx.local(start)`): the states
+    it last committed, cached."""
+    return StateStore(ttl_s=STATE_TTL_S)
 
 
 def new_token_state() -> dict:
@@ -110,7 +115,7 @@ def _needed_keys(state: dict | None, item: tuple | None) -> set[str]:
 
 
 def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
-                  t: ChainThresholds, store=STATES, *, buffer: ReorderBuffer = IN_ORDER,
+                  t: ChainThresholds, store, *, buffer: ReorderBuffer = IN_ORDER,
                   now_s: float = 0.0, outbox: str | None = None) -> list[dict]:
     """Take each mint's item (None: only release what waited) into its reorder buffer and
     analyse what it releases, in slot order; `context` (slot, time_s, fundings, launches) is
@@ -203,7 +208,7 @@ def slot_context(block: dict, time_s: float) -> dict:
             "launches": slot_launches(block)}
 
 
-def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=STATES, *,
+def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store, *,
                   buffer: ReorderBuffer = IN_ORDER, now_s: float = 0.0,
                   outbox: str | None = None) -> list[dict]:
     """Every detector over one block (a whole slot or one mint's part of it), through each
@@ -214,11 +219,13 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
-    t = thresholds()
+    t, store = thresholds(), ctx.local(start)
     return handle_block_event(
         event, ctx, waiting_key=WAITING_KEY, kind="chain-anomalies",
-        flush=lambda mints, **run: analyse_mints(ctx.redis, dict.fromkeys(mints), None, t, **run),
-        analyse=lambda block, time_s, **run: analyse_block(ctx.redis, block, time_s, t, **run))
+        flush=lambda mints, **run: analyse_mints(ctx.redis, dict.fromkeys(mints), None, t, store,
+                                                 **run),
+        analyse=lambda block, time_s, **run: analyse_block(ctx.redis, block, time_s, t, store,
+                                                           **run))
 
 
 FUNCTION = Function("chain-analysis", (CHAIN_BLOCK, PING), handle_block)

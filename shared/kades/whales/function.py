@@ -7,7 +7,7 @@ per event. A mint's slots are analysed in slot order, once each, whatever the de
 """
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 
 from kades.chain.blockview import sol_fundings, token_records
 from kades.chain.launch import PUMP_FUN_SUPPLY
@@ -20,6 +20,7 @@ from kades.market.chain import SOL_USD_KEY, sol_usd_of
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer, note_waiting
 from kades.runtime.state import StateStore
+from kades.runtime.ttlcache import TtlCache
 from kades.whales import detectors as d
 
 STATE_TTL_S = 7 * 24 * 3600
@@ -31,7 +32,18 @@ MAX_FUNDED = 20_000
 PRICES_KEPT = 64        # recent slots' SOL/USD
 PRICE_TTL_S = 3600.0    # a SOL/USD older than this prices nothing
 SOL_USD_REFRESH_S = 30.0
-STATES = StateStore(ttl_s=STATE_TTL_S)
+
+
+@dataclass(frozen=True)
+class Local:
+    """whale-detection's per-process state, one per Context (`ctx.local(start)`)."""
+
+    states: StateStore   # the states it last committed, cached
+    sol_usd: TtlCache    # SOL/USD as market-aggregator last saw it, read at most every 30 s
+
+
+def start(ctx: Context) -> Local:
+    return Local(StateStore(ttl_s=STATE_TTL_S), TtlCache(ttl_s=SOL_USD_REFRESH_S, max_entries=1))
 
 
 def analyse_token(state: dict | None, token: str, records: dict, pool_states: list[dict], funders: dict,
@@ -97,7 +109,7 @@ def _price_as_of(doc: dict, slot: int, time_s: float) -> float | None:
 
 
 def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, t: ChainThresholds,
-                  store=STATES, sol_usd: float | None = None, *, buffer: ReorderBuffer = IN_ORDER,
+                  store, sol_usd: float | None = None, *, buffer: ReorderBuffer = IN_ORDER,
                   now_s: float = 0.0, outbox: str | None = None) -> list[dict]:
     """Take each mint's item (None: only release what waited) into its reorder buffer and run
     the whale detectors over what it releases, in slot order; `context` (slot, time_s,
@@ -134,7 +146,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     return anomalies
 
 
-def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=STATES,
+def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store,
                   sol_usd: float | None = None, *, buffer: ReorderBuffer = IN_ORDER,
                   now_s: float = 0.0, outbox: str | None = None) -> list[dict]:
     """Every whale detector over one block (a whole slot or one mint's part), through each
@@ -147,24 +159,22 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store=
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
-    t = thresholds()
+    t, local = thresholds(), ctx.local(start)
     return handle_block_event(
         event, ctx, waiting_key=WAITING_KEY, kind="whale-anomalies",
-        flush=lambda mints, **run: analyse_mints(ctx.redis, dict.fromkeys(mints), None, t,
-                                                 sol_usd=_known_sol_usd(ctx.redis), **run),
-        analyse=lambda block, time_s, **run: analyse_block(ctx.redis, block, time_s, t,
-                                                           sol_usd=_known_sol_usd(ctx.redis), **run))
+        flush=lambda mints, **run: analyse_mints(ctx.redis, dict.fromkeys(mints), None, t, local.states,
+                                                 sol_usd=_known_sol_usd(ctx.redis, local), **run),
+        analyse=lambda block, time_s, **run: analyse_block(ctx.redis, block, time_s, t, local.states,
+                                                           sol_usd=_known_sol_usd(ctx.redis, local),
+                                                           **run))
 
 
-_sol_usd_cache: list = [None, -1e18]  # [price, monotonic time read]
-
-
-def _known_sol_usd(client) -> float | None:
+def _known_sol_usd(client, local: Local) -> float | None:
     """SOL/USD as market-aggregator last saw it on chain; read from Redis at most every 30 s."""
-    if time.monotonic() - _sol_usd_cache[1] >= SOL_USD_REFRESH_S:
+    def read() -> float | None:
         raw = client.get(SOL_USD_KEY)
-        _sol_usd_cache[:] = [float(raw) if raw else None, time.monotonic()]
-    return _sol_usd_cache[0]
+        return float(raw) if raw else None
+    return local.sol_usd.get_or_load(SOL_USD_KEY, read)
 
 
 FUNCTION = Function("whale-detection", (CHAIN_BLOCK, PING), handle_block)
