@@ -14,6 +14,7 @@ from kades.alerts.function import WebhookCache, handle_alert
 from kades.alerts.signing import verify
 from kades.events.catalogue import ALERT, new_event
 from kades.runtime import Context
+from kades.storage import alerts
 from kades.storage import webhooks as store
 from kades.storage.apikeys import create_key
 from receiver import Receiver
@@ -74,6 +75,15 @@ def test_alert_is_published_once_on_the_stream(ctx, redis_conn):
     assert len(entries) == 1
     assert sample("kades_alerts_published_total", level="critical") == before + 1
     assert entries[0][1]["data"] == ALERT_DATA and entries[0][1]["type"] == "alert"
+
+
+def test_alert_is_stored_once_for_the_api(ctx, db_conn):
+    event = new_event(ALERT, "/kades/risk-scoring", ALERT_DATA, subject=ALERT_DATA["token"])
+    handle_alert(event, ctx, WebhookCache(ttl_s=0))
+    handle_alert(event, ctx, WebhookCache(ttl_s=0))  # redelivered
+    rows, _ = alerts.recent_alerts(db_conn, token=ALERT_DATA["token"])
+    assert [r["alert_id"] for r in rows] == [event.id]
+    assert rows[0]["message"] == ALERT_DATA["message"] and rows[0]["level"] == "critical"
 
 
 def test_webhook_is_signed_retried_and_matches_level_and_token(ctx, db_conn, key_id, receivers):

@@ -182,6 +182,8 @@ def _seed_ages(conn, days: list[float]) -> None:
         conn.execute(f"INSERT INTO temporal_scores (time, token, score) VALUES ({when}, 'M', 0.1)")
         conn.execute(f"INSERT INTO anomaly_events (time, token, anomaly_type, score, detector,"
                      f" event_source, event_id) VALUES ({when}, 'M', 'x', 0.5, 'd', 's', 'e{i}')")
+        conn.execute(f"INSERT INTO alerts (time, token, kind, level, score, data, event_source,"
+                     f" event_id) VALUES ({when}, 'M', 'raised', 'high', 0.8, '{{}}', 's', 'e{i}')")
     conn.commit()
 
 
@@ -189,7 +191,7 @@ def test_retention_removes_only_what_is_past_the_horizon(db_conn):
     _seed_ages(db_conn, [120, 100, 3, 0.5])
     removed = {table: (count, unit) for table, count, unit in apply_retention(db_conn)}
     db_conn.commit()
-    assert set(removed) == set(TABLES) | {"temporal_scores"}
+    assert set(removed) == set(TABLES) | {"temporal_scores", "alerts"}
     for table in removed:
         left = db_conn.execute(f"SELECT count(*), min(time) > now() - interval '90 days'"
                                f" FROM {table}").fetchone()

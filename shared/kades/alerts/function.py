@@ -1,9 +1,10 @@
 """alert-dispatch: publishes each alert on the Redis alert stream (WebSocket fan-out by every
-api replica) and queues one signed delivery per matching webhook.
+api replica), stores it (table `alerts`: recent alerts for the API) and queues one signed
+delivery per matching webhook.
 
-The handler only writes (stream entry, queued rows) and returns at once; a background worker
-in the same process sends the webhooks and retries them, so a slow receiver never delays
-the Broker nor the other receivers. Both writes are idempotent on the alert event id.
+The handler only writes (stream entry, alert row, queued rows) and returns at once; a
+background worker in the same process sends the webhooks and retries them, so a slow receiver
+never delays the Broker nor the other receivers. Every write is idempotent on the alert event.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from kades.events.catalogue import ALERT
 from kades.events.envelope import CloudEvent
 from kades.metrics import ALERTS_PUBLISHED
 from kades.runtime import Context, Function
+from kades.storage import alerts
 from kades.storage import webhooks as store
 
 _worker_lock = threading.Lock()
@@ -39,9 +41,9 @@ def worker(ctx: Context) -> DeliveryWorker:
 
 
 class WebhookCache:
-    """Every live webhook, re-read at most every `ttl_s` seconds: most alerts match no
-    webhook, and then they cost no database round trip. A new webhook receives alerts
-    within `ttl_s`."""
+    """Every live webhook, re-read at most every `ttl_s` seconds: an alert costs one database
+    round trip (its row and its deliveries), not two. A new webhook receives alerts within
+    `ttl_s`."""
 
     def __init__(self, ttl_s: float = 2.0):
         self.ttl_s = ttl_s
@@ -68,11 +70,10 @@ def handle_alert(event: CloudEvent, ctx: Context, webhooks: WebhookCache | None 
         ALERTS_PUBLISHED.labels(event.data["level"]).inc()
     hooks = (webhooks or WEBHOOKS).matching(ctx, token=event.data["token"],
                                             level=event.data["level"])
-    queued = 0
-    if hooks:
-        with ctx.db() as conn:
-            queued = store.queue_deliveries(conn, [h["id"] for h in hooks],
-                                            f"{event.source}#{event.id}", message)
+    with ctx.db() as conn:  # the record GET /v1/alerts reads, once the stream has moved on
+        alerts.insert_alert(conn, event.data, event_source=event.source, event_id=event.id)
+        queued = store.queue_deliveries(conn, [h["id"] for h in hooks],
+                                        f"{event.source}#{event.id}", message)
     if queued:
         with _worker_lock:  # the worker the entry point started (none when called directly)
             for running in _workers:

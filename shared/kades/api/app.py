@@ -16,8 +16,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from kades import clients
-from kades.api import (auth, dashboard, openapi, ratelimit, routes_analytics, routes_anomalies,
-                       routes_token, routes_webhooks, websocket)
+from kades.api import (auth, dashboard, openapi, ratelimit, routes_alerts, routes_analytics,
+                       routes_anomalies, routes_token, routes_webhooks, websocket)
 from kades.api.params import PayloadTooLarge
 from kades.errors import BadRequestError
 from kades.logs import configure_logging, log
@@ -28,6 +28,7 @@ logger = logging.getLogger("kades.api")
 
 ROUTES = Map([
     Rule("/v1/anomalies", endpoint="list_anomalies", methods=["GET"]),
+    Rule("/v1/alerts", endpoint="list_alerts", methods=["GET"]),
     Rule("/v1/token/<address>/analysis", endpoint="token_analysis", methods=["GET"]),
     Rule("/v1/token/track", endpoint="track_token", methods=["POST"]),
     Rule("/v1/tokens/tracked", endpoint="tracked_tokens", methods=["GET"]),
@@ -43,6 +44,7 @@ ROUTES = Map([
 
 HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "list_anomalies": routes_anomalies.list_anomalies,
+    "list_alerts": routes_alerts.list_alerts,
     "token_analysis": routes_token.token_analysis,
     "track_token": routes_token.track_token,
     "tracked_tokens": routes_token.tracked_tokens,

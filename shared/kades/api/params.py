@@ -8,6 +8,7 @@ import flask
 
 from kades.errors import BadRequestError, Problem
 from kades.events.envelope import parse_json
+from kades.storage.repository import decode_cursor
 
 MAX_BODY_BYTES = 64 * 1024
 TIMEFRAMES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -56,6 +57,18 @@ def parse_number(name: str, raw: str | None, kind: type, low: float, high: float
         problems.append(Problem(name, f"must be between {low} and {high}"))
         return None
     return value
+
+
+def parse_cursor(raw: str | None, problems: list[Problem]) -> str | None:
+    """A page cursor as this API gave it out (`next_cursor`), checked."""
+    if raw is None:
+        return None
+    try:
+        decode_cursor(raw)
+    except ValueError:
+        problems.append(Problem("cursor", "not a next_cursor this API gave out"))
+        return None
+    return raw
 
 
 def parse_timeframe(raw: str | None, problems: list[Problem], default: str = "24h") -> str:

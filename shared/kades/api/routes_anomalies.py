@@ -4,7 +4,8 @@ from __future__ import annotations
 import flask
 
 from kades.api.auth import Caller
-from kades.api.params import jsonable, parse_number, parse_time, unknown_params
+from kades.api.params import (jsonable, parse_cursor, parse_number, parse_time,
+                              unknown_params)
 from kades.errors import BadRequestError, Problem
 from kades.runtime.endpoint import json_response
 from kades.runtime.function import Context
@@ -26,12 +27,7 @@ def list_anomalies(ctx: Context, request: flask.Request, caller: Caller) -> flas
     for name in ("type", "token"):
         if len(args.get(name, "")) > 128:
             problems.append(Problem(name, "at most 128 characters"))
-    cursor = args.get("cursor")
-    if cursor is not None:
-        try:
-            repository.decode_cursor(cursor)
-        except ValueError:
-            problems.append(Problem("cursor", "not a next_cursor this API gave out"))
+    cursor = parse_cursor(args.get("cursor"), problems)
     if problems:
         raise BadRequestError("invalid query", problems)
     with ctx.db() as conn:

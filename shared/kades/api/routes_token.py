@@ -68,6 +68,7 @@ def token_analysis(ctx: Context, request: flask.Request, caller: Caller,
     since = datetime.now(timezone.utc) - TIMEFRAMES[timeframe]
     with ctx.db() as conn:
         risk = repository.latest_risk_score(conn, address)
+        explanation = analysis.with_evidence(conn, address, risk["explanation"] if risk else [])
         anomalies, _ = repository.query_anomalies(conn, token=address, start_time=since, limit=100)
         metrics = analysis.metric_series(conn, address, since)
         risks = analysis.risk_series(conn, address, since)
@@ -76,7 +77,7 @@ def token_analysis(ctx: Context, request: flask.Request, caller: Caller,
         "risk_score": risk["score"] if risk else None,
         "risk_level": risk["level"] if risk else None,
         "components": risk["components"] if risk else {},
-        "explanation": risk["explanation"] if risk else [],
+        "explanation": explanation,
         "anomalies": anomalies,
         "metrics": summarise_metrics(metrics),
         "series": {"price": [[r["time"], r["price"]] for r in metrics if r["price"] is not None],

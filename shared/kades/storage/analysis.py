@@ -1,4 +1,5 @@
-"""Reads behind GET /v1/token/{address}/analysis: metrics and risk over a time window."""
+"""Reads behind GET /v1/token/{address}/analysis: metrics and risk over a time window, and
+the evidence of the anomalies a risk score names."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -48,3 +49,38 @@ def riskiest_tokens(conn: psycopg.Connection, since: datetime, limit: int = 20) 
             "SELECT * FROM (SELECT DISTINCT ON (token) token, time, score, level FROM risk_scores"
             " WHERE time >= %s ORDER BY token, time DESC) latest ORDER BY score DESC LIMIT %s",
             (since, limit)).fetchall()
+
+
+_NAMES = {"time", "anomaly_type", "score"}  # what an explanation entry names its anomaly by
+
+
+def _moment(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    return value
+
+
+def with_evidence(conn: psycopg.Connection, token: str, explanation: list[dict]) -> list[dict]:
+    """The risk score's explanation entries, each with `details`: the stored anomaly's evidence
+    (None when it was not stored). An entry names its anomaly by type, time, detector and
+    score; several stored rows alike (two wallets in one event) go to entries in turn."""
+    named = [e for e in explanation if isinstance(e, dict) and _NAMES <= e.keys()]
+    if not named:
+        return explanation  # nothing that names an anomaly (older or foreign shapes)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT time, anomaly_type, detector, score, details FROM anomaly_events"
+            " WHERE token = %s AND time = ANY(%s) ORDER BY time, id",
+            (token, sorted({_moment(e["time"]) for e in named}))).fetchall()
+    stored: dict[tuple, list[dict]] = {}
+    for row in rows:
+        key = (row["time"], row["anomaly_type"], row["detector"], round(row["score"], 4))
+        stored.setdefault(key, []).append(row["details"])
+    entries = []
+    for entry in explanation:
+        if entry in named:
+            found = stored.get((_moment(entry["time"]), entry["anomaly_type"],
+                                entry.get("detector", ""), round(float(entry["score"]), 4)))
+            entry = {**entry, "details": found.pop(0) if found else None}
+        entries.append(entry)
+    return entries

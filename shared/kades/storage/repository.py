@@ -114,6 +114,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise ValueError(f"invalid cursor {cursor!r}") from error
 
 
+def page_filter(filters: Iterable[tuple[str, Any]], cursor: str | None) -> tuple[str, list]:
+    """The WHERE clause and its parameters of a keyset page: each (clause, value) whose value
+    is not None, and the rows after `cursor` in (time, id) order, newest first."""
+    conditions, params = [], []
+    for clause, value in filters:
+        if value is not None:
+            conditions.append(clause)
+            params.append(value)
+    if cursor is not None:
+        conditions.append("(time, id) < (%s, %s)")
+        params.extend(decode_cursor(cursor))
+    return (f"WHERE {' AND '.join(conditions)}" if conditions else ""), params
+
+
 def query_anomalies(conn: psycopg.Connection, *, start_time: datetime | None = None,
                     end_time: datetime | None = None, min_score: float | None = None,
                     anomaly_type: str | None = None, token: str | None = None,
@@ -126,17 +140,9 @@ def query_anomalies(conn: psycopg.Connection, *, start_time: datetime | None = N
     """
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
-    conditions, params = [], []
-    for clause, value in (("time >= %s", start_time), ("time < %s", end_time),
-                          ("score >= %s", min_score), ("anomaly_type = %s", anomaly_type),
-                          ("token = %s", token)):
-        if value is not None:
-            conditions.append(clause)
-            params.append(value)
-    if cursor is not None:
-        conditions.append("(time, id) < (%s, %s)")
-        params.extend(decode_cursor(cursor))
-    where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+    where, params = page_filter((("time >= %s", start_time), ("time < %s", end_time),
+                                 ("score >= %s", min_score), ("anomaly_type = %s", anomaly_type),
+                                 ("token = %s", token)), cursor)
     statement = (f"SELECT id, {', '.join(_ANOMALY_COLUMNS)} FROM anomaly_events {where} "
                  f"ORDER BY time DESC, id DESC LIMIT %s")
     with conn.cursor(row_factory=dict_row) as cur:
