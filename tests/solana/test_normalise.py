@@ -1,7 +1,9 @@
 """The normaliser on every real mainnet transaction in ../shared/data/solana/rpc (exact amounts).
 
-Expected values were read off each transaction's pre/post token balances (and, for pump.fun,
-checked against the bonding curve's lamport change, which equals the event's SOL amount).
+Expected values were read off each transaction's pre/post token balances and token
+instructions (a wrapped-SOL account opened and closed within the transaction has no balance:
+what it paid is read from its Transfer instructions), and, for pump.fun, checked against the
+bonding curve's lamport change, which equals the event's SOL amount.
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ KEEP = {"transfers": ("mint", "source", "destination", "amount", "native"),
 
 EXPECTED = {
     "coinpusher_28FDVn-raydium-cp-initialize.json": {
+        "transfers": [  # the pool creation fee, paid from a wrapped-SOL account closed in the transaction
+            {"mint": "So11111111111111111111111111111111111111112", "source": "De1Rgnd2nR2bZmvxj9gKfXJhhHDZVuTB3FKNSCwbdUrj", "destination": "GThUX1Atko4tqhN2NaiTazWSeFWMuiUvfFnyJyUghFMJ", "amount": 150000000, "native": False},
+        ],
         "liquidity": [
             {"pool": "AQGPHsNFfvwNULydEKQtEnwMAJJH1AGgHC2oHUHuFKhe", "action": "create", "provider": "De1Rgnd2nR2bZmvxj9gKfXJhhHDZVuTB3FKNSCwbdUrj", "base_mint": "DeXRw2jRpVWEhXnM4BG9fjDkFxc7eQ17TPQWezegG9CS", "base_delta": 21000000000000000, "quote_delta": 20000000000, "base_reserve_after": 21000000000000000, "quote_reserve_after": 20000000000, "lp_amount": 20493901531819},
         ],
@@ -55,7 +60,8 @@ EXPECTED = {
         ],
     },
     "coinpusher_3iySYF-raydium-v4-initialize.json": {
-        "transfers": [
+        "transfers": [  # the pool creation fee (a wrapped-SOL account closed in the transaction), a SOL transfer
+            {"mint": "So11111111111111111111111111111111111111112", "source": "5PXxuZkvftsg5CAGjv5LL5tEtvBRskdx1AAjxw8hK2Qx", "destination": "GThUX1Atko4tqhN2NaiTazWSeFWMuiUvfFnyJyUghFMJ", "amount": 400000000, "native": False},
             {"mint": "So11111111111111111111111111111111111111112", "source": "5PXxuZkvftsg5CAGjv5LL5tEtvBRskdx1AAjxw8hK2Qx", "destination": "3AVi9Tg9Uo68tJfuvoKvqKNWKkC5wPdSSdeBnizKZ6jT", "amount": 5000000, "native": True},
         ],
         "liquidity": [

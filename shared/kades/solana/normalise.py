@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 
 from kades.solana import programs as p
+from kades.solana.movements import Move, account_owners, token_moves, unrecorded_deltas
+from kades.solana.pools import PoolAction, pool_actions
 from kades.solana.transaction import Instruction, TransactionView
 from kades.solana.transfers import owner_transfers, sol_transfers
 
@@ -75,111 +77,126 @@ def _pump_records(view: TransactionView, ixs: list[Instruction], out: dict, auth
     return set(curves.values())
 
 
-def _pool_vaults(view: TransactionView, ixs: list[Instruction]) -> dict[str, tuple[str, str]]:
-    """token account -> (pool id, program) for every AMM vault this transaction touched."""
-    balances = {b.account: b for b in view.token_balances()}
-    vaults: dict[str, tuple[str, str]] = {}
-    for ix in ixs:
-        if ix.program not in p.AMM_NAMES:
-            continue
-        pool = p.pool_id(ix)
-        for account in ix.accounts:
-            balance = balances.get(account)
-            if balance is None or balance.owner == (view.signers[0] if view.signers else None):
-                continue
-            if balance.owner in p.SHARED_AUTHORITIES and pool:
-                vaults.setdefault(account, (pool, ix.program))
-            elif (ix.program not in p.SHARED_AUTHORITIES.values() and balance.owner in ix.accounts
-                  and balance.owner not in view.signers):
-                vaults.setdefault(account, (balance.owner, ix.program))  # the pool owns its vaults
-    return vaults
+def _people_deltas(view: TransactionView, moves: list[Move], owners: dict[str, str]) -> dict:
+    """Per (owner, mint) what each owner's token accounts gained or lost, counting accounts
+    opened and closed within the transaction (wrapped SOL) from their token instructions."""
+    deltas = dict(view.owner_deltas())
+    mints = {b.account: b.mint for b in view.token_balances()}
+    for key, value in unrecorded_deltas(view, moves, owners, mints).items():
+        deltas[key] = deltas.get(key, 0) + value
+    return {key: value for key, value in deltas.items() if value}
 
 
-def _amm_records(view: TransactionView, ixs: list[Instruction], out: dict) -> set[str]:
+def _migrations(ixs: list[Instruction]) -> dict[str, str]:
+    """PumpSwap pool -> the pump.fun bonding curve it took over (pump.fun `migrate`)."""
+    return {ix.accounts[9]: ix.accounts[3] for ix in ixs
+            if ix.program == p.PUMP_FUN and (ix.data or b"")[:8] == p.PUMP_MIGRATE and len(ix.accounts) > 9}
+
+
+def _amm_records(view: TransactionView, ixs: list[Instruction], out: dict, moves: list[Move],
+                 owners: dict[str, str], deltas: dict) -> set[str]:
     """Swaps, liquidity changes and pool states from AMM vaults; the vault owners."""
-    vaults = _pool_vaults(view, ixs)
-    pools: dict[str, dict] = defaultdict(lambda: {"delta": Counter(), "pre": Counter(), "post": Counter()})
-    decimals, owners = view.decimals(), set()
-    for balance in view.token_balances():
-        if balance.account in vaults:
-            pool, program = vaults[balance.account]
-            state = pools[pool]
-            state["program"] = p.AMM_NAMES[program]
-            state["delta"][balance.mint] += balance.post - balance.pre
-            state["pre"][balance.mint] += balance.pre
-            state["post"][balance.mint] += balance.post
-            owners.add(balance.owner)
-    legs = []
-    for pool, state in pools.items():
-        mints = sorted(state["post"] | state["pre"])
-        if len(mints) != 2:
+    actions, vault_owners = pool_actions(view, ixs, moves, owners)
+    decimals, migrations, legs = view.decimals(), _migrations(ixs), []
+    for action in actions:
+        if len(action.mints) != 2:
             continue
-        base, quote = quote_of(*mints)
-        d_base, d_quote = state["delta"][base], state["delta"][quote]
+        base, quote = quote_of(*action.mints)
+        d_base, d_quote = action.delta[base], action.delta[quote]
         out["pool_states"].append({
-            "signature": view.signature, "program": state["program"], "pool": pool, "base_mint": base,
-            "quote_mint": quote, "base_reserve": state["post"][base], "base_decimals": decimals[base],
-            "quote_reserve": state["post"][quote], "quote_decimals": decimals[quote], "virtual": False,
-            "price": ui_price(state["post"][base], decimals[base], state["post"][quote], decimals[quote])})
+            "signature": view.signature, "program": action.program, "pool": action.pool, "base_mint": base,
+            "quote_mint": quote, "base_reserve": action.post[base], "base_decimals": decimals[base],
+            "quote_reserve": action.post[quote], "quote_decimals": decimals[quote], "virtual": False,
+            "price": ui_price(action.post[base], decimals[base], action.post[quote], decimals[quote])})
         if d_base * d_quote < 0:
-            legs.append((pool, state, base, quote))
+            gone = base if d_base < 0 else quote
+            if action.burned[gone] < -action.delta[gone]:  # burned out of the vault: no one's trade
+                legs.append((action, base, quote))
         elif d_base or d_quote:
-            out["liquidity"].append(_liquidity(view, pool, state, base, quote, owners, decimals))
+            record = _liquidity(view, action, base, quote, vault_owners, decimals)
+            if record["action"] == "create" and action.pool in migrations:
+                record["migration"] = {"program": "pump_fun", "bonding_curve": migrations[action.pool]}
+            out["liquidity"].append(record)
     if legs:
-        routed_by_jupiter = any(ix.program == p.JUPITER_V6 for ix in ixs)
-        out["swaps"].extend(_swaps(view, legs, decimals, "jupiter_v6" if routed_by_jupiter else None))
-    return owners
+        aggregators = [p.AGGREGATORS[ix.program] for ix in ixs if ix.program in p.AGGREGATORS]
+        out["swaps"].extend(_swaps(view, legs, decimals, deltas, vault_owners,
+                                   aggregators[0] if aggregators else None))
+    return vault_owners
 
 
-def _liquidity(view, pool, state, base, quote, pool_owners, decimals) -> dict:
-    d_base, d_quote = state["delta"][base], state["delta"][quote]
+def _liquidity(view, action: PoolAction, base, quote, pool_owners, decimals) -> dict:
+    d_base, d_quote = action.delta[base], action.delta[quote]
     adding = d_base >= 0 and d_quote >= 0
-    created = adding and state["pre"][base] == 0 and state["pre"][quote] == 0
+    created = adding and action.pre[base] == 0 and action.pre[quote] == 0
     supply = Counter()
     for (owner, mint), delta in view.owner_deltas().items():
         supply[mint] += delta
     lp = [(mint, change) for mint, change in supply.items() if change and mint not in (base, quote)]
+    # Who paid into the vaults (or was paid out of them) in this instruction; else by balances.
+    moved = {o: v for o, v in (action.payers if adding else action.receivers).items() if o not in pool_owners}
     providers = [(abs(delta), owner) for (owner, mint), delta in view.owner_deltas().items()
                  if mint == base and owner not in pool_owners and (delta < 0) == adding]
-    return {"signature": view.signature, "program": state["program"], "pool": pool,
+    provider = (max(moved, key=lambda o: (moved[o], o)) if moved
+                else max(providers)[1] if providers else view.fee_payer)
+    return {"signature": view.signature, "program": action.program, "pool": action.pool,
             "action": "create" if created else ("add" if adding else "remove"),
-            "provider": max(providers)[1] if providers else view.fee_payer,
-            "base_mint": base, "quote_mint": quote, "base_decimals": decimals[base],
+            "provider": provider, "base_mint": base, "quote_mint": quote, "base_decimals": decimals[base],
             "quote_decimals": decimals[quote], "base_delta": d_base, "quote_delta": d_quote,
-            "base_reserve_before": state["pre"][base], "quote_reserve_before": state["pre"][quote],
-            "base_reserve_after": state["post"][base], "quote_reserve_after": state["post"][quote],
+            "base_reserve_before": action.pre[base], "quote_reserve_before": action.pre[quote],
+            "base_reserve_after": action.post[base], "quote_reserve_after": action.post[quote],
             "lp_mint": lp[0][0] if len(lp) == 1 else None, "lp_amount": abs(lp[0][1]) if len(lp) == 1 else None}
 
 
-def _swaps(view, legs, decimals, aggregator: str | None) -> list[dict]:
-    """Net the legs: what the pools took in is what the trader paid (a route is one swap)."""
+def _trader(view: TransactionView, deltas: dict, mint_in: str, mint_out: str, not_people: set[str]):
+    """Whose movement the swap is: the owner who received what the pools gave out (and paid
+    what they took in), a signer first. A relayer or router may sign for someone else."""
+    got = {o: d for (o, m), d in deltas.items() if m == mint_out and d > 0 and o not in not_people}
+    paid = {o for (o, m), d in deltas.items() if m == mint_in and d < 0 and o not in not_people}
+    for candidates in ([o for o in got if o in paid], list(got)):
+        if candidates:
+            signers = [s for s in view.signers if s in candidates]
+            trader = signers[0] if signers else max(candidates, key=lambda o: (got[o], o))
+            return trader, got[trader]
+    return view.fee_payer, None
+
+
+def _swaps(view, legs, decimals, deltas, pool_owners, aggregator: str | None) -> list[dict]:
+    """Net the legs: what the pools took in is what the trader paid (a route is one swap);
+    what reached the trader is what they got (less than the pools gave out when a Token-2022
+    transfer fee or the pool's own fees were withheld on the way)."""
     net = Counter()
-    for _, state, base, quote in legs:
-        net[base] += state["delta"][base]
-        net[quote] += state["delta"][quote]
+    for action, base, quote in legs:
+        net[base] += action.delta[base]
+        net[quote] += action.delta[quote]
     paid = [m for m, v in net.items() if v > 0]
     got = [m for m, v in net.items() if v < 0]
     routed = len(legs) > 1 and len(paid) == 1 and len(got) == 1
     groups = [(legs, paid[0], got[0])] if routed else [([leg], None, None) for leg in legs]
     result = []
     for group, mint_in, mint_out in groups:
-        pool, state, base, quote = group[0]
+        action, base, quote = group[0]
         if mint_in is None:
-            mint_in, mint_out = (base, quote) if state["delta"][base] > 0 else (quote, base)
-        amount_in = net[mint_in] if routed else state["delta"][mint_in]
-        amount_out = -(net[mint_out] if routed else state["delta"][mint_out])
+            mint_in, mint_out = (base, quote) if action.delta[base] > 0 else (quote, base)
+        amount_in = net[mint_in] if routed else action.delta[mint_in]
+        pool_out = -(net[mint_out] if routed else action.delta[mint_out])
+        trader, received = _trader(view, deltas, mint_in, mint_out, pool_owners)
+        amount_out = received if received else pool_out
         base_mint, quote_mint = quote_of(mint_in, mint_out)
         base_amount = amount_in if base_mint == mint_in else amount_out
         quote_amount = amount_out if base_mint == mint_in else amount_in
-        record = {"signature": view.signature, "trader": view.fee_payer, "program": state["program"],
-                  "pool": pool, "mint_in": mint_in, "mint_out": mint_out, "amount_in": amount_in,
+        record = {"signature": view.signature, "trader": trader, "program": action.program,
+                  "pool": action.pool, "mint_in": mint_in, "mint_out": mint_out, "amount_in": amount_in,
                   "amount_out": amount_out, "decimals_in": decimals[mint_in],
                   "decimals_out": decimals[mint_out], "base_mint": base_mint, "quote_mint": quote_mint,
                   "side": "sell" if mint_in == base_mint else "buy", "base_amount": base_amount,
                   "quote_amount": quote_amount,
                   "price": ui_price(base_amount, decimals[base_mint], quote_amount, decimals[quote_mint])}
+        if amount_out != pool_out:
+            record["pool_amount_out"] = pool_out
+        if trader != view.fee_payer:
+            record["signer"] = view.fee_payer  # someone else signed (relayer, router)
         if routed:
-            record["route"] = [leg[0] for leg in group]
+            record["route"] = [leg[0].pool for leg in group]
         if aggregator:
             record["aggregator"] = aggregator
         result.append(record)
@@ -212,12 +229,14 @@ def normalise_transaction(tx: dict) -> tuple[dict[str, list], Counter]:
     skipped = Counter(ix.program for ix in ixs if ix.program not in p.PLUMBING)
     created = _authorities(view, ixs, out)
     curves = _pump_records(view, ixs, out, created)
-    pool_owners = _amm_records(view, ixs, out)
+    moves, owners = token_moves(ixs), account_owners(view, ixs)
+    deltas = _people_deltas(view, moves, owners)
+    pool_owners = _amm_records(view, ixs, out, moves, owners, deltas)
     pumped = {launch["mint"] for launch in out["launches"]}
     for mint, info in created.items():
         # LP mints of AMM pools are plumbing; their pool shows up as a liquidity "create".
         if mint not in pumped and info.get("mint_authority") not in p.SHARED_AUTHORITIES:
             out["launches"].append({"signature": view.signature, "creator": view.fee_payer, **info})
-    owner_transfers(view, curves | pool_owners, out)
+    owner_transfers(view, curves | pool_owners, out, deltas)
     sol_transfers(view, ixs, out)
     return out, skipped

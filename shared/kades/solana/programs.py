@@ -1,8 +1,10 @@
 """Program ids and the few instruction/event layouts the normaliser reads.
 
 Layouts come from the programs' public IDLs: pump.fun's Anchor events (TradeEvent,
-CreateEvent), SPL Token's InitializeMint/InitializeMint2/SetAuthority, Raydium's
-instruction tags. Everything else is derived from balance changes (see normalise.py).
+CreateEvent, CompleteEvent) and its migrate instruction, SPL Token's
+InitializeMint/InitializeMint2/SetAuthority, the account lists of Raydium AMM v4, CPMM and
+LaunchLab, PumpSwap (pump_amm) and Meteora DAMM v2. Everything else is derived from balance
+changes (see pools.py and normalise.py).
 """
 from __future__ import annotations
 
@@ -23,7 +25,16 @@ ORCA_WHIRLPOOL = "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc"
 METEORA_DLMM = "LBUZKhRxPF3XUpBCjp4YzTKgLccjZhTSDM9YuVaPwxo"
 METEORA_POOLS = "Eo7WjKq67rjJQSZxS6z3YkapzY3eMj6Xy8X5EQVn5UaB"
 METEORA_DAMM_V2 = "cpamdpZCGKUy5JxQXB4dcpGPiikHawvSWAd6mEn1sGG"
+METEORA_DAMM_V2_AUTHORITY = "HLnpSz9h2S4hiLQ43rnSD9XkcUThA7B8hQMKmDaiTLcC"
+PUMPSWAP = "pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA"
+PUMPSWAP_FEES = "pfeeUxB6jkeY1Hxd7CsFCAjcbHA9rWtchMGdZ6VojVZ"  # fee tiers PumpSwap asks (CPI)
+RAYDIUM_CLMM = "CAMMCzo5YL8w4VFF8KVHrK22GGUsp5VTaW7grrKgrWqK"
+RAYDIUM_LAUNCHLAB = "LanMV9sAd7wArD4vJFi2qDdfnVhFxYSUg6eADduJ3uj"
 JUPITER_V6 = "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4"
+# Routers: they move the trader's tokens through pools; the route is one swap for the trader.
+AGGREGATORS = {JUPITER_V6: "jupiter_v6", "DF1ow4tspfHX9JwWJsAb9epbkA8hmpSEAtxXy1V27QBH": "dflow",
+               "T1TANpTeScyeqVzzgNViGDNrkQ6qHz9KrSBS4aNXvGT": "titan",
+               "routeUGWgWzqBWFcrCfv8tritsqukccJPu3q5GPP3xS": "raydium_route"}
 TOKEN = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 TOKEN_2022 = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
 SYSTEM = "11111111111111111111111111111111"
@@ -37,14 +48,20 @@ STABLECOINS = (USDC, USDT)
 # AMMs whose vaults the normaliser reads; name used in records.
 AMM_NAMES = {RAYDIUM_V4: "raydium_v4", RAYDIUM_CPMM: "raydium_cpmm", ORCA_WHIRLPOOL: "orca_whirlpool",
              METEORA_DLMM: "meteora_dlmm", METEORA_POOLS: "meteora_pools",
-             METEORA_DAMM_V2: "meteora_damm_v2"}
+             METEORA_DAMM_V2: "meteora_damm_v2", PUMPSWAP: "pumpswap", RAYDIUM_CLMM: "raydium_clmm",
+             RAYDIUM_LAUNCHLAB: "raydium_launchlab"}
 # Vault owners shared by every pool of a program (the pool id then comes from the instruction).
-SHARED_AUTHORITIES = {RAYDIUM_V4_AUTHORITY: RAYDIUM_V4, RAYDIUM_CPMM_AUTHORITY: RAYDIUM_CPMM}
+SHARED_AUTHORITIES = {RAYDIUM_V4_AUTHORITY: RAYDIUM_V4, RAYDIUM_CPMM_AUTHORITY: RAYDIUM_CPMM,
+                      METEORA_DAMM_V2_AUTHORITY: METEORA_DAMM_V2}
+# Programs whose pool account (pool_id) owns its vaults: nothing else it names is a vault
+# (PumpSwap also names the protocol's and the coin creator's fee accounts).
+POOL_OWNS_VAULTS = {PUMPSWAP}
 # Programs that carry no market meaning: never counted as skipped.
 PLUMBING = {"ComputeBudget111111111111111111111111111111", "11111111111111111111111111111111",
             TOKEN, TOKEN_2022, "ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL",
             "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr", "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo",
-            "metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s", JUPITER_V6, PUMP_FUN, *AMM_NAMES}
+            "metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s", PUMP_FUN, PUMPSWAP_FEES, *AGGREGATORS,
+            *AMM_NAMES}
 
 
 def _anchor(kind: str, name: str) -> bytes:
@@ -53,25 +70,56 @@ def _anchor(kind: str, name: str) -> bytes:
 
 TRADE_EVENT = _anchor("event", "TradeEvent")
 CREATE_EVENT = _anchor("event", "CreateEvent")
+COMPLETE_EVENT = _anchor("event", "CompleteEvent")
+PUMP_MIGRATE = _anchor("global", "migrate")  # accounts: ..., 3 bonding curve, ..., 9 PumpSwap pool
 EVENT_CPI_TAG = bytes.fromhex("e445a52e51cb9a1d")  # Anchor's emit_cpi! instruction tag
 # Index of the pool state account in each instruction (Raydium's own account lists).
 CPMM_POOL_INDEX = {_anchor("global", "swap_base_input"): 3, _anchor("global", "swap_base_output"): 3,
                    _anchor("global", "deposit"): 2, _anchor("global", "withdraw"): 2,
                    _anchor("global", "initialize"): 3}
 RAYDIUM_V4_INITIALIZE = (0, 1)  # initialize, initialize2: the amm id is account 4; others: 1
+# PumpSwap (pump_amm IDL): the pool is account 0 of every pool instruction.
+PUMPSWAP_NAMES = {_anchor("global", name): name for name in (
+    "buy", "sell", "buy_exact_quote_in", "create_pool", "deposit", "withdraw", "boost_buy_and_burn")}
+# Raydium LaunchLab (raydium_launchpad IDL): trades name pool_state 4, base_vault 7, quote_vault 8.
+LAUNCHLAB_TRADES = {_anchor("global", name): name for name in (
+    "buy_exact_in", "buy_exact_out", "sell_exact_in", "sell_exact_out")}
+# Meteora DAMM v2 (cp_amm IDL): swap and swap2 name pool_authority 0, pool 1.
+DAMM_V2_SWAPS = {_anchor("global", "swap"): "swap", _anchor("global", "swap2"): "swap2"}
 
 
 def pool_id(ix: Instruction) -> str | None:
-    """The pool a Raydium instruction acts on (None when the layout is not known)."""
+    """The pool an instruction acts on, where its account list says (None when not known)."""
     if ix.data is None or not ix.data:
         return None
     if ix.program == RAYDIUM_V4:
         index = 4 if ix.data[0] in RAYDIUM_V4_INITIALIZE else 1
     elif ix.program == RAYDIUM_CPMM:
         index = CPMM_POOL_INDEX.get(ix.data[:8])
+    elif ix.program == PUMPSWAP:
+        index = 0 if ix.data[:8] in PUMPSWAP_NAMES else None
+    elif ix.program == RAYDIUM_LAUNCHLAB:
+        index = 4 if ix.data[:8] in LAUNCHLAB_TRADES else None
+    elif ix.program == METEORA_DAMM_V2:
+        index = 1 if ix.data[:8] in DAMM_V2_SWAPS else None
     else:
         return None
     return ix.accounts[index] if index is not None and index < len(ix.accounts) else None
+
+
+def named_vaults(ix: Instruction) -> set[str] | None:
+    """The vaults an instruction names by position (None: find them by their owner)."""
+    if ix.program == RAYDIUM_LAUNCHLAB and (ix.data or b"")[:8] in LAUNCHLAB_TRADES and len(ix.accounts) > 8:
+        return {ix.accounts[7], ix.accounts[8]}
+    return None
+
+
+def instruction_name(ix: Instruction) -> str | None:
+    """The Anchor instruction's name where the normaliser knows it."""
+    head = (ix.data or b"")[:8]
+    names = {PUMPSWAP: PUMPSWAP_NAMES, RAYDIUM_LAUNCHLAB: LAUNCHLAB_TRADES,
+             METEORA_DAMM_V2: DAMM_V2_SWAPS}.get(ix.program, {})
+    return names.get(head)
 
 
 @dataclass(frozen=True)
@@ -84,6 +132,13 @@ class PumpTrade:
     timestamp: int
     virtual_sol_reserves: int
     virtual_token_reserves: int
+
+
+@dataclass(frozen=True)
+class PumpComplete:
+    user: str
+    mint: str
+    bonding_curve: str
 
 
 @dataclass(frozen=True)
@@ -102,9 +157,11 @@ def _string(data: bytes, offset: int) -> tuple[str, int]:
     return data[start:start + length].decode("utf-8", "replace"), start + length
 
 
-def decode_pump_event(data: bytes) -> PumpTrade | PumpCreate | None:
-    """A pump.fun TradeEvent or CreateEvent (Anchor event bytes, discriminator first)."""
+def decode_pump_event(data: bytes) -> PumpTrade | PumpCreate | PumpComplete | None:
+    """A pump.fun TradeEvent, CreateEvent or CompleteEvent (Anchor event bytes, discriminator first)."""
     try:
+        if data[:8] == COMPLETE_EVENT and len(data) >= 104:  # the curve is full: ready to migrate
+            return PumpComplete(*(b58encode(data[8 + 32 * i: 40 + 32 * i]) for i in range(3)))
         if data[:8] == TRADE_EVENT:
             sol, tokens = struct.unpack_from("<QQ", data, 40)
             timestamp, v_sol, v_tokens = struct.unpack_from("<qQQ", data, 89)
@@ -121,7 +178,7 @@ def decode_pump_event(data: bytes) -> PumpTrade | PumpCreate | None:
     return None
 
 
-def pump_events(instructions: list[Instruction], logs: list[str]) -> list[PumpTrade | PumpCreate]:
+def pump_events(instructions: list[Instruction], logs: list[str]) -> list[PumpTrade | PumpCreate | PumpComplete]:
     """pump.fun events of a transaction: from its self-CPI instructions, else from its logs."""
     from_cpi = [decode_pump_event(ix.data[8:]) for ix in instructions
                 if ix.program == PUMP_FUN and ix.data and ix.data[:8] == EVENT_CPI_TAG]

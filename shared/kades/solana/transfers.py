@@ -7,11 +7,14 @@ from kades.solana import programs as p
 from kades.solana.transaction import Instruction, TransactionView
 
 
-def owner_transfers(view: TransactionView, not_people: set[str], out: dict) -> None:
-    """Owner-to-owner movements: per mint, senders paired with receivers (largest first)."""
+def owner_transfers(view: TransactionView, not_people: set[str], out: dict,
+                    deltas: dict[tuple[str, str], int] | None = None) -> None:
+    """Owner-to-owner movements: per mint, senders paired with receivers (largest first).
+    `deltas` per (owner, mint), by default the balances' (kades.solana.normalise adds the
+    accounts opened and closed within the transaction)."""
     decimals = view.decimals()
     by_mint: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for (owner, mint), delta in view.owner_deltas().items():
+    for (owner, mint), delta in (view.owner_deltas() if deltas is None else deltas).items():
         if owner not in not_people:
             by_mint[mint].append((owner, delta))
     for mint, moves in by_mint.items():
