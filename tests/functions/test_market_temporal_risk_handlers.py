@@ -268,9 +268,8 @@ def test_a_database_failure_after_the_state_commit_loses_nothing(ctx_of, db_conn
     (failing, reply) = next((e, r) for e in events if (r := expected[e.id]))
     db_conn.execute("TRUNCATE temporal_scores")
     db_conn.commit()
-    redis_conn = ctx.redis
-    redis_conn.flushdb()
-    temporal_function.STATES.forget()
+    ctx.redis.flushdb()
+    ctx = ctx_of("temporal-analysis")  # a fresh process: no cached state of the first run
     for event in events[:events.index(failing)]:
         handle_ticks(event, ctx)
     real_db = Context.db
@@ -295,11 +294,10 @@ def test_ticks_in_no_order_and_twice_give_what_the_ordered_feed_gives(ctx_of, db
     import random
     sim = simulate_market(seed=11, tokens=3, minutes=30)
     events = [tick_event(sim.ticks[i:i + 6], f"e{i}") for i in range(0, len(sim.ticks), 6)]
-    ctx = ctx_of("temporal-analysis")
 
     def run(order: list) -> tuple[list, list]:
+        ctx = ctx_of("temporal-analysis")  # a fresh process each run
         ctx.redis.flushdb()
-        temporal_function.STATES.forget()
         db_conn.execute("TRUNCATE temporal_scores")
         db_conn.commit()
         clock = iter(range(10**6))
@@ -358,11 +356,10 @@ def test_two_ticks_of_one_token_at_the_same_second_count_the_same_in_either_orde
     token at one time must be taken the same way whichever arrives first."""
     base = simulate_market(seed=3, tokens=1, minutes=5).ticks
     twin = {**base[30], "price": base[30]["price"] * 1.5}
-    ctx = ctx_of("temporal-analysis")
 
     def final_detector(order: list[list[dict]]) -> dict:
         redis_conn.flushdb()
-        temporal_function.STATES.forget()
+        ctx = ctx_of("temporal-analysis")  # a fresh process each order
         for index, ticks in enumerate(order):
             handle_ticks(tick_event(ticks, f"t{index}"), ctx)
         state = json.loads(redis_conn.get(STATE_KEY.format(token=base[0]["token"])))

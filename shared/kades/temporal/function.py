@@ -106,7 +106,10 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
     return monitor.to_state(), anomalies
 
 
-STATES = StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS)
+def start(ctx: Context) -> StateStore:
+    """temporal-analysis's per-process state, one per Context (`ctx.local(start)`): the
+    states it last committed, cached."""
+    return StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS)
 
 
 def tick_id(moment: float, tick: dict) -> str:
@@ -119,7 +122,7 @@ def tick_id(moment: float, tick: dict) -> str:
 
 
 def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]], *,
-                  buffer: ReorderBuffer, now_s: float, outbox: str | None = None
+                  store: StateStore, buffer: ReorderBuffer, now_s: float, outbox: str | None = None
                   ) -> tuple[list[dict], list[dict]]:
     """Take every token's ticks into its reorder buffer and analyse what it releases, all
     tokens committed atomically; (anomalies, tick scores) of the attempt that committed --
@@ -144,11 +147,11 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
             anomalies.extend(found)
         return new_states, (anomalies, scores)
 
-    result = STATES.update(client, keys, compute, outbox=outbox)
+    result = store.update(client, keys, compute, outbox=outbox)
     if late[0]:
         LATE_INPUTS.labels("temporal-analysis").inc(late[0])
     note_waiting(client, WAITING_KEY, groups,
-                 [(state or {}).get("reorder", {}) for state in STATES.current(client, keys)])
+                 [(state or {}).get("reorder", {}) for state in store.current(client, keys)])
     return result
 
 
@@ -162,7 +165,8 @@ def handle_ticks(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
         now, groups = time.time(), group_ticks(event.data["ticks"])
     # A retry after a failure past the state commit (the database away) gets the first
     # attempt's anomalies and scores back from the outbox, so they are stored and replied.
-    anomalies, scores = analyse_batch(ctx.redis, groups, buffer=ReorderBuffer.from_settings(ctx.settings),
+    anomalies, scores = analyse_batch(ctx.redis, groups, store=ctx.local(start),
+                                      buffer=ReorderBuffer.from_settings(ctx.settings),
                                       now_s=now,
                                       outbox=outbox_key(ctx.name, event.source, event.id))
     floor = ctx.settings.temporal_score_floor
