@@ -58,6 +58,12 @@ def _pump_records(view: TransactionView, ixs: list[Instruction], out: dict, auth
                 "mint_authority": final.get("mint_authority"), "freeze_authority": final.get("freeze_authority")})
             curves[event.mint] = event.bonding_curve
             continue
+        if isinstance(event, p.PumpComplete):  # the curve is full: its hand-over to a pool comes next
+            for state in out["pool_states"]:
+                if state["pool"] == event.bonding_curve:
+                    state["complete"] = True
+            curves.setdefault(event.mint, event.bonding_curve)
+            continue
         curve = curves.get(event.mint, "")
         base_in = not event.is_buy
         out["swaps"].append({
@@ -117,11 +123,72 @@ def _amm_records(view: TransactionView, ixs: list[Instruction], out: dict, moves
             if record["action"] == "create" and action.pool in migrations:
                 record["migration"] = {"program": "pump_fun", "bonding_curve": migrations[action.pool]}
             out["liquidity"].append(record)
+    aggregators = [p.AGGREGATORS[ix.program] for ix in ixs if ix.program in p.AGGREGATORS]
+    venues = _venues(view, ixs) if aggregators else {}
+    routed = _route_swap(view, legs, venues, deltas, vault_owners, decimals, aggregators[0]) if aggregators else None
+    if routed and not any(s["trader"] == routed["trader"] for s in out["swaps"]):  # not a pump.fun hop
+        out["swaps"].append(routed)
+        return vault_owners | set(venues)
     if legs:
-        aggregators = [p.AGGREGATORS[ix.program] for ix in ixs if ix.program in p.AGGREGATORS]
         out["swaps"].extend(_swaps(view, legs, decimals, deltas, vault_owners,
                                    aggregators[0] if aggregators else None))
     return vault_owners
+
+
+def _venues(view: TransactionView, ixs: list[Instruction]) -> dict[str, str]:
+    """Pools of programs the normaliser does not know, called inside a route: owner -> program,
+    for the owners of the token accounts they were handed (never a signer's)."""
+    owners = {b.account: b.owner for b in view.token_balances()}
+    venues: dict[str, str] = {}
+    for ix in ixs:
+        if ix.inner and ix.program not in p.PLUMBING:
+            for account in ix.accounts:
+                if account in owners and owners[account] not in view.signers:
+                    venues.setdefault(owners[account], ix.program)
+    return venues
+
+
+def _route_swap(view, legs, venues, deltas, pool_owners, decimals, aggregator) -> dict | None:
+    """A router's transaction as one swap, from the trader's side: what they paid (less what
+    went to other people: fees, recorded as transfers) for what they received, whatever venues
+    (known pools or programs the normaliser does not read) the route crossed."""
+    not_people = pool_owners | set(venues)
+    people = {(o, m): d for (o, m), d in deltas.items() if o not in not_people}
+    traders = {}
+    for owner in {o for o, _ in people}:
+        mine = {m: d for (o, m), d in people.items() if o == owner}
+        gave, got = [m for m, d in mine.items() if d < 0], [m for m, d in mine.items() if d > 0]
+        if len(gave) == 1 and len(got) == 1:
+            traders[owner] = (gave[0], got[0])
+    signers = [s for s in view.signers if s in traders]
+    if not signers and len(traders) != 1:
+        return None
+    trader = signers[0] if signers else next(iter(traders))
+    mint_in, mint_out = traders[trader]
+    fees = sum(d for (o, m), d in people.items() if m == mint_in and d > 0 and o != trader)
+    amount_in = -people[(trader, mint_in)] - fees
+    amount_out = people[(trader, mint_out)]
+    if amount_in <= 0:
+        return None
+    pools = [action.pool for action, _, _ in legs] + [v for v in venues if v not in pool_owners]
+    base_mint, quote_mint = quote_of(mint_in, mint_out)
+    base_amount, quote_amount = (amount_in, amount_out) if base_mint == mint_in else (amount_out, amount_in)
+    record = {"signature": view.signature, "trader": trader,
+              "program": legs[0][0].program if legs else venues[pools[0]] if pools else aggregator,
+              "pool": pools[0] if pools else "", "mint_in": mint_in, "mint_out": mint_out,
+              "amount_in": amount_in, "amount_out": amount_out, "decimals_in": decimals[mint_in],
+              "decimals_out": decimals[mint_out], "base_mint": base_mint, "quote_mint": quote_mint,
+              "side": "sell" if mint_in == base_mint else "buy", "base_amount": base_amount,
+              "quote_amount": quote_amount, "route": pools, "aggregator": aggregator,
+              "price": ui_price(base_amount, decimals[base_mint], quote_amount, decimals[quote_mint])}
+    net = Counter()
+    for action, _, _ in legs:
+        net.update({m: action.delta[m] for m in (mint_in, mint_out)})
+    if len(pools) == len(legs) and 0 < -net[mint_out] != amount_out:  # known pools only: what they gave
+        record["pool_amount_out"] = -net[mint_out]
+    if trader != view.fee_payer:
+        record["signer"] = view.fee_payer
+    return record
 
 
 def _liquidity(view, action: PoolAction, base, quote, pool_owners, decimals) -> dict:
