@@ -4,6 +4,7 @@ Handlers are called directly (no HTTP): the runtime's own tests cover decoding a
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ from kades.events.catalogue import (ANOMALY_DETECTED, MARKET_TICK, PING, RISK_SC
 from kades.market.function import handle_feed
 from kades.risk import function as risk_function
 from kades.risk.function import handle_anomalies
+from kades.risk.scoring import ceiling_of, components_at
 from kades.runtime import Context
 from kades.simulate import feed_events, simulate_market
 from kades.temporal import function as temporal_function
@@ -162,8 +164,10 @@ def anomaly(token: str, kind: str, score: float, when: str = "2024-01-01T00:00:0
             "detector": "test", "details": {"why": kind}}
 
 
-def test_risk_scoring_stores_scores_replies_per_token_and_is_idempotent(ctx_of, db_conn, redis_conn):
-    ctx = ctx_of("risk-scoring")
+def test_risk_scoring_stores_scores_replies_per_token_and_is_idempotent(kades_settings, db_conn,
+                                                                       redis_conn):
+    # alerts judged at once, not after the reorder buffer's idle wait
+    ctx = Context("risk-scoring", settings=dataclasses.replace(kades_settings, reorder_idle_s=0.0))
     event = anomalies_event("a1", anomaly("TokenA", "liquidity_removal", 0.95),
                             anomaly("TokenB", "flash_crash", 0.6),
                             anomaly("TokenA", "wash_trading", 0.5))
@@ -187,22 +191,23 @@ def test_risk_scoring_rolls_back_rows_when_redis_conflicts(ctx_of, db_conn, redi
     ctx = ctx_of("risk-scoring")
     key = risk_function.STATE_KEY.format(token="TokenC")
     calls = []
-    original = risk_function.score_tokens
+    original = risk_function.score_token
 
-    def racing(raw_states, groups, event_key, *args, **kwargs):
-        calls.append(event_key)
+    def racing(stored, token, *args, **kwargs):
+        calls.append(token)
         if len(calls) == 1:
-            redis_conn.set(key, json.dumps({"risk": None, "applied": []}))
-        return original(raw_states, groups, event_key, *args, **kwargs)
+            redis_conn.set(key, json.dumps({"version": 2}))
+        return original(stored, token, *args, **kwargs)
 
-    monkeypatch.setattr(risk_function, "score_tokens", racing)
+    monkeypatch.setattr(risk_function, "score_token", racing)
     reply, *_ = handle_anomalies(anomalies_event("c1", anomaly("TokenC", "wash_trading", 0.7)), ctx)
     assert len(calls) == 2 and reply.data["components"]["chain"] == 0.7
     assert count(db_conn, "anomaly_events") == 1 and count(db_conn, "risk_scores") == 1
 
 
 def test_concurrent_risk_updates_of_one_token_both_count(ctx_of, redis_conn):
-    events = [anomalies_event(f"r{i}", anomaly("TokenD", "wash_trading", 0.1)) for i in range(20)]
+    events = [anomalies_event(f"r{i}", {**anomaly("TokenD", "wash_trading", 0.1),
+                                        "details": {"wallet": i}}) for i in range(20)]
     errors = []
 
     def replica(mine):
@@ -220,8 +225,9 @@ def test_concurrent_risk_updates_of_one_token_both_count(ctx_of, redis_conn):
         thread.join()
     assert errors == []
     state = json.loads(redis_conn.get(risk_function.STATE_KEY.format(token="TokenD")))
-    assert state["risk"]["components"]["chain"] == pytest.approx(1 - 0.9 ** 20)
-    assert len(state["applied"]) == 20
+    assert len(state["risk"]["evidence"]) == 20
+    assert components_at(state["risk"], state["risk"]["latest"])["chain"] == pytest.approx(
+        ceiling_of("wash_trading") * (1 - 0.9 ** 20))
 
 
 def test_simulated_market_flows_from_feed_to_risk(ctx_of, db_conn):

@@ -1,6 +1,8 @@
 """Alerts from risk: hysteresis (pure) and the risk-scoring handler on real Redis/PostgreSQL."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, SENTIMENT_SCORED, data_problems,
@@ -48,7 +50,8 @@ def test_channels_follow_the_anomaly_types():
 
 @pytest.fixture
 def ctx(kades_settings, redis_conn, db_conn):
-    return Context("risk-scoring", settings=kades_settings)
+    # every scored time judged at once (no idle wait): these tests are about levels, not order
+    return Context("risk-scoring", settings=dataclasses.replace(kades_settings, reorder_idle_s=0.0))
 
 
 def anomalies(event_id, token, score, when="2024-01-01T00:00:00Z"):
@@ -88,18 +91,23 @@ def ping(when: str):
 def test_the_decay_job_fades_risk_and_clears_the_alert(ctx, db_conn):
     raised = [r for r in handle_anomalies(anomalies("crash", "Fading", 0.99), ctx) if r.type == ALERT]
     assert [a.data["kind"] for a in raised] == ["raised"]
-    # an hour later: still high; a day later (half-life 6 h): cleared, exactly once
+    # an hour later: still high; a day later (half-life 6 h): cleared, exactly once, at the
+    # time the risk fell below 0.6 (threshold 0.7 - hysteresis 0.1): temporal 0.99 decayed
+    # until 1 - (1 - c) ** 0.75 < 0.6, 2 h 56 min 10 s after the crash
     hour = handle_anomalies(ping("2024-01-01T01:00:00Z"), ctx)
     assert [r.type for r in hour] == ["ai.kades.risk.scored.v1"]
     day = handle_anomalies(ping("2024-01-02T00:00:00Z"), ctx)
     risk = next(r for r in day if r.type != ALERT)
     assert risk.data["score"] < 0.1 and risk.data["time"] == "2024-01-02T00:00:00Z"
-    assert [r.data["kind"] for r in day if r.type == ALERT] == ["cleared"]
-    # the same ping again (a redelivery) announces the very same thing, nothing new
+    cleared = [r for r in day if r.type == ALERT]
+    assert [r.data["kind"] for r in cleared] == ["cleared"]
+    assert cleared[0].data["time"] == "2024-01-01T02:56:10Z" and cleared[0].data["score"] < 0.6
+    # the same ping again (a redelivery) announces the very same thing; a later one nothing
     again = handle_anomalies(ping("2024-01-02T00:00:00Z"), ctx)
     assert [r.id for r in again] == [r.id for r in day]
+    assert all(r.type != ALERT for r in handle_anomalies(ping("2024-01-02T00:05:00Z"), ctx))
     rows = db_conn.execute("SELECT count(*) FROM risk_scores WHERE token = 'Fading'").fetchone()[0]
-    assert rows == 3
+    assert rows == 4
 
 
 def test_an_unknown_job_is_refused(ctx):

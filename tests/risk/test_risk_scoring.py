@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from kades.risk.scoring import (COMPONENTS, DEFAULT_WEIGHTS, combine, component_of, decay,
-                                level_of, update_risk)
+from kades.risk.scoring import (COMPONENTS, DEFAULT_WEIGHTS, EVIDENCE_KEPT, absorb, combine,
+                                component_of, decay, epoch_s, level_of, risk_at, update_risk)
 
 
 def anomaly(kind: str, score: float, time: str = "2024-01-01T00:00:00Z", token: str = "T"):
@@ -66,11 +66,36 @@ def test_components_decay_with_the_half_life_setting():
     assert later["time"] == "2024-01-01T02:00:00Z"
 
 
-def test_time_never_runs_backwards_and_late_anomalies_count_by_their_age():
+def test_a_late_anomaly_scores_at_its_own_time_and_later_ones_do_not_count_there():
     state, _ = update_risk(None, "T", [anomaly("wash_trading", 0.5, "2024-01-01T06:00:00Z")])
-    _, risk = update_risk(state, "T", [anomaly("flash_crash", 0.8, "2024-01-01T00:00:00Z")])
-    assert risk["time"] == "2024-01-01T06:00:00Z"
-    assert risk["components"]["temporal"] == pytest.approx(0.4)
+    state, risk = update_risk(state, "T", [anomaly("flash_crash", 0.8, "2024-01-01T00:00:00Z")])
+    assert risk["time"] == "2024-01-01T00:00:00Z"
+    assert risk["components"] == {"chain": 0.0, "sentiment": 0.0, "temporal": 0.8}
+    _, at_six = update_risk(state, "T", [], now="2024-01-01T06:00:00Z")
+    assert at_six["components"]["temporal"] == pytest.approx(0.4)
+    assert at_six["components"]["chain"] == 0.5
+
+
+def test_the_same_anomaly_counts_once_and_order_does_not_matter():
+    stream = [anomaly("flash_crash", 0.6, "2024-01-01T00:00:00Z"),
+              anomaly("wash_trading", 0.5, "2024-01-01T01:00:00Z"),
+              anomaly("price_spike", 0.4, "2024-01-01T02:00:00Z")]
+    forward = absorb(None, stream)
+    backward = absorb(absorb(None, stream[::-1]), stream)  # and every one of them twice
+    assert forward == backward
+    at = epoch_s("2024-01-01T03:00:00Z")
+    assert risk_at(forward, "T", at) == risk_at(backward, "T", at)
+    assert risk_at(forward, "T", at)["components"]["temporal"] == pytest.approx(
+        1 - (1 - decay(0.6, 3 * 3600, 6 * 3600)) * (1 - decay(0.4, 3600, 6 * 3600)), abs=1e-4)
+
+
+def test_the_evidence_set_drops_what_has_decayed_to_nothing_and_is_capped():
+    old = anomaly("wash_trading", 0.9, "2024-01-01T00:00:00Z")
+    state = absorb(None, [old, anomaly("wash_trading", 0.9, "2024-01-05T00:00:00Z")])
+    assert len(state["evidence"]) == 1  # 16 half-lives later 0.9 is below 1e-3
+    many = [anomaly("price_spike", 0.5, f"2024-01-01T{h:02d}:{m:02d}:00Z")
+            for h in range(10) for m in range(60)]
+    assert len(absorb(None, many)["evidence"]) == EVIDENCE_KEPT
 
 
 def test_explanation_lists_top_contributors_by_weighted_decayed_contribution():

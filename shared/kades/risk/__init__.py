@@ -1,6 +1,7 @@
 """Per-token risk scores from anomalies (the risk-scoring function).
 
-`scoring` is pure; `function` is the handler.
+`scoring` is pure (a token's evidence set and its risk as of a time: `absorb`, `risk_at`,
+`update_risk`); `alerting` decides alerts (pure); `function` is the handler.
 """
 from kades.risk.scoring import (  # noqa: F401
-    combine, component_of, decay, level_of, update_risk)
+    absorb, combine, component_of, decay, level_of, risk_at, update_risk)

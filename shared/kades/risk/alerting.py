@@ -14,10 +14,25 @@ alert, not one per wobble.
 >>> state, alert = alert_transition(state, score=0.59, level="medium", threshold=0.7)
 >>> alert["kind"], state["active"]
 ('cleared', False)
+
+Alerts are decided in event time (`decide`): the risk at each point a token was scored, in
+time order, once every anomaly up to that point is in (risk-scoring's reorder buffer). An
+alert's id derives from the token, its episode (the time the alert was raised), its kind and
+level, so the same input in any order and with duplicates yields the same alerts, once.
+
+>>> risks = [{"token": "T", "time": t, "score": s, "level": l} for t, s, l in [
+...     ("2024-01-01T00:00:00Z", 0.5, "medium"), ("2024-01-01T00:01:00Z", 0.75, "high"),
+...     ("2024-01-01T00:02:00Z", 0.95, "critical"), ("2024-01-01T00:03:00Z", 0.8, "high")]]
+>>> state, alerts = decide(None, risks, threshold=0.7)
+>>> [(a["kind"], a["level"]) for _, a in alerts], state["episode"]
+([('raised', 'high'), ('escalated', 'critical')], '2024-01-01T00:01:00Z')
+>>> alerts[0][0] == alert_id("T", "2024-01-01T00:01:00Z", "raised", "high")
+True
 """
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, Iterable
 
 LEVEL_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
@@ -40,6 +55,34 @@ def alert_transition(state: dict | None, *, score: float, level: str, threshold:
     if LEVEL_ORDER[level] > LEVEL_ORDER.get(state["level"] or "low", 0):
         return {"active": True, "level": level}, {"kind": "escalated"}
     return state, None
+
+
+def alert_id(token: str, episode: str, kind: str, level: str) -> str:
+    """The id of an alert event: the same (token, episode, kind, level) always gets the same
+    one, whichever input caused it (alert-dispatch publishes an id once)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kades:alert:{token}#{episode}#{kind}#{level}"))
+
+
+def decide(state: dict | None, risks: Iterable[dict], *, threshold: float,
+           hysteresis: float = 0.1) -> tuple[dict, list[tuple[str, dict]]]:
+    """Walk a token's risk documents in time order; (alert state, [(alert id, alert data)]).
+
+    The state is {active, level, episode}; `episode` is the time the standing alert was raised."""
+    state = dict(state or {"active": False, "level": None, "episode": None})
+    alerts = []
+    for risk in risks:
+        episode = state.get("episode")
+        transition, change = alert_transition(state, score=risk["score"], level=risk["level"],
+                                              threshold=threshold, hysteresis=hysteresis)
+        if change is None:
+            state = {**transition, "episode": episode}
+            continue
+        episode = risk["time"] if change["kind"] == "raised" else episode
+        state = {**transition, "episode": episode if transition["active"] else None}
+        level = risk["level"] if change["kind"] != "cleared" else ""
+        alerts.append((alert_id(risk["token"], episode, change["kind"], level),
+                       alert_document(risk, change["kind"], threshold)))
+    return state, alerts
 
 
 def channels_of(explanation: list[dict]) -> list[str]:

@@ -1,22 +1,37 @@
-"""risk-scoring: stores anomalies, updates each token's risk, replies one risk score per token
-and emits an alert when a token crosses its alert threshold (with hysteresis, see alerting).
+"""risk-scoring: stores anomalies, keeps each token's evidence, replies one risk score per token
+and emits alerts on changes of level (with hysteresis, see alerting).
 
 Sentiment scores feed the sentiment component too: only extreme sentiment (|score| > 0.5,
 hype as much as panic) counts as evidence; they are not stored as anomalies.
 
-Per-token risk state lives in Redis (WATCH/MULTI: two replicas may score the same token).
-Order matters for exactly-once effects: the database rows are written first, the Redis
-update is EXECuted inside the database transaction (a conflict rolls the rows back and the
-whole thing is recomputed), and the state remembers which events it has absorbed, so an
-event retried after a failed commit is not counted twice. The alert an event caused is kept
-with the state, so a retried event emits the very same alert (same id) again. What an event
-scored is also kept in its outbox (kades.runtime.state.outbox_key), committed with the
-state: a retry after a failure past the commit stores and replies those very risk scores,
-where scoring again would give the token's risk at another time (a second row).
+Results do not depend on delivery order nor on duplicates (within KADES_REORDER_LATENESS_S):
+- A token's state holds the SET of its contributing anomalies (kades.risk.scoring: keyed by
+  identity, so one anomaly counts once however it comes) and its risk as of a time T is a
+  function of that set alone.
+- Each event stores and replies one risk score per token, as of the event's latest anomaly
+  time (the decay job: as of its own time). An anomaly that comes after a later one of its
+  token (out of order) rescores the stored rows of that token from its time on, so every
+  row ends as the risk at its time from every anomaly up to it, whatever the order; rows
+  older than the lateness are left as they are.
+- Alerts are decided in event time: each scored time of a token goes through a reorder
+  buffer (kades.runtime.reorder) and is judged once every anomaly up to it is in (the
+  token's newest time has passed it by the lateness, or it waited KADES_REORDER_IDLE_S of
+  wall clock), in time order. An alert's id derives from (token, episode, kind, level), the
+  episode being the time it was raised, so reordered or duplicated input yields the same
+  alerts with the same ids, once (alert-dispatch publishes an id once). The decay job clears
+  a standing alert at the time its risk fell below the clearing level, once that time is
+  older than the lateness. A scored time older than what was judged already is late:
+  counted in kades_late_inputs_total; its anomalies still count from then on.
+
+Per-token state lives in Redis (WATCH/MULTI: two replicas may score the same token). The
+database rows are written first, the Redis update is EXECuted inside the database
+transaction (a conflict rolls the rows back and the whole thing is recomputed). What an
+event scored and announced is kept in its outbox (kades.runtime.state.outbox_key), committed
+with the state: a retry after a failure past the commit stores and replies those very risk
+scores and alerts, once.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
@@ -27,17 +42,20 @@ from kades.errors import BadRequestError, Problem, TemporaryFailure
 from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, PING, RISK_SCORED,
                                     SENTIMENT_SCORED, derived_id, new_event)
 from kades.events.envelope import CloudEvent
-from kades.risk.alerting import alert_document, alert_transition
-from kades.risk.scoring import epoch_s, update_risk
+from kades.metrics import LATE_INPUTS
+from kades.risk.alerting import decide
+from kades.risk.scoring import (absorb, details_digest, epoch_s, evidence_key, rfc3339,
+                                risk_at, time_below)
 from kades.runtime import Context, Function, faults
+from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import OUTBOX_TTL_S, outbox_key
-from kades.storage.repository import insert_anomalies, insert_risk_score
+from kades.storage.repository import (insert_anomalies, insert_risk_score, risk_score_times,
+                                      update_risk_scores)
 
 STATE_KEY = "kades:risk:state:{token}"
 # token -> alert threshold, written by the api when a token is tracked (lowest one wins)
 THRESHOLDS_KEY = "kades:tracked:thresholds"
 STATE_TTL_S = 30 * 24 * 3600  # risk decays to nothing long before a month of silence
-APPLIED_KEPT = 64             # recent events remembered per token (retries come soon)
 MAX_ATTEMPTS = 8
 
 
@@ -53,47 +71,56 @@ def anomaly_rows(event: CloudEvent, anomalies: list[dict]) -> list[dict]:
     rows = []
     for anomaly in anomalies:
         details = anomaly.get("details") or {}
-        # Tells apart anomalies of one type, token and time within one event (e.g. two wallets)
-        # while a redelivery of the same event yields the same key.
-        key = hashlib.sha1(json.dumps(details, sort_keys=True).encode()).hexdigest()[:16] \
-            if details else ""
         rows.append({"time": anomaly["time"], "token": anomaly["token"],
                      "anomaly_type": anomaly["anomaly_type"], "score": anomaly["score"],
-                     "detector": anomaly["detector"], "details": details, "anomaly_key": key,
+                     "detector": anomaly["detector"], "details": details,
+                     "anomaly_key": details_digest(details),
                      "event_source": event.source, "event_id": event.id})
     return rows
 
 
-def score_tokens(raw_states: list[bytes | None], groups: dict[str, list[dict]],
-                 event_key: str, thresholds: list[float], *, half_life_s: float,
-                 hysteresis: float, now: str | None = None) -> tuple[list[dict], list[dict], list[dict]]:
-    """(new stored states, risk documents, alert documents) from the stored JSON states.
+def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: str | None,
+                threshold: float, hysteresis: float, half_life_s: float,
+                buffer: ReorderBuffer, now_s: float) -> tuple[dict, dict, list, dict]:
+    """One token: (new state, risk document, [(alert id, alert)], notes) from its stored
+    state and new evidence (none: the decay job, scored as of `at`).
 
-    A token with no new anomaly (the decay job) is scored as of `now`."""
-    states, risks, alerts = [], [], []
-    for raw, (token, anomalies), threshold in zip(raw_states, groups.items(), thresholds):
-        stored = json.loads(raw) if raw else {"risk": None, "applied": []}
-        absorbed = event_key in stored["applied"]
-        latest = max((a["time"] for a in anomalies), key=epoch_s) if anomalies else now
-        risk_state, risk = update_risk(stored["risk"], token, [] if absorbed else anomalies,
-                                       now=latest, half_life_s=half_life_s)
-        applied = stored["applied"] if absorbed else [*stored["applied"], event_key]
-        alert_state, last_alert = stored.get("alert"), stored.get("last_alert")
-        if absorbed:  # a retry: announce again exactly what this event announced, if anything
-            alert = last_alert["data"] if last_alert and last_alert["event"] == event_key else None
-        else:
-            alert_state, change = alert_transition(alert_state, score=risk["score"],
-                                                   level=risk["level"], threshold=threshold,
-                                                   hysteresis=hysteresis)
-            alert = alert_document(risk, change["kind"], threshold) if change else None
-            if alert:
-                last_alert = {"event": event_key, "data": alert}
-        states.append({"risk": risk_state, "applied": applied[-APPLIED_KEPT:],
-                       "alert": alert_state, "last_alert": last_alert})
-        risks.append(risk)
-        if alert:
-            alerts.append(alert)
-    return states, risks, alerts
+    notes: `late` (new anomalies older than what was judged already), `rescore_from` (epoch
+    s from which stored rows need rescoring, or None)."""
+    stored = stored if stored and stored.get("version") == 2 else {"version": 2}
+    before = stored.get("risk")
+    points = json.loads(json.dumps(stored.get("points", {})))  # admit changes it in place
+    judged_to = points.get("released_to")
+    known = set((before or {}).get("evidence", ()))
+    fresh = [epoch_s(a["time"]) for a in anomalies if evidence_key(a) not in known]
+    state = absorb(before, anomalies, half_life_s=half_life_s)
+    moment = max(epoch_s(a["time"]) for a in anomalies) if anomalies else epoch_s(at)
+    risk = risk_at(state, token, moment, half_life_s=half_life_s)
+    arrivals = [(moment, f"{moment:.6f}", None)] if anomalies else []
+    released, _ = buffer.admit(points, arrivals, now_s=now_s)
+    risks = [risk_at(state, token, t, half_life_s=half_life_s) for t, _, _ in released]
+    alert_state, alerts = decide(stored.get("alert"), risks, threshold=threshold,
+                                 hysteresis=hysteresis)
+    if not anomalies and alert_state["active"] and not points.get("pending"):
+        # quiet since: the alert clears when the risk fell low enough, once that is past
+        cleared_at = time_below(state, threshold - hysteresis, points["released_to"],
+                                half_life_s=half_life_s)
+        if cleared_at + buffer.lateness_s <= moment:
+            points["released_to"] = cleared_at  # judged up to there: earlier input is late
+            alert_state, more = decide(alert_state, [risk_at(state, token, cleared_at,
+                                                             half_life_s=half_life_s)],
+                                       threshold=threshold, hysteresis=hysteresis)
+            alerts += more
+    previous_latest = (before or {}).get("latest")
+    earliest = min(fresh, default=None)
+    rescore = (earliest if earliest is not None and previous_latest is not None
+               and earliest < previous_latest else None)
+    if rescore is not None:  # rows older than the lateness stay as they are
+        rescore = max(rescore, previous_latest - buffer.lateness_s)
+    notes = {"late": sum(1 for t in fresh if judged_to is not None and t <= judged_to),
+             "rescore_from": rescore}
+    return ({"version": 2, "risk": state, "points": points, "alert": alert_state},
+            risk, alerts, notes)
 
 
 def sentiment_evidence(data: dict) -> list[dict]:
@@ -119,7 +146,8 @@ def handle_anomalies(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
 
 def handle_decay(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     """The periodic job (PingSource risk-decay): every token's risk as of now, so that scores
-    fade between anomalies and an alert clears once its token has calmed down."""
+    fade between anomalies; scored times that waited past the idle timeout are judged, and a
+    standing alert clears once its token has calmed down."""
     if event.data.get("job") != "risk-decay":
         raise BadRequestError("unknown job", [Problem("data.job", "risk-scoring runs 'risk-decay'")])
     prefix = STATE_KEY.format(token="")
@@ -141,16 +169,27 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
         with ctx.db() as conn:
             store_rows(conn, event, anomaly_rows_, risks)
         return replies_of(event, ctx, risks, alerts)
+    buffer = ReorderBuffer.from_settings(ctx.settings)
     for attempt in range(MAX_ATTEMPTS):
         with ctx.redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(*keys)
                 thresholds = [float(t) if t is not None else default
                               for t in pipe.hmget(THRESHOLDS_KEY, list(groups))]
-                states, risks, alerts = score_tokens(
-                    pipe.mget(keys), groups, f"{event.source}#{event.id}", thresholds,
-                    half_life_s=ctx.settings.risk_half_life_s,
-                    hysteresis=ctx.settings.alert_hysteresis, now=now)
+                now_s, late = time.time(), 0
+                states, risks, alerts, rescores = [], [], [], []
+                for raw, (token, anomalies), threshold in zip(pipe.mget(keys), groups.items(),
+                                                              thresholds):
+                    state, risk, found, notes = score_token(
+                        json.loads(raw) if raw else None, token, anomalies, at=now,
+                        threshold=threshold, hysteresis=ctx.settings.alert_hysteresis,
+                        half_life_s=ctx.settings.risk_half_life_s, buffer=buffer, now_s=now_s)
+                    states.append(state)
+                    risks.append(risk)
+                    alerts += found
+                    late += notes["late"]
+                    if notes["rescore_from"] is not None:
+                        rescores.append((token, state["risk"], notes["rescore_from"]))
                 pipe.multi()
                 for key, state in zip(keys, states):
                     pipe.set(key, json.dumps(state, separators=(",", ":")), ex=STATE_TTL_S)
@@ -158,6 +197,7 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                          ex=OUTBOX_TTL_S)
                 with ctx.db() as conn:
                     store_rows(conn, event, anomaly_rows_, risks)
+                    rescore_rows(conn, rescores, half_life_s=ctx.settings.risk_half_life_s)
                     pipe.execute()  # a WatchError here leaves the block: the rows roll back
                 faults.point("after_db")  # tests only (KADES_FAULT_POINTS)
                 break
@@ -167,6 +207,8 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
     else:
         raise TemporaryFailure(f"risk state kept changing under us ({MAX_ATTEMPTS} attempts)")
+    if late:
+        LATE_INPUTS.labels(ctx.name).inc(late)
     return replies_of(event, ctx, risks, alerts)
 
 
@@ -178,16 +220,25 @@ def store_rows(conn, event: CloudEvent, anomaly_rows_: list[dict], risks: list[d
         insert_risk_score(conn, {**risk, "event_source": event.source, "event_id": event.id})
 
 
+def rescore_rows(conn, rescores: list[tuple[str, dict, float]], *, half_life_s: float) -> None:
+    """Stored risk scores of each token from a time on, as of their time from its evidence now
+    (an anomaly came after later ones: those rows did not count it)."""
+    for token, state, since in rescores:
+        times = risk_score_times(conn, token, rfc3339(since))
+        update_risk_scores(conn, [risk_at(state, token, moment.timestamp(),
+                                          half_life_s=half_life_s) for moment in times])
+
+
 def replies_of(event: CloudEvent, ctx: Context, risks: list[dict],
-               alerts: list[dict]) -> list[CloudEvent]:
-    """One risk.scored per token, then one alert per alert; ids derived from the event."""
+               alerts: list) -> list[CloudEvent]:
+    """One risk.scored per token (ids derived from the event), then the alerts (ids from
+    their token, episode, kind and level)."""
     replies = [new_event(RISK_SCORED, ctx.source, risk, subject=risk["token"], time=risk["time"],
                          event_id=derived_id(event, f"risk:{risk['token']}"))
                for risk in risks]
     return replies + [new_event(ALERT, ctx.source, alert, subject=alert["token"],
-                                time=alert["time"],
-                                event_id=derived_id(event, f"alert:{alert['token']}"))
-                      for alert in alerts]
+                                time=alert["time"], event_id=ident)
+                      for ident, alert in alerts]
 
 
 FUNCTION = Function("risk-scoring", (ANOMALY_DETECTED, SENTIMENT_SCORED, PING), handle_anomalies,

@@ -1,23 +1,43 @@
-"""Per-token risk from anomalies: three decaying components, one combined score, a level.
+"""Per-token risk from anomalies: a set of evidence, and the risk as of a time from it (pure).
 
-Each anomaly feeds one component (chain, sentiment or temporal). A component is a noisy-OR
-of its anomalies' scores, each decayed by its age (half-life, default 6 h): evidence adds up,
-stays in [0, 1] and fades. The components are combined with weights chain 0.4 / sentiment
-0.3 / temporal 0.3 as a weighted noisy-OR, 1 - prod((1 - c_k) ** (w_k / max w)), not as a
-weighted mean: under a mean a certain rug pull (chain = 1, nothing else) would score 0.4,
-"low"; here it scores 1, and a component weighted less needs stronger evidence for the same score.
+A token's state holds the SET of anomalies that contribute to its risk, each under its
+identity (`evidence_key`: token, type, time, detector, digest of details), so the same
+anomaly counts once however often and in whatever order it arrives (a redelivery under a new
+id, two detectors' events carrying it). The risk as of a time T is a function of that set
+alone (`risk_at`), so two delivery orders that bring the same anomalies give the same state
+and the same scores:
+- each anomaly at or before T contributes its score decayed by its age at T (half-life,
+  default 6 h); anomalies after T do not count yet;
+- within one anomaly kind the contributions add up as a noisy-OR, capped by the kind's
+  ceiling (`KIND_CEILINGS`): a hundred price spikes are strong evidence of a volatile
+  token, never proof of a rug. A component (chain, sentiment, temporal) is the noisy-OR of
+  its kinds;
+- the components are combined with weights chain 0.4 / sentiment 0.3 / temporal 0.3 as a
+  weighted noisy-OR, 1 - prod((1 - c_k) ** (w_k / max w)), not as a weighted mean: under a
+  mean a certain rug pull (chain = 1, nothing else) would score 0.4, "low"; here it scores
+  its ceiling, and a component weighted less needs stronger evidence for the same score.
+The set stays bounded: an anomaly whose decayed score at the newest time seen is below
+NEGLIGIBLE is dropped (its share of any later score is below that), and at most
+EVIDENCE_KEPT (the strongest) are kept.
 
->>> state, risk = update_risk(None, "Mint1", [
+>>> state = absorb(None, [
 ...     {"token": "Mint1", "time": "2024-01-01T00:00:00Z", "anomaly_type": "liquidity_removal",
 ...      "score": 0.8, "detector": "chain"}])
+>>> risk = risk_at(state, "Mint1", epoch_s("2024-01-01T00:00:00Z"))
 >>> risk["score"], risk["level"], risk["components"]["chain"]
 (0.8, 'high', 0.8)
->>> later, risk = update_risk(state, "Mint1", [], now="2024-01-01T06:00:00Z")
->>> risk["components"]["chain"], risk["level"]
+>>> later = risk_at(state, "Mint1", epoch_s("2024-01-01T06:00:00Z"))
+>>> later["components"]["chain"], later["level"]
 (0.4, 'low')
+>>> absorb(state, [{"token": "Mint1", "time": "2024-01-01T00:00:00+00:00", "score": 0.8,
+...     "anomaly_type": "liquidity_removal", "detector": "chain"}]) == state  # seen: no change
+True
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
@@ -29,12 +49,26 @@ DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {"chain": 0.4, "sentiment": 0.3, "temporal": 0.3})
 DEFAULT_HALF_LIFE_S = 6 * 3600.0
 LEVELS = ((0.9, "critical"), (0.7, "high"), (0.5, "medium"))
-STATE_VERSION = 1
+# The most one anomaly kind can add to its component, however often it is seen. Only
+# rug-grade kinds (the liquidity pulled, the creator dumping) reach "critical" on their own;
+# a kind not named here (a new one in the catalogue) gets its component's default.
+KIND_CEILINGS: Mapping[str, float] = MappingProxyType({
+    "liquidity_removal": 1.0, "rug_price_dump": 1.0})
+DEFAULT_CEILINGS: Mapping[str, float] = MappingProxyType(
+    {"chain": 1.0, "sentiment": 1.0, "temporal": 1.0})
+STATE_VERSION = 2
+NEGLIGIBLE = 1e-3        # a contribution below this is dropped from the set
+EVIDENCE_KEPT = 256      # the strongest anomalies kept per token
+
 
 def component_of(anomaly_type: str) -> str:
     """Which risk component an anomaly kind feeds (the catalogue says; the schema of
     `ai.kades.anomaly.detected.v1` admits no other kind)."""
     return ANOMALY_KINDS[anomaly_type]
+
+
+def ceiling_of(anomaly_type: str) -> float:
+    return KIND_CEILINGS.get(anomaly_type, DEFAULT_CEILINGS[component_of(anomaly_type)])
 
 
 def decay(value: float, elapsed_s: float, half_life_s: float) -> float:
@@ -63,60 +97,141 @@ def rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+def details_digest(details: Mapping | None) -> str:
+    """Tells apart anomalies of one type, token and time (e.g. two wallets); "" without
+    details. The same anomaly always gets the same digest (it is `anomaly_events.anomaly_key`)."""
+    if not details:
+        return ""
+    return hashlib.sha1(json.dumps(details, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def evidence_key(anomaly: Mapping) -> str:
+    """An anomaly's identity: token, type, time (to the microsecond), detector, details."""
+    return "|".join((anomaly["token"], anomaly["anomaly_type"], f"{epoch_s(anomaly['time']):.6f}",
+                     anomaly.get("detector", ""), details_digest(anomaly.get("details"))))
+
+
 def new_state() -> dict[str, Any]:
-    return {"version": STATE_VERSION, "time": None,
-            "components": dict.fromkeys(COMPONENTS, 0.0), "contributors": []}
+    return {"version": STATE_VERSION, "latest": None, "evidence": {}}
+
+
+def absorb(state: dict | None, anomalies: Iterable[Mapping], *,
+           half_life_s: float = DEFAULT_HALF_LIFE_S) -> dict:
+    """`state` with `anomalies` added to its evidence set (a new dict; the input is unchanged).
+
+    Evidence entries are [time (epoch s), anomaly type, score, detector]; adding one already
+    there changes nothing."""
+    state = state if state and state.get("version") == STATE_VERSION else new_state()
+    evidence = dict(state["evidence"])
+    latest = state["latest"]
+    for anomaly in anomalies:
+        moment = epoch_s(anomaly["time"])
+        component_of(anomaly["anomaly_type"])  # an unknown kind is refused here, not later
+        evidence.setdefault(evidence_key(anomaly), [moment, anomaly["anomaly_type"],
+                                                    float(anomaly["score"]),
+                                                    anomaly.get("detector", "")])
+        latest = moment if latest is None else max(latest, moment)
+    return {**state, "latest": latest, "evidence": _bounded(evidence, latest, half_life_s)}
+
+
+def _bounded(evidence: dict[str, list], latest: float | None, half_life_s: float) -> dict:
+    """Without what decayed below NEGLIGIBLE by `latest`; the EVIDENCE_KEPT strongest."""
+    if latest is None:
+        return evidence
+    live = {key: entry for key, entry in evidence.items()
+            if decay(entry[2], latest - entry[0], half_life_s) >= NEGLIGIBLE}
+    if len(live) <= EVIDENCE_KEPT:
+        return live
+    ranked = sorted(live.items(), key=lambda item: (
+        -decay(item[1][2], latest - item[1][0], half_life_s), item[0]))
+    return dict(ranked[:EVIDENCE_KEPT])
+
+
+def components_at(state: dict, at_s: float, *, half_life_s: float = DEFAULT_HALF_LIFE_S
+                  ) -> dict[str, float]:
+    """Each component as of `at_s`: per kind a noisy-OR of decayed scores under its ceiling,
+    then a noisy-OR of the kinds."""
+    remaining_by_kind: dict[str, float] = {}
+    for moment, kind, score, _ in state["evidence"].values():
+        if moment <= at_s:
+            remaining_by_kind[kind] = remaining_by_kind.get(kind, 1.0) * (
+                1.0 - decay(score, at_s - moment, half_life_s))
+    remaining = dict.fromkeys(COMPONENTS, 1.0)
+    for kind, left in sorted(remaining_by_kind.items()):  # sorted: the same float sums always
+        remaining[component_of(kind)] *= 1.0 - ceiling_of(kind) * (1.0 - left)
+    return {name: 1.0 - left for name, left in remaining.items()}
+
+
+def risk_at(state: dict, token: str, at_s: float, *, half_life_s: float = DEFAULT_HALF_LIFE_S,
+            weights: Mapping[str, float] = DEFAULT_WEIGHTS, explanation_size: int = 5
+            ) -> dict[str, Any]:
+    """The risk score document of `token` as of `at_s` (epoch s), from its evidence set."""
+    components = components_at(state, at_s, half_life_s=half_life_s)
+    score = combine(components, weights)
+    return {"token": token, "time": rfc3339(at_s), "score": round(score, 4),
+            "level": level_of(score),
+            "components": {name: round(components[name], 4) for name in COMPONENTS},
+            "explanation": _explanation(state, at_s, half_life_s, weights, explanation_size)}
+
+
+def _explanation(state: dict, at_s: float, half_life_s: float, weights: Mapping[str, float],
+                 size: int) -> list[dict]:
+    """The anomalies that contribute most as of `at_s` (weighted, decayed), largest first,
+    newest first on ties."""
+    strongest = max(weights.values())
+    entries = []
+    for moment, kind, score, detector in state["evidence"].values():
+        if moment > at_s:
+            continue
+        component = component_of(kind)
+        value = weights.get(component, 0.0) / strongest * ceiling_of(kind) * decay(
+            score, at_s - moment, half_life_s)
+        entries.append((-value, -moment, kind, detector, score, component))
+    return [{"anomaly_type": kind, "component": component, "score": score,
+             "time": rfc3339(-neg_moment), "detector": detector,
+             "contribution": round(-neg_value, 4)}
+            for neg_value, neg_moment, kind, detector, score, component in sorted(entries)[:size]]
 
 
 def update_risk(state: dict | None, token: str, anomalies: Iterable[dict], *,
                 now: str | None = None, half_life_s: float = DEFAULT_HALF_LIFE_S,
-                weights: Mapping[str, float] = DEFAULT_WEIGHTS, explanation_size: int = 5,
-                contributors_kept: int = 20) -> tuple[dict, dict]:
-    """Add `token`'s anomalies to its risk state; (new state, risk score document).
+                weights: Mapping[str, float] = DEFAULT_WEIGHTS, explanation_size: int = 5
+                ) -> tuple[dict, dict]:
+    """Add `token`'s anomalies to its state; (new state, risk score document).
 
-    The score is as of `now`, or the latest time seen (state or anomalies): time never runs
-    backwards, and a late anomaly counts as much as its age at that moment still allows.
+    The score is as of `now`, else as of the latest of the new anomalies, else as of the
+    newest time in the state: an event's score is the token's risk at that event's time, and
+    an anomaly that arrives late scores at its own time (later anomalies do not count there).
     """
-    state = dict(state or new_state())
-    if state.get("version") != STATE_VERSION:
-        raise ValueError(f"unknown risk state version {state.get('version')!r}")
-    anomalies = sorted(anomalies, key=lambda a: epoch_s(a["time"]))
-    times = [t for t in [state["time"], now and epoch_s(now),
-                         *(epoch_s(a["time"]) for a in anomalies)] if t is not None]
-    if not times:
+    anomalies = list(anomalies)
+    state = absorb(state, anomalies, half_life_s=half_life_s)
+    if now is not None:
+        moment = epoch_s(now)
+    elif anomalies:
+        moment = max(epoch_s(a["time"]) for a in anomalies)
+    elif state["latest"] is not None:
+        moment = state["latest"]
+    else:
         raise ValueError("no time to score at: give anomalies or `now`")
-    moment = max(times)
-    elapsed = moment - state["time"] if state["time"] is not None else 0.0
-    components = {name: decay(value, elapsed, half_life_s)
-                  for name, value in state["components"].items()}
-    contributors = list(state["contributors"])
-    for anomaly in anomalies:
-        component = component_of(anomaly["anomaly_type"])
-        fresh = decay(float(anomaly["score"]), moment - epoch_s(anomaly["time"]), half_life_s)
-        components[component] = 1.0 - (1.0 - components.get(component, 0.0)) * (1.0 - fresh)
-        contributors.append({"anomaly_type": anomaly["anomaly_type"], "component": component,
-                             "score": float(anomaly["score"]), "time": anomaly["time"],
-                             "detector": anomaly.get("detector", "")})
-    ranked = _rank(contributors, moment, half_life_s, weights)
-    state.update(time=moment, components=components,
-                 contributors=[entry for entry, _ in ranked[:contributors_kept]])
-    score = combine(components, weights)
-    return state, {
-        "token": token, "time": rfc3339(moment), "score": round(score, 4),
-        "level": level_of(score),
-        "components": {name: round(components.get(name, 0.0), 4) for name in COMPONENTS},
-        "explanation": [{**entry, "contribution": round(value, 4)}
-                        for entry, value in ranked[:explanation_size]]}
+    return state, risk_at(state, token, moment, half_life_s=half_life_s, weights=weights,
+                          explanation_size=explanation_size)
 
 
-def _rank(contributors: list[dict], moment: float, half_life_s: float,
-          weights: Mapping[str, float]) -> list[tuple[dict, float]]:
-    """Contributors with their weighted, decayed contribution now, largest first (newest
-    first on ties)."""
-    strongest = max(weights.values())
-    valued = [(entry, weights.get(entry["component"], 0.0) / strongest
-               * decay(entry["score"], moment - epoch_s(entry["time"]), half_life_s))
-              for entry in contributors]
-    valued.sort(key=lambda pair: (-pair[1], -epoch_s(pair[0]["time"]), pair[0]["anomaly_type"]))
-    return valued
+def time_below(state: dict, floor: float, after_s: float, *,
+               half_life_s: float = DEFAULT_HALF_LIFE_S,
+               weights: Mapping[str, float] = DEFAULT_WEIGHTS) -> float:
+    """The first time after `after_s` at which the risk is below `floor`, when no evidence
+    comes after `after_s` (risk only decays then), to the second. Scores are compared as
+    `risk_at` reports them (4 decimals), as the alerts judge them."""
+    def score(at_s: float) -> float:
+        return round(combine(components_at(state, at_s, half_life_s=half_life_s), weights), 4)
 
+    if score(after_s) < floor:
+        return after_s
+    low, high = after_s, after_s + half_life_s
+    while score(high) >= floor:  # every contribution halves per half-life: this ends
+        low, high = high, high + 2 * (high - after_s)
+    while high - low > 1.0:
+        middle = (low + high) / 2
+        low, high = (low, middle) if score(middle) < floor else (middle, high)
+    return float(math.ceil(high))

@@ -99,6 +99,27 @@ def insert_risk_score(conn: psycopg.Connection, row: Mapping[str, Any]) -> bool:
     return _insert(conn, "risk_scores", _RISK_COLUMNS, params) == 1
 
 
+def risk_score_times(conn: psycopg.Connection, token: str, since: Any) -> list[datetime]:
+    """The distinct times of `token`'s stored risk scores from `since` on, oldest first."""
+    return [row[0] for row in conn.execute(
+        "SELECT DISTINCT time FROM risk_scores WHERE token = %s AND time >= %s ORDER BY time",
+        (token, _as_time(since))).fetchall()]
+
+
+def update_risk_scores(conn: psycopg.Connection, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Set score, level, components and explanation of every stored risk score of each row's
+    (token, time), whichever event stored it; the number of rows changed."""
+    params = _params([{"event_source": "", "event_id": "", **row} for row in rows],
+                     _RISK_COLUMNS, _RISK_DEFAULTS, "risk score")
+    if not params:
+        return 0
+    with conn.cursor() as cur:
+        cur.executemany("UPDATE risk_scores SET score = %(score)s, level = %(level)s,"
+                        " components = %(components)s, explanation = %(explanation)s"
+                        " WHERE token = %(token)s AND time = %(time)s", params)
+        return cur.rowcount
+
+
 def encode_cursor(time: datetime, row_id: int) -> str:
     raw = json.dumps([time.isoformat(), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
