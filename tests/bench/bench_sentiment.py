@@ -45,12 +45,12 @@ def main() -> int:
     def handler_run() -> None:
         for key in ctx.redis.scan_iter("kades:sentiment:*", count=1000):
             ctx.redis.delete(key)
-        sentiment.STATES.forget()
+        fresh = Context(ctx.name, settings=ctx.settings)  # a fresh process: nothing cached
         for index in range(0, len(posts), BATCH):
             event = new_event(SOCIAL_POSTS, "/bench", {"posts": posts[index:index + BATCH],
                                                        "tracked": sim.tracked},
                               event_id=f"bench-{index}")
-            sentiment.handle_posts(event, ctx)
+            sentiment.handle_posts(event, fresh)
 
     handler_rate = rate(handler_run, len(posts))
     print(f"\nsentiment-analysis, one core, {len(posts)} simulated posts about "

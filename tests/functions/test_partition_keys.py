@@ -34,7 +34,6 @@ def tokens_of(data: dict) -> set[str]:
 
 
 def test_every_event_about_one_token_is_keyed_by_it(kades_settings, redis_conn, db_conn):
-    sentiment_function.STATES.forget()
     contexts = {name: Context(name, settings=kades_settings) for name in MODULES}
     queue = list(demo_story(seed=5, minutes=20).events)
     produced = []

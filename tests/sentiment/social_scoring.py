@@ -10,6 +10,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from kades.events.catalogue import ANOMALY_DETECTED, data_problems
+from kades.runtime import Context
 from kades.sentiment import function as sentiment
 
 KINDS = ("mention_burst", "sentiment_shift", "coordinated_promotion")
@@ -17,7 +18,7 @@ KINDS = ("mention_burst", "sentiment_shift", "coordinated_promotion")
 
 def run(sim, ctx) -> list[dict]:
     """Every anomaly the handler flags on the simulation's events, fed in order."""
-    sentiment.STATES.forget()
+    ctx = Context(ctx.name, settings=ctx.settings)  # a fresh process: nothing cached
     found = []
     for event in sim.events:
         for reply in sentiment.handle_posts(event, ctx) or []:

@@ -9,6 +9,7 @@ from kades.errors import BadRequestError
 from kades.events.catalogue import (ANOMALY_DETECTED, PING, SENTIMENT_SCORED, SOCIAL_POSTS,
                                     data_problems, derived_id, new_event)
 from kades.registry import load
+from kades.runtime import Context
 from kades.sentiment import function as sentiment
 from kades.sentiment.aggregates import STATE_KEY, read_sentiment
 from kades.simulate_social import simulate_social
@@ -50,8 +51,8 @@ def test_redelivery_changes_nothing_even_without_the_runtime_dedup(ctx, redis_co
     event = posts_event([post(i, f"$BONK gm number {i}") for i in range(10)])
     first = sentiment.handle_posts(event, ctx)
     state = redis_conn.get(STATE_KEY.format(token="$BONK"))
-    sentiment.STATES.forget()  # as a fresh replica would
-    again = sentiment.handle_posts(event, ctx)
+    fresh_replica = Context(ctx.name, settings=ctx.settings)
+    again = sentiment.handle_posts(event, fresh_replica)
     assert redis_conn.get(STATE_KEY.format(token="$BONK")) == state
     assert [r.data for r in again] == [r.data for r in first]
     assert again[0].data["mentions"] == 10
@@ -135,8 +136,8 @@ def test_a_retry_after_the_sink_failed_sends_the_same_anomalies(ctx):
         first = sentiment.handle_posts(event, ctx) or []
         flagged = [r for r in first if r.type == ANOMALY_DETECTED]
         if flagged:
-            sentiment.STATES.forget()  # the retry may reach another replica
-            retried = [r for r in sentiment.handle_posts(event, ctx) or []
+            another_replica = Context(ctx.name, settings=ctx.settings)  # the retry may reach it
+            retried = [r for r in sentiment.handle_posts(event, another_replica) or []
                        if r.type == ANOMALY_DETECTED]
             assert [(r.id, r.data) for r in retried] == [(r.id, r.data) for r in flagged]
             return
@@ -157,18 +158,18 @@ def test_batches_in_no_order_and_twice_find_what_the_ordered_stream_finds(ctx, r
 
     def run(order) -> list:
         redis_conn.flushdb()
-        sentiment.STATES.forget()
+        fresh = Context(ctx.name, settings=ctx.settings)  # a fresh process each run
         clock = iter(range(10**6))
         monkeypatch.setattr(sentiment.time, "time", lambda: float(next(clock)))
         found = {}
         for event in order:
-            for reply in sentiment.handle_posts(event, ctx) or []:
+            for reply in sentiment.handle_posts(event, fresh) or []:
                 if reply.type == ANOMALY_DETECTED:
                     found[reply.id] = reply.data["anomalies"]
         monkeypatch.setattr(sentiment.time, "time", lambda: 1e9)  # long quiet, then the ping
         flush = new_event(PING, "/apis/v1/namespaces/kades/pingsources/stream-flush",
                           {"job": "flush"}, event_id="flush")
-        for reply in sentiment.handle_posts(flush, ctx) or []:
+        for reply in sentiment.handle_posts(flush, fresh) or []:
             if reply.type == ANOMALY_DETECTED:
                 found[reply.id] = reply.data["anomalies"]
         return sorted((a["token"], a["time"], a["anomaly_type"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import redis
@@ -31,6 +32,7 @@ from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
 from kades.runtime.state import StateStore, outbox_key
+from kades.runtime.ttlcache import TtlCache
 from kades.sentiment import aggregates
 from kades.sentiment.coordination import CoordinatedPromotion, is_candidate
 from kades.sentiment.detectors import MentionBurst, SentimentShift
@@ -44,8 +46,19 @@ STATE_TTL_S = 9 * 24 * 3600
 AUTHORS_TTL_S = 9 * 24 * 3600
 EVENTS_REMEMBERED = 32
 DETECTOR = "sentiment"
-STATES = StateStore(ttl_s=STATE_TTL_S, max_attempts=8)
-_directory_cache: dict[int, tuple[float, Directory]] = {}
+
+
+@dataclass(frozen=True)
+class Local:
+    """sentiment-analysis's per-process state, one per Context (`ctx.local(start)`)."""
+
+    states: StateStore    # the states it last committed, cached
+    directory: TtlCache   # the token directory, read from Redis at most every 30 s
+
+
+def start(ctx: Context) -> Local:
+    return Local(StateStore(ttl_s=STATE_TTL_S, max_attempts=8),
+                 TtlCache(ttl_s=DIRECTORY_CACHE_S, max_entries=1))
 
 
 def track_token(client: redis.Redis, token: str, *, symbol: str | None = None,
@@ -54,15 +67,12 @@ def track_token(client: redis.Redis, token: str, *, symbol: str | None = None,
     client.hset(DIRECTORY_KEY, token, json.dumps({"symbol": symbol, "name": name}))
 
 
-def load_directory(client: redis.Redis) -> Directory:
-    cached = _directory_cache.get(id(client))
-    if cached and time.monotonic() - cached[0] < DIRECTORY_CACHE_S:
-        return cached[1]
-    entries = [{"token": token.decode(), **json.loads(raw)}
-               for token, raw in client.hgetall(DIRECTORY_KEY).items()]
-    directory = Directory.of(entries)
-    _directory_cache[id(client)] = (time.monotonic(), directory)
-    return directory
+def load_directory(client: redis.Redis, cache: TtlCache) -> Directory:
+    """The tracked tokens' directory, as `cache` (Local.directory) last read it."""
+    def read() -> Directory:
+        return Directory.of([{"token": token.decode(), **json.loads(raw)}
+                             for token, raw in client.hgetall(DIRECTORY_KEY).items()])
+    return cache.get_or_load(DIRECTORY_KEY, read)
 
 
 def epoch_s(text: str) -> float:
@@ -137,7 +147,7 @@ def _anomaly(token: str, kind: str, post: dict, flag: dict) -> dict:
 
 
 def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: str, *,
-                  buffer: ReorderBuffer, now_s: float, outbox: str | None = None
+                  store: StateStore, buffer: ReorderBuffer, now_s: float, outbox: str | None = None
                   ) -> tuple[dict[str, dict], list[dict]]:
     """Take each token's posts into its reorder buffer and analyse what it releases, every
     token committed atomically; (states by token, anomalies). Under `outbox` the anomalies
@@ -166,10 +176,10 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
             new_states.append({**state, "reorder": waiting})
         return new_states, anomalies
 
-    anomalies = STATES.update(client, keys, compute, outbox=outbox)
+    anomalies = store.update(client, keys, compute, outbox=outbox)
     if late[0]:
         LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
-    states = STATES.current(client, keys)
+    states = store.current(client, keys)
     note_waiting(client, WAITING_KEY, tokens, [(s or {}).get("reorder", {}) for s in states])
     return dict(zip(tokens, states)), anomalies
 
@@ -194,17 +204,17 @@ def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
 
 
 def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
-    client, now = ctx.redis, time.time()
+    client, now, local = ctx.redis, time.time(), ctx.local(start)
     if event.type == PING:  # the stream-flush PingSource: release posts of quiet tokens
         groups = {token: [] for token in quiet_keys(client, WAITING_KEY, now_s=now,
                                                     idle_s=ctx.settings.reorder_idle_s)}
     else:
-        directory = load_directory(client).merged(event.data.get("tracked", []))
+        directory = load_directory(client, local.directory).merged(event.data.get("tracked", []))
         groups = score_posts(event.data["posts"], directory)
     if not groups:
         return None
     states, anomalies = analyse_batch(client, groups, f"{event.source}#{event.id}",
-                                      buffer=ReorderBuffer.from_settings(ctx.settings),
+                                      store=local.states, buffer=ReorderBuffer.from_settings(ctx.settings),
                                       now_s=now,
                                       outbox=outbox_key(ctx.name, event.source, event.id))
     authors = count_authors(client, groups, states)
