@@ -59,3 +59,12 @@ def test_block_stats_count_failed_transactions():
     (block,) = build_blocks([tx, failed])
     assert block["stats"]["transactions"] == 2 and block["stats"]["failed"] == 1
     assert len(block["swaps"]) == 1
+
+
+def test_replay_says_which_programs_it_read_and_skipped(capsys):
+    rpc2 = shared_material.require(shared_material.DATA / "solana/rpc2")
+    assert main(["solana-source", "--replay", str(DATA), str(rpc2), "--stdout"]) == 0
+    read, skipped = capsys.readouterr().err.splitlines()[-2:]
+    assert read.startswith("programs read (records): ") and "pumpswap 13" in read and "raydium_clmm 7" in read
+    # the migration's wrapper and the routers' unknown venues: counted, never fatal
+    assert "5kZmvKbaqNjSNEnQKEREEKu5r9JkaDRKrQMUvZagCMoz 1" in skipped and "SoLFiHG9TfgtdUXUjWAxi3LtvYuFyDLVhBWxdMZxyCe 1" in skipped

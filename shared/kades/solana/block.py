@@ -74,3 +74,15 @@ def block_events(block: dict, *, source: str = SOURCE) -> list[CloudEvent]:
     (kades.solana.parts). Ids depend only on the slot, mint and part, so a replay is
     deduplicated."""
     return split_block(block, source=source)
+
+
+def programs_summary(blocks: list[dict]) -> str:
+    """What a replay read: records per program (swaps, liquidity, pool states, launches) and
+    instructions of programs it skipped (no market meaning, or not read yet)."""
+    read, skipped = Counter(), Counter()
+    for block in blocks:
+        for kind in ("swaps", "liquidity", "pool_states", "launches"):
+            read.update(record.get("program", "spl_token") for record in block[kind])
+        skipped.update(block["stats"]["skipped_programs"])
+    shown = lambda counts: ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) or "none"
+    return f"programs read (records): {shown(read)}\nprograms skipped (instructions): {shown(skipped)}"

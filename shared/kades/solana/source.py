@@ -23,7 +23,7 @@ from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
 from kades.runtime.tokenfile import SINKBINDING_TOKEN_FILE
 from kades.settings import redact_url, settings
-from kades.solana.block import block_events, build_blocks, transactions_of
+from kades.solana.block import block_events, build_blocks, programs_summary, transactions_of
 from kades.solana.transaction import MalformedTransaction
 
 
@@ -43,8 +43,9 @@ def recorded_files(paths: list[str]) -> list[Path | str]:
     return files
 
 
-def replay_events(paths: list[str]) -> list:
-    """The chain-block events of recorded files, in slot order (per slot: one per mint, in parts)."""
+def replay_events(paths: list[str], *, summary: list | None = None) -> list:
+    """The chain-block events of recorded files, in slot order (per slot: one per mint, in parts);
+    `summary` (a list) gets what programs were read and skipped."""
     transactions = []
     for path in recorded_files(paths):
         try:
@@ -52,7 +53,10 @@ def replay_events(paths: list[str]) -> list:
             transactions.extend(transactions_of(json.loads(text)))
         except (ValueError, MalformedTransaction) as error:
             raise MalformedTransaction(f"{path}: {error}") from error
-    events = [event for block in build_blocks(transactions) for event in block_events(block)]
+    blocks = build_blocks(transactions)
+    if summary is not None:
+        summary.append(programs_summary(blocks))
+    events = [event for block in blocks for event in block_events(block)]
     for event in events:
         validate_data(event)  # the source never emits what the functions would refuse
     return events
@@ -94,10 +98,12 @@ def main_solana_source(argv: list[str]) -> int:
     if args.rpc:
         from kades.solana.poll import run_polling
         return run_polling(args)
+    summary: list[str] = []
     try:
-        events = replay_events(args.replay)
+        events = replay_events(args.replay, summary=summary)
     except (OSError, ValueError) as error:  # unreadable or malformed recordings
         return report("solana-source", str(error))
+    print(*summary, file=sys.stderr)  # stdout carries only the events
     if args.stdout:
         for event in events:
             print(json.dumps(to_dict(event)), flush=True)
