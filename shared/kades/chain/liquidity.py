@@ -8,12 +8,15 @@ Two views of the same pull, whichever the source gives:
   token side). A token dumped into the pool shows as price down >= 90% from its recent peak
   while the token reserve grew.
 State per pool is a small JSON document: last reserves, creator, LP shares, recent removals,
-a monotonic queue of recent price peaks and the time of the last alert of each kind.
+a monotonic queue of recent price peaks and the time of the last alert of each kind, and who
+holds the LP tokens (kades.chain.lp_holders), assessed after every observation.
 """
 from __future__ import annotations
 
+from kades.chain import lp_holders
 from kades.chain.anomaly import make_anomaly, ramp
 from kades.chain.thresholds import ChainThresholds
+from kades.risk.scoring import DEFAULT_HALF_LIFE_S
 
 DETECTOR = "chain.liquidity"
 MAX_PEAKS = 64
@@ -93,10 +96,14 @@ def _price_dump(state: dict, pool: str, token: str, obs: dict, base: int, price:
     return anomaly
 
 
-def watch_pool(state: dict | None, pool: str, observations: list[dict], t: ChainThresholds
+def watch_pool(state: dict | None, pool: str, observations: list[dict], t: ChainThresholds, *,
+               lp_followed: bool = False, half_life_s: float = DEFAULT_HALF_LIFE_S
                ) -> tuple[dict, list[dict]]:
-    """Feed one pool's observations ({kind: state|liquidity, time_s, slot, record}) in order."""
+    """Feed one pool's observations ({kind: state|liquidity|lp_transfers, time_s, slot, record})
+    in order. `lp_followed`: the feed has every LP transfer (lp_transfers records: moves
+    [source, destination, amount]); Solana blocks do not yet (kades.chain.lp_holders)."""
     state = state or new_pool_state()
+    lp = state.setdefault("lp_holders", lp_holders.new_lp_state())
     anomalies: list[dict] = []
     explained = {o["record"]["signature"] for o in observations if o["kind"] == "liquidity"}
     for obs in observations:
@@ -108,6 +115,13 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
             state["last_slot"], state["slot_signatures"] = slot, []
         state["slot_signatures"].append(key)
         token = record["base_mint"]
+        _follow_lp(lp, obs)
+        found = lp_holders.assess(lp, pool=pool, token=token, time_s=obs["time_s"], slot=slot,
+                                  quote_reserve=_quote_after(state, obs), t=t,
+                                  followed=lp_followed, half_life_s=half_life_s)
+        anomalies.extend([found] if found else [])
+        if obs["kind"] == "lp_transfers":
+            continue
         if obs["kind"] == "liquidity":
             before = (record["base_reserve_before"], record["quote_reserve_before"])
             after = (record["base_reserve_after"], record["quote_reserve_after"])
@@ -134,3 +148,23 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
             found = _price_dump(state, pool, token, obs, base, price, t)
             anomalies.extend([found] if found else [])
     return state, anomalies
+
+
+def _follow_lp(lp: dict, obs: dict) -> None:
+    """LP minted to, burned by or moved between holders, as the observation says."""
+    record = obs["record"]
+    if obs["kind"] == "lp_transfers":
+        for source, destination, amount in record["moves"]:
+            lp_holders.moved(lp, source, destination, amount, time_s=obs["time_s"])
+    elif obs["kind"] == "liquidity" and record.get("lp_amount") and record.get("provider"):
+        if record["action"] in ("create", "add"):
+            lp_holders.minted(lp, record["provider"], record["lp_amount"], creator=record["action"] == "create")
+        else:
+            lp_holders.removed(lp, record["provider"], record["lp_amount"])
+
+
+def _quote_after(state: dict, obs: dict) -> int | None:
+    record = obs["record"]
+    if obs["kind"] == "liquidity":
+        return record["quote_reserve_after"]
+    return record["quote_reserve"] if obs["kind"] == "state" else (state["last"] or [None, None])[1]

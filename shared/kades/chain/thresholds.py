@@ -27,6 +27,15 @@ class ChainThresholds:
     dump_drop: float = 0.9
     dump_window_s: float = 3600.0         # ... from its peak within the last hour
     alert_cooldown_s: float = 3600.0      # one alert per pool and kind per hour
+    # LP withdrawable by one wallet (kades.chain.lp_holders). Half the LP can empty half the
+    # pool, the removal threshold above; at 90% the pool is the holder's. Of the shared
+    # Uniswap pools, those that locked their LP did so 0-12 min after creation (100% unlocked
+    # meanwhile; 3.5 and 6 min on the two of the tuning part): a notice after 5 min, the full
+    # warning after 15 min, past every lock seen.
+    lp_holder_share: float = 0.5
+    lp_holder_share_full: float = 0.9
+    lp_notice_s: float = 300.0
+    lp_lock_grace_s: float = 900.0
     # Wash trading (Victor & Weintraud, WWW '21): a group whose net position is ~0 (1%)
     # while it carries a real share of the token's volume.
     wash_window_s: float = 3600.0

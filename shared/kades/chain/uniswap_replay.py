@@ -22,7 +22,9 @@ def load_labels(folder: Path) -> list[dict]:
 
 
 def pool_observations(folder: Path, row: dict) -> list[dict]:
-    """Observations of one labelled pool in chain order (liquidity before state in a tx)."""
+    """Observations of one labelled pool in chain order: per transaction its LP mint or burn
+    (liquidity), its other LP transfers (lp_transfers: to lockers, burn addresses, wallets),
+    then its Sync (state)."""
     pool = row["pool"]
     syncs = json.loads((folder / "sync" / f"{pool}.json").read_text())
     transfers = json.loads((folder / "lp_transfers" / f"{pool}.json").read_text())
@@ -30,28 +32,46 @@ def pool_observations(folder: Path, row: dict) -> list[dict]:
     base_decimals = int(row["token_decimals"])
     order = lambda e: (e["blockNumber"], e["transactionIndex"], e["logIndex"])  # noqa: E731
     first_block = min(e["blockNumber"] for e in syncs)
+    common = {"base_mint": row["token"], "quote_mint": WETH, "base_decimals": base_decimals,
+              "quote_decimals": 18, "pool": pool}
     by_tx: dict[str, list[dict]] = {}
     for event in transfers:
         by_tx.setdefault(event["transactionHash"], []).append(event)
+    synced = {sync["transactionHash"] for sync in syncs}
+    # Transactions that moved LP without touching the reserves (a lock, an unlock, a sale).
+    steps = [(order(sync), sync, sync["transactionHash"]) for sync in syncs]
+    steps += [(min(order(e) for e in events), None, tx) for tx, events in by_tx.items() if tx not in synced]
     observations, previous = [], (0, 0)
-    for sync in sorted(syncs, key=order):
-        base = int(sync["args"][f"reserve{1 - quote_index}"])
-        quote = int(sync["args"][f"reserve{quote_index}"])
-        tx_hash, time_s = sync["transactionHash"], 1.6e9 + (sync["blockNumber"] - first_block) * BLOCK_S
-        common = {"signature": tx_hash, "base_mint": row["token"], "quote_mint": WETH,
-                  "base_decimals": base_decimals, "quote_decimals": 18}
-        action = _lp_action(by_tx.pop(tx_hash, []), pool, first=previous == (0, 0))
+    for (block, _, _), sync, tx_hash in sorted(steps, key=lambda s: s[0]):
+        where = {"time_s": 1.6e9 + (block - first_block) * BLOCK_S, "slot": block}
+        events = sorted(by_tx.pop(tx_hash, []), key=order)
+        if sync:
+            base = int(sync["args"][f"reserve{1 - quote_index}"])
+            quote = int(sync["args"][f"reserve{quote_index}"])
+        action = _lp_action(events, pool, first=previous == (0, 0)) if sync else None
         if action is not None:
             kind, provider, lp_amount = action
-            observations.append({"kind": "liquidity", "time_s": time_s, "slot": sync["blockNumber"], "record": {
-                **common, "pool": pool, "action": kind, "provider": provider, "lp_amount": lp_amount,
+            observations.append({"kind": "liquidity", **where, "record": {
+                **common, "signature": tx_hash, "action": kind, "provider": provider, "lp_amount": lp_amount,
                 "base_delta": base - previous[0], "quote_delta": quote - previous[1],
                 "base_reserve_before": previous[0], "quote_reserve_before": previous[1],
                 "base_reserve_after": base, "quote_reserve_after": quote}})
-        observations.append({"kind": "state", "time_s": time_s, "slot": sync["blockNumber"], "record": {
-            **common, "pool": pool, "base_reserve": base, "quote_reserve": quote}})
-        previous = (base, quote)
+        moves = _lp_moves(events, pool)
+        if moves:
+            observations.append({"kind": "lp_transfers", **where,
+                                 "record": {**common, "signature": tx_hash, "moves": moves}})
+        if sync:
+            observations.append({"kind": "state", **where, "record": {
+                **common, "signature": tx_hash, "base_reserve": base, "quote_reserve": quote}})
+            previous = (base, quote)
     return observations
+
+
+def _lp_moves(events: list[dict], pool: str) -> list[list]:
+    """[source, destination, amount] of LP transfers between holders: neither a mint, a burn,
+    nor LP handed to the pair to be burned (the liquidity record counts those)."""
+    return [[e["args"]["from"], e["args"]["to"], int(e["args"]["value"])] for e in events
+            if ZERO not in (e["args"]["from"], e["args"]["to"]) and e["args"]["to"].lower() != pool.lower()]
 
 
 def _lp_action(events: list[dict], pool: str, *, first: bool) -> tuple[str, str, int] | None:

@@ -78,7 +78,7 @@ ANOMALY_KINDS: dict[str, str] = {
     "liquidity_removal": "chain", "rug_price_dump": "chain", "wash_trading": "chain",
     "cyclic_transfer": "chain", "risky_launch": "chain", "sniper_bundle": "chain",
     "whale_movement": "chain", "accumulation": "chain", "distribution": "chain",
-    "wallet_splitting": "chain",
+    "wallet_splitting": "chain", "liquidity_unlocked": "chain",
     # sentiment-analysis
     "mention_burst": "sentiment", "sentiment_shift": "sentiment",
     "coordinated_promotion": "sentiment",
