@@ -10,7 +10,7 @@ from prometheus_client import REGISTRY
 
 from kades.alerts import stream
 from kades.alerts.delivery import RetryPolicy, deliver_due
-from kades.alerts.function import WebhookCache, handle_alert
+from kades.alerts.function import handle_alert
 from kades.alerts.signing import verify
 from kades.events.catalogue import ALERT, new_event
 from kades.runtime import Context
@@ -69,8 +69,8 @@ def drain(ctx, client, rounds=10):
 def test_alert_is_published_once_on_the_stream(ctx, redis_conn):
     event = new_event(ALERT, "/kades/risk-scoring", ALERT_DATA, subject=ALERT_DATA["token"])
     before = sample("kades_alerts_published_total", level="critical")
-    handle_alert(event, ctx, WebhookCache(ttl_s=0))
-    handle_alert(event, ctx, WebhookCache(ttl_s=0))  # redelivered
+    handle_alert(event, ctx)
+    handle_alert(event, ctx)  # redelivered
     entries = stream.since(redis_conn, "0-0")
     assert len(entries) == 1
     assert sample("kades_alerts_published_total", level="critical") == before + 1
@@ -79,8 +79,8 @@ def test_alert_is_published_once_on_the_stream(ctx, redis_conn):
 
 def test_alert_is_stored_once_for_the_api(ctx, db_conn):
     event = new_event(ALERT, "/kades/risk-scoring", ALERT_DATA, subject=ALERT_DATA["token"])
-    handle_alert(event, ctx, WebhookCache(ttl_s=0))
-    handle_alert(event, ctx, WebhookCache(ttl_s=0))  # redelivered
+    handle_alert(event, ctx)
+    handle_alert(event, ctx)  # redelivered
     rows, _ = alerts.recent_alerts(db_conn, token=ALERT_DATA["token"])
     assert [r["alert_id"] for r in rows] == [event.id]
     assert rows[0]["message"] == ALERT_DATA["message"] and rows[0]["level"] == "critical"
@@ -94,7 +94,7 @@ def test_webhook_is_signed_retried_and_matches_level_and_token(ctx, db_conn, key
     hook(db_conn, key_id, wrong_token.url, tokens=["AnotherMint"])
     hook(db_conn, key_id, too_high.url, min_level="critical")
     event = new_event(ALERT, "/kades/risk-scoring", {**ALERT_DATA, "level": "high"})
-    handle_alert(event, ctx, WebhookCache(ttl_s=0))
+    handle_alert(event, ctx)
     before = {o: sample("kades_webhook_deliveries_total", outcome=o) for o in ("delivered", "retry")}
     with httpx.Client() as client:
         totals = drain(ctx, client)
@@ -111,7 +111,7 @@ def test_webhook_is_signed_retried_and_matches_level_and_token(ctx, db_conn, key
 def test_exhausted_delivery_is_dead_lettered(ctx, db_conn, key_id, receivers):
     down = receivers(statuses=[500] * 10)
     hook(db_conn, key_id, down.url)
-    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx, WebhookCache(ttl_s=0))
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
     with httpx.Client() as client:
         totals = drain(ctx, client)
     assert totals == {"delivered": 0, "retry": 2, "dead": 1} and len(down.received) == 3
@@ -125,7 +125,7 @@ def test_a_slow_receiver_does_not_hold_back_the_others(ctx, db_conn, key_id, rec
     for receiver in [slow, *quick]:
         hook(db_conn, key_id, receiver.url)
     started = time.monotonic()
-    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx, WebhookCache(ttl_s=0))
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
     with httpx.Client() as client:
         deliver_due(ctx.db, client, policy=FAST, allow_private=True)
     arrivals = [r.received[0][2] - started for r in quick]
@@ -138,8 +138,8 @@ def test_redelivered_alert_queues_nothing_new(ctx, db_conn, key_id, receivers):
     receiver = receivers()
     hook(db_conn, key_id, receiver.url)
     event = new_event(ALERT, "/kades/risk-scoring", ALERT_DATA)
-    handle_alert(event, ctx, WebhookCache(ttl_s=0))
-    handle_alert(event, ctx, WebhookCache(ttl_s=0))
+    handle_alert(event, ctx)
+    handle_alert(event, ctx)
     assert len(store.deliveries(db_conn)) == 1
 
 
@@ -147,7 +147,7 @@ def test_a_webhook_resolving_to_a_private_address_is_never_contacted(ctx, db_con
                                                                      receivers):
     local = receivers()
     hook(db_conn, key_id, local.url.replace("127.0.0.1", "localhost"))
-    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx, WebhookCache(ttl_s=0))
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
     with httpx.Client() as client:
         totals = {"delivered": 0, "retry": 0, "dead": 0}
         for _ in range(5):
@@ -156,3 +156,16 @@ def test_a_webhook_resolving_to_a_private_address_is_never_contacted(ctx, db_con
     assert totals == {"delivered": 0, "retry": 2, "dead": 1} and not local.received
     [dead] = store.deliveries(db_conn, status="dead")
     assert dead["last_error"].startswith("refused: localhost resolves to a non-public address")
+
+
+def test_live_webhooks_are_read_once_per_context_within_their_ttl(ctx, db_conn, key_id, receivers):
+    """One database read of the webhooks per WEBHOOKS_TTL_S and Context: a hook made after
+    the read is not seen by that Context yet, and is by a fresh one (a new process)."""
+    from kades.alerts.function import matching_webhooks
+    first = hook(db_conn, key_id, receivers().url)
+    assert [h["id"] for h in matching_webhooks(ctx, token="T", level="high")] == [first["id"]]
+    later = hook(db_conn, key_id, receivers().url)
+    assert [h["id"] for h in matching_webhooks(ctx, token="T", level="high")] == [first["id"]]
+    fresh = Context(ctx.name, settings=ctx.settings)
+    assert {h["id"] for h in matching_webhooks(fresh, token="T", level="high")} == {
+        first["id"], later["id"]}

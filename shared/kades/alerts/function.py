@@ -9,7 +9,7 @@ never delays the Broker nor the other receivers. Every write is idempotent on th
 from __future__ import annotations
 
 import threading
-import time
+from dataclasses import dataclass, field
 
 from kades import clients
 from kades.alerts import stream
@@ -18,11 +18,29 @@ from kades.events.catalogue import ALERT
 from kades.events.envelope import CloudEvent
 from kades.metrics import ALERTS_PUBLISHED
 from kades.runtime import Context, Function
+from kades.runtime.ttlcache import TtlCache
 from kades.storage import alerts
 from kades.storage import webhooks as store
 
-_worker_lock = threading.Lock()
-_workers: list[DeliveryWorker] = []
+WEBHOOKS_TTL_S = 2.0  # a new webhook receives alerts within this
+
+
+@dataclass
+class Local:
+    """alert-dispatch's per-process state, one per Context (`ctx.local(start)`).
+
+    `webhooks`: every live webhook, re-read at most every WEBHOOKS_TTL_S: an alert costs one
+    database round trip (its row and its deliveries), not two. `worker`: the delivery
+    worker, once the entry point started it (none when the handler is called directly)."""
+
+    webhooks: TtlCache = field(default_factory=lambda: TtlCache(ttl_s=WEBHOOKS_TTL_S,
+                                                                max_entries=1))
+    worker: DeliveryWorker | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def start(ctx: Context) -> Local:
+    return Local()
 
 
 def alert_message(event: CloudEvent) -> dict:
@@ -32,52 +50,35 @@ def alert_message(event: CloudEvent) -> dict:
 
 
 def worker(ctx: Context) -> DeliveryWorker:
-    """The process's delivery worker, started on first use (never at import)."""
-    with _worker_lock:
-        if not _workers:
-            _workers.append(DeliveryWorker(ctx.db, clients.http_client(),
-                                           allow_private=ctx.settings.webhook_allow_private))
-        return _workers[0]
+    """The Context's delivery worker, started on first use (never at import)."""
+    local = ctx.local(start)
+    with local.lock:
+        if local.worker is None:
+            local.worker = DeliveryWorker(ctx.db, clients.http_client(),
+                                          allow_private=ctx.settings.webhook_allow_private)
+        return local.worker
 
 
-class WebhookCache:
-    """Every live webhook, re-read at most every `ttl_s` seconds: an alert costs one database
-    round trip (its row and its deliveries), not two. A new webhook receives alerts within
-    `ttl_s`."""
-
-    def __init__(self, ttl_s: float = 2.0):
-        self.ttl_s = ttl_s
-        self._lock = threading.Lock()
-        self._hooks: list[dict] = []
-        self._read_at = float("-inf")
-
-    def matching(self, ctx: Context, *, token: str, level: str) -> list[dict]:
-        with self._lock:
-            if time.monotonic() - self._read_at > self.ttl_s:
-                with ctx.db() as conn:
-                    self._hooks = store.live_webhooks(conn)
-                self._read_at = time.monotonic()
-            hooks = self._hooks
-        return [h for h in hooks if store.wants(h, token=token, level=level)]
+def matching_webhooks(ctx: Context, *, token: str, level: str) -> list[dict]:
+    def read() -> list[dict]:
+        with ctx.db() as conn:
+            return store.live_webhooks(conn)
+    hooks = ctx.local(start).webhooks.get_or_load("live", read)
+    return [h for h in hooks if store.wants(h, token=token, level=level)]
 
 
-WEBHOOKS = WebhookCache()
-
-
-def handle_alert(event: CloudEvent, ctx: Context, webhooks: WebhookCache | None = None) -> None:
+def handle_alert(event: CloudEvent, ctx: Context) -> None:
     message = alert_message(event)
     if stream.publish(ctx.redis, f"{event.source}#{event.id}", message) is not None:
         ALERTS_PUBLISHED.labels(event.data["level"]).inc()
-    hooks = (webhooks or WEBHOOKS).matching(ctx, token=event.data["token"],
-                                            level=event.data["level"])
+    hooks = matching_webhooks(ctx, token=event.data["token"], level=event.data["level"])
     with ctx.db() as conn:  # the record GET /v1/alerts reads, once the stream has moved on
         alerts.insert_alert(conn, event.data, event_source=event.source, event_id=event.id)
         queued = store.queue_deliveries(conn, [h["id"] for h in hooks],
                                         f"{event.source}#{event.id}", message)
-    if queued:
-        with _worker_lock:  # the worker the entry point started (none when called directly)
-            for running in _workers:
-                running.wake()
+    running = ctx.local(start).worker  # the one the entry point started, if any
+    if queued and running is not None:
+        running.wake()
     return None
 
 
