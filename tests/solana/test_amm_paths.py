@@ -1,4 +1,4 @@
-"""AMM paths without recorded mainnet data: Orca Whirlpool swaps and a two-hop Jupiter route.
+"""AMM paths without recorded mainnet data: Orca Whirlpool, a two-hop Jupiter route, PumpSwap deposit/withdraw, Raydium LaunchLab, Meteora DAMM v2, and a PumpSwap drain seen by chain-analysis.
 
 The transactions are built by hand in `json` encoding with the same shape as the RPC's.
 """
@@ -52,3 +52,74 @@ def test_a_two_hop_route_is_one_swap_for_the_trader():
     assert (swap["mint_in"], swap["amount_in"], swap["mint_out"], swap["amount_out"]) == (X, 100, Y, 30)
     assert swap["route"] == ["PoolA", "PoolB"] and swap["aggregator"] == "jupiter_v6"
     assert len(records["pool_states"]) == 2
+
+
+# Built from the published interfaces (no real example in ../shared/data/solana): PumpSwap
+# (pump_amm IDL: deposit/withdraw name the pool first; the pool owns its vaults), Raydium
+# LaunchLab (raydium_launchpad IDL: buy_exact_in names pool_state 4, base_vault 7,
+# quote_vault 8) and Meteora DAMM v2 (cp_amm IDL: swap names pool_authority 0, pool 1).
+def anchor(name: str) -> str:
+    return b58encode(p._anchor("global", name) + bytes(24))
+
+
+def pumpswap(name: str, base: tuple[int, int], quote: tuple[int, int], user: tuple[int, int], user_sol: tuple[int, int]):
+    keys = [TRADER, "PumpPool1", "VaultX", "VaultSol", "AtaX", "AtaSol", "FeeOwner", "FeeAta", p.PUMPSWAP]
+    ix = {"programIdIndex": 8, "accounts": [1, 0, 2, 3, 4, 5, 6, 7], "data": anchor(name)}
+    return transaction(keys, [ix], [(2, "PumpPool1", X, *base), (3, "PumpPool1", p.WSOL, *quote),
+                                    (4, TRADER, X, *user), (5, TRADER, p.WSOL, *user_sol), (7, "FeeOwner", p.WSOL, 5, 5)])
+
+
+def test_pumpswap_deposit_and_withdraw_are_liquidity_of_the_pool():
+    records, skipped = normalise_transaction(pumpswap("deposit", (1000, 1500), (400, 600), (700, 200), (300, 100)))
+    (added,) = records["liquidity"]
+    assert (added["program"], added["pool"], added["action"], added["provider"]) == ("pumpswap", "PumpPool1", "add", TRADER)
+    assert (added["base_delta"], added["quote_delta"], added["quote_reserve_after"]) == (500, 200, 600)
+    assert records["swaps"] == [] and records["transfers"] == [] and not skipped
+    records, _ = normalise_transaction(pumpswap("withdraw", (1500, 300), (600, 120), (200, 1400), (100, 580)))
+    (removed,) = records["liquidity"]
+    assert (removed["action"], removed["base_delta"], removed["quote_delta"]) == ("remove", -1200, -480)
+    assert records["pool_states"][0]["quote_reserve"] == 120
+
+
+def test_a_launchlab_buy_reads_the_vaults_it_names():
+    keys = [TRADER, "LaunchAuth", "Global", "Platform", "LaunchPool", "AtaX", "AtaSol", "BaseVault", "QuoteVault",
+            X, p.WSOL, p.RAYDIUM_LAUNCHLAB]
+    ix = {"programIdIndex": 11, "accounts": list(range(11)), "data": anchor("buy_exact_in")}
+    tx = transaction(keys, [ix], [(5, TRADER, X, 0, 250), (6, TRADER, p.WSOL, 1000, 900),
+                                  (7, "LaunchAuth", X, 10_000, 9_750), (8, "LaunchAuth", p.WSOL, 50, 150)])
+    records, _ = normalise_transaction(tx)
+    (swap,) = records["swaps"]
+    assert (swap["program"], swap["pool"], swap["trader"], swap["side"]) == ("raydium_launchlab", "LaunchPool", TRADER, "buy")
+    assert (swap["base_amount"], swap["quote_amount"]) == (250, 100)
+    assert records["pool_states"][0]["base_reserve"] == 9_750
+
+
+def test_a_damm_v2_swap_reads_the_vaults_of_its_pool_authority():
+    keys = [p.METEORA_DAMM_V2_AUTHORITY, "DammPool", "AtaX", "AtaSol", "VaultX", "VaultSol", TRADER, p.METEORA_DAMM_V2]
+    keys[0], keys[6] = TRADER, p.METEORA_DAMM_V2_AUTHORITY  # the fee payer signs first
+    ix = {"programIdIndex": 7, "accounts": [6, 1, 2, 3, 4, 5, 0], "data": anchor("swap")}
+    tx = transaction(keys, [ix], [(2, TRADER, X, 100, 0), (3, TRADER, p.WSOL, 0, 40),
+                                  (4, p.METEORA_DAMM_V2_AUTHORITY, X, 900, 1000),
+                                  (5, p.METEORA_DAMM_V2_AUTHORITY, p.WSOL, 500, 460)])
+    (swap,) = normalise_transaction(tx)[0]["swaps"]
+    assert (swap["program"], swap["pool"], swap["side"], swap["base_amount"], swap["quote_amount"]) == \
+        ("meteora_damm_v2", "DammPool", "sell", 100, 40)
+
+
+def test_a_pumpswap_pool_drain_is_seen_by_chain_analysis():
+    """chain-analysis's pure code sees a PumpSwap pool as it sees AMM v4 ones: a create, then
+    a withdraw of 90% of the quote by its creator is a liquidity removal."""
+    from kades.chain.blockview import pool_observations
+    from kades.chain.liquidity import watch_pool
+    from kades.chain.thresholds import ChainThresholds
+    created, _ = normalise_transaction(pumpswap("create_pool", (0, 10**12), (0, 10**11), (10**12, 0), (10**11, 0)))
+    drained, _ = normalise_transaction(pumpswap("withdraw", (10**12, 10**11), (10**11, 10**10), (0, 9 * 10**11), (0, 9 * 10**10)))
+    state, found = None, []
+    for slot, records in ((1, created), (2, drained)):
+        block = {"slot": slot, **records}
+        for pool, observations in pool_observations(block, 1_700_000_000.0 + slot).items():
+            state, anomalies = watch_pool(state, pool, observations, ChainThresholds())
+            found += anomalies
+    (anomaly,) = found
+    assert anomaly["anomaly_type"] == "liquidity_removal" and anomaly["evidence"]["pool"] == "PumpPool1"
+    assert anomaly["evidence"]["removed_share"] == 0.9 and anomaly["confidence"] == 0.95  # the creator pulled it
