@@ -8,9 +8,9 @@ bonding curve's lamport change, which equals the event's SOL amount.
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
+import recorded
 import shared_material
 
 from kades.solana.normalise import normalise_transaction
@@ -247,14 +247,11 @@ EXPECTED = {
 
 
 def load(name: str) -> dict:
-    document = json.loads((DATA / name).read_text())
-    return document[0] if isinstance(document, list) else document
+    return recorded.load(DATA, name)
 
 
 def projected(records: dict[str, list]) -> dict[str, list]:
-    return {kind: [{field: r.get(field, False if field == "native" else None) for field in KEEP[kind]}
-                   for r in rows]
-            for kind, rows in records.items() if rows}
+    return recorded.projected(records, KEEP)
 
 
 def test_every_recorded_transaction_is_covered():

@@ -16,9 +16,9 @@ tested on transactions built from their published interfaces: test_amm_paths.py.
 """
 from __future__ import annotations
 
-import json
 
 import pytest
+import recorded
 import shared_material
 
 from kades.solana.normalise import normalise_transaction
@@ -214,13 +214,11 @@ EXPECTED = {
 
 
 def load(name: str) -> dict:
-    return json.loads((DATA / name).read_text())
+    return recorded.load(DATA, name)
 
 
 def projected(records: dict[str, list]) -> dict[str, list]:
-    return {kind: [{field: r.get(field, False if field == "native" else None) for field in KEEP[kind]}
-                   for r in rows]
-            for kind, rows in records.items() if rows}
+    return recorded.projected(records, KEEP)
 
 
 def test_every_recorded_transaction_is_covered():
