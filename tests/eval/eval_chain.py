@@ -42,8 +42,9 @@ def drain_block(observations: list[dict]) -> int:
 
 
 def alerts_of(observations: list[dict]) -> list[dict]:
+    """The pull and dump alerts (who holds the LP, before the pull, is eval_lp's section)."""
     _, anomalies = watch_pool(None, observations[0]["record"]["pool"], observations, ChainThresholds())
-    return anomalies
+    return [a for a in anomalies if a["anomaly_type"] != "liquidity_unlocked"]
 
 
 def uniswap_report() -> int:

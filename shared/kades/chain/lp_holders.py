@@ -40,11 +40,15 @@ BURN_ADDRESSES = frozenset({"0x0000000000000000000000000000000000000000",
 # program-derived account, so an owner-level transfer does not name the locker: unknown there.
 LOCKERS = {"0x663a5c229c09b049e36dcc11a9b0d4a8eb9db214": "UNCX UniswapV2Locker",
            "0xe2fe530c047f2d85298b07d9333c05737f1435fb": "Team Finance lock"}
-STAGE_CONFIDENCE = {1: 0.55, 2: 0.85}   # how sure a pull may come, by how long LP stayed unlocked
+# How sure a pull may come, by how long the LP stayed unlocked: stage 1 is "medium", stage 2
+# "high" (never "critical": that takes the pull itself) for a creator holding it all, in
+# kades.risk.scoring whether it scales evidence short of a rug by 0.85 or not.
+STAGE_CONFIDENCE = {1: 0.65, 2: 0.88}
 NOT_CREATOR = 0.8                        # a large LP who is not the pool's creator: less often a scam
 UNFOLLOWED = 0.5                         # LP transfers and burns not seen (Solana): the holder may have
                                          # burned them; never a level alone, evidence beside others
-RESTATE_GAP = 0.1                        # restate a standing episode once risk decayed this far below
+RESTATE_GAP = 0.04                       # restate a standing episode once it decayed this far below
+RESTATE_S = 1800.0                       # ... at most every 30 min (6 h half-life: 0.88 -> 0.83)
 
 
 def _key(address: str) -> str:
@@ -128,7 +132,7 @@ def assess(lp: dict, *, pool: str, token: str, time_s: float, slot: int, quote_r
     target = severity * confidence
     standing = _decayed(episode, time_s, half_life_s)
     restate = (stage == episode["stage"] and followed and standing < target - RESTATE_GAP
-               and time_s - episode["reports"][-1][0] >= t.alert_cooldown_s)
+               and time_s - episode["reports"][-1][0] >= RESTATE_S)
     if not (stage > episode["stage"] or restate) or target <= standing:
         return None
     increment = 1.0 - (1.0 - target) / (1.0 - standing)
