@@ -133,19 +133,26 @@ _CHAIN_BLOCK = {
              "quote_mint": _ADDRESS, "side": {"enum": ["buy", "sell"]}, "base_amount": _RAW,
              "quote_amount": _RAW},
             price={"type": ["number", "null"], "minimum": 0},
-            route={"type": "array", "items": {"type": "string"}})},
+            route={"type": "array", "items": {"type": "string"}}, aggregator={"type": "string"},
+            # who signed when it was not the trader (a relayer, a router); what left the pools
+            # when less reached the trader (a Token-2022 transfer fee, pool-side fees)
+            signer=_ADDRESS, pool_amount_out=_RAW)},
         "liquidity": {"type": "array", "items": _record(
             {"pool": {"type": "string"}, "action": {"enum": ["create", "add", "remove"]},
              "provider": _ADDRESS, "base_mint": _ADDRESS, "quote_mint": _ADDRESS,
              "base_delta": {"type": "integer"}, "quote_delta": {"type": "integer"},
              "base_reserve_before": _RAW, "quote_reserve_before": _RAW,
              "base_reserve_after": _RAW, "quote_reserve_after": _RAW},
-            lp_mint={"type": ["string", "null"]}, lp_amount={"type": ["integer", "null"]})},
+            lp_mint={"type": ["string", "null"]}, lp_amount={"type": ["integer", "null"]},
+            # a pool that took over a pump.fun bonding curve (its `migrate`)
+            migration={"type": "object", "required": ["program", "bonding_curve"],
+                       "properties": {"program": {"type": "string"}, "bonding_curve": _ADDRESS}})},
         "pool_states": {"type": "array", "items": _record(
             {"pool": {"type": "string"}, "base_mint": _ADDRESS, "quote_mint": _ADDRESS,
              "base_reserve": _RAW, "quote_reserve": _RAW, "base_decimals": _DECIMALS,
              "quote_decimals": _DECIMALS},
-            virtual={"type": "boolean"}, price={"type": ["number", "null"], "minimum": 0})},
+            virtual={"type": "boolean"}, price={"type": ["number", "null"], "minimum": 0},
+            complete={"type": "boolean"})},  # a pump.fun curve that is full (CompleteEvent)
         "launches": {"type": "array", "items": _record(
             {"mint": _ADDRESS, "kind": {"enum": ["create", "initialize_mint", "set_authority"]}},
             creator=_ADDRESS, mint_authority={"type": ["string", "null"]},
