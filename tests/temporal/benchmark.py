@@ -18,6 +18,7 @@ import shared_material
 
 from kades.simulate_series import SERIES_KINDS, simulate_series
 from kades.temporal.ensemble import TemporalEnsemble
+from kades.temporal.policy import new_monitor
 from kades.temporal.detector import ReturnSpikeDetector
 from kades.temporal.scoring import Score, probation_end, raw_score
 from kades.temporal.threshold import ThresholdFilter
@@ -107,7 +108,8 @@ class RollingZScore:
 
 
 DETECTORS = {
-    "ensemble": lambda: ThresholdFilter(TemporalEnsemble()),
+    "ensemble (alert policy)": new_monitor,
+    "ensemble, raw scores": lambda: ThresholdFilter(TemporalEnsemble()),
     "return_spike (first detector)": lambda: ThresholdFilter(ReturnSpikeDetector()),
     "rolling z-score (baseline)": RollingZScore,
 }

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kades.temporal.ensemble import TemporalEnsemble
+from kades.temporal.policy import new_monitor
 from kades.temporal.threshold import ThresholdFilter
 
 WINDOW_AFTER_S = 60.0
@@ -19,12 +19,12 @@ def as_x(tick: dict) -> dict:
 
 
 def run_filters(ticks: list[dict]) -> list[tuple[str, dict]]:
-    """(token, flag) of every flag raised by one fresh ThresholdFilter around the ensemble
-    per token (what temporal-analysis runs)."""
+    """(token, flag) of every flag raised by one fresh monitor of the alert policy per token
+    (what temporal-analysis runs)."""
     monitors: dict[str, ThresholdFilter] = {}
     flags = []
     for tick in ticks:
-        monitor = monitors.setdefault(tick["token"], ThresholdFilter(TemporalEnsemble()))
+        monitor = monitors.setdefault(tick["token"], new_monitor())
         flags += [(tick["token"], flag) for flag in monitor.process_one(as_x(tick))]
     return flags
 

@@ -13,7 +13,10 @@ from labelled_streams import precision_recall, run_filters
 from kades.simulate import simulate_market
 
 SEEDS = range(10)
-RECALL_FLOOR, PRECISION_FLOOR = 0.9, 0.8
+# The alert policy gives up some recall on these dense 30-minute streams (several anomalies
+# per token, minutes apart: one alert per 10-minute episode, and a token's second event is
+# less surprising than its first) for its budget on real markets (tests/temporal/budget.py).
+RECALL_FLOOR, PRECISION_FLOOR = 0.75, 0.8
 
 
 def summarise(name: str, totals: dict[str, int]) -> tuple[float, float]:
@@ -60,7 +63,7 @@ def test_flag_types_match_the_injected_kind():
                            for token, flag in flags
                            if label["start"] <= _text(flag["time"]) <= label["end"])
     print(f"\nlabels whose own kind was flagged inside [start, end]: {matched}/{total}")
-    assert matched / total >= 0.9
+    assert matched / total >= 0.75
 
 
 def _text(epoch: float) -> str:

@@ -17,8 +17,6 @@ import hashlib
 import json
 import time
 from datetime import datetime, timezone
-from types import MappingProxyType
-from typing import Any, Mapping
 
 import redis
 
@@ -32,8 +30,7 @@ from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
 from kades.runtime.state import StateStore, outbox_key
 from kades.storage.scores import insert_scores
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
-from kades.temporal.ensemble import TemporalEnsemble
-from kades.temporal.threshold import ThresholdFilter
+from kades.temporal.policy import new_monitor, step
 
 DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. temporal.pump
 STATE_KEY = "kades:temporal:state:{token}"
@@ -41,8 +38,6 @@ WAITING_KEY = "kades:temporal:waiting"   # sorted set: token -> wall time its ol
 FLUSH_JOB = "flush"                       # the PingSource job that releases waiting ticks
 STATE_TTL_S = 7 * 24 * 3600   # a token silent for a week starts afresh
 MAX_ATTEMPTS = 8              # optimistic retries before answering 503 (the Broker retries)
-DETECTOR_PARAMS: Mapping[str, Any] = MappingProxyType({})  # TemporalEnsemble defaults
-FILTER_PARAMS: Mapping[str, Any] = MappingProxyType({})    # ThresholdFilter defaults
 
 
 def epoch_s(text: str) -> float:
@@ -81,8 +76,9 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
     """
     if state and (state.get("detector") or {}).get("version") != ENSEMBLE_STATE_VERSION:
         state = None  # a state of an older detector: this token starts afresh (a warm-up)
-    monitor = ThresholdFilter.from_state(state, detector_params=dict(DETECTOR_PARAMS),
-                                         detector_class=TemporalEnsemble, **FILTER_PARAMS)
+    # a state without a likelihood (before it existed) keeps its detector; the likelihood
+    # starts afresh and warms up (kades.temporal.likelihood)
+    monitor = new_monitor(state)
     last_time = monitor.detector.last_time
     anomalies = []
     for moment, tick in series:
@@ -91,13 +87,11 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
         last_time = moment
         x = {"time": moment, "price": tick["price"], "volume": tick.get("volume"),
              "liquidity": tick.get("liquidity")}
-        flags = monitor.process_one(x)
+        verdict = step(monitor, x)
         if scores is not None:
-            kind = max(monitor.last_parts, key=monitor.last_parts.get)
-            score = min(1.0, max(0.0, monitor.last_parts[kind]))
-            scores.append({"time": tick["time"], "token": token, "score": round(score, 6),
-                           "top_detector": monitor.detector.last_by.get(kind, "") if score > 0 else ""})
-        for flag in flags:
+            scores.append({"time": tick["time"], "token": token, "score": round(verdict.score, 6),
+                           "top_detector": verdict.top_detector})
+        for flag in verdict.flags:
             anomalies.append({"token": token, "time": tick["time"],
                               "anomaly_type": flag["anomaly_type"],
                               "score": min(1.0, max(0.0, flag["score"])),

@@ -18,6 +18,7 @@ from typing import Any
 
 from kades.temporal.detector import ReturnSpikeDetector
 from kades.temporal.ensemble import KIND_ORDER
+from kades.temporal.likelihood import AnomalyLikelihood
 
 
 ESCALATION_ODDS = 4.0
@@ -46,11 +47,18 @@ class ThresholdFilter:
             small drop.
         relearn_after_s: a run of anomalous ticks longer than this is a new normal (a new
             volume regime): the detector learns from it again.
+        likelihood: an AnomalyLikelihood that turns the detector's raw scores into surprise
+            before they meet the threshold (None: the raw scores themselves).
+        episode_s: one event lights up several kinds in turn (a pump: price spike, pump,
+            volatility): no flag of any kind within this long after the last flag, unless
+            far stronger than it (as above); the kinds it covered count as flagged.
+            0: each kind's runs on their own.
     """
 
     def __init__(self, detector, *, threshold: float = 0.5,
                  cooldown_s: float = 600.0, quiet_s: float = 120.0,
-                 relearn_after_s: float = 600.0):
+                 relearn_after_s: float = 600.0, likelihood: AnomalyLikelihood | None = None,
+                 episode_s: float = 0.0):
         if not 0 < threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
         self.detector = detector
@@ -62,7 +70,11 @@ class ThresholdFilter:
         self.last_over_time: dict[str, float] = {}  # when each kind was last over the threshold
         self.last_flag_score: dict[str, float] = {}
         self.anomalous_since: float | None = None
+        self.likelihood = likelihood
+        self.episode_s = episode_s
+        self.last_alert: tuple[float, float] | None = None  # (time, score) of the last flag
         self.last_parts: dict[str, float] = {}  # the scores of the last point processed
+        self.last_raw: dict[str, float] = {}    # the same before the likelihood
 
     def process_one(self, x: dict) -> list[dict[str, Any]]:
         """Score x, learn from it unless anomalous; the flag it raises, if any.
@@ -71,7 +83,8 @@ class ThresholdFilter:
         its cooldown (the other kinds over it are named in its details and count as flagged).
         A flag is {time, anomaly_type, score, details}, `time` as given in x.
         """
-        parts = self.last_parts = self.detector.score_parts(x)
+        raw = self.last_raw = self.detector.score_parts(x)
+        parts = self.last_parts = self.likelihood.score_learn(raw) if self.likelihood else raw
         over = {kind: score for kind, score in parts.items() if score >= self.threshold}
         if not over:
             self.anomalous_since = None
@@ -87,17 +100,27 @@ class ThresholdFilter:
         flags = []
         if fresh:
             kind = max(fresh, key=lambda k: (over[k], -_rank(k)))
-            details = self._details(x, kind, over)
+            in_episode = self._in_episode(x["time"], over[kind])
             for covered in over:
                 self.last_flag_time[covered] = x["time"]
                 self.last_flag_score[covered] = over[covered]
-            flags.append({"time": x["time"], "anomaly_type": kind, "score": round(over[kind], 4),
-                          "details": details})
+            if not in_episode:
+                self.last_alert = (x["time"], over[kind])
+                flags.append({"time": x["time"], "anomaly_type": kind,
+                              "score": round(over[kind], 4),
+                              "details": self._details(x, kind, over)})
         if x["time"] - self.anomalous_since >= self.relearn_after_s:
             self.detector.learn_one(x)
         else:
             self.detector.advance_one(x)
         return flags
+
+    def _in_episode(self, moment: float, score: float) -> bool:
+        if not self.episode_s or self.last_alert is None:
+            return False
+        since, last_score = self.last_alert
+        return (moment - since < self.episode_s
+                and _odds(score) < ESCALATION_ODDS * _odds(last_score))
 
     def _starts_run(self, kind: str, moment: float) -> bool:
         last = self.last_over_time.get(kind)
@@ -109,6 +132,9 @@ class ThresholdFilter:
         details = (describe(x, kind) if describe else
                    {"detector": self.detector.name, **self.detector.evidence(x)})
         details["price"] = x["price"]
+        if self.likelihood:
+            details["raw_score"] = round(self.last_raw[kind], 4)
+            details.update(self.likelihood.evidence(kind))
         if len(over) > 1:
             details["also"] = {k: round(s, 4) for k, s in sorted(over.items()) if k != kind}
         return details
@@ -117,18 +143,26 @@ class ThresholdFilter:
         return {"detector": self.detector.to_state(), "last_flag_time": dict(self.last_flag_time),
                 "anomalous_since": self.anomalous_since,
                 "last_over_time": dict(self.last_over_time),
-                "last_flag_score": dict(self.last_flag_score)}
+                "last_flag_score": dict(self.last_flag_score),
+                **({"last_alert": list(self.last_alert)} if self.last_alert else {}),
+                **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None, *, detector_params: dict | None = None,
-                   detector_class: type = ReturnSpikeDetector, **params: Any) -> "ThresholdFilter":
+                   detector_class: type = ReturnSpikeDetector,
+                   likelihood_params: dict | None = None, **params: Any) -> "ThresholdFilter":
         """A filter with `params` around a `detector_class` with `detector_params`, carrying on
-        from `state` (None: a fresh one)."""
+        from `state` (None: a fresh one); with `likelihood_params` (a dict, maybe empty) an
+        AnomalyLikelihood with them, fresh when the state holds none of its version."""
         state = state or {}
         detector = detector_class.from_state(state.get("detector"), **(detector_params or {}))
+        if likelihood_params is not None:
+            params["likelihood"] = AnomalyLikelihood.from_state(state.get("likelihood"),
+                                                                **likelihood_params)
         monitor = cls(detector, **params)
         monitor.last_flag_time = dict(state.get("last_flag_time", {}))
         monitor.anomalous_since = state.get("anomalous_since")
         monitor.last_over_time = dict(state.get("last_over_time", {}))
         monitor.last_flag_score = dict(state.get("last_flag_score", {}))
+        monitor.last_alert = tuple(state["last_alert"]) if state.get("last_alert") else None
         return monitor

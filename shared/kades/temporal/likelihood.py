@@ -1,0 +1,111 @@
+"""AnomalyLikelihood: raw detector scores turned into surprise, per anomaly kind.
+
+The method of HTM's anomaly likelihood (Ahmad et al., "Unsupervised real-time anomaly
+detection for streaming data", 2017), made streaming: for each kind, a long running normal
+of the raw scores (mean and variance over about `history_points` points) and a short
+average of the latest ones (`short_points`); the surprise is how improbable that short
+average is under the long normal -- the tail probability Q(z) -- on a log scale:
+0 at the usual score (Q = 1/2), 0.5 when 2Q(z) = 10^-`half_log10`, 1 at twice that. A token whose detectors score 0.6
+every other hour gets little surprise from another 0.6; a calm one gets a lot. The long
+normal learns every point, anomalies too, so a new regime becomes the normal and its
+surprise falls. Counting points, not seconds, makes it the same for any rhythm.
+
+Raw scores under `raw_floor` are never surprising (a token whose scores sit at 0.00 would
+otherwise find 0.1 a miracle), and the variance has a floor (`floor_sd`) for the same reason.
+
+>>> likelihood = AnomalyLikelihood(min_points=5)
+>>> calm = {"pump": 0.05}
+>>> for _ in range(200):
+...     _ = likelihood.score_learn(calm)
+>>> likelihood.score_learn(calm)["pump"]
+0.0
+>>> round(likelihood.score_learn({"pump": 0.9})["pump"], 2)      # rare for this token
+1.0
+>>> for _ in range(2000):                                          # a new normal
+...     _ = likelihood.score_learn({"pump": 0.9})
+>>> likelihood.score_learn({"pump": 0.9})["pump"] < 0.01
+True
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+STATE_VERSION = 1
+_SQRT2 = math.sqrt(2.0)
+
+
+class AnomalyLikelihood:
+    """Surprise of each kind's raw scores against that kind's own history on this series.
+
+    Parameters:
+        history_points: about how many points the long normal spans (EWMA, 1/n weight).
+        short_points: the short average's span (1 = the score itself).
+        floor_sd: the smallest spread the long normal is given.
+        half_log10: -log10 of the tail probability that scores 0.5.
+        raw_floor: raw scores below this are never surprising.
+        min_points: points learned before any surprise is given (a warm-up).
+    """
+
+    def __init__(self, *, history_points: int = 1000, short_points: float = 2.0,
+                 floor_sd: float = 0.05, half_log10: float = 6.0, raw_floor: float = 0.3,
+                 min_points: int = 30):
+        if history_points < 2 or short_points < 1 or floor_sd <= 0 or half_log10 <= 0:
+            raise ValueError("history_points >= 2, short_points >= 1, floor_sd > 0 and "
+                             "half_log10 > 0 required")
+        self.history_points = history_points
+        self.short_points = short_points
+        self.floor_sd = floor_sd
+        self.half_log10 = half_log10
+        self.raw_floor = raw_floor
+        self.min_points = min_points
+        self.seen = 0
+        self.kinds: dict[str, list[float]] = {}  # kind -> [mean, variance, short average]
+
+    def score_learn(self, raw: dict[str, float]) -> dict[str, float]:
+        """Each kind's surprise in [0, 1] at these raw scores, judged on the history before
+        them; then learn them."""
+        weight = max(1.0 / (self.seen + 1), 1.0 / self.history_points)
+        short_rate = 1.0 / self.short_points
+        scored = self.seen >= self.min_points
+        floor = self.floor_sd * self.floor_sd
+        surprise = {}
+        for kind, value in raw.items():
+            stats = self.kinds.get(kind)
+            if stats is None:
+                stats = self.kinds[kind] = [0.0, 0.0, value]
+            mean, variance, short = stats
+            short += short_rate * (value - short)
+            surprise[kind] = (self._surprise((short - mean) / math.sqrt(variance + floor))
+                              if scored and value >= self.raw_floor and short > mean else 0.0)
+            delta = value - mean
+            stats[0] = mean + weight * delta
+            stats[1] = (1.0 - weight) * (variance + weight * delta * delta)
+            stats[2] = short
+        self.seen += 1
+        return surprise
+
+    def _surprise(self, z: float) -> float:
+        tail = math.erfc(z / _SQRT2)  # twice Q(z): 1 at z = 0
+        if tail <= 0.0:
+            return 1.0
+        return min(1.0, max(0.0, -math.log10(tail)) / (2.0 * self.half_log10))
+
+    def evidence(self, kind: str) -> dict[str, Any]:
+        """What the kind's surprise was judged against: its usual raw score and spread."""
+        mean, variance, _ = self.kinds.get(kind, (0.0, 0.0, 0.0))
+        return {"usual_score": round(mean, 4), "usual_spread": round(math.sqrt(variance), 4)}
+
+    def to_state(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "seen": self.seen,
+                "kinds": {kind: list(stats) for kind, stats in self.kinds.items()}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None, **params: Any) -> "AnomalyLikelihood":
+        """One with `params` carrying on from `state`; None or another version: a fresh one
+        (it warms up again in `min_points` points)."""
+        likelihood = cls(**params)
+        if state and state.get("version") == STATE_VERSION:
+            likelihood.seen = state["seen"]
+            likelihood.kinds = {kind: list(stats) for kind, stats in state["kinds"].items()}
+        return likelihood
