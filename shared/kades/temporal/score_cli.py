@@ -1,12 +1,16 @@
 """`kades score`: backtest any univariate series with the detectors temporal-analysis runs.
 
-Reads a CSV with a timestamp column and a value column and writes every input row with two
-added columns: `anomaly_score` in [0, 1] and `top_detector` (the ensemble member behind the
-score; empty when nothing scored). Rows are streamed through the very same ensemble and
-threshold filter as the function, in file order (a row not later than the one before scores
-0: the detectors never look back). Every bad row is reported before anything is written.
+Reads a CSV with a timestamp column and a value column (and optionally volume and liquidity
+columns) and writes every input row with three added columns: `anomaly_score` in [0, 1]
+(surprise: near 0 on what is usual for the series), `top_detector` (the ensemble member
+behind the score; empty when nothing scored) and `alert` (the anomaly type temporal-analysis
+would raise at that row; empty otherwise). Rows are streamed through the very same alert
+policy as the function (kades.temporal.policy), in file order (a row not later than the one
+before scores 0: the detectors never look back). Every bad row is reported before anything
+is written.
 
-    kades score prices.csv --output scored.csv --timestamp-column time --value-column close
+    kades score prices.csv --output scored.csv --timestamp-column time --value-column close \
+        --volume-column volume
     kades score - < prices.csv > scored.csv
     kades score --dir tapes/ --output-dir scored/
 """
@@ -25,8 +29,7 @@ from typing import Iterator, TextIO
 
 from kades import exitcodes
 from kades.cliutil import STDIO, open_output, progress as progress_bar
-from kades.temporal.ensemble import TemporalEnsemble
-from kades.temporal.threshold import ThresholdFilter
+from kades.temporal.policy import new_monitor, step
 
 MAX_PROBLEMS_SHOWN = 10
 
@@ -51,16 +54,23 @@ def parse_time(text: str) -> float:
     return number / 1000.0 if abs(number) > 1e11 else number
 
 
-def _rows(handle: TextIO, time_column: str, value_column: str) -> Iterator[tuple[int, dict, float, float]]:
-    """(line number, row, time, value) per row; raises InputError naming every problem."""
+def _rows(handle: TextIO, time_column: str, value_column: str,
+          extra: dict[str, str] | None = None) -> Iterator[tuple[int, dict, float, float, dict]]:
+    """(line number, row, time, value, {volume/liquidity: value}) per row, `extra` naming the
+    column of each optional field (an empty cell is no value); InputError on missing columns."""
     reader = csv.DictReader(handle)
-    missing = [c for c in (time_column, value_column) if c not in (reader.fieldnames or [])]
+    extra = extra or {}
+    wanted = (time_column, value_column, *extra.values())
+    missing = [c for c in wanted if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"missing column(s) {', '.join(map(repr, missing))}; the header has "
                          f"{', '.join(map(repr, reader.fieldnames or []))}")
     for row in reader:
         line = reader.line_num
-        yield line, row, _field(parse_time, row, time_column, line), _field(float, row, value_column, line)
+        fields = {name: _field(float, row, column, line) for name, column in extra.items()
+                  if (row[column] or "").strip()}
+        yield (line, row, _field(parse_time, row, time_column, line),
+               _field(float, row, value_column, line), fields)
 
 
 def _field(parse, row: dict, column: str, line: int):
@@ -77,13 +87,15 @@ class _Problem(str):
     """A field that did not parse, carrying its message."""
 
 
-def check(path: Path, time_column: str, value_column: str) -> tuple[int, bool]:
+def check(path: Path, time_column: str, value_column: str,
+          extra: dict[str, str] | None = None) -> tuple[int, bool]:
     """First pass: (row count, whether every value is positive); InputError on any problem."""
     problems, rows, positive = [], 0, True
     with open(path, newline="", encoding="utf-8") as handle:
-        for _, _, moment, value in _rows(handle, time_column, value_column):
+        for _, _, moment, value, fields in _rows(handle, time_column, value_column, extra):
             rows += 1
-            problems += [field for field in (moment, value) if isinstance(field, _Problem)]
+            problems += [field for field in (moment, value, *fields.values())
+                         if isinstance(field, _Problem)]
             positive = positive and not isinstance(value, _Problem) and value > 0
     if problems:
         shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
@@ -93,31 +105,36 @@ def check(path: Path, time_column: str, value_column: str) -> tuple[int, bool]:
 
 
 def score_file(path: Path, out: TextIO, *, time_column: str = "timestamp",
-               value_column: str = "value", progress: bool | None = None,
+               value_column: str = "value", volume_column: str | None = None,
+               liquidity_column: str | None = None, progress: bool | None = None,
                checked: tuple[int, bool] | None = None, name: str | None = None) -> int:
     """Score one CSV into `out`; the number of rows written. `checked`: what `check` said;
     `progress`: a bar on stderr (default: when stderr is a terminal), labelled `name`."""
-    total, positive = checked or check(path, time_column, value_column)
+    extra = _extra(volume_column, liquidity_column)
+    total, positive = checked or check(path, time_column, value_column, extra)
     # Log values suit prices (scale-free); a series that touches 0 or goes negative is
     # judged on its values themselves.
-    ensemble = TemporalEnsemble(log_scale=positive)
-    monitor = ThresholdFilter(ensemble)
+    monitor = new_monitor(log_scale=positive)
     with open(path, newline="", encoding="utf-8") as handle, \
             progress_bar(total=total, desc=name or path.name, show=progress) as bar:
         writer = None
-        for _, row, moment, value in _rows(handle, time_column, value_column):
+        for _, row, moment, value, fields in _rows(handle, time_column, value_column, extra):
             if writer is None:
-                writer = csv.DictWriter(out, [*row, "anomaly_score", "top_detector"])
+                writer = csv.DictWriter(out, [*row, "anomaly_score", "top_detector", "alert"])
                 writer.writeheader()
-            monitor.process_one({"time": moment, "price": value})
-            parts = monitor.last_parts
-            kind = max(parts, key=parts.get) if parts else None
-            score = parts[kind] if kind else 0.0
-            row["anomaly_score"] = f"{score:.6f}"
-            row["top_detector"] = ensemble.last_by.get(kind, "") if score > 0 else ""
+            verdict = step(monitor, {"time": moment, "price": value, **fields})
+            row["anomaly_score"] = f"{verdict.score:.6f}"
+            row["top_detector"] = verdict.top_detector
+            row["alert"] = verdict.alert
             writer.writerow(row)
             bar.update()
     return total
+
+
+def _extra(volume_column: str | None, liquidity_column: str | None) -> dict[str, str]:
+    """The optional fields the detectors use, by the column that holds each."""
+    return {name: column for name, column in (("volume", volume_column),
+                                               ("liquidity", liquidity_column)) if column}
 
 
 @contextlib.contextmanager
@@ -144,6 +161,11 @@ def main_score(argv: list[str]) -> int:
                              "(default: timestamp)")
     parser.add_argument("--value-column", default="value",
                         help="the column of the series' values (default: value)")
+    parser.add_argument("--volume-column",
+                        help="a column of traded volume, as the function reads it from ticks "
+                             "(volume spikes, pumps); empty cells are no value")
+    parser.add_argument("--liquidity-column",
+                        help="a column of pool liquidity (liquidity drops); empty cells are no value")
     parser.add_argument("--dir", type=Path, help="score every *.csv in this folder")
     parser.add_argument("--output-dir", type=Path, help="with --dir: where the scored files go")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -161,11 +183,14 @@ def main_score(argv: list[str]) -> int:
     failed = 0
     for source, target in jobs:
         columns = {"time_column": args.timestamp_column, "value_column": args.value_column}
+        extra = _extra(args.volume_column, args.liquidity_column)
         try:
             with _readable(source) as path:
-                checked = check(path, **columns)  # before any output is opened
+                checked = check(path, **columns, extra=extra)  # before any output is opened
                 with open_output(target, newline="") as out:
                     rows = score_file(path, out, progress=args.progress, checked=checked,
+                                      volume_column=args.volume_column,
+                                      liquidity_column=args.liquidity_column,
                                       name="stdin" if source == STDIO else source, **columns)
             print(f"kades score: {source}: {rows} rows scored"
                   + ("" if target == STDIO else f" -> {target}"), file=sys.stderr)
