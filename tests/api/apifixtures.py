@@ -8,7 +8,6 @@ import pytest
 from alerts.receiver import Receiver
 from api.apiclient import api_client
 
-from kades.api import auth
 from kades.storage.apikeys import create_key
 
 
@@ -34,6 +33,5 @@ def sink(monkeypatch):
 
 @pytest.fixture
 def api(kades_env, db_conn, redis_conn, make_key, sink):
-    auth.forget()
     _, key = make_key("enterprise")  # high limits: tests of other things never hit them
     return api_client(key)

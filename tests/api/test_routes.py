@@ -53,6 +53,17 @@ def test_analysis_of_a_token(api, stored):
     assert call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h").get_json() == body
 
 
+def test_an_analysis_is_kept_a_second_by_its_process_then_read_from_redis(api, stored, redis_conn):
+    """Each api process keeps what it served for LOCAL_CACHE_S (its own Context's cache);
+    another process reads the shared copy in Redis."""
+    from kades.api.routes_token import ANALYSIS_CACHE_KEY
+    body = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h").get_json()
+    redis_conn.set(ANALYSIS_CACHE_KEY.format(token=MINT, timeframe="1h"), '{"shared": true}')
+    assert api.get(f"/v1/token/{MINT}/analysis?timeframe=1h").get_json() == body
+    assert api_client(api.key).get(f"/v1/token/{MINT}/analysis?timeframe=1h").get_json() == {
+        "shared": True}
+
+
 def test_analysis_of_an_unknown_token_is_empty_not_an_error(api):
     body = call(api, "GET", f"/v1/token/{OTHER}/analysis").get_json()
     assert body["risk_score"] is None and body["anomalies"] == [] and body["metrics"]["points"] == 0

@@ -10,7 +10,6 @@ from functions_framework import create_app
 from psycopg import sql
 
 from api.apiclient import api_client
-from kades.api import auth
 
 COUNTER = Path(__file__).resolve().parents[1] / "runtime" / "functions" / "counter" / "main.py"
 DB_PASSWORD = "S3cretPw0rd-db-do-not-leak"
@@ -83,7 +82,6 @@ def test_dependency_urls_with_passwords_never_reach_answers_or_logs(kades_env, m
     monkeypatch.setenv("KADES_REDIS_TIMEOUT_S", "0.5")
     settings.cache_clear()
     clients.close_all()
-    auth.forget()
     try:
         answers = [api_client("kades_" + "B" * 32).get("/v1/anomalies"),
                    api_client(None).get("/v1/ready")]

@@ -7,7 +7,6 @@ tier and revocation apply) and are refused when no secret is configured.
 """
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ import jwt
 from kades.api.keys import is_well_formed
 from kades.errors import KadesError
 from kades.runtime.function import Context
+from kades.runtime.ttlcache import TtlCache
 from kades.storage import apikeys
 
 CACHE_S = 30.0
@@ -31,28 +31,10 @@ class AuthenticationError(KadesError, PermissionError):
     """No valid credentials: answer 401 (WebSocket close 1001)."""
 
 
-_cache_lock = threading.Lock()
-_cache: dict[str, tuple[float, Caller | None]] = {}
-
-
-def _cached(cache_key: str, lookup) -> Caller | None:
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(cache_key)
-    if hit and now - hit[0] < CACHE_S:
-        return hit[1]
-    caller = lookup()
-    with _cache_lock:
-        if len(_cache) > 10_000:
-            _cache.clear()
-        _cache[cache_key] = (now, caller)
-    return caller
-
-
-def forget() -> None:
-    """Drop every remembered verification (tests, a revocation that must act now)."""
-    with _cache_lock:
-        _cache.clear()
+def verified(ctx: Context) -> TtlCache:
+    """The callers this api process verified lately (None: unknown), one per Context
+    (`ctx.local`): a key costs one database round trip per CACHE_S."""
+    return TtlCache(ttl_s=CACHE_S)
 
 
 def from_key(ctx: Context, key: str) -> Caller:
@@ -64,7 +46,7 @@ def from_key(ctx: Context, key: str) -> Caller:
             row = apikeys.find_key(conn, key)
         return Caller(row["key_id"], row["tier"]) if row else None
 
-    caller = _cached("key:" + key, lookup)
+    caller = ctx.local(verified).get_or_load("key:" + key, lookup)
     if caller is None:
         raise AuthenticationError("unknown or revoked API key")
     return caller
@@ -85,7 +67,7 @@ def from_bearer(ctx: Context, token: str) -> Caller:
             row = apikeys.key_exists(conn, str(claims["sub"]))
         return Caller(row["key_id"], row["tier"]) if row else None
 
-    caller = _cached("sub:" + str(claims["sub"]), lookup)
+    caller = ctx.local(verified).get_or_load("sub:" + str(claims["sub"]), lookup)
     if caller is None:
         raise AuthenticationError("the token's key is unknown or revoked")
     return caller

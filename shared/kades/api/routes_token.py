@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 import uuid
 from datetime import datetime, timezone
 
@@ -18,12 +17,17 @@ from kades.risk.function import THRESHOLDS_KEY
 from kades.runtime import sink
 from kades.runtime.endpoint import json_response
 from kades.runtime.function import Context
+from kades.runtime.ttlcache import TtlCache
 from kades.storage import analysis, repository, tracking
 
 ANALYSIS_CACHE_KEY = "kades:api:analysis:{token}:{timeframe}"
 ANALYSIS_CACHE_S = 5  # a dashboard polling every few seconds costs one query per token
 LOCAL_CACHE_S = 1.0   # and within a replica, one Redis read per second per token
-_local_cache: dict[str, tuple[float, bytes]] = {}
+
+
+def local_analyses(ctx: Context) -> TtlCache:
+    """The analyses this api process served last, one per Context (`ctx.local`)."""
+    return TtlCache(ttl_s=LOCAL_CACHE_S)
 
 
 def _change(first, last) -> float | None:
@@ -57,14 +61,14 @@ def token_analysis(ctx: Context, request: flask.Request, caller: Caller,
     if problems:
         raise BadRequestError("invalid request", problems)
     cache_key = ANALYSIS_CACHE_KEY.format(token=address, timeframe=timeframe)
-    cached = _local_cache.get(cache_key)
-    if cached is None or cached[0] < time.monotonic():
-        raw = ctx.redis.get(cache_key)
-        cached = (time.monotonic() + LOCAL_CACHE_S, raw) if raw is not None else None
-        if cached:
-            _local_cache[cache_key] = cached
+    local = ctx.local(local_analyses)
+    cached = local.get(cache_key)
+    if cached is None:
+        cached = ctx.redis.get(cache_key)
+        if cached is not None:
+            local.put(cache_key, cached)
     if cached is not None:
-        return flask.Response(cached[1], status=200, mimetype="application/json")
+        return flask.Response(cached, status=200, mimetype="application/json")
     since = datetime.now(timezone.utc) - TIMEFRAMES[timeframe]
     with ctx.db() as conn:
         risk = repository.latest_risk_score(conn, address)
@@ -83,9 +87,7 @@ def token_analysis(ctx: Context, request: flask.Request, caller: Caller,
         "series": {"price": [[r["time"], r["price"]] for r in metrics if r["price"] is not None],
                    "risk": [[r["time"], r["score"]] for r in risks]}}))
     ctx.redis.set(cache_key, body, ex=ANALYSIS_CACHE_S)
-    if len(_local_cache) > 10_000:
-        _local_cache.clear()
-    _local_cache[cache_key] = (time.monotonic() + LOCAL_CACHE_S, body.encode())
+    local.put(cache_key, body.encode())
     return flask.Response(body, status=200, mimetype="application/json")
 
 

@@ -86,16 +86,9 @@ class Hub:
                         inbox.put(entry)
 
 
-_hubs: dict[int, Hub] = {}
-_hubs_lock = threading.Lock()
-
-
 def hub(ctx: Context) -> Hub:
-    """This process's hub, started on the first WebSocket (never at import: gunicorn forks)."""
-    with _hubs_lock:
-        if id(ctx) not in _hubs:
-            _hubs[id(ctx)] = Hub(ctx)
-        return _hubs[id(ctx)]
+    """This Context's hub, started on the first WebSocket (never at import: gunicorn forks)."""
+    return ctx.local(Hub)
 
 
 class _Closed(flask.Response):
