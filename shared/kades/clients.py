@@ -11,6 +11,9 @@ from psycopg_pool import ConnectionPool
 from kades.errors import TemporaryFailure
 from kades.settings import Settings, settings
 
+# Process-wide on purpose, unlike a function's own state (Context.local): a connection pool
+# holds no function's data, every Context with the same URL may share it, and one pool per
+# process keeps the connections to Redis and PostgreSQL bounded however many Contexts exist.
 _lock = threading.Lock()
 _redis: dict[str, redis.Redis] = {}
 _pools: dict[str, ConnectionPool] = {}

@@ -32,6 +32,7 @@ return {1, math.floor((now - allow_at) / interval), 0, new_tat - now}
 """
 
 
+# Process-wide: the script's text and SHA are the same for every Context and every client.
 _scripts: list = []  # the registered GCRA script (its SHA), called with any client
 
 

@@ -21,6 +21,8 @@ from kades.errors import TemporaryFailure
 
 SINKBINDING_TOKEN_FILE = "/oidc/token"  # where a SinkBinding mounts the sink's token
 
+# Process-wide, like the connection pools: it mirrors a file of the process's filesystem, the
+# same for every Context, and is checked against the file (stat) on every use.
 _lock = threading.Lock()
 _read: dict[str, tuple[tuple, str]] = {}  # path -> (what stat said, the token then)
 
