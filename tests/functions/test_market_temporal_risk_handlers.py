@@ -16,7 +16,7 @@ from kades.events.catalogue import (ANOMALY_DETECTED, MARKET_TICK, PING, RISK_SC
 from kades.market.function import handle_feed
 from kades.risk import function as risk_function
 from kades.risk.function import handle_anomalies
-from kades.risk.scoring import ceiling_of, components_at
+from kades.risk.scoring import components_at
 from kades.runtime import Context
 from kades.simulate import feed_events, simulate_market
 from kades.temporal import function as temporal_function
@@ -227,7 +227,7 @@ def test_concurrent_risk_updates_of_one_token_both_count(ctx_of, redis_conn):
     state = json.loads(redis_conn.get(risk_function.STATE_KEY.format(token="TokenD")))
     assert len(state["risk"]["evidence"]) == 20
     assert components_at(state["risk"], state["risk"]["latest"])["chain"] == pytest.approx(
-        ceiling_of("wash_trading") * (1 - 0.9 ** 20))
+        1 - 0.9 ** 20)
 
 
 def test_simulated_market_flows_from_feed_to_risk(ctx_of, db_conn):

@@ -8,14 +8,15 @@ alone (`risk_at`), so two delivery orders that bring the same anomalies give the
 and the same scores:
 - each anomaly at or before T contributes its score decayed by its age at T (half-life,
   default 6 h); anomalies after T do not count yet;
-- within one anomaly kind the contributions add up as a noisy-OR, capped by the kind's
-  ceiling (`KIND_CEILINGS`): a hundred price spikes are strong evidence of a volatile
-  token, never proof of a rug. A component (chain, sentiment, temporal) is the noisy-OR of
-  its kinds;
+- a component (chain, sentiment, temporal) is the noisy-OR of its anomalies' contributions;
 - the components are combined with weights chain 0.4 / sentiment 0.3 / temporal 0.3 as a
-  weighted noisy-OR, 1 - prod((1 - c_k) ** (w_k / max w)), not as a weighted mean: under a
-  mean a certain rug pull (chain = 1, nothing else) would score 0.4, "low"; here it scores
-  its ceiling, and a component weighted less needs stronger evidence for the same score.
+  weighted noisy-OR, m = 1 - prod((1 - c_k) ** (w_k / max w)), not as a weighted mean (under
+  a mean a certain rug pull, chain = 1 and nothing else, would score 0.4, "low");
+- "critical" means rug-grade evidence (issue 14, item 5): the score is
+  1 - (1 - R) * (1 - OTHER_CAP * m), R the noisy-OR of the rug-grade anomalies (RUG_KINDS:
+  the liquidity pulled, the creator dumping). Without them a token tops out at OTHER_CAP
+  (0.85, "high") however much other evidence piles up: a hundred price spikes show a wild
+  token, not a rug. Measured on the demo story in tests/eval/eval_risk.py.
 The set stays bounded: an anomaly whose decayed score at the newest time seen is below
 NEGLIGIBLE is dropped (its share of any later score is below that), and at most
 EVIDENCE_KEPT (the strongest) are kept.
@@ -24,11 +25,15 @@ EVIDENCE_KEPT (the strongest) are kept.
 ...     {"token": "Mint1", "time": "2024-01-01T00:00:00Z", "anomaly_type": "liquidity_removal",
 ...      "score": 0.8, "detector": "chain"}])
 >>> risk = risk_at(state, "Mint1", epoch_s("2024-01-01T00:00:00Z"))
->>> risk["score"], risk["level"], risk["components"]["chain"]
-(0.8, 'high', 0.8)
+>>> risk["score"], risk["level"], risk["components"]["chain"]   # a rug: rug-grade evidence
+(0.936, 'critical', 0.8)
 >>> later = risk_at(state, "Mint1", epoch_s("2024-01-01T06:00:00Z"))
 >>> later["components"]["chain"], later["level"]
-(0.4, 'low')
+(0.4, 'medium')
+>>> wash = absorb(None, [{"token": "Mint2", "time": "2024-01-01T00:00:00Z", "score": 1.0,
+...     "anomaly_type": "wash_trading", "detector": "chain"}])
+>>> risk_at(wash, "Mint2", epoch_s("2024-01-01T00:00:00Z"))["level"]   # certain, but no rug
+'high'
 >>> absorb(state, [{"token": "Mint1", "time": "2024-01-01T00:00:00+00:00", "score": 0.8,
 ...     "anomaly_type": "liquidity_removal", "detector": "chain"}]) == state  # seen: no change
 True
@@ -49,13 +54,10 @@ DEFAULT_WEIGHTS: Mapping[str, float] = MappingProxyType(
     {"chain": 0.4, "sentiment": 0.3, "temporal": 0.3})
 DEFAULT_HALF_LIFE_S = 6 * 3600.0
 LEVELS = ((0.9, "critical"), (0.7, "high"), (0.5, "medium"))
-# The most one anomaly kind can add to its component, however often it is seen. Only
-# rug-grade kinds (the liquidity pulled, the creator dumping) reach "critical" on their own;
-# a kind not named here (a new one in the catalogue) gets its component's default.
-KIND_CEILINGS: Mapping[str, float] = MappingProxyType({
-    "liquidity_removal": 1.0, "rug_price_dump": 1.0})
-DEFAULT_CEILINGS: Mapping[str, float] = MappingProxyType(
-    {"chain": 1.0, "sentiment": 1.0, "temporal": 1.0})
+# Rug-grade kinds: only these take a token to "critical" (the catalogue may add kinds; one
+# that means the liquidity is gone or being pulled belongs here).
+RUG_KINDS = frozenset({"liquidity_removal", "rug_price_dump"})
+OTHER_CAP = 0.85         # the highest score evidence short of a rug gives ("high")
 STATE_VERSION = 2
 NEGLIGIBLE = 1e-3        # a contribution below this is dropped from the set
 EVIDENCE_KEPT = 256      # the strongest anomalies kept per token
@@ -65,10 +67,6 @@ def component_of(anomaly_type: str) -> str:
     """Which risk component an anomaly kind feeds (the catalogue says; the schema of
     `ai.kades.anomaly.detected.v1` admits no other kind)."""
     return ANOMALY_KINDS[anomaly_type]
-
-
-def ceiling_of(anomaly_type: str) -> float:
-    return KIND_CEILINGS.get(anomaly_type, DEFAULT_CEILINGS[component_of(anomaly_type)])
 
 
 def decay(value: float, elapsed_s: float, half_life_s: float) -> float:
@@ -149,17 +147,22 @@ def _bounded(evidence: dict[str, list], latest: float | None, half_life_s: float
 
 def components_at(state: dict, at_s: float, *, half_life_s: float = DEFAULT_HALF_LIFE_S
                   ) -> dict[str, float]:
-    """Each component as of `at_s`: per kind a noisy-OR of decayed scores under its ceiling,
-    then a noisy-OR of the kinds."""
-    remaining_by_kind: dict[str, float] = {}
-    for moment, kind, score, _ in state["evidence"].values():
+    """Each component as of `at_s`, and `rug` (the rug-grade part): noisy-ORs of the decayed
+    scores of the anomalies up to `at_s`."""
+    remaining = dict.fromkeys((*COMPONENTS, "rug"), 1.0)
+    for moment, kind, score, _ in sorted(state["evidence"].values()):  # the same float sums
         if moment <= at_s:
-            remaining_by_kind[kind] = remaining_by_kind.get(kind, 1.0) * (
-                1.0 - decay(score, at_s - moment, half_life_s))
-    remaining = dict.fromkeys(COMPONENTS, 1.0)
-    for kind, left in sorted(remaining_by_kind.items()):  # sorted: the same float sums always
-        remaining[component_of(kind)] *= 1.0 - ceiling_of(kind) * (1.0 - left)
+            left = 1.0 - decay(score, at_s - moment, half_life_s)
+            remaining[component_of(kind)] *= left
+            if kind in RUG_KINDS:
+                remaining["rug"] *= left
     return {name: 1.0 - left for name, left in remaining.items()}
+
+
+def score_of(components: Mapping[str, float],
+             weights: Mapping[str, float] = DEFAULT_WEIGHTS) -> float:
+    """The risk score from the components and the rug-grade part (`rug`, default 0)."""
+    return 1.0 - (1.0 - components.get("rug", 0.0)) * (1.0 - OTHER_CAP * combine(components, weights))
 
 
 def risk_at(state: dict, token: str, at_s: float, *, half_life_s: float = DEFAULT_HALF_LIFE_S,
@@ -167,7 +170,7 @@ def risk_at(state: dict, token: str, at_s: float, *, half_life_s: float = DEFAUL
             ) -> dict[str, Any]:
     """The risk score document of `token` as of `at_s` (epoch s), from its evidence set."""
     components = components_at(state, at_s, half_life_s=half_life_s)
-    score = combine(components, weights)
+    score = score_of(components, weights)
     return {"token": token, "time": rfc3339(at_s), "score": round(score, 4),
             "level": level_of(score),
             "components": {name: round(components[name], 4) for name in COMPONENTS},
@@ -184,8 +187,7 @@ def _explanation(state: dict, at_s: float, half_life_s: float, weights: Mapping[
         if moment > at_s:
             continue
         component = component_of(kind)
-        value = weights.get(component, 0.0) / strongest * ceiling_of(kind) * decay(
-            score, at_s - moment, half_life_s)
+        value = weights.get(component, 0.0) / strongest * decay(score, at_s - moment, half_life_s)
         entries.append((-value, -moment, kind, detector, score, component))
     return [{"anomaly_type": kind, "component": component, "score": score,
              "time": rfc3339(-neg_moment), "detector": detector,
@@ -224,7 +226,7 @@ def time_below(state: dict, floor: float, after_s: float, *,
     comes after `after_s` (risk only decays then), to the second. Scores are compared as
     `risk_at` reports them (4 decimals), as the alerts judge them."""
     def score(at_s: float) -> float:
-        return round(combine(components_at(state, at_s, half_life_s=half_life_s), weights), 4)
+        return round(score_of(components_at(state, at_s, half_life_s=half_life_s), weights), 4)
 
     if score(after_s) < floor:
         return after_s
