@@ -169,3 +169,24 @@ def test_live_webhooks_are_read_once_per_context_within_their_ttl(ctx, db_conn, 
     fresh = Context(ctx.name, settings=ctx.settings)
     assert {h["id"] for h in matching_webhooks(fresh, token="T", level="high")} == {
         first["id"], later["id"]}
+
+
+def test_the_entry_point_starts_the_worker_the_handler_wakes(ctx, db_conn, key_id, receivers):
+    """The delivery worker lives on the handler's own Context: the entry point's first
+    request starts it there, and an alert that queues a delivery wakes that very worker."""
+    import flask
+    from kades.alerts.function import FUNCTION, start, with_delivery_worker
+    from kades.runtime import http_function
+    receiver = receivers()
+    hook(db_conn, key_id, receiver.url)
+    entry = with_delivery_worker(http_function(FUNCTION, ctx))
+    assert ctx.local(start).worker is None
+    with flask.Flask(__name__).test_request_context("/health"):
+        assert entry(flask.request).status_code == 200
+    running = ctx.local(start).worker
+    try:
+        assert running is not None
+        handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+        assert len(store.deliveries(db_conn)) == 1
+    finally:
+        running.stop()

@@ -88,8 +88,9 @@ FUNCTION = Function("alert-dispatch", (ALERT,), handle_alert, uses_database=True
 def with_delivery_worker(entry_point, ctx: Context | None = None):
     """Wrap the HTTP entry point so the first request of a process (a probe, typically)
     starts the delivery worker: pending retries resume after a restart without waiting for
-    a new alert. Not at import: gunicorn forks after importing and threads do not survive."""
-    ctx = ctx or Context(FUNCTION.name)
+    a new alert. Not at import: gunicorn forks after importing and threads do not survive.
+    The worker is the handler's Context's, the one it wakes when it queues deliveries."""
+    ctx = ctx or entry_point.context
 
     def entry(request):
         worker(ctx)

@@ -98,6 +98,7 @@ def http_function(function: Function, ctx: Context | None = None) -> Callable[[f
             return too_large
         return handle_request(function, ctx, request.headers, body)
 
+    entry_point.context = ctx  # a wrapper (alerts.function.with_delivery_worker) shares it
     return entry_point
 
 
