@@ -103,6 +103,17 @@ def test_widely_held_lp_stays_quiet():
     assert run(spread + ticks(60, 7200)) == []
 
 
+def test_the_holders_kept_are_bounded_and_the_rest_still_counts():
+    lp = lp_holders.new_lp_state()
+    lp_holders.minted(lp, "CREATOR", 10_000, creator=True)
+    for k in range(lp_holders.MAX_WALLETS + 50):
+        lp_holders.minted(lp, f"LP{k:04d}", 10 + k)
+    held = lp_holders.shares(lp)
+    assert len(lp["wallets"]) == lp_holders.MAX_WALLETS and "CREATOR" in lp["wallets"]
+    assert held["supply"] == 10_000 + sum(10 + k for k in range(lp_holders.MAX_WALLETS + 50))
+    assert held["creator"] + held["others"] == pytest.approx(1.0, abs=1e-5)
+
+
 def test_half_burned_lowers_the_severity_below_high():
     found = run([create(), moves(30, ("CREATOR", INCINERATOR, 300)), *ticks(60, 3600)])
     assert found and max(a["evidence"]["target_score"] for a in found) < 0.7

@@ -48,6 +48,7 @@ NOT_CREATOR = 0.8                        # a large LP who is not the pool's crea
 UNFOLLOWED = 0.5                         # LP transfers and burns not seen (Solana): the holder may have
                                          # burned them; never a level alone, evidence beside others
 RESTATE_GAP = 0.04                       # restate a standing episode once it decayed this far below
+MAX_WALLETS = 256                        # the largest LP holders kept; the rest summed in "small"
 RESTATE_S = 1800.0                       # ... at most every 30 min (6 h half-life: 0.88 -> 0.83)
 
 
@@ -61,7 +62,8 @@ def holder_class(address: str) -> str:
 
 
 def new_lp_state() -> dict:
-    return {"wallets": {}, "burned": 0, "locked": 0, "creator": None, "unlocked": {}, "episode": None}
+    return {"wallets": {}, "small": 0, "burned": 0, "locked": 0, "creator": None, "unlocked": {},
+            "episode": None}
 
 
 def minted(lp: dict, holder: str, amount: int, *, creator: bool = False) -> None:
@@ -73,7 +75,7 @@ def minted(lp: dict, holder: str, amount: int, *, creator: bool = False) -> None
 def removed(lp: dict, holder: str, amount: int) -> None:
     """`holder` burned `amount` LP to take its share of the reserves out."""
     if holder_class(holder) == "wallet":
-        lp["wallets"][holder] = max(0, lp["wallets"].get(holder, 0) - amount)
+        _debit(lp, holder, amount)
 
 
 def moved(lp: dict, source: str, destination: str, amount: int, *, time_s: float | None = None) -> None:
@@ -82,8 +84,14 @@ def moved(lp: dict, source: str, destination: str, amount: int, *, time_s: float
     if kind == "locked":
         lp["locked"] = max(0, lp["locked"] - amount)
     elif kind == "wallet":
-        lp["wallets"][source] = max(0, lp["wallets"].get(source, 0) - amount)
+        _debit(lp, source, amount)
     _credit(lp, destination, amount, time_s if kind == "locked" else None)
+
+
+def _debit(lp: dict, holder: str, amount: int) -> None:
+    left = lp["wallets"].pop(holder, 0) - amount
+    if left > 0:
+        lp["wallets"][holder] = left
 
 
 def _credit(lp: dict, holder: str, amount: int, unlocked_at: float | None) -> None:
@@ -92,20 +100,24 @@ def _credit(lp: dict, holder: str, amount: int, unlocked_at: float | None) -> No
         lp["wallets"][holder] = lp["wallets"].get(holder, 0) + amount
         if unlocked_at is not None:
             lp["unlocked"][holder] = unlocked_at
+        if len(lp["wallets"]) > MAX_WALLETS:  # the document stays small; small holders are others
+            smallest = min((h for h in lp["wallets"] if h != lp["creator"]), key=lambda h: (lp["wallets"][h], h))
+            lp["small"] += lp["wallets"].pop(smallest)
+            lp["unlocked"].pop(smallest, None)
     else:
         lp[kind] += amount
 
 
 def shares(lp: dict) -> dict:
     """LP supply by holder class, as shares of the whole supply (0 when there is none)."""
-    wallets = {h: v for h, v in lp["wallets"].items() if v > 0}
-    supply = sum(wallets.values()) + lp["burned"] + lp["locked"]
+    wallets = lp["wallets"]
+    supply = sum(wallets.values()) + lp["small"] + lp["burned"] + lp["locked"]
     top = max(wallets, key=lambda h: (wallets[h], h)) if wallets else None
     part = (lambda v: round(v / supply, 6)) if supply else (lambda v: 0.0)
     creator = wallets.get(lp["creator"], 0)
     return {"supply": supply, "burned": part(lp["burned"]), "locked": part(lp["locked"]),
             "creator": part(creator), "top_holder": top, "top_share": part(wallets[top]) if top else 0.0,
-            "others": part(sum(wallets.values()) - creator)}
+            "others": part(sum(wallets.values()) + lp["small"] - creator)}
 
 
 def assess(lp: dict, *, pool: str, token: str, time_s: float, slot: int, quote_reserve: int | None,
@@ -137,7 +149,7 @@ def assess(lp: dict, *, pool: str, token: str, time_s: float, slot: int, quote_r
         return None
     increment = 1.0 - (1.0 - target) / (1.0 - standing)
     episode["stage"] = stage
-    episode["reports"] = [r for r in episode["reports"] if _weight(r, time_s, half_life_s) >= 1e-3]
+    episode["reports"] = [r for r in episode["reports"] if _weight(r, time_s, half_life_s) >= 0.01]
     episode["reports"].append([time_s, round(increment, 4)])
     evidence = {
         "summary": (f"{share:.0%} of the pool's LP withdrawable by one wallet "
