@@ -126,6 +126,7 @@ def test_lp_taken_back_out_of_a_locker_is_high_at_once():
     found = run(locked + [unlock, state(8010)])
     (a,) = found
     assert a["evidence"]["back_from_locker"] and a["evidence"]["stage"] == 2 and a["time"] == rfc3339(8000)
+    assert a["evidence"]["unlocked_for_s"] == 0 and "locker" in a["evidence"]["summary"]
     assert risk_levels(found, 8010.0)[0] == "high"
 
 

@@ -7,7 +7,7 @@ wallet that minted them keeps them unlocked, or takes them back out of a locker.
 
 State per pool (plain JSON, kept in the pool document): LP balance per wallet, the burned and
 locked amounts, the creator (first LP minter), and the current episode of concentration (its
-holder, since when, the stage reached and the score reported). `assess` turns the state into
+holder, since when, the stage reached and the scores reported). `assess` turns the state into
 at most one `liquidity_unlocked` anomaly, raised in stages as the holder keeps the LP:
 - stage 1 after `lp_notice_s`, stage 2 after `lp_lock_grace_s` (real launches lock or burn
   within minutes; kades.chain.thresholds gives the measurements behind the defaults);
@@ -48,8 +48,8 @@ NOT_CREATOR = 0.8                        # a large LP who is not the pool's crea
 UNFOLLOWED = 0.5                         # LP transfers and burns not seen (Solana): the holder may have
                                          # burned them; never a level alone, evidence beside others
 RESTATE_GAP = 0.04                       # restate a standing episode once it decayed this far below
-MAX_WALLETS = 256                        # the largest LP holders kept; the rest summed in "small"
 RESTATE_S = 1800.0                       # ... at most every 30 min (6 h half-life: 0.88 -> 0.83)
+MAX_WALLETS = 256                        # the largest LP holders kept; the rest summed in "small"
 
 
 def _key(address: str) -> str:
@@ -132,8 +132,8 @@ def assess(lp: dict, *, pool: str, token: str, time_s: float, slot: int, quote_r
     if episode is None or episode["holder"] != holder:
         unlocked = lp["unlocked"].pop(holder, None)
         since = time_s - t.lp_lock_grace_s if unlocked is not None else time_s
-        episode = lp["episode"] = {"holder": holder, "since": since, "start_slot": slot, "stage": 0,
-                                   "reports": [], "from_locker": unlocked is not None}
+        episode = lp["episode"] = {"holder": holder, "since": since, "began": time_s, "start_slot": slot,
+                                   "stage": 0, "reports": [], "from_locker": unlocked is not None}
     held_s = time_s - episode["since"]
     stage = 2 if held_s >= t.lp_lock_grace_s else (1 if held_s >= t.lp_notice_s else 0)
     if stage == 0:
@@ -151,19 +151,21 @@ def assess(lp: dict, *, pool: str, token: str, time_s: float, slot: int, quote_r
     episode["stage"] = stage
     episode["reports"] = [r for r in episode["reports"] if _weight(r, time_s, half_life_s) >= 0.01]
     episode["reports"].append([time_s, round(increment, 4)])
+    unlocked_s = time_s - episode["began"]
     evidence = {
         "summary": (f"{share:.0%} of the pool's LP withdrawable by one wallet "
                     f"({'the creator' if holder == lp['creator'] else 'not the creator'}), "
-                    f"unlocked for {held_s / 60:.0f} min"),
+                    + ("just taken back out of a locker" if episode["from_locker"]
+                       else f"unlocked for {unlocked_s / 60:.0f} min")),
         "pool": pool, "holder": holder, "holder_is_creator": holder == lp["creator"],
         "creator": lp["creator"], "holder_share": share, "creator_share": now["creator"],
         "burned_share": now["burned"], "locked_share": now["locked"], "others_share": now["others"],
-        "lp_supply": now["supply"], "unlocked_for_s": round(held_s, 1), "stage": stage,
+        "lp_supply": now["supply"], "unlocked_for_s": round(unlocked_s, 1), "stage": stage,
         "back_from_locker": episode["from_locker"], "lp_transfers_followed": followed,
         "target_score": round(target, 4), "threshold": t.lp_holder_share,
         "withdrawable_quote": int(quote_reserve * share) if quote_reserve is not None else None}
     anomaly = make_anomaly(token=token, kind=KIND, detector=DETECTOR, time_s=time_s, severity=severity,
-                           confidence=confidence, evidence=evidence, start_s=episode["since"],
+                           confidence=confidence, evidence=evidence, start_s=episode["began"],
                            slots=(episode["start_slot"], slot))
     anomaly["score"] = round(increment, 4)  # not severity x confidence: what the episode adds
     return anomaly
@@ -175,7 +177,7 @@ def _weight(report: list, time_s: float, half_life_s: float) -> float:
 
 def _decayed(episode: dict, time_s: float, half_life_s: float) -> float:
     """What the episode's reports still weigh in the risk: their decayed scores' noisy-OR,
-    as kades.risk.scoring adds up anomalies of one kind."""
+    as kades.risk.scoring adds up anomalies."""
     left = 1.0
     for report in episode["reports"]:
         left *= 1.0 - _weight(report, time_s, half_life_s)
