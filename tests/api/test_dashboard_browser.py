@@ -1,6 +1,8 @@
 """The dashboard in real headless chromium: the page loads, an alert posted to the broker
 goes through alert-dispatch and the api's WebSocket into the live feed, and the price chart
-shows the token's anomaly marker. A screenshot is saved as a test artifact."""
+shows the token's anomaly marker; a token's page says why (the anomalies behind its risk with
+their evidence), its charts have time and value axes, and alerts raised before the page
+opened are in the feed on load. Screenshots are saved as test artifacts."""
 from __future__ import annotations
 
 import os
@@ -119,3 +121,107 @@ def test_dashboard_shows_live_alert_and_anomaly_marker(mesh, chromium, db_conn, 
     assert "critical" in text and "risk rose to critical" in text
     chromium.screenshot(ARTIFACTS / "dashboard.png")
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def store_evidence(db_conn, now: datetime) -> dict:
+    """A token whose risk names two anomalies: a wash trade 3 h old (outside the page's 1 h
+    window) and a price spike 10 min old, each stored with its evidence."""
+    wash = {"time": now - timedelta(hours=3), "token": MINT, "anomaly_type": "wash_trading",
+            "score": 0.81, "detector": "chain.wash", "event_source": "/t", "event_id": "w",
+            "details": {"summary": "2 wallet(s) carried 64% of the volume",
+                        "evidence": {"wallets": ["A", "B"], "volume_share": 0.64}}}
+    spike = {"time": now - timedelta(minutes=10), "token": MINT, "anomaly_type": "price_spike",
+             "score": 0.9, "detector": "temporal.return_spike", "event_source": "/t",
+             "event_id": "s", "details": {"detector": "return_spike", "return": 0.4123,
+                                          "baseline_sd": 0.0102, "price": 1.5}}
+    repository.insert_anomalies(db_conn, [wash, spike])
+    explanation = [{"anomaly_type": a["anomaly_type"], "component": component,
+                    "score": a["score"], "time": rfc3339(a["time"]), "detector": a["detector"],
+                    "contribution": contribution}
+                   for a, component, contribution in ((spike, "temporal", 0.66),
+                                                      (wash, "chain", 0.58))]
+    # newer than store_token's risk score: the token's risk now
+    repository.insert_risk_score(db_conn, {"time": now - timedelta(minutes=5), "token": MINT,
+                                           "score": 0.86, "level": "high",
+                                           "components": {"chain": 0.58, "temporal": 0.66},
+                                           "explanation": explanation, "event_source": "/t",
+                                           "event_id": "r"})
+    db_conn.commit()
+    return {"wash": wash, "spike": spike}
+
+
+def post_alert(ingress: str, **data) -> str:
+    event = new_event(ALERT, "/tests/browser", {"token": MINT, "threshold": 0.7,
+                                                "channels": ["anomalies"], **data}, subject=MINT)
+    headers, body = to_binary(event)
+    assert httpx.post(ingress, headers=headers, content=body, timeout=5).status_code == 202
+    return event.id
+
+
+def test_dashboard_says_why_and_shows_recent_alerts_on_load(mesh, chromium, db_conn, make_key):
+    api, ingress = mesh
+    _, key = make_key()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    store_token(db_conn)
+    store_evidence(db_conn, now)
+    # two alerts raised before the page opens, through the broker and alert-dispatch
+    earlier = [post_alert(ingress, time=rfc3339(now - timedelta(hours=2)), level="high",
+                          score=0.72, kind="raised", message="risk reached high (before)"),
+               post_alert(ingress, time=rfc3339(now - timedelta(minutes=10)), level="critical",
+                          score=0.91, kind="escalated", message="risk rose to critical (before)")]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        stored = httpx.get(api.url + "/v1/alerts", headers={"X-API-Key": key}).json()["alerts"]
+        if len(stored) == 2:
+            break
+        time.sleep(0.1)
+    assert [a["alert_id"] for a in stored] == earlier[::-1]
+
+    chromium.navigate(api.url + "/")
+    chromium.wait_for("document.readyState === 'complete' && !!document.getElementById('feed')")
+    chromium.evaluate(f"localStorage.setItem('kades.apiKey', {key!r}); location.reload(); true")
+    time.sleep(0.2)
+    chromium.wait_for("document.getElementById('feed').dataset.loaded === 'true'")
+    feed = chromium.evaluate("[...document.querySelectorAll('#feed li.alert')].map(li => li.textContent)")
+    assert len(feed) == 2, feed  # shown on load, newest first, before any live alert
+    assert "critical (before)" in feed[0] and "high (before)" in feed[1]
+
+    # why: the explanation's anomalies with their evidence, the old wash trade included
+    chromium.wait_for("document.querySelectorAll('#explanation tr.anomaly').length === 2")
+    rows = chromium.evaluate("[...document.querySelectorAll('#explanation tr.anomaly')]"
+                             ".map(tr => [...tr.children].map(td => td.textContent))")
+    assert rows[0][1:5] == ["price_spike", "temporal.return_spike", "0.90", "0.66"]
+    assert "return 0.4123" in rows[0][5] and "baseline_sd 0.0102" in rows[0][5]
+    assert rows[1][1:5] == ["wash_trading", "chain.wash", "0.81", "0.58"]
+    assert rows[1][5].startswith("2 wallet(s) carried 64% of the volume")
+    assert "volume_share 0.64" in rows[1][5] and "wallets ×2" in rows[1][5]
+    assert "risk 0.86 (high)" in chromium.evaluate("document.getElementById('why').textContent")
+    window = chromium.evaluate("[...document.querySelectorAll('#anomalies tr.anomaly')]"
+                               ".map(tr => tr.children[1].textContent)")
+    assert window == ["price_spike", "price_spike"]  # store_token's and ours; not the wash trade
+
+    # both charts have labelled time and value axes
+    for chart, title in (("price-chart", "price"), ("risk-chart", "risk score")):
+        axes = chromium.evaluate(f"(({{xTicks, yTicks, axes}}) => ({{xTicks, yTicks, axes}}))"
+                                 f"(document.getElementById('{chart}').dataset)")
+        assert axes["axes"] == f"{title}|time (UTC)"
+        x_ticks, y_ticks = axes["xTicks"].split("|"), axes["yTicks"].split("|")
+        assert len(x_ticks) >= 3 and all(len(t) == 5 and t[2] == ":" for t in x_ticks), x_ticks
+        assert len(y_ticks) >= 3 and all(float(v) == float(v) for v in y_ticks), y_ticks
+    risk_ticks = chromium.evaluate("document.getElementById('risk-chart').dataset.yTicks")
+    assert risk_ticks.split("|")[0] == "0" and risk_ticks.split("|")[-1] == "1"
+
+    # a live alert goes on top; the ones loaded are not repeated
+    chromium.wait_for("document.getElementById('status').textContent === 'live'")
+    post_alert(ingress, time=rfc3339(datetime.now(timezone.utc)), level="critical", score=0.95,
+               kind="escalated", message="risk rose to critical (live)")
+    chromium.wait_for("document.querySelectorAll('#feed li.alert').length === 3")
+    time.sleep(0.5)
+    feed = chromium.evaluate("[...document.querySelectorAll('#feed li.alert')].map(li => li.textContent)")
+    assert len(feed) == 3 and "(live)" in feed[0]
+    chromium.screenshot(ARTIFACTS / "dashboard-why.png")
+    assert (ARTIFACTS / "dashboard-why.png").stat().st_size > 10_000

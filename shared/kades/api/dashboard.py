@@ -11,7 +11,7 @@ import flask
 
 STATIC = Path(__file__).with_name("static")
 FILES = {"/": "index.html", "/index.html": "index.html", "/assets/app.js": "app.js",
-         "/assets/style.css": "style.css"}
+         "/assets/chart.js": "chart.js", "/assets/style.css": "style.css"}
 
 
 def static_response(path: str) -> flask.Response | None:

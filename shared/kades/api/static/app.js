@@ -2,7 +2,7 @@
 "use strict";
 const CHANNELS = ["patterns", "whale_movements", "anomalies", "liquidityChanges", "wash_trading", "cyclic_transfers"];
 const state = { key: localStorage.getItem("kades.apiKey") || "", lastId: sessionStorage.getItem("kades.lastId"),
-                token: null, ws: null, retryMs: 500 };
+                token: null, ws: null, retryMs: 500, shown: new Set() };
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
@@ -39,43 +39,14 @@ async function loadTokens() {
   if (!state.token && rows.size) selectToken(rows.keys().next().value);
 }
 
-function drawSeries(canvas, points, { markers = [], min = null, max = null, color = "#58a6ff" } = {}) {
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  if (!points.length) return [];
-  const times = points.map((p) => Date.parse(p[0])), values = points.map((p) => p[1]);
-  const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 1);
-  const lo = min ?? Math.min(...values), hi = max ?? Math.max(...values, lo + 1e-12);
-  const x = (t) => 4 + (canvas.width - 8) * (t - t0) / (t1 - t0);
-  const y = (v) => canvas.height - 4 - (canvas.height - 8) * (v - lo) / (hi - lo);
-  ctx.strokeStyle = color; ctx.lineWidth = 1.5; ctx.beginPath();
-  points.forEach((p, i) => (i ? ctx.lineTo : ctx.moveTo).call(ctx, x(times[i]), y(values[i])));
-  ctx.stroke();
-  if (points.length < 3) {  // a line of one point is invisible: draw the points
-    ctx.fillStyle = color;
-    points.forEach((p, i) => { ctx.beginPath(); ctx.arc(x(times[i]), y(values[i]), 3, 0, 2 * Math.PI); ctx.fill(); });
-  }
-  const drawn = [];
-  ctx.fillStyle = "#f85149";
-  for (const marker of markers) {
-    const t = Date.parse(marker.time);
-    if (t < t0 || t > t1) continue;
-    // the marker sits on the price line at the nearest point in time
-    let nearest = 0;
-    times.forEach((ti, i) => { if (Math.abs(ti - t) < Math.abs(times[nearest] - t)) nearest = i; });
-    ctx.beginPath(); ctx.arc(x(t), y(values[nearest]), 4, 0, 2 * Math.PI); ctx.fill();
-    drawn.push(marker);
-  }
-  return drawn;
-}
-
 async function selectToken(token) {
   state.token = token;
   $("chart-title").textContent = token;
   const analysis = await api(`/v1/token/${token}/analysis?timeframe=1h`);
-  const markers = drawSeries($("price-chart"), analysis.series.price, { markers: analysis.anomalies });
+  const markers = drawSeries($("price-chart"), analysis.series.price, { markers: analysis.anomalies, valueTitle: "price" });
   $("price-chart").dataset.markers = String(markers.length);
-  drawSeries($("risk-chart"), analysis.series.risk, { min: 0, max: 1, color: "#f0883e" });
+  drawSeries($("risk-chart"), analysis.series.risk, { min: 0, max: 1, color: "#f0883e", valueTitle: "risk score" });
+  showEvidence(analysis);
   try {
     const s = await api(`/v1/analytics/sentiment/${token}?timeframe=1h`);
     $("sentiment").textContent = `score ${Number(s.score).toFixed(2)} (${s.label}), ${s.mentions} mentions, ${s.unique_authors} authors`;
@@ -84,15 +55,66 @@ async function selectToken(token) {
   }
 }
 
-function showAlert(message) {
-  const alert = message.data;
+// The key evidence of an anomaly's details: its summary, then up to six plain fields (those
+// of a nested `evidence` object too), lists shown by their length.
+function evidenceText(details) {
+  if (!details) return "not stored";
+  const fields = { ...details, ...(typeof details.evidence === "object" ? details.evidence : {}) };
+  const parts = [];
+  for (const [name, value] of Object.entries(fields)) {
+    if (name === "summary" || name === "evidence" || value === null || parts.length >= 6) continue;
+    if (typeof value === "number") parts.push(`${name} ${Number(value.toPrecision(4))}`);
+    else if (typeof value === "string" || typeof value === "boolean") parts.push(`${name} ${String(value).slice(0, 48)}`);
+    else if (Array.isArray(value)) parts.push(`${name} ×${value.length}`);
+  }
+  return [fields.summary, parts.join(", ")].filter(Boolean).join(" — ");
+}
+
+function anomalyRows(tbody, anomalies, withContribution) {
+  tbody.replaceChildren();
+  for (const a of anomalies) {
+    const tr = document.createElement("tr");
+    tr.className = "anomaly";
+    tr.append(cell(a.time.slice(11, 19)), cell(a.anomaly_type), cell(a.detector || "—"), cell(Number(a.score).toFixed(2)));
+    if (withContribution) tr.append(cell(a.contribution == null ? "—" : Number(a.contribution).toFixed(2)));
+    tr.append(cell(evidenceText(a.details), "evidence"));
+    tbody.append(tr);
+  }
+  if (!anomalies.length) {
+    const tr = document.createElement("tr");
+    tr.append(cell("none", "empty"));
+    tbody.append(tr);
+  }
+}
+
+function showEvidence(analysis) {
+  const components = Object.entries(analysis.components || {}).map(([k, v]) => `${k} ${Number(v).toFixed(2)}`).join(", ");
+  $("why").textContent = analysis.risk_score == null ? "no risk score yet"
+    : `risk ${analysis.risk_score.toFixed(2)} (${analysis.risk_level}) — ${components}`;
+  anomalyRows($("explanation").querySelector("tbody"), (analysis.explanation || []).filter((e) => e.anomaly_type), true);
+  anomalyRows($("anomalies").querySelector("tbody"), analysis.anomalies, false);
+}
+
+// One feed entry per alert (the WebSocket and GET /v1/alerts may both bring it), newest on top.
+function showAlert(alert, alertId) {
+  if (alertId && state.shown.has(alertId)) return;
+  if (alertId) state.shown.add(alertId);
   const li = document.createElement("li");
   li.className = "alert level-" + alert.level;
   li.dataset.token = alert.token;
+  li.dataset.time = alert.time;
   li.textContent = `${alert.time.slice(11, 19)} ${alert.kind} ${alert.level} ${alert.score.toFixed(2)} — ${alert.message}`;
-  $("feed").prepend(li);
+  const later = [...$("feed").children].find((other) => Date.parse(other.dataset.time) < Date.parse(alert.time));
+  $("feed").insertBefore(li, later || null);
   while ($("feed").children.length > 200) $("feed").lastChild.remove();
-  if (alert.token === state.token) selectToken(alert.token);
+}
+
+// Alerts raised before the page opened: asked once the WebSocket is subscribed, so that
+// nothing raised in between is missed (duplicates are dropped by id).
+async function loadRecentAlerts() {
+  const body = await api("/v1/alerts?limit=50");
+  for (const alert of body.alerts) showAlert(alert, alert.alert_id);
+  $("feed").dataset.loaded = "true";
 }
 
 function connect() {
@@ -105,8 +127,15 @@ function connect() {
   ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", channels: CHANNELS }));
   ws.onmessage = (event) => {
     const message = JSON.parse(event.data);
-    if (message.type === "subscribed") { $("status").textContent = "live"; $("status").className = "status live"; state.retryMs = 500; }
-    if (message.type === "alert") { state.lastId = message.id; sessionStorage.setItem("kades.lastId", message.id); showAlert(message); }
+    if (message.type === "subscribed") {
+      $("status").textContent = "live"; $("status").className = "status live"; state.retryMs = 500;
+      loadRecentAlerts().catch((error) => { $("status").textContent = `alerts unavailable: ${error.message}`; });
+    }
+    if (message.type === "alert") {
+      state.lastId = message.id; sessionStorage.setItem("kades.lastId", message.id);
+      showAlert(message.data, message.alert_id);
+      if (message.data.token === state.token) selectToken(message.data.token);
+    }
     if (message.type === "error") $("status").textContent = `error ${message.data.code}: ${message.data.message}`;
   };
   ws.onclose = () => {
