@@ -1,4 +1,4 @@
-"""AMM paths without recorded mainnet data: Orca Whirlpool, a two-hop Jupiter route, PumpSwap deposit/withdraw, Raydium LaunchLab, Meteora DAMM v2, and a PumpSwap drain seen by chain-analysis.
+"""AMM paths without recorded mainnet data: Orca Whirlpool, a two-hop Jupiter route, PumpSwap deposit/withdraw, Raydium LaunchLab, and Meteora DAMM v2.
 
 The transactions are built by hand in `json` encoding with the same shape as the RPC's.
 """
@@ -105,21 +105,3 @@ def test_a_damm_v2_swap_reads_the_vaults_of_its_pool_authority():
     assert (swap["program"], swap["pool"], swap["side"], swap["base_amount"], swap["quote_amount"]) == \
         ("meteora_damm_v2", "DammPool", "sell", 100, 40)
 
-
-def test_a_pumpswap_pool_drain_is_seen_by_chain_analysis():
-    """chain-analysis's pure code sees a PumpSwap pool as it sees AMM v4 ones: a create, then
-    a withdraw of 90% of the quote by its creator is a liquidity removal."""
-    from kades.chain.blockview import pool_observations
-    from kades.chain.liquidity import watch_pool
-    from kades.chain.thresholds import ChainThresholds
-    created, _ = normalise_transaction(pumpswap("create_pool", (0, 10**12), (0, 10**11), (10**12, 0), (10**11, 0)))
-    drained, _ = normalise_transaction(pumpswap("withdraw", (10**12, 10**11), (10**11, 10**10), (0, 9 * 10**11), (0, 9 * 10**10)))
-    state, found = None, []
-    for slot, records in ((1, created), (2, drained)):
-        block = {"slot": slot, **records}
-        for pool, observations in pool_observations(block, 1_700_000_000.0 + slot).items():
-            state, anomalies = watch_pool(state, pool, observations, ChainThresholds())
-            found += anomalies
-    (anomaly,) = found
-    assert anomaly["anomaly_type"] == "liquidity_removal" and anomaly["evidence"]["pool"] == "PumpPool1"
-    assert anomaly["evidence"]["removed_share"] == 0.9 and anomaly["confidence"] == 0.95  # the creator pulled it

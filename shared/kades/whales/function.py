@@ -92,9 +92,11 @@ def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]
     for p in block.get("pool_states", []):
         pool_states.setdefault(p["base_mint"], []).append(p)
     sol_usd = sol_usd_of(block)
-    return {mint: (block["slot"], time_s, {"records": records, "pool_states": pool_states.get(mint, []),
-                                          "sol_usd": sol_usd})
-            for mint, records in token_records(block).items()}
+    records = token_records(block)
+    empty = {"swaps": [], "transfers": [], "launches": []}  # a pool created or changed with no trade
+    return {mint: (block["slot"], time_s, {"records": records.get(mint, empty),
+                                          "pool_states": pool_states.get(mint, []), "sol_usd": sol_usd})
+            for mint in {**records, **pool_states}}
 
 
 def _record_price(doc: dict, sol_usd: float | None, slot: int, time_s: float) -> None:
