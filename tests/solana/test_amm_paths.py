@@ -1,4 +1,4 @@
-"""AMM paths without recorded mainnet data: Orca Whirlpool, a two-hop Jupiter route, PumpSwap deposit/withdraw, Raydium LaunchLab, and Meteora DAMM v2.
+"""AMM paths without recorded mainnet data: Orca Whirlpool and Meteora DLMM called directly, a two-hop Jupiter route, PumpSwap deposit/withdraw, Raydium LaunchLab, Meteora DAMM v2.
 
 The transactions are built by hand in `json` encoding with the same shape as the RPC's.
 """
@@ -62,22 +62,26 @@ def anchor(name: str) -> str:
     return b58encode(p._anchor("global", name) + bytes(24))
 
 
-def pumpswap(name: str, base: tuple[int, int], quote: tuple[int, int], user: tuple[int, int], user_sol: tuple[int, int]):
-    keys = [TRADER, "PumpPool1", "VaultX", "VaultSol", "AtaX", "AtaSol", "FeeOwner", "FeeAta", p.PUMPSWAP]
-    ix = {"programIdIndex": 8, "accounts": [1, 0, 2, 3, 4, 5, 6, 7], "data": anchor(name)}
+def pumpswap(name: str, base: tuple[int, int], quote: tuple[int, int], user: tuple[int, int], user_sol: tuple[int, int],
+             lp: tuple[int, int] = (0, 0)):
+    keys = [TRADER, "PumpPool1", "VaultX", "VaultSol", "AtaX", "AtaSol", "FeeOwner", "FeeAta", p.PUMPSWAP, "AtaLp"]
+    ix = {"programIdIndex": 8, "accounts": [1, 0, 2, 3, 4, 5, 6, 7, 9], "data": anchor(name)}
     return transaction(keys, [ix], [(2, "PumpPool1", X, *base), (3, "PumpPool1", p.WSOL, *quote),
-                                    (4, TRADER, X, *user), (5, TRADER, p.WSOL, *user_sol), (7, "FeeOwner", p.WSOL, 5, 5)])
+                                    (4, TRADER, X, *user), (5, TRADER, p.WSOL, *user_sol), (7, "FeeOwner", p.WSOL, 5, 5),
+                                    (9, TRADER, "LpMint1", *lp)])
 
 
 def test_pumpswap_deposit_and_withdraw_are_liquidity_of_the_pool():
-    records, skipped = normalise_transaction(pumpswap("deposit", (1000, 1500), (400, 600), (700, 200), (300, 100)))
+    records, skipped = normalise_transaction(pumpswap("deposit", (1000, 1500), (400, 600), (700, 200), (300, 100), lp=(0, 90)))
     (added,) = records["liquidity"]
     assert (added["program"], added["pool"], added["action"], added["provider"]) == ("pumpswap", "PumpPool1", "add", TRADER)
+    assert (added["lp_mint"], added["lp_amount"]) == ("LpMint1", 90)  # LP minted to the provider
     assert (added["base_delta"], added["quote_delta"], added["quote_reserve_after"]) == (500, 200, 600)
     assert records["swaps"] == [] and records["transfers"] == [] and not skipped
-    records, _ = normalise_transaction(pumpswap("withdraw", (1500, 300), (600, 120), (200, 1400), (100, 580)))
+    records, _ = normalise_transaction(pumpswap("withdraw", (1500, 300), (600, 120), (200, 1400), (100, 580), lp=(90, 18)))
     (removed,) = records["liquidity"]
     assert (removed["action"], removed["base_delta"], removed["quote_delta"]) == ("remove", -1200, -480)
+    assert (removed["provider"], removed["lp_amount"]) == (TRADER, 72)  # LP burned
     assert records["pool_states"][0]["quote_reserve"] == 120
 
 
@@ -105,3 +109,16 @@ def test_a_damm_v2_swap_reads_the_vaults_of_its_pool_authority():
     assert (swap["program"], swap["pool"], swap["side"], swap["base_amount"], swap["quote_amount"]) == \
         ("meteora_damm_v2", "DammPool", "sell", 100, 40)
 
+
+
+def test_a_direct_dlmm_swap_is_read_from_the_pairs_reserves():
+    """Meteora DLMM (lb_clmm IDL: swap names lb_pair 0, reserve_x 2, reserve_y 3; the pair owns them)."""
+    keys = [TRADER, "LbPair1", "Bitmap", "ReserveX", "ReserveSol", "AtaX", "AtaSol", p.METEORA_DLMM]
+    ix = {"programIdIndex": 7, "accounts": [1, 2, 3, 4, 5, 6, 0], "data": anchor("swap")}
+    tx = transaction(keys, [ix], [(3, "LbPair1", X, 5_000, 4_600), (4, "LbPair1", p.WSOL, 700, 760),
+                                  (5, TRADER, X, 0, 400), (6, TRADER, p.WSOL, 60, 0)])
+    records, skipped = normalise_transaction(tx)
+    (swap,) = records["swaps"]
+    assert (swap["program"], swap["pool"], swap["trader"], swap["side"]) == ("meteora_dlmm", "LbPair1", TRADER, "buy")
+    assert (swap["base_amount"], swap["quote_amount"]) == (400, 60) and not skipped
+    assert records["pool_states"][0]["quote_reserve"] == 760 and records["transfers"] == []
