@@ -4,20 +4,22 @@ Amounts are exact raw integers (base units) with their decimals beside them. Wha
 from where:
 - pump.fun trades and launches from the program's own events (per trade: user, SOL and token
   amounts, virtual reserves after the trade);
-- AMM swaps and liquidity from the pools' vault balances (pre/post token balances): a pool
-  that gains one mint and loses the other is a swap leg, gains both an add, loses both a
-  removal. The legs of one transaction are netted, so a multi-hop route is one swap;
-- transfers from owner-level balance changes outside pools (a sender paired with receivers);
+- AMM swaps and liquidity from the pools' vaults, per pool instruction (kades.solana.pools): a
+  pool that gains one mint and loses the other is a swap leg, gains both an add, loses both a
+  removal; swaps are read from the trader's side (kades.solana.swaps): a route is one swap;
+- transfers from owner-level balance changes outside pools (a sender paired with receivers),
+  counting token accounts opened and closed within the transaction (kades.solana.movements);
 - mint and freeze authorities from SPL Token InitializeMint/SetAuthority.
 A failed transaction yields nothing; programs without market meaning are counted in `skipped`.
 """
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 
 from kades.solana import programs as p
 from kades.solana.movements import Move, account_owners, token_moves, unrecorded_deltas
 from kades.solana.pools import PoolAction, pool_actions
+from kades.solana.swaps import leg_swaps, quote_of, route_swap, route_venues, ui_price
 from kades.solana.transaction import Instruction, TransactionView
 from kades.solana.transfers import owner_transfers, sol_transfers
 
@@ -26,20 +28,6 @@ EMPTY_KINDS = ("transfers", "swaps", "liquidity", "pool_states", "launches")
 
 def empty_records() -> dict[str, list]:
     return {kind: [] for kind in EMPTY_KINDS}
-
-
-def quote_of(mint_a: str, mint_b: str) -> tuple[str, str]:
-    """(base, quote): the quote is SOL, then USDC, then USDT; otherwise the larger address."""
-    for quote in p.QUOTE_MINTS:
-        if quote in (mint_a, mint_b):
-            return (mint_b if mint_a == quote else mint_a), quote
-    return tuple(sorted((mint_a, mint_b)))  # type: ignore[return-value]
-
-
-def ui_price(base_amount: int, base_decimals: int, quote_amount: int, quote_decimals: int) -> float | None:
-    if base_amount <= 0:
-        return None
-    return (quote_amount / 10 ** quote_decimals) / (base_amount / 10 ** base_decimals)
 
 
 def _pump_records(view: TransactionView, ixs: list[Instruction], out: dict, authorities: dict) -> set[str]:
@@ -124,71 +112,14 @@ def _amm_records(view: TransactionView, ixs: list[Instruction], out: dict, moves
                 record["migration"] = {"program": "pump_fun", "bonding_curve": migrations[action.pool]}
             out["liquidity"].append(record)
     aggregators = [p.AGGREGATORS[ix.program] for ix in ixs if ix.program in p.AGGREGATORS]
-    venues = _venues(view, ixs) if aggregators else {}
-    routed = _route_swap(view, legs, venues, deltas, vault_owners, decimals, aggregators[0]) if aggregators else None
+    venues = route_venues(view, ixs) if aggregators else {}
+    routed = route_swap(view, legs, venues, deltas, vault_owners, aggregators[0]) if aggregators else None
     if routed and not any(s["trader"] == routed["trader"] for s in out["swaps"]):  # not a pump.fun hop
         out["swaps"].append(routed)
         return vault_owners | set(venues)
     if legs:
-        out["swaps"].extend(_swaps(view, legs, decimals, deltas, vault_owners,
-                                   aggregators[0] if aggregators else None))
+        out["swaps"].extend(leg_swaps(view, legs, deltas, vault_owners, aggregators[0] if aggregators else None))
     return vault_owners
-
-
-def _venues(view: TransactionView, ixs: list[Instruction]) -> dict[str, str]:
-    """Pools of programs the normaliser does not know, called inside a route: owner -> program,
-    for the owners of the token accounts they were handed (never a signer's)."""
-    owners = {b.account: b.owner for b in view.token_balances()}
-    venues: dict[str, str] = {}
-    for ix in ixs:
-        if ix.inner and ix.program not in p.PLUMBING:
-            for account in ix.accounts:
-                if account in owners and owners[account] not in view.signers:
-                    venues.setdefault(owners[account], ix.program)
-    return venues
-
-
-def _route_swap(view, legs, venues, deltas, pool_owners, decimals, aggregator) -> dict | None:
-    """A router's transaction as one swap, from the trader's side: what they paid (less what
-    went to other people: fees, recorded as transfers) for what they received, whatever venues
-    (known pools or programs the normaliser does not read) the route crossed."""
-    not_people = pool_owners | set(venues)
-    people = {(o, m): d for (o, m), d in deltas.items() if o not in not_people}
-    traders = {}
-    for owner in {o for o, _ in people}:
-        mine = {m: d for (o, m), d in people.items() if o == owner}
-        gave, got = [m for m, d in mine.items() if d < 0], [m for m, d in mine.items() if d > 0]
-        if len(gave) == 1 and len(got) == 1:
-            traders[owner] = (gave[0], got[0])
-    signers = [s for s in view.signers if s in traders]
-    if not signers and len(traders) != 1:
-        return None
-    trader = signers[0] if signers else next(iter(traders))
-    mint_in, mint_out = traders[trader]
-    fees = sum(d for (o, m), d in people.items() if m == mint_in and d > 0 and o != trader)
-    amount_in = -people[(trader, mint_in)] - fees
-    amount_out = people[(trader, mint_out)]
-    if amount_in <= 0:
-        return None
-    pools = [action.pool for action, _, _ in legs] + [v for v in venues if v not in pool_owners]
-    base_mint, quote_mint = quote_of(mint_in, mint_out)
-    base_amount, quote_amount = (amount_in, amount_out) if base_mint == mint_in else (amount_out, amount_in)
-    record = {"signature": view.signature, "trader": trader,
-              "program": legs[0][0].program if legs else venues[pools[0]] if pools else aggregator,
-              "pool": pools[0] if pools else "", "mint_in": mint_in, "mint_out": mint_out,
-              "amount_in": amount_in, "amount_out": amount_out, "decimals_in": decimals[mint_in],
-              "decimals_out": decimals[mint_out], "base_mint": base_mint, "quote_mint": quote_mint,
-              "side": "sell" if mint_in == base_mint else "buy", "base_amount": base_amount,
-              "quote_amount": quote_amount, "route": pools, "aggregator": aggregator,
-              "price": ui_price(base_amount, decimals[base_mint], quote_amount, decimals[quote_mint])}
-    net = Counter()
-    for action, _, _ in legs:
-        net.update({m: action.delta[m] for m in (mint_in, mint_out)})
-    if len(pools) == len(legs) and 0 < -net[mint_out] != amount_out:  # known pools only: what they gave
-        record["pool_amount_out"] = -net[mint_out]
-    if trader != view.fee_payer:
-        record["signer"] = view.fee_payer
-    return record
 
 
 def _liquidity(view, action: PoolAction, base, quote, pool_owners, decimals) -> dict:
@@ -212,62 +143,6 @@ def _liquidity(view, action: PoolAction, base, quote, pool_owners, decimals) -> 
             "base_reserve_before": action.pre[base], "quote_reserve_before": action.pre[quote],
             "base_reserve_after": action.post[base], "quote_reserve_after": action.post[quote],
             "lp_mint": lp[0][0] if len(lp) == 1 else None, "lp_amount": abs(lp[0][1]) if len(lp) == 1 else None}
-
-
-def _trader(view: TransactionView, deltas: dict, mint_in: str, mint_out: str, not_people: set[str]):
-    """Whose movement the swap is: the owner who received what the pools gave out (and paid
-    what they took in), a signer first. A relayer or router may sign for someone else."""
-    got = {o: d for (o, m), d in deltas.items() if m == mint_out and d > 0 and o not in not_people}
-    paid = {o for (o, m), d in deltas.items() if m == mint_in and d < 0 and o not in not_people}
-    for candidates in ([o for o in got if o in paid], list(got)):
-        if candidates:
-            signers = [s for s in view.signers if s in candidates]
-            trader = signers[0] if signers else max(candidates, key=lambda o: (got[o], o))
-            return trader, got[trader]
-    return view.fee_payer, None
-
-
-def _swaps(view, legs, decimals, deltas, pool_owners, aggregator: str | None) -> list[dict]:
-    """Net the legs: what the pools took in is what the trader paid (a route is one swap);
-    what reached the trader is what they got (less than the pools gave out when a Token-2022
-    transfer fee or the pool's own fees were withheld on the way)."""
-    net = Counter()
-    for action, base, quote in legs:
-        net[base] += action.delta[base]
-        net[quote] += action.delta[quote]
-    paid = [m for m, v in net.items() if v > 0]
-    got = [m for m, v in net.items() if v < 0]
-    routed = len(legs) > 1 and len(paid) == 1 and len(got) == 1
-    groups = [(legs, paid[0], got[0])] if routed else [([leg], None, None) for leg in legs]
-    result = []
-    for group, mint_in, mint_out in groups:
-        action, base, quote = group[0]
-        if mint_in is None:
-            mint_in, mint_out = (base, quote) if action.delta[base] > 0 else (quote, base)
-        amount_in = net[mint_in] if routed else action.delta[mint_in]
-        pool_out = -(net[mint_out] if routed else action.delta[mint_out])
-        trader, received = _trader(view, deltas, mint_in, mint_out, pool_owners)
-        amount_out = received if received else pool_out
-        base_mint, quote_mint = quote_of(mint_in, mint_out)
-        base_amount = amount_in if base_mint == mint_in else amount_out
-        quote_amount = amount_out if base_mint == mint_in else amount_in
-        record = {"signature": view.signature, "trader": trader, "program": action.program,
-                  "pool": action.pool, "mint_in": mint_in, "mint_out": mint_out, "amount_in": amount_in,
-                  "amount_out": amount_out, "decimals_in": decimals[mint_in],
-                  "decimals_out": decimals[mint_out], "base_mint": base_mint, "quote_mint": quote_mint,
-                  "side": "sell" if mint_in == base_mint else "buy", "base_amount": base_amount,
-                  "quote_amount": quote_amount,
-                  "price": ui_price(base_amount, decimals[base_mint], quote_amount, decimals[quote_mint])}
-        if amount_out != pool_out:
-            record["pool_amount_out"] = pool_out
-        if trader != view.fee_payer:
-            record["signer"] = view.fee_payer  # someone else signed (relayer, router)
-        if routed:
-            record["route"] = [leg[0].pool for leg in group]
-        if aggregator:
-            record["aggregator"] = aggregator
-        result.append(record)
-    return result
 
 
 def _authorities(view, ixs, out) -> dict[str, dict]:

@@ -1,0 +1,149 @@
+"""Swap records of a transaction, from its pool actions (kades.solana.pools) and who gained what.
+
+Two readings, both from the trader's side:
+- pool legs: a pool instruction that took one mint in and gave the other out. The legs of one
+  transaction are netted (a multi-hop route through known pools is one swap). amount_in is
+  what the pools took in, amount_out what reached the trader; `pool_amount_out` what left the
+  pools when less arrived (a Token-2022 transfer fee, PumpSwap's pool-side fees);
+- a router's transaction (Jupiter, DFlow, Titan, Raydium route) is one swap whatever venues it
+  crossed, known pools or programs the normaliser does not read ("venues": the owners of the
+  token accounts those programs were handed): what the trader paid, less what other people
+  received of it (fees, recorded as transfers), for what the trader received.
+The trader is whoever received what the pools gave out, a signer first; `signer` names the
+fee payer when it is someone else (a relayer or a router signed).
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from kades.solana import programs as p
+from kades.solana.transaction import Instruction, TransactionView
+
+
+def quote_of(mint_a: str, mint_b: str) -> tuple[str, str]:
+    """(base, quote): the quote is SOL, then USDC, then USDT; otherwise the larger address."""
+    for quote in p.QUOTE_MINTS:
+        if quote in (mint_a, mint_b):
+            return (mint_b if mint_a == quote else mint_a), quote
+    return tuple(sorted((mint_a, mint_b)))  # type: ignore[return-value]
+
+
+def ui_price(base_amount: int, base_decimals: int, quote_amount: int, quote_decimals: int) -> float | None:
+    if base_amount <= 0:
+        return None
+    return (quote_amount / 10 ** quote_decimals) / (base_amount / 10 ** base_decimals)
+
+
+def swap_record(view: TransactionView, trader: str, program: str, pool: str, mint_in: str, mint_out: str,
+                amount_in: int, amount_out: int) -> dict:
+    decimals = view.decimals()
+    base_mint, quote_mint = quote_of(mint_in, mint_out)
+    base_amount, quote_amount = (amount_in, amount_out) if base_mint == mint_in else (amount_out, amount_in)
+    record = {"signature": view.signature, "trader": trader, "program": program, "pool": pool,
+              "mint_in": mint_in, "mint_out": mint_out, "amount_in": amount_in, "amount_out": amount_out,
+              "decimals_in": decimals[mint_in], "decimals_out": decimals[mint_out], "base_mint": base_mint,
+              "quote_mint": quote_mint, "side": "sell" if mint_in == base_mint else "buy",
+              "base_amount": base_amount, "quote_amount": quote_amount,
+              "price": ui_price(base_amount, decimals[base_mint], quote_amount, decimals[quote_mint])}
+    if trader != view.fee_payer:
+        record["signer"] = view.fee_payer  # someone else signed (relayer, router)
+    return record
+
+
+def _trader(view: TransactionView, deltas: dict, mint_in: str, mint_out: str, not_people: set[str]):
+    """Whose movement the swap is: the owner who received what the pools gave out (and paid
+    what they took in), a signer first. (trader, what they received; None when no one did.)"""
+    got = {o: d for (o, m), d in deltas.items() if m == mint_out and d > 0 and o not in not_people}
+    paid = {o for (o, m), d in deltas.items() if m == mint_in and d < 0 and o not in not_people}
+    for candidates in ([o for o in got if o in paid], list(got)):
+        if candidates:
+            signers = [s for s in view.signers if s in candidates]
+            trader = signers[0] if signers else max(candidates, key=lambda o: (got[o], o))
+            return trader, got[trader]
+    return view.fee_payer, None
+
+
+def leg_swaps(view: TransactionView, legs: list, deltas: dict, pool_owners: set[str],
+              aggregator: str | None) -> list[dict]:
+    """legs: (PoolAction, base, quote). Netted: what the pools took in is what the trader paid
+    (a route through known pools is one swap)."""
+    net = Counter()
+    for action, base, quote in legs:
+        net[base] += action.delta[base]
+        net[quote] += action.delta[quote]
+    paid = [m for m, v in net.items() if v > 0]
+    got = [m for m, v in net.items() if v < 0]
+    routed = len(legs) > 1 and len(paid) == 1 and len(got) == 1
+    groups = [(legs, paid[0], got[0])] if routed else [([leg], None, None) for leg in legs]
+    result = []
+    for group, mint_in, mint_out in groups:
+        action, base, quote = group[0]
+        if mint_in is None:
+            mint_in, mint_out = (base, quote) if action.delta[base] > 0 else (quote, base)
+        amount_in = net[mint_in] if routed else action.delta[mint_in]
+        pool_out = -(net[mint_out] if routed else action.delta[mint_out])
+        trader, received = _trader(view, deltas, mint_in, mint_out, pool_owners)
+        record = swap_record(view, trader, action.program, action.pool, mint_in, mint_out, amount_in,
+                             received or pool_out)
+        if record["amount_out"] != pool_out:
+            record["pool_amount_out"] = pool_out
+        if routed:
+            record["route"] = [leg[0].pool for leg in group]
+        if aggregator:
+            record["aggregator"] = aggregator
+        result.append(record)
+    return result
+
+
+def route_venues(view: TransactionView, ixs: list[Instruction]) -> dict[str, str]:
+    """Pools of programs the normaliser does not know, called inside a route: owner -> program,
+    for the owners of the token accounts they were handed (never a signer's)."""
+    owners = {b.account: b.owner for b in view.token_balances()}
+    venues: dict[str, str] = {}
+    for ix in ixs:
+        if ix.inner and ix.program not in p.PLUMBING:
+            for account in ix.accounts:
+                if account in owners and owners[account] not in view.signers:
+                    venues.setdefault(owners[account], ix.program)
+    return venues
+
+
+def _route_trader(view: TransactionView, people: dict) -> tuple[str, str, str] | None:
+    """(trader, mint paid, mint received): an owner who gave exactly one mint and got exactly
+    one, a signer first; None when that is not one clear owner."""
+    traders = {}
+    for owner in {o for o, _ in people}:
+        mine = {m: d for (o, m), d in people.items() if o == owner}
+        gave, got = [m for m, d in mine.items() if d < 0], [m for m, d in mine.items() if d > 0]
+        if len(gave) == 1 and len(got) == 1:
+            traders[owner] = (gave[0], got[0])
+    signers = [s for s in view.signers if s in traders]
+    if not signers and len(traders) != 1:
+        return None
+    trader = signers[0] if signers else next(iter(traders))
+    return (trader, *traders[trader])
+
+
+def route_swap(view: TransactionView, legs: list, venues: dict[str, str], deltas: dict,
+               pool_owners: set[str], aggregator: str) -> dict | None:
+    """A router's transaction as one swap from the trader's side (None when no one trader)."""
+    people = {(o, m): d for (o, m), d in deltas.items() if o not in pool_owners and o not in venues}
+    found = _route_trader(view, people)
+    if found is None:
+        return None
+    trader, mint_in, mint_out = found
+    fees = sum(d for (o, m), d in people.items() if m == mint_in and d > 0 and o != trader)
+    amount_in = -people[(trader, mint_in)] - fees
+    if amount_in <= 0:
+        return None
+    pools = [action.pool for action, _, _ in legs] + [v for v in venues if v not in pool_owners]
+    program = legs[0][0].program if legs else venues[pools[0]] if pools else aggregator
+    record = swap_record(view, trader, program, pools[0] if pools else "", mint_in, mint_out, amount_in,
+                         people[(trader, mint_out)])
+    net = Counter()
+    for action, _, _ in legs:
+        net.update({m: action.delta[m] for m in (mint_in, mint_out)})
+    if len(pools) == len(legs) and 0 < -net[mint_out] != record["amount_out"]:  # known pools: what they gave
+        record["pool_amount_out"] = -net[mint_out]
+    record.update(route=pools, aggregator=aggregator)
+    return record
