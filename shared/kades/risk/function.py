@@ -12,7 +12,7 @@ Results do not depend on delivery order nor on duplicates (within KADES_REORDER_
   time (the decay job: as of its own time). An anomaly that comes after a later one of its
   token (out of order) rescores the stored rows of that token from its time on, so every
   row ends as the risk at its time from every anomaly up to it, whatever the order; rows
-  older than the lateness are left as they are.
+  older than the lateness are left as they are. The reply says what was known when sent.
 - Alerts are decided in event time: each scored time of a token goes through a reorder
   buffer (kades.runtime.reorder) and is judged once every anomaly up to it is in (the
   token's newest time has passed it by the lateness, or it waited KADES_REORDER_IDLE_S of
@@ -87,6 +87,7 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
 
     notes: `late` (new anomalies older than what was judged already), `rescore_from` (epoch
     s from which stored rows need rescoring, or None)."""
+    # a state of the previous version (a running risk, no evidence set) starts afresh
     stored = stored if stored and stored.get("version") == 2 else {"version": 2}
     before = stored.get("risk")
     points = json.loads(json.dumps(stored.get("points", {})))  # admit changes it in place

@@ -60,7 +60,7 @@ RUG_KINDS = frozenset({"liquidity_removal", "rug_price_dump"})
 OTHER_CAP = 0.85         # the highest score evidence short of a rug gives ("high")
 STATE_VERSION = 2
 NEGLIGIBLE = 1e-3        # a contribution below this is dropped from the set
-EVIDENCE_KEPT = 256      # the strongest anomalies kept per token
+EVIDENCE_KEPT = 128      # the strongest anomalies kept per token (~10 KB of state)
 
 
 def component_of(anomaly_type: str) -> str:
@@ -104,9 +104,12 @@ def details_digest(details: Mapping | None) -> str:
 
 
 def evidence_key(anomaly: Mapping) -> str:
-    """An anomaly's identity: token, type, time (to the microsecond), detector, details."""
-    return "|".join((anomaly["token"], anomaly["anomaly_type"], f"{epoch_s(anomaly['time']):.6f}",
-                     anomaly.get("detector", ""), details_digest(anomaly.get("details"))))
+    """An anomaly's identity: a digest of token, type, time (to the microsecond), detector
+    and details (short: the set is read and written whole with every update of the token)."""
+    identity = "|".join((anomaly["token"], anomaly["anomaly_type"],
+                         f"{epoch_s(anomaly['time']):.6f}", anomaly.get("detector", ""),
+                         details_digest(anomaly.get("details"))))
+    return hashlib.sha1(identity.encode()).hexdigest()[:20]
 
 
 def new_state() -> dict[str, Any]:
