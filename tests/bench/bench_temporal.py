@@ -17,6 +17,7 @@ from benchmark import RollingZScore  # noqa: E402
 
 from kades.simulate import simulate_market  # noqa: E402
 from kades.temporal.ensemble import MEMBERS, TemporalEnsemble  # noqa: E402
+from kades.temporal.policy import new_monitor, step  # noqa: E402
 from kades.temporal.threshold import ThresholdFilter  # noqa: E402
 
 REPEATS = 3
@@ -39,6 +40,12 @@ def per_point_us(step, stream: list[dict]) -> float:
             run(x)
         best = min(best, (time.perf_counter() - began) / len(stream))
     return 1e6 * best
+
+
+def policy_step():
+    """kades.temporal.policy as temporal-analysis runs it: ensemble, likelihood, filter."""
+    monitor = new_monitor()
+    return lambda x: step(monitor, x)
 
 
 def streaming(detector_class):
@@ -72,6 +79,7 @@ def main() -> int:
     rows.append(("ensemble (score + learn)", per_point_us(streaming(TemporalEnsemble), stream)))
     rows.append(("ensemble + threshold filter", per_point_us(
         lambda: ThresholdFilter(TemporalEnsemble()).process_one, stream)))
+    rows.append(("alert policy (the function's)", per_point_us(policy_step, stream)))
     print(f"\ntemporal detectors, streaming, one core ({len(stream)} points of one token; "
           "ratio to the rolling z-score of the same run)")
     print(f"{'what':<34}{'µs/point':>10}{'ratio':>9}")

@@ -1,0 +1,53 @@
+"""The alert budget of issue 14 on the real shared corpora, in-sample and held out apart
+(tests/temporal/budget.py: the corpora, the held-out rule, what counts as caught and false).
+Figures are printed (pytest -s); `make eval` prints the same."""
+from __future__ import annotations
+
+import pytest
+from benchmark import load_pump_tapes
+from budget import (BUDGET_PER_DAY, DONUT_DIR, PUMP_DIR, RECALL_GOAL, SKAB_DIR, labelled_tally,
+                    load_donut, load_skab, pump_tally, split)
+from shared_material import needs, require
+
+
+@pytest.fixture(scope="module")
+def pumps():
+    require(PUMP_DIR / "events.csv")
+    in_sample, held = split(load_pump_tapes())
+    return {"in-sample": pump_tally(in_sample), "held out": pump_tally(held)}
+
+
+@pytest.mark.parametrize("part", ["in-sample", "held out"])
+def test_pumps_budget_and_recall(pumps, part):
+    tally = pumps[part]
+    print(f"\npump tapes, {part}: {tally.line()}")
+    assert tally.false_per_day <= 0.85 * BUDGET_PER_DAY  # measured 0.78 / 0.38
+    assert tally.visible_recall >= 0.8                   # measured 10/10 / 5/6
+
+
+def test_in_sample_pumps_meet_the_recall_goal(pumps):
+    assert pumps["in-sample"].visible_recall >= RECALL_GOAL
+
+
+@pytest.mark.xfail(strict=True, reason="held out: 5/6 pumps caught, under the 94 % goal; "
+                   "MTH's pump (+5 % on a 2 % price grid, 30 BTC in a minute) stays under the "
+                   "threshold")
+def test_held_out_pumps_meet_the_recall_goal(pumps):
+    assert pumps["held out"].visible_recall >= RECALL_GOAL
+
+
+@needs(DONUT_DIR)
+@pytest.mark.parametrize("held", [False, True], ids=["in-sample", "held out"])
+def test_web_kpis_stay_quiet(held):
+    tally = labelled_tally(split(load_donut())[held])
+    print(f"\ndonut KPI, {'held out' if held else 'in-sample'}: {tally.line()}")
+    assert tally.false_per_day <= 0.1 and tally.precision >= 0.9  # measured 0.00 / 0.02
+    assert tally.caught >= 5                                       # measured 9/24 / 8/58
+
+
+@needs(SKAB_DIR)
+@pytest.mark.parametrize("held", [False, True], ids=["in-sample", "held out"])
+def test_pump_testbed_faults(held):
+    tally = labelled_tally(split(load_skab())[held])
+    print(f"\nSKAB, {'held out' if held else 'in-sample'}: {tally.line()}")
+    assert tally.recall >= 0.45  # measured 14/23 / 6/11
