@@ -103,10 +103,11 @@ function showAlert(alert, alertId) {
   li.className = "alert level-" + alert.level;
   li.dataset.token = alert.token;
   li.dataset.time = alert.time;
+  li.dataset.alertId = alertId || "";
   li.textContent = `${alert.time.slice(11, 19)} ${alert.kind} ${alert.level} ${alert.score.toFixed(2)} — ${alert.message}`;
-  const later = [...$("feed").children].find((other) => Date.parse(other.dataset.time) < Date.parse(alert.time));
-  $("feed").insertBefore(li, later || null);
-  while ($("feed").children.length > 200) $("feed").lastChild.remove();
+  const older = [...$("feed").children].find((other) => Date.parse(other.dataset.time) < Date.parse(alert.time));
+  $("feed").insertBefore(li, older || null);
+  while ($("feed").children.length > 200) { state.shown.delete($("feed").lastChild.dataset.alertId); $("feed").lastChild.remove(); }
 }
 
 // Alerts raised before the page opened: asked once the WebSocket is subscribed, so that
