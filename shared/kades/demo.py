@@ -8,14 +8,18 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from kades.events.envelope import CloudEvent, to_binary
+from kades.runtime import tokenfile
 from kades.story import demo_story, detection_of
 
 
-def post_events(ingress: str, events: list[CloudEvent], *, rate_per_s: float) -> None:
-    """POST each event in binary mode, paced; a refused event is an error."""
+def post_events(ingress: str, events: list[CloudEvent], *, rate_per_s: float,
+                token_file: str = "") -> None:
+    """POST each event in binary mode, paced; a refused event is an error. `token_file`: the
+    source's token for the Broker (sender identity on)."""
     with httpx.Client(timeout=10.0) as client:
         for event in events:
             headers, body = to_binary(event)
+            headers.update(tokenfile.authorization(token_file))
             client.post(ingress, headers=headers, content=body).raise_for_status()
             time.sleep(1.0 / rate_per_s)
 
@@ -40,13 +44,13 @@ def match_labels(labels: list[dict], anomalies: list[dict]) -> list[dict | None]
 
 
 def show_demo(api_url: str, ingress: str, *, seed: int, minutes: int, rate: float,
-              api_key: str | None = None) -> int:
+              api_key: str | None = None, token_file: str = "") -> int:
     started = time.monotonic()
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=minutes)
     story = demo_story(seed=seed, minutes=minutes, start=start)
     print(f"\nfeeding the demo story (seed {seed}: market, social and chain streams over the last "
           f"{minutes} minutes, {len(story.events)} events) to {ingress} ...")
-    post_events(ingress, story.events, rate_per_s=rate)
+    post_events(ingress, story.events, rate_per_s=rate, token_file=token_file)
     required = [label for label in story.labels if label["required"]]
     print(f"fed in {time.monotonic() - started:.1f}s; {len(required)} anomalies were injected. "
           "Waiting for them to come out of the API...")

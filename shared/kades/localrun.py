@@ -16,10 +16,13 @@ import time
 from pathlib import Path
 
 import httpx
+import yaml
 
 from kades import devservices
 from kades.audiences import service_audience
+from kades.broker.tokens import oidc_subject, projected_token
 from kades.cliutil import progress, report_error
+from kades.manifests import BROKER, DEFAULT_SERVICE_ACCOUNT
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.settings import DEFAULT_BROKER_PORT, Settings, function_port, redact_url
 
@@ -82,15 +85,36 @@ def function_command(source: Path, port: int) -> list[str]:
             "--source", str(source), "--host", "127.0.0.1", "--port", str(port)]
 
 
-def function_env(name: str, env: dict[str, str], *, oidc_issuer: str = "") -> dict[str, str]:
+def function_env(name: str, env: dict[str, str], *, oidc_issuer: str = "",
+                 sink_token_file: str = "") -> dict[str, str]:
     """The environment of function `name`; with `oidc_issuer` (the broker's, `--oidc`) it
     requires the broker's token for its audience on POST /, as on a cluster with
-    authentication-oidc (api keeps its API keys: it takes no deliveries)."""
+    authentication-oidc (api keeps its API keys: it takes no deliveries), and posts to the
+    Broker with the token in `sink_token_file`, as its service account would."""
     env = dict(env, K_SERVICE=name)
     if oidc_issuer and name in FUNCTIONS:
         env |= {"KADES_OIDC_ISSUER": oidc_issuer,
                 "KADES_OIDC_AUDIENCE": service_audience("kades", name)}
+    if sink_token_file:
+        env["KADES_SINK_TOKEN_FILE"] = sink_token_file
     return env
+
+
+def service_account(root: Path, name: str) -> str:
+    """The service account function `name` runs as (its knative.yaml, else the functions')."""
+    extra = root / "functions" / name / "knative.yaml"
+    declared = (yaml.safe_load(extra.read_text()) or {}) if extra.exists() else {}
+    return declared.get("serviceAccountName", DEFAULT_SERVICE_ACCOUNT)
+
+
+def sender_token_file(state_dir: Path, account: str) -> str:
+    """Where `kades up --oidc` has the broker keep the Broker token of service account `account`."""
+    return str(projected_token(state_dir / "tokens", *BROKER, account))
+
+
+# The demo feed posts as the project's source (eventing/300-solana-source.yaml) would.
+DEMO_SOURCE_ACCOUNT = oidc_subject("kades", "solana-source", group="sources.knative.dev",
+                                   kind="ContainerSource").rsplit(":", 1)[1]
 
 
 def start_system(root: Path, config: Settings, *, broker_port: int,
@@ -103,12 +127,14 @@ def start_system(root: Path, config: Settings, *, broker_port: int,
     urls = {}
     for name in [*FUNCTIONS, *HTTP_FUNCTIONS]:
         port = function_port(name)
+        token = sender_token_file(state_dir, service_account(root, name)) if oidc else ""
         _spawn(name, function_command(root / "functions" / name / "main.py", port),
-               function_env(name, env, oidc_issuer=issuer), run, logs)
+               function_env(name, env, oidc_issuer=issuer, sink_token_file=token), run, logs)
         urls[name] = f"http://127.0.0.1:{port}"
     broker = [sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
               str(root / "eventing"), "--port", str(broker_port)]
-    broker += ["--oidc", "--oidc-port", str(config.broker_oidc_port)] if oidc else ["--no-oidc"]
+    broker += (["--oidc", "--oidc-port", str(config.broker_oidc_port), "--oidc-token-dir",
+                str(state_dir / "tokens")] if oidc else ["--no-oidc"])
     _spawn("broker", broker, env, run, logs)
     urls["broker"] = f"http://127.0.0.1:{broker_port}"
     _wait_healthy(urls, 60, logs)
@@ -186,7 +212,8 @@ def main_up(argv: list[str]) -> int:
         seed = args.seed if args.seed is not None else int(time.time()) % 100_000
         from kades.demo import show_demo
         return show_demo(urls["api"], config.sink_url, seed=seed, minutes=args.minutes,
-                         rate=args.rate, api_key=api_key)
+                         rate=args.rate, api_key=api_key,
+                         token_file=sender_token_file(local, DEMO_SOURCE_ACCOUNT) if args.oidc else "")
     return 0
 
 

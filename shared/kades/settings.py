@@ -114,6 +114,9 @@ class Settings:
     # served on 127.0.0.1 at this port: `kades broker --oidc`, `kades up --oidc`. Off by default.
     broker_oidc: bool = False
     broker_oidc_port: int = DEFAULT_BROKER_OIDC_PORT
+    # ... and, if set, keeps a token for the Broker in this folder for every service account its
+    # EventPolicy names (<namespace>.<broker>/<account>), as the kubelet projects them into pods.
+    broker_oidc_token_dir: str = ""
     # Development broker (kades.broker): with faithful order it is as unordered as the Broker
     # class the manifests declare; off, every Trigger with the Kafka ordering annotation is
     # ordered per partition key and keyless events keep their arrival order (kinder).

@@ -99,3 +99,10 @@ def post_binary(url: str, attrs: dict, data=None, *, headers: dict | None = None
 def post_structured(url: str, document, *, content_type: str = "application/cloudevents+json"):
     return httpx.post(url, headers={"content-type": content_type},
                       content=json.dumps(document).encode(), timeout=10)
+
+
+def signed(issuer, subject: str = "system:serviceaccount:kades:kades-function") -> dict:
+    """Headers of a sender with a token of `issuer` for Broker kades/kades (sender identity on:
+    the ingress refuses an event without one)."""
+    token = issuer.token("eventing.knative.dev/broker/kades/kades", subject=subject)
+    return {"authorization": f"Bearer {token}"}

@@ -16,6 +16,8 @@ import redis
 
 from brokertest import Subscriber, free_port, wait_for
 from kades.broker import DevBroker, load_eventing
+from kades.broker.policy import policies_for
+from kades.broker.tokens import LocalIssuer
 
 
 def _redis_server_binary() -> str | None:
@@ -74,21 +76,32 @@ def subscribers() -> Iterator[Callable[..., Subscriber]]:
         subscriber.close()
 
 
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[LocalIssuer]:
+    """An OIDC issuer of the kind `kades broker --oidc` runs (discovery and JWKS over HTTP)."""
+    local = LocalIssuer()
+    yield local
+    local.close()
+
+
 @pytest.fixture
 def run_broker(tmp_path, broker_redis) -> Iterator[Callable[..., DevBroker]]:
-    """Start a DevBroker on the given manifests (YAML text); stopped at the end of the test."""
+    """Start a DevBroker on the given manifests (YAML text); stopped at the end of the test.
+    With an `issuer`, sender identity is on: the EventPolicies of the manifests apply."""
     started: list[DevBroker] = []
 
     def start(manifests: str, *, dispatch: bool = True, workers: int = 2,
               max_event_bytes: int = 1 << 20, overrides: dict | None = None,
-              pingsources=()) -> DevBroker:
+              pingsources=(), issuer: LocalIssuer | None = None) -> DevBroker:
         directory = tmp_path / f"eventing{len(started)}"
         directory.mkdir()
         (directory / "all.yaml").write_text(manifests)
         eventing = load_eventing(directory, overrides=overrides)
+        policies = {b.path: policies_for(directory, b) for b in eventing.brokers.values()}
         broker = DevBroker(eventing, broker_redis, port=0, workers_per_trigger=workers,
                            dispatch=dispatch, max_event_bytes=max_event_bytes, idle_wait_s=0.1,
-                           pingsources=pingsources)
+                           pingsources=pingsources, issuer=issuer, policies=policies,
+                           token_dir=tmp_path / "tokens")
         started.append(broker.start())
         return broker
 

@@ -7,42 +7,16 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import httpx
-import pytest
 from werkzeug.wrappers import Response
 
-from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
+from brokertest import event_attrs, free_port, manifests, post_binary, signed, trigger, wait_for
 from kades.audiences import broker_audience, service_audience
-from kades.broker import DevBroker, load_eventing
+from kades.broker import load_eventing
 from kades.broker.tokens import LocalIssuer, trigger_subject
 from kades.runtime.oidc import Unauthorized, Verifier
 from kades.settings import Settings
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[LocalIssuer]:
-    local = LocalIssuer()
-    yield local
-    local.close()
-
-
-@pytest.fixture
-def start(tmp_path, broker_redis):
-    started: list[DevBroker] = []
-
-    def run(text: str, *, issuer: LocalIssuer | None) -> DevBroker:
-        directory = tmp_path / f"eventing{len(started)}"
-        directory.mkdir()
-        (directory / "all.yaml").write_text(text)
-        broker = DevBroker(load_eventing(directory), broker_redis, port=0,
-                           workers_per_trigger=2, idle_wait_s=0.1, issuer=issuer)
-        started.append(broker.start())
-        return broker
-    yield run
-    for broker in started:
-        broker.stop(timeout_s=5)
 
 
 def test_every_destination_gets_the_audience_knative_would_get_a_token_for(tmp_path):
@@ -90,13 +64,14 @@ def _signed_subscriber(subscribers, issuer: LocalIssuer, audience: str):
     return subscribers(respond), claims
 
 
-def test_with_an_issuer_every_delivery_carries_the_triggers_token(start, subscribers, issuer):
+def test_with_an_issuer_every_delivery_carries_the_triggers_token(run_broker, subscribers, issuer):
     subscriber, claims = _signed_subscriber(subscribers, issuer, "aud-orders")
     spec = trigger("orders", subscriber.url, type="ai.kades.test.v1")
     spec["spec"]["subscriber"]["audience"] = "aud-orders"
-    broker = start(manifests(spec), issuer=issuer)
+    broker = run_broker(manifests(spec), issuer=issuer)
     for n in range(3):
-        assert post_binary(broker.ingress_url(), event_attrs(id_=f"e{n}"), {"n": n}).status_code == 202
+        assert post_binary(broker.ingress_url(), event_attrs(id_=f"e{n}"), {"n": n},
+                           headers=signed(issuer)).status_code == 202
     wait_for(lambda: len(claims) == 3, 10, "three signed deliveries")
     assert {c["sub"] for c in claims} == {trigger_subject("kades", "orders")}
     assert all(c["aud"] == ["aud-orders"] and c["iss"] == issuer.issuer for c in claims)
@@ -104,13 +79,13 @@ def test_with_an_issuer_every_delivery_carries_the_triggers_token(start, subscri
 
 
 def test_without_an_issuer_no_token_is_sent_and_a_checking_subscriber_refuses(
-        start, subscribers, issuer):
+        run_broker, subscribers, issuer):
     subscriber, claims = _signed_subscriber(subscribers, issuer, "aud-orders")
     dead, dead_claims = _signed_subscriber(subscribers, issuer, "aud-dls")
     spec = trigger("orders", subscriber.url, type="ai.kades.test.v1",
                    delivery={"retry": 1, "deadLetterSink": {"uri": dead.url, "audience": "aud-dls"}})
     spec["spec"]["subscriber"]["audience"] = "aud-orders"
-    broker = start(manifests(spec), issuer=None)
+    broker = run_broker(manifests(spec), issuer=None)
     post_binary(broker.ingress_url(), event_attrs(), {"n": 1})
     wait_for(lambda: dead.count() >= 1, 10, "the dead-letter sink to be tried")
     assert "authorization" not in subscriber.requests[0]["headers"]
@@ -118,13 +93,13 @@ def test_without_an_issuer_no_token_is_sent_and_a_checking_subscriber_refuses(
     assert dead_claims == []
 
 
-def test_a_dead_letter_carries_a_token_for_the_sinks_audience(start, subscribers, issuer):
+def test_a_dead_letter_carries_a_token_for_the_sinks_audience(run_broker, subscribers, issuer):
     refusing = subscribers(lambda _request: Response(status=400))
     dead, claims = _signed_subscriber(subscribers, issuer, "aud-dls")
     spec = trigger("orders", refusing.url, type="ai.kades.test.v1",
                    delivery={"deadLetterSink": {"uri": dead.url, "audience": "aud-dls"}})
-    broker = start(manifests(spec), issuer=issuer)
-    post_binary(broker.ingress_url(), event_attrs(), {"n": 1})
+    broker = run_broker(manifests(spec), issuer=issuer)
+    post_binary(broker.ingress_url(), event_attrs(), {"n": 1}, headers=signed(issuer))
     wait_for(lambda: len(claims) == 1, 10, "a signed dead letter")
     assert claims[0]["aud"] == ["aud-dls"]
     assert claims[0]["sub"] == trigger_subject("kades", "orders")

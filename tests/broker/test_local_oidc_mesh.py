@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from brokertest import event_attrs, free_port, manifests, post_binary, wait_for
+from brokertest import event_attrs, free_port, manifests, post_binary, signed, wait_for
 from kades.audiences import service_audience
 from kades.broker import DevBroker, list_dead_letters, load_eventing
 from kades.broker.tokens import LocalIssuer, trigger_subject
@@ -79,7 +79,8 @@ def test_a_function_kades_up_started_takes_only_the_brokers_signed_delivery(
     broker = DevBroker(eventing, broker_redis, port=0, workers_per_trigger=2, idle_wait_s=0.1,
                        issuer=issuer).start()
     try:
-        accepted = post_binary(broker.ingress_url(), event_attrs(id_="signed"), {"n": 1})
+        accepted = post_binary(broker.ingress_url(), event_attrs(id_="signed"), {"n": 1},
+                               headers=signed(issuer))
         assert accepted.status_code == 202
         letters = wait_for(lambda: list_dead_letters(redis_conn), 15, "the signed delivery")
     finally:

@@ -2,7 +2,9 @@
 
 Answers (knative/eventing `pkg/broker/ingress/ingress_handler.go`): 202 once the event is
 durably queued in the lane of every Trigger it matches (`routing`; none: accepted, dropped); 400 for an invalid event (every problem listed) or an exhausted TTL; 404
-for an unknown broker; 405 for any other method. CloudEvents 1.0 and 0.3 are taken (Knative's
+for an unknown broker; 405 for any other method. With sender identity on (`kades broker
+--oidc`), a valid event is then checked as Knative checks it (`policy`): 401 without a valid
+token for the Broker's audience, 403 from a sender its EventPolicies do not admit. CloudEvents 1.0 and 0.3 are taken (Knative's
 Go SDK reads both) and a 0.3 event stays 0.3; the functions take 1.0 only, so one that
 reaches them is refused there (400) and dead-lettered. Beyond Knative: batch mode (each event
 queued, all or none), 413 above `max_event_bytes` before parsing, 503 while Redis is away.
@@ -20,11 +22,13 @@ from datetime import datetime, timezone
 import redis
 from werkzeug.wrappers import Request, Response
 
+from kades.broker.policy import Forbidden, SenderCheck
 from kades.broker.queue import BrokerQueue
-from kades.errors import InvalidEventError, Problem, error_body
+from kades.errors import InvalidEventError, Problem, TemporaryFailure, error_body
 from kades.events.envelope import BROKER_SPECVERSIONS, CloudEvent, decode
 from kades.logs import log
 from kades.metrics import BROKER_INGRESS, render
+from kades.runtime.oidc import Unauthorized
 
 DEFAULT_TTL = 255
 TTL = "knativebrokerttl"
@@ -67,13 +71,15 @@ def _error(status: int, code: str, message: str, details: list[Problem] | None =
 
 
 class IngressApp:
-    """WSGI app of the ingress, plus GET /health, /ready (Redis ping) and /metrics."""
+    """WSGI app of the ingress, plus GET /health, /ready (Redis ping) and /metrics.
+    `senders`: broker path -> the check of its senders (sender identity on), else none."""
 
     def __init__(self, queues: dict[str, BrokerQueue], client: redis.Redis, *,
-                 max_event_bytes: int):
+                 max_event_bytes: int, senders: dict[str, SenderCheck] | None = None):
         self.queues = queues  # broker path -> its queue
         self.redis = client
         self.max_event_bytes = max_event_bytes
+        self.senders = senders or {}
 
     def __call__(self, environ, start_response):
         return self.handle(Request(environ))(environ, start_response)
@@ -85,7 +91,7 @@ class IngressApp:
         queue = self.queues.get(path)
         if queue is None:
             return _error(404, "not_found", f"no broker at {path}; brokers: {sorted(self.queues)}")
-        response = self._ingest(queue, request)
+        response = self._ingest(queue, request, self.senders.get(path))
         BROKER_INGRESS.labels(broker=path, status=str(response.status_code)).inc()
         return response
 
@@ -103,7 +109,8 @@ class IngressApp:
             return _json({"status": "unavailable", "checks": {"redis": str(error)}}, 503)
         return _json({"status": "ready", "checks": {"redis": "ok"}}, 200)
 
-    def _ingest(self, queue: BrokerQueue, request: Request) -> Response:
+    def _ingest(self, queue: BrokerQueue, request: Request,
+                senders: SenderCheck | None) -> Response:
         if request.method != "POST":
             return _error(405, "method_not_allowed", "the broker ingress takes POST only",
                           headers={"Allow": "POST"})
@@ -116,6 +123,8 @@ class IngressApp:
             return too_large
         try:
             events = decode(request.headers, body, specversions=BROKER_SPECVERSIONS)
+            if senders is not None and (refused := self._refused(senders, request, events)):
+                return refused
             admitted, problems = [], []
             for index, event in enumerate(events):
                 try:
@@ -134,3 +143,16 @@ class IngressApp:
             return _error(503, "unavailable", "the broker queue (Redis) is not available; retry",
                           headers={"Retry-After": "1"})
         return Response(status=202)
+
+    @staticmethod
+    def _refused(senders: SenderCheck, request: Request, events: list) -> Response | None:
+        """401 or 403 (Knative's VerifyRequest), 503 when the issuer's keys are away."""
+        try:
+            senders.check(request.headers.get("Authorization"), events)
+        except Unauthorized as error:
+            return _error(401, "unauthorized", str(error), headers={"WWW-Authenticate": "Bearer"})
+        except Forbidden as error:
+            return _error(403, "forbidden", str(error))
+        except TemporaryFailure as error:
+            return _error(503, "unavailable", str(error), headers={"Retry-After": "1"})
+        return None

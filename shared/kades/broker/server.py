@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import redis
 from werkzeug.serving import make_server
@@ -16,11 +17,13 @@ from kades import exitcodes
 from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Broker, ConfigError, Eventing, load_eventing
 from kades.broker.dispatcher import IDLE_WAIT_S, TriggerDispatcher
+from kades.audiences import broker_audience
 from kades.broker.ingress import IngressApp, admit
 from kades.broker.pingsource import PingSource, load_pingsources
+from kades.broker.policy import SERVICE_ACCOUNT, EventPolicy, SenderCheck, policies_for
 from kades.broker.queue import BrokerQueue
 from kades.broker.routing import ORDERED_LANES, Router
-from kades.broker.tokens import LocalIssuer
+from kades.broker.tokens import LocalIssuer, projected_token
 from kades.cliutil import report, report_error
 from kades.logs import configure_logging, log
 from kades.settings import DEFAULT_BROKER_PORT, Settings, redact_url
@@ -40,16 +43,22 @@ class DevBroker:
     """Ingress (threaded HTTP server) plus delivery workers, all on one Redis.
 
     `dispatch=False` runs the ingress alone: events are accepted and wait in Redis for a
-    broker that delivers. With an `issuer` every delivery carries the Trigger's token for its
-    subscriber's audience (authentication-oidc); the caller owns (and closes) the issuer.
+    broker that delivers. With an `issuer` (authentication-oidc) every delivery carries the
+    Trigger's token for its subscriber's audience, and the ingress takes an event only from a
+    sender with a token of that issuer whom `policies` (broker path -> the EventPolicies that
+    apply to it; none: allow-same-namespace) admit; `token_dir` then receives a token for
+    every service account they name (`projected_token`). The caller owns (and closes) the issuer.
     """
 
     def __init__(self, eventing: Eventing, client: redis.Redis, *, host: str = "127.0.0.1",
                  port: int = 0, workers_per_trigger: int = DEFAULT_WORKERS, dispatch: bool = True,
                  max_event_bytes: int = Settings.max_event_bytes, idle_wait_s: float = IDLE_WAIT_S,
                  pingsources: tuple[PingSource, ...] = (), chaos: Chaos = NO_CHAOS,
-                 issuer: LocalIssuer | None = None):
+                 issuer: LocalIssuer | None = None,
+                 policies: dict[str, list[EventPolicy]] | None = None,
+                 token_dir: Path | None = None):
         self.eventing, self.redis, self.issuer = eventing, client, issuer
+        self.policies, self.token_dir = dict(policies or {}), token_dir
         self.pingsources = tuple(pingsources)
         self.host, self.port = host, port
         self.workers_per_trigger, self.dispatch = workers_per_trigger, dispatch
@@ -70,7 +79,13 @@ class DevBroker:
     def start(self) -> "DevBroker":
         brokers = list(self.eventing.brokers.values())
         queues = {b.path: self.queue_of(b) for b in brokers}
-        app = IngressApp(queues, self.redis, max_event_bytes=self.max_event_bytes)
+        senders = None
+        if self.issuer is not None:
+            senders = {b.path: SenderCheck(b, self.issuer.issuer, self.policies.get(b.path, []))
+                       for b in brokers}
+            self._project_tokens()  # before the ingress opens: senders find them at once
+        app = IngressApp(queues, self.redis, max_event_bytes=self.max_event_bytes,
+                         senders=senders)
         self._server = make_server(self.host, self.port, app, threaded=True)
         self.port = self._server.server_port
         # Events are routed only to the lanes of configured Triggers, so a new Trigger sees
@@ -95,6 +110,8 @@ class DevBroker:
             self._spawn(self._housekeeping, "broker-housekeeping")
         if self.dispatch and self.pingsources:
             self._spawn(self._ping_loop, "broker-pingsources")
+        if self.issuer is not None and self.token_dir is not None:
+            self._spawn(self._token_loop, "broker-tokens")
         self._spawn(lambda: self._server.serve_forever(poll_interval=0.05), "broker-http")
         log(logger, logging.INFO, "broker started", url=self.base_url,
             brokers=[b.path for b in brokers], triggers=len(self.eventing.triggers),
@@ -126,6 +143,28 @@ class DevBroker:
                         log(logger, logging.WARNING, "recovered stuck entries", trigger=t.name)
                 except redis.RedisError as error:
                     log(logger, logging.WARNING, "housekeeping skipped", error=str(error))
+
+    def _project_tokens(self) -> None:
+        """A token for each Broker's audience per service account its policies name (not a
+        pattern), renewed by the issuer at 80 % of its life."""
+        if self.issuer is None or self.token_dir is None:
+            return
+        for broker in self.eventing.brokers.values():
+            subjects = {s for p in self.policies.get(broker.path, []) for s in p.subjects
+                        if s.startswith(SERVICE_ACCOUNT) and not s.endswith("*")}
+            for subject in sorted(subjects):
+                account = subject.rsplit(":", 1)[1]
+                self.issuer.project(projected_token(self.token_dir, broker.namespace,
+                                                    broker.name, account),
+                                    broker_audience(broker.namespace, broker.name),
+                                    subject=subject)
+
+    def _token_loop(self) -> None:
+        while not self._stop.wait(HOUSEKEEPING_INTERVAL_S):
+            try:
+                self._project_tokens()
+            except OSError as error:
+                log(logger, logging.WARNING, "sender tokens not renewed", error=str(error))
 
     def _ping_loop(self) -> None:
         while not self._stop.wait(1.0):
@@ -215,6 +254,11 @@ def main_broker(argv: list[str]) -> int:
                         help="port of that issuer's discovery and JWKS on --host, the "
                              "functions' KADES_OIDC_ISSUER (default: KADES_BROKER_OIDC_PORT, "
                              f"else {config.broker_oidc_port})")
+    parser.add_argument("--oidc-token-dir", default=config.broker_oidc_token_dir,
+                        help="with --oidc, keep a token for the Broker here for every service "
+                             "account its EventPolicy names, as <namespace>.<broker>/<account> "
+                             "(the local senders' KADES_SINK_TOKEN_FILE; default: "
+                             "KADES_BROKER_OIDC_TOKEN_DIR, else none)")
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.subscriber:
@@ -228,6 +272,7 @@ def main_broker(argv: list[str]) -> int:
                                  broker_base_url=f"http://{args.host}:{args.port}",
                                  faithful_order=config.broker_faithful_order)
         pingsources = load_pingsources(args.eventing_dir)
+        policies = {b.path: policies_for(args.eventing_dir, b) for b in eventing.brokers.values()}
     except ConfigError as error:  # the manifests are wrong: a failure, not a usage error
         return report("broker", str(error))
     # Every worker holds a connection in its blocking read (redis-py's pool stops at 100).
@@ -253,11 +298,13 @@ def main_broker(argv: list[str]) -> int:
     except OSError as error:  # the port is taken: say which, as for the ingress port
         return report("broker", f"OIDC issuer on {args.host}:{args.oidc_port}: {error}")
     if issuer is not None:
-        log(logger, logging.INFO, "deliveries are signed (authentication-oidc)",
-            issuer=issuer.issuer)
+        log(logger, logging.INFO, "deliveries are signed and senders checked "
+            "(authentication-oidc)", issuer=issuer.issuer,
+            policies={path: [p.name for p in found] for path, found in policies.items()})
     broker = DevBroker(eventing, client, host=args.host, port=args.port,
                        workers_per_trigger=args.workers, max_event_bytes=config.max_event_bytes,
-                       pingsources=pingsources, chaos=chaos, issuer=issuer).start()
+                       pingsources=pingsources, chaos=chaos, issuer=issuer, policies=policies,
+                       token_dir=Path(args.oidc_token_dir) if args.oidc_token_dir else None).start()
     ingresses = ", ".join(broker.base_url + b.path for b in eventing.brokers.values())
     log(logger, logging.INFO,
         f"ingress {ingresses or '(no Broker in ' + args.eventing_dir + ')'}")

@@ -10,10 +10,12 @@ same with a key it generates at start and a JWKS it serves on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -21,11 +23,22 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 JWKS_PATH = "/openid/v1/jwks"  # where the Kubernetes API server serves its keys
 
 
+def projected_token(directory: Path, namespace: str, broker: str, account: str) -> Path:
+    """Where `kades broker --oidc-token-dir` keeps the token of service account `account` for
+    Broker `namespace`/`broker` (what a pod of that account would find in its token volume)."""
+    return Path(directory) / f"{namespace}.{broker}" / account
+
+
+def oidc_subject(namespace: str, name: str, *, group: str, kind: str) -> str:
+    """The `sub` of the OIDC service account Eventing makes for an object that sends (a
+    Trigger, a source): knative/eventing pkg/auth/serviceaccount.go, <name>-oidc-<group>-<kind>
+    in lower case; kmeta.ChildName's shortening of names over 63 characters is left out."""
+    return f"system:serviceaccount:{namespace}:{name}-oidc-{group}-{kind}".lower()
+
+
 def trigger_subject(namespace: str, trigger: str) -> str:
-    """The `sub` of a Trigger's deliveries: the OIDC service account Eventing makes for it
-    (knative/eventing pkg/auth/serviceaccount.go: <name>-oidc-<group>-<kind>, lower case;
-    kmeta.ChildName's shortening of names over 63 characters is left out)."""
-    return f"system:serviceaccount:{namespace}:{trigger}-oidc-eventing.knative.dev-trigger".lower()
+    """The `sub` of a Trigger's deliveries (and of the replies it takes back in)."""
+    return oidc_subject(namespace, trigger, group="eventing.knative.dev", kind="Trigger")
 
 
 class LocalIssuer:
@@ -60,6 +73,18 @@ class LocalIssuer:
             token = jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
             self._cache[(audience, subject)] = (token, now + 0.8 * self.token_ttl_s)
             return token
+
+    def project(self, path: Path, audience: str, *, subject: str) -> bool:
+        """Write a token for `audience` to `path` as the kubelet projects one into a pod
+        (whole files swapped in, a new token before the old one expires); whether it changed."""
+        token = self.token(audience, subject=subject)
+        if path.exists() and path.read_text() == token:
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".new")
+        partial.write_text(token)
+        os.replace(partial, path)
+        return True
 
     def close(self) -> None:
         self._server.shutdown()
