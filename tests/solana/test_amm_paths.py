@@ -122,3 +122,24 @@ def test_a_direct_dlmm_swap_is_read_from_the_pairs_reserves():
     assert (swap["program"], swap["pool"], swap["trader"], swap["side"]) == ("meteora_dlmm", "LbPair1", TRADER, "buy")
     assert (swap["base_amount"], swap["quote_amount"]) == (400, 60) and not skipped
     assert records["pool_states"][0]["quote_reserve"] == 760 and records["transfers"] == []
+
+
+def test_a_pump_fun_buy_that_fills_the_curve_marks_it_complete():
+    """pump.fun IDL: TradeEvent (mint, sol_amount, token_amount, is_buy, user, timestamp,
+    virtual reserves) then CompleteEvent (user, mint, bonding_curve, timestamp) in the logs."""
+    import base64
+    import struct
+
+    from kades.solana.base58 import b58decode
+    mint, curve = "PumpMint11111111111111111111111111111111111", "Curve111111111111111111111111111111111111111"
+    trade = (p.TRADE_EVENT + b58decode(mint).rjust(32, b"\0") + struct.pack("<QQ", 85 * 10**9, 2 * 10**14) + b"\x01"
+             + b58decode(TRADER).rjust(32, b"\0") + struct.pack("<qQQ", 1_700_000_000, 115 * 10**9, 279 * 10**12))
+    complete = p.COMPLETE_EVENT + b"".join(b58decode(k).rjust(32, b"\0") for k in (TRADER, mint, curve)) + bytes(8)
+    keys = [TRADER, "Global", "Fee", mint, curve, p.PUMP_FUN]
+    tx = transaction(keys, [{"programIdIndex": 5, "accounts": [1, 2, 3, 4], "data": b58encode(b"\x66" * 8)}], [])
+    tx["meta"]["logMessages"] = [f"Program data: {base64.b64encode(e).decode()}" for e in (trade, complete)]
+    records, _ = normalise_transaction(tx)
+    (swap,) = records["swaps"]
+    assert (swap["pool"], swap["side"], swap["quote_amount"]) == (curve, "buy", 85 * 10**9)
+    (state,) = records["pool_states"]
+    assert state["pool"] == curve and state["complete"] is True
