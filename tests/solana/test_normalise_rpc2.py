@@ -261,3 +261,32 @@ def test_routers_and_programs_not_read_are_counted_not_fatal():
 def test_failed_transactions_yield_nothing(name):
     records, skipped = normalise_transaction(load(name))
     assert not any(records.values()) and not skipped
+
+
+def test_mangled_transactions_never_crash_the_normaliser():
+    """Seeded: instruction data and account lists cut short or shuffled, inner instructions or
+    token balances missing. Unknown shapes are read as far as they go, never fatal."""
+    import copy
+    import random
+
+    rng = random.Random(15)
+    names = sorted(EXPECTED)
+    for _ in range(300):
+        tx = copy.deepcopy(load(rng.choice(names)))
+        meta = tx["meta"]
+        groups = [tx["transaction"]["message"]["instructions"]] + [g["instructions"] for g in meta["innerInstructions"]]
+        for ix in (ix for group in groups for ix in group):
+            roll = rng.random()
+            if roll < 0.05:
+                ix["data"] = ix["data"][:rng.randint(0, len(ix["data"]))]
+            elif roll < 0.1:
+                ix["accounts"] = ix["accounts"][:rng.randint(0, len(ix["accounts"]))]
+            elif roll < 0.12:
+                rng.shuffle(ix["accounts"])
+        if rng.random() < 0.2:
+            meta["innerInstructions"] = []
+        for side in ("preTokenBalances", "postTokenBalances"):
+            if meta[side] and rng.random() < 0.2:
+                meta[side].pop(rng.randrange(len(meta[side])))
+        records, _ = normalise_transaction(tx)
+        assert all(r["signature"] == tx["transaction"]["signatures"][0] for rows in records.values() for r in rows)

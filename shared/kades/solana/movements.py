@@ -82,7 +82,7 @@ def account_owners(view: TransactionView, ixs: list[Instruction]) -> dict[str, s
                 owners.setdefault(info["account"], info["owner"])
         elif ix.program in (p.TOKEN, p.TOKEN_2022) and data[:1] == b"\x01" and len(ix.accounts) >= 3:
             owners.setdefault(ix.accounts[0], ix.accounts[2])
-        elif ix.program in (p.TOKEN, p.TOKEN_2022) and data[:1] in (b"\x10", b"\x12") and len(data) >= 33:
+        elif ix.program in (p.TOKEN, p.TOKEN_2022) and data[:1] in (b"\x10", b"\x12") and len(data) >= 33 and ix.accounts:
             owners.setdefault(ix.accounts[0], b58encode(data[1:33]))
     owners.update({b.account: b.owner for b in view.token_balances() if b.owner})
     return owners
