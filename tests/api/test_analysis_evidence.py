@@ -2,10 +2,14 @@
 anomaly's evidence (`details`), found by type, time, detector and score."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 from openapi_check import check_response
 
+from kades.events.catalogue import ANOMALY_DETECTED, new_event
+from kades.risk.function import handle_anomalies
+from kades.runtime import Context
 from kades.storage import analysis, repository
 
 MINT = "So11111111111111111111111111111111111111112"
@@ -47,3 +51,24 @@ def test_explanation_entries_carry_the_stored_evidence(api, db_conn):
     # the wash trade is 3 h old, outside the 1 h window, yet its evidence is there
     assert got[0]["contribution"] == 0.6 and got[0]["detector"] == "chain.wash"
     assert analysis.with_evidence(db_conn, MINT, []) == []
+
+
+def test_evidence_of_what_risk_scoring_stored(api, kades_settings, db_conn):
+    """The real producer: risk-scoring stores the anomalies and the explanation; every entry
+    finds its anomaly's details (times with microseconds, two wallets alike but for details)."""
+    at = datetime.now(timezone.utc) - timedelta(minutes=3)
+    when = at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    anomalies = [{"token": MINT, "time": when, "anomaly_type": "whale_movement", "score": 0.6,
+                  "detector": "whale", "details": {"wallet": wallet, "share": share}}
+                 for wallet, share in (("W1", 0.12), ("W2", 0.09))]
+    anomalies.append({"token": MINT, "time": when, "anomaly_type": "liquidity_removal",
+                      "score": 0.9, "detector": "chain.liquidity",
+                      "details": {"summary": "80% of the pool's quote liquidity removed"}})
+    ctx = Context("risk-scoring", settings=dataclasses.replace(kades_settings, reorder_idle_s=0.0))
+    handle_anomalies(new_event(ANOMALY_DETECTED, "/kades/chain-analysis",
+                               {"anomalies": anomalies}, event_id="e1"), ctx)
+    got = api.get(f"/v1/token/{MINT}/analysis?timeframe=1h").get_json()["explanation"]
+    assert sorted((e["anomaly_type"], e["details"].get("wallet", "")) for e in got) == [
+        ("liquidity_removal", ""), ("whale_movement", "W1"), ("whale_movement", "W2")]
+    assert next(e for e in got if e["anomaly_type"] == "liquidity_removal")["details"] == \
+        anomalies[2]["details"]
