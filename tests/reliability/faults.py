@@ -74,7 +74,9 @@ def inject(name: str, take_away: Callable[[], None], give_back: Callable[[], Non
            away_s: float, mesh, load, tracker, recovery_timeout_s: float = 180) -> FaultResult:
     """Take something away for `away_s` during the stream, give it back, time the recovery."""
     refusals_before = Counter(load.refusals)
-    take_away()
+    in_hand = take_away()
+    if isinstance(in_hand, list):  # a process killed mid-event: the claims it left behind
+        name += f" ({len(in_hand)} event{'s' * (len(in_hand) != 1)} in hand)"
     taken_at = time.monotonic()
     time.sleep(min(2.0, away_s / 2))
     ready = mesh.ready_statuses()
@@ -96,12 +98,14 @@ def inject(name: str, take_away: Callable[[], None], give_back: Callable[[], Non
 def every_fault(services: Services, mesh, *, away_s: float = 10.0,
                 victim: str = "market-aggregator") -> list[tuple[str, Callable, Callable, float]]:
     """(name, take away, give back, seconds away) of the four faults of the issue, and a
-    Redis crash (no final save)."""
+    Redis crash (no final save). The function is killed with an event in hand: its claim
+    stays until the lease (KADES_CLAIM_LEASE_S) runs out, and a retry of the broker's takes
+    the event over in the new process (recovery includes that wait)."""
     return [
         ("Redis stopped", services.stop_redis, services.start_redis, away_s),
         ("Redis killed (SIGKILL), restarted", services.crash_redis, services.start_redis, 2.0),
         ("PostgreSQL stopped", services.stop_postgres, services.start_postgres, away_s),
-        (f"{victim} killed (SIGKILL), restarted", lambda: mesh.kill(victim),
+        (f"{victim} killed mid-event (SIGKILL), restarted", lambda: mesh.kill_mid_event(victim),
          lambda: mesh.restart(victim), 2.0),
         ("broker killed (SIGKILL), restarted", lambda: mesh.kill("broker"),
          lambda: mesh.restart("broker"), 2.0),

@@ -53,6 +53,11 @@ class Load:
         self._stop.set()
         self._thread.join()
 
+    @property
+    def running(self) -> bool:
+        """Still posting (not every event posted yet, not stopped)."""
+        return self._thread.is_alive()
+
     def wait(self, *, timeout_s: float) -> bool:
         """Wait until every event was posted; False when time ran out first."""
         self._thread.join(timeout=timeout_s)

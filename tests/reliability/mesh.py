@@ -5,13 +5,15 @@ subscriber is a small HTTP server in this process: it sees every event the broke
 (inputs, replies, events sent to the sink, PingSource events), so the accounting can ask,
 for each of them, whether every Trigger it matched got it handled or dead-lettered.
 Functions and the broker can be killed (SIGKILL, as a crash) and started again on their port,
-as Knative would restart a crashed pod. `env` adds settings to every process (the output
+as Knative would restart a crashed pod; a function can be killed while it handles an event
+(`kill_mid_event`), leaving its claim behind for the retry to take over once the lease ends. `env` adds settings to every process (the output
 accounting's fault points and broker chaos); `pingsources=False` leaves the PingSources out
 (their wall-clock jobs would make a run's outputs depend on when it ran).
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,10 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import redis
 
 from kades.events.envelope import CloudEvent, decode
-from kades.localrun import process_env, start_system, stop_system
+from kades.localrun import function_command, process_env, start_system, stop_system
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
+from kades.runtime import dedup
 from kades.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,6 +161,42 @@ class Mesh:
                 return
             time.sleep(0.05)
 
+    def kill_mid_event(self, name: str, *, timeout_s: float = 30) -> list[str]:
+        """SIGKILL function `name` as soon as it reports an event in hand (its
+        kades_in_flight gauge), and return the claims it left behind: events it was handling
+        when it died, which only their lease (KADES_CLAIM_LEASE_S) frees. Empty: none was
+        caught in hand within `timeout_s` (the process is killed all the same)."""
+        in_flight = re.compile(rf'^kades_in_flight{{function="{re.escape(name)}"}} (\S+)$', re.M)
+        deadline = time.monotonic() + timeout_s
+        with httpx.Client(timeout=2) as client:
+            while time.monotonic() < deadline:
+                try:
+                    text = client.get(self.urls[name] + "/metrics").text
+                except httpx.HTTPError:
+                    text = ""
+                if any(float(value) > 0 for value in in_flight.findall(text)):
+                    break
+                time.sleep(0.01)
+        self.kill(name)
+        return self.claims_in_hand(name)
+
+    def claims_in_hand(self, name: str) -> list[str]:
+        """Keys of the claims of `name` that are held, not done (dedup marks in Redis)."""
+        client = redis.Redis.from_url(self.config.redis_url)
+        try:
+            return [key.decode() for key in client.scan_iter(f"kades:dedup:{name}:*", count=1000)
+                    if (value := client.get(key)) is not None and not dedup.is_done(value)]
+        finally:
+            client.close()
+
+    def claims_done(self, keys: list[str]) -> bool:
+        """Whether every one of these claims has become a done mark (its event handled)."""
+        client = redis.Redis.from_url(self.config.redis_url)
+        try:
+            return all(dedup.is_done(client.get(key)) for key in keys)
+        finally:
+            client.close()
+
     def restart(self, name: str, *, timeout_s: float = 60) -> None:
         """Start `name` again on its port (what Knative does after a crash)."""
         env = process_env(self.config)
@@ -165,9 +205,8 @@ class Mesh:
                        str(self.root / "eventing"), "--port", str(self.broker_port)]
         else:
             env["K_SERVICE"] = name
-            command = [sys.executable, "-m", "functions_framework", "--target", "handle",
-                       "--source", str(self.root / "functions" / name / "main.py"),
-                       "--host", "127.0.0.1", "--port", str(self.ports[name])]
+            command = function_command(self.root / "functions" / name / "main.py",
+                                       self.ports[name])
         log = open(self.state_dir / "logs" / f"{name}.log", "ab")
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)

@@ -196,9 +196,11 @@ class Run:
 
 
 def run_stream(work: Path, events: list, *, client, redis_url: str, database_url: str,
-               env: dict[str, str], rate_per_s: float, settle_timeout_s: float = 180) -> Run:
+               env: dict[str, str], rate_per_s: float, settle_timeout_s: float = 180,
+               kills: tuple[str, ...] = ()) -> Run:
     """`events` through a fresh mesh with `env`, from an empty Redis database and empty output
-    tables, until the books balance; what it produced."""
+    tables, until the books balance; what it produced. `kills`: functions killed while they
+    handle an event, one after another while the stream is posted (`kill_victims`)."""
     reset(client, database_url)
     began = time.monotonic()
     mesh = Mesh(work, redis_url=redis_url, database_url=database_url, env=env,
@@ -207,14 +209,46 @@ def run_stream(work: Path, events: list, *, client, redis_url: str, database_url
         mesh.start()
         ledger = Ledger(mesh)
         load = Load(mesh.ingress, iter(events), rate_per_s=rate_per_s).start()
+        killed = kill_victims(mesh, load, kills, inputs=len(events))
         load.wait(timeout_s=settle_timeout_s)
         books, _ = settle(ledger, client, database_url, events, timeout_s=settle_timeout_s)
         tapped = [event for event, _ in mesh.tap.snapshot().values()]
         return Run(order_free_outputs(tapped, database_url), caused_outputs(tapped, database_url),
-                   books, late_inputs(mesh), injected_faults(mesh.state_dir / "logs"),
+                   books, late_inputs(mesh), injected_faults(mesh.state_dir / "logs") + killed,
                    time.monotonic() - began)
     finally:
         mesh.stop()
+
+
+KILLED = "killed mid-event"  # the step of a kill in Run.injected: (function, KILLED) -> claims
+KILL_ATTEMPTS = 4
+
+
+def kill_victims(mesh: Mesh, load: Load, victims: tuple[str, ...], *, inputs: int,
+                 takeover_timeout_s: float = 120) -> Counter:
+    """Kill each victim (SIGKILL) with an event in hand, spread over the stream, and start it
+    again as Knative starts a new pod; (victim, KILLED) -> claims it left behind (0: it was
+    caught with none in hand). The source pauses from the kill until the broker's retries
+    have handled those events (their claims done): a victim down longer than the allowed
+    lateness would otherwise make later inputs of its keys late by design (counted, not
+    analysed), which is not what this step measures."""
+    killed = Counter()
+    for index, victim in enumerate(victims):
+        while len(load.accepted) < inputs * (index + 1) / (len(victims) + 1) and load.running:
+            time.sleep(0.05)
+        for _ in range(KILL_ATTEMPTS):  # its event may end between the look and the kill
+            orphans = mesh.kill_mid_event(victim)
+            if orphans:
+                load.pause()
+            mesh.restart(victim)
+            if orphans:
+                break
+        killed[(victim, KILLED)] += len(orphans)
+        deadline = time.monotonic() + takeover_timeout_s
+        while not mesh.claims_done(orphans) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        load.resume()
+    return killed
 
 
 def compare(reference: Run, faulty: Run) -> dict[str, Tally]:
@@ -249,6 +283,11 @@ STEPS = {
 CHAOS = {"KADES_BROKER_CHAOS_REORDER_WINDOW": "8", "KADES_BROKER_CHAOS_DUPLICATE_RATE": "0.05",
          "KADES_BROKER_CHAOS_DELAY_RATE": "0.05", "KADES_BROKER_CHAOS_DELAY_MAX_S": "0.3",
          "KADES_BROKER_CHAOS_SEED": "3"}
+# The kill step: these die with an event in hand, one after another (the claim lease of the
+# default settings frees the event for the broker's retry in the new process).
+KILL_VICTIMS = ("market-aggregator", "temporal-analysis", "chain-analysis", "sentiment-analysis",
+                "risk-scoring")
+KILL_STEP = "process killed mid-event"
 
 
 def account_steps(work: Path, events: list, *, client, redis_url: str, database_url: str,
@@ -260,22 +299,30 @@ def account_steps(work: Path, events: list, *, client, redis_url: str, database_
                  rate_per_s=rate_per_s)
     reference = run_stream(work / "clean", events, env=base, **where)
     result = {"inputs": len(events), "lateness_s": lateness_s, "fault_rate": fault_rate,
-              "chaos": CHAOS, "reference_problems": reference_problems(reference),
+              "chaos": CHAOS, "kill_victims": KILL_VICTIMS, "kill_step": KILL_STEP,
+              "reference_problems": reference_problems(reference),
               "expected": {name: len(found) for name, found in reference.outputs.items()},
               "steps": []}
     print(f"  clean run: {result['expected']}", flush=True)
-    for step, functions in STEPS.items():
-        points = ",".join(f"{function}:{step}:{fault_rate}" for function in functions)
-        faulty = run_stream(work / step, events, **where,
+    for step, functions in [*STEPS.items(), (KILL_STEP, KILL_VICTIMS)]:
+        killing = step == KILL_STEP
+        points = "" if killing else ",".join(f"{function}:{step}:{fault_rate}"
+                                             for function in functions)
+        faulty = run_stream(work / step.replace(" ", "-"), events, **where,
                             env={**base, **CHAOS, "KADES_FAULT_POINTS": points,
-                                 "KADES_FAULT_SEED": "1"})
+                                 "KADES_FAULT_SEED": "1"},
+                            kills=functions if killing else ())
         tallies = compare(reference, faulty)
-        entry = {"step": step, "injected": {f: n for (f, _), n in faulty.injected.items()},
+        injected = ({f: f"killed, {n} in hand" for (f, _), n in faulty.injected.items()}
+                    if killing else {f: n for (f, _), n in faulty.injected.items()})
+        # Every fault step must have injected something; every victim must have died mid-event.
+        struck = (all(faulty.injected[(f, KILLED)] for f in functions) if killing
+                  else not functions or sum(faulty.injected.values()) > 0)
+        entry = {"step": step, "injected": injected,
                  "late_inputs": faulty.late_inputs, "balanced": faulty.books.balanced,
                  "tallies": {name: vars(t) for name, t in tallies.items()},
                  "exact": all(t.exact for t in tallies.values()) and faulty.books.balanced
-                 and not faulty.late_inputs
-                 and (not functions or sum(faulty.injected.values()) > 0)}
+                 and not faulty.late_inputs and struck}
         print(f"  {step}: injected {entry['injected']}, late {faulty.late_inputs}, "
               f"exact {entry['exact']}", flush=True)
         for name, t in tallies.items():

@@ -106,7 +106,13 @@ def render_outputs(outputs: dict) -> list[str]:
         "same run (an alert never sent is not seen). Both runs leave out the PingSources "
         "(stream-flush, risk-decay: wall-clock jobs) and the idle release, so each key's last "
         f"{outputs['lateness_s']:.0f} s of event time stays in its reorder buffer in both; the "
-        "comparison holds while no input is later than that (late inputs are shown).",
+        "comparison holds while no input is later than that (late inputs are shown). "
+        f"In the step *{outputs['kill_step']}* (chaos on, no fault points) each of "
+        f"{', '.join(outputs['kill_victims'])} is killed once (SIGKILL) while it handles an "
+        "event (its in-flight gauge above 0), one after another while the story is posted, and "
+        "started again as Knative starts a new pod; the claims it held (*in hand*) stay until "
+        "their lease runs out (KADES_CLAIM_LEASE_S, 10 s) and the broker's retry takes the "
+        "events over in the new process.",
         "",
         "Expected (clean run): " + ", ".join(f"{name} **{n}**"
                                              for name, n in outputs["expected"].items())
