@@ -157,22 +157,24 @@ def _gone(pid: int) -> bool:
 def stop_system(state_dir: Path) -> list[str]:
     """Stop every process `start_system` started (by pid file); return their names."""
     run, _ = _dirs(state_dir)
-    stopped = []
-    for pid_file in sorted(run.glob("*.pid")):
-        pid = int(pid_file.read_text())
+    pids = {pid_file: int(pid_file.read_text()) for pid_file in sorted(run.glob("*.pid"))}
+    # All asked at once, then waited for together: each takes a second or more to finish.
+    for pid in pids.values():
         try:
             os.killpg(pid, signal.SIGTERM)
-            for _ in range(100):
-                if _gone(pid):
-                    break
-                time.sleep(0.05)
-            else:
-                os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass  # already gone: that is what we wanted
+    deadline = time.monotonic() + 5.0
+    for pid_file, pid in pids.items():
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            if not _gone(pid):
+                os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         pid_file.unlink()
-        stopped.append(pid_file.stem)
-    return stopped
+    return [pid_file.stem for pid_file in pids]
 
 
 def main_up(argv: list[str]) -> int:
