@@ -15,7 +15,7 @@ import yaml
 
 from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
 from kades.audiences import broker_audience
-from kades.broker import DevBroker, load_eventing
+from kades.broker import ConfigError, DevBroker, load_eventing
 from kades.broker.policy import policies_for, subject_contained
 from kades.broker.tokens import LocalIssuer, oidc_subject, projected_token, trigger_subject
 from kades.localrun import DEMO_SOURCE_ACCOUNT, sender_token_file, service_account
@@ -131,6 +131,25 @@ def test_without_an_applying_policy_the_namespace_may_post(start, issuer):
     other = issuer.token(AUDIENCE, subject="system:serviceaccount:elsewhere:anyone")
     assert post(broker, same, "same").status_code == 202
     assert post(broker, other, "other").status_code == 403
+
+
+def test_a_selector_applies_by_label_and_an_empty_one_to_every_broker(tmp_path):
+    broker = {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+              "metadata": {"name": "kades", "namespace": "kades", "labels": {"team": "a"}}}
+    select = {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker"}
+    documents = [broker, policy({"sub": "x"}, name="by-label",
+                                to=[{"selector": {**select, "matchLabels": {"team": "a"}}}]),
+                 policy({"sub": "y"}, name="other-label",
+                        to=[{"selector": {**select, "matchLabels": {"team": "b"}}}]),
+                 policy({"sub": "z"}, name="empty", to=[{"selector": select}])]
+    (tmp_path / "all.yaml").write_text(yaml.safe_dump_all(documents))
+    [found] = load_eventing(tmp_path).brokers.values()
+    assert [p.name for p in policies_for(tmp_path, found)] == ["by-label", "empty"]
+    (tmp_path / "all.yaml").write_text(yaml.safe_dump_all([broker, policy(
+        {"sub": "x"}, to=[{"selector": {**select, "matchExpressions": [
+            {"key": "team", "operator": "In", "values": ["a"]}]}}])]))
+    with pytest.raises(ConfigError, match="matchExpressions"):
+        policies_for(tmp_path, found)
 
 
 def test_the_repositorys_policy_admits_every_kades_sender(tmp_path):

@@ -69,7 +69,9 @@ def policies_for(directory: str | Path, broker: Broker) -> list[EventPolicy]:
         meta = doc.get("metadata") or {}
         namespace = meta.get("namespace") or "default"
         spec = doc.get("spec") or {}
-        if namespace == broker.namespace and _applies(spec.get("to") or [], broker.name, labels):
+        where = f"EventPolicy {namespace}/{meta.get('name', '?')}"
+        if namespace == broker.namespace and _applies(spec.get("to") or [], broker.name, labels,
+                                                      where):
             found.append(_policy(meta.get("name", "?"), namespace, spec))
     return found
 
@@ -79,15 +81,18 @@ def _named(doc: dict, namespace: str, name: str) -> bool:
     return meta.get("name") == name and (meta.get("namespace") or "default") == namespace
 
 
-def _applies(targets: list[dict], name: str, labels: dict) -> bool:
+def _applies(targets: list[dict], name: str, labels: dict, where: str) -> bool:
     if not targets:
         return True  # an empty `to`: every resource of the namespace
     for target in targets:
         ref, selector = target.get("ref") or {}, target.get("selector") or {}
         if _is_broker(ref) and ref.get("name", "").lower() == name.lower():
             return True
-        wanted = selector.get("matchLabels") or {}
-        if _is_broker(selector) and wanted and all(labels.get(k) == v for k, v in wanted.items()):
+        if selector.get("matchExpressions"):
+            raise ConfigError(f"{where}: to.selector.matchExpressions is not read by the "
+                              "development broker; select by matchLabels")
+        wanted = selector.get("matchLabels") or {}  # none: every Broker (an empty selector)
+        if _is_broker(selector) and all(labels.get(k) == v for k, v in wanted.items()):
             return True
     return False
 
