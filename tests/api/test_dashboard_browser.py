@@ -162,6 +162,9 @@ def post_alert(ingress: str, **data) -> str:
     return event.id
 
 
+FEED = "[...document.querySelectorAll('#feed li.alert')].map(li => li.textContent)"
+
+
 def test_dashboard_says_why_and_shows_recent_alerts_on_load(mesh, chromium, db_conn, make_key):
     api, ingress = mesh
     _, key = make_key()
@@ -186,7 +189,7 @@ def test_dashboard_says_why_and_shows_recent_alerts_on_load(mesh, chromium, db_c
     chromium.evaluate(f"localStorage.setItem('kades.apiKey', {key!r}); location.reload(); true")
     time.sleep(0.2)
     chromium.wait_for("document.getElementById('feed').dataset.loaded === 'true'")
-    feed = chromium.evaluate("[...document.querySelectorAll('#feed li.alert')].map(li => li.textContent)")
+    feed = chromium.evaluate(FEED)
     assert len(feed) == 2, feed  # shown on load, newest first, before any live alert
     assert "critical (before)" in feed[0] and "high (before)" in feed[1]
 
@@ -221,7 +224,7 @@ def test_dashboard_says_why_and_shows_recent_alerts_on_load(mesh, chromium, db_c
                kind="escalated", message="risk rose to critical (live)")
     chromium.wait_for("document.querySelectorAll('#feed li.alert').length === 3")
     time.sleep(0.5)
-    feed = chromium.evaluate("[...document.querySelectorAll('#feed li.alert')].map(li => li.textContent)")
+    feed = chromium.evaluate(FEED)
     assert len(feed) == 3 and "(live)" in feed[0]
     chromium.screenshot(ARTIFACTS / "dashboard-why.png")
     assert (ARTIFACTS / "dashboard-why.png").stat().st_size > 10_000

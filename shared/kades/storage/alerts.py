@@ -22,15 +22,16 @@ def insert_alert(conn: psycopg.Connection, data: dict[str, Any], *, event_source
     return conn.execute(
         "INSERT INTO alerts (time, token, kind, level, score, data, event_source, event_id)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (datetime.fromisoformat(data["time"]), data["token"], data["kind"], data["level"], data["score"],
-         Jsonb(data), event_source, event_id)).rowcount == 1
+        (datetime.fromisoformat(data["time"]), data["token"], data["kind"], data["level"],
+         data["score"], Jsonb(data), event_source, event_id)).rowcount == 1
 
 
 def recent_alerts(conn: psycopg.Connection, *, token: str | None = None,
                   start_time: datetime | None = None, limit: int = 50,
                   cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of alerts, newest first: each the stored data plus `alert_id` (the event id,
-    as WebSocket frames carry it), and the cursor of the next page (None at the end)."""
+    """One page of alerts, newest first: each the stored data (`time` as a datetime) plus
+    `alert_id` (the event id, as WebSocket frames carry it), and the cursor of the next page
+    (None at the end)."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
     where, params = page_filter((("token = %s", token), ("time >= %s", start_time)), cursor)
