@@ -51,6 +51,10 @@ def stream() -> list:
         if anomalies:
             events.append(new_event(ANOMALY_DETECTED, "/kades/test", {"anomalies": anomalies},
                                     event_id=f"e{step}", time=at(offset)))
+        if step % 9 == 0:  # another detector's anomaly of the same token at the same second
+            events.append(new_event(ANOMALY_DETECTED, "/kades/whales", {"anomalies": [
+                {"token": "Climbing", "time": at(offset), "anomaly_type": "whale_movement",
+                 "score": 0.3, "detector": "whales"}]}, event_id=f"w{step}", time=at(offset)))
     return events
 
 

@@ -114,8 +114,10 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
             alerts += more
     previous_latest = (before or {}).get("latest")
     earliest = min(fresh, default=None)
+    # not newer than all before it: rows at or after its time did not count it (two
+    # anomalies of one second in two events, whichever comes first, are such a case)
     rescore = (earliest if earliest is not None and previous_latest is not None
-               and earliest < previous_latest else None)
+               and earliest <= previous_latest else None)
     if rescore is not None:  # rows older than the lateness stay as they are
         rescore = max(rescore, previous_latest - buffer.lateness_s)
     notes = {"late": sum(1 for t in fresh if judged_to is not None and t <= judged_to),
