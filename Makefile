@@ -53,6 +53,10 @@ bench: setup  ## throughput, latency and cold start beside a no-op baseline
 eval: setup  ## quality of every detector: precision, recall, delay (tests/eval/)
 	$(PY) tests/eval/run.py
 
+.PHONY: model
+model: setup  ## retrain the shipped sentiment model from ../shared/data/social (tests/sentiment/train_sentiment.py)
+	$(PY) tests/sentiment/train_sentiment.py
+
 services: setup  ## only Redis and PostgreSQL
 	$(KADES) services up
 

@@ -7,7 +7,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["kades.sentiment.model", "kades.sentiment.extraction",
+@pytest.mark.parametrize("module", ["kades.sentiment.model", "kades.sentiment.model_features",
+                                    "kades.sentiment.extraction",
                                     "kades.sentiment.detectors", "kades.sentiment.coordination"])
 def test_doctests(module):
     result = doctest.testmod(importlib.import_module(module))
