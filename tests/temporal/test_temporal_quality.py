@@ -14,9 +14,9 @@ from kades.simulate import simulate_market
 
 SEEDS = range(10)
 # The alert policy gives up some recall on these dense 30-minute streams (several anomalies
-# per token, minutes apart: one alert per 10-minute episode, and a token's second event is
-# less surprising than its first) for its budget on real markets (tests/temporal/budget.py).
-RECALL_FLOOR, PRECISION_FLOOR = 0.75, 0.8
+# per token, minutes apart: a token's second event is less surprising than its first) for
+# its budget on real markets (tests/temporal/budget.py). Measured 0.88 and 0.84.
+RECALL_FLOOR, PRECISION_FLOOR = 0.8, 0.8
 
 
 def summarise(name: str, totals: dict[str, int]) -> tuple[float, float]:
@@ -63,7 +63,7 @@ def test_flag_types_match_the_injected_kind():
                            for token, flag in flags
                            if label["start"] <= _text(flag["time"]) <= label["end"])
     print(f"\nlabels whose own kind was flagged inside [start, end]: {matched}/{total}")
-    assert matched / total >= 0.75
+    assert matched / total >= 0.8  # measured 0.84
 
 
 def _text(epoch: float) -> str:

@@ -63,27 +63,42 @@ class AnomalyLikelihood:
         self.kinds: dict[str, list[float]] = {}  # kind -> [mean, variance, short average]
 
     def score_learn(self, raw: dict[str, float]) -> dict[str, float]:
+        """`score` then `learn` (as normal)."""
+        surprise = self.score(raw)
+        self.learn(raw)
+        return surprise
+
+    def score(self, raw: dict[str, float]) -> dict[str, float]:
         """Each kind's surprise in [0, 1] at these raw scores, judged on the history before
-        them; then learn them."""
-        weight = max(1.0 / (self.seen + 1), 1.0 / self.history_points)
+        them (learns nothing)."""
         short_rate = 1.0 / self.short_points
         scored = self.seen >= self.min_points
         floor = self.floor_sd * self.floor_sd
         surprise = {}
         for kind, value in raw.items():
+            mean, variance, short = self.kinds.get(kind) or (0.0, 0.0, value)
+            short += short_rate * (value - short)
+            surprise[kind] = (self._surprise((short - mean) / math.sqrt(variance + floor))
+                              if scored and value >= self.raw_floor and short > mean else 0.0)
+        return surprise
+
+    def learn(self, raw: dict[str, float], *, normal: bool = True) -> None:
+        """Take these raw scores into the short averages, and into the long normal unless
+        `normal` is False (a point of an anomalous run: the run is judged against the time
+        before it, until the caller calls it a new normal)."""
+        weight = max(1.0 / (self.seen + 1), 1.0 / self.history_points)
+        short_rate = 1.0 / self.short_points
+        for kind, value in raw.items():
             stats = self.kinds.get(kind)
             if stats is None:
                 stats = self.kinds[kind] = [0.0, 0.0, value]
             mean, variance, short = stats
-            short += short_rate * (value - short)
-            surprise[kind] = (self._surprise((short - mean) / math.sqrt(variance + floor))
-                              if scored and value >= self.raw_floor and short > mean else 0.0)
-            delta = value - mean
-            stats[0] = mean + weight * delta
-            stats[1] = (1.0 - weight) * (variance + weight * delta * delta)
-            stats[2] = short
-        self.seen += 1
-        return surprise
+            stats[2] = short + short_rate * (value - short)
+            if normal:
+                delta = value - mean
+                stats[0] = mean + weight * delta
+                stats[1] = (1.0 - weight) * (variance + weight * delta * delta)
+        self.seen += normal
 
     def _surprise(self, z: float) -> float:
         tail = math.erfc(z / _SQRT2)  # twice Q(z): 1 at z = 0

@@ -50,9 +50,9 @@ class ThresholdFilter:
         likelihood: an AnomalyLikelihood that turns the detector's raw scores into surprise
             before they meet the threshold (None: the raw scores themselves).
         episode_s: one event lights up several kinds in turn (a pump: price spike, pump,
-            volatility): no flag of any kind within this long after the last flag, unless
-            far stronger than it (as above); the kinds it covered count as flagged.
-            0: each kind's runs on their own.
+            volatility): while some kind stays over the threshold (gaps of at most quiet_s),
+            no flag of any kind for this long after the last flag, unless far stronger than
+            it (as above); the kinds it covered count as flagged. 0: each kind on its own.
     """
 
     def __init__(self, detector, *, threshold: float = 0.5,
@@ -84,23 +84,28 @@ class ThresholdFilter:
         A flag is {time, anomaly_type, score, details}, `time` as given in x.
         """
         raw = self.last_raw = self.detector.score_parts(x)
-        parts = self.last_parts = self.likelihood.score_learn(raw) if self.likelihood else raw
+        parts = self.last_parts = self.likelihood.score(raw) if self.likelihood else raw
         over = {kind: score for kind, score in parts.items() if score >= self.threshold}
         if not over:
             self.anomalous_since = None
             self.detector.learn_one(x)
+            if self.likelihood:
+                self.likelihood.learn(raw)
             return []
         if self.anomalous_since is None:
             self.anomalous_since = x["time"]
+        if self.likelihood:  # anomalies too: a long event becomes the normal (fewer alerts)
+            self.likelihood.learn(raw)
         fresh = [kind for kind in over if self._starts_run(kind, x["time"])
                  or x["time"] - self.last_flag_time.get(kind, x["time"]) >= self.cooldown_s
                  or _odds(over[kind]) >= ESCALATION_ODDS * _odds(self.last_flag_score.get(kind, 1.0))]
+        in_episode = self._in_episode(x["time"])
         for kind in over:
             self.last_over_time[kind] = x["time"]
         flags = []
         if fresh:
             kind = max(fresh, key=lambda k: (over[k], -_rank(k)))
-            in_episode = self._in_episode(x["time"], over[kind])
+            in_episode = in_episode and not self._escalates(over[kind])
             for covered in over:
                 self.last_flag_time[covered] = x["time"]
                 self.last_flag_score[covered] = over[covered]
@@ -115,12 +120,16 @@ class ThresholdFilter:
             self.detector.advance_one(x)
         return flags
 
-    def _in_episode(self, moment: float, score: float) -> bool:
-        if not self.episode_s or self.last_alert is None:
+    def _in_episode(self, moment: float) -> bool:
+        """Whether the last flag's episode still runs: flagged less than episode_s ago and
+        some kind over the threshold ever since, with gaps of at most quiet_s."""
+        if not self.episode_s or self.last_alert is None or not self.last_over_time:
             return False
-        since, last_score = self.last_alert
-        return (moment - since < self.episode_s
-                and _odds(score) < ESCALATION_ODDS * _odds(last_score))
+        return (moment - self.last_alert[0] < self.episode_s
+                and moment - max(self.last_over_time.values()) <= self.quiet_s)
+
+    def _escalates(self, score: float) -> bool:
+        return _odds(score) >= ESCALATION_ODDS * _odds(self.last_alert[1])
 
     def _starts_run(self, kind: str, moment: float) -> bool:
         last = self.last_over_time.get(kind)
