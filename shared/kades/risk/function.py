@@ -15,13 +15,22 @@ Results do not depend on delivery order nor on duplicates (within KADES_REORDER_
   older than the lateness are left as they are. The reply says what was known when sent.
 - Alerts are decided in event time: each scored time of a token goes through a reorder
   buffer (kades.runtime.reorder) and is judged once every anomaly up to it is in (the
-  token's newest time has passed it by the lateness, or it waited KADES_REORDER_IDLE_S of
-  wall clock), in time order. An alert's id derives from (token, episode, kind, level), the
-  episode being the time it was raised, so reordered or duplicated input yields the same
-  alerts with the same ids, once (alert-dispatch publishes an id once). The decay job clears
-  a standing alert at the time its risk fell below the clearing level, once that time is
-  older than the lateness. A scored time older than what was judged already is late:
-  counted in kades_late_inputs_total; its anomalies still count from then on.
+  token's newest time has passed it by the lateness), or once it has waited the lateness of
+  wall clock (KADES_REORDER_IDLE_S if shorter), in time order. Tokens with scored times
+  waiting are listed in WAITING_KEY (in the same MULTI as their state), so what waited that
+  long is judged at the next event of ANY token (at most DUE_PER_EVENT of them) or at the
+  next `stream-flush` ping (every minute), whichever comes first. An alert therefore comes
+  at most lateness + 60 s (the flush period) after its evidence reached risk-scoring, and
+  about the lateness after it while any token's anomalies keep coming (it was up to 60 s +
+  5 min when only the decay job released quiet tokens). Waiting less would break the
+  contract: an anomaly delivered up to the lateness after a later one of its token keeps
+  its place, in event time and in wall clock alike. An alert's id derives from (token,
+  episode, kind, level), the episode being the time it was raised, so reordered or
+  duplicated input yields the same alerts with the same ids, once (alert-dispatch publishes
+  an id once). The decay job clears a standing alert at the time its risk fell below the
+  clearing level, once that time is older than the lateness (so a clearing comes within
+  the 5 minutes of the decay job). A scored time older than what was judged already is
+  late: counted in kades_late_inputs_total; its anomalies still count from then on.
 
 Per-token state lives in Redis (WATCH/MULTI: two replicas may score the same token). The
 database rows are written first, the Redis update is EXECuted inside the database
@@ -47,7 +56,7 @@ from kades.risk.alerting import decide
 from kades.risk.scoring import (absorb, details_digest, epoch_s, evidence_key, rfc3339,
                                 risk_at, time_below)
 from kades.runtime import Context, Function, faults
-from kades.runtime.reorder import ReorderBuffer
+from kades.runtime.reorder import ReorderBuffer, queue_waiting, quiet_keys
 from kades.runtime.state import OUTBOX_TTL_S, outbox_key
 from kades.storage.repository import (insert_anomalies, insert_risk_score, risk_score_times,
                                       update_risk_scores)
@@ -55,6 +64,9 @@ from kades.storage.repository import (insert_anomalies, insert_risk_score, risk_
 STATE_KEY = "kades:risk:state:{token}"
 # token -> alert threshold, written by the api when a token is tracked (lowest one wins)
 THRESHOLDS_KEY = "kades:tracked:thresholds"
+WAITING_KEY = "kades:risk:waiting"  # sorted set: token -> wall time its oldest scored time came
+DUE_PER_EVENT = 32                  # waited tokens an anomaly event judges besides its own
+DECAY_JOB, FLUSH_JOB = "risk-decay", "flush"   # the PingSources' jobs (eventing/400-*)
 STATE_TTL_S = 30 * 24 * 3600  # risk decays to nothing long before a month of silence
 MAX_ATTEMPTS = 8
 
@@ -83,7 +95,8 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
                 threshold: float, hysteresis: float, half_life_s: float,
                 buffer: ReorderBuffer, now_s: float) -> tuple[dict, dict, list, dict]:
     """One token: (new state, risk document, [(alert id, alert)], notes) from its stored
-    state and new evidence (none: the decay job, scored as of `at`).
+    state and new evidence (none: a ping, scored as of `at`; nor `at`: only what waited is
+    judged, the risk document is None).
 
     notes: `late` (new anomalies older than what was judged already), `rescore_from` (epoch
     s from which stored rows need rescoring, or None)."""
@@ -95,14 +108,15 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
     known = set((before or {}).get("evidence", ()))
     fresh = [epoch_s(a["time"]) for a in anomalies if evidence_key(a) not in known]
     state = absorb(before, anomalies, half_life_s=half_life_s)
-    moment = max(epoch_s(a["time"]) for a in anomalies) if anomalies else epoch_s(at)
-    risk = risk_at(state, token, moment, half_life_s=half_life_s)
+    moment = (max(epoch_s(a["time"]) for a in anomalies) if anomalies
+              else epoch_s(at) if at else None)
+    risk = risk_at(state, token, moment, half_life_s=half_life_s) if moment is not None else None
     arrivals = [(moment, f"{moment:.6f}", None)] if anomalies else []
     released, _ = buffer.admit(points, arrivals, now_s=now_s)
     risks = [risk_at(state, token, t, half_life_s=half_life_s) for t, _, _ in released]
     alert_state, alerts = decide(stored.get("alert"), risks, threshold=threshold,
                                  hysteresis=hysteresis)
-    if not anomalies and alert_state["active"] and not points.get("pending"):
+    if moment is not None and not anomalies and alert_state["active"] and not points.get("pending"):
         # quiet since: the alert clears when the risk fell low enough, once that is past
         cleared_at = time_below(state, threshold - hysteresis, points["released_to"],
                                 half_life_s=half_life_s)
@@ -136,9 +150,17 @@ def sentiment_evidence(data: dict) -> list[dict]:
              "details": {"sentiment": data["score"], "window": data["window"]}}]
 
 
+def alert_buffer(settings) -> ReorderBuffer:
+    """The buffer scored times pass before their alerts are decided: released once the
+    token's newest time passed them by the lateness, or once they waited the lateness of
+    wall clock (the idle timeout if shorter)."""
+    return ReorderBuffer(lateness_s=settings.reorder_lateness_s,
+                         idle_s=min(settings.reorder_lateness_s, settings.reorder_idle_s))
+
+
 def handle_anomalies(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     if event.type == PING:
-        return handle_decay(event, ctx)
+        return handle_ping(event, ctx)
     is_sentiment = event.type == SENTIMENT_SCORED
     anomalies = sentiment_evidence(event.data) if is_sentiment else event.data["anomalies"]
     if not anomalies:
@@ -147,23 +169,29 @@ def handle_anomalies(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     return score_and_store(event, ctx, group_by_token(anomalies), stored)
 
 
-def handle_decay(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
-    """The periodic job (PingSource risk-decay): every token's risk as of now, so that scores
-    fade between anomalies; scored times that waited past the idle timeout are judged, and a
-    standing alert clears once its token has calmed down."""
-    if event.data.get("job") != "risk-decay":
-        raise BadRequestError("unknown job", [Problem("data.job", "risk-scoring runs 'risk-decay'")])
+def handle_ping(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
+    """The periodic jobs. `risk-decay` (every 5 minutes): every token's risk as of now, so
+    that scores fade between anomalies; what waited is judged, and a standing alert clears
+    once its token has calmed down. `flush` (every minute): only the tokens listed as
+    waiting, their scored times that waited long enough judged; no scores stored."""
+    job = event.data.get("job")
+    if job == FLUSH_JOB:
+        return score_and_store(event, ctx, {}, [], now=event.attributes["time"],
+                               due_limit=None)
+    if job != DECAY_JOB:
+        raise BadRequestError("unknown job", [Problem(
+            "data.job", f"risk-scoring runs '{DECAY_JOB}' and '{FLUSH_JOB}'")])
     prefix = STATE_KEY.format(token="")
     tokens = sorted(key.decode()[len(prefix):] for key in ctx.redis.scan_iter(prefix + "*", count=1000))
     return score_and_store(event, ctx, {token: [] for token in tokens}, [], now=event.attributes["time"])
 
 
 def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict]],
-                    anomaly_rows_: list[dict], now: str | None = None) -> list[CloudEvent]:
-    """Score `groups` (token -> new evidence) in one transaction; the replies and alerts."""
-    if not groups:
-        return []
-    keys = [STATE_KEY.format(token=token) for token in groups]
+                    anomaly_rows_: list[dict], now: str | None = None,
+                    due_limit: int | None = DUE_PER_EVENT) -> list[CloudEvent]:
+    """Score `groups` (token -> new evidence) in one transaction, and judge what waited
+    long enough in other tokens (at most `due_limit` of them; None: all); the replies (for
+    `groups` only) and alerts."""
     default = ctx.settings.alert_default_threshold
     outbox = outbox_key(ctx.name, event.source, event.id)
     earlier = ctx.redis.get(outbox)
@@ -172,23 +200,34 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
         with ctx.db() as conn:
             store_rows(conn, event, anomaly_rows_, risks)
         return replies_of(event, ctx, risks, alerts)
-    buffer = ReorderBuffer.from_settings(ctx.settings)
+    buffer = alert_buffer(ctx.settings)
     for attempt in range(MAX_ATTEMPTS):
+        now_s, late = time.time(), 0
+        # judged alongside: tokens whose scored times waited long enough (read before the
+        # WATCH: a replica that judged them meanwhile changed their state, so we start again)
+        due = [token for token in quiet_keys(ctx.redis, WAITING_KEY, now_s=now_s,
+                                             idle_s=buffer.idle_s, limit=due_limit)
+               if token not in groups]
+        tokens = list(groups) + due
+        if not tokens:
+            return []
+        keys = [STATE_KEY.format(token=token) for token in tokens]
+        work = [*groups.items(), *((token, []) for token in due)]
         with ctx.redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(*keys)
                 thresholds = [float(t) if t is not None else default
-                              for t in pipe.hmget(THRESHOLDS_KEY, list(groups))]
-                now_s, late = time.time(), 0
+                              for t in pipe.hmget(THRESHOLDS_KEY, tokens)]
                 states, risks, alerts, rescores = [], [], [], []
-                for raw, (token, anomalies), threshold in zip(pipe.mget(keys), groups.items(),
-                                                              thresholds):
+                for raw, (token, anomalies), threshold in zip(pipe.mget(keys), work, thresholds):
                     state, risk, found, notes = score_token(
-                        json.loads(raw) if raw else None, token, anomalies, at=now,
-                        threshold=threshold, hysteresis=ctx.settings.alert_hysteresis,
+                        json.loads(raw) if raw else None, token, anomalies,
+                        at=now, threshold=threshold,
+                        hysteresis=ctx.settings.alert_hysteresis,
                         half_life_s=ctx.settings.risk_half_life_s, buffer=buffer, now_s=now_s)
                     states.append(state)
-                    risks.append(risk)
+                    if token in groups:  # a waited token is judged only: no score of its own
+                        risks.append(risk)
                     alerts += found
                     late += notes["late"]
                     if notes["rescore_from"] is not None:
@@ -196,6 +235,7 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                 pipe.multi()
                 for key, state in zip(keys, states):
                     pipe.set(key, json.dumps(state, separators=(",", ":")), ex=STATE_TTL_S)
+                queue_waiting(pipe, WAITING_KEY, tokens, [state["points"] for state in states])
                 pipe.set(outbox, json.dumps([risks, alerts], separators=(",", ":")),
                          ex=OUTBOX_TTL_S)
                 with ctx.db() as conn:

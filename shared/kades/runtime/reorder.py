@@ -92,15 +92,24 @@ def note_waiting(client, waiting_key: str, keys, buffers: list[dict]) -> None:
     """Keep the sorted set `waiting_key` (key -> wall time its oldest item came) true for
     `keys`, whose buffer states are `buffers`: a key is listed while items wait."""
     pipe = client.pipeline(transaction=False)
+    queue_waiting(pipe, waiting_key, keys, buffers)
+    pipe.execute()
+
+
+def queue_waiting(pipe, waiting_key: str, keys, buffers: list[dict]) -> None:
+    """note_waiting's commands, queued on `pipe` (inside a MULTI they commit with the state)."""
     for key, buffer in zip(keys, buffers):
         oldest = ReorderBuffer.oldest_wait_s(buffer)
         if oldest is None:
             pipe.zrem(waiting_key, key)
         else:
             pipe.zadd(waiting_key, {key: oldest})
-    pipe.execute()
 
 
-def quiet_keys(client, waiting_key: str, *, now_s: float, idle_s: float) -> list[str]:
-    """Keys whose oldest waiting item came more than `idle_s` ago: the flush's work."""
-    return [key.decode() for key in client.zrangebyscore(waiting_key, "-inf", now_s - idle_s)]
+def quiet_keys(client, waiting_key: str, *, now_s: float, idle_s: float,
+               limit: int | None = None) -> list[str]:
+    """Keys whose oldest waiting item came more than `idle_s` ago: the flush's work (the
+    `limit` longest-waiting ones when given)."""
+    page = {} if limit is None else {"start": 0, "num": limit}
+    return [key.decode() for key in client.zrangebyscore(waiting_key, "-inf", now_s - idle_s,
+                                                         **page)]

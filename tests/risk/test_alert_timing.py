@@ -1,0 +1,83 @@
+"""When a waiting alert is judged, on real Redis and PostgreSQL: a token that goes quiet after
+an anomaly gets its alert from the next `stream-flush` ping (every minute) or the next event of
+any token once its scored time has waited (the lateness of wall clock; here the idle timeout,
+1 s, is shorter), not only from the 5-minute decay job.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+
+from kades.events.catalogue import ALERT, ANOMALY_DETECTED, PING, RISK_SCORED, new_event
+from kades.risk.function import STATE_KEY, WAITING_KEY, handle_anomalies
+from kades.runtime import Context
+
+WAIT_S = 1.0
+
+
+@pytest.fixture
+def ctx(kades_settings, redis_conn, db_conn):
+    return Context("risk-scoring", settings=dataclasses.replace(kades_settings,
+                                                                reorder_idle_s=WAIT_S))
+
+
+def crash(event_id: str, token: str, score: float, when="2024-01-01T00:00:00Z"):
+    return new_event(ANOMALY_DETECTED, "/kades/test", {"anomalies": [{
+        "token": token, "time": when, "anomaly_type": "liquidity_removal", "score": score,
+        "detector": "test"}]}, event_id=event_id)
+
+
+def flush(event_id: str):
+    return new_event(PING, "/apis/v1/namespaces/kades/pingsources/stream-flush",
+                     {"job": "flush"}, time="2024-01-01T00:10:00Z", event_id=event_id)
+
+
+def kinds(replies) -> list[tuple[str, str]]:
+    return [(r.type, r.subject) for r in replies]
+
+
+def test_a_quiet_tokens_alert_comes_from_the_flush(ctx, redis_conn, db_conn):
+    # a token judged already and with nothing waiting: the flush must not touch it
+    handle_anomalies(crash("old", "Settled", 0.2, when="2023-12-31T00:00:00Z"), ctx)
+    time.sleep(WAIT_S + 0.1)
+    handle_anomalies(flush("f0"), ctx)
+    redis_conn.expire(STATE_KEY.format(token="Settled"), 100)
+
+    first = handle_anomalies(crash("e1", "Quiet", 0.99), ctx)
+    assert kinds(first) == [(RISK_SCORED, "Quiet")]      # the alert waits for earlier input
+    assert redis_conn.zscore(WAITING_KEY, "Quiet") is not None
+    assert handle_anomalies(flush("f1"), ctx) == []      # not waited long enough yet
+    time.sleep(WAIT_S + 0.1)
+    judged = handle_anomalies(flush("f2"), ctx)
+    assert kinds(judged) == [(ALERT, "Quiet")]           # the alert alone: no score stored
+    assert judged[0].data["kind"] == "raised" and judged[0].data["level"] == "critical"
+    assert judged[0].data["time"] == "2024-01-01T00:00:00Z"
+    assert redis_conn.zscore(WAITING_KEY, "Quiet") is None
+    assert redis_conn.ttl(STATE_KEY.format(token="Settled")) <= 100  # not loaded, not rewritten
+    rows = db_conn.execute("SELECT count(*) FROM risk_scores WHERE token = 'Quiet'").fetchone()[0]
+    assert rows == 1
+    # the same ping redelivered announces the same alert; the decay job then has nothing new
+    assert [r.id for r in handle_anomalies(flush("f2"), ctx)] == [judged[0].id]
+    decay = new_event(PING, "/apis/v1/namespaces/kades/pingsources/risk-decay",
+                      {"job": "risk-decay"}, time="2024-01-01T00:10:00Z", event_id="d1")
+    assert all(r.type != ALERT for r in handle_anomalies(decay, ctx))
+
+
+def test_the_next_event_of_any_token_judges_what_waited(ctx, redis_conn):
+    assert kinds(handle_anomalies(crash("e1", "Quiet", 0.99), ctx)) == [(RISK_SCORED, "Quiet")]
+    time.sleep(WAIT_S + 0.1)
+    replies = handle_anomalies(crash("e2", "Busy", 0.1, when="2024-01-01T00:05:00Z"), ctx)
+    assert kinds(replies) == [(RISK_SCORED, "Busy"), (ALERT, "Quiet")]
+    assert replies[1].data["kind"] == "raised"
+    assert redis_conn.zscore(WAITING_KEY, "Quiet") is None
+    assert redis_conn.zscore(WAITING_KEY, "Busy") is not None   # its own time waits now
+
+
+def test_an_unknown_job_names_both_jobs(ctx):
+    event = flush("bad")
+    event.data = {"job": "reboot"}
+    with pytest.raises(ValueError) as error:
+        handle_anomalies(event, ctx)
+    assert "flush" in str(error.value.problems) and "risk-decay" in str(error.value.problems)
