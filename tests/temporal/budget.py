@@ -24,7 +24,6 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import shared_material
 
@@ -185,7 +184,3 @@ def split(corpus: list[dict]) -> tuple[list[dict], list[dict]]:
     """(in-sample, held out) by held_out on the series' names."""
     out = held_out([series["name"] for series in corpus])
     return ([s for s in corpus if s["name"] not in out], [s for s in corpus if s["name"] in out])
-
-
-def shown(path: Path) -> str:
-    return shared_material.shown(path)
