@@ -49,6 +49,7 @@ class TrainedSentiment:
         self.grams = np.asarray(grams, dtype=np.float32)
         self.dense = np.asarray(dense, dtype=np.float64)
         self.bias = np.asarray(bias, dtype=np.float64)
+        self._dense, self._bias = self.dense.tolist(), self.bias.tolist()
         self.neutral_band = neutral_band
         self.recipe = recipe or {}
 
@@ -59,11 +60,17 @@ class TrainedSentiment:
     def _read(self, text: str) -> tuple[float, float, float, float]:
         """(P(negative), P(neutral), P(positive), the lexicon's compound)."""
         indices, dense = model_features.features(text)
-        logits = self.bias + np.dot(dense, self.dense)
-        if indices:
-            logits = logits + self.grams[indices].sum(axis=0) * model_features.gram_weight(indices)
-        polar = 1.0 / (1.0 + math.exp(-float(logits[0])))
-        neutral = 1.0 / (1.0 + math.exp(-float(logits[1])))
+        polar_logit, neutral_logit = self._bias
+        for value, (to_polar, to_neutral) in zip(dense, self._dense):  # five: plain Python
+            polar_logit += value * to_polar
+            neutral_logit += value * to_neutral
+        if indices:  # fromiter + take: a third of the time of indexing with the list
+            rows = self.grams.take(np.fromiter(indices, np.intp, len(indices)), axis=0)
+            sums = rows.sum(axis=0) * model_features.gram_weight(indices)
+            polar_logit += float(sums[0])
+            neutral_logit += float(sums[1])
+        polar = 1.0 / (1.0 + math.exp(-polar_logit))
+        neutral = 1.0 / (1.0 + math.exp(-neutral_logit))
         return ((1.0 - neutral) * (1.0 - polar), neutral, (1.0 - neutral) * polar,
                 dense[model_features.DENSE_NAMES.index("lexicon_compound")])
 
