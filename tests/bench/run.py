@@ -115,6 +115,10 @@ def first_requests(run: str, api_key: str) -> dict:
         "market-aggregator": post("ai.kades.market.feed.v1", {"ticks": [tick]}),
         "risk-scoring": post("ai.kades.anomaly.detected.v1", {"anomalies": [anomaly]}),
         "dead-letter": post("ai.kades.market.tick.v1", {"ticks": [tick]}),
+        # its first post loads the sentiment model (lazily, once per process)
+        "sentiment-analysis": post("ai.kades.social.posts.v1", {"posts": [
+            {"id": "1", "platform": "x", "author": "a", "text": "$BENCH to the moon",
+             "time": tick["time"]}], "tracked": [{"token": tick["token"], "symbol": "BENCH"}]}),
         "api": lambda url: httpx.get(url + "/v1/anomalies?limit=1", timeout=10,
                                      headers={"X-API-Key": api_key}),
     }
