@@ -39,6 +39,20 @@ def test_plain_vader_on_request(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[1] == "wagmi lfg,neutral,0.0000,1.0000"
 
 
+def test_each_model_on_request(tmp_path, capsys):
+    """crypto (the default) is the function's own model; lexicon and vader by name."""
+    from kades.sentiment.model import PlainVader, lexicon_model
+    source, text = tmp_path / "in.csv", "not bullish at all on this launch"
+    write(source, [["t"], [text]])
+    for name, model in (("crypto", default_model()), ("lexicon", lexicon_model()),
+                        ("vader", PlainVader())):
+        assert main(["sentiment", str(source), "--text-column", "t", "--model", name,
+                     "--quiet"]) == 0
+        score = model.score(text)
+        assert capsys.readouterr().out.splitlines()[1] == (
+            f"{text},{score.label},{score.compound:.4f},{score.confidence:.4f}"), name
+
+
 @pytest.mark.parametrize("content, column, message", [
     ("a,b\n1,2\n", "text", "no column 'text'; the columns are: a, b"),
     ("", "text", "the input is empty"),

@@ -64,14 +64,15 @@ def main_sentiment(argv: list[str]) -> int:
     parser.add_argument("--text-column", required=True, help="the column holding the post text")
     parser.add_argument("--output", default=STDIO,
                         help="CSV file to write ('-', the default, for stdout)")
-    parser.add_argument("--model", choices=("crypto", "vader"), default="crypto",
-                        help="crypto-tuned lexicon model (default) or plain VADER")
+    parser.add_argument("--model", choices=("crypto", "lexicon", "vader"), default="crypto",
+                        help="the function's model (default: the trained one shipped in the "
+                             "package, else the lexicon), the crypto lexicon model, or plain VADER")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing sentiment/compound/confidence columns")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    from kades.sentiment.model import PlainVader, default_model
-    model = default_model() if args.model == "crypto" else PlainVader()
+    from kades.sentiment.model import PlainVader, default_model, lexicon_model
+    model = {"crypto": default_model, "lexicon": lexicon_model, "vader": PlainVader}[args.model]()
     try:
         total = _count_rows(args.input)
         with open_input(args.input, newline="") as source, \
