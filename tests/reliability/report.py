@@ -106,7 +106,8 @@ def render_outputs(outputs: dict) -> list[str]:
         "same run (an alert never sent is not seen). Both runs leave out the PingSources "
         "(stream-flush, risk-decay: wall-clock jobs) and the idle release, so each key's last "
         f"{outputs['lateness_s']:.0f} s of event time stays in its reorder buffer in both; the "
-        "comparison holds while no input is later than that (late inputs are shown). "
+        "comparison holds while no input is later than that (late inputs are shown; "
+        "risk-scoring's apart, *by cause*: its outputs are not compared with the clean run). "
         f"In the step *{outputs['kill_step']}* (chaos on, no fault points) each of "
         f"{', '.join(outputs['kill_victims'])} is killed once (SIGKILL) while it handles an "
         "event (its in-flight gauge above 0), one after another while the story is posted, and "
@@ -124,9 +125,10 @@ def render_outputs(outputs: dict) -> list[str]:
     ]
     for step in outputs["steps"]:
         injected = ", ".join(f"{f} {n}" for f, n in sorted(step["injected"].items())) or "none"
+        late = str(step["late_inputs"]) + "".join(
+            f" ({f} {n}, by cause)" for f, n in sorted(step.get("late_by_cause", {}).items()))
         for index, (name, t) in enumerate(step["tallies"].items()):
-            head = (f"{step['step']} | {injected} | {step['late_inputs']}" if index == 0
-                    else " | | ")
+            head = f"{step['step']} | {injected} | {late}" if index == 0 else " | | "
             shown = ["—" if v is None else str(v)
                      for v in (t["expected"], t["once"], t["missing"], t["duplicated"], t["extra"])]
             lines.append(f"| {head} | {name} | {' | '.join(shown)} |")

@@ -23,7 +23,8 @@ RESULT = {
                                "extra": 0}}},
                           {"step": "process killed mid-event",
                            "injected": {"temporal-analysis": "killed, 1 in hand"},
-                           "late_inputs": 0, "balanced": True, "exact": True,
+                           "late_inputs": 0, "late_by_cause": {"risk-scoring": 2},
+                           "balanced": True, "exact": True,
                            "tallies": {"temporal_scores rows": {
                                "expected": 2, "once": 2, "missing": 0, "duplicated": 0,
                                "extra": 0}}}]},
@@ -58,6 +59,6 @@ def test_the_page_shows_each_process_growth_and_its_second_half():
     assert "| Redis stopped | 10.0 s | 1.5 s | 503: api; down: market-aggregator |" in page
     assert "Largest growth: +7.1 % (goal ≤ 10 %)" in page
     assert "| after_db | risk-scoring 3 | 0 | temporal_scores rows | 2 | 2 | 0 | 0 | 0 |" in page
-    assert ("| process killed mid-event | temporal-analysis killed, 1 in hand | 0 | "
-            "temporal_scores rows | 2 | 2 | 0 | 0 | 0 |") in page
+    assert ("| process killed mid-event | temporal-analysis killed, 1 in hand | "
+            "0 (risk-scoring 2, by cause) | temporal_scores rows | 2 | 2 | 0 | 0 | 0 |") in page
     assert "each of temporal-analysis is killed once (SIGKILL) while it handles an event" in page
