@@ -30,6 +30,15 @@ NOOP = ROOT / "tests/runtime/functions/noop/main.py"
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
+def bench_stores(config: Settings, database: str, redis_db: int) -> tuple[str, str]:
+    """(database URL, Redis URL) of a section's own database (created and migrated) and Redis
+    database, on the servers of `config`."""
+    devservices.ensure_database(config.database_url, database)
+    database_url = config.database_url.rsplit("/", 1)[0] + f"/{database}"
+    migrate(database_url)
+    return database_url, config.redis_url.rsplit("/", 1)[0] + f"/{redis_db}"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -162,10 +171,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     config = Settings.from_env()
-    devservices.ensure_database(config.database_url, "kades_bench")
-    database_url = config.database_url.rsplit("/", 1)[0] + "/kades_bench"
-    migrate(database_url)
-    redis_url = config.redis_url.rsplit("/", 1)[0] + "/14"
+    database_url, redis_url = bench_stores(config, "kades_bench", 14)
     env = dict(os.environ, KADES_REDIS_URL=redis_url, KADES_DATABASE_URL=database_url,
                KADES_LOG_LEVEL="WARNING", KADES_SINK_URL=start_sink())
     import redis

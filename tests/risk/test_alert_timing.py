@@ -81,3 +81,39 @@ def test_an_unknown_job_names_both_jobs(ctx):
     with pytest.raises(ValueError) as error:
         handle_anomalies(event, ctx)
     assert "flush" in str(error.value.problems) and "risk-decay" in str(error.value.problems)
+
+
+def spike(event_id: str, token: str):
+    return new_event(ANOMALY_DETECTED, "/kades/test", {"anomalies": [{
+        "token": token, "time": "2024-01-01T00:00:00Z", "anomaly_type": "flash_crash",
+        "score": 0.95, "detector": "test"}]}, event_id=event_id)
+
+
+def alerts_of(order, ctx, redis_conn, *, gap_s: float) -> list[tuple[str, str, str]]:
+    """Deliver `order` with `gap_s` of wall clock between events (another token's anomaly
+    each time, as a busy system has), then flush once everything waited."""
+    redis_conn.flushdb()
+    replies = []
+    for index, event in enumerate(order):
+        if index:
+            time.sleep(gap_s)
+            replies += handle_anomalies(crash(f"busy{index}", "Busy", 0.01), ctx)
+        replies += handle_anomalies(event, ctx)
+    time.sleep(WAIT_S + 0.1)
+    replies += handle_anomalies(flush(f"end{gap_s}"), ctx)
+    return [(r.id, r.data["kind"], r.data["level"]) for r in replies
+            if r.type == ALERT and r.subject == "Spiky"]
+
+
+def test_an_anomaly_delivered_within_the_wait_keeps_its_place(ctx, redis_conn):
+    """The contract in wall clock: an anomaly that comes less than the wait after a later one
+    of its token gives the ordered feed's alerts; one that comes later is late (counted)."""
+    from kades.metrics import LATE_INPUTS
+    early, later = spike("a", "Spiky"), crash("b", "Spiky", 0.99, when="2024-01-01T00:00:10Z")
+    ordered = alerts_of([early, later], ctx, redis_conn, gap_s=0.0)
+    assert [kind for _, kind, _ in ordered] == ["raised", "escalated"]   # high, then critical
+    assert alerts_of([later, early], ctx, redis_conn, gap_s=WAIT_S / 2) == ordered
+    late = LATE_INPUTS.labels("risk-scoring")._value.get()
+    overdue = alerts_of([later, early], ctx, redis_conn, gap_s=WAIT_S + 0.1)
+    assert LATE_INPUTS.labels("risk-scoring")._value.get() == late + 1
+    assert [(kind, level) for _, kind, level in overdue] == [("raised", "critical")]
