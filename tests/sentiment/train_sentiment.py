@@ -5,7 +5,8 @@ Recipe (deterministic: the splits are by text hash, liblinear has no randomness 
 - every corpus loses its held-out third (sentiment_corpora.is_held_out), never trained on;
 - polarity head: every positive/negative post of the four corpora's training thirds — the
   self-tagged StockTwits and the two-class Reddit set teach polarity beside the finance sets;
-- neutrality head: the two three-class corpora only (pyfin_tweets, twitter_financial_news);
+- neutrality head: the two three-class corpora only (pyfin_tweets, twitter_financial_news),
+  both classes weighted alike;
   untagged StockTwits posts are not neutral, so they are not used at all;
 - the crypto lexicon's own words, phrases and emojis (valence at least LEXICON_MIN_VALENCE),
   each one a post labelled by its sign, join both heads as polar examples: the finance
@@ -71,8 +72,10 @@ def matrix(texts: list[str]) -> sparse.csr_matrix:
     return sparse.hstack([grams, sparse.csr_matrix(np.array(dense, np.float64))]).tocsr()
 
 
-def _head(features: sparse.csr_matrix, target: np.ndarray) -> LogisticRegression:
-    return LogisticRegression(C=REGULARISATION_C, solver="liblinear").fit(features, target)
+def _head(features: sparse.csr_matrix, target: np.ndarray, *, balanced: bool = False
+          ) -> LogisticRegression:
+    return LogisticRegression(C=REGULARISATION_C, solver="liblinear",
+                              class_weight="balanced" if balanced else None).fit(features, target)
 
 
 def fit(parts: dict[str, tuple[list[str], list[str]]], *, neutral_band: float
@@ -85,7 +88,10 @@ def fit(parts: dict[str, tuple[list[str], list[str]]], *, neutral_band: float
     polarity = _head(features[polar], labels[polar] == "positive")
     three = np.concatenate([np.full(len(parts[name][0]), name in THREE_CLASS)
                             for name in parts])
-    neutrality = _head(features[three], labels[three] == "neutral")
+    # balanced: the corpora say "neutral" 32 % (tweets) and 65 % (news) of the time; weighting
+    # both classes alike learns what neutral looks like rather than how common it was there
+    # (left-out corpora: macro-F1 +0.03 pyfin, +0.05 news; held-out thirds unchanged)
+    neutrality = _head(features[three], labels[three] == "neutral", balanced=True)
     weights = np.stack([polarity.coef_[0], neutrality.coef_[0]], axis=1)
     cut = 2 ** model_features.BITS
     return TrainedSentiment(weights[:cut], weights[cut:],

@@ -69,7 +69,7 @@ def gram_weight(indices: list[int]) -> float:
     return 1.0 / math.sqrt(len(indices)) if indices else 0.0
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=16384)  # ~0.7 KB a word: ~11 MB when full
 def _word_grams(word: str) -> tuple[int, ...]:
     """The buckets of a word and its character n-grams (cached: words repeat across posts)."""
     grams = [f"w {word}"]
