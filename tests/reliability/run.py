@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 from accounting import Ledger, settle  # noqa: E402
 from faults import Services, every_fault, inject  # noqa: E402
 from load import Load, Tracker, percentiles  # noqa: E402
-from outputs import account_steps, reset  # noqa: E402
+from outputs import account_steps, recent_start, reset  # noqa: E402
 from mesh import ROOT, free_port, Mesh  # noqa: E402
 from report import render  # noqa: E402
 
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         print("output accounting: a clean run, then faults at each step of the handlers",
               flush=True)
         result["outputs"] = account_steps(
-            work / "outputs", demo_story(seed=OUTPUTS_SEED, minutes=args.outputs_minutes).events,
+            work / "outputs", demo_story(seed=OUTPUTS_SEED, minutes=args.outputs_minutes,
+                                         start=recent_start(args.outputs_minutes)).events,
             client=client, redis_url=services.redis_url, database_url=services.database_url,
             rate_per_s=args.outputs_rate, lateness_s=OUTPUTS_LATENESS_S,
             fault_rate=args.outputs_fault_rate)

@@ -9,7 +9,8 @@ from collections import Counter
 
 import pytest
 
-from outputs import compare, reference_problems, run_stream, stream_settings, tally
+from outputs import (compare, recent_start, reference_problems, run_stream, stream_settings,
+                     tally)
 from kades.story import demo_story
 
 pytestmark = pytest.mark.slow
@@ -30,7 +31,7 @@ def test_every_output_present_once_with_faults_at_each_step(kades_env, redis_con
                                                             tmp_path):
     # 12 minutes: the last 5 (the lateness) stay buffered in both runs, the first 7 give
     # every kind of output and every fault point fires (20 minutes cost ~10 s more a run).
-    story = demo_story(seed=8, minutes=12, chain=False)
+    story = demo_story(seed=8, minutes=12, chain=False, start=recent_start(12))
     base = stream_settings(lateness_s=LATENESS_S)
     where = dict(client=redis_conn, redis_url=kades_env.redis_url,
                  database_url=kades_env.database_url, rate_per_s=RATE_PER_S)
