@@ -1,6 +1,8 @@
 """Every setting KADES reads, in one frozen object built from the environment.
 
-Read once per process with `settings()`; tests build their own with `Settings.from_env(env)`.
+Read once per process: with `settings()`, and by a function's Context when its entry point makes
+it (kades.runtime.function), so a fresh app reads the environment afresh; tests build their own
+with `Settings.from_env(env)`.
 Units are in the names (`_s` seconds, `_bytes`). A malformed value is a `SettingsError` naming
 every bad variable; an unknown KADES_* variable (a typo) is logged once per process when the
 environment is first read (`report_unknown_variables`).

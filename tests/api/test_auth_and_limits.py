@@ -34,14 +34,12 @@ def test_probes_and_document_need_no_key(api):
 
 
 def test_jwt_bearer(api, make_key, monkeypatch):
-    from kades.settings import settings
     key_id, _ = make_key("premium")
     token = issue_token(SECRET, key_id, ttl_s=60)
     bearer = {"Authorization": f"Bearer {token}"}
     # without a configured secret bearer tokens are refused
     assert api.get("/v1/anomalies", key=None, headers=bearer).status_code == 401
     monkeypatch.setenv("KADES_JWT_SECRET", SECRET)
-    settings.cache_clear()
     keyed = api_client(None)
     ok = keyed.get("/v1/anomalies", key=None, headers=bearer)
     assert ok.status_code == 200 and ok.headers["X-RateLimit-Limit"] == "300"  # premium
@@ -79,10 +77,8 @@ def test_gcra_refills_at_the_rate_and_has_no_window_edge(redis_conn):
 
 
 def test_limiter_fails_closed_when_redis_is_away(api, kades_env, monkeypatch):
-    from kades.settings import settings
     monkeypatch.setenv("KADES_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
     monkeypatch.setenv("KADES_REDIS_TIMEOUT_S", "0.2")
-    settings.cache_clear()
     away = api_client(api.key)
     started = time.monotonic()
     response = away.get("/v1/anomalies")

@@ -22,12 +22,9 @@ FUZZ = settings(max_examples=200, deadline=None, database=None,
 
 @pytest.fixture
 def client(kades_env, redis_conn, monkeypatch):
-    from kades.settings import settings as kades_settings
     monkeypatch.setenv("KADES_MAX_EVENT_BYTES", str(LIMIT))
     monkeypatch.setenv("KADES_SINK_URL", "http://127.0.0.1:9/nowhere")  # replies stay in HTTP
-    kades_settings.cache_clear()
-    yield create_app("handle", str(ACCEPT_ALL), "http").test_client()
-    kades_settings.cache_clear()
+    return create_app("handle", str(ACCEPT_ALL), "http").test_client()  # reads them (a fresh app)
 
 
 def assert_well_answered(response) -> None:
@@ -82,8 +79,6 @@ def test_chunked_oversized_body_is_refused_before_parsing(client, monkeypatch):
 
 def test_very_deep_json_is_a_400(client, monkeypatch):
     monkeypatch.setenv("KADES_MAX_EVENT_BYTES", str(10**6))
-    from kades.settings import settings as kades_settings
-    kades_settings.cache_clear()
     deep = create_app("handle", str(ACCEPT_ALL), "http").test_client()
     response = deep.post("/", headers={"content-type": "application/cloudevents+json"},
                          data=deep_json(100_000, kind="object"))

@@ -33,9 +33,8 @@ def event_sink(monkeypatch):
 
 @pytest.fixture
 def client_of(kades_env, redis_conn, event_sink):
-    """`client_of("counter")`: a functions-framework test client of tests/runtime/functions/counter."""
-    from kades.settings import settings
-    settings.cache_clear()
+    """`client_of("counter")`: a functions-framework test client of tests/runtime/functions/counter
+    (a fresh app: its Context reads the settings the test set)."""
 
     def build(name: str):
         return create_app("handle", str(FUNCTIONS / name / "main.py"), "http").test_client()

@@ -112,9 +112,7 @@ def test_extra_events_beyond_the_reply_go_to_the_sink(client_of, event_sink):
 
 
 def test_oversized_body_is_refused_before_parsing(client_of, monkeypatch):
-    from kades.settings import settings
     monkeypatch.setenv("KADES_MAX_EVENT_BYTES", "100")
-    settings.cache_clear()
     headers, _ = binary()
     response = client_of("counter").post("/", headers=headers, data=b"x" * 200)
     assert response.status_code == 413

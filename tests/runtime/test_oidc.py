@@ -29,8 +29,6 @@ def issuer():
 def oidc_client(client_of, issuer, monkeypatch):
     monkeypatch.setenv("KADES_OIDC_ISSUER", issuer.issuer)
     monkeypatch.setenv("KADES_OIDC_AUDIENCE", AUDIENCE)
-    from kades.settings import settings
-    settings.cache_clear()
     return client_of("counter")
 
 
@@ -97,8 +95,6 @@ def test_es256_keys_verify_too(issuer):
 def test_an_unreachable_issuer_is_a_temporary_failure(client_of, monkeypatch):
     monkeypatch.setenv("KADES_OIDC_ISSUER", "http://127.0.0.1:9")  # discard port: refused
     monkeypatch.setenv("KADES_OIDC_AUDIENCE", AUDIENCE)
-    from kades.settings import settings
-    settings.cache_clear()
     assert post(client_of("counter"), "a.b.c").status_code == 401  # needs no keys to refuse
     response = post(client_of("counter"), jwt.encode({"a": 1}, "k" * 32, headers={"kid": "x"}))
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"

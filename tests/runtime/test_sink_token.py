@@ -122,7 +122,6 @@ def test_a_functions_extra_events_carry_its_token(client_of, ingress, tmp_path, 
     monkeypatch.setenv("KADES_SINK_URL", ingress.url)
     monkeypatch.setenv("KADES_SINK_TOKEN_FILE",
                        str(projected(tmp_path / "broker-token", "function-token")))
-    settings.cache_clear()
     client = client_of("echo")
     ticks = {"ticks": [tick_data(token=t)["ticks"][0] for t in ("A", "B", "C")]}
     headers, body = binary(data=ticks)

@@ -122,7 +122,7 @@ def track_token(ctx: Context, request: flask.Request, caller: Caller) -> flask.R
             "tracking_parameters": {"alert_threshold": float(threshold), "update_interval": interval}}
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(data, sort_keys=True)))
     sink.send([new_event(TOKEN_TRACKED, ctx.source, data, subject=address, event_id=event_id)],
-              ctx.settings.sink_url)
+              ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
     return json_response({"status": "tracking", **data, "effective_alert_threshold": lowest,
                           "event_id": event_id}, 202)
 

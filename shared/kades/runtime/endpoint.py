@@ -128,7 +128,7 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
         for event in events:
             replies.extend(handle_event(function, ctx, event))
         if len(events) > 1 and replies:
-            sink.send(replies, ctx.settings.sink_url)
+            sink.send(replies, ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
     except BadRequestError as error:
         EVENTS.labels(function.name, "-", "rejected").inc()
         log(logger, logging.INFO, "rejected", code=error.code, problems=len(error.problems))
@@ -212,7 +212,7 @@ def _handle_claimed(function: Function, ctx: Context, event: CloudEvent,
             lease.check()  # taken over meanwhile: the new owner's results are the ones kept
             extra = replies[1:]
             if extra:
-                sink.send(extra, ctx.settings.sink_url)
+                sink.send(extra, ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
                 for reply in extra:
                     EMITTED.labels(function.name, reply.type).inc()
         except BaseException:

@@ -11,7 +11,7 @@ from redis import Redis
 
 from kades import clients
 from kades.events.envelope import CloudEvent
-from kades.settings import Settings, settings
+from kades.settings import Settings
 
 # A handler returns its reply, or its reply followed by further events, or nothing.
 HandlerResult = Union[CloudEvent, list[CloudEvent], None]
@@ -47,7 +47,9 @@ class Context:
     """
 
     name: str
-    settings: Settings = field(default_factory=settings)
+    # Read from the environment when the Context is made: once per process (the entry point
+    # makes it at start), and afresh for a fresh app or Context in tests.
+    settings: Settings = field(default_factory=Settings.from_env)
     _locals: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _locals_lock: threading.RLock = field(default_factory=threading.RLock, init=False,
                                           repr=False, compare=False)
