@@ -24,6 +24,21 @@ def at(text: str) -> datetime:
     ("0 0 1 * 7", "2026-11-01T00:00:00", True),      # 7 is Sunday too; the 1st matches anyway
     ("5/20 * * * *", "2026-11-26T08:45:00", True),
     ("1,2,3 * * * *", "2026-11-26T08:04:00", False),
+    # the forms Knative's parser (robfig/cron) accepts beside the five numeric fields
+    ("@hourly", "2026-11-26T08:00:00", True),
+    ("@hourly", "2026-11-26T08:01:00", False),
+    ("@daily", "2026-11-26T00:00:59", True),
+    ("@weekly", "2026-11-29T00:00:00", True),        # a Sunday
+    ("@monthly", "2026-12-01T00:00:00", True),
+    ("@yearly", "2026-12-01T00:00:00", False),
+    ("0 9 * * MON-FRI", "2026-11-27T09:00:00", True),  # a Friday
+    ("0 9 * * mon-fri", "2026-11-28T09:00:00", False),  # a Saturday; names in any case
+    ("0 9 ? * SUN", "2026-11-29T09:00:00", True),
+    ("0 0 1 JAN *", "2027-01-01T00:00:00", True),
+    ("0 0 1 JAN,JUL *", "2026-12-01T00:00:00", False),
+    ("CRON_TZ=Europe/Berlin 0 9 * * *", "2026-11-26T08:00:00", True),   # 09:00 CET
+    ("CRON_TZ=Europe/Berlin 0 9 * * *", "2026-11-26T09:00:00", False),
+    ("TZ=America/New_York 30 0 * * *", "2026-11-26T05:30:00", True),    # 00:30 EST
 ])
 def test_schedules(tmp_path, expression, moment, due):
     (tmp_path / "ping.yaml").write_text(yaml.safe_dump(ping_source("job", expression)))
@@ -31,10 +46,25 @@ def test_schedules(tmp_path, expression, moment, due):
     assert source.due(at(moment)) is due
 
 
-@pytest.mark.parametrize("expression", ["* * * *", "61 * * * *", "a * * * *", "*/0 * * * *"])
+@pytest.mark.parametrize("expression", [
+    "* * * *", "61 * * * *", "a * * * *", "*/0 * * * *", "@every 5m", "@fortnightly",
+    "CRON_TZ=Mars/Olympus * * * * *", "0 0 L * *", "0 0 * * 5#2", "0 0 0 * * *",
+    "CRON_TZ=UTC TZ=UTC * * * * *"])
 def test_bad_schedules_are_refused(expression):
     with pytest.raises(ConfigError):
         parse_cron(expression)
+
+
+def test_spec_timezone_is_the_schedules_zone(tmp_path):
+    doc = ping_source("job", "0 9 * * *")
+    doc["spec"]["timezone"] = "Asia/Tokyo"
+    (tmp_path / "ping.yaml").write_text(yaml.safe_dump(doc))
+    [source] = load_pingsources(tmp_path)
+    assert source.due(at("2026-11-26T00:00:00")) and not source.due(at("2026-11-26T09:00:00"))
+    doc["spec"]["schedule"] = "CRON_TZ=UTC 0 9 * * *"   # Knative refuses both together
+    (tmp_path / "ping.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(ConfigError, match="one time zone"):
+        load_pingsources(tmp_path)
 
 
 def ping_source(name, schedule, data='{"job": "risk-decay"}'):

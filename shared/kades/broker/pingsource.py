@@ -11,54 +11,77 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
 
 from kades.broker.config import ConfigError, read_manifests
 from kades.events.envelope import CloudEvent
 
 SOURCES_API = "sources.knative.dev/v1"
 PING_TYPE = "dev.knative.sources.ping"
-# minute, hour, day of month, month, day of week (0 or 7 = Sunday)
-_FIELDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+# robfig/cron's descriptors, which Knative's PingSource accepts (cron.ParseStandard)
+_DESCRIPTORS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+                "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+                "@hourly": "0 * * * *"}
+_NAMES = re.compile(r"[A-Z]{3}")
 
 
-def parse_cron(expression: str) -> tuple[frozenset[int], ...]:
-    """The five value sets of a standard cron expression (`*`, `a-b`, `*/n`, `a-b/n`, lists)."""
-    parts = expression.split()
+@dataclass(frozen=True)
+class Schedule:
+    """A PingSource schedule as Knative reads it: five fields or a descriptor, and a zone."""
+    expression: str
+    zone: ZoneInfo
+
+    def due(self, moment: datetime) -> bool:
+        """Whether the schedule fires in the minute of `moment` (in the schedule's zone)."""
+        minute = moment.astimezone(self.zone).replace(second=0, microsecond=0)
+        return next(CronSim(self.expression, minute - timedelta(seconds=1))) == minute
+
+
+def parse_cron(text: str, timezone_name: str | None = None) -> Schedule:
+    """A schedule as Knative's PingSource validates it (robfig/cron's standard parser): five
+    fields with names (`MON-FRI`, `JAN`) and `?`, a descriptor (`@hourly`), an optional
+    `CRON_TZ=`/`TZ=` prefix; `spec.timezone` goes in front as a prefix, as Knative does."""
+    parts = text.split()
+    if timezone_name:
+        parts.insert(0, f"CRON_TZ={timezone_name}")
+    zone_names = [p.split("=", 1)[1] for p in parts if p.startswith(("CRON_TZ=", "TZ="))]
+    parts = [p for p in parts if not p.startswith(("CRON_TZ=", "TZ="))]
+    if len(zone_names) > 1:
+        raise ConfigError(f"a schedule has one time zone (spec.timezone or CRON_TZ=): {text!r}")
+    try:
+        zone = ZoneInfo(zone_names[0] if zone_names else "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"unknown time zone {zone_names[0]!r} in {text!r}") from None
+    if len(parts) == 1 and parts[0].startswith("@"):
+        if parts[0] not in _DESCRIPTORS:  # @every runs from when it was added: no fixed minute
+            raise ConfigError(f"unsupported schedule descriptor {parts[0]!r}")
+        parts = _DESCRIPTORS[parts[0]].split()
     if len(parts) != 5:
-        raise ConfigError(f"a schedule has 5 fields (minute hour day month weekday): {expression!r}")
-    fields = []
-    for text, (low, high) in zip(parts, _FIELDS):
-        values: set[int] = set()
-        for item in text.split(","):
-            span, _, step = item.partition("/")
-            try:
-                first, last = ((low, high) if span == "*" else
-                               tuple(map(int, span.split("-"))) if "-" in span else (int(span),) * 2)
-                stride = int(step) if step else 1
-            except ValueError:
-                raise ConfigError(f"bad schedule field {item!r} in {expression!r}") from None
-            if step and "-" not in span and span != "*":
-                last = high
-            if not low <= first <= last <= high or stride < 1:
-                raise ConfigError(f"schedule field {item!r} is outside {low}-{high}")
-            values.update(range(first, last + 1, stride))
-        fields.append(frozenset(values))
-    if 7 in fields[4]:
-        fields[4] = fields[4] | {0}
-    return tuple(fields)
+        raise ConfigError(f"a schedule has 5 fields (minute hour day month weekday): {text!r}")
+    # robfig reads `?` as `*`; cronsim's extensions (L, W, #) are not robfig's
+    parts = ["*" if p == "?" else p.upper() for p in parts]
+    if any(re.search(r"[A-Z#]", _NAMES.sub("", p)) for p in parts):
+        raise ConfigError(f"bad schedule {text!r}: L, W and # are not cron's standard fields")
+    expression = " ".join(parts)
+    try:
+        CronSim(expression, datetime(2000, 1, 1))
+    except CronSimError as error:
+        raise ConfigError(f"bad schedule {text!r}: {error}") from None
+    return Schedule(expression, zone)
 
 
 @dataclass(frozen=True)
 class PingSource:
     namespace: str
     name: str
-    schedule: tuple[frozenset[int], ...]
-    zone: ZoneInfo
+    schedule: Schedule
     broker_path: str
     content_type: str | None
     data: bytes | None
@@ -68,17 +91,7 @@ class PingSource:
         return f"/apis/v1/namespaces/{self.namespace}/pingsources/{self.name}"
 
     def due(self, moment: datetime) -> bool:
-        """Whether the schedule fires in the minute of `moment` (in the source's time zone)."""
-        local = moment.astimezone(self.zone)
-        minute, hour, day, month, weekday = self.schedule
-        on_day = local.day in day
-        on_weekday = (local.weekday() + 1) % 7 in weekday  # Python: Monday 0; cron: Sunday 0
-        # cron: when both day fields are restricted, either one matching is enough
-        if len(day) < 31 and len(weekday) < 7:
-            day_matches = on_day or on_weekday
-        else:
-            day_matches = on_day and on_weekday
-        return local.minute in minute and local.hour in hour and local.month in month and day_matches
+        return self.schedule.due(moment)
 
     def event(self, moment: datetime) -> CloudEvent:
         minute = moment.astimezone(timezone.utc).replace(second=0, microsecond=0)
@@ -106,12 +119,12 @@ def load_pingsources(directory: str | Path) -> list[PingSource]:
         if ref.get("kind") != "Broker":
             raise ConfigError(f"{where}: locally a PingSource's sink must be a Broker ref")
         try:
-            zone = ZoneInfo(spec.get("timezone") or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"{where}: unknown timezone {spec.get('timezone')!r}") from None
+            schedule = parse_cron(spec.get("schedule", ""), spec.get("timezone"))
+        except ConfigError as error:
+            raise ConfigError(f"{where}: {error}") from None
         data = (base64.b64decode(spec["dataBase64"]) if spec.get("dataBase64")
                 else spec["data"].encode() if spec.get("data") is not None else None)
-        sources.append(PingSource(namespace, meta["name"], parse_cron(spec.get("schedule", "")),
-                                  zone, f"/{ref.get('namespace') or namespace}/{ref['name']}",
+        broker_path = f"/{ref.get('namespace') or namespace}/{ref['name']}"
+        sources.append(PingSource(namespace, meta["name"], schedule, broker_path,
                                   spec.get("contentType"), data))
     return sources
