@@ -12,8 +12,9 @@ from kades.chain import launch as launches
 from kades.chain.blockview import pool_observations, slot_launches, sol_fundings, token_records
 from kades.chain.cycles import find_cycles
 from kades.chain.liquidity import watch_pool
-from kades.chain.ordering import (IN_ORDER, FundersAsOf, MissingKeys, admit, launches_as_of, pending_payloads,
-                                  record_fundings, record_launches)
+from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, record_fundings
+from kades.chain.ordering import (IN_ORDER, KEEP_S, MissingKeys, admit, launches_as_of, pending_payloads,
+                                  record_launches)
 from kades.chain.reply import handle_block_event
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.chain.wash import find_wash
@@ -30,9 +31,6 @@ POOL_KEY = "kades:chain:pool:{pool}"
 CREATOR_KEY = "kades:chain:launches:{creator}"   # (time, mint, slot) of a creator's launches
 FUNDING_KEY = "kades:chain:fundings"             # wallet -> its latest (funder, time, slot)
 WAITING_KEY = "kades:chain:waiting"              # sorted set: mint -> wall time its oldest slot came
-FUNDING_TTL_S = 3600.0
-KEEP_S = 600.0         # shared records outlive their window by this: a slot may wait that long
-MAX_FUNDED = 20_000
 MAX_KEY_ROUNDS = 4     # reads of the documents a release needs before answering 503
 
 
@@ -154,7 +152,7 @@ def _compute(mints, items, context, creators, keys, t, buffer, now_s):
                                             time_s=time_s, keep_s=t.creator_window_s + KEEP_S)
             docs[FUNDING_KEY] = record_fundings(
                 docs[FUNDING_KEY], context["fundings"], slot=slot, time_s=time_s,
-                keep_s=FUNDING_TTL_S + KEEP_S, creators=frozenset(creators), max_wallets=MAX_FUNDED)
+                ttl_s=FUNDING_TTL_S, creators=frozenset(creators))
         funding = docs[FUNDING_KEY] or {"funded": {}}
         anomalies = []
         for mint in mints:

@@ -11,21 +11,19 @@ order, whole numbers, and never tie (block times are whole seconds shared by ~2.
 
 What the detectors read across mints is kept so that it does not depend on order: every event
 carries its slot's context (SOL fundings, launches, SOL/USD), which is recorded on arrival in
-the shared documents with its slot, and read back *as of* the slot being analysed. Within the
-lateness everything up to that slot has arrived by the time it is released, so the ordered and
-the shuffled feed read the same.
+the shared documents with its slot, and read back *as of* the slot being analysed (fundings:
+kades.chain.funding). Within the lateness everything up to that slot has arrived by the time
+it is released, so the ordered and the shuffled feed read the same.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
 
 from kades.metrics import LATE_INPUTS
 from kades.runtime.reorder import ReorderBuffer
 
 SLOT_S = 0.4            # Solana's target slot time: converts the lateness setting to slots
-FAN_OUT_WALLETS = 3     # a funder paying 3+ wallets in one slot is seeding them (tips go to 1-2)
-FUNDINGS_PER_WALLET = 4  # a wallet's latest fundings kept (the one as of a slot is among them)
+KEEP_S = 600.0          # shared records outlive their window by this: a slot may wait that long
 # The feed is already in order (eval, benchmarks, replays): release each slot as it comes.
 IN_ORDER = ReorderBuffer(lateness_s=0, idle_s=0)
 logger = logging.getLogger("kades.chain")
@@ -64,57 +62,6 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
 def pending_payloads(state: dict | None) -> list[dict]:
     """The payloads waiting in a mint's buffer."""
     return [entry[2] for entry in ((state or {}).get("reorder") or {}).get("pending", [])]
-
-
-def record_fundings(doc: dict | None, fundings: list, *, slot: int, time_s: float,
-                    keep_s: float, creators: frozenset = frozenset(), max_wallets: int) -> dict:
-    """Remember who seeded which wallet in `slot`: a funder paying 3+ wallets, or one of
-    `creators`. Each wallet keeps its latest fundings with their slot; what is older than
-    `keep_s` behind the newest slot seen goes. The same slot twice changes nothing."""
-    doc = doc or {"funded": {}, "newest_s": None}
-    fan_out: dict[str, set] = {}
-    for funder, wallet in fundings:
-        fan_out.setdefault(funder, set()).add(wallet)
-    funded, added = doc["funded"], False
-    for funder, wallets in fan_out.items():
-        if len(wallets) < FAN_OUT_WALLETS and funder not in creators:
-            continue
-        for wallet in wallets:
-            entries = funded.setdefault(wallet, [])
-            if [funder, time_s, slot] not in entries:
-                entries.append([funder, time_s, slot])
-                entries.sort(key=lambda e: (e[2], e[0]))
-                del entries[:-FUNDINGS_PER_WALLET]
-                added = True
-    if added:  # prune only when something changed: an unchanged document is not rewritten
-        newest = max(time_s, doc.get("newest_s") or time_s)
-        doc["newest_s"] = newest
-        kept = {w: [e for e in es if newest - e[1] <= keep_s] for w, es in funded.items()}
-        kept = {w: es for w, es in kept.items() if es}
-        if len(kept) > max_wallets:  # the wallets funded last stay
-            newest_first = sorted(kept, key=lambda w: (kept[w][-1][2], w), reverse=True)
-            kept = {w: kept[w] for w in newest_first[:max_wallets]}
-        doc["funded"] = kept
-    return doc
-
-
-class FundersAsOf(Mapping):
-    """wallet -> its funder as of a slot: the latest funding at or before it, within `ttl_s`."""
-
-    def __init__(self, doc: dict, *, slot: int, time_s: float, ttl_s: float):
-        self.funded, self.slot, self.time_s, self.ttl_s = doc["funded"], slot, time_s, ttl_s
-
-    def __getitem__(self, wallet: str) -> str:
-        for funder, time_s, slot in reversed(self.funded.get(wallet, ())):
-            if slot <= self.slot and self.time_s - time_s <= self.ttl_s:
-                return funder
-        raise KeyError(wallet)
-
-    def __iter__(self) -> Iterator[str]:
-        return (w for w in self.funded if w in self)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 def record_launches(doc: dict | None, launches: list[dict], creator: str, *, slot: int,

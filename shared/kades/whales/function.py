@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from kades.chain.blockview import sol_fundings, token_records
 from kades.chain.launch import PUMP_FUN_SUPPLY
-from kades.chain.ordering import IN_ORDER, FundersAsOf, admit, record_fundings
+from kades.chain.funding import FundersAsOf, record_fundings
+from kades.chain.ordering import IN_ORDER, admit
 from kades.chain.reply import handle_block_event
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.events.catalogue import CHAIN_BLOCK, PING
@@ -27,8 +28,6 @@ STATE_TTL_S = 7 * 24 * 3600
 TOKEN_KEY = "kades:whales:token:{token}"
 FUNDING_KEY = "kades:whales:fundings"   # wallet -> its latest (funder, time, slot); SOL/USD by slot
 WAITING_KEY = "kades:whales:waiting"    # sorted set: mint -> wall time its oldest slot came
-KEEP_S = 600.0          # shared records outlive their window by this: a slot may wait that long
-MAX_FUNDED = 20_000
 PRICES_KEPT = 64        # recent slots' SOL/USD
 PRICE_TTL_S = 3600.0    # a SOL/USD older than this prices nothing
 SOL_USD_REFRESH_S = 30.0
@@ -125,7 +124,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
         if context is not None:
             slot, time_s = context["slot"], context["time_s"]
             shared = record_fundings(shared, context["fundings"], slot=slot, time_s=time_s,
-                                     keep_s=t.whale_window_s + KEEP_S, max_wallets=MAX_FUNDED)
+                                     ttl_s=t.whale_window_s)
             _record_price(shared, context.get("sol_usd"), slot, time_s)
         new_states, anomalies = [], []
         for mint, state in zip(mints, states[:-1]):
