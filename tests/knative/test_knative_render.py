@@ -45,6 +45,17 @@ def test_func_yaml_is_valid_for_the_func_cli(schemas_dir, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_func_yaml_says_how_the_function_is_invoked_and_built(name):
+    """The entry point registers the HTTP signature and the image comes from the Dockerfile,
+    so func.yaml says `invoke: http` and names no func builder (pack or s2i)."""
+    func = _func(name)
+    assert "functions_framework.http" in (ROOT / "functions" / name / "main.py").read_text()
+    assert func["invoke"] == "http"
+    assert "builder" not in func.get("build", {})
+    assert "ARG FUNCTION" in (ROOT / "Dockerfile").read_text()
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_scale_to_zero_except_api(name):
     expected = 1 if name in ALWAYS_WARM else 0
     assert _func(name)["deploy"]["options"]["scale"]["min"] == expected
