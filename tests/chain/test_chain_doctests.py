@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["kades.solana.base58", "kades.chain.anomaly", "kades.chain.funding"])
+@pytest.mark.parametrize("module", ["kades.solana.base58", "kades.chain.anomaly", "kades.chain.funding", "kades.chain.rows"])
 def test_doctests(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

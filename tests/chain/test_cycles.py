@@ -7,13 +7,14 @@ import pytest
 
 from kades.chain.cycles import MAX_EDGES, _path, find_cycles
 from kades.chain.function import new_token_state
+from kades.chain.rows import Transfer
 from kades.chain.thresholds import ChainThresholds
 
 T = ChainThresholds()
 
 
 def edge(t, source, destination, amount=100, slot=1):
-    return [t, source, destination, amount, f"tx-{source}-{destination}-{t}", slot]
+    return Transfer(t, source, destination, amount, f"tx-{source}-{destination}-{t}", slot)
 
 
 def exhaustive(edges: list, start: str, goal: str, before_s: float, depth: int) -> bool:

@@ -6,6 +6,7 @@ import pytest
 from kades.chain import launch
 from kades.chain.cycles import find_cycles
 from kades.chain.function import new_token_state
+from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.chain.thresholds import ChainThresholds
 from kades.chain.wash import find_wash
 
@@ -13,11 +14,11 @@ T = ChainThresholds()
 
 
 def trade(t, wallet, side, base, quote=10**9, slot=1):
-    return [t, wallet, 1 if side == "buy" else -1, base, quote, f"sig-{wallet}-{t}", slot]
+    return Trade(t, wallet, 1 if side == "buy" else -1, base, quote, f"sig-{wallet}-{t}", slot)
 
 
 def edge(t, source, destination, amount=100, slot=1):
-    return [t, source, destination, amount, f"tx-{source}-{destination}-{t}", slot]
+    return Transfer(t, source, destination, amount, f"tx-{source}-{destination}-{t}", slot)
 
 
 def test_self_trading_wallet_is_wash_a_single_round_trip_is_not():
@@ -85,7 +86,7 @@ def test_a_clean_launch_is_not_risky():
 def test_snipers_reported_after_the_window_with_bundle_and_insiders():
     state = launched()
     state["first_trade"] = {"time_s": 0.0, "slot": 1}
-    state["early_buys"] = [[0.0, f"B{k}", 40, 10**9, f"s{k}", 1] for k in range(4)] + [[3.0, "LATE", 40, 10**9, "s9", 8]]
+    state["early_buys"] = [EarlyBuy(0.0, f"B{k}", 40, 10**9, f"s{k}", 1) for k in range(4)] + [EarlyBuy(3.0, "LATE", 40, 10**9, "s9", 8)]
     assert launch.find_snipers(state, "TOKEN", {}, 4.0, 10, T) == []  # the window is still open
     (alert,) = launch.find_snipers(state, "TOKEN", {"B0": "DEV", "B1": "DEV"}, 6.0, 15, T)
     evidence = alert["evidence"]

@@ -11,11 +11,11 @@ starts from the quiet end (the old depth-first search revisited wallets and took
 from __future__ import annotations
 
 from kades.chain.anomaly import make_anomaly, ramp
+from kades.chain.rows import Transfer
 from kades.chain.thresholds import ChainThresholds
 
 DETECTOR = "chain.cycles"
 MAX_EDGES = 5000
-_T, _SOURCE, _DESTINATION = 0, 1, 2   # an edge: [time, source, destination, amount, sig, slot]
 
 
 class _Side:
@@ -37,18 +37,18 @@ class _Side:
         for node in self.frontier:
             here = last[node][0]
             for edge in self.index.get(node, ()):
-                t = edge[_T]
+                t = edge.time_s
                 if self.forward:   # leave `node` no earlier than we got there
                     if t < here or t > before_s:
                         continue
-                    other = edge[_DESTINATION]
+                    other = edge.destination
                     if other not in labels or t < labels[other][0]:
                         labels[other] = (t, edge)
                         changed.add(other)
                 else:              # arrive at `node` no later than we must leave it
                     if t > here:
                         continue
-                    other = edge[_SOURCE]
+                    other = edge.source
                     if other not in labels or t > labels[other][0]:
                         labels[other] = (t, edge)
                         changed.add(other)
@@ -63,7 +63,7 @@ class _Side:
             if edge is None:
                 break
             edges.append(edge)
-            node = edge[_SOURCE] if self.forward else edge[_DESTINATION]
+            node = edge.source if self.forward else edge.destination
         return edges[::-1] if self.forward else edges
 
 
@@ -87,7 +87,7 @@ def _path(outgoing: dict, incoming: dict, start: str, goal: str, before_s: float
     return None
 
 
-def _index(index: dict, wallet: str, edge: list) -> None:
+def _index(index: dict, wallet: str, edge: Transfer) -> None:
     found = index.get(wallet)
     if found is None:
         index[wallet] = [edge]
@@ -95,34 +95,34 @@ def _index(index: dict, wallet: str, edge: list) -> None:
         found.append(edge)
 
 
-def find_cycles(state: dict, token: str, new_edges: list[list], time_s: float, slot: int,
+def find_cycles(state: dict, token: str, new_edges: list[Transfer], time_s: float, slot: int,
                 t: ChainThresholds) -> list[dict]:
-    """Cycles closed by `new_edges` ([time, source, destination, amount, signature, slot])."""
+    """Cycles closed by `new_edges` (transfers of the token, kades.chain.rows)."""
     oldest_s = time_s - t.cycle_window_s
-    edges = [e for e in state["edges"] if e[_T] >= oldest_s][-MAX_EDGES:]
+    edges = [e for e in state["edges"] if e.time_s >= oldest_s][-MAX_EDGES:]
     # One pass over the window, once per block: linear in its edges (~0.5 µs each here).
     outgoing: dict[str, list] = {}
     incoming: dict[str, list] = {}
     for edge in edges:
-        _index(outgoing, edge[_SOURCE], edge)
-        _index(incoming, edge[_DESTINATION], edge)
+        _index(outgoing, edge.source, edge)
+        _index(incoming, edge.destination, edge)
     anomalies = []
     for edge in new_edges:
-        start_s, source, destination = edge[_T], edge[_SOURCE], edge[_DESTINATION]
+        start_s, source, destination = edge.time_s, edge.source, edge.destination
         path = _path(outgoing, incoming, destination, source, start_s, t.cycle_max_length - 1)
         if path:
             cycle = path + [edge]
-            wallets = [cycle[0][_SOURCE]] + [e[_DESTINATION] for e in cycle]
+            wallets = [cycle[0].source] + [e.destination for e in cycle]
             key = "cycle:" + ",".join(sorted(set(wallets)))[:200]
             if time_s - state["alerted"].get(key, -1e18) >= t.alert_cooldown_s:
                 state["alerted"][key] = time_s
                 anomalies.append(make_anomaly(
                     token=token, kind="cyclic_transfer", detector=DETECTOR, time_s=time_s,
                     severity=ramp(1.0 / len(cycle), 1.0 / t.cycle_max_length, 0.5, floor=0.5), confidence=0.85,
-                    start_s=cycle[0][_T], slots=(cycle[0][5], slot),
+                    start_s=cycle[0].time_s, slots=(cycle[0].slot, slot),
                     evidence={"summary": f"tokens went round a {len(cycle)}-hop cycle",
-                              "wallets": wallets, "amounts": [e[3] for e in cycle],
-                              "signatures": [e[4] for e in cycle], "hops": len(cycle)}))
+                              "wallets": wallets, "amounts": [e.amount for e in cycle],
+                              "signatures": [e.signature for e in cycle], "hops": len(cycle)}))
         _index(outgoing, source, edge)
         _index(incoming, destination, edge)
         edges.append(edge)

@@ -16,6 +16,7 @@ from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, record_fundings
 from kades.chain.ordering import (IN_ORDER, KEEP_S, MissingKeys, admit, launches_as_of, pending_payloads,
                                   record_launches)
 from kades.chain.reply import handle_block_event
+from kades.chain.rows import EarlyBuy, Trade, Transfer, typed
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.chain.wash import find_wash
 from kades.errors import TemporaryFailure
@@ -57,7 +58,7 @@ def _record_launch(state: dict, record: dict, time_s: float, slot: int) -> None:
 
 def analyse_token(state: dict | None, token: str, records: dict, creator_launches: dict, funders: dict,
                   time_s: float, slot: int, t: ChainThresholds) -> tuple[dict, list[dict]]:
-    state = state or new_token_state()
+    state = typed(state or new_token_state(), trades=Trade, edges=Transfer, early_buys=EarlyBuy)
     if slot <= state["last_slot"]:
         return state, []  # this slot was analysed already
     state["last_slot"] = slot
@@ -66,20 +67,20 @@ def analyse_token(state: dict | None, token: str, records: dict, creator_launche
         _record_launch(state, record, time_s, slot)
     for swap in records["swaps"]:
         side = 1 if swap["side"] == "buy" else -1
-        state["trades"].append([time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
-                                swap["signature"], slot])
+        state["trades"].append(Trade(time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
+                                     swap["signature"], slot))
         holders[swap["trader"]] = holders.get(swap["trader"], 0) + side * swap["base_amount"]
         if state["first_trade"] is None:
             state["first_trade"] = {"time_s": time_s, "slot": slot}
         if side > 0 and time_s - state["first_trade"]["time_s"] <= t.sniper_s:
-            state["early_buys"].append([time_s, swap["trader"], swap["base_amount"], swap["quote_amount"],
-                                        swap["signature"], slot])
+            state["early_buys"].append(EarlyBuy(time_s, swap["trader"], swap["base_amount"], swap["quote_amount"],
+                                                swap["signature"], slot))
     new_edges = []
     for transfer in records["transfers"]:
         amount = transfer["amount"]
         holders[transfer["source"]] = holders.get(transfer["source"], 0) - amount
         holders[transfer["destination"]] = holders.get(transfer["destination"], 0) + amount
-        new_edges.append([time_s, transfer["source"], transfer["destination"], amount, transfer["signature"], slot])
+        new_edges.append(Transfer(time_s, transfer["source"], transfer["destination"], amount, transfer["signature"], slot))
     if len(holders) > launches.MAX_HOLDERS:  # keep the largest holders only
         state["holders"] = dict(sorted(holders.items(), key=lambda x: -abs(x[1]))[:launches.MAX_HOLDERS])
     creator = (state["launch"] or {}).get("creator")

@@ -68,17 +68,17 @@ def find_snipers(state: dict, token: str, funders: dict[str, str], time_s: float
     if not first or state["alerted"].get("snipers") or time_s - first["time_s"] <= t.sniper_s:
         return []
     reference_s = min(first["time_s"], (state.get("launch") or {}).get("time_s", first["time_s"]))
-    early = [b for b in state["early_buys"] if b[0] - reference_s <= t.sniper_s]
+    early = [b for b in state["early_buys"] if b.time_s - reference_s <= t.sniper_s]
     creator = (state.get("launch") or {}).get("creator")
     by_slot: dict[int, set] = {}
     for buy in early:
-        by_slot.setdefault(buy[5], set()).add(buy[1])
+        by_slot.setdefault(buy.slot, set()).add(buy.wallet)
     bundles = {s: sorted(w) for s, w in by_slot.items() if len(w) >= t.bundle_wallets}
-    buyers = sorted({b[1] for b in early} - {creator})
+    buyers = sorted({b.wallet for b in early} - {creator})
     insiders = sorted(w for w in buyers if creator and funders.get(w) == creator)
     state["alerted"]["snipers"] = time_s
     supply = (state.get("launch") or {}).get("supply") or PUMP_FUN_SUPPLY
-    sniped = sum(b[2] for b in early if b[1] != creator)
+    sniped = sum(b.base for b in early if b.wallet != creator)
     share = sniped / supply
     if not (bundles or insiders or (len(buyers) >= 3 and share >= t.sniper_supply_share / 2)):
         return []
@@ -90,4 +90,4 @@ def find_snipers(state: dict, token: str, funders: dict[str, str], time_s: float
                              f"{t.sniper_s:g}s of the first trade",
                   "snipers": buyers, "bundles": {str(s): w for s, w in bundles.items()},
                   "insiders_funded_by_creator": insiders, "creator": creator, "sniped_supply_share": round(share, 6),
-                  "signatures": sorted({b[4] for b in early})[:50]})]
+                  "signatures": sorted({b.signature for b in early})[:50]})]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 
 from kades.chain.anomaly import make_anomaly, ramp
+from kades.chain.rows import Trade, Transfer
 from kades.chain.thresholds import ChainThresholds
 from kades.solana.programs import STABLECOINS, WSOL
 
@@ -77,95 +78,95 @@ def whale_swap(state: dict, token: str, swap: dict, time_s: float, slot: int, t:
 
 
 def accumulation(state: dict, token: str, funders: dict, time_s: float, slot: int, t: ChainThresholds) -> list[dict]:
-    clusters: dict[str, list] = {}
+    clusters: dict[str, list[Trade]] = {}
     for trade in state["trades"]:
-        clusters.setdefault(funders.get(trade[1], trade[1]), []).append(trade)
+        clusters.setdefault(funders.get(trade.wallet, trade.wallet), []).append(trade)
     supply, found = supply_of(state), []
     flows = _transfer_flows(state)
     for cluster, trades in clusters.items():
-        buys = [tr for tr in trades if tr[2] > 0]
-        bought, sold = sum(tr[3] for tr in buys), sum(tr[3] for tr in trades if tr[2] < 0)
-        passed_on = sum(flows.get(w, 0) for w in {tr[1] for tr in trades})  # sent minus received
+        buys = [tr for tr in trades if tr.side > 0]
+        bought, sold = sum(tr.base for tr in buys), sum(tr.base for tr in trades if tr.side < 0)
+        passed_on = sum(flows.get(w, 0) for w in {tr.wallet for tr in trades})  # sent minus received
         net_share = (bought - sold - max(0, passed_on)) / supply
         if len(buys) < t.accumulation_buys or net_share < t.accumulation_supply_share or sold > 0.1 * bought:
             continue
         if not _alert_once(state, f"acc:{cluster}", time_s, t):
             continue
-        wallets = sorted({tr[1] for tr in trades})
-        mean_quote = sum(tr[4] for tr in buys) / len(buys) / 1e9
+        wallets = sorted({tr.wallet for tr in trades})
+        mean_quote = sum(tr.quote for tr in buys) / len(buys) / 1e9
         style = "stealth" if mean_quote < t.whale_min_quote / 2 else "aggressive"
         found.append(make_anomaly(
             token=token, kind="accumulation", detector=DETECTOR, time_s=time_s,
             severity=ramp(net_share, t.accumulation_supply_share, 0.1), confidence=0.8 if len(wallets) > 1 else 0.7,
-            start_s=min(tr[0] for tr in trades), slots=(min(tr[6] for tr in trades), slot),
+            start_s=min(tr.time_s for tr in trades), slots=(min(tr.slot for tr in trades), slot),
             evidence={"summary": f"{len(wallets)} wallet(s) net-bought {net_share:.1%} of the supply in {len(buys)} buys ({style})",
                       "style": style, "cluster": cluster, "wallets": wallets, "buys": len(buys),
-                      "net_supply_share": round(net_share, 6), "signatures": sorted({tr[5] for tr in buys})[:50]}))
+                      "net_supply_share": round(net_share, 6), "signatures": sorted({tr.signature for tr in buys})[:50]}))
     return found
 
 
 def _transfer_flows(state: dict) -> dict[str, int]:
     """Per wallet: tokens sent minus tokens received by transfer in the window."""
     flows: dict[str, int] = {}
-    for _, source, destination, amount, *_ in state["sends"]:
-        flows[source] = flows.get(source, 0) + amount
-        flows[destination] = flows.get(destination, 0) - amount
+    for send in state["sends"]:
+        flows[send.source] = flows.get(send.source, 0) + send.amount
+        flows[send.destination] = flows.get(send.destination, 0) - send.amount
     return flows
 
 
 def distribution(state: dict, token: str, time_s: float, slot: int, t: ChainThresholds) -> list[dict]:
     supply, found = supply_of(state), []
-    fan_out: dict[str, list] = {}
+    fan_out: dict[str, list[Transfer]] = {}
     for send in state["sends"]:
-        fan_out.setdefault(send[1], []).append(send)
-    sells: dict[str, list] = {}
+        fan_out.setdefault(send.source, []).append(send)
+    sells: dict[str, list[Trade]] = {}
     bought: dict[str, int] = {}
     for trade in state["trades"]:
-        if trade[2] < 0:
-            sells.setdefault(trade[1], []).append(trade)
+        if trade.side < 0:
+            sells.setdefault(trade.wallet, []).append(trade)
         else:
-            bought[trade[1]] = bought.get(trade[1], 0) + trade[3]
+            bought[trade.wallet] = bought.get(trade.wallet, 0) + trade.base
     received: dict[str, int] = {}
     for send in state["sends"]:
-        received[send[2]] = received.get(send[2], 0) + send[3]
+        received[send.destination] = received.get(send.destination, 0) + send.amount
     for wallet in sorted(set(fan_out) | set(sells)):
         sends, sold = fan_out.get(wallet, []), sells.get(wallet, [])
-        recipients = {s[2] for s in sends}
+        recipients = {s.destination for s in sends}
         # Selling down a position held before: what came in during the window does not count
         # (a wash wallet selling what a partner just handed it is not distributing).
         inflow = bought.get(wallet, 0) + received.get(wallet, 0)
-        sold_share = (sum(s[3] for s in sold) - inflow) / supply
+        sold_share = (sum(s.base for s in sold) - inflow) / supply
         if len(recipients) < t.distribution_recipients and not (len(sold) >= 3 and sold_share >= t.distribution_supply_share):
             continue
         if not _alert_once(state, f"dist:{wallet}", time_s, t):
             continue
-        moved = sum(s[3] for s in sends) + sum(s[3] for s in sold)
+        moved = sum(s.amount for s in sends) + sum(s.base for s in sold)
         rows = sends + sold
         found.append(make_anomaly(
             token=token, kind="distribution", detector=DETECTOR, time_s=time_s,
             severity=ramp(moved / supply, t.distribution_supply_share, 0.2), confidence=0.8,
-            start_s=min(r[0] for r in rows), slots=(min(r[-1] for r in rows), slot),
+            start_s=min(r.time_s for r in rows), slots=(min(r.slot for r in rows), slot),
             evidence={"summary": f"{wallet} sent tokens to {len(recipients)} wallets and sold {sold_share:.1%} of the supply",
                       "wallet": wallet, "recipients": sorted(recipients), "sold_supply_share": round(sold_share, 6),
                       "moved_supply_share": round(moved / supply, 6),
-                      "signatures": sorted({r[-2] for r in rows})[:50]}))
+                      "signatures": sorted({r.signature for r in rows})[:50]}))
     return found
 
 
 def wallet_splitting(state: dict, token: str, funders: dict, time_s: float, slot: int, t: ChainThresholds) -> list[dict]:
     seeded: dict[str, set] = {}
     for trade in state["trades"]:
-        if trade[1] in funders:
-            seeded.setdefault(funders[trade[1]], set()).add(trade[1])
+        if trade.wallet in funders:
+            seeded.setdefault(funders[trade.wallet], set()).add(trade.wallet)
     found = []
     for funder, wallets in sorted(seeded.items()):
         if len(wallets) < t.split_wallets or not _alert_once(state, f"split:{funder}", time_s, t):
             continue
-        trades = [tr for tr in state["trades"] if tr[1] in wallets]
+        trades = [tr for tr in state["trades"] if tr.wallet in wallets]
         found.append(make_anomaly(
             token=token, kind="wallet_splitting", detector=DETECTOR, time_s=time_s,
             severity=ramp(len(wallets), t.split_wallets, 3 * t.split_wallets), confidence=0.85,
-            start_s=min(tr[0] for tr in trades), slots=(min(tr[6] for tr in trades), slot),
+            start_s=min(tr.time_s for tr in trades), slots=(min(tr.slot for tr in trades), slot),
             evidence={"summary": f"{funder} funded {len(wallets)} wallets that all trade this token",
-                      "funder": funder, "wallets": sorted(wallets), "signatures": sorted({tr[5] for tr in trades})[:50]}))
+                      "funder": funder, "wallets": sorted(wallets), "signatures": sorted({tr.signature for tr in trades})[:50]}))
     return found

@@ -13,6 +13,7 @@ from kades.chain.blockview import sol_fundings, token_records
 from kades.chain.launch import PUMP_FUN_SUPPLY
 from kades.chain.funding import FundersAsOf, record_fundings
 from kades.chain.ordering import IN_ORDER, admit
+from kades.chain.rows import Trade, Transfer, typed
 from kades.chain.reply import handle_block_event
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.events.catalogue import CHAIN_BLOCK, PING
@@ -48,13 +49,13 @@ def start(ctx: Context) -> Local:
 def analyse_token(state: dict | None, token: str, records: dict, pool_states: list[dict], funders: dict,
                   time_s: float, slot: int, t: ChainThresholds, sol_usd: float | None = None
                   ) -> tuple[dict, list[dict]]:
-    state = state or d.new_state()
+    state = typed(state or d.new_state(), trades=Trade, sends=Transfer)
     if slot <= state["last_slot"]:
         return state, []
     state["last_slot"] = slot
     window = t.whale_window_s
-    state["trades"] = [r for r in state["trades"] if time_s - r[0] <= window][-d.MAX_ROWS:]
-    state["sends"] = [r for r in state["sends"] if time_s - r[0] <= window][-d.MAX_ROWS:]
+    state["trades"] = [r for r in state["trades"] if time_s - r.time_s <= window][-d.MAX_ROWS:]
+    state["sends"] = [r for r in state["sends"] if time_s - r.time_s <= window][-d.MAX_ROWS:]
     if any(l.get("program") == "pump_fun" for l in records["launches"]):
         state["supply"] = PUMP_FUN_SUPPLY
     anomalies = []
@@ -63,8 +64,8 @@ def analyse_token(state: dict | None, token: str, records: dict, pool_states: li
         found = d.whale_swap(state, token, swap, time_s, slot, t, sol_usd)  # against the pool before it
         anomalies += [found] if found else []
         side = 1 if swap["side"] == "buy" else -1
-        state["trades"].append([time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
-                                swap["signature"], slot])
+        state["trades"].append(Trade(time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
+                                     swap["signature"], slot))
         state["holders"][swap["trader"]] = state["holders"].get(swap["trader"], 0) + side * swap["base_amount"]
         after = states_by_sig.get(swap["signature"])
         if after:
@@ -72,8 +73,8 @@ def analyse_token(state: dict | None, token: str, records: dict, pool_states: li
     for p in pool_states:
         state["pool"] = [p["base_reserve"], p["quote_reserve"]]
     for transfer in records["transfers"]:
-        state["sends"].append([time_s, transfer["source"], transfer["destination"], transfer["amount"],
-                               transfer["signature"], slot])
+        state["sends"].append(Transfer(time_s, transfer["source"], transfer["destination"], transfer["amount"],
+                                       transfer["signature"], slot))
         for wallet, sign in ((transfer["source"], -1), (transfer["destination"], 1)):
             state["holders"][wallet] = state["holders"].get(wallet, 0) + sign * transfer["amount"]
     if len(state["holders"]) > d.MAX_ROWS:

@@ -1,0 +1,58 @@
+"""The rows a token's state keeps of its window: trades, transfers and early buys.
+
+NamedTuples, so that code reads `trade.wallet` rather than `trade[1]`, while the documents in
+Redis stay what they were: JSON writes a NamedTuple as the plain list, and `typed` turns the
+lists read back into rows again.
+
+>>> import json
+>>> trade = Trade(time_s=5.0, wallet="W", side=1, base=700, quote=10**9, signature="s", slot=3)
+>>> json.dumps(trade)
+'[5.0, "W", 1, 700, 1000000000, "s", 3]'
+>>> state = typed(json.loads(json.dumps({"trades": [trade]})), trades=Trade)
+>>> state["trades"][0] == trade, state["trades"][0].wallet
+(True, 'W')
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Trade(NamedTuple):
+    """A swap of the token, from the trader's side."""
+
+    time_s: float
+    wallet: str      # the trader
+    side: int        # +1 buy, -1 sell
+    base: int        # token amount, raw units
+    quote: int       # quote amount (SOL, USDC ...), raw units
+    signature: str
+    slot: int
+
+
+class Transfer(NamedTuple):
+    """A transfer of the token between two wallets (an edge of the transfer graph)."""
+
+    time_s: float
+    source: str
+    destination: str
+    amount: int
+    signature: str
+    slot: int
+
+
+class EarlyBuy(NamedTuple):
+    """A buy within the sniping window after the token's first trade."""
+
+    time_s: float
+    wallet: str
+    base: int
+    quote: int
+    signature: str
+    slot: int
+
+
+def typed(state: dict, **kinds: type) -> dict:
+    """`state` with each named list's rows made the given row type (in place, and returned)."""
+    for name, kind in kinds.items():
+        state[name] = [row if isinstance(row, kind) else kind(*row) for row in state[name]]
+    return state
