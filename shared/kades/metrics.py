@@ -2,10 +2,32 @@
 
 Functions and the development broker each run in their own process, so each process's
 default registry holds only what it touches; `/metrics` serves that registry.
+
+Every label takes a bounded set of values: a function, trigger or broker of the manifests,
+an outcome, a level, or an event type of the catalogue (`event_type`; a sender chooses the
+type, and the dead-letter sink takes any). No `_created` series: one more series per
+labelled child that nothing here reads (Prometheus derives resets from the counter itself).
 """
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, Counter, Gauge, Histogram,
+                               disable_created_metrics, generate_latest)
+
+from kades.events.catalogue import SCHEMAS
+
+disable_created_metrics()
+
+OTHER_TYPE = "other"
+
+
+def event_type(value: str) -> str:
+    """An event type as a label value: a catalogue type, else "other".
+
+    >>> event_type("ai.kades.market.tick.v1"), event_type("com.example.anything-at-all")
+    ('ai.kades.market.tick.v1', 'other')
+    """
+    return value if value in SCHEMAS else OTHER_TYPE
+
 
 # --- functions (kades.runtime) ---
 EVENTS = Counter("kades_events_total", "Events received by a function, by outcome",
