@@ -76,7 +76,7 @@ def trigger_types(eventing) -> list[str]:
         for candidate in ("ai.kades.market.feed.v1", "ai.kades.market.tick.v1",
                           "ai.kades.chain.block.v1", "ai.kades.social.posts.v1",
                           "ai.kades.anomaly.detected.v1", "ai.kades.sentiment.scored.v1",
-                          "ai.kades.alert.v1", "dev.knative.sources.ping"):
+                          "ai.kades.alert.issued.v1", "dev.knative.sources.ping"):
             if matches(t.filter, {"type": candidate}) and candidate not in types:
                 types.append(candidate)
     return types

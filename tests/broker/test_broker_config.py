@@ -127,7 +127,8 @@ def test_project_eventing_routes_each_type_to_its_functions():
         "ai.kades.social.posts.v1": {"sentiment-analysis"},
         "ai.kades.anomaly.detected.v1": {"risk-scoring"},
         "ai.kades.sentiment.scored.v1": {"risk-scoring"},
-        "ai.kades.alert.v1": {"alert-dispatch"},
+        "ai.kades.alert.issued.v1": {"alert-dispatch"},
+        "ai.kades.alert.v1": {"alert-dispatch"},  # the old name, accepted through v1
         "ai.kades.risk.scored.v1": set(),
     }
     for event_type, functions in expected.items():

@@ -40,6 +40,7 @@ EXAMPLES = {
     catalogue.TOKEN_TRACKED: {"token_address": MINT,
                               "tracking_parameters": {"alert_threshold": 0.7, "update_interval": 60}},
 }
+EXAMPLES[catalogue.ALERT_V1_NAME] = EXAMPLES[catalogue.ALERT]  # the old name, through v1
 # One broken example per type and the field the error must name.
 BROKEN = {
     catalogue.PING: ({"job": "reboot"}, "data.job"),
@@ -53,6 +54,7 @@ BROKEN = {
     catalogue.ALERT: ({**EXAMPLES[catalogue.ALERT], "time": "yesterday"}, "data.time"),
     catalogue.TOKEN_TRACKED: ({"token_address": ""}, "data.token_address"),
 }
+BROKEN[catalogue.ALERT_V1_NAME] = BROKEN[catalogue.ALERT]
 
 
 def test_every_type_has_an_example_and_a_broken_example():
@@ -98,6 +100,23 @@ def test_derived_ids_are_stable_and_distinct():
     cause = new_event(catalogue.MARKET_TICK, "/t", EXAMPLES[catalogue.MARKET_TICK])
     assert derived_id(cause, "reply") == derived_id(cause, "reply")
     assert derived_id(cause, "reply") != derived_id(cause, "other")
+
+
+def test_every_event_kades_creates_names_its_schema():
+    """`dataschema` on every type but Knative's PingSource type; one URI per type, so a
+    breaking change (a new .vN type) is a new URI, as CloudEvents asks."""
+    made = {t: new_event(t, "/t", EXAMPLES[t]).get("dataschema") for t in SCHEMAS}
+    assert made.pop(catalogue.PING) is None
+    assert made == {t: "urn:kades:schema:" + t for t in made}
+
+
+def test_alerts_are_issued_under_the_noun_verb_name_and_the_old_one_still_validates():
+    assert catalogue.ALERT == "ai.kades.alert.issued.v1"
+    assert all(t.count(".") >= 4 for t in SCHEMAS if t.startswith("ai.kades.")
+               and t != catalogue.ALERT_V1_NAME), "ai.kades.<noun>.<verb>.vN"
+    old = new_event(catalogue.ALERT_V1_NAME, "/t", EXAMPLES[catalogue.ALERT])
+    assert data_problems(old) == []
+    assert [p.field for p in data_problems(new_event(catalogue.ALERT_V1_NAME, "/t", {}))]
 
 
 def test_unknown_type_cannot_be_created():

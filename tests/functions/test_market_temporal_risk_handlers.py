@@ -179,7 +179,7 @@ def test_risk_scoring_stores_scores_replies_per_token_and_is_idempotent(kades_se
                             anomaly("TokenB", "flash_crash", 0.6),
                             anomaly("TokenA", "wash_trading", 0.5))
     first, second, alert = handle_anomalies(event, ctx)  # TokenA crossed 0.7: an alert follows
-    assert alert.type == "ai.kades.alert.v1" and alert.subject == "TokenA"
+    assert alert.type == "ai.kades.alert.issued.v1" and alert.subject == "TokenA"
     assert (first.type, first.subject, second.subject) == (RISK_SCORED, "TokenA", "TokenB")
     assert first.id == derived_id(event, "risk:TokenA") and not data_problems(first)
     assert first.data["level"] == "critical" and second.data["components"]["temporal"] == 0.6

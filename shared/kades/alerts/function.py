@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from kades import clients
 from kades.alerts import stream
 from kades.alerts.delivery import DeliveryWorker
-from kades.events.catalogue import ALERT
+from kades.events.catalogue import ALERT, ALERT_V1_NAME
 from kades.events.envelope import CloudEvent
 from kades.metrics import ALERTS_PUBLISHED
 from kades.runtime import Context, Function
@@ -82,7 +82,8 @@ def handle_alert(event: CloudEvent, ctx: Context) -> None:
     return None
 
 
-FUNCTION = Function("alert-dispatch", (ALERT,), handle_alert, uses_database=True)
+# ALERT_V1_NAME: what risk-scoring sent before ALERT was renamed, accepted through v1.
+FUNCTION = Function("alert-dispatch", (ALERT, ALERT_V1_NAME), handle_alert, uses_database=True)
 
 
 def with_delivery_worker(entry_point, ctx: Context | None = None):

@@ -24,7 +24,12 @@ SOCIAL_POSTS = "ai.kades.social.posts.v1"
 ANOMALY_DETECTED = "ai.kades.anomaly.detected.v1"
 SENTIMENT_SCORED = "ai.kades.sentiment.scored.v1"
 RISK_SCORED = "ai.kades.risk.scored.v1"
-ALERT = "ai.kades.alert.v1"
+# An alert of a token was issued: raised, escalated or cleared (its data's `kind`; not
+# `alert.raised`, which one of the three kinds would then contradict).
+ALERT = "ai.kades.alert.issued.v1"
+# ALERT's name before it followed the noun.verb pattern of the others: the same data,
+# accepted by alert-dispatch (its Triggers filter on both) through v1, never sent any more.
+ALERT_V1_NAME = "ai.kades.alert.v1"
 TOKEN_TRACKED = "ai.kades.token.tracked.v1"
 # Every event KADES produces stays under this size in binary mode (data plus attribute
 # headers: what a Kafka record holds). Producers split batches (kades.events.chunking) or
@@ -32,6 +37,9 @@ TOKEN_TRACKED = "ai.kades.token.tracked.v1"
 MAX_EVENT_BYTES = 256 * 1024
 # Knative's PingSource type (not ours to name): the periodic jobs of eventing/400-pingsources.yaml.
 PING = "dev.knative.sources.ping"
+# The `dataschema` of an event KADES creates: a URI naming its type's schema in SCHEMAS
+# (a new `.vN` type, so a new URI, for every breaking change). Not set on PING (Knative's).
+DATASCHEMA_PREFIX = "urn:kades:schema:"
 
 # RFC 3339 date-time (jsonschema's "format" would need an extra package to be checked).
 _TIME = {"type": "string",
@@ -251,7 +259,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
 }
+SCHEMAS[ALERT_V1_NAME] = SCHEMAS[ALERT]
 
+
+def dataschema(event_type: str) -> str | None:
+    """The `dataschema` URI of a catalogue type KADES creates (None for Knative's PING).
+
+    >>> dataschema(MARKET_TICK)
+    'urn:kades:schema:ai.kades.market.tick.v1'
+    """
+    if event_type not in SCHEMAS:
+        raise ValueError(f"unknown event type {event_type!r}")
+    return None if event_type == PING else DATASCHEMA_PREFIX + event_type
 
 
 @functools.cache
@@ -301,11 +320,11 @@ def new_event(event_type: str, source: str, data: Any, *, subject: str | None = 
     Pass a deterministic `event_id` (see `derived_id`) when the event answers another one,
     so that a redelivered input produces the very same output and is dropped downstream.
     """
-    if event_type not in SCHEMAS:
-        raise ValueError(f"unknown event type {event_type!r}")
     attributes = {"specversion": "1.0", "id": event_id or str(uuid.uuid4()), "source": source,
                   "type": event_type, "time": time or now_rfc3339(),
                   "datacontenttype": "application/json"}
+    if schema := dataschema(event_type):
+        attributes["dataschema"] = schema
     if subject:
         attributes["subject"] = subject
         attributes["partitionkey"] = subject

@@ -97,7 +97,7 @@ def channels_of(explanation: list[dict]) -> list[str]:
 
 
 def alert_document(risk: dict, kind: str, threshold: float) -> dict[str, Any]:
-    """The data of an `ai.kades.alert.v1` event for `risk` (a risk score document)."""
+    """The data of an `ai.kades.alert.issued.v1` event for `risk` (a risk score document)."""
     top = ", ".join(e["anomaly_type"] for e in risk.get("explanation", [])[:3]) or "no anomaly"
     verb = {"raised": "reached", "escalated": "rose to", "cleared": "fell back below"}[kind]
     message = (f"risk of {risk['token']} {verb} {risk['level']} ({risk['score']:.2f}, "

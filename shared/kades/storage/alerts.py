@@ -18,7 +18,8 @@ from kades.storage.repository import MAX_PAGE_SIZE, encode_cursor, page_filter
 
 def insert_alert(conn: psycopg.Connection, data: dict[str, Any], *, event_source: str,
                  event_id: str) -> bool:
-    """Store one alert (the data of an `ai.kades.alert.v1` event); False when stored before."""
+    """Store one alert (the data of an `ai.kades.alert.issued.v1` event); False when stored
+    before."""
     return conn.execute(
         "INSERT INTO alerts (time, token, kind, level, score, data, event_source, event_id)"
         " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
