@@ -7,11 +7,12 @@ import time
 import httpx
 import pytest
 from prometheus_client import REGISTRY
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from kades.alerts import stream
 from kades.alerts.delivery import RetryPolicy, deliver_due
 from kades.alerts.function import handle_alert
-from kades.alerts.signing import verify
+from kades.alerts.signing import as_whsec, new_secret, verify_v1_headers
 from kades.events.catalogue import ALERT, new_event
 from kades.runtime import Context
 from kades.storage import alerts
@@ -45,8 +46,8 @@ def receivers():
         receiver.close()
 
 
-def hook(db_conn, key_id, url, **kwargs):
-    row = store.create_webhook(db_conn, key_id=key_id, url=url, secret="s3cret", **kwargs)
+def hook(db_conn, key_id, url, *, secret="s3cret", **kwargs):
+    row = store.create_webhook(db_conn, key_id=key_id, url=url, secret=secret, **kwargs)
     db_conn.commit()
     return row
 
@@ -90,7 +91,8 @@ def test_webhook_is_signed_retried_and_matches_level_and_token(ctx, db_conn, key
     flaky = receivers(statuses=[500, 503])  # fails twice, then accepts
     wrong_token = receivers()
     too_high = receivers()
-    hook(db_conn, key_id, flaky.url)
+    secret = new_secret()
+    hook(db_conn, key_id, flaky.url, secret=secret)
     hook(db_conn, key_id, wrong_token.url, tokens=["AnotherMint"])
     hook(db_conn, key_id, too_high.url, min_level="critical")
     event = new_event(ALERT, "/kades/risk-scoring", {**ALERT_DATA, "level": "high"})
@@ -103,9 +105,35 @@ def test_webhook_is_signed_retried_and_matches_level_and_token(ctx, db_conn, key
             for o in before} == {"delivered": 1, "retry": 2}
     assert len(flaky.received) == 3 and not wrong_token.received and not too_high.received
     headers, body, _ = flaky.received[-1]
-    assert verify("s3cret", body, headers["X-KADES-Timestamp"], headers["X-KADES-Signature"])
-    assert not verify("other", body, headers["X-KADES-Timestamp"], headers["X-KADES-Signature"])
-    assert json.loads(body)["data"]["level"] == "high"
+    assert Webhook(secret).verify(body, headers)["data"]["level"] == "high"  # Standard Webhooks
+    with pytest.raises(WebhookVerificationError):
+        Webhook(new_secret()).verify(body, headers)
+    # one webhook-id for every attempt of a delivery (the receiver's idempotency key)
+    assert {h["webhook-id"] for h, _, _ in flaky.received} == {headers["X-KADES-Delivery"]}
+    # and the headers of before, through v1
+    assert verify_v1_headers(secret, body, headers["X-KADES-Timestamp"], headers["X-KADES-Signature"])
+    assert not verify_v1_headers("other", body, headers["X-KADES-Timestamp"],
+                                 headers["X-KADES-Signature"])
+
+
+def test_a_webhook_with_a_secret_of_before_is_signed_both_ways(ctx, db_conn, key_id, receivers):
+    receiver = receivers()
+    hook(db_conn, key_id, receiver.url, secret="a-secret-of-before-v1")
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    with httpx.Client() as client:
+        assert drain(ctx, client)["delivered"] == 1
+    headers, body, _ = receiver.received[0]
+    assert Webhook(as_whsec("a-secret-of-before-v1")).verify(body, headers)["id"]
+    assert verify_v1_headers("a-secret-of-before-v1", body, headers["X-KADES-Timestamp"],
+                             headers["X-KADES-Signature"])
+
+
+def test_alerts_under_the_old_type_name_are_still_dispatched(ctx, db_conn):
+    from kades.events.catalogue import ALERT_V1_NAME
+    event = new_event(ALERT_V1_NAME, "/kades/risk-scoring", ALERT_DATA, subject=ALERT_DATA["token"])
+    handle_alert(event, ctx)
+    rows, _ = alerts.recent_alerts(db_conn, token=ALERT_DATA["token"])
+    assert [r["alert_id"] for r in rows] == [event.id]
 
 
 def test_exhausted_delivery_is_dead_lettered(ctx, db_conn, key_id, receivers):

@@ -6,11 +6,14 @@ import math
 import threading
 import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from api.apiclient import api_client
-from kades.alerts.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_headers, verify
+from kades.alerts.signing import (V1_SIGNATURE_HEADER, V1_TIMESTAMP_HEADER, as_whsec,
+                                  signature_headers, verify_v1_headers as verify)
 
 CLIENTS, REQUESTS_EACH = 8, 25  # 200 requests against a burst of 100
 STANDARD_RATE_PER_MIN, STANDARD_BURST = 60, 100
@@ -48,15 +51,15 @@ def test_rate_limit_holds_under_concurrent_clients(api, make_key):
 
 
 SECRETS = st.text(min_size=16, max_size=64)
-BODIES = st.binary(min_size=1, max_size=200)
+BODIES = st.text(min_size=1, max_size=200).map(str.encode)  # JSON is text
 
 
 @given(SECRETS, BODIES, st.data())
 @settings(max_examples=200, deadline=None, database=None)
 def test_signatures_verify_and_tampering_fails(secret, body, data):
     now = 1_800_000_000
-    headers = signature_headers(secret, body, timestamp=now)
-    stamp, signature = headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER]
+    headers = signature_headers(secret, body, delivery_id="1", timestamp=now)
+    stamp, signature = headers[V1_TIMESTAMP_HEADER], headers[V1_SIGNATURE_HEADER]
     assert verify(secret, body, stamp, signature, now=now + 10)
     index = data.draw(st.integers(0, len(body) - 1))
     tampered = body[:index] + bytes([body[index] ^ data.draw(st.integers(1, 255))]) + body[index + 1:]
@@ -67,3 +70,17 @@ def test_signatures_verify_and_tampering_fails(secret, body, data):
     assert not verify(secret, body, str(now + 1), signature, now=now), "the timestamp is signed"
     assert not verify(secret, body, stamp, signature, now=now + 301), "replays are refused"
     assert not verify(secret, body, "not-a-number", signature, now=now)
+
+
+@given(SECRETS, BODIES, st.data())
+@settings(max_examples=100, deadline=None, database=None)
+def test_standard_webhooks_signatures_verify_and_tampering_fails(secret, body, data):
+    """The same through the Standard Webhooks verifier a receiver would use."""
+    headers = signature_headers(secret, body, delivery_id=str(data.draw(st.integers(1, 10**12))))
+    receiver = Webhook(as_whsec(secret))
+    receiver.verify(body, headers, json_parse=False)
+    index = data.draw(st.integers(0, len(body) - 1))
+    tampered = body[:index] + bytes([body[index] ^ data.draw(st.integers(1, 127))]) + body[index + 1:]
+    for changed, sent in ((tampered, headers), (body, {**headers, "webhook-id": "0"})):
+        with pytest.raises((WebhookVerificationError, UnicodeDecodeError)):
+            receiver.verify(changed, sent, json_parse=False)

@@ -46,8 +46,10 @@ def attempt(client: httpx.Client, delivery: dict, policy: RetryPolicy, *,
     if not allow_private and (refused := delivery_problem(delivery["url"])):
         return None, f"refused: {refused}"
     body = json.dumps(delivery["payload"], separators=(",", ":")).encode()
+    # The delivery id is the Standard Webhooks `webhook-id` (signed); X-KADES-Delivery: v1's name.
     headers = {"Content-Type": "application/json", "User-Agent": "kades-alert-dispatch",
-               "X-KADES-Delivery": str(delivery["id"]), **signature_headers(delivery["secret"], body)}
+               "X-KADES-Delivery": str(delivery["id"]),
+               **signature_headers(delivery["secret"], body, delivery_id=str(delivery["id"]))}
     try:
         response = client.post(delivery["url"], content=body, headers=headers,
                                timeout=policy.timeout_s)

@@ -1,41 +1,98 @@
-"""Webhook signatures: `X-KADES-Signature: sha256=<hex>` over `<timestamp>.<body>`.
+"""Webhook signatures by the Standard Webhooks scheme (standardwebhooks.com, spec 1.0), so a
+receiver can verify them with any ready-made verifier (`standardwebhooks.Webhook`).
 
-HMAC-SHA256 with the webhook's secret; the timestamp (`X-KADES-Timestamp`, Unix seconds) is
-signed too, so a receiver that refuses old timestamps also refuses replayed deliveries.
+Headers: `webhook-id` (the delivery's id, the same on every retry: the receiver's idempotency
+key), `webhook-timestamp` (Unix seconds of the attempt) and `webhook-signature`
+(`v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`): the id and the time are signed with
+the body, so a receiver that refuses old timestamps also refuses replays.
 
->>> headers = signature_headers("s3cret", b'{"a":1}', timestamp=1700000000)
->>> headers["X-KADES-Signature"][:7]
-'sha256='
->>> verify("s3cret", b'{"a":1}', headers["X-KADES-Timestamp"], headers["X-KADES-Signature"],
-...        now=1700000010)
+Secrets are `whsec_<base64 of 32 random bytes>`; the HMAC key is the decoded bytes. A secret
+in the form of before (any other string of 16-256 characters: accepted through v1) signs
+with its UTF-8 bytes, which is what a verifier given `as_whsec(secret)` checks.
+
+Through v1 every delivery also carries the headers of before, for receivers that check them:
+`X-KADES-Timestamp` and `X-KADES-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`
+keyed by the secret string as given (`verify_v1_headers`).
+
+>>> secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+>>> h = signature_headers(secret, b'{"test": 2432232314}', delivery_id="msg_p5jXN8AQM9LWM0D4loKWxJek",
+...                       timestamp=1614265330)
+>>> h["webhook-signature"]  # the test vector of every Standard Webhooks library
+'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE='
+>>> verify_v1_headers(secret, b'{"test": 2432232314}', h["X-KADES-Timestamp"],
+...                   h["X-KADES-Signature"], now=1614265340)
 True
->>> verify("s3cret", b'{"a":2}', headers["X-KADES-Timestamp"], headers["X-KADES-Signature"],
-...        now=1700000010)
-False
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import secrets
 import time
+from datetime import datetime, timezone
 
-SIGNATURE_HEADER = "X-KADES-Signature"
-TIMESTAMP_HEADER = "X-KADES-Timestamp"
+from standardwebhooks import Webhook
+
+SECRET_PREFIX = "whsec_"
+SECRET_BYTES = 32  # the spec asks for 24 to 64
+ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER = "webhook-id", "webhook-timestamp", "webhook-signature"
+# The headers of before, still sent through v1.
+V1_SIGNATURE_HEADER = "X-KADES-Signature"
+V1_TIMESTAMP_HEADER = "X-KADES-Timestamp"
 
 
-def sign(secret: str, body: bytes, timestamp: int) -> str:
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def secret_problem(secret: object) -> str | None:
+    """Why `secret` cannot sign a webhook, or None."""
+    if not isinstance(secret, str):
+        return "a string"
+    if not secret.startswith(SECRET_PREFIX):
+        # The form of before, accepted through v1.
+        return None if 16 <= len(secret) <= 256 else (
+            f"{SECRET_PREFIX}<base64 of 24 to 64 bytes>, or any string of 16 to 256 characters")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+    except binascii.Error:
+        return f"{SECRET_PREFIX} followed by standard base64"
+    return None if 24 <= len(key) <= 64 else f"{SECRET_PREFIX}<base64 of 24 to 64 bytes>"
+
+
+def signing_key(secret: str) -> bytes:
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret[len(SECRET_PREFIX):])
+    return secret.encode()
+
+
+def as_whsec(secret: str) -> str:
+    """The `whsec_` form a Standard Webhooks verifier takes for a secret of before."""
+    return secret if secret.startswith(SECRET_PREFIX) else (
+        SECRET_PREFIX + base64.b64encode(secret.encode()).decode())
+
+
+def _v1_signature(secret: str, body: bytes, timestamp: int) -> str:
     message = str(timestamp).encode() + b"." + body
     return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signature_headers(secret: str, body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
+def signature_headers(secret: str, body: bytes, *, delivery_id: str,
+                      timestamp: int | None = None) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt, and those of before (v1)."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, body, timestamp)}
+    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    signature = Webhook(signing_key(secret)).sign(delivery_id, moment, body.decode())
+    return {ID_HEADER: delivery_id, TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: signature,
+            V1_TIMESTAMP_HEADER: str(timestamp),
+            V1_SIGNATURE_HEADER: _v1_signature(secret, body, timestamp)}
 
 
-def verify(secret: str, body: bytes, timestamp: str, signature: str, *,
-           tolerance_s: float = 300, now: float | None = None) -> bool:
-    """What a receiver does: the signature matches and the timestamp is recent."""
+def verify_v1_headers(secret: str, body: bytes, timestamp: str, signature: str, *,
+                      tolerance_s: float = 300, now: float | None = None) -> bool:
+    """What a receiver of before does with X-KADES-*: the signature matches, the time is recent."""
     try:
         moment = int(timestamp)
     except ValueError:
@@ -43,4 +100,4 @@ def verify(secret: str, body: bytes, timestamp: str, signature: str, *,
     now = time.time() if now is None else now
     if abs(now - moment) > tolerance_s:
         return False
-    return hmac.compare_digest(sign(secret, body, moment), signature)
+    return hmac.compare_digest(_v1_signature(secret, body, moment), signature)

@@ -1,13 +1,13 @@
 """Webhook routes: register (the signing secret is shown once), list, delete."""
 from __future__ import annotations
 
-import secrets
 import uuid
 from urllib.parse import urlsplit
 
 import flask
 
 from kades.alerts.destinations import registration_problem
+from kades.alerts.signing import new_secret, secret_problem
 from kades.api.auth import Caller
 from kades.api.params import jsonable, read_json_object, unknown_params
 from kades.errors import BadRequestError, Problem
@@ -35,9 +35,9 @@ def create(ctx: Context, request: flask.Request, caller: Caller) -> flask.Respon
     if not isinstance(tokens, list) or len(tokens) > 100 or not all(
             isinstance(t, str) and 0 < len(t) <= 64 for t in tokens):
         problems.append(Problem("tokens", "a list of at most 100 token addresses"))
-    secret = body.get("secret", secrets.token_urlsafe(32))
-    if not isinstance(secret, str) or not 16 <= len(secret) <= 256:
-        problems.append(Problem("secret", "a string of 16 to 256 characters"))
+    secret = body["secret"] if "secret" in body else new_secret()  # whsec_...: Standard Webhooks
+    if refused := secret_problem(secret):
+        problems.append(Problem("secret", refused))
     if problems:
         raise BadRequestError("invalid webhook", problems)
     with ctx.db() as conn:
