@@ -1,6 +1,7 @@
 """Redis and PostgreSQL clients: created lazily, once per process, never at import."""
 from __future__ import annotations
 
+import http.cookiejar
 import threading
 
 import httpx
@@ -56,10 +57,19 @@ def db_pool(config: Settings | None = None) -> ConnectionPool:
 
 
 def http_client() -> httpx.Client:
-    """One pooled HTTP client per process (sink emission, webhooks)."""
+    """One pooled HTTP client per process (sink emission, webhooks, the development broker's
+    deliveries and dead-letter replay). No cap on connections, so callers keep their own
+    concurrency (a broker runs a worker per delivery in flight), and enough kept alive that
+    every worker reuses its connection, as Knative's dispatcher (Go's http.Transport) does.
+    Its cookie jar refuses every cookie: one receiver's Set-Cookie must never ride along to
+    later requests (Knative's dispatcher keeps no cookies either)."""
     with _lock:
         if not _http:
-            _http.append(httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0)))
+            _http.append(httpx.Client(
+                timeout=httpx.Timeout(10.0, connect=2.0),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=1000),
+                cookies=http.cookiejar.CookieJar(
+                    http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))))
         return _http[0]
 
 

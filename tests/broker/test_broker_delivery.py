@@ -68,3 +68,21 @@ def test_error_extensions_truncate_the_base64_body_at_1024_chars():
     assert len(ext["knativeerrordata"]) == 1024
     assert base64.b64decode(ext["knativeerrordata"]) == b"x" * 768
     assert error_extensions("http://svc/", 400, b"bad")["knativeerrordata"] == "YmFk"
+
+
+def test_deliveries_share_a_pooled_client_that_keeps_no_cookies(subscribers):
+    """One pooled httpx client per process makes every delivery; a subscriber's Set-Cookie
+    must not come back on the next delivery (Knative's dispatcher keeps no cookies)."""
+    from werkzeug.wrappers import Response as WerkzeugResponse
+
+    def respond(_request):
+        answer = WerkzeugResponse(status=202)
+        answer.set_cookie("session", "from-the-subscriber")
+        return answer
+
+    receiver = subscribers(respond)
+    event = CloudEvent({"specversion": "1.0", "id": "1", "source": "/s", "type": "t"})
+    for _ in range(2):
+        assert send(receiver.url, event, timeout_s=2, prefer_reply=True).kind == "done"
+    assert [r["headers"].get("cookie") for r in receiver.requests] == [None, None]
+    assert receiver.requests[1]["headers"]["prefer"] == "reply"

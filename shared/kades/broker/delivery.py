@@ -11,10 +11,11 @@ body that is not a CloudEvent is a failure reported as 502).
 from __future__ import annotations
 
 import base64
-import http.client
-import urllib.parse
 from dataclasses import dataclass
 
+import httpx
+
+from kades import clients
 from kades.errors import InvalidEventError
 from kades.events.envelope import (
     BATCH_TYPE, BROKER_SPECVERSIONS, STRUCTURED_TYPE, CloudEvent, decode, to_binary)
@@ -46,22 +47,16 @@ class Outcome:
 
 
 def post(url: str, headers: dict[str, str], body: bytes, *, timeout_s: float | None) -> Response:
-    """POST and read the whole answer; raise OSError (incl. timeouts) on network errors.
+    """POST on the process's pooled client (kept-alive connections, as Knative's dispatcher
+    keeps them) and read the whole answer; raise OSError (incl. timeouts) on network errors.
     `timeout_s` None: wait as long as it takes (Knative without a delivery timeout)."""
-    parts = urllib.parse.urlsplit(url)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = kind(parts.hostname, parts.port, timeout=timeout_s)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        connection.request("POST", path, body=body, headers={**headers,
-                                                             "content-length": str(len(body))})
-        answer = connection.getresponse()
-        data = answer.read()
-        return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()}, data)
-    except http.client.HTTPException as error:
-        raise OSError(f"bad HTTP response: {error!r}") from error
-    finally:
-        connection.close()
+        answer = clients.http_client().post(url, content=body, headers=headers,
+                                            timeout=httpx.Timeout(timeout_s))
+    except httpx.TransportError as error:  # connect, read, protocol errors; not HTTP statuses
+        raise OSError(f"{type(error).__name__}: {error}") from error
+    return Response(answer.status_code, {k.lower(): v for k, v in answer.headers.items()},
+                    answer.content)
 
 
 def send(url: str, event: CloudEvent, *, timeout_s: float | None, prefer_reply: bool,

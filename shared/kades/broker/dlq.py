@@ -12,15 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
 
+import httpx
 import redis
 
-from kades import exitcodes
+from kades import clients, exitcodes
 from kades.cliutil import report_error
 from kades.errors import KadesError
 from kades.events.envelope import (
@@ -99,14 +98,12 @@ def for_replay(event: CloudEvent) -> CloudEvent:
 def post_event(url: str, event: CloudEvent, *, timeout_s: float = 10.0) -> tuple[int, bytes]:
     """POST in binary mode; (status, body), status 0 when the server cannot be reached."""
     headers, body = to_binary(event)
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-    except (urllib.error.URLError, OSError) as error:
+        response = clients.http_client().post(url, content=body, headers=headers,
+                                              timeout=timeout_s)
+    except httpx.TransportError as error:
         return 0, str(error).encode()
+    return response.status_code, response.content
 
 
 def replay_dead_letters(client: redis.Redis, ingress_url: str, ids: Iterable[str] | None = None,
