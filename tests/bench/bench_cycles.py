@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chain"))
-from test_cycles import T, edge, hub_state  # noqa: E402  (the hub of the tests)
+from test_cycles import CYCLES, edge, hub_state  # noqa: E402  (the hub of the tests)
 
-from kades.chain.cycles import MAX_EDGES, find_cycles  # noqa: E402
+from kades.chain.cycles import MAX_EDGES  # noqa: E402
+from kades.chain.state import TokenState  # noqa: E402
 
 
-def best_s(work, state: dict, repeats: int = 15) -> float:
+def best_s(work, state: TokenState, repeats: int = 15) -> float:
     best = float("inf")
     for _ in range(repeats):
         fresh = copy.deepcopy(state)
@@ -26,12 +27,12 @@ def best_s(work, state: dict, repeats: int = 15) -> float:
     return best
 
 
-def window_pass(state: dict) -> None:
+def window_pass(state: TokenState) -> None:
     """The baseline: filter the window and index every edge by wallet, as each block does."""
     outgoing, incoming = {}, {}
-    for e in [e for e in state["edges"] if e[0] >= 3100.0 - T.cycle_window_s]:
-        outgoing.setdefault(e[1], []).append(e)
-        incoming.setdefault(e[2], []).append(e)
+    for e in [e for e in state.edges if e.time_s >= 3100.0 - CYCLES.window_s]:
+        outgoing.setdefault(e.source, []).append(e)
+        incoming.setdefault(e.destination, []).append(e)
 
 
 def main() -> int:
@@ -47,7 +48,7 @@ def main() -> int:
           f"baseline = one pass over the window, {baseline * 1e3:.2f} ms)")
     print(f"{'block':<38}{'ms per block':>14}{'ms per transfer':>17}{'block / baseline':>18}")
     for label, new in cases.items():
-        seconds = best_s(lambda s: find_cycles(s, "TOKEN", new, 3100.0, 9, T), state)
+        seconds = best_s(lambda s: CYCLES.find(s, "TOKEN", new, time_s=3100.0, slot=9), state)
         print(f"{label:<38}{seconds * 1e3:>14.2f}{seconds * 1e3 / len(new):>17.3f}"
               f"{seconds / baseline:>17.2f}x")
     return 0

@@ -5,12 +5,11 @@ import random
 
 import pytest
 
-from kades.chain.cycles import MAX_EDGES, _path, find_cycles
-from kades.chain.function import new_token_state
+from kades.chain.cycles import MAX_EDGES, CyclicTransfers, _path
 from kades.chain.rows import Transfer
-from kades.chain.thresholds import ChainThresholds
+from kades.chain.state import TokenState
 
-T = ChainThresholds()
+CYCLES = CyclicTransfers()
 
 
 def edge(t, source, destination, amount=100, slot=1):
@@ -53,10 +52,10 @@ def test_the_search_agrees_with_an_exhaustive_one(seed):
             assert path[-1][0] <= before
 
 
-def hub_state(n: int) -> dict:
+def hub_state(n: int) -> TokenState:
     """`n` transfers through one hub: it pays wallet k, and wallet k+1 pays it back later."""
-    state = new_token_state()
-    state["edges"] = [edge(k / 2, "HUB", f"W{k}") if k % 2 == 0 else
+    state = TokenState()
+    state.edges = [edge(k / 2, "HUB", f"W{k}") if k % 2 == 0 else
                       edge(k / 2, f"W{k}", "HUB") for k in range(n)]  # all inside the hour
     return state
 
@@ -64,16 +63,16 @@ def hub_state(n: int) -> dict:
 def test_a_hub_wallet_at_full_size_still_closes_its_cycles():
     state = hub_state(MAX_EDGES)
     # W0 got paid by the hub first, so paying back closes a two-hop cycle...
-    found = find_cycles(state, "TOKEN", [edge(3000.0, "W0", "HUB")], 3000.0, 9, T)
+    found = CYCLES.find(state, "TOKEN", [edge(3000.0, "W0", "HUB")], time_s=3000.0, slot=9)
     assert [a["evidence"]["wallets"] for a in found] == [["HUB", "W0", "HUB"]]
     # ... and a stranger paying the hub closes none, nor does the hub paying a stranger.
-    assert find_cycles(state, "TOKEN", [edge(3001.0, "NEW", "HUB"),
-                                         edge(3002.0, "HUB", "NEW2")], 3002.0, 9, T) == []
-    assert len(state["edges"]) == MAX_EDGES
+    assert CYCLES.find(state, "TOKEN", [edge(3001.0, "NEW", "HUB"),
+                                        edge(3002.0, "HUB", "NEW2")], time_s=3002.0, slot=9) == []
+    assert len(state.edges) == MAX_EDGES
 
 
 def test_a_long_way_round_through_a_hub_is_found():
     state = hub_state(MAX_EDGES - 3)
-    state["edges"] += [edge(3000.0, "W4", "A"), edge(3001.0, "A", "B"), edge(3002.0, "B", "C")]
-    (alert,) = find_cycles(state, "TOKEN", [edge(3003.0, "C", "HUB")], 3003.0, 9, T)
+    state.edges += [edge(3000.0, "W4", "A"), edge(3001.0, "A", "B"), edge(3002.0, "B", "C")]
+    (alert,) = CYCLES.find(state, "TOKEN", [edge(3003.0, "C", "HUB")], time_s=3003.0, slot=9)
     assert alert["evidence"]["wallets"] == ["HUB", "W4", "A", "B", "C", "HUB"]

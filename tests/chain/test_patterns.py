@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import pytest
 
-from kades.chain import launch
-from kades.chain.cycles import find_cycles
-from kades.chain.function import new_token_state
+from kades.chain.cycles import CyclicTransfers
+from kades.chain.launch import LaunchRisk, Snipers
 from kades.chain.rows import EarlyBuy, Trade, Transfer
-from kades.chain.thresholds import ChainThresholds
-from kades.chain.wash import find_wash
+from kades.chain.state import TokenState
+from kades.chain.wash import WashTrading
 
-T = ChainThresholds()
+WASH, CYCLES, LAUNCH, SNIPERS = WashTrading(), CyclicTransfers(), LaunchRisk(), Snipers()
 
 
 def trade(t, wallet, side, base, quote=10**9, slot=1):
@@ -22,34 +21,34 @@ def edge(t, source, destination, amount=100, slot=1):
 
 
 def test_self_trading_wallet_is_wash_a_single_round_trip_is_not():
-    state = new_token_state()
-    state["trades"] = [trade(10 * k, "BOT", "buy" if k % 2 == 0 else "sell", 500) for k in range(6)]
-    state["trades"] += [trade(5, "FAN", "buy", 900), trade(95, "FAN", "sell", 900)]  # one round trip
-    (alert,) = find_wash(state, "TOKEN", 100.0, 9, T)
+    state = TokenState()
+    state.trades = [trade(10 * k, "BOT", "buy" if k % 2 == 0 else "sell", 500) for k in range(6)]
+    state.trades += [trade(5, "FAN", "buy", 900), trade(95, "FAN", "sell", 900)]  # one round trip
+    (alert,) = WASH.find(state, "TOKEN", time_s=100.0, slot=9)
     assert alert["evidence"]["wallets"] == ["BOT"] and alert["evidence"]["pattern"] == "self_trade"
     assert alert["evidence"]["net_position"] == 0 and alert["evidence"]["turnover"] == 6.0
 
 
 def test_wallets_linked_by_transfers_form_one_wash_group():
-    state = new_token_state()
-    state["trades"] = [trade(20 * k, "A", "buy", 700) for k in range(3)] + [trade(20 * k + 9, "B", "sell", 700) for k in range(3)]
-    state["edges"] = [edge(20 * k + 5, "A", "B", 700) for k in range(3)]
-    (alert,) = find_wash(state, "TOKEN", 100.0, 9, T)
+    state = TokenState()
+    state.trades = [trade(20 * k, "A", "buy", 700) for k in range(3)] + [trade(20 * k + 9, "B", "sell", 700) for k in range(3)]
+    state.edges = [edge(20 * k + 5, "A", "B", 700) for k in range(3)]
+    (alert,) = WASH.find(state, "TOKEN", time_s=100.0, slot=9)
     assert alert["evidence"]["wallets"] == ["A", "B"] and alert["evidence"]["pattern"] == "ring"
 
 
 def test_an_unbalanced_group_is_not_wash():
-    state = new_token_state()
-    state["trades"] = [trade(10 * k, "BOT", "buy" if k % 2 == 0 else "sell", 500 if k % 2 == 0 else 400) for k in range(6)]
-    assert find_wash(state, "TOKEN", 100.0, 9, T) == []  # net 300 of 2,700 traded: 11%
+    state = TokenState()
+    state.trades = [trade(10 * k, "BOT", "buy" if k % 2 == 0 else "sell", 500 if k % 2 == 0 else 400) for k in range(6)]
+    assert WASH.find(state, "TOKEN", time_s=100.0, slot=9) == []  # net 300 of 2,700 traded: 11%
 
 
 @pytest.mark.parametrize("hops, fires", [(2, True), (4, True), (6, True), (7, False)])
 def test_cycles_of_two_to_six_hops(hops, fires):
     wallets = [f"W{k}" for k in range(hops)]
     new = [edge(10 * k, wallets[k], wallets[(k + 1) % hops]) for k in range(hops)]
-    state = new_token_state()
-    found = find_cycles(state, "TOKEN", new, 100.0, 9, T)
+    state = TokenState()
+    found = CYCLES.find(state, "TOKEN", new, time_s=100.0, slot=9)
     assert bool(found) is fires
     if fires:
         assert found[0]["evidence"]["wallets"] == wallets + ["W0"] and found[0]["evidence"]["hops"] == hops
@@ -57,38 +56,38 @@ def test_cycles_of_two_to_six_hops(hops, fires):
 
 def test_a_cycle_must_move_forward_in_time():
     backwards = [edge(30, "A", "B"), edge(20, "B", "C"), edge(10, "C", "A")]
-    assert find_cycles(new_token_state(), "TOKEN", sorted(backwards), 100.0, 9, T) == []
+    assert CYCLES.find(TokenState(), "TOKEN", sorted(backwards), time_s=100.0, slot=9) == []
 
 
 def launched(**authorities):
-    state = new_token_state()
-    state["launch"] = {"creator": "DEV", "time_s": 0.0, "slot": 1, "signature": "L", "supply": 1000,
+    state = TokenState()
+    state.launch = {"creator": "DEV", "time_s": 0.0, "slot": 1, "signature": "L", "supply": 1000,
                        "mint_authority": None, "freeze_authority": None, **authorities}
     return state
 
 
 def test_launch_risk_lists_every_factor():
     state = launched(mint_authority="DEV", freeze_authority="DEV")
-    state["holders"] = {"DEV": 400, "X": 50}
-    (alert,) = launch.launch_risk(state, "TOKEN", 3, 10.0, 2, T)
+    state.holders = {"DEV": 400, "X": 50}
+    (alert,) = LAUNCH.find(state, "TOKEN", creator_launches=3, time_s=10.0, slot=2)
     factors = alert["evidence"]["factors"]
     assert set(factors) == {"mint_authority", "freeze_authority", "top1_holder", "creator_holds", "serial_creator"}
     assert alert["severity"] == pytest.approx(1 - 0.5 * 0.5 * 0.65 * 0.7 * 0.65, abs=1e-4)
-    assert launch.launch_risk(state, "TOKEN", 3, 20.0, 3, T) == []  # said once
+    assert LAUNCH.find(state, "TOKEN", creator_launches=3, time_s=20.0, slot=3) == []  # said once
 
 
 def test_a_clean_launch_is_not_risky():
     state = launched()
-    state["holders"] = {f"H{k}": 20 for k in range(20)}
-    assert launch.launch_risk(state, "TOKEN", 1, 10.0, 2, T) == []
+    state.holders = {f"H{k}": 20 for k in range(20)}
+    assert LAUNCH.find(state, "TOKEN", creator_launches=1, time_s=10.0, slot=2) == []
 
 
 def test_snipers_reported_after_the_window_with_bundle_and_insiders():
     state = launched()
-    state["first_trade"] = {"time_s": 0.0, "slot": 1}
-    state["early_buys"] = [EarlyBuy(0.0, f"B{k}", 40, 10**9, f"s{k}", 1) for k in range(4)] + [EarlyBuy(3.0, "LATE", 40, 10**9, "s9", 8)]
-    assert launch.find_snipers(state, "TOKEN", {}, 4.0, 10, T) == []  # the window is still open
-    (alert,) = launch.find_snipers(state, "TOKEN", {"B0": "DEV", "B1": "DEV"}, 6.0, 15, T)
+    state.first_trade = {"time_s": 0.0, "slot": 1}
+    state.early_buys = [EarlyBuy(0.0, f"B{k}", 40, 10**9, f"s{k}", 1) for k in range(4)] + [EarlyBuy(3.0, "LATE", 40, 10**9, "s9", 8)]
+    assert SNIPERS.find(state, "TOKEN", funders={}, time_s=4.0, slot=10) == []  # the window is still open
+    (alert,) = SNIPERS.find(state, "TOKEN", funders={"B0": "DEV", "B1": "DEV"}, time_s=6.0, slot=15)
     evidence = alert["evidence"]
     assert evidence["bundles"] == {"1": ["B0", "B1", "B2", "B3"]}
     assert evidence["insiders_funded_by_creator"] == ["B0", "B1"] and alert["confidence"] == 0.9

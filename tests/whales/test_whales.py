@@ -8,8 +8,9 @@ from kades.chain.memory import MemoryStates
 from kades.chain.quality import format_report, score
 from kades.chain.thresholds import ChainThresholds
 from kades.simulate_chain import simulate_chain
-from kades.whales import detectors
+from kades.whales.detectors import WhaleMovement
 from kades.whales.function import analyse_block
+from kades.whales.state import WhaleState
 
 KINDS = ["whale_movement", "accumulation", "distribution", "wallet_splitting"]
 T = ChainThresholds()
@@ -22,16 +23,17 @@ def swap(quote_sol: float, base: int, trader: str = "W") -> dict:
 
 @pytest.mark.parametrize("sol, fires", [(5.0, False), (9.9, False), (12.0, True)])
 def test_whale_swap_needs_size_and_relative_weight(sol, fires):
-    state = {**detectors.new_state(), "pool": [8 * 10**14, 60 * 10**9], "supply": 10**15}
-    found = detectors.whale_swap(state, "TOKEN", swap(sol, 10**13), 0.0, 1, T)
-    assert (found is not None) is fires
+    state = WhaleState(pool=[8 * 10**14, 60 * 10**9], supply=10**15)
+    found = WhaleMovement().find(state, "TOKEN", swap(sol, 10**13), time_s=0.0, slot=1)
+    assert bool(found) is fires
     if found:
+        (found,) = found
         assert found["evidence"]["reasons"]["liquidity_share"] == pytest.approx(sol / 60)
 
 
 def test_a_large_but_usual_size_for_a_small_pool_share_is_not_a_whale():
-    state = {**detectors.new_state(), "pool": [8 * 10**14, 10_000 * 10**9], "supply": 10**15}
-    assert detectors.whale_swap(state, "TOKEN", swap(20.0, 10**11), 0.0, 1, T) is None
+    state = WhaleState(pool=[8 * 10**14, 10_000 * 10**9], supply=10**15)
+    assert WhaleMovement().find(state, "TOKEN", swap(20.0, 10**11), time_s=0.0, slot=1) == []
 
 
 def run(seed: int):
@@ -59,10 +61,9 @@ def test_each_whale_detector_fires_on_its_scenario(seed):
 
 
 def test_with_a_dollar_price_size_is_judged_in_dollars():
-    state = {**detectors.new_state(), "pool": [8 * 10**14, 60 * 10**9], "supply": 10**15}
-    cheap_sol = detectors.whale_swap(state, "TOKEN", {**swap(12.0, 10**13), "quote_mint": "So11111111111111111111111111111111111111112"},
-                                     0.0, 1, T, sol_usd=100.0)
-    assert cheap_sol is None  # 12 SOL at $100 is $1,200, under the $2,000 floor
-    dear_sol = detectors.whale_swap(state, "TOKEN", {**swap(12.0, 10**13), "quote_mint": "So11111111111111111111111111111111111111112"},
-                                    0.0, 1, T, sol_usd=200.0)
+    state = WhaleState(pool=[8 * 10**14, 60 * 10**9], supply=10**15)
+    sol_swap = {**swap(12.0, 10**13), "quote_mint": "So11111111111111111111111111111111111111112"}
+    cheap_sol = WhaleMovement().find(state, "TOKEN", sol_swap, time_s=0.0, slot=1, sol_usd=100.0)
+    assert cheap_sol == []  # 12 SOL at $100 is $1,200, under the $2,000 floor
+    (dear_sol,) = WhaleMovement().find(state, "TOKEN", sol_swap, time_s=0.0, slot=1, sol_usd=200.0)
     assert dear_sol["evidence"]["usd_value"] == 2400.0

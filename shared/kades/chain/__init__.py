@@ -1,5 +1,6 @@
-"""On-chain manipulation detectors (chain-analysis): pure functions over chain-block records.
+"""On-chain manipulation detectors (chain-analysis): small classes over typed token state.
 
-Each detector takes its JSON state (kept in Redis by `function.py`) and the block's records,
-and returns its new state and the anomalies it found, with evidence a person can check.
+Each detector (kades.chain.detector) reads and updates a token's typed state (kades.chain.state,
+kept in Redis as JSON by `function.py`) with the block's records, and returns the anomalies
+it found, with evidence a person can check.
 """

@@ -10,9 +10,12 @@ starts from the quiet end (the old depth-first search revisited wallets and took
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kades.chain.anomaly import make_anomaly, ramp
+from kades.chain.detector import ChainDetector, alert_once, setting
 from kades.chain.rows import Transfer
-from kades.chain.thresholds import ChainThresholds
+from kades.chain.state import TokenState
 
 DETECTOR = "chain.cycles"
 MAX_EDGES = 5000
@@ -95,36 +98,52 @@ def _index(index: dict, wallet: str, edge: Transfer) -> None:
         found.append(edge)
 
 
-def find_cycles(state: dict, token: str, new_edges: list[Transfer], time_s: float, slot: int,
-                t: ChainThresholds) -> list[dict]:
-    """Cycles closed by `new_edges` (transfers of the token, kades.chain.rows)."""
-    oldest_s = time_s - t.cycle_window_s
-    edges = [e for e in state["edges"] if e.time_s >= oldest_s][-MAX_EDGES:]
-    # One pass over the window, once per block: linear in its edges (~0.5 µs each here).
-    outgoing: dict[str, list] = {}
-    incoming: dict[str, list] = {}
-    for edge in edges:
-        _index(outgoing, edge.source, edge)
-        _index(incoming, edge.destination, edge)
-    anomalies = []
-    for edge in new_edges:
-        start_s, source, destination = edge.time_s, edge.source, edge.destination
-        path = _path(outgoing, incoming, destination, source, start_s, t.cycle_max_length - 1)
-        if path:
-            cycle = path + [edge]
-            wallets = [cycle[0].source] + [e.destination for e in cycle]
-            key = "cycle:" + ",".join(sorted(set(wallets)))[:200]
-            if time_s - state["alerted"].get(key, -1e18) >= t.alert_cooldown_s:
-                state["alerted"][key] = time_s
-                anomalies.append(make_anomaly(
-                    token=token, kind="cyclic_transfer", detector=DETECTOR, time_s=time_s,
-                    severity=ramp(1.0 / len(cycle), 1.0 / t.cycle_max_length, 0.5, floor=0.5), confidence=0.85,
-                    start_s=cycle[0].time_s, slots=(cycle[0].slot, slot),
-                    evidence={"summary": f"tokens went round a {len(cycle)}-hop cycle",
-                              "wallets": wallets, "amounts": [e.amount for e in cycle],
-                              "signatures": [e.signature for e in cycle], "hops": len(cycle)}))
-        _index(outgoing, source, edge)
-        _index(incoming, destination, edge)
-        edges.append(edge)
-    state["edges"] = edges[-MAX_EDGES:]
-    return anomalies
+@dataclass(frozen=True, kw_only=True)
+class CyclicTransfers(ChainDetector):
+    """A time-ordered transfer cycle A -> ... -> A of 2 to `max_length` hops within `window_s`,
+    closed by one of the slot's new transfers.
+
+    >>> hops = [Transfer(10.0 * k, w, v, 100, f"tx{k}", 1) for k, (w, v) in enumerate(["AB", "BC", "CA"])]
+    >>> [a["evidence"]["wallets"] for a in CyclicTransfers().find(TokenState(), "TOKEN", hops,
+    ...                                                           time_s=30.0, slot=2)]
+    [['A', 'B', 'C', 'A']]
+    """
+
+    kind = "cyclic_transfer"
+    name = DETECTOR
+    window_s: float = setting("cycle_window_s")
+    max_length: int = setting("cycle_max_length")
+    alert_cooldown_s: float = setting("alert_cooldown_s")
+
+    def find(self, state: TokenState, token: str, new_edges: list[Transfer], *, time_s: float,
+             slot: int) -> list[dict]:
+        """Cycles closed by `new_edges`, which join the state's window of transfers."""
+        oldest_s = time_s - self.window_s
+        edges = [e for e in state.edges if e.time_s >= oldest_s][-MAX_EDGES:]
+        # One pass over the window, once per block: linear in its edges (~0.5 µs each here).
+        outgoing: dict[str, list] = {}
+        incoming: dict[str, list] = {}
+        for edge in edges:
+            _index(outgoing, edge.source, edge)
+            _index(incoming, edge.destination, edge)
+        anomalies = []
+        for edge in new_edges:
+            start_s, source, destination = edge.time_s, edge.source, edge.destination
+            path = _path(outgoing, incoming, destination, source, start_s, self.max_length - 1)
+            if path:
+                cycle = path + [edge]
+                wallets = [cycle[0].source] + [e.destination for e in cycle]
+                key = "cycle:" + ",".join(sorted(set(wallets)))[:200]
+                if alert_once(state.alerted, key, time_s, cooldown_s=self.alert_cooldown_s):
+                    anomalies.append(make_anomaly(
+                        token=token, kind=self.kind, detector=self.name, time_s=time_s,
+                        severity=ramp(1.0 / len(cycle), 1.0 / self.max_length, 0.5, floor=0.5), confidence=0.85,
+                        start_s=cycle[0].time_s, slots=(cycle[0].slot, slot),
+                        evidence={"summary": f"tokens went round a {len(cycle)}-hop cycle",
+                                  "wallets": wallets, "amounts": [e.amount for e in cycle],
+                                  "signatures": [e.signature for e in cycle], "hops": len(cycle)}))
+            _index(outgoing, source, edge)
+            _index(incoming, destination, edge)
+            edges.append(edge)
+        state.edges = edges[-MAX_EDGES:]
+        return anomalies

@@ -8,17 +8,19 @@ wallet). A mint's slots are analysed in slot order, once each, whatever the deli
 """
 from __future__ import annotations
 
-from kades.chain import launch as launches
 from kades.chain.blockview import pool_observations, slot_launches, sol_fundings, token_records
-from kades.chain.cycles import find_cycles
-from kades.chain.liquidity import watch_pool
+from kades.chain.cycles import CyclicTransfers
+from kades.chain.detector import configured
 from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, record_fundings
+from kades.chain.launch import MAX_HOLDERS, LaunchRisk, Snipers
+from kades.chain.liquidity import watch_pool
 from kades.chain.ordering import (IN_ORDER, KEEP_S, MissingKeys, admit, launches_as_of, pending_payloads,
                                   record_launches)
 from kades.chain.reply import handle_block_event
-from kades.chain.rows import EarlyBuy, Trade, Transfer, typed
+from kades.chain.rows import EarlyBuy, Trade, Transfer
+from kades.chain.state import TokenState
 from kades.chain.thresholds import ChainThresholds, thresholds
-from kades.chain.wash import find_wash
+from kades.chain.wash import WashTrading
 from kades.errors import TemporaryFailure
 from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.envelope import CloudEvent
@@ -42,53 +44,45 @@ def start(ctx: Context) -> StateStore:
 
 
 def new_token_state() -> dict:
-    return {"last_slot": -1, "trades": [], "edges": [], "holders": {}, "early_buys": [],
-            "first_trade": None, "launch": None, "alerted": {}}
+    return TokenState().to_state()
 
 
-def _record_launch(state: dict, record: dict, time_s: float, slot: int) -> None:
-    if record["kind"] in ("create", "initialize_mint") and state["launch"] is None:
-        supply = launches.PUMP_FUN_SUPPLY if record.get("program") == "pump_fun" else None
-        state["launch"] = {"creator": record.get("creator"), "mint_authority": record.get("mint_authority"),
-                           "freeze_authority": record.get("freeze_authority"), "time_s": time_s,
-                           "slot": slot, "signature": record["signature"], "supply": supply}
-    elif record["kind"] == "set_authority" and state["launch"] is not None:
-        state["launch"][record["field"]] = record.get("new_authority")
-
-
-def analyse_token(state: dict | None, token: str, records: dict, creator_launches: dict, funders: dict,
+def analyse_token(doc: dict | None, token: str, records: dict, creator_launches: dict, funders: dict,
                   time_s: float, slot: int, t: ChainThresholds) -> tuple[dict, list[dict]]:
-    state = typed(state or new_token_state(), trades=Trade, edges=Transfer, early_buys=EarlyBuy)
-    if slot <= state["last_slot"]:
-        return state, []  # this slot was analysed already
-    state["last_slot"] = slot
-    holders = state["holders"]
+    """One slot of a token's records through every token detector; `doc` is updated in place."""
+    doc = doc if doc is not None else new_token_state()
+    state = TokenState.from_state(doc)
+    if slot <= state.last_slot:
+        return doc, []  # this slot was analysed already
+    state.last_slot = slot
+    holders, sniping_s = state.holders, configured(Snipers, t).window_s
     for record in records["launches"]:
-        _record_launch(state, record, time_s, slot)
+        state.record_launch(record, time_s, slot)
     for swap in records["swaps"]:
         side = 1 if swap["side"] == "buy" else -1
-        state["trades"].append(Trade(time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
-                                     swap["signature"], slot))
+        state.trades.append(Trade(time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
+                                  swap["signature"], slot))
         holders[swap["trader"]] = holders.get(swap["trader"], 0) + side * swap["base_amount"]
-        if state["first_trade"] is None:
-            state["first_trade"] = {"time_s": time_s, "slot": slot}
-        if side > 0 and time_s - state["first_trade"]["time_s"] <= t.sniper_s:
-            state["early_buys"].append(EarlyBuy(time_s, swap["trader"], swap["base_amount"], swap["quote_amount"],
-                                                swap["signature"], slot))
+        if state.first_trade is None:
+            state.first_trade = {"time_s": time_s, "slot": slot}
+        if side > 0 and time_s - state.first_trade["time_s"] <= sniping_s:
+            state.early_buys.append(EarlyBuy(time_s, swap["trader"], swap["base_amount"], swap["quote_amount"],
+                                             swap["signature"], slot))
     new_edges = []
     for transfer in records["transfers"]:
         amount = transfer["amount"]
         holders[transfer["source"]] = holders.get(transfer["source"], 0) - amount
         holders[transfer["destination"]] = holders.get(transfer["destination"], 0) + amount
         new_edges.append(Transfer(time_s, transfer["source"], transfer["destination"], amount, transfer["signature"], slot))
-    if len(holders) > launches.MAX_HOLDERS:  # keep the largest holders only
-        state["holders"] = dict(sorted(holders.items(), key=lambda x: -abs(x[1]))[:launches.MAX_HOLDERS])
-    creator = (state["launch"] or {}).get("creator")
-    anomalies = find_cycles(state, token, new_edges, time_s, slot, t)
-    anomalies += find_wash(state, token, time_s, slot, t)
-    anomalies += launches.launch_risk(state, token, creator_launches.get(creator, 0), time_s, slot, t)
-    anomalies += launches.find_snipers(state, token, funders, time_s, slot, t)
-    return state, anomalies
+    if len(holders) > MAX_HOLDERS:  # keep the largest holders only
+        state.holders = dict(sorted(holders.items(), key=lambda x: -abs(x[1]))[:MAX_HOLDERS])
+    anomalies = configured(CyclicTransfers, t).find(state, token, new_edges, time_s=time_s, slot=slot)
+    anomalies += configured(WashTrading, t).find(state, token, time_s=time_s, slot=slot)
+    anomalies += configured(LaunchRisk, t).find(state, token, time_s=time_s, slot=slot,
+                                                creator_launches=creator_launches.get(state.creator, 0))
+    anomalies += configured(Snipers, t).find(state, token, funders=funders, time_s=time_s, slot=slot)
+    doc.update(state.to_state())
+    return doc, anomalies
 
 
 def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]:

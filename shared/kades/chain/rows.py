@@ -1,16 +1,15 @@
 """The rows a token's state keeps of its window: trades, transfers and early buys.
 
 NamedTuples, so that code reads `trade.wallet` rather than `trade[1]`, while the documents in
-Redis stay what they were: JSON writes a NamedTuple as the plain list, and `typed` turns the
-lists read back into rows again.
+Redis stay what they were: JSON writes a NamedTuple as the plain list, and the typed states
+(kades.chain.state, kades.whales.state) make the lists read back rows again.
 
 >>> import json
 >>> trade = Trade(time_s=5.0, wallet="W", side=1, base=700, quote=10**9, signature="s", slot=3)
 >>> json.dumps(trade)
 '[5.0, "W", 1, 700, 1000000000, "s", 3]'
->>> state = typed(json.loads(json.dumps({"trades": [trade]})), trades=Trade)
->>> state["trades"][0] == trade, state["trades"][0].wallet
-(True, 'W')
+>>> Trade(*json.loads(json.dumps(trade))) == trade
+True
 """
 from __future__ import annotations
 
@@ -50,9 +49,3 @@ class EarlyBuy(NamedTuple):
     signature: str
     slot: int
 
-
-def typed(state: dict, **kinds: type) -> dict:
-    """`state` with each named list's rows made the given row type (in place, and returned)."""
-    for name, kind in kinds.items():
-        state[name] = [row if isinstance(row, kind) else kind(*row) for row in state[name]]
-    return state

@@ -8,9 +8,12 @@ buying and selling within seconds is the simplest case (self-trade).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kades.chain.anomaly import make_anomaly, ramp
+from kades.chain.detector import ChainDetector, alert_once, setting
 from kades.chain.rows import Trade, Transfer
-from kades.chain.thresholds import ChainThresholds
+from kades.chain.state import TokenState
 
 DETECTOR = "chain.wash_trading"
 MAX_TRADES = 5000
@@ -32,49 +35,78 @@ def _groups(wallets: set[str], edges: list[Transfer]) -> dict[str, str]:
     return {w: root(w) for w in wallets}
 
 
-def find_wash(state: dict, token: str, time_s: float, slot: int, t: ChainThresholds) -> list[dict]:
-    trades: list[Trade] = [tr for tr in state["trades"] if time_s - tr.time_s <= t.wash_window_s]
-    state["trades"] = trades[-MAX_TRADES:]
-    total_quote = sum(tr.quote for tr in trades)
-    if not trades or total_quote <= 0:
-        return []
-    group_of = _groups({tr.wallet for tr in trades}, state["edges"])
-    members: dict[str, list[Trade]] = {}
-    for tr in trades:
-        members.setdefault(group_of[tr.wallet], []).append(tr)
-    anomalies = []
-    for group_trades in members.values():
+@dataclass(frozen=True, kw_only=True)
+class WashTrading(ChainDetector):
+    """A group (a wallet, or wallets linked by transfers) with `min_trades` trades or more in
+    the last `window_s`, a net position within `net_tolerance` of its volume, a volume of
+    `min_turnover` times its largest position, and `min_volume_share` of the token's volume.
+    A single signer buying and selling within `self_trade_s` is a self-trade.
+
+    >>> state = TokenState(trades=[Trade(10.0 * k, "BOT", 1 - 2 * (k % 2), 500, 10**9, f"s{k}", 1)
+    ...                            for k in range(6)])
+    >>> [a["evidence"]["pattern"] for a in WashTrading().find(state, "TOKEN", time_s=100.0, slot=9)]
+    ['self_trade']
+    """
+
+    kind = "wash_trading"
+    name = DETECTOR
+    window_s: float = setting("wash_window_s")
+    net_tolerance: float = setting("wash_net_tolerance")
+    min_volume_share: float = setting("wash_min_volume_share")
+    min_trades: int = setting("wash_min_trades")
+    min_turnover: float = setting("wash_min_turnover")
+    self_trade_s: float = setting("self_trade_s")
+    alert_cooldown_s: float = setting("alert_cooldown_s")
+
+    def find(self, state: TokenState, token: str, *, time_s: float, slot: int) -> list[dict]:
+        """The window's wash groups (the state's trades are cut to the window)."""
+        trades = [tr for tr in state.trades if time_s - tr.time_s <= self.window_s]
+        state.trades = trades[-MAX_TRADES:]
+        total_quote = sum(tr.quote for tr in trades)
+        if not trades or total_quote <= 0:
+            return []
+        group_of = _groups({tr.wallet for tr in trades}, state.edges)
+        members: dict[str, list[Trade]] = {}
+        for tr in trades:
+            members.setdefault(group_of[tr.wallet], []).append(tr)
+        anomalies = []
+        for group_trades in members.values():
+            found = self._judge(state, token, group_trades, total_quote, time_s, slot)
+            anomalies += [found] if found else []
+        return anomalies
+
+    def _judge(self, state: TokenState, token: str, group_trades: list[Trade], total_quote: int,
+               time_s: float, slot: int) -> dict | None:
         buys = [tr for tr in group_trades if tr.side > 0]
         sells = [tr for tr in group_trades if tr.side < 0]
-        if len(group_trades) < t.wash_min_trades or not buys or not sells:
-            continue
+        if len(group_trades) < self.min_trades or not buys or not sells:
+            return None
         volume_base = sum(tr.base for tr in group_trades)
         net = sum(tr.side * tr.base for tr in group_trades)
         share = sum(tr.quote for tr in group_trades) / total_quote
-        if abs(net) > t.wash_net_tolerance * volume_base or share < t.wash_min_volume_share:
-            continue
+        if abs(net) > self.net_tolerance * volume_base or share < self.min_volume_share:
+            return None
         position = peak = 0
         for trade in sorted(group_trades, key=lambda tr: tr.time_s):
             position += trade.side * trade.base
             peak = max(peak, abs(position))
-        if volume_base < t.wash_min_turnover * peak:
-            continue  # one buy-then-sell-out is a round trip, not trading with oneself
+        if volume_base < self.min_turnover * peak:
+            return None  # one buy-then-sell-out is a round trip, not trading with oneself
         wallets = sorted({tr.wallet for tr in group_trades})
         key = "wash:" + ",".join(wallets)[:200]
-        if time_s - state["alerted"].get(key, -1e18) < t.alert_cooldown_s:
-            continue
-        state["alerted"][key] = time_s
-        quick = any(b.wallet == s.wallet and abs(b.time_s - s.time_s) <= t.self_trade_s for b in buys for s in sells)
+        if not alert_once(state.alerted, key, time_s, cooldown_s=self.alert_cooldown_s):
+            return None
+        quick = any(b.wallet == s.wallet and abs(b.time_s - s.time_s) <= self.self_trade_s
+                    for b in buys for s in sells)
         pattern = "self_trade" if len(wallets) == 1 and quick else ("ring" if len(wallets) > 1 else "round_trips")
-        anomalies.append(make_anomaly(
-            token=token, kind="wash_trading", detector=DETECTOR, time_s=time_s,
-            severity=ramp(share, t.wash_min_volume_share, 0.8), confidence=0.9 if len(wallets) > 1 or quick else 0.7,
+        return make_anomaly(
+            token=token, kind=self.kind, detector=self.name, time_s=time_s,
+            severity=ramp(share, self.min_volume_share, 0.8), confidence=0.9 if len(wallets) > 1 or quick else 0.7,
             start_s=min(tr.time_s for tr in group_trades), slots=(min(tr.slot for tr in group_trades), slot),
             evidence={"summary": f"{len(wallets)} wallet(s) carried {share:.0%} of the volume with a net "
                                  f"position of {abs(net) / volume_base:.2%} of their volume",
                       "pattern": pattern, "wallets": wallets, "volume_share": round(share, 6),
                       "net_position": net, "base_volume": volume_base, "trades": len(group_trades),
                       "turnover": round(volume_base / max(peak, 1), 2),
-                      "thresholds": {"net_tolerance": t.wash_net_tolerance, "min_volume_share": t.wash_min_volume_share},
-                      "signatures": sorted({tr.signature for tr in group_trades})[:50]}))
-    return anomalies
+                      "thresholds": {"net_tolerance": self.net_tolerance, "min_volume_share": self.min_volume_share},
+                      "signatures": sorted({tr.signature for tr in group_trades})[:50]})

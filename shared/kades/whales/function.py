@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kades.chain.blockview import sol_fundings, token_records
-from kades.chain.launch import PUMP_FUN_SUPPLY
+from kades.chain.detector import configured
 from kades.chain.funding import FundersAsOf, record_fundings
 from kades.chain.ordering import IN_ORDER, admit
-from kades.chain.rows import Trade, Transfer, typed
 from kades.chain.reply import handle_block_event
+from kades.chain.rows import Trade, Transfer
+from kades.chain.state import PUMP_FUN_SUPPLY
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.envelope import CloudEvent
@@ -23,7 +24,8 @@ from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer, note_waiting
 from kades.runtime.state import StateStore
 from kades.runtime.ttlcache import TtlCache
-from kades.whales import detectors as d
+from kades.whales.detectors import Accumulation, Distribution, WalletSplitting, WhaleMovement
+from kades.whales.state import MAX_ROWS, WhaleState
 
 STATE_TTL_S = 7 * 24 * 3600
 TOKEN_KEY = "kades:whales:token:{token}"
@@ -46,44 +48,47 @@ def start(ctx: Context) -> Local:
     return Local(StateStore(ttl_s=STATE_TTL_S), TtlCache(ttl_s=SOL_USD_REFRESH_S, max_entries=1))
 
 
-def analyse_token(state: dict | None, token: str, records: dict, pool_states: list[dict], funders: dict,
+def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list[dict], funders: dict,
                   time_s: float, slot: int, t: ChainThresholds, sol_usd: float | None = None
                   ) -> tuple[dict, list[dict]]:
-    state = typed(state or d.new_state(), trades=Trade, sends=Transfer)
-    if slot <= state["last_slot"]:
-        return state, []
-    state["last_slot"] = slot
+    """One slot of a token's records through every whale detector; `doc` is updated in place."""
+    doc = doc if doc is not None else WhaleState().to_state()
+    state = WhaleState.from_state(doc)
+    if slot <= state.last_slot:
+        return doc, []
+    state.last_slot = slot
     window = t.whale_window_s
-    state["trades"] = [r for r in state["trades"] if time_s - r.time_s <= window][-d.MAX_ROWS:]
-    state["sends"] = [r for r in state["sends"] if time_s - r.time_s <= window][-d.MAX_ROWS:]
+    state.trades = [r for r in state.trades if time_s - r.time_s <= window][-MAX_ROWS:]
+    state.sends = [r for r in state.sends if time_s - r.time_s <= window][-MAX_ROWS:]
     if any(l.get("program") == "pump_fun" for l in records["launches"]):
-        state["supply"] = PUMP_FUN_SUPPLY
+        state.supply = PUMP_FUN_SUPPLY
     anomalies = []
     states_by_sig = {p["signature"]: p for p in pool_states}
-    for swap in records["swaps"]:
-        found = d.whale_swap(state, token, swap, time_s, slot, t, sol_usd)  # against the pool before it
-        anomalies += [found] if found else []
+    movement = configured(WhaleMovement, t)
+    for swap in records["swaps"]:  # each judged against the pool before it
+        anomalies += movement.find(state, token, swap, time_s=time_s, slot=slot, sol_usd=sol_usd)
         side = 1 if swap["side"] == "buy" else -1
-        state["trades"].append(Trade(time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
-                                     swap["signature"], slot))
-        state["holders"][swap["trader"]] = state["holders"].get(swap["trader"], 0) + side * swap["base_amount"]
+        state.trades.append(Trade(time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
+                                  swap["signature"], slot))
+        state.holders[swap["trader"]] = state.holders.get(swap["trader"], 0) + side * swap["base_amount"]
         after = states_by_sig.get(swap["signature"])
         if after:
-            state["pool"] = [after["base_reserve"], after["quote_reserve"]]
+            state.pool = [after["base_reserve"], after["quote_reserve"]]
     for p in pool_states:
-        state["pool"] = [p["base_reserve"], p["quote_reserve"]]
+        state.pool = [p["base_reserve"], p["quote_reserve"]]
     for transfer in records["transfers"]:
-        state["sends"].append(Transfer(time_s, transfer["source"], transfer["destination"], transfer["amount"],
-                                       transfer["signature"], slot))
+        state.sends.append(Transfer(time_s, transfer["source"], transfer["destination"], transfer["amount"],
+                                    transfer["signature"], slot))
         for wallet, sign in ((transfer["source"], -1), (transfer["destination"], 1)):
-            state["holders"][wallet] = state["holders"].get(wallet, 0) + sign * transfer["amount"]
-    if len(state["holders"]) > d.MAX_ROWS:
-        state["holders"] = dict(sorted(state["holders"].items(), key=lambda x: -abs(x[1]))[:d.MAX_ROWS])
-    state["sizes"] = dict(list(state["sizes"].items())[-d.MAX_ROWS:])
-    anomalies += d.accumulation(state, token, funders, time_s, slot, t)
-    anomalies += d.distribution(state, token, time_s, slot, t)
-    anomalies += d.wallet_splitting(state, token, funders, time_s, slot, t)
-    return state, anomalies
+            state.holders[wallet] = state.holders.get(wallet, 0) + sign * transfer["amount"]
+    if len(state.holders) > MAX_ROWS:
+        state.holders = dict(sorted(state.holders.items(), key=lambda x: -abs(x[1]))[:MAX_ROWS])
+    state.sizes = dict(list(state.sizes.items())[-MAX_ROWS:])
+    anomalies += configured(Accumulation, t).find(state, token, funders=funders, time_s=time_s, slot=slot)
+    anomalies += configured(Distribution, t).find(state, token, time_s=time_s, slot=slot)
+    anomalies += configured(WalletSplitting, t).find(state, token, funders=funders, time_s=time_s, slot=slot)
+    doc.update(state.to_state())
+    return doc, anomalies
 
 
 def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]:
@@ -129,7 +134,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
             _record_price(shared, context.get("sol_usd"), slot, time_s)
         new_states, anomalies = [], []
         for mint, state in zip(mints, states[:-1]):
-            state = state or d.new_state()
+            state = state or WhaleState().to_state()
             for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
                                        function="whale-detection", mint=mint):
                 time_s = payload["time_s"]

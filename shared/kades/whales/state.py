@@ -1,0 +1,54 @@
+"""whale-detection's typed state of one token, and its JSON document in Redis.
+
+The document keeps the keys and row lists it always had (`to_state` writes the same JSON);
+keys the detectors do not own (the reorder buffer) stay in the document beside them.
+
+>>> import json
+>>> state = WhaleState(holders={"A": 300, "B": -20}, pool=[700, 5])
+>>> state.supply_of(), WhaleState(supply=10**15).supply_of()
+(1000, 1000000000000000)
+>>> WhaleState.from_state(json.loads(json.dumps(state.to_state()))) == state
+True
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from kades.chain.rows import Trade, Transfer
+
+MAX_ROWS = 5000  # trades, transfers, holders and wallet sizes kept per token
+
+
+@dataclass
+class WhaleState:
+    last_slot: int = -1                                      # the last slot analysed
+    trades: list[Trade] = field(default_factory=list)        # the window's swaps
+    sends: list[Transfer] = field(default_factory=list)      # the window's token transfers
+    sizes: dict[str, list[float]] = field(default_factory=dict)  # wallet -> its last 20 sizes
+    holders: dict[str, int] = field(default_factory=dict)    # wallet -> net tokens seen
+    pool: list[int] | None = None                            # [base, quote] reserves, latest
+    supply: int | None = None                                # known supply (pump.fun mints)
+    alerted: dict[str, float] = field(default_factory=dict)  # alert key -> when
+
+    @classmethod
+    def from_state(cls, doc: dict | None) -> "WhaleState":
+        if not doc:
+            return cls()
+        return cls(last_slot=doc["last_slot"], trades=list(map(Trade._make, doc["trades"])),
+                   sends=list(map(Transfer._make, doc["sends"])), sizes=doc["sizes"],
+                   holders=doc["holders"], pool=doc["pool"], supply=doc["supply"],
+                   alerted=doc["alerted"])
+
+    def to_state(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def supply_of(self) -> int:
+        """Known supply, else what we can see: the pool's tokens plus every positive holding."""
+        if self.supply:
+            return self.supply
+        seen = sum(b for b in self.holders.values() if b > 0) + (self.pool or [0, 0])[0]
+        return max(seen, 1)
+
+    @property
+    def pool_quote(self) -> int:
+        return (self.pool or [0, 0])[1]
