@@ -1,9 +1,11 @@
 """StateStore: optimistic, cached, atomic updates of JSON state on real Redis."""
 from __future__ import annotations
 
+import doctest
 import json
 
-from kades.runtime.state import StateStore
+from kades.runtime import state as state_module
+from kades.runtime.state import StateStore, by_key
 
 
 def add(amount):
@@ -18,6 +20,17 @@ def test_update_writes_every_key_with_a_ttl(redis_conn):
     assert store.update(redis_conn, ["a", "b"], add(2)) == [2, 2]
     assert json.loads(redis_conn.get("a")) == {"n": 2}
     assert 0 < redis_conn.ttl("b") <= 60
+
+
+def test_a_compute_by_key_reads_and_writes_each_state_under_its_own_key(redis_conn):
+    redis_conn.set("b", json.dumps({"n": 7}))
+    store = StateStore(ttl_s=60)
+
+    def compute(docs):
+        return {"a": {"n": 1}, "b": {"n": docs["b"]["n"] + 1}}, sorted(docs)
+    assert store.update(redis_conn, ["b", "a"], by_key(["b", "a"], compute)) == ["a", "b"]
+    assert json.loads(redis_conn.get("a")) == {"n": 1} and json.loads(redis_conn.get("b")) == {"n": 8}
+    assert doctest.testmod(state_module).failed == 0
 
 
 def test_a_write_by_another_replica_is_seen_through_the_cache(redis_conn):

@@ -26,7 +26,7 @@ from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.envelope import CloudEvent
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer, note_waiting
-from kades.runtime.state import StateStore
+from kades.runtime.state import StateStore, by_key
 
 STATE_TTL_S = 7 * 24 * 3600
 TOKEN_KEY = "kades:chain:token:{token}"
@@ -124,8 +124,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
             needed |= _needed_keys(current[mint], items[mint])
         keys = token_keys + sorted(needed) + [FUNDING_KEY]
         try:
-            anomalies = store.update(client, keys, _compute(mints, items, context, creators, keys, t,
-                                                            buffer, now_s), outbox=outbox)
+            compute = _compute(mints, items, context, creators, t, buffer, now_s)
+            anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox)
         except MissingKeys as missing:  # another replica moved a mint on meanwhile
             extra |= missing.keys
             continue
@@ -136,9 +136,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     raise TemporaryFailure("the documents a mint needs kept changing")
 
 
-def _compute(mints, items, context, creators, keys, t, buffer, now_s):
-    def compute(states):
-        docs = dict(zip(keys, states))
+def _compute(mints, items, context, creators, t, buffer, now_s):
+    def compute(docs: dict) -> tuple[dict, list[dict]]:
         if context is not None:
             slot, time_s = context["slot"], context["time_s"]
             for creator in creators:
@@ -157,7 +156,7 @@ def _compute(mints, items, context, creators, keys, t, buffer, now_s):
                                        function="chain-analysis", mint=mint):
                 anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)
             docs[key] = state
-        return [docs[k] for k in keys], anomalies
+        return docs, anomalies
     return compute
 
 

@@ -58,6 +58,21 @@ return 1
 """
 OUTBOX_TTL_S = 3600  # well past the Broker's whole retry span (minutes)
 
+def by_key(keys: list[str], compute: Callable[[dict[str, dict | None]], tuple[dict[str, dict], Result]]
+           ) -> Compute:
+    """A compute that reads and returns the states by key, as `update` takes it (a list in
+    the order of `keys`), so that no caller slices the states by position.
+
+    >>> positional = by_key(["a", "b"], lambda docs: ({"a": {"n": 1}, "b": docs["b"] or {}}, "ok"))
+    >>> positional([None, None])
+    ([{'n': 1}, {}], 'ok')
+    """
+    def positional(states: list[dict | None]) -> tuple[list[dict], Result]:
+        docs, result = compute(dict(zip(keys, states)))
+        return [docs[key] for key in keys], result
+    return positional
+
+
 
 def outbox_key(function: str, event_source: str, event_id: str) -> str:
     """The outbox of one event (CloudEvents §3.1.1: source and id identify it) in a function."""

@@ -22,7 +22,7 @@ from kades.events.envelope import CloudEvent
 from kades.market.chain import SOL_USD_KEY, sol_usd_of
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer, note_waiting
-from kades.runtime.state import StateStore
+from kades.runtime.state import StateStore, by_key
 from kades.runtime.ttlcache import TtlCache
 from kades.whales.detectors import Accumulation, Distribution, WalletSplitting, WhaleMovement
 from kades.whales.state import MAX_ROWS, WhaleState
@@ -123,18 +123,18 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     fundings, sol_usd) is the slot's, recorded in the shared document. `sol_usd` (when known)
     turns SOL into dollars for slots without a price of their own."""
     mints = list(items)
-    keys = [TOKEN_KEY.format(token=m) for m in mints] + [FUNDING_KEY]
+    token_keys = {mint: TOKEN_KEY.format(token=mint) for mint in mints}
 
-    def compute(states):
-        shared = states[-1] or {"funded": {}}
+    def compute(docs: dict) -> tuple[dict, list[dict]]:
+        shared = docs[FUNDING_KEY] or {"funded": {}}
         if context is not None:
             slot, time_s = context["slot"], context["time_s"]
             shared = record_fundings(shared, context["fundings"], slot=slot, time_s=time_s,
                                      ttl_s=t.whale_window_s)
             _record_price(shared, context.get("sol_usd"), slot, time_s)
-        new_states, anomalies = [], []
-        for mint, state in zip(mints, states[:-1]):
-            state = state or WhaleState().to_state()
+        new_docs, anomalies = {FUNDING_KEY: shared}, []
+        for mint, key in token_keys.items():
+            state = docs[key] or WhaleState().to_state()
             for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
                                        function="whale-detection", mint=mint):
                 time_s = payload["time_s"]
@@ -143,13 +143,14 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
                 _, found = analyse_token(state, mint, payload["records"], payload["pool_states"], funders,
                                          time_s, slot, t, price)  # in place
                 anomalies += found
-            new_states.append(state)
-        return new_states + [shared], anomalies
+            new_docs[key] = state
+        return new_docs, anomalies
 
-    anomalies = store.update(client, keys, compute, outbox=outbox)
+    keys = [*token_keys.values(), FUNDING_KEY]
+    anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox)
     if client is not None:
         note_waiting(client, WAITING_KEY, mints,
-                     [(s or {}).get("reorder", {}) for s in store.current(client, keys[:-1])])
+                     [(s or {}).get("reorder", {}) for s in store.current(client, list(token_keys.values()))])
     return anomalies
 
 
