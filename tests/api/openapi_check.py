@@ -34,9 +34,11 @@ def check_response(method: str, path: str, response) -> None:
     if "$ref" in described:
         pointer = described["$ref"]
         described = _REGISTRY.resolver().lookup("urn:kades-api" + pointer).contents
-    if "application/json" not in described.get("content", {}):
+    media = response.mimetype  # application/json, or application/problem+json for errors
+    if media not in described.get("content", {}):
+        assert not described.get("content"), f"{method} {template} {status}: {media} not documented"
         return
-    schema = {"$ref": "urn:kades-api" + pointer + "/content/application~1json/schema"}
+    schema = {"$ref": "urn:kades-api" + pointer + "/content/" + _escape(media) + "/schema"}
     validator = Draft202012Validator(schema, registry=_REGISTRY)
     errors = [e.message for e in validator.iter_errors(response.get_json())]
     assert not errors, f"{method} {template} {status}: {errors}"

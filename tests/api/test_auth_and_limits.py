@@ -84,4 +84,6 @@ def test_limiter_fails_closed_when_redis_is_away(api, kades_env, monkeypatch):
     response = away.get("/v1/anomalies")
     assert response.status_code == 503 and response.headers["Retry-After"]
     assert response.get_json()["error"]["code"] == "unavailable"
+    assert response.mimetype == "application/problem+json"
+    check_response("GET", "/v1/anomalies", response)
     assert time.monotonic() - started < 10

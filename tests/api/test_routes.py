@@ -70,9 +70,11 @@ def test_analysis_of_an_unknown_token_is_empty_not_an_error(api):
 
 def test_analysis_bad_inputs_are_all_named(api):
     response = call(api, "GET", "/v1/token/not-an-address/analysis?timeframe=2h&x=1")
-    assert response.status_code == 400
-    assert {d["field"] for d in response.get_json()["error"]["details"]} == {
-        "address", "timeframe", "x"}
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    problem = response.get_json()  # RFC 9457; v1's `error` member carries the same list
+    assert {d["field"] for d in problem["errors"]} == {"address", "timeframe", "x"}
+    assert problem["error"]["details"] == problem["errors"]
+    assert (problem["status"], problem["instance"]) == (400, "/v1/token/not-an-address/analysis")
     empty = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=")  # found by schemathesis
     assert empty.status_code == 400
     assert [d["field"] for d in empty.get_json()["error"]["details"]] == ["timeframe"]
@@ -167,6 +169,8 @@ def test_webhooks_must_point_at_public_addresses(api, make_key, monkeypatch):
 def test_openapi_document_is_served(api):
     response = api.get("/v1/openapi.json", key=None)
     assert response.status_code == 200 and response.get_json()["openapi"] == "3.1.0"
+    # relative: the document names the server that served it, wherever that is
+    assert [s["url"] for s in response.get_json()["servers"]] == ["/"]
 
 
 def test_anomalies_route_matches_the_document(api, stored):

@@ -1,5 +1,5 @@
 """The runtime endpoint (functions-framework's test client) under random requests: never a
-5xx, every rejection a 4xx with the JSON error body; bodies over the limit are refused
+5xx, every rejection a 4xx with an RFC 9457 problem body; bodies over the limit are refused
 before anything parses them."""
 from __future__ import annotations
 
@@ -30,8 +30,11 @@ def client(kades_env, redis_conn, monkeypatch):
 def assert_well_answered(response) -> None:
     assert response.status_code < 500, response.get_data()
     if response.status_code >= 400:
-        error = json.loads(response.get_data())["error"]
-        assert error["code"] and error["message"] and isinstance(error["details"], list)
+        assert response.mimetype == "application/problem+json"
+        problem = json.loads(response.get_data())
+        assert problem["status"] == response.status_code and problem["type"] and problem["title"]
+        error = problem["error"]
+        assert error["code"] and error["message"] and error["details"] == problem["errors"]
     else:
         assert response.status_code in (200, 202, 308)  # 308: werkzeug merges "//"
 

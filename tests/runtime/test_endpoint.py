@@ -69,9 +69,15 @@ def test_malformed_event_is_400_with_json_error_and_no_side_effect(client_of, re
                                                                    headers, body, field):
     response = client_of("counter").post("/", headers=headers, data=body)
     assert response.status_code == 400
-    error = response.get_json()["error"]
+    problem = response.get_json()  # RFC 9457, with v1's `error` member beside it
+    assert response.mimetype == "application/problem+json"
+    assert (problem["type"], problem["status"], problem["instance"]) == (
+        "urn:kades:problem:invalid_event", 400, "/")
+    assert problem["title"] == "Invalid event" and problem["detail"]
+    assert field in [d["field"] for d in problem["errors"]]
+    error = problem["error"]
     assert error["code"] == "invalid_event" and error["message"]
-    assert field in [d["field"] for d in error["details"]]
+    assert error["details"] == problem["errors"]
     assert redis_conn.get("test:ticks") is None
     assert not redis_conn.keys("kades:dedup:*")  # a rejected event leaves no dedup mark
 
@@ -88,6 +94,9 @@ def test_temporary_failure_is_503_and_the_retry_is_handled(client_of, redis_conn
     headers, body = binary(data=tick_data(source="fail-once"))
     first = client.post("/", headers=headers, data=body)
     assert first.status_code == 503 and first.get_json()["error"]["code"] == "unavailable"
+    assert first.mimetype == "application/problem+json"
+    assert (first.get_json()["status"], first.get_json()["type"]) == (
+        503, "urn:kades:problem:unavailable")
     assert first.headers["Retry-After"] == "1"
     retry = client.post("/", headers=headers, data=body)
     assert retry.status_code == 200

@@ -2,13 +2,15 @@
 
 Order of a request: probes, OpenAPI document and dashboard files are public; every other
 route needs an API key or a JWT (401), then passes the caller's rate limit (429; 503 when
-Redis cannot be asked: the limiter fails closed), then runs. Errors use the one error body of
-KADES, `{"error": {"code", "message", "details"}}`, listing every problem of a request; a
-database or Redis outage answers 503. openapi.yaml describes exactly these routes.
+Redis cannot be asked: the limiter fails closed), then runs. Errors are RFC 9457 problems
+(`application/problem+json`, kades.errors.error_body) listing every problem of a request and
+keeping v1's `error` member; a database or Redis outage answers 503. openapi.yaml describes
+exactly these routes.
 """
 from __future__ import annotations
 
 import logging
+import re
 from typing import Callable
 
 import flask
@@ -18,7 +20,7 @@ from werkzeug.routing import Map, Rule
 from kades import clients
 from kades.api import (auth, dashboard, openapi, ratelimit, routes_alerts, routes_analytics,
                        routes_anomalies, routes_token, routes_webhooks, websocket)
-from kades.api.params import PayloadTooLarge
+from kades.api.params import read_json
 from kades.errors import BadRequestError
 from kades.logs import configure_logging, log
 from kades.runtime.endpoint import error_response, probe_response
@@ -61,9 +63,22 @@ def _openapi_response() -> flask.Response:
     return flask.Response(openapi.document_json(), status=200, mimetype="application/json")
 
 
+def _template(rule: Rule) -> str:
+    """The document's path of a route: /v1/token/<address>/analysis -> /v1/token/{address}/analysis."""
+    return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
+
+
+def check_request(rule: Rule, request: flask.Request, values: dict) -> openapi.Checked:
+    """The request checked against its operation in openapi.yaml (400 naming every problem)."""
+    check = openapi.request_check(request.method, _template(rule))
+    body = read_json(request) if check.has_body else None
+    return check(values, request.args, body)
+
+
 def route(ctx: Context, request: flask.Request) -> flask.Response:
-    """Match, authenticate, rate-limit and run one request (probes already answered)."""
-    endpoint, values = ROUTES.bind("api").match(request.path, method=request.method)
+    """Match, authenticate, rate-limit, check and run one request (probes already answered)."""
+    rule, values = ROUTES.bind("api").match(request.path, method=request.method, return_rule=True)
+    endpoint = rule.endpoint
     if endpoint == "openapi":
         return _openapi_response()
     if endpoint == "websocket":
@@ -80,7 +95,7 @@ def route(ctx: Context, request: flask.Request) -> flask.Response:
                                   f"over {decision.limit.rate_per_min} requests per minute "
                                   f"(burst {decision.limit.burst}) for tier {caller.tier}")
     else:
-        response = HANDLERS[endpoint](ctx, request, caller, **values)
+        response = HANDLERS[endpoint](ctx, caller, check_request(rule, request, values))
     response.headers.update(decision.headers())
     return response
 
@@ -105,10 +120,8 @@ def api_entry_point(ctx: Context | None = None) -> Callable[[flask.Request], fla
         except MethodNotAllowed as error:
             return error_response(405, "method_not_allowed",
                                   f"{request.method} not allowed; use {', '.join(error.valid_methods)}")
-        except PayloadTooLarge as error:
-            return error_response(413, error.code, error.message, error.problems)
-        except BadRequestError as error:
-            return error_response(400, error.code, error.message, error.problems)
+        except BadRequestError as error:  # 400, or 413 for PayloadTooLarge
+            return error_response(error.status, error.code, error.message, error.problems)
         except routes_analytics.NotImplementedYet as error:
             return error_response(501, "not_implemented", str(error))
         except clients.TEMPORARY_ERRORS as error:

@@ -8,16 +8,12 @@ from datetime import datetime, timezone
 import flask
 
 from kades.api.auth import Caller
-from kades.api.params import (TIMEFRAMES, address_problem, jsonable, parse_number,
-                              parse_timeframe, read_json_object, unknown_params)
-from kades.errors import BadRequestError, KadesError, Problem
+from kades.api.openapi import Checked
+from kades.api.params import TIMEFRAMES, jsonable
+from kades.errors import KadesError
 from kades.runtime.endpoint import json_response
 from kades.runtime.function import Context
 from kades.storage import analysis, repository
-
-CUSTOM_METRICS = ("price_impact", "whale_concentration", "liquidity_depth", "wash_volume_share",
-                  "holder_concentration", "sentiment")
-
 
 class NotImplementedYet(KadesError, NotImplementedError):
     """The capability behind a route is not installed: answer 501."""
@@ -30,28 +26,14 @@ def _capability(module: str, attribute: str):
         raise NotImplementedYet(f"{module}.{attribute} is not available: {error}") from None
 
 
-def _check_address(address: str, problems: list[Problem]) -> None:
-    if problem := address_problem("address", address):
-        problems.append(problem)
-
-
-def sentiment(ctx: Context, request: flask.Request, caller: Caller, address: str) -> flask.Response:
-    problems = unknown_params(request.args, {"timeframe"})
-    timeframe = parse_timeframe(request.args.get("timeframe"), problems)
-    _check_address(address, problems)
-    if problems:
-        raise BadRequestError("invalid request", problems)
+def sentiment(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
+    address, timeframe = request.path["address"], request.query["timeframe"]
     read_sentiment = _capability("kades.sentiment.aggregates", "read_sentiment")
     return json_response(jsonable(read_sentiment(ctx.redis, address, timeframe)), 200)
 
 
-def prediction(ctx: Context, request: flask.Request, caller: Caller, address: str) -> flask.Response:
-    problems = unknown_params(request.args, {"prediction_window"})
-    window = parse_number("prediction_window", request.args.get("prediction_window"), int, 1,
-                          168, problems) or 24
-    _check_address(address, problems)
-    if problems:
-        raise BadRequestError("invalid request", problems)
+def prediction(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
+    address, window = request.path["address"], request.query["prediction_window"]
     predict = _capability("kades.temporal.prediction", "predict")
     since = datetime.now(timezone.utc) - TIMEFRAMES["7d"]
     with ctx.db() as conn:
@@ -61,24 +43,11 @@ def prediction(ctx: Context, request: flask.Request, caller: Caller, address: st
                                    **predict(history, window_minutes=window * 60)}), 200)
 
 
-def custom(ctx: Context, request: flask.Request, caller: Caller) -> flask.Response:
-    """Named metrics of one token over a timeframe, from what KADES has stored."""
-    body = read_json_object(request)
-    problems = [Problem(name, "unknown field") for name in body
-                if name not in ("token_address", "metrics", "timeframe")]
-    if problem := address_problem("token_address", body.get("token_address")):
-        problems.append(problem)
-    metrics = body.get("metrics")
-    if not isinstance(metrics, list) or not 1 <= len(metrics) <= len(CUSTOM_METRICS):
-        problems.append(Problem("metrics", f"a list of 1 to {len(CUSTOM_METRICS)} metric names"))
-        metrics = []
-    problems += [Problem(f"metrics[{i}]", f"one of {', '.join(CUSTOM_METRICS)}")
-                 for i, name in enumerate(metrics) if name not in CUSTOM_METRICS]
-    raw_timeframe = body.get("timeframe", "24h")
-    timeframe = parse_timeframe(raw_timeframe if isinstance(raw_timeframe, str) else "?", problems)
-    if problems:
-        raise BadRequestError("invalid custom analytics request", problems)
-    token = body["token_address"]
+def custom(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
+    """Named metrics of one token over a timeframe, from what KADES has stored (the body is
+    checked against openapi.yaml already: the metric names are its enum)."""
+    token, metrics = request.body["token_address"], request.body["metrics"]
+    timeframe = request.body["timeframe"]
     since = datetime.now(timezone.utc) - TIMEFRAMES[timeframe]
     with ctx.db() as conn:
         anomalies, _ = repository.query_anomalies(conn, token=token, start_time=since, limit=1000)

@@ -9,9 +9,8 @@ from datetime import datetime, timezone
 import flask
 
 from kades.api.auth import Caller
-from kades.api.params import (TIMEFRAMES, address_problem, jsonable, parse_timeframe,
-                              read_json_object, unknown_params)
-from kades.errors import BadRequestError, Problem
+from kades.api.openapi import Checked
+from kades.api.params import TIMEFRAMES, jsonable
 from kades.events.catalogue import TOKEN_TRACKED, new_event
 from kades.risk.function import THRESHOLDS_KEY
 from kades.runtime import sink
@@ -52,14 +51,9 @@ def summarise_metrics(rows: list[dict]) -> dict:
         "points": len(rows)}
 
 
-def token_analysis(ctx: Context, request: flask.Request, caller: Caller,
-                   address: str) -> flask.Response:
-    problems = unknown_params(request.args, {"timeframe"})
-    timeframe = parse_timeframe(request.args.get("timeframe"), problems)
-    if problem := address_problem("address", address):
-        problems.append(problem)
-    if problems:
-        raise BadRequestError("invalid request", problems)
+def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
+    """Checked against openapi.yaml already: the address, the timeframe (default 24h)."""
+    address, timeframe = request.path["address"], request.query["timeframe"]
     cache_key = ANALYSIS_CACHE_KEY.format(token=address, timeframe=timeframe)
     local = ctx.local(local_analyses)
     cached = local.get(cache_key)
@@ -91,29 +85,11 @@ def token_analysis(ctx: Context, request: flask.Request, caller: Caller,
     return flask.Response(body, status=200, mimetype="application/json")
 
 
-def track_token(ctx: Context, request: flask.Request, caller: Caller) -> flask.Response:
-    body = read_json_object(request)
-    problems = [Problem(name, "unknown field") for name in body
-                if name not in ("token_address", "tracking_parameters")]
-    address = body.get("token_address")
-    if problem := address_problem("token_address", address):
-        problems.append(problem)
-    params = body.get("tracking_parameters", {})
-    if not isinstance(params, dict):
-        problems.append(Problem("tracking_parameters", "must be an object"))
-        params = {}
-    problems += [Problem(f"tracking_parameters.{name}", "unknown field") for name in params
-                 if name not in ("alert_threshold", "update_interval")]
-    threshold = params.get("alert_threshold", 0.7)
-    interval = params.get("update_interval", 60)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
-            or not 0 <= threshold <= 1:
-        problems.append(Problem("tracking_parameters.alert_threshold", "a number in [0, 1]"))
-    if isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 86400:
-        problems.append(Problem("tracking_parameters.update_interval",
-                                "an integer number of seconds in [1, 86400]"))
-    if problems:
-        raise BadRequestError("invalid tracking request", problems)
+def track_token(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
+    """The body is checked against openapi.yaml already, with its defaults filled in."""
+    address = request.body["token_address"]
+    params = request.body["tracking_parameters"]
+    threshold, interval = params["alert_threshold"], params["update_interval"]
     with ctx.db() as conn:
         lowest = tracking.track_token(conn, key_id=caller.key_id, token=address,
                                       alert_threshold=float(threshold), update_interval=interval)
@@ -127,11 +103,8 @@ def track_token(ctx: Context, request: flask.Request, caller: Caller) -> flask.R
                           "event_id": event_id}, 202)
 
 
-def tracked_tokens(ctx: Context, request: flask.Request, caller: Caller) -> flask.Response:
+def tracked_tokens(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     """The caller's tracked tokens with their newest risk (the dashboard's list)."""
-    problems = unknown_params(request.args, set())
-    if problems:
-        raise BadRequestError("invalid query", problems)
     since = datetime.now(timezone.utc) - TIMEFRAMES["24h"]
     with ctx.db() as conn:
         rows = tracking.tracked_tokens(conn, caller.key_id)

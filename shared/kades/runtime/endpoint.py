@@ -12,11 +12,13 @@ import json
 import logging
 import time
 from typing import Callable
+from urllib.parse import quote
 
 import flask
 
 from kades import clients
-from kades.errors import BadRequestError, InvalidEventError, Problem, TemporaryFailure, error_body
+from kades.errors import (PROBLEM_JSON, BadRequestError, InvalidEventError, Problem,
+                          TemporaryFailure, error_body)
 from kades.events.catalogue import data_problems
 from kades.events.chunking import EventTooLarge, check_sizes
 from kades.events.envelope import CloudEvent, decode, to_binary
@@ -36,9 +38,12 @@ def json_response(body: dict, status: int, headers: dict | None = None) -> flask
 
 def error_response(status: int, code: str, message: str,
                    details: list[Problem] | None = None) -> flask.Response:
-    body = error_body(code, message, details)
+    """An RFC 9457 problem (application/problem+json); its `instance` is the request's path,
+    percent-encoded again (a URI reference)."""
+    instance = quote(flask.request.path) if flask.has_request_context() else None
+    body = error_body(code, message, details, status=status, instance=instance)
     headers = {"Retry-After": "1"} if status == 503 else None
-    return json_response(body, status, headers)
+    return flask.Response(json.dumps(body), status=status, headers=headers, mimetype=PROBLEM_JSON)
 
 
 def probe_response(path: str, ctx: Context, *, uses_database: bool) -> flask.Response | None:
