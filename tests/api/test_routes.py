@@ -8,7 +8,7 @@ import pytest
 from apiclient import api_client
 from openapi_check import check_response
 
-from kades.risk.function import THRESHOLDS_KEY
+from kades.keys import API_ANALYSIS, TRACKED_THRESHOLDS
 from kades.storage import repository
 
 MINT = "So11111111111111111111111111111111111111112"
@@ -55,9 +55,8 @@ def test_analysis_of_a_token(api, stored):
 def test_an_analysis_is_kept_a_second_by_its_process_then_read_from_redis(api, stored, redis_conn):
     """Each api process keeps what it served for LOCAL_CACHE_S (its own Context's cache);
     another process reads the shared copy in Redis."""
-    from kades.api.routes_token import ANALYSIS_CACHE_KEY
     body = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h").get_json()
-    redis_conn.set(ANALYSIS_CACHE_KEY.format(token=MINT, timeframe="1h"), '{"shared": true}')
+    redis_conn.set(API_ANALYSIS.format(token=MINT, timeframe="1h"), '{"shared": true}')
     assert api.get(f"/v1/token/{MINT}/analysis?timeframe=1h").get_json() == body
     assert api_client(api.key).get(f"/v1/token/{MINT}/analysis?timeframe=1h").get_json() == {
         "shared": True}
@@ -85,7 +84,7 @@ def test_track_token_sets_the_alert_threshold_and_lists_it(api, redis_conn, sink
                                                            "update_interval": 30}}
     response = call(api, "POST", "/v1/token/track", json=body)
     assert response.status_code == 202, response.get_json()
-    assert float(redis_conn.hget(THRESHOLDS_KEY, MINT)) == 0.55
+    assert float(redis_conn.hget(TRACKED_THRESHOLDS, MINT)) == 0.55
     [(event_type, data)] = sink.events()  # ai.kades.token.tracked.v1 went to the broker
     assert event_type == "ai.kades.token.tracked.v1" and data["token_address"] == MINT
     tracked = call(api, "GET", "/v1/tokens/tracked").get_json()["tokens"]

@@ -17,6 +17,7 @@ from kades import devservices
 from kades.broker import DevBroker, load_eventing
 from kades.broker.queue import GROUP, BrokerQueue
 from kades.broker.routing import Router
+from kades.keys import BROKER_STATE
 
 
 def test_accepted_events_survive_a_broker_that_never_delivered(run_broker, subscribers):
@@ -62,7 +63,7 @@ def test_retry_state_carries_over_to_the_next_instance(run_broker, subscribers, 
     wait_for(lambda: failing.count() == 1, what="the first attempt")
     first.stop()
     queue = BrokerQueue(broker_redis, "kades", "kades", Router([]))
-    [entry_id] = [i.decode() for i in broker_redis.hkeys(f"{queue.prefix}:state:t/0")]
+    [entry_id] = [i.decode() for i in broker_redis.hkeys(BROKER_STATE.format(namespace="kades", broker="kades", lane="t/0"))]
     assert queue.state("t/0", entry_id)["attempt"] == 2
     run_broker(text)
     wait_for(lambda: dls.count() == 1, what="the dead letter")

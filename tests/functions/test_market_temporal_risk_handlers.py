@@ -14,6 +14,7 @@ import pytest
 from kades.errors import TemporaryFailure
 from kades.events.catalogue import (ANOMALY_DETECTED, MARKET_TICK, PING, RISK_SCORED, data_problems,
                                     derived_id, new_event)
+from kades.keys import RISK_STATE, TEMPORAL_STATE
 from kades.market.function import handle_feed
 from kades.risk import function as risk_function
 from kades.risk.function import handle_anomalies
@@ -21,7 +22,7 @@ from kades.risk.scoring import components_at
 from kades.runtime import Context
 from kades.simulate import feed_events, simulate_market
 from kades.temporal import function as temporal_function
-from kades.temporal.function import STATE_KEY, handle_ticks
+from kades.temporal.function import handle_ticks
 
 
 @pytest.fixture
@@ -79,11 +80,11 @@ def test_temporal_analysis_flags_the_injected_anomalies_and_ignores_replays(ctx_
     assert len(caught) >= len(sim.labels) - 1
     assert {a["anomaly_type"] for a in anomalies} >= {label["kind"] for label in caught}
     token = sim.ticks[0]["token"]
-    state = json.loads(redis_conn.get(STATE_KEY.format(token=token)))
+    state = json.loads(redis_conn.get(TEMPORAL_STATE.format(token=token)))
     assert state["detector"]["last_time"] > 0
     replay = tick_event(sim.ticks[:500], "replayed")
     assert handle_ticks(replay, ctx) == []  # every tick is at or before the last processed one
-    assert json.loads(redis_conn.get(STATE_KEY.format(token=token))) == state
+    assert json.loads(redis_conn.get(TEMPORAL_STATE.format(token=token))) == state
 
 
 def test_temporal_reply_names_the_token_when_there_is_one(ctx_of):
@@ -100,7 +101,7 @@ def test_temporal_reply_names_the_token_when_there_is_one(ctx_of):
 def test_temporal_retries_when_another_replica_moves_a_token_on(ctx_of, redis_conn, monkeypatch):
     ctx = ctx_of("temporal-analysis")
     sim = simulate_market(seed=5, tokens=1, minutes=10)
-    key = STATE_KEY.format(token=sim.ticks[0]["token"])
+    key = TEMPORAL_STATE.format(token=sim.ticks[0]["token"])
     run_stream(ctx, type(sim)(seed=sim.seed, ticks=sim.ticks[:60], labels=[]), batch=60)
     calls = []
     original = temporal_function.analyse_token
@@ -126,7 +127,7 @@ def time_of(tick: dict) -> float:
 def test_two_replicas_on_the_same_stream_flag_each_anomaly_once(ctx_of, redis_conn):
     sim = simulate_market(seed=7, tokens=2, minutes=15)
     events = [tick_event(sim.ticks[i:i + 10], f"e{i}") for i in range(0, len(sim.ticks), 10)]
-    key = STATE_KEY.format(token=sim.ticks[0]["token"])
+    key = TEMPORAL_STATE.format(token=sim.ticks[0]["token"])
     single = [a for e in events for r in handle_ticks(e, ctx_of("temporal-analysis"))
               for a in r.data["anomalies"]]
     single_state = redis_conn.get(key)
@@ -196,7 +197,7 @@ def test_risk_scoring_stores_scores_replies_per_token_and_is_idempotent(kades_se
 
 def test_risk_scoring_rolls_back_rows_when_redis_conflicts(ctx_of, db_conn, redis_conn, monkeypatch):
     ctx = ctx_of("risk-scoring")
-    key = risk_function.STATE_KEY.format(token="TokenC")
+    key = RISK_STATE.format(token="TokenC")
     calls = []
     original = risk_function.score_token
 
@@ -240,7 +241,7 @@ def test_concurrent_risk_updates_of_one_token_both_count(ctx_of, redis_conn):
     for thread in threads:
         thread.join()
     assert errors == []
-    state = json.loads(redis_conn.get(risk_function.STATE_KEY.format(token="TokenD")))
+    state = json.loads(redis_conn.get(RISK_STATE.format(token="TokenD")))
     assert len(state["risk"]["evidence"]) == 20
     assert components_at(state["risk"], state["risk"]["latest"])["chain"] == pytest.approx(
         1 - 0.9 ** 20)
@@ -385,7 +386,7 @@ def test_two_ticks_of_one_token_at_the_same_second_count_the_same_in_either_orde
         ctx = ctx_of("temporal-analysis")  # a fresh process each order
         for index, ticks in enumerate(order):
             handle_ticks(tick_event(ticks, f"t{index}"), ctx)
-        state = json.loads(redis_conn.get(STATE_KEY.format(token=base[0]["token"])))
+        state = json.loads(redis_conn.get(TEMPORAL_STATE.format(token=base[0]["token"])))
         return state["detector"]
 
     before, after = base[:30], base[31:]

@@ -5,8 +5,9 @@ import pytest
 import shared_material
 
 from kades.events.catalogue import MARKET_TICK, data_problems
+from kades.keys import SOL_USD
 from kades.market.chain import chain_ticks
-from kades.market.function import FUNCTION, SOL_USD_KEY, handle
+from kades.market.function import FUNCTION, handle
 from kades.runtime import Context
 from kades.solana.programs import USDC, WSOL
 from kades.solana.source import replay_events
@@ -44,6 +45,6 @@ def test_real_blocks_become_ticks_stored_once(kades_settings, redis_conn, db_con
     assert all(r.type == MARKET_TICK and not data_problems(r) for r in replies)
     assert all(r.subject == r.attributes["partitionkey"] == r.data["ticks"][0]["token"] for r in replies)
     assert len(ticks) == 18  # 18 recorded transactions trade or move a SOL pool
-    assert redis_conn.get(SOL_USD_KEY) is None  # no SOL/stablecoin trade among them
+    assert redis_conn.get(SOL_USD) is None  # no SOL/stablecoin trade among them
     db_conn.rollback()
     assert db_conn.execute("SELECT count(*) FROM token_metrics").fetchone()[0] == 18

@@ -21,6 +21,7 @@ from kades.broker.config import load_eventing
 from kades.broker.dlq import list_dead_letters
 from kades.broker.filters import matches
 from kades.events.envelope import CloudEvent
+from kades.keys import dedup_key
 from kades.runtime import dedup
 
 DUPLICATE_ROW_CHECKS = {
@@ -112,7 +113,7 @@ def close_books(ledger: Ledger, client: redis.Redis, database_url: str,
     owed = [(event, name, url) for event, _ in accepted.values()
             for name, url in ledger.owed(event)]
     books.deliveries = len(owed)
-    states = mark_states(client, [dedup._key(name, dedup.source_and_id(event))
+    states = mark_states(client, [dedup_key(name, dedup.source_and_id(event))
                                   for event, name, _ in owed])
     parked = dead_letters(client)
     for (event, name, url), state in zip(owed, states):

@@ -15,6 +15,7 @@ import redis
 
 from accounting import Ledger, mark_states
 from kades.events.envelope import CloudEvent, to_binary
+from kades.keys import dedup_key
 from kades.runtime import dedup
 
 
@@ -137,7 +138,7 @@ class Tracker:
         fresh = self.load.accepted[self._seen:]
         self._seen += len(fresh)
         for event, at in fresh:
-            keys = [dedup._key(name, dedup.source_and_id(event))
+            keys = [dedup_key(name, dedup.source_and_id(event))
                     for name, _ in self.ledger.owed(event)]
             with self._lock:
                 self._waiting[(event.source, event.id)] = (keys, at)

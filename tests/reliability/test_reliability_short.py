@@ -12,6 +12,7 @@ import pytest
 
 from accounting import Ledger, close_books, settle
 from load import Load, Tracker
+from kades.keys import dedup_key
 from kades.runtime import dedup
 from kades.story import demo_story
 
@@ -47,7 +48,7 @@ def test_nothing_lost_nothing_twice_when_a_function_is_killed(mesh, redis_conn):
     # The books can fail: forget one handled delivery, store one anomaly twice.
     event = story.events[0]
     name, _ = ledger.owed(event)[0]
-    redis_conn.delete(dedup._key(name, dedup.source_and_id(event)))
+    redis_conn.delete(dedup_key(name, dedup.source_and_id(event)))
     with psycopg.connect(mesh.config.database_url) as conn:
         conn.execute("INSERT INTO anomaly_events (time, token, anomaly_type, score, detector,"
                      " event_source, event_id) VALUES (now(), 'T', 'pump', 0.5, 'd', '/s', 'a'),"

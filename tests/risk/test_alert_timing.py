@@ -11,7 +11,8 @@ import time
 import pytest
 
 from kades.events.catalogue import ALERT, ANOMALY_DETECTED, PING, RISK_SCORED, new_event
-from kades.risk.function import STATE_KEY, WAITING_KEY, handle_anomalies
+from kades.keys import RISK_STATE, RISK_WAITING
+from kades.risk.function import handle_anomalies
 from kades.runtime import Context
 
 WAIT_S = 1.0
@@ -43,19 +44,19 @@ def test_a_quiet_tokens_alert_comes_from_the_flush(ctx, redis_conn, db_conn):
     handle_anomalies(crash("old", "Settled", 0.2, when="2023-12-31T00:00:00Z"), ctx)
     time.sleep(WAIT_S + 0.1)
     handle_anomalies(flush("f0"), ctx)
-    redis_conn.expire(STATE_KEY.format(token="Settled"), 100)
+    redis_conn.expire(RISK_STATE.format(token="Settled"), 100)
 
     first = handle_anomalies(crash("e1", "Quiet", 0.99), ctx)
     assert kinds(first) == [(RISK_SCORED, "Quiet")]      # the alert waits for earlier input
-    assert redis_conn.zscore(WAITING_KEY, "Quiet") is not None
+    assert redis_conn.zscore(RISK_WAITING, "Quiet") is not None
     assert handle_anomalies(flush("f1"), ctx) == []      # not waited long enough yet
     time.sleep(WAIT_S + 0.1)
     judged = handle_anomalies(flush("f2"), ctx)
     assert kinds(judged) == [(ALERT, "Quiet")]           # the alert alone: no score stored
     assert judged[0].data["kind"] == "raised" and judged[0].data["level"] == "critical"
     assert judged[0].data["time"] == "2024-01-01T00:00:00Z"
-    assert redis_conn.zscore(WAITING_KEY, "Quiet") is None
-    assert redis_conn.ttl(STATE_KEY.format(token="Settled")) <= 100  # not loaded, not rewritten
+    assert redis_conn.zscore(RISK_WAITING, "Quiet") is None
+    assert redis_conn.ttl(RISK_STATE.format(token="Settled")) <= 100  # not loaded, not rewritten
     rows = db_conn.execute("SELECT count(*) FROM risk_scores WHERE token = 'Quiet'").fetchone()[0]
     assert rows == 1
     # the same ping redelivered announces the same alert; the decay job then has nothing new
@@ -71,8 +72,8 @@ def test_the_next_event_of_any_token_judges_what_waited(ctx, redis_conn):
     replies = handle_anomalies(crash("e2", "Busy", 0.1, when="2024-01-01T00:05:00Z"), ctx)
     assert kinds(replies) == [(RISK_SCORED, "Busy"), (ALERT, "Quiet")]
     assert replies[1].data["kind"] == "raised"
-    assert redis_conn.zscore(WAITING_KEY, "Quiet") is None
-    assert redis_conn.zscore(WAITING_KEY, "Busy") is not None   # its own time waits now
+    assert redis_conn.zscore(RISK_WAITING, "Quiet") is None
+    assert redis_conn.zscore(RISK_WAITING, "Busy") is not None   # its own time waits now
 
 
 def test_an_unknown_job_names_both_jobs(ctx):

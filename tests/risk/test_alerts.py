@@ -8,7 +8,8 @@ import pytest
 from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, SENTIMENT_SCORED, data_problems,
                                     new_event)
 from kades.risk.alerting import alert_transition, channels_of
-from kades.risk.function import THRESHOLDS_KEY, handle_anomalies
+from kades.keys import TRACKED_THRESHOLDS
+from kades.risk.function import handle_anomalies
 from kades.runtime import Context
 
 
@@ -61,7 +62,7 @@ def anomalies(event_id, token, score, when="2024-01-01T00:00:00Z"):
 
 
 def test_tracked_threshold_decides_when_the_alert_fires(ctx, redis_conn):
-    redis_conn.hset(THRESHOLDS_KEY, "Watched", 0.3)
+    redis_conn.hset(TRACKED_THRESHOLDS, "Watched", 0.3)
     replies = handle_anomalies(anomalies("e1", "Watched", 0.45), ctx)  # risk ~0.36
     alerts = [r for r in replies if r.type == ALERT]
     assert len(alerts) == 1 and not data_problems(alerts[0])

@@ -17,7 +17,8 @@ import random
 import pytest
 
 from kades.events.catalogue import ALERT, ANOMALY_DETECTED, PING, new_event
-from kades.risk.function import STATE_KEY, handle_anomalies
+from kades.keys import RISK_STATE
+from kades.risk.function import handle_anomalies
 from kades.runtime import Context
 
 START = 1_704_067_200  # 2024-01-01T00:00:00Z
@@ -92,7 +93,7 @@ def run(order: list, ctx: Context, flush: Context, redis_conn, db_conn) -> dict:
     for event in order:
         alerts += [(r.id, json.dumps(r.data, sort_keys=True))
                    for r in handle_anomalies(event, ctx) if r.type == ALERT]
-    states = {token: steady(json.loads(redis_conn.get(STATE_KEY.format(token=token))))
+    states = {token: steady(json.loads(redis_conn.get(RISK_STATE.format(token=token))))
               for token in ("Climbing", "Hovering", "Calm")}
     # the decay job a day later, judging what waited: the last points and the clearing
     ping = new_event(PING, "/apis/v1/namespaces/kades/pingsources/risk-decay",

@@ -2,7 +2,8 @@
 attempt's effects (on real Redis)."""
 from __future__ import annotations
 
-from kades.runtime.state import StateStore, outbox_key
+from kades.keys import outbox_key
+from kades.runtime.state import StateStore
 
 
 def counting(step: int):

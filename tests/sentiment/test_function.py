@@ -8,10 +8,11 @@ import pytest
 from kades.errors import BadRequestError
 from kades.events.catalogue import (ANOMALY_DETECTED, PING, SENTIMENT_SCORED, SOCIAL_POSTS,
                                     data_problems, derived_id, new_event)
+from kades.keys import SENTIMENT_STATE
 from kades.registry import load
 from kades.runtime import Context
 from kades.sentiment import function as sentiment
-from kades.sentiment.aggregates import STATE_KEY, read_sentiment
+from kades.sentiment.aggregates import read_sentiment
 from kades.simulate_social import simulate_social
 
 BONK = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
@@ -50,10 +51,10 @@ def test_one_sentiment_reply_per_token_with_its_aggregate(ctx):
 def test_redelivery_changes_nothing_even_without_the_runtime_dedup(ctx, redis_conn):
     event = posts_event([post(i, f"$BONK gm number {i}") for i in range(10)])
     first = sentiment.handle_posts(event, ctx)
-    state = redis_conn.get(STATE_KEY.format(token="$BONK"))
+    state = redis_conn.get(SENTIMENT_STATE.format(token="$BONK"))
     fresh_replica = Context(ctx.name, settings=ctx.settings)
     again = sentiment.handle_posts(event, fresh_replica)
-    assert redis_conn.get(STATE_KEY.format(token="$BONK")) == state
+    assert redis_conn.get(SENTIMENT_STATE.format(token="$BONK")) == state
     assert [r.data for r in again] == [r.data for r in first]
     assert again[0].data["mentions"] == 10
 
@@ -119,7 +120,7 @@ def test_state_is_plain_json_and_pruned(ctx, redis_conn):
     sentiment.handle_posts(posts_event(posts, "old"), ctx)
     late = [{**post(9, "$OLD gm"), "time": "2026-01-12T10:00:00Z"}]
     sentiment.handle_posts(posts_event(late, "late"), ctx)
-    state = json.loads(redis_conn.get(STATE_KEY.format(token="$OLD")))
+    state = json.loads(redis_conn.get(SENTIMENT_STATE.format(token="$OLD")))
     assert len(state["m"]) == 1 and len(state["h"]) == 1  # ten-day-old buckets dropped
     assert state["events"] == ["/scraper#old", "/scraper#late"]
     assert read_sentiment(redis_conn, "$OLD", "7d")["mentions"] == 1

@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import shared_material
 
-from kades.solana.poll import LAST_SLOT_KEY, follow
+from kades.keys import SOLANA_LAST_SLOT
+from kades.solana.poll import follow
 from kades.solana.rpc import SolanaRpc
 
 DATA = shared_material.DATA / "solana/rpc"
@@ -76,7 +77,7 @@ def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn):
     assert follow(rpc, sent.append, start_slot=100, max_slots=3, store=redis_conn, sleep=lambda s: None) == 3
     assert [e.data["slot"] for e in sent] == [100, 102]  # 101 was skipped
     assert len(sent[0].data["swaps"]) == 4 and FakeNode.calls[0] == FakeNode.calls[1]  # 429, then again
-    assert int(redis_conn.get(LAST_SLOT_KEY)) == 102
+    assert int(redis_conn.get(SOLANA_LAST_SLOT)) == 102
     FakeNode.blocks[103] = FakeNode.blocks[100]
     FakeNode.tip = 103
     again = []

@@ -13,8 +13,8 @@ from typing import Any
 
 import redis
 
-STREAM_KEY = "kades:alerts:stream"
-PUBLISHED_KEY = "kades:alerts:published:{id}"
+from kades.keys import ALERT_PUBLISHED, ALERT_STREAM
+
 RETAIN_S = 5 * 60
 # Append once per alert event id: a redelivered alert (or a retry after a failure) adds nothing.
 _APPEND_ONCE = """
@@ -30,7 +30,7 @@ def publish(client: redis.Redis, alert_id: str, message: dict[str, Any],
     """Append one alert message; its stream id, or None when it was published before."""
     now_s = time.time() if now_s is None else now_s
     oldest = f"{int((now_s - RETAIN_S) * 1000)}-0"
-    entry = client.eval(_APPEND_ONCE, 2, STREAM_KEY, PUBLISHED_KEY.format(id=alert_id),
+    entry = client.eval(_APPEND_ONCE, 2, ALERT_STREAM, ALERT_PUBLISHED.format(id=alert_id),
                         json.dumps(message, separators=(",", ":")), oldest, 24 * 3600)
     return entry.decode() if isinstance(entry, bytes) else entry
 
@@ -41,19 +41,19 @@ def _decode(entries) -> list[tuple[str, dict]]:
 
 def since(client: redis.Redis, last_id: str, *, count: int = 1000) -> list[tuple[str, dict]]:
     """Alerts after `last_id` still in the stream (the replay of a reconnecting client)."""
-    return _decode(client.xrange(STREAM_KEY, min=f"({last_id}", count=count))
+    return _decode(client.xrange(ALERT_STREAM, min=f"({last_id}", count=count))
 
 
 def wait(client: redis.Redis, last_id: str, *, block_ms: int = 1000,
          count: int = 1000) -> list[tuple[str, dict]]:
     """Alerts after `last_id`, waiting up to `block_ms` for the first ('$': only new ones)."""
-    answer = client.xread({STREAM_KEY: last_id}, block=block_ms, count=count)
+    answer = client.xread({ALERT_STREAM: last_id}, block=block_ms, count=count)
     return _decode(answer[0][1]) if answer else []
 
 
 def last_id(client: redis.Redis) -> str:
     """The id of the newest alert ('0-0' when there is none)."""
-    newest = client.xrevrange(STREAM_KEY, count=1)
+    newest = client.xrevrange(ALERT_STREAM, count=1)
     return newest[0][0].decode() if newest else "0-0"
 
 

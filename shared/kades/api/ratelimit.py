@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import redis
 
+from kades.keys import RATE_LIMIT
 from kades.settings import Settings
 
-KEY = "kades:ratelimit:{key_id}:{scope}"
 # KEYS[1]; ARGV: now_ms, interval_ms, burst, cost -> {allowed, remaining, retry_after_ms, reset_ms}
 _GCRA = """
 local now, interval, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -72,7 +72,7 @@ def check(client: redis.Redis, key_id: str, limit: Limit, *, scope: str = "http"
     if not _scripts:  # EVALSHA after the first call: the script is not sent each time
         _scripts.append(client.register_script(_GCRA))
     allowed, remaining, retry_ms, reset_ms = _scripts[0](
-        keys=[KEY.format(key_id=key_id, scope=scope)],
+        keys=[RATE_LIMIT.format(key_id=key_id, scope=scope)],
         args=[now_ms, interval_ms, limit.burst, cost], client=client)
     return Decision(bool(allowed), limit, int(remaining), float(retry_ms) / 1000,
                     float(reset_ms) / 1000)

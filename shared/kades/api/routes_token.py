@@ -12,14 +12,13 @@ from kades.api.auth import Caller
 from kades.api.openapi import Checked
 from kades.api.params import TIMEFRAMES, jsonable
 from kades.events.catalogue import TOKEN_TRACKED, new_event
-from kades.risk.function import THRESHOLDS_KEY
+from kades.keys import API_ANALYSIS, TRACKED_THRESHOLDS
 from kades.runtime import sink
 from kades.runtime.endpoint import json_response
 from kades.runtime.function import Context
 from kades.runtime.ttlcache import TtlCache
 from kades.storage import analysis, repository, tracking
 
-ANALYSIS_CACHE_KEY = "kades:api:analysis:{token}:{timeframe}"
 ANALYSIS_CACHE_S = 5  # a dashboard polling every few seconds costs one query per token
 LOCAL_CACHE_S = 1.0   # and within a replica, one Redis read per second per token
 
@@ -54,7 +53,7 @@ def summarise_metrics(rows: list[dict]) -> dict:
 def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     """Checked against openapi.yaml already: the address, the timeframe (default 24h)."""
     address, timeframe = request.path["address"], request.query["timeframe"]
-    cache_key = ANALYSIS_CACHE_KEY.format(token=address, timeframe=timeframe)
+    cache_key = API_ANALYSIS.format(token=address, timeframe=timeframe)
     local = ctx.local(local_analyses)
     cached = local.get(cache_key)
     if cached is None:
@@ -93,7 +92,7 @@ def track_token(ctx: Context, caller: Caller, request: Checked) -> flask.Respons
     with ctx.db() as conn:
         lowest = tracking.track_token(conn, key_id=caller.key_id, token=address,
                                       alert_threshold=float(threshold), update_interval=interval)
-    ctx.redis.hset(THRESHOLDS_KEY, address, lowest)  # risk-scoring reads it on each score
+    ctx.redis.hset(TRACKED_THRESHOLDS, address, lowest)  # risk-scoring reads it on each score
     data = {"token_address": address, "tracked_by": caller.key_id,
             "tracking_parameters": {"alert_threshold": float(threshold), "update_interval": interval}}
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(data, sort_keys=True)))

@@ -35,9 +35,10 @@ from kades import clients
 from kades.alerts import stream
 from kades.api import auth
 from kades.api.wsprotocol import (AUTH_FAILED, CHANNELS, CONNECTION_STALE_S,
-                                  CONNECTIONS_KEY, MAX_CONNECTIONS_PER_KEY,
+                                  MAX_CONNECTIONS_PER_KEY,
                                   MAX_MESSAGES_PER_MIN, PING_INTERVAL_S, RATE_LIMITED,
                                   SERVER_ERROR, Session, message)
+from kades.keys import WS_CONNECTIONS
 from kades.logs import log
 from kades.metrics import WEBSOCKET_ALERTS_SENT, WEBSOCKET_CONNECTIONS
 from kades.runtime.endpoint import error_response
@@ -124,7 +125,7 @@ def serve(ctx: Context, request: flask.Request) -> flask.Response:
         ws.close(1008, "authentication failed")
         return _Closed(ws.mode)
     connection = str(uuid.uuid4())
-    counter = CONNECTIONS_KEY.format(key_id=caller.key_id)
+    counter = WS_CONNECTIONS.format(key_id=caller.key_id)
     try:
         if not _admit(ctx.redis, counter, connection):
             ws.send(message("error", {"code": RATE_LIMITED, "message":

@@ -14,7 +14,6 @@ CHANNELS = ("patterns", "whale_movements", "anomalies", "liquidityChanges", "was
 MAX_CONNECTIONS_PER_KEY = 10
 MAX_SUBSCRIPTIONS = 100
 MAX_MESSAGES_PER_MIN = 1000
-CONNECTIONS_KEY = "kades:ws:connections:{key_id}"
 CONNECTION_STALE_S = 120   # a replica that died without saying goodbye stops counting after this
 PING_INTERVAL_S = 25
 AUTH_FAILED, BAD_SUBSCRIPTION, RATE_LIMITED, BAD_MESSAGE, SERVER_ERROR = 1001, 1002, 1003, 1004, 1005

@@ -1,6 +1,6 @@
 """Dead letters: stored in one Redis stream, listed and replayed by `kades dlq`.
 
-Two writers share the stream `kades:dlq`: the dead-letter sink function (every event the
+Two writers share the stream `kades.keys.DLQ`: the dead-letter sink function (every event the
 Broker dead-letters to it) and the development broker itself, which parks an event there
 when the dead-letter sink cannot take it (or none is configured), so nothing is lost.
 Each entry holds the event as received (structured JSON, with its `knativeerror*`
@@ -22,10 +22,10 @@ import redis
 from kades import clients, exitcodes
 from kades.cliutil import report_error
 from kades.errors import KadesError
+from kades.keys import DLQ
 from kades.events.envelope import (
     BROKER_SPECVERSIONS, CloudEvent, from_structured, to_binary, to_dict)
 
-DLQ_STREAM = "kades:dlq"
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 TTL_EXTENSION = "knativebrokerttl"
 
@@ -68,7 +68,7 @@ def dead_letter_fields(event: CloudEvent, note: str = "") -> dict[str, str]:
 
 def store_dead_letter(client: redis.Redis, event: CloudEvent, note: str = "") -> str:
     """Keep one dead letter; its id."""
-    entry_id = client.xadd(DLQ_STREAM, dead_letter_fields(event, note))
+    entry_id = client.xadd(DLQ, dead_letter_fields(event, note))
     return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
 
@@ -85,7 +85,7 @@ def _dead_letter(entry_id, fields) -> DeadLetter:
 
 def list_dead_letters(client: redis.Redis, *, limit: int | None = None) -> list[DeadLetter]:
     """Dead letters, oldest first."""
-    return [_dead_letter(i, f) for i, f in client.xrange(DLQ_STREAM, count=limit)]
+    return [_dead_letter(i, f) for i, f in client.xrange(DLQ, count=limit)]
 
 
 def for_replay(event: CloudEvent) -> CloudEvent:
@@ -125,7 +125,7 @@ def replay_dead_letters(client: redis.Redis, ingress_url: str, ids: Iterable[str
     for entry_id in selected:
         status, body = post_event(ingress_url, for_replay(letters[entry_id].event))
         if 200 <= status < 300:
-            client.xdel(DLQ_STREAM, entry_id)
+            client.xdel(DLQ, entry_id)
             replayed += 1
         else:
             unreachable = unreachable or status == 0

@@ -1,6 +1,7 @@
 """The broker's durable queue: one Redis stream per lane (see `routing`), one group on each.
 
-Keys (`P` = `kades:broker:<namespace>:<broker>`, `L` = a lane, e.g. `whale-detection/2`):
+Keys (kades.keys.BROKER_*; `P` = `kades:broker:<namespace>:<broker>`, `L` = a lane, e.g.
+`whale-detection/2`):
 - `P:lane:L` — stream of the events routed to lane L (field `event`: structured-mode JSON).
   The ingress answers 202 only once the MULTI adding an event to every lane it matches has
   run, so an accepted event is in all of them, or (503) in none, and survives a restart.
@@ -25,9 +26,9 @@ from typing import Iterable
 
 import redis
 
-from kades.broker.dlq import DLQ_STREAM
 from kades.broker.routing import Router
 from kades.events.envelope import CloudEvent, to_dict
+from kades.keys import BROKER_DUE, BROKER_LANE, BROKER_STATE, DLQ
 
 GROUP = "delivery"
 RECOVERY_CONSUMER = "recovered"
@@ -61,17 +62,17 @@ class BrokerQueue:
 
     def __init__(self, client: redis.Redis, namespace: str, broker: str, router: Router):
         self.redis, self.router = client, router
-        self.prefix = f"kades:broker:{namespace}:{broker}"
+        self.names = {"namespace": namespace, "broker": broker}
         self._claim_due = client.register_script(_CLAIM_DUE)
 
     def stream(self, lane: str) -> str:
-        return f"{self.prefix}:lane:{lane}"
+        return BROKER_LANE.format(**self.names, lane=lane)
 
     def _due(self, lane: str) -> str:
-        return f"{self.prefix}:due:{lane}"
+        return BROKER_DUE.format(**self.names, lane=lane)
 
     def _state(self, lane: str) -> str:
-        return f"{self.prefix}:state:{lane}"
+        return BROKER_STATE.format(**self.names, lane=lane)
 
     # --- ingress ---------------------------------------------------------------------------
 
@@ -188,7 +189,7 @@ class BrokerQueue:
         for copy in copies:
             pipe.xadd(self.stream(lane), {"event": encode_event(copy)})
         if park is not None:
-            pipe.xadd(DLQ_STREAM, park)
+            pipe.xadd(DLQ, park)
         pipe.xack(self.stream(lane), GROUP, *entry_ids)
         pipe.xdel(self.stream(lane), *entry_ids)
         pipe.hdel(self._state(lane), *entry_ids)

@@ -25,6 +25,7 @@ from kades.broker.queue import BrokerQueue
 from kades.broker.routing import ORDERED_LANES, Router
 from kades.broker.tokens import LocalIssuer, projected_token
 from kades.cliutil import report, report_error
+from kades.keys import BROKER_PING
 from kades.logs import configure_logging, log
 from kades.settings import DEFAULT_BROKER_PORT, Settings, redact_url
 
@@ -181,7 +182,7 @@ class DevBroker:
             broker = next((b for b in self.eventing.brokers.values() if b.path == ping.broker_path), None)
             if broker is None or not ping.due(moment):
                 continue
-            if self.redis.set(f"kades:broker:ping:{ping.source}:{minute}", 1, nx=True, ex=3600):
+            if self.redis.set(BROKER_PING.format(source=ping.source, minute=minute), 1, nx=True, ex=3600):
                 self.queue_of(broker).enqueue([admit(ping.event(moment))])
                 fired.append(ping.source)
         return fired

@@ -24,16 +24,13 @@ from kades.chain.wash import WashTrading
 from kades.errors import TemporaryFailure
 from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.envelope import CloudEvent
+from kades.keys import CHAIN_FUNDINGS as FUNDING_KEY, CHAIN_LAUNCHES as CREATOR_KEY, CHAIN_POOL as POOL_KEY
+from kades.keys import CHAIN_TOKEN as TOKEN_KEY, CHAIN_WAITING as WAITING_KEY
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer, note_waiting
 from kades.runtime.state import StateStore, by_key
 
 STATE_TTL_S = 7 * 24 * 3600
-TOKEN_KEY = "kades:chain:token:{token}"
-POOL_KEY = "kades:chain:pool:{pool}"
-CREATOR_KEY = "kades:chain:launches:{creator}"   # (time, mint, slot) of a creator's launches
-FUNDING_KEY = "kades:chain:fundings"             # wallet -> its latest (funder, time, slot)
-WAITING_KEY = "kades:chain:waiting"              # sorted set: mint -> wall time its oldest slot came
 MAX_KEY_ROUNDS = 4     # reads of the documents a release needs before answering 503
 
 

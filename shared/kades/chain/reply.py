@@ -12,9 +12,9 @@ from kades.errors import BadRequestError, Problem
 from kades.events.catalogue import ANOMALY_DETECTED, PING
 from kades.events.chunking import assemble, per_token_replies
 from kades.events.envelope import CloudEvent
+from kades.keys import outbox_key
 from kades.runtime import Context
 from kades.runtime.reorder import quiet_keys
-from kades.runtime.state import outbox_key
 
 # flush(quiet mints, **run) and analyse(block, block time s, **run), where run holds the
 # reorder buffer, the wall-clock now and the event's outbox: the function's own detectors.

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 from kades.errors import KadesError
 from kades.events.catalogue import MAX_EVENT_BYTES, derived_id, new_event
 from kades.events.envelope import CloudEvent, to_binary
+from kades.keys import PARTS, PARTS_GROUP_NAME
 from kades.logs import log
 
 logger = logging.getLogger("kades.events")
@@ -108,7 +109,7 @@ def per_token_replies(cause: CloudEvent, source: str, event_type: str, field: st
 
 def group_id(*names: object) -> str:
     """A stable id for what a set of parts makes up (the same parts always give it)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, "kades:parts:" + ":".join(map(str, names))))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, PARTS_GROUP_NAME.format(names=":".join(map(str, names)))))
 
 
 def join_parts(parts: list[dict]) -> dict:
@@ -129,7 +130,7 @@ def assemble(client, consumer: str, event: CloudEvent) -> tuple[dict | None, Clo
     part = event.data.get("part") if isinstance(event.data, dict) else None
     if not part or part["count"] == 1:
         return event.data, event
-    key = f"kades:parts:{consumer}:{event.source}:{part['group']}"
+    key = PARTS.format(consumer=consumer, source=event.source, group=part["group"])
     pipe = client.pipeline(transaction=True)
     pipe.hset(key, str(part["index"]), json.dumps(event.data, separators=(",", ":")))
     pipe.expire(key, PARTS_TTL_S)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from kades.solana.programs import STABLECOINS, WSOL
 
-SOL_USD_KEY = "kades:market:sol-usd"  # last SOL price in USD seen on chain (market-aggregator sets it)
-
 
 def sol_usd_of(block: dict) -> float | None:
     """SOL in USD from the block's own SOL/stablecoin trades (base = the stablecoin); a part

@@ -34,6 +34,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Iterable
 
+from kades.keys import ALERT_ID_NAME
+
 LEVEL_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 # WebSocket channels an alert belongs to, from the anomaly types that explain it.
@@ -60,7 +62,8 @@ def alert_transition(state: dict | None, *, score: float, level: str, threshold:
 def alert_id(token: str, episode: str, kind: str, level: str) -> str:
     """The id of an alert event: the same (token, episode, kind, level) always gets the same
     one, whichever input caused it (alert-dispatch publishes an id once)."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kades:alert:{token}#{episode}#{kind}#{level}"))
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, ALERT_ID_NAME.format(
+        token=token, episode=episode, kind=kind, level=level)))
 
 
 def decide(state: dict | None, risks: Iterable[dict], *, threshold: float,

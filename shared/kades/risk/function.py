@@ -17,7 +17,7 @@ Results do not depend on delivery order nor on duplicates (within KADES_REORDER_
   buffer (kades.runtime.reorder) and is judged once every anomaly up to it is in (the
   token's newest time has passed it by the lateness), or once it has waited the lateness of
   wall clock (KADES_REORDER_IDLE_S if shorter), in time order. Tokens with scored times
-  waiting are listed in WAITING_KEY (in the same MULTI as their state), so what waited that
+  waiting are listed in RISK_WAITING (in the same MULTI as their state), so what waited that
   long is judged at the next event of ANY token (at most DUE_PER_EVENT of them) or at the
   next `stream-flush` ping (every minute), whichever comes first. An alert therefore comes
   at most lateness + 60 s (the flush period) after its evidence reached risk-scoring, and
@@ -35,7 +35,7 @@ Results do not depend on delivery order nor on duplicates (within KADES_REORDER_
 Per-token state lives in Redis (WATCH/MULTI: two replicas may score the same token). The
 database rows are written first, the Redis update is EXECuted inside the database
 transaction (a conflict rolls the rows back and the whole thing is recomputed). What an
-event scored and announced is kept in its outbox (kades.runtime.state.outbox_key), committed
+event scored and announced is kept in its outbox (kades.keys.outbox_key), committed
 with the state: a retry after a failure past the commit stores and replies those very risk
 scores and alerts, once.
 """
@@ -51,20 +51,17 @@ from kades.errors import BadRequestError, Problem, TemporaryFailure
 from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, PING, RISK_SCORED,
                                     SENTIMENT_SCORED, derived_id, new_event)
 from kades.events.envelope import CloudEvent
+from kades.keys import RISK_STATE, RISK_WAITING, TRACKED_THRESHOLDS, outbox_key
 from kades.metrics import LATE_INPUTS
 from kades.risk.alerting import decide
 from kades.risk.scoring import (absorb, details_digest, epoch_s, evidence_key, rfc3339,
                                 risk_at, time_below)
 from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, queue_waiting, quiet_keys
-from kades.runtime.state import OUTBOX_TTL_S, outbox_key
+from kades.runtime.state import OUTBOX_TTL_S
 from kades.storage.repository import (insert_anomalies, insert_risk_score, risk_score_times,
                                       update_risk_scores)
 
-STATE_KEY = "kades:risk:state:{token}"
-# token -> alert threshold, written by the api when a token is tracked (lowest one wins)
-THRESHOLDS_KEY = "kades:tracked:thresholds"
-WAITING_KEY = "kades:risk:waiting"  # sorted set: token -> wall time its oldest scored time came
 DUE_PER_EVENT = 32                  # waited tokens an anomaly event judges besides its own
 DECAY_JOB, FLUSH_JOB = "risk-decay", "flush"   # the PingSources' jobs (eventing/400-*)
 STATE_TTL_S = 30 * 24 * 3600  # risk decays to nothing long before a month of silence
@@ -181,7 +178,7 @@ def handle_ping(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     if job != DECAY_JOB:
         raise BadRequestError("unknown job", [Problem(
             "data.job", f"risk-scoring runs '{DECAY_JOB}' and '{FLUSH_JOB}'")])
-    prefix = STATE_KEY.format(token="")
+    prefix = RISK_STATE.format(token="")
     tokens = sorted(key.decode()[len(prefix):] for key in ctx.redis.scan_iter(prefix + "*", count=1000))
     return score_and_store(event, ctx, {token: [] for token in tokens}, [], now=event.attributes["time"])
 
@@ -205,19 +202,19 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
         now_s, late = time.time(), 0
         # judged alongside: tokens whose scored times waited long enough (read before the
         # WATCH: a replica that judged them meanwhile changed their state, so we start again)
-        due = [token for token in quiet_keys(ctx.redis, WAITING_KEY, now_s=now_s,
+        due = [token for token in quiet_keys(ctx.redis, RISK_WAITING, now_s=now_s,
                                              idle_s=buffer.idle_s, limit=due_limit)
                if token not in groups]
         tokens = list(groups) + due
         if not tokens:
             return []
-        keys = [STATE_KEY.format(token=token) for token in tokens]
+        keys = [RISK_STATE.format(token=token) for token in tokens]
         work = [*groups.items(), *((token, []) for token in due)]
         with ctx.redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(*keys)
                 thresholds = [float(t) if t is not None else default
-                              for t in pipe.hmget(THRESHOLDS_KEY, tokens)]
+                              for t in pipe.hmget(TRACKED_THRESHOLDS, tokens)]
                 states, risks, alerts, rescores = [], [], [], []
                 for raw, (token, anomalies), threshold in zip(pipe.mget(keys), work, thresholds):
                     state, risk, found, notes = score_token(
@@ -235,7 +232,7 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                 pipe.multi()
                 for key, state in zip(keys, states):
                     pipe.set(key, json.dumps(state, separators=(",", ":")), ex=STATE_TTL_S)
-                queue_waiting(pipe, WAITING_KEY, tokens, [state["points"] for state in states])
+                queue_waiting(pipe, RISK_WAITING, tokens, [state["points"] for state in states])
                 pipe.set(outbox, json.dumps([risks, alerts], separators=(",", ":")),
                          ex=OUTBOX_TTL_S)
                 with ctx.db() as conn:

@@ -14,7 +14,6 @@ whose lease ran out and was taken over cannot overwrite the new owner's work (`C
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
@@ -28,6 +27,7 @@ import redis
 
 from kades.errors import TemporaryFailure
 from kades.events.envelope import CloudEvent, from_structured, to_dict
+from kades.keys import dedup_key
 from kades.logs import log
 from kades.runtime.ttlcache import TtlCache
 
@@ -76,11 +76,6 @@ def is_done(stored: bytes | None) -> bool:
     return stored is not None and not stored.startswith(_PROCESSING)
 
 
-def _key(function: str, identity: str) -> str:
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:40]
-    return f"kades:dedup:{function}:{digest}"
-
-
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -95,7 +90,7 @@ def claim(client: redis.Redis, function: str, event: CloudEvent,
           abandoned: TtlCache) -> Claim:
     """Our claim of the event, or what others did with it. `abandoned`: this function's
     claims its process could not give back (`abandoned_claims`)."""
-    key = _key(function, (identity or source_and_id)(event))
+    key = dedup_key(function, (identity or source_and_id)(event))
     token = _PROCESSING + os.urandom(8).hex().encode()
     if client.set(key, token, nx=True, px=_ms(lease_s)):
         return Claim(key, None, token=token, lease_s=lease_s, abandoned=abandoned)

@@ -9,12 +9,13 @@ only source of truth because the compare-and-set checks every key it relies on. 
 bounded in bytes, not entries: a token's state runs to kilobytes, and with new tokens
 arriving all day a count bound let a process grow for hours.
 
-An update may name an outbox key (one per event: `outbox_key`). What `compute` returned is
-then committed in the same script as the states, and a later update under the same key (the
-Broker's retry after the database, the sink or the process failed past the commit) gets that
-result back instead of its own: the retry redoes the first attempt's effects -- its rows,
-its replies -- rather than finding the input already counted and doing nothing. Rows are
-inserted idempotently and event ids are derived from the input, so each effect lands once.
+An update may name an outbox key (one per event: `kades.keys.outbox_key`). What `compute`
+returned is then committed in the same script as the states, and a later update under the
+same key (the Broker's retry after the database, the sink or the process failed past the
+commit) gets that result back instead of its own: the retry redoes the first attempt's
+effects -- its rows, its replies -- rather than finding the input already counted and doing
+nothing. Rows are inserted idempotently and event ids are derived from the input, so each
+effect lands once.
 """
 from __future__ import annotations
 
@@ -72,12 +73,6 @@ def by_key(keys: list[str], compute: Callable[[dict[str, dict | None]], tuple[di
         return [docs[key] for key in keys], result
     return positional
 
-
-
-def outbox_key(function: str, event_source: str, event_id: str) -> str:
-    """The outbox of one event (CloudEvents §3.1.1: source and id identify it) in a function."""
-    digest = hashlib.sha256(f"{event_source}\n{event_id}".encode()).hexdigest()[:40]
-    return f"kades:outbox:{function}:{digest}"
 
 
 def _digest(raw: bytes | None) -> str:

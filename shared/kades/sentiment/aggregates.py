@@ -18,9 +18,8 @@ from datetime import datetime, timezone
 
 import redis
 
-STATE_KEY = "kades:sentiment:state:{token}"
-AUTHORS_5M_KEY = "kades:sentiment:authors:{token}:5m:{bucket}"
-AUTHORS_1H_KEY = "kades:sentiment:authors:{token}:1h:{bucket}"
+from kades.keys import SENTIMENT_AUTHORS_1H, SENTIMENT_AUTHORS_5M, SENTIMENT_STATE
+
 TIMEFRAMES_S = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400}
 MINUTES_KEPT = 120
 HOURS_KEPT = 8 * 24
@@ -102,10 +101,10 @@ def _window(state: dict, timeframe: str, end: float, shift_s: int = 0) -> list[f
 def author_keys(token: str, timeframe: str, end: float) -> list[str]:
     if timeframe == "1h":
         last = int(end // 300)
-        return [AUTHORS_5M_KEY.format(token=token, bucket=b) for b in range(last - 11, last + 1)]
+        return [SENTIMENT_AUTHORS_5M.format(token=token, bucket=b) for b in range(last - 11, last + 1)]
     last = int(end // 3600)
     hours = TIMEFRAMES_S[timeframe] // 3600
-    return [AUTHORS_1H_KEY.format(token=token, bucket=b) for b in range(last - hours + 1, last + 1)]
+    return [SENTIMENT_AUTHORS_1H.format(token=token, bucket=b) for b in range(last - hours + 1, last + 1)]
 
 
 def summarise(token: str, state: dict | None, timeframe: str, unique_authors: int) -> dict:
@@ -166,7 +165,7 @@ def read_sentiment(client: redis.Redis, token: str, timeframe: str) -> dict:
     """
     if timeframe not in TIMEFRAMES_S:
         raise ValueError(f"timeframe must be one of {', '.join(TIMEFRAMES_S)}, not {timeframe!r}")
-    raw = client.get(STATE_KEY.format(token=token))
+    raw = client.get(SENTIMENT_STATE.format(token=token))
     state = json.loads(raw) if raw else None
     if not state or state.get("last") is None:
         return _empty(token, timeframe)

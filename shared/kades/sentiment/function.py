@@ -28,10 +28,12 @@ from kades.events.catalogue import (ANOMALY_DETECTED, PING, SENTIMENT_SCORED, SO
                                     derived_id, new_event)
 from kades.events.chunking import per_token_replies
 from kades.events.envelope import CloudEvent
+from kades.keys import (SENTIMENT_AUTHORS_1H, SENTIMENT_AUTHORS_5M, SENTIMENT_DIRECTORY,
+                        SENTIMENT_STATE, SENTIMENT_WAITING, outbox_key)
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
-from kades.runtime.state import StateStore, outbox_key
+from kades.runtime.state import StateStore
 from kades.runtime.ttlcache import TtlCache
 from kades.sentiment import aggregates
 from kades.sentiment.coordination import CoordinatedPromotion, is_candidate
@@ -39,8 +41,6 @@ from kades.sentiment.detectors import MentionBurst, SentimentShift
 from kades.sentiment.extraction import Directory, extract_tokens, hashtags
 from kades.sentiment.model import Score, default_model
 
-DIRECTORY_KEY = "kades:sentiment:directory"   # hash: token -> {"symbol", "name"} (JSON)
-WAITING_KEY = "kades:sentiment:waiting"       # sorted set: token -> wall time its oldest post came
 DIRECTORY_CACHE_S = 30.0
 STATE_TTL_S = 9 * 24 * 3600
 AUTHORS_TTL_S = 9 * 24 * 3600
@@ -64,15 +64,15 @@ def start(ctx: Context) -> Local:
 def track_token(client: redis.Redis, token: str, *, symbol: str | None = None,
                 name: str | None = None) -> None:
     """Make a token's symbol and name recognisable in posts (seen by every replica in 30 s)."""
-    client.hset(DIRECTORY_KEY, token, json.dumps({"symbol": symbol, "name": name}))
+    client.hset(SENTIMENT_DIRECTORY, token, json.dumps({"symbol": symbol, "name": name}))
 
 
 def load_directory(client: redis.Redis, cache: TtlCache) -> Directory:
     """The tracked tokens' directory, as `cache` (Local.directory) last read it."""
     def read() -> Directory:
         return Directory.of([{"token": token.decode(), **json.loads(raw)}
-                             for token, raw in client.hgetall(DIRECTORY_KEY).items()])
-    return cache.get_or_load(DIRECTORY_KEY, read)
+                             for token, raw in client.hgetall(SENTIMENT_DIRECTORY).items()])
+    return cache.get_or_load(SENTIMENT_DIRECTORY, read)
 
 
 def epoch_s(text: str) -> float:
@@ -154,7 +154,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
     are those of the first attempt of the event that committed: a retry after the sink
     failed sends them again instead of finding the posts counted and none left."""
     tokens = list(groups)
-    keys = [aggregates.STATE_KEY.format(token=t) for t in tokens]
+    keys = [SENTIMENT_STATE.format(token=t) for t in tokens]
     late = [0]
 
     def compute(states):
@@ -180,7 +180,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
     if late[0]:
         LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
     states = store.current(client, keys)
-    note_waiting(client, WAITING_KEY, tokens, [(s or {}).get("reorder", {}) for s in states])
+    note_waiting(client, SENTIMENT_WAITING, tokens, [(s or {}).get("reorder", {}) for s in states])
     return dict(zip(tokens, states)), anomalies
 
 
@@ -191,7 +191,7 @@ def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
     for token, series in groups.items():
         buckets: dict[str, list[str]] = {}
         for moment, post, _, _ in series:
-            for template, size in ((aggregates.AUTHORS_5M_KEY, 300), (aggregates.AUTHORS_1H_KEY, 3600)):
+            for template, size in ((SENTIMENT_AUTHORS_5M, 300), (SENTIMENT_AUTHORS_1H, 3600)):
                 buckets.setdefault(template.format(token=token, bucket=int(moment // size)),
                                    []).append(post["author"])
         for key, authors in buckets.items():
@@ -206,7 +206,7 @@ def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
 def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
     client, now, local = ctx.redis, time.time(), ctx.local(start)
     if event.type == PING:  # the stream-flush PingSource: release posts of quiet tokens
-        groups = {token: [] for token in quiet_keys(client, WAITING_KEY, now_s=now,
+        groups = {token: [] for token in quiet_keys(client, SENTIMENT_WAITING, now_s=now,
                                                     idle_s=ctx.settings.reorder_idle_s)}
     else:
         directory = load_directory(client, local.directory).merged(event.data.get("tracked", []))

@@ -1,6 +1,6 @@
 """`kades solana-source --rpc URL`: follow the chain slot by slot, resuming where it stopped.
 
-The last slot sent is kept in Redis (`kades:solana-source:last-slot`), so a restarted source
+The last slot sent is kept in Redis (`kades.keys.SOLANA_LAST_SLOT`), so a restarted source
 (or a new pod of its ContainerSource) carries on from there instead of skipping or repeating.
 Blocks not available yet are waited for; skipped slots are passed over.
 """
@@ -16,18 +16,18 @@ from kades.clients import redis_client
 from kades.errors import TemporaryFailure
 from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
+from kades.keys import SOLANA_LAST_SLOT
 from kades.settings import redact_url, settings
 from kades.solana.block import block_events, build_blocks, transactions_of
 from kades.solana.rpc import NOT_YET_CODES, RpcError, SolanaRpc
 
-LAST_SLOT_KEY = "kades:solana-source:last-slot"
 POLL_S = 0.4  # one slot
 
 
 def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | None, store=None,
            sleep=time.sleep) -> int:
     """Send the chain-block event of every slot from `start_slot` on; slots handled."""
-    resumed = store.get(LAST_SLOT_KEY) if store is not None else None
+    resumed = store.get(SOLANA_LAST_SLOT) if store is not None else None
     slot = start_slot if start_slot is not None else (int(resumed) + 1 if resumed else rpc.get_slot())
     handled = 0
     while max_slots is None or handled < max_slots:
@@ -47,7 +47,7 @@ def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | Non
                     validate_data(event)
                     emit(event)
         if store is not None:
-            store.set(LAST_SLOT_KEY, slot)
+            store.set(SOLANA_LAST_SLOT, slot)
         slot += 1
         handled += 1
     return handled

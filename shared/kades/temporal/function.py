@@ -8,7 +8,7 @@ Ticks arrive in no order (the channel-based Broker delivers concurrently; retrie
 so each token's state holds a reorder buffer (kades.runtime.reorder): the detectors see the
 ticks in time order, once each, whatever order they came in within the allowed lateness.
 A tick later than that is counted (`kades_late_inputs_total`), not analysed. Tokens with
-ticks waiting are listed in WAITING_KEY, and the `stream-flush` PingSource (every minute)
+ticks waiting are listed in TEMPORAL_WAITING, and the `stream-flush` PingSource (every minute)
 has their waiting ticks analysed once they waited past the idle timeout.
 """
 from __future__ import annotations
@@ -24,17 +24,16 @@ from kades.errors import BadRequestError, Problem
 from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, PING
 from kades.events.chunking import per_token_replies
 from kades.events.envelope import CloudEvent
+from kades.keys import TEMPORAL_STATE, TEMPORAL_WAITING, outbox_key
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
-from kades.runtime.state import StateStore, outbox_key
+from kades.runtime.state import StateStore
 from kades.storage.scores import insert_scores
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
 from kades.temporal.policy import new_monitor, step
 
 DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. temporal.pump
-STATE_KEY = "kades:temporal:state:{token}"
-WAITING_KEY = "kades:temporal:waiting"   # sorted set: token -> wall time its oldest tick came
 FLUSH_JOB = "flush"                       # the PingSource job that releases waiting ticks
 STATE_TTL_S = 7 * 24 * 3600   # a token silent for a week starts afresh
 MAX_ATTEMPTS = 8              # optimistic retries before answering 503 (the Broker retries)
@@ -124,7 +123,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
     ticks only releases what waited past the idle timeout."""
     if not groups:
         return [], []
-    keys = [STATE_KEY.format(token=token) for token in groups]
+    keys = [TEMPORAL_STATE.format(token=token) for token in groups]
     late = [0]
 
     def compute(states: list[dict | None]) -> tuple[list[dict], tuple[list[dict], list[dict]]]:
@@ -144,7 +143,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
     result = store.update(client, keys, compute, outbox=outbox)
     if late[0]:
         LATE_INPUTS.labels("temporal-analysis").inc(late[0])
-    note_waiting(client, WAITING_KEY, groups,
+    note_waiting(client, TEMPORAL_WAITING, groups,
                  [(state or {}).get("reorder", {}) for state in store.current(client, keys)])
     return result
 
@@ -153,7 +152,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
 def handle_ticks(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     if event.type == PING:  # the stream-flush PingSource: release ticks of quiet tokens
         now = time.time()
-        groups = {token: [] for token in quiet_keys(ctx.redis, WAITING_KEY, now_s=now,
+        groups = {token: [] for token in quiet_keys(ctx.redis, TEMPORAL_WAITING, now_s=now,
                                                     idle_s=ctx.settings.reorder_idle_s)}
     else:
         now, groups = time.time(), group_ticks(event.data["ticks"])

@@ -19,7 +19,9 @@ from kades.chain.state import PUMP_FUN_SUPPLY
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.envelope import CloudEvent
-from kades.market.chain import SOL_USD_KEY, sol_usd_of
+from kades.keys import SOL_USD as SOL_USD_KEY, WHALES_FUNDINGS as FUNDING_KEY, WHALES_TOKEN as TOKEN_KEY
+from kades.keys import WHALES_WAITING as WAITING_KEY
+from kades.market.chain import sol_usd_of
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer, note_waiting
 from kades.runtime.state import StateStore, by_key
@@ -28,9 +30,6 @@ from kades.whales.detectors import Accumulation, Distribution, WalletSplitting, 
 from kades.whales.state import MAX_ROWS, WhaleState
 
 STATE_TTL_S = 7 * 24 * 3600
-TOKEN_KEY = "kades:whales:token:{token}"
-FUNDING_KEY = "kades:whales:fundings"   # wallet -> its latest (funder, time, slot); SOL/USD by slot
-WAITING_KEY = "kades:whales:waiting"    # sorted set: mint -> wall time its oldest slot came
 PRICES_KEPT = 64        # recent slots' SOL/USD
 PRICE_TTL_S = 3600.0    # a SOL/USD older than this prices nothing
 SOL_USD_REFRESH_S = 30.0

@@ -1,0 +1,126 @@
+"""The KADES Redis keyspace: every `kades:...` key pattern, defined once (the counterpart of
+kades.events.catalogue for the state that outlives a request).
+
+Patterns are `str.format` templates, imported by name as event types are from the catalogue;
+keys that carry a digest are rendered by a function (`dedup_key`, `outbox_key`).
+Each comment says what the key holds, who sets its TTL, and which function writes / reads it.
+The strings are deployed state: a changed one orphans what Redis holds under the old one, so
+tests/test_keys.py pins every rendered key; a new key is a new name, never an edited one.
+
+>>> RISK_STATE.format(token="Mint1")
+'kades:risk:state:Mint1'
+>>> dedup_key("risk-scoring", "/src\\ne1")
+'kades:dedup:risk-scoring:563bd3ce5b9c7e07c1fcc6e0e976a9acca34fccb'
+"""
+from __future__ import annotations
+
+import hashlib
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+# --- the runtime, in every function --------------------------------------------------------
+
+def dedup_key(function: str, identity: str) -> str:
+    """Claim, then "done" mark with the replies, of one event (identity: source and id) in one
+    function. TTL: the claim lease, then Settings.dedup_ttl_s (kades.runtime.dedup)."""
+    return f"kades:dedup:{function}:{_digest(identity)}"
+
+
+def outbox_key(function: str, event_source: str, event_id: str) -> str:
+    """What one event's state update computed, committed with the states (CloudEvents
+    §3.1.1: source and id identify it). TTL: OUTBOX_TTL_S (kades.runtime.state)."""
+    identity = f"{event_source}\n{event_id}"
+    return f"kades:outbox:{function}:{_digest(identity)}"
+
+
+# hash part index -> data of a numbered part, until its group is whole; TTL PARTS_TTL_S;
+# written and read by kades.events.chunking.assemble (chain-analysis, whale-detection, market)
+PARTS = "kades:parts:{consumer}:{source}:{group}"
+
+# --- solana-source --------------------------------------------------------------------------
+# last slot sent, so a restart resumes there; no TTL; kades.solana.poll.follow
+SOLANA_LAST_SLOT = "kades:solana-source:last-slot"
+
+# --- market-aggregator ----------------------------------------------------------------------
+# last SOL price in USD seen on chain; TTL 1 h (market.function); written by market-aggregator,
+# read by it and by whale-detection
+SOL_USD = "kades:market:sol-usd"
+
+# --- temporal-analysis ----------------------------------------------------------------------
+# JSON detector state (with its reorder buffer); TTL STATE_TTL_S (temporal.function, StateStore)
+TEMPORAL_STATE = "kades:temporal:state:{token}"
+# sorted set token -> wall time its oldest tick came; no TTL (members leave when nothing waits)
+TEMPORAL_WAITING = "kades:temporal:waiting"
+
+# --- chain-analysis: JSON documents, TTL STATE_TTL_S (chain.function, via StateStore) -------
+CHAIN_TOKEN = "kades:chain:token:{token}"          # trades, transfers, holders, launch, buffer
+CHAIN_POOL = "kades:chain:pool:{pool}"             # last state, LP holders, removals, peaks
+CHAIN_LAUNCHES = "kades:chain:launches:{creator}"  # (time, mint, slot) of a creator's launches
+CHAIN_FUNDINGS = "kades:chain:fundings"            # wallet -> its latest (funder, time, slot)
+# sorted set mint -> wall time its oldest slot came; no TTL (members leave when nothing waits)
+CHAIN_WAITING = "kades:chain:waiting"
+
+# --- whale-detection: JSON documents, TTL STATE_TTL_S (whales.function, via StateStore) -----
+WHALES_TOKEN = "kades:whales:token:{token}"        # trades, sends, sizes, holders, buffer
+# wallet -> its latest (funder, time, slot); SOL/USD by slot
+WHALES_FUNDINGS = "kades:whales:fundings"
+# sorted set mint -> wall time its oldest slot came; no TTL (members leave when nothing waits)
+WHALES_WAITING = "kades:whales:waiting"
+
+# --- sentiment-analysis ---------------------------------------------------------------------
+# JSON minute/hour buckets of a token; TTL STATE_TTL_S (sentiment.function); the api reads it
+SENTIMENT_STATE = "kades:sentiment:state:{token}"
+# HyperLogLogs of unique authors per 5 min / 1 h bucket; TTL AUTHORS_TTL_S (sentiment.function)
+SENTIMENT_AUTHORS_5M = "kades:sentiment:authors:{token}:5m:{bucket}"
+SENTIMENT_AUTHORS_1H = "kades:sentiment:authors:{token}:1h:{bucket}"
+# hash token -> {"symbol", "name"} (JSON) recognised in posts; no TTL; written by
+# sentiment.function.track_token, read by sentiment-analysis
+SENTIMENT_DIRECTORY = "kades:sentiment:directory"
+# sorted set token -> wall time its oldest post came; no TTL (members leave when nothing waits)
+SENTIMENT_WAITING = "kades:sentiment:waiting"
+
+# --- risk-scoring ---------------------------------------------------------------------------
+# JSON evidence set, risk and alert state of a token; TTL STATE_TTL_S (risk.function)
+RISK_STATE = "kades:risk:state:{token}"
+# sorted set token -> wall time its oldest scored time came; no TTL (members leave when judged)
+RISK_WAITING = "kades:risk:waiting"
+# hash token -> alert threshold (the lowest tracker's); no TTL; written by the api when a
+# token is tracked (api.routes_token), read by risk-scoring on each score
+TRACKED_THRESHOLDS = "kades:tracked:thresholds"
+
+# --- alert-dispatch -> api ------------------------------------------------------------------
+# stream of alert messages, trimmed to RETAIN_S at each append (alerts.stream); alert-dispatch
+# appends, every api replica reads (WebSocket)
+ALERT_STREAM = "kades:alerts:stream"
+# "appended once" mark per alert event; TTL 24 h (alerts.stream.publish)
+ALERT_PUBLISHED = "kades:alerts:published:{id}"
+
+# --- api --------------------------------------------------------------------------------------
+# a served token analysis (JSON); TTL ANALYSIS_CACHE_S (api.routes_token)
+API_ANALYSIS = "kades:api:analysis:{token}:{timeframe}"
+# GCRA theoretical arrival time of a key in a scope; TTL set by the script (api.ratelimit)
+RATE_LIMIT = "kades:ratelimit:{key_id}:{scope}"
+# sorted set connection -> last seen of a key's WebSockets; TTL CONNECTION_STALE_S (api.websocket)
+WS_CONNECTIONS = "kades:ws:connections:{key_id}"
+
+# --- the development broker (kades.broker; on a cluster Knative's Broker holds this) -----------
+# stream of the events routed to one lane (consumer group `delivery`); entries leave when done
+BROKER_LANE = "kades:broker:{namespace}:{broker}:lane:{lane}"
+# hash entry id -> JSON retry state of a lane's entries; fields leave when done
+BROKER_STATE = "kades:broker:{namespace}:{broker}:state:{lane}"
+# sorted set entry id -> when its next attempt is due (unordered lanes); members leave when taken
+BROKER_DUE = "kades:broker:{namespace}:{broker}:due:{lane}"
+# "fired" mark of a PingSource in one minute (minute: %Y-%m-%dT%H:%M UTC); TTL 1 h (broker.server)
+BROKER_PING = "kades:broker:ping:{source}:{minute}"
+# stream of dead letters: the dead-letter function and the broker write, `kades dlq` lists and
+# replays (kades.broker.dlq); no TTL, replay deletes what was accepted
+DLQ = "kades:dlq"
+
+# --- not Redis keys: names hashed into uuid5 event ids --------------------------------------
+# Just as fixed: a changed name changes the ids, and a redelivered input would no longer give
+# the same event id (dropped downstream as a duplicate).
+ALERT_ID_NAME = "kades:alert:{token}#{episode}#{kind}#{level}"   # risk.alerting.alert_id
+PARTS_GROUP_NAME = "kades:parts:{names}"   # events.chunking.group_id, names joined by ":"
