@@ -15,3 +15,9 @@ def test_test_module_names_are_unique():
 def test_every_function_folder_is_thin():
     for main in (ROOT / "functions").glob("*/main.py"):
         assert len(main.read_text().splitlines()) <= 40, f"{main} holds logic: move it to shared/kades"
+
+
+def test_storage_does_not_depend_on_the_api():
+    # the api sits on storage, not the other way round (kades.apikey serves both)
+    for module in (ROOT / "shared" / "kades" / "storage").rglob("*.py"):
+        assert "kades.api" not in module.read_text().replace("kades.apikey", ""), module

@@ -8,7 +8,7 @@ import pytest
 
 
 @pytest.mark.parametrize("module", ["kades.risk.scoring", "kades.risk.alerting",
-                                    "kades.alerts.signing", "kades.api.keys"])
+                                    "kades.alerts.signing", "kades.apikey"])
 def test_doctests(module):
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from kades.api.keys import is_well_formed
+from kades.apikey import is_well_formed
 from kades.errors import KadesError
 from kades.runtime.function import Context
 from kades.runtime.ttlcache import TtlCache

@@ -7,7 +7,7 @@ import psycopg
 
 from kades import exitcodes
 from kades.api.auth import issue_token
-from kades.api.keys import TIERS
+from kades.apikey import TIERS
 from kades.cliutil import report, report_error
 from kades.settings import Settings, redact_url
 from kades.storage import apikeys

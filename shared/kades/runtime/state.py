@@ -59,6 +59,7 @@ return 1
 """
 OUTBOX_TTL_S = 3600  # well past the Broker's whole retry span (minutes)
 
+
 def by_key(keys: list[str], compute: Callable[[dict[str, dict | None]], tuple[dict[str, dict], Result]]
            ) -> Compute:
     """A compute that reads and returns the states by key, as `update` takes it (a list in
@@ -72,7 +73,6 @@ def by_key(keys: list[str], compute: Callable[[dict[str, dict | None]], tuple[di
         docs, result = compute(dict(zip(keys, states)))
         return [docs[key] for key in keys], result
     return positional
-
 
 
 def _digest(raw: bytes | None) -> str:

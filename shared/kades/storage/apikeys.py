@@ -6,7 +6,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from kades.api.keys import TIERS, hash_key, key_id, matches, new_key
+from kades.apikey import TIERS, hash_key, key_id, matches, new_key
 
 
 def create_key(conn: psycopg.Connection, *, tier: str, name: str = "") -> tuple[str, str]:

@@ -1,4 +1,7 @@
-"""API keys: `kades_` + 32 base62 characters, kept only as a salted SHA-256 (pure, no I/O).
+"""An API key: `kades_` + 32 base62 characters, kept only as a salted SHA-256 (pure, no I/O).
+
+Neither the API's nor storage's: the api checks a key's form, kades.storage.apikeys keeps
+its hash, both from here.
 
 The first 8 characters after the prefix are the key id (stored in clear to find the row);
 the whole key is hashed with a per-key random salt and compared in constant time.
