@@ -5,19 +5,29 @@ const MINUTE = 60000;
 const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080].map((m) => m * MINUTE);
 
 // Round steps (1, 2, 5 × 10^n) so that about `count` ticks cover [lo, hi].
-function valueTicks(lo, hi, count = 4) {
-  const raw = (hi - lo) / count, magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw);
+// A step chosen from the span alone can leave 2 ticks once they are aligned (a 27-minute
+// span on 10-minute steps): take the next smaller step until there are at least 3.
+const MIN_TICKS = 3;
+
+function ticksEvery(lo, hi, step) {
   const ticks = [];
   for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(v);
   return ticks;
 }
 
+function valueTicks(lo, hi, count = 4) {
+  const raw = (hi - lo) / count, magnitude = 10 ** Math.floor(Math.log10(raw));
+  const steps = [0.2, 0.5, 1, 2, 5, 10].map((m) => m * magnitude);
+  let i = steps.findIndex((s) => s >= raw);
+  while (i > 0 && ticksEvery(lo, hi, steps[i]).length < MIN_TICKS) i -= 1;
+  return ticksEvery(lo, hi, steps[i]);
+}
+
 function timeTicks(t0, t1, count = 5) {
-  const step = TIME_STEPS.find((s) => (t1 - t0) / s <= count) || TIME_STEPS[TIME_STEPS.length - 1];
-  const ticks = [];
-  for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) ticks.push(t);
-  return ticks;
+  let i = TIME_STEPS.findIndex((s) => (t1 - t0) / s <= count);
+  if (i < 0) i = TIME_STEPS.length - 1;
+  while (i > 0 && ticksEvery(t0, t1, TIME_STEPS[i]).length < MIN_TICKS) i -= 1;
+  return ticksEvery(t0, t1, TIME_STEPS[i]);
 }
 
 function formatValue(v) {
