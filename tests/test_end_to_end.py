@@ -16,7 +16,7 @@ from kades.events.envelope import to_binary
 from kades.demo import fetch_anomalies, match_labels
 from kades.localrun import start_system, stop_system
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
-from kades.simulate import feed_events, simulate_market
+from kades.simulate.market import feed_events, simulate_market
 from kades.storage.apikeys import create_key
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from kades import exitcodes, runfunction
 from kades.cli import main
 from kades.events.envelope import from_structured, to_dict
 from kades.settings import settings
-from kades.simulate import feed_events, simulate_market
+from kades.simulate.market import feed_events, simulate_market
 
 
 def feed_lines() -> str:

@@ -22,7 +22,7 @@ COMMANDS = {
                   "remove stored rows past the retention horizon (where no policy does it)"),
     "broker": ("kades.broker", "main_broker", "run the development broker (reads eventing/*.yaml)"),
     "dlq": ("kades.broker", "main_dlq", "list or replay dead-lettered events"),
-    "simulate": ("kades.simulate", "main_simulate", "generate the labelled demo market stream"),
+    "simulate": ("kades.simulate.cli", "main_simulate", "generate the labelled demo market stream"),
     "manifests": ("kades.manifests", "main_manifests",
                   "render knative/ Services from functions/*/func.yaml (--check: fail when stale)"),
     "solana-source": ("kades.solana.source", "main_solana_source",

@@ -9,7 +9,7 @@ import httpx
 
 from kades.events.envelope import CloudEvent, to_binary
 from kades.runtime import tokenfile
-from kades.story import demo_story, detection_of
+from kades.simulate.story import demo_story, detection_of
 
 
 def post_events(ingress: str, events: list[CloudEvent], *, rate_per_s: float,

@@ -16,7 +16,7 @@ from kades.runtime import Context
 from kades.sentiment import function as sentiment
 from kades.sentiment.model import CryptoSentiment, PlainVader, default_model
 from kades.settings import Settings
-from kades.simulate_social import simulate_social
+from kades.simulate.social import simulate_social
 
 BATCH = 500
 

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared_m
 
 from benchmark import RollingZScore  # noqa: E402
 
-from kades.simulate import simulate_market  # noqa: E402
+from kades.simulate.market import simulate_market  # noqa: E402
 from kades.temporal.ensemble import MEMBERS, TemporalEnsemble  # noqa: E402
 from kades.temporal.policy import new_monitor, step  # noqa: E402
 from kades.temporal.threshold import ThresholdFilter  # noqa: E402

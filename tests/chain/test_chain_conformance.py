@@ -24,7 +24,7 @@ from kades.chain.quality import score
 from kades.chain.state import TokenState
 from kades.chain.thresholds import ChainThresholds
 from kades.chain.wash import WashTrading
-from kades.simulate_chain import simulate_chain
+from kades.simulate.chain import simulate_chain
 from kades.whales import function as whale_function
 from kades.whales.detectors import Accumulation, Distribution, WalletSplitting, WhaleMovement
 from kades.whales.state import WhaleState

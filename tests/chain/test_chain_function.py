@@ -11,7 +11,7 @@ from kades.chain import function as chain_function
 from kades.events.catalogue import ANOMALY_DETECTED, CHAIN_BLOCK, PING, data_problems, derived_id, new_event
 from kades.events.envelope import from_binary, to_binary, to_dict
 from kades.runtime import Context
-from kades.simulate_chain import simulate_chain
+from kades.simulate.chain import simulate_chain
 from kades.whales import function as whale_function
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"

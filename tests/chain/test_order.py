@@ -17,7 +17,7 @@ from kades.chain.thresholds import ChainThresholds
 from kades.events.catalogue import PING, new_event
 from kades.runtime import Context
 from kades.runtime.reorder import ReorderBuffer
-from kades.simulate_chain import simulate_chain
+from kades.simulate.chain import simulate_chain
 from kades.solana.parts import split_block
 from kades.whales import function as whales
 

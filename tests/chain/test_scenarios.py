@@ -8,7 +8,7 @@ from kades.chain.function import analyse_block
 from kades.chain.memory import MemoryStates
 from kades.chain.quality import format_report, score
 from kades.chain.thresholds import ChainThresholds
-from kades.simulate_chain import simulate_chain
+from kades.simulate.chain import simulate_chain
 
 KINDS = ["liquidity_removal", "rug_price_dump", "wash_trading", "cyclic_transfer", "risky_launch", "sniper_bundle"]
 

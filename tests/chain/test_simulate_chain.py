@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from kades.events.catalogue import CHAIN_BLOCK, data_problems
-from kades.simulate_chain import SCENARIO_KINDS, SCENARIOS, simulate_chain
+from kades.simulate.chain import SCENARIO_KINDS, SCENARIOS, simulate_chain
 
 
 def test_same_seed_same_events_and_every_event_valid():

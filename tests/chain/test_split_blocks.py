@@ -17,7 +17,7 @@ from kades.events.catalogue import MAX_EVENT_BYTES, data_problems
 from kades.events.chunking import assemble, event_bytes, join_parts
 from kades.events.envelope import CloudEvent
 from kades.market.chain import chain_ticks
-from kades.simulate_chain import simulate_chain
+from kades.simulate.chain import simulate_chain
 from kades.solana.block import build_blocks, transactions_of
 from kades.solana.normalise import EMPTY_KINDS
 from kades.solana.parts import split_block

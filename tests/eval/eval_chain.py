@@ -17,7 +17,7 @@ from kades.chain.memory import MemoryStates
 from kades.chain.quality import format_report, score
 from kades.chain.thresholds import ChainThresholds
 from kades.chain.uniswap_replay import load_labels, pool_observations
-from kades.simulate_chain import SCENARIOS, simulate_chain
+from kades.simulate.chain import SCENARIOS, simulate_chain
 from kades.whales import function as whale_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared_material

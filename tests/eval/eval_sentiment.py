@@ -8,7 +8,7 @@ Data: the labelled corpora of ../shared/data/social (tests/sentiment/sentiment_c
   band) on the other corpora only, tested on the whole corpus left out, each in turn;
 - in-sample: the shipped model on what it was trained on, apart, for scale;
 the hand-labelled crypto posts of tests/sentiment/crypto_sentences.py (the lexicon was tuned
-on them, the trained model was not), and kades.simulate_social.
+on them, the trained model was not), and kades.simulate.social.
 """
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def detector_section() -> int:
     from kades import devservices
     from kades.runtime import Context
     from kades.settings import Settings
-    from kades.simulate_social import simulate_social
+    from kades.simulate.social import simulate_social
     config = Settings.from_env()
     redis_url = config.redis_url.rsplit("/", 1)[0] + "/" + os.environ.get("KADES_EVAL_REDIS_DB", "12")
     ctx = Context("sentiment-analysis", settings=dataclasses.replace(config, redis_url=redis_url))

@@ -28,7 +28,7 @@ from shared_material import absent  # noqa: E402
 
 import budget  # noqa: E402
 
-from kades.simulate_series import SERIES_KINDS  # noqa: E402
+from kades.simulate.series import SERIES_KINDS  # noqa: E402
 from kades.temporal.scoring import PROFILES, normalised  # noqa: E402
 
 

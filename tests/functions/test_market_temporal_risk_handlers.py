@@ -20,7 +20,7 @@ from kades.risk import function as risk_function
 from kades.risk.function import handle_anomalies
 from kades.risk.scoring import components_at
 from kades.runtime import Context
-from kades.simulate import feed_events, simulate_market
+from kades.simulate.market import feed_events, simulate_market
 from kades.temporal import function as temporal_function
 from kades.temporal.function import handle_ticks
 

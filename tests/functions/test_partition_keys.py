@@ -14,7 +14,7 @@ from kades.market import function as market_function
 from kades.risk import function as risk_function
 from kades.runtime import Context
 from kades.sentiment import function as sentiment_function
-from kades.story import demo_story
+from kades.simulate.story import demo_story
 from kades.temporal import function as temporal_function
 from kades.whales import function as whale_function
 

@@ -32,7 +32,7 @@ from report import render  # noqa: E402
 from kades import clients  # noqa: E402
 from kades.settings import Settings  # noqa: E402
 from kades.storage.migrate import migrate  # noqa: E402
-from kades.story import demo_story  # noqa: E402
+from kades.simulate.story import demo_story  # noqa: E402
 
 PROBE_RATES = (10, 20, 40, 80, 120, 160, 240)
 MAX_GROWTH_PERCENT = 10.0  # resident memory over the soak

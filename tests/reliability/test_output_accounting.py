@@ -11,7 +11,7 @@ import pytest
 
 from outputs import (compare, recent_start, reference_problems, run_stream, stream_settings,
                      tally)
-from kades.story import demo_story
+from kades.simulate.story import demo_story
 
 pytestmark = pytest.mark.slow
 FAULTS = {("temporal-analysis", "after_state"): 0.04, ("temporal-analysis", "after_db"): 0.04,

@@ -15,7 +15,7 @@ from load import Load, Tracker
 from outputs import KILL_ATTEMPTS
 from kades.keys import dedup_key
 from kades.runtime import dedup
-from kades.story import demo_story
+from kades.simulate.story import demo_story
 
 pytestmark = pytest.mark.slow
 VICTIM = "chain-analysis"  # chain blocks are most of the stream

@@ -1,7 +1,7 @@
 """Risk levels over the demo story's tokens, offline (the eval and the calibration test).
 
-One seed of the story's market and chain streams (kades.story: 5 market tokens with injected
-spikes and crashes, 12 chain tokens each playing a scenario, 3 of them organic) runs through
+One seed of the story's market and chain streams (kades.simulate.story: 5 market tokens with
+injected spikes and crashes, 12 chain tokens each playing a scenario, 3 of them organic) runs through
 the same detector code the functions run (chain-analysis, whale-detection, temporal-analysis
 on the feed's ticks and on the ticks market-aggregator derives from blocks; states in
 memory), and each token's anomalies through kades.risk's pure functions: the risk at every
@@ -20,8 +20,8 @@ from kades.chain.thresholds import ChainThresholds
 from kades.market.chain import chain_ticks, sol_usd_of
 from kades.risk.alerting import LEVEL_ORDER, decide
 from kades.risk.scoring import absorb, epoch_s, risk_at
-from kades.simulate import simulate_market
-from kades.simulate_chain import SCENARIO_KINDS, simulate_chain
+from kades.simulate.chain import SCENARIO_KINDS, simulate_chain
+from kades.simulate.market import simulate_market
 from kades.temporal.function import analyse_token
 from kades.whales import function as whale_function
 

@@ -13,7 +13,7 @@ from kades.registry import load
 from kades.runtime import Context
 from kades.sentiment import function as sentiment
 from kades.sentiment.aggregates import read_sentiment
-from kades.simulate_social import simulate_social
+from kades.simulate.social import simulate_social
 
 BONK = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 

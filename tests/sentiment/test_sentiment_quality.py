@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 
 import social_scoring
-from kades.simulate_social import simulate_social
+from kades.simulate.social import simulate_social
 
 SEEDS = range(1, 5)
 

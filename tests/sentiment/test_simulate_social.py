@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from kades.events.catalogue import SOCIAL_POSTS, data_problems
-from kades.simulate_social import simulate_social
+from kades.simulate.social import simulate_social
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

@@ -12,7 +12,8 @@ import pytest
 from kades import exitcodes
 from kades.events.catalogue import MARKET_FEED, data_problems
 from kades.events.envelope import from_structured
-from kades.simulate import BASE58, feed_events, main_simulate, simulate_market
+from kades.simulate.cli import main_simulate
+from kades.simulate.market import BASE58, feed_events, simulate_market
 from terminal import Terminal
 
 

@@ -6,11 +6,11 @@ import uuid
 from collections import Counter
 from datetime import datetime, timezone
 
-from kades import simulate_chain as chain_simulator
 from kades.events.catalogue import MAX_EVENT_BYTES
 from kades.events.chunking import event_bytes
-from kades.simulate import feed_events, simulate_market
-from kades.simulate_social import post_events
+from kades.simulate import chain as chain_simulator
+from kades.simulate.market import feed_events, simulate_market
+from kades.simulate.social import post_events
 
 START = datetime(2024, 6, 1, tzinfo=timezone.utc)
 

@@ -2,8 +2,8 @@
 from datetime import datetime, timezone
 
 from kades.events.envelope import to_dict
-from kades.simulate import main_simulate
-from kades.story import demo_story, detection_of
+from kades.simulate.cli import main_simulate
+from kades.simulate.story import demo_story, detection_of
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

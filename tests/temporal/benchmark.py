@@ -3,7 +3,7 @@
 Shared by the tests (tests/temporal) and `make eval` (tests/eval/eval_temporal.py):
 - the real pump-and-dump tapes in ../shared/data/market/pump_dump/ (Binance trades
   aggregated to one tick per minute that saw trades; the label is the announced start);
-- seeded simulator series of every kind (kades.simulate_series).
+- seeded simulator series of every kind (kades.simulate.series).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import shared_material
 
-from kades.simulate_series import SERIES_KINDS, simulate_series
+from kades.simulate.series import SERIES_KINDS, simulate_series
 from kades.temporal.ensemble import TemporalEnsemble
 from kades.temporal.policy import new_monitor
 from kades.temporal.detector import ReturnSpikeDetector

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from kades.simulate_series import ANOMALY_KINDS, SERIES_KINDS, simulate_series
+from kades.simulate.series import ANOMALY_KINDS, SERIES_KINDS, simulate_series
 from kades.temporal.scoring import normalised, raw_score, sigma
 
 WINDOW = [(1000.0, 2000.0)]

@@ -11,7 +11,7 @@ import pytest
 
 from kades import exitcodes
 from kades.cli import main as kades
-from kades.simulate_series import simulate_series
+from kades.simulate.series import simulate_series
 from kades.temporal.score_cli import parse_time
 from kades.temporal.scoring import raw_score
 from terminal import Terminal
@@ -160,7 +160,7 @@ def test_a_terminal_gets_a_progress_bar(tmp_path, monkeypatch):
 def test_the_alert_column_is_what_temporal_analysis_raises(tmp_path):
     """Same ticks through `kades score` (with --volume-column / --liquidity-column) and
     through the function's analyse_token: the same anomaly types at the same rows."""
-    from kades.simulate import simulate_market
+    from kades.simulate.market import simulate_market
     from kades.temporal.function import analyse_token, group_ticks
 
     sim = simulate_market(seed=3, tokens=1, minutes=30)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from kades.errors import BadRequestError
-from kades.simulate import simulate_market
+from kades.simulate.market import simulate_market
 from kades.temporal.function import analyse_token, group_ticks
 
 

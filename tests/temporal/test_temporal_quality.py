@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from labelled_streams import precision_recall, run_filters
 
-from kades.simulate import simulate_market
+from kades.simulate.market import simulate_market
 
 SEEDS = range(10)
 # The alert policy gives up some recall on these dense 30-minute streams (several anomalies

@@ -7,7 +7,7 @@ from kades.chain.blockview import block_time_s
 from kades.chain.memory import MemoryStates
 from kades.chain.quality import format_report, score
 from kades.chain.thresholds import ChainThresholds
-from kades.simulate_chain import simulate_chain
+from kades.simulate.chain import simulate_chain
 from kades.whales.detectors import WhaleMovement
 from kades.whales.function import analyse_block
 from kades.whales.state import WhaleState

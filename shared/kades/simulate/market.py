@@ -2,27 +2,20 @@
 
 Same seed, same stream: token names, prices, anomalies and event ids all come from the seed,
 so a demo run, a test and a detector benchmark see the very same data. `kades simulate`
-writes the stream as JSON lines or posts it to a broker.
+(kades.simulate.cli) writes the stream as JSON lines or posts it to a broker.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
-import time as wall_clock
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from kades import exitcodes
-from kades.cliutil import STDIO, open_output, progress, report, unreachable
 from kades.events.catalogue import MARKET_FEED, new_event
 from kades.events.chunking import split_batch
-from kades.events.envelope import CloudEvent, to_binary, to_dict
-from kades.settings import redact_url
+from kades.events.envelope import CloudEvent
 
 BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -112,7 +105,7 @@ def simulate_market(*, seed: int, tokens: int = 5, minutes: float = 30, step_s: 
     return Simulation(seed=seed, ticks=ticks, labels=labels)
 
 
-def _epoch(text: str) -> float:
+def epoch(text: str) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
@@ -121,10 +114,10 @@ def feed_events(sim: Simulation, *, source: str, batch_s: float = 5.0) -> list[C
     consecutive parts when a window's ticks exceed the size limit)."""
     if not sim.ticks:
         return []
-    origin = _epoch(sim.ticks[0]["time"])
+    origin = epoch(sim.ticks[0]["time"])
     batches: dict[int, list[dict]] = {}
     for tick in sim.ticks:
-        batches.setdefault(int((_epoch(tick["time"]) - origin) // batch_s), []).append(tick)
+        batches.setdefault(int((epoch(tick["time"]) - origin) // batch_s), []).append(tick)
     return [event for index, batch in sorted(batches.items())
             for event in window_events(batch, MARKET_FEED, "ticks", source=source,
                                        name=f"kades-simulate:{sim.seed}:{origin}:{index}")]
@@ -141,102 +134,3 @@ def window_events(items: list[dict], event_type: str, field: str, *, source: str
                          time=(part or items)[-1]["time"],
                          event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, key)))
     return split_batch(items, make)
-
-
-class BrokerError(RuntimeError):
-    """The broker refused an event or could not be reached."""
-
-
-def _post_all(events: list[CloudEvent], url: str, *, rate: float | None, realtime: bool) -> None:
-    import httpx  # only the broker mode needs it
-
-    previous = None
-    with httpx.Client(timeout=10.0) as client, \
-            progress(events, desc="simulate", unit="events") as bar:
-        for event in bar:
-            moment = _epoch(event["time"])
-            if realtime and previous is not None:
-                wall_clock.sleep(max(0.0, moment - previous))
-            elif rate:
-                wall_clock.sleep(1.0 / rate)
-            previous = moment
-            headers, body = to_binary(event)
-            try:
-                response = client.post(url, headers=headers, content=body)
-            except httpx.HTTPError as error:
-                raise BrokerError(f"cannot post to {redact_url(url)}: {error}") from error
-            if response.status_code >= 300:
-                raise BrokerError(f"broker answered {response.status_code} to event "
-                                   f"{event.id}: {response.text[:200]}")
-
-
-def main_simulate(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="kades simulate", description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=7,
-                        help="the seed: the same seed gives the same stream (default: 7)")
-    parser.add_argument("--tokens", type=int, default=5, help="how many tokens trade (default: 5)")
-    parser.add_argument("--minutes", type=float, default=30,
-                        help="simulated minutes of trading (default: 30)")
-    parser.add_argument("--step-s", type=float, default=5.0,
-                        help="seconds between two ticks of a token (default: 5)")
-    parser.add_argument("--anomalies-per-token", type=int, default=2,
-                        help="anomalies injected into each token's market (default: 2)")
-    parser.add_argument("--source", default="/kades/simulator",
-                        help="the events' CloudEvents source (default: /kades/simulator)")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--output", help="write structured CloudEvents, one per line "
-                                        "('-', the default, for stdout)")
-    where.add_argument("--broker", help="POST each event in binary mode to this URL")
-    parser.add_argument("--rate", type=float, help="events per second when posting")
-    parser.add_argument("--realtime", action="store_true",
-                        help="post at the pace of the ticks' own times (starting now)")
-    parser.add_argument("--labels", help="write the injected anomalies to this JSON file "
-                                         "('-' for stdout)")
-    parser.add_argument("--kind", choices=["market", "chain", "social", "story"], default="market",
-                        help="which stream: market ticks, chain blocks, social posts, or the "
-                             "whole demo story (all three over the same minutes)")
-    args = parser.parse_args(argv)
-    output = args.output or STDIO
-    if args.labels == STDIO and not args.broker and output == STDIO:
-        parser.error("--labels - needs --output FILE or --broker: the events go to stdout")
-    start = datetime.now(timezone.utc).replace(microsecond=0) if args.realtime else None
-    if args.kind == "market":
-        sim = simulate_market(seed=args.seed, tokens=args.tokens, minutes=args.minutes,
-                              step_s=args.step_s, start=start,
-                              anomalies_per_token=args.anomalies_per_token)
-        events = feed_events(sim, source=args.source, batch_s=args.step_s)
-    else:
-        sim = _other_stream(args.kind, seed=args.seed, minutes=args.minutes, start=start)
-        events = sim.events
-    try:
-        if args.labels:
-            with open_output(args.labels) as out:
-                json.dump(sim.labels, out, indent=1)
-                out.write("\n")
-        if args.broker:
-            _post_all(events, args.broker, rate=args.rate, realtime=args.realtime)
-        else:
-            with open_output(output) as out:
-                for event in events:
-                    out.write(json.dumps(to_dict(event), separators=(",", ":")) + "\n")
-    except BrokerError as error:  # 3 when the broker could not be reached, 1 when it refused
-        return report("simulate", str(error),
-                      exitcodes.UNAVAILABLE if unreachable(error) else exitcodes.FAILURE)
-    except OSError as error:
-        return report("simulate", str(error))
-    print(f"simulated {args.kind}: {len(sim.labels)} labelled anomalies, {len(events)} events",
-          file=sys.stderr)
-    return exitcodes.OK
-
-
-def _other_stream(kind: str, *, seed: int, minutes: float, start: datetime | None):
-    """The chain, social or whole-story simulation (imported here: they import this module)."""
-    if kind == "chain":
-        from kades.simulate_chain import simulate_chain
-        return simulate_chain(seed=seed, minutes=minutes, start=start)
-    if kind == "social":
-        from kades.simulate_social import simulate_social
-        return simulate_social(seed=seed, minutes=minutes, start=start)
-    from kades.story import demo_story
-    return demo_story(seed=seed, minutes=minutes, start=start)
-

@@ -20,7 +20,7 @@ import numpy as np
 
 from kades.events.catalogue import SOCIAL_POSTS
 from kades.events.envelope import CloudEvent
-from kades.simulate import DEFAULT_START, fake_mint, rfc3339, window_events
+from kades.simulate.market import DEFAULT_START, fake_mint, rfc3339, window_events
 
 KINDS = {"hype": ("mention_burst",), "shill": ("coordinated_promotion", "mention_burst"),
          "fud": ("mention_burst", "sentiment_shift")}

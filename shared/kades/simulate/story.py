@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from kades.events.envelope import CloudEvent
-from kades.simulate import feed_events, simulate_market
-from kades.simulate_chain import simulate_chain
-from kades.simulate_social import simulate_social
+from kades.simulate.chain import simulate_chain
+from kades.simulate.market import feed_events, simulate_market
+from kades.simulate.social import simulate_social
 
 CHAIN_WINDOW = timedelta(minutes=5)  # chain detectors need a few blocks (accumulation ~2 min)
 
