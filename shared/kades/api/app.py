@@ -122,8 +122,6 @@ def api_entry_point(ctx: Context | None = None) -> Callable[[flask.Request], fla
                                   f"{request.method} not allowed; use {', '.join(error.valid_methods)}")
         except BadRequestError as error:  # 400, or 413 for PayloadTooLarge
             return error_response(error.status, error.code, error.message, error.problems)
-        except routes_analytics.NotImplementedYet as error:
-            return error_response(501, "not_implemented", str(error))
         except clients.TEMPORARY_ERRORS as error:
             log(logger, logging.WARNING, "temporary failure", error=str(error))
             return error_response(503, "unavailable", f"temporary failure: {type(error).__name__}")

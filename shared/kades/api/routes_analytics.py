@@ -1,8 +1,7 @@
-"""Analytics routes: sentiment and prediction (computed by their own capabilities, imported
-lazily: a module that is not there yet answers 501) and custom metrics."""
+"""Analytics routes: sentiment and prediction (computed by the sentiment and temporal
+capabilities' own modules) and custom metrics."""
 from __future__ import annotations
 
-import importlib
 from datetime import datetime, timezone
 
 import flask
@@ -10,31 +9,20 @@ import flask
 from kades.api.auth import Caller
 from kades.api.openapi import Checked
 from kades.api.params import TIMEFRAMES, jsonable
-from kades.errors import KadesError
 from kades.runtime.endpoint import json_response
 from kades.runtime.function import Context
+from kades.sentiment.aggregates import read_sentiment
 from kades.storage import analysis, repository
-
-class NotImplementedYet(KadesError, NotImplementedError):
-    """The capability behind a route is not installed: answer 501."""
-
-
-def _capability(module: str, attribute: str):
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError) as error:
-        raise NotImplementedYet(f"{module}.{attribute} is not available: {error}") from None
+from kades.temporal.prediction import predict
 
 
 def sentiment(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     address, timeframe = request.path["address"], request.query["timeframe"]
-    read_sentiment = _capability("kades.sentiment.aggregates", "read_sentiment")
     return json_response(jsonable(read_sentiment(ctx.redis, address, timeframe)), 200)
 
 
 def prediction(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     address, window = request.path["address"], request.query["prediction_window"]
-    predict = _capability("kades.temporal.prediction", "predict")
     since = datetime.now(timezone.utc) - TIMEFRAMES["7d"]
     with ctx.db() as conn:
         history = [jsonable(row) for row in analysis.metric_series(conn, address, since)]
@@ -75,11 +63,7 @@ def _custom_metric(ctx, name, token, timeframe, anomalies, rows) -> dict:
         return {"value": 0.0199 if liquidity else None,
                 "basis": "constant-product impact of a trade of 1% of liquidity"}
     if name == "sentiment":
-        try:
-            read = _capability("kades.sentiment.aggregates", "read_sentiment")
-        except NotImplementedYet as missing:
-            return {"value": None, "basis": str(missing)}
-        return {"value": read(ctx.redis, token, timeframe), "basis": "sentiment aggregate"}
+        return {"value": read_sentiment(ctx.redis, token, timeframe), "basis": "sentiment aggregate"}
     words = {"whale_concentration": ("whale",), "wash_volume_share": ("wash",),
              "holder_concentration": ("holder", "concentration", "launch")}[name]
     return _strongest(anomalies, *words)
