@@ -33,6 +33,14 @@ TEST_REDIS_DB = int(os.environ.get("KADES_TEST_REDIS_DB", "15"))
 TEST_DATABASE = os.environ.get("KADES_TEST_DATABASE", "kades_test")
 
 
+def pytest_ignore_collect(collection_path, config):
+    """Under tests/, collect only test modules: --doctest-modules (pytest.ini) is for the
+    package, and would otherwise import every helper, conftest and function folder here."""
+    if collection_path.suffix == ".py" and not collection_path.name.startswith("test_"):
+        return True
+    return None
+
+
 def _migrate_test_database(database_url: str) -> None:
     """Migrate, then pause TimescaleDB's policy jobs: tests insert rows at fixed dates months
     ago, which a retention job firing mid-test would drop. The tests of retention run it."""

@@ -6,8 +6,6 @@ figures printed and asserted with a margin below what was measured.
 """
 from __future__ import annotations
 
-import doctest
-
 import lp_warning
 import pytest
 import shared_material
@@ -69,11 +67,6 @@ def risk_levels(anomalies, until):
 
 def test_the_kind_feeds_the_chain_component():
     assert ANOMALY_KINDS[lp_holders.KIND] == "chain"
-
-
-def test_doctests():
-    result = doctest.testmod(lp_holders)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_a_creator_keeping_all_lp_unlocked_goes_medium_then_high():

@@ -1,17 +1,11 @@
 """The reorder buffer: shuffled, duplicated input comes out in time order, once each."""
 from __future__ import annotations
 
-import doctest
 import random
 
 import pytest
 
-from kades.runtime import reorder
 from kades.runtime.reorder import ReorderBuffer
-
-
-def test_doctests():
-    assert doctest.testmod(reorder).failed == 0
 
 
 def shuffled_within(items: list, window: int, rng: random.Random) -> list:

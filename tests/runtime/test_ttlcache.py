@@ -1,18 +1,12 @@
 """TtlCache: values kept for their time, on an injected clock; a Context owns its own state."""
 from __future__ import annotations
 
-import doctest
 import threading
 
 import pytest
 
-from kades.runtime import ttlcache
 from kades.runtime.function import Context
 from kades.runtime.ttlcache import TtlCache
-
-
-def test_doctests():
-    assert doctest.testmod(ttlcache).failed == 0
 
 
 def clocked(**kwargs) -> tuple[TtlCache, list[float]]:
