@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from typing import Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,8 +24,11 @@ import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 from kades import clients, devservices
+from kades.events.envelope import CloudEvent, decode
 from kades.settings import Settings
 from kades.storage.migrate import migrate, storage_edition
 
@@ -190,3 +194,22 @@ def db_conn(kades_settings):
                     raise
         yield conn
         conn.rollback()
+
+
+@pytest.fixture
+def recording_sink(monkeypatch) -> Iterator[list[CloudEvent]]:
+    """A stand-in Broker ingress set as KADES_SINK_URL: a real HTTP server that answers 202
+    and records the CloudEvents posted to it, in any mode (a batch as its events)."""
+    received: list[CloudEvent] = []
+
+    @Request.application
+    def ingress(request):
+        received.extend(decode(request.headers, request.get_data()))
+        return Response(status=202)
+
+    server = make_server("127.0.0.1", 0, ingress, threaded=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    monkeypatch.setenv("KADES_SINK_URL", f"http://127.0.0.1:{server.server_port}/kades/kades")
+    yield received
+    server.shutdown()
+    server.server_close()

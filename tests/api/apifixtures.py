@@ -1,11 +1,9 @@
 """Fixtures of every test that calls the api in process (tests/api, tests/security): a fresh
-API key per test, a stand-in broker ingress, the api's test client."""
+API key per test, the api's test client (with tests/conftest.py's recording_sink as the
+broker ingress)."""
 from __future__ import annotations
 
-import json
-
 import pytest
-from alerts.receiver import Receiver
 from api.apiclient import api_client
 
 from kades.storage.apikeys import create_key
@@ -21,17 +19,6 @@ def make_key(db_conn):
 
 
 @pytest.fixture
-def sink(monkeypatch):
-    """A stand-in broker ingress (202) recording the events the api sends; their data."""
-    receiver = Receiver(statuses=[202] * 1000)
-    monkeypatch.setenv("KADES_SINK_URL", receiver.url)
-    receiver.events = lambda: [(h.get("ce-type") or h.get("Ce-Type"), json.loads(b))
-                               for h, b, _ in receiver.received]
-    yield receiver
-    receiver.close()
-
-
-@pytest.fixture
-def api(kades_env, db_conn, redis_conn, make_key, sink):
+def api(kades_env, db_conn, redis_conn, make_key, recording_sink):
     _, key = make_key("enterprise")  # high limits: tests of other things never hit them
     return api_client(key)

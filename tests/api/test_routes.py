@@ -79,14 +79,14 @@ def test_analysis_bad_inputs_are_all_named(api):
     assert [d["field"] for d in empty.get_json()["error"]["details"]] == ["timeframe"]
 
 
-def test_track_token_sets_the_alert_threshold_and_lists_it(api, redis_conn, sink):
+def test_track_token_sets_the_alert_threshold_and_lists_it(api, redis_conn, recording_sink):
     body = {"token_address": MINT, "tracking_parameters": {"alert_threshold": 0.55,
                                                            "update_interval": 30}}
     response = call(api, "POST", "/v1/token/track", json=body)
     assert response.status_code == 202, response.get_json()
     assert float(redis_conn.hget(TRACKED_THRESHOLDS, MINT)) == 0.55
-    [(event_type, data)] = sink.events()  # ai.kades.token.tracked.v1 went to the broker
-    assert event_type == "ai.kades.token.tracked.v1" and data["token_address"] == MINT
+    [event] = recording_sink  # ai.kades.token.tracked.v1 went to the broker
+    assert event.type == "ai.kades.token.tracked.v1" and event.data["token_address"] == MINT
     tracked = call(api, "GET", "/v1/tokens/tracked").get_json()["tokens"]
     assert [(t["token"], t["alert_threshold"]) for t in tracked] == [(MINT, 0.55)]
 

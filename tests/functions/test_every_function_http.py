@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import threading
 from pathlib import Path
 
 import pytest
 from functions_framework import create_app
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from kades.events.catalogue import SCHEMAS, new_event
 from kades.events.envelope import to_binary, to_structured
@@ -29,19 +26,7 @@ CASES = [(name, event_type) for name in sorted(FUNCTIONS)
 
 
 @pytest.fixture
-def sink(monkeypatch):
-    """A stand-in Broker ingress for the events a function sends beyond its reply."""
-    received = []
-    app = Request.application(lambda request: received.append(request.get_data()) or Response(status=202))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    monkeypatch.setenv("KADES_SINK_URL", f"http://127.0.0.1:{server.server_port}/kades/kades")
-    yield received
-    server.shutdown()
-
-
-@pytest.fixture
-def client_of(kades_env, redis_conn, db_conn, sink):
+def client_of(kades_env, redis_conn, db_conn, recording_sink):
 
     def build(name: str):
         return create_app("handle", str(ROOT / "functions" / name / "main.py"), "http").test_client()

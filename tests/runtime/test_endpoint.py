@@ -103,21 +103,21 @@ def test_temporary_failure_is_503_and_the_retry_is_handled(client_of, redis_conn
     assert int(redis_conn.get("test:ticks")) == 1
 
 
-def test_batch_replies_go_to_the_sink(client_of, event_sink, redis_conn):
+def test_batch_replies_go_to_the_sink(client_of, recording_sink, redis_conn):
     events = [json.loads(structured(event_id=f"b-{i}")[1]) for i in range(3)]
     response = client_of("counter").post(
         "/", headers={"content-type": "application/cloudevents-batch+json"}, data=json.dumps(events))
     assert (response.status_code, response.data) == (202, b"")
-    assert [e.type for e in event_sink] == ["ai.kades.anomaly.detected.v1"] * 3
+    assert [e.type for e in recording_sink] == ["ai.kades.anomaly.detected.v1"] * 3
     assert int(redis_conn.get("test:ticks")) == 3
 
 
-def test_extra_events_beyond_the_reply_go_to_the_sink(client_of, event_sink):
+def test_extra_events_beyond_the_reply_go_to_the_sink(client_of, recording_sink):
     data = {"ticks": [tick_data(token=t)["ticks"][0] for t in ("A", "B", "C")]}
     headers, body = binary(data=data)
     response = client_of("echo").post("/", headers=headers, data=body)
     assert response.status_code == 200 and response.headers["ce-subject"] == "A"
-    assert sorted(e.subject for e in event_sink) == ["B", "C"]
+    assert sorted(e.subject for e in recording_sink) == ["B", "C"]
 
 
 def test_oversized_body_is_refused_before_parsing(client_of, monkeypatch):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from api.apifixtures import api, make_key, sink  # noqa: F401 - fixtures
+from api.apifixtures import api, make_key  # noqa: F401 - fixtures
 
 from kades.logs import JsonLineFormatter
 
