@@ -5,51 +5,56 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from redis.crc import key_slot
+
 from kades import keys
 from kades.events.chunking import group_id
 from kades.risk.alerting import alert_id
 
 PACKAGE = Path(keys.__file__).resolve().parent
 
-# Each pattern with sample fields, and the key the code before kades.keys made of them
-# (literals copied from the modules that defined them): deployed Redis holds these strings.
+# Each pattern with sample fields, and the key it renders: deployed Redis holds these strings.
+# They are the literals the modules used before kades.keys, except the keys of multi-key
+# operations, renamed once (issue 18) to carry their keyspace's hash tag for Redis Cluster
+# (kades:temporal:state:X -> kades:{temporal}:state:X, kades:tracked:thresholds ->
+# kades:{risk}:tracked:thresholds, kades:dlq -> kades:{broker}:dlq, the outbox likewise).
 RENDERED = {
     "PARTS": ({"consumer": "chain-analysis", "source": "/solana", "group": "g1"},
               "kades:parts:chain-analysis:/solana:g1"),
     "SOLANA_LAST_SLOT": ({}, "kades:solana-source:last-slot"),
     "SOL_USD": ({}, "kades:market:sol-usd"),
-    "TEMPORAL_STATE": ({"token": "Mint1"}, "kades:temporal:state:Mint1"),
-    "TEMPORAL_WAITING": ({}, "kades:temporal:waiting"),
-    "CHAIN_TOKEN": ({"token": "Mint1"}, "kades:chain:token:Mint1"),
-    "CHAIN_POOL": ({"pool": "Pool1"}, "kades:chain:pool:Pool1"),
-    "CHAIN_LAUNCHES": ({"creator": "Dev1"}, "kades:chain:launches:Dev1"),
-    "CHAIN_FUNDINGS": ({}, "kades:chain:fundings"),
-    "CHAIN_WAITING": ({}, "kades:chain:waiting"),
-    "WHALES_TOKEN": ({"token": "Mint1"}, "kades:whales:token:Mint1"),
-    "WHALES_FUNDINGS": ({}, "kades:whales:fundings"),
-    "WHALES_WAITING": ({}, "kades:whales:waiting"),
-    "SENTIMENT_STATE": ({"token": "$BONK"}, "kades:sentiment:state:$BONK"),
-    "SENTIMENT_AUTHORS_5M": ({"token": "$BONK", "bucket": 5}, "kades:sentiment:authors:$BONK:5m:5"),
-    "SENTIMENT_AUTHORS_1H": ({"token": "$BONK", "bucket": 7}, "kades:sentiment:authors:$BONK:1h:7"),
-    "SENTIMENT_DIRECTORY": ({}, "kades:sentiment:directory"),
-    "SENTIMENT_WAITING": ({}, "kades:sentiment:waiting"),
-    "RISK_STATE": ({"token": "Mint1"}, "kades:risk:state:Mint1"),
-    "RISK_WAITING": ({}, "kades:risk:waiting"),
-    "TRACKED_THRESHOLDS": ({}, "kades:tracked:thresholds"),
-    "ALERT_STREAM": ({}, "kades:alerts:stream"),
-    "ALERT_PUBLISHED": ({"id": "/src#e1"}, "kades:alerts:published:/src#e1"),
+    "TEMPORAL_STATE": ({"token": "Mint1"}, "kades:{temporal}:state:Mint1"),
+    "TEMPORAL_WAITING": ({}, "kades:{temporal}:waiting"),
+    "CHAIN_TOKEN": ({"token": "Mint1"}, "kades:{chain}:token:Mint1"),
+    "CHAIN_POOL": ({"pool": "Pool1"}, "kades:{chain}:pool:Pool1"),
+    "CHAIN_LAUNCHES": ({"creator": "Dev1"}, "kades:{chain}:launches:Dev1"),
+    "CHAIN_FUNDINGS": ({}, "kades:{chain}:fundings"),
+    "CHAIN_WAITING": ({}, "kades:{chain}:waiting"),
+    "WHALES_TOKEN": ({"token": "Mint1"}, "kades:{whales}:token:Mint1"),
+    "WHALES_FUNDINGS": ({}, "kades:{whales}:fundings"),
+    "WHALES_WAITING": ({}, "kades:{whales}:waiting"),
+    "SENTIMENT_STATE": ({"token": "$BONK"}, "kades:{sentiment}:state:$BONK"),
+    "SENTIMENT_AUTHORS_5M": ({"token": "$BONK", "bucket": 5}, "kades:{sentiment}:authors:$BONK:5m:5"),
+    "SENTIMENT_AUTHORS_1H": ({"token": "$BONK", "bucket": 7}, "kades:{sentiment}:authors:$BONK:1h:7"),
+    "SENTIMENT_DIRECTORY": ({}, "kades:{sentiment}:directory"),
+    "SENTIMENT_WAITING": ({}, "kades:{sentiment}:waiting"),
+    "RISK_STATE": ({"token": "Mint1"}, "kades:{risk}:state:Mint1"),
+    "RISK_WAITING": ({}, "kades:{risk}:waiting"),
+    "TRACKED_THRESHOLDS": ({}, "kades:{risk}:tracked:thresholds"),
+    "ALERT_STREAM": ({}, "kades:{alerts}:stream"),
+    "ALERT_PUBLISHED": ({"id": "/src#e1"}, "kades:{alerts}:published:/src#e1"),
     "API_ANALYSIS": ({"token": "Mint1", "timeframe": "1h"}, "kades:api:analysis:Mint1:1h"),
     "RATE_LIMIT": ({"key_id": "abcd1234", "scope": "http"}, "kades:ratelimit:abcd1234:http"),
     "WS_CONNECTIONS": ({"key_id": "abcd1234"}, "kades:ws:connections:abcd1234"),
     "BROKER_LANE": ({"namespace": "kades", "broker": "kades", "lane": "t/0"},
-                    "kades:broker:kades:kades:lane:t/0"),
+                    "kades:{broker}:kades:kades:lane:t/0"),
     "BROKER_STATE": ({"namespace": "ns", "broker": "b", "lane": "whale-detection/2"},
-                     "kades:broker:ns:b:state:whale-detection/2"),
-    "BROKER_DUE": ({"namespace": "ns", "broker": "b", "lane": "t/1"}, "kades:broker:ns:b:due:t/1"),
+                     "kades:{broker}:ns:b:state:whale-detection/2"),
+    "BROKER_DUE": ({"namespace": "ns", "broker": "b", "lane": "t/1"}, "kades:{broker}:ns:b:due:t/1"),
     "BROKER_PING": ({"source": "/apis/v1/namespaces/kades/pingsources/flush",
                      "minute": "2026-11-30T16:40"},
                     "kades:broker:ping:/apis/v1/namespaces/kades/pingsources/flush:2026-11-30T16:40"),
-    "DLQ": ({}, "kades:dlq"),
+    "DLQ": ({}, "kades:{broker}:dlq"),
     "ALERT_ID_NAME": ({"token": "Mint1", "episode": "2024-05-01T12:00:00Z", "kind": "raised",
                        "level": "high"}, "kades:alert:Mint1#2024-05-01T12:00:00Z#raised#high"),
     "PARTS_GROUP_NAME": ({"names": "/solana:42:Mint1"}, "kades:parts:/solana:42:Mint1"),
@@ -61,14 +66,59 @@ def test_every_pattern_renders_the_key_deployed_state_uses():
                 if name.isupper() and isinstance(value, str)}
     assert patterns == set(RENDERED), "pin a new pattern here (and never edit an old one)"
     for name, (fields, expected) in RENDERED.items():
-        assert getattr(keys, name).format(**fields) == expected, name
+        pattern = getattr(keys, name)
+        # a fixed key is used as it is written (its tag's braces are no format fields)
+        assert (pattern.format(**fields) if fields else pattern) == expected, name
 
 
 def test_digest_keys_render_as_before():
     # sha256 of "<source>\n<id>", first 40 hex digits, as kades.runtime.dedup and .state made them
     digest = "563bd3ce5b9c7e07c1fcc6e0e976a9acca34fccb"
     assert keys.dedup_key("risk-scoring", "/src\ne1") == f"kades:dedup:risk-scoring:{digest}"
-    assert keys.outbox_key("f", "/src", "e1") == f"kades:outbox:f:{digest}"
+    assert keys.outbox_key("f", "/src", "e1") == f"kades:{{f}}:outbox:f:{digest}"
+    assert keys.outbox_key("risk-scoring", "/src", "e1") == \
+        f"kades:{{risk}}:outbox:risk-scoring:{digest}"
+
+
+# The keys each multi-key operation touches together (a script, MULTI/EXEC or WATCH), by the
+# module that runs it: on Redis Cluster they must share one hash slot.
+TOGETHER = {
+    "runtime.state (temporal-analysis)": [
+        keys.TEMPORAL_STATE.format(token="A"), keys.TEMPORAL_STATE.format(token="B"),
+        keys.TEMPORAL_WAITING, keys.outbox_key("temporal-analysis", "/s", "1")],
+    "runtime.state (chain-analysis)": [
+        keys.CHAIN_TOKEN.format(token="A"), keys.CHAIN_TOKEN.format(token="B"),
+        keys.CHAIN_POOL.format(pool="P"), keys.CHAIN_LAUNCHES.format(creator="C"),
+        keys.CHAIN_FUNDINGS, keys.CHAIN_WAITING, keys.outbox_key("chain-analysis", "/s", "1")],
+    "runtime.state (whale-detection)": [
+        keys.WHALES_TOKEN.format(token="A"), keys.WHALES_TOKEN.format(token="B"),
+        keys.WHALES_FUNDINGS, keys.WHALES_WAITING, keys.outbox_key("whale-detection", "/s", "1")],
+    "runtime.state and PFCOUNT (sentiment-analysis)": [
+        keys.SENTIMENT_STATE.format(token="A"), keys.SENTIMENT_STATE.format(token="B"),
+        keys.SENTIMENT_AUTHORS_5M.format(token="A", bucket=1),
+        keys.SENTIMENT_AUTHORS_1H.format(token="B", bucket=2), keys.SENTIMENT_DIRECTORY,
+        keys.SENTIMENT_WAITING, keys.outbox_key("sentiment-analysis", "/s", "1")],
+    "risk.function WATCH/MULTI": [
+        keys.RISK_STATE.format(token="A"), keys.RISK_STATE.format(token="B"),
+        keys.TRACKED_THRESHOLDS, keys.RISK_WAITING, keys.outbox_key("risk-scoring", "/s", "1")],
+    "alerts.stream script": [keys.ALERT_STREAM, keys.ALERT_PUBLISHED.format(id="x")],
+    "broker.queue MULTI and script": [
+        keys.BROKER_LANE.format(namespace="n", broker="b", lane="t/0"),
+        keys.BROKER_LANE.format(namespace="n", broker="b", lane="u/1"),
+        keys.BROKER_STATE.format(namespace="n", broker="b", lane="t/0"),
+        keys.BROKER_DUE.format(namespace="n", broker="b", lane="t/0"), keys.DLQ],
+}
+
+
+def test_keys_used_together_share_a_hash_slot():
+    for operation, together in TOGETHER.items():
+        assert len({key_slot(key.encode()) for key in together}) == 1, operation
+
+
+def test_keyspaces_spread_over_slots():
+    # one slot per keyspace, not one for everything: a cluster spreads them over its shards
+    slots = {key_slot(together[0].encode()) for together in TOGETHER.values()}
+    assert len(slots) == len(TOGETHER)
 
 
 def test_ids_made_from_kades_names_are_unchanged():

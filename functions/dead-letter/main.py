@@ -1,7 +1,7 @@
 """Entry point of the `dead-letter` function: the Broker's deadLetterSink.
 
 It keeps every event it is sent (with Knative's `knativeerror*` extensions) in the Redis
-stream `kades:dlq`, where `kades dlq list` shows them and `kades dlq replay` sends them back.
+stream `kades:{broker}:dlq`, where `kades dlq list` shows them and `kades dlq replay` sends them back.
 """
 import functions_framework
 

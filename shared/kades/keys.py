@@ -7,8 +7,17 @@ Each comment says what the key holds, who sets its TTL, and which function write
 The strings are deployed state: a changed one orphans what Redis holds under the old one, so
 tests/test_keys.py pins every rendered key; a new key is a new name, never an edited one.
 
+Redis Cluster: a script, MULTI/EXEC or WATCH may only touch keys of one hash slot, and the
+slot of a key with a `{tag}` is that of the tag alone. Every key that takes part in such an
+operation carries its keyspace's tag, the segment after `kades:` in braces (`{risk}`: a
+token's state, the tracked thresholds read in the same WATCH, the waiting set and the outbox
+committed in the same MULTI). So a keyspace lives on one shard of a cluster and the
+keyspaces spread over the shards; keys used alone (dedup marks, the api's cache, rate
+limits, parts) carry no tag and spread by their whole name. In a template the braces are
+doubled (`str.format`); fixed keys are written as they are stored.
+
 >>> RISK_STATE.format(token="Mint1")
-'kades:risk:state:Mint1'
+'kades:{risk}:state:Mint1'
 >>> dedup_key("risk-scoring", "/src\\ne1")
 'kades:dedup:risk-scoring:563bd3ce5b9c7e07c1fcc6e0e976a9acca34fccb'
 """
@@ -29,11 +38,28 @@ def dedup_key(function: str, identity: str) -> str:
     return f"kades:dedup:{function}:{_digest(identity)}"
 
 
+# The hash tag of each function's state (its keyspace); a function missing here (a test's)
+# is its own keyspace.
+KEYSPACES = {"temporal-analysis": "temporal", "chain-analysis": "chain",
+             "whale-detection": "whales", "sentiment-analysis": "sentiment",
+             "risk-scoring": "risk"}
+
+
+def keyspace(function: str) -> str:
+    """The hash tag `function`'s state keys carry (Redis Cluster: one slot per keyspace).
+
+    >>> keyspace("temporal-analysis"), keyspace("f")
+    ('temporal', 'f')
+    """
+    return KEYSPACES.get(function, function)
+
+
 def outbox_key(function: str, event_source: str, event_id: str) -> str:
     """What one event's state update computed, committed with the states (CloudEvents
-    §3.1.1: source and id identify it). TTL: OUTBOX_TTL_S (kades.runtime.state)."""
+    §3.1.1: source and id identify it), so in their keyspace. TTL: OUTBOX_TTL_S
+    (kades.runtime.state)."""
     identity = f"{event_source}\n{event_id}"
-    return f"kades:outbox:{function}:{_digest(identity)}"
+    return f"kades:{{{keyspace(function)}}}:outbox:{function}:{_digest(identity)}"
 
 
 # hash part index -> data of a numbered part, until its group is whole; TTL PARTS_TTL_S;
@@ -51,52 +77,53 @@ SOL_USD = "kades:market:sol-usd"
 
 # --- temporal-analysis ----------------------------------------------------------------------
 # JSON detector state (with its reorder buffer); TTL STATE_TTL_S (temporal.function, StateStore)
-TEMPORAL_STATE = "kades:temporal:state:{token}"
+TEMPORAL_STATE = "kades:{{temporal}}:state:{token}"
 # sorted set token -> wall time its oldest tick came; no TTL (members leave when nothing waits)
-TEMPORAL_WAITING = "kades:temporal:waiting"
+TEMPORAL_WAITING = "kades:{temporal}:waiting"
 
 # --- chain-analysis: JSON documents, TTL STATE_TTL_S (chain.function, via StateStore) -------
-CHAIN_TOKEN = "kades:chain:token:{token}"          # trades, transfers, holders, launch, buffer
-CHAIN_POOL = "kades:chain:pool:{pool}"             # last state, LP holders, removals, peaks
-CHAIN_LAUNCHES = "kades:chain:launches:{creator}"  # (time, mint, slot) of a creator's launches
-CHAIN_FUNDINGS = "kades:chain:fundings"            # wallet -> its latest (funder, time, slot)
+CHAIN_TOKEN = "kades:{{chain}}:token:{token}"      # trades, transfers, holders, launch, buffer
+CHAIN_POOL = "kades:{{chain}}:pool:{pool}"         # last state, LP holders, removals, peaks
+CHAIN_LAUNCHES = "kades:{{chain}}:launches:{creator}"  # (time, mint, slot) of a creator's launches
+CHAIN_FUNDINGS = "kades:{chain}:fundings"          # wallet -> its latest (funder, time, slot)
 # sorted set mint -> wall time its oldest slot came; no TTL (members leave when nothing waits)
-CHAIN_WAITING = "kades:chain:waiting"
+CHAIN_WAITING = "kades:{chain}:waiting"
 
 # --- whale-detection: JSON documents, TTL STATE_TTL_S (whales.function, via StateStore) -----
-WHALES_TOKEN = "kades:whales:token:{token}"        # trades, sends, sizes, holders, buffer
+WHALES_TOKEN = "kades:{{whales}}:token:{token}"    # trades, sends, sizes, holders, buffer
 # wallet -> its latest (funder, time, slot); SOL/USD by slot
-WHALES_FUNDINGS = "kades:whales:fundings"
+WHALES_FUNDINGS = "kades:{whales}:fundings"
 # sorted set mint -> wall time its oldest slot came; no TTL (members leave when nothing waits)
-WHALES_WAITING = "kades:whales:waiting"
+WHALES_WAITING = "kades:{whales}:waiting"
 
 # --- sentiment-analysis ---------------------------------------------------------------------
 # JSON minute/hour buckets of a token; TTL STATE_TTL_S (sentiment.function); the api reads it
-SENTIMENT_STATE = "kades:sentiment:state:{token}"
+SENTIMENT_STATE = "kades:{{sentiment}}:state:{token}"
 # HyperLogLogs of unique authors per 5 min / 1 h bucket; TTL AUTHORS_TTL_S (sentiment.function)
-SENTIMENT_AUTHORS_5M = "kades:sentiment:authors:{token}:5m:{bucket}"
-SENTIMENT_AUTHORS_1H = "kades:sentiment:authors:{token}:1h:{bucket}"
+SENTIMENT_AUTHORS_5M = "kades:{{sentiment}}:authors:{token}:5m:{bucket}"
+SENTIMENT_AUTHORS_1H = "kades:{{sentiment}}:authors:{token}:1h:{bucket}"
 # hash token -> {"symbol", "name"} (JSON) recognised in posts; no TTL; written by
 # sentiment.function.track_token, read by sentiment-analysis
-SENTIMENT_DIRECTORY = "kades:sentiment:directory"
+SENTIMENT_DIRECTORY = "kades:{sentiment}:directory"
 # sorted set token -> wall time its oldest post came; no TTL (members leave when nothing waits)
-SENTIMENT_WAITING = "kades:sentiment:waiting"
+SENTIMENT_WAITING = "kades:{sentiment}:waiting"
 
 # --- risk-scoring ---------------------------------------------------------------------------
 # JSON evidence set, risk and alert state of a token; TTL STATE_TTL_S (risk.function)
-RISK_STATE = "kades:risk:state:{token}"
+RISK_STATE = "kades:{{risk}}:state:{token}"
 # sorted set token -> wall time its oldest scored time came; no TTL (members leave when judged)
-RISK_WAITING = "kades:risk:waiting"
+RISK_WAITING = "kades:{risk}:waiting"
 # hash token -> alert threshold (the lowest tracker's); no TTL; written by the api when a
-# token is tracked (api.routes_token), read by risk-scoring on each score
-TRACKED_THRESHOLDS = "kades:tracked:thresholds"
+# token is tracked (api.routes_token), read by risk-scoring on each score (in its WATCH: so
+# in risk's slot)
+TRACKED_THRESHOLDS = "kades:{risk}:tracked:thresholds"
 
 # --- alert-dispatch -> api ------------------------------------------------------------------
 # stream of alert messages, trimmed to RETAIN_S at each append (alerts.stream); alert-dispatch
 # appends, every api replica reads (WebSocket)
-ALERT_STREAM = "kades:alerts:stream"
+ALERT_STREAM = "kades:{alerts}:stream"
 # "appended once" mark per alert event; TTL 24 h (alerts.stream.publish)
-ALERT_PUBLISHED = "kades:alerts:published:{id}"
+ALERT_PUBLISHED = "kades:{{alerts}}:published:{id}"
 
 # --- api --------------------------------------------------------------------------------------
 # a served token analysis (JSON); TTL ANALYSIS_CACHE_S (api.routes_token)
@@ -108,16 +135,17 @@ WS_CONNECTIONS = "kades:ws:connections:{key_id}"
 
 # --- the development broker (kades.broker; on a cluster Knative's Broker holds this) -----------
 # stream of the events routed to one lane (consumer group `delivery`); entries leave when done
-BROKER_LANE = "kades:broker:{namespace}:{broker}:lane:{lane}"
+BROKER_LANE = "kades:{{broker}}:{namespace}:{broker}:lane:{lane}"
 # hash entry id -> JSON retry state of a lane's entries; fields leave when done
-BROKER_STATE = "kades:broker:{namespace}:{broker}:state:{lane}"
+BROKER_STATE = "kades:{{broker}}:{namespace}:{broker}:state:{lane}"
 # sorted set entry id -> when its next attempt is due (unordered lanes); members leave when taken
-BROKER_DUE = "kades:broker:{namespace}:{broker}:due:{lane}"
+BROKER_DUE = "kades:{{broker}}:{namespace}:{broker}:due:{lane}"
 # "fired" mark of a PingSource in one minute (minute: %Y-%m-%dT%H:%M UTC); TTL 1 h (broker.server)
 BROKER_PING = "kades:broker:ping:{source}:{minute}"
 # stream of dead letters: the dead-letter function and the broker write, `kades dlq` lists and
-# replays (kades.broker.dlq); no TTL, replay deletes what was accepted
-DLQ = "kades:dlq"
+# replays (kades.broker.dlq); no TTL, replay deletes what was accepted. In the broker's slot:
+# the broker parks a dead letter in the MULTI that acknowledges its lane entry
+DLQ = "kades:{broker}:dlq"
 
 # --- not Redis keys: names hashed into uuid5 event ids --------------------------------------
 # Just as fixed: a changed name changes the ids, and a redelivered input would no longer give

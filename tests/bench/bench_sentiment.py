@@ -45,7 +45,7 @@ def main() -> int:
     used_rate = rate(lambda: [used.score(t) for t in texts], len(texts))
 
     def handler_run() -> None:
-        for key in ctx.redis.scan_iter("kades:sentiment:*", count=1000):
+        for key in ctx.redis.scan_iter("kades:{sentiment}:*", count=1000):
             ctx.redis.delete(key)
         fresh = Context(ctx.name, settings=ctx.settings)  # a fresh process: nothing cached
         for index in range(0, len(posts), BATCH):

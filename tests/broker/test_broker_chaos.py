@@ -40,7 +40,7 @@ def test_shuffled_duplicated_delayed_and_nothing_lost(tmp_path, broker_redis, su
             assert post_binary(broker.ingress_url(), event_attrs(id_=event_id),
                                {}).status_code == 202
         wait_for(lambda: set(received(sub)) == set(sent), timeout_s=20, what="every event")
-        wait_for(lambda: broker_redis.xlen("kades:broker:kades:kades:lane:t/0") == 0,
+        wait_for(lambda: broker_redis.xlen("kades:{broker}:kades:kades:lane:t/0") == 0,
                  timeout_s=10, what="the duplicates too")
     finally:
         broker.stop(timeout_s=5)

@@ -88,7 +88,7 @@ def test_replayed_events_restart_with_a_full_ttl(run_broker, subscribers, broker
     broker = run_broker(manifests(trigger("t", "http://127.0.0.1:9/")), dispatch=False)
     store_dead_letter(broker_redis, letter("a"))
     replay_dead_letters(broker_redis, broker.ingress_url(), all=True)
-    [(_id, fields)] = broker_redis.xrange("kades:broker:kades:kades:lane:t/0")
+    [(_id, fields)] = broker_redis.xrange("kades:{broker}:kades:kades:lane:t/0")
     assert json.loads(fields[b"event"])["knativebrokerttl"] == "255"
 
 

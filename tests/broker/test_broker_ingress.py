@@ -24,7 +24,7 @@ def ingress(run_broker) -> DevBroker:
 
 
 def queued(client: redis.Redis) -> list[dict]:
-    stream = "kades:broker:kades:kades:lane:everything/0"
+    stream = "kades:{broker}:kades:kades:lane:everything/0"
     return [json.loads(fields[b"event"]) for _id, fields in client.xrange(stream)]
 
 

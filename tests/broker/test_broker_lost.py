@@ -42,7 +42,7 @@ def test_with_no_sink_anywhere_the_event_is_lost_counted_and_logged(run_broker, 
     assert any(r.getMessage().startswith("event lost") for r in caplog.records)
     time.sleep(0.2)
     assert list_dead_letters(broker_redis) == []  # dropped, as Knative drops it
-    assert broker_redis.xlen("kades:broker:kades:kades:lane:nowhere/0") == 0
+    assert broker_redis.xlen("kades:{broker}:kades:kades:lane:nowhere/0") == 0
 
 
 def _docs(trigger_delivery: dict | None, broker_delivery: dict | None) -> list[dict]:

@@ -96,7 +96,7 @@ def test_finish_routes_replies_acks_deletes_and_forgets(queue, broker_redis):
     stream = queue.stream("a/0")
     assert broker_redis.xpending(stream, GROUP)["pending"] == 0 and broker_redis.xlen(stream) == 0
     assert queue.state("a/0", entry) is None and queue.seconds_until_due("a/0") is None
-    assert broker_redis.xlen("kades:dlq") == 1
+    assert broker_redis.xlen("kades:{broker}:dlq") == 1
     assert ids(queue.read("other/0", "w0", count=10)) == ["reply"]
     assert ids(queue.read("b/0", "w0", count=10)) == ["e0", "reply"]
 

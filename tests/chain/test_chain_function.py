@@ -51,7 +51,7 @@ def test_chain_analysis_replies_a_rug_with_evidence_and_is_idempotent(app_of, re
     assert [(x["token"], x["anomaly_type"]) for x in anomalies] == [(rug_token, "liquidity_removal")]
     evidence = anomalies[0]["evidence"]
     assert evidence["provider"] == evidence["creator"] and evidence["signatures"]
-    assert redis_conn.exists(f"kades:chain:pool:{evidence['pool']}")
+    assert redis_conn.exists(f"kades:{{chain}}:pool:{evidence['pool']}")
     # The removal's slot waits in the mint's reorder buffer until a slot past the allowed
     # lateness comes: that later block raises it. Its redelivery: the very same reply.
     removal = next(e for e in sim.events if any(r["action"] == "remove" for r in e.data["liquidity"]))

@@ -113,7 +113,7 @@ def detector_section() -> int:
     with devservices.services_for(config):  # stops what it had to start
         client = redis.Redis.from_url(redis_url)
         for seed in SEEDS:
-            for key in client.scan_iter("kades:sentiment:*", count=1000):  # only our own keys
+            for key in client.scan_iter("kades:{sentiment}:*", count=1000):  # only our own keys
                 client.delete(key)
             sim = simulate_social(seed=seed, minutes=40)
             posts += len(sim.posts)

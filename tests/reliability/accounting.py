@@ -92,7 +92,7 @@ def dead_letters(client: redis.Redis) -> dict[tuple[str, str, str], str]:
 
 
 def broker_backlog(client: redis.Redis) -> int:
-    return sum(client.xlen(key) for key in client.scan_iter("kades:broker:*:lane:*", count=500)
+    return sum(client.xlen(key) for key in client.scan_iter("kades:{broker}:*:lane:*", count=500)
                if client.type(key) == b"stream")
 
 

@@ -36,4 +36,5 @@ def test_results_without_effects_are_not_kept(redis_conn):
 
 def test_outboxes_of_functions_and_events_are_apart():
     keys = {outbox_key(f, s, i) for f in ("a", "b") for s in ("/x", "/y") for i in ("1", "2")}
-    assert len(keys) == 8 and all(k.startswith("kades:outbox:") for k in keys)
+    assert len(keys) == 8
+    assert all(k.startswith(("kades:{a}:outbox:a:", "kades:{b}:outbox:b:")) for k in keys)

@@ -8,7 +8,7 @@
 - otherwise: dead-letter phase. The event (as received, with TTL and arrival time) plus the
   `knativeerror*` extensions goes to the deadLetterSink (the Trigger's, else the Broker's),
   retried with the same policy; when that sink keeps failing, the event is parked in
-  `kades:dlq`. With no sink at all the event is lost, as on a cluster, where Knative drops
+  `kades:{broker}:dlq`. With no sink at all the event is lost, as on a cluster, where Knative drops
   it: counted in `kades_broker_lost_total` and logged (`kades manifests` refuses such a
   configuration).
 `Attempts.run` finishes the entry in the queue when it is done with it and otherwise

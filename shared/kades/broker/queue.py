@@ -1,6 +1,6 @@
 """The broker's durable queue: one Redis stream per lane (see `routing`), one group on each.
 
-Keys (kades.keys.BROKER_*; `P` = `kades:broker:<namespace>:<broker>`, `L` = a lane, e.g.
+Keys (kades.keys.BROKER_*; `P` = `kades:{broker}:<namespace>:<broker>`, `L` = a lane, e.g.
 `whale-detection/2`):
 - `P:lane:L` — stream of the events routed to lane L (field `event`: structured-mode JSON).
   The ingress answers 202 only once the MULTI adding an event to every lane it matches has
