@@ -1,4 +1,5 @@
-"""The event catalogue: every type has a valid schema, an example that passes, and named failures."""
+"""The event catalogue: every type has a valid schema, an example that passes (the catalogue's
+own EXAMPLES), and named failures."""
 from __future__ import annotations
 
 import pytest
@@ -6,41 +7,12 @@ from jsonschema import Draft7Validator
 
 from kades.errors import InvalidEventError
 from kades.events import catalogue
-from kades.events.catalogue import SCHEMAS, data_problems, derived_id, new_event
+from kades.events.catalogue import EXAMPLES, SCHEMAS, data_problems, derived_id, new_event
 
-MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
-NOW = "2026-11-26T08:00:00Z"
-TICK = {"token": MINT, "time": NOW, "price": 0.000021, "volume": 1200.0, "liquidity": 5.0e5}
-ANOMALY = {"token": MINT, "time": NOW, "anomaly_type": "flash_crash", "score": 0.93,
-           "detector": "return_spike", "details": {"return": -0.31}}
+MINT = catalogue.EXAMPLE_MINT
+TICK = EXAMPLES[catalogue.MARKET_FEED]["ticks"][0]
+ANOMALY = EXAMPLES[catalogue.ANOMALY_DETECTED]["anomalies"][0]
 
-EXAMPLES = {
-    catalogue.PING: {"job": "risk-decay"},
-    catalogue.CHAIN_BLOCK: {"slot": 250_000_000, "block_time": NOW, "swaps": [], "liquidity": [],
-                            "pool_states": [], "launches": [],
-                            "transfers": [{"signature": "5UfD", "mint": MINT, "source": "A", "destination": "B",
-                                           "amount": 3_000_000_000, "decimals": 6}]},
-    catalogue.MARKET_FEED: {"ticks": [TICK]},
-    catalogue.MARKET_TICK: {"ticks": [TICK, {**TICK, "time": "2026-11-26T08:00:05Z"}]},
-    catalogue.SOCIAL_POSTS: {"posts": [{"id": "1", "platform": "x", "author": "a",
-                                        "text": "$BONK to the moon 🚀", "time": NOW,
-                                        "author_meta": {"followers": 12, "account_age_days": 3},
-                                        "engagement": {"likes": 4, "reposts": 1},
-                                        "tokens": [MINT]}],
-                             "tracked": [{"token": MINT, "symbol": "BONK", "name": "Bonk"}]},
-    catalogue.ANOMALY_DETECTED: {"anomalies": [ANOMALY]},
-    catalogue.SENTIMENT_SCORED: {"token": MINT, "time": NOW, "window": "1h", "score": -0.4,
-                                 "label": "negative", "mentions": 12, "unique_authors": 9,
-                                 "breakdown": {"positive": 2, "neutral": 3, "negative": 7}},
-    catalogue.RISK_SCORED: {"token": MINT, "time": NOW, "score": 0.72, "level": "high",
-                            "components": {"chain": 0.1, "sentiment": 0.2, "temporal": 0.95}},
-    catalogue.ALERT: {"token": MINT, "time": NOW, "level": "high", "score": 0.72,
-                      "message": "risk rose to high", "kind": "raised", "threshold": 0.7,
-                      "channels": ["anomalies", "patterns", "wash_trading"]},
-    catalogue.TOKEN_TRACKED: {"token_address": MINT,
-                              "tracking_parameters": {"alert_threshold": 0.7, "update_interval": 60}},
-}
-EXAMPLES[catalogue.ALERT_V1_NAME] = EXAMPLES[catalogue.ALERT]  # the old name, through v1
 # One broken example per type and the field the error must name.
 BROKEN = {
     catalogue.PING: ({"job": "reboot"}, "data.job"),
@@ -59,6 +31,13 @@ BROKEN[catalogue.ALERT_V1_NAME] = BROKEN[catalogue.ALERT]
 
 def test_every_type_has_an_example_and_a_broken_example():
     assert set(EXAMPLES) == set(SCHEMAS) == set(BROKEN)
+
+
+def test_an_example_is_a_copy_to_change_freely():
+    data = catalogue.example(catalogue.MARKET_TICK)
+    data["ticks"][0]["price"] = -1
+    assert catalogue.example(catalogue.MARKET_TICK) == EXAMPLES[catalogue.MARKET_TICK] != data
+    assert EXAMPLES[catalogue.MARKET_TICK]["ticks"][0]["price"] > 0
 
 
 @pytest.mark.parametrize("event_type", sorted(SCHEMAS))

@@ -3,23 +3,18 @@ calls it: a valid example of each type it consumes in binary and in structured m
 answered 200 with a catalogue event or 202 with nothing; a malformed event gets 400."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 from functions_framework import create_app
 
-from kades.events.catalogue import SCHEMAS, new_event
+from kades.events.catalogue import EXAMPLE_MINT, SCHEMAS, example, new_event
 from kades.events.envelope import to_binary, to_structured
 from kades.registry import FUNCTIONS, load
 from kades.runtime.function import ANY_TYPE
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("catalogue_examples",
-                                               ROOT / "tests/events/test_catalogue.py")
-EXAMPLES = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(EXAMPLES)
 
 CASES = [(name, event_type) for name in sorted(FUNCTIONS)
          for event_type in (load(name).consumes or ["ai.kades.market.tick.v1"])]
@@ -36,8 +31,8 @@ def client_of(kades_env, redis_conn, db_conn, recording_sink):
 @pytest.mark.parametrize("name,event_type", CASES)
 @pytest.mark.parametrize("encode", [to_binary, to_structured], ids=["binary", "structured"])
 def test_a_valid_event_is_answered_with_a_reply_or_nothing(client_of, name, event_type, encode):
-    event = new_event(event_type, "/tests/http", EXAMPLES.EXAMPLES[event_type],
-                      subject=EXAMPLES.MINT, event_id=f"{name}-{encode.__name__}")
+    event = new_event(event_type, "/tests/http", example(event_type),
+                      subject=EXAMPLE_MINT, event_id=f"{name}-{encode.__name__}")
     headers, body = encode(event)
     response = client_of(name).post("/", headers=headers, data=body)
     assert response.status_code in (200, 202), response.data[:300]

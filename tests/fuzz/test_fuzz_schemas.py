@@ -2,31 +2,15 @@
 crashes, agrees with the JSON Schema validator, and names where each problem is."""
 from __future__ import annotations
 
-import copy
-import importlib.util
-from pathlib import Path
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
 from fuzzstrategies import EVENT_TYPES, json_values
-from kades.events.catalogue import SCHEMAS, data_problems, new_event
+from kades.events.catalogue import EXAMPLES, SCHEMAS, data_problems, example, new_event
 from kades.events.envelope import CloudEvent
 
 FUZZ = settings(max_examples=400, deadline=None, database=None)
-
-
-def _load_examples() -> dict:
-    """The valid example of every type, kept complete by tests/events/test_catalogue.py."""
-    path = Path(__file__).resolve().parents[1] / "events" / "test_catalogue.py"
-    spec = importlib.util.spec_from_file_location("catalogue_examples", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.EXAMPLES
-
-
-EXAMPLES = _load_examples()
 
 
 def paths(value, prefix=()):
@@ -44,7 +28,7 @@ def paths(value, prefix=()):
 def mutated_examples(draw):
     """(type, data): a valid example with one value replaced, removed or added."""
     event_type = draw(st.sampled_from(EVENT_TYPES))
-    data = copy.deepcopy(EXAMPLES[event_type])
+    data = example(event_type)
     path = draw(st.sampled_from(list(paths(data))[1:] or [()]))
     if not path:
         return event_type, draw(json_values)

@@ -6,6 +6,7 @@ address is the CloudEvent `subject` and the `partitionkey` extension.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import uuid
 from datetime import datetime, timezone
@@ -260,6 +261,51 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 SCHEMAS[ALERT_V1_NAME] = SCHEMAS[ALERT]
+
+# A valid `data` of every type, about one token at one time: what the tests, the fuzzing and
+# readers start from. Take a copy with example() before changing one.
+EXAMPLE_MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
+EXAMPLE_TIME = "2026-11-26T08:00:00Z"
+_EXAMPLE_TICK = {"token": EXAMPLE_MINT, "time": EXAMPLE_TIME, "price": 0.000021, "volume": 1200.0,
+                 "liquidity": 5.0e5}
+EXAMPLES: dict[str, Any] = {
+    PING: {"job": "risk-decay"},
+    CHAIN_BLOCK: {"slot": 250_000_000, "block_time": EXAMPLE_TIME, "swaps": [], "liquidity": [],
+                  "pool_states": [], "launches": [],
+                  "transfers": [{"signature": "5UfD", "mint": EXAMPLE_MINT, "source": "A",
+                                 "destination": "B", "amount": 3_000_000_000, "decimals": 6}]},
+    MARKET_FEED: {"ticks": [_EXAMPLE_TICK]},
+    MARKET_TICK: {"ticks": [_EXAMPLE_TICK, {**_EXAMPLE_TICK, "time": "2026-11-26T08:00:05Z"}]},
+    SOCIAL_POSTS: {"posts": [{"id": "1", "platform": "x", "author": "a",
+                              "text": "$BONK to the moon 🚀", "time": EXAMPLE_TIME,
+                              "author_meta": {"followers": 12, "account_age_days": 3},
+                              "engagement": {"likes": 4, "reposts": 1}, "tokens": [EXAMPLE_MINT]}],
+                   "tracked": [{"token": EXAMPLE_MINT, "symbol": "BONK", "name": "Bonk"}]},
+    ANOMALY_DETECTED: {"anomalies": [{"token": EXAMPLE_MINT, "time": EXAMPLE_TIME,
+                                      "anomaly_type": "flash_crash", "score": 0.93,
+                                      "detector": "return_spike", "details": {"return": -0.31}}]},
+    SENTIMENT_SCORED: {"token": EXAMPLE_MINT, "time": EXAMPLE_TIME, "window": "1h", "score": -0.4,
+                       "label": "negative", "mentions": 12, "unique_authors": 9,
+                       "breakdown": {"positive": 2, "neutral": 3, "negative": 7}},
+    RISK_SCORED: {"token": EXAMPLE_MINT, "time": EXAMPLE_TIME, "score": 0.72, "level": "high",
+                  "components": {"chain": 0.1, "sentiment": 0.2, "temporal": 0.95}},
+    ALERT: {"token": EXAMPLE_MINT, "time": EXAMPLE_TIME, "level": "high", "score": 0.72,
+            "message": "risk rose to high", "kind": "raised", "threshold": 0.7,
+            "channels": ["anomalies", "patterns", "wash_trading"]},
+    TOKEN_TRACKED: {"token_address": EXAMPLE_MINT,
+                    "tracking_parameters": {"alert_threshold": 0.7, "update_interval": 60}},
+}
+EXAMPLES[ALERT_V1_NAME] = EXAMPLES[ALERT]  # the old name, through v1
+
+
+def example(event_type: str) -> Any:
+    """A fresh copy of the valid example `data` of a catalogue type.
+
+    >>> data = example(MARKET_TICK)
+    >>> data_problems(new_event(MARKET_TICK, "/doc", data)), len(data["ticks"])
+    ([], 2)
+    """
+    return copy.deepcopy(EXAMPLES[event_type])
 
 
 def dataschema(event_type: str) -> str | None:
