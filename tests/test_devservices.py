@@ -28,6 +28,7 @@ def test_binaries_are_found():
     assert (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file()
 
 
+@pytest.mark.slow
 def test_redis_is_started_once_and_stopped_by_its_pid_file(tmp_path):
     port = free_port()
     try:
@@ -43,6 +44,7 @@ def test_redis_is_started_once_and_stopped_by_its_pid_file(tmp_path):
     assert devservices.stop_all(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_postgres_is_initialised_started_and_stopped(tmp_path):
     port = free_port()
     try:
@@ -95,6 +97,7 @@ def test_services_status_reports_remote_servers_as_unmanaged(capsys):
     assert capsys.readouterr().out.count("remote (not managed here)") == 2
 
 
+@pytest.mark.slow
 def test_services_up_then_down(tmp_path, capsys):
     config = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0",
                       database_url=f"postgresql://kades@127.0.0.1:{free_port()}/kades_dev")
@@ -111,6 +114,7 @@ def test_services_up_then_down(tmp_path, capsys):
     assert "stopped: redis, postgres" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_a_redis_of_another_checkout_is_refused_naming_it(tmp_path):
     port = free_port()
     other, ours = tmp_path / "other" / ".local", tmp_path / "ours" / ".local"
@@ -127,6 +131,7 @@ def test_a_redis_of_another_checkout_is_refused_naming_it(tmp_path):
     assert not (ours / "redis").exists()
 
 
+@pytest.mark.slow
 def test_a_postgres_of_another_checkout_is_refused_naming_it(tmp_path):
     port = free_port()
     other, ours = tmp_path / "other" / ".local", tmp_path / "ours" / ".local"
@@ -162,6 +167,7 @@ def test_an_unknown_edition_is_refused(tmp_path):
         devservices.ensure_postgres(data_dir=tmp_path, port=free_port(), edition="enterprise")
 
 
+@pytest.mark.slow
 def test_services_for_stops_what_it_started_and_leaves_what_was_running(tmp_path):
     config = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0",
                       database_url=f"postgresql://kades@127.0.0.1:{free_port()}/kades_dev")

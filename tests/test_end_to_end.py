@@ -19,6 +19,8 @@ from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.simulate.market import feed_events, simulate_market
 from kades.storage.apikeys import create_key
 
+pytestmark = pytest.mark.slow  # starts processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

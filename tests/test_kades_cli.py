@@ -95,6 +95,7 @@ def test_the_walk_would_find_an_option_without_help():
                                             "kades demo sub --also-bare"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_subcommand_answers_help(name):
     run = subprocess.run([sys.executable, "-m", "kades.cli", name, "--help"],

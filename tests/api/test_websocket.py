@@ -15,6 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kades.alerts import stream
 
+pytestmark = pytest.mark.slow  # starts processes
+
 
 @pytest.fixture
 def server(kades_settings, redis_conn, db_conn):

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from brokertest import event_attrs
 from kades import exitcodes
 from kades.broker import list_dead_letters, store_dead_letter
@@ -58,6 +60,7 @@ def run_broker(*options: str) -> tuple[int, str]:
     return run.returncode, run.stderr
 
 
+@pytest.mark.slow
 def test_broker_with_redis_away_is_exit_code_3():
     code, err = run_broker("--eventing-dir", str(REPO / "eventing"), "--redis-url", CLOSED_REDIS,
                            "--redis-wait-s", "0")
@@ -66,6 +69,7 @@ def test_broker_with_redis_away_is_exit_code_3():
     assert err.startswith("kades broker: Redis at redis://:***@127.0.0.1:1/0 is unreachable")
 
 
+@pytest.mark.slow
 def test_broker_with_broken_manifests_is_a_failure(tmp_path):
     (tmp_path / "broker.yaml").write_text("kind: Broker\n  bad: [indent\n")
     code, err = run_broker("--eventing-dir", str(tmp_path), "--redis-url", CLOSED_REDIS)

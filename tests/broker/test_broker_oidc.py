@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from werkzeug.wrappers import Response
 
 from brokertest import event_attrs, free_port, manifests, post_binary, signed, trigger, wait_for
@@ -107,6 +108,7 @@ def test_a_dead_letter_carries_a_token_for_the_sinks_audience(run_broker, subscr
     assert "authorization" not in refusing.requests[0]["headers"]
 
 
+@pytest.mark.slow
 def test_kades_broker_oidc_serves_its_issuer_on_the_given_port(tmp_path, broker_redis_url):
     (tmp_path / "all.yaml").write_text(manifests())
     oidc_port, port = free_port(), free_port()

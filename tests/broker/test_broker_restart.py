@@ -7,6 +7,7 @@ import threading
 import time
 
 import httpx
+import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -71,6 +72,7 @@ def test_retry_state_carries_over_to_the_next_instance(run_broker, subscribers, 
     assert failing.times[1] - failing.times[0] >= 0.49
 
 
+@pytest.mark.slow
 def test_a_killed_broker_process_loses_nothing(tmp_path, run_broker, subscribers, broker_redis_url):
     """SIGKILL the `kades broker` process mid-delivery: the next instance delivers again."""
     release = threading.Event()
@@ -112,6 +114,7 @@ def _healthy(port: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_an_entry_whose_finish_hit_a_redis_outage_is_delivered_again_soon(tmp_path, subscribers):
     """Redis goes away between a delivery and its ack: once Redis is back, the worker
     schedules the entry again itself (the subscriber's dedup makes the second delivery
@@ -148,6 +151,7 @@ def test_an_entry_whose_finish_hit_a_redis_outage_is_delivered_again_soon(tmp_pa
         devservices.stop_redis(tmp_path)
 
 
+@pytest.mark.slow
 def test_what_the_ingress_accepted_survives_a_redis_crash(tmp_path, subscribers):
     """Redis killed (no final save) right after the ingress answered 202: the local Redis
     writes its append-only file before it answers, so every accepted event is delivered."""

@@ -173,6 +173,7 @@ def test_the_repositorys_policy_admits_every_kades_sender(tmp_path):
         projected_token(tmp_path / "tokens", "kades", "kades", "kades-api"))
 
 
+@pytest.mark.slow
 def test_kades_broker_oidc_keeps_a_token_for_each_named_sender(tmp_path, broker_redis_url):
     (tmp_path / "eventing").mkdir()
     (tmp_path / "eventing" / "all.yaml").write_text(

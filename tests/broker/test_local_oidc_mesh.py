@@ -17,6 +17,8 @@ from kades.broker import DevBroker, list_dead_letters, load_eventing
 from kades.broker.tokens import LocalIssuer, trigger_subject
 from kades.localrun import function_command, function_env, process_env
 
+pytestmark = pytest.mark.slow  # starts processes
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -19,6 +19,8 @@ from psycopg.conninfo import make_conninfo
 from deploy_helpers import ROOT, in_ci as _in_ci
 from storage_editions import kades_settings  # noqa: F401 - backups must restore on every edition
 
+pytestmark = pytest.mark.slow  # starts processes
+
 SCRIPTS = ROOT / "knative" / "base" / "backup"
 RESTORE_DATABASE = "kades_restore_test"
 TABLES = ("token_metrics", "anomaly_events", "risk_scores", "schema_migrations")

@@ -90,6 +90,7 @@ def test_dash_reads_stdin_and_writes_stdout(monkeypatch, capsys):
     assert [(r["id"], r["sentiment"]) for r in rows] == [("1", "positive"), ("2", "negative")]
 
 
+@pytest.mark.slow
 def test_a_redirected_stderr_gets_no_progress_frames(tmp_path):
     source = tmp_path / "in.csv"
     write(source, [["body"], *[[f"gm {n}, wagmi"] for n in range(300)]])

@@ -118,6 +118,7 @@ def read_scores(rows: list[dict]) -> list[str]:
     return [r["anomaly_score"] for r in rows]
 
 
+@pytest.mark.slow
 def test_bad_rows_on_stdin_are_a_failure(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO("timestamp,value\nyesterday,1\n"))
     assert kades(["score", "-"]) == exitcodes.FAILURE
@@ -134,6 +135,7 @@ def run_score(tmp_path, *options) -> tuple[int, str, str]:
     return run.returncode, run.stdout.decode(), run.stderr.decode()
 
 
+@pytest.mark.slow
 def test_a_redirected_stderr_gets_no_progress_frames(tmp_path):
     write_series(tmp_path / "in.csv")
     code, out, err = run_score(tmp_path)
