@@ -66,8 +66,8 @@ def counter_process(kades_settings, redis_conn, tmp_path):
         stop(process)
 
 
-def test_killed_handler_event_is_taken_over_by_the_retry(counter_process, redis_conn):
 @pytest.mark.slow
+def test_killed_handler_event_is_taken_over_by_the_retry(counter_process, redis_conn):
     (first_url, first), (second_url, _) = counter_process("first"), counter_process("second")
     headers, body = binary(event_id="killed", data=tick_data(sleep_s=60))
     hung = threading.Thread(target=lambda: _post_ignoring_errors(first_url, headers, body),

@@ -46,8 +46,8 @@ def post_tick(url: str, source: str) -> int:
     return httpx.post(url + "/", headers=headers, content=body, timeout=10).status_code
 
 
-def test_every_line_of_a_function_process_is_json(noisy):
 @pytest.mark.slow
+def test_every_line_of_a_function_process_is_json(noisy):
     url, log_path, process = noisy
     assert httpx.get(url + "/health", timeout=5).status_code == 200
     assert post_tick(url, "crash") == 500
@@ -78,8 +78,8 @@ def test_every_line_of_a_function_process_is_json(noisy):
     assert PASSWORD not in log_path.read_text()
 
 
-def test_a_function_that_cannot_start_says_why_in_json(tmp_path):
 @pytest.mark.slow
+def test_a_function_that_cannot_start_says_why_in_json(tmp_path):
     log_path = tmp_path / "broken.log"
     process = start_function("broken", log_path)
     assert process.wait(timeout=30) == 1
@@ -88,8 +88,8 @@ def test_a_function_that_cannot_start_says_why_in_json(tmp_path):
     assert "No module named 'kades.no_such_module'" in line["exception"]
 
 
-def test_malformed_settings_stop_the_start_with_every_problem(tmp_path):
 @pytest.mark.slow
+def test_malformed_settings_stop_the_start_with_every_problem(tmp_path):
     log_path = tmp_path / "noisy.log"
     process = start_function("noisy", log_path, KADES_DEDUP_TTL_S="7d",
                              KADES_WEBHOOK_ALLOW_PRIVATE="maybe")
