@@ -18,15 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from kades.temporal.detector import ReturnSpikeDetector
+from kades.temporal import fused
 from kades.temporal.liquidity import LiquidityDropDetector
-from kades.temporal.momentum import MomentumFeatures
-from kades.temporal.multiwindow import MultiWindowReturnDetector
-from kades.temporal.pump import PumpDetector
-from kades.temporal.volatility import VolatilityRegimeDetector
 
-MEMBERS = (ReturnSpikeDetector, MultiWindowReturnDetector, PumpDetector,
-           LiquidityDropDetector, VolatilityRegimeDetector, MomentumFeatures)
+# ReturnSpike, MultiWindowReturn, Pump, LiquidityDrop, VolatilityRegime and Momentum
+MEMBERS = fused.ORDER
 # Ties go to the kind named first: the most specific, most actionable reading.
 KIND_ORDER = ("flash_crash", "price_spike", "liquidity_drop", "pump", "volume_spike",
               "volatility_regime")
@@ -35,31 +31,74 @@ STATE_VERSION = 2
 
 class TemporalEnsemble:
     """All members on one stream. `log_scale=False` for series that may be zero or negative
-    (members that only make sense on prices and volumes keep their own defaults)."""
+    (members that only make sense on prices and volumes keep their own defaults);
+    `member_states` carries on from each member's state by name (`from_state`);
+    `one_pass=False` steps the members one by one (the same results, slower)."""
 
     name = "ensemble"
     kinds = KIND_ORDER
 
-    def __init__(self, *, log_scale: bool = True, members: tuple[type, ...] = MEMBERS):
+    def __init__(self, *, log_scale: bool = True, members: tuple[type, ...] = MEMBERS,
+                 member_states: dict[str, Any] | None = None, one_pass: bool = True):
         self.log_scale = log_scale
-        self.members = [self._make(member) for member in members]
+        self.one_pass = one_pass
+        self._members = [member.from_state((member_states or {}).get(member.name),
+                                           **self._params(member)) for member in members]
         self.last_time: float | None = None
         self.last_by: dict[str, str] = {}  # kind -> member, of the last point scored
+        # The default members are stepped in one pass (kades.temporal.fused), which holds
+        # their state until asked for it: None = no stepper yet, False = stepped one by one
+        # (`one_pass=False`, the reference the one pass is checked against, or members
+        # that do not fit it).
+        self._step = None
 
-    def _make(self, member: type):
-        return member(**self._params(member))
+    @property
+    def members(self) -> list:
+        """The member detectors, their state up to date (from then on they are the truth:
+        the caller may change them)."""
+        self._release()
+        return self._members
+
+    def _stepper(self):
+        if self._step is None:
+            fits = self.one_pass and fused.fits(self._members)
+            self._step = fused.stepper(self._members) if fits else False
+        return self._step
+
+    def _release(self) -> None:
+        """The stepper's state written back to the members, and the stepper dropped."""
+        if self._step:
+            self._step.send((fused.SYNC, None))
+            self._step = None
+
+    def _synced(self) -> list:
+        """The members with the stepper's state written back, the stepper kept."""
+        if self._step:
+            self._step.send((fused.SYNC, None))
+        return self._members
+
+    def __getstate__(self) -> dict[str, Any]:  # pickling: a generator does not pickle
+        self._synced()
+        return {**self.__dict__, "_step": None}
 
     @property
     def warmed_up(self) -> bool:
-        return all(member.warmed_up for member in self.members if member.kinds)
+        return all(member.warmed_up for member in self._synced() if member.kinds)
 
     def score_parts(self, x: dict) -> dict[str, float]:
         return self._parts(x)[0]
 
     def _parts(self, x: dict) -> tuple[dict[str, float], dict[str, str]]:
+        step = self._step if self._step is not None else self._stepper()
+        if step:
+            found = step.send((fused.SCORE, x))
+            if type(found) is tuple:
+                self.last_by = found[1]
+                return found
+            self._release()  # None: a point for the members' own way (an error: theirs too)
         parts = dict.fromkeys(KIND_ORDER, 0.0)
         by = {}
-        for member in self.members:
+        for member in self._members:
             for kind, score in member.score_parts(x).items():
                 if score > parts[kind]:
                     parts[kind], by[kind] = score, member.name
@@ -80,18 +119,29 @@ class TemporalEnsemble:
         return parts[kind], (kind if parts[kind] > 0 else None), ranked
 
     def learn_one(self, x: dict) -> None:
-        for member in self.members:
-            member.learn_one(x)
-        self.last_time = max(self.last_time or x["time"], x["time"])
+        self._learn(x, fused.LEARN)
 
     def advance_one(self, x: dict) -> None:
-        for member in self.members:
-            member.advance_one(x)
+        self._learn(x, fused.ADVANCE)
+
+    def _learn(self, x: dict, command: int) -> None:
+        step = self._step if self._step is not None else self._stepper()
+        done = step.send((command, x)) if step else None
+        if done is not True:
+            self._release()
+            if done is not None:
+                raise done  # an error past what x is (an overflow), as the members raise it
+            for member in self._members:
+                if command == fused.LEARN:
+                    member.learn_one(x)
+                else:
+                    member.advance_one(x)
         self.last_time = max(self.last_time or x["time"], x["time"])
 
     def evidence(self, x: dict) -> dict[str, Any]:
         """Each member's evidence by name (the window, the move, the baseline it used)."""
-        return {member.name: found for member in self.members if (found := member.evidence(x))}
+        return {member.name: found for member in self._synced()
+                if (found := member.evidence(x))}
 
     def describe(self, x: dict, kind: str) -> dict[str, Any]:
         """Details of a flag of `kind` at x: the member behind it with its window, move and
@@ -107,18 +157,15 @@ class TemporalEnsemble:
 
     def to_state(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "last_time": self.last_time,
-                "members": {member.name: member.to_state() for member in self.members}}
+                "members": {member.name: member.to_state() for member in self._synced()}}
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None, **params: Any) -> "TemporalEnsemble":
-        ensemble = cls(**params)
+        if state and state.get("version") != STATE_VERSION:
+            raise ValueError(f"unknown ensemble state version {state.get('version')!r}")
+        ensemble = cls(**params, member_states=state["members"] if state else None)
         if state:
-            if state.get("version") != STATE_VERSION:
-                raise ValueError(f"unknown ensemble state version {state.get('version')!r}")
             ensemble.last_time = state["last_time"]
-            ensemble.members = [type(member).from_state(state["members"].get(member.name),
-                                                         **ensemble._params(member))
-                                for member in ensemble.members]
         return ensemble
 
     def _params(self, member) -> dict[str, Any]:

@@ -1,0 +1,413 @@
+"""The ensemble's six members stepped in one pass: the same arithmetic as each member's own
+`score_parts` / `learn_one` / `advance_one`, operation for operation, so that the same floats
+come out, without what stepping them one by one costs.
+
+One by one, every member recomputes the point's log price, log volume, elapsed time and its
+EWMA weights 1 - 0.5 ** (elapsed / half-life), builds a dictionary per point, and reads and
+writes its state as attributes; `learn_one` then recomputes what `score_parts` just did. Here
+a generator holds the whole state in its local variables between points (`stepper`): the
+point's logs and weights are taken once (the weights of an elapsed time once per process:
+ticks come at a few intervals), what scoring found is reused by learning the same point, and
+`max(a, b)` is written `b if b > a else a` (the same value, ties and NaN alike, without a
+call). The state goes back to the member objects on request (`SYNC`), so `to_state`,
+`evidence` and pickling see one truth; TemporalEnsemble asks before each of them.
+
+Only the default members in their default order take this path (`fits`), and only points it
+can take exactly: a price whose level cannot be taken (a log of <= 0) or a NaN volume or
+liquidity answers None, and the caller goes the members' own way, where the same error or
+the same odd branch happens. tests/temporal/test_fused.py checks the two ways give the same
+scores, states and alerts.
+
+>>> from kades.temporal.ensemble import MEMBERS
+>>> members = [member() for member in MEMBERS]
+>>> step = stepper(members)
+>>> step.send((LEARN, {"time": 0.0, "price": 1.0, "volume": 10.0}))
+True
+>>> members[2].volume_short          # not written back yet
+0.0
+>>> step.send((SYNC, None)), members[2].volume_short, members[0].last_log_price
+(True, 2.302585092994046, 0.0)
+"""
+from __future__ import annotations
+
+import math
+from typing import Generator
+
+from kades.temporal.base import NORMAL_TAIL_Z, update_resolution
+from kades.temporal.detector import ReturnSpikeDetector
+from kades.temporal.liquidity import LiquidityDropDetector
+from kades.temporal.momentum import MomentumFeatures
+from kades.temporal.multiwindow import MultiWindowReturnDetector
+from kades.temporal.pump import PumpDetector
+from kades.temporal.volatility import NORMAL_TAIL_LOG_RATIO, VolatilityRegimeDetector
+
+ORDER = (ReturnSpikeDetector, MultiWindowReturnDetector, PumpDetector, LiquidityDropDetector,
+         VolatilityRegimeDetector, MomentumFeatures)
+SCORE, LEARN, ADVANCE, SYNC = range(4)   # what a (command, point) sent to a stepper asks
+CACHED_INTERVALS = 512   # distinct elapsed times whose weights are kept, per parameter set
+_WEIGHTS: dict[tuple, dict] = {}   # parameters -> {elapsed: weights}, shared by all steppers
+# update_tail's quantile steps (kades.temporal.base), as it computes them
+_UP, _DOWN = 0.99, 0.99 - 1.0
+_log, _sqrt = math.log, math.sqrt
+
+
+def fits(members: list) -> bool:
+    """Whether `members` are the default ones in the default order, on the default interval
+    floor and one clock (one last time): what a stepper assumes."""
+    return (len(members) == len(ORDER)
+            and all(type(member) is kind for member, kind in zip(members, ORDER))
+            and members[0].min_interval_s == 1.0
+            and len({member.last_time for member in members}) == 1)
+
+
+def _absent_or_number(value) -> bool:
+    return value is None or value == value   # NaN is the one value unequal to itself
+
+
+def _weights_of(members: list):
+    """A function elapsed -> (EWMA weights, VR's short rate, sqrt(elapsed), MW's window
+    weights, MW's sqrt(1 + elapsed / window)), remembered per distinct elapsed."""
+    rs, mw, pd, ld, vr, mf = members
+    halves = (rs.half_life_s, mw.half_life_s, pd.half_life_s, pd.price_window_s,
+              pd.volume_window_s, pd.volume_baseline_s, ld.half_life_s, ld.window_s,
+              vr.long_half_life_s, mf.rsi_half_life_s, mf.fast_s, mf.slow_s, mf.signal_s)
+    windows, short_half, min_points = mw.windows_s, vr.short_half_life_s, vr.min_points
+    table = _WEIGHTS.setdefault((halves, windows, short_half, min_points), {})
+
+    def weights(elapsed: float) -> tuple:
+        found = table.get(elapsed)
+        if found is None:
+            found = (tuple(1.0 - 0.5 ** (elapsed / half) for half in halves),
+                     min(1 - 0.5 ** (elapsed / short_half), 1.0 / min_points), _sqrt(elapsed),
+                     tuple(1.0 - 0.5 ** (elapsed / window) for window in windows),
+                     tuple(_sqrt(1.0 + elapsed / window) for window in windows))
+            if len(table) >= CACHED_INTERVALS:
+                table.clear()
+            table[elapsed] = found
+        return found
+    return weights
+
+
+def stepper(members: list) -> Generator:
+    """A primed generator over `members` (see `fits`). Send it (SCORE, x): the ensemble's
+    (score per kind, member behind each kind that scored) at x; (LEARN, x) or (ADVANCE, x):
+    every member's learn_one(x) or advance_one(x), True; (SYNC, None): the state written back
+    to the members, True. None when x must go the members' own way (nothing changed)."""
+    step = _stepper(members)
+    next(step)
+    return step
+
+
+def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the point (see above)
+    rs, mw, pd, ld, vr, mf = members
+    weights_at = _weights_of(members)
+    log_scale = mw.log_scale
+    # parameters
+    r_grace, r_min_scale, r_grid, r_min_vscale = (rs.grace_period, rs.min_return_scale,
+                                                  rs.grid_steps, rs.min_volume_scale)
+    r_half2, r_clip = rs.half_score_z ** 2, rs.winsorise_z
+    m_grace, m_floor, m_grid, m_clip = mw.grace_period, mw.min_scale, mw.grid_steps, mw.winsorise_z
+    m_half2 = mw.half_score_z * mw.half_score_z
+    p_grace, p_min_scale, p_min_vscale = pd.grace_period, pd.min_price_scale, pd.min_volume_scale
+    p_half2 = pd.half_score_z * pd.half_score_z
+    l_grace, l_min_scale, l_half2 = ld.grace_period, ld.min_scale, ld.half_score_z * ld.half_score_z
+    v_grace, v_min_var, v_grid, v_short_half = (vr.grace_period, vr.min_variance, vr.grid_steps,
+                                                vr.short_half_life_s)
+    v_half = math.log(vr.half_score_ratio)
+    v_half2, v_clip2 = v_half * v_half, vr.clip_z ** 2
+    # state
+    last = rs.last_time
+    (r_returns, r_volumes, r_log, r_scale, r_res, r_tail, r_vlevel, r_vscale) = (
+        rs.returns_seen, rs.volumes_seen, rs.last_log_price, rs.return_scale, rs.resolution,
+        rs.tail, rs.volume_level, rs.volume_scale)
+    m_seen, m_level, m_res, m_tail = mw.seen, mw.last_level, mw.resolution, mw.tail
+    m_averages, m_biases, m_scales = mw.averages, mw.biases, mw.scales
+    p_seen, p_volumes, p_average, p_scale, p_short, p_long, p_vscale = (
+        pd.seen, pd.volumes_seen, pd.price_average, pd.price_scale, pd.volume_short,
+        pd.volume_long, pd.volume_scale)
+    l_seen, l_average, l_scale = ld.seen, ld.average, ld.scale
+    v_seen, v_level, v_short, v_long, v_res, v_tail = (vr.seen, vr.last_level, vr.short_variance,
+                                                       vr.long_variance, vr.resolution, vr.tail)
+    f_seen, f_level, f_up, f_down, f_fast, f_slow, f_signal = (
+        mf.seen, mf.last_level, mf.up, mf.down, mf.fast, mf.slow, mf.signal)
+    scored = None  # the point last scored, while the state is still the one it was scored on
+    r_z = v_next = 0.0
+    answer = None
+    while True:
+        command, x = yield answer
+        answer = True
+        if command == SYNC:
+            (rs.returns_seen, rs.volumes_seen, rs.last_log_price, rs.return_scale, rs.resolution,
+             rs.tail, rs.volume_level, rs.volume_scale) = (r_returns, r_volumes, r_log, r_scale,
+                                                           r_res, r_tail, r_vlevel, r_vscale)
+            mw.seen, mw.last_level, mw.resolution, mw.tail = m_seen, m_level, m_res, m_tail
+            mw.averages, mw.biases, mw.scales = m_averages, m_biases, m_scales
+            (pd.seen, pd.volumes_seen, pd.price_average, pd.price_scale, pd.volume_short,
+             pd.volume_long, pd.volume_scale) = (p_seen, p_volumes, p_average, p_scale, p_short,
+                                                 p_long, p_vscale)
+            ld.seen, ld.average, ld.scale = l_seen, l_average, l_scale
+            (vr.seen, vr.last_level, vr.short_variance, vr.long_variance, vr.resolution,
+             vr.tail) = v_seen, v_level, v_short, v_long, v_res, v_tail
+            (mf.seen, mf.last_level, mf.up, mf.down, mf.fast, mf.slow, mf.signal) = (
+                f_seen, f_level, f_up, f_down, f_fast, f_slow, f_signal)
+            for member in members:
+                member.last_time = last
+            continue
+        try:  # what x is: whatever goes wrong here, the members' own way meets it
+            t = x["time"]
+            if last is not None and t <= last:  # not after the last point: no member moves
+                if command == SCORE:
+                    answer = ({"flash_crash": 0.0, "price_spike": 0.0, "liquidity_drop": 0.0,
+                               "pump": 0.0, "volume_spike": 0.0, "volatility_regime": 0.0}, {})
+                continue
+            price, volume, liquidity = x["price"], x.get("volume"), x.get("liquidity")
+            if (scored is not None and scored[0] is x and scored[1] is t and scored[2] is price
+                    and scored[3] is volume and scored[4] is liquidity):
+                level, log_volume, log_liquidity, elapsed, weights = scored[5:]
+            else:
+                if not (_absent_or_number(volume) and _absent_or_number(liquidity)):
+                    raise ValueError("a NaN volume or liquidity")
+                level = _log(price) if log_scale else float(price)
+                log_volume = _log(volume) if volume is not None and volume > 0 else None
+                log_liquidity = _log(liquidity) if liquidity and liquidity > 0 else None
+                elapsed = 1.0 if last is None else t - last
+                elapsed = elapsed if elapsed > 1.0 else 1.0   # max(1.0, t - last)
+                scored = None
+                weights = weights_at(elapsed)
+            rates, v_rate, root, m_weights, m_roots = weights
+        except Exception:
+            answer = None
+            continue
+        try:  # an error past here (an overflow) is the caller's, raised by it
+            if command == SCORE:
+                spike = crash = volume_spike = pump = drop = regime = 0.0
+                by = {}
+                # ReturnSpikeDetector.score_parts
+                if r_log is not None:
+                    spread = (r_min_scale if r_min_scale > r_scale else r_scale) * root
+                    grid = r_grid * r_res
+                    r_z = abs(level - r_log) / (grid if grid > spread else spread)
+                if r_returns >= r_grace:
+                    log_return = level - r_log
+                    z = r_z * NORMAL_TAIL_Z / (NORMAL_TAIL_Z if NORMAL_TAIL_Z > r_tail else r_tail)
+                    score = z * z / (z * z + r_half2)
+                    if log_return > 0:
+                        if score > 0.0:
+                            spike, by["price_spike"] = score, "return_spike"
+                    elif score > 0.0:
+                        crash, by["flash_crash"] = score, "return_spike"
+                    if log_volume is not None and r_volumes >= r_grace // 2:
+                        excess = log_volume - r_vlevel
+                        z = (excess if excess > 0.0 else 0.0) / (
+                            r_min_vscale if r_min_vscale > r_vscale else r_vscale)
+                        score = z * z / (z * z + r_half2)
+                        if score > 0.0:
+                            volume_spike, by["volume_spike"] = score, "return_spike"
+                # MultiWindowReturnDetector._score
+                if m_seen >= m_grace:
+                    grid, best = m_grid * m_res, None
+                    for average, bias, scale, window_root in zip(m_averages, m_biases, m_scales,
+                                                                 m_roots):
+                        spread = (m_floor if m_floor > scale else scale) * window_root
+                        z = (level - average - bias) / (grid if grid > spread else spread)
+                        if best is None or abs(z) > abs(best):
+                            best = z
+                    z = best * NORMAL_TAIL_Z / (NORMAL_TAIL_Z if NORMAL_TAIL_Z > m_tail else m_tail)
+                    size = abs(z)
+                    score = size * size / (size * size + m_half2)
+                    if z > 0 and score > spike:
+                        spike, by["price_spike"] = score, "multi_window"
+                    if z < 0 and score > crash:
+                        crash, by["flash_crash"] = score, "multi_window"
+                # PumpDetector._score
+                if p_seen >= p_grace:
+                    z_price = (level - p_average) / (p_min_scale if p_min_scale > p_scale else p_scale)
+                    z_volume = 0.0
+                    if log_volume is not None and p_volumes >= p_grace // 2:
+                        short = p_short + rates[4] * (log_volume - p_short)
+                        z_volume = (short - p_long) / (
+                            p_min_vscale if p_min_vscale > p_vscale else p_vscale)
+                    if z_price > 0 and z_volume > 0:
+                        score = _sqrt(z_price * z_price / (z_price * z_price + p_half2)
+                                      * (z_volume * z_volume / (z_volume * z_volume + p_half2)))
+                        if score > 0.0:
+                            pump, by["pump"] = score, "pump"
+                # LiquidityDropDetector._score
+                if l_seen >= l_grace and log_liquidity is not None and l_average is not None:
+                    z = (l_average - log_liquidity) / (l_min_scale if l_min_scale > l_scale else l_scale)
+                    score = z * z / (z * z + l_half2) if z > 0 else 0.0
+                    if score > 0.0:
+                        drop, by["liquidity_drop"] = score, "liquidity_drop"
+                # VolatilityRegimeDetector._score (its _next_short is kept for learning)
+                if v_level is not None:
+                    rate = (level - v_level) ** 2 / elapsed
+                    cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
+                    v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
+                if v_seen >= v_grace:
+                    grid = (v_grid * v_res) ** 2 / v_short_half
+                    floor = v_min_var if v_min_var > v_long else v_long
+                    ratio = v_next / (grid if grid > floor else floor)
+                    z = (_log(ratio) * NORMAL_TAIL_LOG_RATIO
+                         / (NORMAL_TAIL_LOG_RATIO if NORMAL_TAIL_LOG_RATIO > v_tail else v_tail)
+                         if ratio > 1 else 0.0)
+                    score = z * z / (z * z + v_half2)
+                    if score > 0.0:
+                        regime, by["volatility_regime"] = score, "volatility_regime"
+                answer = ({"flash_crash": crash, "price_spike": spike, "liquidity_drop": drop,
+                           "pump": pump, "volume_spike": volume_spike, "volatility_regime": regime}, by)
+                scored = (x, t, price, volume, liquidity, level, log_volume, log_liquidity, elapsed,
+                          weights)
+                continue
+
+            learn = command == LEARN
+            if scored is None:  # not scored on this state: what scoring would have kept
+                if r_log is not None:
+                    spread = (r_min_scale if r_min_scale > r_scale else r_scale) * root
+                    grid = r_grid * r_res
+                    r_z = abs(level - r_log) / (grid if grid > spread else spread)
+                if v_level is not None:
+                    rate = (level - v_level) ** 2 / elapsed
+                    cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
+                    v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
+            scored = None
+            # ReturnSpikeDetector.learn_one / advance_one
+            if learn:
+                decay = rates[0]
+                if r_log is not None:
+                    move = level - r_log
+                    r_tail += 0.05 * (_UP if r_z > r_tail else _DOWN)
+                    r_res = update_resolution(r_res, move)
+                    value = abs(move) / root
+                    if r_returns >= 5:
+                        cap = r_clip * r_scale
+                        value = cap if cap < value else value
+                    count = 1.0 / (r_returns + 1)
+                    r_scale += (count if count > decay else decay) * (value - r_scale)
+                    r_returns += 1
+                if log_volume is not None:
+                    if r_volumes == 0:
+                        r_vlevel = log_volume
+                    else:
+                        deviation = log_volume - r_vlevel
+                        value = abs(deviation)
+                        if r_volumes - 1 >= 5:
+                            cap = r_clip * r_vscale
+                            value = cap if cap < value else value
+                        count = 1.0 / r_volumes
+                        r_vscale += (count if count > decay else decay) * (value - r_vscale)
+                        count = 1.0 / (r_volumes + 1)
+                        r_vlevel += (count if count > decay else decay) * deviation
+                    r_volumes += 1
+            r_log = level
+            # MultiWindowReturnDetector._learn
+            if m_level is not None:
+                m_res = update_resolution(m_res, level - m_level)
+            if not m_averages or not learn:
+                m_averages = [level] * len(m_roots)
+            else:
+                # one loop: each window's |z| for the tail (on the resolution just learned)
+                # comes from its statistics before this point's update, as in _learn
+                grid, largest = m_grid * m_res, None
+                count = 1.0 / (m_seen + 1)
+                rate = count if count > rates[1] else rates[1]
+                clipping, i = m_seen >= 5, 0
+                for average, bias, scale, window_root, weight in zip(
+                        m_averages, m_biases, m_scales, m_roots, m_weights):
+                    spread = (m_floor if m_floor > scale else scale) * window_root
+                    gap = level - average
+                    deviation = gap - bias
+                    size = abs(deviation / (grid if grid > spread else spread))
+                    if largest is None or size > largest:
+                        largest = size
+                    value = abs(deviation)
+                    if clipping:
+                        cap = m_clip * scale
+                        value = cap if cap < value else value
+                    m_scales[i] = scale + rate * (value - scale)
+                    m_biases[i] = bias + rate * (gap - bias)
+                    m_averages[i] = average + weight * gap
+                    i += 1
+                m_tail += 0.05 * (_UP if largest > m_tail else _DOWN)
+                m_seen += 1
+            m_level = level
+            # PumpDetector._learn
+            count = 1.0 / (p_seen + 1)
+            rate = count if count > rates[2] else rates[2]
+            if p_average is None:
+                p_average = level
+            else:
+                gap = level - p_average
+                if learn:
+                    value = abs(gap)
+                    if p_seen >= 5:
+                        cap = 4.0 * p_scale
+                        value = cap if cap < value else value
+                    p_scale += rate * (value - p_scale)
+                    p_seen += 1
+                p_average += rates[3] * gap
+            if log_volume is not None:
+                if p_volumes == 0:
+                    p_short = p_long = log_volume
+                else:
+                    p_short += rates[4] * (log_volume - p_short)
+                    if learn:
+                        value = abs(p_short - p_long)
+                        if p_volumes >= 5:
+                            cap = 4.0 * p_vscale
+                            value = cap if cap < value else value
+                        p_vscale += rate * (value - p_vscale)
+                        count = 1.0 / (p_volumes + 1)
+                        p_long += (count if count > rates[5] else rates[5]) * (log_volume - p_long)
+                p_volumes += 1
+            # LiquidityDropDetector._learn
+            if log_liquidity is not None:
+                if l_average is None or not learn:
+                    l_average = log_liquidity
+                else:
+                    gap = log_liquidity - l_average
+                    value = abs(gap)
+                    if l_seen >= 5:
+                        cap = 4.0 * l_scale
+                        value = cap if cap < value else value
+                    count = 1.0 / (l_seen + 1)
+                    l_scale += (count if count > rates[6] else rates[6]) * (value - l_scale)
+                    l_average += rates[7] * gap
+                    l_seen += 1
+            # VolatilityRegimeDetector._learn
+            if v_level is not None:
+                move = level - v_level
+                rate = move ** 2 / elapsed
+                v_res = update_resolution(v_res, move)
+                if learn:
+                    grid = (v_grid * v_res) ** 2 / v_short_half
+                    floor = v_min_var if v_min_var > v_long else v_long
+                    ratio = v_next / (grid if grid > floor else floor)
+                    v_tail += 0.003 * (_UP if (_log(ratio) if ratio > 1 else 0.0) > v_tail else _DOWN)
+                    if v_seen >= 5:
+                        cap = v_clip2 * v_long
+                        rate = cap if cap < rate else rate
+                    count = 1.0 / (v_seen + 1)
+                    v_long += (count if count > rates[8] else rates[8]) * (rate - v_long)
+                    v_seen += 1
+                    if v_seen > 1:  # _next_short again, on the long variance just learned
+                        rate = move ** 2 / elapsed
+                        cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
+                        v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
+                v_short = v_next if v_seen > 1 else v_long
+            v_level = level
+            # MomentumFeatures._learn
+            if f_level is None:
+                f_fast = f_slow = level
+            else:
+                move = level - f_level
+                f_up += rates[9] * ((0.0 if 0.0 > move else move) - f_up)
+                f_down += rates[9] * ((0.0 if 0.0 > -move else -move) - f_down)
+                f_fast += rates[10] * (level - f_fast)
+                f_slow += rates[11] * (level - f_slow)
+                f_signal += rates[12] * (f_fast - f_slow - f_signal)
+                f_seen += 1
+            f_level = level
+            last = float(t)
+        except Exception as error:
+            answer = error
+
