@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import shutil
 import statistics
 import subprocess
@@ -27,11 +28,12 @@ from pathlib import Path
 
 import httpx
 import redis
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
 from kades.broker.config import load_eventing
 from kades.broker.filters import matches
+from kades.broker.httpserver import KeepAliveServer
+from kades.broker.queue import BrokerQueue
+from kades.broker.routing import Router
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/bench"))
@@ -42,23 +44,27 @@ TOKENS = 50
 
 
 class NoopSubscriber:
-    """202 for every request; remembers the first arrival of each event id."""
+    """202 for every request; remembers the first arrival of each event id. Served with
+    kept-alive connections, as a function's gunicorn serves them (werkzeug's development
+    server would close each one, making every delivery and direct POST open a connection)."""
 
     def __init__(self):
         self.first: dict[str, float] = {}
         self.deliveries = 0
         self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
+        self._server = KeepAliveServer("127.0.0.1", 0, self._app, max_body=1 << 20)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     def _app(self, environ, start_response):
-        event_id = Request(environ).headers.get("ce-id", "")
+        event_id = environ.get("HTTP_CE_ID", "")
+        environ["wsgi.input"].read()  # as every real subscriber reads the event
         now = time.perf_counter()
         with self._lock:
             self.deliveries += 1
             self.first.setdefault(event_id, now)
-        return Response(status=202)(environ, start_response)
+        start_response("202 Accepted", [("Content-Length", "0")])
+        return [b""]
 
     def reset(self) -> None:
         with self._lock:
@@ -67,7 +73,7 @@ class NoopSubscriber:
 
     def close(self) -> None:
         self._server.shutdown()
-        self._server.server_close()
+        self._server.close()
 
 
 def trigger_types(eventing) -> list[str]:
@@ -107,18 +113,28 @@ def post_all(url: str, run: str, count: int, types: list[str], *, rate: float | 
     return {"sent": sent, "began": began}
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(url: str, subscriber: NoopSubscriber, run: str, count: int, types: list[str], *,
-            expected: int, rate: float | None) -> dict:
+            expected: int, rate: float | None, pids: dict[str, int] | None = None) -> dict:
+    """Events/s and latency; with `pids`, the CPU ms per event each of those processes used."""
     subscriber.reset()
+    pids = pids or {}
+    cpu_before = {name: cpu_s(pid) for name, pid in pids.items()}
     posted = post_all(url, run, count, types, rate=rate)
     deadline = time.perf_counter() + 60
     while subscriber.deliveries < expected and time.perf_counter() < deadline:
         time.sleep(0.01)
+    cpu_ms = {name: 1000 * (cpu_s(pid) - cpu_before[name]) / count for name, pid in pids.items()}
     end = max(subscriber.first.values(), default=posted["began"])
     latencies = sorted(subscriber.first[i] - t for i, t in posted["sent"].items()
                        if i in subscriber.first)
     return {"events_per_s": len(latencies) / max(1e-9, end - posted["began"]),
-            "deliveries": subscriber.deliveries, "expected": expected,
+            "deliveries": subscriber.deliveries, "expected": expected, "cpu_ms": cpu_ms,
             "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
             "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else float("nan")}
 
@@ -149,6 +165,89 @@ def wait_until(check, what: str, timeout_s: float = 30.0) -> None:
             pass
         time.sleep(0.05)
     raise RuntimeError(f"{what} did not start within {timeout_s} s")
+
+
+REPLICA_WORK_S = 0.04  # what one event costs a replica, waiting (its database and Redis calls)
+REPLICA_THREADS = 4  # requests a replica takes at once: the functions' containerConcurrency
+REPLICA_EVENTS = 800
+REPLICA_FUNCTION = f'''import os, time, functions_framework, redis
+served = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
+@functions_framework.http
+def handle(request):
+    request.get_data()
+    time.sleep({REPLICA_WORK_S})
+    served.incr("bench:served:" + os.environ["BENCH_REPLICA"])
+    return "", 202
+'''
+REPLICA_EVENTING = """apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: kades, namespace: kades}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: replicas, namespace: kades}
+spec:
+  broker: kades
+  filter: {attributes: {type: ai.kades.market.tick.v1}}
+  subscriber: {uri: "http://unused.invalid/"}
+"""
+
+
+def replica_scaling(folder: Path, redis_port: int, types: list[str]) -> list[dict]:
+    """Events/s through the broker to one replica of a function, then to two (each takes
+    REPLICA_THREADS events at once, REPLICA_WORK_S each), and how many each replica served."""
+    (Path(folder) / "fn").mkdir()
+    (Path(folder) / "fn/main.py").write_text(REPLICA_FUNCTION)
+    (Path(folder) / "eventing").mkdir()
+    (Path(folder) / "eventing/all.yaml").write_text(REPLICA_EVENTING)
+    redis_url = f"redis://127.0.0.1:{redis_port}/1"
+    client = redis.Redis.from_url(redis_url)
+    lane = BrokerQueue(client, "kades", "kades", Router([])).stream("replicas/0")
+    replicas = []
+    for name in ("a", "b"):
+        port = free_port()
+        env = dict(os.environ, THREADS=str(REPLICA_THREADS), BENCH_REPLICA=name,
+                   BENCH_REDIS_URL=redis_url)
+        replicas.append((name, f"http://127.0.0.1:{port}", subprocess.Popen(
+            [sys.executable, "-m", "functions_framework", "--target", "handle", "--source",
+             str(Path(folder) / "fn/main.py"), "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    rows = []
+    try:
+        for _name, url, _process in replicas:
+            wait_until(lambda url=url: httpx.get(url).status_code < 500, "a replica")
+        for count in (1, 2):
+            client.flushdb()
+            broker_port = free_port()
+            broker = subprocess.Popen(
+                [sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
+                 str(Path(folder) / "eventing"), "--port", str(broker_port), "--redis-url",
+                 redis_url, *[f"--subscriber=replicas={url}" for _n, url, _p in replicas[:count]]],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_until(lambda: httpx.get(f"http://127.0.0.1:{broker_port}/health")
+                           .status_code == 200, "kades broker")
+                tick = ["ai.kades.market.tick.v1"]
+                began = time.perf_counter()
+                post_all(f"http://127.0.0.1:{broker_port}/kades/kades", f"replicas{count}",
+                         REPLICA_EVENTS, tick, rate=None)
+                deadline = time.perf_counter() + 120
+                while client.xlen(lane) and time.perf_counter() < deadline:
+                    time.sleep(0.01)
+                elapsed = time.perf_counter() - began
+            finally:
+                broker.terminate()
+                broker.wait(10)
+            served = {name: int(client.get(f"bench:served:{name}") or 0)
+                      for name, _url, _process in replicas[:count]}
+            rows.append({"replicas": count, "events_per_s": REPLICA_EVENTS / elapsed,
+                         "served": served, "left": client.xlen(lane)})
+    finally:
+        for _name, _url, process in replicas:
+            process.terminate()
+            process.wait(10)
+        client.close()
+    return rows
 
 
 def main() -> int:
@@ -184,8 +283,13 @@ def main() -> int:
                                  expected=count, rate=rate)
                 expected = expected_deliveries(eventing, f"broker-{run}", count, types)
                 through = measure(ingress, subscriber, f"broker-{run}", count, types,
-                                  expected=expected, rate=rate)
+                                  expected=expected, rate=rate,
+                                  pids={"broker": broker.pid, "redis": redis_process.pid})
                 rows.append((label, direct, through))
+            broker.terminate()
+            broker.wait(10)
+            broker = None
+            scaling = replica_scaling(Path(folder), redis_port, types)
         finally:
             if broker is not None:
                 broker.terminate()
@@ -203,7 +307,20 @@ def main() -> int:
             print(f"{label:<14}{path:<10}{figures['events_per_s']:>10.0f}{figures['p50_ms']:>9.1f}"
                   f"{figures['p99_ms']:>9.1f}{figures['deliveries']:>6}/{figures['expected']:<5}"
                   f"{ratio:>7.2f}x")
+    for label, _direct, through in rows:
+        print(f"{label}: CPU per event, " + ", ".join(
+            f"{name} {ms:.2f} ms" for name, ms in through["cpu_ms"].items()))
     print("goal: paced 500/s through the broker with p99 <= 250 ms, every delivery made")
+    print(f"\nscale-out: {REPLICA_EVENTS} events through the broker to replicas of a function "
+          f"that takes {REPLICA_THREADS} at once, {1000 * REPLICA_WORK_S:.0f} ms each "
+          "(deliveries take the replicas in turn)")
+    print(f"{'replicas':<10}{'events/s':>10}{'ratio':>8}   served by each")
+    for row in scaling:
+        ratio = row["events_per_s"] / scaling[0]["events_per_s"]
+        left = f"   ({row['left']} left undelivered)" if row["left"] else ""
+        print(f"{row['replicas']:<10}{row['events_per_s']:>10.0f}{ratio:>7.2f}x   "
+              f"{row['served']}{left}")
+    print("goal: two replicas >= 1.7x the events/s of one")
     return 0
 
 

@@ -18,9 +18,11 @@ its destination's audience, signed as the Trigger (Knative's filter with authent
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
+from typing import Iterator
 
 from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Trigger
@@ -52,9 +54,20 @@ def _result(outcome: Outcome) -> str:
 
 class Attempts:
     def __init__(self, trigger: Trigger, queue: BrokerQueue, *, ingress_url: str,
-                 chaos: Chaos = NO_CHAOS, issuer: LocalIssuer | None = None):
+                 chaos: Chaos = NO_CHAOS, issuer: LocalIssuer | None = None,
+                 turns: Iterator[int] | None = None):
         self.trigger, self.queue, self.ingress_url = trigger, queue, ingress_url
         self.chaos, self.issuer = chaos, issuer
+        # Whose turn it is among the replicas; workers share one (next() is atomic).
+        self._turns = itertools.count() if turns is None else turns
+
+    def subscriber(self) -> str:
+        """The replica this delivery goes to: each in turn, one request each, as Knative's
+        activator spreads requests over a Service's pods when their containerConcurrency
+        is above 3 (round robin), and its ingress gateway when the activator is not in the
+        path. A retry may go to another replica, as on a cluster."""
+        urls = self.trigger.replica_urls
+        return urls[next(self._turns) % len(urls)] if len(urls) > 1 else urls[0]
 
     def _token(self, audience: str | None) -> str | None:
         """The Trigger's token for `audience`; none without an issuer or an audience (Knative
@@ -91,9 +104,9 @@ class Attempts:
             current_event_id.reset(token)
 
     def _deliver(self, lane: str, entry_id: str, event: CloudEvent, state: dict) -> dict | None:
-        trigger, attempt = self.trigger, state["attempt"]
+        trigger, attempt, url = self.trigger, state["attempt"], self.subscriber()
         started = time.monotonic()
-        outcome = send(trigger.subscriber_url, _with(event, drop=(TTL,)),
+        outcome = send(url, _with(event, drop=(TTL,)),
                        timeout_s=trigger.delivery.timeout_s, prefer_reply=True,
                        token=self._token(trigger.subscriber_audience))
         BROKER_DELIVERY_SECONDS.labels(trigger=trigger.name).observe(time.monotonic() - started)
@@ -112,10 +125,10 @@ class Attempts:
             self.queue.finish(lane, [entry_id], replies=[admitted], copies=copies)
             return None
         if outcome.kind == "retry" and attempt <= trigger.delivery.retry:
-            return self._retry(state, outcome, trigger.subscriber_url)
+            return self._retry(state, outcome, url)
         log(logger, logging.WARNING, "delivery failed for good", trigger=trigger.name,
             attempts=attempt, code=outcome.code)
-        return self._to_dead_letter(lane, entry_id, event, trigger.subscriber_url, outcome.code,
+        return self._to_dead_letter(lane, entry_id, event, url, outcome.code,
                                     outcome.body)
 
     def _retry(self, state: dict, outcome: Outcome, dest: str) -> dict:

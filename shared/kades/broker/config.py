@@ -13,7 +13,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -94,6 +94,14 @@ class Trigger:
     spread_keyless: bool = True
     # The audience of the subscriber's token with authentication-oidc (None: no token).
     subscriber_audience: str | None = None
+    # The subscriber's replicas, when it has several (`--subscriber NAME=URL` given more than
+    # once): deliveries take them in turn, one request each (`replica_urls`).
+    replicas: tuple[str, ...] = ()
+
+    @property
+    def replica_urls(self) -> tuple[str, ...]:
+        """Where deliveries go: every replica, else the one subscriber URL."""
+        return self.replicas or (self.subscriber_url,)
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,8 @@ def load_eventing(directory: str | Path, *, overrides: Mapping[str, str] | None 
                   faithful_order: bool = True) -> Eventing:
     """Every Broker and Trigger in `directory/*.yaml` (files in name order, i.e. apply order).
 
-    `overrides` maps a Trigger name or a Service name to a URL (`--subscriber NAME=URL`);
+    `overrides` maps a Trigger name or a Service name to a URL (`--subscriber NAME=URL`), or
+    to a sequence of URLs, one per replica of that subscriber;
     `broker_base_url` is where a destination that refers to a Broker is sent;
     `faithful_order` see `classes`.
     """
@@ -182,7 +191,7 @@ def _trigger(doc: dict, brokers: dict, resolver: "_Resolver", source: str,
         raise ConfigError(f"{where}: no Broker {namespace}/{broker_name} in the eventing directory")
     if not spec.get("subscriber"):
         raise ConfigError(f"{where}: spec.subscriber is required")
-    url = resolver.destination(spec["subscriber"], namespace, where, trigger=name)
+    urls = resolver.destinations(spec["subscriber"], namespace, where, trigger=name)
     # A Trigger's delivery replaces the Broker's as a whole (no field-by-field merge), but
     # one without a deadLetterSink still uses the Broker's (DESIGN.md, from Knative's code).
     delivery = (_delivery(spec["delivery"], namespace, resolver, where)
@@ -196,9 +205,10 @@ def _trigger(doc: dict, brokers: dict, resolver: "_Resolver", source: str,
         raise ConfigError(f"{where}: {error}") from None
     annotations = (doc.get("metadata") or {}).get("annotations")
     ordered = is_ordered(broker.broker_class, annotations, faithful=faithful_order)
-    return Trigger(namespace, name, broker_name, url, delivery, compiled, ordered,
+    return Trigger(namespace, name, broker_name, urls[0], delivery, compiled, ordered,
                    spread_keyless=faithful_order,
-                   subscriber_audience=destination_audience(spec["subscriber"], namespace))
+                   subscriber_audience=destination_audience(spec["subscriber"], namespace),
+                   replicas=urls if len(urls) > 1 else ())
 
 
 def _delivery(spec: dict, namespace: str, resolver: "_Resolver", where: str) -> Delivery:
@@ -238,10 +248,18 @@ def destination_audience(dest: dict, namespace: str) -> str | None:
 class _Resolver:
     """Knative destinations (`ref`, `uri`, or both) to local URLs."""
 
-    def __init__(self, overrides: Mapping[str, str], env: Mapping[str, str] | None, broker_base: str):
-        self.overrides, self.env, self.broker_base = overrides, env, broker_base
+    def __init__(self, overrides: Mapping[str, str | Sequence[str]],
+                 env: Mapping[str, str] | None, broker_base: str):
+        self.overrides = {name: (url,) if isinstance(url, str) else tuple(url)
+                          for name, url in overrides.items()}
+        self.env, self.broker_base = env, broker_base
 
-    def destination(self, dest: dict, namespace: str, where: str, *, trigger: str | None = None) -> str:
+    def destination(self, dest: dict, namespace: str, where: str) -> str:
+        return self.destinations(dest, namespace, where)[0]
+
+    def destinations(self, dest: dict, namespace: str, where: str, *,
+                     trigger: str | None = None) -> tuple[str, ...]:
+        """The destination's URL, or one per replica when an override names several."""
         if trigger and trigger in self.overrides:
             return self.overrides[trigger]
         ref, uri = dest.get("ref"), dest.get("uri")
@@ -250,12 +268,13 @@ class _Resolver:
         if not ref:
             if not urllib.parse.urlsplit(uri).scheme:
                 raise ConfigError(f"{where}: uri without ref must be absolute, got {uri!r}")
-            return uri
-        base = self._ref(ref, namespace, where)
+            return (uri,)
+        bases = self._ref(ref, namespace, where)
         # Knative resolves a relative uri against the ref's address.
-        return urllib.parse.urljoin(base.rstrip("/") + "/", uri.lstrip("/")) if uri else base
+        return tuple(urllib.parse.urljoin(base.rstrip("/") + "/", uri.lstrip("/")) if uri
+                     else base for base in bases)
 
-    def _ref(self, ref: dict, namespace: str, where: str) -> str:
+    def _ref(self, ref: dict, namespace: str, where: str) -> tuple[str, ...]:
         kind, api, name = ref.get("kind"), ref.get("apiVersion"), ref.get("name")
         if kind == "Service" and api == SERVING_API and name:
             if name in self.overrides:
@@ -263,8 +282,8 @@ class _Resolver:
             if name not in FUNCTION_PORTS:
                 raise ConfigError(f"{where}: no local port for Service {name!r}; "
                                   f"pass --subscriber {name}=URL")
-            return function_url(name, self.env)
+            return (function_url(name, self.env),)
         if kind == "Broker" and api == EVENTING_API and name:
-            return f"{self.broker_base}/{ref.get('namespace') or namespace}/{name}"
+            return (f"{self.broker_base}/{ref.get('namespace') or namespace}/{name}",)
         raise ConfigError(f"{where}: cannot resolve ref {kind} {api} {name!r} locally "
                           "(only serving.knative.dev/v1 Service and eventing.knative.dev/v1 Broker)")

@@ -13,9 +13,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 
-import httpx
-
-from kades import clients
+from kades.broker.transport import POOL, Response
 from kades.errors import InvalidEventError
 from kades.events.envelope import (
     BATCH_TYPE, BROKER_SPECVERSIONS, STRUCTURED_TYPE, CloudEvent, decode, to_binary)
@@ -23,13 +21,6 @@ from kades.events.envelope import (
 ERROR_DATA_MAX_CHARS = 1024  # knativeerrordata, after base64
 RETRYABLE_4XX = (404, 408, 409, 429)
 NETWORK_ERROR_CODE = 500
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: dict[str, str]  # lower-case names
-    body: bytes
 
 
 @dataclass(frozen=True)
@@ -47,16 +38,11 @@ class Outcome:
 
 
 def post(url: str, headers: dict[str, str], body: bytes, *, timeout_s: float | None) -> Response:
-    """POST on the process's pooled client (kept-alive connections, as Knative's dispatcher
-    keeps them) and read the whole answer; raise OSError (incl. timeouts) on network errors.
-    `timeout_s` None: wait as long as it takes (Knative without a delivery timeout)."""
-    try:
-        answer = clients.http_client().post(url, content=body, headers=headers,
-                                            timeout=httpx.Timeout(timeout_s))
-    except httpx.TransportError as error:  # connect, read, protocol errors; not HTTP statuses
-        raise OSError(f"{type(error).__name__}: {error}") from error
-    return Response(answer.status_code, {k.lower(): v for k, v in answer.headers.items()},
-                    answer.content)
+    """POST on the process's pool of kept-alive connections (`transport`, as Knative's
+    dispatcher keeps them) and read the whole answer; raise OSError (incl. timeouts) on
+    network errors. `timeout_s` None: wait as long as it takes (Knative without a delivery
+    timeout)."""
+    return POOL.post(url, headers, body, timeout_s=timeout_s)
 
 
 def send(url: str, event: CloudEvent, *, timeout_s: float | None, prefer_reply: bool,

@@ -19,9 +19,11 @@ Each Trigger has its own threads and lanes, so a slow subscriber holds back only
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
+from typing import NamedTuple
 
 import redis
 
@@ -46,8 +48,9 @@ class TriggerDispatcher:
         self.trigger, self.queue, self.stop = trigger, queue, stop
         self.workers, self.idle_wait_s, self.chaos = workers, idle_wait_s, chaos
         self.lanes = lanes_of(trigger)
-        self.attempts = Attempts(trigger, queue, ingress_url=ingress_url, chaos=chaos,
-                                 issuer=issuer)
+        self._attempts = dict(ingress_url=ingress_url, chaos=chaos, issuer=issuer,
+                              turns=itertools.count())  # the replicas' turns, shared
+        self.attempts = Attempts(trigger, queue, **self._attempts)
         self.threads: list[threading.Thread] = []
         self._holding: dict[str, str] = {}  # unordered worker -> entry of its current attempt
 
@@ -72,7 +75,10 @@ class TriggerDispatcher:
         else:
             jobs = [(self._run_unordered, self.lanes[0], f"w{n}") for n in range(self.workers)]
         for number, (target, lane, consumer) in enumerate(jobs):
-            thread = threading.Thread(target=self._guarded, args=(target, lane, consumer),
+            # Each worker on its own connection and Attempts (`BrokerQueue.for_worker`).
+            queue = self.queue.for_worker()
+            work = Worker(queue, Attempts(self.trigger, queue, **self._attempts))
+            thread = threading.Thread(target=self._guarded, args=(target, lane, consumer, work),
                                       daemon=True, name=f"trigger-{self.trigger.name}-{number}")
             thread.start()
             self.threads.append(thread)
@@ -82,14 +88,14 @@ class TriggerDispatcher:
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _guarded(self, step, lane: str, consumer: str) -> None:
+    def _guarded(self, step, lane: str, consumer: str, work: "Worker") -> None:
         name = self.trigger.name
         while not self.stop.is_set():
             try:
                 if consumer in self._holding:  # left mid-attempt when Redis went away
-                    self.queue.redrive(lane, self._holding[consumer])
+                    work.queue.redrive(lane, self._holding[consumer])
                     del self._holding[consumer]
-                step(lane, consumer)
+                step(lane, consumer, work)
             except redis.RedisError as error:
                 log(logger, logging.WARNING, "redis unavailable; delivery paused", trigger=name,
                     error=str(error))
@@ -97,55 +103,66 @@ class TriggerDispatcher:
             except Exception:  # a bug must not kill the worker silently: log it loudly, go on
                 logger.exception("delivery worker failed", extra={"fields": {"trigger": name}})
                 self.stop.wait(1.0)
+        work.queue.redis.close()  # its own connection goes back to the pool
 
     # --- unordered: many workers on one lane ----------------------------------------------
 
-    def _run_unordered(self, lane: str, consumer: str) -> None:
-        entry_id, wait = self.queue.next_due(lane, consumer)
+    def _run_unordered(self, lane: str, consumer: str, work: "Worker") -> None:
+        queue, attempts = work
+        entry_id, wait = queue.next_due(lane, consumer)
         if entry_id is not None:
             self._holding[consumer] = entry_id
-            state = self.queue.state(lane, entry_id)
-            self._after(lane, entry_id, self.attempts.run(
-                lane, entry_id, self.queue.fetch(lane, entry_id), state))
+            state = queue.state(lane, entry_id)
+            self._after(queue, lane, entry_id, attempts.run(
+                lane, entry_id, queue.fetch(lane, entry_id), state))
         else:
             wait = self.idle_wait_s if wait is None else min(wait, self.idle_wait_s)
-            taken = self.queue.read(lane, consumer, count=1, block_ms=int(wait * 1000))
+            taken = queue.read(lane, consumer, count=1, block_ms=int(wait * 1000))
             if taken and self.chaos.active:
-                self.chaos.hold_back(self.queue, lane, consumer, taken)
+                self.chaos.hold_back(queue, lane, consumer, taken)
                 return
             for entry_id, document in taken:
                 self._holding[consumer] = entry_id
-                self._after(lane, entry_id, self.attempts.run(lane, entry_id, document, None))
+                self._after(queue, lane, entry_id, attempts.run(lane, entry_id, document, None))
         self._holding.pop(consumer, None)
 
-    def _after(self, lane: str, entry_id: str, state: dict | None) -> None:
+    @staticmethod
+    def _after(queue: BrokerQueue, lane: str, entry_id: str, state: dict | None) -> None:
         if state is not None:
-            self.queue.schedule(lane, entry_id, state)
+            queue.schedule(lane, entry_id, state)
 
     # --- ordered: one worker per lane, one event at a time ----------------------------------
 
-    def _run_ordered(self, lane: str, consumer: str) -> None:
-        left = self.queue.read(lane, consumer, count=ORDERED_BATCH, pending=True)
+    def _run_ordered(self, lane: str, consumer: str, work: "Worker") -> None:
+        queue = work.queue
+        left = queue.read(lane, consumer, count=ORDERED_BATCH, pending=True)
         if left:
             for entry_id, document in left:
-                if not self._deliver_in_turn(lane, entry_id, document,
-                                             self.queue.state(lane, entry_id)):
+                if not self._deliver_in_turn(work, lane, entry_id, document,
+                                             queue.state(lane, entry_id)):
                     return
             return
-        for entry_id, document in self.queue.read(lane, consumer, count=ORDERED_BATCH,
-                                                  block_ms=int(self.idle_wait_s * 1000)):
+        for entry_id, document in queue.read(lane, consumer, count=ORDERED_BATCH,
+                                             block_ms=int(self.idle_wait_s * 1000)):
             if self.stop.wait(self.chaos.delay_s()):  # a held-back event holds its lane
                 return
-            if not self._deliver_in_turn(lane, entry_id, document, None):
+            if not self._deliver_in_turn(work, lane, entry_id, document, None):
                 return
 
-    def _deliver_in_turn(self, lane: str, entry_id: str, document: dict | None,
+    def _deliver_in_turn(self, work: "Worker", lane: str, entry_id: str, document: dict | None,
                          state: dict | None) -> bool:
         """Attempt until finished, waiting out each backoff; False when stopped meanwhile."""
         while True:
             if state is not None and self.stop.wait(max(0.0, state.get("due", 0) - time.time())):
                 return False
-            state = self.attempts.run(lane, entry_id, document, state)
+            state = work.attempts.run(lane, entry_id, document, state)
             if state is None:
                 return True
-            self.queue.schedule(lane, entry_id, state, wake=False)
+            work.queue.schedule(lane, entry_id, state, wake=False)
+
+
+class Worker(NamedTuple):
+    """What one delivery thread works with: its queue view and its Attempts."""
+
+    queue: BrokerQueue
+    attempts: Attempts

@@ -20,7 +20,9 @@ entries, in stream order, before anything new.
 """
 from __future__ import annotations
 
+import copy
 import json
+import threading
 import time
 from typing import Iterable
 
@@ -32,6 +34,7 @@ from kades.keys import BROKER_DUE, BROKER_LANE, BROKER_STATE, DLQ
 
 GROUP = "delivery"
 RECOVERY_CONSUMER = "recovered"
+RECHECK_DUE_S = 0.5  # how stale this process's idea of a lane's next due retry may get
 
 # Pop the first due entry (score <= now), atomically across workers, and XCLAIM it so its
 # idle time restarts: an entry being worked on is never idle long enough to be recovered.
@@ -57,13 +60,54 @@ def encode_event(event: CloudEvent) -> str:
     return json.dumps(to_dict(event), separators=(",", ":"), ensure_ascii=False)
 
 
-class BrokerQueue:
-    """Redis Streams operations of one Broker; every method is one or a few round trips."""
+class _DueHints:
+    """When each lane's next retry is due, as far as this process knows: the due sets are
+    asked only once that time comes, or after `recheck_s` (another broker instance may have
+    scheduled one), instead of before every read. Shared by the views of one BrokerQueue."""
 
-    def __init__(self, client: redis.Redis, namespace: str, broker: str, router: Router):
+    def __init__(self, recheck_s: float):
+        self.recheck_s = recheck_s
+        self._due: dict[str, tuple[float, float]] = {}  # lane -> (due, asked at), epoch s
+        self._lock = threading.Lock()
+
+    def wait_s(self, lane: str, now: float) -> float | None:
+        """Seconds until the lane's due set must be asked; None: ask now."""
+        due, asked = self._due.get(lane, (0.0, 0.0))
+        if now >= due or now - asked >= self.recheck_s:
+            return None
+        return due - now
+
+    def asked(self, lane: str, now: float, wait: float | None) -> None:
+        with self._lock:
+            self._due[lane] = (now + (self.recheck_s if wait is None else wait), now)
+
+    def scheduled(self, lane: str, due: float) -> None:
+        with self._lock:
+            known, asked = self._due.get(lane, (0.0, 0.0))
+            self._due[lane] = (min(known, due), asked)
+
+
+class BrokerQueue:
+    """Redis Streams operations of one Broker; every method is one or a few round trips.
+
+    A delivery worker uses its own view (`for_worker`): the same queue on a Redis client
+    that keeps one connection, so its commands skip the pool's checkout and checks."""
+
+    def __init__(self, client: redis.Redis, namespace: str, broker: str, router: Router,
+                 *, recheck_due_s: float = RECHECK_DUE_S):
         self.redis, self.router = client, router
         self.names = {"namespace": namespace, "broker": broker}
         self._claim_due = client.register_script(_CLAIM_DUE)
+        self._hints = _DueHints(recheck_due_s)
+
+    def for_worker(self) -> "BrokerQueue":
+        if type(self.redis) is not redis.Redis:  # a Redis Cluster client: it routes per key
+            return self
+        view = copy.copy(self)
+        view.redis = redis.Redis(connection_pool=self.redis.connection_pool,
+                                 single_connection_client=True)
+        view._claim_due = view.redis.register_script(_CLAIM_DUE)
+        return view
 
     def stream(self, lane: str) -> str:
         return BROKER_LANE.format(**self.names, lane=lane)
@@ -128,6 +172,7 @@ class BrokerQueue:
             if ids and schedule:
                 # NX: an entry already waiting for its next retry keeps its due time.
                 self.redis.zadd(self._due(lane), {i: now for i in ids}, nx=True)
+                self._hints.scheduled(lane, now)
             recovered += len(ids)
             if start == "0-0":
                 return recovered
@@ -139,6 +184,7 @@ class BrokerQueue:
                                          count=1):
             return False  # finished after all: its MULTI ran before the connection broke
         now = time.time() if now is None else now
+        self._hints.scheduled(lane, now)
         return bool(self.redis.zadd(self._due(lane), {entry_id: now}, nx=True))
 
     # --- retries ---------------------------------------------------------------------------
@@ -148,14 +194,20 @@ class BrokerQueue:
 
     def next_due(self, lane: str, consumer: str,
                  now: float | None = None) -> tuple[str | None, float | None]:
-        """(a due entry, now claimed by `consumer`, or None; else seconds until the next)."""
+        """(a due entry, now claimed by `consumer`, or None; else seconds until the next).
+        The due set is asked only when this process's hint says a retry may be due."""
         now = time.time() if now is None else now
+        hinted = self._hints.wait_s(lane, now)
+        if hinted is not None:
+            return None, hinted
         entry_id, wait = self._claim_due(keys=[self._due(lane), self.stream(lane)],
                                          args=[repr(now), GROUP, consumer])
         if entry_id:
-            return _text(entry_id), 0.0
+            return _text(entry_id), 0.0  # the hint stays: more may be due
         wait = float(_text(wait))
-        return None, (None if wait < 0 else max(0.0, wait))
+        wait = None if wait < 0 else max(0.0, wait)
+        self._hints.asked(lane, now, wait)
+        return None, wait
 
     def seconds_until_due(self, lane: str, now: float | None = None) -> float | None:
         first = self.redis.zrange(self._due(lane), 0, 0, withscores=True)
@@ -175,6 +227,8 @@ class BrokerQueue:
         if wake:
             pipe.zadd(self._due(lane), {entry_id: state["due"]})
         pipe.execute()
+        if wake:
+            self._hints.scheduled(lane, state["due"])
 
     def finish(self, lane: str, entry_ids: Iterable[str], *,
                replies: Iterable[CloudEvent] = (), park: dict | None = None,

@@ -11,12 +11,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
-from werkzeug.serving import make_server
 
 from kades import exitcodes
 from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Broker, ConfigError, Eventing, load_eventing
 from kades.broker.dispatcher import IDLE_WAIT_S, TriggerDispatcher
+from kades.broker.httpserver import KeepAliveServer
 from kades.audiences import broker_audience
 from kades.broker.ingress import IngressApp, admit
 from kades.broker.pingsource import PingSource, load_pingsources
@@ -87,7 +87,8 @@ class DevBroker:
             self._project_tokens()  # before the ingress opens: senders find them at once
         app = IngressApp(queues, self.redis, max_event_bytes=self.max_event_bytes,
                          senders=senders)
-        self._server = make_server(self.host, self.port, app, threaded=True)
+        self._server = KeepAliveServer(self.host, self.port, app,
+                                       max_body=self.max_event_bytes)
         self.port = self._server.server_port
         # Events are routed only to the lanes of configured Triggers, so a new Trigger sees
         # what is accepted from now on; its groups read a lane from the start, so an
@@ -192,7 +193,7 @@ class DevBroker:
         self._stop.set()
         if self._server is not None:
             self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
         for dispatcher in self._dispatchers:
             dispatcher.join(timeout_s)
         for thread in self._threads:
@@ -241,7 +242,9 @@ def main_broker(argv: list[str]) -> int:
     parser.add_argument("--redis-wait-s", type=float, default=15.0,
                         help="how long to wait for Redis to answer at start (default: 15)")
     parser.add_argument("--subscriber", action="append", default=[], metavar="NAME=URL",
-                        help="send to URL what goes to the Trigger or Service NAME (repeatable)")
+                        help="send to URL what goes to the Trigger or Service NAME "
+                             "(repeatable; the same NAME again adds a replica, and deliveries "
+                             "take the replicas in turn)")
     parser.add_argument("--workers", type=int,
                         default=int(env.get("KADES_BROKER_WORKERS", DEFAULT_WORKERS)),
                         help="deliveries in flight per unordered Trigger (an ordered one has "
@@ -261,13 +264,12 @@ def main_broker(argv: list[str]) -> int:
                              "(the local senders' KADES_SINK_TOKEN_FILE; default: "
                              "KADES_BROKER_OIDC_TOKEN_DIR, else none)")
     args = parser.parse_args(argv)
-    overrides = {}
+    overrides: dict[str, list[str]] = {}
     for item in args.subscriber:
         name, sep, url = item.partition("=")
         if not sep or not name or not url:
             parser.error(f"--subscriber takes NAME=URL, got {item!r}")
-        overrides[name] = url
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per event
+        overrides.setdefault(name, []).append(url)  # a name given twice: its replicas
     try:
         eventing = load_eventing(args.eventing_dir, overrides=overrides,
                                  broker_base_url=f"http://{args.host}:{args.port}",
@@ -289,7 +291,6 @@ def main_broker(argv: list[str]) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    # A port in use: werkzeug says so on stderr and exits 1 (FAILURE), without a traceback.
     chaos = Chaos.from_settings(config)
     if chaos.active:
         log(logger, logging.WARNING, "chaos switched on: deliveries are shuffled, duplicated "
@@ -305,7 +306,13 @@ def main_broker(argv: list[str]) -> int:
     broker = DevBroker(eventing, client, host=args.host, port=args.port,
                        workers_per_trigger=args.workers, max_event_bytes=config.max_event_bytes,
                        pingsources=pingsources, chaos=chaos, issuer=issuer, policies=policies,
-                       token_dir=Path(args.oidc_token_dir) if args.oidc_token_dir else None).start()
+                       token_dir=Path(args.oidc_token_dir) if args.oidc_token_dir else None)
+    try:
+        broker.start()
+    except OSError as error:  # the ingress port is taken: one line, exit 1 (FAILURE)
+        if issuer is not None:
+            issuer.close()
+        return report("broker", f"ingress on {args.host}:{args.port}: {error}")
     ingresses = ", ".join(broker.base_url + b.path for b in eventing.brokers.values())
     log(logger, logging.INFO,
         f"ingress {ingresses or '(no Broker in ' + args.eventing_dir + ')'}")
