@@ -75,3 +75,13 @@ def test_a_state_left_by_the_first_detector_starts_the_token_afresh():
     old = {"detector": {"version": 1, "returns_seen": 99, "last_time": 1.0}, "last_flag_time": {}}
     state, _ = analyse_token(sim.ticks[0]["token"], old, series[:10])
     assert state["detector"]["version"] == 2 and state["detector"]["members"]
+
+
+def test_a_tick_id_is_its_time_and_a_digest_of_its_canonical_json():
+    import hashlib
+
+    from kades.temporal.function import tick_id
+    for tick in ({"token": "A", "time": "2024-01-01T00:00:10Z", "price": 1.5, "volume": None},
+                 {"price": 1e-9, "token": "Bé\u2603", "time": "t", "liquidity": 3, "extra": [1, {"b": 2, "a": 1}]}):
+        digest = hashlib.sha1(json.dumps(tick, sort_keys=True).encode()).hexdigest()[:12]
+        assert tick_id(12.5, tick) == f"12.500000|{digest}"

@@ -17,6 +17,7 @@ import hashlib
 import json
 import time
 from datetime import datetime, timezone
+from json.encoder import c_make_encoder, encode_basestring_ascii
 
 import redis
 
@@ -37,6 +38,19 @@ DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. 
 FLUSH_JOB = "flush"                       # the PingSource job that releases waiting ticks
 STATE_TTL_S = 7 * 24 * 3600   # a token silent for a week starts afresh
 MAX_ATTEMPTS = 8              # optimistic retries before answering 503 (the Broker retries)
+
+
+def _canonical_json():
+    """json.dumps(tick, sort_keys=True) without making an encoder per tick (ticks come from
+    JSON: there is no cycle to look for)."""
+    if c_make_encoder is None:  # a Python without the json accelerator
+        return json.JSONEncoder(sort_keys=True).encode
+    encode = c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii, None,
+                            ": ", ", ", True, False, True)
+    return lambda tick: "".join(encode(tick, 0))
+
+
+_CANONICAL = _canonical_json()
 
 
 def epoch_s(text: str) -> float:
@@ -110,21 +124,23 @@ def tick_id(moment: float, tick: dict) -> str:
     the second and 2-3 slots share one, so one token can have two different ticks at the
     same time; the digest puts them in the same order however they arrive (the detector keeps
     the first of a time), and the same tick twice is one."""
-    digest = hashlib.sha1(json.dumps(tick, sort_keys=True).encode()).hexdigest()[:12]
+    digest = hashlib.sha1(_CANONICAL(tick).encode()).hexdigest()[:12]
     return f"{moment:.6f}|{digest}"
 
 
 def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]], *,
-                  store: StateStore, buffer: ReorderBuffer, now_s: float, outbox: str | None = None
-                  ) -> tuple[list[dict], list[dict]]:
+                  store: StateStore, buffer: ReorderBuffer, now_s: float, outbox: str | None = None,
+                  score_floor: float = 0.0) -> tuple[list[dict], list[dict]]:
     """Take every token's ticks into its reorder buffer and analyse what it releases, all
-    tokens committed atomically; (anomalies, tick scores) of the attempt that committed --
-    under `outbox`, of the first attempt of that event that committed. A token with no
-    ticks only releases what waited past the idle timeout."""
+    tokens committed atomically; (anomalies, tick scores of at least `score_floor`) of the
+    attempt that committed -- under `outbox`, of the first attempt of that event that
+    committed (so the outbox keeps only the scores that are stored). A token with no ticks
+    only releases what waited past the idle timeout."""
     if not groups:
         return [], []
     keys = [TEMPORAL_STATE.format(token=token) for token in groups]
     late = [0]
+    computed: list = [None, []]  # the last attempt's result and reorder buffers
 
     def compute(states: list[dict | None]) -> tuple[list[dict], tuple[list[dict], list[dict]]]:
         new_states, anomalies, scores = [], [], []
@@ -138,13 +154,18 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
             new_state, found = analyse_token(token, state, [(m, t) for m, _, t in ready], scores)
             new_states.append({**new_state, "reorder": waiting})
             anomalies.extend(found)
-        return new_states, (anomalies, scores)
+        result = (anomalies, [row for row in scores if row["score"] >= score_floor])
+        computed[:] = result, [state["reorder"] for state in new_states]
+        return new_states, result
 
     result = store.update(client, keys, compute, outbox=outbox)
     if late[0]:
         LATE_INPUTS.labels("temporal-analysis").inc(late[0])
-    note_waiting(client, TEMPORAL_WAITING, groups,
-                 [(state or {}).get("reorder", {}) for state in store.current(client, keys)])
+    # the buffers this update committed; an earlier attempt's result from the outbox: as
+    # committed by then, read back
+    buffers = computed[1] if result is computed[0] else [
+        (state or {}).get("reorder", {}) for state in store.current(client, keys)]
+    note_waiting(client, TEMPORAL_WAITING, groups, buffers)
     return result
 
 
@@ -158,11 +179,11 @@ def handle_ticks(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
         now, groups = time.time(), group_ticks(event.data["ticks"])
     # A retry after a failure past the state commit (the database away) gets the first
     # attempt's anomalies and scores back from the outbox, so they are stored and replied.
+    floor = ctx.settings.temporal_score_floor
     anomalies, scores = analyse_batch(ctx.redis, groups, store=ctx.local(start),
                                       buffer=ReorderBuffer.from_settings(ctx.settings),
-                                      now_s=now,
-                                      outbox=outbox_key(ctx.name, event.source, event.id))
-    floor = ctx.settings.temporal_score_floor
+                                      now_s=now, outbox=outbox_key(ctx.name, event.source, event.id),
+                                      score_floor=floor)
     notable = [{**row, "event_source": event.source, "event_id": event.id}
                for row in scores if row["score"] >= floor]
     if notable:  # stored after the state committed; inserting twice stores once

@@ -410,4 +410,3 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             last = float(t)
         except Exception as error:
             answer = error
-

@@ -63,9 +63,25 @@ class AnomalyLikelihood:
         self.kinds: dict[str, list[float]] = {}  # kind -> [mean, variance, short average]
 
     def score_learn(self, raw: dict[str, float]) -> dict[str, float]:
-        """`score` then `learn` (as normal)."""
-        surprise = self.score(raw)
-        self.learn(raw)
+        """`score` then `learn` (as normal), in one pass over the kinds: the same numbers."""
+        short_rate = 1.0 / self.short_points
+        scored = self.seen >= self.min_points
+        floor, raw_floor = self.floor_sd * self.floor_sd, self.raw_floor
+        weight = max(1.0 / (self.seen + 1), 1.0 / self.history_points)
+        kinds, surprise = self.kinds, {}
+        for kind, value in raw.items():
+            stats = kinds.get(kind)
+            if stats is None:
+                stats = kinds[kind] = [0.0, 0.0, value]
+            mean, variance, short = stats
+            short += short_rate * (value - short)
+            surprise[kind] = (self._surprise((short - mean) / math.sqrt(variance + floor))
+                              if scored and value >= raw_floor and short > mean else 0.0)
+            delta = value - mean
+            stats[0] = mean + weight * delta
+            stats[1] = (1.0 - weight) * (variance + weight * delta * delta)
+            stats[2] = short
+        self.seen += 1
         return surprise
 
     def score(self, raw: dict[str, float]) -> dict[str, float]:

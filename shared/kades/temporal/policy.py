@@ -21,9 +21,8 @@ True
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from kades.temporal.ensemble import TemporalEnsemble
 from kades.temporal.threshold import ThresholdFilter
@@ -33,8 +32,7 @@ FILTER_PARAMS: Mapping[str, Any] = MappingProxyType({"episode_s": 600.0})  # one
 LIKELIHOOD_PARAMS: Mapping[str, Any] = MappingProxyType({})  # AnomalyLikelihood defaults
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):  # a tuple: made for every point, and a dataclass costs 3x as much
     """What the policy says of one point: its score in [0, 1] (surprise, the strongest kind),
     the ensemble member behind that kind ('' when nothing scored), the anomaly type it
     raises ('' when none) and the flags themselves (at most one)."""
@@ -56,9 +54,11 @@ def new_monitor(state: dict | None = None, *, log_scale: bool = True) -> Thresho
 def step(monitor: ThresholdFilter, x: dict) -> Verdict:
     """Run one point through the monitor: learn from it and say what it raises."""
     flags = monitor.process_one(x)
-    parts = monitor.last_parts
-    kind = max(parts, key=parts.get) if parts else None
-    score = min(1.0, max(0.0, parts[kind])) if kind else 0.0
+    kind = best = None
+    for each, value in monitor.last_parts.items():  # max(parts, key=parts.get), no calls
+        if kind is None or value > best:
+            kind, best = each, value
+    score = min(1.0, max(0.0, best)) if kind else 0.0
     by = getattr(monitor.detector, "last_by", {})
     return Verdict(score=score, top_detector=by.get(kind, "") if score > 0 else "",
                    alert=flags[0]["anomaly_type"] if flags else "", flags=flags)

@@ -84,18 +84,20 @@ class ThresholdFilter:
         A flag is {time, anomaly_type, score, details}, `time` as given in x.
         """
         raw = self.last_raw = self.detector.score_parts(x)
-        parts = self.last_parts = self.likelihood.score(raw) if self.likelihood else raw
-        over = {kind: score for kind, score in parts.items() if score >= self.threshold}
-        if not over:
+        # the likelihood learns every point, anomalies too: a long event becomes the normal
+        # (fewer alerts); its evidence in a flag's details is judged after learning it
+        parts = self.last_parts = self.likelihood.score_learn(raw) if self.likelihood else raw
+        threshold = self.threshold
+        for score in parts.values():
+            if score >= threshold:
+                break
+        else:  # nothing over the threshold: the common case
             self.anomalous_since = None
             self.detector.learn_one(x)
-            if self.likelihood:
-                self.likelihood.learn(raw)
             return []
+        over = {kind: score for kind, score in parts.items() if score >= threshold}
         if self.anomalous_since is None:
             self.anomalous_since = x["time"]
-        if self.likelihood:  # anomalies too: a long event becomes the normal (fewer alerts)
-            self.likelihood.learn(raw)
         fresh = [kind for kind in over if self._starts_run(kind, x["time"])
                  or x["time"] - self.last_flag_time.get(kind, x["time"]) >= self.cooldown_s
                  or _odds(over[kind]) >= ESCALATION_ODDS * _odds(self.last_flag_score.get(kind, 1.0))]
