@@ -2,10 +2,10 @@
 held-out thirds of the real corpora (beside VADER's and the lexicon's), and its training."""
 from __future__ import annotations
 
+import json
 import shutil
 from zlib import crc32
 
-import numpy as np
 import pytest
 
 import sentiment_corpora
@@ -13,8 +13,8 @@ from crypto_sentences import SENTENCES
 from shared_material import needs
 from kades.sentiment import model_features
 from kades.sentiment.model import LABELS, PlainVader, default_model, lexicon_model
-from kades.sentiment.model_trained import (MODEL_DIR, ModelFileError, TrainedSentiment,
-                                           shipped_model)
+from kades.sentiment.model_trained import (HEAD_SIZE, MODEL_DIR, ModelFileError,
+                                           TrainedSentiment, shipped_model)
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +35,33 @@ def test_without_the_files_the_lexicon_model_is_used(tmp_path):
     assert shipped_model(tmp_path) is None  # what default_model() then falls back to
 
 
-def test_files_that_do_not_match_are_refused(tmp_path):
+@pytest.mark.parametrize("damage, refusal", [
+    (lambda d: (d / "sentiment.f32").write_bytes(  # one weight changed: the last bias
+        (d / "sentiment.f32").read_bytes()[:-4] + b"\x00\x00\x80\x3f"), "sha256"),
+    (lambda d: (d / "sentiment.f32").write_bytes(  # cut short
+        (d / "sentiment.f32").read_bytes()[:-8]), f"two heads of {HEAD_SIZE} float32"),
+    (lambda d: (d / "sentiment.f32").unlink(), "holds 0 bytes"),
+    (lambda d: (d / "sentiment.json").write_text(json.dumps(  # the .npz format before it
+        {**json.loads((d / "sentiment.json").read_text()), "format": 1})), "format 1"),
+    (lambda d: (d / "sentiment.json").write_text(json.dumps(
+        {**json.loads((d / "sentiment.json").read_text()), "bits": 20})), "bits 20"),
+])
+def test_files_that_do_not_match_are_refused(tmp_path, damage, refusal):
     shutil.copytree(MODEL_DIR, tmp_path / "m")
-    stored = dict(np.load(tmp_path / "m/sentiment.npz", allow_pickle=False))
-    stored["bias"] = stored["bias"] + np.float32(1.0)
-    np.savez_compressed(tmp_path / "m/sentiment.npz", **stored)
-    with pytest.raises(ModelFileError, match="sha256"):
+    assert shipped_model(tmp_path / "m") is not None  # the copy loads before the damage
+    damage(tmp_path / "m")
+    with pytest.raises(ModelFileError, match=refusal):
         shipped_model(tmp_path / "m")
+
+
+def test_saved_files_load_back_the_same_weights(model, tmp_path):
+    meta = model.save(tmp_path, {"recipe": "a copy"})
+    again = TrainedSentiment.load(tmp_path)
+    assert (again.polarity, again.neutrality) == (model.polarity, model.neutrality)
+    assert meta["weights_sha256"] == model.recipe["weights_sha256"]  # the same bytes
+    assert again.neutral_band == model.neutral_band and again.recipe["recipe"] == "a copy"
+    with pytest.raises(ModelFileError, match="weights"):
+        TrainedSentiment(model.polarity, model.neutrality[:-1], neutral_band=0.5)
 
 
 def test_features_hash_the_same_in_every_process():
@@ -101,7 +121,7 @@ def test_training_is_deterministic_and_learns(tmp_path):
     second = train_sentiment.fit(parts, neutral_band=0.9)
     one = first.save(tmp_path / "a", {})
     two = second.save(tmp_path / "b", {})
-    assert one["arrays_sha256"] == two["arrays_sha256"]
+    assert one["weights_sha256"] == two["weights_sha256"]
     texts, gold = parts["surge_crypto_reddit"]
     assert train_sentiment.macro_f1(TrainedSentiment.load(tmp_path / "a"), texts, gold,
                                     corpus.classes) > 0.8  # in-sample: it fits what it saw

@@ -14,7 +14,10 @@ Recipe (deterministic: the splits are by text hash, liblinear has a fixed seed):
 - the neutral band: the one of BANDS with the best mean macro-F1 over the four corpora on a
   tuning fifth of the training thirds (heads fitted without it), then both heads refitted on
   the whole training thirds.
-scikit-learn is a development dependency: the function scores with numpy alone.
+Written as kades.sentiment.model_trained reads it (a flat float32 table and a JSON), the
+gram weights rounded to float16 precision (gram_weights_in_half_precision). scikit-learn,
+scipy and numpy are development dependencies: the function scores with the standard library
+alone.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import argparse
 import sys
 import time
 import zlib
+from array import array
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +41,7 @@ from shared_material import absent  # noqa: E402
 
 from kades.sentiment import model_features  # noqa: E402
 from kades.sentiment.model import PlainVader, lexicon_model  # noqa: E402
-from kades.sentiment.model_trained import MODEL_DIR, TrainedSentiment  # noqa: E402
+from kades.sentiment.model_trained import GRAMS, MODEL_DIR, TrainedSentiment  # noqa: E402
 
 REGULARISATION_C = 4.0   # inverse L2 strength of both heads (liblinear)
 SEED = 16                # liblinear's own (it shuffles only in its dual solver, unused here)
@@ -93,11 +97,22 @@ def fit(parts: dict[str, tuple[list[str], list[str]]], *, neutral_band: float
     # both classes alike learns what neutral looks like rather than how common it was there
     # (left-out corpora: macro-F1 +0.03 pyfin, +0.05 news; held-out thirds unchanged)
     neutrality = _head(features[three], labels[three] == "neutral", balanced=True)
-    weights = np.stack([polarity.coef_[0], neutrality.coef_[0]], axis=1)
-    cut = 2 ** model_features.BITS
-    return TrainedSentiment(weights[:cut], weights[cut:],
-                            np.array([polarity.intercept_[0], neutrality.intercept_[0]]),
+    return TrainedSentiment(*(array("f", np.append(head.coef_[0], head.intercept_)
+                                  .astype(np.float32).tobytes())
+                              for head in (polarity, neutrality)),
                             neutral_band=neutral_band)
+
+
+def gram_weights_in_half_precision(model: TrainedSentiment) -> TrainedSentiment:
+    """`model` with its gram weights rounded to float16 (float32 still, in the table): what
+    ships. The model's first files (an .npz) held them so, rounded float64 -> float32 ->
+    float16 as here: `make model` rebuilds the table shipped bit for bit."""
+    heads = []
+    for head in (model.polarity, model.neutrality):
+        weights = np.frombuffer(head, np.float32).copy()
+        weights[:GRAMS] = weights[:GRAMS].astype(np.float16)
+        heads.append(array("f", weights.tobytes()))
+    return TrainedSentiment(*heads, neutral_band=model.neutral_band)
 
 
 def macro_f1(model, texts: list[str], gold: list[str], classes: tuple) -> float:
@@ -160,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     band, means = choose_band(corpora)
     print("neutral band on the tuning fifth (mean macro-F1): "
           + ", ".join(f"{b}: {m:.3f}" for b, m in means.items()) + f" -> {band}")
-    model = fit({**{n: c.part(held_out=False) for n, c in corpora.items()},
-                 "crypto_lexicon": lexicon_posts()}, neutral_band=band)
+    model = gram_weights_in_half_precision(fit(
+        {**{n: c.part(held_out=False) for n, c in corpora.items()},
+         "crypto_lexicon": lexicon_posts()}, neutral_band=band))
     import sklearn
     recipe = {"trained_on": {n: {"file": str(sentiment_corpora.corpus_paths()[n].relative_to(
                   sentiment_corpora.DATA)), "what": c.what, "licence": c.licence,
@@ -179,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
               "scikit_learn": sklearn.__version__}
     meta = model.save(args.output, recipe)
     shipped = TrainedSentiment.load(args.output)  # figures of the files as shipped
-    print(f"wrote {args.output} (arrays sha256 {meta['arrays_sha256'][:16]}…, "
+    print(f"wrote {args.output} (weights sha256 {meta['weights_sha256'][:16]}…, "
           f"{sum(p.stat().st_size for p in args.output.iterdir()) / 1e6:.2f} MB)")
     report(shipped, corpora)
     print(f"({time.perf_counter() - began:.0f} s)")

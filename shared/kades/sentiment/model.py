@@ -170,7 +170,7 @@ def lexicon_model() -> CryptoSentiment:
 def default_model():
     """The model posts are scored with, loaded once per process, on first use: the trained
     model shipped in the package (kades.sentiment.model_trained), else the lexicon model."""
-    from kades.sentiment.model_trained import shipped_model  # numpy: only when first used
+    from kades.sentiment.model_trained import shipped_model  # its 2 MB table: read on first use
     return shipped_model() or lexicon_model()
 
 
