@@ -131,7 +131,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
     f_seen, f_level, f_up, f_down, f_fast, f_slow, f_signal = (
         mf.seen, mf.last_level, mf.up, mf.down, mf.fast, mf.slow, mf.signal)
     scored = None  # the point last scored, while the state is still the one it was scored on
-    r_z = v_next = 0.0
+    r_move = r_z = v_next = 0.0
     answer = None
     while True:
         command, x = yield answer
@@ -186,7 +186,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 if r_log is not None:
                     spread = (r_min_scale if r_min_scale > r_scale else r_scale) * root
                     grid = r_grid * r_res
-                    r_z = abs(level - r_log) / (grid if grid > spread else spread)
+                    r_move = abs(level - r_log)
+                    r_z = r_move / (grid if grid > spread else spread)
                 if r_returns >= r_grace:
                     log_return = level - r_log
                     z = r_z * NORMAL_TAIL_Z / (NORMAL_TAIL_Z if NORMAL_TAIL_Z > r_tail else r_tail)
@@ -210,8 +211,9 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                                                                  m_roots):
                         spread = (m_floor if m_floor > scale else scale) * window_root
                         z = (level - average - bias) / (grid if grid > spread else spread)
-                        if best is None or abs(z) > abs(best):
-                            best = z
+                        size = abs(z)
+                        if best is None or size > best_size:  # max(zs, key=abs)
+                            best, best_size = z, size
                     z = best * NORMAL_TAIL_Z / (NORMAL_TAIL_Z if NORMAL_TAIL_Z > m_tail else m_tail)
                     size = abs(z)
                     score = size * size / (size * size + m_half2)
@@ -264,7 +266,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 if r_log is not None:
                     spread = (r_min_scale if r_min_scale > r_scale else r_scale) * root
                     grid = r_grid * r_res
-                    r_z = abs(level - r_log) / (grid if grid > spread else spread)
+                    r_move = abs(level - r_log)
+                    r_z = r_move / (grid if grid > spread else spread)
                 if v_level is not None:
                     rate = (level - v_level) ** 2 / elapsed
                     cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
@@ -277,7 +280,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     move = level - r_log
                     r_tail += 0.05 * (_UP if r_z > r_tail else _DOWN)
                     r_res = update_resolution(r_res, move)
-                    value = abs(move) / root
+                    value = r_move / root  # abs(move) / sqrt(elapsed)
                     if r_returns >= 5:
                         cap = r_clip * r_scale
                         value = cap if cap < value else value
@@ -316,10 +319,10 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     spread = (m_floor if m_floor > scale else scale) * window_root
                     gap = level - average
                     deviation = gap - bias
-                    size = abs(deviation / (grid if grid > spread else spread))
+                    value = abs(deviation)
+                    size = value / (grid if grid > spread else spread)  # |deviation / spread|
                     if largest is None or size > largest:
                         largest = size
-                    value = abs(deviation)
                     if clipping:
                         cap = m_clip * scale
                         value = cap if cap < value else value
