@@ -35,6 +35,9 @@ from kades.storage.migrate import migrate, storage_edition
 # Overridable so that several test sessions can share one Redis and one PostgreSQL.
 TEST_REDIS_DB = int(os.environ.get("KADES_TEST_REDIS_DB", "15"))
 TEST_DATABASE = os.environ.get("KADES_TEST_DATABASE", "kades_test")
+# KADES_TEST_REDIS_CLUSTER=1: every test that uses Redis runs on a local three-node Redis
+# Cluster (`redis_cluster_settings`) instead of the single server.
+TEST_REDIS_CLUSTER = os.environ.get("KADES_TEST_REDIS_CLUSTER", "").lower() in ("1", "true", "yes")
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -88,8 +91,30 @@ def base_settings() -> Iterator[Settings]:
 
 
 @pytest.fixture(scope="session")
-def kades_settings(base_settings) -> Settings:
-    """The settings of most tests (tests/storage overrides it with one per edition)."""
+def redis_cluster_settings(base_settings) -> Iterator[Settings]:
+    """`base_settings` with Redis on a local three-node Redis Cluster (the same redis-server
+    in cluster mode, kades.devservices.ensure_redis_cluster): started the first time a test
+    asks for it, stopped at the end of the session if it was not running before."""
+    data_dir = devservices.default_data_dir()
+    try:
+        started = devservices.ensure_redis_cluster(data_dir=data_dir)
+    except devservices.DevServiceUnavailable as error:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"cannot start a local Redis Cluster: {error}")
+    yield dataclasses.replace(
+        base_settings, redis_cluster=True,
+        redis_url=f"redis://{devservices.HOST}:{devservices.CLUSTER_PORTS[0]}/0")
+    if started:
+        devservices.stop_redis_cluster(data_dir)
+
+
+@pytest.fixture(scope="session")
+def kades_settings(base_settings, request) -> Settings:
+    """The settings of most tests (tests/storage overrides it with one per edition); on the
+    Redis Cluster with KADES_TEST_REDIS_CLUSTER=1."""
+    if TEST_REDIS_CLUSTER:
+        return request.getfixturevalue("redis_cluster_settings")
     return base_settings
 
 
@@ -156,6 +181,7 @@ def kades_env(kades_settings, monkeypatch) -> Iterator[Settings]:
     """Like `kades_settings`, also exported as KADES_* variables for code that reads settings()."""
     from kades.settings import settings
     monkeypatch.setenv("KADES_REDIS_URL", kades_settings.redis_url)
+    monkeypatch.setenv("KADES_REDIS_CLUSTER", str(kades_settings.redis_cluster).lower())
     monkeypatch.setenv("KADES_DATABASE_URL", kades_settings.database_url)
     settings.cache_clear()
     yield kades_settings

@@ -4,37 +4,103 @@ from __future__ import annotations
 import http.cookiejar
 import threading
 
+from urllib.parse import urlsplit
+
 import httpx
 import psycopg
 import redis
 from psycopg_pool import ConnectionPool
+from redis.cluster import ClusterPipeline, RedisCluster
+from redis.commands.core import BasicKeyCommands, HyperlogCommands
+from redis.sentinel import Sentinel
 
 from kades.errors import TemporaryFailure
-from kades.settings import Settings, settings
+from kades.settings import Settings, SettingsError, settings
 
 # Process-wide on purpose, unlike a function's own state (Context.local): a connection pool
 # holds no function's data, every Context with the same URL may share it, and one pool per
 # process keeps the connections to Redis and PostgreSQL bounded however many Contexts exist.
 _lock = threading.Lock()
-_redis: dict[str, redis.Redis] = {}
+_redis: dict[tuple, redis.Redis] = {}
 _pools: dict[str, ConnectionPool] = {}
 _http: list[httpx.Client] = []
 
-# The exceptions that mean "a dependency is away", never "the request is bad".
-TEMPORARY_ERRORS = (redis.ConnectionError, redis.TimeoutError, psycopg.OperationalError,
+# The exceptions that mean "a dependency is away", never "the request is bad". A cluster
+# with a shard down or a slot moving answers CLUSTERDOWN / TRYAGAIN until it has failed over
+# (a Sentinel-managed client turns READONLY from a demoted primary into a ConnectionError).
+TEMPORARY_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError,
+                    redis.exceptions.TryAgainError, psycopg.OperationalError,
                     psycopg.errors.AdminShutdown, TemporaryFailure)
 
 
+class _SameSlotPipeline(ClusterPipeline):
+    """redis-py's cluster pipeline, which refuses multi-key commands outright (MGET, PFCOUNT),
+    with the reads KADES makes of keys that share a hash tag allowed again: within one slot
+    they are valid, and the server answers CROSSSLOT to any that are not (kades.keys)."""
+
+    mget = BasicKeyCommands.mget
+    pfcount = HyperlogCommands.pfcount
+
+
+class _Cluster(RedisCluster):
+    """A cluster client whose pipelines (and WATCH/MULTI transactions) run the same code as a
+    single Redis's."""
+
+    def pipeline(self, transaction=None, shard_hint=None):
+        pipe = super().pipeline(transaction, shard_hint)
+        pipe.__class__ = _SameSlotPipeline  # the same object, two commands unblocked
+        return pipe
+
+
 def redis_client(config: Settings | None = None) -> redis.Redis:
+    """The process's Redis client for `config`: one server, a Redis Cluster
+    (Settings.redis_cluster) or the primary Sentinels name (Settings.redis_sentinels), which
+    the client asks for again when a connection fails, so it follows a failover. A cluster
+    client (redis.cluster.RedisCluster) has the same commands, scripts and pipelines; the
+    keys of one script or transaction share a hash tag (kades.keys)."""
     config = config or settings()
+    identity = (config.redis_url, config.redis_cluster, config.redis_sentinels,
+                config.redis_sentinel_master)
     with _lock:
-        client = _redis.get(config.redis_url)
+        client = _redis.get(identity)
         if client is None:
-            client = redis.Redis.from_url(
-                config.redis_url, socket_timeout=config.redis_timeout_s,
-                socket_connect_timeout=config.redis_timeout_s, health_check_interval=30)
-            _redis[config.redis_url] = client
+            client = _redis[identity] = _new_redis(config)
         return client
+
+
+def _new_redis(config: Settings) -> redis.Redis:
+    timeouts = {"socket_timeout": config.redis_timeout_s,
+                "socket_connect_timeout": config.redis_timeout_s}
+    if config.redis_cluster and config.redis_sentinels:
+        raise SettingsError(["KADES_REDIS_CLUSTER and KADES_REDIS_SENTINELS: set one of them "
+                             "(a cluster fails over by itself)"])
+    if config.redis_cluster:
+        try:  # the client reads the cluster's slots when it is made
+            return _Cluster.from_url(config.redis_url, **timeouts)
+        except redis.exceptions.RedisClusterException as error:  # no node answered
+            raise redis.ConnectionError(f"Redis Cluster unreachable: {error}") from error
+    if config.redis_sentinels:
+        url = urlsplit(config.redis_url)
+        sentinel = Sentinel(sentinel_addresses(config.redis_sentinels), **timeouts)
+        return sentinel.master_for(config.redis_sentinel_master, db=int(url.path[1:] or 0),
+                                   password=url.password, username=url.username,
+                                   health_check_interval=30, **timeouts)
+    return redis.Redis.from_url(config.redis_url, health_check_interval=30, **timeouts)
+
+
+def sentinel_addresses(text: str) -> list[tuple[str, int]]:
+    """"host:port,host:port" as (host, port) pairs (26379 when a port is left out).
+
+    >>> sentinel_addresses("redis-sentinel.kades:26379, 10.0.0.7")
+    [('redis-sentinel.kades', 26379), ('10.0.0.7', 26379)]
+    """
+    addresses = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        host, _, port = item.rpartition(":") if ":" in item else (item, "", "26379")
+        if not host or not port.isdigit():
+            raise SettingsError([f"KADES_REDIS_SENTINELS={text!r}: expected host:port,host:port"])
+        addresses.append((host, int(port)))
+    return addresses
 
 
 def db_pool(config: Settings | None = None) -> ConnectionPool:

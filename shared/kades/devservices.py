@@ -206,7 +206,11 @@ def _is_redis(pid: int) -> bool:
 def stop_redis(data_dir: Path, *, timeout_s: float = 10.0, crash: bool = False) -> bool:
     """Stop the Redis we started in `data_dir` (by its pid file); True if one was running.
     `crash` kills it (SIGKILL: no final save), as the reliability checks do."""
-    pid_file = Path(data_dir) / "redis" / "redis.pid"
+    return _stop_redis_by_pid_file(Path(data_dir) / "redis" / "redis.pid", timeout_s=timeout_s,
+                                   crash=crash)
+
+
+def _stop_redis_by_pid_file(pid_file: Path, *, timeout_s: float, crash: bool) -> bool:
     if not pid_file.exists():
         return False
     pid = int(pid_file.read_text().strip())
@@ -221,6 +225,82 @@ def stop_redis(data_dir: Path, *, timeout_s: float = 10.0, crash: bool = False) 
         raise DevServiceError(f"redis-server (pid {pid}) did not stop within {timeout_s:.0f} s")
     pid_file.unlink(missing_ok=True)
     return True
+
+
+# --- a local Redis Cluster (tests: the multi-key operations on a cluster) -------------------
+
+CLUSTER_PORTS = (7391, 7392, 7393)
+_SLOTS = 16384
+
+
+def redis_cluster_dir(data_dir: Path) -> Path:
+    return Path(data_dir).resolve() / "redis-cluster"
+
+
+def ensure_redis_cluster(*, data_dir: Path, ports: tuple[int, ...] = CLUSTER_PORTS,
+                         timeout_s: float = 20.0) -> bool:
+    """Make this checkout's Redis Cluster answer on 127.0.0.1:`ports`: one primary per port
+    (the same redis-server binary, in cluster mode), each under
+    `<data_dir>/redis-cluster/<port>`, the slots split evenly; True if we started a node.
+    It keeps nothing on disk but its nodes.conf: a test cluster, never a store."""
+    base = redis_cluster_dir(data_dir)
+    started = False
+    for port in ports:
+        directory = base / str(port)
+        if _redis_answers(port):
+            if (found := _redis_dir(port)) != directory:
+                raise foreign_service("Redis", port, found, directory, "KADES_TEST_REDIS_CLUSTER")
+            continue
+        if _port_open(port):
+            raise DevServiceError(f"something that is not Redis listens on {HOST}:{port}")
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run([_redis_binary(), "--bind", HOST, "--port", str(port), "--daemonize", "yes",
+                        "--pidfile", str(directory / "redis.pid"),
+                        "--logfile", str(directory / "redis.log"), "--dir", str(directory),
+                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                        "--cluster-node-timeout", "2000", "--appendonly", "no", "--save", ""],
+                       check=True)
+        started = True
+    for port in ports:
+        _wait_until(lambda: _redis_answers(port), timeout_s=timeout_s, what="redis-server",
+                    log=base / str(port) / "redis.log")
+    _form_cluster(ports, timeout_s=timeout_s, log=base / str(ports[0]) / "redis.log")
+    return started
+
+
+def _form_cluster(ports: tuple[int, ...], *, timeout_s: float, log: Path) -> None:
+    """Give each node its share of the slots and introduce them, unless they already form
+    this cluster (a node restarted keeps both in its nodes.conf)."""
+    nodes = [redis.Redis(host=HOST, port=port, socket_timeout=2.0, decode_responses=True)
+             for port in ports]
+    try:
+        if not all(_cluster_whole(node, len(ports)) for node in nodes):
+            for index, node in enumerate(nodes):
+                node.flushall()  # a node that holds keys refuses to join
+                node.execute_command("CLUSTER", "RESET", "HARD")
+                share = range(index * _SLOTS // len(nodes), (index + 1) * _SLOTS // len(nodes))
+                node.execute_command("CLUSTER", "ADDSLOTS", *share)
+            for node in nodes[1:]:
+                node.execute_command("CLUSTER", "MEET", HOST, ports[0])
+        _wait_until(lambda: all(_cluster_whole(node, len(ports)) for node in nodes),
+                    timeout_s=timeout_s, what="the Redis Cluster", log=log)
+    finally:
+        for node in nodes:
+            node.close()
+
+
+def _cluster_whole(node: redis.Redis, size: int) -> bool:
+    info = node.execute_command("CLUSTER", "INFO")
+    info = dict(line.split(":", 1) for line in info.split() if ":" in line)
+    return (info.get("cluster_state") == "ok" and info.get("cluster_known_nodes") == str(size)
+            and info.get("cluster_slots_ok") == str(_SLOTS))
+
+
+def stop_redis_cluster(data_dir: Path, *, timeout_s: float = 10.0) -> bool:
+    """Stop the cluster nodes started in `data_dir`; True if any was running."""
+    pid_files = sorted(redis_cluster_dir(data_dir).glob("*/redis.pid"))
+    return any([_stop_redis_by_pid_file(pid_file, timeout_s=timeout_s, crash=False)
+                for pid_file in pid_files])
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------
@@ -420,6 +500,8 @@ def services_for(config: Settings, *, data_dir: Path | None = None) -> Iterator[
 def stop_all(data_dir: Path) -> list[str]:
     """Stop every server started in `data_dir`; the names of those stopped."""
     stopped = ["redis"] if stop_redis(data_dir) else []
+    if stop_redis_cluster(data_dir):
+        stopped.append("redis cluster")
     for edition in EDITIONS:
         if stop_postgres(data_dir, edition=edition):
             stopped.append("postgres" if edition == "auto" else f"postgres ({edition})")

@@ -82,6 +82,14 @@ class Settings:
     # A chain block of 20,000 records is about 9 MB of JSON; anything larger is refused unread.
     max_event_bytes: int = 16 * 1024 * 1024
     redis_timeout_s: float = 2.0
+    # Past one Redis (kades.clients.redis_client; docs/operations.md): with redis_cluster the
+    # URL names any node of a Redis Cluster (its database is 0) and the client finds the rest;
+    # with redis_sentinels ("host:port,host:port") the client asks those Sentinels for the
+    # primary of redis_sentinel_master, and again after a failover (the URL then gives only
+    # the database and the password).
+    redis_cluster: bool = False
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "kades"
     database_timeout_s: float = 5.0
     # risk-scoring / alerts / api (issue 7)
     # temporal-analysis stores a tick's score from this level up (calm ticks score ~0, and
@@ -227,6 +235,7 @@ OTHER_VARIABLES = {
     # The test harness (tests/conftest.py, tests/api, tests/eval).
     "KADES_TEST_DATABASE": "tests: the test database's name",
     "KADES_TEST_REDIS_DB": "tests: the test Redis database number",
+    "KADES_TEST_REDIS_CLUSTER": "tests: run on a local Redis Cluster instead",
     "KADES_TEST_API_LOG": "tests: where the api server of the API tests logs",
     "KADES_TEST_ARTIFACTS": "tests: where the browser test writes screenshots",
     "KADES_EVAL_REDIS_DB": "make eval: its Redis database number",

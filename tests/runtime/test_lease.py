@@ -26,7 +26,7 @@ LEASE_S = 1.0  # short, so that each test waits only a few leases
 
 
 def claim_keys(redis_conn) -> list[bytes]:
-    return redis_conn.keys("kades:dedup:counter:*")
+    return list(redis_conn.scan_iter("kades:dedup:counter:*"))  # every node of a cluster
 
 
 def wait_until(condition, *, timeout_s: float, what: str) -> None:
@@ -56,6 +56,7 @@ def counter_process(kades_settings, redis_conn, tmp_path):
     def start(name: str):
         log_path = tmp_path / f"{name}.log"
         process = start_function("counter", log_path, KADES_REDIS_URL=kades_settings.redis_url,
+                                 KADES_REDIS_CLUSTER=str(kades_settings.redis_cluster),
                                  KADES_CLAIM_LEASE_S=str(LEASE_S), GUNICORN_LOG_LEVEL="info")
         processes.append(process)
         listening = wait_for_line(log_path, lambda l: "Listening at" in l["message"],

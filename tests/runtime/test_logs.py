@@ -29,6 +29,7 @@ def noisy(kades_settings, redis_conn, tmp_path):
     log_path = tmp_path / "noisy.log"
     process = start_function(
         "noisy", log_path, KADES_REDIS_URL=kades_settings.redis_url,
+        KADES_REDIS_CLUSTER=str(kades_settings.redis_cluster),
         KADES_DATABASE_URL=DATABASE_URL, KADES_DATABASE_TIMEOUT_S="1",
         KADES_SINK_URL="http://127.0.0.1:9/kades/kades", KADES_REDIS_URLL="typo",
         GUNICORN_LOG_LEVEL="info", THREADS="4")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from kades.keys import outbox_key
 from kades.runtime.state import StateStore
 
+KEY = "{f}k"  # the outboxes' hash tag (function "f"): one slot on Redis Cluster
+
 
 def counting(step: int):
     """compute: add `step` to a counter; the result is what was added (nothing for 0)."""
@@ -16,21 +18,21 @@ def counting(step: int):
 
 def test_a_retry_gets_the_first_attempts_result_not_its_own(redis_conn):
     store, box = StateStore(ttl_s=60), outbox_key("f", "/src", "e1")
-    assert store.update(redis_conn, ["k"], counting(5), outbox=box) == [5]
+    assert store.update(redis_conn, [KEY], counting(5), outbox=box) == [5]
     # The same event again (its first attempt failed after the commit): the counter has moved
     # on, but the answer is the first attempt's, and the state is not counted twice.
-    assert store.update(redis_conn, ["k"], counting(7), outbox=box) == [5]
-    assert store.current(redis_conn, ["k"]) == [{"n": 5}]
+    assert store.update(redis_conn, [KEY], counting(7), outbox=box) == [5]
+    assert store.current(redis_conn, [KEY]) == [{"n": 5}]
     # Another event is computed as usual.
-    assert store.update(redis_conn, ["k"], counting(1), outbox=outbox_key("f", "/src", "e2")) == [1]
-    assert store.current(redis_conn, ["k"]) == [{"n": 6}]
+    assert store.update(redis_conn, [KEY], counting(1), outbox=outbox_key("f", "/src", "e2")) == [1]
+    assert store.current(redis_conn, [KEY]) == [{"n": 6}]
 
 
 def test_results_without_effects_are_not_kept(redis_conn):
     store, box = StateStore(ttl_s=60), outbox_key("f", "/src", "quiet")
-    assert store.update(redis_conn, ["k"], counting(0), outbox=box) == []
+    assert store.update(redis_conn, [KEY], counting(0), outbox=box) == []
     assert redis_conn.get(box) is None  # redone, an empty result is just as empty
-    assert store.update(redis_conn, ["k"], counting(2), outbox=outbox_key("f", "/src", "e3")) == [2]
+    assert store.update(redis_conn, [KEY], counting(2), outbox=outbox_key("f", "/src", "e3")) == [2]
     assert 0 < redis_conn.ttl(outbox_key("f", "/src", "e3")) <= 3600  # kept, for a while
 
 

@@ -5,6 +5,10 @@ import json
 
 from kades.runtime.state import StateStore, by_key
 
+# One hash tag: the keys of one update share a slot, as they must on Redis Cluster
+# (KADES_TEST_REDIS_CLUSTER=1 runs these there).
+A, B, C = "{t}a", "{t}b", "{t}c"
+
 
 def add(amount):
     def compute(states):
@@ -15,38 +19,38 @@ def add(amount):
 
 def test_update_writes_every_key_with_a_ttl(redis_conn):
     store = StateStore(ttl_s=60)
-    assert store.update(redis_conn, ["a", "b"], add(2)) == [2, 2]
-    assert json.loads(redis_conn.get("a")) == {"n": 2}
-    assert 0 < redis_conn.ttl("b") <= 60
+    assert store.update(redis_conn, [A, B], add(2)) == [2, 2]
+    assert json.loads(redis_conn.get(A)) == {"n": 2}
+    assert 0 < redis_conn.ttl(B) <= 60
 
 
 def test_a_compute_by_key_reads_and_writes_each_state_under_its_own_key(redis_conn):
-    redis_conn.set("b", json.dumps({"n": 7}))
+    redis_conn.set(B, json.dumps({"n": 7}))
     store = StateStore(ttl_s=60)
 
     def compute(docs):
-        return {"a": {"n": 1}, "b": {"n": docs["b"]["n"] + 1}}, sorted(docs)
-    assert store.update(redis_conn, ["b", "a"], by_key(["b", "a"], compute)) == ["a", "b"]
-    assert json.loads(redis_conn.get("a")) == {"n": 1} and json.loads(redis_conn.get("b")) == {"n": 8}
+        return {A: {"n": 1}, B: {"n": docs[B]["n"] + 1}}, sorted(docs)
+    assert store.update(redis_conn, [B, A], by_key([B, A], compute)) == [A, B]
+    assert json.loads(redis_conn.get(A)) == {"n": 1} and json.loads(redis_conn.get(B)) == {"n": 8}
 
 
 def test_a_write_by_another_replica_is_seen_through_the_cache(redis_conn):
     store = StateStore(ttl_s=60)
-    store.update(redis_conn, ["a"], add(1))          # cached: n = 1
-    redis_conn.set("a", json.dumps({"n": 10}))       # another replica moved it on
-    assert store.update(redis_conn, ["a"], add(1)) == [11]
+    store.update(redis_conn, [A], add(1))          # cached: n = 1
+    redis_conn.set(A, json.dumps({"n": 10}))       # another replica moved it on
+    assert store.update(redis_conn, [A], add(1)) == [11]
 
 
 def test_a_state_that_vanished_is_not_taken_from_the_cache(redis_conn):
     store = StateStore(ttl_s=60)
-    store.update(redis_conn, ["a"], add(5))
-    redis_conn.delete("a")                            # expired or reset
+    store.update(redis_conn, [A], add(5))
+    redis_conn.delete(A)                            # expired or reset
     calls = []
 
     def unchanged(states):
         calls.append(states)
         return [s or {"n": 0} for s in states], None
-    store.update(redis_conn, ["a"], unchanged)
+    store.update(redis_conn, [A], unchanged)
     assert calls[-1] == [None]                        # recomputed from the real (absent) state
 
 
@@ -68,7 +72,7 @@ def test_threads_of_one_process_share_the_store_safely(redis_conn):
             for _ in range(100):
                 while True:  # under heavy contention a 503 is fine: the Broker would retry
                     try:
-                        store.update(redis_conn, ["a", "b", "c"], add(1))
+                        store.update(redis_conn, [A, B, C], add(1))
                         break
                     except TemporaryFailure:
                         continue
@@ -80,7 +84,7 @@ def test_threads_of_one_process_share_the_store_safely(redis_conn):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert [json.loads(redis_conn.get(k)) for k in "abc"] == [{"n": 400}] * 3
+    assert [json.loads(redis_conn.get(k)) for k in (A, B, C)] == [{"n": 400}] * 3
 
 
 def test_the_cache_stays_within_its_byte_budget_and_keeps_the_recent_keys(redis_conn, monkeypatch):
