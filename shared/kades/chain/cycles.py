@@ -120,6 +120,9 @@ class CyclicTransfers(ChainDetector):
         """Cycles closed by `new_edges`, which join the state's window of transfers."""
         oldest_s = time_s - self.window_s
         edges = [e for e in state.edges if e.time_s >= oldest_s][-MAX_EDGES:]
+        if not new_edges:  # nothing can close a cycle: the window moves on, no index needed
+            state.edges = edges
+            return []
         # One pass over the window, once per block: linear in its edges (~0.5 µs each here).
         outgoing: dict[str, list] = {}
         incoming: dict[str, list] = {}

@@ -8,7 +8,10 @@ wallet). A mint's slots are analysed in slot order, once each, whatever the deli
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kades.chain.blockview import pool_observations, slot_launches, sol_fundings, token_records
+from kades.chain.codec import TokenCodec
 from kades.chain.cycles import CyclicTransfers
 from kades.chain.detector import configured
 from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, record_fundings
@@ -29,15 +32,25 @@ from kades.keys import CHAIN_TOKEN as TOKEN_KEY, CHAIN_WAITING as WAITING_KEY
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer, note_waiting
 from kades.runtime.state import StateStore, by_key
+from kades.runtime.ttlcache import TtlCache
 
 STATE_TTL_S = 7 * 24 * 3600
 MAX_KEY_ROUNDS = 4     # reads of the documents a release needs before answering 503
+NEEDS_TTL_S = 3600.0   # what a mint's state needs is remembered this long (or until replaced) ...
+MAX_NEEDS = 50_000     # ... for this many mints at most
 
 
-def start(ctx: Context) -> StateStore:
-    """chain-analysis's per-process state, one per Context (`ctx.local(start)`): the states
-    it last committed, cached."""
-    return StateStore(ttl_s=STATE_TTL_S)
+@dataclass(frozen=True)
+class Local:
+    """chain-analysis's per-process state, one per Context (`ctx.local(start)`)."""
+
+    states: StateStore   # the states it last committed, cached; token documents kept decoded
+    needs: TtlCache      # mint -> what its state needs besides its document (analyse_mints)
+
+
+def start(ctx: Context) -> Local:
+    return Local(StateStore(ttl_s=STATE_TTL_S, codec=TokenCodec()),
+                 TtlCache(ttl_s=NEEDS_TTL_S, max_entries=MAX_NEEDS))
 
 
 def new_token_state() -> dict:
@@ -94,67 +107,107 @@ def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]
     return {mint: (block["slot"], time_s, payload) for mint, payload in items.items()}
 
 
-def _needed_keys(state: dict | None, item: tuple | None) -> set[str]:
-    """The pool and creator documents a mint's release may touch (read before the update)."""
-    payloads = pending_payloads(state) + ([item[2]] if item else [])
-    keys = {POOL_KEY.format(pool=p) for payload in payloads for p in payload["pools"]}
+def _state_needs(state: dict | None) -> frozenset[str]:
+    """The pool and creator documents a mint's state makes its releases touch: its waiting
+    slots' pools and creators, and its own creator."""
+    payloads = pending_payloads(state)
     creators = {((state or {}).get("launch") or {}).get("creator")}
     creators |= {l.get("creator") for payload in payloads
                  for l in (payload.get("records") or {}).get("launches", [])}
-    return keys | {CREATOR_KEY.format(creator=c) for c in creators if c}
+    return frozenset({POOL_KEY.format(pool=p) for payload in payloads for p in payload["pools"]}
+                     | {CREATOR_KEY.format(creator=c) for c in creators if c})
+
+
+def _item_needs(item: tuple | None) -> set[str]:
+    """The pool and creator documents a mint's new item touches."""
+    if item is None:
+        return set()
+    launches = (item[2].get("records") or {}).get("launches", [])
+    return ({POOL_KEY.format(pool=p) for p in item[2]["pools"]}
+            | {CREATOR_KEY.format(creator=l["creator"]) for l in launches if l.get("creator")})
 
 
 def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
                   t: ChainThresholds, store, *, buffer: ReorderBuffer = IN_ORDER,
-                  now_s: float = 0.0, outbox: str | None = None) -> list[dict]:
+                  now_s: float = 0.0, outbox: str | None = None,
+                  needs: TtlCache | None = None) -> list[dict]:
     """Take each mint's item (None: only release what waited) into its reorder buffer and
     analyse what it releases, in slot order; `context` (slot, time_s, fundings, launches) is
-    the slot's, recorded in the shared documents. All committed atomically."""
+    the slot's, recorded in the shared documents. All committed atomically.
+
+    `needs` (the function's, per process) remembers what each mint's state needs besides its
+    own document (_state_needs) as this process last committed it, which saves reading the
+    mint's document a second time to find out; without it, or for a mint it does not know,
+    the document is read first. Either is a guess checked by the update: a document it
+    misses is asked for (MissingKeys) and read in the next round."""
+    needs = needs if needs is not None else TtlCache(ttl_s=NEEDS_TTL_S)
     mints = list(items)
     token_keys = [TOKEN_KEY.format(token=m) for m in mints]
     creators = sorted({l["creator"] for l in (context or {}).get("launches", []) if l.get("creator")})
     extra: set[str] = set()
     for _ in range(MAX_KEY_ROUNDS):
-        current = dict(zip(mints, store.current(client, token_keys)))
+        known = {mint: needs.get(mint) for mint in mints}
+        unknown = [mint for mint, found in known.items() if found is None]
+        if unknown:
+            states = store.current(client, [TOKEN_KEY.format(token=m) for m in unknown])
+            known.update((mint, _state_needs(state)) for mint, state in zip(unknown, states))
         needed = set(extra) | {CREATOR_KEY.format(creator=c) for c in creators}
         for mint in mints:
-            needed |= _needed_keys(current[mint], items[mint])
+            needed |= known[mint] | _item_needs(items[mint])
         keys = token_keys + sorted(needed) + [FUNDING_KEY]
+        compute = _Compute(mints, items, context, creators, t, buffer, now_s)
         try:
-            compute = _compute(mints, items, context, creators, t, buffer, now_s)
             anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox)
         except MissingKeys as missing:  # another replica moved a mint on meanwhile
             extra |= missing.keys
             continue
+        if anomalies is compute.anomalies:  # committed from the states this call computed
+            for mint in mints:
+                needs.put(mint, compute.needs[mint])
+            buffers = [compute.buffers[mint] for mint in mints]
+        else:  # an earlier attempt's result, from the outbox: its states are the ones to read
+            buffers = [(s or {}).get("reorder", {}) for s in store.current(client, token_keys)]
         if client is not None:
-            note_waiting(client, WAITING_KEY, mints,
-                         [(s or {}).get("reorder", {}) for s in store.current(client, token_keys)])
+            note_waiting(client, WAITING_KEY, mints, buffers)
         return anomalies
     raise TemporaryFailure("the documents a mint needs kept changing")
 
 
-def _compute(mints, items, context, creators, t, buffer, now_s):
-    def compute(docs: dict) -> tuple[dict, list[dict]]:
+class _Compute:
+    """An update's compute (kades.runtime.state): the slot's shared records, then each mint's
+    released slots. Its last run's anomalies, and what it left in each mint's state (its
+    reorder buffer, its _state_needs), are kept for after the commit."""
+
+    def __init__(self, mints, items, context, creators, t, buffer, now_s):
+        self.mints, self.items, self.context, self.creators = mints, items, context, creators
+        self.t, self.buffer, self.now_s = t, buffer, now_s
+        self.anomalies: list[dict] = []
+        self.buffers: dict[str, dict] = {}
+        self.needs: dict[str, frozenset] = {}
+
+    def __call__(self, docs: dict) -> tuple[dict, list[dict]]:
+        context, t = self.context, self.t
         if context is not None:
             slot, time_s = context["slot"], context["time_s"]
-            for creator in creators:
+            for creator in self.creators:
                 key = CREATOR_KEY.format(creator=creator)
                 docs[key] = record_launches(docs[key], context["launches"], creator, slot=slot,
                                             time_s=time_s, keep_s=t.creator_window_s + KEEP_S)
             docs[FUNDING_KEY] = record_fundings(
                 docs[FUNDING_KEY], context["fundings"], slot=slot, time_s=time_s,
-                ttl_s=FUNDING_TTL_S, creators=frozenset(creators))
+                ttl_s=FUNDING_TTL_S, creators=frozenset(self.creators))
         funding = docs[FUNDING_KEY] or {"funded": {}}
         anomalies = []
-        for mint in mints:
+        for mint in self.mints:
             key = TOKEN_KEY.format(token=mint)
             state = docs[key] or new_token_state()
-            for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
+            for slot, payload in admit(self.buffer, state, self.items[mint], now_s=self.now_s,
                                        function="chain-analysis", mint=mint):
                 anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)
             docs[key] = state
+            self.buffers[mint], self.needs[mint] = state["reorder"], _state_needs(state)
+        self.anomalies = anomalies
         return docs, anomalies
-    return compute
 
 
 def _analyse_slot(docs: dict, state: dict, mint: str, slot: int, payload: dict, funding: dict,
@@ -199,22 +252,23 @@ def slot_context(block: dict, time_s: float) -> dict:
 
 def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store, *,
                   buffer: ReorderBuffer = IN_ORDER, now_s: float = 0.0,
-                  outbox: str | None = None) -> list[dict]:
+                  outbox: str | None = None, needs: TtlCache | None = None) -> list[dict]:
     """Every detector over one block (a whole slot or one mint's part of it), through each
-    mint's reorder buffer; `store` keeps the states (Redis; in memory for eval). Under
-    `outbox` a retry of the block gets its first committed attempt's anomalies."""
+    mint's reorder buffer; `store` keeps the states (Redis; in memory for eval), `needs` is
+    the function's (analyse_mints). Under `outbox` a retry of the block gets its first
+    committed attempt's anomalies."""
     return analyse_mints(client, mint_items(block, time_s), slot_context(block, time_s), t, store,
-                         buffer=buffer, now_s=now_s, outbox=outbox)
+                         buffer=buffer, now_s=now_s, outbox=outbox, needs=needs)
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
-    t, store = thresholds(), ctx.local(start)
+    t, local = thresholds(), ctx.local(start)
     return handle_block_event(
         event, ctx, waiting_key=WAITING_KEY, kind="chain-anomalies",
-        flush=lambda mints, **run: analyse_mints(ctx.redis, dict.fromkeys(mints), None, t, store,
-                                                 **run),
-        analyse=lambda block, time_s, **run: analyse_block(ctx.redis, block, time_s, t, store,
-                                                           **run))
+        flush=lambda mints, **run: analyse_mints(ctx.redis, dict.fromkeys(mints), None, t,
+                                                 local.states, needs=local.needs, **run),
+        analyse=lambda block, time_s, **run: analyse_block(ctx.redis, block, time_s, t, local.states,
+                                                           needs=local.needs, **run))
 
 
 FUNCTION = Function("chain-analysis", (CHAIN_BLOCK, PING), handle_block)

@@ -123,6 +123,9 @@ def shares(lp: dict) -> dict:
 def assess(lp: dict, *, pool: str, token: str, time_s: float, slot: int, quote_reserve: int | None,
            t: ChainThresholds, followed: bool, half_life_s: float) -> dict | None:
     """The anomaly this moment adds (None: nothing new). `followed`: LP transfers are seen."""
+    if not lp["wallets"]:  # no wallet holds LP (shares would name no top holder): quiet
+        lp["episode"] = None
+        return None
     now = shares(lp)
     holder, share = now["top_holder"], now["top_share"]
     if holder is None or share < t.lp_holder_share:

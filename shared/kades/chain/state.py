@@ -33,13 +33,13 @@ class TokenState:
     def from_state(cls, doc: dict | None) -> "TokenState":
         if not doc:
             return cls()
-        return cls(last_slot=doc["last_slot"], trades=list(map(Trade._make, doc["trades"])),
-                   edges=list(map(Transfer._make, doc["edges"])), holders=doc["holders"],
-                   early_buys=list(map(EarlyBuy._make, doc["early_buys"])),
+        return cls(last_slot=doc["last_slot"], trades=_rows(Trade, doc["trades"]),
+                   edges=_rows(Transfer, doc["edges"]), holders=doc["holders"],
+                   early_buys=_rows(EarlyBuy, doc["early_buys"]),
                    first_trade=doc["first_trade"], launch=doc["launch"], alerted=doc["alerted"])
 
     def to_state(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _FIELDS}
 
     def record_launch(self, record: dict, time_s: float, slot: int) -> None:
         """A launch record of the token: its creation, or a change of one of its authorities."""
@@ -54,3 +54,14 @@ class TokenState:
     @property
     def creator(self) -> str | None:
         return (self.launch or {}).get("creator")
+
+
+_FIELDS = tuple(f.name for f in fields(TokenState))
+
+
+def _rows(kind: type, rows: list) -> list:
+    """A document's rows as `kind` rows: JSON gives lists; kades.chain.codec gives the rows
+    themselves, kept (the codec knows them by identity and reuses their encoded text)."""
+    if all(type(row) is kind for row in rows):
+        return list(rows)
+    return list(map(kind._make, rows))

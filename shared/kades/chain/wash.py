@@ -20,19 +20,20 @@ MAX_TRADES = 5000
 
 
 def _groups(wallets: set[str], edges: list[Transfer]) -> dict[str, str]:
-    """wallet -> group root, wallets joined by any transfer between two of them."""
-    parent = {w: w for w in wallets}
+    """wallet -> group root of the wallets joined by a transfer between two of them; any
+    other wallet is a group of its own (and not listed)."""
+    parent: dict[str, str] = {}
 
     def root(w: str) -> str:
-        while parent[w] != w:
-            parent[w] = parent[parent[w]]
+        while parent.get(w, w) != w:
+            parent[w] = parent.get(parent[w], parent[w])
             w = parent[w]
         return w
 
     for edge in edges:
-        if edge.source in parent and edge.destination in parent:
+        if edge.source in wallets and edge.destination in wallets:
             parent[root(edge.source)] = root(edge.destination)
-    return {w: root(w) for w in wallets}
+    return {w: root(w) for w in parent}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,23 +69,27 @@ class WashTrading(ChainDetector):
         group_of = _groups({tr.wallet for tr in trades}, state.edges)
         members: dict[str, list[Trade]] = {}
         for tr in trades:
-            members.setdefault(group_of[tr.wallet], []).append(tr)
+            members.setdefault(group_of.get(tr.wallet, tr.wallet), []).append(tr)
         anomalies = []
         for group_trades in members.values():
+            if len(group_trades) < self.min_trades:
+                continue  # most groups, one wallet's few trades: judged no further
             found = self._judge(state, token, group_trades, total_quote, time_s, slot)
             anomalies += [found] if found else []
         return anomalies
 
     def _judge(self, state: TokenState, token: str, group_trades: list[Trade], total_quote: int,
                time_s: float, slot: int) -> dict | None:
+        share = sum(tr.quote for tr in group_trades) / total_quote
+        if share < self.min_volume_share:
+            return None  # checked first: it rules out nearly every group, and cheaply
         buys = [tr for tr in group_trades if tr.side > 0]
         sells = [tr for tr in group_trades if tr.side < 0]
-        if len(group_trades) < self.min_trades or not buys or not sells:
+        if not buys or not sells:
             return None
         volume_base = sum(tr.base for tr in group_trades)
         net = sum(tr.side * tr.base for tr in group_trades)
-        share = sum(tr.quote for tr in group_trades) / total_quote
-        if abs(net) > self.net_tolerance * volume_base or share < self.min_volume_share:
+        if abs(net) > self.net_tolerance * volume_base:
             return None
         position = peak = 0
         for trade in sorted(group_trades, key=lambda tr: tr.time_s):
