@@ -81,7 +81,7 @@ class TrainedSentiment:
         for value, (to_polar, to_neutral) in zip(dense, self._dense):  # five: plain Python
             polar_logit += value * to_polar
             neutral_logit += value * to_neutral
-        if indices:  # map over the table's items: C loops, ~100 grams a post
+        if indices:  # map over the table's items: C loops, ~80 grams a post
             weight = model_features.gram_weight(indices)
             polar_logit += weight * sum(map(self._polar_gram, indices))
             neutral_logit += weight * sum(map(self._neutral_gram, indices))
