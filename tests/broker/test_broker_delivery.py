@@ -71,8 +71,9 @@ def test_error_extensions_truncate_the_base64_body_at_1024_chars():
 
 
 def test_deliveries_share_a_pooled_client_that_keeps_no_cookies(subscribers):
-    """One pooled httpx client per process makes every delivery; a subscriber's Set-Cookie
-    must not come back on the next delivery (Knative's dispatcher keeps no cookies)."""
+    """One pool of kept-alive connections per process makes every delivery
+    (kades.broker.transport); a subscriber's Set-Cookie must not come back on the next
+    delivery (Knative's dispatcher keeps no cookies)."""
     from werkzeug.wrappers import Response as WerkzeugResponse
 
     def respond(_request):

@@ -72,8 +72,11 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body, length = self._body()
         except (ValueError, OSError):
-            self.send_error(400, "unreadable request body")
             self.close_connection = True
+            try:
+                self.send_error(400, "unreadable request body")
+            except OSError:
+                pass  # the sender is gone
             return
         if body is None:
             self.close_connection = True  # the rest of the body is still on the wire

@@ -1,0 +1,110 @@
+"""The broker's own HTTP: the delivery pool keeps connections alive and survives a server that
+closed one; the ingress server keeps them alive, reads chunked bodies and closes after a 413."""
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+
+import pytest
+
+from kades.broker.httpserver import KeepAliveServer
+from kades.broker.transport import ConnectionPool
+
+
+def echo_app(environ, start_response):
+    body = environ["wsgi.input"].read()
+    if int(environ["CONTENT_LENGTH"] or 0) > len(body):  # over max_body: not read
+        start_response("413 Payload Too Large", [("Content-Type", "text/plain")])
+        return [b"too large"]
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("X-Path", environ["PATH_INFO"] + "?" + environ["QUERY_STRING"])])
+    return [body]
+
+
+@pytest.fixture
+def server():
+    made = KeepAliveServer("127.0.0.1", 0, echo_app, max_body=100)
+    thread = threading.Thread(target=made.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield made
+    made.shutdown()
+    made.close()
+
+
+def test_the_pool_keeps_one_connection_alive(server):
+    pool = ConnectionPool()
+    url = f"http://127.0.0.1:{server.server_port}/a/b?x=1"
+    for number in range(5):
+        answer = pool.post(url, {"content-type": "text/plain"}, b"n%d" % number, timeout_s=5)
+        assert (answer.status, answer.body) == (200, b"n%d" % number)
+        assert answer.headers["x-path"] == "/a/b?x=1"
+    assert pool.opened == 1
+    pool.close()
+
+
+def test_a_connection_the_server_closed_meanwhile_is_not_a_failure():
+    """A server that answers one request per connection and then closes it without saying so
+    (as gunicorn drops an idle kept-alive connection): every POST still gets its answer."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve(count: int) -> None:
+        for _ in range(count):
+            connection, _ = listener.accept()
+            with connection:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, args=(3,), daemon=True)
+    thread.start()
+    pool = ConnectionPool()
+    for _ in range(3):
+        assert pool.post(f"http://127.0.0.1:{port}/", {}, b"", timeout_s=5).status == 202
+    assert pool.opened == 3
+    thread.join(5)
+    listener.close()
+
+
+def test_network_errors_are_oserrors():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(OSError):
+        ConnectionPool().post(f"http://127.0.0.1:{port}/", {}, b"", timeout_s=2)
+    with pytest.raises(OSError):
+        ConnectionPool().post("ftp://example.test/", {}, b"", timeout_s=2)
+
+
+def test_the_ingress_server_keeps_connections_alive_and_reads_chunked_bodies(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+    connection.request("POST", "/one", body=b"first")
+    answer = connection.getresponse()
+    assert (answer.status, answer.read(), answer.will_close) == (200, b"first", False)
+    connection.request("POST", "/two", body=iter([b"sec", b"ond"]), encode_chunked=True,
+                       headers={"Transfer-Encoding": "chunked"})
+    answer = connection.getresponse()
+    assert (answer.status, answer.read(), answer.will_close) == (200, b"second", False)
+    connection.close()
+
+
+def test_a_body_over_the_limit_is_not_read_and_the_connection_closes(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+    connection.request("POST", "/", body=b"x" * 101)
+    answer = connection.getresponse()
+    assert (answer.status, answer.read(), answer.will_close) == (413, b"too large", True)
+    connection.close()
+
+
+def test_close_ends_the_open_connections(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+    connection.request("POST", "/", body=b"x")
+    assert connection.getresponse().read() == b"x"
+    server.shutdown()
+    server.close()
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        connection.request("POST", "/", body=b"y")
+        connection.getresponse()
+    connection.close()
