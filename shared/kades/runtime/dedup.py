@@ -14,6 +14,7 @@ whose lease ran out and was taken over cannot overwrite the new owner's work (`C
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -39,13 +40,29 @@ logger = logging.getLogger("kades.runtime")
 # A claim's value is this prefix plus a token of its owner, so only the owner changes it.
 _PROCESSING = b"processing:"
 
-# Each acts only while the claim still holds the owner's token (ARGV[1]).
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-_REPLACE = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
-            "return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return false")
-_RENEW = ("if redis.call('GET', KEYS[1]) == ARGV[1] then "
-          "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0")
 
+class _Script:
+    """A Lua script called by its SHA-1 (EVALSHA), its text sent only to a server that does
+    not know it yet (a restart, a failover, another node of a cluster). Every script here
+    touches one key, so it runs on any Redis, one or a cluster."""
+
+    def __init__(self, text: str):
+        self.text, self.sha = text, hashlib.sha1(text.encode()).hexdigest()
+
+    def __call__(self, client: redis.Redis, key: str, *args):
+        try:
+            return client.evalsha(self.sha, 1, key, *args)
+        except redis.exceptions.NoScriptError:
+            return client.eval(self.text, 1, key, *args)
+
+
+# Each acts only while the claim still holds the owner's token (ARGV[1]).
+_RELEASE = _Script("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                   "return redis.call('DEL', KEYS[1]) end return 0")
+_REPLACE = _Script("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                   "return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end return false")
+_RENEW = _Script("if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                 "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0")
 
 
 class ClaimLost(TemporaryFailure):
@@ -92,14 +109,16 @@ def claim(client: redis.Redis, function: str, event: CloudEvent,
     claims its process could not give back (`abandoned_claims`)."""
     key = dedup_key(function, (identity or source_and_id)(event))
     token = _PROCESSING + os.urandom(8).hex().encode()
+    # SET NX, then GET only when it fails (a redelivery): a script doing both in one round
+    # trip cost ~8 us more per new event (median of 40 interleaved rounds, 66 vs 58 us) to
+    # save ~40 us per redelivery, a loss unless one event in six is redelivered.
     if client.set(key, token, nx=True, px=_ms(lease_s)):
         return Claim(key, None, token=token, lease_s=lease_s, abandoned=abandoned)
     stored = client.get(key)
     if stored is None:  # expired between the two calls: try once more
         return claim(client, function, event, identity, lease_s=lease_s, abandoned=abandoned)
     if stored.startswith(_PROCESSING):
-        if abandoned.get(key) == stored and client.eval(_REPLACE, 1, key, stored, token,
-                                                         _ms(lease_s)):
+        if abandoned.get(key) == stored and _REPLACE(client, key, stored, token, _ms(lease_s)):
             abandoned.pop(key)
             return Claim(key, None, token=token, lease_s=lease_s, abandoned=abandoned)
         return Claim(key, None, in_progress=True)
@@ -109,8 +128,8 @@ def claim(client: redis.Redis, function: str, event: CloudEvent,
 def complete(client: redis.Redis, claim_: Claim, replies: list[CloudEvent], ttl_s: int) -> None:
     """Turn our claim into the done mark; ClaimLost if it is no longer ours."""
     try:
-        done = client.eval(_REPLACE, 1, claim_.key, claim_.token,
-                           json.dumps([to_dict(e) for e in replies]), _ms(ttl_s))
+        done = _REPLACE(client, claim_.key, claim_.token,
+                        json.dumps([to_dict(e) for e in replies]), _ms(ttl_s))
     except redis.RedisError:
         _abandon(claim_)
         raise
@@ -121,7 +140,7 @@ def complete(client: redis.Redis, claim_: Claim, replies: list[CloudEvent], ttl_
 def release(client: redis.Redis, claim_: Claim) -> None:
     """Give the event back (the handler failed) so that a retry handles it again."""
     try:
-        client.eval(_RELEASE, 1, claim_.key, claim_.token)
+        _RELEASE(client, claim_.key, claim_.token)
     except redis.RedisError:
         _abandon(claim_)
         raise
@@ -143,8 +162,7 @@ class Lease:
     def renew(self) -> None:
         now = time.monotonic()
         try:
-            kept = self.client.eval(_RENEW, 1, self.claim.key, self.claim.token,
-                                    _ms(self.claim.lease_s))
+            kept = _RENEW(self.client, self.claim.key, self.claim.token, _ms(self.claim.lease_s))
         except redis.RedisError as error:
             # Try again sooner; if Redis stays away the claim may expire, which the
             # compare-and-set of the done mark then notices.
