@@ -1,15 +1,29 @@
 """`make bench`, chain section: chain-analysis and whale-detection records/s on 2,000- and
-20,000-record blocks, in-process and through HTTP, beside a no-op baseline of the same run.
+20,000-record blocks, in-process and through HTTP, beside a no-op baseline of the same run,
+then how chain-analysis's cost per event grows (docs/performance.md, "Chain analysis and
+growth").
 
 In-process, the baseline is what every function pays anyway (the data schema check); the
-analysis is timed with its state in Redis (one optimistic round trip per block) and, to
-separate Redis from the work itself, with the state in memory. Through HTTP the baseline is
-the no-op function on the same server. Figures are printed, never asserted.
+analysis is timed with its state in Redis as the deployed function keeps it (the StateStore of
+its Context, one optimistic round trip per block) and, to separate Redis from the work itself,
+with the state in memory (through the same codec); each figure is the median of REPEATS runs on fresh tokens. Through
+HTTP the baseline is the no-op function on the same server.
+
+Growth, chain-analysis with its state in Redis, the median cost of an event:
+- block size: the 2,000- and 20,000-record blocks above, per block and per record;
+- tracked tokens: 10, 1,000 or 100,000 tokens with state in Redis (written for the run, deleted
+  after it), events of 50 records over 10 of them drawn at random, 400 s apart (the hour's
+  window then holds about nine events' trades: the 10 tokens of the first row, in every
+  event, do not pile up more history than the others);
+- history: a token whose state holds 100, 1,000 or 5,000 trades (the most a token keeps),
+  events of 20 records of it.
+Figures are printed, never asserted.
 """
 from __future__ import annotations
 
 import os
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,20 +40,30 @@ from kades.chain.thresholds import ChainThresholds  # noqa: E402
 from kades.clients import redis_client  # noqa: E402
 from kades.events.catalogue import CHAIN_BLOCK, data_problems, new_event  # noqa: E402
 from kades.events.envelope import to_binary  # noqa: E402
-from kades.runtime.state import StateStore  # noqa: E402
+from kades.keys import CHAIN_POOL, CHAIN_TOKEN  # noqa: E402
+from kades.runtime.state import JsonCodec  # noqa: E402
 from kades.settings import Settings  # noqa: E402
 from kades.whales import function as whale_function  # noqa: E402
 
 WSOL = "So11111111111111111111111111111111111111112"
 NOOP_CHAIN = ROOT / "tests/chain/functions/noop_chain/main.py"  # the no-op, consuming chain blocks
 BLOCKS = {2_000: 8, 20_000: 3}  # records per block -> blocks timed
+REPEATS = 3                      # runs per in-process figure (the median is printed)
+GOAL = 100_000                   # chain-analysis, 2,000-record block, Redis state (issue 18)
+TRACKED = (10, 1_000, 100_000)   # tokens with state in Redis
+HISTORY = (100, 1_000, 5_000)    # trades a token's state holds (5,000: MAX_TRADES)
+EVENTS = 40                      # events timed per growth point (after WARM_UP untimed ones)
+WARM_UP = 10
 
 
-def make_block(run: str, index: int, records: int, rng: random.Random) -> dict:
-    """A block of `records` records (45% swaps, 45% their pool states, 10% transfers) over 200 tokens."""
+def make_block(run: str, index: int, records: int, rng: random.Random,
+               tokens: list[str] | None = None) -> dict:
+    """A block of `records` records (45% swaps, 45% their pool states, 10% transfers) over
+    `tokens` (200 of the run's own by default), each pool named after its token."""
+    tokens = tokens or [f"Tok{run}{k:04d}" for k in range(200)]
     swaps, states, transfers = [], [], []
     for n in range(int(records * 0.45)):
-        token, trader = f"Tok{run}{n % 200:04d}", f"Wallet{rng.randrange(5000):05d}"
+        token, trader = tokens[n % len(tokens)], f"Wallet{rng.randrange(5000):05d}"
         side, signature = rng.choice(("buy", "sell")), f"sig{run}{index}x{n}"
         base, quote = rng.randrange(10**9, 10**12), rng.randrange(10**7, 10**9)
         swaps.append({"signature": signature, "trader": trader, "program": "bench", "pool": f"Pool{token}",
@@ -53,11 +77,15 @@ def make_block(run: str, index: int, records: int, rng: random.Random) -> dict:
                        "quote_reserve": 60 * 10**9 + rng.randrange(10**9), "base_decimals": 6,
                        "quote_decimals": 9, "price": 7.5e-8, "tx_index": n})
     for n in range(records - 2 * len(swaps)):
-        transfers.append({"signature": f"tsig{run}{index}x{n}", "mint": f"Tok{run}{n % 200:04d}",
+        transfers.append({"signature": f"tsig{run}{index}x{n}", "mint": tokens[n % len(tokens)],
                           "source": f"Wallet{rng.randrange(5000):05d}", "destination": f"Wallet{rng.randrange(5000):05d}",
                           "amount": rng.randrange(10**6, 10**10), "decimals": 6})
     return {"slot": 300_000_000 + index, "block_time": f"2024-06-01T00:{index // 60 % 60:02d}:{index % 60:02d}Z",
             "transfers": transfers, "swaps": swaps, "liquidity": [], "pool_states": states, "launches": []}
+
+
+def records_of(block: dict) -> int:
+    return len(block["swaps"]) + len(block["pool_states"]) + len(block["transfers"])
 
 
 def timed(blocks: list[dict], work) -> float:
@@ -65,24 +93,116 @@ def timed(blocks: list[dict], work) -> float:
     began = time.perf_counter()
     for block in blocks:
         work(block)
-    return sum(len(b["swaps"]) + len(b["pool_states"]) + len(b["transfers"]) for b in blocks) / (time.perf_counter() - began)
+    return sum(map(records_of, blocks)) / (time.perf_counter() - began)
 
 
-def in_process(run: str, client) -> list[tuple[str, float, float]]:
-    rows, t = [], ChainThresholds()
-    for size, count in BLOCKS.items():
-        rng = random.Random(size)
-        blocks = [make_block(f"{run}{size}", i, size, rng) for i in range(count)]
-        events = [new_event(CHAIN_BLOCK, "/bench", b) for b in blocks]
-        baseline = timed(blocks, lambda b, it=iter(events): data_problems(next(it)))
-        for name, module in (("chain-analysis", chain_function), ("whale-detection", whale_function)):
-            memory = MemoryStates()
-            in_memory = timed(blocks, lambda b: module.analyse_block(None, b, 1.7e9, t, memory))
-            fresh = [make_block(f"{run}{size}r{name}", i, size, random.Random(size)) for i in range(count)]
-            states = StateStore(ttl_s=module.STATE_TTL_S)  # as the function's Context holds it
-            with_redis = timed(fresh, lambda b: module.analyse_block(client, b, 1.7e9, t, states))
-            rows.append((f"{name}, {size:,} records", in_memory, with_redis, baseline))
+def deployed(module) -> tuple[object, dict]:
+    """(state store, keyword arguments of analyse_block) as the function's Context holds them."""
+    local = module.start(None)
+    return getattr(local, "states", local), ({"needs": local.needs} if hasattr(local, "needs") else {})
+
+
+def in_process(run: str, client) -> list[tuple[str, float, float, float]]:
+    """(what, in memory, Redis state, baseline) in records/s, each the median of REPEATS runs."""
+    t, figures = ChainThresholds(), {}
+    for rep in range(REPEATS):
+        for size, count in BLOCKS.items():
+            rng = random.Random(size)
+            blocks = [make_block(f"{run}{size}x{rep}", i, size, rng) for i in range(count)]
+            events = [new_event(CHAIN_BLOCK, "/bench", b) for b in blocks]
+            baseline = timed(blocks, lambda b, it=iter(events): data_problems(next(it)))
+            for name, module in (("chain-analysis", chain_function), ("whale-detection", whale_function)):
+                memory = MemoryStates(getattr(deployed(module)[0], "codec", JsonCodec))
+                in_memory = timed(blocks, lambda b: module.analyse_block(None, b, 1.7e9, t, memory))
+                fresh = [make_block(f"{run}{size}r{rep}{name}", i, size, random.Random(size)) for i in range(count)]
+                store, kwargs = deployed(module)
+                with_redis = timed(fresh, lambda b: module.analyse_block(client, b, 1.7e9, t, store, **kwargs))
+                figures.setdefault(f"{name}, {size:,} records", []).append((in_memory, with_redis, baseline))
+    return [(label, *(statistics.median(run[k] for run in runs) for k in range(3)))
+            for label, runs in figures.items()]
+
+
+def event_costs(client, blocks: list[dict], store, kwargs: dict, *, step_s: float = 0.0) -> list[float]:
+    """Seconds of chain-analysis per block, `step_s` apart, the first WARM_UP blocks untimed."""
+    t, costs = ChainThresholds(), []
+    for n, block in enumerate(blocks):
+        began = time.perf_counter()
+        chain_function.analyse_block(client, block, 1.7e9 + n * step_s, t, store, **kwargs)
+        costs.append(time.perf_counter() - began)
+    return costs[WARM_UP:]
+
+
+def put_documents(client, documents: dict[str, bytes], ttl_s: int = 900) -> None:
+    pipe = client.pipeline(transaction=False)
+    for n, (key, raw) in enumerate(documents.items(), 1):
+        pipe.set(key, raw, ex=ttl_s)
+        if n % 2000 == 0:
+            pipe.execute()
+    pipe.execute()
+
+
+def tracked_tokens(run: str, client) -> list[tuple[int, float]]:
+    """(tokens tracked, median seconds per event) for events of 50 records over 10 tokens
+    drawn from those tracked, each with a token and a pool document in Redis (a token's
+    first block's, copied), written for the run and deleted after it."""
+    template = MemoryStates()
+    chain_function.analyse_block(None, make_block(f"{run}t", 0, 10, random.Random(1), ["T"]), 1.7e9,
+                                 ChainThresholds(), template)
+    token_doc = template.documents[CHAIN_TOKEN.format(token="T")].encode()
+    pool_doc = template.documents[CHAIN_POOL.format(pool="PoolT")].encode()
+    rows = []
+    for count in TRACKED:
+        tokens = [f"Trk{run}n{count}x{k:06d}" for k in range(count)]
+        documents = {CHAIN_TOKEN.format(token=token): token_doc for token in tokens}
+        documents.update({CHAIN_POOL.format(pool=f"Pool{token}"): pool_doc for token in tokens})
+        keys = list(documents)
+        try:
+            put_documents(client, documents)
+            store, kwargs = deployed(chain_function)
+            for at in range(0, len(keys), 2000):  # a process that has served them all, as far as
+                store.current(client, keys[at:at + 2000])  # its cache holds them
+            rng = random.Random(count)
+            blocks = [make_block(f"{run}n{count}", 1 + i, 50, rng, rng.sample(tokens, min(10, count)))
+                      for i in range(WARM_UP + EVENTS)]
+            rows.append((count, statistics.median(event_costs(client, blocks, store, kwargs, step_s=400.0))))
+        finally:
+            for at in range(0, len(keys), 2000):
+                client.unlink(*keys[at:at + 2000])
     return rows
+
+
+def history(run: str, client) -> list[tuple[int, int, float]]:
+    """(trades held, document bytes, median seconds per event) for events of 20 records of one
+    token whose state already holds that many trades (filled by one block of its own)."""
+    rows = []
+    for trades in HISTORY:
+        token, rng = f"His{run}h{trades}", random.Random(trades)
+        store, kwargs = deployed(chain_function)
+        fill = make_block(f"{run}h{trades}", 0, -(-trades * 100 // 45), rng, [token])
+        blocks = [fill] + [make_block(f"{run}h{trades}", 1 + i, 20, rng, [token])
+                           for i in range(WARM_UP - 1 + EVENTS)]  # the fill block is untimed too
+        costs = event_costs(client, blocks, store, kwargs)
+        size = len(client.get(CHAIN_TOKEN.format(token=token)))
+        rows.append((len(fill["swaps"]), size, statistics.median(costs)))
+    return rows
+
+
+def print_growth(run: str, client, sizes: list[tuple[str, float]]) -> None:
+    print("\nchain-analysis, cost per event with its state in Redis (medians; ratio to the first row)")
+    print(f"{'block size':<36}{'ms/block':>12}{'us/record':>12}{'ratio':>9}")
+    first = None
+    for label, rate in sizes:
+        size = int(label.split(", ")[1].split(" ")[0].replace(",", ""))
+        first = first or size / rate
+        print(f"{label.split(', ')[1]:<36}{size / rate * 1e3:>12.1f}{1e6 / rate:>12.1f}{size / rate / first:>8.1f}x")
+    print(f"{'tokens tracked (events of 50 records over 10)':<48}{'ms/event':>12}{'ratio':>9}")
+    rows = tracked_tokens(run, client)
+    for count, cost in rows:
+        print(f"{count:<48,}{cost * 1e3:>12.2f}{cost / rows[0][1]:>8.1f}x")
+    print(f"{'trades in the token state (events of 20 records)':<48}{'doc KB':>8}{'ms/event':>12}{'ratio':>9}")
+    rows = history(run, client)
+    for trades, size, cost in rows:
+        print(f"{trades:<48,}{size / 1024:>8.0f}{cost * 1e3:>12.2f}{cost / rows[0][2]:>8.1f}x")
 
 
 def over_http(run: str, env: dict) -> list[tuple[str, float]]:
@@ -114,10 +234,16 @@ def main() -> int:
     redis_url = config.redis_url.rsplit("/", 1)[0] + "/14"
     run = str(int(time.time()))  # fresh token names: no flush, other runs' keys stay apart
     client = redis_client(Settings(redis_url=redis_url))
-    print("\nchain analysis in-process, one core (records/s; ratio = schema-check-only baseline / analysis)")
+    print(f"\nchain analysis in-process, one core (records/s, median of {REPEATS} runs; ratio = "
+          "schema-check-only baseline / analysis with Redis state)")
     print(f"{'what':<36}{'in memory':>12}{'Redis state':>13}{'baseline':>12}{'cost ratio':>12}")
-    for label, memory, redis_rate, baseline in in_process(run, client):
-        print(f"{label:<36}{memory:>12,.0f}{redis_rate:>13,.0f}{baseline:>12,.0f}{baseline / redis_rate:>11.1f}x")
+    rows = in_process(run, client)
+    for label, memory, redis_rate, baseline in rows:
+        goal = f"  (goal >= {GOAL:,})" if label == "chain-analysis, 2,000 records" else ""
+        print(f"{label:<36}{memory:>12,.0f}{redis_rate:>13,.0f}{baseline:>12,.0f}{baseline / redis_rate:>11.1f}x{goal}")
+    print_growth(run, client, [(label, rate) for label, _, rate, _ in rows if label.startswith("chain")])
+    if "--no-http" in sys.argv:
+        return 0
     env = dict(os.environ, KADES_REDIS_URL=redis_url, KADES_LOG_LEVEL="WARNING",
                KADES_MAX_EVENT_BYTES=str(64 * 1024 * 1024))  # a 20,000-record block is ~9 MB of JSON
     rows = over_http(run, env)
