@@ -25,6 +25,7 @@ class ApiServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/ws"
         env = dict(os.environ, KADES_REDIS_URL=settings.redis_url,
+                   KADES_REDIS_CLUSTER=str(settings.redis_cluster),
                    KADES_DATABASE_URL=settings.database_url, THREADS=str(threads),
                    **(extra_env or {}))
         log = open(os.environ.get("KADES_TEST_API_LOG", os.devnull), "ab")

@@ -59,6 +59,7 @@ def mesh(kades_settings, redis_conn, db_conn):
     """api, alert-dispatch and the development broker as processes; yields (api, ingress)."""
     dispatch_port, broker_port = free_port(), free_port()
     env = dict(os.environ, KADES_REDIS_URL=kades_settings.redis_url,
+               KADES_REDIS_CLUSTER=str(kades_settings.redis_cluster),
                KADES_DATABASE_URL=kades_settings.database_url,
                KADES_PORT_ALERT_DISPATCH=str(dispatch_port))
     api = ApiServer(kades_settings, extra_env={"KADES_PORT_ALERT_DISPATCH": str(dispatch_port)})
