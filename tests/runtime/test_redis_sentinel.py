@@ -16,7 +16,7 @@ import redis
 from kades import clients, devservices
 from kades.clients import sentinel_addresses
 from kades.runtime.state import StateStore
-from kades.settings import Settings
+from kades.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.slow
 
@@ -102,3 +102,13 @@ def test_a_killed_primary_is_replaced_within_seconds_and_nothing_acknowledged_is
     # the 20 acknowledged updates, then the one made on the new primary
     assert StateStore(ttl_s=600).current(client, state_keys) == [{"n": 21}, {"n": 21}]
     print(f"back after {back_s:.1f} s, {len(errors)} temporary errors meanwhile")
+
+
+def test_cluster_and_sentinels_together_or_a_bad_sentinel_list_are_refused():
+    both = dataclasses.replace(Settings(), redis_cluster=True, redis_sentinels="127.0.0.1:1")
+    with pytest.raises(SettingsError, match="set one of them"):
+        clients.redis_client(both)
+    with pytest.raises(SettingsError, match="KADES_REDIS_SENTINELS"):
+        sentinel_addresses("host:port")
+    assert Settings.from_env({"KADES_REDIS_CLUSTER": "yes",
+                              "KADES_REDIS_SENTINEL_MASTER": "m"}).redis_sentinel_master == "m"
