@@ -36,9 +36,13 @@ def sentinel_group(tmp_path):
         pytest.skip(str(error))
     primary, replica, sentinel = _free_port(), _free_port(), _free_port()
     common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    processes = [subprocess.Popen([binary, "--port", str(primary), *common],
+    for port in (primary, replica):  # a full sync writes an RDB file there
+        (tmp_path / str(port)).mkdir()
+    processes = [subprocess.Popen([binary, "--port", str(primary), *common,
+                                   "--dir", str(tmp_path / str(primary))],
                                   stdout=subprocess.DEVNULL),
                  subprocess.Popen([binary, "--port", str(replica), *common,
+                                   "--dir", str(tmp_path / str(replica)),
                                    "--replicaof", "127.0.0.1", str(primary)],
                                   stdout=subprocess.DEVNULL)]
     config = tmp_path / "sentinel.conf"
