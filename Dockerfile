@@ -7,7 +7,7 @@ ARG FUNCTION
 RUN test -n "$FUNCTION" || { echo "build with --build-arg FUNCTION=<functions/ folder name>" >&2; exit 1; }
 
 # MALLOC_ARENA_MAX: two malloc arenas instead of eight per core keep a threaded server's
-# resident memory from creeping up (see shared/kades/localrun.py, docs/reliability.md).
+# resident memory from creeping up (see shared/kades/dev/localrun.py, docs/reliability.md).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MALLOC_ARENA_MAX=2 \

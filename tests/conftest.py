@@ -1,12 +1,12 @@
 """Shared fixtures: real Redis and real PostgreSQL, started on demand.
 
 `kades_settings` (session) uses the servers at KADES_REDIS_URL / KADES_DATABASE_URL (defaults
-from Settings) and starts local ones through `kades.devservices` when nothing answers there.
+from Settings) and starts local ones through `kades.dev.services` when nothing answers there.
 It points Redis at database 15, creates a fresh database `kades_test`, migrates it, and stops
 at the end only the servers it started itself. Tests that need no server never start one.
 
 PostgreSQL is TimescaleDB (community edition) wherever the extension is installed; as root,
-with `../shared/vendor/` beside the repository, devservices installs it first. The storage
+with `../shared/vendor/` beside the repository, kades.dev.services installs it first. The storage
 tests run on every edition (`edition_settings`): community, Apache-2 (a second server with
 `timescaledb.license = 'apache'`, on the next port) and plain PostgreSQL (a third, without
 the extension, on the port after). An edition that cannot run here is skipped with the
@@ -27,7 +27,8 @@ from psycopg.conninfo import make_conninfo
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from kades import clients, devservices
+from kades import clients
+from kades.dev import services as devservices
 from kades.events.envelope import CloudEvent, decode
 from kades.settings import Settings
 from kades.storage.migrate import migrate, storage_edition
@@ -93,7 +94,7 @@ def base_settings() -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def redis_cluster_settings(base_settings) -> Iterator[Settings]:
     """`base_settings` with Redis on a local three-node Redis Cluster (the same redis-server
-    in cluster mode, kades.devservices.ensure_redis_cluster): started the first time a test
+    in cluster mode, kades.dev.services.ensure_redis_cluster): started the first time a test
     asks for it, stopped at the end of the session if it was not running before."""
     data_dir = devservices.default_data_dir()
     try:

@@ -13,8 +13,8 @@ import pytest
 
 from kades.broker.dlq import list_dead_letters
 from kades.events.envelope import to_binary
-from kades.demo import fetch_anomalies, match_labels
-from kades.localrun import start_system, stop_system
+from kades.dev.demo import fetch_anomalies, match_labels
+from kades.dev.localrun import start_system, stop_system
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.simulate.market import feed_events, simulate_market
 from kades.storage.apikeys import create_key

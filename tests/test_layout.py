@@ -50,11 +50,13 @@ def test_the_simulators_import_each_other_without_a_cycle():
     assert order[-1] == "kades.simulate.cli"
 
 
-def test_only_the_tooling_imports_the_simulators():
-    # the simulators ship in the package but no function uses them: the demo and the CLI do
+def test_only_the_tooling_imports_the_simulators_and_the_dev_package():
+    # both ship in the package but no function uses them: the CLI and kades.dev do
     package = ROOT / "shared" / "kades"
-    tooling = {package / "demo.py", package / "cli.py"}
     for module in package.rglob("*.py"):
-        if module.parent != package / "simulate" and module not in tooling:
-            assert not any(name.startswith("kades.simulate") for name in _kades_imports(module)), module
+        if module.parent in (package / "simulate", package / "dev") or module == package / "cli.py":
+            continue
+        imported = _kades_imports(module)
+        assert not any(name.startswith(("kades.simulate", "kades.dev")) for name in imported), module
     assert not list(package.glob("simulate*.py")) and not (package / "story.py").exists()
+    assert not {"devservices.py", "localrun.py", "demo.py"} & {p.name for p in package.glob("*.py")}

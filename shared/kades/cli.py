@@ -14,9 +14,9 @@ from kades.settings import SettingsError
 
 # name -> (module, function taking argv and returning an exit code, one-line help)
 COMMANDS = {
-    "up": ("kades.localrun", "main_up", "start services, every function and the broker; feed the demo"),
-    "down": ("kades.localrun", "main_down", "stop everything `kades up` started"),
-    "services": ("kades.devservices", "main_services", "start/stop/show local Redis and PostgreSQL"),
+    "up": ("kades.dev.localrun", "main_up", "start services, every function and the broker; feed the demo"),
+    "down": ("kades.dev.localrun", "main_down", "stop everything `kades up` started"),
+    "services": ("kades.dev.services", "main_services", "start/stop/show local Redis and PostgreSQL"),
     "migrate": ("kades.storage.migrate", "main_migrate", "apply the SQL migrations in order"),
     "retention": ("kades.storage.retention", "main_retention",
                   "remove stored rows past the retention horizon (where no policy does it)"),

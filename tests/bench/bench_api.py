@@ -27,7 +27,7 @@ import httpx
 import psycopg
 import simple_websocket
 
-from kades import devservices
+from kades.dev import services as devservices
 from kades.events.catalogue import ALERT, new_event
 from kades.events.envelope import to_binary
 from kades.settings import Settings

@@ -33,7 +33,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import ROOT, Server  # noqa: E402  (tests/bench/run.py helpers)
 
-from kades import devservices  # noqa: E402
+from kades.dev import services as devservices  # noqa: E402
 from kades.chain import function as chain_function  # noqa: E402
 from kades.chain.memory import MemoryStates  # noqa: E402
 from kades.chain.thresholds import ChainThresholds  # noqa: E402

@@ -20,7 +20,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kades import devservices
+from kades.dev import services as devservices
 from kades.events.catalogue import ALERT, ANOMALY_DETECTED, PING, new_event
 from kades.risk.function import handle_anomalies as handle
 from kades.runtime import Context

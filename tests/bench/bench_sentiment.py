@@ -10,7 +10,7 @@ import dataclasses
 import sys
 import time
 
-from kades import devservices
+from kades.dev import services as devservices
 from kades.events.catalogue import SOCIAL_POSTS, new_event
 from kades.runtime import Context
 from kades.sentiment import function as sentiment

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from kades import devservices
+from kades.dev import services as devservices
 from kades.settings import Settings
 from kades.storage.migrate import migrate
 

@@ -14,7 +14,7 @@ from redis.retry import Retry
 from werkzeug.wrappers import Response
 
 from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
-from kades import devservices
+from kades.dev import services as devservices
 from kades.broker import DevBroker, load_eventing
 from kades.broker.queue import GROUP, BrokerQueue
 from kades.broker.routing import Router

@@ -18,7 +18,7 @@ from kades.audiences import broker_audience
 from kades.broker import ConfigError, DevBroker, load_eventing
 from kades.broker.policy import policies_for, subject_contained
 from kades.broker.tokens import LocalIssuer, oidc_subject, projected_token, trigger_subject
-from kades.localrun import DEMO_SOURCE_ACCOUNT, sender_token_file, service_account
+from kades.dev.localrun import DEMO_SOURCE_ACCOUNT, sender_token_file, service_account
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[2]

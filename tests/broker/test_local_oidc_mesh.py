@@ -1,5 +1,5 @@
 """The local mesh with sender identity on (`kades up --oidc`): a real function process started
-with the command and environment `kades up` gives it (kades.localrun) requires the broker's
+with the command and environment `kades up` gives it (kades.dev.localrun) requires the broker's
 token: an unsigned POST, or one signed for another function, is refused with 401, and the
 development broker's signed delivery is taken (issue 13, item 5)."""
 from __future__ import annotations
@@ -15,7 +15,7 @@ from brokertest import event_attrs, free_port, manifests, post_binary, signed, w
 from kades.audiences import service_audience
 from kades.broker import DevBroker, list_dead_letters, load_eventing
 from kades.broker.tokens import LocalIssuer, trigger_subject
-from kades.localrun import function_command, function_env, process_env
+from kades.dev.localrun import function_command, function_env, process_env
 
 pytestmark = pytest.mark.slow  # starts processes
 

@@ -101,7 +101,7 @@ def detector_section() -> int:
     import redis
 
     import social_scoring
-    from kades import devservices
+    from kades.dev import services as devservices
     from kades.runtime import Context
     from kades.settings import Settings
     from kades.simulate.social import simulate_social

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from kades import devservices
+from kades.dev import services as devservices
 
 
 @dataclass

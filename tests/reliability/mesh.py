@@ -29,7 +29,7 @@ import httpx
 import redis
 
 from kades.events.envelope import CloudEvent, decode
-from kades.localrun import function_command, process_env, start_system, stop_system
+from kades.dev.localrun import function_command, process_env, start_system, stop_system
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.runtime import dedup
 from kades.settings import Settings

@@ -7,7 +7,8 @@ import pytest
 from functions_framework import create_app
 
 from runtimetest import FUNCTIONS, binary, tick_data
-from kades import clients, devservices
+from kades import clients
+from kades.dev import services as devservices
 from kades.settings import settings
 
 

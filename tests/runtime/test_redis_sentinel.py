@@ -13,7 +13,8 @@ import time
 import pytest
 import redis
 
-from kades import clients, devservices
+from kades import clients
+from kades.dev import services as devservices
 from kades.clients import sentinel_addresses
 from kades.runtime.state import StateStore
 from kades.settings import Settings, SettingsError

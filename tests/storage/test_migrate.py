@@ -9,7 +9,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from kades import devservices
+from kades.dev import services as devservices
 from kades.storage import migrate as migrations
 from kades.storage.migrate import Edition, MigrationError, discover, migrate, status
 from kades.storage.retention import apply_retention, main_retention

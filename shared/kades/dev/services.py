@@ -8,7 +8,7 @@ another checkout, or anything else, is refused with a message naming it, so two 
 mix their state. `stop_all` stops only the servers whose pid files are in `data_dir`.
 
 PostgreSQL runs as TimescaleDB whenever the extension is installed (from `../shared/vendor/`
-when we are root and it is there: kades.vendor_timescale), in its community edition;
+when we are root and it is there: kades.dev.vendor_timescale), in its community edition;
 `edition="apache"` starts the Apache-2 edition and `edition="plain"` plain PostgreSQL, each
 in a data directory of its own (the tests run the storage suite on all three).
 
@@ -45,7 +45,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from kades import exitcodes, vendor_timescale
+from kades import exitcodes
+from kades.dev import vendor_timescale
 from kades.errors import KadesError
 from kades.settings import Settings, redact_url
 

@@ -10,7 +10,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from kades.localrun import _wait_healthy, running_summary
+from kades.dev.localrun import _wait_healthy, running_summary
 from kades.registry import FUNCTIONS
 from kades.settings import Settings
 from terminal import Terminal

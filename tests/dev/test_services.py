@@ -8,7 +8,7 @@ import psycopg
 import pytest
 import redis
 
-from kades import devservices
+from kades.dev import services as devservices
 from kades.settings import Settings
 from kades.storage.migrate import storage_edition
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kades import devservices, vendor_timescale
+from kades.dev import services as devservices, vendor_timescale
 
 
 @pytest.fixture

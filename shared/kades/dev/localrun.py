@@ -1,6 +1,6 @@
 """`kades up` / `kades down`: the whole system on one machine, the way `make run` shows it.
 
-Starts real Redis and PostgreSQL (kades.devservices), migrates, starts every function with
+Starts real Redis and PostgreSQL (kades.dev.services), migrates, starts every function with
 functions-framework on its own port and the development broker, feeds the seeded demo
 stream and prints the anomalies the system found beside the ones the simulator injected.
 Everything keeps running in the background until `kades down` (`make stop`).
@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from kades import devservices
+from kades.dev import services as devservices
 from kades.audiences import service_audience
 from kades.broker.tokens import oidc_subject, projected_token
 from kades.cliutil import progress, report_error
@@ -212,7 +212,7 @@ def main_up(argv: list[str]) -> int:
     print(running_summary(urls, config, api_key=api_key, logs=local / "logs"))
     if not args.no_demo:
         seed = args.seed if args.seed is not None else int(time.time()) % 100_000
-        from kades.demo import show_demo
+        from kades.dev.demo import show_demo
         return show_demo(urls["api"], config.sink_url, seed=seed, minutes=args.minutes,
                          rate=args.rate, api_key=api_key,
                          token_file=sender_token_file(local, DEMO_SOURCE_ACCOUNT) if args.oidc else "")
