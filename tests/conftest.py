@@ -30,7 +30,7 @@ from werkzeug.wrappers import Request, Response
 from kades import clients
 from kades.dev import services as devservices
 from kades.events.envelope import CloudEvent, decode
-from kades.settings import Settings
+from kades.settings import Settings, settings
 from kades.storage.migrate import migrate, storage_edition
 
 # Overridable so that several test sessions can share one Redis and one PostgreSQL.
@@ -177,16 +177,37 @@ def edition_settings(base_settings) -> Iterator[Callable[[str], Settings]]:
         devservices.stop_postgres(data_dir, edition=edition)
 
 
+class SettingsEnv:
+    """KADES_* variables for code that reads `settings()`: each change is seen at once, and
+    the test's monkeypatch undoes them all (one place, not `settings.cache_clear()` pairs)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch):
+        self._monkeypatch = monkeypatch
+
+    def setenv(self, name: str, value: str) -> None:
+        self._monkeypatch.setenv(name, value)
+        settings.cache_clear()
+
+    def delenv(self, name: str) -> None:
+        self._monkeypatch.delenv(name, raising=False)
+        settings.cache_clear()
+
+
 @pytest.fixture
-def kades_env(kades_settings, monkeypatch) -> Iterator[Settings]:
+def fresh_settings(monkeypatch) -> Iterator[SettingsEnv]:
+    """Settings read anew from the environment this test sets, and forgotten after it."""
+    settings.cache_clear()
+    yield SettingsEnv(monkeypatch)
+    settings.cache_clear()
+
+
+@pytest.fixture
+def kades_env(kades_settings, fresh_settings) -> Settings:
     """Like `kades_settings`, also exported as KADES_* variables for code that reads settings()."""
-    from kades.settings import settings
-    monkeypatch.setenv("KADES_REDIS_URL", kades_settings.redis_url)
-    monkeypatch.setenv("KADES_REDIS_CLUSTER", str(kades_settings.redis_cluster).lower())
-    monkeypatch.setenv("KADES_DATABASE_URL", kades_settings.database_url)
-    settings.cache_clear()
-    yield kades_settings
-    settings.cache_clear()
+    fresh_settings.setenv("KADES_REDIS_URL", kades_settings.redis_url)
+    fresh_settings.setenv("KADES_REDIS_CLUSTER", str(kades_settings.redis_cluster).lower())
+    fresh_settings.setenv("KADES_DATABASE_URL", kades_settings.database_url)
+    return kades_settings
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 from kades import exitcodes, runfunction
 from kades.cli import main
 from kades.events.envelope import from_structured, to_dict
-from kades.settings import settings
 from kades.simulate.market import feed_events, simulate_market
 
 
@@ -20,14 +19,6 @@ def feed_lines() -> str:
     """A minute of the demo market feed, as recorded JSON lines."""
     events = feed_events(simulate_market(seed=4, tokens=1, minutes=1), source="/kades/simulator")
     return "".join(json.dumps(to_dict(event)) + "\n" for event in events)
-
-
-@pytest.fixture
-def unset_settings(monkeypatch):
-    """Settings re-read from the environment this test sets, and forgotten after it."""
-    settings.cache_clear()
-    yield monkeypatch
-    settings.cache_clear()
 
 
 def test_dash_reads_events_from_stdin_and_prints_the_replies(kades_env, redis_conn, db_conn,
@@ -54,10 +45,11 @@ def test_an_unreadable_input_is_a_failure_not_a_traceback(capsys):
                                        "/nonexistent/events.jsonl: No such file or directory\n")
 
 
-def test_redis_away_is_exit_code_3_in_one_line_without_passwords(unset_settings, capsys):
-    unset_settings.setenv("KADES_REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")
-    unset_settings.setenv("KADES_DATABASE_URL", "postgresql://kades:s3cret@127.0.0.1:1/kades")
-    unset_settings.setattr("sys.stdin", io.StringIO(feed_lines()))
+def test_redis_away_is_exit_code_3_in_one_line_without_passwords(fresh_settings, monkeypatch,
+                                                                 capsys):
+    fresh_settings.setenv("KADES_REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")
+    fresh_settings.setenv("KADES_DATABASE_URL", "postgresql://kades:s3cret@127.0.0.1:1/kades")
+    monkeypatch.setattr("sys.stdin", io.StringIO(feed_lines()))
     assert main(["run-function", "dead-letter", "--input", "-"]) == exitcodes.UNAVAILABLE
     err = capsys.readouterr().err
     assert err.startswith("kades run-function: a dependency (Redis redis://:***@127.0.0.1:1/0, "

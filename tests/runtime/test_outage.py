@@ -9,7 +9,6 @@ from functions_framework import create_app
 from runtimetest import FUNCTIONS, binary, tick_data
 from kades import clients
 from kades.dev import services as devservices
-from kades.settings import settings
 
 
 def free_port() -> int:
@@ -19,16 +18,14 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def counter(tmp_path, monkeypatch):
+def counter(tmp_path, fresh_settings):
     """The counter function on a Redis of its own, which the test may stop; (client, port)."""
     port = free_port()
     devservices.ensure_redis(data_dir=tmp_path, port=port)
-    monkeypatch.setenv("KADES_REDIS_URL", f"redis://127.0.0.1:{port}/0")
-    settings.cache_clear()
+    fresh_settings.setenv("KADES_REDIS_URL", f"redis://127.0.0.1:{port}/0")
     yield create_app("handle", str(FUNCTIONS / "counter" / "main.py"), "http").test_client(), port
     devservices.stop_redis(tmp_path)
     clients.close_all()
-    settings.cache_clear()
 
 
 def test_redis_stopped_gives_503_then_recovers(counter, tmp_path):

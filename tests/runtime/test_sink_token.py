@@ -21,7 +21,6 @@ from kades.errors import TemporaryFailure
 from kades.events.catalogue import MARKET_TICK, new_event
 from kades.events.envelope import decode
 from kades.runtime import sink, tokenfile
-from kades.settings import settings
 from kades.solana import poll, source
 from runtimetest import binary, tick_data
 
@@ -104,15 +103,11 @@ def test_a_missing_or_empty_token_file_is_a_temporary_failure_naming_it(ingress,
     assert ingress.accepted == [] and ingress.refused == 0  # nothing sent without it
 
 
-def test_the_setting_is_the_default_token_file(ingress, tmp_path, monkeypatch):
+def test_the_setting_is_the_default_token_file(ingress, tmp_path, fresh_settings):
     path = projected(tmp_path / "broker-token", "from-the-setting")
     ingress.expected = "from-the-setting"
-    monkeypatch.setenv("KADES_SINK_TOKEN_FILE", str(path))
-    settings.cache_clear()
-    try:
-        sink.send([tick(1)], ingress.url)  # what the api's token.tracked does
-    finally:
-        settings.cache_clear()
+    fresh_settings.setenv("KADES_SINK_TOKEN_FILE", str(path))
+    sink.send([tick(1)], ingress.url)  # what the api's token.tracked does
     assert len(ingress.accepted) == 1
 
 
@@ -194,17 +189,12 @@ def test_solana_source_following_a_node_reads_each_rotation(ingress, tmp_path, k
     assert sent == ["before", "after"]
 
 
-def test_solana_source_defaults_to_the_setting_then_to_the_sinkbinding_file(monkeypatch, tmp_path):
-    settings.cache_clear()
-    monkeypatch.delenv("KADES_SINK_TOKEN_FILE", raising=False)
-    try:
-        assert source.sink_token_file("given") == "given"
-        # No SinkBinding token here (authentication-oidc off, or not in a pod): none is sent.
-        assert source.sink_token_file(None) == (
-            tokenfile.SINKBINDING_TOKEN_FILE if os.path.isfile("/oidc/token") else "")
-        monkeypatch.setenv("KADES_SINK_TOKEN_FILE", "/var/run/secrets/kades/broker/token")
-        settings.cache_clear()
-        assert source.sink_token_file(None) == "/var/run/secrets/kades/broker/token"
-    finally:
-        settings.cache_clear()
+def test_solana_source_defaults_to_the_setting_then_to_the_sinkbinding_file(fresh_settings):
+    fresh_settings.delenv("KADES_SINK_TOKEN_FILE")
+    assert source.sink_token_file("given") == "given"
+    # No SinkBinding token here (authentication-oidc off, or not in a pod): none is sent.
+    assert source.sink_token_file(None) == (
+        tokenfile.SINKBINDING_TOKEN_FILE if os.path.isfile("/oidc/token") else "")
+    fresh_settings.setenv("KADES_SINK_TOKEN_FILE", "/var/run/secrets/kades/broker/token")
+    assert source.sink_token_file(None) == "/var/run/secrets/kades/broker/token"
     assert tokenfile.SINKBINDING_TOKEN_FILE == "/oidc/token"  # Knative's mount: /oidc, key token

@@ -71,16 +71,15 @@ def test_api_keys_are_never_stored_or_logged_in_clear(api, make_key, db_conn, re
     assert not any(secret in line for line in log_lines)
 
 
-def test_dependency_urls_with_passwords_never_reach_answers_or_logs(kades_env, monkeypatch,
+def test_dependency_urls_with_passwords_never_reach_answers_or_logs(kades_env, fresh_settings,
                                                                      log_lines):
     from kades import clients
-    from kades.settings import settings
-    monkeypatch.setenv("KADES_DATABASE_URL",
-                       f"postgresql://kades:{DB_PASSWORD}@127.0.0.1:{free_port()}/kades")
-    monkeypatch.setenv("KADES_REDIS_URL", f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0")
-    monkeypatch.setenv("KADES_DATABASE_TIMEOUT_S", "1")
-    monkeypatch.setenv("KADES_REDIS_TIMEOUT_S", "0.5")
-    settings.cache_clear()
+    fresh_settings.setenv("KADES_DATABASE_URL",
+                          f"postgresql://kades:{DB_PASSWORD}@127.0.0.1:{free_port()}/kades")
+    fresh_settings.setenv("KADES_REDIS_URL",
+                          f"redis://:{REDIS_PASSWORD}@127.0.0.1:{free_port()}/0")
+    fresh_settings.setenv("KADES_DATABASE_TIMEOUT_S", "1")
+    fresh_settings.setenv("KADES_REDIS_TIMEOUT_S", "0.5")
     clients.close_all()
     try:
         answers = [api_client("kades_" + "B" * 32).get("/v1/anomalies"),
@@ -94,7 +93,6 @@ def test_dependency_urls_with_passwords_never_reach_answers_or_logs(kades_env, m
         answers.append(function.get("/ready"))
     finally:
         clients.close_all()
-        settings.cache_clear()
     assert [a.status_code for a in answers] == [503] * 4
     seen = [a.get_data(as_text=True) for a in answers] + log_lines
     for secret in (DB_PASSWORD, REDIS_PASSWORD):

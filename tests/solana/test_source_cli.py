@@ -13,7 +13,6 @@ from kades import exitcodes
 from kades.cli import main
 from kades.events.catalogue import CHAIN_BLOCK
 from kades.events.envelope import from_structured
-from kades.settings import settings
 from kades.solana import poll
 from kades.solana.rpc import SolanaRpc
 
@@ -27,14 +26,6 @@ def transaction(slot: int) -> dict:
                             "message": {"accountKeys": [SYSTEM_PROGRAM], "instructions": []}},
             "meta": {"err": None, "preBalances": [0], "postBalances": [0],
                      "preTokenBalances": [], "postTokenBalances": []}}
-
-
-@pytest.fixture
-def unset_settings(monkeypatch):
-    """Settings re-read from the environment this test sets, and forgotten after it."""
-    settings.cache_clear()
-    yield monkeypatch
-    settings.cache_clear()
 
 
 def test_replay_dash_reads_stdin_as_a_file_would(tmp_path, monkeypatch, capsys):
@@ -75,8 +66,8 @@ def test_an_unreachable_sink_is_exit_code_3_without_its_password(tmp_path, capsy
     assert "s3cret" not in err and len(errors) == 1
 
 
-def test_rpc_mode_with_redis_away_is_exit_code_3(unset_settings, capsys):
-    unset_settings.setenv("KADES_REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")
+def test_rpc_mode_with_redis_away_is_exit_code_3(fresh_settings, capsys):
+    fresh_settings.setenv("KADES_REDIS_URL", "redis://:s3cret@127.0.0.1:1/0")
     code = main(["solana-source", "--rpc", "http://127.0.0.1:1/", "--stdout", "--max-slots", "1"])
     assert code == exitcodes.UNAVAILABLE
     err = capsys.readouterr().err
