@@ -104,7 +104,9 @@ def mark_states(client: redis.Redis, keys: list[str]) -> list[bytes | None]:
 
 
 def close_books(ledger: Ledger, client: redis.Redis, database_url: str,
-                posted: list[CloudEvent]) -> Books:
+                posted: list[CloudEvent], *, broker_client: redis.Redis | None = None) -> Books:
+    """The books: done marks read in `client` (the functions' Redis), the broker's lanes and
+    the dead letters it parked in `broker_client` when the broker keeps its queue apart."""
     books = Books(posted=len(posted))
     accepted = ledger.mesh.tap.snapshot()
     books.accepted = len(accepted)
@@ -116,6 +118,8 @@ def close_books(ledger: Ledger, client: redis.Redis, database_url: str,
     states = mark_states(client, [dedup_key(name, dedup.source_and_id(event))
                                   for event, name, _ in owed])
     parked = dead_letters(client)
+    if broker_client is not None:
+        parked |= dead_letters(broker_client)
     for (event, name, url), state in zip(owed, states):
         books.by_type[event.type] += 1
         if dedup.is_done(state):
@@ -125,7 +129,7 @@ def close_books(ledger: Ledger, client: redis.Redis, database_url: str,
             books.dead_letter_reasons[f"{name}: {parked[(event.source, event.id, url)]}"] += 1
         else:
             books.unfinished.append(f"{name} {event.type} {event.source} {event.id}")
-    books.backlog = broker_backlog(client)
+    books.backlog = broker_backlog(broker_client or client)
     with psycopg.connect(database_url) as conn:
         books.duplicate_rows = {table: conn.execute(query).fetchone()[0]
                                 for table, query in DUPLICATE_ROW_CHECKS.items()}
@@ -133,12 +137,13 @@ def close_books(ledger: Ledger, client: redis.Redis, database_url: str,
 
 
 def settle(ledger: Ledger, client: redis.Redis, database_url: str, posted: list[CloudEvent],
-           *, timeout_s: float = 120, quiet_s: float = 2.0) -> tuple[Books, float]:
+           *, timeout_s: float = 120, quiet_s: float = 2.0,
+           broker_client: redis.Redis | None = None) -> tuple[Books, float]:
     """Wait until the books balance and the tap is quiet; (books, seconds it took)."""
     began = time.monotonic()
     deadline, last_count, quiet_since = began + timeout_s, -1, time.monotonic()
     while True:
-        books = close_books(ledger, client, database_url, posted)
+        books = close_books(ledger, client, database_url, posted, broker_client=broker_client)
         if books.accepted != last_count:
             last_count, quiet_since = books.accepted, time.monotonic()
         done = books.balanced and time.monotonic() - quiet_since >= quiet_s

@@ -83,16 +83,26 @@ def inject(name: str, take_away: Callable[[], None], give_back: Callable[[], Non
     time.sleep(max(0.0, away_s - (time.monotonic() - taken_at)))
     give_back()
     back_at = time.monotonic()
-    away = back_at - taken_at
-    # Recovered: everything accepted before, and the first input accepted after, handled.
+    recovery = recovery_s(back_at, load=load, tracker=tracker, timeout_s=recovery_timeout_s)
+    return FaultResult(name, back_at - taken_at, recovery, ready,
+                       refusals_since(refusals_before, load))
+
+
+def recovery_s(back_at: float, *, load, tracker, timeout_s: float) -> float | None:
+    """Seconds from `back_at` until everything accepted before it, and the first input
+    accepted after it, is handled (None: not within `timeout_s`)."""
     first_after = len(load.accepted) + 1
-    while len(load.accepted) < first_after and time.monotonic() - back_at < recovery_timeout_s:
+    while len(load.accepted) < first_after and time.monotonic() - back_at < timeout_s:
         time.sleep(0.05)
-    waited = tracker.wait_done(first_after, timeout_s=recovery_timeout_s)
-    recovery = None if waited is None else time.monotonic() - back_at
+    waited = tracker.wait_done(first_after, timeout_s=timeout_s)
+    return None if waited is None else time.monotonic() - back_at
+
+
+def refusals_since(before: Counter, load) -> dict[str, int]:
+    """The ingress refusals the load generator met since `before` (a copy of its counter)."""
     refusals = Counter(load.refusals)
-    refusals.subtract(refusals_before)
-    return FaultResult(name, away, recovery, ready, {k: v for k, v in refusals.items() if v})
+    refusals.subtract(before)
+    return {k: v for k, v in refusals.items() if v}
 
 
 def every_fault(services: Services, mesh, *, away_s: float = 10.0,

@@ -130,8 +130,8 @@ class Tracker:
         while not self._stop.is_set():
             try:
                 self.poll()
-            except redis.ConnectionError:
-                pass  # Redis is being stopped on purpose: the next poll catches up
+            except (redis.ConnectionError, redis.TimeoutError):
+                pass  # Redis is being stopped (or failed over) on purpose: the next poll catches up
             time.sleep(self.poll_s)
 
     def poll(self) -> None:

@@ -43,15 +43,11 @@ def render(result: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for fault in result["faults"]:
-        ready = fault["ready_while_away"]
-        unavailable = sorted(n for n, s in ready.items() if s == 503)
-        down = sorted(n for n, s in ready.items() if s is None)
-        shown = (f"503: {', '.join(unavailable) or 'none'}" + (f"; down: {', '.join(down)}" if down else ""))
-        lines.append(f"| {fault['name']} | {_s(fault['away_s'])} | {_s(fault['recovery_s'])} | "
-                     f"{shown} | {fault['refusals'] or 'none'} | {fault['books']} |")
+        lines.append(_fault_row(fault, fault["books"]))
+    failover = result["failover"]
+    lines += [_fault_row(failover, _verdict(failover["books"])), "", *render_failover(failover)]
     soak = result["soak"]
     lines += [
-        "",
         "## Soak",
         "",
         f"- Sustainable rate found by stepping the input rate: {result['probes']}; highest "
@@ -87,6 +83,46 @@ def render(result: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _fault_row(fault: dict, books: str) -> str:
+    ready = fault["ready_while_away"]
+    unavailable = sorted(n for n, s in ready.items() if s == 503)
+    down = sorted(n for n, s in ready.items() if s is None)
+    shown = (f"503: {', '.join(unavailable) or 'none'}" + (f"; down: {', '.join(down)}" if down else ""))
+    return (f"| {fault['name']} | {_s(fault['away_s'])} | {_s(fault['recovery_s'])} | "
+            f"{shown} | {fault['refusals'] or 'none'} | {books} |")
+
+
+def _verdict(books: dict) -> str:
+    return "balanced" if books["balanced"] else (
+        f"NOT balanced: {books['unfinished']} unfinished, {books['lost_inputs']} inputs lost, "
+        f"backlog {books['backlog']}, duplicate rows {books['duplicate_rows']}")
+
+
+def render_failover(failover: dict) -> list[str]:
+    """The Sentinel failover row explained, with its own books."""
+    books = failover["books"]
+    return [
+        f"The last row ran on a mesh of its own at {failover['rate']:.0f} events/s: the "
+        "functions' Redis was a primary, a replica and three Sentinels (quorum 2, as in the "
+        "prod overlay; `kades.dev.services.ensure_redis_sentinel`, the same redis-server "
+        "binary) and every function ran with `KADES_REDIS_SENTINELS`. The primary was killed "
+        "(SIGKILL) under load; *away* is the time until the Sentinels named the replica the "
+        "new primary (down-after 1 s, then the vote), *recovery* runs from then. The service "
+        f"answered again **{_s(failover['back_s'])}** after the kill; meanwhile the functions "
+        "answered 503 and the broker retried (their /ready, asked at the kill, is answered "
+        "once the client's retries reach the new primary). The killed server then came back "
+        "as a replica of the new primary. The development broker keeps its queue in a Redis "
+        "of its own, as a cluster's Broker keeps it in Kafka, so what it acknowledged (202) is "
+        "not at stake; what the functions acknowledged (done marks, state, rows) is, and the "
+        f"books count it: **{books['posted']}** inputs posted, **{books['deliveries']}** "
+        f"deliveries owed, **{books['handled']}** handled once, **{books['dead_lettered']}** "
+        f"dead-lettered, **{books['unfinished']}** unfinished, **{books['lost_inputs']}** "
+        f"inputs lost, duplicate rows **{books['duplicate_rows']}**: "
+        f"**{_verdict(books)}**.",
+        "",
+    ]
 
 
 def render_outputs(outputs: dict) -> list[str]:

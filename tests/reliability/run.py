@@ -1,6 +1,6 @@
-"""`make reliability`: accounting, the five faults, rate finding and a soak on the whole mesh
-(throwaway Redis and PostgreSQL), then the fuzzing and security suites; writes
-docs/reliability.md from what it measured.
+"""`make reliability`: accounting, the five faults, a Sentinel failover, rate finding and a
+soak on the whole mesh (throwaway Redis and PostgreSQL), then the fuzzing and security suites;
+writes docs/reliability.md from what it measured.
 
     .venv/bin/python tests/reliability/run.py [--soak-minutes 10] [--away-s 10]
 """
@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from accounting import Ledger, settle  # noqa: E402
+from failover import failover_run  # noqa: E402
 from faults import Services, every_fault, inject  # noqa: E402
 from load import Load, Tracker, percentiles  # noqa: E402
 from outputs import account_steps, recent_start, reset  # noqa: E402
@@ -127,12 +128,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outputs-rate", type=float, default=50.0, help="its events per second")
     parser.add_argument("--outputs-fault-rate", type=float, default=0.05,
                         help="probability that a step fails, per function and event")
+    parser.add_argument("--failover-rate", type=float, default=20.0,
+                        help="events per second while the Redis primary is killed")
+    parser.add_argument("--failover-only", action="store_true",
+                        help="run the Sentinel failover alone and print it (no page written)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="kades-reliability-"))
     services = Services(work / "services", free_port(), free_port())
     services.start_redis()
     services.start_postgres()
     migrate(services.database_url)
+    if args.failover_only:
+        client = clients.redis_client(Settings.from_env({"KADES_REDIS_URL": services.redis_url}))
+        try:
+            shown = failover(work / "failover", services, client, args.failover_rate)
+        finally:
+            clients.close_all()
+            services.stop_all()
+        return 0 if failover_passed(shown) else 1
     mesh = Mesh(work / "mesh", redis_url=services.redis_url, database_url=services.database_url)
     client = clients.redis_client(Settings.from_env({"KADES_REDIS_URL": services.redis_url}))
     result: dict = {"when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -148,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             rate_per_s=args.outputs_rate, lateness_s=OUTPUTS_LATENESS_S,
             fault_rate=args.outputs_fault_rate)
         reset(client, services.database_url)
+        result["failover"] = failover(work / "failover", services, client, args.failover_rate)
         print(f"mesh: starting (state in {work})", flush=True)
         mesh.start()
         ledger = Ledger(mesh)
@@ -209,11 +223,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if passed(result) else 1
 
 
+def failover(work: Path, services: Services, client, rate_per_s: float) -> dict:
+    """The Sentinel failover on a mesh of its own (its functions on a replicated Redis, the
+    broker's queue on the run's Redis), then the run's Redis and tables emptied again."""
+    print(f"failover: functions on a primary, a replica and three Sentinels; the primary "
+          f"killed at {rate_per_s:.0f} events/s", flush=True)
+    run = failover_run(work, endless_story(seed=300), broker_redis_url=services.redis_url,
+                       database_url=services.database_url, rate_per_s=rate_per_s)
+    reset(client, services.database_url)
+    books = run.pop("books")
+    print(f"  promoted after {run['away_s']:.1f} s, recovery {run['recovery_s']}, back "
+          f"{run['back_s']} s after the kill; books: {books.summary()}", flush=True)
+    return {**run, "rate": rate_per_s, "books": books_dict(books)}
+
+
+def failover_passed(failover: dict) -> bool:
+    return failover["recovery_s"] is not None and failover["books"]["balanced"]
+
+
 def passed(result: dict) -> bool:
-    """Books balanced, every output once at every step, every fault recovered from, memory
-    within the goal, the fuzzing and security suites passed."""
+    """Books balanced, every output once at every step, every fault recovered from (the
+    failover with its books balanced), memory within the goal, the fuzzing and security
+    suites passed."""
     return (result["books"]["balanced"] and result["outputs"]["exact"] and result["fuzz_passed"]
             and all(f["recovery_s"] is not None for f in result["faults"])
+            and failover_passed(result["failover"])
             and result["soak"]["max_growth"] <= MAX_GROWTH_PERCENT)
 
 

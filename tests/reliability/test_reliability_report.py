@@ -31,6 +31,14 @@ RESULT = {
     "faults": [{"name": "Redis stopped", "away_s": 10.0, "recovery_s": 1.5,
                 "ready_while_away": {"api": 503, "market-aggregator": None},
                 "refusals": {"503": 3}, "books": "balanced"}],
+    "failover": {"name": "Redis primary killed (SIGKILL), Sentinel promotes the replica",
+                 "away_s": 2.25, "recovery_s": 0.5, "back_s": 2.75, "rate": 20.0,
+                 "ready_while_away": {"api": 200}, "refusals": {}, "killed": 7001,
+                 "promoted": 7002,
+                 "books": {"posted": 300, "accepted": 900, "deliveries": 1200, "handled": 1200,
+                           "dead_lettered": 0, "dead_letter_reasons": {}, "unfinished": 0,
+                           "lost_inputs": 0, "backlog": 0, "duplicate_rows": 0,
+                           "balanced": True}},
     "probes": "10/s → 10/s posted, lag 0", "sustained_rate": 10.0,
     "soak": {"minutes": 10.0, "rate": 8.0, "warmup_s": 60.0, "inputs": 4800, "p50": 0.1,
              "p99": 0.2, "max_lag": 3, "end_lag": 0,
@@ -51,6 +59,22 @@ def test_a_run_passes_only_when_books_faults_memory_and_fuzzing_all_do():
     unrecovered = copy.deepcopy(RESULT)
     unrecovered["faults"][0]["recovery_s"] = None
     assert not passed(unrecovered)
+    for key, bad in (("recovery_s", None), ("books", {**RESULT["failover"]["books"],
+                                                      "unfinished": 1, "balanced": False})):
+        broken = copy.deepcopy(RESULT)
+        broken["failover"][key] = bad
+        assert not passed(broken), key
+
+
+def test_the_failover_row_shows_promotion_recovery_and_its_own_books():
+    page = render(RESULT)
+    assert ("| Redis primary killed (SIGKILL), Sentinel promotes the replica | 2.2 s | 0.5 s | "
+            "503: none | none | balanced |") in page
+    assert "The service answered again **2.8 s** after the kill" in page
+    assert "**1200** handled once" in page
+    lost = copy.deepcopy(RESULT)
+    lost["failover"]["books"] |= {"lost_inputs": 2, "balanced": False}
+    assert "NOT balanced: 0 unfinished, 2 inputs lost" in render(lost)
 
 
 def test_the_page_shows_each_process_growth_and_its_second_half():

@@ -304,6 +304,135 @@ def stop_redis_cluster(data_dir: Path, *, timeout_s: float = 10.0) -> bool:
                 for pid_file in pid_files])
 
 
+# --- a local replicated Redis under Sentinel (the reliability checks' failover fault) --------
+
+SENTINEL_MASTER = "kades"
+
+
+def redis_sentinel_dir(data_dir: Path) -> Path:
+    return Path(data_dir).resolve() / "redis-sentinel"
+
+
+def _sentinel_id(port: int) -> str:
+    """A Sentinel's fixed run id (as the prod overlay derives one from the pod name): one
+    that restarts keeps its identity, so the others never count a stale Sentinel."""
+    return hashlib.sha1(f"sentinel-{port}".encode()).hexdigest()
+
+
+def ensure_redis_sentinel(*, data_dir: Path, ports: tuple[int, ...],
+                          sentinel_ports: tuple[int, int, int], master: str = SENTINEL_MASTER,
+                          down_after_ms: int = 1000, timeout_s: float = 20.0) -> bool:
+    """Make a replicated Redis answer: `ports[0]` the first primary, the others its replicas,
+    watched by three Sentinels on `sentinel_ports` (quorum 2, as in the prod overlay), each
+    node and Sentinel under `<data_dir>/redis-sentinel/<port>`, with the append-only file on.
+    A node that is not running is started as a replica of the primary the Sentinels name now
+    (so after a failover the old primary comes back as a replica); True if anything started."""
+    base = redis_sentinel_dir(data_dir)
+    primary = redis_sentinel_primary(sentinel_ports, master) or ports[0]
+    started = False
+    for port in ports:
+        if _redis_answers(port):
+            continue
+        directory = base / str(port)
+        directory.mkdir(parents=True, exist_ok=True)
+        follow = [] if port == primary else ["--replicaof", HOST, str(primary)]
+        subprocess.run([_redis_binary(), "--bind", HOST, "--port", str(port), "--daemonize", "yes",
+                        "--pidfile", str(directory / "redis.pid"),
+                        "--logfile", str(directory / "redis.log"), "--dir", str(directory),
+                        "--appendonly", "yes", "--appendfsync", "everysec", *follow], check=True)
+        started = True
+    for port in sentinel_ports:
+        if _redis_answers(port):
+            continue
+        directory = base / str(port)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = directory / "sentinel.conf"
+        if not config.exists():  # else the one it rewrote: it knows the current primary
+            config.write_text("\n".join([
+                f"port {port}", f"bind {HOST}", "daemonize yes",
+                f"pidfile {directory / 'redis.pid'}", f"logfile {directory / 'redis.log'}",
+                f"dir {directory}", f"sentinel myid {_sentinel_id(port)}",
+                f"sentinel monitor {master} {HOST} {primary} 2",
+                f"sentinel down-after-milliseconds {master} {down_after_ms}",
+                f"sentinel failover-timeout {master} {max(5000, 4 * down_after_ms)}",
+                # known at once, rather than after the 10 s discovery of replicas and the
+                # 2 s hello messages of the other Sentinels
+                *(f"sentinel known-replica {master} {HOST} {p}" for p in ports if p != primary),
+                *(f"sentinel known-sentinel {master} {HOST} {p} {_sentinel_id(p)}"
+                  for p in sentinel_ports if p != port), ""]))
+        subprocess.run([_redis_binary(), str(config), "--sentinel"], check=True)
+        started = True
+    _wait_until(lambda: _sentinel_group_whole(ports, sentinel_ports, master),
+                timeout_s=timeout_s, what="the Redis Sentinel group",
+                log=base / str(primary) / "redis.log")
+    return started
+
+
+def redis_sentinel_primary(sentinel_ports: tuple[int, ...],
+                           master: str = SENTINEL_MASTER) -> int | None:
+    """The port of the primary the first Sentinel that answers names (None: none answers)."""
+    for port in sentinel_ports:
+        if not _port_open(port):
+            continue
+        client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, socket_connect_timeout=1.0)
+        try:
+            address = client.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+            continue
+        finally:
+            client.close()
+        if address:
+            return int(address[1])
+    return None
+
+
+def _sentinel_group_whole(ports: tuple[int, ...], sentinel_ports: tuple[int, ...],
+                          master: str) -> bool:
+    """Every replica synced with the primary, every Sentinel agreeing on that primary and
+    seeing every replica up (it can promote one)."""
+    primary = redis_sentinel_primary(sentinel_ports, master)
+    if primary is None or not all(_redis_answers(p) for p in ports):
+        return False
+    for port in ports:
+        client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, decode_responses=True)
+        try:
+            info = client.info("replication")
+        finally:
+            client.close()
+        expected = "master" if port == primary else "slave"
+        if info["role"] != expected or (expected == "slave" and (
+                info.get("master_port") != primary or info.get("master_link_status") != "up")):
+            return False
+    for port in sentinel_ports:
+        client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, decode_responses=True)
+        try:
+            if redis_sentinel_primary((port,), master) != primary:
+                return False
+            replicas = client.execute_command("SENTINEL", "REPLICAS", master)
+        except (redis.ConnectionError, redis.TimeoutError):
+            return False
+        finally:
+            client.close()
+        up = {int(r["port"]) for r in replicas if "s_down" not in r["flags"]
+              and "disconnected" not in r["flags"]}
+        if not up >= set(ports) - {primary}:
+            return False
+    return True
+
+
+def crash_redis_node(data_dir: Path, port: int) -> bool:
+    """SIGKILL the node (or Sentinel) of the group on `port`: no final save, as a crash."""
+    return _stop_redis_by_pid_file(redis_sentinel_dir(data_dir) / str(port) / "redis.pid",
+                                   timeout_s=10.0, crash=True)
+
+
+def stop_redis_sentinel(data_dir: Path, *, timeout_s: float = 10.0) -> bool:
+    """Stop every node and Sentinel started in `data_dir`; True if any was running."""
+    pid_files = sorted(redis_sentinel_dir(data_dir).glob("*/redis.pid"))
+    return any([_stop_redis_by_pid_file(pid_file, timeout_s=timeout_s, crash=False)
+                for pid_file in pid_files])
+
+
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 def _postgres_bindir() -> Path:
