@@ -11,7 +11,7 @@ import httpx
 import psycopg
 import pytest
 
-from kades.broker.dlq import list_dead_letters
+from kades.deadletter.store import list_dead_letters
 from kades.events.envelope import to_binary
 from kades.dev.demo import fetch_anomalies, match_labels
 from kades.dev.localrun import start_system, stop_system

@@ -60,3 +60,36 @@ def test_only_the_tooling_imports_the_simulators_and_the_dev_package():
         assert not any(name.startswith(("kades.simulate", "kades.dev")) for name in imported), module
     assert not list(package.glob("simulate*.py")) and not (package / "story.py").exists()
     assert not {"devservices.py", "localrun.py", "demo.py"} & {p.name for p in package.glob("*.py")}
+
+
+def _imported_closure(modules: list[Path]) -> dict[str, Path]:
+    """Every kades module `modules` import, directly or through each other (lazy imports
+    included), with the file that first imports it."""
+    def module_file(name: str) -> Path | None:
+        base = ROOT.joinpath("shared", *name.split("."))
+        return next((path for path in (base.with_suffix(".py"), base / "__init__.py")
+                     if path.exists()), None)
+
+    seen, todo = {}, list(modules)
+    while todo:
+        importer = todo.pop()
+        for name in _kades_imports(importer):
+            parts = name.split(".")  # a package's __init__ runs before its modules
+            for prefix in (".".join(parts[:n]) for n in range(2, len(parts) + 1)):
+                path = module_file(prefix)
+                if path and prefix not in seen:
+                    seen[prefix] = importer
+                    todo.append(path)
+    return seen
+
+
+def test_the_functions_and_the_dead_letter_package_never_import_the_development_broker():
+    # the dev broker is tooling Knative replaces on a cluster; the dead-letter function ships
+    mains = sorted((ROOT / "functions").glob("*/main.py"))
+    deadletter = sorted((ROOT / "shared" / "kades" / "deadletter").glob("*.py"))
+    assert mains and deadletter
+    imported = _imported_closure(mains + deadletter)
+    assert "kades.deadletter.function" in imported and "kades.runtime" in imported
+    leaks = {name: str(by.relative_to(ROOT)) for name, by in imported.items()
+             if name == "kades.broker" or name.startswith("kades.broker.")}
+    assert leaks == {}, f"imported (module: by): {leaks}"

@@ -5,7 +5,7 @@ stream `kades:{broker}:dlq`, where `kades dlq list` shows them and `kades dlq re
 """
 import functions_framework
 
-from kades.broker.dlq import FUNCTION
+from kades.deadletter.function import FUNCTION
 from kades.runtime import http_function
 
 handle = functions_framework.http(http_function(FUNCTION))

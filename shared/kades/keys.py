@@ -143,7 +143,7 @@ BROKER_DUE = "kades:{{broker}}:{namespace}:{broker}:due:{lane}"
 # "fired" mark of a PingSource in one minute (minute: %Y-%m-%dT%H:%M UTC); TTL 1 h (broker.server)
 BROKER_PING = "kades:broker:ping:{source}:{minute}"
 # stream of dead letters: the dead-letter function and the broker write, `kades dlq` lists and
-# replays (kades.broker.dlq); no TTL, replay deletes what was accepted. In the broker's slot:
+# replays (kades.deadletter); no TTL, replay deletes what was accepted. In the broker's slot:
 # the broker parks a dead letter in the MULTI that acknowledges its lane entry
 DLQ = "kades:{broker}:dlq"
 

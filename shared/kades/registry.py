@@ -12,7 +12,7 @@ FUNCTIONS = {
     "risk-scoring": "kades.risk.function:FUNCTION",
     "sentiment-analysis": "kades.sentiment.function:FUNCTION",
     "alert-dispatch": "kades.alerts.function:FUNCTION",
-    "dead-letter": "kades.broker.dlq:FUNCTION",
+    "dead-letter": "kades.deadletter.function:FUNCTION",
     "chain-analysis": "kades.chain.function:FUNCTION",
     "whale-detection": "kades.whales.function:FUNCTION",
 }

@@ -10,8 +10,8 @@ import pytest
 
 from brokertest import event_attrs
 from kades import exitcodes
-from kades.broker import list_dead_letters, store_dead_letter
-from kades.broker.dlq import main_dlq
+from kades.deadletter.cli import main_dlq
+from kades.deadletter.store import list_dead_letters, store_dead_letter
 from kades.events.envelope import CloudEvent
 
 CLOSED_REDIS = "redis://:s3cret@127.0.0.1:1/0"

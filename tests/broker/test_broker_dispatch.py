@@ -7,8 +7,8 @@ import time
 from werkzeug.wrappers import Response
 
 from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
-from kades.broker import list_dead_letters
 from kades.broker.routing import lane_number
+from kades.deadletter.store import list_dead_letters
 
 FAST = {"retry": 3, "backoffPolicy": "exponential", "backoffDelay": "PT0.1S"}
 

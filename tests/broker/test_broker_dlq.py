@@ -10,8 +10,9 @@ from werkzeug.wrappers import Response
 
 from brokertest import event_attrs, manifests, post_binary, trigger, wait_for
 from kades import clients
-from kades.broker import list_dead_letters, replay_dead_letters, store_dead_letter
-from kades.broker.dlq import ReplayError, main_dlq
+from kades.deadletter.cli import main_dlq
+from kades.deadletter.store import (
+    ReplayError, list_dead_letters, replay_dead_letters, store_dead_letter)
 from kades.events.envelope import CloudEvent, to_binary, to_structured
 from kades.settings import settings
 

@@ -8,8 +8,8 @@ from prometheus_client import REGISTRY
 from werkzeug.wrappers import Response
 
 from brokertest import event_attrs, manifests, post_binary, trigger, wait_for
-from kades.broker import list_dead_letters
 from kades.broker.classes import triggers_without_dead_letter_sink
+from kades.deadletter.store import list_dead_letters
 from kades.manifests import main_manifests
 
 

@@ -13,8 +13,9 @@ import pytest
 
 from brokertest import event_attrs, free_port, manifests, post_binary, signed, wait_for
 from kades.audiences import service_audience
-from kades.broker import DevBroker, list_dead_letters, load_eventing
+from kades.broker import DevBroker, load_eventing
 from kades.broker.tokens import LocalIssuer, trigger_subject
+from kades.deadletter.store import list_dead_letters
 from kades.dev.localrun import function_command, function_env, process_env
 
 pytestmark = pytest.mark.slow  # starts processes

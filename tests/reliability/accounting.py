@@ -18,8 +18,8 @@ import psycopg
 import redis
 
 from kades.broker.config import load_eventing
-from kades.broker.dlq import list_dead_letters
 from kades.broker.filters import matches
+from kades.deadletter.store import list_dead_letters
 from kades.events.envelope import CloudEvent
 from kades.keys import dedup_key
 from kades.runtime import dedup

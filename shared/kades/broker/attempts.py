@@ -27,10 +27,10 @@ from typing import Iterator
 from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Trigger
 from kades.broker.delivery import Outcome, error_extensions, send
-from kades.broker.dlq import dead_letter_fields
 from kades.broker.ingress import TTL, admit
 from kades.broker.queue import BrokerQueue
 from kades.broker.tokens import LocalIssuer, trigger_subject
+from kades.deadletter.store import dead_letter_fields
 from kades.errors import InvalidEventError
 from kades.events.envelope import BROKER_SPECVERSIONS, CloudEvent, from_structured
 from kades.logs import current_event_id, log

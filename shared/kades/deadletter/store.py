@@ -1,17 +1,12 @@
-"""Dead letters: stored in one Redis stream, listed and replayed by `kades dlq`.
+"""The dead-letter stream `kades.keys.DLQ`: its entries, listing and replay.
 
-Two writers share the stream `kades.keys.DLQ`: the dead-letter sink function (every event the
-Broker dead-letters to it) and the development broker itself, which parks an event there
-when the dead-letter sink cannot take it (or none is configured), so nothing is lost.
 Each entry holds the event as received (structured JSON, with its `knativeerror*`
 extensions) and a few columns for listing. Replay strips the Knative error extensions and
 the broker TTL, posts the event back to the broker ingress and deletes what was accepted.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
@@ -19,8 +14,7 @@ from typing import Iterable
 import httpx
 import redis
 
-from kades import clients, exitcodes
-from kades.cliutil import report_error
+from kades import clients
 from kades.errors import KadesError
 from kades.keys import DLQ
 from kades.events.envelope import (
@@ -134,80 +128,3 @@ def replay_dead_letters(client: redis.Redis, ingress_url: str, ids: Iterable[str
         raise ReplayError(f"{len(failures)} dead letter(s) not replayed", replayed=replayed,
                           failures=failures, unreachable=unreachable)
     return replayed
-
-
-# --- `kades dlq` ----------------------------------------------------------------------------
-
-def format_table(letters: list[DeadLetter]) -> str:
-    rows = [("ID", "TIME", "TYPE", "SOURCE", "CODE", "DEST")]
-    rows += [(d.id, d.time, d.event.type, d.event.source, d.error_code, d.error_dest)
-             for d in letters]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
-
-
-def main_dlq(argv: list[str]) -> int:
-    """`kades dlq list [--limit N] [--json]` and `kades dlq replay ID... | --all`."""
-    from kades.settings import Settings, redact_url
-
-    config = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="kades dlq", description=main_dlq.__doc__)
-    parser.add_argument("--redis-url", default=config.redis_url,
-                        help="the Redis holding the dead letters (default: KADES_REDIS_URL)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="show dead letters, oldest first")
-    listing.add_argument("--limit", type=int, default=None,
-                         help="show at most this many, the oldest (default: all)")
-    listing.add_argument("--json", action="store_true", help="one structured event per line")
-    replay = commands.add_parser("replay", help="send dead letters back to the broker")
-    replay.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to replay "
-                                                           "(the ID column of `kades dlq list`)")
-    replay.add_argument("--all", action="store_true", help="replay every dead letter")
-    replay.add_argument("--ingress", default=config.sink_url,
-                        help="broker ingress URL (default: KADES_SINK_URL / K_SINK)")
-    args = parser.parse_args(argv)
-    if args.command == "replay" and bool(args.ids) == args.all:
-        parser.error("replay takes dead-letter ids or --all (not both)")
-    client = redis.Redis.from_url(args.redis_url, socket_timeout=config.redis_timeout_s,
-                                  socket_connect_timeout=config.redis_timeout_s)
-    try:
-        if args.command == "list":
-            letters = list_dead_letters(client, limit=args.limit)
-            if args.json:
-                for d in letters:
-                    print(json.dumps({"id": d.id, "time": d.time, "note": d.note,
-                                      "event": to_dict(d.event)}))
-            else:
-                print(format_table(letters))
-            return exitcodes.OK
-        count = replay_dead_letters(client, args.ingress, args.ids, all=args.all)
-        print(f"replayed {count} dead letter(s) to {redact_url(args.ingress)}")
-        return exitcodes.OK
-    except ReplayError as error:
-        print(f"replayed {error.replayed}; {error}", file=sys.stderr)
-        for entry_id, reason in error.failures.items():
-            print(f"  {entry_id}: {reason}", file=sys.stderr)
-        return exitcodes.UNAVAILABLE if error.unreachable else exitcodes.FAILURE
-    except redis.RedisError as error:
-        return report_error("dlq", f"Redis at {redact_url(args.redis_url)}", error)
-
-
-# --- the dead-letter sink function (functions/dead-letter) ----------------------------------
-
-def _dead_letter_identity(event: CloudEvent) -> str:
-    # The same event may be dead-lettered again after a replay (new arrival time) and must
-    # be kept again; a Broker retry of one dead-letter delivery must not be kept twice.
-    return "\n".join([event.source, event.id, event.get("knativearrivaltime") or "",
-                      event.get("knativeerrordest") or ""])
-
-
-def _keep(event: CloudEvent, ctx) -> None:
-    store_dead_letter(ctx.redis, event)
-
-
-def _function():
-    from kades.runtime import ANY_TYPE, Function
-    return Function("dead-letter", ANY_TYPE, _keep, identity=_dead_letter_identity)
-
-
-FUNCTION = _function()

@@ -1,0 +1,66 @@
+"""`kades dlq`: list the dead letters, or send them back to the broker ingress."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import redis
+
+from kades import exitcodes
+from kades.cliutil import report_error
+from kades.deadletter.store import DeadLetter, ReplayError, list_dead_letters, replay_dead_letters
+from kades.events.envelope import to_dict
+from kades.settings import Settings, redact_url
+
+
+def format_table(letters: list[DeadLetter]) -> str:
+    rows = [("ID", "TIME", "TYPE", "SOURCE", "CODE", "DEST")]
+    rows += [(d.id, d.time, d.event.type, d.event.source, d.error_code, d.error_dest)
+             for d in letters]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def main_dlq(argv: list[str]) -> int:
+    """`kades dlq list [--limit N] [--json]` and `kades dlq replay ID... | --all`."""
+    config = Settings.from_env()
+    parser = argparse.ArgumentParser(prog="kades dlq", description=main_dlq.__doc__)
+    parser.add_argument("--redis-url", default=config.redis_url,
+                        help="the Redis holding the dead letters (default: KADES_REDIS_URL)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="show dead letters, oldest first")
+    listing.add_argument("--limit", type=int, default=None,
+                         help="show at most this many, the oldest (default: all)")
+    listing.add_argument("--json", action="store_true", help="one structured event per line")
+    replay = commands.add_parser("replay", help="send dead letters back to the broker")
+    replay.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to replay "
+                                                           "(the ID column of `kades dlq list`)")
+    replay.add_argument("--all", action="store_true", help="replay every dead letter")
+    replay.add_argument("--ingress", default=config.sink_url,
+                        help="broker ingress URL (default: KADES_SINK_URL / K_SINK)")
+    args = parser.parse_args(argv)
+    if args.command == "replay" and bool(args.ids) == args.all:
+        parser.error("replay takes dead-letter ids or --all (not both)")
+    client = redis.Redis.from_url(args.redis_url, socket_timeout=config.redis_timeout_s,
+                                  socket_connect_timeout=config.redis_timeout_s)
+    try:
+        if args.command == "list":
+            letters = list_dead_letters(client, limit=args.limit)
+            if args.json:
+                for d in letters:
+                    print(json.dumps({"id": d.id, "time": d.time, "note": d.note,
+                                      "event": to_dict(d.event)}))
+            else:
+                print(format_table(letters))
+            return exitcodes.OK
+        count = replay_dead_letters(client, args.ingress, args.ids, all=args.all)
+        print(f"replayed {count} dead letter(s) to {redact_url(args.ingress)}")
+        return exitcodes.OK
+    except ReplayError as error:
+        print(f"replayed {error.replayed}; {error}", file=sys.stderr)
+        for entry_id, reason in error.failures.items():
+            print(f"  {entry_id}: {reason}", file=sys.stderr)
+        return exitcodes.UNAVAILABLE if error.unreachable else exitcodes.FAILURE
+    except redis.RedisError as error:
+        return report_error("dlq", f"Redis at {redact_url(args.redis_url)}", error)
