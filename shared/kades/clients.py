@@ -123,10 +123,13 @@ def db_pool(config: Settings | None = None) -> ConnectionPool:
 
 
 def http_client() -> httpx.Client:
-    """One pooled HTTP client per process (sink emission, webhooks, the development broker's
-    deliveries and dead-letter replay). No cap on connections, so callers keep their own
-    concurrency (a broker runs a worker per delivery in flight), and enough kept alive that
-    every worker reuses its connection, as Knative's dispatcher (Go's http.Transport) does.
+    """One pooled HTTP client per process (sink emission, webhooks, dead-letter replay, Solana
+    RPC, `kades simulate --broker`, the demo; per-request `timeout=` where a caller needs its
+    own). Not for the OIDC key fetch, which trusts its issuer's CA (kades.runtime.oidc), nor
+    the development broker's deliveries (kades.broker.transport). No cap on connections, so
+    callers keep their own concurrency (a function's handler threads, the webhook worker),
+    and enough kept alive that every thread reuses its connection, as Knative's dispatcher
+    (Go's http.Transport) does.
     Its cookie jar refuses every cookie: one receiver's Set-Cookie must never ride along to
     later requests (Knative's dispatcher keeps no cookies either)."""
     with _lock:

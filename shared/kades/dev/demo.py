@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from datetime import datetime, timedelta, timezone
 
-import httpx
-
+from kades.clients import http_client
 from kades.events.envelope import CloudEvent, to_binary
 from kades.runtime import tokenfile
 from kades.simulate.story import demo_story, detection_of
@@ -16,12 +15,11 @@ def post_events(ingress: str, events: list[CloudEvent], *, rate_per_s: float,
                 token_file: str = "") -> None:
     """POST each event in binary mode, paced; a refused event is an error. `token_file`: the
     source's token for the Broker (sender identity on)."""
-    with httpx.Client(timeout=10.0) as client:
-        for event in events:
-            headers, body = to_binary(event)
-            headers.update(tokenfile.authorization(token_file))
-            client.post(ingress, headers=headers, content=body).raise_for_status()
-            time.sleep(1.0 / rate_per_s)
+    for event in events:
+        headers, body = to_binary(event)
+        headers.update(tokenfile.authorization(token_file))
+        http_client().post(ingress, headers=headers, content=body, timeout=10.0).raise_for_status()
+        time.sleep(1.0 / rate_per_s)
 
 
 def fetch_anomalies(api_url: str, api_key: str | None = None) -> list[dict]:
@@ -29,8 +27,8 @@ def fetch_anomalies(api_url: str, api_key: str | None = None) -> list[dict]:
     rows, params = [], {"limit": 1000}
     headers = {"X-API-Key": api_key} if api_key else {}
     while True:
-        page = httpx.get(f"{api_url}/v1/anomalies", params=params, headers=headers,
-                         timeout=5).json()
+        page = http_client().get(f"{api_url}/v1/anomalies", params=params, headers=headers,
+                                 timeout=5).json()
         rows += page["anomalies"]
         if not page["next_cursor"]:
             return rows

@@ -86,7 +86,7 @@ class Verifier:
         if self.fetch_token_file:
             with open(self.fetch_token_file, encoding="utf-8") as handle:
                 headers["Authorization"] = "Bearer " + handle.read().strip()
-        try:
+        try:  # not the pooled client (kades.clients): this one trusts the issuer's own CA (ca_file)
             with httpx.Client(verify=self.ca_file or True, timeout=5.0, headers=headers) as client:
                 url = self.jwks_url or _discover(client, self.issuer)
                 answer = client.get(url)

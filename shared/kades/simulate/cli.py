@@ -29,11 +29,12 @@ class BrokerError(RuntimeError):
 
 
 def _post_all(events: list[CloudEvent], url: str, *, rate: float | None, realtime: bool) -> None:
-    import httpx  # only the broker mode needs it
+    import httpx  # only the broker mode needs these
 
-    previous = None
-    with httpx.Client(timeout=10.0) as client, \
-            progress(events, desc="simulate", unit="events") as bar:
+    from kades.clients import http_client
+
+    client, previous = http_client(), None
+    with progress(events, desc="simulate", unit="events") as bar:
         for event in bar:
             moment = epoch(event["time"])
             if realtime and previous is not None:
@@ -43,7 +44,7 @@ def _post_all(events: list[CloudEvent], url: str, *, rate: float | None, realtim
             previous = moment
             headers, body = to_binary(event)
             try:
-                response = client.post(url, headers=headers, content=body)
+                response = client.post(url, headers=headers, content=body, timeout=10.0)
             except httpx.HTTPError as error:
                 raise BrokerError(f"cannot post to {redact_url(url)}: {error}") from error
             if response.status_code >= 300:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from kades import clients
 from kades.errors import TemporaryFailure
 
 # JSON-RPC errors of getBlock meaning "there is no block here, move on" (Solana's own codes).
@@ -30,14 +31,13 @@ class SolanaRpc:
         self.url, self.timeout_s, self.max_attempts = url, timeout_s, max_attempts
         self.backoff_s, self.commitment, self.sleep = backoff_s, commitment, sleep
         self._ids = itertools.count(1)
-        self._http = httpx.Client(timeout=timeout_s)
 
     def call(self, method: str, params: list[Any]) -> Any:
         request = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
         for attempt in range(self.max_attempts):
             wait = self.backoff_s * 2 ** attempt
             try:
-                response = self._http.post(self.url, json=request)
+                response = clients.http_client().post(self.url, json=request, timeout=self.timeout_s)
             except httpx.HTTPError as error:
                 problem = f"{type(error).__name__}: {error}"
             else:
