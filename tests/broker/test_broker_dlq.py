@@ -14,7 +14,6 @@ from kades.deadletter.cli import main_dlq
 from kades.deadletter.store import (
     ReplayError, list_dead_letters, replay_dead_letters, store_dead_letter)
 from kades.events.envelope import CloudEvent, to_binary, to_structured
-from kades.settings import settings
 
 REPO = Path(__file__).resolve().parents[2]
 ERROR_EXT = {"knativeerrordest": "http://127.0.0.1:8101", "knativeerrorcode": "503",
@@ -27,13 +26,11 @@ def letter(id_: str = "e1", type_: str = "ai.kades.test.v1") -> CloudEvent:
 
 
 @pytest.fixture
-def sink_client(broker_redis, broker_redis_url, monkeypatch):
+def sink_client(broker_redis, broker_redis_url, fresh_settings):
     """The dead-letter function, built as functions-framework serves it."""
-    monkeypatch.setenv("KADES_REDIS_URL", broker_redis_url)
-    settings.cache_clear()
+    fresh_settings.setenv("KADES_REDIS_URL", broker_redis_url)
     app = create_app("handle", str(REPO / "functions" / "dead-letter" / "main.py"), "http")
     yield app.test_client()
-    settings.cache_clear()
     clients.close_all()
 
 
