@@ -95,5 +95,5 @@ images:  ## build $(REGISTRY)/kades/<function>:$(TAG) for every function; PUSH=1
 	done
 
 .PHONY: reliability
-reliability: setup  ## accounting, five faults, soak (SOAK_MINUTES, default 2), fuzzing, security; writes docs/reliability.md
+reliability: setup  ## accounting, six faults (a Sentinel failover among them), soak (SOAK_MINUTES, default 2), fuzzing, security; writes docs/reliability.md
 	$(PY) tests/reliability/run.py --soak-minutes $(or $(SOAK_MINUTES),2)

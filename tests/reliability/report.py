@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 
-def _s(value: float | None) -> str:
+def seconds(value: float | None) -> str:
     return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.1f} s"
 
 
@@ -56,7 +56,8 @@ def render(result: dict) -> str:
         "of the asked rate the limit found is the generator's and the mesh's together.",
         f"- Soak: **{soak['minutes']:.1f} min** at **{soak['rate']:.0f} events/s** "
         f"({soak['inputs']} inputs); end-to-end latency (accepted by the broker → handled by "
-        f"every function it was owed to) p50 **{_s(soak['p50'])}**, p99 **{_s(soak['p99'])}**; "
+        f"every function it was owed to) p50 **{seconds(soak['p50'])}**, "
+        f"p99 **{seconds(soak['p99'])}**; "
         f"lag (inputs not yet handled) max **{soak['max_lag']}**, at the end **{soak['end_lag']}**.",
         f"- Resident memory of every process group, sampled every minute of the soak. The first "
         f"sample is taken after {soak['warmup_s']:.0f} s at the soak rate: the faults had just "
@@ -90,7 +91,7 @@ def _fault_row(fault: dict, books: str) -> str:
     unavailable = sorted(n for n, s in ready.items() if s == 503)
     down = sorted(n for n, s in ready.items() if s is None)
     shown = (f"503: {', '.join(unavailable) or 'none'}" + (f"; down: {', '.join(down)}" if down else ""))
-    return (f"| {fault['name']} | {_s(fault['away_s'])} | {_s(fault['recovery_s'])} | "
+    return (f"| {fault['name']} | {seconds(fault['away_s'])} | {seconds(fault['recovery_s'])} | "
             f"{shown} | {fault['refusals'] or 'none'} | {books} |")
 
 
@@ -110,9 +111,10 @@ def render_failover(failover: dict) -> list[str]:
         "binary) and every function ran with `KADES_REDIS_SENTINELS`. The primary was killed "
         "(SIGKILL) under load; *away* is the time until the Sentinels named the replica the "
         "new primary (down-after 1 s, then the vote), *recovery* runs from then. The service "
-        f"answered again **{_s(failover['back_s'])}** after the kill; meanwhile the functions "
-        "answered 503 and the broker retried (their /ready, asked at the kill, is answered "
-        "once the client's retries reach the new primary). The killed server then came back "
+        f"answered again **{seconds(failover['back_s'])}** after the kill; meanwhile the "
+        "functions answered 503 and the broker retried (asked at the kill, /ready answers "
+        "503, or 200 where the client's retries of its ping outlast the promotion). The "
+        "killed server then came back "
         "as a replica of the new primary. The development broker keeps its queue in a Redis "
         "of its own, as a cluster's Broker keeps it in Kafka, so what it acknowledged (202) is "
         "not at stake; what the functions acknowledged (done marks, state, rows) is, and the "

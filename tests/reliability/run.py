@@ -28,7 +28,7 @@ from faults import Services, every_fault, inject  # noqa: E402
 from load import Load, Tracker, percentiles  # noqa: E402
 from outputs import account_steps, recent_start, reset  # noqa: E402
 from mesh import ROOT, free_port, Mesh  # noqa: E402
-from report import render  # noqa: E402
+from report import render, seconds  # noqa: E402
 
 from kades import clients  # noqa: E402
 from kades.settings import Settings  # noqa: E402
@@ -232,8 +232,8 @@ def failover(work: Path, services: Services, client, rate_per_s: float) -> dict:
                        database_url=services.database_url, rate_per_s=rate_per_s)
     reset(client, services.database_url)
     books = run.pop("books")
-    print(f"  promoted after {run['away_s']:.1f} s, recovery {run['recovery_s']}, back "
-          f"{run['back_s']} s after the kill; books: {books.summary()}", flush=True)
+    print(f"  promoted after {seconds(run['away_s'])}, recovery {seconds(run['recovery_s'])}, "
+          f"back {seconds(run['back_s'])} after the kill; books: {books.summary()}", flush=True)
     return {**run, "rate": rate_per_s, "books": books_dict(books)}
 
 
