@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 import random
 
-from kades.chain import function as chain_function
 from kades.chain.codec import TokenCodec
-from kades.chain.memory import MemoryStates
 from kades.chain.rows import EarlyBuy, Trade, Transfer
-from kades.chain.thresholds import ChainThresholds
 from kades.keys import CHAIN_POOL, CHAIN_TOKEN
-from kades.runtime.state import StateStore
 
 KEY = CHAIN_TOKEN.format(token="Mint1")
 
@@ -80,24 +76,3 @@ def test_the_memory_stays_within_its_budget():
         codec.dumps(CHAIN_TOKEN.format(token=f"M{n}"),
                     document(random.Random(n), n, [Trade(1.0, "W", 1, 2, 3, f"s{k}", n) for k in range(10)]))
     assert 0 < codec._bytes <= 5_000 and len(codec._documents) < 50
-
-
-def test_chain_analysis_keeps_the_same_documents_in_redis_with_the_codec_as_without(redis_conn):
-    rng = random.Random(3)
-    blocks = [{"slot": 1000 + i, "block_time": "2024-06-01T00:00:00Z", "liquidity": [], "launches": [],
-               "swaps": [{"signature": f"s{i}x{k}", "trader": f"W{rng.randrange(6)}", "program": "p",
-                          "pool": "PoolM", "base_mint": "M", "quote_mint": "So11111111111111111111111111111111111111112",
-                          "side": rng.choice(("buy", "sell")), "base_amount": rng.randrange(1, 10**9),
-                          "quote_amount": rng.randrange(1, 10**9), "tx_index": k} for k in range(6)],
-               "pool_states": [], "transfers": [{"signature": f"t{i}", "mint": "M", "source": "W1",
-                                                 "destination": "W2", "amount": 5, "decimals": 6}]}
-              for i in range(12)]
-    memory, t = MemoryStates(), ChainThresholds()
-    local = chain_function.start(None)
-    for block in blocks:
-        expected = chain_function.analyse_block(None, block, 1.7e9, t, memory)
-        assert chain_function.analyse_block(redis_conn, block, 1.7e9, t, local.states,
-                                             needs=local.needs) == expected
-    assert isinstance(local.states, StateStore)
-    key = CHAIN_TOKEN.format(token="M")
-    assert redis_conn.get(key).decode() == memory.documents[key]

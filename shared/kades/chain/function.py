@@ -1,7 +1,8 @@
 """chain-analysis: manipulation patterns in chain blocks; replies `ai.kades.anomaly.detected.v1`.
 
-State lives in Redis (kades.runtime.state: one optimistic round trip per event): one document
-per token (trades, transfers, holders, launch, and its reorder buffer), per pool (liquidity),
+State lives in Redis (kades.chain.store: one optimistic round trip per event, writing only
+what changed): one document per token (trades, transfers, holders, launch, and its reorder
+buffer; a hash of parts), one per pool (liquidity),
 per creator (launches) and one shared document of recent SOL fundings (who seeded which
 wallet). A mint's slots are analysed in slot order, once each, whatever the delivery order
 (kades.chain.ordering); the `stream-flush` PingSource has quiet mints' waiting slots analysed.
@@ -11,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kades.chain.blockview import pool_observations, slot_launches, sol_fundings, token_records
-from kades.chain.codec import TokenCodec
 from kades.chain.cycles import CyclicTransfers
 from kades.chain.detector import configured
 from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, record_fundings
@@ -22,6 +22,7 @@ from kades.chain.ordering import (IN_ORDER, KEEP_S, MissingKeys, admit, launches
 from kades.chain.reply import handle_block_event
 from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.chain.state import TokenState
+from kades.chain.store import TokenStore
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.chain.wash import WashTrading
 from kades.errors import TemporaryFailure
@@ -31,7 +32,7 @@ from kades.keys import CHAIN_FUNDINGS as FUNDING_KEY, CHAIN_LAUNCHES as CREATOR_
 from kades.keys import CHAIN_TOKEN as TOKEN_KEY, CHAIN_WAITING as WAITING_KEY
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer, note_waiting
-from kades.runtime.state import StateStore, by_key
+from kades.runtime.state import by_key
 from kades.runtime.ttlcache import TtlCache
 
 STATE_TTL_S = 7 * 24 * 3600
@@ -44,12 +45,12 @@ MAX_NEEDS = 50_000     # ... for this many mints at most
 class Local:
     """chain-analysis's per-process state, one per Context (`ctx.local(start)`)."""
 
-    states: StateStore   # the states it last committed, cached; token documents kept decoded
+    states: TokenStore   # the states it last committed, cached; token documents in parts
     needs: TtlCache      # mint -> what its state needs besides its document (analyse_mints)
 
 
 def start(ctx: Context) -> Local:
-    return Local(StateStore(ttl_s=STATE_TTL_S, codec=TokenCodec()),
+    return Local(TokenStore(ttl_s=STATE_TTL_S),
                  TtlCache(ttl_s=NEEDS_TTL_S, max_entries=MAX_NEEDS))
 
 

@@ -1,0 +1,407 @@
+"""chain-analysis's StateStore: token documents kept in parts, and only what changed written.
+
+A token's document (kades.chain.state: its window of trades, transfers and early buys, its
+holders, its launch and reorder buffer) was one JSON string, read, hashed and written whole by
+every block that touched the token: about 1 MB per 2,000-record block, which the
+compare-and-set script spent most of its time receiving, hashing and storing
+(docs/performance.md, "Chain analysis and growth"). Here a token key is a Redis hash:
+
+    v            the version: random, new at every commit that changes the token
+    d            the document's other fields, compact JSON, in the document's key order,
+                 with null in the place of each part
+    k            the parts in order, each with how many entries of its first chunk are gone
+                 (JSON object)
+    <part>:<n>   a chunk of a part, n in the order they were written: rows that joined a row
+                 list (trades, edges, early_buys) in one commit, comma-separated JSON; or
+                 holders whose amount changed in one commit, the inside of a JSON object
+
+A window loses rows at its front and gains them at its end, so a commit writes the rows that
+joined as one chunk and counts those that left in `k`, deleting a chunk once all of its rows
+have gone; the holders' chunks are read in order as one JSON object (a wallet keeps the place
+it was first given, with its last amount) and written anew as one chunk when the holders were
+cut down (a new order) or their chunks hold twice as many entries as there are holders. A
+part changed any other way is written anew. So a block writes, per token, a chunk per part
+it changed, `d` when it changed and the version: a field per row was tried first and cost
+the script more than the whole documents had (thousands of fields per block).
+
+Each commit is one script that first checks every key is still the version this process read
+(the optimistic compare-and-set of kades.runtime.state: the other keys -- pools, creators,
+fundings -- stay JSON strings checked by their SHA-1, and the outbox works alike). A random version rather than a counter: a key that expired and was made
+again can never look like the one a process remembers. A token key that still holds a JSON
+string (written before this layout) is read as JSON and replaced by its hash at its next
+commit, checked by the string's SHA-1.
+
+The process keeps what it last read or committed of each key (bounded in bytes), so a block
+of known tokens is one round trip, and builds each compute's documents fresh from it: new
+lists of the same (immutable) rows, a copy of the holders, the rest decoded. The documents a
+compute gets are those JSON would give (row lists as rows, which kades.chain.state reads
+alike), so the detectors' results do not depend on the store.
+
+All chain keys carry the {chain} hash tag (kades.keys), so every script's keys sit in one
+slot of a Redis Cluster.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import threading
+import time
+from collections import OrderedDict
+from itertools import islice
+
+from kades.chain.codec import ROWS, _scalar_dict, _text
+from kades.errors import TemporaryFailure
+from kades.keys import CHAIN_TOKEN
+from kades.runtime import faults
+from kades.runtime.state import OUTBOX_TTL_S, _has_effects
+
+HOLDERS = "holders"
+MAX_CHUNKS = 128  # a part of more chunks is written anew as one (reading it stays cheap)
+# Per key: TYPE then (string) its SHA-1, (hash) its version: what a commit compares.
+_CURRENT = """
+local function current(key)
+  local kind = redis.call('TYPE', key).ok
+  if kind == 'string' then return 's' .. redis.sha1hex(redis.call('GET', key)), kind end
+  if kind == 'hash' then return redis.call('HGET', key, 'v') or '', kind end
+  return '', kind
+end
+"""
+# KEYS: the n states, then the outbox key if any. ARGV: n, the TTL, the outbox value and its
+# TTL ('' '' without one), then per key: what it was ('' absent, 's'..sha1 a string, else a
+# hash's version), how to write it ('' unchanged, 'S' a string, 'H' hash fields, 'R' a hash
+# replacing the key), its argument count m, then m arguments: S: the bytes; H and R: the
+# number of fields to delete, those fields, then field, value pairs. Returns 0 on a conflict,
+# 1 when committed, or the outbox value an earlier attempt committed.
+_COMPARE_AND_WRITE = _CURRENT + """
+local n, ttl = tonumber(ARGV[1]), ARGV[2]
+if #KEYS > n then
+  local earlier = redis.call('GET', KEYS[n + 1])
+  if earlier then return earlier end
+end
+local at, writes = 5, {}
+for i = 1, n do
+  local was, mode, m = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
+  local now, kind = current(KEYS[i])
+  if now ~= was then return 0 end
+  writes[i] = {mode, at + 3, m, kind}
+  at = at + 3 + m
+end
+local function each(command, key, from, to, step)  -- in runs: unpack has a stack limit
+  for at = from, to, step do redis.call(command, key, unpack(ARGV, at, math.min(at + step - 1, to))) end
+end
+for i = 1, n do
+  local key, mode, first, m, kind = KEYS[i], writes[i][1], writes[i][2], writes[i][3], writes[i][4]
+  if mode == 'S' then
+    redis.call('SET', key, ARGV[first], 'EX', ttl)
+  elseif mode ~= '' then
+    if mode == 'R' or kind == 'string' then redis.call('DEL', key) end
+    local deletes = tonumber(ARGV[first])
+    if mode == 'H' then each('HDEL', key, first + 1, first + deletes, 1000) end
+    each('HSET', key, first + deletes + 1, first + m - 1, 1000)
+    redis.call('EXPIRE', key, ttl)
+  end
+end
+if #KEYS > n and ARGV[3] ~= '' then redis.call('SET', KEYS[n + 1], ARGV[3], 'EX', ARGV[4]) end
+return 1
+"""
+# KEYS: token keys. Each one's fields and values (flat), or {'', bytes} for a JSON string.
+_READ = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('TYPE', key).ok == 'string' then out[i] = {'', redis.call('GET', key)}
+  else out[i] = redis.call('HGETALL', key) end
+end
+return out
+"""
+
+
+class _Log:
+    """A part as stored: its value (a row list's rows as a tuple, or a copy of the holders),
+    its chunks [(number, entries, JSON text)] in order, the entries of the first chunk that
+    are gone (rows leave at the front), the next chunk's number and the chunks' size."""
+
+    __slots__ = ("value", "chunks", "skip", "next", "size")
+
+    def __init__(self, value, chunks: list[tuple[int, int, str]], skip: int, next_number: int,
+                 size: int | None = None):
+        self.value, self.chunks, self.skip, self.next = value, chunks, skip, next_number
+        self.size = sum(len(text) for _, _, text in chunks) if size is None else size
+
+    def replaced(self, name: str, value, text: str, entries: int) -> tuple[_Log, list[str], list[str]]:
+        """This part written anew as one chunk: (the part, its old chunks' fields, the new one)."""
+        deleted = [f"{name}:{n}" for n, _, _ in self.chunks]
+        if not entries:
+            return _Log(value, [], 0, self.next, 0), deleted, []
+        chunk = (self.next, entries, text)
+        return _Log(value, [chunk], 0, self.next + 1, len(text)), deleted, [f"{name}:{self.next}", text]
+
+    def appended(self, name: str, value, skip: int, text: str, entries: int
+                 ) -> tuple[_Log, list[str], list[str]]:
+        """This part with `skip` entries gone at its front and a chunk of `entries` more."""
+        gone, size = 0, self.size
+        while gone < len(self.chunks) and skip >= self.chunks[gone][1]:
+            skip -= self.chunks[gone][1]
+            size -= len(self.chunks[gone][2])
+            gone += 1
+        deleted = [f"{name}:{n}" for n, _, _ in self.chunks[:gone]]
+        if not entries:
+            return _Log(value, self.chunks[gone:], skip, self.next, size), deleted, []
+        chunks = self.chunks[gone:] + [(self.next, entries, text)]
+        return (_Log(value, chunks, skip, self.next + 1, size + len(text)), deleted,
+                [f"{name}:{self.next}", text])
+
+
+EMPTY = _Log(None, [], 0, 0)
+
+
+class _Token:
+    """A token hash as this process last read or committed it."""
+
+    __slots__ = ("version", "rest", "parts", "size")
+
+    def __init__(self, version: str, rest: str, parts: dict[str, _Log]):
+        self.version, self.rest, self.parts = version, rest, parts
+        self.size = len(rest) + sum(part.size for part in parts.values())
+
+    def document(self) -> dict:
+        doc = json.loads(self.rest)
+        for name, part in self.parts.items():
+            doc[name] = dict(part.value) if name == HOLDERS else list(part.value)
+        return doc
+
+    def skips(self) -> str:
+        return _text({name: part.skip for name, part in self.parts.items()})
+
+
+def _from_fields(fields: dict[bytes, bytes]) -> _Token:
+    """A token hash's fields (HGETALL) as a _Token."""
+    skips = json.loads(fields[b"k"])
+    chunks: dict[str, list] = {name: [] for name in skips}
+    for field, value in fields.items():
+        name, sep, number = field.decode().partition(":")
+        if sep:
+            chunks[name].append((int(number), value.decode()))
+    parts = {}
+    for name, skip in skips.items():
+        found = sorted(chunks[name])
+        if name == HOLDERS:  # the chunks replayed in order: a wallet keeps its first place
+            value = json.loads("{" + ",".join(text for _, text in found) + "}")
+            counts = [len(json.loads("{" + text + "}")) for _, text in found]
+        else:
+            decoded = [json.loads("[" + text + "]") for _, text in found]
+            counts = list(map(len, decoded))
+            value = tuple(map(ROWS[name]._make, [row for rows in decoded for row in rows][skip:]))
+        parts[name] = _Log(value, [(n, c, text) for (n, text), c in zip(found, counts)], skip,
+                           found[-1][0] + 1 if found else 0)
+    return _Token(fields[b"v"].decode(), fields[b"d"].decode(), parts)
+
+
+def _rows_delta(name: str, old: _Log, rows: list) -> tuple[_Log, list[str], list[str]] | None:
+    """The stored row list after `rows`, the fields to delete and the pairs to write (None
+    when a new row is not of the list's kind). A window loses rows at its front and gains
+    them at its end: when `rows` is a run of the old rows up to their end and then new
+    ones, the front is skipped (its chunks deleted once wholly gone) and the new rows are
+    one new chunk; otherwise (or at MAX_CHUNKS) the list is written anew. Rows are compared by value, which
+    for the rows a window kept is by identity, at C speed."""
+    old_rows = old.value or ()
+    kept, start = 0, len(old_rows)
+    if rows and old_rows:
+        try:
+            start = old_rows.index(rows[0])
+        except ValueError:
+            pass
+        kept = min(len(rows), len(old_rows) - start)
+        if kept and old_rows[start:start + kept] != tuple(rows[:kept]):
+            kept = -1
+    kind = ROWS[name]
+    if kept >= 0 and start + kept == len(old_rows) and len(old.chunks) < MAX_CHUNKS:
+        new = rows[kept:]  # a run up to the old rows' end, then new ones
+        if not all(type(row) is kind for row in new):
+            return None
+        return old.appended(name, tuple(rows), old.skip + start, _text(new)[1:-1], len(new))
+    if not all(type(row) is kind for row in rows):
+        return None
+    return old.replaced(name, tuple(rows), _text(rows)[1:-1], len(rows))
+
+
+def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]]:
+    """The stored holders after `amounts`, the fields to delete and the pairs to write: when
+    the old wallets are still the first ones, in order (a block adds wallets and changes
+    amounts), a chunk of what changed, replayed after the others when read; otherwise, or
+    once the chunks hold twice the holders (or MAX_CHUNKS), the holders anew as one chunk."""
+    before = old.value
+    if before is not None and len(amounts) >= len(before) and \
+            list(islice(amounts, len(before))) == list(before):
+        changed = {wallet: amount for wallet, amount in amounts.items() - before.items() if wallet in before}
+        changed.update((wallet, amounts[wallet]) for wallet in islice(amounts, len(before), None))
+        logged = sum(entries for _, entries, _ in old.chunks) + len(changed)
+        if logged <= 2 * len(amounts) + 64 and len(old.chunks) < MAX_CHUNKS:
+            return old.appended(HOLDERS, dict(amounts), 0, _text(changed)[1:-1], len(changed))
+    return old.replaced(HOLDERS, dict(amounts), _text(amounts)[1:-1], len(amounts))
+
+
+def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
+                 ) -> tuple[_Token | None, str, list]:
+    """(the token as it will be stored, the write mode, the mode's arguments); mode '' and
+    None when the document is the one stored. Parts: the row lists of rows of their kind
+    and the holders when a dict of str -> scalar; anything else goes in `d` as it is."""
+    rest, parts, deleted, written = {}, {}, [], []
+    names = [n for n, v in doc.items() if n not in plain
+             and ((n in ROWS and type(v) is list) or (n == HOLDERS and _scalar_dict(v)))]
+    replace = old is None or list(old.parts) != names
+    for name, value in doc.items():
+        if name not in names:
+            rest[name] = value
+            continue
+        before = EMPTY if replace else old.parts[name]
+        delta = _holders_delta(before, value) if name == HOLDERS else _rows_delta(name, before, value)
+        if delta is None:  # rows of another kind: not a part after all
+            return _token_write(old, doc, plain | {name})
+        rest[name], parts[name] = None, delta[0]
+        deleted += delta[1]
+        written += delta[2]
+    rest = _text(rest)
+    token = _Token("", rest, parts)
+    if not replace and not deleted and not written and rest == old.rest and token.skips() == old.skips():
+        return None, "", []
+    token.version = os.urandom(8).hex()
+    written += ["v", token.version] + (["d", rest] if replace or rest != old.rest else [])
+    written += ["k", token.skips()] if replace or token.skips() != old.skips() else []
+    deleted = [] if replace else deleted
+    return token, "R" if replace else "H", [len(deleted), *deleted, *written]
+
+
+def _digest(raw: bytes | None) -> str:
+    return hashlib.sha1(raw).hexdigest() if raw is not None else ""
+
+
+class TokenStore:
+    """kades.runtime.state.StateStore's contract (update, current, forget) for chain-analysis:
+    token keys in parts, every other key a JSON string."""
+
+    def __init__(self, *, ttl_s: int, cache_bytes: int = 8 << 20, max_attempts: int = 8):
+        self.ttl_s, self.cache_bytes, self.max_attempts = ttl_s, cache_bytes, max_attempts
+        self.prefix = CHAIN_TOKEN.format(token="")
+        # key -> what it was: a _Token, the bytes of a string (or None: absent)
+        self._cache: OrderedDict[str, _Token | bytes | None] = OrderedDict()
+        self._cached_bytes = 0
+        self._lock = threading.Lock()  # a function serves requests on several threads
+
+    def update(self, client, keys: list[str], compute, *, outbox: str | None = None,
+               outbox_ttl_s: int = OUTBOX_TTL_S):
+        """Apply `compute` to the states of `keys` atomically; its result once committed
+        (kades.runtime.state.StateStore.update, outbox included)."""
+        script = client.register_script(_COMPARE_AND_WRITE)
+        for attempt in range(self.max_attempts):
+            stored = self._read(client, keys)
+            states, result = compute([self._document(key, was) for key, was in zip(keys, stored)])
+            args, after = [], []
+            for key, was, state in zip(keys, stored, states):
+                mode, write, now = self._write(key, was, state)
+                args += [self._version(was), mode, len(write), *write]
+                after.append(now)
+            kept = ""
+            if outbox is not None and _has_effects(result):  # an empty result needs no keeping
+                kept = json.dumps(result, separators=(",", ":"))
+            # Even when nothing changed (a replay) the script runs: it proves that the states
+            # computed from were still the current ones.
+            answer = script(keys=[*keys, *([outbox] if outbox is not None else [])],
+                            args=[len(keys), self.ttl_s, kept, outbox_ttl_s if kept else "", *args])
+            if answer == 1:
+                for key, now in zip(keys, after):
+                    self._remember(key, now)
+                faults.point("after_state")  # tests only (KADES_FAULT_POINTS)
+                return result
+            if answer != 0:  # an earlier attempt of this event committed: redo its effects
+                return json.loads(answer)
+            with self._lock:  # someone else moved a key on: read afresh and recompute
+                for key in keys:
+                    self._drop(key)
+            time.sleep(random.uniform(0, min(0.128, 0.002 * 2 ** attempt)))  # as StateStore
+        raise TemporaryFailure(f"state kept changing under us ({self.max_attempts} attempts)")
+
+    def current(self, client, keys: list[str]) -> list[dict | None]:
+        """The states of `keys` as last committed (from this process's cache when it has them)."""
+        return [self._document(key, was) for key, was in zip(keys, self._read(client, keys))]
+
+    def forget(self) -> None:
+        """Drop the in-process cache (tests; a state reset)."""
+        with self._lock:
+            self._cache.clear()
+            self._cached_bytes = 0
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._cached_bytes
+
+    def _is_token(self, key: str) -> bool:
+        return key.startswith(self.prefix)
+
+    def _document(self, key: str, was):
+        if was is None:
+            return None
+        if type(was) is _Token:
+            return was.document()
+        doc = json.loads(was)  # a string: any other key, or a token written before this layout
+        if self._is_token(key) and type(doc) is dict:
+            for name, kind in ROWS.items():
+                rows = doc.get(name)
+                if type(rows) is list and all(type(r) is list and len(r) == len(kind._fields) for r in rows):
+                    doc[name] = list(map(kind._make, rows))
+        return doc
+
+    @staticmethod
+    def _version(was) -> str:
+        if was is None:
+            return ""
+        return was.version if type(was) is _Token else "s" + _digest(was)
+
+    def _write(self, key: str, was, state) -> tuple[str, list, object]:
+        """(mode, arguments, what the key holds after) for the script."""
+        if self._is_token(key) and type(state) is dict:
+            now, mode, args = _token_write(was if type(was) is _Token else None, state)
+            return (mode, args, now) if mode else ("", [], was)
+        raw = json.dumps(state, separators=(",", ":")).encode()
+        if type(was) is _Token or self._is_token(key):  # not a token document: a string again
+            return "S", [raw], raw
+        return ("", [], was) if raw == was else ("S", [raw], raw)
+
+    def _read(self, client, keys: list[str]) -> list:
+        with self._lock:
+            found = {key: self._cache[key] for key in keys if key in self._cache}
+        tokens = [key for key in keys if key not in found and self._is_token(key)]
+        others = [key for key in keys if key not in found and not self._is_token(key)]
+        if tokens:
+            read = client.register_script(_READ)
+            for key, fields in zip(tokens, read(keys=tokens)):
+                if not fields:
+                    found[key] = None
+                elif fields[0] == b"":
+                    found[key] = fields[1]
+                else:
+                    found[key] = _from_fields(dict(zip(fields[::2], fields[1::2])))
+        if others:
+            found.update(zip(others, client.mget(others)))
+        for key in tokens + others:
+            self._remember(key, found[key])
+        return [found[key] for key in keys]
+
+    def _remember(self, key: str, was) -> None:
+        with self._lock:
+            self._drop(key)
+            self._cache[key] = was
+            self._cached_bytes += _size(key, was)
+            while self._cached_bytes > self.cache_bytes and self._cache:
+                self._drop(next(iter(self._cache)))  # the least recently used
+
+    def _drop(self, key: str) -> None:
+        if key in self._cache:
+            self._cached_bytes -= _size(key, self._cache.pop(key))
+
+
+def _size(key: str, was) -> int:
+    if type(was) is _Token:
+        return len(key) + was.size
+    return len(key) + (len(was) if was else 0)

@@ -1,0 +1,196 @@
+"""kades.chain.store: token documents in parts give chain-analysis the same documents and
+results plain JSON strings did, write only what changed, and keep the compare-and-set's
+guarantees: concurrent replicas both count, a retry gets its first attempt's result, a stale
+cache is caught, a string written before the layout is read and replaced, on one Redis and
+on a Redis Cluster."""
+from __future__ import annotations
+
+import json
+import random
+import threading
+
+import pytest
+
+from kades import clients
+from kades.chain import function as chain_function
+from kades.chain.codec import _text
+from kades.chain.memory import MemoryStates
+from kades.chain.rows import Trade
+from kades.chain.store import TokenStore
+from kades.chain.thresholds import ChainThresholds
+from kades.keys import CHAIN_FUNDINGS, CHAIN_TOKEN, outbox_key
+
+KEY = CHAIN_TOKEN.format(token="M")
+WSOL = "So11111111111111111111111111111111111111112"
+
+
+def blocks(count: int, seed: int = 3) -> list[dict]:
+    rng = random.Random(seed)
+    return [{"slot": 1000 + i, "block_time": "2024-06-01T00:00:00Z", "liquidity": [], "launches": [],
+             "swaps": [{"signature": f"s{i}x{k}", "trader": f"W{rng.randrange(9)}", "program": "p",
+                        "pool": "PoolM", "base_mint": "M", "quote_mint": WSOL,
+                        "side": rng.choice(("buy", "sell")), "base_amount": rng.randrange(1, 10**9),
+                        "quote_amount": rng.randrange(1, 10**9), "tx_index": k} for k in range(6)],
+             "pool_states": [], "transfers": [{"signature": f"t{i}", "mint": "M", "source": "W1",
+                                               "destination": f"W{rng.randrange(12)}", "amount": 5,
+                                               "decimals": 6}]}
+            for i in range(count)]
+
+
+def doc(trades: int, *, slot: int = 1, holders: dict | None = None) -> dict:
+    return {"last_slot": slot, "trades": [Trade(float(k), f"W{k}", 1, k, 2 * k, f"s{k}", k) for k in range(trades)],
+            "edges": [], "holders": holders if holders is not None else {f"W{k}": k for k in range(trades)},
+            "early_buys": [], "first_trade": None, "launch": None, "alerted": {},
+            "reorder": {"pending": [], "max_seen": None}}
+
+
+def test_chain_analysis_gives_the_same_anomalies_and_documents_as_json_strings(redis_conn):
+    memory, t = MemoryStates(), ChainThresholds()
+    local = chain_function.start(None)
+    assert isinstance(local.states, TokenStore)
+    for block in blocks(14):
+        expected = chain_function.analyse_block(None, block, 1.7e9, t, memory)
+        assert chain_function.analyse_block(redis_conn, block, 1.7e9, t, local.states,
+                                             needs=local.needs) == expected
+    assert redis_conn.type(KEY) == b"hash" and redis_conn.type(CHAIN_FUNDINGS) == b"string"
+    # read back from Redis by a process that never saw it: the same bytes JSON would hold
+    for key in memory.documents:
+        assert _text(TokenStore(ttl_s=60).current(redis_conn, [key])[0]) == memory.documents[key], key
+
+
+def script_arguments(client, work) -> list:
+    """The arguments of each script `work()` ran on `client`."""
+    calls, original = [], client.register_script
+
+    def spying(source):
+        script = original(source)
+        return lambda keys, args: calls.append(args) or script(keys=keys, args=args)
+
+    client.register_script = spying
+    try:
+        work()
+    finally:
+        del client.register_script
+    return calls
+
+
+def test_a_block_writes_the_rows_that_joined_and_the_holders_that_changed(redis_conn):
+    store = TokenStore(ttl_s=60)
+    store.update(redis_conn, [KEY], lambda s: ([doc(50)], None))
+    assert sorted(redis_conn.hkeys(KEY)) == [b"d", b"holders:0", b"k", b"trades:0", b"v"]
+
+    def moved_on(drop: int, wallet: str):
+        def compute(states):
+            state = states[0]
+            state["trades"] = state["trades"][drop:] + [Trade(99.0, wallet, -1, 1, 1, f"s{wallet}", 99)]
+            state["holders"]["W3"] += 1
+            state["holders"][wallet] = -1
+            return [state], None
+        return compute
+
+    [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [KEY], moved_on(2, "X")))
+    # mode H, nothing deleted; the new trade, the two holders, the version and the skips
+    assert args[5:8] == ["H", 9, 0] and args[8::2] == ["trades:1", "holders:1", "v", "k"]
+    assert args[9] == _text(Trade(99.0, "X", -1, 1, 1, "sX", 99)) and args[11] == '"W3":4,"X":-1'
+    [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [KEY], moved_on(48, "Y")))
+    assert args[5:9] == ["H", 10, 1, "trades:0"]  # every row of the first chunk has gone
+    got = TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]
+    assert [r.signature for r in got["trades"]] == ["sX", "sY"]
+    assert list(got["holders"])[-2:] == ["X", "Y"] and got["holders"]["W3"] == 5
+    assert _text(got) == _text(store.current(redis_conn, [KEY])[0])
+
+
+def test_the_holders_keep_their_order_through_redis_even_when_reordered(redis_conn):
+    store = TokenStore(ttl_s=60)
+    store.update(redis_conn, [KEY], lambda s: ([doc(0, holders={"b": 2, "a": 1, "c": 2})], None))
+    store.update(redis_conn, [KEY], lambda s: ([{**s[0], "holders": {**s[0]["holders"], "d": 0}}], None))
+    assert list(TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]["holders"]) == ["b", "a", "c", "d"]
+    reordered = {"c": 2, "b": 2, "d": 5}  # a trim keeps the largest, in a new order
+    store.update(redis_conn, [KEY], lambda s: ([{**s[0], "holders": reordered}], None))
+    assert TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]["holders"] == reordered
+    assert list(TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]["holders"]) == ["c", "b", "d"]
+    assert not redis_conn.hexists(KEY, "holders:a")
+
+
+def test_a_document_of_thousands_of_rows_and_one_that_is_not_a_token_document(redis_conn):
+    store, big = TokenStore(ttl_s=60), doc(6000)  # more fields than one Lua unpack takes
+    store.update(redis_conn, [KEY], lambda s: ([big], None))
+    assert _text(TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]) == _text(big)
+    odd = {"trades": [[1, 2]], "holders": {"W": [1]}, "x": 1}  # rows of no kind, holders not scalars
+    store.update(redis_conn, [KEY], lambda s: ([odd], None))
+    assert TokenStore(ttl_s=60).current(redis_conn, [KEY])[0] == odd
+    assert TokenStore(ttl_s=60).current(redis_conn, [CHAIN_TOKEN.format(token="none")]) == [None]
+
+
+def test_a_token_written_as_a_json_string_is_read_and_replaced_by_its_hash(redis_conn):
+    old = json.loads(_text(doc(3)))
+    redis_conn.set(KEY, _text(old))
+    store = TokenStore(ttl_s=60)
+    [state] = store.current(redis_conn, [KEY])
+    assert _text(state) == _text(old) and type(state["trades"][0]) is Trade
+    store.update(redis_conn, [KEY], lambda s: ([{**s[0], "last_slot": 7}], None))
+    assert redis_conn.type(KEY) == b"hash"
+    assert _text(TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]) == _text({**old, "last_slot": 7})
+
+
+def count_up(store, client, rounds: int, keys: list[str]) -> None:
+    def add(states):
+        token = states[0] or doc(0)
+        n = len(token["trades"])
+        token["trades"] = token["trades"] + [Trade(float(n), "W", 1, n, n, f"s{n}", n)]
+        return [token, {"n": (states[1] or {"n": 0})["n"] + 1}], None
+
+    for _ in range(rounds):
+        store.update(client, keys, add)
+
+
+def test_two_replicas_updating_one_token_both_count_and_a_stale_cache_is_caught(redis_conn):
+    keys = [KEY, CHAIN_FUNDINGS]
+    threads = [threading.Thread(target=count_up, args=(TokenStore(ttl_s=60, max_attempts=60), redis_conn, 25, keys))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    token, counter = TokenStore(ttl_s=60).current(redis_conn, keys)
+    assert counter == {"n": 50} and [r.slot for r in token["trades"]] == list(range(50))
+    mine, theirs = TokenStore(ttl_s=60), TokenStore(ttl_s=60)
+    count_up(mine, redis_conn, 1, keys)
+    count_up(theirs, redis_conn, 1, keys)  # mine's cache is stale now
+    count_up(mine, redis_conn, 1, keys)
+    assert [r.slot for r in TokenStore(ttl_s=60).current(redis_conn, keys)[0]["trades"]] == list(range(53))
+
+
+def test_a_retry_under_the_same_outbox_gets_the_first_result_and_changes_nothing(redis_conn):
+    outbox = outbox_key("chain-analysis", "/tests", "e1")
+
+    def add(found):
+        return lambda states: ([{**(states[0] or doc(0)), "last_slot": found}], [found])
+
+    assert TokenStore(ttl_s=60).update(redis_conn, [KEY], add(1), outbox=outbox) == [1]
+    assert TokenStore(ttl_s=60).update(redis_conn, [KEY], add(2), outbox=outbox) == [1]
+    assert TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]["last_slot"] == 1
+
+
+@pytest.fixture
+def cluster(redis_cluster_settings):
+    client = clients.redis_client(redis_cluster_settings)
+    client.flushdb()
+    return client
+
+
+def test_on_a_redis_cluster_replicas_count_and_the_function_gives_the_same_results(cluster):
+    keys = [KEY, CHAIN_FUNDINGS]
+    threads = [threading.Thread(target=count_up, args=(TokenStore(ttl_s=60, max_attempts=60), cluster, 10, keys))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert TokenStore(ttl_s=60).current(cluster, keys)[1] == {"n": 20}
+    cluster.delete(KEY, CHAIN_FUNDINGS)
+    memory, t, local = MemoryStates(), ChainThresholds(), chain_function.start(None)
+    for block in blocks(6, seed=5):
+        assert chain_function.analyse_block(cluster, block, 1.7e9, t, local.states, needs=local.needs) == \
+            chain_function.analyse_block(None, block, 1.7e9, t, memory)
+    assert _text(TokenStore(ttl_s=60).current(cluster, [KEY])[0]) == memory.documents[KEY]
