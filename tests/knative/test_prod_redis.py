@@ -148,7 +148,8 @@ def test_every_redis_client_in_prod_asks_the_sentinels(rendered):
     for what in using_redis:
         for settings in clients[what]:
             if "KADES_REDIS_URL" in settings:
-                assert settings.get("KADES_REDIS_SENTINELS") == config["KADES_REDIS_SENTINELS"], what
+                sentinels = settings.get("KADES_REDIS_SENTINELS")
+                assert sentinels == config["KADES_REDIS_SENTINELS"], what
                 assert settings.get("KADES_REDIS_SENTINEL_MASTER") == "kades", what
 
 
@@ -238,3 +239,23 @@ def test_a_replica_follows_redis_0_and_a_restart_follows_the_last_known_primary(
     redis_conf, sentinel_conf = _configure(tmp_path / "zero", redis_cli, "redis-0")
     assert f"replicaof redis-2.{DOMAIN} 6379" in redis_conf.splitlines()
     assert f"sentinel monitor kades redis-2.{DOMAIN} 6379 2" in sentinel_conf
+
+
+def _gib(quantity: str) -> float:
+    number, unit = re.fullmatch(r"(\d+(?:\.\d+)?)(Mi|Gi|Ti)", quantity).groups()
+    return float(number) * {"Mi": 1 / 1024, "Gi": 1, "Ti": 1024}[unit]
+
+
+def test_the_volumes_of_prod_fit_its_quota(rendered):
+    """Three Redis volumes more: the claims still fit the quota's count and storage."""
+    docs = rendered["prod"]
+    quota = _named(docs, "ResourceQuota", "kades-quota")["spec"]["hard"]
+    claims = [c["spec"]["resources"]["requests"]["storage"]
+              for c in of_kind(docs, "PersistentVolumeClaim")]
+    for statefulset in of_kind(docs, "StatefulSet"):
+        claims += [t["spec"]["resources"]["requests"]["storage"]
+                   for t in statefulset["spec"].get("volumeClaimTemplates", [])
+                   for _ in range(statefulset["spec"]["replicas"])]
+    assert len(claims) >= 3 + 2  # redis-0..2, timescaledb-0..1
+    assert len(claims) <= int(quota["persistentvolumeclaims"])
+    assert sum(map(_gib, claims)) <= _gib(quota["requests.storage"])
