@@ -35,13 +35,13 @@ from run import ROOT, Server  # noqa: E402  (tests/bench/run.py helpers)
 
 from kades.dev import services as devservices  # noqa: E402
 from kades.chain import function as chain_function  # noqa: E402
+from kades.chain.codec import TokenCodec  # noqa: E402
 from kades.chain.memory import MemoryStates  # noqa: E402
 from kades.chain.thresholds import ChainThresholds  # noqa: E402
 from kades.clients import redis_client  # noqa: E402
 from kades.events.catalogue import CHAIN_BLOCK, data_problems, new_event  # noqa: E402
 from kades.events.envelope import to_binary  # noqa: E402
 from kades.keys import CHAIN_POOL, CHAIN_TOKEN  # noqa: E402
-from kades.runtime.state import JsonCodec  # noqa: E402
 from kades.settings import Settings  # noqa: E402
 from kades.whales import function as whale_function  # noqa: E402
 
@@ -112,7 +112,7 @@ def in_process(run: str, client) -> list[tuple[str, float, float, float]]:
             events = [new_event(CHAIN_BLOCK, "/bench", b) for b in blocks]
             baseline = timed(blocks, lambda b, it=iter(events): data_problems(next(it)))
             for name, module in (("chain-analysis", chain_function), ("whale-detection", whale_function)):
-                memory = MemoryStates(getattr(deployed(module)[0], "codec", JsonCodec))
+                memory = MemoryStates(TokenCodec() if module is chain_function else deployed(module)[0].codec)
                 in_memory = timed(blocks, lambda b: module.analyse_block(None, b, 1.7e9, t, memory))
                 fresh = [make_block(f"{run}{size}r{rep}{name}", i, size, random.Random(size)) for i in range(count)]
                 store, kwargs = deployed(module)
@@ -144,20 +144,25 @@ def put_documents(client, documents: dict[str, bytes], ttl_s: int = 900) -> None
 def tracked_tokens(run: str, client) -> list[tuple[int, float]]:
     """(tokens tracked, median seconds per event) for events of 50 records over 10 tokens
     drawn from those tracked, each with a token and a pool document in Redis (a token's
-    first block's, copied), written for the run and deleted after it."""
-    template = MemoryStates()
+    first block's, copied; the token's written through the function's store, as it keeps
+    them), written for the run and deleted after it."""
+    template = MemoryStates(TokenCodec())
     chain_function.analyse_block(None, make_block(f"{run}t", 0, 10, random.Random(1), ["T"]), 1.7e9,
                                  ChainThresholds(), template)
-    token_doc = template.documents[CHAIN_TOKEN.format(token="T")].encode()
+    [token_doc] = template.current(None, [CHAIN_TOKEN.format(token="T")])
     pool_doc = template.documents[CHAIN_POOL.format(pool="PoolT")].encode()
     rows = []
     for count in TRACKED:
         tokens = [f"Trk{run}n{count}x{k:06d}" for k in range(count)]
-        documents = {CHAIN_TOKEN.format(token=token): token_doc for token in tokens}
-        documents.update({CHAIN_POOL.format(pool=f"Pool{token}"): pool_doc for token in tokens})
-        keys = list(documents)
+        token_keys = [CHAIN_TOKEN.format(token=token) for token in tokens]
+        documents = {CHAIN_POOL.format(pool=f"Pool{token}"): pool_doc for token in tokens}
+        keys = token_keys + list(documents)
         try:
             put_documents(client, documents)
+            writer, _ = deployed(chain_function)
+            for at in range(0, count, 2000):
+                batch = token_keys[at:at + 2000]
+                writer.update(client, batch, lambda states: ([dict(token_doc) for _ in states], None))
             store, kwargs = deployed(chain_function)
             for at in range(0, len(keys), 2000):  # a process that has served them all, as far as
                 store.current(client, keys[at:at + 2000])  # its cache holds them
@@ -171,6 +176,13 @@ def tracked_tokens(run: str, client) -> list[tuple[int, float]]:
     return rows
 
 
+def stored_bytes(client, key: str) -> int:
+    """The bytes a key's value holds: a string's, or a hash's values' (kades.chain.store)."""
+    if client.type(key) == b"hash":
+        return sum(map(len, client.hvals(key)))
+    return client.strlen(key)
+
+
 def history(run: str, client) -> list[tuple[int, int, float]]:
     """(trades held, document bytes, median seconds per event) for events of 20 records of one
     token whose state already holds that many trades (filled by one block of its own)."""
@@ -182,7 +194,7 @@ def history(run: str, client) -> list[tuple[int, int, float]]:
         blocks = [fill] + [make_block(f"{run}h{trades}", 1 + i, 20, rng, [token])
                            for i in range(WARM_UP - 1 + EVENTS)]  # the fill block is untimed too
         costs = event_costs(client, blocks, store, kwargs)
-        size = len(client.get(CHAIN_TOKEN.format(token=token)))
+        size = stored_bytes(client, CHAIN_TOKEN.format(token=token))
         rows.append((len(fill["swaps"]), size, statistics.median(costs)))
     return rows
 

@@ -19,6 +19,7 @@ from kades.chain.rows import Trade
 from kades.chain.store import TokenStore
 from kades.chain.thresholds import ChainThresholds
 from kades.keys import CHAIN_FUNDINGS, CHAIN_TOKEN, outbox_key
+from kades.runtime.reorder import ReorderBuffer
 
 KEY = CHAIN_TOKEN.format(token="M")
 WSOL = "So11111111111111111111111111111111111111112"
@@ -72,6 +73,21 @@ def script_arguments(client, work) -> list:
     finally:
         del client.register_script
     return calls
+
+
+def test_slots_waiting_in_the_reorder_buffer_are_a_part_of_their_own(redis_conn):
+    memory, t, local = MemoryStates(), ChainThresholds(), chain_function.start(None)
+    buffer = ReorderBuffer(lateness_s=4, idle_s=1e9)  # four slots wait, then go one a block
+    shuffled = blocks(16, seed=8)
+    random.Random(2).shuffle(shuffled)
+    for n, block in enumerate(shuffled):
+        expected = chain_function.analyse_block(None, block, 1.7e9, t, memory, buffer=buffer, now_s=n)
+        assert chain_function.analyse_block(redis_conn, block, 1.7e9, t, local.states, buffer=buffer,
+                                             now_s=n, needs=local.needs) == expected
+        assert _text(TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]) == memory.documents[KEY]
+    pending = [f for f in redis_conn.hkeys(KEY) if f.startswith(b"reorder.pending:")]
+    assert pending and b'"pending":null' in redis_conn.hget(KEY, "d")
+    assert len(json.loads(memory.documents[KEY])["reorder"]["pending"]) == 4
 
 
 def test_a_block_writes_the_rows_that_joined_and_the_holders_that_changed(redis_conn):
@@ -144,14 +160,19 @@ def count_up(store, client, rounds: int, keys: list[str]) -> None:
         store.update(client, keys, add)
 
 
-def test_two_replicas_updating_one_token_both_count_and_a_stale_cache_is_caught(redis_conn):
-    keys = [KEY, CHAIN_FUNDINGS]
-    threads = [threading.Thread(target=count_up, args=(TokenStore(ttl_s=60, max_attempts=60), redis_conn, 25, keys))
+def two_replicas(client, rounds: int, keys: list[str]) -> None:
+    """Two stores (replicas) counting up the same keys at once, `rounds` times each."""
+    threads = [threading.Thread(target=count_up, args=(TokenStore(ttl_s=60, max_attempts=60), client, rounds, keys))
                for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+def test_two_replicas_updating_one_token_both_count_and_a_stale_cache_is_caught(redis_conn):
+    keys = [KEY, CHAIN_FUNDINGS]
+    two_replicas(redis_conn, 25, keys)
     token, counter = TokenStore(ttl_s=60).current(redis_conn, keys)
     assert counter == {"n": 50} and [r.slot for r in token["trades"]] == list(range(50))
     mine, theirs = TokenStore(ttl_s=60), TokenStore(ttl_s=60)
@@ -181,12 +202,7 @@ def cluster(redis_cluster_settings):
 
 def test_on_a_redis_cluster_replicas_count_and_the_function_gives_the_same_results(cluster):
     keys = [KEY, CHAIN_FUNDINGS]
-    threads = [threading.Thread(target=count_up, args=(TokenStore(ttl_s=60, max_attempts=60), cluster, 10, keys))
-               for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    two_replicas(cluster, 10, keys)
     assert TokenStore(ttl_s=60).current(cluster, keys)[1] == {"n": 20}
     cluster.delete(KEY, CHAIN_FUNDINGS)
     memory, t, local = MemoryStates(), ChainThresholds(), chain_function.start(None)

@@ -12,11 +12,13 @@ compare-and-set script spent most of its time receiving, hashing and storing
     k            the parts in order, each with how many entries of its first chunk are gone
                  (JSON object)
     <part>:<n>   a chunk of a part, n in the order they were written: rows that joined a row
-                 list (trades, edges, early_buys) in one commit, comma-separated JSON; or
-                 holders whose amount changed in one commit, the inside of a JSON object
+                 list (trades, edges, early_buys) or slots that came to wait in the reorder
+                 buffer (reorder.pending) in one commit, comma-separated JSON; or holders
+                 whose amount changed in one commit, the inside of a JSON object
 
-A window loses rows at its front and gains them at its end, so a commit writes the rows that
-joined as one chunk and counts those that left in `k`, deleting a chunk once all of its rows
+A window loses rows at its front and gains them at its end (and the reorder buffer its
+waiting slots: released at the front, arriving mostly at the end), so a commit writes the rows
+that joined as one chunk and counts those that left in `k`, deleting a chunk once all of its rows
 have gone; the holders' chunks are read in order as one JSON object (a wallet keeps the place
 it was first given, with its last amount) and written anew as one chunk when the holders were
 cut down (a new order) or their chunks hold twice as many entries as there are holders. A
@@ -58,14 +60,19 @@ from kades.runtime import faults
 from kades.runtime.state import OUTBOX_TTL_S, _has_effects
 
 HOLDERS = "holders"
+PENDING = "reorder.pending"  # the reorder buffer's waiting slots, [time, id, payload, arrival] each
 MAX_CHUNKS = 128  # a part of more chunks is written anew as one (reading it stays cheap)
-# Per key: TYPE then (string) its SHA-1, (hash) its version: what a commit compares.
-_CURRENT = """
-local function current(key)
-  local kind = redis.call('TYPE', key).ok
-  if kind == 'string' then return 's' .. redis.sha1hex(redis.call('GET', key)), kind end
-  if kind == 'hash' then return redis.call('HGET', key, 'v') or '', kind end
-  return '', kind
+# Whether a key still holds what a process read: '' nothing, 's' .. SHA-1 a string (41
+# characters), otherwise a hash of that version (16). Asked the way the key was read, so a
+# key that changed type fails the check rather than the script (pcall).
+_MATCHES = """
+local function matches(key, was)
+  if was == '' then return redis.call('EXISTS', key) == 0 end
+  if #was == 41 then
+    local raw = redis.pcall('GET', key)
+    return type(raw) == 'string' and 's' .. redis.sha1hex(raw) == was
+  end
+  return redis.pcall('HGET', key, 'v') == was
 end
 """
 # KEYS: the n states, then the outbox key if any. ARGV: n, the TTL, the outbox value and its
@@ -74,7 +81,7 @@ end
 # replacing the key), its argument count m, then m arguments: S: the bytes; H and R: the
 # number of fields to delete, those fields, then field, value pairs. Returns 0 on a conflict,
 # 1 when committed, or the outbox value an earlier attempt committed.
-_COMPARE_AND_WRITE = _CURRENT + """
+_COMPARE_AND_WRITE = _MATCHES + """
 local n, ttl = tonumber(ARGV[1]), ARGV[2]
 if #KEYS > n then
   local earlier = redis.call('GET', KEYS[n + 1])
@@ -83,20 +90,19 @@ end
 local at, writes = 5, {}
 for i = 1, n do
   local was, mode, m = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
-  local now, kind = current(KEYS[i])
-  if now ~= was then return 0 end
-  writes[i] = {mode, at + 3, m, kind}
+  if not matches(KEYS[i], was) then return 0 end
+  writes[i] = {mode, at + 3, m, #was == 41}
   at = at + 3 + m
 end
 local function each(command, key, from, to, step)  -- in runs: unpack has a stack limit
   for at = from, to, step do redis.call(command, key, unpack(ARGV, at, math.min(at + step - 1, to))) end
 end
 for i = 1, n do
-  local key, mode, first, m, kind = KEYS[i], writes[i][1], writes[i][2], writes[i][3], writes[i][4]
+  local key, mode, first, m, was_string = KEYS[i], writes[i][1], writes[i][2], writes[i][3], writes[i][4]
   if mode == 'S' then
     redis.call('SET', key, ARGV[first], 'EX', ttl)
   elseif mode ~= '' then
-    if mode == 'R' or kind == 'string' then redis.call('DEL', key) end
+    if mode == 'R' or was_string then redis.call('DEL', key) end
     local deletes = tonumber(ARGV[first])
     if mode == 'H' then each('HDEL', key, first + 1, first + deletes, 1000) end
     each('HSET', key, first + deletes + 1, first + m - 1, 1000)
@@ -152,6 +158,10 @@ class _Log:
         return (_Log(value, chunks, skip, self.next + 1, size + len(text)), deleted,
                 [f"{name}:{self.next}", text])
 
+    def entries(self) -> list:
+        """A list part's entries decoded from its chunks (the waiting slots')."""
+        return json.loads("[" + ",".join(text for _, _, text in self.chunks) + "]")[self.skip:]
+
 
 EMPTY = _Log(None, [], 0, 0)
 
@@ -159,20 +169,21 @@ EMPTY = _Log(None, [], 0, 0)
 class _Token:
     """A token hash as this process last read or committed it."""
 
-    __slots__ = ("version", "rest", "parts", "size")
+    __slots__ = ("version", "rest", "parts", "size", "skips")
 
     def __init__(self, version: str, rest: str, parts: dict[str, _Log]):
         self.version, self.rest, self.parts = version, rest, parts
         self.size = len(rest) + sum(part.size for part in parts.values())
+        self.skips = _text({name: part.skip for name, part in parts.items()})  # field k
 
     def document(self) -> dict:
         doc = json.loads(self.rest)
         for name, part in self.parts.items():
-            doc[name] = dict(part.value) if name == HOLDERS else list(part.value)
+            if name == PENDING:  # decoded afresh: payloads are dicts, which nobody may share
+                doc["reorder"]["pending"] = part.entries()
+            else:
+                doc[name] = dict(part.value) if name == HOLDERS else list(part.value)
         return doc
-
-    def skips(self) -> str:
-        return _text({name: part.skip for name, part in self.parts.items()})
 
 
 def _from_fields(fields: dict[bytes, bytes]) -> _Token:
@@ -192,7 +203,8 @@ def _from_fields(fields: dict[bytes, bytes]) -> _Token:
         else:
             decoded = [json.loads("[" + text + "]") for _, text in found]
             counts = list(map(len, decoded))
-            value = tuple(map(ROWS[name]._make, [row for rows in decoded for row in rows][skip:]))
+            rows = [row for rows in decoded for row in rows][skip:]
+            value = tuple(entry[1] for entry in rows) if name == PENDING else tuple(map(ROWS[name]._make, rows))
         parts[name] = _Log(value, [(n, c, text) for (n, text), c in zip(found, counts)], skip,
                            found[-1][0] + 1 if found else 0)
     return _Token(fields[b"v"].decode(), fields[b"d"].decode(), parts)
@@ -203,27 +215,30 @@ def _rows_delta(name: str, old: _Log, rows: list) -> tuple[_Log, list[str], list
     when a new row is not of the list's kind). A window loses rows at its front and gains
     them at its end: when `rows` is a run of the old rows up to their end and then new
     ones, the front is skipped (its chunks deleted once wholly gone) and the new rows are
-    one new chunk; otherwise (or at MAX_CHUNKS) the list is written anew. Rows are compared by value, which
-    for the rows a window kept is by identity, at C speed."""
-    old_rows = old.value or ()
-    kept, start = 0, len(old_rows)
-    if rows and old_rows:
+    one new chunk; otherwise (or at MAX_CHUNKS) the list is written anew. Rows are compared
+    by value, which for the rows a window kept is by identity, at C speed; the waiting
+    slots (PENDING) by their ids, unique per mint (a slot is never changed while it waits)."""
+    if name == PENDING:
+        if not all(type(e) is list and len(e) == 4 and type(e[1]) is str for e in rows):
+            return None
+        keys, fits = tuple(e[1] for e in rows), (lambda new: True)
+    else:
+        kind = ROWS[name]
+        keys, fits = tuple(rows), (lambda new: all(type(row) is kind for row in new))
+    before = old.value or ()
+    kept, start = 0, len(before)
+    if keys and before:
         try:
-            start = old_rows.index(rows[0])
+            start = before.index(keys[0])
         except ValueError:
             pass
-        kept = min(len(rows), len(old_rows) - start)
-        if kept and old_rows[start:start + kept] != tuple(rows[:kept]):
+        kept = min(len(keys), len(before) - start)
+        if kept and before[start:start + kept] != keys[:kept]:
             kept = -1
-    kind = ROWS[name]
-    if kept >= 0 and start + kept == len(old_rows) and len(old.chunks) < MAX_CHUNKS:
+    if kept >= 0 and start + kept == len(before) and len(old.chunks) < MAX_CHUNKS:
         new = rows[kept:]  # a run up to the old rows' end, then new ones
-        if not all(type(row) is kind for row in new):
-            return None
-        return old.appended(name, tuple(rows), old.skip + start, _text(new)[1:-1], len(new))
-    if not all(type(row) is kind for row in rows):
-        return None
-    return old.replaced(name, tuple(rows), _text(rows)[1:-1], len(rows))
+        return old.appended(name, keys, old.skip + start, _text(new)[1:-1], len(new)) if fits(new) else None
+    return old.replaced(name, keys, _text(rows)[1:-1], len(rows)) if fits(rows) else None
 
 
 def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]]:
@@ -245,30 +260,36 @@ def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]
 def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
                  ) -> tuple[_Token | None, str, list]:
     """(the token as it will be stored, the write mode, the mode's arguments); mode '' and
-    None when the document is the one stored. Parts: the row lists of rows of their kind
-    and the holders when a dict of str -> scalar; anything else goes in `d` as it is."""
+    None when the document is the one stored. Parts: the row lists of rows of their kind,
+    the holders when a dict of str -> scalar, the reorder buffer's waiting slots; anything
+    else goes in `d` as it is."""
     rest, parts, deleted, written = {}, {}, [], []
-    names = [n for n, v in doc.items() if n not in plain
-             and ((n in ROWS and type(v) is list) or (n == HOLDERS and _scalar_dict(v)))]
-    replace = old is None or list(old.parts) != names
-    for name, value in doc.items():
-        if name not in names:
-            rest[name] = value
-            continue
+    values = {n: v for n, v in doc.items() if n not in plain
+              and ((n in ROWS and type(v) is list) or (n == HOLDERS and _scalar_dict(v)))}
+    reorder = doc.get("reorder")
+    if PENDING not in plain and type(reorder) is dict and type(reorder.get("pending")) is list:
+        values[PENDING] = reorder["pending"]
+    replace = old is None or list(old.parts) != list(values)
+    for name, value in values.items():
         before = EMPTY if replace else old.parts[name]
         delta = _holders_delta(before, value) if name == HOLDERS else _rows_delta(name, before, value)
         if delta is None:  # rows of another kind: not a part after all
             return _token_write(old, doc, plain | {name})
-        rest[name], parts[name] = None, delta[0]
+        parts[name] = delta[0]
         deleted += delta[1]
         written += delta[2]
+    for name, value in doc.items():
+        rest[name] = None if name in values else value
+    if PENDING in values:
+        rest["reorder"] = {**reorder, "pending": None}
     rest = _text(rest)
     token = _Token("", rest, parts)
-    if not replace and not deleted and not written and rest == old.rest and token.skips() == old.skips():
+    skips = token.skips
+    if not replace and not deleted and not written and rest == old.rest and skips == old.skips:
         return None, "", []
     token.version = os.urandom(8).hex()
     written += ["v", token.version] + (["d", rest] if replace or rest != old.rest else [])
-    written += ["k", token.skips()] if replace or token.skips() != old.skips() else []
+    written += ["k", skips] if replace or skips != old.skips else []
     deleted = [] if replace else deleted
     return token, "R" if replace else "H", [len(deleted), *deleted, *written]
 
