@@ -25,7 +25,7 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, TypeVar
+from typing import Callable, NamedTuple, TypeVar
 
 import redis
 
@@ -36,28 +36,49 @@ Result = TypeVar("Result")
 # compute(current states, None where absent) -> (new states, result)
 Compute = Callable[[list[dict | None]], tuple[list[dict], Result]]
 
-# KEYS: the n states, then the outbox key if any. ARGV: n, n digests, n documents ('' for
-# unchanged), the states' TTL, then the outbox value ('' for none) and its TTL if any. Returns 0 on a
-# conflict, 1 when committed, or the outbox value an earlier attempt committed.
+# KEYS: the n states, then the outbox key if any, then the waiting set if any. ARGV: n, 1 if
+# an outbox (else 0), n digests, n documents ('' for unchanged), the states' TTL, then the
+# outbox value ('' for none) and its TTL if an outbox, then n (member, score) pairs if a waiting
+# set (score '': nothing waits, the member leaves the set). Returns 0 on a conflict, 1 when
+# committed, or the outbox value an earlier attempt committed.
 _COMPARE_AND_SET = """
-local n = tonumber(ARGV[1])
-if #KEYS > n then
+local n, outbox = tonumber(ARGV[1]), ARGV[2] == '1'
+if outbox then
   local earlier = redis.call('GET', KEYS[n + 1])
   if earlier then return earlier end
 end
 for i = 1, n do
   local current = redis.call('GET', KEYS[i])
-  if (current and redis.sha1hex(current) or '') ~= ARGV[1 + i] then return 0 end
+  if (current and redis.sha1hex(current) or '') ~= ARGV[2 + i] then return 0 end
 end
 for i = 1, n do
-  if ARGV[1 + n + i] ~= '' then redis.call('SET', KEYS[i], ARGV[1 + n + i], 'EX', ARGV[2 + 2 * n]) end
+  if ARGV[2 + n + i] ~= '' then redis.call('SET', KEYS[i], ARGV[2 + n + i], 'EX', ARGV[3 + 2 * n]) end
 end
-if #KEYS > n and ARGV[3 + 2 * n] ~= '' then
-  redis.call('SET', KEYS[n + 1], ARGV[3 + 2 * n], 'EX', ARGV[4 + 2 * n])
+local at = 4 + 2 * n
+if outbox then
+  if ARGV[at] ~= '' then redis.call('SET', KEYS[n + 1], ARGV[at], 'EX', ARGV[at + 1]) end
+  at = at + 2
+end
+if #KEYS > n + (outbox and 1 or 0) then
+  for i = 0, n - 1 do
+    local member, score = ARGV[at + 2 * i], ARGV[at + 2 * i + 1]
+    if score == '' then redis.call('ZREM', KEYS[#KEYS], member)
+    else redis.call('ZADD', KEYS[#KEYS], score, member) end
+  end
 end
 return 1
 """
 OUTBOX_TTL_S = 3600  # well past the Broker's whole retry span (minutes)
+
+
+class Waiting(NamedTuple):
+    """A sorted set that `StateStore.update` keeps true with the states it commits: each
+    key's member scored `score_of(its new state)`, or removed where that is None (what
+    kades.runtime.reorder.note_waiting does in a round trip of its own)."""
+
+    key: str
+    members: list[str]            # one per state key, in the same order
+    score_of: Callable[[dict], float | None]
 
 
 def by_key(keys: list[str], compute: Callable[[dict[str, dict | None]], tuple[dict[str, dict], Result]]
@@ -107,10 +128,13 @@ class StateStore:
         self._lock = threading.Lock()  # a function serves requests on several threads
 
     def update(self, client: redis.Redis, keys: list[str], compute: Compute, *,
-               outbox: str | None = None, outbox_ttl_s: int = OUTBOX_TTL_S) -> Result:
+               outbox: str | None = None, outbox_ttl_s: int = OUTBOX_TTL_S,
+               waiting: Waiting | None = None) -> Result:
         """Apply `compute` to the states of `keys` atomically; its result once committed.
         With `outbox`, the result (JSON: tuples come back as lists) of the first attempt
-        that committed under that key, whatever this call computes."""
+        that committed under that key, whatever this call computes. With `waiting`, its
+        sorted set is kept true for the new states in the same script (one round trip, and
+        never a state committed without it)."""
         script = client.register_script(_COMPARE_AND_SET)
         for attempt in range(self.max_attempts):
             raws = self._read(client, keys)
@@ -120,14 +144,19 @@ class StateStore:
             writes = [b"" if doc == raw else doc for doc, raw in zip(documents, raws)]
             extra_keys, extra_args = [], []
             if outbox is not None:  # a result without effects needs no keeping: redone, it
-                extra_keys = [outbox]  # is just as empty
+                extra_keys.append(outbox)  # is just as empty
                 kept = json.dumps(result, separators=(",", ":")) if _has_effects(result) else ""
                 extra_args = [kept, outbox_ttl_s]
+            if waiting is not None:
+                extra_keys.append(waiting.key)
+                for member, state in zip(waiting.members, states):
+                    score = waiting.score_of(state)
+                    extra_args += [member, "" if score is None else repr(score)]
             # Even when nothing changed (a replay) the script runs: it proves that the states
             # we computed from (perhaps cached) were still the current ones.
             answer = script(keys=[*keys, *extra_keys],
-                            args=[len(keys), *map(_digest, raws), *writes, self.ttl_s,
-                                  *extra_args])
+                            args=[len(keys), int(outbox is not None), *map(_digest, raws),
+                                  *writes, self.ttl_s, *extra_args])
             if answer == 1:
                 for key, doc in zip(keys, documents):
                     self._remember(key, doc)

@@ -28,9 +28,10 @@ from kades.events.envelope import CloudEvent
 from kades.keys import TEMPORAL_STATE, TEMPORAL_WAITING, outbox_key
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function, faults
-from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
-from kades.runtime.state import StateStore
+from kades.runtime.reorder import ReorderBuffer, quiet_keys
+from kades.runtime.state import StateStore, Waiting
 from kades.storage.scores import insert_scores
+from kades.temporal.codec import StateCodec
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
 from kades.temporal.policy import new_monitor, step
 
@@ -115,8 +116,8 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
 
 def start(ctx: Context) -> StateStore:
     """temporal-analysis's per-process state, one per Context (`ctx.local(start)`): the
-    states it last committed, cached."""
-    return StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS)
+    states it last committed, cached (as bytes, and as the documents it encoded)."""
+    return StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS, codec=StateCodec())
 
 
 def tick_id(moment: float, tick: dict) -> str:
@@ -140,7 +141,6 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
         return [], []
     keys = [TEMPORAL_STATE.format(token=token) for token in groups]
     late = [0]
-    computed: list = [None, []]  # the last attempt's result and reorder buffers
 
     def compute(states: list[dict | None]) -> tuple[list[dict], tuple[list[dict], list[dict]]]:
         new_states, anomalies, scores = [], [], []
@@ -154,18 +154,14 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
             new_state, found = analyse_token(token, state, [(m, t) for m, _, t in ready], scores)
             new_states.append({**new_state, "reorder": waiting})
             anomalies.extend(found)
-        result = (anomalies, [row for row in scores if row["score"] >= score_floor])
-        computed[:] = result, [state["reorder"] for state in new_states]
-        return new_states, result
+        return new_states, (anomalies, [row for row in scores if row["score"] >= score_floor])
 
-    result = store.update(client, keys, compute, outbox=outbox)
+    # the tokens with ticks waiting listed in the commit's own script: no round trip more
+    waiting = Waiting(TEMPORAL_WAITING, list(groups),
+                      lambda state: ReorderBuffer.oldest_wait_s(state["reorder"]))
+    result = store.update(client, keys, compute, outbox=outbox, waiting=waiting)
     if late[0]:
         LATE_INPUTS.labels("temporal-analysis").inc(late[0])
-    # the buffers this update committed; an earlier attempt's result from the outbox: as
-    # committed by then, read back
-    buffers = computed[1] if result is computed[0] else [
-        (state or {}).get("reorder", {}) for state in store.current(client, keys)]
-    note_waiting(client, TEMPORAL_WAITING, groups, buffers)
     return result
 
 
