@@ -1,0 +1,69 @@
+"""temporal-analysis's state codec (kades.runtime.state's): a token's state that this process
+wrote is handed back as the document it encoded, not decoded again from JSON.
+
+A one-tick event reads and writes the token's whole state (~3 kB, mostly floats) to analyse
+one point: decoding it was ~15% of the event's CPU in the function. The StateStore already
+keeps the bytes it committed and proves them current with its compare-and-set; this codec
+keeps, per key, the document behind the bytes it last encoded, and `loads` of those same bytes
+gives that document instead of parsing them. It gives it once: the document is then the
+caller's to change (analyse_batch takes the reorder buffer out of it and the buffer changes),
+and a second read of the same bytes -- a retry after a failed attempt -- decodes them as JSON.
+The document must not change after `dumps` (analyse_batch builds a new one per attempt).
+
+The bytes are json.dumps(document, separators=(",", ":"))'s, so Redis holds what it always
+held, and bytes this process did not write (another replica's, or an older process's) are
+read as plain JSON.
+
+>>> codec, doc = StateCodec(), {"detector": {"last_time": 5.0}, "reorder": {}}
+>>> raw = codec.dumps("k", doc)
+>>> raw == json.dumps(doc, separators=(",", ":")).encode()
+True
+>>> codec.loads("k", raw) is doc, codec.loads("k", raw) is doc   # once, then JSON
+(True, False)
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from json.encoder import c_make_encoder, encode_basestring_ascii
+
+MAX_DOCUMENTS = 1024  # tokens whose last document is kept (~14 kB decoded: ~14 MB at most)
+
+# json.dumps(x, separators=(",", ":")) without building an encoder per call (states are
+# trees: no check for cycles)
+_ENCODE = c_make_encoder and c_make_encoder(None, json.JSONEncoder().default,
+                                            encode_basestring_ascii, None, ":", ",", False,
+                                            False, True)
+
+
+def compact_json(document) -> bytes:
+    """json.dumps(document, separators=(",", ":")).encode()."""
+    if _ENCODE is None:  # a Python without the json accelerator
+        return json.dumps(document, separators=(",", ":")).encode()
+    return "".join(_ENCODE(document, 0)).encode()
+
+
+class StateCodec:
+    """Compact JSON, with the last document encoded per key kept for one read back."""
+
+    def __init__(self, *, max_documents: int = MAX_DOCUMENTS):
+        self.max_documents = max_documents
+        self._kept: OrderedDict[str, tuple[bytes, dict]] = OrderedDict()
+        self._lock = threading.Lock()  # a function serves requests on several threads
+
+    def loads(self, key: str, raw: bytes):
+        with self._lock:
+            kept = self._kept.pop(key, None)
+        if kept is not None and (kept[0] is raw or kept[0] == raw):
+            return kept[1]
+        return json.loads(raw)
+
+    def dumps(self, key: str, document) -> bytes:
+        raw = compact_json(document)
+        with self._lock:
+            self._kept[key] = (raw, document)
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.max_documents:
+                self._kept.popitem(last=False)
+        return raw
