@@ -35,7 +35,11 @@ def robust_update(scale: float, value: float, rate: float, count: int, clip: flo
     return scale + rate * (value - scale)
 
 
-def update_resolution(resolution: float, move: float, *, growth: float = 1.002) -> float:
+RESOLUTION_GROWTH = 1.002  # update_resolution's creep per point
+
+
+def update_resolution(resolution: float, move: float, *,
+                      growth: float = RESOLUTION_GROWTH) -> float:
     """The price grid's step, learned: the smallest non-zero |move| seen lately (it creeps up
     by `growth` per point so that a coarser grid after a price change is learned too).
     Illiquid markets quote on a grid where one step can be 1% of the price: a one-step move

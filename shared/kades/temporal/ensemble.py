@@ -27,6 +27,7 @@ MEMBERS = fused.ORDER
 KIND_ORDER = ("flash_crash", "price_spike", "liquidity_drop", "pump", "volume_spike",
               "volatility_regime")
 STATE_VERSION = 2
+_SCORE, _LEARN = fused.SCORE, fused.LEARN
 
 
 class TemporalEnsemble:
@@ -86,15 +87,12 @@ class TemporalEnsemble:
         return all(member.warmed_up for member in self._synced() if member.kinds)
 
     def score_parts(self, x: dict) -> dict[str, float]:
-        return self._parts(x)[0]
-
-    def _parts(self, x: dict) -> tuple[dict[str, float], dict[str, str]]:
         step = self._step if self._step is not None else self._stepper()
         if step:
-            found = step.send((fused.SCORE, x))
+            found = step.send((_SCORE, x))
             if type(found) is tuple:
                 self.last_by = found[1]
-                return found
+                return found[0]
             self._release()  # None: a point for the members' own way (an error: theirs too)
         parts = dict.fromkeys(KIND_ORDER, 0.0)
         by = {}
@@ -103,10 +101,13 @@ class TemporalEnsemble:
                 if score > parts[kind]:
                     parts[kind], by[kind] = score, member.name
         self.last_by = by
-        return parts, by
+        return parts
+
+    def _parts(self, x: dict) -> tuple[dict[str, float], dict[str, str]]:
+        return self.score_parts(x), self.last_by
 
     def score_one(self, x: dict) -> float:
-        return max(self._parts(x)[0].values())
+        return max(self.score_parts(x).values())
 
     def explain(self, x: dict) -> tuple[float, str | None, list[str]]:
         """(score, top kind or None, member names ranked by their best score, scoring first)."""
@@ -118,13 +119,9 @@ class TemporalEnsemble:
         ranked = sorted(best, key=lambda name: -best[name])
         return parts[kind], (kind if parts[kind] > 0 else None), ranked
 
-    def learn_one(self, x: dict) -> None:
-        self._learn(x, fused.LEARN)
-
-    def advance_one(self, x: dict) -> None:
-        self._learn(x, fused.ADVANCE)
-
-    def _learn(self, x: dict, command: int) -> None:
+    def learn_one(self, x: dict, _command: int = _LEARN) -> None:
+        """Learn from x (advance_one passes ADVANCE: one body, no call more per point)."""
+        command = _command
         step = self._step if self._step is not None else self._stepper()
         done = step.send((command, x)) if step else None
         if done is not True:
@@ -136,7 +133,12 @@ class TemporalEnsemble:
                     member.learn_one(x)
                 else:
                     member.advance_one(x)
-        self.last_time = max(self.last_time or x["time"], x["time"])
+        moment = x["time"]
+        last = self.last_time or moment
+        self.last_time = moment if moment > last else last  # max(last, moment), no call
+
+    def advance_one(self, x: dict) -> None:
+        self.learn_one(x, fused.ADVANCE)
 
     def evidence(self, x: dict) -> dict[str, Any]:
         """Each member's evidence by name (the window, the move, the baseline it used)."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from typing import Generator
 
-from kades.temporal.base import NORMAL_TAIL_Z, update_resolution
+from kades.temporal.base import NORMAL_TAIL_Z, RESOLUTION_GROWTH as _GROWTH, update_resolution
 from kades.temporal.detector import ReturnSpikeDetector
 from kades.temporal.liquidity import LiquidityDropDetector
 from kades.temporal.momentum import MomentumFeatures
@@ -60,19 +60,20 @@ def fits(members: list) -> bool:
             and len({member.last_time for member in members}) == 1)
 
 
-def _absent_or_number(value) -> bool:
-    return value is None or value == value   # NaN is the one value unequal to itself
+def _parameters(members: list) -> tuple:
+    """What the weights of an elapsed time depend on: every member's half-lives and windows."""
+    rs, mw, pd, ld, vr, mf = members
+    return ((rs.half_life_s, mw.half_life_s, pd.half_life_s, pd.price_window_s,
+             pd.volume_window_s, pd.volume_baseline_s, ld.half_life_s, ld.window_s,
+             vr.long_half_life_s, mf.rsi_half_life_s, mf.fast_s, mf.slow_s, mf.signal_s),
+            mw.windows_s, vr.short_half_life_s, vr.min_points)
 
 
 def _weights_of(members: list):
     """A function elapsed -> (EWMA weights, VR's short rate, sqrt(elapsed), MW's window
     weights, MW's sqrt(1 + elapsed / window)), remembered per distinct elapsed."""
-    rs, mw, pd, ld, vr, mf = members
-    halves = (rs.half_life_s, mw.half_life_s, pd.half_life_s, pd.price_window_s,
-              pd.volume_window_s, pd.volume_baseline_s, ld.half_life_s, ld.window_s,
-              vr.long_half_life_s, mf.rsi_half_life_s, mf.fast_s, mf.slow_s, mf.signal_s)
-    windows, short_half, min_points = mw.windows_s, vr.short_half_life_s, vr.min_points
-    table = _WEIGHTS.setdefault((halves, windows, short_half, min_points), {})
+    halves, windows, short_half, min_points = parameters = _parameters(members)
+    table = _WEIGHTS.setdefault(parameters, {})
 
     def weights(elapsed: float) -> tuple:
         found = table.get(elapsed)
@@ -101,6 +102,7 @@ def stepper(members: list) -> Generator:
 def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the point (see above)
     rs, mw, pd, ld, vr, mf = members
     weights_at = _weights_of(members)
+    known = _WEIGHTS[_parameters(members)]   # weights_at's table, looked up without a call
     log_scale = mw.log_scale
     # parameters
     r_grace, r_min_scale, r_grid, r_min_vscale = (rs.grace_period, rs.min_return_scale,
@@ -165,7 +167,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     and scored[3] is volume and scored[4] is liquidity):
                 level, log_volume, log_liquidity, elapsed, weights = scored[5:]
             else:
-                if not (_absent_or_number(volume) and _absent_or_number(liquidity)):
+                if not ((volume is None or volume == volume)  # NaN: the one value unequal
+                        and (liquidity is None or liquidity == liquidity)):  # to itself
                     raise ValueError("a NaN volume or liquidity")
                 level = _log(price) if log_scale else float(price)
                 log_volume = _log(volume) if volume is not None and volume > 0 else None
@@ -173,7 +176,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 elapsed = 1.0 if last is None else t - last
                 elapsed = elapsed if elapsed > 1.0 else 1.0   # max(1.0, t - last)
                 scored = None
-                weights = weights_at(elapsed)
+                weights = known.get(elapsed) or weights_at(elapsed)
             rates, v_rate, root, m_weights, m_roots = weights
         except Exception:
             answer = None
@@ -273,13 +276,25 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
                     v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
             scored = None
+            # The price grid's step (update_resolution) as MW learns it, on every point. RS
+            # (learning) and VR learn it too, from their own last step and level: when those
+            # are equal to MW's, so is the step learned (a step of 0 either way maps to 0.0).
+            grid_was, level_was = m_res, m_level
+            if m_level is not None:
+                move = level - m_level
+                if move == 0.0:
+                    grid_step = m_res * _GROWTH if m_res > 0 else 0.0
+                else:
+                    move, grown = abs(move), m_res * _GROWTH
+                    grid_step = move if m_res <= 0 else (move if move < grown else grown)
             # ReturnSpikeDetector.learn_one / advance_one
             if learn:
                 decay = rates[0]
                 if r_log is not None:
                     move = level - r_log
                     r_tail += 0.05 * (_UP if r_z > r_tail else _DOWN)
-                    r_res = update_resolution(r_res, move)
+                    r_res = (grid_step if r_res == grid_was and r_log == level_was
+                             else update_resolution(r_res, move))
                     value = r_move / root  # abs(move) / sqrt(elapsed)
                     if r_returns >= 5:
                         cap = r_clip * r_scale
@@ -304,7 +319,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             r_log = level
             # MultiWindowReturnDetector._learn
             if m_level is not None:
-                m_res = update_resolution(m_res, level - m_level)
+                m_res = grid_step
             if not m_averages or not learn:
                 m_averages = [level] * len(m_roots)
             else:
@@ -380,7 +395,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             if v_level is not None:
                 move = level - v_level
                 rate = move ** 2 / elapsed
-                v_res = update_resolution(v_res, move)
+                v_res = (grid_step if v_res == grid_was and v_level == level_was
+                         else update_resolution(v_res, move))
                 if learn:
                     grid = (v_grid * v_res) ** 2 / v_short_half
                     floor = v_min_var if v_min_var > v_long else v_long
