@@ -3,7 +3,7 @@ channel-based class has several deliveries in flight (test_broker_dispatch's
 test_unordered_trigger_spreads_over_workers) and no order at all (it ignores the Kafka
 ordering annotation); the Kafka class orders per partition key only, and only for a
 Trigger annotated `ordered`."""
-import time
+import threading
 
 from werkzeug.wrappers import Response
 
@@ -20,13 +20,19 @@ def annotated(name: str, url: str, annotations: dict | None = None, **spec) -> d
     return doc
 
 
-def slow_first(first_id: str, done: list):
-    """A subscriber that takes its time over `first_id` only, so others can overtake it;
-    `done` gets the ids in the order their handling finished."""
+def slow_first(first_id: str, done: list, *, others: int = 4, patience_s: float = 10.0):
+    """A subscriber that holds `first_id` until the `others` have finished (at most
+    `patience_s`), so they can overtake it however slowly they are posted; `done` gets the
+    ids in the order their handling finished."""
+    overtaken, lock = threading.Event(), threading.Lock()
+
     def respond(request):
         if request.headers["ce-id"] == first_id:
-            time.sleep(0.4)
-        done.append(request.headers["ce-id"])
+            overtaken.wait(patience_s)
+        with lock:
+            done.append(request.headers["ce-id"])
+            if sum(1 for d in done if d != first_id) >= others:
+                overtaken.set()
         return Response(status=202)
     return respond
 
@@ -56,7 +62,7 @@ def test_channel_based_broker_ignores_the_ordering_annotation(run_broker, subscr
 
 def test_kafka_ordered_keeps_one_keys_order_behind_a_slow_event(run_broker, subscribers):
     done = []
-    sub = subscribers(slow_first("k-0", done))
+    sub = subscribers(slow_first("k-0", done, patience_s=0.4))  # none can overtake it here
     broker = run_broker(manifests(annotated("t", sub.url, ORDERED), broker_class="Kafka"))
     for i in range(5):
         post_binary(broker.ingress_url(), event_attrs(id_=f"k-{i}", partitionkey="k"))

@@ -220,13 +220,17 @@ def test_ordered_trigger_delivers_in_arrival_order_even_across_a_retry(run_broke
 
 
 def test_unordered_trigger_spreads_over_workers(run_broker, subscribers):
-    in_flight, peak, lock = [0], [0], threading.Lock()
+    in_flight, peak, lock, overlapped = [0], [0], threading.Lock(), threading.Event()
 
     def slow(_request):
+        # Each delivery waits (up to 2 s) for another to be in flight: one worker at a time
+        # would leave the peak at 1 however slowly the events are posted.
         with lock:
             in_flight[0] += 1
             peak[0] = max(peak[0], in_flight[0])
-        time.sleep(0.05)
+            if in_flight[0] > 1:
+                overlapped.set()
+        overlapped.wait(2.0)
         with lock:
             in_flight[0] -= 1
         return Response(status=202)
@@ -253,7 +257,7 @@ def test_ordered_trigger_orders_each_partition_key_and_runs_keys_in_parallel(run
 
     def hold_slow_key(request):
         if request.headers["ce-partitionkey"] == slow_key:
-            release.wait(5)
+            release.wait(30)  # until the fast key's events are through, however slow the posts
         return Response(status=202)
 
     sub = subscribers(hold_slow_key)
@@ -265,7 +269,8 @@ def test_ordered_trigger_orders_each_partition_key_and_runs_keys_in_parallel(run
             post_binary(broker.ingress_url(), event_attrs(id_=f"{key}-{i}", partitionkey=key), {})
     try:
         # The slow key's first event is held; the other key's lane goes on meanwhile.
-        wait_for(lambda: sub.count() == 7, what="the fast key's 6 events and the held one")
+        wait_for(lambda: sub.count() == 7, timeout_s=25,
+                 what="the fast key's 6 events and the held one")
         assert [ce(r, "id") for r in sub.requests if ce(r, "partitionkey") == fast_key] == [
             f"{fast_key}-{i}" for i in range(6)]
     finally:

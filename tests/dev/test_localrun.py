@@ -1,19 +1,28 @@
 """`kades up`'s command-line parts: the health wait (a progress bar on a terminal only, a clear
-end at the deadline) and the summary it prints (addresses without passwords)."""
+end at the deadline), the summary it prints (addresses without passwords), and replicas of a
+function (`--replicas NAME=N`: N processes, the broker given each as `--subscriber`)."""
 from __future__ import annotations
 
 import io
+import re
 import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from kades.dev.localrun import _wait_healthy, running_summary
+from kades.dev.localrun import (_wait_healthy, broker_command, free_port, main_up, parse_replicas,
+                                running_summary, start_system, stop_system)
+from kades.events.catalogue import MARKET_TICK, new_event
+from kades.events.envelope import to_binary
 from kades.registry import FUNCTIONS
 from kades.settings import Settings
 from terminal import Terminal
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -62,3 +71,85 @@ def test_the_summary_shows_no_password():
     assert "postgresql://kades:***@127.0.0.1:5440/kades" in text
     assert "http://kades:***@127.0.0.1:8090/kades/kades" in text
     assert "kades_demo_key" in text  # the demo key is shown on purpose: it is how to log in
+
+
+def test_replicas_are_parsed_and_refused_by_name():
+    assert parse_replicas(["temporal-analysis=2", "chain-analysis=3"]) == {
+        "temporal-analysis": 2, "chain-analysis": 3}
+    assert parse_replicas([]) == {}
+    for wrong, named in (("temporal-analysis", "NAME=N"), ("temporal-analysis=0", "NAME=N"),
+                         ("temporal-analysis=two", "NAME=N"), ("api=2", "'api'"),
+                         ("nobody=2", "'nobody'")):
+        with pytest.raises(ValueError, match=re.escape(named)):
+            parse_replicas([wrong])
+
+
+def test_kades_up_refuses_bad_replicas_as_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main_up(["--replicas", "api=2"])
+    assert stopped.value.code == 2 and "'api'" in capsys.readouterr().err
+
+
+def test_the_broker_gets_each_replica_as_a_subscriber(tmp_path):
+    command = broker_command(tmp_path, Settings.from_env({}), broker_port=8090,
+                             state_dir=tmp_path, oidc=False, subscribers={
+                                 "temporal-analysis": ["http://127.0.0.1:1", "http://127.0.0.1:2"],
+                                 "chain-analysis": ["http://127.0.0.1:3"]})
+    given = [item for item in command if item.startswith("--subscriber=")]
+    # One replica keeps the address the manifests resolve to: no override for it.
+    assert given == ["--subscriber=temporal-analysis=http://127.0.0.1:1",
+                     "--subscriber=temporal-analysis=http://127.0.0.1:2"]
+
+
+TICK_TRIGGER = """apiVersion: eventing.knative.dev/v1
+kind: Broker
+metadata: {name: kades, namespace: kades}
+---
+apiVersion: eventing.knative.dev/v1
+kind: Trigger
+metadata: {name: temporal-analysis, namespace: kades}
+spec:
+  broker: kades
+  filter: {attributes: {type: ai.kades.market.tick.v1}}
+  subscriber:
+    ref: {apiVersion: serving.knative.dev/v1, kind: Service, name: temporal-analysis}
+"""
+
+
+def events_handled(url: str) -> float:
+    text = httpx.get(url + "/metrics", timeout=5).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("kades_events_total{"))
+
+
+@pytest.mark.slow
+def test_up_starts_replicas_and_the_broker_delivers_to_each(kades_env, fresh_settings, tmp_path):
+    """Two real temporal-analysis processes and a real broker, started as `kades up
+    --replicas temporal-analysis=2` starts them: both serve, and ticks reach both."""
+    root, state = tmp_path / "root", tmp_path / "state"
+    (root / "eventing").mkdir(parents=True)
+    (root / "functions").symlink_to(ROOT / "functions")
+    (root / "eventing" / "all.yaml").write_text(TICK_TRIGGER)
+    broker_port = free_port()
+    fresh_settings.setenv("KADES_PORT_TEMPORAL_ANALYSIS", str(free_port()))
+    fresh_settings.setenv("KADES_SINK_URL", f"http://127.0.0.1:{broker_port}/kades/kades")
+    config = Settings.from_env()
+    try:
+        urls = start_system(root, config, broker_port=broker_port, state_dir=state,
+                            replicas={"temporal-analysis": 2}, names=("temporal-analysis",))
+        assert set(urls) == {"temporal-analysis", "temporal-analysis-2", "broker"}
+        assert {p.stem for p in (state / "run").glob("*.pid")} == set(urls)
+        for number in range(8):
+            headers, body = to_binary(new_event(MARKET_TICK, "/tests/localrun", {"ticks": []},
+                                                event_id=f"replica-{number}"))
+            httpx.post(config.sink_url, headers=headers, content=body).raise_for_status()
+        replicas = [urls["temporal-analysis"], urls["temporal-analysis-2"]]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sum(map(events_handled, replicas)) < 8:
+            time.sleep(0.2)
+        handled = [events_handled(url) for url in replicas]
+        # Deliveries take the replicas in turn: each got some, and every event was handled.
+        assert sum(handled) == 8 and min(handled) >= 1, handled
+    finally:
+        stopped = stop_system(state)
+    assert sorted(stopped) == ["broker", "temporal-analysis", "temporal-analysis-2"]

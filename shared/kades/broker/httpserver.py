@@ -8,19 +8,24 @@ so the next request on the connection starts where it should; a body above `max_
 bytes is not read: the app is called with its Content-Length alone (the ingress answers 413)
 and the connection is closed after the answer. One thread per open connection, as werkzeug's
 threaded server; `close` ends the open connections too, so a stopped broker takes nothing
-more on a kept-alive connection.
+more on a kept-alive connection. Heads are read by `http1`, not by `http.server`'s parser
+(the `email` package), which cost more than the rest of the request line's handling.
 """
 from __future__ import annotations
 
+import http
 import io
+import json
 import socket
 import sys
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from kades.broker.http1 import MAX_LINE as MAX_HEADER_LINE, HeadError, read_body, read_headers
+from kades.errors import PROBLEM_JSON, Problem, error_body
+
 IDLE_TIMEOUT_S = 75.0  # a kept-alive connection idle this long is closed (Go's usual idle)
-MAX_HEADER_LINE = 65536
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -42,36 +47,50 @@ class _Handler(BaseHTTPRequestHandler):
         if len(self.raw_requestline) > MAX_HEADER_LINE:
             self.send_error(414)
             return
-        if not self.parse_request():  # answered 400 itself
+        if not self._parse_head():  # answered 400 itself
             return
         self._run_app()
+
+    def _parse_head(self) -> bool:
+        """The request line and headers (`self.fields`, lower-case names); False once it
+        has answered 400 (or the connection ended)."""
+        self.command, self.request_version = None, "HTTP/1.1"  # for send_error meanwhile
+        self.requestline = self.raw_requestline.decode("latin-1").rstrip("\r\n")
+        words = self.requestline.split()
+        if not words:  # an empty line before a request is ignored (RFC 9112 §2.2)
+            return False
+        if len(words) != 3 or not words[2].startswith("HTTP/1."):
+            self.send_error(400, f"bad request line {self.requestline[:80]!r}")
+            return False
+        self.command, self.path, self.request_version = words
+        try:
+            self.fields = read_headers(self.rfile)
+        except EOFError:
+            self.close_connection = True
+            return False
+        except HeadError as error:
+            self.send_error(400, str(error))
+            return False
+        connection = self.fields.get("connection", "").lower()
+        self.close_connection = "close" in connection or (
+            self.request_version == "HTTP/1.0" and "keep-alive" not in connection)
+        if self.fields.get("expect", "").lower() == "100-continue":
+            self.send_response_only(100)
+            self.end_headers()
+        return True
 
     def _body(self) -> tuple[bytes | None, int]:
         """(the body, its length); None when it is larger than the server takes (not read)."""
         limit = self.server.max_body
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks, size = [], 0
-            while True:
-                line = self.rfile.readline(MAX_HEADER_LINE + 1)
-                length = int(line.split(b";", 1)[0].strip() or b"0", 16)
-                if length == 0:
-                    while self.rfile.readline(MAX_HEADER_LINE + 1) not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    return b"".join(chunks), size
-                size += length
-                if size > limit:
-                    return None, size
-                chunks.append(self.rfile.read(length))
-                self.rfile.readline(3)  # the CRLF after the chunk
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > limit:
-            return None, length
-        return (self.rfile.read(length) if length else b""), length
+        body = read_body(self.rfile, self.fields, limit)
+        if body is None:
+            return None, int(self.fields.get("content-length") or limit + 1)
+        return body, len(body)
 
     def _run_app(self) -> None:
         try:
             body, length = self._body()
-        except (ValueError, OSError):
+        except (ValueError, OSError, EOFError):
             self.close_connection = True
             try:
                 self.send_error(400, "unreadable request body")
@@ -84,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
         environ = {
             "REQUEST_METHOD": self.command, "SCRIPT_NAME": "",
             "PATH_INFO": urllib.parse.unquote(path, "latin-1"), "QUERY_STRING": query,
-            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_TYPE": self.fields.get("content-type", ""),
             "CONTENT_LENGTH": str(length if body is None else len(body)),
             "SERVER_NAME": self.server.server_address[0],
             "SERVER_PORT": str(self.server.server_address[1]),
@@ -94,11 +113,10 @@ class _Handler(BaseHTTPRequestHandler):
             "wsgi.input": io.BytesIO(body or b""), "wsgi.errors": sys.stderr,
             "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
         }
-        for name, value in self.headers.items():
+        for name, value in self.fields.items():  # a repeated header is joined already
             key = "HTTP_" + name.upper().replace("-", "_")
-            if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-                continue
-            environ[key] = f"{environ[key]},{value}" if key in environ else value
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                environ[key] = value
         answer: dict = {}
 
         def start_response(status, headers, exc_info=None):
@@ -128,6 +146,24 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(content)
         self.wfile.flush()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What the server answers itself (a request it cannot read) is an RFC 9457 problem
+        too, and ends the connection (the rest of that request is not understood)."""
+        status = http.HTTPStatus(code)
+        detail = message or status.phrase
+        body = json.dumps(error_body(status.phrase.lower().replace(" ", "_").replace("-", "_"),
+                                     detail, [Problem("request", explain or detail)],
+                                     status=code)).encode()
+        self.close_connection = True
+        self.send_response_only(code, status.phrase)
+        self.send_header("Content-Type", PROBLEM_JSON)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.send_header("Date", self.date_time_string())
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def log_message(self, format, *args) -> None:  # noqa: A002 - no access log line per event
         pass

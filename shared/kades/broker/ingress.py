@@ -7,7 +7,10 @@ for an unknown broker; 405 for any other method. With sender identity on (`kades
 token for the Broker's audience, 403 from a sender its EventPolicies do not admit. CloudEvents 1.0 and 0.3 are taken (Knative's
 Go SDK reads both) and a 0.3 event stays 0.3; the functions take 1.0 only, so one that
 reaches them is refused there (400) and dead-lettered. Beyond Knative: batch mode (each event
-queued, all or none), 413 above `max_event_bytes` before parsing, 503 while Redis is away.
+queued, all or none), 413 above `max_event_bytes` before parsing, 415 for a structured
+event format other than JSON (the CloudEvents HTTP binding's answer), 503 while Redis is
+away. Every error is an RFC 9457 problem (`application/problem+json`, made by
+`kades.errors.error_body` as every KADES answer's) naming each problem in `errors`.
 
 `admit` is the ingress logic proper, shared with replies: `knativearrivaltime` is set to
 now, `knativebrokerttl` is 255 when absent and otherwise counts down by one; at 0 the
@@ -18,14 +21,15 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 import redis
 from werkzeug.wrappers import Request, Response
 
 from kades.broker.policy import Forbidden, SenderCheck
 from kades.broker.queue import BrokerQueue
-from kades.errors import InvalidEventError, Problem, TemporaryFailure, error_body
-from kades.events.envelope import BROKER_SPECVERSIONS, CloudEvent, decode
+from kades.errors import PROBLEM_JSON, InvalidEventError, Problem, TemporaryFailure, error_body
+from kades.events.envelope import BATCH_TYPE, BROKER_SPECVERSIONS, STRUCTURED_TYPE, CloudEvent, decode
 from kades.logs import log
 from kades.metrics import BROKER_INGRESS, render
 from kades.runtime.oidc import Unauthorized
@@ -65,9 +69,20 @@ def _json(body: dict, status: int, headers: dict | None = None) -> Response:
     return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
 
 
-def _error(status: int, code: str, message: str, details: list[Problem] | None = None,
-           headers: dict | None = None) -> Response:
-    return _json(error_body(code, message, details), status, headers)
+def problem(request: Request, status: int, code: str, message: str, problems: list[Problem],
+            headers: dict | None = None) -> Response:
+    """An RFC 9457 problem answer; its `instance` is the request's path (percent-encoded)."""
+    body = error_body(code, message, problems, status=status, instance=quote(request.path))
+    return Response(json.dumps(body), status=status, headers=headers, mimetype=PROBLEM_JSON)
+
+
+def unsupported_format(content_type: str) -> str | None:
+    """The media type of a structured event in a format the broker does not read (not
+    JSON), else None: the HTTP binding (§3.2) answers those 415."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media.startswith("application/cloudevents") and media not in (STRUCTURED_TYPE, BATCH_TYPE):
+        return media
+    return None
 
 
 class IngressApp:
@@ -90,14 +105,17 @@ class IngressApp:
             return self._probe(path, request)
         queue = self.queues.get(path)
         if queue is None:
-            return _error(404, "not_found", f"no broker at {path}; brokers: {sorted(self.queues)}")
+            return problem(request, 404, "not_found", f"no broker at {path}", [Problem(
+                "path", f"no broker at {path}; brokers: {sorted(self.queues)}")])
         response = self._ingest(queue, request, self.senders.get(path))
         BROKER_INGRESS.labels(broker=path, status=str(response.status_code)).inc()
         return response
 
     def _probe(self, path: str, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
-            return _error(405, "method_not_allowed", "use GET", headers={"Allow": "GET"})
+            return problem(request, 405, "method_not_allowed", "use GET", [Problem(
+                "method", f"{path} answers GET and HEAD, not {request.method}")],
+                headers={"Allow": "GET, HEAD"})
         if path == "/health":
             return _json({"status": "ok"}, 200)
         if path == "/metrics":
@@ -109,18 +127,29 @@ class IngressApp:
             return _json({"status": "unavailable", "checks": {"redis": str(error)}}, 503)
         return _json({"status": "ready", "checks": {"redis": "ok"}}, 200)
 
+    def _too_large(self, request: Request, size: str) -> Response:
+        return problem(request, 413, "payload_too_large",
+                       f"an event is at most {self.max_event_bytes} bytes",
+                       [Problem("body", f"{size} bytes, over {self.max_event_bytes}")],
+                       headers={"Connection": "close"})
+
     def _ingest(self, queue: BrokerQueue, request: Request,
                 senders: SenderCheck | None) -> Response:
         if request.method != "POST":
-            return _error(405, "method_not_allowed", "the broker ingress takes POST only",
-                          headers={"Allow": "POST"})
-        too_large = _error(413, "too_large", f"an event is at most {self.max_event_bytes} bytes",
-                           headers={"Connection": "close"})
+            return problem(request, 405, "method_not_allowed", "the broker ingress takes POST only",
+                           [Problem("method", f"{request.method} is not POST")],
+                           headers={"Allow": "POST"})
         if (request.content_length or 0) > self.max_event_bytes:
-            return too_large
+            return self._too_large(request, str(request.content_length))
         body = request.stream.read(self.max_event_bytes + 1)
         if len(body) > self.max_event_bytes:
-            return too_large
+            return self._too_large(request, "more than " + str(self.max_event_bytes))
+        media = unsupported_format(request.headers.get("Content-Type", ""))
+        if media is not None:
+            return problem(request, 415, "unsupported_media_type",
+                           "the broker reads CloudEvents in the JSON format only", [Problem(
+                               "content-type", f"{media} is not {STRUCTURED_TYPE} or "
+                                               f"{BATCH_TYPE} (send binary mode or JSON)")])
         try:
             events = decode(request.headers, body, specversions=BROKER_SPECVERSIONS)
             if senders is not None and (refused := self._refused(senders, request, events)):
@@ -135,13 +164,14 @@ class IngressApp:
             if problems:
                 raise InvalidEventError("event refused by the broker", problems)
         except InvalidEventError as error:
-            return _json(error.as_body(), 400)
+            return problem(request, 400, error.code, error.message, error.problems)
         try:
             queue.enqueue(admitted)
         except redis.RedisError as error:
             log(logger, logging.WARNING, "redis unavailable, event refused", error=str(error))
-            return _error(503, "unavailable", "the broker queue (Redis) is not available; retry",
-                          headers={"Retry-After": "1"})
+            return problem(request, 503, "unavailable",
+                           "the broker queue (Redis) is not available; retry",
+                           [Problem("redis", type(error).__name__)], headers={"Retry-After": "1"})
         return Response(status=202)
 
     @staticmethod
@@ -150,9 +180,13 @@ class IngressApp:
         try:
             senders.check(request.headers.get("Authorization"), events)
         except Unauthorized as error:
-            return _error(401, "unauthorized", str(error), headers={"WWW-Authenticate": "Bearer"})
+            return problem(request, 401, "unauthorized", str(error),
+                           [Problem("authorization", str(error))],
+                           headers={"WWW-Authenticate": "Bearer"})
         except Forbidden as error:
-            return _error(403, "forbidden", str(error))
+            return problem(request, 403, "forbidden", str(error), [Problem("sender", str(error))])
         except TemporaryFailure as error:
-            return _error(503, "unavailable", str(error), headers={"Retry-After": "1"})
+            return problem(request, 503, "unavailable", str(error),
+                           [Problem("authorization", "the issuer's keys cannot be fetched")],
+                           headers={"Retry-After": "1"})
         return None

@@ -51,15 +51,23 @@ redis.call('XCLAIM', KEYS[2], ARGV[2], ARGV[3], 0, m[1], 'JUSTID')
 return {m[1], '0'}
 """
 
-# Done with one entry (KEYS: its lane's stream, state hash, due set; ARGV: group, entry id):
-# what `finish` does in a MULTI, as one command.
-_FINISH_ONE = """
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XDEL', KEYS[1], ARGV[2])
-redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
+# Done with entries of one or more lanes, delivered and nothing to add: what `finish` does
+# in a MULTI, as one command. KEYS: per lane its stream, state hash, due set; ARGV: group,
+# then per lane the number of its entries and their ids.
+_FINISH_DONE = """
+local at = 2
+for k = 1, #KEYS, 3 do
+  local n = tonumber(ARGV[at])
+  local ids = {unpack(ARGV, at + 1, at + n)}
+  redis.call('XACK', KEYS[k], ARGV[1], unpack(ids))
+  redis.call('XDEL', KEYS[k], unpack(ids))
+  redis.call('HDEL', KEYS[k + 1], unpack(ids))
+  redis.call('ZREM', KEYS[k + 2], unpack(ids))
+  at = at + n + 1
+end
 return 1
 """
+ACK_BATCH = 256  # most entries one finishing script takes (Lua's unpack has a stack limit)
 
 
 def _text(value) -> str:
@@ -97,6 +105,52 @@ class _DueHints:
             self._due[lane] = (min(known, due), asked)
 
 
+class _DoneAcks:
+    """Group commit of delivered-and-done entries: the first worker to finish one runs the
+    script for it and, until nothing is left, for whatever others finished meanwhile, while
+    they go back to work. Under load one script acks many entries; alone, each its own.
+    Until that script ran, an entry is still pending in Redis: a crash redelivers it
+    (at-least-once, as Knative's Kafka dispatcher commits its offsets after delivering)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[str, str]] = []  # (lane, entry id)
+        self._flushing = False
+
+    def add(self, lane: str, entry_id: str, flush) -> None:
+        with self._lock:
+            self._waiting.append((lane, entry_id))
+            if self._flushing:
+                return  # the worker running the script takes it in its next round
+            self._flushing = True
+        self._drain(flush)
+
+    def flush_left(self, flush) -> None:
+        """Run the script for what waits with nobody flushing (left by a failed batch)."""
+        with self._lock:
+            if self._flushing or not self._waiting:
+                return
+            self._flushing = True
+        self._drain(flush)
+
+    def _drain(self, flush) -> None:
+        """`flush(batch)` until nothing waits; the caller holds the flushing turn. A failed
+        batch waits again, for the next one."""
+        while True:
+            with self._lock:
+                batch, self._waiting = self._waiting[:ACK_BATCH], self._waiting[ACK_BATCH:]
+                if not batch:
+                    self._flushing = False
+                    return
+            try:
+                flush(batch)
+            except BaseException:
+                with self._lock:
+                    self._waiting[:0] = batch
+                    self._flushing = False
+                raise
+
+
 class BrokerQueue:
     """Redis Streams operations of one Broker; every method is one or a few round trips.
 
@@ -108,8 +162,9 @@ class BrokerQueue:
         self.redis, self.router = client, router
         self.names = {"namespace": namespace, "broker": broker}
         self._claim_due = client.register_script(_CLAIM_DUE)
-        self._finish_one = client.register_script(_FINISH_ONE)
+        self._finish_done = client.register_script(_FINISH_DONE)
         self._hints = _DueHints(recheck_due_s)
+        self._acks = _DoneAcks()
 
     def for_worker(self) -> "BrokerQueue":
         if type(self.redis) is not redis.Redis:  # a Redis Cluster client: it routes per key
@@ -118,7 +173,7 @@ class BrokerQueue:
         view.redis = redis.Redis(connection_pool=self.redis.connection_pool,
                                  single_connection_client=True)
         view._claim_due = view.redis.register_script(_CLAIM_DUE)
-        view._finish_one = view.redis.register_script(_FINISH_ONE)
+        view._finish_done = view.redis.register_script(_FINISH_DONE)
         return view
 
     def stream(self, lane: str) -> str:
@@ -177,6 +232,16 @@ class BrokerQueue:
                                       count=count, block=None if pending else max(1, block_ms or 1))
         return [(_text(entry_id), _document(fields))
                 for _stream, items in reply or [] for entry_id, fields in items]
+
+    def read_lanes(self, lanes: list[str], consumer: str, *, count: int,
+                   block_ms: int) -> list[tuple[str, str, dict | None]]:
+        """New entries of several lanes in one blocking XREADGROUP, at most `count` of each:
+        (lane, entry id, document)."""
+        streams = {self.stream(lane): lane for lane in lanes}
+        reply = self.redis.xreadgroup(GROUP, consumer, dict.fromkeys(streams, ">"),
+                                      count=count, block=max(1, block_ms))
+        return [(streams[_text(stream)], _text(entry_id), _document(fields))
+                for stream, items in reply or [] for entry_id, fields in items]
 
     def fetch(self, lane: str, entry_id: str) -> dict | None:
         items = self.redis.xrange(self.stream(lane), entry_id, entry_id)
@@ -262,9 +327,8 @@ class BrokerQueue:
         if not entry_ids:
             return
         if len(entry_ids) == 1 and not replies and not copies and park is None:
-            # The common case, delivered and done: one script instead of a MULTI of four.
-            self._finish_one(keys=[self.stream(lane), self._state(lane), self._due(lane)],
-                             args=[GROUP, entry_ids[0]])
+            # The common case, delivered and done: one script, shared with other workers'.
+            self._acks.add(lane, entry_ids[0], self._run_finish_done)
             return
         pipe = self.redis.pipeline(transaction=True)
         self._route(pipe, replies)
@@ -277,6 +341,21 @@ class BrokerQueue:
         pipe.hdel(self._state(lane), *entry_ids)
         pipe.zrem(self._due(lane), *entry_ids)
         pipe.execute()
+
+
+    def _run_finish_done(self, batch: list[tuple[str, str]]) -> None:
+        by_lane: dict[str, list[str]] = {}
+        for lane, entry_id in batch:
+            by_lane.setdefault(lane, []).append(entry_id)
+        keys, args = [], [GROUP]
+        for lane, ids in by_lane.items():
+            keys += [self.stream(lane), self._state(lane), self._due(lane)]
+            args += [len(ids), *ids]
+        self._finish_done(keys=keys, args=args)
+
+    def flush_acks(self) -> None:
+        """Finish the delivered entries left waiting by a failed script, if any."""
+        self._acks.flush_left(self._run_finish_done)
 
 
 def _document(fields) -> dict | None:

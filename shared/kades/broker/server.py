@@ -15,7 +15,7 @@ import redis
 from kades import exitcodes
 from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Broker, ConfigError, Eventing, load_eventing
-from kades.broker.dispatcher import IDLE_WAIT_S, TriggerDispatcher
+from kades.broker.dispatcher import IDLE_WAIT_S, LaneReader, TriggerDispatcher
 from kades.broker.httpserver import KeepAliveServer
 from kades.audiences import broker_audience
 from kades.broker.ingress import IngressApp, admit
@@ -67,6 +67,7 @@ class DevBroker:
         self.chaos = chaos
         self._stop = threading.Event()
         self._dispatchers: list[TriggerDispatcher] = []
+        self._readers: list[LaneReader] = []
         self._threads: list[threading.Thread] = []
         self._server = None
 
@@ -93,14 +94,17 @@ class DevBroker:
         # Events are routed only to the lanes of configured Triggers, so a new Trigger sees
         # what is accepted from now on; its groups read a lane from the start, so an
         # ingress-only broker (dispatch=False) needs no group.
+        readers = {b.path: LaneReader(queues[b.path], self._stop, block_s=self.idle_wait_s)
+                   for b in brokers}  # one per Broker: its unordered Triggers' lanes
         dispatchers = [TriggerDispatcher(trigger, queues[broker.path],
                                          ingress_url=self.base_url + broker.path, stop=self._stop,
                                          workers=self.workers_per_trigger,
                                          idle_wait_s=self.idle_wait_s, chaos=self.chaos,
-                                         issuer=self.issuer)
+                                         issuer=self.issuer, reader=readers[broker.path])
                        for broker in brokers for trigger in self.eventing.triggers_of(broker)]
         if self.dispatch:
             self._dispatchers = dispatchers
+            self._readers = list(readers.values())
         for dispatcher in self._dispatchers:
             recovered = dispatcher.prepare(recover=True)
             if recovered:
@@ -108,6 +112,8 @@ class DevBroker:
                     trigger=dispatcher.trigger.name, count=recovered)
         for dispatcher in self._dispatchers:
             dispatcher.start()
+        for reader in self._readers:
+            reader.start()
         if self.dispatch:
             self._spawn(self._housekeeping, "broker-housekeeping")
         if self.dispatch and self.pingsources:
@@ -196,6 +202,8 @@ class DevBroker:
             self._server.close()
         for dispatcher in self._dispatchers:
             dispatcher.join(timeout_s)
+        for reader in self._readers:
+            reader.join(timeout_s)
         for thread in self._threads:
             thread.join(timeout_s)
 

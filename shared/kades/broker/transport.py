@@ -1,4 +1,4 @@
-"""The broker's HTTP client: kept-alive `http.client` connections, pooled per destination.
+"""The broker's HTTP client: kept-alive HTTP/1.1 connections, pooled per destination.
 
 Every delivery and dead letter of the development broker goes through the one `POOL` of its
 process, as Knative's dispatcher sends through one Go `http.Transport`: a connection is taken
@@ -9,27 +9,33 @@ used (the broker sends to local addresses), as Knative's dispatcher does.
 Why not the process's httpx client (`kades.clients.http_client`, used for the other outgoing
 calls): a broker delivery is the broker's whole job and httpx's layers (request and response
 models, header normalisation, the transport and pool classes of httpcore) cost about as much
-CPU as the rest of a delivery; `http.client` on a kept-alive socket is the same HTTP/1.1
-exchange at a fraction of it (docs/performance.md, "Development broker and scale-out").
+CPU as the rest of a delivery. Nor `http.client`: it parses each answer's head with the
+`email` package and writes a request in many small calls. Here a request is one write and
+an answer's head is read by `http1` (docs/performance.md, "Development broker and scale-out").
 
 A kept-alive connection the server has closed meanwhile (gunicorn drops idle ones after 2 s)
-is noticed before use when the socket already reads as closed, and otherwise retried once on
-a fresh connection when it fails before any answer came, as Go's transport retries a request
-on a reused connection the server had closed. A delivery may thereby arrive twice: allowed,
-as on a cluster (at-least-once).
+is noticed before use when it was idle a while and its socket already reads as closed, and
+otherwise retried once on a fresh connection when it fails before any answer came, as Go's
+transport retries a request on a reused connection the server had closed. A delivery may
+thereby arrive twice: allowed, as on a cluster (at-least-once).
 """
 from __future__ import annotations
 
-import http.client
 import select
+import socket
+import ssl
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 
+from kades.broker.http1 import HeadError, read_body, read_headers
+
 MAX_IDLE_PER_DESTINATION = 64  # more than a Trigger's workers: each keeps its connection
+CHECK_IDLE_AFTER_S = 1.0  # a connection idle longer is checked before use (one select call)
 # Failures of a kept-alive connection the server closed before answering: retried once.
-_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-          ConnectionAbortedError)
+_STALE = (EOFError, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+_NO_BODY = (204, 304)
 
 
 @dataclass(frozen=True)
@@ -39,12 +45,68 @@ class Response:
     body: bytes
 
 
+class Connection:
+    """One HTTP/1.1 connection: a request is one write, the answer is read whole."""
+
+    def __init__(self, scheme: str, host: str, port: int, timeout_s: float | None):
+        sock = socket.create_connection((host, port), timeout=timeout_s)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if scheme == "https":
+            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+        self.sock, self.reader = sock, sock.makefile("rb")
+        self.host = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
+        self.used = time.monotonic()
+
+    def exchange(self, target: str, headers: dict[str, str], body: bytes
+                 ) -> tuple[Response, bool]:
+        """(the answer, whether the connection must be closed after it)."""
+        head = [f"POST {target} HTTP/1.1\r\nHost: {self.host}\r\n"
+                f"Content-Length: {len(body)}\r\n"]
+        head += [f"{name}: {value}\r\n" for name, value in headers.items()
+                 if name.lower() not in ("host", "content-length")]
+        head.append("\r\n")
+        self.sock.sendall("".join(head).encode("latin-1") + body)
+        while True:
+            line = self.reader.readline(65537)
+            if not line:
+                raise EOFError("the server closed the connection before answering")
+            version, _, rest = line.decode("latin-1").partition(" ")
+            if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+                raise HeadError(f"not an HTTP/1.x status line: {line[:80]!r}")
+            status, answer = int(rest[:3]), read_headers(self.reader)
+            if status >= 200 or status == 101:
+                break  # 1xx interim answers (100, 103) are skipped
+        connection = answer.get("connection", "").lower()
+        close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
+        if status in _NO_BODY:
+            content = b""
+        elif "transfer-encoding" in answer or "content-length" in answer:
+            content = read_body(self.reader, answer)
+        else:  # delimited by the end of the connection
+            content, close = self.reader.read(), True
+        self.used = time.monotonic()
+        return Response(status, answer, content), close
+
+    def still_open(self) -> bool:
+        """An idle connection that reads as ready has been closed by the server (or sent
+        something unasked): either way it cannot carry a request."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return False
+        return not readable
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()
+
+
 class ConnectionPool:
     """Idle keep-alive connections per (scheme, host, port); safe to share between threads."""
 
     def __init__(self, max_idle: int = MAX_IDLE_PER_DESTINATION):
         self.max_idle = max_idle
-        self._idle: dict[tuple[str, str, int], list[http.client.HTTPConnection]] = {}
+        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._lock = threading.Lock()
         self.opened = 0  # connections made, for tests and the bench
 
@@ -59,47 +121,45 @@ class ConnectionPool:
                        split.port or (443 if split.scheme == "https" else 80))
         target = (split.path or "/") + (f"?{split.query}" if split.query else "")
         for attempt in (1, 2):
-            connection, reused = self._take(destination, timeout_s)
+            connection = None
             try:
-                connection.request("POST", target, body=body, headers=headers)
-                answer = connection.getresponse()
-                content = answer.read()
+                connection, reused = self._take(destination, timeout_s)
+                answer, close = connection.exchange(target, headers, body)
             except _STALE as error:
-                connection.close()
-                if reused and attempt == 1:
+                if connection is not None:
+                    connection.close()
+                if connection is not None and reused and attempt == 1:
                     continue  # the server had closed it: once more on a new connection
                 raise OSError(f"{type(error).__name__}: {error}") from error
-            except (OSError, http.client.HTTPException) as error:
-                connection.close()
+            except (OSError, ValueError) as error:  # HeadError is a ValueError
+                if connection is not None:
+                    connection.close()
                 raise OSError(f"{type(error).__name__}: {error}") from error
-            if answer.will_close:
+            if close:
                 connection.close()
             else:
                 self._give(destination, connection)
-            return Response(answer.status, {k.lower(): v for k, v in answer.getheaders()},
-                            content)
+            return answer
         raise AssertionError("unreachable")
 
     def _take(self, destination: tuple[str, str, int],
-              timeout_s: float | None) -> tuple[http.client.HTTPConnection, bool]:
+              timeout_s: float | None) -> tuple[Connection, bool]:
         while True:
             with self._lock:
                 idle = self._idle.get(destination)
                 connection = idle.pop() if idle else None
             if connection is None:
                 break
-            if _still_open(connection):
+            # Just used: no check (a server closing it meanwhile costs one retry, below).
+            if time.monotonic() - connection.used < CHECK_IDLE_AFTER_S or connection.still_open():
                 connection.sock.settimeout(timeout_s)
                 return connection, True
             connection.close()
-        scheme, host, port = destination
-        kind = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
         with self._lock:
             self.opened += 1
-        return kind(host, port, timeout=timeout_s), False
+        return Connection(*destination, timeout_s), False
 
-    def _give(self, destination: tuple[str, str, int],
-              connection: http.client.HTTPConnection) -> None:
+    def _give(self, destination: tuple[str, str, int], connection: Connection) -> None:
         with self._lock:
             idle = self._idle.setdefault(destination, [])
             if len(idle) < self.max_idle:
@@ -113,18 +173,6 @@ class ConnectionPool:
             self._idle.clear()
         for connection in connections:
             connection.close()
-
-
-def _still_open(connection: http.client.HTTPConnection) -> bool:
-    """An idle connection that reads as ready has been closed by the server (or sent
-    something unasked): either way it cannot carry a request."""
-    if connection.sock is None:
-        return False
-    try:
-        readable, _, _ = select.select([connection.sock], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return not readable
 
 
 POOL = ConnectionPool()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -117,25 +118,73 @@ DEMO_SOURCE_ACCOUNT = oidc_subject("kades", "solana-source", group="sources.knat
                                    kind="ContainerSource").rsplit(":", 1)[1]
 
 
-def start_system(root: Path, config: Settings, *, broker_port: int,
-                 state_dir: Path, oidc: bool = False) -> dict[str, str]:
-    """Start the broker and every function of `root`; return their base URLs by name.
+def parse_replicas(items: list[str], functions: tuple[str, ...] = tuple(FUNCTIONS)) -> dict[str, int]:
+    """`--replicas NAME=N` items as {function: replicas}; ValueError naming what is wrong.
+    Only functions the broker delivers to take replicas (the api takes no events)."""
+    replicas: dict[str, int] = {}
+    for item in items:
+        name, sep, count = item.partition("=")
+        if not sep or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"--replicas takes NAME=N (N >= 1), got {item!r}")
+        if name not in functions:
+            raise ValueError(f"--replicas: {name!r} is not a function the broker delivers to "
+                             f"({', '.join(functions)})")
+        replicas[name] = int(count)
+    return replicas
+
+
+def replica_name(name: str, number: int) -> str:
+    """The process name (pid file, log) of replica `number` (0-based) of function `name`."""
+    return name if number == 0 else f"{name}-{number + 1}"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def replica_urls(name: str, count: int) -> list[str]:
+    """Where the replicas of `name` listen: its own port, then free ones."""
+    ports = [function_port(name)] + [free_port() for _ in range(count - 1)]
+    return [f"http://127.0.0.1:{port}" for port in ports]
+
+
+def broker_command(root: Path, config: Settings, *, broker_port: int, state_dir: Path,
+                   oidc: bool, subscribers: dict[str, list[str]]) -> list[str]:
+    """`kades broker` as `kades up` starts it; a function with several replicas is given as
+    `--subscriber NAME=URL` once per replica (deliveries take them in turn)."""
+    command = [sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
+               str(root / "eventing"), "--port", str(broker_port)]
+    command += (["--oidc", "--oidc-port", str(config.broker_oidc_port), "--oidc-token-dir",
+                 str(state_dir / "tokens")] if oidc else ["--no-oidc"])
+    for name, urls in subscribers.items():
+        if len(urls) > 1:
+            command += [f"--subscriber={name}={url}" for url in urls]
+    return command
+
+
+def start_system(root: Path, config: Settings, *, broker_port: int, state_dir: Path,
+                 oidc: bool = False, replicas: dict[str, int] | None = None,
+                 names: tuple[str, ...] = (*FUNCTIONS, *HTTP_FUNCTIONS)) -> dict[str, str]:
+    """Start the broker and every function of `root` (`names`; `replicas` of some); return
+    their base URLs by process name (a replica beyond the first: `<name>-2` and up).
     `oidc`: the broker signs its deliveries and the functions require its tokens."""
     run, logs = _dirs(state_dir)
     env = process_env(config)
     issuer = f"http://127.0.0.1:{config.broker_oidc_port}" if oidc else ""
-    urls = {}
-    for name in [*FUNCTIONS, *HTTP_FUNCTIONS]:
-        port = function_port(name)
+    urls, subscribers = {}, {}
+    for name in names:
         token = sender_token_file(state_dir, service_account(root, name)) if oidc else ""
-        _spawn(name, function_command(root / "functions" / name / "main.py", port),
-               function_env(name, env, oidc_issuer=issuer, sink_token_file=token), run, logs)
-        urls[name] = f"http://127.0.0.1:{port}"
-    broker = [sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
-              str(root / "eventing"), "--port", str(broker_port)]
-    broker += (["--oidc", "--oidc-port", str(config.broker_oidc_port), "--oidc-token-dir",
-                str(state_dir / "tokens")] if oidc else ["--no-oidc"])
-    _spawn("broker", broker, env, run, logs)
+        subscribers[name] = replica_urls(name, (replicas or {}).get(name, 1))
+        for number, url in enumerate(subscribers[name]):
+            port = int(url.rsplit(":", 1)[1])
+            process = replica_name(name, number)
+            _spawn(process, function_command(root / "functions" / name / "main.py", port),
+                   function_env(name, env, oidc_issuer=issuer, sink_token_file=token), run, logs)
+            urls[process] = url
+    _spawn("broker", broker_command(root, config, broker_port=broker_port, state_dir=state_dir,
+                                    oidc=oidc, subscribers=subscribers), env, run, logs)
     urls["broker"] = f"http://127.0.0.1:{broker_port}"
     _wait_healthy(urls, 60, logs)
     return urls
@@ -191,7 +240,15 @@ def main_up(argv: list[str]) -> int:
                         help="sender identity on: the broker signs every delivery and the "
                              "functions refuse POSTs without its token, 401 (default: "
                              "KADES_BROKER_OIDC, else off)")
+    parser.add_argument("--replicas", action="append", default=[], metavar="NAME=N",
+                        help="start N replicas of function NAME (repeatable); the broker "
+                             "delivers to them in turn, one request each, as Knative spreads "
+                             "requests over a Service's pods (default: one of each)")
     args = parser.parse_args(argv)
+    try:
+        replicas = parse_replicas(args.replicas)
+    except ValueError as error:
+        parser.error(str(error))
     root = Path(args.root).resolve()
     broker_port = int(os.environ.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT))
     local = root / ".local"
@@ -208,7 +265,8 @@ def main_up(argv: list[str]) -> int:
         api_key = create_demo_key(config)
     except psycopg.Error as error:
         return report_error("up", f"PostgreSQL at {redact_url(config.database_url)}", error)
-    urls = start_system(root, config, broker_port=broker_port, state_dir=local, oidc=args.oidc)
+    urls = start_system(root, config, broker_port=broker_port, state_dir=local, oidc=args.oidc,
+                        replicas=replicas)
     print(running_summary(urls, config, api_key=api_key, logs=local / "logs"))
     if not args.no_demo:
         seed = args.seed if args.seed is not None else int(time.time()) % 100_000
@@ -226,7 +284,8 @@ def running_summary(urls: dict[str, str], config: Settings, *, api_key: str, log
              f"  api              {urls['api']}/v1   (anomalies: {urls['api']}/v1/anomalies)",
              f"  dashboard        {urls['api']}/   (paste the API key there)",
              f"  demo API key     {api_key}   (send it as X-API-Key; `kades apikey` makes more)"]
-    lines += [f"  {name:<16} {urls[name]}   (/health /ready /metrics)" for name in FUNCTIONS]
+    lines += [f"  {name:<16} {url}   (/health /ready /metrics)" for name, url in urls.items()
+              if name not in ("broker", *HTTP_FUNCTIONS)]  # functions and their replicas
     lines += [f"  redis            {redact_url(config.redis_url)}",
               f"  postgres         {redact_url(config.database_url)}",
               f"  logs             {logs}   stop with: make stop"]
