@@ -12,6 +12,9 @@ import yaml
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from kades.errors import PROBLEM_JSON, PROBLEM_TYPE
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -106,3 +109,17 @@ def signed(issuer, subject: str = "system:serviceaccount:kades:kades-function") 
     the ingress refuses an event without one)."""
     token = issuer.token("eventing.knative.dev/broker/kades/kades", subject=subject)
     return {"authorization": f"Bearer {token}"}
+
+
+def problem(response: httpx.Response, status: int, code: str) -> list[dict]:
+    """Check an RFC 9457 problem answer (kades.errors.error_body's shape); its problems,
+    each with a field and a message."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    body = response.json()
+    assert body["type"] == PROBLEM_TYPE.format(code=code)
+    assert body["status"] == status and body["title"] and body["detail"]
+    assert body["errors"], "every problem is named"
+    assert all(p["field"] and p["message"] for p in body["errors"])
+    assert body["error"] == {"code": code, "message": body["detail"], "details": body["errors"]}
+    return body["errors"]

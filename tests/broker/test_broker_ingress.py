@@ -7,7 +7,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from brokertest import event_attrs, free_port, manifests, post_binary, post_structured, trigger
+from brokertest import (event_attrs, free_port, manifests, post_binary, post_structured,
+                        problem, trigger)
 from kades.broker import DevBroker, load_eventing
 from kades.broker.ingress import admit
 from kades.errors import InvalidEventError
@@ -137,8 +138,8 @@ def test_redis_away_is_503(tmp_path):
     broker = DevBroker(load_eventing(tmp_path), dead, dispatch=False).start()
     try:
         response = post_binary(broker.ingress_url(), event_attrs())
-        assert response.status_code == 503
-        assert response.json()["error"]["code"] == "unavailable"
+        assert problem(response, 503, "unavailable")[0]["field"] == "redis"
+        assert response.headers["retry-after"] == "1"
         assert httpx.get(broker.base_url + "/ready").status_code == 503
         assert httpx.get(broker.base_url + "/health").status_code == 200
     finally:

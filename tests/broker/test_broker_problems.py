@@ -1,22 +1,19 @@
 """Every error the development broker's ingress answers is an RFC 9457 problem (issue 17):
 Content-Type application/problem+json, the body `kades.errors.error_body` makes (type,
 title, status, detail, instance, every problem in `errors`, and v1's `error` member), one
-test per status, over real HTTP on a real Redis."""
+test per status, over real HTTP on a real Redis (503: test_broker_ingress's Redis-away test)."""
 from __future__ import annotations
 
 import socket
 
 import httpx
 import pytest
-import redis
 import yaml
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from brokertest import event_attrs, free_port, manifests, post_binary, trigger
+from brokertest import event_attrs, manifests, post_binary, problem, trigger
 from kades.audiences import broker_audience
-from kades.broker import DevBroker, load_eventing
-from kades.errors import PROBLEM_JSON, PROBLEM_TYPE
+from kades.broker import DevBroker
+from kades.errors import PROBLEM_JSON
 
 EVERYTHING = trigger("everything", "http://127.0.0.1:9/")
 
@@ -24,19 +21,6 @@ EVERYTHING = trigger("everything", "http://127.0.0.1:9/")
 @pytest.fixture
 def ingress(run_broker) -> DevBroker:
     return run_broker(manifests(EVERYTHING), dispatch=False, max_event_bytes=2048)
-
-
-def problem(response: httpx.Response, status: int, code: str) -> list[dict]:
-    """Check the problem's shape; its problems, each with a field and a message."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == PROBLEM_JSON
-    body = response.json()
-    assert body["type"] == PROBLEM_TYPE.format(code=code)
-    assert body["status"] == status and body["title"] and body["detail"]
-    assert body["errors"], "every problem is named"
-    assert all(p["field"] and p["message"] for p in body["errors"])
-    assert body["error"] == {"code": code, "message": body["detail"], "details": body["errors"]}
-    return body["errors"]
 
 
 def test_400_names_every_problem_of_the_event(ingress):
@@ -75,19 +59,6 @@ def test_415_for_a_structured_format_other_than_json(ingress):
                           headers={"content-type": "application/cloudevents+xml"})
     [named] = problem(response, 415, "unsupported_media_type")
     assert named["field"] == "content-type" and "application/cloudevents+xml" in named["message"]
-
-
-def test_503_while_redis_is_away(tmp_path):
-    (tmp_path / "b.yaml").write_text(manifests(EVERYTHING))
-    dead = redis.Redis(port=free_port(), socket_connect_timeout=0.5, socket_timeout=0.5,
-                       retry=Retry(NoBackoff(), 0))
-    broker = DevBroker(load_eventing(tmp_path), dead, dispatch=False).start()
-    try:
-        response = post_binary(broker.ingress_url(), event_attrs())
-        assert problem(response, 503, "unavailable")[0]["field"] == "redis"
-        assert response.headers["retry-after"] == "1"
-    finally:
-        broker.stop()
 
 
 def test_401_and_403_from_senders_refused(run_broker, issuer):
