@@ -32,5 +32,5 @@ def test_a_killed_primary_is_replaced_and_nothing_acknowledged_is_lost(
           f"away {result['ready_while_away']}; refusals {result['refusals']}\n{books.summary()}")
     assert result["promoted"] not in (result["killed"], None)
     assert result["recovery_s"] is not None, "the service did not come back"
-    assert books.posted > 100 and books.handled > books.posted
+    assert books.posted >= 50 and books.handled > books.posted  # replies accounted too
     assert books.balanced, (books.summary(), books.unfinished[:5], books.lost_inputs[:5])
