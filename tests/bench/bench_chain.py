@@ -4,10 +4,12 @@ then how chain-analysis's cost per event grows (docs/performance.md, "Chain anal
 growth").
 
 In-process, the baseline is what every function pays anyway (the data schema check); the
-analysis is timed with its state in Redis as the deployed function keeps it (the StateStore of
-its Context, one optimistic round trip per block) and, to separate Redis from the work itself,
-with the state in memory (through the same codec); each figure is the median of REPEATS runs on fresh tokens. Through
-HTTP the baseline is the no-op function on the same server.
+analysis is timed with its state in Redis as the deployed function keeps it (the store of its
+Context, one optimistic round trip per block: chain-analysis's kades.chain.store) and, to
+separate Redis from the work itself, with the state in memory (chain-analysis's documents
+through kades.chain.codec, which keeps their rows decoded as its store does); each figure is
+the median of REPEATS runs on fresh tokens. Through HTTP the baseline is the no-op function on
+the same server.
 
 Growth, chain-analysis with its state in Redis, the median cost of an event:
 - block size: the 2,000- and 20,000-record blocks above, per block and per record;

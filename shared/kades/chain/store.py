@@ -160,6 +160,8 @@ class _Log:
 
     def entries(self) -> list:
         """A list part's entries decoded from its chunks (the waiting slots')."""
+        if not self.chunks:
+            return []
         return json.loads("[" + ",".join(text for _, _, text in self.chunks) + "]")[self.skip:]
 
 
@@ -226,6 +228,8 @@ def _rows_delta(name: str, old: _Log, rows: list) -> tuple[_Log, list[str], list
         kind = ROWS[name]
         keys, fits = tuple(rows), (lambda new: all(type(row) is kind for row in new))
     before = old.value or ()
+    if old.value is not None and keys == before:  # unchanged (most blocks leave some lists alone)
+        return old, [], []
     kept, start = 0, len(before)
     if keys and before:
         try:
@@ -247,6 +251,8 @@ def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]
     amounts), a chunk of what changed, replayed after the others when read; otherwise, or
     once the chunks hold twice the holders (or MAX_CHUNKS), the holders anew as one chunk."""
     before = old.value
+    if amounts == before and list(amounts) == list(before):  # unchanged, order too
+        return old, [], []
     if before is not None and len(amounts) >= len(before) and \
             list(islice(amounts, len(before))) == list(before):
         changed = {wallet: amount for wallet, amount in amounts.items() - before.items() if wallet in before}
