@@ -5,7 +5,8 @@ it away for a while, gives it back, and measures the recovery time: from the mom
 dependency is back until every input accepted before that moment, and the first one accepted
 after it, is handled by every function it was owed to. While it is away, the functions' /ready answers and the statuses
 the ingress gave the load generator are recorded (503 is what the design promises).
-Redis and PostgreSQL here are throwaway servers of this run, never the shared ones.
+Redis and PostgreSQL here are throwaway servers of this run, never the shared ones. The
+sixth fault, a Redis primary killed under Sentinel, runs on a mesh of its own (failover.py).
 """
 from __future__ import annotations
 
