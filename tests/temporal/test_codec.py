@@ -18,10 +18,12 @@ def test_bytes_are_compact_json_and_a_document_comes_back_once():
     doc = {"a": [1.5, -0.0, 1e-300, None, True], "é": {"x": "\u2603"}, "n": float("inf")}
     raw = codec.dumps("k", doc)
     assert raw == json.dumps(doc, separators=(",", ":")).encode()
-    assert codec.loads("k", bytes(raw)) is doc           # equal bytes: the document kept
+    assert codec.loads("k", raw) is doc                   # the bytes it wrote: the document
     again = codec.loads("k", raw)                         # a second read: decoded
     assert again is not doc and again == json.loads(raw)
-    codec.dumps("k", doc)
+    raw = codec.dumps("k", doc)
+    # equal bytes from elsewhere (another attempt's, Redis's): decoded, the document kept
+    assert codec.loads("k", bytes(bytearray(raw))) == json.loads(raw) and codec._kept["k"][1] is doc
     assert codec.loads("k", raw.replace(b"1.5", b"2.5"))["a"][0] == 2.5  # not ours: JSON
     assert codec.loads("other", raw) == json.loads(raw)
 
@@ -48,3 +50,31 @@ def test_the_function_commits_the_same_bytes_and_anomalies_as_with_plain_json(re
         runs.append((found, states))
     assert runs[0] == runs[1]
     assert any(anomalies for anomalies, _ in runs[0][0])
+
+
+def test_threads_replaying_the_same_ticks_never_share_a_document(redis_conn):
+    """Duplicate ticks leave a state's bytes as they were read: a document still in one
+    thread's attempt must not be handed to another that read equal bytes (it took the reorder
+    buffer out of it: a KeyError in the first, and a 500, under the bench's load)."""
+    import threading
+
+    sim = simulate_market(seed=6, tokens=2, minutes=10)
+    store, buffer = StateStore(ttl_s=600, max_attempts=50, codec=StateCodec()), ReorderBuffer(30.0, 60.0)
+    groups = group_ticks(sim.ticks[:40])
+    analyse_batch(redis_conn, groups, store=store, buffer=buffer, now_s=1000.0)
+    before = redis_conn.mget([TEMPORAL_STATE.format(token=token) for token in groups])
+    errors = []
+
+    def replay():
+        try:
+            for _ in range(40):
+                analyse_batch(redis_conn, groups, store=store, buffer=buffer, now_s=1001.0)
+        except Exception as error:  # noqa: BLE001 -- reported by the assertion below
+            errors.append(error)
+    threads = [threading.Thread(target=replay) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert redis_conn.mget([TEMPORAL_STATE.format(token=token) for token in groups]) == before

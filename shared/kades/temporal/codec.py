@@ -3,12 +3,16 @@ wrote is handed back as the document it encoded, not decoded again from JSON.
 
 A one-tick event reads and writes the token's whole state (~3 kB, mostly floats) to analyse
 one point: decoding it was ~15% of the event's CPU in the function. The StateStore already
-keeps the bytes it committed and proves them current with its compare-and-set; this codec
-keeps, per key, the document behind the bytes it last encoded, and `loads` of those same bytes
-gives that document instead of parsing them. It gives it once: the document is then the
-caller's to change (analyse_batch takes the reorder buffer out of it and the buffer changes),
-and a second read of the same bytes -- a retry after a failed attempt -- decodes them as JSON.
-The document must not change after `dumps` (analyse_batch builds a new one per attempt).
+keeps the bytes it committed (the very bytes object `dumps` returned) and proves them current
+with its compare-and-set; this codec keeps, per key, the document behind the bytes it last
+encoded, and `loads` of that same bytes object gives that document instead of parsing it.
+The same object, not equal bytes: the store caches it only once committed, when the attempt
+that encoded it is done with the document, whereas equal bytes can come from another thread's
+attempt still under way (a batch of duplicate ticks changes nothing: its state's bytes equal
+the ones read). It gives it once: the document is then the caller's to change
+(analyse_batch takes the reorder buffer out of it and the buffer changes), and a second read
+-- a retry after a failed attempt -- decodes the bytes as JSON. The document must not change
+after `dumps` (analyse_batch builds a new one per attempt).
 
 The bytes are json.dumps(document, separators=(",", ":"))'s, so Redis holds what it always
 held, and bytes this process did not write (another replica's, or an older process's) are
@@ -20,6 +24,8 @@ read as plain JSON.
 True
 >>> codec.loads("k", raw) is doc, codec.loads("k", raw) is doc   # once, then JSON
 (True, False)
+>>> raw = codec.dumps("k", doc); codec.loads("k", bytes(bytearray(raw))) is doc  # equal: JSON
+False
 """
 from __future__ import annotations
 
@@ -54,9 +60,10 @@ class StateCodec:
 
     def loads(self, key: str, raw: bytes):
         with self._lock:
-            kept = self._kept.pop(key, None)
-        if kept is not None and (kept[0] is raw or kept[0] == raw):
-            return kept[1]
+            kept = self._kept.get(key)
+            if kept is not None and kept[0] is raw:
+                del self._kept[key]
+                return kept[1]
         return json.loads(raw)
 
     def dumps(self, key: str, document) -> bytes:
