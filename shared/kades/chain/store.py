@@ -245,21 +245,30 @@ def _rows_delta(name: str, old: _Log, rows: list) -> tuple[_Log, list[str], list
     return old.replaced(name, keys, _text(rows)[1:-1], len(rows)) if fits(rows) else None
 
 
-def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]]:
-    """The stored holders after `amounts`, the fields to delete and the pairs to write: when
-    the old wallets are still the first ones, in order (a block adds wallets and changes
-    amounts), a chunk of what changed, replayed after the others when read; otherwise, or
-    once the chunks hold twice the holders (or MAX_CHUNKS), the holders anew as one chunk."""
+def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]] | None:
+    """The stored holders after `amounts`, the fields to delete and the pairs to write (None
+    when not a dict of str -> scalar): when the old wallets are still the first ones, in
+    order (a block adds wallets and changes amounts), a chunk of what changed, replayed after
+    the others when read; otherwise, or once the chunks hold twice the holders (or
+    MAX_CHUNKS), the holders anew as one chunk. Only what changed is checked and encoded."""
     before = old.value
-    if amounts == before and list(amounts) == list(before):  # unchanged, order too
-        return old, [], []
     if before is not None and len(amounts) >= len(before) and \
             list(islice(amounts, len(before))) == list(before):
-        changed = {wallet: amount for wallet, amount in amounts.items() - before.items() if wallet in before}
-        changed.update((wallet, amounts[wallet]) for wallet in islice(amounts, len(before), None))
-        logged = sum(entries for _, entries, _ in old.chunks) + len(changed)
+        try:
+            changed = dict(amounts.items() - before.items())
+        except TypeError:  # an amount that is not a scalar
+            return None
+        if not changed:
+            return old, [], []
+        if not _scalar_dict(changed):
+            return None
+        chunk = {wallet: amount for wallet, amount in changed.items() if wallet in before}
+        chunk.update((wallet, amounts[wallet]) for wallet in islice(amounts, len(before), None))
+        logged = sum(entries for _, entries, _ in old.chunks) + len(chunk)
         if logged <= 2 * len(amounts) + 64 and len(old.chunks) < MAX_CHUNKS:
-            return old.appended(HOLDERS, dict(amounts), 0, _text(changed)[1:-1], len(changed))
+            return old.appended(HOLDERS, dict(amounts), 0, _text(chunk)[1:-1], len(chunk))
+    if not _scalar_dict(amounts):
+        return None
     return old.replaced(HOLDERS, dict(amounts), _text(amounts)[1:-1], len(amounts))
 
 
@@ -271,7 +280,7 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
     else goes in `d` as it is."""
     rest, parts, deleted, written = {}, {}, [], []
     values = {n: v for n, v in doc.items() if n not in plain
-              and ((n in ROWS and type(v) is list) or (n == HOLDERS and _scalar_dict(v)))}
+              and ((n in ROWS and type(v) is list) or (n == HOLDERS and type(v) is dict))}
     reorder = doc.get("reorder")
     if PENDING not in plain and type(reorder) is dict and type(reorder.get("pending")) is list:
         values[PENDING] = reorder["pending"]
@@ -279,7 +288,7 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
     for name, value in values.items():
         before = EMPTY if replace else old.parts[name]
         delta = _holders_delta(before, value) if name == HOLDERS else _rows_delta(name, before, value)
-        if delta is None:  # rows of another kind: not a part after all
+        if delta is None:  # rows of another kind, holders not scalars: not a part after all
             return _token_write(old, doc, plain | {name})
         parts[name] = delta[0]
         deleted += delta[1]
