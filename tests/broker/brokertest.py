@@ -21,7 +21,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(predicate: Callable[[], object], timeout_s: float = 5.0, what: str = "condition"):
+def wait_for(predicate: Callable[[], object], timeout_s: float = 15.0, what: str = "condition"):
+    # Generous: a passing test never waits it out, and 2 shared cores at a load of 15-20
+    # made 5 s too short for a first delivery (the broker's and the posting's start).
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = predicate()

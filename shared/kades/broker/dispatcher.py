@@ -107,7 +107,11 @@ class TriggerDispatcher:
         return self.workers - self.inbox.qsize()
 
     def join(self, timeout_s: float) -> None:
+        """After `stop` is set: wake idle workers and wait for the others' attempts."""
         deadline = time.monotonic() + timeout_s
+        if not self.trigger.ordered:
+            for _ in self.threads:
+                self.inbox.put(None)
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         if self._own_reader:
@@ -134,10 +138,10 @@ class TriggerDispatcher:
     # --- unordered: many workers on one lane ----------------------------------------------
 
     def _run_unordered(self, lane: str, consumer: str, work: "Worker") -> None:
-        try:
-            lane, entry_id, document, state = self.inbox.get(timeout=self.idle_wait_s)
-        except inboxes.Empty:
-            return
+        taken = self.inbox.get()  # idle workers sleep until there is work (or `join`)
+        if taken is None:
+            return  # stopping: `_guarded` sees the stop
+        lane, entry_id, document, state = taken
         self._holding[consumer] = entry_id
         state = work.attempts.run(lane, entry_id, document, state)
         while state is not None and state["due"] - time.time() <= READ_BLOCK_S:

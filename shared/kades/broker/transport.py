@@ -53,7 +53,7 @@ class Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if scheme == "https":
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        self.sock, self.reader = sock, sock.makefile("rb")
+        self.sock, self.reader, self.timeout_s = sock, sock.makefile("rb"), timeout_s
         self.host = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
         self.used = time.monotonic()
 
@@ -152,7 +152,9 @@ class ConnectionPool:
                 break
             # Just used: no check (a server closing it meanwhile costs one retry, below).
             if time.monotonic() - connection.used < CHECK_IDLE_AFTER_S or connection.still_open():
-                connection.sock.settimeout(timeout_s)
+                if connection.timeout_s != timeout_s:  # a system call: only when it changes
+                    connection.sock.settimeout(timeout_s)
+                    connection.timeout_s = timeout_s
                 return connection, True
             connection.close()
         with self._lock:
