@@ -2,7 +2,8 @@
 ensemble (as temporal-analysis runs it, behind its threshold filter), beside a plain rolling
 z-score measured in the same run on the same points, and beside the ensemble's members stepped
 one by one (`one_pass=False`, what the one pass of kades.temporal.fused replaces: the same
-scores). Printed, never asserted.
+scores). Printed, never asserted. Times are this process's CPU time, best of REPEATS: on a
+machine other sessions load, wall time moved 2x between runs (docs/performance.md).
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from kades.temporal.ensemble import MEMBERS, TemporalEnsemble  # noqa: E402
 from kades.temporal.policy import new_monitor, step  # noqa: E402
 from kades.temporal.threshold import ThresholdFilter  # noqa: E402
 
-REPEATS = 3
+REPEATS = 7
 
 
 def points(n_tokens: int = 4, minutes: float = 120) -> list[dict]:
@@ -33,14 +34,14 @@ def points(n_tokens: int = 4, minutes: float = 120) -> list[dict]:
 
 
 def per_point_us(step, stream: list[dict]) -> float:
-    """Best of REPEATS: microseconds per point of `step(fresh_state)` over the stream."""
+    """Best of REPEATS: CPU microseconds per point of `step(fresh_state)` over the stream."""
     best = float("inf")
     for _ in range(REPEATS):
         run = step()
-        began = time.perf_counter()
+        began = time.process_time()
         for x in stream:
             run(x)
-        best = min(best, (time.perf_counter() - began) / len(stream))
+        best = min(best, (time.process_time() - began) / len(stream))
     return 1e6 * best
 
 

@@ -118,3 +118,13 @@ def test_the_one_pass_state_is_the_members_whenever_it_is_read():
             each.learn_one(x)
     assert json.dumps(ensemble.to_state()) == json.dumps(copy.to_state()) == json.dumps(
         carried.to_state())
+
+
+def test_only_the_default_three_windows_take_the_one_pass():
+    from kades.temporal import fused
+    from kades.temporal.ensemble import MEMBERS
+    from kades.temporal.multiwindow import MultiWindowReturnDetector
+    members = [member() for member in MEMBERS]
+    assert fused.fits(members)
+    members[1] = MultiWindowReturnDetector(windows_s=(60.0, 300.0))
+    assert not fused.fits(members)

@@ -53,10 +53,12 @@ _log, _sqrt = math.log, math.sqrt
 
 def fits(members: list) -> bool:
     """Whether `members` are the default ones in the default order, on the default interval
-    floor and one clock (one last time): what a stepper assumes."""
+    floor, three windows and one clock (one last time): what a stepper assumes."""
     return (len(members) == len(ORDER)
             and all(type(member) is kind for member, kind in zip(members, ORDER))
             and members[0].min_interval_s == 1.0
+            and len(members[1].windows_s) == len(members[1].biases) == len(members[1].scales) == 3
+            and len(members[1].averages) in (0, 3)
             and len({member.last_time for member in members}) == 1)
 
 
@@ -178,6 +180,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 scored = None
                 weights = known.get(elapsed) or weights_at(elapsed)
             rates, v_rate, root, m_weights, m_roots = weights
+            w_root0, w_root1, w_root2 = m_roots
         except Exception:
             answer = None
             continue
@@ -209,14 +212,21 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                             volume_spike, by["volume_spike"] = score, "return_spike"
                 # MultiWindowReturnDetector._score
                 if m_seen >= m_grace:
-                    grid, best = m_grid * m_res, None
-                    for average, bias, scale, window_root in zip(m_averages, m_biases, m_scales,
-                                                                 m_roots):
-                        spread = (m_floor if m_floor > scale else scale) * window_root
-                        z = (level - average - bias) / (grid if grid > spread else spread)
-                        size = abs(z)
-                        if best is None or size > best_size:  # max(zs, key=abs)
-                            best, best_size = z, size
+                    # the three windows written out (no loop: ~8% of the pass); the z of
+                    # the largest |z|, the first of equals, as max(zs, key=abs)
+                    grid, (a0, a1, a2), (b0, b1, b2), (s0, s1, s2) = (
+                        m_grid * m_res, m_averages, m_biases, m_scales)
+                    spread = (m_floor if m_floor > s0 else s0) * w_root0
+                    best = (level - a0 - b0) / (grid if grid > spread else spread)
+                    best_size = abs(best)
+                    spread = (m_floor if m_floor > s1 else s1) * w_root1
+                    z = (level - a1 - b1) / (grid if grid > spread else spread)
+                    if abs(z) > best_size:
+                        best, best_size = z, abs(z)
+                    spread = (m_floor if m_floor > s2 else s2) * w_root2
+                    z = (level - a2 - b2) / (grid if grid > spread else spread)
+                    if abs(z) > best_size:
+                        best = z
                     z = best * NORMAL_TAIL_Z / (NORMAL_TAIL_Z if NORMAL_TAIL_Z > m_tail else m_tail)
                     size = abs(z)
                     score = size * size / (size * size + m_half2)
@@ -328,10 +338,10 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 grid, largest = m_grid * m_res, None
                 count = 1.0 / (m_seen + 1)
                 rate = count if count > rates[1] else rates[1]
-                clipping, i = m_seen >= 5, 0
-                for average, bias, scale, window_root, weight in zip(
-                        m_averages, m_biases, m_scales, m_roots, m_weights):
-                    spread = (m_floor if m_floor > scale else scale) * window_root
+                clipping = m_seen >= 5
+                for i in (0, 1, 2):  # a loop over indices: cheaper than a zip of five
+                    average, bias, scale = m_averages[i], m_biases[i], m_scales[i]
+                    spread = (m_floor if m_floor > scale else scale) * m_roots[i]
                     gap = level - average
                     deviation = gap - bias
                     value = abs(deviation)
@@ -343,8 +353,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                         value = cap if cap < value else value
                     m_scales[i] = scale + rate * (value - scale)
                     m_biases[i] = bias + rate * (gap - bias)
-                    m_averages[i] = average + weight * gap
-                    i += 1
+                    m_averages[i] = average + m_weights[i] * gap
                 m_tail += 0.05 * (_UP if largest > m_tail else _DOWN)
                 m_seen += 1
             m_level = level
