@@ -8,6 +8,7 @@ from kades.broker.config import Delivery, Trigger
 from kades.broker.filters import compile_trigger_filter
 from kades.broker.queue import GROUP, BrokerQueue
 from kades.broker.routing import ORDERED_LANES, Router, lane_number, lanes_of
+from kades.clients import redis_client
 from kades.events.envelope import CloudEvent
 
 
@@ -140,3 +141,37 @@ def test_redrive_schedules_an_unfinished_entry_once_and_a_finished_one_never(que
     assert queue.redrive("a/0", dropped) is False  # already waiting
     assert queue.claim_due("a/0", "w1") == dropped
     assert queue.claim_due("a/0", "w1") is None
+
+
+def read_all_lanes_and_finish(queue: BrokerQueue, client) -> None:
+    """What the reader and the workers do: one XREADGROUP over every lane, acks grouped."""
+    queue.enqueue([CloudEvent(event_attrs(id_="t")),
+                   CloudEvent(event_attrs("ai.kades.other.v1", "o"))])
+    taken = queue.read_lanes(["a/0", "b/0", "other/0"], "reader", count=10, block_ms=100)
+    assert sorted((lane, doc["id"]) for lane, _entry, doc in taken) == [
+        ("a/0", "t"), ("b/0", "o"), ("b/0", "t"), ("other/0", "o")]
+    for lane, entry_id, _doc in taken:
+        queue.finish(lane, [entry_id])
+    for lane in ("a/0", "b/0", "other/0"):
+        assert client.xlen(queue.stream(lane)) == 0
+        assert client.xpending(queue.stream(lane), GROUP)["pending"] == 0
+
+
+def test_one_read_takes_every_lane_and_finished_entries_leave_them(queue, broker_redis):
+    read_all_lanes_and_finish(queue, broker_redis)
+
+
+@pytest.mark.slow
+def test_reading_and_finishing_several_lanes_run_on_a_redis_cluster(redis_cluster_settings):
+    """The lanes of a Broker share a hash tag, so one XREADGROUP and one finishing script
+    may name several of them on a Redis Cluster too."""
+    client = redis_client(redis_cluster_settings)  # the process's: not closed here
+    triggers = [make_trigger("a", "ai.kades.test.v1"), make_trigger("b"),
+                make_trigger("other", "ai.kades.other.v1")]
+    queue = BrokerQueue(client, "ns", f"cluster{time.time_ns()}", Router(triggers))
+    for t in triggers:
+        queue.ensure_group(lanes_of(t)[0])
+    try:
+        read_all_lanes_and_finish(queue, client)
+    finally:
+        client.delete(*[queue.stream(lanes_of(t)[0]) for t in triggers])
