@@ -218,3 +218,70 @@ def test_the_entry_point_starts_the_worker_the_handler_wakes(ctx, db_conn, key_i
         assert len(store.deliveries(db_conn)) == 1
     finally:
         running.stop()
+
+
+def test_alerts_handled_at_the_same_time_are_each_published_and_stored_once(ctx, redis_conn,
+                                                                            db_conn):
+    """16 requests at once, each alert delivered twice (a Broker retry overlapping the
+    first delivery): one stream entry and one row per alert, counted once."""
+    import threading
+    events = [new_event(ALERT, "/kades/risk-scoring", {**ALERT_DATA, "message": f"m{i}"})
+              for i in range(8)]
+    before = sample("kades_alerts_published_total", level="critical")
+    threads = [threading.Thread(target=handle_alert, args=(event, ctx))
+               for event in events + events]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    entries = stream.since(redis_conn, "0-0")
+    assert sorted(m["id"] for _, m in entries) == sorted(e.id for e in events)
+    rows, _ = alerts.recent_alerts(db_conn, token=ALERT_DATA["token"])
+    assert sorted(r["alert_id"] for r in rows) == sorted(e.id for e in events)
+    assert sample("kades_alerts_published_total", level="critical") == before + 8
+
+
+def test_through_the_entry_point_a_redelivery_changes_nothing_and_nothing_is_claimed(
+        ctx, redis_conn, db_conn, key_id, receivers):
+    """alert-dispatch is idempotent by itself, so the runtime takes no claim (no dedup key in
+    Redis): a redelivered alert is answered 202 again and adds no entry, row nor delivery."""
+    import flask
+    from kades.alerts.function import FUNCTION
+    from kades.events.envelope import to_binary
+    from kades.runtime import http_function
+    hook(db_conn, key_id, receivers().url)
+    entry = http_function(FUNCTION, ctx)
+    headers, body = to_binary(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA))
+    for _ in range(2):
+        with flask.Flask(__name__).test_request_context("/", method="POST", headers=headers,
+                                                         data=body):
+            assert entry(flask.request).status_code == 202
+    assert len(stream.since(redis_conn, "0-0")) == 1
+    assert len(alerts.recent_alerts(db_conn, token=ALERT_DATA["token"])[0]) == 1
+    assert len(store.deliveries(db_conn)) == 1
+    assert not redis_conn.keys("kades:dedup:*")
+
+
+def test_a_database_fault_is_a_503_and_the_retry_stores_what_was_missed(ctx, redis_conn,
+                                                                        db_conn):
+    """The stream entry is written before the database fails: the Broker's retry stores the
+    row and appends nothing twice."""
+    import dataclasses
+
+    import flask
+    from kades.alerts.function import FUNCTION
+    from kades.events.envelope import to_binary
+    from kades.runtime import Context, http_function
+    broken = Context(ctx.name, settings=dataclasses.replace(  # a socket nobody listens on
+        ctx.settings, database_timeout_s=1.0,
+        database_url="postgresql://kades@/nowhere?host=/nonexistent-kades-socket-dir"))
+    headers, body = to_binary(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA))
+    statuses = []
+    for entry in (http_function(FUNCTION, broken), http_function(FUNCTION, ctx)):
+        with flask.Flask(__name__).test_request_context("/", method="POST", headers=headers,
+                                                         data=body):
+            response = entry(flask.request)
+            statuses.append((response.status_code, response.headers.get("Retry-After")))
+    assert statuses == [(503, "1"), (202, None)]
+    assert len(stream.since(redis_conn, "0-0")) == 1
+    assert len(alerts.recent_alerts(db_conn, token=ALERT_DATA["token"])[0]) == 1

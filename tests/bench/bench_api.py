@@ -8,6 +8,8 @@
    nothing lost. Printed, never asserted. This is the path after risk-scoring decided an
    alert; the decision itself waits for earlier input (up to lateness + 60 s, typically the
    lateness, 30 s): bench_risk_alerts.py measures that wait.
+   Beside it, alert-dispatch alone: alert events POSTed straight to it flat out, its events/s
+   and CPU per event against the no-op function's (tests/bench/run.py's baseline).
 """
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ from kades.storage.apikeys import create_key
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/bench"))
-from run import Server, bench_stores, free_port  # noqa: E402
+from bench_broker import cpu_s  # noqa: E402
+from run import NOOP, Server, bench_stores, free_port, make_ticks, tick_event  # noqa: E402
 
 MINT = "So11111111111111111111111111111111111111112"
 PLAIN_ROUTE = '''import flask, functions_framework
@@ -74,8 +77,9 @@ def hammer(url: str, headers: dict, *, requests: int, concurrency: int) -> dict:
             "p99_ms": 1000 * percentile(latencies, 0.99)}
 
 
-def alerts_end_to_end(env: dict, api_url: str, key: str, *, rate: float, seconds: float) -> dict:
-    dispatch = Server(ROOT / "functions/alert-dispatch/main.py", env)
+def alerts_end_to_end(env: dict, api_url: str, key: str, *, rate: float, seconds: float,
+                      dispatch_source: Path = ROOT / "functions/alert-dispatch/main.py") -> dict:
+    dispatch = Server(dispatch_source, env)
     broker_port = free_port()
     env = dict(env, KADES_PORT_ALERT_DISPATCH=str(dispatch.port))  # where the broker delivers
     broker = subprocess.Popen([sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
@@ -116,9 +120,7 @@ def alerts_end_to_end(env: dict, api_url: str, key: str, *, rate: float, seconds
 
         def post(index: int, client=httpx.Client(timeout=10)) -> None:
             name = f"bench-{index}"
-            data = {"token": MINT, "time": now, "level": "high", "score": 0.8, "kind": "raised",
-                    "message": name, "channels": ["anomalies"]}
-            headers, body = to_binary(new_event(ALERT, "/bench", data, subject=f"T{index % 50}"))
+            headers, body = alert_event(index, now)
             target = began + index / rate  # paced: index-th event at index / rate seconds
             time.sleep(max(0.0, target - time.perf_counter()))
             sent[name] = time.perf_counter()
@@ -138,6 +140,54 @@ def alerts_end_to_end(env: dict, api_url: str, key: str, *, rate: float, seconds
         dispatch.stop()
         broker.terminate()
         broker.wait(timeout=10)
+
+
+def alert_event(index: int, now: str) -> tuple[dict, bytes]:
+    """The `index`-th bench alert (binary mode, a new id); its data.message names it."""
+    data = {"token": MINT, "time": now, "level": "high", "score": 0.8, "kind": "raised",
+            "message": f"bench-{index}", "channels": ["anomalies"]}
+    return to_binary(new_event(ALERT, "/bench", data, subject=f"T{index % 50}"))
+
+
+def dispatch_alone(env: dict, *, events: int, concurrency: int = 16) -> dict:
+    """alert-dispatch's own throughput and CPU per event (its gunicorn worker), alert events
+    POSTed straight to it flat out, beside the no-op function (same runtime and server) fed
+    tick events the same way."""
+    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    rows = {}
+    for name, source in [("no-op (baseline)", NOOP),
+                         ("alert-dispatch", ROOT / "functions/alert-dispatch/main.py")]:
+        server = Server(source, env)
+        try:
+            server.first_answer_s(lambda url: httpx.get(url + "/health"))
+            make = ((lambda i: tick_event(f"noop-{time.time_ns()}-{i}", make_ticks(i, 1, 50)))
+                    if source == NOOP else (lambda i: alert_event(i, now)))
+            requests = [make(i) for i in range(events + 200)]
+            post_all(server.url, requests[:200], concurrency)  # warm up
+            worker = server_worker(server.process.pid)
+            began, cpu_before = time.perf_counter(), cpu_s(worker)
+            post_all(server.url, requests[200:], concurrency)
+            rows[name] = {"rps": events / (time.perf_counter() - began),
+                          "cpu_ms": 1000 * (cpu_s(worker) - cpu_before) / events}
+        finally:
+            server.stop()
+    return rows
+
+
+def server_worker(pid: int) -> int:
+    """The gunicorn worker (the only child) of a functions-framework process."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(children[0]) if children else pid
+
+
+def post_all(url: str, requests: list[tuple[dict, bytes]], concurrency: int) -> None:
+    def worker(offset: int) -> None:
+        with httpx.Client(timeout=30) as client:
+            for headers, body in requests[offset::concurrency]:
+                client.post(url, headers=headers, content=body).raise_for_status()
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(worker, range(concurrency)))
 
 
 def stream_to_websocket(api_url: str, key: str, redis_url: str, *, rate: float,
@@ -211,6 +261,7 @@ def main() -> int:
                     e2e = alerts_end_to_end(env, server.url, key, rate=500, seconds=4)
             finally:
                 server.stop()
+    alone = dispatch_alone(env, events=2000)
     base = rows[0][1]
     print("\napi: requests/s and latency, 8 concurrent clients (ratio = req/s / baseline req/s)")
     print(f"{'what':<36}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>8}")
@@ -226,6 +277,11 @@ def main() -> int:
     print(f"  of which the api's share (Redis stream -> WebSocket, 500/s): "
           f"{fan_out['received']}/{fan_out['sent']} received, p50 {fan_out['p50_ms']:.1f} ms, "
           f"p99 {fan_out['p99_ms']:.1f} ms")
+    noop, dispatch = alone["no-op (baseline)"], alone["alert-dispatch"]
+    print("  alert-dispatch alone (events POSTed straight to it by 16 clients, flat out; CPU of "
+          f"its process per event): {dispatch['rps']:.0f} events/s, {dispatch['cpu_ms']:.2f} ms;"
+          f" the no-op function the same way {noop['rps']:.0f} events/s, {noop['cpu_ms']:.2f} ms"
+          f" (ratio {dispatch['rps'] / noop['rps']:.2f}x, CPU {dispatch['cpu_ms'] / noop['cpu_ms']:.2f}x)")
     return 0
 
 

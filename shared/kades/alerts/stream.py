@@ -12,27 +12,46 @@ import time
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 
 from kades.keys import ALERT_PUBLISHED, ALERT_STREAM
 
 RETAIN_S = 5 * 60
-# Append once per alert event id: a redelivered alert (or a retry after a failure) adds nothing.
-_APPEND_ONCE = """
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[3]) then
-  return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[2], '*', 'alert', ARGV[1])
+PUBLISHED_TTL_S = 24 * 3600
+# Append each alert once per alert event id: a redelivered alert (or a retry after a failure)
+# adds nothing. KEYS: the stream, then one "published" mark per alert; ARGV: the messages,
+# then the oldest id kept and the marks' TTL. Returns per alert its entry id, or 0 when it
+# was published before (a Lua false would end the reply's array there).
+_APPEND_ONCE = Script(None, b"""
+local n = #KEYS - 1
+local ids = {}
+for i = 1, n do
+  if redis.call('SET', KEYS[i + 1], '1', 'NX', 'EX', ARGV[n + 2]) then
+    ids[i] = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[n + 1], '*', 'alert', ARGV[i])
+  else
+    ids[i] = 0
+  end
 end
-return false
-"""
+return ids
+""")
 
 
 def publish(client: redis.Redis, alert_id: str, message: dict[str, Any],
             *, now_s: float | None = None) -> str | None:
     """Append one alert message; its stream id, or None when it was published before."""
+    return publish_many(client, [(alert_id, message)], now_s=now_s)[0]
+
+
+def publish_many(client: redis.Redis, alerts: list[tuple[str, dict[str, Any]]],
+                 *, now_s: float | None = None) -> list[str | None]:
+    """Append alert messages (alert id, message), in order, in one script call (by its SHA);
+    for each its stream id, or None when it was published before."""
     now_s = time.time() if now_s is None else now_s
     oldest = f"{int((now_s - RETAIN_S) * 1000)}-0"
-    entry = client.eval(_APPEND_ONCE, 2, ALERT_STREAM, ALERT_PUBLISHED.format(id=alert_id),
-                        json.dumps(message, separators=(",", ":")), oldest, 24 * 3600)
-    return entry.decode() if isinstance(entry, bytes) else entry
+    keys = [ALERT_STREAM, *(ALERT_PUBLISHED.format(id=alert_id) for alert_id, _ in alerts)]
+    messages = [json.dumps(message, separators=(",", ":")) for _, message in alerts]
+    entries = _APPEND_ONCE(keys, [*messages, oldest, PUBLISHED_TTL_S], client=client)
+    return [entry.decode() if isinstance(entry, bytes) else None for entry in entries]
 
 
 def _decode(entries) -> list[tuple[str, dict]]:

@@ -25,6 +25,8 @@ class Function:
     `consumes=ANY_TYPE` takes every event type and leaves its data unchecked (the
     dead-letter sink must keep what others refused). `identity` says which attributes make
     two deliveries the same event; by default the CloudEvents rule, (source, id).
+    `idempotent`: every effect of the handler is idempotent on the event and it replies
+    nothing (alert-dispatch), so the runtime neither claims the event nor marks it done.
     """
 
     name: str
@@ -32,6 +34,7 @@ class Function:
     handle: Callable[[CloudEvent, "Context"], HandlerResult]
     uses_database: bool = False
     identity: Callable[[CloudEvent], str] | None = None
+    idempotent: bool = False
 
 
 ANY_TYPE: tuple[str, ...] = ()

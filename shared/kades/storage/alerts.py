@@ -20,11 +20,20 @@ def insert_alert(conn: psycopg.Connection, data: dict[str, Any], *, event_source
                  event_id: str) -> bool:
     """Store one alert (the data of an `ai.kades.alert.issued.v1` event); False when stored
     before."""
-    return conn.execute(
-        "INSERT INTO alerts (time, token, kind, level, score, data, event_source, event_id)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-        (datetime.fromisoformat(data["time"]), data["token"], data["kind"], data["level"],
-         data["score"], Jsonb(data), event_source, event_id)).rowcount == 1
+    return insert_alerts(conn, [(data, event_source, event_id)]) == 1
+
+
+def insert_alerts(conn: psycopg.Connection, alerts: list[tuple[dict[str, Any], str, str]]) -> int:
+    """Store alerts given as (data, event source, event id), in one round trip; how many
+    were not stored before."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO alerts (time, token, kind, level, score, data, event_source, event_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(datetime.fromisoformat(data["time"]), data["token"], data["kind"], data["level"],
+              data["score"], Jsonb(data), event_source, event_id)
+             for data, event_source, event_id in alerts])
+        return cur.rowcount
 
 
 def recent_alerts(conn: psycopg.Connection, *, token: str | None = None,
