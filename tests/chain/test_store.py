@@ -18,7 +18,7 @@ from kades.chain.memory import MemoryStates
 from kades.chain.rows import Trade
 from kades.chain.store import TokenStore
 from kades.chain.thresholds import ChainThresholds
-from kades.keys import CHAIN_FUNDINGS, CHAIN_TOKEN, outbox_key
+from kades.keys import CHAIN_FUNDINGS, CHAIN_TOKEN, CHAIN_WAITING, outbox_key
 from kades.runtime.reorder import ReorderBuffer
 
 KEY = CHAIN_TOKEN.format(token="M")
@@ -85,6 +85,9 @@ def test_slots_waiting_in_the_reorder_buffer_are_a_part_of_their_own(redis_conn)
         assert chain_function.analyse_block(redis_conn, block, 1.7e9, t, local.states, buffer=buffer,
                                              now_s=n, needs=local.needs) == expected
         assert _text(TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]) == memory.documents[KEY]
+    # the mint is listed as waiting in the same commit, scored when its oldest slot came
+    oldest = min(entry[3] for entry in json.loads(memory.documents[KEY])["reorder"]["pending"])
+    assert redis_conn.zrange(CHAIN_WAITING, 0, -1, withscores=True) == [(b"M", oldest)]
     pending = [f for f in redis_conn.hkeys(KEY) if f.startswith(b"reorder.pending:")]
     assert pending and b'"pending":null' in redis_conn.hget(KEY, "d")
     assert len(json.loads(memory.documents[KEY])["reorder"]["pending"]) == 4
@@ -105,11 +108,12 @@ def test_a_block_writes_the_rows_that_joined_and_the_holders_that_changed(redis_
         return compute
 
     [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [KEY], moved_on(2, "X")))
-    # mode H, nothing deleted; the new trade, the two holders, the version and the skips
-    assert args[5:8] == ["H", 9, 0] and args[8::2] == ["trades:1", "holders:1", "v", "k"]
-    assert args[9] == _text(Trade(99.0, "X", -1, 1, 1, "sX", 99)) and args[11] == '"W3":4,"X":-1'
+    # (n, TTL, no outbox, no waiting set, the version read) mode H, nothing deleted; the new
+    # trade, the two holders, the version and the skips
+    assert args[6:9] == ["H", 9, 0] and args[9::2] == ["trades:1", "holders:1", "v", "k"]
+    assert args[10] == _text(Trade(99.0, "X", -1, 1, 1, "sX", 99)) and args[12] == '"W3":4,"X":-1'
     [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [KEY], moved_on(48, "Y")))
-    assert args[5:9] == ["H", 10, 1, "trades:0"]  # every row of the first chunk has gone
+    assert args[6:10] == ["H", 10, 1, "trades:0"]  # every row of the first chunk has gone
     got = TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]
     assert [r.signature for r in got["trades"]] == ["sX", "sY"]
     assert list(got["holders"])[-2:] == ["X", "Y"] and got["holders"]["W3"] == 5

@@ -31,7 +31,7 @@ from kades.events.envelope import CloudEvent
 from kades.keys import CHAIN_FUNDINGS as FUNDING_KEY, CHAIN_LAUNCHES as CREATOR_KEY, CHAIN_POOL as POOL_KEY
 from kades.keys import CHAIN_TOKEN as TOKEN_KEY, CHAIN_WAITING as WAITING_KEY
 from kades.runtime import Context, Function
-from kades.runtime.reorder import ReorderBuffer, note_waiting
+from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
 from kades.runtime.ttlcache import TtlCache
 
@@ -146,6 +146,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     token_keys = [TOKEN_KEY.format(token=m) for m in mints]
     creators = sorted({l["creator"] for l in (context or {}).get("launches", []) if l.get("creator")})
     extra: set[str] = set()
+    # Redis's store lists the mints whose slots wait (the flush's work) in the same commit
+    listing = {} if client is None else {"waiting": (WAITING_KEY, dict(zip(token_keys, mints)))}
     for _ in range(MAX_KEY_ROUNDS):
         known = {mint: needs.get(mint) for mint in mints}
         unknown = [mint for mint, found in known.items() if found is None]
@@ -158,32 +160,26 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
         keys = token_keys + sorted(needed) + [FUNDING_KEY]
         compute = _Compute(mints, items, context, creators, t, buffer, now_s)
         try:
-            anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox)
+            anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
         except MissingKeys as missing:  # another replica moved a mint on meanwhile
             extra |= missing.keys
             continue
         if anomalies is compute.anomalies:  # committed from the states this call computed
             for mint in mints:
                 needs.put(mint, compute.needs[mint])
-            buffers = [compute.buffers[mint] for mint in mints]
-        else:  # an earlier attempt's result, from the outbox: its states are the ones to read
-            buffers = [(s or {}).get("reorder", {}) for s in store.current(client, token_keys)]
-        if client is not None:
-            note_waiting(client, WAITING_KEY, mints, buffers)
         return anomalies
     raise TemporaryFailure("the documents a mint needs kept changing")
 
 
 class _Compute:
-    """An update's compute (kades.runtime.state): the slot's shared records, then each mint's
-    released slots. Its last run's anomalies, and what it left in each mint's state (its
-    reorder buffer, its _state_needs), are kept for after the commit."""
+    """An update's compute (kades.chain.store): the slot's shared records, then each mint's
+    released slots. Its last run's anomalies, and what each mint's state needs (its
+    _state_needs), are kept for after the commit."""
 
     def __init__(self, mints, items, context, creators, t, buffer, now_s):
         self.mints, self.items, self.context, self.creators = mints, items, context, creators
         self.t, self.buffer, self.now_s = t, buffer, now_s
         self.anomalies: list[dict] = []
-        self.buffers: dict[str, dict] = {}
         self.needs: dict[str, frozenset] = {}
 
     def __call__(self, docs: dict) -> tuple[dict, list[dict]]:
@@ -206,7 +202,7 @@ class _Compute:
                                        function="chain-analysis", mint=mint):
                 anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)
             docs[key] = state
-            self.buffers[mint], self.needs[mint] = state["reorder"], _state_needs(state)
+            self.needs[mint] = _state_needs(state)
         self.anomalies = anomalies
         return docs, anomalies
 

@@ -57,6 +57,7 @@ from kades.chain.codec import ROWS, _scalar_dict, _text
 from kades.errors import TemporaryFailure
 from kades.keys import CHAIN_TOKEN
 from kades.runtime import faults
+from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import OUTBOX_TTL_S, _has_effects
 
 HOLDERS = "holders"
@@ -75,19 +76,22 @@ local function matches(key, was)
   return redis.pcall('HGET', key, 'v') == was
 end
 """
-# KEYS: the n states, then the outbox key if any. ARGV: n, the TTL, the outbox value and its
-# TTL ('' '' without one), then per key: what it was ('' absent, 's'..sha1 a string, else a
+# KEYS: the n states, then the outbox key if any, then the waiting set if any. ARGV: n, the
+# TTL, the outbox value and its TTL ('' '' without one), the number w of waiting-set pairs,
+# then per key: what it was ('' absent, 's'..sha1 a string, else a
 # hash's version), how to write it ('' unchanged, 'S' a string, 'H' hash fields, 'R' a hash
 # replacing the key), its argument count m, then m arguments: S: the bytes; H and R: the
-# number of fields to delete, those fields, then field, value pairs. Returns 0 on a conflict,
-# 1 when committed, or the outbox value an earlier attempt committed.
+# number of fields to delete, those fields, then field, value pairs; then w (member, score)
+# pairs (score '': nothing waits, the member leaves the set). Returns 0 on a conflict, 1 when
+# committed, or the outbox value an earlier attempt committed.
 _COMPARE_AND_WRITE = _MATCHES + """
-local n, ttl = tonumber(ARGV[1]), ARGV[2]
-if #KEYS > n then
+local n, ttl, w = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[5])
+local outbox = #KEYS > n + (w > 0 and 1 or 0)
+if outbox then
   local earlier = redis.call('GET', KEYS[n + 1])
   if earlier then return earlier end
 end
-local at, writes = 5, {}
+local at, writes = 6, {}
 for i = 1, n do
   local was, mode, m = ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2])
   if not matches(KEYS[i], was) then return 0 end
@@ -109,7 +113,12 @@ for i = 1, n do
     redis.call('EXPIRE', key, ttl)
   end
 end
-if #KEYS > n and ARGV[3] ~= '' then redis.call('SET', KEYS[n + 1], ARGV[3], 'EX', ARGV[4]) end
+if outbox and ARGV[3] ~= '' then redis.call('SET', KEYS[n + 1], ARGV[3], 'EX', ARGV[4]) end
+for i = 0, w - 1 do
+  local member, score = ARGV[at + 2 * i], ARGV[at + 2 * i + 1]
+  if score == '' then redis.call('ZREM', KEYS[#KEYS], member)
+  else redis.call('ZADD', KEYS[#KEYS], score, member) end
+end
 return 1
 """
 # KEYS: token keys. Each one's fields and values (flat), or {'', bytes} for a JSON string.
@@ -326,9 +335,11 @@ class TokenStore:
         self._lock = threading.Lock()  # a function serves requests on several threads
 
     def update(self, client, keys: list[str], compute, *, outbox: str | None = None,
-               outbox_ttl_s: int = OUTBOX_TTL_S):
+               outbox_ttl_s: int = OUTBOX_TTL_S, waiting: tuple[str, dict[str, str]] | None = None):
         """Apply `compute` to the states of `keys` atomically; its result once committed
-        (kades.runtime.state.StateStore.update, outbox included)."""
+        (kades.runtime.state.StateStore.update, outbox included). `waiting` (a sorted set's
+        key, state key -> member) is kept true in the same script: each member scored with
+        when its new state's reorder buffer's oldest item came, removed when none waits."""
         script = client.register_script(_COMPARE_AND_WRITE)
         for attempt in range(self.max_attempts):
             stored = self._read(client, keys)
@@ -338,13 +349,19 @@ class TokenStore:
                 mode, write, now = self._write(key, was, state)
                 args += [self._version(was), mode, len(write), *write]
                 after.append(now)
-            kept = ""
+            kept, listed = "", []
             if outbox is not None and _has_effects(result):  # an empty result needs no keeping
                 kept = json.dumps(result, separators=(",", ":"))
+            new = dict(zip(keys, states)) if waiting else {}
+            for key, member in (waiting[1].items() if waiting else ()):
+                wait = ReorderBuffer.oldest_wait_s((new[key] or {}).get("reorder") or {})
+                listed += [member, "" if wait is None else repr(wait)]
             # Even when nothing changed (a replay) the script runs: it proves that the states
             # computed from were still the current ones.
-            answer = script(keys=[*keys, *([outbox] if outbox is not None else [])],
-                            args=[len(keys), self.ttl_s, kept, outbox_ttl_s if kept else "", *args])
+            answer = script(keys=[*keys, *([outbox] if outbox is not None else []),
+                                  *([waiting[0]] if listed else [])],
+                            args=[len(keys), self.ttl_s, kept, outbox_ttl_s if kept else "",
+                                  len(listed) // 2, *args, *listed])
             if answer == 1:
                 for key, now in zip(keys, after):
                     self._remember(key, now)
