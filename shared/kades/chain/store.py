@@ -44,21 +44,16 @@ slot of a Redis Cluster.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import random
 import threading
-import time
 from collections import OrderedDict
 from itertools import islice
 
 from kades.chain.codec import ROWS, _scalar_dict, _text
-from kades.errors import TemporaryFailure
 from kades.keys import CHAIN_TOKEN
-from kades.runtime import faults
 from kades.runtime.reorder import ReorderBuffer
-from kades.runtime.state import OUTBOX_TTL_S, _has_effects
+from kades.runtime.state import OUTBOX_TTL_S, digest, has_effects, until_committed
 
 HOLDERS = "holders"
 PENDING = "reorder.pending"  # the reorder buffer's waiting slots, [time, id, payload, arrival] each
@@ -318,10 +313,6 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
     return token, "R" if replace else "H", [len(deleted), *deleted, *written]
 
 
-def _digest(raw: bytes | None) -> str:
-    return hashlib.sha1(raw).hexdigest() if raw is not None else ""
-
-
 class TokenStore:
     """kades.runtime.state.StateStore's contract (update, current, forget) for chain-analysis:
     token keys in parts, every other key a JSON string."""
@@ -341,7 +332,8 @@ class TokenStore:
         key, state key -> member) is kept true in the same script: each member scored with
         when its new state's reorder buffer's oldest item came, removed when none waits."""
         script = client.register_script(_COMPARE_AND_WRITE)
-        for attempt in range(self.max_attempts):
+
+        def attempt():
             stored = self._read(client, keys)
             states, result = compute([self._document(key, was) for key, was in zip(keys, stored)])
             args, after = [], []
@@ -350,7 +342,7 @@ class TokenStore:
                 args += [self._version(was), mode, len(write), *write]
                 after.append(now)
             kept, listed = "", []
-            if outbox is not None and _has_effects(result):  # an empty result needs no keeping
+            if outbox is not None and has_effects(result):  # an empty result needs no keeping
                 kept = json.dumps(result, separators=(",", ":"))
             new = dict(zip(keys, states)) if waiting else {}
             for key, member in (waiting[1].items() if waiting else ()):
@@ -362,18 +354,19 @@ class TokenStore:
                                   *([waiting[0]] if listed else [])],
                             args=[len(keys), self.ttl_s, kept, outbox_ttl_s if kept else "",
                                   len(listed) // 2, *args, *listed])
-            if answer == 1:
+
+            def committed():
                 for key, now in zip(keys, after):
                     self._remember(key, now)
-                faults.point("after_state")  # tests only (KADES_FAULT_POINTS)
-                return result
-            if answer != 0:  # an earlier attempt of this event committed: redo its effects
-                return json.loads(answer)
-            with self._lock:  # someone else moved a key on: read afresh and recompute
-                for key in keys:
-                    self._drop(key)
-            time.sleep(random.uniform(0, min(0.128, 0.002 * 2 ** attempt)))  # as StateStore
-        raise TemporaryFailure(f"state kept changing under us ({self.max_attempts} attempts)")
+            return answer, result, committed
+
+        return until_committed(attempt, max_attempts=self.max_attempts,
+                               forget=lambda: self._drop_all(keys))
+
+    def _drop_all(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._drop(key)
 
     def current(self, client, keys: list[str]) -> list[dict | None]:
         """The states of `keys` as last committed (from this process's cache when it has them)."""
@@ -409,7 +402,7 @@ class TokenStore:
     def _version(was) -> str:
         if was is None:
             return ""
-        return was.version if type(was) is _Token else "s" + _digest(was)
+        return was.version if type(was) is _Token else "s" + digest(was)
 
     def _write(self, key: str, was, state) -> tuple[str, list, object]:
         """(mode, arguments, what the key holds after) for the script."""

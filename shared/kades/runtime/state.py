@@ -110,8 +110,42 @@ class JsonCodec:
         return json.dumps(state, separators=(",", ":")).encode()
 
 
-def _digest(raw: bytes | None) -> str:
+def digest(raw: bytes | None) -> str:
+    """What the compare-and-set scripts check a string key by: its SHA-1, '' when absent."""
     return hashlib.sha1(raw).hexdigest() if raw is not None else ""
+
+
+def has_effects(result) -> bool:
+    """Whether a result holds anything (nested lists and tuples all empty: nothing), so is
+    worth keeping in an outbox."""
+    if isinstance(result, (list, tuple)):
+        return any(has_effects(item) for item in result)
+    return result is not None and result != {}
+
+
+# One attempt: the script's answer, the result computed, and what to do once it committed.
+Attempt = Callable[[], tuple[object, Result, Callable[[], None]]]
+
+
+def until_committed(attempt: Attempt, *, max_attempts: int, forget: Callable[[], None]) -> Result:
+    """The optimistic loop of every compare-and-set store (StateStore, kades.chain.store):
+    run `attempt` (read, compute, one script call) until its script commits, and return the
+    result; an outbox value from an earlier attempt of the event is returned instead (its
+    effects are redone). On a conflict, `forget` what was read and try again after a wait."""
+    for number in range(max_attempts):
+        answer, result, committed = attempt()
+        if answer == 1:
+            committed()
+            faults.point("after_state")  # tests only (KADES_FAULT_POINTS)
+            return result
+        if answer != 0:  # an earlier attempt of this event committed: redo its effects
+            return json.loads(answer)
+        forget()  # someone else moved a key on: read afresh and recompute
+        # Jittered exponential backoff (2 ms, 4 ms ... 128 ms at most): with linear waits of
+        # a few ms, a replica on a loaded machine lost the race eight times in a row to
+        # one that kept committing the same token's next events.
+        time.sleep(random.uniform(0, min(0.128, 0.002 * 2 ** number)))
+    raise TemporaryFailure(f"state kept changing under us ({max_attempts} attempts)")
 
 
 class StateStore:
@@ -136,7 +170,8 @@ class StateStore:
         sorted set is kept true for the new states in the same script (one round trip, and
         never a state committed without it)."""
         script = client.register_script(_COMPARE_AND_SET)
-        for attempt in range(self.max_attempts):
+
+        def attempt():
             raws = self._read(client, keys)
             states, result = compute([self.codec.loads(key, raw) if raw else None
                                       for key, raw in zip(keys, raws)])
@@ -145,7 +180,7 @@ class StateStore:
             extra_keys, extra_args = [], []
             if outbox is not None:  # a result without effects needs no keeping: redone, it
                 extra_keys.append(outbox)  # is just as empty
-                kept = json.dumps(result, separators=(",", ":")) if _has_effects(result) else ""
+                kept = json.dumps(result, separators=(",", ":")) if has_effects(result) else ""
                 extra_args = [kept, outbox_ttl_s]
             if waiting is not None:
                 extra_keys.append(waiting.key)
@@ -155,23 +190,21 @@ class StateStore:
             # Even when nothing changed (a replay) the script runs: it proves that the states
             # we computed from (perhaps cached) were still the current ones.
             answer = script(keys=[*keys, *extra_keys],
-                            args=[len(keys), int(outbox is not None), *map(_digest, raws),
+                            args=[len(keys), int(outbox is not None), *map(digest, raws),
                                   *writes, self.ttl_s, *extra_args])
-            if answer == 1:
+
+            def committed():
                 for key, doc in zip(keys, documents):
                     self._remember(key, doc)
-                faults.point("after_state")  # tests only (KADES_FAULT_POINTS)
-                return result
-            if answer != 0:  # an earlier attempt of this event committed: redo its effects
-                return json.loads(answer)
-            with self._lock:  # someone else moved a key on: read afresh and recompute
-                for key in keys:
-                    self._drop(key)
-            # Jittered exponential backoff (2 ms, 4 ms ... 128 ms at most): with linear waits of
-            # a few ms, a replica on a loaded machine lost the race eight times in a row to
-            # one that kept committing the same token's next events.
-            time.sleep(random.uniform(0, min(0.128, 0.002 * 2 ** attempt)))
-        raise TemporaryFailure(f"state kept changing under us ({self.max_attempts} attempts)")
+            return answer, result, committed
+
+        return until_committed(attempt, max_attempts=self.max_attempts,
+                               forget=lambda: self._drop_all(keys))
+
+    def _drop_all(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._drop(key)
 
     def _read(self, client: redis.Redis, keys: list[str]) -> list[bytes | None]:
         with self._lock:
@@ -209,13 +242,6 @@ class StateStore:
         with self._lock:
             self._cache.clear()
             self._cached_bytes = 0
-
-
-def _has_effects(result) -> bool:
-    """Whether a result holds anything (nested lists and tuples all empty: nothing)."""
-    if isinstance(result, (list, tuple)):
-        return any(_has_effects(item) for item in result)
-    return result is not None and result != {}
 
 
 def _size(key: str, raw: bytes | None) -> int:
