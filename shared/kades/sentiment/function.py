@@ -32,8 +32,8 @@ from kades.keys import (SENTIMENT_AUTHORS_1H, SENTIMENT_AUTHORS_5M, SENTIMENT_DI
                         SENTIMENT_STATE, SENTIMENT_WAITING, outbox_key)
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
-from kades.runtime.reorder import ReorderBuffer, note_waiting, quiet_keys
-from kades.runtime.state import StateStore
+from kades.runtime.reorder import ReorderBuffer, quiet_keys
+from kades.runtime.state import StateStore, Waiting
 from kades.runtime.ttlcache import TtlCache
 from kades.sentiment import aggregates
 from kades.sentiment.coordination import CoordinatedPromotion, is_candidate
@@ -176,12 +176,13 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
             new_states.append({**state, "reorder": waiting})
         return new_states, anomalies
 
-    anomalies = store.update(client, keys, compute, outbox=outbox)
+    # the tokens with posts waiting listed in the commit's own script: no round trip more
+    listing = Waiting(SENTIMENT_WAITING, tokens,
+                      lambda state: ReorderBuffer.oldest_wait_s(state["reorder"]))
+    anomalies = store.update(client, keys, compute, outbox=outbox, waiting=listing)
     if late[0]:
         LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
-    states = store.current(client, keys)
-    note_waiting(client, SENTIMENT_WAITING, tokens, [(s or {}).get("reorder", {}) for s in states])
-    return dict(zip(tokens, states)), anomalies
+    return dict(zip(tokens, store.current(client, keys))), anomalies
 
 
 def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
