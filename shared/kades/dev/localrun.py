@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from kades import clients
 from kades.dev import services as devservices
 from kades.audiences import service_audience
 from kades.broker.tokens import oidc_subject, projected_token
@@ -48,11 +49,12 @@ def _wait_healthy(urls: dict[str, str], timeout_s: float, logs: Path) -> None:
     processes still unhealthy at the deadline, with the end of their logs."""
     deadline = time.monotonic() + timeout_s
     waiting = dict(urls)
+    client = clients.http_client()
     with progress(total=len(urls), desc="healthy", unit="processes") as bar:
         while waiting and time.monotonic() < deadline:
             for name, url in list(waiting.items()):
                 try:
-                    if httpx.get(url + "/health", timeout=1.0).status_code == 200:
+                    if client.get(url + "/health", timeout=1.0).status_code == 200:
                         del waiting[name]
                         bar.update()
                 except httpx.HTTPError:
