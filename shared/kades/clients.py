@@ -124,8 +124,8 @@ def db_pool(config: Settings | None = None) -> ConnectionPool:
 
 def http_client() -> httpx.Client:
     """One pooled HTTP client per process (sink emission, webhooks, dead-letter replay, Solana
-    RPC, `kades simulate --broker`, the demo, `kades up`'s health checks; per-request `timeout=` where a caller needs its
-    own). Not for the OIDC key fetch, which trusts its issuer's CA (kades.runtime.oidc), nor
+    RPC, `kades simulate --broker`, the demo, `kades up`'s health checks; per-request
+    `timeout=` where a caller needs its own). Not for the OIDC key fetch, which trusts its issuer's CA (kades.runtime.oidc), nor
     the development broker's deliveries (kades.broker.transport). No cap on connections, so
     callers keep their own concurrency (a function's handler threads, the webhook worker),
     and enough kept alive that every thread reuses its connection, as Knative's dispatcher
