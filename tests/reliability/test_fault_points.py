@@ -36,18 +36,15 @@ def test_a_plan_fails_only_its_steps_at_its_rate_repeatably():
     faults.FaultPlan({("f", "after_db"): 1.0}).check("f", "after_state")  # another step
 
 
-def test_an_injected_fault_is_a_temporary_failure_and_off_by_default(monkeypatch):
+def test_an_injected_fault_is_a_temporary_failure_and_off_by_default(fresh_settings):
     assert isinstance(faults.InjectedFault("x"), clients.TEMPORARY_ERRORS)
-    faults.plan.cache_clear()
+    faults.plan.cache_clear()  # the plan is read from the settings once per process
     faults.point("after_state")  # nothing set: nothing happens
-    monkeypatch.setenv("KADES_FAULT_POINTS", "kades:after_state:1")  # "kades": no K_SERVICE
-    from kades.settings import settings
-    settings.cache_clear()
+    fresh_settings.setenv("KADES_FAULT_POINTS", "kades:after_state:1")  # "kades": no K_SERVICE
     faults.plan.cache_clear()
     try:
         with pytest.raises(faults.InjectedFault):
             faults.point("after_state")
     finally:
-        monkeypatch.delenv("KADES_FAULT_POINTS")
-        settings.cache_clear()
+        fresh_settings.delenv("KADES_FAULT_POINTS")
         faults.plan.cache_clear()
