@@ -2,7 +2,8 @@
 
 For every event the broker accepted (seen by the accounting tap) and every Trigger it
 matches, the Trigger's function must hold a "done" dedup mark for it (handled, once: a
-redelivery is answered from that mark) or the dead-letter store must hold it with that
+redelivery is answered from that mark) -- or, for a function that takes no claim, what it
+writes for the event (HANDLED_BY_EFFECT) -- or the dead-letter store must hold it with that
 destination and the reason. Every posted input must be among the accepted events, the
 broker's lanes must be empty (nothing stuck), and no anomaly may be stored twice under two
 event ids. The first `settle` also gives the time at which everything was done.
@@ -22,6 +23,7 @@ from kades.broker.filters import matches
 from kades.deadletter.store import list_dead_letters
 from kades.events.envelope import CloudEvent
 from kades.keys import dedup_key
+from kades.registry import FUNCTIONS, load
 from kades.runtime import dedup
 
 DUPLICATE_ROW_CHECKS = {
@@ -29,6 +31,14 @@ DUPLICATE_ROW_CHECKS = {
                       " anomaly_key)) FROM anomaly_events",
     "webhook_deliveries": "SELECT count(*) - count(DISTINCT (webhook_id, alert_id))"
                           " FROM webhook_deliveries",
+    "alerts": "SELECT count(*) - count(DISTINCT (event_source, event_id)) FROM alerts",
+}
+# A function that takes no dedup claim (Function.idempotent: each of its writes is once per
+# event by itself) leaves no done mark: a delivery to it is handled when what it writes for
+# the event is there, read here as (event source, event id) pairs. Every such function must
+# be named (close_books refuses one that is not).
+HANDLED_BY_EFFECT = {
+    "alert-dispatch": "SELECT event_source, event_id FROM alerts",
 }
 
 
@@ -120,9 +130,16 @@ def close_books(ledger: Ledger, client: redis.Redis, database_url: str,
     parked = dead_letters(client)
     if broker_client is not None:
         parked |= dead_letters(broker_client)
+    unaccounted = {name for _, name, _ in owed
+                   if name in FUNCTIONS and load(name).idempotent} - HANDLED_BY_EFFECT.keys()
+    assert not unaccounted, f"no way to tell what {sorted(unaccounted)} handled: HANDLED_BY_EFFECT"
+    with psycopg.connect(database_url) as conn:
+        written = {name: set(conn.execute(query).fetchall())
+                   for name, query in HANDLED_BY_EFFECT.items()}
     for (event, name, url), state in zip(owed, states):
         books.by_type[event.type] += 1
-        if dedup.is_done(state):
+        if ((event.source, event.id) in written[name] if name in written
+                else dedup.is_done(state)):
             books.handled += 1
         elif (event.source, event.id, url) in parked:
             books.dead_lettered += 1
