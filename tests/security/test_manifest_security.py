@@ -30,7 +30,7 @@ ALLOWED_INGRESS = {
     "functions-from-knative": (FUNCTION, [("namespaces", ("knative-serving", "knative-eventing",
                                                           "kourier-system", "istio-system",
                                                           "monitoring"))], None),
-    "redis-from-clients": (REDIS, [FUNCTION, JOB, SOURCE], [6379]),
+    "redis-from-clients": (REDIS, [FUNCTION, JOB, SOURCE], [6379, 26379]),  # + Sentinels
     "timescaledb-from-clients": (TIMESCALEDB, [FUNCTION, JOB, TIMESCALEDB], [5432]),
 }
 CLIENTS = ("component", ("function", "job", "source"))
@@ -38,13 +38,15 @@ CLIENTS = ("component", ("function", "job", "source"))
 ALLOWED_EGRESS = {
     "default-deny-egress": ({}, []),
     "dns-for-all": ({}, [([("namespaces", ("kube-system",))], [53, 53])]),
-    "clients-to-stores": (CLIENTS, [([REDIS], [6379]), ([TIMESCALEDB], [5432]),
+    "clients-to-stores": (CLIENTS, [([REDIS], [6379, 26379]), ([TIMESCALEDB], [5432]),
                                     ([("namespaces", ("knative-eventing",))], [8080])]),
     "timescaledb-replication": (TIMESCALEDB, [([TIMESCALEDB], [5432])]),
     "internet-for-webhooks-and-rpc": (("name", ("alert-dispatch", "solana-source")),
                                       [([("public", "0.0.0.0/0"), ("public", "::/0")],
                                         [443, 80])]),
 }
+# Prod's Redis group (replication, Sentinel gossip): both ways, among its own pods only.
+REDIS_GROUP = ("redis-group", REDIS, [6379, 26379])
 # What an ipBlock to the internet must leave out: private, shared, link-local (the cloud
 # metadata endpoint) and loopback ranges.
 NEVER_OUT = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
@@ -148,7 +150,13 @@ def peers_of(peers: list[dict]) -> list:
 def test_network_policies_deny_by_default_and_allow_only_the_listed_paths(prod_objects):
     policies = {o["metadata"]["name"]: o["spec"] for o in prod_objects
                 if o["kind"] == "NetworkPolicy"}
-    assert set(policies) == set(ALLOWED_INGRESS) | set(ALLOWED_EGRESS)
+    assert set(policies) == set(ALLOWED_INGRESS) | set(ALLOWED_EGRESS) | {REDIS_GROUP[0]}
+    group_name, group, group_ports = REDIS_GROUP
+    spec = policies[group_name]
+    assert spec["policyTypes"] == ["Ingress", "Egress"] and selected(spec["podSelector"]) == group
+    ((into,), (out,)) = spec["ingress"], spec["egress"]
+    assert peers_of(into["from"]) == [group] and peers_of(out["to"]) == [group]
+    assert [p["port"] for p in into["ports"]] == [p["port"] for p in out["ports"]] == group_ports
     for name, kind in (("default-deny-ingress", "Ingress"), ("default-deny-egress", "Egress")):
         deny = policies[name]
         assert deny["podSelector"] == {} and deny["policyTypes"] == [kind]
