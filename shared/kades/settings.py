@@ -236,6 +236,7 @@ OTHER_VARIABLES = {
     "KADES_TEST_DATABASE": "tests: the test database's name",
     "KADES_TEST_REDIS_DB": "tests: the test Redis database number",
     "KADES_TEST_REDIS_CLUSTER": "tests: run on a local Redis Cluster instead",
+    "KADES_TEST_FAILOVER": "tests: run tests/reliability/test_failover.py in the suite",
     "KADES_REPLICA": "tests: a replica's name in tests/broker/functions/token_total",
     "KADES_TEST_API_LOG": "tests: where the api server of the API tests logs",
     "KADES_TEST_ARTIFACTS": "tests: where the browser test writes screenshots",
