@@ -74,6 +74,10 @@ def _new_redis(config: Settings) -> redis.Redis:
     if config.redis_cluster and config.redis_sentinels:
         raise SettingsError(["KADES_REDIS_CLUSTER and KADES_REDIS_SENTINELS: set one of them "
                              "(a cluster fails over by itself)"])
+    if config.redis_cluster and config.redis_wait_replicas:
+        raise SettingsError(["KADES_REDIS_WAIT_REPLICAS with KADES_REDIS_CLUSTER: the wait runs "
+                             "on the done mark's connection, which a cluster client does not "
+                             "keep; use it with a primary and its replicas (KADES_REDIS_SENTINELS)"])
     if config.redis_cluster:
         try:  # the client reads the cluster's slots when it is made
             return _Cluster.from_url(config.redis_url, **timeouts)

@@ -90,6 +90,12 @@ class Settings:
     redis_cluster: bool = False
     redis_sentinels: str = ""
     redis_sentinel_master: str = "kades"
+    # A primary's replication is asynchronous: an event is acknowledged (2xx) only once its
+    # done mark, and so every write before it, is on this many replicas (Redis WAIT, within
+    # redis_wait_timeout_s, else 503 and the Broker retries), and only if the primary did not
+    # change while it was handled (kades.runtime.dedup). 0: no wait (one Redis, or a cluster).
+    redis_wait_replicas: int = 0
+    redis_wait_timeout_s: float = 0.5
     database_timeout_s: float = 5.0
     # risk-scoring / alerts / api (issue 7)
     # temporal-analysis stores a tick's score from this level up (calm ticks score ~0, and
@@ -236,7 +242,6 @@ OTHER_VARIABLES = {
     "KADES_TEST_DATABASE": "tests: the test database's name",
     "KADES_TEST_REDIS_DB": "tests: the test Redis database number",
     "KADES_TEST_REDIS_CLUSTER": "tests: run on a local Redis Cluster instead",
-    "KADES_TEST_FAILOVER": "tests: run tests/reliability/test_failover.py in the suite",
     "KADES_REPLICA": "tests: a replica's name in tests/broker/functions/token_total",
     "KADES_TEST_API_LOG": "tests: where the api server of the API tests logs",
     "KADES_TEST_ARTIFACTS": "tests: where the browser test writes screenshots",

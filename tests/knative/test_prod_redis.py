@@ -151,6 +151,12 @@ def test_every_redis_client_in_prod_asks_the_sentinels(rendered):
                 sentinels = settings.get("KADES_REDIS_SENTINELS")
                 assert sentinels == config["KADES_REDIS_SENTINELS"], what
                 assert settings.get("KADES_REDIS_SENTINEL_MASTER") == "kades", what
+    # Functions acknowledge an event once a replica has it, and one of the two replicas may be
+    # away (a drain, a restart) without every event turning into a 503.
+    waits = int(config["KADES_REDIS_WAIT_REPLICAS"])
+    assert 1 <= waits <= redis["spec"]["replicas"] - 2
+    for what in functions:
+        assert {s.get("KADES_REDIS_WAIT_REPLICAS") for s in clients[what]} == {str(waits)}, what
 
 
 def test_nothing_in_prod_points_at_the_single_redis(rendered):

@@ -35,10 +35,13 @@ NAME = "Redis primary killed (SIGKILL), Sentinel promotes the replica"
 
 @dataclass
 class SentinelRedis:
-    """A primary, its replica and three Sentinels on free ports, under `data_dir`."""
+    """A primary, two replicas and three Sentinels on free ports, under `data_dir`, as the
+    prod overlay's three pods: with one node killed a replica is left, so the functions'
+    wait for one (KADES_REDIS_WAIT_REPLICAS=1) still passes."""
 
     data_dir: Path
-    ports: tuple[int, ...] = dataclasses.field(default_factory=lambda: (free_port(), free_port()))
+    ports: tuple[int, ...] = dataclasses.field(
+        default_factory=lambda: (free_port(), free_port(), free_port()))
     sentinel_ports: tuple[int, int, int] = dataclasses.field(
         default_factory=lambda: (free_port(), free_port(), free_port()))
     killed: int | None = None
@@ -47,7 +50,8 @@ class SentinelRedis:
     def env(self) -> dict[str, str]:
         """What the function processes are started with to follow a failover."""
         return {"KADES_REDIS_SENTINELS": ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports),
-                "KADES_REDIS_SENTINEL_MASTER": devservices.SENTINEL_MASTER}
+                "KADES_REDIS_SENTINEL_MASTER": devservices.SENTINEL_MASTER,
+                "KADES_REDIS_WAIT_REPLICAS": "1"}
 
     def start(self) -> None:
         devservices.ensure_redis_sentinel(data_dir=self.data_dir, ports=self.ports,

@@ -1,11 +1,9 @@
 """The failover fault of `make reliability`, short: the whole mesh with its functions on a
-primary, a replica and three Sentinels; the primary killed (SIGKILL) under load. Sentinel
-promotes the replica, the functions follow it, and the books balance: every input the broker
-acknowledged handled once by every Trigger it matched (or dead-lettered), nothing stuck, no
-duplicate rows."""
+primary, two replicas and three Sentinels (an event acknowledged once a replica has its done
+mark); the primary killed (SIGKILL) under load. Sentinel promotes a replica, the functions
+follow it, and the books balance: every input the broker acknowledged handled once by every
+Trigger it matched (or dead-lettered), nothing stuck, no duplicate rows."""
 from __future__ import annotations
-
-import os
 
 import pytest
 
@@ -13,14 +11,7 @@ from failover import failover_run
 from kades.dev import services as devservices
 from kades.simulate.story import demo_story
 
-# Out of `make test` for now (make reliability runs this fault every time): replication to
-# the replica is asynchronous, and in 1 of about 3 clean-clone runs a done mark acknowledged
-# just before the kill was not on the replica yet (1 of 1,576 deliveries unfinished). Closing
-# that needs WAIT after the done mark (issue 18); KADES_TEST_FAILOVER=1 runs it here.
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    os.environ.get("KADES_TEST_FAILOVER") != "1",
-    reason="the failover fault loses an acknowledged write now and then until the runtime "
-           "WAITs for the replica (issue 18); KADES_TEST_FAILOVER=1 runs it")]
+pytestmark = pytest.mark.slow
 
 
 def test_a_killed_primary_is_replaced_and_nothing_acknowledged_is_lost(

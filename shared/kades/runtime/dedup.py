@@ -10,10 +10,19 @@ A claim is a lease: it lives `lease_s` and its owner renews it while the handler
 the Broker's next retry — the chain Triggers retry for ~45 s — takes the event over. Every
 write of the owner (renew, release, done) is a compare-and-set on its token, so an owner
 whose lease ran out and was taken over cannot overwrite the new owner's work (`ClaimLost`).
+
+Behind a primary with replicas (Settings.redis_wait_replicas) replication is asynchronous,
+so an acknowledged event could vanish with a primary that dies before passing it on. There
+the claim records the primary it was taken on (its replication id, which a promoted replica
+changes), the done mark is written only on that same primary, and the event is acknowledged
+only once a WAIT on the done mark's connection says enough replicas have it -- and with it
+every write made before it. A failover while the handler ran (`PrimaryChanged`) or replicas
+that are slow to answer (`NotReplicated`) is a 503: the Broker retries.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -55,6 +64,21 @@ class _Script:
         except redis.exceptions.NoScriptError:
             return client.eval(self.text, 1, key, *args)
 
+    def then_wait(self, client: redis.Redis, key: str, *args, replicas: int, timeout_ms: int):
+        """(the script's answer, how many replicas have its writes): the script and a WAIT
+        pipelined on one connection, one round trip (WAIT counts that connection's writes)."""
+        for command, script in (("EVALSHA", self.sha), ("EVAL", self.text)):
+            pipe = client.pipeline(transaction=False)
+            pipe.execute_command(command, script, 1, key, *args)
+            pipe.execute_command("WAIT", replicas, timeout_ms)
+            answer, acked = pipe.execute(raise_on_error=False)
+            if not isinstance(answer, redis.exceptions.NoScriptError):
+                break
+        for result in (answer, acked):
+            if isinstance(result, Exception):
+                raise result
+        return answer, acked
+
 
 # Each acts only while the claim still holds the owner's token (ARGV[1]).
 _RELEASE = _Script("if redis.call('GET', KEYS[1]) == ARGV[1] then "
@@ -64,9 +88,41 @@ _REPLACE = _Script("if redis.call('GET', KEYS[1]) == ARGV[1] then "
 _RENEW = _Script("if redis.call('GET', KEYS[1]) == ARGV[1] then "
                  "return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0")
 
+# With replicas: a claim is "<token>@<replication id of the primary it was taken on>".
+_PRIMARY = "string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')"
+# ARGV: token, lease ms. {1, our claim} or {0, what is stored}.
+_CLAIM_ON_PRIMARY = _Script(
+    f"local claim = ARGV[1] .. '@' .. {_PRIMARY} "
+    "if redis.call('SET', KEYS[1], claim, 'NX', 'PX', ARGV[2]) then return {1, claim} end "
+    "return {0, redis.call('GET', KEYS[1])}")
+# ARGV: the abandoned claim, our token, lease ms. Our claim, or nil if it is not there any more.
+_TAKE_OVER_ON_PRIMARY = _Script(
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end "
+    f"local claim = ARGV[2] .. '@' .. {_PRIMARY} "
+    "redis.call('SET', KEYS[1], claim, 'PX', ARGV[3]) return claim")
+# ARGV: our claim, the done mark, its ms. 1 done, 0 not our claim, -1 another primary now.
+_DONE_ON_PRIMARY = _Script(
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    f"if string.match(ARGV[1], '@(%x+)$') ~= {_PRIMARY} then return -1 end "
+    "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1")
+
+# A write that changes nothing (the same time to live), so that a WAIT after it on the same
+# connection says whether the replicas have the done mark, which came before it.
+_TOUCH = _Script("local ttl = redis.call('PTTL', KEYS[1]) "
+                 "if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end return ttl")
+
 
 class ClaimLost(TemporaryFailure):
     """Our lease ran out and another owner took the event: its results win, ours are dropped."""
+
+
+class PrimaryChanged(TemporaryFailure):
+    """Redis failed over while the handler ran: writes the old primary had not passed on
+    may be lost, so the event is handled again on the new one."""
+
+
+class NotReplicated(TemporaryFailure):
+    """The done mark is on the primary but not yet on enough replicas to survive its loss."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +134,8 @@ class Claim:
     token: bytes = b""
     lease_s: float = 0.0
     abandoned: TtlCache | None = field(default=None, repr=False, compare=False)
+    replicas: int = 0   # the done mark waits for this many replicas (Settings.redis_wait_replicas)
+    wait_s: float = 0.0
 
 
 def abandoned_claims(ctx: Context) -> TtlCache:
@@ -104,37 +162,67 @@ def source_and_id(event: CloudEvent) -> str:
 
 def claim(client: redis.Redis, function: str, event: CloudEvent,
           identity: Callable[[CloudEvent], str] | None = None, *, lease_s: float,
-          abandoned: TtlCache) -> Claim:
+          abandoned: TtlCache, replicas: int = 0, wait_s: float = 0.5) -> Claim:
     """Our claim of the event, or what others did with it. `abandoned`: this function's
-    claims its process could not give back (`abandoned_claims`)."""
+    claims its process could not give back (`abandoned_claims`). `replicas`: the done mark
+    waits for that many (Settings.redis_wait_replicas), and the claim names its primary."""
     key = dedup_key(function, (identity or source_and_id)(event))
     token = _PROCESSING + os.urandom(8).hex().encode()
-    # SET NX, then GET only when it fails (a redelivery): a script doing both in one round
-    # trip cost ~8 us more per new event (median of 40 interleaved rounds, 66 vs 58 us) to
-    # save ~40 us per redelivery, a loss unless one event in six is redelivered.
-    if client.set(key, token, nx=True, px=_ms(lease_s)):
-        return Claim(key, None, token=token, lease_s=lease_s, abandoned=abandoned)
-    stored = client.get(key)
-    if stored is None:  # expired between the two calls: try once more
-        return claim(client, function, event, identity, lease_s=lease_s, abandoned=abandoned)
+    ours = functools.partial(Claim, key, None, lease_s=lease_s, abandoned=abandoned,
+                             replicas=replicas, wait_s=wait_s)
+    if replicas:
+        taken, stored = _CLAIM_ON_PRIMARY(client, key, token, _ms(lease_s))
+        if taken:
+            return ours(token=stored)
+    else:
+        # SET NX, then GET only when it fails (a redelivery): a script doing both in one
+        # round trip cost ~8 us more per new event (median of 40 interleaved rounds, 66 vs
+        # 58 us) to save ~40 us per redelivery, a loss unless one in six is redelivered.
+        if client.set(key, token, nx=True, px=_ms(lease_s)):
+            return ours(token=token)
+        stored = client.get(key)
+        if stored is None:  # expired between the two calls: try once more
+            return claim(client, function, event, identity, lease_s=lease_s, abandoned=abandoned)
     if stored.startswith(_PROCESSING):
-        if abandoned.get(key) == stored and _REPLACE(client, key, stored, token, _ms(lease_s)):
-            abandoned.pop(key)
-            return Claim(key, None, token=token, lease_s=lease_s, abandoned=abandoned)
+        if abandoned.get(key) == stored:
+            taken = (_TAKE_OVER_ON_PRIMARY(client, key, stored, token, _ms(lease_s)) if replicas
+                     else _REPLACE(client, key, stored, token, _ms(lease_s)) and token)
+            if taken:
+                abandoned.pop(key)
+                return ours(token=taken)
         return Claim(key, None, in_progress=True)
-    return Claim(key, [from_structured(item) for item in json.loads(stored)])
+    replies = [from_structured(item) for item in json.loads(stored)]
+    if replicas:  # done: the attempt that did it may have been refused for want of replicas
+        _, acked = _TOUCH.then_wait(client, key, replicas=replicas, timeout_ms=_ms(wait_s))
+        if acked < replicas:
+            raise NotReplicated(f"the done mark of {key} reached {acked} of {replicas} "
+                                f"replicas within {wait_s} s")
+    return Claim(key, replies)
 
 
 def complete(client: redis.Redis, claim_: Claim, replies: list[CloudEvent], ttl_s: int) -> None:
-    """Turn our claim into the done mark; ClaimLost if it is no longer ours."""
+    """Turn our claim into the done mark; ClaimLost if it is no longer ours. With replicas,
+    PrimaryChanged or NotReplicated (each a 503) unless the mark is on the claim's primary
+    and on enough replicas."""
+    done, acked = json.dumps([to_dict(e) for e in replies]), None
     try:
-        done = _REPLACE(client, claim_.key, claim_.token,
-                        json.dumps([to_dict(e) for e in replies]), _ms(ttl_s))
+        if claim_.replicas:
+            answer, acked = _DONE_ON_PRIMARY.then_wait(
+                client, claim_.key, claim_.token, done, _ms(ttl_s),
+                replicas=claim_.replicas, timeout_ms=_ms(claim_.wait_s))
+        else:
+            answer = 1 if _REPLACE(client, claim_.key, claim_.token, done, _ms(ttl_s)) else 0
     except redis.RedisError:
         _abandon(claim_)
         raise
-    if not done:
+    if answer == 0:
         raise ClaimLost(f"claim {claim_.key} expired and was taken over before it was done")
+    if answer == -1:
+        _abandon(claim_)  # ours still, on the new primary: a redelivery here takes it at once
+        raise PrimaryChanged(f"Redis failed over while {claim_.key} was handled: handled again")
+    if acked is not None and acked < claim_.replicas:
+        raise NotReplicated(f"the done mark of {claim_.key} reached {acked} of "
+                            f"{claim_.replicas} replicas within {claim_.wait_s} s")
 
 
 def release(client: redis.Redis, claim_: Claim) -> None:

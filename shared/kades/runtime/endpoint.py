@@ -187,22 +187,27 @@ def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[Cl
         if function.idempotent:
             replies = _handle_idempotent(function, ctx, event)
         else:
-            claim = dedup.claim(ctx.redis, function.name, event, function.identity,
-                                lease_s=ctx.settings.claim_lease_s,
-                                abandoned=ctx.local(dedup.abandoned_claims))
-            if claim.in_progress:
-                EVENTS.labels(function.name, kind, "in_progress").inc()
-                raise TemporaryFailure("the same event is being handled by another request")
-            if claim.done_replies is not None:
-                DUPLICATES.labels(function.name).inc()
-                EVENTS.labels(function.name, kind, "duplicate").inc()
-                log(logger, logging.INFO, "duplicate dropped", type=event.type,
-                    source=event.source)
-                return claim.done_replies[:1]
             try:
+                claim = dedup.claim(ctx.redis, function.name, event, function.identity,
+                                    lease_s=ctx.settings.claim_lease_s,
+                                    abandoned=ctx.local(dedup.abandoned_claims),
+                                    replicas=ctx.settings.redis_wait_replicas,
+                                    wait_s=ctx.settings.redis_wait_timeout_s)
+                if claim.in_progress:
+                    EVENTS.labels(function.name, kind, "in_progress").inc()
+                    raise TemporaryFailure("the same event is being handled by another request")
+                if claim.done_replies is not None:
+                    DUPLICATES.labels(function.name).inc()
+                    EVENTS.labels(function.name, kind, "duplicate").inc()
+                    log(logger, logging.INFO, "duplicate dropped", type=event.type,
+                        source=event.source)
+                    return claim.done_replies[:1]
                 replies = _handle_claimed(function, ctx, event, claim)
             except dedup.ClaimLost:
                 EVENTS.labels(function.name, kind, "claim_lost").inc()
+                raise
+            except (dedup.PrimaryChanged, dedup.NotReplicated):
+                EVENTS.labels(function.name, kind, "not_replicated").inc()
                 raise
         elapsed = time.perf_counter() - started
         HANDLER_SECONDS.labels(function.name, kind).observe(elapsed)

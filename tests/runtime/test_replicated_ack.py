@@ -1,0 +1,170 @@
+"""An event is acknowledged only once a replica has it (KADES_REDIS_WAIT_REPLICAS): the done
+mark, and every write made before it, is on a replica when the function answers 2xx; a
+replica that does not answer in time, or a failover while the handler ran, is a 503 (the
+Broker retries) and the retry is answered correctly. A real primary and replica (the same
+redis-server binary) run beside the test Redis."""
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+
+from kades import clients
+from kades.dev import services as devservices
+from kades.events.catalogue import MARKET_TICK, new_event
+from kades.events.envelope import CloudEvent
+from kades.runtime import dedup
+from kades.runtime.ttlcache import TtlCache
+from kades.settings import Settings, SettingsError
+from runtimetest import binary, tick_data
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _replid(client: redis.Redis) -> str:
+    return client.info("replication")["master_replid"]
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """(primary client, replica client, the replica's process), the replica in sync."""
+    try:
+        server = devservices._redis_binary()
+    except devservices.DevServiceUnavailable as error:
+        pytest.skip(str(error))
+    ports = _free_port(), _free_port()
+    processes = []
+    for port, follow in zip(ports, ([], ["--replicaof", "127.0.0.1", str(ports[0])])):
+        (tmp_path / str(port)).mkdir()  # a full sync writes an RDB file there
+        processes.append(subprocess.Popen(
+            [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", str(tmp_path / str(port)), *follow], stdout=subprocess.DEVNULL))
+    primary, replica = (redis.Redis(port=port, socket_timeout=5) for port in ports)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            primary.set("ready", 1)
+            if primary.wait(1, 500) == 1:
+                break
+        except redis.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, "the replica did not sync"
+        time.sleep(0.1)
+    try:
+        yield primary, replica, processes[1]
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGCONT)  # a test may leave the replica stopped
+            process.kill()
+            process.wait()
+
+
+def _event(event_id="e-1") -> CloudEvent:
+    return new_event(MARKET_TICK, "/tests", tick_data(), event_id=event_id)
+
+
+def _claim(client, event, *, abandoned=None, wait_s=0.5) -> dedup.Claim:
+    return dedup.claim(client, "counter", event, lease_s=10, replicas=1, wait_s=wait_s,
+                       abandoned=abandoned if abandoned is not None else TtlCache(ttl_s=10))
+
+
+def test_the_done_mark_and_every_write_before_it_are_on_the_replica_when_complete_returns(pair):
+    primary, replica, _ = pair
+    claim = _claim(primary, _event())
+    assert claim.token.endswith(b"@" + _replid(primary).encode())  # names its primary
+    writes = primary.pipeline(transaction=False)
+    for number in range(200):  # another connection's writes, as a handler's state commits
+        writes.set(f"state:{number}", "x" * 100)
+    writes.execute()
+    dedup.complete(primary, claim, [], ttl_s=60)
+    # no polling: WAIT returned only once the replica had acknowledged all of it
+    assert dedup.is_done(replica.get(claim.key))
+    assert replica.get("state:199") == b"x" * 100
+
+
+def test_a_replica_that_does_not_answer_is_a_503_and_the_retry_is_acknowledged_once_it_does(
+        pair):
+    primary, replica, replica_process = pair
+    event = _event()
+    claim = _claim(primary, event, wait_s=0.2)
+    replica_process.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(dedup.NotReplicated, match="reached 0 of 1 replicas"):
+            dedup.complete(primary, claim, [], ttl_s=60)
+        # the redelivery finds the done mark, but it is on no replica yet either
+        with pytest.raises(dedup.NotReplicated):
+            _claim(primary, event, wait_s=0.2)
+    finally:
+        replica_process.send_signal(signal.SIGCONT)
+    again = _claim(primary, event, wait_s=2.0)  # the replica catches up: done, not redone
+    assert again.done_replies == [] and not again.in_progress
+    assert dedup.is_done(replica.get(claim.key))
+
+
+def test_a_failover_while_the_handler_ran_is_a_503_and_the_event_is_handled_again(pair):
+    primary, replica, _ = pair
+    event, abandoned = _event(), TtlCache(ttl_s=10)
+    claim = _claim(primary, event, abandoned=abandoned)
+    assert primary.wait(1, 2000) == 1  # the claim reached the replica...
+    replica.replicaof("NO", "ONE")  # ...which is promoted: a new replication id
+    new_primary, old_primary = replica, primary
+    old_primary.replicaof("127.0.0.1", new_primary.connection_pool.connection_kwargs["port"])
+    with pytest.raises(dedup.PrimaryChanged):
+        dedup.complete(new_primary, claim, [], ttl_s=60)
+    assert not dedup.is_done(new_primary.get(claim.key))  # the mark was not written
+    # A redelivery to this process takes the claim over at once, on the new primary.
+    deadline = time.monotonic() + 10
+    while old_primary.info("replication")["master_link_status"] != "up":
+        assert time.monotonic() < deadline, "the old primary did not follow the new one"
+        time.sleep(0.1)
+    retry = _claim(new_primary, event, abandoned=abandoned)
+    assert retry.done_replies is None and not retry.in_progress
+    assert retry.token.endswith(b"@" + _replid(new_primary).encode())
+    dedup.complete(new_primary, retry, [], ttl_s=60)
+    assert dedup.is_done(old_primary.get(retry.key))  # now on the replica too
+
+
+def test_the_endpoint_answers_503_without_a_replica_and_200_with_one(
+        pair, client_of, kades_env, fresh_settings, redis_conn):
+    if kades_env.redis_cluster:
+        pytest.skip("the wait is refused with a Redis Cluster (a settings error)")
+    primary, replica, _ = pair
+    fresh_settings.setenv("KADES_REDIS_WAIT_REPLICAS", "1")
+    fresh_settings.setenv("KADES_REDIS_WAIT_TIMEOUT_S", "0.05")
+    headers, body = binary("e-alone", tick_data())
+    lonely = client_of("counter").post("/", headers=headers, data=body)  # the test Redis
+    assert lonely.status_code == 503, lonely.get_data(as_text=True)
+    assert lonely.mimetype == "application/problem+json"
+    assert lonely.get_json()["detail"] == "temporary failure: NotReplicated"
+    assert redis_conn.get("test:ticks") == b"1"  # handled, not acknowledged
+
+    clients.close_all()
+    port = primary.connection_pool.connection_kwargs["port"]
+    fresh_settings.setenv("KADES_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    app = client_of("counter")
+    headers, body = binary("e-replicated", tick_data())
+    answered = app.post("/", headers=headers, data=body)
+    assert answered.status_code == 200, answered.get_data(as_text=True)
+    assert replica.get("test:ticks") == b"1"
+    metrics = app.get("/metrics").get_data(as_text=True)  # one registry per test process
+    refused = re.search(r'kades_events_total\{function="counter",outcome="not_replicated",'
+                        r'[^}]*\} ([0-9.]+)', metrics)
+    assert refused and float(refused.group(1)) >= 1, metrics
+
+
+def test_the_wait_is_refused_with_a_redis_cluster(fresh_settings):
+    fresh_settings.setenv("KADES_REDIS_CLUSTER", "true")
+    fresh_settings.setenv("KADES_REDIS_WAIT_REPLICAS", "1")
+    with pytest.raises(SettingsError, match="KADES_REDIS_WAIT_REPLICAS"):
+        clients.redis_client(Settings.from_env())
