@@ -51,3 +51,15 @@ def test_an_attempt_that_loses_the_race_leaves_the_set_alone(redis_conn):
     assert redis_conn.zscore(SET, "token-a") == 2.0
     assert StateStore(ttl_s=60).update(redis_conn, [A], waits(None), waiting=one()) == [None]
     assert redis_conn.zscore(SET, "token-a") is None
+
+
+def test_a_state_without_a_member_is_committed_but_never_listed(redis_conn):
+    """whale-detection's shared funding document: in the update, not in the set."""
+    shared = "{w}shared"
+    store, listing = StateStore(ttl_s=60), Waiting(SET, ["token-a", None], lambda s: s["waits"])
+    store.update(redis_conn, [A, shared], waits(5.0), waiting=listing)
+    assert redis_conn.zrange(SET, 0, -1, withscores=True) == [(b"token-a", 5.0)]
+    store.update(redis_conn, [A, shared], lambda s: ([{"waits": None}, {"waits": 6.0}], None),
+                 waiting=listing)
+    assert redis_conn.zcard(SET) == 0
+    assert StateStore(ttl_s=60).current(redis_conn, [shared]) == [{"waits": 6.0}]

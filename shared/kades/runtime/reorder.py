@@ -88,16 +88,10 @@ class ReorderBuffer:
         return min(entry[3] for entry in pending) if pending else None
 
 
-def note_waiting(client, waiting_key: str, keys, buffers: list[dict]) -> None:
-    """Keep the sorted set `waiting_key` (key -> wall time its oldest item came) true for
-    `keys`, whose buffer states are `buffers`: a key is listed while items wait."""
-    pipe = client.pipeline(transaction=False)
-    queue_waiting(pipe, waiting_key, keys, buffers)
-    pipe.execute()
-
-
 def queue_waiting(pipe, waiting_key: str, keys, buffers: list[dict]) -> None:
-    """note_waiting's commands, queued on `pipe` (inside a MULTI they commit with the state):
+    """Keep the sorted set `waiting_key` (key -> wall time its oldest item came) true for
+    `keys`, whose buffer states are `buffers`, by commands queued on `pipe` (inside a MULTI
+    they commit with the state; a StateStore lists them in its script instead, `Waiting`):
     one ZREM and one ZADD for all the keys (a command per key cost chain-analysis ~5% of a
     2,000-record block's time, docs/performance.md)."""
     oldest = {key: ReorderBuffer.oldest_wait_s(buffer) for key, buffer in zip(keys, buffers)}

@@ -38,8 +38,8 @@ Compute = Callable[[list[dict | None]], tuple[list[dict], Result]]
 
 # KEYS: the n states, then the outbox key if any, then the waiting set if any. ARGV: n, 1 if
 # an outbox (else 0), n digests, n documents ('' for unchanged), the states' TTL, then the
-# outbox value ('' for none) and its TTL if an outbox, then n (member, score) pairs if a waiting
-# set (score '': nothing waits, the member leaves the set). Returns 0 on a conflict, 1 when
+# outbox value ('' for none) and its TTL if an outbox, then (member, score) pairs if a waiting
+# set, one per listed state (score '': nothing waits, the member leaves the set). Returns 0 on a conflict, 1 when
 # committed, or the outbox value an earlier attempt committed.
 _COMPARE_AND_SET = """
 local n, outbox = tonumber(ARGV[1]), ARGV[2] == '1'
@@ -60,7 +60,7 @@ if outbox then
   at = at + 2
 end
 if #KEYS > n + (outbox and 1 or 0) then
-  for i = 0, n - 1 do
+  for i = 0, (#ARGV - at + 1) / 2 - 1 do
     local member, score = ARGV[at + 2 * i], ARGV[at + 2 * i + 1]
     if score == '' then redis.call('ZREM', KEYS[#KEYS], member)
     else redis.call('ZADD', KEYS[#KEYS], score, member) end
@@ -74,10 +74,10 @@ OUTBOX_TTL_S = 3600  # well past the Broker's whole retry span (minutes)
 class Waiting(NamedTuple):
     """A sorted set that `StateStore.update` keeps true with the states it commits: each
     key's member scored `score_of(its new state)`, or removed where that is None (what
-    kades.runtime.reorder.note_waiting does in a round trip of its own)."""
+    a separate pipeline would do in a round trip of its own)."""
 
     key: str
-    members: list[str]            # one per state key, in the same order
+    members: list[str | None]     # one per state key, in the same order (None: not listed)
     score_of: Callable[[dict], float | None]
 
 
@@ -185,6 +185,8 @@ class StateStore:
             if waiting is not None:
                 extra_keys.append(waiting.key)
                 for member, state in zip(waiting.members, states):
+                    if member is None:
+                        continue
                     score = waiting.score_of(state)
                     extra_args += [member, "" if score is None else repr(score)]
             # Even when nothing changed (a replay) the script runs: it proves that the states

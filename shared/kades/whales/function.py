@@ -23,8 +23,8 @@ from kades.keys import SOL_USD as SOL_USD_KEY, WHALES_FUNDINGS as FUNDING_KEY, W
 from kades.keys import WHALES_WAITING as WAITING_KEY
 from kades.market.chain import sol_usd_of
 from kades.runtime import Context, Function
-from kades.runtime.reorder import ReorderBuffer, note_waiting
-from kades.runtime.state import StateStore, by_key
+from kades.runtime.reorder import ReorderBuffer
+from kades.runtime.state import StateStore, Waiting, by_key
 from kades.runtime.ttlcache import TtlCache
 from kades.whales.detectors import Accumulation, Distribution, WalletSplitting, WhaleMovement
 from kades.whales.state import MAX_ROWS, WhaleState
@@ -146,11 +146,11 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
         return new_docs, anomalies
 
     keys = [*token_keys.values(), FUNDING_KEY]
-    anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox)
-    if client is not None:
-        note_waiting(client, WAITING_KEY, mints,
-                     [(s or {}).get("reorder", {}) for s in store.current(client, list(token_keys.values()))])
-    return anomalies
+    # the mints with slots waiting listed in the commit's own script (the shared funding
+    # document is not listed): no round trip more, and never a state committed without it
+    listing = {} if client is None else {"waiting": Waiting(
+        WAITING_KEY, [*mints, None], lambda state: ReorderBuffer.oldest_wait_s(state.get("reorder") or {}))}
+    return store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
 
 
 def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store,
