@@ -30,7 +30,7 @@ from kades.dev import services as devservices
 from kades.events.envelope import CloudEvent
 from kades.settings import Settings
 
-NAME = "Redis primary killed (SIGKILL), Sentinel promotes the replica"
+NAME = "Redis primary killed (SIGKILL), Sentinel promotes a replica"
 
 
 @dataclass
@@ -82,7 +82,7 @@ class SentinelRedis:
 
 def kill_primary(group: SentinelRedis, mesh, load, tracker, *,
                  recovery_timeout_s: float = 180) -> FaultResult:
-    """SIGKILL the primary; away until Sentinel promotes the replica, recovery from then.
+    """SIGKILL the primary; away until Sentinel promotes a replica, recovery from then.
     The functions' /ready is asked at once, beside the wait (its Redis client retries a
     failed command with backoff, so an answer may come only after the promotion)."""
     refusals_before = Counter(load.refusals)

@@ -31,7 +31,7 @@ RESULT = {
     "faults": [{"name": "Redis stopped", "away_s": 10.0, "recovery_s": 1.5,
                 "ready_while_away": {"api": 503, "market-aggregator": None},
                 "refusals": {"503": 3}, "books": "balanced"}],
-    "failover": {"name": "Redis primary killed (SIGKILL), Sentinel promotes the replica",
+    "failover": {"name": "Redis primary killed (SIGKILL), Sentinel promotes a replica",
                  "away_s": 2.25, "recovery_s": 0.5, "back_s": 2.75, "rate": 20.0,
                  "ready_while_away": {"api": 200}, "refusals": {}, "killed": 7001,
                  "promoted": 7002,
@@ -68,7 +68,7 @@ def test_a_run_passes_only_when_books_faults_memory_and_fuzzing_all_do():
 
 def test_the_failover_row_shows_promotion_recovery_and_its_own_books():
     page = render(RESULT)
-    assert ("| Redis primary killed (SIGKILL), Sentinel promotes the replica | 2.2 s | 0.5 s | "
+    assert ("| Redis primary killed (SIGKILL), Sentinel promotes a replica | 2.2 s | 0.5 s | "
             "503: none | none | balanced |") in page
     assert "The service answered again **2.8 s** after the kill" in page
     assert "**1200** handled once" in page
