@@ -163,8 +163,10 @@ def test_the_endpoint_answers_503_without_a_replica_and_200_with_one(
     assert refused and float(refused.group(1)) >= 1, metrics
 
 
-def test_the_wait_is_refused_with_a_redis_cluster(fresh_settings):
-    fresh_settings.setenv("KADES_REDIS_CLUSTER", "true")
-    fresh_settings.setenv("KADES_REDIS_WAIT_REPLICAS", "1")
+@pytest.mark.parametrize("env", [
+    {"KADES_REDIS_CLUSTER": "true", "KADES_REDIS_WAIT_REPLICAS": "1"},
+    {"KADES_REDIS_WAIT_REPLICAS": "-1"},
+    {"KADES_REDIS_WAIT_REPLICAS": "1", "KADES_REDIS_WAIT_TIMEOUT_S": "0"}])
+def test_a_wait_that_cannot_work_is_refused_naming_its_settings(env):
     with pytest.raises(SettingsError, match="KADES_REDIS_WAIT_REPLICAS"):
-        clients.redis_client(Settings.from_env())
+        clients.redis_client(Settings.from_env(env))
