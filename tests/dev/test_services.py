@@ -45,6 +45,27 @@ def test_redis_is_started_once_and_stopped_by_its_pid_file(tmp_path):
 
 
 @pytest.mark.slow
+def test_redis_writing_its_first_append_only_file_is_still_stopped(tmp_path):
+    """Redis refuses a SIGTERM while it writes its first AOF (as a replica does just after a
+    full sync) and never retries on its own; the stop asks again until it goes."""
+    port = free_port()
+    try:
+        devservices.ensure_redis(data_dir=tmp_path, port=port)
+        client = redis.Redis(port=port)
+        client.config_set("appendonly", "no")
+        client.mset({f"k{n}": n for n in range(15)})
+        client.config_set("rdb-key-save-delay", 100_000)  # the rewrite: 0.1 s a key, ~1.5 s
+        client.config_set("appendonly", "yes")  # starts writing the first AOF
+        assert client.info("persistence")["aof_rewrite_in_progress"] == 1
+        client.close()
+    finally:
+        stopped = devservices.stop_all(tmp_path)
+    assert stopped == ["redis"]
+    assert "can't exit" in (tmp_path / "redis" / "redis.log").read_text()  # refused once
+    assert not devservices._port_open(port)
+
+
+@pytest.mark.slow
 def test_postgres_is_initialised_started_and_stopped(tmp_path):
     port = free_port()
     try:

@@ -218,9 +218,16 @@ def _stop_redis_by_pid_file(pid_file: Path, *, timeout_s: float, crash: bool) ->
     if not _is_redis(pid):
         pid_file.unlink()  # stale: the process is gone or the pid was reused
         return False
-    os.kill(pid, signal.SIGKILL if crash else signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
+    sig = signal.SIGKILL if crash else signal.SIGTERM
+    os.kill(pid, sig)
+    deadline, again = time.monotonic() + timeout_s, time.monotonic() + 1.0
     while _is_redis(pid) and time.monotonic() < deadline:
+        if time.monotonic() > again:
+            # Redis refuses a SIGTERM while it writes its first append-only file (a replica
+            # just synced: "Writing initial AOF, can't exit") and never retries on its own.
+            with contextlib.suppress(ProcessLookupError):  # it may have just gone
+                os.kill(pid, sig)
+            again = time.monotonic() + 1.0
         time.sleep(0.1)
     if _is_redis(pid):
         raise DevServiceError(f"redis-server (pid {pid}) did not stop within {timeout_s:.0f} s")
