@@ -52,17 +52,23 @@ def test_the_group_forms_fails_over_and_takes_the_killed_primary_back(tmp_path):
 
         group.kill_primary()
         group.await_promotion()
-        promoted = group.primary()
-        assert group.killed == first and promoted in replicas
-        assert _role(promoted) == ("master", None)
-        new_primary = redis.Redis(host="127.0.0.1", port=promoted)
+        assert group.killed == first
+
+        def settled() -> bool:
+            # With the harness's 1 s down-after a loaded machine may see a second failover
+            # (a Sentinel missing the new primary's replies for a second): whichever replica
+            # the Sentinels name in the end, the other must follow it.
+            now = group.primary()
+            return (now in replicas and _role(now) == ("master", None)
+                    and all(_role(port) == ("slave", now) for port in replicas if port != now))
+        _eventually(settled, "a replica promoted and the other following it")
+        new_primary = redis.Redis(host="127.0.0.1", port=group.primary())
         assert new_primary.get("kept") == b"yes"  # acknowledged by the replicas: kept
         new_primary.close()
-        (other,) = set(replicas) - {promoted}
-        _eventually(lambda: _role(other) == ("slave", promoted), "the other replica to follow")
 
         group.rejoin()
-        assert _role(first) == ("slave", promoted)
+        _eventually(lambda: _role(first) == ("slave", group.primary()),
+                    "the killed primary to come back as a replica of the current one")
     finally:
         group.stop()
     assert not any(devservices._port_open(p) for p in (*group.ports, *group.sentinel_ports))
