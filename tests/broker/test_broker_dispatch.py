@@ -275,9 +275,13 @@ def test_ordered_trigger_orders_each_partition_key_and_runs_keys_in_parallel(run
             f"{fast_key}-{i}" for i in range(6)]
     finally:
         release.set()
-    wait_for(lambda: sub.count() == 12, what="the slow key's events")
-    assert [ce(r, "id") for r in sub.requests if ce(r, "partitionkey") == slow_key] == [
-        f"{slow_key}-{i}" for i in range(6)]
+    # The held delivery may time out and come again (at-least-once): the slow key's events
+    # are judged by their first deliveries, which must come in order.
+    def slow_ids() -> list[str]:
+        return list(dict.fromkeys(ce(r, "id") for r in list(sub.requests)
+                                  if ce(r, "partitionkey") == slow_key))
+    wait_for(lambda: len(slow_ids()) == 6, timeout_s=25, what="the slow key's events")
+    assert slow_ids() == [f"{slow_key}-{i}" for i in range(6)]
 
 
 def test_ordered_lane_continues_its_retry_after_a_restart_and_keeps_the_order(
