@@ -38,6 +38,13 @@ def dedup_key(function: str, identity: str) -> str:
     return f"kades:dedup:{function}:{_digest(identity)}"
 
 
+def sent_key(function: str, identity: str) -> str:
+    """Every reply of one event in one function, kept by the first attempt that sent any to
+    the sink, so a retry sends the very same (kades.runtime.dedup.first_sent). TTL:
+    Settings.dedup_ttl_s."""
+    return f"kades:sent:{function}:{_digest(identity)}"
+
+
 # The hash tag of each function's state (its keyspace); a function missing here (a test's)
 # is its own keyspace.
 KEYSPACES = {"temporal-analysis": "temporal", "chain-analysis": "chain",

@@ -57,10 +57,14 @@ def env_name(name: str) -> str:
 
 
 class Tap:
-    """Records every event delivered to it: (source, id) -> (event, first arrival)."""
+    """Records every event delivered to it: (source, id) -> (event, first arrival); and
+    `conflicts`, the (source, id) of events that came again with other content (an event is
+    its source and id: every copy must be the same, or receivers that keep the first copy
+    disagree on what happened)."""
 
     def __init__(self):
         self.events: dict[tuple[str, str], tuple[CloudEvent, float]] = {}
+        self.conflicts: set[tuple[str, str]] = set()
         self.lock = threading.Lock()
         tap = self
 
@@ -69,8 +73,11 @@ class Tap:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 arrived = time.monotonic()
                 for event in decode({k.lower(): v for k, v in self.headers.items()}, body):
+                    key = (event.source, event.id)
                     with tap.lock:
-                        tap.events.setdefault((event.source, event.id), (event, arrived))
+                        first, _ = tap.events.setdefault(key, (event, arrived))
+                        if _content(first) != _content(event):
+                            tap.conflicts.add(key)
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -89,6 +96,10 @@ class Tap:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _content(event: CloudEvent) -> tuple:
+    return (event.type, event.get("subject"), event.get("time"), event.data)
 
 
 class Mesh:

@@ -207,6 +207,7 @@ class Run:
     late: Counter  # function -> inputs it counted as late
     injected: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    conflicting: int = 0  # events that came again with other content (mesh.Tap.conflicts)
 
     @property
     def late_inputs(self) -> int:
@@ -240,7 +241,7 @@ def run_stream(work: Path, events: list, *, client, redis_url: str, database_url
         tapped = [event for event, _ in mesh.tap.snapshot().values()]
         return Run(order_free_outputs(tapped, database_url), caused_outputs(tapped, database_url),
                    books, late_inputs(mesh), injected_faults(mesh.state_dir / "logs") + killed,
-                   time.monotonic() - began)
+                   time.monotonic() - began, len(mesh.tap.conflicts))
     finally:
         mesh.stop()
 
@@ -292,6 +293,8 @@ def reference_problems(reference: Run) -> list[str]:
         problems.append(f"books: {reference.books.summary()}")
     if reference.late_inputs:
         problems.append(f"{reference.late_inputs} inputs later than the allowed lateness")
+    if reference.conflicting:
+        problems.append(f"{reference.conflicting} events sent again with other content")
     return problems
 
 
@@ -345,12 +348,13 @@ def account_steps(work: Path, events: list, *, client, redis_url: str, database_
                   else not functions or sum(faulty.injected.values()) > 0)
         entry = {"step": step, "injected": injected,
                  "late_inputs": faulty.late_inputs, "late_by_cause": faulty.late_by_cause,
-                 "balanced": faulty.books.balanced,
+                 "conflicting": faulty.conflicting, "balanced": faulty.books.balanced,
                  "tallies": {name: vars(t) for name, t in tallies.items()},
                  "exact": all(t.exact for t in tallies.values()) and faulty.books.balanced
-                 and not faulty.late_inputs and struck}
+                 and not faulty.late_inputs and not faulty.conflicting and struck}
         print(f"  {step}: injected {entry['injected']}, late {dict(faulty.late)}, "
-              f"exact {entry['exact']}", flush=True)
+              f"sent again with other content {faulty.conflicting}, exact {entry['exact']}",
+              flush=True)
         for name, t in tallies.items():
             if not t.exact:
                 print(f"    {name}: {t}", flush=True)

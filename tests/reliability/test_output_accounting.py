@@ -43,12 +43,14 @@ def test_every_output_present_once_with_faults_at_each_step(kades_env, redis_con
                              "KADES_FAULT_SEED": "1"})
     tallies = compare(reference, faulty)
     print(f"\nclean {reference.seconds:.1f} s, faulty {faulty.seconds:.1f} s; injected "
-          f"{dict(faulty.injected)}; late inputs {faulty.late_inputs}")
+          f"{dict(faulty.injected)}; late inputs {faulty.late_inputs}; events sent again "
+          f"with other content {faulty.conflicting}")
     for name, t in tallies.items():
         print(f"  {name}: {t}")
     assert faulty.books.balanced, faulty.books.summary()
     assert all(faulty.injected[point] for point in FAULTS), faulty.injected
     assert faulty.late_inputs == 0
+    assert reference.conflicting == faulty.conflicting == 0
     assert all(t.exact for t in tallies.values()), tallies
 
 

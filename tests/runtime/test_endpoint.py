@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 from prometheus_client import REGISTRY
 
+from kades.events.envelope import decode
 from runtimetest import binary, structured, tick_data
 
 MODES = {"binary": binary, "structured": structured}
@@ -118,6 +122,45 @@ def test_extra_events_beyond_the_reply_go_to_the_sink(client_of, recording_sink)
     response = client_of("echo").post("/", headers=headers, data=body)
     assert response.status_code == 200 and response.headers["ce-subject"] == "A"
     assert sorted(e.subject for e in recording_sink) == ["B", "C"]
+
+
+def test_a_retry_after_the_sink_failed_sends_what_the_first_attempt_sent(
+        client_of, redis_conn, monkeypatch):
+    """The ingress takes B, then fails on C: the event is answered 503 with B already out.
+    The retry computes other content (echo counts attempts) but must send B, C and the reply
+    A exactly as the first attempt made them: one id, one content."""
+    received, failed = [], []
+
+    @Request.application
+    def ingress(request):
+        events = decode(request.headers, request.get_data())
+        received.extend(events)
+        if events[0].subject == "C" and not failed:
+            failed.append(events[0].id)
+            return Response(status=503)
+        return Response(status=202)
+
+    server = make_server("127.0.0.1", 0, ingress, threaded=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    monkeypatch.setenv("KADES_SINK_URL", f"http://127.0.0.1:{server.server_port}/")
+    try:
+        client = client_of("echo")
+        data = {"ticks": [tick_data(token=t)["ticks"][0] for t in ("A", "B", "C")]}
+        headers, body = binary(event_id="retry-after-sink", data=data)
+        assert client.post("/", headers=headers, data=body).status_code == 503
+        retry = client.post("/", headers=headers, data=body)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert retry.status_code == 200
+    assert int(redis_conn.get("test:echo-attempts:/tests:retry-after-sink")) == 2
+    assert json.loads(retry.data)["anomalies"][0]["details"] == {"attempt": 1}
+    assert sorted(e.subject for e in received) == ["B", "B", "C", "C"]
+    contents = {}
+    for event in received:
+        contents.setdefault(event.id, []).append(event.data)
+    assert all(len(copies) == 2 and copies[0] == copies[1] for copies in contents.values())
+    assert {copies[0]["anomalies"][0]["details"]["attempt"] for copies in contents.values()} == {1}
 
 
 def test_oversized_body_is_refused_before_parsing(client_of, monkeypatch):

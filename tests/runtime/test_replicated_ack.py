@@ -112,6 +112,23 @@ def test_a_replica_that_does_not_answer_is_a_503_and_the_retry_is_acknowledged_o
     assert dedup.is_done(replica.get(claim.key))
 
 
+def test_replies_are_on_a_replica_before_any_is_sent_and_a_retry_sends_the_first(pair):
+    primary, replica, replica_process = pair
+    event = _event()
+    first = [new_event(MARKET_TICK, "/f", tick_data(price=p), event_id=f"r{p}") for p in (1, 2)]
+    other = [new_event(MARKET_TICK, "/f", tick_data(price=p), event_id=f"r{p}") for p in (8, 9)]
+    claim = _claim(primary, event)
+    assert dedup.first_sent(primary, claim, first, ttl_s=60) == first
+    assert replica.get(claim.sent_key) is not None  # there before the first is sent
+    assert dedup.first_sent(primary, claim, other, ttl_s=60) == first  # the retry's: the first
+    replica_process.send_signal(signal.SIGSTOP)
+    try:  # a replica that does not answer: nothing may go out (the Broker retries)
+        with pytest.raises(dedup.NotReplicated, match="replies of .* reached 0 of 1"):
+            dedup.first_sent(primary, _claim(primary, _event("e-2"), wait_s=0.2), first, ttl_s=60)
+    finally:
+        replica_process.send_signal(signal.SIGCONT)
+
+
 def test_a_failover_while_the_handler_ran_is_a_503_and_the_event_is_handled_again(pair):
     primary, replica, _ = pair
     event, abandoned = _event(), TtlCache(ttl_s=10)

@@ -37,7 +37,7 @@ import redis
 
 from kades.errors import TemporaryFailure
 from kades.events.envelope import CloudEvent, from_structured, to_dict
-from kades.keys import dedup_key
+from kades.keys import dedup_key, sent_key
 from kades.logs import log
 from kades.runtime.ttlcache import TtlCache
 
@@ -106,6 +106,10 @@ _DONE_ON_PRIMARY = _Script(
     f"if string.match(ARGV[1], '@(%x+)$') ~= {_PRIMARY} then return -1 end "
     "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1")
 
+# ARGV: the replies, their ms. nil when they were kept, else the replies kept before.
+_KEEP_FIRST = _Script("if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
+                      "return false end return redis.call('GET', KEYS[1])")
+
 # A write that changes nothing (the same time to live), so that a WAIT after it on the same
 # connection says whether the replicas have the done mark, which came before it.
 _TOUCH = _Script("local ttl = redis.call('PTTL', KEYS[1]) "
@@ -136,6 +140,7 @@ class Claim:
     abandoned: TtlCache | None = field(default=None, repr=False, compare=False)
     replicas: int = 0   # the done mark waits for this many replicas (Settings.redis_wait_replicas)
     wait_s: float = 0.0
+    sent_key: str = ""  # where the replies sent to the sink are kept (first_sent)
 
 
 def abandoned_claims(ctx: Context) -> TtlCache:
@@ -166,10 +171,12 @@ def claim(client: redis.Redis, function: str, event: CloudEvent,
     """Our claim of the event, or what others did with it. `abandoned`: this function's
     claims its process could not give back (`abandoned_claims`). `replicas`: the done mark
     waits for that many (Settings.redis_wait_replicas), and the claim names its primary."""
-    key = dedup_key(function, (identity or source_and_id)(event))
+    event_identity = (identity or source_and_id)(event)
+    key = dedup_key(function, event_identity)
     token = _PROCESSING + os.urandom(8).hex().encode()
     ours = functools.partial(Claim, key, None, lease_s=lease_s, abandoned=abandoned,
-                             replicas=replicas, wait_s=wait_s)
+                             replicas=replicas, wait_s=wait_s,
+                             sent_key=sent_key(function, event_identity))
     if replicas:
         taken, stored = _CLAIM_ON_PRIMARY(client, key, token, _ms(lease_s))
         if taken:
@@ -223,6 +230,27 @@ def complete(client: redis.Redis, claim_: Claim, replies: list[CloudEvent], ttl_
     if acked is not None and acked < claim_.replicas:
         raise NotReplicated(f"the done mark of {claim_.key} reached {acked} of "
                             f"{claim_.replicas} replicas within {claim_.wait_s} s")
+
+
+def first_sent(client: redis.Redis, claim_: Claim, replies: list[CloudEvent],
+               ttl_s: int) -> list[CloudEvent]:
+    """The replies to send: ours, unless an earlier attempt of the event already sent some
+    to the sink (and then failed), whose replies are sent again as they were. An event is its
+    source and id (CloudEvents §3.1.1), yet a retry computes its replies afresh, from state
+    that other events may have moved on meanwhile (sentiment-analysis summarises a token's
+    hour as it stands): it would send other content under the same ids, and receivers that
+    keep the first copy they see would disagree. With replicas, kept on enough of them
+    before any is sent (else NotReplicated, a 503: nothing has gone out)."""
+    value = json.dumps([to_dict(e) for e in replies])
+    if claim_.replicas:
+        kept, acked = _KEEP_FIRST.then_wait(client, claim_.sent_key, value, _ms(ttl_s),
+                                           replicas=claim_.replicas, timeout_ms=_ms(claim_.wait_s))
+        if acked < claim_.replicas:
+            raise NotReplicated(f"the replies of {claim_.key} reached {acked} of "
+                                f"{claim_.replicas} replicas within {claim_.wait_s} s")
+    else:
+        kept = _KEEP_FIRST(client, claim_.sent_key, value, _ms(ttl_s))
+    return replies if kept is None else [from_structured(item) for item in json.loads(kept)]
 
 
 def release(client: redis.Redis, claim_: Claim) -> None:

@@ -240,8 +240,9 @@ def _handle_claimed(function: Function, ctx: Context, event: CloudEvent,
             # by sink.send before it sends any.
             check_sizes(replies[:1])
             lease.check()  # taken over meanwhile: the new owner's results are the ones kept
-            extra = replies[1:]
-            if extra:
+            if replies[1:]:  # some go out before the answer: a retry must send the same
+                replies = dedup.first_sent(ctx.redis, claim, replies, ctx.settings.dedup_ttl_s)
+                extra = replies[1:]
                 sink.send(extra, ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
                 for reply in extra:
                     EMITTED.labels(function.name, event_type(reply.type)).inc()
