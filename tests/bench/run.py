@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from kades.dev.services import free_port
 from kades.dev import services as devservices
 from kades.settings import Settings
 from kades.storage.migrate import migrate
@@ -37,12 +37,6 @@ def bench_stores(config: Settings, database: str, redis_db: int) -> tuple[str, s
     database_url = config.database_url.rsplit("/", 1)[0] + f"/{database}"
     migrate(database_url)
     return database_url, config.redis_url.rsplit("/", 1)[0] + f"/{redis_db}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Server:

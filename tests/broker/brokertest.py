@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from typing import Callable
@@ -12,13 +11,8 @@ import yaml
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from kades.dev.services import free_port  # the broker tests import it from here too
 from kades.errors import PROBLEM_JSON, PROBLEM_TYPE
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(predicate: Callable[[], object], timeout_s: float = 15.0, what: str = "condition"):

@@ -8,15 +8,10 @@ import psycopg
 import pytest
 import redis
 
+from kades.dev.services import free_port
 from kades.dev import services as devservices
 from kades.settings import Settings
 from kades.storage.migrate import storage_edition
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_binaries_are_found():

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +27,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from kades.dev.services import free_port
 from kades.events.envelope import CloudEvent, decode
 from kades.dev.localrun import function_command, process_env, start_system, stop_system
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
@@ -44,12 +44,6 @@ spec:
   subscriber: {{uri: "{url}"}}
   delivery: {{retry: 20, backoffPolicy: exponential, backoffDelay: PT0.1S}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def env_name(name: str) -> str:

@@ -38,8 +38,12 @@ def test_the_group_forms_fails_over_and_takes_the_killed_primary_back(tmp_path):
         pytest.skip(str(error))
     group = SentinelRedis(tmp_path)
     first, *replicas = group.ports
+    problem = devservices._sentinel_group_problem  # what a start that timed out reports
+    assert problem(group.ports, group.sentinel_ports, devservices.SENTINEL_MASTER) == \
+        "no Sentinel names a primary"
     try:
         group.start()
+        assert problem(group.ports, group.sentinel_ports, devservices.SENTINEL_MASTER) is None
         assert group.primary() == first
         assert _role(first) == ("master", None)
         assert [_role(port) for port in replicas] == [("slave", first)] * 2

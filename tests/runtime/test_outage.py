@@ -1,20 +1,14 @@
 """Redis stopped under a function: 503 (the Broker retries), nothing lost once it is back."""
 from __future__ import annotations
 
-import socket
 
 import pytest
 from functions_framework import create_app
 
 from runtimetest import FUNCTIONS, binary, tick_data
+from kades.dev.services import free_port
 from kades import clients
 from kades.dev import services as devservices
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

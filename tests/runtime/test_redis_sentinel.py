@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 import redis
 
+from kades.dev.services import free_port
 from kades import clients
 from kades.dev import services as devservices
 from kades.clients import sentinel_addresses
@@ -22,12 +22,6 @@ from kades.settings import Settings, SettingsError
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def sentinel_group(tmp_path):
     """(settings for the group, the primary's process); every process stopped at the end."""
@@ -35,7 +29,7 @@ def sentinel_group(tmp_path):
         binary = devservices._redis_binary()
     except devservices.DevServiceUnavailable as error:
         pytest.skip(str(error))
-    primary, replica, sentinel = _free_port(), _free_port(), _free_port()
+    primary, replica, sentinel = free_port(), free_port(), free_port()
     common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     for port in (primary, replica):  # a full sync writes an RDB file there
         (tmp_path / str(port)).mkdir()

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 import redis
 
+from kades.dev.services import free_port
 from kades import clients
 from kades.dev import services as devservices
 from kades.events.catalogue import MARKET_TICK, new_event
@@ -24,12 +24,6 @@ from kades.settings import Settings, SettingsError
 from runtimetest import binary, tick_data
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _replid(client: redis.Redis) -> str:
@@ -43,7 +37,7 @@ def pair(tmp_path):
         server = devservices._redis_binary()
     except devservices.DevServiceUnavailable as error:
         pytest.skip(str(error))
-    ports = _free_port(), _free_port()
+    ports = free_port(), free_port()
     processes = []
     for port, follow in zip(ports, ([], ["--replicaof", "127.0.0.1", str(ports[0])])):
         (tmp_path / str(port)).mkdir()  # a full sync writes an RDB file there

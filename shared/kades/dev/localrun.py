@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -140,15 +139,9 @@ def replica_name(name: str, number: int) -> str:
     return name if number == 0 else f"{name}-{number + 1}"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def replica_urls(name: str, count: int) -> list[str]:
     """Where the replicas of `name` listen: its own port, then free ones."""
-    ports = [function_port(name)] + [free_port() for _ in range(count - 1)]
+    ports = [function_port(name)] + [devservices.free_port() for _ in range(count - 1)]
     return [f"http://127.0.0.1:{port}" for port in ports]
 
 

@@ -25,6 +25,7 @@ import hashlib
 import importlib.util
 import os
 import pwd
+import random
 import shlex
 import shutil
 import signal
@@ -82,6 +83,38 @@ def local_port(url: str) -> int | None:
 
 
 # --- probing -------------------------------------------------------------------------------
+
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_FIRST_PICKED_PORT = 20000
+_picked_ports: set[int] = set()
+_port_random = random.Random()  # its own: a test seeding `random` must not repeat our ports
+
+
+def free_port() -> int:
+    """A port nothing listens on, for a server about to start, never the same twice in a
+    process. Below the kernel's ephemeral range: a port from bind(0) is one the kernel also
+    gives outgoing connections as their local port, so on a busy run a client (a function's
+    pool, the broker's deliveries) may take it before our server binds it -- a likely cause
+    of a Sentinel of the failover test that never came up on a loaded clean clone."""
+    try:
+        first_ephemeral = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        first_ephemeral = 32768
+    for _ in range(200 if first_ephemeral > _FIRST_PICKED_PORT + 1000 else 0):
+        port = _port_random.randrange(_FIRST_PICKED_PORT, first_ephemeral)
+        if port in _picked_ports:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                continue
+        _picked_ports.add(port)
+        return port
+    with socket.socket() as probe:  # no room below the ephemeral range: the kernel's pick
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
 
 def _port_open(port: int, *, timeout_s: float = 0.5) -> bool:
     with socket.socket() as sock:
@@ -328,7 +361,7 @@ def _sentinel_id(port: int) -> str:
 
 def ensure_redis_sentinel(*, data_dir: Path, ports: tuple[int, ...],
                           sentinel_ports: tuple[int, int, int], master: str = SENTINEL_MASTER,
-                          down_after_ms: int = 1000, timeout_s: float = 20.0) -> bool:
+                          down_after_ms: int = 1000, timeout_s: float = 45.0) -> bool:
     """Make a replicated Redis answer: `ports[0]` the first primary, the others its replicas,
     watched by three Sentinels on `sentinel_ports` (quorum 2, as in the prod overlay), each
     node and Sentinel under `<data_dir>/redis-sentinel/<port>`, with the append-only file on.
@@ -369,9 +402,14 @@ def ensure_redis_sentinel(*, data_dir: Path, ports: tuple[int, ...],
                   for p in sentinel_ports if p != port), ""]))
         subprocess.run([_redis_binary(), str(config), "--sentinel"], check=True)
         started = True
-    _wait_until(lambda: _sentinel_group_whole(ports, sentinel_ports, master),
-                timeout_s=timeout_s, what="the Redis Sentinel group",
-                log=base / str(primary) / "redis.log")
+    deadline = time.monotonic() + timeout_s
+    while (problem := _sentinel_group_problem(ports, sentinel_ports, master)) is not None:
+        if time.monotonic() > deadline:
+            logs = "\n".join(_tail(base / str(port) / "redis.log", lines=12)
+                              for port in sentinel_ports)
+            raise DevServiceError(f"the Redis Sentinel group was not whole within "
+                                  f"{timeout_s:.0f} s: {problem}\n{logs}")
+        time.sleep(0.1)
     return started
 
 
@@ -393,13 +431,16 @@ def redis_sentinel_primary(sentinel_ports: tuple[int, ...],
     return None
 
 
-def _sentinel_group_whole(ports: tuple[int, ...], sentinel_ports: tuple[int, ...],
-                          master: str) -> bool:
-    """Every replica synced with the primary, every Sentinel agreeing on that primary and
-    seeing every replica up (it can promote one)."""
+def _sentinel_group_problem(ports: tuple[int, ...], sentinel_ports: tuple[int, ...],
+                            master: str) -> str | None:
+    """Why the group is not yet whole (None once it is): every replica synced with the
+    primary, every Sentinel agreeing on that primary and seeing every replica up (so it
+    can promote one)."""
     primary = redis_sentinel_primary(sentinel_ports, master)
-    if primary is None or not all(_redis_answers(p) for p in ports):
-        return False
+    if primary is None:
+        return "no Sentinel names a primary"
+    if silent := [p for p in ports if not _redis_answers(p)]:
+        return f"nodes {silent} do not answer"
     for port in ports:
         client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, decode_responses=True)
         try:
@@ -409,22 +450,26 @@ def _sentinel_group_whole(ports: tuple[int, ...], sentinel_ports: tuple[int, ...
         expected = "master" if port == primary else "slave"
         if info["role"] != expected or (expected == "slave" and (
                 info.get("master_port") != primary or info.get("master_link_status") != "up")):
-            return False
+            return (f"node {port} is {info['role']} (of {info.get('master_port')}, link "
+                    f"{info.get('master_link_status')}), not the {expected} the Sentinels "
+                    f"expect with primary {primary}")
     for port in sentinel_ports:
         client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, decode_responses=True)
         try:
-            if redis_sentinel_primary((port,), master) != primary:
-                return False
+            named = redis_sentinel_primary((port,), master)
+            if named != primary:
+                return f"Sentinel {port} names primary {named}, another {primary}"
             replicas = client.execute_command("SENTINEL", "REPLICAS", master)
-        except (redis.ConnectionError, redis.TimeoutError):
-            return False
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            return f"Sentinel {port}: {error}"
         finally:
             client.close()
         up = {int(r["port"]) for r in replicas if "s_down" not in r["flags"]
               and "disconnected" not in r["flags"]}
         if not up >= set(ports) - {primary}:
-            return False
-    return True
+            seen = {r["port"]: r["flags"] for r in replicas}
+            return f"Sentinel {port} sees replicas {seen}"
+    return None
 
 
 def crash_redis_node(data_dir: Path, port: int) -> bool:
