@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from kades import clients
+from kades.alerts import delivery
 from kades.dev import services as devservices
 from kades.events.envelope import CloudEvent, decode
 from kades.settings import Settings, settings
@@ -82,6 +83,7 @@ def base_settings() -> Iterator[Settings]:
             _migrate_test_database(database_url)
             yield dataclasses.replace(base, database_url=database_url,
                                       redis_url=_with_path(base.redis_url, f"/{TEST_REDIS_DB}"))
+            delivery.stop_all()  # the workers in-process alert-dispatch apps started
             clients.close_all()
     except devservices.DevServiceUnavailable as error:
         if os.environ.get("CI"):  # CI must run every test, never skip them

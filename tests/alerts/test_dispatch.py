@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import REGISTRY
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from kades.alerts import stream
+from kades.alerts import delivery, stream
 from kades.alerts.delivery import RetryPolicy, deliver_due
 from kades.alerts.function import handle_alert
 from kades.alerts.signing import as_whsec, new_secret, verify_v1_headers
@@ -217,7 +217,8 @@ def test_the_entry_point_starts_the_worker_the_handler_wakes(ctx, db_conn, key_i
         handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
         assert len(store.deliveries(db_conn)) == 1
     finally:
-        running.stop()
+        delivery.stop_all()  # as the test session's end does
+    assert not running.running
 
 
 def test_alerts_handled_at_the_same_time_are_each_published_and_stored_once(ctx, redis_conn,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, ContextManager
@@ -105,6 +106,16 @@ def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], clien
     return counts
 
 
+_workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()  # every running one
+
+
+def stop_all() -> None:
+    """Stop every delivery worker of the process (it is ending): one left running would
+    open a new database pool to a server that is gone, and warn until the process exits."""
+    for worker in list(_workers):
+        worker.stop()
+
+
 class DeliveryWorker:
     """A daemon thread that delivers due webhooks every `interval_s` (sooner when woken)."""
 
@@ -118,11 +129,17 @@ class DeliveryWorker:
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="webhook")
         self._thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
         self._thread.start()
+        _workers.add(self)
 
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
     def stop(self) -> None:
+        _workers.discard(self)
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=5)
