@@ -24,6 +24,15 @@ def test_binaries_are_found():
 
 
 @pytest.mark.slow
+def test_free_ports_are_distinct_and_below_the_ephemeral_range():
+    first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == 50  # never the same twice in a process
+    assert all(20000 <= port < first_ephemeral for port in ports)
+    with socket.socket() as taken:  # each one can be listened on
+        taken.bind(("127.0.0.1", ports[0]))
+
+
 def test_redis_is_started_once_and_stopped_by_its_pid_file(tmp_path):
     port = free_port()
     try:

@@ -155,22 +155,25 @@ def render_outputs(outputs: dict) -> list[str]:
         "event (its in-flight gauge above 0), one after another while the story is posted, and "
         "started again as Knative starts a new pod; the claims it held (*in hand*) stay until "
         "their lease runs out (KADES_CLAIM_LEASE_S, 10 s) and the broker's retry takes the "
-        "events over in the new process.",
+        "events over in the new process. *Other content* counts events the accounting "
+        "Trigger received again under the same source and id with other data (one id, one "
+        "content: receivers keep the first copy they see); any makes the step not exact.",
         "",
         "Expected (clean run): " + ", ".join(f"{name} **{n}**"
                                              for name, n in outputs["expected"].items())
         + (f". Clean run NOT usable: {'; '.join(outputs['reference_problems'])}"
            if outputs["reference_problems"] else "."),
         "",
-        "| step | faults injected | late inputs | output | expected | once | missing | duplicated | extra |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| step | faults injected | late inputs | other content | output | expected | once | missing | duplicated | extra |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for step in outputs["steps"]:
         injected = ", ".join(f"{f} {n}" for f, n in sorted(step["injected"].items())) or "none"
         late = str(step["late_inputs"]) + "".join(
             f" ({f} {n}, by cause)" for f, n in sorted(step.get("late_by_cause", {}).items()))
         for index, (name, t) in enumerate(step["tallies"].items()):
-            head = f"{step['step']} | {injected} | {late}" if index == 0 else " | | "
+            head = (f"{step['step']} | {injected} | {late} | {step['conflicting']}"
+                    if index == 0 else " | | | ")
             shown = ["—" if v is None else str(v)
                      for v in (t["expected"], t["once"], t["missing"], t["duplicated"], t["extra"])]
             lines.append(f"| {head} | {name} | {' | '.join(shown)} |")

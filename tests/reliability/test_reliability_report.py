@@ -17,14 +17,14 @@ RESULT = {
                 "kill_victims": ("temporal-analysis",), "kill_step": "process killed mid-event",
                 "expected": {"temporal_scores rows": 2}, "exact": True,
                 "steps": [{"step": "after_db", "injected": {"risk-scoring": 3}, "late_inputs": 0,
-                           "balanced": True, "exact": True,
+                           "conflicting": 0, "balanced": True, "exact": True,
                            "tallies": {"temporal_scores rows": {
                                "expected": 2, "once": 2, "missing": 0, "duplicated": 0,
                                "extra": 0}}},
                           {"step": "process killed mid-event",
                            "injected": {"temporal-analysis": "killed, 1 in hand"},
                            "late_inputs": 0, "late_by_cause": {"risk-scoring": 2},
-                           "balanced": True, "exact": True,
+                           "conflicting": 0, "balanced": True, "exact": True,
                            "tallies": {"temporal_scores rows": {
                                "expected": 2, "once": 2, "missing": 0, "duplicated": 0,
                                "extra": 0}}}]},
@@ -82,7 +82,7 @@ def test_the_page_shows_each_process_growth_and_its_second_half():
     assert "| broker | 70 | 74 | 75 | +7.1 % | +1.4 % |" in page
     assert "| Redis stopped | 10.0 s | 1.5 s | 503: api; down: market-aggregator |" in page
     assert "Largest growth: +7.1 % (goal ≤ 10 %)" in page
-    assert "| after_db | risk-scoring 3 | 0 | temporal_scores rows | 2 | 2 | 0 | 0 | 0 |" in page
+    assert "| after_db | risk-scoring 3 | 0 | 0 | temporal_scores rows | 2 | 2 | 0 | 0 | 0 |" in page
     assert ("| process killed mid-event | temporal-analysis killed, 1 in hand | "
-            "0 (risk-scoring 2, by cause) | temporal_scores rows | 2 | 2 | 0 | 0 | 0 |") in page
+            "0 (risk-scoring 2, by cause) | 0 | temporal_scores rows | 2 | 2 | 0 | 0 | 0 |") in page
     assert "each of temporal-analysis is killed once (SIGKILL) while it handles an event" in page
