@@ -18,10 +18,12 @@ from kades.broker.config import Delivery, Trigger
 from kades.broker.filters import compile_trigger_filter
 from kades.broker.queue import BrokerQueue
 from kades.broker.routing import Router, lanes_of
-from kades.events.catalogue import EXAMPLE_MINT, example, new_event
+from kades.events.catalogue import EXAMPLE_MINT, MARKET_TICK, example, new_event
 from kades.events.envelope import to_binary
 from kades.registry import FUNCTIONS, load
+from kades.runtime import dedup
 from kades.runtime.state import StateStore
+from kades.runtime.ttlcache import TtlCache
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,6 +98,15 @@ def test_two_replicas_updating_one_token_both_count(cluster):
     for thread in threads:
         thread.join()
     assert StateStore(ttl_s=60).current(cluster, key)[0] == {"n": 60}
+
+
+def test_the_replies_sent_first_are_kept_and_sent_again_on_the_cluster(cluster):
+    event = new_event(MARKET_TICK, "/tests/cluster", example(MARKET_TICK), event_id="sent-1")
+    claim = dedup.claim(cluster, "f", event, lease_s=10, abandoned=TtlCache(ttl_s=10))
+    first, other = ([new_event(MARKET_TICK, "/f", example(MARKET_TICK), subject=s, event_id=s)
+                     for s in names] for names in (("a", "b"), ("c", "d")))
+    assert dedup.first_sent(cluster, claim, first, ttl_s=60) == first
+    assert dedup.first_sent(cluster, claim, other, ttl_s=60) == first
 
 
 def test_an_alert_is_appended_once(cluster):
