@@ -41,7 +41,8 @@ def dedup_key(function: str, identity: str) -> str:
 def sent_key(function: str, identity: str) -> str:
     """Every reply of one event in one function, kept by the first attempt that sent any to
     the sink, so a retry sends the very same (kades.runtime.dedup.first_sent). TTL:
-    Settings.dedup_ttl_s."""
+    OUTBOX_TTL_S (kades.runtime.state), past the Broker's retry span: once the event is
+    done its done mark answers redeliveries."""
     return f"kades:sent:{function}:{_digest(identity)}"
 
 

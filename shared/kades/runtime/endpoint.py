@@ -27,6 +27,7 @@ from kades.metrics import (DUPLICATES, EMITTED, EVENTS, HANDLER_SECONDS, IN_FLIG
                            render)
 from kades.runtime import dedup, oidc, sink
 from kades.runtime.function import ANY_TYPE, Context, Function, as_event_list
+from kades.runtime.state import OUTBOX_TTL_S
 
 logger = logging.getLogger("kades.runtime")
 
@@ -241,7 +242,7 @@ def _handle_claimed(function: Function, ctx: Context, event: CloudEvent,
             check_sizes(replies[:1])
             lease.check()  # taken over meanwhile: the new owner's results are the ones kept
             if replies[1:]:  # some go out before the answer: a retry must send the same
-                replies = dedup.first_sent(ctx.redis, claim, replies, ctx.settings.dedup_ttl_s)
+                replies = dedup.first_sent(ctx.redis, claim, replies, OUTBOX_TTL_S)
                 extra = replies[1:]
                 sink.send(extra, ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
                 for reply in extra:
