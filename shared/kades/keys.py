@@ -38,12 +38,17 @@ def dedup_key(function: str, identity: str) -> str:
     return f"kades:dedup:{function}:{_digest(identity)}"
 
 
-def sent_key(function: str, identity: str) -> str:
-    """Every reply of one event in one function, kept by the first attempt that sent any to
-    the sink, so a retry sends the very same (kades.runtime.dedup.first_sent). TTL:
-    OUTBOX_TTL_S (kades.runtime.state), past the Broker's retry span: once the event is
-    done its done mark answers redeliveries."""
-    return f"kades:sent:{function}:{_digest(identity)}"
+def sent_key(dedup: str) -> str:
+    """Every reply of the event whose `dedup_key` is `dedup`, kept by the first attempt that
+    sent any to the sink, so a retry sends the very same (kades.runtime.dedup.first_sent).
+    Derived from the dedup key: no second digest for every event. TTL: OUTBOX_TTL_S
+    (kades.runtime.state), past the Broker's retry span: once the event is done its done
+    mark answers redeliveries.
+
+    >>> sent_key(dedup_key("f", "/src\\ne1"))
+    'kades:sent:f:563bd3ce5b9c7e07c1fcc6e0e976a9acca34fccb'
+    """
+    return "kades:sent:" + dedup.removeprefix("kades:dedup:")
 
 
 # The hash tag of each function's state (its keyspace); a function missing here (a test's)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 
-from kades.dev.services import free_port
 from kades.dev import services as devservices
+from kades.dev.services import free_port
 from kades.settings import Settings
 from kades.storage.migrate import migrate
 

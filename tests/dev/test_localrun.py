@@ -14,9 +14,9 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from kades.dev.services import free_port
 from kades.dev.localrun import (_wait_healthy, broker_command, main_up, parse_replicas,
                                 running_summary, start_system, stop_system)
+from kades.dev.services import free_port
 from kades.events.catalogue import MARKET_TICK, new_event
 from kades.events.envelope import to_binary
 from kades.registry import FUNCTIONS

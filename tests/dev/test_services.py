@@ -8,8 +8,8 @@ import psycopg
 import pytest
 import redis
 
-from kades.dev.services import free_port
 from kades.dev import services as devservices
+from kades.dev.services import free_port
 from kades.settings import Settings
 from kades.storage.migrate import storage_edition
 
@@ -23,7 +23,6 @@ def test_binaries_are_found():
     assert (bindir / "initdb").is_file() and (bindir / "pg_ctl").is_file()
 
 
-@pytest.mark.slow
 def test_free_ports_are_distinct_and_below_the_ephemeral_range():
     first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     ports = [free_port() for _ in range(50)]
@@ -33,6 +32,7 @@ def test_free_ports_are_distinct_and_below_the_ephemeral_range():
         taken.bind(("127.0.0.1", ports[0]))
 
 
+@pytest.mark.slow
 def test_redis_is_started_once_and_stopped_by_its_pid_file(tmp_path):
     port = free_port()
     try:

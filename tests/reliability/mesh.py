@@ -27,9 +27,9 @@ from pathlib import Path
 import httpx
 import redis
 
-from kades.dev.services import free_port
 from kades.events.envelope import CloudEvent, decode
 from kades.dev.localrun import function_command, process_env, start_system, stop_system
+from kades.dev.services import free_port
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.runtime import dedup
 from kades.settings import Settings

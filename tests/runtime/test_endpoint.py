@@ -10,7 +10,7 @@ from werkzeug.wrappers import Request, Response
 from prometheus_client import REGISTRY
 
 from kades.events.envelope import decode
-from kades.keys import sent_key
+from kades.keys import dedup_key, sent_key
 from kades.runtime.state import OUTBOX_TTL_S
 from runtimetest import binary, structured, tick_data
 
@@ -156,7 +156,7 @@ def test_a_retry_after_the_sink_failed_sends_what_the_first_attempt_sent(
         server.server_close()
     assert retry.status_code == 200
     assert int(redis_conn.get("test:echo-attempts:/tests:retry-after-sink")) == 2
-    kept = sent_key("echo", "/tests\nretry-after-sink")  # for the Broker's retries, not a week
+    kept = sent_key(dedup_key("echo", "/tests\nretry-after-sink"))  # the Broker's retries, not a week
     assert 0 < redis_conn.ttl(kept) <= OUTBOX_TTL_S
     assert json.loads(retry.data)["anomalies"][0]["details"] == {"attempt": 1}
     assert sorted(e.subject for e in received) == ["B", "B", "C", "C"]

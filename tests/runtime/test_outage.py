@@ -6,9 +6,9 @@ import pytest
 from functions_framework import create_app
 
 from runtimetest import FUNCTIONS, binary, tick_data
-from kades.dev.services import free_port
 from kades import clients
 from kades.dev import services as devservices
+from kades.dev.services import free_port
 
 
 @pytest.fixture

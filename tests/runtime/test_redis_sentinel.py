@@ -12,9 +12,9 @@ import time
 import pytest
 import redis
 
-from kades.dev.services import free_port
 from kades import clients
 from kades.dev import services as devservices
+from kades.dev.services import free_port
 from kades.clients import sentinel_addresses
 from kades.runtime.state import StateStore
 from kades.settings import Settings, SettingsError

@@ -13,9 +13,9 @@ import time
 import pytest
 import redis
 
-from kades.dev.services import free_port
 from kades import clients
 from kades.dev import services as devservices
+from kades.dev.services import free_port
 from kades.events.catalogue import MARKET_TICK, new_event
 from kades.events.envelope import CloudEvent
 from kades.runtime import dedup

@@ -140,7 +140,11 @@ class Claim:
     abandoned: TtlCache | None = field(default=None, repr=False, compare=False)
     replicas: int = 0   # the done mark waits for this many replicas (Settings.redis_wait_replicas)
     wait_s: float = 0.0
-    sent_key: str = ""  # where the replies sent to the sink are kept (first_sent)
+
+    @property
+    def sent_key(self) -> str:
+        """Where the replies sent to the sink are kept (first_sent)."""
+        return sent_key(self.key)
 
 
 def abandoned_claims(ctx: Context) -> TtlCache:
@@ -171,12 +175,10 @@ def claim(client: redis.Redis, function: str, event: CloudEvent,
     """Our claim of the event, or what others did with it. `abandoned`: this function's
     claims its process could not give back (`abandoned_claims`). `replicas`: the done mark
     waits for that many (Settings.redis_wait_replicas), and the claim names its primary."""
-    event_identity = (identity or source_and_id)(event)
-    key = dedup_key(function, event_identity)
+    key = dedup_key(function, (identity or source_and_id)(event))
     token = _PROCESSING + os.urandom(8).hex().encode()
     ours = functools.partial(Claim, key, None, lease_s=lease_s, abandoned=abandoned,
-                             replicas=replicas, wait_s=wait_s,
-                             sent_key=sent_key(function, event_identity))
+                             replicas=replicas, wait_s=wait_s)
     if replicas:
         taken, stored = _CLAIM_ON_PRIMARY(client, key, token, _ms(lease_s))
         if taken:

@@ -241,7 +241,7 @@ def _handle_claimed(function: Function, ctx: Context, event: CloudEvent,
             # by sink.send before it sends any.
             check_sizes(replies[:1])
             lease.check()  # taken over meanwhile: the new owner's results are the ones kept
-            if replies[1:]:  # some go out before the answer: a retry must send the same
+            if len(replies) > 1:  # some go out before the answer: a retry must send the same
                 replies = dedup.first_sent(ctx.redis, claim, replies, OUTBOX_TTL_S)
                 extra = replies[1:]
                 sink.send(extra, ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
