@@ -12,13 +12,13 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
-import math
 import os
 from dataclasses import dataclass, field, fields
 from typing import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-from kades.errors import KadesError
+from kades.chain.thresholds import PREFIX as CHAIN_PREFIX, ChainThresholds
+from kades.envfields import SettingsError, fields_from_env, parse_value
 
 logger = logging.getLogger("kades.settings")
 
@@ -58,7 +58,7 @@ def function_port(name: str, env: Mapping[str, str] | None = None) -> int:
     override = env.get(variable)
     if not override:
         return FUNCTION_PORTS[name]
-    port = _parse(variable, override, int)
+    port = parse_value(variable, override, int)
     if not 0 < port < 65536:
         raise SettingsError([f"{variable}={override!r}: expected a port number (1-65535)"])
     return port
@@ -163,69 +163,6 @@ class Settings:
         return cls(**values)
 
 
-class SettingsError(KadesError, ValueError):
-    """KADES_* variables that cannot be read: every problem, each naming its variable."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.problems = list(problems)
-
-
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
-
-
-def _expected(variable: str, kind: type) -> str:
-    """What `variable` should hold, in words: its type and the unit its name carries."""
-    unit = " of seconds" if variable.endswith("_S") else (
-        " of bytes" if variable.endswith("_BYTES") else "")
-    if kind is bool:
-        return "true or false (also 1/0, yes/no, on/off)"
-    return ("a whole number" if kind is int else "a number") + unit
-
-
-def _parse(variable: str, raw: str, kind: type):
-    """`raw` as `kind` (int, float, bool or str); SettingsError naming `variable` if it is not."""
-    if kind is str:
-        return raw
-    text = raw.strip().lower()
-    if kind is bool and text in _TRUE + _FALSE:
-        return text in _TRUE
-    if kind in (int, float):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value):
-            return value
-    raise SettingsError([f"{variable}={raw!r}: expected {_expected(variable, kind)}"])
-
-
-def fields_from_env(cls, env: Mapping[str, str], prefix: str) -> dict:
-    """The fields of dataclass `cls` that `env` sets as PREFIX + NAME (upper case), each
-    typed as its default: int, float, bool (true/1/yes/on, false/0/no/off) or str, one of
-    the field's metadata["choices"] when it has them (any case). Every malformed value is
-    reported in one SettingsError."""
-    values, problems = {}, []
-    for spec in fields(cls):
-        variable = prefix + spec.name.upper()
-        raw = env.get(variable)
-        if raw is None:
-            continue
-        try:
-            value = _parse(variable, raw, type(spec.default))
-        except SettingsError as error:
-            problems.extend(error.problems)
-            continue
-        choices = spec.metadata.get("choices")
-        if choices and value.strip().upper() not in choices:
-            problems.append(f"{variable}={raw!r}: expected one of {', '.join(choices)}")
-            continue
-        values[spec.name] = value
-    if problems:
-        raise SettingsError(problems)
-    return values
-
-
 # KADES_* variables read outside the Settings and ChainThresholds dataclasses, and by whom.
 # With the fields of both and KADES_PORT_<NAME>, they are every name a process accepts
 # (tests/runtime/test_settings.py checks that the repository reads no other).
@@ -251,7 +188,6 @@ OTHER_VARIABLES = {
 
 def known_variables() -> frozenset[str]:
     """Every KADES_* variable some process or test reads."""
-    from kades.chain.thresholds import ChainThresholds, PREFIX as CHAIN_PREFIX  # imports us
     names = {"KADES_" + f.name.upper() for f in fields(Settings)}
     names |= {CHAIN_PREFIX + f.name.upper() for f in fields(ChainThresholds)}
     names |= {port_variable(name) for name in FUNCTION_PORTS}

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-from kades.settings import fields_from_env
+from kades.envfields import fields_from_env
 
 # Every field is overridable as PREFIX + FIELD (upper case); kades.settings knows them too.
 PREFIX = "KADES_CHAIN_"

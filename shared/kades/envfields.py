@@ -1,0 +1,75 @@
+"""Typed values from KADES_* environment variables, and the error that names every bad one.
+
+Below kades.settings and kades.chain.thresholds, which both read their dataclasses' fields
+through `fields_from_env`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import fields
+from typing import Mapping
+
+from kades.errors import KadesError
+
+
+class SettingsError(KadesError, ValueError):
+    """KADES_* variables that cannot be read: every problem, each naming its variable."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def _expected(variable: str, kind: type) -> str:
+    """What `variable` should hold, in words: its type and the unit its name carries."""
+    unit = " of seconds" if variable.endswith("_S") else (
+        " of bytes" if variable.endswith("_BYTES") else "")
+    if kind is bool:
+        return "true or false (also 1/0, yes/no, on/off)"
+    return ("a whole number" if kind is int else "a number") + unit
+
+
+def parse_value(variable: str, raw: str, kind: type):
+    """`raw` as `kind` (int, float, bool or str); SettingsError naming `variable` if it is not."""
+    if kind is str:
+        return raw
+    text = raw.strip().lower()
+    if kind is bool and text in _TRUE + _FALSE:
+        return text in _TRUE
+    if kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return value
+    raise SettingsError([f"{variable}={raw!r}: expected {_expected(variable, kind)}"])
+
+
+def fields_from_env(cls, env: Mapping[str, str], prefix: str) -> dict:
+    """The fields of dataclass `cls` that `env` sets as PREFIX + NAME (upper case), each
+    typed as its default: int, float, bool (true/1/yes/on, false/0/no/off) or str, one of
+    the field's metadata["choices"] when it has them (any case). Every malformed value is
+    reported in one SettingsError."""
+    values, problems = {}, []
+    for spec in fields(cls):
+        variable = prefix + spec.name.upper()
+        raw = env.get(variable)
+        if raw is None:
+            continue
+        try:
+            value = parse_value(variable, raw, type(spec.default))
+        except SettingsError as error:
+            problems.extend(error.problems)
+            continue
+        choices = spec.metadata.get("choices")
+        if choices and value.strip().upper() not in choices:
+            problems.append(f"{variable}={raw!r}: expected one of {', '.join(choices)}")
+            continue
+        values[spec.name] = value
+    if problems:
+        raise SettingsError(problems)
+    return values
