@@ -14,7 +14,8 @@ from kades.dev import services as devservices
 from kades.events.catalogue import SOCIAL_POSTS, new_event
 from kades.runtime import Context
 from kades.sentiment import function as sentiment
-from kades.sentiment.model import CryptoSentiment, PlainVader, default_model
+from kades.sentiment.model import CryptoSentiment, PlainVader
+from kades.sentiment.model_trained import default_model
 from kades.settings import Settings
 from kades.simulate.social import simulate_social
 

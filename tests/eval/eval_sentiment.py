@@ -52,7 +52,8 @@ def compare(title: str, texts: list[str], gold: list[str], models: dict) -> None
 
 def sentiment_section() -> None:
     from crypto_sentences import SENTENCES
-    from kades.sentiment.model import PlainVader, default_model, lexicon_model
+    from kades.sentiment.model import PlainVader, lexicon_model
+    from kades.sentiment.model_trained import default_model
     models = {"plain VADER (±0.05)": PlainVader(), "crypto lexicon (KADES)": lexicon_model(),
               "trained (shipped)": default_model()}
     texts, gold = [s[0] for s in SENTENCES], [s[1] for s in SENTENCES]

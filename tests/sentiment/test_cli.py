@@ -11,7 +11,7 @@ import pytest
 from kades import exitcodes
 from kades.cli import main
 from kades.sentiment.cli import InputError, score_csv
-from kades.sentiment.model import default_model
+from kades.sentiment.model_trained import default_model
 from terminal import Terminal
 
 

@@ -12,9 +12,9 @@ import sentiment_corpora
 from crypto_sentences import SENTENCES
 from shared_material import needs
 from kades.sentiment import model_features
-from kades.sentiment.model import LABELS, PlainVader, default_model, lexicon_model
+from kades.sentiment.model import LABELS, PlainVader, lexicon_model
 from kades.sentiment.model_trained import (HEAD_SIZE, MODEL_DIR, ModelFileError,
-                                           TrainedSentiment, shipped_model)
+                                           TrainedSentiment, default_model, shipped_model)
 
 
 @pytest.fixture(scope="module")

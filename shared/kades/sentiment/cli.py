@@ -71,7 +71,8 @@ def main_sentiment(argv: list[str]) -> int:
                         help="replace existing sentiment/compound/confidence columns")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    from kades.sentiment.model import PlainVader, default_model, lexicon_model
+    from kades.sentiment.model import PlainVader, lexicon_model
+    from kades.sentiment.model_trained import default_model
     model = {"crypto": default_model, "lexicon": lexicon_model, "vader": PlainVader}[args.model]()
     try:
         total = _count_rows(args.input)

@@ -1,6 +1,6 @@
 """sentiment-analysis: social post batches → per-token aggregates, sentiment replies, anomalies.
 
-For each batch: score every post (offline, model.default_model), find the tokens each concerns,
+For each batch: score every post (offline, model_trained.default_model), find the tokens each concerns,
 then update every concerned token's state in one atomic compare-and-set (kades.runtime.state):
 aggregates, burst, shift and coordination detectors. The state remembers the last batches it
 took in, so a batch redelivered after a crash (its dedup mark lost) changes nothing. Unique
@@ -39,7 +39,8 @@ from kades.sentiment import aggregates
 from kades.sentiment.coordination import CoordinatedPromotion, is_candidate
 from kades.sentiment.detectors import MentionBurst, SentimentShift
 from kades.sentiment.extraction import Directory, extract_tokens, hashtags
-from kades.sentiment.model import Score, default_model
+from kades.sentiment.model import Score
+from kades.sentiment.model_trained import default_model
 
 DIRECTORY_CACHE_S = 30.0
 STATE_TTL_S = 9 * 24 * 3600

@@ -166,12 +166,4 @@ def lexicon_model() -> CryptoSentiment:
     return CryptoSentiment()
 
 
-@functools.cache
-def default_model():
-    """The model posts are scored with, loaded once per process, on first use: the trained
-    model shipped in the package (kades.sentiment.model_trained), else the lexicon model."""
-    from kades.sentiment.model_trained import shipped_model  # its 2 MB table: read on first use
-    return shipped_model() or lexicon_model()
-
-
-__all__ = ["CryptoSentiment", "PlainVader", "Score", "LABELS", "default_model", "lexicon_model"]
+__all__ = ["CryptoSentiment", "PlainVader", "Score", "LABELS", "lexicon_model"]

@@ -23,6 +23,7 @@ with scikit-learn, scipy and numpy).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kades.sentiment import model_features
-from kades.sentiment.model import Score
+from kades.sentiment.model import CryptoSentiment, Score, lexicon_model
 
 MODEL_DIR = Path(__file__).with_name("model_data")
 FORMAT = 2
@@ -167,5 +168,12 @@ def shipped_model(directory: Path = MODEL_DIR) -> TrainedSentiment | None:
     return TrainedSentiment.load(directory)
 
 
+@functools.cache
+def default_model() -> TrainedSentiment | CryptoSentiment:
+    """The model posts are scored with, loaded once per process, on first use: the trained
+    model shipped in the package, else the lexicon model (kades.sentiment.model)."""
+    return shipped_model() or lexicon_model()
+
+
 __all__ = ["FORMAT", "HEAD_SIZE", "MODEL_DIR", "ModelFileError", "TrainedSentiment",
-           "shipped_model"]
+           "default_model", "shipped_model"]
