@@ -29,7 +29,7 @@ from werkzeug.wrappers import Request, Response
 
 from kades import clients
 from kades.alerts import delivery
-from kades.dev import services as devservices
+from kades.dev import redisgroups, services as devservices
 from kades.events.envelope import CloudEvent, decode
 from kades.settings import Settings, settings
 from kades.storage.migrate import migrate, storage_edition
@@ -96,20 +96,20 @@ def base_settings() -> Iterator[Settings]:
 @pytest.fixture(scope="session")
 def redis_cluster_settings(base_settings) -> Iterator[Settings]:
     """`base_settings` with Redis on a local three-node Redis Cluster (the same redis-server
-    in cluster mode, kades.dev.services.ensure_redis_cluster): started the first time a test
+    in cluster mode, kades.dev.redisgroups.ensure_redis_cluster): started the first time a test
     asks for it, stopped at the end of the session if it was not running before."""
     data_dir = devservices.default_data_dir()
     try:
-        started = devservices.ensure_redis_cluster(data_dir=data_dir)
+        started = redisgroups.ensure_redis_cluster(data_dir=data_dir)
     except devservices.DevServiceUnavailable as error:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"cannot start a local Redis Cluster: {error}")
     yield dataclasses.replace(
         base_settings, redis_cluster=True,
-        redis_url=f"redis://{devservices.HOST}:{devservices.CLUSTER_PORTS[0]}/0")
+        redis_url=f"redis://{devservices.HOST}:{redisgroups.CLUSTER_PORTS[0]}/0")
     if started:
-        devservices.stop_redis_cluster(data_dir)
+        redisgroups.stop_redis_cluster(data_dir)
 
 
 @pytest.fixture(scope="session")

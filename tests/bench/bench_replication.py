@@ -33,7 +33,7 @@ def _free_port() -> int:
 
 def _pair(directory: str) -> tuple[redis.Redis, list[subprocess.Popen]]:
     """A primary and its replica on free ports; the primary's client once the replica syncs."""
-    server, ports = devservices._redis_binary(), (_free_port(), _free_port())
+    server, ports = devservices.redis_binary(), (_free_port(), _free_port())
     processes = [subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", directory, "--dbfilename", f"{port}.rdb", *follow], stdout=subprocess.DEVNULL)

@@ -16,7 +16,7 @@ from kades.storage.migrate import storage_edition
 
 def test_binaries_are_found():
     try:
-        assert Path(devservices._redis_binary()).is_file()
+        assert Path(devservices.redis_binary()).is_file()
         bindir = devservices._postgres_bindir()
     except devservices.DevServiceUnavailable as error:
         pytest.skip(str(error))
@@ -44,7 +44,7 @@ def test_redis_is_started_once_and_stopped_by_its_pid_file(tmp_path):
     finally:
         stopped = devservices.stop_all(tmp_path)
     assert stopped == ["redis"]
-    assert not devservices._port_open(port)
+    assert not devservices.port_open(port)
     assert devservices.stop_all(tmp_path) == []
 
 
@@ -66,7 +66,7 @@ def test_redis_writing_its_first_append_only_file_is_still_stopped(tmp_path):
         stopped = devservices.stop_all(tmp_path)
     assert stopped == ["redis"]
     assert "can't exit" in (tmp_path / "redis" / "redis.log").read_text()  # refused once
-    assert not devservices._port_open(port)
+    assert not devservices.port_open(port)
 
 
 @pytest.mark.slow
@@ -86,7 +86,7 @@ def test_postgres_is_initialised_started_and_stopped(tmp_path):
     finally:
         stopped = devservices.stop_all(tmp_path)
     assert stopped == ["postgres"]
-    assert not devservices._port_open(port)
+    assert not devservices.port_open(port)
 
 
 def test_a_foreign_server_on_the_port_is_an_error_not_a_second_start(tmp_path):
@@ -103,7 +103,7 @@ def test_a_server_that_never_answers_fails_with_its_log(tmp_path):
     log = tmp_path / "server.log"
     log.write_text("starting\nFATAL: could not bind\n")
     with pytest.raises(devservices.DevServiceError, match="(?s)did not answer.*could not bind"):
-        devservices._wait_until(lambda: False, timeout_s=0.2, what="server", log=log)
+        devservices.wait_until(lambda: False, timeout_s=0.2, what="server", log=log)
 
 
 def test_services_status_prints_the_urls(kades_settings, capsys):
@@ -202,13 +202,13 @@ def test_services_for_stops_what_it_started_and_leaves_what_was_running(tmp_path
         assert redis.Redis(port=redis_port).ping()
         with psycopg.connect(config.database_url) as conn:
             assert conn.execute("SELECT current_database()").fetchone() == ("kades_dev",)
-    assert not devservices._port_open(redis_port) and not devservices._port_open(pg_port)
+    assert not devservices.port_open(redis_port) and not devservices.port_open(pg_port)
     devservices.ensure_redis(data_dir=tmp_path, port=redis_port)  # running before: stays
     try:
         with pytest.raises(RuntimeError, match="inside"):
             with devservices.services_for(config, data_dir=tmp_path):
                 raise RuntimeError("inside")
         assert redis.Redis(port=redis_port).ping()
-        assert not devservices._port_open(pg_port)  # started for the block: stopped on failure
+        assert not devservices.port_open(pg_port)  # started for the block: stopped on failure
     finally:
         devservices.stop_all(tmp_path)

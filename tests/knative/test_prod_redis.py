@@ -199,7 +199,7 @@ def redis_cli() -> Path:
     if found:
         return Path(found).parent
     try:
-        folder = Path(devservices._redis_binary()).parent
+        folder = Path(devservices.redis_binary()).parent
     except devservices.DevServiceUnavailable as error:
         pytest.skip(str(error))
     if not (folder / "redis-cli").exists():

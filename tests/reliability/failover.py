@@ -26,7 +26,7 @@ from load import Load, Tracker
 from mesh import Mesh, free_port
 
 from kades import clients
-from kades.dev import services as devservices
+from kades.dev import redisgroups
 from kades.events.envelope import CloudEvent
 from kades.settings import Settings
 
@@ -50,19 +50,19 @@ class SentinelRedis:
     def env(self) -> dict[str, str]:
         """What the function processes are started with to follow a failover."""
         return {"KADES_REDIS_SENTINELS": ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports),
-                "KADES_REDIS_SENTINEL_MASTER": devservices.SENTINEL_MASTER,
+                "KADES_REDIS_SENTINEL_MASTER": redisgroups.SENTINEL_MASTER,
                 "KADES_REDIS_WAIT_REPLICAS": "1"}
 
     def start(self) -> None:
-        devservices.ensure_redis_sentinel(data_dir=self.data_dir, ports=self.ports,
+        redisgroups.ensure_redis_sentinel(data_dir=self.data_dir, ports=self.ports,
                                           sentinel_ports=self.sentinel_ports)
 
     def primary(self) -> int | None:
-        return devservices.redis_sentinel_primary(self.sentinel_ports)
+        return redisgroups.redis_sentinel_primary(self.sentinel_ports)
 
     def kill_primary(self) -> None:
         self.killed = self.primary()
-        devservices.crash_redis_node(self.data_dir, self.killed)
+        redisgroups.crash_redis_node(self.data_dir, self.killed)
 
     def await_promotion(self, *, timeout_s: float = 60) -> None:
         """Return once the Sentinels name another primary than the one killed."""
@@ -77,7 +77,7 @@ class SentinelRedis:
         self.start()
 
     def stop(self) -> None:
-        devservices.stop_redis_sentinel(self.data_dir)
+        redisgroups.stop_redis_sentinel(self.data_dir)
 
 
 def kill_primary(group: SentinelRedis, mesh, load, tracker, *,

@@ -109,7 +109,7 @@ def render_failover(failover: dict) -> list[str]:
     return [
         f"The last row ran on a mesh of its own at {failover['rate']:.0f} events/s: the "
         "functions' Redis was a primary, two replicas and three Sentinels (quorum 2, as in "
-        "the prod overlay; `kades.dev.services.ensure_redis_sentinel`, the same redis-server "
+        "the prod overlay; `kades.dev.redisgroups.ensure_redis_sentinel`, the same redis-server "
         "binary) and every function ran with `KADES_REDIS_SENTINELS` and "
         "`KADES_REDIS_WAIT_REPLICAS=1` (an event is acknowledged once a replica has its done "
         "mark). The primary was killed "

@@ -19,7 +19,7 @@ def test_a_killed_primary_is_replaced_and_nothing_acknowledged_is_lost(
     if kades_env.redis_cluster:
         pytest.skip("a Redis Cluster fails over by itself: no Sentinels beside it")
     try:
-        devservices._redis_binary()
+        devservices.redis_binary()
     except devservices.DevServiceUnavailable as error:
         pytest.skip(str(error))
     story = demo_story(seed=9, minutes=10)

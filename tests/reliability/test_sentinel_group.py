@@ -1,4 +1,4 @@
-"""The replicated Redis the failover fault runs on (kades.dev.services.ensure_redis_sentinel):
+"""The replicated Redis the failover fault runs on (kades.dev.redisgroups.ensure_redis_sentinel):
 a primary, two replicas and three Sentinels that agree; a killed primary replaced by one of
 its replicas, which the other then follows; the killed server back as a replica of the new
 primary; everything stopped at the end."""
@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from failover import SentinelRedis
-from kades.dev import services as devservices
+from kades.dev import redisgroups, services as devservices
 
 pytestmark = pytest.mark.slow
 
@@ -33,17 +33,17 @@ def _eventually(condition, what: str, timeout_s: float = 20) -> None:
 
 def test_the_group_forms_fails_over_and_takes_the_killed_primary_back(tmp_path):
     try:
-        devservices._redis_binary()
+        devservices.redis_binary()
     except devservices.DevServiceUnavailable as error:
         pytest.skip(str(error))
     group = SentinelRedis(tmp_path)
     first, *replicas = group.ports
-    problem = devservices._sentinel_group_problem  # what a start that timed out reports
-    assert problem(group.ports, group.sentinel_ports, devservices.SENTINEL_MASTER) == \
+    problem = redisgroups.sentinel_group_problem  # what a start that timed out reports
+    assert problem(group.ports, group.sentinel_ports, redisgroups.SENTINEL_MASTER) == \
         "no Sentinel names a primary"
     try:
         group.start()
-        assert problem(group.ports, group.sentinel_ports, devservices.SENTINEL_MASTER) is None
+        assert problem(group.ports, group.sentinel_ports, redisgroups.SENTINEL_MASTER) is None
         assert group.primary() == first
         assert _role(first) == ("master", None)
         assert [_role(port) for port in replicas] == [("slave", first)] * 2
@@ -51,7 +51,7 @@ def test_the_group_forms_fails_over_and_takes_the_killed_primary_back(tmp_path):
         client.set("kept", "yes")
         assert client.wait(2, 2000) == 2  # both replicas have it
         client.close()
-        assert not devservices.ensure_redis_sentinel(  # all running: nothing to start
+        assert not redisgroups.ensure_redis_sentinel(  # all running: nothing to start
             data_dir=tmp_path, ports=group.ports, sentinel_ports=group.sentinel_ports)
 
         group.kill_primary()
@@ -75,4 +75,4 @@ def test_the_group_forms_fails_over_and_takes_the_killed_primary_back(tmp_path):
                     "the killed primary to come back as a replica of the current one")
     finally:
         group.stop()
-    assert not any(devservices._port_open(p) for p in (*group.ports, *group.sentinel_ports))
+    assert not any(devservices.port_open(p) for p in (*group.ports, *group.sentinel_ports))

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 def sentinel_group(tmp_path):
     """(settings for the group, the primary's process); every process stopped at the end."""
     try:
-        binary = devservices._redis_binary()
+        binary = devservices.redis_binary()
     except devservices.DevServiceUnavailable as error:
         pytest.skip(str(error))
     primary, replica, sentinel = free_port(), free_port(), free_port()

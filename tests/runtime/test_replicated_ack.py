@@ -34,7 +34,7 @@ def _replid(client: redis.Redis) -> str:
 def pair(tmp_path):
     """(primary client, replica client, the replica's process), the replica in sync."""
     try:
-        server = devservices._redis_binary()
+        server = devservices.redis_binary()
     except devservices.DevServiceUnavailable as error:
         pytest.skip(str(error))
     ports = free_port(), free_port()

@@ -61,12 +61,8 @@ def _wait_healthy(urls: dict[str, str], timeout_s: float, logs: Path) -> None:
             if waiting:
                 time.sleep(0.2)
     if waiting:
-        tails = "\n".join(f"--- {n}.log ---\n{_tail(logs / f'{n}.log')}" for n in waiting)
+        tails = "\n".join(devservices.log_tail(logs / f"{n}.log", lines=15) for n in waiting)
         raise SystemExit(f"not healthy after {timeout_s:.0f}s: {', '.join(waiting)}\n{tails}")
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 def process_env(config: Settings) -> dict[str, str]:
