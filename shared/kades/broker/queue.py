@@ -332,8 +332,8 @@ class BrokerQueue:
             return
         pipe = self.redis.pipeline(transaction=True)
         self._route(pipe, replies)
-        for copy in copies:
-            pipe.xadd(self.stream(lane), {"event": encode_event(copy)})
+        for duplicate in copies:
+            pipe.xadd(self.stream(lane), {"event": encode_event(duplicate)})
         if park is not None:
             pipe.xadd(DLQ, park)
         pipe.xack(self.stream(lane), GROUP, *entry_ids)
