@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apiserver import ApiServer, free_port
+from apiserver import ApiServer
+from kades.dev.services import free_port
 from cdp import Browser, ensure_chromium
 
 from kades.events.catalogue import ALERT, new_event

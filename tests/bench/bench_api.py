@@ -39,7 +39,8 @@ from kades.storage.apikeys import create_key
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/bench"))
 from bench_broker import cpu_s  # noqa: E402
-from run import NOOP, Server, bench_stores, free_port, make_ticks, tick_event  # noqa: E402
+from run import NOOP, Server, bench_stores, make_ticks, tick_event  # noqa: E402
+from kades.dev.services import free_port  # noqa: E402
 
 MINT = "So11111111111111111111111111111111111111112"
 PLAIN_ROUTE = '''import flask, functions_framework

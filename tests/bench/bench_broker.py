@@ -42,7 +42,8 @@ from kades.broker.routing import Router
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/bench"))
-from run import free_port  # noqa: E402
+from kades.dev.services import free_port  # noqa: E402
+
 
 CLIENTS = 8
 TOKENS = 50

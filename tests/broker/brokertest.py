@@ -11,7 +11,6 @@ import yaml
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from kades.dev.services import free_port  # the broker tests import it from here too
 from kades.errors import PROBLEM_JSON, PROBLEM_TYPE
 
 

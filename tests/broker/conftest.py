@@ -14,7 +14,8 @@ from typing import Callable, Iterator
 import pytest
 import redis
 
-from brokertest import Subscriber, free_port, wait_for
+from brokertest import Subscriber, wait_for
+from kades.dev.services import free_port
 from kades.broker import DevBroker, load_eventing
 from kades.broker.policy import policies_for
 from kades.broker.tokens import LocalIssuer

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from brokertest import free_port
 from kades.broker.delivery import Response, classify, error_extensions, send
+from kades.dev.services import free_port
 from kades.events.envelope import CloudEvent
 
 

@@ -6,7 +6,8 @@ import time
 
 from werkzeug.wrappers import Response
 
-from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
+from brokertest import event_attrs, manifests, post_binary, trigger, wait_for
+from kades.dev.services import free_port
 from kades.broker.routing import lane_number
 from kades.deadletter.store import list_dead_letters
 

@@ -7,8 +7,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from brokertest import (event_attrs, free_port, manifests, post_binary, post_structured,
-                        problem, trigger)
+from brokertest import event_attrs, manifests, post_binary, post_structured, problem, trigger
+from kades.dev.services import free_port
 from kades.broker import DevBroker, load_eventing
 from kades.broker.ingress import admit
 from kades.errors import InvalidEventError

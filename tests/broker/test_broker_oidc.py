@@ -12,7 +12,8 @@ import httpx
 import pytest
 from werkzeug.wrappers import Response
 
-from brokertest import event_attrs, free_port, manifests, post_binary, signed, trigger, wait_for
+from brokertest import event_attrs, manifests, post_binary, signed, trigger, wait_for
+from kades.dev.services import free_port
 from kades.audiences import broker_audience, service_audience
 from kades.broker import load_eventing
 from kades.broker.tokens import LocalIssuer, trigger_subject

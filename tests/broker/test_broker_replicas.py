@@ -12,7 +12,8 @@ import httpx
 import pytest
 import redis
 
-from brokertest import free_port, manifests, trigger, wait_for
+from brokertest import manifests, trigger, wait_for
+from kades.dev.services import free_port
 from kades.broker.config import load_eventing
 from kades.events.catalogue import EXAMPLE_MINT, MARKET_TICK, new_event
 from kades.events.envelope import to_binary

@@ -13,7 +13,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from werkzeug.wrappers import Response
 
-from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
+from brokertest import event_attrs, manifests, post_binary, trigger, wait_for
+from kades.dev.services import free_port
 from kades.dev import services as devservices
 from kades.broker import DevBroker, load_eventing
 from kades.broker.queue import GROUP, BrokerQueue

@@ -13,7 +13,8 @@ import httpx
 import pytest
 import yaml
 
-from brokertest import event_attrs, free_port, manifests, post_binary, trigger, wait_for
+from brokertest import event_attrs, manifests, post_binary, trigger, wait_for
+from kades.dev.services import free_port
 from kades.audiences import broker_audience
 from kades.broker import ConfigError, DevBroker, load_eventing
 from kades.broker.policy import policies_for, subject_contained

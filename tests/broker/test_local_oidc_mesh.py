@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from brokertest import event_attrs, free_port, manifests, post_binary, signed, wait_for
+from brokertest import event_attrs, manifests, post_binary, signed, wait_for
+from kades.dev.services import free_port
 from kades.audiences import service_audience
 from kades.broker import DevBroker, load_eventing
 from kades.broker.tokens import LocalIssuer, trigger_subject

@@ -23,7 +23,8 @@ from typing import Iterator
 from accounting import Ledger, settle
 from faults import FaultResult, recovery_s, refusals_since
 from load import Load, Tracker
-from mesh import Mesh, free_port
+from mesh import Mesh
+from kades.dev.services import free_port
 
 from kades import clients
 from kades.dev import redisgroups

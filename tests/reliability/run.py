@@ -27,7 +27,8 @@ from failover import failover_run  # noqa: E402
 from faults import Services, every_fault, inject  # noqa: E402
 from load import Load, Tracker, percentiles  # noqa: E402
 from outputs import account_steps, recent_start, reset  # noqa: E402
-from mesh import ROOT, free_port, Mesh  # noqa: E402
+from mesh import ROOT, Mesh  # noqa: E402
+from kades.dev.services import free_port  # noqa: E402
 from report import render, seconds  # noqa: E402
 
 from kades import clients  # noqa: E402
