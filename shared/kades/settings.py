@@ -91,9 +91,10 @@ class Settings:
     redis_sentinels: str = ""
     redis_sentinel_master: str = "kades"
     # A primary's replication is asynchronous: an event is acknowledged (2xx) only once its
-    # done mark, and so every write before it, is on this many replicas (Redis WAIT, within
-    # redis_wait_timeout_s, else 503 and the Broker retries), and only if the primary did not
-    # change while it was handled (kades.runtime.dedup). 0: no wait (one Redis, or a cluster).
+    # done mark, and so every write before it, is on every replica in step with the primary
+    # and on at least this many (Redis WAIT, within redis_wait_timeout_s, else 503 and the
+    # Broker retries), and only if the primary did not change while it was handled
+    # (kades.runtime.dedup). 0: no wait (one Redis, or a cluster).
     redis_wait_replicas: int = 0
     redis_wait_timeout_s: float = 0.5
     database_timeout_s: float = 5.0

@@ -37,8 +37,9 @@ NAME = "Redis primary killed (SIGKILL), Sentinel promotes a replica"
 @dataclass
 class SentinelRedis:
     """A primary, two replicas and three Sentinels on free ports, under `data_dir`, as the
-    prod overlay's three pods: with one node killed a replica is left, so the functions'
-    wait for one (KADES_REDIS_WAIT_REPLICAS=1) still passes."""
+    prod overlay's three pods. The functions wait for every replica in step with the primary
+    (and at least one, KADES_REDIS_WAIT_REPLICAS=1): with one node killed a replica is left,
+    so the wait still passes."""
 
     data_dir: Path
     ports: tuple[int, ...] = dataclasses.field(

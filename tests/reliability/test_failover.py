@@ -1,6 +1,6 @@
 """The failover fault of `make reliability`, short: the whole mesh with its functions on a
-primary, two replicas and three Sentinels (an event acknowledged once a replica has its done
-mark); the primary killed (SIGKILL) under load. Sentinel promotes a replica, the functions
+primary, two replicas and three Sentinels (an event acknowledged once every replica in step
+with the primary, at least one, has its done mark); the primary killed (SIGKILL) under load. Sentinel promotes a replica, the functions
 follow it, and the books balance: every input the broker acknowledged handled once by every
 Trigger it matched (or dead-lettered), nothing stuck, no duplicate rows."""
 from __future__ import annotations

@@ -30,38 +30,59 @@ def _replid(client: redis.Redis) -> str:
     return client.info("replication")["master_replid"]
 
 
-@pytest.fixture
-def pair(tmp_path):
-    """(primary client, replica client, the replica's process), the replica in sync."""
+def _group(tmp_path, replicas: int):
+    """A primary and `replicas` replicas in sync: (their clients, their processes)."""
     try:
         server = devservices.redis_binary()
     except devservices.DevServiceUnavailable as error:
         pytest.skip(str(error))
-    ports = free_port(), free_port()
+    ports = [free_port() for _ in range(1 + replicas)]
     processes = []
-    for port, follow in zip(ports, ([], ["--replicaof", "127.0.0.1", str(ports[0])])):
+    for port in ports:
+        follow = ["--replicaof", "127.0.0.1", str(ports[0])] if port != ports[0] else []
         (tmp_path / str(port)).mkdir()  # a full sync writes an RDB file there
         processes.append(subprocess.Popen(
             [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
              "no", "--dir", str(tmp_path / str(port)), *follow], stdout=subprocess.DEVNULL))
-    primary, replica = (redis.Redis(port=port, socket_timeout=5) for port in ports)
+    nodes = [redis.Redis(port=port, socket_timeout=5) for port in ports]
     deadline = time.monotonic() + 10
     while True:
         try:
-            primary.set("ready", 1)
-            if primary.wait(1, 500) == 1:
+            nodes[0].set("ready", 1)
+            if nodes[0].wait(replicas, 500) == replicas:
                 break
         except redis.ConnectionError:
             pass
-        assert time.monotonic() < deadline, "the replica did not sync"
+        assert time.monotonic() < deadline, "the replicas did not sync"
         time.sleep(0.1)
+    return nodes, processes
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """(primary client, replica client, the replica's process), the replica in sync."""
+    (primary, replica), processes = _group(tmp_path, 1)
     try:
         yield primary, replica, processes[1]
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGCONT)  # a test may leave the replica stopped
-            process.kill()
-            process.wait()
+        _stop(processes)
+
+
+@pytest.fixture
+def trio(tmp_path):
+    """(the clients, the processes) of a primary and two replicas in sync."""
+    nodes, processes = _group(tmp_path, 2)
+    try:
+        yield nodes, processes
+    finally:
+        _stop(processes)
+
+
+def _stop(processes) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGCONT)  # a test may leave a replica stopped
+        process.kill()
+        process.wait()
 
 
 def _event(event_id="e-1") -> CloudEvent:
@@ -121,6 +142,32 @@ def test_replies_are_on_a_replica_before_any_is_sent_and_a_retry_sends_the_first
             dedup.first_sent(primary, _claim(primary, _event("e-2"), wait_s=0.2), first, ttl_s=60)
     finally:
         replica_process.send_signal(signal.SIGCONT)
+
+
+def test_the_done_mark_waits_for_every_replica_in_step_not_only_the_number_set(trio):
+    """With two replicas and KADES_REDIS_WAIT_REPLICAS=1, the one that has the mark might not
+    be the one Sentinel promotes: every replica in step with the primary must have it. One
+    that stops answering drops out of step within IN_STEP_LAG_S (+1) s, and then one is enough."""
+    (primary, *replicas), processes = trio
+    processes[2].send_signal(signal.SIGSTOP)
+    claim = _claim(primary, _event("e-both"), wait_s=0.3)
+    assert claim.replicas == 2  # the stopped replica is still in step: it acked just now
+    with pytest.raises(dedup.NotReplicated, match="reached 1 of 2 replicas"):
+        dedup.complete(primary, claim, [], ttl_s=60)
+    probes = (_event(f"e-probe-{n}") for n in range(1000))
+    deadline = time.monotonic() + dedup.IN_STEP_LAG_S + 5
+    while (late := _claim(primary, next(probes))).replicas != 1:  # it falls out of step
+        assert time.monotonic() < deadline, primary.info("replication")
+        time.sleep(0.2)
+    dedup.complete(primary, late, [], ttl_s=60)  # one replica in step: it is enough
+    assert dedup.is_done(replicas[0].get(late.key))
+    processes[2].send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while (again := _claim(primary, next(probes))).replicas != 2:  # back in step
+        assert time.monotonic() < deadline, primary.info("replication")
+        time.sleep(0.2)
+    dedup.complete(primary, again, [], ttl_s=60)
+    assert all(dedup.is_done(replica.get(again.key)) for replica in replicas)
 
 
 def test_a_failover_while_the_handler_ran_is_a_503_and_the_event_is_handled_again(pair):

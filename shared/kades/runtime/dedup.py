@@ -15,8 +15,9 @@ Behind a primary with replicas (Settings.redis_wait_replicas) replication is asy
 so an acknowledged event could vanish with a primary that dies before passing it on. There
 the claim records the primary it was taken on (its replication id, which a promoted replica
 changes), the done mark is written only on that same primary, and the event is acknowledged
-only once a WAIT on the done mark's connection says enough replicas have it -- and with it
-every write made before it. A failover while the handler ran (`PrimaryChanged`) or replicas
+only once a WAIT on the done mark's connection says every replica in step with the primary
+(and at least the number set) has it -- and with it every write made before it, so whichever
+replica Sentinel promotes has it. A failover while the handler ran (`PrimaryChanged`) or replicas
 that are slow to answer (`NotReplicated`) is a 503: the Broker retries.
 """
 from __future__ import annotations
@@ -90,11 +91,19 @@ _RENEW = _Script("if redis.call('GET', KEYS[1]) == ARGV[1] then "
 
 # With replicas: a claim is "<token>@<replication id of the primary it was taken on>".
 _PRIMARY = "string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)')"
-# ARGV: token, lease ms. {1, our claim} or {0, what is stored}.
+# The primary's replicas in step with it: online, and acknowledged within the last
+# IN_STEP_LAG_S seconds (a replica acknowledges every second; a stopped one drops out).
+IN_STEP_LAG_S = 2
+_IN_STEP = ("local info, in_step = redis.call('INFO', 'replication'), 0 "
+            "for lag in string.gmatch(info, "
+            "'slave%d+:[^\\r\\n]*state=online[^\\r\\n]*lag=(%d+)') do "
+            f"if tonumber(lag) <= {IN_STEP_LAG_S} then in_step = in_step + 1 end end "
+            "local primary = string.match(info, 'master_replid:(%x+)') ")
+# ARGV: token, lease ms. {1, our claim, replicas in step} or {0, what is stored, in step}.
 _CLAIM_ON_PRIMARY = _Script(
-    f"local claim = ARGV[1] .. '@' .. {_PRIMARY} "
-    "if redis.call('SET', KEYS[1], claim, 'NX', 'PX', ARGV[2]) then return {1, claim} end "
-    "return {0, redis.call('GET', KEYS[1])}")
+    _IN_STEP + "local claim = ARGV[1] .. '@' .. primary "
+    "if redis.call('SET', KEYS[1], claim, 'NX', 'PX', ARGV[2]) then return {1, claim, in_step} end "
+    "return {0, redis.call('GET', KEYS[1]), in_step}")
 # ARGV: the abandoned claim, our token, lease ms. Our claim, or nil if it is not there any more.
 _TAKE_OVER_ON_PRIMARY = _Script(
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end "
@@ -174,13 +183,19 @@ def claim(client: redis.Redis, function: str, event: CloudEvent,
           abandoned: TtlCache, replicas: int = 0, wait_s: float = 0.5) -> Claim:
     """Our claim of the event, or what others did with it. `abandoned`: this function's
     claims its process could not give back (`abandoned_claims`). `replicas`: the done mark
-    waits for that many (Settings.redis_wait_replicas), and the claim names its primary."""
+    waits for at least that many (Settings.redis_wait_replicas) and for every replica in step
+    with the primary at the claim, and the claim names its primary."""
     key = dedup_key(function, (identity or source_and_id)(event))
     token = _PROCESSING + os.urandom(8).hex().encode()
+    if replicas:
+        # Wait for every replica in step with the primary, not only `replicas` of them:
+        # Sentinel may promote any of them (it ranks them by offsets it read up to 10 s
+        # before), and one without the done mark would lose an acknowledged event.
+        taken, stored, in_step = _CLAIM_ON_PRIMARY(client, key, token, _ms(lease_s))
+        replicas = max(replicas, in_step)
     ours = functools.partial(Claim, key, None, lease_s=lease_s, abandoned=abandoned,
                              replicas=replicas, wait_s=wait_s)
     if replicas:
-        taken, stored = _CLAIM_ON_PRIMARY(client, key, token, _ms(lease_s))
         if taken:
             return ours(token=stored)
     else:
