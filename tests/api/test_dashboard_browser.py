@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 from apiserver import ApiServer
-from kades.dev.services import free_port
 from cdp import Browser, ensure_chromium
 
+from kades.dev.services import free_port
 from kades.events.catalogue import ALERT, new_event
 from kades.events.envelope import to_binary
 from kades.storage import repository

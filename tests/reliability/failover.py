@@ -24,10 +24,10 @@ from accounting import Ledger, settle
 from faults import FaultResult, recovery_s, refusals_since
 from load import Load, Tracker
 from mesh import Mesh
-from kades.dev.services import free_port
 
 from kades import clients
 from kades.dev import redisgroups
+from kades.dev.services import free_port
 from kades.events.envelope import CloudEvent
 from kades.settings import Settings
 
