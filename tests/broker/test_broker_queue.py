@@ -1,10 +1,12 @@
 """The lanes on a real Redis: routing at ingress, retries, recovery, atomic finish."""
+import threading
 import time
 
 import pytest
 
 from brokertest import event_attrs, trigger
 from kades.broker.config import Delivery, Trigger
+from kades.broker.dispatcher import READER, LaneReader, TriggerDispatcher
 from kades.broker.filters import compile_trigger_filter
 from kades.broker.queue import GROUP, BrokerQueue
 from kades.broker.routing import ORDERED_LANES, Router, lane_number, lanes_of
@@ -141,6 +143,41 @@ def test_redrive_schedules_an_unfinished_entry_once_and_a_finished_one_never(que
     assert queue.redrive("a/0", dropped) is False  # already waiting
     assert queue.claim_due("a/0", "w1") == dropped
     assert queue.claim_due("a/0", "w1") is None
+
+
+def test_entries_a_lost_read_left_pending_are_scheduled_and_those_in_hand_are_not(queue):
+    add(queue, 3)
+    taken = queue.read_lanes(["a/0"], "reader", count=10, block_ms=100)
+    (held, _), (lost, _), (waiting, _) = [(entry_id, doc) for _lane, entry_id, doc in taken]
+    queue.schedule("a/0", waiting, {"phase": "deliver", "attempt": 2, "due": time.time() + 60})
+    # `held` is with a worker, `waiting` waits for its retry, `lost` is with nobody: the
+    # reply of the read that took it never arrived
+    assert queue.redrive_orphans("a/0", "reader", {("a/0", held)}) == 2
+    assert queue.claim_due("a/0", "reader") == lost
+    assert queue.claim_due("a/0", "reader") is None  # the retry keeps its due time
+    assert queue.redrive_orphans("a/0", "nobody", set()) == 0
+
+
+def test_after_a_redis_error_the_reader_hands_out_what_a_lost_read_took(queue):
+    """The reader's XREADGROUP ran but its reply was lost (Redis shut down mid-read): the
+    entries wait for nobody. After the error the reader finds them and hands them out at
+    once, not after housekeeping's minutes."""
+    stop = threading.Event()
+    reader = LaneReader(queue, stop)
+    dispatcher = TriggerDispatcher(queue.router.triggers[0], queue, stop=stop,
+                                   ingress_url="http://127.0.0.1:9/", reader=reader)
+    reader.add(dispatcher)
+    add(queue, 1)
+    lost = queue.read_lanes(["a/0"], READER, count=10, block_ms=100)  # the lost reply
+    assert [entry_id for _lane, entry_id, _doc in lost] and dispatcher.inbox.qsize() == 0
+    worker_view = queue.for_worker()
+    reader.step(worker_view)
+    assert dispatcher.inbox.qsize() == 0  # a plain read never sees it again
+    reader._outage = True  # what a RedisError in the reader's loop records
+    reader.step(worker_view)
+    lane, entry_id, document, _state = dispatcher.inbox.get_nowait()
+    assert (lane, entry_id, document["id"]) == ("a/0", lost[0][1], "e0")
+    assert reader.in_hand == {("a/0", entry_id)}
 
 
 def read_all_lanes_and_finish(queue: BrokerQueue, client) -> None:

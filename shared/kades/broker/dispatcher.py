@@ -153,6 +153,7 @@ class TriggerDispatcher:
             state = work.attempts.run(lane, entry_id, document, state)
         self._after(work.queue, lane, entry_id, state)
         self._holding.pop(consumer, None)
+        self.reader.in_hand.discard((lane, entry_id))  # finished, or in the due set
 
     @staticmethod
     def _after(queue: BrokerQueue, lane: str, entry_id: str, state: dict | None) -> None:
@@ -209,6 +210,10 @@ class LaneReader:
         self.block_s = min(block_s, READ_BLOCK_S)
         self.dispatchers: list[TriggerDispatcher] = []
         self.thread: threading.Thread | None = None
+        # (lane, entry id) handed to workers and not yet finished or scheduled again; after
+        # a Redis error the rest of what is pending for READER is looked for (`redrive_orphans`)
+        self.in_hand: set[tuple[str, str]] = set()
+        self._outage = False
 
     def add(self, dispatcher: TriggerDispatcher) -> None:
         self.dispatchers.append(dispatcher)
@@ -228,6 +233,7 @@ class LaneReader:
             try:
                 self.step(queue)
             except redis.RedisError as error:
+                self._outage = True  # a read may have taken entries whose reply was lost
                 log(logger, logging.WARNING, "redis unavailable; reading paused",
                     error=str(error))
                 self.stop.wait(1.0)
@@ -240,6 +246,12 @@ class LaneReader:
         """Hand out due retries, then read new entries (blocking while there are none);
         how many entries were handed out."""
         queue.flush_acks()
+        if self._outage:
+            for dispatcher in self.dispatchers:
+                if queue.redrive_orphans(dispatcher.lanes[0], READER, self.in_hand):
+                    log(logger, logging.WARNING, "redrove entries a lost read left pending",
+                        trigger=dispatcher.trigger.name)
+            self._outage = False
         wait, handed, open_ = self.block_s, 0, []
         for dispatcher in self.dispatchers:
             room, lane = dispatcher.room(), dispatcher.lanes[0]
@@ -249,6 +261,7 @@ class LaneReader:
                     if due_in is not None:
                         wait = min(wait, due_in)
                     break
+                self.in_hand.add((lane, entry_id))
                 dispatcher.inbox.put((lane, entry_id, queue.fetch(lane, entry_id),
                                       queue.state(lane, entry_id)))
                 room, handed = room - 1, handed + 1
@@ -270,5 +283,6 @@ class LaneReader:
                     chaos.hold_back(queue, lane, READER, held)
             return handed
         for lane, entry_id, document in taken:
+            self.in_hand.add((lane, entry_id))
             by_lane[lane].inbox.put((lane, entry_id, document, None))
         return handed + len(taken)

@@ -275,6 +275,22 @@ class BrokerQueue:
         self._hints.scheduled(lane, now)
         return bool(self.redis.zadd(self._due(lane), {entry_id: now}, nx=True))
 
+    def redrive_orphans(self, lane: str, consumer: str, in_hand: set[tuple[str, str]],
+                        now: float | None = None) -> int:
+        """Schedule the entries pending for `consumer` that it does not hold (`in_hand`: (lane,
+        entry id)): a read whose reply was lost with its connection (Redis going away
+        mid-read) left them pending for nobody. How many; one already waiting for a retry
+        keeps its due time."""
+        pending = self.redis.xpending_range(self.stream(lane), GROUP, min="-", max="+",
+                                            count=10_000, consumername=consumer)
+        ids = [entry_id for entry_id in (_text(p["message_id"]) for p in pending)
+               if (lane, entry_id) not in in_hand]
+        if ids:
+            now = time.time() if now is None else now
+            self.redis.zadd(self._due(lane), {i: now for i in ids}, nx=True)
+            self._hints.scheduled(lane, now)
+        return len(ids)
+
     # --- retries ---------------------------------------------------------------------------
 
     def claim_due(self, lane: str, consumer: str, now: float | None = None) -> str | None:
