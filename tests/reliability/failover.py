@@ -1,4 +1,4 @@
-"""The failover fault: the functions' Redis is a primary, a replica and three Sentinels
+"""The failover fault: the functions' Redis is a primary, two replicas and three Sentinels
 (quorum 2, as in the prod overlay), and the primary is killed (SIGKILL) under load.
 
 The functions run with KADES_REDIS_SENTINELS: after the kill they answer 503 (the broker

@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 def failover(work: Path, services: Services, client, rate_per_s: float) -> dict:
     """The Sentinel failover on a mesh of its own (its functions on a replicated Redis, the
     broker's queue on the run's Redis), then the run's Redis and tables emptied again."""
-    print(f"failover: functions on a primary, a replica and three Sentinels; the primary "
+    print(f"failover: functions on a primary, two replicas and three Sentinels; the primary "
           f"killed at {rate_per_s:.0f} events/s", flush=True)
     run = failover_run(work, endless_story(seed=300), broker_redis_url=services.redis_url,
                        database_url=services.database_url, rate_per_s=rate_per_s)
