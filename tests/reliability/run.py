@@ -112,6 +112,9 @@ def fuzz_summary() -> tuple[str, bool]:
              "catalogue, the runtime endpoint, the api's POST bodies and the OpenAPI document "
              "(schemathesis). Known bugs, pinned as strict xfail tests until they are fixed:"]
     lines += [f"- `{test}`: {reason}" for test, reason in xfails] or ["- none"]
+    failed = re.findall(r"^FAILED (.+)$", done.stdout, re.M)
+    if failed:
+        lines += ["Failed in this run:"] + [f"- `{line}`" for line in failed]
     return "\n".join(lines), done.returncode == 0
 
 
