@@ -1,7 +1,7 @@
 """sentiment-analysis: social post batches → per-token aggregates, sentiment replies, anomalies.
 
-For each batch: score every post (offline, model_trained.default_model), find the tokens each concerns,
-then update every concerned token's state in one atomic compare-and-set (kades.runtime.state):
+For each batch: score every post (offline, model_trained.default_model), find the tokens each
+concerns, then update every concerned token's state in one atomic compare-and-set (kades.runtime.state):
 aggregates, burst, shift and coordination detectors. The state remembers the last batches it
 took in, so a batch redelivered after a crash (its dedup mark lost) changes nothing. Unique
 authors go to HyperLogLogs, which ignore repeats by nature.
