@@ -188,3 +188,31 @@ def test_a_named_volume_column_must_exist(tmp_path, capsys):
     write_series(tmp_path / "in.csv")
     code = kades(["score", str(tmp_path / "in.csv"), "--volume-column", "volume"])
     assert code == exitcodes.FAILURE and "missing column(s) 'volume'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_semicolons_and_tabs_are_read_and_written_back(tmp_path, sep):
+    """SKAB's recordings and many spreadsheet exports separate fields by semicolons."""
+    series = write_series(tmp_path / "comma.csv")
+    with open(tmp_path / "comma.csv", newline="") as handle:
+        table = list(csv.reader(handle))
+    with open(tmp_path / "in.csv", "w", newline="") as out:
+        csv.writer(out, delimiter=sep).writerows(table)
+    assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]) == 0
+    with open(tmp_path / "out.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter=sep))
+        handle.seek(0)
+        assert handle.readline().rstrip("\r\n").split(sep)[-3:] == [
+            "anomaly_score", "top_detector", "alert"]
+    assert len(rows) == len(series.values) and rows[0]["comment"] == "kept as is"
+    # The same scores as the comma-separated original's.
+    assert kades(["score", str(tmp_path / "comma.csv"), "-o", str(tmp_path / "ref.csv")]) == 0
+    assert [r["alert"] for r in rows] == [r["alert"] for r in read(tmp_path / "ref.csv")]
+    assert any(r["alert"] for r in rows)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    write_series(tmp_path / "plain.csv")
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "plain.csv").read_bytes())
+    assert kades(["score", str(tmp_path / "bom.csv"), "-o", str(tmp_path / "out.csv")]) == 0
+    assert list(read(tmp_path / "out.csv")[0])[0] == "timestamp"

@@ -1,7 +1,8 @@
 """`kades score`: backtest any univariate series with the detectors temporal-analysis runs.
 
 Reads a CSV with a timestamp column and a value column (and optionally volume and liquidity
-columns) and writes every input row with three added columns: `anomaly_score` in [0, 1]
+columns; comma, semicolon, tab or bar between fields, as the header shows, and the same in the
+output) and writes every input row with three added columns: `anomaly_score` in [0, 1]
 (surprise: near 0 on what is usual for the series), `top_detector` (the ensemble member
 behind the score; empty when nothing scored) and `alert` (the anomaly type temporal-analysis
 would raise at that row; empty otherwise). Rows are streamed through the very same alert
@@ -32,6 +33,10 @@ from kades.cliutil import STDIO, open_output, progress as progress_bar
 from kades.temporal.policy import new_monitor, step
 
 MAX_PROBLEMS_SHOWN = 10
+DELIMITERS = ",;\t|"
+# "utf-8-sig": a spreadsheet's export starts with a byte order mark, which would otherwise
+# become part of the first column's name.
+ENCODING = "utf-8-sig"
 
 
 class InputError(ValueError):
@@ -54,11 +59,29 @@ def parse_time(text: str) -> float:
     return number / 1000.0 if abs(number) > 1e11 else number
 
 
+def delimiter(path: Path) -> str:
+    """The field separator of the CSV at `path`: whichever of DELIMITERS its header line holds
+    most often (a comma when it holds none: a one-column file). SKAB's recordings, like many
+    European exports, use semicolons.
+
+    >>> import tempfile; folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.csv").write_text("datetime;Current;anomaly\\n2020-03-09 10:14:33;1.3;0\\n")
+    >>> delimiter(folder / "a.csv")
+    ';'
+    """
+    with open(path, newline="", encoding=ENCODING) as handle:
+        header = handle.readline()
+    counts = {sep: header.count(sep) for sep in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
 def _rows(handle: TextIO, time_column: str, value_column: str,
-          extra: dict[str, str] | None = None) -> Iterator[tuple[int, dict, float, float, dict]]:
+          extra: dict[str, str] | None = None, sep: str = ","
+          ) -> Iterator[tuple[int, dict, float, float, dict]]:
     """(line number, row, time, value, {volume/liquidity: value}) per row, `extra` naming the
     column of each optional field (an empty cell is no value); InputError on missing columns."""
-    reader = csv.DictReader(handle)
+    reader = csv.DictReader(handle, delimiter=sep)
     extra = extra or {}
     wanted = (time_column, value_column, *extra.values())
     missing = [c for c in wanted if c not in (reader.fieldnames or [])]
@@ -91,8 +114,9 @@ def check(path: Path, time_column: str, value_column: str,
           extra: dict[str, str] | None = None) -> tuple[int, bool]:
     """First pass: (row count, whether every value is positive); InputError on any problem."""
     problems, rows, positive = [], 0, True
-    with open(path, newline="", encoding="utf-8") as handle:
-        for _, _, moment, value, fields in _rows(handle, time_column, value_column, extra):
+    with open(path, newline="", encoding=ENCODING) as handle:
+        for _, _, moment, value, fields in _rows(handle, time_column, value_column, extra,
+                                                 delimiter(path)):
             rows += 1
             problems += [field for field in (moment, value, *fields.values())
                          if isinstance(field, _Problem)]
@@ -115,12 +139,14 @@ def score_file(path: Path, out: TextIO, *, time_column: str = "timestamp",
     # Log values suit prices (scale-free); a series that touches 0 or goes negative is
     # judged on its values themselves.
     monitor = new_monitor(log_scale=positive)
-    with open(path, newline="", encoding="utf-8") as handle, \
+    sep = delimiter(path)
+    with open(path, newline="", encoding=ENCODING) as handle, \
             progress_bar(total=total, desc=name or path.name, show=progress) as bar:
         writer = None
-        for _, row, moment, value, fields in _rows(handle, time_column, value_column, extra):
+        for _, row, moment, value, fields in _rows(handle, time_column, value_column, extra, sep):
             if writer is None:
-                writer = csv.DictWriter(out, [*row, "anomaly_score", "top_detector", "alert"])
+                writer = csv.DictWriter(out, [*row, "anomaly_score", "top_detector", "alert"],
+                                        delimiter=sep)
                 writer.writeheader()
             verdict = step(monitor, {"time": moment, "price": value, **fields})
             row["anomaly_score"] = f"{verdict.score:.6f}"
