@@ -8,7 +8,8 @@ Data: the labelled corpora of ../shared/data/social (tests/sentiment/sentiment_c
   band) on the other corpora only, tested on the whole corpus left out, each in turn;
 - in-sample: the shipped model on what it was trained on, apart, for scale;
 the hand-labelled crypto posts of tests/sentiment/crypto_sentences.py (the lexicon was tuned
-on them, the trained model was not), and kades.simulate.social.
+on them, the trained model was not), kades.simulate.social, and for the anomalies' cost on
+real posts StockTwits' $ETH.X stream (tests/sentiment/real_stream.py).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/sentiment"))
 sys.path.insert(0, str(ROOT / "tests"))  # shared_material
 
+import real_stream  # noqa: E402
 from shared_material import absent  # noqa: E402
 
 LABELS = ("negative", "neutral", "positive")
@@ -119,12 +121,37 @@ def detector_section() -> int:
             sim = simulate_social(seed=seed, minutes=40)
             posts += len(sim.posts)
             social_scoring.tally(social_scoring.run(sim, ctx), sim.labels, counts)
-    print(f"\nanomalies on {len(SEEDS)} social simulations (40 min, 5 tokens, one campaign each; "
-          f"{posts} posts; a flag counts inside its campaign's window + 60 s)")
-    print(f"  {'kind':<24}{'precision':>10}{'recall':>8}{'flags':>7}{'campaigns':>11}")
-    for kind, (precision, recall, flags, labelled) in social_scoring.figures(counts).items():
-        print(f"  {kind:<24}{precision:>10.2f}{recall:>8.2f}{flags:>7}{labelled:>11}")
+        print(f"\nanomalies on {len(SEEDS)} social simulations (40 min, 5 tokens, one campaign "
+              f"each; {posts} posts; a flag counts inside its campaign's window + 60 s)")
+        print(f"  {'kind':<24}{'precision':>10}{'recall':>8}{'flags':>7}{'campaigns':>11}")
+        for kind, (precision, recall, flags, labelled) in social_scoring.figures(counts).items():
+            print(f"  {kind:<24}{precision:>10.2f}{recall:>8.2f}{flags:>7}{labelled:>11}")
+        if (reason := absent(real_stream.STREAM, plain_clone="leaves it out")):
+            print(f"\nalerts on a real stream: skipped, {reason}")
+        else:
+            real_stream_section(ctx, client)
     return 0
+
+
+def real_stream_section(ctx, client) -> None:
+    """The handler on StockTwits' $ETH.X stream, an event per 15 minutes of posts (the alerts
+    are those of one a minute, at a quarter of the cost): alerts per token-day."""
+    for key in client.scan_iter("kades:{sentiment}:*", count=1000):
+        client.delete(key)
+    replay = real_stream.replay(ctx, batch_s=900.0)
+    print(f"\nalerts on a real stream, not labelled (every alert counted; budget 1 per token-day): "
+          f"StockTwits $ETH.X, {replay.days:.1f} days")
+    for token in replay.busy_tokens():
+        rates = replay.per_token_day(token)
+        print(f"  {token:<8}{replay.posts_by_token[token]:>7} posts  "
+              + (", ".join(f"{kind} {rate:.2f}" for kind, rate in rates.items()) or "no alert"))
+    days = Counter(post["time"][:10] for post in real_stream.posts())
+    busiest = sorted(days, key=days.get, reverse=True)[:4]
+    for anomaly in replay.anomalies:
+        if anomaly["token"] == real_stream.TOKEN:
+            day = anomaly["time"][:10]
+            print(f"  {anomaly['time']} {anomaly['anomaly_type']} ({days[day]} posts that day"
+                  + (", one of the 4 busiest)" if day in busiest else ")"))
 
 
 def main() -> int:

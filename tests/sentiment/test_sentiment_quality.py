@@ -1,10 +1,13 @@
-"""Bursts, shifts and coordination on seeded social simulations: precision/recall printed."""
+"""Bursts, shifts and coordination on seeded social simulations: precision/recall printed;
+and how often they speak on a real stream (real_stream)."""
 from __future__ import annotations
 
 from collections import Counter
 
+import real_stream
 import social_scoring
 from kades.simulate.social import simulate_social
+from shared_material import needs
 
 SEEDS = range(1, 5)
 
@@ -28,3 +31,23 @@ def test_organic_chatter_alone_raises_no_coordination_and_few_bursts(ctx, redis_
     kinds = Counter(f["anomaly_type"] for f in flags)
     print(f"\norganic only, {len(sim.posts)} posts: {dict(kinds)}")
     assert kinds["coordinated_promotion"] == 0 and kinds["mention_burst"] <= 1
+
+
+@needs(real_stream.STREAM)
+def test_a_real_stream_stays_within_the_alert_budget(ctx, redis_conn):
+    """StockTwits' $ETH.X stream through the handler, from 07-12 to its end (the Merge rally
+    and its busiest days, hourly batches: the alerts do not depend on the batch size). Every
+    alert counts against the budget of one per token-day, true or not."""
+    replay = real_stream.replay(ctx, batch_s=3600.0, since="2022-07-12")
+    print(f"\nStockTwits $ETH.X, {replay.days:.1f} days, {sum(replay.posts_by_token.values())} "
+          f"token mentions: alerts per token-day")
+    busy = replay.busy_tokens()
+    assert real_stream.TOKEN in busy and len(busy) >= 3
+    for token in busy:
+        rates = replay.per_token_day(token)
+        print(f"  {token:<6} {replay.posts_by_token[token]:>6} posts  {rates or 'none'}")
+        assert sum(rates.values()) <= 1.0, token
+    # The stream's own token does see a burst on the rally's busiest days.
+    bursts = {a["time"][:10] for a in replay.anomalies
+              if a["token"] == real_stream.TOKEN and a["anomaly_type"] == "mention_burst"}
+    assert bursts & {"2022-07-16", "2022-07-18", "2022-07-19"}, bursts
