@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from kades.sentiment.coordination import CoordinatedPromotion, is_candidate, similarity, sketch
 from kades.sentiment.detectors import MentionBurst, SentimentShift
@@ -39,6 +40,32 @@ def test_burst_does_not_learn_its_own_burst():
         burst.learn_one(1800.0 + second * 0.5)
     burst.learn_one(1900.0)  # closes the burst minute
     assert burst.mean < before + 0.5
+
+
+class LoopedBurst(MentionBurst):
+    """The reference: every quiet minute closed one by one, as the recurrence says."""
+
+    def _close_quiet(self, minutes: int) -> None:
+        for _ in range(minutes):
+            self._close_minute(0)
+
+
+def test_quiet_minutes_in_closed_form_match_the_loop():
+    """Gaps of every length, in warm-up and after it, up to the one-day bound."""
+    import random
+    rng = random.Random(7)
+    fast, slow, moment = MentionBurst(), LoopedBurst(), 0.0
+    flags_fast, flags_slow = [], []
+    for _ in range(3000):
+        moment += rng.choice([0.5, 3.0, 45.0, 300.0, 3600.0, 2 * 86400.0])
+        flags_fast.append(fast.learn_one(moment))
+        flags_slow.append(slow.learn_one(moment))
+        for name in ("mean", "var"):
+            assert math.isclose(getattr(fast, name), getattr(slow, name),
+                                rel_tol=1e-9, abs_tol=1e-12), name
+        assert fast.seen_minutes == slow.seen_minutes
+    assert [f is None for f in flags_fast] == [f is None for f in flags_slow]
+    assert any(flags_fast)
 
 
 def test_shift_flags_a_sustained_turn_once():

@@ -163,12 +163,15 @@ class StateStore:
 
     def update(self, client: redis.Redis, keys: list[str], compute: Compute, *,
                outbox: str | None = None, outbox_ttl_s: int = OUTBOX_TTL_S,
-               waiting: Waiting | None = None) -> Result:
+               waiting: Waiting | None = None,
+               on_commit: Callable[[list[dict]], None] | None = None) -> Result:
         """Apply `compute` to the states of `keys` atomically; its result once committed.
         With `outbox`, the result (JSON: tuples come back as lists) of the first attempt
         that committed under that key, whatever this call computes. With `waiting`, its
         sorted set is kept true for the new states in the same script (one round trip, and
-        never a state committed without it)."""
+        never a state committed without it). `on_commit` is given the states this call
+        committed (not called when an earlier attempt's outbox answered): a caller that reads
+        them afterwards need not decode them again (`current`)."""
         script = client.register_script(_COMPARE_AND_SET)
 
         def attempt():
@@ -198,6 +201,8 @@ class StateStore:
             def committed():
                 for key, doc in zip(keys, documents):
                     self._remember(key, doc)
+                if on_commit is not None:
+                    on_commit(states)
             return answer, result, committed
 
         return until_committed(attempt, max_attempts=self.max_attempts,

@@ -3,7 +3,8 @@
 The state (one JSON document per token, see kades.sentiment.function) holds minute buckets
 for the last two hours and hour buckets for the last eight days; each bucket is
 [posts, positive, neutral, negative, weighted compound sum, weight sum, engagement,
-engagement of posts with a known follower count, followers of those posts], and hour buckets
+engagement of posts with a known follower count, followers of those posts] (integers but for
+the two sums, kept to 6 decimals), and hour buckets
 carry hashtag counts. Unique authors are Redis HyperLogLogs (PFADD is idempotent, so a
 redelivered batch changes nothing), per 5 minutes and per hour.
 
@@ -28,9 +29,9 @@ N, POS, NEU, NEG, WSUM, W, ENG, ENG_KNOWN, FOLLOWERS = range(9)
 _LABEL_SLOT = {"positive": POS, "neutral": NEU, "negative": NEG}
 
 
-def engagement_of(post: dict) -> float:
+def engagement_of(post: dict) -> int | float:
     counts = post.get("engagement") or {}
-    return float(counts.get("likes", 0) + 2 * counts.get("reposts", 0) + counts.get("replies", 0))
+    return counts.get("likes", 0) + 2 * counts.get("reposts", 0) + counts.get("replies", 0)
 
 
 def weight_of(post: dict) -> float:
@@ -44,12 +45,14 @@ def add_post(state: dict, moment: float, post: dict, label: str, compound: float
     engagement = engagement_of(post)
     followers = (post.get("author_meta") or {}).get("followers")
     weight = weight_of(post)
+    # Counts stay integers and the two sums keep 6 decimals: a token's state is ~300 buckets,
+    # encoded and decoded at every batch, and a float's shortest repr is what JSON spends on.
     for name, size in (("m", 60), ("h", 3600)):
-        bucket = state.setdefault(name, {}).setdefault(str(int(moment // size)), [0.0] * 9)
+        bucket = state.setdefault(name, {}).setdefault(str(int(moment // size)), [0] * 9)
         bucket[N] += 1
         bucket[_LABEL_SLOT[label]] += 1
-        bucket[WSUM] += weight * compound
-        bucket[W] += weight
+        bucket[WSUM] = round(bucket[WSUM] + weight * compound, 6)
+        bucket[W] = round(bucket[W] + weight, 6)
         bucket[ENG] += engagement
         if followers is not None:
             bucket[ENG_KNOWN] += engagement
@@ -134,7 +137,7 @@ def summarise(token: str, state: dict | None, timeframe: str, unique_authors: in
         "label": "positive" if score >= 0.05 else "negative" if score <= -0.05 else "neutral",
         "breakdown": {"positive": int(now[POS]), "neutral": int(now[NEU]),
                       "negative": int(now[NEG])},
-        "engagement": {"total": now[ENG], "per_post": round(now[ENG] / posts, 4) if posts else 0.0,
+        "engagement": {"total": float(now[ENG]), "per_post": round(now[ENG] / posts, 4) if posts else 0.0,
                        "rate": round(now[ENG_KNOWN] / now[FOLLOWERS], 6) if now[FOLLOWERS] else None},
         "trending_hashtags": [{"tag": t, "count": c} for t, c in
                               sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:10]],

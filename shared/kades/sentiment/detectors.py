@@ -52,6 +52,21 @@ class MentionBurst:
         self.mean += alpha * delta
         self.var = (1 - alpha) * (self.var + alpha * delta * delta)
 
+    def _close_quiet(self, minutes: int) -> None:
+        """Close `minutes` minutes without a mention (zeros). Once the rate is fixed (warmed
+        up) in closed form: a token named once a day would otherwise loop over a day of
+        minutes at each post. With f = (1 - alpha)^k, k zeros take the mean m to f m and the
+        variance v to f (v + m^2 (1 - f)) (the recurrence solved; tests/sentiment check it
+        against the loop)."""
+        while minutes > 0 and self.alpha < 1.0 / (self.seen_minutes + 1):  # still a plain mean
+            self._close_minute(0)
+            minutes -= 1
+        if minutes > 0:
+            kept = (1.0 - self.alpha) ** minutes
+            self.var = kept * (self.var + self.mean * self.mean * (1.0 - kept))
+            self.mean *= kept
+            self.seen_minutes += minutes
+
     def learn_one(self, moment_s: float) -> dict | None:
         """Count one mention at `moment_s`; a flag the first time its minute crosses the threshold.
 
@@ -64,9 +79,7 @@ class MentionBurst:
             return None
         elif minute > self.minute:
             self._close_minute(self.count)
-            gap = min(minute - self.minute - 1, 24 * 60)
-            for _ in range(gap):  # quiet minutes count as zeros (bounded: a day)
-                self._close_minute(0)
+            self._close_quiet(min(minute - self.minute - 1, 24 * 60))  # bounded: a day
             self.minute, self.count = minute, 0
         self.count += 1
         limit = self.threshold()
