@@ -3,12 +3,17 @@
 Single-threaded, in-process (no HTTP: the runtime's cost is in tests/bench/run.py), on real
 Redis. Beside each figure, plain VADER scoring of the same posts measured in the same run,
 so the ratio shows what the crypto model, extraction, aggregates and detectors add.
+
+With ../shared beside the clone, also the handler on a real stream (StockTwits' $ETH.X, as a
+scraper polling once a minute sends it: a post or two an event, naming several coins each),
+where each token's state has grown to days of buckets: what a live token costs.
 """
 from __future__ import annotations
 
 import dataclasses
 import sys
 import time
+from pathlib import Path
 
 from kades.dev import services as devservices
 from kades.events.catalogue import SOCIAL_POSTS, new_event
@@ -19,7 +24,11 @@ from kades.sentiment.model_trained import default_model
 from kades.settings import Settings
 from kades.simulate.social import simulate_social
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sentiment"))  # real_stream
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: shared_material
+
 BATCH = 500
+REAL_POSTS = 3000
 
 
 def rate(work, count: int, repeats: int = 3) -> float:
@@ -58,6 +67,7 @@ def main() -> int:
             sentiment.handle_posts(event, fresh)
 
     handler_rate = rate(handler_run, len(posts))
+    real_rate, real_label = real_stream_rate(ctx)
     print(f"\nsentiment-analysis, one core, {len(posts)} simulated posts about "
           f"{len(sim.tracked)} tokens (posts per second of CPU, best of 3; "
           "ratio = plain VADER posts/s / posts/s)")
@@ -65,10 +75,34 @@ def main() -> int:
     for label, figure in (("plain VADER scoring (baseline)", plain_rate),
                           ("crypto lexicon model scoring", crypto_rate),
                           (f"{type(used).__name__} scoring (the handler's)", used_rate),
-                          (f"handler: score+extract+aggregate+detect, {BATCH}/event", handler_rate)):
+                          (f"handler: score+extract+aggregate+detect, {BATCH}/event", handler_rate),
+                          (real_label, real_rate)):
+        if figure is None:
+            print(f"{label}")
+            continue
         print(f"{label:<54}{figure:>10,.0f}{plain_rate / figure:>11.2f}x")
     print(f"goal >= 4,000 posts/s per core: {'met' if handler_rate >= 4000 else 'NOT met'}")
     return 0
+
+
+def real_stream_rate(ctx: Context) -> tuple[float | None, str]:
+    """(posts/s of CPU, label) of the handler on the real stream's first REAL_POSTS posts,
+    one event a minute; (None, why) without ../shared."""
+    import real_stream
+    from shared_material import absent
+    if (reason := absent(real_stream.STREAM, plain_clone="leaves this row out")):
+        return None, f"handler on a real stream: skipped, {reason}"
+    stream = real_stream.posts()[:REAL_POSTS]
+    events = real_stream.events_of(stream, batch_s=60.0)
+
+    def replay() -> None:
+        for key in ctx.redis.scan_iter("kades:{sentiment}:*", count=1000):
+            ctx.redis.delete(key)
+        fresh = Context(ctx.name, settings=ctx.settings)
+        for event in events:
+            sentiment.handle_posts(event, fresh)
+
+    return rate(replay, len(stream)), f"handler, real stream ($ETH.X, {len(events)} events)"
 
 
 if __name__ == "__main__":

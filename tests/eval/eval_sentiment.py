@@ -145,6 +145,8 @@ def real_stream_section(ctx, client) -> None:
         rates = replay.per_token_day(token)
         print(f"  {token:<8}{replay.posts_by_token[token]:>7} posts  "
               + (", ".join(f"{kind} {rate:.2f}" for kind, rate in rates.items()) or "no alert"))
+    every = Counter(anomaly["anomaly_type"] for anomaly in replay.anomalies)
+    print(f"  all {len(replay.posts_by_token)} tokens named: {dict(every) or 'no alert'}")
     days = Counter(post["time"][:10] for post in real_stream.posts())
     busiest = sorted(days, key=days.get, reverse=True)[:4]
     for anomaly in replay.anomalies:

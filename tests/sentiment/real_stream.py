@@ -66,17 +66,25 @@ class Replay:
         return [token for token, n in self.posts_by_token.most_common() if n >= MIN_POSTS]
 
 
+def _moment(post: dict) -> datetime:
+    return datetime.fromisoformat(post["time"].replace("Z", "+00:00"))
+
+
+def events_of(stream: list[dict], *, batch_s: float) -> list:
+    """SOCIAL_POSTS events of `stream`, one per `batch_s` window with posts, in time order."""
+    start = _moment(stream[0]).replace(second=0, tzinfo=timezone.utc)
+    return post_events(stream, [], seed=0, start=start, batch_s=batch_s,
+                       source="/kades/replay/stocktwits-eth")
+
+
 def replay(ctx: Context, *, batch_s: float = 60.0, since: str = "") -> Replay:
     """Every anomaly sentiment-analysis raises on the stream from `since` (RFC 3339; '' for
     all of it), and how many posts each token had. Redis under ctx: cleared by the caller."""
     stream = [post for post in posts() if post["time"] >= since]
-    start = datetime.fromisoformat(stream[0]["time"].replace("Z", "+00:00"))
-    end = datetime.fromisoformat(stream[-1]["time"].replace("Z", "+00:00"))
-    events = post_events(stream, [], seed=0, start=start.replace(second=0, tzinfo=timezone.utc),
-                         batch_s=batch_s, source="/kades/replay/stocktwits-eth")
+    start, end = (_moment(stream[index]) for index in (0, -1))
     ctx = Context(ctx.name, settings=ctx.settings)  # a fresh process: nothing cached
     result = Replay(days=(end - start).total_seconds() / 86400.0)
-    for event in events:
+    for event in events_of(stream, batch_s=batch_s):
         for reply in sentiment.handle_posts(event, ctx) or []:
             if reply.type == ANOMALY_DETECTED:
                 result.anomalies += reply.data["anomalies"]
