@@ -42,6 +42,19 @@ def test_burst_does_not_learn_its_own_burst():
     assert burst.mean < before + 0.5
 
 
+def test_one_surge_is_one_burst_unless_it_doubles():
+    burst = MentionBurst()
+    for second in range(0, 3600, 30):  # two posts a minute for an hour
+        burst.learn_one(float(second))
+    flags = [burst.learn_one(3600.0 + 60 * minute + s * 4)
+             for minute in range(5) for s in range(12)]  # 12 a minute for five minutes
+    assert sum(1 for f in flags if f) == 1  # each minute crossed the threshold: one alert
+    later = [burst.learn_one(3600.0 + 60 * 6 + s * 2) for s in range(30)]  # 30 in a minute
+    assert sum(1 for f in later if f) == 1  # at least twice the flagged count: a new alert
+    quiet_then_again = [burst.learn_one(3600.0 + 60 * 30 + s * 4) for s in range(14)]
+    assert sum(1 for f in quiet_then_again if f) == 1  # the episode is over
+
+
 class LoopedBurst(MentionBurst):
     """The reference: every quiet minute closed one by one, as the recurrence says."""
 

@@ -31,12 +31,16 @@ class MentionBurst:
     sigmas: float = 4.0
     min_count: int = 8
     grace_minutes: int = 10        # history needed before flagging anything
+    # One surge, one alert: within this many minutes of a flag only a minute with at least
+    # twice its count is flagged again (a real surge crosses the threshold minute after minute).
+    episode_minutes: int = 15
     minute: int | None = None
     count: int = 0
     mean: float = 0.0
     var: float = 0.0
     seen_minutes: int = 0
     flagged_minute: int | None = None
+    flagged_count: int = 0
 
     def threshold(self) -> float:
         expected = max(self.mean, self.floor_per_minute)
@@ -84,15 +88,20 @@ class MentionBurst:
         self.count += 1
         limit = self.threshold()
         if (self.seen_minutes >= self.grace_minutes and self.count >= limit
-                and self.flagged_minute != minute):
-            self.flagged_minute = minute
+                and self.flagged_minute != minute and self._new_episode(minute)):
+            self.flagged_minute, self.flagged_count = minute, self.count
             expected = max(self.mean, self.floor_per_minute)
             return {"minute_start_s": minute * 60, "count": self.count,
                     "baseline_per_minute": round(self.mean, 4), "threshold": round(limit, 2),
                     "score": round(min(1.0, 1.0 - expected / self.count), 4)}
         return None
 
-    LEARNED: ClassVar[tuple[str, ...]] = ("minute", "count", "mean", "var", "seen_minutes", "flagged_minute")
+    def _new_episode(self, minute: int) -> bool:
+        return (self.flagged_minute is None or minute - self.flagged_minute >= self.episode_minutes
+                or self.count >= 2 * self.flagged_count)
+
+    LEARNED: ClassVar[tuple[str, ...]] = ("minute", "count", "mean", "var", "seen_minutes",
+                                          "flagged_minute", "flagged_count")
 
     def to_state(self) -> dict:
         """Only what was learned: parameters come from the code, so a change applies at once."""
