@@ -20,10 +20,27 @@ _QUERY_KEYS = re.compile(r"([?&](?:api[-_]?key|key|token|secret|password)=)[^&\s
 
 
 def open_input(name: str, *, newline: str | None = None) -> ContextManager[IO[str]]:
-    """`name` opened for reading UTF-8 text; `-` is stdin (left open when the block ends)."""
+    """`name` opened for reading UTF-8 text (a leading byte order mark, as spreadsheets write,
+    skipped); `-` is stdin (left open when the block ends)."""
     if name == STDIO:
         return contextlib.nullcontext(sys.stdin)
-    return open(name, encoding="utf-8", newline=newline)
+    return open(name, encoding="utf-8-sig", newline=newline)
+
+
+CSV_DELIMITERS = ",;\t|"
+
+
+def csv_delimiter(header: str) -> str:
+    """The field separator a CSV's header line shows: whichever of CSV_DELIMITERS it holds most
+    often (a comma when none: one column). SKAB's recordings and many European spreadsheet
+    exports use semicolons.
+
+    >>> csv_delimiter("datetime;Current;anomaly"), csv_delimiter("a,b;c,d"), csv_delimiter("text")
+    (';', ',', ',')
+    """
+    counts = {sep: header.count(sep) for sep in CSV_DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
 
 
 def open_output(name: str, *, newline: str | None = None) -> ContextManager[IO[str]]:

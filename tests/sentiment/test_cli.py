@@ -32,6 +32,17 @@ def test_adds_three_columns_and_keeps_the_rest(tmp_path, capsys):
     assert capsys.readouterr().err == "kades sentiment: scored 4 rows\n"  # no bar off a terminal
 
 
+def test_semicolons_and_a_byte_order_mark_as_spreadsheets_write_them(tmp_path, capsys):
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    with open(source, "w", encoding="utf-8-sig", newline="") as out:  # writes the mark
+        csv.writer(out, delimiter=";").writerows([["id", "body"], ["1", "rugged again, scam"],
+                                                  ["2", "$BONK to the moon 🚀"]])
+    assert main(["sentiment", str(source), "--text-column", "body", "--output", str(target)]) == 0
+    rows = list(csv.DictReader(open(target, encoding="utf-8"), delimiter=";"))
+    assert [(r["id"], r["sentiment"]) for r in rows] == [("1", "negative"), ("2", "positive")]
+    assert capsys.readouterr().err == "kades sentiment: scored 2 rows\n"
+
+
 def test_plain_vader_on_request(tmp_path, capsys):
     source = tmp_path / "in.csv"
     write(source, [["t"], ["wagmi lfg"]])

@@ -1,18 +1,20 @@
 """`kades sentiment INPUT.csv --text-column C [--output OUT.csv]`: score an export offline.
 
 Adds `sentiment` (positive/neutral/negative), `compound` (-1 … 1) and `confidence` (0.5 … 1)
-to every row, keeping the other columns as they are. `-` reads stdin or writes stdout. A
-progress bar goes to stderr when it is a terminal.
+to every row, keeping the other columns as they are, with the input's field separator (comma,
+semicolon, tab or bar). `-` reads stdin or writes stdout. A progress bar goes to stderr when
+it is a terminal.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import sys
 from typing import IO
 
 from kades import exitcodes
-from kades.cliutil import STDIO, open_input, open_output, progress as progress_bar
+from kades.cliutil import STDIO, csv_delimiter, open_input, open_output, progress as progress_bar
 
 ADDED = ("sentiment", "compound", "confidence")
 
@@ -25,15 +27,17 @@ def _count_rows(path: str) -> int | None:
     """Rows after the header, for the bar's total; None for stdin (it is read only once)."""
     if path == STDIO:
         return None
-    with open(path, encoding="utf-8", newline="") as handle:
-        return max(0, sum(1 for _ in csv.reader(handle)) - 1)
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return max(0, sum(1 for _ in csv.reader(handle, delimiter=csv_delimiter(handle.readline()))))
 
 
 def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
               progress=None, overwrite: bool = False) -> int:
     """Copy CSV rows from `source` to `target` with the three sentiment columns; rows written.
     `progress` (a tqdm bar, or anything with `update()`) advances once a row."""
-    reader = csv.DictReader(source)
+    header = source.readline().lstrip("\ufeff")  # stdin keeps a byte order mark
+    sep = csv_delimiter(header)
+    reader = csv.DictReader(itertools.chain([header], source), delimiter=sep)
     columns = reader.fieldnames
     if not columns:
         raise InputError("the input is empty: no header row")
@@ -43,7 +47,8 @@ def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
     if clash and not overwrite:
         raise InputError(f"the input already has column(s) {', '.join(clash)}; "
                          "pass --overwrite to replace them")
-    writer = csv.DictWriter(target, fieldnames=[*columns, *(n for n in ADDED if n not in columns)])
+    writer = csv.DictWriter(target, fieldnames=[*columns, *(n for n in ADDED if n not in columns)],
+                            delimiter=sep)
     writer.writeheader()
     rows = 0
     for row in reader:

@@ -29,11 +29,10 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from kades import exitcodes
-from kades.cliutil import STDIO, open_output, progress as progress_bar
+from kades.cliutil import STDIO, csv_delimiter, open_output, progress as progress_bar
 from kades.temporal.policy import new_monitor, step
 
 MAX_PROBLEMS_SHOWN = 10
-DELIMITERS = ",;\t|"
 # "utf-8-sig": a spreadsheet's export starts with a byte order mark, which would otherwise
 # become part of the first column's name.
 ENCODING = "utf-8-sig"
@@ -60,20 +59,9 @@ def parse_time(text: str) -> float:
 
 
 def delimiter(path: Path) -> str:
-    """The field separator of the CSV at `path`: whichever of DELIMITERS its header line holds
-    most often (a comma when it holds none: a one-column file). SKAB's recordings, like many
-    European exports, use semicolons.
-
-    >>> import tempfile; folder = Path(tempfile.mkdtemp())
-    >>> _ = (folder / "a.csv").write_text("datetime;Current;anomaly\\n2020-03-09 10:14:33;1.3;0\\n")
-    >>> delimiter(folder / "a.csv")
-    ';'
-    """
+    """The field separator of the CSV at `path`, as its header line shows (csv_delimiter)."""
     with open(path, newline="", encoding=ENCODING) as handle:
-        header = handle.readline()
-    counts = {sep: header.count(sep) for sep in DELIMITERS}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
+        return csv_delimiter(handle.readline())
 
 
 def _rows(handle: TextIO, time_column: str, value_column: str,
