@@ -137,7 +137,8 @@ def summarise(token: str, state: dict | None, timeframe: str, unique_authors: in
         "label": "positive" if score >= 0.05 else "negative" if score <= -0.05 else "neutral",
         "breakdown": {"positive": int(now[POS]), "neutral": int(now[NEU]),
                       "negative": int(now[NEG])},
-        "engagement": {"total": float(now[ENG]), "per_post": round(now[ENG] / posts, 4) if posts else 0.0,
+        "engagement": {"total": float(now[ENG]),
+                       "per_post": round(now[ENG] / posts, 4) if posts else 0.0,
                        "rate": round(now[ENG_KNOWN] / now[FOLLOWERS], 6) if now[FOLLOWERS] else None},
         "trending_hashtags": [{"tag": t, "count": c} for t, c in
                               sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:10]],

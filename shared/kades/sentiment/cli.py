@@ -28,7 +28,8 @@ def _count_rows(path: str) -> int | None:
     if path == STDIO:
         return None
     with open(path, encoding="utf-8-sig", newline="") as handle:
-        return max(0, sum(1 for _ in csv.reader(handle, delimiter=csv_delimiter(handle.readline()))))
+        sep = csv_delimiter(handle.readline())
+        return sum(1 for _ in csv.reader(handle, delimiter=sep))
 
 
 def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
