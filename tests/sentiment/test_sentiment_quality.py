@@ -51,3 +51,16 @@ def test_a_real_stream_stays_within_the_alert_budget(ctx, redis_conn):
     bursts = {a["time"][:10] for a in replay.anomalies
               if a["token"] == real_stream.TOKEN and a["anomaly_type"] == "mention_burst"}
     assert bursts & {"2022-07-16", "2022-07-18", "2022-07-19"}, bursts
+
+
+@needs(real_stream.STREAM)
+def test_the_alerts_do_not_depend_on_how_posts_are_batched(ctx, redis_conn):
+    """The rally's busiest days sent as 15-minute and as hourly batches: the detectors see
+    each token's posts in post time either way (the reorder buffer), so the same alerts."""
+    found = []
+    for batch_s in (900.0, 3600.0):
+        redis_conn.flushdb()
+        replay = real_stream.replay(ctx, batch_s=batch_s, since="2022-07-16", until="2022-07-20")
+        found.append(sorted((a["time"], a["token"], a["anomaly_type"]) for a in replay.anomalies))
+    print(f"\n$ETH.X 07-16 to 07-19: {len(found[0])} alerts either way")
+    assert found[0] == found[1] and any(kind == "mention_burst" for _, _, kind in found[0])
