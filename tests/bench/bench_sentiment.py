@@ -78,7 +78,7 @@ def main() -> int:
                           (f"handler: score+extract+aggregate+detect, {BATCH}/event", handler_rate),
                           (real_label, real_rate)):
         if figure is None:
-            print(f"{label}")
+            print(label)
             continue
         print(f"{label:<54}{figure:>10,.0f}{plain_rate / figure:>11.2f}x")
     print(f"goal >= 4,000 posts/s per core: {'met' if handler_rate >= 4000 else 'NOT met'}")

@@ -29,13 +29,11 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from kades import exitcodes
-from kades.cliutil import STDIO, csv_delimiter, open_output, progress as progress_bar
+from kades.cliutil import (STDIO, csv_delimiter, open_input, open_output,
+                           progress as progress_bar)
 from kades.temporal.policy import new_monitor, step
 
 MAX_PROBLEMS_SHOWN = 10
-# "utf-8-sig": a spreadsheet's export starts with a byte order mark, which would otherwise
-# become part of the first column's name.
-ENCODING = "utf-8-sig"
 
 
 class InputError(ValueError):
@@ -60,7 +58,7 @@ def parse_time(text: str) -> float:
 
 def delimiter(path: Path) -> str:
     """The field separator of the CSV at `path`, as its header line shows (csv_delimiter)."""
-    with open(path, newline="", encoding=ENCODING) as handle:
+    with open_input(str(path), newline="") as handle:
         return csv_delimiter(handle.readline())
 
 
@@ -102,7 +100,7 @@ def check(path: Path, time_column: str, value_column: str,
           extra: dict[str, str] | None = None) -> tuple[int, bool]:
     """First pass: (row count, whether every value is positive); InputError on any problem."""
     problems, rows, positive = [], 0, True
-    with open(path, newline="", encoding=ENCODING) as handle:
+    with open_input(str(path), newline="") as handle:
         for _, _, moment, value, fields in _rows(handle, time_column, value_column, extra,
                                                  delimiter(path)):
             rows += 1
@@ -128,7 +126,7 @@ def score_file(path: Path, out: TextIO, *, time_column: str = "timestamp",
     # judged on its values themselves.
     monitor = new_monitor(log_scale=positive)
     sep = delimiter(path)
-    with open(path, newline="", encoding=ENCODING) as handle, \
+    with open_input(str(path), newline="") as handle, \
             progress_bar(total=total, desc=name or path.name, show=progress) as bar:
         writer = None
         for _, row, moment, value, fields in _rows(handle, time_column, value_column, extra, sep):
