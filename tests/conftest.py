@@ -93,6 +93,16 @@ def base_settings() -> Iterator[Settings]:
         clients.close_all()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _delivery_workers_stop_with_their_module() -> Iterator[None]:
+    """Webhook delivery workers started by a module's alert-dispatch apps stop when it ends.
+    Left running they poll the database all session, and the pool's threads then draw from
+    the global `random` (psycopg_pool's jitter) at any moment: Hypothesis, generating an
+    example meanwhile, warns that a strategy uses `random`."""
+    yield
+    delivery.stop_all()
+
+
 @pytest.fixture(scope="session")
 def redis_cluster_settings(base_settings) -> Iterator[Settings]:
     """`base_settings` with Redis on a local three-node Redis Cluster (the same redis-server
