@@ -44,9 +44,8 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import redis
 
-from accounting import Books, Ledger, broker_backlog, settle
+from accounting import Books, Ledger, settle
 from load import Load
 from mesh import Mesh
 
@@ -247,20 +246,6 @@ def run_stream(work: Path, events: list, *, client, redis_url: str, database_url
         mesh.stop()
 
 
-def drain(mesh: Mesh, load: Load, *, timeout_s: float = 60) -> None:
-    """Pause the source until the broker's lanes are empty (every event accepted so far
-    handled, or `timeout_s` passed), then resume it."""
-    load.pause()
-    client = redis.Redis.from_url(mesh.config.redis_url)
-    try:
-        deadline = time.monotonic() + timeout_s
-        while broker_backlog(client) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        client.close()
-        load.resume()
-
-
 KILLED = "killed mid-event"  # the step of a kill in Run.injected: (function, KILLED) -> claims
 KILL_ATTEMPTS = 4
 
@@ -269,21 +254,15 @@ def kill_victims(mesh: Mesh, load: Load, victims: tuple[str, ...], *, inputs: in
                  takeover_timeout_s: float = 120) -> Counter:
     """Kill each victim (SIGKILL) with an event in hand, spread over the stream, and start it
     again as Knative starts a new pod; (victim, KILLED) -> claims it left behind (0: it was
-    caught with none in hand). Inputs of its keys handled after the kill and before the
-    broker's retries take its events over (a claim lease later) make those events late by
-    design (counted, not analysed), which is not what this step measures. So the source
-    pauses from the kill until they are handled (their claims done), and before each kill
-    the mesh drains: a victim behind by more than the lateness (seconds of posting) when
-    it died still had that much of its keys' later inputs queued in the broker. Not before
-    risk-scoring's: a late input does not change what it is accounted by (BY_CAUSE), and
-    it handles only what other functions found, so a drained mesh rarely catches it busy."""
+    caught with none in hand). The source pauses from the kill until the broker's retries
+    have handled those events (their claims done): a victim down longer than the allowed
+    lateness would otherwise make later inputs of its keys late by design (counted, not
+    analysed), which is not what this step measures."""
     killed = Counter()
     for index, victim in enumerate(victims):
         while len(load.accepted) < inputs * (index + 1) / (len(victims) + 1) and load.running:
             time.sleep(0.05)
         for _ in range(KILL_ATTEMPTS):  # its event may end between the look and the kill
-            if victim not in BY_CAUSE:
-                drain(mesh, load)
             orphans = mesh.kill_mid_event(victim)
             if orphans:
                 load.pause()

@@ -155,11 +155,7 @@ def render_outputs(outputs: dict) -> list[str]:
         "event (its in-flight gauge above 0), one after another while the story is posted, and "
         "started again as Knative starts a new pod; the claims it held (*in hand*) stay until "
         "their lease runs out (KADES_CLAIM_LEASE_S, 10 s) and the broker's retry takes the "
-        "events over in the new process. The source pauses from each kill until those "
-        "events are handled, and before each kill but risk-scoring's until the broker's "
-        "lanes are empty, so that no victim dies behind by more than the lateness (its "
-        "keys' later inputs, handled first, would make its events late). "
-        "*Other content* counts events the accounting "
+        "events over in the new process. *Other content* counts events the accounting "
         "Trigger received again under the same source and id with other data (one id, one "
         "content: receivers keep the first copy they see); any makes the step not exact.",
         "",
