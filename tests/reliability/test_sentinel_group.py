@@ -71,8 +71,13 @@ def test_the_group_forms_fails_over_and_takes_the_killed_primary_back(tmp_path):
         new_primary.close()
 
         group.rejoin()
+        # Sentinel turns a returning primary into a replica only after its INFO (every 10 s
+        # for a replica in its tables) has reported "master" for 8 s (four publish periods,
+        # against flapping): up to ~18 s after the start by design. 20 s was missed by 64 ms
+        # in a CI run; a second failover on a loaded machine would add its own wait.
         _eventually(lambda: _role(first) == ("slave", group.primary()),
-                    "the killed primary to come back as a replica of the current one")
+                    "the killed primary to come back as a replica of the current one",
+                    timeout_s=60)
     finally:
         group.stop()
     assert not any(devservices.port_open(p) for p in (*group.ports, *group.sentinel_ports))
