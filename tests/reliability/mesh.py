@@ -166,11 +166,13 @@ class Mesh:
                 return
             time.sleep(0.05)
 
-    def kill_mid_event(self, name: str, *, timeout_s: float = 30) -> list[str]:
-        """SIGKILL function `name` as soon as it reports an event in hand (its
-        kades_in_flight gauge), and return the claims it left behind: events it was handling
-        when it died, which only their lease (KADES_CLAIM_LEASE_S) frees. Empty: none was
-        caught in hand within `timeout_s` (the process is killed all the same)."""
+    def kill_mid_event(self, name: str, *, timeout_s: float = 60) -> list[str]:
+        """SIGKILL function `name` with an event in hand, and return the claims it left
+        behind: events it was handling when it died, which only their lease
+        (KADES_CLAIM_LEASE_S) frees. When its in-flight gauge shows an event, the process is
+        frozen (SIGSTOP) and its claims read: killed if it holds one, let go on (SIGCONT)
+        and watched again if that event ended between the look and the freeze. Empty: none
+        was caught in hand within `timeout_s` (the process is killed all the same)."""
         in_flight = re.compile(rf'^kades_in_flight{{function="{re.escape(name)}"}} (\S+)$', re.M)
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2) as client:
@@ -180,7 +182,11 @@ class Mesh:
                 except httpx.HTTPError:
                     text = ""
                 if any(float(value) > 0 for value in in_flight.findall(text)):
-                    break
+                    os.killpg(self.pid(name), signal.SIGSTOP)
+                    if claims := self.claims_in_hand(name):
+                        self.kill(name)
+                        return claims
+                    os.killpg(self.pid(name), signal.SIGCONT)
                 time.sleep(0.01)
         self.kill(name)
         return self.claims_in_hand(name)

@@ -15,6 +15,7 @@ RESULT = {
     "outputs": {"inputs": 10, "lateness_s": 300.0, "fault_rate": 0.05,
                 "chaos": {"KADES_BROKER_CHAOS_SEED": "3"}, "reference_problems": [],
                 "kill_victims": ("temporal-analysis",), "kill_step": "process killed mid-event",
+                "caught_up": 10,
                 "expected": {"temporal_scores rows": 2}, "exact": True,
                 "steps": [{"step": "after_db", "injected": {"risk-scoring": 3}, "late_inputs": 0,
                            "conflicting": 0, "balanced": True, "exact": True,

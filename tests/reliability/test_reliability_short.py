@@ -12,7 +12,6 @@ import pytest
 
 from accounting import Ledger, close_books, settle
 from load import Load, Tracker
-from outputs import KILL_ATTEMPTS
 from kades.keys import dedup_key
 from kades.runtime import dedup
 from kades.simulate.story import demo_story
@@ -28,11 +27,7 @@ def test_nothing_lost_nothing_twice_when_a_function_is_killed(mesh, redis_conn):
     tracker = Tracker(ledger, redis_conn, load).start()
     while len(load.accepted) < len(story.events) // 3:
         time.sleep(0.1)
-    for _ in range(KILL_ATTEMPTS):  # its event may end between the look and the kill
-        orphans = mesh.kill_mid_event(VICTIM)
-        if orphans:
-            break
-        mesh.restart(VICTIM)
+    orphans = mesh.kill_mid_event(VICTIM)
     assert orphans  # it died with an event in hand
     killed_at = time.monotonic()
     time.sleep(1.0)
