@@ -101,8 +101,10 @@ def dead_letters(client: redis.Redis) -> dict[tuple[str, str, str], str]:
     return out
 
 
-def broker_backlog(client: redis.Redis) -> int:
-    return sum(client.xlen(key) for key in client.scan_iter("kades:{broker}:*:lane:*", count=500)
+def broker_backlog(client: redis.Redis, trigger_prefix: str = "") -> int:
+    """Entries in the broker's lanes (of the Triggers whose names start with the prefix)."""
+    return sum(client.xlen(key)
+               for key in client.scan_iter(f"kades:{{broker}}:*:lane:{trigger_prefix}*", count=500)
                if client.type(key) == b"stream")
 
 

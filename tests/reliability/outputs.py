@@ -46,7 +46,7 @@ import httpx
 import psycopg
 import redis
 
-from accounting import Books, Ledger, settle
+from accounting import Books, Ledger, broker_backlog, settle
 from load import Load
 from mesh import Mesh
 
@@ -252,15 +252,13 @@ CAUGHT_UP = 10  # entries in a victim's lanes: well under the lateness's worth o
 
 
 def drain_lanes(mesh: Mesh, load: Load, function: str, *, timeout_s: float = 60) -> None:
-    """Pause the source until the broker's lanes to `function` hold fewer than CAUGHT_UP
-    entries (or `timeout_s` passed), then resume it."""
+    """Pause the source until the broker's lanes to `function` (its Triggers are named after
+    it) hold fewer than CAUGHT_UP entries (or `timeout_s` passed), then resume it."""
     client = redis.Redis.from_url(mesh.config.redis_url)
     load.pause()
     try:
         deadline = time.monotonic() + timeout_s
-        while (sum(client.xlen(key) for key in
-                   client.scan_iter(f"kades:{{broker}}:*:lane:{function}*", count=500))
-               >= CAUGHT_UP and time.monotonic() < deadline):
+        while broker_backlog(client, function) >= CAUGHT_UP and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         client.close()
