@@ -74,12 +74,51 @@ def test_missing_column_is_named_and_nothing_is_written(tmp_path, capsys):
 def test_every_unparsable_row_is_reported(tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("timestamp,value\n2024-01-01T00:00:00Z,1.5\n"
                                       "yesterday,2\n2024-01-01T00:02:00Z,abc\n"
-                                      "2024-01-01T00:03:00Z,nan\n")
+                                      "2024-01-01T00:03:00Z,inf\n2024-01-01T00:04:00Z,nan\n")
     assert kades(["score", str(tmp_path / "bad.csv")]) == 1
     error = capsys.readouterr().err
     assert "3 unparsable field(s)" in error
     assert "line 3: timestamp 'yesterday'" in error and "line 4: value 'abc'" in error
-    assert "line 5: value 'nan' is not finite" in error
+    assert "line 5: value 'inf' is not finite" in error and "line 6" not in error  # nan: a gap
+
+
+def test_rows_without_a_value_are_written_back_unscored_and_change_nothing(tmp_path, capsys):
+    """A gap in a recording (an empty cell, NaN, NA, null) is no tick for the function, so
+    the other rows score exactly as if the gap rows were not in the file."""
+    write_series(tmp_path / "full.csv")
+    with open(tmp_path / "full.csv", newline="") as handle:
+        header, *table = list(csv.reader(handle))
+    gaps = {index: cell for index, cell in zip(range(40, 600, 37),
+                                               ["", "NaN", "nan", "NA", "null", " ", "None"] * 3)}
+    with open(tmp_path / "gaps.csv", "w", newline="") as out, \
+            open(tmp_path / "kept.csv", "w", newline="") as kept:
+        csv.writer(out).writerow(header), csv.writer(kept).writerow(header)
+        for index, row in enumerate(table):
+            if index in gaps:
+                csv.writer(out).writerow([row[0], gaps[index], row[2]])
+            else:
+                csv.writer(out).writerow(row), csv.writer(kept).writerow(row)
+    assert kades(["score", str(tmp_path / "gaps.csv"), "-o", str(tmp_path / "gaps_out.csv")]) == 0
+    assert (f"{len(table) - len(gaps)} rows scored, {len(gaps)} without a value written back "
+            f"unscored") in capsys.readouterr().err
+    assert kades(["score", str(tmp_path / "kept.csv"), "-o", str(tmp_path / "kept_out.csv")]) == 0
+    scored = read(tmp_path / "gaps_out.csv")
+    assert len(scored) == len(table)
+    assert all(scored[i]["anomaly_score"] == scored[i]["alert"] == "" for i in gaps)
+    columns = ("timestamp", "anomaly_score", "top_detector", "alert")
+    assert ([[r[c] for c in columns] for i, r in enumerate(scored) if i not in gaps]
+            == [[r[c] for c in columns] for r in read(tmp_path / "kept_out.csv")])
+    assert any(r["alert"] for r in scored)
+
+
+def test_spaces_around_header_names_are_not_part_of_them(tmp_path):
+    write_series(tmp_path / "plain.csv")
+    text = (tmp_path / "plain.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "spaced.csv").write_text("timestamp, value ,comment\n" + "".join(text[1:]))
+    assert kades(["score", str(tmp_path / "spaced.csv"), "-o", str(tmp_path / "out.csv")]) == 0
+    assert kades(["score", str(tmp_path / "plain.csv"), "-o", str(tmp_path / "ref.csv")]) == 0
+    alerts = [r["alert"] for r in read(tmp_path / "out.csv")]
+    assert alerts == [r["alert"] for r in read(tmp_path / "ref.csv")] and any(alerts)
 
 
 def test_a_folder_is_scored_file_by_file(tmp_path):

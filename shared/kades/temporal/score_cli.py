@@ -7,8 +7,9 @@ output) and writes every input row with three added columns: `anomaly_score` in 
 behind the score; empty when nothing scored) and `alert` (the anomaly type temporal-analysis
 would raise at that row; empty otherwise). Rows are streamed through the very same alert
 policy as the function (kades.temporal.policy), in file order (a row not later than the one
-before scores 0: the detectors never look back). Every bad row is reported before anything
-is written.
+before scores 0: the detectors never look back). A row without a value (an empty cell, NaN,
+NA, null: a gap in the recording) is written back unscored, its three columns empty, as the
+function sees no tick there. Every bad row is reported before anything is written.
 
     kades score prices.csv --output scored.csv --timestamp-column time --value-column close \
         --volume-column volume
@@ -26,7 +27,7 @@ import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Iterator, NamedTuple, TextIO
 
 from kades import exitcodes
 from kades.cliutil import (STDIO, csv_delimiter, open_input, open_output,
@@ -34,6 +35,8 @@ from kades.cliutil import (STDIO, csv_delimiter, open_input, open_output,
 from kades.temporal.policy import new_monitor, step
 
 MAX_PROBLEMS_SHOWN = 10
+# What real exports write in a cell that has no reading (pandas, R, spreadsheets, SQL)
+NO_VALUE = frozenset({"", "nan", "na", "n/a", "null", "none", "#n/a"})
 
 
 class InputError(ValueError):
@@ -64,11 +67,16 @@ def delimiter(path: Path) -> str:
 
 def _rows(handle: TextIO, time_column: str, value_column: str,
           extra: dict[str, str] | None = None, sep: str = ","
-          ) -> Iterator[tuple[int, dict, float, float, dict]]:
-    """(line number, row, time, value, {volume/liquidity: value}) per row, `extra` naming the
-    column of each optional field (an empty cell is no value); InputError on missing columns."""
+          ) -> Iterator[tuple[int, dict, float, float | None, dict]]:
+    """(line number, row, time, value or None when the row has none, {volume/liquidity:
+    value}) per row, `extra` naming the column of each optional field (a cell without a value
+    leaves it out); InputError on missing columns. Names are matched without the spaces
+    around them ("timestamp, value" is a common header)."""
     reader = csv.DictReader(handle, delimiter=sep)
-    extra = extra or {}
+    if reader.fieldnames:
+        reader.fieldnames = [name.strip() for name in reader.fieldnames]
+    time_column, value_column = time_column.strip(), value_column.strip()
+    extra = {name: column.strip() for name, column in (extra or {}).items()}
     wanted = (time_column, value_column, *extra.values())
     missing = [c for c in wanted if c not in (reader.fieldnames or [])]
     if missing:
@@ -77,9 +85,13 @@ def _rows(handle: TextIO, time_column: str, value_column: str,
     for row in reader:
         line = reader.line_num
         fields = {name: _field(float, row, column, line) for name, column in extra.items()
-                  if (row[column] or "").strip()}
-        yield (line, row, _field(parse_time, row, time_column, line),
-               _field(float, row, value_column, line), fields)
+                  if not _no_value(row[column])}
+        value = None if _no_value(row[value_column]) else _field(float, row, value_column, line)
+        yield line, row, _field(parse_time, row, time_column, line), value, fields
+
+
+def _no_value(cell: str | None) -> bool:
+    return (cell or "").strip().lower() in NO_VALUE
 
 
 def _field(parse, row: dict, column: str, line: int):
@@ -96,32 +108,41 @@ class _Problem(str):
     """A field that did not parse, carrying its message."""
 
 
+class Checked(NamedTuple):
+    """What the first pass found: rows, rows without a value, whether every value is > 0."""
+    rows: int
+    without_value: int
+    positive: bool
+
+
 def check(path: Path, time_column: str, value_column: str,
-          extra: dict[str, str] | None = None) -> tuple[int, bool]:
-    """First pass: (row count, whether every value is positive); InputError on any problem."""
-    problems, rows, positive = [], 0, True
+          extra: dict[str, str] | None = None) -> Checked:
+    """First pass over the CSV; InputError naming every unparsable field."""
+    problems, rows, without_value, positive = [], 0, 0, True
     with open_input(str(path), newline="") as handle:
         for _, _, moment, value, fields in _rows(handle, time_column, value_column, extra,
                                                  delimiter(path)):
             rows += 1
+            without_value += value is None
             problems += [field for field in (moment, value, *fields.values())
                          if isinstance(field, _Problem)]
-            positive = positive and not isinstance(value, _Problem) and value > 0
+            positive = positive and (value is None or (not isinstance(value, _Problem)
+                                                       and value > 0))
     if problems:
         shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
         more = f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
         raise InputError(f"{len(problems)} unparsable field(s):\n  {shown}{more}")
-    return rows, positive
+    return Checked(rows, without_value, positive)
 
 
 def score_file(path: Path, out: TextIO, *, time_column: str = "timestamp",
                value_column: str = "value", volume_column: str | None = None,
                liquidity_column: str | None = None, progress: bool | None = None,
-               checked: tuple[int, bool] | None = None, name: str | None = None) -> int:
+               checked: Checked | None = None, name: str | None = None) -> int:
     """Score one CSV into `out`; the number of rows written. `checked`: what `check` said;
     `progress`: a bar on stderr (default: when stderr is a terminal), labelled `name`."""
     extra = _extra(volume_column, liquidity_column)
-    total, positive = checked or check(path, time_column, value_column, extra)
+    total, _, positive = checked or check(path, time_column, value_column, extra)
     # Log values suit prices (scale-free); a series that touches 0 or goes negative is
     # judged on its values themselves.
     monitor = new_monitor(log_scale=positive)
@@ -134,10 +155,13 @@ def score_file(path: Path, out: TextIO, *, time_column: str = "timestamp",
                 writer = csv.DictWriter(out, [*row, "anomaly_score", "top_detector", "alert"],
                                         delimiter=sep)
                 writer.writeheader()
-            verdict = step(monitor, {"time": moment, "price": value, **fields})
-            row["anomaly_score"] = f"{verdict.score:.6f}"
-            row["top_detector"] = verdict.top_detector
-            row["alert"] = verdict.alert
+            if value is None:  # a gap: no tick, nothing learned, nothing to say
+                row.update(anomaly_score="", top_detector="", alert="")
+            else:
+                verdict = step(monitor, {"time": moment, "price": value, **fields})
+                row["anomaly_score"] = f"{verdict.score:.6f}"
+                row["top_detector"] = verdict.top_detector
+                row["alert"] = verdict.alert
             writer.writerow(row)
             bar.update()
     return total
@@ -172,12 +196,14 @@ def main_score(argv: list[str]) -> int:
                         help="the column of times: ISO 8601, or epoch seconds or milliseconds "
                              "(default: timestamp)")
     parser.add_argument("--value-column", default="value",
-                        help="the column of the series' values (default: value)")
+                        help="the column of the series' values (default: value); a row "
+                             "without one (empty, NaN, NA, null) is written back unscored")
     parser.add_argument("--volume-column",
                         help="a column of traded volume, as the function reads it from ticks "
-                             "(volume spikes, pumps); empty cells are no value")
+                             "(volume spikes, pumps); cells without a value are left out")
     parser.add_argument("--liquidity-column",
-                        help="a column of pool liquidity (liquidity drops); empty cells are no value")
+                        help="a column of pool liquidity (liquidity drops); cells without a value "
+                             "are left out")
     parser.add_argument("--dir", type=Path, help="score every *.csv in this folder")
     parser.add_argument("--output-dir", type=Path, help="with --dir: where the scored files go")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -204,7 +230,9 @@ def main_score(argv: list[str]) -> int:
                                       volume_column=args.volume_column,
                                       liquidity_column=args.liquidity_column,
                                       name="stdin" if source == STDIO else source, **columns)
-            print(f"kades score: {source}: {rows} rows scored"
+            gaps = checked.without_value
+            print(f"kades score: {source}: {rows - gaps} rows scored"
+                  + (f", {gaps} without a value written back unscored" if gaps else "")
                   + ("" if target == STDIO else f" -> {target}"), file=sys.stderr)
         except (InputError, OSError) as error:
             print(f"kades score: {source}: {error}", file=sys.stderr)
