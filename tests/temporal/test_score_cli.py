@@ -129,6 +129,30 @@ def test_a_folder_is_scored_file_by_file(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s1.csv", "s2.csv"]
 
 
+def test_a_corpus_in_subfolders_keeps_its_layout_and_a_rerun_skips_its_output(tmp_path, capsys):
+    """NAB-like: data/<kind>/*.csv; the output inside the input folder is not scored again."""
+    for kind, seed in (("traffic", 1), ("machines", 2), ("machines", 3)):
+        (tmp_path / "data" / kind).mkdir(parents=True, exist_ok=True)
+        write_series(tmp_path / "data" / kind / f"s{seed}.csv", seed=seed)
+    args = ["score", "--dir", str(tmp_path / "data"), "--output-dir", str(tmp_path / "data" / "out")]
+    assert kades(args) == 0
+    scored = sorted(str(p.relative_to(tmp_path / "data" / "out"))
+                    for p in (tmp_path / "data" / "out").rglob("*.csv"))
+    assert scored == ["machines/s2.csv", "machines/s3.csv", "traffic/s1.csv"]
+    assert "3 of 3 files scored" in capsys.readouterr().err
+    assert kades(args) == 0 and "3 of 3 files scored" in capsys.readouterr().err
+
+
+def test_a_folder_without_csvs_or_no_folder_is_a_failure(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for folder in ("empty", "missing"):
+        code = kades(["score", "--dir", str(tmp_path / folder), "--output-dir", str(tmp_path / "o")])
+        error = capsys.readouterr().err
+        assert code == exitcodes.FAILURE
+        assert ("no *.csv in it" if folder == "empty" else "not a folder") in error
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("text, expected", [("2024-01-01T00:00:00Z", 1704067200.0),
                                             ("2024-01-01 00:00:00", 1704067200.0),
                                             ("1704067200", 1704067200.0),

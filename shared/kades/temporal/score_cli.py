@@ -204,8 +204,10 @@ def main_score(argv: list[str]) -> int:
     parser.add_argument("--liquidity-column",
                         help="a column of pool liquidity (liquidity drops); cells without a value "
                              "are left out")
-    parser.add_argument("--dir", type=Path, help="score every *.csv in this folder")
-    parser.add_argument("--output-dir", type=Path, help="with --dir: where the scored files go")
+    parser.add_argument("--dir", type=Path,
+                        help="score every *.csv in this folder and its subfolders")
+    parser.add_argument("--output-dir", type=Path,
+                        help="with --dir: where the scored files go (the same relative paths)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="a progress bar on stderr (default: when stderr is a terminal)")
     args = parser.parse_args(argv)
@@ -213,13 +215,15 @@ def main_score(argv: list[str]) -> int:
         parser.error("give either INPUT or --dir")
     if args.dir is not None and args.output_dir is None:
         parser.error("--dir needs --output-dir")
-    jobs = ([(str(path), str(args.output_dir / path.name))
-             for path in sorted(args.dir.glob("*.csv"))]
-            if args.dir else [(args.input, args.output)])
-    if args.dir:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        jobs = folder_jobs(args.dir, args.output_dir) if args.dir else [(args.input, args.output)]
+    except InputError as error:
+        print(f"kades score: {error}", file=sys.stderr)
+        return exitcodes.FAILURE
     failed = 0
     for source, target in jobs:
+        if args.dir:
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
         columns = {"time_column": args.timestamp_column, "value_column": args.value_column}
         extra = _extra(args.volume_column, args.liquidity_column)
         try:
@@ -237,4 +241,22 @@ def main_score(argv: list[str]) -> int:
         except (InputError, OSError) as error:
             print(f"kades score: {source}: {error}", file=sys.stderr)
             failed += 1
+    if args.dir:
+        print(f"kades score: {len(jobs) - failed} of {len(jobs)} files scored -> "
+              f"{args.output_dir}", file=sys.stderr)
     return exitcodes.FAILURE if failed else exitcodes.OK
+
+
+def folder_jobs(folder: Path, output_dir: Path) -> list[tuple[str, str]]:
+    """(source, target) for every *.csv under `folder` at any depth (a corpus kept in folders
+    by kind, as NAB's data/<kind>/*.csv), each scored to the same relative path under
+    `output_dir`; what is already under `output_dir` (an earlier run's output) is left out.
+    InputError when `folder` is not one or holds no CSV."""
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder")
+    written = output_dir.resolve()
+    sources = [path for path in sorted(folder.rglob("*.csv"))
+               if path.is_file() and written not in path.resolve().parents]
+    if not sources:
+        raise InputError(f"{folder}: no *.csv in it or in its subfolders")
+    return [(str(path), str(output_dir / path.relative_to(folder))) for path in sources]
