@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -111,6 +112,27 @@ def test_rows_without_a_value_are_written_back_unscored_and_change_nothing(tmp_p
     assert any(r["alert"] for r in scored)
 
 
+@pytest.mark.parametrize("order", ["newest first", "shuffled"])
+def test_rows_out_of_time_order_score_as_in_time_order(tmp_path, capsys, order):
+    """Exports newest first are common; the detectors never look back, so the rows are taken
+    in time order and written back in the file's."""
+    write_series(tmp_path / "in.csv")
+    with open(tmp_path / "in.csv", newline="") as handle:
+        header, *table = list(csv.reader(handle))
+    moved = table[::-1] if order == "newest first" else random.Random(5).sample(table, len(table))
+    with open(tmp_path / "moved.csv", "w", newline="") as out:
+        csv.writer(out).writerows([header, *moved])
+    assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "ref.csv")]) == 0
+    assert "earlier than a row above" not in capsys.readouterr().err
+    assert kades(["score", str(tmp_path / "moved.csv"), "-o", str(tmp_path / "out.csv")]) == 0
+    assert "earlier than a row above them: scored in time order" in capsys.readouterr().err
+    out, ref = read(tmp_path / "out.csv"), read(tmp_path / "ref.csv")
+    assert [r["timestamp"] for r in out] == [row[0] for row in moved]  # the file's order
+    by_time = {r["timestamp"]: (r["anomaly_score"], r["alert"]) for r in ref}
+    assert {r["timestamp"]: (r["anomaly_score"], r["alert"]) for r in out} == by_time
+    assert any(alert for _, alert in by_time.values())
+
+
 def test_spaces_around_header_names_are_not_part_of_them(tmp_path):
     write_series(tmp_path / "plain.csv")
     text = (tmp_path / "plain.csv").read_text().splitlines(keepends=True)
@@ -134,7 +156,8 @@ def test_a_corpus_in_subfolders_keeps_its_layout_and_a_rerun_skips_its_output(tm
     for kind, seed in (("traffic", 1), ("machines", 2), ("machines", 3)):
         (tmp_path / "data" / kind).mkdir(parents=True, exist_ok=True)
         write_series(tmp_path / "data" / kind / f"s{seed}.csv", seed=seed)
-    args = ["score", "--dir", str(tmp_path / "data"), "--output-dir", str(tmp_path / "data" / "out")]
+    args = ["score", "--dir", str(tmp_path / "data"),
+            "--output-dir", str(tmp_path / "data" / "out")]
     assert kades(args) == 0
     scored = sorted(str(p.relative_to(tmp_path / "data" / "out"))
                     for p in (tmp_path / "data" / "out").rglob("*.csv"))
@@ -146,7 +169,8 @@ def test_a_corpus_in_subfolders_keeps_its_layout_and_a_rerun_skips_its_output(tm
 def test_a_folder_without_csvs_or_no_folder_is_a_failure(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     for folder in ("empty", "missing"):
-        code = kades(["score", "--dir", str(tmp_path / folder), "--output-dir", str(tmp_path / "o")])
+        code = kades(["score", "--dir", str(tmp_path / folder),
+                      "--output-dir", str(tmp_path / "o")])
         error = capsys.readouterr().err
         assert code == exitcodes.FAILURE
         assert ("no *.csv in it" if folder == "empty" else "not a folder") in error

@@ -5,11 +5,13 @@ columns; comma, semicolon, tab or bar between fields, as the header shows, and t
 output) and writes every input row with three added columns: `anomaly_score` in [0, 1]
 (surprise: near 0 on what is usual for the series), `top_detector` (the ensemble member
 behind the score; empty when nothing scored) and `alert` (the anomaly type temporal-analysis
-would raise at that row; empty otherwise). Rows are streamed through the very same alert
-policy as the function (kades.temporal.policy), in file order (a row not later than the one
-before scores 0: the detectors never look back). A row without a value (an empty cell, NaN,
-NA, null: a gap in the recording) is written back unscored, its three columns empty, as the
-function sees no tick there. Every bad row is reported before anything is written.
+would raise at that row; empty otherwise). Rows go through the very same alert policy as
+the function (kades.temporal.policy) in time order, streamed when the file is in time order
+(a file newest first, or shuffled, is written back in file order; a second row
+of the same time scores 0: the detectors never look back). A row without a value (an empty
+cell, NaN, NA, null: a gap in the recording) is written back unscored, its three columns
+empty, as the function sees no tick there. Every bad row is reported before anything is
+written.
 
     kades score prices.csv --output scored.csv --timestamp-column time --value-column close \
         --volume-column volume
@@ -35,6 +37,8 @@ from kades.cliutil import (STDIO, csv_delimiter, open_input, open_output,
 from kades.temporal.policy import new_monitor, step
 
 MAX_PROBLEMS_SHOWN = 10
+COLUMNS = ("anomaly_score", "top_detector", "alert")  # added to every row
+EMPTY = ("", "", "")  # a row without a value
 # What real exports write in a cell that has no reading (pandas, R, spreadsheets, SQL)
 NO_VALUE = frozenset({"", "nan", "na", "n/a", "null", "none", "#n/a"})
 
@@ -109,21 +113,26 @@ class _Problem(str):
 
 
 class Checked(NamedTuple):
-    """What the first pass found: rows, rows without a value, whether every value is > 0."""
+    """What the first pass found: rows, rows without a value, rows earlier than a row above
+    them, whether every value is > 0."""
     rows: int
     without_value: int
+    out_of_order: int
     positive: bool
 
 
 def check(path: Path, time_column: str, value_column: str,
           extra: dict[str, str] | None = None) -> Checked:
     """First pass over the CSV; InputError naming every unparsable field."""
-    problems, rows, without_value, positive = [], 0, 0, True
+    problems, rows, without_value, out_of_order, positive, latest = [], 0, 0, 0, True, -math.inf
     with open_input(str(path), newline="") as handle:
         for _, _, moment, value, fields in _rows(handle, time_column, value_column, extra,
                                                  delimiter(path)):
             rows += 1
             without_value += value is None
+            if not isinstance(moment, _Problem):
+                out_of_order += moment < latest
+                latest = moment if moment > latest else latest
             problems += [field for field in (moment, value, *fields.values())
                          if isinstance(field, _Problem)]
             positive = positive and (value is None or (not isinstance(value, _Problem)
@@ -132,7 +141,7 @@ def check(path: Path, time_column: str, value_column: str,
         shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
         more = f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
         raise InputError(f"{len(problems)} unparsable field(s):\n  {shown}{more}")
-    return Checked(rows, without_value, positive)
+    return Checked(rows, without_value, out_of_order, positive)
 
 
 def score_file(path: Path, out: TextIO, *, time_column: str = "timestamp",
@@ -140,31 +149,48 @@ def score_file(path: Path, out: TextIO, *, time_column: str = "timestamp",
                liquidity_column: str | None = None, progress: bool | None = None,
                checked: Checked | None = None, name: str | None = None) -> int:
     """Score one CSV into `out`; the number of rows written. `checked`: what `check` said;
-    `progress`: a bar on stderr (default: when stderr is a terminal), labelled `name`."""
+    `progress`: a bar on stderr (default: when stderr is a terminal), labelled `name`.
+    Rows are scored in time order (a file newest first, or shuffled, is a common export) and
+    written back in file order."""
     extra = _extra(volume_column, liquidity_column)
-    total, _, positive = checked or check(path, time_column, value_column, extra)
+    checked = checked or check(path, time_column, value_column, extra)
     # Log values suit prices (scale-free); a series that touches 0 or goes negative is
     # judged on its values themselves.
-    monitor = new_monitor(log_scale=positive)
+    monitor = new_monitor(log_scale=checked.positive)
     sep = delimiter(path)
-    with open_input(str(path), newline="") as handle, \
-            progress_bar(total=total, desc=name or path.name, show=progress) as bar:
-        writer = None
-        for _, row, moment, value, fields in _rows(handle, time_column, value_column, extra, sep):
-            if writer is None:
-                writer = csv.DictWriter(out, [*row, "anomaly_score", "top_detector", "alert"],
-                                        delimiter=sep)
-                writer.writeheader()
-            if value is None:  # a gap: no tick, nothing learned, nothing to say
-                row.update(anomaly_score="", top_detector="", alert="")
-            else:
-                verdict = step(monitor, {"time": moment, "price": value, **fields})
-                row["anomaly_score"] = f"{verdict.score:.6f}"
-                row["top_detector"] = verdict.top_detector
-                row["alert"] = verdict.alert
-            writer.writerow(row)
-            bar.update()
-    return total
+    with progress_bar(total=checked.rows, desc=name or path.name, show=progress) as bar:
+        in_time_order = None
+        if checked.out_of_order:  # every row's columns first, the rows taken by time
+            with open_input(str(path), newline="") as handle:
+                ticks = [(moment, index, value, fields) for index, (_, _, moment, value, fields)
+                         in enumerate(_rows(handle, time_column, value_column, extra, sep))]
+            in_time_order = [EMPTY] * len(ticks)
+            for moment, index, value, fields in sorted(ticks, key=lambda tick: tick[:2]):
+                in_time_order[index] = _columns(monitor, moment, value, fields)
+                bar.update()
+        with open_input(str(path), newline="") as handle:
+            writer = None
+            for index, (_, row, moment, value, fields) in enumerate(
+                    _rows(handle, time_column, value_column, extra, sep)):
+                if writer is None:
+                    writer = csv.DictWriter(out, [*row, *COLUMNS], delimiter=sep)
+                    writer.writeheader()
+                if in_time_order is None:
+                    score, top, alert = _columns(monitor, moment, value, fields)
+                    bar.update()
+                else:
+                    score, top, alert = in_time_order[index]
+                row["anomaly_score"], row["top_detector"], row["alert"] = score, top, alert
+                writer.writerow(row)
+    return checked.rows
+
+
+def _columns(monitor, moment: float, value: float | None, fields: dict) -> tuple[str, str, str]:
+    """The three added columns of a row, stepping `monitor` through it."""
+    if value is None:  # a gap: no tick, nothing learned, nothing to say
+        return EMPTY
+    verdict = step(monitor, {"time": moment, "price": value, **fields})
+    return f"{verdict.score:.6f}", verdict.top_detector, verdict.alert
 
 
 def _extra(volume_column: str | None, liquidity_column: str | None) -> dict[str, str]:
@@ -234,9 +260,11 @@ def main_score(argv: list[str]) -> int:
                                       volume_column=args.volume_column,
                                       liquidity_column=args.liquidity_column,
                                       name="stdin" if source == STDIO else source, **columns)
-            gaps = checked.without_value
+            gaps, disorder = checked.without_value, checked.out_of_order
             print(f"kades score: {source}: {rows - gaps} rows scored"
                   + (f", {gaps} without a value written back unscored" if gaps else "")
+                  + (f", {disorder} earlier than a row above them: scored in time order, "
+                     f"written back in file order" if disorder else "")
                   + ("" if target == STDIO else f" -> {target}"), file=sys.stderr)
         except (InputError, OSError) as error:
             print(f"kades score: {source}: {error}", file=sys.stderr)
