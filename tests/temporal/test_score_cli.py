@@ -133,6 +133,36 @@ def test_rows_out_of_time_order_score_as_in_time_order(tmp_path, capsys, order):
     assert any(alert for _, alert in by_time.values())
 
 
+def test_a_file_of_many_tokens_is_scored_token_by_token(tmp_path, capsys):
+    """Interleaved rows of two tokens (one priced in the hundreds, one around -100: scored on
+    its values, not their logs) score exactly as each token's rows alone in a file."""
+    write_series(tmp_path / "a.csv", seed=1)
+    write_series(tmp_path / "b.csv", kind="spiky", seed=2, shift=-200.0)
+    tables = {}
+    for token in ("a", "b"):
+        with open(tmp_path / f"{token}.csv", newline="") as handle:
+            header, *tables[token] = list(csv.reader(handle))
+    with open(tmp_path / "both.csv", "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["symbol", *header])
+        for row_a, row_b in zip(tables["a"], tables["b"]):
+            writer.writerows([["a", *row_a], ["b", *row_b]])
+    assert kades(["score", str(tmp_path / "both.csv"), "-o", str(tmp_path / "both_out.csv"),
+                  "--token-column", "symbol"]) == 0
+    assert "in 2 tokens" in capsys.readouterr().err
+    both = read(tmp_path / "both_out.csv")
+    columns = ("timestamp", "anomaly_score", "top_detector", "alert")
+    for token in ("a", "b"):
+        assert kades(["score", str(tmp_path / f"{token}.csv"),
+                      "-o", str(tmp_path / f"{token}_out.csv")]) == 0
+        alone = [[r[c] for c in columns] for r in read(tmp_path / f"{token}_out.csv")]
+        assert [[r[c] for c in columns] for r in both if r["symbol"] == token] == alone
+        assert any(row[3] for row in alone)
+    # One series of both would be nonsense: the jumps between them are all it sees.
+    assert kades(["score", str(tmp_path / "both.csv"), "-o", str(tmp_path / "mixed.csv")]) == 0
+    assert [r["alert"] for r in read(tmp_path / "mixed.csv")] != [r["alert"] for r in both]
+
+
 def test_spaces_around_header_names_are_not_part_of_them(tmp_path):
     write_series(tmp_path / "plain.csv")
     text = (tmp_path / "plain.csv").read_text().splitlines(keepends=True)

@@ -10,12 +10,14 @@ the function (kades.temporal.policy) in time order, streamed when the file is in
 (a file newest first, or shuffled, is written back in file order; a second row
 of the same time scores 0: the detectors never look back). A row without a value (an empty
 cell, NaN, NA, null: a gap in the recording) is written back unscored, its three columns
-empty, as the function sees no tick there. Every bad row is reported before anything is
-written.
+empty, as the function sees no tick there. With `--token-column`, a file of many tokens
+(symbols, series) is scored token by token, each with its own state, as the function keeps
+one per token. Every bad row is reported before anything is written.
 
     kades score prices.csv --output scored.csv --timestamp-column time --value-column close \
         --volume-column volume
     kades score - < prices.csv > scored.csv
+    kades score klines.csv --timestamp-column open_time --value-column close --token-column symbol
     kades score --dir tapes/ --output-dir scored/
 """
 from __future__ import annotations
@@ -69,19 +71,33 @@ def delimiter(path: Path) -> str:
         return csv_delimiter(handle.readline())
 
 
-def _rows(handle: TextIO, time_column: str, value_column: str,
-          extra: dict[str, str] | None = None, sep: str = ","
-          ) -> Iterator[tuple[int, dict, float, float | None, dict]]:
-    """(line number, row, time, value or None when the row has none, {volume/liquidity:
-    value}) per row, `extra` naming the column of each optional field (a cell without a value
-    leaves it out); InputError on missing columns. Names are matched without the spaces
-    around them ("timestamp, value" is a common header)."""
+class Columns(NamedTuple):
+    """Which column holds what (names are matched without the spaces around them:
+    "timestamp, value" is a common header). `token`: a column naming the series each row
+    belongs to, in a file of many tokens."""
+    time: str = "timestamp"
+    value: str = "value"
+    volume: str | None = None
+    liquidity: str | None = None
+    token: str | None = None
+
+    def extra(self) -> dict[str, str]:
+        """The optional fields the detectors use, by the column that holds each."""
+        return {name: column.strip() for name, column in (("volume", self.volume),
+                                                          ("liquidity", self.liquidity)) if column}
+
+
+def _rows(handle: TextIO, columns: Columns, sep: str = ","
+          ) -> Iterator[tuple[int, dict, str | None, float, float | None, dict]]:
+    """(line number, row, token, time, value or None when the row has none, {volume /
+    liquidity: value}) per row (a cell without a value leaves its field out); InputError on
+    missing columns."""
     reader = csv.DictReader(handle, delimiter=sep)
     if reader.fieldnames:
         reader.fieldnames = [name.strip() for name in reader.fieldnames]
-    time_column, value_column = time_column.strip(), value_column.strip()
-    extra = {name: column.strip() for name, column in (extra or {}).items()}
-    wanted = (time_column, value_column, *extra.values())
+    time_column, value_column = columns.time.strip(), columns.value.strip()
+    token_column, extra = (columns.token or "").strip() or None, columns.extra()
+    wanted = (time_column, value_column, *extra.values(), *[token_column] * bool(token_column))
     missing = [c for c in wanted if c not in (reader.fieldnames or [])]
     if missing:
         raise InputError(f"missing column(s) {', '.join(map(repr, missing))}; the header has "
@@ -91,7 +107,8 @@ def _rows(handle: TextIO, time_column: str, value_column: str,
         fields = {name: _field(float, row, column, line) for name, column in extra.items()
                   if not _no_value(row[column])}
         value = None if _no_value(row[value_column]) else _field(float, row, value_column, line)
-        yield line, row, _field(parse_time, row, time_column, line), value, fields
+        token = (row[token_column] or "").strip() if token_column else None
+        yield line, row, token, _field(parse_time, row, time_column, line), value, fields
 
 
 def _no_value(cell: str | None) -> bool:
@@ -113,70 +130,82 @@ class _Problem(str):
 
 
 class Checked(NamedTuple):
-    """What the first pass found: rows, rows without a value, rows earlier than a row above
-    them, whether every value is > 0."""
+    """What the first pass found: rows, rows without a value, rows earlier than a row of
+    their token above them, the tokens (None: the file's one series) with a value <= 0."""
     rows: int
     without_value: int
     out_of_order: int
-    positive: bool
+    not_positive: frozenset
+    tokens: int
 
 
-def check(path: Path, time_column: str, value_column: str,
-          extra: dict[str, str] | None = None) -> Checked:
+def check(path: Path, columns: Columns = Columns()) -> Checked:
     """First pass over the CSV; InputError naming every unparsable field."""
-    problems, rows, without_value, out_of_order, positive, latest = [], 0, 0, 0, True, -math.inf
+    problems, rows, without_value, out_of_order = [], 0, 0, 0
+    latest: dict[str | None, float] = {}
+    not_positive: set[str | None] = set()
     with open_input(str(path), newline="") as handle:
-        for _, _, moment, value, fields in _rows(handle, time_column, value_column, extra,
-                                                 delimiter(path)):
+        for _, _, token, moment, value, fields in _rows(handle, columns, delimiter(path)):
             rows += 1
             without_value += value is None
             if not isinstance(moment, _Problem):
-                out_of_order += moment < latest
-                latest = moment if moment > latest else latest
+                before = latest.get(token, -math.inf)
+                out_of_order += moment < before
+                latest[token] = moment if moment > before else before
             problems += [field for field in (moment, value, *fields.values())
                          if isinstance(field, _Problem)]
-            positive = positive and (value is None or (not isinstance(value, _Problem)
-                                                       and value > 0))
+            if value is not None and (isinstance(value, _Problem) or value <= 0):
+                not_positive.add(token)
     if problems:
         shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
-        more = f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more" if len(problems) > MAX_PROBLEMS_SHOWN else ""
+        more = (f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more"
+                if len(problems) > MAX_PROBLEMS_SHOWN else "")
         raise InputError(f"{len(problems)} unparsable field(s):\n  {shown}{more}")
-    return Checked(rows, without_value, out_of_order, positive)
+    return Checked(rows, without_value, out_of_order, frozenset(not_positive), len(latest))
 
 
-def score_file(path: Path, out: TextIO, *, time_column: str = "timestamp",
-               value_column: str = "value", volume_column: str | None = None,
-               liquidity_column: str | None = None, progress: bool | None = None,
-               checked: Checked | None = None, name: str | None = None) -> int:
+def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
+               progress: bool | None = None, checked: Checked | None = None,
+               name: str | None = None) -> int:
     """Score one CSV into `out`; the number of rows written. `checked`: what `check` said;
     `progress`: a bar on stderr (default: when stderr is a terminal), labelled `name`.
-    Rows are scored in time order (a file newest first, or shuffled, is a common export) and
-    written back in file order."""
-    extra = _extra(volume_column, liquidity_column)
-    checked = checked or check(path, time_column, value_column, extra)
-    # Log values suit prices (scale-free); a series that touches 0 or goes negative is
-    # judged on its values themselves.
-    monitor = new_monitor(log_scale=checked.positive)
+    Each token's rows go through its own monitor (as the function keeps a state per token),
+    in time order (a file newest first, or shuffled, is a common export), and are written
+    back in file order."""
+    checked = checked or check(path, columns)
+    monitors: dict[str | None, object] = {}
+
+    def monitor_of(token: str | None):
+        found = monitors.get(token)
+        if found is None:
+            # Log values suit prices (scale-free); a series that touches 0 or goes negative
+            # is judged on its values themselves.
+            found = monitors[token] = new_monitor(log_scale=token not in checked.not_positive)
+        return found
+
     sep = delimiter(path)
     with progress_bar(total=checked.rows, desc=name or path.name, show=progress) as bar:
         in_time_order = None
         if checked.out_of_order:  # every row's columns first, the rows taken by time
             with open_input(str(path), newline="") as handle:
-                ticks = [(moment, index, value, fields) for index, (_, _, moment, value, fields)
-                         in enumerate(_rows(handle, time_column, value_column, extra, sep))]
+                ticks = [(moment, index, token, value, fields)
+                         for index, (_, _, token, moment, value, fields)
+                         in enumerate(_rows(handle, columns, sep))]
             in_time_order = [EMPTY] * len(ticks)
-            for moment, index, value, fields in sorted(ticks, key=lambda tick: tick[:2]):
-                in_time_order[index] = _columns(monitor, moment, value, fields)
+            for moment, index, token, value, fields in sorted(ticks, key=lambda tick: tick[:2]):
+                in_time_order[index] = _columns(monitors.get(token) or monitor_of(token), moment,
+                                                value, fields)
                 bar.update()
         with open_input(str(path), newline="") as handle:
             writer = None
-            for index, (_, row, moment, value, fields) in enumerate(
-                    _rows(handle, time_column, value_column, extra, sep)):
+            for index, (_, row, token, moment, value, fields) in enumerate(
+                    _rows(handle, columns, sep)):
                 if writer is None:
                     writer = csv.DictWriter(out, [*row, *COLUMNS], delimiter=sep)
                     writer.writeheader()
                 if in_time_order is None:
-                    score, top, alert = _columns(monitor, moment, value, fields)
+                    score, top, alert = _columns(monitors.get(token) or monitor_of(token), moment,
+                                                value, fields)
                     bar.update()
                 else:
                     score, top, alert = in_time_order[index]
@@ -191,12 +220,6 @@ def _columns(monitor, moment: float, value: float | None, fields: dict) -> tuple
         return EMPTY
     verdict = step(monitor, {"time": moment, "price": value, **fields})
     return f"{verdict.score:.6f}", verdict.top_detector, verdict.alert
-
-
-def _extra(volume_column: str | None, liquidity_column: str | None) -> dict[str, str]:
-    """The optional fields the detectors use, by the column that holds each."""
-    return {name: column for name, column in (("volume", volume_column),
-                                               ("liquidity", liquidity_column)) if column}
 
 
 @contextlib.contextmanager
@@ -230,6 +253,10 @@ def main_score(argv: list[str]) -> int:
     parser.add_argument("--liquidity-column",
                         help="a column of pool liquidity (liquidity drops); cells without a value "
                              "are left out")
+    parser.add_argument("--token-column",
+                        help="a column naming the token (symbol, series) of each row, in a file "
+                             "of many: each is scored on its own, as the function keeps a "
+                             "state per token")
     parser.add_argument("--dir", type=Path,
                         help="score every *.csv in this folder and its subfolders")
     parser.add_argument("--output-dir", type=Path,
@@ -250,20 +277,21 @@ def main_score(argv: list[str]) -> int:
     for source, target in jobs:
         if args.dir:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-        columns = {"time_column": args.timestamp_column, "value_column": args.value_column}
-        extra = _extra(args.volume_column, args.liquidity_column)
+        columns = Columns(args.timestamp_column, args.value_column, args.volume_column,
+                          args.liquidity_column, args.token_column)
         try:
             with _readable(source) as path:
-                checked = check(path, **columns, extra=extra)  # before any output is opened
+                checked = check(path, columns)  # before any output is opened
                 with open_output(target, newline="") as out:
-                    rows = score_file(path, out, progress=args.progress, checked=checked,
-                                      volume_column=args.volume_column,
-                                      liquidity_column=args.liquidity_column,
-                                      name="stdin" if source == STDIO else source, **columns)
+                    rows = score_file(path, out, columns, progress=args.progress, checked=checked,
+                                      name="stdin" if source == STDIO else source)
             gaps, disorder = checked.without_value, checked.out_of_order
             print(f"kades score: {source}: {rows - gaps} rows scored"
+                  + (f" in {checked.tokens} tokens" if args.token_column else "")
                   + (f", {gaps} without a value written back unscored" if gaps else "")
-                  + (f", {disorder} earlier than a row above them: scored in time order, "
+                  + (f", {disorder} earlier than a row above them"
+                     + (" of their token" if args.token_column else "")
+                     + ": scored in time order, "
                      f"written back in file order" if disorder else "")
                   + ("" if target == STDIO else f" -> {target}"), file=sys.stderr)
         except (InputError, OSError) as error:
