@@ -64,6 +64,19 @@ def test_each_model_on_request(tmp_path, capsys):
             f"{text},{score.label},{score.compound:.4f},{score.confidence:.4f}"), name
 
 
+def test_spaces_around_header_names_and_blank_posts(tmp_path, capsys):
+    """"id, body" is a common header; a blank post (image only) says nothing, so every model
+    scores it neutral, 0, sure of it (the trained heads' bias leaned negative before)."""
+    source = tmp_path / "in.csv"
+    source.write_text("id, body \n1,rugged again\n2,\n3,   \n", encoding="utf-8")
+    assert main(["sentiment", str(source), "--text-column", "body", "--quiet"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(rows[0]) == ["id", "body", "sentiment", "compound", "confidence"]
+    assert rows[0]["sentiment"] == "negative"
+    assert [(r["sentiment"], r["compound"], r["confidence"]) for r in rows[1:]] == [
+        ("neutral", "0.0000", "1.0000")] * 2
+
+
 @pytest.mark.parametrize("content, column, message", [
     ("a,b\n1,2\n", "text", "no column 'text'; the columns are: a, b"),
     ("", "text", "the input is empty"),

@@ -39,9 +39,11 @@ def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
     header = source.readline().lstrip("\ufeff")  # stdin keeps a byte order mark
     sep = csv_delimiter(header)
     reader = csv.DictReader(itertools.chain([header], source), delimiter=sep)
-    columns = reader.fieldnames
-    if not columns:
+    if not reader.fieldnames:
         raise InputError("the input is empty: no header row")
+    # Names without the spaces around them: "id, text" is a common header.
+    columns = reader.fieldnames = [name.strip() for name in reader.fieldnames]
+    text_column = text_column.strip()
     if text_column not in columns:
         raise InputError(f"no column {text_column!r}; the columns are: {', '.join(columns)}")
     clash = [name for name in ADDED if name in columns]

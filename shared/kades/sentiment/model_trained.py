@@ -40,6 +40,7 @@ FORMAT = 2
 WEIGHTS_FILE, META_FILE = "sentiment.f32", "sentiment.json"
 GRAMS = 2 ** model_features.BITS
 HEAD_SIZE = GRAMS + len(model_features.DENSE_NAMES) + 1  # gram buckets, dense features, bias
+NOTHING_SAID = Score("neutral", 0.0, 1.0)  # a blank text, as the lexicon models score it
 _LAYOUT = ("little-endian float32: the polarity head, then the neutrality head; each "
            f"2**{model_features.BITS} gram buckets, then the dense features, then the bias")
 
@@ -92,6 +93,8 @@ class TrainedSentiment:
                 dense[model_features.DENSE_NAMES.index("lexicon_compound")])
 
     def score(self, text: str) -> Score:
+        if not text.strip():  # nothing said (an image-only post): the lexicon's answer, not
+            return NOTHING_SAID  # the heads' bias (which leaned negative, 0.78 sure)
         negative, neutral, positive, lexical = self._read(text)
         side = positive / (positive + negative) if positive + negative > 0 else 0.5
         # The polarity head's lean, whole outside the neutral band, shrinking to 0 inside it
