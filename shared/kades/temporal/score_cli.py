@@ -173,15 +173,13 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
     in time order (a file newest first, or shuffled, is a common export), and are written
     back in file order."""
     checked = checked or check(path, columns)
-    monitors: dict[str | None, object] = {}
+    monitors: dict[str | None, object] = {}  # looked up per row: `.get(t) or first_row(t)`
 
-    def monitor_of(token: str | None):
-        found = monitors.get(token)
-        if found is None:
-            # Log values suit prices (scale-free); a series that touches 0 or goes negative
-            # is judged on its values themselves.
-            found = monitors[token] = new_monitor(log_scale=token not in checked.not_positive)
-        return found
+    def first_row(token: str | None):
+        # Log values suit prices (scale-free); a series that touches 0 or goes negative is
+        # judged on its values themselves.
+        monitors[token] = made = new_monitor(log_scale=token not in checked.not_positive)
+        return made
 
     sep = delimiter(path)
     with progress_bar(total=checked.rows, desc=name or path.name, show=progress) as bar:
@@ -193,7 +191,7 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
                          in enumerate(_rows(handle, columns, sep))]
             in_time_order = [EMPTY] * len(ticks)
             for moment, index, token, value, fields in sorted(ticks, key=lambda tick: tick[:2]):
-                in_time_order[index] = _columns(monitors.get(token) or monitor_of(token), moment,
+                in_time_order[index] = _columns(monitors.get(token) or first_row(token), moment,
                                                 value, fields)
                 bar.update()
         with open_input(str(path), newline="") as handle:
@@ -204,7 +202,7 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
                     writer = csv.DictWriter(out, [*row, *COLUMNS], delimiter=sep)
                     writer.writeheader()
                 if in_time_order is None:
-                    score, top, alert = _columns(monitors.get(token) or monitor_of(token), moment,
+                    score, top, alert = _columns(monitors.get(token) or first_row(token), moment,
                                                 value, fields)
                     bar.update()
                 else:
@@ -285,15 +283,9 @@ def main_score(argv: list[str]) -> int:
                 with open_output(target, newline="") as out:
                     rows = score_file(path, out, columns, progress=args.progress, checked=checked,
                                       name="stdin" if source == STDIO else source)
-            gaps, disorder = checked.without_value, checked.out_of_order
-            print(f"kades score: {source}: {rows - gaps} rows scored"
-                  + (f" in {checked.tokens} tokens" if args.token_column else "")
-                  + (f", {gaps} without a value written back unscored" if gaps else "")
-                  + (f", {disorder} earlier than a row above them"
-                     + (" of their token" if args.token_column else "")
-                     + ": scored in time order, "
-                     f"written back in file order" if disorder else "")
-                  + ("" if target == STDIO else f" -> {target}"), file=sys.stderr)
+            said = summary(rows, checked, by_token=bool(args.token_column))
+            print(f"kades score: {source}: {said}" + ("" if target == STDIO else f" -> {target}"),
+                  file=sys.stderr)
         except (InputError, OSError) as error:
             print(f"kades score: {source}: {error}", file=sys.stderr)
             failed += 1
@@ -301,6 +293,19 @@ def main_score(argv: list[str]) -> int:
         print(f"kades score: {len(jobs) - failed} of {len(jobs)} files scored -> "
               f"{args.output_dir}", file=sys.stderr)
     return exitcodes.FAILURE if failed else exitcodes.OK
+
+
+def summary(rows: int, checked: Checked, *, by_token: bool) -> str:
+    """What was scored, and how the file's gaps and order were taken."""
+    gaps, disorder = checked.without_value, checked.out_of_order
+    parts = [f"{rows - gaps} rows scored" + (f" in {checked.tokens} tokens" if by_token else "")]
+    if gaps:
+        parts.append(f"{gaps} without a value written back unscored")
+    if disorder:
+        parts.append(f"{disorder} earlier than a row above them"
+                     + (" of their token" if by_token else "")
+                     + ": scored in time order, written back in file order")
+    return ", ".join(parts)
 
 
 def folder_jobs(folder: Path, output_dir: Path) -> list[tuple[str, str]]:
