@@ -39,6 +39,21 @@ def test_a_refused_event_is_a_failure_and_the_rest_still_run(kades_env, redis_co
     assert json.loads(captured.err.splitlines()[0])["line"] == 1
 
 
+def test_json_is_as_strict_as_over_http(kades_env, redis_conn, db_conn, tmp_path, capsys):
+    """Python's json reads NaN and Infinity, and a JSON Schema's `exclusiveMinimum: 0` lets
+    NaN through (NaN <= 0 is false): the file is read as the functions read a request body."""
+    line = json.loads(feed_lines().splitlines()[0])
+    line["data"]["ticks"][0]["price"] = float("nan")
+    (tmp_path / "events.jsonl").write_text(json.dumps(line) + "\n" + feed_lines())
+    assert "NaN" in (tmp_path / "events.jsonl").read_text()
+    assert main(["run-function", "market-aggregator", "--input",
+                 str(tmp_path / "events.jsonl")]) == exitcodes.FAILURE
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 12
+    refusal = json.loads(captured.err.splitlines()[0])
+    assert refusal["line"] == 1 and "NaN is not JSON" in refusal["error"]
+
+
 def test_an_unreadable_input_is_a_failure_not_a_traceback(capsys):
     assert main(["run-function", "dead-letter", "--input", "/nonexistent/events.jsonl"]) == 1
     assert capsys.readouterr().err == ("kades run-function: cannot read "

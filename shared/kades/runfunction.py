@@ -15,7 +15,7 @@ from kades import exitcodes
 from kades.cliutil import open_input, report, report_error
 from kades.clients import TEMPORARY_ERRORS
 from kades.errors import BadRequestError
-from kades.events.envelope import from_structured, to_dict
+from kades.events.envelope import from_structured, parse_json, to_dict
 from kades.registry import FUNCTIONS, load
 from kades.runtime.endpoint import check_consumable
 from kades.runtime.function import Context, as_event_list
@@ -54,7 +54,7 @@ def main_run_function(argv: list[str]) -> int:
 def _run_one(function, ctx: Context, number: int, line: str) -> bool:
     """Handle one line, printing its replies; False (and a JSON line on stderr) when refused."""
     try:
-        event = from_structured(json.loads(line))
+        event = from_structured(parse_json(line))  # strict, as over HTTP: no NaN
         check_consumable(function, [event])
         for reply in as_event_list(function.handle(event, ctx)):
             print(json.dumps(to_dict(reply)), flush=True)
