@@ -14,6 +14,7 @@ from apiserver import ApiServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from kades.alerts import stream
+from kades.api.wsprotocol import MAX_MESSAGE_BYTES
 
 pytestmark = pytest.mark.slow  # starts processes
 
@@ -85,6 +86,38 @@ def test_protocol_errors_and_heartbeat(server, make_key):
     ws.send(json.dumps({"type": "ping"}))
     assert receive(ws)["type"] == "pong"
     ws.close()
+
+
+def test_hostile_messages_get_1004_and_the_connection_lives_on(server, make_key):
+    """Nesting deep enough to overflow Python's parser ended the conversation with a
+    RecursionError; NaN is not JSON. Both are bad messages like any other."""
+    _, key = make_key()
+    ws = connect(server, key)
+    try:
+        deep = "[" * 30_000 + "]" * 30_000
+        assert len(deep) < MAX_MESSAGE_BYTES
+        for hostile in (deep, '{"type": "ping", "n": NaN}'):
+            ws.send(hostile)
+            assert receive(ws)["data"]["code"] == 1004
+        ws.send(json.dumps({"type": "ping"}))
+        assert receive(ws)["type"] == "pong"
+    finally:
+        ws.close()
+
+
+def test_a_message_over_the_limit_closes_with_1009(server, make_key):
+    _, key = make_key()
+    ws = connect(server, key)
+    try:
+        ws.send(json.dumps({"type": "subscribe", "channels": ["anomalies"],
+                            "tokens": ["x" * 44] * (MAX_MESSAGE_BYTES // 40)}))
+        deadline = time.monotonic() + 5
+        while ws.connected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not ws.connected and ws.close_reason == 1009
+    finally:
+        if ws.connected:
+            ws.close()
 
 
 def test_live_alerts_follow_channels_and_tokens(server, make_key, redis_conn):

@@ -35,7 +35,7 @@ from kades import clients
 from kades.alerts import stream
 from kades.api import auth
 from kades.api.wsprotocol import (AUTH_FAILED, CHANNELS, CONNECTION_STALE_S,
-                                  MAX_CONNECTIONS_PER_KEY,
+                                  MAX_CONNECTIONS_PER_KEY, MAX_MESSAGE_BYTES,
                                   MAX_MESSAGES_PER_MIN, PING_INTERVAL_S, RATE_LIMITED,
                                   SERVER_ERROR, Session, message)
 from kades.keys import WS_CONNECTIONS
@@ -117,7 +117,8 @@ def register_route(app: flask.Flask) -> None:
 def serve(ctx: Context, request: flask.Request) -> flask.Response:
     if request.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
         return error_response(426, "upgrade_required", "connect with a WebSocket client")
-    ws = simple_websocket.Server.accept(request.environ, ping_interval=PING_INTERVAL_S)
+    ws = simple_websocket.Server.accept(request.environ, ping_interval=PING_INTERVAL_S,
+                                        max_message_size=MAX_MESSAGE_BYTES)
     try:
         caller = auth.authenticate(ctx, request.headers, request.args.get("api_key"))
     except auth.AuthenticationError as error:
