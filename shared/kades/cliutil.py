@@ -4,6 +4,7 @@ report of an unreachable dependency (exit code 3, never a password, never a trac
 from __future__ import annotations
 
 import contextlib
+import csv
 import re
 import sys
 from typing import IO, ContextManager, Iterable
@@ -41,6 +42,14 @@ def csv_delimiter(header: str) -> str:
     counts = {sep: header.count(sep) for sep in CSV_DELIMITERS}
     best = max(counts, key=counts.get)
     return best if counts[best] else ","
+
+
+def csv_rows(lines: Iterable[str], sep: str) -> csv.DictReader:
+    """A DictReader whose field names are the header's without the spaces around them
+    ("id, text" is a common header); empty fieldnames when there is no header."""
+    reader = csv.DictReader(lines, delimiter=sep)
+    reader.fieldnames = [name.strip() for name in reader.fieldnames or []]
+    return reader
 
 
 def open_output(name: str, *, newline: str | None = None) -> ContextManager[IO[str]]:

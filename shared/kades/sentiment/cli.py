@@ -14,7 +14,8 @@ import sys
 from typing import IO
 
 from kades import exitcodes
-from kades.cliutil import STDIO, csv_delimiter, open_input, open_output, progress as progress_bar
+from kades.cliutil import (STDIO, csv_delimiter, csv_rows, open_input, open_output,
+                           progress as progress_bar)
 
 ADDED = ("sentiment", "compound", "confidence")
 
@@ -38,12 +39,10 @@ def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
     `progress` (a tqdm bar, or anything with `update()`) advances once a row."""
     header = source.readline().lstrip("\ufeff")  # stdin keeps a byte order mark
     sep = csv_delimiter(header)
-    reader = csv.DictReader(itertools.chain([header], source), delimiter=sep)
-    if not reader.fieldnames:
+    reader = csv_rows(itertools.chain([header], source), sep)
+    columns, text_column = reader.fieldnames, text_column.strip()
+    if not columns:
         raise InputError("the input is empty: no header row")
-    # Names without the spaces around them: "id, text" is a common header.
-    columns = reader.fieldnames = [name.strip() for name in reader.fieldnames]
-    text_column = text_column.strip()
     if text_column not in columns:
         raise InputError(f"no column {text_column!r}; the columns are: {', '.join(columns)}")
     clash = [name for name in ADDED if name in columns]

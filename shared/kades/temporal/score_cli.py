@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Iterator, NamedTuple, TextIO
 
 from kades import exitcodes
-from kades.cliutil import (STDIO, csv_delimiter, open_input, open_output,
+from kades.cliutil import (STDIO, csv_delimiter, csv_rows, open_input, open_output,
                            progress as progress_bar)
 from kades.temporal.policy import new_monitor, step
 
@@ -92,9 +92,7 @@ def _rows(handle: TextIO, columns: Columns, sep: str = ","
     """(line number, row, token, time, value or None when the row has none, {volume /
     liquidity: value}) per row (a cell without a value leaves its field out); InputError on
     missing columns."""
-    reader = csv.DictReader(handle, delimiter=sep)
-    if reader.fieldnames:
-        reader.fieldnames = [name.strip() for name in reader.fieldnames]
+    reader = csv_rows(handle, sep)
     time_column, value_column = columns.time.strip(), columns.value.strip()
     token_column, extra = (columns.token or "").strip() or None, columns.extra()
     wanted = (time_column, value_column, *extra.values(), *[token_column] * bool(token_column))
