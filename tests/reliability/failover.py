@@ -47,6 +47,7 @@ class SentinelRedis:
     sentinel_ports: tuple[int, int, int] = dataclasses.field(
         default_factory=lambda: (free_port(), free_port(), free_port()))
     killed: int | None = None
+    down_after_ms: int = 1000  # Sentinel's down-after: the failover fault's "away" starts here
 
     @property
     def env(self) -> dict[str, str]:
@@ -57,7 +58,8 @@ class SentinelRedis:
 
     def start(self) -> None:
         redisgroups.ensure_redis_sentinel(data_dir=self.data_dir, ports=self.ports,
-                                          sentinel_ports=self.sentinel_ports)
+                                          sentinel_ports=self.sentinel_ports,
+                                          down_after_ms=self.down_after_ms)
 
     def primary(self) -> int | None:
         return redisgroups.redis_sentinel_primary(self.sentinel_ports)
@@ -73,6 +75,12 @@ class SentinelRedis:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"no replica promoted within {timeout_s:.0f} s")
             time.sleep(0.05)
+
+    def problem(self) -> str | None:
+        """Why the group is not whole (None once every node follows the one primary every
+        Sentinel names)."""
+        return redisgroups.sentinel_group_problem(self.ports, self.sentinel_ports,
+                                                  redisgroups.SENTINEL_MASTER)
 
     def rejoin(self) -> None:
         """Start the killed server again: it comes back as a replica of the new primary."""
