@@ -118,6 +118,11 @@ def test_a_message_over_the_limit_closes_with_1009(server, make_key):
     finally:
         if ws.connected:
             ws.close()
+    # and the server let go of it: its thread and connection slot, not held until a refresh
+    deadline = time.monotonic() + 5
+    while metric(server, "kades_websocket_connections") != 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert metric(server, "kades_websocket_connections") == 0
 
 
 def test_live_alerts_follow_channels_and_tokens(server, make_key, redis_conn):

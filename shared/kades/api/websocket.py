@@ -48,6 +48,7 @@ logger = logging.getLogger("kades.api.ws")
 # A connection's inbox holds (stream entry id, alert) from the hub and (CLIENT, message)
 # from its reader thread; entry ids look like "1764151200000-0", never like this.
 CLIENT = "client"
+READER_POLL_S = 1.0  # how long a reader waits for the client before it looks again
 
 class Hub:
     """Follows the alert stream and hands every alert to every local connection's queue."""
@@ -178,12 +179,18 @@ def _try_send(ws, frame: str) -> None:
 
 
 def _read_client(ws, inbox: queue.Queue) -> None:
-    """Hand what the client sends to its connection's inbox; (CLIENT, None) once it left."""
+    """Hand what the client sends to its connection's inbox; (CLIENT, None) once it left.
+    It waits a second at a time, not for ever: when simple_websocket closes a connection
+    itself (a message over max_message_size: 1009) it wakes a waiting reader before it marks
+    the connection closed, so a reader that waited again would never wake, and the
+    conversation would hold its thread and connection slot until its next refresh."""
     try:
-        while True:
-            inbox.put((CLIENT, ws.receive()))  # blocks until a message arrives
+        while ws.connected:
+            if (frame := ws.receive(timeout=READER_POLL_S)) is not None:
+                inbox.put((CLIENT, frame))
     except simple_websocket.ConnectionClosed:
-        inbox.put((CLIENT, None))
+        pass
+    inbox.put((CLIENT, None))
 
 
 def _converse(ctx: Context, ws, session: Session, counter: str, connection: str) -> None:
