@@ -2,7 +2,9 @@
 
 Accepted inputs (each file, or each element of a JSON array): a bare transaction object, a
 JSON-RPC envelope `{"result": ...}`, a `getBlock` result (`{"transactions": [...]}`), in
-`json` or `jsonParsed` encoding. A block without a `slot` field takes `parentSlot + 1`.
+`json` or `jsonParsed` encoding. A block without a `slot` field takes `parentSlot + 1`. A
+null result or a skipped-slot error is a slot without a block; any other RPC error, and a
+block recorded without its transactions, is refused with what to record instead.
 """
 from __future__ import annotations
 
@@ -13,9 +15,13 @@ from typing import Any, Iterable, Iterator
 from kades.events.envelope import CloudEvent
 from kades.solana.normalise import EMPTY_KINDS, empty_records, normalise_transaction
 from kades.solana.parts import split_block
+from kades.solana.rpc import SKIPPED_SLOT_CODES
 from kades.solana.transaction import MalformedTransaction
 
 SOURCE = "/kades/solana-source"
+# What reading one odd transaction can raise: it is left out and reported, never the end of
+# the feed (a poller stopped by it would stop on the same slot again after every restart).
+UNREADABLE = (MalformedTransaction, KeyError, IndexError, TypeError, ValueError, OverflowError)
 
 
 def transactions_of(document: Any) -> Iterator[dict]:
@@ -30,40 +36,77 @@ def transactions_of(document: Any) -> Iterator[dict]:
         if document["result"] is not None:  # null: a skipped slot or an unknown signature
             yield from transactions_of(document["result"])
         return
+    if "error" in document and "transaction" not in document:  # a JSON-RPC error answer
+        error = document["error"] if isinstance(document["error"], dict) else {}
+        if error.get("code") in SKIPPED_SLOT_CODES:
+            return  # as a null result: a slot without a block
+        raise MalformedTransaction(f"an RPC error was recorded, not a transaction: "
+                                   f"{error.get('code')} {error.get('message', document['error'])}")
+    if "blockhash" in document and "transactions" not in document:
+        raise MalformedTransaction("a getBlock result without its transactions: record it with "
+                                   "transactionDetails \"full\"")
     if "transactions" in document:  # a getBlock result
-        slot = document.get("slot", (document.get("parentSlot", -1) + 1))
-        for tx in document["transactions"]:
-            yield {"slot": slot, "blockTime": document.get("blockTime"), **tx}
+        parent = document.get("parentSlot")
+        slot = document.get("slot", parent + 1 if isinstance(parent, int) else 0)
+        if not isinstance(document["transactions"], list):
+            raise MalformedTransaction("a getBlock result's transactions are a JSON array")
+        for tx in document["transactions"]:  # what is no object is reported by build_blocks
+            yield {"slot": slot, "blockTime": document.get("blockTime"), **tx} if isinstance(tx, dict) else tx
         return
     yield document
+
+
+def signature_of(tx: Any) -> str:
+    """The transaction's first signature, for a report; "?" when it has none to give."""
+    try:
+        return str(tx["transaction"]["signatures"][0])
+    except (KeyError, IndexError, TypeError):
+        return "?"
 
 
 def rfc3339(unix_s: int | None) -> str | None:
     if unix_s is None:
         return None
+    if not isinstance(unix_s, int) or isinstance(unix_s, bool):
+        raise MalformedTransaction(f"blockTime is not a Unix time in seconds: {unix_s!r}")
     return datetime.fromtimestamp(unix_s, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def build_blocks(transactions: Iterable[dict]) -> list[dict]:
-    """One chain-block data object per slot, in slot order; records in transaction order."""
+def build_blocks(transactions: Iterable[dict], *,
+                 unreadable: list[tuple[int, str]] | None = None) -> list[dict]:
+    """One chain-block data object per slot, in slot order; records in transaction order.
+    A transaction that cannot be read is left out, counted in its block's
+    `stats.unreadable` (when its slot can be read) and, as (its position in `transactions`,
+    the reason), appended to `unreadable`."""
     blocks: dict[int, dict] = {}
-    for tx in transactions:
-        slot = int(tx.get("slot") or 0)
-        block = blocks.setdefault(slot, {"slot": slot, "block_time": rfc3339(tx.get("blockTime")),
+    left_out: Counter = Counter()  # per slot
+    for position, tx in enumerate(transactions):
+        try:
+            if not isinstance(tx, dict):
+                raise MalformedTransaction(f"a transaction is a JSON object, not {type(tx).__name__}")
+            slot, block_time = int(tx.get("slot") or 0), rfc3339(tx.get("blockTime"))
+            records, skipped = normalise_transaction(tx)
+        except UNREADABLE as error:
+            if unreadable is not None:
+                unreadable.append((position, f"{signature_of(tx)}: {type(error).__name__}: {error}"))
+            if isinstance(tx, dict) and isinstance(tx.get("slot"), int):
+                left_out[tx["slot"]] += 1
+            continue
+        block = blocks.setdefault(slot, {"slot": slot, "block_time": block_time,
                                          **empty_records(), "stats": Counter(), "skipped": Counter()})
-        records, skipped = normalise_transaction(tx)
         failed = (tx.get("meta") or {}).get("err") is not None
         block["stats"]["transactions"] += 1
         block["stats"]["failed"] += failed
         block["skipped"].update(skipped)
-        position = block["stats"]["transactions"] - 1  # records keep their transaction's order
+        tx_index = block["stats"]["transactions"] - 1  # records keep their transaction's order
         for kind in EMPTY_KINDS:
-            block[kind].extend({**record, "tx_index": position} for record in records[kind])
+            block[kind].extend({**record, "tx_index": tx_index} for record in records[kind])
     result = []
     for slot in sorted(blocks):
         block = blocks[slot]
         block["stats"] = {"transactions": block["stats"]["transactions"],
                           "failed": block["stats"]["failed"],
+                          "unreadable": left_out[slot],
                           "skipped_programs": dict(sorted(block.pop("skipped").items()))}
         result.append(block)
     return result

@@ -7,6 +7,7 @@ Blocks not available yet are waited for; skipped slots are passed over.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 
@@ -17,11 +18,13 @@ from kades.errors import TemporaryFailure
 from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
 from kades.keys import SOLANA_LAST_SLOT
+from kades.logs import log
 from kades.settings import redact_url, settings
 from kades.solana.block import block_events, build_blocks, transactions_of
 from kades.solana.rpc import NOT_YET_CODES, RpcError, SolanaRpc
 
 POLL_S = 0.4  # one slot
+logger = logging.getLogger("kades.solana.source")
 
 
 def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | None, store=None,
@@ -42,10 +45,14 @@ def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | Non
                 continue
             raise
         if block is not None:
-            for data in build_blocks(transactions_of(block)):
+            unreadable: list[tuple[int, str]] = []
+            for data in build_blocks(transactions_of(block), unreadable=unreadable):
                 for event in block_events(data):
                     validate_data(event)
                     emit(event)
+            for _, reason in unreadable:  # left out, so that one odd transaction never stops the feed
+                log(logger, logging.WARNING, "solana-source: transaction left out, unreadable",
+                    slot=slot, reason=reason)
         if store is not None:
             store.set(SOLANA_LAST_SLOT, slot)
         slot += 1

@@ -6,7 +6,8 @@ under kades.events.catalogue.MAX_EVENT_BYTES)
 are POSTed in binary mode to the sink (K_SINK / KADES_SINK_URL, the Broker ingress), each with
 the sender token of `--sink-token-file` (on a cluster with authentication-oidc: the one the
 ContainerSource's SinkBinding mounts at /oidc/token).
-`--replay -` reads one recorded JSON document from stdin.
+`--replay -` reads a recording from stdin. A recording is one JSON document or JSON lines; a
+transaction that cannot be read is left out and named on stderr.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
 from kades.runtime.tokenfile import SINKBINDING_TOKEN_FILE
 from kades.settings import redact_url, settings
-from kades.solana.block import block_events, build_blocks, programs_summary, transactions_of
+from kades.solana.block import (signature_of, block_events, build_blocks, programs_summary,
+                                transactions_of)
 from kades.solana.transaction import MalformedTransaction
 
 
@@ -43,19 +45,52 @@ def recorded_files(paths: list[str]) -> list[Path | str]:
     return files
 
 
+def documents(text: str) -> list:
+    """The JSON documents of a recording: one, or one per line (JSON lines, as a recorder
+    that appends each answer writes them)."""
+    try:
+        return [json.loads(text)]
+    except json.JSONDecodeError as error:
+        if not error.msg.startswith("Extra data"):
+            raise
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            found.extend([json.loads(line)] if line.strip() else [])
+        except json.JSONDecodeError as error:
+            raise MalformedTransaction(f"line {number}: {error}") from None
+    return found
+
+
 def replay_events(paths: list[str], *, summary: list | None = None) -> list:
     """The chain-block events of recorded files, in slot order (per slot: one per mint, in parts);
-    `summary` (a list) gets what programs were read and skipped."""
-    transactions = []
+    `summary` (a list) gets what programs were read and skipped, each transaction left out as
+    unreadable with its file, and how many were recorded more than once (a signature is read
+    once). Fails when there were transactions and none could be read."""
+    transactions, origins, seen, repeated = [], [], set(), 0
     for path in recorded_files(paths):
         try:
             text = sys.stdin.read() if path == STDIO else path.read_text(encoding="utf-8")
-            transactions.extend(transactions_of(json.loads(text)))
+            found = [tx for document in documents(text) for tx in transactions_of(document)]
         except (ValueError, MalformedTransaction) as error:
             raise MalformedTransaction(f"{path}: {error}") from error
-    blocks = build_blocks(transactions)
+        for tx in found:  # a signature is unique on chain: overlapping recordings give it twice
+            if (signature := signature_of(tx)) != "?" and signature in seen:
+                repeated += 1
+                continue
+            seen.add(signature)
+            transactions.append(tx)
+            origins.append(path)
+    unreadable: list[tuple[int, str]] = []
+    blocks = build_blocks(transactions, unreadable=unreadable)
+    left_out = [f"{origins[position]}: {reason}" for position, reason in unreadable]
+    if left_out and len(left_out) == len(transactions):
+        raise MalformedTransaction("no transaction could be read: " + "; ".join(left_out[:3]))
     if summary is not None:
         summary.append(programs_summary(blocks))
+        summary.extend(f"left out, unreadable: {line}" for line in left_out)
+        if repeated:
+            summary.append(f"read once, recorded again: {repeated} transactions")
     events = [event for block in blocks for event in block_events(block)]
     for event in events:
         validate_data(event)  # the source never emits what the functions would refuse
@@ -103,7 +138,7 @@ def main_solana_source(argv: list[str]) -> int:
         events = replay_events(args.replay, summary=summary)
     except (OSError, ValueError) as error:  # unreadable or malformed recordings
         return report("solana-source", str(error))
-    print(*summary, file=sys.stderr)  # stdout carries only the events
+    print(*summary, sep="\n", file=sys.stderr)  # stdout carries only the events
     if args.stdout:
         for event in events:
             print(json.dumps(to_dict(event)), flush=True)

@@ -38,6 +38,9 @@ class TokenBalance:
 
 class TransactionView:
     def __init__(self, tx: dict[str, Any]):
+        if isinstance(tx.get("transaction"), list):  # [data, "base64"]: the wire bytes
+            raise MalformedTransaction(f"a transaction in {(tx['transaction'] or ['an unknown'])[-1]} encoding: "
+                                       "record it with encoding \"json\" or \"jsonParsed\"")
         try:
             self.meta = tx["meta"] or {}
             self.message = tx["transaction"]["message"]
