@@ -47,10 +47,10 @@ def test_an_unreadable_transaction_is_left_out_named_and_counted(tmp_path, capsy
 
 
 def test_a_recording_with_nothing_readable_fails_with_the_reason(tmp_path, capsys):
-    base64 = transaction(5) | {"transaction": ["AQID", "base64"]}
-    code, events, err = replay(tmp_path, capsys, [base64])
+    compressed = transaction(5) | {"transaction": ["KLUv/QBYAQAA", "base64+zstd"]}
+    code, events, err = replay(tmp_path, capsys, [compressed])
     assert code == exitcodes.FAILURE and not events
-    assert "no transaction could be read" in err and 'record it with encoding "json"' in err
+    assert "no transaction could be read" in err and "'base64+zstd' encoding: record it" in err
 
 
 def test_rpc_errors_skipped_slots_and_blocks_without_transactions(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""A read-only view of one `getTransaction` / `getBlock` transaction, `json` or `jsonParsed`.
+"""A read-only view of one `getTransaction` / `getBlock` transaction, `json` or `jsonParsed`
+(or `base64`, read as `json`: kades.solana.wire).
 
 Both encodings are reduced to the same plain facts: resolved account addresses, the signers,
 the instructions in execution order (each outer one followed by its inner ones) and the token
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kades.solana.base58 import b58decode
+from kades.solana.wire import WireError, decode_transaction
 
 
 class MalformedTransaction(ValueError):
@@ -38,13 +40,16 @@ class TokenBalance:
 
 class TransactionView:
     def __init__(self, tx: dict[str, Any]):
-        if isinstance(tx.get("transaction"), list):  # [data, "base64"]: the wire bytes
-            raise MalformedTransaction(f"a transaction in {(tx['transaction'] or ['an unknown'])[-1]} encoding: "
-                                       "record it with encoding \"json\" or \"jsonParsed\"")
+        transaction = tx.get("transaction")
+        if isinstance(transaction, list):  # [data, "base64"]: the wire bytes
+            try:
+                transaction = decode_transaction(transaction)
+            except WireError as error:
+                raise MalformedTransaction(str(error)) from None
         try:
             self.meta = tx["meta"] or {}
-            self.message = tx["transaction"]["message"]
-            self.signature = tx["transaction"]["signatures"][0]
+            self.message = transaction["message"]
+            self.signature = transaction["signatures"][0]
             raw_keys = self.message["accountKeys"]
         except (KeyError, TypeError, IndexError) as error:
             raise MalformedTransaction(f"not a Solana transaction: missing {error}") from None
