@@ -47,17 +47,16 @@ class SolanaRpc:
                     if retry_after.replace(".", "", 1).isdigit():
                         wait = max(wait, float(retry_after))
                 else:
-                    response.raise_for_status()
-                    answer = response.json()
-                    if "error" in answer:
-                        raise RpcError(answer["error"].get("code", 0), answer["error"].get("message", ""))
-                    return answer.get("result")
+                    return _result(method, response)
             if attempt + 1 < self.max_attempts:
                 self.sleep(wait)
         raise TemporaryFailure(f"{self.url} {method}: {problem} after {self.max_attempts} attempts")
 
     def get_slot(self) -> int:
-        return int(self.call("getSlot", [{"commitment": self.commitment}]))
+        slot = self.call("getSlot", [{"commitment": self.commitment}])
+        if not isinstance(slot, int) or isinstance(slot, bool):
+            raise RpcError(0, f"getSlot answered {_excerpt(repr(slot))}, not a slot number")
+        return slot
 
     def get_block(self, slot: int, *, encoding: str = "json") -> dict | None:
         """The block of `slot` (with `slot` added), or None for a slot without a block."""
@@ -69,4 +68,32 @@ class SolanaRpc:
             if error.code in SKIPPED_SLOT_CODES:
                 return None
             raise
+        if block is not None and not isinstance(block, dict):
+            raise RpcError(0, f"getBlock answered {_excerpt(repr(block))}, not a block")
         return None if block is None else {**block, "slot": slot}
+
+
+def _excerpt(text: str, size: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[:size] + "..."
+
+
+def _result(method: str, response: httpx.Response) -> Any:
+    """The `result` of a node's answer; RpcError for a JSON-RPC error, and for an answer that
+    waiting will not change (a 4xx such as a refused API key, a body that is no JSON-RPC
+    answer, as a proxy's HTML page)."""
+    if response.status_code >= 400:
+        raise RpcError(response.status_code, f"{method}: HTTP {response.status_code}: "
+                                             f"{_excerpt(response.text)}")
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not ("result" in answer or "error" in answer):
+        raise RpcError(0, f"{method}: not a JSON-RPC answer ({response.headers.get('content-type', '')}): "
+                          f"{_excerpt(response.text)}")
+    if "error" in answer:
+        error = answer["error"] if isinstance(answer["error"], dict) else {"message": answer["error"]}
+        code = error.get("code", 0)
+        raise RpcError(code if isinstance(code, int) else 0, str(error.get("message", "")))
+    return answer["result"]
