@@ -5,39 +5,27 @@ method and what came back (the command exits 1 with it, not with a traceback); a
 error keeps its code, so skipped and not-yet-produced slots are still told apart."""
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
+from nodes import Quiet, serving
 
 from kades import exitcodes
 from kades.cli import main
 from kades.solana.rpc import RpcError, SolanaRpc
 
 
-class Answering(BaseHTTPRequestHandler):
-    answer: tuple[int, str, bytes] = (200, "application/json", b"{}")
+class Answering(Quiet):
+    reply: tuple[int, str, bytes] = (200, "application/json", b"{}")
 
     def do_POST(self):
         self.rfile.read(int(self.headers["content-length"]))
-        status, content_type, body = Answering.answer
-        self.send_response(status)
-        self.send_header("content-type", content_type)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        status, content_type, body = Answering.reply
+        self.answer(body, status=status, content_type=content_type)
 
 
 @pytest.fixture
 def node():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Answering)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving(Answering) as url:
+        yield url
 
 
 JSON = "application/json"
@@ -54,20 +42,20 @@ JSON = "application/json"
     ((200, JSON, b'{"jsonrpc": "2.0", "id": 1, "result": "abc"}'), 0, "getSlot answered 'abc', not a slot"),
 ])
 def test_what_is_no_slot_is_an_rpc_error_naming_it(node, answer, code, says):
-    Answering.answer = answer
+    Answering.reply = answer
     with pytest.raises(RpcError) as caught:
         SolanaRpc(node).get_slot()
     assert caught.value.code == code and says in str(caught.value)
 
 
 def test_a_block_of_the_wrong_type_is_an_rpc_error(node):
-    Answering.answer = (200, JSON, b'{"jsonrpc": "2.0", "id": 1, "result": [1]}')
+    Answering.reply = (200, JSON, b'{"jsonrpc": "2.0", "id": 1, "result": [1]}')
     with pytest.raises(RpcError, match=r"getBlock answered \[1\], not a block"):
         SolanaRpc(node).get_block(5)
 
 
 def test_the_command_exits_1_with_the_answer_not_a_traceback(node, kades_env, redis_conn, capsys):
-    Answering.answer = (200, "text/html", b"<html>" + b"x" * 1000 + b"</html>")
+    Answering.reply = (200, "text/html", b"<html>" + b"x" * 1000 + b"</html>")
     code = main(["solana-source", "--rpc", node, "--stdout", "--start-slot", "5", "--max-slots", "1"])
     assert code == exitcodes.FAILURE
     [line] = capsys.readouterr().err.splitlines()

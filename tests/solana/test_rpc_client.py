@@ -3,17 +3,16 @@ made for one node share its kept-alive connection, and each keeps its own time l
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from nodes import Quiet, serving
 
 from kades.errors import TemporaryFailure
 from kades.solana.rpc import SolanaRpc
 
 
-class Node(BaseHTTPRequestHandler):
+class Node(Quiet):
     protocol_version = "HTTP/1.1"  # keeps connections alive, as RPC endpoints do
     delay_s = 0.0
     peers: set = set()
@@ -22,25 +21,14 @@ class Node(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(int(self.headers["content-length"])))
         Node.peers.add(self.client_address)
         time.sleep(Node.delay_s)
-        body = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": 7}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.answer(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": 7}).encode())
 
 
 @pytest.fixture
 def node():
     Node.delay_s, Node.peers = 0.0, set()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Node)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with serving(Node) as url:
+        yield url
 
 
 def test_clients_of_one_node_share_one_kept_alive_connection(node):

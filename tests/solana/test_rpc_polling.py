@@ -6,11 +6,10 @@ answers 429 first, has a skipped slot and a slot not produced yet, as real endpo
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import shared_material
+from nodes import Quiet, serving
 
 from kades.keys import SOLANA_LAST_SLOT
 from kades.solana.poll import follow
@@ -25,7 +24,7 @@ def recorded(name: str) -> dict:
     return document[0] if isinstance(document, list) else document
 
 
-class FakeNode(BaseHTTPRequestHandler):
+class FakeNode(Quiet):
     blocks: dict[int, dict] = {}
     tip = 0
     calls: list[str] = []
@@ -36,9 +35,7 @@ class FakeNode(BaseHTTPRequestHandler):
         FakeNode.calls.append(request["method"])
         if not FakeNode.throttled:
             FakeNode.throttled = True
-            self.send_response(429)
-            self.send_header("retry-after", "0")
-            self.end_headers()
+            self.answer(status=429, headers={"retry-after": "0"})
             return
         if request["method"] == "getSlot":
             answer = {"result": FakeNode.tip}
@@ -48,15 +45,7 @@ class FakeNode(BaseHTTPRequestHandler):
                 answer = {"result": FakeNode.blocks[slot]}
             else:
                 answer = {"error": {"code": -32007, "message": f"Slot {slot} was skipped"}}
-        body = json.dumps({"jsonrpc": "2.0", "id": request["id"], **answer}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):  # keep test output clean
-        pass
+        self.answer(json.dumps({"jsonrpc": "2.0", "id": request["id"], **answer}).encode())
 
 
 @pytest.fixture
@@ -65,10 +54,8 @@ def node():
     block = {"blockTime": tx["blockTime"], "parentSlot": 99, "blockhash": "h",
              "transactions": [{"transaction": tx["transaction"], "meta": tx["meta"]}]}
     FakeNode.blocks, FakeNode.tip, FakeNode.calls, FakeNode.throttled = {100: block, 102: block}, 102, [], False
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeNode)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(FakeNode) as url:
+        yield url
 
 
 def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn):
@@ -85,25 +72,17 @@ def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn):
     assert [e.data["slot"] for e in again] == [103]  # resumed after the last slot kept in Redis
 
 
-class AlwaysBusy(BaseHTTPRequestHandler):
+class AlwaysBusy(Quiet):
     def do_POST(self):
         self.rfile.read(int(self.headers["content-length"]))
-        self.send_response(503)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+        self.answer(status=503)
 
 
 def test_a_node_that_stays_away_is_a_temporary_failure_after_backoff():
     from kades.errors import TemporaryFailure
-    server = ThreadingHTTPServer(("127.0.0.1", 0), AlwaysBusy)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     waits = []
-    try:
-        rpc = SolanaRpc(f"http://127.0.0.1:{server.server_port}", max_attempts=4, backoff_s=0.1, sleep=waits.append)
+    with serving(AlwaysBusy) as url:
+        rpc = SolanaRpc(url, max_attempts=4, backoff_s=0.1, sleep=waits.append)
         with pytest.raises(TemporaryFailure, match="HTTP 503 after 4 attempts"):
             rpc.get_slot()
-    finally:
-        server.shutdown()
     assert waits == [0.1, 0.2, 0.4]  # exponential, and no wait after the last attempt
