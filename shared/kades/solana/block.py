@@ -2,7 +2,7 @@
 
 Accepted inputs (each file, or each element of a JSON array): a bare transaction object, a
 JSON-RPC envelope `{"result": ...}`, a `getBlock` result (`{"transactions": [...]}`), in
-`json` or `jsonParsed` encoding. A block without a `slot` field takes `parentSlot + 1`. A
+`json`, `jsonParsed`, `base64` or `base58` encoding. A block without a `slot` field takes `parentSlot + 1`. A
 null result or a skipped-slot error is a slot without a block; any other RPC error, and a
 block recorded without its transactions, is refused with what to record instead.
 """

@@ -24,7 +24,7 @@ from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
 from kades.runtime.tokenfile import SINKBINDING_TOKEN_FILE
 from kades.settings import redact_url, settings
-from kades.solana.block import (signature_of, block_events, build_blocks, programs_summary,
+from kades.solana.block import (block_events, build_blocks, programs_summary, signature_of,
                                 transactions_of)
 from kades.solana.transaction import MalformedTransaction
 
