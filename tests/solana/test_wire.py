@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from kades.solana.base58 import b58decode, b58encode
 from kades.solana.normalise import normalise_transaction
 from kades.solana.transaction import MalformedTransaction
-from kades.solana.wire import WireError, decode_transaction
+from kades.solana.wire import WireError, decode_transaction, first_signature
 
 FOLDERS = [shared_material.DATA / "solana/rpc", shared_material.DATA / "solana/rpc2"]
 
@@ -100,6 +100,7 @@ def test_real_transactions_read_alike_from_their_signed_wire_bytes():
         signer.verify(b58decode(tx["transaction"]["signatures"][0]), message)  # raises if not the signed bytes
         decoded = decode_transaction([base64.b64encode(whole).decode(), "base64"])
         assert decoded["signatures"] == tx["transaction"]["signatures"], name
+        assert first_signature([b58encode(whole), "base58"]) == decoded["signatures"][0], name
         assert same_message(decoded["message"], tx["transaction"]["message"]), name
         assert normalise_transaction(as_base64(tx)) == normalise_transaction(tx), name
         versions.add(str(tx.get("version") or "legacy"))

@@ -17,7 +17,7 @@ from kades.solana.normalise import EMPTY_KINDS, empty_records, normalise_transac
 from kades.solana.parts import split_block
 from kades.solana.rpc import SKIPPED_SLOT_CODES
 from kades.solana.transaction import MalformedTransaction
-from kades.solana.wire import decode_transaction
+from kades.solana.wire import first_signature
 
 SOURCE = "/kades/solana-source"
 # What reading one odd transaction can raise: it is left out and reported, never the end of
@@ -62,7 +62,7 @@ def signature_of(tx: Any) -> str:
     try:
         transaction = tx["transaction"]
         if isinstance(transaction, list):  # wire bytes: the signatures come first
-            transaction = decode_transaction(transaction)
+            return first_signature(transaction)
         return str(transaction["signatures"][0])
     except (KeyError, IndexError, TypeError, ValueError):
         return "?"

@@ -66,6 +66,14 @@ def wire_bytes(encoded: list) -> bytes:
                     "\"json\", \"jsonParsed\" or \"base64\"")
 
 
+def first_signature(encoded: list) -> str:
+    """The transaction's first signature (its id), read without decoding the message."""
+    reader = _Reader(wire_bytes(encoded))
+    if not reader.length():
+        raise WireError("a transaction without signatures")
+    return b58encode(reader.take(64))
+
+
 def decode_transaction(encoded: list) -> dict:
     """`{"signatures": [...], "message": {...}}` as the `json` encoding gives it."""
     reader = _Reader(wire_bytes(encoded))
