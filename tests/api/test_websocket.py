@@ -9,7 +9,7 @@ import uuid
 
 import httpx
 import pytest
-import simple_websocket
+import wsclient
 from apiserver import ApiServer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -45,9 +45,9 @@ def alert(token: str, channels=("anomalies", "patterns", "wash_trading")) -> dic
                      "score": 0.8, "kind": "raised", "message": "m", "channels": list(channels)}}
 
 
-def connect(server, key: str, **params) -> simple_websocket.Client:
+def connect(server, key: str, **params) -> wsclient.Client:
     query = "&".join(f"{k}={v}" for k, v in {"api_key": key, **params}.items())
-    ws = simple_websocket.Client.connect(f"{server.ws_url}?{query}")
+    ws = wsclient.connect(f"{server.ws_url}?{query}")
     assert receive(ws, "welcome")["data"]["channels"]
     return ws
 
@@ -65,7 +65,7 @@ def metric(server, name: str) -> float:
 
 
 def test_bad_key_gets_error_1001(server):
-    ws = simple_websocket.Client.connect(f"{server.ws_url}?api_key=kades_{'x' * 32}")
+    ws = wsclient.connect(f"{server.ws_url}?api_key=kades_{'x' * 32}")
     assert receive(ws, "error")["data"]["code"] == 1001
     closed_by_server(ws)
 
@@ -166,7 +166,7 @@ def test_reconnect_replays_what_was_missed_once(server, make_key, redis_conn):
 def test_at_most_ten_connections_per_key(server, make_key):
     _, key = make_key()
     sockets = [connect(server, key) for _ in range(10)]
-    extra = simple_websocket.Client.connect(f"{server.ws_url}?api_key={key}")
+    extra = wsclient.connect(f"{server.ws_url}?api_key={key}")
     assert receive(extra, "error")["data"]["code"] == 1003
     closed_by_server(extra)
     for ws in sockets:

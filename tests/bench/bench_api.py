@@ -27,7 +27,6 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import simple_websocket
 
 from kades.dev import services as devservices
 from kades.events.catalogue import ALERT, new_event
@@ -38,6 +37,8 @@ from kades.storage.apikeys import create_key
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/bench"))
+sys.path.insert(0, str(ROOT / "tests"))  # wsclient
+import wsclient  # noqa: E402
 from bench_broker import cpu_s  # noqa: E402
 from run import NOOP, Server, bench_stores, make_ticks, tick_event  # noqa: E402
 from kades.dev.services import free_port  # noqa: E402
@@ -99,7 +100,7 @@ def alerts_end_to_end(env: dict, api_url: str, key: str, *, rate: float, seconds
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
-        ws = simple_websocket.Client.connect(api_url.replace("http", "ws") + f"/v1/ws?api_key={key}")
+        ws = wsclient.connect(api_url.replace("http", "ws") + f"/v1/ws?api_key={key}")
         ws.send(json.dumps({"type": "subscribe", "channels": ["anomalies"]}))
         sent: dict[str, float] = {}
         received: dict[str, float] = {}
@@ -198,7 +199,7 @@ def stream_to_websocket(api_url: str, key: str, redis_url: str, *, rate: float,
 
     from kades.alerts import stream
     client = redis.Redis.from_url(redis_url)
-    ws = simple_websocket.Client.connect(api_url.replace("http", "ws") + f"/v1/ws?api_key={key}")
+    ws = wsclient.connect(api_url.replace("http", "ws") + f"/v1/ws?api_key={key}")
     ws.send(json.dumps({"type": "subscribe", "channels": ["anomalies"]}))
     total, sent, received = int(rate * seconds), {}, {}
 
