@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kades.alerts.destinations import delivery_problem, is_public, registration_problem
+from kades.alerts.destinations import (delivery_problem, is_public, registration_problem,
+                                       url_problem)
 
 REFUSED = ["http://127.0.0.1:9/hook", "http://10.1.2.3/x", "https://172.20.0.5/x",
            "https://192.168.1.1/x", "http://169.254.169.254/latest/meta-data/",
@@ -14,6 +15,11 @@ REFUSED = ["http://127.0.0.1:9/hook", "http://10.1.2.3/x", "https://172.20.0.5/x
            "http://metadata.google.internal/x", "http://printer.local/x"]
 ACCEPTED = ["https://example.org/hook", "https://hooks.slack.com/services/x",
             "http://8.8.8.8/x", "https://[2606:4700:4700::1111]/x"]
+# URLs no client can use: urllib or httpx raise on them, or the host is no host name.
+UNUSABLE = ["http://[x/", "http://example.com:99999/", "http://example.com:abc/",
+            "http://example.com:0/", "http://xn--ls8h.la/", "http://\u2603.net/",
+            "http://exa mple.com/", "http://ex%41mple.com/", "http://a..b/", "ftp://example.com/",
+            "http:///path"]
 
 
 @pytest.mark.parametrize("url", REFUSED)
@@ -24,6 +30,17 @@ def test_registration_refuses_private_addresses_and_local_names(url):
 @pytest.mark.parametrize("url", ACCEPTED)
 def test_registration_accepts_public_addresses_and_names(url):
     assert registration_problem(url) is None
+
+
+@pytest.mark.parametrize("url", UNUSABLE)
+def test_a_url_no_client_can_use_is_named(url):
+    assert url_problem(url)
+
+
+@pytest.mark.parametrize("url", ACCEPTED + REFUSED + [
+    "https://user:pw@example.com:8443/a?b#c", "http://b\u00fccher.de/x", "http://my_host.example.com/"])
+def test_a_usable_url_passes_whether_or_not_it_is_public(url):
+    assert url_problem(url) is None
 
 
 def test_delivery_refuses_a_name_that_resolves_to_a_private_address():

@@ -1,7 +1,6 @@
 """alert-dispatch on real Redis and PostgreSQL, webhooks received by a real HTTP server."""
 from __future__ import annotations
 
-import json
 import time
 
 import httpx
@@ -184,6 +183,23 @@ def test_a_webhook_resolving_to_a_private_address_is_never_contacted(ctx, db_con
     assert totals == {"delivered": 0, "retry": 2, "dead": 1} and not local.received
     [dead] = store.deliveries(db_conn, status="dead")
     assert dead["last_error"].startswith("refused: localhost resolves to a non-public address")
+
+
+def test_a_webhook_no_client_can_use_fails_alone_and_the_others_are_delivered(
+        ctx, db_conn, key_id, receivers):
+    """Rows registered before registration refused them: urllib and httpx raise on these
+    URLs, which ended the whole round (every other delivery claimed with them) each time."""
+    good = receivers()
+    hook(db_conn, key_id, good.url)
+    unusable = {hook(db_conn, key_id, url)["id"] for url in (
+        "http://example.com:99999/x", "http://xn--ls8h.la/", "http://[x/")}
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    with httpx.Client() as client:
+        totals = drain(ctx, client)
+    assert totals == {"delivered": 1, "retry": 6, "dead": 3} and len(good.received) == 1
+    dead = store.deliveries(db_conn, status="dead")
+    assert {d["webhook_id"] for d in dead} == unusable
+    assert all(d["last_error"].startswith("refused: not a usable URL") for d in dead)
 
 
 def test_live_webhooks_are_read_once_per_context_within_their_ttl(ctx, db_conn, key_id, receivers):

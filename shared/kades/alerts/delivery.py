@@ -20,7 +20,7 @@ import httpx
 import psycopg
 from psycopg_pool import PoolClosed
 
-from kades.alerts.destinations import delivery_problem
+from kades.alerts.destinations import delivery_problem, url_problem
 from kades.alerts.signing import signature_headers
 from kades.logs import log
 from kades.metrics import WEBHOOK_DELIVERIES
@@ -43,7 +43,11 @@ class RetryPolicy:
 def attempt(client: httpx.Client, delivery: dict, policy: RetryPolicy, *,
             allow_private: bool = False) -> tuple[int | None, str | None]:
     """POST one delivery; (HTTP status or None, error text or None when delivered).
-    A URL whose name now resolves to a private address is not contacted (see destinations)."""
+    A URL whose name now resolves to a private address is not contacted (see destinations);
+    nor is one no client can use (registered before registration refused such URLs): its
+    attempt fails, and a parse error never ends the round of the other deliveries."""
+    if unusable := url_problem(delivery["url"]):
+        return None, f"refused: {unusable}"
     if not allow_private and (refused := delivery_problem(delivery["url"])):
         return None, f"refused: {refused}"
     body = json.dumps(delivery["payload"], separators=(",", ":")).encode()

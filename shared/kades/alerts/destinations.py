@@ -10,10 +10,39 @@ NetworkPolicy enforces the same rule a second time.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
+import httpx
+
 LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".svc", ".cluster.local", ".home.arpa")
+# A host name as it goes on the wire (IDNA-encoded): labels of letters, digits, '-' and '_'.
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?", re.IGNORECASE)
+
+
+def url_problem(url: str) -> str | None:
+    """Why `url` can never be delivered to (no http(s), no host, a host or port no client
+    can use), or None. Registration refuses such a URL; delivery checks it before anything
+    else parses it, since urllib and httpx raise on some of them (a port past 65535, a
+    bracket without an IPv6 address, a host httpx cannot encode)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        parsed = httpx.URL(url)
+        host, _ = parsed.raw_host.decode("ascii"), parsed.host  # .host decodes IDNA: may raise
+    except (ValueError, httpx.InvalidURL, UnicodeError) as error:
+        return f"not a usable URL: {error}"
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return "an http(s) URL with a host"
+    if port == 0:
+        return "port 0 cannot be connected to"
+    try:
+        ipaddress.ip_address(parts.hostname.split("%", 1)[0])
+    except ValueError:
+        if not _HOST_NAME.fullmatch(host):
+            return f"{parts.hostname!r} is not a valid host name"
+    return None
 
 
 def is_public(address: str) -> bool:

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit
 
 import flask
 
-from kades.alerts.destinations import registration_problem
+from kades.alerts.destinations import registration_problem, url_problem
 from kades.alerts.signing import new_secret, secret_problem
 from kades.api.auth import Caller
 from kades.api.openapi import Checked
@@ -21,11 +20,11 @@ MAX_WEBHOOKS_PER_KEY = 20
 
 def create(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     """The body is checked against openapi.yaml already (fields, types, lengths, levels);
-    here what the document cannot say: a URL with a host, that is public."""
+    here what the document cannot say: a URL a client can use (host and port), that is public."""
     body, problems = request.body, []
     url, min_level, tokens = body["url"], body["min_level"], body["tokens"]
-    if not urlsplit(url).hostname:
-        problems.append(Problem("url", "an http(s) URL with a host"))
+    if unusable := url_problem(url):
+        problems.append(Problem("url", unusable))
     elif not ctx.settings.webhook_allow_private and (refused := registration_problem(url)):
         problems.append(Problem("url", refused))
     secret = body["secret"] if "secret" in body else new_secret()  # whsec_...: Standard Webhooks
@@ -58,7 +57,7 @@ def delete(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     try:
         parsed = uuid.UUID(webhook_id)
     except ValueError:
-        raise BadRequestError("invalid webhook id", [Problem("id", "not a UUID")]) from None
+        raise BadRequestError("invalid webhook id", [Problem("webhook_id", "not a UUID")]) from None
     with ctx.db() as conn:
         deleted = store.delete_webhook(conn, caller.key_id, parsed)
     if not deleted:
