@@ -19,10 +19,10 @@ class ApiServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/ws"
-        env = dict(os.environ, KADES_REDIS_URL=settings.redis_url,
-                   KADES_REDIS_CLUSTER=str(settings.redis_cluster),
-                   KADES_DATABASE_URL=settings.database_url, THREADS=str(threads),
-                   **(extra_env or {}))
+        env = {**os.environ, "KADES_REDIS_URL": settings.redis_url,
+               "KADES_REDIS_CLUSTER": str(settings.redis_cluster),
+               "KADES_DATABASE_URL": settings.database_url, "THREADS": str(threads),
+               **(extra_env or {})}  # extra_env may replace any of these
         log = open(os.environ.get("KADES_TEST_API_LOG", os.devnull), "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "functions_framework", "--target", "handle", "--source",

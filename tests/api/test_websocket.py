@@ -14,6 +14,7 @@ from apiserver import ApiServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from kades.alerts import stream
+from kades.api.websocket import REPLAY_PAGE
 from kades.api.wsprotocol import MAX_MESSAGE_BYTES
 
 pytestmark = pytest.mark.slow  # starts processes
@@ -68,6 +69,22 @@ def test_bad_key_gets_error_1001(server):
     ws = wsclient.connect(f"{server.ws_url}?api_key=kades_{'x' * 32}")
     assert receive(ws, "error")["data"]["code"] == 1001
     closed_by_server(ws)
+
+
+def test_a_database_away_while_authenticating_is_a_503_before_the_upgrade(kades_settings, make_key):
+    """Not an HTTP answer written onto an upgraded socket: the handshake is refused."""
+    _, key = make_key()
+    away = ApiServer(kades_settings, extra_env={
+        "KADES_DATABASE_URL": "postgresql://kades@127.0.0.1:1/kades",  # nothing listens there
+        "KADES_DATABASE_TIMEOUT_S": "0.5"})
+    try:
+        answer = httpx.get(f"{away.url}/v1/ws?api_key={key}", timeout=10, headers={
+            "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    finally:
+        away.stop()
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert answer.json()["error"]["code"] == "unavailable"
 
 
 def closed_by_server(ws) -> None:
@@ -161,6 +178,22 @@ def test_reconnect_replays_what_was_missed_once(server, make_key, redis_conn):
     stream.publish(redis_conn, "r4", alert("r4"))
     assert receive(again, "alert")["data"]["token"] == "r4"  # then live, nothing twice
     again.close()
+
+
+def test_the_replay_is_whole_when_more_was_missed_than_one_page(server, make_key, redis_conn):
+    _, key = make_key()
+    first = stream.publish(redis_conn, "p0", alert("p0"))
+    missed = 2 * REPLAY_PAGE + 5
+    stream.publish_many(redis_conn, [(f"p{n}", alert(f"p{n}")) for n in range(1, missed + 1)])
+    ws = connect(server, key, last_id=first)
+    try:
+        subscribe(ws, "anomalies")
+        replayed = [receive(ws, "alert")["data"]["token"] for _ in range(missed)]
+        stream.publish(redis_conn, "live", alert("live"))
+        assert receive(ws, "alert")["data"]["token"] == "live"  # then live, nothing twice
+    finally:
+        ws.close()
+    assert replayed == [f"p{n}" for n in range(1, missed + 1)]
 
 
 def test_at_most_ten_connections_per_key(server, make_key):

@@ -49,6 +49,7 @@ logger = logging.getLogger("kades.api.ws")
 # from its reader thread; entry ids look like "1764151200000-0", never like this.
 CLIENT = "client"
 READER_POLL_S = 1.0  # how long a reader waits for the client before it looks again
+REPLAY_PAGE = 1000   # stream entries read at once while replaying
 
 class Hub:
     """Follows the alert stream and hands every alert to every local connection's queue."""
@@ -118,12 +119,16 @@ def register_route(app: flask.Flask) -> None:
 def serve(ctx: Context, request: flask.Request) -> flask.Response:
     if request.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
         return error_response(426, "upgrade_required", "connect with a WebSocket client")
+    # Authenticated before the upgrade: a database or Redis fault then is the plain HTTP 503
+    # the caller's handler gives, not an HTTP answer written onto an upgraded socket.
+    try:
+        caller, refused = auth.authenticate(ctx, request.headers, request.args.get("api_key")), None
+    except auth.AuthenticationError as error:
+        caller, refused = None, error
     ws = simple_websocket.Server.accept(request.environ, ping_interval=PING_INTERVAL_S,
                                         max_message_size=MAX_MESSAGE_BYTES)
-    try:
-        caller = auth.authenticate(ctx, request.headers, request.args.get("api_key"))
-    except auth.AuthenticationError as error:
-        ws.send(message("error", {"code": AUTH_FAILED, "message": str(error)}))
+    if refused is not None:  # told over the socket: a browser cannot read a refused handshake
+        ws.send(message("error", {"code": AUTH_FAILED, "message": str(refused)}))
         ws.close(1008, "authentication failed")
         return _Closed(ws.mode)
     connection = str(uuid.uuid4())
@@ -145,6 +150,21 @@ def serve(ctx: Context, request: flask.Request) -> flask.Response:
         if ws.connected:
             ws.close()
     return _Closed(ws.mode)
+
+
+def _replay(ctx: Context, ws, session: Session) -> None:
+    """Everything after the client's last_id still in the stream, a page at a time (a client
+    back after a busy minute missed more than one page); live alerts it overlaps are then
+    skipped by `deliverable`, which sends each stream id at most once and in order."""
+    after = session.replay_from
+    while page := stream.since(ctx.redis, after, count=REPLAY_PAGE):
+        for entry_id, alert in page:
+            if (frame := session.deliverable(entry_id, alert)) is not None:
+                ws.send(frame)
+                WEBSOCKET_ALERTS_SENT.inc()
+        if len(page) < REPLAY_PAGE:
+            return
+        after = page[-1][0]
 
 
 def _valid_last_id(text: str | None) -> str | None:
@@ -221,10 +241,7 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str)
                 for reply in replies:
                     ws.send(reply)
                 if replay and session.replay_from:
-                    for entry_id, alert in stream.since(ctx.redis, session.replay_from):
-                        if (frame := session.deliverable(entry_id, alert)) is not None:
-                            ws.send(frame)
-                            WEBSOCKET_ALERTS_SENT.inc()
+                    _replay(ctx, ws, session)
             elif origin is not None and (frame := session.deliverable(origin, item)):
                 ws.send(frame)
                 WEBSOCKET_ALERTS_SENT.inc()
