@@ -76,6 +76,19 @@ def test_gcra_refills_at_the_rate_and_has_no_window_edge(redis_conn):
     assert ratelimit.check(redis_conn, "k", limit, now_s=t0 + 1.0).allowed is False
 
 
+def test_a_refused_request_counts_against_the_limit_and_says_so(api, make_key):
+    _, key = make_key("standard")                                  # 60 a minute, burst 100
+    started = time.monotonic()
+    ok = api.get("/v1/anomalies?limit=1", key=key)
+    bad = api.get("/v1/anomalies?limit=0", key=key)                # the query check's 400
+    unknown = api.delete("/v1/webhooks/not-a-uuid", key=key)       # a handler's 400
+    refilled = time.monotonic() - started                          # one a second came back
+    assert ok.status_code == 200 and bad.status_code == unknown.status_code == 400
+    remaining = [int(r.headers["X-RateLimit-Remaining"]) for r in (ok, bad, unknown)]
+    assert remaining[0] >= remaining[1] >= remaining[2] and remaining[2] <= 97 + refilled
+    assert bad.headers["X-RateLimit-Limit"] == unknown.headers["X-RateLimit-Limit"] == "60"
+
+
 def test_limiter_fails_closed_when_redis_is_away(api, kades_env, monkeypatch):
     monkeypatch.setenv("KADES_REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
     monkeypatch.setenv("KADES_REDIS_TIMEOUT_S", "0.2")

@@ -145,11 +145,18 @@ def test_webhooks_create_list_delete(api):
     assert [h["id"] for h in listed] == [hook_id] and "secret" not in listed[0]
     assert call(api, "DELETE", f"/v1/webhooks/{hook_id}").status_code == 204
     assert call(api, "DELETE", f"/v1/webhooks/{hook_id}").status_code == 404
-    assert call(api, "DELETE", "/v1/webhooks/nope").status_code == 400
+    not_an_id = call(api, "DELETE", "/v1/webhooks/nope")
+    assert not_an_id.status_code == 400
+    assert [d["field"] for d in not_an_id.get_json()["error"]["details"]] == ["webhook_id"]
     bad = call(api, "POST", "/v1/webhooks", json={"url": "ftp://x", "min_level": "huge",
                                                  "tokens": "all", "secret": "short"})
     assert {d["field"] for d in bad.get_json()["error"]["details"]} == {
         "url", "min_level", "tokens", "secret"}
+    for url in ("http://[x/", "http://example.com:99999/", "http://xn--ls8h.la/"):  # were 500s
+        refused = call(api, "POST", "/v1/webhooks", json={"url": url})
+        assert refused.status_code == 400, url
+        [problem] = refused.get_json()["error"]["details"]
+        assert problem["field"] == "url" and "not a usable URL" in problem["message"], url
 
 
 def test_webhooks_must_point_at_public_addresses(api, make_key, monkeypatch):

@@ -32,7 +32,8 @@ def test_redis_stopped_gives_503_then_recovers(counter, tmp_path):
     response = client.post("/", headers=headers, data=body)
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "unavailable"
-    assert client.get("/ready").status_code == 503
+    not_ready = client.get("/ready")
+    assert not_ready.status_code == 503 and not_ready.headers["Retry-After"] == "1"
     assert client.get("/health").status_code == 200  # alive, just not ready
 
     devservices.ensure_redis(data_dir=tmp_path, port=port)

@@ -95,7 +95,10 @@ def route(ctx: Context, request: flask.Request) -> flask.Response:
                                   f"over {decision.limit.rate_per_min} requests per minute "
                                   f"(burst {decision.limit.burst}) for tier {caller.tier}")
     else:
-        response = HANDLERS[endpoint](ctx, caller, check_request(rule, request, values))
+        try:
+            response = HANDLERS[endpoint](ctx, caller, check_request(rule, request, values))
+        except BadRequestError as error:  # counted against the limit, so it says so too
+            response = error_response(error.status, error.code, error.message, error.problems)
     response.headers.update(decision.headers())
     return response
 

@@ -56,8 +56,11 @@ def probe_response(path: str, ctx: Context, *, uses_database: bool) -> flask.Res
         if uses_database:
             checks["database"] = _check(lambda: _select_one(ctx))
         ready = all(v == "ok" for v in checks.values())
-        return json_response({"status": "ready" if ready else "unavailable", "checks": checks},
-                             200 if ready else 503)
+        response = json_response({"status": "ready" if ready else "unavailable",
+                                  "checks": checks}, 200 if ready else 503)
+        if not ready:
+            response.headers["Retry-After"] = "1"  # as every 503
+        return response
     if path == "/metrics":
         payload, content_type = render()
         return flask.Response(payload, status=200, content_type=content_type)
