@@ -87,7 +87,7 @@ def test_every_secret_and_configmap_key_exists(rendered, secret_template, overla
                 used_configmap.add((ref["configMapKeyRef"]["name"], ref["configMapKeyRef"]["key"]))
         for source in _all_env_from(doc):
             assert source["configMapRef"]["name"] in configmaps
-    assert used_secret and used_secret <= secret_keys
+    assert used_secret == secret_keys  # and nothing in the template that nothing reads
     assert all(key in configmaps.get(name, set()) for name, key in used_configmap)
 
 
