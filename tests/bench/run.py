@@ -27,6 +27,7 @@ from kades.storage.migrate import migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 NOOP = ROOT / "tests/runtime/functions/noop/main.py"
+COLD_ROUNDS = 3  # cold starts per function (interleaved), of which the median is printed
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -183,14 +184,11 @@ def main() -> int:
     run = str(int(time.time()))
 
     rows: list[tuple[str, dict]] = []
-    colds: list[tuple[str, float]] = []
     targets = [("no-op (baseline)", NOOP), ("temporal-analysis", ROOT / "functions/temporal-analysis/main.py")]
     for name, source in targets:
         server = Server(source, dict(env, K_SERVICE=name))
         try:
-            headers, body = tick_event(f"{run}-cold-{name}", make_ticks(10**6, 1, 1))
-            colds.append((name, server.first_answer_s(
-                lambda url: httpx.post(url, headers=headers, content=body, timeout=5))))
+            server.first_answer_s(lambda url: httpx.get(url + "/health", timeout=5))  # it is up
             load(server.url, requests=100, ticks_per_event=1, concurrency=args.concurrency, run=f"{run}-warm-{name}")
             rows.append((f"{name}, 1 tick", load(server.url, requests=args.requests, ticks_per_event=1,
                                                   concurrency=args.concurrency, run=f"{run}-1-{name}")))
@@ -199,12 +197,7 @@ def main() -> int:
                                                      run=f"{run}-500-{name}")))
         finally:
             server.stop()
-    for name, first_request in first_requests(run, bench_api_key(database_url)).items():
-        server = Server(ROOT / f"functions/{name}/main.py", dict(env, K_SERVICE=name))
-        try:
-            colds.append((name, server.first_answer_s(first_request)))
-        finally:
-            server.stop()
+    colds = cold_starts(env, run, bench_api_key(database_url))
 
     baseline = {label.split(",")[1]: figures for label, figures in rows if label.startswith("no-op")}
     print(f"\nthroughput and latency ({args.concurrency} concurrent clients; ratio = p50 / no-op p50 "
@@ -218,11 +211,37 @@ def main() -> int:
         if figures["retried"]:
             print(f"  {label}: {figures['retried']} answers were 503, posted again as the "
                   "Broker would")
-    cold_base = colds[0][1]
-    print("\ncold start (process start to first answered request; ratio to the no-op)")
-    for name, seconds in colds:
-        print(f"{name:<34}{seconds * 1000:>9.0f} ms{seconds / cold_base:>10.2f}x")
+    cold_base = statistics.median(colds["no-op (baseline)"])
+    print(f"\ncold start (process start to first answered request; median of {COLD_ROUNDS} rounds, "
+          "each round every function once in turn; ratio of medians to the no-op's)")
+    print(f"{'what':<34}{'median':>9}{'range ms':>16}{'ratio':>9}")
+    for name, times in colds.items():
+        spread = f"{min(times) * 1000:.0f}-{max(times) * 1000:.0f}"
+        print(f"{name:<34}{statistics.median(times) * 1000:>6.0f} ms{spread:>16}"
+              f"{statistics.median(times) / cold_base:>8.2f}x")
     return 0
+
+
+def cold_starts(env: dict, run: str, api_key: str) -> dict[str, list[float]]:
+    """Seconds to each function's first answer, COLD_ROUNDS times, interleaved so that a
+    moment of load on this shared machine touches every function alike (one sample each
+    moved by ±20 % from run to run)."""
+    times: dict[str, list[float]] = {}
+    for round_ in range(COLD_ROUNDS):
+        headers, body = tick_event(f"{run}-cold-{round_}", make_ticks(10**6, 1, 1))
+        firsts = {name: (source, lambda url: httpx.post(url, headers=headers, content=body,
+                                                         timeout=5)) for name, source in
+                  [("no-op (baseline)", NOOP),
+                   ("temporal-analysis", ROOT / "functions/temporal-analysis/main.py")]}
+        firsts |= {name: (ROOT / f"functions/{name}/main.py", request) for name, request
+                   in first_requests(f"{run}-{round_}", api_key).items()}
+        for name, (source, request) in firsts.items():
+            server = Server(source, dict(env, K_SERVICE=name))
+            try:
+                times.setdefault(name, []).append(server.first_answer_s(request))
+            finally:
+                server.stop()
+    return times
 
 
 if __name__ == "__main__":
