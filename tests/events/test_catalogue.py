@@ -68,6 +68,31 @@ def test_all_problems_of_the_data_are_listed():
     assert fields.count("data.ticks[1]") == 2  # time and price both missing
 
 
+# Each matched the old pattern and then raised in a handler (a 500): risk-scoring, alert-dispatch
+# and the database parse times as given, and a year outside 1..9999 once in UTC overflows.
+NOT_INSTANTS = ["2026-12-31T23:59:60Z", "2026-13-26T08:00:00Z", "2026-02-30T00:00:00Z",
+                "2026-11-26T08:00:00+24:00", "2026-11-26T08:00:00Z\n", "2026-11-26t08:00:00z",
+                "0999-06-01T00:00:00Z", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
+                "1969-12-31T23:59:59Z"]
+
+
+@pytest.mark.parametrize("text", NOT_INSTANTS)
+def test_a_time_that_is_no_usable_instant_is_named(text):
+    anomaly = new_event(catalogue.ANOMALY_DETECTED, "/t", {"anomalies": [{**ANOMALY, "time": text}]})
+    block = new_event(catalogue.CHAIN_BLOCK, "/t", {**EXAMPLES[catalogue.CHAIN_BLOCK], "block_time": text})
+    for event, field in ((anomaly, "data.anomalies[0].time"), (block, "data.block_time")):
+        problems = data_problems(event)
+        assert field in [p.field for p in problems], text
+        assert any(p.message == catalogue.TIME_PROBLEM for p in problems), text
+
+
+@pytest.mark.parametrize("text", ["2026-11-26T08:00:00Z", "2026-11-26 08:00:00.123456789+05:30",
+                                  "1970-01-01T00:00:00Z", "8999-12-31T23:59:59Z"])
+def test_a_usable_time_passes(text):
+    assert data_problems(new_event(catalogue.ANOMALY_DETECTED, "/t", {"anomalies": [
+        {**ANOMALY, "time": text}]})) == []
+
+
 def test_bytes_data_or_no_data_is_a_problem_for_json_types():
     event = new_event(catalogue.MARKET_TICK, "/t", b"raw")
     assert data_problems(event)[0].field == "datacontenttype"
