@@ -139,3 +139,18 @@ def test_bad_parameters_refused():
         ReturnSpikeDetector(grace_period=0)
     with pytest.raises(ValueError):
         ThresholdFilter(ReturnSpikeDetector(), threshold=0)
+
+
+def test_evidence_of_a_move_past_what_a_float_holds_is_capped():
+    """A tick 1e608 times the last one (the contract takes any positive price) raised
+    OverflowError in the evidence of every member that turns log gaps back into ratios."""
+    from kades.temporal.policy import new_monitor, step
+    monitor = new_monitor()
+    for i in range(40):
+        step(monitor, {"time": 5.0 * i, "price": 1e-300 * (1 + 0.01 * (i % 3)), "volume": 1e-300,
+                       "liquidity": 1e-300})
+    verdict = step(monitor, {"time": 200.0, "price": 1e308, "volume": 1e308, "liquidity": 1e308})
+    assert verdict.alert == "price_spike"
+    details = verdict.flags[0]["details"]
+    assert all(math.isfinite(v) for v in details.values() if isinstance(v, float)), details
+    assert details["move"] > 1e300  # as far as a float goes

@@ -141,3 +141,18 @@ def level_of(value: float, log_scale: bool) -> float:
     """Log for prices (scale-free: x1000 changes nothing), the value itself for series that
     may be zero or negative."""
     return math.log(value) if log_scale else float(value)
+
+
+# Evidence turns log gaps back into ratios. A gap past ~709 (a price going from 1e-300 to 1e8,
+# say) overflows a float, so it is capped: the evidence then says "more than e^700 times".
+_EXP_CAP = 700.0
+
+
+def ratio_of(log_gap: float) -> float:
+    """exp(log_gap), capped where a float would overflow."""
+    return math.exp(min(log_gap, _EXP_CAP))
+
+
+def change_of(log_gap: float) -> float:
+    """exp(log_gap) - 1, the relative change of a log gap, capped alike."""
+    return math.expm1(min(log_gap, _EXP_CAP))

@@ -27,8 +27,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kades.temporal.base import (NORMAL_TAIL_Z, level_of, tail_adjusted, update_resolution,
-                                 update_tail)
+from kades.temporal.base import (NORMAL_TAIL_Z, change_of, level_of, ratio_of, tail_adjusted,
+                                 update_resolution, update_tail)
 
 STATE_VERSION = 2
 _STATISTICS = ("returns_seen", "volumes_seen", "last_time", "last_log_price", "return_scale", "resolution", "tail",
@@ -150,8 +150,8 @@ class ReturnSpikeDetector:
         if self.last_log_price is None:
             return {}
         log_return, z_price, z_volume = self.deviations(x)
-        baseline = math.exp(self.last_log_price) if self.log_scale else self.last_log_price
-        move = math.expm1(log_return) if self.log_scale else log_return
+        baseline = ratio_of(self.last_log_price) if self.log_scale else self.last_log_price
+        move = change_of(log_return) if self.log_scale else log_return
         return {"window_s": round(self._elapsed(x), 3), "baseline": round(baseline, 12),
                 "move": round(move, 6), "return_z": round(z_price, 2), "volume_z": round(z_volume, 2)}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from kades.temporal.base import Detector, robust_update, squash, weight
+from kades.temporal.base import Detector, change_of, ratio_of, robust_update, squash, weight
 
 
 class LiquidityDropDetector(Detector):
@@ -74,6 +74,6 @@ class LiquidityDropDetector(Detector):
         z = self._drop_z(x)
         if z is None:
             return {}
-        return {"window_s": self.window_s, "baseline_liquidity": round(math.exp(self.average), 2),
-                "liquidity_change": round(math.expm1(math.log(x["liquidity"]) - self.average), 6),
+        return {"window_s": self.window_s, "baseline_liquidity": round(ratio_of(self.average), 2),
+                "liquidity_change": round(change_of(math.log(x["liquidity"]) - self.average), 6),
                 "liquidity_z": round(-z, 2)}

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import math
 
-from kades.temporal.base import (NORMAL_TAIL_Z, Detector, level_of, robust_update, squash,
-                                 tail_adjusted, update_resolution, update_tail, weight)
+from kades.temporal.base import (NORMAL_TAIL_Z, Detector, change_of, level_of, ratio_of,
+                                 robust_update, squash, tail_adjusted, update_resolution,
+                                 update_tail, weight)
 
 
 class MultiWindowReturnDetector(Detector):
@@ -113,7 +114,7 @@ class MultiWindowReturnDetector(Detector):
         level, zs = self._gaps(x)
         i = max(range(len(zs)), key=lambda k: abs(zs[k]))
         baseline = self.averages[i]
-        move = (math.expm1(level - baseline) if self.log_scale else level - baseline)
+        move = (change_of(level - baseline) if self.log_scale else level - baseline)
         return {"window_s": self.windows_s[i], "move": round(move, 6),
-                "baseline": round(math.exp(baseline) if self.log_scale else baseline, 12),
+                "baseline": round(ratio_of(baseline) if self.log_scale else baseline, 12),
                 "z": round(zs[i], 2)}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from kades.temporal.base import Detector, level_of, robust_update, squash, weight
+from kades.temporal.base import Detector, level_of, ratio_of, robust_update, squash, weight
 
 
 class PumpDetector(Detector):
@@ -120,7 +120,7 @@ class PumpDetector(Detector):
         if self.price_average is None:
             return {}
         z_price, z_volume = self._gaps(x)
-        baseline = math.exp(self.price_average) if self.log_scale else self.price_average
+        baseline = ratio_of(self.price_average) if self.log_scale else self.price_average
         return {"window_s": self.price_window_s, "baseline": round(baseline, 12),
                 "price_z": round(z_price, 2), "volume_z": round(z_volume, 2),
-                "volume_ratio": round(math.exp(self.volume_short - self.volume_long), 3)}
+                "volume_ratio": round(ratio_of(self.volume_short - self.volume_long), 3)}
