@@ -68,6 +68,15 @@ def test_dump_into_the_pool_is_a_price_dump():
     assert a["anomaly_type"] == "rug_price_dump" and a["evidence"]["drop"] == pytest.approx(1 - 1 / 16)
 
 
+def test_a_price_that_underflows_to_zero_is_no_peak_to_divide_by():
+    """1 lamport against 10**300 tokens: the price is 0.0, and the next state divided by it."""
+    tiny = {**COMMON, "quote_decimals": 255, "base_decimals": 0}
+    states = [{"kind": "state", "time_s": 1000.0 + n, "slot": n, "record": {
+        **tiny, "signature": f"u{n}", "base_reserve": 10**300 + n, "quote_reserve": 1}}
+        for n in (1, 2)]
+    assert watch_pool(None, "P", states, T)[1] == []
+
+
 def test_a_replayed_block_changes_nothing():
     obs = created() + [liquidity("s1", "remove", "CREATOR", (10**12, 10**11), (10**11, 10**10), 2)]
     first_state, first = watch_pool(None, "POOL", obs, T)

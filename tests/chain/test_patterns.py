@@ -92,3 +92,20 @@ def test_snipers_reported_after_the_window_with_bundle_and_insiders():
     assert evidence["bundles"] == {"1": ["B0", "B1", "B2", "B3"]}
     assert evidence["insiders_funded_by_creator"] == ["B0", "B1"] and alert["confidence"] == 0.9
     assert evidence["sniped_supply_share"] == pytest.approx(0.2)
+
+
+def test_swaps_that_moved_no_tokens_are_not_wash():
+    """Swaps recorded with a base amount of 0 divided by zero in the evidence (a 500)."""
+    state = TokenState()
+    state.trades = [trade(10 * k, "BOT", "buy" if k % 2 == 0 else "sell", 0) for k in range(6)]
+    assert WASH.find(state, "TOKEN", time_s=100.0, slot=9) == []
+
+
+def test_a_set_authority_record_changes_only_an_authority():
+    state = launched(mint_authority="DEV")
+    state.record_launch({"kind": "set_authority", "signature": "x"}, 5.0, 2)  # no field: KeyError
+    state.record_launch({"kind": "set_authority", "signature": "y", "field": "creator",
+                         "new_authority": "EVIL"}, 6.0, 3)
+    state.record_launch({"kind": "set_authority", "signature": "z", "field": "mint_authority",
+                         "new_authority": None}, 7.0, 4)
+    assert state.launch["creator"] == "DEV" and state.launch["mint_authority"] is None

@@ -54,3 +54,50 @@ def test_a_malformed_event_is_400_with_every_problem(client_of, name):
 
 def test_every_function_consumes_what_its_triggers_send():
     assert all(load(name).consumes == ANY_TYPE or load(name).consumes for name in FUNCTIONS)
+
+
+_TICK = example("ai.kades.market.feed.v1")["ticks"][0]
+_POOL_STATE = {"signature": "5UfE", "pool": "P", "base_mint": EXAMPLE_MINT,
+               "quote_mint": "So11111111111111111111111111111111111111112", "base_reserve": 10**9,
+               "quote_reserve": 10**9, "base_decimals": 6, "quote_decimals": 9, "price": 1.0}
+# Inputs a crash hunt found answered 500 (an exception in a handler): each is refused with a
+# 400 naming the field, or handled. (function, type, data, envelope time, the field or None)
+HOSTILE = [
+    ("market-aggregator", "ai.kades.market.feed.v1",
+     {"ticks": [{**_TICK, "time": "0999-06-01T00:00:00Z"}]}, None, "data.ticks[0].time"),
+    ("market-aggregator", "ai.kades.market.feed.v1",
+     {"ticks": [{**_TICK, "price": 10**400}]}, None, "data.ticks[0].price"),
+    ("market-aggregator", "ai.kades.chain.block.v1",   # a pool state without its program
+     {**example("ai.kades.chain.block.v1"), "pool_states": [_POOL_STATE]}, None, None),
+    ("market-aggregator", "ai.kades.chain.block.v1", {**example("ai.kades.chain.block.v1"),
+     "context": {"sol_usd": 1e308, "fundings": [], "launches": []}}, None, "data.context.sol_usd"),
+    ("whale-detection", "ai.kades.chain.block.v1",
+     {**example("ai.kades.chain.block.v1"), "context": {}}, None, "data.context"),
+    ("chain-analysis", "ai.kades.chain.block.v1",
+     {**example("ai.kades.chain.block.v1"), "slot": 10**400}, None, "data.slot"),
+    ("risk-scoring", "dev.knative.sources.ping", {"job": "flush"}, "", "time"),
+    ("risk-scoring", "ai.kades.anomaly.detected.v1", {"anomalies": [
+        {**example("ai.kades.anomaly.detected.v1")["anomalies"][0], "time": "2026-12-31T23:59:60Z"}]},
+     None, "data.anomalies[0].time"),
+    ("alert-dispatch", "ai.kades.alert.issued.v1",
+     {**example("ai.kades.alert.issued.v1"), "time": "2026-13-26T08:00:00Z"}, None, "data.time"),
+    ("sentiment-analysis", "ai.kades.social.posts.v1", {"posts": [
+        {**example("ai.kades.social.posts.v1")["posts"][0], "time": "9999-12-31T23:59:59-14:00"}]},
+     None, "data.posts[0].time"),
+]
+
+
+@pytest.mark.parametrize("name,event_type,data,time,field", HOSTILE,
+                         ids=[f"{case[0]}:{case[4] or 'handled'}" for case in HOSTILE])
+def test_input_that_once_crashed_a_handler_is_refused_or_handled(client_of, name, event_type,
+                                                                 data, time, field):
+    event = new_event(event_type, "/tests/http", {}, event_id=f"hostile-{name}-{field}")
+    headers, _ = to_binary(event)
+    if time == "":
+        headers.pop("ce-time")
+    response = client_of(name).post("/", headers=headers, data=json.dumps(data))
+    if field is None:
+        assert response.status_code in (200, 202), response.data[:300]
+    else:
+        assert response.status_code == 400, response.data[:300]
+        assert field in {d["field"] for d in json.loads(response.data)["error"]["details"]}

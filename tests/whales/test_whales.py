@@ -1,6 +1,8 @@
 """Whale detectors: known cases, then the seeded scenarios (precision/recall printed)."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kades.chain.blockview import block_time_s
@@ -67,3 +69,18 @@ def test_with_a_dollar_price_size_is_judged_in_dollars():
     assert cheap_sol == []  # 12 SOL at $100 is $1,200, under the $2,000 floor
     (dear_sol,) = WhaleMovement().find(state, "TOKEN", sol_swap, time_s=0.0, slot=1, sol_usd=200.0)
     assert dear_sol["evidence"]["usd_value"] == 2400.0
+
+
+def test_an_airdrop_to_thousands_names_fifty_recipients_and_counts_them_all():
+    """3,000 recipients in the evidence made an anomaly event of 556 kB: over the 256 KiB any
+    event may have, so the handler failed (a 500) on every retry."""
+    from kades.chain.anomaly import EVIDENCE_ITEMS
+    from kades.chain.rows import Transfer
+    from kades.whales.detectors import Distribution
+    state = WhaleState(supply=10**12)
+    state.sends = [Transfer(1.0, "AIRDROPPER", f"Wallet{n:05d}" + "x" * 80, 10**6, f"sig{n}", 1)
+                   for n in range(3000)]
+    (found,) = Distribution().find(state, "TOKEN", time_s=2.0, slot=2)
+    assert found["evidence"]["recipient_count"] == 3000
+    assert len(found["evidence"]["recipients"]) == EVIDENCE_ITEMS
+    assert len(json.dumps(found)) < 20_000

@@ -4,6 +4,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 DETECTOR_VERSION = "1.0"
+# Lists in evidence (wallets, signatures) name at most this many, beside their count: an
+# airdrop to thousands of wallets must not make an anomaly event too large to send.
+EVIDENCE_ITEMS = 50
 
 
 def rfc3339(epoch_s: float) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from kades.chain.anomaly import make_anomaly, ramp
+from kades.chain.anomaly import EVIDENCE_ITEMS, make_anomaly, ramp
 from kades.chain.detector import ChainDetector, setting
 from kades.chain.state import PUMP_FUN_SUPPLY, TokenState
 
@@ -135,6 +135,8 @@ class Snipers(ChainDetector):
             confidence=0.9 if (bundles or insiders) else 0.6, start_s=reference_s, slots=(first["slot"], slot),
             evidence={"summary": f"{len(buyers)} wallets bought {share:.1%} of the supply within "
                                  f"{self.window_s:g}s of the first trade",
-                      "snipers": buyers, "bundles": {str(s): w for s, w in bundles.items()},
-                      "insiders_funded_by_creator": insiders, "creator": creator, "sniped_supply_share": round(share, 6),
-                      "signatures": sorted({b.signature for b in early})[:50]})]
+                      "snipers": buyers[:EVIDENCE_ITEMS], "sniper_count": len(buyers),
+                      "bundles": {str(s): w[:EVIDENCE_ITEMS] for s, w in list(bundles.items())[:EVIDENCE_ITEMS]},
+                      "insiders_funded_by_creator": insiders[:EVIDENCE_ITEMS], "creator": creator,
+                      "sniped_supply_share": round(share, 6),
+                      "signatures": sorted({b.signature for b in early})[:EVIDENCE_ITEMS]})]

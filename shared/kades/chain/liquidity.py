@@ -77,7 +77,7 @@ def _price_dump(state: dict, pool: str, token: str, obs: dict, base: int, price:
     anomaly = None
     if peaks:
         peak_time, peak_price, peak_base, peak_sig, peak_slot = peaks[0]
-        drop = 1 - price / peak_price
+        drop = 1 - price / peak_price if peak_price > 0 else 0.0  # a price that underflowed to 0
         if drop >= t.dump_drop and base > peak_base and _cooled(state, "rug_price_dump", time_s, t):
             state["alerted"]["rug_price_dump"] = time_s
             anomaly = make_anomaly(

@@ -48,7 +48,8 @@ class TokenState:
             self.launch = {"creator": record.get("creator"), "mint_authority": record.get("mint_authority"),
                            "freeze_authority": record.get("freeze_authority"), "time_s": time_s,
                            "slot": slot, "signature": record["signature"], "supply": supply}
-        elif record["kind"] == "set_authority" and self.launch is not None:
+        elif (record["kind"] == "set_authority" and self.launch is not None
+              and record.get("field") in ("mint_authority", "freeze_authority")):
             self.launch[record["field"]] = record.get("new_authority")
 
     @property

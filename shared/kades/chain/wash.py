@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kades.chain.anomaly import make_anomaly, ramp
+from kades.chain.anomaly import EVIDENCE_ITEMS, make_anomaly, ramp
 from kades.chain.detector import ChainDetector, alert_once, setting
 from kades.chain.rows import Trade, Transfer
 from kades.chain.state import TokenState
@@ -89,8 +89,8 @@ class WashTrading(ChainDetector):
             return None
         volume_base = sum(tr.base for tr in group_trades)
         net = sum(tr.side * tr.base for tr in group_trades)
-        if abs(net) > self.net_tolerance * volume_base:
-            return None
+        if not volume_base or abs(net) > self.net_tolerance * volume_base:
+            return None  # no tokens changed hands (swaps recorded with a base amount of 0)
         position = peak = 0
         for trade in sorted(group_trades, key=lambda tr: tr.time_s):
             position += trade.side * trade.base
@@ -110,8 +110,9 @@ class WashTrading(ChainDetector):
             start_s=min(tr.time_s for tr in group_trades), slots=(min(tr.slot for tr in group_trades), slot),
             evidence={"summary": f"{len(wallets)} wallet(s) carried {share:.0%} of the volume with a net "
                                  f"position of {abs(net) / volume_base:.2%} of their volume",
-                      "pattern": pattern, "wallets": wallets, "volume_share": round(share, 6),
+                      "pattern": pattern, "wallets": wallets[:EVIDENCE_ITEMS], "wallet_count": len(wallets),
+                      "volume_share": round(share, 6),
                       "net_position": net, "base_volume": volume_base, "trades": len(group_trades),
                       "turnover": round(volume_base / max(peak, 1), 2),
                       "thresholds": {"net_tolerance": self.net_tolerance, "min_volume_share": self.min_volume_share},
-                      "signatures": sorted({tr.signature for tr in group_trades})[:50]})
+                      "signatures": sorted({tr.signature for tr in group_trades})[:EVIDENCE_ITEMS]})

@@ -53,7 +53,10 @@ TIME_PROBLEM = (f"not an RFC 3339 time from {EARLIEST_TIME.year} to {LATEST_TIME
                 "(e.g. 2026-01-01T00:00:00Z)")
 _TOKEN = {"type": "string", "minLength": 1, "maxLength": 64}
 _SCORE = {"type": "number", "minimum": 0, "maximum": 1}
-_NONNEG = {"type": "number", "minimum": 0}
+# Bounds no real amount reaches, so that sums, products and float() of them stay finite: a
+# JSON number can be any size (10**400 is an int to Python, 1e400 an infinite float).
+_MAX_AMOUNT = 1e30
+_NONNEG = {"type": "number", "minimum": 0, "maximum": _MAX_AMOUNT}
 _MAX_BATCH = 10_000
 
 _TICK = {
@@ -61,12 +64,12 @@ _TICK = {
     "required": ["token", "time", "price"],
     "properties": {
         "token": _TOKEN, "time": _TIME,
-        "price": {"type": "number", "exclusiveMinimum": 0},
+        "price": {"type": "number", "exclusiveMinimum": 0, "maximum": _MAX_AMOUNT},
         "volume": _NONNEG, "liquidity": _NONNEG,
         "source": {"type": "string", "maxLength": 128},
     },
 }
-_COUNT = {"type": "integer", "minimum": 0}
+_COUNT = {"type": "integer", "minimum": 0, "maximum": 2**53}  # exact as a float
 _POST = {
     "type": "object", "required": ["id", "platform", "author", "text", "time"],
     "properties": {
@@ -123,8 +126,11 @@ _ANOMALY = {
 
 # Chain records (kades.solana.normalise): raw integer amounts in base units beside decimals.
 _ADDRESS = {"type": "string", "minLength": 1, "maxLength": 88}
-_RAW = {"type": "integer", "minimum": 0}
+_U64 = 2**64 - 1  # Solana's token amounts and slots are u64
+_RAW = {"type": "integer", "minimum": 0, "maximum": _U64}
+_DELTA = {"type": "integer", "minimum": -_U64, "maximum": _U64}
 _DECIMALS = {"type": "integer", "minimum": 0, "maximum": 255}
+_LAUNCH_KIND = {"enum": ["create", "initialize_mint", "set_authority"]}
 
 
 def _record(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
@@ -136,7 +142,7 @@ _CHAIN_BLOCK = {
     "type": "object",
     "required": ["slot", "transfers", "swaps", "liquidity", "launches"],
     "properties": {
-        "slot": {"type": "integer", "minimum": 0},
+        "slot": {"type": "integer", "minimum": 0, "maximum": _U64},
         "block_time": {**_TIME, "type": ["string", "null"]},
         "transfers": {"type": "array", "items": _record(
             {"mint": _ADDRESS, "source": _ADDRESS, "destination": _ADDRESS, "amount": _RAW,
@@ -147,7 +153,7 @@ _CHAIN_BLOCK = {
              "decimals_in": _DECIMALS, "decimals_out": _DECIMALS, "base_mint": _ADDRESS,
              "quote_mint": _ADDRESS, "side": {"enum": ["buy", "sell"]}, "base_amount": _RAW,
              "quote_amount": _RAW},
-            price={"type": ["number", "null"], "minimum": 0},
+            price={"type": ["number", "null"], "minimum": 0, "maximum": _MAX_AMOUNT},
             route={"type": "array", "items": {"type": "string"}}, aggregator={"type": "string"},
             # who signed when it was not the trader (a relayer, a router); what left the pools
             # when less reached the trader (a Token-2022 transfer fee, pool-side fees)
@@ -155,10 +161,10 @@ _CHAIN_BLOCK = {
         "liquidity": {"type": "array", "items": _record(
             {"pool": {"type": "string"}, "action": {"enum": ["create", "add", "remove"]},
              "provider": _ADDRESS, "base_mint": _ADDRESS, "quote_mint": _ADDRESS,
-             "base_delta": {"type": "integer"}, "quote_delta": {"type": "integer"},
+             "base_delta": _DELTA, "quote_delta": _DELTA,
              "base_reserve_before": _RAW, "quote_reserve_before": _RAW,
              "base_reserve_after": _RAW, "quote_reserve_after": _RAW},
-            lp_mint={"type": ["string", "null"]}, lp_amount={"type": ["integer", "null"]},
+            lp_mint={"type": ["string", "null"]}, lp_amount={**_DELTA, "type": ["integer", "null"]},
             # a pool that took over a pump.fun bonding curve (its `migrate`)
             migration={"type": "object", "required": ["program", "bonding_curve"],
                        "properties": {"program": {"type": "string"}, "bonding_curve": _ADDRESS}})},
@@ -166,12 +172,14 @@ _CHAIN_BLOCK = {
             {"pool": {"type": "string"}, "base_mint": _ADDRESS, "quote_mint": _ADDRESS,
              "base_reserve": _RAW, "quote_reserve": _RAW, "base_decimals": _DECIMALS,
              "quote_decimals": _DECIMALS},
-            virtual={"type": "boolean"}, price={"type": ["number", "null"], "minimum": 0},
+            virtual={"type": "boolean"},
+            price={"type": ["number", "null"], "minimum": 0, "maximum": _MAX_AMOUNT},
             complete={"type": "boolean"})},  # a pump.fun curve that is full (CompleteEvent)
         "launches": {"type": "array", "items": _record(
-            {"mint": _ADDRESS, "kind": {"enum": ["create", "initialize_mint", "set_authority"]}},
+            {"mint": _ADDRESS, "kind": _LAUNCH_KIND},
             creator=_ADDRESS, mint_authority={"type": ["string", "null"]},
-            freeze_authority={"type": ["string", "null"]}, new_authority={"type": ["string", "null"]})},
+            freeze_authority={"type": ["string", "null"]}, new_authority={"type": ["string", "null"]},
+            field={"enum": ["mint_authority", "freeze_authority"]})},  # what set_authority set
         "stats": {"type": "object"},
         # Set when solana-source split a slot per mint (kades.solana.parts): part `index` of
         # `count` for `key` (a mint); `group` names the slot-and-mint the parts make up.
@@ -180,12 +188,15 @@ _CHAIN_BLOCK = {
                                 "count": {"type": "integer", "minimum": 1},
                                 "group": {"type": "string", "minLength": 1}}},
         # What the detectors need from the other mints of the slot, the same in every part.
-        "context": {"type": "object", "properties": {
-            "sol_usd": {"type": ["number", "null"]},
+        "context": {"type": "object", "required": ["fundings", "launches"], "properties": {
+            "sol_usd": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1e9},
             "fundings": {"type": "array", "items": {"type": "array", "items": _ADDRESS,
                                                     "minItems": 2, "maxItems": 2}},
             "fundings_dropped": {"type": "integer", "minimum": 0},
-            "launches": {"type": "array", "items": {"type": "object"}}}},
+            "launches": {"type": "array", "items": {
+                "type": "object", "required": ["mint", "kind"],
+                "properties": {"mint": _ADDRESS, "kind": _LAUNCH_KIND,
+                               "creator": {"type": ["string", "null"]}}}}}},
     },
 }
 

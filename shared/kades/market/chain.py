@@ -37,7 +37,7 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
         if state["base_mint"] in STABLECOINS or not state.get("price"):
             continue
         tick = per_token.setdefault(state["base_mint"], {"volume": 0.0, "quote": state["quote_mint"]})
-        tick["price"], tick["source"] = state["price"], f"solana:{state['program']}"
+        tick["price"], tick["source"] = state["price"], f"solana:{state.get('program', 'pool')}"
         # both sides of a constant-product pool are worth the same: liquidity = 2 x quote side
         tick["liquidity"] = 2 * state["quote_reserve"] / 10 ** state["quote_decimals"]
     ticks = []

@@ -49,7 +49,8 @@ import redis
 
 from kades.errors import BadRequestError, Problem, TemporaryFailure
 from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, PING, RISK_SCORED,
-                                    SENTIMENT_SCORED, derived_id, new_event)
+                                    SENTIMENT_SCORED, TIME_PROBLEM, derived_id, is_event_time,
+                                    new_event)
 from kades.events.envelope import CloudEvent
 from kades.keys import RISK_STATE, RISK_WAITING, TRACKED_THRESHOLDS, outbox_key
 from kades.metrics import LATE_INPUTS
@@ -171,16 +172,24 @@ def handle_ping(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     that scores fade between anomalies; what waited is judged, and a standing alert clears
     once its token has calmed down. `flush` (every minute): only the tokens listed as
     waiting, their scored times that waited long enough judged; no scores stored."""
-    job = event.data.get("job")
+    job, now = event.data.get("job"), _ping_time(event)
     if job == FLUSH_JOB:
-        return score_and_store(event, ctx, {}, [], now=event.attributes["time"],
-                               due_limit=None)
+        return score_and_store(event, ctx, {}, [], now=now, due_limit=None)
     if job != DECAY_JOB:
         raise BadRequestError("unknown job", [Problem(
             "data.job", f"risk-scoring runs '{DECAY_JOB}' and '{FLUSH_JOB}'")])
     prefix = RISK_STATE.format(token="")
     tokens = sorted(key.decode()[len(prefix):] for key in ctx.redis.scan_iter(prefix + "*", count=1000))
-    return score_and_store(event, ctx, {token: [] for token in tokens}, [], now=event.attributes["time"])
+    return score_and_store(event, ctx, {token: [] for token in tokens}, [], now=now)
+
+
+def _ping_time(event: CloudEvent) -> str:
+    """When the PingSource sent the event (it always sets `time`): the job runs as of then."""
+    moment = event.attributes.get("time")
+    if not isinstance(moment, str) or not is_event_time(moment):
+        raise BadRequestError("a ping without a usable time", [Problem(
+            "time", f"a PingSource event carries the time it was sent: {TIME_PROBLEM}")])
+    return moment
 
 
 def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict]],

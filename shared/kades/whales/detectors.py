@@ -23,7 +23,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Mapping
 
-from kades.chain.anomaly import make_anomaly, ramp
+from kades.chain.anomaly import EVIDENCE_ITEMS, make_anomaly, ramp
 from kades.chain.detector import ChainDetector, alert_once, setting
 from kades.chain.rows import Trade, Transfer
 from kades.solana.programs import STABLECOINS, WSOL
@@ -130,8 +130,9 @@ class Accumulation(ChainDetector):
                 severity=ramp(net_share, self.supply_share, 0.1), confidence=0.8 if len(wallets) > 1 else 0.7,
                 start_s=min(tr.time_s for tr in trades), slots=(min(tr.slot for tr in trades), slot),
                 evidence={"summary": f"{len(wallets)} wallet(s) net-bought {net_share:.1%} of the supply in {len(buys)} buys ({style})",
-                          "style": style, "cluster": cluster, "wallets": wallets, "buys": len(buys),
-                          "net_supply_share": round(net_share, 6), "signatures": sorted({tr.signature for tr in buys})[:50]}))
+                          "style": style, "cluster": cluster, "wallets": wallets[:EVIDENCE_ITEMS],
+                          "wallet_count": len(wallets), "buys": len(buys),
+                          "net_supply_share": round(net_share, 6), "signatures": sorted({tr.signature for tr in buys})[:EVIDENCE_ITEMS]}))
         return found
 
 
@@ -187,9 +188,10 @@ class Distribution(ChainDetector):
                 severity=ramp(moved / supply, self.supply_share, 0.2), confidence=0.8,
                 start_s=min(r.time_s for r in rows), slots=(min(r.slot for r in rows), slot),
                 evidence={"summary": f"{wallet} sent tokens to {len(recipients)} wallets and sold {sold_share:.1%} of the supply",
-                          "wallet": wallet, "recipients": sorted(recipients), "sold_supply_share": round(sold_share, 6),
+                          "wallet": wallet, "recipients": sorted(recipients)[:EVIDENCE_ITEMS],
+                          "recipient_count": len(recipients), "sold_supply_share": round(sold_share, 6),
                           "moved_supply_share": round(moved / supply, 6),
-                          "signatures": sorted({r.signature for r in rows})[:50]}))
+                          "signatures": sorted({r.signature for r in rows})[:EVIDENCE_ITEMS]}))
         return found
 
 
@@ -219,6 +221,7 @@ class WalletSplitting(ChainDetector):
                 severity=ramp(len(wallets), self.wallets, 3 * self.wallets), confidence=0.85,
                 start_s=min(tr.time_s for tr in trades), slots=(min(tr.slot for tr in trades), slot),
                 evidence={"summary": f"{funder} funded {len(wallets)} wallets that all trade this token",
-                          "funder": funder, "wallets": sorted(wallets), "signatures": sorted({tr.signature for tr in trades})[:50]}))
+                          "funder": funder, "wallets": sorted(wallets)[:EVIDENCE_ITEMS], "wallet_count": len(wallets),
+                          "signatures": sorted({tr.signature for tr in trades})[:EVIDENCE_ITEMS]}))
         return found
 
