@@ -83,3 +83,16 @@ def test_a_temporary_error_from_a_server_that_is_there_is_a_failure(monkeypatch,
     monkeypatch.setattr("sys.stdin", io.StringIO(feed_lines()))
     assert main(["run-function", "dead-letter", "--input", "-"]) == exitcodes.FAILURE
     assert "QueryCanceled: canceling statement" in capsys.readouterr().err
+
+
+def test_a_handler_bug_shows_as_one_not_as_a_refused_event(monkeypatch):
+    """A ValueError of the handler (a 500 when deployed) was printed as refused input with no
+    details, which hid the crashes a hunt then found over HTTP."""
+    def broken(event, ctx):
+        raise ValueError("year 0 is out of range")
+
+    function = dataclasses.replace(runfunction.load("dead-letter"), handle=broken)
+    monkeypatch.setattr(runfunction, "load", lambda name: function)
+    monkeypatch.setattr("sys.stdin", io.StringIO(feed_lines()))
+    with pytest.raises(ValueError, match="year 0"):
+        main(["run-function", "dead-letter", "--input", "-"])

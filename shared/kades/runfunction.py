@@ -52,15 +52,25 @@ def main_run_function(argv: list[str]) -> int:
 
 
 def _run_one(function, ctx: Context, number: int, line: str) -> bool:
-    """Handle one line, printing its replies; False (and a JSON line on stderr) when refused."""
+    """Handle one line, printing its replies; False (and a JSON line on stderr) when refused.
+    Only a refusal is reported so: any other exception of the handler is a bug and shows as
+    one (a traceback), where the deployed function would answer 500."""
     try:
-        event = from_structured(parse_json(line))  # strict, as over HTTP: no NaN
+        document = parse_json(line)  # strict, as over HTTP: no NaN
+    except ValueError as error:
+        return _refused(number, error, [])
+    try:
+        event = from_structured(document)
         check_consumable(function, [event])
-        for reply in as_event_list(function.handle(event, ctx)):
-            print(json.dumps(to_dict(reply)), flush=True)
-    except ValueError as error:  # BadRequestError and JSON errors are ValueErrors
-        details = error.problems if isinstance(error, BadRequestError) else []
-        print(json.dumps({"line": number, "error": str(error),
-                          "details": [p.as_dict() for p in details]}), file=sys.stderr)
-        return False
+        replies = as_event_list(function.handle(event, ctx))
+    except BadRequestError as error:  # the envelope's, the schema's or the handler's 400
+        return _refused(number, error, error.problems)
+    for reply in replies:
+        print(json.dumps(to_dict(reply)), flush=True)
     return True
+
+
+def _refused(number: int, error: ValueError, problems: list) -> bool:
+    print(json.dumps({"line": number, "error": str(error),
+                      "details": [p.as_dict() for p in problems]}), file=sys.stderr)
+    return False
