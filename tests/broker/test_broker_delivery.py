@@ -46,6 +46,12 @@ def test_structured_reply():
     assert outcome.kind == "reply" and outcome.reply.id == "r"
 
 
+def test_a_batch_reply_even_of_one_event_is_a_502_failure():
+    body = json.dumps([{"specversion": "1.0", "id": "r", "source": "/s", "type": "t"}]).encode()
+    outcome = classify(answer(200, body, content_type="application/cloudevents-batch+json"))
+    assert (outcome.kind, outcome.code) == ("retry", 502)
+
+
 def test_malformed_reply_event_is_a_502_failure():
     outcome = classify(answer(200, b"", ce_specversion="1.0", ce_id="r"))
     assert (outcome.kind, outcome.code) == ("retry", 502)

@@ -116,6 +116,8 @@ class _Handler(BaseHTTPRequestHandler):
             "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
         }
         for name, value in self.fields.items():  # a repeated header is joined already
+            if "_" in name:  # else ce_id would pass for ce-id, which Knative's ingress ignores
+                continue
             key = "HTTP_" + name.upper().replace("-", "_")
             if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
                 environ[key] = value

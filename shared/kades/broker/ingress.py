@@ -6,8 +6,9 @@ for an unknown broker; 405 for any other method. With sender identity on (`kades
 --oidc`), a valid event is then checked as Knative checks it (`policy`): 401 without a valid
 token for the Broker's audience, 403 from a sender its EventPolicies do not admit. CloudEvents 1.0 and 0.3 are taken (Knative's
 Go SDK reads both) and a 0.3 event stays 0.3; the functions take 1.0 only, so one that
-reaches them is refused there (400) and dead-lettered. Beyond Knative: batch mode (each event
-queued, all or none), 413 above `max_event_bytes` before parsing, 415 for a structured
+reaches them is refused there (400) and dead-lettered. A batch (`application/cloudevents-batch
++json`) is a 400, as there: send each event on its own. Header names with an underscore are not
+read (`ce_id` is not `ce-id`). Beyond Knative: 413 above `max_event_bytes` before parsing, 415 for a structured
 event format other than JSON (the CloudEvents HTTP binding's answer), 503 while Redis is
 away. Every error is an RFC 9457 problem (`application/problem+json`, made by
 `kades.errors.error_body` as every KADES answer's) naming each problem in `errors`.
@@ -193,6 +194,11 @@ class IngressApp:
                            "the broker reads CloudEvents in the JSON format only", [Problem(
                                "content-type", f"{media} is not {STRUCTURED_TYPE} or "
                                                f"{BATCH_TYPE} (send binary mode or JSON)")])
+        if request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower() == BATCH_TYPE:
+            # Knative's ingress reads one event per request (sdk-go's ToEvent refuses a batch)
+            return problem(request, 400, "invalid_event", "the Broker takes one event per request",
+                           [Problem("content-type", f"{BATCH_TYPE}: send each event in binary "
+                                                    "or structured mode")])
         try:
             events = decode(request.headers, body, specversions=BROKER_SPECVERSIONS)
             if senders is not None and (refused := self._refused(senders, request, events)):
