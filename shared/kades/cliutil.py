@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
+import os
 import re
 import sys
-from typing import IO, ContextManager, Iterable
+import tempfile
+from pathlib import Path
+from typing import IO, ContextManager, Iterable, Iterator
 
 from kades import exitcodes
 
@@ -22,9 +26,12 @@ _QUERY_KEYS = re.compile(r"([?&](?:api[-_]?key|key|token|secret|password)=)[^&\s
 
 def open_input(name: str, *, newline: str | None = None) -> ContextManager[IO[str]]:
     """`name` opened for reading UTF-8 text (a leading byte order mark, as spreadsheets write,
-    skipped); `-` is stdin (left open when the block ends)."""
+    skipped); `-` is stdin (left open when the block ends), read as strictly: Python's own
+    stdin turns bytes that are no UTF-8 into surrogates that fail only when written out."""
     if name == STDIO:
-        return contextlib.nullcontext(sys.stdin)
+        buffer = getattr(sys.stdin, "buffer", None)  # None: a test's StringIO
+        return contextlib.nullcontext(sys.stdin if buffer is None else io.TextIOWrapper(
+            buffer, encoding="utf-8-sig", newline=newline))
     return open(name, encoding="utf-8-sig", newline=newline)
 
 
@@ -53,10 +60,40 @@ def csv_rows(lines: Iterable[str], sep: str) -> csv.DictReader:
 
 
 def open_output(name: str, *, newline: str | None = None) -> ContextManager[IO[str]]:
-    """`name` opened for writing UTF-8 text; `-` is stdout (left open when the block ends)."""
+    """`name` opened for writing UTF-8 text; `-` is stdout (left open when the block ends).
+    A file is written beside itself and takes its place only when the block ends without an
+    error: a failure or Ctrl-C leaves what was there, and an output that is also the input
+    is read whole before it is replaced. A device or pipe (/dev/null) is written directly."""
     if name == STDIO:
         return contextlib.nullcontext(sys.stdout)
-    return open(name, "w", encoding="utf-8", newline=newline)
+    target = Path(name)
+    if target.exists() and not target.is_file():
+        return open(name, "w", encoding="utf-8", newline=newline)
+    return _replacing(target, newline)
+
+
+@contextlib.contextmanager
+def _replacing(target: Path, newline: str | None) -> Iterator[IO[str]]:
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
+                                             dir=target.parent)
+    except OSError as error:  # say it of the file asked for, not of the temporary one
+        raise OSError(error.errno, error.strerror, str(target)) from None
+    try:
+        os.chmod(temporary, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
+        with open(handle, "w", encoding="utf-8", newline=newline) as stream:
+            yield stream
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str | None = None,

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import random
+import stat
 import subprocess
 import sys
+import threading
 from datetime import datetime, timezone
 
 import pytest
@@ -210,7 +213,9 @@ def test_a_folder_without_csvs_or_no_folder_is_a_failure(tmp_path, capsys):
 @pytest.mark.parametrize("text, expected", [("2024-01-01T00:00:00Z", 1704067200.0),
                                             ("2024-01-01 00:00:00", 1704067200.0),
                                             ("1704067200", 1704067200.0),
-                                            ("1704067200000", 1704067200.0)])
+                                            ("1704067200000", 1704067200.0),
+                                            ("1704067200000000", 1704067200.0),
+                                            ("1704067200000000000", 1704067200.0)])
 def test_parse_time(text, expected):
     assert parse_time(text) == expected
 
@@ -333,3 +338,62 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
     (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "plain.csv").read_bytes())
     assert kades(["score", str(tmp_path / "bom.csv"), "-o", str(tmp_path / "out.csv")]) == 0
     assert list(read(tmp_path / "out.csv")[0])[0] == "timestamp"
+
+
+def test_the_input_as_its_own_output_is_scored_not_emptied(tmp_path, capsys):
+    write_series(tmp_path / "s.csv")
+    rows = len(read(tmp_path / "s.csv"))
+    assert kades(["score", str(tmp_path / "s.csv"), "-o", str(tmp_path / "s.csv")]) == 0
+    scored = read(tmp_path / "s.csv")
+    assert len(scored) == rows and all(r["anomaly_score"] for r in scored)
+    assert kades(["score", str(tmp_path / "s.csv"), "-o", str(tmp_path / "s.csv")]) == 0
+    assert list(read(tmp_path / "s.csv")[0]).count("anomaly_score") == 1  # anew, not twice
+
+
+@pytest.mark.parametrize("content, said", [
+    ("timestamp,value\n1,1\n2,2\n3,3,EXTRA\n", "line 4: 1 field(s) more than the header's 2"),
+    ("timestamp,value,value\n1,2,3\n", "the header names 'value' more than once"),
+    ("timestamp,value\n0,-1\n60,1e200\n", "beyond"),
+    (b"timestamp,value\n1,\xff\xfe\n", "not UTF-8 text"),
+    ("timestamp,value\n1," + "9" * 140_000 + "\n", "not a CSV this can read")])
+def test_what_made_a_traceback_or_a_half_written_file_is_named_and_leaves_the_output(
+        tmp_path, capsys, content, said):
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    source.write_bytes(content if isinstance(content, bytes) else content.encode())
+    target.write_text("what was there\n")
+    assert kades(["score", str(source), "-o", str(target)]) == exitcodes.FAILURE
+    assert said in capsys.readouterr().err
+    assert target.read_text() == "what was there\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv", "out.csv"]  # no .part
+
+
+def test_a_pipe_read_once_is_read_whole(tmp_path, capsys):
+    """`kades score <(...)`: the separator, the check and the scoring each read the input."""
+    write_series(tmp_path / "s.csv")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    feeder = threading.Thread(target=lambda: fifo.write_bytes((tmp_path / "s.csv").read_bytes()))
+    feeder.start()
+    assert kades(["score", str(fifo), "-o", str(tmp_path / "o.csv")]) == 0
+    feeder.join()
+    assert len(read(tmp_path / "o.csv")) == len(read(tmp_path / "s.csv"))
+
+
+def test_a_header_alone_comes_back_with_the_columns(tmp_path):
+    (tmp_path / "h.csv").write_text("timestamp;value\n")
+    assert kades(["score", str(tmp_path / "h.csv"), "-o", str(tmp_path / "o.csv")]) == 0
+    assert (tmp_path / "o.csv").read_text().strip() == "timestamp;value;anomaly_score;top_detector;alert"
+
+
+def test_a_device_as_output_is_written_not_replaced(tmp_path):
+    write_series(tmp_path / "s.csv")
+    assert kades(["score", str(tmp_path / "s.csv"), "-o", "/dev/null"]) == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+@pytest.mark.parametrize("options", [["--output-dir", "x", "in.csv"],
+                                     ["--dir", "d", "--output-dir", "o", "-o", "f"]])
+def test_options_that_do_nothing_together_are_a_usage_error(options):
+    with pytest.raises(SystemExit) as caught:
+        kades(["score", *options])
+    assert caught.value.code == 2

@@ -49,9 +49,14 @@ class InputError(ValueError):
     """The CSV cannot be scored: missing columns or unparsable rows (all of them named)."""
 
 
+# Epoch numbers are told apart by size: seconds reach 1e11 only in the year 5138.
+EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # (above, divide by): ns, us, ms
+MAX_MAGNITUDE = 1e30  # what the event contract lets a tick carry (kades.events.catalogue)
+
+
 def parse_time(text: str) -> float:
-    """Epoch seconds from ISO 8601 (no offset = UTC) or a number (seconds, or milliseconds
-    when it is too large to be seconds)."""
+    """Epoch seconds from ISO 8601 (no offset = UTC) or a number: seconds, or milli-, micro-
+    or nanoseconds when too large to be seconds (EPOCH_UNITS)."""
     text = text.strip()
     try:
         number = float(text)
@@ -62,7 +67,7 @@ def parse_time(text: str) -> float:
         return moment.timestamp()
     if not math.isfinite(number):
         raise ValueError(f"not a time: {text!r}")
-    return number / 1000.0 if abs(number) > 1e11 else number
+    return next((number / per for above, per in EPOCH_UNITS if abs(number) > above), number)
 
 
 def delimiter(path: Path) -> str:
@@ -93,6 +98,10 @@ def _rows(handle: TextIO, columns: Columns, sep: str = ","
     liquidity: value}) per row (a cell without a value leaves its field out); InputError on
     missing columns."""
     reader = csv_rows(handle, sep)
+    named = reader.fieldnames or []
+    if twice := sorted({name for name in named if named.count(name) > 1}):
+        raise InputError(f"the header names {', '.join(map(repr, twice))} more than once "
+                         "(a column would be lost)")
     time_column, value_column = columns.time.strip(), columns.value.strip()
     token_column, extra = (columns.token or "").strip() or None, columns.extra()
     wanted = (time_column, value_column, *extra.values(), *[token_column] * bool(token_column))
@@ -102,6 +111,9 @@ def _rows(handle: TextIO, columns: Columns, sep: str = ","
                          f"{', '.join(map(repr, reader.fieldnames or []))}")
     for row in reader:
         line = reader.line_num
+        if None in row:  # csv.DictReader keeps what is past the header's columns under None
+            raise InputError(f"line {line}: {len(row[None])} field(s) more than the header's "
+                             f"{len(named)}")
         fields = {name: _field(float, row, column, line) for name, column in extra.items()
                   if not _no_value(row[column])}
         value = None if _no_value(row[value_column]) else _field(float, row, value_column, line)
@@ -120,6 +132,8 @@ def _field(parse, row: dict, column: str, line: int):
         return _Problem(f"line {line}: {column} {row[column]!r} unparsable ({error})")
     if isinstance(value, float) and not math.isfinite(value):
         return _Problem(f"line {line}: {column} {row[column]!r} is not finite")
+    if isinstance(value, float) and abs(value) > MAX_MAGNITUDE:
+        return _Problem(f"line {line}: {column} {row[column]!r} is beyond ±{MAX_MAGNITUDE:g}")
     return value
 
 
@@ -142,7 +156,7 @@ def check(path: Path, columns: Columns = Columns()) -> Checked:
     problems, rows, without_value, out_of_order = [], 0, 0, 0
     latest: dict[str | None, float] = {}
     not_positive: set[str | None] = set()
-    with open_input(str(path), newline="") as handle:
+    with _readable_text(path), open_input(str(path), newline="") as handle:
         for _, _, token, moment, value, fields in _rows(handle, columns, delimiter(path)):
             rows += 1
             without_value += value is None
@@ -197,7 +211,9 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
             for index, (_, row, token, moment, value, fields) in enumerate(
                     _rows(handle, columns, sep)):
                 if writer is None:
-                    writer = csv.DictWriter(out, [*row, *COLUMNS], delimiter=sep)
+                    # a file scored before gets its columns anew, not twice
+                    writer = csv.DictWriter(out, [*row, *(c for c in COLUMNS if c not in row)],
+                                            delimiter=sep)
                     writer.writeheader()
                 if in_time_order is None:
                     score, top, alert = _columns(monitors.get(token) or first_row(token), moment,
@@ -207,6 +223,10 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
                     score, top, alert = in_time_order[index]
                 row["anomaly_score"], row["top_detector"], row["alert"] = score, top, alert
                 writer.writerow(row)
+        if writer is None:  # a header and no rows: the header, with the columns added
+            with open_input(str(path), newline="") as handle:
+                named = csv_rows(handle, sep).fieldnames
+            csv.writer(out, delimiter=sep).writerow([*named, *(c for c in COLUMNS if c not in named)])
     return checked.rows
 
 
@@ -220,16 +240,29 @@ def _columns(monitor, moment: float, value: float | None, fields: dict) -> tuple
 
 @contextlib.contextmanager
 def _readable(name: str) -> Iterator[Path]:
-    """A path to read `name` from twice (the check, then the scoring): stdin is spooled to a
-    temporary file first."""
-    if name != STDIO:
-        yield Path(name)
+    """A path to read `name` from three times (the separator, the check, the scoring): stdin,
+    and what can be read only once (a pipe, `<(...)`), are spooled to a temporary file first."""
+    path = Path(name)
+    if name != STDIO and (path.is_file() or not path.exists()):
+        yield path  # a missing file is named by the open that fails
         return
     with tempfile.TemporaryDirectory(prefix="kades-score-") as folder:
-        spooled = Path(folder) / "stdin.csv"
-        with open(spooled, "w", newline="", encoding="utf-8") as copy:
-            shutil.copyfileobj(sys.stdin, copy)
+        spooled = Path(folder) / "input.csv"
+        with _readable_text(name), open_input(name, newline="") as source, \
+                open(spooled, "w", newline="", encoding="utf-8") as copy:
+            shutil.copyfileobj(source, copy)
         yield spooled
+
+
+@contextlib.contextmanager
+def _readable_text(name) -> Iterator[None]:
+    """What breaks reading a CSV as text, as an InputError naming it."""
+    try:
+        yield
+    except UnicodeError as error:  # a file's bytes, or stdin's (decoded with surrogates)
+        raise InputError(f"not UTF-8 text ({error.reason} at {error.start})") from None
+    except csv.Error as error:
+        raise InputError(f"not a CSV this can read ({error})") from None
 
 
 def main_score(argv: list[str]) -> int:
@@ -238,8 +271,8 @@ def main_score(argv: list[str]) -> int:
     parser.add_argument("--output", "-o", default=STDIO,
                         help="where to write the scored CSV ('-', the default, for stdout)")
     parser.add_argument("--timestamp-column", default="timestamp",
-                        help="the column of times: ISO 8601, or epoch seconds or milliseconds "
-                             "(default: timestamp)")
+                        help="the column of times: ISO 8601, or epoch seconds, milli-, micro- "
+                             "or nanoseconds, told apart by size (default: timestamp)")
     parser.add_argument("--value-column", default="value",
                         help="the column of the series' values (default: value); a row "
                              "without one (empty, NaN, NA, null) is written back unscored")
@@ -264,6 +297,10 @@ def main_score(argv: list[str]) -> int:
         parser.error("give either INPUT or --dir")
     if args.dir is not None and args.output_dir is None:
         parser.error("--dir needs --output-dir")
+    if args.dir is None and args.output_dir is not None:
+        parser.error("--output-dir goes with --dir")
+    if args.dir is not None and args.output != STDIO:
+        parser.error("--output goes with INPUT; with --dir, --output-dir says where files go")
     try:
         jobs = folder_jobs(args.dir, args.output_dir) if args.dir else [(args.input, args.output)]
     except InputError as error:
@@ -284,6 +321,8 @@ def main_score(argv: list[str]) -> int:
             said = summary(rows, checked, by_token=bool(args.token_column))
             print(f"kades score: {source}: {said}" + ("" if target == STDIO else f" -> {target}"),
                   file=sys.stderr)
+        except BrokenPipeError:
+            raise  # the reader left (`| head`): kades.cli ends quietly
         except (InputError, OSError) as error:
             print(f"kades score: {source}: {error}", file=sys.stderr)
             failed += 1
