@@ -81,6 +81,7 @@ def test_spaces_around_header_names_and_blank_posts(tmp_path, capsys):
     ("a,b\n1,2\n", "text", "no column 'text'; the columns are: a, b"),
     ("", "text", "the input is empty"),
     ("text,sentiment\nx,y\n", "text", "already has column(s) sentiment"),
+    ("id,text\n1,good\n2,bad,extra\n", "text", "line 3: 1 field(s) more than the header's 2"),
 ])
 def test_clear_errors(tmp_path, capsys, content, column, message):
     source = tmp_path / "in.csv"
@@ -134,3 +135,19 @@ def test_a_terminal_gets_a_progress_bar_unless_quiet(tmp_path, monkeypatch):
         assert main(["sentiment", str(source), "--text-column", "body",
                      "--output", str(tmp_path / "out.csv"), *options]) == exitcodes.OK
         assert ("\r" in terminal.getvalue() and "40/40" in terminal.getvalue()) == drawn
+
+
+def test_the_output_is_written_only_when_the_whole_input_is_scored(tmp_path, capsys):
+    """It was opened first: a wrong column emptied an existing output, and the input as its own
+    output was emptied before it was read."""
+    source, earlier = tmp_path / "in.csv", tmp_path / "earlier.csv"
+    source.write_text("id,text\n1,good\n2,bad\n", encoding="utf-8")
+    earlier.write_text("kept\n", encoding="utf-8")
+    assert main(["sentiment", str(source), "--text-column", "nope", "--output", str(earlier),
+                 "--quiet"]) == 1
+    assert earlier.read_text() == "kept\n"
+    assert main(["sentiment", str(source), "--text-column", "text", "--output", str(source),
+                 "--quiet"]) == 0
+    rows = list(csv.DictReader(source.open(encoding="utf-8")))
+    assert [r["text"] for r in rows] == ["good", "bad"] and all(r["sentiment"] for r in rows)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["earlier.csv", "in.csv"]

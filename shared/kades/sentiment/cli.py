@@ -11,6 +11,7 @@ import argparse
 import csv
 import itertools
 import sys
+from pathlib import Path
 from typing import IO
 
 from kades import exitcodes
@@ -26,8 +27,8 @@ class InputError(ValueError):
 
 def _count_rows(path: str) -> int | None:
     """Rows after the header, for the bar's total; None for stdin (it is read only once)."""
-    if path == STDIO:
-        return None
+    if path == STDIO or not Path(path).is_file():
+        return None  # read only once (stdin, a pipe): no second pass to count
     with open(path, encoding="utf-8-sig", newline="") as handle:
         sep = csv_delimiter(handle.readline())
         return sum(1 for _ in csv.reader(handle, delimiter=sep))
@@ -54,6 +55,9 @@ def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
     writer.writeheader()
     rows = 0
     for row in reader:
+        if None in row:  # csv.DictReader keeps what is past the header's columns under None
+            raise InputError(f"line {reader.line_num}: {len(row[None])} field(s) more than the "
+                             f"header's {len(columns)}")
         text = row.get(text_column) or ""
         score = model.score(text)
         row.update(sentiment=score.label, compound=f"{score.compound:.4f}",
@@ -96,6 +100,8 @@ def main_sentiment(argv: list[str]) -> int:
         print(f"kades sentiment: {args.input} is not UTF-8 text ({error.reason} at byte "
               f"{error.start})", file=sys.stderr)
         return exitcodes.FAILURE
+    except BrokenPipeError:
+        raise  # the reader left (`| head`): kades.cli ends quietly
     except (InputError, csv.Error, OSError) as error:
         print(f"kades sentiment: {error}", file=sys.stderr)
         return exitcodes.FAILURE
