@@ -21,6 +21,7 @@ additions live in `kades.sentiment.lexicon`. On top of VADER:
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 from dataclasses import dataclass
 
@@ -81,7 +82,72 @@ def _phrase_pattern() -> re.Pattern:
                       rf"|(?=[{mark_firsts}])(?:{'|'.join(marks)})", re.IGNORECASE)
 
 
-class CryptoSentiment(SentimentIntensityAnalyzer):
+class _Window:
+    """The words around one word, standing in for VADER's SentiText in `sentiment_valence`."""
+
+    __slots__ = ("words_and_emoticons", "is_cap_diff")
+
+    def __init__(self, words: list[str], is_cap_diff: bool):
+        self.words_and_emoticons = words
+        self.is_cap_diff = is_cap_diff
+
+
+class LinearVader(SentimentIntensityAnalyzer):
+    """VADER's analyzer, scoring every text exactly as it does, in time linear in its length.
+
+    vaderSentiment 3.3.2 is quadratic in a text's words: for every lexicon word its
+    `_negation_check` (up to 3 calls) and `_special_idioms_check` lower-case the text's whole
+    word list to read at most 3 words before and 2 after it, and `_but_check` finds each
+    valence with `list.index` (80 KB of "bad !!! " took ~35 s). Here:
+
+    - `sentiment_valence` (VADER's own, unchanged) is handed the word's window, the 3 words
+      before it to the 2 after, with the index within it, in place of the whole SentiText.
+      Every rule reads only words i-3 … i+2 and compares i only with 0, 1 and 2 (and the
+      list's length only with i+1 and i+2): the index in the window, min(i, 3), compares with
+      0, 1 and 2 as i does, and the window ends where the list does when that is within 2
+      words of i, so every rule sees what it saw in the whole list.
+    - `_but_check` gives the valences VADER's gives, in O(n log n): the same walk, finding
+      each value's first equal valence (as `list.index` does, which VADER's relies on,
+      repeats and all) from a heap of positions per value instead of scanning the list.
+
+    tests/sentiment/test_model_linear.py checks both against vaderSentiment's own code.
+    """
+
+    def sentiment_valence(self, valence, sentitext, item, i, sentiments):
+        if item.lower() not in self.lexicon:  # what VADER's does for a word not in the
+            sentiments.append(valence)         # lexicon, without building its window
+            return sentiments
+        start = max(0, i - 3)
+        window = _Window(sentitext.words_and_emoticons[start:i + 3], sentitext.is_cap_diff)
+        return super().sentiment_valence(valence, window, item, i - start, sentiments)
+
+    @staticmethod
+    def _but_check(words_and_emoticons, sentiments):
+        but = next((index for index, word in enumerate(words_and_emoticons)
+                    if str(word).lower() == "but"), None)
+        if but is None:
+            return sentiments
+        # positions holding each value, a heap each; an entry is stale once its valence has
+        # changed (dropped when it comes to the top). Equal values share one key (0 == 0.0).
+        holding: dict[float, list[int]] = {}
+        for index, value in enumerate(sentiments):
+            holding.setdefault(value, []).append(index)  # ascending: already a heap
+        for index in range(len(sentiments)):
+            sentiment = sentiments[index]
+            heap = holding[sentiment]
+            while sentiments[heap[0]] != sentiment:
+                heapq.heappop(heap)
+            first = heap[0]  # sentiments.index(sentiment)
+            if first == but:
+                continue
+            changed = sentiment * (0.5 if first < but else 1.5)
+            sentiments[first] = changed
+            if changed != sentiment:
+                heapq.heappush(holding.setdefault(changed, []), first)
+        return sentiments
+
+
+class CryptoSentiment(LinearVader):
     """VADER with the crypto lexicon, phrase tokens, crypto dominance and sarcasm marks."""
 
     def __init__(self, *, threshold: float = CRYPTO_THRESHOLD):
@@ -152,7 +218,7 @@ class PlainVader:
 
     def __init__(self, *, threshold: float = PLAIN_VADER_THRESHOLD):
         self.threshold = threshold
-        self._analyzer = SentimentIntensityAnalyzer()
+        self._analyzer = LinearVader()
 
     def score(self, text: str) -> Score:
         compound = self._analyzer.polarity_scores(text)["compound"]
@@ -166,4 +232,4 @@ def lexicon_model() -> CryptoSentiment:
     return CryptoSentiment()
 
 
-__all__ = ["CryptoSentiment", "PlainVader", "Score", "LABELS", "lexicon_model"]
+__all__ = ["CryptoSentiment", "LinearVader", "PlainVader", "Score", "LABELS", "lexicon_model"]
