@@ -87,6 +87,50 @@ def test_cli_writes_structured_events_and_labels(tmp_path):
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError):
         simulate_market(seed=1, tokens=0)
+    with pytest.raises(ValueError):  # shorter than one step: not one tick (an IndexError before)
+        simulate_market(seed=1, minutes=0.05)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--minutes", "0"], "--minutes: expected minutes from 0.1 to 1440"),
+    (["--minutes", "-5"], "--minutes: expected minutes"),
+    (["--minutes", "nan"], "--minutes: expected minutes"),
+    (["--minutes", "inf"], "--minutes: expected minutes"),
+    (["--minutes", "0.05"], "--minutes: expected minutes"),
+    (["--kind", "story", "--minutes", "0.01"], "--minutes: expected minutes"),
+    (["--kind", "social", "--minutes", "-1"], "--minutes: expected minutes"),
+    (["--kind", "chain", "--minutes", "-1"], "--minutes: expected minutes"),
+    (["--kind", "chain", "--minutes", "nan"], "--minutes: expected minutes"),
+    (["--tokens", "0"], "--tokens: expected a whole number from 1"),
+    (["--step-s", "0"], "--step-s: expected seconds from 1"),
+    (["--step-s", "1e-9", "--minutes", "1"], "--step-s: expected seconds from 1"),
+    (["--anomalies-per-token", "-1"], "--anomalies-per-token: expected a whole number from 0"),
+    (["--seed", "-1"], "--seed: expected a whole number from 0"),
+    (["--rate", "-1"], "--rate: expected events per second"),
+    (["--step-s", "60", "--minutes", "0.5"], "not one tick"),
+    (["--tokens", "100", "--minutes", "1440"], "1,728,000 ticks is over 500,000"),
+])
+def test_the_cli_refuses_what_cannot_be_simulated_as_a_usage_error(argv, message, capsys):
+    # Each of these was a traceback, an endless loop using GBs, or (chain, -1) an exit 0.
+    with pytest.raises(SystemExit) as stop:
+        main_simulate([*argv, "--output", "-"])
+    assert stop.value.code == exitcodes.USAGE
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err and captured.out == ""
+
+
+@pytest.mark.parametrize("kind", ["market", "chain", "social", "story"])
+def test_the_shortest_minutes_allowed_make_events_of_every_kind(kind, tmp_path):
+    out = tmp_path / "events.jsonl"
+    assert main_simulate(["--kind", kind, "--minutes", "0.1", "--output", str(out)]) == 0
+    assert out.read_text().count("\n") >= 1
+
+
+def test_help_states_the_bounds(capsys):
+    with pytest.raises(SystemExit):
+        main_simulate(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "0.1 to 1440" in help_text and "at most 500,000 ticks in all" in help_text
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time as wall_clock
 from datetime import datetime, timezone
@@ -22,6 +23,26 @@ from kades.simulate.story import demo_story
 
 # --kind other than market -> its simulation, each taking (seed=, minutes=, start=)
 OTHER_STREAMS = {"chain": simulate_chain, "social": simulate_social, "story": demo_story}
+# Bounds that keep a run in memory (the stream is built whole before it is written): a day
+# of the story takes about 300 MB, 500,000 market ticks at most about 500 MB. 0.1 minute is
+# one 5 s tick of the story's market: every kind makes events from there on.
+MIN_MINUTES, MAX_MINUTES = 0.1, 1440.0
+MIN_STEP_S = 1.0
+MAX_TICKS = 500_000  # --kind market: tokens x minutes x 60 / step
+
+
+def _bounded(convert, low: float, high: float, what: str):
+    """An argparse type: the text as `convert` makes it, from `low` to `high`, else a usage
+    error saying what was expected (NaN is never within them)."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
 
 
 class BrokerError(RuntimeError):
@@ -54,14 +75,23 @@ def _post_all(events: list[CloudEvent], url: str, *, rate: float | None, realtim
 
 def main_simulate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades simulate", description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=7,
-                        help="the seed: the same seed gives the same stream (default: 7)")
-    parser.add_argument("--tokens", type=int, default=5, help="how many tokens trade (default: 5)")
-    parser.add_argument("--minutes", type=float, default=30,
-                        help="simulated minutes of trading (default: 30)")
-    parser.add_argument("--step-s", type=float, default=5.0,
-                        help="seconds between two ticks of a token (default: 5)")
-    parser.add_argument("--anomalies-per-token", type=int, default=2,
+    parser.add_argument("--seed", type=_bounded(int, 0, math.inf, "a whole number from 0"),
+                        default=7, help="the seed: the same seed gives the same stream (default: 7)")
+    parser.add_argument("--tokens", type=_bounded(int, 1, MAX_TICKS, "a whole number from 1"),
+                        default=5, help="how many tokens trade (default: 5)")
+    parser.add_argument("--minutes", default=30,
+                        type=_bounded(float, MIN_MINUTES, MAX_MINUTES,
+                                      f"minutes from {MIN_MINUTES:g} to {MAX_MINUTES:g}"),
+                        help=f"simulated minutes of trading, {MIN_MINUTES:g} to {MAX_MINUTES:g} "
+                             "(default: 30)")
+    parser.add_argument("--step-s", default=5.0,
+                        type=_bounded(float, MIN_STEP_S, MAX_MINUTES * 60,
+                                      f"seconds from {MIN_STEP_S:g} to {MAX_MINUTES * 60:g}"),
+                        help=f"seconds between two ticks of a token, at least {MIN_STEP_S:g}; "
+                             f"at most {MAX_TICKS:,} ticks in all (tokens x minutes x 60 / "
+                             "step) (default: 5)")
+    parser.add_argument("--anomalies-per-token", default=2,
+                        type=_bounded(int, 0, math.inf, "a whole number from 0"),
                         help="anomalies injected into each token's market (default: 2)")
     parser.add_argument("--source", default="/kades/simulator",
                         help="the events' CloudEvents source (default: /kades/simulator)")
@@ -69,7 +99,9 @@ def main_simulate(argv: list[str]) -> int:
     where.add_argument("--output", help="write structured CloudEvents, one per line "
                                         "('-', the default, for stdout)")
     where.add_argument("--broker", help="POST each event in binary mode to this URL")
-    parser.add_argument("--rate", type=float, help="events per second when posting")
+    parser.add_argument("--rate", type=_bounded(float, 0.001, 1e6, "events per second from "
+                                                                  "0.001 to 1000000"),
+                        help="events per second when posting")
     parser.add_argument("--realtime", action="store_true",
                         help="post at the pace of the ticks' own times (starting now)")
     parser.add_argument("--labels", help="write the injected anomalies to this JSON file "
@@ -81,6 +113,14 @@ def main_simulate(argv: list[str]) -> int:
     output = args.output or STDIO
     if args.labels == STDIO and not args.broker and output == STDIO:
         parser.error("--labels - needs --output FILE or --broker: the events go to stdout")
+    if args.kind == "market":  # the market's size is tokens x steps: checked before it is made
+        if args.step_s > args.minutes * 60:
+            parser.error(f"--step-s {args.step_s:g} is longer than --minutes {args.minutes:g}: "
+                         "not one tick")
+        ticks = args.tokens * int(args.minutes * 60 / args.step_s)
+        if ticks > MAX_TICKS:
+            parser.error(f"{ticks:,} ticks is over {MAX_TICKS:,}: fewer --tokens or --minutes, "
+                         "or a longer --step-s")
     start = datetime.now(timezone.utc).replace(microsecond=0) if args.realtime else None
     if args.kind == "market":
         sim = simulate_market(seed=args.seed, tokens=args.tokens, minutes=args.minutes,

@@ -75,8 +75,10 @@ def _inject(kind: str, first: int, log_move: np.ndarray, log_volume: np.ndarray,
 def simulate_market(*, seed: int, tokens: int = 5, minutes: float = 30, step_s: float = 5.0,
                     start: datetime | None = None, anomalies_per_token: int = 2) -> Simulation:
     """Ticks of `tokens` tokens every `step_s` seconds for `minutes`, with labelled anomalies."""
-    if tokens < 1 or minutes <= 0 or step_s <= 0 or anomalies_per_token < 0:
-        raise ValueError("tokens >= 1, minutes > 0, step_s > 0, anomalies_per_token >= 0")
+    # `not ... >=`: NaN is refused too. Minutes shorter than a step would make no tick at all.
+    if tokens < 1 or not minutes * 60 >= step_s > 0 or anomalies_per_token < 0:
+        raise ValueError("tokens >= 1, step_s > 0, minutes of at least one step, "
+                         "anomalies_per_token >= 0")
     rng = np.random.default_rng(seed)
     start = start or DEFAULT_START
     steps = int(minutes * 60 / step_s)
