@@ -2,6 +2,8 @@
 ingress is away, 1 for a broken configuration, and never a password in what they print."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +53,66 @@ def test_dlq_replay_output_redacts_the_ingress(kades_settings, redis_conn, capsy
     assert code == exitcodes.OK
     assert capsys.readouterr().out == ("replayed 0 dead letter(s) to "
                                        "http://kades:***@127.0.0.1:1/kades/kades\n")
+
+
+# Anyone with access to Redis may add to the stream: no `event`, not JSON, no object, not UTF-8.
+MALFORMED = [({"time": "t"}, "no 'event' field"), ({"event": "{not json"}, "'event' is not JSON"),
+             ({"event": "[1, 2]"}, "'event' is not a CloudEvent: body: a structured event is a "
+                                   "JSON object"),
+             ({"event": b"\xff\xfe"}, "'event' is not JSON: 'utf-8' codec can't decode")]
+
+
+def malformed_entries(redis_conn) -> dict[str, str]:
+    """The MALFORMED entries added to the dead-letter stream: id -> why it cannot be read."""
+    from kades.keys import DLQ
+    added = {redis_conn.xadd(DLQ, fields): why for fields, why in MALFORMED}
+    return {i.decode() if isinstance(i, bytes) else i: why for i, why in added.items()}
+
+
+def test_dlq_list_shows_a_malformed_entry_as_unreadable(kades_settings, redis_conn, capsys):
+    store_dead_letter(redis_conn, CloudEvent(event_attrs("ai.kades.test.v1", "e1"), {"n": 1}))
+    unreadable = malformed_entries(redis_conn)
+    assert main_dlq(["--redis-url", kades_settings.redis_url, "list"]) == exitcodes.OK
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 + 1 + len(MALFORMED) and "ai.kades.test.v1" in lines[1]
+    for line, (entry_id, why) in zip(lines[2:], unreadable.items()):
+        assert line.startswith(entry_id) and f"UNREADABLE: {why}" in line, line
+    assert main_dlq(["--redis-url", kades_settings.redis_url, "list", "--json"]) == exitcodes.OK
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert listed[0]["event"]["id"] == "e1"
+    assert [(d["id"], "event" in d) for d in listed[1:]] == [(i, False) for i in unreadable]
+    assert all(why in d["unreadable"] for d, why in zip(listed[1:], unreadable.values()))
+
+
+def test_dlq_replay_skips_a_malformed_entry_and_replays_the_rest(kades_settings, redis_conn,
+                                                                 recording_sink, capsys):
+    store_dead_letter(redis_conn, CloudEvent(event_attrs("ai.kades.test.v1", "e1"), {"n": 1}))
+    unreadable = malformed_entries(redis_conn)
+    code = main_dlq(["--redis-url", kades_settings.redis_url, "replay", "--all",
+                     "--ingress", os.environ["KADES_SINK_URL"]])
+    assert code == exitcodes.FAILURE
+    assert [e.id for e in recording_sink] == ["e1"]
+    err = capsys.readouterr().err
+    assert f"replayed 1; {len(MALFORMED)} dead letter(s) not replayed" in err
+    assert all(f"{i}: unreadable, not replayed: {why}" in err for i, why in unreadable.items())
+    assert "Traceback" not in err
+    assert [d.id for d in list_dead_letters(redis_conn)] == list(unreadable)  # kept, for a look
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["list", "--limit", "0"], "--limit: expected a whole number from 1, got '0'"),
+    (["list", "--limit", "-1"], "--limit: expected a whole number from 1, got '-1'"),
+    (["--redis-url", "notaurl", "list"],
+     "--redis-url: 'notaurl': expected a redis://, rediss:// or unix:// URL"),
+    (["--redis-url", "redis://:s3cret@127.0.0.1:1/abc", "list"],
+     "--redis-url: 'redis://:***@127.0.0.1:1/abc': expected a database number, got 'abc'"),
+])
+def test_dlq_usage_errors_are_exit_code_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main_dlq(argv)
+    assert stop.value.code == exitcodes.USAGE
+    err = capsys.readouterr().err
+    assert message in err and "s3cret" not in err and "Traceback" not in err
 
 
 def run_broker(*options: str) -> tuple[int, str]:

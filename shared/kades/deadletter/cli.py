@@ -11,26 +11,49 @@ from kades import exitcodes
 from kades.cliutil import report_error
 from kades.deadletter.store import DeadLetter, ReplayError, list_dead_letters, replay_dead_letters
 from kades.events.envelope import to_dict
-from kades.settings import Settings, redact_url
+from kades.settings import REDIS_SCHEMES, Settings, redact_url, shown_url, url_problem
 
 
 def format_table(letters: list[DeadLetter]) -> str:
+    """One row per dead letter; one that cannot be read says why after its id and time."""
     rows = [("ID", "TIME", "TYPE", "SOURCE", "CODE", "DEST")]
     rows += [(d.id, d.time, d.event.type, d.event.source, d.error_code, d.error_dest)
+             if d.event is not None else (d.id, d.time, f"UNREADABLE: {d.unreadable}")
              for d in letters]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    # the reason of an unreadable row runs on past the columns: it widens none of them
+    widths = [max(len(r[i]) for r in rows if len(r) == len(rows[0]) or i < 2)
+              for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _redis_url(text: str) -> str:
+    """--redis-url: checked as KADES_REDIS_URL is (kades.settings)."""
+    problem = url_problem(text, REDIS_SCHEMES)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{shown_url(text)!r}: {problem}")
+    return text
+
+
+def _limit(text: str) -> int:
+    """--limit: a whole number from 1 (Redis refuses a COUNT of 0 or less)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1, got {text!r}")
+    return value
 
 
 def main_dlq(argv: list[str]) -> int:
     """`kades dlq list [--limit N] [--json]` and `kades dlq replay ID... | --all`."""
     config = Settings.from_env()
     parser = argparse.ArgumentParser(prog="kades dlq", description=main_dlq.__doc__)
-    parser.add_argument("--redis-url", default=config.redis_url,
+    parser.add_argument("--redis-url", default=config.redis_url, type=_redis_url,
                         help="the Redis holding the dead letters (default: KADES_REDIS_URL)")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="show dead letters, oldest first")
-    listing.add_argument("--limit", type=int, default=None,
+    listing.add_argument("--limit", type=_limit, default=None,
                          help="show at most this many, the oldest (default: all)")
     listing.add_argument("--json", action="store_true", help="one structured event per line")
     replay = commands.add_parser("replay", help="send dead letters back to the broker")
@@ -42,15 +65,19 @@ def main_dlq(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.command == "replay" and bool(args.ids) == args.all:
         parser.error("replay takes dead-letter ids or --all (not both)")
-    client = redis.Redis.from_url(args.redis_url, socket_timeout=config.redis_timeout_s,
-                                  socket_connect_timeout=config.redis_timeout_s)
+    try:
+        client = redis.Redis.from_url(args.redis_url, socket_timeout=config.redis_timeout_s,
+                                      socket_connect_timeout=config.redis_timeout_s)
+    except ValueError as error:  # what the scheme check leaves to redis-py (?socket_timeout=x)
+        parser.error(f"--redis-url {redact_url(args.redis_url)!r}: {error}")
     try:
         if args.command == "list":
             letters = list_dead_letters(client, limit=args.limit)
             if args.json:
                 for d in letters:
-                    print(json.dumps({"id": d.id, "time": d.time, "note": d.note,
-                                      "event": to_dict(d.event)}))
+                    shown = ({"event": to_dict(d.event)} if d.event is not None
+                             else {"unreadable": d.unreadable})
+                    print(json.dumps({"id": d.id, "time": d.time, "note": d.note, **shown}))
             else:
                 print(format_table(letters))
             return exitcodes.OK

@@ -7,7 +7,7 @@ the broker TTL, posts the event back to the broker ingress and deletes what was 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Iterable
 
@@ -15,10 +15,10 @@ import httpx
 import redis
 
 from kades import clients
-from kades.errors import KadesError
+from kades.errors import InvalidEventError, KadesError
 from kades.keys import DLQ
 from kades.events.envelope import (
-    BROKER_SPECVERSIONS, CloudEvent, from_structured, to_binary, to_dict)
+    BROKER_SPECVERSIONS, CloudEvent, from_structured, parse_json, to_binary, to_dict)
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 TTL_EXTENSION = "knativebrokerttl"
@@ -38,16 +38,17 @@ class ReplayError(KadesError, RuntimeError):
 class DeadLetter:
     id: str
     time: str
-    event: CloudEvent
+    event: CloudEvent | None  # None: the entry cannot be read, `unreadable` says why
     note: str = ""
+    unreadable: str = ""
 
     @property
     def error_code(self) -> str:
-        return self.event.get("knativeerrorcode") or ""
+        return (self.event.get("knativeerrorcode") or "") if self.event is not None else ""
 
     @property
     def error_dest(self) -> str:
-        return self.event.get("knativeerrordest") or ""
+        return (self.event.get("knativeerrordest") or "") if self.event is not None else ""
 
 
 def _now() -> str:
@@ -67,14 +68,26 @@ def store_dead_letter(client: redis.Redis, event: CloudEvent, note: str = "") ->
 
 
 def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def _dead_letter(entry_id, fields) -> DeadLetter:
-    fields = {_text(k): _text(v) for k, v in fields.items()}
-    return DeadLetter(_text(entry_id), fields.get("time", ""),
-                      from_structured(json.loads(fields["event"]), specversions=BROKER_SPECVERSIONS),
-                      fields.get("note", ""))
+    """One stream entry. Anyone with access to Redis may have written it: an entry that is no
+    dead letter comes back with `event` None and why (one such entry must not stop the
+    listing or the replay of the others)."""
+    fields = {_text(k): v for k, v in fields.items()}
+    letter = DeadLetter(_text(entry_id), _text(fields.get("time", "")), None,
+                        _text(fields.get("note", "")))
+    if "event" not in fields:
+        return replace(letter, unreadable="no 'event' field")
+    try:
+        event = from_structured(parse_json(fields["event"]), specversions=BROKER_SPECVERSIONS)
+    except InvalidEventError as error:
+        return replace(letter, unreadable="'event' is not a CloudEvent: " + "; ".join(
+            f"{p.field}: {p.message}" for p in error.problems))
+    except ValueError as error:  # not UTF-8, not JSON, nested too deeply
+        return replace(letter, unreadable=f"'event' is not JSON: {error}")
+    return replace(letter, event=event)
 
 
 def list_dead_letters(client: redis.Redis, *, limit: int | None = None) -> list[DeadLetter]:
@@ -117,6 +130,9 @@ def replay_dead_letters(client: redis.Redis, ingress_url: str, ids: Iterable[str
                               failures={i: "not found" for i in unknown})
     replayed, failures, unreachable = 0, {}, False
     for entry_id in selected:
+        if letters[entry_id].event is None:  # skipped, and named as a failure
+            failures[entry_id] = f"unreadable, not replayed: {letters[entry_id].unreadable}"
+            continue
         status, body = post_event(ingress_url, for_replay(letters[entry_id].event))
         if 200 <= status < 300:
             client.xdel(DLQ, entry_id)
