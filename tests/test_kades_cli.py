@@ -117,3 +117,16 @@ def test_a_malformed_setting_is_one_line_naming_it_not_a_traceback(monkeypatch, 
     assert main(["migrate", "--status"]) == 2
     err = capsys.readouterr().err
     assert "KADES_DEDUP_TTL_S='7d'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("variable, value, command", [
+    ("KADES_REDIS_URL", "garbage", ["dlq", "list"]),
+    ("KADES_DATABASE_URL", "mysql://kades@db/kades", ["apikey", "list"]),
+])
+def test_a_url_of_the_wrong_scheme_is_a_malformed_setting(variable, value, command,
+                                                          monkeypatch, capsys):
+    monkeypatch.setenv(variable, value)  # was a traceback (Redis), an exit 1 (PostgreSQL)
+    assert main(command) == exitcodes.USAGE
+    err = capsys.readouterr().err
+    assert err.startswith(f"kades {command[0]}: {variable}={value!r}: expected a ")
+    assert err.count("\n") == 1 and "Traceback" not in err

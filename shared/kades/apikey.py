@@ -21,6 +21,7 @@ import hmac
 import re
 import secrets
 import string
+import unicodedata
 
 PREFIX = "kades_"
 BASE62 = string.digits + string.ascii_letters
@@ -49,3 +50,23 @@ def hash_key(key: str, salt: bytes | None = None) -> tuple[bytes, bytes]:
 
 def matches(key: str, salt: bytes, digest: bytes) -> bool:
     return hmac.compare_digest(hash_key(key, salt)[1], digest)
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a key, or None. A control character (a newline, an escape
+    sequence) would make `kades apikey list` print a forged row or drive the terminal."""
+    return "a key's name holds no control characters" if _has_control(name) else None
+
+
+def shown_name(name: str) -> str:
+    """`name` to print: as is, or quoted with its control characters escaped (a name stored
+    before names were checked, or written to the table by other means).
+
+    >>> print(shown_name("desk"), shown_name("x" + chr(10) + "FAKE" + chr(27) + "[2J"))
+    desk 'x\\nFAKE\\x1b[2J'
+    """
+    return repr(name) if _has_control(name) else name

@@ -15,7 +15,7 @@ import logging
 import os
 from dataclasses import dataclass, field, fields
 from typing import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from kades.chain.thresholds import PREFIX as CHAIN_PREFIX, ChainThresholds
 from kades.envfields import SettingsError, fields_from_env, parse_value
@@ -30,6 +30,10 @@ DEFAULT_BROKER_OIDC_PORT = 8091  # the development broker's OIDC issuer (--oidc)
 DEFAULT_API_PORT = 8000
 FIRST_FUNCTION_PORT = 8101
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# What the clients can connect to (redis-py's from_url, libpq's URIs); anything else would
+# fail later, as a traceback, and a value not meant as a URL would be read as a file name.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+DATABASE_SCHEMES = ("postgresql", "postgres")
 
 # Where each function listens locally (the development broker resolves Trigger subscribers
 # with it; on a cluster Knative resolves the Service names instead). Override one with
@@ -156,7 +160,17 @@ class Settings:
         if env is None:  # the process's own environment: where a typo would go unnoticed
             env = os.environ
             report_unknown_variables(env)
-        values = fields_from_env(cls, env, "KADES_")
+        # Every bad variable in one error: the URLs' problems with the typed values'.
+        problems = [f"{variable}={shown_url(env[variable])!r}: {problem}"
+                    for variable, schemes in (("KADES_REDIS_URL", REDIS_SCHEMES),
+                                              ("KADES_DATABASE_URL", DATABASE_SCHEMES))
+                    if variable in env and (problem := url_problem(env[variable], schemes))]
+        try:
+            values = fields_from_env(cls, env, "KADES_")
+        except SettingsError as error:
+            raise SettingsError(error.problems + problems) from None
+        if problems:
+            raise SettingsError(problems)
         if "sink_url" not in values and env.get("K_SINK"):
             values["sink_url"] = env["K_SINK"]
         if "function_name" not in values and env.get("K_SERVICE"):
@@ -230,6 +244,37 @@ def redact_url(url: str) -> str:
     host = parts.netloc.rsplit("@", 1)[1]
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit(parts._replace(netloc=user + host))
+
+
+def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
+    """What `url` lacks to be a URL of one of `schemes` ("expected ..."), None when nothing:
+    the scheme, a port that is a number and, for Redis, a database that is one."""
+    names = [scheme + "://" for scheme in schemes]
+    expected = f"expected a {', '.join(names[:-1])} or {names[-1]} URL"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is no number raises ValueError)
+    except ValueError as error:
+        return f"{expected} ({error})"
+    if parts.scheme not in schemes:
+        return expected
+    if parts.scheme in REDIS_SCHEMES:
+        # as redis-py reads it: ?db=N, else (not for a socket) the path
+        path = "" if parts.scheme == "unix" else unquote(parts.path).replace("/", "")
+        database = parse_qs(parts.query).get("db", [path])[-1]
+        if database and not database.isdecimal():
+            return f"expected a database number, got {database!r}"
+    return None
+
+
+def shown_url(url: str) -> str:
+    """`url` to print in an error: without its password, even when it cannot be read."""
+    try:
+        return redact_url(url)
+    except ValueError:  # what urlsplit cannot read: all before the last @ but the scheme goes
+        head, at, host = url.rpartition("@")
+        scheme = head.split("://", 1)[0] + "://" if "://" in head else ""
+        return f"{scheme}***@{host}" if at else url
 
 
 @functools.lru_cache(maxsize=1)

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from kades import exitcodes
 from kades.api.cli import main_apikey
 from kades.settings import Settings
+from kades.storage import apikeys
 
 
 def test_create_list_revoke(kades_settings, db_conn, capsys):
@@ -43,3 +46,36 @@ def test_database_away_is_one_line_and_exit_code_3(capsys):
 def test_an_unknown_key_is_a_failure_on_stderr(kades_settings, db_conn, capsys):
     assert main_apikey(["revoke", "nokey000"], config=kades_settings) == exitcodes.FAILURE
     assert capsys.readouterr().err == "kades apikey: no live key nokey000\n"
+
+
+FORGED = "x\nFAKE0000 enterprise 2024-01-01 00:00:00  -                    \x1b[2Jroot"
+
+
+def test_a_name_with_control_characters_is_refused_at_create(kades_settings, db_conn, capsys):
+    # A newline would print a forged row in `list`; an escape sequence would drive the terminal.
+    with pytest.raises(SystemExit) as stop:
+        main_apikey(["create", "--name", FORGED], config=kades_settings)
+    assert stop.value.code == exitcodes.USAGE
+    assert "--name: a key's name holds no control characters" in capsys.readouterr().err
+    assert apikeys.list_keys(db_conn) == []
+    with pytest.raises(ValueError, match="no control characters"):
+        apikeys.create_key(db_conn, tier="standard", name="tab\there")
+
+
+def test_list_shows_a_stored_name_with_control_characters_escaped(kades_settings, db_conn, capsys):
+    key_id, _ = apikeys.create_key(db_conn, tier="standard")
+    db_conn.execute("UPDATE api_keys SET name = %s WHERE key_id = %s", (FORGED, key_id))
+    db_conn.commit()  # written to the table by other means (or before names were checked)
+    assert main_apikey(["list"], config=kades_settings) == exitcodes.OK
+    out = capsys.readouterr().out
+    assert out.count("\n") == 2 and "\x1b" not in out  # the header and one row, no ESC
+    assert out.splitlines()[1].endswith(repr(FORGED))
+
+
+@pytest.mark.parametrize("ttl", ["0", "-60", "ten", str(10 ** 40)])
+def test_jwt_with_a_ttl_that_is_no_lifetime_is_a_usage_error(ttl, capsys):
+    config = Settings.from_env({"KADES_JWT_SECRET": "s" * 32})
+    with pytest.raises(SystemExit) as stop:  # was exit 0 with a token already expired
+        main_apikey(["jwt", "abcd1234", "--ttl-s", ttl], config=config)
+    assert stop.value.code == exitcodes.USAGE
+    assert f"--ttl-s: expected seconds from 1 to 31622400, got {ttl!r}" in capsys.readouterr().err

@@ -55,6 +55,34 @@ def test_every_malformed_value_is_in_one_error():
         "KADES_WEBHOOK_ALLOW_PRIVATE='maybe': expected true or false (also 1/0, yes/no, on/off)"]
 
 
+def test_a_redis_or_database_url_of_another_scheme_is_malformed():
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"KADES_REDIS_URL": "garbage", "KADES_DEDUP_TTL_S": "7d",
+                           "KADES_DATABASE_URL": "mysql://kades:s3cret@db/kades"})
+    assert raised.value.problems == [  # with every other bad variable, the password hidden
+        "KADES_DEDUP_TTL_S='7d': expected a whole number of seconds",
+        "KADES_REDIS_URL='garbage': expected a redis://, rediss:// or unix:// URL",
+        "KADES_DATABASE_URL='mysql://kades:***@db/kades': expected a postgresql:// or "
+        "postgres:// URL"]
+    for url, message in (("redis://host/abc", "expected a database number, got 'abc'"),
+                         ("redis://host/0?db=x", "expected a database number, got 'x'"),
+                         ("redis://host:port/0", "Port could not be cast"),
+                         ("http://host/0", "expected a redis://")):
+        with pytest.raises(SettingsError, match=re.escape(message)):
+            Settings.from_env({"KADES_REDIS_URL": url})
+    with pytest.raises(SettingsError, match="KADES_DATABASE_URL='host=db dbname=kades'"):
+        Settings.from_env({"KADES_DATABASE_URL": "host=db dbname=kades"})
+
+
+def test_redis_and_database_urls_of_their_schemes_are_taken():
+    for url in ("redis://127.0.0.1:6390/0", "rediss://:pw@cache:6380/3", "redis://cache",
+                "redis://cache/?db=2", "unix:///run/redis.sock?db=1"):
+        assert Settings.from_env({"KADES_REDIS_URL": url}).redis_url == url
+    for url in ("postgresql://kades@127.0.0.1:5440/kades", "postgres://db/kades",
+                "postgresql://kades@/kades?host=/run/postgresql"):
+        assert Settings.from_env({"KADES_DATABASE_URL": url}).database_url == url
+
+
 def test_chain_thresholds_and_ports_say_the_same_way_what_is_wrong():
     from kades.chain.thresholds import ChainThresholds
     with pytest.raises(SettingsError, match=r"KADES_CHAIN_WASH_MIN_TRADES='four': expected a "

@@ -7,10 +7,31 @@ import psycopg
 
 from kades import exitcodes
 from kades.api.auth import issue_token
-from kades.apikey import TIERS
+from kades.apikey import TIERS, name_problem, shown_name
 from kades.cliutil import report, report_error
 from kades.settings import Settings, redact_url
 from kades.storage import apikeys
+
+
+MAX_TTL_S = 366 * 24 * 3600  # a year: a longer-lived credential is what an API key is for
+
+
+def _name(text: str) -> str:
+    problem = name_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{problem}: {text!r}")
+    return text
+
+
+def _ttl_s(text: str) -> int:
+    """--ttl-s: a token that is already expired (0 or less) is no token to print."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_TTL_S:
+        raise argparse.ArgumentTypeError(f"expected seconds from 1 to {MAX_TTL_S}, got {text!r}")
+    return value
 
 
 def main_apikey(argv: list[str], *, config: Settings | None = None) -> int:
@@ -19,7 +40,8 @@ def main_apikey(argv: list[str], *, config: Settings | None = None) -> int:
     create = commands.add_parser("create", help="create a key and print it (shown only once)")
     create.add_argument("--tier", choices=TIERS, default="standard",
                         help="the key's rate limits and access (default: standard)")
-    create.add_argument("--name", default="", help="a note on whose key this is")
+    create.add_argument("--name", default="", type=_name,
+                        help="a note on whose key this is (no control characters)")
     listing = commands.add_parser("list", help="list the keys: id, tier, name, created "
                                                 "(never the key: it is not stored)")
     listing.add_argument("--all", action="store_true", help="revoked keys too")
@@ -28,8 +50,9 @@ def main_apikey(argv: list[str], *, config: Settings | None = None) -> int:
     token = commands.add_parser("jwt", help="print an HS256 bearer token for a key id "
                                             "(needs KADES_JWT_SECRET)")
     token.add_argument("key_id", help="the key the token stands for")
-    token.add_argument("--ttl-s", type=int, default=3600,
-                       help="seconds until the token expires (default: 3600)")
+    token.add_argument("--ttl-s", type=_ttl_s, default=3600,
+                       help=f"seconds until the token expires, 1 to {MAX_TTL_S} "
+                            "(default: 3600)")
     args = parser.parse_args(argv)
     config = config or Settings.from_env()
     if args.command == "jwt" and not config.jwt_secret:
@@ -66,4 +89,5 @@ def print_keys(rows: list[dict]) -> None:
     for row in rows:
         revoked = row["revoked_at"].strftime("%Y-%m-%d %H:%M:%S") if row["revoked_at"] else "-"
         print(f"{row['key_id']:10} {row['tier']:10} "
-              f"{row['created_at'].strftime('%Y-%m-%d %H:%M:%S'):20} {revoked:20} {row['name']}")
+              f"{row['created_at'].strftime('%Y-%m-%d %H:%M:%S'):20} {revoked:20} "
+              f"{shown_name(row['name'])}")  # a name is the one free text here

@@ -6,13 +6,15 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from kades.apikey import TIERS, hash_key, key_id, matches, new_key
+from kades.apikey import TIERS, hash_key, key_id, matches, name_problem, new_key
 
 
 def create_key(conn: psycopg.Connection, *, tier: str, name: str = "") -> tuple[str, str]:
     """(key id, the key itself): the key is never stored, show it to the user now."""
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
+    if name_problem(name):
+        raise ValueError(f"{name_problem(name)}: {name!r}")
     while True:  # a key id collision (1 in 62**8 per pair) draws a new key
         key = new_key()
         salt, digest = hash_key(key)
