@@ -80,7 +80,13 @@ def _number(value) -> str:
 def _env(envs: list[dict], where: str, problems: list[str]) -> tuple[list[dict], list[dict]]:
     """func's `run.envs` as container `env` and `envFrom`; plain values are refused."""
     env, env_from = [], []
+    if not isinstance(envs, list):
+        problems.append(f"{where}: run.envs is {_kind(envs)}, expected a list")
+        envs = []
     for entry in envs:
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: run.envs {entry!r}: expected a mapping (name, value)")
+            continue
         match = _TEMPLATE.match(str(entry.get("value", "")))
         if not match:
             problems.append(f"{where}: run.envs {entry!r}: use {{{{ secret:NAME:KEY }}}} or "
@@ -109,28 +115,52 @@ def _extra(extra: dict, where: str, problems: list[str]) -> None:
             problems.append(f"{where}: visibility {value!r}: one of {', '.join(VISIBILITIES)}")
 
 
+_KINDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list"}
+
+
+def _kind(value) -> str:
+    """What a YAML value is, in words, for a problem."""
+    return "empty" if value is None else _KINDS.get(type(value), f"a {type(value).__name__}")
+
+
+def _mapping(parent: dict, dotted: str, where: str, problems: list[str]) -> dict:
+    """`parent`'s key (the last of `dotted`) when it is a mapping, {} when it is absent; a
+    problem naming it when it is anything else (it would be read as one further on)."""
+    value = parent.get(dotted.rsplit(".", 1)[-1])
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"{where}: {dotted} is {_kind(value)}, expected a mapping")
+        return {}
+    return value
+
+
 def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
     """The Knative Service of one function from its func.yaml and knative.yaml contents."""
     problems: list[str] = []
     name = func.get("name") or ""
-    options = func.get("deploy", {}).get("options", {})
-    scale, resources = options.get("scale", {}), dict(options.get("resources", {}))
-    limits = dict(resources.get("limits", {}))
+    deploy = _mapping(func, "deploy", where, problems)
+    options = _mapping(deploy, "deploy.options", where, problems)
+    scale = _mapping(options, "deploy.options.scale", where, problems)
+    resources = dict(_mapping(options, "deploy.options.resources", where, problems))
+    limits = dict(_mapping(resources, "deploy.options.resources.limits", where, problems))
+    health = _mapping(deploy, "deploy.healthEndpoints", where, problems)
+    problems += [f"{where}: deploy.options.scale: unknown key {key!r}; known: "
+                 f"{', '.join(SCALE_ANNOTATIONS)}" for key in scale if key not in SCALE_ANNOTATIONS]
     concurrency = limits.pop("concurrency", None)
     if concurrency is None:
         problems.append(f"{where}: deploy.options.resources.limits.concurrency is required "
                         "(containerConcurrency = the server's THREADS)")
     _extra(extra, where, problems)
-    env, env_from = _env(func.get("run", {}).get("envs", []), where, problems)
+    env, env_from = _env(_mapping(func, "run", where, problems).get("envs") or [], where, problems)
     if problems:
         raise ManifestError("\n".join(problems))
     annotations = {AUTOSCALING + SCALE_ANNOTATIONS[k]: _number(v) for k, v in scale.items()}
     annotations |= {annotation: _number(extra[key])
                     for key, (annotation, _) in EXTRA_ANNOTATIONS.items() if key in extra}
-    health = func.get("deploy", {}).get("healthEndpoints", {})
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "kades",
               "app.kubernetes.io/component": "function"}
-    namespace = func.get("deploy", {}).get("namespace", "kades")
+    namespace = deploy.get("namespace", "kades")
     threads = [{"name": "THREADS", "value": str(concurrency)}, {"name": "WORKERS", "value": "1"},
                # What the Broker's token must be for (Triggers name it: see copy_eventing).
                {"name": "KADES_OIDC_AUDIENCE", "value": service_audience(namespace, name)},
@@ -174,17 +204,47 @@ def function_dirs(root: Path) -> list[Path]:
     return sorted(p.parent for p in (Path(root) / "functions").glob("*/func.yaml"))
 
 
-def _load(path: Path) -> dict:
-    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error in one line: what is wrong and where (PyYAML's own message takes five)."""
+    mark = getattr(error, "problem_mark", None)
+    at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return f"{getattr(error, 'problem', None) or error}{at}"
+
+
+def _documents(path: Path, where: str) -> list:
+    """Every YAML document of a file; ManifestError naming it when it cannot be read as YAML."""
+    try:
+        return list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    except UnicodeDecodeError as error:
+        raise ManifestError(f"{where}: not UTF-8 text ({error.reason} at byte {error.start})") \
+            from None
+    except OSError as error:
+        raise ManifestError(f"{where}: cannot be read ({error.strerror or error})") from None
+    except yaml.YAMLError as error:
+        raise ManifestError(f"{where}: not valid YAML: {_yaml_problem(error)}") from None
+
+
+def _load(path: Path, where: str) -> dict:
+    """A func.yaml or knative.yaml: one mapping ({} when the file is absent or empty)."""
+    if not path.exists():
+        return {}
+    documents = [doc for doc in _documents(path, where) if doc is not None]
+    if len(documents) > 1:
+        raise ManifestError(f"{where}: holds {len(documents)} YAML documents, expected one")
+    if documents and not isinstance(documents[0], dict):
+        raise ManifestError(f"{where}: is {_kind(documents[0])}, expected a mapping")
+    return documents[0] if documents else {}
 
 
 def render_all(root: Path) -> dict[Path, str]:
     """Relative path -> text of every generated file (Services and their kustomization)."""
     files, problems, names = {}, [], []
     for directory in function_dirs(root):
+        where = f"functions/{directory.name}"
         try:
-            service = render_service(_load(directory / "func.yaml"), _load(directory / "knative.yaml"),
-                                     where=f"functions/{directory.name}")
+            service = render_service(_load(directory / "func.yaml", f"{where}/func.yaml"),
+                                     _load(directory / "knative.yaml", f"{where}/knative.yaml"),
+                                     where=where)
         except ManifestError as error:
             problems.append(str(error))
             continue
@@ -207,7 +267,7 @@ def render_all(root: Path) -> dict[Path, str]:
 
 def _eventing_documents(root: Path) -> list:
     return [doc for path in sorted((Path(root) / EVENTING_DIR).glob("*.yaml"))
-            for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+            for doc in _documents(path, f"{EVENTING_DIR}/{path.name}") if doc]
 
 
 def _kustomization(comment: str, resources: list[str]) -> str:
@@ -248,7 +308,7 @@ def copy_eventing(root: Path, services: set[str]) -> dict[Path, str]:
         if path.name == "kustomization.yaml":
             continue
         kept = []
-        for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+        for doc in _documents(path, f"{EVENTING_DIR}/{path.name}"):
             missing = _unresolved_subscriber(doc, services) if isinstance(doc, dict) else None
             if missing:
                 skipped.append(f"{doc['metadata']['name']} (no functions/{missing}/func.yaml)")
@@ -287,6 +347,8 @@ def main_manifests(argv: list[str] | None = None) -> int:
                         help="write nothing; exit 1 when the committed manifests are stale")
     args = parser.parse_args(argv)
     root = Path(args.root)
+    if not function_dirs(root):  # else every committed file would be reported stale
+        parser.error(f"--root {root}: not a KADES repository (no functions/*/func.yaml)")
     try:
         files = render_all(root)
     except ManifestError as error:  # a func.yaml or knative.yaml is wrong: a failure found

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 
 import jsonschema
 import pytest
@@ -85,6 +87,60 @@ def test_a_broken_knative_yaml_is_a_failure_not_a_usage_error(tmp_path, capsys):
     (tmp_path / "functions" / "f" / "knative.yaml").write_text("windw: 60s\n")
     assert manifests.main_manifests(["--root", str(tmp_path), "--check"]) == exitcodes.FAILURE
     assert "unknown key 'windw'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def repository(tmp_path):
+    """A copy of the repository's functions/, eventing/ and knative/: up to date, to break."""
+    for folder in ("functions", "eventing", "knative"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    assert manifests.main_manifests(["--root", str(tmp_path), "--check"]) == exitcodes.OK
+    return tmp_path
+
+
+@pytest.mark.parametrize("file", ["func.yaml", "knative.yaml"])
+@pytest.mark.parametrize("content, message", [
+    (b"[unclosed", "not valid YAML: expected ',' or ']', but got '<stream end>' (line 1, column 10)"),
+    (b": : :", "not valid YAML: expected <block end>, but found ':' (line 1, column 1)"),
+    (b"42", "is a number, expected a mapping"),
+    (b"a: 1\n---\nb: 2\n", "holds 2 YAML documents, expected one"),
+    (b"name: \xff\xfe\n", "not UTF-8 text (invalid start byte at byte 6)"),
+])
+def test_a_file_that_is_no_yaml_mapping_is_a_failure_naming_it(repository, file, content,
+                                                                message, capsys):
+    # Each was a yaml ParserError, AttributeError or UnicodeDecodeError traceback.
+    (repository / "functions" / "risk-scoring" / file).write_bytes(content)
+    assert manifests.main_manifests(["--root", str(repository), "--check"]) == exitcodes.FAILURE
+    err = capsys.readouterr().err
+    assert err == f"kades manifests: functions/risk-scoring/{file}: {message}\n"
+
+
+def test_an_eventing_file_that_is_no_yaml_is_a_failure_naming_it(repository, capsys):
+    (repository / "eventing" / "broker.yaml").write_text("kind: Broker\n  bad: [indent\n")
+    assert manifests.main_manifests(["--root", str(repository), "--check"]) == exitcodes.FAILURE
+    assert capsys.readouterr().err.startswith("kades manifests: eventing/broker.yaml: not valid YAML")
+
+
+@pytest.mark.parametrize("func, message", [
+    ({"deploy": 5}, "functions/f: deploy is a number, expected a mapping"),
+    ({"deploy": {"options": {"scale": [1]}}}, "deploy.options.scale is a list, expected a mapping"),
+    ({"deploy": {"options": {"scale": {"minimum": 1}}}}, "deploy.options.scale: unknown key 'minimum'"),
+    ({"run": {"envs": [5]}}, "run.envs 5: expected a mapping (name, value)"),
+    ({"run": {"envs": "not a list"}}, "run.envs is a string, expected a list"),
+])
+def test_a_section_of_the_wrong_shape_is_named(func, message):
+    with pytest.raises(manifests.ManifestError, match=re.escape(message)):
+        manifests.render_service(func, {}, where="functions/f")
+
+
+@pytest.mark.parametrize("where", ["/nonexistent", "elsewhere"])
+def test_a_root_that_is_no_kades_repository_is_a_usage_error(tmp_path, where, capsys):
+    root = where if where.startswith("/") else str(tmp_path)  # absent, or holding no functions
+    with pytest.raises(SystemExit) as stop:  # was exit 1 with every generated file "stale"
+        manifests.main_manifests(["--root", root, "--check"])
+    assert stop.value.code == exitcodes.USAGE
+    err = capsys.readouterr().err
+    assert f"--root {root}: not a KADES repository" in err and "stale" not in err
 
 
 @pytest.mark.parametrize("name", NAMES)
