@@ -55,6 +55,66 @@ def test_a_missing_file_is_a_failure(capsys):
     assert "no such file" in capsys.readouterr().err
 
 
+def test_a_recording_nested_too_deeply_is_a_failure(tmp_path, capsys):
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)  # was a RecursionError
+    code = main(["solana-source", "--replay", str(tmp_path / "deep.json"), "--stdout"])
+    assert code == exitcodes.FAILURE
+    assert capsys.readouterr().err == f"kades solana-source: {tmp_path / 'deep.json'}: JSON nested too deeply\n"
+
+
+def test_a_folder_with_nothing_to_read_is_a_failure(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("no recording here")  # was exit 0, "programs read: none"
+    assert main(["solana-source", "--replay", str(tmp_path), "--stdout"]) == exitcodes.FAILURE
+    captured = capsys.readouterr()
+    assert captured.err == f"kades solana-source: nothing to read: no *.json file in {tmp_path}\n"
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("document, message", [
+    ({"meta": 5, "transaction": 5}, "meta is a number, not an object"),
+    ({"meta": {}, "transaction": 5}, "transaction is a number, not an object"),
+    ({"meta": {}}, "missing 'transaction'"),
+    ({"meta": {}, "transaction": {"message": [], "signatures": ["s"]}},
+     "transaction.message is an array, not an object"),
+    ({"meta": {}, "transaction": {"message": {"accountKeys": []}, "signatures": []}},
+     "transaction.signatures is empty"),
+])
+def test_a_transaction_of_the_wrong_shape_says_what_is_wrong(document, message, monkeypatch,
+                                                             capsys):
+    # was "missing 'int' object is not subscriptable"
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(document)))
+    assert main(["solana-source", "--replay", "-", "--stdout"]) == exitcodes.FAILURE
+    assert f"not a Solana transaction: {message}" in capsys.readouterr().err
+
+
+def test_a_field_of_the_wrong_shape_deeper_in_is_left_out_not_a_traceback(monkeypatch, capsys):
+    odd = transaction(6)
+    odd["meta"]["loadedAddresses"] = 5  # was an AttributeError traceback
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps([transaction(5), odd])))
+    assert main(["solana-source", "--replay", "-", "--stdout"]) == exitcodes.OK
+    out, err = capsys.readouterr()
+    assert [json.loads(line)["data"]["slot"] for line in out.splitlines()] == [5]
+    assert "left out, unreadable: -: sig6: AttributeError" in err
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--sink", "notaurl"], "--sink 'notaurl': expected an http:// or https:// URL"),
+    (["--sink", "ftp://kades:s3cret@x/"],
+     "--sink 'ftp://kades:***@x/': expected an http:// or https:// URL"),
+    (["--sink", "http://127.0.0.1:1/", "--sink-token-file", "/nonexistent"],
+     "cannot read the sink token file /nonexistent: No such file or directory"),
+])
+def test_a_wrong_sink_or_token_file_is_a_usage_error(tmp_path, options, message, capsys):
+    # was exit 3, the sink "unreachable"
+    (tmp_path / "recorded.json").write_text(json.dumps(transaction(5)))
+    for mode in (["--replay", str(tmp_path / "recorded.json")], ["--rpc", "http://127.0.0.1:1/"]):
+        with pytest.raises(SystemExit) as stop:
+            main(["solana-source", *mode, *options])
+        assert stop.value.code == exitcodes.USAGE
+        err = capsys.readouterr().err
+        assert f"kades solana-source: error: {message}\n" in err and "s3cret" not in err
+
+
 def test_an_unreachable_sink_is_exit_code_3_without_its_password(tmp_path, capsys):
     (tmp_path / "recorded.json").write_text(json.dumps(transaction(5)))
     code = main(["solana-source", "--replay", str(tmp_path / "recorded.json"),

@@ -22,7 +22,9 @@ from kades.solana.wire import first_signature
 SOURCE = "/kades/solana-source"
 # What reading one odd transaction can raise: it is left out and reported, never the end of
 # the feed (a poller stopped by it would stop on the same slot again after every restart).
-UNREADABLE = (MalformedTransaction, KeyError, IndexError, TypeError, ValueError, OverflowError)
+# AttributeError: a field holding a number where the normaliser reads an object.
+UNREADABLE = (MalformedTransaction, KeyError, IndexError, TypeError, ValueError, OverflowError,
+              AttributeError)
 
 
 def transactions_of(document: Any) -> Iterator[dict]:

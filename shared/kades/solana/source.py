@@ -16,21 +16,24 @@ import json
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from kades import exitcodes
 from kades.cliutil import STDIO, report, report_error
 from kades.errors import TemporaryFailure
 from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
+from kades.runtime import tokenfile
 from kades.runtime.tokenfile import SINKBINDING_TOKEN_FILE
-from kades.settings import redact_url, settings
+from kades.settings import redact_url, settings, shown_url
 from kades.solana.block import (block_events, build_blocks, programs_summary, signature_of,
                                 transactions_of)
 from kades.solana.transaction import MalformedTransaction
 
 
 def recorded_files(paths: list[str]) -> list[Path | str]:
-    """The files named (folders give their *.json); `-` stays as is: it is stdin."""
+    """The files named (folders give their *.json); `-` stays as is: it is stdin. None at all
+    is an error: a replay that read nothing must not pass for one that found no activity."""
     files: list[Path | str] = []
     for name in paths:
         path = Path(name)
@@ -42,6 +45,8 @@ def recorded_files(paths: list[str]) -> list[Path | str]:
             files.append(path)
         else:
             raise FileNotFoundError(f"no such file or directory: {name}")
+    if not files:
+        raise FileNotFoundError(f"nothing to read: no *.json file in {', '.join(paths)}")
     return files
 
 
@@ -53,12 +58,16 @@ def documents(text: str) -> list:
     except json.JSONDecodeError as error:
         if not error.msg.startswith("Extra data"):
             raise
+    except RecursionError:  # json's parser recurses once per level of nesting
+        raise MalformedTransaction("JSON nested too deeply") from None
     found = []
     for number, line in enumerate(text.splitlines(), 1):
         try:
             found.extend([json.loads(line)] if line.strip() else [])
         except json.JSONDecodeError as error:
             raise MalformedTransaction(f"line {number}: {error}") from None
+        except RecursionError:
+            raise MalformedTransaction(f"line {number}: JSON nested too deeply") from None
     return found
 
 
@@ -74,6 +83,8 @@ def replay_events(paths: list[str], *, summary: list | None = None) -> list:
             found = [tx for document in documents(text) for tx in transactions_of(document)]
         except (ValueError, MalformedTransaction) as error:
             raise MalformedTransaction(f"{path}: {error}") from error
+        except RecursionError:  # parsed, just, but too deep to walk
+            raise MalformedTransaction(f"{path}: JSON nested too deeply") from None
         for tx in found:  # a signature is unique on chain: overlapping recordings give it twice
             if (signature := signature_of(tx)) != "?" and signature in seen:
                 repeated += 1
@@ -108,6 +119,33 @@ def sink_token_file(given: str | None) -> str:
     return SINKBINDING_TOKEN_FILE if os.path.isfile(SINKBINDING_TOKEN_FILE) else ""
 
 
+def sink_problem(url: str) -> str | None:
+    """Why `url` is no sink to POST to, or None: posting would fail as if it were away."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is no number raises ValueError)
+    except ValueError as error:
+        return f"expected an http:// or https:// URL ({error})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "expected an http:// or https:// URL"
+    return None
+
+
+def token_file_problem(path: str) -> str | None:
+    """Why the token file cannot be sent with, or None; checked before the first event, which
+    would otherwise fail as if the sink were away."""
+    try:
+        tokenfile.bearer(path)
+    except TemporaryFailure as error:
+        cause = error.__cause__
+        if isinstance(cause, OSError):
+            return f"cannot read the sink token file {path}: {cause.strerror or cause}"
+        return f"the sink token file {path} is empty"
+    except ValueError:  # not UTF-8
+        return f"cannot read the sink token file {path}: not UTF-8 text"
+    return None
+
+
 def main_solana_source(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades solana-source", description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group()
@@ -130,6 +168,13 @@ def main_solana_source(argv: list[str]) -> int:
         args.rpc = None
     elif not args.rpc:
         parser.error("give --replay FILE_OR_DIR... or --rpc URL (or set SOLANA_RPC_URL)")
+    if not args.stdout:  # a wrong sink or token file is the command line's fault, not the sink's
+        sink = args.sink or settings().sink_url
+        if problem := sink_problem(sink):
+            given = "--sink" if args.sink else "the sink (KADES_SINK_URL / K_SINK)"
+            parser.error(f"{given} {shown_url(sink)!r}: {problem}")
+        if args.sink_token_file and (problem := token_file_problem(args.sink_token_file)):
+            parser.error(problem)
     if args.rpc:
         from kades.solana.poll import run_polling
         return run_polling(args)

@@ -38,21 +38,42 @@ class TokenBalance:
     post: int
 
 
+_JSON_KINDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+               list: "an array", dict: "an object"}
+
+
+def _shaped(value: Any, kind: type, name: str) -> Any:
+    """`value` when it is a `kind` (dict or list); else MalformedTransaction saying what
+    `name` is instead (a KeyError's or TypeError's text would not say it)."""
+    if not isinstance(value, kind):
+        found = "null" if value is None else _JSON_KINDS.get(type(value), type(value).__name__)
+        raise MalformedTransaction(f"not a Solana transaction: {name} is {found}, not "
+                                   f"{_JSON_KINDS[kind]}")
+    return value
+
+
 class TransactionView:
     def __init__(self, tx: dict[str, Any]):
-        transaction = tx.get("transaction")
+        for key in ("meta", "transaction"):
+            if key not in tx:
+                raise MalformedTransaction(f"not a Solana transaction: missing {key!r}")
+        transaction = tx["transaction"]
         if isinstance(transaction, list):  # [data, "base64"]: the wire bytes
             try:
                 transaction = decode_transaction(transaction)
             except WireError as error:
                 raise MalformedTransaction(str(error)) from None
+        self.meta = _shaped(tx["meta"] or {}, dict, "meta")
+        transaction = _shaped(transaction, dict, "transaction")
         try:
-            self.meta = tx["meta"] or {}
-            self.message = transaction["message"]
-            self.signature = transaction["signatures"][0]
-            raw_keys = self.message["accountKeys"]
-        except (KeyError, TypeError, IndexError) as error:
+            self.message = _shaped(transaction["message"], dict, "transaction.message")
+            signatures = _shaped(transaction["signatures"], list, "transaction.signatures")
+            raw_keys = _shaped(self.message["accountKeys"], list, "transaction.message.accountKeys")
+        except KeyError as error:
             raise MalformedTransaction(f"not a Solana transaction: missing {error}") from None
+        if not signatures:
+            raise MalformedTransaction("not a Solana transaction: transaction.signatures is empty")
+        self.signature = signatures[0]
         self.slot = tx.get("slot")
         self.block_time = tx.get("blockTime")
         parsed_keys = bool(raw_keys) and isinstance(raw_keys[0], dict)
