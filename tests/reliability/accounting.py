@@ -96,6 +96,9 @@ def dead_letters(client: redis.Redis) -> dict[tuple[str, str, str], str]:
     out = {}
     for letter in list_dead_letters(client):
         event = letter.event
+        if event is None:  # unreadable: counted under its stream id, so the books show it
+            out[("?", letter.id, "")] = f"unreadable: {letter.unreadable}"
+            continue
         out[(event.source, event.id, event.get("knativeerrordest", ""))] = (
             event.get("knativeerrorcode") or letter.note or "unknown")
     return out
