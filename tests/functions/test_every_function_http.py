@@ -76,6 +76,9 @@ HOSTILE = [
     ("chain-analysis", "ai.kades.chain.block.v1",
      {**example("ai.kades.chain.block.v1"), "slot": 10**400}, None, "data.slot"),
     ("risk-scoring", "dev.knative.sources.ping", {"job": "flush"}, "", "time"),
+    ("chain-analysis", "ai.kades.chain.block.v1",  # no block_time: the event's time must do
+     {**example("ai.kades.chain.block.v1"), "block_time": None}, "9999-12-31T23:59:59-01:00",
+     "data.block_time"),
     ("risk-scoring", "ai.kades.anomaly.detected.v1", {"anomalies": [
         {**example("ai.kades.anomaly.detected.v1")["anomalies"][0], "time": "2026-12-31T23:59:60Z"}]},
      None, "data.anomalies[0].time"),
@@ -95,9 +98,29 @@ def test_input_that_once_crashed_a_handler_is_refused_or_handled(client_of, name
     headers, _ = to_binary(event)
     if time == "":
         headers.pop("ce-time")
+    elif time:
+        headers["ce-time"] = time
     response = client_of(name).post("/", headers=headers, data=json.dumps(data))
     if field is None:
         assert response.status_code in (200, 202), response.data[:300]
     else:
         assert response.status_code == 400, response.data[:300]
         assert field in {d["field"] for d in json.loads(response.data)["error"]["details"]}
+
+
+def test_a_nul_or_a_control_character_is_refused_where_stored_and_kept_as_a_dead_letter(client_of):
+    """PostgreSQL cannot store U+0000: market-aggregator gave a 500 for a token holding one.
+    The dead-letter sink must keep what a function refused, or Knative drops it."""
+    data = {"ticks": [{**_TICK, "token": "T\u0000x"}]}
+    for name, headers in (("market-aggregator", {}), ("market-aggregator", {"ce-subject": "a%00b"}),
+                          ("dead-letter", {}), ("dead-letter", {"ce-subject": "a%00b"})):
+        event = new_event("ai.kades.market.feed.v1", "/tests/http", {}, event_id=f"nul-{name}-{headers}")
+        sent, _ = to_binary(event)
+        response = client_of(name).post("/", headers={**sent, **headers}, data=json.dumps(
+            data if not headers else example("ai.kades.market.feed.v1")))
+        if name == "dead-letter":
+            assert response.status_code in (200, 202), response.data[:300]
+        else:
+            assert response.status_code == 400, response.data[:300]
+            fields = {d["field"] for d in json.loads(response.data)["error"]["details"]}
+            assert fields == ({"subject"} if headers else {"data"})

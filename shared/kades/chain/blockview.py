@@ -4,14 +4,21 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
+from kades.events.catalogue import TIME_PROBLEM, is_event_time
 from kades.solana.programs import QUOTE_MINTS
 
 
 def block_time_s(block: dict, fallback: str | None) -> float:
+    """The block's time: its block_time (checked by the contract), else the event's `time`,
+    which must then be an instant the contract would take (a year 10000 once in UTC, say,
+    made every anomaly's time fail later)."""
     text = block.get("block_time") or fallback
     if not text:
         raise ValueError("a chain block needs block_time (or the event's time)")
-    return datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00")).timestamp()
+    text = text.replace("z", "Z").replace("t", "T")  # the envelope takes RFC 3339's lower case
+    if not is_event_time(text):
+        raise ValueError(f"{text!r}: {TIME_PROBLEM}")
+    return datetime.fromisoformat(text).timestamp()
 
 
 def pool_observations(block: dict, time_s: float) -> dict[str, list[dict]]:

@@ -21,7 +21,8 @@ from kades.errors import (PROBLEM_JSON, BadRequestError, InvalidEventError, Prob
                           TemporaryFailure, error_body)
 from kades.events.catalogue import data_problems
 from kades.events.chunking import EventTooLarge, check_sizes
-from kades.events.envelope import CloudEvent, decode, to_binary
+from kades.events.envelope import (CloudEvent, control_problems, decode, holds_nul,
+                                   to_binary)
 from kades.logs import configure_logging, current_event_id, log
 from kades.metrics import (DUPLICATES, EMITTED, EVENTS, HANDLER_SECONDS, IN_FLIGHT, event_type,
                            render)
@@ -138,7 +139,7 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
     """Decode, validate and handle every event of one request; map failures to statuses."""
     try:
         events = decode(headers, body)
-        check_consumable(function, events)
+        check_consumable(function, events, body=body)
         replies: list[CloudEvent] = []
         for event in events:
             replies.extend(handle_event(function, ctx, event))
@@ -160,20 +161,34 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
     return flask.Response(b"", status=202)
 
 
-def check_consumable(function: Function, events: list[CloudEvent]) -> None:
-    """Every problem of every event of the request, before anything is handled."""
+def check_consumable(function: Function, events: list[CloudEvent], *,
+                     body: bytes | None = None) -> None:
+    """Every problem of every event of the request, before anything is handled. `body`: the
+    request's, to skip looking for U+0000 in data that cannot hold one (no \\u0000 in it)."""
     problems: list[Problem] = []
     for index, event in enumerate(events):
         prefix = f"[{index}]." if len(events) > 1 else ""
         if function.consumes == ANY_TYPE:
-            continue
+            continue  # the dead-letter sink keeps whatever it is sent
         if event.type not in function.consumes:
             problems.append(Problem(prefix + "type", f"{function.name} does not consume "
                                     f"{event.type!r}; it consumes {list(function.consumes)}"))
             continue
+        problems.extend(Problem(prefix + p.field, p.message)
+                        for p in control_problems(event.attributes))
+        if (body is None or b"\\u0000" in body) and _holds_nul(event.data):
+            problems.append(Problem(prefix + "data", "a string holds U+0000, which no stored "
+                                                     "text can hold"))
         problems.extend(Problem(prefix + p.field, p.message) for p in data_problems(event))
     if problems:
         raise InvalidEventError("event rejected", problems)
+
+
+def _holds_nul(data) -> bool:
+    try:
+        return holds_nul(data)
+    except RecursionError:  # as deep as decoding allows, deeper than this walk: not stored
+        return True
 
 
 def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[CloudEvent]:
