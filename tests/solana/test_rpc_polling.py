@@ -86,3 +86,34 @@ def test_a_node_that_stays_away_is_a_temporary_failure_after_backoff():
         with pytest.raises(TemporaryFailure, match="HTTP 503 after 4 attempts"):
             rpc.get_slot()
     assert waits == [0.1, 0.2, 0.4]  # exponential, and no wait after the last attempt
+
+
+def test_an_event_outside_the_contract_is_left_out_and_the_feed_goes_on(node, redis_conn,
+                                                                        monkeypatch):
+    """Validated before it is sent, an invalid event raised, the slot was never marked done,
+    and every restart stopped on it again."""
+    import kades.solana.poll as poll
+    made = poll.block_events
+
+    def one_bad(data):
+        events = made(data)
+        events[0].data["slot"] = -1  # what no schema takes
+        return events
+    monkeypatch.setattr(poll, "block_events", one_bad)
+    sent = []
+    rpc = SolanaRpc(node, backoff_s=0.0)
+    assert follow(rpc, sent.append, start_slot=100, max_slots=3, store=redis_conn,
+                  sleep=lambda s: None) == 3
+    assert int(redis_conn.get(SOLANA_LAST_SLOT)) == 102
+    assert all(e.data["slot"] >= 0 for e in sent)
+
+
+def test_a_price_past_the_contract_says_nothing_rather_than_stop_the_feed():
+    """A pool anyone can make (1 lamport against 10**12 of a stablecoin) priced SOL at 1e15 $."""
+    from kades.market.chain import sol_usd_of
+    from kades.solana.programs import STABLECOINS, WSOL
+    from kades.solana.swaps import ui_price
+    usdc = sorted(STABLECOINS)[0]
+    state = {"quote_mint": WSOL, "base_mint": usdc, "price": ui_price(10**12, 0, 1, 9)}
+    assert sol_usd_of({"pool_states": [state]}) is None
+    assert ui_price(1, 0, 10**40, 0) is None and ui_price(2, 0, 5, 0) == 2.5

@@ -55,8 +55,9 @@ _TOKEN = {"type": "string", "minLength": 1, "maxLength": 64}
 _SCORE = {"type": "number", "minimum": 0, "maximum": 1}
 # Bounds no real amount reaches, so that sums, products and float() of them stay finite: a
 # JSON number can be any size (10**400 is an int to Python, 1e400 an infinite float).
-_MAX_AMOUNT = 1e30
-_NONNEG = {"type": "number", "minimum": 0, "maximum": _MAX_AMOUNT}
+MAX_AMOUNT = 1e30
+MAX_SOL_USD = 1e9
+_NONNEG = {"type": "number", "minimum": 0, "maximum": MAX_AMOUNT}
 _MAX_BATCH = 10_000
 
 _TICK = {
@@ -64,7 +65,7 @@ _TICK = {
     "required": ["token", "time", "price"],
     "properties": {
         "token": _TOKEN, "time": _TIME,
-        "price": {"type": "number", "exclusiveMinimum": 0, "maximum": _MAX_AMOUNT},
+        "price": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_AMOUNT},
         "volume": _NONNEG, "liquidity": _NONNEG,
         "source": {"type": "string", "maxLength": 128},
     },
@@ -153,7 +154,7 @@ _CHAIN_BLOCK = {
              "decimals_in": _DECIMALS, "decimals_out": _DECIMALS, "base_mint": _ADDRESS,
              "quote_mint": _ADDRESS, "side": {"enum": ["buy", "sell"]}, "base_amount": _RAW,
              "quote_amount": _RAW},
-            price={"type": ["number", "null"], "minimum": 0, "maximum": _MAX_AMOUNT},
+            price={"type": ["number", "null"], "minimum": 0, "maximum": MAX_AMOUNT},
             route={"type": "array", "items": {"type": "string"}}, aggregator={"type": "string"},
             # who signed when it was not the trader (a relayer, a router); what left the pools
             # when less reached the trader (a Token-2022 transfer fee, pool-side fees)
@@ -173,7 +174,7 @@ _CHAIN_BLOCK = {
              "base_reserve": _RAW, "quote_reserve": _RAW, "base_decimals": _DECIMALS,
              "quote_decimals": _DECIMALS},
             virtual={"type": "boolean"},
-            price={"type": ["number", "null"], "minimum": 0, "maximum": _MAX_AMOUNT},
+            price={"type": ["number", "null"], "minimum": 0, "maximum": MAX_AMOUNT},
             complete={"type": "boolean"})},  # a pump.fun curve that is full (CompleteEvent)
         "launches": {"type": "array", "items": _record(
             {"mint": _ADDRESS, "kind": _LAUNCH_KIND},
@@ -189,7 +190,7 @@ _CHAIN_BLOCK = {
                                 "group": {"type": "string", "minLength": 1}}},
         # What the detectors need from the other mints of the slot, the same in every part.
         "context": {"type": "object", "required": ["fundings", "launches"], "properties": {
-            "sol_usd": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1e9},
+            "sol_usd": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_SOL_USD},
             "fundings": {"type": "array", "items": {"type": "array", "items": _ADDRESS,
                                                     "minItems": 2, "maxItems": 2}},
             "fundings_dropped": {"type": "integer", "minimum": 0},

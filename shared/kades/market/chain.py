@@ -6,6 +6,7 @@ stablecoin (a SOL/USDC or SOL/USDT pool or swap), `price_usd` is added.
 """
 from __future__ import annotations
 
+from kades.events.catalogue import MAX_SOL_USD
 from kades.solana.programs import STABLECOINS, WSOL
 
 
@@ -18,7 +19,8 @@ def sol_usd_of(block: dict) -> float | None:
     for record in list(block.get("swaps", [])) + list(block.get("pool_states", [])):
         if record.get("quote_mint") == WSOL and record.get("base_mint") in STABLECOINS and record.get("price"):
             price = 1.0 / record["price"]  # the record prices one dollar in SOL
-    return price
+    # a pool anyone can make may price SOL at anything: past the contract's bound it says nothing
+    return price if price is None or price <= MAX_SOL_USD else None
 
 
 def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:

@@ -14,7 +14,7 @@ import time
 from kades import exitcodes
 from kades.cliutil import report, report_error, report_unreachable
 from kades.clients import redis_client
-from kades.errors import TemporaryFailure
+from kades.errors import InvalidEventError, TemporaryFailure
 from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
 from kades.keys import SOLANA_LAST_SLOT
@@ -48,7 +48,13 @@ def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | Non
             unreadable: list[tuple[int, str]] = []
             for data in build_blocks(transactions_of(block), unreadable=unreadable):
                 for event in block_events(data):
-                    validate_data(event)
+                    try:
+                        validate_data(event)
+                    except InvalidEventError as error:  # sent, it would be refused; kept, it
+                        log(logger, logging.ERROR,       # would stop the feed on this slot for good
+                            "solana-source: event left out, outside the event contract",
+                            slot=slot, subject=event.get("subject"), problems=str(error.problems)[:500])
+                        continue
                     emit(event)
             for _, reason in unreadable:  # left out, so that one odd transaction never stops the feed
                 log(logger, logging.WARNING, "solana-source: transaction left out, unreadable",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from kades.events.catalogue import MAX_AMOUNT
 from kades.solana import programs as p
 from kades.solana.transaction import Instruction, TransactionView
 
@@ -29,9 +30,12 @@ def quote_of(mint_a: str, mint_b: str) -> tuple[str, str]:
 
 
 def ui_price(base_amount: int, base_decimals: int, quote_amount: int, quote_decimals: int) -> float | None:
+    """Quote units per base unit; None when there is none, or one past what the event contract
+    carries (a drained pool of two mints with far apart decimals can price beyond 1e30)."""
     if base_amount <= 0:
         return None
-    return (quote_amount / 10 ** quote_decimals) / (base_amount / 10 ** base_decimals)
+    price = (quote_amount / 10 ** quote_decimals) / (base_amount / 10 ** base_decimals)
+    return price if price <= MAX_AMOUNT else None
 
 
 def swap_record(view: TransactionView, trader: str, program: str, pool: str, mint_in: str, mint_out: str,
