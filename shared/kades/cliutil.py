@@ -61,27 +61,29 @@ def csv_rows(lines: Iterable[str], sep: str) -> csv.DictReader:
 
 def open_output(name: str, *, newline: str | None = None) -> ContextManager[IO[str]]:
     """`name` opened for writing UTF-8 text; `-` is stdout (left open when the block ends).
-    A file is written beside itself and takes its place only when the block ends without an
-    error: a failure or Ctrl-C leaves what was there, and an output that is also the input
-    is read whole before it is replaced. A device or pipe (/dev/null) is written directly."""
+    A regular file is written beside itself and takes its place only when the block ends
+    without an error: a failure or Ctrl-C leaves what was there, and an output that is also
+    the input is read whole before it is replaced. A symbolic link is followed to its file.
+    A device, pipe or /proc entry, a file this user may not write, or one in a folder it may
+    not write, is written directly, as before."""
     if name == STDIO:
         return contextlib.nullcontext(sys.stdout)
-    target = Path(name)
-    if target.exists() and not target.is_file():
+    target = Path(os.path.realpath(name))
+    special = any(Path(path).parts[1:2] in (("dev",), ("proc",))  # /dev/stdout is the shell's
+                  for path in (os.path.abspath(name), target))      # file: it must stay its own
+    if (special or target.exists() and (not target.is_file() or not os.access(target, os.W_OK))
+            or not os.access(target.parent, os.W_OK)):
         return open(name, "w", encoding="utf-8", newline=newline)
     return _replacing(target, newline)
 
 
 @contextlib.contextmanager
 def _replacing(target: Path, newline: str | None) -> Iterator[IO[str]]:
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
+                                         dir=target.parent)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part",
-                                             dir=target.parent)
-    except OSError as error:  # say it of the file asked for, not of the temporary one
-        raise OSError(error.errno, error.strerror, str(target)) from None
-    try:
-        os.chmod(temporary, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask())
         with open(handle, "w", encoding="utf-8", newline=newline) as stream:
+            os.fchmod(handle, target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_UMASK)
             yield stream
         os.replace(temporary, target)
     except BaseException:
@@ -90,10 +92,13 @@ def _replacing(target: Path, newline: str | None) -> Iterator[IO[str]]:
         raise
 
 
-def _umask() -> int:
+def _read_umask() -> int:  # at import, before any thread: os.umask can only be read by setting it
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str | None = None,

@@ -397,3 +397,13 @@ def test_options_that_do_nothing_together_are_a_usage_error(options):
     with pytest.raises(SystemExit) as caught:
         kades(["score", *options])
     assert caught.value.code == 2
+
+
+def test_a_link_as_output_writes_its_file_and_stays_a_link(tmp_path):
+    write_series(tmp_path / "s.csv")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "out.csv").write_text("old\n")
+    (tmp_path / "out.csv").symlink_to(tmp_path / "real" / "out.csv")
+    assert kades(["score", str(tmp_path / "s.csv"), "-o", str(tmp_path / "out.csv")]) == 0
+    assert (tmp_path / "out.csv").is_symlink()
+    assert len(read(tmp_path / "real" / "out.csv")) == len(read(tmp_path / "s.csv"))
