@@ -162,9 +162,9 @@ class Settings:
             report_unknown_variables(env)
         # Every bad variable in one error: the URLs' problems with the typed values'.
         problems = [f"{variable}={shown_url(env[variable])!r}: {problem}"
-                    for variable, schemes in (("KADES_REDIS_URL", REDIS_SCHEMES),
-                                              ("KADES_DATABASE_URL", DATABASE_SCHEMES))
-                    if variable in env and (problem := url_problem(env[variable], schemes))]
+                    for variable, check in (("KADES_REDIS_URL", redis_url_problem),
+                                            ("KADES_DATABASE_URL", database_url_problem))
+                    if variable in env and (problem := check(env[variable]))]
         try:
             values = fields_from_env(cls, env, "KADES_")
         except SettingsError as error:
@@ -244,6 +244,27 @@ def redact_url(url: str) -> str:
     host = parts.netloc.rsplit("@", 1)[1]
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit(parts._replace(netloc=user + host))
+
+
+def redis_url_problem(url: str) -> str | None:
+    return url_problem(url, REDIS_SCHEMES)
+
+
+def database_url_problem(url: str) -> str | None:
+    """What libpq would not take in `url`: a URL of another scheme, or what is neither a URL
+    nor a key=value connection string (a URL may name several hosts: host1:5432,host2:5432)."""
+    if "://" in url and urlsplit(url).scheme not in DATABASE_SCHEMES:
+        return url_problem(url, DATABASE_SCHEMES)
+    try:
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:  # an image without a database client never connects to one
+        return None
+    try:
+        conninfo_to_dict(url)
+    except ProgrammingError as error:  # the message says what libpq found
+        return f"not a PostgreSQL connection URL or string ({str(error).strip()})"
+    return None
 
 
 def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:

@@ -70,8 +70,8 @@ def test_a_redis_or_database_url_of_another_scheme_is_malformed():
                          ("http://host/0", "expected a redis://")):
         with pytest.raises(SettingsError, match=re.escape(message)):
             Settings.from_env({"KADES_REDIS_URL": url})
-    with pytest.raises(SettingsError, match="KADES_DATABASE_URL='host=db dbname=kades'"):
-        Settings.from_env({"KADES_DATABASE_URL": "host=db dbname=kades"})
+    with pytest.raises(SettingsError, match="KADES_DATABASE_URL='garbage': not a PostgreSQL"):
+        Settings.from_env({"KADES_DATABASE_URL": "garbage"})
 
 
 def test_redis_and_database_urls_of_their_schemes_are_taken():
@@ -79,7 +79,8 @@ def test_redis_and_database_urls_of_their_schemes_are_taken():
                 "redis://cache/?db=2", "unix:///run/redis.sock?db=1"):
         assert Settings.from_env({"KADES_REDIS_URL": url}).redis_url == url
     for url in ("postgresql://kades@127.0.0.1:5440/kades", "postgres://db/kades",
-                "postgresql://kades@/kades?host=/run/postgresql"):
+                "postgresql://kades@/kades?host=/run/postgresql", "host=db dbname=kades",
+                "postgresql://kades@db1:5432,db2:5432/kades?target_session_attrs=read-write"):
         assert Settings.from_env({"KADES_DATABASE_URL": url}).database_url == url
 
 
