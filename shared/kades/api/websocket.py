@@ -242,6 +242,7 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str)
                     ws.send(reply)
                 if replay and session.replay_from:
                     _replay(ctx, ws, session)
+                    session.replay_from = None  # once: a later subscribe does not read it all again
             elif origin is not None and (frame := session.deliverable(origin, item)):
                 ws.send(frame)
                 WEBSOCKET_ALERTS_SENT.inc()

@@ -192,8 +192,8 @@ class IngressApp:
         if media is not None:
             return problem(request, 415, "unsupported_media_type",
                            "the broker reads CloudEvents in the JSON format only", [Problem(
-                               "content-type", f"{media} is not {STRUCTURED_TYPE} or "
-                                               f"{BATCH_TYPE} (send binary mode or JSON)")])
+                               "content-type", f"{media} is not {STRUCTURED_TYPE} "
+                                               "(send binary mode or JSON)")])
         if request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower() == BATCH_TYPE:
             # Knative's ingress reads one event per request (sdk-go's ToEvent refuses a batch)
             return problem(request, 400, "invalid_event", "the Broker takes one event per request",
