@@ -21,7 +21,8 @@ from kades import clients
 from kades.api import (auth, dashboard, openapi, ratelimit, routes_alerts, routes_analytics,
                        routes_anomalies, routes_token, routes_webhooks, websocket)
 from kades.api.params import read_json
-from kades.errors import BadRequestError
+from kades.errors import BadRequestError, Problem
+from kades.events.envelope import holds_nul
 from kades.logs import configure_logging, log
 from kades.runtime.endpoint import error_response, probe_response
 from kades.runtime.function import Context
@@ -72,6 +73,14 @@ def check_request(rule: Rule, request: flask.Request, values: dict) -> openapi.C
     """The request checked against its operation in openapi.yaml (400 naming every problem)."""
     check = openapi.request_check(request.method, _template(rule))
     body = read_json(request) if check.has_body else None
+    # PostgreSQL's text cannot hold U+0000: a token=%00 reached a query and raised there (a 500)
+    nul = [Problem(name, "holds U+0000, which no stored text can hold")
+           for name, value in [*values.items(), *request.args.items(multi=True)]
+           if isinstance(value, str) and "\x00" in value]
+    if body is not None and holds_nul(body):
+        nul.append(Problem("body", "a string holds U+0000, which no stored text can hold"))
+    if nul:
+        raise BadRequestError("invalid request", nul)
     return check(values, request.args, body)
 
 
