@@ -3,9 +3,11 @@ report of an unreachable dependency (exit code 3, never a password, never a trac
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import csv
 import io
+import math
 import os
 import re
 import sys
@@ -99,6 +101,20 @@ def _read_umask() -> int:  # at import, before any thread: os.umask can only be 
 
 
 _UMASK = _read_umask()
+
+
+def bounded(convert, low: float, high: float, what: str):
+    """An argparse type: the text as `convert` makes it, from `low` to `high`, else a usage
+    error saying what was expected (NaN is never within them)."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
 
 
 def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str | None = None,

@@ -8,7 +8,7 @@ import psycopg
 from kades import exitcodes
 from kades.api.auth import issue_token
 from kades.apikey import TIERS, name_problem, shown_name
-from kades.cliutil import report, report_error
+from kades.cliutil import bounded, report, report_error
 from kades.settings import Settings, redact_url
 from kades.storage import apikeys
 
@@ -22,16 +22,6 @@ def _name(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{problem}: {text!r}")
     return text
 
-
-def _ttl_s(text: str) -> int:
-    """--ttl-s: a token that is already expired (0 or less) is no token to print."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_TTL_S:
-        raise argparse.ArgumentTypeError(f"expected seconds from 1 to {MAX_TTL_S}, got {text!r}")
-    return value
 
 
 def main_apikey(argv: list[str], *, config: Settings | None = None) -> int:
@@ -50,7 +40,7 @@ def main_apikey(argv: list[str], *, config: Settings | None = None) -> int:
     token = commands.add_parser("jwt", help="print an HS256 bearer token for a key id "
                                             "(needs KADES_JWT_SECRET)")
     token.add_argument("key_id", help="the key the token stands for")
-    token.add_argument("--ttl-s", type=_ttl_s, default=3600,
+    token.add_argument("--ttl-s", type=bounded(int, 1, MAX_TTL_S, f"seconds from 1 to {MAX_TTL_S}"), default=3600,
                        help=f"seconds until the token expires, 1 to {MAX_TTL_S} "
                             "(default: 3600)")
     args = parser.parse_args(argv)

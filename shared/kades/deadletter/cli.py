@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 import redis
 
 from kades import exitcodes
-from kades.cliutil import report_error
+from kades.cliutil import bounded, report_error
 from kades.deadletter.store import DeadLetter, ReplayError, list_dead_letters, replay_dead_letters
 from kades.events.envelope import to_dict
 from kades.settings import REDIS_SCHEMES, Settings, redact_url, shown_url, url_problem
@@ -34,16 +35,6 @@ def _redis_url(text: str) -> str:
     return text
 
 
-def _limit(text: str) -> int:
-    """--limit: a whole number from 1 (Redis refuses a COUNT of 0 or less)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 1, got {text!r}")
-    return value
-
 
 def main_dlq(argv: list[str]) -> int:
     """`kades dlq list [--limit N] [--json]` and `kades dlq replay ID... | --all`."""
@@ -53,7 +44,7 @@ def main_dlq(argv: list[str]) -> int:
                         help="the Redis holding the dead letters (default: KADES_REDIS_URL)")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="show dead letters, oldest first")
-    listing.add_argument("--limit", type=_limit, default=None,
+    listing.add_argument("--limit", type=bounded(int, 1, math.inf, "a whole number from 1"),  # Redis refuses COUNT 0 default=None,
                          help="show at most this many, the oldest (default: all)")
     listing.add_argument("--json", action="store_true", help="one structured event per line")
     replay = commands.add_parser("replay", help="send dead letters back to the broker")

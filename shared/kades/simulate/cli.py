@@ -13,7 +13,7 @@ import time as wall_clock
 from datetime import datetime, timezone
 
 from kades import exitcodes
-from kades.cliutil import STDIO, open_output, progress, report, unreachable
+from kades.cliutil import STDIO, bounded, open_output, progress, report, unreachable
 from kades.events.envelope import CloudEvent, to_binary, to_dict
 from kades.settings import redact_url
 from kades.simulate.chain import simulate_chain
@@ -29,20 +29,6 @@ OTHER_STREAMS = {"chain": simulate_chain, "social": simulate_social, "story": de
 MIN_MINUTES, MAX_MINUTES = 0.1, 1440.0
 MIN_STEP_S = 1.0
 MAX_TICKS = 500_000  # --kind market: tokens x minutes x 60 / step
-
-
-def _bounded(convert, low: float, high: float, what: str):
-    """An argparse type: the text as `convert` makes it, from `low` to `high`, else a usage
-    error saying what was expected (NaN is never within them)."""
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = math.nan
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-    return parse
 
 
 class BrokerError(RuntimeError):
@@ -75,23 +61,23 @@ def _post_all(events: list[CloudEvent], url: str, *, rate: float | None, realtim
 
 def main_simulate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades simulate", description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=_bounded(int, 0, math.inf, "a whole number from 0"),
+    parser.add_argument("--seed", type=bounded(int, 0, math.inf, "a whole number from 0"),
                         default=7, help="the seed: the same seed gives the same stream (default: 7)")
-    parser.add_argument("--tokens", type=_bounded(int, 1, MAX_TICKS, "a whole number from 1"),
+    parser.add_argument("--tokens", type=bounded(int, 1, MAX_TICKS, "a whole number from 1"),
                         default=5, help="how many tokens trade (default: 5)")
     parser.add_argument("--minutes", default=30,
-                        type=_bounded(float, MIN_MINUTES, MAX_MINUTES,
+                        type=bounded(float, MIN_MINUTES, MAX_MINUTES,
                                       f"minutes from {MIN_MINUTES:g} to {MAX_MINUTES:g}"),
                         help=f"simulated minutes of trading, {MIN_MINUTES:g} to {MAX_MINUTES:g} "
                              "(default: 30)")
     parser.add_argument("--step-s", default=5.0,
-                        type=_bounded(float, MIN_STEP_S, MAX_MINUTES * 60,
+                        type=bounded(float, MIN_STEP_S, MAX_MINUTES * 60,
                                       f"seconds from {MIN_STEP_S:g} to {MAX_MINUTES * 60:g}"),
                         help=f"seconds between two ticks of a token, at least {MIN_STEP_S:g}; "
                              f"at most {MAX_TICKS:,} ticks in all (tokens x minutes x 60 / "
                              "step) (default: 5)")
     parser.add_argument("--anomalies-per-token", default=2,
-                        type=_bounded(int, 0, math.inf, "a whole number from 0"),
+                        type=bounded(int, 0, math.inf, "a whole number from 0"),
                         help="anomalies injected into each token's market (default: 2)")
     parser.add_argument("--source", default="/kades/simulator",
                         help="the events' CloudEvents source (default: /kades/simulator)")
@@ -99,7 +85,7 @@ def main_simulate(argv: list[str]) -> int:
     where.add_argument("--output", help="write structured CloudEvents, one per line "
                                         "('-', the default, for stdout)")
     where.add_argument("--broker", help="POST each event in binary mode to this URL")
-    parser.add_argument("--rate", type=_bounded(float, 0.001, 1e6, "events per second from "
+    parser.add_argument("--rate", type=bounded(float, 0.001, 1e6, "events per second from "
                                                                   "0.001 to 1000000"),
                         help="events per second when posting")
     parser.add_argument("--realtime", action="store_true",
