@@ -34,6 +34,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # fail later, as a traceback, and a value not meant as a URL would be read as a file name.
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 DATABASE_SCHEMES = ("postgresql", "postgres")
+HTTP_SCHEMES = ("http", "https")
 
 # Where each function listens locally (the development broker resolves Trigger subscribers
 # with it; on a cluster Knative resolves the Service names instead). Override one with
@@ -285,6 +286,20 @@ def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
         database = parse_qs(parts.query).get("db", [path])[-1]
         if database and not database.isdecimal():
             return f"expected a database number, got {database!r}"
+    return None
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why `url` is no http:// or https:// URL with a host (a sink, an ingress, an RPC node),
+    None when it is one: given on a command line, it would otherwise fail as if the server
+    were away."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is no number raises ValueError)
+    except ValueError as error:
+        return f"expected an http:// or https:// URL ({error})"
+    if parts.scheme not in HTTP_SCHEMES or not parts.hostname:
+        return "expected an http:// or https:// URL"
     return None
 
 

@@ -106,6 +106,13 @@ def test_dlq_replay_skips_a_malformed_entry_and_replays_the_rest(kades_settings,
      "--redis-url: 'notaurl': expected a redis://, rediss:// or unix:// URL"),
     (["--redis-url", "redis://:s3cret@127.0.0.1:1/abc", "list"],
      "--redis-url: 'redis://:***@127.0.0.1:1/abc': expected a database number, got 'abc'"),
+    # was exit 3, the ingress "unreachable"
+    (["replay", "--all", "--ingress", "notaurl"],
+     "--ingress 'notaurl': expected an http:// or https:// URL"),
+    (["replay", "--all", "--ingress", "ftp://kades:s3cret@x/"],
+     "--ingress 'ftp://kades:***@x/': expected an http:// or https:// URL"),
+    (["replay", "--all", "--ingress", "http://[x/"],
+     "--ingress 'http://[x/': expected an http:// or https:// URL (Invalid IPv6 URL)"),
 ])
 def test_dlq_usage_errors_are_exit_code_2(argv, message, capsys):
     with pytest.raises(SystemExit) as stop:

@@ -109,14 +109,19 @@ def test_bad_arguments_are_refused():
     (["--rate", "-1"], "--rate: expected events per second"),
     (["--step-s", "60", "--minutes", "0.5"], "not one tick"),
     (["--tokens", "100", "--minutes", "1440"], "1,728,000 ticks is over 500,000"),
+    # was exit 3, the broker "unreachable"
+    (["--broker", "notaurl"], "--broker 'notaurl': expected an http:// or https:// URL"),
+    (["--broker", "http://kades:s3cret@:8080/"],
+     "--broker 'http://kades:***@:8080/': expected an http:// or https:// URL"),
 ])
 def test_the_cli_refuses_what_cannot_be_simulated_as_a_usage_error(argv, message, capsys):
     # Each of these was a traceback, an endless loop using GBs, or (chain, -1) an exit 0.
     with pytest.raises(SystemExit) as stop:
-        main_simulate([*argv, "--output", "-"])
+        main_simulate(argv if "--broker" in argv else [*argv, "--output", "-"])
     assert stop.value.code == exitcodes.USAGE
     captured = capsys.readouterr()
     assert message in captured.err and "Traceback" not in captured.err and captured.out == ""
+    assert "s3cret" not in captured.err
 
 
 @pytest.mark.parametrize("kind", ["market", "chain", "social", "story"])

@@ -115,6 +115,22 @@ def test_a_wrong_sink_or_token_file_is_a_usage_error(tmp_path, options, message,
         assert f"kades solana-source: error: {message}\n" in err and "s3cret" not in err
 
 
+@pytest.mark.parametrize("options, env, message", [
+    (["--rpc", "notaurl"], {}, "--rpc 'notaurl': expected an http:// or https:// URL"),
+    ([], {"SOLANA_RPC_URL": "ws://u:s3cret@node/"},
+     "SOLANA_RPC_URL 'ws://u:***@node/': expected an http:// or https:// URL"),
+])
+def test_a_wrong_rpc_url_is_a_usage_error(options, env, message, monkeypatch, capsys):
+    # was exit 3 ("Redis ... is unreachable" when Redis was away), else the poller's retries
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stop:
+        main(["solana-source", *options, "--stdout"])
+    assert stop.value.code == exitcodes.USAGE
+    err = capsys.readouterr().err
+    assert f"kades solana-source: error: {message}\n" in err and "s3cret" not in err
+
+
 def test_an_unreachable_sink_is_exit_code_3_without_its_password(tmp_path, capsys):
     (tmp_path / "recorded.json").write_text(json.dumps(transaction(5)))
     code = main(["solana-source", "--replay", str(tmp_path / "recorded.json"),

@@ -12,7 +12,8 @@ from kades import exitcodes
 from kades.cliutil import bounded, report_error
 from kades.deadletter.store import DeadLetter, ReplayError, list_dead_letters, replay_dead_letters
 from kades.events.envelope import to_dict
-from kades.settings import REDIS_SCHEMES, Settings, redact_url, shown_url, url_problem
+from kades.settings import (REDIS_SCHEMES, Settings, http_url_problem, redact_url, shown_url,
+                            url_problem)
 
 
 def format_table(letters: list[DeadLetter]) -> str:
@@ -35,7 +36,6 @@ def _redis_url(text: str) -> str:
     return text
 
 
-
 def main_dlq(argv: list[str]) -> int:
     """`kades dlq list [--limit N] [--json]` and `kades dlq replay ID... | --all`."""
     config = Settings.from_env()
@@ -44,7 +44,8 @@ def main_dlq(argv: list[str]) -> int:
                         help="the Redis holding the dead letters (default: KADES_REDIS_URL)")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="show dead letters, oldest first")
-    listing.add_argument("--limit", type=bounded(int, 1, math.inf, "a whole number from 1"),  # Redis refuses COUNT 0 default=None,
+    # from 1: Redis refuses COUNT 0
+    listing.add_argument("--limit", type=bounded(int, 1, math.inf, "a whole number from 1"),
                          help="show at most this many, the oldest (default: all)")
     listing.add_argument("--json", action="store_true", help="one structured event per line")
     replay = commands.add_parser("replay", help="send dead letters back to the broker")
@@ -56,6 +57,10 @@ def main_dlq(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.command == "replay" and bool(args.ids) == args.all:
         parser.error("replay takes dead-letter ids or --all (not both)")
+    if args.command == "replay" and (problem := http_url_problem(args.ingress)):
+        given = "--ingress" if args.ingress != config.sink_url else \
+            "the ingress (KADES_SINK_URL / K_SINK)"
+        parser.error(f"{given} {shown_url(args.ingress)!r}: {problem}")
     try:
         client = redis.Redis.from_url(args.redis_url, socket_timeout=config.redis_timeout_s,
                                       socket_connect_timeout=config.redis_timeout_s)

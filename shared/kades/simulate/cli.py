@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from kades import exitcodes
 from kades.cliutil import STDIO, bounded, open_output, progress, report, unreachable
 from kades.events.envelope import CloudEvent, to_binary, to_dict
-from kades.settings import redact_url
+from kades.settings import http_url_problem, redact_url, shown_url
 from kades.simulate.chain import simulate_chain
 from kades.simulate.market import epoch, feed_events, simulate_market
 from kades.simulate.social import simulate_social
@@ -96,6 +96,8 @@ def main_simulate(argv: list[str]) -> int:
                         help="which stream: market ticks, chain blocks, social posts, or the "
                              "whole demo story (all three over the same minutes)")
     args = parser.parse_args(argv)
+    if args.broker is not None and (problem := http_url_problem(args.broker)):
+        parser.error(f"--broker {shown_url(args.broker)!r}: {problem}")
     output = args.output or STDIO
     if args.labels == STDIO and not args.broker and output == STDIO:
         parser.error("--labels - needs --output FILE or --broker: the events go to stdout")

@@ -16,7 +16,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from kades import exitcodes
 from kades.cliutil import STDIO, report, report_error
@@ -25,7 +24,7 @@ from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
 from kades.runtime import tokenfile
 from kades.runtime.tokenfile import SINKBINDING_TOKEN_FILE
-from kades.settings import redact_url, settings, shown_url
+from kades.settings import http_url_problem, redact_url, settings, shown_url
 from kades.solana.block import (block_events, build_blocks, programs_summary, signature_of,
                                 transactions_of)
 from kades.solana.transaction import MalformedTransaction
@@ -119,18 +118,6 @@ def sink_token_file(given: str | None) -> str:
     return SINKBINDING_TOKEN_FILE if os.path.isfile(SINKBINDING_TOKEN_FILE) else ""
 
 
-def sink_problem(url: str) -> str | None:
-    """Why `url` is no sink to POST to, or None: posting would fail as if it were away."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (a port that is no number raises ValueError)
-    except ValueError as error:
-        return f"expected an http:// or https:// URL ({error})"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "expected an http:// or https:// URL"
-    return None
-
-
 def token_file_problem(path: str) -> str | None:
     """Why the token file cannot be sent with, or None; checked before the first event, which
     would otherwise fail as if the sink were away."""
@@ -168,9 +155,12 @@ def main_solana_source(argv: list[str]) -> int:
         args.rpc = None
     elif not args.rpc:
         parser.error("give --replay FILE_OR_DIR... or --rpc URL (or set SOLANA_RPC_URL)")
+    elif problem := http_url_problem(args.rpc):
+        given = "SOLANA_RPC_URL" if args.rpc == os.environ.get("SOLANA_RPC_URL") else "--rpc"
+        parser.error(f"{given} {shown_url(args.rpc)!r}: {problem}")
     if not args.stdout:  # a wrong sink or token file is the command line's fault, not the sink's
         sink = args.sink or settings().sink_url
-        if problem := sink_problem(sink):
+        if problem := http_url_problem(sink):
             given = "--sink" if args.sink else "the sink (KADES_SINK_URL / K_SINK)"
             parser.error(f"{given} {shown_url(sink)!r}: {problem}")
         if args.sink_token_file and (problem := token_file_problem(args.sink_token_file)):
