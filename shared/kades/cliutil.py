@@ -42,13 +42,16 @@ CSV_DELIMITERS = ",;\t|"
 
 def csv_delimiter(header: str) -> str:
     """The field separator a CSV's header line shows: whichever of CSV_DELIMITERS it holds most
-    often (a comma when none: one column). SKAB's recordings and many European spreadsheet
-    exports use semicolons.
+    often outside quoted names (a comma when none: one column). SKAB's recordings and many
+    European spreadsheet exports use semicolons.
 
     >>> csv_delimiter("datetime;Current;anomaly"), csv_delimiter("a,b;c,d"), csv_delimiter("text")
     (';', ',', ',')
+    >>> csv_delimiter('"time, UTC";"price, USD";volume')
+    ';'
     """
-    counts = {sep: header.count(sep) for sep in CSV_DELIMITERS}
+    unquoted = re.sub(r'"[^"]*"', "", header)  # "a, b" is one name, whatever the separator
+    counts = {sep: unquoted.count(sep) for sep in CSV_DELIMITERS}
     best = max(counts, key=counts.get)
     return best if counts[best] else ","
 

@@ -86,6 +86,32 @@ def test_every_unparsable_row_is_reported(tmp_path, capsys):
     assert "line 5: value 'inf' is not finite" in error and "line 6" not in error  # nan: a gap
 
 
+def test_numbers_python_reads_but_no_export_writes_are_unparsable(tmp_path, capsys):
+    # float() took "1_000" as 1000 and Arabic-Indic digits as digits: a wrong column scored
+    (tmp_path / "odd.csv").write_text("timestamp,value\n2024-01-01T00:00:00Z,1_000\n"
+                                      "1_704_067_260,2\n2024-01-01T00:02:00Z,\u0661\u0662\n"
+                                      "2024-01-01T00:03:00Z, 1.5e3 \n", encoding="utf-8")
+    assert kades(["score", str(tmp_path / "odd.csv")]) == 1
+    error = capsys.readouterr().err
+    assert "3 unparsable field(s)" in error
+    assert "line 2: value '1_000'" in error and "line 3: timestamp '1_704_067_260'" in error
+    assert "line 4: value" in error and "line 5" not in error
+
+
+def test_a_quoted_header_name_holding_a_comma_does_not_make_commas_the_separator(tmp_path,
+                                                                                capsys):
+    with open(tmp_path / "semi.csv", "w", newline="") as out:
+        out.write('"time, UTC";"price, USD"\n')
+        for minute in range(30):
+            out.write(f"2024-01-01T00:{minute:02d}:00Z;{1 + minute / 100:.2f}\n")
+    assert kades(["score", str(tmp_path / "semi.csv"), "--timestamp-column", "time, UTC",
+                  "--value-column", "price, USD", "-o", str(tmp_path / "out.csv")]) == 0
+    with open(tmp_path / "out.csv", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter=";"))
+    assert rows[0] == ["time, UTC", "price, USD", "anomaly_score", "top_detector", "alert"]
+    assert len(rows) == 31 and all(len(row) == 5 for row in rows)
+
+
 def test_rows_without_a_value_are_written_back_unscored_and_change_nothing(tmp_path, capsys):
     """A gap in a recording (an empty cell, NaN, NA, null) is no tick for the function, so
     the other rows score exactly as if the gap rows were not in the file."""

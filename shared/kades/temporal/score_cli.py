@@ -54,12 +54,21 @@ EPOCH_UNITS = ((1e17, 1e9), (1e14, 1e6), (1e11, 1e3))  # (above, divide by): ns,
 MAX_MAGNITUDE = 1e30  # what the event contract lets a tick carry (kades.events.catalogue)
 
 
+def parse_number(text: str) -> float:
+    """A decimal number as a CSV writes one. Python's float also reads "1_000" and digits of
+    other scripts ("١٢"), which no export writes as a number: in a value column they are a
+    sign of the wrong column, so they are refused."""
+    if "_" in text or not text.isascii():
+        raise ValueError("not a decimal number")
+    return float(text)
+
+
 def parse_time(text: str) -> float:
     """Epoch seconds from ISO 8601 (no offset = UTC) or a number: seconds, or milli-, micro-
     or nanoseconds when too large to be seconds (EPOCH_UNITS)."""
     text = text.strip()
     try:
-        number = float(text)
+        number = parse_number(text)
     except ValueError:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         if moment.tzinfo is None:
@@ -114,9 +123,10 @@ def _rows(handle: TextIO, columns: Columns, sep: str = ","
         if None in row:  # csv.DictReader keeps what is past the header's columns under None
             raise InputError(f"line {line}: {len(row[None])} field(s) more than the header's "
                              f"{len(named)}")
-        fields = {name: _field(float, row, column, line) for name, column in extra.items()
+        fields = {name: _field(parse_number, row, column, line) for name, column in extra.items()
                   if not _no_value(row[column])}
-        value = None if _no_value(row[value_column]) else _field(float, row, value_column, line)
+        value = (None if _no_value(row[value_column])
+                 else _field(parse_number, row, value_column, line))
         token = (row[token_column] or "").strip() if token_column else None
         yield line, row, token, _field(parse_time, row, time_column, line), value, fields
 
