@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
-import simple_websocket
+import wsclient
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -48,7 +48,7 @@ class Browser:
         port = port_file.read_text().split()[0]
         pages = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=5).json()
         page = next(p for p in pages if p["type"] == "page")
-        self.ws = simple_websocket.Client.connect(page["webSocketDebuggerUrl"])
+        self.ws = wsclient.connect(page["webSocketDebuggerUrl"])
         self.next_id = 0
 
     def send(self, method: str, **params) -> dict:
