@@ -28,8 +28,12 @@ def write_series(path, kind="noisy", seed=1, *, shift=0.0, time_format="iso",
         writer = csv.writer(out)
         writer.writerow([*columns, "comment"])
         for t, v in zip(series.times, series.values):
-            when = (datetime.fromtimestamp(t, timezone.utc).isoformat() if time_format == "iso"
-                    else str(int(t * 1000)))
+            moment = datetime.fromtimestamp(t, timezone.utc)
+            when = {"iso": moment.isoformat(), "ms": str(int(t * 1000)),
+                    # a spreadsheet's unpadded date with slashes, a SQL export's zone name
+                    "loose": (f"{moment:%Y}/{moment.month}/{moment.day} "
+                              f"{moment.hour}:{moment:%M:%S} UTC"),
+                    "rfc2822": f"{moment:%a, %d %b %Y %H:%M:%S} GMT"}[time_format]
             writer.writerow([when, v + shift, "kept as is"])
     return series
 
@@ -84,6 +88,20 @@ def test_every_unparsable_row_is_reported(tmp_path, capsys):
     assert "3 unparsable field(s)" in error
     assert "line 3: timestamp 'yesterday'" in error and "line 4: value 'abc'" in error
     assert "line 5: value 'inf' is not finite" in error and "line 6" not in error  # nan: a gap
+
+
+@pytest.mark.parametrize("time_format", ["loose", "rfc2822"])
+def test_times_as_exports_write_them_score_as_iso_8601_does(tmp_path, time_format):
+    # "2024/1/5 3:00:00 UTC" and RFC 2822 were "unparsable": the file was refused
+    write_series(tmp_path / "iso.csv")
+    write_series(tmp_path / "other.csv", time_format=time_format)
+    for name in ("iso", "other"):
+        assert kades(["score", str(tmp_path / f"{name}.csv"),
+                      "-o", str(tmp_path / f"{name}.out.csv")]) == 0
+    iso, other = read(tmp_path / "iso.out.csv"), read(tmp_path / "other.out.csv")
+    assert [r["anomaly_score"] for r in iso] == [r["anomaly_score"] for r in other]
+    assert sum(bool(r["alert"]) for r in other) >= 1  # the series' anomalies, not all zeros
+    assert [r["alert"] for r in iso] == [r["alert"] for r in other]
 
 
 def test_numbers_python_reads_but_no_export_writes_are_unparsable(tmp_path, capsys):

@@ -26,10 +26,12 @@ import argparse
 import contextlib
 import csv
 import math
+import re
 import shutil
 import sys
 import tempfile
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Iterator, NamedTuple, TextIO
 
@@ -63,20 +65,46 @@ def parse_number(text: str) -> float:
     return float(text)
 
 
+# What exports write besides ISO 8601: 2024/1/5 or 2024-1-5 (spreadsheets: the date's parts
+# unpadded, slashes), and a zone named after the time ("... UTC": SQL and BigQuery exports)
+_LOOSE_DATE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?=$|[ T])")
+_LOOSE_CLOCK = re.compile(r"(?<=[ T])(\d{1,2})(?=:\d{2})")
+_ZONE_NAME = re.compile(r"\s*(?:Z|UTC|GMT)$", re.IGNORECASE)
+
+
 def parse_time(text: str) -> float:
-    """Epoch seconds from ISO 8601 (no offset = UTC) or a number: seconds, or milli-, micro-
-    or nanoseconds when too large to be seconds (EPOCH_UNITS)."""
+    """Epoch seconds from ISO 8601 (no offset = UTC; also 2024/1/5 10:00, "... UTC" and
+    RFC 2822's "Mon, 01 Jan 2024 00:00:00 GMT") or a number: seconds, or milli-, micro- or
+    nanoseconds when too large to be seconds (EPOCH_UNITS).
+
+    >>> [parse_time(t) for t in ("2024-01-01T00:00:00Z", "2024/1/1 0:00:00 UTC", "1704067200000",
+    ...                          "Mon, 01 Jan 2024 00:00:00 GMT", "2024-01-01 01:00:00+01:00")]
+    [1704067200.0, 1704067200.0, 1704067200.0, 1704067200.0, 1704067200.0]
+    """
     text = text.strip()
     try:
         number = parse_number(text)
     except ValueError:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return moment.timestamp()
+        return _parse_moment(text)
     if not math.isfinite(number):
         raise ValueError(f"not a time: {text!r}")
     return next((number / per for above, per in EPOCH_UNITS if abs(number) > above), number)
+
+
+def _parse_moment(text: str) -> float:
+    iso = _ZONE_NAME.sub("+00:00", text)
+    iso = _LOOSE_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", iso, count=1)
+    iso = _LOOSE_CLOCK.sub(lambda m: f"{int(m[1]):02d}", iso, count=1)
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        try:  # RFC 2822, as HTTP and mail logs write it
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"not an ISO 8601 time or epoch number: {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def delimiter(path: Path) -> str:
@@ -281,8 +309,9 @@ def main_score(argv: list[str]) -> int:
     parser.add_argument("--output", "-o", default=STDIO,
                         help="where to write the scored CSV ('-', the default, for stdout)")
     parser.add_argument("--timestamp-column", default="timestamp",
-                        help="the column of times: ISO 8601, or epoch seconds, milli-, micro- "
-                             "or nanoseconds, told apart by size (default: timestamp)")
+                        help="the column of times: ISO 8601 (also 2024/1/5 9:30, '... UTC', "
+                             "RFC 2822), or epoch seconds, milli-, micro- or nanoseconds, told "
+                             "apart by size (default: timestamp)")
     parser.add_argument("--value-column", default="value",
                         help="the column of the series' values (default: value); a row "
                              "without one (empty, NaN, NA, null) is written back unscored")
