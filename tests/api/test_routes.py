@@ -8,6 +8,7 @@ import pytest
 from apiclient import api_client
 from openapi_check import check_response
 
+from kades.events.catalogue import MAX_DATA_DEPTH
 from kades.keys import API_ANALYSIS, TRACKED_THRESHOLDS
 from kades.storage import repository
 
@@ -182,6 +183,31 @@ def test_openapi_document_is_served(api):
 def test_anomalies_route_matches_the_document(api, stored):
     assert call(api, "GET", "/v1/anomalies?limit=1").status_code == 200
     assert call(api, "GET", "/v1/anomalies?limit=0").status_code == 400
+
+
+def test_details_as_deep_as_the_contract_allows_are_served_and_a_deeper_body_is_a_400(api, db_conn):
+    """An anomaly whose details nested 900 deep was stored, and GET /v1/anomalies answered 500
+    from then on; the functions now refuse data deeper than MAX_DATA_DEPTH, and the api a
+    body deeper than that."""
+    details: dict = {"leaf": 1}
+    for _ in range(MAX_DATA_DEPTH - 1):  # the deepest details a stored anomaly can have
+        details = {"a": details}
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    repository.insert_anomalies(db_conn, [{"time": now, "token": MINT, "anomaly_type": "pump",
+                                           "score": 0.9, "detector": "t", "details": details,
+                                           "event_source": "/t", "event_id": "deep"}])
+    db_conn.commit()
+    response = call(api, "GET", f"/v1/anomalies?token={MINT}")
+    assert response.status_code == 200
+    assert [row["details"] for row in response.get_json()["anomalies"]] == [details]
+    body: object = MINT
+    for _ in range(MAX_DATA_DEPTH + 1):
+        body = [body]
+    tracked = call(api, "POST", "/v1/token/track", json={"token_address": MINT,
+                                                         "tracking_parameters": body})
+    assert tracked.status_code == 400
+    assert tracked.get_json()["error"]["details"] == [
+        {"field": "body", "message": f"nested deeper than {MAX_DATA_DEPTH} levels"}]
 
 
 def test_a_nul_in_a_parameter_or_body_is_a_400_naming_it(api):

@@ -93,6 +93,30 @@ def test_a_usable_time_passes(text):
         {**ANOMALY, "time": text}]})) == []
 
 
+def nested(levels: int, leaf=1.0):
+    """`levels` objects, each holding the next: {"a": {"a": ... leaf}}."""
+    for _ in range(levels):
+        leaf = {"a": leaf}
+    return leaf
+
+
+def test_data_nested_deeper_than_the_bound_is_one_problem_however_deep():
+    # data, anomalies, the anomaly: three levels before its details
+    at_bound = catalogue.MAX_DATA_DEPTH - 3
+    for levels, problems in ((at_bound, []), (at_bound + 1, ["data"]), (900, ["data"])):
+        event = new_event(catalogue.ANOMALY_DETECTED, "/t", {"anomalies": [
+            {**ANOMALY, "details": nested(levels)}]})
+        assert [p.field for p in data_problems(event)] == problems, levels
+    # arrays count as objects do; siblings do not add up
+    for lists, problems in ((at_bound - 1, []), (at_bound, ["data"])):
+        inner = 1
+        for _ in range(lists):
+            inner = [inner, 2]
+        event = new_event(catalogue.ANOMALY_DETECTED, "/t", {"anomalies": [
+            {**ANOMALY, "details": {"a": inner, "b": nested(at_bound - 1)}}]})
+        assert [p.field for p in data_problems(event)] == problems, lists
+
+
 def test_bytes_data_or_no_data_is_a_problem_for_json_types():
     event = new_event(catalogue.MARKET_TICK, "/t", b"raw")
     assert data_problems(event)[0].field == "datacontenttype"

@@ -60,6 +60,13 @@ _TICK = example("ai.kades.market.feed.v1")["ticks"][0]
 _POOL_STATE = {"signature": "5UfE", "pool": "P", "base_mint": EXAMPLE_MINT,
                "quote_mint": "So11111111111111111111111111111111111111112", "base_reserve": 10**9,
                "quote_reserve": 10**9, "base_decimals": 6, "quote_decimals": 9, "price": 1.0}
+def _nested(levels: int) -> dict:
+    value: dict = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
 # Inputs a crash hunt found answered 500 (an exception in a handler): each is refused with a
 # 400 naming the field, or handled. (function, type, data, envelope time, the field or None)
 HOSTILE = [
@@ -84,6 +91,10 @@ HOSTILE = [
      None, "data.anomalies[0].time"),
     ("alert-dispatch", "ai.kades.alert.issued.v1",
      {**example("ai.kades.alert.issued.v1"), "time": "2026-13-26T08:00:00Z"}, None, "data.time"),
+    # stored, it made GET /v1/anomalies a 500 (the api's encoding recursed once per level)
+    ("risk-scoring", "ai.kades.anomaly.detected.v1", {"anomalies": [
+        {**example("ai.kades.anomaly.detected.v1")["anomalies"][0], "details": _nested(100)}]},
+     None, "data"),
     ("sentiment-analysis", "ai.kades.social.posts.v1", {"posts": [
         {**example("ai.kades.social.posts.v1")["posts"][0], "time": "9999-12-31T23:59:59-14:00"}]},
      None, "data.posts[0].time"),

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 import flask
 
 from kades.errors import BadRequestError, Problem
-from kades.events.envelope import parse_json
+from kades.events.catalogue import MAX_DATA_DEPTH
+from kades.events.envelope import deeper_than, parse_json
 
 MAX_BODY_BYTES = 64 * 1024
 # The durations of the document's `timeframe` values (its enum is what callers may send).
@@ -28,9 +29,13 @@ def read_json(request: flask.Request):
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
     try:
-        return parse_json(raw or b"null")
+        body = parse_json(raw or b"null")
     except ValueError as error:
         raise BadRequestError("body is not JSON", [Problem("body", str(error))]) from None
+    if deeper_than(body, MAX_DATA_DEPTH):  # what is stored is held to the event contract's bound
+        raise BadRequestError("body nested too deeply",
+                              [Problem("body", f"nested deeper than {MAX_DATA_DEPTH} levels")])
+    return body
 
 
 def jsonable(value):

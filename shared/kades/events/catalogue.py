@@ -16,7 +16,7 @@ import fastjsonschema
 from jsonschema import Draft7Validator, FormatChecker
 
 from kades.errors import InvalidEventError, Problem
-from kades.events.envelope import CloudEvent
+from kades.events.envelope import CloudEvent, deeper_than
 
 CHAIN_BLOCK = "ai.kades.chain.block.v1"
 MARKET_FEED = "ai.kades.market.feed.v1"
@@ -36,6 +36,12 @@ TOKEN_TRACKED = "ai.kades.token.tracked.v1"
 # headers: what a Kafka record holds). Producers split batches (kades.events.chunking) or
 # refuse; Settings.max_event_bytes is only what the ingress and functions accept.
 MAX_EVENT_BYTES = 256 * 1024
+# How deep objects and arrays may nest in data: far more than any type needs (a chain block's
+# records are 3 levels down, free-form details a few more). Deeper data is refused, as what
+# uses it (validators, encoders, the api's answers) recurses once per level and Python stops
+# near 1,000: an anomaly whose details nested 900 deep was stored, and GET /v1/anomalies
+# answered 500 from then on.
+MAX_DATA_DEPTH = 32
 # Knative's PingSource type (not ours to name): the periodic jobs of eventing/400-pingsources.yaml.
 PING = "dev.knative.sources.ping"
 # The `dataschema` of an event KADES creates: a URI naming its type's schema in SCHEMAS
@@ -373,6 +379,8 @@ def data_problems(event: CloudEvent) -> list[Problem]:
         return [Problem("data", f"{event.type} requires data")]
     if isinstance(event.data, (bytes, bytearray)):
         return [Problem("datacontenttype", f"{event.type} carries JSON data")]
+    if deeper_than(event.data, MAX_DATA_DEPTH):
+        return [Problem("data", f"nested deeper than {MAX_DATA_DEPTH} levels")]
     try:
         _fast_check(event.type)(event.data)
         return []

@@ -103,6 +103,25 @@ def parse_json(raw: bytes | str):
     return value
 
 
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays in `value` nest more than `limit` levels ({} or [] is one).
+    A loop, not recursion: what it is asked about may be as deep as decoding allowed."""
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        kind = type(node)
+        if kind is not dict and kind is not list:
+            continue
+        if depth > limit:
+            return True
+        depth += 1
+        for child in node.values() if kind is dict else node:
+            if type(child) is dict or type(child) is list:
+                push((child, depth))
+    return False
+
+
 def holds_nul(value: Any) -> bool:
     """Whether a string in `value` (keys too) holds U+0000, which PostgreSQL's text and jsonb
     cannot store. Not a decoding error: Knative passes such events on, and the dead-letter
