@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from kades.dev.localrun import (_wait_healthy, broker_command, main_up, parse_replicas,
                                 running_summary, start_system, stop_system)
+from kades.dev.demo import fetch_anomalies
 from kades.dev.services import free_port
 from kades.events.catalogue import MARKET_TICK, new_event
 from kades.events.envelope import to_binary
@@ -58,6 +59,13 @@ def test_the_health_wait_names_what_never_became_healthy(healthy_url, tmp_path):
         _wait_healthy({"fine": healthy_url, "dead": "http://127.0.0.1:1"}, 0.5, tmp_path)
     assert str(stop.value).startswith("not healthy after 0s: dead\n")  # exit code 1
     assert "Traceback: it broke" in str(stop.value)
+
+
+def test_an_api_error_is_an_http_error_to_the_demo_not_a_json_one(healthy_url):
+    # the api's 500 (then an HTML page) ended `make run` in a JSONDecodeError traceback;
+    # main_up reports an httpx.HTTPError in one line and exits 1
+    with pytest.raises(httpx.HTTPStatusError, match="404"):
+        fetch_anomalies(healthy_url)
 
 
 def test_the_summary_shows_no_password():

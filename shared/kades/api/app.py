@@ -24,7 +24,7 @@ from kades.api.params import read_json
 from kades.errors import BadRequestError, Problem
 from kades.events.envelope import holds_nul
 from kades.logs import configure_logging, log
-from kades.runtime.endpoint import error_response, probe_response
+from kades.runtime.endpoint import error_response, internal_error, probe_response
 from kades.runtime.function import Context
 
 logger = logging.getLogger("kades.api")
@@ -137,5 +137,7 @@ def api_entry_point(ctx: Context | None = None) -> Callable[[flask.Request], fla
         except clients.TEMPORARY_ERRORS as error:
             log(logger, logging.WARNING, "temporary failure", error=str(error))
             return error_response(503, "unavailable", f"temporary failure: {type(error).__name__}")
+        except Exception:  # noqa: BLE001 -- a bug: logged whole, answered as a JSON problem
+            return internal_error(f"{request.method} {request.path}")
 
     return entry_point

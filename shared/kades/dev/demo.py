@@ -27,8 +27,10 @@ def fetch_anomalies(api_url: str, api_key: str | None = None) -> list[dict]:
     rows, params = [], {"limit": 1000}
     headers = {"X-API-Key": api_key} if api_key else {}
     while True:
-        page = http_client().get(f"{api_url}/v1/anomalies", params=params, headers=headers,
-                                 timeout=5).json()
+        response = http_client().get(f"{api_url}/v1/anomalies", params=params,
+                                     headers=headers, timeout=5)
+        response.raise_for_status()  # an error's body is a problem, not a page of anomalies
+        page = response.json()
         rows += page["anomalies"]
         if not page["next_cursor"]:
             return rows

@@ -22,7 +22,7 @@ from kades import clients
 from kades.dev import services as devservices
 from kades.audiences import service_audience
 from kades.broker.tokens import oidc_subject, projected_token
-from kades.cliutil import progress, report_error
+from kades.cliutil import one_line, progress, report, report_error
 from kades.manifests import BROKER, DEFAULT_SERVICE_ACCOUNT
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.settings import DEFAULT_BROKER_PORT, Settings, function_port, redact_url
@@ -262,9 +262,14 @@ def main_up(argv: list[str]) -> int:
     if not args.no_demo:
         seed = args.seed if args.seed is not None else int(time.time()) % 100_000
         from kades.dev.demo import show_demo
-        return show_demo(urls["api"], config.sink_url, seed=seed, minutes=args.minutes,
-                         rate=args.rate, api_key=api_key,
-                         token_file=sender_token_file(local, DEMO_SOURCE_ACCOUNT) if args.oidc else "")
+        try:
+            return show_demo(urls["api"], config.sink_url, seed=seed, minutes=args.minutes,
+                             rate=args.rate, api_key=api_key,
+                             token_file=sender_token_file(local, DEMO_SOURCE_ACCOUNT)
+                             if args.oidc else "")
+        except httpx.HTTPError as error:  # the broker refused an event, the api failed ...
+            return report("up", f"the demo stopped: {one_line(error)}; KADES keeps running "
+                                f"(`make stop` stops it), its logs are in {local / 'logs'}")
     return 0
 
 

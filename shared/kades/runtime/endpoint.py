@@ -48,6 +48,14 @@ def error_response(status: int, code: str, message: str,
     return flask.Response(json.dumps(body), status=status, headers=headers, mimetype=PROBLEM_JSON)
 
 
+def internal_error(where: str) -> flask.Response:
+    """The answer to a bug (an exception nothing expected), from inside its `except`: the
+    traceback logged, a 500 the Broker retries, its body a problem as every other error's
+    (Flask's own was HTML, which API callers and dead-letter readers cannot parse)."""
+    logger.exception(f"unhandled error in {where}")
+    return error_response(500, "internal_error", "internal error; the traceback is logged")
+
+
 def probe_response(path: str, ctx: Context, *, uses_database: bool) -> flask.Response | None:
     """Answer /health, /ready and /metrics; None for any other path."""
     if path == "/health":
@@ -106,7 +114,10 @@ def http_function(function: Function, ctx: Context | None = None) -> Callable[[f
         body = request.stream.read(limit + 1)  # bounded: a chunked body has no Content-Length
         if len(body) > limit:
             return too_large(limit)
-        return handle_request(function, ctx, request.headers, body)
+        try:
+            return handle_request(function, ctx, request.headers, body)
+        except Exception:  # noqa: BLE001 -- a bug: logged whole and answered 500 (retried)
+            return internal_error(function.name)
 
     entry_point.context = ctx  # a wrapper (alerts.function.with_delivery_worker) shares it
     return entry_point
