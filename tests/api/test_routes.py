@@ -189,17 +189,22 @@ def test_details_as_deep_as_the_contract_allows_are_served_and_a_deeper_body_is_
     """An anomaly whose details nested 900 deep was stored, and GET /v1/anomalies answered 500
     from then on; the functions now refuse data deeper than MAX_DATA_DEPTH, and the api a
     body deeper than that."""
-    details: dict = {"leaf": 1}
-    for _ in range(MAX_DATA_DEPTH - 1):  # the deepest details a stored anomaly can have
-        details = {"a": details}
+    def nested(levels: int) -> dict:
+        details: dict = {"leaf": 1}
+        for _ in range(levels - 1):
+            details = {"a": details}
+        return details
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    repository.insert_anomalies(db_conn, [{"time": now, "token": MINT, "anomaly_type": "pump",
-                                           "score": 0.9, "detector": "t", "details": details,
-                                           "event_source": "/t", "event_id": "deep"}])
+    # the deepest details a function now stores, and a row stored before the bound
+    stored = [nested(MAX_DATA_DEPTH), nested(600)]
+    repository.insert_anomalies(db_conn, [
+        {"time": now - timedelta(seconds=n), "token": MINT, "anomaly_type": "pump", "score": 0.9,
+         "detector": "t", "details": details, "event_source": "/t", "event_id": f"deep{n}"}
+        for n, details in enumerate(stored)])
     db_conn.commit()
     response = call(api, "GET", f"/v1/anomalies?token={MINT}")
     assert response.status_code == 200
-    assert [row["details"] for row in response.get_json()["anomalies"]] == [details]
+    assert [row["details"] for row in response.get_json()["anomalies"]] == stored
     body: object = MINT
     for _ in range(MAX_DATA_DEPTH + 1):
         body = [body]

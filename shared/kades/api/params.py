@@ -38,12 +38,20 @@ def read_json(request: flask.Request):
     return body
 
 
-def jsonable(value):
-    """Datetimes as RFC 3339 (Z), recursively."""
+# How deep an answer's datetimes sit (an object, its list of rows, a row, a row's object);
+# below that is stored JSON (details, components), which holds none and is passed on as is:
+# a row stored before MAX_DATA_DEPTH, hundreds of levels deep, made this walk recurse out.
+DATETIME_DEPTH = 6
+
+
+def jsonable(value, _depth: int = 0):
+    """Datetimes as RFC 3339 (Z), down to DATETIME_DEPTH levels."""
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
+    if _depth >= DATETIME_DEPTH:
+        return value
     if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, _depth + 1) for v in value]
     return value
