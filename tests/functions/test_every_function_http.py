@@ -4,6 +4,7 @@ answered 200 with a catalogue event or 202 with nothing; a malformed event gets 
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,9 @@ HOSTILE = [
      None, "data.anomalies[0].time"),
     ("alert-dispatch", "ai.kades.alert.issued.v1",
      {**example("ai.kades.alert.issued.v1"), "time": "2026-13-26T08:00:00Z"}, None, "data.time"),
+    # local time labelled Z, hours ahead: every true tick of the token after it was "too late"
+    ("temporal-analysis", "ai.kades.market.tick.v1", {"ticks": [{**_TICK, "time": (
+        datetime.now(timezone.utc) + timedelta(hours=8)).isoformat()}]}, None, "data.ticks[0].time"),
     # stored, it made GET /v1/anomalies a 500 (the api's encoding recursed once per level)
     ("risk-scoring", "ai.kades.anomaly.detected.v1", {"anomalies": [
         {**example("ai.kades.anomaly.detected.v1")["anomalies"][0], "details": _nested(100)}]},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -50,13 +51,17 @@ DATASCHEMA_PREFIX = "urn:kades:schema:"
 
 # RFC 3339 date-time (upper-case T or a space, Z or an offset): the pattern says its shape,
 # the format (is_event_time) that it is a real instant every part of KADES can compute with
-# (no 23:59:60, month 13, +24:00, or year 10000 once in UTC), from EARLIEST_TIME to LATEST_TIME.
+# (no 23:59:60, month 13, +24:00, or year 10000 once in UTC), from EARLIEST_TIME to at most
+# MAX_FUTURE_S after the checking process's clock. Data comes in time order within a bounded
+# lateness (kades.runtime.reorder): one tick stamped hours ahead (local time labelled Z) made
+# every true tick of its token after it "too late", unanalysed, for those hours.
 _TIME = {"type": "string", "format": "date-time",
          "pattern": r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"}
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LATEST_TIME = datetime(9000, 1, 1, tzinfo=timezone.utc)
-TIME_PROBLEM = (f"not an RFC 3339 time from {EARLIEST_TIME.year} to {LATEST_TIME.year} "
-                "(e.g. 2026-01-01T00:00:00Z)")
+LATEST_TIME = datetime(9000, 1, 1, tzinfo=timezone.utc)  # what stays in range in any zone
+MAX_FUTURE_S = 60.0  # clocks differ by less; twice the default reorder lateness
+TIME_PROBLEM = (f"not an RFC 3339 time from {EARLIEST_TIME.year} to {MAX_FUTURE_S:g} s past "
+                "this process's clock (e.g. 2026-01-01T00:00:00Z)")
 _TOKEN = {"type": "string", "minLength": 1, "maxLength": 64}
 _SCORE = {"type": "number", "minimum": 0, "maximum": 1}
 # Bounds no real amount reaches, so that sums, products and float() of them stay finite: a
@@ -345,13 +350,16 @@ def dataschema(event_type: str) -> str | None:
 
 def is_event_time(value: object) -> bool:
     """`format: date-time` of the event contract: a time Python reads as given (upper-case T
-    or a space, Z or an offset) that stays in range in UTC. Formats apply to strings only."""
+    or a space, Z or an offset) that stays in range in UTC and is not in the future (beyond
+    MAX_FUTURE_S). Formats apply to strings only."""
     if not isinstance(value, str):
         return True
     try:
-        return EARLIEST_TIME <= datetime.fromisoformat(value).astimezone(timezone.utc) < LATEST_TIME
+        moment = datetime.fromisoformat(value).astimezone(timezone.utc)
     except (ValueError, OverflowError):
         return False
+    return (EARLIEST_TIME <= moment < LATEST_TIME
+            and moment.timestamp() <= time.time() + MAX_FUTURE_S)
 
 
 _FORMATS = {"date-time": is_event_time}
