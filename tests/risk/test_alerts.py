@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
 
@@ -110,6 +111,24 @@ def test_the_decay_job_fades_risk_and_clears_the_alert(ctx, db_conn):
     assert all(r.type != ALERT for r in handle_anomalies(ping("2024-01-02T00:05:00Z"), ctx))
     rows = db_conn.execute("SELECT count(*) FROM risk_scores WHERE token = 'Fading'").fetchone()[0]
     assert rows == 4
+
+
+def test_a_threshold_at_the_hysteresis_clears_once_the_risk_rounds_to_zero(ctx, redis_conn):
+    """A tracked alert_threshold of 0.1 (the api allows 0 to 1) made the band reach 0: the
+    risk-decay ping searched forever for the time the risk would fall below it, for every
+    token of the job, and each retry spun another worker."""
+    redis_conn.hset(TRACKED_THRESHOLDS, "Low", 0.1)
+    raised = [r for r in handle_anomalies(anomalies("low", "Low", 0.99), ctx) if r.type == ALERT]
+    assert [a.data["kind"] for a in raised] == ["raised"]
+    answered: list = []  # in a thread: a search that never ends fails the test, not the suite
+    job = threading.Thread(target=lambda: answered.append(
+        handle_anomalies(ping("2024-01-08T00:00:00Z"), ctx)), daemon=True)
+    job.start()
+    job.join(30)
+    assert answered, "the risk-decay ping did not end within 30 s"
+    week = [r for r in answered[0] if r.type == ALERT]
+    assert [r.data["kind"] for r in week] == ["cleared"]  # half-life 6 h: it rounds to 0 in days
+    assert week[0].data["score"] == 0.0 and week[0].data["time"] < "2024-01-08T00:00:00Z"
 
 
 def test_an_unknown_job_is_refused(ctx):

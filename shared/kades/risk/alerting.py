@@ -2,7 +2,7 @@
 
 An alert is *raised* when the score reaches the token's threshold, *escalated* when the
 level climbs further while the alert stands, and *cleared* only once the score has fallen
-below `threshold - hysteresis`. A score hovering at the threshold therefore raises one
+below `threshold - hysteresis` (at least 0.0001: `clears_below`). A score hovering at the threshold therefore raises one
 alert, not one per wobble.
 
 >>> state, alert = alert_transition(None, score=0.72, level="high", threshold=0.7)
@@ -37,6 +37,17 @@ from typing import Any, Iterable
 from kades.keys import ALERT_ID_NAME
 
 LEVEL_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+# Risk scores are reported to 4 decimals: the lowest score an alert can clear under. With a
+# threshold at or below the hysteresis (a tracked alert_threshold of 0.1) the band reached
+# 0, which no score falls below: the alert never cleared, and risk-decay's search for the
+# time it would (scoring.time_below) never ended, for every token of the job.
+SCORE_UNIT = 1e-4
+
+
+def clears_below(threshold: float, hysteresis: float) -> float:
+    """The score under which a standing alert clears: threshold - hysteresis, at least one
+    SCORE_UNIT (a risk that rounds to 0 has cleared)."""
+    return max(threshold - hysteresis, SCORE_UNIT)
 
 # WebSocket channels an alert belongs to, from the anomaly types that explain it.
 CHANNEL_WORDS = (("wash", "wash_trading"), ("cycl", "cyclic_transfers"),
@@ -52,7 +63,7 @@ def alert_transition(state: dict | None, *, score: float, level: str, threshold:
         if score >= threshold:
             return {"active": True, "level": level}, {"kind": "raised"}
         return state, None
-    if score < threshold - hysteresis:
+    if score < clears_below(threshold, hysteresis):
         return {"active": False, "level": None}, {"kind": "cleared"}
     if LEVEL_ORDER[level] > LEVEL_ORDER.get(state["level"] or "low", 0):
         return {"active": True, "level": level}, {"kind": "escalated"}

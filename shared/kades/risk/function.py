@@ -54,7 +54,7 @@ from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, PING, RISK_SCORED,
 from kades.events.envelope import CloudEvent
 from kades.keys import RISK_STATE, RISK_WAITING, TRACKED_THRESHOLDS, outbox_key
 from kades.metrics import LATE_INPUTS
-from kades.risk.alerting import decide
+from kades.risk.alerting import clears_below, decide
 from kades.risk.scoring import (absorb, details_digest, epoch_s, evidence_key, rfc3339,
                                 risk_at, time_below)
 from kades.runtime import Context, Function, faults
@@ -116,8 +116,8 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
                                  hysteresis=hysteresis)
     if moment is not None and not anomalies and alert_state["active"] and not points.get("pending"):
         # quiet since: the alert clears when the risk fell low enough, once that is past
-        cleared_at = time_below(state, threshold - hysteresis, points["released_to"],
-                                half_life_s=half_life_s)
+        cleared_at = time_below(state, clears_below(threshold, hysteresis),
+                                points["released_to"], half_life_s=half_life_s)
         if cleared_at + buffer.lateness_s <= moment:
             points["released_to"] = cleared_at  # judged up to there: earlier input is late
             alert_state, more = decide(alert_state, [risk_at(state, token, cleared_at,

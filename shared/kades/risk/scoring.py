@@ -227,7 +227,11 @@ def time_below(state: dict, floor: float, after_s: float, *,
                weights: Mapping[str, float] = DEFAULT_WEIGHTS) -> float:
     """The first time after `after_s` at which the risk is below `floor`, when no evidence
     comes after `after_s` (risk only decays then), to the second. Scores are compared as
-    `risk_at` reports them (4 decimals), as the alerts judge them."""
+    `risk_at` reports them (4 decimals), as the alerts judge them. Never (inf) for a floor
+    of 0 or less, which no such score falls below."""
+    if not floor > 0:
+        return math.inf
+
     def score(at_s: float) -> float:
         return round(score_of(components_at(state, at_s, half_life_s=half_life_s), weights), 4)
 
