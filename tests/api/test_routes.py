@@ -9,6 +9,7 @@ from apiclient import api_client
 from openapi_check import check_response
 
 from kades.events.catalogue import MAX_DATA_DEPTH
+from kades.events.envelope import parse_json
 from kades.keys import API_ANALYSIS, TRACKED_THRESHOLDS
 from kades.storage import repository
 
@@ -213,6 +214,26 @@ def test_details_as_deep_as_the_contract_allows_are_served_and_a_deeper_body_is_
     assert tracked.status_code == 400
     assert tracked.get_json()["error"]["details"] == [
         {"field": "body", "message": f"nested deeper than {MAX_DATA_DEPTH} levels"}]
+
+
+def test_extreme_stored_prices_give_valid_json_not_infinity(api, db_conn):
+    """A token whose first tick in the window was priced 5e-324 (the contract allows any
+    positive price) answered "price_change": Infinity, which no JSON parser reads (the
+    dashboard's JSON.parse failed) for as long as that tick stayed in the window."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    repository.insert_token_metrics(db_conn, [
+        {"time": now - timedelta(minutes=10 - i), "token": MINT, "source": "test",
+         "price": 5e-324 if i == 0 else 1e9, "volume": 5e-324 if i < 5 else 1e30,
+         "liquidity": 1e30} for i in range(10)])
+    db_conn.commit()
+    for path in (f"/v1/token/{MINT}/analysis?timeframe=1h",
+                 f"/v1/analytics/prediction/{MINT}?prediction_window=168"):
+        response = api.get(path)
+        assert response.status_code == 200, path
+        body = parse_json(response.data)  # strict: NaN and Infinity are refused
+        if "metrics" in body:
+            assert body["metrics"]["price_change"] is None
+            assert body["metrics"]["volume_change"] is None
 
 
 def test_a_bug_in_a_route_is_a_500_problem_in_json_with_its_traceback_logged(api, monkeypatch,

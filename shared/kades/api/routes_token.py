@@ -14,7 +14,7 @@ from kades.api.params import TIMEFRAMES, jsonable
 from kades.events.catalogue import TOKEN_TRACKED, new_event
 from kades.keys import API_ANALYSIS, TRACKED_THRESHOLDS
 from kades.runtime import sink
-from kades.runtime.endpoint import json_response
+from kades.runtime.endpoint import json_response, json_text
 from kades.runtime.function import Context
 from kades.runtime.ttlcache import TtlCache
 from kades.storage import analysis, repository, tracking
@@ -29,7 +29,11 @@ def local_analyses(ctx: Context) -> TtlCache:
 
 
 def _change(first, last) -> float | None:
-    return round(last / first - 1, 6) if first and last is not None else None
+    """last / first - 1; None without both, or when it is not finite (5e-324 to 1e9)."""
+    if not first or last is None:
+        return None
+    change = last / first - 1
+    return round(change, 6) if math.isfinite(change) else None
 
 
 def summarise_metrics(rows: list[dict]) -> dict:
@@ -69,7 +73,7 @@ def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Resp
         anomalies, _ = repository.query_anomalies(conn, token=address, start_time=since, limit=100)
         metrics = analysis.metric_series(conn, address, since)
         risks = analysis.risk_series(conn, address, since)
-    body = json.dumps(jsonable({
+    body = json_text(jsonable({
         "token": address, "timeframe": timeframe,
         "risk_score": risk["score"] if risk else None,
         "risk_level": risk["level"] if risk else None,

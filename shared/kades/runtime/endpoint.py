@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from typing import Callable
 from urllib.parse import quote
@@ -34,8 +35,28 @@ logger = logging.getLogger("kades.runtime")
 
 
 def json_response(body: dict, status: int, headers: dict | None = None) -> flask.Response:
-    return flask.Response(json.dumps(body), status=status, headers=headers,
+    return flask.Response(json_text(body), status=status, headers=headers,
                           mimetype="application/json")
+
+
+def json_text(body) -> str:
+    """`body` as JSON (RFC 8259), which has no NaN or Infinity: a float that is not finite
+    (a ratio of stored extremes: 1e9 / 5e-324) is written null, not as a word no JSON parser
+    reads."""
+    try:
+        return json.dumps(body, allow_nan=False)
+    except ValueError:  # rare: only then is the answer walked
+        return json.dumps(_finite(body), allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def error_response(status: int, code: str, message: str,
