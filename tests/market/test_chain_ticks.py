@@ -6,7 +6,7 @@ import shared_material
 
 from kades.events.catalogue import MARKET_TICK, data_problems
 from kades.keys import SOL_USD
-from kades.market.chain import chain_ticks
+from kades.market.chain import chain_ticks, sol_usd_of
 from kades.market.function import FUNCTION, handle
 from kades.runtime import Context
 from kades.solana.programs import USDC, WSOL
@@ -31,6 +31,22 @@ def test_a_block_gives_one_tick_per_token_with_volume_liquidity_and_usd():
     (tick,) = chain_ticks(block)
     assert tick["token"] == MINT and tick["price"] == 5e-8 and tick["volume"] == 4.0
     assert tick["liquidity"] == 100.0 and tick["price_usd"] == pytest.approx(5e-8 * 150.0)
+
+
+def test_sols_price_follows_the_dollars_behind_it_not_one_made_up_pool():
+    """One swap in a USDC/SOL pool anyone can make priced SOL at 1e-30 $, and whale-detection
+    valued every swap of the next hour at about nothing."""
+    def usdc_swap(usd_per_sol, dollars):  # a buy of USDC: `dollars` of it came out
+        return {**swap(USDC, 1 / usd_per_sol), "base_amount": int(dollars * 10**6)}
+    real = [usdc_swap(150.0, 20_000), usdc_swap(151.0, 5_000), usdc_swap(149.0, 8_000)]
+    fake = usdc_swap(0.02, 1)  # in the band, one dollar behind it
+    assert sol_usd_of({"swaps": real}) == 150.0
+    assert sol_usd_of({"swaps": [*real, fake, fake, fake]}) == 150.0  # outweighed
+    assert sol_usd_of({"swaps": [usdc_swap(1e-30, 10**9)]}) is None  # under MIN_SOL_USD
+    assert sol_usd_of({"swaps": [*real, usdc_swap(1e-30, 10**9)]}) == 150.0
+    pool = {"quote_mint": WSOL, "base_mint": USDC, "price": 1 / 140.0, "base_reserve": 10**13,
+            "base_decimals": 6}  # $10M of USDC in the pool outweighs the swaps' $33k
+    assert sol_usd_of({"swaps": real, "pool_states": [pool]}) == pytest.approx(140.0)
 
 
 def test_market_aggregator_consumes_chain_blocks():

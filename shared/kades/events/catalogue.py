@@ -68,6 +68,7 @@ _SCORE = {"type": "number", "minimum": 0, "maximum": 1}
 # JSON number can be any size (10**400 is an int to Python, 1e400 an infinite float).
 MAX_AMOUNT = 1e30
 MAX_SOL_USD = 1e9
+MIN_SOL_USD = 0.01  # SOL never traded under $0.2; a pool anyone can make priced it at 1e-30
 _NONNEG = {"type": "number", "minimum": 0, "maximum": MAX_AMOUNT}
 _MAX_BATCH = 10_000
 
@@ -201,7 +202,7 @@ _CHAIN_BLOCK = {
                                 "group": {"type": "string", "minLength": 1}}},
         # What the detectors need from the other mints of the slot, the same in every part.
         "context": {"type": "object", "required": ["fundings", "launches"], "properties": {
-            "sol_usd": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_SOL_USD},
+            "sol_usd": {"type": ["number", "null"], "minimum": MIN_SOL_USD, "maximum": MAX_SOL_USD},
             "fundings": {"type": "array", "items": {"type": "array", "items": _ADDRESS,
                                                     "minItems": 2, "maxItems": 2}},
             "fundings_dropped": {"type": "integer", "minimum": 0},

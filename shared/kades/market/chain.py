@@ -6,21 +6,53 @@ stablecoin (a SOL/USDC or SOL/USDT pool or swap), `price_usd` is added.
 """
 from __future__ import annotations
 
-from kades.events.catalogue import MAX_SOL_USD
+from kades.events.catalogue import MAX_SOL_USD, MIN_SOL_USD
 from kades.solana.programs import STABLECOINS, WSOL
 
 
 def sol_usd_of(block: dict) -> float | None:
-    """SOL in USD from the block's own SOL/stablecoin trades (base = the stablecoin); a part
-    of a split block carries the whole slot's in its context (kades.solana.parts)."""
+    """SOL in USD from the block's own SOL/stablecoin trades and pools (base = the stablecoin);
+    a part of a split block carries the whole slot's in its context (kades.solana.parts).
+
+    The median weighted by the dollars behind each price (a swap's stablecoin amount, a
+    pool's stablecoin reserve): a pool anyone can make prices SOL at anything, and its one
+    trade priced SOL at 1e-30 $ for every whale check of the next hour; real SOL/USDC volume
+    outweighs it. Prices outside [MIN_SOL_USD, MAX_SOL_USD] say nothing."""
     if "context" in block:
         return block["context"].get("sol_usd")
-    price = None
+    quotes: list[tuple[float, float]] = []  # (SOL in USD, the dollars behind it)
     for record in list(block.get("swaps", [])) + list(block.get("pool_states", [])):
-        if record.get("quote_mint") == WSOL and record.get("base_mint") in STABLECOINS and record.get("price"):
-            price = 1.0 / record["price"]  # the record prices one dollar in SOL
-    # a pool anyone can make may price SOL at anything: past the contract's bound it says nothing
-    return price if price is None or price <= MAX_SOL_USD else None
+        if record.get("quote_mint") != WSOL or record.get("base_mint") not in STABLECOINS \
+                or not record.get("price"):
+            continue
+        usd = 1.0 / record["price"]  # the record prices one dollar in SOL
+        if MIN_SOL_USD <= usd <= MAX_SOL_USD:
+            quotes.append((usd, _dollars(record)))
+    return _weighted_median(quotes)
+
+
+def _dollars(record: dict) -> float:
+    """The stablecoin behind a SOL/stablecoin record: a swap's amount, a pool's reserve."""
+    if "base_reserve" in record:
+        return record["base_reserve"] / 10 ** record.get("base_decimals", 6)
+    decimals = record.get("decimals_out" if record.get("side") == "buy" else "decimals_in", 6)
+    return record.get("base_amount", 0) / 10 ** decimals
+
+
+def _weighted_median(quotes: list[tuple[float, float]]) -> float | None:
+    """The value at half the total weight (the plain median when no weight is known)."""
+    if not quotes:
+        return None
+    quotes.sort()
+    total = sum(weight for _, weight in quotes)
+    if not total > 0:
+        return quotes[(len(quotes) - 1) // 2][0]
+    running = 0.0
+    for value, weight in quotes:
+        running += weight
+        if running >= total / 2:
+            return value
+    return quotes[-1][0]
 
 
 def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
