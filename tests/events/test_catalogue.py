@@ -134,6 +134,21 @@ def test_a_time_ahead_of_the_clock_by_more_than_the_bound_is_named():
         assert all(p.message == catalogue.TIME_PROBLEM for p in problems)
 
 
+def test_a_slot_past_what_its_block_time_allows_is_named():
+    """One block of slot 2**64 - 1 made every true slot of its mint "late" for as long as the
+    mint traded: a slot is at most one per MIN_SLOT_S since Solana's genesis."""
+    block = EXAMPLES[catalogue.CHAIN_BLOCK]
+    at = datetime.fromisoformat(block["block_time"].replace("Z", "+00:00"))
+    allowed = int((at - catalogue.SOLANA_GENESIS).total_seconds() / catalogue.MIN_SLOT_S)
+    mainnet_then = int((at - catalogue.SOLANA_GENESIS).total_seconds() / 0.45)  # as it ran
+    for slot, fields in ((mainnet_then, []), (allowed, []), (allowed + 1, ["data.slot"]),
+                         (2**64 - 1, ["data.slot"])):
+        event = new_event(catalogue.CHAIN_BLOCK, "/t", {**block, "slot": slot})
+        assert [p.field for p in data_problems(event)] == fields, slot
+    without_time = new_event(catalogue.CHAIN_BLOCK, "/t", {**block, "slot": 2**63, "block_time": None})
+    assert data_problems(without_time) == []  # no block time, nothing to hold the slot to
+
+
 def test_bytes_data_or_no_data_is_a_problem_for_json_types():
     event = new_event(catalogue.MARKET_TICK, "/t", b"raw")
     assert data_problems(event)[0].field == "datacontenttype"

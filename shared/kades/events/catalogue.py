@@ -68,6 +68,10 @@ _SCORE = {"type": "number", "minimum": 0, "maximum": 1}
 # JSON number can be any size (10**400 is an int to Python, 1e400 an infinite float).
 MAX_AMOUNT = 1e30
 MAX_SOL_USD = 1e9
+# Solana's slots are 400 ms by design and have averaged longer: no cluster is further on than
+# a slot per MIN_SLOT_S since mainnet's genesis day.
+SOLANA_GENESIS = datetime(2020, 3, 16, tzinfo=timezone.utc)
+MIN_SLOT_S = 0.35
 MIN_SOL_USD = 0.01  # SOL never traded under $0.2; a pool anyone can make priced it at 1e-30
 _NONNEG = {"type": "number", "minimum": 0, "maximum": MAX_AMOUNT}
 _MAX_BATCH = 10_000
@@ -392,13 +396,27 @@ def data_problems(event: CloudEvent) -> list[Problem]:
         return [Problem("data", f"nested deeper than {MAX_DATA_DEPTH} levels")]
     try:
         _fast_check(event.type)(event.data)
-        return []
+        return _slot_problems(event.data) if event.type == CHAIN_BLOCK else []
     except fastjsonschema.JsonSchemaValueException:
         pass  # invalid: collect every problem below
     return [Problem("data" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}"
                                      for p in error.absolute_path),
                     TIME_PROBLEM if error.validator == "format" else error.message)
             for error in _full_check(event.type).iter_errors(event.data)]
+
+
+def _slot_problems(block: dict) -> list[Problem]:
+    """A slot past what its block time allows (MIN_SLOT_S per slot since SOLANA_GENESIS):
+    chain functions analyse a mint's slots in order, and one block of slot 2**64 - 1 made
+    every true slot of its mint "late", unanalysed, for as long as the mint traded."""
+    if not block.get("block_time"):
+        return []
+    since = datetime.fromisoformat(block["block_time"]) - SOLANA_GENESIS
+    latest = max(0.0, since.total_seconds()) / MIN_SLOT_S
+    if block["slot"] <= latest:
+        return []
+    return [Problem("data.slot", f"later than its block_time allows (at most {latest:.0f}: "
+                                 f"a slot per {MIN_SLOT_S:g} s since {SOLANA_GENESIS:%Y-%m-%d})")]
 
 
 def validate_data(event: CloudEvent) -> None:

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from kades.events.catalogue import CHAIN_BLOCK, MAX_EVENT_BYTES, new_event
+from kades.events.catalogue import CHAIN_BLOCK, MAX_EVENT_BYTES, SOLANA_GENESIS, new_event
 from kades.events.chunking import event_bytes
 from kades.events.envelope import CloudEvent
 from kades.solana.base58 import ALPHABET
@@ -21,8 +21,8 @@ from kades.solana.programs import WSOL
 
 SLOT_S = 0.4
 START_S = datetime(2024, 6, 1, tzinfo=timezone.utc).timestamp()
-# Slots count 400 ms steps from Solana's genesis (2020-03-16), so a later run has later slots.
-GENESIS_S = datetime(2020, 3, 16, tzinfo=timezone.utc).timestamp()
+# Slots count 400 ms steps from Solana's genesis, so a later run has later slots.
+GENESIS_S = SOLANA_GENESIS.timestamp()
 SOURCE = "/kades/simulator/chain"
 LAMPORTS = 10 ** 9
 TOKEN_UNIT = 10 ** 6
