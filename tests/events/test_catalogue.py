@@ -145,8 +145,15 @@ def test_a_slot_past_what_its_block_time_allows_is_named():
                          (2**64 - 1, ["data.slot"])):
         event = new_event(catalogue.CHAIN_BLOCK, "/t", {**block, "slot": slot})
         assert [p.field for p in data_problems(event)] == fields, slot
-    without_time = new_event(catalogue.CHAIN_BLOCK, "/t", {**block, "slot": 2**63, "block_time": None})
-    assert data_problems(without_time) == []  # no block time, nothing to hold the slot to
+    # without block_time the chain functions take the event's time: the slot is held to it
+    for slot, fields in ((mainnet_then, []), (2**63, ["data.slot"])):
+        untimed = new_event(catalogue.CHAIN_BLOCK, "/t", {**block, "slot": slot,
+                                                           "block_time": None},
+                            time=block["block_time"])
+        assert [p.field for p in data_problems(untimed)] == fields, slot
+    # beside another problem it is still named
+    both = new_event(catalogue.CHAIN_BLOCK, "/t", {**block, "slot": 2**63, "swaps": 5})
+    assert {p.field for p in data_problems(both)} == {"data.slot", "data.swaps"}
 
 
 def test_bytes_data_or_no_data_is_a_problem_for_json_types():

@@ -87,6 +87,9 @@ HOSTILE = [
     # 2xx before: then every true slot of the block's mints was "late", unanalysed
     ("chain-analysis", "ai.kades.chain.block.v1",
      {**example("ai.kades.chain.block.v1"), "slot": 2**64 - 1}, None, "data.slot"),
+    ("whale-detection", "ai.kades.chain.block.v1",  # no block_time: the event's time holds it
+     {**example("ai.kades.chain.block.v1"), "slot": 2**64 - 1, "block_time": None}, None,
+     "data.slot"),
     ("chain-analysis", "ai.kades.chain.block.v1",  # no block_time: the event's time must do
      {**example("ai.kades.chain.block.v1"), "block_time": None}, "9999-12-31T23:59:59-01:00",
      "data.block_time"),

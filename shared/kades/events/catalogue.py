@@ -396,26 +396,34 @@ def data_problems(event: CloudEvent) -> list[Problem]:
         return [Problem("data", f"nested deeper than {MAX_DATA_DEPTH} levels")]
     try:
         _fast_check(event.type)(event.data)
-        return _slot_problems(event.data) if event.type == CHAIN_BLOCK else []
+        return _slot_problems(event) if event.type == CHAIN_BLOCK else []
     except fastjsonschema.JsonSchemaValueException:
         pass  # invalid: collect every problem below
-    return [Problem("data" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}"
-                                     for p in error.absolute_path),
-                    TIME_PROBLEM if error.validator == "format" else error.message)
-            for error in _full_check(event.type).iter_errors(event.data)]
+    problems = [Problem("data" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}"
+                                         for p in error.absolute_path),
+                        TIME_PROBLEM if error.validator == "format" else error.message)
+                for error in _full_check(event.type).iter_errors(event.data)]
+    if event.type == CHAIN_BLOCK and not any(p.field in ("data.slot", "data.block_time", "data")
+                                             for p in problems):
+        problems += _slot_problems(event)
+    return problems
 
 
-def _slot_problems(block: dict) -> list[Problem]:
-    """A slot past what its block time allows (MIN_SLOT_S per slot since SOLANA_GENESIS):
-    chain functions analyse a mint's slots in order, and one block of slot 2**64 - 1 made
-    every true slot of its mint "late", unanalysed, for as long as the mint traded."""
-    if not block.get("block_time"):
+def _slot_problems(event: CloudEvent) -> list[Problem]:
+    """A slot past what its block's time allows (MIN_SLOT_S per slot since SOLANA_GENESIS;
+    without `block_time`, the event's `time`, which the chain functions then use): they
+    analyse a mint's slots in order, and one block of slot 2**64 - 1 made every true slot of
+    its mint "late", unanalysed, for as long as the mint traded."""
+    block = event.data
+    moment = block.get("block_time") or event.get("time")
+    try:
+        since = datetime.fromisoformat(moment) - SOLANA_GENESIS
+    except (TypeError, ValueError):  # no usable time: the functions refuse the block for it
         return []
-    since = datetime.fromisoformat(block["block_time"]) - SOLANA_GENESIS
     latest = max(0.0, since.total_seconds()) / MIN_SLOT_S
     if block["slot"] <= latest:
         return []
-    return [Problem("data.slot", f"later than its block_time allows (at most {latest:.0f}: "
+    return [Problem("data.slot", f"later than its block's time allows (at most {latest:.0f}: "
                                  f"a slot per {MIN_SLOT_S:g} s since {SOLANA_GENESIS:%Y-%m-%d})")]
 
 
