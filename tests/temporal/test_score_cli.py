@@ -104,6 +104,15 @@ def test_times_as_exports_write_them_score_as_iso_8601_does(tmp_path, time_forma
     assert [r["alert"] for r in iso] == [r["alert"] for r in other]
 
 
+@pytest.mark.parametrize("text", ["Fri, 05 Jan 2024 09:30:00 CET", "Fri, 05 Jan 2024 09:30 PM",
+                                  "Jan 05 2024 09:30:00 CEST", "2024/1/5 \u0669:30:00",
+                                  "Fri, \u0660\u0665 Jan 2024 09:30:00 GMT", "05/01/2024 09:30"])
+def test_a_time_that_could_be_read_hours_off_is_refused(text):
+    # email's parser read an unknown zone and AM/PM as UTC; \d and int() read other digits
+    with pytest.raises(ValueError, match="not an ISO 8601 time"):
+        parse_time(text)
+
+
 def test_numbers_python_reads_but_no_export_writes_are_unparsable(tmp_path, capsys):
     # float() took "1_000" as 1000 and Arabic-Indic digits as digits: a wrong column scored
     (tmp_path / "odd.csv").write_text("timestamp,value\n2024-01-01T00:00:00Z,1_000\n"

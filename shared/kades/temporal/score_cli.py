@@ -30,8 +30,8 @@ import re
 import shutil
 import sys
 import tempfile
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_tz
 from pathlib import Path
 from typing import Iterator, NamedTuple, TextIO
 
@@ -70,6 +70,7 @@ def parse_number(text: str) -> float:
 _LOOSE_DATE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?=$|[ T])")
 _LOOSE_CLOCK = re.compile(r"(?<=[ T])(\d{1,2})(?=:\d{2})")
 _ZONE_NAME = re.compile(r"\s*(?:Z|UTC|GMT)$", re.IGNORECASE)
+_RFC2822_ZONE = re.compile(r"\d{2}:\d{2}(?::\d{2})?\s+(?:[+-]\d{4}|GMT|UTC?|Z)$", re.ASCII)
 
 
 def parse_time(text: str) -> float:
@@ -92,19 +93,36 @@ def parse_time(text: str) -> float:
 
 
 def _parse_moment(text: str) -> float:
+    refused = ValueError(f"not an ISO 8601 time or epoch number: {text!r}")
+    if not text.isascii():  # digits of other scripts, which \d and int() would take
+        raise refused
     iso = _ZONE_NAME.sub("+00:00", text)
     iso = _LOOSE_DATE.sub(lambda m: f"{m[1]}-{int(m[2]):02d}-{int(m[3]):02d}", iso, count=1)
     iso = _LOOSE_CLOCK.sub(lambda m: f"{int(m[1]):02d}", iso, count=1)
     try:
         moment = datetime.fromisoformat(iso)
     except ValueError:
-        try:  # RFC 2822, as HTTP and mail logs write it
-            moment = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            raise ValueError(f"not an ISO 8601 time or epoch number: {text!r}") from None
+        moment = _rfc2822(text)
+        if moment is None:
+            raise refused from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.timestamp()
+
+
+def _rfc2822(text: str) -> datetime | None:
+    """RFC 2822's time (mail and HTTP logs), only with a numeric zone or one it names as UTC
+    (GMT, UT, UTC, Z): email's parser reads an unknown zone (CET, IST) and a trailing AM/PM
+    as UTC, hours off."""
+    if not _RFC2822_ZONE.search(text):
+        return None
+    parts = parsedate_tz(text)
+    if parts is None:
+        return None
+    try:
+        return datetime(*parts[:6], tzinfo=timezone(timedelta(seconds=parts[9] or 0)))
+    except (ValueError, OverflowError):
+        return None
 
 
 def delimiter(path: Path) -> str:
