@@ -251,6 +251,19 @@ def test_a_bug_in_a_route_is_a_500_problem_in_json_with_its_traceback_logged(api
     assert "RuntimeError: a bug in a route" in caplog.text
 
 
+def test_werkzeugs_own_http_errors_keep_their_status(api, monkeypatch):
+    # a client gone mid-body (werkzeug's ClientDisconnected, a BadRequest) is no bug of ours
+    from werkzeug.exceptions import ClientDisconnected
+
+    from kades.api import app
+
+    def disconnected(ctx, caller, checked):
+        raise ClientDisconnected()
+    monkeypatch.setitem(app.HANDLERS, "list_anomalies", disconnected)
+    response = api.get("/v1/anomalies")
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+
+
 def test_a_nul_in_a_parameter_or_body_is_a_400_naming_it(api):
     """Schemathesis found GET /v1/anomalies?token=%00 a 500: PostgreSQL's text cannot hold it."""
     for path, field in (("/v1/anomalies?token=a%00b", "token"),

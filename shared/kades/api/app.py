@@ -14,7 +14,7 @@ import re
 from typing import Callable
 
 import flask
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from kades import clients
@@ -137,6 +137,8 @@ def api_entry_point(ctx: Context | None = None) -> Callable[[flask.Request], fla
         except clients.TEMPORARY_ERRORS as error:
             log(logger, logging.WARNING, "temporary failure", error=str(error))
             return error_response(503, "unavailable", f"temporary failure: {type(error).__name__}")
+        except HTTPException as error:  # werkzeug's own: a client gone mid-body is a 400
+            return error_response(error.code or 400, "bad_request", error.description or "")
         except Exception:  # noqa: BLE001 -- a bug: logged whole, answered as a JSON problem
             return internal_error(f"{request.method} {request.path}")
 

@@ -49,13 +49,17 @@ def json_text(body) -> str:
         return json.dumps(_finite(body), allow_nan=False)
 
 
-def _finite(value):
+def _finite(value, depth: int = 0):
+    """`value` with non-finite floats as None, down to 8 levels: they are computed values,
+    which answers hold near the top (stored JSON below cannot hold them)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if depth >= 8:
+        return value
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: _finite(v, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [_finite(v, depth + 1) for v in value]
     return value
 
 
