@@ -108,6 +108,24 @@ def test_an_event_outside_the_contract_is_left_out_and_the_feed_goes_on(node, re
     assert all(e.data["slot"] >= 0 for e in sent)
 
 
+def test_a_block_ahead_of_this_clock_waits_for_it_instead_of_being_left_out(node, redis_conn):
+    """With this machine's clock more than a minute behind the chain, every block's events
+    were refused as from the future and the slots marked done without them: a quiet feed."""
+    block_time = FakeNode.blocks[100]["blockTime"]
+    now = [block_time - 300.0]  # five minutes behind the chain
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        now[0] += 30.0
+    sent = []
+    rpc = SolanaRpc(node, backoff_s=0.0)
+    assert follow(rpc, sent.append, start_slot=100, max_slots=1, store=redis_conn,
+                  sleep=sleep, clock=lambda: now[0]) == 1
+    assert sent and all(e.data["slot"] == 100 for e in sent)
+    assert len(waits) == 8  # until the clock was within MAX_FUTURE_S (60 s) of the block
+
+
 def test_a_price_past_the_contract_says_nothing_rather_than_stop_the_feed():
     """A pool anyone can make (1 lamport against 10**12 of a stablecoin) priced SOL at 1e15 $."""
     from kades.market.chain import sol_usd_of

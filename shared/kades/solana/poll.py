@@ -15,7 +15,7 @@ from kades import exitcodes
 from kades.cliutil import report, report_error, report_unreachable
 from kades.clients import redis_client
 from kades.errors import InvalidEventError, TemporaryFailure
-from kades.events.catalogue import validate_data
+from kades.events.catalogue import MAX_FUTURE_S, validate_data
 from kades.events.envelope import to_dict
 from kades.keys import SOLANA_LAST_SLOT
 from kades.logs import log
@@ -28,8 +28,10 @@ logger = logging.getLogger("kades.solana.source")
 
 
 def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | None, store=None,
-           sleep=time.sleep) -> int:
-    """Send the chain-block event of every slot from `start_slot` on; slots handled."""
+           sleep=time.sleep, clock=time.time) -> int:
+    """Send the chain-block event of every slot from `start_slot` on; slots handled. A block
+    whose time is ahead of this machine's clock by more than the contract allows waits for
+    the clock (its events would be refused, and the slot marked done without them)."""
     resumed = store.get(SOLANA_LAST_SLOT) if store is not None else None
     slot = start_slot if start_slot is not None else (int(resumed) + 1 if resumed else rpc.get_slot())
     handled = 0
@@ -44,6 +46,12 @@ def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | Non
                 sleep(POLL_S)
                 continue
             raise
+        ahead = (block or {}).get("blockTime") or 0
+        if isinstance(ahead, (int, float)) and ahead > clock() + MAX_FUTURE_S:
+            log(logger, logging.WARNING, "solana-source: the block's time is ahead of this "
+                "machine's clock; waiting for the clock", slot=slot, ahead_s=ahead - clock())
+            sleep(POLL_S)
+            continue
         if block is not None:
             unreadable: list[tuple[int, str]] = []
             for data in build_blocks(transactions_of(block), unreadable=unreadable):
