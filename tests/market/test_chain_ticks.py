@@ -24,7 +24,8 @@ def swap(base, price, side="buy", quote=WSOL, quote_amount=2 * 10**9):
 
 def test_a_block_gives_one_tick_per_token_with_volume_liquidity_and_usd():
     block = {"slot": 1, "block_time": "2024-06-01T00:00:00Z",
-             "swaps": [swap(MINT, 1e-6), swap(MINT, 2e-6, side="sell"), swap(USDC, 1 / 150.0)],
+             "swaps": [swap(MINT, 1e-6), swap(MINT, 2e-6, side="sell"),
+                       {**swap(USDC, 1 / 150.0), "base_amount": 3_000 * 10**6}],  # $3,000
              "pool_states": [{"signature": "s", "program": "raydium_v4", "pool": "P", "base_mint": MINT,
                               "quote_mint": WSOL, "base_reserve": 10**15, "quote_reserve": 50 * 10**9,
                               "base_decimals": 6, "quote_decimals": 9, "price": 5e-8}]}
@@ -44,6 +45,7 @@ def test_sols_price_follows_the_dollars_behind_it_not_one_made_up_pool():
     assert sol_usd_of({"swaps": [*real, fake, fake, fake]}) == 150.0  # outweighed
     assert sol_usd_of({"swaps": [usdc_swap(1e-30, 10**9)]}) is None  # under MIN_SOL_USD
     assert sol_usd_of({"swaps": [*real, usdc_swap(1e-30, 10**9)]}) == 150.0
+    assert sol_usd_of({"swaps": [fake]}) is None  # too little behind it: the last price stands
     pool = {"quote_mint": WSOL, "base_mint": USDC, "price": 1 / 140.0, "base_reserve": 10**13,
             "base_decimals": 6}  # $10M of USDC in the pool outweighs the swaps' $33k
     assert sol_usd_of({"swaps": real, "pool_states": [pool]}) == pytest.approx(140.0)

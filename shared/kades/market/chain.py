@@ -10,6 +10,9 @@ from kades.events.catalogue import MAX_SOL_USD, MIN_SOL_USD
 from kades.solana.programs import STABLECOINS, WSOL
 
 
+MIN_PRICE_DOLLARS = 1_000.0  # the stablecoin a slot's SOL price needs behind it
+
+
 def sol_usd_of(block: dict) -> float | None:
     """SOL in USD from the block's own SOL/stablecoin trades and pools (base = the stablecoin);
     a part of a split block carries the whole slot's in its context (kades.solana.parts).
@@ -17,7 +20,8 @@ def sol_usd_of(block: dict) -> float | None:
     The median weighted by the dollars behind each price (a swap's stablecoin amount, a
     pool's stablecoin reserve): a pool anyone can make prices SOL at anything, and its one
     trade priced SOL at 1e-30 $ for every whale check of the next hour; real SOL/USDC volume
-    outweighs it. Prices outside [MIN_SOL_USD, MAX_SOL_USD] say nothing."""
+    outweighs it, and a slot with less than MIN_PRICE_DOLLARS behind its prices says nothing
+    (the price seen before stands). Prices outside [MIN_SOL_USD, MAX_SOL_USD] say nothing."""
     if "context" in block:
         return block["context"].get("sol_usd")
     quotes: list[tuple[float, float]] = []  # (SOL in USD, the dollars behind it)
@@ -28,6 +32,8 @@ def sol_usd_of(block: dict) -> float | None:
         usd = 1.0 / record["price"]  # the record prices one dollar in SOL
         if MIN_SOL_USD <= usd <= MAX_SOL_USD:
             quotes.append((usd, _dollars(record)))
+    if sum(weight for _, weight in quotes) < MIN_PRICE_DOLLARS:
+        return None  # a made-up pool alone in its slot: the price seen before stands
     return _weighted_median(quotes)
 
 
@@ -39,14 +45,10 @@ def _dollars(record: dict) -> float:
     return record.get("base_amount", 0) / 10 ** decimals
 
 
-def _weighted_median(quotes: list[tuple[float, float]]) -> float | None:
-    """The value at half the total weight (the plain median when no weight is known)."""
-    if not quotes:
-        return None
+def _weighted_median(quotes: list[tuple[float, float]]) -> float:
+    """The value at half the total weight (> 0)."""
     quotes.sort()
     total = sum(weight for _, weight in quotes)
-    if not total > 0:
-        return quotes[(len(quotes) - 1) // 2][0]
     running = 0.0
     for value, weight in quotes:
         running += weight
