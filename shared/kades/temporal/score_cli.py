@@ -8,7 +8,8 @@ behind the score; empty when nothing scored) and `alert` (the anomaly type tempo
 would raise at that row; empty otherwise). Rows go through the very same alert policy as
 the function (kades.temporal.policy) in time order, streamed when the file is in time order
 (a file newest first, or shuffled, is written back in file order; a second row
-of the same time scores 0: the detectors never look back). A row without a value (an empty
+of the same time, or less than a second after the last scored one, scores 0: the detectors
+never look back, and step in seconds). A row without a value (an empty
 cell, NaN, NA, null: a gap in the recording) is written back unscored, its three columns
 empty, as the function sees no tick there. With `--token-column`, a file of many tokens
 (symbols, series) is scored token by token, each with its own state, as the function keeps
