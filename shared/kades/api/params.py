@@ -9,6 +9,7 @@ import flask
 from kades.errors import BadRequestError, Problem
 from kades.events.catalogue import MAX_DATA_DEPTH
 from kades.events.envelope import deeper_than, parse_json
+from kades.runtime.endpoint import answer_leaves
 
 MAX_BODY_BYTES = 64 * 1024
 # The durations of the document's `timeframe` values (its enum is what callers may send).
@@ -38,20 +39,11 @@ def read_json(request: flask.Request):
     return body
 
 
-# How deep an answer's datetimes sit (an object, its list of rows, a row, a row's object);
-# below that is stored JSON (details, components), which holds none and is passed on as is:
-# a row stored before MAX_DATA_DEPTH, hundreds of levels deep, made this walk recurse out.
-DATETIME_DEPTH = 6
+def jsonable(value):
+    """Datetimes as RFC 3339 (Z), in an answer's own values (endpoint.answer_leaves: stored
+    JSON below holds none)."""
+    return answer_leaves(value, _rfc3339)
 
 
-def jsonable(value, _depth: int = 0):
-    """Datetimes as RFC 3339 (Z), down to DATETIME_DEPTH levels."""
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if _depth >= DATETIME_DEPTH:
-        return value
-    if isinstance(value, dict):
-        return {k: jsonable(v, _depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v, _depth + 1) for v in value]
-    return value
+def _rfc3339(value):
+    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value

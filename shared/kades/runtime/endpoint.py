@@ -46,21 +46,29 @@ def json_text(body) -> str:
     try:
         return json.dumps(body, allow_nan=False)
     except ValueError:  # rare: only then is the answer walked
-        return json.dumps(_finite(body), allow_nan=False)
+        return json.dumps(answer_leaves(body, _finite), allow_nan=False)
 
 
-def _finite(value, depth: int = 0):
-    """`value` with non-finite floats as None, down to 8 levels: they are computed values,
-    which answers hold near the top (stored JSON below cannot hold them)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if depth >= 8:
+# How deep an answer's own values sit (an object, its list of rows, a row, a row's object):
+# below that is stored JSON (details, components), passed on as it is. A row stored before
+# MAX_DATA_DEPTH, hundreds of levels deep, made a walk of the whole answer recurse out.
+ANSWER_DEPTH = 6
+
+
+def answer_leaves(value, convert, _depth: int = 0):
+    """`value` with `convert` applied to every leaf, in objects and lists down to ANSWER_DEPTH
+    levels (deeper ones are passed on as they are)."""
+    if not isinstance(value, (dict, list, tuple)):
+        return convert(value)
+    if _depth >= ANSWER_DEPTH:
         return value
     if isinstance(value, dict):
-        return {k: _finite(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v, depth + 1) for v in value]
-    return value
+        return {k: answer_leaves(v, convert, _depth + 1) for k, v in value.items()}
+    return [answer_leaves(v, convert, _depth + 1) for v in value]
+
+
+def _finite(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def error_response(status: int, code: str, message: str,
