@@ -15,7 +15,7 @@ from typing import Callable
 
 import flask
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
+from werkzeug.routing import Map, PathConverter, Rule
 
 from kades import clients
 from kades.api import (auth, dashboard, openapi, ratelimit, routes_alerts, routes_analytics,
@@ -110,6 +110,19 @@ def route(ctx: Context, request: flask.Request) -> flask.Response:
             response = error_response(error.status, error.code, error.message, error.problems)
     response.headers.update(decision.headers())
     return response
+
+
+class _AnyPath(PathConverter):
+    regex = r"[^/][\s\S]*?"  # the path converter's, but "." matches no newline
+
+
+def route_every_path(app: flask.Flask) -> None:
+    """Let every path reach the function, one holding a newline (%0A) too: functions-framework's
+    catch-all `/<path:path>` misses it, and Flask answered with its own HTML 404, where the
+    api checks the path and answers 400 or 404 as its document says. Called from
+    functions/api/main.py, which functions-framework runs in the app's context."""
+    app.url_map.converters["anypath"] = _AnyPath
+    app.url_map.add(Rule("/<anypath:path>", endpoint="run"))
 
 
 def api_entry_point(ctx: Context | None = None) -> Callable[[flask.Request], flask.Response]:
