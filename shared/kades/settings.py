@@ -273,11 +273,9 @@ def url_problem(url: str, schemes: tuple[str, ...]) -> str | None:
     the scheme, a port that is a number and, for Redis, a database that is one."""
     names = [scheme + "://" for scheme in schemes]
     expected = f"expected a {', '.join(names[:-1])} or {names[-1]} URL"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (a port that is no number raises ValueError)
-    except ValueError as error:
-        return f"{expected} ({error})"
+    parts, unreadable = _split_url(url)
+    if unreadable:
+        return f"{expected} ({unreadable})"
     if parts.scheme not in schemes:
         return expected
     if parts.scheme in REDIS_SCHEMES:
@@ -293,14 +291,23 @@ def http_url_problem(url: str) -> str | None:
     """Why `url` is no http:// or https:// URL with a host (a sink, an ingress, an RPC node),
     None when it is one: given on a command line, it would otherwise fail as if the server
     were away."""
+    expected = "expected an http:// or https:// URL"
+    parts, unreadable = _split_url(url)
+    if unreadable:
+        return f"{expected} ({unreadable})"
+    if parts.scheme not in HTTP_SCHEMES or not parts.hostname:
+        return expected
+    return None
+
+
+def _split_url(url: str):
+    """(the parts of `url`, None), or (None, why urlsplit cannot read it or its port)."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (a port that is no number raises ValueError)
     except ValueError as error:
-        return f"expected an http:// or https:// URL ({error})"
-    if parts.scheme not in HTTP_SCHEMES or not parts.hostname:
-        return "expected an http:// or https:// URL"
-    return None
+        return None, str(error)
+    return parts, None
 
 
 def shown_url(url: str) -> str:
