@@ -41,6 +41,9 @@ DUPLICATES = Counter("kades_duplicates_total", "Redelivered events dropped by (s
 LATE_INPUTS = Counter("kades_late_inputs_total",
                       "Points that arrived after later ones of their key were analysed (past the "
                       "allowed lateness): counted, not analysed", ["function"])
+IMPOSSIBLE_SLOTS = Counter("kades_impossible_slots_total",
+                           "Chain records whose slot is further past their mint's newest slot than "
+                           "the time between their blocks allows: counted, not analysed", ["function"])
 IN_FLIGHT = Gauge("kades_in_flight", "Events being handled right now", ["function"])
 EMITTED = Counter("kades_emitted_total", "Events a function sent to its sink beyond the reply",
                   ["function", "type"])

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import logging
 
-from kades.metrics import LATE_INPUTS
+from kades.events.catalogue import MAX_FUTURE_S, MIN_SLOT_S
+from kades.metrics import IMPOSSIBLE_SLOTS, LATE_INPUTS
 from kades.runtime.reorder import ReorderBuffer
 
 SLOT_S = 0.4            # Solana's target slot time: converts the lateness setting to slots
 KEEP_S = 600.0          # shared records outlive their window by this: a slot may wait that long
+SLOT_SLACK_S = MAX_FUTURE_S  # block times are whole seconds and clocks differ: 171 slots at once
 # The feed is already in order (eval, benchmarks, replays): release each slot as it comes.
 IN_ORDER = ReorderBuffer(lateness_s=0, idle_s=0)
 logger = logging.getLogger("kades.chain")
@@ -47,16 +49,37 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
           now_s: float, function: str, mint: str) -> list[tuple[int, dict]]:
     """Take a mint's item (slot, block time, payload) into the buffer held in `state`
     ("reorder"); the items released, in slot order, as (slot, payload with "time_s").
-    A slot later than the lateness is counted and logged, not analysed."""
+    A slot later than the lateness is counted and logged, not analysed; so is one further
+    past the mint's newest slot than the time between their blocks allows (`impossible`)."""
     waiting = state.setdefault("reorder", {})
+    if item is not None and impossible(waiting, item[0], item[1]):
+        IMPOSSIBLE_SLOTS.labels(function).inc()
+        logger.warning("%s: slot %s of %s is further past its newest slot %s than the time "
+                       "between their blocks allows: not analysed", function, item[0], mint,
+                       waiting["max_seen"])
+        item = None
     new = [] if item is None else [(float(item[0]), str(item[0]), {**item[2], "time_s": item[1]})]
     ready, late = buffer.admit(waiting, new, now_s=now_s)
+    if item is not None and waiting.get("max_seen") == float(item[0]):
+        waiting["max_seen_time_s"] = item[1]
     if late:
         LATE_INPUTS.labels(function).inc(len(late))
         logger.warning("%s: slot %s of %s came after later slots were analysed (past the "
                        "allowed lateness): not analysed", function,
                        ", ".join(i for _, i, _ in late), mint)
     return [(int(slot), payload) for slot, _, payload in ready]
+
+
+def impossible(waiting: dict, slot: int, time_s: float) -> bool:
+    """Whether `slot`, of a block at `time_s`, is further past the newest slot of the buffer
+    `waiting` than a slot per MIN_SLOT_S since that slot's block allows (with SLOT_SLACK_S for
+    clocks). The contract bounds a slot by its time since genesis only; one block days of
+    slots ahead (inside that bound) would make every true slot of its mint late until the
+    chain caught up. A mint's first slot has nothing to be judged against."""
+    newest, newest_time_s = waiting.get("max_seen"), waiting.get("max_seen_time_s")
+    if newest is None or newest_time_s is None or slot <= newest:
+        return False
+    return slot - newest > max(0.0, time_s - newest_time_s + SLOT_SLACK_S) / MIN_SLOT_S
 
 
 def pending_payloads(state: dict | None) -> list[dict]:
