@@ -193,6 +193,38 @@ def test_a_failover_while_the_handler_ran_is_a_503_and_the_event_is_handled_agai
     assert dedup.is_done(old_primary.get(retry.key))  # now on the replica too
 
 
+class _Failover:
+    """A client as a Sentinel pool can be mid-failover: a connection made before it still
+    reaches the deposed primary (`before`), a new one the promoted replica (`after`)."""
+
+    def __init__(self, before: redis.Redis, after: redis.Redis):
+        self.evalsha, self.eval = before.evalsha, before.eval  # the claim's script
+        self.pipeline = after.pipeline  # the wait after it
+
+
+def test_a_done_mark_only_a_deposed_primary_has_is_not_acknowledged(pair, tmp_path):
+    """Seen in the failover fault under load: Sentinel failed over twice, the first promoted
+    replica went on as a primary for 11 s with no replica, and kept the done mark of an
+    attempt it could not replicate (a 503). The retry's claim found that mark there, its
+    wait ran on the new primary, which lacked it, and passed: acknowledged, then lost."""
+    primary, replica, _ = pair
+    (tmp_path / "deposed").mkdir()
+    (deposed,), processes = _group(tmp_path / "deposed", 0)
+    try:
+        event = _event("e-deposed")
+        claim = _claim(deposed, event, wait_s=0.2)
+        with pytest.raises(dedup.NotReplicated):
+            dedup.complete(deposed, claim, [], ttl_s=60)
+        with pytest.raises(dedup.PrimaryChanged, match="not on the Redis that now answers"):
+            _claim(_Failover(deposed, primary), event)
+        retry = _claim(primary, event)  # handled again where the mark will last
+        assert retry.done_replies is None and not retry.in_progress
+        dedup.complete(primary, retry, [], ttl_s=60)
+        assert dedup.is_done(replica.get(retry.key))
+    finally:
+        _stop(processes)
+
+
 def test_the_endpoint_answers_503_without_a_replica_and_200_with_one(
         pair, client_of, kades_env, fresh_settings, redis_conn):
     if kades_env.redis_cluster:

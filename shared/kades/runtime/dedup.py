@@ -119,10 +119,16 @@ _DONE_ON_PRIMARY = _Script(
 _KEEP_FIRST = _Script("if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
                       "return false end return redis.call('GET', KEYS[1])")
 
-# A write that changes nothing (the same time to live), so that a WAIT after it on the same
-# connection says whether the replicas have the done mark, which came before it.
-_TOUCH = _Script("local ttl = redis.call('PTTL', KEYS[1]) "
-                 "if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end return ttl")
+# Whether this server has a done mark of the event (1) or not (0); if it has, a write that
+# changes nothing (the same time to live), so that a WAIT after it on the same connection
+# says whether the replicas have the mark, which came before it. The claim and the wait can
+# reach different servers while Sentinel fails over (a pool's older connections to a deposed
+# primary beside new ones to the promoted replica): a WAIT where the mark is not proves nothing.
+_STILL_DONE = _Script(f"local mark = redis.call('GET', KEYS[1]) "
+                      f"if not mark or string.sub(mark, 1, {len(_PROCESSING)}) == "
+                      f"'{_PROCESSING.decode()}' then return 0 end "
+                      "local ttl = redis.call('PTTL', KEYS[1]) "
+                      "if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end return 1")
 
 
 class ClaimLost(TemporaryFailure):
@@ -217,7 +223,11 @@ def claim(client: redis.Redis, function: str, event: CloudEvent,
         return Claim(key, None, in_progress=True)
     replies = [from_structured(item) for item in json.loads(stored)]
     if replicas:  # done: the attempt that did it may have been refused for want of replicas
-        _, acked = _TOUCH.then_wait(client, key, replicas=replicas, timeout_ms=_ms(wait_s))
+        there, acked = _STILL_DONE.then_wait(client, key, replicas=replicas,
+                                             timeout_ms=_ms(wait_s))
+        if not there:
+            raise PrimaryChanged(f"the done mark of {key} is not on the Redis that now answers "
+                                 "(a failover): handled again")
         if acked < replicas:
             raise NotReplicated(f"the done mark of {key} reached {acked} of {replicas} "
                                 f"replicas within {wait_s} s")
