@@ -43,6 +43,8 @@ RENDERED = {
     "RISK_STATE": ({"token": "Mint1"}, "kades:{risk}:state:Mint1"),
     "RISK_WAITING": ({}, "kades:{risk}:waiting"),
     "TRACKED_THRESHOLDS": ({}, "kades:{risk}:tracked:thresholds"),
+    "RISK_LIVE": ({}, "kades:{risk}:live"),
+    "RISK_LIVE_SWEPT": ({}, "kades:{risk}:live:swept"),
     "ALERT_STREAM": ({}, "kades:{alerts}:stream"),
     "ALERT_PUBLISHED": ({"id": "/src#e1"}, "kades:{alerts}:published:/src#e1"),
     "API_ANALYSIS": ({"token": "Mint1", "timeframe": "1h"}, "kades:api:analysis:Mint1:1h"),

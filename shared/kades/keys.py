@@ -126,6 +126,12 @@ SENTIMENT_WAITING = "kades:{sentiment}:waiting"
 RISK_STATE = "kades:{{risk}}:state:{token}"
 # sorted set token -> wall time its oldest scored time came; no TTL (members leave when judged)
 RISK_WAITING = "kades:{risk}:waiting"
+# sorted set token -> event time (epoch s) it was last scored, of the tokens whose risk has
+# not faded to 0 or whose alert stands: what the risk-decay job scores, least recent first;
+# no TTL (members leave once scored at 0 with no alert)
+RISK_LIVE = "kades:{risk}:live"
+# set once risk-decay has put every token state in RISK_LIVE (states from before it)
+RISK_LIVE_SWEPT = "kades:{risk}:live:swept"
 # hash token -> alert threshold (the lowest tracker's); no TTL; written by the api when a
 # token is tracked (api.routes_token), read by risk-scoring on each score (in its WATCH: so
 # in risk's slot)

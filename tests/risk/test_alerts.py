@@ -131,6 +131,36 @@ def test_a_threshold_at_the_hysteresis_clears_once_the_risk_rounds_to_zero(ctx, 
     assert week[0].data["score"] == 0.0 and week[0].data["time"] < "2024-01-08T00:00:00Z"
 
 
+def test_the_decay_job_leaves_faded_tokens_and_scores_a_bounded_number_per_ping(
+        ctx, redis_conn, monkeypatch):
+    """A flood of new tokens goes quiet for good: the job scores a token until its risk rounds
+    to 0 (that last score stored and replied), then leaves it, and its state expires. It took
+    every token state ever written, all in one WATCH, every 5 minutes: seconds of Redis time
+    at a few thousand tokens, a row and an event for each."""
+    from kades.keys import RISK_LIVE, RISK_LIVE_SWEPT, RISK_STATE
+    from kades.risk import function as risk
+    for n, when in enumerate(["2024-01-01T00:00:00Z"] * 3 + ["2024-01-08T00:00:00Z"]):
+        handle_anomalies(anomalies(f"a{n}", f"T{n}", 0.9, when), ctx)
+    monkeypatch.setattr(risk, "DECAY_PER_PING", 2)
+
+    def scored(when: str) -> list[str]:
+        return sorted(r.data["token"] for r in handle_anomalies(ping(when), ctx)
+                      if r.type != ALERT)
+
+    first, second = scored("2024-01-08T00:10:00Z"), scored("2024-01-08T00:15:00Z")
+    assert len(first) == 2 and len(second) == 2  # least recently scored first, two a ping
+    assert sorted(first + second) == ["T0", "T1", "T2", "T3"]
+    # a week after their anomaly T0-T2 rounded to 0: scored once at 0, then left
+    assert redis_conn.zrange(RISK_LIVE, 0, -1) == [b"T3"]
+    assert scored("2024-01-08T00:20:00Z") == ["T3"]
+    ttl = redis_conn.ttl(RISK_STATE.format(token="T0"))
+    assert 0 < ttl <= risk.STATE_TTL_S  # no longer rewritten: it expires
+    # states written before the live set are found once, by a sweep
+    redis_conn.delete(RISK_LIVE, RISK_LIVE_SWEPT)
+    assert scored("2024-01-08T00:25:00Z") == ["T0", "T1"]  # at 0: scored once more, then left
+    assert redis_conn.zrange(RISK_LIVE, 0, -1) == [b"T2", b"T3"]
+
+
 def test_an_unknown_job_is_refused(ctx):
     event = ping("2024-01-01T00:00:00Z")
     event.data = {"job": "reboot"}

@@ -52,7 +52,8 @@ from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, PING, RISK_SCORED,
                                     SENTIMENT_SCORED, TIME_PROBLEM, derived_id, is_event_time,
                                     new_event)
 from kades.events.envelope import CloudEvent
-from kades.keys import RISK_STATE, RISK_WAITING, TRACKED_THRESHOLDS, outbox_key
+from kades.keys import (RISK_LIVE, RISK_LIVE_SWEPT, RISK_STATE, RISK_WAITING, TRACKED_THRESHOLDS,
+                        outbox_key)
 from kades.metrics import LATE_INPUTS
 from kades.risk.alerting import clears_below, decide
 from kades.risk.scoring import (absorb, details_digest, epoch_s, evidence_key, rfc3339,
@@ -64,6 +65,9 @@ from kades.storage.repository import (insert_anomalies, insert_risk_score, risk_
                                       update_risk_scores)
 
 DUE_PER_EVENT = 32                  # waited tokens an anomaly event judges besides its own
+# Tokens one risk-decay ping scores, least recently scored first (the rest at the next ping):
+# one WATCH over thousands of keys took Redis seconds, all other clients waiting.
+DECAY_PER_PING = 500
 DECAY_JOB, FLUSH_JOB = "risk-decay", "flush"   # the PingSources' jobs (eventing/400-*)
 STATE_TTL_S = 30 * 24 * 3600  # risk decays to nothing long before a month of silence
 MAX_ATTEMPTS = 8
@@ -168,9 +172,10 @@ def handle_anomalies(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
 
 
 def handle_ping(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
-    """The periodic jobs. `risk-decay` (every 5 minutes): every token's risk as of now, so
-    that scores fade between anomalies; what waited is judged, and a standing alert clears
-    once its token has calmed down. `flush` (every minute): only the tokens listed as
+    """The periodic jobs. `risk-decay` (every 5 minutes): the risk as of now of the tokens
+    in RISK_LIVE (not faded to 0, or an alert standing; at most DECAY_PER_PING, least
+    recently scored first), so that scores fade between anomalies; what waited is judged,
+    and a standing alert clears once its token has calmed down. `flush` (every minute): only the tokens listed as
     waiting, their scored times that waited long enough judged; no scores stored."""
     job, now = event.data.get("job"), _ping_time(event)
     if job == FLUSH_JOB:
@@ -178,9 +183,22 @@ def handle_ping(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     if job != DECAY_JOB:
         raise BadRequestError("unknown job", [Problem(
             "data.job", f"risk-scoring runs '{DECAY_JOB}' and '{FLUSH_JOB}'")])
+    _sweep_states_into_live(ctx.redis)
+    due = ctx.redis.zrangebyscore(RISK_LIVE, "-inf", f"({epoch_s(now)}", start=0, num=DECAY_PER_PING)
+    return score_and_store(event, ctx, {token.decode(): [] for token in due}, [], now=now)
+
+
+def _sweep_states_into_live(client) -> None:
+    """Once: every token state into RISK_LIVE (states written before it are not listed), as
+    last scored long ago; the decay then scores each and drops those whose risk is 0."""
+    if client.exists(RISK_LIVE_SWEPT):
+        return
     prefix = RISK_STATE.format(token="")
-    tokens = sorted(key.decode()[len(prefix):] for key in ctx.redis.scan_iter(prefix + "*", count=1000))
-    return score_and_store(event, ctx, {token: [] for token in tokens}, [], now=now)
+    with client.pipeline(transaction=False) as pipe:
+        for key in client.scan_iter(prefix + "*", count=1000):
+            pipe.zadd(RISK_LIVE, {key.decode()[len(prefix):]: 0}, nx=True)
+        pipe.set(RISK_LIVE_SWEPT, 1)
+        pipe.execute()
 
 
 def _ping_time(event: CloudEvent) -> str:
@@ -224,7 +242,7 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                 pipe.watch(*keys)
                 thresholds = [float(t) if t is not None else default
                               for t in pipe.hmget(TRACKED_THRESHOLDS, tokens)]
-                states, risks, alerts, rescores = [], [], [], []
+                states, risks, alerts, rescores, scored = [], [], [], [], []
                 for raw, (token, anomalies), threshold in zip(pipe.mget(keys), work, thresholds):
                     state, risk, found, notes = score_token(
                         json.loads(raw) if raw else None, token, anomalies,
@@ -232,6 +250,7 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                         hysteresis=ctx.settings.alert_hysteresis,
                         half_life_s=ctx.settings.risk_half_life_s, buffer=buffer, now_s=now_s)
                     states.append(state)
+                    scored.append(risk)
                     if token in groups:  # a waited token is judged only: no score of its own
                         risks.append(risk)
                     alerts += found
@@ -242,6 +261,7 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                 for key, state in zip(keys, states):
                     pipe.set(key, json.dumps(state, separators=(",", ":")), ex=STATE_TTL_S)
                 queue_waiting(pipe, RISK_WAITING, tokens, [state["points"] for state in states])
+                _note_live(pipe, tokens, states, scored)
                 pipe.set(outbox, json.dumps([risks, alerts], separators=(",", ":")),
                          ex=OUTBOX_TTL_S)
                 with ctx.db() as conn:
@@ -259,6 +279,19 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
     if late:
         LATE_INPUTS.labels(ctx.name).inc(late)
     return replies_of(event, ctx, risks, alerts)
+
+
+def _note_live(pipe, tokens: list[str], states: list[dict], scored: list[dict | None]) -> None:
+    """Keep RISK_LIVE true for the tokens just scored (None: judged only, unchanged): a token
+    leaves once its risk is 0 with no alert standing, else its scored time is noted."""
+    faded = [token for token, state, risk in zip(tokens, states, scored)
+             if risk is not None and risk["score"] == 0 and not state["alert"]["active"]]
+    if faded:
+        pipe.zrem(RISK_LIVE, *faded)
+    live = {token: epoch_s(risk["time"]) for token, risk in zip(tokens, scored)
+            if risk is not None and token not in faded}
+    if live:
+        pipe.zadd(RISK_LIVE, live, gt=True)  # out-of-order evidence does not move it back
 
 
 def store_rows(conn, event: CloudEvent, anomaly_rows_: list[dict], risks: list[dict]) -> None:
