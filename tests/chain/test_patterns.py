@@ -109,3 +109,17 @@ def test_a_set_authority_record_changes_only_an_authority():
     state.record_launch({"kind": "set_authority", "signature": "z", "field": "mint_authority",
                          "new_authority": None}, 7.0, 4)
     assert state.launch["creator"] == "DEV" and state.launch["mint_authority"] is None
+
+
+def test_the_alert_memory_forgets_what_cooled_down_and_keeps_what_did_not():
+    """A token traded by ever new wallets kept one entry per alerted wallet, cluster or
+    funder in its state for as long as it traded (132 in 12 h in a soak, read and written
+    with every event); an entry older than the cooldown suppresses nothing."""
+    from kades.chain.detector import alert_once
+    alerted = {"launch_risk": 0.5, "snipers": 30.0}  # not per wallet: kept
+    for n in range(1000):
+        assert alert_once(alerted, f"dist:w{n}", n * 60.0, cooldown_s=600.0)
+    assert {"launch_risk", "snipers"} <= alerted.keys() and len(alerted) == 2 + 10
+    assert not alert_once(alerted, "dist:w999", 999 * 60.0 + 10, cooldown_s=600.0)
+    assert not alert_once(alerted, "dist:w990", 999 * 60.0 + 10, cooldown_s=600.0)
+    assert alert_once(alerted, "dist:w989", 999 * 60.0 + 10, cooldown_s=600.0)

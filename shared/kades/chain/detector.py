@@ -85,8 +85,12 @@ _LAST: dict[type, tuple[ChainThresholds, "ChainDetector"]] = {}  # kind -> (thre
 
 
 def alert_once(alerted: dict[str, float], key: str, time_s: float, *, cooldown_s: float) -> bool:
-    """True (and remembered) unless `key` was alerted less than `cooldown_s` before."""
+    """True (and remembered) unless `key` was alerted less than `cooldown_s` before. Keys
+    of this kind ("kind:wallet") that cooled down are forgotten then: they suppress nothing
+    any more, and a token traded by ever new wallets grew its state with one per wallet."""
     if time_s - alerted.get(key, -1e18) < cooldown_s:
         return False
+    for cooled in [k for k, at in alerted.items() if ":" in k and time_s - at >= cooldown_s]:
+        del alerted[cooled]
     alerted[key] = time_s
     return True
