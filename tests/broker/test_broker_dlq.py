@@ -45,6 +45,22 @@ def test_sink_stores_binary_and_structured_events(sink_client, broker_redis):
     assert stored[0].event.data == {"n": 1} and stored[0].event["knativebrokerttl"] == "250"
 
 
+def test_the_dead_letter_stream_keeps_the_newest(broker_redis, monkeypatch):
+    """Dead letters had no bound: a sink failing for days fills the Redis all functions share."""
+    from kades.broker.queue import BrokerQueue
+    from kades.broker.routing import Router
+    from kades.deadletter import store
+    from kades.keys import DLQ
+    monkeypatch.setattr(store, "MAX_DEAD_LETTERS", 5)
+    for n in range(8):
+        store_dead_letter(broker_redis, letter(f"e{n}"))
+    assert [d.event.id for d in list_dead_letters(broker_redis)] == [f"e{n}" for n in range(3, 8)]
+    monkeypatch.setattr("kades.broker.queue.MAX_DEAD_LETTERS", 5)  # the broker parks its own
+    queue = BrokerQueue(broker_redis, "ns", "b", Router([]))
+    queue.finish("t/0", ["1-1"], park=store.dead_letter_fields(letter("parked")))
+    assert broker_redis.xlen(DLQ) == 5 and list_dead_letters(broker_redis)[-1].event.id == "parked"
+
+
 def test_sink_refuses_invalid_events_and_serves_probes(sink_client):
     response = sink_client.post("/", headers={"ce-specversion": "1.0"}, data=b"")
     assert response.status_code == 400

@@ -21,6 +21,9 @@ from kades.events.envelope import (
     BROKER_SPECVERSIONS, CloudEvent, from_structured, parse_json, to_binary, to_dict)
 
 ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
+# The stream keeps the newest dead letters only: a sink that fails for days (or a source
+# flooding bad events) would otherwise fill Redis, which every function shares.
+MAX_DEAD_LETTERS = 100_000
 TTL_EXTENSION = "knativebrokerttl"
 
 
@@ -62,8 +65,9 @@ def dead_letter_fields(event: CloudEvent, note: str = "") -> dict[str, str]:
 
 
 def store_dead_letter(client: redis.Redis, event: CloudEvent, note: str = "") -> str:
-    """Keep one dead letter; its id."""
-    entry_id = client.xadd(DLQ, dead_letter_fields(event, note))
+    """Keep one dead letter (the oldest goes past MAX_DEAD_LETTERS); its id."""
+    entry_id = client.xadd(DLQ, dead_letter_fields(event, note), maxlen=MAX_DEAD_LETTERS,
+                           approximate=False)
     return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
 
