@@ -15,6 +15,8 @@ other (an unknown API key is remembered as unknown).
 >>> now[0] = 30.0
 >>> cache.get("key") is None
 True
+>>> cache.put("other", 1); now[0] = 60.0; cache.put("newest", 2); len(cache)  # expired: gone
+1
 """
 from __future__ import annotations
 
@@ -57,7 +59,10 @@ class TtlCache(Generic[Value]):
         with self._lock:
             self._entries.pop(key, None)
             self._entries[key] = (now, value)
-            while len(self._entries) > self.max_entries:
+            # oldest first: expired entries go now, not when the cap is reached (a key put once
+            # and never read again, one per token of a flood, stayed until then)
+            while self._entries and (len(self._entries) > self.max_entries or
+                                     now - next(iter(self._entries.values()))[0] >= self.ttl_s):
                 self._entries.popitem(last=False)
 
     def get_or_load(self, key: Hashable, load: Callable[[], Value]) -> Value:
