@@ -55,8 +55,7 @@ def test_the_dead_letter_stream_keeps_the_newest(broker_redis, monkeypatch):
     for n in range(8):
         store_dead_letter(broker_redis, letter(f"e{n}"))
     assert [d.event.id for d in list_dead_letters(broker_redis)] == [f"e{n}" for n in range(3, 8)]
-    monkeypatch.setattr("kades.broker.queue.MAX_DEAD_LETTERS", 5)  # the broker parks its own
-    queue = BrokerQueue(broker_redis, "ns", "b", Router([]))
+    queue = BrokerQueue(broker_redis, "ns", "b", Router([]))  # the broker parks its own
     queue.finish("t/0", ["1-1"], park=store.dead_letter_fields(letter("parked")))
     assert broker_redis.xlen(DLQ) == 5 and list_dead_letters(broker_redis)[-1].event.id == "parked"
 

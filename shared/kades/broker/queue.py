@@ -29,9 +29,9 @@ from typing import Iterable
 import redis
 
 from kades.broker.routing import Router
-from kades.deadletter.store import MAX_DEAD_LETTERS
+from kades.deadletter import store as dead_letters
 from kades.events.envelope import CloudEvent, to_dict
-from kades.keys import BROKER_DUE, BROKER_LANE, BROKER_STATE, DLQ
+from kades.keys import BROKER_DUE, BROKER_LANE, BROKER_STATE
 
 GROUP = "delivery"
 RECOVERY_CONSUMER = "recovered"
@@ -352,7 +352,7 @@ class BrokerQueue:
         for duplicate in copies:
             pipe.xadd(self.stream(lane), {"event": encode_event(duplicate)})
         if park is not None:
-            pipe.xadd(DLQ, park, maxlen=MAX_DEAD_LETTERS, approximate=False)
+            dead_letters.append(pipe, park)
         pipe.xack(self.stream(lane), GROUP, *entry_ids)
         pipe.xdel(self.stream(lane), *entry_ids)
         pipe.hdel(self._state(lane), *entry_ids)

@@ -64,10 +64,15 @@ def dead_letter_fields(event: CloudEvent, note: str = "") -> dict[str, str]:
             "time": _now(), "note": note}
 
 
+def append(client, fields: dict[str, str]):
+    """Add an entry to the stream (a client's answer: its id; a pipeline's: queued), the
+    oldest going past MAX_DEAD_LETTERS: the dead-letter function's and the broker's parking."""
+    return client.xadd(DLQ, fields, maxlen=MAX_DEAD_LETTERS, approximate=False)
+
+
 def store_dead_letter(client: redis.Redis, event: CloudEvent, note: str = "") -> str:
-    """Keep one dead letter (the oldest goes past MAX_DEAD_LETTERS); its id."""
-    entry_id = client.xadd(DLQ, dead_letter_fields(event, note), maxlen=MAX_DEAD_LETTERS,
-                           approximate=False)
+    """Keep one dead letter; its id."""
+    entry_id = append(client, dead_letter_fields(event, note))
     return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
 

@@ -2,8 +2,8 @@
 
 An alert is *raised* when the score reaches the token's threshold, *escalated* when the
 level climbs further while the alert stands, and *cleared* only once the score has fallen
-below `threshold - hysteresis` (at least 0.0001: `clears_below`). A score hovering at the threshold therefore raises one
-alert, not one per wobble.
+below `threshold - hysteresis` (at least 0.0001: `clears_below`). A score hovering at the
+threshold therefore raises one alert, not one per wobble.
 
 >>> state, alert = alert_transition(None, score=0.72, level="high", threshold=0.7)
 >>> alert["kind"], state["active"]

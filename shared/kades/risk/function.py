@@ -175,8 +175,9 @@ def handle_ping(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     """The periodic jobs. `risk-decay` (every 5 minutes): the risk as of now of the tokens
     in RISK_LIVE (not faded to 0, or an alert standing; at most DECAY_PER_PING, least
     recently scored first), so that scores fade between anomalies; what waited is judged,
-    and a standing alert clears once its token has calmed down. `flush` (every minute): only the tokens listed as
-    waiting, their scored times that waited long enough judged; no scores stored."""
+    and a standing alert clears once its token has calmed down. `flush` (every minute):
+    only the tokens listed as waiting, their scored times that waited long enough judged;
+    no scores stored."""
     job, now = event.data.get("job"), _ping_time(event)
     if job == FLUSH_JOB:
         return score_and_store(event, ctx, {}, [], now=now, due_limit=None)
@@ -284,8 +285,8 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
 def _note_live(pipe, tokens: list[str], states: list[dict], scored: list[dict | None]) -> None:
     """Keep RISK_LIVE true for the tokens just scored (None: judged only, unchanged): a token
     leaves once its risk is 0 with no alert standing, else its scored time is noted."""
-    faded = [token for token, state, risk in zip(tokens, states, scored)
-             if risk is not None and risk["score"] == 0 and not state["alert"]["active"]]
+    faded = {token for token, state, risk in zip(tokens, states, scored)
+             if risk is not None and risk["score"] == 0 and not state["alert"]["active"]}
     if faded:
         pipe.zrem(RISK_LIVE, *faded)
     live = {token: epoch_s(risk["time"]) for token, risk in zip(tokens, scored)
