@@ -1,6 +1,6 @@
 """The dashboard in real headless chromium: the page loads, an alert posted to the broker
-goes through alert-dispatch and the api's WebSocket into the live feed, and the price chart
-shows the token's anomaly marker; a token's page says why (the anomalies behind its risk with
+goes through alert-dispatch and the api's WebSocket into the live feed, the price chart
+shows the token's anomaly marker, and a token is tracked and untracked from the page; a token's page says why (the anomalies behind its risk with
 their evidence), its charts have time and value axes, and alerts raised before the page
 opened are in the feed on load. Screenshots are saved as test artifacts."""
 from __future__ import annotations
@@ -20,11 +20,13 @@ from cdp import Browser, ensure_chromium
 from kades.dev.services import free_port
 from kades.events.catalogue import ALERT, new_event
 from kades.events.envelope import to_binary
+from kades.keys import TRACKED_THRESHOLDS
 from kades.storage import repository
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("KADES_TEST_ARTIFACTS", ROOT / ".local/artifacts"))
 MINT = "So11111111111111111111111111111111111111112"
+OTHER = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +98,8 @@ def store_token(db_conn) -> None:
     db_conn.commit()
 
 
-def test_dashboard_shows_live_alert_and_anomaly_marker(mesh, chromium, db_conn, make_key):
+def test_dashboard_shows_live_alert_and_anomaly_marker(mesh, chromium, db_conn, make_key,
+                                                       redis_conn):
     api, ingress = mesh
     _, key = make_key()
     store_token(db_conn)
@@ -123,6 +126,17 @@ def test_dashboard_shows_live_alert_and_anomaly_marker(mesh, chromium, db_conn, 
     assert "critical" in text and "risk rose to critical" in text
     chromium.screenshot(ARTIFACTS / "dashboard.png")
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+
+    # track a token from the form, then stop tracking it from its row
+    row = f"document.querySelector('tr[data-token=\"{OTHER}\"]')"
+    chromium.evaluate(f"document.getElementById('track-address').value = {OTHER!r};"
+                      " document.getElementById('track-form').requestSubmit(); true")
+    chromium.wait_for(f"!!{row} && {row}.textContent.startsWith('★')")
+    assert float(redis_conn.hget(TRACKED_THRESHOLDS, OTHER)) == 0.7
+    chromium.wait_for(f"(button => button ? (button.click(), true) : false)"
+                      f"({row} && {row}.querySelector('button.untrack'))")
+    chromium.wait_for(f"!{row}")  # neither tracked nor among the riskiest: gone
+    assert redis_conn.hget(TRACKED_THRESHOLDS, OTHER) is None
 
 
 def rfc3339(moment: datetime) -> str:

@@ -2,6 +2,8 @@
 document checked against each real response."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -91,6 +93,66 @@ def test_track_token_sets_the_alert_threshold_and_lists_it(api, redis_conn, reco
     assert event.type == "ai.kades.token.tracked.v1" and event.data["token_address"] == MINT
     tracked = call(api, "GET", "/v1/tokens/tracked").get_json()["tokens"]
     assert [(t["token"], t["alert_threshold"]) for t in tracked] == [(MINT, 0.55)]
+
+
+def test_untrack_leaves_the_lowest_threshold_left_and_then_none(api, make_key, redis_conn):
+    """The thresholds hash holds only tracked tokens: untracking a token nobody else tracks
+    drops it (it grew by every token ever tracked), and the default applies again."""
+    other = api_client(make_key("enterprise")[1])
+    for client, threshold in ((api, 0.3), (other, 0.6)):
+        body = {"token_address": MINT, "tracking_parameters": {"alert_threshold": threshold}}
+        assert call(client, "POST", "/v1/token/track", json=body).status_code == 202
+    assert float(redis_conn.hget(TRACKED_THRESHOLDS, MINT)) == 0.3
+    first = call(api, "DELETE", f"/v1/tokens/tracked/{MINT}")
+    assert first.status_code == 200 and first.get_json()["effective_alert_threshold"] == 0.6
+    assert float(redis_conn.hget(TRACKED_THRESHOLDS, MINT)) == 0.6
+    assert call(api, "GET", "/v1/tokens/tracked").get_json()["tokens"] == []
+    assert call(api, "DELETE", f"/v1/tokens/tracked/{MINT}").status_code == 404  # not twice
+    last = call(other, "DELETE", f"/v1/tokens/tracked/{MINT}")
+    assert last.get_json() == {"status": "untracked", "token_address": MINT,
+                               "effective_alert_threshold": None}
+    assert redis_conn.hget(TRACKED_THRESHOLDS, MINT) is None
+    bad = call(api, "DELETE", "/v1/tokens/tracked/0OIl")
+    assert [d["field"] for d in bad.get_json()["error"]["details"]] == ["address"]
+
+
+def test_tracking_changes_publish_in_the_order_they_commit(api, make_key, redis_conn, db_conn,
+                                                           monkeypatch):
+    """An untrack held between its database change and its Redis write must not overwrite a
+    track of another caller that came meanwhile: the track waits for the token's lock, so
+    Redis ends with the threshold the database holds (0.5), not with none."""
+    from kades.api import routes_token
+    publish = routes_token._publish_threshold
+    held, track_done = threading.Event(), threading.Event()
+
+    def held_publish(ctx, address, lowest):
+        if lowest is None:  # the untrack: go on once the track waits for the lock, or is done
+            held.set()
+            deadline = time.monotonic() + 10
+            while not track_done.is_set() and time.monotonic() < deadline and not db_conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    ).fetchone()[0]:
+                time.sleep(0.01)
+        publish(ctx, address, lowest)
+    monkeypatch.setattr(routes_token, "_publish_threshold", held_publish)
+    other = api_client(make_key("enterprise")[1])
+    body = {"token_address": MINT, "tracking_parameters": {"alert_threshold": 0.3}}
+    assert call(api, "POST", "/v1/token/track", json=body).status_code == 202
+    answers = {}
+    untrack = threading.Thread(target=lambda: answers.update(
+        untrack=api.delete(f"/v1/tokens/tracked/{MINT}").status_code))
+
+    def track():
+        answers["track"] = other.post("/v1/token/track", json={
+            "token_address": MINT, "tracking_parameters": {"alert_threshold": 0.5}}).status_code
+        track_done.set()
+    untrack.start()
+    assert held.wait(10)
+    tracker = threading.Thread(target=track)
+    tracker.start()
+    untrack.join(20), tracker.join(20)
+    assert answers == {"untrack": 200, "track": 202}
+    assert float(redis_conn.hget(TRACKED_THRESHOLDS, MINT)) == 0.5
 
 
 def test_track_token_bad_body(api):

@@ -1,4 +1,5 @@
-"""Token routes: the analysis of one token, tracking a token, the caller's tracked tokens."""
+"""Token routes: the analysis of one token, tracking and untracking a token, the caller's
+tracked tokens."""
 from __future__ import annotations
 
 import json
@@ -14,7 +15,7 @@ from kades.api.params import TIMEFRAMES, jsonable
 from kades.events.catalogue import TOKEN_TRACKED, new_event
 from kades.keys import API_ANALYSIS, TRACKED_THRESHOLDS
 from kades.runtime import sink
-from kades.runtime.endpoint import json_response, json_text
+from kades.runtime.endpoint import error_response, json_response, json_text
 from kades.runtime.function import Context
 from kades.runtime.ttlcache import TtlCache
 from kades.storage import analysis, repository, tracking
@@ -96,7 +97,7 @@ def track_token(ctx: Context, caller: Caller, request: Checked) -> flask.Respons
     with ctx.db() as conn:
         lowest = tracking.track_token(conn, key_id=caller.key_id, token=address,
                                       alert_threshold=float(threshold), update_interval=interval)
-    ctx.redis.hset(TRACKED_THRESHOLDS, address, lowest)  # risk-scoring reads it on each score
+        _publish_threshold(ctx, address, lowest)
     data = {"token_address": address, "tracked_by": caller.key_id,
             "tracking_parameters": {"alert_threshold": float(threshold), "update_interval": interval}}
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(data, sort_keys=True)))
@@ -104,6 +105,31 @@ def track_token(ctx: Context, caller: Caller, request: Checked) -> flask.Respons
               ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
     return json_response({"status": "tracking", **data, "effective_alert_threshold": lowest,
                           "event_id": event_id}, 202)
+
+
+def untrack_token(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
+    """Stop the caller's tracking of a token; 404 when the caller does not track it."""
+    address = request.path["address"]
+    with ctx.db() as conn:
+        removed, lowest = tracking.untrack_token(conn, key_id=caller.key_id, token=address)
+        if removed:
+            _publish_threshold(ctx, address, lowest)
+    if not removed:
+        return error_response(404, "not_found", f"this key does not track {address}")
+    return json_response({"status": "untracked", "token_address": address,
+                          "effective_alert_threshold": lowest}, 200)
+
+
+def _publish_threshold(ctx: Context, address: str, lowest: float | None) -> None:
+    """The token's lowest threshold, for risk-scoring (it reads the hash on each score); none
+    left drops the field, so the default applies and the hash holds only tracked tokens.
+    Called inside the tracking's transaction, under its lock: changes publish in the order
+    they commit. A commit that fails after this leaves the value the caller asked for, who
+    gets a 503 and retries."""
+    if lowest is None:
+        ctx.redis.hdel(TRACKED_THRESHOLDS, address)
+    else:
+        ctx.redis.hset(TRACKED_THRESHOLDS, address, lowest)
 
 
 def tracked_tokens(ctx: Context, caller: Caller, request: Checked) -> flask.Response:

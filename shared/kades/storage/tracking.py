@@ -1,4 +1,9 @@
-"""Tracked tokens: which caller watches which token, and from which risk it wants alerts."""
+"""Tracked tokens: which caller watches which token, and from which risk it wants alerts.
+
+Changes to one token's trackings are serialised (a transaction-scoped advisory lock), so the
+lowest threshold each change returns is the one its commit leaves; the caller publishes it to
+Redis before committing, still under the lock, so two changes never publish out of order.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -7,17 +12,36 @@ import psycopg
 from psycopg.rows import dict_row
 
 
+def _lock_token(conn: psycopg.Connection, token: str) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                 (f"kades.tracked_tokens:{token}",))
+
+
+def _lowest_threshold(conn: psycopg.Connection, token: str) -> float | None:
+    return conn.execute("SELECT min(alert_threshold) FROM tracked_tokens WHERE token = %s",
+                        (token,)).fetchone()[0]
+
+
 def track_token(conn: psycopg.Connection, *, key_id: str, token: str, alert_threshold: float,
                 update_interval: int) -> float:
     """Insert or update one tracking; the lowest threshold anyone set for the token."""
+    _lock_token(conn, token)
     conn.execute(
         "INSERT INTO tracked_tokens (key_id, token, alert_threshold, update_interval)"
         " VALUES (%s, %s, %s, %s) ON CONFLICT (key_id, token) DO UPDATE SET"
         " alert_threshold = EXCLUDED.alert_threshold,"
         " update_interval = EXCLUDED.update_interval, updated_at = now()",
         (key_id, token, alert_threshold, update_interval))
-    return conn.execute("SELECT min(alert_threshold) FROM tracked_tokens WHERE token = %s",
-                        (token,)).fetchone()[0]
+    return _lowest_threshold(conn, token)
+
+
+def untrack_token(conn: psycopg.Connection, *, key_id: str, token: str) -> tuple[bool, float | None]:
+    """Remove one tracking: whether there was one, and the lowest threshold left (None: nobody
+    tracks the token any more)."""
+    _lock_token(conn, token)
+    removed = conn.execute("DELETE FROM tracked_tokens WHERE key_id = %s AND token = %s",
+                           (key_id, token)).rowcount > 0
+    return removed, _lowest_threshold(conn, token)
 
 
 def tracked_tokens(conn: psycopg.Connection, key_id: str | None = None) -> list[dict[str, Any]]:

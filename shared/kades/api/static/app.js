@@ -19,8 +19,14 @@ function cell(text, className) {
   return td;
 }
 
+// Loads overlap (every 10 s, after tracking, after untracking): only the newest one started
+// draws the list, or an older answer could put back a token just untracked.
+let tokenLoads = 0;
+
 async function loadTokens() {
+  const load = ++tokenLoads;
   const body = await api("/v1/tokens/tracked");
+  if (load !== tokenLoads) return;
   const rows = new Map();
   for (const t of body.riskiest) rows.set(t.token, { token: t.token, score: t.score, level: t.level });
   for (const t of body.tokens) rows.set(t.token, { token: t.token, score: t.risk_score, level: t.risk_level, tracked: true });
@@ -32,11 +38,33 @@ async function loadTokens() {
     tr.dataset.token = row.token;
     tr.append(cell((row.tracked ? "★ " : "") + row.token.slice(0, 10) + "…"),
               cell(row.score == null ? "—" : row.score.toFixed(2)),
-              cell(row.level || "—", "level-" + (row.level || "none")));
+              cell(row.level || "—", "level-" + (row.level || "none")), untrackCell(row));
     tr.addEventListener("click", () => selectToken(row.token));
     tbody.append(tr);
   }
   if (!state.token && rows.size) selectToken(rows.keys().next().value);
+}
+
+// A tracked token's row ends with a button that stops tracking it (the row stays while the
+// token is among the riskiest).
+function untrackCell(row) {
+  const td = cell("");
+  if (!row.tracked) return td;
+  const button = document.createElement("button");
+  button.className = "untrack";
+  button.textContent = "✕";
+  button.title = "stop tracking";
+  button.addEventListener("click", async (event) => {
+    event.stopPropagation();
+    try {
+      await api(`/v1/tokens/tracked/${row.token}`, { method: "DELETE" });
+    } catch (error) {
+      $("status").textContent = error.message;
+    }
+    loadTokens();
+  });
+  td.append(button);
+  return td;
 }
 
 async function selectToken(token) {
