@@ -460,3 +460,125 @@ def test_a_link_as_output_writes_its_file_and_stays_a_link(tmp_path):
     assert kades(["score", str(tmp_path / "s.csv"), "-o", str(tmp_path / "out.csv")]) == 0
     assert (tmp_path / "out.csv").is_symlink()
     assert len(read(tmp_path / "real" / "out.csv")) == len(read(tmp_path / "s.csv"))
+
+
+def write_rows(path, times, values=None, header="timestamp,value"):
+    """A CSV of `times` (text as given) and a slow random walk (or `values`)."""
+    rng = random.Random(3)
+    values = values or [100 * (1 + 0.001 * rng.gauss(0, 1)) ** i for i in range(len(times))]
+    path.write_text(header + "\n" + "".join(f"{t},{v}\n" for t, v in zip(times, values)))
+
+
+def test_rows_less_than_a_second_apart_are_not_counted_as_scored(tmp_path, capsys):
+    """A 10 Hz sensor: the policy takes one row a second (MIN_STEP_S); the summary said
+    "1200 rows scored" when 9 in 10 came back with score 0, unscored."""
+    write_rows(tmp_path / "fast.csv", [f"{1704067200 + i / 10:.1f}" for i in range(1200)])
+    assert kades(["score", str(tmp_path / "fast.csv"), "-o", str(tmp_path / "o.csv")]) == 0
+    error = capsys.readouterr().err
+    assert "kades score: " in error and ": 120 rows scored, 1080 less than 1 s after" in error
+    assert "most rows (1080 of 1200)" in error and "aggregate" in error
+    # a few repeated or sub-second rows are counted, without the advice
+    times = [1704067200 + 60 * i for i in range(600)]
+    times[100:100] = [times[99] + 0.5, times[99] + 0.5]
+    write_rows(tmp_path / "few.csv", times)
+    assert kades(["score", str(tmp_path / "few.csv"), "-o", str(tmp_path / "o.csv")]) == 0
+    error = capsys.readouterr().err
+    assert "600 rows scored, 2 less than 1 s after the scored row before them" in error
+    assert "warning" not in error
+
+
+def test_timestamps_spanning_less_than_a_minute_are_warned_of(tmp_path, capsys):
+    """Excel serial dates (days since 1900) read as epoch seconds: all on 1970-01-01."""
+    write_rows(tmp_path / "excel.csv", [f"{45292 + i / 1440:.4f}" for i in range(30)])
+    assert kades(["score", str(tmp_path / "excel.csv"), "-o", str(tmp_path / "o.csv")]) == 0
+    error = capsys.readouterr().err
+    assert "warning: all 30 timestamps fall within" in error and "1970-01-01T12:34:52" in error
+    assert "Excel" in error
+    write_series(tmp_path / "fine.csv")
+    assert kades(["score", str(tmp_path / "fine.csv"), "-o", str(tmp_path / "o.csv")]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("compact, iso", [("20240131", "2024-01-31"),
+                                          ("20240131093005", "2024-01-31T09:30:05"),
+                                          ("19991231235959", "1999-12-31T23:59:59Z")])
+def test_yyyymmdd_and_yyyymmddhhmmss_are_dates_not_epoch_numbers(compact, iso):
+    assert parse_time(compact) == parse_time(iso)  # were 1970-08-23 and the year 2611
+
+
+@pytest.mark.parametrize("text, expected", [("20241301", 20241301.0),  # month 13: seconds
+                                            ("20240230", 20240230.0),  # no Feb 30th
+                                            ("1704067200", 1704067200.0),
+                                            ("20240131.0", 20240131.0)])  # not an integer
+def test_digits_that_are_no_calendar_date_stay_epoch_numbers(text, expected):
+    assert parse_time(text) == expected
+
+
+def test_a_file_of_yyyymmddhhmmss_scores_as_iso_8601(tmp_path):
+    write_series(tmp_path / "iso.csv")
+    with open(tmp_path / "iso.csv", newline="") as handle:
+        header, *table = list(csv.reader(handle))
+    with open(tmp_path / "compact.csv", "w", newline="") as out:
+        csv.writer(out).writerows([header] + [
+            [f"{datetime.fromisoformat(row[0]):%Y%m%d%H%M%S}", *row[1:]] for row in table])
+    for name in ("iso", "compact"):
+        assert kades(["score", str(tmp_path / f"{name}.csv"),
+                      "-o", str(tmp_path / f"{name}.out.csv")]) == 0
+    iso, compact = read(tmp_path / "iso.out.csv"), read(tmp_path / "compact.out.csv")
+    assert [(r["anomaly_score"], r["alert"]) for r in iso] == [
+        (r["anomaly_score"], r["alert"]) for r in compact]
+    assert any(r["alert"] for r in compact)
+
+
+def test_a_column_mixing_digit_dates_and_epoch_numbers_is_refused(tmp_path, capsys):
+    """A count of seconds passing 10,000,000: 10000101 is also 1000-01-01."""
+    write_rows(tmp_path / "count.csv", [str(t) for t in range(10000090, 10000120)])
+    assert kades(["score", str(tmp_path / "count.csv")]) == exitcodes.FAILURE
+    error = capsys.readouterr().err
+    assert "'10000101'" in error and "line 13" in error and "'10000090'" in error
+
+
+@pytest.mark.parametrize("content, said", [
+    ("", "the file is empty (no header)"),
+    ("\ntimestamp,value\n", "no header: line 1 is blank"),
+    ("timestamp,value\n60,1\n120\n180,3\n", "line 3: 1 field(s), fewer than the header's 2"),
+    ("timestamp,value\n60\n120\n", "line 2: 1 field(s), fewer than the header's 2"),
+    ("timestamp,value,comment\n60,1,a\n120,2\n", "line 3: 2 field(s), fewer than the header's 3")])
+def test_an_empty_file_and_a_short_row_are_named(tmp_path, capsys, content, said):
+    (tmp_path / "in.csv").write_text(content)
+    assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv")]) == 1
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_header_names_differing_in_case_are_found(tmp_path, capsys):
+    write_series(tmp_path / "plain.csv")
+    text = (tmp_path / "plain.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "cased.csv").write_text(" Timestamp ,VALUE,comment\n" + "".join(text[1:]))
+    assert kades(["score", str(tmp_path / "cased.csv"), "-o", str(tmp_path / "out.csv")]) == 0
+    assert kades(["score", str(tmp_path / "plain.csv"), "-o", str(tmp_path / "ref.csv")]) == 0
+    out = read(tmp_path / "out.csv")
+    assert list(out[0])[:2] == ["Timestamp", "VALUE"]  # the input's names
+    assert [r["alert"] for r in out] == [r["alert"] for r in read(tmp_path / "ref.csv")]
+    # two names differing only in case: neither is taken for the other
+    (tmp_path / "two.csv").write_text("timestamp,Value,VALUE\n" + "".join(
+        line.replace(",kept as is", ",1") for line in text[1:]))
+    assert kades(["score", str(tmp_path / "two.csv")]) == exitcodes.FAILURE
+    assert "missing column(s) 'value'" in capsys.readouterr().err
+    # an exact name wins over one differing in case
+    (tmp_path / "exact.csv").write_text("timestamp,Value,value\n" + "".join(
+        line.replace(",kept as is", ",1") for line in text[1:]))
+    assert kades(["score", str(tmp_path / "exact.csv"), "-o", str(tmp_path / "e.csv")]) == 0
+    assert {r["Value"] for r in read(tmp_path / "e.csv")} != {"1"}
+    assert all(r["anomaly_score"] == "0.000000" for r in read(tmp_path / "e.csv"))
+
+
+def test_lines_end_as_unix_text_does_not_crlf(tmp_path):
+    write_series(tmp_path / "s.csv")
+    assert kades(["score", str(tmp_path / "s.csv"), "-o", str(tmp_path / "o.csv")]) == 0
+    written = (tmp_path / "o.csv").read_bytes()
+    assert b"\r" not in written and written.count(b"\n") == 601
+    (tmp_path / "h.csv").write_text("timestamp;value\n")
+    assert kades(["score", str(tmp_path / "h.csv"), "-o", str(tmp_path / "o.csv")]) == 0
+    assert (tmp_path / "o.csv").read_bytes() == (
+        b"timestamp;value;anomaly_score;top_detector;alert\n")

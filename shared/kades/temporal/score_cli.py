@@ -7,13 +7,16 @@ output) and writes every input row with three added columns: `anomaly_score` in 
 behind the score; empty when nothing scored) and `alert` (the anomaly type temporal-analysis
 would raise at that row; empty otherwise). Rows go through the very same alert policy as
 the function (kades.temporal.policy) in time order, streamed when the file is in time order
-(a file newest first, or shuffled, is written back in file order; a second row
-of the same time, or less than a second after the last scored one, scores 0: the detectors
-never look back, and step in seconds). A row without a value (an empty
-cell, NaN, NA, null: a gap in the recording) is written back unscored, its three columns
-empty, as the function sees no tick there. With `--token-column`, a file of many tokens
-(symbols, series) is scored token by token, each with its own state, as the function keeps
-one per token. Every bad row is reported before anything is written.
+(a file newest first, or shuffled, is written back in file order; a second row of the same
+time, or less than a second after the last scored one, scores 0: the detectors never look
+back, and step in seconds; the summary on stderr counts such rows apart, and says when most
+of a file's rows are so, or all its times lie within a minute). A row without a value (an
+empty cell, NaN, NA, null: a gap in the recording) is written back unscored, its three
+columns empty, as the function sees no tick there. With `--token-column`, a file of many
+tokens (symbols, series) is scored token by token, each with its own state, as the function
+keeps one per token. Column names are matched exactly, else regardless of case when only one
+column fits ("Timestamp" for timestamp). Lines end in a line feed, not CRLF. Every bad row
+is reported before anything is written.
 
     kades score prices.csv --output scored.csv --timestamp-column time --value-column close \
         --volume-column volume
@@ -39,7 +42,7 @@ from typing import Iterator, NamedTuple, TextIO
 from kades import exitcodes
 from kades.cliutil import (STDIO, csv_delimiter, csv_rows, open_input, open_output,
                            progress as progress_bar)
-from kades.temporal.policy import new_monitor, step
+from kades.temporal.policy import MIN_STEP_S, new_monitor, step
 
 MAX_PROBLEMS_SHOWN = 10
 COLUMNS = ("anomaly_score", "top_detector", "alert")  # added to every row
@@ -76,14 +79,20 @@ _RFC2822_ZONE = re.compile(r"\d{2}:\d{2}(?::\d{2})?\s+(?:[+-]\d{4}|GMT|UTC?|Z)$"
 
 def parse_time(text: str) -> float:
     """Epoch seconds from ISO 8601 (no offset = UTC; also 2024/1/5 10:00, "... UTC" and
-    RFC 2822's "Mon, 01 Jan 2024 00:00:00 GMT") or a number: seconds, or milli-, micro- or
-    nanoseconds when too large to be seconds (EPOCH_UNITS).
+    RFC 2822's "Mon, 01 Jan 2024 00:00:00 GMT"), YYYYMMDD or YYYYMMDDHHMMSS (UTC; see
+    _compact_date) or a number: seconds, or milli-, micro- or nanoseconds when too large to
+    be seconds (EPOCH_UNITS).
 
     >>> [parse_time(t) for t in ("2024-01-01T00:00:00Z", "2024/1/1 0:00:00 UTC", "1704067200000",
     ...                          "Mon, 01 Jan 2024 00:00:00 GMT", "2024-01-01 01:00:00+01:00")]
     [1704067200.0, 1704067200.0, 1704067200.0, 1704067200.0, 1704067200.0]
+    >>> parse_time("20240101"), parse_time("20240101000000"), parse_time("20240101.5")
+    (1704067200.0, 1704067200.0, 20240101.5)
     """
     text = text.strip()
+    date = _compact_date(text)
+    if date is not None:
+        return date
     try:
         number = parse_number(text)
     except ValueError:
@@ -91,6 +100,28 @@ def parse_time(text: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"not a time: {text!r}")
     return next((number / per for above, per in EPOCH_UNITS if abs(number) > above), number)
+
+
+# YYYYMMDD and YYYYMMDDHHMMSS, as SQL, SAS and Stata exports and logs write a day or a moment.
+# Such a value that is a calendar date is read as that date (UTC): read as an epoch number it
+# would be a time in 1970-1973 (8 digits, seconds) or in the years 2286-5138 (14 digits,
+# milliseconds), which no recording holds, so the date is what it means; refusing it would
+# turn away a file that is plain to read. A column mixing such dates with other numbers (a
+# count of seconds passing 10,000,000) is refused in _rows, as neither reading fits all.
+_COMPACT_DATE = re.compile(r"\d{8}(?:\d{6})?", re.ASCII)
+_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d*)?", re.ASCII)  # what epoch columns and counts hold
+
+
+def _compact_date(text: str) -> float | None:
+    """Epoch seconds of an 8- or 14-digit integer that is a calendar date, YYYYMMDD or
+    YYYYMMDDHHMMSS in UTC; None for any other text."""
+    if not _COMPACT_DATE.fullmatch(text):
+        return None
+    month_on = [int(text[at:at + 2]) for at in range(4, len(text), 2)]
+    try:
+        return datetime(int(text[:4]), *month_on, tzinfo=timezone.utc).timestamp()
+    except ValueError:  # 20241301, 20240230: no date, an epoch number as before
+        return None
 
 
 def _parse_moment(text: str) -> float:
@@ -134,8 +165,9 @@ def delimiter(path: Path) -> str:
 
 class Columns(NamedTuple):
     """Which column holds what (names are matched without the spaces around them:
-    "timestamp, value" is a common header). `token`: a column naming the series each row
-    belongs to, in a file of many tokens."""
+    "timestamp, value" is a common header; and regardless of case when no name matches
+    exactly and one does so: "Timestamp,Value" too). `token`: a column naming the series
+    each row belongs to, in a file of many tokens."""
     time: str = "timestamp"
     value: str = "value"
     volume: str | None = None
@@ -152,30 +184,69 @@ def _rows(handle: TextIO, columns: Columns, sep: str = ","
           ) -> Iterator[tuple[int, dict, str | None, float, float | None, dict]]:
     """(line number, row, token, time, value or None when the row has none, {volume /
     liquidity: value}) per row (a cell without a value leaves its field out); InputError on
-    missing columns."""
+    no header, missing columns, a row of more or fewer fields than the header's, and a
+    timestamp column mixing YYYYMMDD dates with epoch numbers."""
     reader = csv_rows(handle, sep)
     named = reader.fieldnames or []
+    if not named:  # csv_rows' empty fieldnames: nothing read, or a blank first line
+        raise InputError("the file is empty (no header)" if reader.line_num == 0
+                         else "no header: line 1 is blank")
     if twice := sorted({name for name in named if named.count(name) > 1}):
         raise InputError(f"the header names {', '.join(map(repr, twice))} more than once "
                          "(a column would be lost)")
-    time_column, value_column = columns.time.strip(), columns.value.strip()
-    token_column, extra = (columns.token or "").strip() or None, columns.extra()
-    wanted = (time_column, value_column, *extra.values(), *[token_column] * bool(token_column))
-    missing = [c for c in wanted if c not in (reader.fieldnames or [])]
+    wanted = {"time": columns.time.strip(), "value": columns.value.strip(), **columns.extra(),
+              **({"token": columns.token.strip()} if (columns.token or "").strip() else {})}
+    found = {role: _column(name, named) for role, name in wanted.items()}
+    missing = [wanted[role] for role, column in found.items() if column is None]
     if missing:
         raise InputError(f"missing column(s) {', '.join(map(repr, missing))}; the header has "
-                         f"{', '.join(map(repr, reader.fieldnames or []))}")
+                         f"{', '.join(map(repr, named))}")
+    time_column, value_column, token_column = found["time"], found["value"], found.get("token")
+    extra = {name: found[name] for name in columns.extra()}
+    readings: dict[bool, tuple[int, str]] = {}  # is a date: the first plain number read so
     for row in reader:
         line = reader.line_num
         if None in row:  # csv.DictReader keeps what is past the header's columns under None
             raise InputError(f"line {line}: {len(row[None])} field(s) more than the header's "
                              f"{len(named)}")
+        if None in row.values():  # and fills the fields a short row lacks with None
+            raise InputError(f"line {line}: {sum(cell is not None for cell in row.values())} "
+                             f"field(s), fewer than the header's {len(named)}")
         fields = {name: _field(parse_number, row, column, line) for name, column in extra.items()
                   if not _no_value(row[column])}
         value = (None if _no_value(row[value_column])
                  else _field(parse_number, row, value_column, line))
-        token = (row[token_column] or "").strip() if token_column else None
+        token = row[token_column].strip() if token_column else None
+        text = row[time_column].strip()
+        if _PLAIN_NUMBER.fullmatch(text):  # one reading for the column (see _compact_date)
+            readings.setdefault(_compact_date(text) is not None, (line, text))
+            if len(readings) == 2:
+                raise InputError(_two_readings(time_column, readings))
         yield line, row, token, _field(parse_time, row, time_column, line), value, fields
+
+
+def _column(name: str, header: list[str]) -> str | None:
+    """The header's name for the column called `name`: itself, else the one name differing
+    from it only in case ("Timestamp" for timestamp); None when none, or several, do."""
+    if name in header:
+        return name
+    alike = [each for each in header if each.casefold() == name.casefold()]
+    return alike[0] if len(alike) == 1 else None
+
+
+def _two_readings(column: str, readings: dict[bool, tuple[int, str]]) -> str:
+    (date_line, date), (number_line, number) = readings[True], readings[False]
+    return (f"{column} holds both dates written as digits (line {date_line}: {date!r}, read as "
+            f"{_when(_compact_date(date))}) and epoch numbers (line {number_line}: {number!r}): "
+            "neither reading fits every row; write the times one way (ISO 8601 is read one way)")
+
+
+def _when(seconds: float) -> str:
+    """`seconds` as an ISO 8601 time (UTC); as a number beyond the years datetime holds."""
+    try:
+        return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError):
+        return f"{seconds:g} s since 1970"
 
 
 def _no_value(cell: str | None) -> bool:
@@ -200,17 +271,20 @@ class _Problem(str):
 
 class Checked(NamedTuple):
     """What the first pass found: rows, rows without a value, rows earlier than a row of
-    their token above them, the tokens (None: the file's one series) with a value <= 0."""
+    their token above them, the tokens (None: the file's one series) with a value <= 0,
+    and the file's earliest and latest time."""
     rows: int
     without_value: int
     out_of_order: int
     not_positive: frozenset
     tokens: int
+    earliest: float = math.inf
+    latest: float = -math.inf
 
 
 def check(path: Path, columns: Columns = Columns()) -> Checked:
     """First pass over the CSV; InputError naming every unparsable field."""
-    problems, rows, without_value, out_of_order = [], 0, 0, 0
+    problems, rows, without_value, out_of_order, earliest = [], 0, 0, 0, math.inf
     latest: dict[str | None, float] = {}
     not_positive: set[str | None] = set()
     with _readable_text(path), open_input(str(path), newline="") as handle:
@@ -221,6 +295,7 @@ def check(path: Path, columns: Columns = Columns()) -> Checked:
                 before = latest.get(token, -math.inf)
                 out_of_order += moment < before
                 latest[token] = moment if moment > before else before
+                earliest = moment if moment < earliest else earliest
             problems += [field for field in (moment, value, *fields.values())
                          if isinstance(field, _Problem)]
             if value is not None and (isinstance(value, _Problem) or value <= 0):
@@ -230,25 +305,43 @@ def check(path: Path, columns: Columns = Columns()) -> Checked:
         more = (f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more"
                 if len(problems) > MAX_PROBLEMS_SHOWN else "")
         raise InputError(f"{len(problems)} unparsable field(s):\n  {shown}{more}")
-    return Checked(rows, without_value, out_of_order, frozenset(not_positive), len(latest))
+    return Checked(rows, without_value, out_of_order, frozenset(not_positive), len(latest),
+                   earliest, max(latest.values(), default=-math.inf))
+
+
+class Scored(NamedTuple):
+    """What scoring a file did: the rows written, and those the policy left out as less than
+    MIN_STEP_S after the row it scored before them (of their token)."""
+    rows: int
+    too_soon: int
 
 
 def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
                progress: bool | None = None, checked: Checked | None = None,
-               name: str | None = None) -> int:
-    """Score one CSV into `out`; the number of rows written. `checked`: what `check` said;
+               name: str | None = None) -> Scored:
+    """Score one CSV into `out`; the rows written, and left out. `checked`: what `check` said;
     `progress`: a bar on stderr (default: when stderr is a terminal), labelled `name`.
     Each token's rows go through its own monitor (as the function keeps a state per token),
     in time order (a file newest first, or shuffled, is a common export), and are written
     back in file order."""
     checked = checked or check(path, columns)
     monitors: dict[str | None, object] = {}  # looked up per row: `.get(t) or first_row(t)`
+    too_soon = 0
 
     def first_row(token: str | None):
         # Log values suit prices (scale-free); a series that touches 0 or goes negative is
         # judged on its values themselves.
         monitors[token] = made = new_monitor(log_scale=token not in checked.not_positive)
         return made
+
+    def scored(token: str | None, moment: float, value: float | None, fields: dict):
+        nonlocal too_soon
+        monitor = monitors.get(token) or first_row(token)
+        # The policy leaves out a point less than MIN_STEP_S after the last one it took (and
+        # the detectors one of the same time): counted, as the summary must not call it scored.
+        last = monitor.detector.last_time
+        too_soon += value is not None and last is not None and moment < last + MIN_STEP_S
+        return _columns(monitor, moment, value, fields)
 
     sep = delimiter(path)
     with progress_bar(total=checked.rows, desc=name or path.name, show=progress) as bar:
@@ -260,21 +353,20 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
                          in enumerate(_rows(handle, columns, sep))]
             in_time_order = [EMPTY] * len(ticks)
             for moment, index, token, value, fields in sorted(ticks, key=lambda tick: tick[:2]):
-                in_time_order[index] = _columns(monitors.get(token) or first_row(token), moment,
-                                                value, fields)
+                in_time_order[index] = scored(token, moment, value, fields)
                 bar.update()
         with open_input(str(path), newline="") as handle:
             writer = None
             for index, (_, row, token, moment, value, fields) in enumerate(
                     _rows(handle, columns, sep)):
                 if writer is None:
-                    # a file scored before gets its columns anew, not twice
+                    # a file scored before gets its columns anew, not twice; lines end in
+                    # "\n" as text files do here (DictWriter's default is "\r\n")
                     writer = csv.DictWriter(out, [*row, *(c for c in COLUMNS if c not in row)],
-                                            delimiter=sep)
+                                            delimiter=sep, lineterminator="\n")
                     writer.writeheader()
                 if in_time_order is None:
-                    score, top, alert = _columns(monitors.get(token) or first_row(token), moment,
-                                                value, fields)
+                    score, top, alert = scored(token, moment, value, fields)
                     bar.update()
                 else:
                     score, top, alert = in_time_order[index]
@@ -283,8 +375,9 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
         if writer is None:  # a header and no rows: the header, with the columns added
             with open_input(str(path), newline="") as handle:
                 named = csv_rows(handle, sep).fieldnames
-            csv.writer(out, delimiter=sep).writerow([*named, *(c for c in COLUMNS if c not in named)])
-    return checked.rows
+            csv.writer(out, delimiter=sep, lineterminator="\n").writerow(
+                [*named, *(c for c in COLUMNS if c not in named)])
+    return Scored(checked.rows, too_soon)
 
 
 def _columns(monitor, moment: float, value: float | None, fields: dict) -> tuple[str, str, str]:
@@ -329,8 +422,9 @@ def main_score(argv: list[str]) -> int:
                         help="where to write the scored CSV ('-', the default, for stdout)")
     parser.add_argument("--timestamp-column", default="timestamp",
                         help="the column of times: ISO 8601 (also 2024/1/5 9:30, '... UTC', "
-                             "RFC 2822), or epoch seconds, milli-, micro- or nanoseconds, told "
-                             "apart by size (default: timestamp)")
+                             "RFC 2822), YYYYMMDD or YYYYMMDDHHMMSS (UTC), or epoch seconds, "
+                             "milli-, micro- or nanoseconds, told apart by size (default: "
+                             "timestamp; a name differing only in case is found too)")
     parser.add_argument("--value-column", default="value",
                         help="the column of the series' values (default: value); a row "
                              "without one (empty, NaN, NA, null) is written back unscored")
@@ -374,11 +468,13 @@ def main_score(argv: list[str]) -> int:
             with _readable(source) as path:
                 checked = check(path, columns)  # before any output is opened
                 with open_output(target, newline="") as out:
-                    rows = score_file(path, out, columns, progress=args.progress, checked=checked,
+                    done = score_file(path, out, columns, progress=args.progress, checked=checked,
                                       name="stdin" if source == STDIO else source)
-            said = summary(rows, checked, by_token=bool(args.token_column))
+            said = summary(done, checked, by_token=bool(args.token_column))
             print(f"kades score: {source}: {said}" + ("" if target == STDIO else f" -> {target}"),
                   file=sys.stderr)
+            for warning in advice(done, checked):
+                print(f"kades score: {source}: warning: {warning}", file=sys.stderr)
         except BrokenPipeError:
             raise  # the reader left (`| head`): kades.cli ends quietly
         except (InputError, OSError) as error:
@@ -390,17 +486,46 @@ def main_score(argv: list[str]) -> int:
     return exitcodes.FAILURE if failed else exitcodes.OK
 
 
-def summary(rows: int, checked: Checked, *, by_token: bool) -> str:
-    """What was scored, and how the file's gaps and order were taken."""
-    gaps, disorder = checked.without_value, checked.out_of_order
-    parts = [f"{rows - gaps} rows scored" + (f" in {checked.tokens} tokens" if by_token else "")]
+def summary(done: Scored, checked: Checked, *, by_token: bool) -> str:
+    """What was scored, and how the file's gaps, order and sub-second rows were taken."""
+    gaps, disorder, too_soon = checked.without_value, checked.out_of_order, done.too_soon
+    of_token = " of their token" if by_token else ""
+    parts = [f"{done.rows - gaps - too_soon} rows scored"
+             + (f" in {checked.tokens} tokens" if by_token else "")]
+    if too_soon:
+        parts.append(f"{too_soon} less than 1 s after the scored row before them{of_token} "
+                     "not scored (score 0)")
     if gaps:
         parts.append(f"{gaps} without a value written back unscored")
     if disorder:
-        parts.append(f"{disorder} earlier than a row above them"
-                     + (" of their token" if by_token else "")
-                     + ": scored in time order, written back in file order")
+        parts.append(f"{disorder} earlier than a row above them{of_token}"
+                     ": scored in time order, written back in file order")
     return ", ".join(parts)
+
+
+MIN_SPAN_S = 60.0  # a whole file within less is likely no column of times (see advice)
+YEAR_S = 365 * 86400.0
+
+
+def advice(done: Scored, checked: Checked) -> list[str]:
+    """What the summary's counts do not make plain: all of a file's times within a minute
+    (a column that is no times, or too short a recording), or most of its rows left out as
+    sub-second (a recording faster than the detectors step)."""
+    span = checked.latest - checked.earliest
+    if done.rows > 1 and span < MIN_SPAN_S:  # said first: aggregating would not mend it
+        in_1970 = 0 <= checked.earliest and checked.latest < YEAR_S
+        return [f"all {done.rows} timestamps fall within {span:.3g} s ({_when(checked.earliest)} "
+                f"to {_when(checked.latest)}): "
+                + ("are they times? Excel serial dates (days since 1900, as 45292.0007) are "
+                   "read as epoch seconds, in 1970; write ISO 8601 times or epoch seconds"
+                   if in_1970 else "too short a recording for the detectors to learn from")]
+    with_value = done.rows - checked.without_value
+    if done.too_soon > with_value / 2:
+        return [f"most rows ({done.too_soon} of {with_value}) are less than 1 s after the row "
+                "before them and were not scored: the detectors step in whole seconds, as "
+                "temporal-analysis does; aggregate the file to 1 s rows (e.g. each second's "
+                "last value) to score it"]
+    return []
 
 
 def folder_jobs(folder: Path, output_dir: Path) -> list[tuple[str, str]]:
