@@ -128,3 +128,28 @@ def test_only_the_default_three_windows_take_the_one_pass():
     assert fused.fits(members)
     members[1] = MultiWindowReturnDetector(windows_s=(60.0, 300.0))
     assert not fused.fits(members)
+
+
+def pool_pulled_empty(seed: int) -> list[dict]:
+    """A pool seen empty before any liquidity, filled, drained to 0 (a rug), left empty,
+    filled again, then halved: ticks every 5 s."""
+    rng, points = random.Random(seed), []
+    for i in range(900):
+        liquidity = (0.0 if i < 3 or 400 <= i < 500
+                     else 5e4 * math.exp(rng.gauss(0, 0.003)) * (0.5 if i >= 800 else 1.0))
+        points.append({"time": 5.0 * i, "price": 1.0 * math.exp(rng.gauss(0, 0.002)),
+                       "volume": 100.0, "liquidity": liquidity})
+    return points
+
+
+def test_a_pool_pulled_empty_is_one_drop_and_a_refill_starts_afresh():
+    """Liquidity 0 (the contract allows it) was taken as no liquidity at all: a pool drained
+    to 0 raised nothing, where one drained to 1.0 raised liquidity_drop at once."""
+    points = pool_pulled_empty(5)
+    monitor = new_monitor()
+    alerts = {i: verdict.alert for i, x in enumerate(points) if (verdict := step(monitor, x)).alert}
+    print(f"\npool drained to 0 at tick 400, refilled at 500, halved at 800: alerts {alerts}")
+    assert alerts.get(400) == "liquidity_drop"          # the pull, at once
+    assert not [i for i in alerts if i < 400 or 401 <= i < 800]  # empty before, empty after, refilled
+    assert "liquidity_drop" in [alerts.get(i) for i in (800, 801)]  # a drop after the refill
+    assert assert_same_policy(points) == len(alerts)   # the one pass agrees, bit for bit

@@ -35,7 +35,7 @@ from typing import Generator
 
 from kades.temporal.base import NORMAL_TAIL_Z, RESOLUTION_GROWTH as _GROWTH, update_resolution
 from kades.temporal.detector import ReturnSpikeDetector
-from kades.temporal.liquidity import LiquidityDropDetector
+from kades.temporal.liquidity import EMPTY_POOL_LEVEL, LiquidityDropDetector
 from kades.temporal.momentum import MomentumFeatures
 from kades.temporal.multiwindow import MultiWindowReturnDetector
 from kades.temporal.pump import PumpDetector
@@ -174,7 +174,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     raise ValueError("a NaN volume or liquidity")
                 level = _log(price) if log_scale else float(price)
                 log_volume = _log(volume) if volume is not None and volume > 0 else None
-                log_liquidity = _log(liquidity) if liquidity and liquidity > 0 else None
+                log_liquidity = (None if liquidity is None or not liquidity >= 0  # liquidity_level
+                                 else _log(liquidity) if liquidity > 0 else EMPTY_POOL_LEVEL)
                 elapsed = 1.0 if last is None else t - last
                 elapsed = elapsed if elapsed > 1.0 else 1.0   # max(1.0, t - last)
                 scored = None
@@ -387,8 +388,10 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                         p_long += (count if count > rates[5] else rates[5]) * (log_volume - p_long)
                 p_volumes += 1
             # LiquidityDropDetector._learn
-            if log_liquidity is not None:
-                if l_average is None or not learn:
+            if log_liquidity is not None and not (log_liquidity == EMPTY_POOL_LEVEL
+                                                  and l_average is None):
+                if (l_average is None or not learn or log_liquidity == EMPTY_POOL_LEVEL
+                        or l_average == EMPTY_POOL_LEVEL):
                     l_average = log_liquidity
                 else:
                     gap = log_liquidity - l_average

@@ -7,12 +7,28 @@
 True
 >>> detector.score_one({"time": 1800, "price": 1.0, "liquidity": 40_000}) > 0.9
 True
+>>> detector.score_one({"time": 1800, "price": 1.0, "liquidity": 0.0}) > 0.999  # pulled empty
+True
 """
 from __future__ import annotations
 
 import math
+import sys
 
 from kades.temporal.base import Detector, change_of, ratio_of, robust_update, squash, weight
+
+
+# The level of a pool pulled empty (liquidity 0, which the contract allows): below any real
+# pool's, so emptying is the largest drop there is. It becomes the reference at once (never
+# learned into the scale), and a pool seen empty before any liquidity has nothing to drop from.
+EMPTY_POOL_LEVEL = math.log(sys.float_info.min)
+
+
+def liquidity_level(liquidity: float | None) -> float | None:
+    """log liquidity; EMPTY_POOL_LEVEL for 0; None without a (usable) one."""
+    if liquidity is None or not liquidity >= 0:
+        return None
+    return math.log(liquidity) if liquidity > 0 else EMPTY_POOL_LEVEL
 
 
 class LiquidityDropDetector(Detector):
@@ -46,22 +62,24 @@ class LiquidityDropDetector(Detector):
         self.scale = 0.0
 
     def _drop_z(self, x: dict) -> float | None:
-        liquidity = x.get("liquidity")
-        if not liquidity or liquidity <= 0 or self.average is None:
+        level = liquidity_level(x.get("liquidity"))
+        if level is None or self.average is None:
             return None
-        return (self.average - math.log(liquidity)) / max(self.scale, self.min_scale)
+        return (self.average - level) / max(self.scale, self.min_scale)
 
     def _score(self, x: dict) -> dict[str, float]:
         z = self._drop_z(x)
         return {"liquidity_drop": squash(z, self.half_score_z) if z and z > 0 else 0.0}
 
     def _learn(self, x: dict, *, learn: bool) -> None:
-        liquidity = x.get("liquidity")
-        if liquidity and liquidity > 0:
-            level = math.log(liquidity)
+        level = liquidity_level(x.get("liquidity"))
+        if level is not None and not (level == EMPTY_POOL_LEVEL and self.average is None):
             elapsed = self._elapsed(x)
-            if self.average is None or not learn:
-                self.average = level  # a flagged drop is the new reference, never learned
+            if (self.average is None or not learn
+                    or EMPTY_POOL_LEVEL in (level, self.average)):
+                # a flagged drop, an emptied pool and a refill after one: the new reference,
+                # never learned
+                self.average = level
             else:
                 gap = level - self.average
                 self.scale = robust_update(self.scale, abs(gap),
@@ -75,5 +93,5 @@ class LiquidityDropDetector(Detector):
         if z is None:
             return {}
         return {"window_s": self.window_s, "baseline_liquidity": round(ratio_of(self.average), 2),
-                "liquidity_change": round(change_of(math.log(x["liquidity"]) - self.average), 6),
+                "liquidity_change": round(change_of(liquidity_level(x["liquidity"]) - self.average), 6),
                 "liquidity_z": round(-z, 2)}
