@@ -213,7 +213,8 @@ def _configure(tmp_path: Path, redis_cli: Path, pod: str) -> tuple[str, str]:
     conf.mkdir(parents=True, exist_ok=True)
     data.mkdir(parents=True, exist_ok=True)
     env = {"PATH": f"{redis_cli}:{os.environ['PATH']}", "POD_NAME": pod, "NAMESPACE": "kades",
-           "REDIS_NODES": "3", "CONF_DIR": str(conf), "DATA_DIR": str(data)}
+           "REDIS_NODES": "3", "REDIS_MEMORY_LIMIT_MI": "1024", "CONF_DIR": str(conf),
+           "DATA_DIR": str(data)}
     done = subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
@@ -224,6 +225,7 @@ def _configure(tmp_path: Path, redis_cli: Path, pod: str) -> tuple[str, str]:
 def test_the_first_start_makes_redis_0_the_primary_with_the_append_only_file(tmp_path, redis_cli):
     redis_conf, sentinel_conf = _configure(tmp_path, redis_cli, "redis-0")
     assert "appendonly yes" in redis_conf.splitlines()
+    assert {"maxmemory 768mb", "maxmemory-policy noeviction"} <= set(redis_conf.splitlines())
     assert "replicaof" not in redis_conf
     assert f"replica-announce-ip redis-0.{DOMAIN}" in redis_conf
     assert f"sentinel monitor kades redis-0.{DOMAIN} 6379 2" in sentinel_conf

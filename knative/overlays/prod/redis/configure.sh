@@ -11,7 +11,7 @@
 #   3. redis-0 (the first start).
 set -eu
 
-: "${POD_NAME:?}" "${NAMESPACE:?}" "${REDIS_NODES:?}"
+: "${POD_NAME:?}" "${NAMESPACE:?}" "${REDIS_NODES:?}" "${REDIS_MEMORY_LIMIT_MI:?}"
 MASTER=kades
 DOMAIN="redis-headless.${NAMESPACE}.svc.cluster.local"
 SELF="${POD_NAME}.${DOMAIN}"
@@ -41,11 +41,16 @@ echo "pod ${POD_NAME}: primary is ${primary}"
 # Redis: the append-only file on the volume; addressed by its stable name, not its pod IP.
 # min-replicas-*: a primary cut off from every replica stops taking writes after 10 s, which
 # bounds what it could acknowledge and then lose when the Sentinels promote another.
+# maxmemory: 3/4 of the container's memory limit (REDIS_MEMORY_LIMIT_MI, from the downward
+# API), so that a full Redis refuses writes (noeviction: the functions answer 503, the Broker
+# retries) before the kernel OOM-kills it; the rest covers fragmentation, client and
+# replication buffers and the copy-on-write pages of a fork (AOF rewrite, a replica's sync).
 cat > "${CONF_DIR}/redis.conf" <<CONF
 port 6379
 dir ${DATA_DIR}
 appendonly yes
 appendfsync everysec
+maxmemory $((REDIS_MEMORY_LIMIT_MI * 3 / 4))mb
 maxmemory-policy noeviction
 replica-announce-ip ${SELF}
 min-replicas-to-write 1
