@@ -57,6 +57,17 @@ BROKER_TOKEN_TTL_S = 3600  # the kubelet's default; at least 600
 SCALE_ANNOTATIONS = {"min": "min-scale", "max": "max-scale", "metric": "metric",
                      "target": "target", "utilization": "target-utilization-percentage"}
 _TEMPLATE = re.compile(r"^\{\{\s*(secret|configMap):([a-z0-9.-]+)(?::([-._a-zA-Z0-9]+))?\s*\}\}$")
+# Server threads beyond containerConcurrency. queue-proxy never has more than
+# containerConcurrency requests in the container at once (a WebSocket of the api holds one of
+# them for its whole life), but the probes and the scrape bypass it: queue-proxy's readiness
+# probe, the kubelet's liveness probe and Prometheus' /metrics each want a thread of their own,
+# and a probe that timed out may still hold its thread when the next one comes. Without
+# spare threads a pod busy with containerConcurrency slow requests fails its liveness probe
+# and the kubelet restarts it mid-work.
+SPARE_THREADS = 4
+# Kubernetes' default probe timeout is 1 s; a busy pod (CPU-bound batches, the GIL) can
+# answer /health later than that and still be alive. /ready checks Redis (2 s timeout).
+PROBE_TIMEOUT_S = 3
 SECURITY_CONTEXT = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
                     "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
                     "seccompProfile": {"type": "RuntimeDefault"}}
@@ -148,9 +159,10 @@ def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
     problems += [f"{where}: deploy.options.scale: unknown key {key!r}; known: "
                  f"{', '.join(SCALE_ANNOTATIONS)}" for key in scale if key not in SCALE_ANNOTATIONS]
     concurrency = limits.pop("concurrency", None)
-    if concurrency is None:
-        problems.append(f"{where}: deploy.options.resources.limits.concurrency is required "
-                        "(containerConcurrency = the server's THREADS)")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        problems.append(f"{where}: deploy.options.resources.limits.concurrency is required, "
+                        f"a whole number of at least 1 (containerConcurrency; the server runs "
+                        f"{SPARE_THREADS} threads more): {concurrency!r}")
     _extra(extra, where, problems)
     env, env_from = _env(_mapping(func, "run", where, problems).get("envs") or [], where, problems)
     if problems:
@@ -161,7 +173,8 @@ def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "kades",
               "app.kubernetes.io/component": "function"}
     namespace = deploy.get("namespace", "kades")
-    threads = [{"name": "THREADS", "value": str(concurrency)}, {"name": "WORKERS", "value": "1"},
+    threads = [{"name": "THREADS", "value": str(concurrency + SPARE_THREADS)},
+               {"name": "WORKERS", "value": "1"},
                # What the Broker's token must be for (Triggers name it: see copy_eventing).
                {"name": "KADES_OIDC_AUDIENCE", "value": service_audience(namespace, name)},
                # What it posts to the Broker with (kades.runtime.sink).
@@ -173,9 +186,11 @@ def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
         "env": threads + env,
         **({"envFrom": env_from} if env_from else {}),
         "readinessProbe": {"httpGet": {"path": health.get("readiness", "/ready")},
-                           "periodSeconds": 5, "failureThreshold": 3},
+                           "periodSeconds": 5, "timeoutSeconds": PROBE_TIMEOUT_S,
+                           "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": health.get("liveness", "/health")},
-                          "periodSeconds": 10, "failureThreshold": 3},
+                          "periodSeconds": 10, "timeoutSeconds": PROBE_TIMEOUT_S,
+                          "failureThreshold": 3},
         "resources": {**resources, "limits": limits} if limits else resources,
         "securityContext": copy.deepcopy(SECURITY_CONTEXT),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},

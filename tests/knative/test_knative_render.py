@@ -127,6 +127,10 @@ def test_an_eventing_file_that_is_no_yaml_is_a_failure_naming_it(repository, cap
     ({"deploy": {"options": {"scale": {"minimum": 1}}}}, "deploy.options.scale: unknown key 'minimum'"),
     ({"run": {"envs": [5]}}, "run.envs 5: expected a mapping (name, value)"),
     ({"run": {"envs": "not a list"}}, "run.envs is a string, expected a list"),
+    ({"deploy": {"options": {"resources": {"limits": {"concurrency": "16"}}}}},
+     "limits.concurrency is required, a whole number of at least 1"),
+    ({"deploy": {"options": {"resources": {"limits": {"concurrency": 0}}}}},
+     "limits.concurrency is required, a whole number of at least 1"),
 ])
 def test_a_section_of_the_wrong_shape_is_named(func, message):
     with pytest.raises(manifests.ManifestError, match=re.escape(message)):
@@ -154,10 +158,17 @@ def test_service_follows_func_yaml(name):
     assert annotations["autoscaling.knative.dev/min-scale"] == str(scale["min"])
     assert annotations["autoscaling.knative.dev/max-scale"] == str(scale["max"])
     threads = {e["name"]: e.get("value") for e in container["env"]}["THREADS"]
-    assert spec["containerConcurrency"] == int(threads) == \
+    assert spec["containerConcurrency"] == \
         func["deploy"]["options"]["resources"]["limits"]["concurrency"]
+    # queue-proxy lets in containerConcurrency requests at most; probes and the /metrics
+    # scrape bypass it and need threads of their own, or a busy pod fails its liveness probe
+    assert int(threads) == spec["containerConcurrency"] + manifests.SPARE_THREADS
+    assert manifests.SPARE_THREADS >= 3  # readiness, liveness, /metrics at once
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    for probe in (container["readinessProbe"], container["livenessProbe"]):
+        # not Kubernetes' 1 s default, which a busy pod can miss while alive
+        assert 1 < probe["timeoutSeconds"] < probe["periodSeconds"]
     assert container["securityContext"]["runAsNonRoot"] is True
     # Values come from the ConfigMap or Secret; only the OIDC audience and the path of the
     # Broker token volume are rendered per Service.

@@ -4,7 +4,7 @@ Library: simple-websocket (what flask-sock is built on). functions-framework ser
 through gunicorn's gthread worker; simple-websocket takes over the raw socket gunicorn
 exposes (`gunicorn.socket`; werkzeug's under the test server), needs no async worker, no
 eventlet/gevent monkey patching, and speaks RFC 6455 with pings. Each connection holds one
-gunicorn thread (the api's THREADS bound its connections per replica; see docs/api.md) and
+gunicorn thread (containerConcurrency bounds its connections per replica; docs/api.md) and
 a reader thread that blocks on the socket, so an idle connection costs no CPU.
 
 Fan-out: one reader thread per process follows the Redis alert stream (kades.alerts.stream)
