@@ -6,6 +6,7 @@ the broker TTL, posts the event back to the broker ingress and deletes what was 
 """
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -76,6 +77,19 @@ def store_dead_letter(client: redis.Redis, event: CloudEvent, note: str = "") ->
     return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
 
 
+def store_undecodable(client: redis.Redis, headers, body: bytes, problems) -> str:
+    """Keep a request that is no valid event as it came (its ce-* and Content-Type headers,
+    its body), for an operator to read: a Knative Broker drops what its dead-letter sink
+    refuses. Listed as unreadable with its problems; never replayed."""
+    kept = {name.lower(): value for name, value in headers.items()
+            if name.lower().startswith("ce-") or name.lower() == "content-type"}
+    request = {"headers": kept, "body_base64": base64.b64encode(body).decode()}
+    note = "; ".join(f"{p.field}: {p.message}" for p in problems)
+    entry_id = append(client, {"undecodable": json.dumps(request, separators=(",", ":")),
+                               "time": _now(), "note": note})
+    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+
+
 def _text(value) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
@@ -87,6 +101,9 @@ def _dead_letter(entry_id, fields) -> DeadLetter:
     fields = {_text(k): v for k, v in fields.items()}
     letter = DeadLetter(_text(entry_id), _text(fields.get("time", "")), None,
                         _text(fields.get("note", "")))
+    if "undecodable" in fields:
+        return replace(letter, unreadable="no valid CloudEvent as received (the request is "
+                                          f"kept in 'undecodable'): {letter.note}")
     if "event" not in fields:
         return replace(letter, unreadable="no 'event' field")
     try:

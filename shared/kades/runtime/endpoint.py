@@ -182,7 +182,7 @@ def sender_refused(verifier: oidc.Verifier | None, authorization: str | None) ->
 def handle_request(function: Function, ctx: Context, headers, body: bytes) -> flask.Response:
     """Decode, validate and handle every event of one request; map failures to statuses."""
     try:
-        events = decode(headers, body)
+        events = decode(headers, body, specversions=function.specversions)
         check_consumable(function, events, body=body)
         replies: list[CloudEvent] = []
         for event in events:
@@ -190,6 +190,10 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
         if len(events) > 1 and replies:
             sink.send(replies, ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
     except BadRequestError as error:
+        if function.keep_undecodable is not None:
+            kept = _keep_undecodable(function, ctx, headers, body, error)
+            if kept is not None:
+                return kept
         EVENTS.labels(function.name, "-", "rejected").inc()
         log(logger, logging.INFO, "rejected", code=error.code, problems=len(error.problems))
         return error_response(400, error.code, error.message, error.problems)
@@ -202,6 +206,20 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
         # Binary-mode reply; the Broker takes it in again. Further events went to the sink.
         headers_out, payload = to_binary(replies[0])
         return flask.Response(payload, status=200, headers=headers_out)
+    return flask.Response(b"", status=202)
+
+
+def _keep_undecodable(function: Function, ctx: Context, headers, body: bytes,
+                      error: BadRequestError) -> flask.Response | None:
+    """202 when the function kept the request, 503 when it could not now, None: refuse it."""
+    try:
+        if not function.keep_undecodable(ctx, headers, body, error):
+            return None
+    except clients.TEMPORARY_ERRORS as failure:
+        log(logger, logging.WARNING, "temporary failure", error=str(failure))
+        return error_response(503, "unavailable", f"temporary failure: {type(failure).__name__}")
+    EVENTS.labels(function.name, "-", "kept_undecodable").inc()
+    log(logger, logging.WARNING, "kept undecodable", code=error.code, problems=len(error.problems))
     return flask.Response(b"", status=202)
 
 

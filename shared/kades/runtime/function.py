@@ -4,13 +4,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, TypeVar, Union
+from typing import Callable, Iterator, Mapping, TypeVar, Union
 
 import psycopg
 from redis import Redis
 
 from kades import clients
-from kades.events.envelope import CloudEvent
+from kades.errors import BadRequestError
+from kades.events.envelope import SPECVERSION, CloudEvent
 from kades.settings import Settings
 
 # A handler returns its reply, or its reply followed by further events, or nothing.
@@ -27,6 +28,9 @@ class Function:
     two deliveries the same event; by default the CloudEvents rule, (source, id).
     `idempotent`: every effect of the handler is idempotent on the event and it replies
     nothing (alert-dispatch), so the runtime neither claims the event nor marks it done.
+    `specversions`: the CloudEvents versions it decodes. `keep_undecodable(ctx, headers, body,
+    error)`: given a request that is no valid event, keep it and say True, instead of a 400
+    (the dead-letter sink: a Knative Broker drops what its dead-letter sink refuses).
     """
 
     name: str
@@ -35,6 +39,8 @@ class Function:
     uses_database: bool = False
     identity: Callable[[CloudEvent], str] | None = None
     idempotent: bool = False
+    specversions: tuple[str, ...] = (SPECVERSION,)
+    keep_undecodable: Callable[["Context", Mapping[str, str], bytes, BadRequestError], bool] | None = None
 
 
 ANY_TYPE: tuple[str, ...] = ()
