@@ -14,6 +14,7 @@ the detector learns (else every spike would widen the scale and hide the next on
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from kades.temporal.detector import ReturnSpikeDetector
@@ -22,6 +23,16 @@ from kades.temporal.likelihood import AnomalyLikelihood
 
 
 ESCALATION_ODDS = 4.0
+# A gap: a point more than GAP_FACTOR times the series' typical step (and GAP_MIN_S) after
+# the one before. The detectors forget by elapsed time, so after hours one point would
+# replace what they learned of the series' scales and the next ordinary move would look
+# huge (a calm 1-minute series with ten 1-day gaps: 41 alerts against 1 without them). The
+# point after a gap is scored as any other, then advances the levels without teaching the
+# scales. The typical step is a running geometric mean of the steps, gaps included, so a
+# series that turns slower stops counting as gapped after a few points.
+GAP_FACTOR = 20.0
+GAP_MIN_S = 600.0
+STEP_RATE = 0.05
 
 
 def _odds(score: float) -> float:
@@ -75,6 +86,20 @@ class ThresholdFilter:
         self.last_alert: tuple[float, float] | None = None  # (time, score) of the last flag
         self.last_parts: dict[str, float] = {}  # the scores of the last point processed
         self.last_raw: dict[str, float] = {}    # the same before the likelihood
+        self.log_step: float | None = None      # log of the typical step (GAP_FACTOR)
+
+    def _after_gap(self, moment: float) -> bool:
+        """Whether `moment` comes after a gap; learns the typical step from it."""
+        last = self.detector.last_time
+        if last is None or moment <= last:
+            return False
+        log_step = math.log(moment - last)
+        if self.log_step is None:
+            self.log_step = log_step
+            return False
+        gap = moment - last > GAP_MIN_S and log_step > self.log_step + math.log(GAP_FACTOR)
+        self.log_step += STEP_RATE * (log_step - self.log_step)
+        return gap
 
     def process_one(self, x: dict) -> list[dict[str, Any]]:
         """Score x, learn from it unless anomalous; the flag it raises, if any.
@@ -83,6 +108,7 @@ class ThresholdFilter:
         its cooldown (the other kinds over it are named in its details and count as flagged).
         A flag is {time, anomaly_type, score, details}, `time` as given in x.
         """
+        after_gap = self._after_gap(x["time"])
         raw = self.last_raw = self.detector.score_parts(x)
         # the likelihood learns every point, anomalies too: a long event becomes the normal
         # (fewer alerts); its evidence in a flag's details is judged after learning it
@@ -93,7 +119,10 @@ class ThresholdFilter:
                 break
         else:  # nothing over the threshold: the common case
             self.anomalous_since = None
-            self.detector.learn_one(x)
+            if after_gap:
+                self.detector.advance_one(x)
+            else:
+                self.detector.learn_one(x)
             return []
         over = {kind: score for kind, score in parts.items() if score >= threshold}
         if self.anomalous_since is None:
@@ -156,6 +185,7 @@ class ThresholdFilter:
                 "last_over_time": dict(self.last_over_time),
                 "last_flag_score": dict(self.last_flag_score),
                 **({"last_alert": list(self.last_alert)} if self.last_alert else {}),
+                **({"log_step": self.log_step} if self.log_step is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
 
     @classmethod
@@ -176,4 +206,5 @@ class ThresholdFilter:
         monitor.last_over_time = dict(state.get("last_over_time", {}))
         monitor.last_flag_score = dict(state.get("last_flag_score", {}))
         monitor.last_alert = tuple(state["last_alert"]) if state.get("last_alert") else None
+        monitor.log_step = state.get("log_step")
         return monitor
