@@ -29,7 +29,7 @@ USER 10001
 
 # kades.runtime.serve (functions-framework with JSON log lines from the first) reads these;
 # Knative sets PORT=8080 too. THREADS/WORKERS come from the Service (THREADS =
-# containerConcurrency, see shared/kades/manifests.py).
+# containerConcurrency + 4 spare threads for the probes, see shared/kades/manifests.py).
 ENV FUNCTION_TARGET=handle \
     FUNCTION_SOURCE=/app/function/main.py \
     FUNCTION_SIGNATURE_TYPE=http \
