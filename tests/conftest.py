@@ -30,7 +30,7 @@ from werkzeug.wrappers import Request, Response
 from kades import clients
 from kades.alerts import delivery
 from kades.dev import redisgroups, services as devservices
-from kades.events.envelope import CloudEvent, decode
+from kades.events.envelope import decode
 from kades.settings import Settings, settings
 from kades.storage.migrate import migrate, storage_edition
 
@@ -256,14 +256,24 @@ def db_conn(kades_settings):
         conn.rollback()
 
 
+class RecordedEvents(list):
+    """The events a stand-in ingress received; `headers`: each request's headers."""
+
+    def __init__(self):
+        super().__init__()
+        self.headers: list[dict[str, str]] = []
+
+
 @pytest.fixture
-def recording_sink(monkeypatch) -> Iterator[list[CloudEvent]]:
+def recording_sink(monkeypatch) -> Iterator[RecordedEvents]:
     """A stand-in Broker ingress set as KADES_SINK_URL: a real HTTP server that answers 202
-    and records the CloudEvents posted to it, in any mode (a batch as its events)."""
-    received: list[CloudEvent] = []
+    and records the CloudEvents posted to it, in any mode (a batch as its events), and each
+    request's headers in `.headers`."""
+    received = RecordedEvents()
 
     @Request.application
     def ingress(request):
+        received.headers.append(dict(request.headers))
         received.extend(decode(request.headers, request.get_data()))
         return Response(status=202)
 

@@ -181,6 +181,7 @@ def sender_refused(verifier: oidc.Verifier | None, authorization: str | None) ->
 
 def handle_request(function: Function, ctx: Context, headers, body: bytes) -> flask.Response:
     """Decode, validate and handle every event of one request; map failures to statuses."""
+    sink.trace_context.set(sink.trace_headers(headers))  # for what the handler sends on
     try:
         events = decode(headers, body, specversions=function.specversions)
         check_consumable(function, events, body=body)

@@ -2,8 +2,14 @@
 
 With a token file (KADES_SINK_TOKEN_FILE) every event carries `Authorization: Bearer` with
 the token for the Broker's audience, as the Broker's EventPolicy requires once Knative's
-authentication-oidc is on (kades.runtime.tokenfile)."""
+authentication-oidc is on (kades.runtime.tokenfile). Events sent while handling a request
+carry its W3C trace context (`traceparent`, `tracestate`), as Knative's Broker sends it, so a
+trace goes on through the events a function emits (`trace_context`)."""
 from __future__ import annotations
+
+import contextvars
+import re
+from typing import Mapping
 
 import httpx
 
@@ -13,6 +19,30 @@ from kades.events.chunking import check_sizes
 from kades.events.envelope import CloudEvent, to_binary
 from kades.runtime import faults, tokenfile
 from kades.settings import settings
+
+
+# W3C Trace Context: version-traceid-parentid-flags, lowercase hex; tracestate bounded.
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_MAX_TRACESTATE = 512
+trace_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
+    "trace_context", default={})
+
+
+def trace_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The request's trace context to pass on: a well-formed `traceparent` (and its
+    `tracestate`), else nothing (a malformed one would break the next hop's trace).
+
+    >>> trace_headers({"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01", "tracestate": "k=v"})
+    {'traceparent': '00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01', 'tracestate': 'k=v'}
+    >>> trace_headers({"traceparent": "nonsense", "tracestate": "k=v"})
+    {}
+    """
+    parent = (headers.get("traceparent") or "").strip()
+    if not _TRACEPARENT.fullmatch(parent):
+        return {}
+    state = (headers.get("tracestate") or "").strip()
+    return {"traceparent": parent,
+            **({"tracestate": state} if state and len(state) <= _MAX_TRACESTATE else {})}
 
 
 def send(events: list[CloudEvent], sink_url: str, *, token_file: str | None = None) -> None:
@@ -25,6 +55,7 @@ def send(events: list[CloudEvent], sink_url: str, *, token_file: str | None = No
     for event in events:
         headers, body = to_binary(event)
         headers.update(tokenfile.authorization(token_file))  # per event: the file rotates
+        headers.update(trace_context.get())
         try:
             response = client.post(sink_url, headers=headers, content=body)
         except httpx.HTTPError as error:
