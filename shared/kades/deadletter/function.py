@@ -22,6 +22,9 @@ def _keep(event: CloudEvent, ctx) -> None:
     store_dead_letter(ctx.redis, event)
 
 
+DATA_FIELDS = ("data", "data_base64")
+
+
 def _keep_undecodable(ctx, headers, body: bytes, error) -> bool:
     # Knative's ingress checks the attributes, not the data: an event whose only problem is
     # its data (a JSON Content-Type over a body that is not JSON) can reach this sink; one
@@ -32,7 +35,6 @@ def _keep_undecodable(ctx, headers, body: bytes, error) -> bool:
     return True
 
 
-DATA_FIELDS = ("data", "data_base64")
 # Knative's ingress takes CloudEvents 0.3 as well as 1.0, and drops what the dead-letter
 # sink refuses: so it keeps 0.3 events as events, and those it cannot decode as they came.
 FUNCTION = Function("dead-letter", ANY_TYPE, _keep, identity=_dead_letter_identity,

@@ -73,8 +73,7 @@ def append(client, fields: dict[str, str]):
 
 def store_dead_letter(client: redis.Redis, event: CloudEvent, note: str = "") -> str:
     """Keep one dead letter; its id."""
-    entry_id = append(client, dead_letter_fields(event, note))
-    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return _text(append(client, dead_letter_fields(event, note)))
 
 
 def store_undecodable(client: redis.Redis, headers, body: bytes, problems) -> str:
@@ -85,9 +84,8 @@ def store_undecodable(client: redis.Redis, headers, body: bytes, problems) -> st
             if name.lower().startswith("ce-") or name.lower() == "content-type"}
     request = {"headers": kept, "body_base64": base64.b64encode(body).decode()}
     note = "; ".join(f"{p.field}: {p.message}" for p in problems)
-    entry_id = append(client, {"undecodable": json.dumps(request, separators=(",", ":")),
-                               "time": _now(), "note": note})
-    return entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return _text(append(client, {"undecodable": json.dumps(request, separators=(",", ":")),
+                                 "time": _now(), "note": note}))
 
 
 def _text(value) -> str:

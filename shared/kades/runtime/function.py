@@ -40,7 +40,8 @@ class Function:
     identity: Callable[[CloudEvent], str] | None = None
     idempotent: bool = False
     specversions: tuple[str, ...] = (SPECVERSION,)
-    keep_undecodable: Callable[["Context", Mapping[str, str], bytes, BadRequestError], bool] | None = None
+    keep_undecodable: Callable[["Context", Mapping[str, str], bytes, BadRequestError],
+                               bool] | None = None
 
 
 ANY_TYPE: tuple[str, ...] = ()

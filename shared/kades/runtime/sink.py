@@ -32,8 +32,10 @@ def trace_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The request's trace context to pass on: a well-formed `traceparent` (and its
     `tracestate`), else nothing (a malformed one would break the next hop's trace).
 
-    >>> trace_headers({"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01", "tracestate": "k=v"})
-    {'traceparent': '00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01', 'tracestate': 'k=v'}
+    >>> parent = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    >>> trace_headers({"traceparent": parent, "tracestate": "k=v"}) == {
+    ...     "traceparent": parent, "tracestate": "k=v"}
+    True
     >>> trace_headers({"traceparent": "nonsense", "tracestate": "k=v"})
     {}
     """

@@ -35,7 +35,8 @@ def track_token(conn: psycopg.Connection, *, key_id: str, token: str, alert_thre
     return _lowest_threshold(conn, token)
 
 
-def untrack_token(conn: psycopg.Connection, *, key_id: str, token: str) -> tuple[bool, float | None]:
+def untrack_token(conn: psycopg.Connection, *, key_id: str,
+                  token: str) -> tuple[bool, float | None]:
     """Remove one tracking: whether there was one, and the lowest threshold left (None: nobody
     tracks the token any more)."""
     _lock_token(conn, token)

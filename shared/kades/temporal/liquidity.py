@@ -93,5 +93,6 @@ class LiquidityDropDetector(Detector):
         if z is None:
             return {}
         return {"window_s": self.window_s, "baseline_liquidity": round(ratio_of(self.average), 2),
-                "liquidity_change": round(change_of(liquidity_level(x["liquidity"]) - self.average), 6),
+                "liquidity_change": round(
+                    change_of(liquidity_level(x["liquidity"]) - self.average), 6),
                 "liquidity_z": round(-z, 2)}

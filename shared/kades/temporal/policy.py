@@ -58,6 +58,14 @@ def new_monitor(state: dict | None = None, *, log_scale: bool = True) -> Thresho
                                       likelihood_params=dict(LIKELIHOOD_PARAMS), **FILTER_PARAMS)
 
 
+def too_soon(monitor: ThresholdFilter, moment: float) -> bool:
+    """Whether a point at `moment` scores 0 and teaches nothing for coming too soon: less
+    than MIN_STEP_S after the last point the monitor took (`step`), or at its time or before
+    (the detectors never look back)."""
+    last = monitor.detector.last_time
+    return last is not None and moment < last + MIN_STEP_S
+
+
 def step(monitor: ThresholdFilter, x: dict) -> Verdict:
     """Run one point through the monitor: learn from it and say what it raises. A point less
     than MIN_STEP_S after the last one is left out (score 0, nothing learned), as one at the

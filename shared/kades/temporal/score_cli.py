@@ -42,7 +42,7 @@ from typing import Iterator, NamedTuple, TextIO
 from kades import exitcodes
 from kades.cliutil import (STDIO, csv_delimiter, csv_rows, open_input, open_output,
                            progress as progress_bar)
-from kades.temporal.policy import MIN_STEP_S, new_monitor, step
+from kades.temporal.policy import new_monitor, step, too_soon as policy_too_soon
 
 MAX_PROBLEMS_SHOWN = 10
 COLUMNS = ("anomaly_score", "top_detector", "alert")  # added to every row
@@ -337,10 +337,8 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
     def scored(token: str | None, moment: float, value: float | None, fields: dict):
         nonlocal too_soon
         monitor = monitors.get(token) or first_row(token)
-        # The policy leaves out a point less than MIN_STEP_S after the last one it took (and
-        # the detectors one of the same time): counted, as the summary must not call it scored.
-        last = monitor.detector.last_time
-        too_soon += value is not None and last is not None and moment < last + MIN_STEP_S
+        # counted apart, as the summary must not call such a row scored
+        too_soon += value is not None and policy_too_soon(monitor, moment)
         return _columns(monitor, moment, value, fields)
 
     sep = delimiter(path)
