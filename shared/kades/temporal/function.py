@@ -93,7 +93,7 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
     # a state without a likelihood (before it existed) keeps its detector; the likelihood
     # starts afresh and warms up (kades.temporal.likelihood)
     monitor = new_monitor(state)
-    last_time = monitor.detector.last_time
+    last_time = monitor.last_time
     anomalies = []
     for moment, tick in series:
         if last_time is not None and moment <= last_time:

@@ -62,7 +62,7 @@ def too_soon(monitor: ThresholdFilter, moment: float) -> bool:
     """Whether a point at `moment` scores 0 and teaches nothing for coming too soon: less
     than MIN_STEP_S after the last point the monitor took (`step`), or at its time or before
     (the detectors never look back)."""
-    last = monitor.detector.last_time
+    last = monitor.last_time
     return last is not None and moment < last + MIN_STEP_S
 
 
@@ -71,7 +71,7 @@ def step(monitor: ThresholdFilter, x: dict) -> Verdict:
     than MIN_STEP_S after the last one is left out (score 0, nothing learned), as one at the
     same time is: the detectors step in seconds, and a burst of 10,000 ticks within 4 s,
     each learned as a full second, left a token's alerts muted for hours."""
-    last = monitor.detector.last_time
+    last = monitor.last_time
     if last is not None and last < x["time"] < last + MIN_STEP_S:
         return _LEFT_OUT
     flags = monitor.process_one(x)

@@ -31,8 +31,18 @@ ESCALATION_ODDS = 4.0
 # scales. The typical step is a running geometric mean of the steps, gaps included, so a
 # series that turns slower stops counting as gapped after a few points.
 GAP_FACTOR = 20.0
+LOG_GAP_FACTOR = math.log(GAP_FACTOR)
 GAP_MIN_S = 600.0
 STEP_RATE = 0.05
+# A coarse series runs on a slower clock. The detectors' half-lives, windows, cooldowns and
+# episodes are in seconds, set for ticks: at 5-minute or daily steps their long averages
+# would hold a point or two. A series whose resolution (its shortest step so far) is over
+# CLOCK_REF_S runs on a clock slowed by resolution / CLOCK_REF_S, so each of its steps lasts
+# CLOCK_REF_S or more to the detectors. A minimum, not a typical step: a tick series with
+# quiet stretches (a trade most minutes, none in some) keeps its real clock, where a
+# typical step slowed the pump tapes' clock too and lost a pump. 90 s: the web KPIs
+# (in-sample) caught the most from 75 to 100 s.
+CLOCK_REF_S = 90.0
 
 
 def _odds(score: float) -> float:
@@ -64,6 +74,9 @@ class ThresholdFilter:
             volatility): while some kind stays over the threshold (gaps of at most quiet_s),
             no flag of any kind for this long after the last flag, unless far stronger than
             it (as above); the kinds it covered count as flagged. 0: each kind on its own.
+
+    The durations are on the detectors' clock, which a coarse series slows (CLOCK_REF_S);
+    a flag's time and evidence are in real time.
     """
 
     def __init__(self, detector, *, threshold: float = 0.5,
@@ -87,19 +100,46 @@ class ThresholdFilter:
         self.last_parts: dict[str, float] = {}  # the scores of the last point processed
         self.last_raw: dict[str, float] = {}    # the same before the likelihood
         self.log_step: float | None = None      # log of the typical step (GAP_FACTOR)
+        self.resolution: float | None = None    # the shortest step (CLOCK_REF_S)
+        self.clock_offset = 0.0                 # real time less the detectors' time
 
-    def _after_gap(self, moment: float) -> bool:
-        """Whether `moment` comes after a gap; learns the typical step from it."""
+    @property
+    def last_time(self) -> float | None:
+        """The real time of the last point taken (the detectors' clock may run slower)."""
         last = self.detector.last_time
-        if last is None or moment <= last:
-            return False
-        log_step = math.log(moment - last)
-        if self.log_step is None:
-            self.log_step = log_step
-            return False
-        gap = moment - last > GAP_MIN_S and log_step > self.log_step + math.log(GAP_FACTOR)
-        self.log_step += STEP_RATE * (log_step - self.log_step)
-        return gap
+        return None if last is None else last + self.clock_offset
+
+    @property
+    def clock_scale(self) -> float:
+        """Real seconds per second of the detectors' clock (1: a real clock)."""
+        if self.resolution is None or self.resolution <= CLOCK_REF_S:
+            return 1.0
+        return self.resolution / CLOCK_REF_S
+
+    def _clock(self, moment: float) -> tuple[float, bool]:
+        """`moment` on the detectors' clock, and whether it comes after a gap; learns the
+        series' typical step and resolution from it. (Per point: attributes read once.)"""
+        last, offset = self.detector.last_time, self.clock_offset
+        if last is None:
+            return moment, False
+        last += offset
+        if moment <= last:
+            return moment - offset, False
+        step = moment - last
+        log_step = math.log(step)
+        typical = self.log_step
+        if typical is None:
+            typical = log_step
+        gap = step > GAP_MIN_S and log_step > typical + LOG_GAP_FACTOR
+        self.log_step = typical + STEP_RATE * (log_step - typical)
+        resolution = self.resolution
+        # a step GAP_FACTOR times shorter than the typical one is a stray (a duplicated row)
+        # and does not set the resolution
+        if resolution is None or (step < resolution and log_step >= typical - LOG_GAP_FACTOR):
+            self.resolution = resolution = step
+        if resolution > CLOCK_REF_S:
+            offset = self.clock_offset = offset + step - step * CLOCK_REF_S / resolution
+        return moment - offset, gap
 
     def process_one(self, x: dict) -> list[dict[str, Any]]:
         """Score x, learn from it unless anomalous; the flag it raises, if any.
@@ -108,7 +148,10 @@ class ThresholdFilter:
         its cooldown (the other kinds over it are named in its details and count as flagged).
         A flag is {time, anomaly_type, score, details}, `time` as given in x.
         """
-        after_gap = self._after_gap(x["time"])
+        moment = x["time"]
+        model, after_gap = self._clock(moment)
+        if model != moment:
+            x = {**x, "time": model}
         raw = self.last_raw = self.detector.score_parts(x)
         # the likelihood learns every point, anomalies too: a long event becomes the normal
         # (fewer alerts); its evidence in a flag's details is judged after learning it
@@ -142,7 +185,7 @@ class ThresholdFilter:
                 self.last_flag_score[covered] = over[covered]
             if not in_episode:
                 self.last_alert = (x["time"], over[kind])
-                flags.append({"time": x["time"], "anomaly_type": kind,
+                flags.append({"time": moment, "anomaly_type": kind,
                               "score": round(over[kind], 4),
                               "details": self._details(x, kind, over)})
         if x["time"] - self.anomalous_since >= self.relearn_after_s:
@@ -172,6 +215,8 @@ class ThresholdFilter:
         details = (describe(x, kind) if describe else
                    {"detector": self.detector.name, **self.detector.evidence(x)})
         details["price"] = x["price"]
+        if "window_s" in details and self.clock_scale != 1.0:  # in real seconds
+            details["window_s"] = round(details["window_s"] * self.clock_scale, 3)
         if self.likelihood:
             details["raw_score"] = round(self.last_raw[kind], 4)
             details.update(self.likelihood.evidence(kind))
@@ -186,6 +231,8 @@ class ThresholdFilter:
                 "last_flag_score": dict(self.last_flag_score),
                 **({"last_alert": list(self.last_alert)} if self.last_alert else {}),
                 **({"log_step": self.log_step} if self.log_step is not None else {}),
+                **({"clock": [self.resolution, self.clock_offset]}
+                   if self.resolution is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
 
     @classmethod
@@ -207,4 +254,6 @@ class ThresholdFilter:
         monitor.last_flag_score = dict(state.get("last_flag_score", {}))
         monitor.last_alert = tuple(state["last_alert"]) if state.get("last_alert") else None
         monitor.log_step = state.get("log_step")
+        if state.get("clock"):
+            monitor.resolution, monitor.clock_offset = state["clock"]
         return monitor
