@@ -43,6 +43,14 @@ STEP_RATE = 0.05
 # typical step slowed the pump tapes' clock too and lost a pump. 90 s: the web KPIs
 # (in-sample) caught the most from 75 to 100 s.
 CLOCK_REF_S = 90.0
+# An alert that recurs daily is the series' rhythm, not news (a KPI that steps up at 08:00
+# and down at 20:00 alerted at both, every day): a flag of a kind raised at the same time of
+# day on RECUR_DAYS of the RECUR_LOOKBACK days before is kept quiet. Only for series with
+# steps of RECUR_MAX_STEP_S or less: on daily bars every point is at the same time of day.
+RECUR_DAYS, RECUR_LOOKBACK = 2, 3
+RECUR_TOLERANCE_S = 1800.0
+RECUR_MAX_STEP_S = 3600.0
+DAY_S = 86400.0
 
 
 def _odds(score: float) -> float:
@@ -102,6 +110,7 @@ class ThresholdFilter:
         self.log_step: float | None = None      # log of the typical step (GAP_FACTOR)
         self.resolution: float | None = None    # the shortest step (CLOCK_REF_S)
         self.clock_offset = 0.0                 # real time less the detectors' time
+        self.recent_flags: list[list] = []      # [real time, kind] of recent flags (RECUR_DAYS)
 
     @property
     def last_time(self) -> float | None:
@@ -185,6 +194,7 @@ class ThresholdFilter:
                 self.last_flag_score[covered] = over[covered]
             if not in_episode:
                 self.last_alert = (x["time"], over[kind])
+            if not in_episode and not self._recurs(moment, kind):
                 flags.append({"time": moment, "anomaly_type": kind,
                               "score": round(over[kind], 4),
                               "details": self._details(x, kind, over)})
@@ -193,6 +203,22 @@ class ThresholdFilter:
         else:
             self.detector.advance_one(x)
         return flags
+
+    def _recurs(self, moment: float, kind: str) -> bool:
+        """Whether a flag of `kind` at real time `moment` recurs daily: one of its kind came
+        at this time of day (within RECUR_TOLERANCE_S, or two steps) on RECUR_DAYS of the
+        RECUR_LOOKBACK days before. Remembers it either way."""
+        if self.resolution is None or self.resolution > RECUR_MAX_STEP_S:
+            return False
+        tolerance = max(RECUR_TOLERANCE_S, 2 * self.resolution)
+        recent = [flag for flag in self.recent_flags
+                  if moment - flag[0] <= RECUR_LOOKBACK * DAY_S + tolerance]
+        days = {round((moment - then) / DAY_S) for then, was in recent if was == kind
+                and abs((moment - then) - DAY_S * round((moment - then) / DAY_S)) <= tolerance}
+        days.discard(0)
+        recent.append([moment, kind])
+        self.recent_flags = recent
+        return len(days) >= RECUR_DAYS
 
     def _in_episode(self, moment: float) -> bool:
         """Whether the last flag's episode still runs: flagged less than episode_s ago and
@@ -233,6 +259,7 @@ class ThresholdFilter:
                 **({"log_step": self.log_step} if self.log_step is not None else {}),
                 **({"clock": [self.resolution, self.clock_offset]}
                    if self.resolution is not None else {}),
+                **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
 
     @classmethod
@@ -254,6 +281,7 @@ class ThresholdFilter:
         monitor.last_flag_score = dict(state.get("last_flag_score", {}))
         monitor.last_alert = tuple(state["last_alert"]) if state.get("last_alert") else None
         monitor.log_step = state.get("log_step")
+        monitor.recent_flags = [list(flag) for flag in state.get("recent_flags", [])]
         if state.get("clock"):
             monitor.resolution, monitor.clock_offset = state["clock"]
         return monitor
