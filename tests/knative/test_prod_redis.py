@@ -207,14 +207,14 @@ def redis_cli() -> Path:
     return folder
 
 
-def _configure(tmp_path: Path, redis_cli: Path, pod: str) -> tuple[str, str]:
+def _configure(tmp_path: Path, redis_cli: Path, pod: str, **more_env: str) -> tuple[str, str]:
     """Run configure.sh for `pod` (no peer answers here); its redis.conf and sentinel.conf."""
     conf, data = tmp_path / "conf", tmp_path / "data"
     conf.mkdir(parents=True, exist_ok=True)
     data.mkdir(parents=True, exist_ok=True)
     env = {"PATH": f"{redis_cli}:{os.environ['PATH']}", "POD_NAME": pod, "NAMESPACE": "kades",
            "REDIS_NODES": "3", "REDIS_MEMORY_LIMIT_MI": "1024", "CONF_DIR": str(conf),
-           "DATA_DIR": str(data)}
+           "DATA_DIR": str(data), "RESOLV_CONF": str(tmp_path / "no-resolv.conf"), **more_env}
     done = subprocess.run(["sh", str(SCRIPT)], env=env, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
@@ -247,6 +247,21 @@ def test_a_replica_follows_redis_0_and_a_restart_follows_the_last_known_primary(
     redis_conf, sentinel_conf = _configure(tmp_path / "zero", redis_cli, "redis-0")
     assert f"replicaof redis-2.{DOMAIN} 6379" in redis_conf.splitlines()
     assert f"sentinel monitor kades redis-2.{DOMAIN} 6379 2" in sentinel_conf
+
+
+@pytest.mark.slow
+def test_the_names_use_the_cluster_domain_of_the_pod(tmp_path, redis_cli):
+    """A cluster whose DNS domain is not cluster.local: the names come from the search list
+    the kubelet writes into every pod's resolv.conf."""
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("search kades.svc.corp.example svc.corp.example corp.example\n"
+                      "nameserver 10.96.0.10\noptions ndots:5\n")
+    redis_conf, sentinel_conf = _configure(tmp_path, redis_cli, "redis-1",
+                                           RESOLV_CONF=str(resolv))
+    domain = "redis-headless.kades.svc.corp.example"
+    assert f"replica-announce-ip redis-1.{domain}" in redis_conf.splitlines()
+    assert f"replicaof redis-0.{domain} 6379" in redis_conf.splitlines()
+    assert f"sentinel announce-ip redis-1.{domain}" in sentinel_conf.splitlines()
 
 
 def _gib(quantity: str) -> float:

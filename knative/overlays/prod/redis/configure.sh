@@ -13,7 +13,12 @@ set -eu
 
 : "${POD_NAME:?}" "${NAMESPACE:?}" "${REDIS_NODES:?}" "${REDIS_MEMORY_LIMIT_MI:?}"
 MASTER=kades
-DOMAIN="redis-headless.${NAMESPACE}.svc.cluster.local"
+# The cluster's DNS domain, which is cluster.local only by default: the pod's resolv.conf
+# search list has a svc.<domain> entry, written by the kubelet for every pod.
+RESOLV_CONF="${RESOLV_CONF:-/etc/resolv.conf}"  # another path only in the tests
+CLUSTER_DOMAIN=$(awk '$1 == "search" { for (i = 2; i <= NF; i++) if ($i ~ /^svc\./) {
+  print substr($i, 5); exit } }' "$RESOLV_CONF" 2>/dev/null || true)
+DOMAIN="redis-headless.${NAMESPACE}.svc.${CLUSTER_DOMAIN:-cluster.local}"
 SELF="${POD_NAME}.${DOMAIN}"
 CONF_DIR="${CONF_DIR:-/conf}"  # both mounts of the pod; other paths only in the tests
 DATA_DIR="${DATA_DIR:-/data}"
