@@ -4,12 +4,15 @@ answered 200 with a catalogue event or 202 with nothing; a malformed event gets 
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from functions_framework import create_app
+from prometheus_client import REGISTRY
 
 from kades.events.catalogue import EXAMPLE_MINT, SCHEMAS, example, new_event
 from kades.events.envelope import to_binary, to_structured
@@ -175,3 +178,98 @@ def test_the_dead_letter_sink_keeps_what_knative_accepts_and_no_function_could_d
     request = json.loads(fields[b"undecodable"])
     assert request["headers"]["ce-knativeerrordest"] == "http://temporal-analysis.kades.svc"
     assert base64.b64decode(request["body_base64"]) == b'{"price": '
+
+
+def _events_counted(outcome: str) -> float:
+    return REGISTRY.get_sample_value("kades_events_total", {
+        "function": "dead-letter", "type": "-", "outcome": outcome}) or 0.0
+
+
+_BROKEN = {"ce-specversion": "1.0", "ce-id": "broken-2", "ce-source": "/tests", "ce-type": "t.v1",
+           "content-type": "application/json", "ce-knativearrivaltime": "2026-12-01T10:00:00Z",
+           "ce-knativeerrordest": "http://temporal-analysis.kades.svc"}
+
+
+def test_a_broker_retry_of_an_undecodable_request_is_kept_once(client_of, redis_conn):
+    """A Broker retries a delivery its dead-letter sink did not acknowledge (an answer lost):
+    an undecodable request was kept again at each retry, where an event is kept once. Kept
+    once now, known by its attributes (binary mode) or else by its headers and body; failed
+    again after a replay (a new arrival time), it is kept again."""
+    from kades.deadletter.store import list_dead_letters
+    structured = {"content-type": "application/cloudevents+json"}
+    document = json.dumps({"specversion": "1.0", "id": "broken-3", "source": "/tests",
+                           "type": "t.v1", "data_base64": "not base64!"}).encode()
+    client, duplicates = client_of("dead-letter"), _events_counted("duplicate")
+    for headers, body in ((_BROKEN, b'{"price": '), (_BROKEN, b'{"price": '),
+                          (structured, document), (structured, document),
+                          ({**_BROKEN, "ce-knativearrivaltime": "2026-12-02T10:00:00Z"},
+                           b'{"price": '),
+                          (structured, document.replace(b"broken-3", b"broken-4"))):
+        response = client.post("/", headers=headers, data=body)
+        assert response.status_code == 202, response.data[:300]
+    letters = list_dead_letters(redis_conn)
+    assert len(letters) == 4 and all("no valid CloudEvent" in d.unreadable for d in letters)
+    assert _events_counted("duplicate") == duplicates + 2
+    for _ in range(2):  # refused, as Knative's ingress would: refused again, not "in progress"
+        response = client.post("/", headers={**_BROKEN, "ce-id": ""}, data=b'{"price": ')
+        assert response.status_code == 400, response.data[:300]
+
+
+def _chunked(client, headers, stream):
+    # as gunicorn serves a chunked body: no Content-Length, the stream ends where it ends
+    return client.post("/", input_stream=stream,
+                       headers={**headers, "Transfer-Encoding": "chunked"},
+                       environ_overrides={"wsgi.input_terminated": True})
+
+
+def test_the_dead_letter_sink_keeps_an_oversized_event_truncated_once(
+        client_of, redis_conn, kades_env, monkeypatch, capsys):
+    """Every function answers 413 to a body over KADES_MAX_EVENT_BYTES, and a Broker drops
+    what its dead-letter sink refuses. The sink keeps the request's headers and its body's
+    size, sha256 and first bytes, once per delivery (here retried chunked), listed by `kades
+    dlq` as unreadable, truncated, and never replayed. Past keep.READ_CEILING times the limit
+    (its Content-Length, or read so far) it answers 413 as well."""
+    from kades import exitcodes
+    from kades.deadletter.cli import main_dlq
+    from kades.deadletter.store import list_dead_letters
+    from kades.keys import DLQ
+    monkeypatch.setenv("KADES_MAX_EVENT_BYTES", "100")
+    client = client_of("dead-letter")
+    body = json.dumps({"price": 2, "note": "x" * 1000}).encode()
+    assert client.post("/", headers=_BROKEN, data=body).status_code == 202
+    assert _chunked(client, _BROKEN, io.BytesIO(body)).status_code == 202  # the Broker's retry
+    [letter] = list_dead_letters(redis_conn)
+    assert letter.event is None and letter.unreadable.startswith("truncated")
+    [(_, fields)] = redis_conn.xrange(DLQ)
+    kept = json.loads(fields[b"truncated"])
+    assert kept["size"] == len(body) and kept["sha256"] == hashlib.sha256(body).hexdigest()
+    assert base64.b64decode(kept["head_base64"]) == body[:100]
+    assert kept["headers"]["ce-knativeerrordest"] == _BROKEN["ce-knativeerrordest"]
+    url = kades_env.redis_url
+    assert main_dlq(["--redis-url", url, "list"]) == exitcodes.OK
+    assert f"{letter.id}  {letter.time}  UNREADABLE: truncated" in capsys.readouterr().out
+    assert main_dlq(["--redis-url", url, "replay", "--all",
+                     "--ingress", "http://127.0.0.1:9/nowhere"]) == exitcodes.FAILURE
+    assert f"{letter.id}: unreadable, not replayed: truncated" in capsys.readouterr().err
+    from kades.runtime.keep import READ_CEILING
+    over = b" " * (READ_CEILING * 100 + 1)
+    assert client.post("/", headers=_BROKEN, data=over).status_code == 413
+    assert _chunked(client, _BROKEN, io.BytesIO(over)).status_code == 413
+    assert [d.id for d in list_dead_letters(redis_conn)] == [letter.id]
+
+
+def test_an_oversized_body_is_read_in_chunks_no_further_than_the_ceiling():
+    from kades.runtime.keep import read_oversized
+    stream = io.BytesIO(b"y" * 10**6)
+    assert read_oversized(stream, stream.read(101), 100, 1000) is None
+    assert stream.tell() <= 1000 + 2**16  # the rest left unread
+    stream = io.BytesIO(b"y" * 1000)
+    assert read_oversized(stream, stream.read(101), 100, 1000).head == b"y" * 100
+
+
+@pytest.mark.parametrize("name", sorted(set(FUNCTIONS) - {"dead-letter"}))
+def test_every_other_function_refuses_an_oversized_body(client_of, monkeypatch, name):
+    monkeypatch.setenv("KADES_MAX_EVENT_BYTES", "100")
+    assert load(name).keep_too_large is None
+    headers = {**_BROKEN, "ce-type": "ai.kades.market.tick.v1"}
+    assert client_of(name).post("/", headers=headers, data=b" " * 101).status_code == 413

@@ -175,6 +175,14 @@ def test_oversized_body_is_refused_before_parsing(client_of, monkeypatch):
     assert response.get_json()["error"]["code"] == "payload_too_large"
 
 
+def test_keeping_requests_undecoded_needs_their_identity():
+    """Without it a retry could not be told from a new request: refused when declared."""
+    from kades.runtime.function import ANY_TYPE, Function
+    with pytest.raises(ValueError, match="request_identity"):
+        Function("keeper", ANY_TYPE, lambda event, ctx: None,
+                 keep_undecodable=lambda ctx, headers, body, error: True)
+
+
 def test_probes_and_metrics(client_of):
     client = client_of("counter")
     assert client.get("/health").get_json()["status"] == "ok"

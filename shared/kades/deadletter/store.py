@@ -1,8 +1,11 @@
 """The dead-letter stream `kades.keys.DLQ`: its entries, listing and replay.
 
 Each entry holds the event as received (structured JSON, with its `knativeerror*`
-extensions) and a few columns for listing. Replay strips the Knative error extensions and
-the broker TTL, posts the event back to the broker ingress and deletes what was accepted.
+extensions) and a few columns for listing; one the dead-letter function could not decode
+holds the request as it came ('undecodable'), and one too large to keep whole its headers and
+its body's size, sha256 and first bytes ('truncated'): both are listed as unreadable and never
+replayed. Replay strips the Knative error extensions and the broker TTL, posts the event
+back to the broker ingress and deletes what was accepted.
 """
 from __future__ import annotations
 
@@ -76,15 +79,35 @@ def store_dead_letter(client: redis.Redis, event: CloudEvent, note: str = "") ->
     return _text(append(client, dead_letter_fields(event, note)))
 
 
-def store_undecodable(client: redis.Redis, headers, body: bytes, problems) -> str:
-    """Keep a request that is no valid event as it came (its ce-* and Content-Type headers,
-    its body), for an operator to read: a Knative Broker drops what its dead-letter sink
-    refuses. Listed as unreadable with its problems; never replayed."""
-    kept = {name.lower(): value for name, value in headers.items()
+def request_headers(headers) -> dict[str, str]:
+    """The headers of a request kept as it came: its ce-* (the attributes, in binary mode)
+    and Content-Type, names in lower case."""
+    return {name.lower(): value for name, value in headers.items()
             if name.lower().startswith("ce-") or name.lower() == "content-type"}
-    request = {"headers": kept, "body_base64": base64.b64encode(body).decode()}
+
+
+def store_undecodable(client: redis.Redis, headers, body: bytes, problems) -> str:
+    """Keep a request that is no valid event as it came (its request_headers, its body), for
+    an operator to read: a Knative Broker drops what its dead-letter sink refuses. Listed as
+    unreadable with its problems; never replayed."""
+    request = {"headers": request_headers(headers),
+               "body_base64": base64.b64encode(body).decode()}
     note = "; ".join(f"{p.field}: {p.message}" for p in problems)
-    return _text(append(client, {"undecodable": json.dumps(request, separators=(",", ":")),
+    return _store_request(client, "undecodable", request, note)
+
+
+def store_too_large(client: redis.Redis, headers, head: bytes, size: int, sha256: str) -> str:
+    """Keep what can be kept of a request whose body was over the size limit: its
+    request_headers, its body's size, sha256 and first bytes (`head`). Listed as unreadable
+    and truncated; never replayed, as it is not whole."""
+    request = {"headers": request_headers(headers), "size": size, "sha256": sha256,
+               "head_base64": base64.b64encode(head).decode()}
+    note = f"body of {size} bytes, over the size limit: its first {len(head)} bytes kept"
+    return _store_request(client, "truncated", request, note)
+
+
+def _store_request(client: redis.Redis, field: str, request: dict, note: str) -> str:
+    return _text(append(client, {field: json.dumps(request, separators=(",", ":")),
                                  "time": _now(), "note": note}))
 
 
@@ -102,6 +125,9 @@ def _dead_letter(entry_id, fields) -> DeadLetter:
     if "undecodable" in fields:
         return replace(letter, unreadable="no valid CloudEvent as received (the request is "
                                           f"kept in 'undecodable'): {letter.note}")
+    if "truncated" in fields:
+        return replace(letter, unreadable="truncated, too large to keep whole (its headers, size, "
+                                          f"sha256 and head are in 'truncated'): {letter.note}")
     if "event" not in fields:
         return replace(letter, unreadable="no 'event' field")
     try:

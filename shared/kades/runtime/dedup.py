@@ -185,13 +185,27 @@ def source_and_id(event: CloudEvent) -> str:
 
 
 def claim(client: redis.Redis, function: str, event: CloudEvent,
-          identity: Callable[[CloudEvent], str] | None = None, *, lease_s: float,
-          abandoned: TtlCache, replicas: int = 0, wait_s: float = 0.5) -> Claim:
-    """Our claim of the event, or what others did with it. `abandoned`: this function's
-    claims its process could not give back (`abandoned_claims`). `replicas`: the done mark
-    waits for at least that many (Settings.redis_wait_replicas) and for every replica in step
-    with the primary at the claim, and the claim names its primary."""
-    key = dedup_key(function, (identity or source_and_id)(event))
+          identity: Callable[[CloudEvent], str] | None = None, **options) -> Claim:
+    """Our claim of the event, `identity(event)` (by default its source and id), or what
+    others did with it: `claim_identity`."""
+    return claim_identity(client, function, (identity or source_and_id)(event), **options)
+
+
+def claim_options(ctx: Context) -> dict:
+    """The options of `claim` as a function's Context sets them."""
+    return {"lease_s": ctx.settings.claim_lease_s, "abandoned": ctx.local(abandoned_claims),
+            "replicas": ctx.settings.redis_wait_replicas,
+            "wait_s": ctx.settings.redis_wait_timeout_s}
+
+
+def claim_identity(client: redis.Redis, function: str, identity: str, *, lease_s: float,
+                   abandoned: TtlCache, replicas: int = 0, wait_s: float = 0.5) -> Claim:
+    """Our claim of what `identity` names (an event; a request kept undecoded), or what
+    others did with it. `abandoned`: this function's claims its process could not give back
+    (`abandoned_claims`). `replicas`: the done mark waits for at least that many
+    (Settings.redis_wait_replicas) and for every replica in step with the primary at the
+    claim, and the claim names its primary."""
+    key = dedup_key(function, identity)
     token = _PROCESSING + os.urandom(8).hex().encode()
     if replicas:
         # Wait for every replica in step with the primary, not only `replicas` of them:
@@ -212,7 +226,8 @@ def claim(client: redis.Redis, function: str, event: CloudEvent,
             return ours(token=token)
         stored = client.get(key)
         if stored is None:  # expired between the two calls: try once more
-            return claim(client, function, event, identity, lease_s=lease_s, abandoned=abandoned)
+            return claim_identity(client, function, identity, lease_s=lease_s,
+                                  abandoned=abandoned)
     if stored.startswith(_PROCESSING):
         if abandoned.get(key) == stored:
             taken = (_TAKE_OVER_ON_PRIMARY(client, key, stored, token, _ms(lease_s)) if replicas

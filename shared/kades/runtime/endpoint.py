@@ -8,6 +8,7 @@ Besides events (POST /), every function serves GET /health, /ready and /metrics.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -27,7 +28,7 @@ from kades.events.envelope import (CloudEvent, control_problems, decode, holds_n
 from kades.logs import configure_logging, current_event_id, log
 from kades.metrics import (DUPLICATES, EMITTED, EVENTS, HANDLER_SECONDS, IN_FLIGHT, event_type,
                            render)
-from kades.runtime import dedup, oidc, sink
+from kades.runtime import dedup, keep, oidc, sink
 from kades.runtime.function import ANY_TYPE, Context, Function, as_event_list
 from kades.runtime.state import OUTBOX_TTL_S
 
@@ -142,12 +143,21 @@ def http_function(function: Function, ctx: Context | None = None) -> Callable[[f
         if refused is not None:
             return refused
         limit = ctx.settings.max_event_bytes
-        if (request.content_length or 0) > limit:
-            return too_large(limit)
+        # what a function that keeps oversized bodies reads of one, counting and hashing it
+        ceiling = limit if function.keep_too_large is None else keep.READ_CEILING * limit
+        if (request.content_length or 0) > ceiling:
+            return too_large(ceiling)
         body = request.stream.read(limit + 1)  # bounded: a chunked body has no Content-Length
+        oversized = None
         if len(body) > limit:
-            return too_large(limit)
+            if function.keep_too_large is None:
+                return too_large(limit)
+            oversized = keep.read_oversized(request.stream, body, limit, ceiling)
+            if oversized is None:
+                return too_large(ceiling)
         try:
+            if oversized is not None:
+                return _keep_too_large(function, ctx, request.headers, oversized)
             return handle_request(function, ctx, request.headers, body)
         except Exception:  # noqa: BLE001 -- a bug: logged whole and answered 500 (retried)
             return internal_error(function.name)
@@ -212,15 +222,32 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
 
 def _keep_undecodable(function: Function, ctx: Context, headers, body: bytes,
                       error: BadRequestError) -> flask.Response | None:
-    """202 when the function kept the request, 503 when it could not now, None: refuse it."""
+    """202 when the function kept the request (or a retry of it before), 503 when it could
+    not now, None: refuse it."""
+    return _kept(function, ctx, headers, hashlib.sha256(body).hexdigest(),
+                 lambda: function.keep_undecodable(ctx, headers, body, error),
+                 "kept_undecodable", code=error.code, problems=len(error.problems))
+
+
+def _keep_too_large(function: Function, ctx: Context, headers,
+                    body: keep.Oversized) -> flask.Response:
+    """202 when the function kept what it could of a body over the limit (or of a retry of
+    it before), 503 when it could not now, 413 when it refuses it."""
+    return _kept(function, ctx, headers, body.sha256,
+                 lambda: function.keep_too_large(ctx, headers, body),
+                 "kept_too_large", size=body.size) or too_large(ctx.settings.max_event_bytes)
+
+
+def _kept(function: Function, ctx: Context, headers, body_sha256: str,
+          keeping: Callable[[], bool], outcome: str, **details) -> flask.Response | None:
+    """Keep a request without decoding it, once (keep.keep_once): 202, 503 when it cannot be
+    now, None when the function refuses it."""
     try:
-        if not function.keep_undecodable(ctx, headers, body, error):
+        if not keep.keep_once(function, ctx, headers, body_sha256, keeping, outcome, **details):
             return None
     except clients.TEMPORARY_ERRORS as failure:
         log(logger, logging.WARNING, "temporary failure", error=str(failure))
         return error_response(503, "unavailable", f"temporary failure: {type(failure).__name__}")
-    EVENTS.labels(function.name, "-", "kept_undecodable").inc()
-    log(logger, logging.WARNING, "kept undecodable", code=error.code, problems=len(error.problems))
     return flask.Response(b"", status=202)
 
 
@@ -271,10 +298,7 @@ def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[Cl
         else:
             try:
                 claim = dedup.claim(ctx.redis, function.name, event, function.identity,
-                                    lease_s=ctx.settings.claim_lease_s,
-                                    abandoned=ctx.local(dedup.abandoned_claims),
-                                    replicas=ctx.settings.redis_wait_replicas,
-                                    wait_s=ctx.settings.redis_wait_timeout_s)
+                                    **dedup.claim_options(ctx))
                 if claim.in_progress:
                     EVENTS.labels(function.name, kind, "in_progress").inc()
                     raise TemporaryFailure("the same event is being handled by another request")

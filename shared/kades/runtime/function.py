@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, TypeVar, Union
 
 import psycopg
 from redis import Redis
@@ -13,6 +13,9 @@ from kades import clients
 from kades.errors import BadRequestError
 from kades.events.envelope import SPECVERSION, CloudEvent
 from kades.settings import Settings
+
+if TYPE_CHECKING:
+    from kades.runtime.keep import Oversized
 
 # A handler returns its reply, or its reply followed by further events, or nothing.
 HandlerResult = Union[CloudEvent, list[CloudEvent], None]
@@ -31,6 +34,11 @@ class Function:
     `specversions`: the CloudEvents versions it decodes. `keep_undecodable(ctx, headers, body,
     error)`: given a request that is no valid event, keep it and say True, instead of a 400
     (the dead-letter sink: a Knative Broker drops what its dead-letter sink refuses).
+    `keep_too_large(ctx, headers, body)`: given a body over Settings.max_event_bytes (read up
+    to keep.READ_CEILING times that, its head, size and sha256: keep.Oversized), keep it and
+    say True, instead of a 413. Either needs `request_identity(headers, body_sha256)`: which
+    parts of such a request make two deliveries the same, so that it is kept once
+    (kades.runtime.keep).
     """
 
     name: str
@@ -42,6 +50,12 @@ class Function:
     specversions: tuple[str, ...] = (SPECVERSION,)
     keep_undecodable: Callable[["Context", Mapping[str, str], bytes, BadRequestError],
                                bool] | None = None
+    keep_too_large: Callable[["Context", Mapping[str, str], "Oversized"], bool] | None = None
+    request_identity: Callable[[Mapping[str, str], str], str] | None = None
+
+    def __post_init__(self):
+        if (self.keep_undecodable or self.keep_too_large) and self.request_identity is None:
+            raise ValueError(f"{self.name}: keeping requests undecoded needs request_identity")
 
 
 ANY_TYPE: tuple[str, ...] = ()
