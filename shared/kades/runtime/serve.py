@@ -6,7 +6,8 @@ FUNCTION_TARGET, --source / FUNCTION_SOURCE, --signature-type / FUNCTION_SIGNATU
 --host / HOST, --port / PORT; gunicorn's THREADS and WORKERS). What it adds: logging is set
 up before the function's module is imported, so an import error, a malformed or unknown
 KADES_* variable and a crash of any thread are JSON lines; and gunicorn's own loggers, which
-have their own handlers with a plain-text format, get the JSON formatter.
+have their own handlers with a plain-text format, get the JSON formatter; and a body left
+unread by an early answer is not read into memory (bound_request_reads).
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import logging
 import os
 import sys
 
+import flask
+import functions_framework
 from functions_framework import create_app
 from functions_framework._http import create_server
 from gunicorn.glogging import Logger as GunicornLogger
@@ -25,6 +28,9 @@ from kades.settings import SettingsError
 
 logger = logging.getLogger("kades.runtime")
 
+# What is read, and dropped, of a body left unread by an early answer (401, 404, 413).
+DRAIN_BYTES = 1 << 20
+
 
 class JsonGunicornLogger(GunicornLogger):
     """gunicorn.error and gunicorn.access (they do not propagate) with the JSON formatter."""
@@ -34,6 +40,25 @@ class JsonGunicornLogger(GunicornLogger):
         for gunicorn_logger in (self.error_log, self.access_log):
             for handler in gunicorn_logger.handlers:
                 handler.setFormatter(JsonLineFormatter())
+
+
+def bound_request_reads(app: flask.Flask) -> None:
+    """functions-framework reads the rest of every request's body into memory after the
+    answer (its after_request hook `read_request`, so that an early answer does not reset a
+    client still sending): a 1 GB POST answered 413 or 401 was then read whole. Its hook is
+    replaced by one that reads on, dropping what it reads, DRAIN_BYTES at most; gunicorn
+    drops what is left before the connection's next request, or closes it."""
+    hooks = app.after_request_funcs.get(None, [])
+    hooks[:] = [drain_request if hook is functions_framework.read_request else hook
+                for hook in hooks]
+
+
+def drain_request(response: flask.Response) -> flask.Response:
+    if not response.is_streamed:  # as read_request: a streamed answer may read on
+        stream, left = flask.request.stream, DRAIN_BYTES
+        while left > 0 and (chunk := stream.read(min(left, 1 << 16))):
+            left -= len(chunk)
+    return response
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         configure_logging(whole_process=True)
         app = create_app(args.target, args.source, args.signature_type)
+        bound_request_reads(app)
     except SettingsError as error:
         log(logger, logging.CRITICAL, "invalid settings: not started", problems=error.problems)
         return exitcodes.USAGE

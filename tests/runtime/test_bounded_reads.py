@@ -1,0 +1,61 @@
+"""A body left unread by an early answer (413, 401) is not read into memory afterwards:
+functions-framework's after_request hook read it whole (kades.runtime.serve,
+bound_request_reads, which every function process runs with)."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from functions_framework import create_app
+from werkzeug.test import EnvironBuilder
+
+from kades.runtime.serve import DRAIN_BYTES, bound_request_reads
+
+ROOT = Path(__file__).resolve().parents[2]
+HUGE = 40 << 20
+
+
+def served_app(name: str):
+    """The app of functions/<name> as `python -m kades.runtime.serve` makes it."""
+    app = create_app("handle", str(ROOT / "functions" / name / "main.py"), "http")
+    bound_request_reads(app)
+    return app
+
+
+def post_huge(app, path: str = "/", headers: dict | None = None) -> tuple[int, int]:
+    """POST a HUGE body with its Content-Length: (status, bytes of it read)."""
+    body = io.BytesIO(bytes(HUGE))
+    environ = EnvironBuilder(path=path, method="POST", input_stream=body,
+                             content_length=HUGE, headers=headers or {}).get_environ()
+    answered = []
+    for _ in app(environ, lambda status, headers, exc_info=None: answered.append(status)):
+        pass
+    return int(answered[0].split()[0]), body.tell()
+
+
+@pytest.mark.parametrize("name", ["temporal-analysis", "dead-letter"])
+def test_a_function_reads_no_more_of_a_huge_body_than_it_must(kades_env, monkeypatch, name):
+    """Before: 413, and then all 40 MiB read. The dead-letter sink reads on (to keep what it
+    can) up to its ceiling, then stops too."""
+    monkeypatch.setenv("KADES_MAX_EVENT_BYTES", "1000")
+    status, read = post_huge(served_app(name), headers={
+        "ce-specversion": "1.0", "ce-id": "1", "ce-source": "/t",
+        "ce-type": "ai.kades.market.tick.v1", "Content-Type": "application/json"})
+    assert status == 413
+    assert read <= DRAIN_BYTES + (1 << 16)
+
+
+def test_the_api_reads_no_more_of_a_huge_body_than_it_must(kades_env):
+    status, read = post_huge(served_app("api"), "/v1/token/track")  # no API key: 401
+    assert status == 401
+    assert read <= DRAIN_BYTES + (1 << 16)
+
+
+def test_a_body_read_whole_by_the_function_is_answered_as_before(kades_env, redis_conn,
+                                                                 recording_sink):
+    client = served_app("temporal-analysis").test_client()
+    answer = client.post("/", data=b"{not json", headers={
+        "ce-specversion": "1.0", "ce-id": "2", "ce-source": "/t",
+        "ce-type": "ai.kades.market.tick.v1", "Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.get_json()["errors"]
