@@ -115,6 +115,7 @@ class Settings:
     risk_half_life_s: float = 6 * 3600.0
     alert_default_threshold: float = 0.7   # tokens nobody tracks alert from "high" on
     alert_hysteresis: float = 0.1          # an alert clears below threshold - hysteresis
+    max_tracked_per_key: int = 1000        # tokens one API key may track; more: 409
     jwt_secret: str = ""                   # HS256 bearer tokens; empty: only API keys work
     # Webhooks to private addresses (127.0.0.1, 10/8, cluster names): local development only.
     webhook_allow_private: bool = False

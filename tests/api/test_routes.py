@@ -155,6 +155,28 @@ def test_tracking_changes_publish_in_the_order_they_commit(api, make_key, redis_
     assert float(redis_conn.hget(TRACKED_THRESHOLDS, MINT)) == 0.5
 
 
+def test_a_key_tracks_at_most_its_limit(kades_env, db_conn, redis_conn, make_key,
+                                        recording_sink, monkeypatch):
+    """The trackings of a key grew without bound (each one a row, a threshold in Redis and a
+    token risk-scoring alerts on): past KADES_MAX_TRACKED_PER_KEY a new token is refused."""
+    monkeypatch.setenv("KADES_MAX_TRACKED_PER_KEY", "2")
+    client = api_client(make_key("enterprise")[1])  # its settings read now
+    third = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+    for token in (MINT, OTHER):
+        assert call(client, "POST", "/v1/token/track", json={"token_address": token}).status_code == 202
+    full = call(client, "POST", "/v1/token/track", json={"token_address": third})
+    assert full.status_code == 409, full.get_json()
+    assert full.get_json()["error"]["code"] == "tracking_limit"
+    assert "tracks 2 tokens" in full.get_json()["detail"]
+    assert redis_conn.hget(TRACKED_THRESHOLDS, third) is None
+    again = {"token_address": MINT, "tracking_parameters": {"alert_threshold": 0.4}}
+    assert call(client, "POST", "/v1/token/track", json=again).status_code == 202  # a change
+    assert call(client, "DELETE", f"/v1/tokens/tracked/{OTHER}").status_code == 200
+    assert call(client, "POST", "/v1/token/track", json={"token_address": third}).status_code == 202
+    other_key = api_client(make_key("enterprise")[1])  # the limit is per key
+    assert call(other_key, "POST", "/v1/token/track", json={"token_address": OTHER}).status_code == 202
+
+
 def test_track_token_bad_body(api):
     response = call(api, "POST", "/v1/token/track", json={
         "token_address": "0OIl", "tracking_parameters": {"alert_threshold": 2,

@@ -94,10 +94,17 @@ def track_token(ctx: Context, caller: Caller, request: Checked) -> flask.Respons
     address = request.body["token_address"]
     params = request.body["tracking_parameters"]
     threshold, interval = params["alert_threshold"], params["update_interval"]
-    with ctx.db() as conn:
-        lowest = tracking.track_token(conn, key_id=caller.key_id, token=address,
-                                      alert_threshold=float(threshold), update_interval=interval)
-        _publish_threshold(ctx, address, lowest)
+    limit = ctx.settings.max_tracked_per_key
+    try:
+        with ctx.db() as conn:
+            lowest = tracking.track_token(conn, key_id=caller.key_id, token=address,
+                                          alert_threshold=float(threshold),
+                                          update_interval=interval, limit=limit)
+            _publish_threshold(ctx, address, lowest)
+    except tracking.TrackingLimit as full:
+        return error_response(409, "tracking_limit",
+                              f"this key tracks {full.tracked} tokens, the most it may "
+                              f"(KADES_MAX_TRACKED_PER_KEY={limit}); untrack one first")
     data = {"token_address": address, "tracked_by": caller.key_id,
             "tracking_parameters": {"alert_threshold": float(threshold), "update_interval": interval}}
     event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(data, sort_keys=True)))

@@ -12,9 +12,20 @@ import psycopg
 from psycopg.rows import dict_row
 
 
+class TrackingLimit(Exception):
+    """The key already tracks as many tokens as it may."""
+
+    def __init__(self, tracked: int):
+        super().__init__(f"{tracked} tokens tracked")
+        self.tracked = tracked
+
+
+def _lock(conn: psycopg.Connection, name: str) -> None:
+    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+
+
 def _lock_token(conn: psycopg.Connection, token: str) -> None:
-    conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                 (f"kades.tracked_tokens:{token}",))
+    _lock(conn, f"kades.tracked_tokens:{token}")
 
 
 def _lowest_threshold(conn: psycopg.Connection, token: str) -> float | None:
@@ -23,8 +34,18 @@ def _lowest_threshold(conn: psycopg.Connection, token: str) -> float | None:
 
 
 def track_token(conn: psycopg.Connection, *, key_id: str, token: str, alert_threshold: float,
-                update_interval: int) -> float:
-    """Insert or update one tracking; the lowest threshold anyone set for the token."""
+                update_interval: int, limit: int | None = None) -> float:
+    """Insert or update one tracking; the lowest threshold anyone set for the token.
+    TrackingLimit when the key tracks `limit` tokens already and not this one (the key's
+    changes are serialised too, so two at once cannot both take the last place; the key's
+    lock is always taken before a token's)."""
+    if limit is not None:
+        _lock(conn, f"kades.tracked_tokens.key:{key_id}")
+        tracked, this = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE token = %s) FROM tracked_tokens"
+            " WHERE key_id = %s", (token, key_id)).fetchone()
+        if tracked >= limit and not this:
+            raise TrackingLimit(tracked)
     _lock_token(conn, token)
     conn.execute(
         "INSERT INTO tracked_tokens (key_id, token, alert_threshold, update_interval)"
