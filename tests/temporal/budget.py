@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 
 import shared_material
 
-from kades.temporal.policy import new_monitor, step
+from kades.temporal.policy import LinearUnit, new_monitor, step
 
 PUMP_DIR = shared_material.DATA / "market/pump_dump"
 DONUT_DIR = shared_material.DATA / "timeseries/donut_kpi"
@@ -44,8 +44,14 @@ def held_out(names: list[str]) -> set[str]:
 
 
 def alerts(points: list[dict], *, log_scale: bool = True) -> list[tuple[float, str]]:
-    """(time, anomaly type) of every alert the policy raises on one series."""
+    """(time, anomaly type) of every alert the policy raises on one series (on linear scale
+    in its unit, as `kades score` runs it)."""
     monitor, found = new_monitor(log_scale=log_scale), []
+    if not log_scale:
+        unit = LinearUnit()
+        for x in points:
+            unit.add(x["price"])
+        points = [{**x, "price": x["price"] / unit.unit} for x in points]
     for x in points:
         verdict = step(monitor, x)
         if verdict.alert:

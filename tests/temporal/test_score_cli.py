@@ -71,6 +71,23 @@ def test_custom_columns_epoch_milliseconds_and_negative_values(tmp_path):
     assert code == 0 and max(float(r["anomaly_score"]) for r in rows) > 0.5
 
 
+def test_a_signed_series_scores_alike_in_any_unit(tmp_path):
+    """A series that goes negative is scored on linear scale, in its unit (the median of
+    its nonzero |values|): before, the detectors' absolute floors (1e-4) hid every move of a
+    series measured in millionths."""
+    rng = random.Random(5)
+    noise = [rng.gauss(0, 1) - (20.0 if 4000 <= i < 4030 else 0.0) for i in range(5000)]
+    alerted = []
+    for unit in (1e-6, 1.0, 1e4):
+        path = tmp_path / f"signed-{unit}.csv"
+        path.write_text("timestamp,value\n" + "".join(
+            f"{60 * i},{unit * v!r}\n" for i, v in enumerate(noise)))
+        assert kades(["score", str(path), "-o", str(tmp_path / "out.csv")]) == 0
+        alerted.append([i for i, r in enumerate(read(tmp_path / "out.csv")) if r["alert"]])
+    assert alerted[0] == alerted[1] == alerted[2]
+    assert 4000 in alerted[0] and len(alerted[0]) <= 3  # the drop, its end
+
+
 def test_missing_column_is_named_and_nothing_is_written(tmp_path, capsys):
     write_series(tmp_path / "in.csv", columns=("time", "price"))
     assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]) == 1

@@ -21,6 +21,8 @@ True
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
 from types import MappingProxyType
 from typing import Any, Mapping, NamedTuple
 
@@ -34,6 +36,38 @@ LIKELIHOOD_PARAMS: Mapping[str, Any] = MappingProxyType({})  # AnomalyLikelihood
 
 # The detectors' time step (their min_interval_s): what comes sooner is not a new point.
 MIN_STEP_S = 1.0
+
+
+class LinearUnit:
+    """The unit a series on linear scale (`new_monitor(log_scale=False)`, for series that
+    touch 0 or go negative) is scored in: the median of its nonzero |values|, to 1 %. The
+    detectors' floors (1e-4) are absolute on that scale, so a signed series whose moves were
+    under 1e-4 in its own units never scored; divided by its unit, a series scores alike in
+    any unit. Counted in bins, so a file's first pass keeps no values.
+
+    >>> unit = LinearUnit()
+    >>> for value in (0.0, -2e-6, 3e-6, 5e-6): unit.add(value)
+    >>> round(unit.unit / 3e-6, 2)
+    1.0
+    """
+
+    BIN = math.log(1.01)
+
+    def __init__(self):
+        self.bins: Counter[int] = Counter()
+
+    def add(self, value: float) -> None:
+        if value and math.isfinite(value):
+            self.bins[round(math.log(abs(value)) / self.BIN)] += 1
+
+    @property
+    def unit(self) -> float:
+        half, seen = sum(self.bins.values()) / 2, 0
+        for index in sorted(self.bins):
+            seen += self.bins[index]
+            if seen >= half:
+                return math.exp(index * self.BIN)
+        return 1.0  # every value 0
 
 
 class Verdict(NamedTuple):  # a tuple: made for every point, and a dataclass costs 3x as much

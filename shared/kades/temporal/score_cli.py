@@ -34,15 +34,17 @@ import re
 import shutil
 import sys
 import tempfile
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_tz
 from pathlib import Path
-from typing import Iterator, NamedTuple, TextIO
+from types import MappingProxyType
+from typing import Iterator, Mapping, NamedTuple, TextIO
 
 from kades import exitcodes
 from kades.cliutil import (STDIO, csv_delimiter, csv_rows, open_input, open_output,
                            progress as progress_bar)
-from kades.temporal.policy import new_monitor, step, too_soon as policy_too_soon
+from kades.temporal.policy import LinearUnit, new_monitor, step, too_soon as policy_too_soon
 
 MAX_PROBLEMS_SHOWN = 10
 COLUMNS = ("anomaly_score", "top_detector", "alert")  # added to every row
@@ -272,7 +274,8 @@ class _Problem(str):
 class Checked(NamedTuple):
     """What the first pass found: rows, rows without a value, rows earlier than a row of
     their token above them, the tokens (None: the file's one series) with a value <= 0,
-    and the file's earliest and latest time."""
+    and the file's earliest and latest time. `units`: each token's LinearUnit, the unit it
+    is scored in when it has a value <= 0."""
     rows: int
     without_value: int
     out_of_order: int
@@ -280,6 +283,7 @@ class Checked(NamedTuple):
     tokens: int
     earliest: float = math.inf
     latest: float = -math.inf
+    units: Mapping = MappingProxyType({})
 
 
 def check(path: Path, columns: Columns = Columns()) -> Checked:
@@ -287,6 +291,7 @@ def check(path: Path, columns: Columns = Columns()) -> Checked:
     problems, rows, without_value, out_of_order, earliest = [], 0, 0, 0, math.inf
     latest: dict[str | None, float] = {}
     not_positive: set[str | None] = set()
+    units: defaultdict[str | None, LinearUnit] = defaultdict(LinearUnit)
     with _readable_text(path), open_input(str(path), newline="") as handle:
         for _, _, token, moment, value, fields in _rows(handle, columns, delimiter(path)):
             rows += 1
@@ -300,13 +305,16 @@ def check(path: Path, columns: Columns = Columns()) -> Checked:
                          if isinstance(field, _Problem)]
             if value is not None and (isinstance(value, _Problem) or value <= 0):
                 not_positive.add(token)
+            if value is not None and not isinstance(value, _Problem):
+                units[token].add(value)
     if problems:
         shown = "\n  ".join(problems[:MAX_PROBLEMS_SHOWN])
         more = (f"\n  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more"
                 if len(problems) > MAX_PROBLEMS_SHOWN else "")
         raise InputError(f"{len(problems)} unparsable field(s):\n  {shown}{more}")
     return Checked(rows, without_value, out_of_order, frozenset(not_positive), len(latest),
-                   earliest, max(latest.values(), default=-math.inf))
+                   earliest, max(latest.values(), default=-math.inf),
+                   {token: units[token].unit for token in not_positive})
 
 
 class Scored(NamedTuple):
@@ -330,13 +338,16 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
 
     def first_row(token: str | None):
         # Log values suit prices (scale-free); a series that touches 0 or goes negative is
-        # judged on its values themselves.
+        # judged on its values themselves, in its unit (LinearUnit).
         monitors[token] = made = new_monitor(log_scale=token not in checked.not_positive)
         return made
 
     def scored(token: str | None, moment: float, value: float | None, fields: dict):
         nonlocal too_soon
         monitor = monitors.get(token) or first_row(token)
+        unit = checked.units.get(token)
+        if unit is not None and value is not None:
+            value /= unit
         # counted apart, as the summary must not call such a row scored
         too_soon += value is not None and policy_too_soon(monitor, moment)
         return _columns(monitor, moment, value, fields)
