@@ -17,7 +17,6 @@ URL_PASSWORD = re.compile(r"://[^/\s:@]*:([^@\s/]+)@")
 PLACEHOLDER = "CHANGE_ME"
 # Images that write below their root (PostgreSQL's run directory, pg_dump's temp files).
 WRITABLE_ROOT = {("StatefulSet", "timescaledb", "timescaledb"),
-                 ("StatefulSet", "timescaledb", "clone-standby"),
                  ("CronJob", "kades-backup", "backup")}
 FUNCTION = {"app.kubernetes.io/component": "function"}
 JOB = {"app.kubernetes.io/component": "job"}
