@@ -36,13 +36,17 @@ GAP_MIN_S = 600.0
 STEP_RATE = 0.05
 # A coarse series runs on a slower clock. The detectors' half-lives, windows, cooldowns and
 # episodes are in seconds, set for ticks: at 5-minute or daily steps their long averages
-# would hold a point or two. A series whose resolution (its shortest step so far) is over
+# would hold a point or two. A series whose resolution (its shortest step) is over
 # CLOCK_REF_S runs on a clock slowed by resolution / CLOCK_REF_S, so each of its steps lasts
 # CLOCK_REF_S or more to the detectors. A minimum, not a typical step: a tick series with
 # quiet stretches (a trade most minutes, none in some) keeps its real clock, where a
-# typical step slowed the pump tapes' clock too and lost a pump. 90 s: the web KPIs
-# (in-sample) caught the most from 75 to 100 s.
+# typical step slowed the pump tapes' clock too and lost a pump. A stray step, over
+# STRAY_FACTOR times shorter than the typical one (an extra row 4 minutes after an hourly
+# one, a duplicated row), does not set it; and a resolution that has become GAP_FACTOR
+# times shorter than the typical step (a duplicated first row of a daily series) is taken
+# anew. 90 s: the web KPIs (in-sample) caught the most from 75 to 100 s.
 CLOCK_REF_S = 90.0
+LOG_STRAY_FACTOR = math.log(4.0)
 # An alert that recurs daily is the series' rhythm, not news (a KPI that steps up at 08:00
 # and down at 20:00 alerted at both, every day): a flag of a kind raised at the same time of
 # day on RECUR_DAYS of the RECUR_LOOKBACK days before is kept quiet. Only for series with
@@ -50,6 +54,7 @@ CLOCK_REF_S = 90.0
 RECUR_DAYS, RECUR_LOOKBACK = 2, 3
 RECUR_TOLERANCE_S = 1800.0
 RECUR_MAX_STEP_S = 3600.0
+RECUR_KEPT = 48  # the latest flags remembered
 DAY_S = 86400.0
 
 
@@ -142,11 +147,11 @@ class ThresholdFilter:
         gap = step > GAP_MIN_S and log_step > typical + LOG_GAP_FACTOR
         self.log_step = typical + STEP_RATE * (log_step - typical)
         resolution = self.resolution
-        # a step GAP_FACTOR times shorter than the typical one is a stray (a duplicated row)
-        # and does not set the resolution
-        if resolution is None or (step < resolution and log_step >= typical - LOG_GAP_FACTOR):
+        if log_step >= typical - LOG_STRAY_FACTOR and (
+                resolution is None or step < resolution
+                or math.log(resolution) < typical - LOG_GAP_FACTOR):
             self.resolution = resolution = step
-        if resolution > CLOCK_REF_S:
+        if resolution is not None and resolution > CLOCK_REF_S:
             offset = self.clock_offset = offset + step - step * CLOCK_REF_S / resolution
         return moment - offset, gap
 
@@ -217,7 +222,7 @@ class ThresholdFilter:
                 and abs((moment - then) - DAY_S * round((moment - then) / DAY_S)) <= tolerance}
         days.discard(0)
         recent.append([moment, kind])
-        self.recent_flags = recent
+        self.recent_flags = recent[-RECUR_KEPT:]  # the state is read and written every tick
         return len(days) >= RECUR_DAYS
 
     def _in_episode(self, moment: float) -> bool:
@@ -241,8 +246,10 @@ class ThresholdFilter:
         details = (describe(x, kind) if describe else
                    {"detector": self.detector.name, **self.detector.evidence(x)})
         details["price"] = x["price"]
-        if "window_s" in details and self.clock_scale != 1.0:  # in real seconds
-            details["window_s"] = round(details["window_s"] * self.clock_scale, 3)
+        scale = self.clock_scale
+        if scale != 1.0:  # windows in real seconds
+            for key in [k for k in details if k == "window_s" or k.endswith("_window_s")]:
+                details[key] = round(details[key] * scale, 3)
         if self.likelihood:
             details["raw_score"] = round(self.last_raw[kind], 4)
             details.update(self.likelihood.evidence(kind))
