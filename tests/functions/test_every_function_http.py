@@ -258,6 +258,22 @@ def test_the_dead_letter_sink_keeps_an_oversized_event_truncated_once(
     assert [d.id for d in list_dead_letters(redis_conn)] == [letter.id]
 
 
+def test_an_oversized_body_cut_short_is_not_kept(client_of, redis_conn, monkeypatch):
+    """gunicorn hands over what came when a sender stops early: kept, it would have been the
+    record, and the Broker's retry of the whole body a duplicate of it."""
+    from kades.deadletter.store import list_dead_letters
+    monkeypatch.setenv("KADES_MAX_EVENT_BYTES", "100")
+    client = client_of("dead-letter")
+    body = json.dumps({"price": 2, "note": "x" * 1000}).encode()
+    cut = client.post("/", input_stream=io.BytesIO(body[:600]),
+                      headers=_BROKEN, environ_overrides={
+                          "wsgi.input_terminated": True, "CONTENT_LENGTH": str(len(body))})
+    assert cut.status_code == 503 and list_dead_letters(redis_conn) == []
+    assert client.post("/", headers=_BROKEN, data=body).status_code == 202
+    [letter] = list_dead_letters(redis_conn)
+    assert letter.note.startswith(f"body of {len(body)} bytes")
+
+
 def test_an_oversized_body_is_read_in_chunks_no_further_than_the_ceiling():
     from kades.runtime.keep import read_oversized
     stream = io.BytesIO(b"y" * 10**6)

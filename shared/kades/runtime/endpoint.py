@@ -155,6 +155,11 @@ def http_function(function: Function, ctx: Context | None = None) -> Callable[[f
             oversized = keep.read_oversized(request.stream, body, limit, ceiling)
             if oversized is None:
                 return too_large(ceiling)
+            if request.content_length is not None and oversized.size < request.content_length:
+                # the sender stopped early (gunicorn returns what came): keeping this would
+                # answer the Broker's retry of the whole body as a duplicate
+                return error_response(503, "unavailable", f"body ended after {oversized.size} "
+                                      f"of {request.content_length} bytes")
         try:
             if oversized is not None:
                 return _keep_too_large(function, ctx, request.headers, oversized)
