@@ -15,6 +15,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 
 import flask
 import functions_framework
@@ -28,8 +29,9 @@ from kades.settings import SettingsError
 
 logger = logging.getLogger("kades.runtime")
 
-# What is read, and dropped, of a body left unread by an early answer (401, 404, 413).
-DRAIN_BYTES = 1 << 20
+# How long the rest of a body left unread by an early answer (401, 404, 413) is read on,
+# and dropped, so that the client still sending gets the answer rather than a reset.
+DRAIN_S = 5.0
 
 
 class JsonGunicornLogger(GunicornLogger):
@@ -46,8 +48,8 @@ def bound_request_reads(app: flask.Flask) -> None:
     """functions-framework reads the rest of every request's body into memory after the
     answer (its after_request hook `read_request`, so that an early answer does not reset a
     client still sending): a 1 GB POST answered 413 or 401 was then read whole. Its hook is
-    replaced by one that reads on, dropping what it reads, DRAIN_BYTES at most; gunicorn
-    drops what is left before the connection's next request, or closes it."""
+    replaced by one that reads on in chunks, dropping them, for DRAIN_S at most; then
+    gunicorn closes the connection."""
     hooks = app.after_request_funcs.get(None, [])
     hooks[:] = [drain_request if hook is functions_framework.read_request else hook
                 for hook in hooks]
@@ -55,9 +57,9 @@ def bound_request_reads(app: flask.Flask) -> None:
 
 def drain_request(response: flask.Response) -> flask.Response:
     if not response.is_streamed:  # as read_request: a streamed answer may read on
-        stream, left = flask.request.stream, DRAIN_BYTES
-        while left > 0 and (chunk := stream.read(min(left, 1 << 16))):
-            left -= len(chunk)
+        stream, until = flask.request.stream, time.monotonic() + DRAIN_S
+        while stream.read(1 << 16) and time.monotonic() < until:
+            pass
     return response
 
 
