@@ -183,7 +183,9 @@ def test_a_promoted_pod_finding_a_stale_primary_refuses_to_start(cluster):
     assert not list(cluster.data(1).parent.glob("pgdata.demoted-*"))
     # the operator keeps the newer: pod 0 is told to follow, and restarted
     follow_only = cluster.data(0).parent / "follow-only"
-    follow_only.touch()
+    follow_only.touch()  # by the operator, as the pod's user
+    if cluster.account:
+        shutil.chown(follow_only, user=cluster.account)
     cluster.stop(0)
     joined = cluster.join(0)
     assert joined.returncode == 1 and "may not start as one" in joined.stderr
@@ -202,6 +204,28 @@ def test_a_new_pod_waits_for_a_primary(cluster):
     assert joined.returncode == 1 and "may not start as one (no data" in joined.stderr
     joined = cluster.join(0)  # pod 0 without data: the entrypoint's initdb makes a primary
     assert joined.returncode == 0 and not cluster.data(0).exists()
+
+
+def test_pod_0_without_data_makes_no_new_primary_beside_a_standby(cluster):
+    """Pod 0 lost its volume while the primary is down and a standby answers: a database
+    exists, so no initdb (clients would have written to an empty primary)."""
+    cluster.initdb(0)
+    cluster.start(0)
+    assert cluster.join(1).returncode == 0
+    cluster.start(1)
+    cluster.stop(0)
+    shutil.rmtree(cluster.data(0))
+    joined = cluster.join(0)
+    assert joined.returncode == 1
+    assert f"no data while {cluster.address(1)} answers as a standby" in joined.stderr
+    assert not cluster.data(0).exists()
+    # once the standby is promoted, pod 0 clones it (into an empty PGDATA, as a volume has)
+    cluster.sql(1, "SELECT pg_promote()")
+    wait_for(lambda: cluster.sql(1, "SELECT pg_is_in_recovery()") == [(False,)])
+    cluster.data(0).mkdir()
+    joined = cluster.join(0)
+    assert joined.returncode == 0, joined.stderr
+    assert (cluster.data(0) / "PG_VERSION").is_file() and (cluster.data(0) / "standby.signal").is_file()
 
 
 def test_every_timescaledb_pod_starts_through_the_script(rendered):

@@ -14,10 +14,14 @@
 #     both, for an operator to decide (docs/operations.md, "TimescaleDB failover").
 # No pod answers as a primary:
 #   - data here: start as it was (a whole restart: the primary comes back as the primary);
-#   - no data, first peer (pod 0): the entrypoint's initdb makes a new primary;
-#   - no data, another pod, or the file FOLLOW_ONLY beside PGDATA (an operator's "this pod
-#     must follow, never lead"): fail, and the kubelet runs this again until a primary
-#     answers. The file is removed once the pod has cloned one.
+#   - no data, first peer (pod 0), and no other pod answering at all: the entrypoint's
+#     initdb makes a new primary (the first start);
+#   - otherwise (no data on another pod, a standby answering: a database exists, or the file
+#     FOLLOW_ONLY beside PGDATA, an operator's "this pod must follow, never lead", which a
+#     rejoin also leaves until its clone is done): fail, and the kubelet runs this again
+#     until a primary answers. The file is removed once the pod has cloned one.
+# A pod that does not answer counts as no primary: one that is down, or a primary still in
+# crash recovery (docs/operations.md, "TimescaleDB failover").
 set -eu
 
 : "${PGDATA:?}" "${PGPASSWORD:?}"
@@ -30,10 +34,12 @@ host_of() { echo "${1%%:*}"; }
 port_of() { case "$1" in *:*) echo "${1##*:}" ;; *) echo 5432 ;; esac; }
 
 primary=""
+answered=""
 for peer in $PEERS; do
   [ "$peer" = "$SELF" ] && continue
   recovering=$(psql "host=$(host_of "$peer") port=$(port_of "$peer") user=postgres dbname=postgres connect_timeout=3" \
     -tAc "SELECT pg_is_in_recovery()" 2>/dev/null) || continue
+  answered="$peer"
   if [ "$recovering" = f ]; then
     primary="$peer"
     break
@@ -41,9 +47,17 @@ for peer in $PEERS; do
 done
 
 clone() {
+  # into a directory beside PGDATA, moved into place once whole: a clone cut short (the
+  # pod deleted mid-way) leaves no half a database that looks like one
   echo "cloning the primary ${primary}"
+  rm -rf "${PGDATA}.cloning"
   pg_basebackup -h "$(host_of "$primary")" -p "$(port_of "$primary")" -U postgres \
-    -D "$PGDATA" -R -X stream
+    -D "${PGDATA}.cloning" -R -X stream
+  if [ -e "$PGDATA" ] && ! rmdir "$PGDATA" 2>/dev/null; then
+    echo "${PGDATA} holds files but no database (no PG_VERSION): move it away" >&2
+    exit 1
+  fi
+  mv "${PGDATA}.cloning" "$PGDATA"
   rm -f "$FOLLOW_ONLY"
 }
 
@@ -52,13 +66,17 @@ if [ -n "$primary" ]; then
     clone
   elif [ -f "$PGDATA/standby.signal" ]; then
     echo "a standby: following the primary ${primary}"
-    sed -i "s/host=[^ ']*/host=$(host_of "$primary")/; s/port=[0-9]*/port=$(port_of "$primary")/" \
-      "$PGDATA/postgresql.auto.conf"
+    sed -i "/^primary_conninfo/ { s/\([ ']\)host=[^ ']*/\1host=$(host_of "$primary")/;
+      s/\([ ']\)port=[0-9]*/\1port=$(port_of "$primary")/; }" "$PGDATA/postgresql.auto.conf"
   else
     ours=$(pg_controldata "$PGDATA" | awk -F: '/Latest checkpoint.s TimeLineID/ { print $2 + 0 }')
     # the peer's current timeline: its WAL file names begin with it (8 hex digits)
     theirs=$(printf '%d' "0x$(psql "host=$(host_of "$primary") port=$(port_of "$primary") user=postgres dbname=postgres connect_timeout=3" \
       -tAc "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)")")
+    if [ -z "$ours" ] || [ -z "$theirs" ]; then
+      echo "could not read the timelines (this pod's '${ours}', ${primary}'s '${theirs}')" >&2
+      exit 1
+    fi
     if [ "$ours" -ge "$theirs" ]; then
       echo "two primaries: this pod's timeline ${ours} is not older than ${primary}'s" \
         "${theirs}; not starting (docs/operations.md, TimescaleDB failover)" >&2
@@ -66,12 +84,13 @@ if [ -n "$primary" ]; then
     fi
     aside="${PGDATA}.demoted-$(date +%s)"
     echo "this pod's data is a primary's, but ${primary} is the primary now: moved to ${aside}"
+    [ -f "$FOLLOW_ONLY" ] || touch "$FOLLOW_ONLY"  # until the clone is whole: never a primary
     mv "$PGDATA" "$aside"
     clone
   fi
-elif [ -f "$FOLLOW_ONLY" ] || { [ ! -s "$PGDATA/PG_VERSION" ] &&
-                                [ "$SELF" != "$(set -- $PEERS; echo "$1")" ]; }; then
-  echo "no primary answers, and this pod may not start as one (no data, or ${FOLLOW_ONLY}):" \
+elif [ -f "$FOLLOW_ONLY" ] || { [ ! -s "$PGDATA/PG_VERSION" ] && {
+        [ -n "$answered" ] || [ "$SELF" != "$(set -- $PEERS; echo "$1")" ]; }; }; then
+  echo "no primary answers, and this pod may not start as one (no data${answered:+ while ${answered} answers as a standby}, or ${FOLLOW_ONLY}):" \
     "trying again" >&2
   exit 1
 else
