@@ -1,9 +1,11 @@
 """A daily rhythm (a KPI that steps up at 08:00 and down at 20:00) is the series' normal:
 an alert that recurs at the same time of day on 2 of the 3 days before is kept quiet
-(kades.temporal.threshold, RECUR_DAYS). Generated series, where the answer is known."""
+(kades.temporal.threshold, RECUR_DAYS), unless it is twice as large (RECUR_ESCALATION).
+Generated series, where the answer is known."""
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import pytest
@@ -42,6 +44,33 @@ def test_an_event_at_another_time_of_day_is_still_alerted():
     values[crash:crash + 30] = [v / 3 for v in values[crash:crash + 30]]
     found = alert_times(times, values)
     assert any(0 <= t - times[crash] <= 120 for t in found)
+
+
+def daily_batch(seed: int, step_s: float, days: int = 21) -> tuple[list[float], list[float]]:
+    """A calm KPI (3 % noise) that rises x1.5 for 15 minutes every day at 03:00."""
+    rng = random.Random(seed)
+    times = [step_s * i for i in range(int(days * DAY / step_s))]
+    values = [100.0 * math.exp(rng.gauss(0, 0.03)) for _ in times]
+    for i, t in enumerate(times):
+        if 3 * 3600 <= t % DAY < 3 * 3600 + 900:
+            values[i] *= 1.5
+    return times, values
+
+
+@pytest.mark.parametrize("step_s", [60.0, 300.0], ids=["1-minute", "5-minute"])
+def test_an_event_far_larger_than_the_rhythm_at_its_time_is_alerted(step_s):
+    """From a hunt: the daily batch x15 on day 10, or an 80 % outage at 03:00 beside it,
+    was kept quiet as the rhythm (0/2 and 0/3 before)."""
+    for seed in (1, 2):
+        for change in (15.0, 0.2 / 1.5):  # the batch x15, an outage under it
+            times, values = daily_batch(seed, step_s)
+            start = times.index(10 * DAY + 3 * 3600)
+            for i in range(start, start + int(900 / step_s)):
+                values[i] *= change
+            found = alert_times(times, values)
+            assert any(0 <= t - times[start] <= 2 * step_s for t in found), (seed, change)
+            quiet_days = {int(t // DAY) for t in found if 3 * 3600 - 600 <= t % DAY <= 4 * 3600}
+            assert len(quiet_days - {0, 1, 2, 10}) <= 2, sorted(quiet_days)
 
 
 def test_the_rhythm_is_kept_in_the_state():
