@@ -47,6 +47,7 @@ STEP_RATE = 0.05
 # anew. 90 s: the web KPIs (in-sample) caught the most from 75 to 100 s.
 CLOCK_REF_S = 90.0
 LOG_STRAY_FACTOR = math.log(4.0)
+QUIET_STEPS = 1.25
 # An alert that recurs daily is the series' rhythm, not news (a KPI that steps up at 08:00
 # and down at 20:00 alerted at both, every day): a flag of a kind raised at the same time of
 # day on RECUR_DAYS of the RECUR_LOOKBACK days before is kept quiet. Only for series with
@@ -242,14 +243,23 @@ class ThresholdFilter:
         if not self.episode_s or self.last_alert is None or not self.last_over_time:
             return False
         return (moment - self.last_alert[0] < self.episode_s
-                and moment - max(self.last_over_time.values()) <= self.quiet_s)
+                and moment - max(self.last_over_time.values()) <= self._quiet_s())
 
     def _escalates(self, score: float) -> bool:
         return _odds(score) >= ESCALATION_ODDS * _odds(self.last_alert[1])
 
     def _starts_run(self, kind: str, moment: float) -> bool:
         last = self.last_over_time.get(kind)
-        return last is None or moment - last > self.quiet_s or kind not in self.last_flag_time
+        return last is None or moment - last > self._quiet_s() or kind not in self.last_flag_time
+
+    def _quiet_s(self) -> float:
+        """quiet_s, or on a slowed clock QUIET_STEPS typical steps if longer: with jittered
+        steps (5 minutes +- 1) the resolution is the shortest, and a typical step outlasted
+        quiet_s, so each anomalous point started a run of its own and alerted."""
+        scale = self.clock_scale
+        if scale == 1.0:
+            return self.quiet_s
+        return max(self.quiet_s, QUIET_STEPS * math.exp(self.log_step) / scale)
 
     def _details(self, x: dict, kind: str, over: dict[str, float]) -> dict[str, Any]:
         """The evidence: the window, the move, the baseline it was compared with."""
