@@ -137,6 +137,10 @@ def test_dashboard_shows_live_alert_and_anomaly_marker(mesh, chromium, db_conn, 
                       f"({row} && {row}.querySelector('button.untrack'))")
     chromium.wait_for(f"!{row}")  # neither tracked nor among the riskiest: gone
     assert redis_conn.hget(TRACKED_THRESHOLDS, OTHER) is None
+    # a refused track (here a bad address) is shown, not dropped
+    chromium.evaluate("document.getElementById('track-address').value = '0OIl';"
+                      " document.getElementById('track-form').requestSubmit(); true")
+    chromium.wait_for("document.getElementById('status').textContent.startsWith('not tracked: ')")
 
 
 def rfc3339(moment: datetime) -> str:

@@ -186,9 +186,14 @@ $("key-form").addEventListener("submit", (event) => {
 
 $("track-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  await api("/v1/token/track", { method: "POST", body: JSON.stringify({
-    token_address: $("track-address").value.trim(),
-    tracking_parameters: { alert_threshold: Number($("track-threshold").value) } }) });
+  try {  // a refusal (a bad address, 409 at the key's limit) is shown, not dropped
+    await api("/v1/token/track", { method: "POST", body: JSON.stringify({
+      token_address: $("track-address").value.trim(),
+      tracking_parameters: { alert_threshold: Number($("track-threshold").value) } }) });
+  } catch (error) {
+    $("status").textContent = `not tracked: ${error.message}`;
+    return;
+  }
   loadTokens();
 });
 
