@@ -274,8 +274,8 @@ class _Problem(str):
 class Checked(NamedTuple):
     """What the first pass found: rows, rows without a value, rows earlier than a row of
     their token above them, the tokens (None: the file's one series) with a value <= 0,
-    and the file's earliest and latest time. `units`: each token's LinearUnit, the unit it
-    is scored in when it has a value <= 0."""
+    and the file's earliest and latest time. `units`: the unit (LinearUnit) each of those
+    tokens with a value <= 0 is scored in."""
     rows: int
     without_value: int
     out_of_order: int

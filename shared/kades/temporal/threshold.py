@@ -41,7 +41,7 @@ STEP_RATE = 0.05
 # CLOCK_REF_S or more to the detectors. A minimum, not a typical step: a tick series with
 # quiet stretches (a trade most minutes, none in some) keeps its real clock, where a
 # typical step slowed the pump tapes' clock too and lost a pump. A stray step, over
-# STRAY_FACTOR times shorter than the typical one (an extra row 4 minutes after an hourly
+# 4 times shorter than the typical one (LOG_STRAY_FACTOR) (an extra row 4 minutes after an hourly
 # one, a duplicated row), does not set it; and a resolution that has become GAP_FACTOR
 # times shorter than the typical step (a duplicated first row of a daily series) is taken
 # anew. 90 s: the web KPIs (in-sample) caught the most from 75 to 100 s.
@@ -124,7 +124,7 @@ class ThresholdFilter:
         self.log_step: float | None = None      # log of the typical step (GAP_FACTOR)
         self.resolution: float | None = None    # the shortest step (CLOCK_REF_S)
         self.clock_offset = 0.0                 # real time less the detectors' time
-        self.recent_flags: list[list] = []      # [real time, kind] of recent flags (RECUR_DAYS)
+        self.recent_flags: list[list] = []      # [real time, kind, size] of recent flags (RECUR_DAYS)
 
     @property
     def last_time(self) -> float | None:
@@ -208,7 +208,6 @@ class ThresholdFilter:
                 self.last_flag_score[covered] = over[covered]
             if not in_episode:
                 self.last_alert = (x["time"], over[kind])
-            if not in_episode:
                 details = self._details(x, kind, over)
                 if not self._recurs(moment, kind, _size(details)):
                     flags.append({"time": moment, "anomaly_type": kind,
@@ -229,8 +228,8 @@ class ThresholdFilter:
         tolerance = max(RECUR_TOLERANCE_S, 2 * self.resolution)
         recent = [flag for flag in self.recent_flags
                   if moment - flag[0] <= RECUR_LOOKBACK * DAY_S + tolerance]
-        days = {round((moment - then) / DAY_S) for then, was, *other in recent
-                if was == kind and RECUR_ESCALATION * (other[0] if other else size) >= size
+        days = {round((moment - then) / DAY_S) for then, was, their in recent
+                if was == kind and RECUR_ESCALATION * their >= size
                 and abs((moment - then) - DAY_S * round((moment - then) / DAY_S)) <= tolerance}
         days.discard(0)
         recent.append([moment, kind, size])
