@@ -27,8 +27,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from kades.temporal.base import (NORMAL_TAIL_Z, change_of, level_of, ratio_of, tail_adjusted,
-                                 update_resolution, update_tail)
+from kades.temporal.base import (MAX_GRID_STEP, NORMAL_TAIL_Z, change_of, level_of, ratio_of,
+                                 tail_adjusted, update_resolution, update_tail)
 
 STATE_VERSION = 2
 _STATISTICS = ("returns_seen", "volumes_seen", "last_time", "last_log_price", "return_scale", "resolution", "tail",
@@ -110,7 +110,6 @@ class ReturnSpikeDetector:
         if self.last_log_price is not None:
             move = level_of(x["price"], self.log_scale) - self.last_log_price
             self.tail = update_tail(self.tail, self._raw_z(move, elapsed))
-            self.resolution = update_resolution(self.resolution, move)
             rate = abs(move) / math.sqrt(elapsed)
             self.return_scale = self._update(self.return_scale, rate, elapsed, self.returns_seen)
             self.returns_seen += 1
@@ -128,10 +127,17 @@ class ReturnSpikeDetector:
 
     def advance_one(self, x: dict) -> None:
         """Make x the reference for the next return without learning from it (for flagged
-        ticks: the next return starts after the jump, but the scale never saw the jump)."""
+        ticks: the next return starts after the jump, but the scale never saw the jump).
+        The price grid is learned from every point, flagged ones too (as the other members
+        learn it): on a flat quantised series (a thin token on one tick) the first one-step
+        blips are flagged, and if they never taught the grid every later blip was flagged
+        again (2-3 alerts a day for a blip every 500 minutes)."""
         if self.last_time is None or x["time"] > self.last_time:
+            level = level_of(x["price"], self.log_scale)
+            if self.last_log_price is not None:
+                self.resolution = update_resolution(self.resolution, level - self.last_log_price)
             self.last_time = float(x["time"])
-            self.last_log_price = level_of(x["price"], self.log_scale)
+            self.last_log_price = level
 
     def deviations(self, x: dict) -> tuple[float, float, float]:
         """(log return, its robust z, the robust z of log volume above its level)."""
@@ -178,8 +184,9 @@ class ReturnSpikeDetector:
             else self.min_interval_s
 
     def _raw_z(self, log_return: float, elapsed: float) -> float:
+        # a grid step counts up to MAX_GRID_STEP: on a 20 % grid a drop to a fifth is 8 steps
         spread = max(max(self.return_scale, self.min_return_scale) * math.sqrt(elapsed),
-                     self.grid_steps * self.resolution)
+                     self.grid_steps * min(self.resolution, MAX_GRID_STEP))
         return abs(log_return) / spread
 
     def _weight(self, elapsed_s: float, count: int) -> float:

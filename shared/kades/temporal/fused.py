@@ -33,7 +33,8 @@ from __future__ import annotations
 import math
 from typing import Generator
 
-from kades.temporal.base import NORMAL_TAIL_Z, RESOLUTION_GROWTH as _GROWTH, update_resolution
+from kades.temporal.base import (MAX_GRID_STEP as _MAX_GRID, NORMAL_TAIL_Z,
+                                 RESOLUTION_GROWTH as _GROWTH, update_resolution)
 from kades.temporal.detector import ReturnSpikeDetector
 from kades.temporal.liquidity import EMPTY_POOL_LEVEL, LiquidityDropDetector
 from kades.temporal.momentum import MomentumFeatures
@@ -192,7 +193,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 # ReturnSpikeDetector.score_parts
                 if r_log is not None:
                     spread = (r_min_scale if r_min_scale > r_scale else r_scale) * root
-                    grid = r_grid * r_res
+                    grid = r_grid * (r_res if r_res < _MAX_GRID else _MAX_GRID)
                     r_move = abs(level - r_log)
                     r_z = r_move / (grid if grid > spread else spread)
                 if r_returns >= r_grace:
@@ -279,7 +280,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             if scored is None:  # not scored on this state: what scoring would have kept
                 if r_log is not None:
                     spread = (r_min_scale if r_min_scale > r_scale else r_scale) * root
-                    grid = r_grid * r_res
+                    grid = r_grid * (r_res if r_res < _MAX_GRID else _MAX_GRID)
                     r_move = abs(level - r_log)
                     r_z = r_move / (grid if grid > spread else spread)
                 if v_level is not None:
@@ -288,24 +289,24 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
             scored = None
             # The price grid's step (update_resolution) as MW learns it, on every point. RS
-            # (learning) and VR learn it too, from their own last step and level: when those
-            # are equal to MW's, so is the step learned (a step of 0 either way maps to 0.0).
+            # and VR learn it too, from their own last step and level: when those are equal
+            # to MW's, so is the step learned (a move of 0 leaves it).
             grid_was, level_was = m_res, m_level
             if m_level is not None:
                 move = level - m_level
                 if move == 0.0:
-                    grid_step = m_res * _GROWTH if m_res > 0 else 0.0
+                    grid_step = m_res
                 else:
                     move, grown = abs(move), m_res * _GROWTH
                     grid_step = move if m_res <= 0 else (move if move < grown else grown)
-            # ReturnSpikeDetector.learn_one / advance_one
+            # ReturnSpikeDetector.learn_one / advance_one (the grid on every point)
+            if r_log is not None:
+                r_res = (grid_step if r_res == grid_was and r_log == level_was
+                         else update_resolution(r_res, level - r_log))
             if learn:
                 decay = rates[0]
                 if r_log is not None:
-                    move = level - r_log
                     r_tail += 0.05 * (_UP if r_z > r_tail else _DOWN)
-                    r_res = (grid_step if r_res == grid_was and r_log == level_was
-                             else update_resolution(r_res, move))
                     value = r_move / root  # abs(move) / sqrt(elapsed)
                     if r_returns >= 5:
                         cap = r_clip * r_scale
