@@ -58,6 +58,24 @@ RECUR_MAX_STEP_S = 3600.0
 RECUR_KEPT = 48  # the latest flags remembered
 RECUR_ESCALATION = 2.0  # a flag this many times larger than the rhythm's is news
 DAY_S = 86400.0
+# A stuck feed: the same reading (price, volume and liquidity all equal to the last point's)
+# repeated for over STUCK_S on the detectors' clock and STUCK_POINTS points, say a market
+# feed that repeats the last close while nobody trades. Each repeat taught the scales a move
+# of 0, so over a day they fell to their floors, and when the noise resumed every ordinary
+# move scored 1, was flagged, and so was never learned (a calm 1-minute series stuck for a
+# day and a half: 12-16 alerts in the six hours after). A stuck stretch is a gap in the
+# news: as after a gap (GAP_FACTOR), its repeats advance the levels without teaching the
+# scales; the first new reading is scored and learned as any other. The likelihood still
+# learns every point: it counts how often events come in points, and without the repeats a
+# flat sensor's one-unit blips came so often that 20-unit spikes among them were missed.
+# Shorter runs are learned as ever, and so is a series' first STUCK_WARMUP points: it has
+# no scales to keep yet. 20 minutes: the return scale's half-life is 15, and at an hour it
+# had fallen 16-fold before the repeats stopped teaching it (4-6 alerts after the
+# recovery); at 10 minutes an in-sample web KPI (5-minute points, values repeated up to 28
+# times) gained an alert.
+STUCK_S = 1200.0
+STUCK_POINTS = 5
+STUCK_WARMUP = 60   # the members' longest grace period
 
 
 def _odds(score: float) -> float:
@@ -125,6 +143,9 @@ class ThresholdFilter:
         self.resolution: float | None = None    # the shortest step (CLOCK_REF_S)
         self.clock_offset = 0.0                 # real time less the detectors' time
         self.recent_flags: list[list] = []      # [real time, kind, size] of recent flags (RECUR_DAYS)
+        # the last reading and its run (STUCK_S): [price, volume, liquidity, detectors' time
+        # of its first point, repeats since, whether the run is stuck]
+        self.reading: list | None = None
 
     @property
     def last_time(self) -> float | None:
@@ -173,6 +194,7 @@ class ThresholdFilter:
         """
         moment = x["time"]
         model, after_gap = self._clock(moment)
+        stuck = self._stuck(x, model)
         if model != moment:
             x = {**x, "time": model}
         raw = self.last_raw = self.detector.score_parts(x)
@@ -185,7 +207,7 @@ class ThresholdFilter:
                 break
         else:  # nothing over the threshold: the common case
             self.anomalous_since = None
-            if after_gap:
+            if after_gap or stuck:
                 self.detector.advance_one(x)
             else:
                 self.detector.learn_one(x)
@@ -217,6 +239,28 @@ class ThresholdFilter:
         else:
             self.detector.advance_one(x)
         return flags
+
+    def _stuck(self, x: dict, model: float) -> bool:
+        """Whether x repeats a stuck reading (STUCK_S); learns the run of readings from it.
+        `model`: x's time on the detectors' clock."""
+        price, volume, liquidity = x["price"], x.get("volume"), x.get("liquidity")
+        run, last = self.reading, self.detector.last_time
+        if run is not None and last is not None and model <= last:
+            return False  # a point not after the last one moves nothing
+        if run is None or price != run[0] or volume != run[1] or liquidity != run[2]:
+            self.reading = [price, volume, liquidity, model, 0, False]
+            return False
+        run[4] += 1
+        if not run[5] and run[4] >= STUCK_POINTS and model - run[3] > STUCK_S:
+            run[5] = self._warmed_up()
+        return run[5]
+
+    def _warmed_up(self) -> bool:
+        """Whether the series has scales to keep: STUCK_WARMUP points in the likelihood's
+        normal (or, without one, the detector warmed up)."""
+        if self.likelihood:
+            return self.likelihood.seen > STUCK_WARMUP
+        return getattr(self.detector, "warmed_up", True)
 
     def _recurs(self, moment: float, kind: str, size: float) -> bool:
         """Whether a flag of `kind` and `size` (_size) at real time `moment` recurs daily:
@@ -287,6 +331,7 @@ class ThresholdFilter:
                 **({"clock": [self.resolution, self.clock_offset]}
                    if self.resolution is not None else {}),
                 **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
+                **({"reading": self.reading} if self.reading is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
 
     @classmethod
@@ -309,6 +354,7 @@ class ThresholdFilter:
         monitor.last_alert = tuple(state["last_alert"]) if state.get("last_alert") else None
         monitor.log_step = state.get("log_step")
         monitor.recent_flags = [list(flag) for flag in state.get("recent_flags", [])]
+        monitor.reading = list(state["reading"]) if state.get("reading") else None
         if state.get("clock"):
             monitor.resolution, monitor.clock_offset = state["clock"]
         return monitor
