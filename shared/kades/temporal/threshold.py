@@ -45,8 +45,21 @@ STEP_RATE = 0.05
 # one, a duplicated row), does not set it; and a resolution that has become GAP_FACTOR
 # times shorter than the typical step (a duplicated first row of a daily series) is taken
 # anew. 90 s: the web KPIs (in-sample) caught the most from 75 to 100 s.
+# Randomly timed readings (trades of a thin token, a KPI read at exponential gaps) have no
+# such step: their shortest is a fluke of the arrivals (under a minute at 5-minute mean
+# gaps), and a move over one, judged against sqrt(elapsed) worth of movement, looked large
+# on a level series: its raw scores were high all the time and a 17-sd spike was no
+# surprise (0-3 of 10 caught, now 10/10). A tick series' steps are whole multiples of its
+# resolution (a quiet stretch is missing ticks), a regular series' are its step; a series
+# whose steps are mostly off that grid (over RANDOM_SHARE of the recent ones, a running
+# share at STEP_RATE) has random arrivals: its resolution is then the steps' running
+# median (it moves by STEP_RATE / 2 in log towards each step; a step closer than that is
+# taken as it is), and a step shorter than the resolution lasts the resolution to the
+# detectors: the time between readings is not resolved more finely than the usual step.
 CLOCK_REF_S = 90.0
 LOG_STRAY_FACTOR = math.log(4.0)
+RANDOM_SHARE = 0.5
+GRID_TOLERANCE = 1e-6  # a whole multiple to this relative error (float rounding)
 QUIET_STEPS = 1.25
 # An alert that recurs daily is the series' rhythm, not news (a KPI that steps up at 08:00
 # and down at 20:00 alerted at both, every day): a flag of a kind raised at the same time of
@@ -87,6 +100,13 @@ def _size(details: dict[str, Any]) -> float:
     0.41, an 80 % drop 1.6); 0 when the evidence gives no move."""
     move = details.get("move")
     return abs(math.log1p(move)) if isinstance(move, (int, float)) and move > -1 else 0.0
+
+
+def _on_grid(step: float, resolution: float) -> bool:
+    """Whether `step` is a whole multiple of `resolution` (a tick, or a tick series' quiet
+    stretch: no trade for some minutes)."""
+    ticks = round(step / resolution)
+    return ticks >= 1 and abs(step - ticks * resolution) <= GRID_TOLERANCE * step
 
 
 def _rank(kind: str) -> int:
@@ -140,8 +160,9 @@ class ThresholdFilter:
         self.last_parts: dict[str, float] = {}  # the scores of the last point processed
         self.last_raw: dict[str, float] = {}    # the same before the likelihood
         self.log_step: float | None = None      # log of the typical step (GAP_FACTOR)
-        self.resolution: float | None = None    # the shortest step (CLOCK_REF_S)
+        self.resolution: float | None = None    # the shortest step, or the median one (CLOCK_REF_S)
         self.clock_offset = 0.0                 # real time less the detectors' time
+        self.off_grid = 0.0                     # the share of steps off the resolution's grid
         self.recent_flags: list[list] = []      # [real time, kind, size] of recent flags (RECUR_DAYS)
         # the last reading and its run (STUCK_S): [price, volume, liquidity, detectors' time
         # of its first point, repeats since, whether the run is stuck]
@@ -177,10 +198,25 @@ class ThresholdFilter:
         gap = step > GAP_MIN_S and log_step > typical + LOG_GAP_FACTOR
         self.log_step = typical + STEP_RATE * (log_step - typical)
         resolution = self.resolution
-        if log_step >= typical - LOG_STRAY_FACTOR and (
-                resolution is None or step < resolution
-                or math.log(resolution) < typical - LOG_GAP_FACTOR):
-            self.resolution = resolution = step
+        if resolution is not None:  # the share of steps off the resolution's grid
+            off = not (_on_grid(step, resolution) or _on_grid(resolution, step))
+            self.off_grid += STEP_RATE * (off - self.off_grid)
+        if self.off_grid <= RANDOM_SHARE:  # ticks: the shortest step, strays left out
+            if log_step >= typical - LOG_STRAY_FACTOR and (
+                    resolution is None or step < resolution
+                    or math.log(resolution) < typical - LOG_GAP_FACTOR):
+                self.resolution = resolution = step
+        else:  # random arrivals: the median step, and no step shorter than it
+            log_resolution = math.log(resolution)
+            move = log_step - log_resolution
+            if abs(move) <= STEP_RATE / 2 or log_resolution < typical - LOG_GAP_FACTOR:
+                resolution = step  # close enough, or taken anew
+            else:
+                resolution *= math.exp(STEP_RATE / 2 if move > 0 else -STEP_RATE / 2)
+            self.resolution = resolution
+            if step < resolution:
+                offset = self.clock_offset = offset + step - resolution
+                step = resolution
         if resolution is not None and resolution > CLOCK_REF_S:
             offset = self.clock_offset = offset + step - step * CLOCK_REF_S / resolution
         return moment - offset, gap
@@ -330,6 +366,7 @@ class ThresholdFilter:
                 **({"log_step": self.log_step} if self.log_step is not None else {}),
                 **({"clock": [self.resolution, self.clock_offset]}
                    if self.resolution is not None else {}),
+                **({"off_grid": self.off_grid} if self.off_grid else {}),
                 **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
                 **({"reading": self.reading} if self.reading is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
@@ -357,4 +394,5 @@ class ThresholdFilter:
         monitor.reading = list(state["reading"]) if state.get("reading") else None
         if state.get("clock"):
             monitor.resolution, monitor.clock_offset = state["clock"]
+        monitor.off_grid = state.get("off_grid", 0.0)  # not in states from before it
         return monitor
