@@ -207,7 +207,8 @@ class ThresholdFilter:
         self.log_step = typical + STEP_RATE * (log_step - typical)
         resolution = self.resolution
         if resolution is not None:  # the share of steps off the resolution's grid
-            off = not (_on_grid(step, resolution) or _on_grid(resolution, step))
+            off = step != resolution and not (_on_grid(step, resolution)
+                                              or _on_grid(resolution, step))
             self.off_grid += STEP_RATE * (off - self.off_grid)
         if self.off_grid <= RANDOM_SHARE:  # ticks: the shortest step, strays left out
             if log_step >= typical - LOG_STRAY_FACTOR and (
@@ -245,7 +246,8 @@ class ThresholdFilter:
         # the likelihood learns every point, anomalies too: a long event becomes the normal
         # (fewer alerts); its evidence in a flag's details is judged after learning it. On a
         # slowed clock, rare events stay out of its normal (RARE_KINDS)
-        rare_out = RARE_KINDS if self.clock_scale != 1.0 else ()
+        slowed = self.resolution is not None and self.resolution > CLOCK_REF_S  # clock_scale > 1
+        rare_out = RARE_KINDS if slowed else ()
         parts = self.last_parts = (self.likelihood.score_learn(raw, rare_out=rare_out)
                                    if self.likelihood else raw)
         threshold = self.threshold
@@ -290,12 +292,13 @@ class ThresholdFilter:
     def _stuck(self, x: dict, model: float) -> bool:
         """Whether x repeats a stuck reading (STUCK_S); learns the run of readings from it.
         `model`: x's time on the detectors' clock."""
-        price, volume, liquidity = x["price"], x.get("volume"), x.get("liquidity")
         run, last = self.reading, self.detector.last_time
         if run is not None and last is not None and model <= last:
             return False  # a point not after the last one moves nothing
-        if run is None or price != run[0] or volume != run[1] or liquidity != run[2]:
-            self.reading = [price, volume, liquidity, model, 0, False]
+        price = x["price"]  # (per point: the common case, a new price, reads it alone)
+        if (run is None or price != run[0] or x.get("volume") != run[1]
+                or x.get("liquidity") != run[2]):
+            self.reading = [price, x.get("volume"), x.get("liquidity"), model, 0, False]
             return False
         run[4] += 1
         if not run[5] and run[4] >= STUCK_POINTS and model - run[3] > STUCK_S:
