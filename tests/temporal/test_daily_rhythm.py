@@ -1,6 +1,7 @@
 """A daily rhythm (a KPI that steps up at 08:00 and down at 20:00) is the series' normal:
 an alert that recurs at the same time of day on 2 of the 3 days before is kept quiet
-(kades.temporal.threshold, RECUR_DAYS), unless it is twice as large (RECUR_ESCALATION).
+(kades.temporal.threshold, RECUR_DAYS), unless it is twice as large (RECUR_ESCALATION); so
+is a weekly one (weekday and weekend levels) after its first week (RECUR_WEEKS).
 Generated series, where the answer is known."""
 from __future__ import annotations
 
@@ -84,3 +85,38 @@ def test_the_rhythm_is_kept_in_the_state():
         found += alert_times(times[start:start + per_day], values[start:start + per_day], monitor)
         state = json.loads(json.dumps(monitor.to_state()))
     assert found == whole and len(whole) == 4
+
+
+MONDAY = 4 * DAY  # 1970-01-05, a Monday
+
+
+def weekdays_and_weekends(seed: int, step_s: float, weeks: int = 5):
+    """100 on weekdays, 50 on Saturdays and Sundays, 5 % noise, from a Monday."""
+    rng = random.Random(seed)
+    times = [MONDAY + step_s * i for i in range(int(weeks * 7 * DAY / step_s))]
+    return times, [(50.0 if (t - MONDAY) // DAY % 7 >= 5 else 100.0) * (1 + rng.gauss(0, 0.05))
+                   for t in times]
+
+
+@pytest.mark.parametrize("step_s", [300.0, 3600.0], ids=["5-minute", "hourly"])
+def test_a_weekly_rhythm_alerts_in_its_first_week_only(step_s):
+    """Before: every Saturday and every Monday alerted, 9-11 alerts in 5 weeks. Now a flag
+    at the same time of week a week before is the rhythm (RECUR_WEEKS): 2-4."""
+    for seed in (1, 2, 3):
+        found = alert_times(*weekdays_and_weekends(seed, step_s))
+        late = [t for t in found if t >= MONDAY + 9 * DAY]  # after the second Monday
+        print(f"\n{step_s:.0f} s steps, seed {seed}: {len(found)} alerts in 5 weeks, "
+              f"{len(late)} after the second Monday")
+        assert len(late) <= 2
+
+
+def test_an_outage_in_a_weekly_rhythm_is_still_alerted():
+    """A Wednesday outage, and a weekend far deeper than the usual (x0.2), in week 4."""
+    times, values = weekdays_and_weekends(7, 300.0)
+    outage = times.index(MONDAY + 23 * DAY + 14 * 3600)
+    deeper = times.index(MONDAY + 26 * DAY)  # the fourth Saturday, 00:00
+    values[outage:outage + 6] = [v / 3 for v in values[outage:outage + 6]]
+    values[deeper:deeper + 6] = [v / 5 for v in values[deeper:deeper + 6]]
+    found = alert_times(times, values)
+    for start in (outage, deeper):
+        assert any(0 <= t - times[start] <= 900 for t in found), start

@@ -73,12 +73,18 @@ RARE_KINDS = frozenset(KIND_ORDER) - {"volatility_regime"}
 # and down at 20:00 alerted at both, every day): a flag of a kind raised at the same time of
 # day on RECUR_DAYS of the RECUR_LOOKBACK days before is kept quiet. Only for series with
 # steps of RECUR_MAX_STEP_S or less: on daily bars every point is at the same time of day.
+# A weekly rhythm likewise (weekday and weekend levels alerted every Saturday and Monday):
+# a flag at the same time of week on RECUR_WEEKS of the RECUR_WEEKS_LOOKBACK weeks before.
+# One week is enough: a flag of its kind within half an hour of a week before is a
+# coincidence for a series alerting once a day 1 time in 50.
 RECUR_DAYS, RECUR_LOOKBACK = 2, 3
+RECUR_WEEKS, RECUR_WEEKS_LOOKBACK = 1, 2
 RECUR_TOLERANCE_S = 1800.0
 RECUR_MAX_STEP_S = 3600.0
 RECUR_KEPT = 48  # the latest flags remembered
 RECUR_ESCALATION = 2.0  # a flag this many times larger than the rhythm's is news
 DAY_S = 86400.0
+WEEK_DAYS = 7
 # A stuck feed: the same reading (price, volume and liquidity all equal to the last point's)
 # repeated for over STUCK_S on the detectors' clock and STUCK_POINTS points, say a market
 # feed that repeats the last close while nobody trades. Each repeat taught the scales a move
@@ -313,22 +319,25 @@ class ThresholdFilter:
         return getattr(self.detector, "warmed_up", True)
 
     def _recurs(self, moment: float, kind: str, size: float) -> bool:
-        """Whether a flag of `kind` and `size` (_size) at real time `moment` recurs daily:
-        one of its kind, at least half as large, came at this time of day (within
-        RECUR_TOLERANCE_S, or two steps) on RECUR_DAYS of the RECUR_LOOKBACK days before.
+        """Whether a flag of `kind` and `size` (_size) at real time `moment` recurs daily or
+        weekly: one of its kind, at least half as large, came at this time of day (within
+        RECUR_TOLERANCE_S, or two steps) on RECUR_DAYS of the RECUR_LOOKBACK days before,
+        or at this time of week on RECUR_WEEKS of the RECUR_WEEKS_LOOKBACK weeks before.
         Remembers it either way."""
         if self.resolution is None or self.resolution > RECUR_MAX_STEP_S:
             return False
         tolerance = max(RECUR_TOLERANCE_S, 2 * self.resolution)
         recent = [flag for flag in self.recent_flags
-                  if moment - flag[0] <= RECUR_LOOKBACK * DAY_S + tolerance]
+                  if moment - flag[0] <= RECUR_WEEKS_LOOKBACK * WEEK_DAYS * DAY_S + tolerance]
         days = {round((moment - then) / DAY_S) for then, was, their in recent
                 if was == kind and RECUR_ESCALATION * their >= size
                 and abs((moment - then) - DAY_S * round((moment - then) / DAY_S)) <= tolerance}
-        days.discard(0)
         recent.append([moment, kind, size])
         self.recent_flags = recent[-RECUR_KEPT:]  # the state is read and written every tick
-        return len(days) >= RECUR_DAYS
+        daily = sum(1 <= day <= RECUR_LOOKBACK for day in days)
+        weekly = sum(day // WEEK_DAYS <= RECUR_WEEKS_LOOKBACK and day % WEEK_DAYS == 0
+                     for day in days if day)
+        return daily >= RECUR_DAYS or weekly >= RECUR_WEEKS
 
     def _in_episode(self, moment: float) -> bool:
         """Whether the last flag's episode still runs: flagged less than episode_s ago and
