@@ -12,7 +12,7 @@ import random
 import pytest
 
 from kades.temporal.policy import new_monitor, step
-from kades.temporal.threshold import CLOCK_REF_S
+from kades.temporal.threshold import CLOCK_REF_S, _on_grid
 
 MINUTE, DAY = 60.0, 86400.0
 
@@ -114,3 +114,31 @@ def test_minute_ticks_with_quiet_stretches_stay_on_their_grid():
         step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
     assert monitor.resolution == MINUTE and monitor.off_grid == 0.0
     assert monitor.clock_scale == 1.0 and monitor.clock_offset == 0.0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_burst_of_trades_is_one_event(seed):
+    """A thin token traded every ~2 minutes, then pumped by 120 trades a second or two apart.
+    Each short step lasts the resolution to the detectors, but not to the durations
+    (`stretched`): before, the burst ran the episode out in a few trades and the pump alerted
+    3-4 times in 20 s; and a pump building up escalates once (0.57, 0.87, 0.99, 1.0)."""
+    rng, monitor, moment, price = random.Random(seed), new_monitor(), 1.7e9, 1.0
+    for _ in range(720):
+        moment += max(1, round(rng.expovariate(1 / 120)))
+        price *= math.exp(rng.gauss(0, 0.004))
+        step(monitor, {"time": moment, "price": price, "volume": 1000 * rng.uniform(0.5, 1.5)})
+    alerts = []
+    for _ in range(120):
+        moment += rng.choice([1, 1, 2])
+        price *= math.exp(0.005 + rng.gauss(0, 0.002))
+        verdict = step(monitor, {"time": moment, "price": price,
+                                 "volume": 5000 * rng.uniform(0.5, 1.5)})
+        alerts += [verdict.alert] if verdict.alert else []
+    print(f"\nseed {seed}: {alerts}")
+    assert 1 <= len(alerts) <= 2
+
+
+def test_a_step_that_is_not_finite_is_off_the_grid():
+    """The grid check of a NaN or infinite step says no, where round() would raise."""
+    assert not _on_grid(math.nan, 60.0) and not _on_grid(math.inf, 60.0)
+    assert _on_grid(180.0, 60.0) and not _on_grid(90.0, 60.0) and not _on_grid(20.0, 60.0)

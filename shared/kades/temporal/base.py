@@ -36,7 +36,7 @@ def robust_update(scale: float, value: float, rate: float, count: int, clip: flo
 
 
 RESOLUTION_GROWTH = 1.002  # update_resolution's creep per non-zero move
-MAX_GRID_STEP = 0.1  # the coarsest grid step the return-spike member believes (~10 %)
+MAX_GRID_STEP = 0.1  # the coarsest grid step the return-spike member believes (~10 % on logs)
 
 
 def update_resolution(resolution: float, move: float, *,

@@ -48,7 +48,8 @@ class ReturnSpikeDetector:
             a stale price (no trades) does not make the next tiny move a spike.
         min_volume_scale: likewise for log volume (a stale or constant volume figure).
         grid_steps: a move of this many steps of the learned price grid (an illiquid token
-            quotes on a coarse one) has robust deviation 1 at most.
+            quotes on a coarse one) has robust deviation 1 at most; a step counts up to
+            base.MAX_GRID_STEP.
         log_scale: log values (prices); False for series that may be zero or negative.
     """
 

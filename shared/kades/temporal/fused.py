@@ -193,7 +193,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 # ReturnSpikeDetector.score_parts
                 if r_log is not None:
                     spread = (r_min_scale if r_min_scale > r_scale else r_scale) * root
-                    grid = r_grid * (r_res if r_res < _MAX_GRID else _MAX_GRID)
+                    grid = r_grid * (_MAX_GRID if _MAX_GRID < r_res else r_res)  # min(r_res, ...)
                     r_move = abs(level - r_log)
                     r_z = r_move / (grid if grid > spread else spread)
                 if r_returns >= r_grace:
@@ -280,7 +280,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             if scored is None:  # not scored on this state: what scoring would have kept
                 if r_log is not None:
                     spread = (r_min_scale if r_min_scale > r_scale else r_scale) * root
-                    grid = r_grid * (r_res if r_res < _MAX_GRID else _MAX_GRID)
+                    grid = r_grid * (_MAX_GRID if _MAX_GRID < r_res else r_res)  # min(r_res, ...)
                     r_move = abs(level - r_log)
                     r_z = r_move / (grid if grid > spread else spread)
                 if v_level is not None:

@@ -40,7 +40,8 @@ STEP_RATE = 0.05
 # CLOCK_REF_S runs on a clock slowed by resolution / CLOCK_REF_S, so each of its steps lasts
 # CLOCK_REF_S or more to the detectors. A minimum, not a typical step: a tick series with
 # quiet stretches (a trade most minutes, none in some) keeps its real clock, where a
-# typical step slowed the pump tapes' clock too and lost a pump. A stray step, over
+# typical step slowed the pump tapes' clock too and lost a pump (trades at random times
+# are not on a grid of ticks: RANDOM_SHARE below). A stray step, over
 # 4 times shorter than the typical one (LOG_STRAY_FACTOR) (an extra row 4 minutes after an hourly
 # one, a duplicated row), does not set it; and a resolution that has become GAP_FACTOR
 # times shorter than the typical step (a duplicated first row of a daily series) is taken
@@ -86,7 +87,7 @@ RECUR_ESCALATION = 2.0  # a flag this many times larger than the rhythm's is new
 DAY_S = 86400.0
 WEEK_DAYS = 7
 # A stuck feed: the same reading (price, volume and liquidity all equal to the last point's)
-# repeated for over STUCK_S on the detectors' clock and STUCK_POINTS points, say a market
+# repeated for over STUCK_S on the detectors' clock and STUCK_POINTS times, say a market
 # feed that repeats the last close while nobody trades. Each repeat taught the scales a move
 # of 0, so over a day they fell to their floors, and when the noise resumed every ordinary
 # move scored 1, was flagged, and so was never learned (a calm 1-minute series stuck for a
@@ -119,8 +120,11 @@ def _size(details: dict[str, Any]) -> float:
 def _on_grid(step: float, resolution: float) -> bool:
     """Whether `step` is a whole multiple of `resolution` (a tick, or a tick series' quiet
     stretch: no trade for some minutes)."""
-    ticks = round(step / resolution)
-    return ticks >= 1 and abs(step - ticks * resolution) <= GRID_TOLERANCE * step
+    ratio = step / resolution
+    if not 0.5 <= ratio < 1e12:  # under one tick, or not finite (a NaN time)
+        return False
+    ticks = round(ratio)
+    return abs(step - ticks * resolution) <= GRID_TOLERANCE * step
 
 
 def _rank(kind: str) -> int:
@@ -147,10 +151,12 @@ class ThresholdFilter:
         episode_s: one event lights up several kinds in turn (a pump: price spike, pump,
             volatility): while some kind stays over the threshold (gaps of at most quiet_s),
             no flag of any kind for this long after the last flag, unless far stronger than
-            it (as above); the kinds it covered count as flagged. 0: each kind on its own.
+            it (as above; once an episode); the kinds it covered count as flagged. 0: each
+            kind on its own.
 
-    The durations are on the detectors' clock, which a coarse series slows (CLOCK_REF_S);
-    a flag's time and evidence are in real time.
+    The durations are on the detectors' clock, which a coarse series slows (CLOCK_REF_S),
+    less the short steps it stretches (`stretched`); a flag's time and evidence are in real
+    time.
     """
 
     def __init__(self, detector, *, threshold: float = 0.5,
@@ -170,13 +176,18 @@ class ThresholdFilter:
         self.anomalous_since: float | None = None
         self.likelihood = likelihood
         self.episode_s = episode_s
-        self.last_alert: tuple[float, float] | None = None  # (time, score) of the last flag
+        self.last_alert: tuple | None = None  # (time, score, escalated) of the last alert
         self.last_parts: dict[str, float] = {}  # the scores of the last point processed
         self.last_raw: dict[str, float] = {}    # the same before the likelihood
         self.log_step: float | None = None      # log of the typical step (GAP_FACTOR)
         self.resolution: float | None = None    # the shortest step, or the median one (CLOCK_REF_S)
         self.clock_offset = 0.0                 # real time less the detectors' time
         self.off_grid = 0.0                     # the share of steps off the resolution's grid
+        # detectors' seconds added by stretching short steps (RANDOM_SHARE): the durations
+        # (cooldown, quiet, episode, relearn) run on the detectors' clock less these, so a
+        # burst of readings seconds apart (trades in a pump) is seconds long to them, not a
+        # resolution per reading (the same pump alerted 3-4 times in 20 s)
+        self.stretched = 0.0
         self.recent_flags: list[list] = []      # [real time, kind, size] of recent flags (RECUR_DAYS)
         # the last reading and its run (STUCK_S): [price, volume, liquidity, detectors' time
         # of its first point, repeats since, whether the run is stuck]
@@ -231,6 +242,8 @@ class ThresholdFilter:
             self.resolution = resolution
             if step < resolution:
                 offset = self.clock_offset = offset + step - resolution
+                # the durations do not count the stretch (see `stretched`)
+                self.stretched += (resolution - step) * min(1.0, CLOCK_REF_S / resolution)
                 step = resolution
         if resolution is not None and resolution > CLOCK_REF_S:
             offset = self.clock_offset = offset + step - step * CLOCK_REF_S / resolution
@@ -248,6 +261,7 @@ class ThresholdFilter:
         stuck = self._stuck(x, model)
         if model != moment:
             x = {**x, "time": model}
+        now = model - self.stretched  # the durations' clock
         raw = self.last_raw = self.detector.score_parts(x)
         # the likelihood learns every point, anomalies too: a long event becomes the normal
         # (fewer alerts); its evidence in a flag's details is judged after learning it. On a
@@ -269,27 +283,27 @@ class ThresholdFilter:
             return []
         over = {kind: score for kind, score in parts.items() if score >= threshold}
         if self.anomalous_since is None:
-            self.anomalous_since = x["time"]
-        fresh = [kind for kind in over if self._starts_run(kind, x["time"])
-                 or x["time"] - self.last_flag_time.get(kind, x["time"]) >= self.cooldown_s
+            self.anomalous_since = now
+        fresh = [kind for kind in over if self._starts_run(kind, now)
+                 or now - self.last_flag_time.get(kind, now) >= self.cooldown_s
                  or _odds(over[kind]) >= ESCALATION_ODDS * _odds(self.last_flag_score.get(kind, 1.0))]
-        in_episode = self._in_episode(x["time"])
+        in_episode = self._in_episode(now)
         for kind in over:
-            self.last_over_time[kind] = x["time"]
+            self.last_over_time[kind] = now
         flags = []
         if fresh:
             kind = max(fresh, key=lambda k: (over[k], -_rank(k)))
-            in_episode = in_episode and not self._escalates(over[kind])
+            escalation = in_episode and self._escalates(over[kind])
             for covered in over:
-                self.last_flag_time[covered] = x["time"]
+                self.last_flag_time[covered] = now
                 self.last_flag_score[covered] = over[covered]
-            if not in_episode:
-                self.last_alert = (x["time"], over[kind])
+            if escalation or not in_episode:
+                self.last_alert = (now, over[kind], escalation)
                 details = self._details(x, kind, over)
                 if not self._recurs(moment, kind, _size(details)):
                     flags.append({"time": moment, "anomaly_type": kind,
                                   "score": round(over[kind], 4), "details": details})
-        if x["time"] - self.anomalous_since >= self.relearn_after_s:
+        if now - self.anomalous_since >= self.relearn_after_s:
             self.detector.learn_one(x)
         else:
             self.detector.advance_one(x)
@@ -348,15 +362,20 @@ class ThresholdFilter:
                 and moment - max(self.last_over_time.values()) <= self._quiet_s())
 
     def _escalates(self, score: float) -> bool:
-        return _odds(score) >= ESCALATION_ODDS * _odds(self.last_alert[1])
+        """Whether a flag of `score` is news within the episode: far stronger than its last
+        alert, once (a pump building up scores 0.57, 0.87, 0.99, 1.0 in a few readings, each
+        four times the odds of the one before: one escalation, not three)."""
+        last = self.last_alert
+        return not (len(last) > 2 and last[2]) and _odds(score) >= ESCALATION_ODDS * _odds(last[1])
 
     def _starts_run(self, kind: str, moment: float) -> bool:
         last = self.last_over_time.get(kind)
         return last is None or moment - last > self._quiet_s() or kind not in self.last_flag_time
 
     def _quiet_s(self) -> float:
-        """quiet_s, or on a slowed clock QUIET_STEPS typical steps if longer: with jittered
-        steps (5 minutes +- 1) the resolution is the shortest, and a typical step outlasted
+        """quiet_s, or on a slowed clock QUIET_STEPS typical steps if longer: when the
+        resolution is shorter than a typical step (the shortest of jittered steps, before
+        RANDOM_SHARE took them as random; the median of random ones), a typical step outlasted
         quiet_s, so each anomalous point started a run of its own and alerted."""
         scale = self.clock_scale
         if scale == 1.0:
@@ -390,6 +409,7 @@ class ThresholdFilter:
                 **({"clock": [self.resolution, self.clock_offset]}
                    if self.resolution is not None else {}),
                 **({"off_grid": self.off_grid} if self.off_grid else {}),
+                **({"stretched": self.stretched} if self.stretched else {}),
                 **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
                 **({"reading": self.reading} if self.reading is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
@@ -418,4 +438,5 @@ class ThresholdFilter:
         if state.get("clock"):
             monitor.resolution, monitor.clock_offset = state["clock"]
         monitor.off_grid = state.get("off_grid", 0.0)  # not in states from before it
+        monitor.stretched = state.get("stretched", 0.0)
         return monitor
