@@ -599,3 +599,20 @@ def test_lines_end_as_unix_text_does_not_crlf(tmp_path):
     assert kades(["score", str(tmp_path / "h.csv"), "-o", str(tmp_path / "o.csv")]) == 0
     assert (tmp_path / "o.csv").read_bytes() == (
         b"timestamp;value;anomaly_score;top_detector;alert\n")
+
+
+def test_bars_in_which_nothing_traded_are_not_counted_as_scored(tmp_path, capsys):
+    """Minute bars that repeat the last close with volume 0 are left out (policy.no_trade),
+    and the summary says so instead of calling them scored."""
+    lines, price = ["timestamp,value,volume"], 100.0
+    for minute in range(300):
+        traded = minute % 10 == 0
+        price *= 1.001 if traded else 1.0
+        lines.append(f"{1704067200 + 60 * minute},{price},{5.0 if traded else 0.0}")
+    (tmp_path / "bars.csv").write_text("\n".join(lines) + "\n")
+    assert kades(["score", str(tmp_path / "bars.csv"), "--volume-column", "volume",
+                  "-o", str(tmp_path / "o.csv")]) == 0
+    error = capsys.readouterr().err
+    assert "30 rows scored, 270 with volume 0 at the value of the scored row before them" in error
+    scores = [line.split(",")[3] for line in (tmp_path / "o.csv").read_text().splitlines()[1:]]
+    assert all(float(score) == 0.0 for minute, score in enumerate(scores) if minute % 10)

@@ -44,7 +44,8 @@ from typing import Iterator, Mapping, NamedTuple, TextIO
 from kades import exitcodes
 from kades.cliutil import (STDIO, csv_delimiter, csv_rows, open_input, open_output,
                            progress as progress_bar)
-from kades.temporal.policy import LinearUnit, new_monitor, step, too_soon as policy_too_soon
+from kades.temporal.policy import (LinearUnit, new_monitor, no_trade, step,
+                                   too_soon as policy_too_soon)
 
 MAX_PROBLEMS_SHOWN = 10
 COLUMNS = ("anomaly_score", "top_detector", "alert")  # added to every row
@@ -318,10 +319,12 @@ def check(path: Path, columns: Columns = Columns()) -> Checked:
 
 
 class Scored(NamedTuple):
-    """What scoring a file did: the rows written, and those the policy left out as less than
-    MIN_STEP_S after the row it scored before them (of their token)."""
+    """What scoring a file did: the rows written, those the policy left out as less than
+    MIN_STEP_S after the row it scored before them (of their token), and those it left out
+    as bars in which nothing traded (volume 0 at the price before them: policy.no_trade)."""
     rows: int
     too_soon: int
+    no_trade: int = 0
 
 
 def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
@@ -334,7 +337,7 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
     back in file order."""
     checked = checked or check(path, columns)
     monitors: dict[str | None, object] = {}  # looked up per row: `.get(t) or first_row(t)`
-    too_soon = 0
+    too_soon = idle = 0
 
     def first_row(token: str | None):
         # Log values suit prices (scale-free); a series that touches 0 or goes negative is
@@ -343,13 +346,16 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
         return made
 
     def scored(token: str | None, moment: float, value: float | None, fields: dict):
-        nonlocal too_soon
+        nonlocal too_soon, idle
         monitor = monitors.get(token) or first_row(token)
         unit = checked.units.get(token)
         if unit is not None and value is not None:
             value /= unit
         # counted apart, as the summary must not call such a row scored
-        too_soon += value is not None and policy_too_soon(monitor, moment)
+        if value is not None:
+            soon = policy_too_soon(monitor, moment)
+            too_soon += soon
+            idle += not soon and no_trade(monitor, {"price": value, **fields})
         return _columns(monitor, moment, value, fields)
 
     sep = delimiter(path)
@@ -386,7 +392,7 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
                 named = csv_rows(handle, sep).fieldnames
             csv.writer(out, delimiter=sep, lineterminator="\n").writerow(
                 [*named, *(c for c in COLUMNS if c not in named)])
-    return Scored(checked.rows, too_soon)
+    return Scored(checked.rows, too_soon, idle)
 
 
 def _columns(monitor, moment: float, value: float | None, fields: dict) -> tuple[str, str, str]:
@@ -499,11 +505,14 @@ def summary(done: Scored, checked: Checked, *, by_token: bool) -> str:
     """What was scored, and how the file's gaps, order and sub-second rows were taken."""
     gaps, disorder, too_soon = checked.without_value, checked.out_of_order, done.too_soon
     of_token = " of their token" if by_token else ""
-    parts = [f"{done.rows - gaps - too_soon} rows scored"
+    parts = [f"{done.rows - gaps - too_soon - done.no_trade} rows scored"
              + (f" in {checked.tokens} tokens" if by_token else "")]
     if too_soon:
         parts.append(f"{too_soon} less than 1 s after the scored row before them{of_token} "
                      "not scored (score 0)")
+    if done.no_trade:
+        parts.append(f"{done.no_trade} with volume 0 at the value of the scored row before "
+                     f"them{of_token} not scored (no trade, score 0)")
     if gaps:
         parts.append(f"{gaps} without a value written back unscored")
     if disorder:
