@@ -22,9 +22,23 @@ class _DaemonThread(threading.Thread):
 
 
 class Client(simple_websocket.Client):
+    """Also when the server closes in the same read as its answer (a bad key: the error, then
+    the close): the close is handled with the handshake, and simple_websocket would then call
+    the connection failed ("Connection error: None", seen under load) though its messages
+    are in the buffer. Such a client is made closed, its messages still to be received."""
+
+    def __init__(self, *args, **kwargs):
+        self._closed_in_handshake = False
+        try:
+            super().__init__(*args, **kwargs)
+        except simple_websocket.ConnectionError:
+            if not self._closed_in_handshake:
+                raise
+
     def handshake(self):
         super().handshake()
         self._handle_events()  # what came with the handshake's answer
+        self._closed_in_handshake = not self.connected
 
 
 def connect(url: str) -> Client:
