@@ -69,3 +69,28 @@ def test_an_empty_bar_is_left_out_but_a_liquidity_change_is_not():
     before = monitor.to_state()
     verdict = step(monitor, {"time": 60.0, "price": 2.0, "volume": 0.0, "liquidity": 100.0})
     assert verdict.score == 0.0 and monitor.to_state() == before
+
+
+def test_the_function_takes_a_trade_behind_an_empty_bar_of_its_time():
+    """Two ticks of one time, ordered arbitrarily: an empty bar (left out) and a +40 % trade.
+    The function skipped ticks at or before the last it went through, empty ones included,
+    so the trade was never scored (found in a review)."""
+    from datetime import datetime, timezone
+
+    from kades.temporal.function import analyse_token
+
+    def tick(moment, price, volume):
+        when = datetime.fromtimestamp(moment, tz=timezone.utc).isoformat()
+        return moment, {"token": "X", "time": when, "price": price, "volume": volume}
+
+    rng, price, series = random.Random(1), 1.0, []
+    for minute in range(400):
+        price *= 1 + rng.gauss(0, 0.002)
+        series.append(tick(1.7e9 + 60 * minute, price, 100.0))
+    moment = 1.7e9 + 60 * 400
+    for both in ([tick(moment, price, 0.0), tick(moment, price * 1.4, 5000.0)],
+                 [tick(moment, price * 1.4, 5000.0), tick(moment, price, 0.0)]):
+        scores = []
+        _, anomalies = analyse_token("X", None, series + both, scores)
+        assert [a["anomaly_type"] for a in anomalies] == ["price_spike"]
+        assert len(scores) == len(series) + (2 if both[0][1]["volume"] == 0 else 1)
