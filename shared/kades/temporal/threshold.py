@@ -76,10 +76,10 @@ RARE_KINDS = frozenset(KIND_ORDER) - {"volatility_regime"}
 # steps of RECUR_MAX_STEP_S or less: on daily bars every point is at the same time of day.
 # A weekly rhythm likewise (weekday and weekend levels alerted every Saturday and Monday):
 # a flag at the same time of week on RECUR_WEEKS of the RECUR_WEEKS_LOOKBACK weeks before.
-# One week is enough: a flag of its kind within half an hour of a week before is a
-# coincidence for a series alerting once a day 1 time in 50.
+# Both weeks: with one, a series alerting once a day at random times had a flag hidden by
+# chance 1 time in 12 at 5-minute steps and 1 in 3 at hourly ones (tolerance two steps).
 RECUR_DAYS, RECUR_LOOKBACK = 2, 3
-RECUR_WEEKS, RECUR_WEEKS_LOOKBACK = 1, 2
+RECUR_WEEKS, RECUR_WEEKS_LOOKBACK = 2, 2
 RECUR_TOLERANCE_S = 1800.0
 RECUR_MAX_STEP_S = 3600.0
 RECUR_KEPT = 48  # the latest flags remembered
@@ -87,8 +87,9 @@ RECUR_ESCALATION = 2.0  # a flag this many times larger than the rhythm's is new
 DAY_S = 86400.0
 WEEK_DAYS = 7
 # A stuck feed: the same reading (price, volume and liquidity all equal to the last point's)
-# repeated for over STUCK_S on the detectors' clock and STUCK_POINTS times, say a market
-# feed that repeats the last close while nobody trades. Each repeat taught the scales a move
+# repeated for over STUCK_S on the detectors' clock and STUCK_POINTS times, say a sensor
+# that stopped (a feed repeating the last close with volume 0 never gets here:
+# policy.no_trade leaves such rows out). Each repeat taught the scales a move
 # of 0, so over a day they fell to their floors, and when the noise resumed every ordinary
 # move scored 1, was flagged, and so was never learned (a calm 1-minute series stuck for a
 # day and a half: 12-16 alerts in the six hours after). A stuck stretch is a gap in the
@@ -350,7 +351,7 @@ class ThresholdFilter:
         self.recent_flags = recent[-RECUR_KEPT:]  # the state is read and written every tick
         daily = sum(1 <= day <= RECUR_LOOKBACK for day in days)
         weekly = sum(day // WEEK_DAYS <= RECUR_WEEKS_LOOKBACK and day % WEEK_DAYS == 0
-                     for day in days if day)
+                     for day in days if day > 0)
         return daily >= RECUR_DAYS or weekly >= RECUR_WEEKS
 
     def _in_episode(self, moment: float) -> bool:
