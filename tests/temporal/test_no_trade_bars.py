@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import random
 
-from kades.temporal.policy import new_monitor, no_trade, step
+from kades.temporal.policy import NO_TRADE, TOO_SOON, new_monitor, no_trade, step
 
 DAY = 86400.0
 
@@ -69,6 +69,15 @@ def test_an_empty_bar_is_left_out_but_a_liquidity_change_is_not():
     before = monitor.to_state()
     verdict = step(monitor, {"time": 60.0, "price": 2.0, "volume": 0.0, "liquidity": 100.0})
     assert verdict.score == 0.0 and monitor.to_state() == before
+    assert verdict.left_out == NO_TRADE  # the function and `kades score` go by this
+
+
+def test_a_verdict_says_why_a_point_was_left_out():
+    monitor = new_monitor()
+    assert step(monitor, {"time": 0.0, "price": 2.0, "volume": 5.0}).left_out == ""
+    assert step(monitor, {"time": 0.5, "price": 2.2, "volume": 5.0}).left_out == TOO_SOON
+    assert step(monitor, {"time": 60.0, "price": 2.0, "volume": 0.0}).left_out == NO_TRADE
+    assert step(monitor, {"time": 120.0, "price": 2.0, "volume": 1.0}).left_out == ""
 
 
 def test_the_function_takes_a_trade_behind_an_empty_bar_of_its_time():

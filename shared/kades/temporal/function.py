@@ -33,7 +33,7 @@ from kades.runtime.state import StateStore, Waiting
 from kades.storage.scores import insert_scores
 from kades.temporal.codec import StateCodec
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
-from kades.temporal.policy import new_monitor, no_trade, step
+from kades.temporal.policy import NO_TRADE, new_monitor, step
 
 DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. temporal.pump
 FLUSH_JOB = "flush"                       # the PingSource job that releases waiting ticks
@@ -100,10 +100,9 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
             continue
         x = {"time": moment, "price": tick["price"], "volume": tick.get("volume"),
              "liquidity": tick.get("liquidity")}
-        taken = monitor.last_time
         verdict = step(monitor, x)
         # a bar without a trade, left out, must not hide a trade at its time behind it
-        if monitor.last_time != taken or not no_trade(monitor, x):
+        if verdict.left_out != NO_TRADE:
             last_time = moment
         if scores is not None:
             scores.append({"time": tick["time"], "token": token, "score": round(verdict.score, 6),

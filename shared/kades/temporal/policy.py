@@ -73,15 +73,19 @@ class LinearUnit:
 class Verdict(NamedTuple):  # a tuple: made for every point, and a dataclass costs 3x as much
     """What the policy says of one point: its score in [0, 1] (surprise, the strongest kind),
     the ensemble member behind that kind ('' when nothing scored), the anomaly type it
-    raises ('' when none) and the flags themselves (at most one)."""
+    raises ('' when none), the flags themselves (at most one), and why the point was left
+    out ('' when it was taken: TOO_SOON or NO_TRADE)."""
 
     score: float
     top_detector: str
     alert: str
     flags: list[dict[str, Any]]
+    left_out: str = ""
 
 
-_LEFT_OUT = Verdict(score=0.0, top_detector="", alert="", flags=[])
+TOO_SOON, NO_TRADE = "too soon", "no trade"
+_TOO_SOON = Verdict(score=0.0, top_detector="", alert="", flags=[], left_out=TOO_SOON)
+_NO_TRADE = Verdict(score=0.0, top_detector="", alert="", flags=[], left_out=NO_TRADE)
 
 
 def new_monitor(state: dict | None = None, *, log_scale: bool = True) -> ThresholdFilter:
@@ -107,9 +111,7 @@ def no_trade(monitor: ThresholdFilter, x: dict) -> bool:
     every point, and every trade of a thin token looked large (trading in 2-20 % of minutes:
     1.3-7.9 false alerts a day; left out, 0-0.43). A changed
     liquidity is news even without a trade (liquidity pulled)."""
-    reading = monitor.reading  # [price, volume, liquidity, ...] of the last point taken
-    return (x.get("volume") == 0 and reading is not None and x["price"] == reading[0]
-            and x.get("liquidity") == reading[2])
+    return x.get("volume") == 0 and monitor.holds(x)
 
 
 def step(monitor: ThresholdFilter, x: dict) -> Verdict:
@@ -117,10 +119,12 @@ def step(monitor: ThresholdFilter, x: dict) -> Verdict:
     than MIN_STEP_S after the last one is left out (score 0, nothing learned), as one at the
     same time is: the detectors step in seconds, and a burst of 10,000 ticks within 4 s,
     each learned as a full second, left a token's alerts muted for hours. So is a bar in
-    which nothing traded (`no_trade`)."""
+    which nothing traded (`no_trade`). The verdict says which (`left_out`)."""
     last = monitor.last_time
-    if last is not None and last < x["time"] < last + MIN_STEP_S or no_trade(monitor, x):
-        return _LEFT_OUT
+    if last is not None and last < x["time"] < last + MIN_STEP_S:
+        return _TOO_SOON
+    if no_trade(monitor, x):
+        return _NO_TRADE
     flags = monitor.process_one(x)
     kind = best = None
     for each, value in monitor.last_parts.items():  # max(parts, key=parts.get), no calls

@@ -44,7 +44,7 @@ from typing import Iterator, Mapping, NamedTuple, TextIO
 from kades import exitcodes
 from kades.cliutil import (STDIO, csv_delimiter, csv_rows, open_input, open_output,
                            progress as progress_bar)
-from kades.temporal.policy import (LinearUnit, new_monitor, no_trade, step,
+from kades.temporal.policy import (NO_TRADE, LinearUnit, new_monitor, step,
                                    too_soon as policy_too_soon)
 
 MAX_PROBLEMS_SHOWN = 10
@@ -351,12 +351,15 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
         unit = checked.units.get(token)
         if unit is not None and value is not None:
             value /= unit
-        # counted apart, as the summary must not call such a row scored
-        if value is not None:
-            soon = policy_too_soon(monitor, moment)
-            too_soon += soon
-            idle += not soon and no_trade(monitor, {"price": value, **fields})
-        return _columns(monitor, moment, value, fields)
+        if value is None:  # a gap: no tick, nothing learned, nothing to say
+            return EMPTY
+        # counted apart, as the summary must not call such a row scored: one less than a
+        # step after the row before it or not after it (too_soon), a bar without a trade
+        soon = policy_too_soon(monitor, moment)
+        verdict = step(monitor, {"time": moment, "price": value, **fields})
+        too_soon += soon
+        idle += not soon and verdict.left_out == NO_TRADE
+        return f"{verdict.score:.6f}", verdict.top_detector, verdict.alert
 
     sep = delimiter(path)
     with progress_bar(total=checked.rows, desc=name or path.name, show=progress) as bar:
@@ -393,14 +396,6 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
             csv.writer(out, delimiter=sep, lineterminator="\n").writerow(
                 [*named, *(c for c in COLUMNS if c not in named)])
     return Scored(checked.rows, too_soon, idle)
-
-
-def _columns(monitor, moment: float, value: float | None, fields: dict) -> tuple[str, str, str]:
-    """The three added columns of a row, stepping `monitor` through it."""
-    if value is None:  # a gap: no tick, nothing learned, nothing to say
-        return EMPTY
-    verdict = step(monitor, {"time": moment, "price": value, **fields})
-    return f"{verdict.score:.6f}", verdict.top_detector, verdict.alert
 
 
 @contextlib.contextmanager

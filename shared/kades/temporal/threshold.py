@@ -316,15 +316,20 @@ class ThresholdFilter:
         run, last = self.reading, self.detector.last_time
         if run is not None and last is not None and model <= last:
             return False  # a point not after the last one moves nothing
-        price = x["price"]  # (per point: the common case, a new price, reads it alone)
-        if (run is None or price != run[0] or x.get("volume") != run[1]
-                or x.get("liquidity") != run[2]):
-            self.reading = [price, x.get("volume"), x.get("liquidity"), model, 0, False]
+        if not self.holds(x) or x.get("volume") != run[1]:
+            self.reading = [x["price"], x.get("volume"), x.get("liquidity"), model, 0, False]
             return False
         run[4] += 1
         if not run[5] and run[4] >= STUCK_POINTS and model - run[3] > STUCK_S:
             run[5] = self._warmed_up()
         return run[5]
+
+    def holds(self, x: dict) -> bool:
+        """Whether x has the price and liquidity of the last point taken (`reading`): with
+        its volume, a stuck reading (_stuck); with volume 0, a bar without a trade
+        (policy.no_trade)."""
+        run = self.reading  # (per point: the common case, a new price, reads it alone)
+        return run is not None and x["price"] == run[0] and x.get("liquidity") == run[2]
 
     def _warmed_up(self) -> bool:
         """Whether the series has scales to keep: STUCK_WARMUP points in the likelihood's
