@@ -57,6 +57,19 @@ STEP_RATE = 0.05
 # median (it moves by STEP_RATE / 2 in log towards each step; a step closer than that is
 # taken as it is), and a step shorter than the resolution lasts the resolution to the
 # detectors: the time between readings is not resolved more finely than the usual step.
+# A series whose cadence changes (1-minute points, then 5-minute ones) kept its shortest step
+# as its resolution, so the coarser part ran on the real clock (18-29 alerts for 8 crashes).
+# A new cadence is the same step again and again: CADENCE_STEPS steps equal to one step (a
+# whole multiple of it, a missing point, neither counts nor breaks the run) make it the
+# resolution. A tick series' quiet stretches are irregular multiples of its tick (the pump
+# tapes' longest run of one coarser step is 7: 2-minute steps). A step GAP_FACTOR times the
+# resolution or more takes CADENCE_GAP_STEPS: the points after such steps teach the scales
+# nothing (gaps), so waiting costs the most (1-minute points turned hourly alerted 23-24
+# times in 90 series-days with 20, 0-1 with 8), and no tape repeats one (its longest run: 1).
+# Strays (LOG_STRAY_FACTOR) start no run. The same rule brings a series whose steps went
+# off the grid (RANDOM_SHARE) back to ticks once its readings repeat one step again.
+CADENCE_STEPS = 20
+CADENCE_GAP_STEPS = 8
 CLOCK_REF_S = 90.0
 LOG_STRAY_FACTOR = math.log(4.0)
 RANDOM_SHARE = 0.5
@@ -189,6 +202,7 @@ class ThresholdFilter:
         # burst of readings seconds apart (trades in a pump) is seconds long to them, not a
         # resolution per reading (the same pump alerted 3-4 times in 20 s)
         self.stretched = 0.0
+        self.cadence: list | None = None        # [step, count] of the latest run (CADENCE_STEPS)
         self.recent_flags: list[list] = []      # [real time, kind, size] of recent flags (RECUR_DAYS)
         # the last reading and its run (STUCK_S): [price, volume, liquidity, detectors' time
         # of its first point, repeats since, whether the run is stuck]
@@ -228,6 +242,17 @@ class ThresholdFilter:
             off = step != resolution and not (_on_grid(step, resolution)
                                               or _on_grid(resolution, step))
             self.off_grid += STEP_RATE * (off - self.off_grid)
+            cadence = self.cadence  # [step, count] of the latest run of one step
+            if cadence is not None and abs(step - cadence[0]) <= GRID_TOLERANCE * step:
+                cadence[1] += 1
+                if cadence[1] >= (CADENCE_GAP_STEPS if cadence[0] >= GAP_FACTOR * resolution
+                                  else CADENCE_STEPS) and cadence[0] != resolution:
+                    self.resolution = resolution = cadence[0]  # a new cadence
+                    self.off_grid = 0.0
+            elif not (cadence is not None and cadence[0] != resolution
+                      and step > cadence[0] and _on_grid(step, cadence[0])):
+                self.cadence = ([step, 1] if log_step >= typical - LOG_STRAY_FACTOR
+                                else None)
         if self.off_grid <= RANDOM_SHARE:  # ticks: the shortest step, strays left out
             if log_step >= typical - LOG_STRAY_FACTOR and (
                     resolution is None or step < resolution
@@ -416,6 +441,7 @@ class ThresholdFilter:
                    if self.resolution is not None else {}),
                 **({"off_grid": self.off_grid} if self.off_grid else {}),
                 **({"stretched": self.stretched} if self.stretched else {}),
+                **({"cadence": list(self.cadence)} if self.cadence is not None else {}),
                 **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
                 **({"reading": self.reading} if self.reading is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
@@ -445,4 +471,5 @@ class ThresholdFilter:
             monitor.resolution, monitor.clock_offset = state["clock"]
         monitor.off_grid = state.get("off_grid", 0.0)  # not in states from before it
         monitor.stretched = state.get("stretched", 0.0)
+        monitor.cadence = list(state["cadence"]) if state.get("cadence") else None
         return monitor

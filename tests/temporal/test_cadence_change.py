@@ -1,0 +1,143 @@
+"""A series whose cadence changes (1-minute points, then 5-minute or hourly ones): the same
+coarser step again and again is a new resolution (kades.temporal.threshold, CADENCE_STEPS),
+so the coarser part runs on the slowed clock a series of that step runs on from the start; a
+tick series' quiet stretches (irregular multiples of its minute) are not a new cadence.
+Generated series, where the answer is known."""
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from kades.temporal.policy import new_monitor, step
+from kades.temporal.threshold import CADENCE_GAP_STEPS, CADENCE_STEPS, CLOCK_REF_S
+
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+
+
+def cadence_series(seed: int, kind: str, phases: list[tuple[float, float]], crashes: int = 4):
+    """Calm points at each (step, days) of `phases` in turn, a random walk of 1 % log returns
+    ("walk") or a level with N(0, 1) noise ("level"), with `crashes` drops of 15 sd in each
+    phase (none in the first tenth of the series, nor in the first tenth of a phase).
+    (times, values, crash indices, phase of each point)."""
+    rng, moment, times, phase_of = random.Random(seed), 1.7e9, [], []
+    for phase, (step_s, days) in enumerate(phases):
+        for _ in range(int(days * DAY / step_s)):
+            moment += step_s
+            times.append(moment)
+            phase_of.append(phase)
+    at = set()
+    for phase in range(len(phases)):
+        start, end = phase_of.index(phase), len(phase_of) - phase_of[::-1].index(phase) - 1
+        start = max(start + min((end - start) // 10, 30), len(times) // 10)
+        at.update(rng.sample(range(start, end - 3), crashes))
+    level, values = 0.0, []
+    for i in range(len(times)):
+        if kind == "walk":
+            level += rng.gauss(0, 0.01) - (0.15 if i in at else 0.0)
+            values.append(100.0 * math.exp(level))
+        else:
+            values.append(100.0 + rng.gauss(0, 1) - (15.0 if i in at else 0.0))
+    return times, values, sorted(at), phase_of
+
+
+def alert_points(monitor, times, values, offset: int = 0) -> list[int]:
+    return [offset + i for i, (t, v) in enumerate(zip(times, values))
+            if step(monitor, {"time": t, "price": v}).alert]
+
+
+def tally(phases, alerts_of=None):
+    """Over 3 seeds and both kinds: (caught, crashes, other alerts) in the last phase, and
+    the monitors' final resolutions."""
+    caught = crashes = other = 0
+    resolutions = []
+    for kind in ("walk", "level"):
+        for seed in range(3):
+            times, values, at, phase_of = cadence_series(seed, kind, phases)
+            monitor = new_monitor()
+            found = (alerts_of or alert_points)(monitor, times, values)
+            last = [i for i in at if phase_of[i] == len(phases) - 1]
+            caught += sum(any(i <= a <= i + 2 for a in found) for i in last)
+            crashes += len(last)
+            other += sum(phase_of[a] == len(phases) - 1
+                         and not any(i <= a <= i + 2 for i in at) for a in found)
+            resolutions.append(monitor.resolution)
+    return caught, crashes, other, resolutions
+
+
+def test_one_minute_points_turned_five_minute_take_the_five_minute_resolution():
+    """3 days of 1-minute points, then 7 days of 5-minute ones: measured 24/24 crashes of the
+    5-minute part caught, 2 other alerts in its 42 series-days. Before, the 1-minute
+    resolution stayed and the 5-minute part ran on the real clock: 23/24, 34 other alerts."""
+    caught, crashes, other, resolutions = tally([(MINUTE, 3), (5 * MINUTE, 7)])
+    print(f"\n1 -> 5 minutes: {caught}/{crashes} crashes caught, {other} other alerts")
+    assert resolutions == [5 * MINUTE] * 6
+    assert caught >= crashes - 1 and other <= 4
+
+
+def test_one_minute_points_turned_hourly_stay_quiet():
+    """3 days of 1-minute points, then 30 days of hourly ones: measured 24/24 caught, 1 other
+    alert in 180 series-days. Before: 23/24, 87 (the resolution was taken anew only once it
+    was 20 times shorter than the typical step, 26 hours on; the hours before ran on the real
+    clock). An hour is a gap's length after minutes, so CADENCE_GAP_STEPS of them suffice."""
+    caught, crashes, other, resolutions = tally([(MINUTE, 3), (HOUR, 30)])
+    print(f"\n1 minute -> 1 hour: {caught}/{crashes} crashes caught, {other} other alerts")
+    assert resolutions == [HOUR] * 6
+    assert caught >= crashes - 1 and other <= 4
+
+
+def test_a_cadence_taken_up_in_two_calls_alerts_as_in_one():
+    """The run of steps is in the state: a series scored in two calls, cut in the middle of
+    the run, alerts as one scored in one go; a state from before it (no `cadence`) carries on
+    and finds the new cadence from its next steps."""
+    times, values, _, phase_of = cadence_series(5, "walk", [(MINUTE, 3), (5 * MINUTE, 7)])
+    whole = alert_points(new_monitor(), times, values)
+    cut = phase_of.index(1) + CADENCE_STEPS // 2
+    first = new_monitor()
+    found = alert_points(first, times[:cut], values[:cut])
+    state = json.loads(json.dumps(first.to_state()))
+    assert state["cadence"] == [5 * MINUTE, CADENCE_STEPS // 2]
+    second = new_monitor(state)
+    found += alert_points(second, times[cut:], values[cut:], offset=cut)
+    assert found == whole and second.resolution == 5 * MINUTE
+    assert second.clock_scale == 5 * MINUTE / CLOCK_REF_S
+    del state["cadence"]
+    older = new_monitor(state)
+    alert_points(older, times[cut:], values[cut:])
+    assert older.resolution == 5 * MINUTE
+
+
+def test_ticks_after_random_readings_take_their_grid_again():
+    """1,500 readings at random times (exponential gaps, mean 5 s), then ticks 1, 2, 5 or
+    60 s apart: the resolution is the second again, as from a fresh start (before: the
+    running median of the random steps stayed, 2.0-2.05 s, and the steps stayed off grid)."""
+    for seed in (1, 2, 3):
+        rng, monitor, moment = random.Random(seed), new_monitor(), 1.7e9
+        for _ in range(1500):
+            moment += max(1.0, rng.expovariate(1 / 5.0))
+            step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
+        assert monitor.off_grid > 0.5
+        for _ in range(1500):
+            moment += rng.choice([1, 1, 2, 5, 60])
+            step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
+        assert monitor.resolution == 1.0 and monitor.off_grid < 0.1
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_quiet_stretches_of_ticks_are_not_a_new_cadence(seed):
+    """Minute ticks with quiet stretches, including runs of up to CADENCE_STEPS - 1 equal
+    2-minute steps and CADENCE_GAP_STEPS - 1 equal hour-long ones (the pump tapes' longest:
+    7 and 1): the resolution stays the minute and the clock the real one. (A guard: passes
+    before the change too.)"""
+    rng, monitor, moment = random.Random(seed), new_monitor(), 1.7e9
+    for _ in range(200):
+        for _ in range(rng.randint(5, 30)):
+            moment += MINUTE * (1 if rng.random() < 0.6 else rng.randint(2, 10))
+            step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
+        run, length = rng.choice([(2 * MINUTE, CADENCE_STEPS - 1), (HOUR, CADENCE_GAP_STEPS - 1)])
+        for gap in [run] * length + [MINUTE]:  # then a tick again
+            moment += gap
+            step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
+    assert monitor.resolution == MINUTE and monitor.clock_scale == 1.0
