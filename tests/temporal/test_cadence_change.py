@@ -11,8 +11,8 @@ import random
 
 import pytest
 
+from kades.temporal.clock import CADENCE_GAP_STEPS, CADENCE_STEPS, CLOCK_REF_S
 from kades.temporal.policy import new_monitor, step
-from kades.temporal.threshold import CADENCE_GAP_STEPS, CADENCE_STEPS, CLOCK_REF_S
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
@@ -63,7 +63,7 @@ def tally(phases, alerts_of=None):
             crashes += len(last)
             other += sum(phase_of[a] == len(phases) - 1
                          and not any(i <= a <= i + 2 for i in at) for a in found)
-            resolutions.append(monitor.resolution)
+            resolutions.append(monitor.clock.resolution)
     return caught, crashes, other, resolutions
 
 
@@ -101,12 +101,12 @@ def test_a_cadence_taken_up_in_two_calls_alerts_as_in_one():
     assert state["cadence"] == [5 * MINUTE, CADENCE_STEPS // 2]
     second = new_monitor(state)
     found += alert_points(second, times[cut:], values[cut:], offset=cut)
-    assert found == whole and second.resolution == 5 * MINUTE
-    assert second.clock_scale == 5 * MINUTE / CLOCK_REF_S
+    assert found == whole and second.clock.resolution == 5 * MINUTE
+    assert second.clock.scale == 5 * MINUTE / CLOCK_REF_S
     del state["cadence"]
     older = new_monitor(state)
     alert_points(older, times[cut:], values[cut:])
-    assert older.resolution == 5 * MINUTE
+    assert older.clock.resolution == 5 * MINUTE
 
 
 def test_ticks_after_random_readings_take_their_grid_again():
@@ -118,11 +118,11 @@ def test_ticks_after_random_readings_take_their_grid_again():
         for _ in range(1500):
             moment += max(1.0, rng.expovariate(1 / 5.0))
             step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
-        assert monitor.off_grid > 0.5
+        assert monitor.clock.off_grid > 0.5
         for _ in range(1500):
             moment += rng.choice([1, 1, 2, 5, 60])
             step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
-        assert monitor.resolution == 1.0 and monitor.off_grid < 0.1
+        assert monitor.clock.resolution == 1.0 and monitor.clock.off_grid < 0.1
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -140,4 +140,4 @@ def test_quiet_stretches_of_ticks_are_not_a_new_cadence(seed):
         for gap in [run] * length + [MINUTE]:  # then a tick again
             moment += gap
             step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
-    assert monitor.resolution == MINUTE and monitor.clock_scale == 1.0
+    assert monitor.clock.resolution == MINUTE and monitor.clock.scale == 1.0

@@ -10,7 +10,7 @@ import random
 import pytest
 
 from kades.temporal.policy import new_monitor, step
-from kades.temporal.threshold import CLOCK_REF_S
+from kades.temporal.clock import CLOCK_REF_S
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
@@ -63,7 +63,7 @@ def test_a_coarse_series_scores_alike_at_any_step():
     scores = []
     for step_s in (5 * MINUTE, DAY):
         monitor, verdicts = run([step_s * i for i in range(len(values))], values)
-        assert monitor.clock_scale == step_s / CLOCK_REF_S
+        assert monitor.clock.scale == step_s / CLOCK_REF_S
         scores.append([(round(v.score, 9), v.alert) for v in verdicts])
     assert scores[0] == scores[1]
     assert any(alert for _, alert in scores[0])
@@ -77,7 +77,7 @@ def test_tick_series_with_quiet_stretches_keep_the_real_clock():
     for _ in range(3000):
         moment += MINUTE * (1 if rng.random() < 0.7 else rng.randint(2, 10))
         step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
-    assert monitor.clock_scale == 1.0 and monitor.clock_offset == 0.0
+    assert monitor.clock.scale == 1.0 and monitor.clock.offset == 0.0
     assert monitor.last_time == monitor.detector.last_time == moment
 
 
@@ -88,7 +88,7 @@ def test_a_stray_row_does_not_set_the_resolution():
     times.insert(500, times[499] + 2.0)
     values.insert(500, values[499])
     monitor, verdicts = run(times, values)
-    assert monitor.clock_scale == pytest.approx(DAY / CLOCK_REF_S, rel=1e-3)  # the next step
+    assert monitor.clock.scale == pytest.approx(DAY / CLOCK_REF_S, rel=1e-3)  # the next step
 
 
 @pytest.mark.parametrize("where,extra_s", [(600, 240.0), (0, 2.0)],
@@ -106,7 +106,7 @@ def test_one_short_step_does_not_set_the_clock_for_good(where, extra_s):
         values.insert(where + 1, values[where])
         at = [i + 1 if i > where else i for i in at]
         monitor, verdicts = run(times, values)
-        assert monitor.clock_scale >= 0.9 * step_s / CLOCK_REF_S
+        assert monitor.clock.scale >= 0.9 * step_s / CLOCK_REF_S
         found = alert_points(verdicts)
         caught += sum(any(i <= a <= i + 2 for a in found) for i in at)
         other += sum(not any(i <= a <= i + 2 for i in at) for a in found)
@@ -143,7 +143,7 @@ def test_the_clock_is_kept_in_the_state():
     first = new_monitor()
     verdicts = [step(first, {"time": t, "price": v}) for t, v in zip(times[:700], values[:700])]
     second = new_monitor(json.loads(json.dumps(first.to_state())))
-    assert second.last_time == times[699] and second.clock_scale == HOUR / CLOCK_REF_S
+    assert second.last_time == times[699] and second.clock.scale == HOUR / CLOCK_REF_S
     verdicts += [step(second, {"time": t, "price": v}) for t, v in zip(times[700:], values[700:])]
     assert alert_points(verdicts) == alert_points(whole) != []
 

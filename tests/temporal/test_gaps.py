@@ -7,7 +7,7 @@ import math
 import random
 
 from kades.temporal.policy import new_monitor, step
-from kades.temporal.threshold import GAP_FACTOR
+from kades.temporal.clock import GAP_FACTOR
 
 DAY = 86400.0
 
@@ -52,4 +52,4 @@ def test_a_series_that_turns_slower_is_learned_again():
     for i in range(2200):
         moment += 60.0 if i < 2000 else 3600.0
         step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
-    assert 3600.0 / GAP_FACTOR < math.exp(monitor.log_step) <= 3600.0
+    assert 3600.0 / GAP_FACTOR < math.exp(monitor.clock.log_step) <= 3600.0

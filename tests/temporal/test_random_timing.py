@@ -12,7 +12,7 @@ import random
 import pytest
 
 from kades.temporal.policy import new_monitor, step
-from kades.temporal.threshold import CLOCK_REF_S, _on_grid
+from kades.temporal.clock import CLOCK_REF_S, on_grid
 
 MINUTE, DAY = 60.0, 86400.0
 
@@ -74,8 +74,8 @@ def test_randomly_timed_readings_run_on_their_median_step():
     alerts as one scored in one go."""
     times, values, _ = level_series(7, 15 * MINUTE, points=3000)
     monitor, whole = run(times, values)
-    assert 0.5 * math.log(2) * 15 * MINUTE < monitor.resolution < 1.5 * math.log(2) * 15 * MINUTE
-    assert monitor.clock_scale == monitor.resolution / CLOCK_REF_S
+    assert 0.5 * math.log(2) * 15 * MINUTE < monitor.clock.resolution < 1.5 * math.log(2) * 15 * MINUTE
+    assert monitor.clock.scale == monitor.clock.resolution / CLOCK_REF_S
     first = new_monitor()
     found = [i for i, (t, v) in enumerate(zip(times[:1500], values[:1500]))
              if step(first, {"time": t, "price": v}).alert]
@@ -101,7 +101,7 @@ def test_a_state_from_before_takes_random_timing_up():
     monitor = new_monitor(state)
     for t, v in zip(times[1000:], values[1000:]):
         step(monitor, {"time": t, "price": v})
-    assert monitor.resolution > 100.0
+    assert monitor.clock.resolution > 100.0
 
 
 def test_minute_ticks_with_quiet_stretches_stay_on_their_grid():
@@ -112,8 +112,8 @@ def test_minute_ticks_with_quiet_stretches_stay_on_their_grid():
     for _ in range(3000):
         moment += MINUTE * (1 if rng.random() < 0.4 else rng.randint(2, 10))
         step(monitor, {"time": moment, "price": 100.0 + rng.gauss(0, 1)})
-    assert monitor.resolution == MINUTE and monitor.off_grid == 0.0
-    assert monitor.clock_scale == 1.0 and monitor.clock_offset == 0.0
+    assert monitor.clock.resolution == MINUTE and monitor.clock.off_grid == 0.0
+    assert monitor.clock.scale == 1.0 and monitor.clock.offset == 0.0
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -140,5 +140,5 @@ def test_a_burst_of_trades_is_one_event(seed):
 
 def test_a_step_that_is_not_finite_is_off_the_grid():
     """The grid check of a NaN or infinite step says no, where round() would raise."""
-    assert not _on_grid(math.nan, 60.0) and not _on_grid(math.inf, 60.0)
-    assert _on_grid(180.0, 60.0) and not _on_grid(90.0, 60.0) and not _on_grid(20.0, 60.0)
+    assert not on_grid(math.nan, 60.0) and not on_grid(math.inf, 60.0)
+    assert on_grid(180.0, 60.0) and not on_grid(90.0, 60.0) and not on_grid(20.0, 60.0)

@@ -17,63 +17,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from kades.temporal.clock import SeriesClock
 from kades.temporal.detector import ReturnSpikeDetector
 from kades.temporal.ensemble import KIND_ORDER
 from kades.temporal.likelihood import AnomalyLikelihood
 
 
 ESCALATION_ODDS = 4.0
-# A gap: a point more than GAP_FACTOR times the series' typical step (and GAP_MIN_S) after
-# the one before. The detectors forget by elapsed time, so after hours one point would
-# replace what they learned of the series' scales and the next ordinary move would look
-# huge (a calm 1-minute series with ten 1-day gaps: 41 alerts against 1 without them). The
-# point after a gap is scored as any other, then advances the levels without teaching the
-# scales. The typical step is a running geometric mean of the steps, gaps included, so a
-# series that turns slower stops counting as gapped after a few points.
-GAP_FACTOR = 20.0
-LOG_GAP_FACTOR = math.log(GAP_FACTOR)
-GAP_MIN_S = 600.0
-STEP_RATE = 0.05
-# A coarse series runs on a slower clock. The detectors' half-lives, windows, cooldowns and
-# episodes are in seconds, set for ticks: at 5-minute or daily steps their long averages
-# would hold a point or two. A series whose resolution (its shortest step) is over
-# CLOCK_REF_S runs on a clock slowed by resolution / CLOCK_REF_S, so each of its steps lasts
-# CLOCK_REF_S or more to the detectors. A minimum, not a typical step: a tick series with
-# quiet stretches (a trade most minutes, none in some) keeps its real clock, where a
-# typical step slowed the pump tapes' clock too and lost a pump (trades at random times
-# are not on a grid of ticks: RANDOM_SHARE below). A stray step, over
-# 4 times shorter than the typical one (LOG_STRAY_FACTOR) (an extra row 4 minutes after an hourly
-# one, a duplicated row), does not set it; and a resolution that has become GAP_FACTOR
-# times shorter than the typical step (a duplicated first row of a daily series) is taken
-# anew. 90 s: the web KPIs (in-sample) caught the most from 75 to 100 s.
-# Randomly timed readings (trades of a thin token, a KPI read at exponential gaps) have no
-# such step: their shortest is a fluke of the arrivals (under a minute at 5-minute mean
-# gaps), and a move over one, judged against sqrt(elapsed) worth of movement, looked large
-# on a level series: its raw scores were high all the time and a 17-sd spike was no
-# surprise (0-3 of 10 caught, now 10/10). A tick series' steps are whole multiples of its
-# resolution (a quiet stretch is missing ticks), a regular series' are its step; a series
-# whose steps are mostly off that grid (over RANDOM_SHARE of the recent ones, a running
-# share at STEP_RATE) has random arrivals: its resolution is then the steps' running
-# median (it moves by STEP_RATE / 2 in log towards each step; a step closer than that is
-# taken as it is), and a step shorter than the resolution lasts the resolution to the
-# detectors: the time between readings is not resolved more finely than the usual step.
-# A series whose cadence changes (1-minute points, then 5-minute ones) kept its shortest step
-# as its resolution, so the coarser part ran on the real clock (18-29 alerts for 8 crashes).
-# A new cadence is the same step again and again: CADENCE_STEPS steps equal to one step (a
-# whole multiple of it, a missing point, neither counts nor breaks the run) make it the
-# resolution. A tick series' quiet stretches are irregular multiples of its tick (the pump
-# tapes' longest run of one coarser step is 7: 2-minute steps). A step GAP_FACTOR times the
-# resolution or more takes CADENCE_GAP_STEPS: the points after such steps teach the scales
-# nothing (gaps), so waiting costs the most (1-minute points turned hourly alerted 23-24
-# times in 90 series-days with 20, 0-1 with 8), and no tape repeats one (its longest run: 1).
-# Strays (LOG_STRAY_FACTOR) start no run. The same rule brings a series whose steps went
-# off the grid (RANDOM_SHARE) back to ticks once its readings repeat one step again.
-CADENCE_STEPS = 20
-CADENCE_GAP_STEPS = 8
-CLOCK_REF_S = 90.0
-LOG_STRAY_FACTOR = math.log(4.0)
-RANDOM_SHARE = 0.5
-GRID_TOLERANCE = 1e-6  # a whole multiple to this relative error (float rounding)
 QUIET_STEPS = 1.25
 # On a slowed clock, an event is kept out of the likelihood's long normal while its kind's
 # events are rare (likelihood.RARE_SHARE): a spike every 100 points of an hourly or 5-minute
@@ -106,8 +56,8 @@ WEEK_DAYS = 7
 # of 0, so over a day they fell to their floors, and when the noise resumed every ordinary
 # move scored 1, was flagged, and so was never learned (a calm 1-minute series stuck for a
 # day and a half: 12-16 alerts in the six hours after). A stuck stretch is a gap in the
-# news: as after a gap (GAP_FACTOR), its repeats advance the levels without teaching the
-# scales; the first new reading is scored and learned as any other. The likelihood still
+# news: as after a gap (clock.GAP_FACTOR), its repeats advance the levels without teaching
+# the scales; the first new reading is scored and learned as any other. The likelihood still
 # learns every point: it counts how often events come in points, and without the repeats a
 # flat sensor's one-unit blips came so often that 20-unit spikes among them were missed.
 # Shorter runs are learned as ever, and so is a series' first STUCK_WARMUP points: it has
@@ -129,16 +79,6 @@ def _size(details: dict[str, Any]) -> float:
     0.41, an 80 % drop 1.6); 0 when the evidence gives no move."""
     move = details.get("move")
     return abs(math.log1p(move)) if isinstance(move, (int, float)) and move > -1 else 0.0
-
-
-def _on_grid(step: float, resolution: float) -> bool:
-    """Whether `step` is a whole multiple of `resolution` (a tick, or a tick series' quiet
-    stretch: no trade for some minutes)."""
-    ratio = step / resolution
-    if not 0.5 <= ratio < 1e12:  # under one tick, or not finite (a NaN time)
-        return False
-    ticks = round(ratio)
-    return abs(step - ticks * resolution) <= GRID_TOLERANCE * step
 
 
 def _rank(kind: str) -> int:
@@ -168,9 +108,8 @@ class ThresholdFilter:
             it (as above; once an episode); the kinds it covered count as flagged. 0: each
             kind on its own.
 
-    The durations are on the detectors' clock, which a coarse series slows (CLOCK_REF_S),
-    less the short steps it stretches (`stretched`); a flag's time and evidence are in real
-    time.
+    The durations are on the detectors' clock, which a coarse series slows, less the short
+    steps it stretches (kades.temporal.clock); a flag's time and evidence are in real time.
     """
 
     def __init__(self, detector, *, threshold: float = 0.5,
@@ -193,16 +132,7 @@ class ThresholdFilter:
         self.last_alert: tuple | None = None  # (time, score, escalated) of the last alert
         self.last_parts: dict[str, float] = {}  # the scores of the last point processed
         self.last_raw: dict[str, float] = {}    # the same before the likelihood
-        self.log_step: float | None = None      # log of the typical step (GAP_FACTOR)
-        self.resolution: float | None = None    # the shortest step, or the median one (CLOCK_REF_S)
-        self.clock_offset = 0.0                 # real time less the detectors' time
-        self.off_grid = 0.0                     # the share of steps off the resolution's grid
-        # detectors' seconds added by stretching short steps (RANDOM_SHARE): the durations
-        # (cooldown, quiet, episode, relearn) run on the detectors' clock less these, so a
-        # burst of readings seconds apart (trades in a pump) is seconds long to them, not a
-        # resolution per reading (the same pump alerted 3-4 times in 20 s)
-        self.stretched = 0.0
-        self.cadence: list | None = None        # [step, count] of the latest run (CADENCE_STEPS)
+        self.clock = SeriesClock()              # the detectors' time (kades.temporal.clock)
         self.recent_flags: list[list] = []      # [real time, kind, size] of recent flags (RECUR_DAYS)
         # the last reading and its run (STUCK_S): [price, volume, liquidity, detectors' time
         # of its first point, repeats since, whether the run is stuck]
@@ -212,68 +142,7 @@ class ThresholdFilter:
     def last_time(self) -> float | None:
         """The real time of the last point taken (the detectors' clock may run slower)."""
         last = self.detector.last_time
-        return None if last is None else last + self.clock_offset
-
-    @property
-    def clock_scale(self) -> float:
-        """Real seconds per second of the detectors' clock (1: a real clock)."""
-        if self.resolution is None or self.resolution <= CLOCK_REF_S:
-            return 1.0
-        return self.resolution / CLOCK_REF_S
-
-    def _clock(self, moment: float) -> tuple[float, bool]:
-        """`moment` on the detectors' clock, and whether it comes after a gap; learns the
-        series' typical step and resolution from it. (Per point: attributes read once.)"""
-        last, offset = self.detector.last_time, self.clock_offset
-        if last is None:
-            return moment, False
-        last += offset
-        if moment <= last:
-            return moment - offset, False
-        step = moment - last
-        log_step = math.log(step)
-        typical = self.log_step
-        if typical is None:
-            typical = log_step
-        gap = step > GAP_MIN_S and log_step > typical + LOG_GAP_FACTOR
-        self.log_step = typical + STEP_RATE * (log_step - typical)
-        resolution = self.resolution
-        if resolution is not None:  # the share of steps off the resolution's grid
-            off = step != resolution and not (_on_grid(step, resolution)
-                                              or _on_grid(resolution, step))
-            self.off_grid += STEP_RATE * (off - self.off_grid)
-            cadence = self.cadence  # [step, count] of the latest run of one step
-            if cadence is not None and abs(step - cadence[0]) <= GRID_TOLERANCE * step:
-                cadence[1] += 1
-                if cadence[1] >= (CADENCE_GAP_STEPS if cadence[0] >= GAP_FACTOR * resolution
-                                  else CADENCE_STEPS) and cadence[0] != resolution:
-                    self.resolution = resolution = cadence[0]  # a new cadence
-                    self.off_grid = 0.0
-            elif not (cadence is not None and cadence[0] != resolution
-                      and step > cadence[0] and _on_grid(step, cadence[0])):
-                self.cadence = ([step, 1] if log_step >= typical - LOG_STRAY_FACTOR
-                                else None)
-        if self.off_grid <= RANDOM_SHARE:  # ticks: the shortest step, strays left out
-            if log_step >= typical - LOG_STRAY_FACTOR and (
-                    resolution is None or step < resolution
-                    or math.log(resolution) < typical - LOG_GAP_FACTOR):
-                self.resolution = resolution = step
-        else:  # random arrivals: the median step, and no step shorter than it
-            log_resolution = math.log(resolution)
-            move = log_step - log_resolution
-            if abs(move) <= STEP_RATE / 2 or log_resolution < typical - LOG_GAP_FACTOR:
-                resolution = step  # close enough, or taken anew
-            else:
-                resolution *= math.exp(STEP_RATE / 2 if move > 0 else -STEP_RATE / 2)
-            self.resolution = resolution
-            if step < resolution:
-                offset = self.clock_offset = offset + step - resolution
-                # the durations do not count the stretch (see `stretched`)
-                self.stretched += (resolution - step) * min(1.0, CLOCK_REF_S / resolution)
-                step = resolution
-        if resolution is not None and resolution > CLOCK_REF_S:
-            offset = self.clock_offset = offset + step - step * CLOCK_REF_S / resolution
-        return moment - offset, gap
+        return None if last is None else last + self.clock.offset
 
     def process_one(self, x: dict) -> list[dict[str, Any]]:
         """Score x, learn from it unless anomalous; the flag it raises, if any.
@@ -283,17 +152,17 @@ class ThresholdFilter:
         A flag is {time, anomaly_type, score, details}, `time` as given in x.
         """
         moment = x["time"]
-        model, after_gap = self._clock(moment)
+        clock = self.clock
+        model, after_gap = clock.model_time(moment, self.detector.last_time)
         stuck = self._stuck(x, model)
         if model != moment:
             x = {**x, "time": model}
-        now = model - self.stretched  # the durations' clock
+        now = model - clock.stretched  # the durations' clock
         raw = self.last_raw = self.detector.score_parts(x)
         # the likelihood learns every point, anomalies too: a long event becomes the normal
         # (fewer alerts); its evidence in a flag's details is judged after learning it. On a
         # slowed clock, rare events stay out of its normal (RARE_KINDS)
-        slowed = self.resolution is not None and self.resolution > CLOCK_REF_S  # clock_scale > 1
-        rare_out = RARE_KINDS if slowed else ()
+        rare_out = RARE_KINDS if clock.scale > 1.0 else ()
         parts = self.last_parts = (self.likelihood.score_learn(raw, rare_out=rare_out)
                                    if self.likelihood else raw)
         threshold = self.threshold
@@ -369,9 +238,10 @@ class ThresholdFilter:
         RECUR_TOLERANCE_S, or two steps) on RECUR_DAYS of the RECUR_LOOKBACK days before,
         or at this time of week on RECUR_WEEKS of the RECUR_WEEKS_LOOKBACK weeks before.
         Remembers it either way."""
-        if self.resolution is None or self.resolution > RECUR_MAX_STEP_S:
+        resolution = self.clock.resolution
+        if resolution is None or resolution > RECUR_MAX_STEP_S:
             return False
-        tolerance = max(RECUR_TOLERANCE_S, 2 * self.resolution)
+        tolerance = max(RECUR_TOLERANCE_S, 2 * resolution)
         recent = [flag for flag in self.recent_flags
                   if moment - flag[0] <= RECUR_WEEKS_LOOKBACK * WEEK_DAYS * DAY_S + tolerance]
         days = {round((moment - then) / DAY_S) for then, was, their in recent
@@ -406,12 +276,12 @@ class ThresholdFilter:
     def _quiet_s(self) -> float:
         """quiet_s, or on a slowed clock QUIET_STEPS typical steps if longer: when the
         resolution is shorter than a typical step (the shortest of jittered steps, before
-        RANDOM_SHARE took them as random; the median of random ones), a typical step outlasted
-        quiet_s, so each anomalous point started a run of its own and alerted."""
-        scale = self.clock_scale
+        clock.RANDOM_SHARE took them as random; the median of random ones), a typical step
+        outlasted quiet_s, so each anomalous point started a run of its own and alerted."""
+        scale = self.clock.scale
         if scale == 1.0:
             return self.quiet_s
-        return max(self.quiet_s, QUIET_STEPS * math.exp(self.log_step) / scale)
+        return max(self.quiet_s, QUIET_STEPS * math.exp(self.clock.log_step) / scale)
 
     def _details(self, x: dict, kind: str, over: dict[str, float]) -> dict[str, Any]:
         """The evidence: the window, the move, the baseline it was compared with."""
@@ -419,7 +289,7 @@ class ThresholdFilter:
         details = (describe(x, kind) if describe else
                    {"detector": self.detector.name, **self.detector.evidence(x)})
         details["price"] = x["price"]
-        scale = self.clock_scale
+        scale = self.clock.scale
         if scale != 1.0:  # windows in real seconds
             for key in [k for k in details if k == "window_s" or k.endswith("_window_s")]:
                 details[key] = round(details[key] * scale, 3)
@@ -436,12 +306,7 @@ class ThresholdFilter:
                 "last_over_time": dict(self.last_over_time),
                 "last_flag_score": dict(self.last_flag_score),
                 **({"last_alert": list(self.last_alert)} if self.last_alert else {}),
-                **({"log_step": self.log_step} if self.log_step is not None else {}),
-                **({"clock": [self.resolution, self.clock_offset]}
-                   if self.resolution is not None else {}),
-                **({"off_grid": self.off_grid} if self.off_grid else {}),
-                **({"stretched": self.stretched} if self.stretched else {}),
-                **({"cadence": list(self.cadence)} if self.cadence is not None else {}),
+                **self.clock.to_state(),
                 **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
                 **({"reading": self.reading} if self.reading is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
@@ -464,12 +329,7 @@ class ThresholdFilter:
         monitor.last_over_time = dict(state.get("last_over_time", {}))
         monitor.last_flag_score = dict(state.get("last_flag_score", {}))
         monitor.last_alert = tuple(state["last_alert"]) if state.get("last_alert") else None
-        monitor.log_step = state.get("log_step")
         monitor.recent_flags = [list(flag) for flag in state.get("recent_flags", [])]
         monitor.reading = list(state["reading"]) if state.get("reading") else None
-        if state.get("clock"):
-            monitor.resolution, monitor.clock_offset = state["clock"]
-        monitor.off_grid = state.get("off_grid", 0.0)  # not in states from before it
-        monitor.stretched = state.get("stretched", 0.0)
-        monitor.cadence = list(state["cadence"]) if state.get("cadence") else None
+        monitor.clock = SeriesClock.from_state(state)
         return monitor
