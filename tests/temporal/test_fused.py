@@ -38,6 +38,7 @@ def assert_same_policy(points: list[dict], *, log_scale: bool = True) -> int:
         assert ours == theirs, (i, x)
         assert list(fused.detector.last_by.items()) == list(reference.detector.last_by.items())
         assert fused.last_raw == reference.last_raw
+        assert fused.detector.last_direct == reference.detector.last_direct
         alerts += bool(ours.alert)
         if i % 100 == 99 or i == len(points) - 1:
             assert json.dumps(fused.to_state()) == json.dumps(reference.to_state()), i
@@ -105,6 +106,47 @@ def test_advance_learn_and_odd_points_the_same_way():
     assert json.dumps(ours.to_state()) == json.dumps(theirs.to_state())
 
 
+def drift_points(seed: int, *, offset: float = 100.0) -> list[dict]:
+    """Two calm days of a level (1-minute points, a few seconds' jitter), then a ramp of 15 sd
+    an hour for 4 hours: the level-range member warms up, scores, alerts and accepts."""
+    rng, points = random.Random(seed), []
+    for i in range(2 * 1440 + 240):
+        into = max(0, i - 2 * 1440) / 60.0
+        points.append({"time": 60.0 * i + rng.choice((0.0, 0.0, 3.0, 7.5)),
+                       "price": offset + rng.gauss(0, 1) + 15.0 * into})
+    return points
+
+
+@pytest.mark.parametrize("log_scale", [True, False])
+def test_the_same_on_a_slow_drift_the_level_range_member_alerts_on(log_scale):
+    points = drift_points(6, offset=100.0 if log_scale else -3.0)
+    alerts = assert_same_policy(points, log_scale=log_scale)
+    monitor = new_monitor(log_scale=log_scale)
+    kinds = [verdict.top_detector for x in points if (verdict := step(monitor, x)).alert]
+    assert alerts == len(kinds) and "level_range" in kinds
+    assert monitor.detector.members[-1].accepted != 0.0
+
+
+def test_the_level_range_member_learns_advances_and_scores_the_same_way():
+    """Points learned without being scored first, scored then advanced (a flag), scored then
+    learned, and late points, through a drift: the same scores and states."""
+    ours, theirs = TemporalEnsemble(), TemporalEnsemble(one_pass=False)
+    for i, x in enumerate(drift_points(8)):
+        if i % 7 == 0:
+            ours.learn_one(x), theirs.learn_one(x)
+        else:
+            assert ours.score_parts(x) == theirs.score_parts(x), i
+            assert (ours.last_by, ours.last_direct) == (theirs.last_by, theirs.last_direct), i
+            if i % 5 == 0 or ours.last_direct.get("price_spike", 0.0) >= 0.5:
+                ours.advance_one(x), theirs.advance_one(x)
+            else:
+                ours.learn_one(x), theirs.learn_one(x)
+        if i % 50 == 0:
+            assert json.dumps(ours.to_state()) == json.dumps(theirs.to_state()), i
+    assert json.dumps(ours.to_state()) == json.dumps(theirs.to_state())
+    assert ours.members[-1].accepted != 0.0 and ours.members[-1].warmed_up
+
+
 def test_the_one_pass_state_is_the_members_whenever_it_is_read():
     ensemble, points = TemporalEnsemble(), market_points(4, minutes=60)
     for x in points[:300]:
@@ -127,6 +169,10 @@ def test_only_the_default_three_windows_take_the_one_pass():
     members = [member() for member in MEMBERS]
     assert fused.fits(members)
     members[1] = MultiWindowReturnDetector(windows_s=(60.0, 300.0))
+    assert not fused.fits(members)
+    from kades.temporal.levelrange import LevelRangeDetector
+    members = [member() for member in MEMBERS]
+    members[-1] = LevelRangeDetector(log_scale=False)
     assert not fused.fits(members)
 
 

@@ -2,7 +2,9 @@
 
 The score of each anomaly kind is the highest any member gives it (each member is already
 calibrated to "0.5 = as surprising as an alert should be", so a max keeps that meaning);
-`explain` names the member behind each kind. Momentum features ride along as evidence.
+`explain` names the member behind each kind. Momentum features ride along as evidence. The
+level-range member's scores are kept apart (`last_direct`, DIRECT): they meet the threshold as
+they are, not through the anomaly likelihood (kades.temporal.threshold).
 
 >>> import random
 >>> rng, ensemble, price = random.Random(1), TemporalEnsemble(), 1.0
@@ -21,8 +23,18 @@ from typing import Any
 from kades.temporal import fused
 from kades.temporal.liquidity import LiquidityDropDetector
 
-# ReturnSpike, MultiWindowReturn, Pump, LiquidityDrop, VolatilityRegime and Momentum
+# ReturnSpike, MultiWindowReturn, Pump, LiquidityDrop, VolatilityRegime, Momentum, LevelRange
 MEMBERS = fused.ORDER
+# Members whose raw scores are already judged against the series' own range and meet the
+# threshold as they are (ThresholdFilter), kept out of the raw parts: the likelihood learns
+# a slowly rising raw score as the normal, so through it the slow drifts the level-range
+# member is for became the normal (and the irregular simulator fell from 92.2 to 89.7). A
+# DIRECT member is named for a kind when it alone reaches an alert's score there (DIRECT_HALF).
+DIRECT = frozenset({fused.DIRECT_MEMBER})
+DIRECT_HALF = fused.DIRECT_HALF
+# Members added since states were first saved (version 2): one missing from a state starts
+# afresh (from_state)
+ADDED = frozenset({fused.DIRECT_MEMBER})
 # Ties go to the kind named first: the most specific, most actionable reading.
 KIND_ORDER = ("flash_crash", "price_spike", "liquidity_drop", "pump", "volume_spike",
               "volatility_regime")
@@ -47,6 +59,7 @@ class TemporalEnsemble:
                                            **self._params(member)) for member in members]
         self.last_time: float | None = None
         self.last_by: dict[str, str] = {}  # kind -> member, of the last point scored
+        self.last_direct: dict[str, float] = {}  # kind -> the DIRECT members' score, likewise
         # The default members are stepped in one pass (kades.temporal.fused), which holds
         # their state until asked for it: None = no stepper yet, False = stepped one by one
         # (`one_pass=False`, the reference the one pass is checked against, or members
@@ -84,23 +97,37 @@ class TemporalEnsemble:
 
     @property
     def warmed_up(self) -> bool:
-        return all(member.warmed_up for member in self._synced() if member.kinds)
+        """Whether the members that score every series are (the level-range member speaks
+        only of mean-reverting series, after hours: DIRECT)."""
+        return all(member.warmed_up for member in self._synced()
+                   if member.kinds and member.name not in DIRECT)
 
     def score_parts(self, x: dict) -> dict[str, float]:
         step = self._step if self._step is not None else self._stepper()
         if step:
             found = step.send((_SCORE, x))
             if type(found) is tuple:
-                self.last_by = found[1]
-                return found[0]
+                parts, self.last_by, self.last_direct = found
+                return parts
             self._release()  # None: a point for the members' own way (an error: theirs too)
         parts = dict.fromkeys(KIND_ORDER, 0.0)
         by = {}
+        direct = {}
         for member in self._members:
+            if member.name in DIRECT:
+                continue
             for kind, score in member.score_parts(x).items():
                 if score > parts[kind]:
                     parts[kind], by[kind] = score, member.name
-        self.last_by = by
+        for member in self._members:  # after the others: named when over them (DIRECT_HALF)
+            if member.name not in DIRECT:
+                continue
+            for kind, score in member.score_parts(x).items():
+                if score > direct.get(kind, 0.0):
+                    direct[kind] = score
+                    if score >= DIRECT_HALF and score > parts[kind]:
+                        by[kind] = member.name
+        self.last_by, self.last_direct = by, direct
         return parts
 
     def _parts(self, x: dict) -> tuple[dict[str, float], dict[str, str]]:
@@ -168,6 +195,15 @@ class TemporalEnsemble:
         ensemble = cls(**params, member_states=state["members"] if state else None)
         if state:
             ensemble.last_time = state["last_time"]
+            # a member added since the state was saved starts afresh, on the others' clock
+            # (it learns nothing of the time before it): it then takes the one pass with
+            # them (fused.fits), where on a clock of its own every such token went slower
+            times = {member.last_time for member in ensemble._members
+                     if member.name in state["members"]}
+            if len(times) == 1:
+                for member in ensemble._members:
+                    if member.name in ADDED and member.name not in state["members"]:
+                        member.last_time = next(iter(times))
         return ensemble
 
     def _params(self, member) -> dict[str, Any]:

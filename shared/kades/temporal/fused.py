@@ -1,4 +1,4 @@
-"""The ensemble's six members stepped in one pass: the same arithmetic as each member's own
+"""The ensemble's seven members stepped in one pass: the same arithmetic as each member's own
 `score_parts` / `learn_one` / `advance_one`, operation for operation, so that the same floats
 come out, without what stepping them one by one costs.
 
@@ -27,6 +27,9 @@ True
 0.0
 >>> step.send((SYNC, None)), members[2].volume_short, members[0].last_log_price
 (True, 2.302585092994046, 0.0)
+
+The level-range member (DIRECT_MEMBER) is stepped here too; its scores come apart from the
+others' (a third item of SCORE's answer), as TemporalEnsemble keeps them (`last_direct`).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from typing import Generator
 from kades.temporal.base import (MAX_GRID_STEP as _MAX_GRID, NORMAL_TAIL_Z,
                                  RESOLUTION_GROWTH as _GROWTH, update_resolution)
 from kades.temporal.detector import ReturnSpikeDetector
+from kades.temporal.levelrange import ACCEPT_SCORE, LevelRangeDetector
 from kades.temporal.liquidity import EMPTY_POOL_LEVEL, LiquidityDropDetector
 from kades.temporal.momentum import MomentumFeatures
 from kades.temporal.multiwindow import MultiWindowReturnDetector
@@ -43,7 +47,9 @@ from kades.temporal.pump import PumpDetector
 from kades.temporal.volatility import NORMAL_TAIL_LOG_RATIO, VolatilityRegimeDetector
 
 ORDER = (ReturnSpikeDetector, MultiWindowReturnDetector, PumpDetector, LiquidityDropDetector,
-         VolatilityRegimeDetector, MomentumFeatures)
+         VolatilityRegimeDetector, MomentumFeatures, LevelRangeDetector)
+DIRECT_MEMBER = LevelRangeDetector.name  # its scores apart (TemporalEnsemble.last_direct)
+DIRECT_HALF = 0.5  # from this score it is named for a kind, when over the others
 SCORE, LEARN, ADVANCE, SYNC = range(4)   # what a (command, point) sent to a stepper asks
 CACHED_INTERVALS = 512   # distinct elapsed times whose weights are kept, per parameter set
 _WEIGHTS: dict[tuple, dict] = {}   # parameters -> {elapsed: weights}, shared by all steppers
@@ -60,21 +66,24 @@ def fits(members: list) -> bool:
             and members[0].min_interval_s == 1.0
             and len(members[1].windows_s) == len(members[1].biases) == len(members[1].scales) == 3
             and len(members[1].averages) in (0, 3)
+            and members[6].log_scale == members[1].log_scale
             and len({member.last_time for member in members}) == 1)
 
 
 def _parameters(members: list) -> tuple:
     """What the weights of an elapsed time depend on: every member's half-lives and windows."""
-    rs, mw, pd, ld, vr, mf = members
+    rs, mw, pd, ld, vr, mf, lr = members
     return ((rs.half_life_s, mw.half_life_s, pd.half_life_s, pd.price_window_s,
              pd.volume_window_s, pd.volume_baseline_s, ld.half_life_s, ld.window_s,
-             vr.long_half_life_s, mf.rsi_half_life_s, mf.fast_s, mf.slow_s, mf.signal_s),
+             vr.long_half_life_s, mf.rsi_half_life_s, mf.fast_s, mf.slow_s, mf.signal_s,
+             lr.smooth_s, lr.baseline_s),
             mw.windows_s, vr.short_half_life_s, vr.min_points)
 
 
 def _weights_of(members: list):
     """A function elapsed -> (EWMA weights, VR's short rate, sqrt(elapsed), MW's window
-    weights, MW's sqrt(1 + elapsed / window)), remembered per distinct elapsed."""
+    weights, MW's sqrt(1 + elapsed / window), LR's fading 0.5 ** (elapsed / baseline)),
+    remembered per distinct elapsed."""
     halves, windows, short_half, min_points = parameters = _parameters(members)
     table = _WEIGHTS.setdefault(parameters, {})
 
@@ -84,7 +93,8 @@ def _weights_of(members: list):
             found = (tuple(1.0 - 0.5 ** (elapsed / half) for half in halves),
                      min(1 - 0.5 ** (elapsed / short_half), 1.0 / min_points), _sqrt(elapsed),
                      tuple(1.0 - 0.5 ** (elapsed / window) for window in windows),
-                     tuple(_sqrt(1.0 + elapsed / window) for window in windows))
+                     tuple(_sqrt(1.0 + elapsed / window) for window in windows),
+                     0.5 ** (elapsed / halves[-1]))
             if len(table) >= CACHED_INTERVALS:
                 table.clear()
             table[elapsed] = found
@@ -94,7 +104,7 @@ def _weights_of(members: list):
 
 def stepper(members: list) -> Generator:
     """A primed generator over `members` (see `fits`). Send it (SCORE, x): the ensemble's
-    (score per kind, member behind each kind that scored) at x; (LEARN, x) or (ADVANCE, x):
+    (score per kind, member behind each kind that scored, DIRECT_MEMBER's scores) at x; (LEARN, x) or (ADVANCE, x):
     every member's learn_one(x) or advance_one(x), True; (SYNC, None): the state written back
     to the members, True. None when x must go the members' own way (nothing changed)."""
     step = _stepper(members)
@@ -103,7 +113,7 @@ def stepper(members: list) -> Generator:
 
 
 def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the point (see above)
-    rs, mw, pd, ld, vr, mf = members
+    rs, mw, pd, ld, vr, mf, lr = members
     weights_at = _weights_of(members)
     known = _WEIGHTS[_parameters(members)]   # weights_at's table, looked up without a call
     log_scale = mw.log_scale
@@ -120,6 +130,10 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                                                 vr.short_half_life_s)
     v_half = math.log(vr.half_score_ratio)
     v_half2, v_clip2 = v_half * v_half, vr.clip_z ** 2
+    g_grace, g_grace_s, g_half, g_ratio, g_clip, g_floor = (
+        lr.grace_period, lr.grace_s, lr.half_score_z, lr.max_range_ratio, lr.winsorise_z,
+        lr.min_scale)
+    g_half2, g_accept, g_name = g_half * g_half, ACCEPT_SCORE, DIRECT_MEMBER
     # state
     last = rs.last_time
     (r_returns, r_volumes, r_log, r_scale, r_res, r_tail, r_vlevel, r_vscale) = (
@@ -135,8 +149,11 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                                                        vr.long_variance, vr.resolution, vr.tail)
     f_seen, f_level, f_up, f_down, f_fast, f_slow, f_signal = (
         mf.seen, mf.last_level, mf.up, mf.down, mf.fast, mf.slow, mf.signal)
+    g_seen, g_first, g_level, g_mean, g_dev, g_step, g_smooth, g_res, g_acc = (
+        lr.seen, lr.first_time, lr.last_level, lr.mean, lr.deviation, lr.step, lr.smooth,
+        lr.resolution, lr.accepted)
     scored = None  # the point last scored, while the state is still the one it was scored on
-    r_move = r_z = v_next = 0.0
+    r_move = r_z = v_next = g_next = g_score = 0.0
     answer = None
     while True:
         command, x = yield answer
@@ -155,6 +172,9 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
              vr.tail) = v_seen, v_level, v_short, v_long, v_res, v_tail
             (mf.seen, mf.last_level, mf.up, mf.down, mf.fast, mf.slow, mf.signal) = (
                 f_seen, f_level, f_up, f_down, f_fast, f_slow, f_signal)
+            (lr.seen, lr.first_time, lr.last_level, lr.mean, lr.deviation, lr.step, lr.smooth,
+             lr.resolution, lr.accepted) = (g_seen, g_first, g_level, g_mean, g_dev, g_step,
+                                            g_smooth, g_res, g_acc)
             for member in members:
                 member.last_time = last
             continue
@@ -163,7 +183,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             if last is not None and t <= last:  # not after the last point: no member moves
                 if command == SCORE:
                     answer = ({"flash_crash": 0.0, "price_spike": 0.0, "liquidity_drop": 0.0,
-                               "pump": 0.0, "volume_spike": 0.0, "volatility_regime": 0.0}, {})
+                               "pump": 0.0, "volume_spike": 0.0, "volatility_regime": 0.0}, {},
+                              {})
                 continue
             price, volume, liquidity = x["price"], x.get("volume"), x.get("liquidity")
             if (scored is not None and scored[0] is x and scored[1] is t and scored[2] is price
@@ -181,7 +202,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 elapsed = elapsed if elapsed > 1.0 else 1.0   # max(1.0, t - last)
                 scored = None
                 weights = known.get(elapsed) or weights_at(elapsed)
-            rates, v_rate, root, m_weights, m_roots = weights
+            rates, v_rate, root, m_weights, m_roots, g_fade = weights
             w_root0, w_root1, w_root2 = m_roots
         except Exception:
             answer = None
@@ -270,8 +291,38 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     score = z * z / (z * z + v_half2)
                     if score > 0.0:
                         regime, by["volatility_regime"] = score, "volatility_regime"
+                # LevelRangeDetector._score (its smoothed level is kept for learning); warmed
+                # up and the series mean-reverting (`mean_reverting`), else it scores 0
+                direct = {}
+                g_next = (level if g_level is None
+                          else g_smooth + rates[13] * (level - g_smooth))  # _smooth
+                if (g_seen >= g_grace and g_first is not None and last - g_first >= g_grace_s
+                        and g_dev <= g_ratio * g_step):
+                    scale = g_dev  # max(deviation, min_scale, resolution)
+                    if g_floor > scale:
+                        scale = g_floor
+                    if g_res > scale:
+                        scale = g_res
+                    z = (g_next - g_mean) / scale
+                    if g_acc and (g_acc > 0) == (z > 0):
+                        cut = g_half / (2.0 * abs(g_acc))
+                        z *= cut if cut < 1.0 else 1.0  # min(1.0, cut)
+                    size = abs(z)
+                    g_score = score = size * size / (size * size + g_half2)
+                    if z > 0:
+                        if score > 0.0:
+                            direct["price_spike"] = score
+                            if score >= DIRECT_HALF and score > spike:
+                                by["price_spike"] = g_name
+                    elif z < 0 and score > 0.0:
+                        direct["flash_crash"] = score
+                        if score >= DIRECT_HALF and score > crash:
+                            by["flash_crash"] = g_name
+                else:
+                    g_score = 0.0
                 answer = ({"flash_crash": crash, "price_spike": spike, "liquidity_drop": drop,
-                           "pump": pump, "volume_spike": volume_spike, "volatility_regime": regime}, by)
+                           "pump": pump, "volume_spike": volume_spike, "volatility_regime": regime},
+                          by, direct)
                 scored = (x, t, price, volume, liquidity, level, log_volume, log_liquidity, elapsed,
                           weights)
                 continue
@@ -287,6 +338,9 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     rate = (level - v_level) ** 2 / elapsed
                     cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
                     v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
+                g_next = (level if g_level is None
+                          else g_smooth + rates[13] * (level - g_smooth))
+                g_score = None  # taken below if needed
             scored = None
             # The price grid's step (update_resolution) as MW learns it, on every point. RS
             # and VR learn it too, from their own last step and level: when those are equal
@@ -439,6 +493,55 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 f_signal += rates[12] * (f_fast - f_slow - f_signal)
                 f_seen += 1
             f_level = level
+            # LevelRangeDetector._learn: a departure is accepted when flagged (advanced) or
+            # when its score reaches an alert's (learned from: scored under it, nothing to do)
+            if g_level is None:
+                g_mean = g_next = level
+                g_first = float(t)
+            elif not learn or g_score is None or g_score >= g_accept:
+                if (g_seen >= g_grace and g_first is not None and last - g_first >= g_grace_s
+                        and g_dev <= g_ratio * g_step):
+                    scale = g_dev  # max(deviation, min_scale, resolution)
+                    if g_floor > scale:
+                        scale = g_floor
+                    if g_res > scale:
+                        scale = g_res
+                    if learn and g_score is None:  # not scored on this state: as _score
+                        z = (g_next - g_mean) / scale
+                        if g_acc and (g_acc > 0) == (z > 0):
+                            cut = g_half / (2.0 * abs(g_acc))
+                            z *= cut if cut < 1.0 else 1.0
+                        size = abs(z)
+                        g_score = size * size / (size * size + g_half2)
+                    if not learn or g_score >= g_accept:
+                        z = (level - g_mean) / scale
+                        if abs(z) > abs(g_acc) or (z > 0) != (g_acc > 0):
+                            g_acc = z
+            if learn and g_level is not None:
+                move = level - g_level
+                if move != 0.0:  # update_resolution
+                    move = abs(move)
+                    if g_res <= 0:
+                        g_res = move
+                    else:
+                        grown = g_res * _GROWTH
+                        g_res = move if move < grown else grown
+                count = 1.0 / (g_seen + 1)
+                rate = count if count > rates[14] else rates[14]  # weight(...)
+                value = abs(level - g_level)
+                if g_seen >= 5:
+                    cap = g_clip * g_step
+                    value = cap if cap < value else value
+                g_step += rate * (value - g_step)
+                value = abs(level - g_mean)
+                if g_seen >= 5:
+                    cap = g_clip * g_dev
+                    value = cap if cap < value else value
+                g_dev += rate * (value - g_dev)
+                g_mean += rate * (level - g_mean)
+                g_seen += 1
+            g_acc *= g_fade
+            g_smooth, g_level = g_next, level
             last = float(t)
         except Exception as error:
             answer = error

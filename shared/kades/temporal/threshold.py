@@ -165,6 +165,16 @@ class ThresholdFilter:
         rare_out = RARE_KINDS if clock.scale > 1.0 else ()
         parts = self.last_parts = (self.likelihood.score_learn(raw, rare_out=rare_out)
                                    if self.likelihood else raw)
+        # the scores of members judged against the series' own range meet the threshold as
+        # they are (TemporalEnsemble.last_direct; the likelihood would learn a slow drift's
+        # rising score as the normal)
+        direct = getattr(self.detector, "last_direct", None)
+        if direct:
+            for kind, score in direct.items():
+                if score > parts[kind]:
+                    if parts is raw:
+                        parts = self.last_parts = dict(raw)
+                    parts[kind] = score
         threshold = self.threshold
         for score in parts.values():
             if score >= threshold:
@@ -293,7 +303,10 @@ class ThresholdFilter:
         if scale != 1.0:  # windows in real seconds
             for key in [k for k in details if k == "window_s" or k.endswith("_window_s")]:
                 details[key] = round(details[key] * scale, 3)
-        if self.likelihood:
+        direct = getattr(self.detector, "last_direct", None)
+        if direct and direct.get(kind, 0.0) >= over[kind]:  # scored as it is, no likelihood
+            details["raw_score"] = round(direct[kind], 4)
+        elif self.likelihood:
             details["raw_score"] = round(self.last_raw[kind], 4)
             details.update(self.likelihood.evidence(kind))
         if len(over) > 1:
