@@ -127,6 +127,14 @@ def test_the_same_on_a_slow_drift_the_level_range_member_alerts_on(log_scale):
     assert monitor.detector.members[-1].accepted != 0.0
 
 
+def test_the_same_on_a_series_constant_before_it_moves():
+    """The level-range member starts at a series' first move: both ways restart it alike."""
+    rng = random.Random(3)
+    points = [{"time": 60.0 * i, "price": 5.0 if i < 1500 else 5.0 + rng.gauss(0, 0.05)}
+              for i in range(1500 + 1440)]
+    assert_same_policy(points, log_scale=True)
+
+
 def test_the_level_range_member_learns_advances_and_scores_the_same_way():
     """Points learned without being scored first, scored then advanced (a flag), scored then
     learned, and late points, through a drift: the same scores and states."""

@@ -139,6 +139,21 @@ def test_a_random_walk_and_a_daily_cycle_are_never_scored_by_the_member():
             assert scored == 0 and max(scores) == 0.0
 
 
+def test_a_series_constant_at_first_is_judged_from_its_first_move():
+    """A day of one value, then calm noise: with no range learned (deviation and step 0,
+    which winsorised learning never leaves) the member scored 1 on the noise for good, 600
+    alerts in 6 days where the other members give 12-21 (a review). It starts at the
+    first move now, and stays quiet on the noise that follows."""
+    rng = np.random.default_rng(5)
+    times = np.arange(7 * 1440) * 60.0
+    values = np.where(times < DAY, 100.0, 100 + rng.normal(0, 1, times.size))
+    alerts, scores, _ = run(times, values)
+    ours = [alert for alert in alerts if alert[2] == "level_range"]
+    print(f"\nconstant for a day, then noise: {len(alerts)} alerts in 6 days, "
+          f"{len(ours)} by the level-range member, its highest score {max(scores):.3f}")
+    assert not ours and max(scores) < 0.5 and len(alerts) <= 25
+
+
 def test_a_flagged_departure_is_accepted_until_it_doubles():
     """A ramp of 15 sd an hour for 6 hours (90 sd), then held there for 6 hours: each
     level-range alert comes at twice the last one's departure or more (2-3 in all), and the

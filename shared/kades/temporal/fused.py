@@ -495,9 +495,11 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             f_level = level
             # LevelRangeDetector._learn: a departure is accepted when flagged (advanced) or
             # when its score reaches an alert's (learned from: scored under it, nothing to do)
-            if g_level is None:
+            g_start = g_level is None or (g_res <= 0 and level == g_level)  # no move yet
+            if g_start:
                 g_mean = g_next = level
                 g_first = float(t)
+                g_seen = 0
             elif not learn or g_score is None or g_score >= g_accept:
                 if (g_seen >= g_grace and g_first is not None and last - g_first >= g_grace_s
                         and g_dev <= g_ratio * g_step):
@@ -517,7 +519,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                         z = (level - g_mean) / scale
                         if abs(z) > abs(g_acc) or (z > 0) != (g_acc > 0):
                             g_acc = z
-            if learn and g_level is not None:
+            if learn and not g_start:
                 move = level - g_level
                 if move != 0.0:  # update_resolution
                     move = abs(move)

@@ -110,9 +110,13 @@ class LevelRangeDetector(Detector):
         level, smooth = self._smooth(x)
         elapsed = self._elapsed(x)
         fade = 0.5 ** (elapsed / self.baseline_s)
-        if self.last_level is None:
-            self.mean = self.smooth = level
+        if self.last_level is None or (self.resolution <= 0 and level == self.last_level):
+            # the member starts at the series' first move: a series constant so far has no
+            # range (deviation and step 0, which winsorised learning never leaves), and on
+            # one its first noise scored 1 on and on (600 alerts in 6 days, against 12-21)
+            self.mean = smooth = level
             self.first_time = float(x["time"])
+            self.seen = 0
         else:
             # A departure is accepted when flagged (advanced past: something alerted, or a run
             # goes on) or when this member reaches an alert's score (ACCEPT_SCORE) itself, also
@@ -123,15 +127,16 @@ class LevelRangeDetector(Detector):
                 z = (level - self.mean) / max(self.deviation, self.min_scale, self.resolution)
                 if abs(z) > abs(self.accepted) or (z > 0) != (self.accepted > 0):
                     self.accepted = z
-        if learn and self.last_level is not None:
-            move = level - self.last_level
-            self.resolution = update_resolution(self.resolution, move)
-            rate = weight(elapsed, self.baseline_s, self.seen)
-            self.step = robust_update(self.step, abs(move), rate, self.seen, self.winsorise_z)
-            self.deviation = robust_update(self.deviation, abs(level - self.mean), rate,
-                                           self.seen, self.winsorise_z)
-            self.mean += rate * (level - self.mean)
-            self.seen += 1
+            if learn:
+                move = level - self.last_level
+                self.resolution = update_resolution(self.resolution, move)
+                rate = weight(elapsed, self.baseline_s, self.seen)
+                self.step = robust_update(self.step, abs(move), rate, self.seen,
+                                          self.winsorise_z)
+                self.deviation = robust_update(self.deviation, abs(level - self.mean), rate,
+                                               self.seen, self.winsorise_z)
+                self.mean += rate * (level - self.mean)
+                self.seen += 1
         self.accepted *= fade
         self.smooth = smooth
         self.last_time, self.last_level = float(x["time"]), level
