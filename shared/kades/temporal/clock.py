@@ -64,9 +64,17 @@ STEP_RATE = 0.05
 # nothing (gaps), so waiting costs the most (1-minute points turned hourly alerted 23-24
 # times in 90 series-days with 20, 0-1 with 8), and no tape repeats one (its longest run: 1).
 # Strays (LOG_STRAY_FACTOR) start no run. The same rule brings a series whose steps went
-# off the grid (RANDOM_SHARE) back to ticks once its readings repeat one step again.
+# off the grid (RANDOM_SHARE) back to ticks once its readings repeat one step again, but not
+# to a step over 4 times (LOG_STRAY_FACTOR) shorter than its resolution: that is a burst (a
+# bot's trades 1 s apart in a thin token traded every few minutes; on whole seconds every
+# later step is a multiple of the second, so its run never ended and the next two trades a
+# second apart took the second again: 2 -> 24 alerts in 42 calm token-days, moves of
+# 0.3 % in a second on the real clock). Steps are one step to CADENCE_TOLERANCE, not to float
+# rounding: a poller's times a few ms off the hour formed no run (1 minute -> hourly: 74
+# other alerts, now 1).
 CADENCE_STEPS = 20
 CADENCE_GAP_STEPS = 8
+CADENCE_TOLERANCE = 0.01  # one step, to 1 % (jittered times)
 CLOCK_REF_S = 90.0
 LOG_STRAY_FACTOR = math.log(4.0)
 RANDOM_SHARE = 0.5
@@ -129,10 +137,13 @@ class SeriesClock:
                                               or on_grid(resolution, step))
             self.off_grid += STEP_RATE * (off - self.off_grid)
             cadence = self.cadence  # [step, count] of the latest run of one step
-            if cadence is not None and abs(step - cadence[0]) <= GRID_TOLERANCE * step:
+            if cadence is not None and abs(step - cadence[0]) <= CADENCE_TOLERANCE * step:
                 cadence[1] += 1
                 if cadence[1] >= (CADENCE_GAP_STEPS if cadence[0] >= GAP_FACTOR * resolution
-                                  else CADENCE_STEPS) and cadence[0] != resolution:
+                                  else CADENCE_STEPS) and (
+                        abs(cadence[0] - resolution) > CADENCE_TOLERANCE * cadence[0]) and (
+                        cadence[0] > resolution or math.log(resolution / cadence[0])
+                        <= LOG_STRAY_FACTOR):  # a burst is no cadence
                     self.resolution = resolution = cadence[0]  # a new cadence
                     self.off_grid = 0.0
             elif not (cadence is not None and cadence[0] != resolution
