@@ -130,6 +130,38 @@ class TemporalEnsemble:
         self.last_by, self.last_direct = by, direct
         return parts
 
+    direct_members = DIRECT
+
+    def name_direct(self, x: dict, won) -> None:
+        """Name in `last_by` the member behind each kind's score as the threshold filter
+        holds it (ThresholdFilter.process_one): the DIRECT member for the kinds `won` (its
+        score is over the likelihood's there), else the member behind the raw score. The
+        ensemble alone names a DIRECT member against the raw scores (DIRECT_HALF), and those
+        are not what the threshold meets: a flag raised by the level-range member was named
+        after a member whose surprise stayed under it, or the other way round."""
+        by, fix = self.last_by, None
+        for kind in won:
+            if by.get(kind) not in DIRECT:
+                fix = fix or {}
+                fix[kind] = fused.DIRECT_MEMBER
+        for kind, name in by.items():
+            if name in DIRECT and kind not in won:
+                fix = fix or {}
+                fix[kind] = self._raw_member(x, kind)
+        if fix:
+            self.last_by = {kind: name for kind, name in {**by, **fix}.items() if name}
+
+    def _raw_member(self, x: dict, kind: str) -> str | None:
+        """The member behind `kind`'s raw score at x, DIRECT members left out (rare: when
+        the likelihood's surprise is over a DIRECT member's score it was named for)."""
+        best, name = 0.0, None
+        for member in self._synced():
+            if member.name not in DIRECT:
+                score = member.score_parts(x).get(kind, 0.0)
+                if score > best:
+                    best, name = score, member.name
+        return name
+
     def _parts(self, x: dict) -> tuple[dict[str, float], dict[str, str]]:
         return self.score_parts(x), self.last_by
 
@@ -172,13 +204,20 @@ class TemporalEnsemble:
         return {member.name: found for member in self._synced()
                 if (found := member.evidence(x))}
 
-    def describe(self, x: dict, kind: str) -> dict[str, Any]:
-        """Details of a flag of `kind` at x: the member behind it with its window, move and
-        baseline, every member that scored, and the momentum context."""
+    def describe(self, x: dict, kind: str, *, member: str | None = None) -> dict[str, Any]:
+        """Details of a flag of `kind` at x: the member behind it (`member`, as the threshold
+        filter named it, or the ensemble's own) with its window, move and baseline, every
+        member that scored, and the momentum context."""
+        named = self.last_by
         parts, by = self._parts(x)
         evidence = self.evidence(x)
-        member = by.get(kind)
         _, _, ranked = self.explain(x)
+        if member is None:
+            member = by.get(kind)
+        else:  # x re-scored: the filter's names kept
+            self.last_by = named
+            if member not in ranked:
+                ranked = [member, *ranked]
         details = {"detector": member, **evidence.get(member, {}), "contributors": ranked}
         if "momentum" in evidence:
             details["momentum"] = evidence["momentum"]

@@ -170,11 +170,16 @@ class ThresholdFilter:
         # rising score as the normal)
         direct = getattr(self.detector, "last_direct", None)
         if direct:
+            won = None
             for kind, score in direct.items():
                 if score > parts[kind]:
                     if parts is raw:
                         parts = self.last_parts = dict(raw)
                     parts[kind] = score
+                    won = (won or set()) | {kind}
+            # the member named for a kind is the one whose score it now holds: the ensemble
+            # names the direct member against the raw scores, the threshold meets surprise
+            self.detector.name_direct(x, won or ())
         threshold = self.threshold
         for score in parts.values():
             if score >= threshold:
@@ -296,7 +301,9 @@ class ThresholdFilter:
     def _details(self, x: dict, kind: str, over: dict[str, float]) -> dict[str, Any]:
         """The evidence: the window, the move, the baseline it was compared with."""
         describe = getattr(self.detector, "describe", None)
-        details = (describe(x, kind) if describe else
+        named = getattr(self.detector, "last_by", None)
+        details = (describe(x, kind, member=named.get(kind)) if describe and named is not None
+                   else describe(x, kind) if describe else
                    {"detector": self.detector.name, **self.detector.evidence(x)})
         details["price"] = x["price"]
         scale = self.clock.scale
@@ -304,7 +311,8 @@ class ThresholdFilter:
             for key in [k for k in details if k == "window_s" or k.endswith("_window_s")]:
                 details[key] = round(details[key] * scale, 3)
         direct = getattr(self.detector, "last_direct", None)
-        if direct and direct.get(kind, 0.0) >= over[kind]:  # scored as it is, no likelihood
+        if direct and details.get("detector") in getattr(self.detector, "direct_members", ()):
+            # scored as it is, no likelihood
             details["raw_score"] = round(direct[kind], 4)
         elif self.likelihood:
             details["raw_score"] = round(self.last_raw[kind], 4)
