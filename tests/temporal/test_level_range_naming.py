@@ -27,21 +27,25 @@ def first_alert_of_a_ramp():
 
 
 def test_a_flag_the_level_range_member_raised_is_named_after_it():
-    """A 10-sd bump on the point the ramp alerts at: the multi-window member's raw score
-    (0.61) is over the level-range member's (0.585) but its surprise (0.54) is under it, so
-    the flag's score is the level-range member's. Before: named multi_window, with its
-    5-minute window and move, and the level-range member's raw score."""
-    monitor, x = first_alert_of_a_ramp()
-    lifted = {**x, "price": x["price"] + 10.0}
-    lik = {}
-    score_learn = monitor.likelihood.score_learn
-    monitor.likelihood.score_learn = lambda raw, **kw: lik.setdefault("parts", dict(
-        found := score_learn(raw, **kw))) and found
-    verdict = step(monitor, lifted)
-    direct = monitor.detector.last_direct["price_spike"]
-    assert verdict.alert == "price_spike"
-    assert monitor.last_raw["price_spike"] > direct > lik["parts"]["price_spike"] >= 0.5
-    assert verdict.score == direct
+    """A bump on the point a ramp first alerts at, of the size (searched, 4-16 units) where
+    the multi-window member's raw score is over the level-range member's but its surprise is
+    under it, so the flag's score is the level-range member's. Before: named multi_window,
+    with its 5-minute window and move, and the level-range member's raw score."""
+    start, x = first_alert_of_a_ramp()
+    for bump in [4.0 + i / 4 for i in range(49)]:
+        monitor, lik = pickle.loads(pickle.dumps(start)), {}
+        score_learn = monitor.likelihood.score_learn
+        monitor.likelihood.score_learn = lambda raw, **kw: lik.setdefault("parts", dict(
+            found := score_learn(raw, **kw))) and found
+        verdict = step(monitor, {**x, "price": x["price"] + bump})
+        direct = monitor.detector.last_direct.get("price_spike", 0.0)
+        if monitor.last_raw["price_spike"] > direct > lik["parts"]["price_spike"] >= 0.5:
+            break
+    else:
+        raise AssertionError("no bump puts the raw score over the member's, its surprise under")
+    print(f"\nbump {bump}: raw {monitor.last_raw['price_spike']:.3f}, level range "
+          f"{direct:.3f}, surprise {lik['parts']['price_spike']:.3f}")
+    assert verdict.alert == "price_spike" and verdict.score == direct
     details = verdict.flags[0]["details"]
     assert verdict.top_detector == details["detector"] == "level_range"
     assert details["window_s"] == 86400.0 and details["raw_score"] == round(direct, 4)

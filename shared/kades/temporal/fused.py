@@ -122,7 +122,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                                                   rs.grid_steps, rs.min_volume_scale)
     r_half2, r_clip = rs.half_score_z ** 2, rs.winsorise_z
     m_grace, m_floor, m_grid, m_clip = mw.grace_period, mw.min_scale, mw.grid_steps, mw.winsorise_z
-    m_half2 = mw.half_score_z * mw.half_score_z
+    m_half2, m_trend = mw.half_score_z * mw.half_score_z, mw.trend_weight
     p_grace, p_min_scale, p_min_vscale = pd.grace_period, pd.min_price_scale, pd.min_volume_scale
     p_half2 = pd.half_score_z * pd.half_score_z
     l_grace, l_min_scale, l_half2 = ld.grace_period, ld.min_scale, ld.half_score_z * ld.half_score_z
@@ -247,7 +247,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     if abs(z) > best_size:
                         best, best_size = z, abs(z)
                     spread = (m_floor if m_floor > s2 else s2) * w_root2
-                    z = (level - a2 - b2) / (grid if grid > spread else spread)
+                    z = (level - a2 - m_trend * (a1 - a2) - b2) / (grid if grid > spread else spread)
                     if abs(z) > best_size:
                         best = z
                     z = best * NORMAL_TAIL_Z / (NORMAL_TAIL_Z if NORMAL_TAIL_Z > m_tail else m_tail)
@@ -395,11 +395,13 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 count = 1.0 / (m_seen + 1)
                 rate = count if count > rates[1] else rates[1]
                 clipping = m_seen >= 5
+                trend = m_trend * (m_averages[1] - m_averages[2])  # the longest window's lag
                 for i in (0, 1, 2):  # a loop over indices: cheaper than a zip of five
                     average, bias, scale = m_averages[i], m_biases[i], m_scales[i]
                     spread = (m_floor if m_floor > scale else scale) * m_roots[i]
                     gap = level - average
-                    deviation = gap - bias
+                    judged = gap - trend if i == 2 else gap
+                    deviation = judged - bias
                     value = abs(deviation)
                     size = value / (grid if grid > spread else spread)  # |deviation / spread|
                     if largest is None or size > largest:
@@ -408,7 +410,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                         cap = m_clip * scale
                         value = cap if cap < value else value
                     m_scales[i] = scale + rate * (value - scale)
-                    m_biases[i] = bias + rate * (gap - bias)
+                    m_biases[i] = bias + rate * (judged - bias)
                     m_averages[i] = average + m_weights[i] * gap
                 m_tail += 0.05 * (_UP if largest > m_tail else _DOWN)
                 m_seen += 1

@@ -7,6 +7,13 @@ itself. So a -20% fall in 5 minutes on a calm token scores high, while the same 
 token that moves 20% an hour does not. The gap's usual bias is learned too: a steady trend
 keeps the level ahead of its average and is not an anomaly.
 
+The longest window is judged from where the local trend puts the level, not from its average:
+an average lags a trend by its own span, and two averages tell the trend (the longest one lags
+the next by the difference of their spans), so its gap is taken less that lag
+(`trend_weight`). On a smooth cycle the lag swings with the cycle's slope, and the bias,
+learned over an hour, cannot follow it: on a 12-hour cycle of 5 sd at 5-minute steps the
+15-minute window's scale grew 2.3-fold, and 10-sd spikes were caught 14/30 (now 28/30).
+
 >>> import random
 >>> rng, detector, price = random.Random(5), MultiWindowReturnDetector(), 1.0
 >>> for second in range(0, 3600, 5):
@@ -67,18 +74,33 @@ class MultiWindowReturnDetector(Detector):
         self.averages: list[float] = []
         self.biases = [0.0] * len(self.windows_s)
         self.scales = [0.0] * len(self.windows_s)
+        # the longest window's lag under a linear trend, per unit of the gap between it and the
+        # next one's average (EWMA lags are proportional to their spans): 1.5 for 5 and 15 min
+        longest, before = (self.windows_s[-1], self.windows_s[-2]) if len(self.windows_s) > 1 \
+            else (0.0, 0.0)
+        self.trend_weight = longest / (longest - before) if longest > before else 0.0
+
+    def _trend_gap(self) -> float:
+        """How far the local trend puts the level ahead of the longest window's average, from
+        the gap between its average and the next one's: the lag of an average behind a trend
+        is proportional to its span."""
+        if not self.trend_weight:
+            return 0.0
+        return self.trend_weight * (self.averages[-2] - self.averages[-1])
 
     def _gaps(self, x: dict) -> tuple[float, list[float]]:
         """(level, robust z of the level's gap to each window's average, signed)."""
         level = level_of(x["price"], self.log_scale)
         elapsed = self._elapsed(x)
-        zs = []
-        for window, average, bias, scale in zip(self.windows_s, self.averages, self.biases,
-                                                 self.scales):
+        zs, last = [], len(self.windows_s) - 1
+        trend = self._trend_gap()
+        for i, (window, average, bias, scale) in enumerate(zip(self.windows_s, self.averages,
+                                                               self.biases, self.scales)):
             # a long silence lets the level wander further from an old average
             spread = max(max(scale, self.min_scale) * math.sqrt(1.0 + elapsed / window),
                          self.grid_steps * self.resolution)
-            zs.append((level - average - bias) / spread)
+            gap = level - average - trend if i == last else level - average
+            zs.append((gap - bias) / spread)
         return level, zs
 
     def _score(self, x: dict) -> dict[str, float]:
@@ -99,11 +121,13 @@ class MultiWindowReturnDetector(Detector):
         else:
             self.tail = update_tail(self.tail, max(map(abs, self._gaps(x)[1])))
             rate = weight(elapsed, self.half_life_s, self.seen)
+            trend, last = self._trend_gap(), len(self.windows_s) - 1
             for i, window in enumerate(self.windows_s):
                 gap = level - self.averages[i]
-                self.scales[i] = robust_update(self.scales[i], abs(gap - self.biases[i]), rate,
-                                               self.seen, self.winsorise_z)
-                self.biases[i] += rate * (gap - self.biases[i])
+                judged = gap - trend if i == last else gap  # the trend's lag taken out
+                self.scales[i] = robust_update(self.scales[i], abs(judged - self.biases[i]),
+                                               rate, self.seen, self.winsorise_z)
+                self.biases[i] += rate * (judged - self.biases[i])
                 self.averages[i] += (1.0 - 0.5 ** (elapsed / window)) * gap
             self.seen += 1
         self.last_time, self.last_level = float(x["time"]), level
@@ -113,7 +137,7 @@ class MultiWindowReturnDetector(Detector):
             return {}
         level, zs = self._gaps(x)
         i = max(range(len(zs)), key=lambda k: abs(zs[k]))
-        baseline = self.averages[i]
+        baseline = self.averages[i] + (self._trend_gap() if i == len(zs) - 1 else 0.0)
         move = (change_of(level - baseline) if self.log_scale else level - baseline)
         return {"window_s": self.windows_s[i], "move": round(move, 6),
                 "baseline": round(ratio_of(baseline) if self.log_scale else baseline, 12),
