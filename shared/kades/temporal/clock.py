@@ -78,6 +78,21 @@ CADENCE_TOLERANCE = 0.01  # one step, to 1 % (jittered times)
 CLOCK_REF_S = 90.0
 LOG_STRAY_FACTOR = math.log(4.0)
 RANDOM_SHARE = 0.5
+# A burst of readings in a randomly timed series (a pump's trades 1-2 s apart on a thin token
+# traded every two minutes, a bot's flat burst) is no random arrival: BURST_STEPS steps in a
+# row, each BURST_FACTOR times shorter than the resolution or more (by chance about 1 in
+# 1,500 steps of exponential gaps). Its steps taught the clock: the median step slid to a
+# few seconds within a pump's 120 trades and the typical step to one, so the series ran on
+# ticks for a while (on whole seconds the second became the grid) and a burst's trades were
+# moves over seconds. A burst's steps now teach the clock nothing (median, off-grid share,
+# typical step) for BURST_HOLD steps, are stretched to the resolution as any short step, and
+# each counts as `share` = step / resolution of a reading in the likelihood's long normal
+# (ThresholdFilter): counted in full, a pump's 120 points set the normal's spread for days
+# and the next pump was no surprise (caught 13/24 in a review; now 24/24). A burst longer
+# than BURST_HOLD is a new rhythm: the median follows it as before.
+BURST_FACTOR = 4.0
+BURST_STEPS = 4
+BURST_HOLD = 200
 GRID_TOLERANCE = 1e-6  # a whole multiple to this relative error (float rounding)
 
 
@@ -106,6 +121,8 @@ class SeriesClock:
         # resolution per reading (the same pump alerted 3-4 times in 20 s)
         self.stretched = 0.0
         self.cadence: list | None = None        # [step, count] of the latest run (CADENCE_STEPS)
+        self.burst = 0                          # burst steps in a row (BURST_STEPS)
+        self.share = 1.0                        # the last point's share of a reading (BURST_STEPS)
 
     @property
     def scale(self) -> float:
@@ -119,6 +136,7 @@ class SeriesClock:
         series' typical step and resolution from it. `last`: the detectors' time of the last
         point taken (None: none yet). (Per point: attributes read once.)"""
         offset = self.offset
+        self.share = 1.0
         if last is None:
             return moment, False
         last += offset
@@ -130,9 +148,14 @@ class SeriesClock:
         if typical is None:
             typical = log_step
         gap = step > GAP_MIN_S and log_step > typical + LOG_GAP_FACTOR
-        self.log_step = typical + STEP_RATE * (log_step - typical)
         resolution = self.resolution
-        if resolution is not None:  # the share of steps off the resolution's grid
+        random = resolution is not None and self.off_grid > RANDOM_SHARE
+        burst = self.burst = (self.burst + 1 if random and step * BURST_FACTOR <= resolution
+                              else 0)
+        held = BURST_STEPS <= burst < BURST_STEPS + BURST_HOLD
+        if not held:
+            self.log_step = typical + STEP_RATE * (log_step - typical)
+        if resolution is not None and not held:  # the share of steps off the resolution's grid
             off = step != resolution and not (on_grid(step, resolution)
                                               or on_grid(resolution, step))
             self.off_grid += STEP_RATE * (off - self.off_grid)
@@ -158,11 +181,15 @@ class SeriesClock:
         else:  # random arrivals: the median step, and no step shorter than it
             log_resolution = math.log(resolution)
             move = log_step - log_resolution
-            if abs(move) <= STEP_RATE / 2 or log_resolution < typical - LOG_GAP_FACTOR:
+            if held:
+                pass  # a burst's steps are not the arrivals' (BURST_HOLD)
+            elif abs(move) <= STEP_RATE / 2 or log_resolution < typical - LOG_GAP_FACTOR:
                 resolution = step  # close enough, or taken anew
             else:
                 resolution *= math.exp(STEP_RATE / 2 if move > 0 else -STEP_RATE / 2)
             self.resolution = resolution
+            if burst >= BURST_STEPS:  # a burst's reading: its share (BURST_STEPS)
+                self.share = step / resolution
             if step < resolution:
                 offset = self.offset = offset + step - resolution
                 # the durations do not count the stretch (see `stretched`)
@@ -179,7 +206,8 @@ class SeriesClock:
                    if self.resolution is not None else {}),
                 **({"off_grid": self.off_grid} if self.off_grid else {}),
                 **({"stretched": self.stretched} if self.stretched else {}),
-                **({"cadence": list(self.cadence)} if self.cadence is not None else {})}
+                **({"cadence": list(self.cadence)} if self.cadence is not None else {}),
+                **({"burst": self.burst} if self.burst else {})}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "SeriesClock":
@@ -191,4 +219,5 @@ class SeriesClock:
         clock.off_grid = state.get("off_grid", 0.0)
         clock.stretched = state.get("stretched", 0.0)
         clock.cadence = list(state["cadence"]) if state.get("cadence") else None
+        clock.burst = state.get("burst", 0)
         return clock

@@ -82,15 +82,17 @@ class AnomalyLikelihood:
         self.kinds: dict[str, list[float]] = {}  # kind -> [mean, variance, short average]
         self.event_rates: dict[str, float] = {}  # kind -> share of events (rare_out)
 
-    def score_learn(self, raw: dict[str, float], *,
-                    rare_out: Collection[str] = ()) -> dict[str, float]:
+    def score_learn(self, raw: dict[str, float], *, rare_out: Collection[str] = (),
+                    share: float = 1.0) -> dict[str, float]:
         """`score` then `learn` (as normal), in one pass over the kinds: the same numbers.
         The kinds in `rare_out` keep an event out of their long normal while their events
-        are rare (RARE_SHARE); the share of events is kept for them only."""
+        are rare (RARE_SHARE); the share of events is kept for them only. `share`: how much
+        of a point this one is to the long normal (a burst's reading, a fraction of the
+        series' usual step: kades.temporal.clock.BURST_STEPS)."""
         short_rate = 1.0 / self.short_points
         scored = self.seen >= self.min_points
         floor, raw_floor = self.floor_sd * self.floor_sd, self.raw_floor
-        weight = max(1.0 / (self.seen + 1), 1.0 / self.history_points)
+        weight = max(1.0 / (self.seen + 1), 1.0 / self.history_points) * share
         kinds, rates, surprise = self.kinds, self.event_rates, {}
         for kind, value in raw.items():
             stats = kinds.get(kind)

@@ -161,9 +161,11 @@ class ThresholdFilter:
         raw = self.last_raw = self.detector.score_parts(x)
         # the likelihood learns every point, anomalies too: a long event becomes the normal
         # (fewer alerts); its evidence in a flag's details is judged after learning it. On a
-        # slowed clock, rare events stay out of its normal (RARE_KINDS)
+        # slowed clock, rare events stay out of its normal (RARE_KINDS); a burst's reading
+        # counts as its share of one (clock.BURST_STEPS)
         rare_out = RARE_KINDS if clock.scale > 1.0 else ()
-        parts = self.last_parts = (self.likelihood.score_learn(raw, rare_out=rare_out)
+        parts = self.last_parts = (self.likelihood.score_learn(raw, rare_out=rare_out,
+                                                               share=clock.share)
                                    if self.likelihood else raw)
         # the scores of members judged against the series' own range meet the threshold as
         # they are (TemporalEnsemble.last_direct; the likelihood would learn a slow drift's
