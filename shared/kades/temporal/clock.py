@@ -89,7 +89,11 @@ RANDOM_SHARE = 0.5
 # each counts as `share` = step / resolution of a reading in the likelihood's long normal
 # (ThresholdFilter): counted in full, a pump's 120 points set the normal's spread for days
 # and the next pump was no surprise (caught 13/24 in a review; now 24/24). A burst longer
-# than BURST_HOLD is a new rhythm: the median follows it as before.
+# than BURST_HOLD is a new rhythm: the median follows it as before. A held burst's readings
+# advance the detectors without teaching their scales (`held`, ThresholdFilter): stretched,
+# moves over a second or two were learned as moves over minutes, a calm far quieter than the
+# token's, and a token whose trading turned into a 1 s stream alerted as the hold ended and
+# the clock came back to seconds (5 alerts in 3 half hours; 0 before the burst rule and now).
 BURST_FACTOR = 4.0
 BURST_STEPS = 4
 BURST_HOLD = 200
@@ -123,6 +127,7 @@ class SeriesClock:
         self.cadence: list | None = None        # [step, count] of the latest run (CADENCE_STEPS)
         self.burst = 0                          # burst steps in a row (BURST_STEPS)
         self.share = 1.0                        # the last point's share of a reading (BURST_STEPS)
+        self.held = False                       # the last point is a held burst's (BURST_HOLD)
 
     @property
     def scale(self) -> float:
@@ -136,7 +141,7 @@ class SeriesClock:
         series' typical step and resolution from it. `last`: the detectors' time of the last
         point taken (None: none yet). (Per point: attributes read once.)"""
         offset = self.offset
-        self.share = 1.0
+        self.share, self.held = 1.0, False
         if last is None:
             return moment, False
         last += offset
@@ -152,7 +157,7 @@ class SeriesClock:
         random = resolution is not None and self.off_grid > RANDOM_SHARE
         burst = self.burst = (self.burst + 1 if random and step * BURST_FACTOR <= resolution
                               else 0)
-        held = BURST_STEPS <= burst < BURST_STEPS + BURST_HOLD
+        held = self.held = BURST_STEPS <= burst < BURST_STEPS + BURST_HOLD
         if not held:
             self.log_step = typical + STEP_RATE * (log_step - typical)
         if resolution is not None and not held:  # the share of steps off the resolution's grid

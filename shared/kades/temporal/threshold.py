@@ -188,7 +188,7 @@ class ThresholdFilter:
                 break
         else:  # nothing over the threshold: the common case
             self.anomalous_since = None
-            if after_gap or stuck:
+            if after_gap or stuck or clock.held:  # a held burst teaches no scale (clock)
                 self.detector.advance_one(x)
             else:
                 self.detector.learn_one(x)
