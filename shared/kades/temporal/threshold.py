@@ -68,6 +68,11 @@ WEEK_DAYS = 7
 STUCK_S = 1200.0
 STUCK_POINTS = 5
 STUCK_WARMUP = 60   # the members' longest grace period
+# A price flat from the series' start (for over STUCK_S and STUCK_POINTS) has no scales to
+# keep: it taught them a move of 0 and the likelihood a normal of 0, and once it moved every
+# ordinary move was flagged, never learned, and crashes were lost in the one long episode.
+# Its first move is judged as ever (a move from a constant is news: a depeg from 1.0000),
+# then the detectors and the likelihood start afresh from it (`flat_start`, `_restart`).
 
 
 def _odds(score: float) -> float:
@@ -137,6 +142,10 @@ class ThresholdFilter:
         # the last reading and its run (STUCK_S): [price, volume, liquidity, detectors' time
         # of its first point, repeats since, whether the run is stuck]
         self.reading: list | None = None
+        # [price, detectors' time, points] while the price has not moved since the first
+        # point (a flat start, above); None once it has, or for a state from before it
+        self.flat_start: list | None = None
+        self.fresh_params: tuple | None = None  # (detector class, its params, likelihood's)
 
     @property
     def last_time(self) -> float | None:
@@ -155,8 +164,19 @@ class ThresholdFilter:
         clock = self.clock
         model, after_gap = clock.model_time(moment, self.detector.last_time)
         stuck = self._stuck(x, model)
+        restart = ((self.flat_start is not None or self.detector.last_time is None)
+                   and self._leaves_flat_start(x, model))  # per point: two reads, as a rule
         if model != moment:
             x = {**x, "time": model}
+        flags = self._judge(x, moment, model, after_gap, stuck)
+        if restart:
+            self._restart(x)
+        return flags
+
+    def _judge(self, x: dict, moment: float, model: float, after_gap: bool,
+               stuck: bool) -> list[dict[str, Any]]:
+        """process_one's flag for x, on the detectors' clock (`model`; `moment`: real)."""
+        clock = self.clock
         now = model - clock.stretched  # the durations' clock
         raw = self.last_raw = self.detector.score_parts(x)
         # the likelihood learns every point, anomalies too: a long event becomes the normal
@@ -220,6 +240,29 @@ class ThresholdFilter:
         else:
             self.detector.advance_one(x)
         return flags
+
+    def _leaves_flat_start(self, x: dict, model: float) -> bool:
+        """Whether x is the first move of a price flat from the series' start for over
+        STUCK_S and STUCK_POINTS (a flat start, above); follows the flat start."""
+        flat = self.flat_start
+        if flat is None:
+            if self.detector.last_time is None:  # the series' first point
+                self.flat_start = [x["price"], model, 1]
+            return False
+        if x["price"] == flat[0]:
+            flat[2] += 1
+            return False
+        self.flat_start = None
+        return (flat[2] >= STUCK_POINTS and model - flat[1] > STUCK_S
+                and self.fresh_params is not None)  # (None: no way to build them afresh)
+
+    def _restart(self, x: dict) -> None:
+        """Fresh detectors and likelihood, which learn from x (on the detectors' clock) on."""
+        detector_class, detector_params, likelihood_params = self.fresh_params
+        self.detector = detector_class.from_state(None, **detector_params)
+        if likelihood_params is not None:
+            self.likelihood = AnomalyLikelihood.from_state(None, **likelihood_params)
+        self.detector.learn_one(x)
 
     def _stuck(self, x: dict, model: float) -> bool:
         """Whether x repeats a stuck reading (STUCK_S); learns the run of readings from it.
@@ -332,6 +375,7 @@ class ThresholdFilter:
                 **self.clock.to_state(),
                 **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
                 **({"reading": self.reading} if self.reading is not None else {}),
+                **({"flat_start": self.flat_start} if self.flat_start is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
 
     @classmethod
@@ -355,4 +399,7 @@ class ThresholdFilter:
         monitor.recent_flags = [list(flag) for flag in state.get("recent_flags", [])]
         monitor.reading = list(state["reading"]) if state.get("reading") else None
         monitor.clock = SeriesClock.from_state(state)
+        monitor.flat_start = list(state["flat_start"]) if state.get("flat_start") else None
+        monitor.fresh_params = (detector_class, dict(detector_params or {}),
+                                None if likelihood_params is None else dict(likelihood_params))
         return monitor
