@@ -69,8 +69,9 @@ def tally(phases, alerts_of=None):
 
 def test_one_minute_points_turned_five_minute_take_the_five_minute_resolution():
     """3 days of 1-minute points, then 7 days of 5-minute ones: measured 24/24 crashes of the
-    5-minute part caught, 2 other alerts in its 42 series-days. Before, the 1-minute
-    resolution stayed and the 5-minute part ran on the real clock: 23/24, 34 other alerts."""
+    5-minute part caught, 1 other alert in its 42 series-days (2 before the switch's
+    rescaling, SeriesClock.slowed). Before, the 1-minute resolution stayed and the 5-minute
+    part ran on the real clock: 23/24, 34 other alerts."""
     caught, crashes, other, resolutions = tally([(MINUTE, 3), (5 * MINUTE, 7)])
     print(f"\n1 -> 5 minutes: {caught}/{crashes} crashes caught, {other} other alerts")
     assert resolutions == [5 * MINUTE] * 6
@@ -78,9 +79,10 @@ def test_one_minute_points_turned_five_minute_take_the_five_minute_resolution():
 
 
 def test_one_minute_points_turned_hourly_stay_quiet():
-    """3 days of 1-minute points, then 30 days of hourly ones: measured 24/24 caught, 1 other
-    alert in 180 series-days. Before: 23/24, 87 (the resolution was taken anew only once it
-    was 20 times shorter than the typical step, 26 hours on; the hours before ran on the real
+    """3 days of 1-minute points, then 30 days of hourly ones: measured 24/24 caught, 2 other
+    alerts in 180 series-days (1 before the switch's rescaling; far from it, volatility scores
+    of 0.51-0.53). Before: 23/24, 87 (the resolution was taken anew only once it was 20
+    times shorter than the typical step, 26 hours on; the hours before ran on the real
     clock). An hour is a gap's length after minutes, so CADENCE_GAP_STEPS of them suffice."""
     caught, crashes, other, resolutions = tally([(MINUTE, 3), (HOUR, 30)])
     print(f"\n1 minute -> 1 hour: {caught}/{crashes} crashes caught, {other} other alerts")
@@ -146,9 +148,9 @@ def test_quiet_stretches_of_ticks_are_not_a_new_cadence(seed):
 def test_one_minute_points_turned_hourly_with_jittered_times_take_the_hour():
     """The same as turned hourly, with times a few milliseconds off the minute and hour (a
     poller's clock, float seconds): the steps of a new cadence are equal to CADENCE_TOLERANCE,
-    not to float rounding (GRID_TOLERANCE, 3.6 ms at an hour). Measured 24/24 caught, 1 other
-    alert; with float rounding the run never formed and the hours ran on the real clock for
-    a day: 22/24, 74 other alerts."""
+    not to float rounding (GRID_TOLERANCE, 3.6 ms at an hour). Measured 24/24 caught, 2 other
+    alerts (1 before the switch's rescaling); with float rounding the run never formed and
+    the hours ran on the real clock for a day: 22/24, 74 other alerts."""
     def jittered(monitor, times, values):
         rng = random.Random(99)
         return alert_points(monitor, [t + rng.uniform(-0.005, 0.005) for t in times], values)
@@ -195,3 +197,47 @@ def test_bursts_of_trades_a_second_apart_are_no_cadence():
             seconds += monitor.clock.resolution is not None and monitor.clock.resolution <= 1.0
     print(f"\nthin token with bursts: {alerts} alerts, {seconds} points on a 1 s resolution")
     assert seconds == 0 and alerts <= 4
+
+
+def alerts_after_the_switch(kind: str, coarse_s: float, seeds: int = 8, points: int = 60) -> int:
+    """Alerts in the first `points` points after calm 1-minute points (a day) turn into
+    steps of `coarse_s`: "walk" and "level" as in `cadence_series` (its moves per point do
+    not grow with the step), or "brownian", a walk of 1 % per minute whose moves grow with
+    the square root of the step (a price sampled more sparsely)."""
+    alerts = 0
+    for seed in range(seeds):
+        times, values, _, phase_of = cadence_series(seed, "walk" if kind == "brownian" else kind,
+                                                    [(MINUTE, 1), (coarse_s, 1)], crashes=0)
+        if kind == "brownian":
+            rng, level, values = random.Random(seed), 0.0, []
+            for before, moment in zip([times[0] - MINUTE] + times, times):
+                level += rng.gauss(0, 0.01 * math.sqrt((moment - before) / MINUTE))
+                values.append(100.0 * math.exp(level))
+        switch = phase_of.index(1)
+        monitor = new_monitor()
+        found = alert_points(monitor, times[:switch + points], values[:switch + points])
+        alerts += sum(a >= switch for a in found)
+    return alerts
+
+
+def test_the_switch_to_a_coarser_cadence_raises_no_alerts():
+    """The run of coarser steps is taught on the old clock until it is taken (CADENCE_STEPS),
+    and the clock then slows at once, so the movement per second the members had learned
+    jumped (a walk's 1 % per step, learned over 900 s, then seen over 90). Now what the
+    return-spike and volatility members learned per second (per sqrt second) of the old clock
+    is read in the new one's seconds as the clock slows (SeriesClock.slowed): the run's steps
+    taught them, so they hold what a series of that step learns from the start. Calm series
+    (a day of 1-minute points), 8 seeds, alerts in the 60 points after the switch, measured
+    walk / level / brownian: 1 -> 15 minutes 2 / 0 / 2 (before: 26 / 17 / 31, mostly
+    volatility_regime), 1 -> 10 minutes 0 / 0 / 0 (9 / 6 / 24), 1 -> 30 minutes 0 / 0 / 0
+    (9 / 12 / 27). Crashes of 15 sd after the switch are caught as before (`tally`, 1 -> 15
+    minutes: 24/24, 0 other alerts; before: the same)."""
+    figures = {(kind, minutes): alerts_after_the_switch(kind, minutes * MINUTE)
+               for minutes in (15, 10, 30) for kind in ("walk", "level", "brownian")}
+    print("\nalerts within 60 points of the switch:",
+          ", ".join(f"1 -> {m} min {kind} {n}" for (kind, m), n in figures.items()))
+    caught, crashes, other, resolutions = tally([(MINUTE, 3), (15 * MINUTE, 14)])
+    print(f"1 -> 15 minutes: {caught}/{crashes} crashes caught, {other} other alerts")
+    for minutes in (15, 10, 30):
+        assert sum(n for (_, m), n in figures.items() if m == minutes) <= 6
+    assert resolutions == [15 * MINUTE] * 6 and caught >= crashes - 1 and other <= 4

@@ -71,7 +71,13 @@ STEP_RATE = 0.05
 # second apart took the second again: 2 -> 24 alerts in 42 calm token-days, moves of
 # 0.3 % in a second on the real clock). Steps are one step to CADENCE_TOLERANCE, not to float
 # rounding: a poller's times a few ms off the hour formed no run (1 minute -> hourly: 74
-# other alerts, now 1).
+# other alerts, now 1). A run's steps are taught on the old clock until it is taken, where
+# the clock slows at once (`slowed`: the new scale over the old): what the detectors learned
+# per second of it then reads `slowed` times too small (a walk's 1 % a step, learned over
+# 900 s at 15-minute steps, seen over 90), and the switch alerted (1 -> 15 minutes, calm, 8
+# seeds: 35 alerts in the 60 points after it, mostly volatility_regime). ThresholdFilter has
+# the members that learn per second (per sqrt second) rescale it then; the run's steps
+# taught them, so they hold what a series of that step learns from the start: 2.
 CADENCE_STEPS = 20
 CADENCE_GAP_STEPS = 8
 CADENCE_TOLERANCE = 0.01  # one step, to 1 % (jittered times)
@@ -128,6 +134,7 @@ class SeriesClock:
         self.burst = 0                          # burst steps in a row (BURST_STEPS)
         self.share = 1.0                        # the last point's share of a reading (BURST_STEPS)
         self.held = False                       # the last point is a held burst's (BURST_HOLD)
+        self.slowed = 1.0                       # a new cadence's slowing at the last point
 
     @property
     def scale(self) -> float:
@@ -141,7 +148,7 @@ class SeriesClock:
         series' typical step and resolution from it. `last`: the detectors' time of the last
         point taken (None: none yet). (Per point: attributes read once.)"""
         offset = self.offset
-        self.share, self.held = 1.0, False
+        self.share, self.held, self.slowed = 1.0, False, 1.0
         if last is None:
             return moment, False
         last += offset
@@ -172,8 +179,10 @@ class SeriesClock:
                         abs(cadence[0] - resolution) > CADENCE_TOLERANCE * cadence[0]) and (
                         cadence[0] > resolution or math.log(resolution / cadence[0])
                         <= LOG_STRAY_FACTOR):  # a burst is no cadence
+                    was = self.scale
                     self.resolution = resolution = cadence[0]  # a new cadence
                     self.off_grid = 0.0
+                    self.slowed = self.scale / was  # what was learned per second (`slowed`)
             elif not (cadence is not None and cadence[0] != resolution
                       and step > cadence[0] and on_grid(step, cadence[0])):
                 self.cadence = ([step, 1] if log_step >= typical - LOG_STRAY_FACTOR

@@ -140,6 +140,11 @@ class ReturnSpikeDetector:
             self.last_time = float(x["time"])
             self.last_log_price = level
 
+    def rescale_time(self, slowed: float) -> None:
+        """The clock now runs `slowed` times slower (kades.temporal.clock, a new cadence):
+        the scale learned per sqrt(second) of the old clock, in the new one's seconds."""
+        self.return_scale *= math.sqrt(slowed)
+
     def deviations(self, x: dict) -> tuple[float, float, float]:
         """(log return, its robust z, the robust z of log volume above its level)."""
         elapsed = self._elapsed(x)

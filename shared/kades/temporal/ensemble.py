@@ -199,6 +199,14 @@ class TemporalEnsemble:
     def advance_one(self, x: dict) -> None:
         self.learn_one(x, fused.ADVANCE)
 
+    def rescale_time(self, slowed: float) -> None:
+        """The clock now runs `slowed` times slower: each member that learns per second
+        says so in the new seconds (kades.temporal.clock, a new cadence)."""
+        for member in self.members:  # the stepper's state written back, then rebuilt
+            rescale = getattr(member, "rescale_time", None)
+            if rescale:
+                rescale(slowed)
+
     def evidence(self, x: dict) -> dict[str, Any]:
         """Each member's evidence by name (the window, the move, the baseline it used)."""
         return {member.name: found for member in self._synced()

@@ -166,6 +166,8 @@ class ThresholdFilter:
         stuck = self._stuck(x, model)
         restart = ((self.flat_start is not None or self.detector.last_time is None)
                    and self._leaves_flat_start(x, model))  # per point: two reads, as a rule
+        if clock.slowed != 1.0 and hasattr(self.detector, "rescale_time"):
+            self.detector.rescale_time(clock.slowed)  # a new cadence (clock.CADENCE_STEPS)
         if model != moment:
             x = {**x, "time": model}
         flags = self._judge(x, moment, model, after_gap, stuck)

@@ -106,6 +106,12 @@ class VolatilityRegimeDetector(Detector):
             self.short_variance = self._next_short(x) if self.seen > 1 else self.long_variance
         self.last_time, self.last_level = float(x["time"]), level
 
+    def rescale_time(self, slowed: float) -> None:
+        """The clock now runs `slowed` times slower (kades.temporal.clock, a new cadence):
+        the variances learned per second of the old clock, in the new one's seconds."""
+        self.short_variance *= slowed
+        self.long_variance *= slowed
+
     def evidence(self, x: dict) -> dict:
         if self.last_level is None:
             return {}
