@@ -25,6 +25,18 @@ from kades.temporal.likelihood import AnomalyLikelihood
 
 ESCALATION_ODDS = 4.0
 QUIET_STEPS = 1.25
+# AFTERMATH: a run is one event until a reading under the threshold ends it. A pump that is
+# a burst of trades on a thin token (clock.BURST_STEPS) fills the volatility member's short
+# average, which spans 10 readings: 20 minutes at 2-minute random gaps, over an hour at
+# 10-minute ones, where the episode (episode_s) lasts a few readings. Its run ended at the
+# first step longer than quiet_s, with no reading under the threshold between, and was
+# flagged again once its cooldown was over as it faded out: 14 and 5 alerts in the 180
+# trades after 36 pumps (12 seeds), 0 and 1 now. So a run over the threshold at the reading
+# before goes on across a long step (not after a gap: a reading after hours is news), and a
+# run under its highest score since its last flag (`run_peak`) is not flagged again when its
+# cooldown is over. The episode still ends at a long step, and once ended stays so (before,
+# its end always came with an alert): a kind starting a run after it, a dump after the
+# pump, alerts as before.
 # On a slowed clock, an event is kept out of the likelihood's long normal while its kind's
 # events are rare (likelihood.RARE_SHARE): a spike every 100 points of an hourly or 5-minute
 # KPI alerts each time, not only the first. Not on ticks: a lone tick is one trade on a price
@@ -102,7 +114,8 @@ class ThresholdFilter:
             score flapping around the threshold (a move fading out) stays one run. Within a
             run, a point is flagged again when it is far stronger than the run's last flag
             (twice the deviation: four times the odds s / (1 - s)), say a crash right after a
-            small drop.
+            small drop. A long step ends no run, and a run fading out is not flagged again
+            when its cooldown is over (AFTERMATH).
         relearn_after_s: a run of anomalous ticks longer than this is a new normal (a new
             volume regime): the detector learns from it again.
         likelihood: an AnomalyLikelihood that turns the detector's raw scores into surprise
@@ -131,6 +144,7 @@ class ThresholdFilter:
         self.last_flag_time: dict[str, float] = {}
         self.last_over_time: dict[str, float] = {}  # when each kind was last over the threshold
         self.last_flag_score: dict[str, float] = {}
+        self.run_peak: dict[str, float] = {}  # each run's highest score since its last flag
         self.anomalous_since: float | None = None
         self.likelihood = likelihood
         self.episode_s = episode_s
@@ -162,22 +176,29 @@ class ThresholdFilter:
         """
         moment = x["time"]
         clock = self.clock
-        model, after_gap = clock.model_time(moment, self.detector.last_time)
+        last = self.detector.last_time
+        # the reading before on the durations' clock (`now` below, taken before this point
+        # stretches): a run over the threshold there goes on across a long step (AFTERMATH)
+        before = None if last is None else last - clock.stretched
+        model, after_gap = clock.model_time(moment, last)
+        if after_gap:
+            before = None
         stuck = self._stuck(x, model)
-        restart = ((self.flat_start is not None or self.detector.last_time is None)
+        restart = ((self.flat_start is not None or last is None)
                    and self._leaves_flat_start(x, model))  # per point: two reads, as a rule
         if clock.slowed != 1.0 and hasattr(self.detector, "rescale_time"):
             self.detector.rescale_time(clock.slowed)  # a new cadence (clock.CADENCE_STEPS)
         if model != moment:
             x = {**x, "time": model}
-        flags = self._judge(x, moment, model, after_gap, stuck)
+        flags = self._judge(x, moment, model, after_gap, stuck, before)
         if restart:
             self._restart(x)
         return flags
 
-    def _judge(self, x: dict, moment: float, model: float, after_gap: bool,
-               stuck: bool) -> list[dict[str, Any]]:
-        """process_one's flag for x, on the detectors' clock (`model`; `moment`: real)."""
+    def _judge(self, x: dict, moment: float, model: float, after_gap: bool, stuck: bool,
+               before: float | None) -> list[dict[str, Any]]:
+        """process_one's flag for x, on the detectors' clock (`model`; `moment`: real;
+        `before`: the reading before on the durations' clock, None after a gap)."""
         clock = self.clock
         now = model - clock.stretched  # the durations' clock
         raw = self.last_raw = self.detector.score_parts(x)
@@ -218,19 +239,25 @@ class ThresholdFilter:
         over = {kind: score for kind, score in parts.items() if score >= threshold}
         if self.anomalous_since is None:
             self.anomalous_since = now
-        fresh = [kind for kind in over if self._starts_run(kind, now)
-                 or now - self.last_flag_time.get(kind, now) >= self.cooldown_s
+        peak = self.run_peak
+        fresh = [kind for kind in over if self._starts_run(kind, now, before)
+                 or (now - self.last_flag_time.get(kind, now) >= self.cooldown_s
+                     and over[kind] >= peak.get(kind, 0.0))  # a fading run is old news
                  or _odds(over[kind]) >= ESCALATION_ODDS * _odds(self.last_flag_score.get(kind, 1.0))]
         in_episode = self._in_episode(now)
+        if not in_episode:  # an episode that ended stays ended (a run may go on: AFTERMATH)
+            self.last_alert = None
         for kind in over:
             self.last_over_time[kind] = now
+            if over[kind] > peak.get(kind, 0.0):
+                peak[kind] = over[kind]
         flags = []
         if fresh:
             kind = max(fresh, key=lambda k: (over[k], -_rank(k)))
             escalation = in_episode and self._escalates(over[kind])
             for covered in over:
                 self.last_flag_time[covered] = now
-                self.last_flag_score[covered] = over[covered]
+                self.last_flag_score[covered] = peak[covered] = over[covered]
             if escalation or not in_episode:
                 self.last_alert = (now, over[kind], escalation)
                 details = self._details(x, kind, over)
@@ -331,9 +358,12 @@ class ThresholdFilter:
         last = self.last_alert
         return not (len(last) > 2 and last[2]) and _odds(score) >= ESCALATION_ODDS * _odds(last[1])
 
-    def _starts_run(self, kind: str, moment: float) -> bool:
+    def _starts_run(self, kind: str, moment: float, before: float | None = None) -> bool:
+        """Whether `kind` over the threshold at `moment` starts a run: it was last over
+        more than quiet_s ago, and not at the reading `before` (AFTERMATH)."""
         last = self.last_over_time.get(kind)
-        return last is None or moment - last > self._quiet_s() or kind not in self.last_flag_time
+        return (last is None or (moment - last > self._quiet_s() and last != before)
+                or kind not in self.last_flag_time)
 
     def _quiet_s(self) -> float:
         """quiet_s, or on a slowed clock QUIET_STEPS typical steps if longer: when the
@@ -373,6 +403,7 @@ class ThresholdFilter:
                 "anomalous_since": self.anomalous_since,
                 "last_over_time": dict(self.last_over_time),
                 "last_flag_score": dict(self.last_flag_score),
+                **({"run_peak": dict(self.run_peak)} if self.run_peak else {}),
                 **({"last_alert": list(self.last_alert)} if self.last_alert else {}),
                 **self.clock.to_state(),
                 **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
@@ -397,6 +428,7 @@ class ThresholdFilter:
         monitor.anomalous_since = state.get("anomalous_since")
         monitor.last_over_time = dict(state.get("last_over_time", {}))
         monitor.last_flag_score = dict(state.get("last_flag_score", {}))
+        monitor.run_peak = dict(state.get("run_peak", {}))
         monitor.last_alert = tuple(state["last_alert"]) if state.get("last_alert") else None
         monitor.recent_flags = [list(flag) for flag in state.get("recent_flags", [])]
         monitor.reading = list(state["reading"]) if state.get("reading") else None
