@@ -106,12 +106,12 @@ def test_temporal_retries_when_another_replica_moves_a_token_on(ctx_of, redis_co
     calls = []
     original = temporal_function.analyse_token
 
-    def racing(token, state, series, scores=None):
+    def racing(token, state, series, scores=None, **kwargs):
         calls.append(state["detector"]["last_time"])
         if len(calls) == 1:  # a second replica commits first, between our read and our write
             other_state, _ = original(token, state, series[:5])
             redis_conn.set(key, json.dumps(other_state))
-        return original(token, state, series, scores)
+        return original(token, state, series, scores, **kwargs)
 
     monkeypatch.setattr(temporal_function, "analyse_token", racing)
     handle_ticks(tick_event(sim.ticks[60:120], "raced"), ctx)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
@@ -31,9 +33,10 @@ from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
 from kades.storage.scores import insert_scores
-from kades.temporal.codec import StateCodec
+from kades.temporal.codec import MAX_DOCUMENTS, StateCodec
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
 from kades.temporal.policy import NO_TRADE, new_monitor, step
+from kades.temporal.threshold import ThresholdFilter
 
 DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. temporal.pump
 FLUSH_JOB = "flush"                       # the PingSource job that releases waiting ticks
@@ -77,8 +80,18 @@ def group_ticks(ticks: list[dict]) -> dict[str, list[tuple[float, dict]]]:
     return groups
 
 
+def monitor_of(state: dict | None) -> ThresholdFilter:
+    """The token's monitor, carrying on from its state (None: a fresh one)."""
+    if state and (state.get("detector") or {}).get("version") != ENSEMBLE_STATE_VERSION:
+        state = None  # a state of an older detector: this token starts afresh (a warm-up)
+    # a state without a likelihood (before it existed) keeps its detector; the likelihood
+    # starts afresh and warms up (kades.temporal.likelihood)
+    return new_monitor(state)
+
+
 def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict]],
-                  scores: list[dict] | None = None) -> tuple[dict, list[dict]]:
+                  scores: list[dict] | None = None, *,
+                  monitor: ThresholdFilter | None = None) -> tuple[dict, list[dict]]:
     """Run the token's detector over its ticks; its new state and the anomalies it flags.
 
     Every anomaly carries its evidence in `details`: the ensemble member behind it
@@ -87,12 +100,10 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
     Ticks at or before the last processed time are skipped: a redelivered or late batch
     changes nothing, and the detector never sees time run backwards. Each processed tick's
     score (the strongest kind, and the member behind it) is appended to `scores` if given.
+    `monitor`: the one `state` came from (`LiveMonitors`), carried on instead of rebuilt.
     """
-    if state and (state.get("detector") or {}).get("version") != ENSEMBLE_STATE_VERSION:
-        state = None  # a state of an older detector: this token starts afresh (a warm-up)
-    # a state without a likelihood (before it existed) keeps its detector; the likelihood
-    # starts afresh and warms up (kades.temporal.likelihood)
-    monitor = new_monitor(state)
+    if monitor is None:
+        monitor = monitor_of(state)
     last_time = monitor.last_time
     anomalies = []
     for moment, tick in series:
@@ -116,6 +127,45 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
     return monitor.to_state(), anomalies
 
 
+class LiveMonitors:
+    """Per token, the monitor behind the last state document analyse_batch built, handed
+    back when that very document comes back from the StateStore's codec: rebuilding the
+    monitor from the state (and restarting its one pass) was ~10% of a one-tick event's CPU
+    in process (docs/performance.md, "Third pass"). Carrying on
+    gives the same verdicts and states, bit for bit, as rebuilding at every event
+    (tests/temporal/test_temporal_live.py). The document's identity is the link: the codec
+    hands a document back once, only from the bytes this process committed (StateCodec), so a
+    monitor is carried on by one attempt at most, and one never stepped after its document
+    was built; any other document (another replica's, a retry's JSON) gets a new monitor."""
+
+    def __init__(self, *, max_tokens: int = MAX_DOCUMENTS):
+        self.max_tokens = max_tokens
+        self._kept: OrderedDict[str, tuple[dict, ThresholdFilter]] = OrderedDict()
+        self._lock = threading.Lock()  # a function serves requests on several threads
+
+    def take(self, token: str, state: dict | None) -> ThresholdFilter | None:
+        """The monitor whose document `state` is, given once; else None."""
+        with self._lock:
+            kept = self._kept.get(token)
+            if kept is None or kept[0] is not state:
+                return None
+            del self._kept[token]
+            return kept[1]
+
+    def keep(self, token: str, document: dict, monitor: ThresholdFilter) -> None:
+        """`document` holds `monitor`'s state, and the monitor is not stepped any more."""
+        with self._lock:
+            self._kept[token] = (document, monitor)
+            self._kept.move_to_end(token)
+            while len(self._kept) > self.max_tokens:
+                self._kept.popitem(last=False)
+
+
+def live_monitors(ctx: Context) -> LiveMonitors:
+    """temporal-analysis's monitors carried on between events, one per Context."""
+    return LiveMonitors()
+
+
 def start(ctx: Context) -> StateStore:
     """temporal-analysis's per-process state, one per Context (`ctx.local(start)`): the
     states it last committed, cached (as bytes, and as the documents it encoded)."""
@@ -133,12 +183,14 @@ def tick_id(moment: float, tick: dict) -> str:
 
 def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]], *,
                   store: StateStore, buffer: ReorderBuffer, now_s: float, outbox: str | None = None,
-                  score_floor: float = 0.0) -> tuple[list[dict], list[dict]]:
+                  score_floor: float = 0.0, monitors: LiveMonitors | None = None
+                  ) -> tuple[list[dict], list[dict]]:
     """Take every token's ticks into its reorder buffer and analyse what it releases, all
     tokens committed atomically; (anomalies, tick scores of at least `score_floor`) of the
     attempt that committed -- under `outbox`, of the first attempt of that event that
     committed (so the outbox keeps only the scores that are stored). A token with no ticks
-    only releases what waited past the idle timeout."""
+    only releases what waited past the idle timeout. `monitors`: carried on between calls
+    (with a StateCodec store: `LiveMonitors`)."""
     if not groups:
         return [], []
     keys = [TEMPORAL_STATE.format(token=token) for token in groups]
@@ -149,12 +201,19 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
         late[0] = 0
         for state, (token, series) in zip(states, groups.items()):
             waiting = (state or {}).pop("reorder", {})
+            monitor = monitors.take(token, state) if monitors is not None else None
+            if monitor is None:
+                monitor = monitor_of(state)
             ready, too_late = buffer.admit(
                 waiting, [(moment, tick_id(moment, tick), tick) for moment, tick in series],
                 now_s=now_s)
             late[0] += len(too_late)
-            new_state, found = analyse_token(token, state, [(m, t) for m, _, t in ready], scores)
-            new_states.append({**new_state, "reorder": waiting})
+            new_state, found = analyse_token(token, state, [(m, t) for m, _, t in ready], scores,
+                                             monitor=monitor)
+            document = {**new_state, "reorder": waiting}
+            if monitors is not None:
+                monitors.keep(token, document, monitor)
+            new_states.append(document)
             anomalies.extend(found)
         return new_states, (anomalies, [row for row in scores if row["score"] >= score_floor])
 
@@ -181,7 +240,7 @@ def handle_ticks(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     anomalies, scores = analyse_batch(ctx.redis, groups, store=ctx.local(start),
                                       buffer=ReorderBuffer.from_settings(ctx.settings),
                                       now_s=now, outbox=outbox_key(ctx.name, event.source, event.id),
-                                      score_floor=floor)
+                                      score_floor=floor, monitors=ctx.local(live_monitors))
     notable = [{**row, "event_source": event.source, "event_id": event.id}
                for row in scores if row["score"] >= floor]
     if notable:  # stored after the state committed; inserting twice stores once
