@@ -79,11 +79,12 @@ def test_one_minute_points_turned_five_minute_take_the_five_minute_resolution():
 
 
 def test_one_minute_points_turned_hourly_stay_quiet():
-    """3 days of 1-minute points, then 30 days of hourly ones: measured 24/24 caught, 2 other
-    alerts in 180 series-days (1 before the switch's rescaling; far from it, volatility scores
-    of 0.51-0.53). Before: 23/24, 87 (the resolution was taken anew only once it was 20
-    times shorter than the typical step, 26 hours on; the hours before ran on the real
-    clock). An hour is a gap's length after minutes, so CADENCE_GAP_STEPS of them suffice."""
+    """3 days of 1-minute points, then 30 days of hourly ones: measured 24/24 caught, 1 other
+    alert in 180 series-days (2 while a run that taught nothing was rescaled: see
+    test_a_switch_whose_run_taught_nothing_keeps_the_members_scales). Before: 23/24, 87 (the
+    resolution was taken anew only once it was 20 times shorter than the typical step, 26
+    hours on; the hours before ran on the real clock). An hour is a gap's length after
+    minutes, so CADENCE_GAP_STEPS of them suffice."""
     caught, crashes, other, resolutions = tally([(MINUTE, 3), (HOUR, 30)])
     print(f"\n1 minute -> 1 hour: {caught}/{crashes} crashes caught, {other} other alerts")
     assert resolutions == [HOUR] * 6
@@ -100,11 +101,15 @@ def test_a_cadence_taken_up_in_two_calls_alerts_as_in_one():
     first = new_monitor()
     found = alert_points(first, times[:cut], values[:cut])
     state = json.loads(json.dumps(first.to_state()))
-    assert state["cadence"] == [5 * MINUTE, CADENCE_STEPS // 2]
+    assert state["cadence"][:2] == [5 * MINUTE, CADENCE_STEPS // 2]
     second = new_monitor(state)
     found += alert_points(second, times[cut:], values[cut:], offset=cut)
     assert found == whole and second.clock.resolution == 5 * MINUTE
     assert second.clock.scale == 5 * MINUTE / CLOCK_REF_S
+    # a run saved before it counted what it taught (two elements): every step taught
+    shorter = new_monitor({**state, "cadence": state["cadence"][:2]})
+    assert alert_points(shorter, times[cut:], values[cut:], offset=cut) == [
+        a for a in whole if a >= cut]
     del state["cadence"]
     older = new_monitor(state)
     alert_points(older, times[cut:], values[cut:])
@@ -148,9 +153,9 @@ def test_quiet_stretches_of_ticks_are_not_a_new_cadence(seed):
 def test_one_minute_points_turned_hourly_with_jittered_times_take_the_hour():
     """The same as turned hourly, with times a few milliseconds off the minute and hour (a
     poller's clock, float seconds): the steps of a new cadence are equal to CADENCE_TOLERANCE,
-    not to float rounding (GRID_TOLERANCE, 3.6 ms at an hour). Measured 24/24 caught, 2 other
-    alerts (1 before the switch's rescaling); with float rounding the run never formed and
-    the hours ran on the real clock for a day: 22/24, 74 other alerts."""
+    not to float rounding (GRID_TOLERANCE, 3.6 ms at an hour). Measured 24/24 caught, 1 other
+    alert (2 while a run that taught nothing was rescaled); with float rounding the run never
+    formed and the hours ran on the real clock for a day: 22/24, 74 other alerts."""
     def jittered(monitor, times, values):
         rng = random.Random(99)
         return alert_points(monitor, [t + rng.uniform(-0.005, 0.005) for t in times], values)
@@ -241,3 +246,32 @@ def test_the_switch_to_a_coarser_cadence_raises_no_alerts():
     for minutes in (15, 10, 30):
         assert sum(n for (_, m), n in figures.items() if m == minutes) <= 6
     assert resolutions == [15 * MINUTE] * 6 and caught >= crashes - 1 and other <= 4
+
+
+def test_a_switch_whose_run_taught_nothing_keeps_the_members_scales():
+    """1-minute points turned hourly: the hourly steps before the new cadence is taken are
+    gaps (clock.GAP_FACTOR), which teach the members nothing (SeriesClock.taught_s 0), so
+    what they hold per second is what the minutes taught. Rescaled as if the hours had
+    taught it (`slowed`, 40), the volatility baseline of a walk was 60 times too high and x4
+    volatility regimes went unseen for days (from a review: 6 seeds, the regime from 20
+    hourly points after the switch, caught within 40 points 2/6; unrescaled 6/6). A member
+    rescales only what the run taught it for at least its half-life (base.taught)."""
+    caught, taught = 0, []
+    for seed in range(6):
+        rng, moment, level, points = random.Random(seed), 1.7e9, 0.0, []
+        for i in range(1440 + 90):
+            moment += MINUTE if i < 1440 else HOUR
+            level += rng.gauss(0, 0.04 if i >= 1440 + CADENCE_GAP_STEPS + 20 else 0.01)
+            points.append({"time": moment, "price": 100.0 * math.exp(level)})
+        monitor, alerts, taken = new_monitor(), [], None
+        for i, x in enumerate(points):
+            alerts += [i] if step(monitor, x).alert else []
+            if monitor.clock.slowed != 1.0:
+                taken = i
+                taught.append(getattr(monitor.clock, "taught_s", None))
+        assert taken == 1440 + CADENCE_GAP_STEPS - 1
+        start = taken + 1 + 20
+        assert not any(1440 <= a < start for a in alerts)
+        caught += any(start <= a < start + 40 for a in alerts)
+    print(f"\n1 minute -> 1 hour, x4 regime 20 points after the switch: caught {caught}/6")
+    assert caught >= 5 and taught == [0.0] * 6

@@ -93,3 +93,26 @@ def test_a_short_flat_start_is_learned_as_ever():
     detector = monitor.detector
     step(monitor, {"time": 1.7e9 + 180, "price": 1.01, "volume": 10.0})
     assert monitor.detector is detector and monitor.flat_start is None
+
+
+def test_the_first_move_names_the_member_that_judged_it():
+    """The detectors start afresh once the first move is judged: its verdict still names the
+    member behind its score, as its flag does (from a review: `top_detector` was '')."""
+    points, first_move, _ = flat_then_moving(0, 60.0, "walk", crashes=1)
+    points[first_move]["price"] = 0.90
+    monitor = new_monitor()
+    verdict = [step(monitor, x) for x in points[:first_move + 1]][-1]
+    assert verdict.alert == "flash_crash"
+    assert verdict.top_detector == verdict.flags[0]["details"]["detector"] != ""
+
+
+def test_a_point_at_the_last_flat_time_is_no_first_move():
+    """A point at the time of the flat stretch's last one (a second trade in its block) is
+    scored 0 and learns nothing: the detectors never look back. Taken as the first move, the
+    detectors started afresh from it and a depeg in that second was never alerted (from a
+    review); now the next point is the first move, judged against the flat price."""
+    points, first_move, _ = flat_then_moving(0, 60.0, "walk", crashes=0)
+    same_second = {**points[first_move - 1], "price": 0.90}
+    depegged = [{**x, "price": 0.90 * x["price"]} for x in points[first_move:]]
+    alerts = alerts_of(points[:first_move] + [same_second] + depegged)
+    assert alerts[:1] == [first_move + 1]

@@ -39,6 +39,17 @@ RESOLUTION_GROWTH = 1.002  # update_resolution's creep per non-zero move
 MAX_GRID_STEP = 0.1  # the coarsest grid step the return-spike member believes (~10 % on logs)
 
 
+def taught(taught_s: float, half_life_s: float) -> bool:
+    """Whether a statistic learned per second with `half_life_s` is to be read in a new
+    cadence's seconds (rescaled: kades.temporal.clock, `slowed`): when the cadence's run
+    taught it for `taught_s` seconds of the old clock, at least its half-life, so that the
+    run's steps make up at least half of it. The run's steps after a gap teach nothing (1
+    minute -> hourly: none of its 8), and rescaled, what the minutes taught held the
+    volatility member's baseline 60 times too high (x4 regimes of a walk caught 2-4/6 in
+    the 5 days after, 6/6 unrescaled)."""
+    return taught_s >= half_life_s
+
+
 def update_resolution(resolution: float, move: float, *,
                       growth: float = RESOLUTION_GROWTH) -> float:
     """The price grid's step, learned: the smallest non-zero |move| seen lately (it creeps up

@@ -135,6 +135,9 @@ class SeriesClock:
         self.share = 1.0                        # the last point's share of a reading (BURST_STEPS)
         self.held = False                       # the last point is a held burst's (BURST_HOLD)
         self.slowed = 1.0                       # a new cadence's slowing at the last point
+        # the detectors' seconds of the old clock that the run of a new cadence taught them
+        # (the run's steps, gaps left out), when it is taken (`slowed`; base.taught)
+        self.taught_s = 0.0
 
     @property
     def scale(self) -> float:
@@ -171,7 +174,7 @@ class SeriesClock:
             off = step != resolution and not (on_grid(step, resolution)
                                               or on_grid(resolution, step))
             self.off_grid += STEP_RATE * (off - self.off_grid)
-            cadence = self.cadence  # [step, count] of the latest run of one step
+            cadence = self.cadence  # [step, count, taught_s] of the latest run of one step
             if cadence is not None and abs(step - cadence[0]) <= CADENCE_TOLERANCE * step:
                 cadence[1] += 1
                 if cadence[1] >= (CADENCE_GAP_STEPS if cadence[0] >= GAP_FACTOR * resolution
@@ -183,10 +186,13 @@ class SeriesClock:
                     self.resolution = resolution = cadence[0]  # a new cadence
                     self.off_grid = 0.0
                     self.slowed = self.scale / was  # what was learned per second (`slowed`)
+                    self.taught_s = cadence[2]  # (the run's steps on the old clock)
+                elif not gap and cadence[0] != resolution:  # what the run taught (`taught_s`)
+                    cadence[2] += step * min(1.0, CLOCK_REF_S / resolution)
             elif not (cadence is not None and cadence[0] != resolution
                       and step > cadence[0] and on_grid(step, cadence[0])):
-                self.cadence = ([step, 1] if log_step >= typical - LOG_STRAY_FACTOR
-                                else None)
+                self.cadence = ([step, 1, 0.0 if gap else step * min(1.0, CLOCK_REF_S / resolution)]
+                                if log_step >= typical - LOG_STRAY_FACTOR else None)
         if self.off_grid <= RANDOM_SHARE:  # ticks: the shortest step, strays left out
             if log_step >= typical - LOG_STRAY_FACTOR and (
                     resolution is None or step < resolution
@@ -233,5 +239,7 @@ class SeriesClock:
         clock.off_grid = state.get("off_grid", 0.0)
         clock.stretched = state.get("stretched", 0.0)
         clock.cadence = list(state["cadence"]) if state.get("cadence") else None
+        if clock.cadence is not None and len(clock.cadence) < 3:  # a state from before it:
+            clock.cadence.append(clock.cadence[0] * clock.cadence[1] / clock.scale)  # all taught
         clock.burst = state.get("burst", 0)
         return clock

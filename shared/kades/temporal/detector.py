@@ -28,7 +28,7 @@ import math
 from typing import Any
 
 from kades.temporal.base import (MAX_GRID_STEP, NORMAL_TAIL_Z, change_of, level_of, ratio_of,
-                                 tail_adjusted, update_resolution, update_tail)
+                                 tail_adjusted, taught, update_resolution, update_tail)
 
 STATE_VERSION = 2
 _STATISTICS = ("returns_seen", "volumes_seen", "last_time", "last_log_price", "return_scale", "resolution", "tail",
@@ -140,10 +140,12 @@ class ReturnSpikeDetector:
             self.last_time = float(x["time"])
             self.last_log_price = level
 
-    def rescale_time(self, slowed: float) -> None:
+    def rescale_time(self, slowed: float, taught_s: float = math.inf) -> None:
         """The clock now runs `slowed` times slower (kades.temporal.clock, a new cadence):
-        the scale learned per sqrt(second) of the old clock, in the new one's seconds."""
-        self.return_scale *= math.sqrt(slowed)
+        the scale learned per sqrt(second) of the old clock, in the new one's seconds, once
+        the new cadence's steps taught it (`taught_s` of them: base.taught)."""
+        if taught(taught_s, self.half_life_s):
+            self.return_scale *= math.sqrt(slowed)
 
     def deviations(self, x: dict) -> tuple[float, float, float]:
         """(log return, its robust z, the robust z of log volume above its level)."""

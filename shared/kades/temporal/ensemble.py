@@ -18,6 +18,7 @@ they are, not through the anomaly likelihood (kades.temporal.threshold).
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from kades.temporal import fused
@@ -199,13 +200,14 @@ class TemporalEnsemble:
     def advance_one(self, x: dict) -> None:
         self.learn_one(x, fused.ADVANCE)
 
-    def rescale_time(self, slowed: float) -> None:
+    def rescale_time(self, slowed: float, taught_s: float = math.inf) -> None:
         """The clock now runs `slowed` times slower: each member that learns per second
-        says so in the new seconds (kades.temporal.clock, a new cadence)."""
+        says so in the new seconds, as far as the new cadence's `taught_s` taught it
+        (kades.temporal.clock, a new cadence)."""
         for member in self.members:  # the stepper's state written back, then rebuilt
             rescale = getattr(member, "rescale_time", None)
             if rescale:
-                rescale(slowed)
+                rescale(slowed, taught_s)
 
     def evidence(self, x: dict) -> dict[str, Any]:
         """Each member's evidence by name (the window, the move, the baseline it used)."""

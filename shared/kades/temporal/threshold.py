@@ -187,7 +187,7 @@ class ThresholdFilter:
         restart = ((self.flat_start is not None or last is None)
                    and self._leaves_flat_start(x, model))  # per point: two reads, as a rule
         if clock.slowed != 1.0 and hasattr(self.detector, "rescale_time"):
-            self.detector.rescale_time(clock.slowed)  # a new cadence (clock.CADENCE_STEPS)
+            self.detector.rescale_time(clock.slowed, clock.taught_s)  # a new cadence (clock)
         if model != moment:
             x = {**x, "time": model}
         flags = self._judge(x, moment, model, after_gap, stuck, before)
@@ -273,10 +273,12 @@ class ThresholdFilter:
     def _leaves_flat_start(self, x: dict, model: float) -> bool:
         """Whether x is the first move of a price flat from the series' start for over
         STUCK_S and STUCK_POINTS (a flat start, above); follows the flat start."""
-        flat = self.flat_start
+        flat, last = self.flat_start, self.detector.last_time
         if flat is None:
-            if self.detector.last_time is None:  # the series' first point
+            if last is None:  # the series' first point
                 self.flat_start = [x["price"], model, 1]
+            return False
+        if model <= last:  # a point not after the last one moves nothing (scored 0, unlearned)
             return False
         if x["price"] == flat[0]:
             flat[2] += 1
@@ -288,10 +290,13 @@ class ThresholdFilter:
     def _restart(self, x: dict) -> None:
         """Fresh detectors and likelihood, which learn from x (on the detectors' clock) on."""
         detector_class, detector_params, likelihood_params = self.fresh_params
-        self.detector = detector_class.from_state(None, **detector_params)
+        judged, self.detector = self.detector, detector_class.from_state(None, **detector_params)
         if likelihood_params is not None:
             self.likelihood = AnomalyLikelihood.from_state(None, **likelihood_params)
         self.detector.learn_one(x)
+        for name in ("last_by", "last_direct"):  # x's verdict names the member that judged it
+            if hasattr(judged, name):
+                setattr(self.detector, name, getattr(judged, name))
 
     def _stuck(self, x: dict, model: float) -> bool:
         """Whether x repeats a stuck reading (STUCK_S); learns the run of readings from it.

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 
-from kades.temporal.base import (Detector, level_of, squash, tail_adjusted, update_resolution,
-                                 update_tail, weight)
+from kades.temporal.base import (Detector, level_of, squash, tail_adjusted, taught,
+                                 update_resolution, update_tail, weight)
 
 NORMAL_TAIL_LOG_RATIO = math.log(2.0)  # 1-in-100 short/long variance ratio of a steady market
 
@@ -106,11 +106,14 @@ class VolatilityRegimeDetector(Detector):
             self.short_variance = self._next_short(x) if self.seen > 1 else self.long_variance
         self.last_time, self.last_level = float(x["time"]), level
 
-    def rescale_time(self, slowed: float) -> None:
+    def rescale_time(self, slowed: float, taught_s: float = math.inf) -> None:
         """The clock now runs `slowed` times slower (kades.temporal.clock, a new cadence):
-        the variances learned per second of the old clock, in the new one's seconds."""
-        self.short_variance *= slowed
-        self.long_variance *= slowed
+        the variances learned per second of the old clock, in the new one's seconds, once
+        the new cadence's steps taught the long one (`taught_s` of them: base.taught); both
+        or neither, or their ratio would jump."""
+        if taught(taught_s, self.long_half_life_s):
+            self.short_variance *= slowed
+            self.long_variance *= slowed
 
     def evidence(self, x: dict) -> dict:
         if self.last_level is None:
