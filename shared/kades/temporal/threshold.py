@@ -36,7 +36,14 @@ QUIET_STEPS = 1.25
 # run under its highest score since its last flag (`run_peak`) is not flagged again when its
 # cooldown is over. The episode still ends at a long step, and once ended stays so (before,
 # its end always came with an alert): a kind starting a run after it, a dump after the
-# pump, alerts as before.
+# pump, alerts as before. Only a stretch's score goes on across a long step (CARRIED_KINDS:
+# the volatility member's short average, over for its 10 readings after one burst, and the
+# pump's price over its average on heavy volume); the other kinds score the reading's own
+# move, and one over the threshold after a long step is a new move: carried on too, a crash
+# on a thin token's next trade 20-40 minutes after another fell in the first one's
+# cooldown (600 s on a clock slowed ~5 times at 10-minute gaps) and was lost even when
+# larger (second crashes alerted 10/21 and 13/21; 21/21 before the rule and now).
+CARRIED_KINDS = frozenset({"volatility_regime", "pump"})
 # On a slowed clock, an event is kept out of the likelihood's long normal while its kind's
 # events are rare (likelihood.RARE_SHARE): a spike every 100 points of an hourly or 5-minute
 # KPI alerts each time, not only the first. Not on ticks: a lone tick is one trade on a price
@@ -114,8 +121,8 @@ class ThresholdFilter:
             score flapping around the threshold (a move fading out) stays one run. Within a
             run, a point is flagged again when it is far stronger than the run's last flag
             (twice the deviation: four times the odds s / (1 - s)), say a crash right after a
-            small drop. A long step ends no run, and a run fading out is not flagged again
-            when its cooldown is over (AFTERMATH).
+            small drop. A long step ends no run of a stretch's score (CARRIED_KINDS), and a
+            run fading out is not flagged again when its cooldown is over (AFTERMATH).
         relearn_after_s: a run of anomalous ticks longer than this is a new normal (a new
             volume regime): the detector learns from it again.
         likelihood: an AnomalyLikelihood that turns the detector's raw scores into surprise
@@ -365,9 +372,11 @@ class ThresholdFilter:
 
     def _starts_run(self, kind: str, moment: float, before: float | None = None) -> bool:
         """Whether `kind` over the threshold at `moment` starts a run: it was last over
-        more than quiet_s ago, and not at the reading `before` (AFTERMATH)."""
+        more than quiet_s ago, and, for a stretch's score (CARRIED_KINDS), not at the
+        reading `before` (AFTERMATH)."""
         last = self.last_over_time.get(kind)
-        return (last is None or (moment - last > self._quiet_s() and last != before)
+        return (last is None or (moment - last > self._quiet_s()
+                                 and (last != before or kind not in CARRIED_KINDS))
                 or kind not in self.last_flag_time)
 
     def _quiet_s(self) -> float:
