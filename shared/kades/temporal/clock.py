@@ -175,6 +175,7 @@ class SeriesClock:
                                               or on_grid(resolution, step))
             self.off_grid += STEP_RATE * (off - self.off_grid)
             cadence = self.cadence  # [step, count, taught_s] of the latest run of one step
+            teaches = 0.0 if gap else step * min(1.0, CLOCK_REF_S / resolution)  # old clock
             if cadence is not None and abs(step - cadence[0]) <= CADENCE_TOLERANCE * step:
                 cadence[1] += 1
                 if cadence[1] >= (CADENCE_GAP_STEPS if cadence[0] >= GAP_FACTOR * resolution
@@ -187,12 +188,12 @@ class SeriesClock:
                     self.off_grid = 0.0
                     self.slowed = self.scale / was  # what was learned per second (`slowed`)
                     self.taught_s = cadence[2]  # (the run's steps on the old clock)
-                elif not gap and cadence[0] != resolution:  # what the run taught (`taught_s`)
-                    cadence[2] += step * min(1.0, CLOCK_REF_S / resolution)
+                elif cadence[0] != resolution:  # what the run taught (`taught_s`)
+                    cadence[2] += teaches
             elif not (cadence is not None and cadence[0] != resolution
                       and step > cadence[0] and on_grid(step, cadence[0])):
-                self.cadence = ([step, 1, 0.0 if gap else step * min(1.0, CLOCK_REF_S / resolution)]
-                                if log_step >= typical - LOG_STRAY_FACTOR else None)
+                self.cadence = ([step, 1, teaches] if log_step >= typical - LOG_STRAY_FACTOR
+                                else None)
         if self.off_grid <= RANDOM_SHARE:  # ticks: the shortest step, strays left out
             if log_step >= typical - LOG_STRAY_FACTOR and (
                     resolution is None or step < resolution

@@ -130,9 +130,9 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
 class LiveMonitors:
     """Per token, the monitor behind the last state document analyse_batch built, handed
     back when that very document comes back from the StateStore's codec: rebuilding the
-    monitor from the state (and restarting its one pass) was ~10% of a one-tick event's CPU
-    in process (docs/performance.md, "Third pass"). Carrying on
-    gives the same verdicts and states, bit for bit, as rebuilding at every event
+    monitor from the state (and restarting its one pass) was 7 % of a one-tick event's CPU
+    in process (docs/performance.md, "Third pass"). Carrying on gives the same verdicts and
+    states, bit for bit, as rebuilding at every event
     (tests/temporal/test_temporal_live.py). The document's identity is the link: the codec
     hands a document back once, only from the bytes this process committed (StateCodec), so a
     monitor is carried on by one attempt at most, and one never stepped after its document

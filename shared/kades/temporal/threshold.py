@@ -422,7 +422,7 @@ class ThresholdFilter:
                 **self.clock.to_state(),
                 **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
                 **({"reading": self.reading} if self.reading is not None else {}),
-                **({"flat_start": self.flat_start} if self.flat_start is not None else {}),
+                **({"flat_start": list(self.flat_start)} if self.flat_start is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
 
     @classmethod
