@@ -30,7 +30,8 @@ from kades.temporal.ensemble import TemporalEnsemble
 from kades.temporal.threshold import ThresholdFilter
 
 DETECTOR_PARAMS: Mapping[str, Any] = MappingProxyType({})    # TemporalEnsemble defaults
-FILTER_PARAMS: Mapping[str, Any] = MappingProxyType({"episode_s": 600.0})  # one alert an event
+# one alert an event; a young series judged until its detectors are warm (kades.temporal.young)
+FILTER_PARAMS: Mapping[str, Any] = MappingProxyType({"episode_s": 600.0, "young_points": 60})
 LIKELIHOOD_PARAMS: Mapping[str, Any] = MappingProxyType({})  # AnomalyLikelihood defaults
 
 

@@ -21,6 +21,7 @@ from kades.temporal.clock import SeriesClock
 from kades.temporal.detector import ReturnSpikeDetector
 from kades.temporal.ensemble import KIND_ORDER
 from kades.temporal.likelihood import AnomalyLikelihood
+from kades.temporal.young import NAME as YOUNG, YoungSeries
 
 
 ESCALATION_ODDS = 4.0
@@ -132,6 +133,9 @@ class ThresholdFilter:
             no flag of any kind for this long after the last flag, unless far stronger than
             it (as above; once an episode); the kinds it covered count as flagged. 0: each
             kind on its own.
+        young_points: for a series' first this many points, while the detectors warm up,
+            its large moves are judged against the moves before them (kades.temporal.young;
+            0: not at all).
 
     The durations are on the detectors' clock, which a coarse series slows, less the short
     steps it stretches (kades.temporal.clock); a flag's time and evidence are in real time.
@@ -140,7 +144,7 @@ class ThresholdFilter:
     def __init__(self, detector, *, threshold: float = 0.5,
                  cooldown_s: float = 600.0, quiet_s: float = 120.0,
                  relearn_after_s: float = 600.0, likelihood: AnomalyLikelihood | None = None,
-                 episode_s: float = 0.0):
+                 episode_s: float = 0.0, young_points: int = 0):
         if not 0 < threshold <= 1:
             raise ValueError("threshold must be in (0, 1]")
         self.detector = detector
@@ -167,6 +171,10 @@ class ThresholdFilter:
         # point (a flat start, above); None once it has, or for a state from before it
         self.flat_start: list | None = None
         self.fresh_params: tuple | None = None  # (detector class, its params, likelihood's)
+        self.young_points = young_points
+        # a young series' moves (young_points, kades.temporal.young); None once grown up, on
+        # linear scale, or for a state from before it
+        self.young = self._new_young()
 
     @property
     def last_time(self) -> float | None:
@@ -198,6 +206,11 @@ class ThresholdFilter:
         if model != moment:
             x = {**x, "time": model}
         flags = self._judge(x, moment, model, after_gap, stuck, before)
+        young = self.young
+        if young is not None:  # x's moves join its scales unless x was anomalous
+            young.learn(x, flagged=self.anomalous_since is not None)
+            if young.points >= self.young_points:
+                self.young = None
         if restart:
             self._restart(x)
         return flags
@@ -232,6 +245,13 @@ class ThresholdFilter:
             # the member named for a kind is the one whose score it now holds: the ensemble
             # names the direct member against the raw scores, the threshold meets surprise
             self.detector.name_direct(x, won or ())
+        if self.young is not None:  # a young series' large moves (kades.temporal.young)
+            for kind, score in self.young.score(x).items():
+                if score > parts[kind]:
+                    if parts is raw:
+                        parts = self.last_parts = dict(raw)
+                    parts[kind] = score
+                    self.detector.last_by = {**getattr(self.detector, "last_by", {}), kind: YOUNG}
         threshold = self.threshold
         for score in parts.values():
             if score >= threshold:
@@ -301,9 +321,18 @@ class ThresholdFilter:
         if likelihood_params is not None:
             self.likelihood = AnomalyLikelihood.from_state(None, **likelihood_params)
         self.detector.learn_one(x)
+        self.young = self._new_young()
+        if self.young is not None:
+            self.young.learn(x, flagged=False)
         for name in ("last_by", "last_direct"):  # x's verdict names the member that judged it
             if hasattr(judged, name):
                 setattr(self.detector, name, getattr(judged, name))
+
+    def _new_young(self) -> YoungSeries | None:
+        """A fresh young series' rule, if this filter judges them (young_points, log scale)."""
+        if self.young_points and getattr(self.detector, "log_scale", True):
+            return YoungSeries()
+        return None
 
     def _stuck(self, x: dict, model: float) -> bool:
         """Whether x repeats a stuck reading (STUCK_S); learns the run of readings from it.
@@ -393,6 +422,11 @@ class ThresholdFilter:
         """The evidence: the window, the move, the baseline it was compared with."""
         describe = getattr(self.detector, "describe", None)
         named = getattr(self.detector, "last_by", None)
+        if named and named.get(kind) == YOUNG:
+            details = {"detector": YOUNG, **self.young.evidence(kind), "price": x["price"]}
+            if len(over) > 1:
+                details["also"] = {k: round(s, 4) for k, s in sorted(over.items()) if k != kind}
+            return details
         details = (describe(x, kind, member=named.get(kind)) if describe and named is not None
                    else describe(x, kind) if describe else
                    {"detector": self.detector.name, **self.detector.evidence(x)})
@@ -423,6 +457,7 @@ class ThresholdFilter:
                 **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
                 **({"reading": self.reading} if self.reading is not None else {}),
                 **({"flat_start": list(self.flat_start)} if self.flat_start is not None else {}),
+                **({"young": self.young.to_state()} if self.young is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
 
     @classmethod
@@ -448,6 +483,8 @@ class ThresholdFilter:
         monitor.reading = list(state["reading"]) if state.get("reading") else None
         monitor.clock = SeriesClock.from_state(state)
         monitor.flat_start = list(state["flat_start"]) if state.get("flat_start") else None
+        if state and monitor.young is not None:  # grown up, or from before the young rule
+            monitor.young = YoungSeries.from_state(state["young"]) if "young" in state else None
         monitor.fresh_params = (detector_class, dict(detector_params or {}),
                                 None if likelihood_params is None else dict(likelihood_params))
         return monitor

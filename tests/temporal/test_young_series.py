@@ -1,0 +1,157 @@
+"""A new series' first points, while the detectors and the likelihood still warm up (their
+first 30 returns and points): a token pulled or dumped in its first half hour was never
+alerted, nor a crash soon after a flat start's first move, where the detectors start
+afresh. Now a young series' large moves are judged against the moves before them
+(kades.temporal.young), until the policy's young_points. Generated series, where the
+answer is known."""
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from kades.temporal.policy import FILTER_PARAMS, new_monitor, step
+from kades.temporal.young import NAME as YOUNG
+
+from test_flat_start import flat_then_moving
+
+
+def young_token(seed: int, *, crash_at: int | None = None, crash: float = 0.4,
+                pull_at: int | None = None, pull: float = 0.6, points: int = 90,
+                move_sd: float = 0.005):
+    """1-minute points of a new token (a walk of `move_sd` moves, a pool of 100k with 0.5 %
+    moves); a price crash of `crash` at `crash_at`, a pull of `pull` of the pool from
+    `pull_at` on (the price falls 3 % with it)."""
+    rng = random.Random(seed)
+    price, liquidity, out = 1e-4, 1e5, []
+    for i in range(points):
+        price *= math.exp(rng.gauss(0, move_sd))
+        liquidity *= math.exp(rng.gauss(0, 0.005))
+        if i == crash_at:
+            price *= 1 - crash
+        if i == pull_at:
+            liquidity *= 1 - pull
+            price *= 0.97
+        out.append({"time": 1.7e9 + 60.0 * i, "price": price,
+                    "volume": 1000 * rng.uniform(0.5, 1.5), "liquidity": liquidity})
+    return out
+
+
+def verdicts(points, monitor=None):
+    monitor = monitor or new_monitor()
+    return [step(monitor, x) for x in points]
+
+
+def caught(found, at: int) -> bool:
+    return any(v.alert for v in found[at:at + 3])
+
+
+def test_a_crash_in_a_tokens_first_half_hour_is_alerted():
+    """A 40 % crash at points 6-35 (20 seeds): caught at once, by the young series' rule;
+    before it 0/20 (the detectors spoke from point 31 on, and not at once)."""
+    hits, others, young = 0, 0, 0
+    for seed in range(20):
+        at = 6 + seed * 3 // 2
+        found = verdicts(young_token(seed, crash_at=at))
+        hits += caught(found, at)
+        young += found[at].top_detector == YOUNG
+        others += sum(bool(v.alert) for i, v in enumerate(found) if not at <= i <= at + 2)
+    print(f"young crashes caught {hits}/20 ({young} by {YOUNG}), other alerts {others}")
+    assert hits == 20 and young >= 15
+    assert others <= 1
+
+
+def test_a_pool_pulled_in_its_first_minutes_is_alerted():
+    """30 %, 60 % and 100 % of the pool pulled at points 6-44 (10 seeds each): all caught;
+    before it 46 of 100 generated pulls, amid 14-38 other alerts."""
+    hits = others = 0
+    for share in (0.3, 0.6, 0.99999):
+        for seed in range(10):
+            at = 6 + seed * 4
+            found = verdicts(young_token(seed, pull_at=at, pull=share))
+            hits += caught(found, at)
+            others += sum(bool(v.alert) for i, v in enumerate(found) if not at <= i <= at + 2)
+    print(f"young pulls caught {hits}/30, other alerts {others}")
+    assert hits == 30
+    assert others <= 1
+
+
+@pytest.mark.parametrize("kind", ["gaussian walk", "t3 walk", "price grid", "level",
+                                  "counts"])
+def test_calm_young_series_raise_nothing_new(kind):
+    """100 calm series of each kind, 80 points: the young rule's alerts (measured: 0, 4 per
+    200 t3 walks, 0, 0, 0; the main detectors gave 30 per 200 t3 walks in points 31-60)."""
+    young = 0
+    for seed in range(100):
+        rng, value, points = random.Random(seed), 1.0, []
+        for i in range(80):
+            if kind == "gaussian walk":
+                value *= math.exp(rng.gauss(0, 0.005))
+            elif kind == "t3 walk":
+                value *= math.exp(0.01 * rng.gauss(0, 1) / math.sqrt(
+                    sum(rng.gauss(0, 1) ** 2 for _ in range(3)) / 3))
+            elif kind == "price grid":  # a 2 % tick, moved in a tenth of the minutes
+                value *= 1.02 ** rng.choice((-1, 1)) if rng.random() < 0.1 else 1.0
+            elif kind == "level":
+                value = 100 + rng.gauss(0, 5)
+            else:
+                value = max(1, sum(rng.random() < 0.2 for _ in range(100)))  # about 20
+            points.append({"time": 60.0 * i, "price": value, "volume": 100.0})
+        young += sum(v.top_detector == YOUNG and bool(v.alert) for v in verdicts(points))
+    print(f"{kind}: young-series alerts in 100 calm series: {young}")
+    assert young <= (5 if kind == "t3 walk" else 0)
+
+
+def test_a_crash_soon_after_a_flat_starts_first_move_is_alerted():
+    """The detectors start afresh at a flat start's first move (test_flat_start): a 15-sd
+    crash of the walk 10 and 20 points after it, 3 seeds: caught 6/6 (0/6 before)."""
+    hits = 0
+    for after in (10, 20):
+        for seed in range(3):
+            points, first, _ = flat_then_moving(seed, 60.0, "walk", crashes=1, days=3.0)
+            at = first + after
+            for x in points[at:]:
+                x["price"] *= math.exp(-0.15)
+            found = verdicts(points)
+            hits += caught(found, at)
+    print(f"crashes 10 and 20 points after a flat start's first move: {hits}/6")
+    assert hits == 6
+
+
+def test_the_flag_names_the_rule_and_its_evidence():
+    found = verdicts(young_token(3, crash_at=12))
+    flag = found[12].flags[0]
+    assert flag["anomaly_type"] == "flash_crash"
+    details = flag["details"]
+    assert details["detector"] == YOUNG
+    assert details["move"] == pytest.approx(-0.4, abs=0.05)
+    assert 0 < details["typical_move"] < 0.01 and details["moves_seen"] == 11
+
+
+def test_the_young_rule_carries_over_a_saved_state_and_ends():
+    """Saved and restored on every point (as the function does), the monitor alerts as one
+    kept in memory; once the series is grown up the rule and its state are gone."""
+    points = young_token(5, crash_at=9, pull_at=20)
+    kept = [v.alert for v in verdicts(points)]
+    state, restored = None, []
+    for x in points:
+        monitor = new_monitor(state)
+        restored.append(step(monitor, x).alert)
+        state = monitor.to_state()
+    assert restored == kept and kept[9] == "flash_crash" and kept[20] == "liquidity_drop"
+    assert "young" not in state and new_monitor(state).young is None
+    assert len(points) > FILTER_PARAMS["young_points"]
+
+
+def test_a_state_from_before_the_rule_is_grown_up_and_signed_series_have_none():
+    """A saved state without the rule's part is a series that was already running; a series
+    on linear scale (signed values) has no move sizes to judge."""
+    monitor = new_monitor()
+    for x in young_token(1)[:10]:
+        step(monitor, x)
+    state = monitor.to_state()
+    assert "young" in state
+    del state["young"]
+    assert new_monitor(state).young is None
+    assert new_monitor(log_scale=False).young is None
