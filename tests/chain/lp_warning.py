@@ -13,7 +13,6 @@ order of the SHA-256 of their lower-case address, every third from the second on
 """
 from __future__ import annotations
 
-import hashlib
 import statistics
 from pathlib import Path
 
@@ -21,21 +20,11 @@ from kades.chain.anomaly import rfc3339
 from kades.chain.liquidity import watch_pool
 from kades.chain.lp_holders import KIND
 from kades.chain.thresholds import ChainThresholds
-from kades.chain.uniswap_replay import BLOCK_S, load_labels, pool_observations
+from kades.chain.uniswap_replay import BLOCK_S, held_out, load_labels, pool_observations
 from kades.risk.scoring import update_risk
 
 DRAINED = "rug_type1_liquidity_removed"
 HIGH = ("high", "critical")
-
-
-def held_out(rows: list[dict]) -> set[str]:
-    """The pools held out: a third of each label, by a rule that does not look at the data."""
-    chosen = set()
-    for label in {row["label"] for row in rows}:
-        pools = sorted((row["pool"] for row in rows if row["label"] == label),
-                       key=lambda pool: hashlib.sha256(pool.lower().encode()).hexdigest())
-        chosen |= set(pools[1::3])
-    return chosen
 
 
 def pull_slot(observations: list[dict], share: float) -> int | None:

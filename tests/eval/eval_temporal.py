@@ -82,16 +82,19 @@ def budget_report() -> None:
           "pumps caught\nfrom 5 min before to 10 min after their start; held out = sorted by "
           "name, every third (never tuned on)")
     corpora = [("pump-and-dump tapes", budget.PUMP_DIR / "events.csv", load_pump_tapes,
-                budget.pump_tally),
-               ("web KPIs (donut)", budget.DONUT_DIR, budget.load_donut, budget.labelled_tally),
+                budget.pump_tally, budget.split),
+               ("web KPIs (donut)", budget.DONUT_DIR, budget.load_donut, budget.labelled_tally,
+                budget.split),
                ("pump testbed (SKAB, 8 channels each)", budget.SKAB_DIR, budget.load_skab,
-                budget.labelled_tally)]
-    for title, path, load, tally in corpora:
+                budget.labelled_tally, budget.split),
+               ("Uniswap pools from creation (pulls and dumps; held out: the pools' rule)",
+                budget.POOLS_DIR, budget.load_pools, budget.pool_tally, budget.split_pools)]
+    for title, path, load, tally, split in corpora:
         reason = absent(path, plain_clone="leaves this corpus out")
         if reason:
             print(f"  {title}: skipped, {reason}")
             continue
-        in_sample, held = budget.split(load())
+        in_sample, held = split(load())
         for part, series in (("in-sample", in_sample), ("held out", held)):
             nab = ""
             if "windows" in series[0]:  # the pump tapes: the NAB-style score of the part too

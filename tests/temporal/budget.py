@@ -18,6 +18,13 @@ Corpora (all in ../shared/data, read through shared_material):
   those of all its channels.
 For the last two a labelled run is caught by an alert inside it (or 10 points past its end),
 and alerts elsewhere are false.
+- liquidity/uniswap_v2_pools: 34 real pools from their creation (new tokens: 14 drained, 7
+  dumped by their creator, 13 not labelled), as the per-block ticks market-aggregator makes
+  of pool states (`pool_ticks`). An event is a pull (both reserves fell in a block, WETH by
+  half or more: the drains, and the withdrawals in the other pools too) or a labelled
+  dump's largest one-block price fall; caught by an alert at its tick or the next
+  CATCH_TICKS; alerts elsewhere are false, per pool-day. Held out: the pools'
+  own rule (kades.chain.uniswap_replay.held_out), as for the LP-holder figures.
 """
 from __future__ import annotations
 
@@ -25,13 +32,20 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import math
+
 import shared_material
 
+from kades.chain.uniswap_replay import held_out as held_out_pools, load_labels, pool_observations
 from kades.temporal.policy import LinearUnit, new_monitor, step
 
 PUMP_DIR = shared_material.DATA / "market/pump_dump"
 DONUT_DIR = shared_material.DATA / "timeseries/donut_kpi"
 SKAB_DIR = shared_material.DATA / "timeseries/skab"
+POOLS_DIR = shared_material.DATA / "liquidity/uniswap_v2_pools"
+PULL_SHARE = 0.5   # a pull: both reserves fell in one block, WETH by this share or more
+CATCH_TICKS = 2    # a pull or dump is caught by an alert at its tick or the next two
+DUMPED = "rug_type2_price_dump"
 CATCH_BEFORE_S, CATCH_AFTER_S = 300.0, 600.0   # a pump is caught from 5 min before to 10 after
 EVENT_AFTER_S = 3600.0                          # alerts up to 1 h after the start are the event's
 GRACE_POINTS = 10                               # a labelled run is caught up to 10 points past it
@@ -190,3 +204,72 @@ def split(corpus: list[dict]) -> tuple[list[dict], list[dict]]:
     """(in-sample, held out) by held_out on the series' names."""
     out = held_out([series["name"] for series in corpus])
     return ([s for s in corpus if s["name"] not in out], [s for s in corpus if s["name"] in out])
+
+
+# --- Uniswap pools from their creation ----------------------------------------------------
+
+def pool_ticks(row: dict) -> tuple[list[dict], list[int]]:
+    """One labelled pool as (ticks, the indices of its pulls): a tick per block with a price,
+    as kades.market.chain.chain_ticks makes them -- the block's last reserves give the price
+    (WETH per token) and the liquidity (2 x the WETH side), its swaps (reserves moving
+    opposite ways) the volume in WETH; a block that left a reserve at 0 has no price and no
+    tick."""
+    decimals, blocks = int(row["token_decimals"]), {}
+    before = None
+    for seen in pool_observations(POOLS_DIR, row):
+        if seen["kind"] != "state":
+            continue
+        base, quote = seen["record"]["base_reserve"], seen["record"]["quote_reserve"]
+        block = blocks.setdefault(seen["slot"], {"time": seen["time_s"], "volume": 0.0,
+                                                 "before": before})
+        if before and (base - before[0]) * (quote - before[1]) < 0:
+            block["volume"] += abs(quote - before[1]) / 1e18
+        block["after"] = before = (base, quote)
+    ticks, pulls = [], []
+    for block in blocks.values():
+        (base, quote), start = block["after"], block["before"]
+        if start and quote <= (1 - PULL_SHARE) * start[1] and base < start[0]:
+            pulls.append(len(ticks))  # the index its tick has, if it has one
+        if base > 0 and quote > 0:
+            ticks.append({"time": block["time"], "price": (quote / 1e18) / (base / 10 ** decimals),
+                          "volume": block["volume"], "liquidity": 2 * quote / 1e18})
+    return ticks, pulls
+
+
+def load_pools() -> list[dict]:
+    """The pools as {name, label, held_out, points, events: [tick index]}: their pulls, and a
+    labelled dump's largest one-block price fall."""
+    rows = load_labels(POOLS_DIR)
+    out = held_out_pools(rows)
+    pools = []
+    for row in rows:
+        points, events = pool_ticks(row)
+        if row["label"] == DUMPED and len(points) > 1:
+            falls = [math.log(b["price"] / a["price"]) for a, b in zip(points, points[1:])]
+            events = sorted(set(events) | {1 + falls.index(min(falls))})
+        pools.append({"name": row["pool"], "label": row["label"], "held_out": row["pool"] in out,
+                      "points": points, "events": events})
+    return pools
+
+
+def pool_tally(pools: list[dict]) -> Tally:
+    tally = Tally()
+    for pool in pools:
+        points = pool["points"]
+        index = {x["time"]: i for i, x in enumerate(points)}
+        found = [index[moment] for moment, _ in alerts(points)]
+        near = lambda i: any(e <= i <= e + CATCH_TICKS for e in pool["events"])  # noqa: E731
+        tally.series += 1
+        tally.events += len(pool["events"])
+        tally.caught += sum(any(e <= i <= e + CATCH_TICKS for i in found) for e in pool["events"])
+        tally.alerts += len(found)
+        tally.false_alerts += sum(not near(i) for i in found)
+        if points:
+            tally.days += (points[-1]["time"] - points[0]["time"]) / 86400.0
+    return tally
+
+
+def split_pools(pools: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(in-sample, held out) by the pools' own rule."""
+    return [p for p in pools if not p["held_out"]], [p for p in pools if p["held_out"]]
+

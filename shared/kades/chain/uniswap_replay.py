@@ -8,6 +8,7 @@ counted as 13 s (the 2021 mainnet average), which only matters for the windows.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from pathlib import Path
 
@@ -19,6 +20,18 @@ BLOCK_S = 13.0
 def load_labels(folder: Path) -> list[dict]:
     with open(folder / "labels.csv", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def held_out(rows: list[dict]) -> set[str]:
+    """The pools held out of tuning (the LP-holder defaults, the temporal policy): per label,
+    the pools in order of the SHA-256 of their lower-case address, every third from the
+    second on -- a rule that does not look at the data."""
+    chosen = set()
+    for label in {row["label"] for row in rows}:
+        pools = sorted((row["pool"] for row in rows if row["label"] == label),
+                       key=lambda pool: hashlib.sha256(pool.lower().encode()).hexdigest())
+        chosen |= set(pools[1::3])
+    return chosen
 
 
 def pool_observations(folder: Path, row: dict) -> list[dict]:
