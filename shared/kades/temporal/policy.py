@@ -136,16 +136,20 @@ def step(monitor: ThresholdFilter, x: dict) -> Verdict:
     than MIN_STEP_S after the last one is left out (score 0, nothing learned), as one at the
     same time is: the detectors step in seconds, and a burst of 10,000 ticks within 4 s,
     each learned as a full second, left a token's alerts muted for hours. So is a bar in
-    which nothing traded (`no_trade`). The verdict says which (`left_out`)."""
-    last = monitor.last_time
-    if last is not None and last - MIN_STEP_S <= x["time"] < last + MIN_STEP_S:
+    which nothing traded (`no_trade`). The verdict says which (`left_out`). A pull is not
+    too soon (`pulls`): it is taken MIN_STEP_S after the last point, its flag at its own time."""
+    last, moment = monitor.last_time, x["time"]
+    if last is not None and last - MIN_STEP_S <= moment < last + MIN_STEP_S:
         if pulls(monitor, x):  # (within a second before: the last one was a pull taken so)
             x = {**x, "time": last + MIN_STEP_S}
-        elif last < x["time"]:
+        elif last < moment:
             return _TOO_SOON
     if no_trade(monitor, x):
         return _NO_TRADE
     flags = monitor.process_one(x)
+    if x["time"] != moment:
+        for flag in flags:
+            flag["time"] = moment
     kind = best = None
     for each, value in monitor.last_parts.items():  # max(parts, key=parts.get), no calls
         if kind is None or value > best:
