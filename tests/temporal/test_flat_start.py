@@ -63,6 +63,26 @@ def test_a_series_flat_from_its_start_alerts_once_when_it_starts_to_move(kind, s
     assert other <= 2
 
 
+@pytest.mark.parametrize("odd_at", ["first tick", "mid-flat"])
+@pytest.mark.parametrize("kind", ["walk", "level"])
+def test_one_odd_price_in_the_flat_stretch_does_not_defeat_it(kind, odd_at):
+    """One price x1.001 at the flat stretch's first tick or half-way (a feed's one odd quote)
+    ended the rule: the detectors learned the flat stretch and once the price moved every
+    move was flagged, 3-10/16 caught amid 114-785 other alerts (the level-range member's
+    nearly all). The flat start is followed over the first moves (FLAT_MOVES): 8/8 each,
+    the odd price and the first move alerting besides (measured 2-5 other alerts)."""
+    caught = other = 0
+    for seed in range(2):
+        points, first_move, crashes = flat_then_moving(seed, 60.0, kind)
+        points[0 if odd_at == "first tick" else first_move // 2]["price"] *= 1.001
+        alerts = alerts_of(points)
+        caught += sum(any(c <= a <= c + 2 for a in alerts) for c in crashes)
+        other += sum(not any(c <= a <= c + 2 for c in crashes) for a in alerts)
+    print(f"{kind}, odd price at the {odd_at}: caught {caught}/8, other alerts {other}")
+    assert caught == 8
+    assert other <= 6
+
+
 def test_a_depeg_from_a_flat_price_is_still_alerted():
     """The first move is judged by the detectors that watched the flat stretch: a drop from
     1.0000 to 0.90 after two flat days alerts at once."""
@@ -92,7 +112,7 @@ def test_a_short_flat_start_is_learned_as_ever():
         step(monitor, {"time": 1.7e9 + 60 * i, "price": 1.0, "volume": 10.0})
     detector = monitor.detector
     step(monitor, {"time": 1.7e9 + 180, "price": 1.01, "volume": 10.0})
-    assert monitor.detector is detector and monitor.flat_start is None
+    assert monitor.detector is detector and monitor.flat_start[3] == 1  # one move seen
 
 
 def test_the_first_move_names_the_member_that_judged_it():

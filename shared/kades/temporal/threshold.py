@@ -93,6 +93,18 @@ STUCK_WARMUP = 60   # the members' longest grace period
 # ordinary move was flagged, never learned, and crashes were lost in the one long episode.
 # Its first move is judged as ever (a move from a constant is news: a depeg from 1.0000),
 # then the detectors and the likelihood start afresh from it (`flat_start`, `_restart`).
+# Followed over a series' first FLAT_MOVES moves, not only its first: one odd price in the
+# flat stretch (x1.001, at its first tick or mid-way) ended the rule, the detectors learned
+# the flat stretch, and once the price moved every move was flagged (4 days, 2 seeds, walk
+# and level: 3-10/16 crashes caught, 114-785 other alerts, the level-range member's
+# nearly all). Now 16/16, 2-5 other alerts. A move after a flat stretch restarts them only
+# when larger than FLAT_GROWTH times every move before it (the odd price), or the first
+# such move after it (the walk's first move may be smaller than the odd price): a quantised
+# line (a bid-ask bounce, a tick every 20 minutes to 2 hours) restarted at each of its
+# first moves, and each was flagged again (1-2 -> 4-6 alerts; following the flat start
+# after every restart, unbounded, 2 -> 59).
+FLAT_MOVES = 5
+FLAT_GROWTH = 1.0
 
 
 def _odds(score: float) -> float:
@@ -167,8 +179,10 @@ class ThresholdFilter:
         # the last reading and its run (STUCK_S): [price, volume, liquidity, detectors' time
         # of its first point, repeats since, whether the run is stuck]
         self.reading: list | None = None
-        # [price, detectors' time, points] while the price has not moved since the first
-        # point (a flat start, above); None once it has, or for a state from before it
+        # [price, detectors' time, points, moves before, their largest size, whether a flat
+        # stretch came since the last restart] while the price has not moved since the first
+        # point or one of its first FLAT_MOVES moves (a flat start, above); None after, or
+        # for a state from before it
         self.flat_start: list | None = None
         self.fresh_params: tuple | None = None  # (detector class, its params, likelihood's)
         self.young_points = young_points
@@ -298,21 +312,29 @@ class ThresholdFilter:
         return flags
 
     def _leaves_flat_start(self, x: dict, model: float) -> bool:
-        """Whether x is the first move of a price flat from the series' start for over
-        STUCK_S and STUCK_POINTS (a flat start, above); follows the flat start."""
+        """Whether x, one of the series' first FLAT_MOVES moves, comes after a price flat for
+        over STUCK_S and STUCK_POINTS since the last restart and is larger than FLAT_GROWTH
+        times every move before it (a flat start, above); follows the flat start."""
         flat, last = self.flat_start, self.detector.last_time
         if flat is None:
             if last is None:  # the series' first point
-                self.flat_start = [x["price"], model, 1]
+                self.flat_start = [x["price"], model, 1, 0, 0.0, 0]
             return False
         if model <= last:  # a point not after the last one moves nothing (scored 0, unlearned)
             return False
-        if x["price"] == flat[0]:
+        price, before = x["price"], flat[0]
+        if price == before:
             flat[2] += 1
             return False
-        self.flat_start = None
-        return (flat[2] >= STUCK_POINTS and model - flat[1] > STUCK_S
-                and self.fresh_params is not None)  # (None: no way to build them afresh)
+        size = abs(price - before) / max(abs(price), abs(before))  # any sign (linear scale)
+        moves, largest, after_flat = (flat[3] + 1, flat[4], flat[5]) if len(flat) > 5 else (
+            FLAT_MOVES, 0.0, 0)  # (a state from before the count: its first move, as then)
+        after_flat = after_flat or (flat[2] >= STUCK_POINTS and model - flat[1] > STUCK_S)
+        restart = bool(after_flat and size > FLAT_GROWTH * largest
+                       and self.fresh_params is not None)  # (None: no way to build them afresh)
+        self.flat_start = ([price, model, 1, moves, max(largest, size), int(after_flat and not restart)]
+                           if moves < FLAT_MOVES else None)
+        return restart
 
     def _restart(self, x: dict) -> None:
         """Fresh detectors and likelihood, which learn from x (on the detectors' clock) on."""
