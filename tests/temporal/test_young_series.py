@@ -6,12 +6,18 @@ afresh. Now a young series' large moves are judged against the moves before them
 answer is known."""
 from __future__ import annotations
 
+import csv
+import io
 import math
 import random
 
 import pytest
 
+from kades.temporal.detector import ReturnSpikeDetector
+from kades.temporal.function import analyse_token
 from kades.temporal.policy import FILTER_PARAMS, new_monitor, step
+from kades.temporal.score_cli import Columns, check, score_file
+from kades.temporal.threshold import ThresholdFilter
 from kades.temporal.young import NAME as YOUNG
 
 from test_flat_start import flat_then_moving
@@ -190,3 +196,75 @@ def pulled(verdict) -> bool:
     beside it)."""
     return bool(verdict.alert) and (verdict.alert == "liquidity_drop" or "liquidity_drop"
                                     in verdict.flags[0]["details"].get("also", {}))
+
+
+# --- from a review of the rule (each failed before its fix) ------------------------------
+
+
+def test_a_pull_scored_by_kades_score_is_not_counted_as_left_out(tmp_path):
+    """A pull in the same second as the row before is taken (a second on) and scored: the
+    tally must not count it as too soon (the summary said 'not scored (score 0)')."""
+    points = young_token(7, pull_at=20, points=80)
+    points[20]["time"] = points[19]["time"]
+    path = tmp_path / "pool.csv"
+    path.write_text("timestamp,value,volume,liquidity\n" + "".join(
+        f"{x['time']},{x['price']!r},{x['volume']!r},{x['liquidity']!r}\n" for x in points))
+    columns, out = Columns(volume="volume", liquidity="liquidity"), io.StringIO()
+    done = score_file(path, out, columns, progress=False, checked=check(path, columns))
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert rows[20]["alert"] == "liquidity_drop"
+    assert done.too_soon == 0
+
+
+def test_a_batch_and_its_ticks_one_event_each_give_the_same_alerts():
+    """A pull taken a second on moves the monitor's last time past the tick's: analyse_token
+    must skip what comes before it within a batch as it does across events."""
+    points = young_token(7, points=40)
+    moment = points[29]["time"]
+    points[30].update(time=moment + 0.4, liquidity=points[29]["liquidity"] * 0.7)
+    points[31].update(time=moment + 0.8, liquidity=points[29]["liquidity"] * 0.4)
+    for x in points[32:]:
+        x["liquidity"] = points[31]["liquidity"]
+    series = [(x["time"], x) for x in points]
+    batch_scores, per_tick_scores, per_tick = [], [], []
+    _, batch = analyse_token("T", None, series, batch_scores)
+    state = None
+    for pair in series:
+        state, found = analyse_token("T", state, [pair], per_tick_scores)
+        per_tick += found
+    assert [(a["time"], a["anomaly_type"]) for a in batch] == \
+        [(a["time"], a["anomaly_type"]) for a in per_tick]
+    assert batch_scores == per_tick_scores
+
+
+def test_the_young_rule_needs_no_liquidity_kind_in_its_detector():
+    """young_points around a detector that scores no liquidity (ThresholdFilter's default)."""
+    monitor = ThresholdFilter(ReturnSpikeDetector(), young_points=60)
+    for i in range(5):
+        monitor.process_one({"time": 60.0 * i, "price": 1.0 + 0.001 * (i % 2),
+                             "volume": 10.0, "liquidity": 1e5})
+    assert monitor.process_one({"time": 300.0, "price": 1.0, "volume": 10.0,
+                                "liquidity": 1.0}) == []
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_refilled_pool_does_not_blind_the_young_rule(seed):
+    """A young pool drained to dust (flagged) and refilled next point: the refill, a move out
+    of a flagged point, stays out of the pulls' scale, and a 60 % pull later is alerted."""
+    points = young_token(seed, pull_at=30, pull=0.6, points=60)
+    points[10]["liquidity"] = points[9]["liquidity"] * 1e-6
+    found = verdicts(points)
+    assert found[10].alert == "liquidity_drop"
+    assert caught(found, 30)
+
+
+def test_the_young_rules_name_does_not_stick_to_a_detector_without_last_by():
+    """ReturnSpikeDetector keeps no last_by: a young crash's naming stuck to it, and a later
+    crash flagged by the detector itself was described by the (gone) young rule."""
+    rng, price, flags = random.Random(3), 1.0, []
+    monitor = ThresholdFilter(ReturnSpikeDetector(grace_period=20), young_points=30)
+    for i in range(200):
+        price *= math.exp(rng.gauss(0, 0.005)) * (0.6 if i in (10, 150) else 1.0)
+        flags += [(i, f["details"]["detector"])
+                  for f in monitor.process_one({"time": 60.0 * i, "price": price, "volume": 100.0})]
+    assert (10, "young_series") in flags and (150, "return_spike") in flags

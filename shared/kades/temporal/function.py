@@ -113,8 +113,9 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
              "liquidity": tick.get("liquidity")}
         verdict = step(monitor, x)
         # a bar without a trade, left out, must not hide a trade at its time behind it
-        if verdict.left_out != NO_TRADE:
-            last_time = moment
+        if verdict.left_out != NO_TRADE:  # (a pull taken a second on: its time, as a state's)
+            taken = monitor.last_time
+            last_time = moment if taken is None else max(moment, taken)
         if scores is not None:
             scores.append({"time": tick["time"], "token": token, "score": round(verdict.score, 6),
                            "top_detector": verdict.top_detector})

@@ -131,6 +131,13 @@ def pulls(monitor: ThresholdFilter, x: dict) -> bool:
             and before > 0 and liquidity <= before * (1.0 - PULL_SHARE))
 
 
+def pull_taken(monitor: ThresholdFilter, x: dict) -> bool:
+    """Whether `step` takes x, within MIN_STEP_S of the last point, as a pull (a second on)."""
+    last = monitor.last_time
+    return (last is not None and last - MIN_STEP_S <= x["time"] < last + MIN_STEP_S
+            and pulls(monitor, x))
+
+
 def step(monitor: ThresholdFilter, x: dict) -> Verdict:
     """Run one point through the monitor: learn from it and say what it raises. A point less
     than MIN_STEP_S after the last one is left out (score 0, nothing learned), as one at the

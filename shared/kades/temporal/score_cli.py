@@ -45,7 +45,8 @@ from kades import exitcodes
 from kades.cliutil import (STDIO, csv_delimiter, csv_rows, open_input, open_output,
                            progress as progress_bar)
 from kades.temporal.policy import (NO_TRADE, LinearUnit, new_monitor, step,
-                                   too_soon as policy_too_soon)
+                                   too_soon as policy_too_soon,
+                                   pull_taken as policy_pull_taken)
 
 MAX_PROBLEMS_SHOWN = 10
 COLUMNS = ("anomaly_score", "top_detector", "alert")  # added to every row
@@ -355,8 +356,9 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
             return EMPTY
         # counted apart, as the summary must not call such a row scored: one less than a
         # step after the row before it or not after it (too_soon), a bar without a trade
-        soon = policy_too_soon(monitor, moment)
-        verdict = step(monitor, {"time": moment, "price": value, **fields})
+        x = {"time": moment, "price": value, **fields}
+        soon = policy_too_soon(monitor, moment) and not policy_pull_taken(monitor, x)
+        verdict = step(monitor, x)
         too_soon += soon
         idle += not soon and verdict.left_out == NO_TRADE
         return f"{verdict.score:.6f}", verdict.top_detector, verdict.alert

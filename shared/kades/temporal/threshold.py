@@ -203,6 +203,7 @@ class ThresholdFilter:
         # a young series' moves (young_points, kades.temporal.young); None once grown up, on
         # linear scale, or for a state from before it
         self.young = self._new_young()
+        self.young_won: set[str] = set()  # the kinds the young rule scored at the last point
 
     @property
     def last_time(self) -> float | None:
@@ -273,13 +274,16 @@ class ThresholdFilter:
             # the member named for a kind is the one whose score it now holds: the ensemble
             # names the direct member against the raw scores, the threshold meets surprise
             self.detector.name_direct(x, won or ())
+        young_won = self.young_won = set()  # the kinds the young rule's score holds (_details)
         if self.young is not None:  # a young series' large moves (kades.temporal.young)
             for kind, score in self.young.score(x).items():
-                if score > parts[kind]:
+                if kind in parts and score > parts[kind]:  # the kinds its detector scores
                     if parts is raw:
                         parts = self.last_parts = dict(raw)
                     parts[kind] = score
-                    self.detector.last_by = {**getattr(self.detector, "last_by", {}), kind: YOUNG}
+                    young_won.add(kind)
+                    if hasattr(self.detector, "last_by"):  # (reset by each score_parts)
+                        self.detector.last_by = {**self.detector.last_by, kind: YOUNG}
         threshold = self.threshold
         for score in parts.values():
             if score >= threshold:
@@ -475,7 +479,7 @@ class ThresholdFilter:
         """The evidence: the window, the move, the baseline it was compared with."""
         describe = getattr(self.detector, "describe", None)
         named = getattr(self.detector, "last_by", None)
-        if named and named.get(kind) == YOUNG:
+        if kind in self.young_won:
             details = {"detector": YOUNG, **self.young.evidence(kind), "price": x["price"]}
             if len(over) > 1:
                 details["also"] = {k: round(s, 4) for k, s in sorted(over.items()) if k != kind}

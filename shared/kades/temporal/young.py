@@ -63,6 +63,7 @@ class YoungSeries:
         self.pulls: list[float] = []     # |log liquidity move|, likewise
         self.last_found: dict[str, float] = {}   # kind -> the move x made (evidence)
         self.points = 0                  # points learned
+        self.last_flagged = False        # the last point was flagged: the move out of it too
 
     def score(self, x: dict) -> dict[str, float]:
         """{kind: score in [0, 1]} for the kinds x's move is large for, judged against the
@@ -87,18 +88,20 @@ class YoungSeries:
 
     def learn(self, x: dict, *, flagged: bool) -> None:
         """x becomes the last point; its moves join the scales unless `flagged` (a crash
-        must not widen the scale the next one is judged by)."""
+        must not widen the scale the next one is judged by), nor do the moves out of a
+        flagged point (a drained pool refilled, a spike reverting: as large)."""
         if not x["price"] > 0 or (self.last is not None and x["time"] <= self.last[0]):
             return
         price, level = math.log(x["price"]), liquidity_level(x.get("liquidity"))
         last = self.last
         self.points += 1
-        if last is not None and not flagged:
+        if last is not None and not flagged and not self.last_flagged:
             self.moves = [*self.moves, abs(price - last[1])][-KEPT_MOVES:]
             if level is not None and last[2] is not None and EMPTY_POOL_LEVEL not in (level, last[2]):
                 self.pulls = [*self.pulls, abs(level - last[2])][-KEPT_MOVES:]
         self.last = [x["time"], price, level if level is not None else
                      (last[2] if last is not None else None)]
+        self.last_flagged = flagged
 
     def evidence(self, kind: str) -> dict[str, Any]:
         """What judged the last point scored: its move, the typical one, how many."""
@@ -110,7 +113,8 @@ class YoungSeries:
 
     def to_state(self) -> dict[str, Any]:
         return {"last": list(self.last) if self.last else None, "points": self.points,
-                "moves": list(self.moves), "pulls": list(self.pulls)}
+                "moves": list(self.moves), "pulls": list(self.pulls),
+                **({"last_flagged": True} if self.last_flagged else {})}
 
     @classmethod
     def from_state(cls, state: dict[str, Any] | None) -> "YoungSeries":
@@ -120,4 +124,5 @@ class YoungSeries:
             young.points = int(state.get("points", 0))
             young.moves = [float(m) for m in state.get("moves", [])]
             young.pulls = [float(m) for m in state.get("pulls", [])]
+            young.last_flagged = bool(state.get("last_flagged", False))
         return young
