@@ -32,6 +32,7 @@ def test_a_block_gives_one_tick_per_token_with_volume_liquidity_and_usd():
     (tick,) = chain_ticks(block)
     assert tick["token"] == MINT and tick["price"] == 5e-8 and tick["volume"] == 4.0
     assert tick["liquidity"] == 100.0 and tick["price_usd"] == pytest.approx(5e-8 * 150.0)
+    assert tick["slot"] == 1  # its place among the ticks of its second (temporal tick_id)
 
 
 def test_sols_price_follows_the_dollars_behind_it_not_one_made_up_pool():

@@ -85,3 +85,14 @@ def test_a_tick_id_is_its_time_and_a_digest_of_its_canonical_json():
                  {"price": 1e-9, "token": "Bé\u2603", "time": "t", "liquidity": 3, "extra": [1, {"b": 2, "a": 1}]}):
         digest = hashlib.sha1(json.dumps(tick, sort_keys=True).encode()).hexdigest()[:12]
         assert tick_id(12.5, tick) == f"12.500000|{digest}"
+
+
+def test_ticks_of_one_second_go_in_slot_order():
+    """Chain blocks share a second (2-3 slots to one): a pull in the block after the last
+    trade's must come after it, whatever the digests say (policy.PULL_SHARE)."""
+    from kades.temporal.function import tick_id
+    trade = {"token": "A", "time": "2024-01-01T00:00:10Z", "price": 1.0, "slot": 10}
+    pulled = {**trade, "liquidity": 1.0, "slot": 11}
+    later = {**trade, "slot": 9, "time": "2024-01-01T00:00:11Z"}
+    assert tick_id(10.0, trade) < tick_id(10.0, pulled) < tick_id(11.0, later)
+    assert tick_id(10.0, {**trade, "slot": 2}) < tick_id(10.0, {**trade, "slot": 10})

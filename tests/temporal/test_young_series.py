@@ -268,3 +268,21 @@ def test_the_young_rules_name_does_not_stick_to_a_detector_without_last_by():
         flags += [(i, f["details"]["detector"])
                   for f in monitor.process_one({"time": 60.0 * i, "price": price, "volume": 100.0})]
     assert (10, "young_series") in flags and (150, "return_spike") in flags
+
+
+@pytest.mark.parametrize("at", [20, 200], ids=["young", "grown up"])
+def test_temporal_analysis_takes_a_pull_in_the_same_second(at):
+    """analyse_token skipped every tick at or before the last one it took, so the pull of the
+    same second never reached the policy (a review: step alerted, the function gave []): in
+    one batch or one tick an event, it is alerted now."""
+    points = young_token(7, pull_at=at, points=260)
+    points[at]["time"] = points[at - 1]["time"]
+    series = [(x["time"], x) for x in points]
+    _, batch = analyse_token("T", None, series)
+    state, per_event = None, []
+    for pair in series:
+        state, found = analyse_token("T", state, [pair])
+        per_event += found
+    for found in (batch, per_event):
+        assert [a["anomaly_type"] for a in found if a["time"] == points[at]["time"]], found
+

@@ -84,6 +84,8 @@ _TICK = {
         "price": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_AMOUNT},
         "volume": _NONNEG, "liquidity": _NONNEG,
         "source": {"type": "string", "maxLength": 128},
+        # a chain tick's slot: blocks share a second, and a second's ticks go in slot order
+        "slot": {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
     },
 }
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 2**53}  # exact as a float

@@ -82,6 +82,8 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
             continue
         row = {"token": token, "time": time, "price": tick["price"], "volume": tick["volume"],
                "source": tick["source"], "quote": tick["quote"]}
+        if block.get("slot") is not None:  # (block times are whole seconds: 2-3 slots share one)
+            row["slot"] = block["slot"]
         if "liquidity" in tick:
             row["liquidity"] = tick["liquidity"]
         if sol_usd and tick["quote"] == WSOL:

@@ -35,7 +35,7 @@ from kades.runtime.state import StateStore, Waiting
 from kades.storage.scores import insert_scores
 from kades.temporal.codec import MAX_DOCUMENTS, StateCodec
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
-from kades.temporal.policy import NO_TRADE, new_monitor, step
+from kades.temporal.policy import NO_TRADE, new_monitor, pull_taken, step
 from kades.temporal.threshold import ThresholdFilter
 
 DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. temporal.pump
@@ -98,7 +98,8 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
     (`detector`), the window it looked at (`window_s`), the move and the baseline it was
     compared with, the other members that scored, and the momentum context.
     Ticks at or before the last processed time are skipped: a redelivered or late batch
-    changes nothing, and the detector never sees time run backwards. Each processed tick's
+    changes nothing, and the detector never sees time run backwards; but for a pull in the
+    same second (`policy.pull_taken`), taken a second on. Each processed tick's
     score (the strongest kind, and the member behind it) is appended to `scores` if given.
     `monitor`: the one `state` came from (`LiveMonitors`), carried on instead of rebuilt.
     """
@@ -107,10 +108,10 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
     last_time = monitor.last_time
     anomalies = []
     for moment, tick in series:
-        if last_time is not None and moment <= last_time:
-            continue
         x = {"time": moment, "price": tick["price"], "volume": tick.get("volume"),
              "liquidity": tick.get("liquidity")}
+        if last_time is not None and moment <= last_time and not pull_taken(monitor, x):
+            continue
         verdict = step(monitor, x)
         # a bar without a trade, left out, must not hide a trade at its time behind it
         if verdict.left_out != NO_TRADE:  # (a pull taken a second on: its time, as a state's)
@@ -174,11 +175,15 @@ def start(ctx: Context) -> StateStore:
 
 
 def tick_id(moment: float, tick: dict) -> str:
-    """A tick's identity: its time, then a digest of its content. Chain blocks are timed to
-    the second and 2-3 slots share one, so one token can have two different ticks at the
-    same time; the digest puts them in the same order however they arrive (the detector keeps
-    the first of a time), and the same tick twice is one."""
+    """A tick's identity: its time, its slot if it has one, then a digest of its content.
+    Chain blocks are timed to the second and 2-3 slots share one, so one token can have two
+    different ticks at the same time: the slot puts them in chain order (a pull after the
+    block's trades, policy.PULL_SHARE), the digest the rest in the same order however they
+    arrive, and the same tick twice is one."""
     digest = hashlib.sha1(_CANONICAL(tick).encode()).hexdigest()[:12]
+    slot = tick.get("slot")
+    if isinstance(slot, int):
+        return f"{moment:.6f}|{slot:020d}|{digest}"
     return f"{moment:.6f}|{digest}"
 
 
