@@ -106,17 +106,20 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
     if monitor is None:
         monitor = monitor_of(state)
     last_time = monitor.last_time
+    before = None  # (time, slot) of the last tick taken here
     anomalies = []
     for moment, tick in series:
         x = {"time": moment, "price": tick["price"], "volume": tick.get("volume"),
              "liquidity": tick.get("liquidity")}
-        if last_time is not None and moment <= last_time and not pull_taken(monitor, x):
+        if last_time is not None and moment <= last_time and not (
+                pull_taken(monitor, x) and _after(before, moment, tick)):
             continue
         verdict = step(monitor, x)
         # a bar without a trade, left out, must not hide a trade at its time behind it
         if verdict.left_out != NO_TRADE:  # (a pull taken a second on: its time, as a state's)
             taken = monitor.last_time
             last_time = moment if taken is None else max(moment, taken)
+            before = (moment, tick.get("slot"))
         if scores is not None:
             scores.append({"time": tick["time"], "token": token, "score": round(verdict.score, 6),
                            "top_detector": verdict.top_detector})
@@ -127,6 +130,19 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
                               "detector": DETECTOR_PREFIX + flag["details"]["detector"],
                               "details": flag["details"]})
     return monitor.to_state(), anomalies
+
+
+def _after(before: tuple | None, moment: float, tick: dict) -> bool:
+    """Whether `tick` is known to come after the last tick taken, `before` ((time, slot); None:
+    taken in an earlier batch, which the reorder buffer released up to a time before this
+    one): a later time, or the same time and both with a slot. Two ticks of one second
+    without a slot come in the order of their digests (tick_id), not the chain's: a pool's
+    liquidity added in the second block of a second, sorted first, made the trade of the
+    block before it look like a pull."""
+    if before is None or before[0] < moment:
+        return True
+    slot = tick.get("slot")
+    return isinstance(slot, int) and isinstance(before[1], int) and before[1] < slot
 
 
 class LiveMonitors:

@@ -361,7 +361,10 @@ class ThresholdFilter:
         if price == before:
             flat[2] += 1
             return False
-        size = abs(price - before) / max(abs(price), abs(before))  # any sign (linear scale)
+        # its size: relative on log scale; on linear scale (a signed series) in its own unit,
+        # as a relative size is 1 for every move from or to 0 and 2 at most
+        size = (abs(price - before) / max(abs(price), abs(before))
+                if getattr(self.detector, "log_scale", True) else abs(price - before))
         moves, largest, after_flat = (flat[3] + 1, flat[4], flat[5]) if len(flat) > 5 else (
             FLAT_MOVES, 0.0, 0)  # (a state from before the count: its first move, as then)
         after_flat = after_flat or (flat[2] >= STUCK_POINTS and model - flat[1] > STUCK_S)
