@@ -132,7 +132,8 @@ def pulls(monitor: ThresholdFilter, x: dict) -> bool:
 
 
 def pull_taken(monitor: ThresholdFilter, x: dict) -> bool:
-    """Whether `step` takes x, within MIN_STEP_S of the last point, as a pull (a second on)."""
+    """Whether `step` takes x, within MIN_STEP_S of the last point, as a pull (a second on;
+    within a second before it too: the last one was a pull taken so)."""
     last = monitor.last_time
     return (last is not None and last - MIN_STEP_S <= x["time"] < last + MIN_STEP_S
             and pulls(monitor, x))
@@ -146,8 +147,8 @@ def step(monitor: ThresholdFilter, x: dict) -> Verdict:
     which nothing traded (`no_trade`). The verdict says which (`left_out`). A pull is not
     too soon (`pulls`): it is taken MIN_STEP_S after the last point, its flag at its own time."""
     last, moment = monitor.last_time, x["time"]
-    if last is not None and last - MIN_STEP_S <= moment < last + MIN_STEP_S:
-        if pulls(monitor, x):  # (within a second before: the last one was a pull taken so)
+    if last is not None and moment < last + MIN_STEP_S:
+        if pull_taken(monitor, x):
             x = {**x, "time": last + MIN_STEP_S}
         elif last < moment:
             return _TOO_SOON

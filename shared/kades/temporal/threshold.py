@@ -480,13 +480,18 @@ class ThresholdFilter:
 
     def _details(self, x: dict, kind: str, over: dict[str, float]) -> dict[str, Any]:
         """The evidence: the window, the move, the baseline it was compared with."""
+        if kind in self.young_won:  # the young series' rule, not a member (kades.temporal.young)
+            details = {"detector": YOUNG, **self.young.evidence(kind), "price": x["price"]}
+        else:
+            details = self._member_details(x, kind)
+        if len(over) > 1:
+            details["also"] = {k: round(s, 4) for k, s in sorted(over.items()) if k != kind}
+        return details
+
+    def _member_details(self, x: dict, kind: str) -> dict[str, Any]:
+        """_details of a kind the detector's member scored, with the likelihood's evidence."""
         describe = getattr(self.detector, "describe", None)
         named = getattr(self.detector, "last_by", None)
-        if kind in self.young_won:
-            details = {"detector": YOUNG, **self.young.evidence(kind), "price": x["price"]}
-            if len(over) > 1:
-                details["also"] = {k: round(s, 4) for k, s in sorted(over.items()) if k != kind}
-            return details
         details = (describe(x, kind, member=named.get(kind)) if describe and named is not None
                    else describe(x, kind) if describe else
                    {"detector": self.detector.name, **self.detector.evidence(x)})
@@ -502,8 +507,6 @@ class ThresholdFilter:
         elif self.likelihood:
             details["raw_score"] = round(self.last_raw[kind], 4)
             details.update(self.likelihood.evidence(kind))
-        if len(over) > 1:
-            details["also"] = {k: round(s, 4) for k, s in sorted(over.items()) if k != kind}
         return details
 
     def to_state(self) -> dict[str, Any]:
