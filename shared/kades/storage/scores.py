@@ -1,5 +1,5 @@
-"""Per-tick anomaly scores of temporal-analysis: written once per (token, time), read back
-as a token's score history.
+"""Per-tick anomaly scores of temporal-analysis: one row per (token, time), the highest
+score given at that time, read back as a token's score history.
 
 Row keys: time (aware datetime or ISO string), token, score (0..1), top_detector,
 event_source, event_id.
@@ -16,14 +16,18 @@ _COLUMNS = ("time", "token", "score", "top_detector", "event_source", "event_id"
 
 
 def insert_scores(conn: psycopg.Connection, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Insert scores, skipping (token, time) pairs already stored; how many were new."""
+    """Insert scores; a (token, time) already stored keeps the higher score (two ticks of one
+    second, a trade and a pull in the next block, are both scored). Inserting a row again
+    changes nothing. How many rows were inserted or raised."""
     params = [tuple(row[c] for c in _COLUMNS) for row in rows]
     if not params:
         return 0
     with conn.cursor() as cur:
         cur.executemany(
             f"INSERT INTO temporal_scores ({', '.join(_COLUMNS)}) "
-            f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}) ON CONFLICT DO NOTHING",
+            f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}) ON CONFLICT (token, time) DO UPDATE SET "
+            + ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[2:])
+            + " WHERE EXCLUDED.score > temporal_scores.score",
             params, returning=False)
         return max(cur.rowcount, 0)
 
