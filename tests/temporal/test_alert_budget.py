@@ -23,17 +23,17 @@ def test_pumps_budget_and_recall(pumps, part):
     tally = pumps[part]
     print(f"\npump tapes, {part}: {tally.line()}")
     assert tally.false_per_day <= BUDGET_PER_DAY  # measured 0.84 / 0.46
-    assert tally.visible_recall >= 0.8            # measured 10/10 / 5/6
+    assert tally.visible_recall >= 0.8            # measured 10/10 / 6/6
 
 
 def test_in_sample_pumps_meet_the_recall_goal(pumps):
     assert pumps["in-sample"].visible_recall >= RECALL_GOAL
 
 
-@pytest.mark.xfail(strict=True, reason="held out: 5/6 pumps caught, under the 94 % goal; "
-                   "MTH's pump (+5 % on a 2 % price grid, 30 BTC in a minute) stays under the "
-                   "threshold")
 def test_held_out_pumps_meet_the_recall_goal(pumps):
+    """6/6 since the dump kind (PumpDetector's falling side, designed on generated burst
+    dumps): MTH's pump (+5 % on a 2 % price grid) stays under the threshold, its dump under
+    the start price on heavy volume is alerted 7 minutes in; before it, 5/6."""
     assert pumps["held out"].visible_recall >= RECALL_GOAL
 
 

@@ -72,8 +72,10 @@ def with_dumps(points, starts, seed, after_s=1800.0, trades=50):
 def test_a_dump_after_the_pump_still_alerts(mean_s):
     """The same tokens, each pump dumped 30 minutes after it (3 readings on at 10-minute
     gaps, the volatility run still going): dumps alerted among their own trades / pumps
-    caught. Measured 36/36 / 35/36 and 18/36 / 36/36, as before the rule (the episode ends
-    as before, and a kind starting a run after it alerts)."""
+    caught. Measured 36/36 / 35/36 and 32/36 / 36/36; 18/36 at 10-minute gaps before the
+    dump kind (a burst's -1 % trades are small moves over the resolution; a fall on heavy
+    volume is a dump), as before the aftermath rule (the episode ends as before, and a kind
+    starting a run after it alerts)."""
     dumped = caught = 0
     for seed in range(12):
         points, starts, dumps = with_dumps(*thin_token(seed, mean_s), seed)
@@ -81,7 +83,7 @@ def test_a_dump_after_the_pump_still_alerts(mean_s):
         dumped += sum(any(d <= a < d + 50 for a in alerts) for d in dumps)
         caught += sum(any(s <= a < s + 60 for a in alerts) for s in starts)
     print(f"\n{mean_s:.0f} s mean gaps: {dumped}/36 dumps alerted, {caught}/36 pumps caught")
-    assert dumped >= (34 if mean_s < 300 else 16) and caught >= 35
+    assert dumped >= (34 if mean_s < 300 else 30) and caught >= 35
 
 
 def crash_pairs(seed, mean_s=600.0, days=4.0, pairs=6, drops=(-0.15, -0.10)):

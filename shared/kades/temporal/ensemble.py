@@ -37,7 +37,7 @@ DIRECT_HALF = fused.DIRECT_HALF
 # afresh (from_state)
 ADDED = frozenset({fused.DIRECT_MEMBER})
 # Ties go to the kind named first: the most specific, most actionable reading.
-KIND_ORDER = ("flash_crash", "price_spike", "liquidity_drop", "pump", "volume_spike",
+KIND_ORDER = ("flash_crash", "price_spike", "liquidity_drop", "pump", "dump", "volume_spike",
               "volatility_regime")
 STATE_VERSION = 2
 _SCORE, _LEARN = fused.SCORE, fused.LEARN

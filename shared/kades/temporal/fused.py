@@ -43,7 +43,7 @@ from kades.temporal.levelrange import ACCEPT_SCORE, LevelRangeDetector
 from kades.temporal.liquidity import EMPTY_POOL_LEVEL, LiquidityDropDetector
 from kades.temporal.momentum import MomentumFeatures
 from kades.temporal.multiwindow import MultiWindowReturnDetector
-from kades.temporal.pump import PumpDetector
+from kades.temporal.pump import DUMP_GRIDS, PumpDetector
 from kades.temporal.volatility import NORMAL_TAIL_LOG_RATIO, VolatilityRegimeDetector
 
 ORDER = (ReturnSpikeDetector, MultiWindowReturnDetector, PumpDetector, LiquidityDropDetector,
@@ -124,7 +124,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
     m_grace, m_floor, m_grid, m_clip = mw.grace_period, mw.min_scale, mw.grid_steps, mw.winsorise_z
     m_half2, m_trend = mw.half_score_z * mw.half_score_z, mw.trend_weight
     p_grace, p_min_scale, p_min_vscale = pd.grace_period, pd.min_price_scale, pd.min_volume_scale
-    p_half2 = pd.half_score_z * pd.half_score_z
+    p_half2, p_grids = pd.half_score_z * pd.half_score_z, DUMP_GRIDS
     l_grace, l_min_scale, l_half2 = ld.grace_period, ld.min_scale, ld.half_score_z * ld.half_score_z
     v_grace, v_min_var, v_grid, v_short_half = (vr.grace_period, vr.min_variance, vr.grid_steps,
                                                 vr.short_half_life_s)
@@ -141,9 +141,9 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
         rs.tail, rs.volume_level, rs.volume_scale)
     m_seen, m_level, m_res, m_tail = mw.seen, mw.last_level, mw.resolution, mw.tail
     m_averages, m_biases, m_scales = mw.averages, mw.biases, mw.scales
-    p_seen, p_volumes, p_average, p_scale, p_short, p_long, p_vscale = (
+    p_seen, p_volumes, p_average, p_scale, p_short, p_long, p_vscale, p_last, p_res = (
         pd.seen, pd.volumes_seen, pd.price_average, pd.price_scale, pd.volume_short,
-        pd.volume_long, pd.volume_scale)
+        pd.volume_long, pd.volume_scale, pd.last_level, pd.resolution)
     l_seen, l_average, l_scale = ld.seen, ld.average, ld.scale
     v_seen, v_level, v_short, v_long, v_res, v_tail = (vr.seen, vr.last_level, vr.short_variance,
                                                        vr.long_variance, vr.resolution, vr.tail)
@@ -165,8 +165,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             mw.seen, mw.last_level, mw.resolution, mw.tail = m_seen, m_level, m_res, m_tail
             mw.averages, mw.biases, mw.scales = m_averages, m_biases, m_scales
             (pd.seen, pd.volumes_seen, pd.price_average, pd.price_scale, pd.volume_short,
-             pd.volume_long, pd.volume_scale) = (p_seen, p_volumes, p_average, p_scale, p_short,
-                                                 p_long, p_vscale)
+             pd.volume_long, pd.volume_scale, pd.last_level, pd.resolution) = (
+                p_seen, p_volumes, p_average, p_scale, p_short, p_long, p_vscale, p_last, p_res)
             ld.seen, ld.average, ld.scale = l_seen, l_average, l_scale
             (vr.seen, vr.last_level, vr.short_variance, vr.long_variance, vr.resolution,
              vr.tail) = v_seen, v_level, v_short, v_long, v_res, v_tail
@@ -183,7 +183,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             if last is not None and t <= last:  # not after the last point: no member moves
                 if command == SCORE:
                     answer = ({"flash_crash": 0.0, "price_spike": 0.0, "liquidity_drop": 0.0,
-                               "pump": 0.0, "volume_spike": 0.0, "volatility_regime": 0.0}, {},
+                               "pump": 0.0, "dump": 0.0, "volume_spike": 0.0,
+                               "volatility_regime": 0.0}, {},
                               {})
                 continue
             price, volume, liquidity = x["price"], x.get("volume"), x.get("liquidity")
@@ -209,7 +210,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             continue
         try:  # an error past here (an overflow) is the caller's, raised by it
             if command == SCORE:
-                spike = crash = volume_spike = pump = drop = regime = 0.0
+                spike = crash = volume_spike = pump = dump = drop = regime = 0.0
                 by = {}
                 # ReturnSpikeDetector.score_parts
                 if r_log is not None:
@@ -270,6 +271,12 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                                       * (z_volume * z_volume / (z_volume * z_volume + p_half2)))
                         if score > 0.0:
                             pump, by["pump"] = score, "pump"
+                    elif (z_price < 0 and z_volume > 0 and p_last is not None and level < p_last
+                          and p_average - level > p_grids * p_res):  # a dump (PumpDetector)
+                        score = _sqrt(z_price * z_price / (z_price * z_price + p_half2)
+                                      * (z_volume * z_volume / (z_volume * z_volume + p_half2)))
+                        if score > 0.0:
+                            dump, by["dump"] = score, "pump"
                 # LiquidityDropDetector._score
                 if l_seen >= l_grace and log_liquidity is not None and l_average is not None:
                     z = (l_average - log_liquidity) / (l_min_scale if l_min_scale > l_scale else l_scale)
@@ -321,7 +328,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 else:
                     g_score = 0.0
                 answer = ({"flash_crash": crash, "price_spike": spike, "liquidity_drop": drop,
-                           "pump": pump, "volume_spike": volume_spike, "volatility_regime": regime},
+                           "pump": pump, "dump": dump, "volume_spike": volume_spike,
+                           "volatility_regime": regime},
                           by, direct)
                 scored = (x, t, price, volume, liquidity, level, log_volume, log_liquidity, elapsed,
                           weights)
@@ -430,6 +438,11 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     p_scale += rate * (value - p_scale)
                     p_seen += 1
                 p_average += rates[3] * gap
+            if p_last is not None and level != p_last:  # update_resolution
+                move = level - p_last if level > p_last else p_last - level
+                grown = p_res * _GROWTH
+                p_res = move if p_res <= 0 else (move if move < grown else grown)
+            p_last = level
             if log_volume is not None:
                 if p_volumes == 0:
                     p_short = p_long = log_volume

@@ -1,4 +1,6 @@
-"""PumpDetector: price and volume surging together (the signature of a pump).
+"""PumpDetector: price and volume surging together (the signature of a pump), and its falling
+side, a dump: a point that falls on a volume surge, over DUMP_GRIDS price steps under the
+price average (kind `dump`).
 
 Two gaps, each judged against its own robust scale learned on the token: the log price
 above its average over `price_window_s`, and the short-run average of log volume above its
@@ -23,7 +25,12 @@ from __future__ import annotations
 
 import math
 
-from kades.temporal.base import Detector, level_of, ratio_of, robust_update, squash, weight
+from kades.temporal.base import (Detector, level_of, ratio_of, robust_update, squash,
+                                 update_resolution, weight)
+
+# A dump is a fall on heavy volume; on a price grid a fall of a step or two under the average
+# is the grid (a thin token's bar that ticks down while an unrelated large trade prints).
+DUMP_GRIDS = 2.0
 
 
 class PumpDetector(Detector):
@@ -38,9 +45,9 @@ class PumpDetector(Detector):
     """
 
     name = "pump"
-    kinds = ("pump",)
+    kinds = ("pump", "dump")
     STATE = ("seen", "last_time", "price_average", "price_scale", "volume_short",
-             "volume_long", "volume_scale", "volumes_seen")
+             "volume_long", "volume_scale", "volumes_seen", "last_level", "resolution")
 
     def __init__(self, *, price_window_s: float = 300.0, volume_window_s: float = 60.0,
                  volume_baseline_s: float = 3600.0, half_life_s: float = 3600.0,
@@ -67,6 +74,8 @@ class PumpDetector(Detector):
         self.volume_short = 0.0
         self.volume_long = 0.0
         self.volume_scale = 0.0
+        self.last_level: float | None = None  # a dump is a point that falls,
+        self.resolution = 0.0                   # more than DUMP_GRIDS price steps under the average
 
     def _gaps(self, x: dict) -> tuple[float, float]:
         """(robust z of the price rise, robust z of the short volume average's surge)."""
@@ -82,10 +91,13 @@ class PumpDetector(Detector):
 
     def _score(self, x: dict) -> dict[str, float]:
         z_price, z_volume = self._gaps(x)
-        if z_price <= 0 or z_volume <= 0:
-            return {"pump": 0.0}
-        return {"pump": math.sqrt(squash(z_price, self.half_score_z)
-                                  * squash(z_volume, self.half_score_z))}
+        level = level_of(x["price"], self.log_scale)
+        falls = (z_price < 0 and self.last_level is not None and level < self.last_level
+                 and self.price_average - level > DUMP_GRIDS * self.resolution)
+        if not (z_price > 0 or falls) or z_volume <= 0:
+            return {"pump": 0.0, "dump": 0.0}
+        score = math.sqrt(squash(z_price, self.half_score_z) * squash(z_volume, self.half_score_z))
+        return {"pump": score, "dump": 0.0} if z_price > 0 else {"pump": 0.0, "dump": score}
 
     def _learn(self, x: dict, *, learn: bool) -> None:
         level = level_of(x["price"], self.log_scale)
@@ -114,7 +126,16 @@ class PumpDetector(Detector):
                     self.volume_long += weight(elapsed, self.volume_baseline_s,
                                                self.volumes_seen) * (log_volume - self.volume_long)
             self.volumes_seen += 1
+        if self.last_level is not None:
+            self.resolution = update_resolution(self.resolution, level - self.last_level)
+        self.last_level = level
         self.last_time = float(x["time"])
+
+    @classmethod
+    def from_state(cls, state, **params):
+        if state and "last_level" not in state:  # saved before dumps were scored
+            state = {**state, "last_level": None, "resolution": 0.0}
+        return super().from_state(state, **params)
 
     def evidence(self, x: dict) -> dict:
         if self.price_average is None:
