@@ -109,8 +109,8 @@ _POST = {
 ANOMALY_KINDS: dict[str, str] = {
     # temporal-analysis
     "price_spike": "temporal", "flash_crash": "temporal", "volume_spike": "temporal",
-    "pump": "temporal", "dump": "temporal", "liquidity_drop": "temporal", "volatility_regime": "temporal",
-    "momentum_shift": "temporal",
+    "pump": "temporal", "dump": "temporal", "liquidity_drop": "temporal",
+    "volatility_regime": "temporal", "momentum_shift": "temporal",
     # chain-analysis and whale-detection
     "liquidity_removal": "chain", "rug_price_dump": "chain", "wash_trading": "chain",
     "cyclic_transfer": "chain", "risky_launch": "chain", "sniper_bundle": "chain",
