@@ -47,3 +47,11 @@ def test_simulate_writes_every_kind_of_stream(tmp_path):
         out = tmp_path / f"{kind}.jsonl"
         assert main_simulate(["--kind", kind, "--seed", "2", "--minutes", "20", "--output", str(out)]) == 0
         assert out.read_text().count("\n") > 50
+
+
+def test_a_market_crash_is_detected_by_a_dump_too():
+    """The simulator's crashes trade at 3x volume: temporal-analysis may name one a dump."""
+    story = demo_story(seed=5, minutes=30, start=START, chain=False, social=False)
+    crash = next(label for label in story.labels if "flash_crash" in label["kinds"])
+    assert detection_of(crash, [anomaly("dump", crash["start"], token=crash["token"])])
+    assert not detection_of(crash, [anomaly("pump", crash["start"], token=crash["token"])])

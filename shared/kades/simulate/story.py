@@ -33,12 +33,17 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+# The simulator's crashes trade heavily (3x volume): a crash on heavy volume is a dump too.
+ALSO = {"flash_crash": ("dump",)}
+
+
 def demo_story(*, seed: int, minutes: float = 30, start: datetime | None = None,
                chain: bool = True, social: bool = True) -> Story:
     market = simulate_market(seed=seed, minutes=minutes, start=start)
     start = _at(market.ticks[0]["time"])
     events = feed_events(market, source="/kades/demo/market")
-    labels = [{"source": "market", "token": l["token"], "kinds": [l["kind"]], "start": l["start"],
+    labels = [{"source": "market", "token": l["token"],
+               "kinds": [l["kind"], *ALSO.get(l["kind"], ())], "start": l["start"],
                "end": l["end"], "required": True} for l in market.labels]
     if social:
         tokens = sorted({tick["token"] for tick in market.ticks})
