@@ -80,3 +80,24 @@ def test_a_state_saved_before_dumps_carries_on():
     carried.learn_one({**last, "time": last["time"] + 60})
     fall = {"time": last["time"] + 120, "price": last["price"] * 0.9, "volume": 3000.0}
     assert carried.score_parts(fall)["dump"] > 0.5
+
+
+def test_a_state_saved_before_dumps_keeps_the_grid_bar():
+    """A pump state from before the dump side takes its last level and grid step from the
+    multi-window member's (learned alike on every point): a one-step fall of a 1 % grid on
+    heavy volume right after loading is no dump, as for the token never saved. (Loaded with
+    a step of 0, the first fall after it met no grid bar and scored ~0.98.)"""
+    points = calm(3, tick=0.01)
+    live = TemporalEnsemble()
+    for x in points:
+        live.learn_one(x)
+    state = json.loads(json.dumps(live.to_state()))
+    old = state["members"]["pump"]
+    del old["last_level"], old["resolution"]
+    carried = TemporalEnsemble.from_state(state)
+    assert json.dumps(carried.to_state()) == json.dumps(live.to_state())
+    last = points[-1]
+    for ensemble in (live, carried):
+        ensemble.learn_one({**last, "time": last["time"] + 60})
+    one_step = {"time": last["time"] + 120, "price": last["price"] - 0.01, "volume": 3000.0}
+    assert carried.score_parts(one_step)["dump"] == live.score_parts(one_step)["dump"] == 0.0

@@ -226,3 +226,19 @@ def test_a_nan_price_grid_the_same_way():
         step(fused, x), step(reference, x)
         assert fused.last_raw == reference.last_raw, i
     assert json.dumps(fused.to_state()) == json.dumps(reference.to_state())
+
+
+@pytest.mark.parametrize("log_scale", [True, False])
+def test_two_infinite_prices_in_a_row_the_same_way(log_scale):
+    """The pump member learns its grid step from level - last level: inf - inf is NaN, a
+    move, where the one pass once tested level != last level (inf == inf) and kept the step."""
+    rng = random.Random(1)
+    points = [{"time": 60.0 * i, "price": 5 + rng.gauss(0, 0.1), "volume": 100.0}
+              for i in range(100)]
+    points += [{"time": 6000.0, "price": math.inf, "volume": 100.0},
+               {"time": 6060.0, "price": math.inf, "volume": 100.0}]
+    ours = TemporalEnsemble(log_scale=log_scale)
+    theirs = TemporalEnsemble(log_scale=log_scale, one_pass=False)
+    for x in points:
+        ours.learn_one(x), theirs.learn_one(x)
+    assert json.dumps(ours.to_state()) == json.dumps(theirs.to_state())

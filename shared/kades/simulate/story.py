@@ -33,8 +33,9 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-# The simulator's crashes trade heavily (3x volume): a crash on heavy volume is a dump too.
-ALSO = {"flash_crash": ("dump",)}
+# The simulator's spikes and crashes trade heavily (3x volume): a crash on heavy volume is a
+# dump too, and a spike on heavy volume a pump.
+ALSO = {"flash_crash": ("dump",), "price_spike": ("pump",)}
 
 
 def demo_story(*, seed: int, minutes: float = 30, start: datetime | None = None,

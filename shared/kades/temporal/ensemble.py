@@ -241,7 +241,15 @@ class TemporalEnsemble:
     def from_state(cls, state: dict[str, Any] | None, **params: Any) -> "TemporalEnsemble":
         if state and state.get("version") != STATE_VERSION:
             raise ValueError(f"unknown ensemble state version {state.get('version')!r}")
-        ensemble = cls(**params, member_states=state["members"] if state else None)
+        members = state["members"] if state else None
+        pump, window = (members or {}).get("pump"), (members or {}).get("multi_window")
+        if pump and "last_level" not in pump and window and "last_level" in window:
+            # a pump state from before dumps were scored: its last level and price grid step
+            # are the multi-window member's (both learn them alike, on every point), so the
+            # first fall after loading meets the grid bar (PumpDetector.DUMP_GRIDS)
+            members = {**members, "pump": {**pump, "last_level": window["last_level"],
+                                           "resolution": window["resolution"]}}
+        ensemble = cls(**params, member_states=members)
         if state:
             ensemble.last_time = state["last_time"]
             # a member added since the state was saved starts afresh, on the others' clock

@@ -438,10 +438,11 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     p_scale += rate * (value - p_scale)
                     p_seen += 1
                 p_average += rates[3] * gap
-            if p_last is not None and level != p_last:  # update_resolution
-                move = level - p_last if level > p_last else p_last - level
-                grown = p_res * _GROWTH
-                p_res = move if p_res <= 0 else (move if move < grown else grown)
+            if p_last is not None:  # update_resolution (a move of inf - inf is NaN, not 0)
+                move = level - p_last
+                if move != 0.0:
+                    move, grown = abs(move), p_res * _GROWTH
+                    p_res = move if p_res <= 0 else (move if move < grown else grown)
             p_last = level
             if log_volume is not None:
                 if p_volumes == 0:
