@@ -65,17 +65,21 @@ def test_a_fall_of_one_grid_step_is_no_dump():
     assert detector.score_parts(three)["dump"] > 0.5
 
 
-def test_a_state_saved_before_dumps_carries_on():
-    """A pump member's state from before the dump side (no last level, no resolution) loads
-    and scores dumps from its next point on."""
-    points = calm(4)
-    ensemble = TemporalEnsemble()
+def saved_before_dumps(points) -> tuple[TemporalEnsemble, TemporalEnsemble]:
+    """(an ensemble that learned `points`, one loaded from its state with the pump member's
+    fields of before the dump side taken out: no last level, no grid step)."""
+    live = TemporalEnsemble()
     for x in points:
-        ensemble.learn_one(x)
-    state = json.loads(json.dumps(ensemble.to_state()))
-    old = state["members"]["pump"]
-    del old["last_level"], old["resolution"]
-    carried = TemporalEnsemble.from_state(state)
+        live.learn_one(x)
+    state = json.loads(json.dumps(live.to_state()))
+    del state["members"]["pump"]["last_level"], state["members"]["pump"]["resolution"]
+    return live, TemporalEnsemble.from_state(state)
+
+
+def test_a_state_saved_before_dumps_carries_on():
+    """A pump member's state from before the dump side loads and scores dumps."""
+    points = calm(4)
+    _, carried = saved_before_dumps(points)
     last = points[-1]
     carried.learn_one({**last, "time": last["time"] + 60})
     fall = {"time": last["time"] + 120, "price": last["price"] * 0.9, "volume": 3000.0}
@@ -88,13 +92,7 @@ def test_a_state_saved_before_dumps_keeps_the_grid_bar():
     heavy volume right after loading is no dump, as for the token never saved. (Loaded with
     a step of 0, the first fall after it met no grid bar and scored ~0.98.)"""
     points = calm(3, tick=0.01)
-    live = TemporalEnsemble()
-    for x in points:
-        live.learn_one(x)
-    state = json.loads(json.dumps(live.to_state()))
-    old = state["members"]["pump"]
-    del old["last_level"], old["resolution"]
-    carried = TemporalEnsemble.from_state(state)
+    live, carried = saved_before_dumps(points)
     assert json.dumps(carried.to_state()) == json.dumps(live.to_state())
     last = points[-1]
     for ensemble in (live, carried):
