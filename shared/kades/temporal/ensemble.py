@@ -246,7 +246,7 @@ class TemporalEnsemble:
         if pump and "last_level" not in pump and window and "last_level" in window:
             # a pump state from before dumps were scored: its last level and price grid step
             # are the multi-window member's (both learn them alike, on every point), so the
-            # first fall after loading meets the grid bar (PumpDetector.DUMP_GRIDS)
+            # first fall after loading meets the grid bar (kades.temporal.pump.DUMP_GRIDS)
             members = {**members, "pump": {**pump, "last_level": window["last_level"],
                                            "resolution": window["resolution"]}}
         ensemble = cls(**params, member_states=members)
