@@ -48,6 +48,20 @@ def test_redis_is_started_once_and_stopped_by_its_pid_file(tmp_path):
     assert devservices.stop_all(tmp_path) == []
 
 
+def test_a_redis_that_exits_at_start_fails_at_once_with_its_log(tmp_path):
+    """A Redis that cannot read its append-only file exits: say so with its log, rather than
+    wait out the long time a large file may take to load (REDIS_LOAD_TIMEOUT_S)."""
+    (tmp_path / "redis").mkdir()
+    (tmp_path / "redis" / "appendonly.aof").write_text("this is not an append-only file\n")
+    port = free_port()
+    try:
+        with pytest.raises(devservices.DevServiceError, match="(?s)exited before.*Bad file format"):
+            devservices.ensure_redis(data_dir=tmp_path, port=port)
+    finally:
+        devservices.stop_all(tmp_path)
+    assert not devservices.port_open(port)
+
+
 @pytest.mark.slow
 def test_redis_writing_its_first_append_only_file_is_still_stopped(tmp_path):
     """Redis refuses a SIGTERM while it writes its first AOF (as a replica does just after a

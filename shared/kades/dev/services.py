@@ -123,14 +123,22 @@ def port_open(port: int, *, timeout_s: float = 0.5) -> bool:
 
 
 def redis_answers(port: int) -> bool:
+    return redis_status(port) == "ready"
+
+
+def redis_status(port: int) -> str:
+    """"ready", "loading" (a Redis still reading its data: it answers only LOADING) or
+    "silent" (nothing, or something that does not speak Redis)."""
     if not port_open(port):
-        return False
+        return "silent"
     client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, socket_connect_timeout=1.0,
                          retry=Retry(NoBackoff(), 0))  # one try: we poll ourselves
     try:
-        return bool(client.ping())
+        return "ready" if client.ping() else "silent"
+    except redis.BusyLoadingError:
+        return "loading"
     except (redis.ConnectionError, redis.TimeoutError):
-        return False
+        return "silent"
     finally:
         client.close()
 
@@ -146,11 +154,15 @@ def _postgres_answers(port: int, user: str) -> bool:
         return False
 
 
-def wait_until(check, *, timeout_s: float, what: str, log: Path) -> None:
+def wait_until(check, *, timeout_s: float, what: str, log: Path, alive=None) -> None:
+    """Poll `check` until it holds; an error with the log's tail after `timeout_s`, or at
+    once when `alive` (the server's process) says it has exited."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
             return
+        if alive is not None and not alive():
+            raise DevServiceError(f"{what} exited before it answered\n{log_tail(log)}")
         time.sleep(0.1)
     raise DevServiceError(f"{what} did not answer within {timeout_s:.0f} s\n{log_tail(log)}")
 
@@ -163,6 +175,12 @@ def log_tail(log: Path, *, lines: int = 20) -> str:
 
 
 # --- Redis ---------------------------------------------------------------------------------
+
+# How long a Redis we start may take to answer: it reads its whole append-only file first,
+# which a benchmark's 100,000 token states can leave at gigabytes (2.4 GB took 15 s here).
+# A Redis that exits fails at once, whatever this says.
+REDIS_LOAD_TIMEOUT_S = 300.0
+
 
 def redis_binary() -> str:
     found = shutil.which("redis-server")
@@ -206,27 +224,40 @@ def foreign_service(what: str, port: int, found: Path | None, ours: Path,
 
 
 def ensure_redis(*, data_dir: Path, port: int = 6390,
-                 timeout_s: float = 15.0) -> bool:
+                 timeout_s: float = REDIS_LOAD_TIMEOUT_S) -> bool:
     """Make this checkout's Redis answer on 127.0.0.1:`port`; True if we had to start it."""
     directory = Path(data_dir).resolve() / "redis"
-    if redis_answers(port):
+    pid_file, log = directory / "redis.pid", directory / "redis.log"
+    if redis_status(port) != "silent":  # ready, or ours still loading (CONFIG answers then)
         found = redis_data_dir(port)
         if found != directory:
             raise foreign_service("Redis", port, found, directory, "KADES_REDIS_URL")
+        wait_until(lambda: redis_answers(port), timeout_s=timeout_s, what="redis-server",
+                   log=log)
         return False
     if port_open(port):
         raise DevServiceError(f"something that is not Redis listens on {HOST}:{port}")
     directory.mkdir(parents=True, exist_ok=True)
-    log = directory / "redis.log"
+    if not _pid_file_is_redis(pid_file):
+        pid_file.unlink()  # a crashed run's: the new server's own is the one to watch
     subprocess.run([redis_binary(), "--bind", HOST, "--port", str(port), "--daemonize", "yes",
-                    "--pidfile", str(directory / "redis.pid"), "--logfile", str(log),
+                    "--pidfile", str(pid_file), "--logfile", str(log),
                     # The append-only file is written before Redis answers, so what it
                     # acknowledged (an event the broker accepted) survives a crash of the
                     # process; fsync once a second bounds what a crash of the machine loses.
                     "--dir", str(directory), "--appendonly", "yes",
                     "--appendfsync", "everysec"], check=True)
-    wait_until(lambda: redis_answers(port), timeout_s=timeout_s, what="redis-server", log=log)
+    wait_until(lambda: redis_answers(port), timeout_s=timeout_s, what="redis-server", log=log,
+               alive=lambda: _pid_file_is_redis(pid_file))
     return True
+
+
+def _pid_file_is_redis(pid_file: Path) -> bool:
+    """Whether the Redis of `pid_file` runs (True before it has written the file)."""
+    try:
+        return _is_redis(int(pid_file.read_text().strip()))
+    except (FileNotFoundError, ValueError):
+        return True
 
 
 def _is_redis(pid: int) -> bool:
