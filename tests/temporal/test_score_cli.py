@@ -89,10 +89,12 @@ def test_a_signed_series_scores_alike_in_any_unit(tmp_path):
 
 
 def test_missing_column_is_named_and_nothing_is_written(tmp_path, capsys):
-    write_series(tmp_path / "in.csv", columns=("time", "price"))
+    # "when": no name of times (a column named time would be taken: test_score_cli_inputs)
+    write_series(tmp_path / "in.csv", columns=("when", "price"))
     assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv")]) == 1
     error = capsys.readouterr().err
     assert "missing column(s) 'timestamp', 'value'" in error and "'price'" in error
+    assert "--timestamp-column and --value-column name the columns to read" in error
     assert not (tmp_path / "out.csv").exists()
 
 

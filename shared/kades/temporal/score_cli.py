@@ -15,8 +15,12 @@ empty cell, NaN, NA, null: a gap in the recording) is written back unscored, its
 columns empty, as the function sees no tick there. With `--token-column`, a file of many
 tokens (symbols, series) is scored token by token, each with its own state, as the function
 keeps one per token. Column names are matched exactly, else regardless of case when only one
-column fits ("Timestamp" for timestamp). Lines end in a line feed, not CRLF. Every bad row
-is reported before anything is written.
+column fits ("Timestamp" for timestamp); a file without a `timestamp` (or `value`) column,
+none named, has its times read from the one column named as times are (time, date,
+datetime, ts, ...) and its series from the one column left besides them and its labels
+(TIME_NAMES, NOT_SERIES), as stderr says. A line of empty cells or spaces is written back
+unscored. Lines end in a line feed, not CRLF. Every bad row is reported before anything
+is written.
 
     kades score prices.csv --output scored.csv --timestamp-column time --value-column close \
         --volume-column volume
@@ -184,12 +188,65 @@ class Columns(NamedTuple):
                                                           ("liquidity", self.liquidity)) if column}
 
 
+# When a file has no `timestamp` (or `value`) column and none was named, which it reads
+# instead. Names are compared by their letters and digits alone, regardless of case. Times:
+# the one column named as public corpora and exports name them (NAB's timestamp, Yahoo S5's
+# timestamps, SKAB's datetime, a price export's Date, ts). The series: the one column left
+# besides the times, the other named columns, a row number and the labels a labelled corpus
+# keeps beside it (is_anomaly, label, changepoint, ...), which are never scored. Where two
+# could be either, none is taken, and the error names them and the option to choose.
+TIME_NAMES = frozenset({"timestamp", "timestamps", "time", "times", "date", "datetime", "ts"})
+NOT_SERIES = frozenset({"label", "labels", "isanomaly", "anomaly", "anomalies", "isanomalous",
+                        "outlier", "isoutlier", "changepoint", "ischangepoint", "class",
+                        "target", "groundtruth", "", "index", "unnamed0", "id"})
+
+
+def _bare(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.casefold())
+
+
+def choose_columns(path: Path, columns: Columns, *, time: bool, value: bool
+                   ) -> tuple[Columns, list[str]]:
+    """`columns` with the time column (when `time`: none was named) and the value column
+    (when `value`) the file's header lacks replaced by the one it holds instead (TIME_NAMES,
+    NOT_SERIES), and what was chosen, to say. InputError when several could be it. A header
+    that has the defaults (in any case), or no time column at all, is left as it is: _rows
+    names what is missing."""
+    with _readable_text(path), open_input(str(path), newline="") as handle:
+        header = csv_rows(handle, delimiter(path)).fieldnames or []
+    chosen, said = {}, []
+    if time and not any(name.casefold() == columns.time.strip().casefold() for name in header):
+        timed = [name for name in header if _bare(name) in TIME_NAMES]
+        if _the_one(timed, columns.time, "the times", "--timestamp-column"):
+            chosen["time"] = timed[0]
+            said.append(f"no {columns.time!r} column: times read from {timed[0]!r}")
+    times = chosen.get("time") or _column(columns.time.strip(), header)
+    if (value and times is not None
+            and not any(name.casefold() == columns.value.strip().casefold() for name in header)):
+        taken = {_bare(name) for name in (times, columns.volume, columns.liquidity,
+                                          columns.token) if name}
+        series = [name for name in header if _bare(name) not in taken
+                  and _bare(name) not in NOT_SERIES and _bare(name) not in TIME_NAMES]
+        if _the_one(series, columns.value, "the series", "--value-column"):
+            chosen["value"] = series[0]
+            said.append(f"no {columns.value!r} column: scoring {series[0]!r}")
+    return columns._replace(**chosen), said
+
+
+def _the_one(candidates: list[str], default: str, role: str, option: str) -> bool:
+    """Whether one column is a candidate for `role`; InputError when several are."""
+    if len(candidates) > 1:
+        raise InputError(f"no {default!r} column, and {', '.join(map(repr, candidates))} "
+                         f"could each be {role}: name one with {option}")
+    return bool(candidates)
+
+
 def _rows(handle: TextIO, columns: Columns, sep: str = ","
-          ) -> Iterator[tuple[int, dict, str | None, float, float | None, dict]]:
-    """(line number, row, token, time, value or None when the row has none, {volume /
-    liquidity: value}) per row (a cell without a value leaves its field out); InputError on
-    no header, missing columns, a row of more or fewer fields than the header's, and a
-    timestamp column mixing YYYYMMDD dates with epoch numbers."""
+          ) -> Iterator[tuple[int, dict, str | None, float | None, float | None, dict]]:
+    """(line number, row, token, time (None for a row of empty cells), value or None when
+    the row has none, {volume / liquidity: value}) per row (a cell without a value leaves its
+    field out); InputError on no header, missing columns, a row of more or fewer fields than
+    the header's, and a timestamp column mixing YYYYMMDD dates with epoch numbers."""
     reader = csv_rows(handle, sep)
     named = reader.fieldnames or []
     if not named:  # csv_rows' empty fieldnames: nothing read, or a blank first line
@@ -202,14 +259,32 @@ def _rows(handle: TextIO, columns: Columns, sep: str = ","
               **({"token": columns.token.strip()} if (columns.token or "").strip() else {})}
     found = {role: _column(name, named) for role, name in wanted.items()}
     missing = [wanted[role] for role, column in found.items() if column is None]
+    if missing and all(_is_data(name) for name in named):  # UCR's files: values from line 1
+        raise InputError(f"no header: line 1 holds {', '.join(map(repr, named))}, not column "
+                         "names; the file needs a first line naming a column of times and one "
+                         "of values (e.g. timestamp,value)")
     if missing:
+        options = [option for role, option in (("time", "--timestamp-column"),
+                                               ("value", "--value-column"))
+                   if found[role] is None]
         raise InputError(f"missing column(s) {', '.join(map(repr, missing))}; the header has "
-                         f"{', '.join(map(repr, named))}")
+                         f"{', '.join(map(repr, named))}"
+                         + (f"; {' and '.join(options)} name"
+                            f"{'s the column' if len(options) == 1 else ' the columns'} to read"
+                            if options else ""))
     time_column, value_column, token_column = found["time"], found["value"], found.get("token")
     extra = {name: found[name] for name in columns.extra()}
     readings: dict[bool, tuple[int, str]] = {}  # is a date: the first plain number read so
     for row in reader:
         line = reader.line_num
+        # A line of separators or spaces only (",,,", as a spreadsheet exports rows it once
+        # formatted) holds no time to refuse: it is a row without a value, written back
+        # unscored (time None) with the header's fields, so the output keeps the input's rows.
+        if not any(cell.strip() for cell in [*row.values(), *row.get(None, [])]
+                   if isinstance(cell, str)):
+            row.pop(None, None)
+            yield line, {name: cell or "" for name, cell in row.items()}, None, None, None, {}
+            continue
         if None in row:  # csv.DictReader keeps what is past the header's columns under None
             raise InputError(f"line {line}: {len(row[None])} field(s) more than the header's "
                              f"{len(named)}")
@@ -227,6 +302,15 @@ def _rows(handle: TextIO, columns: Columns, sep: str = ","
             if len(readings) == 2:
                 raise InputError(_two_readings(time_column, readings))
         yield line, row, token, _field(parse_time, row, time_column, line), value, fields
+
+
+def _is_data(name: str) -> bool:
+    """Whether a header's name is a number or a time: a line of data, not of names."""
+    try:
+        parse_time(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _column(name: str, header: list[str]) -> str | None:
@@ -298,7 +382,7 @@ def check(path: Path, columns: Columns = Columns()) -> Checked:
         for _, _, token, moment, value, fields in _rows(handle, columns, delimiter(path)):
             rows += 1
             without_value += value is None
-            if not isinstance(moment, _Problem):
+            if moment is not None and not isinstance(moment, _Problem):
                 before = latest.get(token, -math.inf)
                 out_of_order += moment < before
                 latest[token] = moment if moment > before else before
@@ -372,7 +456,9 @@ def score_file(path: Path, out: TextIO, columns: Columns = Columns(), *,
                          for index, (_, _, token, moment, value, fields)
                          in enumerate(_rows(handle, columns, sep))]
             in_time_order = [EMPTY] * len(ticks)
-            for moment, index, token, value, fields in sorted(ticks, key=lambda tick: tick[:2]):
+            # a row of empty cells (time None, no value: EMPTY) is taken first, scoring nothing
+            for moment, index, token, value, fields in sorted(
+                    ticks, key=lambda tick: (-math.inf if tick[0] is None else tick[0], tick[1])):
                 in_time_order[index] = scored(token, moment, value, fields)
                 bar.update()
         with open_input(str(path), newline="") as handle:
@@ -432,13 +518,15 @@ def main_score(argv: list[str]) -> int:
     parser.add_argument("input", nargs="?", help="the CSV to score ('-' for stdin)")
     parser.add_argument("--output", "-o", default=STDIO,
                         help="where to write the scored CSV ('-', the default, for stdout)")
-    parser.add_argument("--timestamp-column", default="timestamp",
+    parser.add_argument("--timestamp-column",
                         help="the column of times: ISO 8601 (also 2024/1/5 9:30, '... UTC', "
                              "RFC 2822), YYYYMMDD or YYYYMMDDHHMMSS (UTC), or epoch seconds, "
                              "milli-, micro- or nanoseconds, told apart by size (default: "
-                             "timestamp; a name differing only in case is found too)")
-    parser.add_argument("--value-column", default="value",
-                        help="the column of the series' values (default: value); a row "
+                             "timestamp; a name differing only in case is found too; without "
+                             "one, the one column named time, date, datetime, ts, ...)")
+    parser.add_argument("--value-column",
+                        help="the column of the series' values (default: value, else the one "
+                             "column besides the times and labels such as is_anomaly); a row "
                              "without one (empty, NaN, NA, null) is written back unscored")
     parser.add_argument("--volume-column",
                         help="a column of traded volume, as the function reads it from ticks "
@@ -474,10 +562,17 @@ def main_score(argv: list[str]) -> int:
     for source, target in jobs:
         if args.dir:
             Path(target).parent.mkdir(parents=True, exist_ok=True)
-        columns = Columns(args.timestamp_column, args.value_column, args.volume_column,
-                          args.liquidity_column, args.token_column)
+        columns = Columns(*(Columns._field_defaults[field] if given is None else given
+                            for field, given in (("time", args.timestamp_column),
+                                                 ("value", args.value_column))),
+                          args.volume_column, args.liquidity_column, args.token_column)
         try:
             with _readable(source) as path:
+                columns, chosen = choose_columns(path, columns,
+                                                 time=args.timestamp_column is None,
+                                                 value=args.value_column is None)
+                for said in chosen:  # before check: its errors name the columns chosen
+                    print(f"kades score: {source}: {said}", file=sys.stderr)
                 checked = check(path, columns)  # before any output is opened
                 with open_output(target, newline="") as out:
                     done = score_file(path, out, columns, progress=args.progress, checked=checked,
@@ -551,8 +646,10 @@ def folder_jobs(folder: Path, output_dir: Path) -> list[tuple[str, str]]:
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
     written = output_dir.resolve()
-    sources = [path for path in sorted(folder.rglob("*.csv"))
-               if path.is_file() and written not in path.resolve().parents]
+    # the suffix in any case: Windows tools write DATA.CSV, which rglob("*.csv") leaves out
+    sources = [path for path in sorted(folder.rglob("*"))
+               if path.suffix.lower() == ".csv" and path.is_file()
+               and written not in path.resolve().parents]
     if not sources:
         raise InputError(f"{folder}: no *.csv in it or in its subfolders")
     return [(str(path), str(output_dir / path.relative_to(folder))) for path in sources]
