@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import glob
 import hashlib
 import importlib.util
@@ -180,6 +181,7 @@ def log_tail(log: Path, *, lines: int = 20) -> str:
 # which a benchmark's 100,000 token states can leave at gigabytes (2.4 GB took 15 s here).
 # A Redis that exits fails at once, whatever this says.
 REDIS_LOAD_TIMEOUT_S = 300.0
+STARTUP_TIMEOUT_S = 15.0  # to answer at all, if only to say it is loading
 
 
 def redis_binary() -> str:
@@ -247,8 +249,17 @@ def ensure_redis(*, data_dir: Path, port: int = 6390,
                     # process; fsync once a second bounds what a crash of the machine loses.
                     "--dir", str(directory), "--appendonly", "yes",
                     "--appendfsync", "everysec"], check=True)
+    alive = functools.partial(_pid_file_is_redis, pid_file)
+    # Redis listens before it reads its data: within STARTUP_TIMEOUT_S it answers or says it
+    # is loading, and a large append-only file then has up to `timeout_s` to load.
+    wait_until(lambda: redis_status(port) != "silent", timeout_s=STARTUP_TIMEOUT_S,
+               what="redis-server", log=log, alive=alive)
+    if not redis_answers(port):
+        aof = directory / "appendonly.aof"
+        size = f" ({aof.stat().st_size / 1e6:,.0f} MB)" if aof.exists() else ""
+        print(f"waiting for Redis to load its append-only file{size} ...", file=sys.stderr)
     wait_until(lambda: redis_answers(port), timeout_s=timeout_s, what="redis-server", log=log,
-               alive=lambda: _pid_file_is_redis(pid_file))
+               alive=alive)
     return True
 
 
