@@ -350,8 +350,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                           else g_smooth + rates[13] * (level - g_smooth))
                 g_score = None  # taken below if needed
             scored = None
-            # The price grid's step (update_resolution) as MW learns it, on every point. RS
-            # and VR learn it too, from their own last step and level: when those are equal
+            # The price grid's step (update_resolution) as MW learns it, on every point. RS,
+            # VR and PD learn it too, from their own last step and level: when those are equal
             # to MW's, so is the step learned (a move of 0 leaves it).
             grid_was, level_was = m_res, m_level
             if m_level is not None:
@@ -438,11 +438,9 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     p_scale += rate * (value - p_scale)
                     p_seen += 1
                 p_average += rates[3] * gap
-            if p_last is not None:  # update_resolution (a move of inf - inf is NaN, not 0)
-                move = level - p_last
-                if move != 0.0:
-                    move, grown = abs(move), p_res * _GROWTH
-                    p_res = move if p_res <= 0 else (move if move < grown else grown)
+            if p_last is not None:  # as RS and VR: MW's step when they agree (see above)
+                p_res = (grid_step if p_res == grid_was and p_last == level_was
+                         else update_resolution(p_res, level - p_last))
             p_last = level
             if log_volume is not None:
                 if p_volumes == 0:
