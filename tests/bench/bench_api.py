@@ -4,8 +4,9 @@
    against a plain Flask JSON route served the same way (functions-framework + gunicorn).
    Goal: >= 0.7x the plain route's requests/s, p99 <= 50 ms.
 2. Alerts end to end: events posted to the development broker at 500/s, through
-   alert-dispatch and the api's WebSocket to one subscribed client. Goal: p99 <= 250 ms,
-   nothing lost. Printed, never asserted. This is the path after risk-scoring decided an
+   alert-dispatch and the api's WebSocket to one subscribed client, on a fixed schedule
+   after one uncounted second that opens the fresh processes' connections. Goal: p99 <= 250
+   ms from each event's scheduled send, nothing lost. Printed, never asserted. This is the path after risk-scoring decided an
    alert; the decision itself waits for earlier input (up to lateness + 60 s, typically the
    lateness, 30 s): bench_risk_alerts.py measures that wait.
    Beside it, alert-dispatch alone: alert events POSTed straight to it flat out, its events/s
@@ -28,6 +29,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from kades.broker.transport import ConnectionPool
 from kades.dev import services as devservices
 from kades.events.catalogue import ALERT, new_event
 from kades.events.envelope import to_binary
@@ -102,40 +104,66 @@ def alerts_end_to_end(env: dict, api_url: str, key: str, *, rate: float, seconds
                 time.sleep(0.05)
         ws = wsclient.connect(api_url.replace("http", "ws") + f"/v1/ws?api_key={key}")
         ws.send(json.dumps({"type": "subscribe", "channels": ["anomalies"]}))
+        due: dict[str, float] = {}
         sent: dict[str, float] = {}
         received: dict[str, float] = {}
+        expected = [0]
 
         def listen() -> None:
-            while len(received) < total:
+            while True:
                 raw = ws.receive(timeout=5)
                 if raw is None:
                     return
                 message = json.loads(raw)
                 if message["type"] == "alert":
                     received.setdefault(message["data"]["message"], time.perf_counter())
+                    if len(received) >= expected[0]:
+                        return
 
-        total = int(rate * seconds)
-        listener = threading.Thread(target=listen, daemon=True)
-        listener.start()
-        time.sleep(0.5)
+        # The load generator is the broker's own kept-alive client, not httpx: on 2 shared
+        # cores httpx's ~1 ms of CPU a request kept the sender from 500/s and took that CPU
+        # from the path measured. Latency counts from each event's scheduled moment, so a
+        # sender running late cannot hide the system's delay (no coordinated omission).
+        clients = ConnectionPool()
         now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
-        def post(index: int, client=httpx.Client(timeout=10)) -> None:
-            name = f"bench-{index}"
-            headers, body = alert_event(index, now)
-            target = began + index / rate  # paced: index-th event at index / rate seconds
-            time.sleep(max(0.0, target - time.perf_counter()))
-            sent[name] = time.perf_counter()
-            client.post(ingress, headers=headers, content=body).raise_for_status()
+        def send(first: int, count: int) -> float:
+            """Post events first..first+count-1 at `rate`, 16 senders; wait for them."""
+            began = time.perf_counter()
+            expected[0] += count
+            listener = threading.Thread(target=listen, daemon=True)
+            listener.start()
 
-        began = time.perf_counter()
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(post, range(total)))
-        listener.join(timeout=15)
+            def post(index: int) -> None:
+                name = f"bench-{index}"
+                headers, body = alert_event(index, now)
+                due[name] = began + (index - first) / rate  # paced: on a fixed schedule
+                time.sleep(max(0.0, due[name] - time.perf_counter()))
+                sent[name] = time.perf_counter()
+                answer = clients.post(ingress, headers, body, timeout_s=10)
+                if answer.status >= 300:
+                    raise RuntimeError(f"POST {ingress}: {answer.status} {answer.body[:200]!r}")
+
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(post, range(first, first + count)))
+            listener.join(timeout=15)
+            return began
+
+        # One second first, not counted: the connections, threads and pools of a fresh
+        # broker and alert-dispatch open then, which in a running system happened long ago
+        # (starting from zero is the cold start's figure, tests/bench/run.py).
+        warm = int(rate)
+        send(0, warm)
+        warm_received = sum(f"bench-{index}" in received for index in range(warm))
+        total = int(rate * seconds)
+        due.clear(), sent.clear()
+        began = send(warm, total)
         ws.close()
-        latencies = [received[name] - sent[name] for name in sent if name in received]
-        return {"sent": total, "received": len(latencies),
+        clients.close()
+        latencies = [received[name] - due[name] for name in due if name in received]
+        return {"sent": total, "received": len(latencies), "warm": (warm_received, warm),
                 "achieved_rate": total / (max(sent.values()) - began),
+                "latest_send_ms": 1000 * max(sent[name] - due[name] for name in sent),
                 "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
                 "p99_ms": 1000 * percentile(latencies, 0.99) if latencies else float("nan")}
     finally:
@@ -274,8 +302,10 @@ def main() -> int:
     print(f"\nalerts end to end, once decided (broker ingress -> alert-dispatch -> Redis stream -> "
           "api WebSocket; risk-scoring's wait before deciding: bench_risk_alerts.py): "
           f"{e2e['received']}/{e2e['sent']} received at {e2e['achieved_rate']:.0f} events/s; "
-          f"p50 {e2e['p50_ms']:.0f} ms, p99 {e2e['p99_ms']:.0f} ms "
-          "(goal at 500 events/s: p99 <= 250 ms, nothing lost)")
+          f"p50 {e2e['p50_ms']:.0f} ms, p99 {e2e['p99_ms']:.0f} ms from each event's scheduled "
+          f"send (the latest sent {e2e['latest_send_ms']:.0f} ms late) "
+          "(goal at 500 events/s: p99 <= 250 ms, nothing lost); the second before it, not "
+          f"counted: {e2e['warm'][0]}/{e2e['warm'][1]} received")
     print(f"  of which the api's share (Redis stream -> WebSocket, 500/s): "
           f"{fan_out['received']}/{fan_out['sent']} received, p50 {fan_out['p50_ms']:.1f} ms, "
           f"p99 {fan_out['p99_ms']:.1f} ms")
