@@ -64,13 +64,16 @@ def redis_client(config: Settings | None = None) -> redis.Redis:
     with _lock:
         client = _redis.get(identity)
         if client is None:
-            client = _redis[identity] = _new_redis(config)
+            client = _redis[identity] = new_redis(config)
         return client
 
 
-def _new_redis(config: Settings) -> redis.Redis:
+def new_redis(config: Settings, **options) -> redis.Redis:
+    """A client of its own for `config` (redis_client's, not shared): one server, a Redis
+    Cluster or Sentinels' primary alike. `options` (max_connections, socket_timeout, ...)
+    go to its connection pools."""
     timeouts = {"socket_timeout": config.redis_timeout_s,
-                "socket_connect_timeout": config.redis_timeout_s}
+                "socket_connect_timeout": config.redis_timeout_s, **options}
     if config.redis_cluster and config.redis_sentinels:
         raise SettingsError(["KADES_REDIS_CLUSTER and KADES_REDIS_SENTINELS: set one of them "
                              "(a cluster fails over by itself)"])

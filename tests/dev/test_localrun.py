@@ -3,6 +3,7 @@ end at the deadline), the summary it prints (addresses without passwords), and r
 function (`--replicas NAME=N`: N processes, the broker given each as `--subscriber`)."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import threading
@@ -15,7 +16,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from kades.dev.localrun import (_wait_healthy, broker_command, main_up, parse_replicas,
-                                running_summary, start_system, stop_system)
+                                process_env, running_summary, start_system, stop_system)
 from kades.dev.demo import fetch_anomalies
 from kades.dev.services import free_port
 from kades.events.catalogue import MARKET_TICK, new_event
@@ -162,3 +163,18 @@ def test_up_starts_replicas_and_the_broker_delivers_to_each(kades_env, fresh_set
     finally:
         stopped = stop_system(state)
     assert sorted(stopped) == ["broker", "temporal-analysis", "temporal-analysis-2"]
+
+
+def test_the_processes_are_told_how_to_speak_to_redis_not_only_where(monkeypatch):
+    # the URL alone names one server: a function so told, on a Redis Cluster, got MOVED
+    for name in ("KADES_REDIS_CLUSTER", "KADES_REDIS_SENTINELS", "KADES_REDIS_SENTINEL_MASTER"):
+        monkeypatch.delenv(name, raising=False)
+    base = Settings.from_env({"KADES_REDIS_URL": "redis://127.0.0.1:7392/0"})
+    for config in (base, dataclasses.replace(base, redis_cluster=True),
+                   dataclasses.replace(base, redis_sentinels="127.0.0.1:26390",
+                                       redis_sentinel_master="primary")):
+        told = Settings.from_env(process_env(config))
+        assert ((told.redis_url, told.redis_cluster, told.redis_sentinels,
+                 told.redis_sentinel_master)
+                == (config.redis_url, config.redis_cluster, config.redis_sentinels,
+                    config.redis_sentinel_master))

@@ -112,9 +112,14 @@ def broker_backlog(client: redis.Redis, trigger_prefix: str = "") -> int:
 
 
 def mark_states(client: redis.Redis, keys: list[str]) -> list[bytes | None]:
+    """The done marks' values, one GET each: the marks have no common hash tag, and on a
+    Redis Cluster an MGET of keys in several slots is refused."""
     states = []
     for start in range(0, len(keys), 1000):
-        states += client.mget(keys[start:start + 1000])
+        pipe = client.pipeline(transaction=False)
+        for key in keys[start:start + 1000]:
+            pipe.get(key)
+        states += pipe.execute()
     return states
 
 

@@ -25,8 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
-import redis
 
+from kades import clients
 from kades.events.envelope import CloudEvent, decode
 from kades.dev.localrun import function_command, process_env, start_system, stop_system
 from kades.dev.services import free_port
@@ -100,13 +100,15 @@ class Mesh:
     """Broker, every function and the api on free ports, against `redis_url` and `database_url`."""
 
     def __init__(self, state_dir: Path, *, redis_url: str, database_url: str,
-                 env: dict[str, str] | None = None, pingsources: bool = True):
+                 env: dict[str, str] | None = None, pingsources: bool = True,
+                 redis_cluster: bool = False):
         self.state_dir = Path(state_dir)
         self.env, self.pingsources = dict(env or {}), pingsources
         self.ports = {name: free_port() for name in NAMES}
         self.broker_port = free_port()
         self.config = Settings.from_env({
             "KADES_REDIS_URL": redis_url, "KADES_DATABASE_URL": database_url,
+            "KADES_REDIS_CLUSTER": str(redis_cluster).lower(),
             "KADES_SINK_URL": f"http://127.0.0.1:{self.broker_port}/kades/kades"})
         self.tap = Tap()
         self.root = self._root()
@@ -193,7 +195,7 @@ class Mesh:
 
     def claims_in_hand(self, name: str) -> list[str]:
         """Keys of the claims of `name` that are held, not done (dedup marks in Redis)."""
-        client = redis.Redis.from_url(self.config.redis_url)
+        client = clients.new_redis(self.config)
         try:
             return [key.decode() for key in client.scan_iter(f"kades:dedup:{name}:*", count=1000)
                     if (value := client.get(key)) is not None and not dedup.is_done(value)]
@@ -202,7 +204,7 @@ class Mesh:
 
     def claims_done(self, keys: list[str]) -> bool:
         """Whether every one of these claims has become a done mark (its event handled)."""
-        client = redis.Redis.from_url(self.config.redis_url)
+        client = clients.new_redis(self.config)
         try:
             return all(dedup.is_done(client.get(key)) for key in keys)
         finally:

@@ -44,12 +44,12 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import redis
 
 from accounting import Books, Ledger, broker_backlog, settle
 from load import Load
 from mesh import Mesh
 
+from kades import clients
 from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, MARKET_TICK, RISK_SCORED,
                                     SENTIMENT_SCORED, derived_id)
 from kades.risk.function import anomaly_rows, sentiment_evidence
@@ -224,14 +224,14 @@ class Run:
 
 def run_stream(work: Path, events: list, *, client, redis_url: str, database_url: str,
                env: dict[str, str], rate_per_s: float, settle_timeout_s: float = 180,
-               kills: tuple[str, ...] = ()) -> Run:
+               kills: tuple[str, ...] = (), redis_cluster: bool = False) -> Run:
     """`events` through a fresh mesh with `env`, from an empty Redis database and empty output
     tables, until the books balance; what it produced. `kills`: functions killed while they
     handle an event, one after another while the stream is posted (`kill_victims`)."""
     reset(client, database_url)
     began = time.monotonic()
     mesh = Mesh(work, redis_url=redis_url, database_url=database_url, env=env,
-                pingsources=False)
+                pingsources=False, redis_cluster=redis_cluster)
     try:
         mesh.start()
         ledger = Ledger(mesh)
@@ -254,7 +254,7 @@ CAUGHT_UP = 10  # entries in a victim's lanes: well under the lateness's worth o
 def drain_lanes(mesh: Mesh, load: Load, function: str, *, timeout_s: float = 60) -> None:
     """Pause the source until the broker's lanes to `function` (its Triggers are named after
     it) hold fewer than CAUGHT_UP entries (or `timeout_s` passed), then resume it."""
-    client = redis.Redis.from_url(mesh.config.redis_url)
+    client = clients.new_redis(mesh.config)
     load.pause()
     try:
         deadline = time.monotonic() + timeout_s

@@ -34,7 +34,8 @@ def test_every_output_present_once_with_faults_at_each_step(kades_env, redis_con
     story = demo_story(seed=8, minutes=12, chain=False, start=recent_start(12))
     base = stream_settings(lateness_s=LATENESS_S)
     where = dict(client=redis_conn, redis_url=kades_env.redis_url,
-                 database_url=kades_env.database_url, rate_per_s=RATE_PER_S)
+                 database_url=kades_env.database_url, rate_per_s=RATE_PER_S,
+                 redis_cluster=kades_env.redis_cluster)
     reference = run_stream(tmp_path / "clean", story.events, env=base, **where)
     assert not reference_problems(reference)
     assert reference.outputs["temporal_scores rows"] and reference.outputs["anomaly_events rows"]

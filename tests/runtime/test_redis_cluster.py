@@ -5,10 +5,17 @@ broker's MULTIs all run unchanged. `make test` runs this module; KADES_TEST_REDI
 runs every other test on the cluster too."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 from redis.exceptions import RedisClusterException
 from functions_framework import create_app
 
@@ -18,6 +25,8 @@ from kades.broker.config import Delivery, Trigger
 from kades.broker.filters import compile_trigger_filter
 from kades.broker.queue import BrokerQueue
 from kades.broker.routing import Router, lanes_of
+from kades.dev import redisgroups
+from kades.dev.services import free_port
 from kades.events.catalogue import EXAMPLE_MINT, MARKET_TICK, example, new_event
 from kades.events.envelope import to_binary
 from kades.registry import FUNCTIONS, load
@@ -134,3 +143,58 @@ def test_the_development_broker_routes_retries_and_parks_on_the_cluster(cluster)
     queue.finish(lanes[0], [entry_id], park={"event": "{}"})
     assert cluster.xlen(keys.DLQ) == 1
     assert [cluster.xlen(queue.stream(lane)) for lane in lanes] == [0, 1]
+
+
+def test_kades_broker_started_on_any_node_of_the_cluster_delivers(cluster, tmp_path):
+    # `kades broker` given the second node's address: a single-server client got MOVED there
+    # for its {broker} keys (their slot is the first node's); the cluster client finds them
+    received = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 -- http.server's naming
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            received.append(self.headers.get("ce-id"))
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            return
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, args=(0.05,), daemon=True).start()
+    (tmp_path / "all.yaml").write_text(yaml.safe_dump_all([
+        {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+         "metadata": {"name": "kades", "namespace": "kades"}, "spec": {}},
+        {"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+         "metadata": {"name": "to-receiver", "namespace": "kades"},
+         "spec": {"broker": "kades",
+                  "subscriber": {"uri": f"http://127.0.0.1:{receiver.server_port}/"}}}]))
+    port = free_port()
+    env = dict(os.environ, KADES_REDIS_CLUSTER="true",
+               KADES_REDIS_URL=f"redis://127.0.0.1:{redisgroups.CLUSTER_PORTS[1]}/0")
+    log = open(tmp_path / "broker.log", "wb")
+    broker = subprocess.Popen([sys.executable, "-m", "kades.cli", "broker", "--eventing-dir",
+                               str(tmp_path), "--port", str(port)], env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    try:
+        ingress, deadline = f"http://127.0.0.1:{port}/kades/kades", time.monotonic() + 30
+        while broker.poll() is None and time.monotonic() < deadline:
+            try:
+                answer = httpx.post(ingress, content=b"{}", timeout=5, headers={
+                    "ce-specversion": "1.0", "ce-id": "on-the-cluster", "ce-source": "/tests",
+                    "ce-type": "ai.kades.test.v1", "content-type": "application/json"})
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert broker.poll() is None, (tmp_path / "broker.log").read_text()[-2000:]
+        assert answer.status_code == 202, answer.text
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert received == ["on-the-cluster"]
+    finally:
+        broker.terminate()
+        broker.wait(10)
+        log.close()
+        receiver.shutdown()
+        receiver.server_close()

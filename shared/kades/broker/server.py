@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from kades import exitcodes
+from kades import clients, exitcodes
 from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Broker, ConfigError, Eventing, load_eventing
 from kades.broker.dispatcher import IDLE_WAIT_S, LaneReader, TriggerDispatcher
@@ -27,7 +28,7 @@ from kades.broker.tokens import LocalIssuer, projected_token
 from kades.cliutil import report, report_error
 from kades.keys import BROKER_PING
 from kades.logs import configure_logging, log
-from kades.settings import DEFAULT_BROKER_PORT, Settings, redact_url
+from kades.settings import DEFAULT_BROKER_PORT, Settings, SettingsError, redact_url
 
 logger = logging.getLogger("kades.broker")
 # Deliveries in flight per unordered Trigger. Knative's channel dispatcher bounds them only by
@@ -288,12 +289,17 @@ def main_broker(argv: list[str]) -> int:
         return report("broker", str(error))
     # Every worker holds a connection in its blocking read (redis-py's pool stops at 100).
     workers = sum(ORDERED_LANES if t.ordered else args.workers for t in eventing.triggers)
-    client = redis.Redis.from_url(args.redis_url, socket_timeout=max(config.redis_timeout_s, 5.0),
-                                  socket_connect_timeout=config.redis_timeout_s,
-                                  health_check_interval=30,
-                                  max_connections=workers + INGRESS_CONNECTIONS)
+    # One server, or a Redis Cluster when KADES_REDIS_CLUSTER says so (a Broker's keys share
+    # a hash tag). Not the functions' Sentinels: the Broker it stands in for keeps its queue
+    # apart from their Redis, as the failover fault does (tests/reliability/failover.py).
     try:
+        client = clients.new_redis(dataclasses.replace(config, redis_url=args.redis_url,
+                                                       redis_sentinels="", redis_wait_replicas=0),
+                                   socket_timeout=max(config.redis_timeout_s, 5.0),
+                                   max_connections=workers + INGRESS_CONNECTIONS)
         _wait_for_redis(client, args.redis_wait_s)
+    except SettingsError as error:
+        return report("broker", str(error))
     except redis.RedisError as error:
         return report_error("broker", f"Redis at {redact_url(args.redis_url)}", error)
     stop = threading.Event()

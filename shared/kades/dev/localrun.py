@@ -71,7 +71,13 @@ def process_env(config: Settings) -> dict[str, str]:
     # arena per thread their resident memory kept growing for minutes (the soak measured
     # about half the growth with two). The image sets the same (Dockerfile). Webhooks may
     # point at private addresses here: local receivers run on this machine.
-    return dict(os.environ, KADES_REDIS_URL=config.redis_url,
+    # The Redis URL goes with how to speak to it: alone it names one server, and a function
+    # speaking so to a Redis Cluster's node got MOVED for most keys.
+    mode = {"KADES_REDIS_CLUSTER": "true"} if config.redis_cluster else {}
+    if config.redis_sentinels:
+        mode |= {"KADES_REDIS_SENTINELS": config.redis_sentinels,
+                 "KADES_REDIS_SENTINEL_MASTER": config.redis_sentinel_master}
+    return dict(os.environ, **mode, KADES_REDIS_URL=config.redis_url,
                 KADES_DATABASE_URL=config.database_url, K_SINK=config.sink_url,
                 PYTHONUNBUFFERED="1", MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"),
                 KADES_WEBHOOK_ALLOW_PRIVATE=os.environ.get("KADES_WEBHOOK_ALLOW_PRIVATE", "true"))
