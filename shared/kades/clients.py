@@ -1,6 +1,8 @@
 """Redis and PostgreSQL clients: created lazily, once per process, never at import."""
 from __future__ import annotations
 
+import dataclasses
+
 import http.cookiejar
 import threading
 
@@ -97,6 +99,15 @@ def new_redis(config: Settings, **options) -> redis.Redis:
                                    password=url.password, username=url.username,
                                    health_check_interval=30, **timeouts)
     return redis.Redis.from_url(config.redis_url, health_check_interval=30, **timeouts)
+
+
+def broker_redis(config: Settings, url: str, **options) -> redis.Redis:
+    """A client of the development broker's Redis at `url` (its queue, its dead letters): one
+    server, or a Redis Cluster when `config` says so (a Broker's keys share a hash tag). Not
+    the functions' Sentinels: the Broker it stands in for keeps its queue apart from their
+    Redis, as the failover fault does (tests/reliability/failover.py)."""
+    return new_redis(dataclasses.replace(config, redis_url=url, redis_sentinels="",
+                                         redis_wait_replicas=0), **options)
 
 
 def sentinel_addresses(text: str) -> list[tuple[str, int]]:

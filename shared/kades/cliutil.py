@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, ContextManager, Iterable, Iterator
 
 from kades import exitcodes
+from kades.settings import redis_url_problem, shown_url
 
 STDIO = "-"  # as a file name: stdin when reading, stdout when writing
 
@@ -118,6 +119,14 @@ def bounded(convert, low: float, high: float, what: str):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
     return parse
+
+
+def redis_url(text: str) -> str:
+    """An argparse type for --redis-url: checked as KADES_REDIS_URL is (kades.settings)."""
+    problem = redis_url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{shown_url(text)!r}: {problem}")
+    return text
 
 
 def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str | None = None,

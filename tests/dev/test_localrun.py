@@ -167,8 +167,9 @@ def test_up_starts_replicas_and_the_broker_delivers_to_each(kades_env, fresh_set
 
 def test_the_processes_are_told_how_to_speak_to_redis_not_only_where(monkeypatch):
     # the URL alone names one server: a function so told, on a Redis Cluster, got MOVED
-    for name in ("KADES_REDIS_CLUSTER", "KADES_REDIS_SENTINELS", "KADES_REDIS_SENTINEL_MASTER"):
+    for name in ("KADES_REDIS_SENTINELS", "KADES_REDIS_SENTINEL_MASTER"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KADES_REDIS_CLUSTER", "true")  # the caller's own: the config's wins
     base = Settings.from_env({"KADES_REDIS_URL": "redis://127.0.0.1:7392/0"})
     for config in (base, dataclasses.replace(base, redis_cluster=True),
                    dataclasses.replace(base, redis_sentinels="127.0.0.1:26390",

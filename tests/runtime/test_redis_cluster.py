@@ -179,6 +179,7 @@ def test_kades_broker_started_on_any_node_of_the_cluster_delivers(cluster, tmp_p
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         ingress, deadline = f"http://127.0.0.1:{port}/kades/kades", time.monotonic() + 30
+        answer = None  # none within the deadline: a failed assert below, not a NameError
         while broker.poll() is None and time.monotonic() < deadline:
             try:
                 answer = httpx.post(ingress, content=b"{}", timeout=5, headers={
@@ -188,7 +189,7 @@ def test_kades_broker_started_on_any_node_of_the_cluster_delivers(cluster, tmp_p
             except httpx.TransportError:
                 time.sleep(0.1)
         assert broker.poll() is None, (tmp_path / "broker.log").read_text()[-2000:]
-        assert answer.status_code == 202, answer.text
+        assert answer is not None and answer.status_code == 202, answer and answer.text
         while not received and time.monotonic() < deadline:
             time.sleep(0.05)
         assert received == ["on-the-cluster"]

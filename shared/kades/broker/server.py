@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import signal
@@ -10,6 +9,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import redis
 
@@ -25,7 +25,7 @@ from kades.broker.policy import SERVICE_ACCOUNT, EventPolicy, SenderCheck, polic
 from kades.broker.queue import BrokerQueue
 from kades.broker.routing import ORDERED_LANES, Router
 from kades.broker.tokens import LocalIssuer, projected_token
-from kades.cliutil import report, report_error
+from kades.cliutil import redis_url, report, report_error
 from kades.keys import BROKER_PING
 from kades.logs import configure_logging, log
 from kades.settings import DEFAULT_BROKER_PORT, Settings, SettingsError, redact_url
@@ -215,12 +215,16 @@ class DevBroker:
         self.stop()
 
 
-def _wait_for_redis(client: redis.Redis, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
+def _wait_for_redis(connect: Callable[[], redis.Redis], timeout_s: float) -> redis.Redis:
+    """The client `connect` makes, once it answers. Making it is tried again too: a cluster
+    client reads the slots when it is made, so a cluster not up yet fails there."""
+    deadline, client = time.monotonic() + timeout_s, None
     while True:
         try:
+            if client is None:
+                client = connect()
             client.ping()
-            return
+            return client
         except redis.RedisError:
             if time.monotonic() > deadline:
                 raise
@@ -245,7 +249,7 @@ def main_broker(argv: list[str]) -> int:
                         default=int(env.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT)),
                         help=f"port of the ingress (default: KADES_BROKER_PORT, "
                              f"else {DEFAULT_BROKER_PORT})")
-    parser.add_argument("--redis-url", default=config.redis_url,
+    parser.add_argument("--redis-url", default=config.redis_url, type=redis_url,
                         help="the Redis holding the queues and dead letters "
                              "(default: KADES_REDIS_URL)")
     parser.add_argument("--redis-wait-s", type=float, default=15.0,
@@ -289,15 +293,10 @@ def main_broker(argv: list[str]) -> int:
         return report("broker", str(error))
     # Every worker holds a connection in its blocking read (redis-py's pool stops at 100).
     workers = sum(ORDERED_LANES if t.ordered else args.workers for t in eventing.triggers)
-    # One server, or a Redis Cluster when KADES_REDIS_CLUSTER says so (a Broker's keys share
-    # a hash tag). Not the functions' Sentinels: the Broker it stands in for keeps its queue
-    # apart from their Redis, as the failover fault does (tests/reliability/failover.py).
-    try:
-        client = clients.new_redis(dataclasses.replace(config, redis_url=args.redis_url,
-                                                       redis_sentinels="", redis_wait_replicas=0),
-                                   socket_timeout=max(config.redis_timeout_s, 5.0),
-                                   max_connections=workers + INGRESS_CONNECTIONS)
-        _wait_for_redis(client, args.redis_wait_s)
+    try:  # one server, or a Redis Cluster (KADES_REDIS_CLUSTER): clients.broker_redis
+        client = _wait_for_redis(lambda: clients.broker_redis(
+            config, args.redis_url, socket_timeout=max(config.redis_timeout_s, 5.0),
+            max_connections=workers + INGRESS_CONNECTIONS), args.redis_wait_s)
     except SettingsError as error:
         return report("broker", str(error))
     except redis.RedisError as error:

@@ -8,12 +8,11 @@ import sys
 
 import redis
 
-from kades import exitcodes
-from kades.cliutil import bounded, report_error
+from kades import clients, exitcodes
+from kades.cliutil import bounded, redis_url, report_error
 from kades.deadletter.store import DeadLetter, ReplayError, list_dead_letters, replay_dead_letters
 from kades.events.envelope import to_dict
-from kades.settings import (REDIS_SCHEMES, Settings, http_url_problem, redact_url, shown_url,
-                            url_problem)
+from kades.settings import Settings, http_url_problem, redact_url, shown_url
 
 
 def format_table(letters: list[DeadLetter]) -> str:
@@ -28,19 +27,11 @@ def format_table(letters: list[DeadLetter]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
 
 
-def _redis_url(text: str) -> str:
-    """--redis-url: checked as KADES_REDIS_URL is (kades.settings)."""
-    problem = url_problem(text, REDIS_SCHEMES)
-    if problem:
-        raise argparse.ArgumentTypeError(f"{shown_url(text)!r}: {problem}")
-    return text
-
-
 def main_dlq(argv: list[str]) -> int:
     """`kades dlq list [--limit N] [--json]` and `kades dlq replay ID... | --all`."""
     config = Settings.from_env()
     parser = argparse.ArgumentParser(prog="kades dlq", description=main_dlq.__doc__)
-    parser.add_argument("--redis-url", default=config.redis_url, type=_redis_url,
+    parser.add_argument("--redis-url", default=config.redis_url, type=redis_url,
                         help="the Redis holding the dead letters (default: KADES_REDIS_URL)")
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="show dead letters, oldest first")
@@ -61,11 +52,12 @@ def main_dlq(argv: list[str]) -> int:
         given = "--ingress" if args.ingress != config.sink_url else \
             "the ingress (KADES_SINK_URL / K_SINK)"
         parser.error(f"{given} {shown_url(args.ingress)!r}: {problem}")
-    try:
-        client = redis.Redis.from_url(args.redis_url, socket_timeout=config.redis_timeout_s,
-                                      socket_connect_timeout=config.redis_timeout_s)
+    try:  # the broker's Redis: one server, or a Redis Cluster (KADES_REDIS_CLUSTER)
+        client = clients.broker_redis(config, args.redis_url)
     except ValueError as error:  # what the scheme check leaves to redis-py (?socket_timeout=x)
         parser.error(f"--redis-url {redact_url(args.redis_url)!r}: {error}")
+    except redis.RedisError as error:  # a cluster client asks for the slots when it is made
+        return report_error("dlq", f"Redis at {redact_url(args.redis_url)}", error)
     try:
         if args.command == "list":
             letters = list_dead_letters(client, limit=args.limit)

@@ -72,8 +72,10 @@ def process_env(config: Settings) -> dict[str, str]:
     # about half the growth with two). The image sets the same (Dockerfile). Webhooks may
     # point at private addresses here: local receivers run on this machine.
     # The Redis URL goes with how to speak to it: alone it names one server, and a function
-    # speaking so to a Redis Cluster's node got MOVED for most keys.
-    mode = {"KADES_REDIS_CLUSTER": "true"} if config.redis_cluster else {}
+    # speaking so to a Redis Cluster's node got MOVED for most keys. Cluster or not is said
+    # either way, as the URL is; the Sentinels only when set: the failover fault hands the
+    # functions theirs through os.environ (tests/reliability/failover.py).
+    mode = {"KADES_REDIS_CLUSTER": str(config.redis_cluster).lower()}
     if config.redis_sentinels:
         mode |= {"KADES_REDIS_SENTINELS": config.redis_sentinels,
                  "KADES_REDIS_SENTINEL_MASTER": config.redis_sentinel_master}
