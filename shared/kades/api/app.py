@@ -2,7 +2,7 @@
 
 Order of a request: probes, OpenAPI document and dashboard files are public; every other
 route needs an API key or a JWT (401), then passes the caller's rate limit (429; 503 when
-Redis cannot be asked: the limiter fails closed), then runs. Errors are RFC 9457 problems
+Redis cannot be asked: the limiter fails closed; kades.api.ratelimit's leases), then runs. Errors are RFC 9457 problems
 (`application/problem+json`, kades.errors.error_body) listing every problem of a request and
 keeping v1's `error` member; a database or Redis outage answers 503. openapi.yaml describes
 exactly these routes.
@@ -100,7 +100,8 @@ def route(ctx: Context, request: flask.Request) -> flask.Response:
         response = error_response(401, "unauthorized", str(error))
         response.headers["WWW-Authenticate"] = 'Bearer realm="kades", X-API-Key'
         return response
-    decision = ratelimit.check(ctx.redis, caller.key_id, ratelimit.tier_limit(caller.tier, ctx.settings))
+    decision = ctx.local(ratelimit.leases).check(
+        ctx.redis, caller.key_id, ratelimit.tier_limit(caller.tier, ctx.settings))
     if not decision.allowed:
         response = error_response(429, "rate_limited",
                                   f"over {decision.limit.rate_per_min} requests per minute "

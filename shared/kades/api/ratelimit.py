@@ -3,34 +3,57 @@
 GCRA (the generic cell rate algorithm) keeps one number per key, the theoretical arrival
 time: a request is allowed when it is at most `burst` request-intervals ahead of now. So a
 key may send `burst` requests at once, then `rate_per_min` per minute, and no fixed window
-boundary ever lets twice the rate through. One Lua call per request, atomic across replicas.
+boundary ever lets twice the rate through. One Lua call, atomic across replicas.
 If Redis cannot be asked, the caller answers 503: the limiter fails closed, never open.
+
+Leases: a Redis round trip in the middle of a request cost the api's threaded server about
+as much CPU as the rest of a cached answer (docs/performance.md, "The api's rate limit").
+So a replica takes up to 1 % of a key's burst at once (`lease_size`: none for the standard
+tier's 100, 5 of premium's 500, at most LEASE_MAX) and serves the key's next requests from
+them without asking Redis. What GCRA granted is still what is served: the tokens were
+counted when taken. The cost is a bound instead of exactness: over any stretch of time a key
+is served at most its limit plus one lease per replica, and while one replica holds tokens
+another may refuse the key that many early. Tokens unused for LEASE_S lapse (lost to the key,
+never carried on). A key with a lease size of 1 asks Redis for every request, as before.
 """
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import redis
 
 from kades.keys import RATE_LIMIT
 from kades.settings import Settings
 
-# KEYS[1]; ARGV: now_ms, interval_ms, burst, cost -> {allowed, remaining, retry_after_ms, reset_ms}
+# KEYS[1]; ARGV: now_ms, interval_ms, burst, want, least
+# -> {granted, remaining, retry_after_ms, reset_ms}: as many tokens as are there up to `want`,
+# none when fewer than `least` (then retry_after_ms says when `least` will be)
 _GCRA = """
-local now, interval, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local now, interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local want, least = tonumber(ARGV[4]), tonumber(ARGV[5])
 local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
 if tat < now then tat = now end
-local new_tat = tat + interval * cost
-local allow_at = new_tat - interval * burst
-if allow_at > now then
-  return {0, math.floor((now - (tat - interval * burst)) / interval), allow_at - now, tat - now}
+local granted = math.min(want, math.max(least, math.floor((now - (tat - interval * burst)) / interval) + 1))
+while granted >= least and tat + interval * granted - interval * burst > now do
+  granted = granted - 1
 end
+if granted < least then
+  return {0, math.floor((now - (tat - interval * burst)) / interval),
+          tat + interval * least - interval * burst - now, tat - now}
+end
+local new_tat = tat + interval * granted
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
-return {1, math.floor((now - allow_at) / interval), 0, new_tat - now}
+return {granted, math.floor((now - (new_tat - interval * burst)) / interval), 0, new_tat - now}
 """
 
+LEASE_SHARE = 100   # a lease is at most 1/LEASE_SHARE of a key's burst
+LEASE_MAX = 64      # and at most this many tokens
+LEASE_S = 1.0       # leased tokens unused this long lapse
+MAX_LEASED_KEYS = 10_000  # keys a process holds leases for; lapsed ones go first
 
 # Process-wide: the script's text and SHA are the same for every Context and every client.
 _scripts: list = []  # the registered GCRA script (its SHA), called with any client
@@ -64,15 +87,111 @@ def tier_limit(tier: str, settings: Settings) -> Limit:
             "enterprise": Limit(settings.enterprise_rate_per_min, settings.enterprise_burst)}[tier]
 
 
-def check(client: redis.Redis, key_id: str, limit: Limit, *, scope: str = "http",
-          cost: int = 1, now_s: float | None = None) -> Decision:
-    """Count one request of `key_id`; raises redis errors (the caller answers 503)."""
+def lease_size(limit: Limit) -> int:
+    """Tokens a replica takes from `limit` at once: 1 % of its burst, 1 to LEASE_MAX."""
+    return max(1, min(LEASE_MAX, limit.burst // LEASE_SHARE))
+
+
+def take(client: redis.Redis, key_id: str, limit: Limit, *, want: int = 1, least: int = 1,
+         scope: str = "http", now_s: float | None = None) -> tuple[int, Decision]:
+    """Take up to `want` tokens of `key_id`'s limit, none when fewer than `least` are there:
+    (tokens taken, the decision for a request that needs `least`). Raises redis errors (the
+    caller answers 503)."""
     now_ms = (time.time() if now_s is None else now_s) * 1000
     interval_ms = 60_000 / limit.rate_per_min
     if not _scripts:  # EVALSHA after the first call: the script is not sent each time
         _scripts.append(client.register_script(_GCRA))
-    allowed, remaining, retry_ms, reset_ms = _scripts[0](
+    granted, remaining, retry_ms, reset_ms = _scripts[0](
         keys=[RATE_LIMIT.format(key_id=key_id, scope=scope)],
-        args=[now_ms, interval_ms, limit.burst, cost], client=client)
-    return Decision(bool(allowed), limit, int(remaining), float(retry_ms) / 1000,
-                    float(reset_ms) / 1000)
+        args=[now_ms, interval_ms, limit.burst, want, least], client=client)
+    return int(granted), Decision(bool(granted), limit, int(remaining), float(retry_ms) / 1000,
+                                  float(reset_ms) / 1000)
+
+
+def check(client: redis.Redis, key_id: str, limit: Limit, *, scope: str = "http",
+          cost: int = 1, now_s: float | None = None) -> Decision:
+    """Count `cost` requests of `key_id` at once, all or none, in Redis (no lease)."""
+    return take(client, key_id, limit, want=cost, least=cost, scope=scope, now_s=now_s)[1]
+
+
+@dataclass
+class _Lease:
+    limit: Limit
+    tokens: int          # taken from Redis, not used yet
+    remaining: int       # what Redis had left when they were taken
+    reset_s: float       # its X-RateLimit-Reset then
+    taken_at: float      # clock time
+    refill: threading.Lock
+
+
+class Leases:
+    """The tokens this process took from keys' limits and has not used (`check`). One per
+    api Context (`leases`). Thread-safe; one round trip per key at a time: a thread finding the
+    lease empty while another refills it waits for that refill."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self._leases: dict[tuple[str, str], _Lease] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: redis.Redis, key_id: str, limit: Limit, *, scope: str = "http",
+              now_s: float | None = None) -> Decision:
+        """Count one request of `key_id`: from this process's lease when it holds a token,
+        else from Redis, taking a new lease (of `lease_size(limit)`) as it does."""
+        size = lease_size(limit)
+        if size == 1:
+            return check(client, key_id, limit, scope=scope, now_s=now_s)
+        name = (key_id, scope)
+        used = self._use(name, limit)
+        if used is not None:
+            return used
+        with self._lease(name, limit).refill:  # one refill at a time; others wait for it
+            used = self._use(name, limit)
+            if used is not None:
+                return used
+            granted, decision = take(client, key_id, limit, want=size, scope=scope, now_s=now_s)
+            if granted > 1:
+                with self._lock:
+                    lease = self._leases.get(name)
+                    if lease is not None and lease.limit == limit:
+                        lease.tokens, lease.remaining = granted - 1, decision.remaining
+                        lease.reset_s, lease.taken_at = decision.reset_s, self.clock()
+            return Decision(decision.allowed, limit, decision.remaining + max(0, granted - 1),
+                            decision.retry_after_s, decision.reset_s)
+
+    def _use(self, name: tuple[str, str], limit: Limit) -> Decision | None:
+        """A token of the lease, if it holds one that has not lapsed."""
+        now = self.clock()
+        with self._lock:
+            lease = self._leases.get(name)
+            if lease is None or lease.tokens <= 0 or lease.limit != limit:
+                return None
+            held_s = now - lease.taken_at
+            if held_s >= LEASE_S:
+                lease.tokens = 0  # lapsed: counted in Redis, lost to the key
+                return None
+            lease.tokens -= 1
+            return Decision(True, limit, lease.remaining + lease.tokens, 0.0,
+                            max(0.0, lease.reset_s - held_s))
+
+    def _lease(self, name: tuple[str, str], limit: Limit) -> _Lease:
+        with self._lock:
+            lease = self._leases.get(name)
+            if lease is None or lease.limit != limit:  # a new key, or its tier changed
+                if len(self._leases) >= MAX_LEASED_KEYS:
+                    self._forget_some()
+                lease = self._leases[name] = _Lease(limit, 0, 0, 0.0, 0.0, threading.Lock())
+            return lease
+
+    def _forget_some(self) -> None:
+        """Make room (under the lock): lapsed and empty leases go, else the oldest key's."""
+        now = self.clock()
+        idle = [name for name, lease in self._leases.items()
+                if lease.tokens <= 0 or now - lease.taken_at >= LEASE_S]
+        for name in idle or [next(iter(self._leases))]:
+            del self._leases[name]
+
+
+def leases(ctx) -> Leases:
+    """The api process's leases, one per Context (`ctx.local`)."""
+    return Leases()
