@@ -2,7 +2,8 @@
 
 Order of a request: probes, OpenAPI document and dashboard files are public; every other
 route needs an API key or a JWT (401), then passes the caller's rate limit (429; 503 when
-Redis cannot be asked: the limiter fails closed; kades.api.ratelimit's leases), then runs. Errors are RFC 9457 problems
+Redis cannot be asked: the limiter fails closed; most requests are served from the tokens a
+replica leased, kades.api.ratelimit.Leases), then runs. Errors are RFC 9457 problems
 (`application/problem+json`, kades.errors.error_body) listing every problem of a request and
 keeping v1's `error` member; a database or Redis outage answers 503. openapi.yaml describes
 exactly these routes.

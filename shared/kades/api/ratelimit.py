@@ -7,14 +7,16 @@ boundary ever lets twice the rate through. One Lua call, atomic across replicas.
 If Redis cannot be asked, the caller answers 503: the limiter fails closed, never open.
 
 Leases: a Redis round trip in the middle of a request cost the api's threaded server about
-as much CPU as the rest of a cached answer (docs/performance.md, "The api's rate limit").
+as much CPU as the rest of a cached answer (docs/performance.md, "Where each goal stands").
 So a replica takes up to 1 % of a key's burst at once (`lease_size`: none for the standard
 tier's 100, 5 of premium's 500, at most LEASE_MAX) and serves the key's next requests from
 them without asking Redis. What GCRA granted is still what is served: the tokens were
 counted when taken. The cost is a bound instead of exactness: over any stretch of time a key
-is served at most its limit plus one lease per replica, and while one replica holds tokens
-another may refuse the key that many early. Tokens unused for LEASE_S lapse (lost to the key,
-never carried on). A key with a lease size of 1 asks Redis for every request, as before.
+is served at most its limit plus one lease per replica, and while other replicas hold tokens
+a replica may refuse the key that many early. Tokens unused LEASE_S after they were taken
+lapse: never served later, they go back to Redis with the replica's next lease of the key
+(lost, a request a second to each of two replicas would cost a premium key twice its rate).
+A key with a lease size of 1 asks Redis for every request, as before.
 """
 from __future__ import annotations
 
@@ -29,14 +31,17 @@ import redis
 from kades.keys import RATE_LIMIT
 from kades.settings import Settings
 
-# KEYS[1]; ARGV: now_ms, interval_ms, burst, want, least
-# -> {granted, remaining, retry_after_ms, reset_ms}: as many tokens as are there up to `want`,
-# none when fewer than `least` (then retry_after_ms says when `least` will be)
+# KEYS[1]; ARGV: now_ms, interval_ms, burst, want, least, returned
+# -> {granted, remaining, retry_after_ms, reset_ms}: gives back `returned` tokens taken earlier
+# and never served, then grants as many tokens as are there up to `want`, none when fewer than
+# `least` (then retry_after_ms says when `least` will be). With want = least = cost >= 1 and
+# nothing returned it decides and answers as before the leases (but `cost` for its allowed 1).
 _GCRA = """
 local now, interval, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local want, least = tonumber(ARGV[4]), tonumber(ARGV[5])
-local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+local want, least, returned = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1]) - interval * returned
 if tat < now then tat = now end
+-- a guess by division, one more than fits; the loop's exact test decides (float rounding)
 local granted = math.min(want, math.max(least, math.floor((now - (tat - interval * burst)) / interval) + 1))
 while granted >= least and tat + interval * granted - interval * burst > now do
   granted = granted - 1
@@ -52,8 +57,9 @@ return {granted, math.floor((now - (new_tat - interval * burst)) / interval), 0,
 
 LEASE_SHARE = 100   # a lease is at most 1/LEASE_SHARE of a key's burst
 LEASE_MAX = 64      # and at most this many tokens
-LEASE_S = 1.0       # leased tokens unused this long lapse
+LEASE_S = 1.0       # leased tokens unused this long after they were taken lapse
 MAX_LEASED_KEYS = 10_000  # keys a process holds leases for; lapsed ones go first
+REFILL_WAIT_S = 0.05  # a request waits this long for another's refill, then asks itself
 
 # Process-wide: the script's text and SHA are the same for every Context and every client.
 _scripts: list = []  # the registered GCRA script (its SHA), called with any client
@@ -93,17 +99,18 @@ def lease_size(limit: Limit) -> int:
 
 
 def take(client: redis.Redis, key_id: str, limit: Limit, *, want: int = 1, least: int = 1,
-         scope: str = "http", now_s: float | None = None) -> tuple[int, Decision]:
-    """Take up to `want` tokens of `key_id`'s limit, none when fewer than `least` are there:
-    (tokens taken, the decision for a request that needs `least`). Raises redis errors (the
-    caller answers 503)."""
+         returned: int = 0, scope: str = "http",
+         now_s: float | None = None) -> tuple[int, Decision]:
+    """Take up to `want` tokens of `key_id`'s limit, none when fewer than `least` are there,
+    after giving back `returned` tokens taken earlier and never served: (tokens taken, the
+    decision for a request that needs `least`). Raises redis errors (the caller answers 503)."""
     now_ms = (time.time() if now_s is None else now_s) * 1000
     interval_ms = 60_000 / limit.rate_per_min
     if not _scripts:  # EVALSHA after the first call: the script is not sent each time
         _scripts.append(client.register_script(_GCRA))
     granted, remaining, retry_ms, reset_ms = _scripts[0](
         keys=[RATE_LIMIT.format(key_id=key_id, scope=scope)],
-        args=[now_ms, interval_ms, limit.burst, want, least], client=client)
+        args=[now_ms, interval_ms, limit.burst, want, least, returned], client=client)
     return int(granted), Decision(bool(granted), limit, int(remaining), float(retry_ms) / 1000,
                                   float(reset_ms) / 1000)
 
@@ -122,15 +129,18 @@ class _Lease:
     reset_s: float       # its X-RateLimit-Reset then
     taken_at: float      # clock time
     refill: threading.Lock
+    lapsed: int = 0      # tokens that lapsed unused, given back with the next lease
 
 
 class Leases:
     """The tokens this process took from keys' limits and has not used (`check`). One per
-    api Context (`leases`). Thread-safe; one round trip per key at a time: a thread finding the
-    lease empty while another refills it waits for that refill."""
+    api Context (`leases`). Thread-safe; one refill per key at a time: a thread finding the
+    lease empty while another refills it waits for that refill (up to `refill_wait_s`)."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
+                 refill_wait_s: float = REFILL_WAIT_S):
         self.clock = clock
+        self.refill_wait_s = refill_wait_s
         self._leases: dict[tuple[str, str], _Lease] = {}
         self._lock = threading.Lock()
 
@@ -145,19 +155,35 @@ class Leases:
         used = self._use(name, limit)
         if used is not None:
             return used
-        with self._lease(name, limit).refill:  # one refill at a time; others wait for it
+        lease = self._lease(name, limit)
+        # one refill at a time, others wait for it; but not behind a refill that hangs (Redis
+        # slow or away: each would wait out its own timeout in turn): past refill_wait_s a
+        # request asks Redis for its one token itself
+        if not lease.refill.acquire(timeout=self.refill_wait_s):
+            return check(client, key_id, limit, scope=scope, now_s=now_s)
+        try:
             used = self._use(name, limit)
             if used is not None:
                 return used
-            granted, decision = take(client, key_id, limit, want=size, scope=scope, now_s=now_s)
-            if granted > 1:
+            with self._lock:
+                returned, lease.lapsed = lease.lapsed, 0
+            try:
+                granted, decision = take(client, key_id, limit, want=size,
+                                         returned=returned, scope=scope, now_s=now_s)
+            except BaseException:  # not given back: the next refill gives them back
                 with self._lock:
-                    lease = self._leases.get(name)
-                    if lease is not None and lease.limit == limit:
-                        lease.tokens, lease.remaining = granted - 1, decision.remaining
-                        lease.reset_s, lease.taken_at = decision.reset_s, self.clock()
+                    lease.lapsed += returned
+                raise
+            if granted > 1:
+                # into the lease whose refill lock this is: one put in its place meanwhile
+                # (another tier, _forget_some) has its own lock and tokens, not overwritten
+                with self._lock:
+                    lease.tokens, lease.remaining = granted - 1, decision.remaining
+                    lease.reset_s, lease.taken_at = decision.reset_s, self.clock()
             return Decision(decision.allowed, limit, decision.remaining + max(0, granted - 1),
                             decision.retry_after_s, decision.reset_s)
+        finally:
+            lease.refill.release()
 
     def _use(self, name: tuple[str, str], limit: Limit) -> Decision | None:
         """A token of the lease, if it holds one that has not lapsed."""
@@ -168,7 +194,7 @@ class Leases:
                 return None
             held_s = now - lease.taken_at
             if held_s >= LEASE_S:
-                lease.tokens = 0  # lapsed: counted in Redis, lost to the key
+                lease.lapsed, lease.tokens = lease.lapsed + lease.tokens, 0  # back with the next lease
                 return None
             lease.tokens -= 1
             return Decision(True, limit, lease.remaining + lease.tokens, 0.0,
@@ -184,10 +210,11 @@ class Leases:
             return lease
 
     def _forget_some(self) -> None:
-        """Make room (under the lock): lapsed and empty leases go, else the oldest key's."""
+        """Make room (under the lock): lapsed and empty leases go, else the oldest key's. Not
+        one being refilled: it is empty only until its refill writes its tokens."""
         now = self.clock()
-        idle = [name for name, lease in self._leases.items()
-                if lease.tokens <= 0 or now - lease.taken_at >= LEASE_S]
+        idle = [name for name, lease in self._leases.items() if not lease.refill.locked()
+                and (lease.tokens <= 0 or now - lease.taken_at >= LEASE_S)]
         for name in idle or [next(iter(self._leases))]:
             del self._leases[name]
 
