@@ -74,7 +74,8 @@ def test_a_lease_serves_the_burst_exactly_with_one_round_trip_per_lease(redis_co
     counted, leases = Counted(redis_conn), Leases(clock=frozen_clock)
     decisions = [leases.check(counted, "k", limit, now_s=T0) for _ in range(1050)]
     allowed = [d for d in decisions if d.allowed]
-    print(f"\n1,050 requests on a burst of 1,000: {len(allowed)} allowed, {counted.calls} round trips")
+    print(f"\n1,050 requests on a burst of 1,000: {len(allowed)} allowed, "
+          f"{counted.calls} round trips")
     assert len(allowed) == 1000 and all(not d.allowed for d in decisions[1000:])
     assert counted.calls == 100 + 50  # a lease per 10 allowed; each refusal asks Redis
     # the headers count down one by one, leased tokens included
@@ -109,7 +110,8 @@ def test_two_replicas_together_serve_the_burst_and_refuse_at_most_a_lease_early(
         allowed += decision.allowed
         if not decision.allowed and first_refusal is None:
             first_refusal = allowed
-    print(f"\ntwo replicas, burst 1,000: {allowed} allowed, the first refusal after {first_refusal}")
+    print(f"\ntwo replicas, burst 1,000: {allowed} allowed, "
+          f"the first refusal after {first_refusal}")
     assert allowed == 1000  # what one replica held was served to the requests it got
     assert 1000 - lease_size(limit) <= first_refusal <= 1000
 

@@ -42,7 +42,8 @@ local want, least, returned = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARG
 local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1]) - interval * returned
 if tat < now then tat = now end
 -- a guess by division, one more than fits; the loop's exact test decides (float rounding)
-local granted = math.min(want, math.max(least, math.floor((now - (tat - interval * burst)) / interval) + 1))
+local granted = math.floor((now - (tat - interval * burst)) / interval) + 1
+granted = math.min(want, math.max(least, granted))
 while granted >= least and tat + interval * granted - interval * burst > now do
   granted = granted - 1
 end
@@ -193,8 +194,8 @@ class Leases:
             if lease is None or lease.tokens <= 0 or lease.limit != limit:
                 return None
             held_s = now - lease.taken_at
-            if held_s >= LEASE_S:
-                lease.lapsed, lease.tokens = lease.lapsed + lease.tokens, 0  # back with the next lease
+            if held_s >= LEASE_S:  # lapsed: given back with the next lease
+                lease.lapsed, lease.tokens = lease.lapsed + lease.tokens, 0
                 return None
             lease.tokens -= 1
             return Decision(True, limit, lease.remaining + lease.tokens, 0.0,
