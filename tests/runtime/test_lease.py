@@ -151,6 +151,25 @@ def test_renewal_stops_and_done_is_refused_once_another_owner_took_the_claim(red
     assert redis_conn.get(claim.key) == b"processing:intruder"
 
 
+def test_a_claim_taken_while_the_renewer_sleeps_towards_another_is_renewed(redis_conn):
+    """The renewer is woken only for a lease due before it wakes anyway (not for every event):
+    a claim taken after another, while the renewer sleeps towards the first's renewal, is
+    still renewed in time, lease after lease."""
+    def claim(event_id: str):
+        event = decode(*binary(event_id=event_id))[0]
+        return dedup.claim(redis_conn, "counter", event, lease_s=0.3,
+                           abandoned=TtlCache(ttl_s=0.3))
+
+    first, second = claim("first"), claim("second")
+    with dedup.renewed(redis_conn, first):
+        time.sleep(0.02)  # the renewer sleeps towards the first's renewal (0.1 s on)
+    with dedup.renewed(redis_conn, second) as lease:
+        assert dedup._renewer._wakes_at <= lease.due  # so adding it woke nothing
+        time.sleep(1.0)  # three leases: only renewals keep it
+        assert not lease.lost.is_set() and 0 < redis_conn.pttl(second.key) <= 300
+        lease.check()
+
+
 def test_a_claim_this_process_could_not_give_back_is_taken_over_at_once_here(redis_conn):
     event = decode(*binary(event_id="abandoned"))[0]
     now = [0.0]

@@ -337,12 +337,18 @@ class Lease:
 
 
 class _Renewer:
-    """One thread per process renews every claim its handlers hold, a third of a lease apart."""
+    """One thread per process renews every claim its handlers hold, a third of a lease apart.
+
+    It is woken only for a lease due before it wakes anyway: woken for every event, it cost
+    each event a thread switch and a GIL hand-over, about what a Redis round trip costs a
+    threaded server (docs/performance.md, "Runtime and Redis"). Leases come a third of a lease
+    from now, so while handlers run one after another it wakes once per third of a lease."""
 
     def __init__(self):
         self._leases: set[Lease] = set()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._wakes_at = math.inf  # when the thread wakes by itself (monotonic)
 
     def add(self, lease: Lease) -> None:
         with self._changed:
@@ -351,7 +357,8 @@ class _Renewer:
                 self._thread = threading.Thread(target=self._run, name="kades-claim-renewer",
                                                 daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            elif lease.due < self._wakes_at:
+                self._changed.notify()
 
     def remove(self, lease: Lease) -> None:
         with self._changed:
@@ -364,8 +371,10 @@ class _Renewer:
                 due = [lease for lease in self._leases if lease.due <= now]
                 if not due:
                     soonest = min((lease.due for lease in self._leases), default=math.inf)
-                    self._changed.wait(min(soonest - now, 60.0))
+                    self._wakes_at = min(soonest, now + 60.0)
+                    self._changed.wait(self._wakes_at - now)
                     continue
+                self._wakes_at = -math.inf  # renewing: it looks again before it sleeps
             for lease in due:  # outside the lock: a slow Redis holds up no handler
                 lease.renew()
 
