@@ -161,13 +161,54 @@ def test_a_claim_taken_while_the_renewer_sleeps_towards_another_is_renewed(redis
                            abandoned=TtlCache(ttl_s=0.3))
 
     first, second = claim("first"), claim("second")
-    with dedup.renewed(redis_conn, first):
-        time.sleep(0.02)  # the renewer sleeps towards the first's renewal (0.1 s on)
-    with dedup.renewed(redis_conn, second) as lease:
-        assert dedup._renewer._wakes_at <= lease.due  # so adding it woke nothing
-        time.sleep(1.0)  # three leases: only renewals keep it
-        assert not lease.lost.is_set() and 0 < redis_conn.pttl(second.key) <= 300
-        lease.check()
+    with dedup.renewed(redis_conn, first) as earlier:
+        wait_until(lambda: dedup._renewer._wakes_at == earlier.due, timeout_s=5,
+                   what="the renewer to sleep towards the first claim's renewal")
+        with dedup.renewed(redis_conn, second) as lease:
+            assert dedup._renewer._wakes_at <= lease.due  # so adding it woke nothing
+            time.sleep(1.0)  # three leases: only renewals keep it
+            assert not lease.lost.is_set() and 0 < redis_conn.pttl(second.key) <= 300
+            lease.check()
+
+
+class CountedLease:
+    """What the renewer needs of a Lease, without Redis: renew() counts."""
+
+    def __init__(self, lease_s: float):
+        self.lease_s, self.renewals = lease_s, 0
+        self.due = time.monotonic() + lease_s / 3
+
+    def renew(self) -> None:
+        self.renewals += 1
+        self.due = time.monotonic() + self.lease_s / 3
+
+
+def test_a_forked_child_renews_only_its_own_claims_and_its_renewer_is_woken():
+    """A child forked while the renewer sleeps starts afresh: the parent's thread left a
+    waiter in the Condition that took the child's first wake-up (a lease due sooner went
+    unrenewed), and the parent's leases are its handlers', not the child's."""
+    held = CountedLease(30.0)
+    dedup._renewer.add(held)
+    try:
+        wait_until(lambda: dedup._renewer._wakes_at == held.due, timeout_s=5,
+                   what="the renewer to sleep towards the held claim's renewal")
+        pid = os.fork()
+        if pid == 0:
+            status = 1
+            try:
+                longer, shorter = CountedLease(3.0), None
+                dedup._renewer.add(longer)  # starts the child's renewer, due in 1 s
+                wait_until(lambda: dedup._renewer._wakes_at == longer.due, timeout_s=5,
+                           what="the child's renewer to sleep")
+                shorter = CountedLease(0.3)  # due in 0.1 s: must wake it
+                dedup._renewer.add(shorter)
+                time.sleep(0.25)
+                status = 0 if shorter.renewals and held not in dedup._renewer._leases else 1
+            finally:
+                os._exit(status)
+        assert os.waitpid(pid, 0)[1] == 0
+    finally:
+        dedup._renewer.remove(held)
 
 
 def test_a_claim_this_process_could_not_give_back_is_taken_over_at_once_here(redis_conn):

@@ -339,10 +339,11 @@ class Lease:
 class _Renewer:
     """One thread per process renews every claim its handlers hold, a third of a lease apart.
 
-    It is woken only for a lease due before it wakes anyway: woken for every event, it cost
-    each event a thread switch and a GIL hand-over, about what a Redis round trip costs a
-    threaded server (docs/performance.md, "Runtime and Redis"). Leases come a third of a lease
-    from now, so while handlers run one after another it wakes once per third of a lease."""
+    It is woken only for a lease due before it wakes anyway (a shorter lease, or the first
+    after it found none); the others are renewed when it wakes. Woken for every event, it cost
+    each event a thread switch and a GIL hand-over (docs/performance.md, "Runtime and Redis").
+    A lease falls due a third of a lease after it is taken, so while handlers run one after
+    another it wakes about once per third of a lease."""
 
     def __init__(self):
         self._leases: set[Lease] = set()
@@ -353,7 +354,7 @@ class _Renewer:
     def add(self, lease: Lease) -> None:
         with self._changed:
             self._leases.add(lease)
-            if self._thread is None or not self._thread.is_alive():  # first, or forked
+            if self._thread is None or not self._thread.is_alive():  # first, or it died
                 self._thread = threading.Thread(target=self._run, name="kades-claim-renewer",
                                                 daemon=True)
                 self._thread.start()
@@ -363,6 +364,13 @@ class _Renewer:
     def remove(self, lease: Lease) -> None:
         with self._changed:
             self._leases.discard(lease)
+
+    def _forked(self) -> None:
+        """In a child after os.fork(), start afresh: the parent's thread is gone, but the
+        waiter it left in the Condition is not, and would take the next notify (the child's
+        thread would sleep through a lease due sooner); its lock may be held; and the leases
+        are those of the parent's handlers, which run there, not here."""
+        self.__init__()
 
     def _run(self) -> None:
         while True:
@@ -382,6 +390,7 @@ class _Renewer:
 # Process-wide on purpose, like the connection pools (kades.clients): one thread renews the
 # leases of every function and Context of the process; it keeps no state past a handler's run.
 _renewer = _Renewer()
+os.register_at_fork(after_in_child=_renewer._forked)
 
 
 @contextlib.contextmanager
