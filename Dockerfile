@@ -1,6 +1,13 @@
 # One image per function: docker build --build-arg FUNCTION=risk-scoring -t kades/risk-scoring .
 # (`make images` builds them all). The shared package is installed, not copied beside the
 # function, because functions-framework puts only the function's folder on the import path.
+# The shared package as a wheel, built where there is a C compiler (the full image; the slim
+# one has none): its temporal one pass is compiled by Cython (shared/setup.py). Both images
+# are the same Debian and CPython 3.11, so the compiled module runs in the slim one.
+FROM python:3.11 AS shared-wheel
+COPY shared/ /src/shared/
+RUN pip wheel --no-deps --no-cache-dir --wheel-dir /wheels /src/shared
+
 FROM python:3.11-slim
 
 ARG FUNCTION
@@ -19,8 +26,8 @@ WORKDIR /app
 # package at its locked version, each file checked against its hash (requirements/README.md).
 COPY requirements/ requirements/
 RUN pip install --require-hashes -r "requirements/functions/${FUNCTION}.lock"
-COPY shared/ shared/
-RUN pip install --no-deps ./shared && rm -rf shared/build
+COPY --from=shared-wheel /wheels/ /tmp/wheels/
+RUN pip install --no-deps /tmp/wheels/kades-*.whl && rm -rf /tmp/wheels
 COPY functions/${FUNCTION}/main.py function/main.py
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin kades

@@ -9,7 +9,9 @@ STAMP  := $(VENV)/.installed-stamp
 
 # Installs the locks, not the inputs: every package, indirect ones too, at the version and
 # with the hashes in requirements/*.lock (requirements/README.md).
-$(STAMP): requirements/dev.lock requirements/postgres-fallback.lock shared/pyproject.toml
+# shared/setup.py compiles kades/temporal/fused.py in place: an edit of it builds it again.
+$(STAMP): requirements/dev.lock requirements/postgres-fallback.lock shared/pyproject.toml \
+          shared/setup.py shared/kades/temporal/fused.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock

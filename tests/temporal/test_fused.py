@@ -1,13 +1,17 @@
 """The ensemble's one pass (kades.temporal.fused) against its members stepped one by one: the
 same scores, the same member behind each, the same alerts with the same details and the same
-state to the last bit, on real pump-and-dump tapes and on simulator series."""
+state to the last bit, on real pump-and-dump tapes and on simulator series. Every test runs
+twice: on the module Cython compiled from fused.py (shared/setup.py) and on fused.py run as
+Python, which is what a machine without a C compiler runs."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import math
 import pickle
 import random
+from pathlib import Path
 
 import pytest
 from benchmark import PUMP_DIR, trades_to_ticks
@@ -15,9 +19,31 @@ from shared_material import needs
 
 from kades.simulate.market import simulate_market
 from kades.simulate.series import SERIES_KINDS, simulate_series
+from kades.temporal import ensemble as ensemble_module
+from kades.temporal import fused
 from kades.temporal.ensemble import TemporalEnsemble
 from kades.temporal.policy import FILTER_PARAMS, new_monitor, step
 from kades.temporal.threshold import ThresholdFilter
+
+
+def source_module():
+    """kades.temporal.fused run as Python from its source, whether or not it is compiled."""
+    spec = importlib.util.spec_from_file_location(
+        "kades.temporal.fused_source", Path(fused.__file__).with_name("fused.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert not module.COMPILED
+    return module
+
+
+@pytest.fixture(autouse=True, params=["compiled", "source"])
+def one_pass(request, monkeypatch):
+    """The one pass every ensemble of the test steps: compiled, or from its source."""
+    if request.param == "source":
+        monkeypatch.setattr(ensemble_module, "fused", source_module())
+    elif not fused.COMPILED:
+        pytest.skip("kades.temporal.fused is not compiled here (no C compiler at `make setup`)")
+    return ensemble_module.fused
 
 
 def reference_monitor(*, log_scale: bool = True) -> ThresholdFilter:
@@ -170,18 +196,17 @@ def test_the_one_pass_state_is_the_members_whenever_it_is_read():
         carried.to_state())
 
 
-def test_only_the_default_three_windows_take_the_one_pass():
-    from kades.temporal import fused
+def test_only_the_default_three_windows_take_the_one_pass(one_pass):
     from kades.temporal.ensemble import MEMBERS
     from kades.temporal.multiwindow import MultiWindowReturnDetector
     members = [member() for member in MEMBERS]
-    assert fused.fits(members)
+    assert one_pass.fits(members)
     members[1] = MultiWindowReturnDetector(windows_s=(60.0, 300.0))
-    assert not fused.fits(members)
+    assert not one_pass.fits(members)
     from kades.temporal.levelrange import LevelRangeDetector
     members = [member() for member in MEMBERS]
     members[-1] = LevelRangeDetector(log_scale=False)
-    assert not fused.fits(members)
+    assert not one_pass.fits(members)
 
 
 def pool_pulled_empty(seed: int) -> list[dict]:

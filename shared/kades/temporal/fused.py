@@ -36,6 +36,11 @@ from __future__ import annotations
 import math
 from typing import Generator
 
+try:
+    import cython
+except ImportError:  # not compiled: the annotations below are never evaluated
+    pass
+
 from kades.temporal.base import (MAX_GRID_STEP as _MAX_GRID, NORMAL_TAIL_Z,
                                  RESOLUTION_GROWTH as _GROWTH, update_resolution)
 from kades.temporal.detector import ReturnSpikeDetector
@@ -56,6 +61,7 @@ _WEIGHTS: dict[tuple, dict] = {}   # parameters -> {elapsed: weights}, shared by
 # update_tail's quantile steps (kades.temporal.base), as it computes them
 _UP, _DOWN = 0.99, 0.99 - 1.0
 _log, _sqrt = math.log, math.sqrt
+COMPILED = not __file__.endswith(".py")  # this source as Cython built it (shared/setup.py)
 
 
 def fits(members: list) -> bool:
@@ -117,6 +123,39 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
     weights_at = _weights_of(members)
     known = _WEIGHTS[_parameters(members)]   # weights_at's table, looked up without a call
     log_scale = mw.log_scale
+    # C types for the compiled build (setup.py: Cython, when a compiler is there); Python
+    # never evaluates a local's annotation. Values that may be None stay objects.
+    r_min_scale: float; r_grid: float; r_min_vscale: float; r_half2: float; r_clip: float
+    m_floor: float; m_grid: float; m_clip: float; m_half2: float; m_trend: float
+    p_min_scale: float; p_min_vscale: float; p_half2: float; p_grids: float
+    l_min_scale: float; l_half2: float
+    v_min_var: float; v_grid: float; v_short_half: float; v_half: float; v_half2: float
+    v_clip2: float
+    g_grace_s: float; g_half: float; g_ratio: float; g_clip: float; g_floor: float
+    g_half2: float; g_accept: float
+    r_grace: cython.long; m_grace: cython.long; p_grace: cython.long; l_grace: cython.long
+    v_grace: cython.long; g_grace: cython.long
+    r_returns: cython.long; r_volumes: cython.long; m_seen: cython.long; p_seen: cython.long
+    p_volumes: cython.long; l_seen: cython.long; v_seen: cython.long; f_seen: cython.long
+    g_seen: cython.long
+    r_scale: float; r_res: float; r_tail: float; r_vlevel: float; r_vscale: float
+    m_res: float; m_tail: float
+    p_scale: float; p_short: float; p_long: float; p_vscale: float; p_res: float
+    l_scale: float; v_short: float; v_long: float; v_res: float; v_tail: float
+    f_up: float; f_down: float; f_fast: float; f_slow: float; f_signal: float
+    g_mean: float; g_dev: float; g_step: float; g_smooth: float; g_res: float; g_acc: float
+    r_move: float; r_z: float; v_next: float; g_next: float
+    level: float; elapsed: float; v_rate: float; root: float; g_fade: float
+    w_root0: float; w_root1: float; w_root2: float
+    spike: float; crash: float; volume_spike: float; pump: float; dump: float; drop: float
+    regime: float; spread: float; grid: float; z: float; score: float; excess: float
+    a0: float; a1: float; a2: float; b0: float; b1: float; b2: float
+    s0: float; s1: float; s2: float; best: float; best_size: float
+    z_price: float; z_volume: float; short: float; rate: float; cap: float; floor: float
+    ratio: float; scale: float; size: float; cut: float; grid_was: float; move: float
+    grown: float; grid_step: float; decay: float; value: float; count: float
+    deviation: float; log_return: float; gap: float; trend: float; average: float
+    bias: float; judged: float
     # parameters
     r_grace, r_min_scale, r_grid, r_min_vscale = (rs.grace_period, rs.min_return_scale,
                                                   rs.grid_steps, rs.min_volume_scale)
