@@ -6,6 +6,7 @@ Python, which is what a machine without a C compiler runs."""
 from __future__ import annotations
 
 import csv
+import doctest
 import importlib.util
 import json
 import math
@@ -44,6 +45,17 @@ def one_pass(request, monkeypatch):
     elif not fused.COMPILED:
         pytest.skip("kades.temporal.fused is not compiled here (no C compiler at `make setup`)")
     return ensemble_module.fused
+
+
+
+def test_the_module_examples(one_pass):
+    """fused.py's docstring examples, on the compiled module and on the source (pytest.ini
+    keeps the file out of --doctest-modules)."""
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(one_pass, one_pass.__name__):
+        runner.run(test)
+    failed, attempted = runner.summarize(verbose=False)
+    assert attempted >= 3 and not failed
 
 
 def reference_monitor(*, log_scale: bool = True) -> ThresholdFilter:
