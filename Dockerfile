@@ -5,8 +5,10 @@
 # one has none): its temporal one pass is compiled by Cython (shared/setup.py). Both images
 # are the same Debian and CPython 3.11, so the compiled module runs in the slim one.
 FROM python:3.11 AS shared-wheel
+COPY requirements/build.lock /src/requirements/build.lock
+RUN pip install --no-cache-dir --require-hashes -r /src/requirements/build.lock
 COPY shared/ /src/shared/
-RUN pip wheel --no-deps --no-cache-dir --wheel-dir /wheels /src/shared
+RUN pip wheel --no-deps --no-build-isolation --no-cache-dir --wheel-dir /wheels /src/shared
 
 FROM python:3.11-slim
 

