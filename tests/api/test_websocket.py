@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import time
 import uuid
 
@@ -15,9 +16,11 @@ from apiserver import ApiServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from kades.alerts import stream
+from kades.api import websocket
 from kades.api.websocket import REPLAY_PAGE
 from kades.keys import ALERT_STREAM
 from kades.api.wsprotocol import MAX_MESSAGE_BYTES
+from kades.runtime.function import Context
 
 pytestmark = pytest.mark.slow  # starts processes
 
@@ -234,3 +237,28 @@ def test_at_most_ten_connections_per_key(server, make_key):
     closed_by_server(extra)
     for ws in sockets:
         ws.close()
+
+
+class LateHub(websocket.Hub):
+    """A hub whose thread is slow to run, as on a loaded replica."""
+
+    def _run(self) -> None:
+        time.sleep(0.5)
+        super()._run()
+
+
+def test_an_alert_published_after_a_connection_joined_reaches_it_however_late_the_hub_runs(
+        kades_settings, redis_conn):
+    stream.publish(redis_conn, "before", alert("before"))  # the stream is not empty
+    hub = LateHub(Context("api", kades_settings))
+    try:
+        inbox: queue.Queue = queue.Queue()
+        hub.join(inbox)
+        stream.publish(redis_conn, "after", alert("after"))  # while the hub's thread sleeps
+        _, got = inbox.get(timeout=5)
+        assert got["data"]["token"] == "after"
+        assert inbox.empty()  # and not what came before it
+    finally:
+        hub.stop()
+    hub._thread.join(timeout=5)
+    assert not hub._thread.is_alive()

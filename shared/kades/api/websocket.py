@@ -52,14 +52,30 @@ READER_POLL_S = 1.0  # how long a reader waits for the client before it looks ag
 REPLAY_PAGE = 1000   # stream entries read at once while replaying
 
 class Hub:
-    """Follows the alert stream and hands every alert to every local connection's queue."""
+    """Follows the alert stream and hands every alert to every local connection's queue.
+
+    It follows the stream from its newest entry as of when it is made, before the first
+    connection joins and is welcomed. Were that left to the thread's first run, a replica's
+    first client could subscribe before it (a loaded process, a cluster client still
+    learning its slots) and miss an alert published meanwhile: a CI run did. Only when Redis
+    is away at that moment does the thread take it later."""
 
     def __init__(self, ctx: Context):
         self._ctx = ctx
         self._lock = threading.Lock()
         self._queues: set[queue.Queue] = set()
+        try:
+            self._start_id: str | None = stream.last_id(ctx.redis)
+        except clients.TEMPORARY_ERRORS as error:
+            log(logger, logging.WARNING, "alert stream unavailable", error=str(error))
+            self._start_id = None
+        self._stopped = threading.Event()  # a process's hub runs as long as it; tests stop theirs
         self._thread = threading.Thread(target=self._run, name="ws-hub", daemon=True)
         self._thread.start()
+
+    def stop(self) -> None:
+        """Let the thread end (within the stream read's block, a second)."""
+        self._stopped.set()
 
     def join(self, inbox: queue.Queue) -> None:
         with self._lock:
@@ -70,8 +86,8 @@ class Hub:
             self._queues.discard(inbox)
 
     def _run(self) -> None:
-        last_id = None
-        while True:
+        last_id = self._start_id
+        while not self._stopped.is_set():
             try:
                 client = self._ctx.redis
                 last_id = last_id or stream.last_id(client)
