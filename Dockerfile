@@ -29,7 +29,10 @@ WORKDIR /app
 COPY requirements/ requirements/
 RUN pip install --require-hashes -r "requirements/functions/${FUNCTION}.lock"
 COPY --from=shared-wheel /wheels/ /tmp/wheels/
-RUN pip install --no-deps /tmp/wheels/kades-*.whl && rm -rf /tmp/wheels
+# optional in shared/setup.py, the compiled module is checked here: built, and loading in
+# this image (a failed build would ship the slower pass; one that does not load, no function)
+RUN pip install --no-deps /tmp/wheels/kades-*.whl && rm -rf /tmp/wheels \
+ && python -c 'import kades.temporal.fused as f; assert f.COMPILED, f.__file__'
 COPY functions/${FUNCTION}/main.py function/main.py
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin kades

@@ -64,8 +64,10 @@ model: setup  ## retrain the shipped sentiment model from ../shared/data/social 
 services: setup  ## only Redis and PostgreSQL
 	$(KADES) services up
 
+# and what shared/setup.py built in place: ignored by git, a compiled module left there
+# shadows fused.py on any checkout, an older one's too
 clean: stop
-	rm -rf .local $(VENV)
+	rm -rf .local $(VENV) shared/build shared/kades/temporal/fused.c shared/kades/temporal/fused.*.so
 
 # --- cluster (docs/operations.md) ----------------------------------------------------------
 OVERLAY  ?= dev

@@ -279,3 +279,67 @@ def test_two_infinite_prices_in_a_row_the_same_way(log_scale):
     for x in points:
         ours.learn_one(x), theirs.learn_one(x)
     assert json.dumps(ours.to_state()) == json.dumps(theirs.to_state())
+
+
+@pytest.mark.parametrize("member, field, value", [
+    ("liquidity_drop", "scale", 0), ("level_range", "accepted", 0),  # ints where floats are
+    ("return_spike", "returns_seen", 150.5), ("momentum", "seen", 2 ** 63)])
+def test_a_state_written_elsewhere_the_same_way(member, field, value):
+    """A state's JSON not written by the members (by hand, by another writer) may hold an int
+    where they learn a float, a count that is not an int or that no C long holds: compiled,
+    the pass held them as C doubles and longs, and wrote "scale": 0 back as 0.0, counted on
+    from 150 and failed on 2 ** 63, where the members and the source keep what they read."""
+    points = [{k: v for k, v in x.items() if k != "liquidity"}  # the liquidity scale kept
+              for x in market_points(3, minutes=120)[:260]]
+    learned = TemporalEnsemble(one_pass=False)
+    for x in points[:200]:
+        learned.learn_one(x)
+    state = json.loads(json.dumps(learned.to_state()))
+    state["members"][member][field] = value
+    ours = TemporalEnsemble.from_state(state)
+    theirs = TemporalEnsemble.from_state(state, one_pass=False)
+    for x in points[200:]:
+        assert ours.score_parts(x) == theirs.score_parts(x)
+        assert json.dumps(ours.to_state()) == json.dumps(theirs.to_state())
+        ours.learn_one(x), theirs.learn_one(x)
+    assert json.dumps(ours.to_state()) == json.dumps(theirs.to_state())
+
+
+def test_a_square_past_the_largest_float_raises_as_in_python():
+    """On a linear scale, a price grid step of 1e154 squared is past the largest float:
+    Python's ** raises OverflowError (the one pass hands it to the caller, as the members
+    raise it), where C's pow gives inf: compiled, the pass scored and learned on."""
+    learned = TemporalEnsemble(log_scale=False, one_pass=False)
+    for i in range(100):
+        learned.learn_one({"time": 5.0 * i, "price": 3.0 + i % 2, "volume": 10.0})
+    state = json.loads(json.dumps(learned.to_state()))
+    state["members"]["volatility_regime"]["resolution"] = 1e154
+    x = {"time": 500.0, "price": 4.0, "volume": 10.0}  # unmoved: the step stays
+    for command in ("score_parts", "learn_one"):
+        raised = []
+        for one_pass in (True, False):
+            ensemble = TemporalEnsemble.from_state(state, log_scale=False, one_pass=one_pass)
+            assert bool(ensemble._stepper()) == one_pass
+            with pytest.raises(OverflowError) as error:
+                getattr(ensemble, command)(x)
+            raised.append(error.value.args)
+        assert raised[0] == raised[1], command
+
+
+def test_a_division_by_zero_says_what_python_says():
+    """With the members' floors at 0 (theirs to change, TemporalEnsemble.members) a flat
+    series divides 0 by 0: compiled, a C division's ZeroDivisionError said "float division",
+    Python's and the members' "float division by zero"."""
+    ours, theirs = TemporalEnsemble(), TemporalEnsemble(one_pass=False)
+    said = []
+    for ensemble in (ours, theirs):
+        for member in ensemble.members:
+            for floor in ("min_return_scale", "min_scale", "min_price_scale", "min_variance"):
+                if hasattr(member, floor):
+                    setattr(member, floor, 0.0)
+        ensemble.learn_one({"time": 0.0, "price": 1.0})
+        assert bool(ensemble._stepper()) == (ensemble is ours)
+        with pytest.raises(ZeroDivisionError) as error:
+            ensemble.learn_one({"time": 5.0, "price": 1.0})
+        said.append(str(error.value))
+    assert said == ["float division by zero"] * 2

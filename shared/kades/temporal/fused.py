@@ -60,20 +60,47 @@ CACHED_INTERVALS = 512   # distinct elapsed times whose weights are kept, per pa
 _WEIGHTS: dict[tuple, dict] = {}   # parameters -> {elapsed: weights}, shared by all steppers
 # update_tail's quantile steps (kades.temporal.base), as it computes them
 _UP, _DOWN = 0.99, 0.99 - 1.0
-_log, _sqrt = math.log, math.sqrt
+_log, _sqrt, _INF = math.log, math.sqrt, math.inf
+_LONG = 2 ** 62  # counts the compiled pass holds in a C long (LP64), with room to count on
 COMPILED = not __file__.endswith(".py")  # this source as Cython built it (shared/setup.py)
 
 
 def fits(members: list) -> bool:
     """Whether `members` are the default ones in the default order, on the default interval
-    floor, three windows and one clock (one last time): what a stepper assumes."""
+    floor, three windows and one clock (one last time), and compiled, with the floats and
+    ints C holds (`_c_typed`): what a stepper assumes."""
     return (len(members) == len(ORDER)
             and all(type(member) is kind for member, kind in zip(members, ORDER))
             and members[0].min_interval_s == 1.0
             and len(members[1].windows_s) == len(members[1].biases) == len(members[1].scales) == 3
             and len(members[1].averages) in (0, 3)
             and members[6].log_scale == members[1].log_scale
-            and len({member.last_time for member in members}) == 1)
+            and len({member.last_time for member in members}) == 1
+            and (not COMPILED or _c_typed(members)))
+
+
+def _c_typed(members: list) -> bool:
+    """Whether the state and counts the compiled pass holds as C doubles and longs (its
+    locals' annotations) are floats and ints, as the members write them: another type would
+    come back converted ("0" in a state's JSON as "0.0", 7.5 seen as 7) or fail in C, where
+    the members, and the source, keep it as it is."""
+    rs, mw, pd, ld, vr, mf, lr = members
+    return (all(type(value) is float for value in (
+                rs.return_scale, rs.resolution, rs.tail, rs.volume_level, rs.volume_scale,
+                mw.resolution, mw.tail, pd.price_scale, pd.volume_short, pd.volume_long,
+                pd.volume_scale, pd.resolution, ld.scale, vr.short_variance, vr.long_variance,
+                vr.resolution, vr.tail, mf.up, mf.down, mf.fast, mf.slow, mf.signal, lr.mean,
+                lr.deviation, lr.step, lr.smooth, lr.resolution, lr.accepted))
+            and all(type(value) is int and -_LONG <= value < _LONG for value in (
+                rs.returns_seen, rs.volumes_seen, mw.seen, pd.seen, pd.volumes_seen, ld.seen,
+                vr.seen, mf.seen, lr.seen, rs.grace_period, mw.grace_period, pd.grace_period,
+                ld.grace_period, vr.grace_period, lr.grace_period)))
+
+
+def _square(x):
+    """x ** 2 as Python computes it, OverflowError and all (x untyped: not C's pow, whose
+    overflow is a silent inf)."""
+    return x ** 2
 
 
 def _parameters(members: list) -> tuple:
@@ -328,7 +355,10 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
                     v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
                 if v_seen >= v_grace:
-                    grid = (v_grid * v_res) ** 2 / v_short_half
+                    grid = (v_grid * v_res) ** 2
+                    if grid == _INF:  # compiled: an overflow Python's ** raises (_square)
+                        grid = _square(v_grid * v_res)
+                    grid /= v_short_half
                     floor = v_min_var if v_min_var > v_long else v_long
                     ratio = v_next / (grid if grid > floor else floor)
                     z = (_log(ratio) * NORMAL_TAIL_LOG_RATIO
@@ -518,7 +548,10 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 v_res = (grid_step if v_res == grid_was and v_level == level_was
                          else update_resolution(v_res, move))
                 if learn:
-                    grid = (v_grid * v_res) ** 2 / v_short_half
+                    grid = (v_grid * v_res) ** 2
+                    if grid == _INF:  # as in scoring
+                        grid = _square(v_grid * v_res)
+                    grid /= v_short_half
                     floor = v_min_var if v_min_var > v_long else v_long
                     ratio = v_next / (grid if grid > floor else floor)
                     v_tail += 0.003 * (_UP if (_log(ratio) if ratio > 1 else 0.0) > v_tail else _DOWN)
@@ -599,4 +632,6 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             g_smooth, g_level = g_next, level
             last = float(t)
         except Exception as error:
+            if error.args == ("float division",):  # compiled: a C division by zero's
+                error.args = ("float division by zero",)  # Python's, as the members say it
             answer = error
