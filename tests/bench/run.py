@@ -28,6 +28,7 @@ from kades.storage.migrate import migrate
 ROOT = Path(__file__).resolve().parents[2]
 NOOP = ROOT / "tests/runtime/functions/noop/main.py"
 COLD_ROUNDS = 3  # cold starts per function (interleaved), of which the median is printed
+ROUNDS = 3  # interleaved load rounds per function and batch size (the median is printed)
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -94,13 +95,13 @@ def tick_event(event_id: str, ticks: list[dict]) -> tuple[dict, bytes]:
     return headers, json.dumps({"ticks": ticks}).encode()
 
 
-def make_ticks(step: int, count: int, tokens: int) -> list[dict]:
+def make_ticks(step: int, count: int, tokens: int, prefix: str = "BenchToken") -> list[dict]:
     """`count` ticks spread over `tokens` tokens, all later than those of earlier steps."""
     ticks = []
     for i in range(count):
         n = step * count + i
         when = START + timedelta(seconds=5 * (n // tokens))
-        ticks.append({"token": f"BenchToken{n % tokens:04d}", "price": 1.0 + 0.01 * ((n * 7919) % 13),
+        ticks.append({"token": f"{prefix}{n % tokens:04d}", "price": 1.0 + 0.01 * ((n * 7919) % 13),
                       "volume": 100.0 + (n % 17), "time": when.isoformat().replace("+00:00", "Z")})
     return ticks
 
@@ -139,18 +140,23 @@ def bench_api_key(database_url: str) -> str:
 RETRIES = 10  # a 503 (e.g. a token's state changed under the function 8 times) is retried
 
 
-def load(url: str, *, requests: int, ticks_per_event: int, concurrency: int, run: str) -> dict:
+def load(url: str, *, requests: int, ticks_per_event: int, concurrency: int, run: str,
+         first_step: int = 0) -> dict:
     """Post `requests` tick events with `concurrency` clients; throughput and latency (of
     the answer that succeeded, retries included). A 503 is posted again, as the Broker
-    would; `retried` counts those."""
+    would; `retried` counts those. Steps from `first_step` on: a later load of the same
+    batch size goes on where an earlier one ended (its ticks are all new to the tokens),
+    and each batch size has tokens of its own."""
     latencies: list[float] = []
     retried: list[int] = []
     tokens = 50 if ticks_per_event == 1 else 10
+    prefix = f"Bench{ticks_per_event}x"
 
     def worker(worker_index: int) -> None:
         with httpx.Client(timeout=30) as client:
-            for step in range(worker_index, requests, concurrency):
-                headers, body = tick_event(f"{run}-{step}", make_ticks(step, ticks_per_event, tokens))
+            for step in range(first_step + worker_index, first_step + requests, concurrency):
+                headers, body = tick_event(f"{run}-{step}", make_ticks(step, ticks_per_event, tokens,
+                                                                       prefix))
                 began = time.perf_counter()
                 for attempt in range(RETRIES + 1):
                     response = client.post(url, headers=headers, content=body)
@@ -183,33 +189,48 @@ def main() -> int:
     redis.Redis.from_url(redis_url).flushdb()
     run = str(int(time.time()))
 
-    rows: list[tuple[str, dict]] = []
     targets = [("no-op (baseline)", NOOP), ("temporal-analysis", ROOT / "functions/temporal-analysis/main.py")]
-    for name, source in targets:
-        server = Server(source, dict(env, K_SERVICE=name))
-        try:
+    batches = [(1, args.requests), (500, max(50, args.requests // 15))]  # (ticks per event, events)
+    # Both servers up, their loads interleaved round after round: a moment of load from the
+    # machine's other users touches both alike, and each round gives its own ratio.
+    servers = {name: Server(source, dict(env, K_SERVICE=name)) for name, source in targets}
+    figures: dict[tuple[str, int], list[dict]] = {}
+    try:
+        for name, server in servers.items():
             server.first_answer_s(lambda url: httpx.get(url + "/health", timeout=5))  # it is up
-            load(server.url, requests=100, ticks_per_event=1, concurrency=args.concurrency, run=f"{run}-warm-{name}")
-            rows.append((f"{name}, 1 tick", load(server.url, requests=args.requests, ticks_per_event=1,
-                                                  concurrency=args.concurrency, run=f"{run}-1-{name}")))
-            rows.append((f"{name}, 500 ticks", load(server.url, requests=max(50, args.requests // 15),
-                                                     ticks_per_event=500, concurrency=args.concurrency,
-                                                     run=f"{run}-500-{name}")))
-        finally:
+            load(server.url, requests=100, ticks_per_event=1, concurrency=args.concurrency,
+                 run=f"{run}-warm-{name}", first_step=0)
+        for round_ in range(ROUNDS):
+            for name, server in servers.items():
+                for ticks, requests in batches:
+                    first = (100 if ticks == 1 else 0) + round_ * requests  # after the warm-up's
+                    figures.setdefault((name, ticks), []).append(load(
+                        server.url, requests=requests, ticks_per_event=ticks,
+                        concurrency=args.concurrency, run=f"{run}-{round_}-{ticks}-{name}",
+                        first_step=first))
+    finally:
+        for server in servers.values():
             server.stop()
     colds = cold_starts(env, run, bench_api_key(database_url))
 
-    baseline = {label.split(",")[1]: figures for label, figures in rows if label.startswith("no-op")}
-    print(f"\nthroughput and latency ({args.concurrency} concurrent clients; ratio = p50 / no-op p50 "
-          "of the same batch size, and no-op req/s / req/s)")
-    print(f"{'what':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'p50 ratio':>11}{'cost ratio':>11}")
-    for label, figures in rows:
-        base = baseline[label.split(",")[1]]
-        print(f"{label:<34}{figures['rps']:>9.0f}{figures['p50_ms']:>9.2f}{figures['p99_ms']:>9.2f}"
-              f"{figures['p50_ms'] / base['p50_ms']:>10.2f}x{base['rps'] / figures['rps']:>10.2f}x")
-    for label, figures in rows:
-        if figures["retried"]:
-            print(f"  {label}: {figures['retried']} answers were 503, posted again as the "
+    print(f"\nthroughput and latency ({args.concurrency} concurrent clients, {ROUNDS} interleaved "
+          "rounds; medians, the ratios' range over the rounds in brackets; ratio = p50 / no-op p50 "
+          "of the same round and batch size, and no-op req/s / req/s)")
+    print(f"{'what':<30}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'p50 ratio':>20}{'cost ratio':>20}")
+    baseline = targets[0][0]
+    for (name, ticks), rounds in figures.items():
+        base = figures[(baseline, ticks)]
+        p50s = [f["p50_ms"] / b["p50_ms"] for f, b in zip(rounds, base)]
+        costs = [b["rps"] / f["rps"] for f, b in zip(rounds, base)]
+        label = f"{name}, {ticks} tick{'s' if ticks > 1 else ''}"
+        print(f"{label:<30}{statistics.median(f['rps'] for f in rounds):>7.0f}"
+              f"{statistics.median(f['p50_ms'] for f in rounds):>8.2f}"
+              f"{statistics.median(f['p99_ms'] for f in rounds):>8.2f}"
+              f"{_ratio(p50s):>20}{_ratio(costs):>20}")
+    for (name, ticks), rounds in figures.items():
+        retried = sum(f["retried"] for f in rounds)
+        if retried:
+            print(f"  {name}, {ticks} ticks: {retried} answers were 503, posted again as the "
                   "Broker would")
     cold_base = statistics.median(colds["no-op (baseline)"])
     print(f"\ncold start (process start to first answered request; median of {COLD_ROUNDS} rounds, "
@@ -220,6 +241,11 @@ def main() -> int:
         print(f"{name:<34}{statistics.median(times) * 1000:>6.0f} ms{spread:>16}"
               f"{statistics.median(times) / cold_base:>8.2f}x")
     return 0
+
+
+def _ratio(values: list[float]) -> str:
+    """The median ratio and its range: '1.52x (1.41-1.60)'."""
+    return f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})"
 
 
 def cold_starts(env: dict, run: str, api_key: str) -> dict[str, list[float]]:
