@@ -6,7 +6,10 @@
 # are the same Debian and CPython 3.11, so the compiled module runs in the slim one.
 FROM python:3.11 AS shared-wheel
 COPY requirements/build.lock /src/requirements/build.lock
-RUN pip install --no-cache-dir --require-hashes -r /src/requirements/build.lock
+# The tools from the lock alone: setuptools writes the archive with an installed `wheel`
+# package before the copy inside it, and the image's own is in no lock.
+RUN pip uninstall --yes wheel \
+ && pip install --no-cache-dir --require-hashes -r /src/requirements/build.lock
 COPY shared/ /src/shared/
 RUN pip wheel --no-deps --no-build-isolation --no-cache-dir --wheel-dir /wheels /src/shared
 

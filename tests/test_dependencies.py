@@ -14,7 +14,8 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements"
-INPUTS = sorted([REQUIREMENTS / "build.txt", REQUIREMENTS / "dev.txt", REQUIREMENTS / "postgres-fallback.txt",
+INPUTS = sorted([REQUIREMENTS / "build.txt", REQUIREMENTS / "dev.txt",
+                 REQUIREMENTS / "postgres-fallback.txt",
                  *(REQUIREMENTS / "functions").glob("*.txt")])
 
 
@@ -123,10 +124,15 @@ def test_the_package_is_built_by_the_locked_build_tools():
         name = canonicalize_name(requirement.name)
         assert name in pinned and requirement.specifier.contains(pinned[name]), line
     assert "-r build.txt" in (REQUIREMENTS / "dev.txt").read_text()
-    assert "--no-build-isolation -e shared" in (ROOT / "Makefile").read_text()
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "--require-hashes -r /src/requirements/build.lock" in dockerfile
-    assert "pip wheel --no-deps --no-build-isolation" in dockerfile
+    # each in this order: the tools are there before the build that does not fetch them
+    for path, steps in [("Makefile", ["--require-hashes -r requirements/dev.lock",
+                                      "--no-build-isolation -e shared"]),
+                        ("Dockerfile", ["pip uninstall --yes wheel",
+                                        "--require-hashes -r /src/requirements/build.lock",
+                                        "pip wheel --no-deps --no-build-isolation"])]:
+        text = (ROOT / path).read_text()
+        assert all(step in text for step in steps), path
+        assert sorted(steps, key=text.index) == steps, path
 
 
 def test_the_runtime_pins_only_declared_packages_and_every_one():

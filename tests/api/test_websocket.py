@@ -4,6 +4,7 @@ alert-dispatch writes them."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import queue
 import time
@@ -15,6 +16,7 @@ import wsclient
 from apiserver import ApiServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from kades import clients
 from kades.alerts import stream
 from kades.api import websocket
 from kades.api.websocket import REPLAY_PAGE
@@ -262,3 +264,22 @@ def test_an_alert_published_after_a_connection_joined_reaches_it_however_late_th
         hub.stop()
     hub._thread.join(timeout=5)
     assert not hub._thread.is_alive()
+
+
+def test_a_hub_asks_redis_nothing_until_its_first_connection_joins_and_then_refuses_it_while_away(
+        kades_settings):
+    """Made under the Context's lock (ctx.local), which every request's key check and rate
+    limit wait for, a hub makes no Redis call; its first join reads where to start, and Redis
+    away then fails that join (the client is told 1005, the next connection tries again)
+    rather than leave the thread to start after clients subscribed."""
+    away = dataclasses.replace(kades_settings, redis_url="redis://127.0.0.1:1/0",
+                               redis_cluster=False)  # nothing listens there
+    hub = websocket.Hub(Context("api", away))
+    try:
+        inbox: queue.Queue = queue.Queue()
+        with pytest.raises(clients.TEMPORARY_ERRORS):
+            hub.join(inbox)
+        with pytest.raises(clients.TEMPORARY_ERRORS):  # and again: nothing half done
+            hub.join(inbox)
+    finally:
+        hub.stop()

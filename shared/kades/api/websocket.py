@@ -54,24 +54,22 @@ REPLAY_PAGE = 1000   # stream entries read at once while replaying
 class Hub:
     """Follows the alert stream and hands every alert to every local connection's queue.
 
-    It follows the stream from its newest entry as of when it is made, before the first
-    connection joins and is welcomed. Were that left to the thread's first run, a replica's
+    It follows the stream from its newest entry as of the first connection's joining, read
+    before that connection is welcomed. Were that left to the thread's first run, a replica's
     first client could subscribe before it (a loaded process, a cluster client still
-    learning its slots) and miss an alert published meanwhile: a CI run did. Only when Redis
-    is away at that moment does the thread take it later."""
+    learning its slots) and miss an alert published meanwhile: a CI run did. Redis away
+    then fails that join (the client is told, the next connection tries again) rather than
+    leave the thread to take it later, after clients subscribed. Made with no Redis call:
+    `ctx.local` makes it under the Context's lock, which every request's key check and rate
+    limit wait for, and a call in an outage takes seconds (a cluster client's retries, more)."""
 
     def __init__(self, ctx: Context):
         self._ctx = ctx
         self._lock = threading.Lock()
         self._queues: set[queue.Queue] = set()
-        try:
-            self._start_id: str | None = stream.last_id(ctx.redis)
-        except clients.TEMPORARY_ERRORS as error:
-            log(logger, logging.WARNING, "alert stream unavailable", error=str(error))
-            self._start_id = None
+        self._start_id: str | None = None
+        self._thread: threading.Thread | None = None
         self._stopped = threading.Event()  # a process's hub runs as long as it; tests stop theirs
-        self._thread = threading.Thread(target=self._run, name="ws-hub", daemon=True)
-        self._thread.start()
 
     def stop(self) -> None:
         """Let the thread end (within the stream read's block, a second)."""
@@ -79,6 +77,10 @@ class Hub:
 
     def join(self, inbox: queue.Queue) -> None:
         with self._lock:
+            if self._thread is None:  # the first connection: raises while Redis is away
+                self._start_id = stream.last_id(self._ctx.redis)
+                self._thread = threading.Thread(target=self._run, name="ws-hub", daemon=True)
+                self._thread.start()
             self._queues.add(inbox)
 
     def leave(self, inbox: queue.Queue) -> None:
@@ -89,10 +91,10 @@ class Hub:
         last_id = self._start_id
         while not self._stopped.is_set():
             try:
-                client = self._ctx.redis
-                last_id = last_id or stream.last_id(client)
-                entries = stream.wait(client, last_id, block_ms=1000)
-            except clients.TEMPORARY_ERRORS as error:
+                entries = stream.wait(self._ctx.redis, last_id, block_ms=1000)
+            # a cluster client none of whose nodes answers raises RedisClusterException, not a
+            # ConnectionError: the thread must outlive it, or the replica's live alerts end
+            except (*clients.TEMPORARY_ERRORS, redis.exceptions.RedisClusterException) as error:
                 log(logger, logging.WARNING, "alert stream unavailable", error=str(error))
                 time.sleep(1.0)
                 continue
