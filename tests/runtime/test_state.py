@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from kades.runtime.state import StateStore, by_key
 
@@ -85,6 +86,34 @@ def test_threads_of_one_process_share_the_store_safely(redis_conn):
         thread.join()
     assert errors == []
     assert [json.loads(redis_conn.get(k)) for k in (A, B, C)] == [{"n": 400}] * 3
+
+
+def test_threads_of_one_process_take_turns_on_a_key_and_compute_each_update_once(redis_conn):
+    """8 threads update two keys (in either order) and a key of their own; each compute
+    waits 5 ms, as a real one lets go of the GIL. Without the per-key locks, threads that
+    read the same state computed and committed in turn, and all but one computed again."""
+    import threading
+    store, computed, errors = StateStore(ttl_s=60), [], []
+
+    def work(index: int) -> None:
+        keys = [A, B] if index % 2 else [B, A]
+        try:
+            for _ in range(5):
+                def compute(states):
+                    computed.append(index)
+                    time.sleep(0.005)
+                    return add(1)(states)
+                store.update(redis_conn, [*keys, f"{{t}}own{index}"], compute)
+        except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(error)
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == [] and not any(thread.is_alive() for thread in threads)
+    assert [json.loads(redis_conn.get(k)) for k in (A, B)] == [{"n": 40}] * 2
+    assert len(computed) == 40  # once per update: no lost commit, none computed again
 
 
 def test_the_cache_stays_within_its_byte_budget_and_keeps_the_recent_keys(redis_conn, monkeypatch):

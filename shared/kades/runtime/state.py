@@ -69,6 +69,9 @@ end
 return 1
 """
 OUTBOX_TTL_S = 3600  # well past the Broker's whole retry span (minutes)
+# A store's threads take turns on a key: each key's updates hold one of these locks (by its
+# hash), so the locks are bounded whatever the keys.
+LOCK_STRIPES = 256
 
 
 class Waiting(NamedTuple):
@@ -160,6 +163,12 @@ class StateStore:
         self._cache: OrderedDict[str, bytes | None] = OrderedDict()
         self._cached_bytes = 0
         self._lock = threading.Lock()  # a function serves requests on several threads
+        # Two threads of one process updating a key at once both compute, and the one that
+        # commits second finds the key moved, reads it again and computes again: a 500-tick
+        # event on 8 threads lost 59-92 commits in 100 and took up to 42 % more CPU, for no
+        # parallelism (the GIL). The threads take turns per key instead; other replicas'
+        # updates still meet the compare-and-set.
+        self._stripes = [threading.RLock() for _ in range(LOCK_STRIPES)]
 
     def update(self, client: redis.Redis, keys: list[str], compute: Compute, *,
                outbox: str | None = None, outbox_ttl_s: int = OUTBOX_TTL_S,
@@ -205,8 +214,15 @@ class StateStore:
                     on_commit(states)
             return answer, result, committed
 
-        return until_committed(attempt, max_attempts=self.max_attempts,
-                               forget=lambda: self._drop_all(keys))
+        locks = [self._stripes[i] for i in sorted({hash(key) % LOCK_STRIPES for key in keys})]
+        for lock in locks:  # in one order: two updates never wait on each other
+            lock.acquire()
+        try:
+            return until_committed(attempt, max_attempts=self.max_attempts,
+                                   forget=lambda: self._drop_all(keys))
+        finally:
+            for lock in reversed(locks):
+                lock.release()
 
     def _drop_all(self, keys: list[str]) -> None:
         with self._lock:
