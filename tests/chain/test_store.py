@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 
 import pytest
 
@@ -184,6 +185,30 @@ def test_two_replicas_updating_one_token_both_count_and_a_stale_cache_is_caught(
     count_up(theirs, redis_conn, 1, keys)  # mine's cache is stale now
     count_up(mine, redis_conn, 1, keys)
     assert [r.slot for r in TokenStore(ttl_s=60).current(redis_conn, keys)[0]["trades"]] == list(range(53))
+
+
+def test_threads_of_one_replica_take_turns_and_compute_each_update_once(redis_conn):
+    """As StateStore's (tests/runtime/test_state.py): without the per-key turns, threads of
+    one store read the same token, and all but one lost their commit and computed again."""
+    store, keys, computed = TokenStore(ttl_s=60), [KEY, CHAIN_FUNDINGS], []
+
+    def add(states):
+        computed.append(1)
+        time.sleep(0.005)  # lets go of the GIL, as real work's reads and writes do
+        token = states[0] or doc(0)
+        n = len(token["trades"])
+        token["trades"] = token["trades"] + [Trade(float(n), "W", 1, n, n, f"s{n}", n)]
+        return [token, {"n": (states[1] or {"n": 0})["n"] + 1}], None
+
+    threads = [threading.Thread(target=lambda: [store.update(redis_conn, keys, add)
+                                                for _ in range(5)]) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    token, counter = TokenStore(ttl_s=60).current(redis_conn, keys)
+    assert counter == {"n": 20} and [r.slot for r in token["trades"]] == list(range(20))
+    assert len(computed) == 20  # once per update
 
 
 def test_a_retry_under_the_same_outbox_gets_the_first_result_and_changes_nothing(redis_conn):

@@ -53,7 +53,8 @@ from itertools import islice
 from kades.chain.codec import ROWS, _scalar_dict, _text
 from kades.keys import CHAIN_TOKEN
 from kades.runtime.reorder import ReorderBuffer
-from kades.runtime.state import OUTBOX_TTL_S, digest, has_effects, until_committed
+from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects,
+                                 until_committed)
 
 HOLDERS = "holders"
 PENDING = "reorder.pending"  # the reorder buffer's waiting slots, [time, id, payload, arrival] each
@@ -324,6 +325,7 @@ class TokenStore:
         self._cache: OrderedDict[str, _Token | bytes | None] = OrderedDict()
         self._cached_bytes = 0
         self._lock = threading.Lock()  # a function serves requests on several threads
+        self._turns = KeyTurns()  # its threads take turns per key (as StateStore's)
 
     def update(self, client, keys: list[str], compute, *, outbox: str | None = None,
                outbox_ttl_s: int = OUTBOX_TTL_S, waiting: tuple[str, dict[str, str]] | None = None):
@@ -360,8 +362,9 @@ class TokenStore:
                     self._remember(key, now)
             return answer, result, committed
 
-        return until_committed(attempt, max_attempts=self.max_attempts,
-                               forget=lambda: self._drop_all(keys))
+        with self._turns.held(keys):
+            return until_committed(attempt, max_attempts=self.max_attempts,
+                                   forget=lambda: self._drop_all(keys))
 
     def _drop_all(self, keys: list[str]) -> None:
         with self._lock:
