@@ -190,7 +190,7 @@ def test_two_replicas_updating_one_token_both_count_and_a_stale_cache_is_caught(
 def test_threads_of_one_replica_take_turns_and_compute_each_update_once(redis_conn):
     """As StateStore's (tests/runtime/test_state.py): without the per-key turns, threads of
     one store read the same token, and all but one lost their commit and computed again."""
-    store, keys, computed = TokenStore(ttl_s=60), [KEY, CHAIN_FUNDINGS], []
+    store, keys, computed, errors = TokenStore(ttl_s=60), [KEY, CHAIN_FUNDINGS], [], []
 
     def add(states):
         computed.append(1)
@@ -200,12 +200,18 @@ def test_threads_of_one_replica_take_turns_and_compute_each_update_once(redis_co
         token["trades"] = token["trades"] + [Trade(float(n), "W", 1, n, n, f"s{n}", n)]
         return [token, {"n": (states[1] or {"n": 0})["n"] + 1}], None
 
-    threads = [threading.Thread(target=lambda: [store.update(redis_conn, keys, add)
-                                                for _ in range(5)]) for _ in range(4)]
+    def work():
+        try:
+            for _ in range(5):
+                store.update(redis_conn, keys, add)
+        except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
+            errors.append(error)
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    assert errors == [] and not any(thread.is_alive() for thread in threads)
     token, counter = TokenStore(ttl_s=60).current(redis_conn, keys)
     assert counter == {"n": 20} and [r.slot for r in token["trades"]] == list(range(20))
     assert len(computed) == 20  # once per update

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
-from kades.runtime.state import StateStore, by_key
+from kades.runtime.state import KeyTurns, StateStore, by_key
 
 # One hash tag: the keys of one update share a slot, as they must on Redis Cluster
 # (KADES_TEST_REDIS_CLUSTER=1 runs these there).
@@ -92,7 +93,6 @@ def test_threads_of_one_process_take_turns_on_a_key_and_compute_each_update_once
     """8 threads update two keys (in either order) and a key of their own; each compute
     waits 5 ms, as a real one lets go of the GIL. Without the per-key locks, threads that
     read the same state computed and committed in turn, and all but one computed again."""
-    import threading
     store, computed, errors = StateStore(ttl_s=60), [], []
 
     def work(index: int) -> None:
@@ -106,7 +106,8 @@ def test_threads_of_one_process_take_turns_on_a_key_and_compute_each_update_once
                 store.update(redis_conn, [*keys, f"{{t}}own{index}"], compute)
         except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
             errors.append(error)
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    # daemons: a thread stuck in a turn must not keep pytest from exiting after the failure
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -114,6 +115,53 @@ def test_threads_of_one_process_take_turns_on_a_key_and_compute_each_update_once
     assert errors == [] and not any(thread.is_alive() for thread in threads)
     assert [json.loads(redis_conn.get(k)) for k in (A, B)] == [{"n": 40}] * 2
     assert len(computed) == 40  # once per update: no lost commit, none computed again
+
+
+def test_threads_taking_turns_on_keys_in_either_order_are_never_inside_together():
+    """KeyTurns alone: whatever order an update names its keys in, it takes their locks in
+    one order, so no two threads wait for each other in a circle (which, after the turns'
+    wait, would show as two threads inside at once) and a key has one thread at a time."""
+    turns, inside, overlaps = KeyTurns(), {A: 0, B: 0}, []
+
+    def work(keys: list[str]) -> None:
+        for _ in range(50):
+            if overlaps:  # failed already: no more waits of the turns' to sit out
+                return
+            with turns.held(keys):
+                for key in keys:
+                    inside[key] += 1
+                time.sleep(0.0002)  # lets the others run
+                overlaps.extend(key for key in keys if inside[key] != 1)
+                for key in keys:
+                    inside[key] -= 1
+    threads = [threading.Thread(target=work, args=([A, B] if i % 2 else [B, A],), daemon=True)
+               for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert overlaps == [] and not any(thread.is_alive() for thread in threads)
+
+
+def test_an_update_stuck_in_its_turn_holds_the_next_on_its_keys_up_for_the_wait_only():
+    """An update stuck on Redis keeps its turns until its timeout: the next on its keys goes
+    ahead after `wait_s` without the turns (the compare-and-set keeps it right), rather than
+    every update in line waiting out the timeouts of all those ahead of it."""
+    turns, holding, stuck = KeyTurns(wait_s=0.2), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with turns.held([A]):
+            holding.set()
+            stuck.wait(30)
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
+    assert holding.wait(30)
+    started = time.monotonic()
+    with turns.held([B, A]):  # A's turn never comes (B's, taken first or not, is given back)
+        waited = time.monotonic() - started
+    stuck.set()
+    holder.join(timeout=30)
+    assert 0.15 <= waited < 5 and not holder.is_alive()
 
 
 def test_the_cache_stays_within_its_byte_budget_and_keeps_the_recent_keys(redis_conn, monkeypatch):

@@ -71,6 +71,11 @@ return 1
 """
 OUTBOX_TTL_S = 3600  # well past the Broker's whole retry span (minutes)
 LOCK_STRIPES = 256  # a store's per-key locks (KeyTurns): bounded, whatever the keys
+# How long an update waits for its keys' turns before it goes ahead without them, as before
+# the turns (the compare-and-set still keeps it right): an update stuck on Redis (2 s a
+# command, Settings.redis_timeout_s) holds its turns, and 16 threads in line on one token
+# would each wait out the timeout in turn, the last one 32 s.
+TURN_WAIT_S = 5.0
 
 
 class Waiting(NamedTuple):
@@ -155,22 +160,29 @@ class KeyTurns:
     once both read it and compute, and the one that commits second finds it moved, reads it
     again and computes again: 100 500-tick events on 8 threads lost 59-92 commits and took up
     to 42 % more CPU, for no parallelism (the GIL). An update holds its keys' locks (one of
-    LOCK_STRIPES each, by the key's hash) while it reads, computes and commits; other
-    replicas' updates still meet the compare-and-set."""
+    LOCK_STRIPES each, by the key's hash) while it reads, computes and commits, retries
+    included; other replicas' updates still meet the compare-and-set. One that waited
+    `wait_s` for its turns goes ahead without them (TURN_WAIT_S)."""
 
-    def __init__(self, stripes: int = LOCK_STRIPES):
+    def __init__(self, stripes: int = LOCK_STRIPES, *, wait_s: float = TURN_WAIT_S):
         self._locks = [threading.RLock() for _ in range(stripes)]
+        self.wait_s = wait_s
 
     @contextlib.contextmanager
     def held(self, keys: list[str]) -> Iterator[None]:
         locks = [self._locks[i] for i in sorted({hash(key) % len(self._locks) for key in keys})]
-        for lock in locks:  # in one order: two updates never wait on each other
-            lock.acquire()
+        taken, until = [], time.monotonic() + self.wait_s
         try:
+            for lock in locks:  # in one order: no two updates wait for each other in a circle
+                if not lock.acquire(timeout=max(0.0, until - time.monotonic())):
+                    while taken:  # all its turns or none
+                        taken.pop().release()
+                    break
+                taken.append(lock)
             yield
         finally:
-            for lock in reversed(locks):
-                lock.release()
+            while taken:
+                taken.pop().release()
 
 
 class StateStore:
