@@ -11,7 +11,7 @@ import httpx
 import psycopg
 import redis
 from psycopg_pool import ConnectionPool
-from redis.cluster import ClusterPipeline, RedisCluster
+from redis.cluster import ClusterPipeline, NodesManager, RedisCluster
 from redis.commands.core import BasicKeyCommands, HyperlogCommands
 from redis.sentinel import Sentinel
 
@@ -43,9 +43,33 @@ class _SameSlotPipeline(ClusterPipeline):
     pfcount = HyperlogCommands.pfcount
 
 
+class ClusterUnreachable(redis.ConnectionError):
+    """No node of a Redis Cluster answered when its client read the slots again (after a
+    failed command): a dependency away, as a single Redis's refused connection is. redis-py
+    raises its RedisClusterException there, the class it also raises for a program's errors
+    (a command's keys in two slots), which must stay a 500."""
+
+
+class _Nodes(NodesManager):
+    def initialize(self, *args, **kwargs):
+        try:
+            return super().initialize(*args, **kwargs)
+        except redis.exceptions.RedisClusterException as error:
+            # "cannot be connected" (every node refused or timed out) and "All slots are not
+            # covered" (mid-failover) are the cluster's state, not the request's
+            if isinstance(error.__cause__, (redis.ConnectionError, redis.TimeoutError)) or \
+                    str(error).startswith("All slots are not covered"):
+                raise ClusterUnreachable(f"Redis Cluster unreachable: {error}") from error
+            raise
+
+
 class _Cluster(RedisCluster):
     """A cluster client whose pipelines (and WATCH/MULTI transactions) run the same code as a
-    single Redis's."""
+    single Redis's, and whose cluster, once wholly away, is a ConnectionError (_Nodes)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nodes_manager.__class__ = _Nodes  # the same object; its later reads translated
 
     def pipeline(self, transaction=None, shard_hint=None):
         pipe = super().pipeline(transaction, shard_hint)

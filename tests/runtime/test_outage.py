@@ -3,11 +3,12 @@ from __future__ import annotations
 
 
 import pytest
+import redis
 from functions_framework import create_app
 
 from runtimetest import FUNCTIONS, binary, tick_data
 from kades import clients
-from kades.dev import services as devservices
+from kades.dev import redisgroups, services as devservices
 from kades.dev.services import free_port
 
 
@@ -58,3 +59,47 @@ def test_redis_dying_mid_event_does_not_hold_the_retry(counter, tmp_path):
     assert int(redis_client.get("test:ticks")) == 1
     assert client.post("/", headers=headers, data=body).status_code == 200  # a duplicate
     assert int(redis_client.get("test:ticks")) == 1  # not counted twice
+
+
+@pytest.fixture
+def cluster_counter(tmp_path, fresh_settings):
+    """The counter function on a one-node Redis Cluster of its own (every slot on one node),
+    which the test may stop; (client, port)."""
+    port = free_port()
+    try:
+        redisgroups.ensure_redis_cluster(data_dir=tmp_path, ports=(port,))
+    except devservices.DevServiceUnavailable as error:
+        pytest.skip(f"cannot start a Redis Cluster node: {error}")
+    fresh_settings.setenv("KADES_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    fresh_settings.setenv("KADES_REDIS_CLUSTER", "1")
+    yield create_app("handle", str(FUNCTIONS / "counter" / "main.py"), "http").test_client(), port
+    redisgroups.stop_redis_cluster(tmp_path)
+    clients.close_all()
+
+
+def test_a_cluster_wholly_away_gives_503_then_recovers(cluster_counter, tmp_path):
+    """A cluster client that finds no node when it reads the slots again raises redis-py's
+    RedisClusterException, not a ConnectionError: kades.clients makes it one, or the event
+    would be a 500, which the Broker does not retry."""
+    client, port = cluster_counter
+    headers, body = binary(event_id="before")
+    assert client.post("/", headers=headers, data=body).status_code == 200
+
+    redisgroups.stop_redis_cluster(tmp_path)
+    headers, body = binary(event_id="during")
+    response = client.post("/", headers=headers, data=body)
+    assert response.status_code == 503, response.get_json()
+    assert response.get_json()["error"]["code"] == "unavailable"
+    assert response.get_json()["error"]["message"] == "temporary failure: ClusterUnreachable"
+
+    redisgroups.ensure_redis_cluster(data_dir=tmp_path, ports=(port,))  # empty: keeps no data
+    assert client.post("/", headers=headers, data=body).status_code == 200  # the retry
+    assert int(clients.redis_client().get("test:ticks")) == 1
+
+
+def test_a_programs_error_on_a_cluster_stays_a_program_error(cluster_counter):
+    """Keys of two slots are the program's fault: no 503 retried forever."""
+    cluster = clients.redis_client()
+    with pytest.raises(redis.exceptions.RedisClusterException, match="same key slot") as raised:
+        cluster.mget("kades:a", "kades:b")
+    assert not isinstance(raised.value, clients.TEMPORARY_ERRORS)

@@ -92,9 +92,9 @@ class Hub:
         while not self._stopped.is_set():
             try:
                 entries = stream.wait(self._ctx.redis, last_id, block_ms=1000)
-            # a cluster client none of whose nodes answers raises RedisClusterException, not a
-            # ConnectionError: the thread must outlive it, or the replica's live alerts end
-            except (*clients.TEMPORARY_ERRORS, redis.exceptions.RedisClusterException) as error:
+            # the thread must outlive an outage (a cluster wholly away included: kades.clients),
+            # or the replica's live alerts end
+            except clients.TEMPORARY_ERRORS as error:
                 log(logger, logging.WARNING, "alert stream unavailable", error=str(error))
                 time.sleep(1.0)
                 continue
