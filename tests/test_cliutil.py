@@ -9,8 +9,9 @@ import psycopg
 import pytest
 import redis
 
-from kades import cliutil, exitcodes
+from kades import cliutil, clients, exitcodes
 from kades.errors import TemporaryFailure
+from kades.settings import Settings
 from terminal import Terminal
 
 
@@ -69,11 +70,14 @@ def test_one_line_keeps_the_first_line_and_names_the_error():
 
 
 def closed_port_errors() -> list[BaseException]:
-    """Real errors of the three clients against a port nothing listens on."""
+    """Real errors of the three clients (Redis's as one server and as a cluster) against a
+    port nothing listens on."""
     errors = []
+    cluster = Settings(redis_url="redis://127.0.0.1:1/0", redis_cluster=True)
     for attempt in (lambda: redis.Redis.from_url("redis://127.0.0.1:1/0").ping(),
                     lambda: psycopg.connect("postgresql://kades:pw@127.0.0.1:1/kades"),
-                    lambda: httpx.get("http://127.0.0.1:1/")):
+                    lambda: httpx.get("http://127.0.0.1:1/"),
+                    lambda: clients.new_redis(cluster)):
         with pytest.raises(Exception) as caught:
             attempt()
         errors.append(caught.value)
@@ -81,7 +85,10 @@ def closed_port_errors() -> list[BaseException]:
 
 
 def test_an_unreachable_dependency_is_told_apart_from_other_failures():
-    assert all(cliutil.unreachable(error) for error in closed_port_errors())
+    errors = closed_port_errors()
+    assert all(cliutil.unreachable(error) for error in errors)
+    # the broker and the CLIs catch Redis's failures as RedisError, a cluster's away too
+    assert type(errors[-1]) is clients.ClusterUnreachable and isinstance(errors[-1], redis.RedisError)
     wrapped = RuntimeError("could not post")
     wrapped.__cause__ = httpx.ConnectError("refused")
     assert cliutil.unreachable(wrapped)

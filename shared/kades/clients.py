@@ -26,13 +26,6 @@ _redis: dict[tuple, redis.Redis] = {}
 _pools: dict[str, ConnectionPool] = {}
 _http: list[httpx.Client] = []
 
-# The exceptions that mean "a dependency is away", never "the request is bad". A cluster
-# with a shard down or a slot moving answers CLUSTERDOWN / TRYAGAIN until it has failed over
-# (a Sentinel-managed client turns READONLY from a demoted primary into a ConnectionError).
-TEMPORARY_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError,
-                    redis.exceptions.TryAgainError, psycopg.OperationalError,
-                    psycopg.errors.AdminShutdown, TemporaryFailure)
-
 
 class _SameSlotPipeline(ClusterPipeline):
     """redis-py's cluster pipeline, which refuses multi-key commands outright (MGET, PFCOUNT),
@@ -43,11 +36,35 @@ class _SameSlotPipeline(ClusterPipeline):
     pfcount = HyperlogCommands.pfcount
 
 
-class ClusterUnreachable(redis.ConnectionError):
-    """No node of a Redis Cluster answered when its client read the slots again (after a
-    failed command): a dependency away, as a single Redis's refused connection is. redis-py
-    raises its RedisClusterException there, the class it also raises for a program's errors
-    (a command's keys in two slots), which must stay a 500."""
+class ClusterUnreachable(redis.exceptions.RedisClusterException, redis.RedisError):
+    """No node of a Redis Cluster answered when its client read the slots (made, or again
+    after a failed command): a dependency away, as a single Redis's refused connection is,
+    so one of TEMPORARY_ERRORS. redis-py raises its RedisClusterException there, the class it
+    also raises for a program's errors (a command's keys in two slots), which must stay a 500.
+
+    Still a RedisClusterException, not a ConnectionError: redis-py's cluster pipeline
+    (PipelineStrategy.send_cluster_commands) retries whatever is a ConnectionError, 10 times
+    and without a pause, each time connecting again and reading the slots again: a cluster
+    away then took 11 slot reads to say so, and 11 times every node's timeouts where they
+    hang rather than refuse (a hung one-node cluster: 44 s at 2 s, against 4 s). A RedisError
+    too, which the broker's and the CLIs' Redis failures are caught as."""
+
+
+def _cluster_away(error: redis.exceptions.RedisClusterException) -> bool:
+    """Whether redis-py's RedisClusterException from reading the slots is the cluster's state:
+    "cannot be connected" (every node refused or timed out) or "All slots are not covered"
+    (mid-failover), not the request's nor the settings' (a node not in cluster mode)."""
+    return isinstance(error.__cause__, (redis.ConnectionError, redis.TimeoutError)) or \
+        str(error).startswith("All slots are not covered")
+
+
+# The exceptions that mean "a dependency is away", never "the request is bad". A cluster
+# with a shard down or a slot moving answers CLUSTERDOWN / TRYAGAIN until it has failed over
+# (a Sentinel-managed client turns READONLY from a demoted primary into a ConnectionError),
+# and one wholly away is ClusterUnreachable.
+TEMPORARY_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError,
+                    redis.exceptions.TryAgainError, ClusterUnreachable, psycopg.OperationalError,
+                    psycopg.errors.AdminShutdown, TemporaryFailure)
 
 
 class _Nodes(NodesManager):
@@ -55,17 +72,14 @@ class _Nodes(NodesManager):
         try:
             return super().initialize(*args, **kwargs)
         except redis.exceptions.RedisClusterException as error:
-            # "cannot be connected" (every node refused or timed out) and "All slots are not
-            # covered" (mid-failover) are the cluster's state, not the request's
-            if isinstance(error.__cause__, (redis.ConnectionError, redis.TimeoutError)) or \
-                    str(error).startswith("All slots are not covered"):
+            if _cluster_away(error):
                 raise ClusterUnreachable(f"Redis Cluster unreachable: {error}") from error
             raise
 
 
 class _Cluster(RedisCluster):
     """A cluster client whose pipelines (and WATCH/MULTI transactions) run the same code as a
-    single Redis's, and whose cluster, once wholly away, is a ConnectionError (_Nodes)."""
+    single Redis's, and whose cluster, once wholly away, is a temporary error (_Nodes)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -113,8 +127,10 @@ def new_redis(config: Settings, **options) -> redis.Redis:
     if config.redis_cluster:
         try:  # the client reads the cluster's slots when it is made
             return _Cluster.from_url(config.redis_url, **timeouts)
-        except redis.exceptions.RedisClusterException as error:  # no node answered
-            raise redis.ConnectionError(f"Redis Cluster unreachable: {error}") from error
+        except redis.exceptions.RedisClusterException as error:
+            if _cluster_away(error):  # no node answered
+                raise ClusterUnreachable(f"Redis Cluster unreachable: {error}") from error
+            raise  # the settings' error (a database other than 0, a node not in cluster mode)
     if config.redis_sentinels:
         url = urlsplit(config.redis_url)
         sentinel = Sentinel(sentinel_addresses(config.redis_sentinels), **timeouts)

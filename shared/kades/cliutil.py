@@ -158,11 +158,13 @@ def unreachable(error: BaseException | None) -> bool:
     import psycopg
     import redis
 
+    from kades.clients import ClusterUnreachable
     from kades.errors import TemporaryFailure
 
     while error is not None:
         if isinstance(error, (redis.ConnectionError, redis.TimeoutError, httpx.TransportError,
-                              TemporaryFailure, ConnectionError, TimeoutError)):
+                              ClusterUnreachable, TemporaryFailure, ConnectionError,
+                              TimeoutError)):
             return True
         if isinstance(error, psycopg.OperationalError):
             # No SQLSTATE: the server never answered (refused, timed out, the pool gave up);

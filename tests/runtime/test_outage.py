@@ -1,6 +1,7 @@
 """Redis stopped under a function: 503 (the Broker retries), nothing lost once it is back."""
 from __future__ import annotations
 
+import dataclasses
 
 import pytest
 import redis
@@ -79,8 +80,8 @@ def cluster_counter(tmp_path, fresh_settings):
 
 def test_a_cluster_wholly_away_gives_503_then_recovers(cluster_counter, tmp_path):
     """A cluster client that finds no node when it reads the slots again raises redis-py's
-    RedisClusterException, not a ConnectionError: kades.clients makes it one, or the event
-    would be a 500, which the Broker does not retry."""
+    RedisClusterException, not a ConnectionError: kades.clients makes it a ClusterUnreachable
+    (one of TEMPORARY_ERRORS), or the event would be a 500, which the Broker does not retry."""
     client, port = cluster_counter
     headers, body = binary(event_id="before")
     assert client.post("/", headers=headers, data=body).status_code == 200
@@ -103,3 +104,45 @@ def test_a_programs_error_on_a_cluster_stays_a_program_error(cluster_counter):
     with pytest.raises(redis.exceptions.RedisClusterException, match="same key slot") as raised:
         cluster.mget("kades:a", "kades:b")
     assert not isinstance(raised.value, clients.TEMPORARY_ERRORS)
+
+
+def test_a_pipeline_on_a_cluster_wholly_away_reads_the_slots_once(cluster_counter, tmp_path,
+                                                                   monkeypatch):
+    """redis-py's cluster pipeline retries whatever is a ConnectionError, 10 times and at once,
+    each time connecting and reading the slots again: a ClusterUnreachable that was one took
+    11 slot reads to fail (of a hung cluster, 11 times every node's timeouts), where one
+    command, and the pipeline before the translation, took one."""
+    cluster = clients.redis_client()
+    cluster.set("test:ticks", 1)
+    reads, real = [], clients._Nodes.initialize
+
+    def counted(self, *args, **kwargs):
+        reads.append(kwargs)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(clients._Nodes, "initialize", counted)
+    redisgroups.stop_redis_cluster(tmp_path)
+    pipe = cluster.pipeline(transaction=False)
+    pipe.get("test:ticks")
+    pipe.get("test:ticks")
+    with pytest.raises(clients.TEMPORARY_ERRORS) as raised:
+        pipe.execute()
+    assert type(raised.value) is clients.ClusterUnreachable
+    assert len(reads) == 1
+
+
+def test_a_cluster_client_of_a_node_not_in_cluster_mode_is_the_settings_error(kades_settings):
+    """KADES_REDIS_CLUSTER pointed at a Redis that is not a cluster node, or at a database
+    other than 0: a 500 the operator must mend, not a 503 the Broker retries for ever. A
+    cluster none of whose nodes answers is the 503."""
+    standalone = kades_settings.redis_url.rsplit("/", 1)[0] + "/0"
+    for url, why in ((standalone, "Cluster mode is not enabled"),
+                     (f"redis://127.0.0.1:{free_port()}/1", "can only be 0")):
+        config = dataclasses.replace(kades_settings, redis_url=url, redis_cluster=True)
+        with pytest.raises(redis.exceptions.RedisClusterException, match=why) as raised:
+            clients.new_redis(config)
+        assert not isinstance(raised.value, clients.TEMPORARY_ERRORS), url
+    away = dataclasses.replace(kades_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0",
+                               redis_cluster=True)
+    with pytest.raises(clients.TEMPORARY_ERRORS):
+        clients.new_redis(away)
