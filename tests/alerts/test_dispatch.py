@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import psycopg
 import pytest
 from prometheus_client import REGISTRY
 from standardwebhooks import Webhook, WebhookVerificationError
@@ -235,6 +236,35 @@ def test_the_entry_point_starts_the_worker_the_handler_wakes(ctx, db_conn, key_i
     finally:
         delivery.stop_all()  # as the test session's end does
     assert not running.running
+
+
+def test_the_worker_outlives_an_error_that_is_no_outage(ctx, db_conn, key_id, receivers):
+    """The worker's thread is the process's webhook deliveries: an error it did not expect
+    (here its tables out of its connection's search path: UndefinedTable) is logged and the
+    round tried again, never the thread's end."""
+    receiver = receivers()
+    hook(db_conn, key_id, receiver.url)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    broken = [True]
+
+    def connect():
+        if broken[0]:
+            return psycopg.connect(ctx.settings.database_url, options="-c search_path=pg_catalog")
+        return ctx.db()
+
+    worker = delivery.DeliveryWorker(connect, httpx.Client(), interval_s=0.05,
+                                     allow_private=True)
+    try:
+        time.sleep(0.5)  # its rounds fail meanwhile
+        assert worker.running
+        broken[0] = False
+        worker.wake()
+        deadline = time.monotonic() + 5
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(receiver.received) == 1
+    finally:
+        worker.stop()
 
 
 def test_alerts_handled_at_the_same_time_are_each_published_and_stored_once(ctx, redis_conn,

@@ -266,6 +266,26 @@ def test_an_alert_published_after_a_connection_joined_reaches_it_however_late_th
     assert not hub._thread.is_alive()
 
 
+def test_a_hub_outlives_an_error_that_is_no_outage(kades_settings, redis_conn):
+    """Its thread is the replica's live alerts: an answer it did not expect (here the stream's
+    key holding a string: WRONGTYPE) is logged and read again, never the thread's end."""
+    stream.publish(redis_conn, "before", alert("before"))
+    hub = websocket.Hub(Context("api", kades_settings))
+    try:
+        inbox: queue.Queue = queue.Queue()
+        hub.join(inbox)
+        redis_conn.delete(ALERT_STREAM)
+        redis_conn.set(ALERT_STREAM, "not a stream")
+        time.sleep(2.5)  # two of its reads fail meanwhile
+        assert hub._thread.is_alive()
+        redis_conn.delete(ALERT_STREAM)
+        stream.publish(redis_conn, "after", alert("after"))
+        _, got = inbox.get(timeout=5)
+        assert got["data"]["token"] == "after"
+    finally:
+        hub.stop()
+
+
 def test_a_hub_asks_redis_nothing_until_its_first_connection_joins_and_then_refuses_it_while_away(
         kades_settings):
     """Made under the Context's lock (ctx.local), which every request's key check and rate

@@ -7,6 +7,7 @@ import yaml
 from brokertest import manifests, trigger, wait_for
 from kades.broker.config import ConfigError
 from kades.broker.pingsource import PING_TYPE, load_pingsources, parse_cron
+from kades.broker.server import DevBroker
 
 
 def at(text: str) -> datetime:
@@ -89,3 +90,24 @@ def test_a_due_ping_is_delivered_once_per_minute(tmp_path, run_broker, subscribe
     assert headers["ce-source"] == "/apis/v1/namespaces/kades/pingsources/decay"
     assert headers["ce-time"] == "2026-11-26T08:10:00Z"
     assert receiver.requests[0]["body"] == b'{"job":"risk-decay"}'
+
+
+def test_the_ping_loop_outlives_an_error_that_is_no_outage(tmp_path, run_broker, subscribers,
+                                                           monkeypatch):
+    """The loop is every PingSource of the broker: a round that fails for a reason other than
+    Redis (here one made to) is logged, and the next second's round fires the ping."""
+    receiver = subscribers()
+    text = manifests(trigger("jobs", receiver.url, type=PING_TYPE))
+    (tmp_path / "100.yaml").write_text(text + "---\n" + yaml.safe_dump(ping_source("decay", "* * * * *")))
+    rounds, real = [], DevBroker.fire_due_pings
+
+    def first_fails(self, moment):
+        rounds.append(moment)
+        if len(rounds) == 1:
+            raise RuntimeError("a round that fails")
+        return real(self, moment)
+
+    monkeypatch.setattr(DevBroker, "fire_due_pings", first_fails)
+    run_broker(text, pingsources=load_pingsources(tmp_path))
+    wait_for(lambda: receiver.count() >= 1, what="the ping after the failed round")
+    assert len(rounds) >= 2

@@ -161,6 +161,9 @@ class DeliveryWorker:
                 log(logger, logging.WARNING, "webhook worker: database unavailable",
                     error=str(error))
                 counts = {}
+            except Exception:  # a bug must not end the deliveries silently: log it, go on
+                logger.exception("webhook worker: a round failed")
+                counts = {}
             if not any(counts.values()):
                 self._wake.wait(self._interval_s)
                 self._wake.clear()

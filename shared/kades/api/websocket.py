@@ -98,6 +98,10 @@ class Hub:
                 log(logger, logging.WARNING, "alert stream unavailable", error=str(error))
                 time.sleep(1.0)
                 continue
+            except Exception:  # a bug must not end the live alerts silently: log it, go on
+                logger.exception("alert stream read failed")
+                time.sleep(1.0)
+                continue
             if entries:
                 last_id = entries[-1][0]
                 with self._lock:

@@ -152,6 +152,8 @@ class DevBroker:
                         log(logger, logging.WARNING, "recovered stuck entries", trigger=t.name)
                 except redis.RedisError as error:
                     log(logger, logging.WARNING, "housekeeping skipped", error=str(error))
+                except Exception:  # a bug must not end the recovery silently: log it, go on
+                    logger.exception("housekeeping failed", extra={"fields": {"trigger": t.name}})
 
     def _project_tokens(self) -> None:
         """A token for each Broker's audience per service account its policies name (not a
@@ -174,6 +176,8 @@ class DevBroker:
                 self._project_tokens()
             except OSError as error:
                 log(logger, logging.WARNING, "sender tokens not renewed", error=str(error))
+            except Exception:  # a bug must not end the renewals silently: log it, go on
+                logger.exception("sender tokens not renewed")
 
     def _ping_loop(self) -> None:
         while not self._stop.wait(1.0):
@@ -181,6 +185,8 @@ class DevBroker:
                 self.fire_due_pings(datetime.now(timezone.utc))
             except redis.RedisError as error:
                 log(logger, logging.WARNING, "pingsources skipped", error=str(error))
+            except Exception:  # a bug must not end the pings silently: log it, go on
+                logger.exception("pingsources failed")
 
     def fire_due_pings(self, moment: datetime) -> list[str]:
         """Queue the event of every PingSource due in this minute, once; their sources."""
