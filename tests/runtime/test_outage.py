@@ -131,18 +131,18 @@ def test_a_pipeline_on_a_cluster_wholly_away_reads_the_slots_once(cluster_counte
     assert len(reads) == 1
 
 
-def test_a_cluster_client_of_a_node_not_in_cluster_mode_is_the_settings_error(kades_settings):
+def test_a_cluster_client_of_a_node_not_in_cluster_mode_is_the_settings_error(base_settings):
     """KADES_REDIS_CLUSTER pointed at a Redis that is not a cluster node, or at a database
     other than 0: a 500 the operator must mend, not a 503 the Broker retries for ever. A
     cluster none of whose nodes answers is the 503."""
-    standalone = kades_settings.redis_url.rsplit("/", 1)[0] + "/0"
+    standalone = base_settings.redis_url.rsplit("/", 1)[0] + "/0"  # the single Redis, always
     for url, why in ((standalone, "Cluster mode is not enabled"),
                      (f"redis://127.0.0.1:{free_port()}/1", "can only be 0")):
-        config = dataclasses.replace(kades_settings, redis_url=url, redis_cluster=True)
+        config = dataclasses.replace(base_settings, redis_url=url, redis_cluster=True)
         with pytest.raises(redis.exceptions.RedisClusterException, match=why) as raised:
             clients.new_redis(config)
         assert not isinstance(raised.value, clients.TEMPORARY_ERRORS), url
-    away = dataclasses.replace(kades_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0",
+    away = dataclasses.replace(base_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0",
                                redis_cluster=True)
     with pytest.raises(clients.TEMPORARY_ERRORS):
         clients.new_redis(away)
