@@ -11,6 +11,7 @@ starts from the quiet end (the old depth-first search revisited wallets and took
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import attrgetter
 
 from kades.chain.anomaly import make_anomaly, ramp
 from kades.chain.detector import ChainDetector, alert_once, setting
@@ -19,6 +20,7 @@ from kades.chain.state import TokenState
 
 DETECTOR = "chain.cycles"
 MAX_EDGES = 5000
+_SOURCE, _DESTINATION = attrgetter("source"), attrgetter("destination")
 
 
 class _Side:
@@ -27,7 +29,10 @@ class _Side:
 
     def __init__(self, start: str, time_s: float, index: dict, *, forward: bool):
         self.rounds = [{start: (time_s, None)}]
-        self.frontier = {start}
+        # the wallets reached last round, in the order reached (a dict, not a set: a set's
+        # order follows the process's string hashes, and ties would go a different way on
+        # another replica)
+        self.frontier = {start: None}
         self.index, self.forward = index, forward
 
     def cost(self) -> int:
@@ -36,7 +41,7 @@ class _Side:
     def widen(self, before_s: float) -> None:
         last = self.rounds[-1]
         labels = dict(last)
-        changed = set()
+        changed = {}
         for node in self.frontier:
             here = last[node][0]
             for edge in self.index.get(node, ()):
@@ -47,14 +52,14 @@ class _Side:
                     other = edge.destination
                     if other not in labels or t < labels[other][0]:
                         labels[other] = (t, edge)
-                        changed.add(other)
+                        changed[other] = None
                 else:              # arrive at `node` no later than we must leave it
                     if t > here:
                         continue
                     other = edge.source
                     if other not in labels or t > labels[other][0]:
                         labels[other] = (t, edge)
-                        changed.add(other)
+                        changed[other] = None
         self.rounds.append(labels)
         self.frontier = changed
 
@@ -82,8 +87,9 @@ def _path(outgoing: dict, incoming: dict, start: str, goal: str, before_s: float
         if not sides:
             return None
         min(sides, key=_Side.cost).widen(before_s)
-        for node in ahead.rounds[-1].keys() & behind.rounds[-1].keys():
-            if ahead.rounds[-1][node][0] <= behind.rounds[-1][node][0]:
+        met = behind.rounds[-1]
+        for node, (arrived, _) in ahead.rounds[-1].items():  # in order reached, as above
+            if node in met and arrived <= met[node][0]:
                 path = ahead.path_to(node) + behind.path_to(node)
                 if path:  # not the empty "path" of a transfer to oneself
                     return path
@@ -123,16 +129,24 @@ class CyclicTransfers(ChainDetector):
         if not new_edges:  # nothing can close a cycle: the window moves on, no index needed
             state.edges = edges
             return []
-        # One pass over the window, once per block: linear in its edges (~0.5 µs each here).
-        outgoing: dict[str, list] = {}
+        # A cycle through a new edge u -> v needs an edge out of v and one into u (_path's
+        # first test). Which wallets have those is two sets, made at C speed; the index (a
+        # Python pass over the window) is made only once an edge has both, most blocks never.
+        sources, destinations = set(map(_SOURCE, edges)), set(map(_DESTINATION, edges))
+        outgoing: dict[str, list] | None = None
         incoming: dict[str, list] = {}
-        for edge in edges:
-            _index(outgoing, edge.source, edge)
-            _index(incoming, edge.destination, edge)
         anomalies = []
         for edge in new_edges:
             start_s, source, destination = edge.time_s, edge.source, edge.destination
-            path = _path(outgoing, incoming, destination, source, start_s, self.max_length - 1)
+            if destination in sources and source in destinations:
+                if outgoing is None:  # the window and the new edges so far, as they came
+                    outgoing = {}
+                    for known in edges:
+                        _index(outgoing, known.source, known)
+                        _index(incoming, known.destination, known)
+                path = _path(outgoing, incoming, destination, source, start_s, self.max_length - 1)
+            else:
+                path = None
             if path:
                 cycle = path + [edge]
                 wallets = [cycle[0].source] + [e.destination for e in cycle]
@@ -145,8 +159,11 @@ class CyclicTransfers(ChainDetector):
                         evidence={"summary": f"tokens went round a {len(cycle)}-hop cycle",
                                   "wallets": wallets, "amounts": [e.amount for e in cycle],
                                   "signatures": [e.signature for e in cycle], "hops": len(cycle)}))
-            _index(outgoing, source, edge)
-            _index(incoming, destination, edge)
+            if outgoing is not None:
+                _index(outgoing, source, edge)
+                _index(incoming, destination, edge)
+            sources.add(source)
+            destinations.add(destination)
             edges.append(edge)
         state.edges = edges[-MAX_EDGES:]
         return anomalies

@@ -63,6 +63,6 @@ _FIELDS = tuple(f.name for f in fields(TokenState))
 def _rows(kind: type, rows: list) -> list:
     """A document's rows as `kind` rows: JSON gives lists; kades.chain.codec gives the rows
     themselves, kept (the codec knows them by identity and reuses their encoded text)."""
-    if all(type(row) is kind for row in rows):
+    if set(map(type, rows)) <= {kind}:  # all of them `kind` rows (the check at C speed)
         return list(rows)
     return list(map(kind._make, rows))

@@ -58,6 +58,7 @@ from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects,
 
 HOLDERS = "holders"
 PENDING = "reorder.pending"  # the reorder buffer's waiting slots, [time, id, payload, arrival] each
+_ABSENT = object()  # a wallet the stored holders do not have
 MAX_CHUNKS = 128  # a part of more chunks is written anew as one (reading it stays cheap)
 # Whether a key still holds what a process read: '' nothing, 's' .. SHA-1 a string (41
 # characters), otherwise a hash of that version (16). Asked the way the key was read, so a
@@ -231,7 +232,7 @@ def _rows_delta(name: str, old: _Log, rows: list) -> tuple[_Log, list[str], list
         keys, fits = tuple(e[1] for e in rows), (lambda new: True)
     else:
         kind = ROWS[name]
-        keys, fits = tuple(rows), (lambda new: all(type(row) is kind for row in new))
+        keys, fits = tuple(rows), (lambda new: set(map(type, new)) <= {kind})
     before = old.value or ()
     if old.value is not None and keys == before:  # unchanged (most blocks leave some lists alone)
         return old, [], []
@@ -259,10 +260,11 @@ def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]
     before = old.value
     if before is not None and len(amounts) >= len(before) and \
             list(islice(amounts, len(before))) == list(before):
-        try:
-            changed = dict(amounts.items() - before.items())
-        except TypeError:  # an amount that is not a scalar
-            return None
+        # what changed, in the holders' order: a pass over them (a set of all their items,
+        # as `amounts.items() - before.items()` makes, cost 3x as much); the same object,
+        # or an equal one, is unchanged, as dict views compare
+        changed = {wallet: amount for wallet, amount in amounts.items()
+                   if (was := before.get(wallet, _ABSENT)) is not amount and was != amount}
         if not changed:
             return old, [], []
         if not _scalar_dict(changed):
@@ -412,7 +414,7 @@ class TokenStore:
         if self._is_token(key) and type(state) is dict:
             now, mode, args = _token_write(was if type(was) is _Token else None, state)
             return (mode, args, now) if mode else ("", [], was)
-        raw = json.dumps(state, separators=(",", ":")).encode()
+        raw = _text(state).encode()  # json.dumps's bytes, without its per-call encoder
         if type(was) is _Token or self._is_token(key):  # not a token document: a string again
             return "S", [raw], raw
         return ("", [], was) if raw == was else ("S", [raw], raw)

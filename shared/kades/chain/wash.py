@@ -8,7 +8,10 @@ buying and selling within seconds is the simplest case (self-trade).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
+from itertools import compress
+from operator import attrgetter, mul
 
 from kades.chain.anomaly import EVIDENCE_ITEMS, make_anomaly, ramp
 from kades.chain.detector import ChainDetector, alert_once, setting
@@ -17,6 +20,7 @@ from kades.chain.state import TokenState
 
 DETECTOR = "chain.wash_trading"
 MAX_TRADES = 5000
+_WALLET, _SIDE, _BASE, _QUOTE = (attrgetter(name) for name in ("wallet", "side", "base", "quote"))
 
 
 def _groups(wallets: set[str], edges: list[Transfer]) -> dict[str, str]:
@@ -63,13 +67,28 @@ class WashTrading(ChainDetector):
         """The window's wash groups (the state's trades are cut to the window)."""
         trades = [tr for tr in state.trades if time_s - tr.time_s <= self.window_s]
         state.trades = trades[-MAX_TRADES:]
-        total_quote = sum(tr.quote for tr in trades)
-        if not trades or total_quote <= 0:
+        if len(trades) < self.min_trades:
+            return []  # no group can have min_trades trades
+        wallets = list(map(_WALLET, trades))
+        distinct = set(wallets)
+        group_of = _groups(distinct, state.edges)
+        groups = list(map(group_of.get, wallets, wallets)) if group_of else wallets
+        if len(distinct) * self.min_trades <= len(trades):  # few wallets: most groups judged
+            members: dict[str, list[Trade]] = {}  # in the order of each group's first trade
+            for group, tr in zip(groups, trades):
+                members.setdefault(group, []).append(tr)
+        else:
+            # Many wallets, most with a trade or two: only groups with min_trades trades are
+            # judged, found by counting at C speed, so that the others get no list of their own.
+            judged = {group for group, count in Counter(groups).items() if count >= self.min_trades}
+            members = {}
+            for group, tr in compress(zip(groups, trades), map(judged.__contains__, groups)):
+                members.setdefault(group, []).append(tr)
+            if not members:
+                return []  # most blocks of such a token
+        total_quote = sum(map(_QUOTE, trades))
+        if total_quote <= 0:
             return []
-        group_of = _groups({tr.wallet for tr in trades}, state.edges)
-        members: dict[str, list[Trade]] = {}
-        for tr in trades:
-            members.setdefault(group_of.get(tr.wallet, tr.wallet), []).append(tr)
         anomalies = []
         for group_trades in members.values():
             if len(group_trades) < self.min_trades:
@@ -80,15 +99,14 @@ class WashTrading(ChainDetector):
 
     def _judge(self, state: TokenState, token: str, group_trades: list[Trade], total_quote: int,
                time_s: float, slot: int) -> dict | None:
-        share = sum(tr.quote for tr in group_trades) / total_quote
+        share = sum(map(_QUOTE, group_trades)) / total_quote
         if share < self.min_volume_share:
             return None  # checked first: it rules out nearly every group, and cheaply
-        buys = [tr for tr in group_trades if tr.side > 0]
-        sells = [tr for tr in group_trades if tr.side < 0]
-        if not buys or not sells:
-            return None
-        volume_base = sum(tr.base for tr in group_trades)
-        net = sum(tr.side * tr.base for tr in group_trades)
+        sides, bases = list(map(_SIDE, group_trades)), list(map(_BASE, group_trades))
+        if max(sides) <= 0 or min(sides) >= 0:
+            return None  # no buy, or no sell
+        volume_base = sum(bases)
+        net = sum(map(mul, sides, bases))
         if not volume_base or abs(net) > self.net_tolerance * volume_base:
             return None  # no tokens changed hands (swaps recorded with a base amount of 0)
         position = peak = 0
@@ -101,6 +119,8 @@ class WashTrading(ChainDetector):
         key = "wash:" + ",".join(wallets)[:200]
         if not alert_once(state.alerted, key, time_s, cooldown_s=self.alert_cooldown_s):
             return None
+        buys = [tr for tr in group_trades if tr.side > 0]
+        sells = [tr for tr in group_trades if tr.side < 0]
         quick = any(b.wallet == s.wallet and abs(b.time_s - s.time_s) <= self.self_trade_s
                     for b in buys for s in sells)
         pattern = "self_trade" if len(wallets) == 1 and quick else ("ring" if len(wallets) > 1 else "round_trips")
