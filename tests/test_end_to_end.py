@@ -139,8 +139,9 @@ def test_injected_anomalies_come_out_of_the_api_once(mesh, redis_conn, db_conn):
     risk_handled = settled(lambda: handled(urls, "risk-scoring"))
     anomalies = fetch_anomalies(urls["api"], api_key)
     post_all(config.sink_url, events)
-    # Each redelivery is answered from its dedup mark, with the first reply it gave (the
-    # events it sent to the sink beyond that went out the first time): every feed event
+    # Each redelivery is answered from its dedup mark, or temporal-analysis's from its
+    # outbox, with the first reply it gave (market-aggregator's events beyond that went out
+    # the first time; temporal-analysis sends its own again): every feed event
     # comes back to market-aggregator and its first tick event to temporal-analysis; what
     # reaches risk-scoring again is some of its anomaly events, none of them handled anew.
     expected = {"market-aggregator": len(events), "temporal-analysis": len(events)}

@@ -3,7 +3,7 @@
 For every event the broker accepted (seen by the accounting tap) and every Trigger it
 matches, the Trigger's function must hold a "done" dedup mark for it (handled, once: a
 redelivery is answered from that mark) -- or, for a function that takes no claim, what it
-writes for the event (HANDLED_BY_EFFECT) -- or the dead-letter store must hold it with that
+writes for the event (HANDLED_BY_EFFECT, HANDLED_BY_OUTBOX) -- or the dead-letter store must hold it with that
 destination and the reason. Every posted input must be among the accepted events, the
 broker's lanes must be empty (nothing stuck), and no anomaly may be stored twice under two
 event ids. The first `settle` also gives the time at which everything was done.
@@ -22,7 +22,7 @@ from kades.broker.config import load_eventing
 from kades.broker.filters import matches
 from kades.deadletter.store import list_dead_letters
 from kades.events.envelope import CloudEvent
-from kades.keys import dedup_key
+from kades.keys import dedup_key, outbox_key
 from kades.registry import FUNCTIONS, load
 from kades.runtime import dedup
 
@@ -40,6 +40,8 @@ DUPLICATE_ROW_CHECKS = {
 HANDLED_BY_EFFECT = {
     "alert-dispatch": "SELECT event_source, event_id FROM alerts",
 }
+# ... or the event's outbox, committed with its states (StateStore.update(keep_empty=True)).
+HANDLED_BY_OUTBOX = {"temporal-analysis"}
 
 
 @dataclass
@@ -112,8 +114,8 @@ def broker_backlog(client: redis.Redis, trigger_prefix: str = "") -> int:
 
 
 def mark_states(client: redis.Redis, keys: list[str]) -> list[bytes | None]:
-    """The done marks' values, one GET each: the marks have no common hash tag, and on a
-    Redis Cluster an MGET of keys in several slots is refused."""
+    """The done marks' (or outboxes') values, one GET each: the marks have no common hash
+    tag, and on a Redis Cluster an MGET of keys in several slots is refused."""
     states = []
     for start in range(0, len(keys), 1000):
         pipe = client.pipeline(transaction=False)
@@ -135,20 +137,25 @@ def close_books(ledger: Ledger, client: redis.Redis, database_url: str,
     owed = [(event, name, url) for event, _ in accepted.values()
             for name, url in ledger.owed(event)]
     books.deliveries = len(owed)
-    states = mark_states(client, [dedup_key(name, dedup.source_and_id(event))
+    states = mark_states(client, [outbox_key(name, event.source, event.id)
+                                  if name in HANDLED_BY_OUTBOX
+                                  else dedup_key(name, dedup.source_and_id(event))
                                   for event, name, _ in owed])
     parked = dead_letters(client)
     if broker_client is not None:
         parked |= dead_letters(broker_client)
     unaccounted = {name for _, name, _ in owed
-                   if name in FUNCTIONS and load(name).idempotent} - HANDLED_BY_EFFECT.keys()
-    assert not unaccounted, f"no way to tell what {sorted(unaccounted)} handled: HANDLED_BY_EFFECT"
+                   if name in FUNCTIONS and load(name).idempotent} - HANDLED_BY_EFFECT.keys(
+                   ) - HANDLED_BY_OUTBOX
+    assert not unaccounted, (f"no way to tell what {sorted(unaccounted)} handled: "
+                             "HANDLED_BY_EFFECT or HANDLED_BY_OUTBOX")
     with psycopg.connect(database_url) as conn:
         written = {name: set(conn.execute(query).fetchall())
                    for name, query in HANDLED_BY_EFFECT.items()}
     for (event, name, url), state in zip(owed, states):
         books.by_type[event.type] += 1
         if ((event.source, event.id) in written[name] if name in written
+                else state is not None if name in HANDLED_BY_OUTBOX
                 else dedup.is_done(state)):
             books.handled += 1
         elif (event.source, event.id, url) in parked:

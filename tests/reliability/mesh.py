@@ -30,7 +30,7 @@ from kades import clients
 from kades.events.envelope import CloudEvent, decode
 from kades.dev.localrun import function_command, process_env, start_system, stop_system
 from kades.dev.services import free_port
-from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
+from kades.registry import FUNCTIONS, HTTP_FUNCTIONS, load as load_function
 from kades.runtime import dedup
 from kades.settings import Settings
 
@@ -174,7 +174,10 @@ class Mesh:
         (KADES_CLAIM_LEASE_S) frees. When its in-flight gauge shows an event, the process is
         frozen (SIGSTOP) and its claims read: killed if it holds one, let go on (SIGCONT)
         and watched again if that event ended between the look and the freeze. Empty: none
-        was caught in hand within `timeout_s` (the process is killed all the same)."""
+        was caught in hand within `timeout_s` (the process is killed all the same). A
+        function that takes no claim (Function.idempotent) is killed frozen in flight, and
+        its events in hand are named "in flight" (the Broker's retry needs no lease)."""
+        claim_free = not load_function(name).claims(self.config)
         in_flight = re.compile(rf'^kades_in_flight{{function="{re.escape(name)}"}} (\S+)$', re.M)
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2) as client:
@@ -183,8 +186,11 @@ class Mesh:
                     text = client.get(self.urls[name] + "/metrics").text
                 except httpx.HTTPError:
                     text = ""
-                if any(float(value) > 0 for value in in_flight.findall(text)):
+                if held := sum(float(value) for value in in_flight.findall(text)):
                     os.killpg(self.pid(name), signal.SIGSTOP)
+                    if claim_free:
+                        self.kill(name)
+                        return ["in flight"] * int(held)
                     if claims := self.claims_in_hand(name):
                         self.kill(name)
                         return claims

@@ -52,6 +52,7 @@ from mesh import Mesh
 from kades import clients
 from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, MARKET_TICK, RISK_SCORED,
                                     SENTIMENT_SCORED, derived_id)
+from kades.registry import load as load_function
 from kades.risk.function import anomaly_rows, sentiment_evidence
 
 # Outputs compared with the clean run: name -> query of their natural keys.
@@ -265,6 +266,15 @@ def drain_lanes(mesh: Mesh, load: Load, function: str, *, timeout_s: float = 60)
         load.resume()
 
 
+def lanes_empty(mesh: Mesh, function: str) -> bool:
+    """Whether the broker's lanes to `function` are empty: every event delivered and done."""
+    client = clients.new_redis(mesh.config)
+    try:
+        return broker_backlog(client, function) == 0
+    finally:
+        client.close()
+
+
 def kill_victims(mesh: Mesh, load: Load, victims: tuple[str, ...], *, inputs: int,
                  takeover_timeout_s: float = 120) -> Counter:
     """Kill each victim (SIGKILL) with an event in hand, spread over the stream, and start it
@@ -287,7 +297,10 @@ def kill_victims(mesh: Mesh, load: Load, victims: tuple[str, ...], *, inputs: in
         mesh.restart(victim)
         killed[(victim, KILLED)] += len(orphans)
         deadline = time.monotonic() + takeover_timeout_s
-        while not mesh.claims_done(orphans) and time.monotonic() < deadline:
+        # a victim without claims: its events in hand are done once its lanes are empty
+        claim_free = not load_function(victim).claims(mesh.config)
+        while (not (lanes_empty(mesh, victim) if claim_free else mesh.claims_done(orphans))
+               and time.monotonic() < deadline):
             time.sleep(0.2)
         load.resume()
     return killed

@@ -152,12 +152,14 @@ def render_outputs(outputs: dict) -> list[str]:
         "risk-scoring's apart, *by cause*: its outputs are not compared with the clean run). "
         f"In the step *{outputs['kill_step']}* (chaos on, no fault points) each of "
         f"{', '.join(outputs['kill_victims'])} is killed once (SIGKILL) while it handles an "
-        "event (frozen when its in-flight gauge is above 0, killed if it then holds a claim), "
+        "event (frozen when its in-flight gauge is above 0, killed if it then holds a claim, "
+        "or at once if it takes none: temporal-analysis), "
         "one after another while the story is posted (paused until its lanes held under "
         f"{outputs['caught_up']} entries, so that it died caught up), and "
         "started again as Knative starts a new pod; the claims it held (*in hand*) stay until "
         "their lease runs out (KADES_CLAIM_LEASE_S, 10 s) and the broker's retry takes the "
-        "events over in the new process. *Other content* counts events the accounting "
+        "events over in the new process (a function without claims: its events in flight, "
+        "retried at once). *Other content* counts events the accounting "
         "Trigger received again under the same source and id with other data (one id, one "
         "content: receivers keep the first copy they see); any makes the step not exact.",
         "",

@@ -126,6 +126,35 @@ def test_extra_events_beyond_the_reply_go_to_the_sink(client_of, recording_sink)
     assert sorted(e.subject for e in recording_sink) == ["B", "C"]
 
 
+def test_an_idempotent_function_replies_without_a_claim(redis_conn, recording_sink, kades_env):
+    """Function.idempotent: no claim nor done mark; the first reply in the answer, the
+    others to the sink, the same again for a redelivery."""
+    import flask
+
+    from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, derived_id, new_event
+    from kades.runtime import Context, Function, http_function
+
+    def reply_per_token(event, ctx):
+        return [new_event(ANOMALY_DETECTED, ctx.source, {"anomalies": []}, subject=tick["token"],
+                          event_id=derived_id(event, tick["token"]))
+                for tick in event.data["ticks"]]
+    entry = http_function(Function("replier", (MARKET_TICK,), reply_per_token, idempotent=True),
+                          Context("replier"))
+    data = {"ticks": [tick_data(token=t)["ticks"][0] for t in ("A", "B", "C")]}
+    headers, body = binary(data=data)
+    answers = []
+    for _ in range(2):
+        with flask.Flask(__name__).test_request_context("/", method="POST", headers=headers,
+                                                         data=body):
+            response = entry(flask.request)
+            answers.append((response.status_code, response.headers.get("ce-subject"),
+                            response.headers.get("ce-id")))
+    assert answers[0] == answers[1] and answers[0][:2] == (200, "A")
+    assert sorted(e.subject for e in recording_sink) == ["B", "B", "C", "C"]
+    assert len({e.id for e in recording_sink}) == 2  # the same two events, sent again
+    assert not redis_conn.keys("kades:dedup:*")
+
+
 def test_a_retry_after_the_sink_failed_sends_what_the_first_attempt_sent(
         client_of, redis_conn, monkeypatch):
     """The ingress takes B, then fails on C: the event is answered 503 with B already out.

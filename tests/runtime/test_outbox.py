@@ -36,6 +36,21 @@ def test_results_without_effects_are_not_kept(redis_conn):
     assert 0 < redis_conn.ttl(outbox_key("f", "/src", "e3")) <= 3600  # kept, for a while
 
 
+def test_with_keep_empty_an_empty_result_is_kept_and_marks_the_event_done(redis_conn):
+    """A function without a claim (Function.idempotent) has the outbox as its done mark: the
+    same event again gets the first (empty) result, not a count of what moved on since."""
+    store, box = StateStore(ttl_s=60), outbox_key("f", "/src", "quiet")
+    assert store.update(redis_conn, [KEY], counting(0), outbox=box, keep_empty=True) == []
+    assert redis_conn.get(box) == b"[]" and 0 < redis_conn.ttl(box) <= 3600
+    assert store.update(redis_conn, [KEY], counting(4), outbox=box, keep_empty=True) == []
+    assert store.current(redis_conn, [KEY]) == [{"n": 0}]
+    # no state at all: the outbox alone commits (an event that touched no key)
+    alone = outbox_key("f", "/src", "alone")
+    assert store.update(redis_conn, [], lambda states: ([], []), outbox=alone,
+                        keep_empty=True) == []
+    assert redis_conn.get(alone) == b"[]"
+
+
 def test_outboxes_of_functions_and_events_are_apart():
     keys = {outbox_key(f, s, i) for f in ("a", "b") for s in ("/x", "/y") for i in ("1", "2")}
     assert len(keys) == 8

@@ -30,7 +30,7 @@ from kades.metrics import (DUPLICATES, EMITTED, EVENTS, HANDLER_SECONDS, IN_FLIG
                            render)
 from kades.runtime import dedup, keep, oidc, sink
 from kades.runtime.function import ANY_TYPE, Context, Function, as_event_list
-from kades.runtime.state import OUTBOX_TTL_S
+from kades.runtime.state import OUTBOX_TTL_S, answered_by_outbox
 
 logger = logging.getLogger("kades.runtime")
 
@@ -298,8 +298,14 @@ def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[Cl
     in_flight.inc()
     started = time.perf_counter()
     try:
-        if function.idempotent:
-            replies = _handle_idempotent(function, ctx, event)
+        if not function.claims(ctx.settings):
+            replies, again = _handle_idempotent(function, ctx, event)
+            if again:
+                DUPLICATES.labels(function.name).inc()
+                EVENTS.labels(function.name, kind, "duplicate").inc()
+                log(logger, logging.INFO, "duplicate answered again", type=event.type,
+                    source=event.source)
+                return replies[:1]
         else:
             try:
                 claim = dedup.claim(ctx.redis, function.name, event, function.identity,
@@ -331,13 +337,27 @@ def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[Cl
         current_event_id.reset(token)
 
 
-def _handle_idempotent(function: Function, ctx: Context, event: CloudEvent) -> list[CloudEvent]:
-    """A handler whose every effect is idempotent on the event and that replies nothing
-    (`Function.idempotent`): run without claim nor done mark, two Redis round trips fewer.
-    A redelivery, even one running at the same time, runs it again to no further effect."""
-    if as_event_list(function.handle(event, ctx)):
-        raise TypeError(f"{function.name} is idempotent: it must reply nothing")
-    return []
+def _handle_idempotent(function: Function, ctx: Context,
+                       event: CloudEvent) -> tuple[list[CloudEvent], bool]:
+    """A handler whose every effect and reply is the same whichever delivery of the event
+    makes it (`Function.idempotent`): run without claim nor done mark, two Redis round trips
+    fewer. A redelivery, even one running at the same time, runs it again to no further
+    effect and replies the same events; so the replies beyond the first need no keeping
+    before they are sent (`dedup.first_sent`), and are sent again (the first delivery may
+    have failed before it sent them). (replies, whether the handler's state update was
+    answered by an earlier delivery's outbox: a duplicate)."""
+    unset = answered_by_outbox.set(False)
+    try:
+        replies = as_event_list(function.handle(event, ctx))
+        again = answered_by_outbox.get()
+    finally:
+        answered_by_outbox.reset(unset)
+    check_sizes(replies[:1])  # the rest by sink.send, before it sends any
+    if len(replies) > 1:
+        sink.send(replies[1:], ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
+        for reply in replies[1:]:
+            EMITTED.labels(function.name, event_type(reply.type)).inc()
+    return replies, again
 
 
 def _handle_claimed(function: Function, ctx: Context, event: CloudEvent,

@@ -14,7 +14,8 @@ should be) and otherwise late, returned apart so that the caller counts it
 as far back as the lateness, which keeps the state small (it is read and written whole on
 every update): an older copy of a released point is returned as late too -- either way it
 is never analysed twice, and the same event redelivered is stopped earlier, by the
-runtime's (source, id) dedup.
+runtime's (source, id) dedup or by the event's outbox (kades.runtime.state), which gives
+back what the first delivery computed.
 
 The buffer's state is a plain JSON dict kept inside the key's own state, so it commits with
 the detector's state in one compare-and-set (kades.runtime.state).

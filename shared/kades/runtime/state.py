@@ -15,11 +15,14 @@ same key (the Broker's retry after the database, the sink or the process failed 
 commit) gets that result back instead of its own: the retry redoes the first attempt's
 effects -- its rows, its replies -- rather than finding the input already counted and doing
 nothing. Rows are inserted idempotently and event ids are derived from the input, so each
-effect lands once.
+effect lands once. With `keep_empty` a result without effects is kept too: the outbox is
+then the event's done mark, committed with the states, and the function needs no claim of
+its own (`Function.idempotent`; temporal-analysis).
 """
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import random
@@ -130,6 +133,11 @@ def has_effects(result) -> bool:
     return result is not None and result != {}
 
 
+# Set when an update was answered by the outbox of an earlier attempt of its event: for a
+# function that takes no claim, the delivery is a duplicate (kades.runtime.endpoint counts it).
+answered_by_outbox: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "answered_by_outbox", default=False)
+
 # One attempt: the script's answer, the result computed, and what to do once it committed.
 Attempt = Callable[[], tuple[object, Result, Callable[[], None]]]
 
@@ -146,6 +154,7 @@ def until_committed(attempt: Attempt, *, max_attempts: int, forget: Callable[[],
             faults.point("after_state")  # tests only (KADES_FAULT_POINTS)
             return result
         if answer != 0:  # an earlier attempt of this event committed: redo its effects
+            answered_by_outbox.set(True)
             return json.loads(answer)
         forget()  # someone else moved a key on: read afresh and recompute
         # Jittered exponential backoff (2 ms, 4 ms ... 128 ms at most): with linear waits of
@@ -201,11 +210,13 @@ class StateStore:
 
     def update(self, client: redis.Redis, keys: list[str], compute: Compute, *,
                outbox: str | None = None, outbox_ttl_s: int = OUTBOX_TTL_S,
-               waiting: Waiting | None = None,
+               waiting: Waiting | None = None, keep_empty: bool = False,
                on_commit: Callable[[list[dict]], None] | None = None) -> Result:
         """Apply `compute` to the states of `keys` atomically; its result once committed.
         With `outbox`, the result (JSON: tuples come back as lists) of the first attempt
-        that committed under that key, whatever this call computes. With `waiting`, its
+        that committed under that key, whatever this call computes; a result without
+        effects is kept only with `keep_empty` (else a retry computes it again, just as
+        empty unless the states moved on meanwhile). With `waiting`, its
         sorted set is kept true for the new states in the same script (one round trip, and
         never a state committed without it). `on_commit` is given the states this call
         committed (not called when an earlier attempt's outbox answered): a caller that reads
@@ -219,9 +230,10 @@ class StateStore:
             documents = [self.codec.dumps(key, s) for key, s in zip(keys, states)]
             writes = [b"" if doc == raw else doc for doc, raw in zip(documents, raws)]
             extra_keys, extra_args = [], []
-            if outbox is not None:  # a result without effects needs no keeping: redone, it
-                extra_keys.append(outbox)  # is just as empty
-                kept = json.dumps(result, separators=(",", ":")) if has_effects(result) else ""
+            if outbox is not None:
+                extra_keys.append(outbox)
+                kept = (json.dumps(result, separators=(",", ":"))
+                        if keep_empty or has_effects(result) else "")
                 extra_args = [kept, outbox_ttl_s]
             if waiting is not None:
                 extra_keys.append(waiting.key)

@@ -10,6 +10,15 @@ ticks in time order, once each, whatever order they came in within the allowed l
 A tick later than that is counted (`kades_late_inputs_total`), not analysed. Tokens with
 ticks waiting are listed in TEMPORAL_WAITING, and the `stream-flush` PingSource (every minute)
 has their waiting ticks analysed once they waited past the idle timeout.
+
+It takes no dedup claim (`Function.idempotent`): every event's update commits its result,
+even an empty one, under the event's outbox in the same script as the states, so a
+redelivery (or a copy handled at the same time on another replica) gets the first result
+back and replies and stores the same; the outbox is the event's done mark. That is one
+Redis round trip an event where the claim and its done mark made three: the whole
+difference to a no-op function, whose claim and done mark are two (docs/performance.md).
+Behind a primary with replicas (Settings.redis_wait_replicas, the prod overlay) it is claimed
+after all, so that the done mark's WAIT holds the answer until the replicas have the commit.
 """
 from __future__ import annotations
 
@@ -210,10 +219,12 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
     """Take every token's ticks into its reorder buffer and analyse what it releases, all
     tokens committed atomically; (anomalies, tick scores of at least `score_floor`) of the
     attempt that committed -- under `outbox`, of the first attempt of that event that
-    committed (so the outbox keeps only the scores that are stored). A token with no ticks
-    only releases what waited past the idle timeout. `monitors`: carried on between calls
-    (with a StateCodec store: `LiveMonitors`)."""
-    if not groups:
+    committed (so the outbox keeps only the scores that are stored). Under an outbox every
+    result is kept, an empty one too, and an event without tokens commits its outbox alone:
+    the outbox is the event's done mark. A token with no ticks only releases what waited past
+    the idle timeout. `monitors`: carried on between calls (with a StateCodec store:
+    `LiveMonitors`)."""
+    if not groups and outbox is None:
         return [], []
     keys = [TEMPORAL_STATE.format(token=token) for token in groups]
     late = [0]
@@ -241,11 +252,15 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
 
     # the tokens with ticks waiting listed in the commit's own script: no round trip more
     waiting = Waiting(TEMPORAL_WAITING, list(groups),
-                      lambda state: ReorderBuffer.oldest_wait_s(state["reorder"]))
-    result = store.update(client, keys, compute, outbox=outbox, waiting=waiting)
-    if late[0]:
-        LATE_INPUTS.labels("temporal-analysis").inc(late[0])
-    return result
+                      lambda state: ReorderBuffer.oldest_wait_s(state["reorder"])) if groups else None
+    def count_late(states: list[dict]) -> None:
+        # only when this computation committed: one the outbox answered instead (a
+        # redelivery) found the first delivery's ticks already taken, not late
+        if late[0]:
+            LATE_INPUTS.labels("temporal-analysis").inc(late[0])
+
+    return store.update(client, keys, compute, outbox=outbox, waiting=waiting, keep_empty=True,
+                        on_commit=count_late)
 
 
 
@@ -280,4 +295,6 @@ def _utc(text: str) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-FUNCTION = Function("temporal-analysis", (MARKET_TICK, PING), handle_ticks, uses_database=True)
+# idempotent: the state's outbox makes every delivery of an event give the same (module doc)
+FUNCTION = Function("temporal-analysis", (MARKET_TICK, PING), handle_ticks, uses_database=True,
+                    idempotent=True, claims_when_replicated=True)
