@@ -26,7 +26,8 @@ def render(result: dict) -> str:
         "in all (inputs, replies, events sent to the sink, PingSource events), seen by an "
         "accounting Trigger without a filter.",
         f"- Owed deliveries (event × matching Trigger): **{books['deliveries']}**; handled once "
-        f"(a *done* dedup mark, or the alert row of alert-dispatch, which takes no claim): "
+        "(a *done* dedup mark; for the functions that take no claim, alert-dispatch's alert "
+        "row and temporal-analysis's outbox of the event): "
         f"**{books['handled']}**; dead-lettered with a reason: "
         f"**{books['dead_lettered']}** {books['dead_letter_reasons'] or ''}; unfinished: "
         f"**{books['unfinished']}**; inputs lost: **{books['lost_inputs']}**; left in the "
