@@ -177,7 +177,7 @@ class Mesh:
         was caught in hand within `timeout_s` (the process is killed all the same). A
         function that takes no claim (Function.idempotent) is killed frozen in flight, and
         its events in hand are named "in flight" (the Broker's retry needs no lease)."""
-        claim_free = not load_function(name).claims(self.config)
+        claim_free = load_function(name).idempotent
         in_flight = re.compile(rf'^kades_in_flight{{function="{re.escape(name)}"}} (\S+)$', re.M)
         deadline = time.monotonic() + timeout_s
         with httpx.Client(timeout=2) as client:

@@ -298,7 +298,7 @@ def kill_victims(mesh: Mesh, load: Load, victims: tuple[str, ...], *, inputs: in
         killed[(victim, KILLED)] += len(orphans)
         deadline = time.monotonic() + takeover_timeout_s
         # a victim without claims: its events in hand are done once its lanes are empty
-        claim_free = not load_function(victim).claims(mesh.config)
+        claim_free = load_function(victim).idempotent
         while (not (lanes_empty(mesh, victim) if claim_free else mesh.claims_done(orphans))
                and time.monotonic() < deadline):
             time.sleep(0.2)

@@ -5,6 +5,7 @@ Broker retries) and the retry is answered correctly. A real primary and replica 
 redis-server binary) run beside the test Redis."""
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -18,7 +19,9 @@ from kades.dev import services as devservices
 from kades.dev.services import free_port
 from kades.events.catalogue import MARKET_TICK, new_event
 from kades.events.envelope import CloudEvent
+from kades.keys import outbox_key
 from kades.runtime import dedup
+from kades.runtime.state import StateStore
 from kades.runtime.ttlcache import TtlCache
 from kades.settings import Settings, SettingsError
 from runtimetest import binary, tick_data
@@ -125,6 +128,38 @@ def test_a_replica_that_does_not_answer_is_a_503_and_the_retry_is_acknowledged_o
     again = _claim(primary, event, wait_s=2.0)  # the replica catches up: done, not redone
     assert again.done_replies == [] and not again.in_progress
     assert dedup.is_done(replica.get(claim.key))
+
+
+def _count(states):
+    return [{"n": (states[0] or {"n": 0})["n"] + 1}], [1]
+
+
+def test_a_claim_free_commit_returns_once_a_replica_has_it_and_so_does_its_redelivery(pair):
+    """A function without a claim (temporal-analysis) has no done mark to wait on: its state
+    commit waits itself, in the same round trip. A redelivery answered by the outbox waits
+    too, on a connection that wrote nothing before. (Redis documents WAIT as covering the
+    connection's own earlier writes, so the script touches the outbox first; this machine's
+    Redis 6.2 waits for the primary's whole offset anyway, so only the wait is shown here.)"""
+    primary, replica, replica_process = pair
+    box = outbox_key("f", "/src", "e1")
+    store = StateStore(ttl_s=60, replicas=1, wait_s=0.2)
+    assert store.update(primary, ["{f}k"], _count, outbox=box, keep_empty=True) == [1]
+    # no polling: the update returned only once the replica had acknowledged the commit
+    assert json.loads(replica.get("{f}k")) == {"n": 1} and replica.get(box) == b"[1]"
+    replica_process.send_signal(signal.SIGSTOP)
+    try:
+        fresh = redis.Redis(port=primary.connection_pool.connection_kwargs["port"],
+                            socket_timeout=5)  # a connection that wrote nothing yet
+        with pytest.raises(dedup.NotReplicated, match="reached 0 of 1 replicas"):
+            StateStore(ttl_s=60, replicas=1, wait_s=0.2).update(
+                fresh, ["{f}k"], _count, outbox=box, keep_empty=True)
+        with pytest.raises(dedup.NotReplicated):  # a new event's commit as well
+            store.update(primary, ["{f}k"], _count, outbox=outbox_key("f", "/src", "e2"))
+    finally:
+        replica_process.send_signal(signal.SIGCONT)
+    again = StateStore(ttl_s=60, replicas=1, wait_s=2.0)  # the replica catches up
+    assert again.update(fresh, ["{f}k"], _count, outbox=box, keep_empty=True) == [1]
+    assert json.loads(primary.get("{f}k")) == {"n": 2}  # e1 once, e2 once (its 503 committed)
 
 
 def test_replies_are_on_a_replica_before_any_is_sent_and_a_retry_sends_the_first(pair):

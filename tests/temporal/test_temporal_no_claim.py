@@ -129,11 +129,12 @@ def test_copies_of_one_event_on_several_replicas_at_once_agree_with_one_delivery
     assert scores(db_conn) == stored
 
 
-def test_behind_a_primary_with_replicas_it_is_claimed_so_its_answer_waits_for_them(
+def test_behind_a_primary_with_replicas_its_answer_waits_for_them_without_a_claim(
         replica, kades_env, fresh_settings, redis_conn):
-    """KADES_REDIS_WAIT_REPLICAS (the prod overlay): the done mark's WAIT must cover the
-    state commit, so the event is claimed after all. Here the test Redis has no replica: the
-    answer is a 503 (the Broker retries), not an acknowledgement of an unreplicated commit."""
+    """KADES_REDIS_WAIT_REPLICAS (the prod overlay): no done mark waits, so the state commit
+    does (StateStore(replicas=...)). The test Redis has no replica: the answer is a 503 (the
+    Broker retries), not an acknowledgement of an unreplicated commit; nothing is claimed.
+    With a replica: tests/runtime/test_replicated_ack.py."""
     if kades_env.redis_cluster:
         pytest.skip("the wait is refused with a Redis Cluster (a settings error)")
     fresh_settings.setenv("KADES_REDIS_WAIT_REPLICAS", "1")
@@ -141,4 +142,4 @@ def test_behind_a_primary_with_replicas_it_is_claimed_so_its_answer_waits_for_th
     response = post(replica(), tick_events(seed=3)[0])
     assert response.status_code == 503, response.get_data(as_text=True)
     assert response.get_json()["detail"] == "temporary failure: NotReplicated"
-    assert redis_conn.keys("kades:dedup:*")  # claimed
+    assert not redis_conn.keys("kades:dedup:*")

@@ -66,19 +66,27 @@ class _Script:
             return client.eval(self.text, 1, key, *args)
 
     def then_wait(self, client: redis.Redis, key: str, *args, replicas: int, timeout_ms: int):
-        """(the script's answer, how many replicas have its writes): the script and a WAIT
-        pipelined on one connection, one round trip (WAIT counts that connection's writes)."""
-        for command, script in (("EVALSHA", self.sha), ("EVAL", self.text)):
-            pipe = client.pipeline(transaction=False)
-            pipe.execute_command(command, script, 1, key, *args)
-            pipe.execute_command("WAIT", replicas, timeout_ms)
-            answer, acked = pipe.execute(raise_on_error=False)
-            if not isinstance(answer, redis.exceptions.NoScriptError):
-                break
-        for result in (answer, acked):
-            if isinstance(result, Exception):
-                raise result
-        return answer, acked
+        """(the script's answer, how many replicas have its writes): `eval_then_wait`."""
+        return eval_then_wait(client, self.sha, self.text, [key], args, replicas=replicas,
+                              timeout_ms=timeout_ms)
+
+
+def eval_then_wait(client: redis.Redis, sha: str, text: str, keys: list, args, *,
+                   replicas: int, timeout_ms: int):
+    """(the script's answer, how many replicas have its writes): the script (by its SHA-1,
+    its text if the server lacks it) and a WAIT pipelined on one connection, one round trip
+    (WAIT counts that connection's writes)."""
+    for command, script in (("EVALSHA", sha), ("EVAL", text)):
+        pipe = client.pipeline(transaction=False)
+        pipe.execute_command(command, script, len(keys), *keys, *args)
+        pipe.execute_command("WAIT", replicas, timeout_ms)
+        answer, acked = pipe.execute(raise_on_error=False)
+        if not isinstance(answer, redis.exceptions.NoScriptError):
+            break
+    for result in (answer, acked):
+        if isinstance(result, Exception):
+            raise result
+    return answer, acked
 
 
 # Each acts only while the claim still holds the owner's token (ARGV[1]).
@@ -94,14 +102,15 @@ _PRIMARY = "string.match(redis.call('INFO', 'replication'), 'master_replid:(%x+)
 # The primary's replicas in step with it: online, and acknowledged within the last
 # IN_STEP_LAG_S seconds (a replica acknowledges every second; a stopped one drops out).
 IN_STEP_LAG_S = 2
-_IN_STEP = ("local info, in_step = redis.call('INFO', 'replication'), 0 "
-            "for lag in string.gmatch(info, "
-            "'slave%d+:[^\\r\\n]*state=online[^\\r\\n]*lag=(%d+)') do "
-            f"if tonumber(lag) <= {IN_STEP_LAG_S} then in_step = in_step + 1 end end "
-            "local primary = string.match(info, 'master_replid:(%x+)') ")
+# Lua: sets `in_step` (and `primary`, its replication id); also kades.runtime.state's commit.
+IN_STEP_SCRIPT = ("local info, in_step = redis.call('INFO', 'replication'), 0 "
+                  "for lag in string.gmatch(info, "
+                  "'slave%d+:[^\\r\\n]*state=online[^\\r\\n]*lag=(%d+)') do "
+                  f"if tonumber(lag) <= {IN_STEP_LAG_S} then in_step = in_step + 1 end end "
+                  "local primary = string.match(info, 'master_replid:(%x+)') ")
 # ARGV: token, lease ms. {1, our claim, replicas in step} or {0, what is stored, in step}.
 _CLAIM_ON_PRIMARY = _Script(
-    _IN_STEP + "local claim = ARGV[1] .. '@' .. primary "
+    IN_STEP_SCRIPT + "local claim = ARGV[1] .. '@' .. primary "
     "if redis.call('SET', KEYS[1], claim, 'NX', 'PX', ARGV[2]) then return {1, claim, in_step} end "
     "return {0, redis.call('GET', KEYS[1]), in_step}")
 # ARGV: the abandoned claim, our token, lease ms. Our claim, or nil if it is not there any more.

@@ -298,7 +298,7 @@ def handle_event(function: Function, ctx: Context, event: CloudEvent) -> list[Cl
     in_flight.inc()
     started = time.perf_counter()
     try:
-        if not function.claims(ctx.settings):
+        if function.idempotent:
             replies, again = _handle_idempotent(function, ctx, event)
             if again:
                 DUPLICATES.labels(function.name).inc()

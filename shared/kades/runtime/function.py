@@ -33,11 +33,8 @@ class Function:
     of an event makes them, and a delivery leaves what the books need to see it handled, so
     the runtime neither claims the event nor marks it done: alert-dispatch's writes are once
     per alert by themselves; temporal-analysis commits its result with its states under the
-    event's outbox (`StateStore.update(keep_empty=True)`), which is its done mark.
-    `claims_when_replicated`: an idempotent function whose acknowledgement must wait, as every
-    claimed one's does, for the replicas to have what it wrote in Redis
-    (Settings.redis_wait_replicas, the prod overlay): there the runtime claims the event after
-    all, and the done mark's WAIT covers the handler's writes (temporal-analysis's state).
+    event's outbox (`StateStore.update(keep_empty=True)`), which is its done mark, and its
+    store waits for the replicas as a done mark would (`StateStore(replicas=...)`).
     `specversions`: the CloudEvents versions it decodes. `keep_undecodable(ctx, headers, body,
     error)`: given a request that is no valid event, keep it and say True, instead of a 400
     (the dead-letter sink: a Knative Broker drops what its dead-letter sink refuses).
@@ -54,17 +51,11 @@ class Function:
     uses_database: bool = False
     identity: Callable[[CloudEvent], str] | None = None
     idempotent: bool = False
-    claims_when_replicated: bool = False
     specversions: tuple[str, ...] = (SPECVERSION,)
     keep_undecodable: Callable[["Context", Mapping[str, str], bytes, BadRequestError],
                                bool] | None = None
     keep_too_large: Callable[["Context", Mapping[str, str], "Oversized"], bool] | None = None
     request_identity: Callable[[Mapping[str, str], str], str] | None = None
-
-    def claims(self, config: Settings) -> bool:
-        """Whether the runtime claims each event (and marks it done) under `config`."""
-        return not self.idempotent or bool(self.claims_when_replicated
-                                           and config.redis_wait_replicas)
 
     def __post_init__(self):
         if (self.keep_undecodable or self.keep_too_large) and self.request_identity is None:

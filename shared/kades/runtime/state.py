@@ -35,25 +35,39 @@ import redis
 
 from kades.errors import TemporaryFailure
 from kades.runtime import faults
+from kades.runtime.dedup import IN_STEP_SCRIPT, NotReplicated, eval_then_wait
 
 Result = TypeVar("Result")
 # compute(current states, None where absent) -> (new states, result)
 Compute = Callable[[list[dict | None]], tuple[list[dict], Result]]
 
-# KEYS: the n states, then the outbox key if any, then the waiting set if any. ARGV: n, 1 if
-# an outbox (else 0), n digests, n documents ('' for unchanged), the states' TTL, then the
-# outbox value ('' for none) and its TTL if an outbox, then (member, score) pairs if a waiting
-# set, one per listed state (score '': nothing waits, the member leaves the set). Returns 0 on a conflict, 1 when
-# committed, or the outbox value an earlier attempt committed.
+# KEYS: the n states, then the outbox key if any, then the waiting set if any. ARGV: n, flags
+# (1: an outbox; 2: the replicas are waited for), n digests, n documents ('' for unchanged),
+# the states' TTL, then the outbox value ('' for none) and its TTL if an outbox, then (member,
+# score) pairs if a waiting set, one per listed state (score '': nothing waits, the member
+# leaves the set). Returns 0 on a conflict, 1 when committed, or the outbox value an earlier
+# attempt committed; when the replicas are waited for, {that, the replicas in step}, and an
+# earlier outbox is touched (its own TTL again): a write of this connection, so that the WAIT
+# after it covers the earlier attempt's, made on another connection.
 _COMPARE_AND_SET = """
-local n, outbox = tonumber(ARGV[1]), ARGV[2] == '1'
+local n, flags = tonumber(ARGV[1]), tonumber(ARGV[2])
+local outbox, replicated = flags % 2 == 1, flags >= 2
+local function answer(value)
+  if not replicated then return value end
+  """ + IN_STEP_SCRIPT + """
+  return {value, in_step}
+end
 if outbox then
   local earlier = redis.call('GET', KEYS[n + 1])
-  if earlier then return earlier end
+  if earlier then
+    local ttl = redis.call('PTTL', KEYS[n + 1])
+    if replicated and ttl > 0 then redis.call('PEXPIRE', KEYS[n + 1], ttl) end
+    return answer(earlier)
+  end
 end
 for i = 1, n do
   local current = redis.call('GET', KEYS[i])
-  if (current and redis.sha1hex(current) or '') ~= ARGV[2 + i] then return 0 end
+  if (current and redis.sha1hex(current) or '') ~= ARGV[2 + i] then return answer(0) end
 end
 for i = 1, n do
   if ARGV[2 + n + i] ~= '' then redis.call('SET', KEYS[i], ARGV[2 + n + i], 'EX', ARGV[3 + 2 * n]) end
@@ -70,7 +84,7 @@ if #KEYS > n + (outbox and 1 or 0) then
     else redis.call('ZADD', KEYS[#KEYS], score, member) end
   end
 end
-return 1
+return answer(1)
 """
 OUTBOX_TTL_S = 3600  # well past the Broker's whole retry span (minutes)
 LOCK_STRIPES = 256  # a store's per-key locks (KeyTurns): bounded, whatever the keys
@@ -195,10 +209,17 @@ class KeyTurns:
 
 
 class StateStore:
-    """JSON documents under Redis keys with optimistic, cached, atomic batch updates."""
+    """JSON documents under Redis keys with optimistic, cached, atomic batch updates.
+
+    `replicas` (Settings.redis_wait_replicas), for a function that takes no claim and so has
+    no done mark to wait on (Function.idempotent): each commit is pipelined with a WAIT on
+    its connection, one round trip, and an update returns only once every replica in step
+    with the primary, and at least `replicas`, has it (else NotReplicated, a 503)."""
 
     def __init__(self, *, ttl_s: int, cache_bytes: int = 4 << 20, max_attempts: int = 8,
-                 codec=JsonCodec):
+                 codec=JsonCodec, replicas: int = 0, wait_s: float = 0.5):
+        self.replicas, self.wait_s = replicas, wait_s
+        self._in_step = 0  # the replicas in step at the last commit: what the next one waits for
         self.ttl_s = ttl_s
         self.codec = codec
         self.cache_bytes = cache_bytes
@@ -244,9 +265,12 @@ class StateStore:
                     extra_args += [member, "" if score is None else repr(score)]
             # Even when nothing changed (a replay) the script runs: it proves that the states
             # we computed from (perhaps cached) were still the current ones.
-            answer = script(keys=[*keys, *extra_keys],
-                            args=[len(keys), int(outbox is not None), *map(digest, raws),
-                                  *writes, self.ttl_s, *extra_args])
+            flags = int(outbox is not None) + 2 * bool(self.replicas)
+            args = [len(keys), flags, *map(digest, raws), *writes, self.ttl_s, *extra_args]
+            if self.replicas:
+                answer = self._commit_replicated(client, script, [*keys, *extra_keys], args)
+            else:
+                answer = script(keys=[*keys, *extra_keys], args=args)
 
             def committed():
                 for key, doc in zip(keys, documents):
@@ -258,6 +282,21 @@ class StateStore:
         with self._turns.held(keys):
             return until_committed(attempt, max_attempts=self.max_attempts,
                                    forget=lambda: self._drop_all(keys))
+
+    def _commit_replicated(self, client: redis.Redis, script, keys: list[str], args: list):
+        """The script's answer, once the replicas have what it wrote: the script and a WAIT
+        pipelined on one connection (WAIT counts that connection's writes). It waits for as
+        many replicas as were in step at the last commit; the script says how many are now,
+        and fewer acknowledgements than that (or than `replicas`) is NotReplicated."""
+        (answer, self._in_step), acked = eval_then_wait(
+            client, script.sha, script.script, keys, args,
+            replicas=max(self.replicas, self._in_step),
+            timeout_ms=max(1, round(self.wait_s * 1000)))
+        needed = max(self.replicas, self._in_step)
+        if answer != 0 and acked < needed:
+            raise NotReplicated(f"a state commit reached {acked} of {needed} replicas "
+                                f"within {self.wait_s} s")
+        return answer
 
     def _drop_all(self, keys: list[str]) -> None:
         with self._lock:

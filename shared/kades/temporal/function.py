@@ -17,8 +17,9 @@ redelivery (or a copy handled at the same time on another replica) gets the firs
 back and replies and stores the same; the outbox is the event's done mark. That is one
 Redis round trip an event where the claim and its done mark made three: the whole
 difference to a no-op function, whose claim and done mark are two (docs/performance.md).
-Behind a primary with replicas (Settings.redis_wait_replicas, the prod overlay) it is claimed
-after all, so that the done mark's WAIT holds the answer until the replicas have the commit.
+Behind a primary with replicas (Settings.redis_wait_replicas, the prod overlay) the commit is
+pipelined with a WAIT, in the same round trip, as a done mark would be: the answer waits until
+every replica in step with the primary has it.
 """
 from __future__ import annotations
 
@@ -195,8 +196,11 @@ def live_monitors(ctx: Context) -> LiveMonitors:
 
 def start(ctx: Context) -> StateStore:
     """temporal-analysis's per-process state, one per Context (`ctx.local(start)`): the
-    states it last committed, cached (as bytes, and as the documents it encoded)."""
-    return StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS, codec=StateCodec())
+    states it last committed, cached (as bytes, and as the documents it encoded). It takes no
+    claim, so its commits wait for the replicas themselves (Settings.redis_wait_replicas)."""
+    return StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS, codec=StateCodec(),
+                      replicas=ctx.settings.redis_wait_replicas,
+                      wait_s=ctx.settings.redis_wait_timeout_s)
 
 
 def tick_id(moment: float, tick: dict) -> str:
@@ -297,4 +301,4 @@ def _utc(text: str) -> str:
 
 # idempotent: the state's outbox makes every delivery of an event give the same (module doc)
 FUNCTION = Function("temporal-analysis", (MARKET_TICK, PING), handle_ticks, uses_database=True,
-                    idempotent=True, claims_when_replicated=True)
+                    idempotent=True)
