@@ -66,7 +66,7 @@ def test_redis_dying_mid_event_does_not_hold_the_retry(counter, tmp_path):
 def cluster_counter(tmp_path, fresh_settings):
     """The counter function on a one-node Redis Cluster of its own (every slot on one node),
     which the test may stop; (client, port)."""
-    port = free_port()
+    port = free_port(cluster_node=True)
     try:
         redisgroups.ensure_redis_cluster(data_dir=tmp_path, ports=(port,))
     except devservices.DevServiceUnavailable as error:

@@ -91,30 +91,47 @@ _picked_ports: set[int] = set()
 _port_random = random.Random()  # its own: a test seeding `random` must not repeat our ports
 
 
-def free_port() -> int:
+# A Redis Cluster node also listens on its port + this (the cluster bus).
+CLUSTER_BUS_OFFSET = 10000
+
+
+def free_port(*, cluster_node: bool = False) -> int:
     """A port nothing listens on, for a server about to start, never the same twice in a
     process. Below the kernel's ephemeral range: a port from bind(0) is one the kernel also
     gives outgoing connections as their local port, so on a busy run a client (a function's
     pool, the broker's deliveries) may take it before our server binds it -- a likely cause
-    of a Sentinel of the failover test that never came up on a loaded clean clone."""
+    of a Sentinel of the failover test that never came up on a loaded clean clone.
+    `cluster_node`: its cluster bus port (+ CLUSTER_BUS_OFFSET) free and below that range
+    too (a node picked at 27626 once found its bus port 37626 taken by a client's)."""
     try:
         first_ephemeral = int(_EPHEMERAL_RANGE.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         first_ephemeral = 32768
-    for _ in range(200 if first_ephemeral > _FIRST_PICKED_PORT + 1000 else 0):
-        port = _port_random.randrange(_FIRST_PICKED_PORT, first_ephemeral)
+    below = first_ephemeral - (CLUSTER_BUS_OFFSET if cluster_node else 0)
+    for _ in range(200 if below > _FIRST_PICKED_PORT + 1000 else 0):
+        port = _port_random.randrange(_FIRST_PICKED_PORT, below)
         if port in _picked_ports:
             continue
-        with socket.socket() as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                continue
+        wanted = (port, port + CLUSTER_BUS_OFFSET) if cluster_node else (port,)
+        if not all(_bindable(p) for p in wanted):
+            continue
         _picked_ports.add(port)
         return port
+    if cluster_node:
+        raise DevServiceError(f"no room for a cluster node below the ephemeral ports "
+                              f"({first_ephemeral}): its bus port is {CLUSTER_BUS_OFFSET} above")
     with socket.socket() as probe:  # no room below the ephemeral range: the kernel's pick
         probe.bind((HOST, 0))
         return probe.getsockname()[1]
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 def port_open(port: int, *, timeout_s: float = 0.5) -> bool:
