@@ -60,8 +60,10 @@ end
 if outbox then
   local earlier = redis.call('GET', KEYS[n + 1])
   if earlier then
-    local ttl = redis.call('PTTL', KEYS[n + 1])
-    if replicated and ttl > 0 then redis.call('PEXPIRE', KEYS[n + 1], ttl) end
+    if replicated then
+      local ttl = redis.call('PTTL', KEYS[n + 1])
+      if ttl > 0 then redis.call('PEXPIRE', KEYS[n + 1], ttl) end
+    end
     return answer(earlier)
   end
 end

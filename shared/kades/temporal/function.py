@@ -15,8 +15,7 @@ It takes no dedup claim (`Function.idempotent`): every event's update commits it
 even an empty one, under the event's outbox in the same script as the states, so a
 redelivery (or a copy handled at the same time on another replica) gets the first result
 back and replies and stores the same; the outbox is the event's done mark. That is one
-Redis round trip an event where the claim and its done mark made three: the whole
-difference to a no-op function, whose claim and done mark are two (docs/performance.md).
+Redis round trip an event where the claim and its done mark made three (docs/performance.md).
 Behind a primary with replicas (Settings.redis_wait_replicas, the prod overlay) the commit is
 pipelined with a WAIT, in the same round trip, as a done mark would be: the answer waits until
 every replica in step with the primary has it.
@@ -255,8 +254,9 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
         return new_states, (anomalies, [row for row in scores if row["score"] >= score_floor])
 
     # the tokens with ticks waiting listed in the commit's own script: no round trip more
-    waiting = Waiting(TEMPORAL_WAITING, list(groups),
-                      lambda state: ReorderBuffer.oldest_wait_s(state["reorder"])) if groups else None
+    waiting = None if not groups else Waiting(
+        TEMPORAL_WAITING, list(groups), lambda state: ReorderBuffer.oldest_wait_s(state["reorder"]))
+
     def count_late(states: list[dict]) -> None:
         # only when this computation committed: one the outbox answered instead (a
         # redelivery) found the first delivery's ticks already taken, not late
