@@ -1,23 +1,27 @@
-"""temporal-analysis's state codec: json.dumps's bytes, its own documents back once, anything
-else as JSON, a bound on what it keeps; and temporal-analysis on real Redis writes the same
-bytes and finds the same anomalies with it as with plain JSON."""
+"""temporal-analysis's state codec: compact JSON that reads back as the document (NaN and
+Infinity too), its own documents back once, anything else as JSON, a bound on what it keeps;
+and temporal-analysis on real Redis finds the same anomalies and keeps the same states with
+it as with plain JSON."""
 from __future__ import annotations
 
 import json
+import math
+
+import pytest
 
 from kades.keys import TEMPORAL_STATE
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import StateStore
 from kades.simulate.market import simulate_market
-from kades.temporal.codec import StateCodec
+from kades.temporal.codec import StateCodec, compact_json
 from kades.temporal.function import analyse_batch, group_ticks
 
 
 def test_bytes_are_compact_json_and_a_document_comes_back_once():
     codec = StateCodec()
-    doc = {"a": [1.5, -0.0, 1e-300, None, True], "é": {"x": "\u2603"}, "n": float("inf")}
+    doc = {"a": [1.5, -0.0, 1e-300, None, True, 0.1 + 0.2], "é": {"x": "\u2603"}, "n": 12}
     raw = codec.dumps("k", doc)
-    assert raw == json.dumps(doc, separators=(",", ":")).encode()
+    assert json.loads(raw) == doc and b" " not in raw     # compact, and reads back as it
     assert codec.loads("k", raw) is doc                   # the bytes it wrote: the document
     again = codec.loads("k", raw)                         # a second read: decoded
     assert again is not doc and again == json.loads(raw)
@@ -26,6 +30,23 @@ def test_bytes_are_compact_json_and_a_document_comes_back_once():
     assert codec.loads("k", bytes(bytearray(raw))) == json.loads(raw) and codec._kept["k"][1] is doc
     assert codec.loads("k", raw.replace(b"1.5", b"2.5"))["a"][0] == 2.5  # not ours: JSON
     assert codec.loads("other", raw) == json.loads(raw)
+    # what the stdlib wrote (an older process's bytes) reads the same
+    assert codec.loads("other", json.dumps(doc, separators=(",", ":")).encode()) == doc
+
+
+@pytest.mark.parametrize("odd", [float("nan"), float("inf"), -float("inf")])
+def test_a_float_json_cannot_hold_comes_back_as_it_was(odd):
+    """A state that overflowed must read back as it was, not as null (orjson writes NaN and
+    Infinity as null: the codec then writes the stdlib's JSON, which reads them back)."""
+    doc = {"detector": {"scale": odd, "average": None}, "reorder": {}}
+    again = StateCodec().loads("k", StateCodec().dumps("k", doc))   # another process's read
+    assert again["detector"]["average"] is None
+    assert math.isnan(again["detector"]["scale"]) if math.isnan(odd) else again["detector"]["scale"] == odd
+
+
+def test_what_orjson_cannot_write_or_would_change_is_written_as_the_stdlib_does():
+    for doc in ({"big": 2 ** 70}, {"t": (1.0, 2.0)}):
+        assert compact_json(doc) == json.dumps(doc, separators=(",", ":")).encode()
 
 
 def test_it_keeps_the_newest_documents_only():
@@ -34,7 +55,7 @@ def test_it_keeps_the_newest_documents_only():
     assert codec.loads("a", raws["a"]) == {"k": "a"} and len(codec._kept) == 2
 
 
-def test_the_function_commits_the_same_bytes_and_anomalies_as_with_plain_json(redis_conn):
+def test_the_function_commits_the_same_states_and_anomalies_as_with_plain_json(redis_conn):
     sim = simulate_market(seed=5, tokens=3, minutes=40, anomalies_per_token=2)
     buffer = ReorderBuffer(lateness_s=30.0, idle_s=60.0)
     keys = [TEMPORAL_STATE.format(token=token) for token in {t["token"] for t in sim.ticks}]
@@ -46,7 +67,7 @@ def test_the_function_commits_the_same_bytes_and_anomalies_as_with_plain_json(re
         for start in range(0, len(sim.ticks), 7):  # events of 7 ticks, states read back
             found.append(analyse_batch(redis_conn, group_ticks(sim.ticks[start:start + 7]),
                                        store=store, buffer=buffer, now_s=1000.0 + start))
-            states.append(redis_conn.mget(keys))
+            states.append([raw and json.loads(raw) for raw in redis_conn.mget(keys)])
         runs.append((found, states))
     assert runs[0] == runs[1]
     assert any(anomalies for anomalies, _ in runs[0][0])

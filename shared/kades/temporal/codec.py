@@ -14,13 +14,13 @@ the ones read). It gives it once: the document is then the caller's to change
 -- a retry after a failed attempt -- decodes the bytes as JSON. The document must not change
 after `dumps` (analyse_batch builds a new one per attempt).
 
-The bytes are json.dumps(document, separators=(",", ":"))'s, so Redis holds what it always
-held, and bytes this process did not write (another replica's, or an older process's) are
-read as plain JSON.
+The bytes are compact JSON (`compact_json`): orjson's where they read back as the document,
+else json.dumps(document, separators=(",", ":"))'s. Bytes this process did not write
+(another replica's, or an older process's) are read as JSON.
 
 >>> codec, doc = StateCodec(), {"detector": {"last_time": 5.0}, "reorder": {}}
 >>> raw = codec.dumps("k", doc)
->>> raw == json.dumps(doc, separators=(",", ":")).encode()
+>>> json.loads(raw) == doc
 True
 >>> codec.loads("k", raw) is doc, codec.loads("k", raw) is doc   # once, then JSON
 (True, False)
@@ -34,6 +34,8 @@ import threading
 from collections import OrderedDict
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
+import orjson
+
 MAX_DOCUMENTS = 1024  # tokens whose last document is kept (~14 kB decoded: ~14 MB at most)
 
 # json.dumps(x, separators=(",", ":")) without building an encoder per call (states are
@@ -44,10 +46,31 @@ _ENCODE = c_make_encoder and c_make_encoder(None, json.JSONEncoder().default,
 
 
 def compact_json(document) -> bytes:
-    """json.dumps(document, separators=(",", ":")).encode()."""
+    """Compact JSON of `document` that reads back as `document`.
+
+    orjson's where it does, proven by reading it back: a state's ~150 floats cost the stdlib
+    two thirds of its 50 us (their shortest repr), orjson 3 us, 13 us with the read back.
+    Else (orjson writes NaN and Infinity as null, refuses an int past 64 bits or a key that
+    is not a string, and a tuple reads back as a list) json.dumps(document, separators=(",",
+    ":")), which writes NaN and Infinity as Python reads them back."""
+    try:
+        raw = orjson.dumps(document)
+    except TypeError:  # orjson.JSONEncodeError: what it cannot write, the stdlib's JSON will
+        raw = None
+    if raw is not None and orjson.loads(raw) == document:
+        return raw
     if _ENCODE is None:  # a Python without the json accelerator
         return json.dumps(document, separators=(",", ":")).encode()
     return "".join(_ENCODE(document, 0)).encode()
+
+
+def loads(raw: bytes):
+    """JSON bytes decoded: orjson where it can (4x the stdlib's speed), else the stdlib's,
+    which also reads the NaN and Infinity that compact_json may write."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 class StateCodec:
@@ -64,7 +87,7 @@ class StateCodec:
             if kept is not None and kept[0] is raw:
                 del self._kept[key]
                 return kept[1]
-        return json.loads(raw)
+        return loads(raw)
 
     def dumps(self, key: str, document) -> bytes:
         raw = compact_json(document)
