@@ -18,7 +18,10 @@ Growth, chain-analysis with its state in Redis, the median cost of an event:
   window then holds about nine events' trades: the 10 tokens of the first row, in every
   event, do not pile up more history than the others);
 - history: a token whose state holds 100, 1,000 or 5,000 trades (the most a token keeps),
-  events of 20 records of it.
+  events of 20 records of it;
+- the deployed reorder buffer (75 slots): 2,000-record blocks slot after slot, each waiting
+  75 slots before it is analysed, timed once the buffer is full, beside the same slots fed
+  in order.
 Figures are printed, never asserted.
 """
 from __future__ import annotations
@@ -39,6 +42,7 @@ from run import ROOT, Server  # noqa: E402  (tests/bench/run.py helpers)
 from kades.dev import services as devservices  # noqa: E402
 from kades.chain import function as chain_function  # noqa: E402
 from kades.chain.codec import TokenCodec  # noqa: E402
+from kades.chain.ordering import slot_buffer  # noqa: E402
 from kades.chain.memory import MemoryStates  # noqa: E402
 from kades.chain.thresholds import ChainThresholds  # noqa: E402
 from kades.clients import redis_client  # noqa: E402
@@ -56,6 +60,7 @@ GOAL = 100_000                   # chain-analysis, 2,000-record block, Redis sta
 TRACKED = (10, 1_000, 100_000)   # tokens with state in Redis
 HISTORY = (100, 1_000, 5_000)    # trades a token's state holds (5,000: MAX_TRADES)
 EVENTS = 40                      # events timed per growth point (after WARM_UP untimed ones)
+BUFFERED_TIMED = 10              # blocks timed once the deployed reorder buffer is full
 WARM_UP = 10
 
 
@@ -125,14 +130,15 @@ def in_process(run: str, client) -> list[tuple[str, float, float, float]]:
             for label, runs in figures.items()]
 
 
-def event_costs(client, blocks: list[dict], store, kwargs: dict, *, step_s: float = 0.0) -> list[float]:
-    """Seconds of chain-analysis per block, `step_s` apart, the first WARM_UP blocks untimed."""
+def event_costs(client, blocks: list[dict], store, kwargs: dict, *, step_s: float = 0.0,
+                warm_up: int = WARM_UP) -> list[float]:
+    """Seconds of chain-analysis per block, `step_s` apart, the first `warm_up` blocks untimed."""
     t, costs = ChainThresholds(), []
     for n, block in enumerate(blocks):
         began = time.perf_counter()
         chain_function.analyse_block(client, block, 1.7e9 + n * step_s, t, store, **kwargs)
         costs.append(time.perf_counter() - began)
-    return costs[WARM_UP:]
+    return costs[warm_up:]
 
 
 def put_documents(client, documents: dict[str, bytes], ttl_s: int = 900) -> None:
@@ -215,6 +221,29 @@ def history(run: str, client) -> list[tuple[int, int, float]]:
     return rows
 
 
+def buffered(run: str, client) -> tuple[float, float, float]:
+    """(ms a block once the deployed reorder buffer is full, ms for the same slots in order,
+    the in-order run's first block): 2,000-record blocks over 200 tokens, slot after slot,
+    through the buffer the function runs with (KADES_REORDER_LATENESS_S: 75 slots), each
+    block releasing the slot 75 before it; beside it the same slots fed in order, which
+    analyse each at once (the in-process rows above). Medians of BUFFERED_TIMED blocks."""
+    lateness = slot_buffer(Settings()).lateness_s
+    rng, t = random.Random(75), ChainThresholds()
+    blocks = [make_block(f"{run}b", i, 2_000, rng) for i in range(int(lateness) + BUFFERED_TIMED)]
+    store, kwargs = deployed(chain_function)
+    costs = []
+    for n, block in enumerate(blocks):  # a slot each 0.4 s, as the chain makes them
+        began = time.perf_counter()
+        chain_function.analyse_block(client, block, 1.7e9 + 0.4 * n, t, store,
+                                     buffer=slot_buffer(Settings()), now_s=1.7e9 + 0.4 * n, **kwargs)
+        costs.append(time.perf_counter() - began)
+    fresh = [make_block(f"{run}o", i, 2_000, random.Random(75)) for i in range(BUFFERED_TIMED)]
+    store, kwargs = deployed(chain_function)
+    in_order = event_costs(client, fresh, store, kwargs, step_s=0.4, warm_up=0)
+    return (statistics.median(costs[-BUFFERED_TIMED:]) * 1e3, statistics.median(in_order) * 1e3,
+            statistics.median(costs[:BUFFERED_TIMED]) * 1e3)
+
+
 def print_growth(run: str, client, sizes: list[tuple[str, float]]) -> None:
     print("\nchain-analysis, cost per event with its state in Redis (medians; ratio to the first row)")
     print(f"{'block size':<36}{'ms/block':>12}{'us/record':>12}{'ratio':>9}")
@@ -231,6 +260,12 @@ def print_growth(run: str, client, sizes: list[tuple[str, float]]) -> None:
     rows = history(run, client)
     for trades, size, cost in rows:
         print(f"{trades:<48,}{size / 1024:>8.0f}{cost * 1e3:>12.2f}{cost / rows[0][2]:>8.1f}x")
+    full, in_order, filling = buffered(run, client)
+    print(f"{'through the deployed reorder buffer (75 slots)':<48}{'':>8}{'ms/block':>12}{'ratio':>9}")
+    print(f"{'the same slots in order (2,000 records)':<48}{'':>8}{in_order:>12.1f}{1:>8.1f}x")
+    print(f"{'buffer filling (nothing released yet)':<48}{'':>8}{filling:>12.1f}{filling / in_order:>8.1f}x")
+    print(f"{'buffer full, a slot released a block':<48}{'':>8}{full:>12.1f}{full / in_order:>8.1f}x"
+          f"   ({2_000 / full * 1e3:,.0f} records/s)")
 
 
 def over_http(run: str, env: dict) -> list[tuple[str, float]]:

@@ -17,6 +17,8 @@ from kades.chain import function as chain_function
 from kades.chain.codec import _text
 from kades.chain.memory import MemoryStates
 from kades.chain.rows import Trade
+from kades.chain import store as chain_store
+from kades.chain.ordering import WaitingSlot
 from kades.chain.store import TokenStore
 from kades.chain.thresholds import ChainThresholds
 from kades.keys import CHAIN_FUNDINGS, CHAIN_TOKEN, CHAIN_WAITING, outbox_key
@@ -92,6 +94,50 @@ def test_slots_waiting_in_the_reorder_buffer_are_a_part_of_their_own(redis_conn)
     pending = [f for f in redis_conn.hkeys(KEY) if f.startswith(b"reorder.pending:")]
     assert pending and b'"pending":null' in redis_conn.hget(KEY, "d")
     assert len(json.loads(memory.documents[KEY])["reorder"]["pending"]) == 4
+
+
+def busy_blocks(count: int, mints: int, swaps: int) -> list[dict]:
+    """Blocks in which every one of `mints` mints trades `swaps` times."""
+    rng = random.Random(5)
+    return [{"slot": 5000 + i, "block_time": "2024-06-01T00:00:00Z", "liquidity": [], "launches": [],
+             "pool_states": [], "transfers": [],
+             "swaps": [{"signature": f"b{i}m{m}s{k}", "trader": f"W{rng.randrange(3)}", "program": "p",
+                        "pool": f"Pool{m}", "base_mint": f"B{m}", "quote_mint": WSOL,
+                        "side": rng.choice(("buy", "sell")), "base_amount": rng.randrange(1, 10**9),
+                        "quote_amount": rng.randrange(1, 10**9), "tx_index": m * swaps + k}
+                       for m in range(mints) for k in range(swaps)]} for i in range(count)]
+
+
+def test_a_waiting_slot_is_decoded_once_when_released_and_busy_tokens_stay_cached(redis_conn, monkeypatch):
+    """A mint active in every slot holds the lateness's worth of waiting slots (75 deployed).
+    The store keeps each as its text and decodes its payload only when the slot is released
+    (every block decoded all of them before), and a process keeps its busy tokens' documents:
+    with 8 MB it read and decoded every one of them from Redis at every block once their
+    waiting slots outgrew that (1.4 s a 2,000-record block, docs/performance.md)."""
+    decoded, reads = [], []
+    monkeypatch.setattr(WaitingSlot, "decoded", lambda slot, original=WaitingSlot.decoded:
+                        decoded.append(slot.index) or original(slot))
+    monkeypatch.setattr(chain_store, "_from_fields", lambda fields, original=chain_store._from_fields:
+                        reads.append(1) or original(fields))
+    t, local = ChainThresholds(), chain_function.start(None)
+    buffer, lateness = ReorderBuffer(lateness_s=75, idle_s=1e9), 75
+    stream = busy_blocks(lateness + 10, mints=20, swaps=26)
+    found = [chain_function.analyse_block(redis_conn, block, 1.7e9, t, local.states, buffer=buffer,
+                                          now_s=n, needs=local.needs) for n, block in enumerate(stream)]
+    # what it released, the slots an in-order feed analyses at once: the same anomalies
+    memory = MemoryStates()
+    expected = [chain_function.analyse_block(None, block, 1.7e9, t, memory) for block in stream[:-lateness]]
+    assert [a for block in found for a in block] == [a for block in expected for a in block]
+    released = 20 * (len(stream) - lateness)
+    assert len(decoded) == released, (len(decoded), released)
+    assert reads == []  # every token this process wrote, it still had
+    waiting = sum(len(value) for key in redis_conn.scan_iter(match=CHAIN_TOKEN.format(token="*"))
+                  for field, value in redis_conn.hgetall(key).items() if field.startswith(b"reorder.pending"))
+    assert waiting > 8 << 20  # more than the process kept before
+    # read by a process that never saw them, the waiting slots are the payloads written
+    again = TokenStore(ttl_s=60).current(redis_conn, [CHAIN_TOKEN.format(token="B7")])[0]
+    assert [entry[2].decoded() for entry in again["reorder"]["pending"]] == [
+        {**chain_function.mint_items(block, 1.7e9)["B7"][2], "time_s": 1.7e9} for block in stream[-lateness:]]
 
 
 def test_a_block_writes_the_rows_that_joined_and_the_holders_that_changed(redis_conn):

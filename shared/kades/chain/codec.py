@@ -34,22 +34,32 @@ import threading
 from collections import OrderedDict
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
+from kades.chain.ordering import WaitingSlot
 from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.keys import CHAIN_TOKEN
 
 ROWS = {"trades": Trade, "edges": Transfer, "early_buys": EarlyBuy}  # a token document's row lists
 _SCALARS = frozenset({int, float, str, bool, type(None)})
+
+
+def _default(value):
+    """A waiting slot's payload kept as JSON (kades.chain.store) is written as that payload."""
+    if type(value) is WaitingSlot:
+        return value.decoded()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 # json's own C encoder with json.dumps(x, separators=(",", ":"))'s settings, made once rather
 # than per call as json.dumps does: that was most of the cost of encoding a row or a field.
 # (Without a check for circular references: documents are trees.)
-_C_ENCODER = c_make_encoder and c_make_encoder(None, json.JSONEncoder().default, encode_basestring_ascii,
+_C_ENCODER = c_make_encoder and c_make_encoder(None, _default, encode_basestring_ascii,
                                                None, ":", ",", False, False, True)
 
 
 def _text(value) -> str:
-    """json.dumps(value, separators=(",", ":"))."""
+    """json.dumps(value, separators=(",", ":")), a WaitingSlot written as its payload."""
     if _C_ENCODER is None:
-        return json.dumps(value, separators=(",", ":"))
+        return json.dumps(value, separators=(",", ":"), default=_default)
     return "".join(_C_ENCODER(value, 0))
 
 

@@ -17,8 +17,8 @@ from kades.chain.detector import configured
 from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, record_fundings
 from kades.chain.launch import MAX_HOLDERS, LaunchRisk, Snipers
 from kades.chain.liquidity import watch_pool
-from kades.chain.ordering import (IN_ORDER, KEEP_S, MissingKeys, admit, launches_as_of, pending_payloads,
-                                  record_launches)
+from kades.chain.ordering import (IN_ORDER, KEEP_S, MissingKeys, admit, launches_as_of,
+                                  record_launches, waiting_needs)
 from kades.chain.reply import handle_block_event
 from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.chain.state import TokenState
@@ -111,11 +111,9 @@ def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]
 def _state_needs(state: dict | None) -> frozenset[str]:
     """The pool and creator documents a mint's state makes its releases touch: its waiting
     slots' pools and creators, and its own creator."""
-    payloads = pending_payloads(state)
-    creators = {((state or {}).get("launch") or {}).get("creator")}
-    creators |= {l.get("creator") for payload in payloads
-                 for l in (payload.get("records") or {}).get("launches", [])}
-    return frozenset({POOL_KEY.format(pool=p) for payload in payloads for p in payload["pools"]}
+    pools, creators = waiting_needs(state)
+    creators.add(((state or {}).get("launch") or {}).get("creator"))
+    return frozenset({POOL_KEY.format(pool=p) for p in pools}
                      | {CREATOR_KEY.format(creator=c) for c in creators if c})
 
 

@@ -17,6 +17,7 @@ it is released, so the ordered and the shuffled feed read the same.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 from kades.events.catalogue import MAX_FUTURE_S, MIN_SLOT_S
@@ -67,7 +68,8 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
         logger.warning("%s: slot %s of %s came after later slots were analysed (past the "
                        "allowed lateness): not analysed", function,
                        ", ".join(i for _, i, _ in late), mint)
-    return [(int(slot), payload) for slot, _, payload in ready]
+    return [(int(slot), payload.decoded() if type(payload) is WaitingSlot else payload)
+            for slot, _, payload in ready]
 
 
 def impossible(waiting: dict, slot: int, time_s: float) -> bool:
@@ -82,9 +84,41 @@ def impossible(waiting: dict, slot: int, time_s: float) -> bool:
     return slot - newest > max(0.0, time_s - newest_time_s + SLOT_SLACK_S) / MIN_SLOT_S
 
 
-def pending_payloads(state: dict | None) -> list[dict]:
-    """The payloads waiting in a mint's buffer."""
-    return [entry[2] for entry in ((state or {}).get("reorder") or {}).get("pending", [])]
+class WaitingSlot:
+    """A waiting slot's payload as a store keeps it (kades.chain.store): its JSON text, decoded
+    only when the slot is released (`decoded`, a fresh dict each time), and what the mint's
+    state needs of it (`pools`, `creators`) known without decoding it. A mint whose slots
+    wait the whole lateness holds 75 of them, and each block released one and decoded all
+    of them: at 2,000-record blocks over 200 busy tokens, 1.4 s a block (docs/performance.md).
+    `text` is the JSON of waiting entries, comma-separated (a chunk of them, whose slots share
+    it), `index` this slot's among them."""
+
+    __slots__ = ("text", "index", "pools", "creators")
+
+    def __init__(self, text: str, index: int, payload: dict):
+        self.text, self.index = text, index
+        self.pools, self.creators = _slot_needs(payload)
+
+    def decoded(self) -> dict:
+        return json.loads("[" + self.text + "]")[self.index][2]
+
+
+def _slot_needs(payload: dict) -> tuple[tuple[str, ...], tuple]:
+    """(its pools, the creators of its launches) of a slot's payload."""
+    launches = (payload.get("records") or {}).get("launches", [])
+    return tuple(payload["pools"]), tuple(launch.get("creator") for launch in launches)
+
+
+def waiting_needs(state: dict | None) -> tuple[set[str], set]:
+    """The pools, and the creators of the launches, of the slots waiting in a mint's buffer."""
+    pools, creators = set(), set()
+    for entry in ((state or {}).get("reorder") or {}).get("pending", []):
+        payload = entry[2]
+        slot_pools, slot_creators = (payload.pools, payload.creators) if type(payload) is WaitingSlot \
+            else _slot_needs(payload)
+        pools.update(slot_pools)
+        creators.update(slot_creators)
+    return pools, creators
 
 
 def record_launches(doc: dict | None, launches: list[dict], creator: str, *, slot: int,

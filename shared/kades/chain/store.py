@@ -51,6 +51,7 @@ from collections import OrderedDict
 from itertools import islice
 
 from kades.chain.codec import ROWS, _scalar_dict, _text
+from kades.chain.ordering import WaitingSlot
 from kades.keys import CHAIN_TOKEN
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects,
@@ -60,6 +61,14 @@ HOLDERS = "holders"
 PENDING = "reorder.pending"  # the reorder buffer's waiting slots, [time, id, payload, arrival] each
 _ABSENT = object()  # a wallet the stored holders do not have
 MAX_CHUNKS = 128  # a part of more chunks is written anew as one (reading it stays cheap)
+# What a process keeps of the token keys it last read or committed, in bytes of their JSON.
+# The busy tokens must fit: a token active in every slot holds the reorder buffer's 75
+# waiting slots, ~330 kB at 10 records a slot, and when they do not fit, every block reads
+# and decodes each of them again (200 such tokens: 66 MB, and 1.4 s a block with 8 MB here;
+# docs/performance.md), where the whole bench process peaked at 332 MB with 64 MB of them
+# kept (360 MB when it kept 8 MB and decoded them all at every block); the function's
+# memory limit is 512 Mi (functions/chain-analysis/func.yaml).
+CACHE_BYTES = 128 << 20
 # Whether a key still holds what a process read: '' nothing, 's' .. SHA-1 a string (41
 # characters), otherwise a hash of that version (16). Asked the way the key was read, so a
 # key that changed type fails the check rather than the script (pcall).
@@ -130,16 +139,19 @@ return out
 
 
 class _Log:
-    """A part as stored: its value (a row list's rows as a tuple, or a copy of the holders),
-    its chunks [(number, entries, JSON text)] in order, the entries of the first chunk that
-    are gone (rows leave at the front), the next chunk's number and the chunks' size."""
+    """A part as stored: its value (a row list's rows as a tuple, the waiting slots' ids, or a
+    copy of the holders), its chunks [(number, entries, JSON text)] in order, the entries of
+    the first chunk that are gone (rows leave at the front), the next chunk's number and the
+    chunks' size; for the waiting slots, `slots`: each one's (slot, id, WaitingSlot, arrival),
+    the payload kept as its chunk's text until released."""
 
-    __slots__ = ("value", "chunks", "skip", "next", "size")
+    __slots__ = ("value", "chunks", "skip", "next", "size", "slots")
 
     def __init__(self, value, chunks: list[tuple[int, int, str]], skip: int, next_number: int,
-                 size: int | None = None):
+                 size: int | None = None, slots: tuple | None = None):
         self.value, self.chunks, self.skip, self.next = value, chunks, skip, next_number
         self.size = sum(len(text) for _, _, text in chunks) if size is None else size
+        self.slots = slots
 
     def replaced(self, name: str, value, text: str, entries: int) -> tuple[_Log, list[str], list[str]]:
         """This part written anew as one chunk: (the part, its old chunks' fields, the new one)."""
@@ -165,10 +177,9 @@ class _Log:
                 [f"{name}:{self.next}", text])
 
     def entries(self) -> list:
-        """A list part's entries decoded from its chunks (the waiting slots')."""
-        if not self.chunks:
-            return []
-        return json.loads("[" + ",".join(text for _, _, text in self.chunks) + "]")[self.skip:]
+        """The waiting slots' entries, a fresh list of them (a compute changes the list; an
+        entry, never changed while it waits, is the tuple kept)."""
+        return list(self.slots)
 
 
 EMPTY = _Log(None, [], 0, 0)
@@ -213,8 +224,10 @@ def _from_fields(fields: dict[bytes, bytes]) -> _Token:
             counts = list(map(len, decoded))
             rows = [row for rows in decoded for row in rows][skip:]
             value = tuple(entry[1] for entry in rows) if name == PENDING else tuple(map(ROWS[name]._make, rows))
+        slots = None if name != PENDING else tuple(
+            slot for (_, text), entries in zip(found, decoded) for slot in _waiting_slots(entries, text))[skip:]
         parts[name] = _Log(value, [(n, c, text) for (n, text), c in zip(found, counts)], skip,
-                           found[-1][0] + 1 if found else 0)
+                           found[-1][0] + 1 if found else 0, slots=slots)
     return _Token(fields[b"v"].decode(), fields[b"d"].decode(), parts)
 
 
@@ -227,8 +240,9 @@ def _rows_delta(name: str, old: _Log, rows: list) -> tuple[_Log, list[str], list
     by value, which for the rows a window kept is by identity, at C speed; the waiting
     slots (PENDING) by their ids, unique per mint (a slot is never changed while it waits)."""
     if name == PENDING:
-        if not all(type(e) is list and len(e) == 4 and type(e[1]) is str for e in rows):
-            return None
+        if not all(type(e) is tuple or (type(e) is list and len(e) == 4 and type(e[1]) is str
+                                         and _payload(e[2])) for e in rows):
+            return None  # (a tuple is an entry this store kept: _waiting_slots)
         keys, fits = tuple(e[1] for e in rows), (lambda new: True)
     else:
         kind = ROWS[name]
@@ -247,8 +261,33 @@ def _rows_delta(name: str, old: _Log, rows: list) -> tuple[_Log, list[str], list
             kept = -1
     if kept >= 0 and start + kept == len(before) and len(old.chunks) < MAX_CHUNKS:
         new = rows[kept:]  # a run up to the old rows' end, then new ones
-        return old.appended(name, keys, old.skip + start, _text(new)[1:-1], len(new)) if fits(new) else None
-    return old.replaced(name, keys, _text(rows)[1:-1], len(rows)) if fits(rows) else None
+        if not fits(new):
+            return None
+        text = _text(new)[1:-1]
+        delta = old.appended(name, keys, old.skip + start, text, len(new))
+        if name == PENDING:
+            delta[0].slots = (old.slots or ())[start:start + kept] + _waiting_slots(new, text)
+        return delta
+    if not fits(rows):
+        return None
+    text = _text(rows)[1:-1]
+    delta = old.replaced(name, keys, text, len(rows))
+    if name == PENDING:
+        delta[0].slots = _waiting_slots(rows, text)
+    return delta
+
+
+def _payload(value) -> bool:
+    """Whether `value` is a waiting slot's payload (kades.chain.function.mint_items's)."""
+    return type(value) is WaitingSlot or (type(value) is dict and type(value.get("pools")) is dict)
+
+
+def _waiting_slots(entries: list, text: str) -> tuple:
+    """The waiting slots `entries`, written as the chunk `text`, each (slot, id, WaitingSlot,
+    arrival): a payload not yet kept as text is kept as its place in `text`."""
+    return tuple(entry if type(entry) is tuple else
+                 (slot, slot_id, payload if type(payload) is WaitingSlot else WaitingSlot(text, k, payload), arrival)
+                 for k, entry in enumerate(entries) for slot, slot_id, payload, arrival in (entry,))
 
 
 def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]] | None:
@@ -320,7 +359,7 @@ class TokenStore:
     """kades.runtime.state.StateStore's contract (update, current, forget) for chain-analysis:
     token keys in parts, every other key a JSON string."""
 
-    def __init__(self, *, ttl_s: int, cache_bytes: int = 8 << 20, max_attempts: int = 8):
+    def __init__(self, *, ttl_s: int, cache_bytes: int = CACHE_BYTES, max_attempts: int = 8):
         self.ttl_s, self.cache_bytes, self.max_attempts = ttl_s, cache_bytes, max_attempts
         self.prefix = CHAIN_TOKEN.format(token="")
         # key -> what it was: a _Token, the bytes of a string (or None: absent)
