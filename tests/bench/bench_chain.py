@@ -120,7 +120,7 @@ def in_process(run: str, client) -> list[tuple[str, float, float, float]]:
             events = [new_event(CHAIN_BLOCK, "/bench", b) for b in blocks]
             baseline = timed(blocks, lambda b, it=iter(events): data_problems(next(it)))
             for name, module in (("chain-analysis", chain_function), ("whale-detection", whale_function)):
-                memory = MemoryStates(TokenCodec() if module is chain_function else deployed(module)[0].codec)
+                memory = MemoryStates(TokenCodec())
                 in_memory = timed(blocks, lambda b: module.analyse_block(None, b, 1.7e9, t, memory))
                 fresh = [make_block(f"{run}{size}r{rep}{name}", i, size, random.Random(size)) for i in range(count)]
                 store, kwargs = deployed(module)

@@ -21,8 +21,9 @@ from kades.chain import store as chain_store
 from kades.chain.ordering import WaitingSlot
 from kades.chain.store import TokenStore
 from kades.chain.thresholds import ChainThresholds
-from kades.keys import CHAIN_FUNDINGS, CHAIN_TOKEN, CHAIN_WAITING, outbox_key
+from kades.keys import CHAIN_FUNDINGS, CHAIN_TOKEN, CHAIN_WAITING, WHALES_TOKEN, outbox_key
 from kades.runtime.reorder import ReorderBuffer
+from kades.whales import function as whale_function
 
 KEY = CHAIN_TOKEN.format(token="M")
 WSOL = "So11111111111111111111111111111111111111112"
@@ -97,15 +98,21 @@ def test_slots_waiting_in_the_reorder_buffer_are_a_part_of_their_own(redis_conn)
 
 
 def busy_blocks(count: int, mints: int, swaps: int) -> list[dict]:
-    """Blocks in which every one of `mints` mints trades `swaps` times."""
+    """Blocks in which every one of `mints` mints trades `swaps` times (among three wallets)."""
     rng = random.Random(5)
+
+    def swap(i: int, m: int, k: int) -> dict:
+        side, base, quote = rng.choice(("buy", "sell")), rng.randrange(1, 10**12), rng.randrange(1, 10**11)
+        buy = side == "buy"
+        return {"signature": f"b{i}m{m}s{k}", "trader": f"W{rng.randrange(3)}", "program": "p",
+                "pool": f"Pool{m}", "base_mint": f"B{m}", "quote_mint": WSOL, "side": side,
+                "mint_in": WSOL if buy else f"B{m}", "mint_out": f"B{m}" if buy else WSOL,
+                "amount_in": quote if buy else base, "amount_out": base if buy else quote,
+                "decimals_in": 9 if buy else 6, "decimals_out": 6 if buy else 9,
+                "base_amount": base, "quote_amount": quote, "tx_index": m * swaps + k}
     return [{"slot": 5000 + i, "block_time": "2024-06-01T00:00:00Z", "liquidity": [], "launches": [],
              "pool_states": [], "transfers": [],
-             "swaps": [{"signature": f"b{i}m{m}s{k}", "trader": f"W{rng.randrange(3)}", "program": "p",
-                        "pool": f"Pool{m}", "base_mint": f"B{m}", "quote_mint": WSOL,
-                        "side": rng.choice(("buy", "sell")), "base_amount": rng.randrange(1, 10**9),
-                        "quote_amount": rng.randrange(1, 10**9), "tx_index": m * swaps + k}
-                       for m in range(mints) for k in range(swaps)]} for i in range(count)]
+             "swaps": [swap(i, m, k) for m in range(mints) for k in range(swaps)]} for i in range(count)]
 
 
 def test_a_waiting_slot_is_decoded_once_when_released_and_busy_tokens_stay_cached(redis_conn, monkeypatch):
@@ -128,6 +135,7 @@ def test_a_waiting_slot_is_decoded_once_when_released_and_busy_tokens_stay_cache
     memory = MemoryStates()
     expected = [chain_function.analyse_block(None, block, 1.7e9, t, memory) for block in stream[:-lateness]]
     assert [a for block in found for a in block] == [a for block in expected for a in block]
+    assert any(expected)
     released = 20 * (len(stream) - lateness)
     assert len(decoded) == released, (len(decoded), released)
     assert reads == []  # every token this process wrote, it still had
@@ -138,6 +146,30 @@ def test_a_waiting_slot_is_decoded_once_when_released_and_busy_tokens_stay_cache
     again = TokenStore(ttl_s=60).current(redis_conn, [CHAIN_TOKEN.format(token="B7")])[0]
     assert [entry[2].decoded() for entry in again["reorder"]["pending"]] == [
         {**chain_function.mint_items(block, 1.7e9)["B7"][2], "time_s": 1.7e9} for block in stream[-lateness:]]
+
+
+def test_whale_detection_keeps_its_tokens_in_parts_and_decodes_a_waiting_slot_once(redis_conn, monkeypatch):
+    """whale-detection's token documents go through the same store: parts, a waiting slot
+    decoded when released, the anomalies of the in-order feed (it wrote each whole, 75
+    waiting slots and all, at every block before)."""
+    decoded = []
+    monkeypatch.setattr(WaitingSlot, "decoded", lambda slot, original=WaitingSlot.decoded:
+                        decoded.append(slot.index) or original(slot))
+    t, local, lateness = ChainThresholds(), whale_function.start(None), 20
+    stream = busy_blocks(lateness + 15, mints=6, swaps=30)
+    found = [whale_function.analyse_block(redis_conn, block, 1.7e9, t, local.states,
+                                          buffer=ReorderBuffer(lateness_s=lateness, idle_s=1e9), now_s=n)
+             for n, block in enumerate(stream)]
+    memory = MemoryStates()
+    expected = [whale_function.analyse_block(None, block, 1.7e9, t, memory) for block in stream[:-lateness]]
+    assert [a for block in found for a in block] == [a for block in expected for a in block]
+    assert any(expected)
+    assert len(decoded) == 6 * (len(stream) - lateness)
+    key = WHALES_TOKEN.format(token="B3")
+    assert redis_conn.type(key) == b"hash" and any(f.startswith(b"sends:") or f.startswith(b"trades:")
+                                                   for f in redis_conn.hkeys(key))
+    again = TokenStore(ttl_s=60, prefix=WHALES_TOKEN.format(token="")).current(redis_conn, [key])[0]
+    assert again["trades"] and again["last_slot"] == stream[-lateness - 1]["slot"]
 
 
 def test_a_block_writes_the_rows_that_joined_and_the_holders_that_changed(redis_conn):

@@ -38,7 +38,8 @@ from kades.chain.ordering import WaitingSlot
 from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.keys import CHAIN_TOKEN
 
-ROWS = {"trades": Trade, "edges": Transfer, "early_buys": EarlyBuy}  # a token document's row lists
+# a token document's row lists: chain-analysis's, and whale-detection's sends
+ROWS = {"trades": Trade, "edges": Transfer, "early_buys": EarlyBuy, "sends": Transfer}
 _SCALARS = frozenset({int, float, str, bool, type(None)})
 
 

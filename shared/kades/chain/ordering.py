@@ -106,7 +106,7 @@ class WaitingSlot:
 def _slot_needs(payload: dict) -> tuple[tuple[str, ...], tuple]:
     """(its pools, the creators of its launches) of a slot's payload."""
     launches = (payload.get("records") or {}).get("launches", [])
-    return tuple(payload["pools"]), tuple(launch.get("creator") for launch in launches)
+    return tuple(payload.get("pools") or ()), tuple(launch.get("creator") for launch in launches)
 
 
 def waiting_needs(state: dict | None) -> tuple[set[str], set]:

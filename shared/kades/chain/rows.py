@@ -49,3 +49,11 @@ class EarlyBuy(NamedTuple):
     signature: str
     slot: int
 
+
+def as_rows(kind: type, rows: list) -> list:
+    """A document's rows as `kind` rows: JSON gives lists; the token stores give the rows
+    themselves, kept (kades.chain.codec and kades.chain.store know them by identity and
+    reuse their encoded text)."""
+    if set(map(type, rows)) <= {kind}:  # all of them `kind` rows (the check at C speed)
+        return list(rows)
+    return list(map(kind._make, rows))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from kades.chain.rows import EarlyBuy, Trade, Transfer
+from kades.chain.rows import EarlyBuy, Trade, Transfer, as_rows
 
 PUMP_FUN_SUPPLY = 10 ** 15  # 1 billion tokens, 6 decimals: every pump.fun mint
 
@@ -33,9 +33,9 @@ class TokenState:
     def from_state(cls, doc: dict | None) -> "TokenState":
         if not doc:
             return cls()
-        return cls(last_slot=doc["last_slot"], trades=_rows(Trade, doc["trades"]),
-                   edges=_rows(Transfer, doc["edges"]), holders=doc["holders"],
-                   early_buys=_rows(EarlyBuy, doc["early_buys"]),
+        return cls(last_slot=doc["last_slot"], trades=as_rows(Trade, doc["trades"]),
+                   edges=as_rows(Transfer, doc["edges"]), holders=doc["holders"],
+                   early_buys=as_rows(EarlyBuy, doc["early_buys"]),
                    first_trade=doc["first_trade"], launch=doc["launch"], alerted=doc["alerted"])
 
     def to_state(self) -> dict:
@@ -58,11 +58,3 @@ class TokenState:
 
 
 _FIELDS = tuple(f.name for f in fields(TokenState))
-
-
-def _rows(kind: type, rows: list) -> list:
-    """A document's rows as `kind` rows: JSON gives lists; kades.chain.codec gives the rows
-    themselves, kept (the codec knows them by identity and reuses their encoded text)."""
-    if set(map(type, rows)) <= {kind}:  # all of them `kind` rows (the check at C speed)
-        return list(rows)
-    return list(map(kind._make, rows))

@@ -1,4 +1,5 @@
-"""chain-analysis's StateStore: token documents kept in parts, and only what changed written.
+"""chain-analysis's and whale-detection's StateStore: token documents kept in parts, and only
+what changed written.
 
 A token's document (kades.chain.state: its window of trades, transfers and early buys, its
 holders, its launch and reorder buffer) was one JSON string, read, hashed and written whole by
@@ -12,7 +13,7 @@ compare-and-set script spent most of its time receiving, hashing and storing
     k            the parts in order, each with how many entries of its first chunk are gone
                  (JSON object)
     <part>:<n>   a chunk of a part, n in the order they were written: rows that joined a row
-                 list (trades, edges, early_buys) or slots that came to wait in the reorder
+                 list (trades, edges, early_buys; whale-detection's sends) or slots that came to wait in the reorder
                  buffer (reorder.pending) in one commit, comma-separated JSON; or holders
                  whose amount changed in one commit, the inside of a JSON object
 
@@ -39,8 +40,8 @@ lists of the same (immutable) rows, a copy of the holders, the rest decoded. The
 compute gets are those JSON would give (row lists as rows, which kades.chain.state reads
 alike), so the detectors' results do not depend on the store.
 
-All chain keys carry the {chain} hash tag (kades.keys), so every script's keys sit in one
-slot of a Redis Cluster.
+All chain keys carry the {chain} hash tag (whale-detection's {whales}; kades.keys), so every
+script's keys sit in one slot of a Redis Cluster.
 """
 from __future__ import annotations
 
@@ -278,8 +279,8 @@ def _rows_delta(name: str, old: _Log, rows: list) -> tuple[_Log, list[str], list
 
 
 def _payload(value) -> bool:
-    """Whether `value` is a waiting slot's payload (kades.chain.function.mint_items's)."""
-    return type(value) is WaitingSlot or (type(value) is dict and type(value.get("pools")) is dict)
+    """Whether `value` is a waiting slot's payload (a mint_items payload: a dict)."""
+    return type(value) is WaitingSlot or type(value) is dict
 
 
 def _waiting_slots(entries: list, text: str) -> tuple:
@@ -356,12 +357,14 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
 
 
 class TokenStore:
-    """kades.runtime.state.StateStore's contract (update, current, forget) for chain-analysis:
-    token keys in parts, every other key a JSON string."""
+    """kades.runtime.state.StateStore's contract (update, current, forget) for chain-analysis
+    and whale-detection: token keys (those starting with `prefix`) in parts, every other key a
+    JSON string."""
 
-    def __init__(self, *, ttl_s: int, cache_bytes: int = CACHE_BYTES, max_attempts: int = 8):
+    def __init__(self, *, ttl_s: int, cache_bytes: int = CACHE_BYTES, max_attempts: int = 8,
+                 prefix: str = CHAIN_TOKEN.format(token="")):
         self.ttl_s, self.cache_bytes, self.max_attempts = ttl_s, cache_bytes, max_attempts
-        self.prefix = CHAIN_TOKEN.format(token="")
+        self.prefix = prefix
         # key -> what it was: a _Token, the bytes of a string (or None: absent)
         self._cache: OrderedDict[str, _Token | bytes | None] = OrderedDict()
         self._cached_bytes = 0

@@ -1,8 +1,9 @@
 """whale-detection: large moves, accumulation, distribution, wallet splitting; replies anomalies.
 
-One Redis document per token (with its reorder buffer) plus one shared document of recent SOL
-fan-outs (funder -> wallets) and SOL prices, all read and written in one optimistic round trip
-per event. A mint's slots are analysed in slot order, once each, whatever the delivery order
+One Redis document per token (with its reorder buffer), kept in parts as chain-analysis's are
+(kades.chain.store.TokenStore: only what changed is written, a waiting slot decoded when it is
+released), plus one shared document of recent SOL fan-outs (funder -> wallets) and SOL prices,
+all read and written in one optimistic round trip per event. A mint's slots are analysed in slot order, once each, whatever the delivery order
 (kades.chain.ordering); the `stream-flush` PingSource has quiet mints' waiting slots analysed.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from kades.chain.detector import configured
 from kades.chain.funding import FundersAsOf, record_fundings
 from kades.chain.ordering import IN_ORDER, admit
 from kades.chain.reply import handle_block_event
+from kades.chain.store import TokenStore
 from kades.chain.rows import Trade, Transfer
 from kades.chain.state import PUMP_FUN_SUPPLY
 from kades.chain.thresholds import ChainThresholds, thresholds
@@ -24,7 +26,7 @@ from kades.keys import WHALES_WAITING as WAITING_KEY
 from kades.market.chain import sol_usd_of
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer
-from kades.runtime.state import StateStore, Waiting, by_key
+from kades.runtime.state import by_key
 from kades.runtime.ttlcache import TtlCache
 from kades.whales.detectors import Accumulation, Distribution, WalletSplitting, WhaleMovement
 from kades.whales.state import MAX_ROWS, WhaleState
@@ -39,12 +41,13 @@ SOL_USD_REFRESH_S = 30.0
 class Local:
     """whale-detection's per-process state, one per Context (`ctx.local(start)`)."""
 
-    states: StateStore   # the states it last committed, cached
+    states: TokenStore   # the states it last committed, cached; token documents in parts
     sol_usd: TtlCache    # SOL/USD as market-aggregator last saw it, read at most every 30 s
 
 
 def start(ctx: Context) -> Local:
-    return Local(StateStore(ttl_s=STATE_TTL_S), TtlCache(ttl_s=SOL_USD_REFRESH_S, max_entries=1))
+    return Local(TokenStore(ttl_s=STATE_TTL_S, prefix=TOKEN_KEY.format(token="")),
+                 TtlCache(ttl_s=SOL_USD_REFRESH_S, max_entries=1))
 
 
 def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list[dict], funders: dict,
@@ -148,8 +151,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     keys = [*token_keys.values(), FUNDING_KEY]
     # the mints with slots waiting listed in the commit's own script (the shared funding
     # document is not listed): no round trip more, and never a state committed without it
-    listing = {} if client is None else {"waiting": Waiting(
-        WAITING_KEY, [*mints, None], lambda state: ReorderBuffer.oldest_wait_s(state.get("reorder") or {}))}
+    listing = {} if client is None else {"waiting": (WAITING_KEY, {key: mint for mint, key in token_keys.items()})}
     return store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
 
 

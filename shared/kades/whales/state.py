@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from kades.chain.rows import Trade, Transfer
+from kades.chain.rows import Trade, Transfer, as_rows
 
 MAX_ROWS = 5000  # trades, transfers, holders and wallet sizes kept per token
 
@@ -34,8 +34,8 @@ class WhaleState:
     def from_state(cls, doc: dict | None) -> "WhaleState":
         if not doc:
             return cls()
-        return cls(last_slot=doc["last_slot"], trades=list(map(Trade._make, doc["trades"])),
-                   sends=list(map(Transfer._make, doc["sends"])), sizes=doc["sizes"],
+        return cls(last_slot=doc["last_slot"], trades=as_rows(Trade, doc["trades"]),
+                   sends=as_rows(Transfer, doc["sends"]), sizes=doc["sizes"],
                    holders=doc["holders"], pool=doc["pool"], supply=doc["supply"],
                    alerted=doc["alerted"])
 
