@@ -62,14 +62,17 @@ HOLDERS = "holders"
 PENDING = "reorder.pending"  # the reorder buffer's waiting slots, [time, id, payload, arrival] each
 _ABSENT = object()  # a wallet the stored holders do not have
 MAX_CHUNKS = 128  # a part of more chunks is written anew as one (reading it stays cheap)
-# What a process keeps of the token keys it last read or committed, in bytes of their JSON.
-# The busy tokens must fit: a token active in every slot holds the reorder buffer's 75
-# waiting slots, ~330 kB at 10 records a slot, and when they do not fit, every block reads
-# and decodes each of them again (200 such tokens: 66 MB, and 1.4 s a block with 8 MB here;
-# docs/performance.md), where the whole bench process peaked at 332 MB with 64 MB of them
-# kept (360 MB when it kept 8 MB and decoded them all at every block); the function's
-# memory limit is 512 Mi (functions/chain-analysis/func.yaml).
+# What a process keeps of the keys it last read or committed, in bytes of memory, as counted by
+# `_Token.size`. The busy tokens must fit: a token active in every slot holds the reorder
+# buffer's 75 waiting slots, ~330 kB at 10 records a slot, and when they do not fit, every
+# block reads and decodes each of them again (200 such tokens: 66 MB, and 1.4 s a
+# 2,000-record block when 8 MB were kept; docs/performance.md). The function's memory limit
+# is 512 Mi (functions/chain-analysis/func.yaml).
 CACHE_BYTES = 128 << 20
+# What a kept part costs in memory per byte of its JSON (tracemalloc, tokens read into a
+# cache): rows and holders, kept as Python objects, 5.1x; waiting slots and the rest of the
+# document, kept as their text, 1.1x.
+ROWS_IN_MEMORY = 5
 # Whether a key still holds what a process read: '' nothing, 's' .. SHA-1 a string (41
 # characters), otherwise a hash of that version (16). Asked the way the key was read, so a
 # key that changed type fails the check rather than the script (pcall).
@@ -193,7 +196,8 @@ class _Token:
 
     def __init__(self, version: str, rest: str, parts: dict[str, _Log]):
         self.version, self.rest, self.parts = version, rest, parts
-        self.size = len(rest) + sum(part.size for part in parts.values())
+        self.size = len(rest) + sum(part.size if name == PENDING else ROWS_IN_MEMORY * part.size
+                                    for name, part in parts.items())
         self.skips = _text({name: part.skip for name, part in parts.items()})  # field k
 
     def document(self) -> dict:
