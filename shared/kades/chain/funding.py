@@ -57,17 +57,31 @@ def record_fundings(doc: dict | None, fundings: list, *, slot: int, time_s: floa
     return doc
 
 
+_UNFUNDED = object()  # FundersAsOf.get's answer for a wallet without a funder
+
+
 class FundersAsOf(Mapping):
     """wallet -> its funder as of a slot: the latest funding at or before it, within `ttl_s`."""
 
     def __init__(self, doc: dict, *, slot: int, time_s: float, ttl_s: float):
         self.funded, self.slot, self.time_s, self.ttl_s = doc["funded"], slot, time_s, ttl_s
 
-    def __getitem__(self, wallet: str) -> str:
+    def get(self, wallet: str, default=None):
+        """As Mapping.get, without a KeyError raised and caught for every wallet nobody funded
+        (most of them: the detectors ask for every trader of a window)."""
         for funder, time_s, slot in reversed(self.funded.get(wallet, ())):
             if slot <= self.slot and self.time_s - time_s <= self.ttl_s:
                 return funder
-        raise KeyError(wallet)
+        return default
+
+    def __getitem__(self, wallet: str) -> str:
+        funder = self.get(wallet, _UNFUNDED)
+        if funder is _UNFUNDED:
+            raise KeyError(wallet)
+        return funder
+
+    def __contains__(self, wallet) -> bool:
+        return self.get(wallet, _UNFUNDED) is not _UNFUNDED
 
     def __iter__(self) -> Iterator[str]:
         return (w for w in self.funded if w in self)

@@ -1,0 +1,39 @@
+"""kades.chain.funding: a wallet's funder as of a slot, read the same whichever way it is asked
+(get, [], in, iteration), for wallets funded, funded later, funded too long ago and never."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from kades.chain.funding import FundersAsOf, record_fundings
+
+
+def reference(doc: dict, wallet: str, *, slot: int, time_s: float, ttl_s: float):
+    """The latest funding of `wallet` at or before `slot` within `ttl_s`, by brute force."""
+    found = [(s, f) for f, t, s in doc["funded"].get(wallet, ()) if s <= slot and time_s - t <= ttl_s]
+    return max(found)[1] if found else None
+
+
+def test_every_way_of_asking_gives_the_latest_funding_as_of_the_slot():
+    rng, doc = random.Random(4), None
+    for slot in range(100, 160):
+        fundings = [[f"F{rng.randrange(4)}", f"w{rng.randrange(40)}"] for _ in range(rng.randrange(0, 12))]
+        doc = record_fundings(doc, fundings, slot=slot, time_s=slot * 0.4, ttl_s=10.0)
+    wallets = [f"w{n}" for n in range(45)]  # w40-w44: never funded
+    checked = 0
+    for slot in (99, 110, 130, 159, 200):
+        funders = FundersAsOf(doc, slot=slot, time_s=slot * 0.4, ttl_s=10.0)
+        expected = {w: reference(doc, w, slot=slot, time_s=slot * 0.4, ttl_s=10.0) for w in wallets}
+        for wallet, funder in expected.items():
+            assert funders.get(wallet, wallet) == (funder or wallet)
+            assert (wallet in funders) == (funder is not None)
+            if funder is None:
+                with pytest.raises(KeyError):
+                    funders[wallet]
+            else:
+                assert funders[wallet] == funder
+                checked += 1
+        assert dict(funders) == {w: f for w, f in expected.items() if f is not None}
+        assert len(funders) == sum(f is not None for f in expected.values())
+    assert checked > 20  # some wallets were funded as of some slots, others not
