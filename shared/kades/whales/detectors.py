@@ -29,6 +29,8 @@ from kades.chain.rows import Trade, Transfer
 from kades.solana.programs import STABLECOINS, WSOL
 from kades.whales.state import WhaleState
 
+_UNFUNDED = object()  # WalletSplitting: funders.get's answer for a wallet nobody funded
+
 DETECTOR = "whales"
 SIZES_KEPT = 20  # a wallet's last swap sizes, for its median
 
@@ -115,6 +117,8 @@ class Accumulation(ChainDetector):
         flows = _transfer_flows(state.sends)
         for cluster, trades in clusters.items():
             buys = [tr for tr in trades if tr.side > 0]
+            if len(buys) < self.buys:  # most clusters, judged before their sums (the same outcome)
+                continue
             bought, sold = sum(tr.base for tr in buys), sum(tr.base for tr in trades if tr.side < 0)
             passed_on = sum(flows.get(w, 0) for w in {tr.wallet for tr in trades})  # sent minus received
             net_share = (bought - sold - max(0, passed_on)) / supply
@@ -172,6 +176,8 @@ class Distribution(ChainDetector):
                 bought[trade.wallet] = bought.get(trade.wallet, 0) + trade.base
         for wallet in sorted(set(fan_out) | set(sells)):
             sends, sold = fan_out.get(wallet, []), sells.get(wallet, [])
+            if len(sends) < self.recipients and len(sold) < 3:  # can pass neither test below
+                continue
             recipients = {s.destination for s in sends}
             # Selling down a position held before: what came in during the window does not count
             # (a wash wallet selling what a partner just handed it is not distributing).
@@ -208,8 +214,9 @@ class WalletSplitting(ChainDetector):
              slot: int) -> list[dict]:
         seeded: dict[str, set] = {}
         for trade in state.trades:
-            if trade.wallet in funders:
-                seeded.setdefault(funders[trade.wallet], set()).add(trade.wallet)
+            funder = funders.get(trade.wallet, _UNFUNDED)  # one lookup, not `in` then []
+            if funder is not _UNFUNDED:
+                seeded.setdefault(funder, set()).add(trade.wallet)
         found = []
         for funder, wallets in sorted(seeded.items()):
             if len(wallets) < self.wallets or not alert_once(state.alerted, f"split:{funder}", time_s,
