@@ -172,6 +172,27 @@ def test_whale_detection_keeps_its_tokens_in_parts_and_decodes_a_waiting_slot_on
     assert again["trades"] and again["last_slot"] == stream[-lateness - 1]["slot"]
 
 
+def test_whale_states_written_as_json_strings_carry_on_in_parts(redis_conn):
+    """whale-detection kept its token documents as JSON strings (StateStore) until its store
+    became TokenStore: a deployment's states are read as they are, become hashes at their
+    next commit, and the detectors carry on as if nothing changed."""
+    t, stream = ChainThresholds(), busy_blocks(12, mints=3, swaps=30)
+    memory = MemoryStates()
+    expected = [whale_function.analyse_block(None, block, 1.7e9, t, memory) for block in stream]
+    before = MemoryStates()  # StateStore's JSON (JsonCodec), as whale-detection kept it in Redis
+    found = [whale_function.analyse_block(None, block, 1.7e9, t, before) for block in stream[:6]]
+    for stored, text in before.documents.items():
+        redis_conn.set(stored, text.encode())
+    key = WHALES_TOKEN.format(token="B1")
+    assert redis_conn.type(key) == b"string"
+    local = whale_function.start(None)
+    found += [whale_function.analyse_block(redis_conn, block, 1.7e9, t, local.states) for block in stream[6:]]
+    assert found == expected and any(expected)
+    assert redis_conn.type(key) == b"hash"
+    again = TokenStore(ttl_s=60, prefix=WHALES_TOKEN.format(token="")).current(redis_conn, [key])[0]
+    assert _text(again) == memory.documents[key]
+
+
 def test_a_block_writes_the_rows_that_joined_and_the_holders_that_changed(redis_conn):
     store = TokenStore(ttl_s=60)
     store.update(redis_conn, [KEY], lambda s: ([doc(50)], None))
