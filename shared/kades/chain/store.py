@@ -13,9 +13,10 @@ compare-and-set script spent most of its time receiving, hashing and storing
     k            the parts in order, each with how many entries of its first chunk are gone
                  (JSON object)
     <part>:<n>   a chunk of a part, n in the order they were written: rows that joined a row
-                 list (trades, edges, early_buys; whale-detection's sends) or slots that came to wait in the reorder
-                 buffer (reorder.pending) in one commit, comma-separated JSON; or holders
-                 whose amount changed in one commit, the inside of a JSON object
+                 list (trades, edges, early_buys; whale-detection's sends) or slots that came
+                 to wait in the reorder buffer (reorder.pending) in one commit, comma-separated
+                 JSON; or holders whose amount changed in one commit, the inside of a JSON
+                 object
 
 A window loses rows at its front and gains them at its end (and the reorder buffer its
 waiting slots: released at the front, arriving mostly at the end), so a commit writes the rows
@@ -230,7 +231,8 @@ def _from_fields(fields: dict[bytes, bytes]) -> _Token:
             rows = [row for rows in decoded for row in rows][skip:]
             value = tuple(entry[1] for entry in rows) if name == PENDING else tuple(map(ROWS[name]._make, rows))
         slots = None if name != PENDING else tuple(
-            slot for (_, text), entries in zip(found, decoded) for slot in _waiting_slots(entries, text))[skip:]
+            slot for (_, text), entries in zip(found, decoded)
+            for slot in _waiting_slots(entries, text))[skip:]
         parts[name] = _Log(value, [(n, c, text) for (n, text), c in zip(found, counts)], skip,
                            found[-1][0] + 1 if found else 0, slots=slots)
     return _Token(fields[b"v"].decode(), fields[b"d"].decode(), parts)
@@ -290,9 +292,15 @@ def _payload(value) -> bool:
 def _waiting_slots(entries: list, text: str) -> tuple:
     """The waiting slots `entries`, written as the chunk `text`, each (slot, id, WaitingSlot,
     arrival): a payload not yet kept as text is kept as its place in `text`."""
-    return tuple(entry if type(entry) is tuple else
-                 (slot, slot_id, payload if type(payload) is WaitingSlot else WaitingSlot(text, k, payload), arrival)
-                 for k, entry in enumerate(entries) for slot, slot_id, payload, arrival in (entry,))
+    slots = []
+    for k, entry in enumerate(entries):
+        if type(entry) is not tuple:  # a list: [slot, id, payload, arrival]
+            slot, slot_id, payload, arrival = entry
+            if type(payload) is not WaitingSlot:
+                payload = WaitingSlot(text, k, payload)
+            entry = (slot, slot_id, payload, arrival)
+        slots.append(entry)
+    return tuple(slots)
 
 
 def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]] | None:
