@@ -90,17 +90,18 @@ class WaitingSlot:
     state needs of it (`pools`, `creators`) known without decoding it. A mint whose slots
     wait the whole lateness holds 75 of them, and each block released one and decoded all
     of them: at 2,000-record blocks over 200 busy tokens, 1.4 s a block (docs/performance.md).
-    `text` is the JSON of waiting entries, comma-separated (a chunk of them, whose slots share
-    it), `index` this slot's among them."""
+    `text` is the JSON of its whole entry, [slot, id, payload, arrival], as the store writes
+    it: a chunk of waiting slots is their texts joined, so none is decoded to be written again
+    and none holds on to another's text."""
 
-    __slots__ = ("text", "index", "pools", "creators")
+    __slots__ = ("text", "pools", "creators")
 
-    def __init__(self, text: str, index: int, payload: dict):
-        self.text, self.index = text, index
+    def __init__(self, text: str, payload: dict):
+        self.text = text
         self.pools, self.creators = _slot_needs(payload)
 
     def decoded(self) -> dict:
-        return json.loads("[" + self.text + "]")[self.index][2]
+        return json.loads(self.text)[2]
 
 
 def _slot_needs(payload: dict) -> tuple[tuple[str, ...], tuple]:

@@ -71,9 +71,9 @@ MAX_CHUNKS = 128  # a part of more chunks is written anew as one (reading it sta
 # is 512 Mi (functions/chain-analysis/func.yaml).
 CACHE_BYTES = 128 << 20
 # What a kept part costs in memory per byte of its JSON (tracemalloc, tokens read into a
-# cache): rows and holders, kept as Python objects, 5.1x; waiting slots and the rest of the
+# cache): rows and holders, kept as Python objects, 4.1x; waiting slots and the rest of the
 # document, kept as their text, 1.1x.
-ROWS_IN_MEMORY = 5
+ROWS_IN_MEMORY = 4
 # Whether a key still holds what a process read: '' nothing, 's' .. SHA-1 a string (41
 # characters), otherwise a hash of that version (16). Asked the way the key was read, so a
 # key that changed type fails the check rather than the script (pcall).
@@ -145,17 +145,18 @@ return out
 
 class _Log:
     """A part as stored: its value (a row list's rows as a tuple, the waiting slots' ids, or a
-    copy of the holders), its chunks [(number, entries, JSON text)] in order, the entries of
+    copy of the holders), its chunks [(number, entries, bytes of JSON)] in order (the text is
+    written, not kept: the value is what is read), the entries of
     the first chunk that are gone (rows leave at the front), the next chunk's number and the
     chunks' size; for the waiting slots, `slots`: each one's (slot, id, WaitingSlot, arrival),
     the payload kept as its chunk's text until released."""
 
     __slots__ = ("value", "chunks", "skip", "next", "size", "slots")
 
-    def __init__(self, value, chunks: list[tuple[int, int, str]], skip: int, next_number: int,
+    def __init__(self, value, chunks: list[tuple[int, int, int]], skip: int, next_number: int,
                  size: int | None = None, slots: tuple | None = None):
         self.value, self.chunks, self.skip, self.next = value, chunks, skip, next_number
-        self.size = sum(len(text) for _, _, text in chunks) if size is None else size
+        self.size = sum(length for _, _, length in chunks) if size is None else size
         self.slots = slots
 
     def replaced(self, name: str, value, text: str, entries: int) -> tuple[_Log, list[str], list[str]]:
@@ -163,7 +164,7 @@ class _Log:
         deleted = [f"{name}:{n}" for n, _, _ in self.chunks]
         if not entries:
             return _Log(value, [], 0, self.next, 0), deleted, []
-        chunk = (self.next, entries, text)
+        chunk = (self.next, entries, len(text))
         return _Log(value, [chunk], 0, self.next + 1, len(text)), deleted, [f"{name}:{self.next}", text]
 
     def appended(self, name: str, value, skip: int, text: str, entries: int
@@ -172,12 +173,12 @@ class _Log:
         gone, size = 0, self.size
         while gone < len(self.chunks) and skip >= self.chunks[gone][1]:
             skip -= self.chunks[gone][1]
-            size -= len(self.chunks[gone][2])
+            size -= self.chunks[gone][2]
             gone += 1
         deleted = [f"{name}:{n}" for n, _, _ in self.chunks[:gone]]
         if not entries:
             return _Log(value, self.chunks[gone:], skip, self.next, size), deleted, []
-        chunks = self.chunks[gone:] + [(self.next, entries, text)]
+        chunks = self.chunks[gone:] + [(self.next, entries, len(text))]
         return (_Log(value, chunks, skip, self.next + 1, size + len(text)), deleted,
                 [f"{name}:{self.next}", text])
 
@@ -230,10 +231,10 @@ def _from_fields(fields: dict[bytes, bytes]) -> _Token:
             counts = list(map(len, decoded))
             rows = [row for rows in decoded for row in rows][skip:]
             value = tuple(entry[1] for entry in rows) if name == PENDING else tuple(map(ROWS[name]._make, rows))
-        slots = None if name != PENDING else tuple(
+        slots = None if name != PENDING else tuple(  # a chunk of one slot is that slot's text
             slot for (_, text), entries in zip(found, decoded)
-            for slot in _waiting_slots(entries, text))[skip:]
-        parts[name] = _Log(value, [(n, c, text) for (n, text), c in zip(found, counts)], skip,
+            for slot in _waiting_slots(entries, [text] if len(entries) == 1 else None))[skip:]
+        parts[name] = _Log(value, [(n, c, len(text)) for (n, text), c in zip(found, counts)], skip,
                            found[-1][0] + 1 if found else 0, slots=slots)
     return _Token(fields[b"v"].decode(), fields[b"d"].decode(), parts)
 
@@ -270,17 +271,19 @@ def _rows_delta(name: str, old: _Log, rows: list) -> tuple[_Log, list[str], list
         new = rows[kept:]  # a run up to the old rows' end, then new ones
         if not fits(new):
             return None
-        text = _text(new)[1:-1]
-        delta = old.appended(name, keys, old.skip + start, text, len(new))
-        if name == PENDING:
-            delta[0].slots = (old.slots or ())[start:start + kept] + _waiting_slots(new, text)
+        if name != PENDING:
+            return old.appended(name, keys, old.skip + start, _text(new)[1:-1], len(new))
+        slots = _waiting_slots(new)
+        delta = old.appended(name, keys, old.skip + start, _joined(slots), len(new))
+        delta[0].slots = (old.slots or ())[start:start + kept] + slots
         return delta
     if not fits(rows):
         return None
-    text = _text(rows)[1:-1]
-    delta = old.replaced(name, keys, text, len(rows))
-    if name == PENDING:
-        delta[0].slots = _waiting_slots(rows, text)
+    if name != PENDING:
+        return old.replaced(name, keys, _text(rows)[1:-1], len(rows))
+    slots = _waiting_slots(rows)
+    delta = old.replaced(name, keys, _joined(slots), len(rows))
+    delta[0].slots = slots
     return delta
 
 
@@ -289,18 +292,23 @@ def _payload(value) -> bool:
     return type(value) is WaitingSlot or type(value) is dict
 
 
-def _waiting_slots(entries: list, text: str) -> tuple:
-    """The waiting slots `entries`, written as the chunk `text`, each (slot, id, WaitingSlot,
-    arrival): a payload not yet kept as text is kept as its place in `text`."""
+def _waiting_slots(entries: list, texts: list[str] | None = None) -> tuple:
+    """The waiting slots `entries`, each (slot, id, WaitingSlot, arrival): an entry not yet
+    kept gets its JSON text (`texts`' when given, as read from Redis)."""
     slots = []
     for k, entry in enumerate(entries):
         if type(entry) is not tuple:  # a list: [slot, id, payload, arrival]
             slot, slot_id, payload, arrival = entry
-            if type(payload) is not WaitingSlot:
-                payload = WaitingSlot(text, k, payload)
-            entry = (slot, slot_id, payload, arrival)
+            text = texts[k] if texts is not None else _text(entry)
+            entry = (slot, slot_id, WaitingSlot(text, payload if type(payload) is dict else
+                                                json.loads(text)[2]), arrival)
         slots.append(entry)
     return tuple(slots)
+
+
+def _joined(slots: tuple) -> str:
+    """The chunk that holds `slots`: their texts, comma-separated."""
+    return ",".join(slot[2].text for slot in slots)
 
 
 def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]] | None:
