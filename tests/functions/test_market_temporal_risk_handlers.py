@@ -20,9 +20,11 @@ from kades.risk import function as risk_function
 from kades.risk.function import handle_anomalies
 from kades.risk.scoring import components_at
 from kades.runtime import Context
+from kades.runtime.reorder import ReorderBuffer
+from kades.settings import Settings
 from kades.simulate.market import feed_events, simulate_market
 from kades.temporal import function as temporal_function
-from kades.temporal.function import handle_ticks
+from kades.temporal.function import group_ticks, handle_ticks, read_state
 
 
 @pytest.fixture
@@ -79,12 +81,12 @@ def test_temporal_analysis_flags_the_injected_anomalies_and_ignores_replays(ctx_
                      for a in anomalies)]
     assert len(caught) >= len(sim.labels) - 1
     assert {a["anomaly_type"] for a in anomalies} >= {label["kind"] for label in caught}
-    token = sim.ticks[0]["token"]
-    state = json.loads(redis_conn.get(TEMPORAL_STATE.format(token=token)))
-    assert state["detector"]["last_time"] > 0
+    token, buffer = sim.ticks[0]["token"], ReorderBuffer.from_settings(ctx.settings)
+    raw = redis_conn.get(TEMPORAL_STATE.format(token=token))
+    assert read_state(raw, buffer)["detector"]["last_time"] > 0
     replay = tick_event(sim.ticks[:500], "replayed")
     assert handle_ticks(replay, ctx) == []  # every tick is at or before the last processed one
-    assert json.loads(redis_conn.get(TEMPORAL_STATE.format(token=token))) == state
+    assert redis_conn.get(TEMPORAL_STATE.format(token=token)) == raw  # nothing written
 
 
 def test_temporal_reply_names_the_token_when_there_is_one(ctx_of):
@@ -104,19 +106,23 @@ def test_temporal_retries_when_another_replica_moves_a_token_on(ctx_of, redis_co
     key = TEMPORAL_STATE.format(token=sim.ticks[0]["token"])
     run_stream(ctx, type(sim)(seed=sim.seed, ticks=sim.ticks[:60], labels=[]), batch=60)
     calls = []
-    original = temporal_function.analyse_token
+    original = temporal_function.carry_on
+    token, buffer = sim.ticks[0]["token"], ReorderBuffer.from_settings(ctx.settings)
+    # what a second replica commits between our read and our write: five ticks more
+    other_state, _ = temporal_function.analyse_token(token, read_state(redis_conn.get(key), buffer),
+                                                     group_ticks(sim.ticks[60:65])[token])
 
-    def racing(token, state, series, scores=None, **kwargs):
-        calls.append(state["detector"]["last_time"])
-        if len(calls) == 1:  # a second replica commits first, between our read and our write
-            other_state, _ = original(token, state, series[:5])
+    def racing(state, buffer_):
+        monitor, waiting, before = original(state, buffer_)
+        calls.append(monitor.last_time)
+        if len(calls) == 1:
             redis_conn.set(key, json.dumps(other_state))
-        return original(token, state, series, scores, **kwargs)
+        return monitor, waiting, before
 
-    monkeypatch.setattr(temporal_function, "analyse_token", racing)
+    monkeypatch.setattr(temporal_function, "carry_on", racing)
     handle_ticks(tick_event(sim.ticks[60:120], "raced"), ctx)
     assert len(calls) == 2 and calls[1] > calls[0]  # recomputed from the other replica's state
-    final = json.loads(redis_conn.get(key))
+    final = read_state(redis_conn.get(key), buffer)
     assert final["detector"]["last_time"] == pytest.approx(time_of(sim.ticks[119]))
 
 
@@ -156,8 +162,9 @@ def test_two_replicas_on_the_same_stream_flag_each_anomaly_once(ctx_of, redis_co
 
 
 def without_arrival(raw: bytes) -> dict:
-    """A temporal state without the wall-clock times its waiting ticks arrived at."""
-    state = json.loads(raw)
+    """A temporal state (its journal replayed) without the wall-clock times its waiting ticks
+    arrived at."""
+    state = read_state(raw, ReorderBuffer.from_settings(Settings.from_env()))
     state["reorder"]["pending"] = [entry[:3] for entry in state["reorder"]["pending"]]
     return state
 

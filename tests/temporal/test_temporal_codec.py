@@ -14,7 +14,7 @@ from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import StateStore
 from kades.simulate.market import simulate_market
 from kades.temporal.codec import StateCodec, compact_json
-from kades.temporal.function import analyse_batch, group_ticks
+from kades.temporal.function import analyse_batch, group_ticks, read_state
 
 
 def test_bytes_are_compact_json_and_a_document_comes_back_once():
@@ -67,7 +67,7 @@ def test_the_function_commits_the_same_states_and_anomalies_as_with_plain_json(r
         for start in range(0, len(sim.ticks), 7):  # events of 7 ticks, states read back
             found.append(analyse_batch(redis_conn, group_ticks(sim.ticks[start:start + 7]),
                                        store=store, buffer=buffer, now_s=1000.0 + start))
-            states.append([raw and json.loads(raw) for raw in redis_conn.mget(keys)])
+            states.append([raw and read_state(raw, buffer) for raw in redis_conn.mget(keys)])
         runs.append((found, states))
     assert runs[0] == runs[1]
     assert any(anomalies for anomalies, _ in runs[0][0])

@@ -1,8 +1,7 @@
-"""temporal-analysis carries each token's monitor on between events (LiveMonitors) instead of
-rebuilding it from the state: the same verdicts and the same states, bit for bit, as the
-monitor rebuilt at every event (from the very document, as the codec hands it back, or from
-its JSON, as another replica reads it); and a monitor is handed back only with its own
-document, once."""
+"""temporal-analysis carries each token's monitor on between events (the codec's LiveDocument)
+instead of rebuilding it from the state: the same verdicts and the same states, bit for bit,
+as the monitor rebuilt at every event (from the very document, or from its JSON, as another
+replica reads it); and a monitor is handed back only with its own bytes, once."""
 from __future__ import annotations
 
 import csv
@@ -15,7 +14,8 @@ from shared_material import needs
 from test_fused import drift_points, market_points
 
 from kades.simulate.series import SERIES_KINDS, simulate_series
-from kades.temporal.function import LiveMonitors, analyse_token, group_ticks
+from kades.temporal.codec import LiveDocument, StateCodec
+from kades.temporal.function import analyse_token, group_ticks
 from kades.temporal.policy import new_monitor, step
 
 
@@ -77,17 +77,17 @@ def test_analyse_token_with_its_monitor_gives_what_it_gives_from_the_state():
         assert json.dumps((state, found)) == json.dumps(expected)
 
 
-def test_a_monitor_comes_back_with_its_own_document_only_and_once():
-    monitors = LiveMonitors(max_tokens=2)
-    document, other, monitor = {"detector": {}}, {"detector": {}}, new_monitor()
-    monitors.keep("A", document, monitor)
-    assert monitors.take("A", other) is None        # equal, not the same: another replica's
-    assert monitors.take("B", document) is None
-    assert monitors.take("A", document) is monitor
-    assert monitors.take("A", document) is None     # once
+def test_a_monitor_comes_back_with_its_own_bytes_only_and_once():
+    codec, monitor = StateCodec(max_documents=2), new_monitor()
+    document = LiveDocument({}, monitor, 0.0, [])
+    raw = codec.dumps("A", document)
+    assert codec.loads("A", bytes(bytearray(raw))) == json.loads(raw)  # equal: another replica's
+    assert "reorder" in codec.loads("B", raw)                          # another key: JSON
+    assert codec.loads("A", raw).monitor is monitor
+    assert type(codec.loads("A", raw)) is dict                          # once
     for token in "ABC":
-        monitors.keep(token, document, monitor)
-    assert list(monitors._kept) == ["B", "C"]       # the newest only
+        codec.dumps(token, LiveDocument({}, monitor, 0.0, []))
+    assert list(codec._kept) == ["B", "C"]                              # the newest only
 
 
 def test_carried_on_as_rebuilt_through_a_flat_start_a_cadence_switch_and_burst_pumps():

@@ -16,8 +16,11 @@ from prometheus_client import REGISTRY
 from kades.events.catalogue import MARKET_TICK, PING, new_event
 from kades.events.envelope import to_binary
 from kades.keys import TEMPORAL_STATE, outbox_key
+from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import OUTBOX_TTL_S
+from kades.settings import Settings
 from kades.simulate.market import simulate_market
+from kades.temporal.function import read_state
 
 MAIN = Path(__file__).resolve().parents[2] / "functions/temporal-analysis/main.py"
 NAME = "temporal-analysis"
@@ -59,9 +62,11 @@ def duplicates() -> float:
 
 
 def detector_state(redis_conn, event) -> dict:
-    """The token's state without its reorder buffer, whose entries carry wall-clock arrivals."""
+    """The token's whole state (its journal replayed) with the ids of the ticks waiting in its
+    reorder buffer, not the buffer's entries, which carry wall-clock arrivals."""
     token = event.data["ticks"][0]["token"]
-    state = json.loads(redis_conn.get(TEMPORAL_STATE.format(token=token)))
+    state = read_state(redis_conn.get(TEMPORAL_STATE.format(token=token)),
+                       ReorderBuffer.from_settings(Settings.from_env()))
     return {**state, "reorder": sorted(entry[1] for entry in state["reorder"]["pending"])}
 
 

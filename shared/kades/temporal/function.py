@@ -1,8 +1,10 @@
 """temporal-analysis: per-token streaming detectors over market ticks; replies anomalies.
 
 State lives in Redis, one JSON document per token, so any replica (or a fresh one after
-scale-to-zero) carries on. Two replicas may get ticks of the same token at once: the update
-is optimistic (kades.runtime.state: compare-and-set, recompute on conflict).
+scale-to-zero) carries on: the state written whole, then a journal of the events since, which
+a reader replays (kades.temporal.codec; a one-tick event appends its input instead of writing
+the state whole). Two replicas may get ticks of the same token at once: the update is
+optimistic (kades.runtime.state: compare-and-set, recompute on conflict).
 
 Ticks arrive in no order (the channel-based Broker delivers concurrently; retries overtake),
 so each token's state holds a reorder buffer (kades.runtime.reorder): the detectors see the
@@ -24,9 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from collections import OrderedDict
 from datetime import datetime, timezone
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
@@ -42,7 +42,7 @@ from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
 from kades.storage.scores import insert_scores
-from kades.temporal.codec import MAX_DOCUMENTS, StateCodec
+from kades.temporal.codec import JOURNAL, LiveDocument, StateCodec, loads
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
 from kades.temporal.policy import NO_TRADE, new_monitor, pull_taken, step
 from kades.temporal.threshold import ThresholdFilter
@@ -51,6 +51,9 @@ DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. 
 FLUSH_JOB = "flush"                       # the PingSource job that releases waiting ticks
 STATE_TTL_S = 7 * 24 * 3600   # a token silent for a week starts afresh
 MAX_ATTEMPTS = 8              # optimistic retries before answering 503 (the Broker retries)
+# The states' bytes kept: as many tokens as the codec keeps documents (MAX_DOCUMENTS), their
+# journals grown to the whole state's size (~3.7 kB each: 7.5 kB a token)
+STATE_CACHE_BYTES = 8 << 20
 
 
 def _canonical_json():
@@ -110,10 +113,18 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
     changes nothing, and the detector never sees time run backwards; but for a pull in the
     same second (`policy.pull_taken`), taken a second on. Each processed tick's
     score (the strongest kind, and the member behind it) is appended to `scores` if given.
-    `monitor`: the one `state` came from (`LiveMonitors`), carried on instead of rebuilt.
+    `monitor`: the one `state` came from (kades.temporal.codec.LiveDocument), carried on instead
+    of rebuilt.
     """
     if monitor is None:
         monitor = monitor_of(state)
+    anomalies = _analyse(token, monitor, series, scores)
+    return monitor.to_state(), anomalies
+
+
+def _analyse(token: str, monitor: ThresholdFilter, series: list[tuple[float, dict]],
+             scores: list[dict] | None = None) -> list[dict]:
+    """analyse_token's work on `monitor`, stepped in place: the anomalies it flags."""
     last_time = monitor.last_time
     before = None  # (time, slot) of the last tick taken here
     anomalies = []
@@ -138,7 +149,7 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
                               "score": min(1.0, max(0.0, flag["score"])),
                               "detector": DETECTOR_PREFIX + flag["details"]["detector"],
                               "details": flag["details"]})
-    return monitor.to_state(), anomalies
+    return anomalies
 
 
 def _after(before: tuple | None, moment: float, tick: dict) -> bool:
@@ -154,43 +165,31 @@ def _after(before: tuple | None, moment: float, tick: dict) -> bool:
     return isinstance(slot, int) and isinstance(before[1], int) and before[1] < slot
 
 
-class LiveMonitors:
-    """Per token, the monitor behind the last state document analyse_batch built, handed
-    back when that very document comes back from the StateStore's codec: rebuilding the
-    monitor from the state (and restarting its one pass) was 7 % of a one-tick event's CPU
-    in process (docs/performance.md, "Third pass"). Carrying on gives the same verdicts and
-    states, bit for bit, as rebuilding at every event
-    (tests/temporal/test_temporal_live.py). The document's identity is the link: the codec
-    hands a document back once, only from the bytes this process committed (StateCodec), so a
-    monitor is carried on by one attempt at most, and one never stepped after its document
-    was built; any other document (another replica's, a retry's JSON) gets a new monitor."""
-
-    def __init__(self, *, max_tokens: int = MAX_DOCUMENTS):
-        self.max_tokens = max_tokens
-        self._kept: OrderedDict[str, tuple[dict, ThresholdFilter]] = OrderedDict()
-        self._lock = threading.Lock()  # a function serves requests on several threads
-
-    def take(self, token: str, state: dict | None) -> ThresholdFilter | None:
-        """The monitor whose document `state` is, given once; else None."""
-        with self._lock:
-            kept = self._kept.get(token)
-            if kept is None or kept[0] is not state:
-                return None
-            del self._kept[token]
-            return kept[1]
-
-    def keep(self, token: str, document: dict, monitor: ThresholdFilter) -> None:
-        """`document` holds `monitor`'s state, and the monitor is not stepped any more."""
-        with self._lock:
-            self._kept[token] = (document, monitor)
-            self._kept.move_to_end(token)
-            while len(self._kept) > self.max_tokens:
-                self._kept.popitem(last=False)
+def carry_on(state: dict | None, buffer: ReorderBuffer
+             ) -> tuple[ThresholdFilter, dict, LiveDocument | None]:
+    """(monitor, reorder buffer, live document) to analyse a token's next ticks from its
+    stored state: a LiveDocument this process committed carries its monitor and buffer on
+    (rebuilding the monitor from the state was 7 % of a one-tick event's CPU, docs/
+    performance.md "Third pass"); a state read as JSON is rebuilt, and the events of its
+    journal (kades.temporal.codec) are replayed through it, as they were analysed: the same
+    monitor and buffer, bit for bit (tests/temporal/test_temporal_journal.py)."""
+    if type(state) is LiveDocument:
+        return state.monitor, state["reorder"], state
+    journal = (state or {}).pop(JOURNAL, ())
+    waiting = (state or {}).pop("reorder", {})
+    monitor = monitor_of(state)
+    for now_s, series in journal:
+        ready, _ = buffer.admit(waiting, [(moment, tick_id(moment, tick), tick)
+                                          for moment, tick in series], now_s=now_s)
+        _analyse("", monitor, [(moment, tick) for moment, _, tick in ready])
+    return monitor, waiting, None
 
 
-def live_monitors(ctx: Context) -> LiveMonitors:
-    """temporal-analysis's monitors carried on between events, one per Context."""
-    return LiveMonitors()
+def read_state(raw: bytes, buffer: ReorderBuffer) -> dict:
+    """A token's whole state from its stored bytes, its journal replayed: what temporal-analysis
+    carries on from (tests; a state as it would be written whole)."""
+    monitor, waiting, _ = carry_on(loads(raw), buffer)
+    return {**monitor.to_state(), "reorder": waiting}
 
 
 def start(ctx: Context) -> StateStore:
@@ -198,6 +197,7 @@ def start(ctx: Context) -> StateStore:
     states it last committed, cached (as bytes, and as the documents it encoded). It takes no
     claim, so its commits wait for the replicas themselves (Settings.redis_wait_replicas)."""
     return StateStore(ttl_s=STATE_TTL_S, max_attempts=MAX_ATTEMPTS, codec=StateCodec(),
+                      cache_bytes=STATE_CACHE_BYTES,
                       replicas=ctx.settings.redis_wait_replicas,
                       wait_s=ctx.settings.redis_wait_timeout_s)
 
@@ -217,40 +217,38 @@ def tick_id(moment: float, tick: dict) -> str:
 
 def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]]], *,
                   store: StateStore, buffer: ReorderBuffer, now_s: float, outbox: str | None = None,
-                  score_floor: float = 0.0, monitors: LiveMonitors | None = None
-                  ) -> tuple[list[dict], list[dict]]:
+                  score_floor: float = 0.0) -> tuple[list[dict], list[dict]]:
     """Take every token's ticks into its reorder buffer and analyse what it releases, all
     tokens committed atomically; (anomalies, tick scores of at least `score_floor`) of the
     attempt that committed -- under `outbox`, of the first attempt of that event that
     committed (so the outbox keeps only the scores that are stored). Under an outbox every
     result is kept, an empty one too, and an event without tokens commits its outbox alone:
     the outbox is the event's done mark. A token with no ticks only releases what waited past
-    the idle timeout. `monitors`: carried on between calls (with a StateCodec store:
-    `LiveMonitors`)."""
+    the idle timeout. With a StateCodec store the states are LiveDocuments (carried on, and
+    journaled, kades.temporal.codec); with any other, whole JSON documents."""
     if not groups and outbox is None:
         return [], []
     keys = [TEMPORAL_STATE.format(token=token) for token in groups]
     late = [0]
+    live = isinstance(store.codec, StateCodec)
 
     def compute(states: list[dict | None]) -> tuple[list[dict], tuple[list[dict], list[dict]]]:
         new_states, anomalies, scores = [], [], []
         late[0] = 0
         for state, (token, series) in zip(states, groups.items()):
-            waiting = (state or {}).pop("reorder", {})
-            monitor = monitors.take(token, state) if monitors is not None else None
-            if monitor is None:
-                monitor = monitor_of(state)
+            monitor, waiting, before = carry_on(state, buffer)
+            waited = len(waiting.get("pending", ()))
             ready, too_late = buffer.admit(
                 waiting, [(moment, tick_id(moment, tick), tick) for moment, tick in series],
                 now_s=now_s)
             late[0] += len(too_late)
-            new_state, found = analyse_token(token, state, [(m, t) for m, _, t in ready], scores,
-                                             monitor=monitor)
-            document = {**new_state, "reorder": waiting}
-            if monitors is not None:
-                monitors.keep(token, document, monitor)
-            new_states.append(document)
-            anomalies.extend(found)
+            anomalies.extend(_analyse(token, monitor, [(m, t) for m, _, t in ready], scores))
+            if live:  # nothing released and nothing came to wait: every tick a duplicate
+                new_states.append(LiveDocument(
+                    waiting, monitor, now_s, series, after=before,
+                    unchanged=not ready and len(waiting.get("pending", ())) == waited))
+            else:
+                new_states.append({**monitor.to_state(), "reorder": waiting})
         return new_states, (anomalies, [row for row in scores if row["score"] >= score_floor])
 
     # the tokens with ticks waiting listed in the commit's own script: no round trip more
@@ -281,7 +279,7 @@ def handle_ticks(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     anomalies, scores = analyse_batch(ctx.redis, groups, store=ctx.local(start),
                                       buffer=ReorderBuffer.from_settings(ctx.settings),
                                       now_s=now, outbox=outbox_key(ctx.name, event.source, event.id),
-                                      score_floor=floor, monitors=ctx.local(live_monitors))
+                                      score_floor=floor)
     notable = [{**row, "event_source": event.source, "event_id": event.id}
                for row in scores if row["score"] >= floor]
     if notable:  # stored after the state committed; inserting twice stores once

@@ -1,0 +1,102 @@
+"""temporal-analysis's state journal (kades.temporal.codec): a one-tick event appends its input to
+the state instead of writing the state whole. On real Redis: replaying the journal gives the
+states written whole, bit for bit, and the same anomalies and scores, on this replica and on
+another that reads the journal; the journal stays smaller than the state written whole before
+it; a reader that does not know the journal reads that state; duplicates write nothing."""
+from __future__ import annotations
+
+import json
+import random
+
+from kades.keys import TEMPORAL_STATE
+from kades.runtime.reorder import ReorderBuffer
+from kades.runtime.state import StateStore
+from kades.simulate.market import simulate_market
+from kades.temporal.codec import JOURNAL, StateCodec
+from kades.temporal.function import analyse_batch, group_ticks, read_state
+from kades.temporal.policy import new_monitor
+
+BUFFER = ReorderBuffer(lateness_s=30.0, idle_s=60.0)
+
+
+def deliveries(seed: int) -> list[list[dict]]:
+    """A market's ticks as events of random sizes (mostly one tick, some of 50), neighbours
+    swapped and some delivered twice, as the Broker may."""
+    rng = random.Random(seed)
+    ticks = simulate_market(seed=seed, tokens=2, minutes=60, anomalies_per_token=2).ticks
+    events, at = [], 0
+    while at < len(ticks):
+        size = rng.choice((1, 1, 1, 1, 1, 1, 2, 3, 50))
+        events.append(ticks[at:at + size])
+        at += size
+    for k in range(0, len(events) - 1, 3):
+        if rng.random() < 0.3:
+            events[k], events[k + 1] = events[k + 1], events[k]
+    return [copy for event in events for copy in ([event] * (1 + (rng.random() < 0.1)))]
+
+
+def run(redis_conn, events: list[list[dict]], stores: list[StateStore]):
+    """Each event through the next store in turn (several: replicas of one function sharing
+    Redis); (every event's anomalies and scores, every event's stored bytes per token)."""
+    keys = sorted({TEMPORAL_STATE.format(token=t["token"]) for event in events for t in event})
+    redis_conn.delete(*keys)
+    found, raws = [], []
+    for n, event in enumerate(events):
+        found.append(analyse_batch(redis_conn, group_ticks(event), store=stores[n % len(stores)],
+                                   buffer=BUFFER, now_s=1000.0 + n))
+        raws.append(redis_conn.mget(keys))
+    return found, raws
+
+
+def whole(raws: list[list[bytes | None]]) -> list[list[dict | None]]:
+    return [[raw and read_state(raw, BUFFER) for raw in row] for row in raws]
+
+
+def snapshot_of(raw: bytes) -> bytes:
+    """The state written whole that a journaled state's bytes go on from."""
+    cut = raw.find(b',"%s":[' % JOURNAL.encode())
+    return raw if cut < 0 else raw[:cut] + b"}"
+
+
+def test_a_journal_replays_to_the_states_written_whole_with_the_same_results(redis_conn):
+    events = deliveries(seed=11)
+    plain_found, plain_raws = run(redis_conn, events, [StateStore(ttl_s=600)])  # JSON, whole
+    found, raws = run(redis_conn, events, [StateStore(ttl_s=600, codec=StateCodec())])
+    assert found == plain_found and any(anomalies for anomalies, _ in found)
+    assert whole(raws) == [[raw and json.loads(raw) for raw in row] for row in plain_raws]
+    journaled = [raw for row in raws for raw in row if raw and JOURNAL.encode() in raw]
+    assert len(journaled) > len(events) // 2  # most one-tick events appended to the journal
+    assert all(JOURNAL.encode() not in raw for raw in plain_raws[-1] if raw)
+
+
+def test_another_replica_carries_on_from_the_journal(redis_conn):
+    events = deliveries(seed=12)
+    one_found, one_raws = run(redis_conn, events, [StateStore(ttl_s=600, codec=StateCodec())])
+    replicas = [StateStore(ttl_s=600, codec=StateCodec()) for _ in range(2)]
+    found, raws = run(redis_conn, events, replicas)  # each reads what the other appended
+    assert found == one_found and any(anomalies for anomalies, _ in found)
+    assert whole(raws) == whole(one_raws)
+
+
+def test_the_journal_stays_smaller_than_the_state_written_whole_before_it(redis_conn):
+    events = deliveries(seed=13)
+    _, raws = run(redis_conn, events, [StateStore(ttl_s=600, codec=StateCodec())])
+    sizes = [(len(raw), len(snapshot_of(raw))) for row in raws for raw in row if raw]
+    assert all(size <= 2 * snapshot for size, snapshot in sizes)
+    assert max(size / snapshot for size, snapshot in sizes) > 1.5  # it did grow
+    # ...and then the state was written whole again, the journal started afresh
+    columns = list(zip(*raws))
+    restarts = sum(1 for column in columns for before, after in zip(column, column[1:])
+                   if before and JOURNAL.encode() in before and JOURNAL.encode() not in after)
+    assert restarts >= 4
+
+
+def test_a_reader_that_does_not_know_the_journal_reads_the_state_before_it(redis_conn):
+    events = deliveries(seed=14)
+    _, raws = run(redis_conn, events, [StateStore(ttl_s=600, codec=StateCodec())])
+    raw = next(raw for row in reversed(raws) for raw in row if raw and JOURNAL.encode() in raw)
+    state = json.loads(raw)  # plain JSON, as an older version reads it
+    assert state.pop(JOURNAL) and state == json.loads(snapshot_of(raw))
+    state.pop("reorder")
+    monitor = new_monitor(state)  # the monitor it carries on with, the journal's events unknown
+    assert monitor.to_state() == state
