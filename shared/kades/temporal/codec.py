@@ -17,8 +17,8 @@ the ones read). It gives it once: the document is then the caller's to change
 after `dumps` (analyse_batch builds a new one per attempt).
 
 temporal-analysis's documents are `LiveDocument`s: the monitor they carry on with, its reorder
-buffer, and the event's input (`entry`). When the bytes it carries on from are this process's
-own, the event's entry is appended to the state's journal, the last key of the JSON object
+buffer, and the event's input (its journal entry). When the bytes it carries on from are this
+process's own, the event's entry is appended to the state's journal, the last key of the JSON object
 (`{...,"journal":[entry,...]}`), as long as the journal stays smaller than the state written
 whole (`snapshot`) before it: about 25 one-tick events, then the state is written whole again,
 without a journal. Whoever reads the bytes without the live document (another replica, a
