@@ -18,7 +18,8 @@ Growth, chain-analysis with its state in Redis, the median cost of an event:
   window then holds about nine events' trades: the 10 tokens of the first row, in every
   event, do not pile up more history than the others);
 - history: a token whose state holds 100, 1,000 or 5,000 trades (the most a token keeps),
-  events of 20 records of it;
+  events of 20 records of it; the same for whale-detection, whose detectors go over its
+  window's trades and whose document holds each trader's last sizes;
 - the deployed reorder buffer (75 slots): 2,000-record blocks slot after slot, each waiting
   75 slots before it is analysed, timed once the buffer is full, beside the same slots fed
   in order.
@@ -48,7 +49,7 @@ from kades.chain.thresholds import ChainThresholds  # noqa: E402
 from kades.clients import redis_client  # noqa: E402
 from kades.events.catalogue import CHAIN_BLOCK, data_problems, new_event  # noqa: E402
 from kades.events.envelope import to_binary  # noqa: E402
-from kades.keys import CHAIN_POOL, CHAIN_TOKEN  # noqa: E402
+from kades.keys import CHAIN_POOL, CHAIN_TOKEN, WHALES_TOKEN  # noqa: E402
 from kades.settings import Settings  # noqa: E402
 from kades.whales import function as whale_function  # noqa: E402
 
@@ -131,12 +132,13 @@ def in_process(run: str, client) -> list[tuple[str, float, float, float]]:
 
 
 def event_costs(client, blocks: list[dict], store, kwargs: dict, *, step_s: float = 0.0,
-                warm_up: int = WARM_UP) -> list[float]:
-    """Seconds of chain-analysis per block, `step_s` apart, the first `warm_up` blocks untimed."""
+                warm_up: int = WARM_UP, module=chain_function) -> list[float]:
+    """Seconds of `module`'s analysis (chain-analysis's by default) per block, `step_s` apart,
+    the first `warm_up` blocks untimed."""
     t, costs = ChainThresholds(), []
     for n, block in enumerate(blocks):
         began = time.perf_counter()
-        chain_function.analyse_block(client, block, 1.7e9 + n * step_s, t, store, **kwargs)
+        module.analyse_block(client, block, 1.7e9 + n * step_s, t, store, **kwargs)
         costs.append(time.perf_counter() - began)
     return costs[warm_up:]
 
@@ -205,18 +207,20 @@ def stored_bytes(client, key: str) -> int:
     return client.strlen(key)
 
 
-def history(run: str, client) -> list[tuple[int, int, float]]:
+def history(run: str, client, module=chain_function, key: str = CHAIN_TOKEN
+            ) -> list[tuple[int, int, float]]:
     """(trades held, document bytes, median seconds per event) for events of 20 records of one
-    token whose state already holds that many trades (filled by one block of its own)."""
+    token whose state already holds that many trades (filled by one block of its own), through
+    `module`'s analysis (chain-analysis's or whale-detection's; `key`: its token keys)."""
     rows = []
     for trades in HISTORY:
-        token, rng = f"His{run}h{trades}", random.Random(trades)
-        store, kwargs = deployed(chain_function)
+        token, rng = f"His{run}{module.FUNCTION.name}h{trades}", random.Random(trades)
+        store, kwargs = deployed(module)
         fill = make_block(f"{run}h{trades}", 0, -(-trades * 100 // 45), rng, [token])
         blocks = [fill] + [make_block(f"{run}h{trades}", 1 + i, 20, rng, [token])
                            for i in range(WARM_UP - 1 + EVENTS)]  # the fill block is untimed too
-        costs = event_costs(client, blocks, store, kwargs)
-        size = stored_bytes(client, CHAIN_TOKEN.format(token=token))
+        costs = event_costs(client, blocks, store, kwargs, module=module)
+        size = stored_bytes(client, key.format(token=token))
         rows.append((len(fill["swaps"]), size, statistics.median(costs)))
     return rows
 
@@ -258,6 +262,10 @@ def print_growth(run: str, client, sizes: list[tuple[str, float]]) -> None:
         print(f"{count:<48,}{cost * 1e3:>12.2f}{cost / rows[0][1]:>8.1f}x")
     print(f"{'trades in the token state (events of 20 records)':<48}{'doc KB':>8}{'ms/event':>12}{'ratio':>9}")
     rows = history(run, client)
+    for trades, size, cost in rows:
+        print(f"{trades:<48,}{size / 1024:>8.0f}{cost * 1e3:>12.2f}{cost / rows[0][2]:>8.1f}x")
+    print(f"{'whale-detection, trades in its token state':<48}{'doc KB':>8}{'ms/event':>12}{'ratio':>9}")
+    rows = history(run, client, whale_function, WHALES_TOKEN)
     for trades, size, cost in rows:
         print(f"{trades:<48,}{size / 1024:>8.0f}{cost * 1e3:>12.2f}{cost / rows[0][2]:>8.1f}x")
     full, in_order, filling = buffered(run, client)
