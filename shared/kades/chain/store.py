@@ -149,7 +149,7 @@ class _Log:
     written, not kept: the value is what is read), the entries of
     the first chunk that are gone (rows leave at the front), the next chunk's number and the
     chunks' size; for the waiting slots, `slots`: each one's (slot, id, WaitingSlot, arrival),
-    the payload kept as its chunk's text until released."""
+    the payload kept as its entry's text until released."""
 
     __slots__ = ("value", "chunks", "skip", "next", "size", "slots")
 

@@ -29,8 +29,6 @@ from kades.chain.rows import Trade, Transfer
 from kades.solana.programs import STABLECOINS, WSOL
 from kades.whales.state import WhaleState
 
-_UNFUNDED = object()  # WalletSplitting: funders.get's answer for a wallet nobody funded
-
 DETECTOR = "whales"
 SIZES_KEPT = 20  # a wallet's last swap sizes, for its median
 
@@ -214,8 +212,8 @@ class WalletSplitting(ChainDetector):
              slot: int) -> list[dict]:
         seeded: dict[str, set] = {}
         for trade in state.trades:
-            funder = funders.get(trade.wallet, _UNFUNDED)  # one lookup, not `in` then []
-            if funder is not _UNFUNDED:
+            funder = funders.get(trade.wallet)  # one lookup, not `in` then []
+            if funder is not None:
                 seeded.setdefault(funder, set()).add(trade.wallet)
         found = []
         for funder, wallets in sorted(seeded.items()):

@@ -3,8 +3,9 @@
 One Redis document per token (with its reorder buffer), kept in parts as chain-analysis's are
 (kades.chain.store.TokenStore: only what changed is written, a waiting slot decoded when it is
 released), plus one shared document of recent SOL fan-outs (funder -> wallets) and SOL prices,
-all read and written in one optimistic round trip per event. A mint's slots are analysed in slot order, once each, whatever the delivery order
-(kades.chain.ordering); the `stream-flush` PingSource has quiet mints' waiting slots analysed.
+all read and written in one optimistic round trip per event. A mint's slots are analysed in
+slot order, once each, whatever the delivery order (kades.chain.ordering); the `stream-flush`
+PingSource has quiet mints' waiting slots analysed.
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from kades.chain.detector import configured
 from kades.chain.funding import FundersAsOf, record_fundings
 from kades.chain.ordering import IN_ORDER, admit
 from kades.chain.reply import handle_block_event
-from kades.chain.store import TokenStore
 from kades.chain.rows import Trade, Transfer
 from kades.chain.state import PUMP_FUN_SUPPLY
+from kades.chain.store import TokenStore
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.envelope import CloudEvent
