@@ -1,7 +1,9 @@
 """Every Prometheus metric KADES exports, declared once.
 
 Functions and the development broker each run in their own process, so each process's
-default registry holds only what it touches; `/metrics` serves that registry.
+default registry holds only what it touches; `/metrics` serves that registry. The broker's
+two processes (`kades broker --ingress-process`) share one in PROMETHEUS_MULTIPROC_DIR,
+prometheus_client's way for several processes, which the ingress's `/metrics` serves.
 
 Every label takes a bounded set of values: a function, trigger or broker of the manifests,
 an outcome, a level, or an event type of the catalogue (`event_type`; a sender chooses the
@@ -10,8 +12,10 @@ labelled child that nothing here reads (Prometheus derives resets from the count
 """
 from __future__ import annotations
 
-from prometheus_client import (CONTENT_TYPE_LATEST, Counter, Gauge, Histogram,
-                               disable_created_metrics, generate_latest)
+import os
+
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
+                               disable_created_metrics, generate_latest, multiprocess)
 
 from kades.events.catalogue import SCHEMAS
 
@@ -74,5 +78,10 @@ WEBSOCKET_ALERTS_SENT = Counter("kades_websocket_alerts_sent_total",
 
 
 def render() -> tuple[bytes, str]:
-    """The Prometheus text exposition of this process's metrics and its content type."""
+    """The Prometheus text exposition of this process's metrics (of every process sharing
+    PROMETHEUS_MULTIPROC_DIR with it, when set) and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST

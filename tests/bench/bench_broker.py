@@ -1,8 +1,9 @@
 """`make bench` section: the development broker beside a direct POST to the same subscriber.
 
-The broker (`kades broker`, its own process) runs the project's real `eventing/` manifests,
-every Trigger and the dead-letter sink pointed at one no-op HTTP subscriber in this process
-(202 for everything, records when each event first arrives). Events cycle through the types
+The broker (`kades broker`: its ingress and its deliveries, a process each) runs the
+project's real `eventing/` manifests, every Trigger and the dead-letter sink pointed at one
+no-op HTTP subscriber in this process (202 for everything, records when each event first
+arrives). Events cycle through the types
 the Triggers filter on, with 50 partition keys, so every Trigger gets its share.
 
 1. Throughput: events posted as fast as 8 clients can, measured until the last delivery;
@@ -128,6 +129,17 @@ def cpu_s(pid: int) -> float:
     """CPU seconds (user + system) process `pid` has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_processes(pid: int) -> dict[str, int]:
+    """`kades broker`'s processes by role: its ingress and its deliveries (the process `pid`
+    only starts and stops them), or `pid` alone (--no-ingress-process)."""
+    roles = {}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        if b"--role" in argv:
+            roles["broker " + argv[argv.index(b"--role") + 1].decode()] = int(child)
+    return roles or {"broker": pid}
 
 
 def measure(url: str, subscriber: NoopSubscriber, run: str, count: int, types: list[str], *,
@@ -300,7 +312,7 @@ def main() -> int:
                                expected=sum(copies), rate=rate, copies=copies)
                 through = measure(ingress, subscriber, f"broker-{run}", count, types,
                                   expected=sum(copies), rate=rate,
-                                  pids={"broker": broker.pid, "redis": redis_process.pid})
+                                  pids={**broker_processes(broker.pid), "redis": redis_process.pid})
                 rows.append((label, direct, same, through))
             broker.terminate()
             broker.wait(10)

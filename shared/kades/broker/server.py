@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import os
+import select
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timezone
@@ -39,13 +45,14 @@ DEFAULT_WORKERS = 16
 HOUSEKEEPING_INTERVAL_S = 30.0
 STUCK_WITHOUT_TIMEOUT_S = 600.0  # an attempt with no delivery timeout is presumed dead after
 INGRESS_CONNECTIONS = 64  # Redis connections for ingress requests, beyond one per worker
+ROLES = ("ingress", "delivery")  # the processes of `kades broker --ingress-process`
 
 
 class DevBroker:
     """Ingress (threaded HTTP server) plus delivery workers, all on one Redis.
 
     `dispatch=False` runs the ingress alone: events are accepted and wait in Redis for a
-    broker that delivers. With an `issuer` (authentication-oidc) every delivery carries the
+    broker that delivers; `ingress=False` the deliveries alone. With an `issuer` (authentication-oidc) every delivery carries the
     Trigger's token for its subscriber's audience, and the ingress takes an event only from a
     sender with a token of that issuer whom `policies` (broker path -> the EventPolicies that
     apply to it; none: allow-same-namespace) admit; `token_dir` then receives a token for
@@ -56,10 +63,14 @@ class DevBroker:
                  port: int = 0, workers_per_trigger: int = DEFAULT_WORKERS, dispatch: bool = True,
                  max_event_bytes: int = Settings.max_event_bytes, idle_wait_s: float = IDLE_WAIT_S,
                  pingsources: tuple[PingSource, ...] = (), chaos: Chaos = NO_CHAOS,
-                 issuer: LocalIssuer | None = None,
+                 issuer: LocalIssuer | None = None, sender_issuer: str | None = None,
                  policies: dict[str, list[EventPolicy]] | None = None,
-                 token_dir: Path | None = None):
+                 token_dir: Path | None = None, ingress: bool = True):
         self.eventing, self.redis, self.issuer = eventing, client, issuer
+        # whose tokens senders must show: this process's issuer, else one running elsewhere
+        # (an ingress in a process of its own: `kades broker`)
+        self.sender_issuer = issuer.issuer if issuer is not None else sender_issuer
+        self.ingress = ingress
         self.policies, self.token_dir = dict(policies or {}), token_dir
         self.pingsources = tuple(pingsources)
         self.host, self.port = host, port
@@ -82,16 +93,16 @@ class DevBroker:
     def start(self) -> "DevBroker":
         brokers = list(self.eventing.brokers.values())
         queues = {b.path: self.queue_of(b) for b in brokers}
-        senders = None
-        if self.issuer is not None:
-            senders = {b.path: SenderCheck(b, self.issuer.issuer, self.policies.get(b.path, []))
-                       for b in brokers}
-            self._project_tokens()  # before the ingress opens: senders find them at once
-        app = IngressApp(queues, self.redis, max_event_bytes=self.max_event_bytes,
-                         senders=senders)
-        self._server = KeepAliveServer(self.host, self.port, app,
-                                       max_body=self.max_event_bytes)
-        self.port = self._server.server_port
+        self._project_tokens()  # before the ingress opens: senders find them at once
+        if self.ingress:
+            senders = None if self.sender_issuer is None else {
+                b.path: SenderCheck(b, self.sender_issuer, self.policies.get(b.path, []))
+                for b in brokers}
+            app = IngressApp(queues, self.redis, max_event_bytes=self.max_event_bytes,
+                             senders=senders)
+            self._server = KeepAliveServer(self.host, self.port, app,
+                                           max_body=self.max_event_bytes)
+            self.port = self._server.server_port
         # Events are routed only to the lanes of configured Triggers, so a new Trigger sees
         # what is accepted from now on; its groups read a lane from the start, so an
         # ingress-only broker (dispatch=False) needs no group.
@@ -121,8 +132,10 @@ class DevBroker:
             self._spawn(self._ping_loop, "broker-pingsources")
         if self.issuer is not None and self.token_dir is not None:
             self._spawn(self._token_loop, "broker-tokens")
-        self._spawn(lambda: self._server.serve_forever(poll_interval=0.05), "broker-http")
-        log(logger, logging.INFO, "broker started", url=self.base_url,
+        if self._server is not None:
+            self._spawn(lambda: self._server.serve_forever(poll_interval=0.05), "broker-http")
+        log(logger, logging.INFO, "broker started", url=self.base_url, ingress=self.ingress,
+            delivers=self.dispatch,
             brokers=[b.path for b in brokers], triggers=len(self.eventing.triggers),
             ordered=[t.name for t in self.eventing.triggers if t.ordered])
         return self
@@ -245,6 +258,15 @@ def main_broker(argv: list[str]) -> int:
     config = Settings.from_env()
     env = os.environ
     parser = argparse.ArgumentParser(prog="kades broker", description=main_broker.__doc__)
+    parser.add_argument("--ingress-process", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the ingress and the deliveries in two processes, as Knative "
+                             "runs a Broker's ingress and its dispatcher as Deployments of "
+                             "their own: neither waits on the other's threads for the "
+                             "interpreter (default: on)")
+    # how the two processes are started (_supervise): not for users
+    parser.add_argument("--role", choices=ROLES, help=argparse.SUPPRESS)
+    parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--sender-issuer", help=argparse.SUPPRESS)
     parser.add_argument("--eventing-dir", default=env.get("KADES_EVENTING_DIR", "eventing"),
                         help="the Broker, Trigger and PingSource manifests to serve "
                              "(default: KADES_EVENTING_DIR, else ./eventing)")
@@ -283,6 +305,9 @@ def main_broker(argv: list[str]) -> int:
                              "(the local senders' KADES_SINK_TOKEN_FILE; default: "
                              "KADES_BROKER_OIDC_TOKEN_DIR, else none)")
     args = parser.parse_args(argv)
+    if args.ingress_process and args.role is None:
+        return _supervise(argv)
+    serves_ingress, delivers = args.role != "delivery", args.role != "ingress"
     overrides: dict[str, list[str]] = {}
     for item in args.subscriber:
         name, sep, url = item.partition("=")
@@ -298,7 +323,8 @@ def main_broker(argv: list[str]) -> int:
     except ConfigError as error:  # the manifests are wrong: a failure, not a usage error
         return report("broker", str(error))
     # Every worker holds a connection in its blocking read (redis-py's pool stops at 100).
-    workers = sum(ORDERED_LANES if t.ordered else args.workers for t in eventing.triggers)
+    workers = (sum(ORDERED_LANES if t.ordered else args.workers for t in eventing.triggers)
+               if delivers else 0)
     try:  # one server, or a Redis Cluster (KADES_REDIS_CLUSTER): clients.broker_redis
         client = _wait_for_redis(lambda: clients.broker_redis(
             config, args.redis_url, socket_timeout=max(config.redis_timeout_s, 5.0),
@@ -310,12 +336,12 @@ def main_broker(argv: list[str]) -> int:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    chaos = Chaos.from_settings(config)
+    chaos = Chaos.from_settings(config) if delivers else NO_CHAOS
     if chaos.active:
         log(logger, logging.WARNING, "chaos switched on: deliveries are shuffled, duplicated "
             "and delayed on purpose", **chaos.describe())
     try:
-        issuer = LocalIssuer(host=args.host, port=args.oidc_port) if args.oidc else None
+        issuer = LocalIssuer(host=args.host, port=args.oidc_port) if args.oidc and delivers else None
     except OSError as error:  # the port is taken: say which, as for the ingress port
         return report("broker", f"OIDC issuer on {args.host}:{args.oidc_port}: {error}")
     if issuer is not None:
@@ -324,20 +350,94 @@ def main_broker(argv: list[str]) -> int:
             policies={path: [p.name for p in found] for path, found in policies.items()})
     broker = DevBroker(eventing, client, host=args.host, port=args.port,
                        workers_per_trigger=args.workers, max_event_bytes=config.max_event_bytes,
-                       pingsources=pingsources, chaos=chaos, issuer=issuer, policies=policies,
-                       token_dir=Path(args.oidc_token_dir) if args.oidc_token_dir else None)
+                       pingsources=pingsources if delivers else (), chaos=chaos, issuer=issuer,
+                       sender_issuer=args.sender_issuer, policies=policies,
+                       token_dir=Path(args.oidc_token_dir) if args.oidc_token_dir else None,
+                       ingress=serves_ingress, dispatch=delivers)
     try:
         broker.start()
     except OSError as error:  # the ingress port is taken: one line, exit 1 (FAILURE)
         if issuer is not None:
             issuer.close()
         return report("broker", f"ingress on {args.host}:{args.port}: {error}")
-    ingresses = ", ".join(broker.base_url + b.path for b in eventing.brokers.values())
-    log(logger, logging.INFO,
-        f"ingress {ingresses or '(no Broker in ' + args.eventing_dir + ')'}")
+    if serves_ingress:
+        ingresses = ", ".join(broker.base_url + b.path for b in eventing.brokers.values())
+        log(logger, logging.INFO,
+            f"ingress {ingresses or '(no Broker in ' + args.eventing_dir + ')'}")
+    if args.ready_fd is not None:  # started: tell _supervise, with the issuer's URL
+        os.write(args.ready_fd, f"{issuer.issuer if issuer else ''}\n".encode())
+        os.close(args.ready_fd)
+    parent = os.getppid()
     while not stop.wait(0.5):
-        pass
+        if args.role and os.getppid() != parent:  # _supervise is gone: so are we
+            break
     broker.stop()
     if issuer is not None:
         issuer.close()
     return exitcodes.OK
+
+
+def _supervise(argv: list[str]) -> int:
+    """`kades broker` as two processes (--ingress-process): the deliveries, then, once they
+    are started (the senders' tokens written, the OIDC issuer up), the ingress; both stop
+    when this process is told to stop or either of them ends, and this one exits with the
+    code of the one that ended first (a start that failed has said why)."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    # one Prometheus registry over both processes: /metrics (the ingress's) shows deliveries
+    metrics_dir = tempfile.mkdtemp(prefix="kades-broker-metrics-")
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=metrics_dir)
+    children: dict[str, subprocess.Popen] = {}
+    try:
+        issuer_url = ""
+        for role in ("delivery", "ingress"):
+            extra = ["--sender-issuer", issuer_url] if issuer_url else []
+            child, ready = _start_role(argv + ["--role", role, *extra], env, stop)
+            children[role] = child
+            if ready is None:  # it ended before it was ready (it said why), or we were stopped
+                return exitcodes.OK if stop.is_set() else child.wait()
+            issuer_url = ready
+        while not stop.wait(0.5):
+            for role, child in children.items():
+                if child.poll() is not None:
+                    log(logger, logging.ERROR, "a broker process ended: stopping the other",
+                        role=role, code=child.returncode)
+                    return child.returncode or exitcodes.FAILURE
+        return exitcodes.OK
+    finally:
+        for child in list(children.values())[::-1]:  # the ingress first: none accepted unqueued
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _start_role(argv: list[str], env: dict, stop: threading.Event
+                ) -> tuple[subprocess.Popen, str | None]:
+    """Start `kades broker` with `argv` and wait until it says it started: (the process, the
+    line it wrote: its OIDC issuer's URL or ''); None for the line if it ended first."""
+    read, write = os.pipe()
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "kades.cli", "broker", *argv,
+                                  "--ready-fd", str(write)], env=env, pass_fds=(write,),
+                                 preexec_fn=_end_with_parent)
+    finally:
+        os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        while not stop.is_set():
+            if select.select([pipe], [], [], 0.5)[0]:
+                line = pipe.readline()  # b"" when it ended without a word
+                return child, line.decode().strip() if line else None
+    return child, None
+
+
+def _end_with_parent() -> None:
+    """In a broker process started by _supervise: SIGTERM when _supervise's process dies,
+    even by SIGKILL (Linux); its stop loop also watches for that, elsewhere."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
