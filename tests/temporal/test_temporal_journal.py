@@ -35,7 +35,7 @@ def deliveries(seed: int) -> list[list[dict]]:
     return [copy for event in events for copy in ([event] * (1 + (rng.random() < 0.1)))]
 
 
-def run(redis_conn, events: list[list[dict]], stores: list[StateStore]):
+def run(redis_conn, events: list[list[dict]], stores: list[StateStore], score_floor: float = 0.0):
     """Each event through the next store in turn (several: replicas of one function sharing
     Redis); (every event's anomalies and scores, every event's stored bytes per token)."""
     keys = sorted({TEMPORAL_STATE.format(token=t["token"]) for event in events for t in event})
@@ -43,7 +43,7 @@ def run(redis_conn, events: list[list[dict]], stores: list[StateStore]):
     found, raws = [], []
     for n, event in enumerate(events):
         found.append(analyse_batch(redis_conn, group_ticks(event), store=stores[n % len(stores)],
-                                   buffer=BUFFER, now_s=1000.0 + n))
+                                   buffer=BUFFER, now_s=1000.0 + n, score_floor=score_floor))
         raws.append(redis_conn.mget(keys))
     return found, raws
 
@@ -100,3 +100,15 @@ def test_a_reader_that_does_not_know_the_journal_reads_the_state_before_it(redis
     state.pop("reorder")
     monitor = new_monitor(state)  # the monitor it carries on with, the journal's events unknown
     assert monitor.to_state() == state
+
+
+def test_the_scores_returned_are_those_at_the_floor_or_over(redis_conn):
+    """Rows under the floor are not built at all (most ticks): the rest are as they were."""
+    events = deliveries(seed=12)
+    every, _ = run(redis_conn, events, [StateStore(ttl_s=600, codec=StateCodec())])
+    notable, _ = run(redis_conn, events, [StateStore(ttl_s=600, codec=StateCodec())], score_floor=0.3)
+    assert [anomalies for anomalies, _ in notable] == [anomalies for anomalies, _ in every]
+    assert [rows for _, rows in notable] == [[row for row in rows if row["score"] >= 0.3]
+                                             for _, rows in every]
+    kept, all_rows = sum(len(rows) for _, rows in notable), sum(len(rows) for _, rows in every)
+    assert 0 < kept < all_rows / 4

@@ -123,8 +123,10 @@ def analyse_token(token: str, state: dict | None, series: list[tuple[float, dict
 
 
 def _analyse(token: str, monitor: ThresholdFilter, series: list[tuple[float, dict]],
-             scores: list[dict] | None = None) -> list[dict]:
-    """analyse_token's work on `monitor`, stepped in place: the anomalies it flags."""
+             scores: list[dict] | None = None, score_floor: float = -1.0) -> list[dict]:
+    """analyse_token's work on `monitor`, stepped in place: the anomalies it flags. Only
+    scores (rounded as stored) of at least `score_floor` go to `scores`: most ticks score
+    under temporal_score_floor, and their rows were built only to be dropped."""
     last_time = monitor.last_time
     before = None  # (time, slot) of the last tick taken here
     anomalies = []
@@ -140,8 +142,8 @@ def _analyse(token: str, monitor: ThresholdFilter, series: list[tuple[float, dic
             taken = monitor.last_time
             last_time = moment if taken is None else max(moment, taken)
             before = (moment, tick.get("slot"))
-        if scores is not None:
-            scores.append({"time": tick["time"], "token": token, "score": round(verdict.score, 6),
+        if scores is not None and (score := round(verdict.score, 6)) >= score_floor:
+            scores.append({"time": tick["time"], "token": token, "score": score,
                            "top_detector": verdict.top_detector})
         for flag in verdict.flags:
             anomalies.append({"token": token, "time": tick["time"],
@@ -242,14 +244,15 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
                 waiting, [(moment, tick_id(moment, tick), tick) for moment, tick in series],
                 now_s=now_s)
             late[0] += len(too_late)
-            anomalies.extend(_analyse(token, monitor, [(m, t) for m, _, t in ready], scores))
+            anomalies.extend(_analyse(token, monitor, [(m, t) for m, _, t in ready], scores,
+                                      score_floor))
             if live:  # nothing released and nothing came to wait: every tick a duplicate
                 new_states.append(LiveDocument(
                     waiting, monitor, now_s, series, after=before,
                     unchanged=not ready and len(waiting.get("pending", ())) == waited))
             else:
                 new_states.append({**monitor.to_state(), "reorder": waiting})
-        return new_states, (anomalies, [row for row in scores if row["score"] >= score_floor])
+        return new_states, (anomalies, scores)
 
     # the tokens with ticks waiting listed in the commit's own script: no round trip more
     waiting = None if not groups else Waiting(
