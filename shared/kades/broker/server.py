@@ -52,11 +52,13 @@ class DevBroker:
     """Ingress (threaded HTTP server) plus delivery workers, all on one Redis.
 
     `dispatch=False` runs the ingress alone: events are accepted and wait in Redis for a
-    broker that delivers; `ingress=False` the deliveries alone. With an `issuer` (authentication-oidc) every delivery carries the
-    Trigger's token for its subscriber's audience, and the ingress takes an event only from a
-    sender with a token of that issuer whom `policies` (broker path -> the EventPolicies that
-    apply to it; none: allow-same-namespace) admit; `token_dir` then receives a token for
-    every service account they name (`projected_token`). The caller owns (and closes) the issuer.
+    broker that delivers; `ingress=False` the deliveries alone. With an `issuer`
+    (authentication-oidc) every delivery carries the Trigger's token for its subscriber's
+    audience, and the ingress takes an event only from a sender with a token of that issuer
+    (or of `sender_issuer`, the URL of one in another process) whom `policies` (broker path ->
+    the EventPolicies that apply to it; none: allow-same-namespace) admit; `token_dir` then
+    receives a token for every service account they name (`projected_token`). The caller
+    owns (and closes) the issuer.
     """
 
     def __init__(self, eventing: Eventing, client: redis.Redis, *, host: str = "127.0.0.1",
@@ -351,7 +353,9 @@ def main_broker(argv: list[str]) -> int:
     broker = DevBroker(eventing, client, host=args.host, port=args.port,
                        workers_per_trigger=args.workers, max_event_bytes=config.max_event_bytes,
                        pingsources=pingsources if delivers else (), chaos=chaos, issuer=issuer,
-                       sender_issuer=args.sender_issuer, policies=policies,
+                       sender_issuer=args.sender_issuer or (  # (_supervise passes it)
+                           f"http://{args.host}:{args.oidc_port}" if args.oidc else None),
+                       policies=policies,
                        token_dir=Path(args.oidc_token_dir) if args.oidc_token_dir else None,
                        ingress=serves_ingress, dispatch=delivers)
     try:
