@@ -6,7 +6,8 @@ no-op HTTP subscriber in this process (202 for everything, records when each eve
 arrives). Events cycle through the types
 the Triggers filter on, with 50 partition keys, so every Trigger gets its share.
 
-1. Throughput: events posted as fast as 8 clients can, measured until the last delivery;
+1. Throughput: events posted as fast as 8 clients can, measured until the last delivery, in
+   three rounds (medians and ranges printed);
    the baselines post the same events straight to the subscriber: once each ("direct"), and
    as many times as the Triggers take each ("same": the deliveries the broker makes of it,
    1.29 an event on average, so the subscriber does the same work either way).
@@ -50,6 +51,7 @@ from kades.dev.services import free_port  # noqa: E402
 
 CLIENTS = 8
 TOKENS = 50
+FLAT_OUT_ROUNDS = 3  # the flat-out figures of one round spread 0.72-1.14x (docs/performance.md)
 
 
 class NoopSubscriber:
@@ -123,6 +125,18 @@ def post_all(url: str, run: str, count: int, types: list[str], *, rate: float | 
     with ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(post, range(count)))
     return {"sent": sent, "began": began}
+
+
+def _median(runs: list[dict], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def _ratio(values: list[float]) -> str:
+    """The median ratio, with its range when there are several."""
+    middle = f"{statistics.median(values):.2f}x"
+    if len(values) > 1:
+        middle += f" ({min(values):.2f}-{max(values):.2f})"
+    return f"{middle:>19}"
 
 
 def cpu_s(pid: int) -> float:
@@ -303,17 +317,22 @@ def main() -> int:
                        "kades broker")
             ingress = f"http://127.0.0.1:{broker_port}/kades/kades"
             rows = []
-            for label, rate, count in (("flat out", None, 1500), ("paced 500/s", 500.0, 2000)):
-                run = label.split()[0]
-                direct = measure(subscriber.url, subscriber, f"direct-{run}", count, types,
-                                 expected=count, rate=rate)
-                copies = deliveries_per_event(eventing, f"broker-{run}", count, types)
-                same = measure(subscriber.url, subscriber, f"same-{run}", count, types,
-                               expected=sum(copies), rate=rate, copies=copies)
-                through = measure(ingress, subscriber, f"broker-{run}", count, types,
-                                  expected=sum(copies), rate=rate,
-                                  pids={**broker_processes(broker.pid), "redis": redis_process.pid})
-                rows.append((label, direct, same, through))
+            for label, rate, count, rounds in (("flat out", None, 1500, FLAT_OUT_ROUNDS),
+                                               ("paced 500/s", 500.0, 2000, 1)):
+                measured = []
+                for round_ in range(rounds):  # each round: direct, same, then the broker
+                    run = f"{label.split()[0]}-{round_}"
+                    direct = measure(subscriber.url, subscriber, f"direct-{run}", count, types,
+                                     expected=count, rate=rate)
+                    copies = deliveries_per_event(eventing, f"broker-{run}", count, types)
+                    same = measure(subscriber.url, subscriber, f"same-{run}", count, types,
+                                   expected=sum(copies), rate=rate, copies=copies)
+                    through = measure(ingress, subscriber, f"broker-{run}", count, types,
+                                      expected=sum(copies), rate=rate,
+                                      pids={**broker_processes(broker.pid),
+                                            "redis": redis_process.pid})
+                    measured.append((direct, same, through))
+                rows.append((label, measured))
             broker.terminate()
             broker.wait(10)
             broker = None
@@ -328,20 +347,28 @@ def main() -> int:
     print(f"\nbroker: real eventing/ ({len(eventing.triggers)} Triggers, all ordered: "
           f"{all(t.ordered for t in eventing.triggers)}) to a no-op subscriber, {CLIENTS} clients; "
           "baselines = direct POSTs to the same subscriber")
+    print(f"(flat out: {FLAT_OUT_ROUNDS} rounds, each direct, same, then through the broker; "
+          "medians, and each ratio's range over the rounds)")
     print(f"{'load':<14}{'path':<10}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'delivered':>12}"
-          f"{'/direct':>8}{'/same':>8}")
-    for label, direct, same, through in rows:
-        for path, figures in (("direct", direct), ("same", same), ("broker", through)):
-            ratios = "".join(f"{figures['events_per_s'] / base['events_per_s']:>7.2f}x"
-                             for base in (direct, same))
-            print(f"{label:<14}{path:<10}{figures['events_per_s']:>10.0f}{figures['p50_ms']:>9.1f}"
-                  f"{figures['p99_ms']:>9.1f}{figures['deliveries']:>6}/{figures['expected']:<5}"
+          f"{'/direct':>19}{'/same':>19}")
+    for label, measured in rows:
+        for index, path in enumerate(("direct", "same", "broker")):
+            runs = [figures[index] for figures in measured]
+            ratios = "".join(_ratio([run[index]["events_per_s"] / run[base]["events_per_s"]
+                                     for run in measured]) for base in (0, 1))
+            print(f"{label:<14}{path:<10}{_median(runs, 'events_per_s'):>10.0f}"
+                  f"{_median(runs, 'p50_ms'):>9.1f}{_median(runs, 'p99_ms'):>9.1f}"
+                  f"{sum(r['deliveries'] for r in runs):>6}/{sum(r['expected'] for r in runs):<5}"
                   f"{ratios}")
-    for label, direct, same, through in rows:
-        print(f"{label}: CPU per event, direct: bench {direct['cpu_ms']['bench']:.2f} ms; "
-              f"same: bench {same['cpu_ms']['bench']:.2f} ms; through the broker: " + ", ".join(
-                  f"{name} {ms:.2f} ms" for name, ms in through["cpu_ms"].items()))
-    per_event = rows[0][3]["expected"] / rows[0][1]["expected"]
+    for label, measured in rows:
+        cpu = [{**{f"{path} {name}": ms for path, figures in zip(("direct", "same"), run)
+                   for name, ms in figures["cpu_ms"].items()}, **run[2]["cpu_ms"]}
+               for run in measured]
+        print(f"{label}: CPU per event (medians), direct: bench "
+              f"{_median(cpu, 'direct bench'):.2f} ms; same: bench {_median(cpu, 'same bench'):.2f} "
+              "ms; through the broker: " + ", ".join(
+                  f"{name} {_median(cpu, name):.2f} ms" for name in measured[0][2]["cpu_ms"]))
+    per_event = rows[0][1][0][2]["expected"] / rows[0][1][0][0]["expected"]
     print(f"(the Triggers take each event {per_event:.2f} times on average: \"same\" POSTs it "
           "straight to the subscriber that many times, the deliveries the broker makes of it; "
           "\"direct\" once. Ratios to each)")
