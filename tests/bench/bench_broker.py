@@ -3,14 +3,14 @@
 The broker (`kades broker`: its ingress and its deliveries, a process each) runs the
 project's real `eventing/` manifests, every Trigger and the dead-letter sink pointed at one
 no-op HTTP subscriber in this process (202 for everything, records when each event first
-arrives). Events cycle through the types
-the Triggers filter on, with 50 partition keys, so every Trigger gets its share.
+arrives). Events cycle through the types the Triggers filter on, with 50 partition keys, so
+every Trigger gets its share.
 
 1. Throughput: events posted as fast as 8 clients can, measured until the last delivery, in
-   three rounds (medians and ranges printed);
-   the baselines post the same events straight to the subscriber: once each ("direct"), and
-   as many times as the Triggers take each ("same": the deliveries the broker makes of it,
-   1.29 an event on average, so the subscriber does the same work either way).
+   three rounds (medians and ranges printed); the baselines post the same events straight
+   to the subscriber: once each ("direct"), and as many times as the Triggers take each
+   ("same": the deliveries the broker makes of it, 1.29 an event on average, so the
+   subscriber does the same work either way).
 2. Latency at a paced 500 events/s: POST to first delivery, p50/p99; the baseline is the
    direct POST's own latency. Goal: p99 <= 250 ms. With both, the broker's and Redis's CPU
    per event (from /proc).
