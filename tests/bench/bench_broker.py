@@ -361,13 +361,10 @@ def main() -> int:
                   f"{sum(r['deliveries'] for r in runs):>6}/{sum(r['expected'] for r in runs):<5}"
                   f"{ratios}")
     for label, measured in rows:
-        cpu = [{**{f"{path} {name}": ms for path, figures in zip(("direct", "same"), run)
-                   for name, ms in figures["cpu_ms"].items()}, **run[2]["cpu_ms"]}
-               for run in measured]
-        print(f"{label}: CPU per event (medians), direct: bench "
-              f"{_median(cpu, 'direct bench'):.2f} ms; same: bench {_median(cpu, 'same bench'):.2f} "
-              "ms; through the broker: " + ", ".join(
-                  f"{name} {_median(cpu, name):.2f} ms" for name in measured[0][2]["cpu_ms"]))
+        direct, same, through = ([run[index]["cpu_ms"] for run in measured] for index in range(3))
+        print(f"{label}: CPU per event (medians), direct: bench {_median(direct, 'bench'):.2f} ms; "
+              f"same: bench {_median(same, 'bench'):.2f} ms; through the broker: " + ", ".join(
+                  f"{name} {_median(through, name):.2f} ms" for name in through[0]))
     per_event = rows[0][1][0][2]["expected"] / rows[0][1][0][0]["expected"]
     print(f"(the Triggers take each event {per_event:.2f} times on average: \"same\" POSTs it "
           "straight to the subscriber that many times, the deliveries the broker makes of it; "
