@@ -140,9 +140,11 @@ def _analyse(token: str, monitor: ThresholdFilter, series: list[tuple[float, dic
         # a bar without a trade, left out, must not hide a trade at its time behind it
         if verdict.left_out != NO_TRADE:  # (a pull taken a second on: its time, as a state's)
             taken = monitor.last_time
-            last_time = moment if taken is None else max(moment, taken)
+            last_time = moment if taken is None or not taken > moment else taken  # max, no call
             before = (moment, tick.get("slot"))
-        if scores is not None and (score := round(verdict.score, 6)) >= score_floor:
+        # round(s, 6) is within 5e-7 of s: a score under the floor by more is not rounded
+        if (scores is not None and verdict.score >= score_floor - 1e-6
+                and (score := round(verdict.score, 6)) >= score_floor):
             scores.append({"time": tick["time"], "token": token, "score": score,
                            "top_detector": verdict.top_detector})
         for flag in verdict.flags:
