@@ -80,9 +80,16 @@ def group_ticks(ticks: list[dict]) -> dict[str, list[tuple[float, dict]]]:
     """Ticks per token (in order of first appearance), each sorted by time: (epoch s, tick)."""
     groups: dict[str, list[tuple[float, dict]]] = {}
     problems = []
+    # a batch's ticks share their times (a block's swaps its blockTime, a minute's bars of
+    # many tokens): each time read once (0.65 us a parse, 0.05 a look-up)
+    seconds: dict[str, float] = {}
     for index, tick in enumerate(ticks):
+        text = tick["time"]
         try:
-            groups.setdefault(tick["token"], []).append((epoch_s(tick["time"]), tick))
+            moment = seconds.get(text)
+            if moment is None:
+                moment = seconds[text] = epoch_s(text)
+            groups.setdefault(tick["token"], []).append((moment, tick))
         except ValueError as error:
             problems.append(Problem(f"data.ticks[{index}].time", str(error)))
     if problems:
