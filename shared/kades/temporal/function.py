@@ -147,7 +147,7 @@ def _analyse(token: str, monitor: ThresholdFilter, series: list[tuple[float, dic
         # a bar without a trade, left out, must not hide a trade at its time behind it
         if verdict.left_out != NO_TRADE:  # (a pull taken a second on: its time, as a state's)
             taken = monitor.last_time
-            last_time = moment if taken is None or not taken > moment else taken  # max, no call
+            last_time = moment if taken is None else max(moment, taken)
             before = (moment, tick.get("slot"))
         # round(s, 6) is within 5e-7 of s: a score under the floor by more is not rounded
         if (scores is not None and verdict.score >= score_floor - 1e-6

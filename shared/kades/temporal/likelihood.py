@@ -38,6 +38,7 @@ True
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Collection, Hashable, Mapping
 
@@ -99,8 +100,8 @@ class AnomalyLikelihood:
         of a point this one is to the long normal (a burst's reading, a fraction of the
         series' usual step: kades.temporal.clock.BURST_STEPS)."""
         # C doubles in the compiled build (shared/setup.py; Python never evaluates a local's
-        # annotation): the same IEEE operations in the same order, so the same floats, and
-        # `_surprise` written out with max/min as `b if b > a else a` (NaN and ties alike)
+        # annotation): the same IEEE operations in the same order, so the same floats; max
+        # and min are written `b if b > a else a` (the same value, NaN and ties alike)
         short_rate: float; floor: float; raw_floor: float; weight: float; half: float
         value: float; mean: float; variance: float; short: float; score: float
         delta: float; rate: float; tail: float; z: float; first: float; settled: float
@@ -120,9 +121,9 @@ class AnomalyLikelihood:
             mean, variance, short = stats
             short += short_rate * (value - short)
             score = 0.0
-            if scored and value >= raw_floor and short > mean:  # _surprise, written out
+            if scored and value >= raw_floor and short > mean:  # Q(z), on a log scale
                 z = (short - mean) / _sqrt(variance + floor)
-                tail = _erfc(z / root2)
+                tail = _erfc(z / root2)  # twice Q(z): 1 at z = 0
                 if tail <= 0.0:
                     score = 1.0
                 else:
@@ -147,17 +148,8 @@ class AnomalyLikelihood:
 
     def score(self, raw: Mapping[str, float]) -> dict[str, float]:
         """Each kind's surprise in [0, 1] at these raw scores, judged on the history before
-        them (learns nothing)."""
-        short_rate = 1.0 / self.short_points
-        scored = self.seen >= self.min_points
-        floor = self.floor_sd * self.floor_sd
-        surprise = {}
-        for kind, value in raw.items():
-            mean, variance, short = self.kinds.get(kind) or (0.0, 0.0, value)
-            short += short_rate * (value - short)
-            surprise[kind] = (self._surprise((short - mean) / math.sqrt(variance + floor))
-                              if scored and value >= self.raw_floor and short > mean else 0.0)
-        return surprise
+        them (learns nothing): what `score_learn` would give, on a copy."""
+        return copy.deepcopy(self).score_learn(raw)
 
     def learn(self, raw: Mapping[str, float], *, normal: bool = True) -> None:
         """Take these raw scores into the short averages, and into the long normal unless
@@ -176,12 +168,6 @@ class AnomalyLikelihood:
                 stats[0] = mean + weight * delta
                 stats[1] = (1.0 - weight) * (variance + weight * delta * delta)
         self.seen += normal
-
-    def _surprise(self, z: float) -> float:
-        tail = math.erfc(z / _SQRT2)  # twice Q(z): 1 at z = 0
-        if tail <= 0.0:
-            return 1.0
-        return min(1.0, max(0.0, -math.log10(tail)) / (2.0 * self.half_log10))
 
     def evidence(self, kind: Hashable) -> dict[str, Any]:
         """What the kind's surprise was judged against: its usual raw score and spread."""
