@@ -144,25 +144,30 @@ def load(url: str, *, requests: int, ticks_per_event: int, concurrency: int, run
          first_step: int = 0) -> dict:
     """Post `requests` tick events with `concurrency` clients; throughput and latency (of
     the answer that succeeded, retries included). A 503 is posted again, as the Broker
-    would; `retried` counts those. Steps from `first_step` on: a later load of the same
-    batch size goes on where an earlier one ended (its ticks are all new to the tokens),
-    and each batch size has tokens of its own."""
+    would; `retried` counts those. Each client posts the ticks of tokens of its own, in time
+    order, from `first_step` on (a later load of the same batch size goes on where an
+    earlier one ended, so its ticks are all new to the tokens; each batch size has tokens of
+    its own), and its events are built before the clock starts. Tokens shared by the
+    clients had each event's ticks arrive behind a later event's: up to 72 % of a 500-tick
+    load's ticks were dropped as late, never analysed (docs/performance.md)."""
     latencies: list[float] = []
     retried: list[int] = []
     tokens = 50 if ticks_per_event == 1 else 10
-    prefix = f"Bench{ticks_per_event}x"
+    share = [len(range(index, requests, concurrency)) for index in range(concurrency)]
+    events = [[tick_event(f"{run}-{index}-{step}",
+                          make_ticks(step, ticks_per_event, tokens, f"Bench{ticks_per_event}x{index}-"))
+               for step in range(first_step, first_step + share[index])]
+              for index in range(concurrency)]
 
     def worker(worker_index: int) -> None:
         with httpx.Client(timeout=30) as client:
-            for step in range(first_step + worker_index, first_step + requests, concurrency):
-                headers, body = tick_event(f"{run}-{step}", make_ticks(step, ticks_per_event, tokens,
-                                                                       prefix))
+            for headers, body in events[worker_index]:
                 began = time.perf_counter()
                 for attempt in range(RETRIES + 1):
                     response = client.post(url, headers=headers, content=body)
                     if response.status_code != 503 or attempt == RETRIES:
                         break
-                    retried.append(step)
+                    retried.append(attempt)
                 latencies.append(time.perf_counter() - began)
                 if response.status_code >= 300:
                     raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
@@ -208,6 +213,7 @@ def main() -> int:
                         server.url, requests=requests, ticks_per_event=ticks,
                         concurrency=args.concurrency, run=f"{run}-{round_}-{ticks}-{name}",
                         first_step=first))
+        late = late_inputs(servers["temporal-analysis"].url)
     finally:
         for server in servers.values():
             server.stop()
@@ -232,6 +238,9 @@ def main() -> int:
         if retried:
             print(f"  {name}, {ticks} ticks: {retried} answers were 503, posted again as the "
                   "Broker would")
+    sent = 100 + sum(ticks * requests * ROUNDS for ticks, requests in batches)
+    print(f"  temporal-analysis dropped {late:.0f} of the {sent} ticks sent as late (each client "
+          "posts its own tokens' ticks in time order: every tick is analysed)")
     cold_base = statistics.median(colds["no-op (baseline)"])
     print(f"\ncold start (process start to first answered request; median of {COLD_ROUNDS} rounds, "
           "each round every function once in turn; ratio of medians to the no-op's)")
@@ -241,6 +250,14 @@ def main() -> int:
         print(f"{name:<34}{statistics.median(times) * 1000:>6.0f} ms{spread:>16}"
               f"{statistics.median(times) / cold_base:>8.2f}x")
     return 0
+
+
+def late_inputs(url: str) -> float:
+    """kades_late_inputs_total of the function served at `url` (its /metrics)."""
+    for line in httpx.get(url + "/metrics", timeout=5).text.splitlines():
+        if line.startswith("kades_late_inputs_total{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def _ratio(values: list[float]) -> str:
