@@ -13,7 +13,7 @@ from kades.keys import TEMPORAL_STATE
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import StateStore
 from kades.simulate.market import simulate_market
-from kades.temporal.codec import StateCodec, compact_json
+from kades.temporal.codec import StateCodec, _fitting_json, compact_json
 from kades.temporal.function import analyse_batch, group_ticks, read_state
 
 
@@ -99,3 +99,16 @@ def test_threads_replaying_the_same_ticks_never_share_a_document(redis_conn):
         thread.join()
     assert errors == []
     assert redis_conn.mget([TEMPORAL_STATE.format(token=token) for token in groups]) == before
+
+
+def test_a_journal_entry_is_written_only_when_orjsons_bytes_fit():
+    """_fitting_json: compact_json's bytes when orjson's fit the room (exactly at its edge
+    too), None past it; what orjson cannot write goes to compact_json, which falls back."""
+    entry = [1.0, [[1.0, {"token": "T", "time": "2026-01-01T00:00:00Z", "price": 1e-05}]]]
+    size = len(compact_json(entry))
+    assert _fitting_json(entry, size) == compact_json(entry)
+    assert _fitting_json(entry, size - 1) is None
+    large = [1.0, [[1.0, {"n": 2 ** 70}]]]       # past 64 bits: orjson refuses it
+    assert json.loads(_fitting_json(large, 10 ** 6)) == large
+    odd = [1.0, [[1.0, {"price": float("nan")}]]]  # orjson would write null
+    assert math.isnan(json.loads(_fitting_json(odd, 10 ** 6))[1][0][1]["price"])
