@@ -34,7 +34,7 @@ the detector's state in one compare-and-set (kades.runtime.state).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 Item = tuple[float, str, Any]   # (event time in s, id unique per key, payload)
 RECENT_IDS = 512                # at most this many released ids remembered (the newest)
@@ -45,36 +45,61 @@ class ReorderBuffer:
     lateness_s: float   # how far behind the newest time an item may arrive and keep its place
     idle_s: float       # wall-clock time after which a waiting item is released anyway
 
-    def admit(self, state: dict, items: list[Item], *, now_s: float
+    def admit(self, state: dict, items: list[Item], *, now_s: float,
+              id_of: Callable[[float, Any], str] | None = None
               ) -> tuple[list[Item], list[Item]]:
         """Take `items` into the buffer `state` (changed in place); (released in time order,
-        too late). Duplicates of waiting or released items are dropped."""
+        too late). Duplicates of waiting or released items are dropped. With `id_of`, an
+        item's id may be None: id_of(time, payload) makes it where it is needed, for an item
+        kept in the state or one that shares its time with another (a duplicate has its
+        original's time), so a released or late item may keep None. (temporal-analysis's
+        tick ids, a digest of each tick, were a tenth of a 500-tick event's time, and most of
+        its ticks are released at once, never kept nor compared.)"""
         pending = {entry[1]: entry for entry in state.get("pending", [])}
         released_to = state.get("released_to")
         recent_entries = state.get("recent", [])   # [time, id] in release order
         recent = {entry[1] for entry in recent_entries}
+        # the times an item must have its id at: those of the items kept with theirs
+        named_times = {entry[0] for entry in recent_entries}.union(
+            entry[0] for entry in pending.values())
+        unnamed: dict[float, list] = {}  # time -> a waiting item without its id (one a time)
         newest = state.get("max_seen")
         late = []
         for time_s, item_id, payload in items:
-            if item_id in pending or item_id in recent:
+            if time_s in unnamed:  # another item at its time: both need their ids
+                other = unnamed.pop(time_s)
+                other[1] = id_of(time_s, other[2])
+                pending[other[1]] = other
+                named_times.add(time_s)
+            if item_id is None and time_s in named_times:
+                item_id = id_of(time_s, payload)
+            if item_id is not None and (item_id in pending or item_id in recent):
                 continue
             if released_to is not None and time_s <= released_to:
                 late.append((time_s, item_id, payload))
                 continue
-            pending[item_id] = [time_s, item_id, payload, now_s]
+            entry = [time_s, item_id, payload, now_s]
+            if item_id is None:
+                unnamed[time_s] = entry
+            else:
+                pending[item_id] = entry
+                named_times.add(time_s)
             newest = time_s if newest is None else max(newest, time_s)
-        waiting = sorted(pending.values(), key=lambda entry: (entry[0], entry[1]))
+        # (an item without its id has a time of its own: the ids are never compared to None)
+        waiting = sorted([*pending.values(), *unnamed.values()],
+                         key=lambda entry: (entry[0], entry[1]))
         cut = -1e300 if newest is None else newest - self.lateness_s
         timed_out = [entry[0] for entry in waiting if now_s - entry[3] >= self.idle_s]
         if timed_out:
             cut = max(cut, max(timed_out))
         ready = [entry for entry in waiting if entry[0] <= cut]
-        state["pending"] = [entry for entry in waiting if entry[0] > cut]
+        state["pending"] = [_named(entry, id_of) for entry in waiting if entry[0] > cut]
         state["max_seen"] = newest
         if ready:
             released_to = state["released_to"] = ready[-1][0]
-            kept = recent_entries + [[entry[0], entry[1]] for entry in ready]
-            state["recent"] = [entry for entry in kept[-RECENT_IDS:]
+            kept = recent_entries + ready
+            state["recent"] = [[entry[0], _named(entry, id_of)[1]]
+                               for entry in kept[-RECENT_IDS:]
                                if entry[0] >= released_to - self.lateness_s]
         return [(entry[0], entry[1], entry[2]) for entry in ready], late
 
@@ -87,6 +112,13 @@ class ReorderBuffer:
         """Wall-clock arrival of the longest-waiting item (None when nothing waits)."""
         pending = state.get("pending") or []
         return min(entry[3] for entry in pending) if pending else None
+
+
+def _named(entry: list, id_of) -> list:
+    """A waiting item's entry with its id made (ReorderBuffer.admit's `id_of`)."""
+    if entry[1] is None:
+        entry[1] = id_of(entry[0], entry[2])
+    return entry
 
 
 def queue_waiting(pipe, waiting_key: str, keys, buffers: list[dict]) -> None:

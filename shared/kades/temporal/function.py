@@ -190,8 +190,8 @@ def carry_on(state: dict | None, buffer: ReorderBuffer
     waiting = (state or {}).pop("reorder", {})
     monitor = monitor_of(state)
     for now_s, series in journal:
-        ready, _ = buffer.admit(waiting, [(moment, tick_id(moment, tick), tick)
-                                          for moment, tick in series], now_s=now_s)
+        ready, _ = buffer.admit(waiting, [(moment, None, tick) for moment, tick in series],
+                                now_s=now_s, id_of=tick_id)
         _analyse("", monitor, [(moment, tick) for moment, _, tick in ready])
     return monitor, waiting, None
 
@@ -249,9 +249,9 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
         for state, (token, series) in zip(states, groups.items()):
             monitor, waiting, before = carry_on(state, buffer)
             waited = len(waiting.get("pending", ()))
-            ready, too_late = buffer.admit(
-                waiting, [(moment, tick_id(moment, tick), tick) for moment, tick in series],
-                now_s=now_s)
+            ready, too_late = buffer.admit(  # ids made where kept or compared (tick_id)
+                waiting, [(moment, None, tick) for moment, tick in series], now_s=now_s,
+                id_of=tick_id)
             late[0] += len(too_late)
             anomalies.extend(_analyse(token, monitor, [(m, t) for m, _, t in ready], scores,
                                       score_floor))
