@@ -34,10 +34,12 @@ the detector's state in one compare-and-set (kades.runtime.state).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Callable
 
 Item = tuple[float, str, Any]   # (event time in s, id unique per key, payload)
 RECENT_IDS = 512                # at most this many released ids remembered (the newest)
+_TIME_AND_ID = itemgetter(0, 1)  # a waiting entry's place: [time, id, payload, arrival]
 
 
 @dataclass(frozen=True)
@@ -84,12 +86,13 @@ class ReorderBuffer:
             else:
                 pending[item_id] = entry
                 named_times.add(time_s)
-            newest = time_s if newest is None else max(newest, time_s)
+            if newest is None or time_s > newest:  # max(newest, time_s), no call per item
+                newest = time_s
         # (an item without its id has a time of its own: the ids are never compared to None)
-        waiting = sorted([*pending.values(), *unnamed.values()],
-                         key=lambda entry: (entry[0], entry[1]))
+        waiting = sorted([*pending.values(), *unnamed.values()], key=_TIME_AND_ID)
         cut = -1e300 if newest is None else newest - self.lateness_s
-        timed_out = [entry[0] for entry in waiting if now_s - entry[3] >= self.idle_s]
+        idle_s = self.idle_s
+        timed_out = [entry[0] for entry in waiting if now_s - entry[3] >= idle_s]
         if timed_out:
             cut = max(cut, max(timed_out))
         ready = [entry for entry in waiting if entry[0] <= cut]
