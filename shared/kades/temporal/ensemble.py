@@ -150,7 +150,10 @@ class TemporalEnsemble:
                 fix = fix or {}
                 fix[kind] = self._raw_member(x, kind)
         if fix:
-            self.last_by = {kind: name for kind, name in {**by, **fix}.items() if name}
+            named = {**by, **fix}
+            # a kind no member scored drops out (_raw_member's None); on most points none does
+            self.last_by = (named if all(named.values()) else
+                            {kind: name for kind, name in named.items() if name})
 
     def _raw_member(self, x: dict, kind: str) -> str | None:
         """The member behind `kind`'s raw score at x, DIRECT members left out (rare: when
