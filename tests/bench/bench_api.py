@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "tests/bench"))
 sys.path.insert(0, str(ROOT / "tests"))  # wsclient
 import wsclient  # noqa: E402
 from bench_broker import cpu_s  # noqa: E402
-from run import NOOP, Server, bench_stores, make_ticks, tick_event  # noqa: E402
+from run import NOOP, Server, bench_stores, make_ticks, server_worker, tick_event  # noqa: E402
 from kades.dev.services import free_port  # noqa: E402
 
 MINT = "So11111111111111111111111111111111111111112"
@@ -211,12 +211,6 @@ def dispatch_alone(env: dict, *, events: int, concurrency: int = 16) -> dict:
         finally:
             server.stop()
     return rows
-
-
-def server_worker(pid: int) -> int:
-    """The gunicorn worker (the only child) of a functions-framework process."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return int(children[0]) if children else pid
 
 
 def post_all(url: str, requests: list[tuple[dict, bytes]], concurrency: int) -> None:

@@ -25,6 +25,8 @@ from kades.dev.services import free_port
 from kades.settings import Settings
 from kades.storage.migrate import migrate
 
+from bench_broker import cpu_s  # (tests/bench is the script's directory)
+
 ROOT = Path(__file__).resolve().parents[2]
 NOOP = ROOT / "tests/runtime/functions/noop/main.py"
 COLD_ROUNDS = 3  # cold starts per function (interleaved), of which the median is printed
@@ -73,6 +75,12 @@ class Server:
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(10)
+
+
+def server_worker(pid: int) -> int:
+    """The gunicorn worker (the only child) of a functions-framework process."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(children[0]) if children else pid
 
 
 def start_sink() -> str:
@@ -205,14 +213,17 @@ def main() -> int:
             server.first_answer_s(lambda url: httpx.get(url + "/health", timeout=5))  # it is up
             load(server.url, requests=100, ticks_per_event=1, concurrency=args.concurrency,
                  run=f"{run}-warm-{name}", first_step=0)
+        workers = {name: server_worker(server.process.pid) for name, server in servers.items()}
         for round_ in range(ROUNDS):
             for name, server in servers.items():
                 for ticks, requests in batches:
                     first = (100 if ticks == 1 else 0) + round_ * requests  # after the warm-up's
-                    figures.setdefault((name, ticks), []).append(load(
-                        server.url, requests=requests, ticks_per_event=ticks,
-                        concurrency=args.concurrency, run=f"{run}-{round_}-{ticks}-{name}",
-                        first_step=first))
+                    cpu_before = cpu_s(workers[name])
+                    figure = load(server.url, requests=requests, ticks_per_event=ticks,
+                                  concurrency=args.concurrency,
+                                  run=f"{run}-{round_}-{ticks}-{name}", first_step=first)
+                    figure["cpu_ms"] = 1000 * (cpu_s(workers[name]) - cpu_before) / requests
+                    figures.setdefault((name, ticks), []).append(figure)
         late = late_inputs(servers["temporal-analysis"].url)
     finally:
         for server in servers.values():
@@ -221,18 +232,23 @@ def main() -> int:
 
     print(f"\nthroughput and latency ({args.concurrency} concurrent clients, {ROUNDS} interleaved "
           "rounds; medians, the ratios' range over the rounds in brackets; ratio = p50 / no-op p50 "
-          "of the same round and batch size, and no-op req/s / req/s)")
-    print(f"{'what':<30}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'p50 ratio':>20}{'cost ratio':>20}")
+          "of the same round and batch size, and no-op req/s / req/s; the server's CPU a request "
+          "from /proc, its gunicorn worker, and its ratio to the no-op's: the no-op's req/s on "
+          "500 ticks is bound by the client, which shares the two cores)")
+    print(f"{'what':<30}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'p50 ratio':>20}{'cost ratio':>20}"
+          f"{'CPU ms':>8}{'CPU ratio':>20}")
     baseline = targets[0][0]
     for (name, ticks), rounds in figures.items():
         base = figures[(baseline, ticks)]
         p50s = [f["p50_ms"] / b["p50_ms"] for f, b in zip(rounds, base)]
         costs = [b["rps"] / f["rps"] for f, b in zip(rounds, base)]
+        cpus = [f["cpu_ms"] / b["cpu_ms"] for f, b in zip(rounds, base)]
         label = f"{name}, {ticks} tick{'s' if ticks > 1 else ''}"
         print(f"{label:<30}{statistics.median(f['rps'] for f in rounds):>7.0f}"
               f"{statistics.median(f['p50_ms'] for f in rounds):>8.2f}"
               f"{statistics.median(f['p99_ms'] for f in rounds):>8.2f}"
-              f"{_ratio(p50s):>20}{_ratio(costs):>20}")
+              f"{_ratio(p50s):>20}{_ratio(costs):>20}"
+              f"{statistics.median(f['cpu_ms'] for f in rounds):>8.2f}{_ratio(cpus):>20}")
     for (name, ticks), rounds in figures.items():
         retried = sum(f["retried"] for f in rounds)
         if retried:
