@@ -162,8 +162,8 @@ def load(url: str, *, requests: int, ticks_per_event: int, concurrency: int, run
     retried: list[int] = []
     tokens = 50 if ticks_per_event == 1 else 10
     share = [len(range(index, requests, concurrency)) for index in range(concurrency)]
-    events = [[tick_event(f"{run}-{index}-{step}",
-                          make_ticks(step, ticks_per_event, tokens, f"Bench{ticks_per_event}x{index}-"))
+    events = [[tick_event(f"{run}-{index}-{step}", make_ticks(
+                   step, ticks_per_event, tokens, f"Bench{ticks_per_event}x{index}-"))
                for step in range(first_step, first_step + share[index])]
               for index in range(concurrency)]
 
