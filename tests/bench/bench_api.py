@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/bench"))
 sys.path.insert(0, str(ROOT / "tests"))  # wsclient
 import wsclient  # noqa: E402
-from bench_broker import cpu_s  # noqa: E402
-from run import NOOP, Server, bench_stores, make_ticks, server_worker, tick_event  # noqa: E402
+from run import (NOOP, Server, bench_stores, cpu_s, make_ticks, server_worker,  # noqa: E402
+                 tick_event)
 from kades.dev.services import free_port  # noqa: E402
 
 MINT = "So11111111111111111111111111111111111111112"

@@ -47,6 +47,7 @@ from kades.broker.routing import Router
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests/bench"))
 from kades.dev.services import free_port  # noqa: E402
+from run import cpu_s  # noqa: E402
 
 
 CLIENTS = 8
@@ -137,12 +138,6 @@ def _ratio(values: list[float]) -> str:
     if len(values) > 1:
         middle += f" ({min(values):.2f}-{max(values):.2f})"
     return f"{middle:>19}"
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) process `pid` has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def broker_processes(pid: int) -> dict[str, int]:

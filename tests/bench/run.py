@@ -25,8 +25,6 @@ from kades.dev.services import free_port
 from kades.settings import Settings
 from kades.storage.migrate import migrate
 
-from bench_broker import cpu_s  # (tests/bench is the script's directory)
-
 ROOT = Path(__file__).resolve().parents[2]
 NOOP = ROOT / "tests/runtime/functions/noop/main.py"
 COLD_ROUNDS = 3  # cold starts per function (interleaved), of which the median is printed
@@ -75,6 +73,12 @@ class Server:
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
         self.process.wait(10)
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def server_worker(pid: int) -> int:

@@ -61,8 +61,9 @@ class ReorderBuffer:
         released_to = state.get("released_to")
         recent_entries = state.get("recent", [])   # [time, id] in release order
         recent = {entry[1] for entry in recent_entries}
-        # the times an item must have its id at: those of the items kept with theirs
-        named_times = {entry[0] for entry in recent_entries}.union(
+        # the times an item must have its id at: those of the items kept with theirs (with
+        # every id given, as chain, sentiment and risk give them, none is made)
+        named_times = set() if id_of is None else {entry[0] for entry in recent_entries}.union(
             entry[0] for entry in pending.values())
         unnamed: dict[float, list] = {}  # time -> a waiting item without its id (one a time)
         newest = state.get("max_seen")

@@ -68,10 +68,19 @@ def compact_json(document) -> bytes:
     Else (orjson writes NaN and Infinity as null, refuses an int past 64 bits or a key that
     is not a string, and a tuple reads back as a list) json.dumps(document, separators=(",",
     ":")), which writes NaN and Infinity as Python reads them back."""
+    return _read_back(document, _orjson(document))
+
+
+def _orjson(document) -> bytes | None:
+    """orjson's bytes of `document`, None where it refuses it."""
     try:
-        raw = orjson.dumps(document)
+        return orjson.dumps(document)
     except TypeError:  # orjson.JSONEncodeError: what it cannot write, the stdlib's JSON will
-        raw = None
+        return None
+
+
+def _read_back(document, raw: bytes | None) -> bytes:
+    """compact_json's bytes, given orjson's (`raw`, None where it refused the document)."""
     if raw is not None and orjson.loads(raw) == document:
         return raw
     if _ENCODE is None:  # a Python without the json accelerator
@@ -86,12 +95,10 @@ def _fitting_json(document, room: int) -> bytes | None:
     else None. A 50-tick event's entry never fits, and compact_json's read back, which costs
     three times the encoding, was made to drop it (2 % of such an event's time).
     """
-    try:
-        if len(orjson.dumps(document)) > room:
-            return None
-    except TypeError:  # orjson.JSONEncodeError: compact_json falls back to the stdlib
-        pass
-    return compact_json(document)
+    raw = _orjson(document)
+    if raw is not None and len(raw) > room:
+        return None
+    return _read_back(document, raw)
 
 
 def loads(raw: bytes):
