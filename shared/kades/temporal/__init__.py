@@ -6,6 +6,23 @@ scores into flags, `function` is the handler; `scoring` judges detections as str
 benchmarks do, `score_cli` is `kades score`, `prediction` the short-horizon forecast.
 docs/temporal.md tells the story.
 """
+import importlib
+
+# The modules shared/setup.py has Cython compile (it reads these two names from this file),
+# where `make setup` finds a C compiler: the one pass and the likelihood, whose locals'
+# annotations give their C types, and the alert policy's path around them, compiled as the
+# Python it is. Together they run on every point of every token (docs/performance.md).
+COMPILED_TYPED = ("fused", "likelihood")
+COMPILED_AS_PYTHON = ("policy", "threshold", "clock", "young", "ensemble")
+
+
+def running_from_source() -> list[str]:
+    """The modules of COMPILED_TYPED and COMPILED_AS_PYTHON that run from their source here
+    (none where the build had a C compiler): the same results, slower."""
+    return [name for name in COMPILED_TYPED + COMPILED_AS_PYTHON
+            if importlib.import_module(f"{__name__}.{name}").__file__.endswith(".py")]
+
+
 from kades.temporal.detector import ReturnSpikeDetector  # noqa: F401
 from kades.temporal.ensemble import TemporalEnsemble  # noqa: F401
 from kades.temporal.threshold import ThresholdFilter  # noqa: F401

@@ -1,0 +1,77 @@
+"""The alert policy's path as Cython compiled it, Python semantics kept
+(kades.temporal.COMPILED_AS_PYTHON: policy, threshold, clock, young, ensemble; shared/setup.py),
+against the source a machine without a C compiler runs: the same examples pass, and over
+streams that take every path (policy_workload.py) the same verdicts, states and errors, to
+the bit."""
+from __future__ import annotations
+
+import doctest
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from compiled_source import compiled, source_module, source_path
+
+import kades
+from kades.temporal import COMPILED_AS_PYTHON, COMPILED_TYPED, running_from_source
+
+HERE = Path(__file__).parent
+MODULES = {name: importlib.import_module(f"kades.temporal.{name}") for name in COMPILED_AS_PYTHON}
+
+
+@pytest.mark.parametrize("how", ["compiled", "source"])
+@pytest.mark.parametrize("name", COMPILED_AS_PYTHON)
+def test_the_module_examples(name, how):
+    """Each module's docstring examples, every one of them found in the compiled module too
+    (pytest.ini keeps these files out of --doctest-modules)."""
+    module = MODULES[name]
+    if how == "compiled" and not compiled(module):
+        pytest.skip(f"{module.__name__} is not compiled here (no C compiler at `make setup`)")
+    target = module if how == "compiled" else source_module(module)
+    runner = doctest.DocTestRunner()
+    for test in doctest.DocTestFinder().find(target, target.__name__):
+        runner.run(test)
+    failed, attempted = runner.summarize(verbose=False)
+    examples = sum(line.lstrip().startswith(">>> ")
+                   for line in source_path(module).read_text().splitlines())
+    assert attempted == examples > 0 and not failed
+
+
+def policy_record(env: dict) -> dict:
+    """What policy_workload.py records, in a process of its own with `env`, with the modules
+    it ran from source and where its kades package was."""
+    script = ("import json, kades, policy_workload; from kades.temporal import running_from_source;"
+              "print(json.dumps({'from_source': running_from_source(), 'package': kades.__file__,"
+              " 'record': policy_workload.record()}))")
+    done = subprocess.run([sys.executable, "-c", script], env={**env, "PYTHONHASHSEED": "0"},
+                          capture_output=True, text=True, timeout=300, cwd=HERE)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_the_policy_says_the_same_compiled_and_from_its_source(tmp_path):
+    if running_from_source():
+        pytest.skip(f"run from source here already: {running_from_source()}")
+    package = Path(kades.__file__).parent
+    shutil.copytree(package, tmp_path / "kades",
+                    ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+    path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    ours = policy_record({**os.environ, "PYTHONPATH": path})
+    theirs = policy_record({**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{path}"})
+    assert ours["from_source"] == [] and Path(ours["package"]).parent == package
+    assert theirs["from_source"] == list(COMPILED_TYPED + COMPILED_AS_PYTHON)
+    assert Path(theirs["package"]).parent == tmp_path / "kades"
+    verdicts = [json.loads(line.split("\t")[0]) for line in ours["record"] if line.startswith("[")]
+    alerts = sum(bool(verdict[2]) for verdict in verdicts)
+    print(f"\n{len(verdicts)} verdicts, {alerts} alerts, "
+          f"{len(ours['record']) - len(verdicts)} states, the same compiled and from source")
+    assert alerts > 50 and {verdict[4] for verdict in verdicts} == {"", "too soon", "no trade"}
+    assert len(ours["record"]) == len(theirs["record"])
+    for index, (line, expected) in enumerate(zip(ours["record"], theirs["record"])):
+        assert line == expected, index
