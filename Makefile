@@ -10,8 +10,8 @@ STAMP  := $(VENV)/.installed-stamp
 # Installs the locks, not the inputs: every package, indirect ones too, at the version and
 # with the hashes in requirements/*.lock (requirements/README.md).
 # shared/setup.py compiles temporal modules in place (listed in kades/temporal/__init__.py):
-# an edit of any temporal module builds them again.
-COMPILED_SOURCES := $(wildcard shared/kades/temporal/*.py)
+# an edit of any temporal module, or of a .pxd that declares a compiled class, builds them again.
+COMPILED_SOURCES := $(wildcard shared/kades/temporal/*.py shared/kades/temporal/*.pxd)
 $(STAMP): requirements/dev.lock requirements/postgres-fallback.lock shared/pyproject.toml \
           shared/setup.py $(COMPILED_SOURCES)
 	$(PYTHON) -m venv $(VENV)

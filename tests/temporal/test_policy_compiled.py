@@ -42,6 +42,32 @@ def test_the_module_examples(name, how):
     assert attempted == examples > 0 and not failed
 
 
+def declared(pxd: Path, cls: str) -> set[str]:
+    """The attributes a .pxd declares for `cls` (`cdef public object a, b, ...` lines)."""
+    names, inside = set(), False
+    for line in pxd.read_text().splitlines():
+        if line.startswith("cdef class "):
+            inside = line == f"cdef class {cls}:"
+        elif inside and line.strip().startswith("cdef public object "):
+            names |= {name.strip() for name in line.split("object ", 1)[1].split(",")}
+    return names
+
+
+def test_the_compiled_classes_declare_every_attribute_the_source_sets():
+    """Compiled, ThresholdFilter and SeriesClock have no __dict__: an attribute the source sets
+    and its .pxd leaves out would be an AttributeError in the compiled build only."""
+    threshold = source_module(MODULES["threshold"])
+    monitor = threshold.ThresholdFilter.from_state(
+        None, detector_class=MODULES["ensemble"].TemporalEnsemble, likelihood_params={},
+        young_points=60)
+    assert vars(monitor) and declared(source_path(MODULES["threshold"]).with_suffix(".pxd"),
+                                      "ThresholdFilter") == set(vars(monitor))
+    clock = source_module(MODULES["clock"]).SeriesClock()
+    clock.model_time(10.0, None)
+    assert vars(clock) and declared(source_path(MODULES["clock"]).with_suffix(".pxd"),
+                                    "SeriesClock") == set(vars(clock))
+
+
 def policy_record(env: dict) -> dict:
     """What policy_workload.py records, in a process of its own with `env`, with the modules
     it ran from source and where its kades package was."""

@@ -11,7 +11,8 @@ import importlib
 # The modules shared/setup.py has Cython compile (it reads these two names from this file),
 # where `make setup` finds a C compiler: the one pass and the likelihood, whose locals'
 # annotations give their C types, and the alert policy's path around them, compiled as the
-# Python it is. Together they run on every point of every token (docs/performance.md).
+# Python it is (its two classes with their attributes in C slots: threshold.pxd, clock.pxd).
+# Together they run on every point of every token (docs/performance.md).
 COMPILED_TYPED = ("fused", "likelihood")
 COMPILED_AS_PYTHON = ("policy", "threshold", "clock", "young", "ensemble")
 

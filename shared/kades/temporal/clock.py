@@ -118,7 +118,8 @@ def on_grid(step: float, resolution: float) -> bool:
 
 class SeriesClock:
     """A series' clock (see the module's notes above): `model_time` maps each point's real
-    time to the detectors' and learns the steps from it."""
+    time to the detectors' and learns the steps from it. Compiled, the class is an extension
+    type: every attribute it sets is declared in clock.pxd."""
 
     def __init__(self):
         self.log_step: float | None = None      # log of the typical step (GAP_FACTOR)

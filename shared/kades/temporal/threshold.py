@@ -163,6 +163,8 @@ class ThresholdFilter:
 
     The durations are on the detectors' clock, which a coarse series slows, less the short
     steps it stretches (kades.temporal.clock); a flag's time and evidence are in real time.
+    Compiled, the class is an extension type: every attribute it sets is declared in
+    threshold.pxd.
     """
 
     def __init__(self, detector, *, threshold: float = 0.5,
