@@ -5,20 +5,24 @@ streams that take every path (policy_workload.py) the same verdicts, states and 
 the bit."""
 from __future__ import annotations
 
+import copy
 import doctest
 import importlib
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import policy_workload
 import pytest
 from compiled_source import compiled, source_module, source_path
 
 import kades
 from kades.temporal import COMPILED_AS_PYTHON, COMPILED_TYPED, running_from_source
+from kades.temporal.policy import new_monitor, step
 
 HERE = Path(__file__).parent
 MODULES = {name: importlib.import_module(f"kades.temporal.{name}") for name in COMPILED_AS_PYTHON}
@@ -66,6 +70,27 @@ def test_the_compiled_classes_declare_every_attribute_the_source_sets():
     clock.model_time(10.0, None)
     assert vars(clock) and declared(source_path(MODULES["clock"]).with_suffix(".pxd"),
                                     "SeriesClock") == set(vars(clock))
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_a_monitor_pickled_or_copied_carries_on_alike(how):
+    """Compiled, the monitor and its clock are extension types, pickled by the reduce Cython
+    writes for them: a copy holds the same state and says the same of the points after."""
+    points = [{key: value for key, value in point.items() if key != "token"}
+              for point in policy_workload.odd_ticks(3)]
+    monitor = new_monitor()
+    for point in points[:700]:
+        step(monitor, point)
+    twin = (pickle.loads(pickle.dumps(monitor)) if how == "pickle" else copy.deepcopy(monitor))
+    assert type(twin.clock) is type(monitor.clock) and twin.clock is not monitor.clock
+    assert policy_workload.bits(twin.to_state()) == policy_workload.bits(monitor.to_state())
+    alerts = 0
+    for point in points[700:]:
+        verdict, theirs = step(monitor, point), step(twin, point)
+        assert policy_workload.bits(tuple(theirs)) == policy_workload.bits(tuple(verdict))
+        alerts += bool(verdict.alert)
+    assert alerts > 0
+    assert policy_workload.bits(twin.to_state()) == policy_workload.bits(monitor.to_state())
 
 
 def policy_record(env: dict) -> dict:

@@ -8,6 +8,10 @@ docs/temporal.md tells the story.
 """
 import importlib
 
+from kades.temporal.detector import ReturnSpikeDetector  # noqa: F401
+from kades.temporal.ensemble import TemporalEnsemble  # noqa: F401
+from kades.temporal.threshold import ThresholdFilter  # noqa: F401
+
 # The modules shared/setup.py has Cython compile (it reads these two names from this file),
 # where `make setup` finds a C compiler: the one pass and the likelihood, whose locals'
 # annotations give their C types, and the alert policy's path around them, compiled as the
@@ -22,8 +26,3 @@ def running_from_source() -> list[str]:
     (none where the build had a C compiler): the same results, slower."""
     return [name for name in COMPILED_TYPED + COMPILED_AS_PYTHON
             if importlib.import_module(f"{__name__}.{name}").__file__.endswith(".py")]
-
-
-from kades.temporal.detector import ReturnSpikeDetector  # noqa: F401
-from kades.temporal.ensemble import TemporalEnsemble  # noqa: F401
-from kades.temporal.threshold import ThresholdFilter  # noqa: F401

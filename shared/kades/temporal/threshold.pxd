@@ -1,6 +1,6 @@
 # Read by Cython only (shared/setup.py; Python never sees this file): compiled, ThresholdFilter
 # is an extension type whose attributes are slots of its C struct, not entries of a __dict__
-# looked up by name on every read (the policy reads a dozen a point). Each stays a Python
+# looked up by name on every read (the policy reads dozens a point). Each stays a Python
 # object, so its values are what the source makes them (an int stays an int, None stays None).
 # An attribute the class sets must be declared here too: the compiled class has no __dict__
 # (tests/temporal/test_policy_compiled.py compares this list with what the source sets).
