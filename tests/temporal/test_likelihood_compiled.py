@@ -13,6 +13,7 @@ import types
 
 import pytest
 from compiled_source import source_module
+from policy_workload import bits
 
 from kades.simulate.market import simulate_market
 from kades.temporal import likelihood, threshold
@@ -36,11 +37,6 @@ def test_the_module_examples(compiled):
         runner.run(test)
     failed, attempted = runner.summarize(verbose=False)
     assert attempted >= 4 and not failed
-
-
-def bits(value) -> str:
-    """A value as JSON would hold it, and a float to the bit (-0.0 and NaN included)."""
-    return json.dumps(value, sort_keys=True, default=repr) + repr(value)
 
 
 def raw_scores(rng: random.Random) -> dict:
