@@ -7,7 +7,7 @@ boundary ever lets twice the rate through. One Lua call, atomic across replicas.
 If Redis cannot be asked, the caller answers 503: the limiter fails closed, never open.
 
 Leases: a Redis round trip in the middle of a request cost the api's threaded server about
-as much CPU as the rest of a cached answer (docs/performance.md, "Where each goal stands").
+as much CPU as the rest of a cached answer (docs/performance.md, "API cached analysis").
 So a replica takes up to 1 % of a key's burst at once (`lease_size`: none for the standard
 tier's 100, 5 of premium's 500, at most LEASE_MAX) and serves the key's next requests from
 them without asking Redis. What GCRA granted is still what is served: the tokens were
