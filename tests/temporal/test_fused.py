@@ -14,7 +14,7 @@ import random
 
 import pytest
 from benchmark import PUMP_DIR, trades_to_ticks
-from compiled_source import source_module
+from compiled_source import compiled, source_module
 from shared_material import needs
 
 from kades.simulate.market import simulate_market
@@ -31,7 +31,7 @@ def one_pass(request, monkeypatch):
     """The one pass every ensemble of the test steps: compiled, or from its source."""
     if request.param == "source":
         monkeypatch.setattr(ensemble_module, "fused", source_module(fused))
-    elif not fused.COMPILED:
+    elif not compiled(fused):
         pytest.skip("kades.temporal.fused is not compiled here (no C compiler at `make setup`)")
     return ensemble_module.fused
 

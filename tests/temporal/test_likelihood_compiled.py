@@ -12,7 +12,7 @@ import random
 import types
 
 import pytest
-from compiled_source import source_module
+from compiled_source import compiled as compiled_module, source_module
 from policy_workload import bits
 
 from kades.simulate.market import simulate_market
@@ -22,14 +22,14 @@ from kades.temporal.policy import new_monitor, step
 from kades.temporal.threshold import RARE_KINDS
 
 needs_compiled = pytest.mark.skipif(
-    not likelihood.COMPILED,
+    not compiled_module(likelihood),
     reason="kades.temporal.likelihood is not compiled here (no C compiler at `make setup`)")
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "source"])
 def test_the_module_examples(compiled):
     """likelihood.py's docstring examples (pytest.ini keeps the file out of --doctest-modules)."""
-    if compiled and not likelihood.COMPILED:
+    if compiled and not compiled_module(likelihood):
         pytest.skip("kades.temporal.likelihood is not compiled here")
     module = likelihood if compiled else source_module(likelihood)
     runner = doctest.DocTestRunner()

@@ -45,7 +45,6 @@ from typing import Any, Collection, Hashable, Mapping
 STATE_VERSION = 1
 _SQRT2 = math.sqrt(2.0)
 _erfc, _log10, _sqrt = math.erfc, math.log10, math.sqrt  # Python's own, compiled or not
-COMPILED = not __file__.endswith(".py")  # this source as Cython built it (shared/setup.py)
 # Rare events are not the normal. Learning every point, a kind's events set its spread: one
 # x3 spike every 100 points gives raw scores of 0.95 among 0.02s, a spread of 0.09, and the
 # next spike's short average (0.48) is no longer a one-in-a-million score: an hourly KPI's
