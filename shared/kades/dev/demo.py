@@ -48,13 +48,20 @@ def show_demo(api_url: str, ingress: str, *, seed: int, minutes: int, rate: floa
     started = time.monotonic()
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=minutes)
     story = demo_story(seed=seed, minutes=minutes, start=start)
+    tokens = {label["token"] for label in story.labels}
+    if earlier := [a for a in fetch_anomalies(api_url, api_key) if a["token"] in tokens]:
+        # its tokens' states are past the story's times: every event would come late
+        # (counted and dropped, as it must be) and the table would show the old detections
+        print(f"\nseed {seed} was fed to this system before ({len(earlier)} anomalies of its tokens "
+              f"are stored), so its events would all come too late to be analysed again. Replay "
+              f"it on empty data: `.venv/bin/kades up --fresh --seed {seed}`.")
+        return 1
     print(f"\nfeeding the demo story (seed {seed}: market, social and chain streams over the last "
           f"{minutes} minutes, {len(story.events)} events) to {ingress} ...")
     post_events(ingress, story.events, rate_per_s=rate, token_file=token_file)
     required = [label for label in story.labels if label["required"]]
     print(f"fed in {time.monotonic() - started:.1f}s; {len(required)} anomalies were injected. "
           "Waiting for them to come out of the API...")
-    tokens = {label["token"] for label in story.labels}
     deadline = time.monotonic() + 60
     while True:
         anomalies = [a for a in fetch_anomalies(api_url, api_key) if a["token"] in tokens]
@@ -71,6 +78,6 @@ def show_demo(api_url: str, ingress: str, *, seed: int, minutes: int, rate: floa
     detected = sum(1 for hit in found if hit)
     print(f"\n{detected}/{len(required)} injected anomalies detected, {len(anomalies)} anomalies "
           f"stored in all; {time.monotonic() - started:.1f}s from the first event.")
-    print(f"Replay this demo with `.venv/bin/kades up --seed {seed}`. "
+    print(f"Replay this demo with `.venv/bin/kades up --fresh --seed {seed}` (on empty data). "
           "Everything keeps running; `make stop` stops it.")
     return 0 if detected else 1

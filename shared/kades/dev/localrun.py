@@ -231,6 +231,9 @@ def main_up(argv: list[str]) -> int:
     parser.add_argument("--no-demo", action="store_true", help="start everything, feed nothing")
     parser.add_argument("--seed", type=int, default=None,
                         help="demo seed (default: a new one each run, so each run finds anew)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start on empty data: what Redis and PostgreSQL under .local hold "
+                             "is removed first (to replay a seed this system was fed before)")
     parser.add_argument("--minutes", type=int, default=30, help="simulated market minutes to feed")
     parser.add_argument("--rate", type=float, default=100.0, help="demo events per second")
     config = Settings.from_env()
@@ -252,6 +255,8 @@ def main_up(argv: list[str]) -> int:
     broker_port = int(os.environ.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT))
     local = root / ".local"
     stop_system(local)
+    if args.fresh:
+        print("removed:", ", ".join(devservices.wipe_data(local)) or "nothing")
     code = devservices.main_services(["up", "--data-dir", str(local)], config=config)
     if code != 0:  # it said why on stderr (another checkout's servers, no binaries ...)
         return code

@@ -245,7 +245,7 @@ def foreign_service(what: str, port: int, found: Path | None, ours: Path,
 def ensure_redis(*, data_dir: Path, port: int = 6390,
                  timeout_s: float = REDIS_LOAD_TIMEOUT_S) -> bool:
     """Make this checkout's Redis answer on 127.0.0.1:`port`; True if we had to start it."""
-    directory = Path(data_dir).resolve() / "redis"
+    directory = redis_dir(data_dir)
     pid_file, log = directory / "redis.pid", directory / "redis.log"
     if redis_status(port) != "silent":  # ready, or ours still loading (CONFIG answers then)
         found = redis_data_dir(port)
@@ -301,6 +301,11 @@ def _is_redis(pid: int) -> bool:
 REDIS_GROUPS = ("cluster", "sentinel")
 
 
+def redis_dir(data_dir: Path) -> Path:
+    """Where this checkout's Redis keeps its data, pid file and log."""
+    return Path(data_dir).resolve() / "redis"
+
+
 def redis_group_dir(data_dir: Path, group: str) -> Path:
     return Path(data_dir).resolve() / f"redis-{group}"
 
@@ -308,7 +313,7 @@ def redis_group_dir(data_dir: Path, group: str) -> Path:
 def stop_redis(data_dir: Path, *, timeout_s: float = 10.0, crash: bool = False) -> bool:
     """Stop the Redis we started in `data_dir` (by its pid file); True if one was running.
     `crash` kills it (SIGKILL: no final save), as the reliability checks do."""
-    return stop_redis_by_pid_file(Path(data_dir) / "redis" / "redis.pid", timeout_s=timeout_s,
+    return stop_redis_by_pid_file(redis_dir(data_dir) / "redis.pid", timeout_s=timeout_s,
                                    crash=crash)
 
 
@@ -541,6 +546,18 @@ def stop_all(data_dir: Path) -> list[str]:
         if stop_postgres(data_dir, edition=edition):
             stopped.append("postgres" if edition == "auto" else f"postgres ({edition})")
     return stopped
+
+
+def wipe_data(data_dir: Path) -> list[str]:
+    """Stop every server started in `data_dir` and remove what the Redis and the PostgreSQL
+    that `kades up` runs on hold (`kades up --fresh`); the folders removed."""
+    stop_all(data_dir)
+    removed = []
+    for folder in (redis_dir(data_dir), postgres_dir(data_dir)):
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            removed.append(folder.name)
+    return removed
 
 
 # --- CLI: kades services up|down|status ------------------------------------------------------
