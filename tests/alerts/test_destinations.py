@@ -12,14 +12,18 @@ REFUSED = ["http://127.0.0.1:9/hook", "http://10.1.2.3/x", "https://172.20.0.5/x
            "http://100.64.0.1/x", "http://[::1]/x", "http://[fd00::1]/x",
            "http://[::ffff:10.0.0.1]/x", "http://0.0.0.0/x", "http://localhost:8080/x",
            "http://redis/x", "http://kades-api.kades.svc.cluster.local/x",
-           "http://metadata.google.internal/x", "http://printer.local/x"]
+           "http://metadata.google.internal/x", "http://printer.local/x",
+           # the numeric forms a resolver reads as IPv4 (inet_aton) and ip_address refuses
+           "https://127.1/x", "https://0x7f.1/x", "https://2130706433/x",
+           "https://10.1/x", "https://0xa9fea9fe/latest/meta-data/"]
 ACCEPTED = ["https://example.org/hook", "https://hooks.slack.com/services/x",
-            "http://8.8.8.8/x", "https://[2606:4700:4700::1111]/x"]
+            "http://8.8.8.8/x", "https://[2606:4700:4700::1111]/x", "https://8.8.2056/x",
+            "https://123.example.com/x", "https://1.2.3.4.5/x"]
 # URLs no client can use: urllib or httpx raise on them, or the host is no host name.
 UNUSABLE = ["http://[x/", "http://example.com:99999/", "http://example.com:abc/",
             "http://example.com:0/", "http://xn--ls8h.la/", "http://\u2603.net/",
             "http://exa mple.com/", "http://ex%41mple.com/", "http://a..b/", "ftp://example.com/",
-            "http:///path"]
+            "http:///path", "https://0177.0.0.1/x"]
 
 
 @pytest.mark.parametrize("url", REFUSED)

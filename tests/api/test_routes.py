@@ -2,6 +2,7 @@
 document checked against each real response."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -368,3 +369,54 @@ def test_a_nul_in_a_parameter_or_body_is_a_400_naming_it(api):
     tracked = call(api, "POST", "/v1/token/track", json={"token_address": "a\u0000b"})
     assert tracked.status_code == 400
     assert "body" in [d["field"] for d in tracked.get_json()["error"]["details"]]
+
+
+def test_head_is_get_without_the_body(api, stored):
+    """HEAD (which the 405s list) was a 500: the document has no `head` operations."""
+    for path in ("/v1/anomalies", "/v1/alerts", f"/v1/token/{MINT}/analysis", "/v1/webhooks"):
+        got, head = api.get(path), api.open("HEAD", path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.get_data() == b"" and got.get_data(), path
+        assert head.headers["X-RateLimit-Limit"], path
+    assert api.open("HEAD", "/v1/anomalies?limit=0").status_code == 400
+
+
+def test_a_method_not_served_is_a_405_with_allow_and_a_doubled_slash_a_404(api):
+    refused = api.open("PUT", "/v1/alerts")
+    assert refused.status_code == 405
+    assert set(refused.headers["Allow"].split(", ")) == {"GET", "HEAD"}
+    # werkzeug merged the slashes into a 308 problem with no Location
+    doubled = api.get("/v1//alerts")
+    assert doubled.status_code == 404 and doubled.mimetype == "application/problem+json"
+
+
+def test_a_body_sent_as_another_media_type_is_a_415(api):
+    body = json.dumps({"token_address": MINT})
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", None):
+        response = call(api, "POST", "/v1/token/track", data=body, content_type=content_type)
+        assert response.status_code == 415, content_type
+        assert response.get_json()["errors"][0]["field"] == "Content-Type"
+    assert call(api, "POST", "/v1/token/track", data=body,
+                content_type="application/json; charset=utf-8").status_code == 202
+
+
+def test_a_routes_own_problems_come_with_the_documents(api):
+    """The window's order, a webhook's public host and its id were checked only once the
+    document's checks had passed, so an answer named one kind of problem at a time."""
+    window = call(api, "GET", "/v1/anomalies?start_time=2026-01-02T00:00:00Z"
+                              "&end_time=2026-01-01T00:00:00Z&min_risk_score=5")
+    assert {d["field"] for d in window.get_json()["errors"]} == {"start_time", "min_risk_score"}
+    hook = call(api, "POST", "/v1/webhooks", json={"url": "http://127.0.0.1/x", "min_level": "x",
+                                                  "secret": "whsec_!!"})
+    assert {d["field"] for d in hook.get_json()["errors"]} == {"url", "min_level", "secret"}
+    gone = call(api, "DELETE", "/v1/webhooks/not-a-uuid?x=1")
+    assert {d["field"] for d in gone.get_json()["errors"]} == {"webhook_id", "x"}
+
+
+def test_numeric_host_forms_of_private_addresses_are_refused(api):
+    """127.1 and its kin: ip_address refuses them, a resolver reads them as 127.0.0.1."""
+    for url in ("https://127.1/x", "https://0x7f.1/x", "https://2130706433/x",
+                "https://10.1/x"):
+        refused = call(api, "POST", "/v1/webhooks", json={"url": url})
+        assert refused.status_code == 400, url
+        assert "public address" in refused.get_json()["errors"][0]["message"], url

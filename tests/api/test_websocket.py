@@ -78,20 +78,48 @@ def test_bad_key_gets_error_1001(server):
     closed_by_server(ws)
 
 
-def test_a_database_away_while_authenticating_is_a_503_before_the_upgrade(kades_settings, make_key):
+@pytest.mark.parametrize("away", [
+    # the database, while authenticating
+    {"KADES_DATABASE_URL": "postgresql://kades@127.0.0.1:1/kades",  # nothing listens there
+     "KADES_DATABASE_TIMEOUT_S": "0.5"},
+    # Redis, while taking the connection's slot (it was taken after the upgrade: the client
+    # got an error frame where the document promises a plain 503)
+    {"KADES_REDIS_URL": "redis://127.0.0.1:1/0"}], ids=["database", "redis"])
+def test_a_dependency_away_before_the_upgrade_is_a_503(kades_settings, make_key, away):
     """Not an HTTP answer written onto an upgraded socket: the handshake is refused."""
     _, key = make_key()
-    away = ApiServer(kades_settings, extra_env={
-        "KADES_DATABASE_URL": "postgresql://kades@127.0.0.1:1/kades",  # nothing listens there
-        "KADES_DATABASE_TIMEOUT_S": "0.5"})
+    server = ApiServer(kades_settings, extra_env=away)
     try:
-        answer = httpx.get(f"{away.url}/v1/ws?api_key={key}", timeout=10, headers={
+        answer = httpx.get(f"{server.url}/v1/ws?api_key={key}", timeout=10, headers={
             "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
     finally:
-        away.stop()
+        server.stop()
     assert answer.status_code == 503 and answer.headers["Retry-After"]
     assert answer.json()["error"]["code"] == "unavailable"
+
+
+def test_a_plain_get_of_the_websocket_path_is_a_426(server):
+    """It was a 308 to itself, for ever: the WebSocket rule's defaults made werkzeug redirect
+    the catch-all's match of the same path."""
+    for method in ("GET", "HEAD"):
+        answer = httpx.request(method, f"{server.url}/v1/ws", timeout=10, follow_redirects=False)
+        assert answer.status_code == 426, method
+    posted = httpx.post(f"{server.url}/v1/ws", timeout=10, follow_redirects=False)
+    assert posted.status_code == 405 and posted.headers["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("last_id", ["%C2%B2", "99999999999999999999999", "1-99999999999999999999"])
+def test_a_last_id_redis_would_refuse_is_ignored_and_the_connection_lives(server, make_key,
+                                                                         last_id):
+    """"²" passed str.isdigit and failed int(); an id past 64 bits passed and Redis refused
+    the replay: either closed the connection without a word."""
+    _, key = make_key()
+    ws = connect(server, key, last_id=last_id)
+    assert subscribe(ws, "anomalies")["type"] == "subscribed"
+    ws.send(json.dumps({"type": "ping"}))
+    assert receive(ws)["type"] == "pong"
+    ws.close()
 
 
 def closed_by_server(ws) -> None:

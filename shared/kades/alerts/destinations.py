@@ -58,10 +58,23 @@ def registration_problem(url: str) -> str | None:
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
+        if (legacy := _legacy_ipv4(host)) is not None:
+            return None if is_public(legacy) else f"{host} ({legacy}) is not a public address"
         if host == "localhost" or host.endswith(LOCAL_SUFFIXES) or "." not in host:
             return f"{host!r} is a local name; a webhook must point at a public address"
         return None
     return None if is_public(host) else f"{host} is not a public address"
+
+
+def _legacy_ipv4(host: str) -> str | None:
+    """The IPv4 address a resolver reads in the old numeric forms (127.1, 0x7f.0.0.1, 2130706433,
+    0177.0.0.1), which ip_address refuses and getaddrinfo takes; None for a name."""
+    if not re.fullmatch(r"(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}", host):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def delivery_problem(url: str) -> str | None:

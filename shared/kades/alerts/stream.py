@@ -77,5 +77,11 @@ def last_id(client: redis.Redis) -> str:
 
 
 def valid_id(text: str) -> bool:
-    head, _, tail = text.partition("-")
-    return head.isdigit() and (tail == "" or tail.isdigit()) and len(text) <= 41
+    """Whether `text` is a stream id Redis takes: <ms>[-<seq>], each an unsigned 64-bit number
+    in ASCII digits (str.isdigit also takes "²", which int() refuses)."""
+    head, dash, tail = text.partition("-")
+    return len(text) <= 41 and _u64(head) and (not dash or _u64(tail))
+
+
+def _u64(part: str) -> bool:
+    return part.isascii() and part.isdigit() and int(part) < 2 ** 64

@@ -45,7 +45,7 @@ ROUTES = Map([
     Rule("/v1/webhooks/<webhook_id>", endpoint="delete_webhook", methods=["DELETE"]),
     Rule("/v1/ws", endpoint="websocket", methods=["GET"]),
     Rule("/v1/openapi.json", endpoint="openapi", methods=["GET"]),
-], strict_slashes=False)
+], strict_slashes=False, merge_slashes=False)  # /v1//alerts: a 404, not a redirect
 
 HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "list_anomalies": routes_anomalies.list_anomalies,
@@ -61,6 +61,13 @@ HANDLERS: dict[str, Callable[..., flask.Response]] = {
     "list_webhooks": routes_webhooks.list_all,
     "delete_webhook": routes_webhooks.delete,
 }
+# A route's checks that the document cannot state (ctx, the request as sent -> problems),
+# listed with the document's own (openapi.RequestCheck)
+MORE_CHECKS: dict[str, Callable[[Context, dict], list[Problem]]] = {
+    "list_anomalies": routes_anomalies.request_problems,
+    "create_webhook": routes_webhooks.create_problems,
+    "delete_webhook": routes_webhooks.delete_problems,
+}
 
 
 def _openapi_response() -> flask.Response:
@@ -72,9 +79,13 @@ def _template(rule: Rule) -> str:
     return re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
 
 
-def check_request(rule: Rule, request: flask.Request, values: dict) -> openapi.Checked:
-    """The request checked against its operation in openapi.yaml (400 naming every problem)."""
-    check = openapi.request_check(request.method, _template(rule))
+def check_request(ctx: Context, rule: Rule, request: flask.Request,
+                  values: dict) -> openapi.Checked:
+    """The request checked against its operation in openapi.yaml and the route's own checks
+    (400 naming every problem). HEAD is GET without the body (RFC 9110 §9.3.2; werkzeug
+    leaves the body out)."""
+    method = "GET" if request.method == "HEAD" else request.method
+    check = openapi.request_check(method, _template(rule))
     body = read_json(request) if check.has_body else None
     # PostgreSQL's text cannot hold U+0000: a token=%00 reached a query and raised there (a 500)
     nul = [Problem(name, "holds U+0000, which no stored text can hold")
@@ -84,7 +95,9 @@ def check_request(rule: Rule, request: flask.Request, values: dict) -> openapi.C
         nul.append(Problem("body", "a string holds U+0000, which no stored text can hold"))
     if nul:
         raise BadRequestError("invalid request", nul)
-    return check(values, request.args, body)
+    more = MORE_CHECKS.get(rule.endpoint)
+    return check(values, request.args, body,
+                 more=None if more is None else lambda sent: more(ctx, sent))
 
 
 def route(ctx: Context, request: flask.Request) -> flask.Response:
@@ -109,7 +122,7 @@ def route(ctx: Context, request: flask.Request) -> flask.Response:
                                   f"(burst {decision.limit.burst}) for tier {caller.tier}")
     else:
         try:
-            response = HANDLERS[endpoint](ctx, caller, check_request(rule, request, values))
+            response = HANDLERS[endpoint](ctx, caller, check_request(ctx, rule, request, values))
         except BadRequestError as error:  # counted against the limit, so it says so too
             response = error_response(error.status, error.code, error.message, error.problems)
     response.headers.update(decision.headers())
@@ -147,8 +160,11 @@ def api_entry_point(ctx: Context | None = None) -> Callable[[flask.Request], fla
         except NotFound:
             return error_response(404, "not_found", f"no route {request.path}")
         except MethodNotAllowed as error:
-            return error_response(405, "method_not_allowed",
-                                  f"{request.method} not allowed; use {', '.join(error.valid_methods)}")
+            allowed = ", ".join(sorted(error.valid_methods or ()))
+            response = error_response(405, "method_not_allowed",
+                                      f"{request.method} not allowed; use {allowed}")
+            response.headers["Allow"] = allowed  # RFC 9110 §15.5.6
+            return response
         except BadRequestError as error:  # 400, or 413 for PayloadTooLarge
             return error_response(error.status, error.code, error.message, error.problems)
         except clients.TEMPORARY_ERRORS as error:

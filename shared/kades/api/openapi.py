@@ -6,14 +6,15 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import fastjsonschema
 import yaml
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
 
 from kades.errors import BadRequestError, Problem
 from kades.storage.repository import decode_cursor
@@ -31,15 +32,23 @@ def document_json() -> bytes:
     return json.dumps(document()).encode()
 
 
+# RFC 3339's date-time (section 5.6), its "T" and "Z" in either case: fromisoformat alone took
+# ISO 8601's other forms too (2026-W01-1T00:00Z, 20260101T000000Z, a space for the T,
+# an offset with seconds)
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
 def is_rfc3339(value: object) -> bool:
     """`format: date-time` (RFC 3339): a time with its time zone."""
     if not isinstance(value, str):
         return True  # formats apply to strings only (JSON Schema 2020-12 §7.1)
-    try:
-        parsed = parse_rfc3339(value)
-    except ValueError:
+    if not _RFC3339.fullmatch(value):
         return False
-    return parsed.tzinfo is not None
+    try:
+        parse_rfc3339(value)
+    except ValueError:  # a 13th month, a 25th hour
+        return False
+    return True
 
 
 def parse_rfc3339(value: str) -> datetime:
@@ -64,6 +73,23 @@ FORMAT_PROBLEMS = {"date-time": "not an RFC 3339 time with a time zone (e.g. 202
 _CHECKER = FormatChecker(formats=())
 for _name, _check in FORMATS.items():
     _CHECKER.checks(_name)(_check)
+# A pattern's `$` is the end of the string, as in ECMA 262 and fastjsonschema (which writes
+# it \Z), not Python's "or before a final newline": jsonschema's own took "<mint>\n", and
+# the fast path's refusal named no field.
+_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+@functools.cache
+def _ecma_pattern(pattern: str) -> re.Pattern:
+    return re.compile(_DOLLAR.sub(r"\\Z", pattern))
+
+
+def _pattern(validator, pattern: str, instance: Any, schema: dict):
+    if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_FullValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
 
 
 @dataclass(frozen=True)
@@ -143,17 +169,26 @@ class RequestCheck:
             self.schema["properties"]["body"] = body["content"]["application/json"]["schema"]
         self.query_schemas = self.schema["properties"]["query"]["properties"]
         self._fast = fastjsonschema.compile(self.schema, formats=FORMATS, use_default=False)
-        self._full = Draft202012Validator(self.schema, format_checker=_CHECKER)
+        self._full = _FullValidator(self.schema, format_checker=_CHECKER)
 
-    def __call__(self, path: dict[str, str], args, body: Any = None) -> Checked:
+    def __call__(self, path: dict[str, str], args, body: Any = None,
+                 more: Callable[[dict], list[Problem]] | None = None) -> Checked:
+        """The request checked; `more`: the route's checks the document cannot state, given
+        the request as sent (its values perhaps of the wrong type), whose problems are listed
+        with the document's."""
         query = {name: _coerce(args.get(name), self.query_schemas.get(name, {})) for name in args}
         request = {"path": path, "query": query, **({"body": body} if self.has_body else {})}
+        problems = [Problem(name, "given more than once") for name in args
+                    if len(args.getlist(name)) > 1]
         try:
             self._fast(request)
         except fastjsonschema.JsonSchemaValueException:
-            problems = sorted(self.problems(request), key=lambda p: p.field)
-            raise BadRequestError("invalid request", problems or [
-                Problem("request", "does not match the OpenAPI document")]) from None
+            problems += self.problems(request) or [
+                Problem("request", "does not match the OpenAPI document")]
+        problems += more(request) if more is not None else []
+        if problems:
+            unique = dict.fromkeys(problems)  # one problem once, in the order found
+            raise BadRequestError("invalid request", sorted(unique, key=lambda p: p.field))
         props = self.schema["properties"]
         return Checked(path=path, query=with_defaults(props["query"], query),
                        body=with_defaults(props.get("body", {}), body))

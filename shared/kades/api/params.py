@@ -21,14 +21,22 @@ class PayloadTooLarge(BadRequestError):
     status = 413
 
 
+class UnsupportedMediaType(BadRequestError):
+    code = "unsupported_media_type"
+    status = 415
+
+
 def read_json(request: flask.Request):
-    """The JSON body of a request, 413 when too large, 400 when not JSON (its schema checks
-    the rest)."""
+    """The JSON body of a request, 413 when too large, 415 when sent as another media type,
+    400 when not JSON (its schema checks the rest)."""
     if (request.content_length or 0) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
     raw = request.stream.read(MAX_BODY_BYTES + 1)  # bounded: a chunked body has no length
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
+    if raw and not is_json_type(request.mimetype):
+        raise UnsupportedMediaType("send the body as application/json", [Problem(
+            "Content-Type", f"{request.mimetype or 'none'}; this route takes application/json")])
     try:
         body = parse_json(raw or b"null")
     except ValueError as error:
@@ -37,6 +45,12 @@ def read_json(request: flask.Request):
         raise BadRequestError("body nested too deeply",
                               [Problem("body", f"nested deeper than {MAX_DATA_DEPTH} levels")])
     return body
+
+
+def is_json_type(mimetype: str) -> bool:
+    """application/json, or a JSON structured syntax (RFC 6839: application/problem+json)."""
+    kind, _, subtype = mimetype.partition("/")
+    return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 def jsonable(value):

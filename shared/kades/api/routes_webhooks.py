@@ -18,20 +18,29 @@ from kades.storage import webhooks as store
 MAX_WEBHOOKS_PER_KEY = 20
 
 
-def create(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
-    """The body is checked against openapi.yaml already (fields, types, lengths, levels);
-    here what the document cannot say: a URL a client can use (host and port), that is public."""
-    body, problems = request.body, []
-    url, min_level, tokens = body["url"], body["min_level"], body["tokens"]
-    if unusable := url_problem(url):
-        problems.append(Problem("url", unusable))
-    elif not ctx.settings.webhook_allow_private and (refused := registration_problem(url)):
-        problems.append(Problem("url", refused))
-    secret = body["secret"] if "secret" in body else new_secret()  # whsec_...: Standard Webhooks
-    if refused := secret_problem(secret):
+def create_problems(ctx: Context, request: dict) -> list[Problem]:
+    """What the document cannot say, listed with its problems: a URL a client can use (host
+    and port) that is public, a secret the signing accepts."""
+    body, problems = request.get("body"), []
+    if not isinstance(body, dict):
+        return problems
+    url, secret = body.get("url"), body.get("secret")
+    if isinstance(url, str):
+        if unusable := url_problem(url):
+            problems.append(Problem("url", unusable))
+        elif not ctx.settings.webhook_allow_private and (refused := registration_problem(url)):
+            problems.append(Problem("url", refused))
+    if isinstance(secret, str) and (refused := secret_problem(secret)):
         problems.append(Problem("secret", refused))
-    if problems:
-        raise BadRequestError("invalid webhook", problems)
+    return problems
+
+
+def create(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
+    """The body is checked already: against openapi.yaml (fields, types, lengths, levels)
+    and `create_problems`."""
+    body = request.body
+    url, min_level, tokens = body["url"], body["min_level"], body["tokens"]
+    secret = body["secret"] if "secret" in body else new_secret()  # whsec_...: Standard Webhooks
     with ctx.db() as conn:
         if len(store.list_webhooks(conn, caller.key_id)) >= MAX_WEBHOOKS_PER_KEY:
             raise BadRequestError("too many webhooks", [Problem(
@@ -52,14 +61,19 @@ def list_all(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     return json_response(jsonable({"webhooks": [_public(r) for r in rows]}), 200)
 
 
-def delete(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
-    webhook_id = request.path["webhook_id"]
+def delete_problems(ctx: Context, request: dict) -> list[Problem]:
+    """Listed with the document's problems: an id that is not a UUID."""
     try:
-        parsed = uuid.UUID(webhook_id)
+        uuid.UUID(request["path"]["webhook_id"])
     except ValueError:
-        raise BadRequestError("invalid webhook id", [Problem("webhook_id", "not a UUID")]) from None
+        return [Problem("webhook_id", "not a UUID")]
+    return []
+
+
+def delete(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
+    webhook_id = request.path["webhook_id"]  # a UUID: delete_problems
     with ctx.db() as conn:
-        deleted = store.delete_webhook(conn, caller.key_id, parsed)
+        deleted = store.delete_webhook(conn, caller.key_id, uuid.UUID(webhook_id))
     if not deleted:
         return error_response(404, "not_found", f"no webhook {webhook_id} of this key")
     return flask.Response(b"", status=204)

@@ -135,7 +135,13 @@ def register_route(app: flask.Flask) -> None:
     """Let WebSocket upgrades of /v1/ws reach the function: werkzeug routes an upgrade only
     to a rule marked `websocket=True`, and functions-framework's catch-all rule is not.
     Called from functions/api/main.py, which functions-framework runs in the app's context."""
-    app.url_map.add(Rule("/v1/ws", defaults={"path": "v1/ws"}, endpoint="run", websocket=True))
+    # An endpoint of its own, with the catch-all's view: under the catch-all's endpoint, this
+    # rule's `defaults` made werkzeug redirect a plain GET /v1/ws (the catch-all's match, with
+    # those values) to itself, for ever, where the api answers 426
+    app.url_map.add(Rule("/v1/ws", defaults={"path": "v1/ws"}, endpoint="run-websocket",
+                         websocket=True))
+    # (looked up per request: functions-framework adds its "run" after importing main.py)
+    app.view_functions["run-websocket"] = lambda path: app.view_functions["run"](path)
 
 
 def serve(ctx: Context, request: flask.Request) -> flask.Response:
@@ -143,24 +149,31 @@ def serve(ctx: Context, request: flask.Request) -> flask.Response:
         return error_response(426, "upgrade_required", "connect with a WebSocket client")
     # Authenticated before the upgrade: a database or Redis fault then is the plain HTTP 503
     # the caller's handler gives, not an HTTP answer written onto an upgraded socket.
+    # So is the connection's slot taken (Redis).
     try:
         caller, refused = auth.authenticate(ctx, request.headers, request.args.get("api_key")), None
     except auth.AuthenticationError as error:
         caller, refused = None, error
-    ws = simple_websocket.Server.accept(request.environ, ping_interval=PING_INTERVAL_S,
-                                        max_message_size=MAX_MESSAGE_BYTES)
+    connection = str(uuid.uuid4())
+    counter = WS_CONNECTIONS.format(key_id=caller.key_id) if caller is not None else None
+    admitted = counter is not None and _admit(ctx.redis, counter, connection)
+    try:
+        ws = simple_websocket.Server.accept(request.environ, ping_interval=PING_INTERVAL_S,
+                                            max_message_size=MAX_MESSAGE_BYTES)
+    except BaseException:
+        if admitted:
+            _leave(ctx, counter, connection)
+        raise
     if refused is not None:  # told over the socket: a browser cannot read a refused handshake
         ws.send(message("error", {"code": AUTH_FAILED, "message": str(refused)}))
         ws.close(1008, "authentication failed")
         return _Closed(ws.mode)
-    connection = str(uuid.uuid4())
-    counter = WS_CONNECTIONS.format(key_id=caller.key_id)
+    if not admitted:
+        ws.send(message("error", {"code": RATE_LIMITED, "message":
+                                  f"at most {MAX_CONNECTIONS_PER_KEY} connections per key"}))
+        ws.close(1008, "too many connections")
+        return _Closed(ws.mode)
     try:
-        if not _admit(ctx.redis, counter, connection):
-            ws.send(message("error", {"code": RATE_LIMITED, "message":
-                                      f"at most {MAX_CONNECTIONS_PER_KEY} connections per key"}))
-            ws.close(1008, "too many connections")
-            return _Closed(ws.mode)
         _converse(ctx, ws, Session(_valid_last_id(request.args.get("last_id"))), counter, connection)
     except clients.TEMPORARY_ERRORS as error:
         log(logger, logging.WARNING, "websocket: dependency away", error=str(error))

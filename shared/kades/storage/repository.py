@@ -130,8 +130,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         time_text, row_id = json.loads(raw)
-        return _as_time(time_text), int(row_id)
-    except (ValueError, TypeError) as error:  # bad base64, JSON, shape or time
+        if type(row_id) is not int or not 0 <= row_id < 2 ** 63:  # a bigint (1e400 was a 500)
+            raise ValueError(f"row id {row_id!r}")
+        return _as_time(time_text), row_id
+    except (ValueError, TypeError) as error:  # bad base64, JSON, shape, time or id
         raise ValueError(f"invalid cursor {cursor!r}") from error
 
 
