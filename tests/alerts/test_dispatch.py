@@ -309,6 +309,37 @@ def test_through_the_entry_point_a_redelivery_changes_nothing_and_nothing_is_cla
     assert not redis_conn.keys("kades:dedup:*")
 
 
+def test_a_redelivery_is_counted_a_duplicate_not_handled_again(ctx, redis_conn, db_conn):
+    """docs/operations.md: every function counts a redelivery as outcome="duplicate"; alert-
+    dispatch, which takes no claim, counted each as handled."""
+    import flask
+    from kades.alerts.function import FUNCTION
+    from kades.events.envelope import to_binary
+    from kades.runtime import http_function
+    entry = http_function(FUNCTION, ctx)
+    headers, body = to_binary(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA))
+    labels = {"function": "alert-dispatch", "type": ALERT}
+    handled = sample("kades_events_total", **labels, outcome="handled")
+    duplicate = sample("kades_events_total", **labels, outcome="duplicate")
+    for _ in range(3):
+        with flask.Flask(__name__).test_request_context("/", method="POST", headers=headers,
+                                                         data=body):
+            assert entry(flask.request).status_code == 202
+    assert sample("kades_events_total", **labels, outcome="handled") == handled + 1
+    assert sample("kades_events_total", **labels, outcome="duplicate") == duplicate + 2
+
+
+def test_alerts_whose_source_and_id_join_alike_are_two_alerts(ctx, redis_conn, db_conn):
+    """The alert id was f"{source}#{id}": ("/rt/x#y", "z") and ("/rt/x", "y#z") were one
+    alert, the second never published nor delivered."""
+    first = new_event(ALERT, "/rt/x#y", ALERT_DATA, event_id="z")
+    second = new_event(ALERT, "/rt/x", {**ALERT_DATA, "level": "high"}, event_id="y#z")
+    handle_alert(first, ctx)
+    handle_alert(second, ctx)
+    assert [entry["data"]["level"] for _, entry in stream.since(redis_conn, "0-0")] == [
+        "critical", "high"]
+
+
 def test_a_database_fault_is_a_503_and_the_retry_stores_what_was_missed(ctx, redis_conn,
                                                                         db_conn):
     """The stream entry is written before the database fails: the Broker's retry stores the

@@ -169,6 +169,48 @@ def test_derived_ids_are_stable_and_distinct():
     assert derived_id(cause, "reply") != derived_id(cause, "other")
 
 
+def test_derived_ids_of_causes_whose_source_and_id_join_alike_differ():
+    one = new_event(catalogue.MARKET_TICK, "/a#b", {}, event_id="c")
+    other = new_event(catalogue.MARKET_TICK, "/a", {}, event_id="b#c")
+    assert derived_id(one, "reply") != derived_id(other, "reply")
+
+
+@pytest.mark.parametrize("token", ["A\nB", "A\u0085B", "AB\n", "\u007f"])
+def test_a_token_holding_a_control_character_is_named_whatever_the_body(token):
+    """A token becomes its replies' subject and partitionkey, which the next function refuses
+    when they hold one: refused here, on the compiled path a body decides on too."""
+    import json
+    data = {"ticks": [{"token": token, "time": "2026-01-01T00:00:00Z", "price": 1.0}]}
+    event = new_event(catalogue.MARKET_TICK, "/t", data)
+    body = json.dumps(data, ensure_ascii=False).encode()
+    for given in (None, body, json.dumps(data).encode()):
+        assert [p.field for p in data_problems(event, body=given)] == [
+            "data.ticks[0].token"], given
+
+
+def test_a_body_without_control_characters_takes_the_check_without_the_pattern():
+    import json
+    data = {"ticks": [{"token": " spaced Tok ", "time": "2026-01-01T00:00:00Z", "price": 1.0}]}
+    event = new_event(catalogue.MARKET_TICK, "/t", data)
+    assert data_problems(event, body=json.dumps(data).encode()) == []
+    assert data_problems(event) == []
+
+
+def test_what_a_chain_block_gives_its_replies_is_bounded_as_they_are():
+    """A 76-character mint passed as an address (88) and its anomalies' token (64) did not;
+    a program name became the tick source `solana:<program>` (128 at most)."""
+    block = catalogue.example(catalogue.CHAIN_BLOCK)
+    mint, sol = "M" * 44, "So11111111111111111111111111111111111111112"
+    swap = {"signature": "s" * 88, "trader": "T" * 44, "pool": "P" * 44, "program": "raydium",
+            "mint_in": sol, "mint_out": mint, "amount_in": 10, "amount_out": 5,
+            "decimals_in": 9, "decimals_out": 6, "base_mint": mint, "quote_mint": sol,
+            "side": "buy", "base_amount": 5, "quote_amount": 10}
+    block["swaps"] = [swap, {**swap, "mint_out": "M" * 76, "program": "p" * 200}]
+    event = new_event(catalogue.CHAIN_BLOCK, "/t", block, time=block["block_time"])
+    assert {p.field for p in data_problems(event)} == {"data.swaps[1].mint_out",
+                                                        "data.swaps[1].program"}
+
+
 def test_every_event_kades_creates_names_its_schema():
     """`dataschema` on every type but Knative's PingSource type; one URI per type, so a
     breaking change (a new .vN type) is a new URI, as CloudEvents asks."""

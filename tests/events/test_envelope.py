@@ -189,3 +189,16 @@ def test_a_nul_or_a_control_character_decodes_as_knative_passes_it_on():
     [event] = envelope.decode(binary_headers(**{"ce-subject": "a%00b"}), body)
     assert envelope.holds_nul(event.data) and not envelope.holds_nul({"t": "\\u0000 as text"})
     assert [p.field for p in envelope.control_problems(event.attributes)] == ["subject"]
+
+
+def test_spaces_quotes_and_percents_are_percent_encoded_in_headers_and_come_back():
+    """HTTP binding §3.1.3.2. A space was sent as it is: a leading or trailing one was lost
+    (HTTP trims header values) or refused by httpx, which made the sink a 503 for ever."""
+    event = CloudEvent({"specversion": "1.0", "id": ' a "b" 100% ', "source": "/t", "type": "t.v1",
+                        "subject": " Tok ", "partitionkey": "Tok ",
+                        "datacontenttype": "application/json"}, {"x": 1})
+    headers, body = envelope.to_binary(event)
+    assert headers["ce-subject"] == "%20Tok%20" and headers["ce-id"] == "%20a%20%22b%22%20100%25%20"
+    assert all(value == value.strip() for value in headers.values())
+    [decoded] = envelope.decode(headers, body)
+    assert decoded.attributes == event.attributes

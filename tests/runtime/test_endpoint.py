@@ -67,6 +67,9 @@ MALFORMED = [
     (binary(data={"ticks": [{"token": "T"}]})[0], json.dumps({"ticks": [{"token": "T"}]}), "data.ticks[0]"),
     (binary(event_type="ai.kades.social.posts.v1")[0], binary()[1], "type"),
     (structured()[0], b"[]", "body"),
+    # part of the stored rows' unique keys: PostgreSQL refused the row (a 503, for ever)
+    (binary(event_id="i" * 1025)[0], binary()[1], "id"),
+    ({**binary()[0], "ce-source": "/" + "%C3%A9" * 600}, binary()[1], "source"),  # 1,201 bytes
 ]
 
 

@@ -18,10 +18,11 @@ from kades import clients
 from kades.alerts import stream
 from kades.alerts.batch import GroupWriter
 from kades.alerts.delivery import DeliveryWorker
-from kades.events.catalogue import ALERT, ALERT_V1_NAME
+from kades.events.catalogue import ALERT, ALERT_V1_NAME, joined
 from kades.events.envelope import CloudEvent
 from kades.metrics import ALERTS_PUBLISHED
 from kades.runtime import Context, Function
+from kades.runtime.state import answered_by_outbox
 from kades.runtime.ttlcache import TtlCache
 from kades.storage import alerts
 from kades.storage import webhooks as store
@@ -38,7 +39,7 @@ class Local:
     alerts of concurrent requests together. `worker`: the delivery worker, once the entry
     point started it (none when the handler is called directly)."""
 
-    writer: GroupWriter[CloudEvent, int]
+    writer: GroupWriter[CloudEvent, tuple[int, bool]]
     webhooks: TtlCache = field(default_factory=lambda: TtlCache(ttl_s=WEBHOOKS_TTL_S,
                                                                 max_entries=1))
     worker: DeliveryWorker | None = None
@@ -73,9 +74,10 @@ def matching_webhooks(ctx: Context, *, token: str, level: str) -> list[dict]:
     return [h for h in hooks if store.wants(h, token=token, level=level)]
 
 
-def write_alerts(ctx: Context, events: Sequence[CloudEvent]) -> list[int]:
-    """Publish, store and queue the deliveries of `events`; for each, the deliveries queued."""
-    ids = [f"{event.source}#{event.id}" for event in events]
+def write_alerts(ctx: Context, events: Sequence[CloudEvent]) -> list[tuple[int, bool]]:
+    """Publish, store and queue the deliveries of `events`; for each, the deliveries queued
+    and whether it was stored before (a redelivery: the runtime counts it a duplicate)."""
+    ids = [joined(event.source, event.id) for event in events]
     messages = [alert_message(event) for event in events]
     for event, entry in zip(events, stream.publish_many(ctx.redis, list(zip(ids, messages)))):
         if entry is not None:
@@ -83,14 +85,17 @@ def write_alerts(ctx: Context, events: Sequence[CloudEvent]) -> list[int]:
     hooks = [matching_webhooks(ctx, token=event.data["token"], level=event.data["level"])
              for event in events]
     with ctx.db() as conn:  # the record GET /v1/alerts reads, once the stream has moved on
-        alerts.insert_alerts(conn, [(event.data, event.source, event.id) for event in events])
-        return [store.queue_deliveries(conn, [h["id"] for h in wanted], alert_id, message)
-                for wanted, alert_id, message in zip(hooks, ids, messages)]
+        stored = alerts.insert_alerts(conn, [(event.data, event.source, event.id)
+                                             for event in events])
+        return [(store.queue_deliveries(conn, [h["id"] for h in wanted], alert_id, message),
+                 not new) for wanted, alert_id, message, new in zip(hooks, ids, messages, stored)]
 
 
 def handle_alert(event: CloudEvent, ctx: Context) -> None:
     local = ctx.local(start)
-    queued = local.writer.write(event)
+    queued, before = local.writer.write(event)
+    if before:  # its row is the last of its effects: this delivery found all of them done
+        answered_by_outbox.set(True)
     running = local.worker  # the one the entry point started, if any
     if queued and running is not None:
         running.wake()

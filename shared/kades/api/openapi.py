@@ -14,8 +14,9 @@ from typing import Any, Callable
 
 import fastjsonschema
 import yaml
-from jsonschema import Draft202012Validator, FormatChecker, ValidationError, validators
+from jsonschema import Draft202012Validator, FormatChecker
 
+from kades.ecmapattern import with_ecma_patterns
 from kades.errors import BadRequestError, Problem
 from kades.storage.repository import decode_cursor
 
@@ -73,23 +74,8 @@ FORMAT_PROBLEMS = {"date-time": "not an RFC 3339 time with a time zone (e.g. 202
 _CHECKER = FormatChecker(formats=())
 for _name, _check in FORMATS.items():
     _CHECKER.checks(_name)(_check)
-# A pattern's `$` is the end of the string, as in ECMA 262 and fastjsonschema (which writes
-# it \Z), not Python's "or before a final newline": jsonschema's own took "<mint>\n", and
-# the fast path's refusal named no field.
-_DOLLAR = re.compile(r"(?<!\\)\$")
-
-
-@functools.cache
-def _ecma_pattern(pattern: str) -> re.Pattern:
-    return re.compile(_DOLLAR.sub(r"\\Z", pattern))
-
-
-def _pattern(validator, pattern: str, instance: Any, schema: dict):
-    if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-_FullValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+# its `pattern`s read as fastjsonschema reads them (kades.ecmapattern)
+_FullValidator = with_ecma_patterns(Draft202012Validator)
 
 
 @dataclass(frozen=True)

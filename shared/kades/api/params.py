@@ -34,7 +34,7 @@ def read_json(request: flask.Request):
     raw = request.stream.read(MAX_BODY_BYTES + 1)  # bounded: a chunked body has no length
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body over {MAX_BODY_BYTES} bytes")
-    if raw and not is_json_type(request.mimetype):
+    if raw and not _json_media(request.mimetype):
         raise UnsupportedMediaType("send the body as application/json", [Problem(
             "Content-Type", f"{request.mimetype or 'none'}; this route takes application/json")])
     try:
@@ -47,8 +47,9 @@ def read_json(request: flask.Request):
     return body
 
 
-def is_json_type(mimetype: str) -> bool:
-    """application/json, or a JSON structured syntax (RFC 6839: application/problem+json)."""
+def _json_media(mimetype: str) -> bool:
+    """application/json, or a JSON structured syntax (RFC 6839: application/problem+json);
+    not an absent type, which a CloudEvent's data may have (envelope.is_json_type)."""
     kind, _, subtype = mimetype.partition("/")
     return kind == "application" and (subtype == "json" or subtype.endswith("+json"))
 

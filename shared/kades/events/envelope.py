@@ -356,7 +356,9 @@ def to_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
     for name, value in event.attributes.items():
         if name == "datacontenttype":
             continue
-        headers[f"ce-{name}"] = urllib.parse.quote(value, safe=" !#$&'()*+,/:;=?@[]^_`{|}~-.")
+        # HTTP binding §3.1.3.2: printable ASCII as it is, but space, '"' and '%' encoded (a
+        # leading or trailing space was lost: HTTP trims header values, and httpx refused one)
+        headers[f"ce-{name}"] = urllib.parse.quote(value, safe="!#$&'()*+,/:;=?@[]^_`{|}~-.")
     if event.has_data:
         headers["content-type"] = event.attributes.get("datacontenttype", "application/json")
     return headers, _data_bytes(event)

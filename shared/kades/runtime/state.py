@@ -149,7 +149,8 @@ def has_effects(result) -> bool:
     return result is not None and result != {}
 
 
-# Set when an update was answered by the outbox of an earlier attempt of its event: for a
+# Set when an update was answered by the outbox of an earlier attempt of its event (or an
+# idempotent handler found every effect of its event done, as alert-dispatch does): for a
 # function that takes no claim, the delivery is a duplicate (kades.runtime.endpoint counts it).
 answered_by_outbox: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "answered_by_outbox", default=False)

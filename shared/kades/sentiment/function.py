@@ -25,7 +25,7 @@ import redis
 
 from kades.errors import BadRequestError, Problem
 from kades.events.catalogue import (ANOMALY_DETECTED, PING, SENTIMENT_SCORED, SOCIAL_POSTS,
-                                    derived_id, new_event)
+                                    derived_id, joined, new_event)
 from kades.events.chunking import per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.keys import (SENTIMENT_AUTHORS_1H, SENTIMENT_AUTHORS_5M, SENTIMENT_DIRECTORY,
@@ -218,7 +218,7 @@ def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
         groups = score_posts(event.data["posts"], directory)
     if not groups:
         return None
-    states, anomalies = analyse_batch(client, groups, f"{event.source}#{event.id}",
+    states, anomalies = analyse_batch(client, groups, joined(event.source, event.id),
                                       store=local.states, buffer=ReorderBuffer.from_settings(ctx.settings),
                                       now_s=now,
                                       outbox=outbox_key(ctx.name, event.source, event.id))

@@ -20,20 +20,26 @@ def insert_alert(conn: psycopg.Connection, data: dict[str, Any], *, event_source
                  event_id: str) -> bool:
     """Store one alert (the data of an `ai.kades.alert.issued.v1` event); False when stored
     before."""
-    return insert_alerts(conn, [(data, event_source, event_id)]) == 1
+    return insert_alerts(conn, [(data, event_source, event_id)]) == [True]
 
 
-def insert_alerts(conn: psycopg.Connection, alerts: list[tuple[dict[str, Any], str, str]]) -> int:
-    """Store alerts given as (data, event source, event id), in one round trip; how many
-    were not stored before."""
+def insert_alerts(conn: psycopg.Connection,
+                  alerts: list[tuple[dict[str, Any], str, str]]) -> list[bool]:
+    """Store alerts given as (data, event source, event id), in one round trip; for each,
+    whether it was stored now (False: stored before, by an earlier delivery of its event)."""
+    rows = [(datetime.fromisoformat(data["time"]), data["token"], data["kind"], data["level"],
+             data["score"], Jsonb(data), event_source, event_id)
+            for data, event_source, event_id in alerts]
+    if not rows:
+        return []
     with conn.cursor() as cur:
-        cur.executemany(
+        stored = {tuple(row) for row in cur.execute(
             "INSERT INTO alerts (time, token, kind, level, score, data, event_source, event_id)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(datetime.fromisoformat(data["time"]), data["token"], data["kind"], data["level"],
-              data["score"], Jsonb(data), event_source, event_id)
-             for data, event_source, event_id in alerts])
-        return cur.rowcount
+            " SELECT * FROM unnest(%s::timestamptz[], %s::text[], %s::text[], %s::text[],"
+            " %s::float8[], %s::jsonb[], %s::text[], %s::text[])"
+            " ON CONFLICT DO NOTHING RETURNING event_source, event_id",
+            [list(column) for column in zip(*rows)]).fetchall()}
+    return [(event_source, event_id) in stored for _, event_source, event_id in alerts]
 
 
 def recent_alerts(conn: psycopg.Connection, *, token: str | None = None,
