@@ -143,3 +143,71 @@ def test_a_pump_fun_buy_that_fills_the_curve_marks_it_complete():
     assert (swap["pool"], swap["side"], swap["quote_amount"]) == (curve, "buy", 85 * 10**9)
     (state,) = records["pool_states"]
     assert state["pool"] == curve and state["complete"] is True
+
+
+def _trade_event_log(mint: str, *, sol: int, is_buy: bool) -> str:
+    """A `Program data:` line holding an Anchor `TradeEvent` (pump.fun's layout)."""
+    import base64
+    import struct
+
+    from kades.solana.base58 import b58decode
+    key = b58decode(mint)[-32:].rjust(32, b"\0")  # 32 bytes, as a public key is
+    event = (p.TRADE_EVENT + key + struct.pack("<QQ", sol, 10**12)
+             + (b"\x01" if is_buy else b"\x00") + b58decode(TRADER)[-32:].rjust(32, b"\0")
+             + struct.pack("<qQQ", 1_700_000_000, 10**11, 10**15))
+    return f"Program data: {base64.b64encode(event).decode()}"
+
+
+def test_another_programs_trade_event_is_not_read_as_pump_funs():
+    """Raydium LaunchLab and Moonshot log an Anchor `TradeEvent` too, with pump.fun's
+    discriminator: read as pump.fun's, a LaunchLab buy was also a pump.fun sell of 793,100
+    SOL. Only what pump.fun logs while it runs is pump.fun's."""
+    keys = [TRADER, "LaunchAuth", "Global", "Platform", "LaunchPool", "AtaX", "AtaSol", "BaseVault", "QuoteVault",
+            X, p.WSOL, p.RAYDIUM_LAUNCHLAB]
+    ix = {"programIdIndex": 11, "accounts": list(range(11)), "data": anchor("buy_exact_in")}
+    tx = transaction(keys, [ix], [(5, TRADER, X, 0, 250), (6, TRADER, p.WSOL, 1000, 900),
+                                  (7, "LaunchAuth", X, 10_000, 9_750), (8, "LaunchAuth", p.WSOL, 50, 150)])
+    tx["meta"]["logMessages"] = [f"Program {p.RAYDIUM_LAUNCHLAB} invoke [1]",
+                                 "Program log: Instruction: BuyExactIn",
+                                 _trade_event_log(X, sol=793_100 * 10**9, is_buy=False),
+                                 f"Program {p.RAYDIUM_LAUNCHLAB} success"]
+    records, _ = normalise_transaction(tx)
+    assert [swap["program"] for swap in records["swaps"]] == ["raydium_launchlab"]
+    # logged by pump.fun (invoked by a bot's program): read, as before
+    assert [e.sol_amount for e in p.pump_events([], [
+        "Program Bot1111111111111111111111111111111111111 invoke [1]",
+        f"Program {p.PUMP_FUN} invoke [2]", _trade_event_log(X, sol=5, is_buy=True),
+        f"Program {p.PUMP_FUN} success", _trade_event_log(X, sol=7, is_buy=True),
+        "Program Bot1111111111111111111111111111111111111 success"])] == [5]
+
+
+def test_token_balances_without_owner_stand_for_themselves_and_an_owner_change_moves():
+    """`owner` is optional in the RPC's token balances (blocks before it was added): every such
+    account was lumped under one owner "", no address, and a replay holding one stopped. An
+    account whose owner changed (SPL SetAuthority, a drainer's way) moved nothing."""
+    keys = [TRADER, "Acct1", "Acct2", "Acct3"]
+    tx = transaction(keys, [], [(1, TRADER, X, 0, 0)])
+    tx["meta"]["preTokenBalances"] = [
+        {"accountIndex": 1, "mint": X, "uiTokenAmount": {"amount": "500", "decimals": 6}},
+        {"accountIndex": 2, "mint": X, "uiTokenAmount": {"amount": "0", "decimals": 6}},
+        {"accountIndex": 3, "owner": "Victim", "mint": X, "uiTokenAmount": {"amount": "70", "decimals": 6}}]
+    tx["meta"]["postTokenBalances"] = [
+        {"accountIndex": 1, "mint": X, "uiTokenAmount": {"amount": "200", "decimals": 6}},
+        {"accountIndex": 2, "mint": X, "uiTokenAmount": {"amount": "300", "decimals": 6}},
+        {"accountIndex": 3, "owner": "Drainer", "mint": X, "uiTokenAmount": {"amount": "70", "decimals": 6}}]
+    from kades.solana.transaction import TransactionView
+    assert TransactionView(tx).owner_deltas() == {("Acct1", X): -300, ("Acct2", X): 300,
+                                                  ("Victim", X): -70, ("Drainer", X): 70}
+    records, _ = normalise_transaction(tx)
+    assert {(t["source"], t["destination"], t["amount"]) for t in records["transfers"]} == {
+        ("Acct1", "Acct2", 300), ("Victim", "Drainer", 70)}
+
+
+def test_a_transaction_without_meta_is_unreadable_not_a_success():
+    import pytest
+
+    from kades.solana.transaction import MalformedTransaction
+    tx = transaction([TRADER, X], [], [])
+    tx["meta"] = None
+    with pytest.raises(MalformedTransaction, match="meta is null"):
+        normalise_transaction(tx)

@@ -29,6 +29,7 @@ class FakeNode(Quiet):
     tip = 0
     calls: list[str] = []
     throttled = False
+    unrooted = False
 
     def do_POST(self):
         request = json.loads(self.rfile.read(int(self.headers["content-length"])))
@@ -39,6 +40,12 @@ class FakeNode(Quiet):
             return
         if request["method"] == "getSlot":
             answer = {"result": FakeNode.tip}
+        elif request["method"] == "getBlocks":
+            first, last = request["params"][:2]
+            answer = {"result": [s for s in sorted(FakeNode.blocks) if first <= s <= last]}
+        elif FakeNode.unrooted and request["params"][0] not in FakeNode.blocks:
+            # a node's answer for a skipped slot above its root (agave's get_block)
+            answer = {"error": {"code": -32004, "message": "Block not available"}}
         else:
             slot = request["params"][0]
             if slot in FakeNode.blocks:
@@ -54,6 +61,7 @@ def node():
     block = {"blockTime": tx["blockTime"], "parentSlot": 99, "blockhash": "h",
              "transactions": [{"transaction": tx["transaction"], "meta": tx["meta"]}]}
     FakeNode.blocks, FakeNode.tip, FakeNode.calls, FakeNode.throttled = {100: block, 102: block}, 102, [], False
+    FakeNode.unrooted = False
     with serving(FakeNode) as url:
         yield url
 
@@ -70,6 +78,27 @@ def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn):
     again = []
     follow(rpc, again.append, start_slot=None, max_slots=1, store=redis_conn, sleep=lambda s: None)
     assert [e.data["slot"] for e in again] == [103]  # resumed after the last slot kept in Redis
+
+
+def test_a_skipped_slot_not_yet_rooted_is_passed_at_once(node, redis_conn):
+    """A node answers -32004 "not available" for a skipped slot until it is rooted: the
+    source waited at each (~13 s on mainnet); now getBlocks tells it that slot has no block.
+    The tip's own slot still waits: not available there means not yet."""
+    FakeNode.unrooted = True
+    rpc = SolanaRpc(node, backoff_s=0.0)
+    waits, sent = [], []
+    assert follow(rpc, sent.append, start_slot=100, max_slots=3, store=redis_conn,
+                  sleep=waits.append) == 3
+    assert [e.data["slot"] for e in sent] == [100, 102] and waits == []
+    FakeNode.tip = 103
+    FakeNode.blocks[104] = FakeNode.blocks[100]  # 103 not available yet, at the tip
+
+    def sleep(seconds):
+        waits.append(seconds)
+        FakeNode.tip = 104  # the next block came: 103 was skipped
+    assert follow(rpc, sent.append, start_slot=103, max_slots=2, store=redis_conn,
+                  sleep=sleep) == 2
+    assert [e.data["slot"] for e in sent][2:] == [104] and len(waits) == 1
 
 
 class AlwaysBusy(Quiet):

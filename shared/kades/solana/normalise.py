@@ -175,9 +175,13 @@ def normalise_transaction(tx: dict) -> tuple[dict[str, list], Counter]:
     deltas = _people_deltas(view, moves, owners)
     pool_owners = _amm_records(view, ixs, out, moves, owners, deltas)
     pumped = {launch["mint"] for launch in out["launches"]}
+    # LP mints of AMM pools are plumbing; their pool shows up as a liquidity "create". Their
+    # authority is a program's shared one, or the pool itself (PumpSwap: each pump.fun
+    # migration's LP mint was a "launch" by whoever's buy completed the curve)
+    pools = {record["pool"] for record in out["liquidity"] + out["pool_states"]} | pool_owners
     for mint, info in created.items():
-        # LP mints of AMM pools are plumbing; their pool shows up as a liquidity "create".
-        if mint not in pumped and info.get("mint_authority") not in p.SHARED_AUTHORITIES:
+        authority = info.get("mint_authority")
+        if mint not in pumped and authority not in p.SHARED_AUTHORITIES and authority not in pools:
             out["launches"].append({"signature": view.signature, "creator": view.fee_payer, **info})
     owner_transfers(view, curves | pool_owners, out, deltas)
     sol_transfers(view, ixs, out)

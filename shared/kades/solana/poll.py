@@ -36,16 +36,23 @@ def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | Non
     slot = start_slot if start_slot is not None else (int(resumed) + 1 if resumed else rpc.get_slot())
     handled = 0
     while max_slots is None or handled < max_slots:
-        if slot > rpc.get_slot():
+        tip = rpc.get_slot()
+        if slot > tip:
             sleep(POLL_S)
             continue
         try:
             block = rpc.get_block(slot)
         except RpcError as error:
-            if error.code in NOT_YET_CODES:
+            if error.code not in NOT_YET_CODES:
+                raise
+            # Below the tip, "not available" is also how a node answers for a slot that was
+            # skipped and not yet rooted (-32007 comes only once it is): ~13 s of waiting at
+            # every skipped slot, unless getBlocks says it has no block
+            if slot < tip and not rpc.has_block(slot):
+                block = None
+            else:
                 sleep(POLL_S)
                 continue
-            raise
         ahead = (block or {}).get("blockTime") or 0
         if isinstance(ahead, (int, float)) and ahead > clock() + MAX_FUTURE_S:
             log(logger, logging.WARNING, "solana-source: the block's time is ahead of this "

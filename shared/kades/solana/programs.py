@@ -185,15 +185,38 @@ def pump_events(instructions: list[Instruction], logs: list[str]) -> list[PumpTr
     if any(from_cpi):
         return [e for e in from_cpi if e]
     events = []
+    for payload in _data_logged_by(PUMP_FUN, logs, invoked=any(
+            ix.program == PUMP_FUN for ix in instructions)):
+        try:
+            event = decode_pump_event(base64.b64decode(payload))
+        except ValueError:
+            continue  # not base64: some other program's free text
+        if event:
+            events.append(event)
+    return events
+
+
+def _data_logged_by(program: str, logs: list[str], *, invoked: bool) -> list[str]:
+    """The payloads of the `Program data:` lines `program` logged: those logged while it was
+    the program running, by the logs' own invoke and success/failed lines. Other Anchor
+    programs log a `TradeEvent` too, with the same discriminator (Raydium LaunchLab,
+    Moonshot): read as pump.fun's, a LaunchLab buy was a sell of 793,100 SOL. Logs without
+    invoke lines (cut short by a recorder) are taken whole where `invoked` (the program is
+    among the transaction's instructions)."""
+    if not any(" invoke [" in line for line in logs):
+        return [line[len("Program data: "):] for line in logs
+                if invoked and line.startswith("Program data: ")]
+    running, found = [], []
     for line in logs:
         if line.startswith("Program data: "):
-            try:
-                event = decode_pump_event(base64.b64decode(line[len("Program data: "):]))
-            except ValueError:
-                continue  # not base64: some other program's free text
-            if event:
-                events.append(event)
-    return events
+            if running and running[-1] == program:
+                found.append(line[len("Program data: "):])
+        elif line.startswith("Program ") and " invoke [" in line:
+            running.append(line.split(" ", 2)[1])
+        elif line.startswith("Program ") and (line.endswith(" success") or " failed" in line):
+            if running and line.split(" ", 2)[1] == running[-1]:
+                running.pop()
+    return found
 
 
 def mint_authority_changes(ix: Instruction) -> dict | None:

@@ -58,6 +58,14 @@ class SolanaRpc:
             raise RpcError(0, f"getSlot answered {_excerpt(repr(slot))}, not a slot number")
         return slot
 
+    def has_block(self, slot: int) -> bool:
+        """Whether `slot`, at or below the node's tip at this commitment, has a block
+        (getBlocks lists the slots that do; a skipped slot is not among them)."""
+        slots = self.call("getBlocks", [slot, slot, {"commitment": self.commitment}])
+        if not isinstance(slots, list):
+            raise RpcError(0, f"getBlocks answered {_excerpt(repr(slots))}, not a list of slots")
+        return slot in slots
+
     def get_block(self, slot: int, *, encoding: str = "json") -> dict | None:
         """The block of `slot` (with `slot` added), or None for a slot without a block."""
         try:

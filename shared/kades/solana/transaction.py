@@ -36,6 +36,9 @@ class TokenBalance:
     decimals: int
     pre: int
     post: int
+    # who owned the account before, when another than `owner` (an SPL SetAuthority of the
+    # account's owner, a drainer's way): the pre amount is theirs (owner_deltas)
+    pre_owner: str | None = None
 
 
 _JSON_KINDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
@@ -63,7 +66,10 @@ class TransactionView:
                 transaction = decode_transaction(transaction)
             except WireError as error:
                 raise MalformedTransaction(str(error)) from None
-        self.meta = _shaped(tx["meta"] or {}, dict, "meta")
+        if tx["meta"] is None:  # the node kept no status: it may have failed, and no balances
+            raise MalformedTransaction("meta is null: whether it succeeded and what it moved "
+                                       "are unknown")
+        self.meta = _shaped(tx["meta"], dict, "meta")
         transaction = _shaped(transaction, dict, "transaction")
         try:
             self.message = _shaped(transaction["message"], dict, "transaction.message")
@@ -128,23 +134,35 @@ class TransactionView:
         return result
 
     def token_balances(self) -> list[TokenBalance]:
-        """Every token account seen before or after; a missing side counts as 0."""
+        """Every token account seen before or after; a missing side counts as 0. Its owner is
+        the later side's; where neither side names one (`owner` is optional: blocks before
+        it was added), the account itself stands for its owner: every such account lumped
+        under one owner "" made one wallet of them all, and "" is no address."""
         merged: dict[int, dict] = {}
-        for side in ("preTokenBalances", "postTokenBalances"):
-            for entry in self.meta.get(side) or []:
+        for side in ("pre", "post"):
+            for entry in self.meta.get(f"{side}TokenBalances") or []:
                 slot = merged.setdefault(entry["accountIndex"], {"pre": 0, "post": 0})
-                slot["pre" if side.startswith("pre") else "post"] = int(entry["uiTokenAmount"]["amount"])
-                slot.update(mint=entry["mint"], owner=entry.get("owner") or "",
-                            decimals=int(entry["uiTokenAmount"]["decimals"]))
-        return [TokenBalance(self.keys[index], b["owner"], b["mint"], b["decimals"], b["pre"], b["post"])
-                for index, b in sorted(merged.items())]
+                slot[side] = int(entry["uiTokenAmount"]["amount"])
+                slot[f"{side}_owner"] = entry.get("owner") or None
+                slot.update(mint=entry["mint"], decimals=int(entry["uiTokenAmount"]["decimals"]))
+        balances = []
+        for index, b in sorted(merged.items()):
+            account = self.keys[index]
+            owner = b.get("post_owner") or b.get("pre_owner") or account
+            before = b.get("pre_owner") or owner
+            balances.append(TokenBalance(account, owner, b["mint"], b["decimals"], b["pre"],
+                                         b["post"], None if before == owner else before))
+        return balances
 
     def owner_deltas(self) -> dict[tuple[str, str], int]:
-        """Per (owner, mint): post - pre summed over the owner's token accounts (0s dropped)."""
+        """Per (owner, mint): post - pre summed over the owner's token accounts (0s dropped);
+        an account that changed owners counts its pre amount against the owner before."""
         deltas: dict[tuple[str, str], int] = {}
         for balance in self.token_balances():
-            key = (balance.owner, balance.mint)
-            deltas[key] = deltas.get(key, 0) + balance.post - balance.pre
+            before = (balance.pre_owner or balance.owner, balance.mint)
+            after = (balance.owner, balance.mint)
+            deltas[before] = deltas.get(before, 0) - balance.pre
+            deltas[after] = deltas.get(after, 0) + balance.post
         return {key: value for key, value in deltas.items() if value}
 
     def decimals(self) -> dict[str, int]:
