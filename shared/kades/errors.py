@@ -58,9 +58,15 @@ class BadRequestError(KadesError, ValueError):
 
 
 class InvalidEventError(BadRequestError):
-    """A CloudEvent (or its data) breaks the spec or the KADES contract."""
+    """A CloudEvent (or its data) breaks the spec or the KADES contract. `read`: what could be
+    read of an event whose attributes are wrong (its attributes as strings and its data), so
+    that its data's problems are named in the same answer (kades.runtime.endpoint)."""
 
     code = "invalid_event"
+
+    def __init__(self, message: str, problems: list[Problem] | None = None, *, read=None):
+        super().__init__(message, problems)
+        self.read = read
 
 
 class TemporaryFailure(KadesError, RuntimeError):

@@ -98,6 +98,20 @@ def test_every_problem_is_listed_at_once(client_of):
     assert {"specversion", "time", "id", "data"} <= fields
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_an_events_data_problems_come_with_its_attributes_problems(client_of, mode):
+    """The data was checked only once the attributes had passed: a bad time hid a bad body
+    until the time was mended."""
+    headers, body = MODES[mode](data={"ticks": "no"})
+    if mode == "binary":
+        headers = {**headers, "ce-time": "yesterday"}
+    else:
+        body = json.dumps({**json.loads(body), "time": "yesterday"})
+    response = client_of("counter").post("/", headers=headers, data=body)
+    assert response.status_code == 400
+    assert {d["field"] for d in response.get_json()["errors"]} == {"time", "data.ticks"}
+
+
 def test_temporary_failure_is_503_and_the_retry_is_handled(client_of, redis_conn):
     client = client_of("counter")
     headers, body = binary(data=tick_data(source="fail-once"))

@@ -277,9 +277,10 @@ def from_binary(headers: Mapping[str, str], body: bytes, *,
                 problems.append(Problem("data", f"Content-Type is JSON but the body is not: {error}"))
         else:
             data = bytes(body)
+    event = CloudEvent({k: _as_string(v) for k, v in attrs.items()}, data, _has_data=bool(body))
     if problems:
-        raise InvalidEventError("invalid CloudEvent", problems)
-    return CloudEvent({k: _as_string(v) for k, v in attrs.items()}, data, _has_data=bool(body))
+        raise InvalidEventError("invalid CloudEvent", problems, read=event)
+    return event
 
 
 def from_structured(document: Any, prefix: str = "", *,
@@ -319,9 +320,10 @@ def from_structured(document: Any, prefix: str = "", *,
                     data = parse_json(data)
                 except (UnicodeDecodeError, ValueError) as error:
                     problems.append(Problem(prefix + "data_base64", f"JSON content type but not JSON: {error}"))
+    event = CloudEvent({k: _as_string(v) for k, v in attrs.items()}, data, _has_data=has_data)
     if problems:
-        raise InvalidEventError("invalid CloudEvent", problems)
-    return CloudEvent({k: _as_string(v) for k, v in attrs.items()}, data, _has_data=has_data)
+        raise InvalidEventError("invalid CloudEvent", problems, read=None if prefix else event)
+    return event
 
 
 def from_batch(document: Any, *,

@@ -198,7 +198,11 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
     """Decode, validate and handle every event of one request; map failures to statuses."""
     sink.trace_context.set(sink.trace_headers(headers))  # for what the handler sends on
     try:
-        events = decode(headers, body, specversions=function.specversions)
+        try:
+            events = decode(headers, body, specversions=function.specversions)
+        except InvalidEventError as error:  # its data's problems named in the same answer
+            error.problems += read_data_problems(function, error.read)
+            raise
         check_consumable(function, events, body=body)
         replies: list[CloudEvent] = []
         for event in events:
@@ -291,6 +295,15 @@ def check_consumable(function: Function, events: list[CloudEvent], *,
                         for p in data_problems(event, body=body))
     if problems:
         raise InvalidEventError("event rejected", problems)
+
+
+def read_data_problems(function: Function, read: CloudEvent | None) -> list[Problem]:
+    """The data problems of an event whose attributes were refused (`InvalidEventError.read`),
+    when its type is one this function consumes: a bad `ce-time` hid a bad body until the
+    time was mended."""
+    if read is None or read.get("type") not in function.consumes:
+        return []
+    return data_problems(read)
 
 
 def _holds_nul(data) -> bool:
