@@ -40,10 +40,9 @@ class PoolAction:
 def pool_vaults(view: TransactionView, ixs: list[Instruction]) -> tuple[dict, dict]:
     """(vault -> (pool, program id), vault -> positions of the pool instructions naming it)."""
     balances = {b.account: b for b in view.token_balances()}
-    # Owners whose every token account ends as it began relay what passes (a router's
-    # authority: Jupiter's, named in each hop it routes through a Whirlpool, was taken for a
-    # pool, JUP/SOL priced 19 times the real pool's); a pool's vaults move in its action
-    moved = {b.owner for b in balances.values() if b.pre != b.post}
+    # a pool's vaults move in its action; Jupiter's authority, named in each hop it routes
+    # through a Whirlpool, was taken for a pool (JUP/SOL priced 19 times the real pool's)
+    moved = view.owners_moved()
     vaults: dict[str, tuple[str, str]] = {}
     listed: dict[str, list[int]] = defaultdict(list)
     for position, ix in enumerate(ixs):

@@ -15,6 +15,7 @@ fee payer when it is someone else (a relayer or a router signed).
 from __future__ import annotations
 
 from collections import Counter
+from typing import NamedTuple
 
 from kades.events.catalogue import MAX_AMOUNT
 from kades.solana import programs as p
@@ -99,16 +100,23 @@ def leg_swaps(view: TransactionView, legs: list, deltas: dict, pool_owners: set[
     return result
 
 
-def route_venues(view: TransactionView, ixs: list[Instruction]) -> dict[str, str]:
-    """Pools of programs the normaliser does not know, called inside a route: owner -> program,
+class Venue(NamedTuple):
+    program: str
+    position: int  # the place in the transaction of the first instruction handed its account
+
+
+def route_venues(view: TransactionView, ixs: list[Instruction]) -> dict[str, Venue]:
+    """Pools of programs the normaliser does not know, called inside a route: owner -> venue,
     for the owners of the token accounts they were handed (never a signer's)."""
     owners = {b.account: b.owner for b in view.token_balances()}
-    venues: dict[str, str] = {}
-    for ix in ixs:
+    moved = view.owners_moved()  # not the router's own relaying authority
+    venues: dict[str, Venue] = {}
+    for position, ix in enumerate(ixs):
         if ix.inner and ix.program not in p.PLUMBING:
             for account in ix.accounts:
-                if account in owners and owners[account] not in view.signers:
-                    venues.setdefault(owners[account], ix.program)
+                owner = owners.get(account)
+                if owner is not None and owner not in view.signers and owner in moved:
+                    venues.setdefault(owner, Venue(ix.program, position))
     return venues
 
 
@@ -128,7 +136,7 @@ def _route_trader(view: TransactionView, people: dict) -> tuple[str, str, str] |
     return (trader, *traders[trader])
 
 
-def route_swap(view: TransactionView, legs: list, venues: dict[str, str], deltas: dict,
+def route_swap(view: TransactionView, legs: list, venues: dict[str, Venue], deltas: dict,
                pool_owners: set[str], aggregator: str) -> dict | None:
     """A router's transaction as one swap from the trader's side (None when no one trader)."""
     people = {(o, m): d for (o, m), d in deltas.items() if o not in pool_owners and o not in venues}
@@ -140,14 +148,20 @@ def route_swap(view: TransactionView, legs: list, venues: dict[str, str], deltas
     amount_in = -people[(trader, mint_in)] - fees
     if amount_in <= 0:
         return None
-    pools = [action.pool for action, _, _ in legs] + [v for v in venues if v not in pool_owners]
-    program = legs[0][0].program if legs else venues[pools[0]] if pools else aggregator
+    # The route's pools in the order they were crossed, known pools and venues alike: its first
+    # hop names the swap's pool and program (the last known pool named a TRUMP swap's a JUP/SOL
+    # pool, three hops on)
+    hops = sorted([(action.position, action.pool, action.program) for action, _, _ in legs]
+                  + [(venue.position, owner, venue.program) for owner, venue in venues.items()
+                     if owner not in pool_owners])
+    pools = [pool for _, pool, _ in hops]
+    program = hops[0][2] if hops else aggregator
     record = swap_record(view, trader, program, pools[0] if pools else "", mint_in, mint_out, amount_in,
                          people[(trader, mint_out)])
     net = Counter()
     for action, _, _ in legs:
         net.update({m: action.delta[m] for m in (mint_in, mint_out)})
-    if len(pools) == len(legs) and 0 < -net[mint_out] != record["amount_out"]:  # known pools: what they gave
+    if len(hops) == len(legs) and 0 < -net[mint_out] != record["amount_out"]:  # known pools: what they gave
         record["pool_amount_out"] = -net[mint_out]
     record.update(route=pools, aggregator=aggregator)
     return record

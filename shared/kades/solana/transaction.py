@@ -154,6 +154,11 @@ class TransactionView:
                                          b["post"], None if before == owner else before))
         return balances
 
+    def owners_moved(self) -> set[str]:
+        """Owners with a token account whose balance changed. The others relay what passes
+        through them (a router's authority, named in each hop it routes), so they are no pool."""
+        return {b.owner for b in self.token_balances() if b.pre != b.post}
+
     def owner_deltas(self) -> dict[tuple[str, str], int]:
         """Per (owner, mint): post - pre summed over the owner's token accounts (0s dropped);
         an account that changed owners counts its pre amount against the owner before."""
