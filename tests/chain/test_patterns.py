@@ -123,3 +123,33 @@ def test_the_alert_memory_forgets_what_cooled_down_and_keeps_what_did_not():
     assert not alert_once(alerted, "dist:w999", 999 * 60.0 + 10, cooldown_s=600.0)
     assert not alert_once(alerted, "dist:w990", 999 * 60.0 + 10, cooldown_s=600.0)
     assert alert_once(alerted, "dist:w989", 999 * 60.0 + 10, cooldown_s=600.0)
+
+
+def test_a_swap_between_two_quote_mints_is_no_tokens():
+    """SOL/USDC: the base is USDC (the quote preferred is SOL). As USDC's, market makers'
+    SOL/USDC trades were wash trading, four in a slot a sniper bundle, a large one a whale."""
+    from kades.chain.blockview import token_records
+    from kades.solana.programs import USDC, WSOL
+    swap = {"base_mint": USDC, "quote_mint": WSOL, "trader": "T", "signature": "s"}
+    meme = {**swap, "base_mint": "Meme1111111111111111111111111111111111111111"}
+    block = {"swaps": [swap, meme], "transfers": [{"mint": USDC}], "launches": [{"mint": WSOL}]}
+    assert list(token_records(block)) == [meme["base_mint"]]
+
+
+def test_a_token_met_mid_life_has_no_snipers_and_its_holdings_weigh_nothing_unknown():
+    """The first trade of a token first seen mid-life is no launch (four ordinary buys in one
+    slot were a bundle), and without a known supply the holdings seen are not it (a Raydium
+    launch's first buyer held "100 %" and made it risky)."""
+    state = TokenState()
+    state.first_trade = {"time_s": 0.0, "slot": 1}
+    state.early_buys = [EarlyBuy(0.0, f"B{k}", 40, 10**9, f"s{k}", 1) for k in range(4)]
+    assert SNIPERS.find(state, "TOKEN", funders={}, time_s=6.0, slot=15) == []
+    unknown = launched(supply=None, mint_authority="DEV")
+    unknown.holders = {"RETAIL": 500}
+    (alert,) = LAUNCH.find(unknown, "TOKEN", creator_launches=3, time_s=10.0, slot=2)
+    assert set(alert["evidence"]["factors"]) == {"mint_authority", "serial_creator"}
+    bundled = launched(supply=None)
+    bundled.first_trade = {"time_s": 0.0, "slot": 1}
+    bundled.early_buys = state.early_buys
+    (alert,) = SNIPERS.find(bundled, "TOKEN", funders={}, time_s=6.0, slot=15)
+    assert alert["evidence"]["bundles"] == {"1": ["B0", "B1", "B2", "B3"]}

@@ -110,8 +110,12 @@ def busy_blocks(count: int, mints: int, swaps: int) -> list[dict]:
                 "amount_in": quote if buy else base, "amount_out": base if buy else quote,
                 "decimals_in": 9 if buy else 6, "decimals_out": 6 if buy else 9,
                 "base_amount": base, "quote_amount": quote, "tx_index": m * swaps + k}
+    def pool(m: int) -> dict:  # its pool, so that whale-detection has a supply to weigh against
+        return {"signature": f"p{m}", "pool": f"Pool{m}", "base_mint": f"B{m}", "quote_mint": WSOL,
+                "base_reserve": 10**13, "quote_reserve": 10**12, "base_decimals": 6,
+                "quote_decimals": 9, "tx_index": 10**6 + m}
     return [{"slot": 5000 + i, "block_time": "2024-06-01T00:00:00Z", "liquidity": [], "launches": [],
-             "pool_states": [], "transfers": [],
+             "pool_states": [pool(m) for m in range(mints)], "transfers": [],
              "swaps": [swap(i, m, k) for m in range(mints) for k in range(swaps)]} for i in range(count)]
 
 

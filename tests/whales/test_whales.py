@@ -78,9 +78,35 @@ def test_an_airdrop_to_thousands_names_fifty_recipients_and_counts_them_all():
     from kades.chain.rows import Transfer
     from kades.whales.detectors import Distribution
     state = WhaleState(supply=10**12)
-    state.sends = [Transfer(1.0, "AIRDROPPER", f"Wallet{n:05d}" + "x" * 80, 10**6, f"sig{n}", 1)
+    state.sends = [Transfer(1.0, "AIRDROPPER", f"Wallet{n:05d}" + "x" * 80, 10**8, f"sig{n}", 1)
                    for n in range(3000)]
     (found,) = Distribution().find(state, "TOKEN", time_s=2.0, slot=2)
     assert found["evidence"]["recipient_count"] == 3000
     assert len(found["evidence"]["recipients"]) == EVIDENCE_ITEMS
     assert len(json.dumps(found)) < 20_000
+
+
+def test_without_a_known_supply_a_pools_tokens_are_no_supply():
+    """A $2,100 JUP buy was 2.8 % of a Whirlpool's JUP (and 0.00004 % of JUP): a whale. Without
+    any pool, the holdings seen were the supply (a $2,500 swap 4.9e9 of it)."""
+    from kades.whales.detectors import Accumulation, Distribution
+    pooled = WhaleState(pool=[10**13, 10**15])  # a deep pool: the swap moves 0.1 % of its quote
+    assert WhaleMovement().find(pooled, "TOKEN", swap(12.0, 3 * 10**11), time_s=0.0, slot=1) == []
+    known = WhaleState(pool=[10**13, 10**15], supply=10**13)
+    (alert,) = WhaleMovement().find(known, "TOKEN", swap(12.0, 3 * 10**11), time_s=0.0, slot=1)
+    assert set(alert["evidence"]["reasons"]) == {"supply_share"}
+    nothing = WhaleState(holders={"W": 10**6})
+    assert nothing.supply_of() is None
+    assert Accumulation().find(nothing, "TOKEN", funders={}, time_s=0.0, slot=1) == []
+    assert Distribution().find(nothing, "TOKEN", time_s=0.0, slot=1) == []
+
+
+def test_a_fan_out_of_a_speck_of_the_supply_is_no_distribution():
+    from kades.chain.rows import Transfer
+    from kades.whales.detectors import Distribution
+    state = WhaleState(supply=10**12)
+    state.sends = [Transfer(1.0, "GIVER", f"W{n}", 3 * 10**6, f"sig{n}", 1) for n in range(5)]
+    assert Distribution().find(state, "TOKEN", time_s=2.0, slot=2) == []
+    state.sends = [Transfer(1.0, "GIVER", f"W{n}", 2 * 10**10, f"sig{n}", 1) for n in range(5)]
+    (found,) = Distribution().find(state, "TOKEN", time_s=2.0, slot=2)
+    assert found["evidence"]["recipient_count"] == 5

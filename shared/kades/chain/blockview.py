@@ -34,15 +34,20 @@ def pool_observations(block: dict, time_s: float) -> dict[str, list[dict]]:
 
 
 def token_records(block: dict) -> dict[str, dict[str, list]]:
-    """Per token (never a quote mint): its swaps, token transfers and launch records."""
+    """Per token (never a quote mint): its swaps, token transfers and launch records. A swap
+    between two quote mints (SOL/USDC, the base the less preferred quote) is no token's: as
+    USDC's, market makers' SOL/USDC trades were wash trading, four swaps in a slot a sniper
+    bundle, a $3,000 one a whale."""
     tokens: dict[str, dict[str, list]] = defaultdict(lambda: {"swaps": [], "transfers": [], "launches": []})
     for swap in block.get("swaps", []):
-        tokens[swap["base_mint"]]["swaps"].append(swap)
+        if swap["base_mint"] not in QUOTE_MINTS:
+            tokens[swap["base_mint"]]["swaps"].append(swap)
     for transfer in block.get("transfers", []):
         if transfer["mint"] not in QUOTE_MINTS:
             tokens[transfer["mint"]]["transfers"].append(transfer)
     for launch in block.get("launches", []):
-        tokens[launch["mint"]]["launches"].append(launch)
+        if launch["mint"] not in QUOTE_MINTS:
+            tokens[launch["mint"]]["launches"].append(launch)
     return dict(tokens)
 
 

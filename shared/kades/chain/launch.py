@@ -15,7 +15,7 @@ from typing import Mapping
 
 from kades.chain.anomaly import EVIDENCE_ITEMS, make_anomaly, ramp
 from kades.chain.detector import ChainDetector, setting
-from kades.chain.state import PUMP_FUN_SUPPLY, TokenState
+from kades.chain.state import TokenState
 
 LAUNCH_DETECTOR = "chain.launch_risk"
 SNIPER_DETECTOR = "chain.snipers"
@@ -57,18 +57,21 @@ class LaunchRisk(ChainDetector):
         launch = state.launch
         if not launch or time_s - launch["time_s"] > self.window_s:
             return []
-        supply = launch.get("supply") or max(1, sum(b for b in state.holders.values() if b > 0))
+        supply = launch.get("supply")
         factors = {}
         if launch.get("mint_authority"):
             factors["mint_authority"] = launch["mint_authority"]
         if launch.get("freeze_authority"):
             factors["freeze_authority"] = launch["freeze_authority"]
-        top = top_holders(state, 10)
+        # Holdings weighed only against a known supply (pump.fun's): the holdings seen are not
+        # it (the pool's tokens and what was minted are unseen), and a first buyer of a
+        # Raydium launch held "100 %" of them
+        top = top_holders(state, 10) if supply else []
         if top and top[0][1] / supply >= self.top1_share:
             factors["top1_holder"] = {"wallet": top[0][0], "share": round(top[0][1] / supply, 6)}
         if top and sum(b for _, b in top) / supply >= self.top10_share:
             factors["top10_holders"] = {"share": round(sum(b for _, b in top) / supply, 6)}
-        creator_share = state.holders.get(launch.get("creator"), 0) / supply
+        creator_share = state.holders.get(launch.get("creator"), 0) / supply if supply else 0.0
         if creator_share >= self.top1_share / 2:
             factors["creator_holds"] = {"wallet": launch.get("creator"), "share": round(creator_share, 6)}
         if creator_launches >= self.creator_launches:
@@ -112,7 +115,10 @@ class Snipers(ChainDetector):
     def find(self, state: TokenState, token: str, *, funders: Mapping[str, str], time_s: float,
              slot: int) -> list[dict]:
         first = state.first_trade
-        if not first or state.alerted.get("snipers") or time_s - first["time_s"] <= self.window_s:
+        # only from a launch seen: the first trade of a token met mid-life is no launch (four
+        # ordinary buys in one slot of a months-old token were a "bundle")
+        if (not first or not state.launch or state.alerted.get("snipers")
+                or time_s - first["time_s"] <= self.window_s):
             return []
         reference_s = min(first["time_s"], (state.launch or {}).get("time_s", first["time_s"]))
         early = [b for b in state.early_buys if b.time_s - reference_s <= self.window_s]
@@ -124,9 +130,9 @@ class Snipers(ChainDetector):
         buyers = sorted({b.wallet for b in early} - {creator})
         insiders = sorted(w for w in buyers if creator and funders.get(w) == creator)
         state.alerted["snipers"] = time_s
-        supply = (state.launch or {}).get("supply") or PUMP_FUN_SUPPLY
+        supply = state.launch.get("supply")  # unknown: not pump.fun's (146.8 % of it, once)
         sniped = sum(b.base for b in early if b.wallet != creator)
-        share = sniped / supply
+        share = sniped / supply if supply else 0.0
         if not (bundles or insiders or (len(buyers) >= 3 and share >= self.supply_share / 2)):
             return []
         return [make_anomaly(

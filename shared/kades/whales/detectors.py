@@ -73,7 +73,9 @@ class WhaleMovement(ChainDetector):
         if (usd < self.min_usd) if usd is not None else (quote_ui < self.min_quote):
             return []
         pool_quote = state.pool_quote
-        supply_share = swap["base_amount"] / state.supply_of()
+        # against the supply only where it is known: a pool's tokens are not the supply (a
+        # $2,100 JUP buy was 2.8 % of a Whirlpool's JUP and 0.00004 % of JUP)
+        supply_share = swap["base_amount"] / state.supply if state.supply else 0.0
         liquidity_share = swap["quote_amount"] / pool_quote if pool_quote else 0.0
         history = quote_ui / usual if usual else None
         reasons = {k: v for k, v in {
@@ -112,6 +114,8 @@ class Accumulation(ChainDetector):
         for trade in state.trades:
             clusters.setdefault(funders.get(trade.wallet, trade.wallet), []).append(trade)
         supply, found = state.supply_of(), []
+        if supply is None:  # nothing to weigh a net gain against
+            return found
         flows = _transfer_flows(state.sends)
         for cluster, trades in clusters.items():
             buys = [tr for tr in trades if tr.side > 0]
@@ -160,6 +164,8 @@ class Distribution(ChainDetector):
 
     def find(self, state: WhaleState, token: str, *, time_s: float, slot: int) -> list[dict]:
         supply, found = state.supply_of(), []
+        if supply is None:  # nothing to weigh what moved against
+            return found
         fan_out: dict[str, list[Transfer]] = {}
         received: dict[str, int] = {}
         for send in state.sends:
@@ -181,11 +187,13 @@ class Distribution(ChainDetector):
             # (a wash wallet selling what a partner just handed it is not distributing).
             inflow = bought.get(wallet, 0) + received.get(wallet, 0)
             sold_share = (sum(s.base for s in sold) - inflow) / supply
-            if len(recipients) < self.recipients and not (len(sold) >= 3 and sold_share >= self.supply_share):
+            moved = sum(s.amount for s in sends) + sum(s.base for s in sold)
+            # a fan-out of `supply_share` or more: five airdrops of 0.0003 % each were one
+            fanned = len(recipients) >= self.recipients and moved >= self.supply_share * supply
+            if not fanned and not (len(sold) >= 3 and sold_share >= self.supply_share):
                 continue
             if not alert_once(state.alerted, f"dist:{wallet}", time_s, cooldown_s=self.alert_cooldown_s):
                 continue
-            moved = sum(s.amount for s in sends) + sum(s.base for s in sold)
             rows = sends + sold
             found.append(make_anomaly(
                 token=token, kind=self.kind, detector=self.name, time_s=time_s,

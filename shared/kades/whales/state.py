@@ -5,8 +5,8 @@ keys the detectors do not own (the reorder buffer) stay in the document beside t
 
 >>> import json
 >>> state = WhaleState(holders={"A": 300, "B": -20}, pool=[700, 5])
->>> state.supply_of(), WhaleState(supply=10**15).supply_of()
-(1000, 1000000000000000)
+>>> state.supply_of(), WhaleState(supply=10**15).supply_of(), WhaleState(holders={"A": 9}).supply_of()
+(1000, 1000000000000000, None)
 >>> WhaleState.from_state(json.loads(json.dumps(state.to_state()))) == state
 True
 """
@@ -42,12 +42,15 @@ class WhaleState:
     def to_state(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def supply_of(self) -> int:
-        """Known supply, else what we can see: the pool's tokens plus every positive holding."""
+    def supply_of(self) -> int | None:
+        """Known supply, else what we can see: the pool's tokens plus every positive holding;
+        None without a pool (a token first met mid-life through a venue the normaliser does
+        not read): its holdings seen were the "supply", and a $2,500 swap 4.9e9 of it."""
         if self.supply:
             return self.supply
-        seen = sum(b for b in self.holders.values() if b > 0) + (self.pool or [0, 0])[0]
-        return max(seen, 1)
+        if not self.pool or self.pool[0] <= 0:
+            return None
+        return self.pool[0] + sum(b for b in self.holders.values() if b > 0)
 
     @property
     def pool_quote(self) -> int:
