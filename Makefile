@@ -77,11 +77,13 @@ REGISTRY ?= localhost:5000
 TAG      ?= dev
 DOCKER   ?= docker
 FUNCTION_NAMES = $(patsubst functions/%/func.yaml,%,$(wildcard functions/*/func.yaml))
-# kubectl from Debian's kubernetes-client package when it is missing (`kubectl kustomize`
-# needs no cluster).
-ENSURE_KUBECTL = command -v kubectl >/dev/null || { \
-	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && \
-	$$SUDO apt-get install -y -qq kubernetes-client; }
+# kubectl 1.27 or newer: the kustomizations use `labels`, `components` and `patches` with
+# targets, which older kubectl's embedded kustomize refuses (Debian 12's kubernetes-client
+# is 1.20); no package registry here has a newer one, so a missing or old kubectl is named.
+ENSURE_KUBECTL = kubectl version --client -o json 2>/dev/null | $(PY) -c 'import json, sys; \
+	v = json.load(sys.stdin)["clientVersion"]; \
+	sys.exit(0 if (int(v["major"]), int(v["minor"].rstrip("+"))) >= (1, 27) else 1)' || { \
+	echo "make deploy needs kubectl >= 1.27 (https://kubernetes.io/docs/tasks/tools/)" >&2; exit 1; }
 
 .PHONY: manifests deploy images
 
@@ -93,7 +95,7 @@ deploy: setup  ## apply knative/overlays/$(OVERLAY) (dev|prod) to the current ku
 	@$(ENSURE_KUBECTL)
 	kubectl -n kades delete job kades-migrate --ignore-not-found
 	kubectl apply -k knative/overlays/$(OVERLAY)
-	kubectl -n kades wait --for=condition=complete job/kades-migrate --timeout=300s
+	kubectl -n kades wait --for=condition=complete job/kades-migrate --timeout=900s
 
 images:  ## build $(REGISTRY)/kades/<function>:$(TAG) for every function; PUSH=1 pushes them
 	@for f in $(FUNCTION_NAMES); do \

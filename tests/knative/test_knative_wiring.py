@@ -157,6 +157,10 @@ def test_every_job_runs_a_kades_command_that_exists(rendered, overlay):
     commands = [container["command"] for job in jobs
                 for container in job["spec"]["template"]["spec"]["containers"]
                 if container["command"][0] == "kades"]
-    assert ["kades", "migrate"] in commands and ["kades", "retention", "--keep-days", "90"] in \
-        commands
+    assert ["kades", "migrate", "--wait-s", "600"] in commands and [
+        "kades", "retention", "--keep-days", "90"] in commands
     assert all(command[1] in COMMANDS for command in commands), commands
+    from kades.storage.migrate import main_migrate  # its options exist: --help exits 0
+    with pytest.raises(SystemExit) as done:
+        main_migrate(["--wait-s", "600", "--help"])
+    assert done.value.code == 0

@@ -241,3 +241,34 @@ def test_main_migrate_says_when_the_database_is_away(capsys):
     url = "postgresql://kades@127.0.0.1:1/kades?connect_timeout=1"
     assert migrations.main_migrate(["--database-url", url]) == 3  # a dependency is away
     assert "cannot reach the database" in capsys.readouterr().err
+
+
+def test_a_function_is_ready_only_once_its_migrations_are_applied(fresh_database_url,
+                                                                  monkeypatch):
+    """Applied with the functions, the migration Job may land minutes after them: a function
+    whose /ready ran SELECT 1 took events into missing tables (a 500 each, dead-lettered).
+    Knative routes nothing to a replica that is not ready."""
+    from kades.runtime.endpoint import probe_response
+    from kades.runtime.function import Context
+    from kades.settings import Settings
+    monkeypatch.setenv("KADES_DATABASE_URL", fresh_database_url)
+    ctx = Context("risk-scoring", Settings.from_env())
+    unmigrated = probe_response("/ready", ctx, uses_database=True)
+    assert unmigrated.status_code == 503
+    assert "not applied" in unmigrated.get_json()["checks"]["database"]
+    migrate(fresh_database_url)
+    assert probe_response("/ready", ctx, uses_database=True).status_code == 200
+
+
+def test_migrate_waits_for_a_database_that_is_not_up_yet():
+    """On a first install the migration Job starts beside the database: it exited 3 at once,
+    and the Job's backoff could outlast its retries."""
+    from kades.storage.migrate import wait_for
+    now, naps = [0.0], []
+
+    def sleep(seconds):
+        naps.append(seconds)
+        now[0] += seconds
+    with pytest.raises(psycopg.OperationalError):
+        wait_for("postgresql://kades@127.0.0.1:1/kades", 5.0, sleep=sleep, clock=lambda: now[0])
+    assert naps == [2.0, 2.0, 2.0]  # tried at 0, 2, 4 and 6 s: past the 5 s it waits

@@ -31,6 +31,7 @@ from kades.metrics import (DUPLICATES, EMITTED, EVENTS, HANDLER_SECONDS, IN_FLIG
 from kades.runtime import dedup, keep, oidc, sink
 from kades.runtime.function import ANY_TYPE, Context, Function, as_event_list
 from kades.runtime.state import OUTBOX_TTL_S, answered_by_outbox
+from kades.storage.migrate import schema_problem
 
 logger = logging.getLogger("kades.runtime")
 
@@ -95,9 +96,9 @@ def probe_response(path: str, ctx: Context, *, uses_database: bool) -> flask.Res
     if path == "/health":
         return json_response({"status": "ok", "function": ctx.name}, 200)
     if path == "/ready":
-        checks = {"redis": _check(lambda: ctx.redis.ping())}
+        checks = {"redis": _check(lambda: ctx.redis.ping() and None)}
         if uses_database:
-            checks["database"] = _check(lambda: _select_one(ctx))
+            checks["database"] = _check(lambda: _schema_ready(ctx))
         ready = all(v == "ok" for v in checks.values())
         response = json_response({"status": "ready" if ready else "unavailable",
                                   "checks": checks}, 200 if ready else 503)
@@ -110,17 +111,33 @@ def probe_response(path: str, ctx: Context, *, uses_database: bool) -> flask.Res
     return None
 
 
-def _select_one(ctx: Context) -> None:
+def _schema_ready(ctx: Context) -> str | None:
+    """The database reachable and migrated: Knative routes nothing to a replica until then.
+    Applied with the functions, the migration Job may land minutes after them, and each
+    event meanwhile met missing tables (a 500) until it was dead-lettered. Once migrated, a
+    process asks only SELECT 1."""
     with ctx.db() as conn:
-        conn.execute("SELECT 1")
+        if ctx.local(_Migrated).seen:
+            conn.execute("SELECT 1")
+            return None
+        problem = schema_problem(conn)
+    ctx.local(_Migrated).seen = problem is None
+    return problem
 
 
-def _check(probe: Callable[[], object]) -> str:
+class _Migrated:
+    """Per Context: whether the schema was seen migrated (it is never unmigrated after)."""
+
+    def __init__(self, ctx: Context | None = None):
+        self.seen = False
+
+
+def _check(probe: Callable[[], str | None]) -> str:
     try:
-        probe()
+        problem = probe()
     except clients.TEMPORARY_ERRORS as error:
         return f"unavailable: {type(error).__name__}"
-    return "ok"
+    return "ok" if problem is None else f"unavailable: {problem}"
 
 
 def http_function(function: Function, ctx: Context | None = None) -> Callable[[flask.Request], flask.Response]:

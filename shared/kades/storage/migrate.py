@@ -18,9 +18,11 @@ migration Job racing a developer), and a second run applies nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import re
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,6 +125,22 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
+@functools.cache
+def needed_version(directory: Path = MIGRATIONS_DIR) -> str:
+    """The newest migration every edition applies: a database without it is not this code's."""
+    return max(m.version for m in discover(directory) if m.needs == "postgres")
+
+
+def schema_problem(conn: psycopg.Connection) -> str | None:
+    """Why this code cannot use the database yet (its migrations not applied), or None."""
+    exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
+    newest = needed_version()
+    if exists and conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s",
+                               (newest,)).fetchone():
+        return None
+    return f"migration {newest} not applied (kades migrate)"
+
+
 def _applied(conn: psycopg.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
 
@@ -184,15 +202,32 @@ def status(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[dict[
     return rows
 
 
+def wait_for(database_url: str, wait_s: float, *, sleep=time.sleep, clock=time.monotonic) -> None:
+    """Return once the database takes a connection; its last OperationalError after `wait_s`."""
+    deadline = clock() + wait_s
+    while True:
+        try:
+            psycopg.connect(database_url, connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if clock() >= deadline:
+                raise
+            sleep(2.0)
+
+
 def main_migrate(argv: list[str] | None = None) -> int:
-    """`kades migrate [--database-url URL] [--status]`."""
+    """`kades migrate [--database-url URL] [--status] [--wait-s S]`."""
     parser = argparse.ArgumentParser(prog="kades migrate", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=None,
                         help="default: KADES_DATABASE_URL or the local development database")
     parser.add_argument("--status", action="store_true", help="show the state, apply nothing")
+    parser.add_argument("--wait-s", type=float, default=0.0,
+                        help="wait up to this long for the database to take connections "
+                             "(a first install: it starts beside the migration Job)")
     args = parser.parse_args(argv)
     url = args.database_url or Settings.from_env().database_url
     try:
+        wait_for(url, args.wait_s)
         applied = [] if args.status else migrate(url)
         rows = status(url)
         with psycopg.connect(url) as conn:
