@@ -1,6 +1,7 @@
 """alert-dispatch on real Redis and PostgreSQL, webhooks received by a real HTTP server."""
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -114,6 +115,26 @@ def test_webhook_is_signed_retried_and_matches_level_and_token(ctx, db_conn, key
     assert verify_v1_headers(secret, body, headers["X-KADES-Timestamp"], headers["X-KADES-Signature"])
     assert not verify_v1_headers("other", body, headers["X-KADES-Timestamp"],
                                  headers["X-KADES-Signature"])
+
+
+def test_a_clearing_reaches_the_webhooks_its_raise_reached(ctx, db_conn, key_id, receivers):
+    """A `min_level: high` webhook got a critical alert's raise and never its clearing, whose
+    level is by then below high: risk-scoring's decide names the level it stood at."""
+    from kades.risk.alerting import decide
+    high_only = receivers()
+    hook(db_conn, key_id, high_only.url, min_level="high")
+    risks = [{"token": ALERT_DATA["token"], "time": t, "score": s, "level": level}
+             for t, s, level in (("2026-11-26T08:00:00Z", 0.95, "critical"),
+                                 ("2026-11-26T09:00:00Z", 0.4, "medium"))]
+    _, alerts = decide(None, risks, threshold=0.7)
+    assert [(a["kind"], a.get("cleared_level")) for _, a in alerts] == [
+        ("raised", None), ("cleared", "critical")]
+    for alert_id, data in alerts:
+        handle_alert(new_event(ALERT, "/kades/risk-scoring", data, event_id=alert_id), ctx)
+    with httpx.Client() as client:
+        assert drain(ctx, client)["delivered"] == 2
+    kinds = [json.loads(body)["data"]["kind"] for _, body, _ in high_only.received]
+    assert sorted(kinds) == ["cleared", "raised"]
 
 
 def test_a_webhook_with_a_secret_of_before_is_signed_both_ways(ctx, db_conn, key_id, receivers):

@@ -128,3 +128,11 @@ def test_input_state_is_not_modified():
 def test_nothing_to_score_at_is_an_error():
     with pytest.raises(ValueError):
         update_risk(None, "T", [])
+
+
+@pytest.mark.parametrize("kind, score", [("wash_trading", 0.8235), ("liquidity_removal", 0.734021)])
+def test_the_level_is_the_level_of_the_score_reported(kind, score):
+    """The level came from the score before rounding: "0.7, medium" (0.69996), "0.9, high"."""
+    _, risk = update_risk(None, "T", [anomaly(kind, score)])
+    assert risk["level"] == level_of(risk["score"])
+    assert risk["score"] in (0.7, 0.9)

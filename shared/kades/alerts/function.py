@@ -82,7 +82,9 @@ def write_alerts(ctx: Context, events: Sequence[CloudEvent]) -> list[tuple[int, 
     for event, entry in zip(events, stream.publish_many(ctx.redis, list(zip(ids, messages)))):
         if entry is not None:
             ALERTS_PUBLISHED.labels(event.data["level"]).inc()
-    hooks = [matching_webhooks(ctx, token=event.data["token"], level=event.data["level"])
+    # a clearing goes where its alert went: to the webhooks of the level it stood at
+    hooks = [matching_webhooks(ctx, token=event.data["token"],
+                               level=event.data.get("cleared_level", event.data["level"]))
              for event in events]
     with ctx.db() as conn:  # the record GET /v1/alerts reads, once the stream has moved on
         stored = alerts.insert_alerts(conn, [(event.data, event.source, event.id)

@@ -289,6 +289,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        # raised: crossed the threshold; escalated: level rose while raised;
                        # cleared: fell below threshold - hysteresis
                        "kind": {"enum": ["raised", "escalated", "cleared"]},
+                       # of a cleared alert: the level it stood at (webhooks wanting that
+                       # level got its raise and get its clearing, whatever `level` is now)
+                       "cleared_level": {"enum": ["low", "medium", "high", "critical"]},
                        "threshold": _SCORE,
                        "components": {"type": "object", "additionalProperties": _SCORE},
                        "explanation": {"type": "array", "items": {"type": "object"}},

@@ -92,10 +92,13 @@ def decide(state: dict | None, risks: Iterable[dict], *, threshold: float,
             state = {**transition, "episode": episode}
             continue
         episode = risk["time"] if change["kind"] == "raised" else episode
+        stood_at = state.get("level")
         state = {**transition, "episode": episode if transition["active"] else None}
         level = risk["level"] if change["kind"] != "cleared" else ""
-        alerts.append((alert_id(risk["token"], episode, change["kind"], level),
-                       alert_document(risk, change["kind"], threshold)))
+        document = alert_document(risk, change["kind"], threshold)
+        if change["kind"] == "cleared" and stood_at:
+            document["cleared_level"] = stood_at
+        alerts.append((alert_id(risk["token"], episode, change["kind"], level), document))
     return state, alerts
 
 

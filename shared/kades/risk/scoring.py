@@ -173,8 +173,8 @@ def risk_at(state: dict, token: str, at_s: float, *, half_life_s: float = DEFAUL
             ) -> dict[str, Any]:
     """The risk score document of `token` as of `at_s` (epoch s), from its evidence set."""
     components = components_at(state, at_s, half_life_s=half_life_s)
-    score = score_of(components, weights)
-    return {"token": token, "time": rfc3339(at_s), "score": round(score, 4),
+    score = round(score_of(components, weights), 4)  # the level of the score reported: 0.69996
+    return {"token": token, "time": rfc3339(at_s), "score": score,  # was "0.7, medium"
             "level": level_of(score),
             "components": {name: round(components[name], 4) for name in COMPONENTS},
             "explanation": _explanation(state, at_s, half_life_s, weights, explanation_size)}
