@@ -59,6 +59,18 @@ def test_redelivery_changes_nothing_even_without_the_runtime_dedup(ctx, redis_co
     assert again[0].data["mentions"] == 10
 
 
+def test_a_post_carried_by_two_events_or_twice_by_one_is_counted_once(ctx):
+    """Overlapping scrapes: the aggregates counted a post once per event that carried it
+    (duplicates were caught per batch, not per post)."""
+    first = sentiment.handle_posts(posts_event([post(i, f"$BONK gm {i}") for i in (1, 2, 3)]), ctx)
+    again = sentiment.handle_posts(posts_event([post(i, f"$BONK gm {i}") for i in (2, 3, 4)],
+                                               event_id="e2"), ctx)
+    assert (first[0].data["mentions"], again[0].data["mentions"]) == (3, 4)
+    doubled = sentiment.handle_posts(posts_event([post(9, "$WIF up"), post(9, "$WIF up")],
+                                                 event_id="e3"), ctx)
+    assert doubled[0].data["mentions"] == 1 and sum(doubled[0].data["breakdown"].values()) == 1
+
+
 def test_read_sentiment_serves_every_window(ctx, redis_conn):
     sentiment.handle_posts(posts_event([post(i, "$BONK scam, rugged", minute=i,
                                              engagement={"likes": 3}) for i in range(30)]), ctx)
@@ -143,6 +155,29 @@ def test_a_retry_after_the_sink_failed_sends_the_same_anomalies(ctx):
             assert [(r.id, r.data) for r in retried] == [(r.id, r.data) for r in flagged]
             return
     raise AssertionError("the campaign raised no anomaly to retry")
+
+
+def test_a_retried_flush_sends_the_anomalies_its_first_attempt_released(ctx, redis_conn,
+                                                                        monkeypatch):
+    """The first attempt committed (and emptied the waiting list) before the sink failed;
+    the retry found no quiet token and returned nothing: the campaign's anomaly was lost. A
+    token listed as waiting whose state expired made the flush a 500 (KeyError) as well."""
+    from kades.events.catalogue import new_event
+    from kades.keys import SENTIMENT_WAITING
+    monkeypatch.setattr(sentiment.time, "time", lambda: 1000.0)
+    shill = [{**post(i * 3, f"huge news {i} dont miss $SHL next 100x gem aping now before CEX "
+                            "listing"), "author": f"fresh{i}"} for i in range(6)]
+    sentiment.handle_posts(posts_event(shill, "shill"), ctx)
+    redis_conn.zadd(SENTIMENT_WAITING, {"$GONE": 900.0})  # its state expired meanwhile
+    monkeypatch.setattr(sentiment.time, "time", lambda: 2000.0)
+    flush = new_event(PING, "/apis/v1/namespaces/kades/pingsources/stream-flush",
+                      {"job": "flush"}, event_id="flush-1")
+    first = [r for r in sentiment.handle_posts(flush, ctx) or [] if r.type == ANOMALY_DETECTED]
+    assert [a["anomaly_type"] for r in first for a in r.data["anomalies"]] == [
+        "coordinated_promotion"]
+    retried = [r for r in sentiment.handle_posts(flush, Context(ctx.name, settings=ctx.settings))
+               or [] if r.type == ANOMALY_DETECTED]
+    assert [(r.id, r.data) for r in retried] == [(r.id, r.data) for r in first]
 
 
 def test_batches_in_no_order_and_twice_find_what_the_ordered_stream_finds(ctx, redis_conn,

@@ -120,6 +120,21 @@ def take_in(state: dict, series: list[tuple], marker: str) -> bool:
     return True
 
 
+def unseen(series: list[tuple], waiting: dict) -> list[tuple]:
+    """The posts of `series` the token's reorder buffer neither holds nor released within the
+    lateness, each once: the aggregates count a post once however many events carry it (two
+    overlapping scrapes counted their common posts twice). A copy older than the lateness is
+    counted again, as the buffer returns it as late (kades.runtime.reorder)."""
+    known = {entry[1] for entry in waiting.get("pending", ())}
+    known.update(entry[1] for entry in waiting.get("recent", ()))
+    fresh = []
+    for entry in series:
+        if entry[1]["id"] not in known:
+            known.add(entry[1]["id"])
+            fresh.append(entry)
+    return fresh
+
+
 def detect(token: str, state: dict, series: list[tuple]) -> list[dict]:
     """Run the detectors over `series`, in post time (the reorder buffer's output); their
     anomalies. The detectors' states in `state` move on."""
@@ -165,7 +180,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
             state = dict(state or {})
             waiting = state.pop("reorder", {})
             series = groups[token]
-            if not take_in(state, series, marker):  # the same batch again: nothing new
+            if not take_in(state, unseen(series, waiting), marker):  # the same batch again
                 series = []
             ready, too_late = buffer.admit(waiting, [
                 (moment, post["id"], [post, score.label, score.compound, tags])
@@ -204,7 +219,7 @@ def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
             pipe.expire(key, AUTHORS_TTL_S)
     for token in groups:
         pipe.pfcount(*aggregates.author_keys(token, "1h", states[token]["last"]))
-    counts = pipe.execute()[-len(groups):]
+    counts = pipe.execute()[-len(groups):] if groups else []
     return {token: int(count) for token, count in zip(groups, counts)}
 
 
@@ -216,12 +231,17 @@ def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
     else:
         directory = load_directory(client, local.directory).merged(event.data.get("tracked", []))
         groups = score_posts(event.data["posts"], directory)
-    if not groups:
+    if not groups and event.type != PING:
         return None
+    # A flush without quiet tokens still reads its outbox: a retry of one whose first attempt
+    # committed (and emptied the waiting list) before the sink failed gets its anomalies back
     states, anomalies = analyse_batch(client, groups, joined(event.source, event.id),
                                       store=local.states, buffer=ReorderBuffer.from_settings(ctx.settings),
                                       now_s=now,
                                       outbox=outbox_key(ctx.name, event.source, event.id))
+    # a token listed as waiting whose state is gone (expired) has no posts to summarise (a
+    # KeyError, a 500, past the commit: the other quiet tokens' results were lost with it)
+    groups = {token: series for token, series in groups.items() if "last" in states[token]}
     authors = count_authors(client, groups, states)
     replies = []
     for token in groups:
