@@ -89,6 +89,9 @@ def test_filters_never_look_at_data():
     ({"filters": [{"cesql": "type = 'a'"}]}, "cesql"),
     ({"filter": {"attributes": {"Type": "a"}}}, "^[a-z][a-z0-9]*$"),
     ({"filters": [{"prefix": {"my-ext": "a"}}]}, "^[a-z][a-z0-9]*$"),
+    # Knative's webhook: "Exact can have only one key-value" (trigger_validation.go)
+    ({"filters": [{"exact": {"type": "a", "source": "s"}}]}, "exactly one attribute"),
+    ({"filters": [{"suffix": {"type": "a", "source": "s"}}]}, "exactly one attribute"),
 ])
 def test_invalid_filters_are_refused(spec, message):
     with pytest.raises(ValueError, match=re.escape(message)):

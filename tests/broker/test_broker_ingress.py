@@ -82,11 +82,32 @@ def test_unknown_broker_is_404(ingress):
     assert post_binary(ingress.base_url + "/", event_attrs()).status_code == 404
 
 
-@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS"])
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
 def test_other_methods_are_405(ingress, method):
     response = httpx.request(method, ingress.ingress_url())
     assert response.status_code == 405
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "POST, OPTIONS"
+
+
+def test_options_is_the_webhook_handshake_as_knatives_ingress_answers_it(ingress):
+    response = httpx.request("OPTIONS", ingress.ingress_url())
+    assert response.status_code == 200 and response.headers["webhook-allowed-origin"] == "*"
+    assert response.headers["allow"] == "POST, OPTIONS"
+
+
+@pytest.mark.parametrize("suffix, status", [("", 202), ("/", 202), ("//", 400), ("/x", 400),
+                                            ("?a=1", 404)])
+def test_the_request_uri_is_namespace_and_broker_as_knative_splits_it(ingress, suffix, status):
+    """Knative's ingress splits the request URI, query string included, trimmed of one
+    trailing slash, into /<namespace>/<broker>: anything else is a 400, an unknown broker
+    a 404 (checked after the event)."""
+    assert post_binary(ingress.ingress_url() + suffix, event_attrs()).status_code == status
+    assert post_binary(ingress.base_url + "/kades", event_attrs()).status_code == 400
+
+
+def test_an_unknown_broker_is_looked_up_after_the_event_is_checked(ingress):
+    bad = post_binary(ingress.base_url + "/kades/other", event_attrs(specversion="9"))
+    assert bad.status_code == 400
 
 
 def test_too_large_is_413_before_parsing(ingress, broker_redis):
@@ -98,7 +119,9 @@ def test_too_large_is_413_before_parsing(ingress, broker_redis):
 
 @pytest.mark.parametrize("ttl, status, stored", [("5", 202, "4"), ("2", 202, "1"),
                                                  ("1", 400, None), ("0", 400, None),
-                                                 ("-3", 400, None), ("many", 400, None)])
+                                                 ("-3", 400, None),
+                                                 # Knative's TTLDefaulter sets one it cannot read
+                                                 ("many", 202, "255"), ("2.5", 202, "255")])
 def test_ttl_counts_down_and_ends_at_zero(ingress, broker_redis, ttl, status, stored):
     response = post_binary(ingress.ingress_url(), event_attrs(knativebrokerttl=ttl))
     assert response.status_code == status

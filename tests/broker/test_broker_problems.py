@@ -41,7 +41,7 @@ def test_404_for_an_unknown_broker(ingress):
 def test_405_for_another_method_on_the_ingress_and_the_probes(ingress):
     response = httpx.get(ingress.ingress_url())
     assert problem(response, 405, "method_not_allowed")[0]["field"] == "method"
-    assert response.headers["allow"] == "POST"
+    assert response.headers["allow"] == "POST, OPTIONS"
     probe = httpx.post(ingress.base_url + "/health")
     assert problem(probe, 405, "method_not_allowed")[0]["field"] == "method"
     assert probe.headers["allow"] == "GET, HEAD"

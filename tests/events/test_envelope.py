@@ -202,3 +202,12 @@ def test_spaces_quotes_and_percents_are_percent_encoded_in_headers_and_come_back
     assert all(value == value.strip() for value in headers.values())
     [decoded] = envelope.decode(headers, body)
     assert decoded.attributes == event.attributes
+
+
+@pytest.mark.parametrize("name", ["id", "type", "subject"])
+def test_an_attribute_of_white_space_only_is_empty_as_sdk_go_reads_it(name):
+    """Knative's ingress (sdk-go's Validate) trims id, type and subject: " " is empty there."""
+    document = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t.v1", name: " "}
+    with pytest.raises(InvalidEventError) as refused:
+        envelope.from_structured(document)
+    assert [p.field for p in refused.value.problems] == [name]

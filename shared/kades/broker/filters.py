@@ -86,8 +86,8 @@ def _dialect(entry: Mapping, where: str) -> Filter:
     if dialect == "cesql":
         raise ValueError(f"{where}: the cesql dialect is not supported by the development broker")
     if dialect in ("exact", "prefix", "suffix"):
-        if not isinstance(body, dict) or not body:
-            raise ValueError(f"{where}.{dialect}: needs one attribute: value pair")
+        if not isinstance(body, dict) or len(body) != 1:  # Knative's webhook: "only one key-value"
+            raise ValueError(f"{where}.{dialect}: needs exactly one attribute: value pair")
         _check_names(body, f"{where}.{dialect}")
         if any(v in ("", None) for v in body.values()):
             raise ValueError(f"{where}.{dialect}: values must not be empty")

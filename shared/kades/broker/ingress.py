@@ -55,9 +55,8 @@ def admit(event: CloudEvent, *, arrival_time: str | None = None) -> CloudEvent:
     else:
         try:
             ttl = max(0, int(raw) - 1)
-        except ValueError:
-            raise InvalidEventError("invalid CloudEvent", [Problem(
-                TTL, f"must be an integer, got {raw!r}")]) from None
+        except ValueError:  # Knative's TTLDefaulter: one it cannot read is set anew
+            ttl = DEFAULT_TTL
         if ttl <= 0:
             raise InvalidEventError("event dropped: broker TTL exhausted", [Problem(
                 TTL, f"TTL {raw} reached 0: the event went round through the broker too "
@@ -81,6 +80,7 @@ class Request:
         self.method = environ["REQUEST_METHOD"]
         # WSGI passes the path as latin-1 text of its bytes; read it as UTF-8, as werkzeug does.
         self.path = (environ.get("PATH_INFO") or "/").encode("latin-1").decode("utf-8", "replace")
+        self.query = environ.get("QUERY_STRING") or ""
         self.headers = _Headers((key[5:].lower().replace("_", "-"), value)
                                 for key, value in environ.items() if key.startswith("HTTP_"))
         if environ.get("CONTENT_TYPE"):
@@ -147,12 +147,27 @@ class IngressApp:
         path = request.path.rstrip("/") or "/"
         if path in ("/health", "/ready", "/metrics"):
             return self._probe(path, request)
-        queue = self.queues.get(path)
-        if queue is None:
-            return problem(request, 404, "not_found", f"no broker at {path}", [Problem(
-                "path", f"no broker at {path}; brokers: {sorted(self.queues)}")])
-        response = self._ingest(queue, request, self.senders.get(path))
-        BROKER_INGRESS.labels(broker=path, status=str(response.status_code)).inc()
+        # As Knative's ingress (pkg/broker/ingress): OPTIONS is the CloudEvents webhook
+        # handshake; the request URI, query string and all, is /<namespace>/<broker> with at
+        # most one trailing slash; the event is checked before its broker is looked up.
+        if request.method == "OPTIONS":
+            return Response(b"", status=200, headers={
+                "Allow": "POST, OPTIONS", "WebHook-Allowed-Origin": "*", "WebHook-Allowed-Rate": "*"})
+        if request.method != "POST":
+            return problem(request, 405, "method_not_allowed", "the broker ingress takes POST only",
+                           [Problem("method", f"{request.method} is not POST")],
+                           headers={"Allow": "POST, OPTIONS"})
+        uri = request.path + (f"?{request.query}" if request.query else "")
+        if uri == "/":
+            return problem(request, 404, "not_found", "no broker at /", [Problem(
+                "path", f"POST to /<namespace>/<broker>; brokers: {sorted(self.queues)}")])
+        uri = uri.removesuffix("/")
+        if len(uri.split("/")) != 3:
+            return problem(request, 400, "bad_request", f"malformed broker URI {uri}", [Problem(
+                "path", f"POST to /<namespace>/<broker>; brokers: {sorted(self.queues)}")])
+        response = self._ingest(self.queues.get(uri), request, self.senders.get(uri), uri)
+        BROKER_INGRESS.labels(broker=uri if uri in self.queues else "unknown",
+                              status=str(response.status_code)).inc()
         return response
 
     def _probe(self, path: str, request: Request) -> Response:
@@ -177,12 +192,8 @@ class IngressApp:
                        [Problem("body", f"{size} bytes, over {self.max_event_bytes}")],
                        headers={"Connection": "close"})
 
-    def _ingest(self, queue: BrokerQueue, request: Request,
-                senders: SenderCheck | None) -> Response:
-        if request.method != "POST":
-            return problem(request, 405, "method_not_allowed", "the broker ingress takes POST only",
-                           [Problem("method", f"{request.method} is not POST")],
-                           headers={"Allow": "POST"})
+    def _ingest(self, queue: BrokerQueue | None, request: Request,
+                senders: SenderCheck | None, uri: str) -> Response:
         if (request.content_length or 0) > self.max_event_bytes:
             return self._too_large(request, str(request.content_length))
         body = request.stream.read(self.max_event_bytes + 1)
@@ -201,6 +212,9 @@ class IngressApp:
                                                     "or structured mode")])
         try:
             events = decode(request.headers, body, specversions=BROKER_SPECVERSIONS)
+            if queue is None:
+                return problem(request, 404, "not_found", f"no broker at {uri}", [Problem(
+                    "path", f"no broker at {uri}; brokers: {sorted(self.queues)}")])
             if senders is not None and (refused := self._refused(senders, request, events)):
                 return refused
             admitted, problems = [], []

@@ -172,8 +172,8 @@ def attribute_problems(attrs: Mapping[str, Any], prefix: str = "", *,
         value = attrs.get(name)
         if value is None:
             bad(name, "required attribute is missing")
-        elif not isinstance(value, str) or not value:
-            bad(name, "must be a non-empty string")
+        elif not isinstance(value, str) or not value.strip():  # sdk-go trims id and type
+            bad(name, "must be a non-empty string (not only white space)")
     source = attrs.get("source")
     if isinstance(source, str) and source and any(c.isspace() for c in source):
         bad("source", "must be a URI-reference (no white space)")
@@ -185,8 +185,8 @@ def attribute_problems(attrs: Mapping[str, Any], prefix: str = "", *,
     if schema is not None and (not isinstance(schema, str) or not _URI_SCHEME.match(schema)):
         bad("dataschema", "must be an absolute URI")
     subject = attrs.get("subject")
-    if subject is not None and (not isinstance(subject, str) or not subject):
-        bad("subject", "must be a non-empty string when present")
+    if subject is not None and (not isinstance(subject, str) or not subject.strip()):
+        bad("subject", "must be a non-empty string when present (not only white space)")
     time = attrs.get("time")
     if time is not None and not _valid_time(time):
         bad("time", f"not an RFC 3339 timestamp: {time!r}")
