@@ -73,6 +73,22 @@ def test_tracked_threshold_decides_when_the_alert_fires(ctx, redis_conn):
     assert all(r.type != ALERT for r in handle_anomalies(anomalies("e3", "Other", 0.45), ctx))
 
 
+def test_evidence_at_a_time_already_judged_raises_the_alert_it_calls_for(ctx):
+    """A rug reported after a small anomaly of the same second, once that second's risk was
+    judged: its point was a duplicate of the judged one, and a critical risk raised no alert,
+    then or at any ping after."""
+    first = handle_anomalies(anomalies("small", "SameSecond", 0.3), ctx)
+    assert [r.type for r in first] != [ALERT] and all(r.type != ALERT for r in first)
+    rug = new_event(ANOMALY_DETECTED, "/kades/test", {"anomalies": [{
+        "token": "SameSecond", "time": "2024-01-01T00:00:00Z", "anomaly_type": "liquidity_removal",
+        "score": 0.95, "detector": "other"}]}, event_id="rug")
+    replies = handle_anomalies(rug, ctx)
+    raised = [r.data for r in replies if r.type == ALERT]
+    assert [(a["kind"], a["level"]) for a in raised] == [("raised", "critical")]
+    again = [r.id for r in handle_anomalies(rug, ctx) if r.type == ALERT]  # a redelivery:
+    assert again == [r.id for r in replies if r.type == ALERT]  # the same alert, dropped downstream
+
+
 def test_extreme_sentiment_feeds_the_sentiment_component(ctx):
     calm = new_event(SENTIMENT_SCORED, "/kades/s", {"token": "T", "time": "2024-01-01T00:00:00Z",
                                                     "window": "1h", "score": 0.3})

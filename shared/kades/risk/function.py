@@ -119,6 +119,15 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
     risks = [risk_at(state, token, t, half_life_s=half_life_s) for t, _, _ in released]
     alert_state, alerts = decide(stored.get("alert"), risks, threshold=threshold,
                                  hysteresis=hysteresis)
+    if (fresh and judged_to is not None and moment <= judged_to
+            and not any(t == moment for t, _, _ in released)):
+        # New evidence at a time already judged (a rug at the second of an anomaly before
+        # it): the point is not judged again in order, so its risk is judged now, and may
+        # raise or escalate, never clear (a critical risk raised no alert, ever)
+        late_state, late = decide(alert_state, [risk], threshold=threshold,
+                                  hysteresis=hysteresis)
+        if late and late[-1][1]["kind"] != "cleared":
+            alert_state, alerts = late_state, alerts + late
     if moment is not None and not anomalies and alert_state["active"] and not points.get("pending"):
         # quiet since: the alert clears when the risk fell low enough, once that is past
         cleared_at = time_below(state, clears_below(threshold, hysteresis),
