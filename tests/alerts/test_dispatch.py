@@ -183,6 +183,32 @@ def test_a_slow_receiver_does_not_hold_back_the_others(ctx, db_conn, key_id, rec
     assert all(arrival < slow_done for arrival in arrivals)
 
 
+def test_a_delivery_answered_is_recorded_before_the_rounds_slowest_answers(ctx, db_conn, key_id,
+                                                                           receivers):
+    """Recorded once the round's slowest receiver had answered, a delivery answered at once
+    could outlive its lease and be claimed and sent again by another replica."""
+    import threading
+    slow, quick = receivers(delay_s=1.5), receivers()
+    hook(db_conn, key_id, slow.url)
+    hook(db_conn, key_id, quick.url)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    seen = {}
+
+    def watch():  # what the table says while the slow receiver still holds its answer
+        deadline = time.monotonic() + 1.2
+        while time.monotonic() < deadline and "delivered" not in seen:
+            with psycopg.connect(ctx.settings.database_url) as conn:
+                for row in store.deliveries(conn, status="delivered"):
+                    seen["delivered"] = row["id"]
+            time.sleep(0.05)
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    with httpx.Client() as client:
+        assert deliver_due(ctx.db, client, policy=FAST, allow_private=True)["delivered"] == 2
+    watcher.join()
+    assert "delivered" in seen  # the quick one, recorded while the slow one was answering
+
+
 def test_redelivered_alert_queues_nothing_new(ctx, db_conn, key_id, receivers):
     receiver = receivers()
     hook(db_conn, key_id, receiver.url)

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Callable, ContextManager
 
@@ -76,14 +76,6 @@ def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], clien
     if not claimed:
         return counts
     live = [d for d in claimed if not d["webhook_deleted"]]
-    own_pool = pool is None
-    pool = pool or ThreadPoolExecutor(max_workers=min(16, len(live) or 1))
-    try:
-        results = list(pool.map(lambda d: attempt(client, d, policy, allow_private=allow_private),
-                                live))
-    finally:
-        if own_pool:
-            pool.shutdown(wait=False)
     with connect() as conn:
         for delivery in claimed:
             if delivery["webhook_deleted"]:
@@ -91,23 +83,42 @@ def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], clien
                                      error="webhook deleted", retry_in_s=None)
                 counts["dead"] += 1
                 WEBHOOK_DELIVERIES.labels("dead").inc()
-        for delivery, (status, error) in zip(live, results):
-            if error is None:
-                outcome = "delivered"
-            elif delivery["attempts"] >= policy.max_attempts:
-                outcome = "dead"
-            else:
-                outcome = "retry"
-            store.record_attempt(conn, delivery["id"],
-                                 status="pending" if outcome == "retry" else outcome,
-                                 http_status=status, error=error,
-                                 retry_in_s=policy.delay_after(delivery["attempts"]))
+    own_pool = pool is None
+    pool = pool or ThreadPoolExecutor(max_workers=min(16, len(live) or 1))
+    try:
+        sent = {pool.submit(attempt, client, d, policy, allow_private=allow_private): d
+                for d in live}
+        # Each outcome recorded as it comes: recorded once the round's slowest receiver had
+        # answered, a delivery answered 200 at once outlived its lease behind a receiver
+        # trickling its answer, and another replica claimed and sent it again.
+        for done in as_completed(sent):
+            outcome = _record(connect, sent[done], *done.result(), policy)
             counts[outcome] += 1
-            WEBHOOK_DELIVERIES.labels(outcome).inc()
-            if outcome == "dead":
-                log(logger, logging.WARNING, "webhook delivery dead-lettered",
-                    delivery=delivery["id"], attempts=delivery["attempts"], error=error)
+    finally:
+        if own_pool:
+            pool.shutdown(wait=False)
     return counts
+
+
+def _record(connect, delivery: dict, status: int | None, error: str | None,
+            policy: RetryPolicy) -> str:
+    """Record one attempt (committed at once); its outcome."""
+    if error is None:
+        outcome = "delivered"
+    elif delivery["attempts"] >= policy.max_attempts:
+        outcome = "dead"
+    else:
+        outcome = "retry"
+    with connect() as conn:
+        store.record_attempt(conn, delivery["id"],
+                             status="pending" if outcome == "retry" else outcome,
+                             http_status=status, error=error,
+                             retry_in_s=policy.delay_after(delivery["attempts"]))
+    WEBHOOK_DELIVERIES.labels(outcome).inc()
+    if outcome == "dead":
+        log(logger, logging.WARNING, "webhook delivery dead-lettered",
+            delivery=delivery["id"], attempts=delivery["attempts"], error=error)
+    return outcome
 
 
 _workers: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()  # every running one
