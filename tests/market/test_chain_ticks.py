@@ -35,6 +35,25 @@ def test_a_block_gives_one_tick_per_token_with_volume_liquidity_and_usd():
     assert tick["slot"] == 1  # its place among the ticks of its second (temporal tick_id)
 
 
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_token_traded_in_its_sol_and_its_usdc_pool_is_priced_in_sol(order):
+    """The quote came from the first swap and the price from the last: SOL or dollars, 150
+    times apart, whichever came last (a false price spike), and SOL plus dollars as volume."""
+    sol_swap = swap(MINT, 1e-6)  # 2 SOL
+    usdc_swap = swap(MINT, 1.5e-4, quote=USDC, quote_amount=300 * 10**6)  # $300
+    usdc_swap["decimals_in"] = 6
+    block = {"slot": 1, "block_time": "2024-06-01T00:00:00Z",
+             "context": {"sol_usd": 150.0, "fundings": [], "launches": []},
+             "swaps": [sol_swap, usdc_swap][::order]}
+    (tick,) = chain_ticks(block)
+    assert tick["quote"] == WSOL and tick["price"] == pytest.approx(1e-6)
+    assert tick["volume"] == pytest.approx(4.0)  # 2 SOL and $300 at $150
+    assert tick["price_usd"] == pytest.approx(1.5e-4)
+    without_sol_price = {**block, "context": {"sol_usd": None, "fundings": [], "launches": []}}
+    (tick,) = chain_ticks(without_sol_price)  # the dollars cannot be told in SOL: left out
+    assert (tick["price"], tick["volume"]) == (pytest.approx(1e-6), pytest.approx(2.0))
+
+
 def test_sols_price_follows_the_dollars_behind_it_not_one_made_up_pool():
     """One swap in a USDC/SOL pool anyone can make priced SOL at 1e-30 $, and whale-detection
     valued every swap of the next hour at about nothing."""

@@ -45,6 +45,18 @@ def _dollars(record: dict) -> float:
     return record.get("base_amount", 0) / 10 ** decimals
 
 
+def _rate(quote: str, target: str, sol_usd: float | None) -> float | None:
+    """What one unit of `quote` is in `target` (SOL or a stablecoin, a stablecoin as a
+    dollar); None when it cannot be told (no SOL price, or another quote)."""
+    if quote == target or (quote in STABLECOINS and target in STABLECOINS):
+        return 1.0
+    if sol_usd and quote == WSOL and target in STABLECOINS:
+        return sol_usd
+    if sol_usd and quote in STABLECOINS and target == WSOL:
+        return 1.0 / sol_usd
+    return None
+
+
 def _weighted_median(quotes: list[tuple[float, float]]) -> float:
     """The value at half the total weight (> 0)."""
     quotes.sort()
@@ -58,24 +70,35 @@ def _weighted_median(quotes: list[tuple[float, float]]) -> float:
 
 
 def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
-    """One tick per traded token of the block (stablecoins and SOL themselves excluded)."""
+    """One tick per traded token of the block (stablecoins and SOL themselves excluded), in
+    one quote: SOL where any of its pools is SOL-quoted, else its first record's. A record in
+    another quote is converted by the slot's SOL price (a stablecoin as a dollar), or left
+    out without one: a token traded in its SOL and its USDC pool in one block took its price
+    from one and its quote from the other (a price 150 times off: a false price spike) and
+    summed SOL and dollars as its volume."""
     time = block.get("block_time")
     sol_usd = sol_usd_of(block) or sol_usd
+    records: dict[str, list[tuple[str, dict]]] = {}
+    for kind, rows in (("swap", block.get("swaps", [])), ("state", block.get("pool_states", []))):
+        for record in rows:
+            if record["base_mint"] not in STABLECOINS and record.get("price"):
+                records.setdefault(record["base_mint"], []).append((kind, record))
     per_token: dict[str, dict] = {}
-    for swap in block.get("swaps", []):
-        if swap["base_mint"] in STABLECOINS or not swap.get("price"):
-            continue
-        tick = per_token.setdefault(swap["base_mint"], {"volume": 0.0, "quote": swap["quote_mint"]})
-        quote_decimals = swap["decimals_in"] if swap["side"] == "buy" else swap["decimals_out"]
-        tick["volume"] += swap["quote_amount"] / 10 ** quote_decimals
-        tick["price"], tick["source"] = swap["price"], f"solana:{swap['program']}"
-    for state in block.get("pool_states", []):
-        if state["base_mint"] in STABLECOINS or not state.get("price"):
-            continue
-        tick = per_token.setdefault(state["base_mint"], {"volume": 0.0, "quote": state["quote_mint"]})
-        tick["price"], tick["source"] = state["price"], f"solana:{state.get('program', 'pool')}"
-        # both sides of a constant-product pool are worth the same: liquidity = 2 x quote side
-        tick["liquidity"] = 2 * state["quote_reserve"] / 10 ** state["quote_decimals"]
+    for token, found in records.items():
+        quotes = [record["quote_mint"] for _, record in found]
+        quote = WSOL if WSOL in quotes else quotes[0]
+        tick = per_token[token] = {"volume": 0.0, "quote": quote}
+        for kind, record in found:  # swaps, then pool states: the last of each sets the price
+            rate = _rate(record["quote_mint"], quote, sol_usd)
+            if rate is None:
+                continue
+            tick["price"] = record["price"] * rate
+            tick["source"] = f"solana:{record.get('program', 'pool')}"
+            if kind == "swap":
+                decimals = record["decimals_in"] if record["side"] == "buy" else record["decimals_out"]
+                tick["volume"] += record["quote_amount"] / 10 ** decimals * rate
+            else:  # both sides of a constant-product pool are worth the same: 2 x quote side
+                tick["liquidity"] = 2 * record["quote_reserve"] / 10 ** record["quote_decimals"] * rate
     ticks = []
     for token, tick in per_token.items():
         if not tick.get("price") or time is None:
