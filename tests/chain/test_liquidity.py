@@ -103,3 +103,20 @@ def test_real_uniswap_pools_drained_and_dumped_are_flagged_at_the_removal():
     assert all(found["rug_type1_liquidity_removed"]) and len(found["rug_type1_liquidity_removed"]) == 14
     assert all(found["rug_type2_price_dump"]) and len(found["rug_type2_price_dump"]) == 7
     assert quiet_active and all(quiet_active)
+
+
+def test_lps_coming_and_going_are_no_pull():
+    """Six LPs each took 10 % out while six others put 11 % in between: the reserve never fell
+    under 90 %, and the burst summed the removals alone to "60 % removed"."""
+    observations, reserve, slot = created(), 10**11, 2
+    for k in range(6):
+        out = reserve // 10
+        observations.append(liquidity(f"r{k}", "remove", f"LP{k}", (10**12, reserve),
+                                      (10**12, reserve - out), slot))
+        reserve -= out
+        back = reserve // 9
+        observations.append(liquidity(f"a{k}", "add", f"NEW{k}", (10**12, reserve),
+                                      (10**12, reserve + back), slot + 1))
+        reserve, slot = reserve + back, slot + 2
+    _, anomalies = watch_pool(None, "POOL", observations, T)
+    assert [a["anomaly_type"] for a in anomalies if a["anomaly_type"] == "liquidity_removal"] == []

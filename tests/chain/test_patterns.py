@@ -153,3 +153,17 @@ def test_a_token_met_mid_life_has_no_snipers_and_its_holdings_weigh_nothing_unkn
     bundled.early_buys = state.early_buys
     (alert,) = SNIPERS.find(bundled, "TOKEN", funders={}, time_s=6.0, slot=15)
     assert alert["evidence"]["bundles"] == {"1": ["B0", "B1", "B2", "B3"]}
+
+
+def test_atomic_arbitrage_is_no_trade_with_oneself_a_volume_bot_is():
+    """A bot buying in one pool and selling in another in one transaction closes a price gap
+    (its legs were a wash "self_trade"); buying and selling in the same pool in one
+    transaction is a volume bot, wash trading."""
+    from kades.chain.function import arbitrage_legs
+
+    def leg(sig, side, pool, trader="BOT"):
+        return {"signature": sig, "trader": trader, "side": side, "pool": pool}
+    swaps = [leg("arb", "buy", "P1"), leg("arb", "sell", "P2"),
+             leg("vol", "buy", "P1"), leg("vol", "sell", "P1"),
+             leg("two", "buy", "P1", "A"), leg("two", "sell", "P2", "B")]
+    assert arbitrage_legs(swaps) == {("arb", "BOT")}

@@ -20,12 +20,17 @@ T = ChainThresholds()
 
 def swap(quote_sol: float, base: int, trader: str = "W") -> dict:
     return {"signature": "sig", "trader": trader, "side": "buy", "quote_amount": int(quote_sol * 1e9), "quote_mint": "Q",
-            "base_amount": base, "decimals_in": 9, "decimals_out": 6}
+            "base_amount": base, "decimals_in": 9, "decimals_out": 6, "pool": "P"}
+
+
+def pooled(reserves: list[int], **fields) -> WhaleState:
+    """A state that saw pool P's reserves (the pool every swap() trades in)."""
+    return WhaleState(pool=reserves, pools={"P": reserves}, **fields)
 
 
 @pytest.mark.parametrize("sol, fires", [(5.0, False), (9.9, False), (12.0, True)])
 def test_whale_swap_needs_size_and_relative_weight(sol, fires):
-    state = WhaleState(pool=[8 * 10**14, 60 * 10**9], supply=10**15)
+    state = pooled([8 * 10**14, 60 * 10**9], supply=10**15)
     found = WhaleMovement().find(state, "TOKEN", swap(sol, 10**13), time_s=0.0, slot=1)
     assert bool(found) is fires
     if found:
@@ -34,7 +39,7 @@ def test_whale_swap_needs_size_and_relative_weight(sol, fires):
 
 
 def test_a_large_but_usual_size_for_a_small_pool_share_is_not_a_whale():
-    state = WhaleState(pool=[8 * 10**14, 10_000 * 10**9], supply=10**15)
+    state = pooled([8 * 10**14, 10_000 * 10**9], supply=10**15)
     assert WhaleMovement().find(state, "TOKEN", swap(20.0, 10**11), time_s=0.0, slot=1) == []
 
 
@@ -63,7 +68,7 @@ def test_each_whale_detector_fires_on_its_scenario(seed):
 
 
 def test_with_a_dollar_price_size_is_judged_in_dollars():
-    state = WhaleState(pool=[8 * 10**14, 60 * 10**9], supply=10**15)
+    state = pooled([8 * 10**14, 60 * 10**9], supply=10**15)
     sol_swap = {**swap(12.0, 10**13), "quote_mint": "So11111111111111111111111111111111111111112"}
     cheap_sol = WhaleMovement().find(state, "TOKEN", sol_swap, time_s=0.0, slot=1, sol_usd=100.0)
     assert cheap_sol == []  # 12 SOL at $100 is $1,200, under the $2,000 floor
@@ -90,9 +95,9 @@ def test_without_a_known_supply_a_pools_tokens_are_no_supply():
     """A $2,100 JUP buy was 2.8 % of a Whirlpool's JUP (and 0.00004 % of JUP): a whale. Without
     any pool, the holdings seen were the supply (a $2,500 swap 4.9e9 of it)."""
     from kades.whales.detectors import Accumulation, Distribution
-    pooled = WhaleState(pool=[10**13, 10**15])  # a deep pool: the swap moves 0.1 % of its quote
-    assert WhaleMovement().find(pooled, "TOKEN", swap(12.0, 3 * 10**11), time_s=0.0, slot=1) == []
-    known = WhaleState(pool=[10**13, 10**15], supply=10**13)
+    deep = pooled([10**13, 10**15])  # a deep pool: the swap moves 0.1 % of its quote
+    assert WhaleMovement().find(deep, "TOKEN", swap(12.0, 3 * 10**11), time_s=0.0, slot=1) == []
+    known = pooled([10**13, 10**15], supply=10**13)
     (alert,) = WhaleMovement().find(known, "TOKEN", swap(12.0, 3 * 10**11), time_s=0.0, slot=1)
     assert set(alert["evidence"]["reasons"]) == {"supply_share"}
     nothing = WhaleState(holders={"W": 10**6})
@@ -110,3 +115,16 @@ def test_a_fan_out_of_a_speck_of_the_supply_is_no_distribution():
     state.sends = [Transfer(1.0, "GIVER", f"W{n}", 2 * 10**10, f"sig{n}", 1) for n in range(5)]
     (found,) = Distribution().find(state, "TOKEN", time_s=2.0, slot=2)
     assert found["evidence"]["recipient_count"] == 5
+
+
+def test_a_swap_is_weighed_against_its_own_pools_reserves():
+    """One pool per token was kept: a 15 SOL buy in a 212 SOL pool, judged against the 3 SOL
+    side pool that had printed last, was 500 % of the liquidity."""
+    state = WhaleState()
+    state.saw_pool("Main", [10**15, 212 * 10**9])
+    state.saw_pool("Side", [10**13, 3 * 10**9])
+    assert WhaleMovement().find(state, "TOKEN", {**swap(15.0, 10**12), "pool": "Main"},
+                                time_s=0.0, slot=1) == []  # 7 % of its pool, supply unknown
+    (alert,) = WhaleMovement().find(state, "TOKEN", {**swap(15.0, 10**12), "pool": "Side"},
+                                    time_s=0.0, slot=1)
+    assert alert["evidence"]["reasons"]["liquidity_share"] == pytest.approx(5.0)

@@ -58,6 +58,17 @@ def new_token_state() -> dict:
     return TokenState().to_state()
 
 
+def arbitrage_legs(swaps: list[dict]) -> set[tuple[str, str]]:
+    """(signature, trader) of the token's atomic arbitrage: bought in one pool and sold in
+    another in one transaction (a bot closing a price gap, whose legs were a "self_trade").
+    A volume bot buying and selling in the same pool in one transaction stays wash trading."""
+    seen: dict[tuple[str, str], set] = {}
+    for swap in swaps:
+        seen.setdefault((swap["signature"], swap["trader"]), set()).add((swap["side"], swap["pool"]))
+    return {key for key, legs in seen.items()
+            if {side for side, _ in legs} == {"buy", "sell"} and len({pool for _, pool in legs}) > 1}
+
+
 def analyse_token(doc: dict | None, token: str, records: dict, creator_launches: dict, funders: dict,
                   time_s: float, slot: int, t: ChainThresholds) -> tuple[dict, list[dict]]:
     """One slot of a token's records through every token detector; `doc` is updated in place."""
@@ -69,10 +80,12 @@ def analyse_token(doc: dict | None, token: str, records: dict, creator_launches:
     holders, sniping_s = state.holders, configured(Snipers, t).window_s
     for record in records["launches"]:
         state.record_launch(record, time_s, slot)
+    arbitrage = arbitrage_legs(records["swaps"])
     for swap in records["swaps"]:
         side = 1 if swap["side"] == "buy" else -1
-        state.trades.append(Trade(time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
-                                  swap["signature"], slot))
+        if (swap["signature"], swap["trader"]) not in arbitrage:  # no trade with oneself
+            state.trades.append(Trade(time_s, swap["trader"], side, swap["base_amount"],
+                                      swap["quote_amount"], swap["signature"], slot))
         holders[swap["trader"]] = holders.get(swap["trader"], 0) + side * swap["base_amount"]
         if state.first_trade is None:
             state.first_trade = {"time_s": time_s, "slot": slot}

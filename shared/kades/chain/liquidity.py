@@ -43,7 +43,7 @@ def _removal(state: dict, pool: str, token: str, obs: dict, share_now: float,
     """Record a removal; an anomaly when it (or the burst it ends) crosses the share."""
     time_s, record = obs["time_s"], obs["record"]
     removed_quote = before[1] - after[1]
-    state["removals"] = [r for r in state["removals"] if time_s - r[0] <= t.removal_burst_s]
+    state["removals"] = _burst(state["removals"], time_s, t)
     state["removals"].append([time_s, removed_quote, before[1], record["signature"], obs["slot"]])
     burst_start_reserve = state["removals"][0][2]
     burst_share = (sum(r[1] for r in state["removals"]) / burst_start_reserve
@@ -58,7 +58,7 @@ def _removal(state: dict, pool: str, token: str, obs: dict, share_now: float,
     evidence = {
         "summary": f"{share:.0%} of the pool's quote liquidity removed",
         "pool": pool, "provider": provider, "creator": state["creator"], "top_lp": top_lp,
-        "signatures": [r[3] for r in state["removals"]], "removed_share": round(share, 6),
+        "signatures": [r[3] for r in state["removals"] if r[1] > 0], "removed_share": round(share, 6),
         "threshold": t.removal_share, "base_reserve_before": before[0], "quote_reserve_before": before[1],
         "base_reserve_after": after[0], "quote_reserve_after": after[1],
         "lp_burned": record.get("lp_amount"), "inferred_from_reserves": provider is None}
@@ -67,6 +67,15 @@ def _removal(state: dict, pool: str, token: str, obs: dict, share_now: float,
                         severity=ramp(share, t.removal_share, t.removal_share_full),
                         confidence=confidence, evidence=evidence, start_s=state["removals"][0][0],
                         slots=(state["removals"][0][4], obs["slot"]))
+
+
+def _burst(removals: list, time_s: float, t: ChainThresholds) -> list:
+    """The removals (and the adds between them, negative) within the burst window of
+    `time_s`, from a removal on."""
+    kept = [r for r in removals if time_s - r[0] <= t.removal_burst_s]
+    while kept and kept[0][1] <= 0:
+        kept.pop(0)
+    return kept
 
 
 def _price_dump(state: dict, pool: str, token: str, obs: dict, base: int, price: float,
@@ -129,6 +138,13 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
                 state["creator"] = record["provider"]
             if record["action"] in ("create", "add"):
                 state["lp"][record["provider"]] = state["lp"].get(record["provider"], 0) + record["quote_delta"]
+                # an add within a burst of removals takes its quote off the burst's sum: LPs
+                # coming and going (six out at 10 % each, six in at 11 %, the reserve never
+                # under 90 %) summed to "60 % removed"
+                if state["removals"]:
+                    state["removals"] = _burst(state["removals"], obs["time_s"], t)
+                    state["removals"].append([obs["time_s"], -record["quote_delta"], before[1],
+                                              record["signature"], slot])
             elif before[1] > 0:
                 found = _removal(state, pool, token, obs, -record["quote_delta"] / before[1], before, after, t)
                 anomalies.extend([found] if found else [])

@@ -72,7 +72,7 @@ class WhaleMovement(ChainDetector):
         del sizes[:-SIZES_KEPT]
         if (usd < self.min_usd) if usd is not None else (quote_ui < self.min_quote):
             return []
-        pool_quote = state.pool_quote
+        pool_quote = state.pools.get(swap.get("pool"), [0, 0])[1]  # its own pool's, not another's
         # against the supply only where it is known: a pool's tokens are not the supply (a
         # $2,100 JUP buy was 2.8 % of a Whirlpool's JUP and 0.00004 % of JUP)
         supply_share = swap["base_amount"] / state.supply if state.supply else 0.0

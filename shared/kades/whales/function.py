@@ -66,7 +66,7 @@ def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list
     if any(l.get("program") == "pump_fun" for l in records["launches"]):
         state.supply = PUMP_FUN_SUPPLY
     anomalies = []
-    states_by_sig = {p["signature"]: p for p in pool_states}
+    states_by_sig = {(p["signature"], p["pool"]): p for p in pool_states}
     movement = configured(WhaleMovement, t)
     for swap in records["swaps"]:  # each judged against the pool before it
         anomalies += movement.find(state, token, swap, time_s=time_s, slot=slot, sol_usd=sol_usd)
@@ -74,11 +74,11 @@ def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list
         state.trades.append(Trade(time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
                                   swap["signature"], slot))
         state.holders[swap["trader"]] = state.holders.get(swap["trader"], 0) + side * swap["base_amount"]
-        after = states_by_sig.get(swap["signature"])
+        after = states_by_sig.get((swap["signature"], swap["pool"]))
         if after:
-            state.pool = [after["base_reserve"], after["quote_reserve"]]
+            state.saw_pool(after["pool"], [after["base_reserve"], after["quote_reserve"]])
     for p in pool_states:
-        state.pool = [p["base_reserve"], p["quote_reserve"]]
+        state.saw_pool(p["pool"], [p["base_reserve"], p["quote_reserve"]])
     for transfer in records["transfers"]:
         state.sends.append(Transfer(time_s, transfer["source"], transfer["destination"], transfer["amount"],
                                     transfer["signature"], slot))

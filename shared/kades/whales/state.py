@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from kades.chain.rows import Trade, Transfer, as_rows
 
 MAX_ROWS = 5000  # trades, transfers, holders and wallet sizes kept per token
+MAX_POOLS = 16   # pools whose reserves are kept per token
 
 
 @dataclass
@@ -29,6 +30,9 @@ class WhaleState:
     pool: list[int] | None = None                            # [base, quote] reserves, latest
     supply: int | None = None                                # known supply (pump.fun mints)
     alerted: dict[str, float] = field(default_factory=dict)  # alert key -> when
+    # pool -> its [base, quote] reserves, latest: a swap is weighed against its own pool's (a
+    # 15 SOL buy in a 212 SOL pool was 500 % of the 3 SOL side pool that printed last)
+    pools: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def from_state(cls, doc: dict | None) -> "WhaleState":
@@ -37,7 +41,15 @@ class WhaleState:
         return cls(last_slot=doc["last_slot"], trades=as_rows(Trade, doc["trades"]),
                    sends=as_rows(Transfer, doc["sends"]), sizes=doc["sizes"],
                    holders=doc["holders"], pool=doc["pool"], supply=doc["supply"],
-                   alerted=doc["alerted"])
+                   alerted=doc["alerted"], pools=doc.get("pools", {}))  # none before
+
+    def saw_pool(self, pool: str, reserves: list[int]) -> None:
+        """A pool's reserves after a record of it (the latest of MAX_POOLS pools kept)."""
+        self.pool = reserves
+        self.pools.pop(pool, None)
+        self.pools[pool] = reserves
+        while len(self.pools) > MAX_POOLS:
+            del self.pools[next(iter(self.pools))]
 
     def to_state(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -51,7 +63,3 @@ class WhaleState:
         if not self.pool or self.pool[0] <= 0:
             return None
         return self.pool[0] + sum(b for b in self.holders.values() if b > 0)
-
-    @property
-    def pool_quote(self) -> int:
-        return (self.pool or [0, 0])[1]
