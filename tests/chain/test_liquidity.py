@@ -120,3 +120,16 @@ def test_lps_coming_and_going_are_no_pull():
         reserve, slot = reserve + back, slot + 2
     _, anomalies = watch_pool(None, "POOL", observations, T)
     assert [a["anomaly_type"] for a in anomalies if a["anomaly_type"] == "liquidity_removal"] == []
+
+
+def test_a_concentrated_pools_vault_ratio_is_no_price_to_dump_from():
+    """A CLMM pool's vaults hold every position's tokens: sells within a position's range
+    moved the real price 19 % and the vault ratio 97 %, a "rug price dump"."""
+    def clmm(sig, base, quote, slot):
+        observation = state(sig, base, quote, slot)
+        observation["record"]["program"] = "raydium_clmm"
+        return observation
+    dumped = [clmm("s0", 10**12, 10**11, 1), clmm("s1", 40 * 10**12, 10**11 // 10, 2)]
+    assert watch_pool(None, "POOL", dumped, T)[1] == []
+    plain = [state("s0", 10**12, 10**11, 1), state("s1", 40 * 10**12, 10**11 // 10, 2)]
+    assert [a["anomaly_type"] for a in watch_pool(None, "POOL", plain, T)[1]] == ["rug_price_dump"]

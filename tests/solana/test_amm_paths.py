@@ -211,3 +211,14 @@ def test_a_transaction_without_meta_is_unreadable_not_a_success():
     tx["meta"] = None
     with pytest.raises(MalformedTransaction, match="meta is null"):
         normalise_transaction(tx)
+
+
+def test_a_concentrated_pools_state_carries_no_price_its_swap_does():
+    keys = [TRADER, "Whirlpool", "VaultX", "VaultSol", "AtaX", "AtaSol", X, p.WSOL, p.ORCA_WHIRLPOOL]
+    ix = {"programIdIndex": 8, "accounts": [0, 1, 4, 2, 5, 3], "data": b58encode(bytes(8))}
+    tx = transaction(keys, [ix], [(2, "Whirlpool", X, 10_000, 9_750), (3, "Whirlpool", p.WSOL, 50, 150),
+                                  (4, TRADER, X, 0, 250), (5, TRADER, p.WSOL, 1000, 900)])
+    records, _ = normalise_transaction(tx)
+    (state,) = records["pool_states"]
+    assert state["program"] == "orca_whirlpool" and state["price"] is None
+    assert [s["price"] for s in records["swaps"]] and records["swaps"][0]["price"] > 0

@@ -17,6 +17,7 @@ from kades.chain import lp_holders
 from kades.chain.anomaly import make_anomaly, ramp
 from kades.chain.thresholds import ChainThresholds
 from kades.risk.scoring import DEFAULT_HALF_LIFE_S
+from kades.solana.programs import CONCENTRATED
 
 DETECTOR = "chain.liquidity"
 MAX_PEAKS = 64
@@ -159,7 +160,8 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
                                  quote_fall, tuple(last), (base, quote), t)
                 anomalies.extend([found] if found else [])
         state["last"] = [base, quote]
-        price = _ui_price(base, quote, record)
+        # a concentrated-liquidity pool's vault ratio is no price (kades.solana.programs)
+        price = None if record.get("program") in CONCENTRATED else _ui_price(base, quote, record)
         if price is not None:
             found = _price_dump(state, pool, token, obs, base, price, t)
             anomalies.extend([found] if found else [])

@@ -101,7 +101,8 @@ def _amm_records(view: TransactionView, ixs: list[Instruction], out: dict, moves
             "signature": view.signature, "program": action.program, "pool": action.pool, "base_mint": base,
             "quote_mint": quote, "base_reserve": action.post[base], "base_decimals": decimals[base],
             "quote_reserve": action.post[quote], "quote_decimals": decimals[quote], "virtual": False,
-            "price": ui_price(action.post[base], decimals[base], action.post[quote], decimals[quote])})
+            "price": None if action.program in p.CONCENTRATED else
+            ui_price(action.post[base], decimals[base], action.post[quote], decimals[quote])})
         if d_base * d_quote < 0:
             gone = base if d_base < 0 else quote
             if action.burned[gone] < -action.delta[gone]:  # burned out of the vault: no one's trade

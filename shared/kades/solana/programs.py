@@ -53,6 +53,10 @@ AMM_NAMES = {RAYDIUM_V4: "raydium_v4", RAYDIUM_CPMM: "raydium_cpmm", ORCA_WHIRLP
 # Vault owners shared by every pool of a program (the pool id then comes from the instruction).
 SHARED_AUTHORITIES = {RAYDIUM_V4_AUTHORITY: RAYDIUM_V4, RAYDIUM_CPMM_AUTHORITY: RAYDIUM_CPMM,
                       METEORA_DAMM_V2_AUTHORITY: METEORA_DAMM_V2}
+# Concentrated-liquidity programs: their vaults hold every position's tokens, in or out of
+# range, so the vaults' ratio is no price (a -19 % move read as -97 %, a "rug price dump");
+# their pool states carry no price, their swaps do (kades.solana.normalise).
+CONCENTRATED = {"orca_whirlpool", "raydium_clmm", "meteora_dlmm"}
 # Programs whose pool account (pool_id) owns its vaults: nothing else it names is a vault
 # (PumpSwap also names the protocol's and the coin creator's fee accounts).
 POOL_OWNS_VAULTS = {PUMPSWAP}
