@@ -68,6 +68,35 @@ def test_a_connection_the_server_closed_meanwhile_is_not_a_failure():
     listener.close()
 
 
+def test_the_timeout_bounds_the_whole_answer_not_each_read():
+    """Knative's dispatcher gives the exchange one deadline (the Trigger's timeout); a socket
+    timeout bounds each read alone, and an answer trickled a byte every 0.3 s was read whole."""
+    import time
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def trickle() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += connection.recv(4096)
+            try:
+                for byte in b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n":
+                    connection.sendall(bytes([byte]))
+                    time.sleep(0.3)
+            except OSError:
+                pass  # the client gave up: what the test wants
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    started = time.monotonic()
+    with pytest.raises(OSError, match="(?i)time"):
+        ConnectionPool().post(f"http://127.0.0.1:{port}/", {}, b"", timeout_s=1.0)
+    assert time.monotonic() - started < 2.0
+    thread.join(20)
+    listener.close()
+
+
 def test_network_errors_are_oserrors():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -21,6 +21,7 @@ thereby arrive twice: allowed, as on a cluster (at-least-once).
 """
 from __future__ import annotations
 
+import io
 import select
 import socket
 import ssl
@@ -45,6 +46,23 @@ class Response:
     body: bytes
 
 
+class _DeadlineIO(socket.SocketIO):
+    """A socket's reads, each given what is left of the answer's deadline (when one is set):
+    the socket's own timeout bounds each read alone, and a server trickling its answer a
+    byte at a time was read for as long as it took, where Knative's dispatcher gives the
+    whole exchange one deadline (the Trigger's `timeout`)."""
+
+    deadline: float | None = None
+
+    def readinto(self, buffer) -> int | None:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("delivery timeout: the answer took longer")
+            self._sock.settimeout(left)
+        return super().readinto(buffer)
+
+
 class Connection:
     """One HTTP/1.1 connection: a request is one write, the answer is read whole."""
 
@@ -53,13 +71,25 @@ class Connection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if scheme == "https":
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
-        self.sock, self.reader, self.timeout_s = sock, sock.makefile("rb"), timeout_s
+        self.raw = _DeadlineIO(sock, "rb")
+        self.sock, self.reader, self.timeout_s = sock, io.BufferedReader(self.raw), timeout_s
         self.host = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
         self.used = time.monotonic()
 
-    def exchange(self, target: str, headers: dict[str, str], body: bytes
-                 ) -> tuple[Response, bool]:
-        """(the answer, whether the connection must be closed after it)."""
+    def exchange(self, target: str, headers: dict[str, str], body: bytes,
+                 deadline: float | None = None) -> tuple[Response, bool]:
+        """(the answer, whether the connection must be closed after it); `deadline`
+        (monotonic): when the whole answer must have come."""
+        self.raw.deadline = deadline
+        try:
+            return self._exchange(target, headers, body)
+        finally:
+            if deadline is not None:
+                self.raw.deadline = None
+                self.sock.settimeout(self.timeout_s)
+
+    def _exchange(self, target: str, headers: dict[str, str], body: bytes
+                  ) -> tuple[Response, bool]:
         head = [f"POST {target} HTTP/1.1\r\nHost: {self.host}\r\n"
                 f"Content-Length: {len(body)}\r\n"]
         head += [f"{name}: {value}\r\n" for name, value in headers.items()
@@ -120,11 +150,12 @@ class ConnectionPool:
         destination = (split.scheme, split.hostname,
                        split.port or (443 if split.scheme == "https" else 80))
         target = (split.path or "/") + (f"?{split.query}" if split.query else "")
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         for attempt in (1, 2):
             connection = None
             try:
                 connection, reused = self._take(destination, timeout_s)
-                answer, close = connection.exchange(target, headers, body)
+                answer, close = connection.exchange(target, headers, body, deadline)
             except _STALE as error:
                 if connection is not None:
                     connection.close()
