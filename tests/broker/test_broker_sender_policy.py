@@ -123,6 +123,32 @@ def test_policy_filters_and_which_policies_apply(start, issuer):
     assert post(broker, intruder, "intruder").status_code == 403
 
 
+def test_a_reply_is_sent_under_its_triggers_identity_and_checked_as_a_post(run_broker,
+                                                                          subscribers, issuer):
+    """Knative's filter sends a reply to the ingress with the Trigger's token, where the
+    EventPolicies judge it: the broker took every reply in unchecked (kinder). Refused, it is
+    dead-lettered at once with the ingress as destination and 403."""
+    from werkzeug.wrappers import Response
+    dead, echo_target = subscribers(), subscribers()
+
+    def reply(_request):
+        return Response(b'{"r": 1}', status=200, content_type="application/json", headers={
+            "ce-specversion": "1.0", "ce-id": "r1", "ce-source": "/reply", "ce-type": "y"})
+    replier = subscribers(reply)
+    delivery = {"deadLetterSink": {"uri": dead.url}}
+    text = manifests(trigger("t1", replier.url, type="x", delivery=delivery),
+                     trigger("t2", echo_target.url, type="y", delivery=delivery)) + "---\n" + \
+        yaml.safe_dump(policy({"sub": FUNCTION}, to=TO_KADES))
+    broker = run_broker(text, issuer=issuer)
+    assert post(broker, issuer.token(AUDIENCE, subject=FUNCTION), "e1",
+                type_="x").status_code == 202
+    wait_for(lambda: dead.count() == 1, what="the refused reply's dead letter")
+    letter = dead.requests[0]["headers"]
+    assert letter["ce-knativeerrorcode"] == "403" and letter["ce-type"] == "x"
+    assert letter["ce-knativeerrordest"] == broker.ingress_url()
+    assert echo_target.count() == 0 and replier.count() == 1
+
+
 def test_without_an_applying_policy_the_namespace_may_post(start, issuer):
     selected = policy({"sub": FUNCTION}, to=[{"selector": {
         "apiVersion": "eventing.knative.dev/v1", "kind": "Broker",

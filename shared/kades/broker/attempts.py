@@ -29,6 +29,7 @@ from kades.broker.config import Trigger
 from kades.broker.delivery import Outcome, error_extensions, send
 from kades.broker.ingress import TTL, admit
 from kades.broker.queue import BrokerQueue
+from kades.broker.policy import Forbidden, refuse
 from kades.broker.tokens import LocalIssuer, trigger_subject
 from kades.deadletter.store import dead_letter_fields
 from kades.errors import InvalidEventError
@@ -55,9 +56,12 @@ def _result(outcome: Outcome) -> str:
 class Attempts:
     def __init__(self, trigger: Trigger, queue: BrokerQueue, *, ingress_url: str,
                  chaos: Chaos = NO_CHAOS, issuer: LocalIssuer | None = None,
-                 turns: Iterator[int] | None = None):
+                 turns: Iterator[int] | None = None, policies: list | None = None):
         self.trigger, self.queue, self.ingress_url = trigger, queue, ingress_url
         self.chaos, self.issuer = chaos, issuer
+        # the Broker's EventPolicies, with sender identity on (None: off): a reply is sent
+        # under the Trigger's identity, and refused (403) as the ingress would refuse it
+        self.policies = policies
         # Whose turn it is among the replicas; workers share one (next() is atomic).
         self._turns = itertools.count() if turns is None else turns
 
@@ -122,6 +126,13 @@ class Attempts:
             except InvalidEventError as error:
                 body = json.dumps(error.as_body()).encode()
                 return self._to_dead_letter(lane, entry_id, event, self.ingress_url, 400, body)
+            if self.policies is not None:
+                try:
+                    refuse(trigger_subject(trigger.namespace, trigger.name), [reply],
+                           trigger.namespace, self.policies)
+                except Forbidden as error:  # not retried: a 403 is no temporary failure
+                    return self._to_dead_letter(lane, entry_id, event, self.ingress_url, 403,
+                                                str(error).encode())
             self.queue.finish(lane, [entry_id], replies=[admitted], copies=copies)
             return None
         if outcome.kind == "retry" and attempt <= trigger.delivery.retry:

@@ -52,12 +52,13 @@ class TriggerDispatcher:
     def __init__(self, trigger: Trigger, queue: BrokerQueue, *, ingress_url: str,
                  stop: threading.Event, workers: int = 4, idle_wait_s: float = IDLE_WAIT_S,
                  chaos: Chaos = NO_CHAOS, issuer: LocalIssuer | None = None,
-                 reader: "LaneReader | None" = None):
+                 reader: "LaneReader | None" = None, policies: list | None = None):
         self.trigger, self.queue, self.stop = trigger, queue, stop
         self.workers, self.idle_wait_s, self.chaos = workers, idle_wait_s, chaos
         self.lanes = lanes_of(trigger)
         self._attempts = dict(ingress_url=ingress_url, chaos=chaos, issuer=issuer,
-                              turns=itertools.count())  # the replicas' turns, shared
+                              turns=itertools.count(),  # the replicas' turns, shared
+                              policies=policies)  # replies' sender check (Attempts)
         self.attempts = Attempts(trigger, queue, **self._attempts)
         self.threads: list[threading.Thread] = []
         self._holding: dict[str, str] = {}  # unordered worker -> entry of its current attempt

@@ -140,15 +140,24 @@ class SenderCheck:
         """The sender's subject; Unauthorized (401), Forbidden (403), or TemporaryFailure
         when the issuer's keys cannot be read (503)."""
         subject = str(self.verifier.verify(authorization)["sub"])
-        if not self.policies:
-            if not same_namespace(subject, self.namespace):
-                raise Forbidden(f"no EventPolicy applies to this Broker and {subject!r} is not "
-                                f"a service account of namespace {self.namespace!r} "
-                                "(allow-same-namespace)")
-            return subject
-        for event in events:  # every event of a batch, as each would be posted alone
-            if not any(policy.admits(subject, event) for policy in self.policies):
-                names = ", ".join(p.name for p in self.policies)
-                raise Forbidden(f"{subject!r} may not send {event.type!r} here: not admitted "
-                                f"by the EventPolicies of this Broker ({names})")
+        refuse(subject, events, self.namespace, self.policies)
         return subject
+
+
+def refuse(subject: str, events: list[CloudEvent], namespace: str,
+           policies: list[EventPolicy]) -> None:
+    """Forbidden (403) unless the Broker's EventPolicies admit `subject` sending `events`
+    (none applying: a service account of the Broker's namespace only). A Trigger's reply is
+    checked so too, under the Trigger's own identity (Knative's filter sends it to the
+    ingress with the Trigger's token)."""
+    if not policies:
+        if not same_namespace(subject, namespace):
+            raise Forbidden(f"no EventPolicy applies to this Broker and {subject!r} is not "
+                            f"a service account of namespace {namespace!r} "
+                            "(allow-same-namespace)")
+        return
+    for event in events:  # every event of a batch, as each would be posted alone
+        if not any(policy.admits(subject, event) for policy in policies):
+            names = ", ".join(p.name for p in policies)
+            raise Forbidden(f"{subject!r} may not send {event.type!r} here: not admitted "
+                            f"by the EventPolicies of this Broker ({names})")

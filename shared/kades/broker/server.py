@@ -114,7 +114,9 @@ class DevBroker:
                                          ingress_url=self.base_url + broker.path, stop=self._stop,
                                          workers=self.workers_per_trigger,
                                          idle_wait_s=self.idle_wait_s, chaos=self.chaos,
-                                         issuer=self.issuer, reader=readers[broker.path])
+                                         issuer=self.issuer, reader=readers[broker.path],
+                                         policies=None if self.sender_issuer is None else
+                                         self.policies.get(broker.path, []))
                        for broker in brokers for trigger in self.eventing.triggers_of(broker)]
         if self.dispatch:
             self._dispatchers = dispatchers
