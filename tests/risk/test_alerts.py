@@ -107,6 +107,19 @@ def ping(when: str):
                      {"job": "risk-decay"}, time=when, event_id=f"ping-{when}")
 
 
+def test_a_threshold_lowered_since_is_met_at_the_next_ping(ctx, redis_conn):
+    """A ping only ever cleared: a token whose risk stood at 0.55, tracked at 0.3 since, got
+    no alert until its next anomaly."""
+    assert all(r.type != ALERT for r in handle_anomalies(anomalies("e1", "Lowered", 0.6), ctx))
+    redis_conn.hset(TRACKED_THRESHOLDS, "Lowered", 0.3)
+    raised = [r.data for r in handle_anomalies(ping("2024-01-01T00:05:00Z"), ctx)
+              if r.type == ALERT and r.data["token"] == "Lowered"]
+    assert [(a["kind"], a["threshold"]) for a in raised] == [("raised", 0.3)]
+    again = [r for r in handle_anomalies(ping("2024-01-01T00:10:00Z"), ctx)
+             if r.type == ALERT and r.data["token"] == "Lowered"]
+    assert again == []  # raised once
+
+
 def test_the_decay_job_fades_risk_and_clears_the_alert(ctx, db_conn):
     raised = [r for r in handle_anomalies(anomalies("crash", "Fading", 0.99), ctx) if r.type == ALERT]
     assert [a.data["kind"] for a in raised] == ["raised"]

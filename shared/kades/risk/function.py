@@ -128,7 +128,15 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
                                   hysteresis=hysteresis)
         if late and late[-1][1]["kind"] != "cleared":
             alert_state, alerts = late_state, alerts + late
-    if moment is not None and not anomalies and alert_state["active"] and not points.get("pending"):
+    if (moment is not None and not anomalies and not alert_state["active"]
+            and not points.get("pending")):
+        # a ping's risk judged for a raise: a threshold lowered since (POST /v1/token/track)
+        # was met by nothing until the token's next anomaly
+        raised_state, raised = decide(alert_state, [risk], threshold=threshold,
+                                      hysteresis=hysteresis)
+        if raised:
+            alert_state, alerts = raised_state, alerts + raised
+    elif moment is not None and not anomalies and alert_state["active"] and not points.get("pending"):
         # quiet since: the alert clears when the risk fell low enough, once that is past
         cleared_at = time_below(state, clears_below(threshold, hysteresis),
                                 points["released_to"], half_life_s=half_life_s)
