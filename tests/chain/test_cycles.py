@@ -76,3 +76,16 @@ def test_a_long_way_round_through_a_hub_is_found():
     state.edges += [edge(3000.0, "W4", "A"), edge(3001.0, "A", "B"), edge(3002.0, "B", "C")]
     (alert,) = CYCLES.find(state, "TOKEN", [edge(3003.0, "C", "HUB")], time_s=3003.0, slot=9)
     assert alert["evidence"]["wallets"] == ["HUB", "W4", "A", "B", "C", "HUB"]
+
+
+def test_dust_coming_back_is_no_cycle():
+    """0.01 of a token out and one raw unit back was a 2-hop cycle of severity 1."""
+    from kades.chain.cycles import CyclicTransfers
+    from kades.chain.rows import Transfer
+    from kades.chain.state import TokenState
+    out = Transfer(10.0, "A", "B", 10**7, "t1", 1)
+    assert CyclicTransfers().find(TokenState(edges=[out]), "TOKEN", [Transfer(20.0, "B", "A", 1, "t2", 2)],
+                                  time_s=20.0, slot=2) == []
+    (found,) = CyclicTransfers().find(TokenState(edges=[out]), "TOKEN",
+                                      [Transfer(20.0, "B", "A", 9 * 10**6, "t3", 2)], time_s=20.0, slot=2)
+    assert found["evidence"]["hops"] == 2

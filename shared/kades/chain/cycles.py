@@ -20,6 +20,7 @@ from kades.chain.state import TokenState
 
 DETECTOR = "chain.cycles"
 MAX_EDGES = 5000
+MIN_HOP_SHARE = 0.1  # the smallest hop of a cycle against its largest (_round_trip)
 _SOURCE, _DESTINATION = attrgetter("source"), attrgetter("destination")
 
 
@@ -104,6 +105,13 @@ def _index(index: dict, wallet: str, edge: Transfer) -> None:
         found.append(edge)
 
 
+def _round_trip(cycle: list[Transfer]) -> bool:
+    """Whether tokens went round: no hop carried under MIN_HOP_SHARE of the largest (0.01 of
+    a token out and one raw unit back was a cycle of severity 1)."""
+    amounts = [edge.amount for edge in cycle]
+    return min(amounts) >= MIN_HOP_SHARE * max(amounts)
+
+
 @dataclass(frozen=True, kw_only=True)
 class CyclicTransfers(ChainDetector):
     """A time-ordered transfer cycle A -> ... -> A of 2 to `max_length` hops within `window_s`,
@@ -147,7 +155,7 @@ class CyclicTransfers(ChainDetector):
                 path = _path(outgoing, incoming, destination, source, start_s, self.max_length - 1)
             else:
                 path = None
-            if path:
+            if path and _round_trip(path + [edge]):
                 cycle = path + [edge]
                 wallets = [cycle[0].source] + [e.destination for e in cycle]
                 key = "cycle:" + ",".join(sorted(set(wallets)))[:200]
