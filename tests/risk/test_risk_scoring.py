@@ -136,3 +136,16 @@ def test_the_level_is_the_level_of_the_score_reported(kind, score):
     _, risk = update_risk(None, "T", [anomaly(kind, score)])
     assert risk["level"] == level_of(risk["score"])
     assert risk["score"] in (0.7, 0.9)
+
+
+def test_an_extreme_sentiment_reported_again_is_one_snapshot_not_new_evidence():
+    """sentiment-analysis reports its rolling aggregate with every batch of posts: the same
+    -0.8 three times was three pieces of evidence, and sentiment alone raised a high alert."""
+    def sentiment(minute):
+        return {**anomaly("sentiment_extreme", 0.6, f"2024-01-01T00:0{minute}:00Z"),
+                "detector": "sentiment-analysis", "details": {"sentiment": -0.8, "window": "1h"}}
+    state, once = update_risk(None, "T", [sentiment(1)])
+    for minute in (2, 3, 4):
+        state, again = update_risk(state, "T", [sentiment(minute)])
+    assert again["components"]["sentiment"] == pytest.approx(once["components"]["sentiment"])
+    assert again["score"] == once["score"]

@@ -148,13 +148,23 @@ def _bounded(evidence: dict[str, list], latest: float | None, half_life_s: float
     return dict(ranked[:EVIDENCE_KEPT])
 
 
+SNAPSHOT_KIND = "sentiment_extreme"  # evidence of a state, not of an event (components_at)
+
+
 def components_at(state: dict, at_s: float, *, half_life_s: float = DEFAULT_HALF_LIFE_S
                   ) -> dict[str, float]:
     """Each component as of `at_s`, and `rug` (the rug-grade part): noisy-ORs of the decayed
     scores of the anomalies up to `at_s`."""
     remaining = dict.fromkeys((*COMPONENTS, "rug"), 1.0)
-    for moment, kind, score, _ in sorted(state["evidence"].values()):  # the same float sums
-        if moment <= at_s:
+    entries = sorted(state["evidence"].values())  # the same float sums
+    # An extreme sentiment score is a snapshot of a rolling aggregate: only the newest counts
+    # (its reports, one per batch of posts, were each new evidence: the same -0.8 reported
+    # three times raised a high alert on sentiment alone)
+    snapshots = [entry for entry in entries if entry[1] == SNAPSHOT_KIND and entry[0] <= at_s]
+    newest = snapshots[-1] if snapshots else None
+    for entry in entries:
+        moment, kind, score, _ = entry
+        if moment <= at_s and (kind != SNAPSHOT_KIND or entry is newest):
             left = 1.0 - decay(score, at_s - moment, half_life_s)
             remaining[component_of(kind)] *= left
             if kind in RUG_KINDS:
