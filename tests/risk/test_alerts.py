@@ -120,6 +120,18 @@ def test_a_threshold_lowered_since_is_met_at_the_next_ping(ctx, redis_conn):
     assert again == []  # raised once
 
 
+def test_an_anomaly_older_than_a_pings_row_rescores_that_row(ctx, db_conn):
+    """Rows were rescored from an anomaly's time only when it was older than the token's
+    newest anomaly: a ping's row after it, the token's latest, stayed low under a high
+    risk (what GET /v1/token/{address}/analysis and the dashboard's lists read)."""
+    from kades.storage.repository import latest_risk_score
+    handle_anomalies(anomalies("small", "PingRow", 0.3), ctx)
+    handle_anomalies(ping("2024-01-01T00:05:00Z"), ctx)
+    handle_anomalies(anomalies("rug", "PingRow", 0.95, when="2024-01-01T00:04:50Z"), ctx)
+    latest = latest_risk_score(db_conn, "PingRow")
+    assert latest["time"].minute == 5 and latest["score"] > 0.7  # not the 0.2 before it
+
+
 def test_the_decay_job_fades_risk_and_clears_the_alert(ctx, db_conn):
     raised = [r for r in handle_anomalies(anomalies("crash", "Fading", 0.99), ctx) if r.type == ALERT]
     assert [a.data["kind"] for a in raised] == ["raised"]

@@ -146,18 +146,21 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
                                                              half_life_s=half_life_s)],
                                        threshold=threshold, hysteresis=hysteresis)
             alerts += more
-    previous_latest = (before or {}).get("latest")
+    # the newest row stored: a ping's too (`row_to`), not only the newest anomaly's time (an
+    # anomaly older than a ping's row left that row, the token's latest, without it)
+    previous_row = stored.get("row_to", (before or {}).get("latest"))
     earliest = min(fresh, default=None)
     # not newer than all before it: rows at or after its time did not count it (two
     # anomalies of one second in two events, whichever comes first, are such a case)
-    rescore = (earliest if earliest is not None and previous_latest is not None
-               and earliest <= previous_latest else None)
+    rescore = (earliest if earliest is not None and previous_row is not None
+               and earliest <= previous_row else None)
     if rescore is not None:  # rows older than the lateness stay as they are
-        rescore = max(rescore, previous_latest - buffer.lateness_s)
+        rescore = max(rescore, previous_row - buffer.lateness_s)
     notes = {"late": sum(1 for t in fresh if judged_to is not None and t <= judged_to),
              "rescore_from": rescore}
-    return ({"version": 2, "risk": state, "points": points, "alert": alert_state},
-            risk, alerts, notes)
+    row_to = max((t for t in (previous_row, moment) if t is not None), default=None)
+    return ({"version": 2, "risk": state, "points": points, "alert": alert_state,
+             "row_to": row_to}, risk, alerts, notes)
 
 
 def sentiment_evidence(data: dict) -> list[dict]:
