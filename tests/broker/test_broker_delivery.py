@@ -52,8 +52,15 @@ def test_a_batch_reply_even_of_one_event_is_a_502_failure():
     assert (outcome.kind, outcome.code) == ("retry", 502)
 
 
-def test_malformed_reply_event_is_a_502_failure():
-    outcome = classify(answer(200, b"", ce_specversion="1.0", ce_id="r"))
+def test_a_reply_read_as_an_event_the_ingress_refuses_is_a_400_not_retried():
+    """Knative's filter reads the reply without checking it and posts it to the ingress,
+    whose 400 is not retried: it was a 502, retried against the subscriber."""
+    outcome = classify(answer(200, b"", ce_specversion="1.0", ce_id="r"))  # no source, type
+    assert (outcome.kind, outcome.code) == ("refused", 400)
+
+
+def test_a_reply_that_cannot_be_read_as_an_event_is_a_502_failure():
+    outcome = classify(answer(200, b"{not json", content_type="application/cloudevents+json"))
     assert (outcome.kind, outcome.code) == ("retry", 502)
 
 

@@ -119,6 +119,9 @@ class Attempts:
         if outcome.kind == "done":
             self.queue.finish(lane, [entry_id], copies=copies)
             return None
+        if outcome.kind == "refused":  # the reply the ingress refuses: no retry
+            return self._to_dead_letter(lane, entry_id, event, self.ingress_url, outcome.code,
+                                        outcome.body)
         if outcome.kind == "reply":
             reply = _with(outcome.reply, add={TTL: event.get(TTL, "1")})
             try:

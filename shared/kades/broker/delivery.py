@@ -25,7 +25,9 @@ NETWORK_ERROR_CODE = 500
 
 @dataclass(frozen=True)
 class Outcome:
-    """`done` (2xx, empty), `reply` (2xx with an event), `retry` or `fail` (no retry)."""
+    """`done` (2xx, empty), `reply` (2xx with an event), `refused` (2xx with an event the
+    ingress refuses: dead-lettered at once, the ingress its destination), `retry` or `fail`
+    (no retry)."""
 
     kind: str
     code: int
@@ -34,7 +36,7 @@ class Outcome:
 
     @property
     def failed(self) -> bool:
-        return self.kind in ("retry", "fail")
+        return self.kind in ("retry", "fail", "refused")
 
 
 def post(url: str, headers: dict[str, str], body: bytes, *, timeout_s: float | None) -> Response:
@@ -78,6 +80,9 @@ def classify(response: Response, *, expect_reply: bool = True) -> Outcome:
     try:
         events = decode(response.headers, response.body, specversions=BROKER_SPECVERSIONS)
     except InvalidEventError as error:
+        if error.read is not None:  # read as an event, as Knative's filter reads it, and
+            # sent on to the ingress, whose 400 is not retried (an unreadable reply is a 502)
+            return Outcome("refused", 400, f"invalid reply event: {error.problems}".encode())
         return Outcome("retry", 502, f"invalid reply event: {error.problems}".encode())
     if media == BATCH_TYPE or len(events) != 1:  # Knative's filter cannot read one either
         return Outcome("retry", 502, b"a reply is one event, not a batch")
