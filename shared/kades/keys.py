@@ -84,8 +84,9 @@ PARTS = "kades:parts:{consumer}:{source}:{group}"
 SOLANA_LAST_SLOT = "kades:solana-source:last-slot"
 
 # --- market-aggregator ----------------------------------------------------------------------
-# last SOL price in USD seen on chain; TTL 1 h (market.function); written by market-aggregator,
-# read by it and by whale-detection
+# last SOL price in USD seen on chain, as "<price> <slot>" (the newest slot's kept); TTL 1 h
+# (kades.market.chain.note_sol_usd); written by market-aggregator, read by it and by
+# whale-detection (read_sol_usd)
 SOL_USD = "kades:market:sol-usd"
 
 # --- temporal-analysis ----------------------------------------------------------------------

@@ -86,3 +86,14 @@ def test_real_blocks_become_ticks_stored_once(kades_settings, redis_conn, db_con
     assert redis_conn.get(SOL_USD) is None  # no SOL/stablecoin trade among them
     db_conn.rollback()
     assert db_conn.execute("SELECT count(*) FROM token_metrics").fetchone()[0] == 18
+
+
+def test_the_sol_price_kept_is_the_newest_slots_whatever_order_blocks_come_in(redis_conn):
+    """The last block to arrive set it: an older slot's price after a newer one's."""
+    from kades.market.chain import note_sol_usd, read_sol_usd
+    redis_conn.set(SOL_USD, "150.0")  # as kept before: a price alone, replaced by any slot's
+    assert note_sol_usd(redis_conn, 160.0, 200) and read_sol_usd(redis_conn) == 160.0
+    assert not note_sol_usd(redis_conn, 150.0, 100)  # older: the newer stays
+    assert read_sol_usd(redis_conn) == 160.0
+    assert note_sol_usd(redis_conn, 170.0, 201) and read_sol_usd(redis_conn) == 170.0
+    assert 0 < redis_conn.ttl(SOL_USD) <= 3600

@@ -7,10 +7,35 @@ stablecoin (a SOL/USDC or SOL/USDT pool or swap), `price_usd` is added.
 from __future__ import annotations
 
 from kades.events.catalogue import MAX_SOL_USD, MIN_SOL_USD
+from kades.keys import SOL_USD
 from kades.solana.programs import STABLECOINS, WSOL
 
 
 MIN_PRICE_DOLLARS = 1_000.0  # the stablecoin a slot's SOL price needs behind it
+SOL_USD_TTL_S = 3600  # the SOL price kept an hour at most, then unknown again
+# Keep the SOL price of the newest slot only: blocks come in no order, and the last block
+# to arrive set it, an older slot's price after a newer one's (KEYS[1] = "price slot")
+_NOTE_NEWER = """
+local kept = redis.call('GET', KEYS[1])
+if kept then
+  local slot = tonumber(string.match(kept, ' (%d+)$'))
+  if slot and slot >= tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+
+def note_sol_usd(client, price: float, slot: int) -> bool:
+    """Keep `price` as SOL's unless a newer slot's is kept; whether it was kept."""
+    return bool(client.register_script(_NOTE_NEWER)(
+        keys=[SOL_USD], args=[repr(float(price)), int(slot), SOL_USD_TTL_S]))
+
+
+def read_sol_usd(client) -> float | None:
+    """SOL's price as the newest slot seen within the hour gave it (None: none seen)."""
+    kept = client.get(SOL_USD)
+    return float(kept.split()[0]) if kept else None
 
 
 def sol_usd_of(block: dict) -> float | None:

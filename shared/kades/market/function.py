@@ -9,8 +9,7 @@ from kades.events.catalogue import CHAIN_BLOCK, MARKET_FEED, MARKET_TICK
 from kades.events.chunking import assemble, per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.market.aggregate import normalise_ticks, normalise_time
-from kades.keys import SOL_USD
-from kades.market.chain import chain_ticks, sol_usd_of
+from kades.market.chain import chain_ticks, note_sol_usd, read_sol_usd, sol_usd_of
 from kades.runtime import Context, Function, faults
 from kades.storage.repository import insert_token_metrics
 
@@ -45,15 +44,14 @@ def handle_chain_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | No
     block, event = assemble(ctx.redis, "market-aggregator", event)
     if block is None:
         return None  # a part whose siblings have not all arrived yet
-    known = ctx.redis.get(SOL_USD)
-    ticks = chain_ticks(block, sol_usd=float(known) if known else None)
+    ticks = chain_ticks(block, sol_usd=read_sol_usd(ctx.redis))
     if not ticks:
         return None
     for tick in ticks:
         tick["time"] = normalise_time(tick["time"])
     seen = sol_usd_of(block)
     if seen:
-        ctx.redis.set(SOL_USD, seen, ex=3600)  # an hour old at most, then unknown again
+        note_sol_usd(ctx.redis, seen, block["slot"])
     with ctx.db() as conn:
         insert_token_metrics(conn, metric_rows(event, ticks))
     faults.point("after_db")  # tests only (KADES_FAULT_POINTS)

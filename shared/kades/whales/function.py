@@ -24,7 +24,7 @@ from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.envelope import CloudEvent
 from kades.keys import SOL_USD as SOL_USD_KEY, WHALES_FUNDINGS as FUNDING_KEY, WHALES_TOKEN as TOKEN_KEY
 from kades.keys import WHALES_WAITING as WAITING_KEY
-from kades.market.chain import sol_usd_of
+from kades.market.chain import read_sol_usd, sol_usd_of
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
@@ -181,10 +181,7 @@ def handle_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
 
 def _known_sol_usd(client, local: Local) -> float | None:
     """SOL/USD as market-aggregator last saw it on chain; read from Redis at most every 30 s."""
-    def read() -> float | None:
-        raw = client.get(SOL_USD_KEY)
-        return float(raw) if raw else None
-    return local.sol_usd.get_or_load(SOL_USD_KEY, read)
+    return local.sol_usd.get_or_load(SOL_USD_KEY, lambda: read_sol_usd(client))
 
 
 FUNCTION = Function("whale-detection", (CHAIN_BLOCK, PING), handle_block)
