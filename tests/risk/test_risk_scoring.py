@@ -149,3 +149,19 @@ def test_an_extreme_sentiment_reported_again_is_one_snapshot_not_new_evidence():
         state, again = update_risk(state, "T", [sentiment(minute)])
     assert again["components"]["sentiment"] == pytest.approx(once["components"]["sentiment"])
     assert again["score"] == once["score"]
+
+
+def test_an_anomaly_a_year_older_than_the_newest_scores_at_its_own_time():
+    """The evidence set is pruned by its newest time: the year-old rug was dropped before its
+    own time was scored (0.0, low), though in the other order it scored critical."""
+    from kades.risk.function import score_token
+    from kades.runtime.reorder import ReorderBuffer
+    buffer = ReorderBuffer(lateness_s=30, idle_s=0)
+    kwargs = dict(at=None, threshold=0.7, hysteresis=0.1, half_life_s=6 * 3600, buffer=buffer,
+                  now_s=0.0)
+    state, _, _, _ = score_token(None, "T", [anomaly("price_spike", 0.3, "2024-05-31T23:59:00Z")],
+                                 **kwargs)
+    _, risk, alerts, notes = score_token(
+        state, "T", [anomaly("liquidity_removal", 0.95, "2023-05-31T23:59:00Z")], **kwargs)
+    assert risk["level"] == "critical" and notes["late"] == 1
+    assert alerts == []  # a year late: counted late, no alert about it now

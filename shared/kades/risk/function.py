@@ -110,20 +110,24 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
     judged_to = points.get("released_to")
     known = set((before or {}).get("evidence", ()))
     fresh = [epoch_s(a["time"]) for a in anomalies if evidence_key(a) not in known]
+    # the risks are of the whole set; the set kept drops what decayed by the newest time (an
+    # anomaly a year older than the token's newest scored 0 at its own time)
+    whole = absorb(before, anomalies, half_life_s=half_life_s, prune=False)
     state = absorb(before, anomalies, half_life_s=half_life_s)
     moment = (max(epoch_s(a["time"]) for a in anomalies) if anomalies
               else epoch_s(at) if at else None)
-    risk = risk_at(state, token, moment, half_life_s=half_life_s) if moment is not None else None
+    risk = risk_at(whole, token, moment, half_life_s=half_life_s) if moment is not None else None
     arrivals = [(moment, f"{moment:.6f}", None)] if anomalies else []
     released, _ = buffer.admit(points, arrivals, now_s=now_s)
-    risks = [risk_at(state, token, t, half_life_s=half_life_s) for t, _, _ in released]
+    risks = [risk_at(whole, token, t, half_life_s=half_life_s) for t, _, _ in released]
     alert_state, alerts = decide(stored.get("alert"), risks, threshold=threshold,
                                  hysteresis=hysteresis)
-    if (fresh and judged_to is not None and moment <= judged_to
+    if (fresh and judged_to is not None and judged_to - buffer.lateness_s <= moment <= judged_to
             and not any(t == moment for t, _, _ in released)):
         # New evidence at a time already judged (a rug at the second of an anomaly before
         # it): the point is not judged again in order, so its risk is judged now, and may
-        # raise or escalate, never clear (a critical risk raised no alert, ever)
+        # raise or escalate, never clear (a critical risk raised no alert, ever). Not what
+        # comes later than the lateness: a year-old rug reported now is no news to alert on.
         late_state, late = decide(alert_state, [risk], threshold=threshold,
                                   hysteresis=hysteresis)
         if late and late[-1][1]["kind"] != "cleared":

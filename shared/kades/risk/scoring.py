@@ -117,11 +117,12 @@ def new_state() -> dict[str, Any]:
 
 
 def absorb(state: dict | None, anomalies: Iterable[Mapping], *,
-           half_life_s: float = DEFAULT_HALF_LIFE_S) -> dict:
+           half_life_s: float = DEFAULT_HALF_LIFE_S, prune: bool = True) -> dict:
     """`state` with `anomalies` added to its evidence set (a new dict; the input is unchanged).
 
     Evidence entries are [time (epoch s), anomaly type, score, detector]; adding one already
-    there changes nothing."""
+    there changes nothing. Without `prune`, nothing is dropped (what has decayed by the
+    newest time still counts at its own: the risk at an old anomaly's time needs it)."""
     state = state if state and state.get("version") == STATE_VERSION else new_state()
     evidence = dict(state["evidence"])
     latest = state["latest"]
@@ -132,7 +133,8 @@ def absorb(state: dict | None, anomalies: Iterable[Mapping], *,
                                                     float(anomaly["score"]),
                                                     anomaly.get("detector", "")])
         latest = moment if latest is None else max(latest, moment)
-    return {**state, "latest": latest, "evidence": _bounded(evidence, latest, half_life_s)}
+    return {**state, "latest": latest,
+            "evidence": _bounded(evidence, latest, half_life_s) if prune else evidence}
 
 
 def _bounded(evidence: dict[str, list], latest: float | None, half_life_s: float) -> dict:
