@@ -42,13 +42,14 @@ def usd_value(swap: dict, quote_ui: float, sol_usd: float | None) -> float | Non
 @dataclass(frozen=True, kw_only=True)
 class WhaleMovement(ChainDetector):
     """A swap of at least `min_quote` quote units (`min_usd` dollars when priced) that is also
-    `supply_share` of the supply, `liquidity_share` of the pool's quote reserve, or
-    `history_multiple` times the wallet's median size. Judged against the pool before it;
+    `supply_share` of a known supply, `liquidity_share` of its pool's quote reserve, or
+    `history_multiple` times the wallet's median size. Judged against its pool before it;
     every swap teaches the wallet's usual size.
 
-    >>> state = WhaleState(pool=[8 * 10**14, 60 * 10**9], supply=10**15)
+    >>> state = WhaleState(pools={"P": [8 * 10**14, 60 * 10**9]}, supply=10**15)
     >>> swap = {"signature": "s", "trader": "W", "side": "buy", "quote_amount": 12 * 10**9,
-    ...         "quote_mint": "Q", "base_amount": 10**13, "decimals_in": 9, "decimals_out": 6}
+    ...         "quote_mint": "Q", "base_amount": 10**13, "decimals_in": 9, "decimals_out": 6,
+    ...         "pool": "P"}
     >>> sorted(WhaleMovement().find(state, "TOKEN", swap, time_s=0.0, slot=1)[0]["evidence"]["reasons"])
     ['liquidity_share', 'supply_share']
     """
