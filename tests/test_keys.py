@@ -60,6 +60,7 @@ RENDERED = {
                      "minute": "2026-11-30T16:40"},
                     "kades:broker:ping:/apis/v1/namespaces/kades/pingsources/flush:2026-11-30T16:40"),
     "DLQ": ({}, "kades:{broker}:dlq"),
+    "DLQ_REPLAYING": ({"id": "1-0"}, "kades:{broker}:dlq:replaying:1-0"),
     "ALERT_ID_NAME": ({"token": "Mint1", "episode": "2024-05-01T12:00:00Z", "kind": "raised",
                        "level": "high"}, "kades:alert:Mint1#2024-05-01T12:00:00Z#raised#high"),
     "PARTS_GROUP_NAME": ({"names": "/solana:42:Mint1"}, "kades:parts:/solana:42:Mint1"),

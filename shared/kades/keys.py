@@ -166,6 +166,9 @@ BROKER_PING = "kades:broker:ping:{source}:{minute}"
 # replays (kades.deadletter); no TTL, replay deletes what was accepted. In the broker's slot:
 # the broker parks a dead letter in the MULTI that acknowledges its lane entry
 DLQ = "kades:{broker}:dlq"
+# a dead letter being replayed (kades dlq replay), so that one replay at a time sends it;
+# TTL: kades.deadletter.store.REPLAY_LEASE_S
+DLQ_REPLAYING = "kades:{{broker}}:dlq:replaying:{id}"
 
 # --- not Redis keys: names hashed into uuid5 event ids --------------------------------------
 # Just as fixed: a changed name changes the ids, and a redelivered input would no longer give

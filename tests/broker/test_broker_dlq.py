@@ -97,6 +97,22 @@ def test_replay_sends_the_original_event_back_and_deletes_it(run_broker, subscri
     assert list_dead_letters(broker_redis) == []
 
 
+def test_a_letter_is_replayed_once_whether_named_twice_or_taken_by_another_replay(
+        run_broker, subscribers, broker_redis):
+    """`replay ID ID` sent it twice; two replays at once both sent every letter."""
+    from kades.keys import DLQ_REPLAYING
+    sub = subscribers()
+    broker = run_broker(manifests(trigger("t", sub.url)))
+    first = store_dead_letter(broker_redis, letter("a"))
+    busy = store_dead_letter(broker_redis, letter("b"))
+    broker_redis.set(DLQ_REPLAYING.format(id=busy), 1, ex=60)  # another replay holds it
+    with pytest.raises(ReplayError) as error:
+        replay_dead_letters(broker_redis, broker.ingress_url(), [first, first, busy])
+    assert error.value.replayed == 1 and list(error.value.failures) == [busy]
+    wait_for(lambda: sub.count() == 1, what="the replayed event")
+    assert [d.event.id for d in list_dead_letters(broker_redis)] == ["b"]  # kept for later
+
+
 def test_replayed_events_restart_with_a_full_ttl(run_broker, subscribers, broker_redis):
     broker = run_broker(manifests(trigger("t", "http://127.0.0.1:9/")), dispatch=False)
     store_dead_letter(broker_redis, letter("a"))

@@ -20,7 +20,7 @@ import redis
 
 from kades import clients
 from kades.errors import InvalidEventError, KadesError
-from kades.keys import DLQ
+from kades.keys import DLQ, DLQ_REPLAYING as REPLAYING
 from kades.events.envelope import (
     BROKER_SPECVERSIONS, CloudEvent, from_structured, parse_json, to_binary, to_dict)
 
@@ -29,6 +29,8 @@ ERROR_EXTENSIONS = ("knativeerrordest", "knativeerrorcode", "knativeerrordata")
 # flooding bad events) would otherwise fill Redis, which every function shares.
 MAX_DEAD_LETTERS = 100_000
 TTL_EXTENSION = "knativebrokerttl"
+
+REPLAY_LEASE_S = 60  # longer than a replay's post of one letter (its timeout)
 
 
 class ReplayError(KadesError, RuntimeError):
@@ -173,7 +175,7 @@ def replay_dead_letters(client: redis.Redis, ingress_url: str, ids: Iterable[str
     if all:
         selected = list(letters)
     else:
-        selected = list(ids or [])
+        selected = list(dict.fromkeys(ids or []))  # an id given twice is replayed once
         unknown = [i for i in selected if i not in letters]
         if unknown:
             raise ReplayError(f"no such dead letter: {', '.join(unknown)}", replayed=0,
@@ -183,11 +185,17 @@ def replay_dead_letters(client: redis.Redis, ingress_url: str, ids: Iterable[str
         if letters[entry_id].event is None:  # skipped, and named as a failure
             failures[entry_id] = f"unreadable, not replayed: {letters[entry_id].unreadable}"
             continue
+        # one replay at a time sends a letter: two run together both sent every one
+        taken = client.set(REPLAYING.format(id=entry_id), 1, nx=True, ex=REPLAY_LEASE_S)
+        if not taken:
+            failures[entry_id] = "being replayed by another replay"
+            continue
         status, body = post_event(ingress_url, for_replay(letters[entry_id].event))
         if 200 <= status < 300:
-            client.xdel(DLQ, entry_id)
+            client.xdel(DLQ, entry_id)  # the lease then lapses: the id is gone
             replayed += 1
         else:
+            client.delete(REPLAYING.format(id=entry_id))
             unreachable = unreachable or status == 0
             failures[entry_id] = f"ingress answered {status or 'nothing'}: {body[:300]!r}"
     if failures:
