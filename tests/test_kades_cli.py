@@ -130,3 +130,21 @@ def test_a_url_of_the_wrong_scheme_is_a_malformed_setting(variable, value, comma
     err = capsys.readouterr().err
     assert err.startswith(f"kades {command[0]}: {variable}={value!r}: expected a ")
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["migrate", "--status", "--wait-s", "nan"],  # waited for ever (clock() >= nan is never true)
+    ["migrate", "--status", "--wait-s", "-1"],
+    ["retention", "--keep-days", "nan"],  # a traceback from PostgreSQL's interval
+    ["retention", "--keep-days", "inf"],
+    ["broker", "--workers", "0"],  # accepted, and no unordered Trigger ever delivered
+    ["broker", "--port", "99999"],  # an OverflowError, logged
+    ["broker", "--redis-wait-s", "nan"],
+    ["up", "--rate", "0"],  # a ZeroDivisionError after the system was restarted
+    ["up", "--minutes", "0"],
+])
+def test_an_out_of_range_number_is_a_usage_error_before_anything_runs(argv, capsys):
+    with pytest.raises(SystemExit) as ended:
+        main(argv)
+    assert ended.value.code == exitcodes.USAGE
+    assert "expected" in capsys.readouterr().err

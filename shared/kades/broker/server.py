@@ -31,7 +31,7 @@ from kades.broker.policy import SERVICE_ACCOUNT, EventPolicy, SenderCheck, polic
 from kades.broker.queue import BrokerQueue
 from kades.broker.routing import ORDERED_LANES, Router
 from kades.broker.tokens import LocalIssuer, projected_token
-from kades.cliutil import redis_url, report, report_error
+from kades.cliutil import bounded, redis_url, report, report_error
 from kades.keys import BROKER_PING
 from kades.logs import configure_logging, log
 from kades.settings import DEFAULT_BROKER_PORT, Settings, SettingsError, redact_url
@@ -277,20 +277,21 @@ def main_broker(argv: list[str]) -> int:
     parser.add_argument("--host", default=env.get("KADES_BROKER_HOST", "127.0.0.1"),
                         help="address the ingress listens on (default: KADES_BROKER_HOST, "
                              "else 127.0.0.1)")
-    parser.add_argument("--port", type=int,
+    parser.add_argument("--port", type=bounded(int, 0, 65535, "a port from 0 (any free) to 65535"),
                         default=int(env.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT)),
                         help=f"port of the ingress (default: KADES_BROKER_PORT, "
                              f"else {DEFAULT_BROKER_PORT})")
     parser.add_argument("--redis-url", default=config.redis_url, type=redis_url,
                         help="the Redis holding the queues and dead letters "
                              "(default: KADES_REDIS_URL)")
-    parser.add_argument("--redis-wait-s", type=float, default=15.0,
+    parser.add_argument("--redis-wait-s", type=bounded(float, 0, 3600, "seconds from 0 to 3600"),
+                        default=15.0,
                         help="how long to wait for Redis to answer at start (default: 15)")
     parser.add_argument("--subscriber", action="append", default=[], metavar="NAME=URL",
                         help="send to URL what goes to the Trigger or Service NAME "
                              "(repeatable; the same NAME again adds a replica, and deliveries "
                              "take the replicas in turn)")
-    parser.add_argument("--workers", type=int,
+    parser.add_argument("--workers", type=bounded(int, 1, 1024, "a whole number from 1 to 1024"),
                         default=int(env.get("KADES_BROKER_WORKERS", DEFAULT_WORKERS)),
                         help="deliveries in flight per unordered Trigger (an ordered one has "
                              f"one per lane; default: KADES_BROKER_WORKERS, else {DEFAULT_WORKERS})")

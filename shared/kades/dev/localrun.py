@@ -22,7 +22,7 @@ from kades import clients
 from kades.dev import services as devservices
 from kades.audiences import service_audience
 from kades.broker.tokens import oidc_subject, projected_token
-from kades.cliutil import one_line, progress, report, report_error
+from kades.cliutil import bounded, one_line, progress, report, report_error
 from kades.manifests import BROKER, DEFAULT_SERVICE_ACCOUNT
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.settings import DEFAULT_BROKER_PORT, Settings, function_port, redact_url
@@ -234,8 +234,11 @@ def main_up(argv: list[str]) -> int:
     parser.add_argument("--fresh", action="store_true",
                         help="start on empty data: what Redis and PostgreSQL under .local hold "
                              "is removed first (to replay a seed this system was fed before)")
-    parser.add_argument("--minutes", type=int, default=30, help="simulated market minutes to feed")
-    parser.add_argument("--rate", type=float, default=100.0, help="demo events per second")
+    parser.add_argument("--minutes", type=bounded(int, 1, 1440, "minutes from 1 to 1440"),
+                        default=30, help="simulated market minutes to feed")
+    parser.add_argument("--rate", type=bounded(float, 0.001, 1e6, "events per second from "
+                                                                  "0.001 to 1e6"),
+                        default=100.0, help="demo events per second")
     config = Settings.from_env()
     parser.add_argument("--oidc", action=argparse.BooleanOptionalAction,
                         default=config.broker_oidc,

@@ -29,6 +29,7 @@ from pathlib import Path
 import psycopg
 
 from kades import exitcodes
+from kades.cliutil import bounded
 from kades.errors import KadesError
 from kades.settings import Settings
 
@@ -221,7 +222,8 @@ def main_migrate(argv: list[str] | None = None) -> int:
     parser.add_argument("--database-url", default=None,
                         help="default: KADES_DATABASE_URL or the local development database")
     parser.add_argument("--status", action="store_true", help="show the state, apply nothing")
-    parser.add_argument("--wait-s", type=float, default=0.0,
+    parser.add_argument("--wait-s", type=bounded(float, 0, 86400, "seconds from 0 to 86400"),
+                        default=0.0,
                         help="wait up to this long for the database to take connections "
                              "(a first install: it starts beside the migration Job)")
     args = parser.parse_args(argv)

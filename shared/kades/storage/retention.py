@@ -14,6 +14,7 @@ import sys
 import psycopg
 
 from kades import exitcodes
+from kades.cliutil import bounded
 from kades.settings import Settings
 
 
@@ -29,12 +30,11 @@ def main_retention(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kades retention", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=None,
                         help="default: KADES_DATABASE_URL or the local development database")
-    parser.add_argument("--keep-days", type=float, default=90.0,
+    parser.add_argument("--keep-days", type=bounded(float, 0.001, 36500, "days from 0.001 to 36500"),
+                        default=90.0,
                         help="keep rows newer than this many days (default 90, as the "
                              "TimescaleDB policies)")
     args = parser.parse_args(argv)
-    if args.keep_days <= 0:
-        parser.error("--keep-days must be positive")
     url = args.database_url or Settings.from_env().database_url
     try:
         with psycopg.connect(url) as conn:
