@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import gzip
 import io
 import math
 import os
@@ -35,9 +36,18 @@ def open_input(name: str, *, newline: str | None = None) -> ContextManager[IO[st
         buffer = getattr(sys.stdin, "buffer", None)  # None: a test's StringIO
         return contextlib.nullcontext(sys.stdin if buffer is None else io.TextIOWrapper(
             buffer, encoding="utf-8-sig", newline=newline))
+    if os.path.isfile(name) and _gzipped(name):  # (a pipe is read once: not probed)
+        return gzip.open(name, "rt", encoding="utf-8-sig", newline=newline)
     return open(name, encoding="utf-8-sig", newline=newline)
 
 
+def _gzipped(name: str) -> bool:
+    """Whether the file is gzip's (trade tapes and exports ship as .csv.gz)."""
+    with open(name, "rb") as probe:
+        return probe.read(2) == GZIP_MAGIC
+
+
+GZIP_MAGIC = b"\x1f\x8b"
 CSV_DELIMITERS = ",;\t|"
 
 

@@ -634,3 +634,18 @@ def test_a_row_at_the_time_of_the_one_before_is_left_out_as_the_function_leaves_
     assert len(twice) == 2 * len(once) == 2 * len(series.values)
     assert [r["anomaly_score"] for r in twice[::2]] == [r["anomaly_score"] for r in once]
     assert all(r["anomaly_score"] == "0.000000" and not r["alert"] for r in twice[1::2])
+
+
+def test_a_gzipped_csv_is_scored_as_the_csv_it_holds_also_in_a_folder(tmp_path, monkeypatch):
+    """The trade tapes ship as .csv.gz: 'not UTF-8 text', and --dir left them out. An output
+    folder holding the input folder (--output-dir .) left nothing to score."""
+    import gzip
+    write_series(tmp_path / "in.csv")
+    (tmp_path / "tapes").mkdir()
+    (tmp_path / "tapes" / "in.csv.gz").write_bytes(gzip.compress((tmp_path / "in.csv").read_bytes()))
+    assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "plain.out")]) == 0
+    assert kades(["score", str(tmp_path / "tapes" / "in.csv.gz"), "-o", str(tmp_path / "gz.out")]) == 0
+    assert read(tmp_path / "gz.out") == read(tmp_path / "plain.out")
+    monkeypatch.chdir(tmp_path)
+    assert kades(["score", "--dir", "tapes", "--output-dir", "."]) == 0
+    assert read(tmp_path / "in.csv") == read(tmp_path / "plain.out")  # written back as in.csv

@@ -651,10 +651,20 @@ def folder_jobs(folder: Path, output_dir: Path) -> list[tuple[str, str]]:
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder")
     written = output_dir.resolve()
-    # the suffix in any case: Windows tools write DATA.CSV, which rglob("*.csv") leaves out
+    # an earlier run's output left out only where it lies inside the folder scored (an
+    # output folder holding the input folder, `--output-dir .`, left nothing to score)
+    inside = folder.resolve() in written.parents
+    # the suffix in any case: Windows tools write DATA.CSV, which rglob("*.csv") leaves out;
+    # gzipped ones too (trade tapes ship as .csv.gz), written back unzipped
     sources = [path for path in sorted(folder.rglob("*"))
-               if path.suffix.lower() == ".csv" and path.is_file()
-               and written not in path.resolve().parents]
+               if path.name.lower().endswith((".csv", ".csv.gz")) and path.is_file()
+               and not (inside and written in path.resolve().parents)]
     if not sources:
-        raise InputError(f"{folder}: no *.csv in it or in its subfolders")
-    return [(str(path), str(output_dir / path.relative_to(folder))) for path in sources]
+        raise InputError(f"{folder}: no *.csv in it or in its subfolders (nor *.csv.gz)")
+    return [(str(path), str(output_dir / _unzipped(path.relative_to(folder))))
+            for path in sources]
+
+
+def _unzipped(relative: Path) -> Path:
+    """The output path of an input file: a .csv.gz is written as the .csv it holds."""
+    return relative.with_suffix("") if relative.suffix.lower() == ".gz" else relative
