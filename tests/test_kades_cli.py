@@ -148,3 +148,14 @@ def test_an_out_of_range_number_is_a_usage_error_before_anything_runs(argv, caps
         main(argv)
     assert ended.value.code == exitcodes.USAGE
     assert "expected" in capsys.readouterr().err
+
+
+def test_ctrl_c_ends_a_command_without_a_traceback(monkeypatch, capsys):
+    import kades.cli as cli
+
+    def interrupted(argv):
+        raise KeyboardInterrupt
+    monkeypatch.setitem(cli.COMMANDS, "score", ("kades.temporal.score_cli", "main_score", ""))
+    monkeypatch.setattr("kades.temporal.score_cli.main_score", interrupted)
+    assert main(["score", "x.csv"]) == cli.INTERRUPTED == 130
+    assert capsys.readouterr().err == "kades score: interrupted\n"

@@ -74,9 +74,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `kades ... | head`: the reader left, which is no error
         sys.stdout = open("/dev/null", "w")
         return exitcodes.OK
+    except KeyboardInterrupt:  # Ctrl-C: stopped as asked, no traceback (128 + SIGINT)
+        print(f"kades {name}: interrupted", file=sys.stderr)
+        return INTERRUPTED
     except SettingsError as error:  # a malformed KADES_* variable: say which, no traceback
         print(f"kades {name}: {error}", file=sys.stderr)
         return exitcodes.USAGE
+
+
+INTERRUPTED = 130  # what a shell reports for a command ended by Ctrl-C
 
 
 if __name__ == "__main__":

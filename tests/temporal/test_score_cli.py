@@ -649,3 +649,17 @@ def test_a_gzipped_csv_is_scored_as_the_csv_it_holds_also_in_a_folder(tmp_path, 
     monkeypatch.chdir(tmp_path)
     assert kades(["score", "--dir", "tapes", "--output-dir", "."]) == 0
     assert read(tmp_path / "in.csv") == read(tmp_path / "plain.out")  # written back as in.csv
+
+
+def test_a_scored_file_whose_series_was_picked_is_scored_again(tmp_path):
+    """Its added columns were taken for candidates: "'Close', 'anomaly_score', 'top_detector',
+    'alert' could each be the series", where the docs say a scored file gets its columns anew."""
+    series = simulate_series("noisy", seed=3, points=300, anomalies=1)
+    with open(tmp_path / "in.csv", "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["Date", "Close"])  # one column that can be the series: picked
+        writer.writerows([datetime.fromtimestamp(t, timezone.utc).isoformat(), v]
+                         for t, v in zip(series.times, series.values))
+    assert kades(["score", str(tmp_path / "in.csv"), "-o", str(tmp_path / "once.csv")]) == 0
+    assert kades(["score", str(tmp_path / "once.csv"), "-o", str(tmp_path / "twice.csv")]) == 0
+    assert read(tmp_path / "twice.csv") == read(tmp_path / "once.csv")

@@ -227,8 +227,10 @@ def choose_columns(path: Path, columns: Columns, *, time: bool, value: bool
             and not any(name.casefold() == columns.value.strip().casefold() for name in header)):
         taken = {_bare(name) for name in (times, columns.volume, columns.liquidity,
                                           columns.token) if name}
+        # nor the columns an earlier `kades score` added (its output scored again)
         series = [name for name in header if _bare(name) not in taken
-                  and _bare(name) not in NOT_SERIES and _bare(name) not in TIME_NAMES]
+                  and _bare(name) not in NOT_SERIES and _bare(name) not in TIME_NAMES
+                  and name not in COLUMNS]
         if _the_one(series, columns.value, "the series", "--value-column"):
             chosen["value"] = series[0]
             said.append(f"no {columns.value!r} column: scoring {series[0]!r}")
