@@ -57,8 +57,8 @@ from kades.keys import (RISK_LIVE, RISK_LIVE_SWEPT, RISK_STATE, RISK_WAITING, TR
                         outbox_key)
 from kades.metrics import LATE_INPUTS
 from kades.risk.alerting import clears_below, decide
-from kades.risk.scoring import (absorb, details_digest, epoch_s, evidence_key, rfc3339,
-                                risk_at, time_below)
+from kades.risk.scoring import (absorb, details_digest, epoch_s, evidence_key, pruned,
+                                rfc3339, risk_at, time_below)
 from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, queue_waiting, quiet_keys
 from kades.runtime.state import OUTBOX_TTL_S, KeyTurns
@@ -113,7 +113,7 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
     # the risks are of the whole set; the set kept drops what decayed by the newest time (an
     # anomaly a year older than the token's newest scored 0 at its own time)
     whole = absorb(before, anomalies, half_life_s=half_life_s, prune=False)
-    state = absorb(before, anomalies, half_life_s=half_life_s)
+    state = pruned(whole, half_life_s=half_life_s)
     moment = (max(epoch_s(a["time"]) for a in anomalies) if anomalies
               else epoch_s(at) if at else None)
     risk = risk_at(whole, token, moment, half_life_s=half_life_s) if moment is not None else None

@@ -137,6 +137,12 @@ def absorb(state: dict | None, anomalies: Iterable[Mapping], *,
             "evidence": _bounded(evidence, latest, half_life_s) if prune else evidence}
 
 
+def pruned(state: dict, *, half_life_s: float = DEFAULT_HALF_LIFE_S) -> dict:
+    """`state` (absorbed without `prune`) as it is kept: without what decayed by its newest
+    time, the strongest EVIDENCE_KEPT."""
+    return {**state, "evidence": _bounded(state["evidence"], state["latest"], half_life_s)}
+
+
 def _bounded(evidence: dict[str, list], latest: float | None, half_life_s: float) -> dict:
     """Without what decayed below NEGLIGIBLE by `latest`; the EVIDENCE_KEPT strongest."""
     if latest is None:
