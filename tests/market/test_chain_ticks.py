@@ -97,3 +97,26 @@ def test_the_sol_price_kept_is_the_newest_slots_whatever_order_blocks_come_in(re
     assert read_sol_usd(redis_conn) == 160.0
     assert note_sol_usd(redis_conn, 170.0, 201) and read_sol_usd(redis_conn) == 170.0
     assert 0 < redis_conn.ttl(SOL_USD) <= 3600
+
+
+def test_slots_sharing_a_second_are_stored_as_one_row_each_slot_once(kades_settings, redis_conn,
+                                                                      db_conn):
+    """Block times are whole seconds: the second's row sums the slots' volume and holds the
+    newest slot's price, whichever block arrives first and however often."""
+    from kades.events.catalogue import CHAIN_BLOCK, new_event
+    ctx = Context("market-aggregator", settings=kades_settings)
+
+    def block(slot, price, sol):
+        return new_event(CHAIN_BLOCK, "/test/solana", {
+            "slot": slot, "block_time": "2026-01-15T12:00:00Z", "transfers": [], "liquidity": [],
+            "launches": [], "swaps": [swap(MINT, price, quote_amount=sol * 10**9)]})
+
+    newer, older = block(301, 2e-6, 3), block(300, 1e-6, 2)
+    for event in (newer, older, newer, older):
+        assert handle(event, ctx)
+    db_conn.rollback()
+    rows = db_conn.execute("SELECT price, volume, slots FROM token_metrics WHERE token = %s",
+                           (MINT,)).fetchall()
+    assert len(rows) == 1
+    assert rows[0][0] == pytest.approx(2e-6) and rows[0][1] == pytest.approx(5.0)
+    assert sorted(rows[0][2]) == [300, 301]

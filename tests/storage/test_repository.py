@@ -48,6 +48,43 @@ def test_token_metrics_optional_values_default_to_null(db_conn):
     assert db_conn.execute("SELECT price, event_id FROM token_metrics").fetchone() == (None, "")
 
 
+def chain_tick(slot: int, price: float, volume: float | None, **changes) -> dict:
+    row = {"time": T0, "token": "MintS", "source": "solana:pump", "price": price,
+           "volume": volume, "liquidity": 10.0 * slot, "slot": slot,
+           "event_source": "/kades/market", "event_id": f"block-{slot}"}
+    return {**row, **changes}
+
+
+@pytest.mark.parametrize("order", [(100, 101, 102), (102, 100, 101), (101, 102, 100)])
+def test_slots_of_one_second_merge_in_any_order_each_once(db_conn, order):
+    # Block times are whole seconds: three slots' ticks of one token share a key. Every
+    # order of arrival gives the newest slot's price and liquidity and the summed volume,
+    # and a redelivered block changes nothing.
+    ticks = {100: chain_tick(100, 1.0, 5.0), 101: chain_tick(101, 2.0, None),
+             102: chain_tick(102, 3.0, 7.0)}
+    assert [repo.insert_token_metrics(db_conn, [ticks[slot]]) for slot in order] == [1, 1, 1]
+    assert [repo.insert_token_metrics(db_conn, [ticks[slot]]) for slot in order] == [0, 0, 0]
+    db_conn.commit()
+    row = db_conn.execute("SELECT price, volume, liquidity, event_id, slots FROM token_metrics"
+                          " WHERE token = 'MintS'").fetchall()
+    assert len(row) == 1
+    price, volume, liquidity, event_id, slots = row[0]
+    assert (price, volume, liquidity, event_id) == (3.0, 12.0, 1020.0, "block-102")
+    assert sorted(slots) == [100, 101, 102]
+
+
+def test_slot_rows_leave_feed_rows_and_nulls_alone(db_conn):
+    feed = {"time": T0, "token": "MintS", "source": "feed", "price": 9.0, "volume": 1.0}
+    assert repo.insert_token_metrics(db_conn, [feed, chain_tick(7, 1.0, None)]) == 2
+    assert repo.insert_token_metrics(db_conn, [chain_tick(8, 2.0, None, source="feed")]) == 0
+    assert repo.insert_token_metrics(db_conn, [chain_tick(6, 0.5, None)]) == 1
+    assert repo.insert_token_metrics(db_conn, [chain_tick(2**63, 4.0, 1.0)]) == 0  # past bigint
+    db_conn.commit()
+    rows = db_conn.execute("SELECT source, price, volume, slots FROM token_metrics"
+                           " WHERE token = 'MintS' ORDER BY source").fetchall()
+    assert rows == [("feed", 9.0, 1.0, []), ("solana:pump", 1.0, None, [7, 6])]
+
+
 def test_same_anomaly_twice_is_stored_once(db_conn):
     assert repo.insert_anomalies(db_conn, [anomaly()]) == 1
     assert repo.insert_anomalies(db_conn, [anomaly(), anomaly()]) == 0

@@ -15,10 +15,12 @@ from kades.storage.repository import insert_token_metrics
 
 
 def metric_rows(event: CloudEvent, ticks: list[dict]) -> list[dict]:
-    """Token-metric rows of normalised ticks, keyed to the event (a redelivery inserts nothing)."""
+    """Token-metric rows of normalised ticks, keyed to the event (a redelivery inserts nothing);
+    a chain tick's slot goes with it, to be merged with the other slots of its second."""
     return [{"time": tick["time"], "token": tick["token"], "price": tick["price"],
              "volume": tick.get("volume"), "liquidity": tick.get("liquidity"),
-             "source": tick["source"], "event_source": event.source, "event_id": event.id}
+             "source": tick["source"], "event_source": event.source, "event_id": event.id,
+             "slot": tick.get("slot")}
             for tick in ticks]
 
 

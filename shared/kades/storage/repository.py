@@ -8,7 +8,8 @@ redelivered event inserts nothing and the functions report how many rows were ne
 Row dicts (keys marked ? are optional):
 
 token metrics  time, token, source (the feed or venue that measured it), price?, volume?,
-               liquidity?, event_source?, event_id?
+               liquidity?, event_source?, event_id?, slot? (the chain slot of a block's tick:
+               the slots of one second merge into one row, see insert_token_metrics)
 anomaly        time, token, anomaly_type, score (0..1), detector, event_source, event_id,
                severity? (label), details? (dict), anomaly_key? (tells apart several anomalies
                of one type and token raised by one event, e.g. a wallet; default "")
@@ -81,10 +82,41 @@ def _insert(conn: psycopg.Connection, table: str, columns: tuple[str, ...],
         return cur.rowcount
 
 
+# A chain tick's slot merged into its second's row (migration 0010): once per slot, in any
+# order of arrival (the Broker's), volume summed and price and liquidity the newest slot's.
+_NEWER = "EXCLUDED.slots[1] > (SELECT max(s) FROM unnest(token_metrics.slots) s)"
+_MERGE_SLOT = f"""
+INSERT INTO token_metrics ({', '.join(_METRIC_COLUMNS)}, slots)
+VALUES ({', '.join(f'%({c})s' for c in _METRIC_COLUMNS)}, ARRAY[%(slot)s]::bigint[])
+ON CONFLICT (token, time, source) DO UPDATE SET
+    price = CASE WHEN {_NEWER} THEN EXCLUDED.price ELSE token_metrics.price END,
+    liquidity = CASE WHEN {_NEWER} THEN EXCLUDED.liquidity ELSE token_metrics.liquidity END,
+    event_source = CASE WHEN {_NEWER} THEN EXCLUDED.event_source ELSE token_metrics.event_source END,
+    event_id = CASE WHEN {_NEWER} THEN EXCLUDED.event_id ELSE token_metrics.event_id END,
+    volume = CASE WHEN token_metrics.volume IS NULL AND EXCLUDED.volume IS NULL THEN NULL
+                  ELSE coalesce(token_metrics.volume, 0) + coalesce(EXCLUDED.volume, 0) END,
+    slots = token_metrics.slots || EXCLUDED.slots
+WHERE token_metrics.slots <> '{{}}' AND NOT EXCLUDED.slots[1] = ANY(token_metrics.slots)
+"""
+
+
 def insert_token_metrics(conn: psycopg.Connection, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Store token metrics; the number of rows that were new."""
+    """Store token metrics; the number of rows that were new or took in a new slot.
+
+    A row with a `slot` (a chain block's tick) merges with the row of the same token, second
+    and source that other slots made; a row without one (a feed's) is stored once per key."""
+    rows = list(rows)
     params = _params(rows, _METRIC_COLUMNS, _METRIC_DEFAULTS, "token metrics")
-    return _insert(conn, "token_metrics", _METRIC_COLUMNS, params)
+    slots = [row.get("slot") for row in rows]
+    slots = [slot if isinstance(slot, int) and 0 <= slot < 2**63 else None for slot in slots]
+    plain = [p for p, slot in zip(params, slots) if slot is None]  # (a u64 slot past bigint too)
+    merged = [{**p, "slot": slot} for p, slot in zip(params, slots) if slot is not None]
+    count = _insert(conn, "token_metrics", _METRIC_COLUMNS, plain)
+    if merged:
+        with conn.cursor() as cur:
+            cur.executemany(_MERGE_SLOT, merged)
+            count += cur.rowcount
+    return count
 
 
 def insert_anomalies(conn: psycopg.Connection, rows: Iterable[Mapping[str, Any]]) -> int:
