@@ -21,7 +21,7 @@ COMMANDS = {
     "retention": ("kades.storage.retention", "main_retention",
                   "remove stored rows past the retention horizon (where no policy does it)"),
     "broker": ("kades.broker", "main_broker", "run the development broker (reads eventing/*.yaml)"),
-    "dlq": ("kades.deadletter.cli", "main_dlq", "list or replay dead-lettered events"),
+    "dlq": ("kades.deadletter.cli", "main_dlq", "list, show, replay or drop dead-lettered events"),
     "simulate": ("kades.simulate.cli", "main_simulate", "generate the labelled demo market stream"),
     "manifests": ("kades.manifests", "main_manifests",
                   "render knative/ Services from functions/*/func.yaml (--check: fail when stale)"),

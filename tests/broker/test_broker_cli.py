@@ -143,3 +143,53 @@ def test_broker_with_broken_manifests_is_a_failure(tmp_path):
     (tmp_path / "broker.yaml").write_text("kind: Broker\n  bad: [indent\n")
     code, err = run_broker("--eventing-dir", str(tmp_path), "--redis-url", CLOSED_REDIS)
     assert code == exitcodes.FAILURE and "not valid YAML" in err
+
+
+def test_dlq_show_prints_one_letter_whole_and_what_was_kept_of_an_undecodable_one(
+        kades_settings, redis_conn, capsys):
+    """An operator could list dead letters but read none whole: the event's data, or the
+    request kept of one that was no event, only with redis-cli."""
+    import base64
+    from kades.deadletter.store import store_undecodable
+    from kades.errors import Problem
+    url = kades_settings.redis_url
+    kept = store_dead_letter(redis_conn, CloudEvent(event_attrs("ai.kades.test.v1", "e1"),
+                                                    {"n": 1}), note="gave up after 3")
+    broken = store_undecodable(redis_conn, {"ce-id": "b1", "Content-Type": "application/json",
+                                            "X-Other": "dropped"}, b'{"price": ',
+                               [Problem("body", "not JSON")])
+    binary = store_undecodable(redis_conn, {"ce-id": "b2"}, b"\xff\x00", [Problem("body", "x")])
+    assert main_dlq(["--redis-url", url, "show", kept]) == exitcodes.OK
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["id"], shown["note"], shown["event"]["data"]) == (kept, "gave up after 3", {"n": 1})
+    assert main_dlq(["--redis-url", url, "show", broken]) == exitcodes.OK
+    shown = json.loads(capsys.readouterr().out)
+    assert "event" not in shown and "no valid CloudEvent" in shown["unreadable"]
+    assert shown["undecodable"] == {"headers": {"ce-id": "b1", "content-type": "application/json"},
+                                    "body": '{"price": '}
+    assert main_dlq(["--redis-url", url, "show", binary]) == exitcodes.OK
+    shown = json.loads(capsys.readouterr().out)["undecodable"]
+    assert base64.b64decode(shown["body_base64"]) == b"\xff\x00" and "body" not in shown
+    for missing in ("0-1", "-", "+", "nonsense"):  # XRANGE would read - and + as every entry
+        assert main_dlq(["--redis-url", url, "show", missing]) == exitcodes.FAILURE
+        assert capsys.readouterr().err == f"no such dead letter: {missing}\n"
+
+
+def test_dlq_drop_deletes_named_or_unreadable_letters_only(kades_settings, redis_conn, capsys):
+    url = kades_settings.redis_url
+    first, second = (store_dead_letter(redis_conn, CloudEvent(event_attrs("ai.kades.test.v1", i),
+                                                              {"n": 1})) for i in ("e1", "e2"))
+    unreadable = malformed_entries(redis_conn)
+    assert main_dlq(["--redis-url", url, "drop", "--unreadable"]) == exitcodes.OK
+    assert capsys.readouterr().out == f"dropped {len(MALFORMED)} dead letter(s)\n"
+    assert [d.id for d in list_dead_letters(redis_conn)] == [first, second]
+    assert main_dlq(["--redis-url", url, "drop", second, second, "0-1", "-"]) == exitcodes.FAILURE
+    out, err = capsys.readouterr()
+    assert out == "dropped 1 dead letter(s)\n" and err == "no such dead letter: 0-1, -\n"
+    assert [d.id for d in list_dead_letters(redis_conn)] == [first]
+    with pytest.raises(SystemExit) as usage:
+        main_dlq(["--redis-url", url, "drop", first, "--unreadable"])
+    assert usage.value.code == 2 and not unreadable.keys() & {first}
+    with pytest.raises(SystemExit):
+        main_dlq(["--redis-url", url, "drop"])
+    assert [d.id for d in list_dead_letters(redis_conn)] == [first]

@@ -1,4 +1,5 @@
-"""`kades dlq`: list the dead letters, or send them back to the broker ingress."""
+"""`kades dlq`: list the dead letters, show one whole, send them back to the broker ingress,
+or drop those that should never go back."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,8 @@ import redis
 
 from kades import clients, exitcodes
 from kades.cliutil import bounded, redis_url, report_error
-from kades.deadletter.store import DeadLetter, ReplayError, list_dead_letters, replay_dead_letters
+from kades.deadletter.store import (DeadLetter, ReplayError, drop_dead_letters, entry,
+                                    list_dead_letters, replay_dead_letters)
 from kades.events.envelope import to_dict
 from kades.settings import Settings, http_url_problem, redact_url, shown_url
 
@@ -28,7 +30,8 @@ def format_table(letters: list[DeadLetter]) -> str:
 
 
 def main_dlq(argv: list[str]) -> int:
-    """`kades dlq list [--limit N] [--json]` and `kades dlq replay ID... | --all`."""
+    """`kades dlq list [--limit N] [--json]`, `kades dlq show ID`, `kades dlq replay ID... |
+    --all` and `kades dlq drop ID... | --unreadable`."""
     config = Settings.from_env()
     parser = argparse.ArgumentParser(prog="kades dlq", description=main_dlq.__doc__)
     parser.add_argument("--redis-url", default=config.redis_url, type=redis_url,
@@ -39,15 +42,24 @@ def main_dlq(argv: list[str]) -> int:
     listing.add_argument("--limit", type=bounded(int, 1, math.inf, "a whole number from 1"),
                          help="show at most this many, the oldest (default: all)")
     listing.add_argument("--json", action="store_true", help="one structured event per line")
+    show = commands.add_parser("show", help="one dead letter whole, as JSON: the event, or "
+                                            "what was kept of a request that is none")
+    show.add_argument("id", metavar="ID", help="the ID column of `kades dlq list`")
     replay = commands.add_parser("replay", help="send dead letters back to the broker")
     replay.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to replay "
                                                            "(the ID column of `kades dlq list`)")
     replay.add_argument("--all", action="store_true", help="replay every dead letter")
     replay.add_argument("--ingress", default=config.sink_url,
                         help="broker ingress URL (default: KADES_SINK_URL / K_SINK)")
+    drop = commands.add_parser("drop", help="delete dead letters for good")
+    drop.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to delete")
+    drop.add_argument("--unreadable", action="store_true",
+                      help="delete every unreadable one (replay never sends those)")
     args = parser.parse_args(argv)
     if args.command == "replay" and bool(args.ids) == args.all:
         parser.error("replay takes dead-letter ids or --all (not both)")
+    if args.command == "drop" and bool(args.ids) == args.unreadable:
+        parser.error("drop takes dead-letter ids or --unreadable (not both)")
     if args.command == "replay" and (problem := http_url_problem(args.ingress)):
         given = "--ingress" if args.ingress != config.sink_url else \
             "the ingress (KADES_SINK_URL / K_SINK)"
@@ -69,6 +81,19 @@ def main_dlq(argv: list[str]) -> int:
             else:
                 print(format_table(letters))
             return exitcodes.OK
+        if args.command == "show":
+            shown = entry(client, args.id)
+            if shown is None:
+                print(f"no such dead letter: {args.id}", file=sys.stderr)
+                return exitcodes.FAILURE
+            print(json.dumps(shown, indent=2, ensure_ascii=False))
+            return exitcodes.OK
+        if args.command == "drop":
+            dropped, missing = drop_dead_letters(client, args.ids, unreadable=args.unreadable)
+            print(f"dropped {len(dropped)} dead letter(s)")
+            if missing:
+                print(f"no such dead letter: {', '.join(missing)}", file=sys.stderr)
+            return exitcodes.FAILURE if missing else exitcodes.OK
         count = replay_dead_letters(client, args.ingress, args.ids, all=args.all)
         print(f"replayed {count} dead letter(s) to {redact_url(args.ingress)}")
         return exitcodes.OK

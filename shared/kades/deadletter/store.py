@@ -5,7 +5,8 @@ extensions) and a few columns for listing; one the dead-letter function could no
 holds the request as it came ('undecodable'), and one too large to keep whole its headers and
 its body's size, sha256 and first bytes ('truncated'): both are listed as unreadable and never
 replayed. Replay strips the Knative error extensions and the broker TTL, posts the event
-back to the broker ingress and deletes what was accepted.
+back to the broker ingress and deletes what was accepted. An operator reads one entry whole
+(`entry`, `kades dlq show`) and drops what should never be replayed (`drop_dead_letters`).
 """
 from __future__ import annotations
 
@@ -145,6 +146,57 @@ def _dead_letter(entry_id, fields) -> DeadLetter:
 def list_dead_letters(client: redis.Redis, *, limit: int | None = None) -> list[DeadLetter]:
     """Dead letters, oldest first."""
     return [_dead_letter(i, f) for i, f in client.xrange(DLQ, count=limit)]
+
+
+def entry(client: redis.Redis, entry_id: str) -> dict | None:
+    """One dead letter whole, for reading (None: no such entry): id, time, note, and the event
+    as received, or why it cannot be read with what was kept of the request: its headers, and
+    its body (as text where it is UTF-8, else base64) or its size, sha256 and first bytes."""
+    found = client.xrange(DLQ, entry_id, entry_id) if _is_entry_id(entry_id) else []
+    if not found:
+        return None
+    letter = _dead_letter(*found[0])
+    shown = {"id": letter.id, "time": letter.time, "note": letter.note}
+    if letter.event is not None:
+        return {**shown, "event": to_dict(letter.event)}
+    shown["unreadable"] = letter.unreadable
+    fields = {_text(k): v for k, v in found[0][1].items()}
+    for field in ("undecodable", "truncated"):
+        if field in fields:
+            try:
+                kept = json.loads(fields[field])
+            except ValueError:  # written by something else: shown as it is
+                kept = _text(fields[field])
+            if isinstance(kept, dict) and isinstance(kept.get("body_base64"), str):
+                try:
+                    kept["body"] = base64.b64decode(kept["body_base64"]).decode()
+                except ValueError:  # not base64, or not UTF-8: base64 it stays
+                    pass
+                else:
+                    del kept["body_base64"]
+            shown[field] = kept
+    if "event" in fields:
+        shown["event_as_kept"] = _text(fields["event"])
+    return shown
+
+
+def _is_entry_id(text: str) -> bool:
+    """A stream entry id (`ms-seq`): what XRANGE takes as one (it would read `-` as all)."""
+    ms, _, seq = text.partition("-")
+    return ms.isdigit() and seq.isdigit() and ms.isascii() and seq.isascii()
+
+
+def drop_dead_letters(client: redis.Redis, ids: Iterable[str] = (), *,
+                      unreadable: bool = False) -> tuple[list[str], list[str]]:
+    """Delete the named dead letters, or every unreadable one (those replay never sends):
+    (the ids dropped, the ids named that were not there)."""
+    if unreadable:
+        ids = [d.id for d in list_dead_letters(client) if d.event is None]
+    dropped, missing = [], []
+    for entry_id in dict.fromkeys(ids):
+        deleted = client.xdel(DLQ, entry_id) if _is_entry_id(entry_id) else 0
+        (dropped if deleted else missing).append(entry_id)
+    return dropped, missing
 
 
 def for_replay(event: CloudEvent) -> CloudEvent:
