@@ -16,7 +16,7 @@ from redis.commands.core import BasicKeyCommands, HyperlogCommands
 from redis.sentinel import Sentinel
 
 from kades.errors import TemporaryFailure
-from kades.settings import Settings, SettingsError, settings
+from kades.settings import Settings, SettingsError, settings, shown_url
 
 # Process-wide on purpose, unlike a function's own state (Context.local): a connection pool
 # holds no function's data, every Context with the same URL may share it, and one pool per
@@ -130,7 +130,10 @@ def new_redis(config: Settings, **options) -> redis.Redis:
         except redis.exceptions.RedisClusterException as error:
             if _cluster_away(error):  # no node answered
                 raise ClusterUnreachable(f"Redis Cluster unreachable: {error}") from error
-            raise  # the settings' error (a database other than 0, a node not in cluster mode)
+            # the settings' error (a database other than 0, a node not in cluster mode): said
+            # as the settings' (one line and exit 2 in a CLI), not a traceback
+            raise SettingsError([f"KADES_REDIS_CLUSTER with the Redis at "
+                                 f"{shown_url(config.redis_url)!r}: {error}"]) from error
     if config.redis_sentinels:
         url = urlsplit(config.redis_url)
         sentinel = Sentinel(sentinel_addresses(config.redis_sentinels), **timeouts)

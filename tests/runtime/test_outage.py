@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 import redis
@@ -11,6 +14,7 @@ from runtimetest import FUNCTIONS, binary, tick_data
 from kades import clients
 from kades.dev import redisgroups, services as devservices
 from kades.dev.services import free_port
+from kades.settings import SettingsError
 
 
 @pytest.fixture
@@ -134,14 +138,21 @@ def test_a_pipeline_on_a_cluster_wholly_away_reads_the_slots_once(cluster_counte
 def test_a_cluster_client_of_a_node_not_in_cluster_mode_is_the_settings_error(base_settings):
     """KADES_REDIS_CLUSTER pointed at a Redis that is not a cluster node, or at a database
     other than 0: a 500 the operator must mend, not a 503 the Broker retries for ever. A
-    cluster none of whose nodes answers is the 503."""
+    cluster none of whose nodes answers is the 503. Said as the settings' error, which the
+    CLIs print as one line (`kades broker`: a broken configuration, 1), where redis-py's RedisClusterException was a traceback."""
     standalone = base_settings.redis_url.rsplit("/", 1)[0] + "/0"  # the single Redis, always
     for url, why in ((standalone, "Cluster mode is not enabled"),
                      (f"redis://127.0.0.1:{free_port()}/1", "can only be 0")):
         config = dataclasses.replace(base_settings, redis_url=url, redis_cluster=True)
-        with pytest.raises(redis.exceptions.RedisClusterException, match=why) as raised:
+        with pytest.raises(SettingsError, match=f"KADES_REDIS_CLUSTER with .*{why}") as raised:
             clients.new_redis(config)
         assert not isinstance(raised.value, clients.TEMPORARY_ERRORS), url
+    command = subprocess.run([sys.executable, "-m", "kades.cli", "broker", "--port",
+                              str(free_port())], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "KADES_REDIS_URL": standalone,
+                                  "KADES_REDIS_CLUSTER": "true"})
+    assert command.returncode == 1 and "Traceback" not in command.stderr, command.stderr
+    assert command.stderr.count("\n") == 1 and "Cluster mode is not enabled" in command.stderr
     away = dataclasses.replace(base_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0",
                                redis_cluster=True)
     with pytest.raises(clients.TEMPORARY_ERRORS):
