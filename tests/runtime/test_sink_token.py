@@ -148,11 +148,12 @@ def test_solana_source_sends_its_sinkbinding_token(ingress, tmp_path):
     assert len(ingress.accepted) == 2 and ingress.refused == 0
 
 
-def test_solana_source_without_a_token_is_refused_exit_code_3(ingress, tmp_path, capsys):
+def test_solana_source_without_a_token_is_refused_exit_code_1(ingress, tmp_path, capsys):
+    # the ingress answered (401): a refusal to mend, not the sink away (3)
     ingress.expected = "source-token"
     code = main(["solana-source", "--replay", str(_recording(tmp_path)), "--sink", ingress.url,
                  "--sink-token-file", ""])
-    assert code == exitcodes.UNAVAILABLE and "401" in capsys.readouterr().err
+    assert code == exitcodes.FAILURE and "answered 401" in capsys.readouterr().err
 
 
 class _Node:

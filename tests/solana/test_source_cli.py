@@ -159,3 +159,32 @@ def test_rpc_mode_with_the_node_away_is_exit_code_3(kades_env, redis_conn, monke
     err = capsys.readouterr().err
     assert "is unreachable" in err and "getSlot" in err and "api-key=***" in err
     assert "s3cret" not in err
+
+
+@pytest.mark.parametrize("status, code", [(400, exitcodes.FAILURE), (403, exitcodes.FAILURE),
+                                          (429, exitcodes.UNAVAILABLE),
+                                          (503, exitcodes.UNAVAILABLE)])
+def test_a_sink_that_refuses_the_event_is_a_failure_not_unreachable(tmp_path, capsys, status,
+                                                                     code):
+    """A 400 from the sink (the event refused) was exit 3, "the sink is unreachable", which
+    sends an operator after the network; it answered, and retrying sends the same again."""
+    import threading
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    @Request.application
+    def refusing(request):
+        return Response('{"error": "no"}', status=status)
+
+    server = make_server("127.0.0.1", 0, refusing, threaded=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        (tmp_path / "recorded.json").write_text(json.dumps(transaction(5)))
+        assert main(["solana-source", "--replay", str(tmp_path / "recorded.json"), "--sink",
+                     f"http://127.0.0.1:{server.server_port}/kades/kades"]) == code
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert f"answered {status} to event" in err
+    assert ("unreachable" in err) == (code == exitcodes.UNAVAILABLE)

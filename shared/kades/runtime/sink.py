@@ -47,6 +47,16 @@ def trace_headers(headers: Mapping[str, str]) -> dict[str, str]:
             **({"tracestate": state} if state and len(state) <= _MAX_TRACESTATE else {})}
 
 
+class SinkRefused(TemporaryFailure):
+    """The sink answered and refused the event (a 4xx other than 408 and 429): to a function
+    as temporary as any failure (its Broker retries, then dead-letters), but to a command
+    line the sink's verdict on what it sent, not the sink away."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 def send(events: list[CloudEvent], sink_url: str, *, token_file: str | None = None) -> None:
     """POST each event in binary mode; any failure is temporary (the caller answers 503).
     `token_file`: the sender's token for the Broker (None: KADES_SINK_TOKEN_FILE; "": none)."""
@@ -63,6 +73,9 @@ def send(events: list[CloudEvent], sink_url: str, *, token_file: str | None = No
         except httpx.HTTPError as error:
             raise TemporaryFailure(f"sink {sink_url} unreachable: {error}") from error
         if response.status_code >= 300:
-            raise TemporaryFailure(
-                f"sink {sink_url} answered {response.status_code}: {response.text[:200]}")
+            status = response.status_code
+            said = f"sink {sink_url} answered {status} to event {event.id!r}: {response.text[:200]}"
+            if 400 <= status < 500 and status not in (408, 429):
+                raise SinkRefused(said, status)
+            raise TemporaryFailure(said)
     faults.point("after_sink")

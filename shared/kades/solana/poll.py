@@ -85,11 +85,11 @@ def run_polling(args) -> int:
     """`kades solana-source --rpc`: an exit code (3 when the node, Redis or the sink is away)."""
     import redis
 
+    from kades.runtime.sink import SinkRefused, send
     rpc = SolanaRpc(args.rpc)
     if args.stdout:
         emit = lambda event: print(json.dumps(to_dict(event)), flush=True)  # noqa: E731
     else:
-        from kades.runtime.sink import send
         sink = args.sink or settings().sink_url
         emit = lambda event: send([event], sink, token_file=args.sink_token_file)  # noqa: E731
     try:
@@ -97,6 +97,8 @@ def run_polling(args) -> int:
                          store=redis_client(settings()))
     except RpcError as error:  # the node answered, with an error that waiting will not cure
         return report("solana-source", f"{redact_url(args.rpc)}: {error}")
+    except SinkRefused as error:  # the sink answered no: resuming would send the same again
+        return report("solana-source", str(error))
     except TemporaryFailure as error:  # the node or the sink, after its retries
         return report_unreachable("solana-source", "a dependency", error)
     except redis.RedisError as error:

@@ -178,10 +178,12 @@ def main_solana_source(argv: list[str]) -> int:
         for event in events:
             print(json.dumps(to_dict(event)), flush=True)
         return exitcodes.OK
-    from kades.runtime.sink import send
+    from kades.runtime.sink import SinkRefused, send
     sink = args.sink or settings().sink_url
     try:
         send(events, sink, token_file=args.sink_token_file)
+    except SinkRefused as error:  # it answered: no retry will change its mind (exit 1)
+        return report("solana-source", str(error))
     except TemporaryFailure as error:
         return report_error("solana-source", f"the sink {redact_url(sink)}", error)
     print(f"sent {len(events)} chain-block events", file=sys.stderr)
