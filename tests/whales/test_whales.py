@@ -128,3 +128,74 @@ def test_a_swap_is_weighed_against_its_own_pools_reserves():
     (alert,) = WhaleMovement().find(state, "TOKEN", {**swap(15.0, 10**12), "pool": "Side"},
                                     time_s=0.0, slot=1)
     assert alert["evidence"]["reasons"]["liquidity_share"] == pytest.approx(5.0)
+
+
+def test_a_routed_swap_is_not_weighed_against_its_first_pools_other_quote():
+    """A router's swap names its first hop's pool (TOKEN/USDT) and its last hop's mint (SOL):
+    a $2,250 sale of 15 SOL was 15e9 of the pool's 1e11 micro-USDT, a 15 % whale."""
+    from kades.solana.programs import USDT as usdt, WSOL
+    state = WhaleState()
+    state.saw_pool("P", [10**15, 100_000 * 10**6], usdt)
+    routed = {**swap(15.0, 10**12), "quote_mint": WSOL}
+    assert WhaleMovement().find(state, "TOKEN", routed, time_s=0.0, slot=1, sol_usd=150.0) == []
+    in_usdt = {**routed, "quote_mint": usdt, "quote_amount": 20_000 * 10**6, "decimals_in": 6}
+    (alert,) = WhaleMovement().find(state, "TOKEN", in_usdt, time_s=0.0, slot=2, sol_usd=150.0)
+    assert alert["evidence"]["reasons"]["liquidity_share"] == pytest.approx(0.2)
+    old = WhaleState.from_state({**state.to_state(), "pools": {"P": [10**15, 60 * 10**9]}})
+    (alert,) = WhaleMovement().find(old, "TOKEN", routed, time_s=0.0, slot=3, sol_usd=150.0)
+    assert alert["evidence"]["reasons"]["liquidity_share"] == pytest.approx(0.25)  # as before
+
+
+def test_a_wallets_usual_size_is_kept_per_quote_mint():
+    """15 SOL buys, then 2,400 USDC (the same dollars at $160): 160 times its usual size."""
+    from kades.solana.programs import USDC as usdc
+    state = pooled([10**16, 10**16])  # deep enough for neither share to fire
+    for n in range(5):
+        assert WhaleMovement().find(state, "TOKEN", swap(15.0, 10**9), time_s=n, slot=n) == []
+    usdc_buy = {**swap(0, 10**9), "quote_mint": usdc, "quote_amount": 2_400 * 10**6,
+                "decimals_in": 6}
+    assert WhaleMovement().find(state, "TOKEN", usdc_buy, time_s=5.0, slot=5,
+                                sol_usd=160.0) == []
+    (alert,) = WhaleMovement().find(state, "TOKEN", swap(450.0, 10**9), time_s=6.0, slot=6)
+    assert alert["evidence"]["reasons"] == {"times_usual_size": pytest.approx(30.0)}
+
+
+def test_without_a_known_supply_every_pools_tokens_count_whichever_printed_last():
+    """The supply seen was the last pool's tokens: a side pool with 1 % of the main pool's
+    made three small sells a distribution of the 'supply' whenever it closed the slot."""
+    from kades.chain.rows import Trade
+    from kades.whales.detectors import Distribution
+    found = {}
+    for last in ("Side", "Main"):
+        state = WhaleState()
+        for pool in (("Main", "Side") if last == "Side" else ("Side", "Main")):
+            state.saw_pool(pool, {"Main": [2 * 10**14, 800 * 10**9], "Side": [2 * 10**12, 8 * 10**9]}[pool])
+        state.trades = [Trade(float(k), "Seller", -1, 15 * 10**10, 6 * 10**8, f"s{k}", k)
+                        for k in range(3)]
+        assert state.supply_of() == 2 * 10**14 + 2 * 10**12
+        found[last] = Distribution().find(state, "TOKEN", time_s=4.0, slot=4)
+    assert found == {"Side": [], "Main": []}
+
+
+def test_dust_transfers_beside_a_sale_are_no_fan_out():
+    """Five dust transfers (0.0005 % in all) and one 6 % sale raised a distribution, the sale
+    being counted toward the fan-out; whale_movement reports such a sale already."""
+    from kades.chain.rows import Trade, Transfer
+    from kades.whales.detectors import Distribution
+    state = WhaleState(supply=10**12)
+    state.sends = [Transfer(1.0, "DEV", f"W{n}", 10**6, f"t{n}", 1) for n in range(5)]
+    state.trades = [Trade(2.0, "DEV", -1, 6 * 10**10, 10**9, "sale", 2)]
+    assert Distribution().find(state, "TOKEN", time_s=3.0, slot=3) == []
+
+
+def test_sol_and_stablecoin_pool_states_make_no_whale_document():
+    """SOL/USDC pool states made a token document for USDC (its reorder buffer on every slot),
+    whose analysis could never raise anything: swaps of quote mints were left out already."""
+    from kades.whales.function import mint_items
+    from kades.solana.programs import USDC as usdc, WSOL as wsol
+    state = {"signature": "s", "program": "raydium_v4", "pool": "P", "quote_reserve": 10**9,
+             "base_reserve": 10**9, "base_decimals": 6, "quote_decimals": 9}
+    block = {"slot": 7, "swaps": [], "transfers": [], "launches": [], "liquidity": [],
+             "pool_states": [{**state, "base_mint": usdc, "quote_mint": wsol},
+                             {**state, "base_mint": "TOKEN", "quote_mint": wsol}]}
+    assert set(mint_items(block, 1.0)) == {"TOKEN"}

@@ -67,13 +67,14 @@ class WhaleMovement(ChainDetector):
         decimals = swap["decimals_in"] if swap["side"] == "buy" else swap["decimals_out"]
         quote_ui = swap["quote_amount"] / 10 ** decimals
         usd = usd_value(swap, quote_ui, sol_usd)
-        sizes = state.sizes.setdefault(swap["trader"], [])
+        # usual sizes per quote mint: 15 SOL and 2,400 USDC are the same trade, not 160 times it
+        sizes = state.sizes.setdefault(f"{swap['trader']} {swap['quote_mint']}", [])
         usual = statistics.median(sizes) if sizes else None
         sizes.append(quote_ui)
         del sizes[:-SIZES_KEPT]
         if (usd < self.min_usd) if usd is not None else (quote_ui < self.min_quote):
             return []
-        pool_quote = state.pools.get(swap.get("pool"), [0, 0])[1]  # its own pool's, not another's
+        pool_quote = state.pool_quote(swap.get("pool"), swap["quote_mint"])
         # against the supply only where it is known: a pool's tokens are not the supply (a
         # $2,100 JUP buy was 2.8 % of a Whirlpool's JUP and 0.00004 % of JUP)
         supply_share = swap["base_amount"] / state.supply if state.supply else 0.0
@@ -188,9 +189,11 @@ class Distribution(ChainDetector):
             # (a wash wallet selling what a partner just handed it is not distributing).
             inflow = bought.get(wallet, 0) + received.get(wallet, 0)
             sold_share = (sum(s.base for s in sold) - inflow) / supply
-            moved = sum(s.amount for s in sends) + sum(s.base for s in sold)
-            # a fan-out of `supply_share` or more: five airdrops of 0.0003 % each were one
-            fanned = len(recipients) >= self.recipients and moved >= self.supply_share * supply
+            sent = sum(s.amount for s in sends)
+            moved = sent + sum(s.base for s in sold)
+            # a fan-out sends `supply_share` or more itself: five airdrops of 0.0003 % each
+            # were one, and so were five dust transfers beside a sale whale_movement reports
+            fanned = len(recipients) >= self.recipients and sent >= self.supply_share * supply
             if not fanned and not (len(sold) >= 3 and sold_share >= self.supply_share):
                 continue
             if not alert_once(state.alerted, f"dist:{wallet}", time_s, cooldown_s=self.alert_cooldown_s):

@@ -29,6 +29,7 @@ from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
 from kades.runtime.ttlcache import TtlCache
+from kades.solana.programs import QUOTE_MINTS
 from kades.whales.detectors import Accumulation, Distribution, WalletSplitting, WhaleMovement
 from kades.whales.state import MAX_ROWS, WhaleState
 
@@ -76,9 +77,10 @@ def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list
         state.holders[swap["trader"]] = state.holders.get(swap["trader"], 0) + side * swap["base_amount"]
         after = states_by_sig.get((swap["signature"], swap["pool"]))
         if after:
-            state.saw_pool(after["pool"], [after["base_reserve"], after["quote_reserve"]])
+            state.saw_pool(after["pool"], [after["base_reserve"], after["quote_reserve"]],
+                           after["quote_mint"])
     for p in pool_states:
-        state.saw_pool(p["pool"], [p["base_reserve"], p["quote_reserve"]])
+        state.saw_pool(p["pool"], [p["base_reserve"], p["quote_reserve"]], p["quote_mint"])
     for transfer in records["transfers"]:
         state.sends.append(Transfer(time_s, transfer["source"], transfer["destination"], transfer["amount"],
                                     transfer["signature"], slot))
@@ -98,7 +100,8 @@ def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]
     """The block as items per mint: (slot, block time, {records, pool_states, sol_usd})."""
     pool_states: dict[str, list] = {}
     for p in block.get("pool_states", []):
-        pool_states.setdefault(p["base_mint"], []).append(p)
+        if p["base_mint"] not in QUOTE_MINTS:  # SOL/USDC pools: no token of ours, as swaps
+            pool_states.setdefault(p["base_mint"], []).append(p)
     sol_usd = sol_usd_of(block)
     records = token_records(block)
     empty = {"swaps": [], "transfers": [], "launches": []}  # a pool created or changed with no trade

@@ -30,9 +30,10 @@ class WhaleState:
     pool: list[int] | None = None                            # [base, quote] reserves, latest
     supply: int | None = None                                # known supply (pump.fun mints)
     alerted: dict[str, float] = field(default_factory=dict)  # alert key -> when
-    # pool -> its [base, quote] reserves, latest: a swap is weighed against its own pool's (a
-    # 15 SOL buy in a 212 SOL pool was 500 % of the 3 SOL side pool that printed last)
-    pools: dict[str, list[int]] = field(default_factory=dict)
+    # pool -> its [base, quote reserve, quote mint], latest: a swap is weighed against its own
+    # pool's (a 15 SOL buy in a 212 SOL pool was 500 % of the 3 SOL side pool that printed
+    # last), in its own quote (documents before the mint hold [base, quote])
+    pools: dict[str, list] = field(default_factory=dict)
 
     @classmethod
     def from_state(cls, doc: dict | None) -> "WhaleState":
@@ -43,23 +44,36 @@ class WhaleState:
                    holders=doc["holders"], pool=doc["pool"], supply=doc["supply"],
                    alerted=doc["alerted"], pools=doc.get("pools", {}))  # none before
 
-    def saw_pool(self, pool: str, reserves: list[int]) -> None:
+    def saw_pool(self, pool: str, reserves: list[int], quote_mint: str | None = None) -> None:
         """A pool's reserves after a record of it (the latest of MAX_POOLS pools kept)."""
         self.pool = reserves
         self.pools.pop(pool, None)
-        self.pools[pool] = reserves
+        self.pools[pool] = [*reserves, quote_mint] if quote_mint else reserves
         while len(self.pools) > MAX_POOLS:
             del self.pools[next(iter(self.pools))]
+
+    def pool_quote(self, pool: str | None, quote_mint: str) -> int:
+        """`pool`'s quote reserve where it is counted in `quote_mint` (0: unknown). A router's
+        swap names its first hop's pool and its last hop's mint: 15 SOL out of a TOKEN/USDT
+        pool were weighed as 15e9 of its micro-USDT."""
+        kept = self.pools.get(pool)
+        if not kept or (len(kept) > 2 and kept[2] != quote_mint):
+            return 0
+        return kept[1]
 
     def to_state(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def supply_of(self) -> int | None:
-        """Known supply, else what we can see: the pool's tokens plus every positive holding;
+        """Known supply, else what we can see: the pools' tokens plus every positive holding;
         None without a pool (a token first met mid-life through a venue the normaliser does
         not read): its holdings seen were the "supply", and a $2,500 swap 4.9e9 of it."""
         if self.supply:
             return self.supply
-        if not self.pool or self.pool[0] <= 0:
+        # every pool's tokens, not the last one's to print: a side pool with 1 % of the main
+        # pool's made the supply 100 times smaller whenever an arbitrage touched it last
+        pooled = sum(kept[0] for kept in self.pools.values()) if self.pools else \
+            (self.pool or [0])[0]
+        if pooled <= 0:
             return None
-        return self.pool[0] + sum(b for b in self.holders.values() if b > 0)
+        return pooled + sum(b for b in self.holders.values() if b > 0)
