@@ -11,6 +11,7 @@ import httpx
 import psycopg
 import redis
 from psycopg_pool import ConnectionPool
+from redis._parsers.base import BaseParser
 from redis.cluster import ClusterPipeline, NodesManager, RedisCluster
 from redis.commands.core import BasicKeyCommands, HyperlogCommands
 from redis.sentinel import Sentinel
@@ -58,12 +59,30 @@ def _cluster_away(error: redis.exceptions.RedisClusterException) -> bool:
         str(error).startswith("All slots are not covered")
 
 
+class RedisCannotPersist(redis.ResponseError):
+    """MISCONF: Redis failed to write its snapshot or append-only file (a full disk) and
+    refuses writes until it can again. redis-py raises a bare ResponseError for it."""
+
+
+class RedisBusy(redis.ResponseError):
+    """BUSY: a script ran past its time limit and Redis answers nothing else meanwhile."""
+
+
+# Error replies that name a state of the server, not a mistake of the command: redis-py's
+# parsers (its own and hiredis's) turn each code into its class through this table.
+BaseParser.EXCEPTION_CLASSES = {**BaseParser.EXCEPTION_CLASSES, "MISCONF": RedisCannotPersist,
+                                "BUSY": RedisBusy}
+
 # The exceptions that mean "a dependency is away", never "the request is bad". A cluster
 # with a shard down or a slot moving answers CLUSTERDOWN / TRYAGAIN until it has failed over
 # (a Sentinel-managed client turns READONLY from a demoted primary into a ConnectionError),
 # and one wholly away is ClusterUnreachable.
+# Redis full (OOM under noeviction, which every overlay sets), unable to persist, busy or a
+# demoted primary (READONLY) is one too: the event waits for it, as for Redis away.
 TEMPORARY_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError,
-                    redis.exceptions.TryAgainError, ClusterUnreachable, psycopg.OperationalError,
+                    redis.exceptions.TryAgainError, redis.exceptions.OutOfMemoryError,
+                    redis.exceptions.ReadOnlyError, RedisCannotPersist, RedisBusy,
+                    ClusterUnreachable, psycopg.OperationalError,
                     psycopg.errors.AdminShutdown, TemporaryFailure)
 
 

@@ -157,3 +157,40 @@ def test_a_cluster_client_of_a_node_not_in_cluster_mode_is_the_settings_error(ba
                                redis_cluster=True)
     with pytest.raises(clients.TEMPORARY_ERRORS):
         clients.new_redis(away)
+
+
+def test_a_full_or_unpersisting_redis_is_a_503_the_broker_retries(counter, tmp_path):
+    """Redis at maxmemory (noeviction, as every overlay sets) answers OOM, and one that
+    failed to write its snapshot (a full disk) MISCONF: both were a 500 and a traceback,
+    where docs/operations.md promises the Broker a 503 to retry on."""
+    import time
+    client, port = counter
+    admin = redis.Redis(port=port)
+    headers, body = binary(event_id="first")
+    assert client.post("/", headers=headers, data=body).status_code == 200
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", 1)
+    for event_id in ("while-full", "first"):  # a new event, and the redelivery of a done one
+        headers, body = binary(event_id=event_id)
+        response = client.post("/", headers=headers, data=body)
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert response.get_json()["error"]["code"] == "unavailable"
+    admin.config_set("maxmemory", 0)
+    saved_dir = admin.config_get("dir")["dir"]
+    admin.config_set("save", "900 1")
+    admin.config_set("dir", "/proc")  # no file can be made there, not even by root
+    admin.bgsave()
+    deadline = time.monotonic() + 10
+    while admin.info("persistence")["rdb_last_bgsave_status"] != "err":
+        assert time.monotonic() < deadline, "the snapshot did not fail"
+        time.sleep(0.05)
+    headers, body = binary(event_id="while-unpersisting")
+    response = client.post("/", headers=headers, data=body)
+    assert response.status_code == 503, response.get_data(as_text=True)
+    admin.config_set("dir", saved_dir)
+    admin.config_set("save", "")
+    admin.save()  # a good snapshot: writes are taken again
+    for event_id in ("while-full", "while-unpersisting"):  # the Broker's retries
+        headers, body = binary(event_id=event_id)
+        assert client.post("/", headers=headers, data=body).status_code == 200
+    assert int(admin.get("test:ticks")) == 3
