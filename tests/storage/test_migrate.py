@@ -272,3 +272,45 @@ def test_migrate_waits_for_a_database_that_is_not_up_yet():
     with pytest.raises(psycopg.OperationalError):
         wait_for("postgresql://kades@127.0.0.1:1/kades", 5.0, sleep=sleep, clock=lambda: now[0])
     assert naps == [2.0, 2.0, 2.0]  # tried at 0, 2, 4 and 6 s: past the 5 s it waits
+
+
+def test_a_database_owner_that_is_no_superuser_migrates_on_its_edition(kades_settings, capsys):
+    """`shared_preload_libraries` is for superusers and pg_read_all_settings only: a database's
+    owner (CloudNativePG's `app`, a managed cloud's user) got a traceback and no migration."""
+    role, name = "kades_test_owner", "kades_test_owned"
+    admin = make_conninfo(kades_settings.database_url, dbname="postgres")
+    drop = [sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)),
+            sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role))]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for statement in drop:
+            conn.execute(statement)
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name),
+                                                                  sql.Identifier(role)))
+    as_superuser = make_conninfo(kades_settings.database_url, dbname=name)
+    as_owner = make_conninfo(as_superuser, user=role)
+    try:
+        with psycopg.connect(as_owner) as conn:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT current_setting('shared_preload_libraries')")
+        expected = _edition(as_superuser)
+        assert _edition(as_owner).name == expected.name
+        applied = migrate(as_owner)
+        assert applied == [m.version for m in discover() if expected.can_run(m)]
+        assert applied[0] == "0001"
+        guest = "kades_test_guest"  # no owner: may not create in schema public (PostgreSQL 15)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(guest)))
+        drop.append(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(guest)))
+        fresh = make_conninfo(kades_settings.database_url, dbname="kades_test_migrate_guest")
+        drop.insert(0, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier("kades_test_migrate_guest")))
+        devservices.ensure_database(kades_settings.database_url, "kades_test_migrate_guest")
+        code = migrations.main_migrate(["--database-url", make_conninfo(fresh, user=guest)])
+        assert code == 1
+        err = capsys.readouterr().err
+        assert err.startswith("kades migrate: ") and "permission denied" in err, err
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            for statement in drop:
+                conn.execute(statement)

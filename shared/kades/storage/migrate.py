@@ -93,18 +93,22 @@ class Edition:
 
 def storage_edition(conn: psycopg.Connection) -> Edition:
     """The storage `conn` runs on: plain PostgreSQL, or TimescaleDB in one of its editions
-    (where the extension is installed, or can be created because the server preloads it)."""
-    server, available, version, preload, license_ = conn.execute(
+    (where the extension is installed, or can be created because the server preloads it).
+
+    Whether the server preloads it is read from the loader's own setting, which any role may
+    read: `shared_preload_libraries` is for superusers and pg_read_all_settings only, and a
+    database's owner (CloudNativePG's `app`, a managed cloud's user) got a traceback there."""
+    server, available, version, loader, license_ = conn.execute(
         "SELECT current_setting('server_version'),"
         "       EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
         "       (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'),"
-        "       current_setting('shared_preload_libraries'),"
+        "       current_setting('timescaledb.disable_load', true),"
         "       current_setting('timescaledb.license', true)").fetchone()
     plain = f"plain PostgreSQL {server.split()[0]}"
     if version is None:
         if not available:
             return Edition("postgres", plain + " (timescaledb extension not installed)")
-        if "timescaledb" not in [lib.strip() for lib in preload.split(",")]:
+        if loader is None:  # the loader registers it when preloaded, in every database
             return Edition("postgres", plain + " (timescaledb installed but not in "
                                                "shared_preload_libraries)")
         version = conn.execute("SELECT default_version FROM pg_available_extensions"
@@ -239,6 +243,9 @@ def main_migrate(argv: list[str] | None = None) -> int:
         return exitcodes.UNAVAILABLE
     except MigrationError as error:
         print(f"kades migrate: {error}", file=sys.stderr)
+        return exitcodes.FAILURE
+    except psycopg.Error as error:  # refused by the server (a privilege, a role): said, no traceback
+        print(f"kades migrate: the database refused: {error}", file=sys.stderr)
         return exitcodes.FAILURE
     print(f"storage: {edition.description}")
     if not args.status:
