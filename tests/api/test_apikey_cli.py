@@ -79,3 +79,34 @@ def test_jwt_with_a_ttl_that_is_no_lifetime_is_a_usage_error(ttl, capsys):
         main_apikey(["jwt", "abcd1234", "--ttl-s", ttl], config=config)
     assert stop.value.code == exitcodes.USAGE
     assert f"--ttl-s: expected seconds from 1 to 31622400, got {ttl!r}" in capsys.readouterr().err
+
+
+def test_revoking_a_key_stops_its_webhooks_and_its_thresholds(kades_settings, db_conn,
+                                                             redis_conn, capsys):
+    """A revoked key's webhook kept receiving signed alerts (and its owner could no longer
+    delete it), and its 0.05 threshold kept governing everyone's alerts on the token."""
+    import dataclasses
+    from kades.keys import TRACKED_THRESHOLDS
+    from kades.storage import tracking, webhooks
+    revoked, kept = (apikeys.create_key(db_conn, tier="premium")[0] for _ in range(2))
+    hook = webhooks.create_webhook(db_conn, key_id=revoked, url="https://partner.example/hook",
+                                   secret="s", min_level="low")
+    for key, token, threshold in ((revoked, "Shared", 0.05), (kept, "Shared", 0.5),
+                                  (revoked, "Alone", 0.1)):
+        lowest = tracking.track_token(db_conn, key_id=key, token=token, alert_threshold=threshold,
+                                      update_interval=60)
+        tracking.publish_threshold(redis_conn, token, lowest)
+    webhooks.queue_deliveries(db_conn, [hook["id"]], "alert-1", {"level": "high"})
+    db_conn.commit()
+    away = dataclasses.replace(kades_settings, redis_url="redis://127.0.0.1:1/0")
+    assert main_apikey(["revoke", revoked], config=away) == exitcodes.UNAVAILABLE
+    assert apikeys.key_exists(db_conn, revoked)  # Redis away: nothing revoked, to try again
+    capsys.readouterr()
+    assert main_apikey(["revoke", revoked], config=kades_settings) == exitcodes.OK
+    assert capsys.readouterr().out == f"revoked {revoked}: 1 webhook(s) deleted, 2 token(s) untracked\n"
+    db_conn.rollback()
+    assert [w["id"] for w in webhooks.live_webhooks(db_conn)] == []
+    (claimed,) = webhooks.claim_due(db_conn, limit=10, lease_s=30)
+    assert claimed["webhook_deleted"]  # the worker drops it, as for a deleted webhook
+    assert [r["key_id"] for r in tracking.tracked_tokens(db_conn)] == [kept]
+    assert redis_conn.hgetall(TRACKED_THRESHOLDS) == {b"Shared": b"0.5"}

@@ -122,11 +122,11 @@ def test_tracking_changes_publish_in_the_order_they_commit(api, make_key, redis_
     """An untrack held between its database change and its Redis write must not overwrite a
     track of another caller that came meanwhile: the track waits for the token's lock, so
     Redis ends with the threshold the database holds (0.5), not with none."""
-    from kades.api import routes_token
-    publish = routes_token._publish_threshold
+    from kades.storage import tracking
+    publish = tracking.publish_threshold
     held, track_done = threading.Event(), threading.Event()
 
-    def held_publish(ctx, address, lowest):
+    def held_publish(client, address, lowest):
         if lowest is None:  # the untrack: go on once the track waits for the lock, or is done
             held.set()
             deadline = time.monotonic() + 10
@@ -134,8 +134,8 @@ def test_tracking_changes_publish_in_the_order_they_commit(api, make_key, redis_
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
                     ).fetchone()[0]:
                 time.sleep(0.01)
-        publish(ctx, address, lowest)
-    monkeypatch.setattr(routes_token, "_publish_threshold", held_publish)
+        publish(client, address, lowest)
+    monkeypatch.setattr(tracking, "publish_threshold", held_publish)
     other = api_client(make_key("enterprise")[1])
     body = {"token_address": MINT, "tracking_parameters": {"alert_threshold": 0.3}}
     assert call(api, "POST", "/v1/token/track", json=body).status_code == 202

@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 
 import psycopg
+import redis
 
-from kades import exitcodes
+from kades import clients, exitcodes
 from kades.api.auth import issue_token
 from kades.apikey import TIERS, name_problem, shown_name
 from kades.cliutil import bounded, report, report_error
 from kades.settings import Settings, redact_url
-from kades.storage import apikeys
+from kades.storage import apikeys, tracking, webhooks
 
 
 MAX_TTL_S = 366 * 24 * 3600  # a year: a longer-lived credential is what an API key is for
@@ -53,6 +54,8 @@ def main_apikey(argv: list[str], *, config: Settings | None = None) -> int:
             return _run(args, conn, config)
     except psycopg.Error as error:
         return report_error("apikey", f"PostgreSQL at {redact_url(config.database_url)}", error)
+    except redis.RedisError as error:  # revoke publishes thresholds: nothing was revoked
+        return report_error("apikey", f"Redis at {redact_url(config.redis_url)}", error)
 
 
 def _run(args: argparse.Namespace, conn: psycopg.Connection, config: Settings) -> int:
@@ -64,10 +67,19 @@ def _run(args: argparse.Namespace, conn: psycopg.Connection, config: Settings) -
         print_keys(apikeys.list_keys(conn, revoked=args.all))
         return exitcodes.OK
     if args.command == "revoke":
-        if apikeys.revoke_key(conn, args.key_id):
-            print(f"revoked {args.key_id}")
-            return exitcodes.OK
-        return report("apikey", f"no live key {args.key_id}")
+        if not apikeys.revoke_key(conn, args.key_id):
+            return report("apikey", f"no live key {args.key_id}")
+        # what the key set up stops with it, in the same transaction: its webhooks kept
+        # receiving signed alerts, and its low thresholds governed alerts for everyone
+        deleted = webhooks.delete_webhooks_of(conn, args.key_id)
+        untracked = tracking.untrack_all(conn, key_id=args.key_id)
+        client = clients.redis_client(config) if untracked else None
+        for token, lowest in untracked.items():
+            tracking.publish_threshold(client, token, lowest)
+        conn.commit()
+        print(f"revoked {args.key_id}: {deleted} webhook(s) deleted, {len(untracked)} "
+              "token(s) untracked")
+        return exitcodes.OK
     if apikeys.key_exists(conn, args.key_id) is None:
         return report("apikey", f"no live key {args.key_id}")
     print(issue_token(config.jwt_secret, args.key_id, ttl_s=args.ttl_s))

@@ -13,7 +13,7 @@ from kades.api.auth import Caller
 from kades.api.openapi import Checked
 from kades.api.params import TIMEFRAMES, jsonable
 from kades.events.catalogue import TOKEN_TRACKED, new_event
-from kades.keys import API_ANALYSIS, TRACKED_THRESHOLDS
+from kades.keys import API_ANALYSIS
 from kades.runtime import sink
 from kades.runtime.endpoint import error_response, json_response, json_text
 from kades.runtime.function import Context
@@ -100,7 +100,7 @@ def track_token(ctx: Context, caller: Caller, request: Checked) -> flask.Respons
             lowest = tracking.track_token(conn, key_id=caller.key_id, token=address,
                                           alert_threshold=float(threshold),
                                           update_interval=interval, limit=limit)
-            _publish_threshold(ctx, address, lowest)
+            tracking.publish_threshold(ctx.redis, address, lowest)
     except tracking.TrackingLimit as full:
         return error_response(409, "tracking_limit",
                               f"this key tracks {full.tracked} tokens, the most it may "
@@ -120,23 +120,11 @@ def untrack_token(ctx: Context, caller: Caller, request: Checked) -> flask.Respo
     with ctx.db() as conn:
         removed, lowest = tracking.untrack_token(conn, key_id=caller.key_id, token=address)
         if removed:
-            _publish_threshold(ctx, address, lowest)
+            tracking.publish_threshold(ctx.redis, address, lowest)
     if not removed:
         return error_response(404, "not_found", f"this key does not track {address}")
     return json_response({"status": "untracked", "token_address": address,
                           "effective_alert_threshold": lowest}, 200)
-
-
-def _publish_threshold(ctx: Context, address: str, lowest: float | None) -> None:
-    """The token's lowest threshold, for risk-scoring (it reads the hash on each score); none
-    left drops the field, so the default applies and the hash holds only tracked tokens.
-    Called inside the tracking's transaction, under its lock: changes publish in the order
-    they commit. A commit that fails after this leaves the value the caller asked for, who
-    gets a 503 and retries."""
-    if lowest is None:
-        ctx.redis.hdel(TRACKED_THRESHOLDS, address)
-    else:
-        ctx.redis.hset(TRACKED_THRESHOLDS, address, lowest)
 
 
 def tracked_tokens(ctx: Context, caller: Caller, request: Checked) -> flask.Response:

@@ -2,7 +2,8 @@
 
 Changes to one token's trackings are serialised (a transaction-scoped advisory lock), so the
 lowest threshold each change returns is the one its commit leaves; the caller publishes it to
-Redis before committing, still under the lock, so two changes never publish out of order.
+Redis (`publish_threshold`) before committing, still under the lock, so two changes never
+publish out of order.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+
+from kades.keys import TRACKED_THRESHOLDS
 
 
 class TrackingLimit(Exception):
@@ -64,6 +67,26 @@ def untrack_token(conn: psycopg.Connection, *, key_id: str,
     removed = conn.execute("DELETE FROM tracked_tokens WHERE key_id = %s AND token = %s",
                            (key_id, token)).rowcount > 0
     return removed, _lowest_threshold(conn, token)
+
+
+def untrack_all(conn: psycopg.Connection, *, key_id: str) -> dict[str, float | None]:
+    """Remove every tracking of a key (revoked): each token it tracked -> the lowest threshold
+    left, to publish."""
+    tokens = [row[0] for row in conn.execute(
+        "SELECT token FROM tracked_tokens WHERE key_id = %s ORDER BY token", (key_id,))]
+    return {token: untrack_token(conn, key_id=key_id, token=token)[1] for token in tokens}
+
+
+def publish_threshold(client, token: str, lowest: float | None) -> None:
+    """A token's lowest threshold, for risk-scoring (it reads the hash on each score); none
+    left drops the field, so the default applies and the hash holds only tracked tokens.
+    Called inside the tracking's transaction, under its lock: changes publish in the order
+    they commit. A commit that fails after this leaves the value the caller asked for, who
+    gets an error and retries."""
+    if lowest is None:
+        client.hdel(TRACKED_THRESHOLDS, token)
+    else:
+        client.hset(TRACKED_THRESHOLDS, token, lowest)
 
 
 def tracked_tokens(conn: psycopg.Connection, key_id: str | None = None) -> list[dict[str, Any]]:

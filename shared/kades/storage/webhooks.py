@@ -38,6 +38,12 @@ def delete_webhook(conn: psycopg.Connection, key_id: str, webhook_id: uuid.UUID)
                         " AND deleted_at IS NULL", (webhook_id, key_id)).rowcount == 1
 
 
+def delete_webhooks_of(conn: psycopg.Connection, key_id: str) -> int:
+    """Soft delete every webhook of a key (revoked): their pending deliveries stop; how many."""
+    return conn.execute("UPDATE webhooks SET deleted_at = now() WHERE key_id = %s"
+                        " AND deleted_at IS NULL", (key_id,)).rowcount
+
+
 def live_webhooks(conn: psycopg.Connection) -> list[dict[str, Any]]:
     """Every live webhook with what it wants (see `wants`)."""
     with conn.cursor(row_factory=dict_row) as cur:
