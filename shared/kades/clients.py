@@ -195,7 +195,7 @@ def db_pool(config: Settings | None = None) -> ConnectionPool:
             # 2, 4, 8 s ...), so after an outage it could wait 8 s more before trying; giving
             # up after a few seconds lets the next request start a fresh attempt at once.
             pool = ConnectionPool(
-                config.database_url, min_size=0, max_size=8, open=True,
+                config.database_url, min_size=0, max_size=config.database_pool_size, open=True,
                 timeout=config.database_timeout_s,
                 reconnect_timeout=config.database_timeout_s,
                 kwargs={"connect_timeout": max(1, int(config.database_timeout_s)),

@@ -80,7 +80,6 @@ class Settings:
     # Where a function sends events beyond its one reply (Knative's SinkBinding injects K_SINK).
     sink_url: str = f"http://127.0.0.1:{DEFAULT_BROKER_PORT}/kades/kades"
     function_name: str = "kades"
-    event_source: str = "/kades/local"
     log_level: str = field(default="INFO", metadata={"choices": LOG_LEVELS})
     dedup_ttl_s: int = 7 * 24 * 3600
     claim_lease_s: float = 10.0  # a dead handler's claim frees this soon, within Trigger retries
@@ -103,6 +102,10 @@ class Settings:
     redis_wait_replicas: int = 0
     redis_wait_timeout_s: float = 0.5
     database_timeout_s: float = 5.0
+    # Connections one process keeps to PostgreSQL at most (its pool): every replica of every
+    # function that stores adds this many at its max-scale, which the server's
+    # max_connections must hold (tests/knative/test_connection_budget.py).
+    database_pool_size: int = 4
     # risk-scoring / alerts / api (issue 7)
     # temporal-analysis stores a tick's score from this level up (calm ticks score ~0, and
     # every tick is in token_metrics already): storage only where something happened.
@@ -190,8 +193,6 @@ OTHER_VARIABLES = {
     "KADES_EVENTING_DIR": "kades broker --eventing-dir",
     # Set by the cluster ConfigMap (knative/base/100-configmap.yaml), read by no code yet.
     "KADES_ENVIRONMENT": "the cluster ConfigMap",
-    "KADES_MAX_CONNECTIONS": "the cluster ConfigMap",
-    "KADES_CACHE_TTL_S": "the cluster ConfigMap",
     # The test harness (tests/conftest.py, tests/api, tests/eval).
     "KADES_TEST_DATABASE": "tests: the test database's name",
     "KADES_TEST_REDIS_DB": "tests: the test Redis database number",

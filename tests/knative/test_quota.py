@@ -19,9 +19,8 @@ from fractions import Fraction
 
 import pytest
 
-from deploy_helpers import OVERLAYS, of_kind
+from deploy_helpers import OVERLAYS, QUEUE_PROXY, of_kind, workloads
 
-QUEUE_PROXY = {"name": "queue-proxy", "resources": {"requests": {"cpu": "25m"}}}
 UNITS = {"": 1, "m": Fraction(1, 1000), "k": 1000, "M": 1000**2, "G": 1000**3,
          "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
 KEYS = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
@@ -53,31 +52,6 @@ def _pod(pod: dict, limit_range: dict) -> dict[str, Fraction]:
     containers = [_container(c, limit_range) for c in pod["containers"]]
     inits = [_container(c, limit_range) for c in pod.get("initContainers", [])]
     return {key: max([sum(c[key] for c in containers)] + [c[key] for c in inits]) for key in KEYS}
-
-
-def workloads(docs) -> list[tuple[str, int, dict]]:
-    """(kind/name, how many pods at most, pod spec) of everything that runs in the namespace."""
-    out = []
-    for doc in docs:
-        kind, name, spec = doc["kind"], doc["metadata"]["name"], doc.get("spec", {})
-        if kind == "Service" and doc["apiVersion"].startswith("serving.knative.dev"):
-            template = spec["template"]
-            scale = int(template["metadata"]["annotations"]["autoscaling.knative.dev/max-scale"])
-            assert scale > 0, f"{name}: no max-scale, so no bound to fit a quota"
-            pod = dict(template["spec"])
-            pod["containers"] = pod["containers"] + [QUEUE_PROXY]
-            out.append((f"{kind}/{name}", scale, pod))
-        elif kind in ("StatefulSet", "Deployment"):
-            out.append((f"{kind}/{name}", spec.get("replicas", 1), spec["template"]["spec"]))
-        elif kind == "Job":
-            out.append((f"{kind}/{name}", spec.get("parallelism", 1), spec["template"]["spec"]))
-        elif kind == "CronJob":  # Forbid: one run at a time
-            assert spec.get("concurrencyPolicy") == "Forbid", name
-            job = spec["jobTemplate"]["spec"]
-            out.append((f"{kind}/{name}", job.get("parallelism", 1), job["template"]["spec"]))
-        elif kind == "ContainerSource":  # Eventing runs it as a Deployment of one pod
-            out.append((f"{kind}/{name}", 1, spec["template"]["spec"]))
-    return out
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
