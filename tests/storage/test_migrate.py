@@ -314,3 +314,22 @@ def test_a_database_owner_that_is_no_superuser_migrates_on_its_edition(kades_set
         with psycopg.connect(admin, autocommit=True) as conn:
             for statement in drop:
                 conn.execute(statement)
+
+
+def test_a_rolled_back_release_migrates_past_what_a_newer_one_applied(fresh_database_url,
+                                                                      tmp_path, capsys):
+    """After a rollback the migration Job failed on every run ("0003: applied but its file
+    is gone"), and `make deploy` with it; a file gone from the middle is still refused."""
+    for version in ("0001", "0002", "0003"):
+        (tmp_path / f"{version}_step.sql").write_text(f"CREATE TABLE step_{version} (x int);")
+    assert migrate(fresh_database_url, directory=tmp_path) == ["0001", "0002", "0003"]
+    (tmp_path / "0003_step.sql").unlink()
+    assert migrate(fresh_database_url, directory=tmp_path) == []
+    rows = status(fresh_database_url, directory=tmp_path)
+    assert [(r["version"], r["state"]) for r in rows] == [
+        ("0001", "applied"), ("0002", "applied"), ("0003", "applied")]
+    assert "newer release" in rows[-1]["reason"]
+    (tmp_path / "0002_step.sql").unlink()
+    (tmp_path / "0003_step.sql").write_text("CREATE TABLE step_0003 (x int);")
+    with pytest.raises(MigrationError, match="0002: applied but its file is gone"):
+        migrate(fresh_database_url, directory=tmp_path)

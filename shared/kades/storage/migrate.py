@@ -150,13 +150,20 @@ def _applied(conn: psycopg.Connection) -> dict[str, str]:
     return dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
 
 
-def _check_history(migrations: list[Migration], applied: dict[str, str]) -> None:
+def _check_history(migrations: list[Migration], applied: dict[str, str]) -> list[str]:
+    """The versions a newer release applied (past every file here: a rollback of the code,
+    whose schema stays, as docs/operations.md's "Roll out and roll back" says); raises
+    MigrationError for a file gone from the middle of the history or changed since."""
     known = {m.version: m for m in migrations}
-    problems = [f"{v}: applied but its file is gone" for v in applied if v not in known]
+    newest = max(known, default="")
+    newer = sorted(v for v in applied if v not in known and v > newest)
+    problems = [f"{v}: applied but its file is gone" for v in applied
+                if v not in known and v not in newer]
     problems += [f"{v}: {known[v].path.name} changed after it was applied"
                  for v in applied if v in known and known[v].checksum != applied[v]]
     if problems:
         raise MigrationError("migration history does not match the files: " + "; ".join(problems))
+    return newer
 
 
 def migrate(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[str]:
@@ -194,8 +201,12 @@ def status(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[dict[
     with psycopg.connect(database_url, autocommit=True) as conn:
         exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
         applied = _applied(conn) if exists else {}
+        names = dict(conn.execute("SELECT version, name FROM schema_migrations")) if exists else {}
         edition = storage_edition(conn)
-    rows = []
+    newest = max((m.version for m in migrations), default="")
+    rows = [{"version": v, "name": names[v], "state": "applied",
+             "reason": "by a newer release: no file here, its schema stays"}
+            for v in sorted(applied) if v > newest]
     for m in migrations:
         if m.version in applied:
             state, reason = "applied", ""
@@ -204,7 +215,7 @@ def status(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[dict[
         else:
             state, reason = "pending", ""
         rows.append({"version": m.version, "name": m.name, "state": state, "reason": reason})
-    return rows
+    return sorted(rows, key=lambda row: row["version"])
 
 
 def wait_for(database_url: str, wait_s: float, *, sleep=time.sleep, clock=time.monotonic) -> None:
