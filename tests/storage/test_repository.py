@@ -198,3 +198,52 @@ def test_daily_view_gives_candles(db_conn):
         "SELECT bucket, open, high, low, close, volume, avg_liquidity FROM token_metrics_daily"
         " WHERE token = 'MintA'").fetchone()
     assert candle == (datetime(2026, 1, 15, tzinfo=timezone.utc), 2.0, 9.0, 1.0, 4.0, 20.0, 25.0)
+
+
+def test_series_are_thinned_in_the_database_as_they_were_in_python(db_conn):
+    """A week of a busy token left PostgreSQL whole (600,000 rows) to be cut to 500 in the
+    api, whose 512 Mi two such requests ran out of; now at most 501 rows leave it, the same
+    every n-th row and the newest."""
+    from kades.storage import analysis
+    rows = [{"time": T0 + timedelta(seconds=i), "token": "Busy", "source": "feed",
+             "price": float(i), "volume": 1.0} for i in range(5_003)]
+    repo.insert_token_metrics(db_conn, rows)
+    repo.insert_token_metrics(db_conn, [{**rows[0], "token": "Calm", "time": T0}])
+    for i in range(0, 1_204):
+        repo.insert_risk_score(db_conn, risk(i, token="Busy", event_id=f"r{i}"))
+    db_conn.commit()
+    step = -(-len(rows) // analysis.MAX_POINTS)  # 11
+    expected = [r["price"] for r in rows[::step]] + [rows[-1]["price"]]
+    fetched = []
+
+    class Counting:  # a connection's cursors, counting the rows that leave the database
+        def __init__(self, conn, cursor=None):
+            self.conn, self.cur = conn, cursor
+
+        def cursor(self, *args, **kwargs):
+            return Counting(self.conn, self.conn.cursor(*args, **kwargs))
+
+        def __enter__(self):
+            self.cur.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self.cur.__exit__(*exc)
+
+        def execute(self, *args, **kwargs):
+            self.cur.execute(*args, **kwargs)
+            return self
+
+        def fetchall(self):
+            found = self.cur.fetchall()
+            fetched.append(len(found))
+            return found
+    series = analysis.metric_series(Counting(db_conn), "Busy", T0)
+    assert [r["price"] for r in series] == expected and len(series) <= analysis.MAX_POINTS + 1
+    assert fetched == [len(series)]
+    assert set(series[0]) == {"time", "price", "volume", "liquidity"}
+    assert [r["price"] for r in analysis.metric_series(db_conn, "Calm", T0)] == [0.0]
+    assert analysis.metric_series(db_conn, "Busy", T0 + timedelta(days=1)) == []
+    risks = analysis.risk_series(db_conn, "Busy", T0)
+    assert [r["time"] for r in risks] == [T0 + timedelta(seconds=i) for i in range(0, 1_204, 3)]
+    assert set(risks[0]) == {"time", "score", "level"}
