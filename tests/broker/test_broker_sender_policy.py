@@ -230,3 +230,24 @@ def test_kades_broker_oidc_keeps_a_token_for_each_named_sender(tmp_path, broker_
     finally:
         process.terminate()
         process.wait(15)
+
+
+def test_dlq_replay_sends_a_token_once_sender_identity_is_on(start, issuer, broker_redis,
+                                                             broker_redis_url, tmp_path, capsys):
+    """With sender identity on, every replay was a 401 (`kades dlq replay` sent no token):
+    the dead letters' documented way back was shut."""
+    from kades.deadletter.cli import main_dlq
+    from kades.deadletter.store import list_dead_letters, store_dead_letter
+    from kades.events.envelope import CloudEvent
+    broker, subscriber = start(policy({"sub": FUNCTION}, to=TO_KADES))
+    store_dead_letter(broker_redis, CloudEvent(event_attrs(id_="dead-1"), {"n": 1}))
+    replay = ["--redis-url", broker_redis_url, "replay", "--all", "--ingress", broker.ingress_url()]
+    assert main_dlq(replay) == 1 and "ingress answered 401" in capsys.readouterr().err
+    token = tmp_path / "token"
+    token.write_text(issuer.token(AUDIENCE, subject=FUNCTION))
+    assert main_dlq([*replay, "--token-file", str(token)]) == 0
+    assert list_dead_letters(broker_redis) == []
+    wait_for(lambda: [r["headers"].get("ce-id") for r in subscriber.requests] == ["dead-1"])
+    with pytest.raises(SystemExit) as usage:
+        main_dlq([*replay, "--token-file", str(tmp_path / "none")])
+    assert usage.value.code == 2 and "cannot read the sink token file" in capsys.readouterr().err

@@ -14,6 +14,7 @@ from kades.cliutil import bounded, redis_url, report_error
 from kades.deadletter.store import (DeadLetter, ReplayError, drop_dead_letters, entry,
                                     list_dead_letters, replay_dead_letters)
 from kades.events.envelope import to_dict
+from kades.runtime.tokenfile import token_file_problem
 from kades.settings import Settings, http_url_problem, redact_url, shown_url
 
 
@@ -51,6 +52,9 @@ def main_dlq(argv: list[str]) -> int:
     replay.add_argument("--all", action="store_true", help="replay every dead letter")
     replay.add_argument("--ingress", default=config.sink_url,
                         help="broker ingress URL (default: KADES_SINK_URL / K_SINK)")
+    replay.add_argument("--token-file", default=config.sink_token_file, metavar="FILE",
+                        help="send the token in FILE as Authorization: Bearer, as the Broker "
+                             "wants once sender identity is on (default: KADES_SINK_TOKEN_FILE)")
     drop = commands.add_parser("drop", help="delete dead letters for good")
     drop.add_argument("ids", nargs="*", metavar="ID", help="the dead letters to delete")
     drop.add_argument("--unreadable", action="store_true",
@@ -60,6 +64,9 @@ def main_dlq(argv: list[str]) -> int:
         parser.error("replay takes dead-letter ids or --all (not both)")
     if args.command == "drop" and bool(args.ids) == args.unreadable:
         parser.error("drop takes dead-letter ids or --unreadable (not both)")
+    if args.command == "replay" and args.token_file and (
+            problem := token_file_problem(args.token_file)):
+        parser.error(problem)
     if args.command == "replay" and (problem := http_url_problem(args.ingress)):
         given = "--ingress" if args.ingress != config.sink_url else \
             "the ingress (KADES_SINK_URL / K_SINK)"
@@ -94,7 +101,8 @@ def main_dlq(argv: list[str]) -> int:
             if missing:
                 print(f"no such dead letter: {', '.join(missing)}", file=sys.stderr)
             return exitcodes.FAILURE if missing else exitcodes.OK
-        count = replay_dead_letters(client, args.ingress, args.ids, all=args.all)
+        count = replay_dead_letters(client, args.ingress, args.ids, all=args.all,
+                                    token_file=args.token_file)
         print(f"replayed {count} dead letter(s) to {redact_url(args.ingress)}")
         return exitcodes.OK
     except ReplayError as error:

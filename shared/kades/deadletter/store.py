@@ -22,6 +22,7 @@ import redis
 from kades import clients
 from kades.errors import InvalidEventError, KadesError
 from kades.keys import DLQ, DLQ_REPLAYING as REPLAYING
+from kades.runtime import tokenfile
 from kades.events.envelope import (
     BROKER_SPECVERSIONS, CloudEvent, from_structured, parse_json, to_binary, to_dict)
 
@@ -206,9 +207,13 @@ def for_replay(event: CloudEvent) -> CloudEvent:
     return CloudEvent(attributes, event.data, _has_data=event.has_data)
 
 
-def post_event(url: str, event: CloudEvent, *, timeout_s: float = 10.0) -> tuple[int, bytes]:
-    """POST in binary mode; (status, body), status 0 when the server cannot be reached."""
+def post_event(url: str, event: CloudEvent, *, timeout_s: float = 10.0,
+               token_file: str = "") -> tuple[int, bytes]:
+    """POST in binary mode, with the bearer token in `token_file` if one is given (the
+    Broker's EventPolicy names who may send once sender identity is on); (status, body),
+    status 0 when the server cannot be reached."""
     headers, body = to_binary(event)
+    headers.update(tokenfile.authorization(token_file))
     try:
         response = clients.http_client().post(url, content=body, headers=headers,
                                               timeout=timeout_s)
@@ -218,7 +223,7 @@ def post_event(url: str, event: CloudEvent, *, timeout_s: float = 10.0) -> tuple
 
 
 def replay_dead_letters(client: redis.Redis, ingress_url: str, ids: Iterable[str] | None = None,
-                        all: bool = False) -> int:
+                        all: bool = False, token_file: str = "") -> int:
     """Post dead letters back to the broker ingress, delete the accepted ones; how many.
 
     Raises ReplayError (after replaying what it could) naming every id that failed.
@@ -242,7 +247,8 @@ def replay_dead_letters(client: redis.Redis, ingress_url: str, ids: Iterable[str
         if not taken:
             failures[entry_id] = "being replayed by another replay"
             continue
-        status, body = post_event(ingress_url, for_replay(letters[entry_id].event))
+        status, body = post_event(ingress_url, for_replay(letters[entry_id].event),
+                                  token_file=token_file)
         if 200 <= status < 300:
             client.xdel(DLQ, entry_id)  # the lease then lapses: the id is gone
             replayed += 1

@@ -51,3 +51,18 @@ def bearer(path: str) -> str:
 def authorization(path: str) -> dict[str, str]:
     """The Authorization header for a send with the token in `path`; none when `path` is empty."""
     return {"authorization": f"Bearer {bearer(path)}"} if path else {}
+
+
+def token_file_problem(path: str) -> str | None:
+    """Why the token file cannot be sent with, or None; checked before the first event, which
+    would otherwise fail as if the sink were away."""
+    try:
+        bearer(path)
+    except TemporaryFailure as error:
+        cause = error.__cause__
+        if isinstance(cause, OSError):
+            return f"cannot read the sink token file {path}: {cause.strerror or cause}"
+        return f"the sink token file {path} is empty"
+    except ValueError:  # not UTF-8
+        return f"cannot read the sink token file {path}: not UTF-8 text"
+    return None

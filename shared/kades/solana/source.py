@@ -22,8 +22,7 @@ from kades.cliutil import STDIO, report, report_error
 from kades.errors import TemporaryFailure
 from kades.events.catalogue import validate_data
 from kades.events.envelope import to_dict
-from kades.runtime import tokenfile
-from kades.runtime.tokenfile import SINKBINDING_TOKEN_FILE
+from kades.runtime.tokenfile import SINKBINDING_TOKEN_FILE, token_file_problem
 from kades.settings import http_url_problem, redact_url, settings, shown_url
 from kades.solana.block import (block_events, build_blocks, programs_summary, signature_of,
                                 transactions_of)
@@ -116,21 +115,6 @@ def sink_token_file(given: str | None) -> str:
     if configured:
         return configured
     return SINKBINDING_TOKEN_FILE if os.path.isfile(SINKBINDING_TOKEN_FILE) else ""
-
-
-def token_file_problem(path: str) -> str | None:
-    """Why the token file cannot be sent with, or None; checked before the first event, which
-    would otherwise fail as if the sink were away."""
-    try:
-        tokenfile.bearer(path)
-    except TemporaryFailure as error:
-        cause = error.__cause__
-        if isinstance(cause, OSError):
-            return f"cannot read the sink token file {path}: {cause.strerror or cause}"
-        return f"the sink token file {path} is empty"
-    except ValueError:  # not UTF-8
-        return f"cannot read the sink token file {path}: not UTF-8 text"
-    return None
 
 
 def main_solana_source(argv: list[str]) -> int:
