@@ -186,6 +186,10 @@ def sentinel_addresses(text: str) -> list[tuple[str, int]]:
     return addresses
 
 
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))  # PostgreSQL reads 0 as "no limit"
+
+
 def db_pool(config: Settings | None = None) -> ConnectionPool:
     config = config or settings()
     with _lock:
@@ -199,7 +203,9 @@ def db_pool(config: Settings | None = None) -> ConnectionPool:
                 timeout=config.database_timeout_s,
                 reconnect_timeout=config.database_timeout_s,
                 kwargs={"connect_timeout": max(1, int(config.database_timeout_s)),
-                        "autocommit": False},
+                        "autocommit": False,
+                        "options": f"-c statement_timeout={_ms(config.database_statement_timeout_s)}"
+                                   f" -c lock_timeout={_ms(config.database_lock_timeout_s)}"},
                 check=ConnectionPool.check_connection)
             _pools[config.database_url] = pool
         return pool

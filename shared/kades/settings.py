@@ -106,6 +106,12 @@ class Settings:
     # function that stores adds this many at its max-scale, which the server's
     # max_connections must hold (tests/knative/test_connection_budget.py).
     database_pool_size: int = 4
+    # A statement (or its wait for a lock) running this long is cancelled: a 503 that gives the
+    # event's claim back, where a handler stuck on a migration's lock or an idle transaction
+    # held it, renewed, until the Broker's retries ran out and dead-lettered the event. Below
+    # every Trigger's delivery timeout (30 s and up, eventing/).
+    database_statement_timeout_s: float = 20.0
+    database_lock_timeout_s: float = 10.0
     # risk-scoring / alerts / api (issue 7)
     # temporal-analysis stores a tick's score from this level up (calm ticks score ~0, and
     # every tick is in token_metrics already): storage only where something happened.

@@ -291,3 +291,37 @@ def test_every_other_function_refuses_an_oversized_body(client_of, monkeypatch, 
     assert load(name).keep_too_large is None
     headers = {**_BROKEN, "ce-type": "ai.kades.market.tick.v1"}
     assert client_of(name).post("/", headers=headers, data=b" " * 101).status_code == 413
+
+
+def test_a_handler_stuck_on_a_lock_answers_503_and_gives_the_event_back(
+        client_of, fresh_settings, kades_settings, redis_conn, db_conn):
+    """A handler waiting on a table lock (a migration's ALTER TABLE, an idle transaction)
+    waited for ever, its claim renewed: every retry a 503 "in progress" until the Broker
+    dead-lettered an event still being handled. The lock's wait is bounded now: a 503 that
+    releases the claim, and the retry once the lock is gone stores the row once."""
+    import threading
+    import time
+    import psycopg
+    from kades import clients
+    from kades.events.catalogue import MARKET_FEED
+    clients.close_all()  # a pool made with the settings below
+    fresh_settings.setenv("KADES_DATABASE_LOCK_TIMEOUT_S", "0.5")
+    event = new_event(MARKET_FEED, "/tests/http", example(MARKET_FEED), event_id="stuck-1")
+    headers, body = to_binary(event)
+    market = client_of("market-aggregator")
+    with psycopg.connect(kades_settings.database_url) as locker:
+        locker.execute("LOCK TABLE token_metrics IN ACCESS EXCLUSIVE MODE")
+        unlock = threading.Timer(8.0, locker.rollback)  # the code before waited until then
+        unlock.start()
+        began = time.monotonic()
+        response = market.post("/", headers=headers, data=body)
+        waited = time.monotonic() - began
+        unlock.cancel()
+        locker.rollback()
+    assert response.status_code == 503, response.data[:300]
+    assert response.get_json()["error"]["code"] == "unavailable" and waited < 5
+    assert market.post("/", headers=headers, data=body).status_code == 200  # the retry, at once
+    db_conn.rollback()
+    assert db_conn.execute("SELECT count(*) FROM token_metrics WHERE event_id = 'stuck-1'"
+                           ).fetchone()[0] == len(example(MARKET_FEED)["ticks"])
+    clients.close_all()
