@@ -88,6 +88,9 @@ SOLANA_LAST_SLOT = "kades:solana-source:last-slot"
 # (kades.market.chain.note_sol_usd); written by market-aggregator, read by it and by
 # whale-detection (read_sol_usd)
 SOL_USD = "kades:market:sol-usd"
+# hash pool -> "<slot> <liquidity in SOL>" of each pool of a token, the newest slot's; TTL
+# 7 days from its last pool state (kades.market.chain.merge_pool_liquidity)
+MARKET_POOLS = "kades:{{market}}:pools:{token}"
 
 # --- temporal-analysis ----------------------------------------------------------------------
 # JSON detector state (with its reorder buffer); TTL STATE_TTL_S (temporal.function, StateStore)

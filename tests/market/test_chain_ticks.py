@@ -120,3 +120,45 @@ def test_slots_sharing_a_second_are_stored_as_one_row_each_slot_once(kades_setti
     assert len(rows) == 1
     assert rows[0][0] == pytest.approx(2e-6) and rows[0][1] == pytest.approx(5.0)
     assert sorted(rows[0][2]) == [300, 301]
+
+
+def test_a_token_is_priced_in_sol_whichever_of_its_pools_a_block_trades():
+    """A block where only the token's USDC pool traded priced it in dollars, the next in SOL:
+    150 times apart, a false price spike and pump at score 1."""
+    usdc_swap = swap(MINT, 1.5e-4, quote=USDC, quote_amount=300 * 10**6)
+    usdc_swap["decimals_in"] = 6
+    block = {"slot": 2, "block_time": "2024-06-01T00:00:01Z", "swaps": [usdc_swap],
+             "context": {"sol_usd": 150.0, "fundings": [], "launches": []}}
+    (tick,) = chain_ticks(block)
+    assert tick["quote"] == WSOL and tick["price"] == pytest.approx(1e-6)
+    assert tick["volume"] == pytest.approx(2.0) and tick["price_usd"] == pytest.approx(1.5e-4)
+    unknown = {**block, "context": {"sol_usd": None, "fundings": [], "launches": []}}
+    assert chain_ticks(unknown) == []  # no SOL price: no unit to give it, no tick
+    other = {**block, "swaps": [swap(MINT, 3.0, quote="JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN")]}
+    assert chain_ticks(other) == []  # another token's units: left out, not a unit of its own
+
+
+def test_a_tokens_liquidity_is_every_pools_it_has_not_the_pools_one_block_touched(
+        kades_settings, redis_conn):
+    """A token with a 400 SOL and a 20 SOL pool read as a 95 % liquidity pull in every block
+    where only the small pool traded: a false liquidity_drop at score 1."""
+    from kades.events.catalogue import CHAIN_BLOCK, new_event
+    ctx = Context("market-aggregator", settings=kades_settings)
+
+    def block(slot, *pools):
+        states = [{"signature": f"s{slot}{pool}", "program": "raydium_v4", "pool": pool,
+                   "base_mint": MINT, "quote_mint": WSOL, "base_reserve": 10**15,
+                   "quote_reserve": int(sol * 10**9), "base_decimals": 6, "quote_decimals": 9,
+                   "price": 1e-6} for pool, sol in pools]
+        event = new_event(CHAIN_BLOCK, "/test/solana", {
+            "slot": slot, "block_time": f"2026-01-15T12:00:{slot % 60:02d}Z", "transfers": [],
+            "liquidity": [], "launches": [], "swaps": [], "pool_states": states})
+        (reply,) = handle(event, ctx)
+        (tick,) = reply.data["ticks"]
+        assert "pools" not in tick
+        return tick["liquidity"]
+
+    assert block(10, ("Big", 200), ("Small", 10)) == pytest.approx(420.0)
+    assert block(11, ("Small", 11)) == pytest.approx(422.0)  # the big pool still counts
+    assert block(13, ("Big", 5)) == pytest.approx(32.0)      # a real pull of the big pool
+    assert block(12, ("Big", 190), ("Small", 12)) == pytest.approx(34.0)  # older: Big's 13 stands

@@ -1,13 +1,14 @@
 """Market ticks from chain blocks: per token, last price, volume and liquidity of one slot.
 
-Prices are in the pool's quote token (SOL for most memecoins), read from the reserves after
-the slot's last pool state, else from its last swap. When the block itself prices SOL in a
-stablecoin (a SOL/USDC or SOL/USDT pool or swap), `price_usd` is added.
+Prices are in SOL, read from the reserves after the slot's last pool state, else from its
+last swap (a stablecoin-quoted record converted by SOL's price); liquidity is every pool of
+the token's (merge_pool_liquidity). When the block itself prices SOL in a stablecoin (a
+SOL/USDC or SOL/USDT pool or swap), or one seen within the hour did, `price_usd` is added.
 """
 from __future__ import annotations
 
 from kades.events.catalogue import MAX_SOL_USD, MIN_SOL_USD
-from kades.keys import SOL_USD
+from kades.keys import MARKET_POOLS, SOL_USD
 from kades.solana.programs import STABLECOINS, WSOL
 
 
@@ -95,12 +96,16 @@ def _weighted_median(quotes: list[tuple[float, float]]) -> float:
 
 
 def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
-    """One tick per traded token of the block (stablecoins and SOL themselves excluded), in
-    one quote: SOL where any of its pools is SOL-quoted, else its first record's. A record in
-    another quote is converted by the slot's SOL price (a stablecoin as a dollar), or left
-    out without one: a token traded in its SOL and its USDC pool in one block took its price
-    from one and its quote from the other (a price 150 times off: a false price spike) and
-    summed SOL and dollars as its volume."""
+    """One tick per traded token of the block (stablecoins and SOL themselves excluded),
+    always in SOL: a record quoted in a stablecoin is converted by the slot's SOL price, and
+    left out without one, as a record in any other quote is. A token's unit came from its
+    records of the block: SOL in one block and dollars in the next (its USDC pool alone
+    traded) moved its price 150 times (a false price spike, then a pump), and a SOL and a
+    USDC record in one block took the price from one and the quote from the other.
+
+    A tick's `pools` maps each pool the block has a state of to its liquidity in SOL (both
+    sides: 2 x the quote reserve), and `liquidity` is their sum: the token's, once
+    `merge_pool_liquidity` has added the pools this block did not touch."""
     time = block.get("block_time")
     sol_usd = sol_usd_of(block) or sol_usd
     records: dict[str, list[tuple[str, dict]]] = {}
@@ -108,13 +113,11 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
         for record in rows:
             if record["base_mint"] not in STABLECOINS and record.get("price"):
                 records.setdefault(record["base_mint"], []).append((kind, record))
-    per_token: dict[str, dict] = {}
+    ticks = []
     for token, found in records.items():
-        quotes = [record["quote_mint"] for _, record in found]
-        quote = WSOL if WSOL in quotes else quotes[0]
-        tick = per_token[token] = {"volume": 0.0, "quote": quote}
+        tick: dict = {"volume": 0.0, "pools": {}}
         for kind, record in found:  # swaps, then pool states: the last of each sets the price
-            rate = _rate(record["quote_mint"], quote, sol_usd)
+            rate = _rate(record["quote_mint"], WSOL, sol_usd)
             if rate is None:
                 continue
             tick["price"] = record["price"] * rate
@@ -123,20 +126,62 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
                 decimals = record["decimals_in"] if record["side"] == "buy" else record["decimals_out"]
                 tick["volume"] += record["quote_amount"] / 10 ** decimals * rate
             else:  # both sides of a constant-product pool are worth the same: 2 x quote side
-                tick["liquidity"] = 2 * record["quote_reserve"] / 10 ** record["quote_decimals"] * rate
-    ticks = []
-    for token, tick in per_token.items():
+                tick["pools"][record["pool"]] = \
+                    2 * record["quote_reserve"] / 10 ** record["quote_decimals"] * rate
         if not tick.get("price") or time is None:
             continue
         row = {"token": token, "time": time, "price": tick["price"], "volume": tick["volume"],
-               "source": tick["source"], "quote": tick["quote"]}
+               "source": tick["source"], "quote": WSOL}
         if block.get("slot") is not None:  # (block times are whole seconds: 2-3 slots share one)
             row["slot"] = block["slot"]
-        if "liquidity" in tick:
-            row["liquidity"] = tick["liquidity"]
-        if sol_usd and tick["quote"] == WSOL:
+        if tick["pools"]:
+            row["pools"] = tick["pools"]
+            row["liquidity"] = sum(tick["pools"].values())
+        if sol_usd:
             row["price_usd"] = tick["price"] * sol_usd
-        elif tick["quote"] in STABLECOINS:
-            row["price_usd"] = tick["price"]
         ticks.append(row)
     return ticks
+
+
+POOLS_TTL_S = 7 * 24 * 3600  # a token's pools forgotten a week after its last pool state
+MAX_POOLS = 64               # pools kept per token; a new one past them is not counted
+# Per token (KEYS[i]), its pools' liquidity "slot liquidity", each the newest slot's; answers
+# each token's kept values. ARGV: slot, ttl, most pools, then per key: n, n (pool, liquidity).
+_MERGE_POOLS = """
+local slot, ttl, most, at, out = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), 4, {}
+for i, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[at])
+  at = at + 1
+  for j = 1, n do
+    local pool, liquidity = ARGV[at], ARGV[at + 1]
+    at = at + 2
+    local kept = redis.call('HGET', key, pool)
+    local kept_slot = kept and tonumber(string.match(kept, '^(%d+) '))
+    if (kept and kept_slot <= slot) or (not kept and redis.call('HLEN', key) < most) then
+      redis.call('HSET', key, pool, slot .. ' ' .. liquidity)
+    end
+  end
+  redis.call('EXPIRE', key, ttl)
+  out[i] = redis.call('HVALS', key)
+end
+return out
+"""
+
+
+def merge_pool_liquidity(client, slot: int, ticks: list[dict]) -> None:
+    """Set each tick's liquidity to its token's: the newest state of every pool of it seen
+    (kept in Redis), not the pools of this block alone. A token with a 400 SOL and a 20 SOL
+    pool read as a 95 % liquidity pull whenever only the small one traded (a false
+    liquidity_drop at score 1). Takes each tick's `pools` away."""
+    pooled = [(tick, pools) for tick in ticks if (pools := tick.pop("pools", None))]
+    if not pooled:
+        return
+    args: list = [int(slot), POOLS_TTL_S, MAX_POOLS]
+    for _, pools in pooled:
+        args.append(len(pools))
+        for pool, liquidity in pools.items():
+            args += [pool, repr(float(liquidity))]
+    kept = client.register_script(_MERGE_POOLS)(
+        keys=[MARKET_POOLS.format(token=tick["token"]) for tick, _ in pooled], args=args)
+    for (tick, _), values in zip(pooled, kept):
+        tick["liquidity"] = sum(float(value.split()[1]) for value in values)

@@ -9,7 +9,8 @@ from kades.events.catalogue import CHAIN_BLOCK, MARKET_FEED, MARKET_TICK
 from kades.events.chunking import assemble, per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.market.aggregate import normalise_ticks, normalise_time
-from kades.market.chain import chain_ticks, note_sol_usd, read_sol_usd, sol_usd_of
+from kades.market.chain import (chain_ticks, merge_pool_liquidity, note_sol_usd,
+                                read_sol_usd, sol_usd_of)
 from kades.runtime import Context, Function, faults
 from kades.storage.repository import insert_token_metrics
 
@@ -49,6 +50,7 @@ def handle_chain_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | No
     ticks = chain_ticks(block, sol_usd=read_sol_usd(ctx.redis))
     if not ticks:
         return None
+    merge_pool_liquidity(ctx.redis, block["slot"], ticks)
     for tick in ticks:
         tick["time"] = normalise_time(tick["time"])
     seen = sol_usd_of(block)
