@@ -56,3 +56,24 @@ def test_delivery_refuses_a_name_that_resolves_to_a_private_address():
 def test_public_means_globally_routable():
     assert is_public("1.1.1.1") and is_public("2606:4700:4700::1111")
     assert not any(is_public(a) for a in ("10.0.0.1", "127.0.0.1", "224.0.0.1", "fe80::1%eth0"))
+
+
+@pytest.mark.parametrize("address", [
+    "64:ff9b::a9fe:a9fe",   # NAT64 of 169.254.169.254, the cloud metadata endpoint
+    "64:ff9b::a00:1",       # NAT64 of 10.0.0.1
+    "64:ff9b:1::808:808",   # a network's own NAT64 prefix
+    "2002:a9fe:a9fe::",     # 6to4 of 169.254.169.254
+    "::a9fe:a9fe",          # IPv4-compatible 169.254.169.254
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, its client 10.0.0.1
+    "192.0.0.192", "198.18.0.1", "192.88.99.1"])
+def test_an_address_carrying_a_private_one_is_not_public(address):
+    """Python's is_global judged these IPv6 forms by their own prefix (and calls 192.0.0.192
+    global in 3.11): a webhook could reach the metadata endpoint through a NAT64 gateway."""
+    assert not is_public(address)
+    host = f"[{address}]" if ":" in address else address
+    assert registration_problem(f"http://{host}/x")
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::", "::ffff:1.1.1.1"])
+def test_an_address_carrying_a_public_one_is_public(address):
+    assert is_public(address)

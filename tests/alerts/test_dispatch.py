@@ -410,3 +410,136 @@ def test_a_database_fault_is_a_503_and_the_retry_stores_what_was_missed(ctx, red
     assert statuses == [(503, "1"), (202, None)]
     assert len(stream.since(redis_conn, "0-0")) == 1
     assert len(alerts.recent_alerts(db_conn, token=ALERT_DATA["token"])[0]) == 1
+
+
+class RawReceiver:
+    """A TCP server answering every connection with `answer(conn)`, for receivers no HTTP
+    server library would play: one that trickles its head, one whose body never ends."""
+
+    def __init__(self, answer):
+        import socket
+        import threading
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.connections, self.sent = 0, 0
+        self.answer = answer
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import threading
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        try:
+            conn.recv(65536)  # the request (small: one read)
+            self.answer(self, conn)
+        except OSError:  # the client gave up on us: what the test wants
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.listener.close()
+
+
+def trickle(receiver, conn):  # a status line, then a header byte every 0.2 s for 20 s
+    conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    for _ in range(100):
+        time.sleep(0.2)
+        conn.sendall(b"a")
+
+
+def endless(receiver, conn):  # 200, then a body of 10 GB, 1 MB at a time
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\n")
+    chunk = b"x" * 2**20
+    for _ in range(10_000):
+        conn.sendall(chunk)
+        receiver.sent += len(chunk)
+
+
+def test_a_trickling_receiver_costs_one_deadline_and_holds_no_one_back(ctx, db_conn, key_id,
+                                                                      receivers):
+    """httpx's timeout bounds each read alone: a receiver trickling its answer held its
+    attempt (30 s for 15 bytes) and the whole round behind it, every other webhook's too."""
+    from kades.alerts.webhook_http import webhook_client
+    slow, honest = RawReceiver(trickle), receivers()
+    try:
+        hook(db_conn, key_id, slow.url)
+        hook(db_conn, key_id, honest.url)
+        handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+        policy = RetryPolicy(max_attempts=3, base_delay_s=60.0, timeout_s=1.0)
+        with webhook_client(allow_private=True) as client:
+            began = time.monotonic()
+            counts = deliver_due(ctx.db, client, policy=policy, allow_private=True)
+            took = time.monotonic() - began
+    finally:
+        slow.close()
+    assert counts == {"delivered": 1, "retry": 1, "dead": 0} and len(honest.received) == 1
+    assert took < 3.0, took
+    (retried,) = store.deliveries(db_conn, status="pending")
+    assert "Timeout" in retried["last_error"]
+
+
+def test_an_answers_body_is_never_read(ctx, db_conn, key_id):
+    """A receiver answering 200 with a 1 GB body took the process from 49 MB to 1 GB (the
+    pod's limit is 512 Mi): its status is all a delivery needs."""
+    from kades.alerts.webhook_http import webhook_client
+    big = RawReceiver(endless)
+    try:
+        hook(db_conn, key_id, big.url)
+        handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+        with webhook_client(allow_private=True) as client:
+            counts = deliver_due(ctx.db, client, policy=FAST, allow_private=True)
+        time.sleep(0.2)
+    finally:
+        big.close()
+    assert counts == {"delivered": 1, "retry": 0, "dead": 0}
+    assert big.sent < 64 * 2**20, big.sent  # what the socket buffers took, not 10 GB
+
+
+def test_a_delivery_whose_attempts_never_ended_is_dead_not_claimed_for_ever(ctx, db_conn,
+                                                                          key_id, receivers):
+    """An attempt that killed its process (out of memory) was never recorded: claimed again
+    after each lease, past max_attempts, killing the process each time."""
+    receiver = receivers()
+    hook(db_conn, key_id, receiver.url)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    db_conn.execute("UPDATE webhook_deliveries SET attempts = %s", (FAST.max_attempts,))
+    db_conn.commit()
+    with httpx.Client() as client:
+        assert deliver_due(ctx.db, client, policy=FAST, allow_private=True) == {
+            "delivered": 0, "retry": 0, "dead": 1}
+    assert not receiver.received
+    (dead,) = store.deliveries(db_conn, status="dead")
+    assert dead["last_error"] == "attempts ended without an outcome recorded"
+
+
+def test_a_name_rebound_to_a_private_address_after_the_check_is_never_contacted(
+        ctx, db_conn, key_id, receivers, monkeypatch):
+    """The check resolved the name, and the client resolved it again to connect: a name with
+    TTL 0 answering a public address, then 127.0.0.1, reached the cluster's own services."""
+    import socket
+    from kades.alerts.webhook_http import webhook_client
+    inside = receivers()
+    port = int(inside.url.rsplit(":", 1)[1].split("/")[0])
+    real, answers = socket.getaddrinfo, iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+
+    def rebinding(host, *args, **kwargs):
+        if host != "rebind.example":
+            return real(host, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    hook(db_conn, key_id, f"http://rebind.example:{port}/hook")
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    with webhook_client() as client:
+        counts = deliver_due(ctx.db, client, policy=FAST)
+    assert counts == {"delivered": 0, "retry": 1, "dead": 0} and not inside.received
+    (retried,) = store.deliveries(db_conn, status="pending")
+    assert "refused: rebind.example resolves to a non-public address (127.0.0.1)" in \
+        retried["last_error"]

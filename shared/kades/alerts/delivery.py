@@ -3,8 +3,9 @@
 A failed attempt (network error, timeout, any non-2xx answer) is retried after
 `base_delay_s * 2 ** (attempts - 1)` (capped); after `max_attempts` the delivery is dead
 (kept in webhook_deliveries with its last status and error). Each
-delivery runs in its own worker thread with its own timeout, so one slow receiver never
-holds the others back.
+delivery runs in its own worker thread with one deadline for its whole exchange
+(`webhook_http`), and only the answer's status is read, never its body: one slow or endless
+receiver holds the others back for `timeout_s` at most, and its answer's size costs nothing.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from psycopg_pool import PoolClosed
 
 from kades.alerts.destinations import delivery_problem, url_problem
 from kades.alerts.signing import signature_headers
+from kades.alerts.webhook_http import deadline
 from kades.logs import log
 from kades.metrics import WEBHOOK_DELIVERIES
 from kades.storage import webhooks as store
@@ -56,13 +58,15 @@ def attempt(client: httpx.Client, delivery: dict, policy: RetryPolicy, *,
                "X-KADES-Delivery": str(delivery["id"]),
                **signature_headers(delivery["secret"], body, delivery_id=str(delivery["id"]))}
     try:
-        response = client.post(delivery["url"], content=body, headers=headers,
-                               timeout=policy.timeout_s)
+        with deadline(policy.timeout_s), client.stream(
+                "POST", delivery["url"], content=body, headers=headers,
+                timeout=policy.timeout_s) as response:
+            status = response.status_code  # the body is never read: a 1 GB one cost 1 GB
     except httpx.HTTPError as error:
         return None, f"{type(error).__name__}: {error}"[:500]
-    if 200 <= response.status_code < 300:
-        return response.status_code, None
-    return response.status_code, f"answered {response.status_code}"
+    if 200 <= status < 300:
+        return status, None
+    return status, f"answered {status}"
 
 
 def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], client: httpx.Client,
@@ -75,14 +79,19 @@ def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], clien
     counts = {"delivered": 0, "retry": 0, "dead": 0}
     if not claimed:
         return counts
-    live = [d for d in claimed if not d["webhook_deleted"]]
+    # An attempt whose outcome was never recorded (its process died mid-send) is claimed
+    # again after its lease, counting one attempt more: past max_attempts it is dead, or a
+    # delivery that kills its process would be claimed, and kill it, for ever.
+    spent = {d["id"]: ("webhook deleted" if d["webhook_deleted"] else
+                       "attempts ended without an outcome recorded")
+             for d in claimed if d["webhook_deleted"] or d["attempts"] > policy.max_attempts}
+    live = [d for d in claimed if d["id"] not in spent]
     with connect() as conn:
-        for delivery in claimed:
-            if delivery["webhook_deleted"]:
-                store.record_attempt(conn, delivery["id"], status="dead", http_status=None,
-                                     error="webhook deleted", retry_in_s=None)
-                counts["dead"] += 1
-                WEBHOOK_DELIVERIES.labels("dead").inc()
+        for delivery_id, why in spent.items():
+            store.record_attempt(conn, delivery_id, status="dead", http_status=None,
+                                 error=why, retry_in_s=None)
+            counts["dead"] += 1
+            WEBHOOK_DELIVERIES.labels("dead").inc()
     own_pool = pool is None
     pool = pool or ThreadPoolExecutor(max_workers=min(16, len(live) or 1))
     try:

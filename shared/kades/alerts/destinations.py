@@ -2,8 +2,9 @@
 to reach the cluster's own services, a private network or the cloud metadata endpoint.
 
 Checked twice: when a webhook is registered (an address written in the URL, or a local
-name) and before each delivery (what the name resolves to then, so a name re-pointed at an
-internal address later is refused too). Local development and tests deliver to receivers on
+name) and at each delivery (what the name resolves to then, so a name re-pointed at an
+internal address later is refused too; the connection goes to the address checked,
+kades.alerts.webhook_http). Local development and tests deliver to receivers on
 127.0.0.1: they set KADES_WEBHOOK_ALLOW_PRIVATE=true. On a cluster the egress
 NetworkPolicy enforces the same rule a second time.
 """
@@ -45,10 +46,40 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+# IPv4 ranges no webhook may reach, whatever this Python's `is_global` says (3.11 calls
+# 192.0.0.192 global): private, shared (CGNAT), loopback, link-local (the cloud metadata
+# endpoint), IETF protocol assignments, documentation, benchmarking, relays, reserved.
+_NOT_PUBLIC_V4 = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4"))
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")         # a NAT64 gateway's IPv4 addresses
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # a network's own translation
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries to (mapped, NAT64, 6to4, Teredo's client,
+    the old IPv4-compatible ::a.b.c.d): 64:ff9b::a9fe:a9fe reaches 169.254.169.254 through a
+    NAT64 gateway, as IPv6-only cloud subnets have."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64 or (int(ip) >> 32 == 0 and int(ip) > 1):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    return ip.teredo[1] if ip.teredo is not None else None
+
+
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if ip.version == 6:
+        if ip in _NAT64_LOCAL:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return is_public(str(embedded))
+    elif any(ip in network for network in _NOT_PUBLIC_V4):
+        return False
     return ip.is_global and not ip.is_multicast
 
 

@@ -14,10 +14,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from kades import clients
 from kades.alerts import stream
 from kades.alerts.batch import GroupWriter
 from kades.alerts.delivery import DeliveryWorker
+from kades.alerts.webhook_http import webhook_client
 from kades.events.catalogue import ALERT, ALERT_V1_NAME, joined
 from kades.events.envelope import CloudEvent
 from kades.metrics import ALERTS_PUBLISHED
@@ -61,8 +61,9 @@ def worker(ctx: Context) -> DeliveryWorker:
     local = ctx.local(start)
     with local.lock:
         if local.worker is None:
-            local.worker = DeliveryWorker(ctx.db, clients.http_client(),
-                                          allow_private=ctx.settings.webhook_allow_private)
+            allow_private = ctx.settings.webhook_allow_private
+            local.worker = DeliveryWorker(ctx.db, webhook_client(allow_private=allow_private),
+                                          allow_private=allow_private)
         return local.worker
 
 
