@@ -28,6 +28,7 @@ BASE62 = string.digits + string.ascii_letters
 KEY_LENGTH = 32
 TIERS = ("standard", "premium", "enterprise")
 _FORMAT = re.compile(rf"^{PREFIX}[0-9A-Za-z]{{{KEY_LENGTH}}}$")
+KEY_ID = re.compile(r"[0-9A-Za-z]{8}")  # a key's id: the 8 characters after the prefix
 
 
 def new_key() -> str:

@@ -176,6 +176,8 @@ class Settings:
                     for variable, check in (("KADES_REDIS_URL", redis_url_problem),
                                             ("KADES_DATABASE_URL", database_url_problem))
                     if variable in env and (problem := check(env[variable]))]
+        if problem := jwt_secret_problem(env.get("KADES_JWT_SECRET", "")):
+            problems.append(f"KADES_JWT_SECRET: {problem}")  # (the secret itself not shown)
         try:
             values = fields_from_env(cls, env, "KADES_")
         except SettingsError as error:
@@ -253,6 +255,22 @@ def redact_url(url: str) -> str:
     host = parts.netloc.rsplit("@", 1)[1]
     user = f"{parts.username}:***@" if parts.username else ":***@"
     return urlunsplit(parts._replace(netloc=user + host))
+
+
+MIN_JWT_SECRET_BYTES = 32  # HS256's key: whoever guesses it mints any key's bearer tokens
+
+
+def jwt_secret_problem(secret: str) -> str | None:
+    """Why a JWT signing secret may not be used (None: it may, or it is unset: tokens off).
+    The Secret template's CHANGE_ME, or a short one, let anyone who knows a key id forge that
+    key's bearer tokens."""
+    if not secret:
+        return None
+    if secret.strip().upper() == "CHANGE_ME":
+        return "still the template's CHANGE_ME: set a random secret (openssl rand -hex 32)"
+    if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        return f"{len(secret.encode())} bytes; HS256 wants at least {MIN_JWT_SECRET_BYTES}"
+    return None
 
 
 def redis_url_problem(url: str) -> str | None:

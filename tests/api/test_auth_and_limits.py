@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+import jwt
 import pytest
 from apiclient import api_client
 from openapi_check import check_response
@@ -48,6 +49,23 @@ def test_jwt_bearer(api, make_key, monkeypatch):
     for bad in (expired, forged, "not.a.jwt"):
         assert keyed.get("/v1/anomalies", key=None,
                          headers={"Authorization": f"Bearer {bad}"}).status_code == 401
+    # a subject that is no key id (a NUL in it was a 500 from PostgreSQL)
+    for subject in ("a\x00b", 12345678, "x" * 9):
+        odd = jwt.encode({"sub": subject, "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
+        refused = keyed.get("/v1/anomalies", key=None, headers={"Authorization": f"Bearer {odd}"})
+        assert refused.status_code == 401, (subject, refused.text)
+
+
+@pytest.mark.parametrize("secret, why", [("CHANGE_ME", "CHANGE_ME"), ("short", "5 bytes")])
+def test_a_guessable_jwt_secret_is_refused_at_start(secret, why):
+    """The Secret template's CHANGE_ME was taken: anyone knowing a key id could mint its
+    bearer tokens."""
+    from kades.settings import Settings, SettingsError
+    with pytest.raises(SettingsError, match=why) as refused:
+        Settings.from_env({"KADES_JWT_SECRET": secret})
+    if secret != "CHANGE_ME":
+        assert secret not in str(refused.value)  # a secret is never printed
+    assert Settings.from_env({"KADES_JWT_SECRET": SECRET}).jwt_secret == SECRET
 
 
 @pytest.mark.parametrize("tier, rate, burst", [("standard", 60, 100), ("premium", 300, 500)])

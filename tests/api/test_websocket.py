@@ -331,3 +331,56 @@ def test_a_hub_asks_redis_nothing_until_its_first_connection_joins_and_then_refu
             hub.join(inbox)
     finally:
         hub.stop()
+
+
+class _Socket:
+    """A WebSocket's server side as _converse uses it, recording what it is told."""
+
+    def __init__(self):
+        self.connected, self.sent, self.closed = True, [], None
+
+    def send(self, frame):
+        self.sent.append(json.loads(frame))
+
+    def close(self, code=1000, reason=""):
+        self.connected, self.closed = False, (code, reason)
+
+    def receive(self, timeout=None):
+        time.sleep(timeout or 0)  # the client says nothing
+
+
+@pytest.mark.parametrize("credential", ["revoked key", "expired token"])
+def test_a_socket_loses_its_alerts_once_its_credentials_go(kades_settings, db_conn, redis_conn,
+                                                         monkeypatch, credential):
+    """Credentials were checked at the handshake only: after the key was revoked (REST 401)
+    or the token expired, the open socket still received every alert."""
+    import threading
+    from kades.api import auth
+    from kades.storage import apikeys
+    monkeypatch.setattr(websocket, "AUTH_RECHECK_S", 0.2)
+    monkeypatch.setattr(auth, "CACHE_S", 0.1)
+    ctx = Context("api", dataclasses.replace(kades_settings, jwt_secret="j" * 32))
+    key_id, key = apikeys.create_key(db_conn, tier="standard")
+    db_conn.commit()
+    headers = ({"X-API-Key": key} if credential == "revoked key" else
+               {"Authorization": "Bearer " + auth.issue_token("j" * 32, key_id, ttl_s=2)})
+    assert auth.authenticate(ctx, headers).key_id == key_id
+    ws = _Socket()
+    talk = threading.Thread(target=websocket._converse, args=(
+        ctx, ws, websocket.Session(None), f"test:ws:{key_id}", "c1"),
+        kwargs={"still_allowed": lambda: auth.authenticate(ctx, headers)}, daemon=True)
+    talk.start()
+    try:
+        time.sleep(0.6)
+        assert ws.closed is None  # still allowed: the checks pass
+        if credential == "revoked key":
+            assert apikeys.revoke_key(db_conn, key_id)
+            db_conn.commit()
+        talk.join(timeout=5)
+        assert ws.closed == (1008, "authentication failed")
+        assert ws.sent[-1]["type"] == "error"
+        assert ("revoked" if credential == "revoked key" else "expired") in \
+            ws.sent[-1]["data"]["message"]
+    finally:
+        ws.connected = False
+        websocket.hub(ctx).stop()

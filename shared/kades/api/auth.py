@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import jwt
 
-from kades.apikey import is_well_formed
+from kades.apikey import KEY_ID, is_well_formed
 from kades.errors import KadesError
 from kades.runtime.function import Context
 from kades.runtime.ttlcache import TtlCache
@@ -62,9 +62,12 @@ def from_bearer(ctx: Context, token: str) -> Caller:
     except jwt.PyJWTError as error:
         raise AuthenticationError(f"invalid bearer token: {error}") from None
 
+    if not isinstance(claims["sub"], str) or not KEY_ID.fullmatch(claims["sub"]):
+        raise AuthenticationError("invalid bearer token: its subject is no key id")
+
     def lookup():
         with ctx.db() as conn:
-            row = apikeys.key_exists(conn, str(claims["sub"]))
+            row = apikeys.key_exists(conn, claims["sub"])
         return Caller(row["key_id"], row["tier"]) if row else None
 
     caller = ctx.local(verified).get_or_load("sub:" + str(claims["sub"]), lookup)

@@ -50,6 +50,7 @@ logger = logging.getLogger("kades.api.ws")
 CLIENT = "client"
 READER_POLL_S = 1.0  # how long a reader waits for the client before it looks again
 REPLAY_PAGE = 1000   # stream entries read at once while replaying
+AUTH_RECHECK_S = 10.0  # with auth.CACHE_S: a revoked key or an expired token loses its socket within 40 s
 
 class Hub:
     """Follows the alert stream and hands every alert to every local connection's queue.
@@ -173,8 +174,10 @@ def serve(ctx: Context, request: flask.Request) -> flask.Response:
                                   f"at most {MAX_CONNECTIONS_PER_KEY} connections per key"}))
         ws.close(1008, "too many connections")
         return _Closed(ws.mode)
+    headers, query_key = dict(request.headers), request.args.get("api_key")
     try:
-        _converse(ctx, ws, Session(_valid_last_id(request.args.get("last_id"))), counter, connection)
+        _converse(ctx, ws, Session(_valid_last_id(request.args.get("last_id"))), counter, connection,
+                  still_allowed=lambda: auth.authenticate(ctx, headers, query_key))
     except clients.TEMPORARY_ERRORS as error:
         log(logger, logging.WARNING, "websocket: dependency away", error=str(error))
         _try_send(ws, message("error", {"code": SERVER_ERROR, "message": "temporary failure"}))
@@ -248,9 +251,13 @@ def _read_client(ws, inbox: queue.Queue) -> None:
     inbox.put((CLIENT, None))
 
 
-def _converse(ctx: Context, ws, session: Session, counter: str, connection: str) -> None:
+def _converse(ctx: Context, ws, session: Session, counter: str, connection: str, *,
+              still_allowed=lambda: None) -> None:
     """One connection: its inbox gets alerts from the hub and messages from the client's
-    reader thread, so the conversation sleeps until there is something to do."""
+    reader thread, so the conversation sleeps until there is something to do. Its caller's
+    credentials are checked again every AUTH_RECHECK_S (`still_allowed` raises
+    AuthenticationError): a revoked key's socket, or an expired token's, kept its alerts
+    until the connection's end (600 s on Knative, for ever locally)."""
     inbox: queue.Queue = queue.Queue()
     hub(ctx).join(inbox)
     WEBSOCKET_CONNECTIONS.inc()
@@ -258,12 +265,20 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str)
         ws.send(message("welcome", {"channels": list(CHANNELS), "connection": connection}))
         threading.Thread(target=_read_client, args=(ws, inbox), name="ws-reader",
                          daemon=True).start()
-        refreshed = time.monotonic()
+        refreshed = checked = time.monotonic()
         while ws.connected:
             try:
-                origin, item = inbox.get(timeout=CONNECTION_STALE_S / 3)
+                origin, item = inbox.get(timeout=min(CONNECTION_STALE_S / 3, AUTH_RECHECK_S))
             except queue.Empty:
                 origin, item = None, None
+            if time.monotonic() - checked >= AUTH_RECHECK_S:
+                try:
+                    still_allowed()
+                except auth.AuthenticationError as error:
+                    ws.send(message("error", {"code": AUTH_FAILED, "message": str(error)}))
+                    ws.close(1008, "authentication failed")
+                    return
+                checked = time.monotonic()
             if origin == CLIENT:
                 if item is None:
                     return  # the client left
