@@ -73,6 +73,16 @@ SECURITY_CONTEXT = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
                     "seccompProfile": {"type": "RuntimeDefault"}}
 
 
+def server_threads(func_yaml: Path) -> int | None:
+    """The threads a function's server runs (THREADS): its containerConcurrency and
+    SPARE_THREADS for the probes, as its Service sets them; None without a concurrency."""
+    func = yaml.safe_load(func_yaml.read_text()) or {}
+    limits = (((func.get("deploy") or {}).get("options") or {}).get("resources") or {}).get(
+        "limits") or {}
+    concurrency = limits.get("concurrency")
+    return concurrency + SPARE_THREADS if isinstance(concurrency, int) else None
+
+
 def broker_token_volume() -> dict:
     """The projected token volume a Service posts to the Broker with (KADES_SINK_TOKEN_FILE)."""
     token = {"audience": broker_audience(*BROKER), "expirationSeconds": BROKER_TOKEN_TTL_S,

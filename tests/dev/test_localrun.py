@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -152,6 +153,16 @@ def test_up_starts_replicas_and_the_broker_delivers_to_each(kades_env, fresh_set
                             replicas={"temporal-analysis": 2}, names=("temporal-analysis",))
         assert set(urls) == {"temporal-analysis", "temporal-analysis-2", "broker"}
         assert {p.stem for p in (state / "run").glob("*.pid")} == set(urls)
+        # each server runs the threads its Service gives it (gunicorn's default, 8 here,
+        # let 8 WebSockets hold every thread of the local api, its health check's too)
+        service = yaml.safe_load((ROOT / "knative/base/functions/temporal-analysis.yaml").read_text())
+        wanted = next(e["value"] for e in service["spec"]["template"]["spec"]["containers"][0]["env"]
+                      if e["name"] == "THREADS")
+        for process in ("temporal-analysis", "temporal-analysis-2"):
+            pid = int((state / "run" / f"{process}.pid").read_text())
+            environ = dict(item.split("=", 1) for item in
+                           Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in item)
+            assert environ["THREADS"] == wanted == "20"
         for number in range(8):
             headers, body = to_binary(new_event(MARKET_TICK, "/tests/localrun", {"ticks": []},
                                                 event_id=f"replica-{number}"))

@@ -23,7 +23,7 @@ from kades.dev import services as devservices
 from kades.audiences import service_audience
 from kades.broker.tokens import oidc_subject, projected_token
 from kades.cliutil import bounded, one_line, progress, report, report_error
-from kades.manifests import BROKER, DEFAULT_SERVICE_ACCOUNT
+from kades.manifests import BROKER, DEFAULT_SERVICE_ACCOUNT, server_threads
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
 from kades.settings import DEFAULT_BROKER_PORT, Settings, function_port, redact_url
 
@@ -92,12 +92,16 @@ def function_command(source: Path, port: int) -> list[str]:
 
 
 def function_env(name: str, env: dict[str, str], *, oidc_issuer: str = "",
-                 sink_token_file: str = "") -> dict[str, str]:
+                 sink_token_file: str = "", threads: int | None = None) -> dict[str, str]:
     """The environment of function `name`; with `oidc_issuer` (the broker's, `--oidc`) it
     requires the broker's token for its audience on POST /, as on a cluster with
     authentication-oidc (api keeps its API keys: it takes no deliveries), and posts to the
-    Broker with the token in `sink_token_file`, as its service account would."""
+    Broker with the token in `sink_token_file`, as its service account would. `threads`: its
+    server's, as its Service runs it (gunicorn's default, 4 per core, let 8 WebSockets hold
+    every thread of the local api, its health check's too)."""
     env = dict(env, K_SERVICE=name)
+    if threads:
+        env["THREADS"] = str(threads)
     if oidc_issuer and name in FUNCTIONS:
         env |= {"KADES_OIDC_ISSUER": oidc_issuer,
                 "KADES_OIDC_AUDIENCE": service_audience("kades", name)}
@@ -180,7 +184,9 @@ def start_system(root: Path, config: Settings, *, broker_port: int, state_dir: P
             port = int(url.rsplit(":", 1)[1])
             process = replica_name(name, number)
             _spawn(process, function_command(root / "functions" / name / "main.py", port),
-                   function_env(name, env, oidc_issuer=issuer, sink_token_file=token), run, logs)
+                   function_env(name, env, oidc_issuer=issuer, sink_token_file=token,
+                                threads=server_threads(root / "functions" / name / "func.yaml")),
+                   run, logs)
             urls[process] = url
     _spawn("broker", broker_command(root, config, broker_port=broker_port, state_dir=state_dir,
                                     oidc=oidc, subscribers=subscribers), env, run, logs)
