@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, ContextManager, Iterable, Iterator
 
 from kades import exitcodes
-from kades.settings import redis_url_problem, shown_url
+from kades.settings import DSN_PASSWORD, redis_url_problem, shown_url
 
 STDIO = "-"  # as a file name: stdin when reading, stdout when writing
 
@@ -151,8 +151,9 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
 
 
 def redact_text(text: str) -> str:
-    """`text` with the password (and query-string key) of every URL in it replaced by `***`."""
-    return _QUERY_KEYS.sub(r"\1***", _CREDENTIALS.sub(r"\1:***@", text))
+    """`text` with the password (and query-string key) of every URL, and the password of a
+    key=value connection string, replaced by `***`."""
+    return DSN_PASSWORD.sub(r"\1***", _QUERY_KEYS.sub(r"\1***", _CREDENTIALS.sub(r"\1:***@", text)))
 
 
 def one_line(error: BaseException) -> str:

@@ -13,6 +13,7 @@ import difflib
 import functools
 import logging
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Mapping
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
@@ -247,8 +248,16 @@ def report_unknown_variables(env: Mapping[str, str]) -> None:
                        extra={"fields": {"variable": name, "closest": closest}})
 
 
+# A libpq key=value connection string's password (quoted 'like this' or not), which the
+# database URL may be instead of a URL: it was printed whole.
+DSN_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s']+)", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """`url` with its password replaced by `***`, safe to print or log."""
+    """`url` (or a key=value connection string) with its password replaced by `***`, safe
+    to print or log."""
+    if "://" not in url:
+        return DSN_PASSWORD.sub(r"\1***", url)
     parts = urlsplit(url)
     if parts.password is None:
         return url

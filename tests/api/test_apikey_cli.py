@@ -110,3 +110,15 @@ def test_revoking_a_key_stops_its_webhooks_and_its_thresholds(kades_settings, db
     assert claimed["webhook_deleted"]  # the worker drops it, as for a deleted webhook
     assert [r["key_id"] for r in tracking.tracked_tokens(db_conn)] == [kept]
     assert redis_conn.hgetall(TRACKED_THRESHOLDS) == {b"Shared": b"0.5"}
+
+
+def test_a_key_value_connection_strings_password_is_not_printed(capsys):
+    """libpq's key=value form, which KADES_DATABASE_URL may be, was printed whole, password
+    and all, where a URL's password is starred."""
+    from kades.settings import redact_url
+    dsn = "host=127.0.0.1 port=1 dbname=kades user=kades password='s3cr3t x' connect_timeout=1"
+    away = Settings.from_env({"KADES_DATABASE_URL": dsn})
+    assert main_apikey(["list"], config=away) == exitcodes.UNAVAILABLE
+    err = capsys.readouterr().err
+    assert "s3cr3t" not in err and "password=***" in err, err
+    assert redact_url("host=h password=p4ss user=u") == "host=h password=*** user=u"
