@@ -49,6 +49,12 @@ def parse_value(variable: str, raw: str, kind: type):
     raise SettingsError([f"{variable}={raw!r}: expected {_expected(variable, kind)}"])
 
 
+def env_int(env: Mapping[str, str], variable: str, default: int) -> int:
+    """A whole number read from `variable` (a command's default), `default` when unset;
+    SettingsError naming it when malformed: one line and exit 2, not a traceback."""
+    return parse_value(variable, env[variable], int) if variable in env else default
+
+
 def fields_from_env(cls, env: Mapping[str, str], prefix: str) -> dict:
     """The fields of dataclass `cls` that `env` sets as PREFIX + NAME (upper case), each
     typed as its default: int, float, bool (true/1/yes/on, false/0/no/off) or str, one of

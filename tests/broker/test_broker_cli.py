@@ -193,3 +193,18 @@ def test_dlq_drop_deletes_named_or_unreadable_letters_only(kades_settings, redis
     with pytest.raises(SystemExit):
         main_dlq(["--redis-url", url, "drop"])
     assert [d.id for d in list_dead_letters(redis_conn)] == [first]
+
+
+@pytest.mark.parametrize("command, variable", [(["broker", "--help"], "KADES_BROKER_PORT"),
+                                               (["broker", "--help"], "KADES_BROKER_WORKERS"),
+                                               (["up", "--no-demo", "--root", "/nonexistent"],
+                                                "KADES_BROKER_PORT")])
+def test_a_malformed_broker_variable_is_one_line_and_exit_2(command, variable, monkeypatch,
+                                                            capsys):
+    """int() of it raised: a traceback and exit 1, even for --help (kades up reads it before
+    it starts anything)."""
+    from kades.cli import main
+    monkeypatch.setenv(variable, "8o90")
+    assert main(command) == exitcodes.USAGE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{variable}='8o90'" in err and "Traceback" not in err

@@ -34,6 +34,7 @@ from kades.broker.tokens import LocalIssuer, projected_token
 from kades.cliutil import bounded, redis_url, report, report_error
 from kades.keys import BROKER_PING
 from kades.logs import configure_logging, log
+from kades.envfields import env_int
 from kades.settings import DEFAULT_BROKER_PORT, Settings, SettingsError, redact_url
 
 logger = logging.getLogger("kades.broker")
@@ -278,7 +279,7 @@ def main_broker(argv: list[str]) -> int:
                         help="address the ingress listens on (default: KADES_BROKER_HOST, "
                              "else 127.0.0.1)")
     parser.add_argument("--port", type=bounded(int, 0, 65535, "a port from 0 (any free) to 65535"),
-                        default=int(env.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT)),
+                        default=env_int(env, "KADES_BROKER_PORT", DEFAULT_BROKER_PORT),
                         help=f"port of the ingress (default: KADES_BROKER_PORT, "
                              f"else {DEFAULT_BROKER_PORT})")
     parser.add_argument("--redis-url", default=config.redis_url, type=redis_url,
@@ -292,7 +293,7 @@ def main_broker(argv: list[str]) -> int:
                              "(repeatable; the same NAME again adds a replica, and deliveries "
                              "take the replicas in turn)")
     parser.add_argument("--workers", type=bounded(int, 1, 1024, "a whole number from 1 to 1024"),
-                        default=int(env.get("KADES_BROKER_WORKERS", DEFAULT_WORKERS)),
+                        default=env_int(env, "KADES_BROKER_WORKERS", DEFAULT_WORKERS),
                         help="deliveries in flight per unordered Trigger (an ordered one has "
                              f"one per lane; default: KADES_BROKER_WORKERS, else {DEFAULT_WORKERS})")
     parser.add_argument("--oidc", action=argparse.BooleanOptionalAction,

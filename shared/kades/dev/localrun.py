@@ -25,6 +25,7 @@ from kades.broker.tokens import oidc_subject, projected_token
 from kades.cliutil import bounded, one_line, progress, report, report_error
 from kades.manifests import BROKER, DEFAULT_SERVICE_ACCOUNT, server_threads
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS
+from kades.envfields import env_int
 from kades.settings import DEFAULT_BROKER_PORT, Settings, function_port, redact_url
 
 
@@ -261,7 +262,7 @@ def main_up(argv: list[str]) -> int:
     except ValueError as error:
         parser.error(str(error))
     root = Path(args.root).resolve()
-    broker_port = int(os.environ.get("KADES_BROKER_PORT", DEFAULT_BROKER_PORT))
+    broker_port = env_int(os.environ, "KADES_BROKER_PORT", DEFAULT_BROKER_PORT)
     local = root / ".local"
     stop_system(local)
     if args.fresh:
