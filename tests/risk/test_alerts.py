@@ -120,6 +120,25 @@ def test_a_threshold_lowered_since_is_met_at_the_next_ping(ctx, redis_conn):
     assert again == []  # raised once
 
 
+def test_a_tracked_threshold_redis_lost_is_restored_from_the_database(ctx, db_conn, redis_conn):
+    """The thresholds lived in Redis only: lost (a Redis moved without its keys, a failover
+    that dropped a write), risk-scoring alerted from the default 0.7 while the api still
+    listed the caller's 0.3, and nothing wrote them again."""
+    from kades.storage import apikeys, tracking
+    key_id, _ = apikeys.create_key(db_conn, tier="standard")
+    tracking.track_token(db_conn, key_id=key_id, token="Forgotten", alert_threshold=0.3,
+                         update_interval=60)
+    tracking.track_token(db_conn, key_id=key_id, token="Kept", alert_threshold=0.2,
+                         update_interval=60)
+    db_conn.commit()
+    redis_conn.hset(TRACKED_THRESHOLDS, "Kept", 0.5)  # newer than the table: left alone
+    assert all(r.type != ALERT for r in handle_anomalies(anomalies("e1", "Forgotten", 0.6), ctx))
+    raised = [r.data for r in handle_anomalies(ping("2024-01-01T00:05:00Z"), ctx)
+              if r.type == ALERT and r.data["token"] == "Forgotten"]
+    assert [(a["kind"], a["threshold"]) for a in raised] == [("raised", 0.3)]
+    assert redis_conn.hgetall(TRACKED_THRESHOLDS) == {b"Forgotten": b"0.3", b"Kept": b"0.5"}
+
+
 def test_an_anomaly_older_than_a_pings_row_rescores_that_row(ctx, db_conn):
     """Rows were rescored from an anomaly's time only when it was older than the token's
     newest anomaly: a ping's row after it, the token's latest, stayed low under a high

@@ -62,6 +62,7 @@ from kades.risk.scoring import (absorb, details_digest, epoch_s, evidence_key, p
 from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, queue_waiting, quiet_keys
 from kades.runtime.state import OUTBOX_TTL_S, KeyTurns
+from kades.storage import tracking
 from kades.storage.repository import (insert_anomalies, insert_risk_score, risk_score_times,
                                       update_risk_scores)
 
@@ -200,7 +201,8 @@ def handle_ping(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     """The periodic jobs. `risk-decay` (every 5 minutes): the risk as of now of the tokens
     in RISK_LIVE (not faded to 0, or an alert standing; at most DECAY_PER_PING, least
     recently scored first), so that scores fade between anomalies; what waited is judged,
-    and a standing alert clears once its token has calmed down. `flush` (every minute):
+    and a standing alert clears once its token has calmed down; tracked thresholds Redis
+    lost are published again from the database. `flush` (every minute):
     only the tokens listed as waiting, their scored times that waited long enough judged;
     no scores stored."""
     job, now = event.data.get("job"), _ping_time(event)
@@ -210,6 +212,8 @@ def handle_ping(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
         raise BadRequestError("unknown job", [Problem(
             "data.job", f"risk-scoring runs '{DECAY_JOB}' and '{FLUSH_JOB}'")])
     _sweep_states_into_live(ctx.redis)
+    with ctx.db() as conn:
+        tracking.restore_thresholds(conn, ctx.redis)
     due = ctx.redis.zrangebyscore(RISK_LIVE, "-inf", f"({epoch_s(now)}", start=0, num=DECAY_PER_PING)
     return score_and_store(event, ctx, {token.decode(): [] for token in due}, [], now=now)
 

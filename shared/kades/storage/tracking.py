@@ -89,6 +89,22 @@ def publish_threshold(client, token: str, lowest: float | None) -> None:
         client.hset(TRACKED_THRESHOLDS, token, lowest)
 
 
+def restore_thresholds(conn: psycopg.Connection, client) -> int:
+    """Publish again every tracked token's lowest threshold that Redis lost (a Redis moved
+    without its keys, a failover that dropped a recent write): risk-scoring then fell back
+    to the default without a sign, while the api still listed the caller's threshold. Only
+    missing fields are written (HSETNX): a value present is the newest, published under the
+    token's lock. How many were restored."""
+    lowest = conn.execute("SELECT token, min(alert_threshold) FROM tracked_tokens"
+                          " GROUP BY token").fetchall()
+    if not lowest:
+        return 0
+    with client.pipeline(transaction=False) as pipe:
+        for token, threshold in lowest:
+            pipe.hsetnx(TRACKED_THRESHOLDS, token, threshold)
+        return sum(pipe.execute())
+
+
 def tracked_tokens(conn: psycopg.Connection, key_id: str | None = None) -> list[dict[str, Any]]:
     """Trackings (of one key, or all), newest first."""
     where, params = ("WHERE key_id = %s", (key_id,)) if key_id else ("", ())
