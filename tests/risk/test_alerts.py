@@ -226,3 +226,24 @@ def test_an_unknown_job_is_refused(ctx):
     event.data = {"job": "reboot"}
     with pytest.raises(ValueError):
         handle_anomalies(event, ctx)
+
+
+def test_a_chain_anomalys_severity_confidence_and_window_are_stored(ctx, db_conn):
+    """Only type, score, detector and details were stored: how bad, how sure and the slots
+    to check on an explorer, which every chain anomaly carries, were lost to the api."""
+    from kades.storage.repository import query_anomalies
+    window = {"start": "2024-01-01T00:00:00Z", "end": "2024-01-01T00:00:10Z",
+              "first_slot": 300, "last_slot": 325}
+    event = new_event(ANOMALY_DETECTED, "/kades/chain-analysis", {"anomalies": [{
+        "token": "Chained", "time": "2024-01-01T00:00:10Z", "anomaly_type": "wash_trading",
+        "score": 0.72, "severity": 0.8, "confidence": 0.9, "window": window,
+        "detector": "chain.wash", "detector_version": "3",
+        "details": {"summary": "two wallets", "evidence": {"wallets": ["A", "B"]}}}]},
+        event_id="chained")
+    assert not data_problems(event)
+    handle_anomalies(event, ctx)
+    handle_anomalies(event, ctx)  # a redelivery stores nothing twice
+    (row,) = query_anomalies(db_conn, token="Chained")[0]
+    assert row["details"] == {"summary": "two wallets", "evidence": {"wallets": ["A", "B"]},
+                              "severity": 0.8, "confidence": 0.9, "window": window,
+                              "detector_version": "3"}

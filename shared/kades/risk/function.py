@@ -83,13 +83,20 @@ def group_by_token(anomalies: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
+# What a chain anomaly says beside its details (how bad, how sure, over which slots, by which
+# version), kept in the stored details: they were dropped, and the api could not show them.
+KEPT_BESIDE_DETAILS = ("severity", "confidence", "window", "detector_version")
+
+
 def anomaly_rows(event: CloudEvent, anomalies: list[dict]) -> list[dict]:
     rows = []
     for anomaly in anomalies:
         details = anomaly.get("details") or {}
+        kept = {**{k: anomaly[k] for k in KEPT_BESIDE_DETAILS if k in anomaly}, **details}
         rows.append({"time": anomaly["time"], "token": anomaly["token"],
                      "anomaly_type": anomaly["anomaly_type"], "score": anomaly["score"],
-                     "detector": anomaly["detector"], "details": details,
+                     "detector": anomaly["detector"], "details": kept,
+                     # of the details as sent: a row stored before keeps its key
                      "anomaly_key": details_digest(details),
                      "event_source": event.source, "event_id": event.id})
     return rows
