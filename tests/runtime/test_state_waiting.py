@@ -63,3 +63,18 @@ def test_a_state_without_a_member_is_committed_but_never_listed(redis_conn):
                  waiting=listing)
     assert redis_conn.zcard(SET) == 0
     assert StateStore(ttl_s=60).current(redis_conn, [shared]) == [{"waits": 6.0}]
+
+
+def test_an_outbox_holding_what_an_event_found_lives_as_long_as_its_done_mark(redis_conn):
+    """An hour: an event dead-lettered while the database was away and replayed the next
+    day found its analysis done (its ticks taken) and its outbox gone: the anomaly it had
+    found was never sent. An empty outbox (a done mark alone) still goes after the hour."""
+    from kades.runtime.state import EFFECTS_OUTBOX_TTL_S, OUTBOX_TTL_S
+    from kades.settings import Settings
+    store = StateStore(ttl_s=60)
+    store.update(redis_conn, [A], lambda s: ([{"n": 1}], ([{"anomaly": 1}], [])), outbox=OUTBOX)
+    assert EFFECTS_OUTBOX_TTL_S - 5 < redis_conn.ttl(OUTBOX) <= EFFECTS_OUTBOX_TTL_S
+    assert EFFECTS_OUTBOX_TTL_S == Settings().dedup_ttl_s  # as long as the done mark
+    empty = "{w}outbox-empty"
+    store.update(redis_conn, [A], lambda s: ([{"n": 2}], ([], [])), outbox=empty, keep_empty=True)
+    assert 0 < redis_conn.ttl(empty) <= OUTBOX_TTL_S

@@ -56,7 +56,7 @@ from kades.chain.codec import ROWS, _scalar_dict, _text
 from kades.chain.ordering import WaitingSlot
 from kades.keys import CHAIN_TOKEN
 from kades.runtime.reorder import ReorderBuffer
-from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects,
+from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects, outbox_ttl,
                                  until_committed)
 
 HOLDERS = "holders"
@@ -418,7 +418,7 @@ class TokenStore:
             # computed from were still the current ones.
             answer = script(keys=[*keys, *([outbox] if outbox is not None else []),
                                   *([waiting[0]] if listed else [])],
-                            args=[len(keys), self.ttl_s, kept, outbox_ttl_s if kept else "",
+                            args=[len(keys), self.ttl_s, kept, outbox_ttl(result, outbox_ttl_s) if kept else "",
                                   len(listed) // 2, *args, *listed])
 
             def committed():

@@ -61,7 +61,7 @@ from kades.risk.scoring import (absorb, details_digest, epoch_s, evidence_key, p
                                 rfc3339, risk_at, time_below)
 from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, queue_waiting, quiet_keys
-from kades.runtime.state import OUTBOX_TTL_S, KeyTurns
+from kades.runtime.state import KeyTurns, outbox_ttl
 from kades.storage import tracking
 from kades.storage.repository import (insert_anomalies, insert_risk_score, risk_score_times,
                                       update_risk_scores)
@@ -308,7 +308,7 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                 queue_waiting(pipe, RISK_WAITING, tokens, [state["points"] for state in states])
                 _note_live(pipe, tokens, states, scored)
                 pipe.set(outbox, json.dumps([risks, alerts], separators=(",", ":")),
-                         ex=OUTBOX_TTL_S)
+                         ex=outbox_ttl([risks, alerts]))
                 with ctx.db() as conn:
                     store_rows(conn, event, anomaly_rows_, risks)
                     rescore_rows(conn, rescores, half_life_s=ctx.settings.risk_half_life_s)

@@ -89,6 +89,11 @@ end
 return answer(1)
 """
 OUTBOX_TTL_S = 3600  # well past the Broker's whole retry span (minutes)
+# An outbox holding what an event found (its anomalies, the replies it sent) is kept as long
+# as the event's done mark (Settings.dedup_ttl_s's default): its event may come back from the
+# dead letters days later (`kades dlq replay`, once the database that failed it is back),
+# and after an hour the outbox was gone, the analysis done and the anomaly never sent.
+EFFECTS_OUTBOX_TTL_S = 7 * 24 * 3600
 LOCK_STRIPES = 256  # a store's per-key locks (KeyTurns): bounded, whatever the keys
 # How long an update waits for its keys' turns before it goes ahead without them, as before
 # the turns (the compare-and-set still keeps it right): an update stuck on Redis (2 s a
@@ -139,6 +144,12 @@ class JsonCodec:
 def digest(raw: bytes | None) -> str:
     """What the compare-and-set scripts check a string key by: its SHA-1, '' when absent."""
     return hashlib.sha1(raw).hexdigest() if raw is not None else ""
+
+
+def outbox_ttl(result, ttl_s: int = OUTBOX_TTL_S) -> int:
+    """How long an outbox holding `result` is kept: EFFECTS_OUTBOX_TTL_S when it holds
+    something, else `ttl_s`."""
+    return max(ttl_s, EFFECTS_OUTBOX_TTL_S) if has_effects(result) else ttl_s
 
 
 def has_effects(result) -> bool:
@@ -258,7 +269,7 @@ class StateStore:
                 extra_keys.append(outbox)
                 kept = (json.dumps(result, separators=(",", ":"))
                         if keep_empty or has_effects(result) else "")
-                extra_args = [kept, outbox_ttl_s]
+                extra_args = [kept, outbox_ttl(result, outbox_ttl_s)]
             if waiting is not None:
                 extra_keys.append(waiting.key)
                 for member, state in zip(waiting.members, states):
