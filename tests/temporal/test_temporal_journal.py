@@ -112,3 +112,33 @@ def test_the_scores_returned_are_those_at_the_floor_or_over(redis_conn):
                                              for _, rows in every]
     kept, all_rows = sum(len(rows) for _, rows in notable), sum(len(rows) for _, rows in every)
     assert 0 < kept < all_rows / 4
+
+
+def test_a_replica_with_other_reorder_settings_replays_the_journal_as_it_was_analysed(redis_conn):
+    """A rolling update that changes KADES_REORDER_LATENESS_S: the new replica replayed the
+    old one's journal under its own lateness, so ticks the old one had analysed (and whose
+    spike it had sent) were pending again, analysed again and the spike sent again."""
+    key = TEMPORAL_STATE.format(token="T")
+    redis_conn.delete(key)
+
+    def tick(i, price, volume=100.0):
+        return {"token": "T", "time": f"2026-01-15T{i * 5 // 3600:02d}:{i * 5 // 60 % 60:02d}:"
+                                      f"{i * 5 % 60:02d}Z", "price": price, "volume": volume}
+    old, new = StateStore(ttl_s=600, codec=StateCodec()), StateStore(ttl_s=600, codec=StateCodec())
+    wider = ReorderBuffer(lateness_s=90.0, idle_s=60.0)
+    sent, now = [], 1000.0
+
+    def deliver(store, buffer, ticks):
+        nonlocal now
+        now += 1
+        anomalies, _ = analyse_batch(redis_conn, group_ticks(ticks), store=store, buffer=buffer,
+                                     now_s=now)
+        sent.extend((a["time"], a["anomaly_type"]) for a in anomalies)
+    deliver(old, BUFFER, [tick(i, 1.0 + 0.002 * ((i * 7) % 5 - 2)) for i in range(400)])
+    for k in range(12):  # one tick an event (journaled), a spike from the sixth
+        deliver(old, BUFFER, [tick(400 + k, 1.0 if k < 5 else 1.6, 100.0 if k < 5 else 5000.0)])
+    assert sent, "the spike is found"
+    for k in range(30):  # the new replica takes over, with a wider lateness
+        deliver(new, wider, [tick(412 + k, 1.6)])
+    twice = {found for found in sent if sent.count(found) > 1}
+    assert not twice, f"sent twice: {sorted(twice)}"

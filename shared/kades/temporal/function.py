@@ -176,6 +176,9 @@ def _after(before: tuple | None, moment: float, tick: dict) -> bool:
     return isinstance(slot, int) and isinstance(before[1], int) and before[1] < slot
 
 
+WRITTEN_BY = "by"  # the reorder settings (lateness, idle) of the state's writer, in "reorder"
+
+
 def carry_on(state: dict | None, buffer: ReorderBuffer
              ) -> tuple[ThresholdFilter, dict, LiveDocument | None]:
     """(monitor, reorder buffer, live document) to analyse a token's next ticks from its
@@ -189,8 +192,13 @@ def carry_on(state: dict | None, buffer: ReorderBuffer
     journal = (state or {}).pop(JOURNAL, ())
     waiting = (state or {}).pop("reorder", {})
     monitor = monitor_of(state)
+    # replayed under the settings it was analysed under (its writer's, WRITTEN_BY): under
+    # another lateness a tick its writer analysed waited again, and was analysed and its
+    # anomaly sent a second time, or one that waited was analysed here and never sent
+    lateness_s, idle_s = waiting.get(WRITTEN_BY) or (buffer.lateness_s, buffer.idle_s)
+    replay = ReorderBuffer(lateness_s=lateness_s, idle_s=idle_s)
     for now_s, series in journal:
-        ready, _ = buffer.admit(waiting, [(moment, None, tick) for moment, tick in series],
+        ready, _ = replay.admit(waiting, [(moment, None, tick) for moment, tick in series],
                                 now_s=now_s, id_of=tick_id)
         _analyse("", monitor, [(moment, tick) for moment, _, tick in ready])
     return monitor, waiting, None
@@ -248,6 +256,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
         late[0] = 0
         for state, (token, series) in zip(states, groups.items()):
             monitor, waiting, before = carry_on(state, buffer)
+            waiting[WRITTEN_BY] = [buffer.lateness_s, buffer.idle_s]  # (for carry_on)
             waited = len(waiting.get("pending", ()))
             ready, too_late = buffer.admit(  # ids made where kept or compared (tick_id)
                 waiting, [(moment, None, tick) for moment, tick in series], now_s=now_s,
