@@ -15,7 +15,7 @@ from functions_framework import create_app
 from prometheus_client import REGISTRY
 
 from kades.events.catalogue import EXAMPLE_MINT, SCHEMAS, example, new_event
-from kades.events.envelope import to_binary, to_structured
+from kades.events.envelope import to_binary, to_dict, to_structured
 from kades.registry import FUNCTIONS, load
 from kades.runtime.function import ANY_TYPE
 
@@ -325,3 +325,23 @@ def test_a_handler_stuck_on_a_lock_answers_503_and_gives_the_event_back(
     assert db_conn.execute("SELECT count(*) FROM token_metrics WHERE event_id = 'stuck-1'"
                            ).fetchone()[0] == len(example(MARKET_FEED)["ticks"])
     clients.close_all()
+
+
+def test_a_batch_whose_later_event_its_handler_refuses_sends_the_earlier_replies(
+        client_of, recording_sink):
+    """The events before the refused one were handled and marked done, their replies
+    dropped with the 400 (a resend of the batch finds them done), and the 400 did not say
+    which event it was about."""
+    from kades.events.catalogue import ANOMALY_DETECTED, PING
+    anomaly = new_event(ANOMALY_DETECTED, "/tests/http", example(ANOMALY_DETECTED),
+                        event_id="batch-anomaly")
+    ping = new_event(PING, "/apis/v1/namespaces/kades/pingsources/risk-decay",
+                     {"job": "risk-decay"}, event_id="batch-ping")
+    del ping.attributes["time"]  # a PingSource always sets it: the handler refuses one without
+    body = json.dumps([to_dict(anomaly), to_dict(ping)])
+    response = client_of("risk-scoring").post(
+        "/", data=body, headers={"content-type": "application/cloudevents-batch+json"})
+    assert response.status_code == 400, response.data[:300]
+    fields = [p["field"] for p in response.get_json()["error"]["details"]]
+    assert fields and all(field.startswith("[1].") for field in fields), fields
+    assert [e.type for e in recording_sink] == ["ai.kades.risk.scored.v1"], recording_sink

@@ -211,6 +211,18 @@ def sender_refused(verifier: oidc.Verifier | None, authorization: str | None) ->
     return None
 
 
+def _refused_in_batch(ctx: Context, error: BadRequestError, index: int,
+                      replies: list[CloudEvent]) -> None:
+    """A batch's event `index` refused by its handler: its problems name it (`[index].field`,
+    as check_consumable's do), and the replies of the events before it, handled and marked
+    done already, go to the sink before the 400 (they were dropped, and a resend of the
+    batch finds those events done)."""
+    error.problems = [Problem(f"[{index}].{p.field}", p.message) for p in error.problems] or [
+        Problem(f"[{index}]", error.message)]
+    if replies:
+        sink.send(replies, ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
+
+
 def handle_request(function: Function, ctx: Context, headers, body: bytes) -> flask.Response:
     """Decode, validate and handle every event of one request; map failures to statuses."""
     sink.trace_context.set(sink.trace_headers(headers))  # for what the handler sends on
@@ -222,8 +234,13 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
             raise
         check_consumable(function, events, body=body)
         replies: list[CloudEvent] = []
-        for event in events:
-            replies.extend(handle_event(function, ctx, event))
+        for index, event in enumerate(events):
+            try:
+                replies.extend(handle_event(function, ctx, event))
+            except BadRequestError as error:
+                if len(events) > 1:
+                    _refused_in_batch(ctx, error, index, replies)
+                raise
         if len(events) > 1 and replies:
             sink.send(replies, ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
     except BadRequestError as error:
