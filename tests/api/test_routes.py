@@ -353,7 +353,8 @@ def test_a_path_holding_a_newline_reaches_the_api(api):
     """Schemathesis found Flask's own HTML 404 for /v1/analytics/prediction/a%0Ab: the
     catch-all route of functions-framework matches no newline. The api's check answers."""
     for path, status in (("/v1/analytics/prediction/a%0Ab%0Dc?prediction_window=22", 400),
-                         ("/v1/token/a%0Ab/analysis", 400), ("/no%0Asuch", 404)):
+                         ("/v1/token/a%0Ab/analysis", 400), ("/no%0Asuch", 404),
+                         ("/static/x.js", 404), ("/static/", 404)):  # Flask's static route
         response = api.get(path)
         assert response.status_code == status, path
         assert response.mimetype == "application/problem+json", path

@@ -134,12 +134,18 @@ class _AnyPath(PathConverter):
 
 
 def route_every_path(app: flask.Flask) -> None:
-    """Let every path reach the function, one holding a newline (%0A) too: functions-framework's
-    catch-all `/<path:path>` misses it, and Flask answered with its own HTML 404, where the
+    """Let every path reach the function, one holding a newline (%0A) too, and one under
+    /static/: functions-framework's catch-all `/<path:path>` misses the first, Flask's static
+    route takes the second, and Flask answered both with its own HTML 404, where the
     api checks the path and answers 400 or 404 as its document says. Called from
     functions/api/main.py, which functions-framework runs in the app's context."""
     app.url_map.converters["anypath"] = _AnyPath
     app.url_map.add(Rule("/<anypath:path>", endpoint="run"))
+    # Flask's own /static/<filename> (functions-framework's empty static folder) answered its
+    # HTML 404: such a path goes to the function too, which answers its problem body
+    if "static" in app.view_functions:
+        app.view_functions["static"] = lambda filename: app.view_functions["run"](
+            f"static/{filename}")
 
 
 def api_entry_point(ctx: Context | None = None) -> Callable[[flask.Request], flask.Response]:

@@ -30,7 +30,7 @@ def main_apikey(argv: list[str], *, config: Settings | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key and print it (shown only once)")
     create.add_argument("--tier", choices=TIERS, default="standard",
-                        help="the key's rate limits and access (default: standard)")
+                        help="the key's rate limits (default: standard)")
     create.add_argument("--name", default="", type=_name,
                         help="a note on whose key this is (no control characters)")
     listing = commands.add_parser("list", help="list the keys: id, tier, name, created "
