@@ -3,7 +3,11 @@
 chain-analysis (insiders: buyers the creator funded) and whale-detection (wallet splitting,
 clusters of accumulating wallets) both keep one shared document of recent SOL fundings; this
 module is the one place that writes and reads it. A funder counts when it pays 3+ wallets in
-one slot (a fan-out: tips go to 1-2) or is a known creator.
+one slot (a fan-out: tips go to 1-2) or is a known creator, and stops counting once it has
+seeded more than SERVICE_WALLETS wallets in more than SERVICE_SLOTS slots within the
+document's hour: an exchange's hot wallet paying withdrawals all along, whose customers
+trading one token were a "wallet-splitting" cluster. A farm (a creator's sniper wallets
+among them) seeds its wallets in a few slots, however many.
 
 >>> doc = record_fundings(None, [["F", "a"], ["F", "b"], ["F", "c"], ["X", "d"]],
 ...                       slot=10, time_s=100.0, ttl_s=3600.0)
@@ -22,6 +26,8 @@ FAN_OUT_WALLETS = 3     # a funder paying 3+ wallets in one slot is seeding them
 FUNDINGS_PER_WALLET = 4  # a wallet's latest fundings kept (the one as of a slot is among them)
 FUNDING_TTL_S = 3600.0  # chain-analysis: a funding says who seeded a wallet for an hour
 MAX_FUNDED = 20_000     # wallets kept, the latest funded
+SERVICE_WALLETS = 100   # more wallets seeded within the hour ...
+SERVICE_SLOTS = 20      # ... in more slots: a service paying its users all along, not a farm
 
 
 def record_fundings(doc: dict | None, fundings: list, *, slot: int, time_s: float,
@@ -54,6 +60,15 @@ def record_fundings(doc: dict | None, fundings: list, *, slot: int, time_s: floa
             newest_first = sorted(kept, key=lambda w: (kept[w][-1][2], w), reverse=True)
             kept = {w: kept[w] for w in newest_first[:max_wallets]}
         doc["funded"] = kept
+        wallets: dict[str, int] = {}
+        slots: dict[str, set] = {}
+        for entries in kept.values():
+            for funder in {e[0] for e in entries}:
+                wallets[funder] = wallets.get(funder, 0) + 1
+            for funder, _, paid_in in entries:
+                slots.setdefault(funder, set()).add(paid_in)
+        doc["services"] = sorted(f for f, n in wallets.items() if n > SERVICE_WALLETS
+                                 and len(slots[f]) > SERVICE_SLOTS and f not in creators)
     return doc
 
 
@@ -65,13 +80,15 @@ class FundersAsOf(Mapping):
 
     def __init__(self, doc: dict, *, slot: int, time_s: float, ttl_s: float):
         self.funded, self.slot, self.time_s, self.ttl_s = doc["funded"], slot, time_s, ttl_s
+        self.services = frozenset(doc.get("services", ()))
 
     def get(self, wallet: str, default=None):
         """As Mapping.get, without a KeyError raised and caught for every wallet nobody funded
-        (most of them: the detectors ask for every trader of a window)."""
+        (most of them: the detectors ask for every trader of a window). A service's payment
+        says nothing of who controls the wallet: none."""
         for funder, time_s, slot in reversed(self.funded.get(wallet, ())):
             if slot <= self.slot and self.time_s - time_s <= self.ttl_s:
-                return funder
+                return default if funder in self.services else funder
         return default
 
     def __getitem__(self, wallet: str) -> str:
