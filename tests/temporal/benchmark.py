@@ -28,14 +28,16 @@ PUMP_WINDOW_BEFORE_S, PUMP_WINDOW_AFTER_S = 600.0, 1200.0
 TICK_S = 60.0
 
 
-def load_pump_tapes() -> list[dict]:
-    """[{name, points: [{time, price, volume}], windows: [(start, end)]}] per tape."""
+def load_pump_tapes(tick_s: float = TICK_S) -> list[dict]:
+    """[{name, points: [{time, price, volume}], windows: [(start, end)]}] per tape, its
+    trades as one tick per `tick_s` (1-minute bars by default; 1 s is what temporal-analysis
+    gets from chain blocks, whose times are whole seconds)."""
     tapes = []
     with open(PUMP_DIR / "events.csv", newline="") as listing:
         for row in csv.DictReader(listing):
             start = datetime.fromisoformat(row["pump_start_utc"].replace("Z", "+00:00")).timestamp()
             tapes.append({"name": Path(row["file"]).name.split(".csv")[0],
-                          "points": trades_to_ticks(PUMP_DIR / row["file"]),
+                          "points": trades_to_ticks(PUMP_DIR / row["file"], tick_s),
                           "windows": [(start - PUMP_WINDOW_BEFORE_S, start + PUMP_WINDOW_AFTER_S)]})
     return tapes
 

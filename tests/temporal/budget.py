@@ -85,6 +85,14 @@ class Tally:
     alerts: int = 0
     false_alerts: int = 0
     days: float = 0.0
+    points: int = 0           # the points the series had, and the days they fell on: a rate
+    active_days: int = 0      # per series-day flatters a series that is mostly silence
+
+    def saw(self, times) -> None:
+        """Count a series' points and the UTC days that had any."""
+        times = list(times)
+        self.points += len(times)
+        self.active_days += len({int(t // 86400) for t in times})
 
     @property
     def recall(self) -> float:
@@ -105,10 +113,15 @@ class Tally:
     def line(self) -> str:
         visible = (f" (visible in the tape {self.visible_caught}/{self.visible})"
                    if self.visible and self.visible != self.events else "")
+        rates = ""
+        if self.points:
+            rates = (f"; {1000 * self.false_alerts / self.points:.1f} per 1,000 points "
+                     f"({self.points}), {self.false_alerts / max(1, self.active_days):.2f} per "
+                     f"series-day with points ({self.active_days})")
         return (f"{self.series} series: caught {self.caught}/{self.events}{visible}, "
                 f"{self.alerts} alerts, precision {self.precision:.2f}, "
                 f"{self.false_alerts} false = {self.false_per_day:.2f} per series-day "
-                f"({self.days:.1f} days)")
+                f"({self.days:.1f} days){rates}")
 
 
 # --- pump tapes ---------------------------------------------------------------------------
@@ -134,6 +147,7 @@ def pump_tally(tapes: list[dict]) -> Tally:
                                   for t in times)
         span = points[-1]["time"] - points[0]["time"] - CATCH_BEFORE_S - EVENT_AFTER_S
         tally.days += span / 86400.0
+        tally.saw(p["time"] for p in points)
     return tally
 
 
@@ -166,6 +180,7 @@ def labelled_tally(corpus: list[dict]) -> Tally:
         tally.alerts += len(times)
         tally.false_alerts += sum(not any(a <= t <= b for a, b in runs) for t in times)
         tally.days += (series["times"][-1] - series["times"][0]) / 86400.0
+        tally.saw(series["times"])
     return tally
 
 
@@ -228,7 +243,8 @@ def pool_ticks(row: dict) -> tuple[list[dict], list[int]]:
     ticks, pulls = [], []
     for block in blocks.values():
         (base, quote), start = block["after"], block["before"]
-        if start and quote <= (1 - PULL_SHARE) * start[1] and base < start[0]:
+        # (a rounding's tolerance: 54.8395 -> 27.4198 WETH, half, was no pull by 0.0000 WETH)
+        if start and quote <= (1 - PULL_SHARE) * start[1] * (1 + 1e-6) and base < start[0]:
             pulls.append(len(ticks))  # the index its tick has, if it has one
         if base > 0 and quote > 0:
             ticks.append({"time": block["time"], "price": (quote / 1e18) / (base / 10 ** decimals),
@@ -236,17 +252,24 @@ def pool_ticks(row: dict) -> tuple[list[dict], list[int]]:
     return ticks, pulls
 
 
+CRASH_RATIO = 0.1  # a block that takes 90 % of the price or more is an event, labelled or not
+
+
 def load_pools() -> list[dict]:
-    """The pools as {name, label, held_out, points, events: [tick index]}: their pulls, and a
-    labelled dump's largest one-block price fall."""
+    """The pools as {name, label, held_out, points, events: [tick index]}: their pulls, a
+    labelled dump's largest one-block price fall, and any block that took 90 % of the price
+    (a drain by a dump in a pool labelled otherwise was counted a false alert)."""
     rows = load_labels(POOLS_DIR)
     out = held_out_pools(rows)
     pools = []
     for row in rows:
         points, events = pool_ticks(row)
-        if row["label"] == DUMPED and len(points) > 1:
+        if len(points) > 1:
             falls = [math.log(b["price"] / a["price"]) for a, b in zip(points, points[1:])]
-            events = sorted(set(events) | {1 + falls.index(min(falls))})
+            crashes = {1 + i for i, fall in enumerate(falls) if fall <= math.log(CRASH_RATIO)}
+            if row["label"] == DUMPED:
+                crashes.add(1 + falls.index(min(falls)))
+            events = sorted(set(events) | crashes)
         pools.append({"name": row["pool"], "label": row["label"], "held_out": row["pool"] in out,
                       "points": points, "events": events})
     return pools
@@ -266,6 +289,7 @@ def pool_tally(pools: list[dict]) -> Tally:
         tally.false_alerts += sum(not near(i) for i in found)
         if points:
             tally.days += (points[-1]["time"] - points[0]["time"]) / 86400.0
+            tally.saw(p["time"] for p in points)
     return tally
 
 

@@ -26,6 +26,18 @@ def test_pumps_budget_and_recall(pumps, part):
     assert tally.visible_recall >= 0.8            # measured 10/10 / 6/6
 
 
+@pytest.mark.xfail(strict=True, reason="open: at the 1-second ticks the deployed function "
+                   "gets, the in-sample tapes' false alerts are 1.28 per token-day "
+                   "(docs/temporal.md, 'At the granularity the function gets')")
+def test_in_sample_pumps_meet_the_budget_at_the_deployed_granularity():
+    """The budget was set on 1-minute bars, which nothing builds when deployed: chain blocks
+    give a tick per token and slot, timed to the second. Strict: it fails once it holds."""
+    require(PUMP_DIR / "events.csv")
+    tally = pump_tally(split(load_pump_tapes(1.0))[0])
+    print(f"\npump tapes at 1-second ticks, in-sample: {tally.line()}")
+    assert tally.false_per_day <= BUDGET_PER_DAY
+
+
 def test_in_sample_pumps_meet_the_recall_goal(pumps):
     assert pumps["in-sample"].visible_recall >= RECALL_GOAL
 
@@ -58,8 +70,9 @@ def test_pump_testbed_faults(held):
 @pytest.mark.parametrize("held", [False, True], ids=["in-sample", "held out"])
 def test_new_pools_pulls_and_dumps(held):
     """New tokens' pools from their creation: their pulls and dumps come in the first points,
-    while the detectors warm up (kades.temporal.young). Measured 22/23 with 1 false alert /
-    8/8 with 25 (a thin pool traded every few hours for 40 days: 16); before the young
+    while the detectors warm up (kades.temporal.young). Measured 23/24 with 1 false alert /
+    10/10 with 23 (a thin pool traded every few hours for 40 days: 19 of the 25 before the
+    count took its drain-by-dump and its half withdrawal as events); before the young
     series' rule 5/23 and 3/8 (no drained pool's pull in-sample)."""
     tally = pool_tally(split_pools(load_pools())[held])
     print(f"\nUniswap pools, {'held out' if held else 'in-sample'}: {tally.line()}")

@@ -30,8 +30,9 @@ class ChainThresholds:
     # LP withdrawable by one wallet (kades.chain.lp_holders). Half the LP can empty half the
     # pool, the removal threshold above; at 90% the pool is the holder's. Of the shared
     # Uniswap pools, those that locked their LP did so 0-12 min after creation (100% unlocked
-    # meanwhile; 3.5 and 6 min on the two of the tuning part): a notice after 5 min, the full
-    # warning after 15 min, past every lock seen.
+    # meanwhile): a notice after 5 min, the full warning after 15 min, past every lock seen.
+    # (The 8 locking pools of the tuning part locked at 0-11.5 min; this comment once gave
+    # 3.5 and 6 min as theirs, which are two held-out pools': those were seen.)
     lp_holder_share: float = 0.5
     lp_holder_share_full: float = 0.9
     lp_notice_s: float = 300.0
