@@ -96,9 +96,11 @@ def test_shift_waits_for_its_grace_period():
 
 
 def test_candidates_and_similarity():
-    assert is_candidate(None) and is_candidate({"followers": 10, "account_age_days": 400})
+    assert is_candidate(None) and is_candidate({"followers": 10})
     assert is_candidate({"account_age_days": 2}) and not is_candidate(
         {"followers": 5000, "account_age_days": 400})
+    # a known account past 30 days is none, however few its followers (most users have few)
+    assert not is_candidate({"followers": 10, "account_age_days": 400})
     text = "huge news dont miss $PEPE next 100x gem aping now before the CEX listing"
     assert similarity(sketch(text), sketch(text + " LFG")) >= 0.8
     assert similarity(sketch(text), sketch("totally different words about another coin today")) == 0

@@ -123,7 +123,9 @@ def test_a_shill_campaign_is_reported_with_its_evidence(ctx):
     assert promotion and promotion[0]["token"] == "TokenA"
     details = promotion[0]["details"]
     assert details["authors_count"] >= 5 and len(details["post_ids"]) >= 5
-    assert details["mean_similarity"] >= 0.6 and all(a.startswith("fresh") for a in details["authors"])
+    # authors and posts named with their platform ("x:fresh3"): ids are per platform
+    assert details["mean_similarity"] >= 0.6 and all(
+        a.split(":", 1)[1].startswith("fresh") for a in details["authors"])
     assert promotion[0]["time"] >= "2024-01-01T00:15:00Z"
 
 
@@ -216,3 +218,70 @@ def test_batches_in_no_order_and_twice_find_what_the_ordered_stream_finds(ctx, r
     shuffled = [e for _, e in sorted((i + rng.uniform(0, 3), e) for i, e in enumerate(sim.events))]
     shuffled += rng.sample(sim.events, 10)
     assert ordered and run(shuffled) == ordered
+
+
+def mentions_of(replies, token: str) -> int:
+    return next(r.data["mentions"] for r in replies or [] if r.type == SENTIMENT_SCORED
+                and r.data["token"] == token)
+
+
+def test_overlapping_scrapes_count_a_post_once_across_minutes(ctx):
+    """A poller taking the latest 5 posts every minute: posts it saw a few minutes before
+    came back past the reorder buffer's 30 s and were counted again (10 posts read 20)."""
+    posts = [post(i, f"$OVER gm number {i}", minute=i) for i in range(10)]
+    replies = None
+    for end in range(5, 11):  # scrapes of posts [end-5, end): 4 of 5 seen the minute before
+        replies = sentiment.handle_posts(posts_event(posts[end - 5:end], f"scrape{end}"), ctx)
+    assert mentions_of(replies, "$OVER") == 10
+
+
+def test_a_post_id_belongs_to_its_platform(ctx):
+    """Message ids are per platform (Telegram's are small numbers per chat): a Discord post
+    with a Telegram post's id was dropped as its copy."""
+    telegram = {**post(1, "$CLASH looks great"), "id": "1042", "platform": "telegram"}
+    discord = {**post(2, "$CLASH is a rug"), "id": "1042", "platform": "discord"}
+    replies = sentiment.handle_posts(posts_event([telegram, discord]), ctx)
+    assert mentions_of(replies, "$CLASH") == 2
+
+
+def test_one_account_flooding_a_minute_is_no_mention_burst(ctx):
+    """Two of the real $ETH stream's six bursts were one account each ("a", "as", "fff",
+    "nope" typed within a minute); twelve accounts in a minute are still a burst."""
+    calm = [{**post(i, "$FLOOD gm", minute=m), "id": f"c{m}-{i}", "author": f"user{(m + i) % 30}"}
+            for m in range(20) for i in range(2)]
+    spam = [{**post(i, f"$FLOOD {word}", minute=20), "id": f"s{i}", "author": "spammer"}
+            for i, word in enumerate(["a", "as", "fff", "nope", "bye", "down", "rn", "x", "y"])]
+    quiet = [{**post(0, "$FLOOD gm", minute=m), "id": f"q{m}", "author": "user1"}
+             for m in range(21, 25)]
+    crowd = [{**post(i, f"$FLOOD {i} up", minute=25), "id": f"w{i}", "author": f"new{i}"}
+             for i in range(12)]
+    after = [{**post(0, "$FLOOD gm", minute=27), "id": "after", "author": "user2"}]
+    bursts = []
+    for n, chunk in enumerate((calm, spam, quiet, crowd, after)):  # each released by the next
+        for reply in sentiment.handle_posts(posts_event(chunk, f"flood{n}"), ctx) or []:
+            if reply.type == ANOMALY_DETECTED:
+                bursts += [a["time"][11:16] for a in reply.data["anomalies"]
+                           if a["anomaly_type"] == "mention_burst"]
+    assert bursts == ["10:25"]
+
+
+def test_ordinary_accounts_retweeting_a_headline_are_no_campaign(ctx):
+    text = "RT @LiveSquawk: $AAPL | Apple Facing Supply Shortage For iPhone 14 Pro Models"
+    retweets = [{**post(i, text, minute=i), "id": f"rt{i}", "author": f"reader{i}",
+                 "author_meta": {"followers": 120 + 30 * i, "account_age_days": 800}}
+                for i in range(5)]
+    later = [{**post(9, "$AAPL earnings next week", minute=10), "id": "later",
+              "author_meta": {"followers": 9000, "account_age_days": 900}}]  # releases them
+    found = [a for event in (posts_event(retweets, "rts"), posts_event(later, "later"))
+             for r in sentiment.handle_posts(event, ctx) or []
+             if r.type == ANOMALY_DETECTED for a in r.data["anomalies"]]
+    assert found == []
+
+
+def test_a_bare_ticker_says_nothing():
+    """"$SOL" alone scored positive, 0.75 sure: every raid's bare ticker lifted the score."""
+    from kades.sentiment.model_trained import default_model
+    model = default_model()
+    for text in ("$SOL", "$WIF", "$ETH.X", "$TSLA $AAPL $BTC.X", " @someone https://x.co/a "):
+        assert (model.score(text).label, model.score(text).compound) == ("neutral", 0.0), text
+    assert model.score("$SOL 🚀").label == "positive"  # an emoji says something

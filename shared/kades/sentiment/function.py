@@ -36,7 +36,7 @@ from kades.runtime.reorder import ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
 from kades.runtime.ttlcache import TtlCache
 from kades.sentiment import aggregates
-from kades.sentiment.coordination import CoordinatedPromotion, is_candidate
+from kades.sentiment.coordination import CoordinatedPromotion, is_candidate, is_repost
 from kades.sentiment.detectors import MentionBurst, SentimentShift
 from kades.sentiment.extraction import Directory, extract_tokens, hashtags
 from kades.sentiment.model import Score
@@ -107,30 +107,52 @@ def score_posts(posts: list[dict], directory: Directory) -> dict[str, list[tuple
     return groups
 
 
+SEEN_KEPT = 5_000  # post keys a token remembers (its last two hours of posts at most)
+
+
+def post_key(post: dict) -> str:
+    """A post's identity: its id on its platform (a Telegram message id is a small number per
+    chat, and a Discord post with the same id was dropped as a copy)."""
+    return f"{post['platform']}:{post['id']}"
+
+
+def author_key(post: dict) -> str:
+    return f"{post['platform']}:{post['author']}"
+
+
 def take_in(state: dict, series: list[tuple], marker: str) -> bool:
     """Add the batch's posts to the token's aggregates (time buckets: any order gives the same
-    sums); False, changing nothing, when `marker` (the batch) was taken in before."""
+    sums) and to the posts it has seen; False, changing nothing, when `marker` (the batch)
+    was taken in before."""
     if marker in state.get("events", ()):
         return False
+    seen = state.setdefault("seen", {})
     for moment, post, score, tags in series:
         aggregates.add_post(state, moment, post, score.label, score.compound, tags)
         state["last"] = max(state.get("last") or moment, moment)
+        seen[post_key(post)] = moment
     state["events"] = [*state.get("events", ()), marker][-EVENTS_REMEMBERED:]
     aggregates.prune(state)
+    horizon = state["last"] - aggregates.MINUTES_KEPT * 60 if "last" in state else None
+    if horizon is not None:  # as long as the minute buckets, the newest SEEN_KEPT at most
+        kept = sorted(((m, k) for k, m in seen.items() if m >= horizon), reverse=True)
+        state["seen"] = {k: m for m, k in kept[:SEEN_KEPT]}
     return True
 
 
-def unseen(series: list[tuple], waiting: dict) -> list[tuple]:
-    """The posts of `series` the token's reorder buffer neither holds nor released within the
-    lateness, each once: the aggregates count a post once however many events carry it (two
-    overlapping scrapes counted their common posts twice). A copy older than the lateness is
-    counted again, as the buffer returns it as late (kades.runtime.reorder)."""
+def unseen(series: list[tuple], waiting: dict, seen: dict | None = None) -> list[tuple]:
+    """The posts of `series` the token has not counted, each once: neither in its reorder
+    buffer nor among the posts it saw in the last two hours of post time (`seen`). Two
+    overlapping scrapes counted their common posts twice once the overlap passed the reorder
+    buffer's 30 s; a copy of a post older than two hours is counted again."""
     known = {entry[1] for entry in waiting.get("pending", ())}
     known.update(entry[1] for entry in waiting.get("recent", ()))
+    known.update(seen or ())
     fresh = []
     for entry in series:
-        if entry[1]["id"] not in known:
-            known.add(entry[1]["id"])
+        key = post_key(entry[1])
+        if key not in known:
+            known.add(key)
             fresh.append(entry)
     return fresh
 
@@ -143,11 +165,11 @@ def detect(token: str, state: dict, series: list[tuple]) -> list[dict]:
     coordination = CoordinatedPromotion.from_state(state.get("coordination"))
     anomalies = []
     for moment, post, score, tags in series:
-        found = [("mention_burst", burst.learn_one(moment)),
+        found = [("mention_burst", burst.learn_one(moment, author_key(post))),
                  ("sentiment_shift", shift.learn_one(score.compound)),
                  ("coordinated_promotion", coordination.learn_one(
-                     moment, post["id"], post["author"], post["text"],
-                     is_candidate(post.get("author_meta"))))]
+                     moment, post_key(post), author_key(post), post["text"],
+                     is_candidate(post.get("author_meta")) and not is_repost(post["text"])))]
         anomalies += [_anomaly(token, kind, post, flag) for kind, flag in found if flag]
     state.update(burst=burst.to_state(), shift=shift.to_state(),
                  coordination=coordination.to_state())
@@ -180,10 +202,10 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
             state = dict(state or {})
             waiting = state.pop("reorder", {})
             series = groups[token]
-            if not take_in(state, unseen(series, waiting), marker):  # the same batch again
-                series = []
+            if not take_in(state, unseen(series, waiting, state.get("seen")), marker):
+                series = []  # the same batch again
             ready, too_late = buffer.admit(waiting, [
-                (moment, post["id"], [post, score.label, score.compound, tags])
+                (moment, post_key(post), [post, score.label, score.compound, tags])
                 for moment, post, score, tags in series], now_s=now_s)
             late[0] += len(too_late)
             anomalies += detect(token, state, [
@@ -213,7 +235,7 @@ def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
         for moment, post, _, _ in series:
             for template, size in ((SENTIMENT_AUTHORS_5M, 300), (SENTIMENT_AUTHORS_1H, 3600)):
                 buckets.setdefault(template.format(token=token, bucket=int(moment // size)),
-                                   []).append(post["author"])
+                                   []).append(author_key(post))
         for key, authors in buckets.items():
             pipe.pfadd(key, *authors)
             pipe.expire(key, AUTHORS_TTL_S)

@@ -39,8 +39,16 @@ CRYPTO_THRESHOLD = 0.2
 CRYPTO_DOMINANCE = 0.25  # weight left to ordinary words that contradict strong crypto words
 DOMINANT_CRYPTO_VALENCE = 2.0
 
-_BLANKED = re.compile(r"https?://\S+|\$[A-Za-z][A-Za-z0-9_]{0,14}\b|@\w+|"
+_BLANKED = re.compile(r"https?://\S+|\$[A-Za-z][A-Za-z0-9_]{0,14}(?:\.[A-Z]{1,3})?\b|@\w+|"
                       r"\b[1-9A-HJ-NP-Za-km-z]{32,44}\b")
+_NOTHING_LEFT = " \t\r\n.,;:!?-_()[]{}'\"/|*&+=<>~`^"
+
+
+def says_nothing(text: str) -> bool:
+    """Whether a post holds nothing but cashtags ($ETH.X, StockTwits' crypto form, too),
+    links, handles and addresses, and punctuation: "$SOL" alone, a raid's bare ticker.
+    Emoji and numbers are something said."""
+    return not _BLANKED.sub(" ", text).strip(_NOTHING_LEFT)
 
 
 @dataclass(frozen=True, slots=True)

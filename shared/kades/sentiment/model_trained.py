@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kades.sentiment import model_features
-from kades.sentiment.model import CryptoSentiment, Score, lexicon_model
+from kades.sentiment.model import CryptoSentiment, Score, lexicon_model, says_nothing
 
 MODEL_DIR = Path(__file__).with_name("model_data")
 FORMAT = 2
@@ -93,8 +93,8 @@ class TrainedSentiment:
                 dense[model_features.DENSE_NAMES.index("lexicon_compound")])
 
     def score(self, text: str) -> Score:
-        if not text.strip():  # nothing said (an image-only post): the lexicon's answer, not
-            return NOTHING_SAID  # the heads' bias (which leaned negative, 0.78 sure)
+        if says_nothing(text):  # an image-only post, a bare ticker: the lexicon's answer, not
+            return NOTHING_SAID  # the heads' bias (negative 0.78 sure; "$SOL" positive 0.75)
         negative, neutral, positive, lexical = self._read(text)
         side = positive / (positive + negative) if positive + negative > 0 else 0.5
         # The polarity head's lean, whole outside the neutral band, shrinking to 0 inside it
