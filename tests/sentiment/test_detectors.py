@@ -114,3 +114,15 @@ def test_established_accounts_and_short_posts_are_not_coordination():
     flags = [detector.learn_one(100.0 + i, f"r{i}", f"c{i % 3}", text, True) for i in range(10)]
     assert not any(flags)  # three authors repeating themselves are not a crowd
     assert roundtrip(detector).to_state() == detector.to_state()
+
+
+def test_a_shift_over_days_of_rare_posts_is_no_shift():
+    """On a token named once a day the fast average's ten posts spanned ten days: all four
+    shifts of the real $ETH stream were such."""
+    from kades.sentiment.detectors import SentimentShift
+    daily, hourly = SentimentShift(), SentimentShift()
+    compounds = [0.6] * 40 + [-0.6] * 20
+    daily_flags = [daily.learn_one(c, 86400.0 * i) for i, c in enumerate(compounds)]
+    hourly_flags = [hourly.learn_one(c, 600.0 * i) for i, c in enumerate(compounds)]
+    assert not any(daily_flags)
+    assert [f["direction"] for f in hourly_flags if f] == ["negative"]

@@ -166,7 +166,7 @@ def detect(token: str, state: dict, series: list[tuple]) -> list[dict]:
     anomalies = []
     for moment, post, score, tags in series:
         found = [("mention_burst", burst.learn_one(moment, author_key(post))),
-                 ("sentiment_shift", shift.learn_one(score.compound)),
+                 ("sentiment_shift", shift.learn_one(score.compound, moment)),
                  ("coordinated_promotion", coordination.learn_one(
                      moment, post_key(post), author_key(post), post["text"],
                      is_candidate(post.get("author_meta")) and not is_repost(post["text"])))]
