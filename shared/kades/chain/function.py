@@ -157,6 +157,11 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     token_keys = [TOKEN_KEY.format(token=m) for m in mints]
     creators = sorted({l["creator"] for l in (context or {}).get("launches", []) if l.get("creator")})
     extra: set[str] = set()
+    # A flush (no context) records nothing in the fundings document and reads it as of slots
+    # already recorded: read apart, not compared and set, or every block's fundings written
+    # meanwhile (about every slot) made a flush of many quiet mints lose every attempt.
+    shared = [FUNDING_KEY] if context is not None else []
+    snapshot = None if context is not None else store.current(client, [FUNDING_KEY])[0]
     # Redis's store lists the mints whose slots wait (the flush's work) in the same commit
     listing = {} if client is None else {"waiting": (WAITING_KEY, dict(zip(token_keys, mints)))}
     for _ in range(MAX_KEY_ROUNDS):
@@ -168,12 +173,18 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
         needed = set(extra) | {CREATOR_KEY.format(creator=c) for c in creators}
         for mint in mints:
             needed |= known[mint] | _item_needs(items[mint])
-        keys = token_keys + sorted(needed) + [FUNDING_KEY]
-        compute = _Compute(mints, items, context, creators, t, buffer, now_s)
+        keys = token_keys + sorted(needed) + shared
+        compute = _Compute(mints, items, context, creators, t, buffer, now_s, snapshot)
         try:
             anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
         except MissingKeys as missing:  # another replica moved a mint on meanwhile
             extra |= missing.keys
+            # what this process guessed the mints need is out of date (another replica added
+            # slots on pools it does not know): read their documents again, learn it whole,
+            # rather than one missing document a round until the rounds ran out (a 503 at
+            # every redelivery, for ever: the guess survived them)
+            for mint in mints:
+                needs.pop(mint)
             continue
         if anomalies is compute.anomalies:  # committed from the states this call computed
             for mint in mints:
@@ -187,9 +198,10 @@ class _Compute:
     released slots. Its last run's anomalies, and what each mint's state needs (its
     _state_needs), are kept for after the commit."""
 
-    def __init__(self, mints, items, context, creators, t, buffer, now_s):
+    def __init__(self, mints, items, context, creators, t, buffer, now_s, funding=None):
         self.mints, self.items, self.context, self.creators = mints, items, context, creators
         self.t, self.buffer, self.now_s = t, buffer, now_s
+        self.funding = funding  # a flush's: the fundings document read apart
         self.anomalies: list[dict] = []
         self.needs: dict[str, frozenset] = {}
 
@@ -204,7 +216,7 @@ class _Compute:
             docs[FUNDING_KEY] = record_fundings(
                 docs[FUNDING_KEY], context["fundings"], slot=slot, time_s=time_s,
                 ttl_s=FUNDING_TTL_S, creators=frozenset(self.creators))
-        funding = docs[FUNDING_KEY] or {"funded": {}}
+        funding = (docs[FUNDING_KEY] if context is not None else self.funding) or {"funded": {}}
         anomalies = []
         for mint in self.mints:
             key = TOKEN_KEY.format(token=mint)

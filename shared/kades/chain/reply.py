@@ -16,6 +16,8 @@ from kades.keys import outbox_key
 from kades.runtime import Context
 from kades.runtime.reorder import quiet_keys
 
+FLUSH_BATCH = 500  # quiet mints one ping releases: a flush bounded in time, whatever piled up
+
 # flush(quiet mints, **run) and analyse(block, block time s, **run), where run holds the
 # reorder buffer, the wall-clock now and the event's outbox: the function's own detectors.
 Flush = Callable[..., list[dict]]
@@ -27,8 +29,9 @@ def handle_block_event(event: CloudEvent, ctx: Context, *, waiting_key: str, kin
     """A chain block (or one of its parts), or the stream-flush ping that releases the slots
     of mints gone quiet; the anomaly events it raised."""
     buffer, now = slot_buffer(ctx.settings), time.time()
-    if event.type == PING:
-        mints = quiet_keys(ctx.redis, waiting_key, now_s=now, idle_s=ctx.settings.reorder_idle_s)
+    if event.type == PING:  # the longest-waiting FLUSH_BATCH: the rest at the next minute
+        mints = quiet_keys(ctx.redis, waiting_key, now_s=now, idle_s=ctx.settings.reorder_idle_s,
+                           limit=FLUSH_BATCH)
         if not mints:
             return None
         anomalies = flush(mints, buffer=buffer, now_s=now,

@@ -131,14 +131,19 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     mints = list(items)
     token_keys = {mint: TOKEN_KEY.format(token=mint) for mint in mints}
 
+    # A flush (no context) records nothing in the shared document and reads it as of slots
+    # already recorded: read apart, not compared and set, or every block's fundings written
+    # meanwhile (about every slot) made a flush of many quiet mints lose every attempt.
+    snapshot = None if context is not None else store.current(client, [FUNDING_KEY])[0]
+
     def compute(docs: dict) -> tuple[dict, list[dict]]:
-        shared = docs[FUNDING_KEY] or {"funded": {}}
+        shared = (docs[FUNDING_KEY] if context is not None else snapshot) or {"funded": {}}
         if context is not None:
             slot, time_s = context["slot"], context["time_s"]
             shared = record_fundings(shared, context["fundings"], slot=slot, time_s=time_s,
                                      ttl_s=t.whale_window_s)
             _record_price(shared, context.get("sol_usd"), slot, time_s)
-        new_docs, anomalies = {FUNDING_KEY: shared}, []
+        new_docs, anomalies = ({FUNDING_KEY: shared} if context is not None else {}), []
         for mint, key in token_keys.items():
             state = docs[key] or WhaleState().to_state()
             for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
@@ -152,7 +157,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
             new_docs[key] = state
         return new_docs, anomalies
 
-    keys = [*token_keys.values(), FUNDING_KEY]
+    keys = [*token_keys.values(), *([FUNDING_KEY] if context is not None else [])]
     # the mints with slots waiting listed in the commit's own script (the shared funding
     # document is not listed): no round trip more, and never a state committed without it
     listing = {} if client is None else {"waiting": (WAITING_KEY, {key: mint for mint, key in token_keys.items()})}
