@@ -149,3 +149,37 @@ def test_assemble_waits_for_every_part_in_redis_whatever_the_order(redis_conn):
     assert again == whole and cause_again.id == group
     single = CloudEvent(dict(parts[0].attributes), {**parts[0].data, "part": {**parts[0].data["part"], "count": 1}})
     assert assemble(redis_conn, "test", single) == (single.data, single)
+
+
+def test_a_part_past_its_count_is_refused_and_never_completes_a_group(redis_conn):
+    """"9 of 4" passed the contract, and four stored parts made a group whole whichever they
+    were: the slot was analysed without its part 2 (42 of 60 swaps), and the real part 2,
+    arriving later, was dropped as a duplicate slot."""
+    block = large_block()
+    events = [e for e in split_block(block, source=SOURCE) if e.data["part"]["count"] > 2]
+    group = events[0].data["part"]["group"]
+    parts = sorted((e for e in events if e.data["part"]["group"] == group),
+                   key=lambda e: e.data["part"]["index"])
+    count = parts[0].data["part"]["count"]
+    stray = CloudEvent({**parts[0].attributes, "id": "stray"},
+                       {**parts[0].data, "part": {**parts[0].data["part"], "index": count + 5}})
+    assert [p.field for p in data_problems(stray)] == ["data.part.index"]
+    for event in [*parts[:1], *parts[2:], stray]:  # every part but the second, and the stray
+        assert assemble(redis_conn, "stray-test", event)[0] is None
+    whole, _ = assemble(redis_conn, "stray-test", parts[1])
+    assert whole == join_parts([e.data for e in parts])
+
+
+def test_a_pool_state_or_liquidity_change_names_its_pool():
+    """Every "" pool record of every token went to one pool document (kades:{chain}:pool:),
+    and two tokens' pool states read as a 100 % liquidity removal; a swap's pool may be "",
+    unknown, as the normaliser writes it."""
+    from kades.events.catalogue import CHAIN_BLOCK, example, new_event
+    data = example(CHAIN_BLOCK)
+    state = {"signature": "s", "pool": "", "base_mint": "MintA" + "1" * 38,
+             "quote_mint": "So11111111111111111111111111111111111111112", "base_reserve": 1,
+             "quote_reserve": 1, "base_decimals": 6, "quote_decimals": 9}
+    change = {"signature": "s", "pool": "", "action": "remove", "program": "raydium_v4"}
+    event = new_event(CHAIN_BLOCK, "/tests", {**data, "pool_states": [state], "liquidity": [change]})
+    fields = {p.field for p in data_problems(event)}
+    assert {"data.pool_states[0].pool", "data.liquidity[0].pool"} <= fields

@@ -153,7 +153,10 @@ _ANOMALY = {
 _ADDRESS = {"type": "string", "minLength": 1, "maxLength": 88}
 _MINT = _TOKEN  # what the replies about it carry as their token (64 at most, no control)
 _NAME = {"type": "string", "maxLength": 64}  # a program's or router's name (a tick's source)
-_POOL = {"type": "string", "maxLength": 88}  # an address, or "" when none is known
+_POOL = {"type": "string", "maxLength": 88}  # a swap's pool: an address, or "" when none is known
+# A liquidity change's or a pool state's: what chain-analysis keys a pool's document by, so an
+# address (every "" pool of every token was one document: a false 100 % liquidity removal)
+_POOL_KNOWN = {"type": "string", "minLength": 1, "maxLength": 88}
 _U64 = 2**64 - 1  # Solana's token amounts and slots are u64
 _RAW = {"type": "integer", "minimum": 0, "maximum": _U64}
 _DELTA = {"type": "integer", "minimum": -_U64, "maximum": _U64}
@@ -187,7 +190,7 @@ _CHAIN_BLOCK = {
             # when less reached the trader (a Token-2022 transfer fee, pool-side fees)
             signer=_ADDRESS, pool_amount_out=_RAW)},
         "liquidity": {"type": "array", "items": _record(
-            {"pool": _POOL, "action": {"enum": ["create", "add", "remove"]},
+            {"pool": _POOL_KNOWN, "action": {"enum": ["create", "add", "remove"]},
              "provider": _ADDRESS, "base_mint": _MINT, "quote_mint": _MINT,
              "base_delta": _DELTA, "quote_delta": _DELTA,
              "base_reserve_before": _RAW, "quote_reserve_before": _RAW,
@@ -197,7 +200,7 @@ _CHAIN_BLOCK = {
             migration={"type": "object", "required": ["program", "bonding_curve"],
                        "properties": {"program": _NAME, "bonding_curve": _ADDRESS}})},
         "pool_states": {"type": "array", "items": _record(
-            {"pool": _POOL, "base_mint": _MINT, "quote_mint": _MINT,
+            {"pool": _POOL_KNOWN, "base_mint": _MINT, "quote_mint": _MINT,
              "base_reserve": _RAW, "quote_reserve": _RAW, "base_decimals": _DECIMALS,
              "quote_decimals": _DECIMALS},
             virtual={"type": "boolean"},
@@ -434,7 +437,7 @@ def data_problems(event: CloudEvent, *, body: bytes | None = None) -> list[Probl
         return [Problem("data", f"nested deeper than {MAX_DATA_DEPTH} levels")]
     try:
         _fast_check(event.type, body is None or _RAW_CONTROL.search(body) is not None)(event.data)
-        return _slot_problems(event) if event.type == CHAIN_BLOCK else []
+        return _chain_block_problems(event) if event.type == CHAIN_BLOCK else []
     except fastjsonschema.JsonSchemaValueException:
         pass  # invalid: collect every problem below
     problems = [Problem("data" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}"
@@ -444,7 +447,26 @@ def data_problems(event: CloudEvent, *, body: bytes | None = None) -> list[Probl
     if event.type == CHAIN_BLOCK and not any(p.field in ("data.slot", "data.block_time", "data")
                                              for p in problems):
         problems += _slot_problems(event)
+    if event.type == CHAIN_BLOCK and not any(p.field.startswith("data.part") for p in problems):
+        problems += _part_problems(event)
     return problems
+
+
+def _chain_block_problems(event: CloudEvent) -> list[Problem]:
+    """What a chain block's schema cannot say: its slot against its time, its part's index
+    against its count."""
+    return _slot_problems(event) + _part_problems(event)
+
+
+def _part_problems(event: CloudEvent) -> list[Problem]:
+    """A part past its group's count: "9 of 4" completed a group without its part 2, and the
+    slot was analysed with 42 of its 60 swaps."""
+    part = event.data.get("part")
+    if isinstance(part, dict) and isinstance(part.get("index"), int) \
+            and isinstance(part.get("count"), int) and part["index"] > part["count"]:
+        return [Problem("data.part.index", f"part {part['index']} of {part['count']}: past "
+                                           "the count")]
+    return []
 
 
 def _slot_problems(event: CloudEvent) -> list[Problem]:

@@ -136,8 +136,12 @@ def assemble(client, consumer: str, event: CloudEvent) -> tuple[dict | None, Clo
     pipe.expire(key, PARTS_TTL_S)
     pipe.hgetall(key)
     stored = pipe.execute()[-1]
-    if len(stored) < part["count"]:
+    wanted = {str(index).encode() for index in range(1, part["count"] + 1)}
+    if not wanted <= set(stored):
         return None, event
-    whole = join_parts([json.loads(raw) for raw in stored.values()])
+    parts = [json.loads(stored[index]) for index in sorted(wanted, key=int)]
+    if any(p["part"]["count"] != part["count"] for p in parts):  # parts of two splittings:
+        return None, event  # whole only with every part of one (the group's TTL ends the rest)
+    whole = join_parts(parts)
     cause = CloudEvent({**event.attributes, "id": part["group"]}, whole)
     return whole, cause
