@@ -133,3 +133,18 @@ def test_a_concentrated_pools_vault_ratio_is_no_price_to_dump_from():
     assert watch_pool(None, "POOL", dumped, T)[1] == []
     plain = [state("s0", 10**12, 10**11, 1), state("s1", 40 * 10**12, 10**11 // 10, 2)]
     assert [a["anomaly_type"] for a in watch_pool(None, "POOL", plain, T)[1]] == ["rug_price_dump"]
+
+
+def test_a_pool_keeps_its_largest_providers_only():
+    """Every wallet that ever added stayed in the pool's document (30,000 after three busy
+    days, read, hashed and written whole at every release); it is read for its top LP."""
+    from kades.chain.liquidity import MAX_PROVIDERS
+    observations, reserves = created("WHALE"), (10**12, 10**11)
+    for n in range(MAX_PROVIDERS * 3):
+        after = (reserves[0] + 10**6, reserves[1] + 10**5 + n)
+        observations.append(liquidity(f"add{n}", "add", f"wallet{n}", reserves, after, 2 + n))
+        reserves = after
+    pool, _ = watch_pool(None, "POOL", observations, T)
+    assert len(pool["lp"]) == MAX_PROVIDERS
+    assert max(pool["lp"], key=pool["lp"].get) == "WHALE"  # the creator's 1e11: the top LP
+    assert "wallet0" not in pool["lp"] and f"wallet{MAX_PROVIDERS * 3 - 1}" in pool["lp"]

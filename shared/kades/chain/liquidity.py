@@ -21,6 +21,10 @@ from kades.solana.programs import CONCENTRATED
 
 DETECTOR = "chain.liquidity"
 MAX_PEAKS = 64
+# Liquidity providers a pool's document keeps, the largest by quote added: it was read only
+# for its top LP, and every wallet that ever added stayed (10,000 more a day on a busy pool,
+# the whole document read, hashed and written again at every release)
+MAX_PROVIDERS = 256
 
 
 def new_pool_state() -> dict:
@@ -139,6 +143,8 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
                 state["creator"] = record["provider"]
             if record["action"] in ("create", "add"):
                 state["lp"][record["provider"]] = state["lp"].get(record["provider"], 0) + record["quote_delta"]
+                if len(state["lp"]) > MAX_PROVIDERS:  # read only for its top LP: the largest kept
+                    state["lp"] = dict(sorted(state["lp"].items(), key=lambda kv: -kv[1])[:MAX_PROVIDERS])
                 # an add within a burst of removals takes its quote off the burst's sum: LPs
                 # coming and going (six out at 10 % each, six in at 11 %, the reserve never
                 # under 90 %) summed to "60 % removed"
