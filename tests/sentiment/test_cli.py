@@ -151,3 +151,17 @@ def test_the_output_is_written_only_when_the_whole_input_is_scored(tmp_path, cap
     rows = list(csv.DictReader(source.open(encoding="utf-8")))
     assert [r["text"] for r in rows] == ["good", "bad"] and all(r["sentiment"] for r in rows)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["earlier.csv", "in.csv"]
+
+
+def test_a_gzipped_export_is_scored(tmp_path, capsys):
+    """Real exports ship as .csv.gz: the scoring read them, the row count before it (for the
+    bar) opened them as text, and the command ended 'is not UTF-8 text'."""
+    import gzip
+    source, target = tmp_path / "posts.csv.gz", tmp_path / "out.csv"
+    with gzip.open(source, "wt", encoding="utf-8", newline="") as out:
+        csv.writer(out).writerows([["text"], ["$BONK to the moon 🚀"], ["rugged again"]])
+    assert main(["sentiment", str(source), "--text-column", "text",
+                 "--output", str(target)]) == 0
+    rows = list(csv.DictReader(open(target, encoding="utf-8")))
+    assert [r["sentiment"] for r in rows] == ["positive", "negative"]
+    assert capsys.readouterr().err == "kades sentiment: scored 2 rows\n"

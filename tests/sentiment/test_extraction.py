@@ -63,3 +63,11 @@ def test_merged_directory_leaves_the_original_alone():
 
 def test_hashtags():
     assert hashtags("#Solana #solana #memecoin x#no #1") == ["solana", "memecoin"]
+
+
+def test_a_post_names_at_most_as_many_tokens_as_a_source_may_list():
+    """A post naming 2,000 cashtags took 5 s and gave 2,000 events."""
+    from kades.sentiment.extraction import MAX_TOKENS_PER_POST, Directory, extract_tokens
+    text = " ".join(f"$TOK{n}" for n in range(2000))
+    found = extract_tokens(text, Directory())
+    assert found == [f"$TOK{n}" for n in range(MAX_TOKENS_PER_POST)]

@@ -285,3 +285,18 @@ def test_a_bare_ticker_says_nothing():
     for text in ("$SOL", "$WIF", "$ETH.X", "$TSLA $AAPL $BTC.X", " @someone https://x.co/a "):
         assert (model.score(text).label, model.score(text).compound) == ("neutral", 0.0), text
     assert model.score("$SOL 🚀").label == "positive"  # an emoji says something
+
+
+def test_a_campaign_naming_its_chains_coin_is_not_the_coins_campaign(ctx):
+    """Shill templates name their chain's coin ("... gem on $SOL"): SOL got the same
+    coordinated_promotion as the coin shilled."""
+    text = "huge news {} dont miss $PEPE2 the next 100x gem on $SOL aping now before listing"
+    shills = [{**post(i, text.format(i), minute=i), "id": f"sh{i}", "author": f"fresh{i}",
+               "author_meta": {"followers": 3, "account_age_days": 2}} for i in range(6)]
+    later = [{**post(9, "$PEPE2 and $SOL gm", minute=20), "id": "later"}]  # releases them
+    found = [(a["token"], a["anomaly_type"])
+             for event in (posts_event(shills, "shill"), posts_event(later, "later"))
+             for r in sentiment.handle_posts(event, ctx) or [] if r.type == ANOMALY_DETECTED
+             for a in r.data["anomalies"]]
+    assert ("$PEPE2", "coordinated_promotion") in found
+    assert ("$SOL", "coordinated_promotion") not in found

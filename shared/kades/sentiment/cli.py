@@ -29,7 +29,7 @@ def _count_rows(path: str) -> int | None:
     """Rows after the header, for the bar's total; None for stdin (it is read only once)."""
     if path == STDIO or not Path(path).is_file():
         return None  # read only once (stdin, a pipe): no second pass to count
-    with open(path, encoding="utf-8-sig", newline="") as handle:
+    with open_input(path, newline="") as handle:  # a .csv.gz too, as the scoring reads it
         sep = csv_delimiter(handle.readline())
         return sum(1 for _ in csv.reader(handle, delimiter=sep))
 

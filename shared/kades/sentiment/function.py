@@ -41,6 +41,7 @@ from kades.sentiment.detectors import MentionBurst, SentimentShift
 from kades.sentiment.extraction import Directory, extract_tokens, hashtags
 from kades.sentiment.model import Score
 from kades.sentiment.model_trained import default_model
+from kades.solana.programs import USDC, USDT, WSOL
 
 DIRECTORY_CACHE_S = 30.0
 STATE_TTL_S = 9 * 24 * 3600
@@ -97,6 +98,8 @@ def score_posts(posts: list[dict], directory: Directory) -> dict[str, list[tuple
         tokens = extract_tokens(post["text"], directory, post.get("tokens"))
         if not tokens:
             continue
+        if len(tokens) > 1:  # (what `detect` needs to know of the post's other tokens)
+            post = {**post, "co_named": len(tokens)}
         entry = (moment, post, model.score(post["text"]), hashtags(post["text"]))
         for token in tokens:
             groups.setdefault(token, []).append(entry)
@@ -108,6 +111,9 @@ def score_posts(posts: list[dict], directory: Directory) -> dict[str, list[tuple
 
 
 SEEN_KEPT = 5_000  # post keys a token remembers (its last two hours of posts at most)
+# The chains' and markets' own coins: a shill template names its coin "on $SOL", and SOL got
+# the campaign's coordinated_promotion too. Named beside another token, no campaign's.
+BASE_ASSETS = frozenset({"$SOL", "$BTC", "$ETH", "$USDC", "$USDT", WSOL, USDC, USDT})
 
 
 def post_key(post: dict) -> str:
@@ -169,7 +175,8 @@ def detect(token: str, state: dict, series: list[tuple]) -> list[dict]:
                  ("sentiment_shift", shift.learn_one(score.compound, moment)),
                  ("coordinated_promotion", coordination.learn_one(
                      moment, post_key(post), author_key(post), post["text"],
-                     is_candidate(post.get("author_meta")) and not is_repost(post["text"])))]
+                     is_candidate(post.get("author_meta")) and not is_repost(post["text"])
+                     and not (token in BASE_ASSETS and post.get("co_named", 1) > 1)))]
         anomalies += [_anomaly(token, kind, post, flag) for kind, flag in found if flag]
     state.update(burst=burst.to_state(), shift=shift.to_state(),
                  coordination=coordination.to_state())
