@@ -461,7 +461,7 @@ def _chain_block_problems(event: CloudEvent) -> list[Problem]:
 def _part_problems(event: CloudEvent) -> list[Problem]:
     """A part past its group's count: "9 of 4" completed a group without its part 2, and the
     slot was analysed with 42 of its 60 swaps."""
-    part = event.data.get("part")
+    part = event.data.get("part") if isinstance(event.data, dict) else None
     if isinstance(part, dict) and isinstance(part.get("index"), int) \
             and isinstance(part.get("count"), int) and part["index"] > part["count"]:
         return [Problem("data.part.index", f"part {part['index']} of {part['count']}: past "
