@@ -23,6 +23,7 @@ RENDERED = {
               "kades:parts:chain-analysis:/solana:g1"),
     "SOLANA_LAST_SLOT": ({}, "kades:solana-source:last-slot"),
     "SOL_USD": ({}, "kades:market:sol-usd"),
+    "MARKET_POOLS": ({"token": "Mint1"}, "kades:{market}:pools:Mint1"),
     "TEMPORAL_STATE": ({"token": "Mint1"}, "kades:{temporal}:state:Mint1"),
     "TEMPORAL_WAITING": ({}, "kades:{temporal}:waiting"),
     "CHAIN_TOKEN": ({"token": "Mint1"}, "kades:{chain}:token:Mint1"),
