@@ -248,3 +248,45 @@ def test_dashboard_says_why_and_shows_recent_alerts_on_load(mesh, chromium, db_c
     assert len(feed) == 3 and "(live)" in feed[0]
     chromium.screenshot(ARTIFACTS / "dashboard-why.png")
     assert (ARTIFACTS / "dashboard-why.png").stat().st_size > 10_000
+
+
+def test_connecting_again_leaves_one_socket_and_a_late_answer_is_not_shown(mesh, chromium,
+                                                                          db_conn, make_key):
+    """Each Connect (the same key again, or a typo first) added a socket, its old one
+    reconnecting on close, and a poll of its own, to the key's 10 connections; and a slow
+    answer for the token clicked before was drawn under the next token's name."""
+    api, _ = mesh
+    _, key = make_key()
+    store_token(db_conn)  # MINT has a risk score; OTHER none
+    chromium.send("Page.addScriptToEvaluateOnNewDocument", source="""
+      window.__opened = []; const Real = window.WebSocket;
+      window.WebSocket = function (url, protocols) {
+        const ws = new Real(url, protocols); window.__opened.push(ws); return ws; };
+      window.WebSocket.OPEN = Real.OPEN; window.WebSocket.prototype = Real.prototype;""")
+    chromium.navigate(api.url + "/")
+    chromium.wait_for("document.readyState === 'complete' && !!document.getElementById('feed')")
+    submit = "document.getElementById('key-form').requestSubmit(); true"
+    chromium.evaluate("document.getElementById('api-key').value = 'kades_typo'; " + submit)
+    time.sleep(1.0)
+    chromium.evaluate(f"document.getElementById('api-key').value = {key!r}; " + submit)
+    chromium.wait_for("document.getElementById('status').textContent === 'live'")
+    for _ in range(3):  # Connect pressed again
+        chromium.evaluate(submit)
+        time.sleep(1.0)
+    chromium.wait_for("document.getElementById('status').textContent === 'live'")
+    time.sleep(2.0)  # what a left-over reconnect would have opened by now
+    opened = chromium.evaluate("window.__opened.filter(ws => ws.readyState <= 1).length")
+    assert opened == 1, chromium.evaluate("window.__opened.map(ws => ws.readyState)")
+
+    # two clicks, the first one's answer the slower: the second token's stays shown
+    chromium.evaluate(f"""(() => {{
+      const real = window.fetch;
+      window.fetch = (path, options) => String(path).includes('/v1/token/{MINT}')
+        ? new Promise(resolve => setTimeout(() => resolve(real(path, options)), 1500))
+        : real(path, options);
+      selectToken('{MINT}');
+      selectToken('{OTHER}');
+      return true; }})()""")
+    time.sleep(2.5)
+    assert chromium.evaluate("document.getElementById('chart-title').textContent") == OTHER
+    assert "no risk score yet" in chromium.evaluate("document.getElementById('why').textContent")

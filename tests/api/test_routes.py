@@ -57,6 +57,50 @@ def test_analysis_of_a_token(api, stored):
     assert call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h").get_json() == body
 
 
+def test_an_analysis_counts_every_row_and_halves_its_window_in_time(api, db_conn):
+    """Volume and points summed the thinned sample (480 of 8,623 rows over 24 h), and the
+    volume's change compared halves by rows: twice the trading in the second half made
+    twice the rows, and read 0 %."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    # an hour: 2 trades a minute in its first half, 4 in its second, 1 SOL each, and
+    # 8,000 more rows earlier in the day for the 24 h window
+    rows = [{"time": now - timedelta(seconds=3590 - 30 * k), "token": MINT, "source": "chain",
+             "price": 1.0, "volume": 1.0} for k in range(60)]
+    rows += [{"time": now - timedelta(seconds=1800 - 15 * k), "token": MINT, "source": "chain",
+              "price": 1.0, "volume": 1.0} for k in range(1, 120)]
+    rows += [{"time": now - timedelta(hours=3, seconds=k), "token": MINT, "source": "chain",
+              "price": 1.0, "volume": 1.0} for k in range(8_000)]
+    repository.insert_token_metrics(db_conn, rows)
+    db_conn.commit()
+    hour = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h").get_json()["metrics"]
+    assert (hour["points"], hour["volume"]) == (179, 179.0)
+    assert hour["volume_change"] == pytest.approx(119 / 60 - 1, abs=0.05)
+    day = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=24h").get_json()
+    assert (day["metrics"]["points"], day["metrics"]["volume"]) == (8_179, 8_179.0)
+    assert len(day["series"]["price"]) <= 500
+
+
+def test_head_of_the_dashboard_is_served_as_its_get(api):
+    for path in ("/", "/assets/app.js"):
+        assert api.get(path).status_code == 200
+        head = api.open("HEAD", path)
+        assert head.status_code == 200 and head.data == b"", path
+
+
+def test_the_prediction_reads_the_history_its_window_needs(api, db_conn):
+    """It read a week: every window of 4 h or more, the default 24 h among them, was the
+    persistence forecast, and its note blamed the token's history."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    rows = [{"time": now - timedelta(hours=4 * k), "token": MINT, "source": "feed",
+             "price": 1.0 + 0.01 * ((k * 7) % 5), "volume": 10.0 + k % 3} for k in range(4 * 60)]
+    repository.insert_token_metrics(db_conn, rows)  # 40 days, a tick every 4 h
+    db_conn.commit()
+    body = call(api, "GET", f"/v1/analytics/prediction/{MINT}?prediction_window=4").get_json()
+    # a week gave 37 steps of 4 h: "history too short", the last price as the forecast
+    assert "too short" not in body["model"].get("note", ""), body["model"]
+    assert body["model"]["kind"] != "persistence", body["model"]
+
+
 def test_an_analysis_is_kept_a_second_by_its_process_then_read_from_redis(api, stored, redis_conn):
     """Each api process keeps what it served for LOCAL_CACHE_S (its own Context's cache);
     another process reads the shared copy in Redis."""

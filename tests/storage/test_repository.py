@@ -200,20 +200,22 @@ def test_daily_view_gives_candles(db_conn):
     assert candle == (datetime(2026, 1, 15, tzinfo=timezone.utc), 2.0, 9.0, 1.0, 4.0, 20.0, 25.0)
 
 
-def test_series_are_thinned_in_the_database_as_they_were_in_python(db_conn):
+def test_series_are_thinned_in_the_database_keeping_extremes_and_the_newest(db_conn):
     """A week of a busy token left PostgreSQL whole (600,000 rows) to be cut to 500 in the
-    api, whose 512 Mi two such requests ran out of; now at most 501 rows leave it, the same
-    every n-th row and the newest."""
+    api, whose 512 Mi two such requests ran out of; and every n-th row left out a 3-second
+    flash crash the dashboard marks, and the newest risk score. Now at most MAX_POINTS rows
+    leave it: of each bucket of rows its first, last, lowest and highest."""
     from kades.storage import analysis
+    prices = [1.0 + 0.001 * (i % 7) for i in range(5_003)]
+    prices[2_500:2_503] = [0.4, 0.5, 0.45]  # a flash crash of three seconds
     rows = [{"time": T0 + timedelta(seconds=i), "token": "Busy", "source": "feed",
-             "price": float(i), "volume": 1.0} for i in range(5_003)]
+             "price": price, "volume": 1.0} for i, price in enumerate(prices)]
     repo.insert_token_metrics(db_conn, rows)
     repo.insert_token_metrics(db_conn, [{**rows[0], "token": "Calm", "time": T0}])
     for i in range(0, 1_204):
-        repo.insert_risk_score(db_conn, risk(i, token="Busy", event_id=f"r{i}"))
+        repo.insert_risk_score(db_conn, risk(i, token="Busy", event_id=f"r{i}",
+                                             score=0.95 if i == 1_203 else 0.2))
     db_conn.commit()
-    step = -(-len(rows) // analysis.MAX_POINTS)  # 11
-    expected = [r["price"] for r in rows[::step]] + [rows[-1]["price"]]
     fetched = []
 
     class Counting:  # a connection's cursors, counting the rows that leave the database
@@ -239,11 +241,17 @@ def test_series_are_thinned_in_the_database_as_they_were_in_python(db_conn):
             fetched.append(len(found))
             return found
     series = analysis.metric_series(Counting(db_conn), "Busy", T0)
-    assert [r["price"] for r in series] == expected and len(series) <= analysis.MAX_POINTS + 1
-    assert fetched == [len(series)]
+    assert len(series) <= analysis.MAX_POINTS and fetched == [len(series)]
+    times = [r["time"] for r in series]
+    assert times == sorted(times) and series[0]["time"] == T0
+    assert series[-1]["time"] == rows[-1]["time"]  # the newest
+    assert min(r["price"] for r in series) == 0.4 and max(r["price"] for r in series) == 1.006
     assert set(series[0]) == {"time", "price", "volume", "liquidity"}
-    assert [r["price"] for r in analysis.metric_series(db_conn, "Calm", T0)] == [0.0]
+    assert [r["price"] for r in analysis.metric_series(db_conn, "Calm", T0)] == [1.0]
     assert analysis.metric_series(db_conn, "Busy", T0 + timedelta(days=1)) == []
     risks = analysis.risk_series(db_conn, "Busy", T0)
-    assert [r["time"] for r in risks] == [T0 + timedelta(seconds=i) for i in range(0, 1_204, 3)]
+    assert len(risks) <= analysis.MAX_POINTS and risks[-1]["score"] == 0.95  # the newest
+    totals = analysis.metric_totals(db_conn, "Busy", T0, T0 + timedelta(seconds=1_000))
+    assert totals == {"points": 5_003, "volume": 5_003.0, "first_half": 1_000.0,
+                      "second_half": 4_003.0}
     assert set(risks[0]) == {"time", "score", "level"}

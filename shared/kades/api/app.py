@@ -158,7 +158,9 @@ def api_entry_point(ctx: Context | None = None) -> Callable[[flask.Request], fla
         probe = probe_response(path, ctx, uses_database=True)
         if probe is not None:
             return probe
-        page = dashboard.static_response(request.path) if request.method == "GET" else None
+        # (HEAD as GET: werkzeug leaves out the body; an uptime check's HEAD / was a 404)
+        page = (dashboard.static_response(request.path) if request.method in ("GET", "HEAD")
+                else None)
         if page is not None:
             return page
         try:

@@ -2,7 +2,7 @@
 capabilities' own modules) and custom metrics."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import flask
 
@@ -13,7 +13,9 @@ from kades.runtime.endpoint import json_response
 from kades.runtime.function import Context
 from kades.sentiment.aggregates import read_sentiment
 from kades.storage import analysis, repository
-from kades.temporal.prediction import predict
+from kades.temporal.prediction import LAGS, MIN_STEPS, predict
+
+HISTORY_AT_MOST = timedelta(days=90)  # the retention horizon (docs/operations.md, Retention)
 
 
 def sentiment(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
@@ -23,7 +25,12 @@ def sentiment(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
 
 def prediction(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     address, window = request.path["address"], request.query["prediction_window"]
-    since = datetime.now(timezone.utc) - TIMEFRAMES["7d"]
+    # as much history as a model of this window needs (MIN_STEPS + LAGS of its steps, and a
+    # quarter more for the grid's edges and gaps: a 24 h window wants 55 days), a week at
+    # least, never past what retention keeps: a week alone made every window of 4 h and more
+    # (the default's 24 among them) persistence
+    wanted = timedelta(hours=window) * (MIN_STEPS + LAGS) * 1.25
+    since = datetime.now(timezone.utc) - min(max(TIMEFRAMES["7d"], wanted), HISTORY_AT_MOST)
     with ctx.db() as conn:
         history = [jsonable(row) for row in analysis.metric_series(conn, address, since)]
     # prediction_window is in hours (1..168, up to a week ahead)

@@ -37,22 +37,23 @@ def _change(first, last) -> float | None:
     return round(change, 6) if math.isfinite(change) else None
 
 
-def summarise_metrics(rows: list[dict]) -> dict:
-    """Price change over the window, volume of its second half against its first, and a
-    liquidity score: log10 of the latest liquidity, $1M or more scoring 1."""
+def summarise_metrics(rows: list[dict], totals: dict) -> dict:
+    """Price change over the window (its first and newest rows, which the thinned series
+    keeps), the window's volume and that of its second half in time against its first (of
+    every row: `totals`, analysis.metric_totals), and a liquidity score: log10 of the latest
+    liquidity, 1e6 quote units or more scoring 1."""
     prices = [r["price"] for r in rows if r["price"] is not None]
-    volumes = [r["volume"] or 0.0 for r in rows]
-    half = len(volumes) // 2
     liquidity = next((r["liquidity"] for r in reversed(rows) if r["liquidity"] is not None), None)
     return {
         "price": prices[-1] if prices else None,
         "price_change": _change(prices[0], prices[-1]) if prices else None,
-        "volume": round(sum(volumes), 6),
-        "volume_change": _change(sum(volumes[:half]), sum(volumes[half:])) if half else None,
+        "volume": round(totals["volume"], 6),
+        "volume_change": (_change(totals["first_half"], totals["second_half"])
+                          if totals["points"] > 1 else None),
         "liquidity": liquidity,
         "liquidity_score": (round(min(1.0, math.log10(1 + liquidity) / 6), 4)
                             if liquidity is not None else None),
-        "points": len(rows)}
+        "points": totals["points"]}
 
 
 def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
@@ -67,8 +68,10 @@ def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Resp
             local.put(cache_key, cached)
     if cached is not None:
         return flask.Response(cached, status=200, mimetype="application/json")
-    since = datetime.now(timezone.utc) - TIMEFRAMES[timeframe]
+    now = datetime.now(timezone.utc)
+    since = now - TIMEFRAMES[timeframe]
     with ctx.db() as conn:
+        totals = analysis.metric_totals(conn, address, since, since + (now - since) / 2)
         risk = repository.latest_risk_score(conn, address)
         explanation = analysis.with_evidence(conn, address, risk["explanation"] if risk else [])
         anomalies, _ = repository.query_anomalies(conn, token=address, start_time=since, limit=100)
@@ -81,7 +84,7 @@ def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Resp
         "components": risk["components"] if risk else {},
         "explanation": explanation,
         "anomalies": anomalies,
-        "metrics": summarise_metrics(metrics),
+        "metrics": summarise_metrics(metrics, totals),
         "series": {"price": [[r["time"], r["price"]] for r in metrics if r["price"] is not None],
                    "risk": [[r["time"], r["score"]] for r in risks]}}))
     ctx.redis.set(cache_key, body, ex=ANALYSIS_CACHE_S)

@@ -2,7 +2,9 @@
 "use strict";
 const CHANNELS = ["patterns", "whale_movements", "anomalies", "liquidityChanges", "wash_trading", "cyclic_transfers"];
 const state = { key: localStorage.getItem("kades.apiKey") || "", lastId: sessionStorage.getItem("kades.lastId"),
-                token: null, ws: null, retryMs: 500, shown: new Set() };
+                token: null, ws: null, retryMs: 500, shown: new Set(),
+                selects: 0,             // the latest token click: an older answer is dropped
+                reconnect: null, polls: [] };  // what start() set going, undone by stop()
 const $ = (id) => document.getElementById(id);
 
 async function api(path, options = {}) {
@@ -68,15 +70,28 @@ function untrackCell(row) {
 }
 
 async function selectToken(token) {
+  // Only the latest click's answers are shown: a slow answer for the token clicked before
+  // was drawn under the new token's name (its risk, its evidence, its charts).
+  const select = ++state.selects;
   state.token = token;
+  let analysis;
+  try {
+    analysis = await api(`/v1/token/${token}/analysis?timeframe=1h`);
+  } catch (error) {
+    if (select !== state.selects) return;
+    $("chart-title").textContent = token;
+    $("why").textContent = `analysis unavailable: ${error.message}`;
+    return;
+  }
+  if (select !== state.selects) return;
   $("chart-title").textContent = token;
-  const analysis = await api(`/v1/token/${token}/analysis?timeframe=1h`);
   const markers = drawSeries($("price-chart"), analysis.series.price, { markers: analysis.anomalies, valueTitle: "price" });
   $("price-chart").dataset.markers = String(markers.length);
   drawSeries($("risk-chart"), analysis.series.risk, { min: 0, max: 1, color: "#f0883e", valueTitle: "risk score" });
   showEvidence(analysis);
   try {
     const s = await api(`/v1/analytics/sentiment/${token}?timeframe=1h`);
+    if (select !== state.selects) return;
     $("sentiment").textContent = `score ${Number(s.score).toFixed(2)} (${s.label}), ${s.mentions} mentions, ${s.unique_authors} authors`;
   } catch (error) {
     $("sentiment").textContent = `sentiment unavailable: ${error.message}`;
@@ -153,6 +168,7 @@ function connect() {
   if (state.lastId) url += `&last_id=${encodeURIComponent(state.lastId)}`;
   const ws = new WebSocket(url);
   state.ws = ws;
+  state.reconnect = null;
   ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", channels: CHANNELS }));
   ws.onmessage = (event) => {
     const message = JSON.parse(event.data);
@@ -168,19 +184,35 @@ function connect() {
     if (message.type === "error") $("status").textContent = `error ${message.data.code}: ${message.data.message}`;
   };
   ws.onclose = () => {
+    if (ws !== state.ws) return;  // a socket replaced (a new key): its successor lives on
     $("status").className = "status";
     if ($("status").textContent === "live") $("status").textContent = "reconnecting…";
-    setTimeout(connect, state.retryMs);  // replay by last id covers the gap
+    state.reconnect = setTimeout(connect, state.retryMs);  // replay by last id covers the gap
     state.retryMs = Math.min(10000, state.retryMs * 2);
   };
-  setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: "ping" })), 20000);
+  const ping = setInterval(() => {
+    if (ws !== state.ws) { clearInterval(ping); return; }
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "ping" }));
+  }, 20000);
+}
+
+// Undo what start() set going: each Connect added a socket (its old one reconnecting on
+// close), a reconnect chain and a 10 s poll of its own, to the key's 10 connections.
+function stop() {
+  const old = state.ws;
+  state.ws = null;
+  if (old) { old.onclose = null; old.close(); }
+  clearTimeout(state.reconnect);
+  state.reconnect = null;
+  for (const poll of state.polls) clearInterval(poll);
+  state.polls = [];
 }
 
 $("key-form").addEventListener("submit", (event) => {
   event.preventDefault();
   state.key = $("api-key").value.trim();
   localStorage.setItem("kades.apiKey", state.key);
-  if (state.ws) state.ws.close();
+  stop();
   start();
 });
 
@@ -200,7 +232,7 @@ $("track-form").addEventListener("submit", async (event) => {
 function start() {
   loadTokens().catch((error) => { $("status").textContent = error.message; });
   connect();
-  setInterval(() => loadTokens().catch(() => {}), 10000);
+  state.polls.push(setInterval(() => loadTokens().catch(() => {}), 10000));
 }
 
 $("api-key").value = state.key;
