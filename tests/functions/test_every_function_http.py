@@ -294,21 +294,31 @@ def test_every_other_function_refuses_an_oversized_body(client_of, monkeypatch, 
 
 
 def test_a_handler_stuck_on_a_lock_answers_503_and_gives_the_event_back(
-        client_of, fresh_settings, kades_settings, redis_conn, db_conn):
+        kades_settings, redis_conn, db_conn, recording_sink):
     """A handler waiting on a table lock (a migration's ALTER TABLE, an idle transaction)
     waited for ever, its claim renewed: every retry a 503 "in progress" until the Broker
     dead-lettered an event still being handled. The lock's wait is bounded now: a 503 that
     releases the claim, and the retry once the lock is gone stores the row once."""
+    import dataclasses
     import threading
     import time
+    import flask
     import psycopg
     from kades import clients
     from kades.events.catalogue import MARKET_FEED
-    clients.close_all()  # a pool made with the settings below
-    fresh_settings.setenv("KADES_DATABASE_LOCK_TIMEOUT_S", "0.5")
+    from kades.market.function import FUNCTION as MARKET
+    from kades.runtime import Context, http_function
+    # a Context of its own: the deployed module's, imported once per process, keeps the
+    # settings of the first test that loaded it
+    ctx = Context("market-aggregator", settings=dataclasses.replace(
+        kades_settings, database_url=kades_settings.database_url + "?application_name=stuck",
+        database_lock_timeout_s=0.5))
+    entry = http_function(MARKET, ctx)
+    app = flask.Flask("stuck")
+    app.add_url_rule("/", "entry", lambda: entry(flask.request), methods=["POST"])
+    market = app.test_client()
     event = new_event(MARKET_FEED, "/tests/http", example(MARKET_FEED), event_id="stuck-1")
     headers, body = to_binary(event)
-    market = client_of("market-aggregator")
     with psycopg.connect(kades_settings.database_url) as locker:
         locker.execute("LOCK TABLE token_metrics IN ACCESS EXCLUSIVE MODE")
         unlock = threading.Timer(8.0, locker.rollback)  # the code before waited until then
@@ -324,7 +334,7 @@ def test_a_handler_stuck_on_a_lock_answers_503_and_gives_the_event_back(
     db_conn.rollback()
     assert db_conn.execute("SELECT count(*) FROM token_metrics WHERE event_id = 'stuck-1'"
                            ).fetchone()[0] == len(example(MARKET_FEED)["ticks"])
-    clients.close_all()
+    clients.db_pool(ctx.settings).close()
 
 
 def test_a_batch_whose_later_event_its_handler_refuses_sends_the_earlier_replies(
