@@ -23,12 +23,23 @@ def test_sorted_by_token_then_instant():
     assert out[0]["time"] == "2023-12-31T23:00:00Z"
 
 
-def test_exact_repeats_dropped_first_wins_other_sources_kept():
+def test_ticks_of_one_instant_and_source_merge_other_sources_kept():
     ticks = [{"token": "A", "time": "2024-01-01T00:00:00Z", "price": 1, "source": "dex"},
              {"token": "A", "time": "2024-01-01T01:00:00+01:00", "price": 9, "source": "dex"},
              {"token": "A", "time": "2024-01-01T00:00:00Z", "price": 2, "source": "cex"}]
     out = normalise_ticks(ticks)
-    assert sorted((t["source"], t["price"]) for t in out) == [("cex", 2.0), ("dex", 1.0)]
+    assert sorted((t["source"], t["price"]) for t in out) == [("cex", 2.0), ("dex", 9.0)]
+
+
+def test_fills_of_one_millisecond_are_summed_and_a_repeat_dropped():
+    """One order filling several at one millisecond: every fill after the first was dropped
+    as a repeat, 44 % of the pump tapes' volume."""
+    fill = {"token": "A", "time": "2024-01-01T00:00:00.123Z", "source": "binance"}
+    ticks = [{**fill, "price": 1.0, "volume": 1.0}, {**fill, "price": 1.1, "volume": 2.0},
+             {**fill, "price": 1.1, "volume": 2.0},  # the same fill again: a retried upload
+             {**fill, "price": 1.2, "volume": 4.0, "quote": "USDT"}]
+    (merged,) = normalise_ticks(ticks)
+    assert (merged["price"], merged["volume"], merged["quote"]) == (1.2, 7.0, "USDT")
 
 
 def test_default_source_fills_and_dedups():

@@ -142,3 +142,30 @@ def test_a_replica_with_other_reorder_settings_replays_the_journal_as_it_was_ana
         deliver(new, wider, [tick(412 + k, 1.6)])
     twice = {found for found in sent if sent.count(found) > 1}
     assert not twice, f"sent twice: {sorted(twice)}"
+
+
+def test_a_feeds_prices_and_the_chains_of_one_mint_are_two_series(redis_conn):
+    """A USD feed and the chain's SOL ticks of one mint were one series, jumping 150 times
+    between neighbours: on calm tapes 222 false liquidity drops at score 1, and pumps missed.
+    A tick's quote (the chain's: SOL's mint) makes a series of its own."""
+    from kades.temporal.function import series_key, token_of
+    redis_conn.delete(*redis_conn.keys("kades:{temporal}:state:Mixed*") or ["none"])
+    store, ticks = StateStore(ttl_s=600, codec=StateCodec()), []
+    def at(second: int) -> str:
+        return f"2026-01-15T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
+    for i in range(600):
+        wiggle = 1.0 + 0.002 * ((i * 7) % 5 - 2)
+        ticks.append({"token": "Mixed", "time": at(10 * i), "price": 3.0 * wiggle, "volume": 50.0,
+                      "liquidity": 500_000.0, "source": "usd-feed"})
+        ticks.append({"token": "Mixed", "time": at(10 * i + 5), "price": 0.02 * wiggle, "volume": 0.3,
+                      "liquidity": 3_300.0, "source": "solana:raydium_v4",
+                      "quote": "So11111111111111111111111111111111111111112", "slot": 1000 + i})
+    groups = group_ticks(ticks)
+    assert len(groups) == 2 and {token_of(key) for key in groups} == {"Mixed"}
+    assert series_key(ticks[1]) != series_key(ticks[0]) == "Mixed"
+    anomalies = []
+    for start in range(0, len(ticks), 40):  # as events of 20 seconds' ticks
+        found, _ = analyse_batch(redis_conn, group_ticks(ticks[start:start + 40]), store=store,
+                                 buffer=BUFFER, now_s=1000.0 + start)
+        anomalies += found
+    assert [(a["token"], a["anomaly_type"]) for a in anomalies] == []

@@ -92,6 +92,9 @@ _TICK = {
         "source": {"type": "string", "maxLength": 128},
         # a chain tick's slot: blocks share a second, and a second's ticks go in slot order
         "slot": {"type": "integer", "minimum": 0, "maximum": 2**64 - 1},
+        # what the price is counted in (chain ticks: SOL's mint; a feed's: its own, e.g.
+        # "USD"); temporal-analysis keeps one series per token and quote
+        "quote": {"type": "string", "maxLength": 64, "pattern": NO_CONTROL},
     },
 }
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 2**53}  # exact as a float

@@ -26,10 +26,16 @@ def metric_rows(event: CloudEvent, ticks: list[dict]) -> list[dict]:
 
 
 def tick_replies(event: CloudEvent, ctx: Context, ticks: list[dict]) -> list[CloudEvent]:
-    """The market tick events of normalised ticks: per token, each at its latest tick."""
-    return per_token_replies(event, ctx.source, MARKET_TICK, "ticks", ticks, purpose="market-tick",
-                             time_of=lambda part: max((t["time"] for t in part),
-                                                      key=datetime.fromisoformat))
+    """The market tick events of normalised ticks: per token, each at its latest tick, in
+    the order they are to reach the Broker. The first event is the HTTP reply, which goes out
+    after the rest are sent to the sink: the last part is put first, so that a token's parts
+    arrive in index order (part 1 went last, its ticks then late behind parts 2..n, and a
+    pump's opening minutes were not analysed)."""
+    events = per_token_replies(event, ctx.source, MARKET_TICK, "ticks", ticks,
+                               purpose="market-tick",
+                               time_of=lambda part: max((t["time"] for t in part),
+                                                        key=datetime.fromisoformat))
+    return events[-1:] + events[:-1]
 
 
 def handle_feed(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
