@@ -19,12 +19,38 @@ from kades.events.catalogue import MAX_FUTURE_S, validate_data
 from kades.events.envelope import to_dict
 from kades.keys import SOLANA_LAST_SLOT
 from kades.logs import log
+from kades.runtime.sink import SinkRefused
 from kades.settings import redact_url, settings
 from kades.solana.block import block_events, build_blocks, transactions_of
 from kades.solana.rpc import NOT_YET_CODES, RpcError, SolanaRpc
 
 POLL_S = 0.4  # one slot
+SINK_ATTEMPTS = 6     # a Broker ingress away (a rollout) is waited for, 15 s and more in all
+SINK_BACKOFF_S = 0.5
+BEHIND_WARN_SLOTS = 150  # a minute of chain: said, every REPORT_EVERY slots, while behind
+REPORT_EVERY = 100
 logger = logging.getLogger("kades.solana.source")
+
+
+def sending(send_one, *, sleep=time.sleep):
+    """`emit` for follow: send one event, retrying a sink away (a 503 or a refused connection
+    exited the pod at once, into CrashLoopBackOff), and leaving out, logged, an event the sink
+    refuses (a 400 exited 1 without the slot kept: every restart sent it again, for good)."""
+    def emit(event) -> None:
+        for attempt in range(SINK_ATTEMPTS):
+            try:
+                send_one(event)
+                return
+            except SinkRefused as error:
+                log(logger, logging.ERROR, "solana-source: event refused by the sink, left out",
+                    subject=event.get("subject"), event_id=event.id, status=error.status,
+                    error=str(error)[:300])
+                return
+            except TemporaryFailure:
+                if attempt + 1 == SINK_ATTEMPTS:
+                    raise
+                sleep(SINK_BACKOFF_S * 2 ** attempt)
+    return emit
 
 
 def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | None, store=None,
@@ -47,8 +73,8 @@ def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | Non
                 raise
             # Below the tip, "not available" is also how a node answers for a slot that was
             # skipped and not yet rooted (-32007 comes only once it is): ~13 s of waiting at
-            # every skipped slot, unless getBlocks says it has no block
-            if slot < tip and not rpc.has_block(slot):
+            # every skipped slot, unless getBlocks proves it has no block (rpc.skipped)
+            if slot < tip and rpc.skipped(slot, tip):
                 block = None
             else:
                 sleep(POLL_S)
@@ -76,6 +102,9 @@ def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | Non
                     slot=slot, reason=reason)
         if store is not None:
             store.set(SOLANA_LAST_SLOT, slot)
+        if handled % REPORT_EVERY == 0 and tip - slot > BEHIND_WARN_SLOTS:
+            log(logger, logging.WARNING, "solana-source: behind the chain's tip (one event "
+                "at a time cannot keep up with every slot)", slot=slot, behind_slots=tip - slot)
         slot += 1
         handled += 1
     return handled
@@ -85,20 +114,18 @@ def run_polling(args) -> int:
     """`kades solana-source --rpc`: an exit code (3 when the node, Redis or the sink is away)."""
     import redis
 
-    from kades.runtime.sink import SinkRefused, send
+    from kades.runtime.sink import send
     rpc = SolanaRpc(args.rpc)
     if args.stdout:
         emit = lambda event: print(json.dumps(to_dict(event)), flush=True)  # noqa: E731
     else:
         sink = args.sink or settings().sink_url
-        emit = lambda event: send([event], sink, token_file=args.sink_token_file)  # noqa: E731
+        emit = sending(lambda event: send([event], sink, token_file=args.sink_token_file))
     try:
         handled = follow(rpc, emit, start_slot=args.start_slot, max_slots=args.max_slots,
                          store=redis_client(settings()))
     except RpcError as error:  # the node answered, with an error that waiting will not cure
         return report("solana-source", f"{redact_url(args.rpc)}: {error}")
-    except SinkRefused as error:  # the sink answered no: resuming would send the same again
-        return report("solana-source", str(error))
     except TemporaryFailure as error:  # the node or the sink, after its retries
         return report_unreachable("solana-source", "a dependency", error)
     except redis.RedisError as error:

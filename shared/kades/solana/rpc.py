@@ -1,7 +1,8 @@
 """A small Solana JSON-RPC client: getSlot and getBlock, with retries that respect HTTP 429.
 
-Temporary trouble (network errors, 5xx, 429) is retried with exponential backoff, waiting
-at least what `Retry-After` asks; after `max_attempts` it raises TemporaryFailure.
+Temporary trouble (network errors, 5xx, 429, a node's passing JSON-RPC errors) is retried
+with exponential backoff, waiting at least what `Retry-After` asks; after `max_attempts` it
+raises TemporaryFailure.
 """
 from __future__ import annotations
 
@@ -17,6 +18,10 @@ from kades.errors import TemporaryFailure
 # JSON-RPC errors of getBlock meaning "there is no block here, move on" (Solana's own codes).
 SKIPPED_SLOT_CODES = (-32007, -32009)  # slot skipped / missing in long-term storage
 NOT_YET_CODES = (-32004, -32014)       # block not available yet / status not yet available
+# A node's passing trouble, retried as a 5xx is: behind (-32005), long-term storage to try
+# again (-32019), internal (-32603), minimum context slot not reached (-32016). Each exited
+# the source at once ("an error that waiting will not cure"), restarting the pod.
+PASSING_CODES = (-32005, -32019, -32603, -32016)
 
 
 class RpcError(RuntimeError):
@@ -47,7 +52,12 @@ class SolanaRpc:
                     if retry_after.replace(".", "", 1).isdigit():
                         wait = max(wait, float(retry_after))
                 else:
-                    return _result(method, response)
+                    try:
+                        return _result(method, response)
+                    except RpcError as error:
+                        if error.code not in PASSING_CODES:
+                            raise
+                        problem = str(error)
             if attempt + 1 < self.max_attempts:
                 self.sleep(wait)
         raise TemporaryFailure(f"{self.url} {method}: {problem} after {self.max_attempts} attempts")
@@ -58,16 +68,21 @@ class SolanaRpc:
             raise RpcError(0, f"getSlot answered {_excerpt(repr(slot))}, not a slot number")
         return slot
 
-    def has_block(self, slot: int) -> bool:
-        """Whether `slot`, at or below the node's tip at this commitment, has a block
-        (getBlocks lists the slots that do; a skipped slot is not among them)."""
-        slots = self.call("getBlocks", [slot, slot, {"commitment": self.commitment}])
+    def skipped(self, slot: int, tip: int) -> bool:
+        """Whether `slot` is proven to have no block: getBlocks of `slot` .. `tip` lists a
+        later slot and not it. An empty list says nothing: behind a load balancer a node a few
+        slots behind answers [] for slots past its own tip (and its getBlock "not available"
+        too), and taking that for "skipped" lost one block in ten at the tip."""
+        slots = self.call("getBlocks", [slot, tip, {"commitment": self.commitment}])
         if not isinstance(slots, list):
             raise RpcError(0, f"getBlocks answered {_excerpt(repr(slots))}, not a list of slots")
-        return slot in slots
+        return slot not in slots and any(isinstance(s, int) and s > slot for s in slots)
 
     def get_block(self, slot: int, *, encoding: str = "json") -> dict | None:
-        """The block of `slot` (with `slot` added), or None for a slot without a block."""
+        """The block of `slot` (with `slot` added), or None for a slot without a block;
+        RpcError -32004 (not available yet) for a `null` answer, which is what a node gives
+        for a block it has not confirmed (Solana's getBlock: "if specified block is not
+        confirmed, the result will be null"): taken for "no block", the slot was passed."""
         try:
             block = self.call("getBlock", [slot, {"encoding": encoding, "maxSupportedTransactionVersion": 0,
                                                   "transactionDetails": "full", "rewards": False,
@@ -76,9 +91,11 @@ class SolanaRpc:
             if error.code in SKIPPED_SLOT_CODES:
                 return None
             raise
-        if block is not None and not isinstance(block, dict):
+        if block is None:
+            raise RpcError(NOT_YET_CODES[0], f"getBlock {slot}: null (not confirmed yet)")
+        if not isinstance(block, dict):
             raise RpcError(0, f"getBlock answered {_excerpt(repr(block))}, not a block")
-        return None if block is None else {**block, "slot": slot}
+        return {**block, "slot": slot}
 
 
 def _excerpt(text: str, size: int = 200) -> str:
