@@ -16,6 +16,7 @@ posts of tokens that went quiet analysed after the idle timeout.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -126,6 +127,12 @@ def author_key(post: dict) -> str:
     return f"{post['platform']}:{post['author']}"
 
 
+def seen_key(post: dict) -> str:
+    """What a token's `seen` map keeps of a post: 12 hex digits of its key, a short JSON key
+    for a map read and written at every batch."""
+    return hashlib.blake2b(post_key(post).encode(), digest_size=6).hexdigest()
+
+
 def take_in(state: dict, series: list[tuple], marker: str) -> bool:
     """Add the batch's posts to the token's aggregates (time buckets: any order gives the same
     sums) and to the posts it has seen; False, changing nothing, when `marker` (the batch)
@@ -136,13 +143,16 @@ def take_in(state: dict, series: list[tuple], marker: str) -> bool:
     for moment, post, score, tags in series:
         aggregates.add_post(state, moment, post, score.label, score.compound, tags)
         state["last"] = max(state.get("last") or moment, moment)
-        seen[post_key(post)] = moment
+        seen[seen_key(post)] = int(moment)
     state["events"] = [*state.get("events", ()), marker][-EVENTS_REMEMBERED:]
     aggregates.prune(state)
+    # as long as the minute buckets, SEEN_KEPT at most: taken from the front, the oldest
+    # taken in (posts come about in time order; one older behind it goes a little later)
     horizon = state["last"] - aggregates.MINUTES_KEPT * 60 if "last" in state else None
-    if horizon is not None:  # as long as the minute buckets, the newest SEEN_KEPT at most
-        kept = sorted(((m, k) for k, m in seen.items() if m >= horizon), reverse=True)
-        state["seen"] = {k: m for m, k in kept[:SEEN_KEPT]}
+    for key in list(seen):
+        if len(seen) <= SEEN_KEPT and (horizon is None or seen[key] >= horizon):
+            break
+        del seen[key]
     return True
 
 
@@ -153,12 +163,12 @@ def unseen(series: list[tuple], waiting: dict, seen: dict | None = None) -> list
     buffer's 30 s; a copy of a post older than two hours is counted again."""
     known = {entry[1] for entry in waiting.get("pending", ())}
     known.update(entry[1] for entry in waiting.get("recent", ()))
-    known.update(seen or ())
-    fresh = []
+    seen = seen or {}
+    fresh, taken = [], set()
     for entry in series:
         key = post_key(entry[1])
-        if key not in known:
-            known.add(key)
+        if key not in known and key not in taken and seen_key(entry[1]) not in seen:
+            taken.add(key)
             fresh.append(entry)
     return fresh
 
