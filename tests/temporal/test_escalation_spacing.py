@@ -41,16 +41,34 @@ def test_a_pump_printing_over_seconds_alerts_once(seed):
     assert len(alerts) == 1
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_a_pull_seconds_after_a_crash_still_alerts(seed):
-    """A crash (-30 % on 40 times the volume, the pool's liquidity down 3 %: sold on another
-    pool) alerted, then, 2 s later, the pool drained: both alerted. Before, the drain
-    was not four times the odds of 1.0 and the crash's episode muted it."""
+def crash_then_drain(seed: int, liquidity_at_crash: float) -> tuple[list[str], list[str]]:
+    """After a calm stretch (pool at 5,000), a crash (-30 % on 40 times the volume, the pool at
+    `liquidity_at_crash`), then, 2 s later, the pool drained (3) and left empty five points:
+    the alerts of the crash and the drain, and those of the five points after."""
     rng, monitor = random.Random(seed), new_monitor()
     moment, price = calm(rng, monitor, 1.7e9, 1.0, 5000.0)
-    crash = step(monitor, {"time": moment + 5, "price": price * 0.7, "volume": 40.0,
-                           "liquidity": 4850.0})
-    pull = step(monitor, {"time": moment + 7, "price": price * 0.69, "volume": 1.0,
-                          "liquidity": 3.0})
-    print(f"\nseed {seed}: {crash.alert}, then {pull.alert}")
-    assert crash.alert and pull.alert == "liquidity_drop"
+    points = [(5, 0.7, 40.0, liquidity_at_crash), (7, 0.69, 1.0, 3.0)]
+    points += [(9 + k, 0.69, 1.0, 2.9) for k in range(5)]
+    alerts = [step(monitor, {"time": moment + dt, "price": price * fall, "volume": volume,
+                             "liquidity": liquidity}).alert
+              for dt, fall, volume, liquidity in points]
+    print(f"\nseed {seed}: {alerts}")
+    return alerts[:2], alerts[2:]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_pull_seconds_after_a_crash_still_alerts(seed):
+    """The crash sold on another pool (this one's liquidity down 3 %), alerted at up to 1.0:
+    the drain 2 s later is news. Before, it was not four times the odds of the crash's
+    alert, and the crash's episode muted it."""
+    (crash, drain), after = crash_then_drain(seed, 4850.0)
+    assert crash and drain == "liquidity_drop" and not any(after)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_pool_drained_after_a_dump_that_pulled_a_sixth_alerts(seed):
+    """A dump that took a sixth of the pool scored its pull 1.0 with it: the drain 2 s later
+    is news all the same; the pool staying empty is not. Before, the drain went on the dump's
+    run of pulls at 1.0, and nothing was."""
+    (dump, drain), after = crash_then_drain(seed, 4200.0)
+    assert dump and drain == "liquidity_drop" and not any(after)

@@ -21,7 +21,8 @@ from kades.temporal.clock import SeriesClock
 from kades.temporal.detector import ReturnSpikeDetector
 from kades.temporal.ensemble import KIND_ORDER
 from kades.temporal.likelihood import AnomalyLikelihood
-from kades.temporal.young import NAME as YOUNG, YoungSeries
+from kades.temporal.liquidity import liquidity_level
+from kades.temporal.young import DRAINED, NAME as YOUNG, YoungSeries
 
 
 ESCALATION_ODDS = 4.0
@@ -36,7 +37,9 @@ ESCALATION_ODDS = 4.0
 # acts, and a drain 52 s after a crash was a real pool's pull, lost at 60 s without it.
 # A pull starting within another kind's episode is news even when it is not four times the
 # odds of that alert: after a dump alerted at 1.0 nothing could be, and the pool drained
-# seconds later was never alerted (tests/temporal/test_escalation_spacing.py).
+# seconds later was never alerted (tests/temporal/test_escalation_spacing.py). So is a pool
+# drained (to a tenth of the last reading: young.DRAINED) inside a run of pulls: a dump that
+# took a sixth of the pool scored its pull 1.0 already, and the rest pulled was not news.
 ESCALATION_SPACING_S = 60.0
 ESCALATES_AT_ONCE = frozenset({"liquidity_drop"})
 QUIET_STEPS = 1.25
@@ -243,6 +246,7 @@ class ThresholdFilter:
         model, after_gap = clock.model_time(moment, last)
         if after_gap:
             before = None
+        drained = self._drains(x)  # (before _stuck makes x the last reading)
         stuck = self._stuck(x, model)
         restart = ((self.flat_start is not None or last is None)
                    and self._leaves_flat_start(x, model))  # per point: two reads, as a rule
@@ -250,7 +254,7 @@ class ThresholdFilter:
             self.detector.rescale_time(clock.slowed, clock.taught_s)  # a new cadence (clock)
         if model != moment:
             x = {**x, "time": model}
-        flags = self._judge(x, moment, model, after_gap, stuck, before)
+        flags = self._judge(x, moment, model, after_gap, stuck, before, drained)
         young = self.young
         if young is not None:  # x's moves join its scales unless x was anomalous
             young.learn(x, flagged=self.anomalous_since is not None)
@@ -261,9 +265,10 @@ class ThresholdFilter:
         return flags
 
     def _judge(self, x: dict, moment: float, model: float, after_gap: bool, stuck: bool,
-               before: float | None) -> list[dict[str, Any]]:
+               before: float | None, drained: bool = False) -> list[dict[str, Any]]:
         """process_one's flag for x, on the detectors' clock (`model`; `moment`: real;
-        `before`: the reading before on the durations' clock, None after a gap)."""
+        `before`: the reading before on the durations' clock, None after a gap; `drained`:
+        x drains the pool, _drains)."""
         clock = self.clock
         now = model - clock.stretched  # the durations' clock
         raw = self.last_raw = self.detector.score_parts(x)
@@ -319,13 +324,14 @@ class ThresholdFilter:
         fresh = [kind for kind in over if self._starts_run(kind, now, before)
                  or (now - self.last_flag_time.get(kind, now) >= self.cooldown_s
                      and over[kind] >= peak.get(kind, 0.0))  # a fading run is old news
-                 or _odds(over[kind]) >= ESCALATION_ODDS * _odds(self.last_flag_score.get(kind, 1.0))]
+                 or _odds(over[kind]) >= ESCALATION_ODDS * _odds(self.last_flag_score.get(kind, 1.0))
+                 or (drained and kind in ESCALATES_AT_ONCE)]
         in_episode = self._in_episode(now)
         if not in_episode:  # an episode that ended stays ended (a run may go on: AFTERMATH)
             self.last_alert = None
         # a pull starting within another kind's episode is news (ESCALATES_AT_ONCE)
         pulled = [kind for kind in ESCALATES_AT_ONCE
-                  if kind in over and in_episode and self._starts_run(kind, now, before)]
+                  if kind in over and in_episode and (drained or self._starts_run(kind, now, before))]
         for kind in over:
             self.last_over_time[kind] = now
             if over[kind] > peak.get(kind, 0.0):
@@ -412,6 +418,16 @@ class ThresholdFilter:
         if self.young_points and getattr(self.detector, "log_scale", True):
             return YoungSeries()
         return None
+
+    def _drains(self, x: dict) -> bool:
+        """Whether x's liquidity is the last reading's cut by DRAINED or more (to a tenth):
+        a pool drained is news even inside a run of pulls alerted at 1.0 (a dump that took
+        a sixth of it, then the rest pulled: ESCALATES_AT_ONCE)."""
+        liquidity, run = x.get("liquidity"), self.reading
+        if liquidity is None or run is None or run[2] is None:  # per point: the common case
+            return False
+        level, before = liquidity_level(liquidity), liquidity_level(run[2])
+        return level is not None and before is not None and level - before <= DRAINED
 
     def _stuck(self, x: dict, model: float) -> bool:
         """Whether x repeats a stuck reading (STUCK_S); learns the run of readings from it.
