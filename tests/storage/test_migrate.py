@@ -187,12 +187,26 @@ def _seed_ages(conn, days: list[float]) -> None:
     conn.commit()
 
 
+def _seed_deliveries(conn, rows: list[tuple[str, float]]) -> None:
+    """A webhook and one delivery of it per (status, days since it was last touched)."""
+    conn.execute("INSERT INTO api_keys (key_id, salt, key_hash, tier) VALUES"
+                 " ('retention', '\\x00', '\\x00', 'standard')")
+    webhook = conn.execute("INSERT INTO webhooks (id, key_id, url, secret) VALUES"
+                           " (gen_random_uuid(), 'retention', 'https://example.com/hook', 's')"
+                           " RETURNING id").fetchone()[0]
+    for i, (state, age) in enumerate(rows):
+        conn.execute("INSERT INTO webhook_deliveries (webhook_id, alert_id, payload, status,"
+                     " updated_at) VALUES (%s, %s, '{}', %s, now() - make_interval(days => %s))",
+                     (webhook, f"a{i}", state, age))
+    conn.commit()
+
+
 def test_retention_removes_only_what_is_past_the_horizon(db_conn):
     _seed_ages(db_conn, [120, 100, 3, 0.5])
     removed = {table: (count, unit) for table, count, unit in apply_retention(db_conn)}
     db_conn.commit()
-    assert set(removed) == set(TABLES) | {"temporal_scores", "alerts"}
-    for table in removed:
+    assert set(removed) == set(TABLES) | {"temporal_scores", "alerts", "webhook_deliveries"}
+    for table in set(removed) - {"webhook_deliveries"}:
         left = db_conn.execute(f"SELECT count(*), min(time) > now() - interval '90 days'"
                                f" FROM {table}").fetchone()
         assert left == (2, True), table
@@ -200,6 +214,19 @@ def test_retention_removes_only_what_is_past_the_horizon(db_conn):
     assert all(count == 0 for _, count, _ in apply_retention(db_conn))  # nothing left
     with pytest.raises(ValueError):
         apply_retention(db_conn, keep_days=0)
+
+
+def test_retention_removes_settled_webhook_deliveries_past_the_horizon(db_conn):
+    """Delivered and dead deliveries last touched before the horizon go; newer ones stay, and
+    so does a pending one however old (it is still being retried)."""
+    _seed_deliveries(db_conn, [("delivered", 120), ("dead", 95), ("pending", 120),
+                               ("delivered", 10), ("dead", 1)])
+    removed = {table: count for table, count, _ in apply_retention(db_conn)}
+    db_conn.commit()
+    assert removed["webhook_deliveries"] == 2
+    left = db_conn.execute("SELECT status, updated_at > now() - interval '90 days'"
+                           " FROM webhook_deliveries ORDER BY id").fetchall()
+    assert left == [("pending", False), ("delivered", True), ("dead", True)]
 
 
 def test_kades_retention_command(kades_settings, db_conn, capsys):
