@@ -6,12 +6,15 @@ answers 429 first, has a skipped slot and a slot not produced yet, as real endpo
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 import shared_material
 from nodes import Quiet, serving
 
 from kades.keys import SOLANA_LAST_SLOT
+from kades.solana.block import block_events, build_blocks
 from kades.solana.poll import follow
 from kades.solana.rpc import SolanaRpc
 
@@ -239,3 +242,64 @@ def test_the_sink_away_is_waited_for_and_an_event_it_refuses_left_out(node, redi
                   store=redis_conn, sleep=lambda s: None) == 4
     assert int(redis_conn.get(SOLANA_LAST_SLOT)) == 103
     assert len(delivered) == 2 and delivered[-1] == 103  # the refused one left out, the rest on
+
+
+class SlowSink(Quiet):
+    """A Broker ingress taking 20 ms an event: which ids came, how many at most at once, and
+    an id it answers 503 to every time (`failing`)."""
+    arrived: list[str] = []
+    in_flight = most = 0
+    failing = ""
+    lock = threading.Lock()
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        with SlowSink.lock:
+            SlowSink.in_flight += 1
+            SlowSink.most = max(SlowSink.most, SlowSink.in_flight)
+        time.sleep(0.02)
+        with SlowSink.lock:
+            SlowSink.in_flight -= 1
+            SlowSink.arrived.append(self.headers["ce-id"])
+        self.answer(status=503 if self.headers["ce-id"] == SlowSink.failing else 202)
+
+
+def busy_slot() -> tuple[dict, int]:
+    """Every recorded transaction in one block (38, over 42 mints' events), and its events."""
+    found = [json.loads(path.read_text()) for folder in (DATA, DATA.parent / "rpc2")
+             for path in sorted(folder.glob("*.json"))]
+    txs = [tx for doc in found for tx in (doc[:1] if isinstance(doc, list) else [doc])
+           if "transaction" in tx]
+    block = {"blockTime": txs[0]["blockTime"], "parentSlot": 99, "blockhash": "h",
+             "transactions": [{"transaction": tx["transaction"], "meta": tx["meta"]} for tx in txs]}
+    events = [event for data in build_blocks({**tx, "slot": 100, "blockTime": block["blockTime"]}
+                                             for tx in block["transactions"])
+              for event in block_events(data)]
+    return block, len(events)
+
+
+def test_a_busy_slots_events_go_to_the_sink_at_once_and_the_slot_is_kept_once_all_are(node, redis_conn):
+    """Sent one at a time, a slot of hundreds of mints took ~1.6 s where the chain makes one
+    every 0.4 s. Now SEND_CONCURRENCY at once; the slot is kept as sent only once every event
+    is, and an event the sink keeps answering 503 to stops the feed before the slot is kept."""
+    from kades.errors import TemporaryFailure
+    from kades.runtime.sink import send
+    from kades.solana import poll
+    FakeNode.blocks[100], count = busy_slot()
+    FakeNode.tip = 100
+    SlowSink.arrived, SlowSink.in_flight, SlowSink.most, SlowSink.failing = [], 0, 0, ""
+    with serving(SlowSink) as sink:
+        emit = poll.sending(lambda event: send([event], sink, token_file=""), sleep=lambda s: None)
+        rpc = SolanaRpc(node, backoff_s=0.0)
+        assert follow(rpc, emit, start_slot=100, max_slots=1, store=redis_conn,
+                      sleep=lambda s: None, concurrency=poll.SEND_CONCURRENCY) == 1
+        print(f"\n{count} events, at most {SlowSink.most} at once")
+        assert count >= 20 and len(set(SlowSink.arrived)) == count and SlowSink.most > 4
+        assert int(redis_conn.get(SOLANA_LAST_SLOT)) == 100
+        redis_conn.delete(SOLANA_LAST_SLOT)
+        SlowSink.arrived, SlowSink.failing = [], SlowSink.arrived[count // 2]
+        with pytest.raises(TemporaryFailure):
+            follow(rpc, emit, start_slot=100, max_slots=1, store=redis_conn,
+                   sleep=lambda s: None, concurrency=poll.SEND_CONCURRENCY)
+        assert len(set(SlowSink.arrived)) == count  # the others went all the same
+        assert redis_conn.get(SOLANA_LAST_SLOT) is None
