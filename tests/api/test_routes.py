@@ -80,6 +80,29 @@ def test_an_analysis_counts_every_row_and_halves_its_window_in_time(api, db_conn
     assert len(day["series"]["price"]) <= 500
 
 
+def test_an_analysis_keeps_a_token_s_quotes_apart(api, db_conn):
+    """The chain's ticks of a mint are in SOL, a USD feed's of it in dollars: one series had
+    both, prices a hundred times apart side by side and volumes of both summed as one. The
+    analysis is of the quote most rows are in unless asked for another; `quotes` lists them."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    rows = [{"time": now - timedelta(seconds=30 * k), "token": MINT, "source": "solana:pump",
+             "quote": MINT, "price": 0.01, "volume": 2.0} for k in range(1, 41)]
+    rows += [{"time": now - timedelta(seconds=30 * k + 7), "token": MINT, "source": "feed",
+              "quote": "USD", "price": 1.5, "volume": 300.0} for k in range(1, 11)]
+    repository.insert_token_metrics(db_conn, rows)
+    db_conn.commit()
+    body = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h").get_json()
+    assert body["quote"] == MINT and body["quotes"] == [{"quote": MINT, "points": 40},
+                                                        {"quote": "USD", "points": 10}]
+    assert {price for _, price in body["series"]["price"]} == {0.01}
+    assert (body["metrics"]["points"], body["metrics"]["volume"]) == (40, 80.0)
+    usd = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h&quote=USD").get_json()
+    assert usd["quote"] == "USD" and {p for _, p in usd["series"]["price"]} == {1.5}
+    assert (usd["metrics"]["points"], usd["metrics"]["volume"]) == (10, 3000.0)
+    none = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h&quote=EUR").get_json()
+    assert none["metrics"]["points"] == 0 and none["series"]["price"] == []
+
+
 def test_head_of_the_dashboard_is_served_as_its_get(api):
     for path in ("/", "/assets/app.js"):
         assert api.get(path).status_code == 200
@@ -465,3 +488,10 @@ def test_numeric_host_forms_of_private_addresses_are_refused(api):
         refused = call(api, "POST", "/v1/webhooks", json={"url": url})
         assert refused.status_code == 400, url
         assert "public address" in refused.get_json()["errors"][0]["message"], url
+
+
+def test_an_analysis_s_quote_with_control_characters_or_too_long_is_named(api):
+    for quote in ("%00", "a%0Ab", "x" * 65):
+        response = call(api, "GET", f"/v1/token/{MINT}/analysis?quote={quote}")
+        assert response.status_code == 400, quote
+        assert "quote" in json.dumps(response.get_json()), response.get_json()

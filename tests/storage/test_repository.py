@@ -48,6 +48,22 @@ def test_token_metrics_optional_values_default_to_null(db_conn):
     assert db_conn.execute("SELECT price, event_id FROM token_metrics").fetchone() == (None, "")
 
 
+def test_token_metrics_keep_what_their_prices_are_in(db_conn):
+    """market-aggregator's rows name their quote (migration 0012): the chain's ticks the
+    wrapped SOL mint, a feed's what its ticks say, "" when they say nothing."""
+    from types import SimpleNamespace
+
+    from kades.market.function import metric_rows
+    ticks = [{"time": T0, "token": "M", "source": "solana:pump", "price": 1e-6, "slot": 7,
+              "quote": "So11111111111111111111111111111111111111112"},
+             {"time": T0, "token": "M", "source": "feed", "price": 1.5, "quote": "USD"},
+             {"time": T0, "token": "M", "source": "other", "price": 1.4}]
+    rows = metric_rows(SimpleNamespace(source="/t", id="e1"), ticks)
+    assert repo.insert_token_metrics(db_conn, rows) == 3
+    assert db_conn.execute("SELECT source, quote FROM token_metrics ORDER BY source").fetchall() == [
+        ("feed", "USD"), ("other", ""), ("solana:pump", "So11111111111111111111111111111111111111112")]
+
+
 def chain_tick(slot: int, price: float, volume: float | None, **changes) -> dict:
     row = {"time": T0, "token": "MintS", "source": "solana:pump", "price": price,
            "volume": volume, "liquidity": 10.0 * slot, "slot": slot,
@@ -240,18 +256,18 @@ def test_series_are_thinned_in_the_database_keeping_extremes_and_the_newest(db_c
             found = self.cur.fetchall()
             fetched.append(len(found))
             return found
-    series = analysis.metric_series(Counting(db_conn), "Busy", T0)
+    series = analysis.metric_series(Counting(db_conn), "Busy", T0, "")
     assert len(series) <= analysis.MAX_POINTS and fetched == [len(series)]
     times = [r["time"] for r in series]
     assert times == sorted(times) and series[0]["time"] == T0
     assert series[-1]["time"] == rows[-1]["time"]  # the newest
     assert min(r["price"] for r in series) == 0.4 and max(r["price"] for r in series) == 1.006
     assert set(series[0]) == {"time", "price", "volume", "liquidity"}
-    assert [r["price"] for r in analysis.metric_series(db_conn, "Calm", T0)] == [1.0]
-    assert analysis.metric_series(db_conn, "Busy", T0 + timedelta(days=1)) == []
+    assert [r["price"] for r in analysis.metric_series(db_conn, "Calm", T0, "")] == [1.0]
+    assert analysis.metric_series(db_conn, "Busy", T0 + timedelta(days=1), "") == []
     risks = analysis.risk_series(db_conn, "Busy", T0)
     assert len(risks) <= analysis.MAX_POINTS and risks[-1]["score"] == 0.95  # the newest
-    totals = analysis.metric_totals(db_conn, "Busy", T0, T0 + timedelta(seconds=1_000))
+    totals = analysis.metric_totals(db_conn, "Busy", T0, T0 + timedelta(seconds=1_000), "")
     assert totals == {"points": 5_003, "volume": 5_003.0, "first_half": 1_000.0,
                       "second_half": 4_003.0}
     assert set(risks[0]) == {"time", "score", "level"}

@@ -57,9 +57,12 @@ def summarise_metrics(rows: list[dict], totals: dict) -> dict:
 
 
 def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
-    """Checked against openapi.yaml already: the address, the timeframe (default 24h)."""
+    """Checked against openapi.yaml already: the address, the timeframe (default 24h), the
+    quote (default: the one most of the window's metrics are priced in)."""
     address, timeframe = request.path["address"], request.query["timeframe"]
-    cache_key = API_ANALYSIS.format(token=address, timeframe=timeframe)
+    asked = request.query.get("quote")
+    cache_key = API_ANALYSIS.format(token=address, timeframe=timeframe) + (
+        "" if asked is None else ":" + asked)
     local = ctx.local(local_analyses)
     cached = local.get(cache_key)
     if cached is None:
@@ -71,11 +74,13 @@ def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Resp
     now = datetime.now(timezone.utc)
     since = now - TIMEFRAMES[timeframe]
     with ctx.db() as conn:
-        totals = analysis.metric_totals(conn, address, since, since + (now - since) / 2)
+        quotes = analysis.metric_quotes(conn, address, since)
+        quote = asked if asked is not None else (quotes[0]["quote"] if quotes else "")
+        totals = analysis.metric_totals(conn, address, since, since + (now - since) / 2, quote)
         risk = repository.latest_risk_score(conn, address)
         explanation = analysis.with_evidence(conn, address, risk["explanation"] if risk else [])
         anomalies, _ = repository.query_anomalies(conn, token=address, start_time=since, limit=100)
-        metrics = analysis.metric_series(conn, address, since)
+        metrics = analysis.metric_series(conn, address, since, quote)
         risks = analysis.risk_series(conn, address, since)
     body = json_text(jsonable({
         "token": address, "timeframe": timeframe,
@@ -84,6 +89,7 @@ def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Resp
         "components": risk["components"] if risk else {},
         "explanation": explanation,
         "anomalies": anomalies,
+        "quote": quote, "quotes": quotes,
         "metrics": summarise_metrics(metrics, totals),
         "series": {"price": [[r["time"], r["price"]] for r in metrics if r["price"] is not None],
                    "risk": [[r["time"], r["score"]] for r in risks]}}))

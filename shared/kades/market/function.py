@@ -20,7 +20,8 @@ def metric_rows(event: CloudEvent, ticks: list[dict]) -> list[dict]:
     a chain tick's slot goes with it, to be merged with the other slots of its second."""
     return [{"time": tick["time"], "token": tick["token"], "price": tick["price"],
              "volume": tick.get("volume"), "liquidity": tick.get("liquidity"),
-             "source": tick["source"], "event_source": event.source, "event_id": event.id,
+             "source": tick["source"], "quote": tick.get("quote") or "",
+             "event_source": event.source, "event_id": event.id,
              "slot": tick.get("slot")}
             for tick in ticks]
 

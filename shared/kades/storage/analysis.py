@@ -25,7 +25,7 @@ SELECT {columns} FROM (
                  (n - 1) / ceil(total / %(buckets)s::numeric)::bigint AS b
           FROM (SELECT {columns}, row_number() OVER (ORDER BY time) AS n,
                        count(*) OVER () AS total
-                FROM {table} WHERE token = %(token)s AND time >= %(since)s) AS numbered
+                FROM {table} WHERE token = %(token)s AND time >= %(since)s{where}) AS numbered
          ) AS bucketed
     WINDOW bucket AS (PARTITION BY b)) AS judged
 WHERE total <= %(points)s OR kept
@@ -33,17 +33,31 @@ ORDER BY time"""
 
 
 def _thinned(conn: psycopg.Connection, table: str, columns: str, value: str, token: str,
-             since: datetime) -> list[dict[str, Any]]:
+             since: datetime, quote: str | None = None) -> list[dict[str, Any]]:
+    where = "" if quote is None else " AND quote = %(quote)s"
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(_THINNED.format(table=table, columns=columns, value=value),
-                           {"token": token, "since": since, "points": MAX_POINTS,
-                            "buckets": MAX_POINTS // 4}).fetchall()
+        return cur.execute(_THINNED.format(table=table, columns=columns, value=value, where=where),
+                           {"token": token, "since": since, "quote": quote,
+                            "points": MAX_POINTS, "buckets": MAX_POINTS // 4}).fetchall()
 
 
-def metric_series(conn: psycopg.Connection, token: str, since: datetime) -> list[dict[str, Any]]:
-    """Price, volume and liquidity of `token` since `since`, oldest first, thinned to at most
-    MAX_POINTS rows: of each bucket of rows, its first, last, lowest and highest price."""
-    return _thinned(conn, "token_metrics", "time, price, volume, liquidity", "price", token, since)
+def metric_quotes(conn: psycopg.Connection, token: str, since: datetime) -> list[dict[str, Any]]:
+    """What `token`'s metrics since `since` are priced in ("": not named), each with its
+    rows, the most rows first: one series per quote (a USD feed's prices beside the chain's
+    SOL ones are a hundred times apart, and their volumes no one sum)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT quote, count(*) AS points FROM token_metrics"
+                           " WHERE token = %s AND time >= %s GROUP BY quote"
+                           " ORDER BY points DESC, quote", (token, since)).fetchall()
+
+
+def metric_series(conn: psycopg.Connection, token: str, since: datetime,
+                  quote: str) -> list[dict[str, Any]]:
+    """Price, volume and liquidity of `token` in `quote` since `since`, oldest first, thinned
+    to at most MAX_POINTS rows: of each bucket of rows, its first, last, lowest and highest
+    price."""
+    return _thinned(conn, "token_metrics", "time, price, volume, liquidity", "price", token,
+                    since, quote)
 
 
 def risk_series(conn: psycopg.Connection, token: str, since: datetime) -> list[dict[str, Any]]:
@@ -53,15 +67,15 @@ def risk_series(conn: psycopg.Connection, token: str, since: datetime) -> list[d
 
 
 def metric_totals(conn: psycopg.Connection, token: str, since: datetime,
-                  middle: datetime) -> dict[str, Any]:
-    """Of every row since `since` (not the thinned series'): how many, their volume, and the
-    volume before and from `middle` (the window's halves in time: halves by rows held equal
-    volume whenever more trading made more rows)."""
+                  middle: datetime, quote: str) -> dict[str, Any]:
+    """Of every row in `quote` since `since` (not the thinned series'): how many, their
+    volume, and the volume before and from `middle` (the window's halves in time: halves by
+    rows held equal volume whenever more trading made more rows)."""
     points, volume, first, second = conn.execute(
         "SELECT count(*), sum(volume), sum(volume) FILTER (WHERE time < %(middle)s),"
         " sum(volume) FILTER (WHERE time >= %(middle)s) FROM token_metrics"
-        " WHERE token = %(token)s AND time >= %(since)s",
-        {"token": token, "since": since, "middle": middle}).fetchone()
+        " WHERE token = %(token)s AND time >= %(since)s AND quote = %(quote)s",
+        {"token": token, "since": since, "middle": middle, "quote": quote}).fetchone()
     return {"points": points, "volume": volume or 0.0, "first_half": first or 0.0,
             "second_half": second or 0.0}
 

@@ -7,9 +7,11 @@ redelivered event inserts nothing and the functions report how many rows were ne
 
 Row dicts (keys marked ? are optional):
 
-token metrics  time, token, source (the feed or venue that measured it), price?, volume?,
-               liquidity?, event_source?, event_id?, slot? (the chain slot of a block's tick:
-               the slots of one second merge into one row, see insert_token_metrics)
+token metrics  time, token, source (the feed or venue that measured it), quote? (what the
+               price is in: the chain's ticks the wrapped SOL mint, "" when a feed names
+               none), price?, volume?, liquidity?, event_source?, event_id?, slot? (the chain
+               slot of a block's tick: the slots of one second merge into one row, see
+               insert_token_metrics)
 anomaly        time, token, anomaly_type, score (0..1), detector, event_source, event_id,
                severity? (label), details? (dict), anomaly_key? (tells apart several anomalies
                of one type and token raised by one event, e.g. a wallet; default "")
@@ -31,9 +33,9 @@ from psycopg.types.json import Jsonb
 
 MAX_PAGE_SIZE = 1000
 
-_METRIC_COLUMNS = ("time", "token", "source", "price", "volume", "liquidity",
+_METRIC_COLUMNS = ("time", "token", "source", "quote", "price", "volume", "liquidity",
                    "event_source", "event_id")
-_METRIC_DEFAULTS = {"price": None, "volume": None, "liquidity": None,
+_METRIC_DEFAULTS = {"quote": "", "price": None, "volume": None, "liquidity": None,
                     "event_source": "", "event_id": ""}
 _ANOMALY_COLUMNS = ("time", "token", "anomaly_type", "score", "severity", "detector", "details",
                     "event_source", "event_id", "anomaly_key")
