@@ -21,7 +21,6 @@ from kades.temporal.clock import SeriesClock
 from kades.temporal.detector import ReturnSpikeDetector
 from kades.temporal.ensemble import KIND_ORDER
 from kades.temporal.likelihood import AnomalyLikelihood
-from kades.temporal.liquidity import liquidity_level
 from kades.temporal.young import DRAINED, NAME as YOUNG, YoungSeries
 
 
@@ -42,6 +41,7 @@ ESCALATION_ODDS = 4.0
 # took a sixth of the pool scored its pull 1.0 already, and the rest pulled was not news.
 ESCALATION_SPACING_S = 60.0
 ESCALATES_AT_ONCE = frozenset({"liquidity_drop"})
+DRAINED_SHARE = math.exp(DRAINED)  # a pool drained: its liquidity to a tenth or less
 QUIET_STEPS = 1.25
 # AFTERMATH: a run is one event until a reading under the threshold ends it. A pump that is
 # a burst of trades on a thin token (clock.BURST_STEPS) fills the volatility member's short
@@ -426,8 +426,8 @@ class ThresholdFilter:
         liquidity, run = x.get("liquidity"), self.reading
         if liquidity is None or run is None or run[2] is None:  # per point: the common case
             return False
-        level, before = liquidity_level(liquidity), liquidity_level(run[2])
-        return level is not None and before is not None and level - before <= DRAINED
+        before = run[2]  # (NaN, negative or infinite readings compare false: not drained)
+        return before > 0 and 0 <= liquidity <= before * DRAINED_SHARE
 
     def _stuck(self, x: dict, model: float) -> bool:
         """Whether x repeats a stuck reading (STUCK_S); learns the run of readings from it.
