@@ -2,13 +2,18 @@
 `make eval` and the tests: one label set (negative / neutral / positive), duplicates dropped,
 and a fixed held-out third of every corpus.
 
-The held-out third is chosen by the text itself (crc32 of its normalised form, mod 3), so a
-text repeated in a corpus (StockTwits reposts) never sits on both sides, and the split is the
-same on every machine without a seed.
+The held-out third is chosen by the text's template (crc32 of it, mod 3): the text lowercased
+with its links, tickers, handles, hashtags and numbers blanked. So a text repeated in a corpus
+(StockTwits reposts) never sits on both sides, nor do a bot's posts that differ only in the
+ticker or the figure ("$AAPL up 3.2% ..." beside "$MSFT up 1.1% ..."): split by the text
+itself, 230 of pyfin's 2,886 held-out posts had such a twin in the training part (66 of the
+news set's 3,845, 107 of StockTwits' 2,201), and the held-out figures were the model's on
+partly seen posts. The split is the same on every machine without a seed.
 """
 from __future__ import annotations
 
 import csv
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +39,16 @@ class Corpus:
         return [self.texts[i] for i in keep], [self.labels[i] for i in keep]
 
 
+_BLANKED = re.compile(r"https?://\S+|[$#@][^\s$#@]+|\d[\d.,:/%]*")
+
+
+def template(text: str) -> str:
+    """The text lowercased, its links, tickers, handles, hashtags and numbers each a "0"."""
+    return " ".join(_BLANKED.sub("0", text.lower()).split())
+
+
 def is_held_out(text: str) -> bool:
-    return zlib.crc32(" ".join(text.lower().split()).encode()) % 3 == 0
+    return zlib.crc32(template(text).encode()) % 3 == 0
 
 
 def _rows(path: Path, text: str, label: str, labels: dict[str, str]) -> tuple[tuple, tuple]:
