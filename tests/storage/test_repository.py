@@ -141,6 +141,20 @@ def test_risk_score_is_idempotent_and_latest_is_newest(db_conn):
     assert repo.latest_risk_score(db_conn, "Unknown") is None
 
 
+def test_of_two_risk_scores_of_one_instant_the_newest_is_the_higher_everywhere(db_conn):
+    """Two events' scores of one token and instant: which one was "the newest" was the
+    planner's pick, and the analysis, the tracked list and the riskiest tokens could differ."""
+    from kades.storage import analysis
+    for n, (score, level) in enumerate([(0.3, "low"), (0.9, "critical"), (0.6, "medium")]):
+        assert repo.insert_risk_score(db_conn, risk(60, score=score, level=level,
+                                                    event_id=f"tie-{n}", token="Tied"))
+    repo.insert_risk_score(db_conn, risk(0, score=1.0, level="critical", token="Tied"))
+    db_conn.commit()
+    assert repo.latest_risk_score(db_conn, "Tied")["score"] == 0.9
+    assert analysis.latest_risks(db_conn, ["Tied"])["Tied"]["score"] == 0.9
+    assert [(r["token"], r["score"]) for r in analysis.riskiest_tokens(db_conn, T0)] == [("Tied", 0.9)]
+
+
 def test_pages_cover_every_row_once_newest_first(db_conn):
     # pairs of rows share a timestamp, so the id tie-break matters
     rows = [anomaly(i // 2, event_id=f"e{i}") for i in range(25)]

@@ -8,6 +8,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from kades.storage.repository import NEWEST_RISK_FIRST
+
 MAX_POINTS = 500
 
 
@@ -86,7 +88,8 @@ def latest_risks(conn: psycopg.Connection, tokens: list[str]) -> dict[str, dict[
         return {}
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute("SELECT DISTINCT ON (token) token, time, score, level FROM risk_scores"
-                           " WHERE token = ANY(%s) ORDER BY token, time DESC", (tokens,)).fetchall()
+                           f" WHERE token = ANY(%s) ORDER BY token, {NEWEST_RISK_FIRST}",
+                           (tokens,)).fetchall()
     return {row["token"]: row for row in rows}
 
 
@@ -95,7 +98,8 @@ def riskiest_tokens(conn: psycopg.Connection, since: datetime, limit: int = 20) 
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT * FROM (SELECT DISTINCT ON (token) token, time, score, level FROM risk_scores"
-            " WHERE time >= %s ORDER BY token, time DESC) latest ORDER BY score DESC LIMIT %s",
+            f" WHERE time >= %s ORDER BY token, {NEWEST_RISK_FIRST}) latest"
+            " ORDER BY score DESC, token LIMIT %s",
             (since, limit)).fetchall()
 
 

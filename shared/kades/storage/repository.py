@@ -210,8 +210,14 @@ def query_anomalies(conn: psycopg.Connection, *, start_time: datetime | None = N
     return rows, encode_cursor(rows[-1]["time"], rows[-1]["id"])
 
 
+# The order that makes a token's newest risk score one row, not whichever of two rows of one
+# instant the planner met first (the analysis, the tracked list and the riskiest tokens agree).
+NEWEST_RISK_FIRST = "time DESC, score DESC, event_id"
+
+
 def latest_risk_score(conn: psycopg.Connection, token: str) -> dict[str, Any] | None:
-    """The newest risk score of `token`, or None when it has none."""
+    """The newest risk score of `token`, or None when it has none; of two at its newest time
+    (two events' scores of one instant), the higher, wherever the API reads "the newest"."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(f"SELECT {', '.join(_RISK_COLUMNS)} FROM risk_scores WHERE token = %s"
-                           " ORDER BY time DESC LIMIT 1", (token,)).fetchone()
+                           f" ORDER BY {NEWEST_RISK_FIRST} LIMIT 1", (token,)).fetchone()
