@@ -125,9 +125,9 @@ def no_trade(monitor: ThresholdFilter, x: dict) -> bool:
 
 
 def pulls(monitor: ThresholdFilter, x: dict) -> bool:
-    """Whether x's liquidity is PULL_SHARE or more below the last point's the monitor took."""
-    liquidity, run = x.get("liquidity"), monitor.reading
-    before = run[2] if run is not None else None
+    """Whether x's liquidity is PULL_SHARE or more below the last one a point the monitor took
+    gave (a point without liquidity between them changes nothing)."""
+    liquidity, before = x.get("liquidity"), monitor.liquidity_seen
     return (isinstance(liquidity, (int, float)) and isinstance(before, (int, float))
             and before > 0 and liquidity <= before * (1.0 - PULL_SHARE))
 

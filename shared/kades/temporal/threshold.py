@@ -37,8 +37,12 @@ ESCALATION_ODDS = 4.0
 # A pull starting within another kind's episode is news even when it is not four times the
 # odds of that alert: after a dump alerted at 1.0 nothing could be, and the pool drained
 # seconds later was never alerted (tests/temporal/test_escalation_spacing.py). So is a pool
-# drained (to a tenth of the last reading: young.DRAINED) inside a run of pulls: a dump that
-# took a sixth of the pool scored its pull 1.0 already, and the rest pulled was not news.
+# drained (to a tenth of the last liquidity seen, and of the last alert's: young.DRAINED)
+# inside a run of pulls: a dump that took a sixth of the pool scored its pull 1.0 already,
+# and the rest pulled was not news; the dust left bouncing after it, once more at most. Such
+# a pull is the alert's kind even where another kind scores as high (a rug whose price and
+# pool fall on one tick was a flash crash, muted by the spacing). The spacing is in real
+# time: on the durations' clock a thin token's "minute" lasted several.
 ESCALATION_SPACING_S = 60.0
 ESCALATES_AT_ONCE = frozenset({"liquidity_drop"})
 DRAINED_SHARE = math.exp(DRAINED)  # a pool drained: its liquidity to a tenth or less
@@ -146,6 +150,12 @@ def _size(details: dict[str, Any]) -> float:
     return abs(math.log1p(move)) if isinstance(move, (int, float)) and move > -1 else 0.0
 
 
+def _cut_to_a_tenth(before: float, after: float) -> bool:
+    """Whether liquidity went from `before` to DRAINED_SHARE of it or less (NaN, negative or
+    infinite `before`: no)."""
+    return 0 < before < math.inf and 0 <= after <= before * DRAINED_SHARE
+
+
 def _rank(kind: str) -> int:
     return KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
 
@@ -204,7 +214,9 @@ class ThresholdFilter:
         self.run_range: list | None = None
         self.likelihood = likelihood
         self.episode_s = episode_s
-        self.last_alert: tuple | None = None  # (time, score, escalated) of the last alert
+        # (time, score, escalated, real time, liquidity) of the last alert ("time": the
+        # durations' clock; a state from before the last two has three)
+        self.last_alert: tuple | None = None
         self.last_parts: dict[str, float] = {}  # the scores of the last point processed
         self.last_raw: dict[str, float] = {}    # the same before the likelihood
         self.clock = SeriesClock()              # the detectors' time (kades.temporal.clock)
@@ -223,6 +235,7 @@ class ThresholdFilter:
         # linear scale, or for a state from before it
         self.young = self._new_young()
         self.young_won: set[str] = set()  # the kinds the young rule scored at the last point
+        self.liquidity_seen = None  # the last liquidity a point gave (_drains)
 
     @property
     def last_time(self) -> float | None:
@@ -246,7 +259,9 @@ class ThresholdFilter:
         model, after_gap = clock.model_time(moment, last)
         if after_gap:
             before = None
-        drained = self._drains(x)  # (before _stuck makes x the last reading)
+        drained = self._drains(x)
+        if x.get("liquidity") is not None:
+            self.liquidity_seen = x["liquidity"]
         stuck = self._stuck(x, model)
         restart = ((self.flat_start is not None or last is None)
                    and self._leaves_flat_start(x, model))  # per point: two reads, as a rule
@@ -330,21 +345,21 @@ class ThresholdFilter:
         if not in_episode:  # an episode that ended stays ended (a run may go on: AFTERMATH)
             self.last_alert = None
         # a pull starting within another kind's episode is news (ESCALATES_AT_ONCE)
-        pulled = [kind for kind in ESCALATES_AT_ONCE
-                  if kind in over and in_episode and (drained or self._starts_run(kind, now, before))]
+        pulled = [kind for kind in ESCALATES_AT_ONCE if kind in over and in_episode
+                  and (self._drains_since_alert(x) if drained else self._starts_run(kind, now, before))]
         for kind in over:
             self.last_over_time[kind] = now
             if over[kind] > peak.get(kind, 0.0):
                 peak[kind] = over[kind]
         flags = []
         if fresh:
-            kind = max(fresh, key=lambda k: (over[k], -_rank(k)))
-            escalation = in_episode and (kind in pulled or self._escalates(over[kind], kind, now))
+            kind = max([k for k in fresh if k in pulled] or fresh, key=lambda k: (over[k], -_rank(k)))
+            escalation = in_episode and (kind in pulled or self._escalates(over[kind], kind, now, moment))
             for covered in over:
                 self.last_flag_time[covered] = now
                 self.last_flag_score[covered] = peak[covered] = over[covered]
             if escalation or not in_episode:
-                self.last_alert = (now, over[kind], escalation)
+                self.last_alert = (now, over[kind], escalation, moment, x.get("liquidity"))
                 details = self._details(x, kind, over)
                 if not self._recurs(moment, kind, _size(details)):
                     flags.append({"time": moment, "anomaly_type": kind,
@@ -420,14 +435,21 @@ class ThresholdFilter:
         return None
 
     def _drains(self, x: dict) -> bool:
-        """Whether x's liquidity is the last reading's cut by DRAINED or more (to a tenth):
-        a pool drained is news even inside a run of pulls alerted at 1.0 (a dump that took
-        a sixth of it, then the rest pulled: ESCALATES_AT_ONCE)."""
-        liquidity, run = x.get("liquidity"), self.reading
-        if liquidity is None or run is None or run[2] is None:  # per point: the common case
+        """Whether x's liquidity is the last one seen cut by DRAINED or more (to a tenth): a
+        pool drained is news even inside a run of pulls alerted at 1.0 (a dump that took a
+        sixth of it, then the rest pulled: ESCALATES_AT_ONCE). A point without liquidity
+        between them changes nothing."""
+        liquidity, before = x.get("liquidity"), self.liquidity_seen
+        if liquidity is None or before is None:  # per point: the common case
             return False
-        before = run[2]  # (NaN, negative or infinite readings compare false: not drained)
-        return before > 0 and 0 <= liquidity <= before * DRAINED_SHARE
+        return _cut_to_a_tenth(before, liquidity)
+
+    def _drains_since_alert(self, x: dict) -> bool:
+        """Whether x's liquidity is a tenth or less of the last alert's too (or that alert
+        named none): a drained pool's dust falling again is not news again."""
+        last = self.last_alert
+        said = last[4] if last is not None and len(last) > 4 else None
+        return said is None or _cut_to_a_tenth(said, x["liquidity"])
 
     def _stuck(self, x: dict, model: float) -> bool:
         """Whether x repeats a stuck reading (STUCK_S); learns the run of readings from it.
@@ -487,14 +509,16 @@ class ThresholdFilter:
         return (moment - self.last_alert[0] < self.episode_s
                 and moment - max(self.last_over_time.values()) <= self._quiet_s())
 
-    def _escalates(self, score: float, kind: str, now: float) -> bool:
-        """Whether a flag of `kind` and `score` at `now` (the durations' clock) is news within
-        the episode: far stronger than its last alert, once (a pump building up scores 0.57,
-        0.87, 0.99, 1.0 in a few readings, each four times the odds of the one before: one
-        escalation, not three), and that alert ESCALATION_SPACING_S old unless a pull."""
+    def _escalates(self, score: float, kind: str, now: float, moment: float) -> bool:
+        """Whether a flag of `kind` and `score` at `now` (the durations' clock; `moment`: real)
+        is news within the episode: far stronger than its last alert, once (a pump building
+        up scores 0.57, 0.87, 0.99, 1.0 in a few readings, each four times the odds of the one
+        before: one escalation, not three), and that alert ESCALATION_SPACING_S old in real
+        time (on the durations' clock for a state from before) unless a pull."""
         last = self.last_alert
+        waited = moment - last[3] if len(last) > 3 else now - last[0]
         return (not (len(last) > 2 and last[2]) and _odds(score) >= ESCALATION_ODDS * _odds(last[1])
-                and (now - last[0] >= ESCALATION_SPACING_S or kind in ESCALATES_AT_ONCE))
+                and (waited >= ESCALATION_SPACING_S or kind in ESCALATES_AT_ONCE))
 
     def _starts_run(self, kind: str, moment: float, before: float | None = None) -> bool:
         """Whether `kind` over the threshold at `moment` starts a run: it was last over
@@ -558,6 +582,8 @@ class ThresholdFilter:
                 **self.clock.to_state(),
                 **({"recent_flags": self.recent_flags} if self.recent_flags else {}),
                 **({"reading": self.reading} if self.reading is not None else {}),
+                **({"liquidity_seen": self.liquidity_seen}
+                   if self.liquidity_seen is not None else {}),
                 **({"flat_start": list(self.flat_start)} if self.flat_start is not None else {}),
                 **({"young": self.young.to_state()} if self.young is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
@@ -584,6 +610,8 @@ class ThresholdFilter:
         monitor.last_alert = tuple(state["last_alert"]) if state.get("last_alert") else None
         monitor.recent_flags = [list(flag) for flag in state.get("recent_flags", [])]
         monitor.reading = list(state["reading"]) if state.get("reading") else None
+        monitor.liquidity_seen = state.get("liquidity_seen",  # (a state from before it)
+                                           monitor.reading[2] if monitor.reading else None)
         monitor.clock = SeriesClock.from_state(state)
         monitor.flat_start = list(state["flat_start"]) if state.get("flat_start") else None
         if state and monitor.young is not None:  # grown up, or from before the young rule
