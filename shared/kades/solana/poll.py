@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from kades import exitcodes
 from kades.cliutil import report, report_error, report_unreachable
@@ -60,15 +60,23 @@ def sending(send_one, *, sleep=time.sleep):
 
 def emit_all(emit, events: list, pool: ThreadPoolExecutor | None) -> None:
     """`emit` each event, all at once on `pool` (None: one after another); returns once every
-    one is sent or refused, raising the first failure (after the others finished)."""
+    one is sent or refused. At the first failure (or Ctrl-C) the events not started yet are
+    dropped and it raises once those under way finished: the slot is not kept, so a restart
+    sends it whole again (the ids are the slot's), and nothing waits for a sink that is away
+    to refuse every queued event through its retries."""
     if pool is None or len(events) < 2:
         for event in events:
             emit(event)
         return
-    failures = [future.exception() for future in [pool.submit(emit, event) for event in events]]
-    first = next((failure for failure in failures if failure is not None), None)
-    if first is not None:
-        raise first
+    futures = [pool.submit(emit, event) for event in events]
+    try:
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+    finally:
+        for future in futures:
+            future.cancel()  # (those under way run on; the pool's exit waits for them)
+    for future in done:
+        if future.exception() is not None:
+            raise future.exception()
 
 
 def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | None, store=None,
