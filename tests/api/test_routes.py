@@ -103,6 +103,23 @@ def test_an_analysis_keeps_a_token_s_quotes_apart(api, db_conn):
     assert none["metrics"]["points"] == 0 and none["series"]["price"] == []
 
 
+def test_the_chain_s_rows_from_before_quotes_were_stored_are_read_as_sol(api, db_conn):
+    """Rows stored before migration 0012 have quote "": the chain's (a `solana:` source) were
+    in SOL all along, and were a series of their own, the default while they were the most."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    rows = [{"time": now - timedelta(seconds=30 * k), "token": MINT, "source": "solana:pump",
+             "price": 0.01, "volume": 1.0} for k in range(20, 50)]          # before: no quote
+    rows += [{"time": now - timedelta(seconds=30 * k), "token": MINT, "source": "solana:pump",
+              "quote": MINT, "price": 0.02, "volume": 1.0} for k in range(1, 11)]
+    rows += [{"time": now - timedelta(seconds=30 * k + 7), "token": MINT, "source": "feed",
+              "price": 1.5, "volume": 1.0} for k in range(1, 6)]             # a feed's: unknown
+    repository.insert_token_metrics(db_conn, rows)
+    db_conn.commit()
+    body = call(api, "GET", f"/v1/token/{MINT}/analysis?timeframe=1h").get_json()
+    assert body["quotes"] == [{"quote": MINT, "points": 40}, {"quote": "", "points": 5}]
+    assert body["quote"] == MINT and body["metrics"]["price"] == 0.02
+
+
 def test_head_of_the_dashboard_is_served_as_its_get(api):
     for path in ("/", "/assets/app.js"):
         assert api.get(path).status_code == 200

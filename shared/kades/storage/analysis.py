@@ -8,9 +8,15 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from kades.solana.programs import WSOL
 from kades.storage.repository import NEWEST_RISK_FIRST
 
 MAX_POINTS = 500
+# A metrics row's quote: what migration 0012 stores, or, for the chain's rows from before it
+# ('' and a `solana:` source), the wrapped SOL mint they were priced in (read so, rather than
+# updated in place: compressed chunks take no UPDATE on older TimescaleDB). Without it a
+# token's SOL history before the upgrade was a series of its own, the default for a day.
+_QUOTE = f"(CASE WHEN quote = '' AND source LIKE 'solana:%%' THEN '{WSOL}' ELSE quote END)"
 
 
 # A series thinned where it is: per bucket of rows its first, last, lowest and highest (M4),
@@ -25,18 +31,18 @@ SELECT {columns} FROM (
            OR row_number() OVER (PARTITION BY b ORDER BY {value} DESC NULLS LAST, n) = 1 AS kept
     FROM (SELECT {columns}, n, total,
                  (n - 1) / ceil(total / %(buckets)s::numeric)::bigint AS b
-          FROM (SELECT {columns}, row_number() OVER (ORDER BY time) AS n,
+          FROM (SELECT {columns}, row_number() OVER (ORDER BY time, {value}) AS n,
                        count(*) OVER () AS total
                 FROM {table} WHERE token = %(token)s AND time >= %(since)s{where}) AS numbered
          ) AS bucketed
     WINDOW bucket AS (PARTITION BY b)) AS judged
 WHERE total <= %(points)s OR kept
-ORDER BY time"""
+ORDER BY time, {value}"""
 
 
 def _thinned(conn: psycopg.Connection, table: str, columns: str, value: str, token: str,
              since: datetime, quote: str | None = None) -> list[dict[str, Any]]:
-    where = "" if quote is None else " AND quote = %(quote)s"
+    where = "" if quote is None else f" AND {_QUOTE} = %(quote)s"
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(_THINNED.format(table=table, columns=columns, value=value, where=where),
                            {"token": token, "since": since, "quote": quote,
@@ -48,8 +54,8 @@ def metric_quotes(conn: psycopg.Connection, token: str, since: datetime) -> list
     rows, the most rows first: one series per quote (a USD feed's prices beside the chain's
     SOL ones are a hundred times apart, and their volumes no one sum)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute("SELECT quote, count(*) AS points FROM token_metrics"
-                           " WHERE token = %s AND time >= %s GROUP BY quote"
+        return cur.execute(f"SELECT {_QUOTE} AS quote, count(*) AS points FROM token_metrics"
+                           " WHERE token = %s AND time >= %s GROUP BY 1"
                            " ORDER BY points DESC, quote", (token, since)).fetchall()
 
 
@@ -76,7 +82,7 @@ def metric_totals(conn: psycopg.Connection, token: str, since: datetime,
     points, volume, first, second = conn.execute(
         "SELECT count(*), sum(volume), sum(volume) FILTER (WHERE time < %(middle)s),"
         " sum(volume) FILTER (WHERE time >= %(middle)s) FROM token_metrics"
-        " WHERE token = %(token)s AND time >= %(since)s AND quote = %(quote)s",
+        f" WHERE token = %(token)s AND time >= %(since)s AND {_QUOTE} = %(quote)s",
         {"token": token, "since": since, "middle": middle, "quote": quote}).fetchone()
     return {"points": points, "volume": volume or 0.0, "first_half": first or 0.0,
             "second_half": second or 0.0}
