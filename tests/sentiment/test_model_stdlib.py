@@ -76,17 +76,17 @@ def assert_same_as_numpy(model: TrainedSentiment, texts: list[str]) -> None:
 # (post, (P(negative), P(neutral), P(positive)), label) from the numpy version's scoring
 # (NumpyScoring) of the shipped weights, retrained 2026-12-05 on the template split
 PINNED = [
-    ("$BONK to the moon 🚀🚀", (0.012578738466264875, 0.05629238156542249, 0.9311288799683126),
+    ("$BONK to the moon 🚀🚀", (0.017832182917574668, 0.05299239027434953, 0.9291754268080757),
      "positive"),
     ("great, another rug. thanks dev",
-     (0.4331425835928791, 0.36455808643034743, 0.20229932997677336), "negative"),
+     (0.5980620117213631, 0.20216810747259856, 0.19976988080603844), "negative"),
     ("$SOL trading at 142 right now",
-     (0.14436311729998158, 0.5472772042357116, 0.30835967846430684), "positive"),
-    ("dev sold, rugged, ngmi 💀", (0.9142401766338835, 0.07052974159690507, 0.015230081769211463),
+     (0.21712750008811132, 0.5096485076737431, 0.27322399223814553), "positive"),
+    ("dev sold, rugged, ngmi 💀", (0.8870567491821298, 0.06617196201082008, 0.04677128880705007),
      "negative"),
     ("Fed holds rates steady; stocks close flat",
-     (0.03877306792872021, 0.9558608028333424, 0.005366129237937382), "neutral"),
-    ("", (0.1274258638064198, 0.7570703302862528, 0.11550380590732741), "neutral"),
+     (0.06311108324538879, 0.9273016667339241, 0.009587250020687088), "neutral"),
+    ("", (0.12211263415557781, 0.7753539447059745, 0.10253342113844766), "neutral"),
 ]
 
 

@@ -103,23 +103,20 @@ def test_beats_vader_on_every_held_out_third(model):
                                  for m in (model, vader, lexicon))
         print(f"{name:<24} held-out third n={len(texts)}: trained {ours:.3f}, "
               f"VADER {theirs:.3f}, lexicon {lexical:.3f} (macro-F1)")
-        assert ours > theirs, name
-        # the lexicon, within what one third's size can tell: Reddit's 190 posts move a
-        # macro-F1 by +-0.05 (its thirds drawn by text, then by template: 0.701 against the
-        # lexicon's 0.690, then 0.658 against 0.682); the larger thirds, strictly
-        assert ours > lexical - (0.05 if len(texts) < 500 else 0.0), name
+        assert ours > theirs and ours > lexical, name
         if corpus.classes == tuple(LABELS):
             assert ours >= 0.62, name
 
 
 @needs(sentiment_corpora.SOCIAL)
 def test_no_held_out_post_has_a_twin_in_the_training_part():
-    """A bot's posts that differ only in a ticker or a figure are one template, on one side:
-    split by the text itself, 230 of pyfin's held-out posts had one in the training part."""
+    """A bot's posts that differ only in a ticker, a figure or punctuation are one template,
+    on one side: split by the text itself, 323 of pyfin's held-out posts had one in the
+    training part."""
     for name in sentiment_corpora.NAMES:
         corpus = sentiment_corpora.load(name)
-        held, trained = ({sentiment_corpora.template(text) for text in corpus.part(side)[0]}
-                         for side in (True, False))
+        held, trained = ({sentiment_corpora.template(text) for text in corpus.part(side)[0]} - {""}
+                         for side in (True, False))  # (no words left: split by the text)
         print(f"\n{name}: {len(held)} held-out templates, {len(trained)} trained on")
         assert held and trained and not held & trained, name
 
