@@ -55,7 +55,7 @@ def render(result: dict) -> str:
         "",
         f"- Sustainable rate found by stepping the input rate: {result['probes']}; highest "
         f"sustained: **{result['sustained_rate']:.0f} events/s**. The load generator posts "
-        "from one connection, one event at a time (as a source does), so where it falls short "
+        "from one connection, one event at a time, so where it falls short "
         "of the asked rate the limit found is the generator's and the mesh's together.",
         f"- Soak: **{soak['minutes']:.1f} min** at **{soak['rate']:.0f} events/s** "
         f"({soak['inputs']} inputs); end-to-end latency (accepted by the broker → handled by "

@@ -103,7 +103,7 @@ def test_same_as_numpy_scoring_on_crypto_posts(model):
 @pytest.mark.slow  # ~5 s, scoring every post twice
 @needs(sentiment_corpora.SOCIAL)
 def test_same_as_numpy_scoring_on_real_posts(model):
-    """The held-out third of every labelled corpus (~9,300 posts)."""
+    """The held-out third of every labelled corpus (~9,400 posts)."""
     texts = [text for name in sentiment_corpora.NAMES
              for text in sentiment_corpora.load(name).part(held_out=True)[0]]
     assert len(texts) > 9000

@@ -191,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
                                     "licence": "this project's",
                                     "posts": len(lexicon_posts()[0]),
                                     "classes": ["negative", "positive"]}},
-              "held_out": "each corpus's third with crc32(normalised text) % 3 == 0",
+              "held_out": "each corpus's third with crc32(the text's template) % 3 == 0 "
+                          "(sentiment_corpora.is_held_out)",
               "recipe": "tests/sentiment/train_sentiment.py (make model)",
               "regularisation_C": REGULARISATION_C, "seed": SEED,
               "scikit_learn": sklearn.__version__}

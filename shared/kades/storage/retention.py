@@ -3,8 +3,9 @@
 On TimescaleDB's community edition the retention policies of the migrations do this by
 themselves; plain PostgreSQL and the Apache-2 edition have no job scheduler, so the CronJob
 `kades-retention` runs this command (knative/base/520-retention.yaml). It calls the SQL
-function `kades_apply_retention` (migration 0008): whole chunks are dropped from hypertables,
-rows deleted from plain tables.
+function `kades_apply_retention` (migration 0008, which 0009 and 0011 extend to alerts and
+settled webhook deliveries): whole chunks are dropped from hypertables, rows deleted from
+plain tables.
 """
 from __future__ import annotations
 
