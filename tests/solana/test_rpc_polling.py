@@ -77,6 +77,7 @@ def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn):
     assert [e.data["slot"] for e in sent] == [100, 102]  # 101 was skipped
     assert len(sent[0].data["swaps"]) == 4 and FakeNode.calls[0] == FakeNode.calls[1]  # 429, then again
     assert int(redis_conn.get(SOLANA_LAST_SLOT)) == 102
+    assert FakeNode.calls.count("getSlot") == 2  # the 429 and its retry: the tip asked for once
     FakeNode.blocks[103] = FakeNode.blocks[100]
     FakeNode.tip = 103
     again = []

@@ -95,9 +95,13 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
             sleep, clock, pool: ThreadPoolExecutor | None) -> int:
     resumed = store.get(SOLANA_LAST_SLOT) if store is not None else None
     slot = start_slot if start_slot is not None else (int(resumed) + 1 if resumed else rpc.get_slot())
-    handled = 0
+    handled, tip = 0, None
     while max_slots is None or handled < max_slots:
-        tip = rpc.get_slot()
+        # the tip is asked for when this slot may be past it (and every REPORT_EVERY slots, for
+        # the lag said below), not at every slot: behind the tip, catching up, that was one
+        # more round trip to the node a slot
+        if tip is None or slot > tip or handled % REPORT_EVERY == 0:
+            tip = rpc.get_slot()
         if slot > tip:
             sleep(POLL_S)
             continue
@@ -113,6 +117,7 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
                 block = None
             else:
                 sleep(POLL_S)
+                tip = None  # asked again: the slot may be the tip, or past a tip known before
                 continue
         ahead = (block or {}).get("blockTime") or 0
         if isinstance(ahead, (int, float)) and ahead > clock() + MAX_FUTURE_S:
