@@ -32,8 +32,8 @@ def prediction(ctx: Context, caller: Caller, request: Checked) -> flask.Response
     wanted = timedelta(hours=window) * (MIN_STEPS + LAGS) * 1.25
     since = datetime.now(timezone.utc) - min(max(TIMEFRAMES["7d"], wanted), HISTORY_AT_MOST)
     with ctx.db() as conn:  # in the quote most of its metrics are in (analysis.metric_quotes)
-        history = [jsonable(row) for row in analysis.metric_series(
-            conn, address, since, _main_quote(conn, address, since))]
+        quote = analysis.main_quote(analysis.metric_quotes(conn, address, since))
+        history = [jsonable(row) for row in analysis.metric_series(conn, address, since, quote)]
     # prediction_window is in hours (1..168, up to a week ahead)
     return json_response(jsonable({"token": address, "prediction_window": window,
                                    **predict(history, window_minutes=window * 60)}), 200)
@@ -47,16 +47,11 @@ def custom(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     since = datetime.now(timezone.utc) - TIMEFRAMES[timeframe]
     with ctx.db() as conn:
         anomalies, _ = repository.query_anomalies(conn, token=token, start_time=since, limit=1000)
-        rows = analysis.metric_series(conn, token, since, _main_quote(conn, token, since))
+        quote = analysis.main_quote(analysis.metric_quotes(conn, token, since))
+        rows = analysis.metric_series(conn, token, since, quote)
     values = {name: _custom_metric(ctx, name, token, timeframe, anomalies, rows)
               for name in dict.fromkeys(metrics)}
     return json_response(jsonable({"token": token, "timeframe": timeframe, "metrics": values}), 200)
-
-
-def _main_quote(conn, token: str, since) -> str:
-    """The quote most of `token`'s metrics since `since` are priced in ("" for none)."""
-    quotes = analysis.metric_quotes(conn, token, since)
-    return quotes[0]["quote"] if quotes else ""
 
 
 def _strongest(anomalies: list[dict], *words: str) -> dict:

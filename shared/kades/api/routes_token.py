@@ -75,7 +75,7 @@ def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Resp
     since = now - TIMEFRAMES[timeframe]
     with ctx.db() as conn:
         quotes = analysis.metric_quotes(conn, address, since)
-        quote = asked if asked is not None else (quotes[0]["quote"] if quotes else "")
+        quote = asked if asked is not None else analysis.main_quote(quotes)
         totals = analysis.metric_totals(conn, address, since, since + (now - since) / 2, quote)
         risk = repository.latest_risk_score(conn, address)
         explanation = analysis.with_evidence(conn, address, risk["explanation"] if risk else [])

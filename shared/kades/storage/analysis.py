@@ -59,6 +59,12 @@ def metric_quotes(conn: psycopg.Connection, token: str, since: datetime) -> list
                            " ORDER BY points DESC, quote", (token, since)).fetchall()
 
 
+def main_quote(quotes: list[dict[str, Any]]) -> str:
+    """The quote a token is read in by default: the one of metric_quotes with the most rows
+    ("" for none)."""
+    return quotes[0]["quote"] if quotes else ""
+
+
 def metric_series(conn: psycopg.Connection, token: str, since: datetime,
                   quote: str) -> list[dict[str, Any]]:
     """Price, volume and liquidity of `token` in `quote` since `since`, oldest first, thinned

@@ -259,9 +259,11 @@ class ThresholdFilter:
         model, after_gap = clock.model_time(moment, last)
         if after_gap:
             before = None
-        drained = self._drains(x)
-        if x.get("liquidity") is not None:
-            self.liquidity_seen = x["liquidity"]
+        liquidity = x.get("liquidity")
+        drained = False
+        if liquidity is not None:  # (per point: the common case is a tick with one)
+            drained = self._drains(liquidity)
+            self.liquidity_seen = liquidity
         stuck = self._stuck(x, model)
         restart = ((self.flat_start is not None or last is None)
                    and self._leaves_flat_start(x, model))  # per point: two reads, as a rule
@@ -434,15 +436,13 @@ class ThresholdFilter:
             return YoungSeries()
         return None
 
-    def _drains(self, x: dict) -> bool:
-        """Whether x's liquidity is the last one seen cut by DRAINED or more (to a tenth): a
-        pool drained is news even inside a run of pulls alerted at 1.0 (a dump that took a
-        sixth of it, then the rest pulled: ESCALATES_AT_ONCE). A point without liquidity
-        between them changes nothing."""
-        liquidity, before = x.get("liquidity"), self.liquidity_seen
-        if liquidity is None or before is None:  # per point: the common case
-            return False
-        return _cut_to_a_tenth(before, liquidity)
+    def _drains(self, liquidity: float) -> bool:
+        """Whether a point's `liquidity` is the last one seen cut by DRAINED or more (to a
+        tenth): a pool drained is news even inside a run of pulls alerted at 1.0 (a dump that
+        took a sixth of it, then the rest pulled: ESCALATES_AT_ONCE). A point without
+        liquidity between them changes nothing."""
+        before = self.liquidity_seen
+        return before is not None and _cut_to_a_tenth(before, liquidity)
 
     def _drains_since_alert(self, x: dict) -> bool:
         """Whether x's liquidity is a tenth or less of the last alert's too (or that alert
