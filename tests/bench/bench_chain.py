@@ -50,6 +50,7 @@ from kades.clients import redis_client  # noqa: E402
 from kades.events.catalogue import CHAIN_BLOCK, data_problems, new_event  # noqa: E402
 from kades.events.envelope import to_binary  # noqa: E402
 from kades.keys import CHAIN_POOL, CHAIN_TOKEN, WHALES_TOKEN  # noqa: E402
+from kades.runtime.collector import tune_garbage_collector  # noqa: E402
 from kades.settings import Settings  # noqa: E402
 from kades.whales import function as whale_function  # noqa: E402
 
@@ -304,6 +305,7 @@ def main() -> int:
     config = Settings.from_env()
     redis_url = config.redis_url.rsplit("/", 1)[0] + "/14"
     run = str(int(time.time()))  # fresh token names: no flush, other runs' keys stay apart
+    tune_garbage_collector()  # as a function's process is, once its module is imported
     client = redis_client(Settings(redis_url=redis_url))
     print(f"\nchain analysis in-process, one core (records/s, median of {REPEATS} runs; ratio = "
           "schema-check-only baseline / analysis with Redis state)")

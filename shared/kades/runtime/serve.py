@@ -7,7 +7,8 @@ FUNCTION_TARGET, --source / FUNCTION_SOURCE, --signature-type / FUNCTION_SIGNATU
 up before the function's module is imported, so an import error, a malformed or unknown
 KADES_* variable and a crash of any thread are JSON lines; and gunicorn's own loggers, which
 have their own handlers with a plain-text format, get the JSON formatter; and a body left
-unread by an early answer is not read into memory (bound_request_reads).
+unread by an early answer is not read into memory (bound_request_reads); and the garbage
+collector is tuned once the function's module is imported (kades.runtime.collector).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from gunicorn.glogging import Logger as GunicornLogger
 
 from kades import exitcodes
 from kades.logs import JsonLineFormatter, configure_logging, log
+from kades.runtime.collector import tune_garbage_collector
 from kades.settings import SettingsError
 
 logger = logging.getLogger("kades.runtime")
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         log(logger, logging.CRITICAL, "invalid settings: not started", problems=error.problems)
         return exitcodes.USAGE
+    tune_garbage_collector()  # before gunicorn forks its worker, which shares what is frozen
     # No control socket: nothing uses gunicornc, every gunicorn of a machine would share its
     # one default path ($HOME/.gunicorn/gunicorn.ctl), and the image's user has no home.
     create_server(app, False, logger_class=JsonGunicornLogger,
