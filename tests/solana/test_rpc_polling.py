@@ -16,7 +16,7 @@ from nodes import Quiet, serving
 
 from kades.keys import SOLANA_LAST_SLOT
 from kades.solana.block import block_events, build_blocks
-from kades.solana.poll import follow
+from kades.solana.poll import FETCH_AHEAD, follow
 from kades.solana.rpc import SolanaRpc
 
 DATA = shared_material.DATA / "solana/rpc"
@@ -70,10 +70,16 @@ def node():
         yield url
 
 
-def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn):
+# every getBlock in turn, and FETCH_AHEAD in flight (kades.solana.poll.BlockFetcher): the same
+FETCHING = pytest.mark.parametrize("fetch_ahead", [1, FETCH_AHEAD])
+
+
+@FETCHING
+def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn, fetch_ahead):
     rpc = SolanaRpc(node, backoff_s=0.0)
     sent = []
-    assert follow(rpc, sent.append, start_slot=100, max_slots=3, store=redis_conn, sleep=lambda s: None) == 3
+    assert follow(rpc, sent.append, start_slot=100, max_slots=3, store=redis_conn, sleep=lambda s: None,
+                  fetch_ahead=fetch_ahead) == 3
     assert [e.data["slot"] for e in sent] == [100, 102]  # 101 was skipped
     assert len(sent[0].data["swaps"]) == 4 and FakeNode.calls[0] == FakeNode.calls[1]  # 429, then again
     assert int(redis_conn.get(SOLANA_LAST_SLOT)) == 102
@@ -81,11 +87,13 @@ def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn):
     FakeNode.blocks[103] = FakeNode.blocks[100]
     FakeNode.tip = 103
     again = []
-    follow(rpc, again.append, start_slot=None, max_slots=1, store=redis_conn, sleep=lambda s: None)
+    follow(rpc, again.append, start_slot=None, max_slots=1, store=redis_conn, sleep=lambda s: None,
+           fetch_ahead=fetch_ahead)
     assert [e.data["slot"] for e in again] == [103]  # resumed after the last slot kept in Redis
 
 
-def test_a_skipped_slot_not_yet_rooted_is_passed_at_once(node, redis_conn):
+@FETCHING
+def test_a_skipped_slot_not_yet_rooted_is_passed_at_once(node, redis_conn, fetch_ahead):
     """A node answers -32004 "not available" for a skipped slot until it is rooted: the
     source waited at each (~13 s on mainnet); now getBlocks tells it that slot has no block.
     The tip's own slot still waits: not available there means not yet."""
@@ -93,7 +101,7 @@ def test_a_skipped_slot_not_yet_rooted_is_passed_at_once(node, redis_conn):
     rpc = SolanaRpc(node, backoff_s=0.0)
     waits, sent = [], []
     assert follow(rpc, sent.append, start_slot=100, max_slots=3, store=redis_conn,
-                  sleep=waits.append) == 3
+                  sleep=waits.append, fetch_ahead=fetch_ahead) == 3
     assert [e.data["slot"] for e in sent] == [100, 102] and waits == []
     FakeNode.tip = 103
     FakeNode.blocks[104] = FakeNode.blocks[100]  # 103 not available yet, at the tip
@@ -102,7 +110,7 @@ def test_a_skipped_slot_not_yet_rooted_is_passed_at_once(node, redis_conn):
         waits.append(seconds)
         FakeNode.tip = 104  # the next block came: 103 was skipped
     assert follow(rpc, sent.append, start_slot=103, max_slots=2, store=redis_conn,
-                  sleep=sleep) == 2
+                  sleep=sleep, fetch_ahead=fetch_ahead) == 2
     assert [e.data["slot"] for e in sent][2:] == [104] and len(waits) == 1
 
 
@@ -203,7 +211,8 @@ class BehindNode(Quiet):
         self.answer(json.dumps({"jsonrpc": "2.0", "id": request["id"], **answer}).encode())
 
 
-def test_a_node_behind_the_load_balancer_or_a_null_block_loses_no_slot(redis_conn):
+@FETCHING
+def test_a_node_behind_the_load_balancer_or_a_null_block_loses_no_slot(redis_conn, fetch_ahead):
     """getBlocks of a node a few slots behind answers [] past its tip: that read as "skipped"
     and one block in ten at the tip was lost; a null getBlock (not confirmed yet) too. Only a
     later slot listed without it proves a skip. A node's passing errors are retried."""
@@ -218,7 +227,7 @@ def test_a_node_behind_the_load_balancer_or_a_null_block_loses_no_slot(redis_con
     with serving(BehindNode) as url:
         sent = []
         assert follow(SolanaRpc(url, backoff_s=0.0), sent.append, start_slot=100, max_slots=5,
-                      store=redis_conn, sleep=lambda s: None) == 5
+                      store=redis_conn, sleep=lambda s: None, fetch_ahead=fetch_ahead) == 5
     assert [e.data["slot"] for e in sent] == [100, 101, 103, 104]
 
 
@@ -323,3 +332,77 @@ def test_a_failing_slot_drops_the_events_not_started_yet(monkeypatch):
         poll.emit_all(emit, list(range(200)), pool)
     print(f"\n{len(started)} of 200 started")
     assert 0 in started and len(started) < 50
+
+
+class SlowNode(Quiet):
+    """A node whose getBlock answers take ANSWER_S (a block with full transactions is several
+    MB): it notes each slot asked for and the most getBlock requests it had at once."""
+    ANSWER_S = 0.05
+    block: dict = {}
+    tip = 0
+    asked: list[int] = []
+    in_flight = most = 0
+    lock = threading.Lock()
+
+    def do_POST(self):
+        request = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        if request["method"] == "getSlot":
+            answer = {"result": SlowNode.tip}
+        else:
+            slot = request["params"][0]
+            produced = slot <= SlowNode.tip  # as the node stood when asked
+            with SlowNode.lock:
+                SlowNode.asked.append(slot)
+                SlowNode.in_flight += 1
+                SlowNode.most = max(SlowNode.most, SlowNode.in_flight)
+            time.sleep(SlowNode.ANSWER_S)
+            with SlowNode.lock:
+                SlowNode.in_flight -= 1
+            answer = {"result": SlowNode.block} if produced else {
+                "error": {"code": -32004, "message": "Block not available"}}
+        self.answer(json.dumps({"jsonrpc": "2.0", "id": request["id"], **answer}).encode())
+
+
+@pytest.mark.parametrize("fetch_ahead", [1, 2, FETCH_AHEAD])
+def test_blocks_are_asked_for_ahead_in_order_never_past_the_tip_or_the_last_slot(redis_conn, fetch_ahead):
+    """Fetched one after another, a slot cost the node's answer time and its handling, more
+    than the chain's 0.4 s a slot on mainnet: the source fell behind for good. FETCH_AHEAD
+    getBlock requests are in flight at once; the slots are still handled in order, each asked
+    for once, none past the node's tip or the last slot asked for."""
+    tx = recorded("txparser_pumpfun_buy_bundle.json")
+    SlowNode.block = {"blockTime": tx["blockTime"], "parentSlot": 99, "blockhash": "h",
+                      "transactions": [{"transaction": tx["transaction"], "meta": tx["meta"]}]}
+    SlowNode.tip, SlowNode.asked, SlowNode.in_flight, SlowNode.most = 120, [], 0, 0
+    with serving(SlowNode) as url:
+        sent = []
+        assert follow(SolanaRpc(url, backoff_s=0.0), sent.append, start_slot=100, max_slots=8,
+                      store=redis_conn, sleep=lambda s: None, fetch_ahead=fetch_ahead) == 8
+        assert [e.data["slot"] for e in sent] == list(range(100, 108))
+        assert sorted(SlowNode.asked) == list(range(100, 108))  # once each, none past the last
+        assert SlowNode.most == fetch_ahead
+        SlowNode.tip, SlowNode.asked = 109, []  # 110 comes while the source waits
+
+        def sleep(seconds):
+            SlowNode.tip = 110
+        assert follow(SolanaRpc(url, backoff_s=0.0), sent.append, start_slot=108, max_slots=3,
+                      store=redis_conn, sleep=sleep, fetch_ahead=fetch_ahead) == 3
+        # 110 asked for once, once the node had it (asked early: "not available", then again)
+        assert sorted(SlowNode.asked) == [108, 109, 110]
+        assert [e.data["slot"] for e in sent][8:] == [108, 109, 110]
+
+
+def test_a_block_fetched_ahead_that_was_not_available_yet_is_asked_again_before_waiting(redis_conn):
+    """A slot asked for ahead was asked early: its "not available" (a node behind the load
+    balancer) is not taken for the slot's answer before it is asked again; that answer waited
+    a slot's time for nothing."""
+    tx = recorded("txparser_pumpfun_buy_bundle.json")
+    block = {"blockTime": tx["blockTime"], "parentSlot": 99, "blockhash": "h",
+             "transactions": [{"transaction": tx["transaction"], "meta": tx["meta"]}]}
+    BehindNode.blocks = {slot: block for slot in (100, 101, 102)}
+    BehindNode.behind, BehindNode.answers = {101: 1}, {}
+    waits, sent = [], []
+    with serving(BehindNode) as url:
+        assert follow(SolanaRpc(url, backoff_s=0.0), sent.append, start_slot=100, max_slots=3,
+                      store=redis_conn, sleep=waits.append, fetch_ahead=FETCH_AHEAD) == 3
+    assert [e.data["slot"] for e in sent] == [100, 101, 102]
+    assert BehindNode.behind[101] == 0 and waits == []

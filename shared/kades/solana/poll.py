@@ -6,11 +6,12 @@ Blocks not available yet are waited for; skipped slots are passed over.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import time
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 from kades import exitcodes
 from kades.cliutil import report, report_error, report_unreachable
@@ -34,6 +35,10 @@ REPORT_EVERY = 100
 # at once: sent one at a time, a busy slot took ~1.6 s, and the chain makes one every 0.4 s.
 # The Broker keeps no order among them anyway; the slot is kept as sent once every one is.
 SEND_CONCURRENCY = 16
+# getBlock requests in flight at once: the slot being handled and those after it, up to the
+# known tip. Fetched one after another, a slot cost the node's answer time (a block with full
+# transactions is several MB) plus its handling, more than the chain's 0.4 s a slot.
+FETCH_AHEAD = 3
 logger = logging.getLogger("kades.solana.source")
 
 
@@ -79,22 +84,69 @@ def emit_all(emit, events: list, pool: ThreadPoolExecutor | None) -> None:
             raise future.exception()
 
 
+class BlockFetcher:
+    """getBlock of the slot being handled and, on `pool` (of `ahead` threads), of the
+    `ahead - 1` after it that the node has (up to the known tip, and `last`), so that the
+    node's answers overlap each other and the handling of the slot before; without a pool, of
+    the slot alone. A slot's answer is taken once: asked for again (after a "not yet", or a
+    clock ahead), it is fetched again. A slot fetched ahead whose answer was "not yet" is
+    asked again at once, before that answer counts: it was asked for early."""
+
+    def __init__(self, rpc: SolanaRpc, ahead: int, pool: ThreadPoolExecutor | None,
+                 last: int | None = None):
+        self.rpc, self.ahead, self.pool, self.last = rpc, ahead, pool, last
+        self.pending: dict[int, Future] = {}
+
+    def get_block(self, slot: int, tip: int) -> dict | None:
+        for passed in [s for s in self.pending if s < slot]:
+            self.pending.pop(passed).cancel()
+        if self.pool is not None:
+            end = min(slot + self.ahead - 1, tip, self.last if self.last is not None else tip)
+            for later in range(slot + 1, end + 1):
+                if later not in self.pending:
+                    self.pending[later] = self.pool.submit(self.rpc.get_block, later)
+        future = self.pending.pop(slot, None)
+        if future is None:  # not asked for ahead: asked now, here
+            return self.rpc.get_block(slot)
+        error = future.exception()  # (waits for the answer)
+        if error is None:
+            return future.result()
+        if isinstance(error, RpcError) and error.code in NOT_YET_CODES:
+            return self.rpc.get_block(slot)
+        raise error
+
+    def close(self) -> None:
+        for future in self.pending.values():
+            future.cancel()
+        self.pending.clear()
+
+
 def follow(rpc: SolanaRpc, emit, *, start_slot: int | None, max_slots: int | None, store=None,
-           sleep=time.sleep, clock=time.time, concurrency: int = 1) -> int:
+           sleep=time.sleep, clock=time.time, concurrency: int = 1, fetch_ahead: int = 1) -> int:
     """Send the chain-block event of every slot from `start_slot` on; slots handled. A block
     whose time is ahead of this machine's clock by more than the contract allows waits for
     the clock (its events would be refused, and the slot marked done without them). A slot's
-    events are emitted `concurrency` at once (emit_all)."""
-    if concurrency > 1:
-        with ThreadPoolExecutor(concurrency, thread_name_prefix="solana-send") as pool:
-            return _follow(rpc, emit, start_slot, max_slots, store, sleep, clock, pool)
-    return _follow(rpc, emit, start_slot, max_slots, store, sleep, clock, None)
+    events are emitted `concurrency` at once (emit_all); `fetch_ahead` getBlock requests are
+    in flight at once (BlockFetcher)."""
+    with contextlib.ExitStack() as stack:
+        def pool(workers: int, name: str) -> ThreadPoolExecutor | None:
+            if workers < 2:
+                return None
+            executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
+            stack.callback(executor.shutdown, cancel_futures=True)
+            return executor
+        senders = pool(concurrency, "solana-send")
+        fetcher = BlockFetcher(rpc, fetch_ahead, pool(fetch_ahead, "solana-fetch"))
+        stack.callback(fetcher.close)
+        return _follow(rpc, emit, start_slot, max_slots, store, sleep, clock, senders, fetcher)
 
 
 def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None, store,
-            sleep, clock, pool: ThreadPoolExecutor | None) -> int:
+            sleep, clock, pool: ThreadPoolExecutor | None, fetcher: BlockFetcher) -> int:
     resumed = store.get(SOLANA_LAST_SLOT) if store is not None else None
     slot = start_slot if start_slot is not None else (int(resumed) + 1 if resumed else rpc.get_slot())
+    if max_slots is not None:
+        fetcher.last = slot + max_slots - 1
     handled, tip = 0, None
     while max_slots is None or handled < max_slots:
         # the tip is asked for when this slot may be past it (and every REPORT_EVERY slots, for
@@ -106,7 +158,7 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
             sleep(POLL_S)
             continue
         try:
-            block = rpc.get_block(slot)
+            block = fetcher.get_block(slot, tip)
         except RpcError as error:
             if error.code not in NOT_YET_CODES:
                 raise
@@ -166,7 +218,8 @@ def run_polling(args) -> int:
     try:
         handled = follow(rpc, emit, start_slot=args.start_slot, max_slots=args.max_slots,
                          store=redis_client(settings()),
-                         concurrency=1 if args.stdout else SEND_CONCURRENCY)
+                         concurrency=1 if args.stdout else SEND_CONCURRENCY,
+                         fetch_ahead=FETCH_AHEAD)
     except RpcError as error:  # the node answered, with an error that waiting will not cure
         return report("solana-source", f"{redact_url(args.rpc)}: {error}")
     except TemporaryFailure as error:  # the node or the sink, after its retries
