@@ -58,7 +58,7 @@ def real_transactions() -> list[dict]:
 def main() -> int:
     txs = real_transactions()
     if not txs:
-        print("\nsolana-source bench skipped: no ../shared/data/solana")
+        print(f"\nsolana-source bench skipped: nothing in {shared_material.DATA / 'solana'}")
         return 0
     block = {"blockTime": int(time.time()) - 60, "parentSlot": 1, "blockhash": "h",
              "transactions": [txs[i % len(txs)] for i in range(NON_VOTE)]}

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         log(logger, logging.CRITICAL, "invalid settings: not started", problems=error.problems)
         return exitcodes.USAGE
-    tune_garbage_collector()  # before gunicorn forks its worker, which shares what is frozen
+    tune_garbage_collector()  # before gunicorn forks its worker
     # No control socket: nothing uses gunicornc, every gunicorn of a machine would share its
     # one default path ($HOME/.gunicorn/gunicorn.ctl), and the image's user has no home.
     create_server(app, False, logger_class=JsonGunicornLogger,

@@ -89,12 +89,16 @@ class BlockFetcher:
     `ahead - 1` after it that the node has (up to the known tip, and `last`), so that the
     node's answers overlap each other and the handling of the slot before; without a pool, of
     the slot alone. A slot's answer is taken once: asked for again (after a "not yet", or a
-    clock ahead), it is fetched again. A slot fetched ahead whose answer was "not yet" is
-    asked again at once, before that answer counts: it was asked for early."""
+    clock ahead), it is fetched again. A request made ahead is tried once: whatever it failed
+    with ("not yet": it was asked early; a node busy or away), the slot is asked again when
+    its turn comes, with `rpc`'s retries, so that an exit never waits for retries of slots
+    ahead."""
 
     def __init__(self, rpc: SolanaRpc, ahead: int, pool: ThreadPoolExecutor | None,
                  last: int | None = None):
         self.rpc, self.ahead, self.pool, self.last = rpc, ahead, pool, last
+        self.once = SolanaRpc(rpc.url, timeout_s=rpc.timeout_s, max_attempts=1,
+                              commitment=rpc.commitment) if pool is not None else rpc
         self.pending: dict[int, Future] = {}
 
     def get_block(self, slot: int, tip: int) -> dict | None:
@@ -104,16 +108,11 @@ class BlockFetcher:
             end = min(slot + self.ahead - 1, tip, self.last if self.last is not None else tip)
             for later in range(slot + 1, end + 1):
                 if later not in self.pending:
-                    self.pending[later] = self.pool.submit(self.rpc.get_block, later)
+                    self.pending[later] = self.pool.submit(self.once.get_block, later)
         future = self.pending.pop(slot, None)
-        if future is None:  # not asked for ahead: asked now, here
+        if future is None or future.exception() is not None:  # (waits for the answer)
             return self.rpc.get_block(slot)
-        error = future.exception()  # (waits for the answer)
-        if error is None:
-            return future.result()
-        if isinstance(error, RpcError) and error.code in NOT_YET_CODES:
-            return self.rpc.get_block(slot)
-        raise error
+        return future.result()
 
     def close(self) -> None:
         for future in self.pending.values():
