@@ -7,6 +7,7 @@ Blocks not available yet are waited for; skipped slots are passed over.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import sys
@@ -97,8 +98,8 @@ class BlockFetcher:
     def __init__(self, rpc: SolanaRpc, ahead: int, pool: ThreadPoolExecutor | None,
                  last: int | None = None):
         self.rpc, self.ahead, self.pool, self.last = rpc, ahead, pool, last
-        self.once = SolanaRpc(rpc.url, timeout_s=rpc.timeout_s, max_attempts=1,
-                              commitment=rpc.commitment) if pool is not None else rpc
+        self.once = copy.copy(rpc)  # the same node and settings, one attempt a request
+        self.once.max_attempts = 1
         self.pending: dict[int, Future] = {}
 
     def get_block(self, slot: int, tip: int) -> dict | None:
