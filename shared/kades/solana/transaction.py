@@ -92,6 +92,7 @@ class TransactionView:
         else:
             count = self.message.get("header", {}).get("numRequiredSignatures", 1)
             self.signers = keys[:count]
+        self._balances: tuple[TokenBalance, ...] | None = None
 
     @property
     def failed(self) -> bool:
@@ -133,11 +134,18 @@ class TransactionView:
             result.extend(self._instruction(r, index, True) for r in inner_by_outer.get(index, []))
         return result
 
-    def token_balances(self) -> list[TokenBalance]:
+    def token_balances(self) -> tuple[TokenBalance, ...]:
         """Every token account seen before or after; a missing side counts as 0. Its owner is
         the later side's; where neither side names one (`owner` is optional: blocks before
         it was added), the account itself stands for its owner: every such account lumped
-        under one owner "" made one wallet of them all, and "" is no address."""
+        under one owner "" made one wallet of them all, and "" is no address. Worked out once
+        per view: a transaction's readers (pools, swaps, transfers, owners) ask ~10 times, and
+        that was a third of a block's handling."""
+        if self._balances is None:
+            self._balances = self._token_balances()
+        return self._balances
+
+    def _token_balances(self) -> tuple[TokenBalance, ...]:
         merged: dict[int, dict] = {}
         for side in ("pre", "post"):
             for entry in self.meta.get(f"{side}TokenBalances") or []:
@@ -152,7 +160,7 @@ class TransactionView:
             before = b.get("pre_owner") or owner
             balances.append(TokenBalance(account, owner, b["mint"], b["decimals"], b["pre"],
                                          b["post"], None if before == owner else before))
-        return balances
+        return tuple(balances)
 
     def owners_moved(self) -> set[str]:
         """Owners with a token account whose balance changed. The others relay what passes
