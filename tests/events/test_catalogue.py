@@ -2,9 +2,12 @@
 own EXAMPLES), and named failures."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
 from kades.errors import InvalidEventError
@@ -134,6 +137,27 @@ def test_a_time_ahead_of_the_clock_by_more_than_the_bound_is_named():
         assert all(p.message == catalogue.TIME_PROBLEM for p in problems)
 
 
+def test_a_time_refused_for_being_ahead_is_accepted_once_the_clock_reaches_it(monkeypatch):
+    """Accepted times are remembered (a batch's ticks share them); refused ones are not."""
+    stamped = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    assert not catalogue.is_event_time(stamped)
+    later = catalogue.time.time() + 3600
+    monkeypatch.setattr(catalogue.time, "time", lambda: later)
+    assert catalogue.is_event_time(stamped)
+    assert stamped in catalogue._ACCEPTED_TIMES
+    monkeypatch.setattr(catalogue.time, "time", lambda: later - 7200)  # what was accepted stays
+    assert catalogue.is_event_time(stamped)
+    assert not catalogue.is_event_time("2026-13-01T00:00:00Z")  # and what never reads, never
+
+
+def test_the_accepted_times_kept_are_bounded(monkeypatch):
+    monkeypatch.setattr(catalogue, "_ACCEPTED_TIMES", set())
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    for n in range(catalogue.MAX_ACCEPTED_TIMES + 10):
+        assert catalogue.is_event_time((start + timedelta(seconds=n)).isoformat())
+    assert 0 < len(catalogue._ACCEPTED_TIMES) <= catalogue.MAX_ACCEPTED_TIMES
+
+
 def test_a_slot_past_what_its_block_time_allows_is_named():
     """One block of slot 2**64 - 1 made every true slot of its mint "late" for as long as the
     mint traded: a slot is at most one per MIN_SLOT_S since Solana's genesis."""
@@ -231,3 +255,16 @@ def test_alerts_are_issued_under_the_noun_verb_name_and_the_old_one_still_valida
 def test_unknown_type_cannot_be_created():
     with pytest.raises(ValueError):
         new_event("ai.kades.unknown.v1", "/t", {})
+
+
+@pytest.mark.parametrize("body", [b"", b'{"a":"plain"}', b'{"a":"\\n"}', b"x\x7fy", b"\xc2\x85",
+                                  b"\xc2\xa0 no control", b"\xc2", b"\xc3\x85", b"a\xc2\x9f",
+                                  b"\xc2\xc2\x80", b"\\"])
+def test_may_hold_control_finds_what_the_one_pattern_finds(body):
+    assert catalogue.may_hold_control(body) == (re.search(rb"[\\\x7f]|\xc2[\x80-\x9f]", body) is not None)
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.binary(max_size=64).map(lambda b: b.replace(b"\x00", b"\xc2")))
+def test_may_hold_control_agrees_with_the_pattern_on_any_bytes(body):
+    assert catalogue.may_hold_control(body) == (re.search(rb"[\\\x7f]|\xc2[\x80-\x9f]", body) is not None)
