@@ -68,20 +68,28 @@ class RedisBusy(redis.ResponseError):
     """BUSY: a script ran past its time limit and Redis answers nothing else meanwhile."""
 
 
+class RedisNoReplicas(redis.ResponseError):
+    """NOREPLICAS: a primary with fewer good replicas than min-replicas-to-write (the prod
+    overlay's 1) refuses writes, as in the seconds after a failover before a replica has
+    attached to the new primary. Met by a plain write (a claim, a SET); in a script, Redis
+    6.2 gives it inside the script's own error, which stays a plain ResponseError."""
+
+
 # Error replies that name a state of the server, not a mistake of the command: redis-py's
 # parsers (its own and hiredis's) turn each code into its class through this table.
 BaseParser.EXCEPTION_CLASSES = {**BaseParser.EXCEPTION_CLASSES, "MISCONF": RedisCannotPersist,
-                                "BUSY": RedisBusy}
+                                "BUSY": RedisBusy, "NOREPLICAS": RedisNoReplicas}
 
 # The exceptions that mean "a dependency is away", never "the request is bad". A cluster
 # with a shard down or a slot moving answers CLUSTERDOWN / TRYAGAIN until it has failed over
 # (a Sentinel-managed client turns READONLY from a demoted primary into a ConnectionError),
 # and one wholly away is ClusterUnreachable.
-# Redis full (OOM under noeviction, which every overlay sets), unable to persist, busy or a
-# demoted primary (READONLY) is one too: the event waits for it, as for Redis away.
+# Redis full (OOM under noeviction, which every overlay sets), unable to persist, busy, a
+# demoted primary (READONLY) or one without its replicas (NOREPLICAS) is one too: the event
+# waits for it, as for Redis away.
 TEMPORARY_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError,
                     redis.exceptions.TryAgainError, redis.exceptions.OutOfMemoryError,
-                    redis.exceptions.ReadOnlyError, RedisCannotPersist, RedisBusy,
+                    redis.exceptions.ReadOnlyError, RedisCannotPersist, RedisBusy, RedisNoReplicas,
                     ClusterUnreachable, psycopg.OperationalError,
                     psycopg.errors.AdminShutdown, TemporaryFailure)
 

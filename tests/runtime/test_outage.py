@@ -159,6 +159,23 @@ def test_a_cluster_client_of_a_node_not_in_cluster_mode_is_the_settings_error(ba
         clients.new_redis(away)
 
 
+def test_a_primary_without_its_replicas_is_a_503_the_broker_retries(counter):
+    """The prod overlay's min-replicas-to-write 1: a primary whose replica is away (the
+    seconds after a failover) answers NOREPLICAS to writes, which was a 500 and a traceback."""
+    client, port = counter
+    admin = redis.Redis(port=port)
+    admin.config_set("min-replicas-to-write", 1)  # and no replica: every write refused
+    try:
+        headers, body = binary(event_id="while-alone")
+        response = client.post("/", headers=headers, data=body)
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert response.get_json()["error"]["code"] == "unavailable"
+    finally:
+        admin.config_set("min-replicas-to-write", 0)
+    assert client.post("/", headers=headers, data=body).status_code == 200  # the retry
+    assert int(admin.get("test:ticks")) == 1
+
+
 def test_a_full_or_unpersisting_redis_is_a_503_the_broker_retries(counter, tmp_path):
     """Redis at maxmemory (noeviction, as every overlay sets) answers OOM, and one that
     failed to write its snapshot (a full disk) MISCONF: both were a 500 and a traceback,
