@@ -1,6 +1,7 @@
 """Redis and PostgreSQL clients: created lazily, once per process, never at import."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import http.cookiejar
 import threading
@@ -35,6 +36,18 @@ class _SameSlotPipeline(ClusterPipeline):
 
     mget = BasicKeyCommands.mget
     pfcount = HyperlogCommands.pfcount
+
+    def watch(self, *names):
+        """WATCH, after which no command of this transaction is sent again by redis-py itself.
+        Its cluster transaction retries a command or the MULTI/EXEC that met a connection
+        error (up to 10 times) on a new connection, where the WATCH is not: the EXEC then
+        committed whatever another replica had written meanwhile (a lost update). A single
+        Redis's pipeline raises WatchError there; here the ConnectionError is raised, a
+        temporary error (503: the Broker sends the event again)."""
+        strategy = self._execution_strategy  # redis-py 8.1's (pinned in requirements/*.lock)
+        strategy._retry = copy.copy(strategy._retry)
+        strategy._retry.update_retries(0)
+        return super().watch(*names)
 
 
 class ClusterUnreachable(redis.exceptions.RedisClusterException, redis.RedisError):

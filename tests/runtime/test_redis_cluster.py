@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 import yaml
 from redis.exceptions import RedisClusterException
 from functions_framework import create_app
@@ -107,6 +108,31 @@ def test_two_replicas_updating_one_token_both_count(cluster):
     for thread in threads:
         thread.join()
     assert StateStore(ttl_s=60).current(cluster, key)[0] == {"n": 60}
+
+
+def test_a_watched_transaction_whose_connection_died_is_not_sent_again_without_its_watch(cluster):
+    """risk-scoring's WATCH/MULTI: redis-py's cluster transaction sent the MULTI/EXEC that
+    met a dead connection again on a new one, without the WATCH, and it committed over what
+    another replica had written meanwhile. Now the error is raised (a 503), nothing written."""
+    key = keys.RISK_STATE.format(token="W")
+    cluster.set(key, "before")
+    node = cluster.get_redis_connection(cluster.get_node_from_key(key))
+    with cluster.pipeline(transaction=True) as pipe:
+        pipe.watch(key)
+        assert pipe.get(key) == b"before"
+        cluster.set(key, "the other replica's")
+        node.client_kill_filter(_type="normal", skipme=True)  # the watching connection too
+        pipe.multi()
+        pipe.set(key, "ours")
+        with pytest.raises(clients.TEMPORARY_ERRORS + (redis.WatchError,)):
+            pipe.execute()
+    assert cluster.get(key) == b"the other replica's"
+    with cluster.pipeline(transaction=True) as pipe:  # and a transaction still commits
+        pipe.watch(key)
+        pipe.multi()
+        pipe.set(key, "ours")
+        pipe.execute()
+    assert cluster.get(key) == b"ours"
 
 
 def test_the_replies_sent_first_are_kept_and_sent_again_on_the_cluster(cluster):

@@ -211,7 +211,7 @@ def _valid_last_id(text: str | None) -> str | None:
 
 def _admit(client: redis.Redis, counter: str, connection: str) -> bool:
     now = time.time()
-    pipe = client.pipeline()
+    pipe = client.pipeline(transaction=True)  # a cluster client's default is no MULTI
     pipe.zremrangebyscore(counter, 0, now - CONNECTION_STALE_S)
     pipe.zadd(counter, {connection: now})
     pipe.zcard(counter)
