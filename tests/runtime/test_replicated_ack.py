@@ -15,11 +15,12 @@ import pytest
 import redis
 
 from kades import clients
+from kades.alerts import stream
 from kades.dev import services as devservices
 from kades.dev.services import free_port
 from kades.events.catalogue import MARKET_TICK, new_event
 from kades.events.envelope import CloudEvent
-from kades.keys import outbox_key
+from kades.keys import ALERT_STREAM, outbox_key
 from kades.runtime import dedup
 from kades.runtime.state import StateStore
 from kades.runtime.ttlcache import TtlCache
@@ -303,3 +304,22 @@ def test_the_endpoint_answers_503_without_a_replica_and_200_with_one(
 def test_a_wait_that_cannot_work_is_refused_naming_its_settings(env):
     with pytest.raises(SettingsError, match="KADES_REDIS_WAIT_REPLICAS"):
         clients.redis_client(Settings.from_env(env))
+
+
+def test_alerts_appended_are_on_a_replica_when_published_and_a_redelivery_waits_too(pair):
+    """alert-dispatch takes no claim, so no done mark waited for its stream: an alert
+    acknowledged, then lost with its primary, never reached a WebSocket client."""
+    primary, replica, replica_process = pair
+    assert stream.publish_many(primary, [("a1", {"n": 1})], replicas=1, wait_s=0.5)[0]
+    assert replica.xlen(ALERT_STREAM) == 1  # no polling: it returned once the replica had it
+    fresh = redis.Redis(port=primary.connection_pool.connection_kwargs["port"], socket_timeout=5)
+    replica_process.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(dedup.NotReplicated, match="reached 0 of 1 replicas"):
+            stream.publish_many(fresh, [("a2", {"n": 2})], replicas=1, wait_s=0.2)
+        with pytest.raises(dedup.NotReplicated):  # its redelivery, which appends nothing
+            stream.publish_many(fresh, [("a2", {"n": 2})], replicas=1, wait_s=0.2)
+    finally:
+        replica_process.send_signal(signal.SIGCONT)
+    assert stream.publish_many(fresh, [("a2", {"n": 2})], replicas=1, wait_s=2.0) == [None]
+    assert replica.xlen(ALERT_STREAM) == 2  # appended once, and on the replica

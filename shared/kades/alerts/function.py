@@ -80,7 +80,10 @@ def write_alerts(ctx: Context, events: Sequence[CloudEvent]) -> list[tuple[int, 
     and whether it was stored before (a redelivery: the runtime counts it a duplicate)."""
     ids = [joined(event.source, event.id) for event in events]
     messages = [alert_message(event) for event in events]
-    for event, entry in zip(events, stream.publish_many(ctx.redis, list(zip(ids, messages)))):
+    published = stream.publish_many(ctx.redis, list(zip(ids, messages)),
+                                    replicas=ctx.settings.redis_wait_replicas,
+                                    wait_s=ctx.settings.redis_wait_timeout_s)
+    for event, entry in zip(events, published):
         if entry is not None:
             ALERTS_PUBLISHED.labels(event.data["level"]).inc()
     # a clearing goes where its alert went: to the webhooks of the level it stood at

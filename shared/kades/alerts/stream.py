@@ -15,13 +15,16 @@ import redis
 from redis.commands.core import Script
 
 from kades.keys import ALERT_PUBLISHED, ALERT_STREAM
+from kades.runtime.dedup import NotReplicated, eval_then_wait
 
 RETAIN_S = 5 * 60
 PUBLISHED_TTL_S = 24 * 3600
 # Append each alert once per alert event id: a redelivered alert (or a retry after a failure)
 # adds nothing. KEYS: the stream, then one "published" mark per alert; ARGV: the messages,
 # then the oldest id kept and the marks' TTL. Returns per alert its entry id, or 0 when it
-# was published before (a Lua false would end the reply's array there).
+# was published before (a Lua false would end the reply's array there). A mark found is set
+# again (its TTL): a write, which a WAIT after the script can count, and which reaches a
+# replica after the append it marks (one replication stream, in order).
 _APPEND_ONCE = Script(None, b"""
 local n = #KEYS - 1
 local ids = {}
@@ -29,6 +32,7 @@ for i = 1, n do
   if redis.call('SET', KEYS[i + 1], '1', 'NX', 'EX', ARGV[n + 2]) then
     ids[i] = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[n + 1], '*', 'alert', ARGV[i])
   else
+    redis.call('EXPIRE', KEYS[i + 1], ARGV[n + 2])
     ids[i] = 0
   end
 end
@@ -43,14 +47,28 @@ def publish(client: redis.Redis, alert_id: str, message: dict[str, Any],
 
 
 def publish_many(client: redis.Redis, alerts: list[tuple[str, dict[str, Any]]],
-                 *, now_s: float | None = None) -> list[str | None]:
+                 *, now_s: float | None = None, replicas: int = 0,
+                 wait_s: float = 1.0) -> list[str | None]:
     """Append alert messages (alert id, message), in order, in one script call (by its SHA);
-    for each its stream id, or None when it was published before."""
+    for each its stream id, or None when it was published before. With `replicas`
+    (Settings.redis_wait_replicas) it returns once that many replicas have the appends, or
+    a redelivery's marks, else raises NotReplicated (a 503): alert-dispatch takes no claim,
+    so no done mark waits for them, and an alert acknowledged then lost with its primary
+    never reached a WebSocket client."""
     now_s = time.time() if now_s is None else now_s
     oldest = f"{int((now_s - RETAIN_S) * 1000)}-0"
     keys = [ALERT_STREAM, *(ALERT_PUBLISHED.format(id=alert_id) for alert_id, _ in alerts)]
     messages = [json.dumps(message, separators=(",", ":")) for _, message in alerts]
-    entries = _APPEND_ONCE(keys, [*messages, oldest, PUBLISHED_TTL_S], client=client)
+    args = [*messages, oldest, PUBLISHED_TTL_S]
+    if not replicas:
+        entries = _APPEND_ONCE(keys, args, client=client)
+    else:
+        entries, acked = eval_then_wait(client, _APPEND_ONCE.sha, _APPEND_ONCE.script, keys,
+                                        args, replicas=replicas,
+                                        timeout_ms=max(1, round(wait_s * 1000)))
+        if acked < replicas:
+            raise NotReplicated(f"alerts appended reached {acked} of {replicas} replicas "
+                                f"within {wait_s} s")
     return [entry.decode() if isinstance(entry, bytes) else None for entry in entries]
 
 
