@@ -13,8 +13,10 @@ import psycopg
 import redis
 from psycopg_pool import ConnectionPool
 from redis._parsers.base import BaseParser
+from redis.backoff import NoBackoff
 from redis.cluster import ClusterPipeline, NodesManager, RedisCluster
 from redis.commands.core import BasicKeyCommands, HyperlogCommands
+from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from kades.errors import TemporaryFailure
@@ -176,7 +178,14 @@ def new_redis(config: Settings, **options) -> redis.Redis:
                                  f"{shown_url(config.redis_url)!r}: {error}"]) from error
     if config.redis_sentinels:
         url = urlsplit(config.redis_url)
-        sentinel = Sentinel(sentinel_addresses(config.redis_sentinels), **timeouts)
+        # each Sentinel asked once: redis-py's default for their connections is 10 retries
+        # with backoff, so a Sentinel whose pod was gone cost every discovery of the primary
+        # 3.9 s (one that refuses) to over 20 s (one that never answers) before the next
+        sentinel = Sentinel(sentinel_addresses(config.redis_sentinels),
+                            sentinel_kwargs={"socket_timeout": config.redis_timeout_s,
+                                             "socket_connect_timeout": config.redis_timeout_s,
+                                             "retry": Retry(NoBackoff(), 0)},
+                            **timeouts)
         return sentinel.master_for(config.redis_sentinel_master, db=int(url.path[1:] or 0),
                                    password=url.password, username=url.username,
                                    health_check_interval=30, **timeouts)

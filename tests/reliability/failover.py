@@ -95,8 +95,8 @@ class SentinelRedis:
 def kill_primary(group: SentinelRedis, mesh, load, tracker, *,
                  recovery_timeout_s: float = 180) -> FaultResult:
     """SIGKILL the primary; away until Sentinel promotes a replica, recovery from then.
-    The functions' /ready is asked at once, beside the wait (its Redis client retries a
-    failed command with backoff, so an answer may come only after the promotion)."""
+    The functions' /ready is asked at once, beside the wait (its Redis client asks the
+    Sentinels for the primary again, and they name the dead one until the promotion)."""
     refusals_before = Counter(load.refusals)
     group.kill_primary()
     killed_at = time.monotonic()
