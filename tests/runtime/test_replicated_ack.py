@@ -163,6 +163,11 @@ def test_a_claim_free_commit_returns_once_a_replica_has_it_and_so_does_its_redel
     assert json.loads(primary.get("{f}k")) == {"n": 2}  # e1 once, e2 once (its 503 committed)
 
 
+def _calls(client: redis.Redis, command: str) -> int:
+    """How many times the server ran `command`, from scripts too (INFO commandstats)."""
+    return client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0)
+
+
 def test_replies_are_on_a_replica_before_any_is_sent_and_a_retry_sends_the_first(pair):
     primary, replica, replica_process = pair
     event = _event()
@@ -171,7 +176,10 @@ def test_replies_are_on_a_replica_before_any_is_sent_and_a_retry_sends_the_first
     claim = _claim(primary, event)
     assert dedup.first_sent(primary, claim, first, ttl_s=60) == first
     assert replica.get(claim.sent_key) is not None  # there before the first is sent
+    touched = _calls(primary, "pexpire")
     assert dedup.first_sent(primary, claim, other, ttl_s=60) == first  # the retry's: the first
+    # and the retry wrote (the replies touched), so its WAIT counted replicas that have them
+    assert _calls(primary, "pexpire") == touched + 1
     replica_process.send_signal(signal.SIGSTOP)
     try:  # a replica that does not answer: nothing may go out (the Broker retries)
         with pytest.raises(dedup.NotReplicated, match="replies of .* reached 0 of 1"):

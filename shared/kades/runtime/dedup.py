@@ -124,9 +124,16 @@ _DONE_ON_PRIMARY = _Script(
     f"if string.match(ARGV[1], '@(%x+)$') ~= {_PRIMARY} then return -1 end "
     "redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1")
 
-# ARGV: the replies, their ms. nil when they were kept, else the replies kept before.
+# ARGV: the replies, their ms. nil when they were kept, else the replies kept before, which
+# are touched (the same time to live, as _STILL_DONE does): a write, so that a WAIT after it
+# on this connection counts the replicas that have them. Without it a retry on another
+# connection waited for nothing and sent them, perhaps from a primary that never passed
+# them on: a failover then, and the next retry would send other content under their ids.
 _KEEP_FIRST = _Script("if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
-                      "return false end return redis.call('GET', KEYS[1])")
+                      "return false end "
+                      "local ttl = redis.call('PTTL', KEYS[1]) "
+                      "if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end "
+                      "return redis.call('GET', KEYS[1])")
 
 # Whether this server has a done mark of the event (1) or not (0); if it has, a write that
 # changes nothing (the same time to live), so that a WAIT after it on the same connection
