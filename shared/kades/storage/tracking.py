@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from kades.errors import TemporaryFailure
 from kades.keys import TRACKED_THRESHOLDS
 
 
@@ -77,16 +78,27 @@ def untrack_all(conn: psycopg.Connection, *, key_id: str) -> dict[str, float | N
     return {token: untrack_token(conn, key_id=key_id, token=token)[1] for token in tokens}
 
 
-def publish_threshold(client, token: str, lowest: float | None) -> None:
+def publish_threshold(client, token: str, lowest: float | None, *, replicas: int = 0,
+                      wait_s: float = 0.5) -> None:
     """A token's lowest threshold, for risk-scoring (it reads the hash on each score); none
     left drops the field, so the default applies and the hash holds only tracked tokens.
     Called inside the tracking's transaction, under its lock: changes publish in the order
     they commit. A commit that fails after this leaves the value the caller asked for, who
-    gets an error and retries."""
+    gets an error and retries. With `replicas` (Settings.redis_wait_replicas) it returns once
+    that many replicas have it, else raises TemporaryFailure (a 503; the transaction rolls
+    back): `restore_thresholds` only fills fields Redis lost, so a change lost in a failover
+    after the caller was answered stayed lost, and risk-scoring alerted at the old one."""
+    pipe = client.pipeline(transaction=False)  # one connection: WAIT counts its writes
     if lowest is None:
-        client.hdel(TRACKED_THRESHOLDS, token)
+        pipe.hdel(TRACKED_THRESHOLDS, token)
     else:
-        client.hset(TRACKED_THRESHOLDS, token, lowest)
+        pipe.hset(TRACKED_THRESHOLDS, token, lowest)
+    if replicas:
+        pipe.execute_command("WAIT", replicas, max(1, round(wait_s * 1000)))
+    acked = pipe.execute()[-1]
+    if replicas and acked < replicas:
+        raise TemporaryFailure(f"the alert threshold of {token} reached {acked} of {replicas} "
+                               f"replicas within {wait_s} s")
 
 
 def restore_thresholds(conn: psycopg.Connection, client) -> int:
