@@ -426,3 +426,34 @@ def test_a_request_made_ahead_is_tried_once_and_the_slot_asked_again_in_its_turn
         assert follow(SolanaRpc(url, backoff_s=0.0), sent.append, start_slot=100, max_slots=3,
                       store=redis_conn, sleep=lambda s: None, fetch_ahead=FETCH_AHEAD) == 3
     assert [e.data["slot"] for e in sent] == [100, 101, 102] and BehindNode.answers[101] == []
+
+
+def test_redis_away_while_following_stops_nothing_and_the_last_slot_is_saved_once_back(
+        node, tmp_path):
+    """The last slot is where a restart resumes: Redis away (a failover) made the source exit
+    and wait for the kubelet's restart delays. Now it goes on, and saves a later slot."""
+    import redis
+
+    from kades.dev import services as devservices
+    from kades.dev.services import free_port
+    port = free_port()
+    devservices.ensure_redis(data_dir=tmp_path, port=port)
+    store = redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=2)
+    FakeNode.blocks = {slot: FakeNode.blocks[100] for slot in range(100, 104)}
+    FakeNode.tip = 103
+    sent = []
+
+    def emit(event):  # Redis goes away after slot 100's events, and comes back at slot 102's
+        sent.append(event.data["slot"])
+        if event.data["slot"] == 100:
+            devservices.stop_redis(tmp_path)
+        if event.data["slot"] == 102:
+            devservices.ensure_redis(data_dir=tmp_path, port=port)
+
+    try:
+        assert follow(SolanaRpc(node, backoff_s=0.0), emit, start_slot=100, max_slots=4,
+                      store=store, sleep=lambda s: None) == 4
+        assert sent == [100, 101, 102, 103]  # every slot's event once
+        assert int(store.get(SOLANA_LAST_SLOT)) == 103
+    finally:
+        devservices.stop_redis(tmp_path)

@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 from kades import exitcodes
 from kades.cliutil import report, report_error, report_unreachable
-from kades.clients import redis_client
+from kades.clients import TEMPORARY_ERRORS, redis_client
 from kades.errors import InvalidEventError, TemporaryFailure
 from kades.events.catalogue import MAX_FUTURE_S, validate_data
 from kades.events.envelope import to_dict
@@ -195,13 +195,25 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
                 log(logger, logging.WARNING, "solana-source: transaction left out, unreadable",
                     slot=slot, reason=reason)
         if store is not None:
-            store.set(SOLANA_LAST_SLOT, slot)
+            _save_last_slot(store, slot)
         if handled % REPORT_EVERY == 0 and tip - slot > BEHIND_WARN_SLOTS:
             log(logger, logging.WARNING, "solana-source: behind the chain's tip", slot=slot,
                 behind_slots=tip - slot)
         slot += 1
         handled += 1
     return handled
+
+
+def _save_last_slot(store, slot: int) -> None:
+    """Where a restart resumes. Redis away (a failover, a restart) stops nothing: the slot's
+    events are sent, and a later slot is saved once Redis is back; a restart meanwhile sends
+    the slots since the one saved again, duplicates by their event ids. The source exited
+    here, and came back after the kubelet's growing restart delays, not in seconds."""
+    try:
+        store.set(SOLANA_LAST_SLOT, slot)
+    except TEMPORARY_ERRORS as error:
+        log(logger, logging.WARNING, "solana-source: the last slot was not saved; going on",
+            slot=slot, error=type(error).__name__)
 
 
 def run_polling(args) -> int:
