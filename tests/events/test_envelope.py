@@ -182,6 +182,20 @@ def test_nan_and_infinity_are_not_json(literal):
         envelope.decode({"content-type": envelope.STRUCTURED_TYPE}, structured_body)
 
 
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1" + b"0" * 400 + b".0", b"2E+308"])
+def test_a_number_beyond_a_double_is_not_json_that_can_be_written_again(number):
+    """1e400 was read as inf and written on as Infinity (the broker's queue, a reply): no
+    JSON reader took it back, and the event was dead-lettered as unreadable, never replayed.
+    Its problem is named; a number a double holds is read as before."""
+    body = b'{"ticks": [{"token": "T", "time": "2026-11-26T08:00:00Z", "price": ' + number + b"}]}"
+    with pytest.raises(InvalidEventError) as caught:
+        envelope.decode(binary_headers(), body)
+    assert [p.field for p in caught.value.problems] == ["data"]
+    assert "beyond what a double holds" in caught.value.problems[0].message
+    assert envelope.parse_json(b"[1.7976931348623157e308, 4.9e-324, 1e-400, -0.0]") == [
+        1.7976931348623157e308, 5e-324, 0.0, -0.0]
+
+
 def test_a_nul_or_a_control_character_decodes_as_knative_passes_it_on():
     """The functions that store what they read refuse them (tests/functions), the dead-letter
     sink keeps them: decoding itself is no stricter than Knative's ingress."""

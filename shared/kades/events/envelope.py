@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 import urllib.parse
 from dataclasses import dataclass, field
@@ -86,13 +87,23 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # what CloudEvents Strings may not hold
 
 
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent, refused where no double holds it: 1e400
+    read as inf was written on as Infinity (the broker's queue, a reply), which no JSON
+    reader takes back, and the event was dead-lettered as unreadable, never replayed."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"a number beyond what a double holds: {text[:40]}")
+    return value
+
+
 def parse_json(raw: bytes | str):
     """Strict JSON (RFC 8259), which Python's json module is not: UTF-8 only, no NaN or
-    Infinity, no lone surrogates (they could not be encoded again), bounded nesting.
-    Every refusal is a ValueError."""
+    Infinity, no number beyond a double (1e400), no lone surrogates (they could not be
+    encoded again), bounded nesting. Every refusal is a ValueError."""
     text = bytes(raw).decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw
     try:
-        value = json.loads(text, parse_constant=_no_constants)
+        value = json.loads(text, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     if _SURROGATE_ESCAPE.search(text):  # a pair is one character after parsing; a lone one is not
