@@ -60,3 +60,19 @@ def test_bodies_over_the_limit_are_not_read_and_bad_lengths_refused():
     for bad in ("-1", "ten"):
         with pytest.raises(ValueError):
             read_body(stream(b""), {"content-length": bad})
+
+
+@pytest.mark.parametrize("size", [b"-1", b"0x10", b"+10", b"1_0", b"", b" ", b"g"])
+def test_a_chunk_size_that_is_not_hex_digits_is_refused_before_anything_is_read(size):
+    """int(x, 16) took -1, and read(-1) read the connection to its end past any limit (20 MiB
+    through a 1,000-byte limit); 0x10, +10 and 1_0 were read as 16, an empty line as the end."""
+    rfile = stream(size + b"\r\n" + b"x" * 64 + b"\r\n0\r\n\r\n")
+    with pytest.raises(ValueError, match="malformed chunk size"):
+        read_body(rfile, {"transfer-encoding": "chunked"}, limit=10)
+    assert len(rfile.read()) > 64  # the body after the size line was never read
+
+
+@pytest.mark.parametrize("length", ["+5", "5_0", " 5", "5.0", "1" * 20])
+def test_a_content_length_that_is_not_decimal_digits_is_refused(length):
+    with pytest.raises(ValueError, match="malformed Content-Length"):
+        read_body(stream(b"x" * 100), {"content-length": length})

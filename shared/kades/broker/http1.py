@@ -8,8 +8,13 @@ stripped, obsolete line folding joined, bounded in line length and count.
 """
 from __future__ import annotations
 
+import re
+
 MAX_LINE = 65536
 MAX_HEADERS = 100
+# RFC 9112: a chunk size is hex digits (7.1), a Content-Length decimal ones (8.6)
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 class HeadError(ValueError):
@@ -52,7 +57,12 @@ def read_body(rfile, headers: dict[str, str], limit: int | None = None) -> bytes
             line = rfile.readline(MAX_LINE + 1)
             if not line:
                 raise EOFError("connection closed inside a chunked body")
-            length = int(line.split(b";", 1)[0].strip() or b"0", 16)
+            # hex digits only: int(x, 16) also took -1 (then read to the end, past any
+            # limit), 0x10 and 1_0, and an empty line as 0
+            size_field = line.split(b";", 1)[0].strip()
+            if not _CHUNK_SIZE.fullmatch(size_field):
+                raise ValueError(f"malformed chunk size {size_field[:20]!r}")
+            length = int(size_field, 16)
             if length == 0:
                 while rfile.readline(MAX_LINE + 1) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -62,9 +72,10 @@ def read_body(rfile, headers: dict[str, str], limit: int | None = None) -> bytes
                 return None
             chunks.append(_exactly(rfile, length))
             rfile.readline(3)  # the CRLF after the chunk
-    length = int(headers.get("content-length") or 0)
-    if length < 0:
-        raise ValueError("negative Content-Length")
+    declared = headers.get("content-length") or "0"
+    if not _DIGITS.fullmatch(declared):  # int() also took +5, 5_0 and -1
+        raise ValueError(f"malformed Content-Length {declared[:20]!r}")
+    length = int(declared)
     if limit is not None and length > limit:
         return None
     return _exactly(rfile, length) if length else b""
