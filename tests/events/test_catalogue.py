@@ -158,6 +158,21 @@ def test_the_accepted_times_kept_are_bounded(monkeypatch):
     assert 0 < len(catalogue._ACCEPTED_TIMES) <= catalogue.MAX_ACCEPTED_TIMES
 
 
+@pytest.mark.parametrize("part, fields", [
+    ({"index": 1, "count": 2.0}, ["data.part.count"]),
+    ({"index": 1.0, "count": 2}, ["data.part.index"]),
+    ({"index": 1, "count": 1001}, ["data.part.count"]),  # MAX_PARTS + 1
+    ({"index": 1, "count": 10 ** 8}, ["data.part.count"]),
+    ({"index": 2, "count": 2}, [])])
+def test_a_chain_blocks_part_counted_as_no_slot_is_named(part, fields):
+    """A count of 2.0 passed (JSON Schema's integer) and failed the parts' assembly with a
+    500 at every retry; one of 10**8 held a worker in it."""
+    data = catalogue.example(catalogue.CHAIN_BLOCK)
+    data["part"] = {"key": catalogue.EXAMPLE_MINT, "group": "g", **part}
+    event = new_event(catalogue.CHAIN_BLOCK, "/t", data)
+    assert [p.field for p in data_problems(event)] == fields
+
+
 def test_a_slot_past_what_its_block_time_allows_is_named():
     """One block of slot 2**64 - 1 made every true slot of its mint "late" for as long as the
     mint traded: a slot is at most one per MIN_SLOT_S since Solana's genesis."""

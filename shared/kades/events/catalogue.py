@@ -39,6 +39,10 @@ TOKEN_TRACKED = "ai.kades.token.tracked.v1"
 # headers: what a Kafka record holds). Producers split batches (kades.events.chunking) or
 # refuse; Settings.max_event_bytes is only what the ingress and functions accept.
 MAX_EVENT_BYTES = 256 * 1024
+# The parts a chain block's slot may come in (kades.solana.parts: a mint's records of one
+# slot, MAX_EVENT_BYTES a part; a whole block is a few MB). A count of 10**8 held a worker
+# in the group's assembly (chunking.assemble) at every retry.
+MAX_PARTS = 1000
 # How deep objects and arrays may nest in data: far more than any type needs (a chain block's
 # records are 3 levels down, free-form details a few more). Deeper data is refused, as what
 # uses it (validators, encoders, the api's answers) recurses once per level and Python stops
@@ -218,8 +222,9 @@ _CHAIN_BLOCK = {
         # Set when solana-source split a slot per mint (kades.solana.parts): part `index` of
         # `count` for `key` (a mint); `group` names the slot-and-mint the parts make up.
         "part": {"type": "object", "required": ["key", "index", "count", "group"],
-                 "properties": {"key": _MINT, "index": {"type": "integer", "minimum": 1},
-                                "count": {"type": "integer", "minimum": 1},
+                 "properties": {"key": _MINT,
+                                "index": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
+                                "count": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
                                 "group": {"type": "string", "minLength": 1}}},
         # What the detectors need from the other mints of the slot, the same in every part.
         "context": {"type": "object", "required": ["fundings", "launches"], "properties": {
@@ -484,10 +489,18 @@ def _chain_block_problems(event: CloudEvent) -> list[Problem]:
 
 def _part_problems(event: CloudEvent) -> list[Problem]:
     """A part past its group's count: "9 of 4" completed a group without its part 2, and the
-    slot was analysed with 42 of its 60 swaps."""
+    slot was analysed with 42 of its 60 swaps. An index or count written 2.0, which JSON
+    Schema takes for an integer: the parts are counted with it (a 500 at every retry)."""
     part = event.data.get("part") if isinstance(event.data, dict) else None
-    if isinstance(part, dict) and isinstance(part.get("index"), int) \
-            and isinstance(part.get("count"), int) and part["index"] > part["count"]:
+    if not isinstance(part, dict):
+        return []
+    floats = [Problem(f"data.part.{name}", f"{part[name]!r}: a whole number, written without "
+                                           "a fraction") for name in ("index", "count")
+              if type(part.get(name)) is float]
+    if floats:
+        return floats
+    if isinstance(part.get("index"), int) and isinstance(part.get("count"), int) \
+            and part["index"] > part["count"]:
         return [Problem("data.part.index", f"part {part['index']} of {part['count']}: past "
                                            "the count")]
     return []
