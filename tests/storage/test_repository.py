@@ -218,6 +218,14 @@ def test_cursor_round_trip():
     assert repo.decode_cursor(repo.encode_cursor(T0, 42)) == (T0, 42)
 
 
+def test_a_cursor_nested_past_what_json_recurses_is_invalid_not_a_crash():
+    """GET /v1/alerts?cursor=<base64 of 1,100 nested arrays>: a RecursionError, a 500."""
+    import base64
+    deep = base64.urlsafe_b64encode(b"[" * 1100 + b"]" * 1100).decode().rstrip("=")
+    with pytest.raises(ValueError, match="invalid cursor"):
+        repo.decode_cursor(deep)
+
+
 def test_daily_view_gives_candles(db_conn):
     rows = [{"time": T0 + timedelta(hours=h), "token": "MintA", "source": "raydium",
              "price": price, "volume": 5.0, "liquidity": liquidity}

@@ -167,7 +167,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         if type(row_id) is not int or not 0 <= row_id < 2 ** 63:  # a bigint (1e400 was a 500)
             raise ValueError(f"row id {row_id!r}")
         return _as_time(time_text), row_id
-    except (ValueError, TypeError) as error:  # bad base64, JSON, shape, time or id
+    # bad base64, JSON (nested past what json.loads recurses: a 500), shape, time or id
+    except (ValueError, TypeError, RecursionError) as error:
         raise ValueError(f"invalid cursor {cursor!r}") from error
 
 
