@@ -543,3 +543,35 @@ def test_a_name_rebound_to_a_private_address_after_the_check_is_never_contacted(
     (retried,) = store.deliveries(db_conn, status="pending")
     assert "refused: rebind.example resolves to a non-public address (127.0.0.1)" in \
         retried["last_error"]
+
+
+def test_a_round_claims_no_more_than_it_sends_at_once(ctx, db_conn, key_id, receivers):
+    """50 claimed for 16 senders: behind slow receivers the last ones were sent after their
+    lease had run out, when another replica had claimed and sent them too."""
+    receiver = receivers()
+    for _ in range(delivery.SENDERS + 4):
+        hook(db_conn, key_id, receiver.url)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    with httpx.Client() as client:
+        assert deliver_due(ctx.db, client, policy=FAST, allow_private=True)["delivered"] == \
+            delivery.SENDERS
+    assert [d["attempts"] for d in store.deliveries(db_conn, status="pending")] == [0] * 4
+    assert len(receiver.received) == delivery.SENDERS
+
+
+def test_an_attempt_recorded_after_another_claim_took_its_delivery_changes_nothing(
+        ctx, db_conn, key_id, receivers):
+    """A late "retry" written over the other claim's "delivered" had it sent a third time."""
+    receiver = receivers()
+    hook(db_conn, key_id, receiver.url)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    [first] = store.claim_due(db_conn, limit=1, lease_s=0.0)  # a lease that has run out
+    db_conn.commit()
+    [second] = store.claim_due(db_conn, limit=1, lease_s=60.0)  # another replica's claim
+    assert store.record_attempt(db_conn, second["id"], second["attempts"], status="delivered",
+                                http_status=200, error=None, retry_in_s=None)
+    assert not store.record_attempt(db_conn, first["id"], first["attempts"], status="pending",
+                                    http_status=None, error="timed out", retry_in_s=0.0)
+    db_conn.commit()
+    [row] = store.deliveries(db_conn)
+    assert (row["status"], row["last_status"]) == ("delivered", 200)

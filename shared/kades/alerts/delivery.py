@@ -31,6 +31,12 @@ from kades.storage import webhooks as store
 logger = logging.getLogger("kades.alerts")
 
 
+# Webhook deliveries sent at once by a worker, and claimed in a round: no more, as 50 claimed
+# for 16 senders, behind slow receivers (each its whole deadline), had the last ones sent
+# after their lease ran out, when another replica had claimed and sent them too.
+SENDERS = 16
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 8
@@ -70,10 +76,11 @@ def attempt(client: httpx.Client, delivery: dict, policy: RetryPolicy, *,
 
 
 def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], client: httpx.Client,
-                *, policy: RetryPolicy = RetryPolicy(), limit: int = 50,
+                *, policy: RetryPolicy = RetryPolicy(), limit: int = SENDERS,
                 pool: ThreadPoolExecutor | None = None,
                 allow_private: bool = False) -> dict[str, int]:
-    """One round: claim what is due, send it, record it; counts by outcome."""
+    """One round: claim what is due (`limit`: at most what `pool` sends at once), send it,
+    record it; counts by outcome."""
     with connect() as conn:
         claimed = store.claim_due(conn, limit=limit, lease_s=policy.timeout_s * 2 + 5)
     counts = {"delivered": 0, "retry": 0, "dead": 0}
@@ -82,18 +89,18 @@ def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], clien
     # An attempt whose outcome was never recorded (its process died mid-send) is claimed
     # again after its lease, counting one attempt more: past max_attempts it is dead, or a
     # delivery that kills its process would be claimed, and kill it, for ever.
-    spent = {d["id"]: ("webhook deleted" if d["webhook_deleted"] else
+    spent = {d["id"]: (d["attempts"], "webhook deleted" if d["webhook_deleted"] else
                        "attempts ended without an outcome recorded")
              for d in claimed if d["webhook_deleted"] or d["attempts"] > policy.max_attempts}
     live = [d for d in claimed if d["id"] not in spent]
     with connect() as conn:
-        for delivery_id, why in spent.items():
-            store.record_attempt(conn, delivery_id, status="dead", http_status=None,
+        for delivery_id, (attempts, why) in spent.items():
+            store.record_attempt(conn, delivery_id, attempts, status="dead", http_status=None,
                                  error=why, retry_in_s=None)
             counts["dead"] += 1
             WEBHOOK_DELIVERIES.labels("dead").inc()
     own_pool = pool is None
-    pool = pool or ThreadPoolExecutor(max_workers=min(16, len(live) or 1))
+    pool = pool or ThreadPoolExecutor(max_workers=min(SENDERS, len(live) or 1))
     try:
         sent = {pool.submit(attempt, client, d, policy, allow_private=allow_private): d
                 for d in live}
@@ -119,10 +126,13 @@ def _record(connect, delivery: dict, status: int | None, error: str | None,
     else:
         outcome = "retry"
     with connect() as conn:
-        store.record_attempt(conn, delivery["id"],
-                             status="pending" if outcome == "retry" else outcome,
-                             http_status=status, error=error,
-                             retry_in_s=policy.delay_after(delivery["attempts"]))
+        recorded = store.record_attempt(conn, delivery["id"], delivery["attempts"],
+                                        status="pending" if outcome == "retry" else outcome,
+                                        http_status=status, error=error,
+                                        retry_in_s=policy.delay_after(delivery["attempts"]))
+    if not recorded:  # its lease ran out and another claim has it: that one's outcome stands
+        log(logger, logging.WARNING, "webhook delivery claimed again before its outcome was "
+            "recorded", delivery=delivery["id"], attempts=delivery["attempts"], outcome=outcome)
     WEBHOOK_DELIVERIES.labels(outcome).inc()
     if outcome == "dead":
         log(logger, logging.WARNING, "webhook delivery dead-lettered",
@@ -150,7 +160,7 @@ class DeliveryWorker:
         self._interval_s = interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="webhook")
+        self._pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="webhook")
         self._thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
         self._thread.start()
         _workers.add(self)

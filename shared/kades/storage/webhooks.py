@@ -83,13 +83,18 @@ def claim_due(conn: psycopg.Connection, *, limit: int, lease_s: float) -> list[d
             (timedelta(seconds=lease_s), limit)).fetchall()
 
 
-def record_attempt(conn: psycopg.Connection, delivery_id: int, *, status: str,
-                   http_status: int | None, error: str | None, retry_in_s: float | None) -> None:
-    """Store how an attempt went: delivered, dead, or pending again after `retry_in_s`."""
+def record_attempt(conn: psycopg.Connection, delivery_id: int, attempts: int, *, status: str,
+                   http_status: int | None, error: str | None, retry_in_s: float | None) -> bool:
+    """Store how an attempt went: delivered, dead, or pending again after `retry_in_s`;
+    only while the delivery is still the claim that made it (`attempts`, which each claim
+    counts up): an attempt recorded after its lease ran out, when another replica had
+    claimed it again, set "pending" over that one's "delivered", and it was sent a third
+    time. Whether it was recorded."""
     next_at = datetime.now(timezone.utc) + timedelta(seconds=retry_in_s or 0)
-    conn.execute("UPDATE webhook_deliveries SET status = %s, last_status = %s, last_error = %s,"
-                 " next_attempt_at = %s, updated_at = now() WHERE id = %s",
-                 (status, http_status, error, next_at, delivery_id))
+    return conn.execute("UPDATE webhook_deliveries SET status = %s, last_status = %s,"
+                        " last_error = %s, next_attempt_at = %s, updated_at = now()"
+                        " WHERE id = %s AND attempts = %s",
+                        (status, http_status, error, next_at, delivery_id, attempts)).rowcount == 1
 
 
 def deliveries(conn: psycopg.Connection, *, status: str | None = None) -> list[dict[str, Any]]:
