@@ -196,6 +196,19 @@ def test_a_number_beyond_a_double_is_not_json_that_can_be_written_again(number):
         1.7976931348623157e308, 5e-324, 0.0, -0.0]
 
 
+def test_a_header_sent_as_utf8_not_percent_encoded_is_read_as_utf8():
+    """Servers hand header bytes over as latin-1: "/sé" sent as UTF-8 was read "/sÃ©"."""
+    sent = "/sé/ü".encode("utf-8").decode("latin-1")  # what gunicorn or the broker hands over
+    [event] = envelope.decode(binary_headers(**{"ce-source": sent}), b"{}")
+    assert event.source == "/sé/ü"
+    [event] = envelope.decode(binary_headers(**{"ce-source": "/s%C3%A9"}), b"{}")
+    assert event.source == "/sé"
+    with pytest.raises(InvalidEventError) as caught:  # bytes that are no UTF-8
+        envelope.decode(binary_headers(**{"ce-source": "/s\xe9x"}), b"{}")
+    assert [(p.field, p.message) for p in caught.value.problems] == [
+        ("source", "header value is not percent-encoded UTF-8")]
+
+
 def test_a_nul_or_a_control_character_decodes_as_knative_passes_it_on():
     """The functions that store what they read refuse them (tests/functions), the dead-letter
     sink keeps them: decoding itself is no stricter than Knative's ingress."""

@@ -254,20 +254,31 @@ def _parse_json_body(body: bytes) -> Any:
                                 [Problem("body", f"invalid JSON: {error}")]) from None
 
 
+def _utf8(value: str) -> str:
+    """A header value as its sender wrote it: servers give header bytes as latin-1 (PEP 3333,
+    kades.broker.http1), so UTF-8 sent as it is, not percent-encoded, read "/sé" as "/sÃ©"
+    (a source, and with it the event's identity, changed). Go's HTTP keeps a header's bytes
+    as they came, so Knative's ingress has them as UTF-8; so does this. UnicodeError when
+    they are not UTF-8."""
+    return value if value.isascii() else value.encode("latin-1").decode("utf-8")
+
+
 def from_binary(headers: Mapping[str, str], body: bytes, *,
                 specversions: tuple[str, ...] = (SPECVERSION,)) -> CloudEvent:
     """HTTP binding §3.1: attributes in `ce-` headers, data is the body."""
     attrs: dict[str, Any] = {}
     problems: list[Problem] = []
+    unreadable: set[str] = set()  # named once: not also "missing"
     for raw_name, raw_value in headers.items():
         name = raw_name.lower()
         if not name.startswith("ce-"):
             continue
         attr = name[3:]
         try:  # §3.1.3.2: values are percent-encoded
-            attrs[attr] = urllib.parse.unquote(raw_value, errors="strict")
-        except UnicodeDecodeError:
+            attrs[attr] = urllib.parse.unquote(_utf8(raw_value), errors="strict")
+        except UnicodeError:
             problems.append(Problem(attr, "header value is not percent-encoded UTF-8"))
+            unreadable.add(attr)
     content_type = headers.get("content-type") or headers.get("Content-Type")
     if "specversion" not in attrs and not problems:
         raise InvalidEventError("not a CloudEvent", [Problem(
@@ -278,7 +289,8 @@ def from_binary(headers: Mapping[str, str], body: bytes, *,
                                                    "not in a ce- header"))
     if content_type:
         attrs["datacontenttype"] = content_type
-    problems.extend(attribute_problems(attrs, specversions=specversions))
+    problems.extend(p for p in attribute_problems(attrs, specversions=specversions)
+                    if p.field not in unreadable)
     data: Any = None
     if body:
         if is_json_type(content_type):
