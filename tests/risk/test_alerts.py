@@ -151,6 +151,27 @@ def test_an_anomaly_older_than_a_pings_row_rescores_that_row(ctx, db_conn):
     assert latest["time"].minute == 5 and latest["score"] > 0.7  # not the 0.2 before it
 
 
+def test_a_redelivery_after_the_database_commit_failed_redoes_the_rescoring_too(ctx, db_conn):
+    """Redis (state and outbox) commits before the database: when the database's commit
+    failed, the retry redid the event's rows from the outbox but not the rows it rescored,
+    which stayed low for good (the state had moved on)."""
+    from kades.storage.repository import latest_risk_score
+    handle_anomalies(anomalies("small", "Redone", 0.3), ctx)
+    handle_anomalies(ping("2024-01-01T00:05:00Z"), ctx)
+    before = latest_risk_score(db_conn, "Redone")["score"]
+    late = anomalies("rug", "Redone", 0.95, when="2024-01-01T00:04:50Z")
+    handle_anomalies(late, ctx)
+    # the database as that commit's rollback left it: no rows of the event, the rescore undone
+    db_conn.execute("DELETE FROM risk_scores WHERE token = 'Redone' AND event_id = 'rug'")
+    db_conn.execute("DELETE FROM anomaly_events WHERE token = 'Redone' AND event_id = 'rug'")
+    db_conn.execute("UPDATE risk_scores SET score = %s WHERE token = 'Redone'"
+                    " AND time = '2024-01-01T00:05:00Z'", (before,))
+    db_conn.commit()
+    handle_anomalies(late, ctx)  # the Broker's retry: the outbox answers
+    latest = latest_risk_score(db_conn, "Redone")
+    assert latest["time"].minute == 5 and latest["score"] > 0.7 > before
+
+
 def test_the_decay_job_fades_risk_and_clears_the_alert(ctx, db_conn):
     raised = [r for r in handle_anomalies(anomalies("crash", "Fading", 0.99), ctx) if r.type == ALERT]
     assert [a.data["kind"] for a in raised] == ["raised"]

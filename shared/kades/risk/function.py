@@ -264,9 +264,12 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
     outbox = outbox_key(ctx.name, event.source, event.id)
     earlier = ctx.redis.get(outbox)
     if earlier is not None:  # committed before: redo those effects, score nothing anew
-        risks, alerts = json.loads(earlier)
+        # (rescores: what the commit rescored; an outbox written before they were kept has none)
+        risks, alerts, *rescored = json.loads(earlier)
         with ctx.db() as conn:
             store_rows(conn, event, anomaly_rows_, risks)
+            rescore_rows(conn, [tuple(r) for r in (rescored[0] if rescored else [])],
+                         half_life_s=ctx.settings.risk_half_life_s)
         return replies_of(event, ctx, risks, alerts)
     buffer = alert_buffer(ctx.settings)
     for attempt in range(MAX_ATTEMPTS):
@@ -307,7 +310,9 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                     pipe.set(key, json.dumps(state, separators=(",", ":")), ex=STATE_TTL_S)
                 queue_waiting(pipe, RISK_WAITING, tokens, [state["points"] for state in states])
                 _note_live(pipe, tokens, states, scored)
-                pipe.set(outbox, json.dumps([risks, alerts], separators=(",", ":")),
+                # the rescores too: Redis commits before the database, and a retry after a
+                # failed database commit redid the rows from the outbox but not the rescores
+                pipe.set(outbox, json.dumps([risks, alerts, rescores], separators=(",", ":")),
                          ex=outbox_ttl([risks, alerts]))
                 with ctx.db() as conn:
                     store_rows(conn, event, anomaly_rows_, risks)
