@@ -54,6 +54,19 @@ def test_a_token_traded_in_its_sol_and_its_usdc_pool_is_priced_in_sol(order):
     assert (tick["price"], tick["volume"]) == (pytest.approx(1e-6), pytest.approx(2.0))
 
 
+def test_a_tokens_source_is_the_same_whether_or_not_sols_price_is_known():
+    """A row is keyed by token, second and source: the source came from the last record
+    that could be priced in SOL, so a retry that knew SOL's price (and converted the USDC
+    swap) named another program, and the slot's volume was stored in two rows."""
+    usdc_swap = {**swap(MINT, 1.5e-4, quote=USDC, quote_amount=300 * 10**6),
+                 "program": "orca_whirlpool", "decimals_in": 6}
+    block = {"slot": 1, "block_time": "2024-06-01T00:00:00Z", "swaps": [swap(MINT, 1e-6), usdc_swap]}
+    (unknown,) = chain_ticks(block)
+    (known,) = chain_ticks(block, sol_usd=150.0)
+    assert unknown["source"] == known["source"] == "solana:orca_whirlpool"
+    assert (unknown["volume"], known["volume"]) == (pytest.approx(2.0), pytest.approx(4.0))
+
+
 def test_sols_price_follows_the_dollars_behind_it_not_one_made_up_pool():
     """One swap in a USDC/SOL pool anyone can make priced SOL at 1e-30 $, and whale-detection
     valued every swap of the next hour at about nothing."""

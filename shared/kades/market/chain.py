@@ -117,11 +117,14 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
     for token, found in records.items():
         tick: dict = {"volume": 0.0, "pools": {}}
         for kind, record in found:  # swaps, then pool states: the last of each sets the price
+            # the source, the program of the token's last record whatever its quote: a row's
+            # key (token, second, source), and a retry that could convert one more record
+            # (SOL's price known by then) named another and stored the slot a second time
+            tick["source"] = f"solana:{record.get('program', 'pool')}"
             rate = _rate(record["quote_mint"], WSOL, sol_usd)
             if rate is None:
                 continue
             tick["price"] = record["price"] * rate
-            tick["source"] = f"solana:{record.get('program', 'pool')}"
             if kind == "swap":
                 decimals = record["decimals_in"] if record["side"] == "buy" else record["decimals_out"]
                 tick["volume"] += record["quote_amount"] / 10 ** decimals * rate
