@@ -76,8 +76,15 @@ def _decode(entries) -> list[tuple[str, dict]]:
     return [(entry_id.decode(), json.loads(fields[b"alert"])) for entry_id, fields in entries]
 
 
+_LAST_ID = f"{2 ** 64 - 1}-{2 ** 64 - 1}"  # no entry comes after it
+
+
 def since(client: redis.Redis, last_id: str, *, count: int = 1000) -> list[tuple[str, dict]]:
-    """Alerts after `last_id` still in the stream (the replay of a reconnecting client)."""
+    """Alerts after `last_id` still in the stream (the replay of a reconnecting client).
+    None after the greatest id there can be, for which Redis answers "invalid start ID" to
+    an exclusive range (a 500 on the client's WebSocket)."""
+    if last_id == _LAST_ID:
+        return []
     return _decode(client.xrange(ALERT_STREAM, min=f"({last_id}", count=count))
 
 
