@@ -60,13 +60,15 @@ class BadRequestError(KadesError, ValueError):
 class InvalidEventError(BadRequestError):
     """A CloudEvent (or its data) breaks the spec or the KADES contract. `read`: what could be
     read of an event whose attributes are wrong (its attributes as strings and its data), so
-    that its data's problems are named in the same answer (kades.runtime.endpoint)."""
+    that its data's problems are named in the same answer (kades.runtime.endpoint); for a
+    batch, `items`: (prefix, event) of every item that could be read, valid or not."""
 
     code = "invalid_event"
 
-    def __init__(self, message: str, problems: list[Problem] | None = None, *, read=None):
+    def __init__(self, message: str, problems: list[Problem] | None = None, *, read=None,
+                 items: tuple = ()):
         super().__init__(message, problems)
-        self.read = read
+        self.read, self.items = read, items
 
 
 class TemporaryFailure(KadesError, RuntimeError):

@@ -135,6 +135,22 @@ def test_batch_replies_go_to_the_sink(client_of, recording_sink, redis_conn):
     assert int(redis_conn.get("test:ticks")) == 3
 
 
+def test_a_refused_batch_names_every_problem_of_every_item(client_of, redis_conn):
+    """An item with bad attributes hid the data problems of the others (the batch was
+    refused before any data was looked at), and an item that is no object was named [2]."""
+    bad_attributes = json.loads(structured(event_id="b-0")[1])
+    del bad_attributes["source"]
+    bad_data = json.loads(structured(event_id="b-1")[1])
+    bad_data["data"] = {"ticks": []}
+    response = client_of("counter").post(
+        "/", headers={"content-type": "application/cloudevents-batch+json"},
+        data=json.dumps([bad_attributes, bad_data, 5]))
+    assert response.status_code == 400
+    fields = [p["field"] for p in response.get_json()["errors"]]
+    assert fields == ["[0].source", "[2]", "[1].data.ticks"], fields
+    assert redis_conn.get("test:ticks") is None  # nothing of it handled
+
+
 def test_extra_events_beyond_the_reply_go_to_the_sink(client_of, recording_sink):
     data = {"ticks": [tick_data(token=t)["ticks"][0] for t in ("A", "B", "C")]}
     headers, body = binary(data=data)

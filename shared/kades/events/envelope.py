@@ -309,9 +309,9 @@ def from_binary(headers: Mapping[str, str], body: bytes, *,
 def from_structured(document: Any, prefix: str = "", *,
                     specversions: tuple[str, ...] = (SPECVERSION,)) -> CloudEvent:
     """JSON format §3: one JSON object with attributes, `data` or `data_base64`."""
-    if not isinstance(document, dict):
-        raise InvalidEventError("invalid CloudEvent",
-                                [Problem(prefix or "body", "a structured event is a JSON object")])
+    if not isinstance(document, dict):  # ("[2]", not "[2].": the item itself)
+        raise InvalidEventError("invalid CloudEvent", [Problem(
+            prefix.rstrip(".") or "body", "a structured event is a JSON object")])
     # JSON format §2.3 (v1.0.2): an attribute whose value is null is unset.
     attrs = {k: v for k, v in document.items()
              if k not in ("data", "data_base64") and v is not None}
@@ -345,7 +345,7 @@ def from_structured(document: Any, prefix: str = "", *,
                     problems.append(Problem(prefix + "data_base64", f"JSON content type but not JSON: {error}"))
     event = CloudEvent({k: _as_string(v) for k, v in attrs.items()}, data, _has_data=has_data)
     if problems:
-        raise InvalidEventError("invalid CloudEvent", problems, read=None if prefix else event)
+        raise InvalidEventError("invalid CloudEvent", problems, read=event)
     return event
 
 
@@ -354,14 +354,18 @@ def from_batch(document: Any, *,
     """HTTP binding §3.3: a JSON array of structured events; every problem of every item."""
     if not isinstance(document, list):
         raise InvalidEventError("invalid batch", [Problem("body", "a batch is a JSON array")])
-    events, problems = [], []
+    events, problems, items = [], [], []
     for index, item in enumerate(document):
+        prefix = f"[{index}]."
         try:
-            events.append(from_structured(item, prefix=f"[{index}].", specversions=specversions))
+            events.append(from_structured(item, prefix=prefix, specversions=specversions))
+            items.append((prefix, events[-1]))
         except InvalidEventError as error:
             problems.extend(error.problems)
-    if problems:
-        raise InvalidEventError("invalid CloudEvent batch", problems)
+            if error.read is not None:
+                items.append((prefix, error.read))
+    if problems:  # the items read are given too: their data's problems named in the answer
+        raise InvalidEventError("invalid CloudEvent batch", problems, items=tuple(items))
     return events
 
 

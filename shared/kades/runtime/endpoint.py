@@ -231,6 +231,8 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
             events = decode(headers, body, specversions=function.specversions)
         except InvalidEventError as error:  # its data's problems named in the same answer
             error.problems += read_data_problems(function, error.read)
+            error.problems += [Problem(prefix + p.field, p.message) for prefix, item in error.items
+                               for p in read_data_problems(function, item)]
             raise
         check_consumable(function, events, body=body)
         replies: list[CloudEvent] = []
