@@ -151,6 +151,14 @@ def test_a_refused_batch_names_every_problem_of_every_item(client_of, redis_conn
     assert redis_conn.get("test:ticks") is None  # nothing of it handled
 
 
+def test_a_body_that_is_no_json_is_named_once(client_of):
+    """Its data was also judged against the schema: "None is not of type 'object'"."""
+    headers, _ = binary()
+    response = client_of("counter").post("/", headers=headers, data=b'{"ticks": [')
+    assert response.status_code == 400
+    assert [p["field"] for p in response.get_json()["errors"]] == ["data"]
+
+
 def test_extra_events_beyond_the_reply_go_to_the_sink(client_of, recording_sink):
     data = {"ticks": [tick_data(token=t)["ticks"][0] for t in ("A", "B", "C")]}
     headers, body = binary(data=data)

@@ -230,8 +230,10 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
         try:
             events = decode(headers, body, specversions=function.specversions)
         except InvalidEventError as error:  # its data's problems named in the same answer
-            error.problems += read_data_problems(function, error.read)
-            error.problems += [Problem(prefix + p.field, p.message) for prefix, item in error.items
+            named = {p.field for p in error.problems}
+            error.problems += [Problem(prefix + p.field, p.message)
+                               for prefix, item in [("", error.read), *error.items]
+                               if not named & {prefix + "data", prefix + "data_base64"}
                                for p in read_data_problems(function, item)]
             raise
         check_consumable(function, events, body=body)
@@ -336,7 +338,8 @@ def check_consumable(function: Function, events: list[CloudEvent], *,
 def read_data_problems(function: Function, read: CloudEvent | None) -> list[Problem]:
     """The data problems of an event whose attributes were refused (`InvalidEventError.read`),
     when its type is one this function consumes: a bad `ce-time` hid a bad body until the
-    time was mended."""
+    time was mended. (Not asked where its data could not be read: "None is not of type
+    'object'" beside "the body is not JSON" said nothing more.)"""
     if read is None or read.get("type") not in function.consumes:
         return []
     return data_problems(read)
