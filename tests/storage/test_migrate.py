@@ -2,6 +2,8 @@
 and plain PostgreSQL (tests/storage/conftest.py runs each test once per edition)."""
 from __future__ import annotations
 
+import dataclasses
+
 import threading
 
 import psycopg
@@ -360,3 +362,38 @@ def test_a_rolled_back_release_migrates_past_what_a_newer_one_applied(fresh_data
     (tmp_path / "0003_step.sql").write_text("CREATE TABLE step_0003 (x int);")
     with pytest.raises(MigrationError, match="0002: applied but its file is gone"):
         migrate(fresh_database_url, directory=tmp_path)
+
+
+def test_a_replica_whose_handlers_hold_every_connection_is_busy_not_unready(fresh_database_url,
+                                                                            monkeypatch):
+    """/ready waited in line for a pooled connection, past the probe's own timeout: a replica
+    at its busiest was judged unready and taken out of service. Busy is ready; a database
+    away is still not."""
+    from kades import clients
+    from kades.runtime.endpoint import probe_response
+    from kades.runtime.function import Context
+    from kades.settings import Settings
+    migrate(fresh_database_url)
+    monkeypatch.setenv("KADES_DATABASE_URL", fresh_database_url)
+    monkeypatch.setenv("KADES_DATABASE_POOL_SIZE", "1")
+    monkeypatch.setenv("KADES_DATABASE_TIMEOUT_S", "1")
+    ctx = Context("risk-scoring", Settings.from_env())
+    assert probe_response("/ready", ctx, uses_database=True).status_code == 200
+    holding, release = threading.Event(), threading.Event()
+
+    def handler():  # a handler's long transaction on the pool's only connection
+        with ctx.db():
+            holding.set()
+            release.wait(10)
+    worker = threading.Thread(target=handler)
+    worker.start()
+    try:
+        assert holding.wait(5)
+        busy = probe_response("/ready", ctx, uses_database=True)
+        assert busy.status_code == 200, busy.get_json()
+    finally:
+        release.set()
+        worker.join()
+        clients.close_all()
+    away = dataclasses.replace(Settings.from_env(), database_url="postgresql://kades@127.0.0.1:1/x")
+    assert probe_response("/ready", Context("risk-scoring", away), uses_database=True).status_code == 503

@@ -115,7 +115,13 @@ def _schema_ready(ctx: Context) -> str | None:
     """The database reachable and migrated: Knative routes nothing to a replica until then.
     Applied with the functions, the migration Job may land minutes after them, and each
     event meanwhile met missing tables (a 500) until it was dead-lettered. Once migrated, a
-    process asks only SELECT 1."""
+    process asks only SELECT 1, and not even that while the handlers hold every connection
+    of its pool: the probe waited in line for one (up to the pool's timeout, past the
+    probe's own), so a replica at its busiest was judged unready and taken out of service."""
+    if ctx.local(_Migrated).seen:
+        stats = clients.db_pool(ctx.settings).get_stats()
+        if stats["pool_size"] >= stats["pool_max"] and not stats["pool_available"]:
+            return None  # busy, not away: every connection is at a handler's work
     with ctx.db() as conn:
         if ctx.local(_Migrated).seen:
             conn.execute("SELECT 1")
