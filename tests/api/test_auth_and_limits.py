@@ -29,6 +29,27 @@ def test_no_key_bad_key_revoked_key(api, db_conn, make_key):
     assert api_client(key).get("/v1/anomalies").status_code == 401
 
 
+def test_a_key_revoked_while_remembered_sets_nothing_up(api, db_conn, make_key, recording_sink):
+    """A verified key is remembered for auth.CACHE_S: what it set up in that time outlived the
+    revocation (which deletes its webhooks and trackings once), so signed alerts went on to
+    its URL and its threshold governed everyone's alerts."""
+    key_id, key = make_key()
+    assert api.get("/v1/anomalies", key=key).status_code == 200  # verified, remembered
+    assert revoke_key(db_conn, key_id)
+    db_conn.commit()
+    assert api.get("/v1/anomalies", key=key).status_code == 200  # reading: as before
+    hook = api.post("/v1/webhooks", key=key, json={"url": "https://example.com/hook"})
+    track = api.post("/v1/token/track", key=key,
+                     json={"token_address": "So1anaMint1111111111111111111111111111111"})
+    for response in (hook, track):
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"]
+        assert response.get_json()["error"]["code"] == "unauthorized"
+    counts = db_conn.execute("SELECT (SELECT count(*) FROM webhooks WHERE key_id = %s),"
+                             " (SELECT count(*) FROM tracked_tokens WHERE key_id = %s)",
+                             (key_id, key_id)).fetchone()
+    assert counts == (0, 0)
+
+
 def test_probes_and_document_need_no_key(api):
     for path in ("/v1/health", "/v1/ready", "/v1/metrics", "/v1/openapi.json", "/health"):
         assert api.get(path, key=None).status_code == 200, path

@@ -111,9 +111,7 @@ def route(ctx: Context, request: flask.Request) -> flask.Response:
     try:
         caller = auth.authenticate(ctx, request.headers)
     except auth.AuthenticationError as error:
-        response = error_response(401, "unauthorized", str(error))
-        response.headers["WWW-Authenticate"] = 'Bearer realm="kades", X-API-Key'
-        return response
+        return auth.refusal(str(error))
     decision = ctx.local(ratelimit.leases).check(
         ctx.redis, caller.key_id, ratelimit.tier_limit(caller.tier, ctx.settings))
     if not decision.allowed:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import flask
 import jwt
 
 from kades.apikey import KEY_ID, is_well_formed
 from kades.errors import KadesError
+from kades.runtime.endpoint import error_response
 from kades.runtime.function import Context
 from kades.runtime.ttlcache import TtlCache
 from kades.storage import apikeys
@@ -29,6 +31,16 @@ class Caller:
 
 class AuthenticationError(KadesError, PermissionError):
     """No valid credentials: answer 401 (WebSocket close 1001)."""
+
+
+def refusal(message: str) -> flask.Response:
+    """The 401 of a request without valid credentials."""
+    response = error_response(401, "unauthorized", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="kades", X-API-Key'
+    return response
+
+
+REVOKED = "unknown or revoked API key"
 
 
 def verified(ctx: Context) -> TtlCache:
@@ -48,7 +60,7 @@ def from_key(ctx: Context, key: str) -> Caller:
 
     caller = ctx.local(verified).get_or_load("key:" + key, lookup)
     if caller is None:
-        raise AuthenticationError("unknown or revoked API key")
+        raise AuthenticationError(REVOKED)
     return caller
 
 

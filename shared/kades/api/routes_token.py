@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import flask
 
-from kades.api.auth import Caller
+from kades.api.auth import REVOKED, Caller, refusal
 from kades.api.openapi import Checked
 from kades.api.params import TIMEFRAMES, jsonable
 from kades.events.catalogue import TOKEN_TRACKED, new_event
@@ -18,7 +18,7 @@ from kades.runtime import sink
 from kades.runtime.endpoint import error_response, json_response, json_text
 from kades.runtime.function import Context
 from kades.runtime.ttlcache import TtlCache
-from kades.storage import analysis, repository, tracking
+from kades.storage import analysis, apikeys, repository, tracking
 
 ANALYSIS_CACHE_S = 5  # a dashboard polling every few seconds costs one query per token
 LOCAL_CACHE_S = 1.0   # and within a replica, one Redis read per second per token
@@ -112,6 +112,8 @@ def track_token(ctx: Context, caller: Caller, request: Checked) -> flask.Respons
     limit = ctx.settings.max_tracked_per_key
     try:
         with ctx.db() as conn:
+            if not apikeys.hold_live_key(conn, caller.key_id):  # revoked since it was verified
+                return refusal(REVOKED)
             lowest = tracking.track_token(conn, key_id=caller.key_id, token=address,
                                           alert_threshold=float(threshold),
                                           update_interval=interval, limit=limit)

@@ -7,13 +7,13 @@ import flask
 
 from kades.alerts.destinations import registration_problem, url_problem
 from kades.alerts.signing import new_secret, secret_problem
-from kades.api.auth import Caller
+from kades.api.auth import REVOKED, Caller, refusal
 from kades.api.openapi import Checked
 from kades.api.params import jsonable
 from kades.errors import BadRequestError, Problem
 from kades.runtime.endpoint import error_response, json_response
 from kades.runtime.function import Context
-from kades.storage import webhooks as store
+from kades.storage import apikeys, webhooks as store
 
 MAX_WEBHOOKS_PER_KEY = 20
 
@@ -42,6 +42,8 @@ def create(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     url, min_level, tokens = body["url"], body["min_level"], body["tokens"]
     secret = body["secret"] if "secret" in body else new_secret()  # whsec_...: Standard Webhooks
     with ctx.db() as conn:
+        if not apikeys.hold_live_key(conn, caller.key_id):  # revoked since it was verified
+            return refusal(REVOKED)
         if len(store.list_webhooks(conn, caller.key_id)) >= MAX_WEBHOOKS_PER_KEY:
             raise BadRequestError("too many webhooks", [Problem(
                 "url", f"at most {MAX_WEBHOOKS_PER_KEY} webhooks per key; delete one first")])

@@ -42,6 +42,17 @@ def key_exists(conn: psycopg.Connection, the_key_id: str) -> dict[str, Any] | No
                            " WHERE key_id = %s AND revoked_at IS NULL", (the_key_id,)).fetchone()
 
 
+def hold_live_key(conn: psycopg.Connection, the_key_id: str) -> bool:
+    """Whether the key is live, its row then locked until the transaction ends: what a key
+    sets up (webhooks, trackings) is written under it. A key is remembered as verified for a
+    while (kades.api.auth), and what it set up meanwhile outlived its revocation, which
+    deletes all of it at once: signed alerts kept going to a thief's URL. Locked, a revoke
+    waits for the write and deletes it too; revoked first, the write is refused. It also
+    serialises one key's writes (its webhook cap counted, then inserted)."""
+    return conn.execute("SELECT 1 FROM api_keys WHERE key_id = %s AND revoked_at IS NULL"
+                        " FOR UPDATE", (the_key_id,)).fetchone() is not None
+
+
 def revoke_key(conn: psycopg.Connection, the_key_id: str) -> bool:
     """Revoke a key by id; False when there was no live key of that id."""
     return conn.execute("UPDATE api_keys SET revoked_at = now() WHERE key_id = %s"
