@@ -64,6 +64,8 @@ def test_public_means_globally_routable():
     "64:ff9b:1::808:808",   # a network's own NAT64 prefix
     "2002:a9fe:a9fe::",     # 6to4 of 169.254.169.254
     "::a9fe:a9fe",          # IPv4-compatible 169.254.169.254
+    "::ffff:0:7f00:1",      # SIIT's IPv4-translated 127.0.0.1
+    "::ffff:0:a9fe:a9fe",   # and 169.254.169.254
     "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, its client 10.0.0.1
     "192.0.0.192", "198.18.0.1", "192.88.99.1"])
 def test_an_address_carrying_a_private_one_is_not_public(address):

@@ -54,16 +54,17 @@ _NOT_PUBLIC_V4 = tuple(ipaddress.ip_network(n) for n in (
     "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
     "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4"))
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")         # a NAT64 gateway's IPv4 addresses
+_SIIT = ipaddress.ip_network("::ffff:0:0:0/96")        # IPv4-translated (RFC 2765, SIIT)
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # a network's own translation
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address carries to (mapped, NAT64, 6to4, Teredo's client,
-    the old IPv4-compatible ::a.b.c.d): 64:ff9b::a9fe:a9fe reaches 169.254.169.254 through a
+    """The IPv4 address an IPv6 address carries to (mapped, NAT64, SIIT's translated
+    ::ffff:0:a.b.c.d, 6to4, Teredo's client, the old IPv4-compatible ::a.b.c.d): 64:ff9b::a9fe:a9fe reaches 169.254.169.254 through a
     NAT64 gateway, as IPv6-only cloud subnets have."""
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
-    if ip in _NAT64 or (int(ip) >> 32 == 0 and int(ip) > 1):
+    if ip in _NAT64 or ip in _SIIT or (int(ip) >> 32 == 0 and int(ip) > 1):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip.sixtofour is not None:
         return ip.sixtofour
