@@ -21,9 +21,14 @@ RUN test -n "$FUNCTION" || { echo "build with --build-arg FUNCTION=<functions/ f
 
 # MALLOC_ARENA_MAX: two malloc arenas instead of eight per core keep a threaded server's
 # resident memory from creeping up (see shared/kades/dev/localrun.py, docs/reliability.md).
+# OPENBLAS/OMP threads: numpy's BLAS starts a thread per CPU of the node, not of the
+# container's limit, and a matrix product (the api's predictions) then spent the whole CPU
+# quota at once: the container throttled, probes and WebSockets with it.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MALLOC_ARENA_MAX=2 \
+    OPENBLAS_NUM_THREADS=1 \
+    OMP_NUM_THREADS=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 

@@ -228,3 +228,20 @@ def test_fresh_removes_the_data_of_the_redis_and_postgres_kades_up_runs_on_only(
     assert sorted(wipe_data(tmp_path)) == ["postgres", "redis"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "postgres-plain", "redis-cluster", "run"]
     assert wipe_data(tmp_path) == []
+
+
+def test_functions_run_one_blas_thread_here_and_in_the_image():
+    """numpy's BLAS started a thread per CPU of the node, not of the container's limit: a
+    matrix product spent the whole CPU quota at once, and the container was throttled."""
+    import subprocess
+    import sys
+
+    from kades.dev.localrun import BLAS_THREADS, process_env
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    assert all(re.search(rf"^\s+{name}=1 ", dockerfile, re.M) for name in BLAS_THREADS)
+    env = process_env(Settings())
+    probe = ("import numpy, threadpoolctl; print(max(p['num_threads'] for p in "
+             "threadpoolctl.threadpool_info() if p['user_api'] == 'blas'))")
+    threads = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                             text=True, check=True).stdout
+    assert int(threads) == 1

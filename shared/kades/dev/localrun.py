@@ -66,12 +66,16 @@ def _wait_healthy(urls: dict[str, str], timeout_s: float, logs: Path) -> None:
         raise SystemExit(f"not healthy after {timeout_s:.0f}s: {', '.join(waiting)}\n{tails}")
 
 
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")  # each 1, as in the image
+
+
 def process_env(config: Settings) -> dict[str, str]:
     """The environment of the broker and function processes."""
     # Two malloc arenas, not eight per core: these processes run many threads, and with an
     # arena per thread their resident memory kept growing for minutes (the soak measured
-    # about half the growth with two). The image sets the same (Dockerfile). Webhooks may
-    # point at private addresses here: local receivers run on this machine.
+    # about half the growth with two). One BLAS thread, not one per CPU (numpy's matrix
+    # products). The image sets the same (Dockerfile). Webhooks may point at private
+    # addresses here: local receivers run on this machine.
     # The Redis URL goes with how to speak to it: alone it names one server, and a function
     # speaking so to a Redis Cluster's node got MOVED for most keys. Cluster or not is said
     # either way, as the URL is; the Sentinels only when set: the failover fault hands the
@@ -83,6 +87,7 @@ def process_env(config: Settings) -> dict[str, str]:
     return dict(os.environ, **mode, KADES_REDIS_URL=config.redis_url,
                 KADES_DATABASE_URL=config.database_url, K_SINK=config.sink_url,
                 PYTHONUNBUFFERED="1", MALLOC_ARENA_MAX=os.environ.get("MALLOC_ARENA_MAX", "2"),
+                **{name: os.environ.get(name, "1") for name in BLAS_THREADS},
                 KADES_WEBHOOK_ALLOW_PRIVATE=os.environ.get("KADES_WEBHOOK_ALLOW_PRIVATE", "true"))
 
 
