@@ -98,12 +98,15 @@ BaseParser.EXCEPTION_CLASSES = {**BaseParser.EXCEPTION_CLASSES, "MISCONF": Redis
 # The exceptions that mean "a dependency is away", never "the request is bad". A cluster
 # with a shard down or a slot moving answers CLUSTERDOWN / TRYAGAIN until it has failed over
 # (a Sentinel-managed client turns READONLY from a demoted primary into a ConnectionError),
-# and one wholly away is ClusterUnreachable.
+# and one wholly away is ClusterUnreachable. A slot moved (MOVED/ASK) reaches the caller only
+# from a watched transaction, which is sent once (_SameSlotPipeline.watch); its client has
+# read the slots again for the retry.
 # Redis full (OOM under noeviction, which every overlay sets), unable to persist, busy, a
 # demoted primary (READONLY) or one without its replicas (NOREPLICAS) is one too: the event
 # waits for it, as for Redis away.
 TEMPORARY_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterDownError,
-                    redis.exceptions.TryAgainError, redis.exceptions.OutOfMemoryError,
+                    redis.exceptions.TryAgainError, redis.exceptions.MovedError,
+                    redis.exceptions.AskError, redis.exceptions.OutOfMemoryError,
                     redis.exceptions.ReadOnlyError, RedisCannotPersist, RedisBusy, RedisNoReplicas,
                     ClusterUnreachable, psycopg.OperationalError,
                     psycopg.errors.AdminShutdown, TemporaryFailure)

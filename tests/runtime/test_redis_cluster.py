@@ -127,6 +127,9 @@ def test_a_watched_transaction_whose_connection_died_is_not_sent_again_without_i
         with pytest.raises(clients.TEMPORARY_ERRORS + (redis.WatchError,)):
             pipe.execute()
     assert cluster.get(key) == b"the other replica's"
+    # a slot that moved meanwhile is no retry either: a 503 too, once the slots are read again
+    assert isinstance(redis.exceptions.MovedError(f"{cluster.keyslot(key)} 127.0.0.1:1"),
+                      clients.TEMPORARY_ERRORS)
     with cluster.pipeline(transaction=True) as pipe:  # and a transaction still commits
         pipe.watch(key)
         pipe.multi()
