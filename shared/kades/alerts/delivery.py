@@ -31,10 +31,7 @@ from kades.storage import webhooks as store
 logger = logging.getLogger("kades.alerts")
 
 
-# Webhook deliveries sent at once by a worker, and claimed in a round: no more, as 50 claimed
-# for 16 senders, behind slow receivers (each its whole deadline), had the last ones sent
-# after their lease ran out, when another replica had claimed and sent them too.
-SENDERS = 16
+SENDERS = 16  # webhook deliveries a worker sends at once
 
 
 @dataclass(frozen=True)
@@ -76,13 +73,12 @@ def attempt(client: httpx.Client, delivery: dict, policy: RetryPolicy, *,
 
 
 def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], client: httpx.Client,
-                *, policy: RetryPolicy = RetryPolicy(), limit: int = SENDERS,
+                *, policy: RetryPolicy = RetryPolicy(), limit: int = 50,
                 pool: ThreadPoolExecutor | None = None,
                 allow_private: bool = False) -> dict[str, int]:
-    """One round: claim what is due (`limit`: at most what `pool` sends at once), send it,
-    record it; counts by outcome."""
+    """One round: claim what is due, send it, record it; counts by outcome."""
     with connect() as conn:
-        claimed = store.claim_due(conn, limit=limit, lease_s=policy.timeout_s * 2 + 5)
+        claimed = store.claim_due(conn, limit=limit, lease_s=lease_s(policy, limit))
     counts = {"delivered": 0, "retry": 0, "dead": 0}
     if not claimed:
         return counts
@@ -114,6 +110,14 @@ def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], clien
         if own_pool:
             pool.shutdown(wait=False)
     return counts
+
+
+def lease_s(policy: RetryPolicy, claimed: int) -> float:
+    """How long a round's claims are held: until its last attempt has ended, each bounded by
+    the policy's deadline, `claimed` of them sent SENDERS at a time (and a deadline more, and
+    5 s, to record it). Two deadlines and 5 s, for 50 claimed: behind slow receivers the last
+    ones were sent after their lease ran out, when another replica had claimed and sent them."""
+    return policy.timeout_s * (-(-claimed // SENDERS) + 1) + 5
 
 
 def _record(connect, delivery: dict, status: int | None, error: str | None,
