@@ -62,6 +62,16 @@ def anomalies(event_id, token, score, when="2024-01-01T00:00:00Z"):
         "detector": "test"}]}, event_id=event_id)
 
 
+def track(db_conn, redis_conn, token: str, threshold: float) -> None:
+    """A tracking as the api makes it: its row, and its lowest threshold published."""
+    from kades.storage import apikeys, tracking
+    key_id, _ = apikeys.create_key(db_conn, tier="standard")
+    lowest = tracking.track_token(db_conn, key_id=key_id, token=token, alert_threshold=threshold,
+                                  update_interval=60)
+    tracking.publish_threshold(redis_conn, token, lowest)
+    db_conn.commit()
+
+
 def test_tracked_threshold_decides_when_the_alert_fires(ctx, redis_conn):
     redis_conn.hset(TRACKED_THRESHOLDS, "Watched", 0.3)
     replies = handle_anomalies(anomalies("e1", "Watched", 0.45), ctx)  # risk ~0.36
@@ -107,11 +117,11 @@ def ping(when: str):
                      {"job": "risk-decay"}, time=when, event_id=f"ping-{when}")
 
 
-def test_a_threshold_lowered_since_is_met_at_the_next_ping(ctx, redis_conn):
+def test_a_threshold_lowered_since_is_met_at_the_next_ping(ctx, db_conn, redis_conn):
     """A ping only ever cleared: a token whose risk stood at 0.55, tracked at 0.3 since, got
     no alert until its next anomaly."""
     assert all(r.type != ALERT for r in handle_anomalies(anomalies("e1", "Lowered", 0.6), ctx))
-    redis_conn.hset(TRACKED_THRESHOLDS, "Lowered", 0.3)
+    track(db_conn, redis_conn, "Lowered", 0.3)
     raised = [r.data for r in handle_anomalies(ping("2024-01-01T00:05:00Z"), ctx)
               if r.type == ALERT and r.data["token"] == "Lowered"]
     assert [(a["kind"], a["threshold"]) for a in raised] == [("raised", 0.3)]
@@ -131,12 +141,13 @@ def test_a_tracked_threshold_redis_lost_is_restored_from_the_database(ctx, db_co
     tracking.track_token(db_conn, key_id=key_id, token="Kept", alert_threshold=0.2,
                          update_interval=60)
     db_conn.commit()
-    redis_conn.hset(TRACKED_THRESHOLDS, "Kept", 0.5)  # newer than the table: left alone
+    redis_conn.hset(TRACKED_THRESHOLDS, "Kept", 0.5)  # not the table's: a change lost, or one
+    redis_conn.hset(TRACKED_THRESHOLDS, "Dropped", 0.05)  # whose commit failed; nobody's now
     assert all(r.type != ALERT for r in handle_anomalies(anomalies("e1", "Forgotten", 0.6), ctx))
     raised = [r.data for r in handle_anomalies(ping("2024-01-01T00:05:00Z"), ctx)
               if r.type == ALERT and r.data["token"] == "Forgotten"]
     assert [(a["kind"], a["threshold"]) for a in raised] == [("raised", 0.3)]
-    assert redis_conn.hgetall(TRACKED_THRESHOLDS) == {b"Forgotten": b"0.3", b"Kept": b"0.5"}
+    assert redis_conn.hgetall(TRACKED_THRESHOLDS) == {b"Forgotten": b"0.3", b"Kept": b"0.2"}
 
 
 def test_an_anomaly_older_than_a_pings_row_rescores_that_row(ctx, db_conn):
@@ -172,6 +183,27 @@ def test_a_redelivery_after_the_database_commit_failed_redoes_the_rescoring_too(
     assert latest["time"].minute == 5 and latest["score"] > 0.7 > before
 
 
+def test_a_redone_rescoring_does_not_lower_what_a_later_commit_rescored(ctx, db_conn):
+    """The retry rescores by the token's state as it is now: by the state its own commit had,
+    it lowered the rows a later event had rescored with more evidence."""
+    from kades.storage.repository import latest_risk_score
+    handle_anomalies(anomalies("small", "Passed", 0.3), ctx)
+    handle_anomalies(ping("2024-01-01T00:05:00Z"), ctx)  # a row at 00:05
+    before = latest_risk_score(db_conn, "Passed")["score"]
+    first = anomalies("first", "Passed", 0.5, when="2024-01-01T00:04:50Z")
+    handle_anomalies(first, ctx)
+    # its database commit failed: Redis has its state and outbox, the database nothing of it
+    db_conn.execute("DELETE FROM risk_scores WHERE token = 'Passed' AND event_id = 'first'")
+    db_conn.execute("DELETE FROM anomaly_events WHERE token = 'Passed' AND event_id = 'first'")
+    db_conn.execute("UPDATE risk_scores SET score = %s WHERE token = 'Passed'"
+                    " AND time = '2024-01-01T00:05:00Z'", (before,))
+    db_conn.commit()
+    handle_anomalies(anomalies("later", "Passed", 0.95, when="2024-01-01T00:04:55Z"), ctx)
+    rescored = latest_risk_score(db_conn, "Passed")["score"]
+    handle_anomalies(first, ctx)  # the retry of the first: its outbox answers
+    assert latest_risk_score(db_conn, "Passed")["score"] == rescored > 0.7
+
+
 def test_the_decay_job_fades_risk_and_clears_the_alert(ctx, db_conn):
     raised = [r for r in handle_anomalies(anomalies("crash", "Fading", 0.99), ctx) if r.type == ALERT]
     assert [a.data["kind"] for a in raised] == ["raised"]
@@ -194,11 +226,12 @@ def test_the_decay_job_fades_risk_and_clears_the_alert(ctx, db_conn):
     assert rows == 4
 
 
-def test_a_threshold_at_the_hysteresis_clears_once_the_risk_rounds_to_zero(ctx, redis_conn):
+def test_a_threshold_at_the_hysteresis_clears_once_the_risk_rounds_to_zero(ctx, db_conn,
+                                                                           redis_conn):
     """A tracked alert_threshold of 0.1 (the api allows 0 to 1) made the band reach 0: the
     risk-decay ping searched forever for the time the risk would fall below it, for every
     token of the job, and each retry spun another worker."""
-    redis_conn.hset(TRACKED_THRESHOLDS, "Low", 0.1)
+    track(db_conn, redis_conn, "Low", 0.1)
     raised = [r for r in handle_anomalies(anomalies("low", "Low", 0.99), ctx) if r.type == ALERT]
     assert [a.data["kind"] for a in raised] == ["raised"]
     answered: list = []  # in a thread: a search that never ends fails the test, not the suite

@@ -264,12 +264,12 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
     outbox = outbox_key(ctx.name, event.source, event.id)
     earlier = ctx.redis.get(outbox)
     if earlier is not None:  # committed before: redo those effects, score nothing anew
-        # (rescores: what the commit rescored; an outbox written before they were kept has none)
+        # (rescored: the tokens and times the commit rescored from; none in an outbox
+        # written before they were kept)
         risks, alerts, *rescored = json.loads(earlier)
         with ctx.db() as conn:
             store_rows(conn, event, anomaly_rows_, risks)
-            rescore_rows(conn, [tuple(r) for r in (rescored[0] if rescored else [])],
-                         half_life_s=ctx.settings.risk_half_life_s)
+            redo_rescoring(ctx, conn, rescored[0] if rescored else [])
         return replies_of(event, ctx, risks, alerts)
     buffer = alert_buffer(ctx.settings)
     for attempt in range(MAX_ATTEMPTS):
@@ -310,9 +310,10 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                     pipe.set(key, json.dumps(state, separators=(",", ":")), ex=STATE_TTL_S)
                 queue_waiting(pipe, RISK_WAITING, tokens, [state["points"] for state in states])
                 _note_live(pipe, tokens, states, scored)
-                # the rescores too: Redis commits before the database, and a retry after a
-                # failed database commit redid the rows from the outbox but not the rescores
-                pipe.set(outbox, json.dumps([risks, alerts, rescores], separators=(",", ":")),
+                # what was rescored too: Redis commits before the database, and a retry after
+                # a failed database commit redid the rows from the outbox but not the rescoring
+                rescored = [[token, since] for token, _, since in rescores]
+                pipe.set(outbox, json.dumps([risks, alerts, rescored], separators=(",", ":")),
                          ex=outbox_ttl([risks, alerts]))
                 with ctx.db() as conn:
                     store_rows(conn, event, anomaly_rows_, risks)
@@ -350,6 +351,19 @@ def store_rows(conn, event: CloudEvent, anomaly_rows_: list[dict], risks: list[d
         insert_anomalies(conn, anomaly_rows_)
     for risk in risks:
         insert_risk_score(conn, {**risk, "event_source": event.source, "event_id": event.id})
+
+
+def redo_rescoring(ctx: Context, conn, rescored: list) -> None:
+    """A retry's rescoring of (token, since) pairs a commit rescored from, by the tokens'
+    states as they are now: the state the commit had may have been passed by another event's
+    commit since, whose rows it would lower again (a state counts every anomaly up to each
+    row's time, so the newest gives each row what a rescore in order would)."""
+    if not rescored:
+        return
+    raws = ctx.redis.mget([RISK_STATE.format(token=token) for token, _ in rescored])
+    rescore_rows(conn, [(token, json.loads(raw)["risk"], since)
+                        for (token, since), raw in zip(rescored, raws) if raw],
+                 half_life_s=ctx.settings.risk_half_life_s)
 
 
 def rescore_rows(conn, rescores: list[tuple[str, dict, float]], *, half_life_s: float) -> None:
