@@ -210,7 +210,7 @@ def test_tracking_changes_publish_in_the_order_they_commit(api, make_key, redis_
     publish = tracking.publish_threshold
     held, track_done = threading.Event(), threading.Event()
 
-    def held_publish(client, address, lowest, **wait):
+    def held_publish(client, address, lowest):
         if lowest is None:  # the untrack: go on once the track waits for the lock, or is done
             held.set()
             deadline = time.monotonic() + 10
@@ -218,7 +218,7 @@ def test_tracking_changes_publish_in_the_order_they_commit(api, make_key, redis_
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
                     ).fetchone()[0]:
                 time.sleep(0.01)
-        publish(client, address, lowest, **wait)
+        publish(client, address, lowest)
     monkeypatch.setattr(tracking, "publish_threshold", held_publish)
     other = api_client(make_key("enterprise")[1])
     body = {"token_address": MINT, "tracking_parameters": {"alert_threshold": 0.3}}

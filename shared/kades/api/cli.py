@@ -10,7 +10,6 @@ from kades import clients, exitcodes
 from kades.api.auth import issue_token
 from kades.apikey import TIERS, name_problem, shown_name
 from kades.cliutil import bounded, report, report_error
-from kades.errors import TemporaryFailure
 from kades.settings import Settings, redact_url
 from kades.storage import apikeys, tracking, webhooks
 
@@ -55,8 +54,7 @@ def main_apikey(argv: list[str], *, config: Settings | None = None) -> int:
             return _run(args, conn, config)
     except psycopg.Error as error:
         return report_error("apikey", f"PostgreSQL at {redact_url(config.database_url)}", error)
-    # revoke publishes thresholds (and waits for the replicas, when set): nothing was revoked
-    except (redis.RedisError, TemporaryFailure) as error:
+    except redis.RedisError as error:  # revoke publishes thresholds: nothing was revoked
         return report_error("apikey", f"Redis at {redact_url(config.redis_url)}", error)
 
 
@@ -77,8 +75,7 @@ def _run(args: argparse.Namespace, conn: psycopg.Connection, config: Settings) -
         untracked = tracking.untrack_all(conn, key_id=args.key_id)
         client = clients.redis_client(config) if untracked else None
         for token, lowest in untracked.items():
-            tracking.publish_threshold(client, token, lowest, replicas=config.redis_wait_replicas,
-                                       wait_s=config.redis_wait_timeout_s)
+            tracking.publish_threshold(client, token, lowest)
         conn.commit()
         print(f"revoked {args.key_id}: {deleted} webhook(s) deleted, {len(untracked)} "
               "token(s) untracked")

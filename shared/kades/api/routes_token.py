@@ -98,12 +98,6 @@ def token_analysis(ctx: Context, caller: Caller, request: Checked) -> flask.Resp
     return flask.Response(body, status=200, mimetype="application/json")
 
 
-def _wait(ctx: Context) -> dict:
-    """How a threshold published waits for the replicas (Settings.redis_wait_replicas)."""
-    return {"replicas": ctx.settings.redis_wait_replicas,
-            "wait_s": ctx.settings.redis_wait_timeout_s}
-
-
 def track_token(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     """The body is checked against openapi.yaml already, with its defaults filled in."""
     address = request.body["token_address"]
@@ -117,7 +111,7 @@ def track_token(ctx: Context, caller: Caller, request: Checked) -> flask.Respons
             lowest = tracking.track_token(conn, key_id=caller.key_id, token=address,
                                           alert_threshold=float(threshold),
                                           update_interval=interval, limit=limit)
-            tracking.publish_threshold(ctx.redis, address, lowest, **_wait(ctx))
+            tracking.publish_threshold(ctx.redis, address, lowest)
     except tracking.TrackingLimit as full:
         return error_response(409, "tracking_limit",
                               f"this key tracks {full.tracked} tokens, the most it may "
@@ -137,7 +131,7 @@ def untrack_token(ctx: Context, caller: Caller, request: Checked) -> flask.Respo
     with ctx.db() as conn:
         removed, lowest = tracking.untrack_token(conn, key_id=caller.key_id, token=address)
         if removed:
-            tracking.publish_threshold(ctx.redis, address, lowest, **_wait(ctx))
+            tracking.publish_threshold(ctx.redis, address, lowest)
     if not removed:
         return error_response(404, "not_found", f"this key does not track {address}")
     return json_response({"status": "untracked", "token_address": address,

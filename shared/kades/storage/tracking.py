@@ -12,7 +12,6 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from kades.errors import TemporaryFailure
 from kades.keys import TRACKED_THRESHOLDS
 
 
@@ -78,43 +77,36 @@ def untrack_all(conn: psycopg.Connection, *, key_id: str) -> dict[str, float | N
     return {token: untrack_token(conn, key_id=key_id, token=token)[1] for token in tokens}
 
 
-def publish_threshold(client, token: str, lowest: float | None, *, replicas: int = 0,
-                      wait_s: float = 0.5) -> None:
+def publish_threshold(client, token: str, lowest: float | None) -> None:
     """A token's lowest threshold, for risk-scoring (it reads the hash on each score); none
     left drops the field, so the default applies and the hash holds only tracked tokens.
     Called inside the tracking's transaction, under its lock: changes publish in the order
     they commit. A commit that fails after this leaves the value the caller asked for, who
-    gets an error and retries. With `replicas` (Settings.redis_wait_replicas) it returns once
-    that many replicas have it, else raises TemporaryFailure (a 503; the transaction rolls
-    back): `restore_thresholds` only fills fields Redis lost, so a change lost in a failover
-    after the caller was answered stayed lost, and risk-scoring alerted at the old one."""
-    pipe = client.pipeline(transaction=False)  # one connection: WAIT counts its writes
+    gets an error and retries; `restore_thresholds` mends it if they do not."""
     if lowest is None:
-        pipe.hdel(TRACKED_THRESHOLDS, token)
+        client.hdel(TRACKED_THRESHOLDS, token)
     else:
-        pipe.hset(TRACKED_THRESHOLDS, token, lowest)
-    if replicas:
-        pipe.execute_command("WAIT", replicas, max(1, round(wait_s * 1000)))
-    acked = pipe.execute()[-1]
-    if replicas and acked < replicas:
-        raise TemporaryFailure(f"the alert threshold of {token} reached {acked} of {replicas} "
-                               f"replicas within {wait_s} s")
+        client.hset(TRACKED_THRESHOLDS, token, lowest)
 
 
 def restore_thresholds(conn: psycopg.Connection, client) -> int:
-    """Publish again every tracked token's lowest threshold that Redis lost (a Redis moved
-    without its keys, a failover that dropped a recent write): risk-scoring then fell back
-    to the default without a sign, while the api still listed the caller's threshold. Only
-    missing fields are written (HSETNX): a value present is the newest, published under the
-    token's lock. How many were restored."""
-    lowest = conn.execute("SELECT token, min(alert_threshold) FROM tracked_tokens"
-                          " GROUP BY token").fetchall()
-    if not lowest:
-        return 0
-    with client.pipeline(transaction=False) as pipe:
-        for token, threshold in lowest:
-            pipe.hsetnx(TRACKED_THRESHOLDS, token, threshold)
-        return sum(pipe.execute())
+    """Make Redis's thresholds the database's (risk-scoring's decay job, every 5 minutes): a
+    tracked token's lowest where Redis lost it or holds another, no field for a token nobody
+    tracks. Redis could lose a change in a failover after the caller was answered, or keep
+    one whose commit then failed, and only missing fields were written again (HSETNX): a
+    changed or dropped threshold stayed wrong, and alerts came at it. Each token that differs
+    is published under its lock, read again there (a change publishing meanwhile is waited
+    for); in sorted order, so two runs take the locks alike. How many were published."""
+    lowest = dict(conn.execute("SELECT token, min(alert_threshold) FROM tracked_tokens"
+                               " GROUP BY token").fetchall())
+    published = {field.decode(): float(value)
+                 for field, value in client.hgetall(TRACKED_THRESHOLDS).items()}
+    differing = sorted(token for token in lowest.keys() | published.keys()
+                       if lowest.get(token) != published.get(token))
+    for token in differing:
+        _lock_token(conn, token)
+        publish_threshold(client, token, _lowest_threshold(conn, token))
+    return len(differing)
 
 
 def tracked_tokens(conn: psycopg.Connection, key_id: str | None = None) -> list[dict[str, Any]]:
