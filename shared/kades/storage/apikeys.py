@@ -45,7 +45,7 @@ def key_exists(conn: psycopg.Connection, the_key_id: str) -> dict[str, Any] | No
 def hold_live_key(conn: psycopg.Connection, the_key_id: str) -> bool:
     """Whether the key is live, its row then locked until the transaction ends: what a key
     sets up (webhooks, trackings) is written under it. A key is remembered as verified for a
-    while (kades.api.auth), and what it set up meanwhile outlived its revocation, which
+    while (by the api's auth), and what it set up meanwhile outlived its revocation, which
     deletes all of it at once: signed alerts kept going to a thief's URL. Locked, a revoke
     waits for the write and deletes it too; revoked first, the write is refused. It also
     serialises one key's writes (its webhook cap counted, then inserted)."""
