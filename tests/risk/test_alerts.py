@@ -162,6 +162,16 @@ def test_an_anomaly_older_than_a_pings_row_rescores_that_row(ctx, db_conn):
     assert latest["time"].minute == 5 and latest["score"] > 0.7  # not the 0.2 before it
 
 
+def undo_its_database_commit(db_conn, token: str, event_id: str, *, ping_score: float) -> None:
+    """The database as an event's failed commit left it (Redis, which commits first, keeps its
+    state and outbox): none of its rows, and the 00:05 ping row it rescored at its score before."""
+    for table in ("risk_scores", "anomaly_events"):
+        db_conn.execute(f"DELETE FROM {table} WHERE token = %s AND event_id = %s", (token, event_id))
+    db_conn.execute("UPDATE risk_scores SET score = %s WHERE token = %s"
+                    " AND time = '2024-01-01T00:05:00Z'", (ping_score, token))
+    db_conn.commit()
+
+
 def test_a_redelivery_after_the_database_commit_failed_redoes_the_rescoring_too(ctx, db_conn):
     """Redis (state and outbox) commits before the database: when the database's commit
     failed, the retry redid the event's rows from the outbox but not the rows it rescored,
@@ -172,12 +182,7 @@ def test_a_redelivery_after_the_database_commit_failed_redoes_the_rescoring_too(
     before = latest_risk_score(db_conn, "Redone")["score"]
     late = anomalies("rug", "Redone", 0.95, when="2024-01-01T00:04:50Z")
     handle_anomalies(late, ctx)
-    # the database as that commit's rollback left it: no rows of the event, the rescore undone
-    db_conn.execute("DELETE FROM risk_scores WHERE token = 'Redone' AND event_id = 'rug'")
-    db_conn.execute("DELETE FROM anomaly_events WHERE token = 'Redone' AND event_id = 'rug'")
-    db_conn.execute("UPDATE risk_scores SET score = %s WHERE token = 'Redone'"
-                    " AND time = '2024-01-01T00:05:00Z'", (before,))
-    db_conn.commit()
+    undo_its_database_commit(db_conn, "Redone", "rug", ping_score=before)
     handle_anomalies(late, ctx)  # the Broker's retry: the outbox answers
     latest = latest_risk_score(db_conn, "Redone")
     assert latest["time"].minute == 5 and latest["score"] > 0.7 > before
@@ -192,12 +197,7 @@ def test_a_redone_rescoring_does_not_lower_what_a_later_commit_rescored(ctx, db_
     before = latest_risk_score(db_conn, "Passed")["score"]
     first = anomalies("first", "Passed", 0.5, when="2024-01-01T00:04:50Z")
     handle_anomalies(first, ctx)
-    # its database commit failed: Redis has its state and outbox, the database nothing of it
-    db_conn.execute("DELETE FROM risk_scores WHERE token = 'Passed' AND event_id = 'first'")
-    db_conn.execute("DELETE FROM anomaly_events WHERE token = 'Passed' AND event_id = 'first'")
-    db_conn.execute("UPDATE risk_scores SET score = %s WHERE token = 'Passed'"
-                    " AND time = '2024-01-01T00:05:00Z'", (before,))
-    db_conn.commit()
+    undo_its_database_commit(db_conn, "Passed", "first", ping_score=before)
     handle_anomalies(anomalies("later", "Passed", 0.95, when="2024-01-01T00:04:55Z"), ctx)
     rescored = latest_risk_score(db_conn, "Passed")["score"]
     handle_anomalies(first, ctx)  # the retry of the first: its outbox answers
