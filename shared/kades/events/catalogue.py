@@ -101,6 +101,17 @@ _TICK = {
         "quote": {"type": "string", "maxLength": 64, "pattern": NO_CONTROL},
     },
 }
+# A market tick of a chain block names the token's pools as market-aggregator knows them,
+# each [slot, liquidity in SOL] of its newest state: temporal-analysis sums them in slot order
+# (kades.temporal.pools), since what market-aggregator knew depended on which blocks came first
+MAX_TICK_POOLS = 64  # a token's pools kept and named; a new one past them is not counted
+_POOL_STATE = {"type": "array", "minItems": 2, "additionalItems": False,
+               "items": [{"type": "integer", "minimum": 0, "maximum": 2**64 - 1}, _NONNEG]}
+_MARKET_TICK = {**_TICK, "properties": {
+    **_TICK["properties"],
+    "pools": {"type": "object", "maxProperties": MAX_TICK_POOLS,
+              "propertyNames": {"minLength": 1, "maxLength": 88},
+              "additionalProperties": _POOL_STATE}}}
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 2**53}  # exact as a float
 _POST = {
     "type": "object", "required": ["id", "platform", "author", "text", "time"],
@@ -253,7 +264,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     MARKET_TICK: {
         "type": "object", "required": ["ticks"],
         "properties": {"ticks": {"type": "array", "minItems": 1, "maxItems": _MAX_BATCH,
-                                 "items": _TICK}},
+                                 "items": _MARKET_TICK}},
     },
     SOCIAL_POSTS: {
         "type": "object", "required": ["posts"],

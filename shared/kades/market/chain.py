@@ -7,7 +7,9 @@ SOL/USDC or SOL/USDT pool or swap), or one seen within the hour did, `price_usd`
 """
 from __future__ import annotations
 
-from kades.events.catalogue import MAX_SOL_USD, MIN_SOL_USD
+import math
+
+from kades.events.catalogue import MAX_SOL_USD, MAX_TICK_POOLS, MIN_SOL_USD
 from kades.keys import MARKET_POOLS, SOL_USD
 from kades.solana.programs import STABLECOINS, WSOL
 
@@ -147,9 +149,9 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
 
 
 POOLS_TTL_S = 7 * 24 * 3600  # a token's pools forgotten a week after its last pool state
-MAX_POOLS = 64               # pools kept per token; a new one past them is not counted
 # Per token (KEYS[i]), its pools' liquidity "slot liquidity", each the newest slot's; answers
-# each token's kept values. ARGV: slot, ttl, most pools, then per key: n, n (pool, liquidity).
+# each token's kept pools (HGETALL). ARGV: slot, ttl, most pools, then per key: n, n (pool,
+# liquidity).
 _MERGE_POOLS = """
 local slot, ttl, most, at, out = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), 4, {}
 for i, key in ipairs(KEYS) do
@@ -165,7 +167,7 @@ for i, key in ipairs(KEYS) do
     end
   end
   redis.call('EXPIRE', key, ttl)
-  out[i] = redis.call('HVALS', key)
+  out[i] = redis.call('HGETALL', key)
 end
 return out
 """
@@ -175,16 +177,28 @@ def merge_pool_liquidity(client, slot: int, ticks: list[dict]) -> None:
     """Set each tick's liquidity to its token's: the newest state of every pool of it seen
     (kept in Redis), not the pools of this block alone. A token with a 400 SOL and a 20 SOL
     pool read as a 95 % liquidity pull whenever only the small one traded (a false
-    liquidity_drop at score 1). Takes each tick's `pools` away."""
-    pooled = [(tick, pools) for tick in ticks if (pools := tick.pop("pools", None))]
+    liquidity_drop at score 1). Each tick's `pools` becomes every pool kept, [slot,
+    liquidity] each, the block's own states as they are in it: blocks come in no order, so
+    what is kept when a block is handled may hold a later slot's state or miss an earlier
+    one's, and temporal-analysis sums them again in slot order (kades.temporal.pools)."""
+    pooled = [tick for tick in ticks if tick.get("pools")]
     if not pooled:
         return
-    args: list = [int(slot), POOLS_TTL_S, MAX_POOLS]
-    for _, pools in pooled:
-        args.append(len(pools))
-        for pool, liquidity in pools.items():
+    args: list = [int(slot), POOLS_TTL_S, MAX_TICK_POOLS]
+    for tick in pooled:
+        args.append(len(tick["pools"]))
+        for pool, liquidity in tick["pools"].items():
             args += [pool, repr(float(liquidity))]
     kept = client.register_script(_MERGE_POOLS)(
-        keys=[MARKET_POOLS.format(token=tick["token"]) for tick, _ in pooled], args=args)
-    for (tick, _), values in zip(pooled, kept):
-        tick["liquidity"] = sum(float(value.split()[1]) for value in values)
+        keys=[MARKET_POOLS.format(token=tick["token"]) for tick in pooled], args=args)
+    for tick, flat in zip(pooled, kept):
+        pools = {}
+        for pool, value in zip(flat[::2], flat[1::2]):
+            pool_slot, liquidity = value.split()
+            pools[pool.decode() if isinstance(pool, bytes) else pool] = \
+                [int(pool_slot), float(liquidity)]
+        for pool, liquidity in tick["pools"].items():  # the block's own, kept or not newest
+            if pool in pools:  # (not kept: past the most pools, not counted)
+                pools[pool] = [int(slot), float(liquidity)]
+        tick["pools"] = pools
+        tick["liquidity"] = math.fsum(liquidity for _, liquidity in pools.values())

@@ -45,6 +45,7 @@ from kades.storage.scores import insert_scores
 from kades.temporal.codec import JOURNAL, LiveDocument, StateCodec, loads
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
 from kades.temporal.policy import NO_TRADE, new_monitor, pull_taken, step
+from kades.temporal.pools import token_liquidity
 from kades.temporal.threshold import ThresholdFilter
 
 DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. temporal.pump
@@ -154,8 +155,10 @@ def _analyse(token: str, monitor: ThresholdFilter, series: list[tuple[float, dic
     before = None  # (time, slot) of the last tick taken here
     anomalies = []
     for moment, tick in series:
+        pools = tick.get("pools")  # a chain tick's: its token's pools, summed in slot order
         x = {"time": moment, "price": tick["price"], "volume": tick.get("volume"),
-             "liquidity": tick.get("liquidity")}
+             "liquidity": tick.get("liquidity") if pools is None else
+             token_liquidity(monitor.pools, pools, tick.get("slot"))}
         if last_time is not None and moment <= last_time and not (
                 pull_taken(monitor, x) and _after(before, moment, tick)):
             continue

@@ -9,4 +9,4 @@ cdef class ThresholdFilter:
     cdef public object last_flag_time, last_over_time, last_flag_score, run_peak
     cdef public object anomalous_since, run_range, likelihood, episode_s, last_alert
     cdef public object last_parts, last_raw, clock, recent_flags, reading, flat_start
-    cdef public object fresh_params, young_points, young, young_won, liquidity_seen
+    cdef public object fresh_params, young_points, young, young_won, liquidity_seen, pools

@@ -236,6 +236,9 @@ class ThresholdFilter:
         self.young = self._new_young()
         self.young_won: set[str] = set()  # the kinds the young rule scored at the last point
         self.liquidity_seen = None  # the last liquidity a point gave (_drains)
+        # a chain series' pools, [slot, liquidity] of each one's newest state taken: what its
+        # ticks' liquidity is summed from (kades.temporal.pools, by temporal-analysis)
+        self.pools: dict[str, list] = {}
 
     @property
     def last_time(self) -> float | None:
@@ -585,6 +588,7 @@ class ThresholdFilter:
                 **({"liquidity_seen": self.liquidity_seen}
                    if self.liquidity_seen is not None else {}),
                 **({"flat_start": list(self.flat_start)} if self.flat_start is not None else {}),
+                **({"pools": dict(self.pools)} if self.pools else {}),  # (its lists not changed)
                 **({"young": self.young.to_state()} if self.young is not None else {}),
                 **({"likelihood": self.likelihood.to_state()} if self.likelihood else {})}
 
@@ -614,6 +618,7 @@ class ThresholdFilter:
                                            monitor.reading[2] if monitor.reading else None)
         monitor.clock = SeriesClock.from_state(state)
         monitor.flat_start = list(state["flat_start"]) if state.get("flat_start") else None
+        monitor.pools = dict(state.get("pools", {}))
         if state and monitor.young is not None:  # grown up, or from before the young rule
             monitor.young = YoungSeries.from_state(state["young"]) if "young" in state else None
         monitor.fresh_params = (detector_class, dict(detector_params or {}),
