@@ -116,20 +116,25 @@ def parse_json(raw: bytes | str):
 
 def deeper_than(value: Any, limit: int) -> bool:
     """Whether objects and arrays in `value` nest more than `limit` levels ({} or [] is one).
-    A loop, not recursion: what it is asked about may be as deep as decoding allowed."""
-    stack = [(value, 1)]
-    pop, push = stack.pop, stack.append
+    A loop, not recursion: what it is asked about may be as deep as decoding allowed. It
+    holds one iterator a level, not every container met: a 16 MiB array of 5.6 million `{}`
+    made a stack of 5.6 million entries, 300 MB more in the function for one request."""
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return False
+    if limit < 1:
+        return True
+    stack = [iter(value.values() if kind is dict else value)]
     while stack:
-        node, depth = pop()
-        kind = type(node)
-        if kind is not dict and kind is not list:
-            continue
-        if depth > limit:
-            return True
-        depth += 1
-        for child in node.values() if kind is dict else node:
-            if type(child) is dict or type(child) is list:
-                push((child, depth))
+        for child in stack[-1]:
+            kind = type(child)
+            if kind is dict or kind is list:
+                if len(stack) >= limit:  # the child is at level len(stack) + 1
+                    return True
+                stack.append(iter(child.values() if kind is dict else child))
+                break
+        else:
+            stack.pop()
     return False
 
 
