@@ -130,3 +130,24 @@ def test_the_formatter_hides_passwords_and_keys_in_messages_fields_and_traceback
     parsed = json.loads(line)
     assert parsed["message"] == "error connecting to postgresql://kades:***@db:5432/kades"
     assert (parsed["url"], parsed["attempts"]) == ("postgresql://kades:***@db:5432/kades", 3)
+
+
+@pytest.mark.slow
+def test_an_idle_connection_stays_open_as_long_as_knatives_queue_proxy_keeps_it(noisy):
+    """gunicorn closed a connection idle 2 s, and queue-proxy (90 s idle) sent requests on
+    connections gunicorn was closing: now a request 3 s after the last one on the same
+    connection is answered."""
+    import socket
+    import time
+
+    from kades.runtime.serve import KEEPALIVE_S
+    assert KEEPALIVE_S > 90
+    url, _, _ = noisy
+    host, port = url.removeprefix("http://").split(":")
+    request = f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        for pause_s in (0, 3):
+            time.sleep(pause_s)
+            connection.sendall(request)
+            answer = connection.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200"), (pause_s, answer[:80])

@@ -13,7 +13,8 @@ CPU as the rest of a delivery. Nor `http.client`: it parses each answer's head w
 `email` package and writes a request in many small calls. Here a request is one write and
 an answer's head is read by `http1` (docs/performance.md, "Development broker and scale-out").
 
-A kept-alive connection the server has closed meanwhile (gunicorn drops idle ones after 2 s)
+A kept-alive connection the server has closed meanwhile (a function keeps an idle one 120 s,
+kades.runtime.serve.KEEPALIVE_S; a subscriber elsewhere may close it sooner)
 is noticed before use when it was idle a while and its socket already reads as closed, and
 otherwise retried once on a fresh connection when it fails before any answer came, as Go's
 transport retries a request on a reused connection the server had closed. A delivery may

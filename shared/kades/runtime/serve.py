@@ -8,7 +8,8 @@ up before the function's module is imported, so an import error, a malformed or 
 KADES_* variable and a crash of any thread are JSON lines; and gunicorn's own loggers, which
 have their own handlers with a plain-text format, get the JSON formatter; and a body left
 unread by an early answer is not read into memory (bound_request_reads); and the garbage
-collector is tuned once the function's module is imported (kades.runtime.collector).
+collector is tuned once the function's module is imported (kades.runtime.collector); and
+idle connections are kept as long as Knative's queue-proxy keeps them (KEEPALIVE_S).
 """
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ logger = logging.getLogger("kades.runtime")
 # How long the rest of a body left unread by an early answer (401, 404, 413) is read on,
 # and dropped, so that the client still sending gets the answer rather than a reset.
 DRAIN_S = 5.0
+# How long gunicorn keeps an idle connection open: past Knative's queue-proxy, whose Go
+# http.Transport keeps idle connections to the container 90 s (IdleConnTimeout), so that the
+# proxy closes them, not gunicorn under its feet. At gunicorn's default, 2 s, a request the
+# proxy sent on a connection as gunicorn closed it failed (a 502 the Broker retried; Go
+# resends a POST only when nothing of it was written).
+KEEPALIVE_S = 120
 
 
 class JsonGunicornLogger(GunicornLogger):
@@ -94,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     tune_garbage_collector()  # before gunicorn forks its worker
     # No control socket: nothing uses gunicornc, every gunicorn of a machine would share its
     # one default path ($HOME/.gunicorn/gunicorn.ctl), and the image's user has no home.
-    create_server(app, False, logger_class=JsonGunicornLogger,
+    create_server(app, False, logger_class=JsonGunicornLogger, keepalive=KEEPALIVE_S,
                   control_socket_disable=True).run(args.host, args.port)
     return exitcodes.OK
 
