@@ -105,10 +105,10 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
     traded) moved its price 150 times (a false price spike, then a pump), and a SOL and a
     USDC record in one block took the price from one and the quote from the other.
 
-    A tick's `pools` maps each pool the block has a state of to its liquidity in SOL (both
-    sides: 2 x the quote reserve), and `liquidity` is their sum: the token's, once
-    `merge_pool_liquidity` has added the pools this block did not touch."""
-    time = block.get("block_time")
+    A tick's `pools` maps each pool the block has a state of to [the block's slot, its
+    liquidity in SOL] (both sides: 2 x the quote reserve), and `liquidity` is their sum: the
+    token's, once `merge_pool_liquidity` has added the pools this block did not touch."""
+    time, slot = block.get("block_time"), block.get("slot")
     sol_usd = sol_usd_of(block) or sol_usd
     records: dict[str, list[tuple[str, dict]]] = {}
     for kind, rows in (("swap", block.get("swaps", [])), ("state", block.get("pool_states", []))):
@@ -131,17 +131,17 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
                 decimals = record["decimals_in"] if record["side"] == "buy" else record["decimals_out"]
                 tick["volume"] += record["quote_amount"] / 10 ** decimals * rate
             else:  # both sides of a constant-product pool are worth the same: 2 x quote side
-                tick["pools"][record["pool"]] = \
-                    2 * record["quote_reserve"] / 10 ** record["quote_decimals"] * rate
+                tick["pools"][record["pool"]] = [
+                    slot or 0, 2 * record["quote_reserve"] / 10 ** record["quote_decimals"] * rate]
         if not tick.get("price") or time is None:
             continue
         row = {"token": token, "time": time, "price": tick["price"], "volume": tick["volume"],
                "source": tick["source"], "quote": WSOL}
-        if block.get("slot") is not None:  # (block times are whole seconds: 2-3 slots share one)
-            row["slot"] = block["slot"]
+        if slot is not None:  # (block times are whole seconds: 2-3 slots share one)
+            row["slot"] = slot
         if tick["pools"]:
             row["pools"] = tick["pools"]
-            row["liquidity"] = sum(tick["pools"].values())
+            row["liquidity"] = math.fsum(liquidity for _, liquidity in tick["pools"].values())
         if sol_usd:
             row["price_usd"] = tick["price"] * sol_usd
         ticks.append(row)
@@ -187,7 +187,7 @@ def merge_pool_liquidity(client, slot: int, ticks: list[dict]) -> None:
     args: list = [int(slot), POOLS_TTL_S, MAX_TICK_POOLS]
     for tick in pooled:
         args.append(len(tick["pools"]))
-        for pool, liquidity in tick["pools"].items():
+        for pool, (_, liquidity) in tick["pools"].items():
             args += [pool, repr(float(liquidity))]
     kept = client.register_script(_MERGE_POOLS)(
         keys=[MARKET_POOLS.format(token=tick["token"]) for tick in pooled], args=args)
@@ -197,8 +197,8 @@ def merge_pool_liquidity(client, slot: int, ticks: list[dict]) -> None:
             pool_slot, liquidity = value.split()
             pools[pool.decode() if isinstance(pool, bytes) else pool] = \
                 [int(pool_slot), float(liquidity)]
-        for pool, liquidity in tick["pools"].items():  # the block's own, kept or not newest
+        for pool, state in tick["pools"].items():  # the block's own, kept or not newest
             if pool in pools:  # (not kept: past the most pools, not counted)
-                pools[pool] = [int(slot), float(liquidity)]
+                pools[pool] = state
         tick["pools"] = pools
         tick["liquidity"] = math.fsum(liquidity for _, liquidity in pools.values())
