@@ -137,17 +137,22 @@ def test_an_idle_connection_stays_open_as_long_as_knatives_queue_proxy_keeps_it(
     """gunicorn closed a connection idle 2 s, and queue-proxy (90 s idle) sent requests on
     connections gunicorn was closing: now a request 3 s after the last one on the same
     connection is answered."""
-    import socket
+    import http.client
     import time
 
     from kades.runtime.serve import KEEPALIVE_S
     assert KEEPALIVE_S > 90
     url, _, _ = noisy
     host, port = url.removeprefix("http://").split(":")
-    request = f"GET /health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
-    with socket.create_connection((host, int(port)), timeout=10) as connection:
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        sockets = []
         for pause_s in (0, 3):
             time.sleep(pause_s)
-            connection.sendall(request)
-            answer = connection.recv(65536)
-            assert answer.startswith(b"HTTP/1.1 200"), (pause_s, answer[:80])
+            connection.request("GET", "/health")  # (closed by the server: RemoteDisconnected)
+            answer = connection.getresponse()
+            assert answer.status == 200 and answer.read(), pause_s
+            sockets.append(connection.sock)
+        assert sockets[0] is sockets[1]  # the same connection, not a new one
+    finally:
+        connection.close()
