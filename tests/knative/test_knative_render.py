@@ -11,6 +11,7 @@ import yaml
 
 from deploy_helpers import ROOT
 from kades import exitcodes, manifests
+from kades.events.catalogue import MAX_EVENT_BYTES
 
 FUNCTION_DIRS = manifests.function_dirs(ROOT)
 NAMES = [d.name for d in FUNCTION_DIRS]
@@ -173,7 +174,16 @@ def test_service_follows_func_yaml(name):
     # Values come from the ConfigMap or Secret; only the OIDC audience and the path of the
     # Broker token volume are rendered per Service.
     assert all("valueFrom" in e for e in container["env"] if e["name"].startswith("KADES_")
-               and e["name"] not in ("KADES_OIDC_AUDIENCE", "KADES_SINK_TOKEN_FILE"))
+               and e["name"] not in ("KADES_OIDC_AUDIENCE", "KADES_SINK_TOKEN_FILE",
+                                     "KADES_MAX_EVENT_BYTES"))
+    # its requests' bodies, parsed at worst, fit in its memory beside the process
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    limit = container["resources"]["limits"]["memory"]
+    assert int(env["KADES_MAX_EVENT_BYTES"]) == manifests.event_bytes_budget(
+        limit, spec["containerConcurrency"]) >= MAX_EVENT_BYTES
+    limit_bytes = int(limit[:-2]) << {"Mi": 20, "Gi": 30}[limit[-2:]]
+    assert (manifests.PROCESS_BYTES + spec["containerConcurrency"]
+            * manifests.PARSED_BYTES_PER_BYTE * int(env["KADES_MAX_EVENT_BYTES"])) <= limit_bytes
     assert "serving.knative.dev/rollout-duration" in service["metadata"]["annotations"]
 
 
@@ -207,3 +217,21 @@ def test_dockerfile_builds_any_function_as_non_root():
     for name in NAMES:  # the image `make images` tags is the one the Service runs
         service = yaml.safe_load((ROOT / "knative/base/functions" / f"{name}.yaml").read_text())
         assert service["spec"]["template"]["spec"]["containers"][0]["image"] == f"kades/{name}"
+
+
+@pytest.mark.parametrize("limit, concurrency, budget", [
+    ("512Mi", 16, (352 << 20) // 640), ("1Gi", 4, (864 << 20) // 160),
+    ("2G", 1, 16 << 20),            # never above the settings' default
+    ("0.5Gi", 4, None), ("", 4, None),  # not whole bytes: the ConfigMap's stands
+])
+def test_a_services_event_limit_is_what_its_memory_holds(limit, concurrency, budget):
+    assert manifests.event_bytes_budget(limit, concurrency) == budget
+
+
+def test_a_memory_limit_too_small_for_the_events_kades_sends_is_refused():
+    """dead-letter's 256Mi at concurrency 16 held 150 KiB bodies: 16 of KADES's 256 KiB
+    events parsed at once were an OOM kill."""
+    func = _func("dead-letter")
+    func["deploy"]["options"]["resources"]["limits"]["memory"] = "256Mi"
+    with pytest.raises(manifests.ManifestError, match="under the 262,144 of an event"):
+        manifests.render_service(func, {}, where="functions/dead-letter")
