@@ -250,6 +250,28 @@ def test_a_failing_file_rolls_back_and_is_not_recorded(fresh_database_url, tmp_p
         assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 0
 
 
+def test_a_failing_extension_file_stays_pending_and_the_plain_ones_after_it_apply(
+        fresh_database_url, tmp_path, monkeypatch):
+    """A TimescaleDB file that failed (a managed server refusing a policy) left every plain
+    file after it unapplied: the schema short of its newest version, every function unready."""
+    (tmp_path / "0001_base.sql").write_text("CREATE TABLE base (x int);")
+    (tmp_path / "0002_policy.timescale.sql").write_text(
+        "CREATE TABLE half (x int); SELECT no_such_function();")
+    (tmp_path / "0003_later.sql").write_text("CREATE TABLE later (x int);")
+    monkeypatch.setattr(migrations, "storage_edition", lambda conn: Edition("community", "c"))
+    with pytest.raises(MigrationError, match=r"(?s)0002_policy.timescale.sql failed: .*no_such_funct"
+                                             r".*left pending; applied: 0001, 0003"):
+        migrate(fresh_database_url, directory=tmp_path)
+    states = {row["version"]: row["state"] for row in status(fresh_database_url,
+                                                             directory=tmp_path)}
+    assert states == {"0001": "applied", "0002": "pending", "0003": "applied"}
+    with psycopg.connect(fresh_database_url) as conn:
+        assert conn.execute("SELECT to_regclass('half')").fetchone()[0] is None
+    (tmp_path / "0004_bad.sql").write_text("SELECT no_such_function();")
+    with pytest.raises(MigrationError, match="(?s)0002_policy.*; 0004_bad.sql failed"):
+        migrate(fresh_database_url, directory=tmp_path)  # a plain file's failure stops the run
+
+
 def test_an_applied_file_that_changed_is_refused(fresh_database_url, tmp_path):
     path = tmp_path / "0001_base.sql"
     path.write_text("CREATE TABLE base (x int);")

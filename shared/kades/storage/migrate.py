@@ -9,7 +9,10 @@ File names in `migrations/` say what a file needs:
   pending there and the plain equivalents of the other files serve instead (the plain daily
   view, retention by `kades retention`).
 A file whose needs are not met stays pending (reported as skipped, with the reason) and a
-later run applies it once they are.
+later run applies it once they are. So does an extension's file that fails (a managed
+TimescaleDB that refuses a policy): the plain files after it are applied all the same, since
+they hold on plain PostgreSQL too, and the run then fails naming it. Such a failure had left
+every later plain file unapplied, and every function unready for a missing migration.
 
 Each file runs in its own transaction, together with its row in `schema_migrations`. A
 session advisory lock serialises concurrent runners (two replicas starting at once, a
@@ -170,6 +173,7 @@ def migrate(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[str]
     """Apply every pending migration that can run here; the versions applied, in order."""
     migrations = discover(directory)
     done: list[str] = []
+    failed: list[str] = []  # extensions' files that failed, left pending (the module's doc)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         try:
@@ -188,10 +192,16 @@ def migrate(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[str]
                                      (migration.version, migration.name, migration.checksum))
                 except (psycopg.ProgrammingError, psycopg.DataError,
                         psycopg.IntegrityError, psycopg.NotSupportedError) as error:
-                    raise MigrationError(f"{migration.path.name} failed: {error}") from error
+                    failed.append(f"{migration.path.name} failed: {error}")
+                    if migration.needs == "postgres":
+                        raise MigrationError("; ".join(failed)) from error
+                    continue
                 done.append(migration.version)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
+    if failed:
+        raise MigrationError("; ".join(failed) + " (left pending; applied: "
+                             + (", ".join(done) or "nothing") + ")")
     return done
 
 
