@@ -140,6 +140,22 @@ def test_pending_file_is_applied_once_the_edition_can_run_it(
         assert migrate(fresh_database_url, directory=tmp_path) == expected
 
 
+def test_every_table_retention_deletes_from_has_an_index_led_by_what_it_deletes_by(db_conn):
+    """On plain PostgreSQL token_metrics and temporal_scores were keyed by token first: every
+    hourly retention run read them whole to find the old rows (a hypertable's chunks are
+    dropped instead, and it has its own time index)."""
+    def leading(table: str) -> set[str]:
+        return {row[0] for row in db_conn.execute(
+            "SELECT a.attname FROM pg_index i JOIN pg_attribute a"
+            " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+            " WHERE i.indrelid = %s::regclass", (table,))}
+    for table in (*TABLES, "temporal_scores", "alerts"):
+        assert "time" in leading(table), table
+    assert "updated_at" in leading("webhook_deliveries")
+    removed = {row[0]: row[2] for row in apply_retention(db_conn)}
+    assert set(removed) == {*TABLES, "temporal_scores", "alerts", "webhook_deliveries"}
+
+
 def test_storage_has_the_shape_of_its_edition(db_conn):
     edition = migrations.storage_edition(db_conn)
     hypertables, jobs, compressed = set(), set(), set()
