@@ -177,10 +177,11 @@ def test_a_tokens_liquidity_is_every_pools_it_has_not_the_pools_one_block_touche
     assert block(11, ("Small", 11)) == (  # the big pool still counts
         pytest.approx(422.0), {"Big": [10, 400.0], "Small": [11, 22.0]})
     assert block(13, ("Big", 5))[0] == pytest.approx(32.0)  # a real pull of the big pool
-    # a block that came late: its own states as they were at its slot, the pools it did not
-    # touch as known (temporal-analysis leaves the states of later slots out, kades.temporal.pools)
+    # a block that came late: its own states as they were at its slot, the others' newest at
+    # or before it (two kept a pool), none of a later slot: temporal-analysis sums them in
+    # slot order (kades.temporal.pools), and the pull at 13 is no news to slot 12
     assert block(12, ("Small", 12)) == (
-        pytest.approx(34.0), {"Big": [13, 10.0], "Small": [12, 24.0]})
-    assert block(9, ("Big", 190)) == (
-        pytest.approx(404.0), {"Big": [9, 380.0], "Small": [12, 24.0]})
+        pytest.approx(424.0), {"Big": [10, 400.0], "Small": [12, 24.0]})
+    assert block(9, ("Big", 190)) == (  # Small's states kept are both later than slot 9
+        pytest.approx(380.0), {"Big": [9, 380.0]})
     assert block(14, ("Small", 12))[0] == pytest.approx(34.0)  # still kept: Big's 13, not 9's

@@ -119,3 +119,23 @@ def test_a_state_from_before_pools_were_kept_carries_on_from_the_ticks_pools():
     state, _ = analyse_token(MINT, None, [(START.timestamp(), tick)])
     assert state["pools"] == tick["pools"] and state["liquidity_seen"] == pytest.approx(420.0)
     assert monitor_of(json.loads(json.dumps(state))).pools == tick["pools"]
+
+
+def test_a_state_from_before_pools_were_kept_meets_no_false_pull_when_blocks_come_late(
+        kades_settings, redis_conn):
+    """Deployed over a state without pools (its last liquidity the old sum, 420): the block
+    after (the big pool's new state) aggregated before the one before it. When ticks named a
+    later slot's state, temporal-analysis left it out and counted the small pool alone: a
+    liquidity_drop at score 1 on every token with two pools, once, at deploy time."""
+    ctx = Context("market-aggregator", settings=kades_settings)
+    first = market_ticks(ctx, redis_conn, [block_event(100, {"Big": 200.0, "Small": 10.0})])
+    state, _ = analysed(first)
+    del state["pools"]  # as written before pools were kept
+    late = []
+    for event in (block_event(102, {"Big": 201.0}), block_event(101, {"Small": 10.5})):
+        (reply,) = market_handle(event, ctx)
+        late += reply.data["ticks"]
+    assert late[1]["pools"] == {"Big": [100, 400.0], "Small": [101, 21.0]}
+    series = sorted(group_ticks(late)[next(iter(group_ticks(late)))], key=lambda p: p[0])
+    state, anomalies = analyse_token(MINT, state, series)
+    assert anomalies == [] and state["liquidity_seen"] == pytest.approx(423.0)

@@ -149,9 +149,10 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
 
 
 POOLS_TTL_S = 7 * 24 * 3600  # a token's pools forgotten a week after its last pool state
-# Per token (KEYS[i]), its pools' liquidity "slot liquidity", each the newest slot's; answers
-# each token's kept pools (HGETALL). ARGV: slot, ttl, most pools, then per key: n, n (pool,
-# liquidity).
+# Per token (KEYS[i]), per pool its two newest states: "slot liquidity[ slot liquidity]", the
+# newest first (blocks come in no order: a block handled late finds the state of its slot, or
+# one before, in the second); answers each token's kept pools (HGETALL). ARGV: slot, ttl, most
+# pools, then per key: n, n (pool, liquidity).
 _MERGE_POOLS = """
 local slot, ttl, most, at, out = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), 4, {}
 for i, key in ipairs(KEYS) do
@@ -160,10 +161,20 @@ for i, key in ipairs(KEYS) do
   for j = 1, n do
     local pool, liquidity = ARGV[at], ARGV[at + 1]
     at = at + 2
+    local state = slot .. ' ' .. liquidity
     local kept = redis.call('HGET', key, pool)
-    local kept_slot = kept and tonumber(string.match(kept, '^(%d+) '))
-    if (kept and kept_slot <= slot) or (not kept and redis.call('HLEN', key) < most) then
-      redis.call('HSET', key, pool, slot .. ' ' .. liquidity)
+    if not kept then
+      if redis.call('HLEN', key) < most then redis.call('HSET', key, pool, state) end
+    else
+      local a, b, c, d = string.match(kept, '^(%d+) (%S+) ?(%d*) ?(%S*)$')
+      local newest, older = tonumber(a), tonumber(c)
+      if newest < slot then
+        redis.call('HSET', key, pool, state .. ' ' .. a .. ' ' .. b)
+      elseif newest == slot then
+        redis.call('HSET', key, pool, state .. (older and (' ' .. c .. ' ' .. d) or ''))
+      elseif not older or older <= slot then
+        redis.call('HSET', key, pool, a .. ' ' .. b .. ' ' .. state)
+      end
     end
   end
   redis.call('EXPIRE', key, ttl)
@@ -174,13 +185,15 @@ return out
 
 
 def merge_pool_liquidity(client, slot: int, ticks: list[dict]) -> None:
-    """Set each tick's liquidity to its token's: the newest state of every pool of it seen
-    (kept in Redis), not the pools of this block alone. A token with a 400 SOL and a 20 SOL
-    pool read as a 95 % liquidity pull whenever only the small one traded (a false
-    liquidity_drop at score 1). Each tick's `pools` becomes every pool kept, [slot,
-    liquidity] each, the block's own states as they are in it: blocks come in no order, so
-    what is kept when a block is handled may hold a later slot's state or miss an earlier
-    one's, and temporal-analysis sums them again in slot order (kades.temporal.pools)."""
+    """Set each tick's liquidity to its token's: the state of every pool of it seen (kept in
+    Redis), not the pools of this block alone. A token with a 400 SOL and a 20 SOL pool read
+    as a 95 % liquidity pull whenever only the small one traded (a false liquidity_drop at
+    score 1). Each tick's `pools` becomes every pool kept, [slot, liquidity] each: the block's
+    own states, and of the others the newest state at or before the block's slot (none when
+    both states kept are later). Blocks come in no order, so what is kept may miss an earlier
+    slot's state; temporal-analysis sums the pools again in slot order (kades.temporal.pools).
+    A later slot's state was no news to it, and made a busy token's ticks, which wait in its
+    reorder buffer, carry every pool."""
     pooled = [tick for tick in ticks if tick.get("pools")]
     if not pooled:
         return
@@ -192,13 +205,22 @@ def merge_pool_liquidity(client, slot: int, ticks: list[dict]) -> None:
     kept = client.register_script(_MERGE_POOLS)(
         keys=[MARKET_POOLS.format(token=tick["token"]) for tick in pooled], args=args)
     for tick, flat in zip(pooled, kept):
-        pools = {}
+        pools, names = {}, set()
         for pool, value in zip(flat[::2], flat[1::2]):
-            pool_slot, liquidity = value.split()
-            pools[pool.decode() if isinstance(pool, bytes) else pool] = \
-                [int(pool_slot), float(liquidity)]
-        for pool, state in tick["pools"].items():  # the block's own, kept or not newest
-            if pool in pools:  # (not kept: past the most pools, not counted)
+            names.add(pool := pool.decode() if isinstance(pool, bytes) else pool)
+            if (state := _state_at(value.split(), slot)) is not None:
+                pools[pool] = state
+        for pool, state in tick["pools"].items():  # the block's own, as they are in it
+            if pool in names:  # (not kept: past the most pools, not counted)
                 pools[pool] = state
         tick["pools"] = pools
         tick["liquidity"] = math.fsum(liquidity for _, liquidity in pools.values())
+
+
+def _state_at(fields: list, slot: int) -> list | None:
+    """[slot, liquidity] of the newest of a pool's kept states (fields: slot, liquidity, and
+    maybe an older slot and liquidity) at or before `slot`; None if both are later."""
+    for at in range(0, len(fields) - 1, 2):
+        if int(fields[at]) <= slot:
+            return [int(fields[at]), float(fields[at + 1])]
+    return None
