@@ -16,6 +16,7 @@ import argparse
 import copy
 import re
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -73,9 +74,11 @@ SPARE_THREADS = 4
 # the settings' default, took 570 MB a request: 16 at once in a 512 Mi pod, an OOM kill.
 PARSED_BYTES_PER_BYTE = 40
 PROCESS_BYTES = 160 << 20  # a process before any request: ~60-100 MB, temporal's caches 48 MB
-_QUANTITY = re.compile(r"^(\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?$")
-_UNITS = {None: 1, "Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40,
-          "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+# A Kubernetes quantity: a decimal number, then a binary or decimal suffix or an exponent
+_QUANTITY = re.compile(r"^(\d+(?:\.\d*)?|\.\d+)(?:(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)|[eE]([+-]?\d+))?$")
+_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60,
+          "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15,
+          "E": 10**18}
 # Kubernetes' default probe timeout is 1 s; a busy pod (CPU-bound batches, the GIL) can
 # answer /health later than that and still be alive. /ready checks Redis (2 s timeout).
 PROBE_TIMEOUT_S = 3
@@ -101,15 +104,25 @@ def broker_token_volume() -> dict:
     return {"name": BROKER_TOKEN_VOLUME, "projected": {"sources": [{"serviceAccountToken": token}]}}
 
 
+def quantity_bytes(quantity) -> int | None:
+    """Bytes of a Kubernetes quantity ("512Mi", "1.5Gi", "1e9", "600M"); None if it is none."""
+    match = _QUANTITY.match(str(quantity))
+    if not match:
+        return None
+    number = Decimal(match[1])
+    if match[3] is not None:
+        return int(number.scaleb(int(match[3])))
+    return int(number * _UNITS.get(match[2], 1))
+
+
 def event_bytes_budget(memory_limit, concurrency: int) -> int | None:
     """KADES_MAX_EVENT_BYTES for a pod of `memory_limit` (a Kubernetes quantity, e.g. "512Mi")
     serving `concurrency` requests at once: each request's body parsed at worst, beside the
-    process, and never above the settings' default; None when the limit is not a whole
-    quantity of bytes (it is then left to the ConfigMap)."""
-    match = _QUANTITY.match(str(memory_limit))
-    if not match:
+    process, and never above the settings' default; None when it is no quantity."""
+    limit = quantity_bytes(memory_limit)
+    if limit is None:
         return None
-    room = int(match[1]) * _UNITS[match[2]] - PROCESS_BYTES
+    room = limit - PROCESS_BYTES
     return max(0, min(Settings.max_event_bytes, room // (concurrency * PARSED_BYTES_PER_BYTE)))
 
 
@@ -198,7 +211,10 @@ def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
                         f"{SPARE_THREADS} threads more): {concurrency!r}")
     budget = (event_bytes_budget(limits.get("memory"), concurrency)
               if "memory" in limits and not problems else None)
-    if budget is not None and budget < MAX_EVENT_BYTES:
+    if "memory" in limits and not problems and budget is None:
+        problems.append(f"{where}: deploy.options.resources.limits.memory "
+                        f"{limits['memory']!r} is no Kubernetes quantity (e.g. 512Mi)")
+    elif budget is not None and budget < MAX_EVENT_BYTES:
         problems.append(f"{where}: deploy.options.resources.limits.memory {limits['memory']} "
                         f"holds {concurrency} requests of {budget:,} bytes at most, under the "
                         f"{MAX_EVENT_BYTES:,} of an event KADES sends: more memory or a lower "

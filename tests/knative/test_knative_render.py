@@ -222,10 +222,18 @@ def test_dockerfile_builds_any_function_as_non_root():
 @pytest.mark.parametrize("limit, concurrency, budget", [
     ("512Mi", 16, (352 << 20) // 640), ("1Gi", 4, (864 << 20) // 160),
     ("2G", 1, 16 << 20),            # never above the settings' default
-    ("0.5Gi", 4, None), ("", 4, None),  # not whole bytes: the ConfigMap's stands
+    ("0.5Gi", 4, (352 << 20) // 160), ("1e9", 4, (10**9 - (160 << 20)) // 160),
+    ("512mi", 4, None), ("", 4, None),  # no quantity (refused by render_service)
 ])
 def test_a_services_event_limit_is_what_its_memory_holds(limit, concurrency, budget):
     assert manifests.event_bytes_budget(limit, concurrency) == budget
+
+
+def test_a_memory_limit_that_is_no_quantity_is_refused_not_left_unbudgeted():
+    func = _func("chain-analysis")
+    func["deploy"]["options"]["resources"]["limits"]["memory"] = "512mi"
+    with pytest.raises(manifests.ManifestError, match="'512mi' is no Kubernetes quantity"):
+        manifests.render_service(func, {}, where="functions/chain-analysis")
 
 
 def test_a_memory_limit_too_small_for_the_events_kades_sends_is_refused():
