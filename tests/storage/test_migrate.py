@@ -271,8 +271,9 @@ def test_a_failing_extension_file_stays_pending_and_the_plain_ones_after_it_appl
     """A TimescaleDB file that failed (a managed server refusing a policy) left every plain
     file after it unapplied: the schema short of its newest version, every function unready."""
     (tmp_path / "0001_base.sql").write_text("CREATE TABLE base (x int);")
-    (tmp_path / "0002_policy.timescale.sql").write_text(
-        "CREATE TABLE half (x int); SELECT no_such_function();")
+    (tmp_path / "0002_policy.timescale.sql").write_text(  # TimescaleDB's own SQLSTATE
+        "CREATE TABLE half (x int);"
+        " DO $$ BEGIN RAISE EXCEPTION 'no_such_function' USING ERRCODE = 'TS201'; END $$;")
     (tmp_path / "0003_later.sql").write_text("CREATE TABLE later (x int);")
     monkeypatch.setattr(migrations, "storage_edition", lambda conn: Edition("community", "c"))
     with pytest.raises(MigrationError, match=r"(?s)0002_policy.timescale.sql failed: .*no_such_funct"

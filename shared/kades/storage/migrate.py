@@ -190,8 +190,9 @@ def migrate(database_url: str, *, directory: Path = MIGRATIONS_DIR) -> list[str]
                         conn.execute("INSERT INTO schema_migrations (version, name, checksum)"
                                      " VALUES (%s, %s, %s)",
                                      (migration.version, migration.name, migration.checksum))
-                except (psycopg.ProgrammingError, psycopg.DataError,
-                        psycopg.IntegrityError, psycopg.NotSupportedError) as error:
+                except psycopg.OperationalError:
+                    raise  # the connection, not the file: said as such (main_migrate)
+                except psycopg.DatabaseError as error:  # TimescaleDB's own too (XX000, TS...)
                     failed.append(f"{migration.path.name} failed: {error}")
                     if migration.needs == "postgres":
                         raise MigrationError("; ".join(failed)) from error
