@@ -1,14 +1,14 @@
 """A chain token's liquidity, every pool of it summed in slot order, whatever order blocks came in.
 
 market-aggregator names with each chain tick the token's pools as it knew them when it
-handled the block, [slot, liquidity] each (kades.market.chain.merge_pool_liquidity). Blocks
-reach it in no order, so that knowledge may hold a later slot's state (the block after was
-handled first) or miss an earlier one's (not handled yet): its sum made the same stream's
-liquidity, and the alerts on it, depend on delivery order. temporal-analysis sees a token's
-ticks in time and slot order (its reorder buffer), so it keeps each pool's newest state up to
-the tick at hand and sums those: a state of a later slot is left for its own tick, which
-names it in turn; an earlier one it has already taken from that slot's own tick, and what it
-has not (the first tick of a state from before this was kept) comes in from the tick.
+handled the block, [slot, liquidity] each, none later than the block's slot
+(kades.market.chain.merge_pool_liquidity). Blocks reach it in no order, so that knowledge may
+miss an earlier slot's state (not handled yet): its sum made the same stream's liquidity, and
+the alerts on it, depend on delivery order. temporal-analysis sees a token's ticks in time and
+slot order (its reorder buffer), so it keeps each pool's newest state up to the tick at hand
+and sums those: an earlier state it has already taken from that slot's own tick, and what it
+has not (a state from before this was kept) comes in from the tick. A state of a later slot,
+should a tick name one, is left for its own tick.
 
 >>> kept = {}
 >>> token_liquidity(kept, {"A": [10, 400.0], "B": [10, 20.0]}, 10)
