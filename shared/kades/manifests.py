@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from kades import exitcodes
-from kades.audiences import broker_audience, service_audience  # noqa: F401 (tests import it here)
+from kades.audiences import broker_audience, namespace_subjects, service_audience  # noqa: F401 (tests import it here)
 from kades.broker.classes import triggers_without_dead_letter_sink
 from kades.errors import KadesError
 from kades.events.catalogue import MAX_EVENT_BYTES
@@ -233,6 +233,9 @@ def render_service(func: dict, extra: dict, *, where: str = "") -> dict:
                {"name": "WORKERS", "value": "1"},
                # What the Broker's token must be for (Triggers name it: see copy_eventing).
                {"name": "KADES_OIDC_AUDIENCE", "value": service_audience(namespace, name)},
+               # ...and from whom: the service accounts of its namespace, where Eventing makes
+               # the Triggers' (kades.runtime.oidc; the audience alone any pod may ask for).
+               {"name": "KADES_OIDC_SUBJECTS", "value": namespace_subjects(namespace)},
                # What it posts to the Broker with (kades.runtime.sink).
                {"name": "KADES_SINK_TOKEN_FILE", "value": f"{BROKER_TOKEN_DIR}/token"}]
     if budget is not None:  # (over the ConfigMap's: a container's env wins over its envFrom)

@@ -135,6 +135,9 @@ class Settings:
     # every function but api requires a Broker token for its audience on POST /.
     oidc_issuer: str = ""                  # e.g. https://kubernetes.default.svc; empty: off
     oidc_audience: str = ""                # rendered per Service: serving.knative.dev/service/kades/<name>
+    # whose tokens (`sub`, comma-separated; a trailing * matches any rest); rendered per
+    # Service: system:serviceaccount:<its namespace>:*. Empty: every subject the issuer signed.
+    oidc_subjects: str = ""
     oidc_jwks_url: str = ""                # empty: the issuer's /.well-known/openid-configuration
     oidc_ca_file: str = ""                 # TLS trust for the JWKS; empty: the system's CAs
     oidc_jwks_token_file: str = ""         # bearer for fetching the JWKS (the API server wants one)

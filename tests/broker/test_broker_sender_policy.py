@@ -17,7 +17,8 @@ from brokertest import event_attrs, manifests, post_binary, trigger, wait_for
 from kades.dev.services import free_port
 from kades.audiences import broker_audience
 from kades.broker import ConfigError, DevBroker, load_eventing
-from kades.broker.policy import policies_for, subject_contained
+from kades.broker.policy import policies_for
+from kades.runtime.oidc import subject_contained
 from kades.broker.tokens import LocalIssuer, oidc_subject, projected_token, trigger_subject
 from kades.dev.localrun import DEMO_SOURCE_ACCOUNT, sender_token_file, service_account
 from kades.registry import FUNCTIONS, HTTP_FUNCTIONS

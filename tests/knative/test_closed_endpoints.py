@@ -35,6 +35,9 @@ def test_every_function_but_api_is_cluster_local(service):
     assert labels.get(VISIBILITY_LABEL) == (None if name == "api" else "cluster-local")
     env = {e["name"]: e.get("value") for e in service["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["KADES_OIDC_AUDIENCE"] == service_audience("kades", name)
+    # the Broker's Triggers sign as service accounts of their namespace (kades.runtime.oidc)
+    assert env["KADES_OIDC_SUBJECTS"] == "system:serviceaccount:kades:*"
+    assert all(t["metadata"]["namespace"] == "kades" for t in of_kind("Trigger"))
 
 
 def test_every_delivery_to_a_service_names_its_audience():

@@ -171,11 +171,11 @@ def test_service_follows_func_yaml(name):
         # not Kubernetes' 1 s default, which a busy pod can miss while alive
         assert 1 < probe["timeoutSeconds"] < probe["periodSeconds"]
     assert container["securityContext"]["runAsNonRoot"] is True
-    # Values come from the ConfigMap or Secret; only the OIDC audience and the path of the
-    # Broker token volume are rendered per Service.
+    # Values come from the ConfigMap or Secret; only the OIDC audience and senders, the path
+    # of the Broker token volume and the event size its memory holds are rendered per Service.
     assert all("valueFrom" in e for e in container["env"] if e["name"].startswith("KADES_")
-               and e["name"] not in ("KADES_OIDC_AUDIENCE", "KADES_SINK_TOKEN_FILE",
-                                     "KADES_MAX_EVENT_BYTES"))
+               and e["name"] not in ("KADES_OIDC_AUDIENCE", "KADES_OIDC_SUBJECTS",
+                                     "KADES_SINK_TOKEN_FILE", "KADES_MAX_EVENT_BYTES"))
     # its requests' bodies, parsed at worst, fit in its memory beside the process
     env = {e["name"]: e.get("value") for e in container["env"]}
     limit = container["resources"]["limits"]["memory"]

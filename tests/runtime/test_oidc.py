@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from kades.broker.tokens import LocalIssuer
-from kades.manifests import service_audience
-from kades.runtime.oidc import Verifier
+from kades.manifests import namespace_subjects, service_audience
+from kades.runtime.oidc import Forbidden, Verifier, subject_patterns
 from runtimetest import binary
 
 AUDIENCE = service_audience("kades", "counter")
@@ -29,6 +29,7 @@ def issuer():
 def oidc_client(client_of, issuer, monkeypatch):
     monkeypatch.setenv("KADES_OIDC_ISSUER", issuer.issuer)
     monkeypatch.setenv("KADES_OIDC_AUDIENCE", AUDIENCE)
+    monkeypatch.setenv("KADES_OIDC_SUBJECTS", namespace_subjects("kades"))  # as rendered
     return client_of("counter")
 
 
@@ -69,6 +70,41 @@ def test_other_callers_get_401_naming_the_problem(oidc_client, issuer, redis_con
     assert error["code"] == "unauthorized" and error["message"].startswith(problem), error
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
     assert redis_conn.get("test:ticks") is None  # refused before anything was handled
+
+
+@pytest.mark.parametrize("subject", [
+    "system:serviceaccount:elsewhere:default",  # a pod of another namespace, its own token
+    "system:serviceaccount:kades-other:default",  # a namespace whose name starts alike
+    "system:node:worker-1",
+])
+def test_a_valid_token_of_another_sender_gets_403(oidc_client, issuer, redis_conn, subject):
+    """Any pod may have the kubelet project a token of its service account for this
+    function's audience: the audience alone does not make it the Broker."""
+    response = post(oidc_client, issuer.token(AUDIENCE, subject=subject))
+    assert response.status_code == 403, response.data
+    error = response.get_json()["error"]
+    assert error["code"] == "forbidden" and subject in error["message"], error
+    assert redis_conn.get("test:ticks") is None  # refused before anything was handled
+
+
+def test_subject_patterns_as_an_eventpolicy_reads_them(issuer):
+    verifier = Verifier(issuer.issuer, AUDIENCE, subjects=subject_patterns(
+        " system:serviceaccount:kades:exact-one , ,system:serviceaccount:team:*"))
+    assert verifier.subjects == ("system:serviceaccount:kades:exact-one",
+                                 "system:serviceaccount:team:*")
+    for subject in ("system:serviceaccount:kades:exact-one", "SYSTEM:serviceaccount:kades:Exact-One",
+                    "system:serviceaccount:team:anything"):
+        assert verifier.verify("Bearer " + issuer.token(AUDIENCE, subject=subject))["sub"] == subject
+    for subject in ("system:serviceaccount:kades:exact-one-more", "system:serviceaccount:Team:x"):
+        with pytest.raises(Forbidden):
+            verifier.verify("Bearer " + issuer.token(AUDIENCE, subject=subject))
+
+
+def test_no_subjects_admit_every_sender_the_issuer_signed(client_of, issuer, monkeypatch):
+    monkeypatch.setenv("KADES_OIDC_ISSUER", issuer.issuer)
+    monkeypatch.setenv("KADES_OIDC_AUDIENCE", AUDIENCE)
+    token = issuer.token(AUDIENCE, subject="system:serviceaccount:elsewhere:default")
+    assert post(client_of("counter"), token).status_code == 200
 
 
 def test_probes_stay_open(oidc_client):

@@ -24,9 +24,8 @@ from kades.audiences import broker_audience
 from kades.broker.config import Broker, ConfigError, read_manifests
 from kades.broker.filters import Filter, compile_trigger_filter, matches
 from kades.broker.tokens import oidc_subject
-from kades.errors import KadesError
 from kades.events.envelope import CloudEvent
-from kades.runtime.oidc import Verifier
+from kades.runtime.oidc import Forbidden, Verifier, subject_contained
 
 POLICY_API = "eventing.knative.dev/v1alpha1"
 SERVICE_ACCOUNT = "system:serviceaccount:"
@@ -42,13 +41,6 @@ class EventPolicy:
     def admits(self, subject: str, event: CloudEvent) -> bool:
         return subject_contained(subject, self.subjects) and (
             self.filter is None or matches(self.filter, event.attributes))
-
-
-def subject_contained(subject: str, allowed: tuple[str, ...]) -> bool:
-    """Knative's SubjectContained: equal ignoring case, or a prefix ending in `*`."""
-    return any(subject.lower() == pattern.lower()
-               or (pattern.endswith("*") and subject.startswith(pattern[:-1]))
-               for pattern in allowed)
 
 
 def same_namespace(subject: str, namespace: str) -> bool:
@@ -122,11 +114,6 @@ def _policy(name: str, namespace: str, spec: dict) -> EventPolicy:
     except ValueError as error:
         raise ConfigError(f"{where}: {error}") from None
     return EventPolicy(namespace, name, tuple(subjects), compiled)
-
-
-class Forbidden(KadesError):
-    """A valid token of a sender the Broker's policies do not admit (or an event their
-    filters refuse): answer 403."""
 
 
 class SenderCheck:

@@ -20,7 +20,7 @@ import yaml
 
 from kades import clients
 from kades.dev import services as devservices
-from kades.audiences import service_audience
+from kades.audiences import namespace_subjects, service_audience
 from kades.broker.tokens import oidc_subject, projected_token
 from kades.cliutil import bounded, one_line, progress, report, report_error
 from kades.manifests import BROKER, DEFAULT_SERVICE_ACCOUNT, server_threads
@@ -110,7 +110,8 @@ def function_env(name: str, env: dict[str, str], *, oidc_issuer: str = "",
         env["THREADS"] = str(threads)
     if oidc_issuer and name in FUNCTIONS:
         env |= {"KADES_OIDC_ISSUER": oidc_issuer,
-                "KADES_OIDC_AUDIENCE": service_audience("kades", name)}
+                "KADES_OIDC_AUDIENCE": service_audience("kades", name),
+                "KADES_OIDC_SUBJECTS": namespace_subjects("kades")}
     if sink_token_file:
         env["KADES_SINK_TOKEN_FILE"] = sink_token_file
     return env

@@ -201,7 +201,8 @@ def too_large(limit: int) -> flask.Response:
 
 
 def sender_refused(verifier: oidc.Verifier | None, authorization: str | None) -> flask.Response | None:
-    """401 unless the request carries the Broker's token for this function (when required)."""
+    """401 unless the request carries the Broker's token for this function (when required),
+    403 when the token's sender is not one this function takes events from."""
     if verifier is None:
         return None
     try:
@@ -211,6 +212,9 @@ def sender_refused(verifier: oidc.Verifier | None, authorization: str | None) ->
         response = error_response(401, "unauthorized", str(error))
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
+    except oidc.Forbidden as error:
+        log(logger, logging.WARNING, "sender refused", reason=str(error))
+        return error_response(403, "forbidden", str(error))
     except clients.TEMPORARY_ERRORS as error:  # the issuer's keys are away: the Broker retries
         log(logger, logging.WARNING, "temporary failure", error=str(error))
         return error_response(503, "unavailable", str(error))

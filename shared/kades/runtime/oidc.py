@@ -7,6 +7,14 @@ server) for a service-account token whose audience is the subscriber's (the Trig
 audience and expiry, as Knative's own receivers do (knative/eventing pkg/auth/verifier.go,
 go-oidc's Verify; docs: knative.dev/docs/eventing/features/sender-identity/).
 Enabled when KADES_OIDC_ISSUER is set; KADES_OIDC_AUDIENCE is then required.
+
+The audience alone does not say who sent: any pod may have the kubelet project a token of its
+own service account for any audience, a Service's included. So the token's subject must be one
+of KADES_OIDC_SUBJECTS too (403 otherwise), in an EventPolicy's `from.sub` form: a trailing `*`
+matches any rest. `kades.manifests` renders `system:serviceaccount:<namespace>:*` for every
+Service: the Broker's Triggers sign as service accounts Eventing makes in their own namespace,
+and that namespace is what Knative itself admits when no EventPolicy applies
+(`allow-same-namespace`). An empty list admits every subject the issuer signed.
 """
 from __future__ import annotations
 
@@ -34,6 +42,23 @@ class Unauthorized(KadesError):
     """The request carries no valid token for this function: answer 401."""
 
 
+class Forbidden(KadesError):
+    """A valid token of a sender not admitted (KADES_OIDC_SUBJECTS, an EventPolicy): answer 403."""
+
+
+def subject_contained(subject: str, allowed: tuple[str, ...]) -> bool:
+    """Knative's SubjectContained (pkg/auth/event_policy.go): equal ignoring case, or a prefix
+    ending in `*`."""
+    return any(subject.lower() == pattern.lower()
+               or (pattern.endswith("*") and subject.startswith(pattern[:-1]))
+               for pattern in allowed)
+
+
+def subject_patterns(text: str) -> tuple[str, ...]:
+    """KADES_OIDC_SUBJECTS's comma-separated patterns, blanks dropped."""
+    return tuple(pattern.strip() for pattern in text.split(",") if pattern.strip())
+
+
 @dataclass
 class Verifier:
     issuer: str
@@ -42,6 +67,7 @@ class Verifier:
     ca_file: str = ""             # TLS trust for the issuer (in a pod: the service account's ca.crt)
     fetch_token_file: str = ""    # the API server serves its JWKS to authenticated callers only
     jwks_ttl_s: float = 300.0
+    subjects: tuple[str, ...] = ()  # who may send (subject_contained); empty: every subject
     _keys: dict = field(default_factory=dict, repr=False)
     _fetched_at: float = field(default=-1e18, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -53,21 +79,29 @@ class Verifier:
         if not settings.oidc_audience:
             raise SettingsError(["KADES_OIDC_AUDIENCE: required when KADES_OIDC_ISSUER is set"])
         return cls(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url,
-                   settings.oidc_ca_file, settings.oidc_jwks_token_file, settings.oidc_jwks_ttl_s)
+                   settings.oidc_ca_file, settings.oidc_jwks_token_file, settings.oidc_jwks_ttl_s,
+                   subject_patterns(settings.oidc_subjects))
 
     def verify(self, authorization: str | None) -> dict:
-        """The token's claims; Unauthorized naming the problem, TemporaryFailure if the JWKS is away."""
+        """The token's claims; Unauthorized naming the problem, Forbidden for a sender not in
+        `subjects`, TemporaryFailure if the JWKS is away."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing bearer token (Authorization: Bearer <JWT>)")
         try:
             key = self._key(jwt.get_unverified_header(token.strip()).get("kid"))
-            return jwt.decode(token.strip(), key, algorithms=ALGORITHMS, audience=self.audience,
-                              issuer=self.issuer, options={"require": ["exp", "iss", "aud", "sub"]})
+            claims = jwt.decode(token.strip(), key, algorithms=ALGORITHMS, audience=self.audience,
+                                issuer=self.issuer,
+                                options={"require": ["exp", "iss", "aud", "sub"]})
         except jwt.PyJWTError as error:
             problem = next((text for kind, text in _PROBLEMS if isinstance(error, kind)),
                            "malformed token")
             raise Unauthorized(f"{problem}: {error}") from error
+        subject = claims["sub"]
+        if self.subjects and not (isinstance(subject, str)
+                                  and subject_contained(subject, self.subjects)):
+            raise Forbidden(f"sender {subject!r} is not one of {', '.join(self.subjects)}")
+        return claims
 
     def _key(self, kid: str | None):
         with self._lock:
