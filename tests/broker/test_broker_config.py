@@ -92,6 +92,7 @@ def test_other_kinds_are_ignored(tmp_path):
     ({"delivery": {"retry": -1}}, "retry"),
     ({"delivery": {"backoffPolicy": "fibonacci"}}, "backoffPolicy"),
     ({"delivery": {"backoffDelay": "0.2s"}}, "ISO-8601"),
+    ({"delivery": {"format": "structured"}}, "delivery.format must be json or binary"),
     ({"broker": "nope"}, "no Broker kades/nope"),
     ({"subscriber": {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service",
                              "name": "unknown-svc"}}}, "--subscriber unknown-svc=URL"),

@@ -52,6 +52,30 @@ def test_fan_out_in_binary_mode_with_prefer_reply_and_without_ttl(run_broker, su
     assert other.count() == 0
 
 
+def test_a_json_delivery_format_sends_structured_mode_to_the_dead_letter_sink_too(
+        run_broker, subscribers):
+    """Knative's dispatcher forces structured mode for a `delivery.format` of json (binary for
+    binary, the default); the subscriber that reads only one of them meets it here first."""
+    failing, dls, binary = subscribers(always(500)), subscribers(), subscribers()
+    structured = {"retry": 1, "backoffDelay": "PT0.05S", "format": "json",
+                  "deadLetterSink": {"uri": dls.url}}
+    broker = run_broker(manifests(trigger("structured", failing.url, delivery=structured),
+                                  trigger("binary", binary.url, delivery={"format": "binary"})))
+    assert post_binary(broker.ingress_url(), event_attrs(partitionkey="So1"),
+                       {"x": 1}).status_code == 202
+    wait_for(lambda: dls.count() == 1 and binary.count() == 1, what="dead letter and delivery")
+    assert failing.count() == 2
+    for request in (*failing.requests, *dls.requests):
+        assert request["headers"]["content-type"].startswith("application/cloudevents+json")
+        assert ce(request, "id") is None  # the attributes are in the body, not in headers
+        document = json.loads(request["body"])
+        assert (document["id"], document["partitionkey"], document["data"]) == ("e1", "So1", {"x": 1})
+    assert "knativebrokerttl" not in json.loads(failing.requests[0]["body"])
+    assert json.loads(dls.requests[0]["body"])["knativeerrorcode"] == "500"
+    assert ce(binary.requests[0], "id") == "e1"
+    assert json.loads(binary.requests[0]["body"]) == {"x": 1}
+
+
 def test_reply_is_filtered_again_and_delivered(run_broker, subscribers):
     b = subscribers()
     a = subscribers(reply_with("ai.kades.b.v1"))

@@ -112,7 +112,8 @@ class Attempts:
         started = time.monotonic()
         outcome = send(url, _with(event, drop=(TTL,)),
                        timeout_s=trigger.delivery.timeout_s, prefer_reply=True,
-                       token=self._token(trigger.subscriber_audience))
+                       token=self._token(trigger.subscriber_audience),
+                       structured=trigger.delivery.format == "json")
         BROKER_DELIVERY_SECONDS.labels(trigger=trigger.name).observe(time.monotonic() - started)
         BROKER_DELIVERIES.labels(trigger=trigger.name, result=_result(outcome)).inc()
         copies = [event] if self.chaos.duplicate() else []
@@ -166,7 +167,8 @@ class Attempts:
         if sink is None:
             return self._lose(lane, entry_id, letter)
         outcome = send(sink, letter, timeout_s=trigger.delivery.timeout_s, prefer_reply=False,
-                       token=self._token(trigger.delivery.dead_letter_audience))
+                       token=self._token(trigger.delivery.dead_letter_audience),
+                       structured=trigger.delivery.format == "json")
         if not outcome.failed:
             BROKER_DEAD_LETTERED.labels(trigger=trigger.name).inc()
             self.queue.finish(lane, [entry_id])

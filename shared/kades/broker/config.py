@@ -54,6 +54,7 @@ class Delivery:
     timeout_s: float | None = None
     dead_letter_url: str | None = None
     dead_letter_audience: str | None = None  # what a token for the sink is for (`audience`)
+    format: str | None = None  # "json": structured mode; "binary" or unset: binary mode
 
     def backoff_s(self, attempt: int) -> float:
         """Wait after failed attempt number `attempt` (1-based), as Knative's dispatcher runs
@@ -223,10 +224,13 @@ def _delivery(spec: dict, namespace: str, resolver: "_Resolver", where: str) -> 
         timeout = parse_duration_s(spec["timeout"]) if spec.get("timeout") else None
     except ConfigError as error:
         raise ConfigError(f"{where}: {error}") from None
+    form = spec.get("format")
+    if form not in (None, "json", "binary"):
+        raise ConfigError(f"{where}: delivery.format must be json or binary, got {form!r}")
     sink = spec.get("deadLetterSink")
     dead_letter = resolver.destination(sink, namespace, f"{where} deadLetterSink") if sink else None
     return Delivery(retry, policy, delay, timeout, dead_letter,
-                    destination_audience(sink, namespace) if sink else None)
+                    destination_audience(sink, namespace) if sink else None, form)
 
 
 def destination_audience(dest: dict, namespace: str) -> str | None:

@@ -5,8 +5,9 @@ recorded as code 500 with body "dispatch error: ..."; the dead-letter sink gets
 `knativeerrordest`, `knativeerrorcode` and `knativeerrordata` = base64 of the response body
 cut to 1024 characters), `pkg/kncloudevents/retries.go` (retry on network errors, 5xx,
 404, 408, 409, 429; never on other 4xx), `pkg/broker/filter/filter_handler.go` (delivery
-in binary mode with `Prefer: reply`, without `knativebrokerttl`; a 2xx with a non-empty
-body that is not a CloudEvent is a failure reported as 502).
+in binary mode with `Prefer: reply`, without `knativebrokerttl`, unless the Trigger's
+`delivery.format` is json: structured mode, to the dead-letter sink too; a 2xx with a
+non-empty body that is not a CloudEvent is a failure reported as 502).
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from kades.broker.transport import POOL, Response
 from kades.errors import InvalidEventError
 from kades.events.envelope import (
-    BATCH_TYPE, BROKER_SPECVERSIONS, STRUCTURED_TYPE, CloudEvent, decode, to_binary)
+    BATCH_TYPE, BROKER_SPECVERSIONS, STRUCTURED_TYPE, CloudEvent, decode, to_binary,
+    to_structured)
 
 ERROR_DATA_MAX_CHARS = 1024  # knativeerrordata, after base64
 RETRYABLE_4XX = (404, 408, 409, 429)
@@ -48,11 +50,12 @@ def post(url: str, headers: dict[str, str], body: bytes, *, timeout_s: float | N
 
 
 def send(url: str, event: CloudEvent, *, timeout_s: float | None, prefer_reply: bool,
-         token: str | None = None) -> Outcome:
-    """Deliver `event` in binary mode and classify the result. `token`: the sender identity
-    Knative's dispatcher adds with authentication-oidc (`Authorization: Bearer`, for the
-    subscriber's audience; kades.broker.tokens)."""
-    headers, body = to_binary(event)
+         token: str | None = None, structured: bool = False) -> Outcome:
+    """Deliver `event` in binary mode (`structured`: in structured mode, a delivery.format of
+    json) and classify the result. `token`: the sender identity Knative's dispatcher adds with
+    authentication-oidc (`Authorization: Bearer`, for the subscriber's audience;
+    kades.broker.tokens)."""
+    headers, body = to_structured(event) if structured else to_binary(event)
     if prefer_reply:
         headers["prefer"] = "reply"
     if token:
