@@ -138,6 +138,7 @@ def test_a_url_of_the_wrong_scheme_is_a_malformed_setting(variable, value, comma
     ["retention", "--keep-days", "nan"],  # a traceback from PostgreSQL's interval
     ["retention", "--keep-days", "inf"],
     ["broker", "--workers", "0"],  # accepted, and no unordered Trigger ever delivered
+    ["broker", "--workers", "1"],  # one at a time: in order, kinder than a cluster's Broker
     ["broker", "--port", "99999"],  # an OverflowError, logged
     ["broker", "--redis-wait-s", "nan"],
     ["up", "--rate", "0"],  # a ZeroDivisionError after the system was restarted
@@ -148,6 +149,14 @@ def test_an_out_of_range_number_is_a_usage_error_before_anything_runs(argv, caps
         main(argv)
     assert ended.value.code == exitcodes.USAGE
     assert "expected" in capsys.readouterr().err
+
+
+def test_broker_workers_from_the_environment_are_bounded_too(monkeypatch, capsys):
+    monkeypatch.setenv("KADES_BROKER_WORKERS", "1")
+    with pytest.raises(SystemExit) as ended:
+        main(["broker"])
+    assert ended.value.code == exitcodes.USAGE
+    assert "KADES_BROKER_WORKERS=1: expected a whole number from 2" in capsys.readouterr().err
 
 
 def test_ctrl_c_ends_a_command_without_a_traceback(monkeypatch, capsys):

@@ -91,7 +91,7 @@ def test_a_killed_broker_process_loses_nothing(tmp_path, run_broker, subscribers
         [sys.executable, "-c", "import sys; from kades.broker import main_broker; "
                                "sys.exit(main_broker(sys.argv[1:]))",
          "--eventing-dir", str(tmp_path / "eventing"), "--port", str(port),
-         "--redis-url", broker_redis_url, "--workers", "1"],
+         "--redis-url", broker_redis_url, "--workers", "2"],
         env={**os.environ, "KADES_LOG_LEVEL": "WARNING"}, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -292,10 +292,13 @@ def main_broker(argv: list[str]) -> int:
                         help="send to URL what goes to the Trigger or Service NAME "
                              "(repeatable; the same NAME again adds a replica, and deliveries "
                              "take the replicas in turn)")
-    parser.add_argument("--workers", type=bounded(int, 1, 1024, "a whole number from 1 to 1024"),
+    # At least 2: one at a time, a Trigger's events would arrive in order, which no
+    # unordered Knative Trigger promises (the broker must be no kinder than a cluster's).
+    parser.add_argument("--workers", type=bounded(int, 2, 1024, "a whole number from 2 to 1024"),
                         default=env_int(env, "KADES_BROKER_WORKERS", DEFAULT_WORKERS),
-                        help="deliveries in flight per unordered Trigger (an ordered one has "
-                             f"one per lane; default: KADES_BROKER_WORKERS, else {DEFAULT_WORKERS})")
+                        help="deliveries in flight per unordered Trigger, at least 2 (an "
+                             "ordered one has one per lane; default: KADES_BROKER_WORKERS, "
+                             f"else {DEFAULT_WORKERS})")
     parser.add_argument("--oidc", action=argparse.BooleanOptionalAction,
                         default=config.broker_oidc,
                         help="sign every delivery as Knative's Broker does with "
@@ -311,6 +314,9 @@ def main_broker(argv: list[str]) -> int:
                              "(the local senders' KADES_SINK_TOKEN_FILE; default: "
                              "KADES_BROKER_OIDC_TOKEN_DIR, else none)")
     args = parser.parse_args(argv)
+    if not 2 <= args.workers <= 1024:  # the default, from KADES_BROKER_WORKERS: not checked
+        parser.error(f"KADES_BROKER_WORKERS={args.workers}: expected a whole number from 2 "
+                     "to 1024")
     if args.ingress_process and args.role is None:
         return _supervise(argv)
     serves_ingress, delivers = args.role != "delivery", args.role != "ingress"
