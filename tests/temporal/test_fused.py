@@ -272,7 +272,8 @@ def test_two_infinite_prices_in_a_row_the_same_way(log_scale):
 
 @pytest.mark.parametrize("member, field, value", [
     ("liquidity_drop", "scale", 0), ("level_range", "accepted", 0),  # ints where floats are
-    ("return_spike", "returns_seen", 150.5), ("momentum", "seen", 2 ** 63)])
+    ("return_spike", "returns_seen", 150.5), ("momentum", "seen", 2 ** 63),
+    ("momentum", "last_level", 1), ("pump", "price_average", 2)])  # held as C doubles too
 def test_a_state_written_elsewhere_the_same_way(member, field, value):
     """A state's JSON not written by the members (by hand, by another writer) may hold an int
     where they learn a float, a count that is not an int or that no C long holds: compiled,
@@ -292,6 +293,27 @@ def test_a_state_written_elsewhere_the_same_way(member, field, value):
         assert json.dumps(ours.to_state()) == json.dumps(theirs.to_state())
         ours.learn_one(x), theirs.learn_one(x)
     assert json.dumps(ours.to_state()) == json.dumps(theirs.to_state())
+
+
+@pytest.mark.parametrize("member, field", [("return_spike", "last_log_price"),
+                                           ("pump", "price_average")])
+def test_a_none_the_members_would_sum_raises_as_they_do(member, field):
+    """The pass holds a member's None as a flag beside 0.0; where a warm member would take
+    that None in a sum (a state written elsewhere), the members raise a TypeError, and so
+    must the pass, not score on 0.0."""
+    points = market_points(3, minutes=120)[:220]
+    learned = TemporalEnsemble(one_pass=False)
+    for x in points[:200]:
+        learned.learn_one(x)
+    state = json.loads(json.dumps(learned.to_state()))
+    state["members"][member][field] = None
+    errors = []
+    for ensemble in (TemporalEnsemble.from_state(state),
+                     TemporalEnsemble.from_state(state, one_pass=False)):
+        with pytest.raises(TypeError) as raised:
+            ensemble.score_parts(points[200])
+        errors.append(str(raised.value))
+    assert errors[0] == errors[1]
 
 
 def test_a_square_past_the_largest_float_raises_as_in_python():

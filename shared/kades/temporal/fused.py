@@ -67,8 +67,9 @@ COMPILED = not __file__.endswith(".py")  # this source as Cython built it (share
 
 def fits(members: list) -> bool:
     """Whether `members` are the default ones in the default order, on the default interval
-    floor, three windows and one clock (one last time), and compiled, with the floats and
-    ints C holds (`_c_typed`): what a stepper assumes."""
+    floor, three windows and one clock (one last time), with no None they would sum
+    (`_nones_unsummed`), and compiled, with the floats and ints C holds (`_c_typed`): what a
+    stepper assumes."""
     return (len(members) == len(ORDER)
             and all(type(member) is kind for member, kind in zip(members, ORDER))
             and members[0].min_interval_s == 1.0
@@ -76,6 +77,7 @@ def fits(members: list) -> bool:
             and len(members[1].averages) in (0, 3)
             and members[6].log_scale == members[1].log_scale
             and len({member.last_time for member in members}) == 1
+            and _nones_unsummed(members)
             and (not COMPILED or _c_typed(members)))
 
 
@@ -94,7 +96,31 @@ def _c_typed(members: list) -> bool:
             and all(type(value) is int and -_LONG <= value < _LONG for value in (
                 rs.returns_seen, rs.volumes_seen, mw.seen, pd.seen, pd.volumes_seen, ld.seen,
                 vr.seen, mf.seen, lr.seen, rs.grace_period, mw.grace_period, pd.grace_period,
-                ld.grace_period, vr.grace_period, lr.grace_period)))
+                ld.grace_period, vr.grace_period, lr.grace_period))
+            and all(value is None or type(value) is float for value in _optional(members)))
+
+
+def _nones_unsummed(members: list) -> bool:
+    """Whether no None of `_optional` is one the members would take in a sum (a TypeError,
+    in a state written elsewhere): the pass holds it as 0.0 beside a flag, and would sum."""
+    rs, mw, pd, ld, vr, mf, lr = members
+    return ((rs.last_log_price is not None or rs.returns_seen < rs.grace_period)
+            and (pd.price_average is not None or pd.seen < pd.grace_period)
+            and (lr.first_time is None or rs.last_time is not None))
+
+
+def _optional(members: list) -> tuple:
+    """The state the members may hold as None (nothing seen yet), in the pass's order: the
+    last time, RS's last log price, MW's last level, PD's average and last level, LD's
+    average, VR's, MF's and LR's last levels, LR's first time."""
+    rs, mw, pd, ld, vr, mf, lr = members
+    return (rs.last_time, rs.last_log_price, mw.last_level, pd.price_average, pd.last_level,
+            ld.average, vr.last_level, mf.last_level, lr.last_level, lr.first_time)
+
+
+def _opt(held, value):
+    """`value`, or None where the pass holds none (`_optional`; a C double is never None)."""
+    return value if held else None
 
 
 def _square(x):
@@ -183,6 +209,24 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
     grown: float; grid_step: float; decay: float; value: float; count: float
     deviation: float; log_return: float; gap: float; trend: float; average: float
     bias: float; judged: float
+    k_rs: float; k_mw: float; k_pd: float; k_pw: float; k_pv: float; k_pb: float
+    k_ld: float; k_lw: float; k_vr: float; k_rsi: float; k_fast: float; k_slow: float
+    k_signal: float; k_smooth: float; k_base: float; w_avg0: float; w_avg1: float; w_avg2: float
+    c_tail_ratio: float; c_tail_z: float; c_max_grid: float; c_growth: float; c_up: float
+    c_down: float; c_inf: float; c_empty: float; c_direct_half: float
+    largest: float; i: cython.Py_ssize_t; scored: cython.bint; w_elapsed: float
+    last: float; r_log: float; m_level: float; p_average: float; p_last: float
+    l_average: float; v_level: float; f_level: float; g_level: float; g_first: float
+    log_volume: float; log_liquidity: float; level_was: float
+    has_last: cython.bint; has_r_log: cython.bint; has_m_level: cython.bint
+    has_p_average: cython.bint; has_p_last: cython.bint; has_l_average: cython.bint
+    has_v_level: cython.bint; has_f_level: cython.bint; has_g_level: cython.bint
+    has_g_first: cython.bint; has_log_volume: cython.bint; has_log_liquidity: cython.bint
+    has_level_was: cython.bint
+    # the module's constants as C numbers (a global read is a Python float, boxed arithmetic)
+    c_tail_ratio, c_tail_z, c_max_grid, c_growth, c_up, c_down, c_inf, c_empty, c_direct_half = (
+        NORMAL_TAIL_LOG_RATIO, NORMAL_TAIL_Z, _MAX_GRID, _GROWTH, _UP, _DOWN, _INF,
+        EMPTY_POOL_LEVEL, DIRECT_HALF)
     # parameters
     r_grace, r_min_scale, r_grid, r_min_vscale = (rs.grace_period, rs.min_return_scale,
                                                   rs.grid_steps, rs.min_volume_scale)
@@ -200,25 +244,32 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
         lr.grace_period, lr.grace_s, lr.half_score_z, lr.max_range_ratio, lr.winsorise_z,
         lr.min_scale)
     g_half2, g_accept, g_name = g_half * g_half, ACCEPT_SCORE, DIRECT_MEMBER
-    # state
-    last = rs.last_time
-    (r_returns, r_volumes, r_log, r_scale, r_res, r_tail, r_vlevel, r_vscale) = (
-        rs.returns_seen, rs.volumes_seen, rs.last_log_price, rs.return_scale, rs.resolution,
+    # state; what a member may hold as None is a C double here, beside a flag saying it is
+    # held (has_*): as an object, every sum it took part in was a boxed float
+    (has_last, has_r_log, has_m_level, has_p_average, has_p_last, has_l_average, has_v_level,
+     has_f_level, has_g_level, has_g_first) = (value is not None for value in _optional(members))
+    (last, r_log, m_level, p_average, p_last, l_average, v_level, f_level, g_level, g_first) = (
+        0.0 if value is None else value for value in _optional(members))
+    (r_returns, r_volumes, r_scale, r_res, r_tail, r_vlevel, r_vscale) = (
+        rs.returns_seen, rs.volumes_seen, rs.return_scale, rs.resolution,
         rs.tail, rs.volume_level, rs.volume_scale)
-    m_seen, m_level, m_res, m_tail = mw.seen, mw.last_level, mw.resolution, mw.tail
+    m_seen, m_res, m_tail = mw.seen, mw.resolution, mw.tail
     m_averages, m_biases, m_scales = mw.averages, mw.biases, mw.scales
-    p_seen, p_volumes, p_average, p_scale, p_short, p_long, p_vscale, p_last, p_res = (
-        pd.seen, pd.volumes_seen, pd.price_average, pd.price_scale, pd.volume_short,
-        pd.volume_long, pd.volume_scale, pd.last_level, pd.resolution)
-    l_seen, l_average, l_scale = ld.seen, ld.average, ld.scale
-    v_seen, v_level, v_short, v_long, v_res, v_tail = (vr.seen, vr.last_level, vr.short_variance,
-                                                       vr.long_variance, vr.resolution, vr.tail)
-    f_seen, f_level, f_up, f_down, f_fast, f_slow, f_signal = (
-        mf.seen, mf.last_level, mf.up, mf.down, mf.fast, mf.slow, mf.signal)
-    g_seen, g_first, g_level, g_mean, g_dev, g_step, g_smooth, g_res, g_acc = (
-        lr.seen, lr.first_time, lr.last_level, lr.mean, lr.deviation, lr.step, lr.smooth,
-        lr.resolution, lr.accepted)
-    scored = None  # the point last scored, while the state is still the one it was scored on
+    p_seen, p_volumes, p_scale, p_short, p_long, p_vscale, p_res = (
+        pd.seen, pd.volumes_seen, pd.price_scale, pd.volume_short,
+        pd.volume_long, pd.volume_scale, pd.resolution)
+    l_seen, l_scale = ld.seen, ld.scale
+    v_seen, v_short, v_long, v_res, v_tail = (vr.seen, vr.short_variance, vr.long_variance,
+                                              vr.resolution, vr.tail)
+    f_seen, f_up, f_down, f_fast, f_slow, f_signal = (
+        mf.seen, mf.up, mf.down, mf.fast, mf.slow, mf.signal)
+    g_seen, g_mean, g_dev, g_step, g_smooth, g_res, g_acc = (
+        lr.seen, lr.mean, lr.deviation, lr.step, lr.smooth, lr.resolution, lr.accepted)
+    # the point last scored (x and the values taken from it), while the state is still the one
+    # it was scored on: its logs, elapsed time and weights are still in the locals
+    scored = False
+    s_x = s_t = s_price = s_volume = s_liquidity = None
+    w_elapsed = 0.0  # the elapsed time whose weights the locals hold (none: it is >= 1)
     r_move = r_z = v_next = g_next = g_score = 0.0
     answer = None
     while True:
@@ -226,27 +277,31 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
         answer = True
         if command == SYNC:
             (rs.returns_seen, rs.volumes_seen, rs.last_log_price, rs.return_scale, rs.resolution,
-             rs.tail, rs.volume_level, rs.volume_scale) = (r_returns, r_volumes, r_log, r_scale,
+             rs.tail, rs.volume_level, rs.volume_scale) = (r_returns, r_volumes,
+                                                           _opt(has_r_log, r_log), r_scale,
                                                            r_res, r_tail, r_vlevel, r_vscale)
-            mw.seen, mw.last_level, mw.resolution, mw.tail = m_seen, m_level, m_res, m_tail
+            mw.seen, mw.last_level, mw.resolution, mw.tail = (m_seen, _opt(has_m_level, m_level),
+                                                              m_res, m_tail)
             mw.averages, mw.biases, mw.scales = m_averages, m_biases, m_scales
             (pd.seen, pd.volumes_seen, pd.price_average, pd.price_scale, pd.volume_short,
              pd.volume_long, pd.volume_scale, pd.last_level, pd.resolution) = (
-                p_seen, p_volumes, p_average, p_scale, p_short, p_long, p_vscale, p_last, p_res)
-            ld.seen, ld.average, ld.scale = l_seen, l_average, l_scale
+                p_seen, p_volumes, _opt(has_p_average, p_average), p_scale, p_short, p_long,
+                p_vscale, _opt(has_p_last, p_last), p_res)
+            ld.seen, ld.average, ld.scale = l_seen, _opt(has_l_average, l_average), l_scale
             (vr.seen, vr.last_level, vr.short_variance, vr.long_variance, vr.resolution,
-             vr.tail) = v_seen, v_level, v_short, v_long, v_res, v_tail
+             vr.tail) = v_seen, _opt(has_v_level, v_level), v_short, v_long, v_res, v_tail
             (mf.seen, mf.last_level, mf.up, mf.down, mf.fast, mf.slow, mf.signal) = (
-                f_seen, f_level, f_up, f_down, f_fast, f_slow, f_signal)
+                f_seen, _opt(has_f_level, f_level), f_up, f_down, f_fast, f_slow, f_signal)
             (lr.seen, lr.first_time, lr.last_level, lr.mean, lr.deviation, lr.step, lr.smooth,
-             lr.resolution, lr.accepted) = (g_seen, g_first, g_level, g_mean, g_dev, g_step,
+             lr.resolution, lr.accepted) = (g_seen, _opt(has_g_first, g_first),
+                                            _opt(has_g_level, g_level), g_mean, g_dev, g_step,
                                             g_smooth, g_res, g_acc)
             for member in members:
-                member.last_time = last
+                member.last_time = _opt(has_last, last)
             continue
         try:  # what x is: whatever goes wrong here, the members' own way meets it
             t = x["time"]
-            if last is not None and t <= last:  # not after the last point: no member moves
+            if has_last and t <= last:  # not after the last point: no member moves
                 if command == SCORE:
                     answer = ({"flash_crash": 0.0, "price_spike": 0.0, "liquidity_drop": 0.0,
                                "pump": 0.0, "dump": 0.0, "volume_spike": 0.0,
@@ -254,23 +309,28 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                               {})
                 continue
             price, volume, liquidity = x["price"], x.get("volume"), x.get("liquidity")
-            if (scored is not None and scored[0] is x and scored[1] is t and scored[2] is price
-                    and scored[3] is volume and scored[4] is liquidity):
-                level, log_volume, log_liquidity, elapsed, weights = scored[5:]
-            else:
+            if not (scored and s_x is x and s_t is t and s_price is price and s_volume is volume
+                    and s_liquidity is liquidity):  # else: the locals hold what scoring took
+                scored = False
                 if not ((volume is None or volume == volume)  # NaN: the one value unequal
                         and (liquidity is None or liquidity == liquidity)):  # to itself
                     raise ValueError("a NaN volume or liquidity")
                 level = _log(price) if log_scale else float(price)
-                log_volume = _log(volume) if volume is not None and volume > 0 else None
-                log_liquidity = (None if liquidity is None or not liquidity >= 0  # liquidity_level
-                                 else _log(liquidity) if liquidity > 0 else EMPTY_POOL_LEVEL)
-                elapsed = 1.0 if last is None else t - last
+                has_log_volume = volume is not None and volume > 0
+                log_volume = _log(volume) if has_log_volume else 0.0
+                has_log_liquidity = not (liquidity is None or not liquidity >= 0)  # liquidity_level
+                log_liquidity = ((_log(liquidity) if liquidity > 0 else c_empty)
+                                 if has_log_liquidity else 0.0)
+                elapsed = t - last if has_last else 1.0
                 elapsed = elapsed if elapsed > 1.0 else 1.0   # max(1.0, t - last)
-                scored = None
-                weights = known.get(elapsed) or weights_at(elapsed)
-            rates, v_rate, root, m_weights, m_roots, g_fade = weights
-            w_root0, w_root1, w_root2 = m_roots
+                if elapsed != w_elapsed:  # ticks come at a few intervals: mostly the last one's
+                    rates, v_rate, root, m_weights, m_roots, g_fade = (known.get(elapsed)
+                                                                       or weights_at(elapsed))
+                    w_root0, w_root1, w_root2 = m_roots
+                    (k_rs, k_mw, k_pd, k_pw, k_pv, k_pb, k_ld, k_lw, k_vr, k_rsi, k_fast,
+                     k_slow, k_signal, k_smooth, k_base) = rates  # _parameters' order
+                    w_avg0, w_avg1, w_avg2 = m_weights
+                    w_elapsed = elapsed
         except Exception:
             answer = None
             continue
@@ -279,21 +339,21 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 spike = crash = volume_spike = pump = dump = drop = regime = 0.0
                 by = {}
                 # ReturnSpikeDetector.score_parts
-                if r_log is not None:
+                if has_r_log:
                     spread = (r_min_scale if r_min_scale > r_scale else r_scale) * root
-                    grid = r_grid * (_MAX_GRID if _MAX_GRID < r_res else r_res)  # min(r_res, ...)
+                    grid = r_grid * (c_max_grid if c_max_grid < r_res else r_res)  # min(r_res, ...)
                     r_move = abs(level - r_log)
                     r_z = r_move / (grid if grid > spread else spread)
                 if r_returns >= r_grace:
                     log_return = level - r_log
-                    z = r_z * NORMAL_TAIL_Z / (NORMAL_TAIL_Z if NORMAL_TAIL_Z > r_tail else r_tail)
+                    z = r_z * c_tail_z / (c_tail_z if c_tail_z > r_tail else r_tail)
                     score = z * z / (z * z + r_half2)
                     if log_return > 0:
                         if score > 0.0:
                             spike, by["price_spike"] = score, "return_spike"
                     elif score > 0.0:
                         crash, by["flash_crash"] = score, "return_spike"
-                    if log_volume is not None and r_volumes >= r_grace // 2:
+                    if has_log_volume and r_volumes >= r_grace // 2:
                         excess = log_volume - r_vlevel
                         z = (excess if excess > 0.0 else 0.0) / (
                             r_min_vscale if r_min_vscale > r_vscale else r_vscale)
@@ -317,7 +377,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     z = (level - a2 - m_trend * (a1 - a2) - b2) / (grid if grid > spread else spread)
                     if abs(z) > best_size:
                         best = z
-                    z = best * NORMAL_TAIL_Z / (NORMAL_TAIL_Z if NORMAL_TAIL_Z > m_tail else m_tail)
+                    z = best * c_tail_z / (c_tail_z if c_tail_z > m_tail else m_tail)
                     size = abs(z)
                     score = size * size / (size * size + m_half2)
                     if z > 0 and score > spike:
@@ -328,8 +388,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 if p_seen >= p_grace:
                     z_price = (level - p_average) / (p_min_scale if p_min_scale > p_scale else p_scale)
                     z_volume = 0.0
-                    if log_volume is not None and p_volumes >= p_grace // 2:
-                        short = p_short + rates[4] * (log_volume - p_short)
+                    if has_log_volume and p_volumes >= p_grace // 2:
+                        short = p_short + k_pv * (log_volume - p_short)
                         z_volume = (short - p_long) / (
                             p_min_vscale if p_min_vscale > p_vscale else p_vscale)
                     if z_price > 0 and z_volume > 0:
@@ -337,32 +397,32 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                                       * (z_volume * z_volume / (z_volume * z_volume + p_half2)))
                         if score > 0.0:
                             pump, by["pump"] = score, "pump"
-                    elif (z_price < 0 and z_volume > 0 and p_last is not None and level < p_last
+                    elif (z_price < 0 and z_volume > 0 and has_p_last and level < p_last
                           and p_average - level > p_grids * p_res):  # a dump (PumpDetector)
                         score = _sqrt(z_price * z_price / (z_price * z_price + p_half2)
                                       * (z_volume * z_volume / (z_volume * z_volume + p_half2)))
                         if score > 0.0:
                             dump, by["dump"] = score, "pump"
                 # LiquidityDropDetector._score
-                if l_seen >= l_grace and log_liquidity is not None and l_average is not None:
+                if l_seen >= l_grace and has_log_liquidity and has_l_average:
                     z = (l_average - log_liquidity) / (l_min_scale if l_min_scale > l_scale else l_scale)
                     score = z * z / (z * z + l_half2) if z > 0 else 0.0
                     if score > 0.0:
                         drop, by["liquidity_drop"] = score, "liquidity_drop"
                 # VolatilityRegimeDetector._score (its _next_short is kept for learning)
-                if v_level is not None:
+                if has_v_level:
                     rate = (level - v_level) ** 2 / elapsed
                     cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
                     v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
                 if v_seen >= v_grace:
                     grid = (v_grid * v_res) ** 2
-                    if grid == _INF:  # compiled: an overflow Python's ** raises (_square)
+                    if grid == c_inf:  # compiled: an overflow Python's ** raises (_square)
                         grid = _square(v_grid * v_res)
                     grid /= v_short_half
                     floor = v_min_var if v_min_var > v_long else v_long
                     ratio = v_next / (grid if grid > floor else floor)
-                    z = (_log(ratio) * NORMAL_TAIL_LOG_RATIO
-                         / (NORMAL_TAIL_LOG_RATIO if NORMAL_TAIL_LOG_RATIO > v_tail else v_tail)
+                    z = (_log(ratio) * c_tail_ratio
+                         / (c_tail_ratio if c_tail_ratio > v_tail else v_tail)
                          if ratio > 1 else 0.0)
                     score = z * z / (z * z + v_half2)
                     if score > 0.0:
@@ -370,9 +430,9 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 # LevelRangeDetector._score (its smoothed level is kept for learning); warmed
                 # up and the series mean-reverting (`mean_reverting`), else it scores 0
                 direct = {}
-                g_next = (level if g_level is None
-                          else g_smooth + rates[13] * (level - g_smooth))  # _smooth
-                if (g_seen >= g_grace and g_first is not None and last - g_first >= g_grace_s
+                g_next = (level if not has_g_level
+                          else g_smooth + k_smooth * (level - g_smooth))  # _smooth
+                if (g_seen >= g_grace and has_g_first and last - g_first >= g_grace_s
                         and g_dev <= g_ratio * g_step):
                     scale = g_dev  # max(deviation, min_scale, resolution)
                     if g_floor > scale:
@@ -388,11 +448,11 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     if z > 0:
                         if score > 0.0:
                             direct["price_spike"] = score
-                            if score >= DIRECT_HALF and score > spike:
+                            if score >= c_direct_half and score > spike:
                                 by["price_spike"] = g_name
                     elif z < 0 and score > 0.0:
                         direct["flash_crash"] = score
-                        if score >= DIRECT_HALF and score > crash:
+                        if score >= c_direct_half and score > crash:
                             by["flash_crash"] = g_name
                 else:
                     g_score = 0.0
@@ -400,44 +460,44 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                            "pump": pump, "dump": dump, "volume_spike": volume_spike,
                            "volatility_regime": regime},
                           by, direct)
-                scored = (x, t, price, volume, liquidity, level, log_volume, log_liquidity, elapsed,
-                          weights)
+                scored, s_x, s_t, s_price, s_volume, s_liquidity = (True, x, t, price, volume,
+                                                                     liquidity)
                 continue
 
             learn = command == LEARN
-            if scored is None:  # not scored on this state: what scoring would have kept
-                if r_log is not None:
+            if not scored:  # not scored on this state: what scoring would have kept
+                if has_r_log:
                     spread = (r_min_scale if r_min_scale > r_scale else r_scale) * root
-                    grid = r_grid * (_MAX_GRID if _MAX_GRID < r_res else r_res)  # min(r_res, ...)
+                    grid = r_grid * (c_max_grid if c_max_grid < r_res else r_res)  # min(r_res, ...)
                     r_move = abs(level - r_log)
                     r_z = r_move / (grid if grid > spread else spread)
-                if v_level is not None:
+                if has_v_level:
                     rate = (level - v_level) ** 2 / elapsed
                     cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
                     v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
-                g_next = (level if g_level is None
-                          else g_smooth + rates[13] * (level - g_smooth))
+                g_next = (level if not has_g_level
+                          else g_smooth + k_smooth * (level - g_smooth))
                 g_score = None  # taken below if needed
-            scored = None
+            scored = False
             # The price grid's step (update_resolution) as MW learns it, on every point. RS,
             # VR and PD learn it too, from their own last step and level: when those are equal
             # to MW's, so is the step learned (a move of 0 leaves it).
-            grid_was, level_was = m_res, m_level
-            if m_level is not None:
+            grid_was, level_was, has_level_was = m_res, m_level, has_m_level
+            if has_m_level:
                 move = level - m_level
                 if move == 0.0:
                     grid_step = m_res
                 else:
-                    move, grown = abs(move), m_res * _GROWTH
+                    move, grown = abs(move), m_res * c_growth
                     grid_step = move if m_res <= 0 else (move if move < grown else grown)
             # ReturnSpikeDetector.learn_one / advance_one (the grid on every point)
-            if r_log is not None:
-                r_res = (grid_step if r_res == grid_was and r_log == level_was
+            if has_r_log:
+                r_res = (grid_step if r_res == grid_was and has_level_was and r_log == level_was
                          else update_resolution(r_res, level - r_log))
             if learn:
-                decay = rates[0]
-                if r_log is not None:
-                    r_tail += 0.05 * (_UP if r_z > r_tail else _DOWN)
+                decay = k_rs
+                if has_r_log:
+                    r_tail += 0.05 * (c_up if r_z > r_tail else c_down)
                     value = r_move / root  # abs(move) / sqrt(elapsed)
                     if r_returns >= 5:
                         cap = r_clip * r_scale
@@ -445,7 +505,7 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     count = 1.0 / (r_returns + 1)
                     r_scale += (count if count > decay else decay) * (value - r_scale)
                     r_returns += 1
-                if log_volume is not None:
+                if has_log_volume:
                     if r_volumes == 0:
                         r_vlevel = log_volume
                     else:
@@ -459,44 +519,46 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                         count = 1.0 / (r_volumes + 1)
                         r_vlevel += (count if count > decay else decay) * deviation
                     r_volumes += 1
-            r_log = level
+            r_log, has_r_log = level, True
             # MultiWindowReturnDetector._learn
-            if m_level is not None:
+            if has_m_level:
                 m_res = grid_step
             if not m_averages or not learn:
-                m_averages = [level] * len(m_roots)
+                m_averages = [level, level, level]  # three windows (fits)
             else:
                 # one loop: each window's |z| for the tail (on the resolution just learned)
                 # comes from its statistics before this point's update, as in _learn
-                grid, largest = m_grid * m_res, None
+                grid, largest = m_grid * m_res, 0.0  # largest: set at i == 0
                 count = 1.0 / (m_seen + 1)
-                rate = count if count > rates[1] else rates[1]
+                rate = count if count > k_mw else k_mw
                 clipping = m_seen >= 5
                 trend = m_trend * (m_averages[1] - m_averages[2])  # the longest window's lag
                 for i in (0, 1, 2):  # a loop over indices: cheaper than a zip of five
                     average, bias, scale = m_averages[i], m_biases[i], m_scales[i]
-                    spread = (m_floor if m_floor > scale else scale) * m_roots[i]
+                    spread = (m_floor if m_floor > scale else scale) * (
+                        w_root0 if i == 0 else w_root1 if i == 1 else w_root2)
                     gap = level - average
                     judged = gap - trend if i == 2 else gap
                     deviation = judged - bias
                     value = abs(deviation)
                     size = value / (grid if grid > spread else spread)  # |deviation / spread|
-                    if largest is None or size > largest:
+                    if i == 0 or size > largest:  # the first, NaN too, then max
                         largest = size
                     if clipping:
                         cap = m_clip * scale
                         value = cap if cap < value else value
                     m_scales[i] = scale + rate * (value - scale)
                     m_biases[i] = bias + rate * (judged - bias)
-                    m_averages[i] = average + m_weights[i] * gap
-                m_tail += 0.05 * (_UP if largest > m_tail else _DOWN)
+                    m_averages[i] = average + (
+                        w_avg0 if i == 0 else w_avg1 if i == 1 else w_avg2) * gap
+                m_tail += 0.05 * (c_up if largest > m_tail else c_down)
                 m_seen += 1
-            m_level = level
+            m_level, has_m_level = level, True
             # PumpDetector._learn
             count = 1.0 / (p_seen + 1)
-            rate = count if count > rates[2] else rates[2]
-            if p_average is None:
-                p_average = level
+            rate = count if count > k_pd else k_pd
+            if not has_p_average:
+                p_average, has_p_average = level, True
             else:
                 gap = level - p_average
                 if learn:
@@ -506,16 +568,16 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                         value = cap if cap < value else value
                     p_scale += rate * (value - p_scale)
                     p_seen += 1
-                p_average += rates[3] * gap
-            if p_last is not None:  # as RS and VR: MW's step when they agree (see above)
-                p_res = (grid_step if p_res == grid_was and p_last == level_was
+                p_average += k_pw * gap
+            if has_p_last:  # as RS and VR: MW's step when they agree (see above)
+                p_res = (grid_step if p_res == grid_was and has_level_was and p_last == level_was
                          else update_resolution(p_res, level - p_last))
-            p_last = level
-            if log_volume is not None:
+            p_last, has_p_last = level, True
+            if has_log_volume:
                 if p_volumes == 0:
                     p_short = p_long = log_volume
                 else:
-                    p_short += rates[4] * (log_volume - p_short)
+                    p_short += k_pv * (log_volume - p_short)
                     if learn:
                         value = abs(p_short - p_long)
                         if p_volumes >= 5:
@@ -523,14 +585,13 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                             value = cap if cap < value else value
                         p_vscale += rate * (value - p_vscale)
                         count = 1.0 / (p_volumes + 1)
-                        p_long += (count if count > rates[5] else rates[5]) * (log_volume - p_long)
+                        p_long += (count if count > k_pb else k_pb) * (log_volume - p_long)
                 p_volumes += 1
             # LiquidityDropDetector._learn
-            if log_liquidity is not None and not (log_liquidity == EMPTY_POOL_LEVEL
-                                                  and l_average is None):
-                if (l_average is None or not learn or log_liquidity == EMPTY_POOL_LEVEL
-                        or l_average == EMPTY_POOL_LEVEL):
-                    l_average = log_liquidity
+            if has_log_liquidity and not (log_liquidity == c_empty and not has_l_average):
+                if (not has_l_average or not learn or log_liquidity == c_empty
+                        or l_average == c_empty):
+                    l_average, has_l_average = log_liquidity, True
                 else:
                     gap = log_liquidity - l_average
                     value = abs(gap)
@@ -538,56 +599,56 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                         cap = 4.0 * l_scale
                         value = cap if cap < value else value
                     count = 1.0 / (l_seen + 1)
-                    l_scale += (count if count > rates[6] else rates[6]) * (value - l_scale)
-                    l_average += rates[7] * gap
+                    l_scale += (count if count > k_ld else k_ld) * (value - l_scale)
+                    l_average += k_lw * gap
                     l_seen += 1
             # VolatilityRegimeDetector._learn
-            if v_level is not None:
+            if has_v_level:
                 move = level - v_level
                 rate = move ** 2 / elapsed
-                v_res = (grid_step if v_res == grid_was and v_level == level_was
+                v_res = (grid_step if v_res == grid_was and has_level_was and v_level == level_was
                          else update_resolution(v_res, move))
                 if learn:
                     grid = (v_grid * v_res) ** 2
-                    if grid == _INF:  # as in scoring
+                    if grid == c_inf:  # as in scoring
                         grid = _square(v_grid * v_res)
                     grid /= v_short_half
                     floor = v_min_var if v_min_var > v_long else v_long
                     ratio = v_next / (grid if grid > floor else floor)
-                    v_tail += 0.003 * (_UP if (_log(ratio) if ratio > 1 else 0.0) > v_tail else _DOWN)
+                    v_tail += 0.003 * (c_up if (_log(ratio) if ratio > 1 else 0.0) > v_tail else c_down)
                     if v_seen >= 5:
                         cap = v_clip2 * v_long
                         rate = cap if cap < rate else rate
                     count = 1.0 / (v_seen + 1)
-                    v_long += (count if count > rates[8] else rates[8]) * (rate - v_long)
+                    v_long += (count if count > k_vr else k_vr) * (rate - v_long)
                     v_seen += 1
                     if v_seen > 1:  # _next_short again, on the long variance just learned
                         rate = move ** 2 / elapsed
                         cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
                         v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
                 v_short = v_next if v_seen > 1 else v_long
-            v_level = level
+            v_level, has_v_level = level, True
             # MomentumFeatures._learn
-            if f_level is None:
+            if not has_f_level:
                 f_fast = f_slow = level
             else:
                 move = level - f_level
-                f_up += rates[9] * ((0.0 if 0.0 > move else move) - f_up)
-                f_down += rates[9] * ((0.0 if 0.0 > -move else -move) - f_down)
-                f_fast += rates[10] * (level - f_fast)
-                f_slow += rates[11] * (level - f_slow)
-                f_signal += rates[12] * (f_fast - f_slow - f_signal)
+                f_up += k_rsi * ((0.0 if 0.0 > move else move) - f_up)
+                f_down += k_rsi * ((0.0 if 0.0 > -move else -move) - f_down)
+                f_fast += k_fast * (level - f_fast)
+                f_slow += k_slow * (level - f_slow)
+                f_signal += k_signal * (f_fast - f_slow - f_signal)
                 f_seen += 1
-            f_level = level
+            f_level, has_f_level = level, True
             # LevelRangeDetector._learn: a departure is accepted when flagged (advanced) or
             # when its score reaches an alert's (learned from: scored under it, nothing to do)
-            g_start = g_level is None or (g_res <= 0 and level == g_level)  # no move yet
+            g_start = not has_g_level or (g_res <= 0 and level == g_level)  # no move yet
             if g_start:
                 g_mean = g_next = level
-                g_first = float(t)
+                g_first, has_g_first = float(t), True
                 g_seen = 0
             elif not learn or g_score is None or g_score >= g_accept:
-                if (g_seen >= g_grace and g_first is not None and last - g_first >= g_grace_s
+                if (g_seen >= g_grace and has_g_first and last - g_first >= g_grace_s
                         and g_dev <= g_ratio * g_step):
                     scale = g_dev  # max(deviation, min_scale, resolution)
                     if g_floor > scale:
@@ -612,10 +673,10 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     if g_res <= 0:
                         g_res = move
                     else:
-                        grown = g_res * _GROWTH
+                        grown = g_res * c_growth
                         g_res = move if move < grown else grown
                 count = 1.0 / (g_seen + 1)
-                rate = count if count > rates[14] else rates[14]  # weight(...)
+                rate = count if count > k_base else k_base  # weight(...)
                 value = abs(level - g_level)
                 if g_seen >= 5:
                     cap = g_clip * g_step
@@ -629,8 +690,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 g_mean += rate * (level - g_mean)
                 g_seen += 1
             g_acc *= g_fade
-            g_smooth, g_level = g_next, level
-            last = float(t)
+            g_smooth, g_level, has_g_level = g_next, level, True
+            last, has_last = float(t), True
         except Exception as error:
             if error.args == ("float division",):  # compiled: a C division by zero's
                 error.args = ("float division by zero",)  # Python's, as the members say it
