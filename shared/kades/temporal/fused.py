@@ -97,14 +97,17 @@ def _c_typed(members: list) -> bool:
                 rs.returns_seen, rs.volumes_seen, mw.seen, pd.seen, pd.volumes_seen, ld.seen,
                 vr.seen, mf.seen, lr.seen, rs.grace_period, mw.grace_period, pd.grace_period,
                 ld.grace_period, vr.grace_period, lr.grace_period))
-            and all(value is None or type(value) is float for value in _optional(members)))
+            and all(value is None or type(value) is float for value in _optional(members))
+            and all(type(value) is float for value in (*mw.averages, *mw.biases, *mw.scales)))
 
 
 def _nones_unsummed(members: list) -> bool:
-    """Whether no None of `_optional` is one the members would take in a sum (a TypeError,
-    in a state written elsewhere): the pass holds it as 0.0 beside a flag, and would sum."""
+    """Whether no None of `_optional` (nor MW's averages, none before its first point) is
+    one the members would take in a sum (a TypeError or an IndexError, in a state written
+    elsewhere): the pass holds it as 0.0 beside a flag, and would sum."""
     rs, mw, pd, ld, vr, mf, lr = members
     return ((rs.last_log_price is not None or rs.returns_seen < rs.grace_period)
+            and (len(mw.averages) == 3 or mw.seen < mw.grace_period)
             and (pd.price_average is not None or pd.seen < pd.grace_period)
             and (lr.first_time is None or rs.last_time is not None))
 
@@ -222,7 +225,9 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
     has_p_average: cython.bint; has_p_last: cython.bint; has_l_average: cython.bint
     has_v_level: cython.bint; has_f_level: cython.bint; has_g_level: cython.bint
     has_g_first: cython.bint; has_log_volume: cython.bint; has_log_liquidity: cython.bint
-    has_level_was: cython.bint
+    has_level_was: cython.bint; has_averages: cython.bint; clipping: cython.bint
+    m_a0: float; m_a1: float; m_a2: float; m_b0: float; m_b1: float; m_b2: float
+    m_s0: float; m_s1: float; m_s2: float; w_root: float; w_fade: float
     # the module's constants as C numbers (a global read is a Python float, boxed arithmetic)
     c_tail_ratio, c_tail_z, c_max_grid, c_growth, c_up, c_down, c_inf, c_empty, c_direct_half = (
         NORMAL_TAIL_LOG_RATIO, NORMAL_TAIL_Z, _MAX_GRID, _GROWTH, _UP, _DOWN, _INF,
@@ -254,7 +259,10 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
         rs.returns_seen, rs.volumes_seen, rs.return_scale, rs.resolution,
         rs.tail, rs.volume_level, rs.volume_scale)
     m_seen, m_res, m_tail = mw.seen, mw.resolution, mw.tail
-    m_averages, m_biases, m_scales = mw.averages, mw.biases, mw.scales
+    # MW's three windows (fits): averages (none before the first point), biases, scales
+    has_averages = len(mw.averages) == 3
+    m_a0, m_a1, m_a2 = mw.averages if has_averages else (0.0, 0.0, 0.0)
+    (m_b0, m_b1, m_b2), (m_s0, m_s1, m_s2) = mw.biases, mw.scales
     p_seen, p_volumes, p_scale, p_short, p_long, p_vscale, p_res = (
         pd.seen, pd.volumes_seen, pd.price_scale, pd.volume_short,
         pd.volume_long, pd.volume_scale, pd.resolution)
@@ -282,7 +290,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                                                            r_res, r_tail, r_vlevel, r_vscale)
             mw.seen, mw.last_level, mw.resolution, mw.tail = (m_seen, _opt(has_m_level, m_level),
                                                               m_res, m_tail)
-            mw.averages, mw.biases, mw.scales = m_averages, m_biases, m_scales
+            mw.averages = [m_a0, m_a1, m_a2] if has_averages else []
+            mw.biases, mw.scales = [m_b0, m_b1, m_b2], [m_s0, m_s1, m_s2]
             (pd.seen, pd.volumes_seen, pd.price_average, pd.price_scale, pd.volume_short,
              pd.volume_long, pd.volume_scale, pd.last_level, pd.resolution) = (
                 p_seen, p_volumes, _opt(has_p_average, p_average), p_scale, p_short, p_long,
@@ -364,8 +373,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 if m_seen >= m_grace:
                     # the three windows written out (no loop: ~8% of the pass); the z of
                     # the largest |z|, the first of equals, as max(zs, key=abs)
-                    grid, (a0, a1, a2), (b0, b1, b2), (s0, s1, s2) = (
-                        m_grid * m_res, m_averages, m_biases, m_scales)
+                    grid, a0, a1, a2, b0, b1, b2, s0, s1, s2 = (
+                        m_grid * m_res, m_a0, m_a1, m_a2, m_b0, m_b1, m_b2, m_s0, m_s1, m_s2)
                     spread = (m_floor if m_floor > s0 else s0) * w_root0
                     best = (level - a0 - b0) / (grid if grid > spread else spread)
                     best_size = abs(best)
@@ -523,8 +532,9 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
             # MultiWindowReturnDetector._learn
             if has_m_level:
                 m_res = grid_step
-            if not m_averages or not learn:
-                m_averages = [level, level, level]  # three windows (fits)
+            if not has_averages or not learn:
+                m_a0 = m_a1 = m_a2 = level
+                has_averages = True
             else:
                 # one loop: each window's |z| for the tail (on the resolution just learned)
                 # comes from its statistics before this point's update, as in _learn
@@ -532,11 +542,15 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                 count = 1.0 / (m_seen + 1)
                 rate = count if count > k_mw else k_mw
                 clipping = m_seen >= 5
-                trend = m_trend * (m_averages[1] - m_averages[2])  # the longest window's lag
-                for i in (0, 1, 2):  # a loop over indices: cheaper than a zip of five
-                    average, bias, scale = m_averages[i], m_biases[i], m_scales[i]
-                    spread = (m_floor if m_floor > scale else scale) * (
-                        w_root0 if i == 0 else w_root1 if i == 1 else w_root2)
+                trend = m_trend * (m_a1 - m_a2)  # the longest window's lag
+                for i in range(3):
+                    if i == 0:
+                        average, bias, scale, w_root, w_fade = m_a0, m_b0, m_s0, w_root0, w_avg0
+                    elif i == 1:
+                        average, bias, scale, w_root, w_fade = m_a1, m_b1, m_s1, w_root1, w_avg1
+                    else:
+                        average, bias, scale, w_root, w_fade = m_a2, m_b2, m_s2, w_root2, w_avg2
+                    spread = (m_floor if m_floor > scale else scale) * w_root
                     gap = level - average
                     judged = gap - trend if i == 2 else gap
                     deviation = judged - bias
@@ -547,10 +561,14 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     if clipping:
                         cap = m_clip * scale
                         value = cap if cap < value else value
-                    m_scales[i] = scale + rate * (value - scale)
-                    m_biases[i] = bias + rate * (judged - bias)
-                    m_averages[i] = average + (
-                        w_avg0 if i == 0 else w_avg1 if i == 1 else w_avg2) * gap
+                    scale, bias, average = (scale + rate * (value - scale),
+                                            bias + rate * (judged - bias), average + w_fade * gap)
+                    if i == 0:
+                        m_a0, m_b0, m_s0 = average, bias, scale
+                    elif i == 1:
+                        m_a1, m_b1, m_s1 = average, bias, scale
+                    else:
+                        m_a2, m_b2, m_s2 = average, bias, scale
                 m_tail += 0.05 * (c_up if largest > m_tail else c_down)
                 m_seen += 1
             m_level, has_m_level = level, True
