@@ -84,6 +84,7 @@ def test_a_valid_token_of_another_sender_gets_403(oidc_client, issuer, redis_con
     assert response.status_code == 403, response.data
     error = response.get_json()["error"]
     assert error["code"] == "forbidden" and subject in error["message"], error
+    assert namespace_subjects("kades") not in error["message"]  # who may send stays unsaid
     assert redis_conn.get("test:ticks") is None  # refused before anything was handled
 
 
@@ -98,6 +99,14 @@ def test_subject_patterns_as_an_eventpolicy_reads_them(issuer):
     for subject in ("system:serviceaccount:kades:exact-one-more", "system:serviceaccount:Team:x"):
         with pytest.raises(Forbidden):
             verifier.verify("Bearer " + issuer.token(AUDIENCE, subject=subject))
+
+
+@pytest.mark.parametrize("value", [",", " , "])
+def test_subjects_set_to_no_pattern_are_a_settings_error_not_an_open_door(value):
+    from kades.settings import Settings, SettingsError
+    with pytest.raises(SettingsError, match="KADES_OIDC_SUBJECTS"):
+        Verifier.from_settings(Settings(oidc_issuer="https://kubernetes.default.svc",
+                                        oidc_audience=AUDIENCE, oidc_subjects=value))
 
 
 def test_no_subjects_admit_every_sender_the_issuer_signed(client_of, issuer, monkeypatch):

@@ -338,6 +338,26 @@ def test_a_square_past_the_largest_float_raises_as_in_python():
         assert raised[0] == raised[1], command
 
 
+@pytest.mark.parametrize("command", ["score_parts", "learn_one", "advance_one"])
+def test_a_move_whose_square_is_past_the_largest_float_raises_as_in_python(command):
+    """A linear-scale jump of 2e154 after a warm-up: the volatility member squares the move.
+    The last level held as an object, that square was Python's and raised OverflowError;
+    held as a C double it was C's pow, inf, and the pass scored and learned on."""
+    learned = TemporalEnsemble(log_scale=False, one_pass=False)
+    for i in range(400):
+        learned.learn_one({"time": 5.0 * i, "price": 3.0 + i % 2, "volume": 10.0})
+    state = json.loads(json.dumps(learned.to_state()))
+    x = {"time": 2000.0, "price": 2e154, "volume": 10.0}
+    raised = []
+    for one_pass in (True, False):
+        ensemble = TemporalEnsemble.from_state(state, log_scale=False, one_pass=one_pass)
+        assert bool(ensemble._stepper()) == one_pass
+        with pytest.raises(OverflowError) as error:
+            getattr(ensemble, command)(x)
+        raised.append(error.value.args)
+    assert raised[0] == raised[1]
+
+
 def test_a_division_by_zero_says_what_python_says():
     """With the members' floors at 0 (theirs to change, TemporalEnsemble.members) a flat
     series divides 0 by 0: compiled, a C division's ZeroDivisionError said "float division",

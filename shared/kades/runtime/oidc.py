@@ -78,9 +78,13 @@ class Verifier:
             return None
         if not settings.oidc_audience:
             raise SettingsError(["KADES_OIDC_AUDIENCE: required when KADES_OIDC_ISSUER is set"])
+        subjects = subject_patterns(settings.oidc_subjects)
+        if settings.oidc_subjects.strip() and not subjects:  # "," would admit every sender
+            raise SettingsError([f"KADES_OIDC_SUBJECTS={settings.oidc_subjects!r}: no subject "
+                                 "pattern in it (leave it empty to admit every subject)"])
         return cls(settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url,
                    settings.oidc_ca_file, settings.oidc_jwks_token_file, settings.oidc_jwks_ttl_s,
-                   subject_patterns(settings.oidc_subjects))
+                   subjects)
 
     def verify(self, authorization: str | None) -> dict:
         """The token's claims; Unauthorized naming the problem, Forbidden for a sender not in
@@ -100,7 +104,7 @@ class Verifier:
         subject = claims["sub"]
         if self.subjects and not (isinstance(subject, str)
                                   and subject_contained(subject, self.subjects)):
-            raise Forbidden(f"sender {subject!r} is not one of {', '.join(self.subjects)}")
+            raise Forbidden(f"sender {subject!r} may not send events here")
         return claims
 
     def _key(self, kid: str | None):

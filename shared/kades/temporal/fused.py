@@ -180,7 +180,8 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
     known = _WEIGHTS[_parameters(members)]   # weights_at's table, looked up without a call
     log_scale = mw.log_scale
     # C types for the compiled build (setup.py: Cython, when a compiler is there); Python
-    # never evaluates a local's annotation. Values that may be None stay objects.
+    # never evaluates a local's annotation. A value the members may hold as None is a C double
+    # beside a has_* flag (below).
     r_min_scale: float; r_grid: float; r_min_vscale: float; r_half2: float; r_clip: float
     m_floor: float; m_grid: float; m_clip: float; m_half2: float; m_trend: float
     p_min_scale: float; p_min_vscale: float; p_half2: float; p_grids: float
@@ -305,8 +306,9 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
              lr.resolution, lr.accepted) = (g_seen, _opt(has_g_first, g_first),
                                             _opt(has_g_level, g_level), g_mean, g_dev, g_step,
                                             g_smooth, g_res, g_acc)
+            when = _opt(has_last, last)  # one object, as the members share one time
             for member in members:
-                member.last_time = _opt(has_last, last)
+                member.last_time = when
             continue
         try:  # what x is: whatever goes wrong here, the members' own way meets it
             t = x["time"]
@@ -420,7 +422,10 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                         drop, by["liquidity_drop"] = score, "liquidity_drop"
                 # VolatilityRegimeDetector._score (its _next_short is kept for learning)
                 if has_v_level:
-                    rate = (level - v_level) ** 2 / elapsed
+                    rate = (level - v_level) ** 2
+                    if rate == c_inf:  # compiled: an overflow Python's ** raises (_square)
+                        rate = _square(level - v_level)
+                    rate /= elapsed
                     cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
                     v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
                 if v_seen >= v_grace:
@@ -481,7 +486,10 @@ def _stepper(members: list) -> Generator:  # noqa: C901 -- one frame is the poin
                     r_move = abs(level - r_log)
                     r_z = r_move / (grid if grid > spread else spread)
                 if has_v_level:
-                    rate = (level - v_level) ** 2 / elapsed
+                    rate = (level - v_level) ** 2
+                    if rate == c_inf:  # compiled: an overflow Python's ** raises (_square)
+                        rate = _square(level - v_level)
+                    rate /= elapsed
                     cap = v_clip2 * (v_min_var if v_min_var > v_long else v_long)
                     v_next = v_short + v_rate * ((cap if cap < rate else rate) - v_short)
                 g_next = (level if not has_g_level
