@@ -223,6 +223,17 @@ def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))  # PostgreSQL reads 0 as "no limit"
 
 
+# A database that falls silent without closing (its node lost, a network partition) left a
+# handler waiting on its socket: for as long as TCP retransmits what was sent (~15 minutes),
+# and for ever while it waited for a query's result, with nothing sent to go unanswered.
+# Keepalive probes find a silent peer while waiting (after 10 s idle, 3 probes 5 s apart) and
+# tcp_user_timeout one that leaves what was sent unacknowledged; the query then fails (a 503,
+# which the Broker retries) and the pool drops the connection. A long query is not cut: the
+# server's kernel answers the probes while it runs.
+DATABASE_TCP = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+                "keepalives_count": 3, "tcp_user_timeout": 20_000}
+
+
 def db_pool(config: Settings | None = None) -> ConnectionPool:
     config = config or settings()
     with _lock:
@@ -236,7 +247,7 @@ def db_pool(config: Settings | None = None) -> ConnectionPool:
                 timeout=config.database_timeout_s,
                 reconnect_timeout=config.database_timeout_s,
                 kwargs={"connect_timeout": max(1, int(config.database_timeout_s)),
-                        "autocommit": False,
+                        **DATABASE_TCP, "autocommit": False,
                         "options": f"-c statement_timeout={_ms(config.database_statement_timeout_s)}"
                                    f" -c lock_timeout={_ms(config.database_lock_timeout_s)}"},
                 check=ConnectionPool.check_connection)

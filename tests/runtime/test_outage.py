@@ -211,3 +211,26 @@ def test_a_full_or_unpersisting_redis_is_a_503_the_broker_retries(counter, tmp_p
         headers, body = binary(event_id=event_id)
         assert client.post("/", headers=headers, data=body).status_code == 200
     assert int(admin.get("test:ticks")) == 3
+
+
+def test_database_connections_find_a_silent_server(kades_settings):
+    """Every pooled connection's socket probes an idle server and bounds unacknowledged
+    sends (clients.DATABASE_TCP): a database that falls silent without closing (its node
+    lost, a partition) fails the query in ~20-25 s, where a handler waiting for a result
+    waited for ever. Silence itself cannot be made here (no netfilter, no netem qdisc), so
+    the socket's own options are read: what libpq set, not what it was asked."""
+    import socket
+
+    with clients.db_pool(kades_settings).connection() as conn:
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        try:
+            options = {"keepalive": sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                       "idle": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                       "interval": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                       "count": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+                       "user_timeout_ms": sock.getsockopt(socket.IPPROTO_TCP,
+                                                          socket.TCP_USER_TIMEOUT)}
+        finally:
+            sock.close()
+    assert options == {"keepalive": 1, "idle": 10, "interval": 5, "count": 3,
+                       "user_timeout_ms": 20_000}
