@@ -328,14 +328,20 @@ def test_a_square_past_the_largest_float_raises_as_in_python():
     state["members"]["volatility_regime"]["resolution"] = 1e154
     x = {"time": 500.0, "price": 4.0, "volume": 10.0}  # unmoved: the step stays
     for command in ("score_parts", "learn_one"):
-        raised = []
-        for one_pass in (True, False):
-            ensemble = TemporalEnsemble.from_state(state, log_scale=False, one_pass=one_pass)
-            assert bool(ensemble._stepper()) == one_pass
-            with pytest.raises(OverflowError) as error:
-                getattr(ensemble, command)(x)
-            raised.append(error.value.args)
-        assert raised[0] == raised[1], command
+        assert_overflows_alike(state, x, command)
+
+
+def assert_overflows_alike(state: dict, x: dict, command: str) -> None:
+    """`command`(x) on a linear-scale ensemble carried on from `state` raises OverflowError,
+    the same one through the one pass as through the members."""
+    raised = []
+    for one_pass in (True, False):
+        ensemble = TemporalEnsemble.from_state(state, log_scale=False, one_pass=one_pass)
+        assert bool(ensemble._stepper()) == one_pass
+        with pytest.raises(OverflowError) as error:
+            getattr(ensemble, command)(x)
+        raised.append(error.value.args)
+    assert raised[0] == raised[1], command
 
 
 @pytest.mark.parametrize("command", ["score_parts", "learn_one", "advance_one"])
@@ -347,15 +353,7 @@ def test_a_move_whose_square_is_past_the_largest_float_raises_as_in_python(comma
     for i in range(400):
         learned.learn_one({"time": 5.0 * i, "price": 3.0 + i % 2, "volume": 10.0})
     state = json.loads(json.dumps(learned.to_state()))
-    x = {"time": 2000.0, "price": 2e154, "volume": 10.0}
-    raised = []
-    for one_pass in (True, False):
-        ensemble = TemporalEnsemble.from_state(state, log_scale=False, one_pass=one_pass)
-        assert bool(ensemble._stepper()) == one_pass
-        with pytest.raises(OverflowError) as error:
-            getattr(ensemble, command)(x)
-        raised.append(error.value.args)
-    assert raised[0] == raised[1]
+    assert_overflows_alike(state, {"time": 2000.0, "price": 2e154, "volume": 10.0}, command)
 
 
 def test_a_division_by_zero_says_what_python_says():

@@ -43,6 +43,9 @@ logger = logging.getLogger("kades.broker")
 # functions/*/func.yaml), so events overtake each other and a subscriber's queue fills, as on
 # a cluster, without hundreds of threads on a laptop.
 DEFAULT_WORKERS = 16
+# At least 2: one at a time, a Trigger's events would arrive in order, which no unordered
+# Knative Trigger promises (the broker must be no kinder than a cluster's).
+WORKERS_RANGE = (2, 1024)
 HOUSEKEEPING_INTERVAL_S = 30.0
 STUCK_WITHOUT_TIMEOUT_S = 600.0  # an attempt with no delivery timeout is presumed dead after
 INGRESS_CONNECTIONS = 64  # Redis connections for ingress requests, beyond one per worker
@@ -292,11 +295,11 @@ def main_broker(argv: list[str]) -> int:
                         help="send to URL what goes to the Trigger or Service NAME "
                              "(repeatable; the same NAME again adds a replica, and deliveries "
                              "take the replicas in turn)")
-    # At least 2: one at a time, a Trigger's events would arrive in order, which no
-    # unordered Knative Trigger promises (the broker must be no kinder than a cluster's).
-    parser.add_argument("--workers", type=bounded(int, 2, 1024, "a whole number from 2 to 1024"),
+    low, high = WORKERS_RANGE
+    workers_range = f"a whole number from {low} to {high}"
+    parser.add_argument("--workers", type=bounded(int, low, high, workers_range),
                         default=env_int(env, "KADES_BROKER_WORKERS", DEFAULT_WORKERS),
-                        help="deliveries in flight per unordered Trigger, at least 2 (an "
+                        help=f"deliveries in flight per unordered Trigger, at least {low} (an "
                              "ordered one has one per lane; default: KADES_BROKER_WORKERS, "
                              f"else {DEFAULT_WORKERS})")
     parser.add_argument("--oidc", action=argparse.BooleanOptionalAction,
@@ -314,9 +317,8 @@ def main_broker(argv: list[str]) -> int:
                              "(the local senders' KADES_SINK_TOKEN_FILE; default: "
                              "KADES_BROKER_OIDC_TOKEN_DIR, else none)")
     args = parser.parse_args(argv)
-    if not 2 <= args.workers <= 1024:  # the default, from KADES_BROKER_WORKERS: not checked
-        parser.error(f"KADES_BROKER_WORKERS={args.workers}: expected a whole number from 2 "
-                     "to 1024")
+    if not low <= args.workers <= high:  # the default, from KADES_BROKER_WORKERS: unchecked
+        parser.error(f"KADES_BROKER_WORKERS={args.workers}: expected {workers_range}")
     if args.ingress_process and args.role is None:
         return _supervise(argv)
     serves_ingress, delivers = args.role != "delivery", args.role != "ingress"
