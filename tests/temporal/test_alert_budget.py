@@ -26,16 +26,23 @@ def test_pumps_budget_and_recall(pumps, part):
     assert tally.visible_recall >= 0.8            # measured 10/10 / 6/6
 
 
-@pytest.mark.xfail(strict=True, reason="open: at the 1-second ticks the deployed function "
-                   "gets, the in-sample tapes' false alerts are 1.09 per token-day "
-                   "(docs/temporal.md, 'At the granularity the function gets')")
-def test_in_sample_pumps_meet_the_budget_at_the_deployed_granularity():
-    """The budget was set on 1-minute bars, which nothing builds when deployed: chain blocks
-    give a tick per token and slot, timed to the second. Strict: it fails once it holds."""
+@pytest.fixture(scope="module")
+def pumps_per_second():
     require(PUMP_DIR / "events.csv")
-    tally = pump_tally(split(load_pump_tapes(1.0))[0])
-    print(f"\npump tapes at 1-second ticks, in-sample: {tally.line()}")
-    assert tally.false_per_day <= BUDGET_PER_DAY
+    in_sample, held = split(load_pump_tapes(1.0))
+    return {"in-sample": pump_tally(in_sample), "held out": pump_tally(held)}
+
+
+@pytest.mark.parametrize("part", ["in-sample", "held out"])
+def test_pumps_meet_the_budget_at_the_deployed_granularity(pumps_per_second, part):
+    """The budget was set on 1-minute bars, which nothing builds when deployed: chain blocks
+    give a tick per token and slot, timed to the second. In-sample it is met since a kind
+    alerted again minutes after its alert is the same event (threshold.REPEAT): 52 -> 47
+    false alerts in 47.7 token-days, the same 10/12 caught; held out 15 before and after."""
+    tally = pumps_per_second[part]
+    print(f"\npump tapes at 1-second ticks, {part}: {tally.line()}")
+    assert tally.false_per_day <= BUDGET_PER_DAY  # measured 0.99 / 0.63
+    assert tally.visible_recall >= 0.8            # measured 8/8 / 5/5 (6/6 caught)
 
 
 def test_in_sample_pumps_meet_the_recall_goal(pumps):

@@ -1,0 +1,54 @@
+"""A kind alerted again minutes after its alert is the same event, unless far stronger
+(kades.temporal.threshold, REPEAT). At 1-second ticks a thin token's move comes in bursts
+minutes apart; each burst started a run of its own and alerted again."""
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from test_escalation_spacing import calm
+
+from kades.temporal.policy import new_monitor, step
+
+
+def bursts(seed: int, plan: list[tuple[float, float]]) -> list[list[str]]:
+    """After a calm stretch, for each (seconds after the last burst, volume): calm trades
+    until then, and three readings a second apart at that volume (the usual is ~1), the price
+    unchanged; the alerts of each burst's readings."""
+    rng, monitor = random.Random(seed), new_monitor()
+    moment, price = calm(rng, monitor, 1.7e9, 1.0, 5000.0)
+    alerts = []
+    for after_s, volume in plan:
+        end = moment + after_s
+        while moment < end - 20:
+            moment += rng.randint(5, 20)
+            price *= math.exp(rng.gauss(0, 0.003))
+            step(monitor, {"time": moment, "price": price, "volume": rng.uniform(0.5, 1.5),
+                           "liquidity": 5000.0})
+        readings = []
+        for _ in range(3):
+            moment += 1
+            verdict = step(monitor, {"time": moment, "price": price, "volume": volume,
+                                     "liquidity": 5000.0})
+            readings += [verdict.alert] if verdict.alert else []
+        alerts.append(readings)
+    print(f"\nseed {seed}: {alerts}")
+    return alerts
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_burst_minutes_after_an_alerted_one_is_not_alerted_again(seed):
+    """Volume 30 times the usual, three bursts: 4 minutes after the first (the run had ended:
+    calm readings for over quiet_s between) it is the same event; 15 minutes after, news
+    again. Before the rule, all three alerted."""
+    first, repeat, later = bursts(seed, [(60, 30.0), (240, 30.0), (900, 30.0)])
+    assert first == ["volume_spike"] and repeat == [] and later == ["volume_spike"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_far_stronger_burst_minutes_after_is_news(seed):
+    """A first burst alerted near the threshold (volume 4 times the usual), then one at 200
+    times, 4 minutes on: four times the odds of the first alert (ESCALATION_ODDS), alerted."""
+    first, stronger = bursts(seed, [(60, 4.0), (240, 200.0)])
+    assert first == ["volume_spike"] and stronger == ["volume_spike"]
