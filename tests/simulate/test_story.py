@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 from kades.events.envelope import to_dict
 from kades.simulate.cli import main_simulate
-from kades.simulate.story import demo_story, detection_of
+from kades.simulate.story import demo_story, detection_of, repeated_moves
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -24,6 +24,35 @@ def test_social_campaigns_concern_market_tokens():
     market = {label["token"] for label in story.labels if label["source"] == "market"}
     social = [label for label in story.labels if label["source"] == "social"]
     assert social and {label["token"] for label in social} <= market
+
+
+def test_a_market_move_repeating_its_kind_within_the_policy_window_is_not_required():
+    """The alert policy takes a kind again within 10 minutes on a token as the same event
+    (kades.temporal.threshold, REPEAT): such a label names the counted one it repeats and is
+    shown, not counted; every other market label is required. 20 seeds, some with repeats."""
+    repeated = 0
+    for seed in range(20):
+        market = demo_story(seed=seed, minutes=30, start=START, chain=False, social=False).labels
+        for k, label in enumerate(market):
+            at = datetime.fromisoformat(label["start"].replace("Z", "+00:00"))
+            counted = [datetime.fromisoformat(other["start"].replace("Z", "+00:00"))
+                       for other in market[:k] if other["token"] == label["token"]
+                       and other["kinds"] == label["kinds"] and other["required"]]
+            near = [then for then in counted if (at - then).total_seconds() < 600]
+            assert label["required"] == (not near)
+            if near:
+                assert label["repeats"] == max(near).isoformat().replace("+00:00", "Z")
+                repeated += 1
+    assert repeated >= 3
+
+
+def test_a_move_is_counted_again_ten_minutes_after_the_last_counted_one():
+    """Three moves of a kind 6 minutes apart: the second repeats the first; the third is 12
+    minutes after the first counted one, and the policy alerts it (its cooldown counts from
+    the alert, not from the second move)."""
+    labels = [{"token": "T", "kind": "price_spike", "start": f"2026-01-01T00:{m:02d}:00Z"}
+              for m in (0, 6, 12)]
+    assert repeated_moves(labels) == [None, "2026-01-01T00:00:00Z", None]
 
 
 def anomaly(kind, time, token="T"):

@@ -47,6 +47,34 @@ def test_a_burst_minutes_after_an_alerted_one_is_not_alerted_again(seed):
 
 
 @pytest.mark.parametrize("seed", range(6))
+def test_a_third_burst_within_the_cooldown_is_not_alerted_either(seed):
+    """Bursts about 0, 3 and 6 minutes apart: one alert. The alert is kept after its
+    episode ended (the second burst ended it); when it was not, the third alerted again."""
+    assert bursts(seed, [(60, 30.0), (190, 30.0), (190, 30.0)]) == [["volume_spike"], [], []]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_pull_minutes_after_a_dump_that_pulled_a_sixth_is_news(seed):
+    """A crash on 40 times the volume with the pool down a sixth (its pull scored with
+    it), four minutes of calm, then half the pool pulled: a second act, alerted (a pull never
+    repeats an alert). As a repeat it could not escalate: the dump's pull scored 1.0."""
+    rng, monitor = random.Random(seed), new_monitor()
+    moment, price = calm(rng, monitor, 1.7e9, 1.0, 5000.0)
+    price *= 0.7
+    moment += 5
+    dump = step(monitor, {"time": moment, "price": price, "volume": 40.0, "liquidity": 4200.0})
+    end = moment + 240
+    while moment < end:
+        moment += rng.randint(5, 20)
+        price *= math.exp(rng.gauss(0, 0.003))
+        step(monitor, {"time": moment, "price": price, "volume": rng.uniform(0.5, 1.5),
+                       "liquidity": 4200.0 * rng.uniform(0.999, 1.001)})
+    pull = step(monitor, {"time": moment + 5, "price": price, "volume": 1.0, "liquidity": 2000.0})
+    print(f"\nseed {seed}: {dump.alert}, then {pull.alert}")
+    assert dump.alert and pull.alert == "liquidity_drop"
+
+
+@pytest.mark.parametrize("seed", range(6))
 def test_a_far_stronger_burst_minutes_after_is_news(seed):
     """A first burst alerted near the threshold (volume 4 times the usual), then one at 200
     times, 4 minutes on: four times the odds of the first alert (ESCALATION_ODDS), alerted."""

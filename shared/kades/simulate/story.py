@@ -15,14 +15,17 @@ from kades.events.envelope import CloudEvent
 from kades.simulate.chain import simulate_chain
 from kades.simulate.market import feed_events, simulate_market
 from kades.simulate.social import simulate_social
+from kades.temporal.threshold import COOLDOWN_S
 
 CHAIN_WINDOW = timedelta(minutes=5)  # chain detectors need a few blocks (accumulation ~2 min)
+# A kind alerted again this soon on a token is the same event (kades.temporal.threshold, REPEAT)
+REPEAT_S = timedelta(seconds=COOLDOWN_S)
 
 
 @dataclass(frozen=True)
 class Story:
     events: list[CloudEvent]   # every event of every stream, in time order
-    labels: list[dict]         # {source, token, kinds, start, end, required}
+    labels: list[dict]         # {source, token, kinds, start, end, required}, market ones `repeats`
 
 
 def _iso(moment: datetime) -> str:
@@ -45,7 +48,8 @@ def demo_story(*, seed: int, minutes: float = 30, start: datetime | None = None,
     events = feed_events(market, source="/kades/demo/market")
     labels = [{"source": "market", "token": l["token"],
                "kinds": [l["kind"], *ALSO.get(l["kind"], ())], "start": l["start"],
-               "end": l["end"], "required": True} for l in market.labels]
+               "end": l["end"], "required": not repeats, "repeats": repeats}
+              for l, repeats in zip(market.labels, repeated_moves(market.labels))]
     if social:
         tokens = sorted({tick["token"] for tick in market.ticks})
         posts = simulate_social(seed=seed, tokens=tokens, start=start, minutes=minutes,
@@ -65,6 +69,25 @@ def demo_story(*, seed: int, minutes: float = 30, start: datetime | None = None,
     events.sort(key=lambda event: _at(event.attributes["time"]))
     labels.sort(key=lambda label: label["start"])
     return Story(events, labels)
+
+
+def repeated_moves(market_labels: list[dict]) -> list[str | None]:
+    """For each market label (in time order), the start of the same token's last counted
+    label of the same kind if less than REPEAT_S before it, else None. Once the first move was
+    alerted, the alert policy takes the second as the first one printing on, unless far
+    stronger (kades.temporal.threshold, REPEAT), so it is shown but not required. An
+    approximation of the policy's rule, which counts from the alert and covers every kind
+    over the threshold at it: a second move after a missed first one is excused too."""
+    last: dict[tuple[str, str], datetime] = {}
+    repeats = []
+    for label in market_labels:
+        key, start = (label["token"], label["kind"]), _at(label["start"])
+        before = last.get(key)
+        repeated = before is not None and start - before < REPEAT_S
+        repeats.append(_iso(before) if repeated else None)
+        if not repeated:
+            last[key] = start
+    return repeats
 
 
 def _campaigns(market_labels: list[dict], start: datetime, end: datetime) -> list[dict]:

@@ -10,3 +10,4 @@ cdef class ThresholdFilter:
     cdef public object anomalous_since, run_range, likelihood, episode_s, last_alert
     cdef public object last_parts, last_raw, clock, recent_flags, reading, flat_start
     cdef public object fresh_params, young_points, young, young_won, liquidity_seen, pools
+    cdef public object alerted
