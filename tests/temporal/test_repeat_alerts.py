@@ -80,3 +80,23 @@ def test_a_far_stronger_burst_minutes_after_is_news(seed):
     times, 4 minutes on: four times the odds of the first alert (ESCALATION_ODDS), alerted."""
     first, stronger = bursts(seed, [(60, 4.0), (240, 200.0)])
     assert first == ["volume_spike"] and stronger == ["volume_spike"]
+
+
+def test_a_state_from_before_the_rule_carries_its_last_alert_on():
+    """A stored state without `alerted` (written before the rule) takes its last alert's
+    times: a repeat 4 minutes after a burst alerted before the upgrade is still muted."""
+    rng, monitor = random.Random(0), new_monitor()
+    moment, price = calm(rng, monitor, 1.7e9, 1.0, 5000.0)
+    first = [step(monitor, {"time": moment + k, "price": price, "volume": 30.0,
+                            "liquidity": 5000.0}).alert for k in (1, 2, 3)]
+    state = monitor.to_state()
+    del state["alerted"]
+    monitor = new_monitor(state)
+    moment += 3
+    while moment < 1.7e9 + 6 * 3600 + 240:
+        moment += rng.randint(5, 20)
+        step(monitor, {"time": moment, "price": price, "volume": rng.uniform(0.5, 1.5),
+                       "liquidity": 5000.0})
+    repeat = [step(monitor, {"time": moment + k, "price": price, "volume": 30.0,
+                             "liquidity": 5000.0}).alert for k in (1, 2, 3)]
+    assert [a for a in first if a] == ["volume_spike"] and not any(repeat)

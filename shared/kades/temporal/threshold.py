@@ -642,9 +642,10 @@ class ThresholdFilter:
         monitor.last_flag_score = dict(state.get("last_flag_score", {}))
         monitor.run_peak = dict(state.get("run_peak", {}))
         monitor.last_alert = tuple(state["last_alert"]) if state.get("last_alert") else None
-        monitor.alerted = (tuple(state["alerted"]) if state.get("alerted") else  # (before it:
-                           (monitor.last_alert[0], monitor.last_alert[3])  # the last alert's)
-                           if monitor.last_alert and len(monitor.last_alert) > 3 else None)
+        alerted = state.get("alerted")
+        if not alerted and monitor.last_alert and len(monitor.last_alert) > 3:  # from before it
+            alerted = (monitor.last_alert[0], monitor.last_alert[3])
+        monitor.alerted = tuple(alerted) if alerted else None
         monitor.recent_flags = [list(flag) for flag in state.get("recent_flags", [])]
         monitor.reading = list(state["reading"]) if state.get("reading") else None
         monitor.liquidity_seen = state.get("liquidity_seen",  # (a state from before it)
