@@ -1,5 +1,7 @@
-"""The broker's own HTTP: the delivery pool keeps connections alive and survives a server that
-closed one; the ingress server keeps them alive, reads chunked bodies and closes after a 413."""
+"""The broker's own HTTP: both its delivery clients (the blocking pool of the ordered Triggers'
+workers, the one-thread exchanges of the unordered Triggers' reader) keep connections alive,
+survive a server that closed one, bound the whole answer by the timeout; the ingress server
+keeps them alive, reads chunked bodies and closes after a 413."""
 from __future__ import annotations
 
 import http.client
@@ -8,8 +10,37 @@ import threading
 
 import pytest
 
+from kades.broker.exchanges import Exchanges
 from kades.broker.httpserver import KeepAliveServer
-from kades.broker.transport import ConnectionPool
+from kades.broker.transport import ConnectionPool, Response
+
+
+class OneThreadClient:
+    """`Exchanges` driven to each answer, with the pool's `post` (for the same tests)."""
+
+    def __init__(self):
+        self.exchanges = Exchanges()
+
+    @property
+    def opened(self) -> int:
+        return self.exchanges.opened
+
+    def post(self, url: str, headers: dict, body: bytes, *, timeout_s) -> Response:
+        got = []
+        self.exchanges.start(url, headers, body, timeout_s=timeout_s, answered=got.append)
+        while not got:
+            self.exchanges.poll(1.0)
+        if isinstance(got[0], OSError):
+            raise got[0]
+        return got[0]
+
+    def close(self) -> None:
+        self.exchanges.close()
+
+
+@pytest.fixture(params=["pool", "exchanges"])
+def client_kind(request):
+    return {"pool": ConnectionPool, "exchanges": OneThreadClient}[request.param]
 
 
 def echo_app(environ, start_response):
@@ -32,8 +63,8 @@ def server():
     made.close()
 
 
-def test_the_pool_keeps_one_connection_alive(server):
-    pool = ConnectionPool()
+def test_the_pool_keeps_one_connection_alive(server, client_kind):
+    pool = client_kind()
     url = f"http://127.0.0.1:{server.server_port}/a/b?x=1"
     for number in range(5):
         answer = pool.post(url, {"content-type": "text/plain"}, b"n%d" % number, timeout_s=5)
@@ -43,7 +74,7 @@ def test_the_pool_keeps_one_connection_alive(server):
     pool.close()
 
 
-def test_a_connection_the_server_closed_meanwhile_is_not_a_failure():
+def test_a_connection_the_server_closed_meanwhile_is_not_a_failure(client_kind):
     """A server that answers one request per connection and then closes it without saying so
     (as gunicorn drops an idle kept-alive connection): every POST still gets its answer."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -60,7 +91,7 @@ def test_a_connection_the_server_closed_meanwhile_is_not_a_failure():
 
     thread = threading.Thread(target=serve, args=(3,), daemon=True)
     thread.start()
-    pool = ConnectionPool()
+    pool = client_kind()
     for _ in range(3):
         assert pool.post(f"http://127.0.0.1:{port}/", {}, b"", timeout_s=5).status == 202
     assert pool.opened == 3
@@ -68,7 +99,7 @@ def test_a_connection_the_server_closed_meanwhile_is_not_a_failure():
     listener.close()
 
 
-def test_the_timeout_bounds_the_whole_answer_not_each_read():
+def test_the_timeout_bounds_the_whole_answer_not_each_read(client_kind):
     """Knative's dispatcher gives the exchange one deadline (the Trigger's timeout); a socket
     timeout bounds each read alone, and an answer trickled a byte every 0.3 s was read whole."""
     import time
@@ -91,20 +122,20 @@ def test_the_timeout_bounds_the_whole_answer_not_each_read():
     thread.start()
     started = time.monotonic()
     with pytest.raises(OSError, match="(?i)time"):
-        ConnectionPool().post(f"http://127.0.0.1:{port}/", {}, b"", timeout_s=1.0)
+        client_kind().post(f"http://127.0.0.1:{port}/", {}, b"", timeout_s=1.0)
     assert time.monotonic() - started < 2.0
     thread.join(20)
     listener.close()
 
 
-def test_network_errors_are_oserrors():
+def test_network_errors_are_oserrors(client_kind):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(OSError):
-        ConnectionPool().post(f"http://127.0.0.1:{port}/", {}, b"", timeout_s=2)
+        client_kind().post(f"http://127.0.0.1:{port}/", {}, b"", timeout_s=2)
     with pytest.raises(OSError):
-        ConnectionPool().post("ftp://example.test/", {}, b"", timeout_s=2)
+        client_kind().post("ftp://example.test/", {}, b"", timeout_s=2)
 
 
 def test_the_ingress_server_keeps_connections_alive_and_reads_chunked_bodies(server):

@@ -35,6 +35,23 @@ def test_accepted_events_survive_a_broker_that_never_delivered(run_broker, subsc
     assert sorted(r["headers"]["ce-id"] for r in sub.requests) == ["e0", "e1", "e2"]
 
 
+def test_a_stopped_broker_acked_what_it_delivered(run_broker, subscribers, broker_redis):
+    """The reader acks its deliveries in batches; a stop while they are in flight waits for
+    their answers and acks every one, so the next instance delivers none of them again."""
+    sub = subscribers(lambda _request: (time.sleep(0.3), Response(status=202))[1])
+    text = manifests(trigger("t", sub.url))
+    first = run_broker(text, workers=20)
+    for i in range(20):
+        assert post_binary(first.ingress_url(), event_attrs(id_=f"e{i}")).status_code == 202
+    wait_for(lambda: sub.count() == 20, what="the 20 events")  # arrived, not yet answered
+    first.stop()
+    [lane] = [key for key in broker_redis.scan_iter("*lane*") if broker_redis.type(key) == b"stream"]
+    assert broker_redis.xpending(lane, GROUP)["pending"] == 0
+    run_broker(text)
+    time.sleep(0.5)
+    assert sorted(r["headers"]["ce-id"] for r in sub.requests) == sorted(f"e{i}" for i in range(20))
+
+
 def test_entries_left_pending_by_a_dead_consumer_are_reclaimed(run_broker, subscribers, broker_redis):
     sub = subscribers()
     text = manifests(trigger("t", sub.url))

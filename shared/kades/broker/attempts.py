@@ -13,6 +13,10 @@
   configuration).
 `Attempts.run` finishes the entry in the queue when it is done with it and otherwise
 returns the next state (`phase`, `attempt`, `due` epoch seconds) for the caller to keep.
+`Attempts.steps` is the same attempt as a generator that yields each HTTP request (a `Send`)
+and is sent its `Outcome`: `run` sends them one after another on this thread, the
+unordered Triggers' `kades.broker.dispatcher.LaneReader` many at once on one
+(`kades.broker.exchanges`).
 With an `issuer` (`kades broker --oidc`) every delivery and dead letter carries a token for
 its destination's audience, signed as the Trigger (Knative's filter with authentication-oidc).
 """
@@ -22,7 +26,7 @@ import itertools
 import json
 import logging
 import time
-from typing import Iterator
+from typing import Generator, Iterator, NamedTuple
 
 from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Trigger
@@ -47,6 +51,20 @@ def _with(event: CloudEvent, add: dict[str, str] | None = None,
     attributes = {k: v for k, v in event.attributes.items() if k not in drop}
     attributes.update(add or {})
     return CloudEvent(attributes, event.data, _has_data=event.has_data)
+
+
+class Send(NamedTuple):
+    """A request an attempt waits on, as `kades.broker.delivery.send` takes it."""
+
+    url: str
+    event: CloudEvent
+    timeout_s: float | None
+    prefer_reply: bool
+    token: str | None
+    structured: bool
+
+
+Steps = Generator[Send, Outcome, "dict | None"]
 
 
 def _result(outcome: Outcome) -> str:
@@ -83,7 +101,25 @@ class Attempts:
 
     def run(self, lane: str, entry_id: str, document: dict | None,
             state: dict | None) -> dict | None:
-        """Make the next attempt for one entry; its next state, or None when finished."""
+        """Make the next attempt for one entry, its requests sent on this thread; its next
+        state, or None when finished."""
+        steps = self.steps(lane, entry_id, document, state)
+        token = current_event_id.set((document or {}).get("id"))
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(send(request.url, request.event, timeout_s=request.timeout_s,
+                                          prefer_reply=request.prefer_reply, token=request.token,
+                                          structured=request.structured))
+        except StopIteration as finished:
+            return finished.value
+        finally:
+            current_event_id.reset(token)
+
+    def steps(self, lane: str, entry_id: str, document: dict | None,
+              state: dict | None) -> Steps:
+        """The next attempt for one entry: yields each request, is sent its outcome, and
+        returns the entry's next state, or None when finished."""
         name = self.trigger.name
         if document is None:
             log(logger, logging.ERROR, "stream entry vanished before delivery", trigger=name,
@@ -99,21 +135,16 @@ class Attempts:
                                                       "time": "", "note": "unreadable"})
             return None
         state = state or FIRST
-        token = current_event_id.set(event.id)
-        try:
-            if state["phase"] == "deliver":
-                return self._deliver(lane, entry_id, event, state)
-            return self._dead_letter(lane, entry_id, event, state)
-        finally:
-            current_event_id.reset(token)
+        if state["phase"] == "deliver":
+            return (yield from self._deliver(lane, entry_id, event, state))
+        return (yield from self._dead_letter(lane, entry_id, event, state))
 
-    def _deliver(self, lane: str, entry_id: str, event: CloudEvent, state: dict) -> dict | None:
+    def _deliver(self, lane: str, entry_id: str, event: CloudEvent, state: dict) -> Steps:
         trigger, attempt, url = self.trigger, state["attempt"], self.subscriber()
         started = time.monotonic()
-        outcome = send(url, _with(event, drop=(TTL,)),
-                       timeout_s=trigger.delivery.timeout_s, prefer_reply=True,
-                       token=self._token(trigger.subscriber_audience),
-                       structured=trigger.delivery.format == "json")
+        outcome = yield Send(url, _with(event, drop=(TTL,)), trigger.delivery.timeout_s, True,
+                             self._token(trigger.subscriber_audience),
+                             trigger.delivery.format == "json")
         BROKER_DELIVERY_SECONDS.labels(trigger=trigger.name).observe(time.monotonic() - started)
         BROKER_DELIVERIES.labels(trigger=trigger.name, result=_result(outcome)).inc()
         copies = [event] if self.chaos.duplicate() else []
@@ -121,30 +152,31 @@ class Attempts:
             self.queue.finish(lane, [entry_id], copies=copies)
             return None
         if outcome.kind == "refused":  # the reply the ingress refuses: no retry
-            return self._to_dead_letter(lane, entry_id, event, self.ingress_url, outcome.code,
-                                        outcome.body)
+            return (yield from self._to_dead_letter(lane, entry_id, event, self.ingress_url,
+                                                    outcome.code, outcome.body))
         if outcome.kind == "reply":
             reply = _with(outcome.reply, add={TTL: event.get(TTL, "1")})
             try:
                 admitted = admit(reply)
             except InvalidEventError as error:
                 body = json.dumps(error.as_body()).encode()
-                return self._to_dead_letter(lane, entry_id, event, self.ingress_url, 400, body)
+                return (yield from self._to_dead_letter(lane, entry_id, event, self.ingress_url,
+                                                        400, body))
             if self.policies is not None:
                 try:
                     refuse(trigger_subject(trigger.namespace, trigger.name), [reply],
                            trigger.namespace, self.policies)
                 except Forbidden as error:  # not retried: a 403 is no temporary failure
-                    return self._to_dead_letter(lane, entry_id, event, self.ingress_url, 403,
-                                                str(error).encode())
+                    return (yield from self._to_dead_letter(lane, entry_id, event, self.ingress_url,
+                                                            403, str(error).encode()))
             self.queue.finish(lane, [entry_id], replies=[admitted], copies=copies)
             return None
         if outcome.kind == "retry" and attempt <= trigger.delivery.retry:
             return self._retry(state, outcome, url)
         log(logger, logging.WARNING, "delivery failed for good", trigger=trigger.name,
             attempts=attempt, code=outcome.code)
-        return self._to_dead_letter(lane, entry_id, event, url, outcome.code,
-                                    outcome.body)
+        return (yield from self._to_dead_letter(lane, entry_id, event, url, outcome.code,
+                                                outcome.body))
 
     def _retry(self, state: dict, outcome: Outcome, dest: str) -> dict:
         attempt = state["attempt"]
@@ -154,21 +186,20 @@ class Attempts:
         return {**state, "attempt": attempt + 1, "due": time.time() + delay}
 
     def _to_dead_letter(self, lane: str, entry_id: str, event: CloudEvent, dest: str, code: int,
-                        body: bytes) -> dict | None:
+                        body: bytes) -> Steps:
         state = {"phase": "dead-letter", "attempt": 1,
                  "extensions": error_extensions(dest, code, body)}
-        return self._dead_letter(lane, entry_id, event, state)
+        return (yield from self._dead_letter(lane, entry_id, event, state))
 
-    def _dead_letter(self, lane: str, entry_id: str, event: CloudEvent,
-                     state: dict) -> dict | None:
+    def _dead_letter(self, lane: str, entry_id: str, event: CloudEvent, state: dict) -> Steps:
         trigger = self.trigger
         letter = _with(event, add=state["extensions"])
         sink = trigger.delivery.dead_letter_url
         if sink is None:
             return self._lose(lane, entry_id, letter)
-        outcome = send(sink, letter, timeout_s=trigger.delivery.timeout_s, prefer_reply=False,
-                       token=self._token(trigger.delivery.dead_letter_audience),
-                       structured=trigger.delivery.format == "json")
+        outcome = yield Send(sink, letter, trigger.delivery.timeout_s, False,
+                             self._token(trigger.delivery.dead_letter_audience),
+                             trigger.delivery.format == "json")
         if not outcome.failed:
             BROKER_DEAD_LETTERED.labels(trigger=trigger.name).inc()
             self.queue.finish(lane, [entry_id])

@@ -55,16 +55,32 @@ def send(url: str, event: CloudEvent, *, timeout_s: float | None, prefer_reply: 
     json) and classify the result. `token`: the sender identity Knative's dispatcher adds with
     authentication-oidc (`Authorization: Bearer`, for the subscriber's audience;
     kades.broker.tokens)."""
+    headers, body = request_of(event, prefer_reply=prefer_reply, token=token,
+                               structured=structured)
+    try:
+        response = post(url, headers, body, timeout_s=timeout_s)
+    except OSError as error:
+        return outcome_of(error, expect_reply=prefer_reply)
+    return outcome_of(response, expect_reply=prefer_reply)
+
+
+def request_of(event: CloudEvent, *, prefer_reply: bool, token: str | None = None,
+               structured: bool = False) -> tuple[dict[str, str], bytes]:
+    """The headers and body `send` posts."""
     headers, body = to_structured(event) if structured else to_binary(event)
     if prefer_reply:
         headers["prefer"] = "reply"
     if token:
         headers["authorization"] = f"Bearer {token}"
-    try:
-        response = post(url, headers, body, timeout_s=timeout_s)
-    except OSError as error:
-        return Outcome("retry", NETWORK_ERROR_CODE, f"dispatch error: {error}".encode())
-    return classify(response, expect_reply=prefer_reply)
+    return headers, body
+
+
+def outcome_of(answer: Response | OSError, *, expect_reply: bool) -> Outcome:
+    """What an answer means; a network error (OSError, timeouts included) is retried as
+    Knative's dispatcher records it: code 500, "dispatch error: ..."."""
+    if isinstance(answer, OSError):
+        return Outcome("retry", NETWORK_ERROR_CODE, f"dispatch error: {answer}".encode())
+    return classify(answer, expect_reply=expect_reply)
 
 
 def classify(response: Response, *, expect_reply: bool = True) -> Outcome:

@@ -3,15 +3,17 @@
 Only events that passed the Trigger's filter are in its lanes (routing happens at ingress),
 so nothing read is skipped. What an attempt leads to is `attempts`' job.
 
-- Unordered Trigger: one lane, a pool of workers, so several deliveries are in flight and
+- Unordered Trigger: one lane, up to `workers` deliveries of it in flight at once, so
   events overtake each other (as the channel-based Broker's dispatcher, which sends each
   event on its own). One `LaneReader` per Broker reads the lanes of all its unordered
-  Triggers in one blocking XREADGROUP, and each Trigger's due retries, and hands what it
-  read to the Trigger's workers (only lanes whose workers have room are read: a slow
-  subscriber holds back only itself). A failed attempt goes to the lane's due set, for the
-  reader to hand out when it is due. An entry a worker was on when Redis went away is
-  scheduled again by that worker once Redis is back (housekeeping would find it too, but
-  only after minutes). Done entries are acked in shared scripts (`queue._DoneAcks`).
+  Triggers in one XREADGROUP, and each Trigger's due retries, and makes their attempts
+  itself, every request in flight on its one thread (`kades.broker.exchanges`; a thread per
+  delivery cost more in hand-offs and wake-ups than the delivery). Only lanes with room
+  are read: a slow subscriber holds back only itself. A failed attempt goes to the lane's
+  due set, for the reader to take again when it is due. Entries in flight when Redis went
+  away are scheduled again once it is back (`redrive_orphans`; housekeeping would find them
+  too, but only after minutes). Done entries are acked in shared scripts
+  (`queue._DoneAcks`).
 - Ordered Trigger: one worker per lane. It first re-reads its own unfinished entries (left
   by a failed step or a previous instance), then new ones, in batches, and delivers them
   strictly one after another: a pending retry holds the lane (its state is kept in Redis,
@@ -21,22 +23,24 @@ Each Trigger has its own workers and lanes, so a slow subscriber holds back only
 """
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
-import queue as inboxes
 import threading
 import time
 from typing import NamedTuple
 
 import redis
 
-from kades.broker.attempts import Attempts
+from kades.broker.attempts import Attempts, Send, Steps
 from kades.broker.chaos import NO_CHAOS, Chaos
 from kades.broker.config import Trigger
+from kades.broker.delivery import outcome_of, request_of
+from kades.broker.exchanges import Exchanges
 from kades.broker.queue import BrokerQueue
 from kades.broker.routing import lanes_of
 from kades.broker.tokens import LocalIssuer
-from kades.logs import log
+from kades.logs import current_event_id, log
 
 logger = logging.getLogger("kades.broker.dispatcher")
 ORDERED_BATCH = 32
@@ -45,7 +49,8 @@ IDLE_WAIT_S = 2.0  # longest block on an idle stream; also how fast a worker not
 # (256 workers of 16 Triggers waking every 0.5 s cost 8 % of a core on an idle broker; 2 %)
 READER = "reader"  # the consumer name of a LaneReader: the entries its workers have
 READ_BLOCK_S = 0.2  # the reader's longest block: how late it may notice a retry fall due
-FULL_RECHECK_S = 0.02  # its block while a Trigger's workers have no room (it skips that lane)
+ANSWER_WAIT_S = 0.002  # its wait for answers while a lane with room may get new entries
+DRAIN_S = 5.0  # after stop: how long the reader waits for the answers of what is in flight
 
 
 class TriggerDispatcher:
@@ -61,9 +66,9 @@ class TriggerDispatcher:
                               policies=policies)  # replies' sender check (Attempts)
         self.attempts = Attempts(trigger, queue, **self._attempts)
         self.threads: list[threading.Thread] = []
-        self._holding: dict[str, str] = {}  # unordered worker -> entry of its current attempt
-        # Unordered: what the reader read for the workers, (lane, entry id, document, state).
-        self.inbox: inboxes.SimpleQueue = inboxes.SimpleQueue()
+        self.flying = 0  # unordered: attempts the reader has in flight (its thread's count)
+        # unordered: entries read beyond the room left when they came, started as it frees
+        self.backlog: collections.deque[tuple[str, dict | None]] = collections.deque()
         self.reader = reader
         self._own_reader = False
 
@@ -83,50 +88,41 @@ class TriggerDispatcher:
         return self.queue.recover(lane, min_idle_ms=min_idle_ms)
 
     def start(self) -> None:
-        if self.trigger.ordered:
-            jobs = [(self._run_ordered, lane, ORDERED_CONSUMER) for lane in self.lanes]
-        else:
+        if not self.trigger.ordered:
             if self.reader is None:  # alone (no Broker-wide reader): a reader of its own
                 self.reader = LaneReader(self.queue, self.stop, block_s=self.idle_wait_s)
                 self._own_reader = True
             self.reader.add(self)
-            jobs = [(self._run_unordered, self.lanes[0], f"w{n}") for n in range(self.workers)]
-        for number, (target, lane, consumer) in enumerate(jobs):
+            if self._own_reader:
+                self.reader.start()
+            return
+        for number, lane in enumerate(self.lanes):
             # Each worker on its own connection and Attempts (`BrokerQueue.for_worker`).
             queue = self.queue.for_worker()
             work = Worker(queue, Attempts(self.trigger, queue, **self._attempts))
-            thread = threading.Thread(target=self._guarded, args=(target, lane, consumer, work),
-                                      daemon=True, name=f"trigger-{self.trigger.name}-{number}")
+            thread = threading.Thread(target=self._guarded, args=(lane, work), daemon=True,
+                                      name=f"trigger-{self.trigger.name}-{number}")
             thread.start()
             self.threads.append(thread)
-        if self._own_reader:
-            self.reader.start()
 
     def room(self) -> int:
-        """How many more entries the reader may hand this Trigger's workers now: as many
-        as there are workers, beyond those being delivered."""
-        return self.workers - self.inbox.qsize()
+        """How many more entries the reader may take for this Trigger now: `workers`, less
+        the attempts in flight and the entries waiting to start."""
+        return self.workers - self.flying - len(self.backlog)
 
     def join(self, timeout_s: float) -> None:
-        """After `stop` is set: wake idle workers and wait for the others' attempts."""
+        """After `stop` is set: wait for the workers' attempts (the reader's, when its own)."""
         deadline = time.monotonic() + timeout_s
-        if not self.trigger.ordered:
-            for _ in self.threads:
-                self.inbox.put(None)
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         if self._own_reader:
             self.reader.join(max(0.0, deadline - time.monotonic()))
 
-    def _guarded(self, step, lane: str, consumer: str, work: "Worker") -> None:
+    def _guarded(self, lane: str, work: "Worker") -> None:
         name = self.trigger.name
         while not self.stop.is_set():
             try:
-                if consumer in self._holding:  # left mid-attempt when Redis went away
-                    work.queue.flush_acks()  # finished after all, if only its ack failed
-                    work.queue.redrive(lane, self._holding[consumer])
-                    del self._holding[consumer]
-                step(lane, consumer, work)
+                self._run_ordered(lane, ORDERED_CONSUMER, work)
             except redis.RedisError as error:
                 log(logger, logging.WARNING, "redis unavailable; delivery paused", trigger=name,
                     error=str(error))
@@ -135,31 +131,6 @@ class TriggerDispatcher:
                 logger.exception("delivery worker failed", extra={"fields": {"trigger": name}})
                 self.stop.wait(1.0)
         work.queue.redis.close()  # its own connection goes back to the pool
-
-    # --- unordered: many workers on one lane ----------------------------------------------
-
-    def _run_unordered(self, lane: str, consumer: str, work: "Worker") -> None:
-        taken = self.inbox.get()  # idle workers sleep until there is work (or `join`)
-        if taken is None:
-            return  # stopping: `_guarded` sees the stop
-        lane, entry_id, document, state = taken
-        self._holding[consumer] = entry_id
-        state = work.attempts.run(lane, entry_id, document, state)
-        while state is not None and state["due"] - time.time() <= READ_BLOCK_S:
-            # A retry due before the reader would notice it: this worker waits it out, as
-            # Knative's dispatcher retries in the goroutine that made the first attempt.
-            work.queue.schedule(lane, entry_id, state, wake=False)
-            if self.stop.wait(max(0.0, state["due"] - time.time())):
-                return  # left pending: the next start schedules it again
-            state = work.attempts.run(lane, entry_id, document, state)
-        self._after(work.queue, lane, entry_id, state)
-        self._holding.pop(consumer, None)
-        self.reader.in_hand.discard((lane, entry_id))  # finished, or in the due set
-
-    @staticmethod
-    def _after(queue: BrokerQueue, lane: str, entry_id: str, state: dict | None) -> None:
-        if state is not None:
-            queue.schedule(lane, entry_id, state)
 
     # --- ordered: one worker per lane, one event at a time ----------------------------------
 
@@ -198,12 +169,23 @@ class Worker(NamedTuple):
     attempts: Attempts
 
 
+class _Flight(NamedTuple):
+    """An attempt the reader has in flight."""
+
+    dispatcher: TriggerDispatcher
+    lane: str
+    entry_id: str
+    event_id: str | None
+    steps: Steps
+
+
 class LaneReader:
-    """One thread reading, for the unordered Triggers of a Broker, their due retries and then
-    their new entries, all lanes in one blocking XREADGROUP (instead of every worker
-    blocking on its own connection), and handing each entry to its Trigger's workers.
-    A lane is read only while its workers have room, so a slow subscriber holds back only
-    itself. The reader also finishes entries whose acking script failed (Redis away)."""
+    """One thread that, for the unordered Triggers of a Broker, reads their due retries and
+    then their new entries (all lanes in one XREADGROUP, blocking while nothing is in
+    flight) and makes their attempts, every request in flight at once
+    (`kades.broker.exchanges`). A lane is read only while its Trigger has room, so a slow
+    subscriber holds back only itself. The reader also finishes entries whose acking script
+    failed (Redis away)."""
 
     def __init__(self, queue: BrokerQueue, stop: threading.Event, *,
                  block_s: float = READ_BLOCK_S):
@@ -211,13 +193,23 @@ class LaneReader:
         self.block_s = min(block_s, READ_BLOCK_S)
         self.dispatchers: list[TriggerDispatcher] = []
         self.thread: threading.Thread | None = None
-        # (lane, entry id) handed to workers and not yet finished or scheduled again; after
-        # a Redis error the rest of what is pending for READER is looked for (`redrive_orphans`)
+        # (lane, entry id) read and not yet finished or scheduled again; after a Redis error
+        # the rest of what is pending for READER is looked for (`redrive_orphans`)
         self.in_hand: set[tuple[str, str]] = set()
         self._outage = False
+        self.view: BrokerQueue | None = None  # the reader's own connection (`_open`)
+        self.exchanges = Exchanges()
+        self._attempts: dict[str, Attempts] = {}  # Trigger name -> its attempts, on `view`
 
     def add(self, dispatcher: TriggerDispatcher) -> None:
         self.dispatchers.append(dispatcher)
+
+    def _open(self) -> BrokerQueue:
+        """The reader's connection, its attempts' too, their acks in one script a step."""
+        self.view = self.queue.for_worker(held_acks=True)
+        self._attempts = {d.trigger.name: Attempts(d.trigger, self.view, **d._attempts)
+                          for d in self.dispatchers}
+        return self.view
 
     def start(self) -> None:
         if self.dispatchers:
@@ -229,10 +221,9 @@ class LaneReader:
             self.thread.join(timeout_s)
 
     def _run(self) -> None:
-        queue = self.queue.for_worker()
         while not self.stop.is_set():
             try:
-                self.step(queue)
+                self.step(self.view or self._open())
             except redis.RedisError as error:
                 self._outage = True  # a read may have taken entries whose reply was lost
                 log(logger, logging.WARNING, "redis unavailable; reading paused",
@@ -241,49 +232,110 @@ class LaneReader:
             except Exception:  # a bug must not kill the reader silently: log it, go on
                 logger.exception("lane reader failed")
                 self.stop.wait(1.0)
-        queue.redis.close()
+        drained = time.monotonic() + DRAIN_S  # the answers of what is in flight, still wanted
+        try:
+            while self.exchanges and time.monotonic() < drained:
+                self.exchanges.poll(0.05)
+            if self.view is not None:
+                self.view.flush_acks()
+        except redis.RedisError as error:  # left pending: the next start delivers them again
+            log(logger, logging.WARNING, "redis unavailable while stopping; what was in flight "
+                "is delivered again by the next start", error=str(error))
+        self.exchanges.close()
+        if self.view is not None:
+            self.view.redis.close()
 
     def step(self, queue: BrokerQueue) -> int:
-        """Hand out due retries, then read new entries (blocking while there are none);
-        how many entries were handed out."""
+        """Take due retries, then read new entries, starting their attempts; then wait for
+        answers (or, with nothing in flight, block on the read). How many were taken."""
+        if self.view is None:
+            self._open()
         queue.flush_acks()
+        if queue is not self.view:
+            self.view.flush_acks()
         if self._outage:
             for dispatcher in self.dispatchers:
                 if queue.redrive_orphans(dispatcher.lanes[0], READER, self.in_hand):
                     log(logger, logging.WARNING, "redrove entries a lost read left pending",
                         trigger=dispatcher.trigger.name)
             self._outage = False
-        wait, handed, open_ = self.block_s, 0, []
+        wait, taken, open_ = self.block_s, 0, []
         for dispatcher in self.dispatchers:
-            room, lane = dispatcher.room(), dispatcher.lanes[0]
+            lane = dispatcher.lanes[0]
+            while dispatcher.backlog and dispatcher.flying < dispatcher.workers:
+                self._begin(dispatcher, lane, *dispatcher.backlog.popleft(), None)
+            room = dispatcher.room()
             while room > 0:
                 entry_id, due_in = queue.next_due(lane, READER)
                 if entry_id is None:
                     if due_in is not None:
                         wait = min(wait, due_in)
                     break
-                self.in_hand.add((lane, entry_id))
-                dispatcher.inbox.put((lane, entry_id, queue.fetch(lane, entry_id),
-                                      queue.state(lane, entry_id)))
-                room, handed = room - 1, handed + 1
+                self._begin(dispatcher, lane, entry_id, queue.fetch(lane, entry_id),
+                            queue.state(lane, entry_id))
+                room, taken = room - 1, taken + 1
             if room > 0:
                 open_.append(dispatcher)
-            else:
-                wait = min(wait, FULL_RECHECK_S)
-        if not open_:
+        if open_:
+            by_lane = {d.lanes[0]: d for d in open_}
+            busy = taken or self.exchanges
+            read = queue.read_lanes(list(by_lane), READER, count=max(d.room() for d in open_),
+                                    block_ms=None if busy else int(1000 * wait))
+            chaos = open_[0].chaos
+            if chaos.active and read:
+                for lane in by_lane:
+                    held = [(i, doc) for lane_of, i, doc in read if lane_of == lane]
+                    if held:
+                        chaos.hold_back(queue, lane, READER, held)
+                return taken
+            for lane, entry_id, document in read:
+                dispatcher = by_lane[lane]
+                if dispatcher.room() > 0:
+                    self._begin(dispatcher, lane, entry_id, document, None)
+                else:  # one count for every lane read: beyond this one's room, it waits
+                    self.in_hand.add((lane, entry_id))
+                    dispatcher.backlog.append((entry_id, document))
+            taken += len(read)
+        if self.exchanges:  # answers: briefly while a lane may get more, else until one comes
+            self.exchanges.poll(ANSWER_WAIT_S if open_ else wait)
+        elif not open_:
             self.stop.wait(wait)
-            return handed
-        by_lane = {d.lanes[0]: d for d in open_}
-        taken = queue.read_lanes(list(by_lane), READER, count=max(d.workers for d in open_),
-                                 block_ms=int(1000 * (wait if not handed else 0.001)))
-        chaos = open_[0].chaos
-        if chaos.active and taken:
-            for lane in by_lane:
-                held = [(i, doc) for lane_of, i, doc in taken if lane_of == lane]
-                if held:
-                    chaos.hold_back(queue, lane, READER, held)
-            return handed
-        for lane, entry_id, document in taken:
-            self.in_hand.add((lane, entry_id))
-            by_lane[lane].inbox.put((lane, entry_id, document, None))
-        return handed + len(taken)
+        return taken
+
+    def _begin(self, dispatcher: TriggerDispatcher, lane: str, entry_id: str,
+               document: dict | None, state: dict | None) -> None:
+        self.in_hand.add((lane, entry_id))
+        dispatcher.flying += 1
+        steps = self._attempts[dispatcher.trigger.name].steps(lane, entry_id, document, state)
+        self._advance(_Flight(dispatcher, lane, entry_id, (document or {}).get("id"), steps), None)
+
+    def _advance(self, flight: _Flight, outcome) -> None:
+        """Run the attempt to its next request, and send that; or see it landed."""
+        token = current_event_id.set(flight.event_id)
+        try:
+            request: Send = flight.steps.send(outcome)
+        except StopIteration as finished:
+            self._landed(flight.dispatcher, flight.lane, flight.entry_id, finished.value)
+            return
+        except BaseException:  # Redis away mid-attempt (or a bug): still pending, redriven
+            self._outage = True  # once Redis answers again (`redrive_orphans`)
+            self._landed(flight.dispatcher, flight.lane, flight.entry_id, None)
+            raise
+        finally:
+            current_event_id.reset(token)
+        headers, body = request_of(request.event, prefer_reply=request.prefer_reply,
+                                   token=request.token, structured=request.structured)
+        self.exchanges.start(
+            request.url, headers, body, timeout_s=request.timeout_s,
+            answered=lambda answer: self._advance(
+                flight, outcome_of(answer, expect_reply=request.prefer_reply)))
+
+    def _landed(self, dispatcher: TriggerDispatcher, lane: str, entry_id: str,
+                state: dict | None) -> None:
+        """An attempt is over: finished (None), or its entry waits for `state["due"]`."""
+        dispatcher.flying -= 1
+        try:
+            if state is not None:
+                self.view.schedule(lane, entry_id, state)
+        finally:
+            self.in_hand.discard((lane, entry_id))

@@ -113,15 +113,16 @@ class _DoneAcks:
     Until that script ran, an entry is still pending in Redis: a crash redelivers it
     (at-least-once, as Knative's Kafka dispatcher commits its offsets after delivering)."""
 
-    def __init__(self):
+    def __init__(self, *, held: bool = False):
         self._lock = threading.Lock()
         self._waiting: list[tuple[str, str]] = []  # (lane, entry id)
         self._flushing = False
+        self.held = held  # added entries wait for `flush_left` (one thread's own batches)
 
     def add(self, lane: str, entry_id: str, flush) -> None:
         with self._lock:
             self._waiting.append((lane, entry_id))
-            if self._flushing:
+            if self._flushing or self.held:
                 return  # the worker running the script takes it in its next round
             self._flushing = True
         self._drain(flush)
@@ -167,14 +168,21 @@ class BrokerQueue:
         self._hints = _DueHints(recheck_due_s)
         self._acks = _DoneAcks()
 
-    def for_worker(self) -> "BrokerQueue":
-        if type(self.redis) is not redis.Redis:  # a Redis Cluster client: it routes per key
+    def for_worker(self, *, held_acks: bool = False) -> "BrokerQueue":
+        """`held_acks`: the view's done entries are acked by its `flush_acks`, in batches
+        (a thread with many deliveries in flight, which no other thread's script takes
+        along), instead of at once or with other workers'."""
+        cluster = type(self.redis) is not redis.Redis  # a Redis Cluster client routes per key
+        if cluster and not held_acks:
             return self
         view = copy.copy(self)
-        view.redis = redis.Redis(connection_pool=self.redis.connection_pool,
-                                 single_connection_client=True)
-        view._claim_due = view.redis.register_script(_CLAIM_DUE)
-        view._finish_done = view.redis.register_script(_FINISH_DONE)
+        if held_acks:
+            view._acks = _DoneAcks(held=True)
+        if not cluster:
+            view.redis = redis.Redis(connection_pool=self.redis.connection_pool,
+                                     single_connection_client=True)
+            view._claim_due = view.redis.register_script(_CLAIM_DUE)
+            view._finish_done = view.redis.register_script(_FINISH_DONE)
         return view
 
     def stream(self, lane: str) -> str:
@@ -235,12 +243,13 @@ class BrokerQueue:
                 for _stream, items in reply or [] for entry_id, fields in items]
 
     def read_lanes(self, lanes: list[str], consumer: str, *, count: int,
-                   block_ms: int) -> list[tuple[str, str, dict | None]]:
-        """New entries of several lanes in one blocking XREADGROUP, at most `count` of each:
+                   block_ms: int | None) -> list[tuple[str, str, dict | None]]:
+        """New entries of several lanes in one XREADGROUP, at most `count` of each,
+        blocking up to `block_ms` while there are none (None: not at all):
         (lane, entry id, document)."""
         streams = {self.stream(lane): lane for lane in lanes}
-        reply = self.redis.xreadgroup(GROUP, consumer, dict.fromkeys(streams, ">"),
-                                      count=count, block=max(1, block_ms))
+        reply = self.redis.xreadgroup(GROUP, consumer, dict.fromkeys(streams, ">"), count=count,
+                                      block=None if block_ms is None else max(1, block_ms))
         return [(streams[_text(stream)], _text(entry_id), _document(fields))
                 for stream, items in reply or [] for entry_id, fields in items]
 

@@ -36,7 +36,7 @@ from kades.broker.http1 import HeadError, read_body, read_headers
 MAX_IDLE_PER_DESTINATION = 64  # more than a Trigger's workers: each keeps its connection
 CHECK_IDLE_AFTER_S = 1.0  # a connection idle longer is checked before use (one select call)
 # Failures of a kept-alive connection the server closed before answering: retried once.
-_STALE = (EOFError, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+STALE = (EOFError, ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 _NO_BODY = (204, 304)
 
 
@@ -45,6 +45,16 @@ class Response:
     status: int
     headers: dict[str, str]  # lower-case names
     body: bytes
+
+
+def still_open(sock: socket.socket) -> bool:
+    """An idle connection that reads as ready has been closed by the server (or sent
+    something unasked): either way it cannot carry a request."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
 
 
 class _DeadlineIO(socket.SocketIO):
@@ -119,13 +129,7 @@ class Connection:
         return Response(status, answer, content), close
 
     def still_open(self) -> bool:
-        """An idle connection that reads as ready has been closed by the server (or sent
-        something unasked): either way it cannot carry a request."""
-        try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-        except (OSError, ValueError):
-            return False
-        return not readable
+        return still_open(self.sock)
 
     def close(self) -> None:
         self.reader.close()
@@ -157,7 +161,7 @@ class ConnectionPool:
             try:
                 connection, reused = self._take(destination, timeout_s)
                 answer, close = connection.exchange(target, headers, body, deadline)
-            except _STALE as error:
+            except STALE as error:
                 if connection is not None:
                     connection.close()
                 if connection is not None and reused and attempt == 1:
