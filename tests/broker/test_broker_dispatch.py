@@ -6,7 +6,7 @@ import time
 
 from werkzeug.wrappers import Response
 
-from brokertest import event_attrs, manifests, post_binary, trigger, wait_for
+from brokertest import event_attrs, manifests, post_binary, post_structured, trigger, wait_for
 from kades.dev.services import free_port
 from kades.broker.routing import lane_number
 from kades.deadletter.store import list_dead_letters
@@ -333,3 +333,46 @@ def test_ordered_lane_continues_its_retry_after_a_restart_and_keeps_the_order(
     wait_for(lambda: sub.count() == 3, what="the retry and the next event")
     assert [ce(r, "id") for r in sub.requests] == ["first", "first", "second"]
     assert sub.times[1] - sub.times[0] >= 0.49  # the backoff was kept across the restart
+
+
+def test_an_event_that_cannot_be_sent_as_binary_headers_fails_its_attempt(
+        run_broker, subscribers, broker_redis):
+    """A datacontenttype outside latin-1 (legal in a structured event) cannot be a binary-mode
+    header: the attempt fails as a network error does, and so does the dead letter, so the
+    event is parked; and it takes none of the Trigger's deliveries in flight with it: the
+    event after three such is delivered."""
+    sub, dls = subscribers(), subscribers()
+    broker = run_broker(manifests(trigger("t", sub.url, delivery={
+        "deadLetterSink": {"uri": dls.url}})), workers=2)
+    for number in range(3):
+        document = {"specversion": "1.0", "id": f"bad{number}", "source": "/test",
+                    "type": "ai.kades.test.v1", "datacontenttype": 'text/plain; charset="日本"',
+                    "data": "x"}
+        assert post_structured(broker.ingress_url(), document).status_code == 202
+    assert post_binary(broker.ingress_url(), event_attrs(id_="good")).status_code == 202
+    parked = wait_for(lambda: len(list_dead_letters(broker_redis)) == 3
+                      and list_dead_letters(broker_redis), what="3 parked events")
+    wait_for(lambda: sub.count() == 1, what="the good event")
+    assert ce(sub.requests[0], "id") == "good" and dls.count() == 0
+    assert sorted(letter.event.id for letter in parked) == ["bad0", "bad1", "bad2"]
+    assert {letter.error_code for letter in parked} == {"500"}
+
+
+def test_a_slow_delivery_in_flight_does_not_keep_the_reader_polling(run_broker, subscribers,
+                                                                     broker_redis):
+    """While a delivery is in flight the reader reads without blocking between waits for
+    answers; after reads that found nothing it waits longer (up to 20 ms), so one slow
+    subscriber costs Redis tens of reads a second, not hundreds."""
+    slow = subscribers(lambda _request: (time.sleep(2.0), Response(status=202))[1])
+    broker = run_broker(manifests(trigger("t", slow.url)))
+    assert post_binary(broker.ingress_url(), event_attrs()).status_code == 202
+    wait_for(lambda: slow.count() == 1, what="the delivery under way")
+
+    def reads() -> int:
+        return broker_redis.info("commandstats").get("cmdstat_xreadgroup", {}).get("calls", 0)
+
+    before = reads()
+    time.sleep(1.0)
+    during = reads() - before
+    print(f"XREADGROUP calls in 1 s with one delivery in flight: {during}")
+    assert 5 <= during <= 100

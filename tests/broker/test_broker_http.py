@@ -99,6 +99,49 @@ def test_a_connection_the_server_closed_meanwhile_is_not_a_failure(client_kind):
     listener.close()
 
 
+def test_after_the_server_restarted_the_retry_takes_a_new_connection(client_kind):
+    """Three kept-alive connections, then the server restarts (closing them all): the next
+    POST finds one closed and its retry must not take another of the dead ones."""
+    together = threading.Barrier(3, timeout=10)
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read()
+        together.wait()
+        start_response("202 Accepted", [("Content-Length", "0")])
+        return [b""]
+
+    def serve(port: int) -> KeepAliveServer:
+        made = KeepAliveServer("127.0.0.1", port, app, max_body=100)
+        threading.Thread(target=made.serve_forever, args=(0.05,), daemon=True).start()
+        return made
+
+    first = serve(0)
+    port = first.server_port
+    url = f"http://127.0.0.1:{port}/"
+    client = client_kind()
+    if isinstance(client, OneThreadClient):  # three in flight at once on its one thread
+        got = []
+        for _ in range(3):
+            client.exchanges.start(url, {}, b"", timeout_s=10, answered=got.append)
+        while len(got) < 3:
+            client.exchanges.poll(1.0)
+    else:
+        threads = [threading.Thread(target=client.post, args=(url, {}, b""),
+                                    kwargs={"timeout_s": 10}) for _ in range(3)]
+        [thread.start() for thread in threads]
+        [thread.join(10) for thread in threads]
+    assert client.opened == 3
+    first.shutdown()
+    first.close()  # the kept-alive connections end with it
+    together = threading.Barrier(1)
+    second = serve(port)
+    assert client.post(url, {}, b"", timeout_s=5).status == 202
+    assert client.opened == 4
+    client.close()
+    second.shutdown()
+    second.close()
+
+
 def test_the_timeout_bounds_the_whole_answer_not_each_read(client_kind):
     """Knative's dispatcher gives the exchange one deadline (the Trigger's timeout); a socket
     timeout bounds each read alone, and an answer trickled a byte every 0.3 s was read whole."""
@@ -168,3 +211,25 @@ def test_close_ends_the_open_connections(server):
         connection.request("POST", "/", body=b"y")
         connection.getresponse()
     connection.close()
+
+
+def test_every_address_of_the_name_is_tried(server, client_kind, monkeypatch):
+    """A name whose first address refuses (localhost resolving to ::1 first, the subscriber
+    listening on 127.0.0.1 only) is reached at its next one, as socket.create_connection
+    does."""
+    port, resolve = server.server_port, socket.getaddrinfo
+    with socket.socket() as probe:  # a port nobody listens on, for the first address
+        probe.bind(("127.0.0.1", 0))
+        refused = probe.getsockname()[1]
+
+    def first_refuses(host, wanted_port, *args, **kwargs):
+        if host != "subscriber.test":
+            return resolve(host, wanted_port, *args, **kwargs)
+        return (resolve("127.0.0.1", refused, type=socket.SOCK_STREAM)
+                + resolve("127.0.0.1", port, type=socket.SOCK_STREAM))
+
+    monkeypatch.setattr(socket, "getaddrinfo", first_refuses)
+    client = client_kind()
+    answer = client.post(f"http://subscriber.test:{port}/x", {}, b"hi", timeout_s=5)
+    assert (answer.status, answer.body) == (200, b"hi")
+    client.close()

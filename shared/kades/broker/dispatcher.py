@@ -12,7 +12,7 @@ so nothing read is skipped. What an attempt leads to is `attempts`' job.
   are read: a slow subscriber holds back only itself. A failed attempt goes to the lane's
   due set, for the reader to take again when it is due. Entries in flight when Redis went
   away are scheduled again once it is back (`redrive_orphans`; housekeeping would find them
-  too, but only after minutes). Done entries are acked in shared scripts
+  too, but only after minutes). Done entries are acked in one script a round
   (`queue._DoneAcks`).
 - Ordered Trigger: one worker per lane. It first re-reads its own unfinished entries (left
   by a failed step or a previous instance), then new ones, in batches, and delivers them
@@ -45,12 +45,15 @@ from kades.logs import current_event_id, log
 logger = logging.getLogger("kades.broker.dispatcher")
 ORDERED_BATCH = 32
 ORDERED_CONSUMER = "ordered"  # one stable name: the next instance finds the entries it left
-IDLE_WAIT_S = 2.0  # longest block on an idle stream; also how fast a worker notices stop
-# (256 workers of 16 Triggers waking every 0.5 s cost 8 % of a core on an idle broker; 2 %)
-READER = "reader"  # the consumer name of a LaneReader: the entries its workers have
+IDLE_WAIT_S = 2.0  # an ordered worker's longest block on its idle lane; how fast it notices
+# stop (when every Trigger had 16 workers, waking every 0.5 s cost 8 % of a core idle; 2 %)
+READER = "reader"  # the consumer name of a LaneReader: the entries it has taken
 READ_BLOCK_S = 0.2  # the reader's longest block: how late it may notice a retry fall due
-ANSWER_WAIT_S = 0.002  # its wait for answers while a lane with room may get new entries
-DRAIN_S = 5.0  # after stop: how long the reader waits for the answers of what is in flight
+# Its wait for answers while a lane with room may get new entries: doubled after each read
+# that found none (one slow delivery in flight must not keep it reading 500 times a second),
+# up to the longest, and back to the first once a read finds some.
+ANSWER_WAIT_S, ANSWER_WAIT_MAX_S = 0.002, 0.02
+DRAIN_S = 10.0  # after stop: how long the reader waits for the answers of what is in flight
 
 
 class TriggerDispatcher:
@@ -200,6 +203,7 @@ class LaneReader:
         self.view: BrokerQueue | None = None  # the reader's own connection (`_open`)
         self.exchanges = Exchanges()
         self._attempts: dict[str, Attempts] = {}  # Trigger name -> its attempts, on `view`
+        self._answer_wait = ANSWER_WAIT_S
 
     def add(self, dispatcher: TriggerDispatcher) -> None:
         self.dispatchers.append(dispatcher)
@@ -230,6 +234,7 @@ class LaneReader:
                     error=str(error))
                 self.stop.wait(1.0)
             except Exception:  # a bug must not kill the reader silently: log it, go on
+                self._outage = True  # and what its read took is found again, as after an outage
                 logger.exception("lane reader failed")
                 self.stop.wait(1.0)
         drained = time.monotonic() + DRAIN_S  # the answers of what is in flight, still wanted
@@ -287,7 +292,7 @@ class LaneReader:
                     held = [(i, doc) for lane_of, i, doc in read if lane_of == lane]
                     if held:
                         chaos.hold_back(queue, lane, READER, held)
-                return taken
+                read = []  # held back: read again when they come back
             for lane, entry_id, document in read:
                 dispatcher = by_lane[lane]
                 if dispatcher.room() > 0:
@@ -296,8 +301,10 @@ class LaneReader:
                     self.in_hand.add((lane, entry_id))
                     dispatcher.backlog.append((entry_id, document))
             taken += len(read)
+            self._answer_wait = (ANSWER_WAIT_S if read or not busy
+                                 else min(2 * self._answer_wait, ANSWER_WAIT_MAX_S))
         if self.exchanges:  # answers: briefly while a lane may get more, else until one comes
-            self.exchanges.poll(ANSWER_WAIT_S if open_ else wait)
+            self.exchanges.poll(self._answer_wait if open_ else wait)
         elif not open_:
             self.stop.wait(wait)
         return taken
@@ -323,8 +330,14 @@ class LaneReader:
             raise
         finally:
             current_event_id.reset(token)
-        headers, body = request_of(request.event, prefer_reply=request.prefer_reply,
-                                   token=request.token, structured=request.structured)
+        try:
+            headers, body = request_of(request.event, prefer_reply=request.prefer_reply,
+                                       token=request.token, structured=request.structured)
+        except Exception as error:  # an event that cannot be written as a request: the
+            # attempt failed (retried, then dead-lettered), as the blocking pool fails it
+            self._advance(flight, outcome_of(OSError(f"{type(error).__name__}: {error}"),
+                                             expect_reply=request.prefer_reply))
+            return
         self.exchanges.start(
             request.url, headers, body, timeout_s=request.timeout_s,
             answered=lambda answer: self._advance(

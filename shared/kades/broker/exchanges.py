@@ -21,13 +21,14 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import selectors
 import socket
 import time
 import urllib.parse
 from typing import Callable
 
-from kades.broker.http1 import HeadError, read_body, read_headers
+from kades.broker.http1 import MAX_HEADERS, MAX_LINE, HeadError, read_body, read_headers
 from kades.broker.transport import (
     STALE, CHECK_IDLE_AFTER_S, MAX_IDLE_PER_DESTINATION, POOL, Response, still_open)
 
@@ -35,27 +36,44 @@ Answered = Callable[[Response | OSError], None]
 Destination = tuple[str, str, int]
 _NO_BODY = (204, 304)
 _READ = 65536
+_HEAD_END = re.compile(rb"\r?\n\r?\n")  # the empty line after a head (bare LF lines too, as http1 reads)
+_MAX_HEAD = MAX_LINE * (MAX_HEADERS + 1)
 
 
 class _Connection:
-    """A non-blocking socket to one destination, connecting (or connected)."""
+    """A non-blocking socket to one destination, connecting (or connected). Each address the
+    name resolves to is tried in turn, as `socket.create_connection` does (localhost may
+    resolve to ::1 first for a subscriber listening on 127.0.0.1 only)."""
 
     def __init__(self, destination: Destination):
         _, host, port = destination
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        self.sock = socket.socket(family, kind, proto)
-        self.sock.setblocking(False)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        code = self.sock.connect_ex(address)
-        if code not in (0, errno.EINPROGRESS):
-            self.sock.close()
-            raise OSError(code, os.strerror(code))
-        self.connected = code == 0
+        self.addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         self.host = host if port == 80 else f"{host}:{port}"
+        self.sock: socket.socket | None = None
+        self.connected = False
         self.used = time.monotonic()
+        self.connect_next()
+
+    def connect_next(self) -> None:
+        """Connect to the next address (at once, or under way); OSError when none is left."""
+        error: OSError = OSError(f"no address for {self.host}")
+        while self.addresses:
+            family, kind, proto, _, address = self.addresses.pop(0)
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            code = sock.connect_ex(address)
+            if code in (0, errno.EINPROGRESS):
+                self.sock, self.connected = sock, code == 0
+                return
+            sock.close()
+            error = OSError(code, os.strerror(code))
+        raise error
 
     def close(self) -> None:
-        self.sock.close()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
 
 class _Exchange:
@@ -86,19 +104,21 @@ def parse_answer(data: bytes | bytearray, *, ended: bool) -> tuple[Response, boo
     EOFError when the connection ended inside it."""
     at = 0
     while True:
-        end = data.find(b"\r\n\r\n", at)
-        if end < 0:
+        found = _HEAD_END.search(data, at)
+        if found is None:
+            if len(data) - at > _MAX_HEAD:
+                raise HeadError("answer head too long")
             if ended:
                 raise EOFError("connection closed inside the head" if len(data) > at else
                                "the server closed the connection before answering")
             return None
-        head = io.BytesIO(bytes(data[at:end + 4]))
+        head = io.BytesIO(bytes(data[at:found.end()]))
         line = head.readline(65537)
         version, _, rest = line.decode("latin-1").partition(" ")
         if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
             raise HeadError(f"not an HTTP/1.x status line: {line[:80]!r}")
         status, answer = int(rest[:3]), read_headers(head)
-        at = end + 4
+        at = found.end()
         if status >= 200 or status == 101:
             break  # 1xx interim answers (100, 103) are skipped
     connection = answer.get("connection", "").lower()
@@ -108,12 +128,9 @@ def parse_answer(data: bytes | bytearray, *, ended: bool) -> tuple[Response, boo
         return Response(status, answer, b""), close
     if "transfer-encoding" not in answer and "content-length" not in answer:
         return (Response(status, answer, body), True) if ended else None  # up to the close
-    if ("chunked" in answer.get("transfer-encoding", "").lower()
+    if ("chunked" in answer.get("transfer-encoding", "").lower() and not ended
             and not body.endswith((b"\r\n\r\n", b"\n\n"))):
-        # a whole chunked body ends with an empty line; a read before it would stop short
-        if ended:
-            raise EOFError("connection closed inside a chunked body")
-        return None
+        return None  # a whole chunked body ends with an empty line; a read now would stop short
     try:
         return Response(status, answer, read_body(io.BytesIO(body), answer)), close
     except EOFError:
@@ -141,7 +158,11 @@ class Exchanges:
         a timeout: `timeout_s` for the whole exchange, None for none), from `poll`, or at
         once when it fails at once."""
         split = urllib.parse.urlsplit(url)
-        if split.scheme not in ("http", "https") or not split.hostname:
+        try:
+            port = split.port
+        except ValueError as error:
+            port = error
+        if split.scheme not in ("http", "https") or not split.hostname or type(port) is ValueError:
             answered(OSError(f"not an http(s) URL: {url!r}"))
             return
         if split.scheme == "https":  # on the blocking pool, this thread waiting
@@ -151,10 +172,16 @@ class Exchanges:
                 answer = error
             answered(answer)
             return
-        destination = (split.scheme, split.hostname, split.port or 80)
+        destination = (split.scheme, split.hostname, port or 80)
         target = (split.path or "/") + (f"?{split.query}" if split.query else "")
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        self._send(_Exchange(destination, target, headers, body, deadline, answered))
+        exchange = _Exchange(destination, target, headers, body, deadline, answered)
+        try:
+            exchange.request(destination[1])  # a header that is not latin-1 fails here,
+        except (UnicodeError, ValueError) as error:  # before a connection is taken
+            answered(OSError(f"{type(error).__name__}: {error}"))
+            return
+        self._send(exchange)
 
     def poll(self, timeout_s: float) -> None:
         """Wait up to `timeout_s` (less when a deadline comes first) for answers, and hand
@@ -169,12 +196,12 @@ class Exchanges:
             if exchange not in self._flying:
                 continue  # finished by an earlier callback of this round
             try:
-                if mask & selectors.EVENT_WRITE:
-                    self._write(exchange)
-                else:
-                    self._read(exchange)
+                answer = self._write(exchange) if mask & selectors.EVENT_WRITE else self._read(exchange)
             except (OSError, ValueError, EOFError) as error:  # HeadError is a ValueError
                 self._fail(exchange, error)
+                continue
+            if answer is not None:
+                exchange.answered(answer)  # outside the handling of this exchange's errors
         if deadlines:
             now = time.monotonic()
             for exchange in [e for e in self._flying if e.deadline is not None and e.deadline <= now]:
@@ -209,6 +236,12 @@ class Exchanges:
         connection = exchange.connection
         if not connection.connected:
             code = connection.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code and connection.addresses:  # refused there: the name's next address
+                self._selector.unregister(connection.sock)
+                connection.close()
+                connection.connect_next()  # raises when none is left (let go: no socket)
+                self._selector.register(connection.sock, selectors.EVENT_WRITE, exchange)
+                return
             if code:
                 raise OSError(code, os.strerror(code))
             connection.connected = True
@@ -220,23 +253,29 @@ class Exchanges:
         if not exchange.out:
             self._selector.modify(connection.sock, selectors.EVENT_READ, exchange)
 
-    def _read(self, exchange: _Exchange) -> None:
+    def _read(self, exchange: _Exchange) -> Response | None:
+        """The answer once it is whole (its connection let go), else None."""
         try:
             data = exchange.connection.sock.recv(_READ)
         except BlockingIOError:
-            return
+            return None
         exchange.got += data
         parsed = parse_answer(exchange.got, ended=not data)
         if parsed is None:
-            return
+            return None
         answer, close = parsed
         self._let_go(exchange, keep=not close)
-        exchange.answered(answer)
+        return answer
 
     def _fail(self, exchange: _Exchange, error: Exception) -> None:
         self._let_go(exchange, keep=False)
-        if isinstance(error, STALE) and exchange.reused and not exchange.retried:
-            exchange.retried = True  # the server had closed it: once more on a new connection
+        if (isinstance(error, STALE) and exchange.reused and not exchange.retried
+                and not exchange.got):
+            # The server had closed it before answering: once more, on a new connection,
+            # and the destination's other idle ones (likely closed alike) are dropped.
+            exchange.retried = True
+            for connection in self._idle.pop(exchange.destination, []):
+                connection.close()
             self._send(exchange)
             return
         exchange.answered(OSError(f"{type(error).__name__}: {error}"))
@@ -244,7 +283,8 @@ class Exchanges:
     def _let_go(self, exchange: _Exchange, *, keep: bool) -> None:
         connection = exchange.connection
         self._flying.discard(exchange)
-        self._selector.unregister(connection.sock)
+        if connection.sock is not None:  # None: closed while trying the next address
+            self._selector.unregister(connection.sock)
         idle = self._idle.setdefault(exchange.destination, [])
         if keep and len(idle) < self.max_idle:
             connection.used = time.monotonic()

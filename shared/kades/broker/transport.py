@@ -159,13 +159,13 @@ class ConnectionPool:
         for attempt in (1, 2):
             connection = None
             try:
-                connection, reused = self._take(destination, timeout_s)
+                connection, reused = self._take(destination, timeout_s, fresh=attempt == 2)
                 answer, close = connection.exchange(target, headers, body, deadline)
             except STALE as error:
                 if connection is not None:
                     connection.close()
                 if connection is not None and reused and attempt == 1:
-                    continue  # the server had closed it: once more on a new connection
+                    continue  # the server had closed it: once more, on a new connection
                 raise OSError(f"{type(error).__name__}: {error}") from error
             except (OSError, ValueError) as error:  # HeadError is a ValueError
                 if connection is not None:
@@ -178,8 +178,15 @@ class ConnectionPool:
             return answer
         raise AssertionError("unreachable")
 
-    def _take(self, destination: tuple[str, str, int],
-              timeout_s: float | None) -> tuple[Connection, bool]:
+    def _take(self, destination: tuple[str, str, int], timeout_s: float | None, *,
+              fresh: bool = False) -> tuple[Connection, bool]:
+        """An idle connection to `destination`, else a new one; `fresh`: a new one, the idle
+        ones dropped (the server closed one unasked: a restart closes them all)."""
+        if fresh:
+            with self._lock:
+                dropped = self._idle.pop(destination, [])
+            for connection in dropped:
+                connection.close()
         while True:
             with self._lock:
                 idle = self._idle.get(destination)
