@@ -2,13 +2,15 @@
 
 The unordered Triggers' deliveries go through here (`kades.broker.dispatcher.LaneReader`):
 one thread sends every request and reads every answer, instead of a thread per delivery in
-flight, which a delivery's thread hand-offs and wake-ups cost more CPU than its HTTP
-(docs/performance.md, "Development broker and scale-out"). What a request meets is what
+flight, whose hand-offs and wake-ups cost more CPU than the HTTP itself (docs/performance.md,
+"Development broker and scale-out", Fifth round). What a request meets is what
 `kades.broker.transport` gives the blocking path, to the same rules:
+- each address the name resolves to, in turn, until one connects;
 - kept-alive connections per destination, reused unless either side said `Connection:
   close`; one idle longer than CHECK_IDLE_AFTER_S is checked before use;
 - a reused connection that fails before any byte of its answer is tried once more on a
-  new one (the server had closed it), as Go's transport retries;
+  new one (the server had closed it, likely its other idle ones too: they are dropped), as
+  Go's transport retries;
 - one deadline for the whole exchange, connecting included (the Trigger's `timeout`);
 - 1xx interim answers skipped; a body by Content-Length, chunked, or up to the close.
 An https destination is sent on the blocking pool, on this thread (the development broker
