@@ -32,7 +32,8 @@ from typing import Callable
 
 from kades.broker.http1 import MAX_HEADERS, MAX_LINE, HeadError, read_body, read_headers
 from kades.broker.transport import (
-    STALE, CHECK_IDLE_AFTER_S, MAX_IDLE_PER_DESTINATION, POOL, Response, still_open)
+    STALE, CHECK_IDLE_AFTER_S, MAX_IDLE_PER_DESTINATION, POOL, Response, request_bytes,
+    still_open)
 
 Answered = Callable[[Response | OSError], None]
 Destination = tuple[str, str, int]
@@ -50,7 +51,7 @@ class _Connection:
     def __init__(self, destination: Destination):
         _, host, port = destination
         self.addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        self.host = host if port == 80 else f"{host}:{port}"
+        self.host = f"{host}:{port}"
         self.sock: socket.socket | None = None
         self.connected = False
         self.used = time.monotonic()
@@ -81,22 +82,14 @@ class _Connection:
 class _Exchange:
     """One request until its whole answer has come, on one connection at a time."""
 
-    def __init__(self, destination: Destination, target: str, headers: dict[str, str],
-                 body: bytes, deadline: float | None, answered: Answered):
-        self.destination, self.target, self.deadline = destination, target, deadline
-        self.headers, self.body, self.answered = headers, body, answered
+    def __init__(self, destination: Destination, request: bytes, deadline: float | None,
+                 answered: Answered):
+        self.destination, self.request, self.deadline = destination, request, deadline
+        self.answered = answered
         self.connection: _Connection | None = None
         self.reused = self.retried = False
         self.out = memoryview(b"")
         self.got = bytearray()
-
-    def request(self, host: str) -> bytes:
-        head = [f"POST {self.target} HTTP/1.1\r\nHost: {host}\r\n"
-                f"Content-Length: {len(self.body)}\r\n"]
-        head += [f"{name}: {value}\r\n" for name, value in self.headers.items()
-                 if name.lower() not in ("host", "content-length")]
-        head.append("\r\n")
-        return "".join(head).encode("latin-1") + self.body
 
 
 def parse_answer(data: bytes | bytearray, *, ended: bool) -> tuple[Response, bool] | None:
@@ -176,14 +169,13 @@ class Exchanges:
             return
         destination = (split.scheme, split.hostname, port or 80)
         target = (split.path or "/") + (f"?{split.query}" if split.query else "")
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        exchange = _Exchange(destination, target, headers, body, deadline, answered)
-        try:
-            exchange.request(destination[1])  # a header that is not latin-1 fails here,
-        except (UnicodeError, ValueError) as error:  # before a connection is taken
+        try:  # a header outside latin-1 fails here, before a connection is taken
+            request = request_bytes(*destination, target, headers, body)
+        except UnicodeError as error:
             answered(OSError(f"{type(error).__name__}: {error}"))
             return
-        self._send(exchange)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self._send(_Exchange(destination, request, deadline, answered))
 
     def poll(self, timeout_s: float) -> None:
         """Wait up to `timeout_s` (less when a deadline comes first) for answers, and hand
@@ -225,7 +217,7 @@ class Exchanges:
             exchange.answered(OSError(f"{type(error).__name__}: {error}"))
             return
         exchange.connection, exchange.got = connection, bytearray()
-        exchange.out = memoryview(exchange.request(connection.host))
+        exchange.out = memoryview(exchange.request)
         self._flying.add(exchange)
         self._selector.register(connection.sock, selectors.EVENT_WRITE, exchange)
         if connection.connected:

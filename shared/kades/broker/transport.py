@@ -47,6 +47,18 @@ class Response:
     body: bytes
 
 
+def request_bytes(scheme: str, host: str, port: int, target: str, headers: dict[str, str],
+                  body: bytes) -> bytes:
+    """A POST as one write: the head (Host without a scheme's own port), then the body.
+    UnicodeEncodeError for a header value outside latin-1."""
+    authority = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
+    head = [f"POST {target} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: {len(body)}\r\n"]
+    head += [f"{name}: {value}\r\n" for name, value in headers.items()
+             if name.lower() not in ("host", "content-length")]
+    head.append("\r\n")
+    return "".join(head).encode("latin-1") + body
+
+
 def still_open(sock: socket.socket) -> bool:
     """An idle connection that reads as ready has been closed by the server (or sent
     something unasked): either way it cannot carry a request."""
@@ -84,7 +96,7 @@ class Connection:
             sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
         self.raw = _DeadlineIO(sock, "rb")
         self.sock, self.reader, self.timeout_s = sock, io.BufferedReader(self.raw), timeout_s
-        self.host = host if port == (443 if scheme == "https" else 80) else f"{host}:{port}"
+        self.destination = (scheme, host, port)
         self.used = time.monotonic()
 
     def exchange(self, target: str, headers: dict[str, str], body: bytes,
@@ -101,12 +113,7 @@ class Connection:
 
     def _exchange(self, target: str, headers: dict[str, str], body: bytes
                   ) -> tuple[Response, bool]:
-        head = [f"POST {target} HTTP/1.1\r\nHost: {self.host}\r\n"
-                f"Content-Length: {len(body)}\r\n"]
-        head += [f"{name}: {value}\r\n" for name, value in headers.items()
-                 if name.lower() not in ("host", "content-length")]
-        head.append("\r\n")
-        self.sock.sendall("".join(head).encode("latin-1") + body)
+        self.sock.sendall(request_bytes(*self.destination, target, headers, body))
         while True:
             line = self.reader.readline(65537)
             if not line:
