@@ -1,11 +1,15 @@
-"""kades.chain.codec: token documents kept decoded give exactly the bytes and documents plain
-JSON gives, whatever was written before, by whom, and however the window moved on."""
+"""kades.chain.codec: token documents kept decoded give exactly the bytes the whole document
+encodes to, and the documents JSON reads back, whatever was written before, by whom, and
+however the window moved on."""
 from __future__ import annotations
 
 import json
 import random
 
-from kades.chain.codec import TokenCodec
+import pytest
+
+from kades.chain.codec import TokenCodec, _text
+from kades.chain.ordering import WaitingSlot
 from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.keys import CHAIN_POOL, CHAIN_TOKEN
 
@@ -13,11 +17,13 @@ KEY = CHAIN_TOKEN.format(token="Mint1")
 
 
 def plain(doc) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode()
+    """The whole document encoded at once (what the codec builds from its parts)."""
+    return _text(doc).encode()
 
 
 def as_json(doc) -> object:
-    return json.loads(plain(doc))
+    """What json.dumps's text of the document reads back as."""
+    return json.loads(json.dumps(doc))
 
 
 def document(rng: random.Random, slot: int, trades: list[Trade]) -> dict:
@@ -40,7 +46,7 @@ def test_a_window_moving_on_encodes_as_json_and_reads_back_equal():
             del trades[1]  # and, once in a while, a row from its middle
         doc = document(rng, slot, trades)
         raw = codec.dumps(KEY, doc)
-        assert raw == plain(doc)
+        assert raw == plain(doc) and json.loads(raw) == as_json(doc)
         again = codec.loads(KEY, raw)
         assert as_json(again) == json.loads(raw) and again is not doc
         assert again["holders"] is not doc["holders"] and again["trades"] is not doc["trades"]
@@ -76,3 +82,20 @@ def test_the_memory_stays_within_its_budget():
         codec.dumps(CHAIN_TOKEN.format(token=f"M{n}"),
                     document(random.Random(n), n, [Trade(1.0, "W", 1, 2, 3, f"s{k}", n) for k in range(10)]))
     assert 0 < codec._bytes <= 5_000 and len(codec._documents) < 50
+
+
+@pytest.mark.parametrize("value", [
+    {"holders": {"W": 2**64, "V": -2**63 - 1}},          # ints beyond 64 bits (sums of amounts)
+    {3: "x", "a": [1, 2]},                                # a key JSON makes a string
+    {"name": "lone \udc80 surrogate"},                  # no UTF-8 for it: escaped, as json does
+    {"rows": [Trade(1.5, "W\u00e9", 1, 2**64 - 1, 7, "s", 3)], "at": 1e-05, "big": 1e16},
+    {"pending": [[3, "id", WaitingSlot('[3,"id",{"p":1},0.5]', {"p": 1}), 0.5]]},
+])
+def test_what_orjson_cannot_write_is_written_by_json_and_everything_reads_back_as_json_would(value):
+    """`_text` is orjson's text where orjson takes the value, json.dumps's where it does not
+    (an int beyond 64 bits, a key not a string, a lone surrogate); either reads back as the
+    value json.dumps wrote would (rows as arrays, a waiting slot as its payload)."""
+    text = _text(value)
+    expected = json.loads(json.dumps(value, default=lambda slot: slot.decoded()))
+    assert json.loads(text) == expected
+

@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 
-from kades.temporal.codec import compact_json
+from kades.jsontext import compact_json
 from kades.temporal.policy import new_monitor, step
 
 DAY = 86400.0

@@ -13,7 +13,8 @@ from kades.keys import TEMPORAL_STATE
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import StateStore
 from kades.simulate.market import simulate_market
-from kades.temporal.codec import StateCodec, _fitting_json, compact_json
+from kades.jsontext import compact_json
+from kades.temporal.codec import StateCodec, _fitting_json
 from kades.temporal.function import analyse_batch, group_ticks, read_state
 
 

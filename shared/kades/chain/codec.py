@@ -11,16 +11,16 @@ holders, the small rest decoded -- and encoding reuses the text of every row the
 version had (found by identity: a window only loses rows at its front and gains them at its
 end), so only new rows are encoded.
 
-The bytes are exactly those of json.dumps(document, separators=(",", ":")), so Redis holds
-what it always held; bytes this process did not write (another replica's, or from before a
-restart) are decoded as JSON. Row lists come back as lists of Trade / Transfer / EarlyBuy
+The bytes are JSON without spaces (`_text`: orjson's, which reads back as json.dumps's
+did); bytes this process did not write (another replica's, or from before a restart) are
+decoded as JSON. Row lists come back as lists of Trade / Transfer / EarlyBuy
 rather than of lists, which TokenState reads alike. Other keys are plain JSON.
 
 >>> from kades.keys import CHAIN_TOKEN
 >>> codec, key = TokenCodec(), CHAIN_TOKEN.format(token="T")
 >>> doc = {"last_slot": 3, "trades": [Trade(1.0, "W", 1, 5, 7, "s", 3)], "holders": {"W": 5}}
 >>> raw = codec.dumps(key, doc)
->>> raw == json.dumps(doc, separators=(",", ":")).encode()
+>>> json.loads(raw) == json.loads(json.dumps(doc))
 True
 >>> again = codec.loads(key, raw)  # the same document, built from what was kept
 >>> codec.dumps(key, again) == raw, again["trades"][0] is doc["trades"][0], again["holders"] is doc["holders"]
@@ -34,8 +34,11 @@ import threading
 from collections import OrderedDict
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
+import orjson
+
 from kades.chain.ordering import WaitingSlot
 from kades.chain.rows import EarlyBuy, Trade, Transfer
+from kades.jsontext import compact_json, loads as from_json
 from kades.keys import CHAIN_TOKEN
 
 # a token document's row lists: chain-analysis's, and whale-detection's sends
@@ -51,14 +54,31 @@ def _default(value):
 
 
 # json's own C encoder with json.dumps(x, separators=(",", ":"))'s settings, made once rather
-# than per call as json.dumps does: that was most of the cost of encoding a row or a field.
+# than per call as json.dumps does: what orjson cannot write (below) is written by it.
 # (Without a check for circular references: documents are trees.)
 _C_ENCODER = c_make_encoder and c_make_encoder(None, _default, encode_basestring_ascii,
                                                None, ":", ",", False, False, True)
 
 
+def _as_json(value):
+    """orjson's `default`: a row (a NamedTuple, which orjson does not take) as an array, a
+    waiting slot's payload as itself."""
+    if isinstance(value, tuple):
+        return tuple(value)
+    return _default(value)
+
+
 def _text(value) -> str:
-    """json.dumps(value, separators=(",", ":")), a WaitingSlot written as its payload."""
+    """JSON text without spaces of rows, holders and waiting slots (a WaitingSlot written as
+    its payload): orjson's, not read back as kades.jsontext.compact_json's is, since what
+    they hold is what events said (which has no NaN or Infinity: parse_json) and ints summed;
+    else json.dumps's, for what orjson refuses (an int past 64 bits, a key not a string, a
+    lone surrogate). They read back as json.dumps's text would; the text differs only in
+    form (UTF-8 rather than \\u escapes, 0.00001 for 1e-05)."""
+    try:
+        return orjson.dumps(value, default=_as_json).decode()
+    except TypeError:  # orjson.JSONEncodeError is one
+        pass
     if _C_ENCODER is None:
         return json.dumps(value, separators=(",", ":"), default=_default)
     return "".join(_C_ENCODER(value, 0))
@@ -121,7 +141,7 @@ class _Document:
     def document(self) -> dict:
         """A fresh document: new lists of the same rows, a copy of the holders, the rest
         decoded."""
-        rest, doc = json.loads(self.rest), {}
+        rest, doc = from_json(self.rest), {}
         for name, part in self.parts:
             if name is None:
                 for field in part:
@@ -145,7 +165,7 @@ def _parts(doc: dict, row_texts) -> tuple[list[str], list[tuple], list[str]] | N
 
     def end_run() -> None:
         if run:
-            text = _text(run)[1:-1]  # '{"a":1,"b":2}' -> '"a":1,"b":2', as inside the document
+            text = compact_json(run).decode()[1:-1]  # '{"a":1}' -> '"a":1', as inside the document
             pieces.append(text)
             rest.append(text)
             parts.append((None, tuple(run)))
@@ -185,11 +205,11 @@ class TokenCodec:
 
     def loads(self, key: str, raw: bytes):
         if not key.startswith(self.prefix):
-            return json.loads(raw)
+            return from_json(raw)
         known = self._get(key)
         if known is not None and known.raw == raw:
             return known.document()
-        doc = json.loads(raw)  # written elsewhere, or forgotten: rows come as lists
+        doc = from_json(raw)  # written elsewhere, or forgotten: rows come as lists
         if type(doc) is dict:
             for name, kind in ROWS.items():
                 rows = doc.get(name)
@@ -202,7 +222,7 @@ class TokenCodec:
 
     def dumps(self, key: str, state) -> bytes:
         if not key.startswith(self.prefix) or type(state) is not dict:
-            return _text(state).encode()
+            return compact_json(state)
         known = self._get(key)
         before = known.rows if known is not None else {}
 
@@ -214,7 +234,7 @@ class TokenCodec:
         if split is None:  # not a token document as we know it: plain JSON, nothing kept
             with self._lock:
                 self._drop(key)
-            return _text(state).encode()
+            return compact_json(state)
         pieces, parts, rest = split
         raw = ("{" + ",".join(pieces) + "}").encode()
         self._remember(key, _Document(raw, parts, rest))

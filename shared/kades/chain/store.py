@@ -54,6 +54,7 @@ from itertools import islice
 
 from kades.chain.codec import ROWS, _scalar_dict, _text
 from kades.chain.ordering import WaitingSlot
+from kades.jsontext import compact_json, loads
 from kades.keys import CHAIN_TOKEN
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects, outbox_ttl,
@@ -203,7 +204,7 @@ class _Token:
         self.skips = _text({name: part.skip for name, part in parts.items()})  # field k
 
     def document(self) -> dict:
-        doc = json.loads(self.rest)
+        doc = loads(self.rest)
         for name, part in self.parts.items():
             if name == PENDING:  # decoded afresh: payloads are dicts, which nobody may share
                 doc["reorder"]["pending"] = part.entries()
@@ -214,7 +215,7 @@ class _Token:
 
 def _from_fields(fields: dict[bytes, bytes]) -> _Token:
     """A token hash's fields (HGETALL) as a _Token."""
-    skips = json.loads(fields[b"k"])
+    skips = loads(fields[b"k"])
     chunks: dict[str, list] = {name: [] for name in skips}
     for field, value in fields.items():
         name, sep, number = field.decode().partition(":")
@@ -224,10 +225,10 @@ def _from_fields(fields: dict[bytes, bytes]) -> _Token:
     for name, skip in skips.items():
         found = sorted(chunks[name])
         if name == HOLDERS:  # the chunks replayed in order: a wallet keeps its first place
-            value = json.loads("{" + ",".join(text for _, text in found) + "}")
-            counts = [len(json.loads("{" + text + "}")) for _, text in found]
+            value = loads("{" + ",".join(text for _, text in found) + "}")
+            counts = [len(loads("{" + text + "}")) for _, text in found]
         else:
-            decoded = [json.loads("[" + text + "]") for _, text in found]
+            decoded = [loads("[" + text + "]") for _, text in found]
             counts = list(map(len, decoded))
             rows = [row for rows in decoded for row in rows][skip:]
             value = tuple(entry[1] for entry in rows) if name == PENDING else tuple(map(ROWS[name]._make, rows))
@@ -301,7 +302,7 @@ def _waiting_slots(entries: list, texts: list[str] | None = None) -> tuple:
             slot, slot_id, payload, arrival = entry
             text = texts[k] if texts is not None else _text(entry)
             entry = (slot, slot_id, WaitingSlot(text, payload if type(payload) is dict else
-                                                json.loads(text)[2]), arrival)
+                                                loads(text)[2]), arrival)
         slots.append(entry)
     return tuple(slots)
 
@@ -364,7 +365,7 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
         rest[name] = None if name in values else value
     if PENDING in values:
         rest["reorder"] = {**reorder, "pending": None}
-    rest = _text(rest)
+    rest = compact_json(rest).decode()
     token = _Token("", rest, parts)
     skips = token.skips
     if not replace and not deleted and not written and rest == old.rest and skips == old.skips:
@@ -457,7 +458,7 @@ class TokenStore:
             return None
         if type(was) is _Token:
             return was.document()
-        doc = json.loads(was)  # a string: any other key, or a token written before this layout
+        doc = loads(was)  # a string: any other key, or a token written before this layout
         if self._is_token(key) and type(doc) is dict:
             for name, kind in ROWS.items():
                 rows = doc.get(name)
@@ -476,7 +477,7 @@ class TokenStore:
         if self._is_token(key) and type(state) is dict:
             now, mode, args = _token_write(was if type(was) is _Token else None, state)
             return (mode, args, now) if mode else ("", [], was)
-        raw = _text(state).encode()  # json.dumps's bytes, without its per-call encoder
+        raw = compact_json(state)
         if type(was) is _Token or self._is_token(key):  # not a token document: a string again
             return "S", [raw], raw
         return ("", [], was) if raw == was else ("S", [raw], raw)

@@ -28,13 +28,13 @@ deterministic and an entry reads back as written. A reader that does not know th
 older version during a rollback) reads the state before it, as JSON; it loses those events'
 learning, not the state.
 
-The bytes are compact JSON (`compact_json`): orjson's where they read back as the document,
-else json.dumps(document, separators=(",", ":"))'s. Bytes this process did not write
-(another replica's, or an older process's) are read as JSON.
+The bytes are compact JSON (`kades.jsontext.compact_json`): orjson's where they read back
+as the document, else json.dumps(document, separators=(",", ":"))'s. Bytes this process did
+not write (another replica's, or an older process's) are read as JSON.
 
 >>> codec, doc = StateCodec(), {"detector": {"last_time": 5.0}, "reorder": {}}
 >>> raw = codec.dumps("k", doc)
->>> json.loads(raw) == doc
+>>> loads(raw) == doc
 True
 >>> codec.loads("k", raw) is doc, codec.loads("k", raw) is doc   # once, then JSON
 (True, False)
@@ -43,49 +43,13 @@ False
 """
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
-from json.encoder import c_make_encoder, encode_basestring_ascii
 from typing import Any
 
-import orjson
+from kades.jsontext import compact_json, loads, orjson_or_none, proven
 
 MAX_DOCUMENTS = 1024  # tokens whose last document is kept (its monitor: ~40 kB, 40 MB at most)
-
-# json.dumps(x, separators=(",", ":")) without building an encoder per call (states are
-# trees: no check for cycles)
-_ENCODE = c_make_encoder and c_make_encoder(None, json.JSONEncoder().default,
-                                            encode_basestring_ascii, None, ":", ",", False,
-                                            False, True)
-
-
-def compact_json(document) -> bytes:
-    """Compact JSON of `document` that reads back as `document`.
-
-    orjson's where it does, proven by reading it back: a state's ~150 floats cost the stdlib
-    two thirds of its 50 us (their shortest repr), orjson 3 us, 13 us with the read back.
-    Else (orjson writes NaN and Infinity as null, refuses an int past 64 bits or a key that
-    is not a string, and a tuple reads back as a list) json.dumps(document, separators=(",",
-    ":")), which writes NaN and Infinity as Python reads them back."""
-    return _read_back(document, _orjson(document))
-
-
-def _orjson(document) -> bytes | None:
-    """orjson's bytes of `document`, None where it refuses it."""
-    try:
-        return orjson.dumps(document)
-    except TypeError:  # orjson.JSONEncodeError: what it cannot write, the stdlib's JSON will
-        return None
-
-
-def _read_back(document, raw: bytes | None) -> bytes:
-    """compact_json's bytes, given orjson's (`raw`, None where it refused the document)."""
-    if raw is not None and orjson.loads(raw) == document:
-        return raw
-    if _ENCODE is None:  # a Python without the json accelerator
-        return json.dumps(document, separators=(",", ":")).encode()
-    return "".join(_ENCODE(document, 0)).encode()
 
 
 def _fitting_json(document, room: int) -> bytes | None:
@@ -95,19 +59,10 @@ def _fitting_json(document, room: int) -> bytes | None:
     else None. A 50-tick event's entry never fits, and compact_json's read back, which costs
     three times the encoding, was made to drop it (2 % of such an event's time).
     """
-    raw = _orjson(document)
+    raw = orjson_or_none(document)
     if raw is not None and len(raw) > room:
         return None
-    return _read_back(document, raw)
-
-
-def loads(raw: bytes):
-    """JSON bytes decoded: orjson where it can (4x the stdlib's speed), else the stdlib's,
-    which also reads the NaN and Infinity that compact_json may write."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
+    return proven(document, raw)
 
 
 JOURNAL = "journal"  # the state's last key: the entries of the events since it was written whole

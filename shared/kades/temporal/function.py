@@ -36,13 +36,14 @@ from kades.errors import BadRequestError, Problem
 from kades.events.catalogue import ANOMALY_DETECTED, MARKET_TICK, PING
 from kades.events.chunking import per_token_replies
 from kades.events.envelope import CloudEvent
+from kades.jsontext import loads
 from kades.keys import TEMPORAL_STATE, TEMPORAL_WAITING, outbox_key
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
 from kades.storage.scores import insert_scores
-from kades.temporal.codec import JOURNAL, LiveDocument, StateCodec, loads
+from kades.temporal.codec import JOURNAL, LiveDocument, StateCodec
 from kades.temporal.ensemble import STATE_VERSION as ENSEMBLE_STATE_VERSION
 from kades.temporal.policy import NO_TRADE, new_monitor, pull_taken, step
 from kades.temporal.pools import token_liquidity

@@ -1,0 +1,76 @@
+"""Compact JSON for the states functions keep in Redis: orjson's speed where it gives what the
+stdlib's json would read back, the stdlib's where it would not.
+
+orjson writes a document of floats in a fifth of the stdlib's time and reads one in a quarter
+(docs/performance.md), but not always the same values:
+- it writes NaN and Infinity as null (a state that overflowed would come back as None and
+  break its token), and no option changes that;
+- it refuses an int past 64 bits, a key that is not a string, a lone surrogate;
+- it reads an int past 64 bits as a float.
+So `compact_json` writes orjson's bytes only when they read back as the document, and `loads`
+leaves to the stdlib any text with an int too long for orjson, and what orjson refuses (the
+NaN and Infinity the stdlib writes).
+
+>>> loads(compact_json({"a": 1.5, "n": 2**70, "x": float("inf")}))
+{'a': 1.5, 'n': 1180591620717411303424, 'x': inf}
+"""
+from __future__ import annotations
+
+import json
+from json.encoder import c_make_encoder, encode_basestring_ascii
+
+import orjson
+
+# json.dumps(x, separators=(",", ":")) without building an encoder per call (states are
+# trees: no check for cycles)
+_ENCODE = c_make_encoder and c_make_encoder(None, json.JSONEncoder().default,
+                                            encode_basestring_ascii, None, ":", ",", False,
+                                            False, True)
+# 19 digits in a row: an int orjson may read as a float (2**63 has 19), or a float's long
+# fraction, which the stdlib reads alike. Found by writing every digit as "0", then a substring
+# search: a regex's `[0-9]{19}` took 17 us on a 700-byte document, more than orjson's reading
+# of it; this takes under 1.
+_DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"0" * 9)
+_LONG_RUN = b"0" * 19
+
+
+def compact_json(document) -> bytes:
+    """Compact JSON of `document` that reads back as `document`: orjson's where it does,
+    proven by reading it back, else json.dumps(document, separators=(",", ":"))'s, which
+    writes NaN and Infinity as Python reads them back (a tuple reads back as a list, so a
+    document with tuples gets the stdlib's too)."""
+    return proven(document, orjson_or_none(document))
+
+
+def orjson_or_none(document) -> bytes | None:
+    """orjson's bytes of `document`, None where it refuses it."""
+    try:
+        return orjson.dumps(document)
+    except TypeError:  # orjson.JSONEncodeError: what it cannot write, the stdlib's JSON will
+        return None
+
+
+def proven(document, raw: bytes | None) -> bytes:
+    """compact_json's bytes, given orjson's (`raw`, None where it refused the document)."""
+    if raw is not None and orjson.loads(raw) == document:
+        return raw
+    return stdlib_text(document).encode()
+
+
+def stdlib_text(document) -> str:
+    """json.dumps(document, separators=(",", ":")), without its per-call encoder."""
+    if _ENCODE is None:  # a Python without the json accelerator
+        return json.dumps(document, separators=(",", ":"))
+    return "".join(_ENCODE(document, 0))
+
+
+def loads(raw: bytes | str):
+    """JSON decoded as the stdlib would: orjson's reading (4x the stdlib's speed) unless the
+    text holds an int orjson would read as a float or something it refuses (NaN, Infinity)."""
+    text = raw if type(raw) is bytes else raw.encode("utf-8", "surrogatepass")
+    if _LONG_RUN not in text.translate(_DIGITS_AS_ZEROS):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
