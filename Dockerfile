@@ -2,8 +2,8 @@
 # (`make images` builds them all). The shared package is installed, not copied beside the
 # function, because functions-framework puts only the function's folder on the import path.
 # The shared package as a wheel, built where there is a C compiler (the full image; the slim
-# one has none): the temporal modules every point runs through are compiled by Cython
-# (shared/setup.py). Both images are the same Debian and CPython 3.11, so the compiled
+# one has none): the temporal modules every point runs through, and the chain modules every
+# record does, are compiled by Cython (shared/setup.py). Both images are the same Debian and CPython 3.11, so the compiled
 # modules run in the slim one.
 FROM python:3.11 AS shared-wheel
 COPY requirements/build.lock /src/requirements/build.lock
@@ -41,7 +41,7 @@ COPY --from=shared-wheel /wheels/ /tmp/wheels/
 # optional in shared/setup.py, the compiled modules are checked here: built, and loading in
 # this image (a failed build would ship the slower code; one that does not load, no function)
 RUN pip install --no-deps /tmp/wheels/kades-*.whl && rm -rf /tmp/wheels \
- && python -c 'from kades.temporal import running_from_source as r; assert not r(), r()'
+ && python -c 'from kades.compiled import running_from_source as r; assert not r(), r()'
 COPY functions/${FUNCTION}/main.py function/main.py
 
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin kades

