@@ -34,40 +34,45 @@ _DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"0" * 9)
 _LONG_RUN = b"0" * 19
 
 
-def compact_json(document) -> bytes:
+def compact_json(document, default=None) -> bytes:
     """Compact JSON of `document` that reads back as `document`: orjson's where it does,
     proven by reading it back, else json.dumps(document, separators=(",", ":"))'s, which
     writes NaN and Infinity as Python reads them back (a tuple reads back as a list, so a
-    document with tuples gets the stdlib's too)."""
-    return proven(document, orjson_or_none(document))
+    document with tuples gets the stdlib's too). `default`: as json.dumps's, for objects
+    neither writes (a document holding one gets the stdlib's: it cannot read back as one)."""
+    return proven(document, orjson_or_none(document, default), default)
 
 
-def orjson_or_none(document) -> bytes | None:
+def orjson_or_none(document, default=None) -> bytes | None:
     """orjson's bytes of `document`, None where it refuses it."""
     try:
-        return orjson.dumps(document)
+        return orjson.dumps(document, default=default)
     except TypeError:  # orjson.JSONEncodeError: what it cannot write, the stdlib's JSON will
         return None
 
 
-def proven(document, raw: bytes | None) -> bytes:
+def proven(document, raw: bytes | None, default=None) -> bytes:
     """compact_json's bytes, given orjson's (`raw`, None where it refused the document)."""
     if raw is not None and orjson.loads(raw) == document:
         return raw
-    return stdlib_text(document).encode()
+    return stdlib_text(document, default).encode()
 
 
-def stdlib_text(document) -> str:
-    """json.dumps(document, separators=(",", ":")), without its per-call encoder."""
-    if _ENCODE is None:  # a Python without the json accelerator
-        return json.dumps(document, separators=(",", ":"))
+def stdlib_text(document, default=None) -> str:
+    """json.dumps(document, separators=(",", ":"), default=default), without its per-call
+    encoder where there is no `default`."""
+    if _ENCODE is None or default is not None:
+        return json.dumps(document, separators=(",", ":"), default=default)
     return "".join(_ENCODE(document, 0))
 
 
-def loads(raw: bytes | str):
+def loads(raw: bytes | bytearray | memoryview | str):
     """JSON decoded as the stdlib would: orjson's reading (4x the stdlib's speed) unless the
     text holds an int orjson would read as a float or something it refuses (NaN, Infinity)."""
-    text = raw if type(raw) is bytes else raw.encode("utf-8", "surrogatepass")
+    if type(raw) is str:
+        text = raw.encode("utf-8", "surrogatepass")
+    else:
+        raw = text = bytes(raw)  # as it is when bytes
     if _LONG_RUN not in text.translate(_DIGITS_AS_ZEROS):
         try:
             return orjson.loads(raw)

@@ -5,6 +5,7 @@ its examples pass both ways, and over simulated blocks of every scenario chain-a
 whale-detection reply the same anomalies and keep the same states."""
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
@@ -19,6 +20,7 @@ from compiled_source import compiled, examples, source_path
 
 import kades
 from kades.chain import COMPILED_AS_PYTHON, running_from_source
+from kades.compiled import PACKAGES
 
 MODULES = {name: importlib.import_module(f"kades.chain.{name}") for name in COMPILED_AS_PYTHON}
 
@@ -34,6 +36,15 @@ def test_the_module_is_compiled_where_there_is_a_c_compiler_from_its_current_sou
     assert name not in running_from_source()
     assert Path(module.__file__).stat().st_mtime >= source_path(module).stat().st_mtime, \
         f"{source_path(module).name} changed since it was compiled: `make setup` builds it again"
+
+
+def test_setup_compiles_the_packages_kades_compiled_names():
+    """shared/setup.py cannot import kades (its dependencies need not be there to build it),
+    so it names the packages again: the same ones."""
+    setup = Path(kades.__file__).parent.parent / "setup.py"
+    names = next(ast.literal_eval(node.value) for node in ast.parse(setup.read_text()).body
+                 if [getattr(t, "id", None) for t in getattr(node, "targets", ())] == ["PACKAGES"])
+    assert tuple(f"kades.{name}" for name in names) == PACKAGES
 
 
 @pytest.mark.parametrize("how", ["compiled", "source"])
@@ -74,7 +85,7 @@ for name, module in (("chain-analysis", chain), ("whale-detection", whales)):
             clock[0] += 0.4
             for reply in module.handle_block(event, ctx) or []:
                 replies.append([name, reply.data])
-    store = ctx.local(module.start).states
+    store = module.start(None).states  # a store of its own: the documents read from Redis
     keys = sorted(k.decode() for k in client.keys("*") if k.decode().startswith(
         (CHAIN_TOKEN.format(token=""), CHAIN_POOL.format(pool=""), WHALES_TOKEN.format(token=""))))
     states = dict(zip(keys, store.current(client, keys)))

@@ -246,6 +246,22 @@ def test_a_document_of_thousands_of_rows_and_one_that_is_not_a_token_document(re
     assert TokenStore(ttl_s=60).current(redis_conn, [CHAIN_TOKEN.format(token="none")]) == [None]
 
 
+
+def test_waiting_slots_that_are_not_a_part_are_written_in_the_rest_as_their_payloads(redis_conn):
+    """A waiting slot the store kept (its payload a WaitingSlot) in a pending list that cannot
+    be a part of its own (here an entry with an int id) goes into the document's other
+    fields: written there as its payload, as json.dumps's default writes it, not refused."""
+    store = TokenStore(ttl_s=60)
+    first = {**doc(2), "reorder": {"pending": [[5.0, "5", {"records": {}, "pools": {}}, 1.0]], "max_seen": 5.0}}
+    store.update(redis_conn, [KEY], lambda s: ([first], None))
+    [state] = store.current(redis_conn, [KEY])
+    assert type(state["reorder"]["pending"][0][2]) is WaitingSlot  # as the store keeps it
+    state["reorder"]["pending"].append([6.0, 6, {"records": {}, "pools": {}}, 2.0])
+    store.update(redis_conn, [KEY], lambda s: ([state], None))
+    [again] = TokenStore(ttl_s=60).current(redis_conn, [KEY])
+    assert again["reorder"]["pending"] == [[5.0, "5", {"records": {}, "pools": {}}, 1.0],
+                                           [6.0, 6, {"records": {}, "pools": {}}, 2.0]]
+
 def test_a_token_written_as_a_json_string_is_read_and_replaced_by_its_hash(redis_conn):
     old = json.loads(_text(doc(3)))
     redis_conn.set(KEY, _text(old))

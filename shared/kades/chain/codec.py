@@ -70,15 +70,19 @@ def _as_json(value):
 
 def _text(value) -> str:
     """JSON text without spaces of rows, holders and waiting slots (a WaitingSlot written as
-    its payload): orjson's, not read back as kades.jsontext.compact_json's is, since what
-    they hold is what events said (which has no NaN or Infinity: parse_json) and ints summed;
-    else json.dumps's, for what orjson refuses (an int past 64 bits, a key not a string, a
-    lone surrogate). They read back as json.dumps's text would; the text differs only in
-    form (UTF-8 rather than \\u escapes, 0.00001 for 1e-05)."""
+    its payload): orjson's, not read back as kades.jsontext.compact_json's is (rows are
+    tuples, which read back as lists), unless it has a null, since orjson writes NaN and
+    Infinity so: a text with a null (rare in rows and holders, what events said and ints
+    summed; a waiting slot's records with a revoked authority) is json.dumps's, as is what
+    orjson refuses (an int past 64 bits, a key not a string, a lone surrogate). The same
+    values read back as json.dumps's text would give; the text differs only in form (UTF-8
+    rather than \\u escapes, 0.00001 for 1e-05)."""
     try:
-        return orjson.dumps(value, default=_as_json).decode()
+        raw = orjson.dumps(value, default=_as_json)
     except TypeError:  # orjson.JSONEncodeError is one
-        pass
+        raw = b"null"
+    if b"null" not in raw:  # a substring search at C speed
+        return raw.decode()
     if _C_ENCODER is None:
         return json.dumps(value, separators=(",", ":"), default=_default)
     return "".join(_C_ENCODER(value, 0))
@@ -165,7 +169,7 @@ def _parts(doc: dict, row_texts) -> tuple[list[str], list[tuple], list[str]] | N
 
     def end_run() -> None:
         if run:
-            text = compact_json(run).decode()[1:-1]  # '{"a":1}' -> '"a":1', as inside the document
+            text = compact_json(run, _default).decode()[1:-1]  # '{"a":1}' -> '"a":1', as inside
             pieces.append(text)
             rest.append(text)
             parts.append((None, tuple(run)))
@@ -222,7 +226,7 @@ class TokenCodec:
 
     def dumps(self, key: str, state) -> bytes:
         if not key.startswith(self.prefix) or type(state) is not dict:
-            return compact_json(state)
+            return compact_json(state, _default)
         known = self._get(key)
         before = known.rows if known is not None else {}
 
@@ -234,7 +238,7 @@ class TokenCodec:
         if split is None:  # not a token document as we know it: plain JSON, nothing kept
             with self._lock:
                 self._drop(key)
-            return compact_json(state)
+            return compact_json(state, _default)
         pieces, parts, rest = split
         raw = ("{" + ",".join(pieces) + "}").encode()
         self._remember(key, _Document(raw, parts, rest))

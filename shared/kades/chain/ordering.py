@@ -17,10 +17,10 @@ it is released, so the ordered and the shuffled feed read the same.
 """
 from __future__ import annotations
 
-import json
 import logging
 
 from kades.events.catalogue import MAX_FUTURE_S, MIN_SLOT_S
+from kades.jsontext import loads
 from kades.metrics import IMPOSSIBLE_SLOTS, LATE_INPUTS
 from kades.runtime.reorder import ReorderBuffer
 
@@ -101,7 +101,7 @@ class WaitingSlot:
         self.pools, self.creators = _slot_needs(payload)
 
     def decoded(self) -> dict:
-        return json.loads(self.text)[2]
+        return loads(self.text)[2]
 
 
 def _slot_needs(payload: dict) -> tuple[tuple[str, ...], tuple]:

@@ -53,7 +53,7 @@ from collections import OrderedDict
 from itertools import compress, islice
 from operator import ne
 
-from kades.chain.codec import ROWS, _scalar_dict, _text
+from kades.chain.codec import ROWS, _default, _scalar_dict, _text
 from kades.chain.ordering import WaitingSlot
 from kades.jsontext import compact_json, loads
 from kades.keys import CHAIN_TOKEN
@@ -365,7 +365,7 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
         rest[name] = None if name in values else value
     if PENDING in values:
         rest["reorder"] = {**reorder, "pending": None}
-    rest = compact_json(rest).decode()
+    rest = compact_json(rest, _default).decode()
     token = _Token("", rest, parts)
     skips = token.skips
     if not replace and not deleted and not written and rest == old.rest and skips == old.skips:
@@ -477,7 +477,7 @@ class TokenStore:
         if self._is_token(key) and type(state) is dict:
             now, mode, args = _token_write(was if type(was) is _Token else None, state)
             return (mode, args, now) if mode else ("", [], was)
-        raw = compact_json(state)
+        raw = compact_json(state, _default)
         if type(was) is _Token or self._is_token(key):  # not a token document: a string again
             return "S", [raw], raw
         return ("", [], was) if raw == was else ("S", [raw], raw)
