@@ -21,11 +21,15 @@ from json.encoder import c_make_encoder, encode_basestring_ascii
 
 import orjson
 
-# json.dumps(x, separators=(",", ":")) without building an encoder per call (states are
-# trees: no check for cycles)
-_ENCODE = c_make_encoder and c_make_encoder(None, json.JSONEncoder().default,
-                                            encode_basestring_ascii, None, ":", ",", False,
-                                            False, True)
+
+def _c_encoder(default):
+    """json's C encoder with json.dumps(x, separators=(",", ":"), default=default)'s settings
+    (no check for cycles: states are trees), None without the json accelerator."""
+    return c_make_encoder and c_make_encoder(None, default, encode_basestring_ascii, None, ":",
+                                             ",", False, False, True)
+
+
+_ENCODE = _c_encoder(json.JSONEncoder().default)  # made once, not per call as json.dumps does
 # 19 digits in a row: an int orjson may read as a float (2**63 has 19), or a float's long
 # fraction, which the stdlib reads alike. Found by writing every digit as "0", then a substring
 # search: a regex's `[0-9]{19}` took 17 us on a 700-byte document, more than orjson's reading
@@ -60,10 +64,11 @@ def proven(document, raw: bytes | None, default=None) -> bytes:
 
 def stdlib_text(document, default=None) -> str:
     """json.dumps(document, separators=(",", ":"), default=default), without its per-call
-    encoder where there is no `default`."""
-    if _ENCODE is None or default is not None:
+    JSONEncoder."""
+    encode = _ENCODE if default is None else _c_encoder(default)
+    if encode is None:  # a Python without the json accelerator
         return json.dumps(document, separators=(",", ":"), default=default)
-    return "".join(_ENCODE(document, 0))
+    return "".join(encode(document, 0))
 
 
 def loads(raw: bytes | bytearray | memoryview | str):

@@ -16,6 +16,7 @@ did); bytes this process did not write (another replica's, or from before a rest
 decoded as JSON. Row lists come back as lists of Trade / Transfer / EarlyBuy
 rather than of lists, which TokenState reads alike. Other keys are plain JSON.
 
+>>> import json
 >>> from kades.keys import CHAIN_TOKEN
 >>> codec, key = TokenCodec(), CHAIN_TOKEN.format(token="T")
 >>> doc = {"last_slot": 3, "trades": [Trade(1.0, "W", 1, 5, 7, "s", 3)], "holders": {"W": 5}}
@@ -29,16 +30,12 @@ True
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from collections import OrderedDict
-from json.encoder import c_make_encoder, encode_basestring_ascii
-
-import orjson
 
 from kades.chain.ordering import WaitingSlot
 from kades.chain.rows import EarlyBuy, Trade, Transfer
-from kades.jsontext import compact_json, loads as from_json
+from kades.jsontext import compact_json, loads as from_json, orjson_or_none, stdlib_text
 from kades.keys import CHAIN_TOKEN
 
 # a token document's row lists: chain-analysis's, and whale-detection's sends
@@ -51,13 +48,6 @@ def _default(value):
     if type(value) is WaitingSlot:
         return value.decoded()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-# json's own C encoder with json.dumps(x, separators=(",", ":"))'s settings, made once rather
-# than per call as json.dumps does: what orjson cannot write (below) is written by it.
-# (Without a check for circular references: documents are trees.)
-_C_ENCODER = c_make_encoder and c_make_encoder(None, _default, encode_basestring_ascii,
-                                               None, ":", ",", False, False, True)
 
 
 def _as_json(value):
@@ -77,15 +67,10 @@ def _text(value) -> str:
     orjson refuses (an int past 64 bits, a key not a string, a lone surrogate). The same
     values read back as json.dumps's text would give; the text differs only in form (UTF-8
     rather than \\u escapes, 0.00001 for 1e-05)."""
-    try:
-        raw = orjson.dumps(value, default=_as_json)
-    except TypeError:  # orjson.JSONEncodeError is one
-        raw = b"null"
-    if b"null" not in raw:  # a substring search at C speed
+    raw = orjson_or_none(value, _as_json)
+    if raw is not None and b"null" not in raw:  # a substring search at C speed
         return raw.decode()
-    if _C_ENCODER is None:
-        return json.dumps(value, separators=(",", ":"), default=_default)
-    return "".join(_C_ENCODER(value, 0))
+    return stdlib_text(value, _default)
 
 
 @functools.lru_cache(maxsize=64)
