@@ -1,10 +1,13 @@
 """Redis and PostgreSQL clients: created lazily, once per process, never at import."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import dataclasses
 import http.cookiejar
 import threading
+import time
 
 from urllib.parse import urlsplit
 
@@ -234,6 +237,57 @@ DATABASE_TCP = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5
                 "keepalives_count": 3, "tcp_user_timeout": 20_000}
 
 
+# ...but a database stopped without closing (its processes frozen, its disk stalled, its VM
+# paused) left a query waiting for ever: its kernel acknowledges what is sent and answers the
+# keepalive probes, and statement_timeout is the server's own, which it cannot enforce while
+# stopped. The handler held its event past every retry of the Broker's (the claim renewed)
+# and /ready said busy. So every wait for an answer is bounded here as well: the statement
+# timeout and ANSWER_MARGIN_S more (by then a working server has answered, if only with the
+# cancel), or the caller's own deadline where sooner (`answer_by`: /ready's).
+ANSWER_MARGIN_S = 5.0
+_answer_by: contextvars.ContextVar[float | None] = contextvars.ContextVar("kades_answer_by",
+                                                                         default=None)
+
+
+class DatabaseSilent(psycopg.OperationalError):
+    """The database answered nothing within the deadline: the connection was closed (the pool
+    drops it), and the caller answers 503 as for any database away."""
+
+
+class AnswerBoundedConnection(psycopg.Connection):
+    """A connection whose every wait for the server (a statement, a fetch, a commit, the
+    pool's check) ends after `answer_within_s` (None: no bound) or at `answer_by`'s deadline,
+    with DatabaseSilent. psycopg 3.3's `wait` is the one place all of them pass through."""
+
+    answer_within_s: float | None = None  # set per pool (db_pool)
+
+    def wait(self, gen, *args, timeout: float | None = None, **kwargs):
+        limit, by = self.answer_within_s, _answer_by.get()
+        if by is not None:
+            left = max(0.0, by - time.monotonic())
+            limit = left if limit is None else min(limit, left)
+        if limit is None or (timeout is not None and timeout <= limit):
+            return super().wait(gen, *args, timeout=timeout, **kwargs)  # the caller's own
+        began = time.monotonic()
+        try:
+            return super().wait(gen, *args, timeout=limit, **kwargs)
+        except psycopg.OperationalError as error:
+            if time.monotonic() - began < limit:
+                raise  # the connection failed otherwise
+            self.pgconn.finish()  # cut off mid-answer: unusable
+            raise DatabaseSilent(f"the database answered nothing in {limit:.1f} s") from error
+
+
+@contextlib.contextmanager
+def answer_by(deadline: float):
+    """Within the block, database waits end at `deadline` (time.monotonic()) at the latest."""
+    token = _answer_by.set(deadline)
+    try:
+        yield
+    finally:
+        _answer_by.reset(token)
+
+
 def db_pool(config: Settings | None = None) -> ConnectionPool:
     config = config or settings()
     with _lock:
@@ -250,9 +304,17 @@ def db_pool(config: Settings | None = None) -> ConnectionPool:
                         **DATABASE_TCP, "autocommit": False,
                         "options": f"-c statement_timeout={_ms(config.database_statement_timeout_s)}"
                                    f" -c lock_timeout={_ms(config.database_lock_timeout_s)}"},
-                check=ConnectionPool.check_connection)
+                check=ConnectionPool.check_connection,
+                connection_class=AnswerBoundedConnection,
+                configure=_answer_within(config.database_statement_timeout_s + ANSWER_MARGIN_S))
             _pools[config.database_url] = pool
         return pool
+
+
+def _answer_within(seconds: float):
+    def configure(conn: AnswerBoundedConnection) -> None:
+        conn.answer_within_s = seconds
+    return configure
 
 
 def http_client() -> httpx.Client:

@@ -217,8 +217,9 @@ def test_database_connections_find_a_silent_server(kades_settings):
     """Every pooled connection's socket probes an idle server and bounds unacknowledged
     sends (clients.DATABASE_TCP): a database that falls silent without closing (its node
     lost, a partition) fails the query in ~20-25 s, where a handler waiting for a result
-    waited for ever. Silence itself cannot be made here (no netfilter, no netem qdisc), so
-    the socket's own options are read: what libpq set, not what it was asked."""
+    waited for ever. A silent network cannot be made here (no netfilter, no netem qdisc), so
+    the socket's own options are read: what libpq set, not what it was asked. (A server
+    stopped whole can be made: test_stopped_database.py.)"""
     import socket
 
     with clients.db_pool(kades_settings).connection() as conn:

@@ -111,6 +111,10 @@ def probe_response(path: str, ctx: Context, *, uses_database: bool) -> flask.Res
     return None
 
 
+# What /ready gives the database, within the kubelet's probe timeout (manifests.PROBE_TIMEOUT_S).
+DATABASE_PROBE_S = 2.0
+
+
 def _schema_ready(ctx: Context) -> str | None:
     """The database reachable and migrated: Knative routes nothing to a replica until then.
     Applied with the functions, the migration Job may land minutes after them, and each
@@ -122,7 +126,9 @@ def _schema_ready(ctx: Context) -> str | None:
         stats = clients.db_pool(ctx.settings).get_stats()
         if stats["pool_size"] >= stats["pool_max"] and not stats["pool_available"]:
             return None  # busy, not away: every connection is at a handler's work
-    with ctx.db() as conn:
+    # within the kubelet's timeout: a stopped database held each probe's thread for as long
+    # as it was stopped, every 5 s another
+    with clients.answer_by(time.monotonic() + DATABASE_PROBE_S), ctx.db(timeout=DATABASE_PROBE_S) as conn:
         if ctx.local(_Migrated).seen:
             conn.execute("SELECT 1")
             return None

@@ -104,9 +104,10 @@ class Context:
         return clients.redis_client(self.settings)
 
     @contextlib.contextmanager
-    def db(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection inside one transaction, committed when the block ends."""
-        with clients.db_pool(self.settings).connection() as conn:
+    def db(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
+        """A pooled connection inside one transaction, committed when the block ends;
+        waited for up to `timeout` s (None: the pool's, database_timeout_s)."""
+        with clients.db_pool(self.settings).connection(timeout=timeout) as conn:
             yield conn
 
 
