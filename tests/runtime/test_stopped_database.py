@@ -23,7 +23,7 @@ from kades.dev.services import free_port
 from kades.events.catalogue import MARKET_FEED, example, new_event
 from kades.events.envelope import to_binary
 from kades.manifests import PROBE_TIMEOUT_S
-from kades.runtime.endpoint import DATABASE_PROBE_S, probe_response
+from kades.runtime.endpoint import DATABASE_PROBE_S, READY_S, probe_response
 from kades.runtime.function import Context
 from kades.settings import Settings
 from kades.storage.migrate import migrate
@@ -48,12 +48,12 @@ def database(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def stopped(postmaster: int, *, at_most_s: float = 15.0):
-    """Every process of the server stopped within the block (the postmaster forks no more),
-    and going on after `at_most_s` at the latest: a wait that nothing ends fails its test
-    rather than hanging the suite."""
-    pids = [postmaster] + [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
-                           and _parent(p) == postmaster]
+def stopped(server: int, *, at_most_s: float = 15.0):
+    """Every process of the server stopped within the block (PostgreSQL's postmaster forks no
+    more), and going on after `at_most_s` at the latest: a wait that nothing ends fails its
+    test rather than hanging the suite."""
+    pids = [server] + [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                       and _parent(p) == server]
 
     def resume():
         for pid in pids:
@@ -112,6 +112,30 @@ def test_ready_answers_within_the_probes_timeout_while_the_database_is_stopped(d
             assert answer.get_json()["checks"]["database"].startswith("unavailable"), answer.get_json()
             assert waited < DATABASE_PROBE_S + 0.5 < PROBE_TIMEOUT_S, waited
     assert probe_response("/ready", ctx, uses_database=True).status_code == 200
+
+
+def test_ready_answers_within_the_probes_timeout_with_redis_stopped_as_well(database, tmp_path):
+    """The Redis ping takes up to redis_timeout_s (2 s) before the database is asked: the
+    database gets what is left of READY_S."""
+    url, postmaster = database
+    port = free_port()
+    devservices.ensure_redis(data_dir=tmp_path, port=port)
+    redis_pid = int((devservices.redis_dir(tmp_path) / "redis.pid").read_text())
+    try:
+        ctx = Context("risk-scoring", dataclasses.replace(
+            _settings(url), redis_url=f"redis://127.0.0.1:{port}/0"))
+        assert probe_response("/ready", ctx, uses_database=True).status_code == 200
+        with stopped(postmaster), stopped(redis_pid):
+            began = time.monotonic()
+            answer = probe_response("/ready", ctx, uses_database=True)
+            waited = time.monotonic() - began
+        checks = answer.get_json()["checks"]
+        assert answer.status_code == 503
+        assert checks["redis"].startswith("unavailable") and checks["database"].startswith("unavailable")
+        assert waited < READY_S + 0.5 <= PROBE_TIMEOUT_S, waited
+        assert probe_response("/ready", ctx, uses_database=True).status_code == 200
+    finally:
+        devservices.stop_redis(tmp_path)
 
 
 def test_an_event_meeting_a_stopped_database_is_503_and_its_retry_stored_once(

@@ -96,9 +96,11 @@ def probe_response(path: str, ctx: Context, *, uses_database: bool) -> flask.Res
     if path == "/health":
         return json_response({"status": "ok", "function": ctx.name}, 200)
     if path == "/ready":
-        checks = {"redis": _check(lambda: ctx.redis.ping() and None)}
+        by = time.monotonic() + READY_S
+        checks = {"redis": _check(lambda: ctx.redis.ping() and None)}  # redis_timeout_s at most
         if uses_database:
-            checks["database"] = _check(lambda: _schema_ready(ctx))
+            budget = min(DATABASE_PROBE_S, max(DATABASE_PROBE_MIN_S, by - time.monotonic()))
+            checks["database"] = _check(lambda: _schema_ready(ctx, budget))
         ready = all(v == "ok" for v in checks.values())
         response = json_response({"status": "ready" if ready else "unavailable",
                                   "checks": checks}, 200 if ready else 503)
@@ -111,11 +113,13 @@ def probe_response(path: str, ctx: Context, *, uses_database: bool) -> flask.Res
     return None
 
 
-# What /ready gives the database, within the kubelet's probe timeout (manifests.PROBE_TIMEOUT_S).
-DATABASE_PROBE_S = 2.0
+# /ready answers within the kubelet's probe timeout (manifests.PROBE_TIMEOUT_S, 3 s): the
+# database gets up to DATABASE_PROBE_S of what the Redis ping (up to redis_timeout_s) left of
+# READY_S, and DATABASE_PROBE_MIN_S at least.
+READY_S, DATABASE_PROBE_S, DATABASE_PROBE_MIN_S = 2.5, 2.0, 0.5
 
 
-def _schema_ready(ctx: Context) -> str | None:
+def _schema_ready(ctx: Context, budget_s: float = DATABASE_PROBE_S) -> str | None:
     """The database reachable and migrated: Knative routes nothing to a replica until then.
     Applied with the functions, the migration Job may land minutes after them, and each
     event meanwhile met missing tables (a 500) until it was dead-lettered. Once migrated, a
@@ -128,7 +132,7 @@ def _schema_ready(ctx: Context) -> str | None:
             return None  # busy, not away: every connection is at a handler's work
     # within the kubelet's timeout: a stopped database held each probe's thread for as long
     # as it was stopped, every 5 s another
-    with clients.answer_by(time.monotonic() + DATABASE_PROBE_S), ctx.db(timeout=DATABASE_PROBE_S) as conn:
+    with clients.answer_by(time.monotonic() + budget_s), ctx.db(timeout=budget_s) as conn:
         if ctx.local(_Migrated).seen:
             conn.execute("SELECT 1")
             return None
