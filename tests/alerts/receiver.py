@@ -7,10 +7,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    """Answers `statuses` in turn (then 200); waits `delay_s` before answering."""
+    """Answers `statuses` in turn (then 200), with `headers`; waits `delay_s` before answering."""
 
-    def __init__(self, statuses: list[int] | None = None, delay_s: float = 0.0):
-        self.statuses, self.delay_s = list(statuses or []), delay_s
+    def __init__(self, statuses: list[int] | None = None, delay_s: float = 0.0,
+                 headers: dict[str, str] | None = None):
+        self.statuses, self.delay_s, self.headers = list(statuses or []), delay_s, dict(headers or {})
         self.received: list[tuple[dict, bytes, float]] = []
         receiver = self
 
@@ -21,6 +22,8 @@ class Receiver:
                 time.sleep(receiver.delay_s)
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

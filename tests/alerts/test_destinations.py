@@ -1,11 +1,11 @@
 """Webhooks may point only at public addresses: refused at registration (addresses and local
-names in the URL) and at delivery (what the name resolves to)."""
+names in the URL; ports the egress does not let out) and at delivery (what the name resolves
+to: tests/alerts/test_dispatch.py)."""
 from __future__ import annotations
 
 import pytest
 
-from kades.alerts.destinations import (delivery_problem, is_public, registration_problem,
-                                       url_problem)
+from kades.alerts.destinations import is_public, registration_problem, url_problem
 
 REFUSED = ["http://127.0.0.1:9/hook", "http://10.1.2.3/x", "https://172.20.0.5/x",
            "https://192.168.1.1/x", "http://169.254.169.254/latest/meta-data/",
@@ -47,10 +47,15 @@ def test_a_usable_url_passes_whether_or_not_it_is_public(url):
     assert url_problem(url) is None
 
 
-def test_delivery_refuses_a_name_that_resolves_to_a_private_address():
-    assert "127.0.0.1" in delivery_problem("http://localhost:9/hook")
-    assert delivery_problem("http://8.8.8.8/x") is None
-    assert delivery_problem("http://no-such-host.invalid/x") is None  # left to the attempt
+def test_registration_refuses_a_port_the_egress_does_not_let_out():
+    """alert-dispatch's NetworkPolicy lets TCP 80 and 443 out: a webhook on 8443 was
+    registered (201), and every attempt timed out until it was dead."""
+    assert "port 8443" in registration_problem("https://hooks.example.com:8443/x")
+    assert "port 25" in registration_problem("http://8.8.8.8:25/x")
+    assert registration_problem("https://hooks.example.com:443/x") is None
+    assert registration_problem("http://hooks.example.com:80/x") is None
+    # a private address is named for what it is, whatever its port
+    assert "not a public address" in registration_problem("http://10.0.0.1:8080/x")
 
 
 def test_public_means_globally_routable():

@@ -14,6 +14,7 @@ from kades.alerts import delivery, stream
 from kades.alerts.delivery import RetryPolicy, deliver_due
 from kades.alerts.function import handle_alert
 from kades.alerts.signing import as_whsec, new_secret, verify_v1_headers
+from kades.alerts.webhook_http import webhook_client
 from kades.events.catalogue import ALERT, new_event
 from kades.runtime import Context
 from kades.storage import alerts
@@ -60,7 +61,7 @@ def sample(name: str, **labels) -> float:
 def drain(ctx, client, rounds=10):
     totals = {"delivered": 0, "retry": 0, "dead": 0}
     for _ in range(rounds):
-        counts = deliver_due(ctx.db, client, policy=FAST, allow_private=True)  # 127.0.0.1
+        counts = deliver_due(ctx.db, client, policy=FAST)  # 127.0.0.1
         for name, value in counts.items():
             totals[name] += value
         if not any(counts.values()):
@@ -176,7 +177,7 @@ def test_a_slow_receiver_does_not_hold_back_the_others(ctx, db_conn, key_id, rec
     started = time.monotonic()
     handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
     with httpx.Client() as client:
-        deliver_due(ctx.db, client, policy=FAST, allow_private=True)
+        deliver_due(ctx.db, client, policy=FAST)
     arrivals = [r.received[0][2] - started for r in quick]
     slow_done = slow.received[0][2] - started + slow.delay_s
     # the quick ones were all sent before the slow one answered (sent in parallel)
@@ -204,7 +205,7 @@ def test_a_delivery_answered_is_recorded_before_the_rounds_slowest_answers(ctx, 
     watcher = threading.Thread(target=watch)
     watcher.start()
     with httpx.Client() as client:
-        assert deliver_due(ctx.db, client, policy=FAST, allow_private=True)["delivered"] == 2
+        assert deliver_due(ctx.db, client, policy=FAST)["delivered"] == 2
     watcher.join()
     assert "delivered" in seen  # the quick one, recorded while the slow one was answering
 
@@ -223,14 +224,14 @@ def test_a_webhook_resolving_to_a_private_address_is_never_contacted(ctx, db_con
     local = receivers()
     hook(db_conn, key_id, local.url.replace("127.0.0.1", "localhost"))
     handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
-    with httpx.Client() as client:
+    with webhook_client() as client:  # the client alert-dispatch delivers with
         totals = {"delivered": 0, "retry": 0, "dead": 0}
         for _ in range(5):
             for name, value in deliver_due(ctx.db, client, policy=FAST).items():
                 totals[name] += value
     assert totals == {"delivered": 0, "retry": 2, "dead": 1} and not local.received
     [dead] = store.deliveries(db_conn, status="dead")
-    assert dead["last_error"].startswith("refused: localhost resolves to a non-public address")
+    assert "refused: localhost resolves to a non-public address" in dead["last_error"]
 
 
 def test_a_webhook_no_client_can_use_fails_alone_and_the_others_are_delivered(
@@ -299,8 +300,7 @@ def test_the_worker_outlives_an_error_that_is_no_outage(ctx, db_conn, key_id, re
             return psycopg.connect(ctx.settings.database_url, options="-c search_path=pg_catalog")
         return ctx.db()
 
-    worker = delivery.DeliveryWorker(connect, httpx.Client(), interval_s=0.05,
-                                     allow_private=True)
+    worker = delivery.DeliveryWorker(connect, httpx.Client(), interval_s=0.05)
     try:
         time.sleep(0.5)  # its rounds fail meanwhile
         assert worker.running
@@ -467,7 +467,6 @@ def test_a_trickling_receiver_costs_one_deadline_and_holds_no_one_back(ctx, db_c
                                                                       receivers):
     """httpx's timeout bounds each read alone: a receiver trickling its answer held its
     attempt (30 s for 15 bytes) and the whole round behind it, every other webhook's too."""
-    from kades.alerts.webhook_http import webhook_client
     slow, honest = RawReceiver(trickle), receivers()
     try:
         hook(db_conn, key_id, slow.url)
@@ -476,7 +475,7 @@ def test_a_trickling_receiver_costs_one_deadline_and_holds_no_one_back(ctx, db_c
         policy = RetryPolicy(max_attempts=3, base_delay_s=60.0, timeout_s=1.0)
         with webhook_client(allow_private=True) as client:
             began = time.monotonic()
-            counts = deliver_due(ctx.db, client, policy=policy, allow_private=True)
+            counts = deliver_due(ctx.db, client, policy=policy)
             took = time.monotonic() - began
     finally:
         slow.close()
@@ -489,13 +488,12 @@ def test_a_trickling_receiver_costs_one_deadline_and_holds_no_one_back(ctx, db_c
 def test_an_answers_body_is_never_read(ctx, db_conn, key_id):
     """A receiver answering 200 with a 1 GB body took the process from 49 MB to 1 GB (the
     pod's limit is 512 Mi): its status is all a delivery needs."""
-    from kades.alerts.webhook_http import webhook_client
     big = RawReceiver(endless)
     try:
         hook(db_conn, key_id, big.url)
         handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
         with webhook_client(allow_private=True) as client:
-            counts = deliver_due(ctx.db, client, policy=FAST, allow_private=True)
+            counts = deliver_due(ctx.db, client, policy=FAST)
         time.sleep(0.2)
     finally:
         big.close()
@@ -513,7 +511,7 @@ def test_a_delivery_whose_attempts_never_ended_is_dead_not_claimed_for_ever(ctx,
     db_conn.execute("UPDATE webhook_deliveries SET attempts = %s", (FAST.max_attempts,))
     db_conn.commit()
     with httpx.Client() as client:
-        assert deliver_due(ctx.db, client, policy=FAST, allow_private=True) == {
+        assert deliver_due(ctx.db, client, policy=FAST) == {
             "delivered": 0, "retry": 0, "dead": 1}
     assert not receiver.received
     (dead,) = store.deliveries(db_conn, status="dead")
@@ -522,13 +520,14 @@ def test_a_delivery_whose_attempts_never_ended_is_dead_not_claimed_for_ever(ctx,
 
 def test_a_name_rebound_to_a_private_address_after_the_check_is_never_contacted(
         ctx, db_conn, key_id, receivers, monkeypatch):
-    """The check resolved the name, and the client resolved it again to connect: a name with
-    TTL 0 answering a public address, then 127.0.0.1, reached the cluster's own services."""
+    """A check resolved the name, and the client resolved it again to connect: a name with
+    TTL 0 answering a public address, then 127.0.0.1, reached the cluster's own services. An
+    attempt resolves the name once, where it connects, and connects to what it judged: the
+    public answer (unreachable here) in the first, the private one refused in the next."""
     import socket
-    from kades.alerts.webhook_http import webhook_client
     inside = receivers()
     port = int(inside.url.rsplit(":", 1)[1].split("/")[0])
-    real, answers = socket.getaddrinfo, iter(["93.184.216.34", "127.0.0.1", "127.0.0.1"])
+    real, answers = socket.getaddrinfo, iter(["93.184.216.34", "127.0.0.1"])
 
     def rebinding(host, *args, **kwargs):
         if host != "rebind.example":
@@ -537,12 +536,14 @@ def test_a_name_rebound_to_a_private_address_after_the_check_is_never_contacted(
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     hook(db_conn, key_id, f"http://rebind.example:{port}/hook")
     handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    errors = []
     with webhook_client() as client:
-        counts = deliver_due(ctx.db, client, policy=FAST)
-    assert counts == {"delivered": 0, "retry": 1, "dead": 0} and not inside.received
-    (retried,) = store.deliveries(db_conn, status="pending")
-    assert "refused: rebind.example resolves to a non-public address (127.0.0.1)" in \
-        retried["last_error"]
+        for _ in range(2):
+            assert deliver_due(ctx.db, client, policy=FAST) == {"delivered": 0, "retry": 1, "dead": 0}
+            errors += [d["last_error"] for d in store.deliveries(db_conn, status="pending")]
+    assert not inside.received
+    assert "non-public" not in errors[0]  # 93.184.216.34 judged, and tried
+    assert "refused: rebind.example resolves to a non-public address (127.0.0.1)" in errors[1]
 
 
 def test_a_rounds_lease_outlasts_its_last_attempt(ctx, db_conn, key_id, receivers):
@@ -578,3 +579,94 @@ def test_an_attempt_recorded_after_another_claim_took_its_delivery_changes_nothi
     db_conn.commit()
     [row] = store.deliveries(db_conn)
     assert (row["status"], row["last_status"]) == ("delivered", 200)
+
+
+def test_a_receivers_retry_after_is_honoured_within_the_policys_cap(ctx, db_conn, key_id,
+                                                                    receivers):
+    """A receiver answering 429 with Retry-After: 120 was tried again after 1 s, 2 s ... and
+    its delivery was dead within about 2 minutes, before the receiver would take it."""
+    policy = RetryPolicy(max_attempts=3, base_delay_s=1.0, max_delay_s=600.0, timeout_s=2.0)
+    asked = {"120": 120.0, "3600": 600.0, "soon": 1.0}  # 600: the cap; unreadable: the backoff
+    urls = {}
+    for value in asked:
+        urls[hook(db_conn, key_id, receivers([429], headers={"Retry-After": value}).url)["id"]] = value
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    with httpx.Client() as client:
+        assert deliver_due(ctx.db, client, policy=policy)["retry"] == 3
+    db_conn.commit()  # a fresh snapshot
+    waits = {urls[webhook]: wait.total_seconds() for webhook, wait in db_conn.execute(
+        "SELECT webhook_id, next_attempt_at - now() FROM webhook_deliveries")}
+    for value, expected in asked.items():
+        assert expected - 5 < waits[value] <= expected, (value, waits)
+    assert policy.delay_after(1, None) == 1.0 and policy.delay_after(4, 0.5) == 8.0
+
+
+def test_the_default_policy_retries_for_hours_not_minutes():
+    """8 attempts, 1 s doubling, capped at 10 minutes: dead 127 s after the first, so a
+    receiver down through a deploy lost its alerts."""
+    policy = RetryPolicy()
+    window = sum(policy.delay_after(attempts) for attempts in range(1, policy.max_attempts))
+    assert 3 * 3600 < window < 6 * 3600, window
+    assert delivery.retry_after_s("Sun, 06 Dec 2026 08:00:00 GMT", now=1796544000.0 - 30) == 30.0
+
+
+def test_a_gone_receiver_is_dead_at_once(ctx, db_conn, key_id, receivers):
+    gone = receivers([410])
+    hook(db_conn, key_id, gone.url)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    with httpx.Client() as client:
+        assert deliver_due(ctx.db, client, policy=FAST) == {"delivered": 0, "retry": 0, "dead": 1}
+    [dead] = store.deliveries(db_conn, status="dead")
+    assert (dead["last_status"], dead["attempts"]) == (410, 1)
+
+
+def test_a_secret_of_before_that_begins_whsec_signs_and_fails_no_round(ctx, db_conn, key_id,
+                                                                       receivers, monkeypatch):
+    """Through v1 any 16-256 characters were a secret, `whsec_my-own-password` too: its
+    signing raised in every attempt, and the exception ended the round, whose other
+    deliveries went unrecorded and were sent again. It signs with its UTF-8 bytes; and an
+    attempt that raises (a bug) fails alone."""
+    old, other = receivers(), receivers()
+    hook(db_conn, key_id, old.url, secret="whsec_my-own-password-123456")
+    hook(db_conn, key_id, other.url)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    with httpx.Client() as client:
+        assert deliver_due(ctx.db, client, policy=FAST) == {"delivered": 2, "retry": 0, "dead": 0}
+    [(headers, body, _)] = old.received
+    assert Webhook(as_whsec("whsec_my-own-password-123456")).verify(body, headers)["id"]
+
+    real = delivery.signature_headers
+
+    def broken(secret, body, **kwargs):  # a bug in one delivery's attempt
+        if secret == "s3cret":
+            raise RuntimeError("a bug")
+        return real(secret, body, **kwargs)
+    monkeypatch.setattr(delivery, "signature_headers", broken)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", {**ALERT_DATA, "score": 0.95}), ctx)
+    with httpx.Client() as client:
+        assert deliver_due(ctx.db, client, policy=FAST) == {"delivered": 1, "retry": 1, "dead": 0}
+    [retried] = store.deliveries(db_conn, status="pending")
+    assert retried["last_error"] == "internal error: RuntimeError"
+
+
+def test_a_slow_name_server_costs_an_attempt_its_deadline_not_more(ctx, db_conn, key_id,
+                                                                    monkeypatch):
+    """getaddrinfo takes no timeout: a webhook's name whose server answered in 3 s held an
+    attempt 3 s past its 1 s deadline (and the check before it resolved the name again)."""
+    import socket
+    real = socket.getaddrinfo
+
+    def slow(host, *args, **kwargs):
+        if host == "slow.example":
+            time.sleep(3.0)
+        return real(host, *args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    hook(db_conn, key_id, "http://slow.example/hook")
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    policy = RetryPolicy(max_attempts=3, base_delay_s=0.0, timeout_s=1.0)
+    began = time.monotonic()
+    with webhook_client() as client:
+        assert deliver_due(ctx.db, client, policy=policy)["retry"] == 1
+    assert time.monotonic() - began < 2.0
+    [retried] = store.deliveries(db_conn, status="pending")
+    assert "no address within the attempt's deadline" in retried["last_error"]

@@ -2,11 +2,12 @@
 to reach the cluster's own services, a private network or the cloud metadata endpoint.
 
 Checked twice: when a webhook is registered (an address written in the URL, or a local
-name) and at each delivery (what the name resolves to then, so a name re-pointed at an
-internal address later is refused too; the connection goes to the address checked,
-kades.alerts.webhook_http). Local development and tests deliver to receivers on
-127.0.0.1: they set KADES_WEBHOOK_ALLOW_PRIVATE=true. On a cluster the egress
-NetworkPolicy enforces the same rule a second time.
+name; and the port, one the egress NetworkPolicy lets out) and at each delivery, where the
+client connects (what the name resolves to then, so a name re-pointed at an internal address
+later is refused too; the connection goes to the address checked, kades.alerts.webhook_http).
+Local development and tests deliver to receivers on 127.0.0.1: they set
+KADES_WEBHOOK_ALLOW_PRIVATE=true. On a cluster the egress NetworkPolicy enforces the same
+rule a second time.
 """
 from __future__ import annotations
 
@@ -84,9 +85,23 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+# The ports alert-dispatch's egress NetworkPolicy lets out (knative/base/300-networkpolicies.yaml):
+# a webhook on another was registered, and every attempt timed out until it was dead.
+WEBHOOK_PORTS = (80, 443)
+
+
 def registration_problem(url: str) -> str | None:
     """Why a webhook URL may not be registered, or None. Names are resolved at delivery."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    parts = urlsplit(url)
+    if problem := _host_problem((parts.hostname or "").lower().rstrip(".")):
+        return problem
+    if parts.port is not None and parts.port not in WEBHOOK_PORTS:
+        return (f"port {parts.port}: webhooks are delivered on ports "
+                f"{' and '.join(map(str, WEBHOOK_PORTS))} only (alert-dispatch's egress)")
+    return None
+
+
+def _host_problem(host: str) -> str | None:
     try:
         ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
@@ -107,15 +122,3 @@ def _legacy_ipv4(host: str) -> str | None:
         return socket.inet_ntoa(socket.inet_aton(host))
     except OSError:
         return None
-
-
-def delivery_problem(url: str) -> str | None:
-    """Why a delivery to `url` is refused now (its name resolves to a non-public address),
-    or None. A name that does not resolve is left to the attempt, which fails and retries."""
-    host = urlsplit(url).hostname or ""
-    try:
-        infos = socket.getaddrinfo(host, urlsplit(url).port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return None
-    private = sorted({info[4][0] for info in infos if not is_public(info[4][0])})
-    return f"{host} resolves to a non-public address ({', '.join(private)})" if private else None

@@ -62,8 +62,7 @@ def worker(ctx: Context) -> DeliveryWorker:
     with local.lock:
         if local.worker is None:
             allow_private = ctx.settings.webhook_allow_private
-            local.worker = DeliveryWorker(ctx.db, webhook_client(allow_private=allow_private),
-                                          allow_private=allow_private)
+            local.worker = DeliveryWorker(ctx.db, webhook_client(allow_private=allow_private))
         return local.worker
 
 

@@ -62,15 +62,26 @@ def secret_problem(secret: object) -> str | None:
     return None if 24 <= len(key) <= 64 else f"{SECRET_PREFIX}<base64 of 24 to 64 bytes>"
 
 
+def _whsec_key(secret: str) -> bytes | None:
+    """The key of a `whsec_` secret; None for a secret of before, which may begin `whsec_`
+    too (any 16-256 characters were accepted through v1): `whsec_my-own-password` raised
+    in every attempt, and its exception ended the round of the other deliveries."""
+    if not secret.startswith(SECRET_PREFIX):
+        return None
+    try:
+        return base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+    except binascii.Error:
+        return None
+
+
 def signing_key(secret: str) -> bytes:
-    if secret.startswith(SECRET_PREFIX):
-        return base64.b64decode(secret[len(SECRET_PREFIX):])
-    return secret.encode()
+    key = _whsec_key(secret)
+    return secret.encode() if key is None else key
 
 
 def as_whsec(secret: str) -> str:
     """The `whsec_` form a Standard Webhooks verifier takes for a secret of before."""
-    return secret if secret.startswith(SECRET_PREFIX) else (
+    return secret if _whsec_key(secret) is not None else (
         SECRET_PREFIX + base64.b64encode(secret.encode()).decode())
 
 

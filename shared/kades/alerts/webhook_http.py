@@ -9,14 +9,20 @@ services. TLS still names the host (SNI and certificate), as the request's URL d
 
 One deadline per attempt: httpx's timeout bounds each read alone, so a receiver answering a
 byte every 2 s held its attempt, and the round behind it, for as long as it liked. Every
-read and write of the attempt's connection is given what is left of `deadline(seconds)`.
+read and write of the attempt's connection is given what is left of `deadline(seconds)`, and
+so is the name's resolution: getaddrinfo takes no timeout, and a name server answering
+slowly (anyone may run the one of a webhook's name) held the attempt for as long as it took.
+It runs on a thread of its own (RESOLVERS of them), waited for until the deadline.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Iterator
 
 import httpcore
@@ -73,16 +79,39 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
+RESOLVERS = 16  # as many as the deliveries sent at once (alerts.delivery.SENDERS)
+_resolvers: dict[int, ThreadPoolExecutor] = {}  # per process: threads do not survive a fork
+_resolvers_lock = threading.Lock()
+
+
+def _resolver_pool() -> ThreadPoolExecutor:
+    with _resolvers_lock:
+        pool = _resolvers.get(os.getpid())
+        if pool is None:
+            pool = _resolvers[os.getpid()] = ThreadPoolExecutor(
+                max_workers=RESOLVERS, thread_name_prefix="webhook-dns")
+        return pool
+
+
+def _resolve(host: str, port: int, timeout: float | None) -> list:
+    """getaddrinfo's answer for `host`, waited for `timeout` s at most (None: as long as it
+    takes); a lookup still running then goes on on its thread, its answer unused."""
+    lookup = _resolver_pool().submit(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    try:
+        return lookup.result(timeout=timeout)
+    except FutureTimeout:
+        raise httpcore.ConnectTimeout(f"{host}: no address within the attempt's deadline") from None
+    except (socket.gaierror, UnicodeError) as error:
+        raise httpcore.ConnectError(f"{host}: {error}") from error
+
+
 class _GuardedBackend(httpcore.NetworkBackend):
     def __init__(self, allow_private: bool):
         self._backend, self._allow_private = httpcore.SyncBackend(), allow_private
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None, socket_options=None) -> httpcore.NetworkStream:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as error:
-            raise httpcore.ConnectError(f"{host}: {error}") from error
+        infos = _resolve(host, port, _left(timeout))
         addresses = list(dict.fromkeys(info[4][0] for info in infos))
         if not self._allow_private:
             private = [a for a in addresses if not is_public(a)]

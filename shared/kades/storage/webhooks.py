@@ -6,7 +6,7 @@ their `next_attempt_at` a lease ahead, so a worker that dies mid-send is retried
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -90,11 +90,13 @@ def record_attempt(conn: psycopg.Connection, delivery_id: int, attempts: int, *,
     counts up): an attempt recorded after its lease ran out, when another replica had
     claimed it again, set "pending" over that one's "delivered", and it was sent a third
     time. Whether it was recorded."""
-    next_at = datetime.now(timezone.utc) + timedelta(seconds=retry_in_s or 0)
+    # on the database's clock, as claims compare it: this process's, ahead or behind, made
+    # every retry that much sooner or later
     return conn.execute("UPDATE webhook_deliveries SET status = %s, last_status = %s,"
-                        " last_error = %s, next_attempt_at = %s, updated_at = now()"
-                        " WHERE id = %s AND attempts = %s",
-                        (status, http_status, error, next_at, delivery_id, attempts)).rowcount == 1
+                        " last_error = %s, next_attempt_at = now() + make_interval(secs => %s),"
+                        " updated_at = now() WHERE id = %s AND attempts = %s",
+                        (status, http_status, error, float(retry_in_s or 0), delivery_id,
+                         attempts)).rowcount == 1
 
 
 def deliveries(conn: psycopg.Connection, *, status: str | None = None) -> list[dict[str, Any]]:
