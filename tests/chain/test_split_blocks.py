@@ -183,3 +183,25 @@ def test_a_pool_state_or_liquidity_change_names_its_pool():
     event = new_event(CHAIN_BLOCK, "/tests", {**data, "pool_states": [state], "liquidity": [change]})
     fields = {p.field for p in data_problems(event)}
     assert {"data.pool_states[0].pool", "data.liquidity[0].pool"} <= fields
+
+
+def test_a_slot_of_thousands_of_launches_still_fits_every_event():
+    """The context carried every launch of the slot: 3,000 cheap mint-authority changes
+    (~0.0006 SOL of fees) made every event of the slot, an empty part too, larger than an
+    event may be, and solana-source exited on that slot at every restart. The launches take
+    half the context's budget at most, the rest counted."""
+    sim = simulate_chain(seed=3, minutes=30)
+    block = next(e.data for e in sim.events if e.data["swaps"] and e.data["launches"])
+    launch = block["launches"][0]
+    flood = [{**launch, "kind": "set_authority", "signature": f"sig{n:05d}",
+              "mint": f"Mint{n:05d}" + "x" * 36, "tx_index": 1000 + n} for n in range(3_000)]
+    block = {**block, "launches": block["launches"] + flood}
+    events = split_block(block, source=SOURCE)
+    assert all(event_bytes(e) < MAX_EVENT_BYTES for e in events)
+    assert all(data_problems(e) == [] for e in events)
+    assert records_of(e.data for e in events) == records_of([block])  # the records all kept
+    context = events[0].data["context"]
+    assert 0 < len(context["launches"]) < len(block["launches"])
+    assert context["launches_dropped"] == len(block["launches"]) - len(context["launches"])
+    assert context["launches"] == [{"mint": l["mint"], "creator": l.get("creator"), "kind": l["kind"]}
+                                   for l in block["launches"][:len(context["launches"])]]

@@ -44,9 +44,9 @@ class FakeNode(Quiet):
             return
         if request["method"] == "getSlot":
             answer = {"result": FakeNode.tip}
-        elif request["method"] == "getBlocks":
-            first, last = request["params"][:2]
-            answer = {"result": [s for s in sorted(FakeNode.blocks) if first <= s <= last]}
+        elif request["method"] == "getBlocksWithLimit":
+            first, limit = request["params"][:2]
+            answer = {"result": [s for s in sorted(FakeNode.blocks) if first <= s][:limit]}
         elif FakeNode.unrooted and request["params"][0] not in FakeNode.blocks:
             # a node's answer for a skipped slot above its root (agave's get_block)
             answer = {"error": {"code": -32004, "message": "Block not available"}}
@@ -95,7 +95,7 @@ def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn, fetc
 @FETCHING
 def test_a_skipped_slot_not_yet_rooted_is_passed_at_once(node, redis_conn, fetch_ahead):
     """A node answers -32004 "not available" for a skipped slot until it is rooted: the
-    source waited at each (~13 s on mainnet); now getBlocks tells it that slot has no block.
+    source waited at each (~13 s on mainnet); now getBlocksWithLimit tells it that slot has no block.
     The tip's own slot still waits: not available there means not yet."""
     FakeNode.unrooted = True
     rpc = SolanaRpc(node, backoff_s=0.0)
@@ -185,17 +185,20 @@ class BehindNode(Quiet):
     blocks: dict[int, dict] = {}
     behind: dict[int, int] = {}
     answers: dict[int, list] = {}   # slot -> what getBlock answers first (errors, null)
+    first_available = 0
 
     def do_POST(self):
         request = json.loads(self.rfile.read(int(self.headers["content-length"])))
         method, params = request["method"], request["params"]
         if method == "getSlot":
             answer = {"result": max(BehindNode.blocks)}
-        elif method == "getBlocks":
-            first, last = params[:2]
+        elif method == "getFirstAvailableBlock":
+            answer = {"result": BehindNode.first_available}
+        elif method == "getBlocksWithLimit":
+            first, limit = params[:2]
             lagging = BehindNode.behind.get(first, 0) > 0
             answer = {"result": [] if lagging else
-                      [s for s in sorted(BehindNode.blocks) if first <= s <= last]}
+                      [s for s in sorted(BehindNode.blocks) if first <= s][:limit]}
         else:
             slot = params[0]
             queued = BehindNode.answers.get(slot) or []
@@ -213,7 +216,7 @@ class BehindNode(Quiet):
 
 @FETCHING
 def test_a_node_behind_the_load_balancer_or_a_null_block_loses_no_slot(redis_conn, fetch_ahead):
-    """getBlocks of a node a few slots behind answers [] past its tip: that read as "skipped"
+    """getBlocksWithLimit of a node a few slots behind answers [] past its tip: that read as "skipped"
     and one block in ten at the tip was lost; a null getBlock (not confirmed yet) too. Only a
     later slot listed without it proves a skip. A node's passing errors are retried."""
     tx = recorded("txparser_pumpfun_buy_bundle.json")
@@ -229,6 +232,66 @@ def test_a_node_behind_the_load_balancer_or_a_null_block_loses_no_slot(redis_con
         assert follow(SolanaRpc(url, backoff_s=0.0), sent.append, start_slot=100, max_slots=5,
                       store=redis_conn, sleep=lambda s: None, fetch_ahead=fetch_ahead) == 5
     assert [e.data["slot"] for e in sent] == [100, 101, 103, 104]
+
+
+def _block(slot_before: int) -> dict:
+    tx = recorded("txparser_pumpfun_buy_bundle.json")
+    return {"blockTime": tx["blockTime"], "parentSlot": slot_before, "blockhash": "h",
+            "transactions": [{"transaction": tx["transaction"], "meta": tx["meta"]}]}
+
+
+@FETCHING
+def test_a_gateways_rate_limit_under_a_skip_code_is_waited_for_not_taken_for_a_skip(
+        redis_conn, fetch_ahead):
+    """QuickNode answers its rate limit with -32007, Solana's code for a skipped slot: every
+    slot asked meanwhile was passed over, its block never sent, without a word. Only an
+    answer that says "skipped" is one."""
+    BehindNode.blocks = {slot: _block(slot - 1) for slot in (100, 101, 102)}
+    BehindNode.behind = {}
+    limited = {"error": {"code": -32007, "message": "50/second request limit reached - reduce "
+                         "calls per second or upgrade your account at quicknode.com"}}
+    BehindNode.answers = {101: [limited, limited], 102: [
+        {"error": {"code": -32009, "message": "Slot 102 was skipped, or missing in long-term storage"}}]}
+    with serving(BehindNode) as url:
+        sent = []
+        assert follow(SolanaRpc(url, backoff_s=0.0), sent.append, start_slot=100, max_slots=3,
+                      store=redis_conn, sleep=lambda s: None, fetch_ahead=fetch_ahead) == 3
+    assert [e.data["slot"] for e in sent] == [100, 101]  # 102: skipped, as its answer says
+
+
+def test_resuming_from_a_slot_the_node_has_pruned_goes_on_from_its_first(redis_conn, caplog):
+    """A source resuming after a long outage, or on a node without history, met -32001
+    ("cleaned up") and exited, and every restart met the same slot."""
+    BehindNode.blocks = {slot: _block(slot - 1) for slot in (200, 201)}
+    BehindNode.behind, BehindNode.first_available = {}, 200
+    BehindNode.answers = {50: [{"error": {"code": -32001, "message": "Block 50 cleaned up, does "
+                                          "not exist on node. First available block: 200"}}]}
+    with serving(BehindNode) as url:
+        sent = []
+        assert follow(SolanaRpc(url, backoff_s=0.0), sent.append, start_slot=50, max_slots=2,
+                      store=redis_conn, sleep=lambda s: None) == 2
+    assert [e.data["slot"] for e in sent] == [200, 201]
+    assert int(redis_conn.get(SOLANA_LAST_SLOT)) == 201
+    assert any("no longer has" in r.getMessage() for r in caplog.records)
+
+
+def test_a_slot_whose_events_cannot_fit_is_left_out_and_the_feed_goes_on(node, redis_conn,
+                                                                          monkeypatch):
+    """An event no split brings under the limit raised out of the source, the slot unsaved:
+    every restart stopped on it again."""
+    import kades.solana.poll as poll
+    from kades.events.chunking import EventTooLarge
+    made = poll.block_events
+
+    def too_large_at_100(data):
+        if data["slot"] == 100:
+            raise EventTooLarge("a record over the limit")
+        return made(data)
+    monkeypatch.setattr(poll, "block_events", too_large_at_100)
+    sent = []
+    assert follow(SolanaRpc(node, backoff_s=0.0), sent.append, start_slot=100, max_slots=3,
+                  store=redis_conn, sleep=lambda s: None) == 3
+    assert [e.data["slot"] for e in sent] == [102] and int(redis_conn.get(SOLANA_LAST_SLOT)) == 102
 
 
 def test_the_sink_away_is_waited_for_and_an_event_it_refuses_left_out(node, redis_conn,

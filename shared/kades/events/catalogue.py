@@ -244,6 +244,7 @@ _CHAIN_BLOCK = {
             "fundings": {"type": "array", "items": {"type": "array", "items": _ADDRESS,
                                                     "minItems": 2, "maxItems": 2}},
             "fundings_dropped": {"type": "integer", "minimum": 0},
+            "launches_dropped": {"type": "integer", "minimum": 0},
             "launches": {"type": "array", "items": {
                 "type": "object", "required": ["mint", "kind"],
                 "properties": {"mint": _MINT, "kind": _LAUNCH_KIND,

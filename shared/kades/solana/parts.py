@@ -32,8 +32,16 @@ def record_key(kind: str, record: dict) -> str:
 
 
 def slot_context(block: dict, *, budget_bytes: int = CONTEXT_BUDGET_BYTES) -> dict:
-    """What every part carries of the whole slot. Fundings over the budget keep the fan-out
-    funders' (what both detectors remember) and count what they leave out."""
+    """What every part carries of the whole slot, within `budget_bytes`: the launches first
+    (half the budget at most), then the fundings. Fundings over what is left keep the fan-out
+    funders' (what both detectors remember); each counts what it leaves out. The launches had
+    no bound: a slot of 3,000 cheap mint-authority changes (~0.0006 SOL in fees) made every
+    part of it, an empty one too, larger than an event may be, and the source exited on that
+    slot at every restart."""
+    launches = [{"mint": l["mint"], "creator": l.get("creator"), "kind": l["kind"]}
+                for l in block.get("launches", [])]
+    kept_launches = pack(launches, budget_bytes=budget_bytes // 2)[0] if launches else []
+    budget_bytes -= json_bytes(kept_launches)
     pairs = list(dict.fromkeys((t["source"], t["destination"])
                                for t in block.get("transfers", []) if t.get("native")))
     if json_bytes(pairs) > budget_bytes:
@@ -42,14 +50,14 @@ def slot_context(block: dict, *, budget_bytes: int = CONTEXT_BUDGET_BYTES) -> di
             wallets.setdefault(funder, set()).add(wallet)
         pairs = [p for p in pairs if len(wallets[p[0]]) >= FAN_OUT_WALLETS]
     kept = pack(pairs, budget_bytes=budget_bytes)[0] if pairs else []
-    launches = [{"mint": l["mint"], "creator": l.get("creator"), "kind": l["kind"]}
-                for l in block.get("launches", [])]
     context = {"sol_usd": sol_usd_of(block), "fundings": [list(p) for p in kept],
-               "launches": launches}
+               "launches": kept_launches}
     dropped = len(dict.fromkeys((t["source"], t["destination"]) for t in block.get("transfers", [])
                                 if t.get("native"))) - len(kept)
     if dropped:
         context["fundings_dropped"] = dropped
+    if len(kept_launches) < len(launches):
+        context["launches_dropped"] = len(launches) - len(kept_launches)
     return context
 
 

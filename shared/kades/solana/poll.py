@@ -19,13 +19,14 @@ from kades.cliutil import report, report_error, report_unreachable
 from kades.clients import TEMPORARY_ERRORS, redis_client
 from kades.errors import InvalidEventError, TemporaryFailure
 from kades.events.catalogue import MAX_FUTURE_S, validate_data
+from kades.events.chunking import EventTooLarge
 from kades.events.envelope import to_dict
 from kades.keys import SOLANA_LAST_SLOT
 from kades.logs import log
 from kades.runtime.sink import SinkRefused
 from kades.settings import redact_url, settings
 from kades.solana.block import block_events, build_blocks, transactions_of
-from kades.solana.rpc import NOT_YET_CODES, RpcError, SolanaRpc
+from kades.solana.rpc import CLEANED_UP_CODE, NOT_YET_CODES, RpcError, SolanaRpc
 
 POLL_S = 0.4  # one slot
 SINK_ATTEMPTS = 6     # a Broker ingress away (a rollout) is waited for, 15 s and more in all
@@ -160,6 +161,15 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
         try:
             block = fetcher.get_block(slot, tip)
         except RpcError as error:
+            if error.code == CLEANED_UP_CODE and (first := rpc.first_available()) > slot:
+                # resumed from a slot the node has pruned (a long outage, a node without
+                # history): the source exited, and every restart met the same slot
+                log(logger, logging.ERROR, "solana-source: the node no longer has these "
+                    "slots' blocks; going on from the first it has", slot=slot,
+                    first_available=first, slots_lost=first - slot)
+                fetcher.close()
+                slot = first
+                continue
             if error.code not in NOT_YET_CODES:
                 raise
             # Below the tip, "not available" is also how a node answers for a slot that was
@@ -181,7 +191,14 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
             unreadable: list[tuple[int, str]] = []
             outgoing = []
             for data in build_blocks(transactions_of(block), unreadable=unreadable):
-                for event in block_events(data):
+                try:
+                    events = block_events(data)
+                except EventTooLarge as error:  # a record no split brings under the limit:
+                    log(logger, logging.ERROR,    # kept, it would stop the feed here for good
+                        "solana-source: the slot's events left out, one is over the size limit",
+                        slot=slot, error=str(error)[:300])
+                    continue
+                for event in events:
                     try:
                         validate_data(event)
                     except InvalidEventError as error:  # sent, it would be refused; kept, it

@@ -15,19 +15,39 @@ import httpx
 from kades import clients
 from kades.errors import TemporaryFailure
 
-# JSON-RPC errors of getBlock meaning "there is no block here, move on" (Solana's own codes).
+# JSON-RPC errors of getBlock meaning "there is no block here, move on" (Solana's own codes),
+# when their message says the slot was skipped, as Solana's own do ("Slot N was skipped, or
+# missing ..."): QuickNode's gateway answers its rate limit with -32007 too ("50/second
+# request limit reached"), and every slot asked meanwhile was passed over without a word.
 SKIPPED_SLOT_CODES = (-32007, -32009)  # slot skipped / missing in long-term storage
 NOT_YET_CODES = (-32004, -32014)       # block not available yet / status not yet available
+CLEANED_UP_CODE = -32001               # the node no longer has the block: before its first
 # A node's passing trouble, retried as a 5xx is: behind (-32005), long-term storage to try
 # again (-32019), internal (-32603), minimum context slot not reached (-32016). Each exited
 # the source at once ("an error that waiting will not cure"), restarting the pod.
 PASSING_CODES = (-32005, -32019, -32603, -32016)
+# ...and a gateway's rate limit, whatever code it comes with
+RATE_LIMITED = ("limit reached", "rate limit", "too many requests")
+
+
+SKIP_PROOF_BLOCKS = 16  # blocks asked for from a slot on, to prove it skipped
 
 
 class RpcError(RuntimeError):
     def __init__(self, code: int, message: str):
         super().__init__(f"RPC error {code}: {message}")
-        self.code = code
+        self.code, self.message = code, message
+
+    @property
+    def passing(self) -> bool:
+        """Whether waiting may cure it (retried as a 5xx is)."""
+        return self.code in PASSING_CODES or any(words in self.message.lower()
+                                                 for words in RATE_LIMITED)
+
+    @property
+    def skipped(self) -> bool:
+        """Whether it says the slot has no block."""
+        return self.code in SKIPPED_SLOT_CODES and "skipped" in self.message.lower()
 
 
 class SolanaRpc:
@@ -55,7 +75,7 @@ class SolanaRpc:
                     try:
                         return _result(method, response)
                     except RpcError as error:
-                        if error.code not in PASSING_CODES:
+                        if not error.passing:
                             raise
                         problem = str(error)
             if attempt + 1 < self.max_attempts:
@@ -69,14 +89,25 @@ class SolanaRpc:
         return slot
 
     def skipped(self, slot: int, tip: int) -> bool:
-        """Whether `slot` is proven to have no block: getBlocks of `slot` .. `tip` lists a
-        later slot and not it. An empty list says nothing: behind a load balancer a node a few
-        slots behind answers [] for slots past its own tip (and its getBlock "not available"
-        too), and taking that for "skipped" lost one block in ten at the tip."""
-        slots = self.call("getBlocks", [slot, tip, {"commitment": self.commitment}])
+        """Whether `slot` is proven to have no block: the node's blocks from `slot` on (up to
+        `tip`) list a later slot and not it. An empty list says nothing: behind a load balancer
+        a node a few slots behind answers [] for slots past its own tip (and its getBlock "not
+        available" too), and taking that for "skipped" lost one block in ten at the tip.
+        getBlocksWithLimit, not getBlocks of `slot` .. `tip`: a node refuses a range over
+        500,000 slots (a source resuming two days behind exited), and a long one is a long
+        answer."""
+        limit = max(1, min(SKIP_PROOF_BLOCKS, tip - slot + 1))
+        slots = self.call("getBlocksWithLimit", [slot, limit, {"commitment": self.commitment}])
         if not isinstance(slots, list):
-            raise RpcError(0, f"getBlocks answered {_excerpt(repr(slots))}, not a list of slots")
-        return slot not in slots and any(isinstance(s, int) and s > slot for s in slots)
+            raise RpcError(0, f"getBlocksWithLimit answered {_excerpt(repr(slots))}, not a list of slots")
+        return slot not in slots and any(isinstance(s, int) and slot < s <= tip for s in slots)
+
+    def first_available(self) -> int:
+        """The oldest slot whose block the node still has (getFirstAvailableBlock)."""
+        first = self.call("getFirstAvailableBlock", [])
+        if not isinstance(first, int) or isinstance(first, bool):
+            raise RpcError(0, f"getFirstAvailableBlock answered {_excerpt(repr(first))}, not a slot")
+        return first
 
     def get_block(self, slot: int, *, encoding: str = "json") -> dict | None:
         """The block of `slot` (with `slot` added), or None for a slot without a block;
@@ -88,7 +119,7 @@ class SolanaRpc:
                                                   "transactionDetails": "full", "rewards": False,
                                                   "commitment": self.commitment}])
         except RpcError as error:
-            if error.code in SKIPPED_SLOT_CODES:
+            if error.skipped:
                 return None
             raise
         if block is None:
