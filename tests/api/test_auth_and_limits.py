@@ -65,9 +65,15 @@ def test_jwt_bearer(api, make_key, monkeypatch):
     keyed = api_client(None)
     ok = keyed.get("/v1/anomalies", key=None, headers=bearer)
     assert ok.status_code == 200 and ok.headers["X-RateLimit-Limit"] == "300"  # premium
-    expired = issue_token(SECRET, key_id, ttl_s=-10)
+    # clocks a few seconds apart are the same time (auth.JWT_LEEWAY_S): a token issued on a
+    # machine 5 s ahead was refused as "not yet valid (iat)"
+    ahead = issue_token(SECRET, key_id, ttl_s=60, now=time.time() + 5)
+    assert keyed.get("/v1/anomalies", key=None,
+                     headers={"Authorization": f"Bearer {ahead}"}).status_code == 200
+    expired = issue_token(SECRET, key_id, ttl_s=-60)  # past the leeway
+    future = issue_token(SECRET, key_id, ttl_s=600, now=time.time() + 120)
     forged = issue_token("another-secret-of-enough-length-32b", key_id)
-    for bad in (expired, forged, "not.a.jwt"):
+    for bad in (expired, future, forged, "not.a.jwt"):
         assert keyed.get("/v1/anomalies", key=None,
                          headers={"Authorization": f"Bearer {bad}"}).status_code == 401
     # a subject that is no key id (a NUL in it was a 500 from PostgreSQL)

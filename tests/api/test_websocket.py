@@ -359,6 +359,7 @@ def test_a_socket_loses_its_alerts_once_its_credentials_go(kades_settings, db_co
     from kades.storage import apikeys
     monkeypatch.setattr(websocket, "AUTH_RECHECK_S", 0.2)
     monkeypatch.setattr(auth, "CACHE_S", 0.1)
+    monkeypatch.setattr(auth, "JWT_LEEWAY_S", 0)  # expired in 2 s, not 2 s and the leeway
     ctx = Context("api", dataclasses.replace(kades_settings, jwt_secret="j" * 32))
     key_id, key = apikeys.create_key(db_conn, tier="standard")
     db_conn.commit()
@@ -384,3 +385,47 @@ def test_a_socket_loses_its_alerts_once_its_credentials_go(kades_settings, db_co
     finally:
         ws.connected = False
         websocket.hub(ctx).stop()
+
+
+def test_a_key_sent_as_a_header_is_found_again_by_the_check_while_the_socket_is_open(
+        kades_settings, db_conn, redis_conn):
+    """The headers were copied into a dict, which named the key's "X-Api-Key": the check
+    every AUTH_RECHECK_S found no "X-API-Key" and closed the socket of every client (bots
+    mostly) that had sent its key as a header, ~10 s after it connected."""
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+    from kades.api import auth
+    from kades.storage import apikeys
+    key_id, key = apikeys.create_key(db_conn, tier="standard")
+    db_conn.commit()
+    request = Request(EnvironBuilder(path="/v1/ws", headers={"X-API-Key": key}).get_environ())
+    headers, query_key = websocket._credentials(request)
+    assert query_key is None
+    assert auth.authenticate(Context("api", kades_settings), headers, query_key).key_id == key_id
+
+
+def test_unsubscribing_from_the_last_token_sends_no_other_tokens_alerts():
+    """An empty token set meant "every token": a client unsubscribing from its last token
+    was sent the alerts of every token."""
+    session = websocket.Session(None)
+    session.handle(json.dumps({"type": "subscribe", "channels": ["anomalies"], "tokens": ["A"]}))
+    assert session.deliverable("1-0", alert("A"))
+    [reply], _ = session.handle(json.dumps({"type": "unsubscribe", "channels": [], "tokens": ["A"]}))
+    assert json.loads(reply)["data"] == {"channels": ["anomalies"], "tokens": []}
+    assert session.deliverable("2-0", alert("B")) is None and session.deliverable("3-0", alert("A")) is None
+    # every channel left: the next subscription starts afresh, without a token filter
+    session.handle(json.dumps({"type": "unsubscribe", "channels": ["anomalies"]}))
+    session.handle(json.dumps({"type": "subscribe", "channels": ["anomalies"]}))
+    assert session.deliverable("4-0", alert("B"))
+
+
+def test_an_open_connection_keeps_its_keys_count_alive(redis_conn):
+    """The count's key expired 120 s after the last admission, taking every open
+    connection's entry with it: a key then held more than 10 sockets."""
+    from kades.api.wsprotocol import CONNECTION_STALE_S
+    counter = "test:ws:count"
+    assert websocket._admit(redis_conn, counter, "c1")
+    redis_conn.expire(counter, 1)  # as 119 s after the admission
+    websocket._still_here(redis_conn, counter, "c1")
+    assert CONNECTION_STALE_S - 5 < redis_conn.ttl(counter) <= CONNECTION_STALE_S
+    assert redis_conn.zscore(counter, "c1") is not None

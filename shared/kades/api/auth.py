@@ -64,12 +64,17 @@ def from_key(ctx: Context, key: str) -> Caller:
     return caller
 
 
+# Clocks apart by this much are the same time to `iat`, `nbf` and `exp`: a token issued on a
+# machine a second ahead was refused as "not yet valid (iat)".
+JWT_LEEWAY_S = 30
+
+
 def from_bearer(ctx: Context, token: str) -> Caller:
     secret = ctx.settings.jwt_secret
     if not secret:
         raise AuthenticationError("bearer tokens are not enabled (no JWT secret configured)")
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"],
+        claims = jwt.decode(token, secret, algorithms=["HS256"], leeway=JWT_LEEWAY_S,
                             options={"require": ["exp", "sub"]})
     except jwt.PyJWTError as error:
         raise AuthenticationError(f"invalid bearer token: {error}") from None

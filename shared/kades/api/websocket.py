@@ -29,6 +29,7 @@ import uuid
 import flask
 import redis
 import simple_websocket
+from werkzeug.datastructures import Headers
 from werkzeug.routing import Rule
 
 from kades import clients
@@ -174,7 +175,7 @@ def serve(ctx: Context, request: flask.Request) -> flask.Response:
                                   f"at most {MAX_CONNECTIONS_PER_KEY} connections per key"}))
         ws.close(1008, "too many connections")
         return _Closed(ws.mode)
-    headers, query_key = dict(request.headers), request.args.get("api_key")
+    headers, query_key = _credentials(request)
     try:
         _converse(ctx, ws, Session(_valid_last_id(request.args.get("last_id"))), counter, connection,
                   still_allowed=lambda: auth.authenticate(ctx, headers, query_key))
@@ -188,6 +189,14 @@ def serve(ctx: Context, request: flask.Request) -> flask.Response:
         if ws.connected:
             ws.close()
     return _Closed(ws.mode)
+
+
+def _credentials(request) -> tuple[Headers, str | None]:
+    """What the socket's credentials are checked again with while it is open: the headers,
+    copied with their names case-insensitive still (dict(request.headers) named the key's
+    "X-Api-Key", and the check every AUTH_RECHECK_S, finding no "X-API-Key", closed the
+    socket of every client that had sent its key as a header), and the `api_key` parameter."""
+    return Headers(request.headers), request.args.get("api_key")
 
 
 def _replay(ctx: Context, ws, session: Session) -> None:
@@ -220,6 +229,16 @@ def _admit(client: redis.Redis, counter: str, connection: str) -> bool:
         client.zrem(counter, connection)
         return False
     return True
+
+
+def _still_here(client: redis.Redis, counter: str, connection: str) -> None:
+    """The connection's entry renewed, and the key's expiry with it: set on admission alone,
+    it took every open connection's entry with it 120 s after the last admission, and a key
+    then held more than MAX_CONNECTIONS_PER_KEY."""
+    pipe = client.pipeline(transaction=True)
+    pipe.zadd(counter, {connection: time.time()})
+    pipe.expire(counter, CONNECTION_STALE_S)
+    pipe.execute()
 
 
 def _leave(ctx: Context, counter: str, connection: str) -> None:
@@ -297,7 +316,7 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str,
                 ws.send(frame)
                 WEBSOCKET_ALERTS_SENT.inc()
             if time.monotonic() - refreshed > CONNECTION_STALE_S / 3:
-                ctx.redis.zadd(counter, {connection: time.time()})  # still here
+                _still_here(ctx.redis, counter, connection)
                 refreshed = time.monotonic()
     finally:
         WEBSOCKET_CONNECTIONS.dec()

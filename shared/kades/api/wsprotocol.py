@@ -38,6 +38,10 @@ class Session:
     def __init__(self, last_id: str | None):
         self.channels: set[str] = set()
         self.tokens: set[str] = set()
+        # whether alerts are filtered by token: once a subscription named tokens, until every
+        # channel is unsubscribed (an empty token set then means none, not every token: a
+        # client unsubscribing from its last token was sent every token's alerts)
+        self.by_token = False
         self.last_sent = _id_key(last_id) if last_id else (0, 0)
         self.replay_from = last_id
         self.received: deque[float] = deque()
@@ -50,7 +54,7 @@ class Session:
 
     def wants(self, alert: dict) -> bool:
         data = alert.get("data", {})
-        if self.tokens and data.get("token") not in self.tokens:
+        if self.by_token and data.get("token") not in self.tokens:
             return False
         return bool(self.channels.intersection(data.get("channels", ["anomalies"])))
 
@@ -77,12 +81,17 @@ class Session:
         if kind == "unsubscribe":
             self.channels.difference_update(channels)
             self.tokens.difference_update(tokens)
-            return [message("unsubscribed", {"channels": sorted(self.channels)})], False
+            if not self.channels:  # nothing left: the next subscription starts afresh
+                self.tokens.clear()
+                self.by_token = False
+            return [message("unsubscribed", {"channels": sorted(self.channels),
+                                             "tokens": sorted(self.tokens)})], False
         if len(self.channels | set(channels)) + len(self.tokens | set(tokens)) > MAX_SUBSCRIPTIONS:
             return [message("error", {"code": BAD_SUBSCRIPTION, "message":
                                       f"at most {MAX_SUBSCRIPTIONS} subscriptions"})], False
         self.channels.update(channels)
         self.tokens.update(tokens)
+        self.by_token = self.by_token or bool(tokens)
         return [message("subscribed", {"channels": sorted(self.channels),
                                        "tokens": sorted(self.tokens)})], True
 
