@@ -301,3 +301,29 @@ def test_a_chain_anomalys_severity_confidence_and_window_are_stored(ctx, db_conn
     assert row["details"] == {"summary": "two wallets", "evidence": {"wallets": ["A", "B"]},
                               "severity": 0.8, "confidence": 0.9, "window": window,
                               "detector_version": "3"}
+
+
+def test_a_threshold_of_zero_raises_on_risk_and_never_flaps_on_none():
+    """The api allows an alert_threshold of 0: a risk of 0 met it and fell under the band at
+    once, raised, cleared, raised ... a new alert each time."""
+    from kades.risk.alerting import decide
+    quiet = [{"token": "T", "time": f"2024-01-01T00:0{m}:00Z", "score": 0.0, "level": "low"}
+             for m in range(5)]
+    assert decide(None, quiet, threshold=0.0)[1] == []
+    risky = quiet + [{"token": "T", "time": "2024-01-01T00:06:00Z", "score": 0.3, "level": "medium"}]
+    assert [a["kind"] for _, a in decide(None, risky, threshold=0.0)[1]] == ["raised"]
+
+
+def test_a_standing_alert_with_nothing_released_yet_fails_no_decay_ping():
+    """A state with nothing released (kept before points were, or lost from Redis while the
+    token stayed listed for decay) raised KeyError at every ping: that token, ever among the
+    least recently scored, failed every risk-decay batch."""
+    from kades.risk.function import alert_buffer, score_token
+    from kades.settings import Settings
+    stored = {"version": 2, "points": {}, "alert": {"active": True, "level": "high",
+                                                    "episode": "2024-01-01T00:00:00Z"}}
+    state, risk, alerts, _ = score_token(stored, "T", [], at="2024-01-02T00:00:00Z",
+                                         threshold=0.7, hysteresis=0.1, half_life_s=3600.0,
+                                         buffer=alert_buffer(Settings()), now_s=1704153600.0)
+    assert risk["score"] == 0.0 and [a["kind"] for _, a in alerts] == ["cleared"]
+    assert not state["alert"]["active"]

@@ -60,7 +60,9 @@ def alert_transition(state: dict | None, *, score: float, level: str, threshold:
     """(new alert state, what to announce or None) for one new score of one token."""
     state = dict(state or {"active": False, "level": None})
     if not state["active"]:
-        if score >= threshold:
+        # at least what it clears under: with a threshold of 0 (the api allows 0 to 1) a risk
+        # of 0 raised, cleared at the next score, raised again, a new alert each time
+        if score >= max(threshold, clears_below(threshold, hysteresis)):
             return {"active": True, "level": level}, {"kind": "raised"}
         return state, None
     if score < clears_below(threshold, hysteresis):

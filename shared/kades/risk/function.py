@@ -149,9 +149,16 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
         if raised:
             alert_state, alerts = raised_state, alerts + raised
     elif moment is not None and not anomalies and alert_state["active"] and not points.get("pending"):
-        # quiet since: the alert clears when the risk fell low enough, once that is past
-        cleared_at = time_below(state, clears_below(threshold, hysteresis),
-                                points["released_to"], half_life_s=half_life_s)
+        # quiet since: the alert clears when the risk fell low enough, once that is past. A
+        # state with nothing released yet (kept before points were, or its points lost) is
+        # judged from its newest evidence, or the lateness back: it raised KeyError at every
+        # ping, and the token, ever among the least recently scored, failed every risk-decay
+        # batch
+        since = points.get("released_to")
+        if since is None:
+            since = state["latest"] if state["latest"] is not None else moment - buffer.lateness_s
+        cleared_at = time_below(state, clears_below(threshold, hysteresis), since,
+                                half_life_s=half_life_s)
         if cleared_at + buffer.lateness_s <= moment:
             points["released_to"] = cleared_at  # judged up to there: earlier input is late
             alert_state, more = decide(alert_state, [risk_at(state, token, cleared_at,
