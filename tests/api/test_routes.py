@@ -289,6 +289,28 @@ def test_custom_analytics(api, stored):
     assert {d["field"] for d in bad.get_json()["error"]["details"]} == {"metrics[0]", "timeframe"}
 
 
+def test_custom_analytics_finds_the_strongest_anomaly_of_the_whole_timeframe(api, db_conn):
+    """Only the newest 1,000 anomalies of any type were read: behind 1,200 newer price spikes
+    a busy token's wash trading of the day before said "no such anomaly"."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    rows = [{"time": now - timedelta(hours=30), "token": MINT, "anomaly_type": "wash_trading",
+             "score": 0.9, "detector": "t", "event_source": "/t", "event_id": "wash"},
+            {"time": now - timedelta(hours=31), "token": MINT, "anomaly_type": "wash_trading",
+             "score": 0.6, "detector": "t", "event_source": "/t", "event_id": "wash-2"}]
+    rows += [{"time": now - timedelta(minutes=n), "token": MINT, "anomaly_type": "price_spike",
+              "score": 0.5, "detector": "t", "event_source": "/t", "event_id": f"spike-{n}"}
+             for n in range(1_200)]
+    repository.insert_anomalies(db_conn, rows)
+    db_conn.commit()
+    response = call(api, "POST", "/v1/analytics/custom", json={
+        "token_address": MINT, "metrics": ["wash_volume_share", "whale_concentration"],
+        "timeframe": "7d"})
+    metrics = response.get_json()["metrics"]
+    assert metrics["wash_volume_share"]["value"] == 0.9
+    assert metrics["wash_volume_share"]["basis"] == "2 wash_trading anomalies"
+    assert metrics["whale_concentration"] == {"value": 0.0, "basis": "no such anomaly in the timeframe"}
+
+
 def test_sentiment_route(api):
     response = call(api, "GET", f"/v1/analytics/sentiment/{MINT}?timeframe=1h")
     assert response.status_code == 200

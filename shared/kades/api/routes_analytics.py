@@ -12,7 +12,7 @@ from kades.api.params import TIMEFRAMES, jsonable
 from kades.runtime.endpoint import json_response
 from kades.runtime.function import Context
 from kades.sentiment.aggregates import read_sentiment
-from kades.storage import analysis, repository
+from kades.storage import analysis
 from kades.temporal.prediction import LAGS, MIN_STEPS, predict
 
 HISTORY_AT_MOST = timedelta(days=90)  # the retention horizon (docs/operations.md, Retention)
@@ -46,24 +46,29 @@ def custom(ctx: Context, caller: Caller, request: Checked) -> flask.Response:
     timeframe = request.body["timeframe"]
     since = datetime.now(timezone.utc) - TIMEFRAMES[timeframe]
     with ctx.db() as conn:
-        anomalies, _ = repository.query_anomalies(conn, token=token, start_time=since, limit=1000)
+        strongest = {name: analysis.strongest_anomaly(conn, token, since, words)
+                     for name, words in ANOMALY_METRICS.items() if name in metrics}
         quote = analysis.main_quote(analysis.metric_quotes(conn, token, since))
         rows = analysis.metric_series(conn, token, since, quote)
-    values = {name: _custom_metric(ctx, name, token, timeframe, anomalies, rows)
+    values = {name: _strongest(*strongest[name]) if name in strongest
+              else _custom_metric(ctx, name, token, timeframe, rows)
               for name in dict.fromkeys(metrics)}
     return json_response(jsonable({"token": token, "timeframe": timeframe, "metrics": values}), 200)
 
 
-def _strongest(anomalies: list[dict], *words: str) -> dict:
-    hits = [a for a in anomalies if any(w in a["anomaly_type"] for w in words)]
-    if not hits:
+# The metrics that are a kind of anomaly's strongest score: the words its types hold.
+ANOMALY_METRICS = {"whale_concentration": ("whale",), "wash_volume_share": ("wash",),
+                   "holder_concentration": ("holder", "concentration", "launch")}
+
+
+def _strongest(top: dict | None, hits: int) -> dict:
+    if top is None:
         return {"value": 0.0, "basis": "no such anomaly in the timeframe"}
-    top = max(hits, key=lambda a: a["score"])
-    return {"value": top["score"], "basis": f"{len(hits)} {top['anomaly_type']} anomalies",
+    return {"value": top["score"], "basis": f"{hits} {top['anomaly_type']} anomalies",
             "details": top.get("details") or {}}
 
 
-def _custom_metric(ctx, name, token, timeframe, anomalies, rows) -> dict:
+def _custom_metric(ctx, name, token, timeframe, rows) -> dict:
     liquidity = next((r["liquidity"] for r in reversed(rows) if r["liquidity"] is not None), None)
     if name == "liquidity_depth":
         return {"value": liquidity, "basis": "latest pool liquidity (quote units)"}
@@ -73,6 +78,4 @@ def _custom_metric(ctx, name, token, timeframe, anomalies, rows) -> dict:
                 "basis": "constant-product impact of a trade of 1% of liquidity"}
     if name == "sentiment":
         return {"value": read_sentiment(ctx.redis, token, timeframe), "basis": "sentiment aggregate"}
-    words = {"whale_concentration": ("whale",), "wash_volume_share": ("wash",),
-             "holder_concentration": ("holder", "concentration", "launch")}[name]
-    return _strongest(anomalies, *words)
+    raise ValueError(f"no such metric {name!r}")  # openapi.yaml's enum names only those above

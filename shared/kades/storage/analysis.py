@@ -94,6 +94,20 @@ def metric_totals(conn: psycopg.Connection, token: str, since: datetime,
             "second_half": second or 0.0}
 
 
+def strongest_anomaly(conn: psycopg.Connection, token: str, since: datetime,
+                      words: tuple[str, ...]) -> tuple[dict[str, Any] | None, int]:
+    """(the highest-scored anomaly of `token` since `since` whose type holds one of `words`,
+    None when none; how many such there are), over the whole timeframe: a read of the newest
+    1,000 of every type missed the older ones of a busy token."""
+    patterns = [f"%{word}%" for word in words]
+    with conn.cursor(row_factory=dict_row) as cur:
+        top = cur.execute("SELECT anomaly_type, score, details, count(*) OVER () AS hits"
+                          " FROM anomaly_events WHERE token = %s AND time >= %s"
+                          " AND anomaly_type LIKE ANY(%s) ORDER BY score DESC, time DESC, id"
+                          " LIMIT 1", (token, since, patterns)).fetchone()
+    return (top, top["hits"]) if top else (None, 0)
+
+
 def latest_risks(conn: psycopg.Connection, tokens: list[str]) -> dict[str, dict[str, Any]]:
     """The newest risk score of each token that has one."""
     if not tokens:
