@@ -47,5 +47,11 @@ def test_prod_kafka_broker_topic_takes_the_limit_with_headroom():
     config = yaml.safe_load((ROOT / "knative/overlays/prod/kafka-broker-config.yaml").read_text())
     topic_max = int(config["data"]["default.topic.config.max.message.bytes"])
     assert 2 * MAX_EVENT_BYTES <= topic_max <= 1024 * 1024  # headroom; under the producer's 1 MiB
+    # the development broker's ingress takes no more than that topic (no kinder than prod)
+    from kades.broker.ingress import BROKER_MAX_EVENT_BYTES
+    from kades.broker.server import DevBroker
+    import inspect
+    assert BROKER_MAX_EVENT_BYTES == topic_max
+    assert inspect.signature(DevBroker).parameters["max_event_bytes"].default == topic_max
     kustomization = yaml.safe_load((ROOT / "knative/overlays/prod/kustomization.yaml").read_text())
     assert "kafka-broker-config.yaml" in kustomization["resources"]

@@ -30,11 +30,17 @@ import redis
 from kades.broker.policy import Forbidden, SenderCheck
 from kades.broker.queue import BrokerQueue
 from kades.errors import PROBLEM_JSON, InvalidEventError, Problem, TemporaryFailure, error_body
+from kades.events.catalogue import MAX_EVENT_BYTES
 from kades.events.envelope import BATCH_TYPE, BROKER_SPECVERSIONS, STRUCTURED_TYPE, CloudEvent, decode
 from kades.logs import log
 from kades.metrics import BROKER_INGRESS, render
 from kades.runtime.oidc import Unauthorized
 
+# The largest event the ingress takes: what the prod Kafka Broker's topic takes
+# (knative/overlays/prod/kafka-broker-config.yaml's max.message.bytes, twice KADES's own event
+# limit; tests/events/test_event_limits.py). The development broker took the functions' 16
+# MiB, so an event between 512 KiB and 16 MiB passed here and failed on the cluster.
+BROKER_MAX_EVENT_BYTES = 2 * MAX_EVENT_BYTES
 DEFAULT_TTL = 255
 TTL = "knativebrokerttl"
 ARRIVAL_TIME = "knativearrivaltime"

@@ -25,7 +25,7 @@ from kades.broker.config import Broker, ConfigError, Eventing, load_eventing
 from kades.broker.dispatcher import IDLE_WAIT_S, LaneReader, TriggerDispatcher
 from kades.broker.httpserver import KeepAliveServer
 from kades.audiences import broker_audience
-from kades.broker.ingress import IngressApp, admit
+from kades.broker.ingress import BROKER_MAX_EVENT_BYTES, IngressApp, admit
 from kades.broker.pingsource import PingSource, load_pingsources
 from kades.broker.policy import SERVICE_ACCOUNT, EventPolicy, SenderCheck, policies_for
 from kades.broker.queue import BrokerQueue
@@ -67,7 +67,7 @@ class DevBroker:
 
     def __init__(self, eventing: Eventing, client: redis.Redis, *, host: str = "127.0.0.1",
                  port: int = 0, workers_per_trigger: int = DEFAULT_WORKERS, dispatch: bool = True,
-                 max_event_bytes: int = Settings.max_event_bytes, idle_wait_s: float = IDLE_WAIT_S,
+                 max_event_bytes: int = BROKER_MAX_EVENT_BYTES, idle_wait_s: float = IDLE_WAIT_S,
                  pingsources: tuple[PingSource, ...] = (), chaos: Chaos = NO_CHAOS,
                  issuer: LocalIssuer | None = None, sender_issuer: str | None = None,
                  policies: dict[str, list[EventPolicy]] | None = None,
@@ -363,7 +363,8 @@ def main_broker(argv: list[str]) -> int:
             "(authentication-oidc)", issuer=issuer.issuer,
             policies={path: [p.name for p in found] for path, found in policies.items()})
     broker = DevBroker(eventing, client, host=args.host, port=args.port,
-                       workers_per_trigger=args.workers, max_event_bytes=config.max_event_bytes,
+                       workers_per_trigger=args.workers,
+                       max_event_bytes=min(config.max_event_bytes, BROKER_MAX_EVENT_BYTES),
                        pingsources=pingsources if delivers else (), chaos=chaos, issuer=issuer,
                        sender_issuer=args.sender_issuer or (  # (_supervise passes it)
                            f"http://{args.host}:{args.oidc_port}" if args.oidc else None),
