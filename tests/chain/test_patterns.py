@@ -167,3 +167,51 @@ def test_atomic_arbitrage_is_no_trade_with_oneself_a_volume_bot_is():
              leg("vol", "buy", "P1"), leg("vol", "sell", "P1"),
              leg("two", "buy", "P1", "A"), leg("two", "sell", "P2", "B")]
     assert arbitrage_legs(swaps) == {("arb", "BOT")}
+
+
+def test_a_sandwich_is_no_trade_with_oneself_a_volume_bot_in_one_slot_is():
+    """A MEV bot's front-run and back-run around another trader's buy (one bundle, one
+    slot): two legs of one size seconds apart, which wash trading read as a "self_trade" at
+    confidence 0.9. A bot buying and selling with no one's trade between them, or around a
+    trade the other way, is no sandwich."""
+    from kades.chain.function import sandwich_legs
+
+    def swap(index, trader, side, pool="P1"):
+        return {"signature": f"s{index}", "trader": trader, "side": side, "pool": pool,
+                "tx_index": index}
+    sandwich = [swap(3, "MEV", "buy"), swap(4, "USER", "buy"), swap(5, "MEV", "sell")]
+    assert sandwich_legs(sandwich) == {("s3", "MEV"), ("s5", "MEV")}
+    assert sandwich_legs([swap(3, "BOT", "buy"), swap(4, "BOT", "sell")]) == set()  # volume bot
+    assert sandwich_legs([swap(3, "BOT", "buy"), swap(4, "USER", "sell"), swap(5, "BOT", "sell")]) == set()
+    assert sandwich_legs([swap(3, "BOT", "buy"), swap(4, "USER", "buy"), swap(9, "BOT", "sell")]) == set()
+    assert sandwich_legs([swap(3, "MEV", "buy"), swap(4, "USER", "buy", pool="P2"),
+                          swap(5, "MEV", "sell")]) == set()  # the victim in another pool
+    assert sandwich_legs([{k: v for k, v in s.items() if k != "tx_index"} for s in sandwich]) == set()
+
+
+def test_sandwiches_around_a_tokens_buyers_raise_no_wash_trading():
+    """Two sandwiches within the hour: the bot's four legs, net zero, a large share of the
+    token's volume, were a wash alert; its round trips over several slots still are."""
+    from kades.chain.function import analyse_token
+    from kades.chain.thresholds import ChainThresholds
+
+    def block(slot, swaps):
+        return {"swaps": [{"signature": f"{slot}-{i}", "pool": "P1", "base_amount": base,
+                           "quote_amount": 10**9, "tx_index": i, "trader": trader, "side": side}
+                          for i, (trader, side, base) in enumerate(swaps)],
+                "transfers": [], "launches": [], "liquidity": [], "pool_states": []}
+    doc, found = None, []
+    for slot in (10, 20, 30):
+        doc, anomalies = analyse_token(doc, "TOKEN", block(slot, [
+            ("MEV", "buy", 5_000), ("USER", "buy", 100), ("MEV", "sell", 5_000)]),
+            {}, {}, 60.0 * slot, slot, ChainThresholds())
+        found += anomalies
+    assert [a for a in found if a["anomaly_type"] == "wash_trading"] == []
+    for slot in (40, 50, 60):  # the same legs a slot apart, no one between: trading with oneself
+        doc, anomalies = analyse_token(doc, "TOKEN", block(slot, [("MEV", "buy", 5_000)]),
+                                       {}, {}, 60.0 * slot, slot, ChainThresholds())
+        found += anomalies
+        doc, anomalies = analyse_token(doc, "TOKEN", block(slot + 1, [("MEV", "sell", 5_000)]),
+                                       {}, {}, 60.0 * slot + 1, slot + 1, ChainThresholds())
+        found += anomalies
+    assert [a["anomaly_type"] for a in found if a["anomaly_type"] == "wash_trading"] == ["wash_trading"]

@@ -69,6 +69,38 @@ def arbitrage_legs(swaps: list[dict]) -> set[tuple[str, str]]:
             if {side for side, _ in legs} == {"buy", "sell"} and len({pool for _, pool in legs}) > 1}
 
 
+# A Jito bundle holds at most 5 transactions: a sandwich's front-run, its victims, its back-run.
+SANDWICH_SPAN = 4
+
+
+def sandwich_legs(swaps: list[dict]) -> set[tuple[str, str]]:
+    """(signature, trader) of the legs of the token's sandwiches: a trader's swap in a pool,
+    another trader's swap the same way after it, and the first trader's opposite swap after
+    that, within SANDWICH_SPAN transactions of the slot (`tx_index`; swaps without one are
+    left alone). MEV bots do this around a busy token's sizeable trades, and their two
+    legs, equal in size seconds apart, were wash trading's "self_trade" at confidence 0.9.
+    A volume bot's buy and sell with no one's trade between them stay wash trading."""
+    by_pool: dict[str, list[dict]] = {}
+    for swap in swaps:
+        if isinstance(swap.get("tx_index"), int):
+            by_pool.setdefault(swap["pool"], []).append(swap)
+    legs: set[tuple[str, str]] = set()
+    for pool_swaps in by_pool.values():
+        pool_swaps.sort(key=lambda swap: swap["tx_index"])
+        for at, front in enumerate(pool_swaps):
+            within = [s for s in pool_swaps[at + 1:]
+                      if s["tx_index"] - front["tx_index"] <= SANDWICH_SPAN]
+            for k, victim in enumerate(within):
+                if victim["trader"] == front["trader"] or victim["side"] != front["side"]:
+                    continue
+                back = next((s for s in within[k + 1:] if s["trader"] == front["trader"]
+                             and s["side"] != front["side"]), None)
+                if back is not None:
+                    legs |= {(front["signature"], front["trader"]), (back["signature"], back["trader"])}
+                    break
+    return legs
+
+
 def analyse_token(doc: dict | None, token: str, records: dict, creator_launches: dict, funders: dict,
                   time_s: float, slot: int, t: ChainThresholds) -> tuple[dict, list[dict]]:
     """One slot of a token's records through every token detector; `doc` is updated in place."""
@@ -80,10 +112,11 @@ def analyse_token(doc: dict | None, token: str, records: dict, creator_launches:
     holders, sniping_s = state.holders, configured(Snipers, t).window_s
     for record in records["launches"]:
         state.record_launch(record, time_s, slot)
-    arbitrage = arbitrage_legs(records["swaps"])
+    # legs of an atomic arbitrage or of a sandwich: no trade with oneself (wash trading's)
+    not_wash = arbitrage_legs(records["swaps"]) | sandwich_legs(records["swaps"])
     for swap in records["swaps"]:
         side = 1 if swap["side"] == "buy" else -1
-        if (swap["signature"], swap["trader"]) not in arbitrage:  # no trade with oneself
+        if (swap["signature"], swap["trader"]) not in not_wash:
             state.trades.append(Trade(time_s, swap["trader"], side, swap["base_amount"],
                                       swap["quote_amount"], swap["signature"], slot))
         holders[swap["trader"]] = holders.get(swap["trader"], 0) + side * swap["base_amount"]
