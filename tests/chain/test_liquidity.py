@@ -148,3 +148,21 @@ def test_a_pool_keeps_its_largest_providers_only():
     assert len(pool["lp"]) == MAX_PROVIDERS
     assert max(pool["lp"], key=pool["lp"].get) == "WHALE"  # the creator's 1e11: the top LP
     assert "wallet0" not in pool["lp"] and f"wallet{MAX_PROVIDERS * 3 - 1}" in pool["lp"]
+
+
+def test_positions_removed_in_one_transaction_all_count():
+    """A rug removing three positions in one transaction (three remove instructions, a third
+    of the pool each): records were told apart by their transaction alone, so the first
+    removal counted (33 %) and nothing was raised; in three transactions, 67 %."""
+    obs, reserves = created(), (10**12, 10**11)
+    for _ in range(3):
+        after = (reserves[0] * 2 // 3, reserves[1] * 2 // 3)
+        obs.append(liquidity("rug", "remove", "CREATOR", reserves, after, 2))
+        reserves = after
+    state_after, anomalies = watch_pool(None, "POOL", obs, T)
+    (a,) = anomalies
+    assert a["anomaly_type"] == "liquidity_removal"
+    # raised at the second removal, past half the pool; the third applied to the reserves
+    assert a["evidence"]["removed_share"] == pytest.approx(1 - (2 / 3) ** 2, abs=1e-6)
+    assert state_after["last"] == [reserves[0], reserves[1]]
+    assert watch_pool(state_after, "POOL", obs, T)[1] == []  # the block again: nothing new

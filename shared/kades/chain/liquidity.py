@@ -120,9 +120,15 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
     lp = state.setdefault("lp_holders", lp_holders.new_lp_state())
     anomalies: list[dict] = []
     explained = {o["record"]["signature"] for o in observations if o["kind"] == "liquidity"}
+    # a record's key: its kind and transaction, and how many of that kind the transaction
+    # had before it (a rug removing three positions in one transaction counted the first
+    # only, 33 %, and raised nothing; a migration's second pool state was dropped)
+    earlier: dict[str, int] = {}
     for obs in observations:
         record, slot = obs["record"], obs["slot"]
         key = f'{obs["kind"]}:{record["signature"]}'
+        earlier[key] = earlier.get(key, 0) + 1
+        key += f":{earlier[key] - 1}" if earlier[key] > 1 else ""  # the first: as before
         if slot < state["last_slot"] or (slot == state["last_slot"] and key in state["slot_signatures"]):
             continue  # already seen: a late or repeated block changes nothing
         if slot > state["last_slot"]:
