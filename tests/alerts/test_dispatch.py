@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpcore
 import httpx
 import psycopg
 import pytest
@@ -670,3 +671,42 @@ def test_a_slow_name_server_costs_an_attempt_its_deadline_not_more(ctx, db_conn,
     assert time.monotonic() - began < 2.0
     [retried] = store.deliveries(db_conn, status="pending")
     assert "no address within the attempt's deadline" in retried["last_error"]
+
+
+def test_slow_names_hold_no_other_webhooks_lookup(monkeypatch):
+    """Lookups the attempts stopped waiting for ran on in a pool of 16 threads: 16 slow
+    names filled it, and every other webhook's lookup waited behind them and failed. Each
+    lookup runs on a thread of its own, one per name at a time."""
+    import socket
+    from kades.alerts import webhook_http
+    real, started = socket.getaddrinfo, []
+
+    def slow(host, *args, **kwargs):
+        if host.endswith(".slow.example"):
+            started.append(host)
+            time.sleep(1.5)
+            return real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    for n in range(20):
+        for _ in range(2):  # the second attempt finds the first's lookup under way
+            with pytest.raises(httpcore.ConnectTimeout):
+                webhook_http._resolve(f"n{n}.slow.example", 443, 0.01)
+    assert len(started) == 20
+    began = time.monotonic()
+    assert webhook_http._resolve("localhost", 443, 1.0)  # not behind the slow ones
+    assert time.monotonic() - began < 1.0
+
+
+def test_a_retry_after_no_float_reads_is_no_error_and_a_2xx_is_delivered(ctx, db_conn, key_id,
+                                                                        receivers):
+    """"²".isdigit() is true and float("²") raises: read for every answer, a 200 with that
+    header was an internal error, re-sent for hours."""
+    odd = receivers([200, 503], headers={"Retry-After": "\u00b2"})
+    hook(db_conn, key_id, odd.url)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", ALERT_DATA), ctx)
+    handle_alert(new_event(ALERT, "/kades/risk-scoring", {**ALERT_DATA, "score": 0.95}), ctx)
+    with httpx.Client() as client:
+        assert deliver_due(ctx.db, client, policy=FAST) == {"delivered": 1, "retry": 1, "dead": 0}
+    [retried] = store.deliveries(db_conn, status="pending")
+    assert retried["last_error"] == "answered 503"

@@ -71,13 +71,13 @@ def retry_after_s(value: str | None, now: float | None = None) -> float | None:
 
     >>> retry_after_s("120"), retry_after_s("Sun, 06 Dec 2026 08:00:00 GMT", now=1796544000.0 - 30)
     (120.0, 30.0)
-    >>> retry_after_s("soon"), retry_after_s(None)
-    (None, None)
+    >>> retry_after_s("soon"), retry_after_s(None), retry_after_s("\u00b2")
+    (None, None, None)
     """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # ("²".isdigit() too, which float() refuses)
         return float(value)
     try:
         moment = parsedate_to_datetime(value)
@@ -105,12 +105,12 @@ def attempt(client: httpx.Client, delivery: dict, policy: RetryPolicy) -> Outcom
                 "POST", delivery["url"], content=body, headers=headers,
                 timeout=policy.timeout_s) as response:
             status = response.status_code  # the body is never read: a 1 GB one cost 1 GB
-            asked = retry_after_s(response.headers.get("retry-after"))
+            retry_after = response.headers.get("retry-after")
     except httpx.HTTPError as error:
         return Outcome(None, f"{type(error).__name__}: {error}"[:500])
     if 200 <= status < 300:
         return Outcome(status, None)
-    return Outcome(status, f"answered {status}", asked)
+    return Outcome(status, f"answered {status}", retry_after_s(retry_after))
 
 
 def deliver_due(connect: Callable[[], ContextManager[psycopg.Connection]], client: httpx.Client,

@@ -12,7 +12,7 @@ byte every 2 s held its attempt, and the round behind it, for as long as it like
 read and write of the attempt's connection is given what is left of `deadline(seconds)`, and
 so is the name's resolution: getaddrinfo takes no timeout, and a name server answering
 slowly (anyone may run the one of a webhook's name) held the attempt for as long as it took.
-It runs on a thread of its own (RESOLVERS of them), waited for until the deadline.
+It runs on a thread of its own (MAX_LOOKUPS at most), waited for until the deadline.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import os
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Iterator
 
@@ -79,30 +79,47 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
-RESOLVERS = 16  # as many as the deliveries sent at once (alerts.delivery.SENDERS)
-_resolvers: dict[int, ThreadPoolExecutor] = {}  # per process: threads do not survive a fork
-_resolvers_lock = threading.Lock()
-
-
-def _resolver_pool() -> ThreadPoolExecutor:
-    with _resolvers_lock:
-        pool = _resolvers.get(os.getpid())
-        if pool is None:
-            pool = _resolvers[os.getpid()] = ThreadPoolExecutor(
-                max_workers=RESOLVERS, thread_name_prefix="webhook-dns")
-        return pool
+# Name lookups under way at once, per process: a lookup the attempt stopped waiting for runs
+# on until the system's resolver gives up, on a thread of its own (a pool of 16 threads was
+# filled by 16 slow names, and every other webhook's lookup then waited behind them); one per
+# host and port at a time (an attempt finds a lookup of its name under way and waits for it);
+# past MAX_LOOKUPS an attempt fails at once and is retried.
+MAX_LOOKUPS = 64
+_lookups: dict[tuple[int, str, int], Future] = {}  # (pid, host, port): a fork's are not its own
+_lookups_lock = threading.Lock()
 
 
 def _resolve(host: str, port: int, timeout: float | None) -> list:
     """getaddrinfo's answer for `host`, waited for `timeout` s at most (None: as long as it
-    takes); a lookup still running then goes on on its thread, its answer unused."""
-    lookup = _resolver_pool().submit(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+    takes)."""
+    key = (os.getpid(), host, port)
+    with _lookups_lock:
+        lookup = _lookups.get(key)
+        if lookup is None:
+            if sum(1 for pid, _, _ in _lookups if pid == key[0]) >= MAX_LOOKUPS:
+                raise httpcore.ConnectError(f"{host}: {MAX_LOOKUPS} name lookups under way")
+            lookup = _lookups[key] = Future()
+            threading.Thread(target=_look_up, args=(key, lookup), name="webhook-dns",
+                             daemon=True).start()
     try:
         return lookup.result(timeout=timeout)
     except FutureTimeout:
         raise httpcore.ConnectTimeout(f"{host}: no address within the attempt's deadline") from None
     except (socket.gaierror, UnicodeError) as error:
         raise httpcore.ConnectError(f"{host}: {error}") from error
+
+
+def _look_up(key: tuple[int, str, int], lookup: Future) -> None:
+    try:
+        answer, error = socket.getaddrinfo(key[1], key[2], type=socket.SOCK_STREAM), None
+    except BaseException as failure:  # noqa: BLE001 -- handed to the waiting attempt(s)
+        answer, error = None, failure
+    with _lookups_lock:  # gone before it is answered: a later attempt asks afresh
+        _lookups.pop(key, None)
+    if error is None:
+        lookup.set_result(answer)
+    else:
+        lookup.set_exception(error)
 
 
 class _GuardedBackend(httpcore.NetworkBackend):

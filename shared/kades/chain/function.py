@@ -88,8 +88,11 @@ def sandwich_legs(swaps: list[dict]) -> set[tuple[str, str]]:
     for pool_swaps in by_pool.values():
         pool_swaps.sort(key=lambda swap: swap["tx_index"])
         for at, front in enumerate(pool_swaps):
-            within = [s for s in pool_swaps[at + 1:]
-                      if s["tx_index"] - front["tx_index"] <= SANDWICH_SPAN]
+            end = at + 1  # sorted: the swaps within the span are the next ones
+            while (end < len(pool_swaps)
+                   and pool_swaps[end]["tx_index"] - front["tx_index"] <= SANDWICH_SPAN):
+                end += 1
+            within = pool_swaps[at + 1:end]
             for k, victim in enumerate(within):
                 if victim["trader"] == front["trader"] or victim["side"] != front["side"]:
                     continue
