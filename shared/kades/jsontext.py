@@ -16,12 +16,14 @@ NaN and Infinity the stdlib writes).
 """
 from __future__ import annotations
 
+import functools
 import json
 from json.encoder import c_make_encoder, encode_basestring_ascii
 
 import orjson
 
 
+@functools.lru_cache(maxsize=16)  # one per `default` (a module's function), not one per call
 def _c_encoder(default):
     """json's C encoder with json.dumps(x, separators=(",", ":"), default=default)'s settings
     (no check for cycles: states are trees), None without the json accelerator."""

@@ -99,7 +99,7 @@ def sandwich_legs(swaps: list[dict]) -> set[tuple[str, str]]:
                 back = next((s for s in within[k + 1:] if s["trader"] == front["trader"]
                              and s["side"] != front["side"]), None)
                 if back is not None:
-                    legs |= {(front["signature"], front["trader"]), (back["signature"], back["trader"])}
+                    legs.update((leg["signature"], leg["trader"]) for leg in (front, back))
                     break
     return legs
 
