@@ -162,7 +162,44 @@ def test_positions_removed_in_one_transaction_all_count():
     state_after, anomalies = watch_pool(None, "POOL", obs, T)
     (a,) = anomalies
     assert a["anomaly_type"] == "liquidity_removal"
-    # raised at the second removal, past half the pool; the third applied to the reserves
-    assert a["evidence"]["removed_share"] == pytest.approx(1 - (2 / 3) ** 2, abs=1e-6)
+    # the transaction judged as a whole: all three removals, 70 % of the pool
+    assert a["evidence"]["removed_share"] == pytest.approx(1 - (2 / 3) ** 3, abs=1e-6)
+    assert a["evidence"]["quote_reserve_before"] == 10**11
+    assert a["evidence"]["quote_reserve_after"] == reserves[1]
     assert state_after["last"] == [reserves[0], reserves[1]]
     assert watch_pool(state_after, "POOL", obs, T)[1] == []  # the block again: nothing new
+
+
+@pytest.mark.parametrize("removed_first", [True, False])
+def test_a_rebalance_in_one_transaction_is_no_pull(removed_first):
+    """A position manager moving its range: every position removed, then added back (or the
+    new one added first) in one transaction. Each record was judged alone, and the removal
+    read as 100 % of the pool pulled by its top LP, a rug at confidence 0.95."""
+    full, empty = (10**12, 10**11), (0, 0)
+    moved = (10**12 - 10**9, 10**11 + 10**8)  # added back at another ratio (another range)
+    remove = liquidity("rebalance", "remove", "CREATOR", full, empty, 2)
+    add = liquidity("rebalance", "add", "CREATOR", empty, moved, 2)
+    if not removed_first:  # the new position added first: the reserves double, then fall
+        both = (full[0] + moved[0], full[1] + moved[1])
+        add = liquidity("rebalance", "add", "CREATOR", full, both, 2)
+        remove = liquidity("rebalance", "remove", "CREATOR", both, moved, 2)
+    steps = [remove, add] if removed_first else [add, remove]
+    pool, anomalies = watch_pool(None, "POOL", created() + steps, T)
+    assert anomalies == []
+    assert pool["last"] == list(moved)
+    # the same two records in two transactions are a pull and a return
+    steps[1]["record"] = {**steps[1]["record"], "signature": "later"}
+    _, anomalies = watch_pool(None, "POOL", created() + steps, T)
+    assert [a["anomaly_type"] for a in anomalies] == (["liquidity_removal"] if removed_first else [])
+
+
+def test_a_transaction_that_adds_back_little_is_judged_on_what_it_took():
+    """Removed whole and a tenth added back in the same transaction: 90 % of the pool left."""
+    full = (10**12, 10**11)
+    tenth = (full[0] // 10, full[1] // 10)
+    steps = [liquidity("rug", "remove", "CREATOR", full, (0, 0), 2),
+             liquidity("rug", "add", "CREATOR", (0, 0), tenth, 2)]
+    (a,) = watch_pool(None, "POOL", created() + steps, T)[1]
+    assert a["anomaly_type"] == "liquidity_removal" and a["confidence"] == 0.95
+    assert a["evidence"]["removed_share"] == pytest.approx(0.9)
+    assert a["evidence"]["signatures"] == ["rug"] and a["evidence"]["quote_reserve_after"] == tenth[1]

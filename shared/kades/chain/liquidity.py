@@ -124,6 +124,7 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
     # had before it (a rug removing three positions in one transaction counted the first
     # only, 33 %, and raised nothing; a migration's second pool state was dropped)
     earlier: dict[str, int] = {}
+    fresh = []
     for obs in observations:
         record, slot = obs["record"], obs["slot"]
         key = f'{obs["kind"]}:{record["signature"]}'
@@ -134,6 +135,15 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
         if slot > state["last_slot"]:
             state["last_slot"], state["slot_signatures"] = slot, []
         state["slot_signatures"].append(key)
+        fresh.append(obs)
+    # A transaction's liquidity records are judged together, at its last: a position
+    # manager's rebalance (every position removed, then added back in the same transaction)
+    # read as 100 % of the pool removed, a rug at confidence 0.8 or more
+    last_of = {obs["record"]["signature"]: index for index, obs in enumerate(fresh)
+               if obs["kind"] == "liquidity"}
+    moved: dict[str, list] = {}  # signature -> [quote added (net), its removal, reserves before it]
+    for index, obs in enumerate(fresh):
+        record, slot = obs["record"], obs["slot"]
         token = record["base_mint"]
         _follow_lp(lp, obs)
         found = lp_holders.assess(lp, pool=pool, token=token, time_s=obs["time_s"], slot=slot,
@@ -143,7 +153,6 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
         if obs["kind"] == "lp_transfers":
             continue
         if obs["kind"] == "liquidity":
-            before = (record["base_reserve_before"], record["quote_reserve_before"])
             after = (record["base_reserve_after"], record["quote_reserve_after"])
             if record["action"] == "create" and state["creator"] is None:
                 state["creator"] = record["provider"]
@@ -151,17 +160,27 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
                 state["lp"][record["provider"]] = state["lp"].get(record["provider"], 0) + record["quote_delta"]
                 if len(state["lp"]) > MAX_PROVIDERS:  # read only for its top LP: the largest kept
                     state["lp"] = dict(sorted(state["lp"].items(), key=lambda kv: -kv[1])[:MAX_PROVIDERS])
+            tx = moved.setdefault(record["signature"], [0, obs, (record["base_reserve_before"],
+                                                              record["quote_reserve_before"])])
+            tx[0] += record["quote_delta"]
+            if tx[0] < 0 and record["action"] not in ("create", "add"):
+                tx[1] = obs  # the evidence's: the transaction's (last) removal
+            state["last"] = list(after)
+            if index != last_of[record["signature"]]:
+                continue
+            added, removal, before = moved.pop(record["signature"])
+            if added >= 0:
                 # an add within a burst of removals takes its quote off the burst's sum: LPs
                 # coming and going (six out at 10 % each, six in at 11 %, the reserve never
                 # under 90 %) summed to "60 % removed"
                 if state["removals"]:
                     state["removals"] = _burst(state["removals"], obs["time_s"], t)
-                    state["removals"].append([obs["time_s"], -record["quote_delta"], before[1],
+                    state["removals"].append([obs["time_s"], -added, before[1],
                                               record["signature"], slot])
             elif before[1] > 0:
-                found = _removal(state, pool, token, obs, -record["quote_delta"] / before[1], before, after, t)
+                found = _removal(state, pool, token, {**removal, "time_s": obs["time_s"]},
+                                 -added / before[1], before, after, t)
                 anomalies.extend([found] if found else [])
-            state["last"] = list(after)
             continue
         base, quote = record["base_reserve"], record["quote_reserve"]
         last = state["last"]
