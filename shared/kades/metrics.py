@@ -75,6 +75,8 @@ WEBHOOK_DELIVERIES = Counter("kades_webhook_deliveries_total",
 WEBSOCKET_CONNECTIONS = Gauge("kades_websocket_connections", "Open WebSocket connections")
 WEBSOCKET_ALERTS_SENT = Counter("kades_websocket_alerts_sent_total",
                                 "Alerts sent to WebSocket clients (live and replayed)")
+WEBSOCKET_SLOW_CLOSED = Counter("kades_websocket_slow_clients_total",
+                                "WebSocket connections closed for reading alerts slower than they came")
 
 
 def render() -> tuple[bytes, str]:

@@ -7,6 +7,8 @@ import contextlib
 import dataclasses
 import json
 import queue
+import socket
+import threading
 import time
 import uuid
 
@@ -334,12 +336,15 @@ def test_a_hub_asks_redis_nothing_until_its_first_connection_joins_and_then_refu
 
 
 class _Socket:
-    """A WebSocket's server side as _converse uses it, recording what it is told."""
+    """A WebSocket's server side as _converse uses it, recording what it is told; each send
+    takes `send_s` (a client reading slowly)."""
 
-    def __init__(self):
-        self.connected, self.sent, self.closed = True, [], None
+    def __init__(self, send_s: float = 0.0):
+        self.connected, self.sent, self.closed, self.send_s = True, [], None, send_s
+        self.sock = socket.socket()  # (never connected: its timeout is all _converse sets)
 
     def send(self, frame):
+        time.sleep(self.send_s)
         self.sent.append(json.loads(frame))
 
     def close(self, code=1000, reason=""):
@@ -354,7 +359,6 @@ def test_a_socket_loses_its_alerts_once_its_credentials_go(kades_settings, db_co
                                                          monkeypatch, credential):
     """Credentials were checked at the handshake only: after the key was revoked (REST 401)
     or the token expired, the open socket still received every alert."""
-    import threading
     from kades.api import auth
     from kades.storage import apikeys
     monkeypatch.setattr(websocket, "AUTH_RECHECK_S", 0.2)
@@ -429,3 +433,95 @@ def test_an_open_connection_keeps_its_keys_count_alive(redis_conn):
     websocket._still_here(redis_conn, counter, "c1")
     assert CONNECTION_STALE_S - 5 < redis_conn.ttl(counter) <= CONNECTION_STALE_S
     assert redis_conn.zscore(counter, "c1") is not None
+
+
+@pytest.mark.parametrize("first", [0, 10])
+def test_a_client_reading_slower_than_alerts_come_is_closed_and_misses_nothing_after(
+        kades_settings, redis_conn, monkeypatch, first):
+    """A connection's queue had no bound: a client reading slower than alerts came kept
+    every alert since in the api's memory. At MAX_BACKLOG waiting it is told 1006 with the
+    id to resume from, closed (1013), and its reconnection with that id replays the rest,
+    each alert once."""
+    monkeypatch.setattr(websocket, "MAX_BACKLOG", 20)
+    ctx = Context("api", kades_settings)
+    ws, session = _Socket(send_s=0.02), websocket.Session(None)
+    session.handle(json.dumps({"type": "subscribe", "channels": ["anomalies"]}))
+    talk = threading.Thread(target=websocket._converse, args=(ctx, ws, session, "test:ws:k", "c1"),
+                            daemon=True)
+    talk.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not ws.sent and time.monotonic() < deadline:  # the welcome: the hub has joined
+            time.sleep(0.01)
+        joined = stream.last_id(redis_conn)
+        published = stream.publish_many(redis_conn, [(f"slow-{n}", alert(f"T{n}")) for n in range(first)])
+        while first and len(ws.sent) < 2 and time.monotonic() < deadline:  # some are sent
+            time.sleep(0.01)
+        published += stream.publish_many(redis_conn, [(f"slow-{n}", alert(f"T{n}"))
+                                                      for n in range(first, 200)])  # one read
+        talk.join(timeout=10)
+        assert not talk.is_alive() and ws.closed == (1013, "too slow")
+        *frames, told = ws.sent[1:]
+        assert told["type"] == "error" and told["data"]["code"] == 1006
+        got = [frame["id"] for frame in frames]
+        assert len(got) < len(published) and got == published[:len(got)]
+        # where to resume: the last alert it got, or where it joined when it got none
+        assert bool(got) is bool(first) and told["data"]["last_id"] == (got[-1] if got else joined)
+        again, replayed = _Socket(), websocket.Session(told["data"]["last_id"])
+        replayed.handle(json.dumps({"type": "subscribe", "channels": ["anomalies"]}))
+        websocket._replay(ctx, again, replayed)
+        assert got + [frame["id"] for frame in again.sent] == published
+        print(f"slow client: {len(got)} alerts sent, then told to reconnect; "
+              f"{len(again.sent)} replayed")
+    finally:
+        ws.connected = False
+        websocket.hub(ctx).stop()
+
+
+def _stalled_client(server, key: str) -> socket.socket:
+    """A WebSocket client that subscribes and then reads nothing (a small receive buffer,
+    so that the server's sends soon block)."""
+    import base64
+    import os
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))
+    raw.sendall((f"GET /v1/ws?api_key={key} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                 f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n\r\n").encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += raw.recv(1)
+    assert answer.startswith(b"HTTP/1.1 101")
+    payload, mask = json.dumps({"type": "subscribe", "channels": ["anomalies"]}).encode(), os.urandom(4)
+    raw.sendall(bytes([0x81, 0x80 | len(payload)]) + mask
+                + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+    return raw
+
+
+def test_a_client_that_reads_nothing_is_cut_and_frees_its_thread(server, make_key, redis_conn):
+    """A client that stopped reading held its connection's thread in a send for ever (one of
+    the replica's 32), and every alert since in memory: the send now gives up after
+    SEND_TIMEOUT_S, and the socket is cut."""
+    from kades.api.wsprotocol import SEND_TIMEOUT_S
+    raw = _stalled_client(server, make_key()[1])
+    try:
+        time.sleep(0.5)  # subscribed
+        assert metric(server, "kades_websocket_connections") == 1
+        bulky = alert("T")
+        bulky["data"]["message"] = "x" * 20_000
+        stream.publish_many(redis_conn, [(f"bulky-{n}", bulky) for n in range(400)])  # 8 MB
+        deadline = time.monotonic() + SEND_TIMEOUT_S + 15
+        while time.monotonic() < deadline and metric(server, "kades_websocket_connections") > 0:
+            time.sleep(0.5)
+        assert metric(server, "kades_websocket_connections") == 0
+        assert metric(server, "kades_websocket_slow_clients_total") == 1
+        raw.settimeout(3)  # cut, not closed: a close frame would wait SEND_TIMEOUT_S more
+        with contextlib.suppress(ConnectionResetError):
+            while raw.recv(1 << 16):
+                pass  # what was sent before the cut, then its end
+        ws = connect(server, make_key()[1])  # the replica serves others as before
+        assert subscribe(ws, "anomalies")["type"] == "subscribed"
+        ws.close()
+    finally:
+        raw.close()

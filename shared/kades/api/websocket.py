@@ -10,18 +10,22 @@ a reader thread that blocks on the socket, so an idle connection costs no CPU.
 Fan-out: one reader thread per process follows the Redis alert stream (kades.alerts.stream)
 and hands each alert to the queue of every local connection, so any replica serves any
 client. A client that reconnects with `last_id` (the `id` of the last alert it got) is first
-sent what it missed, up to 5 minutes back; ids already sent are never sent twice.
+sent what it missed, up to 5 minutes back; ids already sent are never sent twice. A client
+that reads slower than alerts come is closed (1013) once MAX_BACKLOG alerts wait for it or a
+send blocks SEND_TIMEOUT_S, and reconnects with `last_id`: its backlog is bounded.
 
 Protocol (JSON text frames, `{type, data, timestamp}`): client sends `subscribe` /
 `unsubscribe` with `channels` (and optionally `tokens`), `ping`; server sends `welcome`,
 `subscribed`, `unsubscribed`, `alert` (with `id`), `pong`, `error` with a code:
 1001 authentication failed, 1002 invalid subscription, 1003 rate limit exceeded,
-1004 invalid message format, 1005 server error.
+1004 invalid message format, 1005 server error, 1006 too slow (reconnect with `last_id`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -35,13 +39,14 @@ from werkzeug.routing import Rule
 from kades import clients
 from kades.alerts import stream
 from kades.api import auth
-from kades.api.wsprotocol import (AUTH_FAILED, CHANNELS, CONNECTION_STALE_S,
+from kades.api.wsprotocol import (AUTH_FAILED, CHANNELS, CONNECTION_STALE_S, MAX_BACKLOG,
                                   MAX_CONNECTIONS_PER_KEY, MAX_MESSAGE_BYTES,
                                   MAX_MESSAGES_PER_MIN, PING_INTERVAL_S, RATE_LIMITED,
-                                  SERVER_ERROR, Session, message)
+                                  SEND_TIMEOUT_S, SERVER_ERROR, TOO_SLOW, Session, later_id,
+                                  message)
 from kades.keys import WS_CONNECTIONS
 from kades.logs import log
-from kades.metrics import WEBSOCKET_ALERTS_SENT, WEBSOCKET_CONNECTIONS
+from kades.metrics import WEBSOCKET_ALERTS_SENT, WEBSOCKET_CONNECTIONS, WEBSOCKET_SLOW_CLOSED
 from kades.runtime.endpoint import error_response
 from kades.runtime.function import Context
 
@@ -52,6 +57,19 @@ CLIENT = "client"
 READER_POLL_S = 1.0  # how long a reader waits for the client before it looks again
 REPLAY_PAGE = 1000   # stream entries read at once while replaying
 AUTH_RECHECK_S = 10.0  # with auth.CACHE_S: a revoked key or an expired token loses its socket within 40 s
+
+
+class Inbox(queue.Queue):
+    """A connection's queue. The hub stops filling one that holds MAX_BACKLOG entries (its
+    client reads slower than alerts come) and marks it `overflowed`. `resume_id`: the stream
+    id after which its client has missed nothing (the hub's position when it joined, then
+    each entry its conversation took)."""
+
+    def __init__(self):
+        super().__init__()
+        self.overflowed = False
+        self.resume_id: str | None = None
+
 
 class Hub:
     """Follows the alert stream and hands every alert to every local connection's queue.
@@ -68,8 +86,9 @@ class Hub:
     def __init__(self, ctx: Context):
         self._ctx = ctx
         self._lock = threading.Lock()
-        self._queues: set[queue.Queue] = set()
+        self._queues: set[Inbox] = set()
         self._start_id: str | None = None
+        self._position: str | None = None  # the last stream id handed to the inboxes
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()  # a process's hub runs as long as it; tests stop theirs
 
@@ -77,15 +96,16 @@ class Hub:
         """Let the thread end (within the stream read's block, a second)."""
         self._stopped.set()
 
-    def join(self, inbox: queue.Queue) -> None:
+    def join(self, inbox: Inbox) -> None:
         with self._lock:
             if self._thread is None:  # the first connection: raises while Redis is away
-                self._start_id = stream.last_id(self._ctx.redis)
+                self._start_id = self._position = stream.last_id(self._ctx.redis)
                 self._thread = threading.Thread(target=self._run, name="ws-hub", daemon=True)
                 self._thread.start()
+            inbox.resume_id = self._position
             self._queues.add(inbox)
 
-    def leave(self, inbox: queue.Queue) -> None:
+    def leave(self, inbox: Inbox) -> None:
         with self._lock:
             self._queues.discard(inbox)
 
@@ -106,9 +126,14 @@ class Hub:
                 continue
             if entries:
                 last_id = entries[-1][0]
-                with self._lock:
-                    inboxes = list(self._queues)
+                with self._lock:  # an inbox joining now gets what comes after last_id
+                    self._position, inboxes = last_id, list(self._queues)
                 for inbox in inboxes:
+                    if inbox.qsize() + len(entries) > MAX_BACKLOG:
+                        inbox.overflowed = True  # what it missed is in the stream: the replay's
+                        self.leave(inbox)
+                        inbox.put((CLIENT, ""))  # wakes its conversation, were it waiting
+                        continue
                     for entry in entries:
                         inbox.put(entry)
 
@@ -184,11 +209,32 @@ def serve(ctx: Context, request: flask.Request) -> flask.Response:
         _try_send(ws, message("error", {"code": SERVER_ERROR, "message": "temporary failure"}))
     except simple_websocket.ConnectionClosed:
         pass  # the client left: the normal end of a conversation
+    except TimeoutError:  # a send blocked SEND_TIMEOUT_S: the client reads nothing
+        WEBSOCKET_SLOW_CLOSED.inc()
+        log(logger, logging.WARNING, "websocket: client reads nothing, socket cut",
+            connection=connection)
+        _cut(ws)
     finally:
         _leave(ctx, counter, connection)
-        if ws.connected:
-            ws.close()
+        _end(ws)
     return _Closed(ws.mode)
+
+
+def _end(ws, code: int | None = None, reason: str | None = None) -> None:
+    """Close the socket (its close frame sent), or cut it when the frame cannot go."""
+    try:
+        if ws.connected:
+            ws.close(code, reason)
+    except (TimeoutError, simple_websocket.ConnectionClosed):
+        _cut(ws)
+
+
+def _cut(ws) -> None:
+    """Shut a socket whose client takes nothing, not even a close frame (its sends time
+    out); simple_websocket's thread ends with it."""
+    ws.connected = False
+    with contextlib.suppress(OSError):  # (already shut by the other side)
+        ws.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _credentials(request) -> tuple[Headers, str | None]:
@@ -255,7 +301,7 @@ def _try_send(ws, frame: str) -> None:
         pass  # nobody left to tell
 
 
-def _read_client(ws, inbox: queue.Queue) -> None:
+def _read_client(ws, inbox: Inbox) -> None:
     """Hand what the client sends to its connection's inbox; (CLIENT, None) once it left.
     It waits a second at a time, not for ever: when simple_websocket closes a connection
     itself (a message over max_message_size: 1009) it wakes a waiting reader before it marks
@@ -276,8 +322,10 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str,
     reader thread, so the conversation sleeps until there is something to do. Its caller's
     credentials are checked again every AUTH_RECHECK_S (`still_allowed` raises
     AuthenticationError): a revoked key's socket, or an expired token's, kept its alerts
-    until the connection's end (600 s on Knative, for ever locally)."""
-    inbox: queue.Queue = queue.Queue()
+    until the connection's end (600 s on Knative, for ever locally). Its client gets at most
+    MAX_BACKLOG alerts ahead and SEND_TIMEOUT_S a send (wsprotocol): a slower one is closed."""
+    ws.sock.settimeout(SEND_TIMEOUT_S)  # simple_websocket reads only what select found
+    inbox = Inbox()
     hub(ctx).join(inbox)
     WEBSOCKET_CONNECTIONS.inc()
     try:
@@ -298,6 +346,13 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str,
                     ws.close(1008, "authentication failed")
                     return
                 checked = time.monotonic()
+            if inbox.overflowed:
+                WEBSOCKET_SLOW_CLOSED.inc()
+                resume = later_id(inbox.resume_id, session.last_id())
+                ws.send(message("error", {"code": TOO_SLOW, "last_id": resume, "message":
+                                          f"over {MAX_BACKLOG} alerts behind: reconnect with last_id"}))
+                _end(ws, 1013, "too slow")  # Try Again Later
+                return
             if origin == CLIENT:
                 if item is None:
                     return  # the client left
@@ -312,9 +367,11 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str,
                 if replay and session.replay_from:
                     _replay(ctx, ws, session)
                     session.replay_from = None  # once: a later subscribe does not read it all again
-            elif origin is not None and (frame := session.deliverable(origin, item)):
-                ws.send(frame)
-                WEBSOCKET_ALERTS_SENT.inc()
+            elif origin is not None:
+                inbox.resume_id = origin
+                if frame := session.deliverable(origin, item):
+                    ws.send(frame)
+                    WEBSOCKET_ALERTS_SENT.inc()
             if time.monotonic() - refreshed > CONNECTION_STALE_S / 3:
                 _still_here(ctx.redis, counter, connection)
                 refreshed = time.monotonic()

@@ -20,7 +20,14 @@ MAX_MESSAGES_PER_MIN = 1000
 MAX_MESSAGE_BYTES = 64 * 1024
 CONNECTION_STALE_S = 120   # a replica that died without saying goodbye stops counting after this
 PING_INTERVAL_S = 25
-AUTH_FAILED, BAD_SUBSCRIPTION, RATE_LIMITED, BAD_MESSAGE, SERVER_ERROR = 1001, 1002, 1003, 1004, 1005
+# A client reading slower than alerts come: at most this many alerts wait for it, and a send
+# blocks at most this long (a client that reads nothing), then its socket is closed, and it
+# reconnects with last_id (the replay). Unbounded, one stalled client held every alert since
+# it stalled in the api's memory, and its thread for ever.
+MAX_BACKLOG = 1000
+SEND_TIMEOUT_S = 10.0
+AUTH_FAILED, BAD_SUBSCRIPTION, RATE_LIMITED, BAD_MESSAGE, SERVER_ERROR, TOO_SLOW = (
+    1001, 1002, 1003, 1004, 1005, 1006)
 
 
 def message(kind: str, data, **extra) -> str:
@@ -30,6 +37,11 @@ def message(kind: str, data, **extra) -> str:
 def _id_key(entry_id: str) -> tuple[int, int]:
     head, _, tail = entry_id.partition("-")
     return int(head), int(tail or 0)
+
+
+def later_id(a: str | None, b: str | None) -> str | None:
+    """The later of two stream ids (None: none)."""
+    return max((i for i in (a, b) if i), key=_id_key, default=None)
 
 
 class Session:
@@ -94,6 +106,10 @@ class Session:
         self.by_token = self.by_token or bool(tokens)
         return [message("subscribed", {"channels": sorted(self.channels),
                                        "tokens": sorted(self.tokens)})], True
+
+    def last_id(self) -> str | None:
+        """The stream id of the last alert sent (or the last_id it started from)."""
+        return f"{self.last_sent[0]}-{self.last_sent[1]}" if self.last_sent != (0, 0) else None
 
     def deliverable(self, entry_id: str, alert: dict) -> str | None:
         """The frame for one stream entry, or None (not wanted, or sent already)."""

@@ -181,7 +181,12 @@ function connect() {
       showAlert(message.data, message.alert_id);
       if (message.data.token === state.token) selectToken(message.data.token);
     }
-    if (message.type === "error") $("status").textContent = `error ${message.data.code}: ${message.data.message}`;
+    if (message.type === "error") {
+      if (message.data.last_id) {  // 1006, too slow: where the reconnection resumes
+        state.lastId = message.data.last_id; sessionStorage.setItem("kades.lastId", message.data.last_id);
+      }
+      $("status").textContent = `error ${message.data.code}: ${message.data.message}`;
+    }
   };
   ws.onclose = () => {
     if (ws !== state.ws) return;  // a socket replaced (a new key): its successor lives on
