@@ -185,3 +185,45 @@ def test_a_tokens_liquidity_is_every_pools_it_has_not_the_pools_one_block_touche
     assert block(9, ("Big", 190)) == (  # Small's states kept are both later than slot 9
         pytest.approx(380.0), {"Big": [9, 380.0]})
     assert block(14, ("Small", 12))[0] == pytest.approx(34.0)  # still kept: Big's 13, not 9's
+
+
+def test_a_drained_pool_counts_as_drained_in_its_tokens_later_ticks(kades_settings, redis_conn):
+    """A pool state with no price (its quote side pulled to 0: a price of 0, or none) was left
+    out whole, and with it the pool's liquidity: the pool's last state before the pull stood
+    in every later tick of the token, and temporal-analysis never saw the pull."""
+    from kades.events.catalogue import CHAIN_BLOCK, new_event
+    ctx = Context("market-aggregator", settings=kades_settings)
+
+    def block(slot, *pools):
+        states = [{"signature": f"s{slot}{pool}", "program": "raydium_v4", "pool": pool,
+                   "base_mint": MINT, "quote_mint": WSOL, "base_reserve": 10**15,
+                   "quote_reserve": int(sol * 10**9), "base_decimals": 6, "quote_decimals": 9,
+                   "price": 1e-6 if sol else 0.0} for pool, sol in pools]
+        event = new_event(CHAIN_BLOCK, "/test/solana", {
+            "slot": slot, "block_time": f"2026-01-15T12:01:{slot % 60:02d}Z", "transfers": [],
+            "liquidity": [], "launches": [], "swaps": [], "pool_states": states})
+        replies = handle(event, ctx)
+        if replies is None:
+            return None
+        (tick,) = replies[0].data["ticks"]
+        return tick["liquidity"], tick["pools"]
+
+    assert block(20, ("Big", 200), ("Small", 10))[0] == pytest.approx(420.0)
+    assert block(21, ("Big", 0)) is None  # priced nowhere: no tick, but its pool is kept drained
+    assert block(22, ("Small", 11)) == (pytest.approx(22.0), {"Big": [21, 0.0], "Small": [22, 22.0]})
+    # drained in the same block as a trade of another pool: in that block's tick at once
+    assert block(23, ("Small", 12), ("Big", 0)) == (
+        pytest.approx(24.0), {"Big": [23, 0.0], "Small": [23, 24.0]})
+
+
+def test_a_concentrated_pools_state_stays_out_of_its_tokens_liquidity():
+    """Its vaults hold positions in and out of range: 2 x the quote vault is no liquidity."""
+    state = {"signature": "s", "program": "raydium_clmm", "pool": "C", "base_mint": MINT,
+             "quote_mint": WSOL, "base_reserve": 10**15, "quote_reserve": 10**12,
+             "base_decimals": 6, "quote_decimals": 9, "price": None}
+    block = {"slot": 5, "block_time": "2024-06-01T00:00:05Z", "swaps": [swap(MINT, 1e-6)],
+             "pool_states": [state]}
+    unpriced: list = []
+    (tick,) = chain_ticks(block, unpriced=unpriced)
+    assert "pools" not in tick and "liquidity" not in tick and unpriced == []
+    assert chain_ticks({**block, "swaps": []}, unpriced=unpriced) == [] and unpriced == []

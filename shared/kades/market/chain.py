@@ -11,7 +11,7 @@ import math
 
 from kades.events.catalogue import MAX_SOL_USD, MAX_TICK_POOLS, MIN_SOL_USD
 from kades.keys import MARKET_POOLS, SOL_USD
-from kades.solana.programs import STABLECOINS, WSOL
+from kades.solana.programs import CONCENTRATED, STABLECOINS, WSOL
 
 
 MIN_PRICE_DOLLARS = 1_000.0  # the stablecoin a slot's SOL price needs behind it
@@ -97,7 +97,8 @@ def _weighted_median(quotes: list[tuple[float, float]]) -> float:
     return quotes[-1][0]
 
 
-def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
+def chain_ticks(block: dict, *, sol_usd: float | None = None,
+                unpriced: list[dict] | None = None) -> list[dict]:
     """One tick per traded token of the block (stablecoins and SOL themselves excluded),
     always in SOL: a record quoted in a stablecoin is converted by the slot's SOL price, and
     left out without one, as a record in any other quote is. A token's unit came from its
@@ -107,13 +108,18 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
 
     A tick's `pools` maps each pool the block has a state of to [the block's slot, its
     liquidity in SOL] (both sides: 2 x the quote reserve), and `liquidity` is their sum: the
-    token's, once `merge_pool_liquidity` has added the pools this block did not touch."""
+    token's, once `merge_pool_liquidity` has added the pools this block did not touch.
+    A pool state without a price (a pool drained of one side) still gives its pool's
+    liquidity; a token the block prices nowhere gets no tick, and goes to `unpriced`, if
+    given, as {token, pools}: its pools' states are kept all the same. Dropped, a drained
+    pool's last liquidity before the pull stood in every later tick of its token."""
     time, slot = block.get("block_time"), block.get("slot")
     sol_usd = sol_usd_of(block) or sol_usd
     records: dict[str, list[tuple[str, dict]]] = {}
     for kind, rows in (("swap", block.get("swaps", [])), ("state", block.get("pool_states", []))):
         for record in rows:
-            if record["base_mint"] not in STABLECOINS and record.get("price"):
+            if record["base_mint"] not in STABLECOINS and (record.get("price") or (
+                    kind == "state" and record.get("program") not in CONCENTRATED)):
                 records.setdefault(record["base_mint"], []).append((kind, record))
     ticks = []
     for token, found in records.items():
@@ -126,7 +132,8 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
             rate = _rate(record["quote_mint"], WSOL, sol_usd)
             if rate is None:
                 continue
-            tick["price"] = record["price"] * rate
+            if record.get("price"):
+                tick["price"] = record["price"] * rate
             if kind == "swap":
                 decimals = record["decimals_in"] if record["side"] == "buy" else record["decimals_out"]
                 tick["volume"] += record["quote_amount"] / 10 ** decimals * rate
@@ -134,6 +141,8 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None) -> list[dict]:
                 tick["pools"][record["pool"]] = [
                     slot or 0, 2 * record["quote_reserve"] / 10 ** record["quote_decimals"] * rate]
         if not tick.get("price") or time is None:
+            if tick["pools"] and unpriced is not None:
+                unpriced.append({"token": token, "pools": tick["pools"]})
             continue
         row = {"token": token, "time": time, "price": tick["price"], "volume": tick["volume"],
                "source": tick["source"], "quote": WSOL}

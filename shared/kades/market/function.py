@@ -54,10 +54,11 @@ def handle_chain_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | No
     block, event = assemble(ctx.redis, "market-aggregator", event)
     if block is None:
         return None  # a part whose siblings have not all arrived yet
-    ticks = chain_ticks(block, sol_usd=read_sol_usd(ctx.redis))
+    unpriced: list[dict] = []  # tokens of drained pools alone: no tick, their pools kept
+    ticks = chain_ticks(block, sol_usd=read_sol_usd(ctx.redis), unpriced=unpriced)
+    merge_pool_liquidity(ctx.redis, block["slot"], ticks + unpriced)
     if not ticks:
         return None
-    merge_pool_liquidity(ctx.redis, block["slot"], ticks)
     for tick in ticks:
         tick["time"] = normalise_time(tick["time"])
     seen = sol_usd_of(block)
