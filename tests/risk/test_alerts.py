@@ -99,16 +99,33 @@ def test_evidence_at_a_time_already_judged_raises_the_alert_it_calls_for(ctx):
     assert again == [r.id for r in replies if r.type == ALERT]  # the same alert, dropped downstream
 
 
+def sentiment(score: float, when: str = "2024-01-01T00:00:00Z"):
+    return new_event(SENTIMENT_SCORED, "/kades/s", {"token": "T", "time": when, "window": "1h",
+                                                    "score": score})
+
+
 def test_extreme_sentiment_feeds_the_sentiment_component(ctx):
-    calm = new_event(SENTIMENT_SCORED, "/kades/s", {"token": "T", "time": "2024-01-01T00:00:00Z",
-                                                    "window": "1h", "score": 0.3})
-    assert handle_anomalies(calm, ctx) == []
-    hype = new_event(SENTIMENT_SCORED, "/kades/s", {"token": "T", "time": "2024-01-01T00:00:00Z",
-                                                    "window": "1h", "score": 0.95})
-    risk, = handle_anomalies(hype, ctx)  # hype alone is no rug: 0.85 x 0.82, under the alert
+    risk, = handle_anomalies(sentiment(0.3), ctx)  # calm: nothing
+    assert risk.data["components"]["sentiment"] == 0.0 and risk.data["score"] == 0.0
+    risk, = handle_anomalies(sentiment(0.95, "2024-01-01T00:00:01Z"), ctx)
+    # hype alone is no rug: 0.85 x 0.82, under the alert
     assert risk.data["components"]["sentiment"] == pytest.approx(0.9)
     assert risk.data["score"] == pytest.approx(0.85 * (1 - 0.1 ** 0.75), abs=1e-4)
     assert risk.data["level"] == "medium"
+    assert [e["anomaly_type"] for e in risk.data["explanation"]] == ["sentiment_extreme"]
+
+
+def test_a_calm_report_ends_the_extreme_one_before_it(ctx):
+    """A report that was not extreme was dropped, so a token's last extreme report counted
+    on, decaying over hours, whatever its sentiment since: its alert stood that long."""
+    handle_anomalies(anomalies("base", "T", 0.8), ctx)
+    replies = handle_anomalies(sentiment(-0.99, "2024-01-01T00:00:10Z"), ctx)  # panic
+    assert [(r.data["kind"], r.data["level"]) for r in replies if r.type == ALERT] == [("raised", "high")]
+    replies = handle_anomalies(sentiment(-0.1, "2024-01-01T00:01:00Z"), ctx)  # calm again
+    risk = next(r.data for r in replies if r.type != ALERT)
+    assert risk["components"]["sentiment"] == 0.0
+    assert [e["anomaly_type"] for e in risk["explanation"]] == ["flash_crash"]  # not the panic
+    assert [r.data["kind"] for r in replies if r.type == ALERT] == ["cleared"]
 
 
 def ping(when: str):

@@ -16,7 +16,7 @@ import random
 
 import pytest
 
-from kades.events.catalogue import ALERT, ANOMALY_DETECTED, PING, new_event
+from kades.events.catalogue import ALERT, ANOMALY_DETECTED, PING, SENTIMENT_SCORED, new_event
 from kades.keys import RISK_STATE
 from kades.risk.function import handle_anomalies
 from kades.runtime import Context
@@ -52,6 +52,10 @@ def stream() -> list:
         if anomalies:
             events.append(new_event(ANOMALY_DETECTED, "/kades/test", {"anomalies": anomalies},
                                     event_id=f"e{step}", time=at(offset)))
+        if step % 5 == 3:  # Hyped: its rolling sentiment extreme, then calm (the newest counts)
+            events.append(new_event(SENTIMENT_SCORED, "/kades/sentiment", {
+                "token": "Hyped", "time": at(offset), "window": "1h",
+                "score": 0.95 if step < 20 else 0.2}, event_id=f"s{step}", time=at(offset)))
         if step % 9 == 0:  # another detector's anomaly of the same token at the same second
             events.append(new_event(ANOMALY_DETECTED, "/kades/whales", {"anomalies": [
                 {"token": "Climbing", "time": at(offset), "anomaly_type": "whale_movement",
@@ -69,7 +73,7 @@ def delivery(events: list, seed: int) -> list:
         for event in list(window):
             if rng.random() < 0.15:
                 window.append(event)
-            if rng.random() < 0.15:
+            if rng.random() < 0.15 and event.type == ANOMALY_DETECTED:
                 window.append(new_event(ANOMALY_DETECTED, "/kades/other", event.data,
                                         event_id=f"copy-{event.id}", time=event.attributes["time"]))
         rng.shuffle(window)
@@ -94,7 +98,7 @@ def run(order: list, ctx: Context, flush: Context, redis_conn, db_conn) -> dict:
         alerts += [(r.id, json.dumps(r.data, sort_keys=True))
                    for r in handle_anomalies(event, ctx) if r.type == ALERT]
     states = {token: steady(json.loads(redis_conn.get(RISK_STATE.format(token=token))))
-              for token in ("Climbing", "Hovering", "Calm")}
+              for token in ("Climbing", "Hovering", "Calm", "Hyped")}
     # the decay job a day later, judging what waited: the last points and the clearing
     ping = new_event(PING, "/apis/v1/namespaces/kades/pingsources/risk-decay",
                      {"job": "risk-decay"}, time="2024-01-02T00:00:00Z", event_id="ping")
@@ -125,6 +129,10 @@ def test_any_order_with_duplicates_gives_the_same_state_rows_and_alerts(
     kinds = [json.loads(data)["kind"] for _, data in reference["alerts"]]
     assert {"raised", "escalated", "cleared"} <= set(kinds)  # the stream does raise alerts
     assert all(len(found) == 1 for found in reference["rows"].values())  # one value a time
+    hyped = {moment[11:19]: json.loads(next(iter(found)))[2]["sentiment"]
+             for (token, moment), found in reference["rows"].items() if token == "Hyped"}
+    # extreme while it was, then nothing once calm (the last extreme report had counted on)
+    assert hyped["00:01:30"] == pytest.approx(0.9) and hyped["00:01:55"] == 0.0
     for seed in (1, 2, 3):
         order = delivery(events, seed)
         assert order != events and len(order) > len(events)

@@ -2,7 +2,8 @@
 and emits alerts on changes of level (with hysteresis, see alerting).
 
 Sentiment scores feed the sentiment component too: only extreme sentiment (|score| > 0.5,
-hype as much as panic) counts as evidence; they are not stored as anomalies.
+hype as much as panic) adds to it, and a token's newest report is the one that counts, so a
+calm one ends an extreme one before it; they are not stored as anomalies.
 
 Results do not depend on delivery order nor on duplicates (within KADES_REORDER_LATENESS_S):
 - A token's state holds the SET of its contributing anomalies (kades.risk.scoring: keyed by
@@ -57,8 +58,8 @@ from kades.keys import (RISK_LIVE, RISK_LIVE_SWEPT, RISK_STATE, RISK_WAITING, TR
                         outbox_key)
 from kades.metrics import LATE_INPUTS
 from kades.risk.alerting import clears_below, decide
-from kades.risk.scoring import (absorb, details_digest, epoch_s, evidence_key, pruned,
-                                rfc3339, risk_at, time_below)
+from kades.risk.scoring import (SNAPSHOT_KIND, absorb, details_digest, epoch_s, evidence_key,
+                                pruned, rfc3339, risk_at, time_below)
 from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, queue_waiting, quiet_keys
 from kades.runtime.state import KeyTurns, outbox_ttl
@@ -183,11 +184,12 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
 
 
 def sentiment_evidence(data: dict) -> list[dict]:
-    """A sentiment score as an anomaly-like piece of evidence ([] when unremarkable)."""
-    strength = (abs(data["score"]) - 0.5) / 0.5
-    if strength <= 0:
-        return []
-    return [{"token": data["token"], "time": data["time"], "anomaly_type": "sentiment_extreme",
+    """A sentiment score as an anomaly-like piece of evidence: a snapshot (SNAPSHOT_KIND),
+    of strength 0 when the sentiment is not extreme. Only the newest snapshot counts
+    (kades.risk.scoring.components_at), so a calm report ends an extreme one before it: left
+    out, a token's last extreme report counted until it decayed, whatever came after it."""
+    strength = max(0.0, (abs(data["score"]) - 0.5) / 0.5)
+    return [{"token": data["token"], "time": data["time"], "anomaly_type": SNAPSHOT_KIND,
              "score": round(min(1.0, strength), 4), "detector": "sentiment-analysis",
              "details": {"sentiment": data["score"], "window": data["window"]}}]
 

@@ -61,6 +61,12 @@ OTHER_CAP = 0.85         # the highest score evidence short of a rug gives ("hig
 STATE_VERSION = 2
 NEGLIGIBLE = 1e-3        # a contribution below this is dropped from the set
 EVIDENCE_KEPT = 128      # the strongest anomalies kept per token (~10 KB of state)
+# The newest sentiment snapshots kept per token, whatever their strength: only the newest
+# up to a time counts there (components_at), so a calm one (0) masks the extreme ones before
+# it, also when rows are rescored back to the lateness; pruned by strength, a calm report
+# was dropped at once and the extreme one before it counted again. The N newest of a set are
+# the same whatever order it came in.
+SNAPSHOTS_KEPT = 16
 
 
 def component_of(anomaly_type: str) -> str:
@@ -144,19 +150,31 @@ def pruned(state: dict, *, half_life_s: float = DEFAULT_HALF_LIFE_S) -> dict:
 
 
 def _bounded(evidence: dict[str, list], latest: float | None, half_life_s: float) -> dict:
-    """Without what decayed below NEGLIGIBLE by `latest`; the EVIDENCE_KEPT strongest."""
+    """Without what decayed below NEGLIGIBLE by `latest`; the EVIDENCE_KEPT strongest; and
+    the SNAPSHOTS_KEPT newest sentiment snapshots, whatever their strength."""
     if latest is None:
         return evidence
-    live = {key: entry for key, entry in evidence.items()
-            if decay(entry[2], latest - entry[0], half_life_s) >= NEGLIGIBLE}
-    if len(live) <= EVIDENCE_KEPT:
-        return live
-    ranked = sorted(live.items(), key=lambda item: (
-        -decay(item[1][2], latest - item[1][0], half_life_s), item[0]))
-    return dict(ranked[:EVIDENCE_KEPT])
+    snapshots = sorted(((entry, key) for key, entry in evidence.items()
+                        if entry[1] == SNAPSHOT_KIND), reverse=True)[:SNAPSHOTS_KEPT]
+    live = {key: entry for key, entry in evidence.items() if entry[1] != SNAPSHOT_KIND
+            and decay(entry[2], latest - entry[0], half_life_s) >= NEGLIGIBLE}
+    if len(live) > EVIDENCE_KEPT:
+        ranked = sorted(live.items(), key=lambda item: (
+            -decay(item[1][2], latest - item[1][0], half_life_s), item[0]))
+        live = dict(ranked[:EVIDENCE_KEPT])
+    return {**live, **{key: entry for entry, key in snapshots}}
 
 
 SNAPSHOT_KIND = "sentiment_extreme"  # evidence of a state, not of an event (components_at)
+
+
+def _counted(entries: list[list], at_s: float) -> list[list]:
+    """The entries that count as of `at_s` (sorted, as components_at takes them): those up to
+    `at_s`, of the sentiment snapshots only the newest."""
+    snapshots = [entry for entry in entries if entry[1] == SNAPSHOT_KIND and entry[0] <= at_s]
+    newest = snapshots[-1] if snapshots else None
+    return [entry for entry in entries
+            if entry[0] <= at_s and (entry[1] != SNAPSHOT_KIND or entry is newest)]
 
 
 def components_at(state: dict, at_s: float, *, half_life_s: float = DEFAULT_HALF_LIFE_S
@@ -167,16 +185,12 @@ def components_at(state: dict, at_s: float, *, half_life_s: float = DEFAULT_HALF
     entries = sorted(state["evidence"].values())  # the same float sums
     # An extreme sentiment score is a snapshot of a rolling aggregate: only the newest counts
     # (its reports, one per batch of posts, were each new evidence: the same -0.8 reported
-    # three times raised a high alert on sentiment alone)
-    snapshots = [entry for entry in entries if entry[1] == SNAPSHOT_KIND and entry[0] <= at_s]
-    newest = snapshots[-1] if snapshots else None
-    for entry in entries:
-        moment, kind, score, _ = entry
-        if moment <= at_s and (kind != SNAPSHOT_KIND or entry is newest):
-            left = 1.0 - decay(score, at_s - moment, half_life_s)
-            remaining[component_of(kind)] *= left
-            if kind in RUG_KINDS:
-                remaining["rug"] *= left
+    # three times raised a high alert on sentiment alone), a calm one (0) too
+    for moment, kind, score, _ in _counted(entries, at_s):
+        left = 1.0 - decay(score, at_s - moment, half_life_s)
+        remaining[component_of(kind)] *= left
+        if kind in RUG_KINDS:
+            remaining["rug"] *= left
     return {name: 1.0 - left for name, left in remaining.items()}
 
 
@@ -204,9 +218,9 @@ def _explanation(state: dict, at_s: float, half_life_s: float, weights: Mapping[
     newest first on ties."""
     strongest = max(weights.values())
     entries = []
-    for moment, kind, score, detector in state["evidence"].values():
-        if moment > at_s:
-            continue
+    for moment, kind, score, detector in _counted(sorted(state["evidence"].values()), at_s):
+        if score <= 0:
+            continue  # a calm sentiment snapshot: it explains nothing
         component = component_of(kind)
         value = weights.get(component, 0.0) / strongest * decay(score, at_s - moment, half_life_s)
         entries.append((-value, -moment, kind, detector, score, component))
