@@ -215,3 +215,34 @@ def test_sandwiches_around_a_tokens_buyers_raise_no_wash_trading():
                                        {}, {}, 60.0 * slot + 1, slot + 1, ChainThresholds())
         found += anomalies
     assert [a["anomaly_type"] for a in found if a["anomaly_type"] == "wash_trading"] == ["wash_trading"]
+
+
+def test_a_wash_ring_cannot_pass_as_a_sandwich_around_its_own_wallet():
+    """A ring's buy and sell around a buy of a wallet of its own (linked by a token transfer)
+    were taken for a MEV sandwich, and its trades were never judged as wash trading."""
+    from kades.chain.function import analyse_token, sandwich_legs
+    from kades.chain.thresholds import ChainThresholds
+
+    def block(slot, transfers=()):
+        swaps = [{"signature": f"{slot}-{i}", "pool": "P1", "base_amount": base, "quote_amount": 10**9,
+                  "tx_index": i, "trader": trader, "side": side}
+                 for i, (trader, side, base) in enumerate([("RING", "buy", 5_000), ("RING2", "buy", 100),
+                                                            ("RING", "sell", 5_000)])]
+        return {"swaps": swaps, "transfers": [{"signature": f"{slot}-t", "source": a, "destination": b,
+                                                "amount": 1} for a, b in transfers],
+                "launches": [], "liquidity": [], "pool_states": []}
+    linked = block(10, [("RING", "RING2")])
+    assert sandwich_legs(linked["swaps"]) == {("10-0", "RING"), ("10-2", "RING")}  # alone: a sandwich
+    doc, found = None, []
+    for slot in (10, 20, 30):  # linked in the first block, by its own transfer
+        doc, anomalies = analyse_token(doc, "TOKEN", linked if slot == 10 else block(slot),
+                                       {}, {}, 60.0 * slot, slot, ChainThresholds())
+        found += anomalies
+    (wash,) = [a for a in found if a["anomaly_type"] == "wash_trading"]
+    assert set(wash["evidence"]["wallets"]) == {"RING", "RING2"}
+    doc, found = None, []  # the same trades by wallets never linked: a sandwich, as before
+    for slot in (10, 20, 30):
+        doc, anomalies = analyse_token(doc, "TOKEN", block(slot), {}, {}, 60.0 * slot, slot,
+                                       ChainThresholds())
+        found += anomalies
+    assert [a for a in found if a["anomaly_type"] == "wash_trading"] == []

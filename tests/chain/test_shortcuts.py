@@ -17,7 +17,7 @@ from kades.chain.cycles import MAX_EDGES, CyclicTransfers, _index, _path
 from kades.chain.detector import alert_once
 from kades.chain.rows import Trade, Transfer
 from kades.chain.state import TokenState
-from kades.chain.wash import MAX_TRADES, WashTrading, _groups
+from kades.chain.wash import MAX_TRADES, WashTrading, linked_groups
 
 
 class PlainWash(WashTrading):
@@ -29,7 +29,7 @@ class PlainWash(WashTrading):
         total_quote = sum(tr.quote for tr in trades)
         if not trades or total_quote <= 0:
             return []
-        group_of = _groups({tr.wallet for tr in trades}, state.edges)
+        group_of = linked_groups({tr.wallet for tr in trades}, state.edges)
         members = {}
         for tr in trades:
             members.setdefault(group_of.get(tr.wallet, tr.wallet), []).append(tr)

@@ -24,7 +24,7 @@ from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.chain.state import TokenState
 from kades.chain.store import TokenStore
 from kades.chain.thresholds import ChainThresholds, thresholds
-from kades.chain.wash import WashTrading
+from kades.chain.wash import WashTrading, linked_groups
 from kades.errors import TemporaryFailure
 from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.envelope import CloudEvent
@@ -73,13 +73,15 @@ def arbitrage_legs(swaps: list[dict]) -> set[tuple[str, str]]:
 SANDWICH_SPAN = 4
 
 
-def sandwich_legs(swaps: list[dict]) -> set[tuple[str, str]]:
+def sandwich_legs(swaps: list[dict], linked=lambda bot, victim: False) -> set[tuple[str, str]]:
     """(signature, trader) of the legs of the token's sandwiches: a trader's swap in a pool,
     another trader's swap the same way after it, and the first trader's opposite swap after
     that, within SANDWICH_SPAN transactions of the slot (`tx_index`; swaps without one are
     left alone). MEV bots do this around a busy token's sizeable trades, and their two
     legs, equal in size seconds apart, were wash trading's "self_trade" at confidence 0.9.
-    A volume bot's buy and sell with no one's trade between them stay wash trading."""
+    A volume bot's buy and sell with no one's trade between them stay wash trading, and so
+    do they around a trade of a wallet `linked` to it (by the token's transfers: one of its
+    own, which a wash ring would put there to pass as a sandwich)."""
     by_pool: dict[str, list[dict]] = {}
     for swap in swaps:
         if isinstance(swap.get("tx_index"), int):
@@ -94,7 +96,8 @@ def sandwich_legs(swaps: list[dict]) -> set[tuple[str, str]]:
                 end += 1
             within = pool_swaps[at + 1:end]
             for k, victim in enumerate(within):
-                if victim["trader"] == front["trader"] or victim["side"] != front["side"]:
+                if (victim["trader"] == front["trader"] or victim["side"] != front["side"]
+                        or linked(front["trader"], victim["trader"])):
                     continue
                 back = next((s for s in within[k + 1:] if s["trader"] == front["trader"]
                              and s["side"] != front["side"]), None)
@@ -116,7 +119,8 @@ def analyse_token(doc: dict | None, token: str, records: dict, creator_launches:
     for record in records["launches"]:
         state.record_launch(record, time_s, slot)
     # legs of an atomic arbitrage or of a sandwich: no trade with oneself (wash trading's)
-    not_wash = arbitrage_legs(records["swaps"]) | sandwich_legs(records["swaps"])
+    not_wash = arbitrage_legs(records["swaps"]) | sandwich_legs(
+        records["swaps"], _linked_by_transfers(state, records))
     for swap in records["swaps"]:
         side = 1 if swap["side"] == "buy" else -1
         if (swap["signature"], swap["trader"]) not in not_wash:
@@ -143,6 +147,21 @@ def analyse_token(doc: dict | None, token: str, records: dict, creator_launches:
     anomalies += configured(Snipers, t).find(state, token, funders=funders, time_s=time_s, slot=slot)
     doc.update(state.to_state())
     return doc, anomalies
+
+
+def _linked_by_transfers(state: TokenState, records: dict):
+    """Whether two traders are one group of wash trading's (linked by the token's transfers,
+    the window's and the slot's), worked out at the first question: sandwiches are rare."""
+    groups = []
+
+    def linked(bot: str, victim: str) -> bool:
+        if not groups:
+            edges = state.edges + [Transfer(0.0, t["source"], t["destination"], t["amount"],
+                                            t["signature"], 0) for t in records["transfers"]]
+            groups.append(linked_groups({s["trader"] for s in records["swaps"]}, edges))
+        root = groups[0]  # (a wallet linked to none is not listed: its own root)
+        return root.get(bot, bot) == root.get(victim, victim)
+    return linked
 
 
 def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]:

@@ -23,7 +23,7 @@ MAX_TRADES = 5000
 _WALLET, _SIDE, _BASE, _QUOTE = (attrgetter(name) for name in ("wallet", "side", "base", "quote"))
 
 
-def _groups(wallets: set[str], edges: list[Transfer]) -> dict[str, str]:
+def linked_groups(wallets: set[str], edges: list[Transfer]) -> dict[str, str]:
     """wallet -> group root of the wallets joined by a transfer between two of them; any
     other wallet is a group of its own (and not listed)."""
     parent: dict[str, str] = {}
@@ -71,7 +71,7 @@ class WashTrading(ChainDetector):
             return []  # no group can have min_trades trades
         wallets = list(map(_WALLET, trades))
         distinct = set(wallets)
-        group_of = _groups(distinct, state.edges)
+        group_of = linked_groups(distinct, state.edges)
         groups = list(map(group_of.get, wallets, wallets)) if group_of else wallets
         if len(distinct) * self.min_trades <= len(trades):  # few wallets: most groups judged
             members: dict[str, list[Trade]] = {}  # in the order of each group's first trade
