@@ -127,7 +127,8 @@ class Attempts:
             self.queue.finish(lane, [entry_id])
             return None
         try:
-            event = from_structured(document, specversions=BROKER_SPECVERSIONS)
+            event = from_structured(document, specversions=BROKER_SPECVERSIONS,
+                                    raw_data=True)
         except InvalidEventError as error:  # cannot happen for what ingress queued
             log(logger, logging.ERROR, "unreadable stream entry parked", entry=entry_id,
                 problems=str(error.problems))

@@ -97,7 +97,8 @@ def classify(response: Response, *, expect_reply: bool = True) -> Outcome:
             return Outcome("retry", 502, response.body)  # not a CloudEvent: broken reply
         return Outcome("done", status)
     try:
-        events = decode(response.headers, response.body, specversions=BROKER_SPECVERSIONS)
+        events = decode(response.headers, response.body, specversions=BROKER_SPECVERSIONS,
+                        raw_data=True)
     except InvalidEventError as error:
         if error.read is not None:  # read as an event, as Knative's filter reads it, and
             # sent on to the ingress, whose 400 is not retried (an unreadable reply is a 502)

@@ -8,7 +8,8 @@ token for the Broker's audience, 403 from a sender its EventPolicies do not admi
 Go SDK reads both) and a 0.3 event stays 0.3; the functions take 1.0 only, so one that
 reaches them is refused there (400) and dead-lettered. A batch (`application/cloudevents-batch
 +json`) is a 400, as there: send each event on its own. Header names with an underscore are not
-read (`ce_id` is not `ce-id`). Beyond Knative: 413 above `max_event_bytes` before parsing, 415 for a structured
+read (`ce_id` is not `ce-id`). Data is passed on unread, as there: a binary body as the bytes
+that came, JSON or not. Beyond Knative: 413 above `max_event_bytes` before parsing, 415 for a structured
 event format other than JSON (the CloudEvents HTTP binding's answer), 503 while Redis is
 away. Every error is an RFC 9457 problem (`application/problem+json`, made by
 `kades.errors.error_body` as every KADES answer's) naming each problem in `errors`.
@@ -217,7 +218,9 @@ class IngressApp:
                            [Problem("content-type", f"{BATCH_TYPE}: send each event in binary "
                                                     "or structured mode")])
         try:
-            events = decode(request.headers, body, specversions=BROKER_SPECVERSIONS)
+            # the data passed on unread, as Knative's ingress does (no JSON check: 202)
+            events = decode(request.headers, body, specversions=BROKER_SPECVERSIONS,
+                            raw_data=True)
             if queue is None:
                 return problem(request, 404, "not_found", f"no broker at {uri}", [Problem(
                     "path", f"no broker at {uri}; brokers: {sorted(self.queues)}")])

@@ -237,18 +237,23 @@ def _as_string(value: Any) -> str:
 # --- decoding -----------------------------------------------------------------------------
 
 def decode(headers: Mapping[str, str], body: bytes, *,
-           specversions: tuple[str, ...] = (SPECVERSION,)) -> list[CloudEvent]:
+           specversions: tuple[str, ...] = (SPECVERSION,), raw_data: bool = False
+           ) -> list[CloudEvent]:
     """Decode an HTTP request into events, whatever its mode; raise InvalidEventError.
 
     Binary and structured mode give one event, batch mode a list (possibly empty).
+    `raw_data`: data that came as bytes (binary mode's body, `data_base64`) stays the bytes
+    that came, whatever its content type: a Broker passes data on unread (the development
+    broker's ingress, deliveries and replies).
     """
     content_type = headers.get("content-type") or headers.get("Content-Type") or ""
     media = content_type.split(";", 1)[0].strip().lower()
     if media == STRUCTURED_TYPE:
-        return [from_structured(_parse_json_body(body), specversions=specversions)]
+        return [from_structured(_parse_json_body(body), specversions=specversions,
+                                raw_data=raw_data)]
     if media == BATCH_TYPE:
         return from_batch(_parse_json_body(body), specversions=specversions)
-    return [from_binary(headers, body, specversions=specversions)]
+    return [from_binary(headers, body, specversions=specversions, raw_data=raw_data)]
 
 
 def _parse_json_body(body: bytes) -> Any:
@@ -269,7 +274,8 @@ def _utf8(value: str) -> str:
 
 
 def from_binary(headers: Mapping[str, str], body: bytes, *,
-                specversions: tuple[str, ...] = (SPECVERSION,)) -> CloudEvent:
+                specversions: tuple[str, ...] = (SPECVERSION,), raw_data: bool = False
+                ) -> CloudEvent:
     """HTTP binding §3.1: attributes in `ce-` headers, data is the body."""
     attrs: dict[str, Any] = {}
     problems: list[Problem] = []
@@ -298,7 +304,7 @@ def from_binary(headers: Mapping[str, str], body: bytes, *,
                     if p.field not in unreadable)
     data: Any = None
     if body:
-        if is_json_type(content_type):
+        if is_json_type(content_type) and not raw_data:
             try:
                 data = parse_json(body)
             except (UnicodeDecodeError, ValueError) as error:
@@ -312,7 +318,8 @@ def from_binary(headers: Mapping[str, str], body: bytes, *,
 
 
 def from_structured(document: Any, prefix: str = "", *,
-                    specversions: tuple[str, ...] = (SPECVERSION,)) -> CloudEvent:
+                    specversions: tuple[str, ...] = (SPECVERSION,), raw_data: bool = False
+                    ) -> CloudEvent:
     """JSON format §3: one JSON object with attributes, `data` or `data_base64`."""
     if not isinstance(document, dict):  # ("[2]", not "[2].": the item itself)
         raise InvalidEventError("invalid CloudEvent", [Problem(
@@ -341,7 +348,7 @@ def from_structured(document: Any, prefix: str = "", *,
             except (TypeError, ValueError):
                 problems.append(Problem(prefix + "data_base64", "not valid base64"))
             content_type = attrs.get("datacontenttype")
-            if (has_data and isinstance(data, bytes)
+            if (has_data and isinstance(data, bytes) and not raw_data
                     and (content_type is None or isinstance(content_type, str))
                     and is_json_type(content_type)):
                 try:
@@ -410,8 +417,26 @@ def to_dict(event: CloudEvent) -> dict[str, Any]:
 
 
 def to_structured(event: CloudEvent) -> tuple[dict[str, str], bytes]:
+    """The event in structured mode. JSON data that a Broker kept as the bytes it came as
+    (`decode(raw_data=True)`) is embedded as they are, as `data`, where it is JSON, as
+    Knative's SDK writes it; other bytes go as `data_base64`."""
+    document = to_dict(event)
+    raw = event.data if isinstance(event.data, (bytes, bytearray)) else None
+    if raw is not None and is_json_type(event.attributes.get("datacontenttype")) and _is_json(raw):
+        del document["data_base64"]
+        head = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+        return ({"content-type": f"{STRUCTURED_TYPE}; charset=utf-8"},
+                head[:-1] + b',"data":' + bytes(raw) + b"}")
     return ({"content-type": f"{STRUCTURED_TYPE}; charset=utf-8"},
-            json.dumps(to_dict(event), separators=(",", ":"), ensure_ascii=False).encode())
+            json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        parse_json(raw)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
 
 
 def to_batch(events: list[CloudEvent]) -> tuple[dict[str, str], bytes]:
