@@ -147,6 +147,12 @@ def real_stream_section(ctx, client) -> None:
               + (", ".join(f"{kind} {rate:.2f}" for kind, rate in rates.items()) or "no alert"))
     every = Counter(anomaly["anomaly_type"] for anomaly in replay.anomalies)
     print(f"  all {len(replay.posts_by_token)} tokens named: {dict(every) or 'no alert'}")
+    split = "2022-07-10"  # risk.SENTIMENT_FULL_AUTHORS was set on the days before it
+    for part, pick in (("in-sample, to 07-09", lambda t: t < split),
+                       ("held out, from 07-10", lambda t: t >= split)):
+        print(f"  token-hours at risk >= 0.7 from sentiment alone, {part}: "
+              f"{sum(1 for _, hour in replay.alarmed_hours() if pick(hour))} "
+              f"(of {len({(r['token'], r['time'][:13]) for r in replay.reports if pick(r['time'])})} reported)")
     days = Counter(post["time"][:10] for post in real_stream.posts())
     busiest = sorted(days, key=days.get, reverse=True)[:4]
     for anomaly in replay.anomalies:

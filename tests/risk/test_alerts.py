@@ -344,3 +344,22 @@ def test_a_standing_alert_with_nothing_released_yet_fails_no_decay_ping():
                                          buffer=alert_buffer(Settings()), now_s=1704153600.0)
     assert risk["score"] == 0.0 and [a["kind"] for _, a in alerts] == ["cleared"]
     assert not state["alert"]["active"]
+
+
+def test_a_lone_poster_is_no_crowd(ctx):
+    """One post about a quiet token, "$QUIET to the moon", was its whole sentiment: risk 0.80,
+    "high", an alert at the default threshold. It counts by the share of SENTIMENT_FULL_AUTHORS
+    who spoke; as many authors as extreme count in full."""
+    from kades.risk.function import SENTIMENT_FULL_AUTHORS
+
+    def report(token, authors):
+        return new_event(SENTIMENT_SCORED, "/kades/s", {
+            "token": token, "time": "2024-01-01T00:00:00Z", "window": "1h", "score": 0.99,
+            "mentions": authors, "unique_authors": authors})
+    replies = handle_anomalies(report("Quiet", 1), ctx)
+    (risk,) = [r.data for r in replies]  # no alert
+    assert risk["components"]["sentiment"] == pytest.approx(0.98 / SENTIMENT_FULL_AUTHORS, abs=1e-4)
+    assert risk["level"] == "low"
+    crowd = [r.data for r in handle_anomalies(report("Crowd", SENTIMENT_FULL_AUTHORS), ctx)]
+    assert crowd[0]["components"]["sentiment"] == pytest.approx(0.98)
+    assert [(a["kind"], a["level"]) for a in crowd[1:]] == [("raised", "high")]

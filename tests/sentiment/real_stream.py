@@ -22,7 +22,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from kades.events.catalogue import ANOMALY_DETECTED
+from kades.events.catalogue import ANOMALY_DETECTED, SENTIMENT_SCORED
 from kades.runtime import Context
 from kades.sentiment import function as sentiment
 from kades.simulate.social import post_events
@@ -55,6 +55,7 @@ class Replay:
     """What the handler raised on the stream."""
 
     anomalies: list[dict] = field(default_factory=list)
+    reports: list[dict] = field(default_factory=list)  # the sentiment.scored data sent
     posts_by_token: Counter = field(default_factory=Counter)
     days: float = 0.0
 
@@ -62,6 +63,18 @@ class Replay:
         """Alerts per day of the stream, by kind, for one token."""
         counts = Counter(a["anomaly_type"] for a in self.anomalies if a["token"] == token)
         return {kind: round(counts[kind] / self.days, 3) for kind in sorted(counts)}
+
+    def alarmed_hours(self, threshold: float = 0.7) -> set[tuple[str, str]]:
+        """(token, hour) of the reports whose risk, from sentiment alone, reaches `threshold`
+        (the default alert threshold): what this stream's sentiment would alert on."""
+        from kades.risk.function import sentiment_evidence
+        from kades.risk.scoring import absorb, risk_at
+        hours = set()
+        for report in self.reports:
+            state = absorb(None, sentiment_evidence(report))
+            if risk_at(state, report["token"], state["latest"])["score"] >= threshold:
+                hours.add((report["token"], report["time"][:13]))
+        return hours
 
     def busy_tokens(self) -> list[str]:
         return [token for token, n in self.posts_by_token.most_common() if n >= MIN_POSTS]
@@ -90,6 +103,8 @@ def replay(ctx: Context, *, batch_s: float = 60.0, since: str = "", until: str =
         for reply in sentiment.handle_posts(event, ctx) or []:
             if reply.type == ANOMALY_DETECTED:
                 result.anomalies += reply.data["anomalies"]
+            elif reply.type == SENTIMENT_SCORED:
+                result.reports.append(reply.data)
     for post in stream:
         for token in sentiment.extract_tokens(post["text"], sentiment.Directory.of([]), None):
             result.posts_by_token[token] += 1

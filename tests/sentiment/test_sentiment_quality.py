@@ -51,6 +51,12 @@ def test_a_real_stream_stays_within_the_alert_budget(ctx, redis_conn):
     bursts = {a["time"][:10] for a in replay.anomalies
               if a["token"] == real_stream.TOKEN and a["anomaly_type"] == "mention_burst"}
     assert bursts & {"2022-07-16", "2022-07-18", "2022-07-19"}, bursts
+    # Sentiment alone: a lone post about a quiet token put it at "high" risk (from 07-12 on,
+    # 36 token-hours before risk.SENTIMENT_FULL_AUTHORS, set on the days before 07-10)
+    alarmed = replay.alarmed_hours()
+    print(f"  token-hours at risk >= 0.7 from sentiment alone: {len(alarmed)} of "
+          f"{len({(r['token'], r['time'][:13]) for r in replay.reports})} reported")
+    assert replay.reports and alarmed == set()
 
 
 @needs(real_stream.STREAM)

@@ -183,12 +183,25 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
              "row_to": row_to}, risk, alerts, notes)
 
 
+# A window's sentiment counts in full from this many distinct authors (unique_authors, else
+# mentions; a sender that counts neither is taken at its word), a share below. One post,
+# "$QUIET to the moon 🚀", was a whole token's sentiment: on StockTwits' $ETH.X stream
+# (../shared/data/social, 29 days, 531 tokens named) sentiment alone put 64 token-hours at a
+# risk of 0.7 or more, the default alert threshold, every one of them one to two authors'. 3
+# is the least that leaves none in the stream's first 15 days (25 before); its last 14,
+# held out, had 39 and have none (tests/eval/eval_sentiment.py).
+SENTIMENT_FULL_AUTHORS = 3
+
+
 def sentiment_evidence(data: dict) -> list[dict]:
     """A sentiment score as an anomaly-like piece of evidence: a snapshot (SNAPSHOT_KIND),
-    of strength 0 when the sentiment is not extreme. Only the newest snapshot counts
+    of strength 0 when the sentiment is not extreme, and a share of it when fewer than
+    SENTIMENT_FULL_AUTHORS spoke. Only the newest snapshot counts
     (kades.risk.scoring.components_at), so a calm report ends an extreme one before it: left
     out, a token's last extreme report counted until it decayed, whatever came after it."""
-    strength = max(0.0, (abs(data["score"]) - 0.5) / 0.5)
+    voices = data.get("unique_authors", data.get("mentions", SENTIMENT_FULL_AUTHORS))
+    strength = (max(0.0, (abs(data["score"]) - 0.5) / 0.5)
+                * min(1.0, max(0, voices) / SENTIMENT_FULL_AUTHORS))
     return [{"token": data["token"], "time": data["time"], "anomaly_type": SNAPSHOT_KIND,
              "score": round(min(1.0, strength), 4), "detector": "sentiment-analysis",
              "details": {"sentiment": data["score"], "window": data["window"]}}]
