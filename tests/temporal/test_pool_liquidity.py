@@ -139,3 +139,15 @@ def test_a_state_from_before_pools_were_kept_meets_no_false_pull_when_blocks_com
     series = sorted(group_ticks(late)[next(iter(group_ticks(late)))], key=lambda p: p[0])
     state, anomalies = analyse_token(MINT, state, series)
     assert anomalies == [] and state["liquidity_seen"] == pytest.approx(423.0)
+
+
+def test_a_tick_naming_no_pool_keeps_its_own_liquidity():
+    """`pools: {}` (the schema allows it) summed no pool to 0: a liquidity_drop at score 1 on
+    a series whose ticks all said 500, and 0 kept as the liquidity seen."""
+    series = [(60.0 * n, {"token": MINT, "time": (START + timedelta(minutes=n)).isoformat(),
+                          "price": 1.0 + 0.001 * (n % 7), "volume": 10.0, "liquidity": 500.0})
+              for n in range(300)]
+    last = {**series[-1][1], "time": (START + timedelta(minutes=300)).isoformat(), "pools": {}}
+    state, anomalies = analyse_token(MINT, None, series + [(60.0 * 300, last)])
+    assert [a for a in anomalies if a["anomaly_type"] == "liquidity_drop"] == []
+    assert monitor_of(state).liquidity_seen == 500.0

@@ -157,9 +157,9 @@ def _analyse(token: str, monitor: ThresholdFilter, series: list[tuple[float, dic
     anomalies = []
     for moment, tick in series:
         pools = tick.get("pools")  # a chain tick's: its token's pools, summed in slot order
+        summed = None if pools is None else token_liquidity(monitor.pools, pools, tick.get("slot"))
         x = {"time": moment, "price": tick["price"], "volume": tick.get("volume"),
-             "liquidity": tick.get("liquidity") if pools is None else
-             token_liquidity(monitor.pools, pools, tick.get("slot"))}
+             "liquidity": tick.get("liquidity") if summed is None else summed}
         if last_time is not None and moment <= last_time and not (
                 pull_taken(monitor, x) and _after(before, moment, tick)):
             continue

@@ -25,10 +25,13 @@ import math
 from kades.events.catalogue import MAX_TICK_POOLS
 
 
-def token_liquidity(kept: dict[str, list], pools: dict[str, list], slot: int | None) -> float:
+def token_liquidity(kept: dict[str, list], pools: dict[str, list], slot: int | None
+                    ) -> float | None:
     """Take `pools` ({pool: [slot, liquidity]}) of a tick at `slot` (None: any) into `kept`
     (the same shape: each pool's newest state taken), states of later slots left out; the sum
-    of what is kept, exactly rounded (math.fsum: the same whatever order the pools were met)."""
+    of what is kept, exactly rounded (math.fsum: the same whatever order the pools were met),
+    or None while nothing is kept (`pools: {}` said no pool, not an empty one: its 0 was a
+    pull of the whole liquidity the series had)."""
     for pool, (pool_slot, liquidity) in pools.items():
         if slot is not None and pool_slot > slot:
             continue
@@ -36,4 +39,4 @@ def token_liquidity(kept: dict[str, list], pools: dict[str, list], slot: int | N
         if (have[0] > pool_slot) if have is not None else len(kept) >= MAX_TICK_POOLS:
             continue  # an older state than the one taken; a new pool past the most kept
         kept[pool] = [pool_slot, liquidity]  # a new list: a state written before keeps its own
-    return math.fsum(liquidity for _, liquidity in kept.values())
+    return math.fsum(liquidity for _, liquidity in kept.values()) if kept else None

@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from kades.temporal.base import change_of
 from kades.temporal.liquidity import EMPTY_POOL_LEVEL, liquidity_level
 
 YOUNG_RATIO = 10.0   # times the mean move size of the series so far
@@ -107,8 +108,10 @@ class YoungSeries:
         """What judged the last point scored: its move, the typical one, how many."""
         scale = self.pulls if kind == "liquidity_drop" else self.moves
         move = self.last_found.get(kind)
-        return {"move": round(math.expm1(move), 6) if move is not None else None,
-                "typical_move": round(math.expm1(sum(scale) / len(scale)), 6) if scale else None,
+        # (capped: a schema-valid price of 5e-324 after 1e30 overflowed expm1, and every
+        # later event of the token failed with it)
+        return {"move": round(change_of(move), 6) if move is not None else None,
+                "typical_move": round(change_of(sum(scale) / len(scale)), 6) if scale else None,
                 "moves_seen": len(scale), "young_ratio": YOUNG_RATIO}
 
     def to_state(self) -> dict[str, Any]:
