@@ -14,9 +14,7 @@ from kades.events.chunking import assemble, per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.keys import outbox_key
 from kades.runtime import Context
-from kades.runtime.reorder import quiet_keys
-
-FLUSH_BATCH = 500  # quiet mints one ping releases: a flush bounded in time, whatever piled up
+from kades.runtime.reorder import FLUSH_BATCH, quiet_keys
 
 # flush(quiet mints, **run) and analyse(block, block time s, **run), where run holds the
 # reorder buffer, the wall-clock now and the event's outbox: the function's own detectors.

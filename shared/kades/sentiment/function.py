@@ -33,7 +33,7 @@ from kades.keys import (SENTIMENT_AUTHORS_1H, SENTIMENT_AUTHORS_5M, SENTIMENT_DI
                         SENTIMENT_STATE, SENTIMENT_WAITING, outbox_key)
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
-from kades.runtime.reorder import ReorderBuffer, quiet_keys
+from kades.runtime.reorder import FLUSH_BATCH, ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
 from kades.runtime.ttlcache import TtlCache
 from kades.sentiment import aggregates
@@ -266,7 +266,8 @@ def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
     client, now, local = ctx.redis, time.time(), ctx.local(start)
     if event.type == PING:  # the stream-flush PingSource: release posts of quiet tokens
         groups = {token: [] for token in quiet_keys(client, SENTIMENT_WAITING, now_s=now,
-                                                    idle_s=ctx.settings.reorder_idle_s)}
+                                                    idle_s=ctx.settings.reorder_idle_s,
+                                                    limit=FLUSH_BATCH)}  # the rest next minute
     else:
         directory = load_directory(client, local.directory).merged(event.data.get("tracked", []))
         groups = score_posts(event.data["posts"], directory)

@@ -40,7 +40,7 @@ from kades.jsontext import loads
 from kades.keys import TEMPORAL_STATE, TEMPORAL_WAITING, outbox_key
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function, faults
-from kades.runtime.reorder import ReorderBuffer, quiet_keys
+from kades.runtime.reorder import FLUSH_BATCH, ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
 from kades.storage.scores import insert_scores
 from kades.temporal.codec import JOURNAL, LiveDocument, StateCodec
@@ -309,9 +309,10 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
 
 def handle_ticks(event: CloudEvent, ctx: Context) -> list[CloudEvent]:
     if event.type == PING:  # the stream-flush PingSource: release ticks of quiet tokens
-        now = time.time()
+        now = time.time()  # (the FLUSH_BATCH longest-waiting: the rest at the next minute)
         groups = {token: [] for token in quiet_keys(ctx.redis, TEMPORAL_WAITING, now_s=now,
-                                                    idle_s=ctx.settings.reorder_idle_s)}
+                                                    idle_s=ctx.settings.reorder_idle_s,
+                                                    limit=FLUSH_BATCH)}
     else:
         now, groups = time.time(), group_ticks(event.data["ticks"])
     # A retry after a failure past the state commit (the database away) gets the first
