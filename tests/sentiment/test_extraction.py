@@ -34,6 +34,8 @@ def test_base58_round_numbers():
     ("$BONK and $bonk again", [BONK]),
     ("$WIF $POPCAT", ["$WIF", "$POPCAT"]),
     ("$100 giveaway, 1.5$ fee, US$5", []),
+    ("买入$BONK吧, $WIF暴涨了, $POPCATは最高", [BONK, "$WIF", "$POPCAT"]),  # CJK: no spaces
+    ("A$AP, $BONKTOOLONGFORATICKER1, x$WIF", []),
     (f"ca {BONK} and {WSOL}", [BONK, WSOL]),
     (f"ca:{BONK}!", [BONK]),
     ("random base58 ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijk", []),

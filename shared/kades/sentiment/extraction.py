@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_INDEX = {char: index for index, char in enumerate(BASE58_ALPHABET)}
-_CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z][A-Za-z0-9_]{0,14})\b")
+# ASCII bounds: Unicode's \w took the letters of the words around a cashtag for its own, and
+# "买入$BONK吧", "$BONK暴涨了" or "$BONKは最高" (no spaces in CJK text) named no token
+_CASHTAG = re.compile(r"(?<![A-Za-z0-9_$])\$([A-Za-z][A-Za-z0-9_]{0,14})(?![A-Za-z0-9_])")
 _MINT = re.compile(r"(?<![1-9A-HJ-NP-Za-km-z])[1-9A-HJ-NP-Za-km-z]{32,44}(?![1-9A-HJ-NP-Za-km-z])")
 _HASHTAG = re.compile(r"(?<![\w#])#([A-Za-z][A-Za-z0-9_]{1,49})")
 _WORD = re.compile(r"[a-z0-9][a-z0-9_']*")
