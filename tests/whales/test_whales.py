@@ -160,6 +160,30 @@ def test_a_wallets_usual_size_is_kept_per_quote_mint():
     assert alert["evidence"]["reasons"] == {"times_usual_size": pytest.approx(30.0)}
 
 
+def test_a_test_buy_is_no_usual_size():
+    """A wallet's 0.5 SOL test buy, then 12 SOL in a deep pool: 24 times "its usual size" of
+    one swap was a whale movement on a calm token. Five swaps make a usual size."""
+    from kades.whales.detectors import USUAL_AFTER
+    state = pooled([10**16, 10**16])  # deep enough for neither share to fire
+    assert WhaleMovement().find(state, "TOKEN", swap(0.5, 10**9), time_s=0.0, slot=0) == []
+    assert WhaleMovement().find(state, "TOKEN", swap(12.0, 10**9), time_s=1.0, slot=1) == []
+    for n in range(2, USUAL_AFTER):
+        WhaleMovement().find(state, "TOKEN", swap(0.5, 10**9), time_s=n, slot=n)
+    (alert,) = WhaleMovement().find(state, "TOKEN", swap(20.0, 10**9), time_s=9.0, slot=9)
+    assert alert["evidence"]["reasons"] == {"times_usual_size": pytest.approx(40.0)}
+
+
+def test_a_pump_fun_token_met_after_its_launch_has_the_pump_fun_supply():
+    """Its supply was known only from a launch record this function saw: met later, its
+    pools' and wallets' tokens stood for it, and 0.95 % of the supply read as 5.4 %."""
+    from kades.chain.state import PUMP_FUN_SUPPLY
+    from kades.whales.function import analyse_token
+    trade = {**swap(0.7, 10**12), "program": "pump_fun", "signature": "s1", "pool": "Curve"}
+    records = {"swaps": [trade], "transfers": [], "launches": [], "liquidity": []}
+    doc, _ = analyse_token(None, "PumpMint", records, [], {}, 10.0, 1, T)
+    assert WhaleState.from_state(doc).supply_of() == PUMP_FUN_SUPPLY
+
+
 def test_without_a_known_supply_every_pools_tokens_count_whichever_printed_last():
     """The supply seen was the last pool's tokens: a side pool with 1 % of the main pool's
     made three small sells a distribution of the 'supply' whenever it closed the slot."""

@@ -31,6 +31,10 @@ from kades.whales.state import WhaleState
 
 DETECTOR = "whales"
 SIZES_KEPT = 20  # a wallet's last swap sizes, for its median
+# A wallet's usual size is its median once it has made this many swaps: a test buy of 0.5 SOL
+# and then a buy of 12 ($2,400, 0.24 % of a 5,000-SOL pool) was a whale movement, 24 times
+# "its usual size" of one swap, on any calm token.
+USUAL_AFTER = 5
 
 
 def usd_value(swap: dict, quote_ui: float, sol_usd: float | None) -> float | None:
@@ -69,7 +73,7 @@ class WhaleMovement(ChainDetector):
         usd = usd_value(swap, quote_ui, sol_usd)
         # usual sizes per quote mint: 15 SOL and 2,400 USDC are the same trade, not 160 times it
         sizes = state.sizes.setdefault(f"{swap['trader']} {swap['quote_mint']}", [])
-        usual = statistics.median(sizes) if sizes else None
+        usual = statistics.median(sizes) if len(sizes) >= USUAL_AFTER else None
         sizes.append(quote_ui)
         del sizes[:-SIZES_KEPT]
         if (usd < self.min_usd) if usd is not None else (quote_ui < self.min_quote):
