@@ -223,3 +223,17 @@ def test_sol_and_stablecoin_pool_states_make_no_whale_document():
              "pool_states": [{**state, "base_mint": usdc, "quote_mint": wsol},
                              {**state, "base_mint": "TOKEN", "quote_mint": wsol}]}
     assert set(mint_items(block, 1.0)) == {"TOKEN"}
+
+
+@pytest.mark.parametrize("funded_slot, split", [(50, True), (400, False)])
+def test_a_funding_after_the_trades_seeded_nothing(funded_slot, split):
+    """Funders were looked up as of the slot analysed, not of each trade: a cashback bot
+    paying four earlier buyers at slot 400 made them its "split wallets" at the next trade."""
+    from kades.chain.funding import FundersAsOf
+    from kades.chain.rows import Trade
+    from kades.whales.detectors import WalletSplitting
+    state = WhaleState(trades=[Trade(100.0, f"U{n}", 1, 10**9, 10**9, f"s{n}", 100) for n in range(4)])
+    doc = {"funded": {f"U{n}": [["BOT", float(funded_slot), funded_slot]] for n in range(4)}}
+    funders = FundersAsOf(doc, slot=410, time_s=410.0, ttl_s=3600.0)
+    found = WalletSplitting().find(state, "TOKEN", funders=funders, time_s=410.0, slot=410)
+    assert [a["evidence"]["funder"] for a in found] == (["BOT"] if split else [])

@@ -91,6 +91,14 @@ class FundersAsOf(Mapping):
                 return default if funder in self.services else funder
         return default
 
+    def as_of(self, wallet: str, slot: int, time_s: float) -> str | None:
+        """The wallet's funder as of another slot (a trade's): a funding after it says
+        nothing of who seeded the wallet that traded (a cashback bot paying buyers later)."""
+        for funder, funded_s, funded_slot in reversed(self.funded.get(wallet, ())):
+            if funded_slot <= slot and time_s - funded_s <= self.ttl_s:
+                return None if funder in self.services else funder
+        return None
+
     def __getitem__(self, wallet: str) -> str:
         funder = self.get(wallet, _UNFUNDED)
         if funder is _UNFUNDED:

@@ -118,7 +118,7 @@ class Accumulation(ChainDetector):
              slot: int) -> list[dict]:
         clusters: dict[str, list[Trade]] = {}
         for trade in state.trades:
-            clusters.setdefault(funders.get(trade.wallet, trade.wallet), []).append(trade)
+            clusters.setdefault(_funder(funders, trade) or trade.wallet, []).append(trade)
         supply, found = state.supply_of(), []
         if supply is None:  # nothing to weigh a net gain against
             return found
@@ -146,6 +146,13 @@ class Accumulation(ChainDetector):
                           "wallet_count": len(wallets), "buys": len(buys),
                           "net_supply_share": round(net_share, 6), "signatures": sorted({tr.signature for tr in buys})[:EVIDENCE_ITEMS]}))
         return found
+
+
+def _funder(funders: Mapping[str, str], trade: Trade) -> str | None:
+    """Who funded the trade's wallet before the trade (kades.chain.funding.FundersAsOf;
+    a plain mapping, as tests give, as it is)."""
+    as_of = getattr(funders, "as_of", None)
+    return as_of(trade.wallet, trade.slot, trade.time_s) if as_of else funders.get(trade.wallet)
 
 
 def _transfer_flows(sends: list[Transfer]) -> dict[str, int]:
@@ -228,7 +235,7 @@ class WalletSplitting(ChainDetector):
              slot: int) -> list[dict]:
         seeded: dict[str, set] = {}
         for trade in state.trades:
-            funder = funders.get(trade.wallet)  # one lookup, not `in` then []
+            funder = _funder(funders, trade)  # one lookup, not `in` then []
             if funder is not None:
                 seeded.setdefault(funder, set()).add(trade.wallet)
         found = []
