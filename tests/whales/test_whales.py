@@ -191,7 +191,7 @@ def test_without_a_known_supply_every_pools_tokens_count_whichever_printed_last(
     from kades.whales.detectors import Distribution
     found = {}
     for last in ("Side", "Main"):
-        state = WhaleState()
+        state = WhaleState(launched=True)  # seen since its launch: its pools are its supply's view
         for pool in (("Main", "Side") if last == "Side" else ("Side", "Main")):
             state.saw_pool(pool, {"Main": [2 * 10**14, 800 * 10**9], "Side": [2 * 10**12, 8 * 10**9]}[pool])
         state.trades = [Trade(float(k), "Seller", -1, 15 * 10**10, 6 * 10**8, f"s{k}", k)
@@ -237,3 +237,23 @@ def test_a_funding_after_the_trades_seeded_nothing(funded_slot, split):
     funders = FundersAsOf(doc, slot=410, time_s=410.0, ttl_s=3600.0)
     found = WalletSplitting().find(state, "TOKEN", funders=funders, time_s=410.0, slot=410)
     assert [a["evidence"]["funder"] for a in found] == (["BOT"] if split else [])
+
+
+def test_a_token_met_after_its_launch_has_no_supply_to_weigh_against():
+    """Met mid-life, a token's pools hold a sliver of its supply: an exchange's six
+    withdrawals of 0.018 % of a billion read as 5.7 % of "the supply" (a pool's 3M tokens and
+    the wallets seen), a distribution on a quiet market. Its launch seen (a pool created in a
+    block it analysed), the pool's tokens are a new memecoin's supply, as before."""
+    from kades.whales.function import analyse_token
+    withdrawals = [{"signature": f"w{n}", "source": "HotWallet", "destination": f"User{n}",
+                    "amount": 30_000 * 10**6} for n in range(6)]
+    pool = [{"signature": "p", "pool": "P", "base_mint": "TOKEN", "base_reserve": 3 * 10**12,
+             "quote_reserve": 500 * 10**9, "quote_mint": "So11111111111111111111111111111111111111112"}]
+    found = {}
+    for created in (False, True):
+        records = {"swaps": [], "transfers": withdrawals, "launches": [],
+                   **({"created": True} if created else {})}
+        doc, anomalies = analyse_token(None, "TOKEN", records, pool, {}, 10.0, 1, T)
+        found[created] = [a["anomaly_type"] for a in anomalies]
+        assert WhaleState.from_state(doc).launched is created
+    assert found == {False: [], True: ["distribution"]}

@@ -4,9 +4,11 @@ The document keeps the keys and row lists it always had (`to_state` writes the s
 keys the detectors do not own (the reorder buffer) stay in the document beside them.
 
 >>> import json
->>> state = WhaleState(holders={"A": 300, "B": -20}, pool=[700, 5])
+>>> state = WhaleState(holders={"A": 300, "B": -20}, pool=[700, 5], launched=True)
 >>> state.supply_of(), WhaleState(supply=10**15).supply_of(), WhaleState(holders={"A": 9}).supply_of()
 (1000, 1000000000000000, None)
+>>> WhaleState(holders={"A": 300}, pool=[700, 5]).supply_of() is None  # met after its launch
+True
 >>> WhaleState.from_state(json.loads(json.dumps(state.to_state()))) == state
 True
 """
@@ -34,6 +36,7 @@ class WhaleState:
     # pool's (a 15 SOL buy in a 212 SOL pool was 500 % of the 3 SOL side pool that printed
     # last), in its own quote (documents before the mint hold [base, quote])
     pools: dict[str, list] = field(default_factory=dict)
+    launched: bool = False  # its launch seen (a pool created): what it has is in view since
 
     @classmethod
     def from_state(cls, doc: dict | None) -> "WhaleState":
@@ -42,7 +45,8 @@ class WhaleState:
         return cls(last_slot=doc["last_slot"], trades=as_rows(Trade, doc["trades"]),
                    sends=as_rows(Transfer, doc["sends"]), sizes=doc["sizes"],
                    holders=doc["holders"], pool=doc["pool"], supply=doc["supply"],
-                   alerted=doc["alerted"], pools=doc.get("pools", {}))  # none before
+                   alerted=doc["alerted"], pools=doc.get("pools", {}),  # none before
+                   launched=doc.get("launched", False))
 
     def saw_pool(self, pool: str, reserves: list[int], quote_mint: str | None = None) -> None:
         """A pool's reserves after a record of it (the latest of MAX_POOLS pools kept)."""
@@ -65,11 +69,16 @@ class WhaleState:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def supply_of(self) -> int | None:
-        """Known supply, else what we can see: the pools' tokens plus every positive holding;
-        None without a pool (a token first met mid-life through a venue the normaliser does
-        not read): its holdings seen were the "supply", and a $2,500 swap 4.9e9 of it."""
+        """Known supply, else, for a token seen since its pool was created, what we can see:
+        the pools' tokens plus every positive holding (a new memecoin's supply goes to its
+        pool at launch). None otherwise: met mid-life, a token's pools hold a sliver of its
+        supply (3M of a billion), and an exchange's withdrawals of 0.018 % of it read as
+        "5.7 % of the supply", a distribution; none without a pool either (its holdings seen
+        were the "supply", and a $2,500 swap 4.9e9 of it)."""
         if self.supply:
             return self.supply
+        if not self.launched:
+            return None
         # every pool's tokens, not the last one's to print: a side pool with 1 % of the main
         # pool's made the supply 100 times smaller whenever an arbitrage touched it last
         pooled = sum(kept[0] for kept in self.pools.values()) if self.pools else \
