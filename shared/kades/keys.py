@@ -116,7 +116,8 @@ WHALES_WAITING = "kades:{whales}:waiting"
 # --- sentiment-analysis ---------------------------------------------------------------------
 # JSON minute/hour buckets of a token; TTL STATE_TTL_S (sentiment.function); the api reads it
 SENTIMENT_STATE = "kades:{{sentiment}}:state:{token}"
-# HyperLogLogs of unique authors per 5 min / 1 h bucket; TTL AUTHORS_TTL_S (sentiment.function)
+# HyperLogLogs of unique authors per 5 min / 1 h bucket; TTL AUTHORS_5M_TTL_S / AUTHORS_TTL_S
+# (sentiment.function)
 SENTIMENT_AUTHORS_5M = "kades:{{sentiment}}:authors:{token}:5m:{bucket}"
 SENTIMENT_AUTHORS_1H = "kades:{{sentiment}}:authors:{token}:1h:{bucket}"
 # hash token -> {"symbol", "name"} (JSON) recognised in posts; no TTL; written by

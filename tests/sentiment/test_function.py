@@ -86,6 +86,21 @@ def test_read_sentiment_serves_every_window(ctx, redis_conn):
         read_sentiment(redis_conn, "$BONK", "2h")
 
 
+def test_five_minute_author_buckets_live_hours_and_an_older_window_reads_its_hours(ctx, redis_conn):
+    """The 5-minute HyperLogLogs were kept 9 days, like the hour ones: a busy token held
+    2,592 to read 12. Kept 2 h, a window older than that counts its hour buckets' authors."""
+    from kades.keys import SENTIMENT_AUTHORS_1H, SENTIMENT_AUTHORS_5M
+    sentiment.handle_posts(posts_event([post(i, "$BONK gm", minute=i) for i in range(30)]), ctx)
+    five = [k for k in redis_conn.scan_iter(SENTIMENT_AUTHORS_5M.format(token="$BONK", bucket="*"))]
+    hours = [k for k in redis_conn.scan_iter(SENTIMENT_AUTHORS_1H.format(token="$BONK", bucket="*"))]
+    assert five and hours
+    assert all(0 < redis_conn.ttl(k) <= sentiment.AUTHORS_5M_TTL_S for k in five)
+    assert all(redis_conn.ttl(k) > sentiment.AUTHORS_5M_TTL_S for k in hours)
+    assert read_sentiment(redis_conn, "$BONK", "1h")["unique_authors"] == 7
+    redis_conn.delete(*five)  # expired
+    assert read_sentiment(redis_conn, "$BONK", "1h")["unique_authors"] == 7  # from its hour
+
+
 def test_tracked_directory_in_redis_resolves_symbols_and_names(ctx, redis_conn):
     sentiment.track_token(redis_conn, BONK, symbol="BONK", name="Bonk Inu")
     replies = sentiment.handle_posts(posts_event([post(1, "bonk inu holders eating"),

@@ -174,4 +174,11 @@ def read_sentiment(client: redis.Redis, token: str, timeframe: str) -> dict:
     if not state or state.get("last") is None:
         return _empty(token, timeframe)
     authors = client.pfcount(*author_keys(token, timeframe, state["last"]))
-    return summarise(token, state, timeframe, int(authors))
+    summary = summarise(token, state, timeframe, int(authors))
+    if timeframe == "1h" and not authors and summary["mentions"]:
+        # its 5-minute buckets gone (kept 2 h: sentiment.function.AUTHORS_5M_TTL_S): the two
+        # hour buckets the window overlaps, at most its mentions (an upper bound)
+        hours = [SENTIMENT_AUTHORS_1H.format(token=token, bucket=int(state["last"] // 3600) - back)
+                 for back in (1, 0)]
+        summary["unique_authors"] = min(summary["mentions"], int(client.pfcount(*hours)))
+    return summary

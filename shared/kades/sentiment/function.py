@@ -46,7 +46,11 @@ from kades.solana.programs import USDC, USDT, WSOL
 
 DIRECTORY_CACHE_S = 30.0
 STATE_TTL_S = 9 * 24 * 3600
-AUTHORS_TTL_S = 9 * 24 * 3600
+AUTHORS_TTL_S = 9 * 24 * 3600  # the hour buckets: the 7-day window's, and a day's margin
+# The 5-minute buckets serve the 1-hour window of the token's newest post only: kept 9 days
+# too, a busy token held 2,592 of them (8-30 MB) to read 12. A window older than this reads
+# its hour buckets instead (aggregates.read_sentiment).
+AUTHORS_5M_TTL_S = 2 * 3600
 EVENTS_REMEMBERED = 32
 DETECTOR = "sentiment"
 
@@ -250,12 +254,13 @@ def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
     for token, series in groups.items():
         buckets: dict[str, list[str]] = {}
         for moment, post, _, _ in series:
-            for template, size in ((SENTIMENT_AUTHORS_5M, 300), (SENTIMENT_AUTHORS_1H, 3600)):
-                buckets.setdefault(template.format(token=token, bucket=int(moment // size)),
-                                   []).append(author_key(post))
-        for key, authors in buckets.items():
+            for template, size, ttl_s in ((SENTIMENT_AUTHORS_5M, 300, AUTHORS_5M_TTL_S),
+                                          (SENTIMENT_AUTHORS_1H, 3600, AUTHORS_TTL_S)):
+                key = template.format(token=token, bucket=int(moment // size))
+                buckets.setdefault((key, ttl_s), []).append(author_key(post))
+        for (key, ttl_s), authors in buckets.items():
             pipe.pfadd(key, *authors)
-            pipe.expire(key, AUTHORS_TTL_S)
+            pipe.expire(key, ttl_s)
     for token in groups:
         pipe.pfcount(*aggregates.author_keys(token, "1h", states[token]["last"]))
     counts = pipe.execute()[-len(groups):] if groups else []
