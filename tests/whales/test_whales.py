@@ -19,7 +19,8 @@ T = ChainThresholds()
 
 
 def swap(quote_sol: float, base: int, trader: str = "W") -> dict:
-    return {"signature": "sig", "trader": trader, "side": "buy", "quote_amount": int(quote_sol * 1e9), "quote_mint": "Q",
+    return {"signature": "sig", "trader": trader, "side": "buy", "quote_amount": int(quote_sol * 1e9),
+            "quote_mint": "So11111111111111111111111111111111111111112",
             "base_amount": base, "decimals_in": 9, "decimals_out": 6, "pool": "P"}
 
 
@@ -257,3 +258,19 @@ def test_a_token_met_after_its_launch_has_no_supply_to_weigh_against():
         found[created] = [a["anomaly_type"] for a in anomalies]
         assert WhaleState.from_state(doc).launched is created
     assert found == {False: [], True: ["distribution"]}
+
+
+def test_a_swap_in_a_quote_it_cannot_value_is_no_whale():
+    """TOKEN/JUP, TOKEN/BONK: a quote neither SOL nor a dollar got the SOL floor of 10 units,
+    and 12 JUP (~$7) after a wallet's usual half JUP was a whale movement."""
+    state = pooled([10**16, 10**16])
+    in_jup = {**swap(0.5, 10**9), "quote_mint": "JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN"}
+    for n in range(5):
+        WhaleMovement().find(state, "TOKEN", in_jup, time_s=n, slot=n)
+    big = {**in_jup, "quote_amount": 12 * 10**9}
+    assert WhaleMovement().find(state, "TOKEN", big, time_s=6.0, slot=6) == []
+    in_sol = {**swap(0.5, 10**9)}
+    for n in range(5):
+        WhaleMovement().find(state, "TOKEN", in_sol, time_s=10 + n, slot=10 + n)
+    (alert,) = WhaleMovement().find(state, "TOKEN", swap(12.0, 10**9), time_s=16.0, slot=16)
+    assert alert["evidence"]["reasons"] == {"times_usual_size": pytest.approx(24.0)}

@@ -52,7 +52,7 @@ class WhaleMovement(ChainDetector):
 
     >>> state = WhaleState(pools={"P": [8 * 10**14, 60 * 10**9]}, supply=10**15)
     >>> swap = {"signature": "s", "trader": "W", "side": "buy", "quote_amount": 12 * 10**9,
-    ...         "quote_mint": "Q", "base_amount": 10**13, "decimals_in": 9, "decimals_out": 6,
+    ...         "quote_mint": WSOL, "base_amount": 10**13, "decimals_in": 9, "decimals_out": 6,
     ...         "pool": "P"}
     >>> sorted(WhaleMovement().find(state, "TOKEN", swap, time_s=0.0, slot=1)[0]["evidence"]["reasons"])
     ['liquidity_share', 'supply_share']
@@ -76,6 +76,8 @@ class WhaleMovement(ChainDetector):
         usual = statistics.median(sizes) if len(sizes) >= USUAL_AFTER else None
         sizes.append(quote_ui)
         del sizes[:-SIZES_KEPT]
+        if usd is None and swap["quote_mint"] != WSOL:
+            return []  # a quote it cannot value (JUP, an LST, BONK): 10 of it is no size
         if (usd < self.min_usd) if usd is not None else (quote_ui < self.min_quote):
             return []
         pool_quote = state.pool_quote(swap.get("pool"), swap["quote_mint"])
