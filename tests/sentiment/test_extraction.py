@@ -54,6 +54,20 @@ def test_tracked_mints_count_even_when_they_do_not_decode():
     assert extract_tokens(f"look {'z' * 44}", Directory()) == []
 
 
+@pytest.mark.parametrize("order", [1, -1])
+def test_a_symbol_or_name_two_tracked_tokens_share_names_neither(order):
+    """A copycat takes BONK's ticker and name: "$BONK" went to whichever was tracked last, a
+    different mint from one event to the next (each event's `tracked` merged anew)."""
+    entries = [{"token": BONK, "symbol": "BONK", "name": "Bonk"},
+               {"token": "CopycatMint", "symbol": "$bonk", "name": "bonk"}][::order]
+    shared = Directory.of(entries)
+    assert extract_tokens("$BONK to the moon, bonk!", shared) == ["$BONK"]
+    assert extract_tokens("$BONK", Directory.of(entries[:1])) == [entries[0]["token"]]
+    assert extract_tokens("$BONK", Directory.of(entries[:1]).merged(entries[1:])) == ["$BONK"]
+    same_twice = Directory.of([entries[0], entries[0]])  # one token listed twice: still its
+    assert extract_tokens("$BONK", same_twice) == [entries[0]["token"]]
+
+
 def test_hints_come_first_and_repeats_vanish():
     assert extract_tokens("$BONK", TRACKED, hints=["X", BONK]) == ["X", BONK]
 

@@ -52,9 +52,16 @@ def is_mint_address(text: str) -> bool:
         return False
 
 
+AMBIGUOUS = ""  # a symbol or name two tracked tokens share: it names neither
+
+
 @dataclass
 class Directory:
-    """Tracked tokens: symbol (upper case) → mint, lower-case name → mint, known mints."""
+    """Tracked tokens: symbol (upper case) → mint, lower-case name → mint, known mints. A
+    symbol or name two tokens share is AMBIGUOUS: copycat coins take a known coin's ticker,
+    and "$BONK" went to whichever was added last, a different mint from one event to the
+    next (each event's `tracked` list merged anew): one coin's chatter split over three keys.
+    Such a cashtag stays the symbol's own key, as an untracked one does."""
 
     symbols: dict[str, str] = field(default_factory=dict)
     names: dict[tuple[str, ...], str] = field(default_factory=dict)
@@ -70,11 +77,12 @@ class Directory:
     def add(self, token: str, symbol: str | None = None, name: str | None = None) -> None:
         self.mints.add(token)
         if symbol:
-            self.symbols[symbol.lstrip("$").upper()] = token
+            key = symbol.lstrip("$").upper()
+            self.symbols[key] = token if self.symbols.get(key, token) == token else AMBIGUOUS
         if name:
             words = tuple(_WORD.findall(name.lower()))
             if 0 < len(words) <= MAX_NAME_WORDS:
-                self.names[words] = token
+                self.names[words] = token if self.names.get(words, token) == token else AMBIGUOUS
 
     def merged(self, entries: list[dict]) -> "Directory":
         """A copy with `entries` ({token, symbol?, name?}) added; self is left unchanged."""
@@ -105,7 +113,7 @@ def extract_tokens(text: str, directory: Directory, hints: list[str] | None = No
     found: list[str] = list(hints or ())
     for match in _CASHTAG.finditer(text):
         symbol = match.group(1).upper()
-        found.append(directory.symbols.get(symbol, f"${symbol}"))
+        found.append(directory.symbols.get(symbol) or f"${symbol}")  # (AMBIGUOUS: its own)
     for match in _MINT.finditer(text):
         candidate = match.group(0)
         if candidate in directory.mints or is_mint_address(candidate):
