@@ -525,3 +525,84 @@ def test_a_client_that_reads_nothing_is_cut_and_frees_its_thread(server, make_ke
         ws.close()
     finally:
         raw.close()
+
+
+def _small_pair() -> tuple[socket.socket, socket.socket]:
+    pair = socket.socketpair()
+    for end in pair:
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        end.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return pair
+
+
+def test_a_timed_send_to_a_slow_reader_sends_whole_frames():
+    """simple_websocket sends with socket.send and ignores how much went: under the send
+    timeout a slow client got part of a frame, the rest dropped, and read the next frame's
+    bytes as its payload. WholeFrames sends all or raises."""
+    frame = bytes(range(256)) * 800  # 200 kB
+    server, client = _small_pair()
+    with server, client:
+        server.settimeout(5)
+        assert server.send(frame) < len(frame)  # a timed socket's send: part of the frame
+    server, client = _small_pair()
+    with server, client:
+        wrapped = websocket.WholeFrames(server)
+        wrapped.settimeout(5)
+        received = bytearray()
+
+        def read_slowly():
+            while len(received) < 2 * len(frame):
+                received.extend(client.recv(4096))
+                time.sleep(0.0005)
+        reader = threading.Thread(target=read_slowly, daemon=True)
+        reader.start()
+        assert wrapped.send(frame) == len(frame) and wrapped.send(frame) == len(frame)
+        reader.join(timeout=20)
+        assert bytes(received) == frame + frame
+
+
+def test_a_client_overflowing_before_it_subscribed_resumes_from_its_own_last_id(
+        kades_settings, redis_conn, monkeypatch):
+    """Nothing is sent before a subscription, and the replay from the client's last_id comes
+    with it: told to resume from where it joined, it never got what came between."""
+    monkeypatch.setattr(websocket, "MAX_BACKLOG", 20)
+    ctx = Context("api", kades_settings)
+    older = stream.publish(redis_conn, "before-join", alert("T"))
+    stream.publish(redis_conn, "missed", alert("T"))  # after its last_id, before it joined
+    ws = _Socket()
+    talk = threading.Thread(target=websocket._converse, daemon=True,
+                            args=(ctx, ws, websocket.Session(older), "test:ws:k", "c1"))
+    talk.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not ws.sent and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stream.publish_many(redis_conn, [(f"late-{n}", alert(f"T{n}")) for n in range(100)])
+        talk.join(timeout=10)
+        told = ws.sent[-1]
+        assert told["data"]["code"] == 1006 and told["data"]["last_id"] == older
+    finally:
+        ws.connected = False
+        websocket.hub(ctx).stop()
+
+
+def test_a_hub_catching_up_does_not_overflow_a_client_that_keeps_up(kades_settings, redis_conn,
+                                                                   monkeypatch):
+    """The hub read 1,000 alerts at once, MAX_BACKLOG: catching up after an outage, one full
+    read closed every connection with a single alert still queued."""
+    monkeypatch.setattr(websocket, "MAX_BACKLOG", 20)
+    monkeypatch.setattr(websocket, "HUB_READ", 2)
+    hub = websocket.Hub(Context("api", kades_settings))
+    inbox, got = websocket.Inbox(), []
+    try:
+        hub.join(inbox)
+        stream.publish_many(redis_conn, [(f"catch-up-{n}", alert(f"T{n}")) for n in range(60)])
+        deadline = time.monotonic() + 10
+        while len(got) < 60 and time.monotonic() < deadline and not inbox.overflowed:
+            try:
+                got.append(inbox.get(timeout=0.5))
+            except queue.Empty:
+                pass
+        assert not inbox.overflowed and len(got) == 60
+    finally:
+        hub.stop()

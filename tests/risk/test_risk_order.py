@@ -143,3 +143,30 @@ def test_any_order_with_duplicates_gives_the_same_state_rows_and_alerts(
         # alerts under the same id: alert-dispatch publishes an id once)
         assert dict(result["alerts"]) == dict(reference["alerts"])
         assert len(dict(result["alerts"])) == len(reference["alerts"])
+
+
+def test_a_late_extreme_report_behind_many_calm_ones_keeps_its_own_row(contexts, redis_conn,
+                                                                       db_conn):
+    """Snapshots were kept as the 16 newest: an extreme report delivered after 16 calm ones
+    that followed it (all within the lateness) was dropped at once, and its own row was
+    rescored without it (sentiment 0.0 where the order it was sent in gave 0.98)."""
+    ctx, _ = contexts
+
+    def report(second: int, score: float):
+        return new_event(SENTIMENT_SCORED, "/kades/sentiment", {
+            "token": "Late", "time": at(second), "window": "1h", "score": score,
+            "mentions": 9, "unique_authors": 9}, event_id=f"r{second}", time=at(second))
+    reports = [report(0, -0.99)] + [report(second, 0.1) for second in range(1, 18)]
+    found = []
+    for order in (reports, reports[1:] + reports[:1]):
+        redis_conn.flushdb()
+        db_conn.execute("DELETE FROM risk_scores")
+        db_conn.commit()
+        for event in order:
+            handle_anomalies(event, ctx)
+        db_conn.rollback()
+        found.append(dict(db_conn.execute(
+            "SELECT time, components FROM risk_scores WHERE token = 'Late'").fetchall()))
+    assert found[0] == found[1]
+    first = min(found[0])
+    assert found[0][first]["sentiment"] == pytest.approx(0.98)

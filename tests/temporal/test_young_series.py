@@ -313,14 +313,16 @@ def test_a_trade_sorted_after_a_liquidity_add_of_its_second_is_no_pull():
         assert found == [], (seed, found)
 
 
-def test_prices_at_the_schemas_bounds_are_judged_without_overflow():
-    """A price of 5e-324 (the schema takes any price above 0) after 1e30: the young series'
-    evidence overflowed expm1, and the token's every later event failed with it (its tick
-    waited in the reorder buffer, released again by each one)."""
+@pytest.mark.parametrize("first, then", [(5e-324, 1e30), (1e30, 5e-324)])
+def test_prices_at_the_schemas_bounds_are_judged_without_overflow(first, then):
+    """1e30 after 5e-324 (the schema takes any price above 0, up to 1e30): the young series'
+    evidence overflowed expm1 on the rise, and the token's every later event failed with it
+    (its tick waited in the reorder buffer, released again by each one). The fall is judged
+    as well."""
     import json
     from kades.temporal.function import analyse_token
     series = [(60.0 * n, {"token": "T", "time": f"2026-01-15T12:{n:02d}:00Z", "volume": 1.0,
-                          "price": 1e30 if n < 40 else 5e-324, "liquidity": 1e30 if n < 40 else 0.0})
-              for n in range(41)]
+                          "price": first if n < 10 else then, "liquidity": 1000.0})
+              for n in range(11)]
     _, anomalies = analyse_token("T", None, series)
     assert anomalies and json.loads(json.dumps(anomalies, allow_nan=False)) == anomalies

@@ -274,3 +274,34 @@ def test_a_swap_in_a_quote_it_cannot_value_is_no_whale():
         WhaleMovement().find(state, "TOKEN", in_sol, time_s=10 + n, slot=10 + n)
     (alert,) = WhaleMovement().find(state, "TOKEN", swap(12.0, 10**9), time_s=16.0, slot=16)
     assert alert["evidence"]["reasons"] == {"times_usual_size": pytest.approx(24.0)}
+
+
+def test_a_wallet_funded_mid_window_stays_one_accumulation():
+    """Clusters were picked trade by trade: a wallet funded half-way through its buys (a SOL
+    fan-out to it and two others) had them split over two clusters, four buys each, and its
+    accumulation of 8 % of the supply went unseen."""
+    from kades.chain.funding import FundersAsOf
+    from kades.chain.rows import Trade
+    from kades.whales.detectors import Accumulation
+    state = WhaleState(supply=10**12, trades=[Trade(float(100 + k), "W", 1, 10**10, 10**9, f"s{k}", 100 + k)
+                                              for k in range(8)])
+    doc = {"funded": {wallet: [["F", 104.0, 104]] for wallet in ("W", "X", "Y")}}
+    funders = FundersAsOf(doc, slot=110, time_s=110.0, ttl_s=3600.0)
+    (found,) = Accumulation().find(state, "TOKEN", funders=funders, time_s=110.0, slot=110)
+    assert found["evidence"]["cluster"] == "W" and found["evidence"]["buys"] == 8
+
+
+def test_a_pump_fun_migration_pool_gives_the_pump_fun_supply():
+    from kades.chain.state import PUMP_FUN_SUPPLY
+    from kades.whales.function import mint_items
+    from kades.whales.function import analyse_token
+    state = {"signature": "m", "pool": "P", "base_mint": "PumpMint", "base_reserve": 2 * 10**14,
+             "quote_reserve": 80 * 10**9, "quote_mint": "So11111111111111111111111111111111111111112"}
+    block = {"slot": 7, "swaps": [], "transfers": [], "launches": [], "pool_states": [state],
+             "liquidity": [{"base_mint": "PumpMint", "action": "create", "pool": "P",
+                            "migration": {"program": "pump_fun", "bonding_curve": "C"}}]}
+    (_, _, payload), = mint_items(block, 10.0).values()
+    assert payload["records"]["created"] == "pump_fun"
+    doc, _ = analyse_token(None, "PumpMint", payload["records"], payload["pool_states"], {}, 10.0, 7, T)
+    # its pool holds a fifth of the supply: the pool's tokens would have stood for all of it
+    assert WhaleState.from_state(doc).supply_of() == PUMP_FUN_SUPPLY

@@ -55,6 +55,9 @@ logger = logging.getLogger("kades.api.ws")
 # from its reader thread; entry ids look like "1764151200000-0", never like this.
 CLIENT = "client"
 READER_POLL_S = 1.0  # how long a reader waits for the client before it looks again
+# Alerts the hub reads from the stream at once: well under MAX_BACKLOG, so that catching up
+# after an outage (a full read) does not overflow every connection with one alert queued.
+HUB_READ = MAX_BACKLOG // 10
 REPLAY_PAGE = 1000   # stream entries read at once while replaying
 AUTH_RECHECK_S = 10.0  # with auth.CACHE_S: a revoked key or an expired token loses its socket within 40 s
 
@@ -113,7 +116,7 @@ class Hub:
         last_id = self._start_id
         while not self._stopped.is_set():
             try:
-                entries = stream.wait(self._ctx.redis, last_id, block_ms=1000)
+                entries = stream.wait(self._ctx.redis, last_id, block_ms=1000, count=HUB_READ)
             # the thread must outlive an outage (a cluster wholly away included: kades.clients),
             # or the replica's live alerts end
             except clients.TEMPORARY_ERRORS as error:
@@ -229,6 +232,23 @@ def _end(ws, code: int | None = None, reason: str | None = None) -> None:
         _cut(ws)
 
 
+class WholeFrames:
+    """A socket whose send() sends all of its bytes or raises (sendall). simple_websocket
+    sends with socket.send and ignores how much went: with a timeout set, a send to a slow
+    client wrote part of a frame, dropped the rest, and the client read the next frame's
+    bytes as its payload. Everything else is the socket's."""
+
+    def __init__(self, sock):
+        self._sock = sock
+
+    def send(self, data, *flags) -> int:
+        self._sock.sendall(data, *flags)
+        return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
 def _cut(ws) -> None:
     """Shut a socket whose client takes nothing, not even a close frame (its sends time
     out); simple_websocket's thread ends with it."""
@@ -324,6 +344,7 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str,
     AuthenticationError): a revoked key's socket, or an expired token's, kept its alerts
     until the connection's end (600 s on Knative, for ever locally). Its client gets at most
     MAX_BACKLOG alerts ahead and SEND_TIMEOUT_S a send (wsprotocol): a slower one is closed."""
+    ws.sock = WholeFrames(ws.sock)  # before the timeout: a timed send must send all or raise
     ws.sock.settimeout(SEND_TIMEOUT_S)  # simple_websocket reads only what select found
     inbox = Inbox()
     hub(ctx).join(inbox)
@@ -348,9 +369,15 @@ def _converse(ctx: Context, ws, session: Session, counter: str, connection: str,
                 checked = time.monotonic()
             if inbox.overflowed:
                 WEBSOCKET_SLOW_CLOSED.inc()
-                resume = later_id(inbox.resume_id, session.last_id())
-                ws.send(message("error", {"code": TOO_SLOW, "last_id": resume, "message":
-                                          f"over {MAX_BACKLOG} alerts behind: reconnect with last_id"}))
+                # before its first subscription nothing was sent: it resumes from its own
+                # last_id, whose replay was still to come, not from where it joined
+                resume = session.replay_from or later_id(inbox.resume_id, session.last_id())
+                try:
+                    ws.send(message("error", {"code": TOO_SLOW, "last_id": resume, "message":
+                                              f"over {MAX_BACKLOG} alerts behind: reconnect with last_id"}))
+                except TimeoutError:  # (counted above, not again by serve)
+                    _cut(ws)
+                    return
                 _end(ws, 1013, "too slow")  # Try Again Later
                 return
             if origin == CLIENT:

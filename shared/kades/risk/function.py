@@ -122,7 +122,7 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
     # the risks are of the whole set; the set kept drops what decayed by the newest time (an
     # anomaly a year older than the token's newest scored 0 at its own time)
     whole = absorb(before, anomalies, half_life_s=half_life_s, prune=False)
-    state = pruned(whole, half_life_s=half_life_s)
+    state = pruned(whole, half_life_s=half_life_s, keep_s=buffer.lateness_s)
     moment = (max(epoch_s(a["time"]) for a in anomalies) if anomalies
               else epoch_s(at) if at else None)
     risk = risk_at(whole, token, moment, half_life_s=half_life_s) if moment is not None else None

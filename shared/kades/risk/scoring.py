@@ -61,11 +61,14 @@ OTHER_CAP = 0.85         # the highest score evidence short of a rug gives ("hig
 STATE_VERSION = 2
 NEGLIGIBLE = 1e-3        # a contribution below this is dropped from the set
 EVIDENCE_KEPT = 128      # the strongest anomalies kept per token (~10 KB of state)
-# The newest sentiment snapshots kept per token, whatever their strength: only the newest
-# up to a time counts there (components_at), so a calm one (0) masks the extreme ones before
-# it, also when rows are rescored back to the lateness; pruned by strength, a calm report
-# was dropped at once and the extreme one before it counted again. The N newest of a set are
-# the same whatever order it came in.
+# Sentiment snapshots are kept by time, whatever their strength: only the newest up to a
+# time counts there (components_at), so a calm one (0) masks the extreme ones before it, also
+# when rows are rescored back to the lateness. Kept: every one within `keep_s` (risk-scoring:
+# the lateness) of the newest evidence, the one in force before that, and the SNAPSHOTS_KEPT
+# newest. Pruned by strength, a calm report was dropped at once and the extreme one before it
+# counted again; kept as the 16 newest alone, a late extreme report with 16 calm ones after
+# it was dropped, and its own row rescored without it. Each part is the same whatever order
+# the set came in.
 SNAPSHOTS_KEPT = 16
 
 
@@ -143,19 +146,22 @@ def absorb(state: dict | None, anomalies: Iterable[Mapping], *,
             "evidence": _bounded(evidence, latest, half_life_s) if prune else evidence}
 
 
-def pruned(state: dict, *, half_life_s: float = DEFAULT_HALF_LIFE_S) -> dict:
+def pruned(state: dict, *, half_life_s: float = DEFAULT_HALF_LIFE_S, keep_s: float = 0.0) -> dict:
     """`state` (absorbed without `prune`) as it is kept: without what decayed by its newest
-    time, the strongest EVIDENCE_KEPT."""
-    return {**state, "evidence": _bounded(state["evidence"], state["latest"], half_life_s)}
+    time, the strongest EVIDENCE_KEPT; the sentiment snapshots of the last `keep_s`."""
+    return {**state, "evidence": _bounded(state["evidence"], state["latest"], half_life_s, keep_s)}
 
 
-def _bounded(evidence: dict[str, list], latest: float | None, half_life_s: float) -> dict:
+def _bounded(evidence: dict[str, list], latest: float | None, half_life_s: float,
+             keep_s: float = 0.0) -> dict:
     """Without what decayed below NEGLIGIBLE by `latest`; the EVIDENCE_KEPT strongest; and
-    the SNAPSHOTS_KEPT newest sentiment snapshots, whatever their strength."""
+    the sentiment snapshots SNAPSHOTS_KEPT says, whatever their strength."""
     if latest is None:
         return evidence
-    snapshots = sorted(((entry, key) for key, entry in evidence.items()
-                        if entry[1] == SNAPSHOT_KIND), reverse=True)[:SNAPSHOTS_KEPT]
+    newest_first = sorted(((entry, key) for key, entry in evidence.items()
+                           if entry[1] == SNAPSHOT_KIND), reverse=True)
+    recent = [item for item in newest_first if item[0][0] >= latest - keep_s]
+    snapshots = newest_first[:max(SNAPSHOTS_KEPT, len(recent) + 1)]
     live = {key: entry for key, entry in evidence.items() if entry[1] != SNAPSHOT_KIND
             and decay(entry[2], latest - entry[0], half_life_s) >= NEGLIGIBLE}
     if len(live) > EVIDENCE_KEPT:

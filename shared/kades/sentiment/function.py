@@ -261,8 +261,11 @@ def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
         for (key, ttl_s), authors in buckets.items():
             pipe.pfadd(key, *authors)
             pipe.expire(key, ttl_s)
-    for token in groups:
-        pipe.pfcount(*aggregates.author_keys(token, "1h", states[token]["last"]))
+    windows = [aggregates.author_keys(token, "1h", states[token]["last"]) for token in groups]
+    for key in (key for window in windows for key in window):  # the window's buckets expire
+        pipe.expire(key, AUTHORS_5M_TTL_S)                     # together: never a part of it
+    for window in windows:  # last: the answers read are the pipeline's last len(groups)
+        pipe.pfcount(*window)
     counts = pipe.execute()[-len(groups):] if groups else []
     return {token: int(count) for token, count in zip(groups, counts)}
 

@@ -119,8 +119,11 @@ class Accumulation(ChainDetector):
     def find(self, state: WhaleState, token: str, *, funders: Mapping[str, str], time_s: float,
              slot: int) -> list[dict]:
         clusters: dict[str, list[Trade]] = {}
-        for trade in state.trades:
-            clusters.setdefault(_funder(funders, trade) or trade.wallet, []).append(trade)
+        cluster_of: dict[str, str] = {}  # a wallet's, as of its first trade of the window: a
+        for trade in state.trades:       # funding mid-window split its buys over two clusters
+            if trade.wallet not in cluster_of:
+                cluster_of[trade.wallet] = _funder(funders, trade) or trade.wallet
+            clusters.setdefault(cluster_of[trade.wallet], []).append(trade)
         supply, found = state.supply_of(), []
         if supply is None:  # nothing to weigh a net gain against
             return found

@@ -70,6 +70,8 @@ def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list
     if any(r.get("program") == "pump_fun" for r in records["launches"] + records["swaps"]):
         state.supply = PUMP_FUN_SUPPLY
     state.launched = state.launched or bool(records.get("created"))
+    if records.get("created") == "pump_fun":  # a pump.fun curve's migration to its pool
+        state.supply = PUMP_FUN_SUPPLY
     anomalies = []
     states_by_sig = {(p["signature"], p["pool"]): p for p in pool_states}
     movement = configured(WhaleMovement, t)
@@ -109,10 +111,12 @@ def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]
     sol_usd = sol_usd_of(block)
     records = token_records(block)
     empty = {"swaps": [], "transfers": [], "launches": []}  # a pool created or changed with no trade
-    # mints whose pool the block creates: from then on, what they have is in view (supply_of)
-    created = {r["base_mint"] for r in block.get("liquidity", []) if r.get("action") == "create"}
+    # mints whose pool the block creates: from then on, what they have is in view (supply_of);
+    # "pump_fun" for a pump.fun curve's migration (its supply is every pump.fun mint's)
+    created = {r["base_mint"]: (r.get("migration") or {}).get("program") or True
+               for r in block.get("liquidity", []) if r.get("action") == "create"}
     return {mint: (block["slot"], time_s, {"records": {**records.get(mint, empty),
-                                                       **({"created": True} if mint in created else {})},
+                                                       **({"created": created[mint]} if mint in created else {})},
                                           "pool_states": pool_states.get(mint, []), "sol_usd": sol_usd})
             for mint in {**records, **pool_states}}
 
