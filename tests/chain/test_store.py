@@ -114,7 +114,15 @@ def busy_blocks(count: int, mints: int, swaps: int) -> list[dict]:
         return {"signature": f"p{m}", "pool": f"Pool{m}", "base_mint": f"B{m}", "quote_mint": WSOL,
                 "base_reserve": 10**13, "quote_reserve": 10**12, "base_decimals": 6,
                 "quote_decimals": 9, "tx_index": 10**6 + m}
-    return [{"slot": 5000 + i, "block_time": "2024-06-01T00:00:00Z", "liquidity": [], "launches": [],
+    def created(m: int) -> dict:  # in the first block: whale-detection saw the pool made, so
+        return {"signature": f"c{m}", "program": "p", "pool": f"Pool{m}", "action": "create",  # its
+                "provider": "Creator", "base_mint": f"B{m}", "quote_mint": WSOL,  # tokens stand for
+                "base_decimals": 6, "quote_decimals": 9, "base_delta": 10**13,  # the supply
+                "quote_delta": 10**12, "base_reserve_before": 0, "quote_reserve_before": 0,
+                "base_reserve_after": 10**13, "quote_reserve_after": 10**12, "lp_mint": None,
+                "lp_amount": None}
+    return [{"slot": 5000 + i, "block_time": "2024-06-01T00:00:00Z", "launches": [],
+             "liquidity": [created(m) for m in range(mints)] if i == 0 else [],
              "pool_states": [pool(m) for m in range(mints)], "transfers": [],
              "swaps": [swap(i, m, k) for m in range(mints) for k in range(swaps)]} for i in range(count)]
 
