@@ -86,11 +86,6 @@ def test_read_sentiment_serves_every_window(ctx, redis_conn):
         read_sentiment(redis_conn, "$BONK", "2h")
 
 
-def _epoch(text: str) -> float:
-    from datetime import datetime
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 def test_five_minute_author_buckets_live_hours_and_an_older_window_reads_its_hours(ctx, redis_conn):
     """The 5-minute HyperLogLogs were kept 9 days, like the hour ones: a busy token held
     2,592 to read 12. Kept 2 h, a window older than that counts its hour buckets' authors."""
@@ -107,7 +102,7 @@ def test_five_minute_author_buckets_live_hours_and_an_older_window_reads_its_hou
     # a window's buckets are renewed together with every post: none expires before the rest
     sentiment.handle_posts(posts_event([post(i, "$BONK gm", minute=i) for i in range(30)],
                                        event_id="again"), ctx)
-    oldest = SENTIMENT_AUTHORS_5M.format(token="$BONK", bucket=int(_epoch("2026-01-01T10:00:00Z") // 300))
+    oldest = SENTIMENT_AUTHORS_5M.format(token="$BONK", bucket=int(sentiment.epoch_s("2026-01-01T10:00:00Z") // 300))
     redis_conn.expire(oldest, 5)
     sentiment.handle_posts(posts_event([post(40, "$BONK gm", minute=40)], event_id="later"), ctx)
     assert redis_conn.ttl(oldest) > sentiment.AUTHORS_5M_TTL_S - 60
