@@ -102,14 +102,23 @@ TEMPORAL_WAITING = "kades:{temporal}:waiting"
 CHAIN_TOKEN = "kades:{{chain}}:token:{token}"      # trades, transfers, holders, launch, buffer
 CHAIN_POOL = "kades:{{chain}}:pool:{pool}"         # last state, LP holders, removals, peaks
 CHAIN_LAUNCHES = "kades:{{chain}}:launches:{creator}"  # (time, mint, slot) of a creator's launches
-CHAIN_FUNDINGS = "kades:{chain}:fundings"          # wallet -> its latest (funder, time, slot)
+# stream of each slot's seeding SOL fundings, appended once per slot; sorted set of the slots
+# appended (kades.chain.slotlog); TTL 2x (the funding hour + KEEP_S)
+CHAIN_FUNDING_LOG = "kades:{chain-fundings}:log"
+CHAIN_FUNDING_SLOTS = "kades:{chain-fundings}:slots"
+# the shared JSON document the log replaced (to 2026-12-06): read into the log once, deleted
+CHAIN_FUNDINGS_DOCUMENT = "kades:{chain}:fundings"
 # sorted set mint -> wall time its oldest slot came; no TTL (members leave when nothing waits)
 CHAIN_WAITING = "kades:{chain}:waiting"
 
 # --- whale-detection: JSON documents, TTL STATE_TTL_S (whales.function, via StateStore) -----
 WHALES_TOKEN = "kades:{{whales}}:token:{token}"    # trades, sends, sizes, holders, buffer
-# wallet -> its latest (funder, time, slot); SOL/USD by slot
-WHALES_FUNDINGS = "kades:{whales}:fundings"
+# stream of each slot's seeding SOL fundings and SOL/USD, appended once per slot; sorted set
+# of the slots appended (kades.chain.slotlog); TTL 2x (the whale window + KEEP_S)
+WHALES_FUNDING_LOG = "kades:{whales-fundings}:log"
+WHALES_FUNDING_SLOTS = "kades:{whales-fundings}:slots"
+# the shared JSON document the log replaced (to 2026-12-06): read into the log once, deleted
+WHALES_FUNDINGS_DOCUMENT = "kades:{whales}:fundings"
 # sorted set mint -> wall time its oldest slot came; no TTL (members leave when nothing waits)
 WHALES_WAITING = "kades:{whales}:waiting"
 

@@ -6,7 +6,8 @@ import pytest
 
 from kades.chain import function as chain
 from kades.events.catalogue import CHAIN_BLOCK, new_event
-from kades.keys import CHAIN_FUNDINGS, CHAIN_WAITING
+from kades.chain.slotlog import SlotLog
+from kades.keys import CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, CHAIN_WAITING
 from kades.runtime import Context
 
 WSOL = "So11111111111111111111111111111111111111112"
@@ -52,9 +53,10 @@ def test_a_replica_whose_guess_of_a_mints_needs_is_stale_still_analyses_it(repli
 def test_a_flush_of_many_quiet_mints_commits_while_blocks_record_fundings(
         kades_settings, redis_conn, monkeypatch):
     """The flush compared and set the shared fundings document, which every block with a
-    SOL fan-out rewrites (about every slot): a flush longer than a slot lost every attempt,
+    SOL fan-out rewrote (about every slot): a flush longer than a slot lost every attempt,
     each later ping was larger, and quiet mints' last slots (a pull, often) were never
-    analysed. It reads the document apart now, and takes FLUSH_BATCH mints a ping."""
+    analysed. The fundings are a log beside the states now (kades.chain.slotlog), which no
+    commit compares, and a ping takes FLUSH_BATCH mints."""
     import dataclasses
     from kades.chain import reply
     from kades.events.catalogue import PING
@@ -69,10 +71,13 @@ def test_a_flush_of_many_quiet_mints_commits_while_blocks_record_fundings(
 
     def meanwhile(self, docs):  # another replica records a block's fundings at every attempt
         written[0] += 1
-        redis_conn.set(CHAIN_FUNDINGS, b'{"funded":{},"newest_s":%d}' % written[0])
+        SlotLog(CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS).sync(redis_conn, {
+            "slot": S + 1000 + written[0], "time_s": 1.7e9 + written[0],
+            "fundings": [["Funder", f"w{written[0]}x{k}"] for k in range(3)]}, ttl_s=3600.0)
         return compute(self, docs)
     monkeypatch.setattr(chain._Compute, "__call__", meanwhile)
     ping = new_event(PING, "/apis/v1/namespaces/kades/pingsources/stream-flush",
                      {"job": "flush"}, event_id="flush-1")
     chain.handle_block(ping, flusher)  # raised TemporaryFailure (every attempt lost) before
     assert redis_conn.zcard(CHAIN_WAITING) == len(mints) - 10  # a batch a ping
+    assert redis_conn.xlen(CHAIN_FUNDING_LOG) == written[0]  # the fundings recorded meanwhile

@@ -21,11 +21,12 @@ from kades.chain import store as chain_store
 from kades.chain.ordering import WaitingSlot
 from kades.chain.store import TokenStore
 from kades.chain.thresholds import ChainThresholds
-from kades.keys import CHAIN_FUNDINGS, CHAIN_TOKEN, CHAIN_WAITING, WHALES_TOKEN, outbox_key
+from kades.keys import CHAIN_POOL, CHAIN_TOKEN, CHAIN_WAITING, WHALES_TOKEN, outbox_key
 from kades.runtime.reorder import ReorderBuffer
 from kades.whales import function as whale_function
 
 KEY = CHAIN_TOKEN.format(token="M")
+OTHER = CHAIN_POOL.format(pool="P")  # a key of another kind: a JSON string
 WSOL = "So11111111111111111111111111111111111111112"
 
 
@@ -57,7 +58,7 @@ def test_chain_analysis_gives_the_same_anomalies_and_documents_as_json_strings(r
         expected = chain_function.analyse_block(None, block, 1.7e9, t, memory)
         assert chain_function.analyse_block(redis_conn, block, 1.7e9, t, local.states,
                                              needs=local.needs) == expected
-    assert redis_conn.type(KEY) == b"hash" and redis_conn.type(CHAIN_FUNDINGS) == b"string"
+    assert redis_conn.type(KEY) == b"hash"
     # read back from Redis by a process that never saw it: the same bytes JSON would hold
     for key in memory.documents:
         assert _text(TokenStore(ttl_s=60).current(redis_conn, [key])[0]) == memory.documents[key], key
@@ -303,7 +304,7 @@ def two_replicas(client, rounds: int, keys: list[str]) -> None:
 
 
 def test_two_replicas_updating_one_token_both_count_and_a_stale_cache_is_caught(redis_conn):
-    keys = [KEY, CHAIN_FUNDINGS]
+    keys = [KEY, OTHER]
     two_replicas(redis_conn, 25, keys)
     token, counter = TokenStore(ttl_s=60).current(redis_conn, keys)
     assert counter == {"n": 50} and [r.slot for r in token["trades"]] == list(range(50))
@@ -317,7 +318,7 @@ def test_two_replicas_updating_one_token_both_count_and_a_stale_cache_is_caught(
 def test_threads_of_one_replica_take_turns_and_compute_each_update_once(redis_conn):
     """As StateStore's (tests/runtime/test_state.py): without the per-key turns, threads of
     one store read the same token, and all but one lost their commit and computed again."""
-    store, keys, computed, errors = TokenStore(ttl_s=60), [KEY, CHAIN_FUNDINGS], [], []
+    store, keys, computed, errors = TokenStore(ttl_s=60), [KEY, OTHER], [], []
 
     def add(states):
         computed.append(1)
@@ -363,10 +364,10 @@ def cluster(redis_cluster_settings):
 
 
 def test_on_a_redis_cluster_replicas_count_and_the_function_gives_the_same_results(cluster):
-    keys = [KEY, CHAIN_FUNDINGS]
+    keys = [KEY, OTHER]
     two_replicas(cluster, 10, keys)
     assert TokenStore(ttl_s=60).current(cluster, keys)[1] == {"n": 20}
-    cluster.delete(KEY, CHAIN_FUNDINGS)
+    cluster.delete(KEY, OTHER)
     memory, t, local = MemoryStates(), ChainThresholds(), chain_function.start(None)
     for block in blocks(6, seed=5):
         assert chain_function.analyse_block(cluster, block, 1.7e9, t, local.states, needs=local.needs) == \

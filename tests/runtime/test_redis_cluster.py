@@ -95,7 +95,7 @@ def test_state_updates_of_many_tokens_commit_conflict_and_keep_their_outbox(clus
 
 
 def test_two_replicas_updating_one_token_both_count(cluster):
-    key = [keys.CHAIN_TOKEN.format(token="A"), keys.CHAIN_FUNDINGS]
+    key = [keys.CHAIN_TOKEN.format(token="A"), keys.CHAIN_POOL.format(pool="P")]
 
     def replica():
         store = StateStore(ttl_s=60, max_attempts=50)

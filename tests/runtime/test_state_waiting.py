@@ -54,7 +54,7 @@ def test_an_attempt_that_loses_the_race_leaves_the_set_alone(redis_conn):
 
 
 def test_a_state_without_a_member_is_committed_but_never_listed(redis_conn):
-    """whale-detection's shared funding document: in the update, not in the set."""
+    """A shared document (whale-detection's fundings were one): in the update, not in the set."""
     shared = "{w}shared"
     store, listing = StateStore(ttl_s=60), Waiting(SET, ["token-a", None], lambda s: s["waits"])
     store.update(redis_conn, [A, shared], waits(5.0), waiting=listing)

@@ -2,10 +2,11 @@
 
 State lives in Redis (kades.chain.store: one optimistic round trip per event, writing only
 what changed): one document per token (trades, transfers, holders, launch, and its reorder
-buffer; a hash of parts), one per pool (liquidity),
-per creator (launches) and one shared document of recent SOL fundings (who seeded which
-wallet). A mint's slots are analysed in slot order, once each, whatever the delivery order
-(kades.chain.ordering); the `stream-flush` PingSource has quiet mints' waiting slots analysed.
+buffer; a hash of parts), one per pool (liquidity), one per creator (launches); and beside
+them a log of each slot's SOL fundings (who seeded which wallet: kades.chain.slotlog, a round
+trip of its own). A mint's slots are analysed in slot order, once each, whatever the delivery
+order (kades.chain.ordering); the `stream-flush` PingSource has quiet mints' waiting slots
+analysed.
 """
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from dataclasses import dataclass
 from kades.chain.blockview import pool_observations, slot_launches, sol_fundings, token_records
 from kades.chain.cycles import CyclicTransfers
 from kades.chain.detector import configured
-from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, record_fundings
+from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, seeding
 from kades.chain.launch import MAX_HOLDERS, LaunchRisk, Snipers
 from kades.chain.liquidity import watch_pool
 from kades.chain.ordering import (IN_ORDER, KEEP_S, MissingKeys, admit, launches_as_of,
                                   record_launches, waiting_needs)
 from kades.chain.reply import handle_block_event
+from kades.chain.slotlog import log_of
 from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.chain.state import TokenState
 from kades.chain.store import TokenStore
@@ -28,7 +30,9 @@ from kades.chain.wash import WashTrading, linked_groups
 from kades.errors import TemporaryFailure
 from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.envelope import CloudEvent
-from kades.keys import CHAIN_FUNDINGS as FUNDING_KEY, CHAIN_LAUNCHES as CREATOR_KEY, CHAIN_POOL as POOL_KEY
+from kades.keys import CHAIN_FUNDINGS_DOCUMENT as FUNDINGS_DOCUMENT_KEY
+from kades.keys import CHAIN_FUNDING_SLOTS as FUNDING_SLOTS_KEY, CHAIN_FUNDING_LOG as FUNDING_LOG_KEY
+from kades.keys import CHAIN_LAUNCHES as CREATOR_KEY, CHAIN_POOL as POOL_KEY
 from kades.keys import CHAIN_TOKEN as TOKEN_KEY, CHAIN_WAITING as WAITING_KEY
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer
@@ -200,7 +204,9 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
                   needs: TtlCache | None = None) -> list[dict]:
     """Take each mint's item (None: only release what waited) into its reorder buffer and
     analyse what it releases, in slot order; `context` (slot, time_s, fundings, launches) is
-    the slot's, recorded in the shared documents. All committed atomically.
+    the slot's: its launches recorded in their creators' documents, its fundings in the slot
+    log (a fact of the slot, needing no compare-and-set). The states are committed
+    atomically.
 
     `needs` (the function's, per process) remembers what each mint's state needs besides its
     own document (_state_needs) as this process last committed it, which saves reading the
@@ -212,11 +218,10 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     token_keys = [TOKEN_KEY.format(token=m) for m in mints]
     creators = sorted({l["creator"] for l in (context or {}).get("launches", []) if l.get("creator")})
     extra: set[str] = set()
-    # A flush (no context) records nothing in the fundings document and reads it as of slots
-    # already recorded: read apart, not compared and set, or every block's fundings written
-    # meanwhile (about every slot) made a flush of many quiet mints lose every attempt.
-    shared = [FUNDING_KEY] if context is not None else []
-    snapshot = None if context is not None else store.current(client, [FUNDING_KEY])[0]
+    record = None if context is None else {
+        "slot": context["slot"], "time_s": context["time_s"],
+        "fundings": seeding(context["fundings"], frozenset(creators))}
+    log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY)
     # Redis's store lists the mints whose slots wait (the flush's work) in the same commit
     listing = {} if client is None else {"waiting": (WAITING_KEY, dict(zip(token_keys, mints)))}
     for _ in range(MAX_KEY_ROUNDS):
@@ -228,8 +233,9 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
         needed = set(extra) | {CREATOR_KEY.format(creator=c) for c in creators}
         for mint in mints:
             needed |= known[mint] | _item_needs(items[mint])
-        keys = token_keys + sorted(needed) + shared
-        compute = _Compute(mints, items, context, creators, t, buffer, now_s, snapshot)
+        keys = token_keys + sorted(needed)
+        compute = _Compute(mints, items, context, creators, t, buffer, now_s,
+                           lambda: log.sync(client, record, ttl_s=FUNDING_TTL_S))
         try:
             anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
         except MissingKeys as missing:  # another replica moved a mint on meanwhile
@@ -253,10 +259,13 @@ class _Compute:
     released slots. Its last run's anomalies, and what each mint's state needs (its
     _state_needs), are kept for after the commit."""
 
-    def __init__(self, mints, items, context, creators, t, buffer, now_s, funding=None):
+    def __init__(self, mints, items, context, creators, t, buffer, now_s, fundings):
         self.mints, self.items, self.context, self.creators = mints, items, context, creators
         self.t, self.buffer, self.now_s = t, buffer, now_s
-        self.funding = funding  # a flush's: the fundings document read apart
+        # the slot's fundings appended to the slot log, its view read (kades.chain.slotlog):
+        # at every attempt, after its states were read, so that a slot another process
+        # committed meanwhile has its context in the view
+        self.fundings = fundings
         self.anomalies: list[dict] = []
         self.needs: dict[str, frozenset] = {}
 
@@ -268,10 +277,7 @@ class _Compute:
                 key = CREATOR_KEY.format(creator=creator)
                 docs[key] = record_launches(docs[key], context["launches"], creator, slot=slot,
                                             time_s=time_s, keep_s=t.creator_window_s + KEEP_S)
-            docs[FUNDING_KEY] = record_fundings(
-                docs[FUNDING_KEY], context["fundings"], slot=slot, time_s=time_s,
-                ttl_s=FUNDING_TTL_S, creators=frozenset(self.creators))
-        funding = (docs[FUNDING_KEY] if context is not None else self.funding) or {"funded": {}}
+        funding = self.fundings()
         anomalies = []
         for mint in self.mints:
             key = TOKEN_KEY.format(token=mint)

@@ -1,8 +1,9 @@
 """Who funded which wallet with SOL, recorded per slot and read back as of a slot.
 
 chain-analysis (insiders: buyers the creator funded) and whale-detection (wallet splitting,
-clusters of accumulating wallets) both keep one shared document of recent SOL fundings; this
-module is the one place that writes and reads it. A funder counts when it pays 3+ wallets in
+clusters of accumulating wallets) both keep a document of recent SOL fundings, built in each
+process from the log of every slot's fundings (kades.chain.slotlog); this module is the one
+place that writes and reads it. A funder counts when it pays 3+ wallets in
 one slot (a fan-out: tips go to 1-2) or is a known creator, and stops counting once it has
 seeded more than SERVICE_WALLETS wallets in more than SERVICE_SLOTS slots within the
 document's hour: an exchange's hot wallet paying withdrawals all along, whose customers
@@ -18,6 +19,7 @@ among them) seeds its wallets in a few slots, however many.
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator, Mapping
 
 from kades.chain.ordering import KEEP_S
@@ -30,46 +32,124 @@ SERVICE_WALLETS = 100   # more wallets seeded within the hour ...
 SERVICE_SLOTS = 20      # ... in more slots: a service paying its users all along, not a farm
 
 
-def record_fundings(doc: dict | None, fundings: list, *, slot: int, time_s: float,
-                    ttl_s: float, creators: frozenset = frozenset(),
-                    max_wallets: int = MAX_FUNDED) -> dict:
-    """Remember who seeded which wallet in `slot`: a funder paying 3+ wallets, or one of
-    `creators`. Each wallet keeps its latest fundings with their slot; what is older than
-    `ttl_s` + KEEP_S behind the newest slot seen goes. The same slot twice changes nothing."""
-    doc = doc or {"funded": {}, "newest_s": None}
-    fan_out: dict[str, set] = {}
+def seeding(fundings: list, creators: frozenset = frozenset()) -> list[list[str]]:
+    """The (funder, wallet) pairs of one slot that seed wallets: a funder's paying 3+ wallets,
+    or one of `creators`', each once, in their order."""
+    fan_out: dict[str, dict] = {}
     for funder, wallet in fundings:
-        fan_out.setdefault(funder, set()).add(wallet)
-    funded, added = doc["funded"], False
-    for funder, wallets in fan_out.items():
-        if len(wallets) < FAN_OUT_WALLETS and funder not in creators:
-            continue
-        for wallet in wallets:
-            entries = funded.setdefault(wallet, [])
-            if [funder, time_s, slot] not in entries:
-                entries.append([funder, time_s, slot])
-                entries.sort(key=lambda e: (e[2], e[0]))
-                del entries[:-FUNDINGS_PER_WALLET]
-                added = True
-    if added:  # prune only when something changed: an unchanged document is not rewritten
-        newest = max(time_s, doc.get("newest_s") or time_s)
-        doc["newest_s"] = newest
-        kept = {w: [e for e in es if newest - e[1] <= ttl_s + KEEP_S] for w, es in funded.items()}
-        kept = {w: es for w, es in kept.items() if es}
-        if len(kept) > max_wallets:  # the wallets funded last stay
-            newest_first = sorted(kept, key=lambda w: (kept[w][-1][2], w), reverse=True)
-            kept = {w: kept[w] for w in newest_first[:max_wallets]}
-        doc["funded"] = kept
-        wallets: dict[str, int] = {}
-        slots: dict[str, set] = {}
-        for entries in kept.values():
+        fan_out.setdefault(funder, {})[wallet] = None
+    return [[funder, wallet] for funder, wallets in fan_out.items()
+            if len(wallets) >= FAN_OUT_WALLETS or funder in creators for wallet in wallets]
+
+
+class Fundings:
+    """Who seeded which wallet, recorded slot by slot: each wallet keeps its latest
+    FUNDINGS_PER_WALLET fundings with their slot; after each slot that added one, what is
+    older than `ttl_s` + KEEP_S behind the newest funding goes, and past `max_wallets` the
+    wallets funded last stay. The same slot twice changes nothing.
+
+    Each slot costs what its own fundings change (and what they push out), not a pass over
+    every wallet kept: expiry and the cap take from heaps, and each funder's wallets and slots
+    are counted as they change, for the services. So the result of a run of slots is the same
+    whether they are recorded one by one, as they come, or all at once, as a process reading
+    the slot log afresh does (kades.chain.slotlog)."""
+
+    def __init__(self, *, ttl_s: float, max_wallets: int = MAX_FUNDED):
+        self.ttl_s, self.max_wallets = ttl_s, max_wallets
+        self.funded: dict[str, list] = {}  # wallet -> [[funder, time_s, slot], ...] by (slot, funder)
+        self.newest_s: float | None = None
+        self.services: list[str] = []
+        self._expiry: list[tuple] = []    # heap: (time_s, slot, funder, wallet) of each funding
+        self._latest: list[tuple] = []    # heap: (a wallet's latest slot, wallet), stale ones too
+        self._wallets: dict[str, int] = {}          # funder -> wallets whose fundings name it
+        self._slots: dict[str, dict[int, int]] = {}  # funder -> slot -> its fundings kept
+
+    def doc(self) -> dict:
+        """What FundersAsOf reads: {"funded", "services", "newest_s"}."""
+        return {"funded": self.funded, "services": self.services, "newest_s": self.newest_s}
+
+    def record(self, slot: int, time_s: float, pairs: list) -> bool:
+        """Record a slot's seeding pairs ([[funder, wallet], ...] from `seeding`); whether
+        anything was added."""
+        touched: set[str] = set()
+        added = False
+        for funder, wallet in pairs:
+            old = self.funded.get(wallet, ())
+            entry = [funder, time_s, slot]
+            if entry in old:
+                continue
+            new = sorted([*old, entry], key=_by_slot)[-FUNDINGS_PER_WALLET:]
+            self._replace(wallet, old, new, touched)
+            heapq.heappush(self._expiry, (time_s, slot, funder, wallet))
+            added = True
+            self.newest_s = time_s if self.newest_s is None else max(self.newest_s, time_s)
+        if not added:
+            return False
+        expiry, horizon = self._expiry, self.ttl_s + KEEP_S
+        while expiry and self.newest_s - expiry[0][0] > horizon:
+            time_s, slot, funder, wallet = heapq.heappop(expiry)
+            old = self.funded.get(wallet, ())
+            new = [e for e in old if e != [funder, time_s, slot]]
+            if len(new) < len(old):
+                self._replace(wallet, old, new, touched)
+        while len(self.funded) > self.max_wallets and self._latest:
+            # the wallet with the smallest (latest slot, wallet) goes
+            latest, wallet = heapq.heappop(self._latest)
+            old = self.funded.get(wallet)
+            if old and old[-1][2] == latest:
+                self._replace(wallet, old, [], touched)
+        if len(self._latest) > 4 * len(self.funded) + 1024:  # stale entries: built afresh
+            self._latest = [(entries[-1][2], w) for w, entries in self.funded.items()]
+            heapq.heapify(self._latest)
+        services = set(self.services)
+        for funder in touched:
+            if (self._wallets.get(funder, 0) > SERVICE_WALLETS
+                    and len(self._slots.get(funder, ())) > SERVICE_SLOTS):
+                services.add(funder)
+            else:
+                services.discard(funder)
+        self.services = sorted(services)  # a new list: a reader keeps the one it took
+        return True
+
+    def _replace(self, wallet: str, old, new: list, touched: set) -> None:
+        """A wallet's fundings `old` -> `new` (a new list: a reader on another thread keeps the
+        old one whole), the funders' counts with them, and its latest slot in the cap's heap
+        when that changed (expiry takes by time, which need not follow the slots)."""
+        for entries, step in ((old, -1), (new, 1)):
             for funder in {e[0] for e in entries}:
-                wallets[funder] = wallets.get(funder, 0) + 1
-            for funder, _, paid_in in entries:
-                slots.setdefault(funder, set()).add(paid_in)
-        doc["services"] = sorted(f for f, n in wallets.items() if n > SERVICE_WALLETS
-                                 and len(slots[f]) > SERVICE_SLOTS and f not in creators)
-    return doc
+                wallets = self._wallets.get(funder, 0) + step
+                if wallets:
+                    self._wallets[funder] = wallets
+                else:  # a funder gone from every wallet is forgotten
+                    del self._wallets[funder]
+                touched.add(funder)
+            for funder, _, slot in entries:
+                counts = self._slots.setdefault(funder, {})
+                counts[slot] = counts.get(slot, 0) + step
+                if not counts[slot]:
+                    del counts[slot]
+                    if not counts:
+                        del self._slots[funder]
+        if new:
+            self.funded[wallet] = new
+            if not old or old[-1][2] != new[-1][2]:
+                heapq.heappush(self._latest, (new[-1][2], wallet))
+        else:
+            self.funded.pop(wallet, None)
+
+
+def _by_slot(entry: list) -> tuple:
+    return entry[2], entry[0]
+
+
+def record_fundings(fundings: Fundings | None, paid: list, *, slot: int, time_s: float,
+                    ttl_s: float, creators: frozenset = frozenset(),
+                    max_wallets: int = MAX_FUNDED) -> Fundings:
+    """Remember who seeded which wallet in `slot` (a funder paying 3+ wallets, or one of
+    `creators`) in `fundings` (a new one for None), and return it."""
+    fundings = fundings if fundings is not None else Fundings(ttl_s=ttl_s, max_wallets=max_wallets)
+    fundings.record(slot, time_s, seeding(paid, creators))
+    return fundings
 
 
 _UNFUNDED = object()  # FundersAsOf.get's answer for a wallet without a funder
@@ -78,7 +158,8 @@ _UNFUNDED = object()  # FundersAsOf.get's answer for a wallet without a funder
 class FundersAsOf(Mapping):
     """wallet -> its funder as of a slot: the latest funding at or before it, within `ttl_s`."""
 
-    def __init__(self, doc: dict, *, slot: int, time_s: float, ttl_s: float):
+    def __init__(self, doc, *, slot: int, time_s: float, ttl_s: float):
+        doc = doc.doc() if type(doc) is Fundings else doc  # or a document: {"funded", "services"?}
         self.funded, self.slot, self.time_s, self.ttl_s = doc["funded"], slot, time_s, ttl_s
         self.services = frozenset(doc.get("services", ()))
 

@@ -10,8 +10,9 @@ slot time: 30 s = 75 slots) or when the item waited KADES_REORDER_IDLE_S of wall
 order, whole numbers, and never tie (block times are whole seconds shared by ~2.5 slots).
 
 What the detectors read across mints is kept so that it does not depend on order: every event
-carries its slot's context (SOL fundings, launches, SOL/USD), which is recorded on arrival in
-the shared documents with its slot, and read back *as of* the slot being analysed (fundings:
+carries its slot's context (SOL fundings, launches, SOL/USD), which is recorded on arrival with
+its slot (launches in their creators' documents, fundings and prices in the slot log:
+kades.chain.slotlog), and read back *as of* the slot being analysed (fundings:
 kades.chain.funding). Within the lateness everything up to that slot has arrived by the time
 it is released, so the ordered and the shuffled feed read the same.
 """

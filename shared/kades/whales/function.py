@@ -2,8 +2,8 @@
 
 One Redis document per token (with its reorder buffer), kept in parts as chain-analysis's are
 (kades.chain.store.TokenStore: only what changed is written, a waiting slot decoded when it is
-released), plus one shared document of recent SOL fan-outs (funder -> wallets) and SOL prices,
-all read and written in one optimistic round trip per event. A mint's slots are analysed in
+released), read and written in one optimistic round trip per event, and a log of each slot's
+SOL fan-outs (funder -> wallets) and SOL price beside them (kades.chain.slotlog). A mint's slots are analysed in
 slot order, once each, whatever the delivery order (kades.chain.ordering); the `stream-flush`
 PingSource has quiet mints' waiting slots analysed.
 """
@@ -13,16 +13,19 @@ from dataclasses import dataclass
 
 from kades.chain.blockview import sol_fundings, token_records
 from kades.chain.detector import configured
-from kades.chain.funding import FundersAsOf, record_fundings
+from kades.chain.funding import FundersAsOf, seeding
 from kades.chain.ordering import IN_ORDER, admit
 from kades.chain.reply import handle_block_event
 from kades.chain.rows import Trade, Transfer
+from kades.chain.slotlog import log_of
 from kades.chain.state import PUMP_FUN_SUPPLY
 from kades.chain.store import TokenStore
 from kades.chain.thresholds import ChainThresholds, thresholds
 from kades.events.catalogue import CHAIN_BLOCK, PING
 from kades.events.envelope import CloudEvent
-from kades.keys import SOL_USD as SOL_USD_KEY, WHALES_FUNDINGS as FUNDING_KEY, WHALES_TOKEN as TOKEN_KEY
+from kades.keys import SOL_USD as SOL_USD_KEY, WHALES_FUNDING_SLOTS as FUNDING_SLOTS_KEY
+from kades.keys import WHALES_FUNDINGS_DOCUMENT as FUNDINGS_DOCUMENT_KEY
+from kades.keys import WHALES_FUNDING_LOG as FUNDING_LOG_KEY, WHALES_TOKEN as TOKEN_KEY
 from kades.keys import WHALES_WAITING as WAITING_KEY
 from kades.market.chain import read_sol_usd, sol_usd_of
 from kades.runtime import Context, Function
@@ -34,7 +37,6 @@ from kades.whales.detectors import Accumulation, Distribution, WalletSplitting, 
 from kades.whales.state import MAX_ROWS, WhaleState
 
 STATE_TTL_S = 7 * 24 * 3600
-PRICES_KEPT = 64        # recent slots' SOL/USD
 PRICE_TTL_S = 3600.0    # a SOL/USD older than this prices nothing
 SOL_USD_REFRESH_S = 30.0
 
@@ -121,12 +123,6 @@ def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]
             for mint in {**records, **pool_states}}
 
 
-def _record_price(doc: dict, sol_usd: float | None, slot: int, time_s: float) -> None:
-    """Keep the slot's SOL/USD (from its context) for slots that price none themselves."""
-    if sol_usd and [slot, time_s, sol_usd] not in doc.setdefault("sol_usd", []):
-        doc["sol_usd"] = sorted(doc["sol_usd"] + [[slot, time_s, sol_usd]])[-PRICES_KEPT:]
-
-
 def _price_as_of(doc: dict, slot: int, time_s: float) -> float | None:
     prices = [p for s, t, p in doc.get("sol_usd", ()) if s <= slot and time_s - t <= PRICE_TTL_S]
     return prices[-1] if prices else None
@@ -137,24 +133,20 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
                   now_s: float = 0.0, outbox: str | None = None) -> list[dict]:
     """Take each mint's item (None: only release what waited) into its reorder buffer and run
     the whale detectors over what it releases, in slot order; `context` (slot, time_s,
-    fundings, sol_usd) is the slot's, recorded in the shared document. `sol_usd` (when known)
-    turns SOL into dollars for slots without a price of their own."""
+    fundings, sol_usd) is the slot's, recorded in the slot log (a fact of the slot, needing
+    no compare-and-set). `sol_usd` (when known) turns SOL into dollars for slots
+    without a price of their own."""
     mints = list(items)
     token_keys = {mint: TOKEN_KEY.format(token=mint) for mint in mints}
-
-    # A flush (no context) records nothing in the shared document and reads it as of slots
-    # already recorded: read apart, not compared and set, or every block's fundings written
-    # meanwhile (about every slot) made a flush of many quiet mints lose every attempt.
-    snapshot = None if context is not None else store.current(client, [FUNDING_KEY])[0]
+    record = None if context is None else {
+        "slot": context["slot"], "time_s": context["time_s"],
+        "fundings": seeding(context["fundings"]), "sol_usd": context.get("sol_usd")}
+    log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY)
 
     def compute(docs: dict) -> tuple[dict, list[dict]]:
-        shared = (docs[FUNDING_KEY] if context is not None else snapshot) or {"funded": {}}
-        if context is not None:
-            slot, time_s = context["slot"], context["time_s"]
-            shared = record_fundings(shared, context["fundings"], slot=slot, time_s=time_s,
-                                     ttl_s=t.whale_window_s)
-            _record_price(shared, context.get("sol_usd"), slot, time_s)
-        new_docs, anomalies = ({FUNDING_KEY: shared} if context is not None else {}), []
+        # the slot log at every attempt, after the states were read (kades.chain.slotlog)
+        shared = log.sync(client, record, ttl_s=t.whale_window_s)
+        new_docs, anomalies = {}, []
         for mint, key in token_keys.items():
             state = docs[key] or WhaleState().to_state()
             for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
@@ -168,9 +160,9 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
             new_docs[key] = state
         return new_docs, anomalies
 
-    keys = [*token_keys.values(), *([FUNDING_KEY] if context is not None else [])]
-    # the mints with slots waiting listed in the commit's own script (the shared funding
-    # document is not listed): no round trip more, and never a state committed without it
+    keys = list(token_keys.values())
+    # the mints with slots waiting listed in the commit's own script: no round trip more, and
+    # never a state committed without it
     listing = {} if client is None else {"waiting": (WAITING_KEY, {key: mint for mint, key in token_keys.items()})}
     return store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
 

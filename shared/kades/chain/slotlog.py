@@ -1,0 +1,203 @@
+"""Each slot's context as a function recorded it (the SOL fundings that seed wallets, the SOL
+price), appended once per slot to a Redis stream, and each process's view of it.
+
+chain-analysis and whale-detection kept these in one shared JSON document, compared and set
+with the tokens of every event. A slot comes as one event per mint (kades.solana.parts), each
+carrying the slot's context, so every event read, decoded, encoded and hashed the whole
+document, and every event of every replica raced on its one key: at its 20,000 wallets (1 MB),
+50 ms an event whose own work took 1 (docs/performance.md, "Fundings as a log").
+
+A slot's context is a fact of that slot: the same in each of its parts and at every delivery.
+So it needs no compare-and-set: the first event of a slot appends it (a sorted set of the slots
+seen makes that once), and every event reads what was appended since its process last looked,
+in the same round trip, and applies it to the process's view (kades.chain.funding.Fundings,
+slot by slot in the stream's order, so that every process that read the same entries has the
+same view, however many it took at a time). Analysis syncs after it has read the states it
+analyses, at every attempt, and reads the view as of the slot it analyses (FundersAsOf): any
+slot whose state another process committed had its context appended before that commit. A
+process that was away longer than the stream keeps (the TTL and KEEP_S) builds its view
+again from what the stream holds, as a new one does.
+
+Without a Redis client (offline eval, benchmarks, tests) the log is the process's own.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from weakref import WeakKeyDictionary
+
+from kades.chain.funding import Fundings
+from kades.chain.ordering import KEEP_S
+from kades.jsontext import compact_json, loads
+
+logger = logging.getLogger("kades.chain")
+PRICES_KEPT = 256   # slots' SOL/USD kept: more than the reorder buffer's 75 slots of lateness
+PAGE = 1000         # stream entries a sync reads at most in one call (a new process's first
+                    # read of an hour's slots: a few calls, none near the client's timeout)
+SEEN_KEPT = 20_000  # slots remembered as appended (~2 h of slots); one older than all of them
+                    # is not appended again (a replay of old events: its fundings expired)
+
+# KEYS: the stream, the sorted set of slots appended. ARGV: the slot, its record ('' for
+# none), the stream id read up to ('' for none), the oldest id kept, SEEN_KEPT, the keys' TTL.
+# Returns the stream's first id ('' when empty) and up to PAGE of its entries after the id read
+# up to (none for the id '+': an append alone).
+_SYNC = """
+local function new_slot(slot, kept)
+  if redis.call('ZCARD', KEYS[2]) >= kept then
+    local lowest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    if tonumber(slot) < tonumber(lowest[2]) then return false end
+  end
+  return redis.call('ZADD', KEYS[2], 'NX', slot, slot) == 1
+end
+if ARGV[2] ~= '' and new_slot(ARGV[1], tonumber(ARGV[5])) then
+  redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[4], '*', 'r', ARGV[2])
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[5]) - 1)
+  redis.call('EXPIRE', KEYS[1], ARGV[6])
+  redis.call('EXPIRE', KEYS[2], ARGV[6])
+end
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+first = first[1] and first[1][1] or ''
+if ARGV[3] == '+' then return {first, {}} end
+local from = ARGV[3] == '' and '-' or '(' .. ARGV[3]
+return {first, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[7])}
+"""
+
+
+def _stream_id(text: str) -> tuple[int, int]:
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class SlotLog:
+    """One function's log of slot contexts (`stream_key`, `slots_key`: kades.keys) and this
+    process's view of it: {"funded", "newest_s", "services"} as kades.chain.funding keeps
+    them, and "sol_usd": [[slot, time_s, price], ...] in slot order."""
+
+    def __init__(self, stream_key: str, slots_key: str, document_key: str | None = None):
+        self.stream_key, self.slots_key, self.document_key = stream_key, slots_key, document_key
+        self._lock = threading.Lock()  # a function serves requests on several threads
+        self._migration = threading.Lock()
+        self._fundings: Fundings | None = None
+        self._prices: list = []
+        self._read_to = ""                    # the stream id applied up to
+        self._seen: set[int] = set()          # without Redis: the slots applied ...
+        self._seen_order: deque = deque()     # ... the oldest first
+
+    def sync(self, client, record: dict | None, *, ttl_s: float) -> dict:
+        """Append `record` ({"slot", "time_s", "fundings": seeding pairs, "sol_usd"?}) unless
+        its slot is in the log already (None: only read), then the view with everything the
+        log holds applied. The view is not to be changed: the next one is a new document."""
+        if client is None:
+            with self._lock:
+                if record is not None and record["slot"] not in self._seen:
+                    self._seen.add(record["slot"])
+                    self._seen_order.append(record["slot"])
+                    if len(self._seen_order) > SEEN_KEPT:
+                        self._seen.discard(self._seen_order.popleft())
+                    self._apply([record], ttl_s)
+                return self._view(ttl_s)
+        if self.document_key is not None:  # once a process, one thread
+            with self._migration:
+                if self.document_key is not None:
+                    self._take_document(client, ttl_s)
+                    self.document_key = None
+        first, entries = self._script(client, record, self._read_to, ttl_s)
+        while len(entries) == PAGE:  # more after this page: a new process's first read
+            _, more = self._script(client, None, entries[-1][0].decode(), ttl_s)
+            entries += more
+            if len(more) < PAGE:
+                break
+        first = first.decode()
+        with self._lock:
+            if self._read_to and first and _stream_id(first) > _stream_id(self._read_to):
+                # what this process read last is gone from the stream, and perhaps more after
+                # it: the view is built again from what the stream holds (this answer, all of
+                # it, since it is everything after the id read up to)
+                self._fundings, self._prices, self._read_to = None, [], ""
+            read_to = _stream_id(self._read_to) if self._read_to else (-1, -1)
+            new = [(_stream_id(i.decode()), fields) for i, fields in entries]
+            new = [(at, fields) for at, fields in new if at > read_to]  # another thread's read
+            if new:
+                self._apply([loads(dict(zip(f[::2], f[1::2]))[b"r"]) for _, f in new], ttl_s)
+                self._read_to = "%d-%d" % new[-1][0]
+            return self._view(ttl_s)
+
+    def _script(self, client, record: dict | None, read_to: str, ttl_s: float):
+        retain_s = ttl_s + KEEP_S
+        text = compact_json(record).decode() if record is not None and _says_anything(record) else ""
+        oldest = f"{max(0, int((time.time() - retain_s) * 1000))}-0"
+        return client.register_script(_SYNC)(
+            keys=[self.stream_key, self.slots_key],
+            args=[record["slot"] if record is not None else 0, text, read_to, oldest,
+                  SEEN_KEPT, int(2 * retain_s), PAGE])
+
+    def _take_document(self, client, ttl_s: float) -> None:
+        """The shared fundings document the log replaced, where a deployment still has one:
+        its fundings and prices appended slot by slot in one round trip (a slot the log has
+        already is not), then the document deleted, so that the hour's fundings outlive the
+        upgrade. Each process of the new code looks once, at its first sync; what a replica of
+        the code before writes after the last of them started stays out of the log (a rolling
+        upgrade's minutes), and its key expires. A document that is not one is logged and
+        deleted."""
+        raw = client.get(self.document_key)
+        if raw is None:
+            return
+        slots: dict[int, dict] = {}
+        try:
+            document = loads(raw)
+            for wallet, entries in (document.get("funded") or {}).items():
+                for funder, time_s, slot in entries:
+                    record = slots.setdefault(int(slot), {"slot": int(slot), "time_s": float(time_s),
+                                                          "fundings": []})
+                    record["fundings"].append([str(funder), str(wallet)])
+            for slot, time_s, price in document.get("sol_usd") or []:
+                slots.setdefault(int(slot), {"slot": int(slot), "time_s": float(time_s),
+                                             "fundings": []})["sol_usd"] = float(price)
+        except (ValueError, TypeError, AttributeError) as error:
+            logger.warning("%s is no fundings document (%s): deleted, not taken in", self.document_key, error)
+            slots = {}
+        pipe = client.pipeline(transaction=False)
+        for slot in sorted(slots):
+            self._script(pipe, slots[slot], "+", ttl_s)
+        pipe.execute()
+        client.delete(self.document_key)
+
+    def _apply(self, records: list[dict], ttl_s: float) -> None:
+        """The records' fundings and prices into the view, in their order (under the lock)."""
+        if self._fundings is None:
+            self._fundings = Fundings(ttl_s=ttl_s)
+        self._fundings.ttl_s = ttl_s
+        for record in records:
+            self._fundings.record(record["slot"], record["time_s"], record.get("fundings") or [])
+        prices = [[r["slot"], r["time_s"], r["sol_usd"]] for r in records if r.get("sol_usd")]
+        if prices:  # a new list: a reader keeps the one it took
+            known = {tuple(p): p for p in self._prices + prices}
+            self._prices = sorted(known.values())[-PRICES_KEPT:]
+
+    def _view(self, ttl_s: float) -> dict:
+        """{"funded", "services", "newest_s"} (as Fundings.doc) and "sol_usd": the fundings are
+        the process's own, changed in place by later syncs (a wallet's list replaced, never
+        changed): a reader may see fundings of slots recorded meanwhile, which reads as of its
+        slot pass over."""
+        fundings = self._fundings.doc() if self._fundings is not None else Fundings(ttl_s=ttl_s).doc()
+        return {**fundings, "sol_usd": self._prices}
+
+
+def _says_anything(record: dict) -> bool:
+    return bool(record.get("fundings")) or bool(record.get("sol_usd"))
+
+
+_LOGS: WeakKeyDictionary = WeakKeyDictionary()
+_LOGS_LOCK = threading.Lock()
+
+
+def log_of(store, stream_key: str, slots_key: str, document_key: str | None = None) -> SlotLog:
+    """The slot log a function's state store (one per process: its Context's) keeps beside
+    it, so that whoever analyses through the same store reads the same view."""
+    with _LOGS_LOCK:
+        logs = _LOGS.setdefault(store, {})
+        if stream_key not in logs:
+            logs[stream_key] = SlotLog(stream_key, slots_key, document_key)
+        return logs[stream_key]
