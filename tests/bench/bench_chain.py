@@ -20,6 +20,9 @@ Growth, chain-analysis with its state in Redis, the median cost of an event:
 - history: a token whose state holds 100, 1,000 or 5,000 trades (the most a token keeps),
   events of 20 records of it; the same for whale-detection, whose detectors go over its
   window's trades and whose document holds each trader's last sizes;
+- fundings: the slot log of SOL fundings (kades.chain.slotlog) holding none or 20,000 funded
+  wallets (MAX_FUNDED), events of 20 records, ten mints a slot as the Solana source sends
+  them, through chain-analysis and whale-detection;
 - the deployed reorder buffer (75 slots): 2,000-record blocks slot after slot, each waiting
   75 slots before it is analysed, timed once the buffer is full, beside the same slots fed
   in order.
@@ -45,11 +48,13 @@ from kades.chain import function as chain_function  # noqa: E402
 from kades.chain.codec import TokenCodec  # noqa: E402
 from kades.chain.ordering import slot_buffer  # noqa: E402
 from kades.chain.memory import MemoryStates  # noqa: E402
+from kades.chain.slotlog import SlotLog  # noqa: E402
 from kades.chain.thresholds import ChainThresholds  # noqa: E402
 from kades.clients import redis_client  # noqa: E402
 from kades.events.catalogue import CHAIN_BLOCK, data_problems, new_event  # noqa: E402
 from kades.events.envelope import to_binary  # noqa: E402
-from kades.keys import CHAIN_POOL, CHAIN_TOKEN, WHALES_TOKEN  # noqa: E402
+from kades.keys import (CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, CHAIN_POOL, CHAIN_TOKEN,  # noqa: E402
+                        WHALES_FUNDING_LOG, WHALES_FUNDING_SLOTS, WHALES_TOKEN)
 from kades.runtime.collector import tune_garbage_collector  # noqa: E402
 from kades.settings import Settings  # noqa: E402
 from kades.whales import function as whale_function  # noqa: E402
@@ -61,6 +66,7 @@ REPEATS = 3                      # runs per in-process figure (the median is pri
 GOAL = 100_000                   # chain-analysis, 2,000-record block, Redis state (issue 18)
 TRACKED = (10, 1_000, 100_000)   # tokens with state in Redis
 HISTORY = (100, 1_000, 5_000)    # trades a token's state holds (5,000: MAX_TRADES)
+FUNDED = (0, 20_000)             # wallets the slot log's fundings hold (20,000: MAX_FUNDED)
 EVENTS = 40                      # events timed per growth point (after WARM_UP untimed ones)
 BUFFERED_TIMED = 10              # blocks timed once the deployed reorder buffer is full
 WARM_UP = 10
@@ -226,6 +232,43 @@ def history(run: str, client, module=chain_function, key: str = CHAIN_TOKEN
     return rows
 
 
+def fundings_held(run: str, client, module=chain_function) -> list[tuple[int, float]]:
+    """(wallets the slot log's fundings hold, median seconds per event) for events of 20
+    records, ten mints a slot, each slot with a fan-out of its own (kades.chain.slotlog),
+    through `module`'s analysis in a process that has read the log (its first events untimed).
+    The log is filled for the run with slots of 200 wallets each, then what the run appended
+    is deleted from it."""
+    keys = ((CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS) if module is chain_function
+            else (WHALES_FUNDING_LOG, WHALES_FUNDING_SLOTS))
+    rows = []
+    for wallets in FUNDED:
+        last = client.xrevrange(keys[0], count=1)
+        since = last[0][0].decode() if last else "0-0"
+        slots = [-(10**9) - wallets - n for n in range(wallets // 200)]  # slots of their own
+        try:
+            writer = SlotLog(*keys)
+            for n, slot in enumerate(slots):
+                writer.sync(client, {"slot": slot, "time_s": 1.7e9 + 0.4 * n, "fundings": [
+                    [f"Fund{run}{n % 50}", f"W{run}{wallets}x{n}x{k}"] for k in range(200)]}, ttl_s=3600.0)
+            store, kwargs = deployed(module)
+            blocks = []
+            for n in range(WARM_UP + EVENTS):
+                block = make_block(f"{run}f{wallets}", n // 10, 20, random.Random(n),
+                                   [f"Fnd{run}{module.FUNCTION.name}{wallets}m{n % 10}"])
+                block["context"] = {"launches": [], "fundings": [
+                    [f"Seed{run}{n // 10}", f"S{run}{n // 10}x{k}"] for k in range(4)]}
+                blocks.append(block)
+            rows.append((wallets, statistics.median(event_costs(client, blocks, store, kwargs, step_s=0.04,
+                                                                module=module))))
+        finally:
+            added = [entry_id for entry_id, _ in client.xrange(keys[0], f"({since}", "+")]
+            for at in range(0, len(added), 2000):
+                client.xdel(keys[0], *added[at:at + 2000])
+            client.zremrangebyscore(keys[1], min(slots, default=0), max(slots, default=0))
+            client.zremrangebyscore(keys[1], 300_000_000, 300_000_000 + WARM_UP + EVENTS)
+    return rows
+
+
 def buffered(run: str, client) -> tuple[float, float, float]:
     """(ms a block once the deployed reorder buffer is full, ms for the same slots in order,
     the in-order run's first block): 2,000-record blocks over 200 tokens, slot after slot,
@@ -269,6 +312,12 @@ def print_growth(run: str, client, sizes: list[tuple[str, float]]) -> None:
     rows = history(run, client, whale_function, WHALES_TOKEN)
     for trades, size, cost in rows:
         print(f"{trades:<48,}{size / 1024:>8.0f}{cost * 1e3:>12.2f}{cost / rows[0][2]:>8.1f}x")
+    for name, module in (("chain-analysis", chain_function), ("whale-detection", whale_function)):
+        print(f"{name + ', wallets the slot log funded':<48}{'':>8}{'ms/event':>12}{'ratio':>9}"
+              f"   (events of 20 records, 10 mints a slot)")
+        rows = fundings_held(run, client, module)
+        for wallets, cost in rows:
+            print(f"{wallets:<48,}{'':>8}{cost * 1e3:>12.2f}{cost / rows[0][1]:>8.1f}x")
     full, in_order, filling = buffered(run, client)
     print(f"{'through the deployed reorder buffer (75 slots)':<48}{'':>8}{'ms/block':>12}{'ratio':>9}")
     print(f"{'the same slots in order (2,000 records)':<48}{'':>8}{in_order:>12.1f}{1:>8.1f}x")
