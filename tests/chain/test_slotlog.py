@@ -42,10 +42,12 @@ def test_a_slot_is_appended_once_whatever_its_parts_and_replicas(redis_conn):
         assert dict(funders) == {"x": "F", "y": "F", "z": "F"}  # a tip of one is no seeding
 
 
-def test_every_process_has_the_same_view_however_it_read_the_log(redis_conn):
+def test_every_process_has_the_same_view_however_it_read_the_log(redis_conn, monkeypatch):
     """One replica reads after every slot, another every 37 slots, a third only at the end
-    (a new process), and a process without Redis applies them one by one: the same wallets
-    and funders, the same services, the same prices."""
+    (a new process, in pages), and a process without Redis applies them one by one: the same
+    wallets and funders, the same services, the same prices."""
+    from kades.chain import slotlog
+    monkeypatch.setattr(slotlog, "PAGE", 7)
     found = records(3, 600)
     step, every_37, late, offline = replica(), replica(), replica(), replica()
     for n, record in enumerate(found):

@@ -88,7 +88,7 @@ class SlotLog:
     def sync(self, client, record: dict | None, *, ttl_s: float) -> dict:
         """Append `record` ({"slot", "time_s", "fundings": seeding pairs, "sol_usd"?}) unless
         its slot is in the log already (None: only read), then the view with everything the
-        log holds applied. The view is not to be changed: the next one is a new document."""
+        log holds applied: read only (_view)."""
         if client is None:
             with self._lock:
                 if record is not None and record["slot"] not in self._seen:
@@ -104,11 +104,10 @@ class SlotLog:
                     self._take_document(client, ttl_s)
                     self.document_key = None
         first, entries = self._script(client, record, self._read_to, ttl_s)
-        while len(entries) == PAGE:  # more after this page: a new process's first read
-            _, more = self._script(client, None, entries[-1][0].decode(), ttl_s)
-            entries += more
-            if len(more) < PAGE:
-                break
+        page = entries
+        while len(page) == PAGE:  # more after this page: a new process's first read
+            _, page = self._script(client, None, page[-1][0].decode(), ttl_s)
+            entries += page
         first = first.decode()
         with self._lock:
             if self._read_to and first and _stream_id(first) > _stream_id(self._read_to):
