@@ -48,6 +48,10 @@ LATE_INPUTS = Counter("kades_late_inputs_total",
 IMPOSSIBLE_SLOTS = Counter("kades_impossible_slots_total",
                            "Chain records whose slot is further past their mint's newest slot than "
                            "the time between their blocks allows: counted, not analysed", ["function"])
+FAILED_TOKENS = Counter("kades_failed_tokens_total",
+                        "Tokens whose analysis raised an unexpected error: logged, their state "
+                        "started afresh, their ticks dropped; the event's other tokens analysed",
+                        ["function"])
 IN_FLIGHT = Gauge("kades_in_flight", "Events being handled right now", ["function"])
 EMITTED = Counter("kades_emitted_total", "Events a function sent to its sink beyond the reply",
                   ["function", "type"])

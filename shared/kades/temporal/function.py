@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from datetime import datetime, timezone
 from json.encoder import c_make_encoder, encode_basestring_ascii
@@ -38,7 +39,7 @@ from kades.events.chunking import per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.jsontext import loads
 from kades.keys import TEMPORAL_STATE, TEMPORAL_WAITING, outbox_key
-from kades.metrics import LATE_INPUTS
+from kades.metrics import FAILED_TOKENS, LATE_INPUTS
 from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import FLUSH_BATCH, ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
@@ -51,6 +52,7 @@ from kades.temporal.threshold import ThresholdFilter
 
 DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. temporal.pump
 FLUSH_JOB = "flush"                       # the PingSource job that releases waiting ticks
+logger = logging.getLogger("kades.temporal")
 STATE_TTL_S = 7 * 24 * 3600   # a token silent for a week starts afresh
 MAX_ATTEMPTS = 8              # optimistic retries before answering 503 (the Broker retries)
 # The states' bytes kept: as many tokens as the codec keeps documents (MAX_DOCUMENTS), their
@@ -268,28 +270,48 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
     if not groups and outbox is None:
         return [], []
     keys = [TEMPORAL_STATE.format(token=token) for token in groups]
-    late = [0]
+    late, failed = [0], [0]
     live = isinstance(store.codec, StateCodec)
+
+    def take(state: dict | None, token: str, series: list, anomalies: list, scores: list):
+        """The token's new state; its anomalies and scores added to the lists."""
+        monitor, waiting, before = carry_on(state, buffer)
+        waiting[WRITTEN_BY] = [buffer.lateness_s, buffer.idle_s]  # (for carry_on)
+        waited = len(waiting.get("pending", ()))
+        ready, too_late = buffer.admit(  # ids made where kept or compared (tick_id)
+            waiting, [(moment, None, tick) for moment, tick in series], now_s=now_s,
+            id_of=tick_id)
+        scored = []
+        anomalies.extend(_analyse(token_of(token), monitor, [(m, t) for m, _, t in ready],
+                                  scored, score_floor))
+        scores.extend(scored)
+        late[0] += len(too_late)
+        if live:  # nothing released and nothing came to wait: every tick a duplicate
+            return LiveDocument(waiting, monitor, now_s, series, after=before,
+                                unchanged=not ready and len(waiting.get("pending", ())) == waited)
+        return {**monitor.to_state(), "reorder": waiting}
 
     def compute(states: list[dict | None]) -> tuple[list[dict], tuple[list[dict], list[dict]]]:
         new_states, anomalies, scores = [], [], []
-        late[0] = 0
+        late[0] = failed[0] = 0
         for state, (token, series) in zip(states, groups.items()):
-            monitor, waiting, before = carry_on(state, buffer)
-            waiting[WRITTEN_BY] = [buffer.lateness_s, buffer.idle_s]  # (for carry_on)
-            waited = len(waiting.get("pending", ()))
-            ready, too_late = buffer.admit(  # ids made where kept or compared (tick_id)
-                waiting, [(moment, None, tick) for moment, tick in series], now_s=now_s,
-                id_of=tick_id)
-            late[0] += len(too_late)
-            anomalies.extend(_analyse(token_of(token), monitor, [(m, t) for m, _, t in ready],
-                                      scores, score_floor))
-            if live:  # nothing released and nothing came to wait: every tick a duplicate
-                new_states.append(LiveDocument(
-                    waiting, monitor, now_s, series, after=before,
-                    unchanged=not ready and len(waiting.get("pending", ())) == waited))
-            else:
-                new_states.append({**monitor.to_state(), "reorder": waiting})
+            found: list[dict] = []
+            try:
+                new_states.append(take(state, token, series, found, scores))
+            except Exception:  # noqa: BLE001 - a bulkhead: logged, counted, the token reset
+                # An error no input should cause (a bug; one was a schema-valid tick whose rise
+                # overflowed): left to fail the event, the token's waiting ticks failed every
+                # later event of it, and every flush, for ever. Its state starts afresh (a
+                # warm-up) without this event's ticks; the event's other tokens go on.
+                logger.exception("temporal-analysis: %s's analysis raised: its state starts "
+                                 "afresh, %d tick(s) of this event dropped", token, len(series))
+                failed[0] += 1
+                waiting = {WRITTEN_BY: [buffer.lateness_s, buffer.idle_s]}
+                monitor = monitor_of(None)
+                new_states.append(LiveDocument(waiting, monitor, now_s, []) if live
+                                  else {**monitor.to_state(), "reorder": waiting})
+                continue
+            anomalies.extend(found)
         return new_states, (anomalies, scores)
 
     # the tokens with ticks waiting listed in the commit's own script: no round trip more
@@ -301,6 +323,8 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
         # redelivery) found the first delivery's ticks already taken, not late
         if late[0]:
             LATE_INPUTS.labels("temporal-analysis").inc(late[0])
+        if failed[0]:
+            FAILED_TOKENS.labels("temporal-analysis").inc(failed[0])
 
     return store.update(client, keys, compute, outbox=outbox, waiting=waiting, keep_empty=True,
                         on_commit=count_late)
