@@ -284,12 +284,14 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
         scored = []
         anomalies.extend(_analyse(token_of(token), monitor, [(m, t) for m, _, t in ready],
                                   scored, score_floor))
-        scores.extend(scored)
-        late[0] += len(too_late)
         if live:  # nothing released and nothing came to wait: every tick a duplicate
-            return LiveDocument(waiting, monitor, now_s, series, after=before,
-                                unchanged=not ready and len(waiting.get("pending", ())) == waited)
-        return {**monitor.to_state(), "reorder": waiting}
+            new_state = LiveDocument(waiting, monitor, now_s, series, after=before,
+                                     unchanged=not ready and len(waiting.get("pending", ())) == waited)
+        else:
+            new_state = {**monitor.to_state(), "reorder": waiting}
+        scores.extend(scored)  # (the token's scores and late ticks once it has a state)
+        late[0] += len(too_late)
+        return new_state
 
     def compute(states: list[dict | None]) -> tuple[list[dict], tuple[list[dict], list[dict]]]:
         new_states, anomalies, scores = [], [], []
@@ -298,13 +300,17 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
             found: list[dict] = []
             try:
                 new_states.append(take(state, token, series, found, scores))
+            except MemoryError:  # the process's trouble, not the token's: the event is retried
+                raise
             except Exception:  # noqa: BLE001 - a bulkhead: logged, counted, the token reset
                 # An error no input should cause (a bug; one was a schema-valid tick whose rise
                 # overflowed): left to fail the event, the token's waiting ticks failed every
                 # later event of it, and every flush, for ever. Its state starts afresh (a
-                # warm-up) without this event's ticks; the event's other tokens go on.
+                # warm-up) without its waiting ticks and this event's; the event's other
+                # tokens go on.
                 logger.exception("temporal-analysis: %s's analysis raised: its state starts "
-                                 "afresh, %d tick(s) of this event dropped", token, len(series))
+                                 "afresh, its waiting ticks and this event's %d dropped",
+                                 token, len(series))
                 failed[0] += 1
                 waiting = {WRITTEN_BY: [buffer.lateness_s, buffer.idle_s]}
                 monitor = monitor_of(None)
