@@ -82,7 +82,7 @@ class SlotLog:
         self._fundings: Fundings | None = None
         self._prices: list = []
         self._read_to = ""                    # the stream id applied up to
-        self._seen: set[int] = set()          # without Redis: the slots applied ...
+        self._seen: set[int] = set()          # the slots applied to the view (SEEN_KEPT) ...
         self._seen_order: deque = deque()     # ... the oldest first
 
     def sync(self, client, record: dict | None, *, ttl_s: float) -> dict:
@@ -92,10 +92,6 @@ class SlotLog:
         if client is None:
             with self._lock:
                 if record is not None and record["slot"] not in self._seen:
-                    self._seen.add(record["slot"])
-                    self._seen_order.append(record["slot"])
-                    if len(self._seen_order) > SEEN_KEPT:
-                        self._seen.discard(self._seen_order.popleft())
                     self._apply([record], ttl_s)
                 return self._view(ttl_s)
         if self.document_key is not None:  # once a process, one thread
@@ -103,6 +99,8 @@ class SlotLog:
                 if self.document_key is not None:
                     self._take_document(client, ttl_s)
                     self.document_key = None
+        if record is not None and record["slot"] in self._seen:
+            record = None  # in the log already: a slot's later parts, a retry, send nothing
         first, entries = self._script(client, record, self._read_to, ttl_s)
         page = entries
         while len(page) == PAGE:  # more after this page: a new process's first read
@@ -115,6 +113,7 @@ class SlotLog:
                 # it: the view is built again from what the stream holds (this answer, all of
                 # it, since it is everything after the id read up to)
                 self._fundings, self._prices, self._read_to = None, [], ""
+                self._seen, self._seen_order = set(), deque()
             read_to = _stream_id(self._read_to) if self._read_to else (-1, -1)
             new = [(_stream_id(i.decode()), fields) for i, fields in entries]
             new = [(at, fields) for at, fields in new if at > read_to]  # another thread's read
@@ -170,6 +169,11 @@ class SlotLog:
         self._fundings.ttl_s = ttl_s
         for record in records:
             self._fundings.record(record["slot"], record["time_s"], record.get("fundings") or [])
+            if record["slot"] not in self._seen:
+                self._seen.add(record["slot"])
+                self._seen_order.append(record["slot"])
+                if len(self._seen_order) > SEEN_KEPT:
+                    self._seen.discard(self._seen_order.popleft())
         prices = [[r["slot"], r["time_s"], r["sol_usd"]] for r in records if r.get("sol_usd")]
         if prices:  # a new list: a reader keeps the one it took
             known = {tuple(p): p for p in self._prices + prices}
