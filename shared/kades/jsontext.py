@@ -32,12 +32,17 @@ def _c_encoder(default):
 
 
 _ENCODE = _c_encoder(json.JSONEncoder().default)  # made once, not per call as json.dumps does
-# 19 digits in a row: an int orjson may read as a float (2**63 has 19), or a float's long
-# fraction, which the stdlib reads alike. Found by writing every digit as "0", then a substring
-# search: a regex's `[0-9]{19}` took 17 us on a 700-byte document, more than orjson's reading
-# of it; this takes under 1.
-_DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"0" * 9)
-_LONG_RUN = b"0" * 19
+# An int token of 19 digits or more (2**63 has 19), which orjson may read as a float: found by
+# writing every digit as "0" and what may come before a number ("[", ":", "-", whitespace) as
+# ",", then a substring search for "," and nineteen "0"s: about 2 us on a 4 kB document, where a
+# regex took 17 us on 700 bytes. A run of digits elsewhere is not an int: a float's long
+# fraction or mantissa (any price, 0.000123...), which both read alike (300,000 random reprs
+# compared, docs/performance.md), or digits in a string (wrapped SOL's mint, So111...112, is
+# in every Solana payload); a check for nineteen digits in a row sent those to the stdlib's
+# json, at 3.4x orjson's time. What it still takes for one (such digits after a comma in a
+# string) only costs that time.
+_NUMBER_STARTS = bytes.maketrans(b"123456789[:-\t\n\r ", b"0" * 9 + b"," * 7)
+_LONG_INT = b"," + b"0" * 19
 
 
 def compact_json(document, default=None) -> bytes:
@@ -80,7 +85,8 @@ def loads(raw: bytes | bytearray | memoryview | str):
         text = raw.encode("utf-8", "surrogatepass")
     else:
         raw = text = bytes(raw)  # as it is when bytes
-    if _LONG_RUN not in text.translate(_DIGITS_AS_ZEROS):
+    marked = text.translate(_NUMBER_STARTS)
+    if _LONG_INT not in marked and not marked.startswith(_LONG_INT[1:]):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
