@@ -85,6 +85,10 @@ def impossible(waiting: dict, slot: int, time_s: float) -> bool:
     return slot - newest > max(0.0, time_s - newest_time_s + SLOT_SLACK_S) / MIN_SLOT_S
 
 
+_NEEDS: dict[tuple, tuple] = {}  # the needs of slots made lately, each as its one tuple
+MAX_NEEDS_SHARED = 10_000
+
+
 class WaitingSlot:
     """A waiting slot's payload as a store keeps it (kades.chain.store): its JSON text, decoded
     only when the slot is released (`decoded`, a fresh dict each time), and what the mint's
@@ -95,11 +99,16 @@ class WaitingSlot:
     it: a chunk of waiting slots is their texts joined, so none is decoded to be written again
     and none holds on to another's text."""
 
-    __slots__ = ("text", "pools", "creators")
+    __slots__ = ("text", "needs")
 
     def __init__(self, text: str, payload: dict):
         self.text = text
-        self.pools, self.creators = _slot_needs(payload)
+        needs = _slot_needs(payload)
+        # one tuple for the same needs: a mint's slots mostly name the same pools, and
+        # gathering them (waiting_needs) then reads one tuple, not 75 strewn over the heap
+        self.needs = _NEEDS.setdefault(needs, needs)
+        if len(_NEEDS) > MAX_NEEDS_SHARED:
+            _NEEDS.clear()
 
     def decoded(self) -> dict:
         return loads(self.text)[2]
@@ -112,12 +121,13 @@ def _slot_needs(payload: dict) -> tuple[tuple[str, ...], tuple]:
 
 
 def waiting_needs(state: dict | None) -> tuple[set[str], set]:
-    """The pools, and the creators of the launches, of the slots waiting in a mint's buffer."""
+    """The pools, and the creators of the launches, of the slots waiting in a mint's buffer.
+    (A mint's 75 waiting slots mostly name the same pools: their needs are gathered as a set
+    first, then unpacked.)"""
     pools, creators = set(), set()
-    for entry in ((state or {}).get("reorder") or {}).get("pending", []):
-        payload = entry[2]
-        slot_pools, slot_creators = (payload.pools, payload.creators) if type(payload) is WaitingSlot \
-            else _slot_needs(payload)
+    pending = ((state or {}).get("reorder") or {}).get("pending", [])
+    for slot_pools, slot_creators in {payload.needs if type(payload) is WaitingSlot
+                                      else _slot_needs(payload) for _, _, payload, _ in pending}:
         pools.update(slot_pools)
         creators.update(slot_creators)
     return pools, creators
