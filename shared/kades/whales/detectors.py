@@ -20,7 +20,10 @@ ChainThresholds', and `from_thresholds` takes the settings' values.
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import dataclass
+from itertools import compress
+from operator import attrgetter
 from typing import Mapping
 
 from kades.chain.anomaly import EVIDENCE_ITEMS, make_anomaly, ramp
@@ -30,6 +33,8 @@ from kades.solana.programs import STABLECOINS, WSOL
 from kades.whales.state import WhaleState
 
 DETECTOR = "whales"
+_WALLET, _SIDE = attrgetter("wallet"), attrgetter("side")
+_POSITIVE = (0).__lt__  # a buy's side
 SIZES_KEPT = 20  # a wallet's last swap sizes, for its median
 # A wallet's usual size is its median once it has made this many swaps: a test buy of 0.5 SOL
 # and then a buy of 12 ($2,400, 0.24 % of a 5,000-SOL pool) was a whale movement, 24 times
@@ -118,15 +123,28 @@ class Accumulation(ChainDetector):
 
     def find(self, state: WhaleState, token: str, *, funders: Mapping[str, str], time_s: float,
              slot: int) -> list[dict]:
-        clusters: dict[str, list[Trade]] = {}
-        cluster_of: dict[str, str] = {}  # a wallet's, as of its first trade of the window: a
-        for trade in state.trades:       # funding mid-window split its buys over two clusters
-            if trade.wallet not in cluster_of:
-                cluster_of[trade.wallet] = _funder(funders, trade) or trade.wallet
-            clusters.setdefault(cluster_of[trade.wallet], []).append(trade)
-        supply, found = state.supply_of(), []
+        supply = state.supply_of()
         if supply is None:  # nothing to weigh a net gain against
-            return found
+            return []
+        # A wallet's cluster is its funder as of its first trade of the window (a funding
+        # mid-window split its buys over two clusters), or itself. Only the clusters with
+        # `buys` buys get a list of their trades; the window's trades and wallets are gone
+        # over at C speed, and a funder is looked up only for a wallet that was funded (a
+        # token's window holds up to 5,000 trades, most of them by wallets nobody funded).
+        trades = state.trades
+        wallets = list(map(_WALLET, trades))
+        firsts = dict(zip(reversed(wallets), reversed(trades)))  # wallet -> its first trade
+        funded = _maybe_funded(funders)
+        cluster_of = {wallet: _funder(funders, firsts[wallet]) or wallet
+                      for wallet in filter(funded.__contains__, firsts)}
+        cluster_seq = list(map(cluster_of.get, wallets, wallets)) if cluster_of else wallets
+        buys_of = Counter(compress(cluster_seq, map(_POSITIVE, map(_SIDE, trades))))
+        judged = {cluster for cluster, buys in buys_of.items() if buys >= self.buys}
+        clusters: dict[str, list[Trade]] = {  # in the order of their first trade
+            cluster: [] for cluster in filter(judged.__contains__, dict.fromkeys(cluster_seq))}
+        for cluster, trade in compress(zip(cluster_seq, trades), map(judged.__contains__, cluster_seq)):
+            clusters[cluster].append(trade)
+        found = []
         flows = _transfer_flows(state.sends)
         for cluster, trades in clusters.items():
             buys = [tr for tr in trades if tr.side > 0]
@@ -158,6 +176,12 @@ def _funder(funders: Mapping[str, str], trade: Trade) -> str | None:
     a plain mapping, as tests give, as it is)."""
     as_of = getattr(funders, "as_of", None)
     return as_of(trade.wallet, trade.slot, trade.time_s) if as_of else funders.get(trade.wallet)
+
+
+def _maybe_funded(funders: Mapping[str, str]):
+    """The wallets that may have a funder, for a check at C speed before the lookup: the
+    wallets FundersAsOf holds fundings of (whichever slot), or a plain mapping's keys."""
+    return getattr(funders, "funded", funders)
 
 
 def _transfer_flows(sends: list[Transfer]) -> dict[str, int]:
@@ -239,7 +263,8 @@ class WalletSplitting(ChainDetector):
     def find(self, state: WhaleState, token: str, *, funders: Mapping[str, str], time_s: float,
              slot: int) -> list[dict]:
         seeded: dict[str, set] = {}
-        for trade in state.trades:
+        funded = _maybe_funded(funders)  # (most traders were funded by nobody: not looked up)
+        for trade in compress(state.trades, map(funded.__contains__, map(_WALLET, state.trades))):
             funder = _funder(funders, trade)  # one lookup, not `in` then []
             if funder is not None:
                 seeded.setdefault(funder, set()).add(trade.wallet)
