@@ -58,6 +58,11 @@ READER_POLL_S = 1.0  # how long a reader waits for the client before it looks ag
 # Alerts the hub reads from the stream at once: well under MAX_BACKLOG, so that catching up
 # after an outage (a full read) does not overflow every connection with one alert queued.
 HUB_READ = MAX_BACKLOG // 10
+# Before a read, how long the hub waits at most for every connection to have room for it. A
+# hub catching up reads back to back, faster than any socket drains, and overflowed clients
+# that kept up (a CI run's did): it now goes at their pace. A client that does not drain is
+# still closed, after one such wait; an empty queue never waits.
+ROOM_WAIT_S = 1.0
 REPLAY_PAGE = 1000   # stream entries read at once while replaying
 AUTH_RECHECK_S = 10.0  # with auth.CACHE_S: a revoked key or an expired token loses its socket within 40 s
 
@@ -115,6 +120,7 @@ class Hub:
     def _run(self) -> None:
         last_id = self._start_id
         while not self._stopped.is_set():
+            self._wait_for_room()
             try:
                 entries = stream.wait(self._ctx.redis, last_id, block_ms=1000, count=HUB_READ)
             # the thread must outlive an outage (a cluster wholly away included: kades.clients),
@@ -139,6 +145,18 @@ class Hub:
                         continue
                     for entry in entries:
                         inbox.put(entry)
+
+
+    def _wait_for_room(self) -> None:
+        """Until every connection's queue is empty or has room for a whole read (ROOM_WAIT_S
+        at most)."""
+        deadline = time.monotonic() + ROOM_WAIT_S
+        while not self._stopped.is_set():
+            with self._lock:
+                fullest = max((inbox.qsize() for inbox in self._queues), default=0)
+            if fullest == 0 or fullest + HUB_READ <= MAX_BACKLOG or time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
 
 
 def hub(ctx: Context) -> Hub:
