@@ -58,10 +58,11 @@ READER_POLL_S = 1.0  # how long a reader waits for the client before it looks ag
 # Alerts the hub reads from the stream at once: well under MAX_BACKLOG, so that catching up
 # after an outage (a full read) does not overflow every connection with one alert queued.
 HUB_READ = MAX_BACKLOG // 10
-# Before a read, how long the hub waits at most for every connection to have room for it. A
-# hub catching up reads back to back, faster than any socket drains, and overflowed clients
-# that kept up (a CI run's did): it now goes at their pace. A client that does not drain is
-# still closed, after one such wait; an empty queue never waits.
+# While it catches up (its last read was a whole HUB_READ), how long the hub waits at most
+# before the next read for every connection to have room for it. Reading back to back, faster
+# than any socket drains, it overflowed clients that kept up (a CI run's did): a backlog now
+# goes at their pace, at least HUB_READ alerts a ROOM_WAIT_S, and a client slower than that is
+# still closed. Live reads, smaller, never wait: one slow client holds nobody's alerts back.
 ROOM_WAIT_S = 1.0
 REPLAY_PAGE = 1000   # stream entries read at once while replaying
 AUTH_RECHECK_S = 10.0  # with auth.CACHE_S: a revoked key or an expired token loses its socket within 40 s
@@ -118,9 +119,10 @@ class Hub:
             self._queues.discard(inbox)
 
     def _run(self) -> None:
-        last_id = self._start_id
+        last_id, catching_up = self._start_id, False
         while not self._stopped.is_set():
-            self._wait_for_room()
+            if catching_up:
+                self._wait_for_room()
             try:
                 entries = stream.wait(self._ctx.redis, last_id, block_ms=1000, count=HUB_READ)
             # the thread must outlive an outage (a cluster wholly away included: kades.clients),
@@ -133,6 +135,7 @@ class Hub:
                 logger.exception("alert stream read failed")
                 time.sleep(1.0)
                 continue
+            catching_up = len(entries) >= HUB_READ
             if entries:
                 last_id = entries[-1][0]
                 with self._lock:  # an inbox joining now gets what comes after last_id

@@ -22,8 +22,8 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from dataclasses import dataclass
-from itertools import compress
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, gt
 from typing import Mapping
 
 from kades.chain.anomaly import EVIDENCE_ITEMS, make_anomaly, ramp
@@ -34,7 +34,6 @@ from kades.whales.state import WhaleState
 
 DETECTOR = "whales"
 _WALLET, _SIDE = attrgetter("wallet"), attrgetter("side")
-_POSITIVE = (0).__lt__  # a buy's side
 SIZES_KEPT = 20  # a wallet's last swap sizes, for its median
 # A wallet's usual size is its median once it has made this many swaps: a test buy of 0.5 SOL
 # and then a buy of 12 ($2,400, 0.24 % of a 5,000-SOL pool) was a whale movement, 24 times
@@ -138,7 +137,7 @@ class Accumulation(ChainDetector):
         cluster_of = {wallet: _funder(funders, firsts[wallet]) or wallet
                       for wallet in filter(funded.__contains__, firsts)}
         cluster_seq = list(map(cluster_of.get, wallets, wallets)) if cluster_of else wallets
-        buys_of = Counter(compress(cluster_seq, map(_POSITIVE, map(_SIDE, trades))))
+        buys_of = Counter(compress(cluster_seq, map(gt, map(_SIDE, trades), repeat(0))))
         judged = {cluster for cluster, buys in buys_of.items() if buys >= self.buys}
         clusters: dict[str, list[Trade]] = {  # in the order of their first trade
             cluster: [] for cluster in filter(judged.__contains__, dict.fromkeys(cluster_seq))}
