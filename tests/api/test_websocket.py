@@ -586,6 +586,14 @@ def test_a_client_overflowing_before_it_subscribed_resumes_from_its_own_last_id(
         websocket.hub(ctx).stop()
 
 
+def small_hub(monkeypatch, settings, *, room_wait_s: float) -> websocket.Hub:
+    """A hub reading 2 alerts at once for connections closed at 20 waiting."""
+    monkeypatch.setattr(websocket, "MAX_BACKLOG", 20)
+    monkeypatch.setattr(websocket, "HUB_READ", 2)
+    monkeypatch.setattr(websocket, "ROOM_WAIT_S", room_wait_s)
+    return websocket.Hub(Context("api", settings))
+
+
 def _read(inbox, got: list, count: int, *, every_s: float = 0.0) -> None:
     """Take up to `count` entries from `inbox` into `got` (10 s at most), one each `every_s`."""
     deadline = time.monotonic() + 10
@@ -603,10 +611,7 @@ def test_a_hub_catching_up_does_not_overflow_a_client_that_keeps_up(kades_settin
     read closed every connection with a single alert still queued. Then, reading a few at a
     time back to back, it still outran a client taking each alert in 5 ms (a CI run's, on a
     loaded machine): it now waits for room before each read."""
-    monkeypatch.setattr(websocket, "MAX_BACKLOG", 20)
-    monkeypatch.setattr(websocket, "HUB_READ", 2)
-    monkeypatch.setattr(websocket, "ROOM_WAIT_S", 5.0)  # a loaded machine's stall is no overflow
-    hub = websocket.Hub(Context("api", kades_settings))
+    hub = small_hub(monkeypatch, kades_settings, room_wait_s=5.0)  # a loaded machine's stall is no overflow
     inbox, got = websocket.Inbox(), []
     try:
         hub.join(inbox)
@@ -621,10 +626,7 @@ def test_a_client_that_does_not_read_is_dropped_and_holds_the_others_up_once(
         kades_settings, redis_conn, monkeypatch):
     """The hub's wait for room is bounded (ROOM_WAIT_S): a connection that takes nothing
     overflows after one such wait and leaves; the others get every alert."""
-    monkeypatch.setattr(websocket, "MAX_BACKLOG", 20)
-    monkeypatch.setattr(websocket, "HUB_READ", 2)
-    monkeypatch.setattr(websocket, "ROOM_WAIT_S", 2.0)
-    hub = websocket.Hub(Context("api", kades_settings))
+    hub = small_hub(monkeypatch, kades_settings, room_wait_s=2.0)
     stuck, reader, got = websocket.Inbox(), websocket.Inbox(), []
     try:
         hub.join(stuck)
@@ -644,10 +646,7 @@ def test_a_client_that_does_not_read_is_dropped_and_holds_the_others_up_once(
 def test_live_alerts_do_not_wait_for_a_slow_client(kades_settings, redis_conn, monkeypatch):
     """Only a hub catching up (full reads) waits for room: live alerts, read as they come,
     reach every other client at once while one client is far behind (then closed)."""
-    monkeypatch.setattr(websocket, "MAX_BACKLOG", 20)
-    monkeypatch.setattr(websocket, "HUB_READ", 2)
-    monkeypatch.setattr(websocket, "ROOM_WAIT_S", 5.0)
-    hub = websocket.Hub(Context("api", kades_settings))
+    hub = small_hub(monkeypatch, kades_settings, room_wait_s=5.0)
     behind, reader, got = websocket.Inbox(), websocket.Inbox(), []
     try:
         hub.join(behind)
