@@ -149,7 +149,6 @@ class Hub:
                     for entry in entries:
                         inbox.put(entry)
 
-
     def _wait_for_room(self) -> None:
         """Until every connection's queue is empty or has room for a whole read (ROOM_WAIT_S
         at most)."""
