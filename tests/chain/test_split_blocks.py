@@ -20,7 +20,7 @@ from kades.market.chain import chain_ticks
 from kades.simulate.chain import simulate_chain
 from kades.solana.block import build_blocks, transactions_of
 from kades.solana.normalise import EMPTY_KINDS
-from kades.solana.parts import split_block
+from kades.solana.parts import SlotLinks, split_block
 from kades.solana.source import recorded_files
 from kades.whales import function as whales
 
@@ -168,6 +168,39 @@ def test_a_part_past_its_count_is_refused_and_never_completes_a_group(redis_conn
         assert assemble(redis_conn, "stray-test", event)[0] is None
     whole, _ = assemble(redis_conn, "stray-test", parts[1])
     assert whole == join_parts([e.data for e in parts])
+
+
+def test_a_sources_links_are_in_every_part_and_the_contract_checks_them():
+    """Every part of a mint says the slot's previous slot and the mint's (joined, the group
+    keeps them); a link at or after its own slot is refused, naming each."""
+    block = large_block()
+    links = SlotLinks(block["slot"] - 50)
+    links.sent(block["slot"] - 3, ["elsewhere"])
+    mint = next(e.subject for e in split_block(block, source=SOURCE) if e.data["part"]["count"] > 2)
+    links.sent(block["slot"] - 7, [mint])  # (its slot then, an older one of another run: kept as said)
+    events = split_block(block, source=SOURCE, links=links)
+    assert {e.data["previous_slot"] for e in events} == {block["slot"] - 7}
+    assert {e.data["previous_mint_slots"][e.subject] for e in events if e.subject == mint} == {block["slot"] - 7}
+    assert {e.data["previous_mint_slots"][e.subject] for e in events if e.subject != mint} == {block["slot"] - 51}
+    parts = [e.data for e in events if e.subject == mint]
+    assert join_parts(parts)["previous_mint_slots"] == {mint: block["slot"] - 7}
+    assert all(data_problems(e) == [] for e in events)
+    wrong = CloudEvent({**events[0].attributes, "id": "wrong"},
+                       {**events[0].data, "previous_slot": block["slot"],
+                        "previous_mint_slots": {"a": block["slot"] + 1, "b": 1.5, "c": 3}})
+    assert sorted(p.field for p in data_problems(wrong)) == ["data.previous_mint_slots.b"]
+    wrong.data["previous_mint_slots"].pop("b")
+    assert sorted(p.field for p in data_problems(wrong)) == ["data.previous_mint_slots.a", "data.previous_slot"]
+
+
+def test_a_source_forgets_the_least_recent_mints_and_says_so_by_its_horizon():
+    links = SlotLinks(1000, max_mints=2)
+    assert links.mint_previous("A") == 999 and links.previous is None
+    links.sent(1000, ["A", "B"])
+    links.sent(1001, ["A"])
+    links.sent(1002, ["C"])   # B, least recently seen, forgotten: its last slot is the horizon
+    assert (links.mint_previous("A"), links.mint_previous("B"), links.mint_previous("C")) == (1001, 1000, 1002)
+    assert links.mint_previous("new") == 1000 and links.previous == 1002
 
 
 def test_a_pool_state_or_liquidity_change_names_its_pool():

@@ -90,6 +90,13 @@ def test_follows_slots_skips_gaps_retries_429_and_resumes(node, redis_conn, fetc
     follow(rpc, again.append, start_slot=None, max_slots=1, store=redis_conn, sleep=lambda s: None,
            fetch_ahead=fetch_ahead)
     assert [e.data["slot"] for e in again] == [103]  # resumed after the last slot kept in Redis
+    # the links (kades.solana.parts.SlotLinks): what came before each slot, as far as this run saw
+    assert [e.data["previous_slot"] for e in sent] == [None] * (len(sent) - 1) + [100]
+    assert {m for e in sent[:-1] for m in e.data["previous_mint_slots"].values()} == {99}
+    assert [e.data["previous_mint_slots"] for e in sent if e.data["slot"] == 102] == \
+        [{e.subject: 100} for e in sent if e.data["slot"] == 100]
+    assert {e.data["previous_slot"] for e in again} == {102}  # resumed after 102
+    assert {m for e in again for m in e.data["previous_mint_slots"].values()} == {102}
 
 
 @FETCHING
@@ -137,8 +144,8 @@ def test_an_event_outside_the_contract_is_left_out_and_the_feed_goes_on(node, re
     import kades.solana.poll as poll
     made = poll.block_events
 
-    def one_bad(data):
-        events = made(data)
+    def one_bad(data, **links):
+        events = made(data, **links)
         events[0].data["slot"] = -1  # what no schema takes
         return events
     monkeypatch.setattr(poll, "block_events", one_bad)
@@ -283,10 +290,10 @@ def test_a_slot_whose_events_cannot_fit_is_left_out_and_the_feed_goes_on(node, r
     from kades.events.chunking import EventTooLarge
     made = poll.block_events
 
-    def too_large_at_100(data):
+    def too_large_at_100(data, **links):
         if data["slot"] == 100:
             raise EventTooLarge("a record over the limit")
-        return made(data)
+        return made(data, **links)
     monkeypatch.setattr(poll, "block_events", too_large_at_100)
     sent = []
     assert follow(SolanaRpc(node, backoff_s=0.0), sent.append, start_slot=100, max_slots=3,

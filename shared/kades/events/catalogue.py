@@ -238,6 +238,14 @@ _CHAIN_BLOCK = {
                                 "index": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
                                 "count": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
                                 "group": {"type": "string", "minLength": 1}}},
+        # What a source following the chain knows of the slots before this one
+        # (kades.solana.parts.SlotLinks): the last slot it sent events of, none between having
+        # any (null: not known); per mint of the event, the last slot with its records (or one
+        # from which on there were none). Both before `slot` (_link_problems).
+        "previous_slot": {"type": ["integer", "null"], "minimum": 0, "maximum": _U64},
+        "previous_mint_slots": {"type": "object", "propertyNames": _MINT,
+                                "additionalProperties": {"type": "integer", "minimum": 0,
+                                                         "maximum": _U64}},
         # What the detectors need from the other mints of the slot, the same in every part.
         "context": {"type": "object", "required": ["fundings", "launches"], "properties": {
             "sol_usd": {"type": ["number", "null"], "minimum": MIN_SOL_USD, "maximum": MAX_SOL_USD},
@@ -500,13 +508,27 @@ def data_problems(event: CloudEvent, *, body: bytes | None = None) -> list[Probl
         problems += _slot_problems(event)
     if event.type == CHAIN_BLOCK and not any(p.field.startswith("data.part") for p in problems):
         problems += _part_problems(event)
+    if event.type == CHAIN_BLOCK and not any(p.field.startswith(("data.slot", "data.previous"))
+                                             or p.field == "data" for p in problems):
+        problems += _link_problems(event)
     return problems
 
 
 def _chain_block_problems(event: CloudEvent) -> list[Problem]:
     """What a chain block's schema cannot say: its slot against its time, its part's index
-    against its count."""
-    return _slot_problems(event) + _part_problems(event)
+    against its count, its links against its slot."""
+    return _slot_problems(event) + _part_problems(event) + _link_problems(event)
+
+
+def _link_problems(event: CloudEvent) -> list[Problem]:
+    """A previous slot at or after the block's own: a mint's slot would wait on itself, or
+    release a later one before it."""
+    block = event.data
+    links = [("data.previous_slot", block.get("previous_slot"))] + [
+        (f"data.previous_mint_slots.{mint}", value)
+        for mint, value in (block.get("previous_mint_slots") or {}).items()]
+    return [Problem(field, f"{value}: not before the block's slot {block['slot']}")
+            for field, value in links if value is not None and value >= block["slot"]]
 
 
 def _part_problems(event: CloudEvent) -> list[Problem]:

@@ -16,7 +16,8 @@ from kades.events.catalogue import CHAIN_BLOCK, MAX_EVENT_BYTES, SOLANA_GENESIS,
 from kades.events.chunking import event_bytes
 from kades.events.envelope import CloudEvent
 from kades.solana.base58 import ALPHABET
-from kades.solana.parts import split_block
+from kades.solana.normalise import EMPTY_KINDS
+from kades.solana.parts import SlotLinks, record_key, split_block
 from kades.solana.programs import WSOL
 
 SLOT_S = 0.4
@@ -238,11 +239,16 @@ def _blocks(records: list[tuple], seed: int) -> list[CloudEvent]:
         block[kind].append({**record, "tx_index": index})
         block["tx"] += kind != "pool_states"  # a pool state belongs to the swap before it
     events = []
+    links = SlotLinks(1)  # it knows every slot: no mint traded before the first (the horizon, 0)
     for slot in sorted(blocks):
         block = blocks[slot]
         block["stats"] = {"transactions": block.pop("tx"), "failed": 0, "skipped_programs": {}}
+        mints = {record_key(kind, r) for kind in EMPTY_KINDS for r in block.get(kind, [])}
         event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kades-sim-chain:{seed}:{slot}"))
-        event = new_event(CHAIN_BLOCK, SOURCE, block, event_id=event_id, time=block["block_time"])
+        event = new_event(CHAIN_BLOCK, SOURCE, {**block, "previous_slot": links.previous,
+                                                "previous_mint_slots": {m: links.mint_previous(m) for m in sorted(mints)}},
+                          event_id=event_id, time=block["block_time"])
         # a slot over the size limit goes as solana-source sends it: per mint, in parts
-        events += [event] if event_bytes(event) <= MAX_EVENT_BYTES else split_block(block, source=SOURCE)
+        events += [event] if event_bytes(event) <= MAX_EVENT_BYTES else split_block(block, source=SOURCE, links=links)
+        links.sent(slot, mints)
     return events

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 
 from kades.events.envelope import CloudEvent
 from kades.solana.normalise import EMPTY_KINDS, empty_records, normalise_transaction
-from kades.solana.parts import split_block
+from kades.solana.parts import SlotLinks, split_block
 from kades.solana.rpc import SKIPPED_SLOT_CODES
 from kades.solana.transaction import MalformedTransaction
 from kades.solana.wire import first_signature
@@ -118,11 +118,11 @@ def build_blocks(transactions: Iterable[dict], *,
     return result
 
 
-def block_events(block: dict, *, source: str = SOURCE) -> list[CloudEvent]:
+def block_events(block: dict, *, source: str = SOURCE, links: SlotLinks | None = None) -> list[CloudEvent]:
     """The CloudEvents of one slot: one per mint, in parts under MAX_EVENT_BYTES
-    (kades.solana.parts). Ids depend only on the slot, mint and part, so a replay is
-    deduplicated."""
-    return split_block(block, source=source)
+    (kades.solana.parts), with the `links` of a source that follows the chain. Ids depend
+    only on the slot, mint and part, so a replay is deduplicated."""
+    return split_block(block, source=source, links=links)
 
 
 def programs_summary(blocks: list[dict]) -> str:

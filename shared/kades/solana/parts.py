@@ -11,10 +11,18 @@ consumers join again before analysing (kades.events.chunking.assemble).
 What a detector needs from the slot's other mints travels in every event as `context`: the
 SOL price in USD, the SOL fundings (funder, wallet) and the launches (creator, mint), so the
 parts of a slot give the same results as the whole block, in any order.
+
+A source that follows the chain slot by slot also says what it knows of the slots between
+(`SlotLinks`): `previous_slot`, the last slot before this one it sent events of (none
+between had any), and `previous_mint_slots`, for each mint of the event, the last slot before
+this one with records of that mint (or a slot from which on it knows there were none). With
+them a consumer knows when nothing earlier is still to come, and analyses a slot at once
+instead of waiting out its lateness (kades.chain.ordering).
 """
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 
 from kades.events.catalogue import CHAIN_BLOCK, MAX_EVENT_BYTES, new_event
 from kades.events.chunking import check_size, event_bytes, group_id, json_bytes, pack
@@ -24,6 +32,36 @@ from kades.solana.normalise import EMPTY_KINDS
 
 CONTEXT_BUDGET_BYTES = MAX_EVENT_BYTES // 4  # what the context may take of every event
 FAN_OUT_WALLETS = 3  # as the detectors: a funder paying 3+ wallets in a block is seeding them
+MINTS_REMEMBERED = 200_000  # mints whose last slot a source keeps (~30 MB); others: its horizon
+
+
+class SlotLinks:
+    """A source's memory of the slots it sent, for the links of the next (the module's doc):
+    the last slot sent, and each mint's last slot, the least recently seen forgotten past
+    `max_mints`. `horizon` is the slot from which on every mint's slots are remembered: the
+    slot before the first one followed, then the newest forgotten. A source resuming after
+    the last slot it handled gives that slot as `previous`: if it had no events, the
+    consumers wait out the lateness once."""
+
+    def __init__(self, first_slot: int, *, previous: int | None = None,
+                 max_mints: int = MINTS_REMEMBERED):
+        self.previous = previous  # the last slot sent before the first (None: not known)
+        self.horizon = first_slot - 1
+        self.max_mints = max_mints
+        self.mints: OrderedDict[str, int] = OrderedDict()
+
+    def mint_previous(self, mint: str) -> int:
+        return self.mints.get(mint, self.horizon)
+
+    def sent(self, slot: int, mints) -> None:
+        """Every event of `slot` was sent, of these mints (an empty slot's event: none)."""
+        self.previous = slot
+        for mint in mints:
+            self.mints[mint] = slot
+            self.mints.move_to_end(mint)
+        while len(self.mints) > self.max_mints:
+            _, forgotten = self.mints.popitem(last=False)
+            self.horizon = max(self.horizon, forgotten)
 
 
 def record_key(kind: str, record: dict) -> str:
@@ -67,14 +105,18 @@ def _event(block: dict, data: dict, key: str | None, index: int, count: int, sou
                      event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, name)), time=block["block_time"])
 
 
-def split_block(block: dict, *, source: str, max_bytes: int = MAX_EVENT_BYTES) -> list[CloudEvent]:
-    """The events of one slot: per mint (sorted), each mint in as few parts as fit."""
+def split_block(block: dict, *, source: str, max_bytes: int = MAX_EVENT_BYTES,
+                links: SlotLinks | None = None) -> list[CloudEvent]:
+    """The events of one slot: per mint (sorted), each mint in as few parts as fit; with the
+    source's `links`, each says its previous slot and its mint's."""
     by_key: dict[str, list[tuple[str, dict]]] = {}
     for kind in EMPTY_KINDS:
         for record in block.get(kind, []):
             by_key.setdefault(record_key(kind, record), []).append((kind, record))
     head = {"slot": block["slot"], "block_time": block.get("block_time"), "stats": block.get("stats", {}),
             "context": slot_context(block)}
+    if links is not None:
+        head["previous_slot"], head["previous_mint_slots"] = links.previous, {}
     if not by_key:  # an empty slot still says it was seen (and its stats)
         return [check_size(_event(block, {**head, **{k: [] for k in EMPTY_KINDS}}, None, 1, 1, source),
                            max_bytes=max_bytes)]
@@ -84,6 +126,8 @@ def split_block(block: dict, *, source: str, max_bytes: int = MAX_EVENT_BYTES) -
             data = {**head, **{k: [] for k in EMPTY_KINDS},
                     "part": {"key": key, "index": index, "count": count,
                              "group": group_id(source, block["slot"], key)}}
+            if links is not None:
+                data["previous_mint_slots"] = {key: links.mint_previous(key)}
             for kind, record in items:
                 data[kind].append(record)
             return data

@@ -26,6 +26,7 @@ from kades.logs import log
 from kades.runtime.sink import SinkRefused
 from kades.settings import redact_url, settings
 from kades.solana.block import block_events, build_blocks, transactions_of
+from kades.solana.parts import SlotLinks
 from kades.solana.rpc import CLEANED_UP_CODE, NOT_YET_CODES, RpcError, SolanaRpc
 
 POLL_S = 0.4  # one slot
@@ -149,6 +150,8 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
     if max_slots is not None:
         fetcher.last = slot + max_slots - 1
     handled, tip = 0, None
+    # what the events say of the slots before theirs: the slot before the one resumed after
+    links = SlotLinks(slot, previous=int(resumed) if start_slot is None and resumed else None)
     while max_slots is None or handled < max_slots:
         # the tip is asked for when this slot may be past it (and every REPORT_EVERY slots, for
         # the lag said below), not at every slot: behind the tip, catching up, that was one
@@ -192,7 +195,7 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
             outgoing = []
             for data in build_blocks(transactions_of(block), unreadable=unreadable):
                 try:
-                    events = block_events(data)
+                    events = block_events(data, links=links)
                 except EventTooLarge as error:  # a record no split brings under the limit:
                     log(logger, logging.ERROR,    # kept, it would stop the feed here for good
                         "solana-source: the slot's events left out, one is over the size limit",
@@ -208,6 +211,8 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
                         continue
                     outgoing.append(event)
             emit_all(emit, outgoing, pool)
+            if outgoing:  # (a mint whose part was left out keeps its last slot sent)
+                links.sent(slot, {event.get("subject") for event in outgoing} - {None})
             for _, reason in unreadable:  # left out, so that one odd transaction never stops the feed
                 log(logger, logging.WARNING, "solana-source: transaction left out, unreadable",
                     slot=slot, reason=reason)
