@@ -106,6 +106,10 @@ CHAIN_LAUNCHES = "kades:{{chain}}:launches:{creator}"  # (time, mint, slot) of a
 # appended (kades.chain.slotlog); TTL 2x (the funding hour + KEEP_S)
 CHAIN_FUNDING_LOG = "kades:{chain-fundings}:log"
 CHAIN_FUNDING_SLOTS = "kades:{chain-fundings}:slots"
+# hash {"w": every slot up to it has a part committed, "newest"}; sorted set of the slots
+# committed past it, each scored by its previous slot (kades.chain.slotlog); the log's TTL
+CHAIN_WATERMARK = "kades:{chain-fundings}:watermark"
+CHAIN_WATERMARK_AHEAD = "kades:{chain-fundings}:ahead"
 # the shared JSON document the log replaced (to 2026-12-06): read into the log once, deleted
 CHAIN_FUNDINGS_DOCUMENT = "kades:{chain}:fundings"
 # sorted set mint -> wall time its oldest slot came; no TTL (members leave when nothing waits)
@@ -117,6 +121,9 @@ WHALES_TOKEN = "kades:{{whales}}:token:{token}"    # trades, sends, sizes, holde
 # of the slots appended (kades.chain.slotlog); TTL 2x (the whale window + KEEP_S)
 WHALES_FUNDING_LOG = "kades:{whales-fundings}:log"
 WHALES_FUNDING_SLOTS = "kades:{whales-fundings}:slots"
+# the slots committed, as chain-analysis's (CHAIN_WATERMARK)
+WHALES_WATERMARK = "kades:{whales-fundings}:watermark"
+WHALES_WATERMARK_AHEAD = "kades:{whales-fundings}:ahead"
 # the shared JSON document the log replaced (to 2026-12-06): read into the log once, deleted
 WHALES_FUNDINGS_DOCUMENT = "kades:{whales}:fundings"
 # sorted set mint -> wall time its oldest slot came; no TTL (members leave when nothing waits)

@@ -12,13 +12,13 @@ import pytest
 from kades.chain import function as chain
 from kades.chain.blockview import block_time_s
 from kades.chain.memory import MemoryStates
-from kades.chain.ordering import IN_ORDER
+from kades.chain.ordering import IN_ORDER, admit
 from kades.chain.thresholds import ChainThresholds
 from kades.events.catalogue import PING, new_event
 from kades.runtime import Context
 from kades.runtime.reorder import ReorderBuffer
 from kades.simulate.chain import simulate_chain
-from kades.solana.parts import split_block
+from kades.solana.parts import SlotLinks, split_block
 from kades.whales import function as whales
 
 SOURCE = "/kades/solana-source"
@@ -34,6 +34,16 @@ def per_mint_events(sim) -> list[tuple[float, object]]:
             for part in split_block(e.data, source=SOURCE)]
 
 
+def linked_per_mint_events(sim) -> list[tuple[float, object]]:
+    """per_mint_events as a source following the chain sends them: with their links."""
+    links, timed = SlotLinks(sim.events[0].data["slot"]), []
+    for event in sim.events:
+        parts = split_block(event.data, source=SOURCE, links=links)
+        timed += [(block_time_s(event.data, None), part) for part in parts]
+        links.sent(event.data["slot"], {part.get("subject") for part in parts} - {None})
+    return timed
+
+
 def delivered(timed: list, seed: int, *, redelivered: int) -> list:
     """Each event held back up to DELAY_S, so they overtake each other; `redelivered` of them
     come again up to two minutes later (a retry after a lost reply)."""
@@ -43,12 +53,14 @@ def delivered(timed: list, seed: int, *, redelivered: int) -> list:
     return sorted(arrivals, key=lambda pair: pair[0])
 
 
-def run(arrivals: list, settings, redis_conn, monkeypatch) -> list[str]:
+def run(arrivals: list, settings, redis_conn, monkeypatch, *, at_once: list | None = None) -> list[str]:
     """Every anomaly both functions reply (a reply by its id: a redelivery's reply is the
     same event), the stream-flush pinging every minute of the arrival clock and once more
-    long after the end (every mint gone quiet)."""
+    long after the end (every mint gone quiet). `at_once` (a list) gets, per anomaly,
+    whether the event of its own slot replied it (rather than a later event or a ping)."""
     redis_conn.flushdb()
     replies = {}
+    at_once = [] if at_once is None else at_once
     for name, module in FUNCTIONS.items():
         ctx = Context(name, settings=settings)  # a fresh process: nothing cached
         clock = [0.0]
@@ -69,7 +81,11 @@ def run(arrivals: list, settings, redis_conn, monkeypatch) -> list[str]:
                 ping()
                 next_ping += PING_EVERY_S
             clock[0] = at
-            replies.update({r.id: r.data["anomalies"] for r in module.handle_block(event, ctx) or []})
+            for reply in module.handle_block(event, ctx) or []:
+                if reply.id not in replies:
+                    at_once += [a["window"]["last_slot"] == event.data["slot"]
+                                for a in reply.data["anomalies"]]
+                replies[reply.id] = reply.data["anomalies"]
         clock[0] = arrivals[-1][0] + 10 * settings.reorder_idle_s
         ping()
     return sorted(json.dumps(a, sort_keys=True) for rows in replies.values() for a in rows)
@@ -99,6 +115,48 @@ def test_per_mint_events_in_no_order_and_twice_give_what_the_ordered_feed_gives(
     shuffled = delivered(timed, seed=7, redelivered=40)
     assert [e.id for _, e in shuffled] != [e.id for _, e in timed]
     assert run(shuffled, kades_settings, redis_conn, monkeypatch) == ordered  # evidence and all
+
+
+def test_with_the_sources_links_a_slot_is_analysed_at_once_and_in_no_order_the_same(
+        kades_settings, redis_conn, monkeypatch):
+    """Events that carry a following source's links (kades.solana.parts.SlotLinks): in order,
+    each anomaly comes in the reply to its own slot's event, not 75 slots (30 s) or a
+    stream-flush later; shuffled and redelivered, the same anomalies, evidence and all."""
+    sim = simulate_chain(seed=5, minutes=30)
+    plain_at_once, linked_at_once = [], []
+    ordered = run(per_mint_events(sim), kades_settings, redis_conn, monkeypatch,
+                  at_once=plain_at_once)
+    linked = linked_per_mint_events(sim)
+    assert all("previous_mint_slots" in event.data for _, event in linked)
+    assert run(linked, kades_settings, redis_conn, monkeypatch, at_once=linked_at_once) == ordered
+    print(f"anomalies replied by their own slot's event: {sum(linked_at_once)}/{len(linked_at_once)}"
+          f" with links, {sum(plain_at_once)}/{len(plain_at_once)} without")
+    assert len(linked_at_once) == len(ordered) >= 10 and all(linked_at_once)
+    assert sum(plain_at_once) < len(plain_at_once) / 2
+    shuffled = delivered(linked, seed=7, redelivered=40)
+    assert run(shuffled, kades_settings, redis_conn, monkeypatch) == ordered
+
+
+def test_a_linked_slot_waits_for_its_mints_previous_slot_and_for_the_watermark():
+    """kades.chain.ordering.admit with links: a slot goes once its mint's previous slot was
+    released and every slot up to its previous slot is committed (the watermark); a slot
+    without links waits out the lateness as before."""
+    buffer, state = ReorderBuffer(lateness_s=75, idle_s=60), {}
+
+    def take(slot, links=None, watermark=None):
+        item = None if slot is None else (slot, 1.7e9 + slot, {"records": None, "pools": {}})
+        return [s for s, _ in admit(buffer, state, item, now_s=0.0, function="chain-analysis",
+                                    mint="M", links=links, watermark=watermark)]
+
+    assert take(100, (99, 20), watermark=98) == []    # slot 99 may hold a funding of its trader
+    assert take(None, watermark=99) == [100]
+    assert take(102, (101, 101), watermark=200) == []  # the mint's 101 is still to come
+    assert take(101, (100, 100), watermark=200) == [101, 102]
+    assert "links" not in state["reorder"]
+    assert take(110, None, watermark=500) == []        # no links
+    assert take(111, (110, 110), watermark=500) == []  # nor for what comes after it
+    assert take(186, (185, 111), watermark=500) == [110, 111, 186]  # the lateness, as ever
+    assert state["reorder"]["pending"] == []
 
 
 def test_whole_blocks_in_no_order_give_what_the_ordered_blocks_give(kades_settings, redis_conn,

@@ -6,7 +6,8 @@ import random
 
 from kades.chain.funding import FundersAsOf, seeding
 from kades.chain.slotlog import PRICES_KEPT, SlotLog
-from kades.keys import CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, WHALES_FUNDING_LOG, WHALES_FUNDING_SLOTS
+from kades.keys import (CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD,
+                        WHALES_FUNDING_LOG, WHALES_FUNDING_SLOTS)
 from kades.whales.function import _price_as_of
 
 TTL_S = 60.0
@@ -127,3 +128,32 @@ def test_a_replay_of_slots_older_than_every_slot_kept_appends_nothing(redis_conn
     assert redis_conn.xlen(CHAIN_FUNDING_LOG) == 10
     log.sync(redis_conn, {"slot": 110, "time_s": 44.0, "fundings": [["F", "w110"]]}, ttl_s=TTL_S)
     assert redis_conn.xlen(CHAIN_FUNDING_LOG) == 11  # a new slot still is
+
+
+def test_the_watermark_follows_the_committed_slots_links(redis_conn):
+    """Every slot up to the watermark has a part committed: a slot whose previous slot is in
+    moves it on, through the slots that came before their turn; a slot without a link waits,
+    but the watermark is never further behind the newest slot than the lateness."""
+    redis_conn.delete(CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD)
+    log = SlotLog(CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS,
+                  watermark_keys=(CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD))
+
+    def arrived(slot, previous):  # blocks 0.4 s apart
+        return log.arrived(redis_conn, slot, previous, 1.7e9 + 0.4 * slot, lateness_slots=75,
+                           ttl_s=TTL_S)
+
+    assert arrived(100, None) == 100   # the first starts it
+    assert arrived(103, 102) == 100    # 102 not committed yet
+    assert arrived(101, 100) == 101
+    assert arrived(102, 101) == 103    # and 103 waited for it
+    assert arrived(102, 101) == 103    # a redelivery changes nothing
+    assert arrived(110, None) == 103   # no link: 104-109 may still come
+    assert arrived(190, 189) == 115    # the newest less the lateness: 110 is in
+    assert redis_conn.zrange(CHAIN_WATERMARK_AHEAD, 0, -1) == [b"190"]
+    # a block days of slots past the newest, at its true time: not taken
+    assert log.arrived(redis_conn, 1_000_190, 189, 1.7e9 + 0.4 * 191, lateness_slots=75, ttl_s=TTL_S) == 115
+    assert redis_conn.hget(CHAIN_WATERMARK, "newest") == b"190"
+    assert log.sync(redis_conn, None, ttl_s=TTL_S)["watermark"] == 115
+    assert 0 < redis_conn.ttl(CHAIN_WATERMARK) and 0 < redis_conn.ttl(CHAIN_WATERMARK_AHEAD)
+    assert SlotLog(CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS).sync(redis_conn, None, ttl_s=TTL_S)["watermark"] is None
+    assert log.sync(None, None, ttl_s=TTL_S)["watermark"] is None  # offline: none

@@ -18,8 +18,8 @@ from kades.chain.detector import configured
 from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, seeding
 from kades.chain.launch import MAX_HOLDERS, LaunchRisk, Snipers
 from kades.chain.liquidity import watch_pool
-from kades.chain.ordering import (IN_ORDER, KEEP_S, MissingKeys, admit, launches_as_of,
-                                  record_launches, waiting_needs)
+from kades.chain.ordering import (IN_ORDER, KEEP_S, Links, MissingKeys, admit, block_links,
+                                  launches_as_of, mint_links, record_launches, waiting_needs)
 from kades.chain.reply import handle_block_event
 from kades.chain.slotlog import log_of
 from kades.chain.rows import EarlyBuy, Trade, Transfer
@@ -34,6 +34,7 @@ from kades.keys import CHAIN_FUNDINGS_DOCUMENT as FUNDINGS_DOCUMENT_KEY
 from kades.keys import CHAIN_FUNDING_SLOTS as FUNDING_SLOTS_KEY, CHAIN_FUNDING_LOG as FUNDING_LOG_KEY
 from kades.keys import CHAIN_LAUNCHES as CREATOR_KEY, CHAIN_POOL as POOL_KEY
 from kades.keys import CHAIN_TOKEN as TOKEN_KEY, CHAIN_WAITING as WAITING_KEY
+from kades.keys import CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
@@ -201,12 +202,13 @@ def _item_needs(item: tuple | None) -> set[str]:
 def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
                   t: ChainThresholds, store, *, buffer: ReorderBuffer = IN_ORDER,
                   now_s: float = 0.0, outbox: str | None = None,
-                  needs: TtlCache | None = None) -> list[dict]:
+                  needs: TtlCache | None = None, links: Links | None = None) -> list[dict]:
     """Take each mint's item (None: only release what waited) into its reorder buffer and
     analyse what it releases, in slot order; `context` (slot, time_s, fundings, launches) is
     the slot's: its launches recorded in their creators' documents, its fundings in the slot
     log (a fact of the slot, needing no compare-and-set). The states are committed
-    atomically.
+    atomically; then the slot is said committed to the log's watermark. `links` are the
+    block's (kades.chain.ordering.block_links): with them a slot may be released at once.
 
     `needs` (the function's, per process) remembers what each mint's state needs besides its
     own document (_state_needs) as this process last committed it, which saves reading the
@@ -221,7 +223,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     record = None if context is None else {
         "slot": context["slot"], "time_s": context["time_s"],
         "fundings": seeding(context["fundings"], frozenset(creators))}
-    log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY)
+    log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY,
+                 (CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD))
     # Redis's store lists the mints whose slots wait (the flush's work) in the same commit
     listing = {} if client is None else {"waiting": (WAITING_KEY, dict(zip(token_keys, mints)))}
     for _ in range(MAX_KEY_ROUNDS):
@@ -235,7 +238,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
             needed |= known[mint] | _item_needs(items[mint])
         keys = token_keys + sorted(needed)
         compute = _Compute(mints, items, context, creators, t, buffer, now_s,
-                           lambda: log.sync(client, record, ttl_s=FUNDING_TTL_S))
+                           lambda: log.sync(client, record, ttl_s=FUNDING_TTL_S), links)
         try:
             anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
         except MissingKeys as missing:  # another replica moved a mint on meanwhile
@@ -250,6 +253,10 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
         if anomalies is compute.anomalies:  # committed from the states this call computed
             for mint in mints:
                 needs.put(mint, compute.needs[mint])
+        if links is not None and context is not None:
+            log.arrived(client, context["slot"], links[0], context["time_s"],
+                    lateness_slots=buffer.lateness_s,
+                        ttl_s=FUNDING_TTL_S)
         return anomalies
     raise TemporaryFailure("the documents a mint needs kept changing")
 
@@ -259,13 +266,13 @@ class _Compute:
     released slots. Its last run's anomalies, and what each mint's state needs (its
     _state_needs), are kept for after the commit."""
 
-    def __init__(self, mints, items, context, creators, t, buffer, now_s, fundings):
+    def __init__(self, mints, items, context, creators, t, buffer, now_s, fundings, links):
         self.mints, self.items, self.context, self.creators = mints, items, context, creators
         self.t, self.buffer, self.now_s = t, buffer, now_s
         # the slot's fundings appended to the slot log, its view read (kades.chain.slotlog):
         # at every attempt, after its states were read, so that a slot another process
         # committed meanwhile has its context in the view
-        self.fundings = fundings
+        self.fundings, self.links = fundings, links
         self.anomalies: list[dict] = []
         self.needs: dict[str, frozenset] = {}
 
@@ -283,7 +290,9 @@ class _Compute:
             key = TOKEN_KEY.format(token=mint)
             state = docs[key] or new_token_state()
             for slot, payload in admit(self.buffer, state, self.items[mint], now_s=self.now_s,
-                                       function="chain-analysis", mint=mint):
+                                       function="chain-analysis", mint=mint,
+                                       links=mint_links(self.links, mint),
+                                       watermark=funding["watermark"]):
                 anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)
             docs[key] = state
             self.needs[mint] = _state_needs(state)
@@ -339,7 +348,8 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store,
     the function's (analyse_mints). Under `outbox` a retry of the block gets its first
     committed attempt's anomalies."""
     return analyse_mints(client, mint_items(block, time_s), slot_context(block, time_s), t, store,
-                         buffer=buffer, now_s=now_s, outbox=outbox, needs=needs)
+                         buffer=buffer, now_s=now_s, outbox=outbox, needs=needs,
+                         links=block_links(block))
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:

@@ -48,11 +48,18 @@ class MissingKeys(Exception):
 
 
 def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | None, *,
-          now_s: float, function: str, mint: str) -> list[tuple[int, dict]]:
+          now_s: float, function: str, mint: str, links: tuple | None = None,
+          watermark: int | None = None) -> list[tuple[int, dict]]:
     """Take a mint's item (slot, block time, payload) into the buffer held in `state`
     ("reorder"); the items released, in slot order, as (slot, payload with "time_s").
     A slot later than the lateness is counted and logged, not analysed; so is one further
-    past the mint's newest slot than the time between their blocks allows (`impossible`)."""
+    past the mint's newest slot than the time between their blocks allows (`impossible`).
+
+    `links` are the item's (previous slot, the mint's previous slot), as the source sent them,
+    and `watermark` the slot log's (kades.chain.slotlog): every slot up to it has a part
+    committed. A slot whose mint's previous slot was released and whose previous slot is
+    within the watermark has nothing left to wait for: it is released without waiting out the
+    lateness (`_linked_through`)."""
     waiting = state.setdefault("reorder", {})
     if item is not None and impossible(waiting, item[0], item[1]):
         IMPOSSIBLE_SLOTS.labels(function).inc()
@@ -61,7 +68,19 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
                        waiting["max_seen"])
         item = None
     new = [] if item is None else [(float(item[0]), str(item[0]), {**item[2], "time_s": item[1]})]
-    ready, late = buffer.admit(waiting, new, now_s=now_s)
+    linked = waiting.get("links")  # {slot: [previous slot, the mint's previous slot]} of waiting slots
+    if item is not None and links is not None and links[1] is not None:
+        linked = waiting["links"] = {**(linked or {}), str(item[0]): list(links)}
+    release_to = None
+    if linked and watermark is not None:
+        release_to = _linked_through(waiting, item, linked, watermark, buffer.lateness_s)
+    ready, late = buffer.admit(waiting, new, now_s=now_s, release_to=release_to)
+    if linked:  # the links of the slots that still wait
+        left = {entry[1]: linked[entry[1]] for entry in waiting["pending"] if entry[1] in linked}
+        if left:
+            waiting["links"] = left
+        else:
+            waiting.pop("links", None)
     if item is not None and waiting.get("max_seen") == float(item[0]):
         waiting["max_seen_time_s"] = item[1]
     if late:
@@ -71,6 +90,48 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
                        ", ".join(i for _, i, _ in late), mint)
     return [(int(slot), payload.decoded() if type(payload) is WaitingSlot else payload)
             for slot, _, payload in ready]
+
+
+def _linked_through(waiting: dict, item: tuple | None, linked: dict, watermark: int,
+                    lateness: float) -> float | None:
+    """The last of the mint's slots, in order from the first waiting, that nothing earlier is
+    still to come for: its mint's previous slot released (or as old as the lateness lets be
+    late anyway), and every slot up to its previous slot committed (`watermark`); None when
+    not the first. The source's links say the slots between are empty, of the mint and of
+    the whole stream (kades.solana.parts)."""
+    released, newest = waiting.get("released_to"), waiting.get("max_seen")
+    slots = {entry[0] for entry in waiting.get("pending", ())}
+    if item is not None:
+        slots.add(float(item[0]))
+        newest = float(item[0]) if newest is None else max(newest, float(item[0]))
+    floor = newest - lateness
+    if released is not None and released > floor:
+        floor = released
+    through = None
+    for slot in sorted(slots):
+        if slot <= floor:
+            continue  # released already (a duplicate, or late), or by the lateness now
+        previous, mint_previous = linked.get(str(int(slot)), (None, None))
+        if mint_previous is None or mint_previous > floor or \
+                watermark < (slot if previous is None else previous):
+            break
+        floor = through = slot
+    return through
+
+
+Links = tuple  # (the slot's previous slot or None, {mint: the mint's previous slot})
+
+
+def block_links(block: dict) -> Links | None:
+    """The links a chain block carries (kades.solana.parts), None when it has none (a replay, a
+    source of before 2026-12-06): its slots then wait out the lateness."""
+    mints = block.get("previous_mint_slots")
+    return None if mints is None else (block.get("previous_slot"), mints)
+
+
+def mint_links(links: Links | None, mint: str) -> tuple | None:
+    """(previous slot, the mint's previous slot) of one mint's item, as `admit` takes them."""
+    return None if links is None else (links[0], links[1].get(mint))
 
 
 def impossible(waiting: dict, slot: int, time_s: float) -> bool:

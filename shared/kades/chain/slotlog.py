@@ -18,7 +18,16 @@ slot whose state another process committed had its context appended before that 
 process that was away longer than the stream keeps (the TTL and KEEP_S) builds its view
 again from what the stream holds, as a new one does.
 
-Without a Redis client (offline eval, benchmarks, tests) the log is the process's own.
+The log also keeps the slots' watermark: every slot up to it has a part committed by some
+process (`arrived`, after each commit). With the links the source sends (each slot's previous
+slot, kades.solana.parts), a mint's slot whose previous slot is within the watermark has
+everything before it in: its fundings in the log, its launches in the creators' documents.
+kades.chain.ordering releases such a slot at once rather than after the lateness. A slot
+without a link, or after a gap (a source restarted, a part lost), waits as before: the
+watermark is never behind the newest slot by more than the lateness.
+
+Without a Redis client (offline eval, benchmarks, tests) the log is the process's own, and
+has no watermark.
 """
 from __future__ import annotations
 
@@ -29,7 +38,8 @@ from collections import deque
 from weakref import WeakKeyDictionary
 
 from kades.chain.funding import Fundings
-from kades.chain.ordering import KEEP_S
+from kades.chain.ordering import KEEP_S, SLOT_SLACK_S
+from kades.events.catalogue import MIN_SLOT_S
 from kades.jsontext import compact_json, loads
 
 logger = logging.getLogger("kades.chain")
@@ -41,8 +51,9 @@ SEEN_KEPT = 20_000  # slots remembered as appended (~2 h of slots); one older th
 
 # KEYS: the stream, the sorted set of slots appended. ARGV: the slot, its record ('' for
 # none), the stream id read up to ('' for none), the oldest id kept, SEEN_KEPT, the keys' TTL.
-# Returns the stream's first id ('' when empty) and up to PAGE of its entries after the id read
-# up to (none for the id '+': an append alone).
+# KEYS[3], when given: the watermark's hash (read).
+# Returns the stream's first id ('' when empty), up to PAGE of its entries after the id read
+# up to (none for the id '+': an append alone) and the watermark ('' for none).
 _SYNC = """
 local function new_slot(slot, kept)
   if redis.call('ZCARD', KEYS[2]) >= kept then
@@ -59,9 +70,51 @@ if ARGV[2] ~= '' and new_slot(ARGV[1], tonumber(ARGV[5])) then
 end
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 first = first[1] and first[1][1] or ''
-if ARGV[3] == '+' then return {first, {}} end
+if ARGV[3] == '+' then return {first, {}, ''} end
 local from = ARGV[3] == '' and '-' or '(' .. ARGV[3]
-return {first, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[7])}
+local watermark = KEYS[3] and redis.call('HGET', KEYS[3], 'w') or false
+return {first, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[7]), watermark or ''}
+"""
+
+# KEYS: the watermark's hash {w, newest, newest_s}, the sorted set of slots committed past it
+# (each scored by its previous slot, or by itself when it has none). ARGV: the slot committed,
+# its previous slot ('' for none), its block time, the lateness in slots, the keys' TTL, then
+# the slack (s) and the shortest slot time (s) of kades.chain.ordering.impossible. Returns the
+# watermark. The first slot ever seen starts it at that slot (what came before is taken as
+# in). Then a slot whose previous slot is within the watermark moves it to that slot, and on
+# through the slots waiting past it; and it is never further behind the newest slot than the
+# lateness (older slots would be late in every mint's buffer anyway), so that a gap (a source
+# restarted, a lost slot) holds it no longer than the lateness does. A slot further past the
+# newest than the time between their blocks allows is not taken: one block days ahead would
+# have the watermark pass every true slot.
+_ARRIVED = """
+local slot, previous, time_s = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local held = redis.call('HMGET', KEYS[1], 'w', 'newest', 'newest_s')
+local w, newest, newest_s = tonumber(held[1]), tonumber(held[2]), tonumber(held[3])
+if newest ~= nil and slot > newest and
+    slot - newest > math.max(0, time_s - newest_s + tonumber(ARGV[6])) / tonumber(ARGV[7]) then
+  return string.format('%d', w)
+end
+if w == nil then w = previous or slot - 1; previous = w end
+if newest == nil or slot > newest then newest, newest_s = slot, time_s end
+if slot > w then
+  if previous ~= nil and previous <= w then w = slot
+  else redis.call('ZADD', KEYS[2], previous or slot, slot) end
+end
+if newest - tonumber(ARGV[4]) > w then w = math.floor(newest - tonumber(ARGV[4])) end
+while true do
+  local ready = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', w)
+  if #ready == 0 then break end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', w)
+  for _, s in ipairs(ready) do
+    if tonumber(s) > w then w = tonumber(s) end
+  end
+end
+redis.call('HSET', KEYS[1], 'w', string.format('%d', w), 'newest', string.format('%d', newest),
+           'newest_s', tostring(newest_s))
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return string.format('%d', w)
 """
 
 
@@ -75,8 +128,10 @@ class SlotLog:
     process's view of it: {"funded", "newest_s", "services"} as kades.chain.funding keeps
     them, and "sol_usd": [[slot, time_s, price], ...] in slot order."""
 
-    def __init__(self, stream_key: str, slots_key: str, document_key: str | None = None):
+    def __init__(self, stream_key: str, slots_key: str, document_key: str | None = None,
+                 watermark_keys: tuple[str, str] | None = None):
         self.stream_key, self.slots_key, self.document_key = stream_key, slots_key, document_key
+        self.watermark_keys = watermark_keys  # (the hash, the slots past it): _ARRIVED
         self._lock = threading.Lock()  # a function serves requests on several threads
         self._migration = threading.Lock()
         self._fundings: Fundings | None = None
@@ -88,12 +143,13 @@ class SlotLog:
     def sync(self, client, record: dict | None, *, ttl_s: float) -> dict:
         """Append `record` ({"slot", "time_s", "fundings": seeding pairs, "sol_usd"?}) unless
         its slot is in the log already (None: only read), then the view with everything the
-        log holds applied: read only (_view)."""
+        log holds applied: read only (_view), and "watermark": every slot up to it has a part
+        committed (None: not known)."""
         if client is None:
             with self._lock:
                 if record is not None and record["slot"] not in self._seen:
                     self._apply([record], ttl_s)
-                return self._view(ttl_s)
+                return self._view(ttl_s, None)
         if self.document_key is not None:  # once a process, one thread
             with self._migration:
                 if self.document_key is not None:
@@ -101,12 +157,12 @@ class SlotLog:
                     self.document_key = None
         if record is not None and record["slot"] in self._seen:
             record = None  # in the log already: a slot's later parts, a retry, send nothing
-        first, entries = self._script(client, record, self._read_to, ttl_s)
+        first, entries, watermark = self._script(client, record, self._read_to, ttl_s)
         page = entries
         while len(page) == PAGE:  # more after this page: a new process's first read
-            _, page = self._script(client, None, page[-1][0].decode(), ttl_s)
+            _, page, _ = self._script(client, None, page[-1][0].decode(), ttl_s)
             entries += page
-        first = first.decode()
+        first, watermark = first.decode(), int(watermark) if watermark else None
         with self._lock:
             if self._read_to and first and _stream_id(first) > _stream_id(self._read_to):
                 # what this process read last is gone from the stream, and perhaps more after
@@ -120,16 +176,30 @@ class SlotLog:
             if new:
                 self._apply([loads(dict(zip(f[::2], f[1::2]))[b"r"]) for _, f in new], ttl_s)
                 self._read_to = "%d-%d" % new[-1][0]
-            return self._view(ttl_s)
+            return self._view(ttl_s, watermark)
 
     def _script(self, client, record: dict | None, read_to: str, ttl_s: float):
         retain_s = ttl_s + KEEP_S
         text = compact_json(record).decode() if record is not None and _says_anything(record) else ""
         oldest = f"{max(0, int((time.time() - retain_s) * 1000))}-0"
         return client.register_script(_SYNC)(
-            keys=[self.stream_key, self.slots_key],
+            keys=[self.stream_key, self.slots_key, *(self.watermark_keys or ())[:1]],
             args=[record["slot"] if record is not None else 0, text, read_to, oldest,
                   SEEN_KEPT, int(2 * retain_s), PAGE])
+
+    def arrived(self, client, slot: int, previous: int | None, time_s: float, *,
+                lateness_slots: float, ttl_s: float) -> int | None:
+        """Say that a part of `slot` (of a block at `time_s`, whose previous slot the source
+        named `previous`) was committed: after the commit, so that the watermark never passes a
+        slot whose launches and states are not in Redis yet. The watermark after it (None
+        without a Redis client or watermark keys: nothing is released early)."""
+        if client is None or self.watermark_keys is None:
+            return None
+        watermark = client.register_script(_ARRIVED)(
+            keys=list(self.watermark_keys),
+            args=[slot, "" if previous is None else previous, repr(float(time_s)), lateness_slots,
+                  int(2 * (ttl_s + KEEP_S)), SLOT_SLACK_S, MIN_SLOT_S])
+        return int(watermark) if watermark else None
 
     def _take_document(self, client, ttl_s: float) -> None:
         """The shared fundings document the log replaced, where a deployment still has one:
@@ -179,13 +249,13 @@ class SlotLog:
             known = {tuple(p): p for p in self._prices + prices}
             self._prices = sorted(known.values())[-PRICES_KEPT:]
 
-    def _view(self, ttl_s: float) -> dict:
-        """{"funded", "services", "newest_s"} (as Fundings.doc) and "sol_usd": the fundings are
+    def _view(self, ttl_s: float, watermark: int | None) -> dict:
+        """{"funded", "services", "newest_s"} (as Fundings.doc), "sol_usd" and "watermark": the fundings are
         the process's own, changed in place by later syncs (a wallet's list replaced, never
         changed): a reader may see fundings of slots recorded meanwhile, which reads as of its
         slot pass over."""
         fundings = self._fundings.doc() if self._fundings is not None else Fundings(ttl_s=ttl_s).doc()
-        return {**fundings, "sol_usd": self._prices}
+        return {**fundings, "sol_usd": self._prices, "watermark": watermark}
 
 
 def _says_anything(record: dict) -> bool:
@@ -196,11 +266,12 @@ _LOGS: WeakKeyDictionary = WeakKeyDictionary()
 _LOGS_LOCK = threading.Lock()
 
 
-def log_of(store, stream_key: str, slots_key: str, document_key: str | None = None) -> SlotLog:
+def log_of(store, stream_key: str, slots_key: str, document_key: str | None = None,
+           watermark_keys: tuple[str, str] | None = None) -> SlotLog:
     """The slot log a function's state store (one per process: its Context's) keeps beside
     it, so that whoever analyses through the same store reads the same view."""
     with _LOGS_LOCK:
         logs = _LOGS.setdefault(store, {})
         if stream_key not in logs:
-            logs[stream_key] = SlotLog(stream_key, slots_key, document_key)
+            logs[stream_key] = SlotLog(stream_key, slots_key, document_key, watermark_keys)
         return logs[stream_key]

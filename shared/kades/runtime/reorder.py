@@ -50,7 +50,7 @@ class ReorderBuffer:
     idle_s: float       # wall-clock time after which a waiting item is released anyway
 
     def admit(self, state: dict, items: list[Item], *, now_s: float,
-              id_of: Callable[[float, Any], str] | None = None
+              id_of: Callable[[float, Any], str] | None = None, release_to: float | None = None
               ) -> tuple[list[Item], list[Item]]:
         """Take `items` into the buffer `state` (changed in place); (released in time order,
         too late). Duplicates of waiting or released items are dropped. With `id_of`, an
@@ -58,7 +58,9 @@ class ReorderBuffer:
         kept in the state or one that shares its time with another (a duplicate has its
         original's time), so a released or late item may keep None. (temporal-analysis's
         tick ids, a digest of each tick, were a tenth of a 500-tick event's time, and most of
-        its ticks are released at once, never kept nor compared.)"""
+        its ticks are released at once, never kept nor compared.) With `release_to`, what waits
+        up to that time is released too: the caller knows nothing earlier is still to come
+        (chain-analysis's slots, by the links the source sends: kades.chain.ordering)."""
         # (C-speed building blocks where they go over every entry: chain-analysis's mints
         # hold 75 waiting slots and as many released ones, and take one new slot a block)
         entries = state.get("pending", [])
@@ -99,6 +101,8 @@ class ReorderBuffer:
         cut = -1e300 if newest is None else newest - self.lateness_s
         if waiting and now_s - min(map(_ARRIVAL, waiting)) >= self.idle_s:
             cut = max(cut, max(entry[0] for entry in waiting if now_s - entry[3] >= self.idle_s))
+        if release_to is not None and release_to > cut:
+            cut = release_to
         split = bisect_right(waiting, cut, key=_TIME)  # in time order: the ready ones first
         ready, kept = waiting[:split], waiting[split:]
         state["pending"] = kept if id_of is None else [_named(entry, id_of) for entry in kept]

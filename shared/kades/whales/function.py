@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kades.chain.blockview import sol_fundings, token_records
 from kades.chain.detector import configured
 from kades.chain.funding import FundersAsOf, seeding
-from kades.chain.ordering import IN_ORDER, admit
+from kades.chain.ordering import IN_ORDER, Links, admit, block_links, mint_links
 from kades.chain.reply import handle_block_event
 from kades.chain.rows import Trade, Transfer
 from kades.chain.slotlog import log_of
@@ -26,7 +26,7 @@ from kades.events.envelope import CloudEvent
 from kades.keys import SOL_USD as SOL_USD_KEY, WHALES_FUNDING_SLOTS as FUNDING_SLOTS_KEY
 from kades.keys import WHALES_FUNDINGS_DOCUMENT as FUNDINGS_DOCUMENT_KEY
 from kades.keys import WHALES_FUNDING_LOG as FUNDING_LOG_KEY, WHALES_TOKEN as TOKEN_KEY
-from kades.keys import WHALES_WAITING as WAITING_KEY
+from kades.keys import WHALES_WAITING as WAITING_KEY, WHALES_WATERMARK, WHALES_WATERMARK_AHEAD
 from kades.market.chain import read_sol_usd, sol_usd_of
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer
@@ -130,18 +130,20 @@ def _price_as_of(doc: dict, slot: int, time_s: float) -> float | None:
 
 def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, t: ChainThresholds,
                   store, sol_usd: float | None = None, *, buffer: ReorderBuffer = IN_ORDER,
-                  now_s: float = 0.0, outbox: str | None = None) -> list[dict]:
+                  now_s: float = 0.0, outbox: str | None = None,
+                  links: Links | None = None) -> list[dict]:
     """Take each mint's item (None: only release what waited) into its reorder buffer and run
     the whale detectors over what it releases, in slot order; `context` (slot, time_s,
     fundings, sol_usd) is the slot's, recorded in the slot log (a fact of the slot, needing
     no compare-and-set). `sol_usd` (when known) turns SOL into dollars for slots
-    without a price of their own."""
+    without a price of their own. `links` as chain-analysis's analyse_mints takes them."""
     mints = list(items)
     token_keys = {mint: TOKEN_KEY.format(token=mint) for mint in mints}
     record = None if context is None else {
         "slot": context["slot"], "time_s": context["time_s"],
         "fundings": seeding(context["fundings"]), "sol_usd": context.get("sol_usd")}
-    log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY)
+    log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY,
+                 (WHALES_WATERMARK, WHALES_WATERMARK_AHEAD))
 
     def compute(docs: dict) -> tuple[dict, list[dict]]:
         # the slot log at every attempt, after the states were read (kades.chain.slotlog)
@@ -150,7 +152,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
         for mint, key in token_keys.items():
             state = docs[key] or WhaleState().to_state()
             for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
-                                       function="whale-detection", mint=mint):
+                                       function="whale-detection", mint=mint,
+                                       links=mint_links(links, mint), watermark=shared["watermark"]):
                 time_s = payload["time_s"]
                 funders = FundersAsOf(shared, slot=slot, time_s=time_s, ttl_s=t.whale_window_s)
                 price = payload["sol_usd"] or _price_as_of(shared, slot, time_s) or sol_usd
@@ -164,7 +167,12 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     # the mints with slots waiting listed in the commit's own script: no round trip more, and
     # never a state committed without it
     listing = {} if client is None else {"waiting": (WAITING_KEY, {key: mint for mint, key in token_keys.items()})}
-    return store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
+    anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
+    if links is not None and context is not None:  # after the commit: kades.chain.slotlog
+        log.arrived(client, context["slot"], links[0], context["time_s"],
+                    lateness_slots=buffer.lateness_s,
+                    ttl_s=t.whale_window_s)
+    return anomalies
 
 
 def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store,
@@ -176,7 +184,7 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store,
     context = {"slot": block["slot"], "time_s": time_s, "fundings": sol_fundings(block),
                "sol_usd": sol_usd_of(block)}
     return analyse_mints(client, mint_items(block, time_s), context, t, store, sol_usd,
-                         buffer=buffer, now_s=now_s, outbox=outbox)
+                         buffer=buffer, now_s=now_s, outbox=outbox, links=block_links(block))
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
