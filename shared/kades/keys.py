@@ -106,7 +106,7 @@ CHAIN_LAUNCHES = "kades:{{chain}}:launches:{creator}"  # (time, mint, slot) of a
 # appended (kades.chain.slotlog); TTL 2x (the funding hour + KEEP_S)
 CHAIN_FUNDING_LOG = "kades:{chain-fundings}:log"
 CHAIN_FUNDING_SLOTS = "kades:{chain-fundings}:slots"
-# hash {"w": every slot up to it has a part committed, "newest"}; sorted set of the slots
+# hash {"w": every slot up to it has a part committed, "newest", "newest_s"}; sorted set of the slots
 # committed past it, each scored by its previous slot (kades.chain.slotlog); the log's TTL
 CHAIN_WATERMARK = "kades:{chain-fundings}:watermark"
 CHAIN_WATERMARK_AHEAD = "kades:{chain-fundings}:ahead"

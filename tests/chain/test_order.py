@@ -15,6 +15,7 @@ from kades.chain.memory import MemoryStates
 from kades.chain.ordering import IN_ORDER, admit
 from kades.chain.thresholds import ChainThresholds
 from kades.events.catalogue import PING, new_event
+from kades.keys import CHAIN_WATERMARK, WHALES_WATERMARK
 from kades.runtime import Context
 from kades.runtime.reorder import ReorderBuffer
 from kades.simulate.chain import simulate_chain
@@ -148,15 +149,45 @@ def test_a_linked_slot_waits_for_its_mints_previous_slot_and_for_the_watermark()
         return [s for s, _ in admit(buffer, state, item, now_s=0.0, function="chain-analysis",
                                     mint="M", links=links, watermark=watermark)]
 
-    assert take(100, (99, 20), watermark=98) == []    # slot 99 may hold a funding of its trader
-    assert take(None, watermark=99) == [100]
-    assert take(102, (101, 101), watermark=200) == []  # the mint's 101 is still to come
-    assert take(101, (100, 100), watermark=200) == [101, 102]
+    # a new mint: nothing of it since 9,000 (more than the lateness and the idle wait before)
+    assert take(10_000, (9_999, 9_000), watermark=9_998) == []  # 9,999 may fund its trader
+    assert take(None, watermark=9_999) == [10_000]
+    assert take(10_002, (10_001, 10_001), watermark=20_000) == []  # the mint's 10,001 to come
+    assert take(10_001, (10_000, 10_000), watermark=20_000) == [10_001, 10_002]
     assert "links" not in state["reorder"]
-    assert take(110, None, watermark=500) == []        # no links
-    assert take(111, (110, 110), watermark=500) == []  # nor for what comes after it
-    assert take(186, (185, 111), watermark=500) == [110, 111, 186]  # the lateness, as ever
+    assert take(10_010, None, watermark=20_000) == []          # no links
+    assert take(10_011, (10_010, 10_010), watermark=20_000) == []  # nor for what comes after it
+    assert take(10_086, (10_085, 10_011), watermark=20_000) == [10_010, 10_011, 10_086]  # the lateness
+    # the mint's previous slot later than the lateness: waited for, not taken as come
+    assert take(10_250, (10_249, 10_150), watermark=20_000) == []
+    assert take(10_150, (10_149, 10_086), watermark=20_000) == [10_150, 10_250]
     assert state["reorder"]["pending"] == []
+    # a new mint whose source began lately: its first slot waits the lateness
+    state.clear()
+    assert take(10_000, (9_999, 9_950), watermark=20_000) == []
+
+
+@pytest.mark.parametrize("module", [chain, whales])
+def test_a_slot_is_said_committed_only_once_it_is(module, kades_settings, redis_conn, monkeypatch):
+    """The watermark says every slot up to it has a part committed: a block whose commit
+    failed (Redis away: a 503, the Broker retries) says nothing; its retry does."""
+    from kades.errors import TemporaryFailure
+    watermark = {chain: CHAIN_WATERMARK, whales: WHALES_WATERMARK}[module]
+    redis_conn.delete(watermark)
+    event = simulate_chain(seed=5, minutes=5, scenarios=("organic",)).events[3]
+    assert "previous_mint_slots" in event.data
+    ctx = Context(module.FUNCTION.name, settings=kades_settings)
+    store = ctx.local(module.start).states
+
+    def away(*args, **kwargs):
+        raise TemporaryFailure("Redis away")
+    monkeypatch.setattr(store, "update", away)
+    with pytest.raises(TemporaryFailure):
+        module.handle_block(event, ctx)
+    assert redis_conn.hget(watermark, "newest") is None
+    monkeypatch.undo()
+    module.handle_block(event, ctx)
+    assert int(redis_conn.hget(watermark, "newest")) == event.data["slot"]
 
 
 def test_whole_blocks_in_no_order_give_what_the_ordered_blocks_give(kades_settings, redis_conn,

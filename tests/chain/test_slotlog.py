@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from kades.chain.funding import FundersAsOf, seeding
-from kades.chain.slotlog import PRICES_KEPT, SlotLog
+from kades.chain.slotlog import PRICES_KEPT, RESTART_SLOTS, SlotLog
 from kades.keys import (CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD,
                         WHALES_FUNDING_LOG, WHALES_FUNDING_SLOTS)
 from kades.whales.function import _price_as_of
@@ -138,22 +138,26 @@ def test_the_watermark_follows_the_committed_slots_links(redis_conn):
     log = SlotLog(CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS,
                   watermark_keys=(CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD))
 
-    def arrived(slot, previous):  # blocks 0.4 s apart
-        return log.arrived(redis_conn, slot, previous, 1.7e9 + 0.4 * slot, lateness_slots=75,
-                           ttl_s=TTL_S)
+    def arrived(slot, previous, time_s=None):  # blocks 0.4 s apart
+        time_s = 1.7e9 + 0.4 * slot if time_s is None else time_s
+        return log.arrived(redis_conn, slot, previous, time_s, lateness_slots=75, ttl_s=TTL_S) - B
 
-    assert arrived(100, None) == 100   # the first starts it
-    assert arrived(103, 102) == 100    # 102 not committed yet
-    assert arrived(101, 100) == 101
-    assert arrived(102, 101) == 103    # and 103 waited for it
-    assert arrived(102, 101) == 103    # a redelivery changes nothing
-    assert arrived(110, None) == 103   # no link: 104-109 may still come
-    assert arrived(190, 189) == 115    # the newest less the lateness: 110 is in
-    assert redis_conn.zrange(CHAIN_WATERMARK_AHEAD, 0, -1) == [b"190"]
+    B = 10_000
+    assert arrived(B + 100, B + 99) == 25    # the first starts it the lateness before
+    assert arrived(B + 176, B + 175) == 101  # the newest less the lateness: 100 is in
+    assert arrived(B + 103, B + 102) == 101  # 102 not committed yet
+    assert arrived(B + 102, B + 101) == 103  # and 103 waited for it
+    assert arrived(B + 102, B + 101) == 103  # a redelivery changes nothing
+    assert arrived(B + 110, None) == 103     # no link: 104-109 may still come
+    assert arrived(B + 190, B + 189) == 115  # the newest less the lateness: 110 is in
+    assert redis_conn.zrange(CHAIN_WATERMARK_AHEAD, 0, -1) == [b"10176", b"10190"]
+    assert log.sync(redis_conn, None, ttl_s=TTL_S)["watermark"] == B + 115
     # a block days of slots past the newest, at its true time: not taken
-    assert log.arrived(redis_conn, 1_000_190, 189, 1.7e9 + 0.4 * 191, lateness_slots=75, ttl_s=TTL_S) == 115
-    assert redis_conn.hget(CHAIN_WATERMARK, "newest") == b"190"
-    assert log.sync(redis_conn, None, ttl_s=TTL_S)["watermark"] == 115
+    assert arrived(B + 1_000_190, B + 189, time_s=1.7e9 + 0.4 * (B + 191)) == 115
+    assert redis_conn.hget(CHAIN_WATERMARK, "newest") == b"10190"
+    # one RESTART_SLOTS behind the newest (the newest was untrue, or a replay): again from it
+    assert arrived(B + 190 - RESTART_SLOTS - 1, None) == 190 - RESTART_SLOTS - 1 - 75
+    assert redis_conn.zrange(CHAIN_WATERMARK_AHEAD, 0, -1) == [b"%d" % (B + 190 - RESTART_SLOTS - 1)]
     assert 0 < redis_conn.ttl(CHAIN_WATERMARK) and 0 < redis_conn.ttl(CHAIN_WATERMARK_AHEAD)
     assert SlotLog(CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS).sync(redis_conn, None, ttl_s=TTL_S)["watermark"] is None
     assert log.sync(None, None, ttl_s=TTL_S)["watermark"] is None  # offline: none

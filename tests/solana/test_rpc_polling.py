@@ -137,6 +137,22 @@ def test_a_node_that_stays_away_is_a_temporary_failure_after_backoff():
     assert waits == [0.1, 0.2, 0.4]  # exponential, and no wait after the last attempt
 
 
+def test_a_mint_whose_event_was_refused_keeps_its_earlier_slot_in_the_links(node, redis_conn):
+    """Its part of slot 100 never comes: its event of 102 must not say 100 was its last."""
+    sent, refused = [], []
+
+    def emit(event):
+        if event.data["slot"] == 100 and not refused:  # the sink's 4xx (kades.solana.poll.sending)
+            refused.append(event.subject)
+            return False
+        sent.append(event)
+        return True
+    follow(SolanaRpc(node, backoff_s=0.0), emit, start_slot=100, max_slots=3, store=redis_conn,
+           sleep=lambda s: None)
+    later = {e.subject: e.data["previous_mint_slots"][e.subject] for e in sent if e.data["slot"] == 102}
+    assert later == {refused[0]: 99}  # the slot before the first followed, not 100
+
+
 def test_an_event_outside_the_contract_is_left_out_and_the_feed_goes_on(node, redis_conn,
                                                                         monkeypatch):
     """Validated before it is sent, an invalid event raised, the slot was never marked done,

@@ -255,8 +255,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
                 needs.put(mint, compute.needs[mint])
         if links is not None and context is not None:
             log.arrived(client, context["slot"], links[0], context["time_s"],
-                    lateness_slots=buffer.lateness_s,
-                        ttl_s=FUNDING_TTL_S)
+                        lateness_slots=buffer.lateness_s, ttl_s=FUNDING_TTL_S)
         return anomalies
     raise TemporaryFailure("the documents a mint needs kept changing")
 

@@ -73,7 +73,8 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
         linked = waiting["links"] = {**(linked or {}), str(item[0]): list(links)}
     release_to = None
     if linked and watermark is not None:
-        release_to = _linked_through(waiting, item, linked, watermark, buffer.lateness_s)
+        release_to = _linked_through(waiting, item, linked, watermark, buffer.lateness_s,
+                                     buffer.idle_s / SLOT_S)
     ready, late = buffer.admit(waiting, new, now_s=now_s, release_to=release_to)
     if linked:  # the links of the slots that still wait
         left = {entry[1]: linked[entry[1]] for entry in waiting["pending"] if entry[1] in linked}
@@ -93,24 +94,28 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
 
 
 def _linked_through(waiting: dict, item: tuple | None, linked: dict, watermark: int,
-                    lateness: float) -> float | None:
+                    lateness: float, idle: float) -> float | None:
     """The last of the mint's slots, in order from the first waiting, that nothing earlier is
-    still to come for: its mint's previous slot released (or as old as the lateness lets be
-    late anyway), and every slot up to its previous slot committed (`watermark`); None when
-    not the first. The source's links say the slots between are empty, of the mint and of
-    the whole stream (kades.solana.parts)."""
+    still to come for: its mint's previous slot released, and every slot up to its previous
+    slot committed (`watermark`); None when not the first. The source's links say the slots
+    between are empty, of the mint and of the whole stream (kades.solana.parts). A mint with
+    nothing released (new, or its state expired) takes a previous slot as released when it is
+    more than the lateness and the idle wait (in slots) behind its newest: a slot of it that
+    late would have come too late without the links as well."""
     released, newest = waiting.get("released_to"), waiting.get("max_seen")
     slots = {entry[0] for entry in waiting.get("pending", ())}
     if item is not None:
         slots.add(float(item[0]))
         newest = float(item[0]) if newest is None else max(newest, float(item[0]))
-    floor = newest - lateness
-    if released is not None and released > floor:
-        floor = released
+    cut = newest - lateness  # what the buffer releases now anyway
+    floor = released if released is not None else cut - idle
     through = None
     for slot in sorted(slots):
-        if slot <= floor:
-            continue  # released already (a duplicate, or late), or by the lateness now
+        if released is not None and slot <= released:
+            continue  # a duplicate, or late: the buffer's to judge
+        if slot <= cut:
+            floor = slot  # released by the lateness, now
+            continue
         previous, mint_previous = linked.get(str(int(slot)), (None, None))
         if mint_previous is None or mint_previous > floor or \
                 watermark < (slot if previous is None else previous):

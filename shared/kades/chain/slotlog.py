@@ -46,6 +46,7 @@ logger = logging.getLogger("kades.chain")
 PRICES_KEPT = 256   # slots' SOL/USD kept: more than the reorder buffer's 75 slots of lateness
 PAGE = 1000         # stream entries a sync reads at most in one call (a new process's first
                     # read of an hour's slots: a few calls, none near the client's timeout)
+RESTART_SLOTS = 1500  # a slot committed this far (10 min) behind the watermark's newest restarts it
 SEEN_KEPT = 20_000  # slots remembered as appended (~2 h of slots); one older than all of them
                     # is not appended again (a replay of old events: its fundings expired)
 
@@ -78,15 +79,16 @@ return {first, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[7]), water
 
 # KEYS: the watermark's hash {w, newest, newest_s}, the sorted set of slots committed past it
 # (each scored by its previous slot, or by itself when it has none). ARGV: the slot committed,
-# its previous slot ('' for none), its block time, the lateness in slots, the keys' TTL, then
-# the slack (s) and the shortest slot time (s) of kades.chain.ordering.impossible. Returns the
-# watermark. The first slot ever seen starts it at that slot (what came before is taken as
-# in). Then a slot whose previous slot is within the watermark moves it to that slot, and on
-# through the slots waiting past it; and it is never further behind the newest slot than the
-# lateness (older slots would be late in every mint's buffer anyway), so that a gap (a source
-# restarted, a lost slot) holds it no longer than the lateness does. A slot further past the
-# newest than the time between their blocks allows is not taken: one block days ahead would
-# have the watermark pass every true slot.
+# its previous slot ('' for none), its block time, the lateness in slots, the keys' TTL, the
+# slack (s) and the shortest slot time (s) of kades.chain.ordering.impossible, RESTART_SLOTS.
+# Returns the watermark. The first slot ever seen starts it the lateness before that slot.
+# Then a slot whose previous slot is within the watermark moves it to that slot, and on
+# through the slots waiting past it; and it is never further behind the newest slot committed
+# than the lateness (as a mint's buffer takes its own slots that far behind its newest), so
+# that a gap (a source restarted, a lost slot) holds it no longer than the lateness does.
+# A slot further past the newest than the time between their blocks allows is not taken; one
+# RESTART_SLOTS behind the newest starts it again (lower, which only makes slots wait): the
+# newest was not true (one block days ahead came first), or the stream went back.
 _ARRIVED = """
 local slot, previous, time_s = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local held = redis.call('HMGET', KEYS[1], 'w', 'newest', 'newest_s')
@@ -95,8 +97,11 @@ if newest ~= nil and slot > newest and
     slot - newest > math.max(0, time_s - newest_s + tonumber(ARGV[6])) / tonumber(ARGV[7]) then
   return string.format('%d', w)
 end
-if w == nil then w = previous or slot - 1; previous = w end
-if newest == nil or slot > newest then newest, newest_s = slot, time_s end
+if w == nil or slot < newest - tonumber(ARGV[8]) then
+  w, newest, newest_s = slot - tonumber(ARGV[4]), slot, time_s
+  redis.call('DEL', KEYS[2])
+end
+if slot > newest then newest, newest_s = slot, time_s end
 if slot > w then
   if previous ~= nil and previous <= w then w = slot
   else redis.call('ZADD', KEYS[2], previous or slot, slot) end
@@ -198,7 +203,7 @@ class SlotLog:
         watermark = client.register_script(_ARRIVED)(
             keys=list(self.watermark_keys),
             args=[slot, "" if previous is None else previous, repr(float(time_s)), lateness_slots,
-                  int(2 * (ttl_s + KEEP_S)), SLOT_SLACK_S, MIN_SLOT_S])
+                  int(2 * (ttl_s + KEEP_S)), SLOT_SLACK_S, MIN_SLOT_S, RESTART_SLOTS])
         return int(watermark) if watermark else None
 
     def _take_document(self, client, ttl_s: float) -> None:

@@ -32,7 +32,7 @@ from kades.solana.normalise import EMPTY_KINDS
 
 CONTEXT_BUDGET_BYTES = MAX_EVENT_BYTES // 4  # what the context may take of every event
 FAN_OUT_WALLETS = 3  # as the detectors: a funder paying 3+ wallets in a block is seeding them
-MINTS_REMEMBERED = 200_000  # mints whose last slot a source keeps (~30 MB); others: its horizon
+MINTS_REMEMBERED = 200_000  # mints whose last slot a source keeps (~45 MB); others: its horizon
 
 
 class SlotLinks:

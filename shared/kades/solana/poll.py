@@ -48,17 +48,18 @@ logger = logging.getLogger("kades.solana.source")
 def sending(send_one, *, sleep=time.sleep):
     """`emit` for follow: send one event, retrying a sink away (a 503 or a refused connection
     exited the pod at once, into CrashLoopBackOff), and leaving out, logged, an event the sink
-    refuses (a 400 exited 1 without the slot kept: every restart sent it again, for good)."""
-    def emit(event) -> None:
+    refuses (a 400 exited 1 without the slot kept: every restart sent it again, for good):
+    False then."""
+    def emit(event) -> bool:
         for attempt in range(SINK_ATTEMPTS):
             try:
                 send_one(event)
-                return
+                return True
             except SinkRefused as error:
                 log(logger, logging.ERROR, "solana-source: event refused by the sink, left out",
                     subject=event.get("subject"), event_id=event.id, status=error.status,
                     error=str(error)[:300])
-                return
+                return False
             except TemporaryFailure:
                 if attempt + 1 == SINK_ATTEMPTS:
                     raise
@@ -66,16 +67,14 @@ def sending(send_one, *, sleep=time.sleep):
     return emit
 
 
-def emit_all(emit, events: list, pool: ThreadPoolExecutor | None) -> None:
+def emit_all(emit, events: list, pool: ThreadPoolExecutor | None) -> list:
     """`emit` each event, all at once on `pool` (None: one after another); returns once every
-    one is sent or refused. At the first failure (or Ctrl-C) the events not started yet are
+    one is sent or refused: the events not refused (`emit` said False). At the first failure (or Ctrl-C) the events not started yet are
     dropped and it raises once those under way finished: the slot is not kept, so a restart
     sends it whole again (the ids are the slot's), and nothing waits for a sink that is away
     to refuse every queued event through its retries."""
     if pool is None or len(events) < 2:
-        for event in events:
-            emit(event)
-        return
+        return [event for event in events if emit(event) is not False]
     futures = [pool.submit(emit, event) for event in events]
     try:
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
@@ -85,6 +84,7 @@ def emit_all(emit, events: list, pool: ThreadPoolExecutor | None) -> None:
     for future in done:
         if future.exception() is not None:
             raise future.exception()
+    return [event for event, future in zip(events, futures) if future.result() is not False]
 
 
 class BlockFetcher:
@@ -172,6 +172,7 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
                     first_available=first, slots_lost=first - slot)
                 fetcher.close()
                 slot = first
+                links = SlotLinks(slot)  # the slots passed over were never seen
                 continue
             if error.code not in NOT_YET_CODES:
                 raise
@@ -192,7 +193,7 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
             continue
         if block is not None:
             unreadable: list[tuple[int, str]] = []
-            outgoing = []
+            outgoing, left_out = [], set()
             for data in build_blocks(transactions_of(block), unreadable=unreadable):
                 try:
                     events = block_events(data, links=links)
@@ -208,11 +209,14 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
                         log(logger, logging.ERROR,       # would stop the feed on this slot for good
                             "solana-source: event left out, outside the event contract",
                             slot=slot, subject=event.get("subject"), problems=str(error.problems)[:500])
+                        left_out.add(event.get("subject"))
                         continue
                     outgoing.append(event)
-            emit_all(emit, outgoing, pool)
-            if outgoing:  # (a mint whose part was left out keeps its last slot sent)
-                links.sent(slot, {event.get("subject") for event in outgoing} - {None})
+            sent = emit_all(emit, outgoing, pool)
+            if sent:  # a mint with a part left out or refused keeps its last slot sent
+                taken = set(map(id, sent))
+                left_out |= {event.get("subject") for event in outgoing if id(event) not in taken}
+                links.sent(slot, {event.get("subject") for event in sent} - left_out - {None})
             for _, reason in unreadable:  # left out, so that one odd transaction never stops the feed
                 log(logger, logging.WARNING, "solana-source: transaction left out, unreadable",
                     slot=slot, reason=reason)

@@ -170,8 +170,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
     if links is not None and context is not None:  # after the commit: kades.chain.slotlog
         log.arrived(client, context["slot"], links[0], context["time_s"],
-                    lateness_slots=buffer.lateness_s,
-                    ttl_s=t.whale_window_s)
+                    lateness_slots=buffer.lateness_s, ttl_s=t.whale_window_s)
     return anomalies
 
 
