@@ -25,7 +25,8 @@ Growth, chain-analysis with its state in Redis, the median cost of an event:
   them, through chain-analysis and whale-detection;
 - the deployed reorder buffer (75 slots): 2,000-record blocks slot after slot, each waiting
   75 slots before it is analysed, timed once the buffer is full, beside the same slots fed
-  in order.
+  in order; and the same blocks with the links a source following the chain sends
+  (kades.solana.parts), through the same buffer: each released at once.
 Figures are printed, never asserted.
 """
 from __future__ import annotations
@@ -54,8 +55,11 @@ from kades.clients import redis_client  # noqa: E402
 from kades.events.catalogue import CHAIN_BLOCK, data_problems, new_event  # noqa: E402
 from kades.events.envelope import to_binary  # noqa: E402
 from kades.keys import (CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, CHAIN_POOL, CHAIN_TOKEN,  # noqa: E402
-                        WHALES_FUNDING_LOG, WHALES_FUNDING_SLOTS, WHALES_TOKEN)
+                        CHAIN_WAITING, CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, WHALES_FUNDING_LOG,
+                        WHALES_FUNDING_SLOTS, WHALES_TOKEN)
 from kades.runtime.collector import tune_garbage_collector  # noqa: E402
+from kades.solana.normalise import EMPTY_KINDS  # noqa: E402
+from kades.solana.parts import SlotLinks, record_key  # noqa: E402
 from kades.settings import Settings  # noqa: E402
 from kades.whales import function as whale_function  # noqa: E402
 
@@ -269,6 +273,38 @@ def fundings_held(run: str, client, module=chain_function) -> list[tuple[int, fl
     return rows
 
 
+def with_links(blocks: list[dict]) -> list[dict]:
+    """The blocks as a source following the chain sends them: with its links."""
+    links = SlotLinks(blocks[0]["slot"] - 1000, previous=blocks[0]["slot"] - 1)
+    for block in blocks:
+        mints = {record_key(kind, r) for kind in EMPTY_KINDS for r in block[kind]}
+        block.update(previous_slot=links.previous,
+                     previous_mint_slots={m: links.mint_previous(m) for m in mints})
+        links.sent(block["slot"], mints)
+    return blocks
+
+
+def linked(run: str, client) -> tuple[float, int, int]:
+    """(ms a block, blocks after which a slot of theirs still waited, blocks): 2,000-record
+    blocks with the source's links through the deployed buffer, the watermark's keys fresh.
+    Median of BUFFERED_TIMED blocks after WARM_UP."""
+    client.delete(CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD)
+    blocks = with_links([make_block(f"{run}k", i, 2_000, random.Random(75))
+                         for i in range(WARM_UP + BUFFERED_TIMED)])
+    store, kwargs = deployed(chain_function)
+    t, costs, waited = ChainThresholds(), [], 0
+    for n, block in enumerate(blocks):
+        began = time.perf_counter()
+        chain_function.analyse_block(client, block, 1.7e9 + 0.4 * n, t, store,
+                                     buffer=slot_buffer(Settings()), now_s=1.7e9 + 0.4 * n, **kwargs)
+        costs.append(time.perf_counter() - began)
+        pipe = client.pipeline(transaction=False)
+        for mint in block["previous_mint_slots"]:
+            pipe.zscore(CHAIN_WAITING, mint)
+        waited += any(score is not None for score in pipe.execute())
+    return statistics.median(costs[WARM_UP:]) * 1e3, waited, len(blocks)
+
+
 def buffered(run: str, client) -> tuple[float, float, float]:
     """(ms a block once the deployed reorder buffer is full, ms for the same slots in order,
     the in-order run's first block): 2,000-record blocks over 200 tokens, slot after slot,
@@ -324,6 +360,9 @@ def print_growth(run: str, client, sizes: list[tuple[str, float]]) -> None:
     print(f"{'buffer filling (nothing released yet)':<48}{'':>8}{filling:>12.1f}{filling / in_order:>8.1f}x")
     print(f"{'buffer full, a slot released a block':<48}{'':>8}{full:>12.1f}{full / in_order:>8.1f}x"
           f"   ({2_000 / full * 1e3:,.0f} records/s)")
+    cost, waited, blocks = linked(run, client)
+    print(f"{'with the source links, each slot released at once':<48}{'':>8}{cost:>12.1f}{cost / in_order:>8.1f}x"
+          f"   ({2_000 / cost * 1e3:,.0f} records/s; {blocks - waited}/{blocks} blocks left nothing waiting)")
 
 
 def over_http(run: str, env: dict) -> list[tuple[str, float]]:
