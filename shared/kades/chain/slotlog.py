@@ -98,7 +98,7 @@ if newest ~= nil and slot > newest and
   return string.format('%d', w)
 end
 if w == nil or slot < newest - tonumber(ARGV[8]) then
-  w, newest, newest_s = slot - tonumber(ARGV[4]), slot, time_s
+  w, newest, newest_s = math.floor(slot - tonumber(ARGV[4])), slot, time_s
   redis.call('DEL', KEYS[2])
 end
 if slot > newest then newest, newest_s = slot, time_s end

@@ -245,10 +245,11 @@ def _blocks(records: list[tuple], seed: int) -> list[CloudEvent]:
         block["stats"] = {"transactions": block.pop("tx"), "failed": 0, "skipped_programs": {}}
         mints = {record_key(kind, r) for kind in EMPTY_KINDS for r in block.get(kind, [])}
         event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kades-sim-chain:{seed}:{slot}"))
-        event = new_event(CHAIN_BLOCK, SOURCE, {**block, "previous_slot": links.previous,
-                                                "previous_mint_slots": {m: links.mint_previous(m) for m in sorted(mints)}},
-                          event_id=event_id, time=block["block_time"])
+        linked = {**block, "previous_slot": links.previous,
+                  "previous_mint_slots": {m: links.mint_previous(m) for m in sorted(mints)}}
+        event = new_event(CHAIN_BLOCK, SOURCE, linked, event_id=event_id, time=block["block_time"])
         # a slot over the size limit goes as solana-source sends it: per mint, in parts
-        events += [event] if event_bytes(event) <= MAX_EVENT_BYTES else split_block(block, source=SOURCE, links=links)
+        events += ([event] if event_bytes(event) <= MAX_EVENT_BYTES
+                   else split_block(block, source=SOURCE, links=links))
         links.sent(slot, mints)
     return events

@@ -69,10 +69,11 @@ def sending(send_one, *, sleep=time.sleep):
 
 def emit_all(emit, events: list, pool: ThreadPoolExecutor | None) -> list:
     """`emit` each event, all at once on `pool` (None: one after another); returns once every
-    one is sent or refused: the events not refused (`emit` said False). At the first failure (or Ctrl-C) the events not started yet are
-    dropped and it raises once those under way finished: the slot is not kept, so a restart
-    sends it whole again (the ids are the slot's), and nothing waits for a sink that is away
-    to refuse every queued event through its retries."""
+    one is sent or refused, with the events not refused (`emit` said False). At the first
+    failure (or Ctrl-C) the events not started yet are dropped and it raises once those under
+    way finished: the slot is not kept, so a restart sends it whole again (the ids are the
+    slot's), and nothing waits for a sink that is away to refuse every queued event through
+    its retries."""
     if pool is None or len(events) < 2:
         return [event for event in events if emit(event) is not False]
     futures = [pool.submit(emit, event) for event in events]
