@@ -107,9 +107,11 @@ CHAIN_LAUNCHES = "kades:{{chain}}:launches:{creator}"  # (time, mint, slot) of a
 CHAIN_FUNDING_LOG = "kades:{chain-fundings}:log"
 CHAIN_FUNDING_SLOTS = "kades:{chain-fundings}:slots"
 # hash {"w": every slot up to it has a part committed, "newest", "newest_s"}; sorted set of the slots
-# committed past it, each scored by its previous slot (kades.chain.slotlog); the log's TTL
+# committed past it, each scored by its previous slot; sorted set mint -> the watermark its
+# waiting slot needs (kades.chain.slotlog); the log's TTL
 CHAIN_WATERMARK = "kades:{chain-fundings}:watermark"
 CHAIN_WATERMARK_AHEAD = "kades:{chain-fundings}:ahead"
+CHAIN_WATERMARK_BLOCKED = "kades:{chain-fundings}:blocked"
 # the shared JSON document the log replaced (to 2026-12-06): read into the log once, deleted
 CHAIN_FUNDINGS_DOCUMENT = "kades:{chain}:fundings"
 # sorted set mint -> wall time its oldest slot came; no TTL (members leave when nothing waits)
@@ -124,6 +126,7 @@ WHALES_FUNDING_SLOTS = "kades:{whales-fundings}:slots"
 # the slots committed, as chain-analysis's (CHAIN_WATERMARK)
 WHALES_WATERMARK = "kades:{whales-fundings}:watermark"
 WHALES_WATERMARK_AHEAD = "kades:{whales-fundings}:ahead"
+WHALES_WATERMARK_BLOCKED = "kades:{whales-fundings}:blocked"
 # the shared JSON document the log replaced (to 2026-12-06): read into the log once, deleted
 WHALES_FUNDINGS_DOCUMENT = "kades:{whales}:fundings"
 # sorted set mint -> wall time its oldest slot came; no TTL (members leave when nothing waits)

@@ -142,17 +142,20 @@ def test_a_linked_slot_waits_for_its_mints_previous_slot_and_for_the_watermark()
     """kades.chain.ordering.admit with links: a slot goes once its mint's previous slot was
     released and every slot up to its previous slot is committed (the watermark); a slot
     without links waits out the lateness as before."""
-    buffer, state = ReorderBuffer(lateness_s=75, idle_s=60), {}
+    buffer, state, blocked = ReorderBuffer(lateness_s=75, idle_s=60), {}, {}
 
     def take(slot, links=None, watermark=None):
         item = None if slot is None else (slot, 1.7e9 + slot, {"records": None, "pools": {}})
+        blocked.clear()
         return [s for s, _ in admit(buffer, state, item, now_s=0.0, function="chain-analysis",
-                                    mint="M", links=links, watermark=watermark)]
+                                    mint="M", links=links, watermark=watermark, blocked=blocked)]
 
     # a new mint: nothing of it since 9,000 (more than the lateness and the idle wait before)
     assert take(10_000, (9_999, 9_000), watermark=9_998) == []  # 9,999 may fund its trader
+    assert blocked == {"M": 9_999}  # (the watermark alone holds it)
     assert take(None, watermark=9_999) == [10_000]
     assert take(10_002, (10_001, 10_001), watermark=20_000) == []  # the mint's 10,001 to come
+    assert blocked == {}  # its own slot will release it
     assert take(10_001, (10_000, 10_000), watermark=20_000) == [10_001, 10_002]
     assert "links" not in state["reorder"]
     assert take(10_010, None, watermark=20_000) == []          # no links
@@ -165,6 +168,33 @@ def test_a_linked_slot_waits_for_its_mints_previous_slot_and_for_the_watermark()
     # a new mint whose source began lately: its first slot waits the lateness
     state.clear()
     assert take(10_000, (9_999, 9_950), watermark=20_000) == []
+
+
+def test_a_slot_that_waited_for_the_watermark_is_released_by_the_event_that_moves_it(
+        kades_settings, redis_conn, monkeypatch):
+    """A rug's removal, its mint's last slot, comes before every part of the slot before it:
+    it waits for the watermark. The part of that slot which moves the watermark past it
+    releases it, and its reply carries the anomaly (it waited for the stream-flush before)."""
+    redis_conn.flushdb()
+    monkeypatch.setattr(time, "time", lambda: 1.75e9)  # 2025: no wall-clock wait runs out
+    sim = simulate_chain(seed=21, minutes=10, scenarios=("organic", "soft_rug"))
+    events = [event for _, event in linked_per_mint_events(sim)]
+    rug = next(token for token, name in sim.tokens.items() if name == "soft_rug")
+    removal = next(e for e in events if e.subject == rug
+                   if any(r["action"] == "remove" for r in e.data["liquidity"]))
+    before = [e for e in events if e.data["slot"] == removal.data["previous_slot"]]
+    assert before and all(e.subject != rug for e in before)
+    first = events.index(before[0])
+    order = [e for e in events[:first] if e is not removal] + [removal] + before + \
+        [e for e in events[first:] if e is not removal and e not in before]
+    ctx = Context("chain-analysis", settings=kades_settings)
+    found = {}  # anomaly type of the rug -> the slot of the event that replied it
+    for event in order:
+        for reply in chain.handle_block(event, ctx) or []:
+            for anomaly in reply.data["anomalies"]:
+                if anomaly["token"] == rug:
+                    found.setdefault(anomaly["anomaly_type"], event.data["slot"])
+    assert found.get("liquidity_removal") == removal.data["previous_slot"]
 
 
 @pytest.mark.parametrize("module", [chain, whales])

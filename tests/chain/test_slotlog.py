@@ -7,7 +7,7 @@ import random
 from kades.chain.funding import FundersAsOf, seeding
 from kades.chain.slotlog import PRICES_KEPT, RESTART_SLOTS, SlotLog
 from kades.keys import (CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD,
-                        WHALES_FUNDING_LOG, WHALES_FUNDING_SLOTS)
+                        CHAIN_WATERMARK_BLOCKED, WHALES_FUNDING_LOG, WHALES_FUNDING_SLOTS)
 from kades.whales.function import _price_as_of
 
 TTL_S = 60.0
@@ -134,13 +134,13 @@ def test_the_watermark_follows_the_committed_slots_links(redis_conn):
     """Every slot up to the watermark has a part committed: a slot whose previous slot is in
     moves it on, through the slots that came before their turn; a slot without a link waits,
     but the watermark is never further behind the newest slot than the lateness."""
-    redis_conn.delete(CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD)
+    redis_conn.delete(CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED)
     log = SlotLog(CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS,
-                  watermark_keys=(CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD))
+                  watermark_keys=(CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED))
 
     def arrived(slot, previous, time_s=None):  # blocks 0.4 s apart
         time_s = 1.7e9 + 0.4 * slot if time_s is None else time_s
-        return log.arrived(redis_conn, slot, previous, time_s, lateness_slots=75, ttl_s=TTL_S) - B
+        return log.arrived(redis_conn, slot, previous, time_s, lateness_slots=75, ttl_s=TTL_S)[0] - B
 
     B = 10_000
     assert arrived(B + 100, B + 99) == 25    # the first starts it the lateness before
@@ -160,4 +160,16 @@ def test_the_watermark_follows_the_committed_slots_links(redis_conn):
     assert redis_conn.zrange(CHAIN_WATERMARK_AHEAD, 0, -1) == [b"%d" % (B + 190 - RESTART_SLOTS - 1)]
     assert 0 < redis_conn.ttl(CHAIN_WATERMARK) and 0 < redis_conn.ttl(CHAIN_WATERMARK_AHEAD)
     assert SlotLog(CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS).sync(redis_conn, None, ttl_s=TTL_S)["watermark"] is None
+    # mints a commit left waiting for the watermark: given back by the commit that moves it there
+    w = log.arrived(redis_conn, B + 5000, B + 4999, 1.7e9 + 0.4 * (B + 5000), lateness_slots=75,
+                    ttl_s=TTL_S, blocked={"M1": B + 5001, "M2": B + 5002})
+    assert w == (B + 5000 - 75, [])
+    assert log.arrived(redis_conn, B + 5001, B + 5000, 1.7e9 + 0.4 * (B + 5001), lateness_slots=75,
+                       ttl_s=TTL_S) == (B + 5001 - 75, [])   # 5,000 is not in yet
+    assert log.arrived(redis_conn, B + 4999, B + 4925, 1.7e9 + 0.4 * (B + 4999), lateness_slots=75,
+                       ttl_s=TTL_S) == (B + 5001, ["M1"])
+    assert redis_conn.zrange(CHAIN_WATERMARK_BLOCKED, 0, -1) == [b"M2"]
+    log.block(redis_conn, {"M3": B + 5001}, ttl_s=TTL_S)  # a flush's: given back by the next commit
+    assert log.arrived(redis_conn, B + 5002, B + 5001, 1.7e9 + 0.4 * (B + 5002), lateness_slots=75,
+                       ttl_s=TTL_S) == (B + 5002, ["M3", "M2"])
     assert log.sync(None, None, ttl_s=TTL_S)["watermark"] is None  # offline: none

@@ -34,7 +34,7 @@ from kades.keys import CHAIN_FUNDINGS_DOCUMENT as FUNDINGS_DOCUMENT_KEY
 from kades.keys import CHAIN_FUNDING_SLOTS as FUNDING_SLOTS_KEY, CHAIN_FUNDING_LOG as FUNDING_LOG_KEY
 from kades.keys import CHAIN_LAUNCHES as CREATOR_KEY, CHAIN_POOL as POOL_KEY
 from kades.keys import CHAIN_TOKEN as TOKEN_KEY, CHAIN_WAITING as WAITING_KEY
-from kades.keys import CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD
+from kades.keys import CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
@@ -207,7 +207,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     analyse what it releases, in slot order; `context` (slot, time_s, fundings, launches) is
     the slot's: its launches recorded in their creators' documents, its fundings in the slot
     log (a fact of the slot, needing no compare-and-set). The states are committed
-    atomically; then the slot is said committed to the log's watermark. `links` are the
+    atomically; then the slot is said committed to the log's watermark, and the mints it no
+    longer blocks have their slots released too (their anomalies added). `links` are the
     block's (kades.chain.ordering.block_links): with them a slot may be released at once.
 
     `needs` (the function's, per process) remembers what each mint's state needs besides its
@@ -224,7 +225,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
         "slot": context["slot"], "time_s": context["time_s"],
         "fundings": seeding(context["fundings"], frozenset(creators))}
     log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY,
-                 (CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD))
+                 (CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED))
     # Redis's store lists the mints whose slots wait (the flush's work) in the same commit
     listing = {} if client is None else {"waiting": (WAITING_KEY, dict(zip(token_keys, mints)))}
     for _ in range(MAX_KEY_ROUNDS):
@@ -254,8 +255,16 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
             for mint in mints:
                 needs.put(mint, compute.needs[mint])
         if links is not None and context is not None:
-            log.arrived(client, context["slot"], links[0], context["time_s"],
-                        lateness_slots=buffer.lateness_s, ttl_s=FUNDING_TTL_S)
+            _, unblocked = log.arrived(
+                client, context["slot"], links[0], context["time_s"],
+                lateness_slots=buffer.lateness_s, ttl_s=FUNDING_TTL_S,
+                blocked=compute.blocked if anomalies is compute.anomalies else None)
+            if unblocked:  # their own stream-flush, now: a retry's outbox apart from this one's
+                anomalies = anomalies + analyse_mints(
+                    client, dict.fromkeys(unblocked), None, t, store, buffer=buffer, now_s=now_s,
+                    outbox=None if outbox is None else outbox + ":unblocked", needs=needs)
+        elif anomalies is compute.anomalies:  # a flush's mints still waiting for the watermark
+            log.block(client, compute.blocked, ttl_s=FUNDING_TTL_S)
         return anomalies
     raise TemporaryFailure("the documents a mint needs kept changing")
 
@@ -274,6 +283,7 @@ class _Compute:
         self.fundings, self.links = fundings, links
         self.anomalies: list[dict] = []
         self.needs: dict[str, frozenset] = {}
+        self.blocked: dict[str, int] = {}  # mint -> the watermark its waiting slot needs
 
     def __call__(self, docs: dict) -> tuple[dict, list[dict]]:
         context, t = self.context, self.t
@@ -284,14 +294,14 @@ class _Compute:
                 docs[key] = record_launches(docs[key], context["launches"], creator, slot=slot,
                                             time_s=time_s, keep_s=t.creator_window_s + KEEP_S)
         funding = self.fundings()
-        anomalies = []
+        anomalies, self.blocked = [], {}
         for mint in self.mints:
             key = TOKEN_KEY.format(token=mint)
             state = docs[key] or new_token_state()
             for slot, payload in admit(self.buffer, state, self.items[mint], now_s=self.now_s,
                                        function="chain-analysis", mint=mint,
                                        links=mint_links(self.links, mint),
-                                       watermark=funding["watermark"]):
+                                       watermark=funding["watermark"], blocked=self.blocked):
                 anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)
             docs[key] = state
             self.needs[mint] = _state_needs(state)

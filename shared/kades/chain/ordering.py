@@ -49,7 +49,7 @@ class MissingKeys(Exception):
 
 def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | None, *,
           now_s: float, function: str, mint: str, links: tuple | None = None,
-          watermark: int | None = None) -> list[tuple[int, dict]]:
+          watermark: int | None = None, blocked: dict | None = None) -> list[tuple[int, dict]]:
     """Take a mint's item (slot, block time, payload) into the buffer held in `state`
     ("reorder"); the items released, in slot order, as (slot, payload with "time_s").
     A slot later than the lateness is counted and logged, not analysed; so is one further
@@ -59,7 +59,9 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
     and `watermark` the slot log's (kades.chain.slotlog): every slot up to it has a part
     committed. A slot whose mint's previous slot was released and whose previous slot is
     within the watermark has nothing left to wait for: it is released without waiting out the
-    lateness (`_linked_through`)."""
+    lateness (`_linked_through`). One that waits for the watermark alone is put in `blocked`
+    (mint -> the watermark it needs), so that whoever moves the watermark there has it
+    released (kades.chain.slotlog)."""
     waiting = state.setdefault("reorder", {})
     if item is not None and impossible(waiting, item[0], item[1]):
         IMPOSSIBLE_SLOTS.labels(function).inc()
@@ -71,10 +73,12 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
     linked = waiting.get("links")  # {slot: [previous slot, the mint's previous slot]} of waiting slots
     if item is not None and links is not None and links[1] is not None:
         linked = waiting["links"] = {**(linked or {}), str(item[0]): list(links)}
-    release_to = None
+    release_to = needed = None
     if linked and watermark is not None:
-        release_to = _linked_through(waiting, item, linked, watermark, buffer.lateness_s,
-                                     buffer.idle_s / SLOT_S)
+        release_to, needed = _linked_through(waiting, item, linked, watermark, buffer.lateness_s,
+                                             buffer.idle_s / SLOT_S)
+        if needed is not None and blocked is not None:
+            blocked[mint] = needed
     ready, late = buffer.admit(waiting, new, now_s=now_s, release_to=release_to)
     if linked:  # the links of the slots that still wait
         left = {entry[1]: linked[entry[1]] for entry in waiting["pending"] if entry[1] in linked}
@@ -94,10 +98,11 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
 
 
 def _linked_through(waiting: dict, item: tuple | None, linked: dict, watermark: int,
-                    lateness: float, idle: float) -> float | None:
+                    lateness: float, idle: float) -> tuple[float | None, int | None]:
     """The last of the mint's slots, in order from the first waiting, that nothing earlier is
     still to come for: its mint's previous slot released, and every slot up to its previous
-    slot committed (`watermark`); None when not the first. The source's links say the slots
+    slot committed (`watermark`); None when not the first. And the watermark the next slot
+    needs when that alone holds it (None when not). The source's links say the slots
     between are empty, of the mint and of the whole stream (kades.solana.parts). A mint with
     nothing released (new, or its state expired) takes a previous slot as released when it is
     more than the lateness and the idle wait (in slots) behind its newest: a slot of it that
@@ -117,11 +122,12 @@ def _linked_through(waiting: dict, item: tuple | None, linked: dict, watermark: 
             floor = slot  # released by the lateness, now
             continue
         previous, mint_previous = linked.get(str(int(slot)), (None, None))
-        if mint_previous is None or mint_previous > floor or \
-                watermark < (slot if previous is None else previous):
-            break
+        if mint_previous is None or mint_previous > floor:
+            return through, None
+        if watermark < (slot if previous is None else previous):
+            return through, int(slot if previous is None else previous)
         floor = through = slot
-    return through
+    return through, None
 
 
 Links = tuple  # (the slot's previous slot or None, {mint: the mint's previous slot})

@@ -47,6 +47,7 @@ PRICES_KEPT = 256   # slots' SOL/USD kept: more than the reorder buffer's 75 slo
 PAGE = 1000         # stream entries a sync reads at most in one call (a new process's first
                     # read of an hour's slots: a few calls, none near the client's timeout)
 RESTART_SLOTS = 1500  # a slot committed this far (10 min) behind the watermark's newest restarts it
+UNBLOCKED_MAX = 100   # mints one commit has released for the watermark it moved, at most
 SEEN_KEPT = 20_000  # slots remembered as appended (~2 h of slots); one older than all of them
                     # is not appended again (a replay of old events: its fundings expired)
 
@@ -78,10 +79,12 @@ return {first, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[7]), water
 """
 
 # KEYS: the watermark's hash {w, newest, newest_s}, the sorted set of slots committed past it
-# (each scored by its previous slot, or by itself when it has none). ARGV: the slot committed,
+# (each scored by its previous slot, or by itself when it has none), the sorted set of mints
+# blocked (each scored by the watermark its waiting slot needs). ARGV: the slot committed,
 # its previous slot ('' for none), its block time, the lateness in slots, the keys' TTL, the
-# slack (s) and the shortest slot time (s) of kades.chain.ordering.impossible, RESTART_SLOTS.
-# Returns the watermark. The first slot ever seen starts it the lateness before that slot.
+# slack (s) and the shortest slot time (s) of kades.chain.ordering.impossible, RESTART_SLOTS,
+# UNBLOCKED_MAX, then (needed, mint) of each mint the commit left blocked.
+# Returns the watermark and up to UNBLOCKED_MAX mints it no longer blocks (taken out). The first slot ever seen starts it the lateness before that slot.
 # Then a slot whose previous slot is within the watermark moves it to that slot, and on
 # through the slots waiting past it; and it is never further behind the newest slot committed
 # than the lateness (as a mint's buffer takes its own slots that far behind its newest), so
@@ -95,7 +98,7 @@ local held = redis.call('HMGET', KEYS[1], 'w', 'newest', 'newest_s')
 local w, newest, newest_s = tonumber(held[1]), tonumber(held[2]), tonumber(held[3])
 if newest ~= nil and slot > newest and
     slot - newest > math.max(0, time_s - newest_s + tonumber(ARGV[6])) / tonumber(ARGV[7]) then
-  return string.format('%d', w)
+  return {string.format('%d', w), {}}
 end
 if w == nil or slot < newest - tonumber(ARGV[8]) then
   w, newest, newest_s = math.floor(slot - tonumber(ARGV[4])), slot, time_s
@@ -117,9 +120,13 @@ while true do
 end
 redis.call('HSET', KEYS[1], 'w', string.format('%d', w), 'newest', string.format('%d', newest),
            'newest_s', tostring(newest_s))
+if #ARGV > 9 then redis.call('ZADD', KEYS[3], unpack(ARGV, 10)) end
+local unblocked = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', w, 'LIMIT', 0, tonumber(ARGV[9]))
+if #unblocked > 0 then redis.call('ZREM', KEYS[3], unpack(unblocked)) end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
-return string.format('%d', w)
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+return {string.format('%d', w), unblocked}
 """
 
 
@@ -136,7 +143,7 @@ class SlotLog:
     def __init__(self, stream_key: str, slots_key: str, document_key: str | None = None,
                  watermark_keys: tuple[str, str] | None = None):
         self.stream_key, self.slots_key, self.document_key = stream_key, slots_key, document_key
-        self.watermark_keys = watermark_keys  # (the hash, the slots past it): _ARRIVED
+        self.watermark_keys = watermark_keys  # (the hash, the slots past it, the mints blocked)
         self._lock = threading.Lock()  # a function serves requests on several threads
         self._migration = threading.Lock()
         self._fundings: Fundings | None = None
@@ -193,18 +200,35 @@ class SlotLog:
                   SEEN_KEPT, int(2 * retain_s), PAGE])
 
     def arrived(self, client, slot: int, previous: int | None, time_s: float, *,
-                lateness_slots: float, ttl_s: float) -> int | None:
+                lateness_slots: float, ttl_s: float,
+                blocked: dict[str, int] | None = None) -> tuple[int | None, list[str]]:
         """Say that a part of `slot` (of a block at `time_s`, whose previous slot the source
         named `previous`) was committed: after the commit, so that the watermark never passes a
-        slot whose launches and states are not in Redis yet. The watermark after it (None
-        without a Redis client or watermark keys: nothing is released early)."""
+        slot whose launches and states are not in Redis yet; and which mints the commit left
+        waiting for the watermark alone (`blocked`: mint -> the watermark needed). The
+        watermark after it (None without a Redis client or watermark keys: nothing is released
+        early), and the mints blocked until it, whose slots the caller has released now: a
+        mint's last slot (a rug's removal, often) waited for the stream-flush otherwise."""
         if client is None or self.watermark_keys is None:
-            return None
-        watermark = client.register_script(_ARRIVED)(
+            return None, []
+        pairs = [value for mint, needed in (blocked or {}).items() for value in (needed, mint)]
+        watermark, unblocked = client.register_script(_ARRIVED)(
             keys=list(self.watermark_keys),
             args=[slot, "" if previous is None else previous, repr(float(time_s)), lateness_slots,
-                  int(2 * (ttl_s + KEEP_S)), SLOT_SLACK_S, MIN_SLOT_S, RESTART_SLOTS])
-        return int(watermark) if watermark else None
+                  int(2 * (ttl_s + KEEP_S)), SLOT_SLACK_S, MIN_SLOT_S, RESTART_SLOTS,
+                  UNBLOCKED_MAX, *pairs])
+        return (int(watermark) if watermark else None), [mint.decode() for mint in unblocked]
+
+    def block(self, client, blocked: dict[str, int], *, ttl_s: float) -> None:
+        """List mints whose slot waits for the watermark alone (mint -> the watermark needed)
+        where no slot was committed to say it with (`arrived`): a stream-flush's, whose slots
+        the next commit that moves the watermark there releases."""
+        if client is None or self.watermark_keys is None or not blocked:
+            return
+        pipe = client.pipeline(transaction=False)
+        pipe.zadd(self.watermark_keys[2], blocked)
+        pipe.expire(self.watermark_keys[2], int(2 * (ttl_s + KEEP_S)))
+        pipe.execute()
 
     def _take_document(self, client, ttl_s: float) -> None:
         """The shared fundings document the log replaced, where a deployment still has one:

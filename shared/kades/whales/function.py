@@ -27,6 +27,7 @@ from kades.keys import SOL_USD as SOL_USD_KEY, WHALES_FUNDING_SLOTS as FUNDING_S
 from kades.keys import WHALES_FUNDINGS_DOCUMENT as FUNDINGS_DOCUMENT_KEY
 from kades.keys import WHALES_FUNDING_LOG as FUNDING_LOG_KEY, WHALES_TOKEN as TOKEN_KEY
 from kades.keys import WHALES_WAITING as WAITING_KEY, WHALES_WATERMARK, WHALES_WATERMARK_AHEAD
+from kades.keys import WHALES_WATERMARK_BLOCKED
 from kades.market.chain import read_sol_usd, sol_usd_of
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer
@@ -136,24 +137,28 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     the whale detectors over what it releases, in slot order; `context` (slot, time_s,
     fundings, sol_usd) is the slot's, recorded in the slot log (a fact of the slot, needing
     no compare-and-set). `sol_usd` (when known) turns SOL into dollars for slots
-    without a price of their own. `links` as chain-analysis's analyse_mints takes them."""
+    without a price of their own. `links` as chain-analysis's analyse_mints takes them, and
+    as there, the mints the slot's commit no longer blocks have their slots released too."""
     mints = list(items)
     token_keys = {mint: TOKEN_KEY.format(token=mint) for mint in mints}
     record = None if context is None else {
         "slot": context["slot"], "time_s": context["time_s"],
         "fundings": seeding(context["fundings"]), "sol_usd": context.get("sol_usd")}
     log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY,
-                 (WHALES_WATERMARK, WHALES_WATERMARK_AHEAD))
+                 (WHALES_WATERMARK, WHALES_WATERMARK_AHEAD, WHALES_WATERMARK_BLOCKED))
+    blocked: dict[str, int] = {}  # the last compute's: mint -> the watermark its slot needs
 
     def compute(docs: dict) -> tuple[dict, list[dict]]:
         # the slot log at every attempt, after the states were read (kades.chain.slotlog)
         shared = log.sync(client, record, ttl_s=t.whale_window_s)
         new_docs, anomalies = {}, []
+        blocked.clear()
         for mint, key in token_keys.items():
             state = docs[key] or WhaleState().to_state()
             for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
                                        function="whale-detection", mint=mint,
-                                       links=mint_links(links, mint), watermark=shared["watermark"]):
+                                       links=mint_links(links, mint), watermark=shared["watermark"],
+                                       blocked=blocked):
                 time_s = payload["time_s"]
                 funders = FundersAsOf(shared, slot=slot, time_s=time_s, ttl_s=t.whale_window_s)
                 price = payload["sol_usd"] or _price_as_of(shared, slot, time_s) or sol_usd
@@ -169,8 +174,15 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     listing = {} if client is None else {"waiting": (WAITING_KEY, {key: mint for mint, key in token_keys.items()})}
     anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
     if links is not None and context is not None:  # after the commit: kades.chain.slotlog
-        log.arrived(client, context["slot"], links[0], context["time_s"],
-                    lateness_slots=buffer.lateness_s, ttl_s=t.whale_window_s)
+        _, unblocked = log.arrived(client, context["slot"], links[0], context["time_s"],
+                                   lateness_slots=buffer.lateness_s, ttl_s=t.whale_window_s,
+                                   blocked=blocked)
+        if unblocked:  # their own stream-flush, now: a retry's outbox apart from this one's
+            anomalies = anomalies + analyse_mints(
+                client, dict.fromkeys(unblocked), None, t, store, sol_usd, buffer=buffer,
+                now_s=now_s, outbox=None if outbox is None else outbox + ":unblocked")
+    else:  # a flush's mints still waiting for the watermark
+        log.block(client, blocked, ttl_s=t.whale_window_s)
     return anomalies
 
 
