@@ -75,6 +75,18 @@ def outbox_key(function: str, event_source: str, event_id: str) -> str:
     return f"kades:{{{keyspace(function)}}}:outbox:{function}:{_digest(identity)}"
 
 
+def unblocked_key(outbox: str) -> str:
+    """The mints one event's commit took from the blocked set (kades.chain.slotlog), kept for
+    its retries beside the watermark (the `-fundings` keyspace of its outbox's), under the
+    outbox's digest. TTL: the outbox's.
+
+    >>> unblocked_key(outbox_key("chain-analysis", "/s", "1")).startswith("kades:{chain-fundings}:unblocked:")
+    True
+    """
+    keyspace_of = outbox.split("{", 1)[1].split("}", 1)[0]
+    return f"kades:{{{keyspace_of}-fundings}}:unblocked:{outbox.rsplit(':', 1)[1]}"
+
+
 # hash part index -> data of a numbered part, until its group is whole; TTL PARTS_TTL_S;
 # written and read by kades.events.chunking.assemble (chain-analysis, whale-detection, market)
 PARTS = "kades:parts:{consumer}:{source}:{group}"

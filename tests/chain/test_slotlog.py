@@ -6,6 +6,8 @@ import random
 
 from kades.chain.funding import FundersAsOf, seeding
 from kades.chain.slotlog import PRICES_KEPT, RESTART_SLOTS, SlotLog
+from kades.keys import outbox_key, unblocked_key
+from kades.runtime.state import OUTBOX_TTL_S
 from kades.keys import (CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD,
                         CHAIN_WATERMARK_BLOCKED, WHALES_FUNDING_LOG, WHALES_FUNDING_SLOTS)
 from kades.whales.function import _price_as_of
@@ -170,6 +172,29 @@ def test_the_watermark_follows_the_committed_slots_links(redis_conn):
                        ttl_s=TTL_S) == (B + 5001, ["M1"])
     assert redis_conn.zrange(CHAIN_WATERMARK_BLOCKED, 0, -1) == [b"M2"]
     log.block(redis_conn, {"M3": B + 5001}, ttl_s=TTL_S)  # a flush's: given back by the next commit
+    log.block(redis_conn, {"M3": B + 9000}, ttl_s=TTL_S)  # (a later need does not delay it)
     assert log.arrived(redis_conn, B + 5002, B + 5001, 1.7e9 + 0.4 * (B + 5002), lateness_slots=75,
                        ttl_s=TTL_S) == (B + 5002, ["M3", "M2"])
     assert log.sync(None, None, ttl_s=TTL_S)["watermark"] is None  # offline: none
+
+
+def test_an_events_retry_gets_the_mints_it_took_from_the_blocked_set(redis_conn):
+    """A commit that moved the watermark took mints from the blocked set and released their
+    slots in the same request; its reply lost, the Broker retries the event, and the retry
+    must release (or read from the outbox) the same mints: they are no longer in the set."""
+    keys = (CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED)
+    redis_conn.delete(*keys)
+    log = SlotLog(CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, watermark_keys=keys)
+    outbox = outbox_key("chain-analysis", "/s", "event-1")
+    redis_conn.delete(unblocked_key(outbox))
+
+    def arrived(slot, previous, **kw):
+        return log.arrived(redis_conn, slot, previous, 1.7e9 + 0.4 * slot, lateness_slots=75,
+                           ttl_s=TTL_S, **kw)[1]
+
+    assert arrived(900, None, blocked={"A": 905, "B": 990}) == []  # the watermark at 825
+    assert arrived(980, 979, outbox=outbox) == ["A"]       # 905: the newest less the lateness
+    log.block(redis_conn, {"C": 905}, ttl_s=TTL_S)
+    assert arrived(980, 979, outbox=outbox) == ["A"]       # the retry: A again, not C
+    assert arrived(981, 980) == ["C"]                      # C goes with the next commit
+    assert 0 < redis_conn.ttl(unblocked_key(outbox)) <= OUTBOX_TTL_S

@@ -258,7 +258,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
             _, unblocked = log.arrived(
                 client, context["slot"], links[0], context["time_s"],
                 lateness_slots=buffer.lateness_s, ttl_s=FUNDING_TTL_S,
-                blocked=compute.blocked if anomalies is compute.anomalies else None)
+                blocked=compute.blocked if anomalies is compute.anomalies else None, outbox=outbox)
             if unblocked:  # their own stream-flush, now: a retry's outbox apart from this one's
                 anomalies = anomalies + analyse_mints(
                     client, dict.fromkeys(unblocked), None, t, store, buffer=buffer, now_s=now_s,

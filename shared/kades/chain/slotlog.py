@@ -41,12 +41,14 @@ from kades.chain.funding import Fundings
 from kades.chain.ordering import KEEP_S, SLOT_SLACK_S
 from kades.events.catalogue import MIN_SLOT_S
 from kades.jsontext import compact_json, loads
+from kades.keys import unblocked_key
+from kades.runtime.state import OUTBOX_TTL_S
 
 logger = logging.getLogger("kades.chain")
 PRICES_KEPT = 256   # slots' SOL/USD kept: more than the reorder buffer's 75 slots of lateness
 PAGE = 1000         # stream entries a sync reads at most in one call (a new process's first
                     # read of an hour's slots: a few calls, none near the client's timeout)
-RESTART_SLOTS = 1500  # a slot committed this far (10 min) behind the watermark's newest restarts it
+RESTART_SLOTS = 1500  # a slot committed this far (10 min) behind the newest restarts the watermark
 UNBLOCKED_MAX = 100   # mints one commit has released for the watermark it moved, at most
 SEEN_KEPT = 20_000  # slots remembered as appended (~2 h of slots); one older than all of them
                     # is not appended again (a replay of old events: its fundings expired)
@@ -80,11 +82,13 @@ return {first, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[7]), water
 
 # KEYS: the watermark's hash {w, newest, newest_s}, the sorted set of slots committed past it
 # (each scored by its previous slot, or by itself when it has none), the sorted set of mints
-# blocked (each scored by the watermark its waiting slot needs). ARGV: the slot committed,
-# its previous slot ('' for none), its block time, the lateness in slots, the keys' TTL, the
-# slack (s) and the shortest slot time (s) of kades.chain.ordering.impossible, RESTART_SLOTS,
-# UNBLOCKED_MAX, then (needed, mint) of each mint the commit left blocked.
-# Returns the watermark and up to UNBLOCKED_MAX mints it no longer blocks (taken out). The first slot ever seen starts it the lateness before that slot.
+# blocked (each scored by the watermark its waiting slot needs, the least kept), and, when
+# given, the event's list of mints it took from that set (kades.keys.unblocked_key). ARGV: the
+# slot committed, its previous slot ('' for none), its block time, the lateness in slots, the
+# keys' TTL, the slack (s) and the shortest slot time (s) of kades.chain.ordering.impossible,
+# RESTART_SLOTS, UNBLOCKED_MAX, the event list's TTL, then (needed, mint) of each mint the
+# commit left blocked. Returns the watermark and up to UNBLOCKED_MAX mints it no longer
+# blocks, taken out; an event that took some before (a retry) gets the same again. The first slot ever seen starts it the lateness before that slot.
 # Then a slot whose previous slot is within the watermark moves it to that slot, and on
 # through the slots waiting past it; and it is never further behind the newest slot committed
 # than the lateness (as a mint's buffer takes its own slots that far behind its newest), so
@@ -96,6 +100,8 @@ _ARRIVED = """
 local slot, previous, time_s = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local held = redis.call('HMGET', KEYS[1], 'w', 'newest', 'newest_s')
 local w, newest, newest_s = tonumber(held[1]), tonumber(held[2]), tonumber(held[3])
+for i = 11, #ARGV, 2 do redis.call('ZADD', KEYS[3], 'LT', ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[3], ARGV[5])
 if newest ~= nil and slot > newest and
     slot - newest > math.max(0, time_s - newest_s + tonumber(ARGV[6])) / tonumber(ARGV[7]) then
   return {string.format('%d', w), {}}
@@ -120,12 +126,19 @@ while true do
 end
 redis.call('HSET', KEYS[1], 'w', string.format('%d', w), 'newest', string.format('%d', newest),
            'newest_s', tostring(newest_s))
-if #ARGV > 9 then redis.call('ZADD', KEYS[3], unpack(ARGV, 10)) end
-local unblocked = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', w, 'LIMIT', 0, tonumber(ARGV[9]))
-if #unblocked > 0 then redis.call('ZREM', KEYS[3], unpack(unblocked)) end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
-redis.call('EXPIRE', KEYS[3], ARGV[5])
+local unblocked = KEYS[4] and redis.call('LRANGE', KEYS[4], 0, -1) or {}
+if #unblocked == 0 then
+  unblocked = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', w, 'LIMIT', 0, tonumber(ARGV[9]))
+  if #unblocked > 0 then
+    redis.call('ZREM', KEYS[3], unpack(unblocked))
+    if KEYS[4] then
+      redis.call('RPUSH', KEYS[4], unpack(unblocked))
+      redis.call('EXPIRE', KEYS[4], ARGV[10])
+    end
+  end
+end
 return {string.format('%d', w), unblocked}
 """
 
@@ -141,7 +154,7 @@ class SlotLog:
     them, and "sol_usd": [[slot, time_s, price], ...] in slot order."""
 
     def __init__(self, stream_key: str, slots_key: str, document_key: str | None = None,
-                 watermark_keys: tuple[str, str] | None = None):
+                 watermark_keys: tuple[str, str, str] | None = None):
         self.stream_key, self.slots_key, self.document_key = stream_key, slots_key, document_key
         self.watermark_keys = watermark_keys  # (the hash, the slots past it, the mints blocked)
         self._lock = threading.Lock()  # a function serves requests on several threads
@@ -200,23 +213,25 @@ class SlotLog:
                   SEEN_KEPT, int(2 * retain_s), PAGE])
 
     def arrived(self, client, slot: int, previous: int | None, time_s: float, *,
-                lateness_slots: float, ttl_s: float,
-                blocked: dict[str, int] | None = None) -> tuple[int | None, list[str]]:
+                lateness_slots: float, ttl_s: float, blocked: dict[str, int] | None = None,
+                outbox: str | None = None) -> tuple[int | None, list[str]]:
         """Say that a part of `slot` (of a block at `time_s`, whose previous slot the source
         named `previous`) was committed: after the commit, so that the watermark never passes a
         slot whose launches and states are not in Redis yet; and which mints the commit left
         waiting for the watermark alone (`blocked`: mint -> the watermark needed). The
         watermark after it (None without a Redis client or watermark keys: nothing is released
         early), and the mints blocked until it, whose slots the caller has released now: a
-        mint's last slot (a rug's removal, often) waited for the stream-flush otherwise."""
+        mint's last slot (a rug's removal, often) waited for the stream-flush otherwise. Under
+        the event's `outbox` the mints taken are kept, so that a retry releases the same (and
+        reads what a release that committed found, from its own outbox)."""
         if client is None or self.watermark_keys is None:
             return None, []
         pairs = [value for mint, needed in (blocked or {}).items() for value in (needed, mint)]
         watermark, unblocked = client.register_script(_ARRIVED)(
-            keys=list(self.watermark_keys),
+            keys=[*self.watermark_keys, *([unblocked_key(outbox)] if outbox is not None else [])],
             args=[slot, "" if previous is None else previous, repr(float(time_s)), lateness_slots,
                   int(2 * (ttl_s + KEEP_S)), SLOT_SLACK_S, MIN_SLOT_S, RESTART_SLOTS,
-                  UNBLOCKED_MAX, *pairs])
+                  UNBLOCKED_MAX, OUTBOX_TTL_S, *pairs])
         return (int(watermark) if watermark else None), [mint.decode() for mint in unblocked]
 
     def block(self, client, blocked: dict[str, int], *, ttl_s: float) -> None:
@@ -226,7 +241,7 @@ class SlotLog:
         if client is None or self.watermark_keys is None or not blocked:
             return
         pipe = client.pipeline(transaction=False)
-        pipe.zadd(self.watermark_keys[2], blocked)
+        pipe.zadd(self.watermark_keys[2], blocked, lt=True)
         pipe.expire(self.watermark_keys[2], int(2 * (ttl_s + KEEP_S)))
         pipe.execute()
 
@@ -296,7 +311,7 @@ _LOGS_LOCK = threading.Lock()
 
 
 def log_of(store, stream_key: str, slots_key: str, document_key: str | None = None,
-           watermark_keys: tuple[str, str] | None = None) -> SlotLog:
+           watermark_keys: tuple[str, str, str] | None = None) -> SlotLog:
     """The slot log a function's state store (one per process: its Context's) keeps beside
     it, so that whoever analyses through the same store reads the same view."""
     with _LOGS_LOCK:

@@ -147,12 +147,14 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY,
                  (WHALES_WATERMARK, WHALES_WATERMARK_AHEAD, WHALES_WATERMARK_BLOCKED))
     blocked: dict[str, int] = {}  # the last compute's: mint -> the watermark its slot needs
+    computed: list[list] = [[]]   # ... and its anomalies (its result committed: the same list)
 
     def compute(docs: dict) -> tuple[dict, list[dict]]:
         # the slot log at every attempt, after the states were read (kades.chain.slotlog)
         shared = log.sync(client, record, ttl_s=t.whale_window_s)
         new_docs, anomalies = {}, []
         blocked.clear()
+        computed[0] = anomalies
         for mint, key in token_keys.items():
             state = docs[key] or WhaleState().to_state()
             for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
@@ -173,10 +175,12 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     # never a state committed without it
     listing = {} if client is None else {"waiting": (WAITING_KEY, {key: mint for mint, key in token_keys.items()})}
     anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
+    if anomalies is not computed[0]:  # its first attempt's, from the outbox: nothing of this run's
+        blocked.clear()
     if links is not None and context is not None:  # after the commit: kades.chain.slotlog
         _, unblocked = log.arrived(client, context["slot"], links[0], context["time_s"],
                                    lateness_slots=buffer.lateness_s, ttl_s=t.whale_window_s,
-                                   blocked=blocked)
+                                   blocked=blocked, outbox=outbox)
         if unblocked:  # their own stream-flush, now: a retry's outbox apart from this one's
             anomalies = anomalies + analyse_mints(
                 client, dict.fromkeys(unblocked), None, t, store, sol_usd, buffer=buffer,
