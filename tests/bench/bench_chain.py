@@ -58,8 +58,7 @@ from kades.keys import (CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, CHAIN_POOL, CHAI
                         CHAIN_WAITING, CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, WHALES_FUNDING_LOG,
                         WHALES_FUNDING_SLOTS, WHALES_TOKEN)
 from kades.runtime.collector import tune_garbage_collector  # noqa: E402
-from kades.solana.normalise import EMPTY_KINDS  # noqa: E402
-from kades.solana.parts import SlotLinks, record_key  # noqa: E402
+from kades.solana.parts import SlotLinks  # noqa: E402
 from kades.settings import Settings  # noqa: E402
 from kades.whales import function as whale_function  # noqa: E402
 
@@ -277,10 +276,8 @@ def with_links(blocks: list[dict]) -> list[dict]:
     """The blocks as a source following the chain sends them: with its links."""
     links = SlotLinks(blocks[0]["slot"] - 1000, previous=blocks[0]["slot"] - 1)
     for block in blocks:
-        mints = {record_key(kind, r) for kind in EMPTY_KINDS for r in block[kind]}
-        block.update(previous_slot=links.previous,
-                     previous_mint_slots={m: links.mint_previous(m) for m in mints})
-        links.sent(block["slot"], mints)
+        block.update(links.whole_block(block))
+        links.sent(block["slot"], block["previous_mint_slots"])
     return blocks
 
 

@@ -16,8 +16,7 @@ from kades.events.catalogue import CHAIN_BLOCK, MAX_EVENT_BYTES, SOLANA_GENESIS,
 from kades.events.chunking import event_bytes
 from kades.events.envelope import CloudEvent
 from kades.solana.base58 import ALPHABET
-from kades.solana.normalise import EMPTY_KINDS
-from kades.solana.parts import SlotLinks, record_key, split_block
+from kades.solana.parts import SlotLinks, split_block
 from kades.solana.programs import WSOL
 
 SLOT_S = 0.4
@@ -243,13 +242,11 @@ def _blocks(records: list[tuple], seed: int) -> list[CloudEvent]:
     for slot in sorted(blocks):
         block = blocks[slot]
         block["stats"] = {"transactions": block.pop("tx"), "failed": 0, "skipped_programs": {}}
-        mints = {record_key(kind, r) for kind in EMPTY_KINDS for r in block.get(kind, [])}
         event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"kades-sim-chain:{seed}:{slot}"))
-        linked = {**block, "previous_slot": links.previous,
-                  "previous_mint_slots": {m: links.mint_previous(m) for m in sorted(mints)}}
+        linked = {**block, **links.whole_block(block)}
         event = new_event(CHAIN_BLOCK, SOURCE, linked, event_id=event_id, time=block["block_time"])
         # a slot over the size limit goes as solana-source sends it: per mint, in parts
         events += ([event] if event_bytes(event) <= MAX_EVENT_BYTES
                    else split_block(block, source=SOURCE, links=links))
-        links.sent(slot, mints)
+        links.sent(slot, linked["previous_mint_slots"])
     return events

@@ -53,6 +53,13 @@ class SlotLinks:
     def mint_previous(self, mint: str) -> int:
         return self.mints.get(mint, self.horizon)
 
+    def whole_block(self, block: dict) -> dict:
+        """The links of an unsplit block, for each of its mints (`kades simulate --kind
+        chain` sends whole blocks): the fields to add to its data."""
+        mints = sorted({record_key(kind, r) for kind in EMPTY_KINDS for r in block.get(kind, [])})
+        return {"previous_slot": self.previous,
+                "previous_mint_slots": {mint: self.mint_previous(mint) for mint in mints}}
+
     def sent(self, slot: int, mints) -> None:
         """Every event of `slot` was sent, of these mints (an empty slot's event: none)."""
         self.previous = slot
