@@ -78,6 +78,12 @@ def stdlib_text(document, default=None) -> str:
     return "".join(encode(document, 0))
 
 
+def may_hold_long_int(text: bytes | bytearray) -> bool:
+    """Whether JSON text may hold an int orjson would read as a float (_LONG_INT)."""
+    marked = text.translate(_NUMBER_STARTS)
+    return _LONG_INT in marked or marked.startswith(_LONG_INT[1:])
+
+
 def loads(raw: bytes | bytearray | memoryview | str):
     """JSON decoded as the stdlib would: orjson's reading (4x the stdlib's speed) unless the
     text holds an int orjson would read as a float or something it refuses (NaN, Infinity)."""
@@ -85,8 +91,7 @@ def loads(raw: bytes | bytearray | memoryview | str):
         text = raw.encode("utf-8", "surrogatepass")
     else:
         raw = text = bytes(raw)  # as it is when bytes
-    marked = text.translate(_NUMBER_STARTS)
-    if _LONG_INT not in marked and not marked.startswith(_LONG_INT[1:]):
+    if not may_hold_long_int(text):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -238,3 +238,64 @@ def test_an_attribute_of_white_space_only_is_empty_as_sdk_go_reads_it(name):
     with pytest.raises(InvalidEventError) as refused:
         envelope.from_structured(document)
     assert [p.field for p in refused.value.problems] == [name]
+
+
+def _outcome(parse, raw):
+    """What `parse` makes of `raw`: the value's repr (1 and 1.0, 0.0 and -0.0 told apart), or
+    that it was refused."""
+    try:
+        return repr(parse(raw))
+    except ValueError:  # (UnicodeDecodeError is one)
+        return "refused"
+
+
+PIECES = [b"1e400", b"-1e400", b"NaN", b"Infinity", b"-0", b"-0.0", b"1e-400", b"4.9e-324",
+          b"123456789012345678901", b"-9223372036854775809", b"18446744073709551616",
+          b"18446744073709551615", b'"\\ud800"', b'"\\ud83d\\ude00"', b'"\\udc00\\ud800"',
+          b'"\xed\xa0\x80"', b'"\xc2\x80"', b'"\xff"', b"\xef\xbb\xbf", b'"\x01"', b'"\\u0000"',
+          b"[1,]", b"{,}", b"01", b"1.", b".5", b"+1", b"\x0c", b"\t", b" ", b"true", b"nul",
+          b'{"a":1,"a":2}', b"[" * 600 + b"]" * 600, b"[" * 400 + b"]" * 400, b"]", b"}", b'"',
+          b"],[", b"]]", b"[[", b"1],[2", b""]
+
+
+def test_bytes_are_read_as_the_strict_stdlib_reading_reads_them():
+    """parse_json reads bytes with orjson, and a text with the stdlib's json and its strict
+    hooks: every text, valid or not, gets the same value (its types too) or is refused on
+    both. Tricky pieces (numbers past a double or 64 bits, surrogates, control characters,
+    deep nesting) are put into a valid document at random places, 3,000 times."""
+    import random
+    rng = random.Random(7)
+    document = json.dumps({"ticks": [{"token": "T", "time": "2026-11-26T08:00:00Z",
+                                      "price": 1.5, "volume": 0, "pools": {"p": [1, 2.5]}}],
+                           "n": [-0.0, 1e-300, 2**63 - 1]}).encode()
+    texts = [piece for piece in PIECES] + [b"[" + piece + b"]" for piece in PIECES]
+    for _ in range(3000):
+        at, cut = rng.randrange(len(document)), rng.choice((0, 0, 1, 2))
+        texts.append(document[:at] + rng.choice(PIECES) + document[at + cut:])
+    refused = 0
+    for text in texts:
+        stdlib = "refused" if not _utf8(text) else _outcome(envelope.parse_json, text.decode())
+        assert _outcome(envelope.parse_json, text) == stdlib, text
+        refused += stdlib == "refused"
+    assert 0 < refused < len(texts)  # both kinds were tried
+    assert envelope.parse_json(b"[123456789012345678901234]") == [123456789012345678901234]
+
+
+def _utf8(text: bytes) -> bool:
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def test_nesting_past_the_bound_is_refused_on_every_path():
+    """orjson takes 1,024 levels, the stdlib's json as many as the caller's stack leaves
+    (~900 under Flask): both refuse what is deeper than MAX_JSON_DEPTH, so what a function
+    takes does not depend on which read it."""
+    deep = b"[" * (envelope.MAX_JSON_DEPTH + 1) + b"]" * (envelope.MAX_JSON_DEPTH + 1)
+    fits = b"[" * envelope.MAX_JSON_DEPTH + b"]" * envelope.MAX_JSON_DEPTH
+    for text in (deep, deep.decode(), b'{"a": ' + deep + b', "n": 12345678901234567890123}'):
+        with pytest.raises(ValueError, match="nested too deeply"):
+            envelope.parse_json(text)
+    assert envelope.parse_json(fits) == envelope.parse_json(fits.decode())
