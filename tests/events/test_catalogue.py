@@ -295,3 +295,47 @@ def test_problems_stop_at_a_hundred_and_a_batch_over_its_most_items_is_named_fir
                                            f"{catalogue.MAX_PROBLEMS} listed")
     few = new_event(catalogue.MARKET_TICK, "/t", {"ticks": [{}] * 3})
     assert len(data_problems(few)) == 9  # every one named while they are few
+
+
+def _time_variants(rng) -> list[str]:
+    """Times and near-times: valid ones, each character swapped, dropped or doubled, other
+    digits (Unicode's too), lower case, a space, offsets, fractions, a trailing newline."""
+    base = ["2026-11-26T08:00:00Z", "2026-11-26 08:00:00.123+05:30", "1970-01-01T00:00:00Z",
+            "2026-02-28T23:59:59-14:00", "2026-12-31T23:59:60Z", "8999-12-31T23:59:59Z"]
+    swaps = list("0123456789TtZz :+-.\n") + ["\u0662", "\uff11", "x", "", "00"]
+    texts = list(base)
+    for _ in range(1500):
+        text = rng.choice(base)
+        at = rng.randrange(len(text) + 1)
+        texts.append(text[:at] + rng.choice(swaps) + text[at + rng.choice((0, 1)):])
+    return texts
+
+
+def test_the_fast_check_gives_the_verdict_of_the_time_pattern_and_format_both():
+    """The fast check leaves a time's pattern to its format (is_shaped_event_time): on
+    every kind of time text it accepts exactly what the schema with the pattern accepts,
+    and where it refuses, the full check names the time."""
+    import random
+
+    import fastjsonschema
+    reference = fastjsonschema.compile(SCHEMAS[catalogue.MARKET_TICK],
+                                       formats={"date-time": catalogue.is_event_time})
+    fast = catalogue._fast_check(catalogue.MARKET_TICK)
+    accepted = refused = 0
+    for text in _time_variants(random.Random(5)):
+        data = {"ticks": [{**TICK, "time": text}, {**TICK, "time": text}]}
+        try:
+            reference(data)
+            expected = True
+        except fastjsonschema.JsonSchemaValueException:
+            expected = False
+        try:
+            fast(data)
+            got = True
+        except fastjsonschema.JsonSchemaValueException:
+            got = False
+        assert got == expected, repr(text)
+        problems = data_problems(new_event(catalogue.MARKET_TICK, "/t", data))
+        assert (problems == []) == expected, repr(text)
+        accepted, refused = accepted + expected, refused + (not expected)
+    assert accepted > 50 and refused > 50

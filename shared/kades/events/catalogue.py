@@ -425,7 +425,27 @@ _ACCEPTED_TIMES: set[str] = set()
 MAX_ACCEPTED_TIMES = 4096
 
 
-_FORMATS = {"date-time": is_event_time}
+# The time's `pattern` as fastjsonschema compiles it (an unescaped `$` read as \Z): 0.67 us a
+# tick there, a regex search for every time, where the times of a batch are few
+_TIME_SHAPE = re.compile(re.sub(r"(?<!\\)\$", r"\\Z", _TIME["pattern"])).search
+_SHAPED_TIMES: set[str] = set()  # times is_shaped_event_time accepted (as _ACCEPTED_TIMES)
+
+
+def is_shaped_event_time(value: object) -> bool:
+    """A time's `pattern` and its `format` (is_event_time) in one, remembering the times it
+    accepted: the fast check's `date-time`, where the pattern is left out (_fast_check).
+    Formats and patterns apply to strings only."""
+    if not isinstance(value, str) or value in _SHAPED_TIMES:
+        return True
+    if _TIME_SHAPE(value) is None or not is_event_time(value):
+        return False
+    if len(_SHAPED_TIMES) >= MAX_ACCEPTED_TIMES:
+        _SHAPED_TIMES.clear()
+    _SHAPED_TIMES.add(value)
+    return True
+
+
+_FORMATS = {"date-time": is_shaped_event_time}  # the fast check's: every time has _TIME's pattern
 _CHECKER = FormatChecker(formats=())
 _CHECKER.checks("date-time")(is_event_time)
 
@@ -435,8 +455,10 @@ def _fast_check(event_type: str, controls: bool = True):
     """The schema compiled to Python (fastjsonschema): ~15x faster on a 500-tick batch, but
     it stops at the first error, so invalid data is looked at again by jsonschema. Without
     `controls` (data known to hold no control character) NO_CONTROL is not checked: it cost
-    ~0.45 us a token, 2 ms a 2,000-record block."""
-    schema = SCHEMAS[event_type]
+    ~0.45 us a token, 2 ms a 2,000-record block. A time's pattern is checked by its format
+    (is_shaped_event_time), once for each time a batch's items share: 0.33 ms of a 500-tick
+    batch's 1.07 went to the pattern."""
+    schema = _without(SCHEMAS[event_type], _TIME["pattern"])
     return fastjsonschema.compile(schema if controls else _without(schema, NO_CONTROL),
                                   formats=_FORMATS)
 
