@@ -94,3 +94,26 @@ def test_a_solana_payload_with_long_fractions_is_read_by_orjson(monkeypatch):
     assert loads(raw) == [1, "300000001", payload, 1.7e9] and handed == []
     loads(compact_json({"n": 2**64}))
     assert len(handed) == 1
+
+
+def _halfway() -> list[bytes]:
+    """Decimals exactly halfway between two doubles, padded with zeros past the ~768
+    significant digits orjson reads: it rounded them up where the stdlib rounds to even
+    (found by a review). Halfway between 1.0 and the next double, and under the smallest
+    subnormal (2**-1075: 751 significant digits)."""
+    from decimal import Decimal, localcontext
+    with localcontext() as context:
+        context.prec = 3000
+        return [format(Decimal(1) + Decimal(2) ** -53, "f").encode() + b"0" * 715,
+                format(Decimal(2) ** -1075, "f").encode() + b"0" * 17]
+
+
+HALFWAY = _halfway()
+
+
+@pytest.mark.parametrize("number", HALFWAY)
+def test_a_number_longer_than_orjson_reads_is_read_as_the_stdlib_reads_it(number):
+    for text in (number, b"-" + number, b'{"price":' + number + b"}", number + b"e0"):
+        assert repr(loads(text)) == repr(json.loads(text)), text[:20]
+    assert jsontext.orjson_may_misread(number)
+    assert not jsontext.orjson_may_misread(b"[" + b"1.5," * 1000 + b"0]")

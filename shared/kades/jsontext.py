@@ -78,20 +78,32 @@ def stdlib_text(document, default=None) -> str:
     return "".join(encode(document, 0))
 
 
-def may_hold_long_int(text: bytes | bytearray) -> bool:
-    """Whether JSON text may hold an int orjson would read as a float (_LONG_INT)."""
+# A run of this many digits, which orjson may not read as the stdlib does: it reads about 768
+# significant digits of a number and takes the rest for nonzero, so a decimal exactly halfway
+# between two doubles, padded with zeros past that, was rounded up where the stdlib rounds to
+# even (1.00000000000000011102230246251565404236316680908203125 and 715 zeros: 1.0000000000000002
+# against 1.0). A number's integer part of 19 digits or more is _LONG_INT already, so its
+# fraction must hold 750 for the number to reach 768.
+_LONG_DIGITS = b"0" * 700
+
+
+def orjson_may_misread(text: bytes | bytearray) -> bool:
+    """Whether JSON text may hold a number orjson reads otherwise than the stdlib: an int it
+    would read as a float (_LONG_INT), or more digits than it reads (_LONG_DIGITS)."""
     marked = text.translate(_NUMBER_STARTS)
-    return _LONG_INT in marked or marked.startswith(_LONG_INT[1:])
+    return (_LONG_INT in marked or marked.startswith(_LONG_INT[1:])
+            or _LONG_DIGITS in marked)
 
 
 def loads(raw: bytes | bytearray | memoryview | str):
     """JSON decoded as the stdlib would: orjson's reading (4x the stdlib's speed) unless the
-    text holds an int orjson would read as a float or something it refuses (NaN, Infinity)."""
+    text holds a number orjson would read otherwise (orjson_may_misread) or something it
+    refuses (NaN, Infinity)."""
     if type(raw) is str:
         text = raw.encode("utf-8", "surrogatepass")
     else:
         raw = text = bytes(raw)  # as it is when bytes
-    if not may_hold_long_int(text):
+    if not orjson_may_misread(text):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import orjson
 
 from kades.errors import InvalidEventError, Problem
-from kades.jsontext import may_hold_long_int
+from kades.jsontext import orjson_may_misread
 
 SPECVERSION = "1.0"
 # What Knative's Broker ingress accepts (cloudevents/sdk-go v2 decodes 0.3 and 1.0).
@@ -130,10 +130,11 @@ def parse_json(raw: bytes | str):
     encoded again), nesting to MAX_JSON_DEPTH. Every refusal is a ValueError.
 
     Bytes are read by orjson, which refuses all of these itself, at a quarter of the stdlib's
-    time (a 500-tick event: 0.11 ms against 0.48, docs/performance.md), unless they may hold an
-    int orjson would read as a float (past 64 bits: kades.jsontext). What it refuses the
-    stdlib reads again: it names the problem, or reads what orjson does not (such an int)."""
-    if isinstance(raw, (bytes, bytearray)) and not may_hold_long_int(raw):
+    time (a 500-tick event: 0.11 ms against 0.48, docs/performance.md), unless they may hold a
+    number orjson reads otherwise: an int past 64 bits, read as a float, or more digits than
+    it reads (kades.jsontext.orjson_may_misread). What it refuses the stdlib reads again: it
+    names the problem, or reads what orjson does not (such an int)."""
+    if isinstance(raw, (bytes, bytearray)) and not orjson_may_misread(raw):
         value = _orjson_within_depth(raw)
         if value is not _UNREAD:
             return value
