@@ -300,3 +300,4 @@ def test_nesting_past_the_bound_is_refused_on_every_path():
         with pytest.raises(ValueError, match="nested too deeply"):
             envelope.parse_json(text)
     assert envelope.parse_json(fits) == envelope.parse_json(fits.decode())
+    assert envelope._orjson_within_depth(fits) is not envelope._UNREAD  # orjson's path

@@ -88,7 +88,8 @@ return {first, redis.call('XRANGE', KEYS[1], from, '+', 'COUNT', ARGV[7]), water
 # keys' TTL, the slack (s) and the shortest slot time (s) of kades.chain.ordering.impossible,
 # RESTART_SLOTS, UNBLOCKED_MAX, the event list's TTL, then (needed, mint) of each mint the
 # commit left blocked. Returns the watermark and up to UNBLOCKED_MAX mints it no longer
-# blocks, taken out; an event that took some before (a retry) gets the same again. The first slot ever seen starts it the lateness before that slot.
+# blocks, taken out; an event that took some before (a retry) gets the same again. The first
+# slot ever seen starts the watermark the lateness before that slot.
 # Then a slot whose previous slot is within the watermark moves it to that slot, and on
 # through the slots waiting past it; and it is never further behind the newest slot committed
 # than the lateness (as a mint's buffer takes its own slots that far behind its newest), so
