@@ -122,14 +122,17 @@ def test_lps_coming_and_going_are_no_pull():
     assert [a["anomaly_type"] for a in anomalies if a["anomaly_type"] == "liquidity_removal"] == []
 
 
-def test_a_concentrated_pools_vault_ratio_is_no_price_to_dump_from():
+@pytest.mark.parametrize("program", ["raydium_clmm", "raydium_launchlab", "meteora_dbc"])
+def test_a_concentrated_pools_or_a_curves_vault_ratio_is_no_price_to_dump_from(program):
     """A CLMM pool's vaults hold every position's tokens: sells within a position's range
-    moved the real price 19 % and the vault ratio 97 %, a "rug price dump"."""
-    def clmm(sig, base, quote, slot):
+    moved the real price 19 % and the vault ratio 97 %, a "rug price dump". A bonding curve's
+    hold what it has not sold and the quote it raised: a curve that raised 1 and gave 0.9
+    back fell 90 % by its vaults and a few % by its (virtual) price."""
+    def priced_elsewhere(sig, base, quote, slot):
         observation = state(sig, base, quote, slot)
-        observation["record"]["program"] = "raydium_clmm"
+        observation["record"]["program"] = program
         return observation
-    dumped = [clmm("s0", 10**12, 10**11, 1), clmm("s1", 40 * 10**12, 10**11 // 10, 2)]
+    dumped = [priced_elsewhere("s0", 10**12, 10**11, 1), priced_elsewhere("s1", 40 * 10**12, 10**11 // 10, 2)]
     assert watch_pool(None, "POOL", dumped, T)[1] == []
     plain = [state("s0", 10**12, 10**11, 1), state("s1", 40 * 10**12, 10**11 // 10, 2)]
     assert [a["anomaly_type"] for a in watch_pool(None, "POOL", plain, T)[1]] == ["rug_price_dump"]
@@ -203,3 +206,17 @@ def test_a_transaction_that_adds_back_little_is_judged_on_what_it_took():
     assert a["anomaly_type"] == "liquidity_removal" and a["confidence"] == 0.95
     assert a["evidence"]["removed_share"] == pytest.approx(0.9)
     assert a["evidence"]["signatures"] == ["rug"] and a["evidence"]["quote_reserve_after"] == tenth[1]
+
+
+def test_a_bonding_curve_handing_its_reserves_to_its_new_pool_is_no_pull():
+    """A launchpad curve's migration (LaunchLab to CPMM, DBC to DAMM: kades.solana.normalise)
+    empties the curve into the AMM pool it graduates to: every graduation read as a rug."""
+    def graduation(migration):
+        removal = liquidity("s1", "remove", "PAYER", (10**12, 10**11), (0, 0), 2)
+        removal["record"].update(program="raydium_launchlab", lp_amount=None,
+                                 **({"migration": migration} if migration else {}))
+        return [*created(), removal, state("s1", 0, 0, 2)]
+    migrated = {"program": "raydium_launchlab", "bonding_curve": "POOL", "to": "CPMM"}
+    assert watch_pool(None, "POOL", graduation(migrated), T)[1] == []
+    pulled = watch_pool(None, "POOL", graduation(None), T)[1]
+    assert [a["anomaly_type"] for a in pulled] == ["liquidity_removal"]

@@ -1,8 +1,10 @@
-"""AMM paths without recorded mainnet data: Orca Whirlpool and Meteora DLMM called directly, a two-hop Jupiter route, PumpSwap deposit/withdraw, Raydium LaunchLab, Meteora DAMM v2.
+"""AMM paths without recorded mainnet data: Orca Whirlpool and Meteora DLMM called directly, a two-hop Jupiter route, PumpSwap deposit/withdraw, Raydium LaunchLab, Meteora DAMM v2 and DBC.
 
 The transactions are built by hand in `json` encoding with the same shape as the RPC's.
 """
 from __future__ import annotations
+
+import pytest
 
 from kades.solana import programs as p
 from kades.solana.base58 import b58encode
@@ -95,7 +97,11 @@ def test_a_launchlab_buy_reads_the_vaults_it_names():
     (swap,) = records["swaps"]
     assert (swap["program"], swap["pool"], swap["trader"], swap["side"]) == ("raydium_launchlab", "LaunchPool", TRADER, "buy")
     assert (swap["base_amount"], swap["quote_amount"]) == (250, 100)
-    assert records["pool_states"][0]["base_reserve"] == 9_750
+    (state,) = records["pool_states"]
+    assert (state["base_reserve"], state["quote_reserve"]) == (9_750, 150)
+    # a bonding curve's vaults hold the unsold supply and the quote raised: no price (its
+    # ratio, 0.0154, is not the curve's); the swap's price is the trade's
+    assert state["price"] is None and swap["price"] == 0.4
 
 
 def test_a_damm_v2_swap_reads_the_vaults_of_its_pool_authority():
@@ -109,6 +115,25 @@ def test_a_damm_v2_swap_reads_the_vaults_of_its_pool_authority():
     assert (swap["program"], swap["pool"], swap["side"], swap["base_amount"], swap["quote_amount"]) == \
         ("meteora_damm_v2", "DammPool", "sell", 100, 40)
 
+
+
+def test_a_dbc_swap_reads_the_vaults_of_its_pool_authority_and_prices_by_the_trade():
+    """Meteora DBC (dynamic_bonding_curve IDL: swap and swap2 name pool_authority 0, config 1,
+    pool 2, the trader's input and output accounts 3 and 4, base_vault 5, quote_vault 6)."""
+    auth = "FhVo3mqL8PW5pH5U2CN4XE33DokiyZnUwuGpH2hmHLuM"  # the pool authority: owns every pool's vaults
+    keys = [TRADER, auth, "DbcConfig", "DbcPool", "AtaSol", "AtaX", "VaultX", "VaultSol", X, p.WSOL, p.METEORA_DBC]
+    for name in ("swap", "swap2"):
+        ix = {"programIdIndex": 10, "accounts": [1, 2, 3, 4, 5, 6, 7, 8, 9, 0], "data": anchor(name)}
+        tx = transaction(keys, [ix], [(4, TRADER, p.WSOL, 1_000, 700), (5, TRADER, X, 0, 6_000),
+                                      (6, auth, X, 800_000, 794_000), (7, auth, p.WSOL, 2_000, 2_300)])
+        records, skipped = normalise_transaction(tx)
+        (swap,) = records["swaps"]
+        assert (swap["program"], swap["pool"], swap["trader"], swap["side"]) == ("meteora_dbc", "DbcPool", TRADER, "buy")
+        assert (swap["base_amount"], swap["quote_amount"]) == (6_000, 300)
+        assert swap["price"] == pytest.approx(0.05)
+        (state,) = records["pool_states"]
+        assert (state["pool"], state["quote_reserve"], state["price"]) == ("DbcPool", 2_300, None)
+        assert records["transfers"] == [] and not skipped
 
 
 def test_a_direct_dlmm_swap_is_read_from_the_pairs_reserves():
@@ -225,3 +250,58 @@ def test_a_concentrated_pools_state_carries_no_price_its_swap_does():
     (state,) = records["pool_states"]
     assert state["program"] == "orca_whirlpool" and state["price"] is None
     assert [s["price"] for s in records["swaps"]] and records["swaps"][0]["price"] > 0
+
+
+def launchlab_migration() -> dict:
+    """LaunchLab's migrate_to_cpswap (raydium_launchpad IDL: cpswap_pool 5, authority 16,
+    pool_state 17, base_vault 19, quote_vault 20, 28 accounts), the full curve's reserves
+    moved into the CPMM pool its inner `initialize` creates (pool state 3, vaults owned by
+    CPMM's authority)."""
+    names = ["Cfg", p.RAYDIUM_CPMM, "CpmmPool", p.RAYDIUM_CPMM_AUTHORITY, "CpLp", "CpVaultX", "CpVaultSol",
+             "CpCfg", "CpFee", "CpObs", "Lock", "LockAuth", "LockVault", "LaunchAuth", "LaunchPool",
+             "GlobalCfg", "BaseVault", "QuoteVault", "PoolLp", p.TOKEN, "Tok22", "Ata", p.SYSTEM, "Rent",
+             "Meta", p.RAYDIUM_LAUNCHLAB]
+    keys = [TRADER, X, p.WSOL, *names]
+    at = {key: index for index, key in enumerate(keys)}
+    migrate = {"programIdIndex": at[p.RAYDIUM_LAUNCHLAB], "accounts": list(range(28)),
+               "data": anchor("migrate_to_cpswap")}
+    tx = transaction(keys, [migrate], [
+        (at["BaseVault"], "LaunchAuth", X, 206_900_000, 0), (at["QuoteVault"], "LaunchAuth", p.WSOL, 85_000, 0),
+        (at["CpVaultX"], p.RAYDIUM_CPMM_AUTHORITY, X, 0, 206_900_000),
+        (at["CpVaultSol"], p.RAYDIUM_CPMM_AUTHORITY, p.WSOL, 0, 85_000)])
+    initialize = {"programIdIndex": at[p.RAYDIUM_CPMM], "data": anchor("initialize"), "accounts": [
+        at[k] for k in (TRADER, "CpCfg", p.RAYDIUM_CPMM_AUTHORITY, "CpmmPool", X, p.WSOL, "CpLp",
+                        "CpVaultX", "CpVaultSol")]}
+    tx["meta"]["innerInstructions"] = [{"index": 0, "instructions": [initialize]}]
+    return tx
+
+
+def test_a_launchlab_curve_handing_over_to_its_cpmm_pool_is_a_migration_both_sides():
+    records, _ = normalise_transaction(launchlab_migration())
+    by_pool = {record["pool"]: record for record in records["liquidity"]}
+    curve, pool = by_pool["LaunchPool"], by_pool["CpmmPool"]
+    assert (curve["action"], curve["quote_delta"], curve["program"]) == ("remove", -85_000, "raydium_launchlab")
+    assert curve["migration"] == {"program": "raydium_launchlab", "bonding_curve": "LaunchPool", "to": "CpmmPool"}
+    assert (pool["action"], pool["quote_reserve_after"], pool["program"]) == ("create", 85_000, "raydium_cpmm")
+    assert pool["migration"] == {"program": "raydium_launchlab", "bonding_curve": "LaunchPool"}
+    assert records["swaps"] == [] and records["transfers"] == []
+    # the curve's other instructions touch no vault of it (its authority is no pool)
+    other = launchlab_migration()
+    other["transaction"]["message"]["instructions"][0]["data"] = anchor("claim_platform_fee")
+    other["meta"]["innerInstructions"] = []
+    assert [r["pool"] for r in normalise_transaction(other)[0]["liquidity"]] == []
+
+
+def test_a_dbc_migration_names_the_virtual_pool_and_the_damm_pool():
+    """Meteora DBC's migration_damm_v2 (dynamic_bonding_curve source: virtual_pool 0, the new
+    DAMM v2 pool 4, base_vault 17, quote_vault 18)."""
+    named = {0: "VirtualPool", 3: "DbcAuth", 4: "DammPool", 17: "BaseVault", 18: "QuoteVault", 19: TRADER}
+    accounts = [named.get(k, f"Acct{k}") for k in range(25)]
+    keys = [TRADER, *[a for a in accounts if a != TRADER], p.METEORA_DBC]
+    ix = {"programIdIndex": len(keys) - 1, "accounts": [keys.index(a) for a in accounts],
+          "data": anchor("migration_damm_v2")}
+    tx = transaction(keys, [ix], [(keys.index("BaseVault"), "DbcAuth", X, 10**9, 0),
+                                  (keys.index("QuoteVault"), "DbcAuth", p.WSOL, 84 * 10**3, 0)])
+    (removed,) = normalise_transaction(tx)[0]["liquidity"]
+    assert (removed["pool"], removed["action"], removed["quote_delta"]) == ("VirtualPool", "remove", -84_000)
+    assert removed["migration"] == {"program": "meteora_dbc", "bonding_curve": "VirtualPool", "to": "DammPool"}

@@ -17,7 +17,7 @@ from kades.chain import lp_holders
 from kades.chain.anomaly import make_anomaly, ramp
 from kades.chain.thresholds import ChainThresholds
 from kades.risk.scoring import DEFAULT_HALF_LIFE_S
-from kades.solana.programs import CONCENTRATED
+from kades.solana.programs import VAULTS_NOT_PRICED
 
 DETECTOR = "chain.liquidity"
 MAX_PEAKS = 64
@@ -177,7 +177,8 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
                     state["removals"] = _burst(state["removals"], obs["time_s"], t)
                     state["removals"].append([obs["time_s"], -added, before[1],
                                               record["signature"], slot])
-            elif before[1] > 0:
+            elif before[1] > 0 and not removal["record"].get("migration"):
+                # (a bonding curve handing its reserves to the pool it graduates to is no pull)
                 found = _removal(state, pool, token, {**removal, "time_s": obs["time_s"]},
                                  -added / before[1], before, after, t)
                 anomalies.extend([found] if found else [])
@@ -191,8 +192,9 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
                                  quote_fall, tuple(last), (base, quote), t)
                 anomalies.extend([found] if found else [])
         state["last"] = [base, quote]
-        # a concentrated-liquidity pool's vault ratio is no price (kades.solana.programs)
-        price = None if record.get("program") in CONCENTRATED else _ui_price(base, quote, record)
+        # a concentrated-liquidity pool's or a bonding curve's vault ratio is no price
+        # (kades.solana.programs: VAULTS_NOT_PRICED)
+        price = None if record.get("program") in VAULTS_NOT_PRICED else _ui_price(base, quote, record)
         if price is not None:
             found = _price_dump(state, pool, token, obs, base, price, t)
             anomalies.extend([found] if found else [])

@@ -215,9 +215,10 @@ _CHAIN_BLOCK = {
              "base_reserve_before": _RAW, "quote_reserve_before": _RAW,
              "base_reserve_after": _RAW, "quote_reserve_after": _RAW},
             lp_mint={**_ADDRESS, "type": ["string", "null"], "minLength": 0}, lp_amount={**_DELTA, "type": ["integer", "null"]},
-            # a pool that took over a pump.fun bonding curve (its `migrate`)
+            # a pool that took over a bonding curve (pump.fun's `migrate`, a launchpad's
+            # migration), or on the curve's own removal, the pool it handed its reserves `to`
             migration={"type": "object", "required": ["program", "bonding_curve"],
-                       "properties": {"program": _NAME, "bonding_curve": _ADDRESS}})},
+                       "properties": {"program": _NAME, "bonding_curve": _ADDRESS, "to": _ADDRESS}})},
         "pool_states": {"type": "array", "items": _record(
             {"pool": _POOL_KNOWN, "base_mint": _MINT, "quote_mint": _MINT,
              "base_reserve": _RAW, "quote_reserve": _RAW, "base_decimals": _DECIMALS,

@@ -81,10 +81,17 @@ def _people_deltas(view: TransactionView, moves: list[Move], owners: dict[str, s
     return {key: value for key, value in deltas.items() if value}
 
 
-def _migrations(ixs: list[Instruction]) -> dict[str, str]:
-    """PumpSwap pool -> the pump.fun bonding curve it took over (pump.fun `migrate`)."""
-    return {ix.accounts[9]: ix.accounts[3] for ix in ixs
-            if ix.program == p.PUMP_FUN and (ix.data or b"")[:8] == p.PUMP_MIGRATE and len(ix.accounts) > 9}
+def _migrations(ixs: list[Instruction]) -> dict[str, dict]:
+    """AMM pool -> the bonding curve it took over in this transaction ({program, bonding_curve}):
+    pump.fun's `migrate` (to PumpSwap), a launchpad curve's migration (LaunchLab to Raydium AMM
+    v4 or CPMM, Meteora DBC to DAMM v1 or v2: programs.CURVE_ACCOUNTS)."""
+    found = {}
+    for ix in ixs:
+        if ix.program == p.PUMP_FUN and (ix.data or b"")[:8] == p.PUMP_MIGRATE and len(ix.accounts) > 9:
+            found[ix.accounts[9]] = {"program": "pump_fun", "bonding_curve": ix.accounts[3]}
+        elif (pool := p.migrated_to(ix)) is not None:
+            found[pool] = {"program": p.AMM_NAMES[ix.program], "bonding_curve": p.pool_id(ix)}
+    return found
 
 
 def _amm_records(view: TransactionView, ixs: list[Instruction], out: dict, moves: list[Move],
@@ -92,6 +99,7 @@ def _amm_records(view: TransactionView, ixs: list[Instruction], out: dict, moves
     """Swaps, liquidity changes and pool states from AMM vaults; the vault owners."""
     actions, vault_owners = pool_actions(view, ixs, moves, owners)
     decimals, migrations, legs = view.decimals(), _migrations(ixs), []
+    handed_to = {migration["bonding_curve"]: pool for pool, migration in migrations.items()}
     for action in actions:
         if len(action.mints) != 2:
             continue
@@ -101,7 +109,7 @@ def _amm_records(view: TransactionView, ixs: list[Instruction], out: dict, moves
             "signature": view.signature, "program": action.program, "pool": action.pool, "base_mint": base,
             "quote_mint": quote, "base_reserve": action.post[base], "base_decimals": decimals[base],
             "quote_reserve": action.post[quote], "quote_decimals": decimals[quote], "virtual": False,
-            "price": None if action.program in p.CONCENTRATED else
+            "price": None if action.program in p.VAULTS_NOT_PRICED else
             ui_price(action.post[base], decimals[base], action.post[quote], decimals[quote])})
         if d_base * d_quote < 0:
             gone = base if d_base < 0 else quote
@@ -110,7 +118,9 @@ def _amm_records(view: TransactionView, ixs: list[Instruction], out: dict, moves
         elif d_base or d_quote:
             record = _liquidity(view, action, base, quote, vault_owners, decimals)
             if record["action"] == "create" and action.pool in migrations:
-                record["migration"] = {"program": "pump_fun", "bonding_curve": migrations[action.pool]}
+                record["migration"] = migrations[action.pool]
+            elif record["action"] == "remove" and action.pool in handed_to:  # the curve's side
+                record["migration"] = {**migrations[handed_to[action.pool]], "to": handed_to[action.pool]}
             out["liquidity"].append(record)
     aggregators = [p.AGGREGATORS[ix.program] for ix in ixs if ix.program in p.AGGREGATORS]
     venues = route_venues(view, ixs) if aggregators else {}

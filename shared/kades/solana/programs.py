@@ -3,7 +3,7 @@
 Layouts come from the programs' public IDLs: pump.fun's Anchor events (TradeEvent,
 CreateEvent, CompleteEvent) and its migrate instruction, SPL Token's
 InitializeMint/InitializeMint2/SetAuthority, the account lists of Raydium AMM v4, CPMM and
-LaunchLab, PumpSwap (pump_amm) and Meteora DAMM v2. Everything else is derived from balance
+LaunchLab, PumpSwap (pump_amm), Meteora DAMM v2 and Meteora DBC. Everything else is derived from balance
 changes (see pools.py and normalise.py).
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ PUMPSWAP = "pAMMBay6oceH9fJKBRHGP5D4bD4sWpmSwMn52FMfXEA"
 PUMPSWAP_FEES = "pfeeUxB6jkeY1Hxd7CsFCAjcbHA9rWtchMGdZ6VojVZ"  # fee tiers PumpSwap asks (CPI)
 RAYDIUM_CLMM = "CAMMCzo5YL8w4VFF8KVHrK22GGUsp5VTaW7grrKgrWqK"
 RAYDIUM_LAUNCHLAB = "LanMV9sAd7wArD4vJFi2qDdfnVhFxYSUg6eADduJ3uj"
+METEORA_DBC = "dbcij3LWUppWqq96dh6gJWwBifmcGfLSB5D4DuSMaqN"  # Dynamic Bonding Curve (launchpads)
 JUPITER_V6 = "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4"
 # Routers: they move the trader's tokens through pools; the route is one swap for the trader.
 AGGREGATORS = {JUPITER_V6: "jupiter_v6", "DF1ow4tspfHX9JwWJsAb9epbkA8hmpSEAtxXy1V27QBH": "dflow",
@@ -49,7 +50,7 @@ STABLECOINS = (USDC, USDT)
 AMM_NAMES = {RAYDIUM_V4: "raydium_v4", RAYDIUM_CPMM: "raydium_cpmm", ORCA_WHIRLPOOL: "orca_whirlpool",
              METEORA_DLMM: "meteora_dlmm", METEORA_POOLS: "meteora_pools",
              METEORA_DAMM_V2: "meteora_damm_v2", PUMPSWAP: "pumpswap", RAYDIUM_CLMM: "raydium_clmm",
-             RAYDIUM_LAUNCHLAB: "raydium_launchlab"}
+             RAYDIUM_LAUNCHLAB: "raydium_launchlab", METEORA_DBC: "meteora_dbc"}
 # Vault owners shared by every pool of a program (the pool id then comes from the instruction).
 SHARED_AUTHORITIES = {RAYDIUM_V4_AUTHORITY: RAYDIUM_V4, RAYDIUM_CPMM_AUTHORITY: RAYDIUM_CPMM,
                       METEORA_DAMM_V2_AUTHORITY: METEORA_DAMM_V2}
@@ -57,6 +58,13 @@ SHARED_AUTHORITIES = {RAYDIUM_V4_AUTHORITY: RAYDIUM_V4, RAYDIUM_CPMM_AUTHORITY: 
 # range, so the vaults' ratio is no price (a -19 % move read as -97 %, a "rug price dump");
 # their pool states carry no price, their swaps do (kades.solana.normalise).
 CONCENTRATED = {"orca_whirlpool", "raydium_clmm", "meteora_dlmm"}
+# Bonding curves whose vaults hold the real tokens only: the supply not sold yet and the quote
+# raised, where the curve prices by virtual reserves too. Their vault ratio starts at 0 and
+# falls far faster than the curve's price (a curve that raised 1 SOL and gave back 0.9: the
+# vaults' ratio -90 %, the curve's price -6 %, a "rug price dump"); their swaps carry the price.
+# (pump.fun's pool states are its events' virtual reserves: a price.)
+CURVES = {"raydium_launchlab", "meteora_dbc"}
+VAULTS_NOT_PRICED = CONCENTRATED | CURVES
 # Programs whose pool account (pool_id) owns its vaults: nothing else it names is a vault
 # (PumpSwap also names the protocol's and the coin creator's fee accounts).
 POOL_OWNS_VAULTS = {PUMPSWAP}
@@ -85,11 +93,40 @@ RAYDIUM_V4_INITIALIZE = (0, 1)  # initialize, initialize2: the amm id is account
 # PumpSwap (pump_amm IDL): the pool is account 0 of every pool instruction.
 PUMPSWAP_NAMES = {_anchor("global", name): name for name in (
     "buy", "sell", "buy_exact_quote_in", "create_pool", "deposit", "withdraw", "boost_buy_and_burn")}
-# Raydium LaunchLab (raydium_launchpad IDL): trades name pool_state 4, base_vault 7, quote_vault 8.
-LAUNCHLAB_TRADES = {_anchor("global", name): name for name in (
-    "buy_exact_in", "buy_exact_out", "sell_exact_in", "sell_exact_out")}
 # Meteora DAMM v2 (cp_amm IDL): swap and swap2 name pool_authority 0, pool 1.
 DAMM_V2_SWAPS = {_anchor("global", "swap"): "swap", _anchor("global", "swap2"): "swap2"}
+# Launchpad bonding curves: where each instruction names (pool, base_vault, quote_vault), and
+# for a migration (the curve full, its reserves handed to an AMM pool) the new pool. Their
+# vaults are owned by one authority per program, so they are read where named, never by owner
+# (an instruction not listed here touches no vault of theirs). From the published IDLs:
+# Raydium LaunchLab (raydium_launchpad) and Meteora DBC (dynamic_bonding_curve).
+CURVE_ACCOUNTS = {
+    RAYDIUM_LAUNCHLAB: {
+        **{name: (4, 7, 8) for name in ("buy_exact_in", "buy_exact_out", "sell_exact_in", "sell_exact_out")},
+        **{name: (5, 8, 9) for name in ("initialize", "initialize_v2", "initialize_with_token_2022")},
+        "migrate_to_cpswap": (17, 19, 20, 5), "migrate_to_amm": None},  # (MIGRATE_TO_AMM)
+    METEORA_DBC: {
+        "swap": (2, 5, 6), "swap2": (2, 5, 6),
+        "initialize_virtual_pool_with_spl_token": (5, 6, 7),
+        "initialize_virtual_pool_with_token2022": (5, 6, 7),
+        "migrate_meteora_damm": (0, 17, 18, 4), "migration_damm_v2": (0, 17, 18, 4)}}
+# LaunchLab's migrate_to_amm has two published layouts: 32 accounts (it makes the OpenBook
+# market too) and 23; each names the new AMM v4 pool, then the curve's accounts further on
+MIGRATE_TO_AMM = {32: (23, 25, 26, 13), 23: (14, 16, 17, 5)}
+CURVE_NAMES = {program: {_anchor("global", name): name for name in layouts}
+               for program, layouts in CURVE_ACCOUNTS.items()}
+
+
+def curve_accounts(ix: Instruction) -> tuple[str, ...] | None:
+    """(pool, base_vault, quote_vault[, the pool a migration hands over to]) of a launchpad
+    curve's instruction; None for any other instruction."""
+    name = CURVE_NAMES.get(ix.program, {}).get((ix.data or b"")[:8])
+    if name is None:
+        return None
+    layout = CURVE_ACCOUNTS[ix.program][name] or MIGRATE_TO_AMM.get(len(ix.accounts))
+    if layout is None or max(layout) >= len(ix.accounts):
+        return None
+    return tuple(ix.accounts[index] for index in layout)
 
 
 def pool_id(ix: Instruction) -> str | None:
@@ -102,27 +139,36 @@ def pool_id(ix: Instruction) -> str | None:
         index = CPMM_POOL_INDEX.get(ix.data[:8])
     elif ix.program == PUMPSWAP:
         index = 0 if ix.data[:8] in PUMPSWAP_NAMES else None
-    elif ix.program == RAYDIUM_LAUNCHLAB:
-        index = 4 if ix.data[:8] in LAUNCHLAB_TRADES else None
     elif ix.program == METEORA_DAMM_V2:
         index = 1 if ix.data[:8] in DAMM_V2_SWAPS else None
+    elif ix.program in CURVE_ACCOUNTS:
+        accounts = curve_accounts(ix)
+        return accounts[0] if accounts else None
     else:
         return None
     return ix.accounts[index] if index is not None and index < len(ix.accounts) else None
 
 
 def named_vaults(ix: Instruction) -> set[str] | None:
-    """The vaults an instruction names by position (None: find them by their owner)."""
-    if ix.program == RAYDIUM_LAUNCHLAB and (ix.data or b"")[:8] in LAUNCHLAB_TRADES and len(ix.accounts) > 8:
-        return {ix.accounts[7], ix.accounts[8]}
+    """The vaults an instruction names by position (None: find them by their owner; empty: a
+    launchpad curve's instruction that moves none of its vaults, CURVE_ACCOUNTS)."""
+    if ix.program in CURVE_ACCOUNTS:
+        accounts = curve_accounts(ix)
+        return set(accounts[1:3]) if accounts else set()
     return None
+
+
+def migrated_to(ix: Instruction) -> str | None:
+    """The AMM pool a launchpad curve's migration hands its reserves to (None: no migration)."""
+    accounts = curve_accounts(ix)
+    return accounts[3] if accounts and len(accounts) > 3 else None
 
 
 def instruction_name(ix: Instruction) -> str | None:
     """The Anchor instruction's name where the normaliser knows it."""
     head = (ix.data or b"")[:8]
-    names = {PUMPSWAP: PUMPSWAP_NAMES, RAYDIUM_LAUNCHLAB: LAUNCHLAB_TRADES,
-             METEORA_DAMM_V2: DAMM_V2_SWAPS}.get(ix.program, {})
+    names = {PUMPSWAP: PUMPSWAP_NAMES, METEORA_DAMM_V2: DAMM_V2_SWAPS,
+             **CURVE_NAMES}.get(ix.program, {})
     return names.get(head)
 
 
