@@ -300,8 +300,82 @@ def test_a_dbc_migration_names_the_virtual_pool_and_the_damm_pool():
     keys = [TRADER, *[a for a in accounts if a != TRADER], p.METEORA_DBC]
     ix = {"programIdIndex": len(keys) - 1, "accounts": [keys.index(a) for a in accounts],
           "data": anchor("migration_damm_v2")}
+    # its inner initialize_pool_with_dynamic_config (cp_amm IDL: pool_authority 6, pool 7,
+    # token_a_vault 11, token_b_vault 12; 21 accounts)
+    damm = p.METEORA_DAMM_V2_AUTHORITY
+    named = {6: damm, 7: "DammPool", 11: "DammVaultX", 12: "DammVaultSol"}
+    inner_accounts = [named.get(k, f"Damm{k}") for k in range(21)]
+    keys += [a for a in inner_accounts if a not in keys] + [p.METEORA_DAMM_V2]
+    inner = {"programIdIndex": keys.index(p.METEORA_DAMM_V2), "data": anchor("initialize_pool_with_dynamic_config"),
+             "accounts": [keys.index(a) for a in inner_accounts]}
     tx = transaction(keys, [ix], [(keys.index("BaseVault"), "DbcAuth", X, 10**9, 0),
-                                  (keys.index("QuoteVault"), "DbcAuth", p.WSOL, 84 * 10**3, 0)])
-    (removed,) = normalise_transaction(tx)[0]["liquidity"]
+                                  (keys.index("QuoteVault"), "DbcAuth", p.WSOL, 84 * 10**3, 0),
+                                  (keys.index("DammVaultX"), damm, X, 0, 10**9),
+                                  (keys.index("DammVaultSol"), damm, p.WSOL, 0, 84 * 10**3)])
+    tx["meta"]["innerInstructions"] = [{"index": 0, "instructions": [inner]}]
+    records = normalise_transaction(tx)[0]
+    removed, created = sorted(records["liquidity"], key=lambda r: r["action"], reverse=True)
     assert (removed["pool"], removed["action"], removed["quote_delta"]) == ("VirtualPool", "remove", -84_000)
     assert removed["migration"] == {"program": "meteora_dbc", "bonding_curve": "VirtualPool", "to": "DammPool"}
+    assert (created["pool"], created["action"], created["program"]) == ("DammPool", "create", "meteora_damm_v2")
+    assert created["migration"] == {"program": "meteora_dbc", "bonding_curve": "VirtualPool"}
+    assert records["transfers"] == []
+
+
+LAUNCH_AUTH = "WLHv2UAZm6z4KyaaELi5pjdbJh6RESMva1Rnn8pJVVh"  # LaunchLab's vault authority
+
+
+def launchlab_claim_and_sell(*, sell: bool) -> dict:
+    """A LaunchLab instruction the normaliser does not read (a vested claim: 5,000 tokens out
+    of the base vault to the trader), then, when `sell`, a sell_exact_in (3,000 in, 100 out)."""
+    keys = [TRADER, LAUNCH_AUTH, "Global", "Platform", "LaunchPool", "AtaX", "AtaSol", "BaseVault", "QuoteVault",
+            X, p.WSOL, p.RAYDIUM_LAUNCHLAB, p.TOKEN]
+
+    def moved(source: int, destination: int, amount: int) -> dict:  # SPL Token Transfer (3)
+        return {"programIdIndex": 12, "accounts": [source, destination, 1], "data": b58encode(bytes([3]) + amount.to_bytes(8, "little"))}
+    claim = {"programIdIndex": 11, "accounts": [0, 1, 4, 7, 5], "data": anchor("claim_vested_token")}
+    trade = {"programIdIndex": 11, "accounts": list(range(11)), "data": anchor("sell_exact_in")}
+    tx = transaction(keys, [claim, trade] if sell else [claim], [
+        (5, TRADER, X, 0, 2_000 if sell else 5_000), (6, TRADER, p.WSOL, 0, 100 if sell else 0),
+        (7, LAUNCH_AUTH, X, 100_000, 98_000 if sell else 95_000), (8, LAUNCH_AUTH, p.WSOL, 150, 50 if sell else 150)])
+    tx["meta"]["innerInstructions"] = [{"index": 0, "instructions": [moved(7, 5, 5_000)]}] + (
+        [{"index": 1, "instructions": [moved(5, 7, 3_000), moved(8, 6, 100)]}] if sell else [])
+    return tx
+
+
+def test_a_curves_claim_is_neither_a_removal_nor_part_of_the_trade_beside_it():
+    records, _ = normalise_transaction(launchlab_claim_and_sell(sell=True))
+    (swap,) = records["swaps"]
+    assert (swap["side"], swap["base_amount"], swap["quote_amount"]) == ("sell", 3_000, 100)
+    assert records["liquidity"] == []
+    (state,) = records["pool_states"]
+    assert (state["base_reserve"], state["quote_reserve"]) == (98_000, 50)
+    # alone, its authority is no wallet that sent anything
+    records, _ = normalise_transaction(launchlab_claim_and_sell(sell=False))
+    assert records["transfers"] == [] and records["liquidity"] == [] and records["swaps"] == []
+
+
+def test_a_launchlab_curve_is_created_where_its_initialize_names_it():
+    """raydium_launchpad IDL: initialize, initialize_v2 and initialize_with_token_2022 name
+    pool_state 5, base_mint 6, base_vault 8, quote_vault 9."""
+    keys = [TRADER, "Creator", "Global", "Platform", LAUNCH_AUTH, "LaunchPool", X, p.WSOL, "BaseVault",
+            "QuoteVault", p.RAYDIUM_LAUNCHLAB]
+    for name in ("initialize", "initialize_v2", "initialize_with_token_2022"):
+        ix = {"programIdIndex": 10, "accounts": list(range(10)), "data": anchor(name)}
+        tx = transaction(keys, [ix], [(8, LAUNCH_AUTH, X, 0, 10**15), (9, LAUNCH_AUTH, p.WSOL, 0, 0)])
+        (created,) = normalise_transaction(tx)[0]["liquidity"]
+        assert (created["pool"], created["action"], created["base_reserve_after"]) == ("LaunchPool", "create", 10**15)
+
+
+def test_launchlabs_migrate_to_amm_is_read_in_both_published_layouts():
+    """32 accounts (the OpenBook market made too: amm_program 12, amm_pool 13, pool_state 23,
+    vaults 25 and 26) or 23 (amm_program 4, amm_pool 5, pool_state 14, vaults 16 and 17)."""
+    for count, at in ((32, {12: p.RAYDIUM_V4, 13: "AmmPool", 23: "LaunchPool", 25: "BaseVault", 26: "QuoteVault"}),
+                      (23, {4: p.RAYDIUM_V4, 5: "AmmPool", 14: "LaunchPool", 16: "BaseVault", 17: "QuoteVault"})):
+        accounts = [TRADER, *[at.get(k, f"Acct{k}") for k in range(1, count)]]
+        keys = [*accounts, p.RAYDIUM_LAUNCHLAB]
+        ix = {"programIdIndex": count, "accounts": list(range(count)), "data": anchor("migrate_to_amm")}
+        tx = transaction(keys, [ix], [(keys.index("BaseVault"), LAUNCH_AUTH, X, 2 * 10**14, 0),
+                                      (keys.index("QuoteVault"), LAUNCH_AUTH, p.WSOL, 85 * 10**9, 0)])
+        (removed,) = normalise_transaction(tx)[0]["liquidity"]
+        assert (removed["pool"], removed["migration"]["to"]) == ("LaunchPool", "AmmPool"), count

@@ -194,6 +194,6 @@ def normalise_transaction(tx: dict) -> tuple[dict[str, list], Counter]:
         authority = info.get("mint_authority")
         if mint not in pumped and authority not in p.SHARED_AUTHORITIES and authority not in pools:
             out["launches"].append({"signature": view.signature, "creator": view.fee_payer, **info})
-    owner_transfers(view, curves | pool_owners, out, deltas)
+    owner_transfers(view, curves | pool_owners | set(p.CURVE_AUTHORITIES), out, deltas)
     sol_transfers(view, ixs, out)
     return out, skipped

@@ -4,7 +4,9 @@ instruction did to them (one `PoolAction` per pool and instruction, in execution
 Vaults are recognised per program (kades.solana.programs): the pool account owns them
 (Whirlpool, Meteora DLMM, Raydium CLMM, PumpSwap), or a program-wide authority does and the
 pool comes from the instruction's account list (Raydium AMM v4 and CPMM, Meteora DAMM v2),
-or the instruction names them by position (Raydium LaunchLab). A pool touched by one
+or the instruction names them by position (the launchpad curves: Raydium LaunchLab, Meteora
+DBC; their other instructions, claims of fees or vested tokens, move the vaults too and are
+actions that make no record). A pool touched by one
 instruction takes its vaults' balance changes as they are (exact even with Token-2022
 transfer fees); a pool touched by several (a pool created and traded in one transaction) has
 its vault movements split per instruction from the token instructions (kades.solana.movements).
@@ -31,6 +33,7 @@ class PoolAction:
     payers: Counter = field(default_factory=Counter)     # owner -> paid into the vaults
     receivers: Counter = field(default_factory=Counter)  # owner -> received from the vaults
     burned: Counter = field(default_factory=Counter)     # mint -> burned out of the vaults
+    recorded: bool = True  # False: a curve's instruction that is no trade, creation or migration
 
     @property
     def mints(self) -> list[str]:
@@ -69,6 +72,14 @@ def pool_vaults(view: TransactionView, ixs: list[Instruction]) -> tuple[dict, di
                 vaults.setdefault(account, found)
                 if vaults[account][0] == found[0]:
                     listed[account].append(position)
+    # a curve's other instructions that move its vaults (known from the ones that name them):
+    # their moves are their own, not the next trade's (a claim then a sell read as one removal
+    # of 67 %, and no sell)
+    for position, ix in enumerate(ixs):
+        if ix.program in p.CURVE_ACCOUNTS and p.curve_accounts(ix) is None:
+            for account in ix.accounts:
+                if vaults.get(account, ("", ""))[1] == ix.program:
+                    listed[account].append(position)
     return vaults, listed
 
 
@@ -84,7 +95,9 @@ def pool_actions(view: TransactionView, ixs: list[Instruction], moves: list[Move
     for pool, accounts in by_pool.items():
         program = vaults[accounts[0]][1]
         positions = sorted({q for a in accounts for q in listed[a]})
-        made = {q: PoolAction(pool, p.AMM_NAMES[program], q, p.instruction_name(ixs[q])) for q in positions}
+        made = {q: PoolAction(pool, p.AMM_NAMES[program], q, p.instruction_name(ixs[q]),
+                              recorded=ixs[q].program not in p.CURVE_ACCOUNTS
+                              or p.curve_accounts(ixs[q]) is not None) for q in positions}
 
         def action_at(position: int) -> PoolAction:
             earlier = [q for q in positions if q <= position]
@@ -109,7 +122,7 @@ def pool_actions(view: TransactionView, ixs: list[Instruction], moves: list[Move
             final[balances[account].mint] += balances[account].post
         ordered = [made[q] for q in positions]
         # The balances are the truth (a transfer fee arrives short): the last action takes the rest.
-        last = ordered[-1]
+        last = next((action for action in reversed(ordered) if action.recorded), ordered[-1])
         for mint in set(running) | set(final):
             moved = sum(a.delta[mint] for a in ordered)
             last.delta[mint] += final[mint] - running[mint] - moved
@@ -117,5 +130,5 @@ def pool_actions(view: TransactionView, ixs: list[Instruction], moves: list[Move
             action.pre = Counter({m: running[m] for m in set(running) | set(final)})
             running = Counter({m: running[m] + action.delta[m] for m in action.pre})
             action.post = Counter(running)
-        actions.extend(ordered)
+        actions.extend(action for action in ordered if action.recorded)
     return sorted(actions, key=lambda a: a.position), {balances[a].owner for a in vaults}

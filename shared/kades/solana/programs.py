@@ -93,8 +93,12 @@ RAYDIUM_V4_INITIALIZE = (0, 1)  # initialize, initialize2: the amm id is account
 # PumpSwap (pump_amm IDL): the pool is account 0 of every pool instruction.
 PUMPSWAP_NAMES = {_anchor("global", name): name for name in (
     "buy", "sell", "buy_exact_quote_in", "create_pool", "deposit", "withdraw", "boost_buy_and_burn")}
-# Meteora DAMM v2 (cp_amm IDL): swap and swap2 name pool_authority 0, pool 1.
-DAMM_V2_SWAPS = {_anchor("global", "swap"): "swap", _anchor("global", "swap2"): "swap2"}
+# Meteora DAMM v2 (cp_amm IDL): where its instructions name the pool (the vaults are its pool
+# authority's): swap and swap2 name pool_authority 0, pool 1; the three pool creations (the
+# one a DBC curve's migration makes among them) pool 6, 7 and 5.
+DAMM_V2_POOL_INDEX = {"swap": 1, "swap2": 1, "initialize_pool": 6,
+                      "initialize_pool_with_dynamic_config": 7, "initialize_customizable_pool": 5}
+DAMM_V2_NAMES = {_anchor("global", name): name for name in DAMM_V2_POOL_INDEX}
 # Launchpad bonding curves: where each instruction names (pool, base_vault, quote_vault), and
 # for a migration (the curve full, its reserves handed to an AMM pool) the new pool. Their
 # vaults are owned by one authority per program, so they are read where named, never by owner
@@ -110,9 +114,14 @@ CURVE_ACCOUNTS = {
         "initialize_virtual_pool_with_spl_token": (5, 6, 7),
         "initialize_virtual_pool_with_token2022": (5, 6, 7),
         "migrate_meteora_damm": (0, 17, 18, 4), "migration_damm_v2": (0, 17, 18, 4)}}
-# LaunchLab's migrate_to_amm has two published layouts: 32 accounts (it makes the OpenBook
-# market too) and 23; each names the new AMM v4 pool, then the curve's accounts further on
-MIGRATE_TO_AMM = {32: (23, 25, 26, 13), 23: (14, 16, 17, 5)}
+# LaunchLab's migrate_to_amm has two published layouts, told apart by where they name the
+# AMM v4 program: 12 in the one that makes the OpenBook market too, 4 in the other
+MIGRATE_TO_AMM = {12: (23, 25, 26, 13), 4: (14, 16, 17, 5)}
+# The authorities that own every pool's vaults of a launchpad (LaunchLab's "vault_auth_seed"
+# PDA, DBC's pool authority): never a wallet. A fee or vested tokens claimed out of a curve
+# alone read as a transfer from one address shared by every pool.
+CURVE_AUTHORITIES = {"WLHv2UAZm6z4KyaaELi5pjdbJh6RESMva1Rnn8pJVVh": RAYDIUM_LAUNCHLAB,
+                     "FhVo3mqL8PW5pH5U2CN4XE33DokiyZnUwuGpH2hmHLuM": METEORA_DBC}
 CURVE_NAMES = {program: {_anchor("global", name): name for name in layouts}
                for program, layouts in CURVE_ACCOUNTS.items()}
 
@@ -123,7 +132,9 @@ def curve_accounts(ix: Instruction) -> tuple[str, ...] | None:
     name = CURVE_NAMES.get(ix.program, {}).get((ix.data or b"")[:8])
     if name is None:
         return None
-    layout = CURVE_ACCOUNTS[ix.program][name] or MIGRATE_TO_AMM.get(len(ix.accounts))
+    layout = CURVE_ACCOUNTS[ix.program][name] or next(
+        (layout for at, layout in MIGRATE_TO_AMM.items()
+         if at < len(ix.accounts) and ix.accounts[at] == RAYDIUM_V4), None)
     if layout is None or max(layout) >= len(ix.accounts):
         return None
     return tuple(ix.accounts[index] for index in layout)
@@ -140,7 +151,7 @@ def pool_id(ix: Instruction) -> str | None:
     elif ix.program == PUMPSWAP:
         index = 0 if ix.data[:8] in PUMPSWAP_NAMES else None
     elif ix.program == METEORA_DAMM_V2:
-        index = 1 if ix.data[:8] in DAMM_V2_SWAPS else None
+        index = DAMM_V2_POOL_INDEX.get(DAMM_V2_NAMES.get(ix.data[:8], ""))
     elif ix.program in CURVE_ACCOUNTS:
         accounts = curve_accounts(ix)
         return accounts[0] if accounts else None
@@ -167,7 +178,7 @@ def migrated_to(ix: Instruction) -> str | None:
 def instruction_name(ix: Instruction) -> str | None:
     """The Anchor instruction's name where the normaliser knows it."""
     head = (ix.data or b"")[:8]
-    names = {PUMPSWAP: PUMPSWAP_NAMES, METEORA_DAMM_V2: DAMM_V2_SWAPS,
+    names = {PUMPSWAP: PUMPSWAP_NAMES, METEORA_DAMM_V2: DAMM_V2_NAMES,
              **CURVE_NAMES}.get(ix.program, {})
     return names.get(head)
 
