@@ -3,8 +3,8 @@
 Layouts come from the programs' public IDLs: pump.fun's Anchor events (TradeEvent,
 CreateEvent, CompleteEvent) and its migrate instruction, SPL Token's
 InitializeMint/InitializeMint2/SetAuthority, the account lists of Raydium AMM v4, CPMM and
-LaunchLab, PumpSwap (pump_amm), Meteora DAMM v2 and Meteora DBC. Everything else is derived from balance
-changes (see pools.py and normalise.py).
+LaunchLab, PumpSwap (pump_amm), Meteora DAMM v2 and DBC. Everything else is derived from
+balance changes (see pools.py and normalise.py).
 """
 from __future__ import annotations
 
@@ -101,9 +101,9 @@ DAMM_V2_POOL_INDEX = {"swap": 1, "swap2": 1, "initialize_pool": 6,
 DAMM_V2_NAMES = {_anchor("global", name): name for name in DAMM_V2_POOL_INDEX}
 # Launchpad bonding curves: where each instruction names (pool, base_vault, quote_vault), and
 # for a migration (the curve full, its reserves handed to an AMM pool) the new pool. Their
-# vaults are owned by one authority per program, so they are read where named, never by owner
-# (an instruction not listed here touches no vault of theirs). From the published IDLs:
-# Raydium LaunchLab (raydium_launchpad) and Meteora DBC (dynamic_bonding_curve).
+# vaults are owned by one authority per program, so they are read where named, never by owner;
+# an instruction not listed here makes no record (its moves are its own: pools.pool_vaults).
+# From the published IDLs: Raydium LaunchLab (raydium_launchpad), Meteora DBC (its source).
 CURVE_ACCOUNTS = {
     RAYDIUM_LAUNCHLAB: {
         **{name: (4, 7, 8) for name in ("buy_exact_in", "buy_exact_out", "sell_exact_in", "sell_exact_out")},
@@ -118,8 +118,8 @@ CURVE_ACCOUNTS = {
 # AMM v4 program: 12 in the one that makes the OpenBook market too, 4 in the other
 MIGRATE_TO_AMM = {12: (23, 25, 26, 13), 4: (14, 16, 17, 5)}
 # The authorities that own every pool's vaults of a launchpad (LaunchLab's "vault_auth_seed"
-# PDA, DBC's pool authority): never a wallet. A fee or vested tokens claimed out of a curve
-# alone read as a transfer from one address shared by every pool.
+# PDA, DBC's pool authority): never a wallet. A fee or vested tokens claimed out of a curve,
+# alone in a transaction, read as a transfer from one address that every pool shares.
 CURVE_AUTHORITIES = {"WLHv2UAZm6z4KyaaELi5pjdbJh6RESMva1Rnn8pJVVh": RAYDIUM_LAUNCHLAB,
                      "FhVo3mqL8PW5pH5U2CN4XE33DokiyZnUwuGpH2hmHLuM": METEORA_DBC}
 CURVE_NAMES = {program: {_anchor("global", name): name for name in layouts}
@@ -162,7 +162,7 @@ def pool_id(ix: Instruction) -> str | None:
 
 def named_vaults(ix: Instruction) -> set[str] | None:
     """The vaults an instruction names by position (None: find them by their owner; empty: a
-    launchpad curve's instruction that moves none of its vaults, CURVE_ACCOUNTS)."""
+    launchpad curve's instruction that names none, CURVE_ACCOUNTS)."""
     if ix.program in CURVE_ACCOUNTS:
         accounts = curve_accounts(ix)
         return set(accounts[1:3]) if accounts else set()
