@@ -305,3 +305,21 @@ def test_a_pump_fun_migration_pool_gives_the_pump_fun_supply():
     doc, _ = analyse_token(None, "PumpMint", payload["records"], payload["pool_states"], {}, 10.0, 7, T)
     # its pool holds a fifth of the supply: the pool's tokens would have stood for all of it
     assert WhaleState.from_state(doc).supply_of() == PUMP_FUN_SUPPLY
+
+
+def test_a_launchpad_graduation_pool_met_first_gives_no_supply():
+    """A LaunchLab or DBC curve's graduation creates its AMM pool (kades.solana.normalise
+    marks it `migration`) when the curve's buyers hold most of the supply: met first there,
+    the new pool's tokens and the wallets seen stood for the whole supply. The curve's own
+    creation is the launch."""
+    from kades.whales.function import analyse_token, mint_items
+    state = {"signature": "m", "pool": "P", "base_mint": "Mint", "base_reserve": 2 * 10**14,
+             "quote_reserve": 80 * 10**9, "quote_mint": "So11111111111111111111111111111111111111112"}
+    launched = {}
+    for migration in (None, {"program": "raydium_launchlab", "bonding_curve": "C"}):
+        created = {"base_mint": "Mint", "action": "create", "pool": "P", **({"migration": migration} if migration else {})}
+        block = {"slot": 7, "swaps": [], "transfers": [], "launches": [], "pool_states": [state], "liquidity": [created]}
+        (_, _, payload), = mint_items(block, 10.0).values()
+        doc, _ = analyse_token(None, "Mint", payload["records"], payload["pool_states"], {}, 10.0, 7, T)
+        launched[bool(migration)] = WhaleState.from_state(doc).supply_of()
+    assert launched == {False: 2 * 10**14, True: None}

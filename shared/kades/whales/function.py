@@ -72,7 +72,11 @@ def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list
     # in pools and wallets: 8 buys of 0.7 SOL, 0.95 % of the supply, read as 5.4 %)
     if any(r.get("program") == "pump_fun" for r in records["launches"] + records["swaps"]):
         state.supply = PUMP_FUN_SUPPLY
-    state.launched = state.launched or bool(records.get("created"))
+    # a pool created is the token's launch (its pool's tokens then its supply's view), but not
+    # the pool a bonding curve graduates to: the curve's buyers hold most of the supply by
+    # then (a pump.fun token's supply is known instead; a launchpad's, met at graduation,
+    # is not: the new pool's fifth of it stood for all of it)
+    state.launched = state.launched or records.get("created") is True
     if records.get("created") == "pump_fun":  # a pump.fun curve's migration to its pool
         state.supply = PUMP_FUN_SUPPLY
     anomalies = []
@@ -115,7 +119,8 @@ def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]
     records = token_records(block)
     empty = {"swaps": [], "transfers": [], "launches": []}  # a pool created or changed with no trade
     # mints whose pool the block creates: from then on, what they have is in view (supply_of);
-    # "pump_fun" for a pump.fun curve's migration (its supply is every pump.fun mint's)
+    # for a bonding curve's graduation the curve's program ("pump_fun": its supply is every
+    # pump.fun mint's)
     created = {r["base_mint"]: (r.get("migration") or {}).get("program") or True
                for r in block.get("liquidity", []) if r.get("action") == "create"}
     return {mint: (block["slot"], time_s, {"records": {**records.get(mint, empty),
