@@ -87,3 +87,32 @@ def test_a_post_names_at_most_as_many_tokens_as_a_source_may_list():
     text = " ".join(f"$TOK{n}" for n in range(2000))
     found = extract_tokens(text, Directory())
     assert found == [f"$TOK{n}" for n in range(MAX_TOKENS_PER_POST)]
+
+
+PAIR = "58oQChx4yWmvKdwLLZzBi4ChoCc2fqCUWBkwMihLYQo2"    # an AMM pool's address (32 bytes)
+WALLET = "5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1"  # an account's
+
+
+@pytest.mark.parametrize("text, expected", [
+    (f"chart https://dexscreener.com/solana/{PAIR}", []),           # a pair's page
+    (f"https://photon-sol.tinyastro.io/en/lp/{PAIR}?handle=1", []),
+    (f"dev wallet https://solscan.io/account/{WALLET} lol", []),    # a wallet's
+    (f"see https://birdeye.so/profile/{WALLET}", []),
+    (f"https://pump.fun/coin/{BONK}", [BONK]),                      # a token's page
+    (f"new one pump.fun/{BONK} go", [BONK]),
+    (f"https://solscan.io/token/{BONK}", [BONK]),
+    (f"https://birdeye.so/token/{BONK}?chain=solana", [BONK]),
+    (f"gmgn.ai/sol/token/{BONK}", [BONK]),
+    (f"https://jup.ag/swap/SOL-{BONK}", [BONK]),
+    (f"https://raydium.io/swap/?inputMint=sol&outputMint={BONK}", [BONK]),
+    (f"ca {BONK} chart dexscreener.com/solana/{PAIR}", [BONK]),    # the address beside the link
+    (f"not pump: xpump.fun/{BONK}", []),
+])
+def test_an_address_in_a_link_is_a_token_only_on_a_tokens_page(text, expected):
+    """A chart's or an explorer's link names a pair, a wallet or a transaction as often as a
+    token: each such address was a phantom token with sentiment no market data joined."""
+    assert extract_tokens(text, Directory()) == expected
+
+
+def test_a_tracked_mint_counts_in_any_link():
+    assert extract_tokens(f"https://dexscreener.com/solana/{BONK}", TRACKED) == [BONK]

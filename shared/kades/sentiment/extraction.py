@@ -3,7 +3,9 @@
 A post may concern several tokens. A cashtag of a tracked symbol resolves to its mint; an
 unknown cashtag stays a symbol key (`$WIF`), so chatter about untracked coins is still
 counted. A base58 word of 32–44 characters counts as a mint only when it decodes to exactly
-32 bytes (an ed25519 public key) or is a tracked mint: random base58-looking words do not.
+32 bytes (an ed25519 public key) or is a tracked mint: random base58-looking words do not. In
+a link, only where the link says it is a token's page (`_TOKEN_PAGE`): a chart's or an
+explorer's link of a pair, a wallet or a transaction names no token.
 
 >>> tracked = Directory.of([{"token": "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263",
 ...                          "symbol": "BONK", "name": "Bonk"}])
@@ -25,6 +27,15 @@ _BASE58_INDEX = {char: index for index, char in enumerate(BASE58_ALPHABET)}
 # "买入$BONK吧", "$BONK暴涨了" or "$BONKは最高" (no spaces in CJK text) named no token
 _CASHTAG = re.compile(r"(?<![A-Za-z0-9_$])\$([A-Za-z][A-Za-z0-9_]{0,14})(?![A-Za-z0-9_])")
 _MINT = re.compile(r"(?<![1-9A-HJ-NP-Za-km-z])[1-9A-HJ-NP-Za-km-z]{32,44}(?![1-9A-HJ-NP-Za-km-z])")
+# A link (with or without its scheme) and, at the end of what precedes an address in it, the
+# places that make it a token's page: /token/, /coin/ (Birdeye, Solscan, GMGN, pump.fun),
+# pump.fun's own /<mint>, a swap's SOL-<mint> (Jupiter) or mint parameter (Raydium). Elsewhere
+# a link's address is another account's: DexScreener's, DEXTools' and Photon's pages are a
+# pair's, Solscan's /account/ and Birdeye's /profile/ a wallet's (each was a phantom token
+# whose sentiment no market data ever joined).
+_LINK = re.compile(r"(?:https?://)?(?:[a-z0-9-]+\.)+[a-z]{2,}/\S*", re.IGNORECASE)
+_TOKEN_PAGE = re.compile(r"(?:/(?:tokens?|coins?)/|/swap/[a-z0-9]+-|[?&](?:input|output)?mint=|"
+                         r"^(?:https?://)?(?:www\.)?pump\.fun/)$", re.IGNORECASE)
 _HASHTAG = re.compile(r"(?<![\w#])#([A-Za-z][A-Za-z0-9_]{1,49})")
 _WORD = re.compile(r"[a-z0-9][a-z0-9_']*")
 MAX_NAME_WORDS = 4
@@ -114,9 +125,12 @@ def extract_tokens(text: str, directory: Directory, hints: list[str] | None = No
     for match in _CASHTAG.finditer(text):
         symbol = match.group(1).upper()
         found.append(directory.symbols.get(symbol) or f"${symbol}")  # (AMBIGUOUS: its own)
+    links = [(link.start(), link.end()) for link in _LINK.finditer(text)]
     for match in _MINT.finditer(text):
-        candidate = match.group(0)
-        if candidate in directory.mints or is_mint_address(candidate):
+        candidate, at = match.group(0), match.start()
+        link = next((start for start, end in links if start <= at < end), None)
+        if candidate in directory.mints or (is_mint_address(candidate) and (
+                link is None or _TOKEN_PAGE.search(text[link:at]) is not None)):
             found.append(candidate)
     if directory.names:
         found.extend(_names_in(text, directory))
