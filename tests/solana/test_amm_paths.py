@@ -379,3 +379,20 @@ def test_launchlabs_migrate_to_amm_is_read_in_both_published_layouts():
                                       (keys.index("QuoteVault"), LAUNCH_AUTH, p.WSOL, 85 * 10**9, 0)])
         (removed,) = normalise_transaction(tx)[0]["liquidity"]
         assert (removed["pool"], removed["migration"]["to"]) == ("LaunchPool", "AmmPool"), count
+
+
+def test_usd1_quotes_its_pairs_whatever_the_tokens_address():
+    """bonk.fun's LaunchLab pools trade tokens against USD1: with the larger address the
+    quote, a token whose address sorts after USD1's was USD1's quote (USD1 analysed as the
+    token), and a SOL/USD1 pool made USD1 a token."""
+    from kades.solana.swaps import quote_of
+    late = "zBonkMint11111111111111111111111111111111bonk"  # sorts after "USD1..."
+    assert quote_of(late, p.USD1) == (late, p.USD1) and quote_of(p.USD1, late) == (late, p.USD1)
+    assert quote_of(p.USD1, p.WSOL) == (p.USD1, p.WSOL)  # SOL quotes a dollar, as USDC's pairs
+    keys = [TRADER, "LaunchAuth", "Global", "Platform", "LaunchPool", "AtaX", "AtaUsd", "BaseVault", "QuoteVault",
+            late, p.USD1, p.RAYDIUM_LAUNCHLAB]
+    ix = {"programIdIndex": 11, "accounts": list(range(11)), "data": anchor("buy_exact_in")}
+    tx = transaction(keys, [ix], [(5, TRADER, late, 0, 250), (6, TRADER, p.USD1, 1000, 900),
+                                  (7, "LaunchAuth", late, 10_000, 9_750), (8, "LaunchAuth", p.USD1, 50, 150)])
+    (swap,) = normalise_transaction(tx)[0]["swaps"]
+    assert (swap["base_mint"], swap["quote_mint"], swap["side"]) == (late, p.USD1, "buy")

@@ -42,7 +42,7 @@ from kades.sentiment.detectors import MentionBurst, SentimentShift
 from kades.sentiment.extraction import Directory, extract_tokens, hashtags
 from kades.sentiment.model import Score
 from kades.sentiment.model_trained import default_model
-from kades.solana.programs import USDC, USDT, WSOL
+from kades.solana.programs import USD1, USDC, USDT, WSOL
 
 DIRECTORY_CACHE_S = 30.0
 STATE_TTL_S = 9 * 24 * 3600
@@ -118,7 +118,7 @@ def score_posts(posts: list[dict], directory: Directory) -> dict[str, list[tuple
 SEEN_KEPT = 5_000  # post keys a token remembers (its last two hours of posts at most)
 # The chains' and markets' own coins: a shill template names its coin "on $SOL", and SOL got
 # the campaign's coordinated_promotion too. Named beside another token, no campaign's.
-BASE_ASSETS = frozenset({"$SOL", "$BTC", "$ETH", "$USDC", "$USDT", WSOL, USDC, USDT})
+BASE_ASSETS = frozenset({"$SOL", "$BTC", "$ETH", "$USDC", "$USDT", "$USD1", WSOL, USDC, USDT, USD1})
 
 
 def post_key(post: dict) -> str:

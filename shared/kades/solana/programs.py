@@ -43,8 +43,13 @@ SYSTEM = "11111111111111111111111111111111"
 WSOL = "So11111111111111111111111111111111111111112"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 USDT = "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"
-QUOTE_MINTS = (WSOL, USDC, USDT)  # in order of preference when both sides are quotes
-STABLECOINS = (USDC, USDT)
+# World Liberty's dollar: the quote of LaunchLab's bonk.fun pools (USD1/token). Not a quote,
+# it was the base of every such pair whose token's address sorts after it (the larger
+# address quotes): the token analysed as USD1's quote, USD1 as the token; SOL/USD1 pools
+# made USD1 a token too.
+USD1 = "USD1ttGY1N17NEEHLmELoaybftRBUSErhqYiQzvEmuB"
+QUOTE_MINTS = (WSOL, USDC, USDT, USD1)  # in order of preference when both sides are quotes
+STABLECOINS = (USDC, USDT, USD1)
 
 # AMMs whose vaults the normaliser reads; name used in records.
 AMM_NAMES = {RAYDIUM_V4: "raydium_v4", RAYDIUM_CPMM: "raydium_cpmm", ORCA_WHIRLPOOL: "orca_whirlpool",

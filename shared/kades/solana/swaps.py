@@ -23,7 +23,7 @@ from kades.solana.transaction import Instruction, TransactionView
 
 
 def quote_of(mint_a: str, mint_b: str) -> tuple[str, str]:
-    """(base, quote): the quote is SOL, then USDC, then USDT; otherwise the larger address."""
+    """(base, quote): the quote is SOL, then USDC, USDT, USD1; otherwise the larger address."""
     for quote in p.QUOTE_MINTS:
         if quote in (mint_a, mint_b):
             return (mint_b if mint_a == quote else mint_a), quote
