@@ -107,6 +107,12 @@ WALLET = "5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1"  # an account's
     (f"https://raydium.io/swap/?inputMint=sol&outputMint={BONK}", [BONK]),
     (f"ca {BONK} chart dexscreener.com/solana/{PAIR}", [BONK]),    # the address beside the link
     (f"not pump: xpump.fun/{BONK}", []),
+    (f"https://pump.fun/profile/{BONK}", []),                       # pump.fun's page of a wallet
+    (f"https://gmgn.ai/sol/token/abc123_{BONK}", [BONK]),           # a referral's link
+    (f"https://jup.ag/swap/{BONK}-SOL", [BONK]),
+    (f"https://neo.bullx.io/terminal?chainId=1399811149&address={BONK}", [BONK]),
+    (f"图表dexscreener.com/solana/{PAIR}，合约地址：{BONK}", [BONK]),   # glued after a link
+    (f"(https://dexscreener.com/solana/{PAIR}){BONK}", [BONK]),
 ])
 def test_an_address_in_a_link_is_a_token_only_on_a_tokens_page(text, expected):
     """A chart's or an explorer's link names a pair, a wallet or a transaction as often as a
@@ -116,3 +122,14 @@ def test_an_address_in_a_link_is_a_token_only_on_a_tokens_page(text, expected):
 
 def test_a_tracked_mint_counts_in_any_link():
     assert extract_tokens(f"https://dexscreener.com/solana/{BONK}", TRACKED) == [BONK]
+
+
+@pytest.mark.parametrize("run", ["a" * 100_000, "a." * 50_000, "-" * 100_000])
+def test_a_long_run_of_link_like_text_is_read_once(run):
+    """A guard against backtracking, not a speed figure: the link pattern without possessive
+    quantifiers took 52-98 s on each of these (a post may be 40,000 characters and a batch
+    10,000 posts), and takes milliseconds now; 5 s would only fail if it backtracked."""
+    import time
+    began = time.monotonic()
+    assert extract_tokens(run + " " + BONK, Directory()) == [BONK]
+    assert time.monotonic() - began < 5.0

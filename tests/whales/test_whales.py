@@ -301,7 +301,7 @@ def test_a_pump_fun_migration_pool_gives_the_pump_fun_supply():
              "liquidity": [{"base_mint": "PumpMint", "action": "create", "pool": "P",
                             "migration": {"program": "pump_fun", "bonding_curve": "C"}}]}
     (_, _, payload), = mint_items(block, 10.0).values()
-    assert payload["records"]["created"] == "pump_fun"
+    assert payload["records"]["migrated"] == "pump_fun" and "created" not in payload["records"]
     doc, _ = analyse_token(None, "PumpMint", payload["records"], payload["pool_states"], {}, 10.0, 7, T)
     # its pool holds a fifth of the supply: the pool's tokens would have stood for all of it
     assert WhaleState.from_state(doc).supply_of() == PUMP_FUN_SUPPLY
@@ -323,3 +323,12 @@ def test_a_launchpad_graduation_pool_met_first_gives_no_supply():
         doc, _ = analyse_token(None, "Mint", payload["records"], payload["pool_states"], {}, 10.0, 7, T)
         launched[bool(migration)] = WhaleState.from_state(doc).supply_of()
     assert launched == {False: 2 * 10**14, True: None}
+    # made and graduated in one block: its creation was seen
+    curve = {"base_mint": "Mint", "action": "create", "pool": "C"}
+    graduated = {"base_mint": "Mint", "action": "create", "pool": "P",
+                 "migration": {"program": "meteora_dbc", "bonding_curve": "C"}}
+    block = {"slot": 7, "swaps": [], "transfers": [], "launches": [], "pool_states": [state],
+             "liquidity": [curve, graduated]}
+    (_, _, payload), = mint_items(block, 10.0).values()
+    doc, _ = analyse_token(None, "Mint", payload["records"], payload["pool_states"], {}, 10.0, 7, T)
+    assert WhaleState.from_state(doc).launched is True

@@ -4,7 +4,7 @@ A post may concern several tokens. A cashtag of a tracked symbol resolves to its
 unknown cashtag stays a symbol key (`$WIF`), so chatter about untracked coins is still
 counted. A base58 word of 32–44 characters counts as a mint only when it decodes to exactly
 32 bytes (an ed25519 public key) or is a tracked mint: random base58-looking words do not. In
-a link, only where the link says it is a token's page (`_TOKEN_PAGE`): a chart's or an
+a link, only where the link says it is a token's page (`_on_token_page`): a chart's or an
 explorer's link of a pair, a wallet or a transaction names no token.
 
 >>> tracked = Directory.of([{"token": "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263",
@@ -27,15 +27,31 @@ _BASE58_INDEX = {char: index for index, char in enumerate(BASE58_ALPHABET)}
 # "买入$BONK吧", "$BONK暴涨了" or "$BONKは最高" (no spaces in CJK text) named no token
 _CASHTAG = re.compile(r"(?<![A-Za-z0-9_$])\$([A-Za-z][A-Za-z0-9_]{0,14})(?![A-Za-z0-9_])")
 _MINT = re.compile(r"(?<![1-9A-HJ-NP-Za-km-z])[1-9A-HJ-NP-Za-km-z]{32,44}(?![1-9A-HJ-NP-Za-km-z])")
-# A link (with or without its scheme) and, at the end of what precedes an address in it, the
-# places that make it a token's page: /token/, /coin/ (Birdeye, Solscan, GMGN, pump.fun),
-# pump.fun's own /<mint>, a swap's SOL-<mint> (Jupiter) or mint parameter (Raydium). Elsewhere
-# a link's address is another account's: DexScreener's, DEXTools' and Photon's pages are a
-# pair's, Solscan's /account/ and Birdeye's /profile/ a wallet's (each was a phantom token
-# whose sentiment no market data ever joined).
-_LINK = re.compile(r"(?:https?://)?(?:[a-z0-9-]+\.)+[a-z]{2,}/\S*", re.IGNORECASE)
-_TOKEN_PAGE = re.compile(r"(?:/(?:tokens?|coins?)/|/swap/[a-z0-9]+-|[?&](?:input|output)?mint=|"
-                         r"^(?:https?://)?(?:www\.)?pump\.fun/)$", re.IGNORECASE)
+# A link (with or without its scheme; it ends at the first character no URL holds, so an
+# address glued after it, "图表dexscreener.com/solana/<pair>，CA：<mint>", stays outside) and
+# the places that make it a token's page, at the end of what precedes an address in it:
+# /token/ and /coin/ (Birdeye, Solscan, GMGN with or without a referral's "<ref>_"),
+# pump.fun's own /<mint>, Jupiter's swap/SOL-<mint> and swap/<mint>-SOL, a mint, sell or buy
+# parameter (Raydium, Jupiter), BullX's address parameter. Elsewhere a link's address is
+# another account's: DexScreener's, DEXTools' and Photon's pages are a pair's, Solscan's
+# /account/ and Birdeye's /profile/ a wallet's (each was a phantom token whose sentiment no
+# market data ever joined). Possessive quantifiers: a long run of letters or dots is read
+# once (with backtracking, 40,000 of them took 9 s).
+_LINK = re.compile(r"(?<![a-z0-9.-])(?:https?://)?(?:[a-z0-9-]++\.)++[a-z]{2,}+/[a-z0-9._~:/?#&=%+@!$*-]*+",
+                   re.IGNORECASE)
+_TOKEN_PATH = re.compile(r"(?:/(?:tokens?|coins?)/(?:[a-z0-9]+_)?|/swap/(?:[a-z0-9]+-)?|"
+                         r"[?&](?:(?:input|output)?mint|sell|buy)=|bullx\.io/\S*[?&]address=)$",
+                         re.IGNORECASE)
+_PUMP_FUN_PAGE = re.compile(r"(?:https?://)?(?:www\.)?pump\.fun/", re.IGNORECASE)
+PATH_LOOKBACK = 200  # characters before an address in a link that say whose page it is
+
+
+def _on_token_page(text: str, link: int, at: int) -> bool:
+    """Whether the address at `at`, in the link starting at `link`, is on a token's page."""
+    return (_PUMP_FUN_PAGE.fullmatch(text, link, at) is not None
+            or _TOKEN_PATH.search(text, max(link, at - PATH_LOOKBACK), at) is not None)
+
+
 _HASHTAG = re.compile(r"(?<![\w#])#([A-Za-z][A-Za-z0-9_]{1,49})")
 _WORD = re.compile(r"[a-z0-9][a-z0-9_']*")
 MAX_NAME_WORDS = 4
@@ -130,7 +146,7 @@ def extract_tokens(text: str, directory: Directory, hints: list[str] | None = No
         candidate, at = match.group(0), match.start()
         link = next((start for start, end in links if start <= at < end), None)
         if candidate in directory.mints or (is_mint_address(candidate) and (
-                link is None or _TOKEN_PAGE.search(text[link:at]) is not None)):
+                link is None or _on_token_page(text, link, at))):
             found.append(candidate)
     if directory.names:
         found.extend(_names_in(text, directory))

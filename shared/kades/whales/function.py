@@ -77,7 +77,9 @@ def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list
     # then (a pump.fun token's supply is known instead; a launchpad's, met at graduation,
     # is not: the new pool's fifth of it stood for all of it)
     state.launched = state.launched or records.get("created") is True
-    if records.get("created") == "pump_fun":  # a pump.fun curve's migration to its pool
+    # a pump.fun curve's migration to its pool ("created": "pump_fun" in a slot that waited in
+    # the reorder buffer from before "migrated")
+    if "pump_fun" in (records.get("migrated"), records.get("created")):
         state.supply = PUMP_FUN_SUPPLY
     anomalies = []
     states_by_sig = {(p["signature"], p["pool"]): p for p in pool_states}
@@ -119,12 +121,18 @@ def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]
     records = token_records(block)
     empty = {"swaps": [], "transfers": [], "launches": []}  # a pool created or changed with no trade
     # mints whose pool the block creates: from then on, what they have is in view (supply_of);
-    # for a bonding curve's graduation the curve's program ("pump_fun": its supply is every
-    # pump.fun mint's)
-    created = {r["base_mint"]: (r.get("migration") or {}).get("program") or True
-               for r in block.get("liquidity", []) if r.get("action") == "create"}
+    # apart, the pools a bonding curve's graduation creates, by the curve's program ("pump_fun":
+    # its supply is every pump.fun mint's); a curve made and graduated in one block is both
+    created, migrated = {}, {}
+    for r in block.get("liquidity", []):
+        if r.get("action") == "create":
+            if r.get("migration"):
+                migrated[r["base_mint"]] = r["migration"]["program"]
+            else:
+                created[r["base_mint"]] = True
     return {mint: (block["slot"], time_s, {"records": {**records.get(mint, empty),
-                                                       **({"created": created[mint]} if mint in created else {})},
+                                                       **({"created": True} if mint in created else {}),
+                                                       **({"migrated": migrated[mint]} if mint in migrated else {})},
                                           "pool_states": pool_states.get(mint, []), "sol_usd": sol_usd})
             for mint in {**records, **pool_states}}
 
