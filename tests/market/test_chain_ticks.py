@@ -9,7 +9,7 @@ from kades.keys import SOL_USD
 from kades.market.chain import chain_ticks, sol_usd_of
 from kades.market.function import FUNCTION, handle
 from kades.runtime import Context
-from kades.solana.programs import USDC, WSOL
+from kades.solana.programs import USD1, USDC, WSOL
 from kades.solana.source import replay_events
 
 DATA = shared_material.DATA / "solana/rpc"
@@ -82,6 +82,20 @@ def test_sols_price_follows_the_dollars_behind_it_not_one_made_up_pool():
     pool = {"quote_mint": WSOL, "base_mint": USDC, "price": 1 / 140.0, "base_reserve": 10**13,
             "base_decimals": 6}  # $10M of USDC in the pool outweighs the swaps' $33k
     assert sol_usd_of({"swaps": real, "pool_states": [pool]}) == pytest.approx(140.0)
+
+
+def test_usd1_is_a_dollar_sols_price_and_its_tokens_quote():
+    """bonk.fun's tokens trade against USD1 (kades.solana.programs): a SOL/USD1 pool prices
+    SOL as a SOL/USDC one does, a USD1-quoted swap is priced in SOL by it, and a USD1/USDC
+    pool is no token's."""
+    sol_usd1 = {**swap(USD1, 1 / 150.0), "base_amount": 20_000 * 10**6}  # $20,000 of USD1 bought
+    assert sol_usd_of({"swaps": [sol_usd1]}) == 150.0
+    in_usd1 = {**swap(MINT, 1.5e-4, quote=USD1, quote_amount=300 * 10**6), "decimals_in": 6}
+    block = {"slot": 1, "block_time": "2024-06-01T00:00:00Z", "swaps": [sol_usd1, in_usd1]}
+    (tick,) = chain_ticks(block)
+    assert tick["token"] == MINT and tick["price"] == pytest.approx(1e-6) and tick["volume"] == pytest.approx(2.0)
+    dollars = {**swap(USD1, 1.0, quote=USDC, quote_amount=10**6), "base_amount": 10**6}
+    assert chain_ticks({**block, "swaps": [dollars]}) == []
 
 
 def test_market_aggregator_consumes_chain_blocks():

@@ -2,8 +2,8 @@
 
 Prices are in SOL, read from the reserves after the slot's last pool state, else from its
 last swap (a stablecoin-quoted record converted by SOL's price); liquidity is every pool of
-the token's (merge_pool_liquidity). When the block itself prices SOL in a stablecoin (a
-SOL/USDC or SOL/USDT pool or swap), or one seen within the hour did, `price_usd` is added.
+the token's (merge_pool_liquidity). When the block itself prices SOL in a stablecoin (a pool or
+swap of SOL against USDC, USDT or USD1), or one seen within the hour did, `price_usd` is added.
 """
 from __future__ import annotations
 
