@@ -396,3 +396,17 @@ def test_usd1_quotes_its_pairs_whatever_the_tokens_address():
                                   (7, "LaunchAuth", late, 10_000, 9_750), (8, "LaunchAuth", p.USD1, 50, 150)])
     (swap,) = normalise_transaction(tx)[0]["swaps"]
     assert (swap["base_mint"], swap["quote_mint"], swap["side"]) == (late, p.USD1, "buy")
+
+
+def test_a_mint_of_no_decimals_is_an_nft_not_a_launch():
+    """A concentrated-liquidity position (Raydium CLMM, Orca Whirlpool) is an NFT: SPL Token's
+    InitializeMint2 (tag 20: decimals, mint authority, no freeze authority) of 0 decimals, one
+    minted to the position's owner. Each was a token launch, its LP a serial launcher."""
+    from kades.solana.base58 import b58decode
+    for decimals, launched in ((0, False), (6, True)):
+        keys = [TRADER, "NewMint11111111111111111111111111111111111", p.TOKEN]
+        init = {"programIdIndex": 2, "accounts": [1],
+                "data": b58encode(bytes([20, decimals]) + b58decode(TRADER).rjust(32, b"\0") + b"\0")}
+        records, _ = normalise_transaction(transaction(keys, [init], []))
+        assert [r["mint"] for r in records["launches"]] == (["NewMint11111111111111111111111111111111111"]
+                                                             if launched else []), decimals
