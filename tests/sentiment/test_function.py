@@ -266,6 +266,16 @@ def test_a_post_id_belongs_to_its_platform(ctx):
     assert mentions_of(replies, "$CLASH") == 2
 
 
+def test_a_post_id_belongs_to_its_channel_where_the_source_names_one(ctx):
+    """A Telegram message id is a small number per chat: two chats' message 7 are two posts,
+    one chat's message 7 carried twice is one."""
+    def message(i: int, chat: str) -> dict:
+        return {**post(i, f"$CHATS gm from {chat}"), "id": "7", "platform": "telegram", "channel": chat}
+    replies = sentiment.handle_posts(posts_event([message(1, "-100123"), message(2, "-100456"),
+                                                  message(3, "-100123")]), ctx)
+    assert mentions_of(replies, "$CHATS") == 2
+
+
 def test_one_account_flooding_a_minute_is_no_mention_burst(ctx):
     """Two of the real $ETH stream's six bursts were one account each ("a", "as", "fff",
     "nope" typed within a minute); twelve accounts in a minute are still a burst."""

@@ -119,6 +119,9 @@ _POST = {
     "properties": {
         "id": {"type": "string", "minLength": 1, "maxLength": 256},
         "platform": {"type": "string", "minLength": 1, "maxLength": 32},
+        # Where on the platform, where ids are per place: a Telegram chat (its message ids are
+        # small numbers per chat), a Discord channel. Part of the post's identity.
+        "channel": {"type": "string", "minLength": 1, "maxLength": 256},
         "author": {"type": "string", "minLength": 1, "maxLength": 256},
         "text": {"type": "string", "maxLength": 40_000},
         "time": _TIME,

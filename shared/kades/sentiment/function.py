@@ -122,9 +122,12 @@ BASE_ASSETS = frozenset({"$SOL", "$BTC", "$ETH", "$USDC", "$USDT", "$USD1", WSOL
 
 
 def post_key(post: dict) -> str:
-    """A post's identity: its id on its platform (a Telegram message id is a small number per
-    chat, and a Discord post with the same id was dropped as a copy)."""
-    return f"{post['platform']}:{post['id']}"
+    """A post's identity: its id on its platform, and in its channel where the source names
+    one (a Discord post with a Telegram post's id was dropped as its copy; so was a message of
+    another Telegram chat, whose ids are small numbers per chat). Without one, as before."""
+    channel = post.get("channel")
+    return f"{post['platform']}:{post['id']}" if channel is None else \
+        f"{post['platform']}:{channel}:{post['id']}"
 
 
 def author_key(post: dict) -> str:
