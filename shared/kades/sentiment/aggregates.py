@@ -24,6 +24,11 @@ from kades.keys import SENTIMENT_AUTHORS_1H, SENTIMENT_AUTHORS_5M, SENTIMENT_STA
 TIMEFRAMES_S = {"1h": 3600, "24h": 86_400, "7d": 7 * 86_400}
 MINUTES_KEPT = 120
 HOURS_KEPT = 8 * 24
+# Hashtags an hour keeps per token, as Space-Saving counters (Metwally et al., "Efficient
+# computation of frequent and top-k elements in data streams", 2005): when they are all taken,
+# a new tag takes the place of the least counted and its count plus one, so a tag that comes
+# often enough enters whenever it comes. The top 20 were cut after every batch, and a new tag
+# (count 1) was cut every time: past its first 20 tags, an hour's trending list was frozen.
 TAGS_PER_HOUR = 20
 N, POS, NEU, NEG, WSUM, W, ENG, ENG_KNOWN, FOLLOWERS = range(9)
 _LABEL_SLOT = {"positive": POS, "neutral": NEU, "negative": NEG}
@@ -60,7 +65,10 @@ def add_post(state: dict, moment: float, post: dict, label: str, compound: float
     if tags:
         counts = state.setdefault("tags", {}).setdefault(str(int(moment // 3600)), {})
         for tag in tags:
-            counts[tag] = counts.get(tag, 0) + 1
+            if tag in counts or len(counts) < TAGS_PER_HOUR:
+                counts[tag] = counts.get(tag, 0) + 1
+            else:  # all taken: the least counted makes room (TAGS_PER_HOUR)
+                counts[tag] = counts.pop(min(counts, key=counts.get)) + 1
 
 
 def prune(state: dict) -> None:
@@ -77,9 +85,6 @@ def prune(state: dict) -> None:
     tags = state.get("tags", {})
     for key in [k for k in tags if int(k) <= oldest_hour]:
         del tags[key]
-    for hour, counts in tags.items():
-        if len(counts) > TAGS_PER_HOUR:
-            tags[hour] = dict(sorted(counts.items(), key=lambda kv: -kv[1])[:TAGS_PER_HOUR])
 
 
 def _sum_buckets(buckets: dict, first: int, last: int) -> list[float]:
