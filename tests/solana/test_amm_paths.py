@@ -403,10 +403,10 @@ def test_a_mint_of_no_decimals_is_an_nft_not_a_launch():
     InitializeMint2 (tag 20: decimals, mint authority, no freeze authority) of 0 decimals, one
     minted to the position's owner. Each was a token launch, its LP a serial launcher."""
     from kades.solana.base58 import b58decode
-    for decimals, launched in ((0, False), (6, True)):
-        keys = [TRADER, "NewMint11111111111111111111111111111111111", p.TOKEN]
+    mint = "NewMint11111111111111111111111111111111111"
+    for decimals, supply, launched in ((0, 1, False), (6, 10**15, True), (0, 10**9, True)):
+        keys = [TRADER, mint, p.TOKEN, "Ata"]  # (0 decimals, a billion minted: a token)
         init = {"programIdIndex": 2, "accounts": [1],
                 "data": b58encode(bytes([20, decimals]) + b58decode(TRADER).rjust(32, b"\0") + b"\0")}
-        records, _ = normalise_transaction(transaction(keys, [init], []))
-        assert [r["mint"] for r in records["launches"]] == (["NewMint11111111111111111111111111111111111"]
-                                                             if launched else []), decimals
+        records, _ = normalise_transaction(transaction(keys, [init], [(3, TRADER, mint, 0, supply)]))
+        assert [r["mint"] for r in records["launches"]] == ([mint] if launched else []), (decimals, supply)

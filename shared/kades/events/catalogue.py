@@ -119,8 +119,8 @@ _POST = {
     "properties": {
         "id": {"type": "string", "minLength": 1, "maxLength": 256},
         "platform": {"type": "string", "minLength": 1, "maxLength": 32},
-        # Where on the platform, where ids are per place: a Telegram chat (its message ids are
-        # small numbers per chat), a Discord channel. Part of the post's identity.
+        # Where on the platform, for a platform whose ids are per place: a Telegram chat, by its
+        # numeric id (message ids are small numbers per chat). Part of the post's identity.
         "channel": {"type": "string", "minLength": 1, "maxLength": 256},
         "author": {"type": "string", "minLength": 1, "maxLength": 256},
         "text": {"type": "string", "maxLength": 40_000},

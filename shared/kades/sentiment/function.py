@@ -202,7 +202,7 @@ def detect(token: str, state: dict, series: list[tuple]) -> list[dict]:
 
 def _anomaly(token: str, kind: str, post: dict, flag: dict) -> dict:
     details = {k: v for k, v in flag.items() if k != "score"}
-    details.setdefault("post_ids", [post["id"]])
+    details.setdefault("post_ids", [post_key(post)])  # named as coordination's are
     return {"token": token, "time": _utc(epoch_s(post["time"])), "anomaly_type": kind,
             "score": max(0.0, min(1.0, flag["score"])), "detector": f"{DETECTOR}.{kind}",
             "details": details}
