@@ -19,3 +19,16 @@ def test_a_tag_that_comes_often_trends_however_many_came_before_it_in_the_hour()
     trending = summarise("T", state, "1h", unique_authors=1)["trending_hashtags"]
     assert trending[0]["tag"] == "rugpull" and trending[0]["count"] >= 30
     assert len(state["tags"][str(int(moment // 3600))]) <= TAGS_PER_HOUR  # bounded as before
+
+
+def test_a_long_tail_of_tags_posted_once_does_not_trend_at_its_length():
+    """Each of 25 tags posted once: the last five took the places of five others, each at
+    the count it took over plus one. What they certainly had is one, or nothing."""
+    state, moment = {}, 3600.0 * 100
+    for k in range(25):
+        add_post(state, moment + k, {}, "neutral", 0.0, [f"tag{k}"])
+    state["last"] = moment + 24
+    kept = state["tags"][str(int(moment // 3600))]
+    assert len(kept) == TAGS_PER_HOUR and "tag24" in kept and "tag0" not in kept
+    trending = summarise("T", state, "1h", unique_authors=1)["trending_hashtags"]
+    assert {row["count"] for row in trending} == {1}  # never 2 or more: none was posted twice

@@ -404,9 +404,11 @@ def test_a_mint_of_no_decimals_is_an_nft_not_a_launch():
     minted to the position's owner. Each was a token launch, its LP a serial launcher."""
     from kades.solana.base58 import b58decode
     mint = "NewMint11111111111111111111111111111111111"
-    for decimals, supply, launched in ((0, 1, False), (6, 10**15, True), (0, 10**9, True)):
-        keys = [TRADER, mint, p.TOKEN, "Ata"]  # (0 decimals, a billion minted: a token)
+    # (0 decimals, a billion minted, or none yet, as `spl-token create-token` leaves it: a token)
+    for decimals, supply, launched in ((0, 1, False), (6, 10**15, True), (0, 10**9, True), (0, None, True)):
+        keys = [TRADER, mint, p.TOKEN, "Ata"]
         init = {"programIdIndex": 2, "accounts": [1],
                 "data": b58encode(bytes([20, decimals]) + b58decode(TRADER).rjust(32, b"\0") + b"\0")}
-        records, _ = normalise_transaction(transaction(keys, [init], [(3, TRADER, mint, 0, supply)]))
+        balances = [] if supply is None else [(3, TRADER, mint, 0, supply)]
+        records, _ = normalise_transaction(transaction(keys, [init], balances))
         assert [r["mint"] for r in records["launches"]] == ([mint] if launched else []), (decimals, supply)

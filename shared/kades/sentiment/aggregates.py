@@ -5,7 +5,8 @@ for the last two hours and hour buckets for the last eight days; each bucket is
 [posts, positive, neutral, negative, weighted compound sum, weight sum, engagement,
 engagement of posts with a known follower count, followers of those posts] (integers but for
 the two sums, kept to 6 decimals), and hour buckets
-carry hashtag counts. Unique authors are Redis HyperLogLogs (PFADD is idempotent, so a
+carry hashtag counts (TAGS_PER_HOUR: exact up to 20 tags an hour; past that, what is kept
+depends on the order posts came in). Unique authors are Redis HyperLogLogs (PFADD is idempotent, so a
 redelivered batch changes nothing), per 5 minutes and per hour.
 
 Windows end at the token's latest post time (`as_of`), not the wall clock: a replayed or
@@ -29,7 +30,15 @@ HOURS_KEPT = 8 * 24
 # a new tag takes the place of the least counted and its count plus one, so a tag that comes
 # often enough enters whenever it comes. The top 20 were cut after every batch, and a new tag
 # (count 1) was cut every time: past its first 20 tags, an hour's trending list was frozen.
+# A tag that took another's place is kept as [count, the count it took over]: what it
+# certainly had is the difference, which is what trends (a long tail of tags posted once
+# each would otherwise trend at the count of the tail).
 TAGS_PER_HOUR = 20
+
+
+def _tag_count(kept) -> tuple[int, int]:
+    """(count, the count it took over) of a kept hashtag counter (an int: exact)."""
+    return (kept, 0) if type(kept) is int else (kept[0], kept[1])
 N, POS, NEU, NEG, WSUM, W, ENG, ENG_KNOWN, FOLLOWERS = range(9)
 _LABEL_SLOT = {"positive": POS, "neutral": NEU, "negative": NEG}
 
@@ -65,10 +74,15 @@ def add_post(state: dict, moment: float, post: dict, label: str, compound: float
     if tags:
         counts = state.setdefault("tags", {}).setdefault(str(int(moment // 3600)), {})
         for tag in tags:
-            if tag in counts or len(counts) < TAGS_PER_HOUR:
-                counts[tag] = counts.get(tag, 0) + 1
+            kept = counts.get(tag)
+            if kept is not None:
+                counts[tag] = kept + 1 if type(kept) is int else [kept[0] + 1, kept[1]]
+            elif len(counts) < TAGS_PER_HOUR:
+                counts[tag] = 1
             else:  # all taken: the least counted makes room (TAGS_PER_HOUR)
-                counts[tag] = counts.pop(min(counts, key=counts.get)) + 1
+                least = min(counts, key=lambda each: _tag_count(counts[each])[0])
+                over = _tag_count(counts.pop(least))[0]
+                counts[tag] = [over + 1, over]
 
 
 def prune(state: dict) -> None:
@@ -132,8 +146,9 @@ def summarise(token: str, state: dict | None, timeframe: str, unique_authors: in
     first_hour = int(end // 3600) - max(1, int(hours)) + 1
     for hour, counts in state.get("tags", {}).items():
         if int(hour) >= first_hour:
-            for tag, count in counts.items():
-                tags[tag] = tags.get(tag, 0) + count
+            for tag, kept in counts.items():
+                count, over = _tag_count(kept)
+                tags[tag] = tags.get(tag, 0) + count - over
     covers_previous = timeframe != "7d"  # eight days of hour buckets: no previous week
     return {
         "token": token, "timeframe": timeframe, "as_of": _rfc3339(end),
@@ -146,7 +161,7 @@ def summarise(token: str, state: dict | None, timeframe: str, unique_authors: in
                        "per_post": round(now[ENG] / posts, 4) if posts else 0.0,
                        "rate": round(now[ENG_KNOWN] / now[FOLLOWERS], 6) if now[FOLLOWERS] else None},
         "trending_hashtags": [{"tag": t, "count": c} for t, c in
-                              sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:10]],
+                              sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:10] if c > 0],
         "velocity": {"mentions_per_hour": round(posts / hours, 4),
                      "previous_mentions": int(before[N]) if covers_previous else None,
                      "change": (round(posts / before[N], 4) if covers_previous and before[N]

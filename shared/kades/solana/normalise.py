@@ -190,15 +190,16 @@ def normalise_transaction(tx: dict) -> tuple[dict[str, list], Counter]:
     # authority is a program's shared one, or the pool itself (PumpSwap: each pump.fun
     # migration's LP mint was a "launch" by whoever's buy completed the curve)
     pools = {record["pool"] for record in out["liquidity"] + out["pool_states"]} | pool_owners
-    # A mint of 0 decimals with at most one minted is no token's launch but an NFT's: a Raydium
-    # CLMM or Orca Whirlpool position, a collectible. Each was a launch of its own, its minter
-    # a serial launcher.
+    # A mint of 0 decimals of which its transaction minted one is no token's launch but an
+    # NFT's: a Raydium CLMM or Orca Whirlpool position, a collectible. Each was a launch of its
+    # own, its minter a serial launcher. (A token of 0 decimals is minted later, or more.)
     minted = Counter()
-    for (_, mint), delta in view.owner_deltas().items():
-        minted[mint] += max(delta, 0)
+    if any(info.get("decimals") == 0 for info in created.values()):
+        for (_, mint), delta in view.owner_deltas().items():
+            minted[mint] += max(delta, 0)
     for mint, info in created.items():
         authority = info.get("mint_authority")
-        nft = info.get("decimals") == 0 and minted[mint] <= 1
+        nft = info.get("decimals") == 0 and minted[mint] == 1
         if mint not in pumped and authority not in p.SHARED_AUTHORITIES and authority not in pools and not nft:
             out["launches"].append({"signature": view.signature, "creator": view.fee_payer, **info})
     owner_transfers(view, curves | pool_owners | set(p.CURVE_AUTHORITIES), out, deltas)
