@@ -4,10 +4,10 @@ The state (one JSON document per token, see kades.sentiment.function) holds minu
 for the last two hours and hour buckets for the last eight days; each bucket is
 [posts, positive, neutral, negative, weighted compound sum, weight sum, engagement,
 engagement of posts with a known follower count, followers of those posts] (integers but for
-the two sums, kept to 6 decimals), and hour buckets
-carry hashtag counts (TAGS_PER_HOUR: exact up to 20 tags an hour; past that, what is kept
-depends on the order posts came in). Unique authors are Redis HyperLogLogs (PFADD is idempotent, so a
-redelivered batch changes nothing), per 5 minutes and per hour.
+the two sums, kept to 6 decimals), and hour buckets carry hashtag counts (TAGS_PER_HOUR:
+exact up to 20 tags an hour; past that, what is kept depends on the order posts came in).
+Unique authors are Redis HyperLogLogs (PFADD is idempotent, so a redelivered batch changes
+nothing), per 5 minutes and per hour.
 
 Windows end at the token's latest post time (`as_of`), not the wall clock: a replayed or
 recorded stream gives the same figures as a live one.
@@ -34,13 +34,13 @@ HOURS_KEPT = 8 * 24
 # certainly had is the difference, which is what trends (a long tail of tags posted once
 # each would otherwise trend at the count of the tail).
 TAGS_PER_HOUR = 20
+N, POS, NEU, NEG, WSUM, W, ENG, ENG_KNOWN, FOLLOWERS = range(9)
+_LABEL_SLOT = {"positive": POS, "neutral": NEU, "negative": NEG}
 
 
 def _tag_count(kept) -> tuple[int, int]:
     """(count, the count it took over) of a kept hashtag counter (an int: exact)."""
     return (kept, 0) if type(kept) is int else (kept[0], kept[1])
-N, POS, NEU, NEG, WSUM, W, ENG, ENG_KNOWN, FOLLOWERS = range(9)
-_LABEL_SLOT = {"positive": POS, "neutral": NEU, "negative": NEG}
 
 
 def engagement_of(post: dict) -> int | float:
