@@ -141,13 +141,18 @@ def extract_tokens(text: str, directory: Directory, hints: list[str] | None = No
     for match in _CASHTAG.finditer(text):
         symbol = match.group(1).upper()
         found.append(directory.symbols.get(symbol) or f"${symbol}")  # (AMBIGUOUS: its own)
-    links = [(link.start(), link.end()) for link in _LINK.finditer(text)]
+    links = None  # found at the first address to place (most posts have none)
     for match in _MINT.finditer(text):
         candidate, at = match.group(0), match.start()
-        link = next((start for start, end in links if start <= at < end), None)
-        if candidate in directory.mints or (is_mint_address(candidate) and (
-                link is None or _on_token_page(text, link, at))):
-            found.append(candidate)
+        if candidate not in directory.mints:
+            if not is_mint_address(candidate):
+                continue
+            if links is None:
+                links = [(link.start(), link.end()) for link in _LINK.finditer(text)]
+            link = next((start for start, end in links if start <= at < end), None)
+            if link is not None and not _on_token_page(text, link, at):
+                continue
+        found.append(candidate)
     if directory.names:
         found.extend(_names_in(text, directory))
     return list(dict.fromkeys(found))[:MAX_TOKENS_PER_POST]

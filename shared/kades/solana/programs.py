@@ -180,12 +180,12 @@ def migrated_to(ix: Instruction) -> str | None:
     return accounts[3] if accounts and len(accounts) > 3 else None
 
 
+_NAMES = {PUMPSWAP: PUMPSWAP_NAMES, METEORA_DAMM_V2: DAMM_V2_NAMES, **CURVE_NAMES}
+
+
 def instruction_name(ix: Instruction) -> str | None:
     """The Anchor instruction's name where the normaliser knows it."""
-    head = (ix.data or b"")[:8]
-    names = {PUMPSWAP: PUMPSWAP_NAMES, METEORA_DAMM_V2: DAMM_V2_NAMES,
-             **CURVE_NAMES}.get(ix.program, {})
-    return names.get(head)
+    return _NAMES.get(ix.program, {}).get((ix.data or b"")[:8])
 
 
 @dataclass(frozen=True)
