@@ -125,16 +125,21 @@ def watch_pool(state: dict | None, pool: str, observations: list[dict], t: Chain
     # only, 33 %, and raised nothing; a migration's second pool state was dropped)
     earlier: dict[str, int] = {}
     fresh = []
+    # the slot's keys as a set too: looked up in the list, a pool's n records of one slot
+    # took n^2 / 2 comparisons
+    seen = set(state["slot_signatures"])
     for obs in observations:
         record, slot = obs["record"], obs["slot"]
         key = f'{obs["kind"]}:{record["signature"]}'
         earlier[key] = earlier.get(key, 0) + 1
         key += f":{earlier[key] - 1}" if earlier[key] > 1 else ""  # the first: as before
-        if slot < state["last_slot"] or (slot == state["last_slot"] and key in state["slot_signatures"]):
+        if slot < state["last_slot"] or (slot == state["last_slot"] and key in seen):
             continue  # already seen: a late or repeated block changes nothing
         if slot > state["last_slot"]:
             state["last_slot"], state["slot_signatures"] = slot, []
+            seen = set()
         state["slot_signatures"].append(key)
+        seen.add(key)
         fresh.append(obs)
     # A transaction's liquidity records are judged together, at its last: a position
     # manager's rebalance (every position removed, then added back in the same transaction)
