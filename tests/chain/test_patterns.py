@@ -8,6 +8,7 @@ from kades.chain.launch import LaunchRisk, Snipers
 from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.chain.state import TokenState
 from kades.chain.wash import WashTrading
+from kades.solana.programs import WSOL
 
 WASH, CYCLES, LAUNCH, SNIPERS = WashTrading(), CyclicTransfers(), LaunchRisk(), Snipers()
 
@@ -196,7 +197,7 @@ def test_sandwiches_around_a_tokens_buyers_raise_no_wash_trading():
     from kades.chain.thresholds import ChainThresholds
 
     def block(slot, swaps):
-        return {"swaps": [{"signature": f"{slot}-{i}", "pool": "P1", "base_amount": base,
+        return {"swaps": [{"signature": f"{slot}-{i}", "pool": "P1", "base_amount": base, "quote_mint": WSOL,
                            "quote_amount": 10**9, "tx_index": i, "trader": trader, "side": side}
                           for i, (trader, side, base) in enumerate(swaps)],
                 "transfers": [], "launches": [], "liquidity": [], "pool_states": []}
@@ -225,7 +226,7 @@ def test_a_wash_ring_cannot_pass_as_a_sandwich_around_its_own_wallet():
 
     def block(slot, transfers=()):
         swaps = [{"signature": f"{slot}-{i}", "pool": "P1", "base_amount": base, "quote_amount": 10**9,
-                  "tx_index": i, "trader": trader, "side": side}
+                  "quote_mint": WSOL, "tx_index": i, "trader": trader, "side": side}
                  for i, (trader, side, base) in enumerate([("RING", "buy", 5_000), ("RING2", "buy", 100),
                                                             ("RING", "sell", 5_000)])]
         return {"swaps": swaps, "transfers": [{"signature": f"{slot}-t", "source": a, "destination": b,
@@ -246,3 +247,38 @@ def test_a_wash_ring_cannot_pass_as_a_sandwich_around_its_own_wallet():
                                        ChainThresholds())
         found += anomalies
     assert [a for a in found if a["anomaly_type"] == "wash_trading"] == []
+
+
+def test_a_tokens_sol_and_usd1_trades_share_its_volume_by_value():
+    """A token traded in its SOL pool and its USD1 pool (a bonk.fun token): its trades' quotes
+    summed raw, a USD1 unit ($1e-6) counted as a lamport ($1.5e-7 at $150 a SOL), and a bot
+    trading half the token's volume through the USD1 pool read as 13 % of it: no wash
+    trading. Told in lamports at the slot's SOL price (a SOL/USDC trade of the block), it
+    is half."""
+    from kades.chain.codec import TokenCodec
+    from kades.chain.function import analyse_block
+    from kades.chain.memory import MemoryStates
+    from kades.chain.thresholds import ChainThresholds
+    from kades.solana.programs import USD1, USDC
+
+    def swap(slot, trader, side, quote_mint, quote_amount, quote_decimals):
+        buy = side == "buy"
+        return {"signature": f"{slot}-{trader}", "trader": trader, "program": "raydium_cpmm",
+                "pool": f"P-{quote_mint[:4]}", "base_mint": "TOKEN", "quote_mint": quote_mint,
+                "mint_in": quote_mint if buy else "TOKEN", "mint_out": "TOKEN" if buy else quote_mint,
+                "amount_in": quote_amount if buy else 500, "amount_out": 500 if buy else quote_amount,
+                "decimals_in": quote_decimals if buy else 6, "decimals_out": 6 if buy else quote_decimals,
+                "side": side, "base_amount": 500, "quote_amount": quote_amount, "tx_index": 0}
+
+    sol_price = {**swap(0, "MM", "buy", WSOL, 20 * 10**9, 9), "base_mint": USDC, "mint_out": USDC,
+                 "decimals_out": 6, "base_amount": 3_000 * 10**6, "price": 1 / 150.0}  # $3,000 at $150
+    store, found = MemoryStates(TokenCodec()), []
+    for slot in range(1, 7):
+        side = "buy" if slot % 2 else "sell"
+        block = {"slot": slot, "block_time": None, "transfers": [], "liquidity": [], "launches": [],
+                 "pool_states": [],
+                 "swaps": [sol_price, swap(slot, "BOT", side, USD1, 150 * 10**6, 6),  # $150: 1 SOL
+                           swap(slot, f"FAN{slot}", side, WSOL, 10**9, 9)]}           # 1 SOL
+        found += analyse_block(None, block, 100.0 + slot, ChainThresholds(), store)
+    (wash,) = [a for a in found if a["anomaly_type"] == "wash_trading"]
+    assert wash["evidence"]["wallets"] == ["BOT"] and wash["evidence"]["volume_share"] == 0.5

@@ -6,7 +6,7 @@ import shared_material
 
 from kades.events.catalogue import MARKET_TICK, data_problems
 from kades.keys import SOL_USD
-from kades.market.chain import chain_ticks, sol_usd_of
+from kades.market.chain import chain_ticks, quote_lamports, sol_usd_of
 from kades.market.function import FUNCTION, handle
 from kades.runtime import Context
 from kades.solana.programs import USD1, USDC, WSOL
@@ -65,6 +65,23 @@ def test_a_tokens_source_is_the_same_whether_or_not_sols_price_is_known():
     (known,) = chain_ticks(block, sol_usd=150.0)
     assert unknown["source"] == known["source"] == "solana:orca_whirlpool"
     assert (unknown["volume"], known["volume"]) == (pytest.approx(2.0), pytest.approx(4.0))
+
+
+JUP = "JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN"
+
+
+@pytest.mark.parametrize("quote, decimals, amount, side, sol_usd, lamports", [
+    (WSOL, 9, 2 * 10**9 + 1, "buy", 150.0, 2 * 10**9 + 1),  # SOL as it is, to the lamport
+    (USD1, 6, 300 * 10**6, "buy", 150.0, 2 * 10**9),        # $300 at $150 a SOL: 2 SOL
+    (USDC, 6, 300 * 10**6, "sell", 150.0, 2 * 10**9),       # a sell's quote came out to it
+    (USDC, 6, 300 * 10**6, "buy", None, 300 * 10**6),       # no SOL price: its raw units
+    (JUP, 6, 5 * 10**6, "buy", 150.0, 5 * 10**6),           # a quote with no dollar value
+])
+def test_a_swaps_quote_is_told_in_lamports_where_it_can_be(quote, decimals, amount, side, sol_usd,
+                                                           lamports):
+    record = {**swap(MINT, 1.0, side=side, quote=quote, quote_amount=amount),
+              "decimals_in" if side == "buy" else "decimals_out": decimals}
+    assert quote_lamports(record, sol_usd) == lamports
 
 
 def test_sols_price_follows_the_dollars_behind_it_not_one_made_up_pool():

@@ -332,3 +332,26 @@ def test_a_launchpad_graduation_pool_met_first_gives_no_supply():
     (_, _, payload), = mint_items(block, 10.0).values()
     doc, _ = analyse_token(None, "Mint", payload["records"], payload["pool_states"], {}, 10.0, 7, T)
     assert WhaleState.from_state(doc).launched is True
+
+
+def test_a_stablecoin_quoted_accumulation_is_sized_in_sol():
+    """The style's mean buy was the quote's raw units over 10^9: eight buys of $3,000 (20 SOL
+    each at $150) in a USD1 pool read as 3 "SOL" each, a stealth accumulation; in SOL, at
+    the slot's price, they are aggressive. Buys of $300 (2 SOL) are stealth either way."""
+    from kades.solana.programs import USD1
+    from kades.whales.function import analyse_token
+
+    def styles(dollars: int) -> list[str]:
+        doc, found = WhaleState(supply=10**12).to_state(), []
+        for k in range(8):
+            buy = {"signature": f"s{k}", "trader": "W", "side": "buy", "pool": "P", "program": "raydium_cpmm",
+                   "base_mint": "TOKEN", "quote_mint": USD1, "mint_in": USD1, "mint_out": "TOKEN",
+                   "quote_amount": dollars * 10**6, "base_amount": 10**10, "amount_in": dollars * 10**6,
+                   "amount_out": 10**10, "decimals_in": 6, "decimals_out": 6}
+            records = {"swaps": [buy], "transfers": [], "launches": []}
+            doc, anomalies = analyse_token(doc, "TOKEN", records, [], {}, 10.0 * k, k + 1, T, 150.0)
+            found += anomalies
+        return [a["evidence"]["style"] for a in found if a["anomaly_type"] == "accumulation"]
+
+    assert styles(3_000) == ["aggressive"]
+    assert styles(300) == ["stealth"]

@@ -35,6 +35,7 @@ from kades.keys import CHAIN_FUNDING_SLOTS as FUNDING_SLOTS_KEY, CHAIN_FUNDING_L
 from kades.keys import CHAIN_LAUNCHES as CREATOR_KEY, CHAIN_POOL as POOL_KEY
 from kades.keys import CHAIN_TOKEN as TOKEN_KEY, CHAIN_WAITING as WAITING_KEY
 from kades.keys import CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED
+from kades.market.chain import quote_lamports, sol_usd_of
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
@@ -113,8 +114,10 @@ def sandwich_legs(swaps: list[dict], linked=lambda bot, victim: False) -> set[tu
 
 
 def analyse_token(doc: dict | None, token: str, records: dict, creator_launches: dict, funders: dict,
-                  time_s: float, slot: int, t: ChainThresholds) -> tuple[dict, list[dict]]:
-    """One slot of a token's records through every token detector; `doc` is updated in place."""
+                  time_s: float, slot: int, t: ChainThresholds, sol_usd: float | None = None
+                  ) -> tuple[dict, list[dict]]:
+    """One slot of a token's records through every token detector; `doc` is updated in place.
+    `sol_usd`, the slot's SOL price, tells a stablecoin-quoted trade's quote in lamports."""
     doc = doc if doc is not None else new_token_state()
     state = TokenState.from_state(doc)
     if slot <= state.last_slot:
@@ -130,13 +133,13 @@ def analyse_token(doc: dict | None, token: str, records: dict, creator_launches:
         side = 1 if swap["side"] == "buy" else -1
         if (swap["signature"], swap["trader"]) not in not_wash:
             state.trades.append(Trade(time_s, swap["trader"], side, swap["base_amount"],
-                                      swap["quote_amount"], swap["signature"], slot))
+                                      quote_lamports(swap, sol_usd), swap["signature"], slot))
         holders[swap["trader"]] = holders.get(swap["trader"], 0) + side * swap["base_amount"]
         if state.first_trade is None:
             state.first_trade = {"time_s": time_s, "slot": slot}
         if side > 0 and time_s - state.first_trade["time_s"] <= sniping_s:
-            state.early_buys.append(EarlyBuy(time_s, swap["trader"], swap["base_amount"], swap["quote_amount"],
-                                             swap["signature"], slot))
+            state.early_buys.append(EarlyBuy(time_s, swap["trader"], swap["base_amount"],
+                                             quote_lamports(swap, sol_usd), swap["signature"], slot))
     new_edges = []
     for transfer in records["transfers"]:
         amount = transfer["amount"]
@@ -170,11 +173,14 @@ def _linked_by_transfers(state: TokenState, records: dict):
 
 
 def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]:
-    """The block as items per mint: (slot, block time, {records, pools}); a pool goes with its
-    base mint (every record of it does). `records` only for mints with token records."""
+    """The block as items per mint: (slot, block time, {records, pools, sol_usd}); a pool goes
+    with its base mint (every record of it does). `records` only for mints with token
+    records; `sol_usd`, the slot's SOL price (None: the block gives none), with them."""
     items: dict[str, dict] = {}
-    for token, records in token_records(block).items():
-        items.setdefault(token, {"pools": {}})["records"] = records
+    by_token = token_records(block)
+    sol_usd = sol_usd_of(block) if by_token else None
+    for token, records in by_token.items():
+        items.setdefault(token, {"pools": {}}).update(records=records, sol_usd=sol_usd)
     for pool, observations in pool_observations(block, time_s).items():
         mint = observations[0]["record"]["base_mint"]
         items.setdefault(mint, {"pools": {}})["pools"][pool] = observations
@@ -323,7 +329,8 @@ def _analyse_slot(docs: dict, state: dict, mint: str, slot: int, payload: dict, 
         return anomalies
     launched = _LaunchesAsOf(docs, slot=slot, time_s=time_s, window_s=t.creator_window_s)
     funders = FundersAsOf(funding, slot=slot, time_s=time_s, ttl_s=FUNDING_TTL_S)
-    _, found = analyse_token(state, mint, payload["records"], launched, funders, time_s, slot, t)  # in place
+    _, found = analyse_token(state, mint, payload["records"], launched, funders, time_s, slot, t,
+                             payload.get("sol_usd"))  # in place (a slot kept before: none)
     return anomalies + found
 
 

@@ -23,7 +23,7 @@ class Trade(NamedTuple):
     wallet: str      # the trader
     side: int        # +1 buy, -1 sell
     base: int        # token amount, raw units
-    quote: int       # quote amount (SOL, USDC ...), raw units
+    quote: int       # quote amount in lamports; a quote not told in SOL in its raw units
     signature: str
     slot: int
 

@@ -11,7 +11,7 @@ import math
 
 from kades.events.catalogue import MAX_SOL_USD, MAX_TICK_POOLS, MIN_SOL_USD
 from kades.keys import MARKET_POOLS, SOL_USD
-from kades.solana.programs import CONCENTRATED, STABLECOINS, WSOL
+from kades.solana.programs import CONCENTRATED, LAMPORTS, STABLECOINS, WSOL
 
 
 MIN_PRICE_DOLLARS = 1_000.0  # the stablecoin a slot's SOL price needs behind it
@@ -83,6 +83,20 @@ def _rate(quote: str, target: str, sol_usd: float | None) -> float | None:
     if sol_usd and quote in STABLECOINS and target == WSOL:
         return 1.0 / sol_usd
     return None
+
+
+def quote_lamports(swap: dict, sol_usd: float | None) -> int:
+    """A swap's quote amount in lamports, so that a token's trades in its SOL pool and in its
+    stablecoin pool add up (a wash group's share of the volume, a buyer's mean size): SOL's
+    as it is, a stablecoin's at `sol_usd` (the slot's SOL price). In raw units, the same
+    dollar was 6.7 times as many lamports as USD1 or USDC units at $150 a SOL. A quote that
+    cannot be told in SOL (no price known, or another mint) stays in its own raw units."""
+    amount, quote = swap["quote_amount"], swap["quote_mint"]
+    rate = None if quote == WSOL else _rate(quote, WSOL, sol_usd)
+    if rate is None:
+        return amount
+    decimals = swap["decimals_in"] if swap["side"] == "buy" else swap["decimals_out"]
+    return round(amount / 10 ** decimals * rate * LAMPORTS)
 
 
 def _weighted_median(quotes: list[tuple[float, float]]) -> float:

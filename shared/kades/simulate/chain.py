@@ -17,14 +17,13 @@ from kades.events.chunking import event_bytes
 from kades.events.envelope import CloudEvent
 from kades.solana.base58 import ALPHABET
 from kades.solana.parts import SlotLinks, split_block
-from kades.solana.programs import WSOL
+from kades.solana.programs import LAMPORTS, WSOL
 
 SLOT_S = 0.4
 START_S = datetime(2024, 6, 1, tzinfo=timezone.utc).timestamp()
 # Slots count 400 ms steps from Solana's genesis, so a later run has later slots.
 GENESIS_S = SOLANA_GENESIS.timestamp()
 SOURCE = "/kades/simulator/chain"
-LAMPORTS = 10 ** 9
 TOKEN_UNIT = 10 ** 6
 SUPPLY = 10 ** 15  # pump.fun-like: 1e9 tokens, 6 decimals
 SCENARIOS = ("organic", "organic", "organic", "wash_ring", "cycle", "soft_rug", "dump",

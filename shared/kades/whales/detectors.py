@@ -29,7 +29,7 @@ from typing import Mapping
 from kades.chain.anomaly import EVIDENCE_ITEMS, make_anomaly, ramp
 from kades.chain.detector import ChainDetector, alert_once, setting
 from kades.chain.rows import Trade, Transfer
-from kades.solana.programs import STABLECOINS, WSOL
+from kades.solana.programs import LAMPORTS, STABLECOINS, WSOL
 from kades.whales.state import WhaleState
 
 DETECTOR = "whales"
@@ -111,7 +111,8 @@ class WhaleMovement(ChainDetector):
 class Accumulation(ChainDetector):
     """A wallet, or a funder's wallets, with `buys` buys or more in the window, sells at most a
     tenth of its buys, and a net gain (less what it passed on by transfer) of `supply_share`
-    of the supply. `stealth` when its buys average under `stealth_quote` quote units."""
+    of the supply. `stealth` when its buys average under `stealth_quote` SOL (a trade's quote
+    is in lamports: kades.market.chain.quote_lamports)."""
 
     kind = "accumulation"
     name = DETECTOR
@@ -157,7 +158,7 @@ class Accumulation(ChainDetector):
             if not alert_once(state.alerted, f"acc:{cluster}", time_s, cooldown_s=self.alert_cooldown_s):
                 continue
             wallets = sorted({tr.wallet for tr in trades})
-            mean_quote = sum(tr.quote for tr in buys) / len(buys) / 1e9
+            mean_quote = sum(tr.quote for tr in buys) / len(buys) / LAMPORTS  # in SOL
             style = "stealth" if mean_quote < self.stealth_quote else "aggressive"
             found.append(make_anomaly(
                 token=token, kind=self.kind, detector=self.name, time_s=time_s,

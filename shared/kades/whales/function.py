@@ -28,7 +28,7 @@ from kades.keys import WHALES_FUNDINGS_DOCUMENT as FUNDINGS_DOCUMENT_KEY
 from kades.keys import WHALES_FUNDING_LOG as FUNDING_LOG_KEY, WHALES_TOKEN as TOKEN_KEY
 from kades.keys import WHALES_WAITING as WAITING_KEY, WHALES_WATERMARK, WHALES_WATERMARK_AHEAD
 from kades.keys import WHALES_WATERMARK_BLOCKED
-from kades.market.chain import read_sol_usd, sol_usd_of
+from kades.market.chain import quote_lamports, read_sol_usd, sol_usd_of
 from kades.runtime import Context, Function
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
@@ -87,8 +87,8 @@ def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list
     for swap in records["swaps"]:  # each judged against the pool before it
         anomalies += movement.find(state, token, swap, time_s=time_s, slot=slot, sol_usd=sol_usd)
         side = 1 if swap["side"] == "buy" else -1
-        state.trades.append(Trade(time_s, swap["trader"], side, swap["base_amount"], swap["quote_amount"],
-                                  swap["signature"], slot))
+        state.trades.append(Trade(time_s, swap["trader"], side, swap["base_amount"],
+                                  quote_lamports(swap, sol_usd), swap["signature"], slot))
         state.holders[swap["trader"]] = state.holders.get(swap["trader"], 0) + side * swap["base_amount"]
         after = states_by_sig.get((swap["signature"], swap["pool"]))
         if after:
