@@ -249,12 +249,13 @@ def test_a_wash_ring_cannot_pass_as_a_sandwich_around_its_own_wallet():
     assert [a for a in found if a["anomaly_type"] == "wash_trading"] == []
 
 
-def test_a_tokens_sol_and_usd1_trades_share_its_volume_by_value():
+@pytest.mark.parametrize("priced_slots", [range(1, 7), [1]])
+def test_a_tokens_sol_and_usd1_trades_share_its_volume_by_value(priced_slots):
     """A token traded in its SOL pool and its USD1 pool (a bonk.fun token): its trades' quotes
     summed raw, a USD1 unit ($1e-6) counted as a lamport ($1.5e-7 at $150 a SOL), and a bot
     trading half the token's volume through the USD1 pool read as 13 % of it: no wash
-    trading. Told in lamports at the slot's SOL price (a SOL/USDC trade of the block), it
-    is half."""
+    trading. Told in lamports at the slot's SOL price (a SOL/USDC trade of the block; for a
+    slot without one, the latest the slot log holds), it is half."""
     from kades.chain.codec import TokenCodec
     from kades.chain.function import analyse_block
     from kades.chain.memory import MemoryStates
@@ -277,8 +278,9 @@ def test_a_tokens_sol_and_usd1_trades_share_its_volume_by_value():
         side = "buy" if slot % 2 else "sell"
         block = {"slot": slot, "block_time": None, "transfers": [], "liquidity": [], "launches": [],
                  "pool_states": [],
-                 "swaps": [sol_price, swap(slot, "BOT", side, USD1, 150 * 10**6, 6),  # $150: 1 SOL
-                           swap(slot, f"FAN{slot}", side, WSOL, 10**9, 9)]}           # 1 SOL
+                 "swaps": [sol_price] * (slot in priced_slots) + [
+                     swap(slot, "BOT", side, USD1, 150 * 10**6, 6),  # $150: 1 SOL
+                     swap(slot, f"FAN{slot}", side, WSOL, 10**9, 9)]}  # 1 SOL
         found += analyse_block(None, block, 100.0 + slot, ChainThresholds(), store)
     (wash,) = [a for a in found if a["anomaly_type"] == "wash_trading"]
     assert wash["evidence"]["wallets"] == ["BOT"] and wash["evidence"]["volume_share"] == 0.5

@@ -5,12 +5,11 @@ from __future__ import annotations
 import random
 
 from kades.chain.funding import FundersAsOf, seeding
-from kades.chain.slotlog import PRICES_KEPT, RESTART_SLOTS, SlotLog
+from kades.chain.slotlog import PRICES_KEPT, RESTART_SLOTS, SlotLog, price_as_of
 from kades.keys import outbox_key, unblocked_key
 from kades.runtime.state import OUTBOX_TTL_S
 from kades.keys import (CHAIN_FUNDING_LOG, CHAIN_FUNDING_SLOTS, CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD,
                         CHAIN_WATERMARK_BLOCKED, WHALES_FUNDING_LOG, WHALES_FUNDING_SLOTS)
-from kades.whales.function import _price_as_of
 
 TTL_S = 60.0
 
@@ -92,7 +91,7 @@ def test_a_slot_priced_long_before_the_slot_analysed_still_prices_it(redis_conn)
     for n in range(1, 120):
         view = log.sync(redis_conn, {"slot": 100 + n, "time_s": 40.0 + 0.4 * n, "fundings": [],
                                      "sol_usd": 150.0 + n}, ttl_s=TTL_S)
-    assert _price_as_of(view, 100, 80.0) == 150.0
+    assert price_as_of(view, 100, 80.0) == 150.0
 
 
 def test_the_shared_document_of_the_code_before_is_taken_into_the_log(redis_conn):

@@ -21,7 +21,7 @@ from kades.chain.liquidity import watch_pool
 from kades.chain.ordering import (IN_ORDER, KEEP_S, Links, MissingKeys, admit, block_links,
                                   launches_as_of, mint_links, record_launches, waiting_needs)
 from kades.chain.reply import handle_block_event
-from kades.chain.slotlog import log_of
+from kades.chain.slotlog import log_of, price_as_of
 from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.chain.state import TokenState
 from kades.chain.store import TokenStore
@@ -172,15 +172,15 @@ def _linked_by_transfers(state: TokenState, records: dict):
     return linked
 
 
-def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]:
+def mint_items(block: dict, time_s: float, sol_usd: float | None = None
+               ) -> dict[str, tuple[int, float, dict]]:
     """The block as items per mint: (slot, block time, {records, pools, sol_usd}); a pool goes
     with its base mint (every record of it does). `records` only for mints with token
-    records; `sol_usd`, the slot's SOL price (None: the block gives none), with them."""
+    records; `sol_usd`, the slot's SOL price (sol_usd_of), with them when known."""
     items: dict[str, dict] = {}
-    by_token = token_records(block)
-    sol_usd = sol_usd_of(block) if by_token else None
-    for token, records in by_token.items():
-        items.setdefault(token, {"pools": {}}).update(records=records, sol_usd=sol_usd)
+    priced = {"sol_usd": sol_usd} if sol_usd else {}
+    for token, records in token_records(block).items():
+        items.setdefault(token, {"pools": {}}).update(records=records, **priced)
     for pool, observations in pool_observations(block, time_s).items():
         mint = observations[0]["record"]["base_mint"]
         items.setdefault(mint, {"pools": {}})["pools"][pool] = observations
@@ -229,7 +229,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     extra: set[str] = set()
     record = None if context is None else {
         "slot": context["slot"], "time_s": context["time_s"],
-        "fundings": seeding(context["fundings"], frozenset(creators))}
+        "fundings": seeding(context["fundings"], frozenset(creators)), "sol_usd": context.get("sol_usd")}
     log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY,
                  (CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED))
     # Redis's store lists the mints whose slots wait (the flush's work) in the same commit
@@ -329,8 +329,10 @@ def _analyse_slot(docs: dict, state: dict, mint: str, slot: int, payload: dict, 
         return anomalies
     launched = _LaunchesAsOf(docs, slot=slot, time_s=time_s, window_s=t.creator_window_s)
     funders = FundersAsOf(funding, slot=slot, time_s=time_s, ttl_s=FUNDING_TTL_S)
+    # the slot's SOL price, else the latest the slot log had by then (within the hour)
+    sol_usd = payload.get("sol_usd") or price_as_of(funding, slot, time_s)
     _, found = analyse_token(state, mint, payload["records"], launched, funders, time_s, slot, t,
-                             payload.get("sol_usd"))  # in place (a slot kept before: none)
+                             sol_usd)  # in place
     return anomalies + found
 
 
@@ -350,10 +352,11 @@ class _LaunchesAsOf:
                               window_s=self.window_s)
 
 
-def slot_context(block: dict, time_s: float) -> dict:
-    """What the block says of its whole slot: SOL fundings and launches (kades.solana.parts)."""
+def slot_context(block: dict, time_s: float, sol_usd: float | None = None) -> dict:
+    """What the block says of its whole slot: SOL fundings, launches (kades.solana.parts) and
+    SOL's price (sol_usd_of)."""
     return {"slot": block["slot"], "time_s": time_s, "fundings": sol_fundings(block),
-            "launches": slot_launches(block)}
+            "launches": slot_launches(block), "sol_usd": sol_usd}
 
 
 def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store, *,
@@ -363,7 +366,8 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store,
     mint's reorder buffer; `store` keeps the states (Redis; in memory for eval), `needs` is
     the function's (analyse_mints). Under `outbox` a retry of the block gets its first
     committed attempt's anomalies."""
-    return analyse_mints(client, mint_items(block, time_s), slot_context(block, time_s), t, store,
+    sol_usd = sol_usd_of(block)
+    return analyse_mints(client, mint_items(block, time_s, sol_usd), slot_context(block, time_s, sol_usd), t, store,
                          buffer=buffer, now_s=now_s, outbox=outbox, needs=needs,
                          links=block_links(block))
 

@@ -46,6 +46,7 @@ from kades.runtime.state import OUTBOX_TTL_S
 
 logger = logging.getLogger("kades.chain")
 PRICES_KEPT = 256   # slots' SOL/USD kept: more than the reorder buffer's 75 slots of lateness
+PRICE_TTL_S = 3600.0  # a slot's SOL/USD older than this prices nothing (price_as_of)
 PAGE = 1000         # stream entries a sync reads at most in one call (a new process's first
                     # read of an hour's slots: a few calls, none near the client's timeout)
 RESTART_SLOTS = 1500  # a slot committed this far (10 min) behind the newest restarts the watermark
@@ -301,6 +302,13 @@ class SlotLog:
         slot pass over."""
         fundings = self._fundings.doc() if self._fundings is not None else Fundings(ttl_s=ttl_s).doc()
         return {**fundings, "sol_usd": self._prices, "watermark": watermark}
+
+
+def price_as_of(view: dict, slot: int, time_s: float) -> float | None:
+    """SOL's price in a slot log's view as of `slot` (at `time_s`): the latest slot's up to it
+    within PRICE_TTL_S; None when none is."""
+    prices = [p for s, t, p in view.get("sol_usd", ()) if s <= slot and time_s - t <= PRICE_TTL_S]
+    return prices[-1] if prices else None
 
 
 def _says_anything(record: dict) -> bool:

@@ -17,7 +17,7 @@ from kades.chain.funding import FundersAsOf, seeding
 from kades.chain.ordering import IN_ORDER, Links, admit, block_links, mint_links
 from kades.chain.reply import handle_block_event
 from kades.chain.rows import Trade, Transfer
-from kades.chain.slotlog import log_of
+from kades.chain.slotlog import log_of, price_as_of
 from kades.chain.state import PUMP_FUN_SUPPLY
 from kades.chain.store import TokenStore
 from kades.chain.thresholds import ChainThresholds, thresholds
@@ -38,7 +38,6 @@ from kades.whales.detectors import Accumulation, Distribution, WalletSplitting, 
 from kades.whales.state import MAX_ROWS, WhaleState
 
 STATE_TTL_S = 7 * 24 * 3600
-PRICE_TTL_S = 3600.0    # a SOL/USD older than this prices nothing
 SOL_USD_REFRESH_S = 30.0
 
 
@@ -137,11 +136,6 @@ def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]
             for mint in {**records, **pool_states}}
 
 
-def _price_as_of(doc: dict, slot: int, time_s: float) -> float | None:
-    prices = [p for s, t, p in doc.get("sol_usd", ()) if s <= slot and time_s - t <= PRICE_TTL_S]
-    return prices[-1] if prices else None
-
-
 def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, t: ChainThresholds,
                   store, sol_usd: float | None = None, *, buffer: ReorderBuffer = IN_ORDER,
                   now_s: float = 0.0, outbox: str | None = None,
@@ -176,7 +170,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
                                        blocked=blocked):
                 time_s = payload["time_s"]
                 funders = FundersAsOf(shared, slot=slot, time_s=time_s, ttl_s=t.whale_window_s)
-                price = payload["sol_usd"] or _price_as_of(shared, slot, time_s) or sol_usd
+                price = payload["sol_usd"] or price_as_of(shared, slot, time_s) or sol_usd
                 _, found = analyse_token(state, mint, payload["records"], payload["pool_states"], funders,
                                          time_s, slot, t, price)  # in place
                 anomalies += found
