@@ -249,12 +249,11 @@ class SlotLog:
 
     def _take_document(self, client, ttl_s: float) -> None:
         """The shared fundings document the log replaced, where a deployment still has one:
-        its fundings and prices appended slot by slot in one round trip (a slot the log has
-        already is not), then the document deleted, so that the hour's fundings outlive the
-        upgrade. Each process of the new code looks once, at its first sync; what a replica of
-        the code before writes after the last of them started stays out of the log (a rolling
-        upgrade's minutes), and its key expires. A document that is not one is logged and
-        deleted."""
+        its fundings and prices appended slot by slot (a slot the log has already is not),
+        then the document deleted, so that the hour's fundings outlive the upgrade. Each
+        process of the new code looks once, at its first sync; what a replica of the code
+        before writes after the last of them started stays out of the log (a rolling upgrade's
+        minutes), and its key expires. A document that is not one is logged and deleted."""
         raw = client.get(self.document_key)
         if raw is None:
             return
@@ -272,10 +271,10 @@ class SlotLog:
         except (ValueError, TypeError, AttributeError) as error:
             logger.warning("%s is no fundings document (%s): deleted, not taken in", self.document_key, error)
             slots = {}
-        pipe = client.pipeline(transaction=False)
+        # a call a slot, not a pipeline of them: a Redis Cluster client's pipeline refuses
+        # scripts (redis-py), and this runs once a process, at most an hour's slots
         for slot in sorted(slots):
-            self._script(pipe, slots[slot], "+", ttl_s)
-        pipe.execute()
+            self._script(client, slots[slot], "+", ttl_s)
         client.delete(self.document_key)
 
     def _apply(self, records: list[dict], ttl_s: float) -> None:
