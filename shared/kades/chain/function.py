@@ -229,7 +229,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     extra: set[str] = set()
     record = None if context is None else {
         "slot": context["slot"], "time_s": context["time_s"],
-        "fundings": seeding(context["fundings"], frozenset(creators)), "sol_usd": context.get("sol_usd")}
+        "fundings": seeding(context["fundings"], frozenset(creators)),
+        "sol_usd": context.get("sol_usd")}
     log = log_of(store, FUNDING_LOG_KEY, FUNDING_SLOTS_KEY, FUNDINGS_DOCUMENT_KEY,
                  (CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED))
     # Redis's store lists the mints whose slots wait (the flush's work) in the same commit
@@ -367,9 +368,9 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store,
     the function's (analyse_mints). Under `outbox` a retry of the block gets its first
     committed attempt's anomalies."""
     sol_usd = sol_usd_of(block)
-    return analyse_mints(client, mint_items(block, time_s, sol_usd), slot_context(block, time_s, sol_usd), t, store,
-                         buffer=buffer, now_s=now_s, outbox=outbox, needs=needs,
-                         links=block_links(block))
+    return analyse_mints(client, mint_items(block, time_s, sol_usd),
+                         slot_context(block, time_s, sol_usd), t, store, buffer=buffer,
+                         now_s=now_s, outbox=outbox, needs=needs, links=block_links(block))
 
 
 def handle_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
