@@ -3,8 +3,8 @@
 State lives in Redis (kades.chain.store: one optimistic round trip per event, writing only
 what changed): one document per token (trades, transfers, holders, launch, and its reorder
 buffer; a hash of parts), one per pool (liquidity), one per creator (launches); and beside
-them a log of each slot's SOL fundings (who seeded which wallet: kades.chain.slotlog, a round
-trip of its own). A mint's slots are analysed in slot order, once each, whatever the delivery
+them a log of each slot's SOL fundings (who seeded which wallet) and SOL price
+(kades.chain.slotlog, a round trip of its own). A mint's slots are analysed in slot order, once each, whatever the delivery
 order (kades.chain.ordering); the `stream-flush` PingSource has quiet mints' waiting slots
 analysed.
 """
@@ -210,9 +210,9 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
                   now_s: float = 0.0, outbox: str | None = None,
                   needs: TtlCache | None = None, links: Links | None = None) -> list[dict]:
     """Take each mint's item (None: only release what waited) into its reorder buffer and
-    analyse what it releases, in slot order; `context` (slot, time_s, fundings, launches) is
-    the slot's: its launches recorded in their creators' documents, its fundings in the slot
-    log (a fact of the slot, needing no compare-and-set). The states are committed
+    analyse what it releases, in slot order; `context` (slot, time_s, fundings, launches,
+    sol_usd) is the slot's: its launches recorded in their creators' documents, its fundings
+    and SOL price in the slot log (facts of the slot, needing no compare-and-set). The states are committed
     atomically; then the slot is said committed to the log's watermark, and the mints it no
     longer blocks have their slots released too (their anomalies added). `links` are the
     block's (kades.chain.ordering.block_links): with them a slot may be released at once.
@@ -284,7 +284,7 @@ class _Compute:
     def __init__(self, mints, items, context, creators, t, buffer, now_s, fundings, links):
         self.mints, self.items, self.context, self.creators = mints, items, context, creators
         self.t, self.buffer, self.now_s = t, buffer, now_s
-        # the slot's fundings appended to the slot log, its view read (kades.chain.slotlog):
+        # the slot's fundings and price appended to the slot log, its view read (slotlog):
         # at every attempt, after its states were read, so that a slot another process
         # committed meanwhile has its context in the view
         self.fundings, self.links = fundings, links
