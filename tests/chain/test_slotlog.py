@@ -197,3 +197,27 @@ def test_an_events_retry_gets_the_mints_it_took_from_the_blocked_set(redis_conn)
     assert arrived(980, 979, outbox=outbox) == ["A"]       # the retry: A again, not C
     assert arrived(981, 980) == ["C"]                      # C goes with the next commit
     assert 0 < redis_conn.ttl(unblocked_key(outbox)) <= OUTBOX_TTL_S
+
+
+def test_the_prices_kept_are_the_merge_of_every_batch_in_any_order():
+    """A batch of prices after the kept ones, in slot order, is appended without the merge's
+    sort; any other (late, shuffled, repeated) is merged. Either way the kept prices are the
+    newest PRICES_KEPT of everything applied, each once, in slot order."""
+    import random
+    rng = random.Random(7)
+    for _ in range(30):
+        log, applied = SlotLog("a", "b"), set()
+        slots = list(range(1000, 1000 + rng.randrange(50, 700)))
+        if rng.random() < 0.5:
+            rng.shuffle(slots)
+        at = 0
+        while at < len(slots):
+            batch = slots[at:at + rng.randrange(1, 12)]
+            at += len(batch)
+            batch += rng.sample(sorted(applied), min(len(applied), rng.randrange(0, 3)))  # again
+            records = [{"slot": s, "time_s": 0.4 * s, "fundings": [], "sol_usd": 100.0 + s % 97}
+                       for s in batch]
+            log._apply(records, TTL_S)
+            applied.update(batch)
+            expected = [[s, 0.4 * s, 100.0 + s % 97] for s in sorted(applied)][-PRICES_KEPT:]
+            assert log._prices == expected

@@ -35,6 +35,7 @@ import logging
 import threading
 import time
 from collections import deque
+from operator import lt
 from weakref import WeakKeyDictionary
 
 from kades.chain.funding import Fundings
@@ -291,8 +292,13 @@ class SlotLog:
                     self._seen.discard(self._seen_order.popleft())
         prices = [[r["slot"], r["time_s"], r["sol_usd"]] for r in records if r.get("sol_usd")]
         if prices:  # a new list: a reader keeps the one it took
-            known = {tuple(p): p for p in self._prices + prices}
-            self._prices = sorted(known.values())[-PRICES_KEPT:]
+            if (not self._prices or prices[0] > self._prices[-1]) and all(map(lt, prices, prices[1:])):
+                # after the kept ones, in order (nearly every sync): what the merge below
+                # gives, without its dict and sort (49 us an event with 256 prices kept)
+                self._prices = (self._prices + prices)[-PRICES_KEPT:]
+            else:
+                known = {tuple(p): p for p in self._prices + prices}
+                self._prices = sorted(known.values())[-PRICES_KEPT:]
 
     def _view(self, ttl_s: float, watermark: int | None) -> dict:
         """{"funded", "services", "newest_s"} (as Fundings.doc), "sol_usd" and "watermark": the fundings are
