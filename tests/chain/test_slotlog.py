@@ -201,9 +201,9 @@ def test_an_events_retry_gets_the_mints_it_took_from_the_blocked_set(redis_conn)
 
 def test_the_prices_kept_are_the_merge_of_every_batch_in_any_order():
     """A batch of prices after the kept ones, in slot order, is appended without the merge's
-    sort; any other (late, shuffled, repeated) is merged. Either way the kept prices are the
-    newest PRICES_KEPT of everything applied, each once, in slot order."""
-    import random
+    sort; any other (late, shuffled, repeated: the newest kept slot again, a slot twice in
+    the batch) is merged. Either way the kept prices are the newest PRICES_KEPT of everything
+    applied, each once, in slot order, in a new list: a view read before keeps its own."""
     rng = random.Random(7)
     for _ in range(30):
         log, applied = SlotLog("a", "b"), set()
@@ -214,10 +214,17 @@ def test_the_prices_kept_are_the_merge_of_every_batch_in_any_order():
         while at < len(slots):
             batch = slots[at:at + rng.randrange(1, 12)]
             at += len(batch)
+            if applied and rng.random() < 0.3:
+                batch = [max(applied)] + batch  # the newest kept slot again, first
+            if batch and rng.random() < 0.2:
+                batch.append(batch[-1])  # twice in a row
             batch += rng.sample(sorted(applied), min(len(applied), rng.randrange(0, 3)))  # again
             records = [{"slot": s, "time_s": 0.4 * s, "fundings": [], "sol_usd": 100.0 + s % 97}
                        for s in batch]
+            seen = log._view(TTL_S, None)["sol_usd"]
+            seen_before = [list(p) for p in seen]
             log._apply(records, TTL_S)
             applied.update(batch)
             expected = [[s, 0.4 * s, 100.0 + s % 97] for s in sorted(applied)][-PRICES_KEPT:]
             assert log._prices == expected
+            assert seen == seen_before  # the reader's list untouched

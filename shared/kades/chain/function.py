@@ -4,9 +4,9 @@ State lives in Redis (kades.chain.store: one optimistic round trip per event, wr
 what changed): one document per token (trades, transfers, holders, launch, and its reorder
 buffer; a hash of parts), one per pool (liquidity), one per creator (launches); and beside
 them a log of each slot's SOL fundings (who seeded which wallet) and SOL price
-(kades.chain.slotlog, a round trip of its own). A mint's slots are analysed in slot order, once each, whatever the delivery
-order (kades.chain.ordering); the `stream-flush` PingSource has quiet mints' waiting slots
-analysed.
+(kades.chain.slotlog, a round trip of its own). A mint's slots are analysed in slot order,
+once each, whatever the delivery order (kades.chain.ordering); the `stream-flush`
+PingSource has quiet mints' waiting slots analysed.
 """
 from __future__ import annotations
 
@@ -212,10 +212,11 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     """Take each mint's item (None: only release what waited) into its reorder buffer and
     analyse what it releases, in slot order; `context` (slot, time_s, fundings, launches,
     sol_usd) is the slot's: its launches recorded in their creators' documents, its fundings
-    and SOL price in the slot log (facts of the slot, needing no compare-and-set). The states are committed
-    atomically; then the slot is said committed to the log's watermark, and the mints it no
-    longer blocks have their slots released too (their anomalies added). `links` are the
-    block's (kades.chain.ordering.block_links): with them a slot may be released at once.
+    and SOL price in the slot log (facts of the slot, needing no compare-and-set). The states
+    are committed atomically; then the slot is said committed to the log's watermark, and
+    the mints it no longer blocks have their slots released too (their anomalies added).
+    `links` are the block's (kades.chain.ordering.block_links): with them a slot may be
+    released at once.
 
     `needs` (the function's, per process) remembers what each mint's state needs besides its
     own document (_state_needs) as this process last committed it, which saves reading the
