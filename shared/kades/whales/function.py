@@ -110,13 +110,14 @@ def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list
     return doc, anomalies
 
 
-def mint_items(block: dict, time_s: float) -> dict[str, tuple[int, float, dict]]:
-    """The block as items per mint: (slot, block time, {records, pool_states, sol_usd})."""
+def mint_items(block: dict, time_s: float, sol_usd: float | None = None
+               ) -> dict[str, tuple[int, float, dict]]:
+    """The block as items per mint: (slot, block time, {records, pool_states, sol_usd});
+    `sol_usd`, the slot's own SOL price (sol_usd_of)."""
     pool_states: dict[str, list] = {}
     for p in block.get("pool_states", []):
         if p["base_mint"] not in QUOTE_MINTS:  # SOL/USDC pools: no token of ours, as swaps
             pool_states.setdefault(p["base_mint"], []).append(p)
-    sol_usd = sol_usd_of(block)
     records = token_records(block)
     empty = {"swaps": [], "transfers": [], "launches": []}  # a pool created or changed with no trade
     # mints whose pool the block creates: from then on, what they have is in view (supply_of);
@@ -203,9 +204,10 @@ def analyse_block(client, block: dict, time_s: float, t: ChainThresholds, store,
     """Every whale detector over one block (a whole slot or one mint's part), through each
     mint's reorder buffer. Under `outbox` a retry of the block gets its first committed
     attempt's anomalies."""
+    own = sol_usd_of(block)  # the slot's (`sol_usd`: the market's, for a slot without one)
     context = {"slot": block["slot"], "time_s": time_s, "fundings": sol_fundings(block),
-               "sol_usd": sol_usd_of(block)}
-    return analyse_mints(client, mint_items(block, time_s), context, t, store, sol_usd,
+               "sol_usd": own}
+    return analyse_mints(client, mint_items(block, time_s, own), context, t, store, sol_usd,
                          buffer=buffer, now_s=now_s, outbox=outbox, links=block_links(block))
 
 
