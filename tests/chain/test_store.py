@@ -6,6 +6,7 @@ on a Redis Cluster."""
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import threading
 import time
@@ -243,6 +244,67 @@ def test_the_holders_keep_their_order_through_redis_even_when_reordered(redis_co
     assert TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]["holders"] == reordered
     assert list(TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]["holders"]) == ["c", "b", "d"]
     assert not redis_conn.hexists(KEY, "holders:a")
+
+
+def _chunk_written(delta) -> tuple:
+    """A _holders_delta answer as what a reader gets of it: the value, the fields deleted and
+    each chunk written as the dict it replays (its entries' order is not read)."""
+    if delta is None:
+        return None
+    log, deleted, written = delta
+    return (list(log.value.items()), [(n, e) for n, e, _ in log.chunks], log.skip, deleted,
+            [(field, json.loads("{" + text + "}")) for field, text in zip(written[::2], written[1::2])])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_holders_a_compute_set_give_the_chunk_that_comparing_them_all_gives(seed):
+    """A compute's holders note the wallets set (store.Holders), and the commit writes those
+    that changed: the same value and chunk as comparing every holder (a plain dict's way),
+    whatever the compute did. Any change but setting a wallet ends the noting."""
+    rng = random.Random(seed)
+    stored = {f"W{k}": rng.randrange(-5, 50) for k in range(rng.randrange(0, 40))}
+    log = chain_store._Log(stored, [(0, len(stored), 9)] if stored else [], 0, 1)
+    holders = chain_store._Token("v", "{}", {"holders": log}).document()["holders"]
+    assert type(holders) is chain_store.Holders and holders == stored
+    other, ended = rng.random() < 0.3, False  # a change of another kind among the sets
+    for step in range(rng.randrange(0, 30)):
+        wallet = f"W{rng.randrange(60)}"
+        if other and step == 3 and holders:
+            rng.choice([lambda: holders.pop(next(iter(holders))), lambda: holders.update({"U": 1}),
+                        lambda: holders.setdefault("S", 2), lambda: holders.__delitem__(next(iter(holders)))])()
+            ended = True
+        elif rng.random() < 0.3:
+            holders[wallet] = holders.get(wallet, 0)  # set, to what it was
+        else:
+            holders[wallet] = holders.get(wallet, 0) + rng.randrange(-9, 9)
+    plain = dict(holders)
+    assert (holders.base is stored) is not ended
+    assert _chunk_written(chain_store._holders_delta(log, holders)) == _chunk_written(
+        chain_store._holders_delta(log, plain))
+    assert plain == holders and pickle.loads(pickle.dumps(holders)) == plain
+    assert type(pickle.loads(pickle.dumps(holders))) is dict
+
+
+def test_a_compute_s_holders_changed_many_ways_read_back_from_redis_as_they_were_left(redis_conn):
+    store, rng = TokenStore(ttl_s=60), random.Random(5)
+    store.update(redis_conn, [KEY], lambda s: ([doc(20)], None))
+    expected = {}
+
+    def compute(states):
+        holders = states[0]["holders"]
+        for _ in range(rng.randrange(1, 12)):
+            wallet = f"W{rng.randrange(40)}"
+            holders[wallet] = holders.get(wallet, 0) + rng.randrange(-3, 4)
+        if rng.random() < 0.2:
+            holders.pop(next(iter(holders)))
+        expected.clear()
+        expected.update(holders)
+        return states, None
+
+    for _ in range(30):
+        store.update(redis_conn, [KEY], compute)
+        got = TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]["holders"]
+        assert list(got.items()) == list(expected.items())
 
 
 def test_a_document_of_thousands_of_rows_and_one_that_is_not_a_token_document(redis_conn):

@@ -193,6 +193,41 @@ class _Log:
 EMPTY = _Log(None, [], 0, 0)
 
 
+class Holders(dict):
+    """A token's holders as a compute gets them (_Token.document): a copy of the stored ones
+    that notes each wallet set in it, so that the commit finds what changed among the wallets
+    set rather than by comparing every holder (_holders_delta: 0.3 ms a token of 5,000
+    holders, a hot token's, at every block). Any other change (a wallet removed, `update`,
+    `setdefault`, ...) ends the noting: the commit then compares them all, as a plain dict's.
+    Copied or pickled, it is a plain dict."""
+
+    __slots__ = ("base", "changed")
+
+    def __init__(self, base: dict):
+        super().__init__(base)
+        self.base = base      # the stored value it copies (its _Log's); None: not noting
+        self.changed = {}     # the wallets set, in the order first set
+
+    def __setitem__(self, wallet, amount) -> None:
+        self.changed[wallet] = None
+        dict.__setitem__(self, wallet, amount)
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
+def _ends_noting(method):
+    def changed(self, *args, **kwargs):
+        self.base = None
+        return method(self, *args, **kwargs)
+    changed.__name__ = method.__name__
+    return changed
+
+
+for _name in ("__delitem__", "__ior__", "clear", "pop", "popitem", "setdefault", "update"):
+    setattr(Holders, _name, _ends_noting(getattr(dict, _name)))
+
+
 class _Token:
     """A token hash as this process last read or committed it."""
 
@@ -210,7 +245,7 @@ class _Token:
             if name == PENDING:  # decoded afresh: payloads are dicts, which nobody may share
                 doc["reorder"]["pending"] = part.entries()
             else:
-                doc[name] = dict(part.value) if name == HOLDERS else list(part.value)
+                doc[name] = Holders(part.value) if name == HOLDERS else list(part.value)
         return doc
 
 
@@ -324,6 +359,12 @@ def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]
     MAX_CHUNKS), the holders anew as one chunk. Only what changed is checked and encoded."""
     before = old.value
     kept = len(before) if before is not None else 0
+    if type(amounts) is Holders and amounts.base is before and before is not None:
+        # only the wallets set can differ, and the old ones keep their places (nothing was
+        # removed): the same chunk, save for its order, which a reader's replay ignores
+        chunk = {wallet: amounts[wallet] for wallet in amounts.changed
+                 if wallet not in before or amounts[wallet] != before[wallet]}
+        return _holders_chunk(old, amounts, chunk)
     if before is not None and len(amounts) >= kept and list(islice(amounts, kept)) == list(before):
         # what changed, in the holders' order: the old wallets whose amount differs, found
         # by comparing the two dicts' values in step at C speed (a dict comprehension with a
@@ -332,16 +373,28 @@ def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]
         differs = compress(before, map(ne, islice(amounts.values(), kept), before.values()))
         chunk = {wallet: amounts[wallet] for wallet in differs}
         chunk.update(islice(amounts.items(), kept, None))
-        if not chunk:
-            return old, [], []
-        if not _scalar_dict(chunk):
-            return None
-        logged = sum(entries for _, entries, _ in old.chunks) + len(chunk)
-        if logged <= 2 * len(amounts) + 64 and len(old.chunks) < MAX_CHUNKS:
-            return old.appended(HOLDERS, dict(amounts), 0, _text(chunk)[1:-1], len(chunk))
-    if not _scalar_dict(amounts):
+        return _holders_chunk(old, amounts, chunk)
+    return _holders_anew(old, amounts)
+
+
+def _holders_chunk(old: _Log, amounts: dict, chunk: dict) -> tuple[_Log, list[str], list[str]] | None:
+    """_holders_delta's answer when the old wallets keep their places: `chunk` (what changed)
+    appended, or the holders anew once the chunks would hold twice the holders."""
+    if not chunk:
+        return old, [], []
+    if not _scalar_dict(chunk):
         return None
-    return old.replaced(HOLDERS, dict(amounts), _text(amounts)[1:-1], len(amounts))
+    logged = sum(entries for _, entries, _ in old.chunks) + len(chunk)
+    if logged <= 2 * len(amounts) + 64 and len(old.chunks) < MAX_CHUNKS:
+        return old.appended(HOLDERS, dict(amounts), 0, _text(chunk)[1:-1], len(chunk))
+    return _holders_anew(old, amounts)
+
+
+def _holders_anew(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]] | None:
+    value = dict(amounts)  # (a Holders is a dict of its own kind: its copy is checked)
+    if not _scalar_dict(value):
+        return None
+    return old.replaced(HOLDERS, value, _text(value)[1:-1], len(value))
 
 
 def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
@@ -352,7 +405,7 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
     else goes in `d` as it is."""
     rest, parts, deleted, written = {}, {}, [], []
     values = {n: v for n, v in doc.items() if n not in plain
-              and ((n in ROWS and type(v) is list) or (n == HOLDERS and type(v) is dict))}
+              and ((n in ROWS and type(v) is list) or (n == HOLDERS and type(v) in (dict, Holders)))}
     reorder = doc.get("reorder")
     if PENDING not in plain and type(reorder) is dict and type(reorder.get("pending")) is list:
         values[PENDING] = reorder["pending"]
