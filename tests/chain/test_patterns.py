@@ -1,10 +1,12 @@
 """Wash trading, cycles, launch risk and snipers on small hand-made cases with known answers."""
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from kades.chain.cycles import CyclicTransfers
-from kades.chain.launch import LaunchRisk, Snipers
+from kades.chain.launch import LaunchRisk, Snipers, top_holders
 from kades.chain.rows import EarlyBuy, Trade, Transfer
 from kades.chain.state import TokenState
 from kades.chain.wash import WashTrading
@@ -75,6 +77,17 @@ def test_launch_risk_lists_every_factor():
     assert set(factors) == {"mint_authority", "freeze_authority", "top1_holder", "creator_holds", "serial_creator"}
     assert alert["severity"] == pytest.approx(1 - 0.5 * 0.5 * 0.65 * 0.7 * 0.65, abs=1e-4)
     assert LAUNCH.find(state, "TOKEN", creator_launches=3, time_s=20.0, slot=3) == []  # said once
+
+
+def test_the_top_holders_are_the_largest_positive_ones_ties_in_the_holders_order():
+    rng = random.Random(7)
+    state = TokenState(holders={f"W{k}": rng.choice([-5, 0, 3, 9, 9, rng.randrange(1, 99)]) for k in range(300)})
+    top = top_holders(state, 10)
+    # what a stable sort of every positive holding gives (the way before heapq's)
+    assert top == sorted(((w, b) for w, b in state.holders.items() if b > 0), key=lambda x: -x[1])[:10]
+    assert [b for _, b in top] == sorted((b for b in state.holders.values() if b > 0), reverse=True)[:10]
+    assert top_holders(TokenState(holders={"A": 5, "B": 7, "C": 7, "D": 7}), 2) == [("B", 7), ("C", 7)]
+    assert top_holders(TokenState(holders={"A": -1, "B": 0}), 10) == []
 
 
 def test_a_clean_launch_is_not_risky():

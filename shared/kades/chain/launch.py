@@ -11,6 +11,8 @@ wallets buying in the very same slot; insiders are buyers funded with SOL by the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from heapq import nlargest
+from operator import itemgetter
 from typing import Mapping
 
 from kades.chain.anomaly import EVIDENCE_ITEMS, make_anomaly, ramp
@@ -24,10 +26,14 @@ WEIGHTS = {"mint_authority": 0.5, "freeze_authority": 0.5, "top1_holder": 0.35, 
 MAX_HOLDERS = 5000
 ALERT_RISK = 0.5     # a launch risk worth an alert ...
 RISK_GROWTH = 0.2    # ... and how much more it must grow to be said again
+_AMOUNT = itemgetter(1)
 
 
 def top_holders(state: TokenState, count: int) -> list[tuple[str, int]]:
-    return sorted(((w, b) for w, b in state.holders.items() if b > 0), key=lambda x: -x[1])[:count]
+    """The `count` largest positive holdings, largest first, ties in the holders' order (as a
+    stable sort of them all gives): a known supply's token is weighed at every block for a
+    day, and a sort of its 5,000 holders took 1 ms where heapq's partial one takes 0.4."""
+    return nlargest(count, ((w, b) for w, b in state.holders.items() if b > 0), key=_AMOUNT)
 
 
 @dataclass(frozen=True, kw_only=True)
