@@ -23,6 +23,7 @@ MAX_TRADES = 5000
 # a Trade's fields by place (rows are NamedTuples: kades.chain.rows), at C speed over a window
 _WALLET, _SIDE, _BASE, _QUOTE = (itemgetter(Trade._fields.index(name))
                                  for name in ("wallet", "side", "base", "quote"))
+assert Trade._fields[0] == "time_s"  # WashTrading.find's window cut reads it as tr[0]
 
 
 def linked_groups(wallets: set[str], edges: list[Transfer]) -> dict[str, str]:
