@@ -166,7 +166,7 @@ def test_the_holders_chunk_holds_what_the_set_difference_found(seed):
         amounts[wallet] = rng.choice((amounts[wallet], amounts[wallet] + 1, float(amounts[wallet]), True))
     amounts.update((f"N{k}", rng.randrange(9)) for k in range(rng.randrange(0, 5)))
     changes = plain_changes(before, amounts)
-    log, deleted, written = store._holders_delta(old, amounts)
+    log, deleted, written = store._keyed_delta(store.HOLDERS, old, amounts)
     if not changes:
         assert (log, deleted, written) == (old, [], [])
         return
@@ -179,4 +179,4 @@ def test_the_holders_chunk_holds_what_the_set_difference_found(seed):
 def test_holders_not_scalars_are_no_part_as_before():
     old = store.EMPTY.replaced(store.HOLDERS, {"A": 1}, '"A":1', 1)[0]
     assert plain_changes({"A": 1}, {"A": 1, "B": [2]}) is None
-    assert store._holders_delta(old, {"A": 1, "B": [2]}) is None
+    assert store._keyed_delta(store.HOLDERS, old, {"A": 1, "B": [2]}) is None

@@ -247,7 +247,7 @@ def test_the_holders_keep_their_order_through_redis_even_when_reordered(redis_co
 
 
 def _chunk_written(delta) -> tuple:
-    """A _holders_delta answer as what a reader gets of it: the value, the fields deleted and
+    """A _keyed_delta answer as what a reader gets of it: the value, the fields deleted and
     each chunk written as the dict it replays (its entries' order is not read)."""
     if delta is None:
         return None
@@ -280,7 +280,8 @@ def test_the_holders_a_compute_set_give_the_chunk_that_comparing_them_all_gives(
             holders[wallet] = holders.get(wallet, 0) + rng.randrange(-9, 9)
     plain = dict(holders)
     assert holders.copies(stored) is not ended
-    noted, compared = chain_store._holders_delta(log, holders), chain_store._holders_delta(log, plain)
+    noted = chain_store._keyed_delta(chain_store.HOLDERS, log, holders)
+    compared = chain_store._keyed_delta(chain_store.HOLDERS, log, plain)
     assert _chunk_written(noted) == _chunk_written(compared)
     # what a reader replays: the stored holders then the chunk, or the chunk alone when the
     # holders were written anew; the same holders in the same order
@@ -312,6 +313,70 @@ def test_a_compute_s_holders_changed_many_ways_read_back_from_redis_as_they_were
         store.update(redis_conn, [KEY], compute)
         got = TokenStore(ttl_s=60).current(redis_conn, [KEY])[0]["holders"]
         assert list(got.items()) == list(expected.items())
+
+
+WHALE_KEY = WHALES_TOKEN.format(token="S")
+
+
+def whale_store() -> TokenStore:
+    return TokenStore(ttl_s=60, prefix=WHALES_TOKEN.format(token=""))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_whale_sizes_changed_in_place_are_written_as_chunks_and_read_back_as_left(redis_conn, seed):
+    """whale-detection's sizes (a trader's last swap sizes, changed in place as its detector
+    does) are a part of their own: each commit writes the traders whose sizes changed, and a
+    process that never saw the token reads back the sizes the compute left, in their order,
+    also after the dict was cut down to its newest traders (written anew)."""
+    store, rng = whale_store(), random.Random(seed)
+    first = {"last_slot": 1, "sizes": {f"W{k}": [float(k)] for k in range(30)}, "pool": None}
+    store.update(redis_conn, [WHALE_KEY], lambda s: ([first], None))
+    expected = {}
+
+    def compute(states):
+        sizes = states[0]["sizes"]
+        for _ in range(rng.randrange(0, 8)):
+            kept = sizes.setdefault(f"W{rng.randrange(60)}", [])
+            kept.append(rng.choice([rng.random() * 10**rng.randrange(-3, 9), rng.randrange(10**6)]))
+            del kept[:-3]
+        if rng.random() < 0.15:  # cut to the newest traders (whale-detection's MAX_ROWS)
+            states[0]["sizes"] = dict(list(sizes.items())[-rng.randrange(1, 40):])
+        expected.clear()
+        expected.update((wallet, list(kept)) for wallet, kept in states[0]["sizes"].items())
+        return states, None
+
+    for _ in range(25):
+        store.update(redis_conn, [WHALE_KEY], compute)
+        for got in (whale_store().current(redis_conn, [WHALE_KEY])[0], store.current(redis_conn, [WHALE_KEY])[0]):
+            assert list(got["sizes"].items()) == list(expected.items())
+    fields = redis_conn.hkeys(WHALE_KEY)
+    assert any(field.startswith(b"sizes:") for field in fields)
+    assert json.loads(redis_conn.hget(WHALE_KEY, "d"))["sizes"] is None  # not in the rest
+
+
+def test_whale_sizes_a_compute_changes_after_its_commit_leave_the_stored_ones_alone(redis_conn):
+    store, left = whale_store(), []
+
+    def compute(states):
+        state = states[0] or {"sizes": {"A": [1.0]}}
+        state["sizes"].setdefault("A", []).append(2.0)  # in place, on the compute's own copy
+        left.append(state)
+        return [state], None
+
+    store.update(redis_conn, [WHALE_KEY], compute)
+    [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [WHALE_KEY], compute))
+    assert args[9:11] == ["sizes:1", '"A":[1.0,2.0,2.0]']  # the one trader changed, a chunk
+    left[-1]["sizes"]["A"].append(99.0)  # after its commit: the store's copy is not this list
+    assert store.current(redis_conn, [WHALE_KEY])[0]["sizes"] == {"A": [1.0, 2.0, 2.0]}
+    assert whale_store().current(redis_conn, [WHALE_KEY])[0]["sizes"] == {"A": [1.0, 2.0, 2.0]}
+
+
+def test_whale_sizes_that_are_not_lists_of_numbers_stay_in_the_rest(redis_conn):
+    store = whale_store()
+    odd = {"sizes": {"A": [1.0, "x"], "B": 2.0}, "x": 1}
+    store.update(redis_conn, [WHALE_KEY], lambda s: ([odd], None))
+    assert whale_store().current(redis_conn, [WHALE_KEY])[0] == odd
+    assert not any(field.startswith(b"sizes:") for field in redis_conn.hkeys(WHALE_KEY))
 
 
 def test_a_document_of_thousands_of_rows_and_one_that_is_not_a_token_document(redis_conn):

@@ -15,15 +15,17 @@ compare-and-set script spent most of its time receiving, hashing and storing
     <part>:<n>   a chunk of a part, n in the order they were written: rows that joined a row
                  list (trades, edges, early_buys; whale-detection's sends) or slots that came
                  to wait in the reorder buffer (reorder.pending) in one commit, comma-separated
-                 JSON; or holders whose amount changed in one commit, the inside of a JSON
-                 object
+                 JSON; or the entries of a dict part that changed in one commit (holders
+                 whose amount changed; whale-detection's sizes, a trader's last swap sizes),
+                 the inside of a JSON object
 
 A window loses rows at its front and gains them at its end (and the reorder buffer its
 waiting slots: released at the front, arriving mostly at the end), so a commit writes the rows
 that joined as one chunk and counts those that left in `k`, deleting a chunk once all of its rows
-have gone; the holders' chunks are read in order as one JSON object (a wallet keeps the place
-it was first given, with its last amount) and written anew as one chunk when the holders were
-cut down (a new order) or their chunks hold twice as many entries as there are holders. A
+have gone; a dict part's chunks (the holders', the sizes') are read in order as one JSON
+object (a wallet keeps the place it was first given, with its last value) and written anew as
+one chunk when the dict was cut down (a new order) or its chunks hold twice as many entries as
+it has. A
 part changed any other way is written anew. So a block writes, per token, a chunk per part
 it changed, `d` when it changed and the version: a field per row was tried first and cost
 the script more than the whole documents had (thousands of fields per block).
@@ -37,10 +39,10 @@ commit, checked by the string's SHA-1.
 
 The process keeps what it last read or committed of each key (bounded in bytes), so a block
 of known tokens is one round trip, and builds each compute's documents fresh from it: new
-lists of the same (immutable) rows, a copy of the holders, the rest decoded. The documents a
-compute gets are those JSON would give (row lists as rows, which kades.chain.state reads
-alike; the holders as a Holders, a dict that notes the wallets set), so the detectors'
-results do not depend on the store.
+lists of the same (immutable) rows, a copy of the holders and of the sizes (their lists
+copied), the rest decoded. The documents a compute gets are those JSON would give (row lists
+as rows, which kades.chain.state reads alike; the holders as a Holders, a dict that notes the
+wallets set), so the detectors' results do not depend on the store.
 
 All chain keys carry the {chain} hash tag (whale-detection's {whales}; kades.keys), so every
 script's keys sit in one slot of a Redis Cluster.
@@ -64,6 +66,7 @@ from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects, ou
                                  until_committed)
 
 HOLDERS = "holders"
+SIZES = "sizes"  # whale-detection's: a trader's last swap sizes (kades.whales.state)
 PENDING = "reorder.pending"  # the reorder buffer's waiting slots, [time, id, payload, arrival] each
 _ID = itemgetter(1)  # a waiting entry's id
 MAX_CHUNKS = 128  # a part of more chunks is written anew as one (reading it stays cheap)
@@ -198,7 +201,7 @@ EMPTY = _Log(None, [], 0, 0)
 class Holders(dict):
     """A token's holders as a compute gets them (_Token.document): a copy of the stored ones
     that notes each wallet set in it, so that the commit finds what changed among the wallets
-    set rather than by comparing every holder (_holders_delta: 0.25 ms a token of ~5,000
+    set rather than by comparing every holder (_keyed_delta: 0.25 ms a token of ~5,000
     holders at every block; a holder set costs ~100 ns more than on a plain dict). Any other
     change (a wallet removed, `update`, `setdefault`, `|=`, ...) ends the noting: the commit
     then compares them all, as a plain dict's. Copied or pickled, it is a plain dict."""
@@ -254,8 +257,12 @@ class _Token:
         for name, part in self.parts.items():
             if name == PENDING:  # decoded afresh: payloads are dicts, which nobody may share
                 doc["reorder"]["pending"] = part.entries()
+            elif name == HOLDERS:
+                doc[name] = Holders(part.value)
+            elif name == SIZES:  # its lists copied: a compute changes them in place
+                doc[name] = _sizes_copy(part.value)
             else:
-                doc[name] = Holders(part.value) if name == HOLDERS else list(part.value)
+                doc[name] = list(part.value)
         return doc
 
 
@@ -270,7 +277,7 @@ def _from_fields(fields: dict[bytes, bytes]) -> _Token:
     parts = {}
     for name, skip in skips.items():
         found = sorted(chunks[name])
-        if name == HOLDERS:  # the chunks replayed in order: a wallet keeps its first place
+        if name in KEYED:  # the chunks replayed in order: a wallet keeps its first place
             value = loads("{" + ",".join(text for _, text in found) + "}")
             counts = [len(loads("{" + text + "}")) for _, text in found]
         else:
@@ -361,12 +368,38 @@ def _joined(slots: tuple) -> str:
     return ",".join(slot[2].text for slot in slots)
 
 
-def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]] | None:
-    """The stored holders after `amounts`, the fields to delete and the pairs to write (None
-    when not a dict of str -> scalar): when the old wallets are still the first ones, in
-    order (a block adds wallets and changes amounts), a chunk of what changed, replayed after
-    the others when read; otherwise, or once the chunks hold twice the holders (or
-    MAX_CHUNKS), the holders anew as one chunk. Only what changed is checked and encoded."""
+def _sizes_dict(value) -> bool:
+    """A dict of str -> list of numbers (whale-detection's sizes): a copy of it, its lists
+    copied, is what JSON would give back."""
+    return (type(value) is dict and set(map(type, value)) <= {str}
+            and set(map(type, value.values())) <= {list}
+            and all(set(map(type, sizes)) <= _NUMBERS for sizes in value.values()))
+
+
+_NUMBERS = frozenset({int, float})
+# The parts kept as a dict, written as chunks of the entries a commit changed and read back as
+# those chunks' JSON objects replayed in order (an entry keeps its first place, with its last
+# value): the check that a dict is one (else it stays in `d`), and the copy the store keeps of
+# it (a compute changes the sizes' lists in place: the store's own are copies, compared with a
+# compute's to find what changed).
+KEYED = {HOLDERS: _scalar_dict, SIZES: _sizes_dict}
+
+
+def _sizes_copy(sizes: dict) -> dict:
+    return dict(zip(sizes, map(list, sizes.values())))
+
+
+def _kept_copy(name: str, value: dict) -> dict:
+    return _sizes_copy(value) if name == SIZES else dict(value)  # (a Holders: a plain dict)
+
+
+def _keyed_delta(name: str, old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]] | None:
+    """The stored keyed part (KEYED: the holders, or whale-detection's sizes) after `amounts`,
+    the fields to delete and the pairs to write (None when not a dict of the part's kind):
+    when the old keys are still the first ones, in order (a block adds wallets and changes
+    their values), a chunk of what changed, replayed after the others when read; otherwise,
+    or once the chunks hold twice the entries (or MAX_CHUNKS), the part anew as one chunk.
+    Only what changed is checked and encoded."""
     before = old.value
     kept = len(before) if before is not None else 0
     if type(amounts) is Holders and amounts.copies(before):
@@ -375,38 +408,40 @@ def _holders_delta(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]
         # the stored ones'), the new ones in the order they joined (Holders.changed)
         chunk = {wallet: amounts[wallet] for wallet in amounts.changed
                  if wallet not in before or amounts[wallet] != before[wallet]}
-        return _holders_chunk(old, amounts, chunk)
+        return _keyed_chunk(name, old, amounts, chunk)
     if before is not None and len(amounts) >= kept and list(islice(amounts, kept)) == list(before):
-        # what changed, in the holders' order: the old wallets whose amount differs, found
-        # by comparing the two dicts' values in step at C speed (a dict comprehension with a
+        # what changed, in the part's order: the old keys whose value differs, found by
+        # comparing the two dicts' values in step at C speed (a dict comprehension with a
         # lookup per wallet cost twice as much, a set of all their items three times), then
-        # the new wallets, which a dict keeps after the old ones
+        # the new keys, which a dict keeps after the old ones
         differs = compress(before, map(ne, islice(amounts.values(), kept), before.values()))
         chunk = {wallet: amounts[wallet] for wallet in differs}
         chunk.update(islice(amounts.items(), kept, None))
-        return _holders_chunk(old, amounts, chunk)
-    return _holders_anew(old, amounts)
+        return _keyed_chunk(name, old, amounts, chunk)
+    return _keyed_anew(name, old, amounts)
 
 
-def _holders_chunk(old: _Log, amounts: dict, chunk: dict) -> tuple[_Log, list[str], list[str]] | None:
-    """_holders_delta's answer when the old wallets keep their places: `chunk` (what changed)
-    appended, or the holders anew once the chunks would hold twice the holders."""
+def _keyed_chunk(name: str, old: _Log, amounts: dict, chunk: dict
+                 ) -> tuple[_Log, list[str], list[str]] | None:
+    """_keyed_delta's answer when the old keys keep their places: `chunk` (what changed)
+    appended, or the part anew once the chunks would hold twice its entries."""
     if not chunk:
         return old, [], []
-    if not _scalar_dict(chunk):
+    if not KEYED[name](chunk):
         return None
     logged = sum(entries for _, entries, _ in old.chunks) + len(chunk)
     if logged <= 2 * len(amounts) + 64 and len(old.chunks) < MAX_CHUNKS:
-        return old.appended(HOLDERS, dict(amounts), 0, _text(chunk)[1:-1], len(chunk))
-    return _holders_anew(old, amounts)
+        return old.appended(name, _kept_copy(name, amounts), 0, _text(chunk)[1:-1], len(chunk))
+    return _keyed_anew(name, old, amounts)
 
 
-def _holders_anew(old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]] | None:
-    """The holders written anew as one chunk (None when not a dict of str -> scalar)."""
-    value = dict(amounts)  # a plain copy: _scalar_dict takes a dict, not a Holders
-    if not _scalar_dict(value):
+def _keyed_anew(name: str, old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]] | None:
+    """The keyed part written anew as one chunk (None when not a dict of its kind)."""
+    value = dict(amounts)  # a plain dict: the checks take a dict, not a Holders
+    if not KEYED[name](value):
         return None
-    return old.replaced(HOLDERS, value, _text(value)[1:-1], len(value))
+    value = _kept_copy(name, value)
+    return old.replaced(name, value, _text(value)[1:-1], len(value))
 
 
 def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
@@ -417,14 +452,14 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
     else goes in `d` as it is."""
     rest, parts, deleted, written = {}, {}, [], []
     values = {n: v for n, v in doc.items() if n not in plain
-              and ((n in ROWS and type(v) is list) or (n == HOLDERS and type(v) in (dict, Holders)))}
+              and ((n in ROWS and type(v) is list) or (n in KEYED and type(v) in (dict, Holders)))}
     reorder = doc.get("reorder")
     if PENDING not in plain and type(reorder) is dict and type(reorder.get("pending")) is list:
         values[PENDING] = reorder["pending"]
     replace = old is None or list(old.parts) != list(values)
     for name, value in values.items():
         before = EMPTY if replace else old.parts[name]
-        delta = _holders_delta(before, value) if name == HOLDERS else _rows_delta(name, before, value)
+        delta = _keyed_delta(name, before, value) if name in KEYED else _rows_delta(name, before, value)
         if delta is None:  # rows of another kind, holders not scalars: not a part after all
             return _token_write(old, doc, plain | {name})
         parts[name] = delta[0]
