@@ -322,6 +322,20 @@ def whale_store() -> TokenStore:
     return TokenStore(ttl_s=60, prefix=WHALES_TOKEN.format(token=""))
 
 
+def sizes_written(args: list) -> tuple[str, list[str], dict | None]:
+    """(mode, sizes fields deleted, the sizes chunk written or None) of one key's script
+    arguments (the store's _COMPARE_AND_WRITE)."""
+    mode = args[6]
+    if not mode:  # nothing changed
+        return mode, [], None
+    deletes = int(args[8])
+    deleted, pairs = args[9:9 + deletes], args[9 + deletes:]
+    chunks = [json.loads("{" + text + "}") for field, text in zip(pairs[::2], pairs[1::2])
+              if field.startswith("sizes#")]
+    assert len(chunks) <= 1
+    return mode, [f for f in deleted if f.startswith("sizes#")], chunks[0] if chunks else None
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_whale_sizes_changed_in_place_are_written_as_chunks_and_read_back_as_left(redis_conn, seed):
     """whale-detection's sizes (a trader's last swap sizes, changed in place as its detector
@@ -331,27 +345,90 @@ def test_whale_sizes_changed_in_place_are_written_as_chunks_and_read_back_as_lef
     store, rng = whale_store(), random.Random(seed)
     first = {"last_slot": 1, "sizes": {f"W{k}": [float(k)] for k in range(30)}, "pool": None}
     store.update(redis_conn, [WHALE_KEY], lambda s: ([first], None))
-    expected = {}
+    expected, changed, cut = {}, {}, [False]
 
     def compute(states):
         sizes = states[0]["sizes"]
+        before = {wallet: list(kept) for wallet, kept in sizes.items()}
         for _ in range(rng.randrange(0, 8)):
             kept = sizes.setdefault(f"W{rng.randrange(60)}", [])
             kept.append(rng.choice([rng.random() * 10**rng.randrange(-3, 9), rng.randrange(10**6)]))
             del kept[:-3]
-        if rng.random() < 0.15:  # cut to the newest traders (whale-detection's MAX_ROWS)
+        cut[0] = rng.random() < 0.15
+        if cut[0]:  # cut to the newest traders (whale-detection's MAX_ROWS)
             states[0]["sizes"] = dict(list(sizes.items())[-rng.randrange(1, 40):])
         expected.clear()
         expected.update((wallet, list(kept)) for wallet, kept in states[0]["sizes"].items())
+        changed.clear()
+        changed.update((w, kept) for w, kept in expected.items() if before.get(w) != kept)
         return states, None
 
     for _ in range(25):
-        store.update(redis_conn, [WHALE_KEY], compute)
+        [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [WHALE_KEY], compute))
+        mode, deleted, chunk = sizes_written(args)
+        if mode in ("H", "") and not deleted:  # a chunk of the traders whose sizes changed, alone
+            assert not cut[0] or list(expected)[:len(first)] == list(first)  # a cut of nothing
+            assert chunk == (changed or None)
+        else:  # written anew: cut (a new order), or its chunks grown to twice its traders
+            assert chunk == (expected or None)
         for got in (whale_store().current(redis_conn, [WHALE_KEY])[0], store.current(redis_conn, [WHALE_KEY])[0]):
             assert list(got["sizes"].items()) == list(expected.items())
+        first = expected.copy()
     fields = redis_conn.hkeys(WHALE_KEY)
-    assert any(field.startswith(b"sizes:") for field in fields)
-    assert json.loads(redis_conn.hget(WHALE_KEY, "d"))["sizes"] is None  # not in the rest
+    assert any(field.startswith(b"sizes#") for field in fields)
+    assert json.loads(redis_conn.hget(WHALE_KEY, "d"))["sizes"] == {}  # not in the rest
+    assert "sizes" not in json.loads(redis_conn.hget(WHALE_KEY, "k"))
+
+
+def read_as_before_the_sizes_part(fields: dict[bytes, bytes]) -> dict:
+    """A token hash as a reader from before the sizes part read it (kades.chain.store at
+    8380a39): the `<part>:<n>` fields of the parts `k` lists, the holders replayed as one JSON
+    object, any other part as rows of its kind (ROWS[name]: a part it does not know fails)."""
+    doc, chunks = json.loads(fields[b"d"]), {name: [] for name in json.loads(fields[b"k"])}
+    for field, value in fields.items():
+        name, sep, number = field.decode().partition(":")
+        if sep:
+            chunks[name].append((int(number), value.decode()))
+    for name, skip in json.loads(fields[b"k"]).items():
+        texts = [text for _, text in sorted(chunks[name])]
+        if name == "holders":
+            doc[name] = json.loads("{" + ",".join(texts) + "}")
+        elif name != "reorder.pending":
+            rows = [row for text in texts for row in json.loads("[" + text + "]")][skip:]
+            doc[name] = list(map(chain_store.ROWS[name]._make, rows))
+    return doc
+
+
+def test_whale_sizes_a_revision_from_before_reads_and_writes_and_this_one_carries_on(redis_conn):
+    """A revision from before the sizes part (a rollout's old revision, or a rollback) reads a
+    token this one wrote as a token without sizes (it loses the traders' learned sizes, not
+    the token), and writes its own in `d`; this one then takes those, and its next commit
+    deletes the chunks the other left."""
+    store = whale_store()
+    sizes = {f"W{k}": [float(k), 2.0] for k in range(5)}
+    first = {"last_slot": 1, "trades": [Trade(1.0, "W1", 1, 5, 6, "s1", 1)], "holders": {"W1": 5},
+             "sizes": sizes, "pool": None}
+    store.update(redis_conn, [WHALE_KEY], lambda s: ([first], None))
+
+    def grow(states):
+        states[0]["sizes"]["W9"] = [9.0]
+        return states, None
+
+    store.update(redis_conn, [WHALE_KEY], grow)  # a second chunk
+    before = read_as_before_the_sizes_part(redis_conn.hgetall(WHALE_KEY))
+    assert before == {**first, "sizes": {}}
+    # the revision from before writes its sizes (what it learned since) in `d`, a new version
+    before["sizes"] = {"X": [1.5]}
+    redis_conn.hset(WHALE_KEY, mapping={"d": chain_store._text({**before, "trades": None, "holders": None}),
+                                        "v": "0123456789abcdef"})
+    assert len([f for f in redis_conn.hkeys(WHALE_KEY) if f.startswith(b"sizes#")]) == 2  # stale now
+    carried = whale_store()
+    assert carried.current(redis_conn, [WHALE_KEY])[0]["sizes"] == {"X": [1.5]}
+    carried.update(redis_conn, [WHALE_KEY], grow)
+    fields = redis_conn.hgetall(WHALE_KEY)
+    assert [f for f in fields if f.startswith(b"sizes#")] == [b"sizes#0"]  # the stale ones gone
+    for got in (whale_store().current(redis_conn, [WHALE_KEY])[0], carried.current(redis_conn, [WHALE_KEY])[0]):
+        assert got["sizes"] == {"X": [1.5], "W9": [9.0]} and got["holders"] == {"W1": 5}
 
 
 def test_whale_sizes_a_compute_changes_after_its_commit_leave_the_stored_ones_alone(redis_conn):
@@ -365,7 +442,7 @@ def test_whale_sizes_a_compute_changes_after_its_commit_leave_the_stored_ones_al
 
     store.update(redis_conn, [WHALE_KEY], compute)
     [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [WHALE_KEY], compute))
-    assert args[9:11] == ["sizes:1", '"A":[1.0,2.0,2.0]']  # the one trader changed, a chunk
+    assert sizes_written(args) == ("H", [], {"A": [1.0, 2.0, 2.0]})  # the one trader changed
     left[-1]["sizes"]["A"].append(99.0)  # after its commit: the store's copy is not this list
     assert store.current(redis_conn, [WHALE_KEY])[0]["sizes"] == {"A": [1.0, 2.0, 2.0]}
     assert whale_store().current(redis_conn, [WHALE_KEY])[0]["sizes"] == {"A": [1.0, 2.0, 2.0]}
@@ -376,7 +453,10 @@ def test_whale_sizes_that_are_not_lists_of_numbers_stay_in_the_rest(redis_conn):
     odd = {"sizes": {"A": [1.0, "x"], "B": 2.0}, "x": 1}
     store.update(redis_conn, [WHALE_KEY], lambda s: ([odd], None))
     assert whale_store().current(redis_conn, [WHALE_KEY])[0] == odd
-    assert not any(field.startswith(b"sizes:") for field in redis_conn.hkeys(WHALE_KEY))
+    assert not any(field.startswith(b"sizes") for field in redis_conn.hkeys(WHALE_KEY))
+    empty = {"sizes": {}, "x": 2}  # none yet: a part without chunks, read back as none
+    store.update(redis_conn, [WHALE_KEY], lambda s: ([empty], None))
+    assert whale_store().current(redis_conn, [WHALE_KEY])[0] == empty
 
 
 def test_a_document_of_thousands_of_rows_and_one_that_is_not_a_token_document(redis_conn):

@@ -16,8 +16,8 @@ compare-and-set script spent most of its time receiving, hashing and storing
                  list (trades, edges, early_buys; whale-detection's sends) or slots that came
                  to wait in the reorder buffer (reorder.pending) in one commit, comma-separated
                  JSON; or the entries of a dict part that changed in one commit (holders
-                 whose amount changed; whale-detection's sizes, a trader's last swap sizes),
-                 the inside of a JSON object
+                 whose amount changed; whale-detection's sizes, a trader's last swap sizes,
+                 whose chunks are `sizes#<n>`: SIZES), the inside of a JSON object
 
 A window loses rows at its front and gains them at its end (and the reorder buffer its
 waiting slots: released at the front, arriving mostly at the end), so a commit writes the rows
@@ -66,7 +66,12 @@ from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects, ou
                                  until_committed)
 
 HOLDERS = "holders"
-SIZES = "sizes"  # whale-detection's: a trader's last swap sizes (kades.whales.state)
+# whale-detection's traders' last swap sizes (kades.whales.state): a part whose chunks are the
+# fields `sizes#<n>`, not listed in `k`, with {} in their place in `d`. A reader from before
+# the part (which reads the `<part>:<n>` fields of the parts `k` lists) reads a token it wrote
+# as one without sizes, and a writer from before writes its sizes in `d` again (_from_fields).
+SIZES = "sizes"
+_SIZES_HELD = b'"sizes":{}'  # `d` with the sizes in a part (or none), as compact JSON has it
 PENDING = "reorder.pending"  # the reorder buffer's waiting slots, [time, id, payload, arrival] each
 _ID = itemgetter(1)  # a waiting entry's id
 MAX_CHUNKS = 128  # a part of more chunks is written anew as one (reading it stays cheap)
@@ -168,11 +173,11 @@ class _Log:
 
     def replaced(self, name: str, value, text: str, entries: int) -> tuple[_Log, list[str], list[str]]:
         """This part written anew as one chunk: (the part, its old chunks' fields, the new one)."""
-        deleted = [f"{name}:{n}" for n, _, _ in self.chunks]
+        deleted = [_field(name, n) for n, _, _ in self.chunks]
         if not entries:
             return _Log(value, [], 0, self.next, 0), deleted, []
         chunk = (self.next, entries, len(text))
-        return _Log(value, [chunk], 0, self.next + 1, len(text)), deleted, [f"{name}:{self.next}", text]
+        return _Log(value, [chunk], 0, self.next + 1, len(text)), deleted, [_field(name, self.next), text]
 
     def appended(self, name: str, value, skip: int, text: str, entries: int
                  ) -> tuple[_Log, list[str], list[str]]:
@@ -182,12 +187,12 @@ class _Log:
             skip -= self.chunks[gone][1]
             size -= self.chunks[gone][2]
             gone += 1
-        deleted = [f"{name}:{n}" for n, _, _ in self.chunks[:gone]]
+        deleted = [_field(name, n) for n, _, _ in self.chunks[:gone]]
         if not entries:
             return _Log(value, self.chunks[gone:], skip, self.next, size), deleted, []
         chunks = self.chunks[gone:] + [(self.next, entries, len(text))]
         return (_Log(value, chunks, skip, self.next + 1, size + len(text)), deleted,
-                [f"{name}:{self.next}", text])
+                [_field(name, self.next), text])
 
     def entries(self) -> list:
         """The waiting slots' entries, a fresh list of them (a compute changes the list; an
@@ -196,6 +201,11 @@ class _Log:
 
 
 EMPTY = _Log(None, [], 0, 0)
+
+
+def _field(name: str, number: int) -> str:
+    """The field of a part's chunk: `<part>:<n>`, the sizes' `sizes#<n>` (SIZES)."""
+    return f"{name}#{number}" if name == SIZES else f"{name}:{number}"
 
 
 class Holders(dict):
@@ -250,7 +260,8 @@ class _Token:
         self.version, self.rest, self.parts = version, rest, parts
         self.size = len(rest) + sum(part.size if name == PENDING else ROWS_IN_MEMORY * part.size
                                     for name, part in parts.items())
-        self.skips = _text({name: part.skip for name, part in parts.items()})  # field k
+        # field k: the parts a reader from before the sizes part knows (SIZES)
+        self.skips = _text({name: part.skip for name, part in parts.items() if name != SIZES})
 
     def document(self) -> dict:
         doc = loads(self.rest)
@@ -272,11 +283,22 @@ def _from_fields(fields: dict[bytes, bytes]) -> _Token:
     chunks: dict[str, list] = {name: [] for name in skips}
     for field, value in fields.items():
         name, sep, number = field.decode().partition(":")
-        if sep:
-            chunks[name].append((int(number), value.decode()))
+        if not sep:
+            name, sep, number = name.partition("#")
+            if name != SIZES or not sep:
+                continue  # v, d, k
+        chunks.setdefault(name, []).append((int(number), value.decode()))
+    if SIZES in chunks or fields[b"d"].find(_SIZES_HELD) >= 0:
+        # the sizes are a part where `d` holds {} in their place; otherwise a writer from
+        # before the part wrote them in `d`, and its chunks are stale: left out, and gone at
+        # the next commit that keeps the sizes as a part (a new part: the key written anew)
+        if (loads(fields[b"d"]) or {}).get(SIZES) == {}:
+            skips = {**skips, SIZES: 0}
+        else:
+            chunks.pop(SIZES, None)
     parts = {}
     for name, skip in skips.items():
-        found = sorted(chunks[name])
+        found = sorted(chunks.get(name, ()))
         if name in KEYED:  # the chunks replayed in order: a wallet keeps its first place
             value = loads("{" + ",".join(text for _, text in found) + "}")
             counts = [len(loads("{" + text + "}")) for _, text in found]
@@ -456,6 +478,8 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
     reorder = doc.get("reorder")
     if PENDING not in plain and type(reorder) is dict and type(reorder.get("pending")) is list:
         values[PENDING] = reorder["pending"]
+    if SIZES in values:  # the last part, as a reader finds it (_from_fields)
+        values[SIZES] = values.pop(SIZES)
     replace = old is None or list(old.parts) != list(values)
     for name, value in values.items():
         before = EMPTY if replace else old.parts[name]
@@ -466,7 +490,9 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
         deleted += delta[1]
         written += delta[2]
     for name, value in doc.items():
-        rest[name] = None if name in values else value
+        # in a part's place null; in the sizes' {}, what a reader from before the part takes
+        # for none: it loses what they held, not the token (_from_fields, docs/operations.md)
+        rest[name] = value if name not in values else {} if name == SIZES else None
     if PENDING in values:
         rest["reorder"] = {**reorder, "pending": None}
     rest = compact_json(rest, _default).decode()
