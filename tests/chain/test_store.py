@@ -341,11 +341,12 @@ def test_whale_sizes_changed_in_place_are_written_as_chunks_and_read_back_as_lef
     """whale-detection's sizes (a trader's last swap sizes, changed in place as its detector
     does) are a part of their own: each commit writes the traders whose sizes changed, and a
     process that never saw the token reads back the sizes the compute left, in their order,
-    also after the dict was cut down to its newest traders (written anew)."""
+    also after the dict was cut down to its newest traders (its oldest gone at the front, or
+    written anew when one of those comes back)."""
     store, rng = whale_store(), random.Random(seed)
     first = {"last_slot": 1, "sizes": {f"W{k}": [float(k)] for k in range(30)}, "pool": None}
     store.update(redis_conn, [WHALE_KEY], lambda s: ([first], None))
-    expected, changed, cut = {}, {}, [False]
+    expected, changed = {}, {}
 
     def compute(states):
         sizes = states[0]["sizes"]
@@ -354,8 +355,7 @@ def test_whale_sizes_changed_in_place_are_written_as_chunks_and_read_back_as_lef
             kept = sizes.setdefault(f"W{rng.randrange(60)}", [])
             kept.append(rng.choice([rng.random() * 10**rng.randrange(-3, 9), rng.randrange(10**6)]))
             del kept[:-3]
-        cut[0] = rng.random() < 0.15
-        if cut[0]:  # cut to the newest traders (whale-detection's MAX_ROWS)
+        if rng.random() < 0.15:  # cut to the newest traders (whale-detection's MAX_ROWS)
             states[0]["sizes"] = dict(list(sizes.items())[-rng.randrange(1, 40):])
         expected.clear()
         expected.update((wallet, list(kept)) for wallet, kept in states[0]["sizes"].items())
@@ -367,17 +367,45 @@ def test_whale_sizes_changed_in_place_are_written_as_chunks_and_read_back_as_lef
         [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [WHALE_KEY], compute))
         mode, deleted, chunk = sizes_written(args)
         if mode in ("H", "") and not deleted:  # a chunk of the traders whose sizes changed, alone
-            assert not cut[0] or list(expected)[:len(first)] == list(first)  # a cut of nothing
             assert chunk == (changed or None)
-        else:  # written anew: cut (a new order), or its chunks grown to twice its traders
+        else:  # written anew: a trader back after it went, or chunks grown to twice its traders
             assert chunk == (expected or None)
         for got in (whale_store().current(redis_conn, [WHALE_KEY])[0], store.current(redis_conn, [WHALE_KEY])[0]):
             assert list(got["sizes"].items()) == list(expected.items())
-        first = expected.copy()
     fields = redis_conn.hkeys(WHALE_KEY)
     assert any(field.startswith(b"sizes#") for field in fields)
     assert json.loads(redis_conn.hget(WHALE_KEY, "d"))["sizes"] == {}  # not in the rest
     assert "sizes" not in json.loads(redis_conn.hget(WHALE_KEY, "k"))
+
+
+def test_whale_sizes_losing_their_oldest_traders_count_them_gone_until_one_comes_back(redis_conn):
+    """Cut to its newest traders, the sizes part counts the oldest as gone (`sizes.skip`) and
+    writes only what changed; a trader back after it went is written anew (its old place in
+    the chunks would be wrong), and so the count starts again."""
+    store = whale_store()
+    store.update(redis_conn, [WHALE_KEY], lambda s: ([{"sizes": {w: [1.0] for w in "ABCDE"}}], None))
+
+    def keep_newest(count: int, trader: str):
+        def compute(states):
+            sizes = states[0]["sizes"]
+            sizes.setdefault(trader, []).append(2.0)
+            states[0]["sizes"] = dict(list(sizes.items())[-count:])
+            return states, None
+        return compute
+
+    [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [WHALE_KEY], keep_newest(4, "F")))
+    assert sizes_written(args) == ("H", [], {"F": [2.0]}) and args[-4:-2] == ["sizes.skip", "2"]
+    [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [WHALE_KEY], keep_newest(3, "D")))
+    assert sizes_written(args) == ("H", [], {"D": [1.0, 2.0]})  # D changed, C gone
+    assert redis_conn.hget(WHALE_KEY, "sizes.skip") == b"3"
+    for reader in (store, whale_store()):
+        assert list(reader.current(redis_conn, [WHALE_KEY])[0]["sizes"].items()) == [
+            ("D", [1.0, 2.0]), ("E", [1.0]), ("F", [2.0])]
+    [args] = script_arguments(redis_conn, lambda: store.update(redis_conn, [WHALE_KEY], keep_newest(9, "A")))
+    mode, deleted, chunk = sizes_written(args)
+    assert deleted and chunk == {"D": [1.0, 2.0], "E": [1.0], "F": [2.0], "A": [2.0]}  # anew
+    assert redis_conn.hget(WHALE_KEY, "sizes.skip") == b"0"
+    assert list(whale_store().current(redis_conn, [WHALE_KEY])[0]["sizes"]) == ["D", "E", "F", "A"]
 
 
 def read_as_before_the_sizes_part(fields: dict[bytes, bytes]) -> dict:

@@ -24,8 +24,8 @@ waiting slots: released at the front, arriving mostly at the end), so a commit w
 that joined as one chunk and counts those that left in `k`, deleting a chunk once all of its rows
 have gone; a dict part's chunks (the holders', the sizes') are read in order as one JSON
 object (a wallet keeps the place it was first given, with its last value) and written anew as
-one chunk when the dict was cut down (a new order) or its chunks hold twice as many entries as
-it has. A
+one chunk when the dict was cut down (a new order; the sizes, which lose their oldest traders,
+count those gone at the front instead) or its chunks hold twice as many entries as it has. A
 part changed any other way is written anew. So a block writes, per token, a chunk per part
 it changed, `d` when it changed and the version: a field per row was tried first and cost
 the script more than the whole documents had (thousands of fields per block).
@@ -67,11 +67,13 @@ from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects, ou
 
 HOLDERS = "holders"
 # whale-detection's traders' last swap sizes (kades.whales.state): a part whose chunks are the
-# fields `sizes#<n>`, not listed in `k`, with {} in their place in `d`. A reader from before
+# fields `sizes#<n>` (the traders gone at its front counted in `sizes.skip`), not listed in
+# `k`, with {} in their place in `d`. A reader from before
 # the part (which reads the `<part>:<n>` fields of the parts `k` lists) reads a token it wrote
 # as one without sizes, and a writer from before writes its sizes in `d` again (_from_fields).
 SIZES = "sizes"
 _SIZES_HELD = b'"sizes":{}'  # `d` with the sizes in a part (or none), as compact JSON has it
+_SIZES_SKIP = b"sizes.skip"  # the field of the sizes' keys gone at the front (none: 0)
 PENDING = "reorder.pending"  # the reorder buffer's waiting slots, [time, id, payload, arrival] each
 _ID = itemgetter(1)  # a waiting entry's id
 MAX_CHUNKS = 128  # a part of more chunks is written anew as one (reading it stays cheap)
@@ -161,15 +163,16 @@ class _Log:
     written, not kept: the value is what is read), the entries of
     the first chunk that are gone (rows leave at the front), the next chunk's number and the
     chunks' size; for the waiting slots, `slots`: each one's (slot, id, WaitingSlot, arrival),
-    the payload kept as its entry's text until released."""
+    the payload kept as its entry's text until released. For the sizes (SIZES), `skip` counts
+    the keys gone at the front of what its chunks replay, and `gone` holds those keys."""
 
-    __slots__ = ("value", "chunks", "skip", "next", "size", "slots")
+    __slots__ = ("value", "chunks", "skip", "next", "size", "slots", "gone")
 
     def __init__(self, value, chunks: list[tuple[int, int, int]], skip: int, next_number: int,
-                 size: int | None = None, slots: tuple | None = None):
+                 size: int | None = None, slots: tuple | None = None, gone: frozenset = frozenset()):
         self.value, self.chunks, self.skip, self.next = value, chunks, skip, next_number
         self.size = sum(length for _, _, length in chunks) if size is None else size
-        self.slots = slots
+        self.slots, self.gone = slots, gone
 
     def replaced(self, name: str, value, text: str, entries: int) -> tuple[_Log, list[str], list[str]]:
         """This part written anew as one chunk: (the part, its old chunks' fields, the new one)."""
@@ -293,15 +296,19 @@ def _from_fields(fields: dict[bytes, bytes]) -> _Token:
         # before the part wrote them in `d`, and its chunks are stale: left out, and gone at
         # the next commit that keeps the sizes as a part (a new part: the key written anew)
         if (loads(fields[b"d"]) or {}).get(SIZES) == {}:
-            skips = {**skips, SIZES: 0}
+            skips = {**skips, SIZES: int(fields.get(_SIZES_SKIP, 0))}
         else:
             chunks.pop(SIZES, None)
     parts = {}
     for name, skip in skips.items():
         found = sorted(chunks.get(name, ()))
+        gone = frozenset()
         if name in KEYED:  # the chunks replayed in order: a wallet keeps its first place
             value = loads("{" + ",".join(text for _, text in found) + "}")
             counts = [len(loads("{" + text + "}")) for _, text in found]
+            if name == SIZES and skip:  # keys gone at the front
+                gone = frozenset(islice(value, skip))
+                value = dict(islice(value.items(), skip, None))
         else:
             decoded = [loads("[" + text + "]") for _, text in found]
             counts = list(map(len, decoded))
@@ -311,7 +318,7 @@ def _from_fields(fields: dict[bytes, bytes]) -> _Token:
             slot for (_, text), entries in zip(found, decoded)
             for slot in _waiting_slots(entries, [text] if len(entries) == 1 else None))[skip:]
         parts[name] = _Log(value, [(n, c, len(text)) for (n, text), c in zip(found, counts)], skip,
-                           found[-1][0] + 1 if found else 0, slots=slots)
+                           found[-1][0] + 1 if found else 0, slots=slots, gone=gone)
     return _Token(fields[b"v"].decode(), fields[b"d"].decode(), parts)
 
 
@@ -431,30 +438,57 @@ def _keyed_delta(name: str, old: _Log, amounts: dict) -> tuple[_Log, list[str], 
         chunk = {wallet: amounts[wallet] for wallet in amounts.changed
                  if wallet not in before or amounts[wallet] != before[wallet]}
         return _keyed_chunk(name, old, amounts, chunk)
-    if before is not None and len(amounts) >= kept and list(islice(amounts, kept)) == list(before):
+    # the sizes lose their oldest traders at the front (whale-detection keeps the newest 5,000):
+    # those gone are counted, as a row list's are
+    start = _gone_at_front(before, amounts) if name == SIZES else 0
+    kept -= start
+    if (before is not None and len(amounts) >= kept
+            and list(islice(amounts, kept)) == list(islice(before, start, None))):
         # what changed, in the part's order: the old keys whose value differs, found by
         # comparing the two dicts' values in step at C speed (a dict comprehension with a
         # lookup per wallet cost twice as much, a set of all their items three times), then
         # the new keys, which a dict keeps after the old ones
-        differs = compress(before, map(ne, islice(amounts.values(), kept), before.values()))
+        differs = compress(islice(before, start, None),
+                           map(ne, islice(amounts.values(), kept), islice(before.values(), start, None)))
         chunk = {wallet: amounts[wallet] for wallet in differs}
         chunk.update(islice(amounts.items(), kept, None))
-        return _keyed_chunk(name, old, amounts, chunk)
+        gone = old.gone.union(islice(before, start)) if start else old.gone
+        if gone and not gone.isdisjoint(islice(amounts, kept, None)):
+            return _keyed_anew(name, old, amounts)  # a key back after it went: its old place
+        return _keyed_chunk(name, old, amounts, chunk, start, gone)
     return _keyed_anew(name, old, amounts)
 
 
-def _keyed_chunk(name: str, old: _Log, amounts: dict, chunk: dict
-                 ) -> tuple[_Log, list[str], list[str]] | None:
+def _gone_at_front(before: dict | None, amounts: dict) -> int:
+    """How many of `before`'s first keys `amounts` no longer has, when its first key is one of
+    `before`'s (0 otherwise, or when nothing went)."""
+    if not before or not amounts:
+        return 0
+    first = next(iter(amounts))
+    if first not in before or first == next(iter(before)):
+        return 0
+    return list(before).index(first)
+
+
+def _keyed_chunk(name: str, old: _Log, amounts: dict, chunk: dict, start: int = 0,
+                 gone: frozenset = frozenset()) -> tuple[_Log, list[str], list[str]] | None:
     """_keyed_delta's answer when the old keys keep their places: `chunk` (what changed)
-    appended, or the part anew once the chunks would hold twice its entries."""
-    if not chunk:
+    appended, `start` more keys gone at the front (`gone`: all those gone since the part was
+    written anew), or the part anew once the chunks would hold twice its entries."""
+    if not chunk and not start:
         return old, [], []
-    if not KEYED[name](chunk):
+    if chunk and not KEYED[name](chunk):
         return None
     logged = sum(entries for _, entries, _ in old.chunks) + len(chunk)
-    if logged <= 2 * len(amounts) + 64 and len(old.chunks) < MAX_CHUNKS:
-        return old.appended(name, _kept_copy(name, amounts), 0, _text(chunk)[1:-1], len(chunk))
-    return _keyed_anew(name, old, amounts)
+    if logged > 2 * len(amounts) + 64 or len(old.chunks) >= MAX_CHUNKS:
+        return _keyed_anew(name, old, amounts)
+    value = _kept_copy(name, amounts)
+    if chunk:
+        log, deleted, written = old.appended(name, value, 0, _text(chunk)[1:-1], len(chunk))
+    else:  # only keys gone at the front
+        log, deleted, written = _Log(value, old.chunks, 0, old.next, old.size), [], []
+    log.skip, log.gone = old.skip + start, gone
+    return log, deleted, written
 
 
 def _keyed_anew(name: str, old: _Log, amounts: dict) -> tuple[_Log, list[str], list[str]] | None:
@@ -498,6 +532,10 @@ def _token_write(old: _Token | None, doc: dict, plain: frozenset = frozenset()
     rest = compact_json(rest, _default).decode()
     token = _Token("", rest, parts)
     skips = token.skips
+    if SIZES in parts:  # (not in k, which a reader from before the part reads)
+        was = old.parts[SIZES].skip if not replace else 0
+        if parts[SIZES].skip != was:
+            written += [_SIZES_SKIP.decode(), str(parts[SIZES].skip)]
     if not replace and not deleted and not written and rest == old.rest and skips == old.skips:
         return None, "", []
     token.version = os.urandom(8).hex()
