@@ -68,9 +68,9 @@ from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects, ou
 HOLDERS = "holders"
 # whale-detection's traders' last swap sizes (kades.whales.state): a part whose chunks are the
 # fields `sizes#<n>` (the traders gone at its front counted in `sizes.skip`), not listed in
-# `k`, with {} in their place in `d`. A reader from before
-# the part (which reads the `<part>:<n>` fields of the parts `k` lists) reads a token it wrote
-# as one without sizes, and a writer from before writes its sizes in `d` again (_from_fields).
+# `k`, with {} in their place in `d`. A reader from before the part (which reads the
+# `<part>:<n>` fields of the parts `k` lists) reads a token it wrote as one without sizes, and
+# a writer from before writes its sizes in `d` again (_from_fields).
 SIZES = "sizes"
 _SIZES_HELD = b'"sizes":{}'  # `d` with the sizes in a part (or none), as compact JSON has it
 _SIZES_SKIP = b"sizes.skip"  # the field of the sizes' keys gone at the front (none: 0)
