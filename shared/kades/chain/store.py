@@ -286,11 +286,12 @@ def _from_fields(fields: dict[bytes, bytes]) -> _Token:
     chunks: dict[str, list] = {name: [] for name in skips}
     for field, value in fields.items():
         name, sep, number = field.decode().partition(":")
-        if not sep:
+        if sep:
+            chunks[name].append((int(number), value.decode()))
+        else:
             name, sep, number = name.partition("#")
-            if name != SIZES or not sep:
-                continue  # v, d, k
-        chunks.setdefault(name, []).append((int(number), value.decode()))
+            if name == SIZES and sep:  # (v, d, k and sizes.skip are no chunks)
+                chunks.setdefault(name, []).append((int(number), value.decode()))
     if SIZES in chunks or fields[b"d"].find(_SIZES_HELD) >= 0:
         # the sizes are a part where `d` holds {} in their place; otherwise a writer from
         # before the part wrote them in `d`, and its chunks are stale: left out, and gone at
