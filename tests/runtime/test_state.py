@@ -179,3 +179,23 @@ def test_the_cache_stays_within_its_byte_budget_and_keeps_the_recent_keys(redis_
     assert calls == [["token:0"]]
     store.forget()
     assert store.cached_bytes == 0
+
+
+def test_a_state_reads_back_as_it_was_written_whatever_json_it_needs(redis_conn):
+    """The store writes orjson's JSON where it reads back as the state, the stdlib's where it
+    would not: NaN and Infinity (orjson writes null), an int past 64 bits (orjson refuses it,
+    and reads one as a float), a key that is not a string. A fresh store (another replica)
+    reads each as the stdlib's json would."""
+    states = {"{t}plain": {"text": "mañana", "x": 0.1, "n": [1, None, True]},
+              "{t}nan": {"x": float("nan"), "y": float("inf"), "z": -float("inf")},
+              "{t}big": {"n": 2 ** 70, "m": -(2 ** 64)},
+              "{t}keys": {1: "one", "ok": (1, 2)}}
+    StateStore(ttl_s=60).update(redis_conn, list(states), lambda _: (list(states.values()), None))
+    stored = {key: redis_conn.get(key) for key in states}
+    assert "ñ".encode() in stored["{t}plain"]  # orjson's UTF-8, where json writes \u00f1
+    read = StateStore(ttl_s=60).current(redis_conn, list(states))
+    stdlib = [json.loads(stored[key]) for key in states]
+    assert json.dumps(read) == json.dumps(stdlib)  # NaN == NaN as text, types and all
+    assert read[2]["n"] == 2 ** 70 and type(read[2]["m"]) is int
+    assert read[1]["y"] == float("inf") and read[1]["x"] != read[1]["x"]
+    assert read[3] == {"1": "one", "ok": [1, 2]}
