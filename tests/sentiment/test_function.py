@@ -12,7 +12,7 @@ from kades.keys import SENTIMENT_STATE
 from kades.registry import load
 from kades.runtime import Context
 from kades.sentiment import function as sentiment
-from kades.sentiment.aggregates import read_sentiment
+from kades.sentiment.aggregates import author_keys, read_sentiment
 from kades.simulate.social import simulate_social
 
 BONK = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
@@ -106,6 +106,19 @@ def test_five_minute_author_buckets_live_hours_and_an_older_window_reads_its_hou
     redis_conn.expire(oldest, 5)
     sentiment.handle_posts(posts_event([post(40, "$BONK gm", minute=40)], event_id="later"), ctx)
     assert redis_conn.ttl(oldest) > sentiment.AUTHORS_5M_TTL_S - 60
+
+
+def test_a_full_batch_of_authors_is_counted_in_one_call(redis_conn):
+    """count_authors adds a batch's authors in one script call: the largest batch the event
+    contract takes, every post by another author, is more than Lua unpacks at once."""
+    moment = sentiment.epoch_s("2026-01-01T10:00:00Z")
+    posts = [{"platform": "x", "author": f"author{i}"} for i in range(10_000)]
+    groups = {"$BONK": [(moment, p, None, ()) for p in posts],
+              "$WIF": [(moment - 7200, p, None, ()) for p in posts[:3]]}
+    counts = sentiment.count_authors(redis_conn, groups, {"$BONK": {"last": moment},
+                                                          "$WIF": {"last": moment - 7200}})
+    assert abs(counts["$BONK"] - 10_000) < 300 and counts["$WIF"] == 3
+    assert redis_conn.pfcount(*author_keys("$BONK", "1h", moment)) == counts["$BONK"]
 
 
 def test_tracked_directory_in_redis_resolves_symbols_and_names(ctx, redis_conn):

@@ -250,26 +250,53 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
     return committed or dict(zip(tokens, store.current(client, keys))), anomalies
 
 
+# KEYS: the HyperLogLogs the batch adds to, then each token's 1 h window of 5-minute ones.
+# ARGV: how many of the first, and per each its TTL, its authors' count and its authors; then
+# the window's TTL and per token its window's length. Returns each window's count. One call:
+# as a pipeline, its forty-odd commands an event cost the client more than the state's commit.
+_COUNT_AUTHORS = """
+local added, at = tonumber(ARGV[1]), 2
+for i = 1, added do
+  local ttl, count = ARGV[at], tonumber(ARGV[at + 1])
+  for first = at + 2, at + 1 + count, 1000 do  -- unpack's stack holds a few thousand
+    redis.call('PFADD', KEYS[i], unpack(ARGV, first, math.min(first + 999, at + 1 + count)))
+  end
+  redis.call('EXPIRE', KEYS[i], ttl)
+  at = at + 2 + count
+end
+local ttl, key, counts = ARGV[at], added, {}
+for w = at + 1, #ARGV do
+  local window = {}
+  for i = key + 1, key + tonumber(ARGV[w]) do
+    redis.call('EXPIRE', KEYS[i], ttl)
+    window[#window + 1] = KEYS[i]
+  end
+  key = key + tonumber(ARGV[w])
+  counts[#counts + 1] = redis.call('PFCOUNT', unpack(window))
+end
+return counts
+"""
+
+
 def count_authors(client: redis.Redis, groups: dict[str, list[tuple]],
                   states: dict[str, dict]) -> dict[str, int]:
-    """Add the batch's authors to the HyperLogLogs; each token's unique authors over 1 h."""
-    pipe = client.pipeline(transaction=False)
+    """Add the batch's authors to the HyperLogLogs; each token's unique authors over 1 h.
+    A window's 5-minute buckets are given their TTL again together: none of them expires
+    before the rest, and an hour read later is whole or gone (read_sentiment)."""
+    added: dict[tuple[str, int], list[str]] = {}
     for token, series in groups.items():
-        buckets: dict[str, list[str]] = {}
         for moment, post, _, _ in series:
             for template, size, ttl_s in ((SENTIMENT_AUTHORS_5M, 300, AUTHORS_5M_TTL_S),
                                           (SENTIMENT_AUTHORS_1H, 3600, AUTHORS_TTL_S)):
                 key = template.format(token=token, bucket=int(moment // size))
-                buckets.setdefault((key, ttl_s), []).append(author_key(post))
-        for (key, ttl_s), authors in buckets.items():
-            pipe.pfadd(key, *authors)
-            pipe.expire(key, ttl_s)
+                added.setdefault((key, ttl_s), []).append(author_key(post))
     windows = [aggregates.author_keys(token, "1h", states[token]["last"]) for token in groups]
-    for key in (key for window in windows for key in window):  # the window's buckets expire
-        pipe.expire(key, AUTHORS_5M_TTL_S)                     # together: never a part of it
-    for window in windows:  # last: the answers read are the pipeline's last len(groups)
-        pipe.pfcount(*window)
-    counts = pipe.execute()[-len(groups):] if groups else []
+    arguments: list = [len(added)]
+    for (_, ttl_s), authors in added.items():
+        arguments += [ttl_s, len(authors), *authors]
+    arguments += [AUTHORS_5M_TTL_S, *map(len, windows)]
+    keys = [key for key, _ in added] + [key for window in windows for key in window]
+    counts = client.register_script(_COUNT_AUTHORS)(keys=keys, args=arguments) if groups else []
     return {token: int(count) for token, count in zip(groups, counts)}
 
 
