@@ -174,6 +174,20 @@ def test_a_test_buy_is_no_usual_size():
     assert alert["evidence"]["reasons"] == {"times_usual_size": pytest.approx(40.0)}
 
 
+def test_the_sizes_keep_the_traders_met_last_up_to_the_cap(monkeypatch):
+    """A token's sizes hold MAX_ROWS traders at most: past that, those met first go."""
+    from kades.whales import function
+    monkeypatch.setattr(function, "MAX_ROWS", 3)
+    doc = None
+    for n, trader in enumerate(["A", "B", "A", "C", "D", "B", "E"]):
+        records = {"swaps": [{**swap(1.0, 10**6, trader), "signature": f"s{n}"}],
+                   "transfers": [], "launches": [], "liquidity": []}
+        doc, _ = function.analyse_token(doc, "TOKEN", records, [], {}, 10.0 + n, n + 1, T)
+        kept = [key.split()[0] for key in doc["sizes"]]
+        assert len(kept) <= 3, (n, kept)
+    assert kept == ["C", "D", "E"] and doc["sizes"][f"E {swap(0, 0)['quote_mint']}"] == [1.0]
+
+
 def test_a_pump_fun_token_met_after_its_launch_has_the_pump_fun_supply():
     """Its supply was known only from a launch record this function saw: met later, its
     pools' and wallets' tokens stood for it, and 0.95 % of the supply read as 5.4 %."""

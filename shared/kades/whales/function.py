@@ -102,7 +102,8 @@ def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list
             state.holders[wallet] = state.holders.get(wallet, 0) + sign * transfer["amount"]
     if len(state.holders) > MAX_ROWS:
         state.holders = dict(sorted(state.holders.items(), key=lambda x: -abs(x[1]))[:MAX_ROWS])
-    state.sizes = dict(list(state.sizes.items())[-MAX_ROWS:])
+    if len(state.sizes) > MAX_ROWS:  # (rebuilt at every event, 0.2 ms of 3 at 3,000 traders)
+        state.sizes = dict(list(state.sizes.items())[-MAX_ROWS:])
     anomalies += configured(Accumulation, t).find(state, token, funders=funders, time_s=time_s, slot=slot)
     anomalies += configured(Distribution, t).find(state, token, time_s=time_s, slot=slot)
     anomalies += configured(WalletSplitting, t).find(state, token, funders=funders, time_s=time_s, slot=slot)
