@@ -1,7 +1,8 @@
 """`make bench` section: the api and the alert path, beside baselines of the same run.
 
 1. Cached token analysis (GET /v1/token/{address}/analysis, with key check and rate limit)
-   against a plain Flask JSON route served the same way (functions-framework + gunicorn).
+   against a plain Flask JSON route served the same way (functions-framework + gunicorn),
+   and against that route answering the analysis's own bytes (what the answer's size costs).
    Goal: >= 0.7x the plain route's requests/s, p99 <= 50 ms.
 2. Alerts end to end: events posted to the development broker at 500/s, through
    alert-dispatch and the api's WebSocket to one subscribed client, on a fixed schedule
@@ -51,6 +52,15 @@ PLAIN_ROUTE = '''import flask, functions_framework
 @functions_framework.http
 def handle(request):
     return flask.jsonify({"token": "x", "risk_score": 0.5, "anomalies": []})
+'''
+# The same route answering the cached analysis's own bytes (read from ANSWER_FILE beside it):
+# what of the gap is the answer's size (~10 kB against the plain route's 46 bytes), sent by
+# the server and read by the bench's clients, rather than the api's own work.
+SIZED_ROUTE = '''import flask, functions_framework, pathlib
+ANSWER = (pathlib.Path(__file__).parent / "answer.json").read_bytes()
+@functions_framework.http
+def handle(request):
+    return flask.Response(ANSWER, status=200, mimetype="application/json")
 '''
 
 
@@ -288,13 +298,23 @@ def main() -> int:
                 server = servers[name] = Server(source, env)
                 server.first_answer_s(lambda url: httpx.get(url + path, headers=headers))
                 hammer(server.url + path, headers, requests=200, concurrency=8)  # warm up
+            name, _, path, headers = targets[1]
+            answer = httpx.get(servers[name].url + path, headers=headers).content
+            (sized := Path(folder) / "sized").mkdir()
+            (sized / "answer.json").write_bytes(answer)
+            (sized / "main.py").write_text(SIZED_ROUTE)
+            sized_name = f"the same, answering its {len(answer):,} bytes"
+            targets.insert(1, (sized_name, sized / "main.py", "/", {}))
+            server = servers[sized_name] = Server(sized / "main.py", env)
+            server.first_answer_s(lambda url: httpx.get(url + "/"))
+            hammer(server.url + "/", {}, requests=200, concurrency=8)
             # interleaved rounds: a moment of load on this shared machine touches both alike
             rounds: dict[str, list[dict]] = {name: [] for name, *_ in targets}
             for _ in range(API_ROUNDS):
                 for name, _, path, headers in targets:
                     rounds[name].append(hammer(servers[name].url + path, headers,
                                                requests=2000, concurrency=8))
-            api_url = servers[targets[1][0]].url
+            api_url = servers[targets[-1][0]].url
             fan_out = stream_to_websocket(api_url, key, redis_url, rate=500, seconds=4)
             e2e = alerts_end_to_end(env, api_url, key, rate=500, seconds=4)
         finally:
@@ -311,6 +331,10 @@ def main() -> int:
               f"{statistics.median(f['p50_ms'] for f in figures):>9.2f}"
               f"{statistics.median(f['p99_ms'] for f in figures):>9.2f}"
               f"{statistics.median(ratios):>7.2f}x{ratios[0]:>9.2f}-{ratios[-1]:.2f}x")
+    sized = [f["rps"] for f in rounds[targets[1][0]]]
+    to_sized = sorted(f["rps"] / b for f, b in zip(rounds[targets[-1][0]], sized))
+    print(f"cached token analysis against the route answering its bytes: "
+          f"{statistics.median(to_sized):.2f}x ({to_sized[0]:.2f}-{to_sized[-1]:.2f}x)")
     print("goal: cached analysis >= 0.7x the plain route, p99 <= 50 ms")
     print(f"\nalerts end to end, once decided (broker ingress -> alert-dispatch -> Redis stream -> "
           "api WebSocket; risk-scoring's wait before deciding: bench_risk_alerts.py): "
