@@ -39,6 +39,9 @@ def test_redis_is_started_once_and_stopped_by_its_pid_file(tmp_path):
         assert devservices.ensure_redis(data_dir=tmp_path, port=port) is True
         assert devservices.ensure_redis(data_dir=tmp_path, port=port) is False  # already answers
         assert redis.Redis(port=port).ping()
+        # the append-only file is its one copy, kept once a second; no snapshot forks
+        assert redis.Redis(port=port).config_get("appendonly") == {"appendonly": "yes"}
+        assert redis.Redis(port=port).config_get("save") == {"save": ""}
         assert (tmp_path / "redis" / "redis.pid").exists()
         assert (tmp_path / "redis" / "redis.log").exists()
     finally:

@@ -265,7 +265,11 @@ def ensure_redis(*, data_dir: Path, port: int = 6390,
                     # acknowledged (an event the broker accepted) survives a crash of the
                     # process; fsync once a second bounds what a crash of the machine loses.
                     "--dir", str(directory), "--appendonly", "yes",
-                    "--appendfsync", "everysec"], check=True)
+                    "--appendfsync", "everysec",
+                    # and it is the only copy: no snapshot besides it. Redis's default one
+                    # (a minute after 10,000 writes) forked the whole dataset, 400 MB after a
+                    # `make bench`, every minute of a benchmark or a test run on two cores.
+                    "--save", ""], check=True)
     alive = functools.partial(_pid_file_is_redis, pid_file)
     # Redis listens before it reads its data: within STARTUP_TIMEOUT_S it answers or says it
     # is loading, and a large append-only file then has up to `timeout_s` to load.
