@@ -219,6 +219,20 @@ def compact_append_only_file(client, timeout_s: float = 120.0) -> None:
     print(f"(the append-only file's rewrite still runs after {timeout_s:.0f} s: rows after it may read high)")
 
 
+def forget_run(client, run: str) -> None:
+    """Delete what the run wrote: every key naming its tokens and pools, and their members of
+    the waiting sets. Left in place they held 350 MB of the development Redis, which `make
+    run` shares, until the next `make bench`."""
+    keys = list(client.scan_iter(match=f"*{run}*", count=2000))
+    for at in range(0, len(keys), 1000):
+        client.unlink(*keys[at:at + 1000])
+    for key in client.scan_iter(match="*:waiting", count=2000):
+        if client.type(key) == b"zset":
+            members = [m for m, _ in client.zscan_iter(key, match=f"*{run}*", count=2000)]
+            for at in range(0, len(members), 1000):
+                client.zrem(key, *members[at:at + 1000])
+
+
 def stored_bytes(client, key: str) -> int:
     """The bytes a key's value holds: a string's, or a hash's values' (kades.chain.store)."""
     if client.type(key) == b"hash":
@@ -401,6 +415,13 @@ def main() -> int:
     run = str(int(time.time()))  # fresh token names: no flush, other runs' keys stay apart
     tune_garbage_collector()  # as a function's process is, once its module is imported
     client = redis_client(Settings(redis_url=redis_url))
+    try:
+        return run_sections(run, client, redis_url)
+    finally:
+        forget_run(client, run)
+
+
+def run_sections(run: str, client, redis_url: str) -> int:
     print(f"\nchain analysis in-process, one core (records/s, median of {REPEATS} runs; ratio = "
           "schema-check-only baseline / analysis with Redis state)")
     print(f"{'what':<36}{'in memory':>12}{'Redis state':>13}{'baseline':>12}{'cost ratio':>12}")
