@@ -130,6 +130,8 @@ def detector_section() -> int:
             print(f"\nalerts on a real stream: skipped, {reason}")
         else:
             real_stream_section(ctx, client)
+        for key in client.scan_iter("kades:{sentiment}:*", count=1000):  # (the real stream's
+            client.delete(key)  # hour HyperLogLogs live 9 days in the Redis `make run` shares)
     return 0
 
 
