@@ -53,7 +53,7 @@ PLAIN_ROUTE = '''import flask, functions_framework
 def handle(request):
     return flask.jsonify({"token": "x", "risk_score": 0.5, "anomalies": []})
 '''
-# The same route answering the cached analysis's own bytes (read from ANSWER_FILE beside it):
+# The same route answering the cached analysis's own bytes (answer.json, written beside it):
 # what of the gap is the answer's size (~10 kB against the plain route's 46 bytes), sent by
 # the server and read by the bench's clients, rather than the api's own work.
 SIZED_ROUTE = '''import flask, functions_framework, pathlib
