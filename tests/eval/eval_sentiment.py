@@ -116,8 +116,7 @@ def detector_section() -> int:
     with devservices.services_for(config):  # stops what it had to start
         client = redis.Redis.from_url(redis_url)
         for seed in SEEDS:
-            for key in client.scan_iter("kades:{sentiment}:*", count=1000):  # only our own keys
-                client.delete(key)
+            forget_sentiment(client)
             sim = simulate_social(seed=seed, minutes=40)
             posts += len(sim.posts)
             social_scoring.tally(social_scoring.run(sim, ctx), sim.labels, counts)
@@ -130,16 +129,21 @@ def detector_section() -> int:
             print(f"\nalerts on a real stream: skipped, {reason}")
         else:
             real_stream_section(ctx, client)
-        for key in client.scan_iter("kades:{sentiment}:*", count=1000):  # (the real stream's
-            client.delete(key)  # hour HyperLogLogs live 9 days in the Redis `make run` shares)
+        forget_sentiment(client)  # (the real stream's hour HyperLogLogs would live 9 days)
     return 0
+
+
+def forget_sentiment(client) -> None:
+    """Delete sentiment-analysis's keys, only those, in the eval's Redis database (of the
+    Redis `make run` shares)."""
+    for key in client.scan_iter("kades:{sentiment}:*", count=1000):
+        client.delete(key)
 
 
 def real_stream_section(ctx, client) -> None:
     """The handler on StockTwits' $ETH.X stream, an event per 15 minutes of posts (the alerts
     are those of one a minute, at a quarter of the cost): alerts per token-day."""
-    for key in client.scan_iter("kades:{sentiment}:*", count=1000):
-        client.delete(key)
+    forget_sentiment(client)
     replay = real_stream.replay(ctx, batch_s=900.0)
     print(f"\nalerts on a real stream, not labelled (every alert counted; budget 1 per token-day): "
           f"StockTwits $ETH.X, {replay.days:.1f} days")
