@@ -91,6 +91,20 @@ def test_the_journal_stays_smaller_than_the_state_written_whole_before_it(redis_
     assert restarts >= 4
 
 
+def test_each_events_entry_is_in_the_journal_once(redis_conn):
+    """analyse_batch encodes a token's document itself (inside its bulkhead), and the store's
+    commit takes the same bytes: encoding it again appended the event's entry twice."""
+    ticks = [{"token": "T", "price": 1.0 + k / 100, "volume": 5.0,
+              "time": f"2026-01-01T00:{k // 60:02d}:{k % 60:02d}Z"} for k in range(0, 240, 4)]
+    store, key = StateStore(ttl_s=600, codec=StateCodec()), TEMPORAL_STATE.format(token="T")
+    redis_conn.delete(key)
+    events = [ticks[:50], *([tick] for tick in ticks[50:53])]
+    for n, event in enumerate(events):
+        analyse_batch(redis_conn, group_ticks(event), store=store, buffer=BUFFER, now_s=1000.0 + n)
+    journal = json.loads(redis_conn.get(key))[JOURNAL]
+    assert [[tick for _, tick in series] for _, series in journal] == events[1:]
+
+
 def test_a_reader_that_does_not_know_the_journal_reads_the_state_before_it(redis_conn):
     events = deliveries(seed=14)
     _, raws = run(redis_conn, events, [StateStore(ttl_s=600, codec=StateCodec())])

@@ -78,7 +78,8 @@ class LiveDocument(dict):
     carries on from, whose bytes (`raw`) the journal may go on from; `unchanged`: the event
     changed nothing (every tick a duplicate), so the bytes stay as they were."""
 
-    __slots__ = ("monitor", "now_s", "series", "unchanged", "raw", "entries", "snapshot_len")
+    __slots__ = ("monitor", "now_s", "series", "unchanged", "raw", "entries", "snapshot_len",
+                 "encoded")
 
     def __init__(self, reorder: dict, monitor: Any, now_s: float, series: list, *,
                  after: "LiveDocument | None" = None, unchanged: bool = False):
@@ -87,6 +88,7 @@ class LiveDocument(dict):
         # the bytes it carries on from, its journal's entries, and the last whole state's size
         self.raw, self.entries, self.snapshot_len = ((after.raw, after.entries, after.snapshot_len)
                                                      if after is not None else (None, 0, 0))
+        self.encoded: bytes | None = None  # encode's bytes, once made
 
     def snapshot(self) -> dict:
         """The whole state, as JSON keeps it (no journal)."""
@@ -95,7 +97,11 @@ class LiveDocument(dict):
     def encode(self) -> bytes:
         """Its bytes: those it carries on from with its entry appended to their journal while
         the journal stays under the whole state's size, else the whole state (a new object
-        either way: see the module's doc)."""
+        either way: see the module's doc). Made once: analyse_batch encodes each token's
+        document where an error in it resets the token alone, and the store's codec gets
+        the same bytes."""
+        if self.encoded is not None:
+            return self.encoded
         base, room = self.raw, 2 * self.snapshot_len
         if base is not None and self.unchanged:
             raw = bytes(bytearray(base))
@@ -110,7 +116,7 @@ class LiveDocument(dict):
             else:
                 raw, self.entries = compact_json(self.snapshot()), 0
                 self.snapshot_len = len(raw)
-        self.raw = raw
+        self.raw = self.encoded = raw
         return raw
 
 

@@ -287,6 +287,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
         if live:  # nothing released and nothing came to wait: every tick a duplicate
             new_state = LiveDocument(waiting, monitor, now_s, series, after=before,
                                      unchanged=not ready and len(waiting.get("pending", ())) == waited)
+            new_state.encode()  # here, not in the store's commit: an error in it is the token's
         else:
             new_state = {**monitor.to_state(), "reorder": waiting}
         scores.extend(scored)  # (the token's scores and late ticks once it has a state)
@@ -304,7 +305,8 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
                 raise
             except Exception:  # noqa: BLE001 - a bulkhead: logged, counted, the token reset
                 # An error no input should cause (a bug; one was a schema-valid tick whose rise
-                # overflowed): left to fail the event, the token's waiting ticks failed every
+                # overflowed), in its analysis or in its state's encoding (`take` encodes it):
+                # left to fail the event, the token's waiting ticks failed every
                 # later event of it, and every flush, for ever. Its state starts afresh (a
                 # warm-up) without its waiting ticks and this event's; the event's other
                 # tokens go on.
