@@ -50,8 +50,8 @@ IMPOSSIBLE_SLOTS = Counter("kades_impossible_slots_total",
                            "the time between their blocks allows: counted, not analysed", ["function"])
 FAILED_TOKENS = Counter("kades_failed_tokens_total",
                         "Tokens whose analysis raised an unexpected error: logged, their state "
-                        "started afresh, their ticks dropped; the event's other tokens analysed",
-                        ["function"])
+                        "started afresh, their waiting and new inputs dropped; the event's other "
+                        "tokens analysed", ["function"])
 IN_FLIGHT = Gauge("kades_in_flight", "Events being handled right now", ["function"])
 EMITTED = Counter("kades_emitted_total", "Events a function sent to its sink beyond the reply",
                   ["function", "type"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kades.chain.blockview import pool_observations, slot_launches, sol_fundings, token_records
+from kades.chain.bulkhead import PASSED_ON, MintFailed, count_failures, log_failure
 from kades.chain.cycles import CyclicTransfers
 from kades.chain.detector import configured
 from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, seeding
@@ -236,7 +237,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
                  (CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED))
     # Redis's store lists the mints whose slots wait (the flush's work) in the same commit
     listing = {} if client is None else {"waiting": (WAITING_KEY, dict(zip(token_keys, mints)))}
-    for _ in range(MAX_KEY_ROUNDS):
+    failed: set[str] = set()  # mints whose analysis raised: started afresh (kades.chain.bulkhead)
+    for _ in range(MAX_KEY_ROUNDS + len(mints)):  # a round more for each mint that fails
         known = {mint: needs.get(mint) for mint in mints}
         unknown = [mint for mint, found in known.items() if found is None]
         if unknown:
@@ -247,9 +249,12 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
             needed |= known[mint] | _item_needs(items[mint])
         keys = token_keys + sorted(needed)
         compute = _Compute(mints, items, context, creators, t, buffer, now_s,
-                           lambda: log.sync(client, record, ttl_s=FUNDING_TTL_S), links)
+                           lambda: log.sync(client, record, ttl_s=FUNDING_TTL_S), links, failed)
         try:
             anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
+        except MintFailed as failure:
+            failed.add(failure.mint)
+            continue
         except MissingKeys as missing:  # another replica moved a mint on meanwhile
             extra |= missing.keys
             # what this process guessed the mints need is out of date (another replica added
@@ -262,6 +267,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
         if anomalies is compute.anomalies:  # committed from the states this call computed
             for mint in mints:
                 needs.put(mint, compute.needs[mint])
+            count_failures("chain-analysis", len(failed))
         if links is not None and context is not None:
             _, unblocked = log.arrived(
                 client, context["slot"], links[0], context["time_s"],
@@ -282,8 +288,10 @@ class _Compute:
     released slots. Its last run's anomalies, and what each mint's state needs (its
     _state_needs), are kept for after the commit."""
 
-    def __init__(self, mints, items, context, creators, t, buffer, now_s, fundings, links):
+    def __init__(self, mints, items, context, creators, t, buffer, now_s, fundings, links,
+                 failed=frozenset()):
         self.mints, self.items, self.context, self.creators = mints, items, context, creators
+        self.failed = failed  # mints whose analysis raised in an earlier attempt: afresh
         self.t, self.buffer, self.now_s = t, buffer, now_s
         # the slot's fundings and price appended to the slot log, its view read (slotlog):
         # at every attempt, after its states were read, so that a slot another process
@@ -305,12 +313,22 @@ class _Compute:
         anomalies, self.blocked = [], {}
         for mint in self.mints:
             key = TOKEN_KEY.format(token=mint)
+            if mint in self.failed:
+                docs[key] = new_token_state()
+                self.needs[mint] = _state_needs(docs[key])
+                continue
             state = docs[key] or new_token_state()
-            for slot, payload in admit(self.buffer, state, self.items[mint], now_s=self.now_s,
-                                       function="chain-analysis", mint=mint,
-                                       links=mint_links(self.links, mint),
-                                       watermark=funding["watermark"], blocked=self.blocked):
-                anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)
+            try:
+                for slot, payload in admit(self.buffer, state, self.items[mint], now_s=self.now_s,
+                                           function="chain-analysis", mint=mint,
+                                           links=mint_links(self.links, mint),
+                                           watermark=funding["watermark"], blocked=self.blocked):
+                    anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)
+            except PASSED_ON:
+                raise
+            except Exception as error:  # noqa: BLE001 - a bulkhead (kades.chain.bulkhead)
+                log_failure("chain-analysis", mint)
+                raise MintFailed(mint) from error
             docs[key] = state
             self.needs[mint] = _state_needs(state)
         self.anomalies = anomalies

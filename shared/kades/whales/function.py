@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kades.chain.blockview import sol_fundings, token_records
+from kades.chain.bulkhead import PASSED_ON, count_failures, log_failure
 from kades.chain.detector import configured
 from kades.chain.funding import FundersAsOf, seeding
 from kades.chain.ordering import IN_ORDER, Links, admit, block_links, mint_links
@@ -157,25 +158,35 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
                  (WHALES_WATERMARK, WHALES_WATERMARK_AHEAD, WHALES_WATERMARK_BLOCKED))
     blocked: dict[str, int] = {}  # the last compute's: mint -> the watermark its slot needs
     computed: list[list] = [[]]   # ... and its anomalies (its result committed: the same list)
+    failed: set[str] = set()      # ... and the mints it started afresh (kades.chain.bulkhead)
 
     def compute(docs: dict) -> tuple[dict, list[dict]]:
         # the slot log at every attempt, after the states were read (kades.chain.slotlog)
         shared = log.sync(client, record, ttl_s=t.whale_window_s)
         new_docs, anomalies = {}, []
         blocked.clear()
+        failed.clear()
         computed[0] = anomalies
         for mint, key in token_keys.items():
-            state = docs[key] or WhaleState().to_state()
-            for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
-                                       function="whale-detection", mint=mint,
-                                       links=mint_links(links, mint), watermark=shared["watermark"],
-                                       blocked=blocked):
-                time_s = payload["time_s"]
-                funders = FundersAsOf(shared, slot=slot, time_s=time_s, ttl_s=t.whale_window_s)
-                price = payload["sol_usd"] or price_as_of(shared, slot, time_s) or sol_usd
-                _, found = analyse_token(state, mint, payload["records"], payload["pool_states"], funders,
-                                         time_s, slot, t, price)  # in place
-                anomalies += found
+            state, found = docs[key] or WhaleState().to_state(), []
+            try:
+                for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
+                                           function="whale-detection", mint=mint,
+                                           links=mint_links(links, mint),
+                                           watermark=shared["watermark"], blocked=blocked):
+                    time_s = payload["time_s"]
+                    funders = FundersAsOf(shared, slot=slot, time_s=time_s, ttl_s=t.whale_window_s)
+                    price = payload["sol_usd"] or price_as_of(shared, slot, time_s) or sol_usd
+                    found += analyse_token(state, mint, payload["records"], payload["pool_states"],
+                                           funders, time_s, slot, t, price)[1]  # in place
+            except PASSED_ON:
+                raise
+            except Exception:  # noqa: BLE001 - a bulkhead (kades.chain.bulkhead): a mint's
+                log_failure("whale-detection", mint)  # state is its own, read for this attempt
+                failed.add(mint)
+                blocked.pop(mint, None)
+                state, found = WhaleState().to_state(), []
+            anomalies += found
             new_docs[key] = state
         return new_docs, anomalies
 
@@ -186,6 +197,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
     if anomalies is not computed[0]:  # its first attempt's, from the outbox: nothing of this run's
         blocked.clear()
+    else:
+        count_failures("whale-detection", len(failed))
     if links is not None and context is not None:  # after the commit: kades.chain.slotlog
         _, unblocked = log.arrived(client, context["slot"], links[0], context["time_s"],
                                    lateness_slots=buffer.lateness_s, ttl_s=t.whale_window_s,
