@@ -1,4 +1,4 @@
-"""chain-analysis's and whale-detection's bulkhead (kades.chain.bulkhead): a mint whose
+"""chain-analysis's and whale-detection's bulkhead (kades.runtime.bulkhead): a mint whose
 analysis raises an error no input should cause (a bug) is logged, counted and started afresh;
 the block's other mints are analysed and committed as they would have been, and the mint's
 later slots are analysed again. Before, the error failed the whole block at every delivery."""

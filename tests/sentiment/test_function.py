@@ -345,3 +345,33 @@ def test_a_campaign_naming_its_chains_coin_is_not_the_coins_campaign(ctx):
              for a in r.data["anomalies"]]
     assert ("$PEPE2", "coordinated_promotion") in found
     assert ("$SOL", "coordinated_promotion") not in found
+
+
+def test_a_token_whose_analysis_raises_is_started_afresh_and_the_others_go_on(ctx, redis_conn, monkeypatch):
+    """The bulkhead (kades.runtime.bulkhead): an error no input should cause (a bug) in one
+    token's analysis is logged and counted, that token starts afresh without this event's posts
+    and gets no summary, and the event's other tokens are analysed and answered; before, the
+    event failed at every delivery."""
+    from prometheus_client import REGISTRY
+
+    def failed() -> float:
+        return REGISTRY.get_sample_value("kades_failed_tokens_total",
+                                         {"function": "sentiment-analysis"}) or 0.0
+    sentiment.handle_posts(posts_event([post(i, f"$BONK and $WIF gm {i}") for i in range(6)]), ctx)
+    real = sentiment.detect
+
+    def detect(token, state, series):  # a bug met by one token only
+        if token == "$WIF":
+            raise ZeroDivisionError("planted")
+        return real(token, state, series)
+    monkeypatch.setattr(sentiment, "detect", detect)
+    counted = failed()
+    replies = sentiment.handle_posts(posts_event([post(i, f"$BONK and $WIF wagmi {i}")
+                                                  for i in range(6, 12)], "e2"), ctx)
+    assert failed() == counted + 1
+    assert [(r.type, r.subject) for r in replies] == [(SENTIMENT_SCORED, "$BONK")]
+    assert replies[0].data["mentions"] == 12
+    assert json.loads(redis_conn.get(SENTIMENT_STATE.format(token="$WIF"))) == {"reorder": {}}
+    monkeypatch.setattr(sentiment, "detect", real)
+    again = sentiment.handle_posts(posts_event([post(i, f"$WIF gm {i}") for i in range(12, 15)], "e3"), ctx)
+    assert [r.data["mentions"] for r in again if r.subject == "$WIF"] == [3]  # analysed again

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kades.chain.blockview import pool_observations, slot_launches, sol_fundings, token_records
-from kades.chain.bulkhead import PASSED_ON, MintFailed, count_failures, log_failure
 from kades.chain.cycles import CyclicTransfers
 from kades.chain.detector import configured
 from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, seeding
@@ -38,12 +37,16 @@ from kades.keys import CHAIN_TOKEN as TOKEN_KEY, CHAIN_WAITING as WAITING_KEY
 from kades.keys import CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED
 from kades.market.chain import quote_lamports, sol_usd_of
 from kades.runtime import Context, Function
+from kades.runtime.bulkhead import PASSED_ON, count_failures, log_failure
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
 from kades.runtime.ttlcache import TtlCache
 
 STATE_TTL_S = 7 * 24 * 3600
 MAX_KEY_ROUNDS = 4     # reads of the documents a release needs before answering 503
+# what the mints' bulkhead passes on: the runtime's (kades.runtime.bulkhead) and MissingKeys (the
+# documents read, then the update computed again)
+PASSED_ON_HERE = PASSED_ON + (MissingKeys,)
 NEEDS_TTL_S = 3600.0   # what a mint's state needs is remembered this long (or until replaced) ...
 MAX_NEEDS = 50_000     # ... for this many mints at most
 
@@ -237,7 +240,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
                  (CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED))
     # Redis's store lists the mints whose slots wait (the flush's work) in the same commit
     listing = {} if client is None else {"waiting": (WAITING_KEY, dict(zip(token_keys, mints)))}
-    failed: set[str] = set()  # mints whose analysis raised: started afresh (kades.chain.bulkhead)
+    failed: set[str] = set()  # mints whose analysis raised, started afresh (runtime.bulkhead)
     for _ in range(MAX_KEY_ROUNDS + len(mints)):  # a round more for each mint that fails
         known = {mint: needs.get(mint) for mint in mints}
         unknown = [mint for mint, found in known.items() if found is None]
@@ -283,6 +286,16 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     raise TemporaryFailure("the documents a mint needs kept changing")
 
 
+class MintFailed(Exception):
+    """A mint's analysis raised (kades.runtime.bulkhead). The compute changes documents mints
+    share (their pools'), so the update is computed again from what was read, that mint
+    started afresh."""
+
+    def __init__(self, mint: str):
+        super().__init__(mint)
+        self.mint = mint
+
+
 class _Compute:
     """An update's compute (kades.chain.store): the slot's shared records, then each mint's
     released slots. Its last run's anomalies, and what each mint's state needs (its
@@ -324,9 +337,9 @@ class _Compute:
                                            links=mint_links(self.links, mint),
                                            watermark=funding["watermark"], blocked=self.blocked):
                     anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)
-            except PASSED_ON:
+            except PASSED_ON_HERE:
                 raise
-            except Exception as error:  # noqa: BLE001 - a bulkhead (kades.chain.bulkhead)
+            except Exception as error:  # noqa: BLE001 - a bulkhead (kades.runtime.bulkhead)
                 log_failure("chain-analysis", mint)
                 raise MintFailed(mint) from error
             docs[key] = state

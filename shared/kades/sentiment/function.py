@@ -33,6 +33,7 @@ from kades.keys import (SENTIMENT_AUTHORS_1H, SENTIMENT_AUTHORS_5M, SENTIMENT_DI
                         SENTIMENT_STATE, SENTIMENT_WAITING, outbox_key)
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
+from kades.runtime.bulkhead import PASSED_ON, count_failures, log_failure
 from kades.runtime.reorder import FLUSH_BATCH, ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
 from kades.runtime.ttlcache import TtlCache
@@ -217,24 +218,33 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
     failed sends them again instead of finding the posts counted and none left."""
     tokens = list(groups)
     keys = [SENTIMENT_STATE.format(token=t) for t in tokens]
-    late = [0]
+    late, failed = [0], [0]
 
     def compute(states):
-        late[0] = 0
+        late[0] = failed[0] = 0
         new_states, anomalies = [], []
         for token, state in zip(tokens, states):
-            state = dict(state or {})
-            waiting = state.pop("reorder", {})
-            series = groups[token]
-            if not take_in(state, unseen(series, waiting, state.get("seen")), marker):
-                series = []  # the same batch again
-            ready, too_late = buffer.admit(waiting, [
-                (moment, post_key(post), [post, score.label, score.compound, tags])
-                for moment, post, score, tags in series], now_s=now_s)
+            try:
+                state = dict(state or {})
+                waiting = state.pop("reorder", {})
+                series = groups[token]
+                if not take_in(state, unseen(series, waiting, state.get("seen")), marker):
+                    series = []  # the same batch again
+                ready, too_late = buffer.admit(waiting, [
+                    (moment, post_key(post), [post, score.label, score.compound, tags])
+                    for moment, post, score, tags in series], now_s=now_s)
+                found = detect(token, state, [
+                    (moment, post, Score(label, compound, 0.0), tags)
+                    for moment, _, (post, label, compound, tags) in ready])
+            except PASSED_ON:
+                raise
+            except Exception:  # noqa: BLE001 - a bulkhead (kades.runtime.bulkhead): afresh
+                log_failure("sentiment-analysis", token)
+                failed[0] += 1
+                new_states.append({"reorder": {}})
+                continue
             late[0] += len(too_late)
-            anomalies += detect(token, state, [
-                (moment, post, Score(label, compound, 0.0), tags)
-                for moment, _, (post, label, compound, tags) in ready])
+            anomalies += found
             new_states.append({**state, "reorder": waiting})
         return new_states, anomalies
 
@@ -242,8 +252,12 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
     listing = Waiting(SENTIMENT_WAITING, tokens,
                       lambda state: ReorderBuffer.oldest_wait_s(state["reorder"]))
     committed: dict[str, dict] = {}
+
+    def on_commit(states: list[dict]) -> None:  # (not when the outbox answered instead)
+        committed.update(zip(tokens, states))
+        count_failures("sentiment-analysis", failed[0])
     anomalies = store.update(client, keys, compute, outbox=outbox, waiting=listing,
-                             on_commit=lambda states: committed.update(zip(tokens, states)))
+                             on_commit=on_commit)
     if late[0]:
         LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
     # A token's state is kilobytes of JSON (eight days of hour buckets): decoded once, not twice.

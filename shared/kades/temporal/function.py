@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from datetime import datetime, timezone
 from json.encoder import c_make_encoder, encode_basestring_ascii
@@ -39,8 +38,9 @@ from kades.events.chunking import per_token_replies
 from kades.events.envelope import CloudEvent
 from kades.jsontext import loads
 from kades.keys import TEMPORAL_STATE, TEMPORAL_WAITING, outbox_key
-from kades.metrics import FAILED_TOKENS, LATE_INPUTS
+from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function, faults
+from kades.runtime.bulkhead import PASSED_ON, count_failures, log_failure
 from kades.runtime.reorder import FLUSH_BATCH, ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
 from kades.storage.scores import insert_scores
@@ -52,7 +52,6 @@ from kades.temporal.threshold import ThresholdFilter
 
 DETECTOR_PREFIX = "temporal."  # + the ensemble member behind the anomaly, e.g. temporal.pump
 FLUSH_JOB = "flush"                       # the PingSource job that releases waiting ticks
-logger = logging.getLogger("kades.temporal")
 STATE_TTL_S = 7 * 24 * 3600   # a token silent for a week starts afresh
 MAX_ATTEMPTS = 8              # optimistic retries before answering 503 (the Broker retries)
 # The states' bytes kept: as many tokens as the codec keeps documents (MAX_DOCUMENTS), their
@@ -301,18 +300,14 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
             found: list[dict] = []
             try:
                 new_states.append(take(state, token, series, found, scores))
-            except MemoryError:  # the process's trouble, not the token's: the event is retried
+            except PASSED_ON:  # the process's trouble, not the token's: the event is retried
                 raise
-            except Exception:  # noqa: BLE001 - a bulkhead: logged, counted, the token reset
+            except Exception:  # noqa: BLE001 - a bulkhead (kades.runtime.bulkhead)
                 # An error no input should cause (a bug; one was a schema-valid tick whose rise
-                # overflowed), in its analysis or in its state's encoding (`take` encodes it):
-                # left to fail the event, the token's waiting ticks failed every
-                # later event of it, and every flush, for ever. Its state starts afresh (a
-                # warm-up) without its waiting ticks and this event's; the event's other
-                # tokens go on.
-                logger.exception("temporal-analysis: %s's analysis raised: its state starts "
-                                 "afresh, its waiting ticks and this event's %d dropped",
-                                 token, len(series))
+                # overflowed), in its analysis or in its state's encoding (`take` encodes it).
+                # Its state starts afresh (a warm-up) without its waiting ticks and this
+                # event's; the event's other tokens go on.
+                log_failure("temporal-analysis", token)
                 failed[0] += 1
                 waiting = {WRITTEN_BY: [buffer.lateness_s, buffer.idle_s]}
                 monitor = monitor_of(None)
@@ -331,8 +326,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple[float, dict]
         # redelivery) found the first delivery's ticks already taken, not late
         if late[0]:
             LATE_INPUTS.labels("temporal-analysis").inc(late[0])
-        if failed[0]:
-            FAILED_TOKENS.labels("temporal-analysis").inc(failed[0])
+        count_failures("temporal-analysis", failed[0])
 
     return store.update(client, keys, compute, outbox=outbox, waiting=waiting, keep_empty=True,
                         on_commit=count_late)

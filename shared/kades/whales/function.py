@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kades.chain.blockview import sol_fundings, token_records
-from kades.chain.bulkhead import PASSED_ON, count_failures, log_failure
 from kades.chain.detector import configured
 from kades.chain.funding import FundersAsOf, seeding
 from kades.chain.ordering import IN_ORDER, Links, admit, block_links, mint_links
@@ -31,6 +30,7 @@ from kades.keys import WHALES_WAITING as WAITING_KEY, WHALES_WATERMARK, WHALES_W
 from kades.keys import WHALES_WATERMARK_BLOCKED
 from kades.market.chain import quote_lamports, read_sol_usd, sol_usd_of
 from kades.runtime import Context, Function
+from kades.runtime.bulkhead import PASSED_ON, count_failures, log_failure
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
 from kades.runtime.ttlcache import TtlCache
@@ -158,7 +158,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
                  (WHALES_WATERMARK, WHALES_WATERMARK_AHEAD, WHALES_WATERMARK_BLOCKED))
     blocked: dict[str, int] = {}  # the last compute's: mint -> the watermark its slot needs
     computed: list[list] = [[]]   # ... and its anomalies (its result committed: the same list)
-    failed: set[str] = set()      # ... and the mints it started afresh (kades.chain.bulkhead)
+    failed: set[str] = set()      # ... and the mints it started afresh (kades.runtime.bulkhead)
 
     def compute(docs: dict) -> tuple[dict, list[dict]]:
         # the slot log at every attempt, after the states were read (kades.chain.slotlog)
@@ -181,7 +181,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
                                            funders, time_s, slot, t, price)[1]  # in place
             except PASSED_ON:
                 raise
-            except Exception:  # noqa: BLE001 - a bulkhead (kades.chain.bulkhead): a mint's
+            except Exception:  # noqa: BLE001 - a bulkhead (kades.runtime.bulkhead): a mint's
                 log_failure("whale-detection", mint)  # state is its own, read for this attempt
                 failed.add(mint)
                 blocked.pop(mint, None)
