@@ -76,3 +76,26 @@ def test_a_mint_whose_analysis_raises_is_started_afresh_and_the_others_go_on(red
     assert since and len(since) < len(states[victim]["trades"])
     assert [list(trade) for trade in states_now[victim]["trades"]] == since
     assert states_now[victim]["last_slot"] == states[victim]["last_slot"]
+
+
+def test_the_rounds_that_read_missing_documents_stay_bounded_however_many_mints(redis_conn,
+                                                                                monkeypatch):
+    """A failing mint takes a compute of its own, not one of the MAX_KEY_ROUNDS reads of the
+    documents a release needs: a block whose documents keep going missing is answered 503
+    (TemporaryFailure) after those rounds, however many mints it holds."""
+    from kades.chain.ordering import MissingKeys
+    from kades.errors import TemporaryFailure
+    redis_conn.flushdb()
+    computes = []
+
+    def missing(*args, **kwargs):  # another replica forever one document ahead
+        computes.append(1)
+        raise MissingKeys({f"chain:pool:gone{len(computes)}"})
+    monkeypatch.setattr(chain, "_analyse_slot", missing)
+    block = max((event.data for event in SIM.events), key=lambda b: len(b["swaps"]))
+    assert len({swap["base_mint"] for swap in block["swaps"]}) > 1
+    local = chain.start(None)
+    with pytest.raises(TemporaryFailure):
+        chain.analyse_block(redis_conn, block, block_time_s(block, None), T, local.states,
+                            needs=local.needs)
+    assert len(computes) == chain.MAX_KEY_ROUNDS

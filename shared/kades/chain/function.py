@@ -241,7 +241,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
     # Redis's store lists the mints whose slots wait (the flush's work) in the same commit
     listing = {} if client is None else {"waiting": (WAITING_KEY, dict(zip(token_keys, mints)))}
     failed: set[str] = set()  # mints whose analysis raised, started afresh (runtime.bulkhead)
-    for _ in range(MAX_KEY_ROUNDS + len(mints)):  # a round more for each mint that fails
+    key_rounds = 0
+    while key_rounds < MAX_KEY_ROUNDS:  # (a mint that fails takes no round: it fails once)
         known = {mint: needs.get(mint) for mint in mints}
         unknown = [mint for mint, found in known.items() if found is None]
         if unknown:
@@ -259,6 +260,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
             failed.add(failure.mint)
             continue
         except MissingKeys as missing:  # another replica moved a mint on meanwhile
+            key_rounds += 1
             extra |= missing.keys
             # what this process guessed the mints need is out of date (another replica added
             # slots on pools it does not know): read their documents again, learn it whole,
