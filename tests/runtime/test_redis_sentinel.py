@@ -53,12 +53,37 @@ def sentinel_group(tmp_path):
     settings = dataclasses.replace(Settings(), redis_url="redis://127.0.0.1/0",
                                    redis_sentinels=f"127.0.0.1:{sentinel}", redis_timeout_s=0.5)
     try:
+        _wait_for_the_group(sentinel, primary)
         yield settings, processes[0]
     finally:
         clients.close_all()
         for process in processes:
             process.kill()
             process.wait()
+
+
+def _wait_for_the_group(sentinel: int, primary: int) -> None:
+    """The processes were just started: until the Sentinel listens and counts the primary
+    up, and the primary listens, a client's first command fails (MasterNotFoundError, a
+    refused connection)."""
+    options = {"host": "127.0.0.1", "socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+    watcher, server = redis.Redis(port=sentinel, **options), redis.Redis(port=primary, **options)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                state = watcher.sentinel_masters().get("kades")
+                # the test redis-py's discovery makes of the answer
+                if (state and state["is_master"] and not state["is_sdown"]
+                        and not state["is_odown"] and server.ping()):
+                    return
+            except clients.TEMPORARY_ERRORS:
+                pass
+            assert time.monotonic() < deadline, "the Sentinel and the primary did not come up"
+            time.sleep(0.05)
+    finally:
+        watcher.close()
+        server.close()
 
 
 def test_a_killed_primary_is_replaced_within_seconds_and_nothing_acknowledged_is_lost(
