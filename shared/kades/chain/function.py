@@ -37,7 +37,8 @@ from kades.keys import CHAIN_TOKEN as TOKEN_KEY, CHAIN_WAITING as WAITING_KEY
 from kades.keys import CHAIN_WATERMARK, CHAIN_WATERMARK_AHEAD, CHAIN_WATERMARK_BLOCKED
 from kades.market.chain import quote_lamports, sol_usd_of
 from kades.runtime import Context, Function
-from kades.runtime.bulkhead import PASSED_ON, count_failures, log_failure
+from kades.runtime.bulkhead import (PASSED_ON, StateNotEncoded, count_failures, log_failure,
+                                    reset_unencoded)
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
 from kades.runtime.ttlcache import TtlCache
@@ -259,6 +260,9 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
         except MintFailed as failure:
             failed.add(failure.mint)
             continue
+        except StateNotEncoded as failure:  # started afresh as a failed mint
+            reset_unencoded(failure, dict(zip(token_keys, mints)), failed, "chain-analysis")
+            continue
         except MissingKeys as missing:  # another replica moved a mint on meanwhile
             key_rounds += 1
             extra |= missing.keys
@@ -339,13 +343,14 @@ class _Compute:
                                            links=mint_links(self.links, mint),
                                            watermark=funding["watermark"], blocked=self.blocked):
                     anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)
+                needs = _state_needs(state)
             except PASSED_ON_HERE:
                 raise
             except Exception as error:  # noqa: BLE001 - a bulkhead (kades.runtime.bulkhead)
                 log_failure("chain-analysis", mint)
                 raise MintFailed(mint) from error
             docs[key] = state
-            self.needs[mint] = _state_needs(state)
+            self.needs[mint] = needs
         self.anomalies = anomalies
         return docs, anomalies
 

@@ -61,6 +61,7 @@ from kades.chain.codec import ROWS, _default, _scalar_dict, _text
 from kades.chain.ordering import WaitingSlot
 from kades.jsontext import compact_json, loads
 from kades.keys import CHAIN_TOKEN
+from kades.runtime.bulkhead import PASSED_ON, StateNotEncoded
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects, outbox_ttl,
                                  until_committed)
@@ -574,7 +575,12 @@ class TokenStore:
             states, result = compute([self._document(key, was) for key, was in zip(keys, stored)])
             args, after = [], []
             for key, was, state in zip(keys, stored, states):
-                mode, write, now = self._write(key, was, state)
+                try:
+                    mode, write, now = self._write(key, was, state)
+                except PASSED_ON:
+                    raise
+                except Exception as error:  # noqa: BLE001 - the caller's bulkhead's
+                    raise StateNotEncoded(key) from error
                 args += [self._version(was), mode, len(write), *write]
                 after.append(now)
             kept, listed = "", []

@@ -6,6 +6,10 @@ it, every other token's inputs with it, and the token's waiting inputs failed ev
 of it, and every flush, until its state expired. temporal-analysis, chain-analysis,
 whale-detection and sentiment-analysis keep one each; the tokens are counted in
 kades_failed_tokens_total when the commit that started them afresh holds.
+
+A token's new state is encoded by the store, in the commit (StateStore, kades.chain.store):
+an error there is raised as StateNotEncoded, naming the key, and the function starts that
+token afresh and updates again (reset_unencoded). temporal-analysis encodes inside its loop.
 """
 from __future__ import annotations
 
@@ -31,3 +35,23 @@ def count_failures(function: str, failed: int) -> None:
     """Count the tokens a committed update started afresh."""
     if failed:
         FAILED_TOKENS.labels(function).inc(failed)
+
+
+class StateNotEncoded(Exception):
+    """A key's new state did not encode (a bug: a value no encoder writes); the cause chained."""
+
+    def __init__(self, key: str):
+        super().__init__(f"the new state of {key} did not encode")
+        self.key = key
+
+
+def reset_unencoded(failure: StateNotEncoded, token_of: dict[str, str], reset: set[str],
+                    function: str) -> None:
+    """Log the token whose state did not encode and add it to `reset`: the update is then
+    run again, its compute starting that token afresh. `failure` is raised again when its key
+    is no token's (a document tokens share) or its token was started afresh already."""
+    token = token_of.get(failure.key)
+    if token is None or token in reset:
+        raise failure
+    log_failure(function, token)
+    reset.add(token)

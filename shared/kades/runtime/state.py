@@ -36,6 +36,7 @@ import redis
 from kades import jsontext
 from kades.errors import TemporaryFailure
 from kades.runtime import faults
+from kades.runtime.bulkhead import PASSED_ON, StateNotEncoded
 from kades.runtime.dedup import IN_STEP_SCRIPT, NotReplicated, eval_then_wait
 
 Result = TypeVar("Result")
@@ -265,7 +266,7 @@ class StateStore:
             raws = self._read(client, keys)
             states, result = compute([self.codec.loads(key, raw) if raw else None
                                       for key, raw in zip(keys, raws)])
-            documents = [self.codec.dumps(key, s) for key, s in zip(keys, states)]
+            documents = [self._encoded(key, s) for key, s in zip(keys, states)]
             writes = [b"" if doc == raw else doc for doc, raw in zip(documents, raws)]
             extra_keys, extra_args = [], []
             if outbox is not None:
@@ -299,6 +300,14 @@ class StateStore:
         with self._turns.held(keys):
             return until_committed(attempt, max_attempts=self.max_attempts,
                                    forget=lambda: self._drop_all(keys))
+
+    def _encoded(self, key: str, state) -> bytes:
+        try:
+            return self.codec.dumps(key, state)
+        except PASSED_ON:
+            raise
+        except Exception as error:  # noqa: BLE001 - the caller's bulkhead's (kades.runtime.bulkhead)
+            raise StateNotEncoded(key) from error
 
     def _commit_replicated(self, client: redis.Redis, script, keys: list[str], args: list):
         """The script's answer, once the replicas have what it wrote: the script and a WAIT

@@ -33,7 +33,8 @@ from kades.keys import (SENTIMENT_AUTHORS_1H, SENTIMENT_AUTHORS_5M, SENTIMENT_DI
                         SENTIMENT_STATE, SENTIMENT_WAITING, outbox_key)
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
-from kades.runtime.bulkhead import PASSED_ON, count_failures, log_failure
+from kades.runtime.bulkhead import (PASSED_ON, StateNotEncoded, count_failures, log_failure,
+                                    reset_unencoded)
 from kades.runtime.reorder import FLUSH_BATCH, ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
 from kades.runtime.ttlcache import TtlCache
@@ -219,11 +220,16 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
     tokens = list(groups)
     keys = [SENTIMENT_STATE.format(token=t) for t in tokens]
     late, failed = [0], [0]
+    reset: set[str] = set()  # tokens whose state did not encode: afresh at every compute
 
     def compute(states):
         late[0] = failed[0] = 0
         new_states, anomalies = [], []
         for token, state in zip(tokens, states):
+            if token in reset:
+                failed[0] += 1
+                new_states.append({"reorder": {}})
+                continue
             try:
                 state = dict(state or {})
                 waiting = state.pop("reorder", {})
@@ -256,8 +262,13 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
     def on_commit(states: list[dict]) -> None:  # (not when the outbox answered instead)
         committed.update(zip(tokens, states))
         count_failures("sentiment-analysis", failed[0])
-    anomalies = store.update(client, keys, compute, outbox=outbox, waiting=listing,
-                             on_commit=on_commit)
+    while True:
+        try:
+            anomalies = store.update(client, keys, compute, outbox=outbox, waiting=listing,
+                                     on_commit=on_commit)
+            break
+        except StateNotEncoded as failure:
+            reset_unencoded(failure, dict(zip(keys, tokens)), reset, "sentiment-analysis")
     if late[0]:
         LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
     # A token's state is kilobytes of JSON (eight days of hour buckets): decoded once, not twice.

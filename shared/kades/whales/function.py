@@ -30,7 +30,8 @@ from kades.keys import WHALES_WAITING as WAITING_KEY, WHALES_WATERMARK, WHALES_W
 from kades.keys import WHALES_WATERMARK_BLOCKED
 from kades.market.chain import quote_lamports, read_sol_usd, sol_usd_of
 from kades.runtime import Context, Function
-from kades.runtime.bulkhead import PASSED_ON, count_failures, log_failure
+from kades.runtime.bulkhead import (PASSED_ON, StateNotEncoded, count_failures, log_failure,
+                                    reset_unencoded)
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
 from kades.runtime.ttlcache import TtlCache
@@ -159,6 +160,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     blocked: dict[str, int] = {}  # the last compute's: mint -> the watermark its slot needs
     computed: list[list] = [[]]   # ... and its anomalies (its result committed: the same list)
     failed: set[str] = set()      # ... and the mints it started afresh (kades.runtime.bulkhead)
+    reset: set[str] = set()       # mints whose state did not encode: afresh at every compute
 
     def compute(docs: dict) -> tuple[dict, list[dict]]:
         # the slot log at every attempt, after the states were read (kades.chain.slotlog)
@@ -168,6 +170,10 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
         failed.clear()
         computed[0] = anomalies
         for mint, key in token_keys.items():
+            if mint in reset:
+                failed.add(mint)
+                new_docs[key] = WhaleState().to_state()
+                continue
             state, found = docs[key] or WhaleState().to_state(), []
             try:
                 for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
@@ -194,7 +200,13 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     # the mints with slots waiting listed in the commit's own script: no round trip more, and
     # never a state committed without it
     listing = {} if client is None else {"waiting": (WAITING_KEY, {key: mint for mint, key in token_keys.items()})}
-    anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
+    while True:
+        try:
+            anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
+            break
+        except StateNotEncoded as failure:
+            reset_unencoded(failure, {key: mint for mint, key in token_keys.items()}, reset,
+                            "whale-detection")
     if anomalies is not computed[0]:  # its first attempt's, from the outbox: nothing of this run's
         blocked.clear()
     else:
