@@ -12,7 +12,7 @@ import pytest
 from kades.chain import function as chain
 from kades.chain.blockview import block_time_s
 from kades.chain.memory import MemoryStates
-from kades.chain.ordering import IN_ORDER, admit
+from kades.chain.ordering import IN_ORDER, Tally, admit
 from kades.chain.thresholds import ChainThresholds
 from kades.events.catalogue import PING, new_event
 from kades.keys import CHAIN_WATERMARK, WHALES_WATERMARK
@@ -148,7 +148,8 @@ def test_a_linked_slot_waits_for_its_mints_previous_slot_and_for_the_watermark()
         item = None if slot is None else (slot, 1.7e9 + slot, {"records": None, "pools": {}})
         blocked.clear()
         return [s for s, _ in admit(buffer, state, item, now_s=0.0, function="chain-analysis",
-                                    mint="M", links=links, watermark=watermark, blocked=blocked)]
+                                    mint="M", tally=Tally(), links=links, watermark=watermark,
+                                    blocked=blocked)]
 
     # a new mint: nothing of it since 9,000 (more than the lateness and the idle wait before)
     assert take(10_000, (9_999, 9_000), watermark=9_998) == []  # 9,999 may fund its trader

@@ -18,8 +18,9 @@ from kades.chain.detector import configured
 from kades.chain.funding import FUNDING_TTL_S, FundersAsOf, seeding
 from kades.chain.launch import MAX_HOLDERS, LaunchRisk, Snipers
 from kades.chain.liquidity import watch_pool
-from kades.chain.ordering import (IN_ORDER, KEEP_S, Links, MissingKeys, admit, block_links,
-                                  launches_as_of, mint_links, record_launches, waiting_needs)
+from kades.chain.ordering import (IN_ORDER, KEEP_S, Links, MissingKeys, Tally, admit,
+                                  block_links, launches_as_of, mint_links, record_launches,
+                                  waiting_needs)
 from kades.chain.reply import handle_block_event
 from kades.chain.slotlog import log_of, price_as_of
 from kades.chain.rows import EarlyBuy, Trade, Transfer
@@ -277,6 +278,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
             for mint in mints:
                 needs.put(mint, compute.needs[mint])
             count_failures("chain-analysis", len(failed))
+            compute.tally.count("chain-analysis")
         if links is not None and context is not None:
             _, unblocked = log.arrived(
                 client, context["slot"], links[0], context["time_s"],
@@ -319,6 +321,7 @@ class _Compute:
         self.anomalies: list[dict] = []
         self.needs: dict[str, frozenset] = {}
         self.blocked: dict[str, int] = {}  # mint -> the watermark its waiting slot needs
+        self.tally = Tally()  # its slots found late or impossible, counted once committed
 
     def __call__(self, docs: dict) -> tuple[dict, list[dict]]:
         context, t = self.context, self.t
@@ -329,7 +332,7 @@ class _Compute:
                 docs[key] = record_launches(docs[key], context["launches"], creator, slot=slot,
                                             time_s=time_s, keep_s=t.creator_window_s + KEEP_S)
         funding = self.fundings()
-        anomalies, self.blocked = [], {}
+        anomalies, self.blocked, self.tally = [], {}, Tally()
         for mint in self.mints:
             key = TOKEN_KEY.format(token=mint)
             if mint in self.failed:
@@ -339,7 +342,7 @@ class _Compute:
             state = docs[key] or new_token_state()
             try:
                 for slot, payload in admit(self.buffer, state, self.items[mint], now_s=self.now_s,
-                                           function="chain-analysis", mint=mint,
+                                           function="chain-analysis", mint=mint, tally=self.tally,
                                            links=mint_links(self.links, mint),
                                            watermark=funding["watermark"], blocked=self.blocked):
                     anomalies += _analyse_slot(docs, state, mint, slot, payload, funding, t)

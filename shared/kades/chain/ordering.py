@@ -47,13 +47,29 @@ class MissingKeys(Exception):
         self.keys = keys
 
 
+class Tally:
+    """The slots a computation found late or impossible (admit), counted in the metrics only
+    once its commit holds (`count`): a computation run again (a conflict, a mint started
+    afresh) or whose commit failed (the event retried) counted them twice."""
+
+    def __init__(self):
+        self.late = self.impossible = 0
+
+    def count(self, function: str) -> None:
+        if self.late:
+            LATE_INPUTS.labels(function).inc(self.late)
+        if self.impossible:
+            IMPOSSIBLE_SLOTS.labels(function).inc(self.impossible)
+
+
 def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | None, *,
-          now_s: float, function: str, mint: str, links: tuple | None = None,
+          now_s: float, function: str, mint: str, tally: Tally, links: tuple | None = None,
           watermark: int | None = None, blocked: dict | None = None) -> list[tuple[int, dict]]:
     """Take a mint's item (slot, block time, payload) into the buffer held in `state`
     ("reorder"); the items released, in slot order, as (slot, payload with "time_s").
-    A slot later than the lateness is counted and logged, not analysed; so is one further
-    past the mint's newest slot than the time between their blocks allows (`impossible`).
+    A slot later than the lateness is noted in `tally` and logged, not analysed; so is one
+    further past the mint's newest slot than the time between their blocks allows
+    (`impossible`).
 
     `links` are the item's (previous slot, the mint's previous slot), as the source sent them,
     and `watermark` the slot log's (kades.chain.slotlog): every slot up to it has a part
@@ -64,7 +80,7 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
     released (kades.chain.slotlog)."""
     waiting = state.setdefault("reorder", {})
     if item is not None and impossible(waiting, item[0], item[1]):
-        IMPOSSIBLE_SLOTS.labels(function).inc()
+        tally.impossible += 1
         logger.warning("%s: slot %s of %s is further past its newest slot %s than the time "
                        "between their blocks allows: not analysed", function, item[0], mint,
                        waiting["max_seen"])
@@ -89,7 +105,7 @@ def admit(buffer: ReorderBuffer, state: dict, item: tuple[int, float, dict] | No
     if item is not None and waiting.get("max_seen") == float(item[0]):
         waiting["max_seen_time_s"] = item[1]
     if late:
-        LATE_INPUTS.labels(function).inc(len(late))
+        tally.late += len(late)
         logger.warning("%s: slot %s of %s came after later slots were analysed (past the "
                        "allowed lateness): not analysed", function,
                        ", ".join(i for _, i, _ in late), mint)

@@ -262,6 +262,8 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
     def on_commit(states: list[dict]) -> None:  # (not when the outbox answered instead)
         committed.update(zip(tokens, states))
         count_failures("sentiment-analysis", failed[0])
+        if late[0]:
+            LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
     while True:
         try:
             anomalies = store.update(client, keys, compute, outbox=outbox, waiting=listing,
@@ -269,8 +271,6 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
             break
         except StateNotEncoded as failure:
             reset_unencoded(failure, dict(zip(keys, tokens)), reset, "sentiment-analysis")
-    if late[0]:
-        LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
     # A token's state is kilobytes of JSON (eight days of hour buckets): decoded once, not twice.
     return committed or dict(zip(tokens, store.current(client, keys))), anomalies
 

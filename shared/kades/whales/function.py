@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from kades.chain.blockview import sol_fundings, token_records
 from kades.chain.detector import configured
 from kades.chain.funding import FundersAsOf, seeding
-from kades.chain.ordering import IN_ORDER, Links, admit, block_links, mint_links
+from kades.chain.ordering import IN_ORDER, Links, Tally, admit, block_links, mint_links
 from kades.chain.reply import handle_block_event
 from kades.chain.rows import Trade, Transfer
 from kades.chain.slotlog import log_of, price_as_of
@@ -161,6 +161,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     computed: list[list] = [[]]   # ... and its anomalies (its result committed: the same list)
     failed: set[str] = set()      # ... and the mints it started afresh (kades.runtime.bulkhead)
     reset: set[str] = set()       # mints whose state did not encode: afresh at every compute
+    tally = [Tally()]             # the last compute's late and impossible slots
 
     def compute(docs: dict) -> tuple[dict, list[dict]]:
         # the slot log at every attempt, after the states were read (kades.chain.slotlog)
@@ -168,6 +169,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
         new_docs, anomalies = {}, []
         blocked.clear()
         failed.clear()
+        tally[0] = Tally()
         computed[0] = anomalies
         for mint, key in token_keys.items():
             if mint in reset:
@@ -177,7 +179,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
             state, found = docs[key] or WhaleState().to_state(), []
             try:
                 for slot, payload in admit(buffer, state, items[mint], now_s=now_s,
-                                           function="whale-detection", mint=mint,
+                                           function="whale-detection", mint=mint, tally=tally[0],
                                            links=mint_links(links, mint),
                                            watermark=shared["watermark"], blocked=blocked):
                     time_s = payload["time_s"]
@@ -211,6 +213,7 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
         blocked.clear()
     else:
         count_failures("whale-detection", len(failed))
+        tally[0].count("whale-detection")
     if links is not None and context is not None:  # after the commit: kades.chain.slotlog
         _, unblocked = log.arrived(client, context["slot"], links[0], context["time_s"],
                                    lateness_slots=buffer.lateness_s, ttl_s=t.whale_window_s,
