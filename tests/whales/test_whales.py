@@ -258,7 +258,8 @@ def test_a_token_met_after_its_launch_has_no_supply_to_weigh_against():
     """Met mid-life, a token's pools hold a sliver of its supply: an exchange's six
     withdrawals of 0.018 % of a billion read as 5.7 % of "the supply" (a pool's 3M tokens and
     the wallets seen), a distribution on a quiet market. Its launch seen (a pool created in a
-    block it analysed), the pool's tokens are a new memecoin's supply, as before."""
+    block it analysed), the pool's tokens are a new memecoin's supply, as before; not when
+    the pool created is a second one, another of its pools seen before."""
     from kades.whales.function import analyse_token
     withdrawals = [{"signature": f"w{n}", "source": "HotWallet", "destination": f"User{n}",
                     "amount": 30_000 * 10**6} for n in range(6)]
@@ -272,6 +273,13 @@ def test_a_token_met_after_its_launch_has_no_supply_to_weigh_against():
         found[created] = [a["anomaly_type"] for a in anomalies]
         assert WhaleState.from_state(doc).launched is created
     assert found == {False: [], True: ["distribution"]}
+    # a pool created after another of the token's was seen: a second pool, not its launch
+    met, _ = analyse_token(None, "TOKEN", {"swaps": [], "transfers": [], "launches": []},
+                           [{**pool[0], "pool": "Q", "signature": "q"}], {}, 5.0, 0, T)
+    doc, anomalies = analyse_token(met, "TOKEN", {"swaps": [], "transfers": withdrawals,
+                                                  "launches": [], "created": True},
+                                   pool, {}, 10.0, 1, T)
+    assert anomalies == [] and WhaleState.from_state(doc).launched is False
 
 
 def test_a_swap_in_a_quote_it_cannot_value_is_no_whale():

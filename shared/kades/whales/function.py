@@ -76,8 +76,11 @@ def analyse_token(doc: dict | None, token: str, records: dict, pool_states: list
     # a pool created is the token's launch (its pool's tokens then its supply's view), but not
     # the pool a bonding curve graduates to: the curve's buyers hold most of the supply by
     # then (a pump.fun token's supply is known instead; a launchpad's, met at graduation,
-    # is not: the new pool's fifth of it stood for all of it)
-    state.launched = state.launched or records.get("created") is True
+    # is not: the new pool's fifth of it stood for all of it), nor a pool created after
+    # others of the token were seen (a second pool of a token met mid-life: its pools' tokens
+    # a sliver of its supply, as before)
+    state.launched = state.launched or (records.get("created") is True and not state.pools
+                                        and state.pool is None)
     # a pump.fun curve's migration to its pool ("created": "pump_fun" in a slot that waited in
     # the reorder buffer from before "migrated")
     if "pump_fun" in (records.get("migrated"), records.get("created")):
