@@ -19,10 +19,16 @@ def failure(key: str) -> StateNotEncoded:
         return raised
 
 
-def test_a_tokens_key_starts_that_token_afresh_once():
+def test_a_tokens_key_starts_that_token_afresh_once(caplog):
     reset: set[str] = set()
-    reset_unencoded(failure("state:a"), TOKEN_OF, reset, "test")
+    try:
+        raise failure("state:a")
+    except StateNotEncoded as raised:  # handled, as the functions call it
+        reset_unencoded(raised, TOKEN_OF, reset, "test")
     assert reset == {"a"}
+    (logged,) = caplog.records
+    assert "a's state's encoding raised" in logged.getMessage()
+    assert "not JSON serializable" in logged.exc_text  # the encoder's error, chained
     again = failure("state:a")  # fresh, it failed again: no loop, the event fails
     with pytest.raises(StateNotEncoded) as raised:
         reset_unencoded(again, TOKEN_OF, reset, "test")

@@ -25,10 +25,10 @@ logger = logging.getLogger("kades.runtime")
 PASSED_ON = (MemoryError, TemporaryFailure, *TEMPORARY_ERRORS)
 
 
-def log_failure(function: str, token: str) -> None:
+def log_failure(function: str, token: str, step: str = "analysis") -> None:
     """Log the error being handled, with its traceback."""
-    logger.exception("%s: %s's analysis raised: its state starts afresh, its waiting inputs and "
-                     "this event's dropped", function, token)
+    logger.exception("%s: %s's %s raised: its state starts afresh, its waiting inputs and "
+                     "this event's dropped", function, token, step)
 
 
 def count_failures(function: str, failed: int) -> None:
@@ -53,5 +53,5 @@ def reset_unencoded(failure: StateNotEncoded, token_of: dict[str, str], reset: s
     token = token_of.get(failure.key)
     if token is None or token in reset:
         raise failure
-    log_failure(function, token)
+    log_failure(function, token, "state's encoding")
     reset.add(token)
