@@ -49,3 +49,37 @@ def test_a_late_slot_is_counted_once_when_the_update_is_computed_again(redis_con
                          T, store)
     assert len(computed) == 1  # the second computation started B afresh, not analysed
     assert late(function) == counted + 1
+
+
+@pytest.mark.parametrize("function", list(MODULES))
+def test_a_redelivery_answered_by_the_outbox_counts_no_late_slot_again(redis_conn, function):
+    """The first delivery committed its anomalies (kept in its outbox) and counted its late
+    slot; the redelivery computes again, finds the slot late again, and is answered by the
+    outbox: that computation's late slot is not counted."""
+    from kades.chain.blockview import block_time_s, sol_fundings
+    from kades.chain.memory import MemoryStates
+    from kades.keys import outbox_key
+    from kades.market.chain import sol_usd_of
+    from kades.simulate.chain import simulate_chain
+    module = MODULES[function]
+    blocks = [event.data for event in simulate_chain(seed=5, minutes=20).events]
+    dry = MemoryStates()  # where the first block with anomalies is, without Redis
+    first = next(n for n, block in enumerate(blocks)
+                 if module.analyse_block(None, block, block_time_s(block, None), T, dry))
+    store = module.start(None).states
+    for block in blocks[:first]:
+        module.analyse_block(redis_conn, block, block_time_s(block, None), T, store)
+    block = blocks[first]
+    time_s, sol_usd = block_time_s(block, None), sol_usd_of(block)
+    module.analyse_mints(redis_conn, {"LATE": item(function, block["slot"] + 1)}, None, T, store)
+    items = {**module.mint_items(block, time_s, sol_usd), "LATE": item(function, block["slot"])}
+    context = {"slot": block["slot"], "time_s": time_s, "fundings": sol_fundings(block),
+               "sol_usd": sol_usd, "launches": []}
+    if function == "chain-analysis":
+        context = module.slot_context(block, time_s, sol_usd)
+    counted, deliveries = late(function), []
+    for _ in range(2):
+        deliveries.append(module.analyse_mints(redis_conn, dict(items), context, T, store,
+                                               outbox=outbox_key(function, "/tests", "e1")))
+        assert late(function) == counted + 1
+    assert deliveries[0] and deliveries[1] == deliveries[0]  # the second: the outbox's
