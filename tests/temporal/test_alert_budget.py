@@ -41,7 +41,7 @@ def test_pumps_meet_the_budget_at_the_deployed_granularity(pumps_per_second, par
     false alerts in 47.7 token-days, the same 10/12 caught; held out 15 before and after."""
     tally = pumps_per_second[part]
     print(f"\npump tapes at 1-second ticks, {part}: {tally.line()}")
-    assert tally.false_per_day <= BUDGET_PER_DAY  # measured 0.97 / 0.63
+    assert tally.false_per_day <= BUDGET_PER_DAY  # measured 0.99 / 0.63
     assert tally.visible_recall >= 0.8            # measured 8/8 / 5/5 (6/6 caught)
 
 

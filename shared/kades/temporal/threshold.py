@@ -44,6 +44,12 @@ ESCALATION_ODDS = 4.0
 # pool fall on one tick was a flash crash, muted by the spacing). The spacing is in real
 # time: on the durations' clock a thin token's "minute" lasted several.
 ESCALATION_SPACING_S = 60.0
+# The spacing holds no fall after a rise's alert (REVERSES: kind -> the alerts' kinds it
+# reverses): a crash 25 s after a price spike's alert is the move undone, not the spike
+# printing on (a demo token's +2 % spike alerted, then its -31 % crash, scored 0.99, was
+# muted). It must still be far stronger (ESCALATION_ODDS). Not a rebound after a crash's
+# alert: a flash crash undone within the minute is that crash.
+REVERSES = {"flash_crash": {"price_spike", "pump"}, "dump": {"price_spike", "pump"}}
 COOLDOWN_S = 600.0  # ThresholdFilter's cooldown_s unless given (the alert policy's)
 # REPEAT: a kind the last alert covered (or flagged since) that starts a new run less than
 # cooldown_s after that alert, in real time, is the same event printing on, not news, unless
@@ -383,7 +389,7 @@ class ThresholdFilter:
                 self.last_flag_time[covered] = now
                 self.last_flag_score[covered] = peak[covered] = over[covered]
             if escalation or not in_episode:
-                self.last_alert = (now, over[kind], escalation, moment, x.get("liquidity"))
+                self.last_alert = (now, over[kind], escalation, moment, x.get("liquidity"), kind)
                 self.alerted = (now, moment)
                 details = self._details(x, kind, over)
                 if not self._recurs(moment, kind, _size(details)):
@@ -546,11 +552,14 @@ class ThresholdFilter:
         is news within the episode: far stronger than its last alert, once (a pump building
         up scores 0.57, 0.87, 0.99, 1.0 in a few readings, each four times the odds of the one
         before: one escalation, not three), and that alert ESCALATION_SPACING_S old in real
-        time (on the durations' clock for a state from before) unless a pull."""
+        time (on the durations' clock for a state from before) unless a pull or a fall after
+        a rise's alert (REVERSES)."""
         last = self.last_alert
         waited = moment - last[3] if len(last) > 3 else now - last[0]
+        # (a state from before the kind was kept: no reversal)
+        reverses = len(last) > 5 and last[5] in REVERSES.get(kind, ())
         return (not (len(last) > 2 and last[2]) and _odds(score) >= ESCALATION_ODDS * _odds(last[1])
-                and (waited >= ESCALATION_SPACING_S or kind in ESCALATES_AT_ONCE))
+                and (waited >= ESCALATION_SPACING_S or kind in ESCALATES_AT_ONCE or reverses))
 
     def _starts_run(self, kind: str, moment: float, before: float | None = None) -> bool:
         """Whether `kind` over the threshold at `moment` starts a run: it was last over
