@@ -9,15 +9,19 @@ kades_failed_tokens_total when the commit that started them afresh holds.
 
 A token's new state is encoded by the store, in the commit (StateStore, kades.chain.store):
 an error there is raised as StateNotEncoded, naming the key, and the function starts that
-token afresh and updates again (reset_unencoded). temporal-analysis encodes inside its loop.
+token afresh and updates again (reset_unencoded, until_encoded). temporal-analysis encodes
+inside its loop.
 """
 from __future__ import annotations
 
 import logging
+from typing import Callable, TypeVar
 
 from kades.clients import TEMPORARY_ERRORS
 from kades.errors import TemporaryFailure
 from kades.metrics import FAILED_TOKENS
+
+Result = TypeVar("Result")
 
 logger = logging.getLogger("kades.runtime")
 
@@ -55,3 +59,14 @@ def reset_unencoded(failure: StateNotEncoded, token_of: dict[str, str], reset: s
         raise failure
     log_failure(function, token, "state's encoding")
     reset.add(token)
+
+
+def until_encoded(update: Callable[[], Result], token_of: dict[str, str], reset: set[str],
+                  function: str) -> Result:
+    """update()'s result, run again after each token whose state did not encode was added to
+    `reset` (reset_unencoded), which update's compute starts afresh."""
+    while True:
+        try:
+            return update()
+        except StateNotEncoded as failure:
+            reset_unencoded(failure, token_of, reset, function)

@@ -33,8 +33,7 @@ from kades.keys import (SENTIMENT_AUTHORS_1H, SENTIMENT_AUTHORS_5M, SENTIMENT_DI
                         SENTIMENT_STATE, SENTIMENT_WAITING, outbox_key)
 from kades.metrics import LATE_INPUTS
 from kades.runtime import Context, Function
-from kades.runtime.bulkhead import (PASSED_ON, StateNotEncoded, count_failures, log_failure,
-                                    reset_unencoded)
+from kades.runtime.bulkhead import PASSED_ON, count_failures, log_failure, until_encoded
 from kades.runtime.reorder import FLUSH_BATCH, ReorderBuffer, quiet_keys
 from kades.runtime.state import StateStore, Waiting
 from kades.runtime.ttlcache import TtlCache
@@ -264,13 +263,10 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
         count_failures("sentiment-analysis", failed[0])
         if late[0]:
             LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
-    while True:
-        try:
-            anomalies = store.update(client, keys, compute, outbox=outbox, waiting=listing,
-                                     on_commit=on_commit)
-            break
-        except StateNotEncoded as failure:
-            reset_unencoded(failure, dict(zip(keys, tokens)), reset, "sentiment-analysis")
+    anomalies = until_encoded(
+        lambda: store.update(client, keys, compute, outbox=outbox, waiting=listing,
+                             on_commit=on_commit),
+        dict(zip(keys, tokens)), reset, "sentiment-analysis")
     # A token's state is kilobytes of JSON (eight days of hour buckets): decoded once, not twice.
     return committed or dict(zip(tokens, store.current(client, keys))), anomalies
 

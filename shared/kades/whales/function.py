@@ -30,8 +30,7 @@ from kades.keys import WHALES_WAITING as WAITING_KEY, WHALES_WATERMARK, WHALES_W
 from kades.keys import WHALES_WATERMARK_BLOCKED
 from kades.market.chain import quote_lamports, read_sol_usd, sol_usd_of
 from kades.runtime import Context, Function
-from kades.runtime.bulkhead import (PASSED_ON, StateNotEncoded, count_failures, log_failure,
-                                    reset_unencoded)
+from kades.runtime.bulkhead import PASSED_ON, count_failures, log_failure, until_encoded
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
 from kades.runtime.ttlcache import TtlCache
@@ -205,13 +204,9 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     # the mints with slots waiting listed in the commit's own script: no round trip more, and
     # never a state committed without it
     listing = {} if client is None else {"waiting": (WAITING_KEY, {key: mint for mint, key in token_keys.items()})}
-    while True:
-        try:
-            anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
-            break
-        except StateNotEncoded as failure:
-            reset_unencoded(failure, {key: mint for mint, key in token_keys.items()}, reset,
-                            "whale-detection")
+    anomalies = until_encoded(
+        lambda: store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing),
+        {key: mint for mint, key in token_keys.items()}, reset, "whale-detection")
     if anomalies is not computed[0]:  # its first attempt's, from the outbox: nothing of this run's
         blocked.clear()
     else:
