@@ -46,7 +46,7 @@ class LiveStates(MemoryStates):
     def current(self, client, keys):
         return [self.live.get(k) for k in keys]
 
-    def update(self, client, keys, compute, *, outbox=None):
+    def update(self, client, keys, compute, *, outbox=None, keep_empty=False):
         new_states, result = compute(self.current(client, keys))
         self.live.update(zip(keys, new_states))
         return result

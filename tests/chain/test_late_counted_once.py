@@ -83,3 +83,47 @@ def test_a_redelivery_answered_by_the_outbox_counts_no_late_slot_again(redis_con
                                                outbox=outbox_key(function, "/tests", "e1")))
         assert late(function) == counted + 1
     assert deliveries[0] and deliveries[1] == deliveries[0]  # the second: the outbox's
+
+
+@pytest.mark.parametrize("function", list(MODULES))
+def test_a_redelivery_of_an_update_without_anomalies_counts_its_late_slot_once(redis_conn,
+                                                                               function):
+    """The first delivery committed, found no anomaly and counted its late slot, then failed
+    after its commit (the event retried): the outbox that answers the redelivery is kept for
+    the late slot alone, so its computation again is not counted again."""
+    from kades.keys import outbox_key
+    module = MODULES[function]
+    store = module.start(None).states
+    module.analyse_mints(redis_conn, {"A": item(function, 100)}, None, T, store)
+    counted, deliveries = late(function), []
+    for _ in range(2):
+        deliveries.append(module.analyse_mints(redis_conn, {"A": item(function, 99)}, None, T,
+                                               store, outbox=outbox_key(function, "/tests", "e2")))
+        assert late(function) == counted + 1
+    assert deliveries == [[], []]
+    # an update with nothing late and no anomaly keeps no outbox: nothing to answer for
+    module.analyse_mints(redis_conn, {"A": item(function, 101)}, None, T, store,
+                         outbox=outbox_key(function, "/tests", "e3"))
+    assert not redis_conn.exists(outbox_key(function, "/tests", "e3"))
+
+
+@pytest.mark.parametrize("function", list(MODULES))
+def test_a_redelivery_of_an_update_without_anomalies_counts_its_failed_mint_once(
+        redis_conn, monkeypatch, function):
+    """The same for a mint whose analysis raised (a bug, kades.runtime.bulkhead): counted in
+    kades_failed_tokens_total by the commit that started it afresh, not by the redelivery."""
+    from kades.keys import outbox_key
+
+    def failed() -> float:
+        return REGISTRY.get_sample_value("kades_failed_tokens_total", {"function": function}) or 0.0
+
+    def analyse_token(doc, token, *args):
+        raise ZeroDivisionError("planted")
+    module = MODULES[function]
+    store = module.start(None).states
+    monkeypatch.setattr(module, "analyse_token", analyse_token)
+    counted = failed()
+    for _ in range(2):
+        assert module.analyse_mints(redis_conn, {"F": item(function, 100)}, None, T, store,
+                                    outbox=outbox_key(function, "/tests", "e4")) == []
+        assert failed() == counted + 1

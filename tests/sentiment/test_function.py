@@ -371,8 +371,11 @@ def test_a_token_whose_analysis_raises_is_started_afresh_and_the_others_go_on(ct
         return real(token, state, series)
     monkeypatch.setattr(sentiment, "detect", detect)
     counted = failed()
-    replies = sentiment.handle_posts(posts_event([post(i, f"$BONK and $WIF wagmi {i}")
-                                                  for i in range(6, 12)], "e2"), ctx)
+    event = posts_event([post(i, f"$BONK and $WIF wagmi {i}") for i in range(6, 12)], "e2")
+    replies = sentiment.handle_posts(event, ctx)
+    assert failed() == counted + 1
+    # redelivered (a failure after the commit): answered by the outbox, not counted again
+    assert [r.subject for r in sentiment.handle_posts(event, ctx)] == ["$BONK"]
     assert failed() == counted + 1
     assert [(r.type, r.subject) for r in replies] == [(SENTIMENT_SCORED, "$BONK")]
     assert replies[0].data["mentions"] == 12

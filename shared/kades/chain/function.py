@@ -257,7 +257,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None,
         compute = _Compute(mints, items, context, creators, t, buffer, now_s,
                            lambda: log.sync(client, record, ttl_s=FUNDING_TTL_S), links, failed)
         try:
-            anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing)
+            anomalies = store.update(client, keys, by_key(keys, compute), outbox=outbox,
+                                     keep_empty=compute.counts, **listing)
         except MintFailed as failure:
             failed.add(failure.mint)
             continue
@@ -322,6 +323,11 @@ class _Compute:
         self.needs: dict[str, frozenset] = {}
         self.blocked: dict[str, int] = {}  # mint -> the watermark its waiting slot needs
         self.tally = Tally()  # its slots found late or impossible, counted once committed
+
+    def counts(self) -> bool:
+        """Whether the commit counts something (a late or impossible slot, a failed mint): its
+        outbox is then kept even without anomalies, so a redelivery counts it not again."""
+        return bool(self.tally or self.failed)
 
     def __call__(self, docs: dict) -> tuple[dict, list[dict]]:
         context, t = self.context, self.t

@@ -19,8 +19,9 @@ class MemoryStates:
         return [self.codec.loads(k, self.documents[k].encode()) if k in self.documents else None
                 for k in keys]
 
-    def update(self, client, keys: list[str], compute, *, outbox: str | None = None):
-        # No retries offline, so no outbox to keep (`outbox` is accepted for the contract).
+    def update(self, client, keys: list[str], compute, *, outbox: str | None = None,
+               keep_empty=False):
+        # No retries offline, so no outbox to keep (both accepted for the contract).
         states = self.current(client, keys)
         new_states, result = compute(states)
         for key, state in zip(keys, new_states):

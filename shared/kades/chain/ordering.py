@@ -55,6 +55,9 @@ class Tally:
     def __init__(self):
         self.late = self.impossible = 0
 
+    def __bool__(self) -> bool:
+        return bool(self.late or self.impossible)
+
     def count(self, function: str) -> None:
         if self.late:
             LATE_INPUTS.labels(function).inc(self.late)

@@ -63,7 +63,7 @@ from kades.jsontext import compact_json, loads
 from kades.keys import CHAIN_TOKEN
 from kades.runtime.bulkhead import PASSED_ON, StateNotEncoded
 from kades.runtime.reorder import ReorderBuffer
-from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, has_effects, outbox_ttl,
+from kades.runtime.state import (OUTBOX_TTL_S, KeyTurns, digest, outbox_ttl, worth_keeping,
                                  until_committed)
 
 HOLDERS = "holders"
@@ -563,9 +563,10 @@ class TokenStore:
         self._turns = KeyTurns()  # its threads take turns per key (as StateStore's)
 
     def update(self, client, keys: list[str], compute, *, outbox: str | None = None,
-               outbox_ttl_s: int = OUTBOX_TTL_S, waiting: tuple[str, dict[str, str]] | None = None):
+               outbox_ttl_s: int = OUTBOX_TTL_S, waiting: tuple[str, dict[str, str]] | None = None,
+               keep_empty=False):
         """Apply `compute` to the states of `keys` atomically; its result once committed
-        (kades.runtime.state.StateStore.update, outbox included). `waiting` (a sorted set's
+        (kades.runtime.state.StateStore.update, outbox and `keep_empty` included). `waiting` (a sorted set's
         key, state key -> member) is kept true in the same script: each member scored with
         when its new state's reorder buffer's oldest item came, removed when none waits."""
         script = client.register_script(_COMPARE_AND_WRITE)
@@ -584,7 +585,7 @@ class TokenStore:
                 args += [self._version(was), mode, len(write), *write]
                 after.append(now)
             kept, listed = "", []
-            if outbox is not None and has_effects(result):  # an empty result needs no keeping
+            if outbox is not None and worth_keeping(result, keep_empty):
                 kept = json.dumps(result, separators=(",", ":"))
             new = dict(zip(keys, states)) if waiting else {}
             for key, member in (waiting[1].items() if waiting else ()):

@@ -156,6 +156,13 @@ def outbox_ttl(result, ttl_s: int = OUTBOX_TTL_S) -> int:
     return max(ttl_s, EFFECTS_OUTBOX_TTL_S) if has_effects(result) else ttl_s
 
 
+def worth_keeping(result, keep_empty: bool | Callable[[], bool]) -> bool:
+    """Whether an update's result goes into its outbox: when it holds effects, or when its
+    caller says so (`keep_empty`, or asked once the compute ran: it counted something, a
+    late input, that a redelivery answered by no outbox would compute and count again)."""
+    return has_effects(result) or bool(keep_empty() if callable(keep_empty) else keep_empty)
+
+
 def has_effects(result) -> bool:
     """Whether a result holds anything (nested lists and tuples all empty: nothing), so is
     worth keeping in an outbox."""
@@ -249,13 +256,14 @@ class StateStore:
 
     def update(self, client: redis.Redis, keys: list[str], compute: Compute, *,
                outbox: str | None = None, outbox_ttl_s: int = OUTBOX_TTL_S,
-               waiting: Waiting | None = None, keep_empty: bool = False,
+               waiting: Waiting | None = None, keep_empty: bool | Callable[[], bool] = False,
                on_commit: Callable[[list[dict]], None] | None = None) -> Result:
         """Apply `compute` to the states of `keys` atomically; its result once committed.
         With `outbox`, the result (JSON: tuples come back as lists) of the first attempt
         that committed under that key, whatever this call computes; a result without
-        effects is kept only with `keep_empty` (else a retry computes it again, just as
-        empty unless the states moved on meanwhile). With `waiting`, its
+        effects is kept only with `keep_empty` (a flag, or a call asked after the compute:
+        worth_keeping), else a retry computes it again, just as empty unless the states
+        moved on meanwhile. With `waiting`, its
         sorted set is kept true for the new states in the same script (one round trip, and
         never a state committed without it). `on_commit` is given the states this call
         committed (not called when an earlier attempt's outbox answered): a caller that reads
@@ -272,7 +280,7 @@ class StateStore:
             if outbox is not None:
                 extra_keys.append(outbox)
                 kept = (json.dumps(result, separators=(",", ":"))
-                        if keep_empty or has_effects(result) else "")
+                        if worth_keeping(result, keep_empty) else "")
                 extra_args = [kept, outbox_ttl(result, outbox_ttl_s)]
             if waiting is not None:
                 extra_keys.append(waiting.key)

@@ -265,7 +265,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
             LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
     anomalies = until_encoded(
         lambda: store.update(client, keys, compute, outbox=outbox, waiting=listing,
-                             on_commit=on_commit),
+                             on_commit=on_commit, keep_empty=lambda: bool(late[0] or failed[0])),
         dict(zip(keys, tokens)), reset, "sentiment-analysis")
     # A token's state is kilobytes of JSON (eight days of hour buckets): decoded once, not twice.
     return committed or dict(zip(tokens, store.current(client, keys))), anomalies

@@ -205,7 +205,8 @@ def analyse_mints(client, items: dict[str, tuple | None], context: dict | None, 
     # never a state committed without it
     listing = {} if client is None else {"waiting": (WAITING_KEY, {key: mint for mint, key in token_keys.items()})}
     anomalies = until_encoded(
-        lambda: store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing),
+        lambda: store.update(client, keys, by_key(keys, compute), outbox=outbox, **listing,
+                             keep_empty=lambda: bool(tally[0] or failed)),  # counted: kept
         {key: mint for mint, key in token_keys.items()}, reset, "whale-detection")
     if anomalies is not computed[0]:  # its first attempt's, from the outbox: nothing of this run's
         blocked.clear()
