@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from kades.events.catalogue import ALERT, ANOMALY_DETECTED, PING, RISK_SCORED, new_event
-from kades.keys import RISK_STATE, RISK_WAITING
+from kades.events.catalogue import (ALERT, ANOMALY_DETECTED, PING, RISK_SCORED,
+                                    SENTIMENT_SCORED, new_event)
+from kades.keys import RISK_LIVE, RISK_STATE, RISK_WAITING
 from kades.risk.function import handle_anomalies
 from kades.runtime import Context
 
@@ -118,3 +119,93 @@ def test_an_anomaly_delivered_within_the_wait_keeps_its_place(ctx, redis_conn):
     overdue = alerts_of([later, early], ctx, redis_conn, gap_s=WAIT_S + 0.1)
     assert LATE_INPUTS.labels("risk-scoring")._value.get() == late + 1
     assert [(kind, level) for _, kind, level in overdue] == [("raised", "critical")]
+
+
+def calm(event_id: str, token: str, when: str):
+    return new_event(SENTIMENT_SCORED, "/kades/s", {"token": token, "time": when, "window": "1h",
+                                                    "score": 0.1}, event_id=event_id)
+
+
+def decay(when: str):
+    return new_event(PING, "/apis/v1/namespaces/kades/pingsources/risk-decay",
+                     {"job": "risk-decay"}, time=when, event_id=f"decay-{when}")
+
+
+def test_an_alert_raised_for_a_token_a_calm_report_had_scored_0_is_cleared_by_the_decay(
+        ctx, redis_conn):
+    """A calm report stamped before a rug still waiting scored the token 0 at its time, and
+    the token left RISK_LIVE; the rug's alert, raised when another token's event judged what
+    waited, then stood for good: the decay job scores the tokens of RISK_LIVE only."""
+    handle_anomalies(decay("2023-12-31T00:00:00Z"), ctx)  # its one-off sweep done before
+    handle_anomalies(crash("rug", "Stuck", 0.99), ctx)     # 00:00:00, waits to be judged
+    handle_anomalies(calm("calm", "Stuck", "2023-12-31T23:59:55Z"), ctx)
+    assert redis_conn.zscore(RISK_LIVE, "Stuck") is not None
+    time.sleep(WAIT_S + 0.1)
+    replies = handle_anomalies(crash("other", "Busy", 0.1, when="2024-01-01T00:05:00Z"), ctx)
+    assert [(r.subject, r.data["kind"]) for r in replies if r.type == ALERT] == [("Stuck", "raised")]
+    day = handle_anomalies(decay("2024-01-02T00:00:00Z"), ctx)
+    assert [(r.subject, r.data["kind"]) for r in day if r.type == ALERT] == [("Stuck", "cleared")]
+
+
+def test_a_late_anomaly_rescores_the_row_before_a_flush(ctx, db_conn):
+    """A flush stores no row, yet it moved the newest row's time on to its own: a late
+    anomaly then rescored only from there less the lateness, and the token's real row, which
+    did not count it, stayed as it was."""
+    def row(token: str) -> float:
+        return db_conn.execute("SELECT score FROM risk_scores WHERE token = %s AND "
+                               "time = '2024-01-01T00:00:00Z'", (token,)).fetchone()[0]
+    for token, first, second in (("InOrder", "2023-12-31T23:59:50Z", "2024-01-01T00:00:00Z"),
+                                 ("Flushed", "2024-01-01T00:00:00Z", "2023-12-31T23:59:50Z")):
+        handle_anomalies(crash(f"{token}1", token, 0.5, when=first), ctx)
+        time.sleep(WAIT_S + 0.1)
+        handle_anomalies(flush(f"{token}-flush"), ctx)      # at 00:10:00
+        handle_anomalies(crash(f"{token}2", token, 0.5, when=second), ctx)
+    assert row("Flushed") == pytest.approx(row("InOrder")) and row("InOrder") > 0
+
+
+def test_a_delivery_that_commits_while_another_computes_keeps_its_alerts(ctx, monkeypatch):
+    """Two deliveries of one event at once (a retry that took over a claim left to lapse):
+    the second read no outbox, the first committed meanwhile, judging a quiet token's alert,
+    and the second, computed again from the first's states, found nothing waiting, and its
+    outbox and replies went without that alert."""
+    import kades.risk.function as risk
+    handle_anomalies(crash("rug", "Quiet", 0.99), ctx)
+    time.sleep(WAIT_S + 0.1)
+    real, other = risk.score_token, Context("risk-scoring", settings=ctx.settings)
+    first: list = []
+
+    def score_token(*args, **kwargs):
+        if not first:  # the other delivery commits first, while this one computes
+            first.append(None)
+            first.append(handle_anomalies(crash("twice", "Busy", 0.1, when="2024-01-01T00:05:00Z"),
+                                          other))
+        return real(*args, **kwargs)
+    monkeypatch.setattr(risk, "score_token", score_token)
+    second = handle_anomalies(crash("twice", "Busy", 0.1, when="2024-01-01T00:05:00Z"), ctx)
+    assert kinds(first[1]) == [(RISK_SCORED, "Busy"), (ALERT, "Quiet")]
+    assert [r.id for r in second] == [r.id for r in first[1]]
+
+
+def anomaly(event_id: str, token: str, kind: str, score: float, when: str):
+    return new_event(ANOMALY_DETECTED, "/kades/test", {"anomalies": [{
+        "token": token, "time": when, "anomaly_type": kind, "score": score,
+        "detector": "test"}]}, event_id=event_id)
+
+
+def test_late_evidence_escalates_as_it_would_have_in_order(ctx):
+    """Late evidence (within the lateness, after later evidence was judged) was judged at its
+    own time only: two liquidity removals, the later one judged first, escalated nothing,
+    though the risk after both, in order, is critical."""
+    def alerts(token: str, order: list[tuple[str, float, str]]) -> list[tuple[str, str, str]]:
+        found = []
+        for index, (kind, score, when) in enumerate(order):
+            found += handle_anomalies(anomaly(f"{token}{index}", token, kind, score, when), ctx)
+            time.sleep(WAIT_S + 0.1)
+            found += handle_anomalies(flush(f"{token}-flush{index}"), ctx)
+        return [(r.data["kind"], r.data["level"], r.data["time"]) for r in found if r.type == ALERT]
+    wash = ("wash_trading", 0.9, "2024-01-01T00:00:00Z")
+    first, second = (("liquidity_removal", 0.3, f"2024-01-01T00:00:{s}Z") for s in ("40", "59"))
+    ordered = alerts("Ordered", [wash, first, second])
+    assert [(kind, level) for kind, level, _ in ordered] == [("raised", "high"),
+                                                              ("escalated", "critical")]
+    assert alerts("Late", [wash, second, first]) == ordered

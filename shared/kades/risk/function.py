@@ -105,10 +105,12 @@ def anomaly_rows(event: CloudEvent, anomalies: list[dict]) -> list[dict]:
 
 def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: str | None,
                 threshold: float, hysteresis: float, half_life_s: float,
-                buffer: ReorderBuffer, now_s: float) -> tuple[dict, dict, list, dict]:
+                buffer: ReorderBuffer, now_s: float, stored_row: bool = True
+                ) -> tuple[dict, dict, list, dict]:
     """One token: (new state, risk document, [(alert id, alert)], notes) from its stored
     state and new evidence (none: a ping, scored as of `at`; nor `at`: only what waited is
-    judged, the risk document is None).
+    judged, the risk document is None). `stored_row`: whether the caller stores the risk
+    document as a row (a flush judges and stores none).
 
     notes: `late` (new anomalies older than what was judged already), `rescore_from` (epoch
     s from which stored rows need rescoring, or None)."""
@@ -134,13 +136,19 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
     if (fresh and judged_to is not None and judged_to - buffer.lateness_s <= moment <= judged_to
             and not any(t == moment for t, _, _ in released)):
         # New evidence at a time already judged (a rug at the second of an anomaly before
-        # it): the point is not judged again in order, so its risk is judged now, and may
-        # raise or escalate, never clear (a critical risk raised no alert, ever). Not what
-        # comes later than the lateness: a year-old rug reported now is no news to alert on.
-        late_state, late = decide(alert_state, [risk], threshold=threshold,
-                                  hysteresis=hysteresis)
-        if late and late[-1][1]["kind"] != "cleared":
-            alert_state, alerts = late_state, alerts + late
+        # it): the point is not judged again in order, so its risk is judged now, and so is
+        # the risk at each later evidence's time judged since, which counted it not, in time
+        # order (two removals, the later one judged first, escalated nothing: the risk after
+        # both was judged with one). Each may raise or escalate, never clear (a critical risk
+        # raised no alert, ever). Not what comes later than the lateness: a year-old rug
+        # reported now is no news to alert on.
+        since = sorted({entry[0] for entry in whole["evidence"].values()
+                        if moment < entry[0] <= judged_to})
+        for again in [risk] + [risk_at(whole, token, t, half_life_s=half_life_s) for t in since]:
+            late_state, late = decide(alert_state, [again], threshold=threshold,
+                                      hysteresis=hysteresis)
+            if late and late[-1][1]["kind"] != "cleared":
+                alert_state, alerts = late_state, alerts + late
     if (moment is not None and not anomalies and not alert_state["active"]
             and not points.get("pending")):
         # a ping's risk judged for a raise: a threshold lowered since (POST /v1/token/track)
@@ -178,7 +186,10 @@ def score_token(stored: dict | None, token: str, anomalies: list[dict], *, at: s
         rescore = max(rescore, previous_row - buffer.lateness_s)
     notes = {"late": sum(1 for t in fresh if judged_to is not None and t <= judged_to),
              "rescore_from": rescore}
-    row_to = max((t for t in (previous_row, moment) if t is not None), default=None)
+    # (a row that is not stored moved it on: a late anomaly then rescored from there less the
+    # lateness, and the rows before, which did not count it, stayed as they were)
+    row_to = max((t for t in (previous_row, moment if stored_row else None) if t is not None),
+                 default=None)
     return ({"version": 2, "risk": state, "points": points, "alert": alert_state,
              "row_to": row_to}, risk, alerts, notes)
 
@@ -284,17 +295,15 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
     `groups` only) and alerts."""
     default = ctx.settings.alert_default_threshold
     outbox = outbox_key(ctx.name, event.source, event.id)
-    earlier = ctx.redis.get(outbox)
-    if earlier is not None:  # committed before: redo those effects, score nothing anew
-        # (rescored: the tokens and times the commit rescored from; none in an outbox
-        # written before they were kept)
-        risks, alerts, *rescored = json.loads(earlier)
-        with ctx.db() as conn:
-            store_rows(conn, event, anomaly_rows_, risks)
-            redo_rescoring(ctx, conn, rescored[0] if rescored else [])
-        return replies_of(event, ctx, risks, alerts)
     buffer = alert_buffer(ctx.settings)
     for attempt in range(MAX_ATTEMPTS):
+        # read at every attempt and watched with the states: another delivery of the event (a
+        # retry that took over a claim left to lapse) may commit meanwhile; recomputed from
+        # its states, this one found its evidence known and nothing to alert, and its outbox
+        # overwrote the first's alerts
+        earlier = ctx.redis.get(outbox)
+        if earlier is not None:
+            return redo_outbox(event, ctx, anomaly_rows_, earlier)
         now_s, late = time.time(), 0
         # judged alongside: tokens whose scored times waited long enough (read before the
         # WATCH: a replica that judged them meanwhile changed their state, so we start again)
@@ -309,7 +318,7 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
         # other replicas still meet the WATCH; this one's threads wait their turn
         with ctx.local(key_turns).held(keys), ctx.redis.pipeline(transaction=True) as pipe:
             try:
-                pipe.watch(*keys)
+                pipe.watch(*keys, outbox)
                 thresholds = [float(t) if t is not None else default
                               for t in pipe.hmget(TRACKED_THRESHOLDS, tokens)]
                 states, risks, alerts, rescores, scored = [], [], [], [], []
@@ -318,7 +327,8 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                         json.loads(raw) if raw else None, token, anomalies,
                         at=now, threshold=threshold,
                         hysteresis=ctx.settings.alert_hysteresis,
-                        half_life_s=ctx.settings.risk_half_life_s, buffer=buffer, now_s=now_s)
+                        half_life_s=ctx.settings.risk_half_life_s, buffer=buffer, now_s=now_s,
+                        stored_row=token in groups)
                     states.append(state)
                     scored.append(risk)
                     if token in groups:  # a waited token is judged only: no score of its own
@@ -354,17 +364,44 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
     return replies_of(event, ctx, risks, alerts)
 
 
+def redo_outbox(event: CloudEvent, ctx: Context, anomaly_rows_: list[dict],
+                earlier: bytes) -> list[CloudEvent]:
+    """An event committed before: its effects redone from its outbox, nothing scored anew
+    (rescored: the tokens and times the commit rescored from; none in an outbox written
+    before they were kept)."""
+    risks, alerts, *rescored = json.loads(earlier)
+    with ctx.db() as conn:
+        store_rows(conn, event, anomaly_rows_, risks)
+        redo_rescoring(ctx, conn, rescored[0] if rescored else [])
+    return replies_of(event, ctx, risks, alerts)
+
+
 def _note_live(pipe, tokens: list[str], states: list[dict], scored: list[dict | None]) -> None:
-    """Keep RISK_LIVE true for the tokens just scored (None: judged only, unchanged): a token
-    leaves once its risk is 0 with no alert standing, else its scored time is noted."""
-    faded = {token for token, state, risk in zip(tokens, states, scored)
-             if risk is not None and risk["score"] == 0 and not state["alert"]["active"]}
+    """Keep RISK_LIVE true for the tokens of a commit, the decay job's list. A token scored
+    leaves once its risk is 0 with no alert standing, nothing of it waiting to be judged and
+    no evidence after the time scored; else its scored time is noted. One judged only (None:
+    another token's event judged what waited) is listed while an alert of it stands. Else a
+    calm report stamped before a rug still waiting took the token off the list, and the rug's
+    alert, raised when judged, stood for good: nothing scored the token again."""
+    faded, live, standing = set(), {}, {}
+    for token, state, risk in zip(tokens, states, scored):
+        active, latest = state["alert"]["active"], state["risk"]["latest"]
+        if risk is None:
+            if active:
+                standing[token] = latest or 0.0
+            continue
+        moment = epoch_s(risk["time"])
+        if (risk["score"] == 0 and not active and not state["points"].get("pending")
+                and (latest is None or latest <= moment)):
+            faded.add(token)
+        else:
+            live[token] = moment
     if faded:
         pipe.zrem(RISK_LIVE, *faded)
-    live = {token: epoch_s(risk["time"]) for token, risk in zip(tokens, scored)
-            if risk is not None and token not in faded}
     if live:
         pipe.zadd(RISK_LIVE, live, gt=True)  # out-of-order evidence does not move it back
+    if standing:
+        pipe.zadd(RISK_LIVE, standing, nx=True)
 
 
 def store_rows(conn, event: CloudEvent, anomaly_rows_: list[dict], risks: list[dict]) -> None:
