@@ -12,7 +12,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from kades.alerts.signing import (ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, V1_SIGNATURE_HEADER,
                                   V1_TIMESTAMP_HEADER, as_whsec, new_secret, secret_problem,
-                                  signature_headers, verify_v1_headers)
+                                  signature_headers, signing_key, verify_v1_headers)
 
 # The test vector every Standard Webhooks library checks (its `test_sign_function`).
 VECTOR = {"secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
@@ -61,7 +61,15 @@ def test_secrets_are_whsec_and_the_form_of_before_is_still_accepted():
     assert made.startswith("whsec_") and len(base64.b64decode(made[6:])) == 32
     assert secret_problem(made) is None and made != new_secret()
     assert secret_problem("sixteen-chars-ok") is None  # v1's form: any 16 to 256 characters
-    refused = ["short", "x" * 257, 42, "whsec_not base64!",
+    refused = ["short", "x" * 257, 42, "whsec_not base64!", "whsec_" + "é" * 16,  # not ASCII
                "whsec_" + base64.b64encode(b"x" * 23).decode(),   # under the spec's 24 bytes
                "whsec_" + base64.b64encode(b"x" * 65).decode()]
     assert [secret_problem(s) is not None for s in refused] == [True] * len(refused)
+
+
+def test_a_secret_of_before_beginning_whsec_and_not_ascii_signs_with_its_bytes():
+    """base64's decoder raises a plain ValueError on a character outside ASCII (not
+    binascii.Error): a webhook's registration answered 500, its deliveries raised."""
+    secret = "whsec_" + "é" * 16
+    assert signing_key(secret) == secret.encode()
+    assert as_whsec(secret) == "whsec_" + base64.b64encode(secret.encode()).decode()

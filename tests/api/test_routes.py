@@ -478,6 +478,18 @@ def test_a_nul_in_a_parameter_or_body_is_a_400_naming_it(api):
     assert "body" in [d["field"] for d in tracked.get_json()["error"]["details"]]
 
 
+def test_a_400_names_the_nul_the_body_and_the_documents_problems_together(api):
+    """A U+0000, or a body that was no JSON, was refused alone: the other problems of the
+    request went unnamed until it was sent again."""
+    response = call(api, "GET", "/v1/anomalies?token=%00&limit=abc&bogus=1")
+    assert response.status_code == 400
+    assert {d["field"] for d in response.get_json()["error"]["details"]} == {"token", "limit", "bogus"}
+    tracked = call(api, "POST", "/v1/token/track?x=1", data="{bad",
+                   headers={"Content-Type": "application/json"})
+    assert tracked.status_code == 400
+    assert [d["field"] for d in tracked.get_json()["error"]["details"]] == ["body", "x"]
+
+
 def test_head_is_get_without_the_body(api, stored):
     """HEAD (which the 405s list) was a 500: the document has no `head` operations."""
     for path in ("/v1/anomalies", "/v1/alerts", f"/v1/token/{MINT}/analysis", "/v1/webhooks"):

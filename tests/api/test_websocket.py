@@ -111,6 +111,16 @@ def test_a_plain_get_of_the_websocket_path_is_a_426(server):
     assert posted.status_code == 405 and posted.headers["Allow"] == "GET, HEAD"
 
 
+def test_an_upgrade_that_is_no_websocket_handshake_is_a_400_naming_each_header(server):
+    """wsproto, under simple_websocket, raised on it: a 500, from anyone, keyed or not."""
+    answer = httpx.get(f"{server.url}/v1/ws", timeout=10, headers={
+        "Upgrade": "websocket", "Connection": "keep-alive", "Sec-WebSocket-Version": "8"})
+    assert answer.status_code == 400
+    problems = {problem["field"] for problem in answer.json()["error"]["details"]}
+    assert problems == {"headers.Connection", "headers.Sec-WebSocket-Version",
+                        "headers.Sec-WebSocket-Key"}
+
+
 @pytest.mark.parametrize("last_id", ["%C2%B2", "99999999999999999999999", "1-99999999999999999999"])
 def test_a_last_id_redis_would_refuse_is_ignored_and_the_connection_lives(server, make_key,
                                                                          last_id):
@@ -661,3 +671,36 @@ def test_live_alerts_do_not_wait_for_a_slow_client(kades_settings, redis_conn, m
         assert behind.overflowed and not reader.overflowed
     finally:
         hub.stop()
+
+
+@pytest.mark.parametrize("gone", [ConnectionResetError, BrokenPipeError])
+def test_a_client_whose_socket_resets_mid_send_ends_its_connection_quietly(kades_settings,
+                                                                           redis_conn, monkeypatch,
+                                                                           gone):
+    """A send to a client that went with unread data raises a reset or a broken pipe, not
+    ConnectionClosed: it escaped as a 500 written onto the upgraded socket, logged as a bug,
+    and the close frame's send in `_end` raised it again."""
+    import flask
+    from kades.keys import WS_CONNECTIONS
+    ctx = Context("api", settings=kades_settings)
+    ours, theirs = socket.socketpair()
+    closes = []
+
+    def went(*args, **kwargs):  # a send that meets the client gone: the conversation's, the close's
+        closes.append(args)
+        raise gone("the client went")
+    monkeypatch.setattr(websocket.auth, "authenticate",
+                        lambda *args: type("Caller", (), {"key_id": "k-reset"})())
+    monkeypatch.setattr(websocket, "_converse", went)
+    monkeypatch.setattr(websocket.simple_websocket.Server, "close", went)
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Host": "api"}
+    try:
+        with flask.Flask("reset").test_request_context("/v1/ws", headers=headers,
+                                                       environ_base={"werkzeug.socket": ours}):
+            answer = websocket.serve(ctx, flask.request)
+    finally:
+        ours.close()
+        theirs.close()
+    assert isinstance(answer, websocket._Closed) and len(closes) == 2  # both met, both ended
+    assert redis_conn.zcard(WS_CONNECTIONS.format(key_id="k-reset")) == 0  # its slot given back

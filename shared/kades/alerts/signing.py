@@ -26,7 +26,6 @@ True
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -57,7 +56,7 @@ def secret_problem(secret: object) -> str | None:
             f"{SECRET_PREFIX}<base64 of 24 to 64 bytes>, or any string of 16 to 256 characters")
     try:
         key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII (a plain ValueError)
         return f"{SECRET_PREFIX} followed by standard base64"
     return None if 24 <= len(key) <= 64 else f"{SECRET_PREFIX}<base64 of 24 to 64 bytes>"
 
@@ -70,7 +69,7 @@ def _whsec_key(secret: str) -> bytes | None:
         return None
     try:
         return base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII
         return None
 
 

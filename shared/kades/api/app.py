@@ -82,22 +82,36 @@ def _template(rule: Rule) -> str:
 def check_request(ctx: Context, rule: Rule, request: flask.Request,
                   values: dict) -> openapi.Checked:
     """The request checked against its operation in openapi.yaml and the route's own checks
-    (400 naming every problem). HEAD is GET without the body (RFC 9110 §9.3.2; werkzeug
-    leaves the body out)."""
+    (400 naming every problem: a body that is no JSON, a U+0000 and the document's problems in
+    one answer; a body too large or of another media type is refused first, 413 and 415).
+    HEAD is GET without the body (RFC 9110 §9.3.2; werkzeug leaves the body out)."""
     method = "GET" if request.method == "HEAD" else request.method
     check = openapi.request_check(method, _template(rule))
-    body = read_json(request) if check.has_body else None
+    found: list[Problem] = []
+    body, unreadable = None, False
+    if check.has_body:
+        try:
+            body = read_json(request)
+        except BadRequestError as error:
+            if error.status != 400:
+                raise
+            found, unreadable = list(error.problems), True  # the query's named beside them
     # PostgreSQL's text cannot hold U+0000: a token=%00 reached a query and raised there (a 500)
-    nul = [Problem(name, "holds U+0000, which no stored text can hold")
-           for name, value in [*values.items(), *request.args.items(multi=True)]
-           if isinstance(value, str) and "\x00" in value]
+    found += [Problem(name, "holds U+0000, which no stored text can hold")
+              for name, value in [*values.items(), *request.args.items(multi=True)]
+              if isinstance(value, str) and "\x00" in value]
     if body is not None and holds_nul(body):
-        nul.append(Problem("body", "a string holds U+0000, which no stored text can hold"))
-    if nul:
-        raise BadRequestError("invalid request", nul)
+        found.append(Problem("body", "a string holds U+0000, which no stored text can hold"))
     more = MORE_CHECKS.get(rule.endpoint)
-    return check(values, request.args, body,
-                 more=None if more is None else lambda sent: more(ctx, sent))
+    if not found:
+        return check(values, request.args, body,
+                     more=None if more is None else lambda sent: more(ctx, sent))
+    try:  # the document's problems too; not the route's checks, which may query the database
+        check(values, request.args, body)
+    except BadRequestError as error:  # (a body that was no JSON is named once: "body")
+        found += [problem for problem in error.problems
+                  if not (unreadable and problem.field == "body")]
+    raise BadRequestError("invalid request", sorted(dict.fromkeys(found), key=lambda p: p.field))
 
 
 def route(ctx: Context, request: flask.Request) -> flask.Response:

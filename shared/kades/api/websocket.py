@@ -44,6 +44,7 @@ from kades.api.wsprotocol import (AUTH_FAILED, CHANNELS, CONNECTION_STALE_S, MAX
                                   MAX_MESSAGES_PER_MIN, PING_INTERVAL_S, RATE_LIMITED,
                                   SEND_TIMEOUT_S, SERVER_ERROR, TOO_SLOW, Session, later_id,
                                   message)
+from kades.errors import Problem
 from kades.keys import WS_CONNECTIONS
 from kades.logs import log
 from kades.metrics import WEBSOCKET_ALERTS_SENT, WEBSOCKET_CONNECTIONS, WEBSOCKET_SLOW_CLOSED
@@ -197,6 +198,9 @@ def register_route(app: flask.Flask) -> None:
 def serve(ctx: Context, request: flask.Request) -> flask.Response:
     if request.environ.get("HTTP_UPGRADE", "").lower() != "websocket":
         return error_response(426, "upgrade_required", "connect with a WebSocket client")
+    problems = handshake_problems(request.headers)
+    if problems:  # nothing upgraded yet: a plain answer (wsproto raised on them: a 500)
+        return error_response(400, "bad_handshake", "not a WebSocket handshake", problems)
     # Authenticated before the upgrade: a database or Redis fault then is the plain HTTP 503
     # the caller's handler gives, not an HTTP answer written onto an upgraded socket.
     # So is the connection's slot taken (Redis).
@@ -237,10 +241,27 @@ def serve(ctx: Context, request: flask.Request) -> flask.Response:
         log(logger, logging.WARNING, "websocket: client reads nothing, socket cut",
             connection=connection)
         _cut(ws)
+    except OSError as error:  # after TimeoutError, one of them: the socket reset or broken mid-send
+        log(logger, logging.INFO, "websocket: the client's socket went", error=str(error),
+            connection=connection)
     finally:
         _leave(ctx, counter, connection)
         _end(ws)
     return _Closed(ws.mode)
+
+
+def handshake_problems(headers) -> list[Problem]:
+    """What makes an upgrade request no WebSocket handshake (RFC 6455, 4.2.1): each header
+    simple_websocket's handshake (wsproto) refuses, or finds empty."""
+    problems = []
+    if "upgrade" not in {token.strip().lower() for token in headers.get("Connection", "").split(",")}:
+        problems.append(Problem("headers.Connection", "must name Upgrade"))
+    if headers.get("Sec-WebSocket-Version", "").strip() != "13":
+        problems.append(Problem("headers.Sec-WebSocket-Version", "must be 13"))
+    for name in ("Sec-WebSocket-Key", "Host"):
+        if not headers.get(name, "").strip():
+            problems.append(Problem(f"headers.{name}", "required"))
+    return problems
 
 
 def _end(ws, code: int | None = None, reason: str | None = None) -> None:
@@ -248,7 +269,7 @@ def _end(ws, code: int | None = None, reason: str | None = None) -> None:
     try:
         if ws.connected:
             ws.close(code, reason)
-    except (TimeoutError, simple_websocket.ConnectionClosed):
+    except (OSError, simple_websocket.ConnectionClosed):  # TimeoutError, a reset, a broken pipe
         _cut(ws)
 
 
