@@ -221,6 +221,58 @@ def test_a_redone_rescoring_does_not_lower_what_a_later_commit_rescored(ctx, db_
     assert latest_risk_score(db_conn, "Passed")["score"] == rescored > 0.7
 
 
+def row_at(db_conn, token: str, when: str) -> float:
+    return db_conn.execute("SELECT score FROM risk_scores WHERE token = %s AND time = %s",
+                           (token, when)).fetchone()[0]
+
+
+def test_a_retry_whose_database_commit_failed_stores_its_row_with_what_came_since(ctx, db_conn):
+    """Its Redis state committed, its rows not: a late anomaly then rescored the token's rows
+    without them, and the retry stored its row from the outbox as it had computed it, for
+    good without the late anomaly."""
+    handle_anomalies(anomalies("small", "Retried", 0.3), ctx)
+    own = anomalies("own", "Retried", 0.3, when="2024-01-01T00:01:00Z")
+    handle_anomalies(own, ctx)
+    for table in ("risk_scores", "anomaly_events"):  # its database commit failed
+        db_conn.execute(f"DELETE FROM {table} WHERE event_id = 'own'")
+    db_conn.commit()
+    handle_anomalies(anomalies("rug", "Retried", 0.95, when="2024-01-01T00:00:30Z"), ctx)
+    handle_anomalies(own, ctx)  # the Broker's retry: the outbox answers
+    assert row_at(db_conn, "Retried", "2024-01-01T00:01:00Z") > 0.7
+
+
+def test_a_rescoring_waits_for_the_rows_another_replica_has_not_committed(ctx, db_conn):
+    """One replica's Redis state commits before its rows: another, rescoring the token from a
+    late anomaly meanwhile, read that state but not those rows, which kept a risk without it."""
+    import contextlib
+    import time
+    handle_anomalies(anomalies("small", "Racing", 0.3), ctx)
+    other, stored, release = Context("risk-scoring", settings=ctx.settings), threading.Event(), \
+        threading.Event()
+    real_db = other.db
+
+    @contextlib.contextmanager
+    def paused_db(timeout=None):  # the other replica: its Redis state in, its rows not yet
+        with real_db(timeout) as conn:
+            yield conn
+            stored.set()
+            release.wait(10)
+    other.db = paused_db
+    first = threading.Thread(target=handle_anomalies, args=(
+        anomalies("first", "Racing", 0.3, when="2024-01-01T00:01:00Z"), other))
+    first.start()
+    assert stored.wait(10)
+    late = threading.Thread(target=handle_anomalies, args=(
+        anomalies("late", "Racing", 0.95, when="2024-01-01T00:00:30Z"), ctx))
+    late.start()
+    time.sleep(0.5)  # without waiting for the rows, it rescored and committed by now
+    release.set()
+    first.join(10)
+    late.join(10)
+    db_conn.commit()  # (a fresh snapshot)
+    assert row_at(db_conn, "Racing", "2024-01-01T00:01:00Z") > 0.7
+
+
 def test_the_decay_job_fades_risk_and_clears_the_alert(ctx, db_conn):
     raised = [r for r in handle_anomalies(anomalies("crash", "Fading", 0.99), ctx) if r.type == ALERT]
     assert [a.data["kind"] for a in raised] == ["raised"]

@@ -64,8 +64,8 @@ from kades.runtime import Context, Function, faults
 from kades.runtime.reorder import ReorderBuffer, queue_waiting, quiet_keys
 from kades.runtime.state import KeyTurns, outbox_ttl
 from kades.storage import tracking
-from kades.storage.repository import (insert_anomalies, insert_risk_score, risk_score_times,
-                                      update_risk_scores)
+from kades.storage.repository import (insert_anomalies, insert_risk_score, lock_risk_scores,
+                                      risk_score_times, update_risk_scores)
 
 DUE_PER_EVENT = 32                  # waited tokens an anomaly event judges besides its own
 # Tokens one risk-decay ping scores, least recently scored first (the rest at the next ping):
@@ -348,6 +348,7 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                 pipe.set(outbox, json.dumps([risks, alerts, rescored], separators=(",", ":")),
                          ex=outbox_ttl([risks, alerts]))
                 with ctx.db() as conn:
+                    lock_risk_scores(conn, [r["token"] for r in risks] + [t for t, _ in rescored])
                     store_rows(conn, event, anomaly_rows_, risks)
                     rescore_rows(conn, rescores, half_life_s=ctx.settings.risk_half_life_s)
                     pipe.execute()  # a WatchError here leaves the block: the rows roll back
@@ -370,9 +371,14 @@ def redo_outbox(event: CloudEvent, ctx: Context, anomaly_rows_: list[dict],
     (rescored: the tokens and times the commit rescored from; none in an outbox written
     before they were kept)."""
     risks, alerts, *rescored = json.loads(earlier)
+    # its own rows too, from their times: a late anomaly committed since its Redis commit
+    # rescored the token's rows without them (they were not stored: its database commit failed)
+    again = (rescored[0] if rescored else []) + [[risk["token"], epoch_s(risk["time"])]
+                                                 for risk in risks]
     with ctx.db() as conn:
+        lock_risk_scores(conn, [token for token, _ in again])
         store_rows(conn, event, anomaly_rows_, risks)
-        redo_rescoring(ctx, conn, rescored[0] if rescored else [])
+        redo_rescoring(ctx, conn, again)
     return replies_of(event, ctx, risks, alerts)
 
 

@@ -133,6 +133,17 @@ def insert_risk_score(conn: psycopg.Connection, row: Mapping[str, Any]) -> bool:
     return _insert(conn, "risk_scores", _RISK_COLUMNS, params) == 1
 
 
+def lock_risk_scores(conn: psycopg.Connection, tokens: Iterable[str]) -> None:
+    """Hold, until the transaction ends, the right to write `tokens`' risk scores: an advisory
+    lock each, taken in sorted order (two transactions never wait on each other in a circle).
+    risk-scoring updates a token's Redis state before its transaction commits; another replica
+    reading that state to rescore the token's rows from a late anomaly could not see the rows
+    not yet committed, which then kept a risk without it. Taking the lock, it waits for them."""
+    for token in sorted(set(tokens)):
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                     (f"kades.risk_scores:{token}",))
+
+
 def risk_score_times(conn: psycopg.Connection, token: str, since: Any) -> list[datetime]:
     """The distinct times of `token`'s stored risk scores from `since` on, oldest first."""
     return [row[0] for row in conn.execute(
