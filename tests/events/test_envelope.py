@@ -37,6 +37,10 @@ INVALID_STRUCTURED = [
     (structured(source="has space"), ["source"]),
     (structured(datacontenttype="not a media type"), ["datacontenttype"]),
     (structured(datacontenttype="application/"), ["datacontenttype"]),
+    # a CR or LF became header lines of the sender's in every delivery's request
+    (structured(datacontenttype="application/json\n"), ["datacontenttype"]),
+    (structured(datacontenttype='application/json; a="x\r\nX-Injected: 1\r\nX-Pad: "'),
+     ["datacontenttype"]),
     (structured(dataschema="relative/path"), ["dataschema"]),
     (structured(subject=""), ["subject"]),
     (structured(time="yesterday"), ["time"]),

@@ -31,10 +31,14 @@ BATCH_TYPE = "application/cloudevents-batch+json"
 REQUIRED = ("specversion", "id", "source", "type")
 OPTIONAL = ("datacontenttype", "dataschema", "subject", "time")
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]+$")  # core §3.1.1
-# RFC 2045 token characters for media type and subtype.
+# RFC 2045 token characters for media type and subtype; parameters separated by spaces and
+# tabs only, quoted values without control characters, nothing after the end (`$` let a
+# newline through): the value becomes a delivery's Content-Type header, and a CR or LF in it
+# wrote header lines of the sender's into the request (Go's net/http refuses to send one).
 _MEDIA_TYPE = re.compile(
     r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-    r"(\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(\"[^\"]*\"|[!#$%&'*+.^_`|~0-9A-Za-z-]+))*\s*$")
+    r"([ \t]*;[ \t]*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(\"[^\"\x00-\x1f\x7f]*\"|[!#$%&'*+.^_`|~0-9A-Za-z-]+))*"
+    r"[ \t]*\Z")
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
