@@ -24,7 +24,8 @@ def test_iso8601_durations(text, seconds):
     assert parse_duration_s(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "P", "PT", "0.2S", "PT0.2", "P1M", "1 second", "PT-1S"])
+@pytest.mark.parametrize("text", ["", "P", "PT", "0.2S", "PT0.2", "P1M", "1 second", "PT-1S",
+                                  30, 0.2])  # YAML numbers: a TypeError, a traceback at start
 def test_bad_durations(text):
     with pytest.raises(ConfigError):
         parse_duration_s(text)

@@ -36,7 +36,9 @@ class ConfigError(KadesError, ValueError):
 
 def parse_duration_s(text: str) -> float:
     """ISO-8601 duration (`PT0.2S`, `PT1M30S`, `P1D`) in seconds; years and months are ambiguous."""
-    match = _DURATION.match(text or "")
+    if not isinstance(text, str):  # YAML's `timeout: 30`, a number: a TypeError at start
+        raise ConfigError(f"not an ISO-8601 duration (e.g. PT0.2S), a string: {text!r}")
+    match = _DURATION.match(text)
     if not match or text in ("P", "PT") or text.endswith("T"):
         raise ConfigError(f"not an ISO-8601 duration (e.g. PT0.2S): {text!r}")
     scale = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
