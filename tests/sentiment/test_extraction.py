@@ -133,3 +133,14 @@ def test_a_long_run_of_link_like_text_is_read_once(run):
     began = time.monotonic()
     assert extract_tokens(run + " " + BONK, Directory()) == [BONK]
     assert time.monotonic() - began < 5.0
+
+
+def test_invisible_characters_hide_no_token_and_no_template():
+    """A zero-width space inside a cashtag named the phantom "$BO" and missed BONK; salted
+    through a shill template's words, it made each copy a template of its own."""
+    for salt in ("\u200b", "\u200d", "\u00ad", "\ufeff", "\u2060"):
+        assert extract_tokens(f"$BO{salt}NK to the moon", Directory()) == ["$BONK"], repr(salt)
+    template = "huge news dont miss $PEPE2 next 100x gem aping now before CEX listing"
+    salted = "".join(c + "\u200b" if i % 4 == 1 else c for i, c in enumerate(template))
+    from kades.sentiment.coordination import similarity, sketch
+    assert similarity(sketch(template), sketch(salted)) == 1.0

@@ -383,3 +383,22 @@ def test_a_token_whose_analysis_raises_is_started_afresh_and_the_others_go_on(ct
     monkeypatch.setattr(sentiment, "detect", real)
     again = sentiment.handle_posts(posts_event([post(i, f"$WIF gm {i}") for i in range(12, 15)], "e3"), ctx)
     assert [r.data["mentions"] for r in again if r.subject == "$WIF"] == [3]  # analysed again
+
+
+def test_a_retry_answered_by_its_outbox_names_a_token_with_no_state_and_is_no_500(ctx, monkeypatch):
+    """The directory changed between two deliveries of one event: the retry's posts name a
+    token the first attempt never stored, its outbox answers, and that token's state (None)
+    was read as a dict: a TypeError, a 500 at every retry."""
+    real_detect, real_score = sentiment.detect, sentiment.score_posts
+
+    def detect(token, state, series):  # a failed token keeps the first attempt's outbox
+        if token == "$WIF":
+            raise ZeroDivisionError("planted")
+        return real_detect(token, state, series)
+    monkeypatch.setattr(sentiment, "detect", detect)
+    event = posts_event([post(i, f"$BONK and $WIF gm {i}") for i in range(6)], "retried")
+    first = sentiment.handle_posts(event, ctx)
+    monkeypatch.setattr(sentiment, "score_posts", lambda posts, directory: {
+        **real_score(posts, directory), "$NEWLY": []})
+    again = sentiment.handle_posts(event, ctx)
+    assert [r.subject for r in again] == [r.subject for r in first] == ["$BONK"]

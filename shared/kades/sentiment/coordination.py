@@ -22,6 +22,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from kades.sentiment.extraction import visible
+
 _NOISE = re.compile(r"https?://\S+|@\w+|\d+")
 _WORDS = re.compile(r"[\w$#']+")
 NEW_ACCOUNT_DAYS = 30
@@ -52,7 +54,7 @@ def is_repost(text: str) -> bool:
 
 def sketch(text: str, k: int = 24) -> list[int]:
     """The k smallest CRC-32 hashes of the text's word bigrams (numbers and links dropped)."""
-    words = _WORDS.findall(_NOISE.sub(" ", text.lower()))
+    words = _WORDS.findall(_NOISE.sub(" ", visible(text).lower()))
     shingles = {zlib.crc32(f"{a} {b}".encode()) for a, b in zip(words, words[1:])}
     return sorted(shingles)[:k]
 

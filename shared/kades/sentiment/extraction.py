@@ -52,6 +52,18 @@ def _on_token_page(text: str, link: int, at: int) -> bool:
             or _TOKEN_PATH.search(text, max(link, at - PATH_LOOKBACK), at) is not None)
 
 
+# Invisible format characters (Unicode's Cf: zero-width space and joiners, soft hyphen,
+# direction marks, BOM): "$BO\u200bNK" named the phantom "$BO" and not BONK, and a shill
+# template salted with them was no longer one template (kades.sentiment.coordination).
+_INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064"
+                        "\u2066-\u206f\ufeff\ufff9-\ufffb]")
+
+
+def visible(text: str) -> str:
+    """The text without its invisible format characters."""
+    return _INVISIBLE.sub("", text)
+
+
 _HASHTAG = re.compile(r"(?<![\w#])#([A-Za-z][A-Za-z0-9_]{1,49})")
 _WORD = re.compile(r"[a-z0-9][a-z0-9_']*")
 MAX_NAME_WORDS = 4
@@ -138,6 +150,7 @@ def extract_tokens(text: str, directory: Directory, hints: list[str] | None = No
     """Tokens the post concerns, in order of first mention, without repeats, the first
     MAX_TOKENS_PER_POST: a post naming 2,000 cashtags took 5 s and gave 2,000 events."""
     found: list[str] = list(hints or ())
+    text = visible(text)
     for match in _CASHTAG.finditer(text):
         symbol = match.group(1).upper()
         found.append(directory.symbols.get(symbol) or f"${symbol}")  # (AMBIGUOUS: its own)

@@ -339,8 +339,11 @@ def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
                                       now_s=now,
                                       outbox=outbox_key(ctx.name, event.source, event.id))
     # a token listed as waiting whose state is gone (expired) has no posts to summarise (a
-    # KeyError, a 500, past the commit: the other quiet tokens' results were lost with it)
-    groups = {token: series for token, series in groups.items() if "last" in states[token]}
+    # KeyError, a 500, past the commit: the other quiet tokens' results were lost with it);
+    # nor has one a retry answered by its outbox finds with no state at all (the directory
+    # changed between the attempts: a TypeError, a 500 at every retry)
+    groups = {token: series for token, series in groups.items()
+              if "last" in (states[token] or {})}
     authors = count_authors(client, groups, states)
     replies = []
     for token in groups:
