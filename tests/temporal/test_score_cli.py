@@ -651,6 +651,26 @@ def test_a_gzipped_csv_is_scored_as_the_csv_it_holds_also_in_a_folder(tmp_path, 
     assert read(tmp_path / "in.csv") == read(tmp_path / "plain.out")  # written back as in.csv
 
 
+def test_a_gzip_file_cut_short_or_damaged_is_named_and_the_folder_goes_on(tmp_path, capsys):
+    """EOFError and zlib.error are no OSError: a traceback, and --dir stopped at the first
+    such file, scoring none after it."""
+    import gzip
+    write_series(tmp_path / "in.csv")
+    whole = gzip.compress((tmp_path / "in.csv").read_bytes())
+    (tmp_path / "tapes").mkdir()
+    (tmp_path / "tapes" / "a_cut.csv.gz").write_bytes(whole[:30])
+    damaged = bytearray(whole)
+    damaged[len(whole) // 2] ^= 0xFF
+    (tmp_path / "tapes" / "b_damaged.csv.gz").write_bytes(bytes(damaged))
+    (tmp_path / "tapes" / "c_whole.csv.gz").write_bytes(whole)
+    capsys.readouterr()
+    assert kades(["score", "--dir", str(tmp_path / "tapes"), "--output-dir", str(tmp_path / "out")]) == 1
+    said = capsys.readouterr().err
+    assert "a_cut.csv.gz: not a whole gzip file" in said and "Traceback" not in said
+    assert "b_damaged.csv.gz: " in said  # named with its error (zlib.error, or a bad CRC)
+    assert "1 of 3 files scored" in said and (tmp_path / "out" / "c_whole.csv").exists()
+
+
 def test_a_scored_file_whose_series_was_picked_is_scored_again(tmp_path):
     """Its added columns were taken for candidates: "'Close', 'anomaly_score', 'top_detector',
     'alert' could each be the series", where the docs say a scored file gets its columns anew."""

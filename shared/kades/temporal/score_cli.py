@@ -38,6 +38,7 @@ import re
 import shutil
 import sys
 import tempfile
+import zlib
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_tz
@@ -518,6 +519,8 @@ def _readable_text(name) -> Iterator[None]:
         raise InputError(f"not UTF-8 text ({error.reason} at {error.start})") from None
     except csv.Error as error:
         raise InputError(f"not a CSV this can read ({error})") from None
+    except (EOFError, zlib.error) as error:  # a .gz cut short, or damaged (not an OSError)
+        raise InputError(f"not a whole gzip file ({error})") from None
 
 
 def main_score(argv: list[str]) -> int:
