@@ -34,10 +34,10 @@ def test_ticks_of_one_instant_and_source_merge_other_sources_kept():
 def test_fills_of_one_millisecond_are_summed_and_a_repeat_dropped():
     """One order filling several at one millisecond: every fill after the first was dropped
     as a repeat, 44 % of the pump tapes' volume."""
-    fill = {"token": "A", "time": "2024-01-01T00:00:00.123Z", "source": "binance"}
+    fill = {"token": "A", "time": "2024-01-01T00:00:00.123Z", "source": "binance", "quote": "USDT"}
     ticks = [{**fill, "price": 1.0, "volume": 1.0}, {**fill, "price": 1.1, "volume": 2.0},
              {**fill, "price": 1.1, "volume": 2.0},  # the same fill again: a retried upload
-             {**fill, "price": 1.2, "volume": 4.0, "quote": "USDT"}]
+             {**fill, "price": 1.2, "volume": 4.0}]
     (merged,) = normalise_ticks(ticks)
     assert (merged["price"], merged["volume"], merged["quote"]) == (1.2, 7.0, "USDT")
 
@@ -63,3 +63,14 @@ def test_every_bad_time_reported_at_once():
     with pytest.raises(BadRequestError) as caught:
         normalise_ticks(ticks)
     assert [p.field for p in caught.value.problems] == ["ticks[0].time", "ticks[1].time"]
+
+
+def test_ticks_in_two_quotes_are_two_ticks():
+    """A feed's USD and SOL prices of one token at one time, merged as one tick, summed
+    dollars and SOL in one volume under the last one's quote."""
+    out = normalise_ticks([
+        {"token": "T", "time": "2024-01-01T00:00:00Z", "price": 150.0, "volume": 1000.0, "quote": "USD"},
+        {"token": "T", "time": "2024-01-01T00:00:00Z", "price": 1.0, "volume": 7.0, "quote": "SOL"}],
+        default_source="feed")
+    assert sorted((t["quote"], t["price"], t["volume"]) for t in out) == [
+        ("SOL", 1.0, 7.0), ("USD", 150.0, 1000.0)]

@@ -28,10 +28,11 @@ def normalise_time(text: str) -> str:
 
 
 def normalise_ticks(ticks: list[dict], *, default_source: str | None = None) -> list[dict]:
-    """Ticks sorted by (token, time), times in UTC, one per (token, time, source).
+    """Ticks sorted by (token, time), times in UTC, one per (token, time, source, quote).
 
-    A tick without a source gets `default_source` (when given). Ticks sharing a token, time
-    and source are one: an exact repeat (a retried upload) is dropped, and different ones
+    A tick without a source gets `default_source` (when given). Ticks sharing a token, time,
+    source and quote are one (a feed's USD and SOL prices of a token are two series, as
+    temporal-analysis keeps them: merged, dollars and SOL were summed in one volume): an exact repeat (a retried upload) is dropped, and different ones
     (one order filling several at one millisecond: 44 % of the pump tapes' volume was
     dropped with them) are merged, their volumes summed, the last one's price and liquidity
     kept. Numbers become floats; absent optional fields stay absent. Every bad time is
@@ -53,7 +54,7 @@ def normalise_ticks(ticks: list[dict], *, default_source: str | None = None) -> 
             clean["source"] = source
         if tick.get("quote"):
             clean["quote"] = tick["quote"]
-        key, exact = (tick["token"], time, source), tuple(sorted(clean.items()))
+        key, exact = (tick["token"], time, source, clean.get("quote")), tuple(sorted(clean.items()))
         if exact in seen:
             continue  # the same tick again
         seen.add(exact)
