@@ -92,7 +92,32 @@ def test_filters_never_look_at_data():
     # Knative's webhook: "Exact can have only one key-value" (trigger_validation.go)
     ({"filters": [{"exact": {"type": "a", "source": "s"}}]}, "exactly one attribute"),
     ({"filters": [{"suffix": {"type": "a", "source": "s"}}]}, "exactly one attribute"),
+    # the CRD's values are strings: `true` was taken as "True" and never matched
+    ({"filter": {"attributes": {"flag": True}}}, "values are strings"),
+    ({"filters": [{"exact": {"flag": 1}}]}, "values are strings"),
 ])
 def test_invalid_filters_are_refused(spec, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         compile_trigger_filter(spec)
+
+
+@pytest.mark.parametrize("spec, attrs, expected", [
+    # Knative's LookupAttribute always defines these, some derived from others
+    ({"filters": [{"not": {"exact": {"datamediatype": "application/json"}}}]},
+     {**EVENT, "datacontenttype": "application/json; charset=utf-8"}, False),
+    ({"filters": [{"exact": {"datamediatype": "application/json"}}]},
+     {**EVENT, "datacontenttype": "application/json; charset=utf-8"}, True),
+    ({"filters": [{"exact": {"schemaurl": "https://s/x"}}]}, {**EVENT, "dataschema": "https://s/x"}, True),
+    ({"filters": [{"exact": {"dataschema": "https://s/x"}}]},
+     {**EVENT, "specversion": "0.3", "schemaurl": "https://s/x"}, True),
+    ({"filter": {"attributes": {"datacontentencoding": ""}}}, EVENT, False),  # exists, but ""
+    ({"filters": [{"not": {"prefix": {"datacontentencoding": "b"}}}]}, EVENT, True),
+    # the time as Go writes it: nanoseconds, trailing zeros dropped, a zero offset as Z
+    ({"filters": [{"exact": {"time": "2024-05-01T10:00:00Z"}}]},
+     {**EVENT, "time": "2024-05-01T10:00:00.000+00:00"}, True),
+    ({"filters": [{"exact": {"time": "2024-05-01T10:00:00.5+02:00"}}]},
+     {**EVENT, "time": "2024-05-01T10:00:00.500+02:00"}, True),
+    ({"filters": [{"exact": {"time": "0001-01-01T00:00:00Z"}}]}, EVENT, True),  # none: Go's zero
+])
+def test_attributes_are_looked_up_as_knative_does(spec, attrs, expected):
+    assert passes(spec, attrs) is expected

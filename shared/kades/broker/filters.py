@@ -17,9 +17,14 @@ import enum
 import re
 from typing import Callable, Mapping
 
-# Core attributes always "exist" for Knative (as "" when unset); extensions only when present.
-_CORE = ("specversion", "id", "source", "type", "subject", "time", "dataschema",
-         "datacontenttype")
+# Knative's LookupAttribute (pkg/eventfilter/attributes): these always exist, as "" when
+# unset; extensions only when present. Some are derived (lookup): `time` as Go writes it,
+# `datamediatype` (the content type without its parameters), `schemaurl` (v0.3's dataschema),
+# `datacontentencoding` (v0.3's only). Left to the extensions, a `not` of one was delivered.
+_CORE = ("specversion", "id", "source", "type", "subject", "datacontenttype",
+         "datacontentencoding")
+# RFC 3339 as the event's `time` holds it: date and time, fraction, offset
+_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$")
 _ATTRIBUTE_NAME = re.compile(r"^[a-z][a-z0-9]*$")
 _DIALECTS = ("exact", "prefix", "suffix", "all", "any", "not", "cesql")
 
@@ -36,7 +41,28 @@ Filter = Callable[[Mapping[str, str]], Result]
 def lookup(attributes: Mapping[str, str], name: str) -> str | None:
     if name in _CORE:
         return attributes.get(name, "")
+    if name == "time":
+        return go_time(attributes.get("time"))
+    if name in ("dataschema", "schemaurl"):
+        return attributes.get("dataschema") or attributes.get("schemaurl") or ""
+    if name == "datamediatype":
+        return attributes.get("datacontenttype", "").split(";", 1)[0].strip()
     return attributes.get(name)
+
+
+def go_time(text: str | None) -> str | None:
+    """An event's time as Knative's filters see it, Go's time.MarshalText of the parsed time:
+    nanoseconds without trailing zeros, a zero offset as Z (2024-05-01T10:00:00.000+00:00 is
+    2024-05-01T10:00:00Z), Go's zero time when there is none."""
+    if text is None:
+        return "0001-01-01T00:00:00Z"
+    parts = _TIME.match(text)
+    if parts is None:
+        return text  # (the envelope lets no such time in)
+    day, clock, fraction, offset = parts.groups()
+    fraction = (fraction or "")[:9].rstrip("0")
+    offset = "Z" if offset in ("Z", "z", "+00:00", "-00:00") else offset
+    return f"{day}T{clock}{'.' + fraction if fraction else ''}{offset}"
 
 
 def matches(compiled: Filter, attributes: Mapping[str, str]) -> bool:
@@ -53,7 +79,8 @@ def compile_trigger_filter(spec: Mapping) -> Filter:
     if not isinstance(attributes, dict):
         raise ValueError("filter.attributes must be a map of attribute name to value")
     _check_names(attributes, "filter.attributes")
-    wanted = {k: str(v) for k, v in attributes.items()}
+    _check_values(attributes, "filter.attributes")
+    wanted = dict(attributes)
     return lambda attrs: _attributes(wanted, attrs)
 
 
@@ -65,6 +92,14 @@ def _attributes(wanted: Mapping[str, str], attrs: Mapping[str, str]) -> Result:
         if value != "" and actual != value:
             return Result.FAIL
     return Result.PASS
+
+
+def _check_values(mapping: Mapping, where: str) -> None:
+    """The CRD's values are strings ("Only string values are supported"): Kubernetes refuses
+    a Trigger with another; taken as str(), `true` never matched an event's "true"."""
+    for name, value in mapping.items():
+        if not isinstance(value, str):
+            raise ValueError(f"{where}.{name}: values are strings, got {value!r}")
 
 
 def _check_names(mapping: Mapping, where: str) -> None:
@@ -91,8 +126,9 @@ def _dialect(entry: Mapping, where: str) -> Filter:
         _check_names(body, f"{where}.{dialect}")
         if any(v in ("", None) for v in body.values()):
             raise ValueError(f"{where}.{dialect}: values must not be empty")
+        _check_values(body, f"{where}.{dialect}")
         test = {"exact": str.__eq__, "prefix": str.startswith, "suffix": str.endswith}[dialect]
-        pairs = {k: str(v) for k, v in body.items()}
+        pairs = dict(body)
         return lambda attrs: _compare(pairs, attrs, test)
     if dialect == "not":
         inner = _dialect(body, f"{where}.not")
