@@ -72,7 +72,8 @@ def test_public_means_globally_routable():
     "::ffff:0:7f00:1",      # SIIT's IPv4-translated 127.0.0.1
     "::ffff:0:a9fe:a9fe",   # and 169.254.169.254
     "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, its client 10.0.0.1
-    "192.0.0.192", "198.18.0.1", "192.88.99.1"])
+    "192.0.0.192", "198.18.0.1", "192.88.99.1",
+    "fec0::1", "3fff::1", "5f00::1"])  # site-local, documentation, SRv6: is_global's in 3.11
 def test_an_address_carrying_a_private_one_is_not_public(address):
     """Python's is_global judged these IPv6 forms by their own prefix (and calls 192.0.0.192
     global in 3.11): a webhook could reach the metadata endpoint through a NAT64 gateway."""

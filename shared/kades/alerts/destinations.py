@@ -54,6 +54,9 @@ _NOT_PUBLIC_V4 = tuple(ipaddress.ip_network(n) for n in (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
     "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
     "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4"))
+# IPv6 ranges this Python's `is_global` (3.11) still calls global: the old site-local
+# (a network's own, as 10/8 is), documentation (RFC 9637) and SRv6 segment ids (RFC 9602).
+_NOT_PUBLIC_V6 = tuple(ipaddress.ip_network(n) for n in ("fec0::/10", "3fff::/20", "5f00::/16"))
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")         # a NAT64 gateway's IPv4 addresses
 _SIIT = ipaddress.ip_network("::ffff:0:0:0/96")        # IPv4-translated (RFC 2765, SIIT)
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # a network's own translation
@@ -75,7 +78,7 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone
     if ip.version == 6:
-        if ip in _NAT64_LOCAL:
+        if ip in _NAT64_LOCAL or any(ip in network for network in _NOT_PUBLIC_V6):
             return False
         embedded = _embedded_ipv4(ip)
         if embedded is not None:
