@@ -13,7 +13,8 @@ TRACKED = Directory.of([{"token": BONK, "symbol": "BONK", "name": "Bonk"},
 
 
 @pytest.mark.parametrize("text, valid", [
-    (BONK, True), (WSOL, True), ("11111111111111111111111111111111", True),  # system program
+    (BONK, True), (WSOL, True),
+    ("11111111111111111111111111111111", False),  # 32 bytes, but the System Program: no mint
     ("1" * 34, False),               # 34 zero bytes
     ("z" * 44, False),               # more than 32 bytes
     ("DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjn", False),  # a cut address: too few bytes
@@ -144,3 +145,15 @@ def test_invisible_characters_hide_no_token_and_no_template():
     salted = "".join(c + "\u200b" if i % 4 == 1 else c for i, c in enumerate(template))
     from kades.sentiment.coordination import similarity, sketch
     assert similarity(sketch(template), sketch(salted)) == 1.0
+
+
+@pytest.mark.parametrize("text", [
+    "send 1 SOL to 5Q544fKrFoe6tsEbD7S8EmxGTJYAKtTVhAW5Q5pge4j1 now",   # Raydium's pool authority
+    "the System Program 11111111111111111111111111111111 again",
+    "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA is the token program",
+    "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4 routed it"])
+def test_a_programs_address_names_no_token(text):
+    """Each decodes to 32 bytes, and each was a token whose sentiment no market data joined."""
+    assert extract_tokens(text, Directory()) == []
+    assert extract_tokens("ca: So11111111111111111111111111111111111111112", Directory()) == [
+        "So11111111111111111111111111111111111111112"]  # wrapped SOL is a mint

@@ -3,7 +3,8 @@
 A post may concern several tokens. A cashtag of a tracked symbol resolves to its mint; an
 unknown cashtag stays a symbol key (`$WIF`), so chatter about untracked coins is still
 counted. A base58 word of 32–44 characters counts as a mint only when it decodes to exactly
-32 bytes (an ed25519 public key) or is a tracked mint: random base58-looking words do not. In
+32 bytes (an ed25519 public key) or is a tracked mint: random base58-looking words do not,
+nor do programs' addresses (kades.solana.programs.NOT_MINTS). In
 a link, only where the link says it is a token's page (`_on_token_page`): a chart's or an
 explorer's link of a pair, a wallet or a transaction names no token.
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+from kades.solana.programs import NOT_MINTS
 
 BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_INDEX = {char: index for index, char in enumerate(BASE58_ALPHABET)}
@@ -82,8 +85,10 @@ def base58_decode(text: str) -> bytes:
 
 
 def is_mint_address(text: str) -> bool:
-    """True for base58 text of 32–44 characters decoding to exactly 32 bytes."""
-    if not 32 <= len(text) <= 44:
+    """True for base58 text of 32–44 characters decoding to exactly 32 bytes, neither all
+    digits (a number: no key's address is, but the System Program's ones) nor a program's or
+    a pool authority's address (kades.solana.programs.NOT_MINTS)."""
+    if not 32 <= len(text) <= 44 or text.isdigit() or text in NOT_MINTS:
         return False
     try:
         return len(base58_decode(text)) == 32

@@ -80,6 +80,9 @@ PLUMBING = {"ComputeBudget111111111111111111111111111111", "11111111111111111111
             "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr", "Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo",
             "metaqbxxUerdq28cj1RbAWkYQm3ybzjb6a8bt518x1s", PUMP_FUN, PUMPSWAP_FEES, *AGGREGATORS,
             *AMM_NAMES}
+# Addresses that are no token's: programs, and the authorities every pool of a program shares.
+# A post naming one ("send to 5Q544…", the Raydium authority) named no coin.
+NOT_MINTS = frozenset(PLUMBING | set(SHARED_AUTHORITIES))
 
 
 def _anchor(kind: str, name: str) -> bytes:
