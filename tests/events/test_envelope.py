@@ -305,3 +305,12 @@ def test_nesting_past_the_bound_is_refused_on_every_path():
             envelope.parse_json(text)
     assert envelope.parse_json(fits) == envelope.parse_json(fits.decode())
     assert envelope._orjson_within_depth(fits) is not envelope._UNREAD  # orjson's path
+
+
+def test_an_event_without_data_keeps_its_datacontenttype_in_binary_mode():
+    """Its content-type was written only with data: a delivery of such an event reached the
+    subscriber (or the dead-letter sink) without the attribute, where sdk-go writes it."""
+    event = envelope.from_structured({k: v for k, v in structured(
+        datacontenttype="text/plain").items() if k != "data"})
+    assert not event.has_data
+    assert envelope.decode(*envelope.to_binary(event))[0].attributes == event.attributes

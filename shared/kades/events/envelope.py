@@ -452,8 +452,9 @@ def to_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
         # HTTP binding §3.1.3.2: printable ASCII as it is, but space, '"' and '%' encoded (a
         # leading or trailing space was lost: HTTP trims header values, and httpx refused one)
         headers[f"ce-{name}"] = urllib.parse.quote(value, safe="!#$&'()*+,/:;=?@[]^_`{|}~-.")
-    if event.has_data:
-        headers["content-type"] = event.attributes.get("datacontenttype", "application/json")
+    content_type = event.attributes.get("datacontenttype")
+    if event.has_data or content_type is not None:  # sdk-go writes it with or without data
+        headers["content-type"] = content_type or "application/json"
     return headers, _data_bytes(event)
 
 
