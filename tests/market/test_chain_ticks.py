@@ -258,3 +258,17 @@ def test_a_concentrated_pools_state_stays_out_of_its_tokens_liquidity():
     (tick,) = chain_ticks(block, unpriced=unpriced)
     assert "pools" not in tick and "liquidity" not in tick and unpriced == []
     assert chain_ticks({**block, "swaps": []}, unpriced=unpriced) == [] and unpriced == []
+
+
+def test_sols_price_is_kept_from_a_block_whose_only_trades_are_sols(kades_settings, redis_conn):
+    """A block of SOL/USDC swaps alone gave no tick, and returned before keeping SOL's price:
+    the blocks after it went without dollars, or with a price up to an hour old."""
+    from kades.events.catalogue import CHAIN_BLOCK, new_event
+    from kades.market.chain import read_sol_usd
+    ctx = Context("market-aggregator", settings=kades_settings)
+    event = new_event(CHAIN_BLOCK, "/test/solana", {
+        "slot": 7, "block_time": "2026-01-15T12:00:07Z", "transfers": [], "liquidity": [],
+        "launches": [], "pool_states": [],
+        "swaps": [{**swap(USDC, 1 / 150.0), "base_amount": 3_000 * 10**6}]})
+    assert handle(event, ctx) is None
+    assert read_sol_usd(redis_conn) == pytest.approx(150.0)

@@ -57,13 +57,13 @@ def handle_chain_block(event: CloudEvent, ctx: Context) -> list[CloudEvent] | No
     unpriced: list[dict] = []  # tokens of drained pools alone: no tick, their pools kept
     ticks = chain_ticks(block, sol_usd=read_sol_usd(ctx.redis), unpriced=unpriced)
     merge_pool_liquidity(ctx.redis, block["slot"], ticks + unpriced)
+    seen = sol_usd_of(block)
+    if seen:  # also from a block whose only trades were SOL's own: it was not kept then
+        note_sol_usd(ctx.redis, seen, block["slot"])
     if not ticks:
         return None
     for tick in ticks:
         tick["time"] = normalise_time(tick["time"])
-    seen = sol_usd_of(block)
-    if seen:
-        note_sol_usd(ctx.redis, seen, block["slot"])
     with ctx.db() as conn:
         insert_token_metrics(conn, metric_rows(event, ticks))
     faults.point("after_db")  # tests only (KADES_FAULT_POINTS)
