@@ -74,3 +74,13 @@ def test_ticks_in_two_quotes_are_two_ticks():
         default_source="feed")
     assert sorted((t["quote"], t["price"], t["volume"]) for t in out) == [
         ("SOL", 1.0, 7.0), ("USD", 150.0, 1000.0)]
+
+
+def test_fills_summing_past_a_ticks_bound_are_a_400_naming_them():
+    """Each fill within the feed's bound (1e30), their sum past the tick's: the tick sent on
+    failed its own contract, and temporal-analysis refused the whole event."""
+    fill = {"token": "A", "time": "2024-01-01T00:00:00Z", "price": 1.0, "volume": 1e30}
+    with pytest.raises(BadRequestError) as refused:
+        normalise_ticks([fill, {**fill, "price": 2.0}], default_source="feed")
+    assert [p.field for p in refused.value.problems] == ["ticks"]
+    assert "sum to 2e+30" in refused.value.problems[0].message

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from kades.errors import BadRequestError, Problem
+from kades.events.catalogue import MAX_AMOUNT
 
 _NUMBERS = ("price", "volume", "liquidity")
 
@@ -66,8 +67,13 @@ def normalise_ticks(ticks: list[dict], *, default_source: str | None = None) -> 
         kept.update(clean)
         if "volume" in kept or volume:
             kept["volume"] = volume
+    # fills summed past what a tick may carry: the tick sent on failed its own contract, and
+    # temporal-analysis refused the whole event (400, not retried: dead-lettered)
+    problems += [Problem("ticks", f"the volumes of {tick['token']} at {tick['time']} from "
+                                  f"{tick.get('source')} sum to {tick['volume']:g}, over {MAX_AMOUNT:g}")
+                 for tick in merged.values() if tick.get("volume", 0.0) > MAX_AMOUNT]
     if problems:
-        raise BadRequestError("invalid tick times", problems)
+        raise BadRequestError("invalid ticks", problems)
     # Sort on the instant, not the text: "…:05.5Z" sorts before "…:05Z" as text.
     return sorted(merged.values(),
                   key=lambda clean: (clean["token"], datetime.fromisoformat(clean["time"])))
