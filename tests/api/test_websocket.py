@@ -571,6 +571,32 @@ def test_a_timed_send_to_a_slow_reader_sends_whole_frames():
         assert bytes(received) == frame + frame
 
 
+
+def test_frames_sent_from_two_threads_at_once_arrive_whole():
+    """simple_websocket's own thread sends pings and pongs on the socket the conversation
+    sends alerts on: to a slow client, sendall goes in pieces, and a ping landed amid a frame."""
+    frames = [bytes([n]) * 300_000 for n in (1, 2)]  # each far more than the socket takes
+    server, client = _small_pair()
+    with server, client:
+        wrapped = websocket.WholeFrames(server)
+        wrapped.settimeout(10)
+        received = bytearray()
+
+        def read_slowly():
+            while len(received) < sum(map(len, frames)):
+                received.extend(client.recv(4096))
+                time.sleep(0.0002)
+        reader = threading.Thread(target=read_slowly, daemon=True)
+        reader.start()
+        senders = [threading.Thread(target=wrapped.send, args=(frame,)) for frame in frames]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(timeout=30)
+        reader.join(timeout=30)
+        assert bytes(received) in (frames[0] + frames[1], frames[1] + frames[0])
+
+
 def test_a_client_overflowing_before_it_subscribed_resumes_from_its_own_last_id(
         kades_settings, redis_conn, monkeypatch):
     """Nothing is sent before a subscription, and the replay from the client's last_id comes

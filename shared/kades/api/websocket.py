@@ -277,13 +277,17 @@ class WholeFrames:
     """A socket whose send() sends all of its bytes or raises (sendall). simple_websocket
     sends with socket.send and ignores how much went: with a timeout set, a send to a slow
     client wrote part of a frame, dropped the rest, and the client read the next frame's
-    bytes as its payload. Everything else is the socket's."""
+    bytes as its payload. One frame at a time: simple_websocket's own thread sends its pings and
+    pongs on the socket too, and a ping landing amid an alert's frame (sent in pieces to a
+    slow client) made the stream unreadable. Everything else is the socket's."""
 
     def __init__(self, sock):
         self._sock = sock
+        self._sending = threading.Lock()
 
     def send(self, data, *flags) -> int:
-        self._sock.sendall(data, *flags)
+        with self._sending:
+            self._sock.sendall(data, *flags)
         return len(data)
 
     def __getattr__(self, name):
