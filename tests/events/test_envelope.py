@@ -314,3 +314,8 @@ def test_an_event_without_data_keeps_its_datacontenttype_in_binary_mode():
         datacontenttype="text/plain").items() if k != "data"})
     assert not event.has_data
     assert envelope.decode(*envelope.to_binary(event))[0].attributes == event.attributes
+    # but not one naming structured mode: its empty body read as a structured event, no JSON
+    structured_type = envelope.from_structured({k: v for k, v in structured(
+        datacontenttype="application/cloudevents+json").items() if k != "data"})
+    decoded = envelope.decode(*envelope.to_binary(structured_type))[0]
+    assert decoded.id == structured_type.id and not decoded.has_data

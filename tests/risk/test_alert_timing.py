@@ -163,7 +163,9 @@ def test_a_late_anomaly_rescores_the_row_before_a_flush(ctx, db_conn):
     assert row("Flushed") == pytest.approx(row("InOrder")) and row("InOrder") > 0
 
 
-def test_a_delivery_that_commits_while_another_computes_keeps_its_alerts(ctx, monkeypatch):
+@pytest.mark.parametrize("meanwhile", ["quiet_keys", "score_token"])  # before, after the WATCH
+def test_a_delivery_that_commits_while_another_computes_keeps_its_alerts(ctx, monkeypatch,
+                                                                          meanwhile):
     """Two deliveries of one event at once (a retry that took over a claim left to lapse):
     the second read no outbox, the first committed meanwhile, judging a quiet token's alert,
     and the second, computed again from the first's states, found nothing waiting, and its
@@ -171,16 +173,16 @@ def test_a_delivery_that_commits_while_another_computes_keeps_its_alerts(ctx, mo
     import kades.risk.function as risk
     handle_anomalies(crash("rug", "Quiet", 0.99), ctx)
     time.sleep(WAIT_S + 0.1)
-    real, other = risk.score_token, Context("risk-scoring", settings=ctx.settings)
+    real, other = getattr(risk, meanwhile), Context("risk-scoring", settings=ctx.settings)
     first: list = []
 
-    def score_token(*args, **kwargs):
+    def hooked(*args, **kwargs):
         if not first:  # the other delivery commits first, while this one computes
             first.append(None)
             first.append(handle_anomalies(crash("twice", "Busy", 0.1, when="2024-01-01T00:05:00Z"),
                                           other))
         return real(*args, **kwargs)
-    monkeypatch.setattr(risk, "score_token", score_token)
+    monkeypatch.setattr(risk, meanwhile, hooked)
     second = handle_anomalies(crash("twice", "Busy", 0.1, when="2024-01-01T00:05:00Z"), ctx)
     assert kinds(first[1]) == [(RISK_SCORED, "Busy"), (ALERT, "Quiet")]
     assert [r.id for r in second] == [r.id for r in first[1]]

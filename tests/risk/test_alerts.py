@@ -241,6 +241,20 @@ def test_a_retry_whose_database_commit_failed_stores_its_row_with_what_came_sinc
     assert row_at(db_conn, "Retried", "2024-01-01T00:01:00Z") > 0.7
 
 
+def test_a_replay_leaves_its_rows_older_than_the_lateness_as_they_are(ctx, db_conn):
+    """A retry answered by its outbox rescored its own rows from their time whatever their
+    age: a replay days later rewrote an hour of rows from a state whose weakest evidence had
+    since been dropped, where a commit's rescoring leaves rows older than the lateness."""
+    own = anomalies("own", "Replayed", 0.5)
+    handle_anomalies(own, ctx)
+    handle_anomalies(anomalies("later", "Replayed", 0.5, when="2024-01-01T01:00:00Z"), ctx)
+    db_conn.execute("UPDATE risk_scores SET score = 0.123 WHERE token = 'Replayed'")
+    db_conn.commit()
+    handle_anomalies(own, ctx)  # replayed: its outbox answers
+    assert [row[0] for row in db_conn.execute(
+        "SELECT score FROM risk_scores WHERE token = 'Replayed' ORDER BY time")] == [0.123, 0.123]
+
+
 def test_a_rescoring_waits_for_the_rows_another_replica_has_not_committed(ctx, db_conn):
     """One replica's Redis state commits before its rows: another, rescoring the token from a
     late anomaly meanwhile, read that state but not those rows, which kept a risk without it."""

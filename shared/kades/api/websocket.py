@@ -200,7 +200,9 @@ def serve(ctx: Context, request: flask.Request) -> flask.Response:
         return error_response(426, "upgrade_required", "connect with a WebSocket client")
     problems = handshake_problems(request.headers)
     if problems:  # nothing upgraded yet: a plain answer (wsproto raised on them: a 500)
-        return error_response(400, "bad_handshake", "not a WebSocket handshake", problems)
+        refused = error_response(400, "bad_handshake", "not a WebSocket handshake", problems)
+        refused.headers["Sec-WebSocket-Version"] = "13"  # the one it speaks (RFC 6455, 4.4)
+        return refused
     # Authenticated before the upgrade: a database or Redis fault then is the plain HTTP 503
     # the caller's handler gives, not an HTTP answer written onto an upgraded socket.
     # So is the connection's slot taken (Redis).

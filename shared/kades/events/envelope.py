@@ -453,9 +453,17 @@ def to_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
         # leading or trailing space was lost: HTTP trims header values, and httpx refused one)
         headers[f"ce-{name}"] = urllib.parse.quote(value, safe="!#$&'()*+,/:;=?@[]^_`{|}~-.")
     content_type = event.attributes.get("datacontenttype")
-    if event.has_data or content_type is not None:  # sdk-go writes it with or without data
+    if event.has_data:
         headers["content-type"] = content_type or "application/json"
+    elif content_type is not None and not _names_structured_mode(content_type):
+        headers["content-type"] = content_type  # as sdk-go writes it, with or without data
     return headers, _data_bytes(event)
+
+
+def _names_structured_mode(content_type: str) -> bool:
+    """Whether a Content-Type would make a receiver read the body as a structured event or a
+    batch (an event without data but of that datacontenttype: its empty body, no JSON)."""
+    return content_type.split(";", 1)[0].strip().lower() in (STRUCTURED_TYPE, BATCH_TYPE)
 
 
 def to_dict(event: CloudEvent) -> dict[str, Any]:

@@ -297,10 +297,11 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
     outbox = outbox_key(ctx.name, event.source, event.id)
     buffer = alert_buffer(ctx.settings)
     for attempt in range(MAX_ATTEMPTS):
-        # read at every attempt and watched with the states: another delivery of the event (a
-        # retry that took over a claim left to lapse) may commit meanwhile; recomputed from
-        # its states, this one found its evidence known and nothing to alert, and its outbox
-        # overwrote the first's alerts
+        # Another delivery of the event (a retry that took over a claim left to lapse) may
+        # commit meanwhile: recomputed from its states, this one found its evidence known and
+        # nothing to alert, and its outbox overwrote the first's alerts. So the outbox is read
+        # again under the WATCH, and watched: a commit before the WATCH is seen there, one
+        # after it fails the EXEC. (This first read spares a plain redelivery the rest.)
         earlier = ctx.redis.get(outbox)
         if earlier is not None:
             return redo_outbox(event, ctx, anomaly_rows_, earlier)
@@ -319,6 +320,9 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
         with ctx.local(key_turns).held(keys), ctx.redis.pipeline(transaction=True) as pipe:
             try:
                 pipe.watch(*keys, outbox)
+                earlier = pipe.get(outbox)
+                if earlier is not None:
+                    break
                 thresholds = [float(t) if t is not None else default
                               for t in pipe.hmget(TRACKED_THRESHOLDS, tokens)]
                 states, risks, alerts, rescores, scored = [], [], [], [], []
@@ -360,6 +364,8 @@ def score_and_store(event: CloudEvent, ctx: Context, groups: dict[str, list[dict
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
     else:
         raise TemporaryFailure(f"risk state kept changing under us ({MAX_ATTEMPTS} attempts)")
+    if earlier is not None:
+        return redo_outbox(event, ctx, anomaly_rows_, earlier)
     if late:
         LATE_INPUTS.labels(ctx.name).inc(late)
     return replies_of(event, ctx, risks, alerts)
@@ -371,22 +377,21 @@ def redo_outbox(event: CloudEvent, ctx: Context, anomaly_rows_: list[dict],
     (rescored: the tokens and times the commit rescored from; none in an outbox written
     before they were kept)."""
     risks, alerts, *rescored = json.loads(earlier)
-    # its own rows too, from their times: a late anomaly committed since its Redis commit
-    # rescored the token's rows without them (they were not stored: its database commit failed)
-    again = (rescored[0] if rescored else []) + [[risk["token"], epoch_s(risk["time"])]
-                                                 for risk in risks]
+    rescored = rescored[0] if rescored else []
+    own = [(risk["token"], epoch_s(risk["time"])) for risk in risks]
     with ctx.db() as conn:
-        lock_risk_scores(conn, [token for token, _ in again])
+        lock_risk_scores(conn, [token for token, _ in [*rescored, *own]])
         store_rows(conn, event, anomaly_rows_, risks)
-        redo_rescoring(ctx, conn, again)
+        redo_rescoring(ctx, conn, rescored, own)
     return replies_of(event, ctx, risks, alerts)
 
 
 def _note_live(pipe, tokens: list[str], states: list[dict], scored: list[dict | None]) -> None:
     """Keep RISK_LIVE true for the tokens of a commit, the decay job's list. A token scored
     leaves once its risk is 0 with no alert standing, nothing of it waiting to be judged and
-    no evidence after the time scored; else its scored time is noted. One judged only (None:
-    another token's event judged what waited) is listed while an alert of it stands. Else a
+    no evidence after the time scored; else its scored time is noted (a ping's tokens are
+    scored as of the ping, stored or not). One judged only (None: another token's event
+    judged what waited) is listed while an alert of it stands. Else a
     calm report stamped before a rug still waiting took the token off the list, and the rug's
     alert, raised when judged, stood for good: nothing scored the token again."""
     faded, live, standing = set(), {}, {}
@@ -418,17 +423,31 @@ def store_rows(conn, event: CloudEvent, anomaly_rows_: list[dict], risks: list[d
         insert_risk_score(conn, {**risk, "event_source": event.source, "event_id": event.id})
 
 
-def redo_rescoring(ctx: Context, conn, rescored: list) -> None:
+def redo_rescoring(ctx: Context, conn, rescored: list, own: list = ()) -> None:
     """A retry's rescoring of (token, since) pairs a commit rescored from, by the tokens'
     states as they are now: the state the commit had may have been passed by another event's
     commit since, whose rows it would lower again (a state counts every anomaly up to each
-    row's time, so the newest gives each row what a rescore in order would)."""
-    if not rescored:
+    row's time, so the newest gives each row what a rescore in order would). `own`: (token,
+    time) of the retried event's own rows, rescored from their time too (a late anomaly
+    committed since its Redis commit rescored the token's rows without them: its database
+    commit had failed), unless older than the lateness behind the token's newest row: rows
+    older than that are left as they are, as a commit's rescoring leaves them (a replay days
+    later rewrote them from a state whose weakest evidence had since been dropped)."""
+    pairs = [*rescored, *own]
+    if not pairs:
         return
-    raws = ctx.redis.mget([RISK_STATE.format(token=token) for token, _ in rescored])
-    rescore_rows(conn, [(token, json.loads(raw)["risk"], since)
-                        for (token, since), raw in zip(rescored, raws) if raw],
-                 half_life_s=ctx.settings.risk_half_life_s)
+    raws = ctx.redis.mget([RISK_STATE.format(token=token) for token, _ in pairs])
+    todo = []
+    for index, ((token, since), raw) in enumerate(zip(pairs, raws)):
+        if not raw:
+            continue
+        state = json.loads(raw)
+        newest = state.get("row_to")
+        if (index >= len(rescored) and newest is not None
+                and since < newest - ctx.settings.reorder_lateness_s):
+            continue
+        todo.append((token, state["risk"], since))
+    rescore_rows(conn, todo, half_life_s=ctx.settings.risk_half_life_s)
 
 
 def rescore_rows(conn, rescores: list[tuple[str, dict, float]], *, half_life_s: float) -> None:

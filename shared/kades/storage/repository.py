@@ -135,13 +135,15 @@ def insert_risk_score(conn: psycopg.Connection, row: Mapping[str, Any]) -> bool:
 
 def lock_risk_scores(conn: psycopg.Connection, tokens: Iterable[str]) -> None:
     """Hold, until the transaction ends, the right to write `tokens`' risk scores: an advisory
-    lock each, taken in sorted order (two transactions never wait on each other in a circle).
-    risk-scoring updates a token's Redis state before its transaction commits; another replica
+    lock each, taken in the order of their keys (two transactions never wait on each other in
+    a circle). risk-scoring updates a token's Redis state before its transaction commits; another replica
     reading that state to rescore the token's rows from a late anomaly could not see the rows
     not yet committed, which then kept a risk without it. Taking the lock, it waits for them."""
-    for token in sorted(set(tokens)):
-        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                     (f"kades.risk_scores:{token}",))
+    names = sorted({f"kades.risk_scores:{token}" for token in tokens})
+    if names:  # one statement: a decay ping's 500 tokens were 500 round trips
+        conn.execute("SELECT pg_advisory_xact_lock(key) FROM (SELECT DISTINCT"
+                     " hashtextextended(name, 0) AS key FROM unnest(%s::text[]) AS name"
+                     " ORDER BY key) AS keys", (names,))
 
 
 def risk_score_times(conn: psycopg.Connection, token: str, since: Any) -> list[datetime]:
