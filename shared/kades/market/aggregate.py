@@ -33,11 +33,12 @@ def normalise_ticks(ticks: list[dict], *, default_source: str | None = None) -> 
 
     A tick without a source gets `default_source` (when given). Ticks sharing a token, time,
     source and quote are one (a feed's USD and SOL prices of a token are two series, as
-    temporal-analysis keeps them: merged, dollars and SOL were summed in one volume): an exact repeat (a retried upload) is dropped, and different ones
-    (one order filling several at one millisecond: 44 % of the pump tapes' volume was
-    dropped with them) are merged, their volumes summed, the last one's price and liquidity
-    kept. Numbers become floats; absent optional fields stay absent. Every bad time is
-    reported in one BadRequestError.
+    temporal-analysis keeps them: merged, dollars and SOL were summed in one volume): an
+    exact repeat (a retried upload) is dropped, and different ones (one order filling several
+    at one millisecond: 44 % of the pump tapes' volume was dropped with them) are merged,
+    their volumes summed, the last one's price and liquidity kept. Numbers become floats;
+    absent optional fields stay absent. Every bad time, and every sum of volumes past a
+    tick's bound, is reported in one BadRequestError.
     """
     merged: dict[tuple, dict] = {}
     seen: set[tuple] = set()
