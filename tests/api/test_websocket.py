@@ -545,6 +545,20 @@ def _small_pair() -> tuple[socket.socket, socket.socket]:
     return pair
 
 
+def _slow_reader(client, total: int, *, pause_s: float) -> tuple[bytearray, threading.Thread]:
+    """A started thread reading `total` bytes from `client` 4 kB at a time, pausing between
+    reads (a slow client): what it received, and the thread."""
+    received = bytearray()
+
+    def read_slowly():
+        while len(received) < total:
+            received.extend(client.recv(4096))
+            time.sleep(pause_s)
+    reader = threading.Thread(target=read_slowly, daemon=True)
+    reader.start()
+    return received, reader
+
+
 def test_a_timed_send_to_a_slow_reader_sends_whole_frames():
     """simple_websocket sends with socket.send and ignores how much went: under the send
     timeout a slow client got part of a frame, the rest dropped, and read the next frame's
@@ -558,14 +572,7 @@ def test_a_timed_send_to_a_slow_reader_sends_whole_frames():
     with server, client:
         wrapped = websocket.WholeFrames(server)
         wrapped.settimeout(5)
-        received = bytearray()
-
-        def read_slowly():
-            while len(received) < 2 * len(frame):
-                received.extend(client.recv(4096))
-                time.sleep(0.0005)
-        reader = threading.Thread(target=read_slowly, daemon=True)
-        reader.start()
+        received, reader = _slow_reader(client, 2 * len(frame), pause_s=0.0005)
         assert wrapped.send(frame) == len(frame) and wrapped.send(frame) == len(frame)
         reader.join(timeout=20)
         assert bytes(received) == frame + frame
@@ -580,14 +587,7 @@ def test_frames_sent_from_two_threads_at_once_arrive_whole():
     with server, client:
         wrapped = websocket.WholeFrames(server)
         wrapped.settimeout(10)
-        received = bytearray()
-
-        def read_slowly():
-            while len(received) < sum(map(len, frames)):
-                received.extend(client.recv(4096))
-                time.sleep(0.0002)
-        reader = threading.Thread(target=read_slowly, daemon=True)
-        reader.start()
+        received, reader = _slow_reader(client, sum(map(len, frames)), pause_s=0.0002)
         senders = [threading.Thread(target=wrapped.send, args=(frame,)) for frame in frames]
         for sender in senders:
             sender.start()

@@ -298,8 +298,7 @@ def decode(headers: Mapping[str, str], body: bytes, *,
     that came, whatever its content type: a Broker passes data on unread (the development
     broker's ingress, deliveries and replies).
     """
-    content_type = headers.get("content-type") or headers.get("Content-Type") or ""
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = _media_type(headers.get("content-type") or headers.get("Content-Type") or "")
     if media == STRUCTURED_TYPE:
         return [from_structured(_parse_json_body(body), specversions=specversions,
                                 raw_data=raw_data)]
@@ -455,15 +454,16 @@ def to_binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
     content_type = event.attributes.get("datacontenttype")
     if event.has_data:
         headers["content-type"] = content_type or "application/json"
-    elif content_type is not None and not _names_structured_mode(content_type):
-        headers["content-type"] = content_type  # as sdk-go writes it, with or without data
+    elif content_type is not None and _media_type(content_type) not in (STRUCTURED_TYPE, BATCH_TYPE):
+        # as sdk-go writes it, with or without data; not one naming structured mode, which
+        # would have its empty body read as a structured event (no JSON)
+        headers["content-type"] = content_type
     return headers, _data_bytes(event)
 
 
-def _names_structured_mode(content_type: str) -> bool:
-    """Whether a Content-Type would make a receiver read the body as a structured event or a
-    batch (an event without data but of that datacontenttype: its empty body, no JSON)."""
-    return content_type.split(";", 1)[0].strip().lower() in (STRUCTURED_TYPE, BATCH_TYPE)
+def _media_type(content_type: str) -> str:
+    """A Content-Type's media type, without parameters, in lower case: what selects the mode."""
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 def to_dict(event: CloudEvent) -> dict[str, Any]:
