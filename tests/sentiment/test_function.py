@@ -217,6 +217,24 @@ def test_a_retried_flush_sends_the_anomalies_its_first_attempt_released(ctx, red
     assert [(r.id, r.data) for r in retried] == [(r.id, r.data) for r in first]
 
 
+def test_a_retried_flush_sends_the_scores_of_the_tokens_its_first_attempt_flushed(ctx,
+                                                                                 monkeypatch):
+    """A flush that released posts without an anomaly changed the tokens' scores; its first
+    attempt committed (taking them off the waiting list) before the sink failed, and the
+    retry, finding no quiet token, sent no score: risk-scoring never saw the change."""
+    monkeypatch.setattr(sentiment.time, "time", lambda: 1000.0)
+    sentiment.handle_posts(posts_event([post(1, "$BONK wagmi"), post(2, "$WIF gm")], "calm"), ctx)
+    monkeypatch.setattr(sentiment.time, "time", lambda: 2000.0)
+    flush = new_event(PING, "/apis/v1/namespaces/kades/pingsources/stream-flush",
+                      {"job": "flush"}, event_id="flush-2")
+    first = [r for r in sentiment.handle_posts(flush, ctx) or [] if r.type == SENTIMENT_SCORED]
+    assert sorted(r.subject for r in first) == ["$BONK", "$WIF"]
+    assert all(r.data["mentions"] == 1 for r in first)
+    retried = [r for r in sentiment.handle_posts(flush, Context(ctx.name, settings=ctx.settings))
+               or [] if r.type == SENTIMENT_SCORED]
+    assert [(r.id, r.data) for r in retried] == [(r.id, r.data) for r in first]
+
+
 def test_batches_in_no_order_and_twice_find_what_the_ordered_stream_finds(ctx, redis_conn,
                                                                           monkeypatch):
     """Shuffled within a bounded lateness, some redelivered: the same anomalies, once the

@@ -210,12 +210,14 @@ def _anomaly(token: str, kind: str, post: dict, flag: dict) -> dict:
 
 
 def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: str, *,
-                  store: StateStore, buffer: ReorderBuffer, now_s: float, outbox: str | None = None
-                  ) -> tuple[dict[str, dict], list[dict]]:
+                  store: StateStore, buffer: ReorderBuffer, now_s: float, outbox: str | None = None,
+                  flush: bool = False) -> tuple[dict[str, dict], list[dict]]:
     """Take each token's posts into its reorder buffer and analyse what it releases, every
     token committed atomically; (states by token, anomalies). Under `outbox` the anomalies
     are those of the first attempt of the event that committed: a retry after the sink
-    failed sends them again instead of finding the posts counted and none left."""
+    failed sends them again instead of finding the posts counted and none left. A `flush`
+    keeps its tokens there too: its retry, finding them no longer waiting, gets their states
+    back to send their scores again."""
     tokens = list(groups)
     keys = [SENTIMENT_STATE.format(token=t) for t in tokens]
     late, failed = [0], [0]
@@ -251,7 +253,7 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
             late[0] += len(too_late)
             anomalies += found
             new_states.append({**state, "reorder": waiting})
-        return new_states, anomalies
+        return new_states, (anomalies, tokens if flush else [])
 
     # the tokens with posts waiting listed in the commit's own script: no round trip more
     listing = Waiting(SENTIMENT_WAITING, tokens,
@@ -263,12 +265,15 @@ def analyse_batch(client: redis.Redis, groups: dict[str, list[tuple]], marker: s
         count_failures("sentiment-analysis", failed[0])
         if late[0]:
             LATE_INPUTS.labels("sentiment-analysis").inc(late[0])
-    anomalies = until_encoded(
+    anomalies, flushed = until_encoded(
         lambda: store.update(client, keys, compute, outbox=outbox, waiting=listing,
                              on_commit=on_commit, keep_empty=lambda: bool(late[0] or failed[0])),
         dict(zip(keys, tokens)), reset, "sentiment-analysis")
-    # A token's state is kilobytes of JSON (eight days of hour buckets): decoded once, not twice.
-    return committed or dict(zip(tokens, store.current(client, keys))), anomalies
+    if committed:  # a token's state is kilobytes of JSON (eight days of hour buckets): decoded once
+        return committed, anomalies
+    tokens = flushed if flush else tokens  # answered by the outbox: the first attempt's tokens
+    keys = [SENTIMENT_STATE.format(token=t) for t in tokens]
+    return dict(zip(tokens, store.current(client, keys))), anomalies
 
 
 # KEYS: the HyperLogLogs the batch adds to, then each token's 1 h window of 5-minute ones.
@@ -333,11 +338,15 @@ def handle_posts(event: CloudEvent, ctx: Context) -> list[CloudEvent] | None:
     if not groups and event.type != PING:
         return None
     # A flush without quiet tokens still reads its outbox: a retry of one whose first attempt
-    # committed (and emptied the waiting list) before the sink failed gets its anomalies back
+    # committed (and emptied the waiting list) before the sink failed gets its anomalies and
+    # its tokens back
     states, anomalies = analyse_batch(client, groups, joined(event.source, event.id),
                                       store=local.states, buffer=ReorderBuffer.from_settings(ctx.settings),
                                       now_s=now,
-                                      outbox=outbox_key(ctx.name, event.source, event.id))
+                                      outbox=outbox_key(ctx.name, event.source, event.id),
+                                      flush=event.type == PING)
+    if event.type == PING:
+        groups = {token: [] for token in states}  # a retry's are its first attempt's
     # a token listed as waiting whose state is gone (expired) has no posts to summarise (a
     # KeyError, a 500, past the commit: the other quiet tokens' results were lost with it);
     # nor has one a retry answered by its outbox finds with no state at all (the directory
