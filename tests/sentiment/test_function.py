@@ -136,6 +136,24 @@ def test_bad_times_are_a_bad_request_naming_each_post(ctx):
     assert [p.field for p in caught.value.problems] == ["data.posts[1].time", "data.posts[2].time"]
 
 
+def test_a_batch_naming_too_many_tokens_is_a_bad_request_with_its_other_problems(ctx,
+                                                                                redis_conn):
+    """A batch of 10,000 posts of 32 cashtags each named 320,000 tokens: one atomic commit
+    over all their states and as many reply events. At the cap a batch is analysed."""
+    cap = sentiment.MAX_TOKENS_PER_BATCH
+
+    def naming(count: int) -> list[dict]:
+        return [post(i, " ".join(f"$T{i}X{j}" for j in range(min(32, count - 32 * i))))
+                for i in range((count + 31) // 32)]
+    assert len(sentiment.handle_posts(posts_event(naming(cap), "at-cap"), ctx)) == cap
+    too_many = [{**post(99_999, "$LATE"), "time": "2026-01-01T10:00:00"}, *naming(cap + 1)]
+    with pytest.raises(BadRequestError) as caught:
+        sentiment.handle_posts(posts_event(too_many, "past-cap"), ctx)
+    assert [p.field for p in caught.value.problems] == ["data.posts[0].time", "data.posts"]
+    assert f"{cap:,} at most" in caught.value.problems[1].message
+    assert redis_conn.get(SENTIMENT_STATE.format(token=f"$T{cap // 32}X{cap % 32}")) is None
+
+
 def test_no_token_no_reply(ctx):
     assert sentiment.handle_posts(posts_event([post(1, "just a post")]), ctx) is None
     assert sentiment.handle_posts(posts_event([]), ctx) is None
