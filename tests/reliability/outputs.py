@@ -8,7 +8,7 @@ expected output must be there exactly once, and nothing else.
 
 What is compared with the clean run: outputs that by design do not depend on delivery order
 (the reorder buffers put every key's input in event time; rows insert idempotently):
-- `token_metrics` rows by (token, time, source); `temporal_scores` rows by (token, time,
+- `token_metrics` rows by (token, time, source, quote); `temporal_scores` rows by (token, time,
   score); `anomaly_events` rows by (time, token, type, detector, anomaly key, score);
 - anomalies in `ai.kades.anomaly.detected.v1` events by the same natural key, counted once
   per event carrying them (which input releases an anomaly, hence the event's id, depends
@@ -62,7 +62,7 @@ from kades.risk.function import anomaly_rows, sentiment_evidence
 
 # Outputs compared with the clean run: name -> query of their natural keys.
 ROW_QUERIES = {
-    "token_metrics rows": "SELECT token, time, source FROM token_metrics",
+    "token_metrics rows": "SELECT token, time, source, quote FROM token_metrics",
     "temporal_scores rows": "SELECT token, time, round(score::numeric, 6) FROM temporal_scores",
     "anomaly_events rows": "SELECT time, token, anomaly_type, detector, anomaly_key,"
                            " round(score::numeric, 6) FROM anomaly_events",

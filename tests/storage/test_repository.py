@@ -64,6 +64,21 @@ def test_token_metrics_keep_what_their_prices_are_in(db_conn):
         ("feed", "USD"), ("other", ""), ("solana:pump", "So11111111111111111111111111111111111111112")]
 
 
+def test_a_feed_in_two_quotes_keeps_a_row_in_each(db_conn):
+    """A feed pricing a token in USD and in SOL in one second: the key held (token, time,
+    source) and kept whichever quote came first (migration 0014 adds the quote to it)."""
+    usd = {"time": T0, "token": "M", "source": "feed", "quote": "USD", "price": 1.5, "volume": 3.0}
+    sol = {**usd, "quote": "SOL", "price": 0.01, "volume": 0.02}
+    assert repo.insert_token_metrics(db_conn, [usd, sol]) == 2
+    assert repo.insert_token_metrics(db_conn, [sol, usd]) == 0  # redelivery
+    chain = [chain_tick(7, 1.0, 2.0, token="M", source="feed", quote=q) for q in ("SOL", "USDC")]
+    assert repo.insert_token_metrics(db_conn, chain) == 1  # a slot leaves a feed's row alone
+    db_conn.commit()
+    assert db_conn.execute("SELECT quote, price, volume, slots FROM token_metrics"
+                           " WHERE token = 'M' ORDER BY quote").fetchall() == [
+        ("SOL", 0.01, 0.02, []), ("USD", 1.5, 3.0, []), ("USDC", 1.0, 2.0, [7])]
+
+
 def chain_tick(slot: int, price: float, volume: float | None, **changes) -> dict:
     row = {"time": T0, "token": "MintS", "source": "solana:pump", "price": price,
            "volume": volume, "liquidity": 10.0 * slot, "slot": slot,

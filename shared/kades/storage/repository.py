@@ -90,7 +90,7 @@ _NEWER = "EXCLUDED.slots[1] > (SELECT max(s) FROM unnest(token_metrics.slots) s)
 _MERGE_SLOT = f"""
 INSERT INTO token_metrics ({', '.join(_METRIC_COLUMNS)}, slots)
 VALUES ({', '.join(f'%({c})s' for c in _METRIC_COLUMNS)}, ARRAY[%(slot)s]::bigint[])
-ON CONFLICT (token, time, source) DO UPDATE SET
+ON CONFLICT (token, time, source, quote) DO UPDATE SET
     price = CASE WHEN {_NEWER} THEN EXCLUDED.price ELSE token_metrics.price END,
     liquidity = CASE WHEN {_NEWER} THEN EXCLUDED.liquidity ELSE token_metrics.liquidity END,
     event_source = CASE WHEN {_NEWER} THEN EXCLUDED.event_source ELSE token_metrics.event_source END,
