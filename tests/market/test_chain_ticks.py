@@ -54,6 +54,20 @@ def test_a_token_traded_in_its_sol_and_its_usdc_pool_is_priced_in_sol(order):
     assert (tick["price"], tick["volume"]) == (pytest.approx(1e-6), pytest.approx(2.0))
 
 
+def test_a_price_past_the_bound_once_in_sol_prices_nothing():
+    """A USDC-quoted swap at 1e30 $ (the bound of a record's price) is 2e30 SOL at $0.5 a
+    SOL: the tick was past the bound of a tick's price, refused by temporal-analysis and
+    dead-lettered. The record now prices nothing; the token's SOL swap still does."""
+    huge = {**swap(MINT, 1e30, quote=USDC, quote_amount=300 * 10**6), "decimals_in": 6}
+    context = {"sol_usd": 0.5, "fundings": [], "launches": []}
+    block = {"slot": 1, "block_time": "2024-06-01T00:00:00Z", "context": context, "swaps": [huge]}
+    assert chain_ticks(block) == []
+    (tick,) = chain_ticks({**block, "swaps": [swap(MINT, 1e-6), huge]})
+    assert tick["price"] == 1e-6 and tick["volume"] == pytest.approx(2.0 + 600.0)
+    from kades.events.catalogue import new_event
+    assert not data_problems(new_event(MARKET_TICK, "/t", {"ticks": [tick]}))
+
+
 def test_a_tokens_source_is_the_same_whether_or_not_sols_price_is_known():
     """A row is keyed by token, second and source: the source came from the last record
     that could be priced in SOL, so a retry that knew SOL's price (and converted the USDC

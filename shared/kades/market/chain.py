@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from kades.events.catalogue import MAX_SOL_USD, MAX_TICK_POOLS, MIN_SOL_USD
+from kades.events.catalogue import MAX_AMOUNT, MAX_SOL_USD, MAX_TICK_POOLS, MIN_SOL_USD
 from kades.keys import MARKET_POOLS, SOL_USD
 from kades.solana.programs import CONCENTRATED, LAMPORTS, STABLECOINS, WSOL
 
@@ -146,7 +146,9 @@ def chain_ticks(block: dict, *, sol_usd: float | None = None,
             rate = _rate(record["quote_mint"], WSOL, sol_usd)
             if rate is None:
                 continue
-            if record.get("price"):
+            if record.get("price") and record["price"] * rate <= MAX_AMOUNT:
+                # (a stablecoin price near the bound is past it in SOL: a tick no function
+                # downstream takes, so the record prices nothing, as one in another quote)
                 tick["price"] = record["price"] * rate
             if kind == "swap":
                 decimals = record["decimals_in"] if record["side"] == "buy" else record["decimals_out"]
