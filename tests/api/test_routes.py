@@ -180,6 +180,19 @@ def test_track_token_sets_the_alert_threshold_and_lists_it(api, redis_conn, reco
     assert [(t["token"], t["alert_threshold"]) for t in tracked] == [(MINT, 0.55)]
 
 
+def test_an_interval_written_as_30_0_is_the_interval_30(api, recording_sink):
+    """JSON Schema counts 30.0 an integer, so the body passed; the reply, the tracked event
+    and its id (derived from the data) then said 30.0 where a repeat of 30 said 30."""
+    answers = [call(api, "POST", "/v1/token/track", json={
+        "token_address": MINT, "tracking_parameters": {"update_interval": interval}}).get_json()
+        for interval in (30.0, 30)]
+    assert [a["tracking_parameters"]["update_interval"] for a in answers] == [30, 30]
+    assert isinstance(answers[0]["tracking_parameters"]["update_interval"], int)
+    assert answers[0]["event_id"] == answers[1]["event_id"]
+    assert [type(e.data["tracking_parameters"]["update_interval"]) for e in recording_sink] == [
+        int, int]
+
+
 def test_untrack_leaves_the_lowest_threshold_left_and_then_none(api, make_key, redis_conn):
     """The thresholds hash holds only tracked tokens: untracking a token nobody else tracks
     drops it (it grew by every token ever tracked), and the default applies again."""

@@ -102,7 +102,8 @@ def track_token(ctx: Context, caller: Caller, request: Checked) -> flask.Respons
     """The body is checked against openapi.yaml already, with its defaults filled in."""
     address = request.body["token_address"]
     params = request.body["tracking_parameters"]
-    threshold, interval = params["alert_threshold"], params["update_interval"]
+    # (JSON Schema counts 30.0 an integer: said 30, as the event's id derives from its data)
+    threshold, interval = params["alert_threshold"], int(params["update_interval"])
     limit = ctx.settings.max_tracked_per_key
     try:
         with ctx.db() as conn:
