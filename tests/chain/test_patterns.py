@@ -150,6 +150,45 @@ def test_a_swap_between_two_quote_mints_is_no_tokens():
     assert list(token_records(block)) == [meme["base_mint"]]
 
 
+def test_a_pool_between_two_quote_mints_is_no_tokens_and_its_withdrawal_no_rug():
+    """Anyone can make a SOL/USDC pool: its pool states and liquidity went with its base,
+    USDC, which got a document, an LP tracker and, 80 % withdrawn, liquidity_removal (0.83)
+    and liquidity_unlocked alerts, as swaps between two quotes no longer do."""
+    from kades.chain import function as chain
+    from kades.chain.memory import MemoryStates
+    from kades.chain.thresholds import ChainThresholds
+    from kades.solana.programs import USDC
+
+    def pool(record: dict, base: str) -> dict:
+        return {"signature": "s", "program": "raydium_cpmm", "pool": f"Pool{base[:4]}",
+                "base_mint": base, "quote_mint": WSOL, "base_decimals": 6, "quote_decimals": 9,
+                "tx_index": 0, **record}
+
+    def liquidity(action: str, before: tuple, after: tuple, lp: int, base: str) -> dict:
+        return pool({"action": action, "provider": "LP1", "lp_mint": "LPM", "lp_amount": lp,
+                     "base_delta": after[0] - before[0], "quote_delta": after[1] - before[1],
+                     "base_reserve_before": before[0], "quote_reserve_before": before[1],
+                     "base_reserve_after": after[0], "quote_reserve_after": after[1]}, base)
+
+    def state(reserves: tuple, base: str) -> dict:
+        return pool({"base_reserve": reserves[0], "quote_reserve": reserves[1],
+                     "price": (reserves[1] / 1e9) / (reserves[0] / 1e6)}, base)
+    full, drained = (15_000 * 10**6, 100 * 10**9), (3_000 * 10**6, 20 * 10**9)
+    found = {}
+    for base in (USDC, "Meme1111111111111111111111111111111111111111"):
+        store, t0 = MemoryStates(), 1_767_225_600.0
+        for slot, at, liquid, reserves in ((1, t0, [liquidity("create", (0, 0), full, 10**9, base)], full),
+                                           (2000, t0 + 800, [], full),
+                                           (4000, t0 + 1600, [liquidity("remove", full, drained,
+                                                                        8 * 10**8, base)], drained)):
+            block = {"slot": slot, "swaps": [], "transfers": [], "launches": [],
+                     "liquidity": liquid, "pool_states": [state(reserves, base)]}
+            for anomaly in chain.analyse_block(None, block, at, ChainThresholds(), store):
+                found.setdefault(anomaly["token"], set()).add(anomaly["anomaly_type"])
+    assert USDC not in found  # and a token's pool withdrawn alike is still a rug
+    assert found.get("Meme1111111111111111111111111111111111111111", set()) >= {"liquidity_removal"}
+
+
 def test_a_token_met_mid_life_has_no_snipers_and_its_holdings_weigh_nothing_unknown():
     """The first trade of a token first seen mid-life is no launch (four ordinary buys in one
     slot were a bundle), and without a known supply the holdings seen are not it (a Raydium

@@ -43,6 +43,7 @@ from kades.runtime.bulkhead import (PASSED_ON, StateNotEncoded, count_failures, 
 from kades.runtime.reorder import ReorderBuffer
 from kades.runtime.state import by_key
 from kades.runtime.ttlcache import TtlCache
+from kades.solana.programs import QUOTE_MINTS
 
 STATE_TTL_S = 7 * 24 * 3600
 MAX_KEY_ROUNDS = 4     # reads of the documents a release needs before answering 503
@@ -189,6 +190,8 @@ def mint_items(block: dict, time_s: float, sol_usd: float | None = None
         items.setdefault(token, {"pools": {}}).update(records=records, **priced)
     for pool, observations in pool_observations(block, time_s).items():
         mint = observations[0]["record"]["base_mint"]
+        if mint in QUOTE_MINTS:  # a SOL/USDC pool anyone can make and drain: no token's rug
+            continue
         items.setdefault(mint, {"pools": {}})["pools"][pool] = observations
     return {mint: (block["slot"], time_s, payload) for mint, payload in items.items()}
 
