@@ -341,6 +341,27 @@ def test_the_sink_away_is_waited_for_and_an_event_it_refuses_left_out(node, redi
     assert len(delivered) == 2 and delivered[-1] == 103  # the refused one left out, the rest on
 
 
+@pytest.mark.parametrize("status", [404, 401, 403, 409])
+def test_a_sink_refusing_the_sender_not_the_event_loses_no_slot(node, redis_conn, status):
+    """A 404 (the Broker being made again in a rollout), 401 or 403 (a token or an
+    EventPolicy being put right) was taken as the sink's verdict on the event: logged, left
+    out and the slot kept, every slot of the outage lost. Now retried, then a failure with
+    the slot not kept, so the restarted pod sends it."""
+    from kades.errors import TemporaryFailure
+    from kades.runtime.sink import SinkRefused
+    from kades.solana import poll
+    attempts = []
+
+    def send_one(event):
+        attempts.append(event.data["slot"])
+        raise SinkRefused(f"sink answered {status}", status)
+    emit = poll.sending(send_one, sleep=lambda s: None)
+    with pytest.raises(TemporaryFailure, match=f"answered {status}"):
+        follow(SolanaRpc(node, backoff_s=0.0), emit, start_slot=100, max_slots=1,
+               store=redis_conn, sleep=lambda s: None)
+    assert len(attempts) == poll.SINK_ATTEMPTS and redis_conn.get(SOLANA_LAST_SLOT) is None
+
+
 class SlowSink(Quiet):
     """A Broker ingress taking 20 ms an event: which ids came, how many at most at once, and
     an id it answers 503 to every time (`failing`)."""

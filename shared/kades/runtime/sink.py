@@ -47,14 +47,23 @@ def trace_headers(headers: Mapping[str, str]) -> dict[str, str]:
             **({"tracestate": state} if state and len(state) <= _MAX_TRACESTATE else {})}
 
 
+# What a sink answers about the event itself, which no retry changes: invalid (400), too
+# large (413), a media type it does not take (415, 422). Another 4xx is about the sender or
+# the sink: a 404 (the Broker not made yet, or made again), a 401 or 403 (a token or an
+# EventPolicy to put right), a 409 (Knative's own dispatcher retries 404 and 409).
+REFUSES_THE_EVENT = frozenset({400, 413, 415, 422})
+
+
 class SinkRefused(TemporaryFailure):
     """The sink answered and refused the event (a 4xx other than 408 and 429): to a function
     as temporary as any failure (its Broker retries, then dead-letters), but to a command
-    line the sink's verdict on what it sent, not the sink away."""
+    line the sink's verdict, not the sink away; `about_the_event` when no sending of the
+    same event could ever change it (REFUSES_THE_EVENT)."""
 
     def __init__(self, message: str, status: int):
         super().__init__(message)
         self.status = status
+        self.about_the_event = status in REFUSES_THE_EVENT
 
 
 def send(events: list[CloudEvent], sink_url: str, *, token_file: str | None = None) -> None:

@@ -47,21 +47,23 @@ logger = logging.getLogger("kades.solana.source")
 
 def sending(send_one, *, sleep=time.sleep):
     """`emit` for follow: send one event, retrying a sink away (a 503 or a refused connection
-    exited the pod at once, into CrashLoopBackOff), and leaving out, logged, an event the sink
-    refuses (a 400 exited 1 without the slot kept: every restart sent it again, for good):
-    False then."""
+    exited the pod at once, into CrashLoopBackOff) or refusing the sender (a 404, 401 or 403:
+    the Broker or its policy being made; each had its event left out for good), and leaving
+    out, logged, an event the sink refuses itself (kades.runtime.sink.REFUSES_THE_EVENT: a
+    400 exited 1 without the slot kept, and every restart sent it again, for good): False
+    then."""
     def emit(event) -> bool:
         for attempt in range(SINK_ATTEMPTS):
             try:
                 send_one(event)
                 return True
-            except SinkRefused as error:
-                log(logger, logging.ERROR, "solana-source: event refused by the sink, left out",
-                    subject=event.get("subject"), event_id=event.id, status=error.status,
-                    error=str(error)[:300])
-                return False
-            except TemporaryFailure:
-                if attempt + 1 == SINK_ATTEMPTS:
+            except TemporaryFailure as error:
+                if isinstance(error, SinkRefused) and error.about_the_event:
+                    log(logger, logging.ERROR, "solana-source: event refused by the sink, left out",
+                        subject=event.get("subject"), event_id=event.id, status=error.status,
+                        error=str(error)[:300])
+                    return False
+                if attempt + 1 == SINK_ATTEMPTS:  # the slot not kept: a restart sends it again
                     raise
                 sleep(SINK_BACKOFF_S * 2 ** attempt)
     return emit
