@@ -116,6 +116,39 @@ def test_no_subjects_admit_every_sender_the_issuer_signed(client_of, issuer, mon
     assert post(client_of("counter"), token).status_code == 200
 
 
+def test_a_clock_ahead_of_this_pods_is_allowed_as_knatives_verifier_allows_it(oidc_client,
+                                                                                issuer):
+    """PyJWT refused a token issued 0.3 s ahead of the pod's clock: a 401, not retried by the
+    Broker, the event dead-lettered. As go-oidc: `iat` unchecked, `nbf` 5 minutes ahead,
+    the expiry exact."""
+    now = int(time.time())
+    assert post(oidc_client, signed(issuer, iat=now + 2)).status_code == 200
+    assert post(oidc_client, signed(issuer, nbf=now + 240)).status_code == 200
+    too_soon = post(oidc_client, signed(issuer, nbf=now + 400))
+    assert too_soon.status_code == 401
+    assert too_soon.get_json()["error"]["message"].startswith("token not valid yet")
+    assert post(oidc_client, signed(issuer, nbf="soon")).status_code == 401
+    assert post(oidc_client, signed(issuer, exp=now - 1)).status_code == 401
+
+
+def test_a_key_unknown_just_after_a_fetch_is_retried_not_refused(oidc_client, issuer):
+    """A key id missing from keys fetched moments ago (a rotation, an API server replica
+    serving the keys from before it) was a 401 for 10 s: every event dead-lettered."""
+    assert post(oidc_client, signed(issuer)).status_code == 200  # the keys fetched
+    response = post(oidc_client, signed(issuer, kid="rotated-in"))
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "unavailable"
+
+
+def test_the_key_fetchs_token_file_missing_is_a_503_in_json(client_of, issuer, monkeypatch,
+                                                           tmp_path):
+    monkeypatch.setenv("KADES_OIDC_ISSUER", issuer.issuer)
+    monkeypatch.setenv("KADES_OIDC_AUDIENCE", AUDIENCE)
+    monkeypatch.setenv("KADES_OIDC_JWKS_TOKEN_FILE", str(tmp_path / "not-projected-yet"))
+    response = post(client_of("counter"), signed(issuer))
+    assert response.status_code == 503 and response.mimetype.endswith("json"), response.data
+    assert "not-projected-yet" in response.get_json()["error"]["message"]
+
+
 def test_probes_stay_open(oidc_client):
     assert oidc_client.get("/health").status_code == 200
     assert oidc_client.get("/ready").status_code == 200

@@ -29,6 +29,11 @@ from kades.errors import KadesError, TemporaryFailure
 from kades.settings import Settings, SettingsError
 
 ALGORITHMS = ["RS256", "ES256"]  # what Kubernetes signs service-account tokens with
+# Clocks differ: as go-oidc (which Knative's verifier runs) the expiry is checked exactly, a
+# `nbf` allowed 5 minutes ahead and `iat` not at all. PyJWT refused a token issued 0.3 s
+# ahead of this pod's clock, a 401 the Broker does not retry: the event dead-lettered.
+NOT_BEFORE_LEEWAY_S = 300
+KEYS_REFETCH_S = 10.0  # an unknown key id fetches the keys again, at most this often
 # JWT errors in the words a caller can act on; the first class that matches wins.
 _PROBLEMS = [(jwt.ExpiredSignatureError, "token expired"),
              (jwt.InvalidIssuerError, "wrong issuer"),
@@ -96,7 +101,13 @@ class Verifier:
             key = self._key(jwt.get_unverified_header(token.strip()).get("kid"))
             claims = jwt.decode(token.strip(), key, algorithms=ALGORITHMS, audience=self.audience,
                                 issuer=self.issuer,
-                                options={"require": ["exp", "iss", "aud", "sub"]})
+                                options={"require": ["exp", "iss", "aud", "sub"],
+                                         "verify_iat": False, "verify_nbf": False})
+            not_before = claims.get("nbf")
+            if not_before is not None and not (
+                    isinstance(not_before, (int, float)) and not isinstance(not_before, bool)
+                    and not_before <= time.time() + NOT_BEFORE_LEEWAY_S):
+                raise jwt.ImmatureSignatureError(f"the token is not valid before {not_before!r}")
         except jwt.PyJWTError as error:
             problem = next((text for kind, text in _PROBLEMS if isinstance(error, kind)),
                            "malformed token")
@@ -110,27 +121,32 @@ class Verifier:
     def _key(self, kid: str | None):
         with self._lock:
             stale = time.monotonic() - self._fetched_at > self.jwks_ttl_s
+            fetched = False
             if stale or kid not in self._keys:  # an unknown kid: the issuer may have rotated keys
-                if stale or time.monotonic() - self._fetched_at > 10.0:
+                if stale or time.monotonic() - self._fetched_at > KEYS_REFETCH_S:
                     self._keys, self._fetched_at = self._fetch(), time.monotonic()
+                    fetched = True
             if kid in self._keys:
                 return self._keys[kid]
             if kid is None and len(self._keys) == 1:
                 return next(iter(self._keys.values()))
+        if not fetched:  # keys fetched moments ago, perhaps from before a rotation: retried
+            raise TemporaryFailure(f"signing key {kid!r} not among the keys fetched in the "
+                                   f"last {KEYS_REFETCH_S:g} s; fetched again on a retry")
         raise Unauthorized(f"unknown signing key {kid!r}: not in the issuer's JWKS")
 
     def _fetch(self) -> dict:
         headers = {}
-        if self.fetch_token_file:
-            with open(self.fetch_token_file, encoding="utf-8") as handle:
-                headers["Authorization"] = "Bearer " + handle.read().strip()
         try:  # not the pooled client (kades.clients): this one trusts the issuer's own CA (ca_file)
+            if self.fetch_token_file:  # (a projected token: a file missing for now is temporary)
+                with open(self.fetch_token_file, encoding="utf-8") as handle:
+                    headers["Authorization"] = "Bearer " + handle.read().strip()
             with httpx.Client(verify=self.ca_file or True, timeout=5.0, headers=headers) as client:
                 url = self.jwks_url or _discover(client, self.issuer)
                 answer = client.get(url)
                 answer.raise_for_status()
                 keys = jwt.PyJWKSet.from_dict(answer.json()).keys
-        except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWTError) as error:
+        except (httpx.HTTPError, OSError, ValueError, KeyError, jwt.PyJWTError) as error:
             raise TemporaryFailure(f"OIDC keys unavailable: {error}") from error
         return {key.key_id: key for key in keys}
 
