@@ -112,6 +112,27 @@ def test_an_events_data_problems_come_with_its_attributes_problems(client_of, mo
     assert {d["field"] for d in response.get_json()["errors"]} == {"time", "data.ticks"}
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_an_events_other_refusals_come_with_its_attributes_problems(client_of, mode):
+    """A bad time hid an id holding a line feed, a source past the key's 1,024 bytes and a
+    type the function does not consume: each named only once the one before was mended."""
+    headers, body = MODES[mode]()
+    changes = {"time": "yesterday", "id": "a\nb", "source": "/s" * 600}
+    if mode == "binary":
+        headers = {**headers, **{f"ce-{name}": value for name, value in changes.items()}}
+        headers["ce-id"] = "a%0Ab"  # (a header holds no line feed: percent-encoded, as the spec says)
+    else:
+        body = json.dumps({**json.loads(body), **changes})
+    response = client_of("counter").post("/", headers=headers, data=body)
+    assert response.status_code == 400
+    assert {d["field"] for d in response.get_json()["errors"]} == {"time", "id", "source"}
+    other = {**headers, "ce-type": "ai.kades.chain.block.v1"} if mode == "binary" else headers
+    if mode != "binary":
+        body = json.dumps({**json.loads(body), "type": "ai.kades.chain.block.v1"})
+    response = client_of("counter").post("/", headers=other, data=body)
+    assert {d["field"] for d in response.get_json()["errors"]} == {"time", "type"}
+
+
 def test_temporary_failure_is_503_and_the_retry_is_handled(client_of, redis_conn):
     client = client_of("counter")
     headers, body = binary(data=tick_data(source="fail-once"))

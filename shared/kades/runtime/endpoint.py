@@ -249,12 +249,10 @@ def handle_request(function: Function, ctx: Context, headers, body: bytes) -> fl
     try:
         try:
             events = decode(headers, body, specversions=function.specversions)
-        except InvalidEventError as error:  # its data's problems named in the same answer
+        except InvalidEventError as error:  # its other problems named in the same answer
             named = {p.field for p in error.problems}
-            error.problems += [Problem(prefix + p.field, p.message)
-                               for prefix, item in [("", error.read), *error.items]
-                               if not named & {prefix + "data", prefix + "data_base64"}
-                               for p in read_data_problems(function, item)]
+            error.problems += [p for prefix, item in [("", error.read), *error.items]
+                               for p in read_problems(function, item, prefix, named)]
             raise
         check_consumable(function, events, body=body)
         replies: list[CloudEvent] = []
@@ -329,40 +327,49 @@ def check_consumable(function: Function, events: list[CloudEvent], *,
     """Every problem of every event of the request, before anything is handled. `body`: the
     request's, to skip looking for U+0000 in data that cannot hold one (no \\u0000 in it),
     and for control characters likewise (catalogue.data_problems)."""
-    problems: list[Problem] = []
     if body is not None and b'"data_base64"' in body:
         body = None  # data decoded from base64: what it holds is not in the body's text
-    for index, event in enumerate(events):
-        prefix = f"[{index}]." if len(events) > 1 else ""
-        if function.consumes == ANY_TYPE:
-            continue  # the dead-letter sink keeps whatever it is sent
-        if event.type not in function.consumes:
-            problems.append(Problem(prefix + "type", f"{function.name} does not consume "
-                                    f"{event.type!r}; it consumes {list(function.consumes)}"))
-            continue
-        problems.extend(Problem(prefix + p.field, p.message)
-                        for p in control_problems(event.attributes))
-        problems.extend(Problem(prefix + name, f"over {MAX_KEY_BYTES} bytes: it is part of the "
-                                               "stored rows' unique keys")
-                        for name in ("source", "id")
-                        if len(event.attributes[name].encode()) > MAX_KEY_BYTES)
-        if (body is None or b"\\u0000" in body) and _holds_nul(event.data):
-            problems.append(Problem(prefix + "data", "a string holds U+0000, which no stored "
-                                                     "text can hold"))
-        problems.extend(Problem(prefix + p.field, p.message)
-                        for p in data_problems(event, body=body))
+    problems = [problem for index, event in enumerate(events)
+                for problem in consumable_problems(
+                    function, event, f"[{index}]." if len(events) > 1 else "", body=body)]
     if problems:
         raise InvalidEventError("event rejected", problems)
 
 
-def read_data_problems(function: Function, read: CloudEvent | None) -> list[Problem]:
-    """The data problems of an event whose attributes were refused (`InvalidEventError.read`),
-    when its type is one this function consumes: a bad `ce-time` hid a bad body until the
-    time was mended. (Not asked where its data could not be read: "None is not of type
-    'object'" beside "the body is not JSON" said nothing more.)"""
-    if read is None or read.get("type") not in function.consumes:
+def consumable_problems(function: Function, event: CloudEvent, prefix: str = "", *,
+                        body: bytes | None = None, data: bool = True) -> list[Problem]:
+    """What this function refuses in one event: a type it does not consume, control
+    characters, a key part too long, U+0000 in the data, and (with `data`) the data's schema
+    problems. An attribute missing is no problem here (decode names it)."""
+    if function.consumes == ANY_TYPE:
+        return []  # the dead-letter sink keeps whatever it is sent
+    if event.get("type") not in function.consumes:
+        return [Problem(prefix + "type", f"{function.name} does not consume "
+                                         f"{event.get('type')!r}; it consumes {list(function.consumes)}")]
+    problems = [Problem(prefix + p.field, p.message) for p in control_problems(event.attributes)]
+    problems += [Problem(prefix + name, f"over {MAX_KEY_BYTES} bytes: it is part of the stored "
+                                        "rows' unique keys")
+                 for name in ("source", "id")
+                 if isinstance(event.get(name), str) and len(event.get(name).encode()) > MAX_KEY_BYTES]
+    if not data:
+        return problems
+    if (body is None or b"\\u0000" in body) and _holds_nul(event.data):
+        problems.append(Problem(prefix + "data", "a string holds U+0000, which no stored "
+                                                 "text can hold"))
+    return problems + [Problem(prefix + p.field, p.message) for p in data_problems(event, body=body)]
+
+
+def read_problems(function: Function, read: CloudEvent | None, prefix: str,
+                  named: set[str]) -> list[Problem]:
+    """The problems of an event whose attributes were refused (`InvalidEventError.read`), where
+    decode named none of them: a bad `ce-time` hid a bad body, a type not consumed or an id
+    with a line feed until the time was mended. (Its data not asked where it could not be
+    read: "None is not of type 'object'" beside "the body is not JSON" said nothing more.)"""
+    if read is None:
         return []
-    return data_problems(read)
+    data = not named & {prefix + "data", prefix + "data_base64"}
+    return [p for p in consumable_problems(function, read, prefix, data=data)
+            if p.field not in named]
 
 
 def _holds_nul(data) -> bool:
