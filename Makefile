@@ -70,7 +70,8 @@ services: setup  ## only Redis and PostgreSQL
 # and what shared/setup.py built in place: ignored by git, a compiled module left there
 # shadows its source on any checkout, an older one's too
 clean: stop
-	rm -rf .local $(VENV) shared/build shared/kades/temporal/*.c shared/kades/temporal/*.so
+	rm -rf .local $(VENV) shared/build shared/kades/temporal/*.c shared/kades/temporal/*.so \
+	       shared/kades/chain/*.c shared/kades/chain/*.so
 
 # --- cluster (docs/operations.md) ----------------------------------------------------------
 OVERLAY  ?= dev

@@ -56,7 +56,7 @@ class ChainThresholds:
     # Snipers and bundlers: buys within 5 s of the first trade; 4+ buyers in one slot.
     sniper_s: float = 5.0
     bundle_wallets: int = 4
-    sniper_supply_share: float = 0.2      # snipers holding 20% of supply is a red flag
+    sniper_supply_share: float = 0.2      # Snipers fires at half of it (10%), full severity at it
     # Whales: a move of >= 1% of supply or >= 10% of pool liquidity, or 20x the wallet's median.
     whale_supply_share: float = 0.01
     whale_liquidity_share: float = 0.1
