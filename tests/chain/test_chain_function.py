@@ -13,6 +13,7 @@ from kades.events.envelope import from_binary, to_binary, to_dict
 from kades.runtime import Context
 from kades.simulate.chain import simulate_chain
 from kades.whales import function as whale_function
+from kades.solana.programs import WSOL
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 
@@ -89,6 +90,27 @@ def test_a_malformed_record_is_refused_with_every_problem(app_of):
     response = client.post("/", data=json.dumps(block), headers=headers)
     assert response.status_code == 400
     assert b"data.transfers[0]" in response.data and b"data.swaps[0]" in response.data
+
+
+def test_a_records_order_or_program_of_the_wrong_type_is_a_400_not_a_500(app_of, redis_conn):
+    """`tx_index` and a pool state's `program` were read and never checked: a null tx_index
+    sorted against a number was a 500 for the whole block (every mint of it dead-lettered),
+    a program that is a list reset the mint's state afresh behind a 200."""
+    mint = "Tok1111111111111111111111111111111111111111"
+    state = {"signature": "s", "pool": "P1", "base_mint": mint, "quote_mint": WSOL,
+             "base_reserve": 10**12, "quote_reserve": 10**10, "base_decimals": 6,
+             "quote_decimals": 9}
+    block = {"slot": 5, "block_time": "2024-06-01T00:00:00Z", "transfers": [], "swaps": [],
+             "liquidity": [], "launches": [],
+             "pool_states": [{**state, "tx_index": 1}, {**state, "tx_index": None},
+                             {**state, "tx_index": "2", "program": ["x"]}]}
+    for name in ("chain-analysis", "whale-detection"):
+        headers, body = to_binary(new_event(CHAIN_BLOCK, "/tests", block))
+        response = app_of(name).post("/", data=body, headers=headers)
+        assert response.status_code == 400, response.data
+        assert {d["field"] for d in response.get_json()["errors"]} == {
+            "data.pool_states[1].tx_index", "data.pool_states[2].tx_index",
+            "data.pool_states[2].program"}
 
 
 def test_handlers_called_directly_share_the_same_redis_state(kades_settings, redis_conn):

@@ -186,9 +186,14 @@ _DECIMALS = {"type": "integer", "minimum": 0, "maximum": 255}
 _LAUNCH_KIND = {"enum": ["create", "initialize_mint", "set_authority"]}
 
 
+# A record's transaction's place in its block: what orders a block's records (a `null` or a
+# text sorted against a number raised a 500 in chain-analysis for the whole block)
+_TX_INDEX = {"type": "integer", "minimum": 0, "maximum": _U64}
+
+
 def _record(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
     return {"type": "object", "required": ["signature", *required],
-            "properties": {"signature": _ADDRESS, **required, **optional}}
+            "properties": {"signature": _ADDRESS, "tx_index": _TX_INDEX, **required, **optional}}
 
 
 _CHAIN_BLOCK = {
@@ -218,6 +223,7 @@ _CHAIN_BLOCK = {
              "base_reserve_before": _RAW, "quote_reserve_before": _RAW,
              "base_reserve_after": _RAW, "quote_reserve_after": _RAW},
             lp_mint={**_ADDRESS, "type": ["string", "null"], "minLength": 0}, lp_amount={**_DELTA, "type": ["integer", "null"]},
+            program=_NAME,  # (what tells a concentrated-liquidity pool, its vaults no price)
             # a pool that took over a bonding curve (pump.fun's `migrate`, a launchpad's
             # migration), or on the curve's own removal, the pool it handed its reserves `to`
             migration={"type": "object", "required": ["program", "bonding_curve"],
@@ -226,7 +232,7 @@ _CHAIN_BLOCK = {
             {"pool": _POOL_KNOWN, "base_mint": _MINT, "quote_mint": _MINT,
              "base_reserve": _RAW, "quote_reserve": _RAW, "base_decimals": _DECIMALS,
              "quote_decimals": _DECIMALS},
-            virtual={"type": "boolean"},
+            virtual={"type": "boolean"}, program=_NAME,
             price={"type": ["number", "null"], "minimum": 0, "maximum": MAX_AMOUNT},
             complete={"type": "boolean"})},  # a pump.fun curve that is full (CompleteEvent)
         "launches": {"type": "array", "items": _record(
