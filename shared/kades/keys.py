@@ -41,9 +41,9 @@ def dedup_key(function: str, identity: str) -> str:
 def sent_key(dedup: str) -> str:
     """Every reply of the event whose `dedup_key` is `dedup`, kept by the first attempt that
     sent any to the sink, so a retry sends the very same (kades.runtime.dedup.first_sent).
-    Derived from the dedup key: no second digest for every event. TTL: OUTBOX_TTL_S
-    (kades.runtime.state), past the Broker's retry span: once the event is done its done
-    mark answers redeliveries.
+    Derived from the dedup key: no second digest for every event. TTL: Settings.dedup_ttl_s,
+    as a done mark's: a dead-lettered event may be replayed days later (`kades dlq replay`).
+    Deleted once the event is done: its done mark answers redeliveries then.
 
     >>> sent_key(dedup_key("f", "/src\\ne1"))
     'kades:sent:f:563bd3ce5b9c7e07c1fcc6e0e976a9acca34fccb'

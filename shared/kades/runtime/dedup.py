@@ -265,10 +265,12 @@ def claim_identity(client: redis.Redis, function: str, identity: str, *, lease_s
     return Claim(key, replies)
 
 
-def complete(client: redis.Redis, claim_: Claim, replies: list[CloudEvent], ttl_s: int) -> None:
+def complete(client: redis.Redis, claim_: Claim, replies: list[CloudEvent], ttl_s: int, *,
+             sent: bool = False) -> None:
     """Turn our claim into the done mark; ClaimLost if it is no longer ours. With replicas,
     PrimaryChanged or NotReplicated (each a 503) unless the mark is on the claim's primary
-    and on enough replicas."""
+    and on enough replicas. `sent`: replies went to the sink (first_sent kept them), which
+    the done mark now answers for: their copy is let go."""
     done, acked = json.dumps([to_dict(e) for e in replies]), None
     try:
         if claim_.replicas:
@@ -288,6 +290,8 @@ def complete(client: redis.Redis, claim_: Claim, replies: list[CloudEvent], ttl_
     if acked is not None and acked < claim_.replicas:
         raise NotReplicated(f"the done mark of {claim_.key} reached {acked} of "
                             f"{claim_.replicas} replicas within {claim_.wait_s} s")
+    if sent:
+        client.delete(claim_.sent_key)
 
 
 def first_sent(client: redis.Redis, claim_: Claim, replies: list[CloudEvent],

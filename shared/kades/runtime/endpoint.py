@@ -30,7 +30,7 @@ from kades.metrics import (DUPLICATES, EMITTED, EVENTS, HANDLER_SECONDS, IN_FLIG
                            render)
 from kades.runtime import dedup, keep, oidc, sink
 from kades.runtime.function import ANY_TYPE, Context, Function, as_event_list
-from kades.runtime.state import OUTBOX_TTL_S, answered_by_outbox
+from kades.runtime.state import answered_by_outbox
 from kades.storage.migrate import schema_problem
 
 logger = logging.getLogger("kades.runtime")
@@ -465,7 +465,9 @@ def _handle_claimed(function: Function, ctx: Context, event: CloudEvent,
             check_sizes(replies[:1])
             lease.check()  # taken over meanwhile: the new owner's results are the ones kept
             if len(replies) > 1:  # some go out before the answer: a retry must send the same
-                replies = dedup.first_sent(ctx.redis, claim, replies, OUTBOX_TTL_S)
+                # kept as long as a done mark: a dead-lettered event replayed days later
+                # (`kades dlq replay`) sends the same; gone once the event is done
+                replies = dedup.first_sent(ctx.redis, claim, replies, ctx.settings.dedup_ttl_s)
                 extra = replies[1:]
                 sink.send(extra, ctx.settings.sink_url, token_file=ctx.settings.sink_token_file)
                 for reply in extra:
@@ -473,5 +475,6 @@ def _handle_claimed(function: Function, ctx: Context, event: CloudEvent,
         except BaseException:
             dedup.release(ctx.redis, claim)
             raise
-        dedup.complete(ctx.redis, claim, replies[:1], ctx.settings.dedup_ttl_s)
+        dedup.complete(ctx.redis, claim, replies[:1], ctx.settings.dedup_ttl_s,
+                       sent=len(replies) > 1)
     return replies
