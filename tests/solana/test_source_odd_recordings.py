@@ -91,6 +91,29 @@ class RecordedNode:
         return self.blocks.get(slot)
 
 
+def test_a_rate_limit_recorded_under_the_skipped_slot_code_is_no_empty_slot(tmp_path, capsys):
+    """QuickNode answers its rate limit as -32007, the skipped-slot code: recorded, it was
+    replayed as a slot without a block, exit 0, nothing sent and nothing said."""
+    limited = {"jsonrpc": "2.0", "id": 1,
+               "error": {"code": -32007, "message": "50/second request limit reached"}}
+    code, events, err = replay(tmp_path, capsys, [limited])
+    assert code == exitcodes.FAILURE and not events
+    assert "an RPC error was recorded" in err and "request limit" in err
+
+
+def test_a_block_recorded_without_its_slot_is_replayed_and_the_guess_said(tmp_path, capsys):
+    """getBlock's answer names no slot: `parentSlot + 1` is wrong after a skipped slot, so
+    the events' slot and ids differ from the --rpc source's. Said, not silent."""
+    tx = transaction(41)
+    del tx["slot"], tx["blockTime"]
+    block = {"blockhash": "h", "parentSlot": 40, "blockTime": 1_700_000_000, "transactions": [tx]}
+    code, events, err = replay(tmp_path, capsys, {"jsonrpc": "2.0", "result": block})
+    assert code == exitcodes.OK and [e.data["slot"] for e in events] == [41]
+    assert "1 getBlock results record no slot" in err
+    code, events, err = replay(tmp_path, capsys, {"jsonrpc": "2.0", "result": {**block, "slot": 43}})
+    assert [e.data["slot"] for e in events] == [43] and "record no slot" not in err
+
+
 def test_the_poller_leaves_an_unreadable_transaction_out_and_carries_on(redis_conn, caplog):
     block = {"blockhash": "h", "parentSlot": 40, "blockTime": 1_700_000_000,
              "transactions": [odd(41), transaction(41)]}

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator
 from kades.events.envelope import CloudEvent
 from kades.solana.normalise import EMPTY_KINDS, empty_records, normalise_transaction
 from kades.solana.parts import SlotLinks, split_block
-from kades.solana.rpc import SKIPPED_SLOT_CODES
+from kades.solana.rpc import RpcError
 from kades.solana.transaction import MalformedTransaction
 from kades.solana.wire import first_signature
 
@@ -27,22 +27,25 @@ UNREADABLE = (MalformedTransaction, KeyError, IndexError, TypeError, ValueError,
               AttributeError)
 
 
-def transactions_of(document: Any) -> Iterator[dict]:
-    """Every transaction in a recorded document, each with `slot` and `blockTime` filled in."""
+def transactions_of(document: Any, guessed: list[int] | None = None) -> Iterator[dict]:
+    """Every transaction in a recorded document, each with `slot` and `blockTime` filled in.
+    A getBlock result records no slot (the request named it): without one added, its slot is
+    taken as `parentSlot + 1`, wrong after a skipped slot, and noted in `guessed`."""
     if isinstance(document, list):
         for item in document:
-            yield from transactions_of(item)
+            yield from transactions_of(item, guessed)
         return
     if not isinstance(document, dict):
         raise MalformedTransaction(f"expected a JSON object or array, got {type(document).__name__}")
     if "result" in document and "transaction" not in document:
         if document["result"] is not None:  # null: a skipped slot or an unknown signature
-            yield from transactions_of(document["result"])
+            yield from transactions_of(document["result"], guessed)
         return
     if "error" in document and "transaction" not in document:  # a JSON-RPC error answer
         error = document["error"] if isinstance(document["error"], dict) else {}
-        if error.get("code") in SKIPPED_SLOT_CODES:
-            return  # as a null result: a slot without a block
+        if RpcError(error.get("code"), str(error.get("message", ""))).skipped:
+            return  # as a null result: a slot without a block (not a provider's rate limit
+            # under the same code, QuickNode's -32007: then the slot was never recorded)
         raise MalformedTransaction(f"an RPC error was recorded, not a transaction: "
                                    f"{error.get('code')} {error.get('message', document['error'])}")
     if "blockhash" in document and "transactions" not in document:
@@ -51,6 +54,8 @@ def transactions_of(document: Any) -> Iterator[dict]:
     if "transactions" in document:  # a getBlock result
         parent = document.get("parentSlot")
         slot = document.get("slot", parent + 1 if isinstance(parent, int) else 0)
+        if "slot" not in document and guessed is not None:
+            guessed.append(slot)
         if not isinstance(document["transactions"], list):
             raise MalformedTransaction("a getBlock result's transactions are a JSON array")
         for tx in document["transactions"]:  # what is no object is reported by build_blocks

@@ -74,11 +74,11 @@ def replay_events(paths: list[str], *, summary: list | None = None) -> list:
     `summary` (a list) gets what programs were read and skipped, each transaction left out as
     unreadable with its file, and how many were recorded more than once (a signature is read
     once). Fails when there were transactions and none could be read."""
-    transactions, origins, seen, repeated = [], [], set(), 0
+    transactions, origins, seen, repeated, guessed = [], [], set(), 0, []
     for path in recorded_files(paths):
         try:
             text = sys.stdin.read() if path == STDIO else path.read_text(encoding="utf-8")
-            found = [tx for document in documents(text) for tx in transactions_of(document)]
+            found = [tx for document in documents(text) for tx in transactions_of(document, guessed)]
         except (ValueError, MalformedTransaction) as error:
             raise MalformedTransaction(f"{path}: {error}") from error
         except RecursionError:  # parsed, just, but too deep to walk
@@ -100,6 +100,10 @@ def replay_events(paths: list[str], *, summary: list | None = None) -> list:
         summary.extend(f"left out, unreadable: {line}" for line in left_out)
         if repeated:
             summary.append(f"read once, recorded again: {repeated} transactions")
+        if guessed:
+            summary.append(f"{len(guessed)} getBlock results record no slot: each taken as its "
+                           "parentSlot + 1, wrong after a skipped slot (other event ids than "
+                           "the --rpc source's); add \"slot\" to each to replay them as sent")
     events = [event for block in blocks for event in block_events(block)]
     for event in events:
         validate_data(event)  # the source never emits what the functions would refuse
