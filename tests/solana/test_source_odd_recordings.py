@@ -91,6 +91,32 @@ class RecordedNode:
         return self.blocks.get(slot)
 
 
+def test_a_block_the_node_answers_unreadably_is_asked_again_then_left_out(redis_conn, caplog):
+    """`transactions: null` escaped the poller with a traceback, and every restart met the
+    same slot: the feed stopped for good. Asked again (a passing fault cures), then left out,
+    said, and the feed goes on; the next slot's links say nothing of the one left out."""
+    from kades.solana.poll import MALFORMED_ATTEMPTS
+    good = {"blockhash": "h", "parentSlot": 40, "blockTime": 1_700_000_000,
+            "transactions": [transaction(42)]}
+    asked = []
+
+    class Flaky(RecordedNode):
+        def get_block(self, slot):
+            asked.append(slot)
+            if slot == 41:
+                return {"blockhash": "h", "parentSlot": 40, "blockTime": 1, "transactions": None,
+                        "slot": 41}
+            return super().get_block(slot)
+    sent = []
+    with caplog.at_level(logging.ERROR, logger="kades.solana.source"):
+        handled = follow(Flaky({41: None, 42: {**good, "slot": 42}}), sent.append,
+                         start_slot=41, max_slots=2, store=redis_conn, sleep=lambda s: None)
+    assert handled == 2 and asked.count(41) == MALFORMED_ATTEMPTS
+    assert [e.data["slot"] for e in sent] == [42] and sent[0].data["previous_slot"] is None
+    assert int(redis_conn.get(SOLANA_LAST_SLOT)) == 42
+    assert any(r.getMessage().endswith("the slot left out") for r in caplog.records)
+
+
 def test_a_rate_limit_recorded_under_the_skipped_slot_code_is_no_empty_slot(tmp_path, capsys):
     """QuickNode answers its rate limit as -32007, the skipped-slot code: recorded, it was
     replayed as a slot without a block, exit 0, nothing sent and nothing said."""

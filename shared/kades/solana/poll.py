@@ -28,6 +28,7 @@ from kades.settings import redact_url, settings
 from kades.solana.block import block_events, build_blocks, transactions_of
 from kades.solana.parts import SlotLinks
 from kades.solana.rpc import CLEANED_UP_CODE, NOT_YET_CODES, RpcError, SolanaRpc
+from kades.solana.transaction import MalformedTransaction
 
 POLL_S = 0.4  # one slot
 SINK_ATTEMPTS = 6     # a Broker ingress away (a rollout) is waited for, 15 s and more in all
@@ -42,6 +43,7 @@ SEND_CONCURRENCY = 16
 # known tip. Fetched one after another, a slot cost the node's answer time (a block with full
 # transactions is several MB) plus its handling, more than the chain's 0.4 s a slot.
 FETCH_AHEAD = 3
+MALFORMED_ATTEMPTS = 3  # a block the node answers unreadably: asked this often, then left out
 logger = logging.getLogger("kades.solana.source")
 
 
@@ -152,7 +154,7 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
     slot = start_slot if start_slot is not None else (int(resumed) + 1 if resumed else rpc.get_slot())
     if max_slots is not None:
         fetcher.last = slot + max_slots - 1
-    handled, tip = 0, None
+    handled, tip, malformed = 0, None, 0
     # what the events say of the slots before theirs: the slot before the one resumed after
     links = SlotLinks(slot, previous=int(resumed) if start_slot is None and resumed else None)
     while max_slots is None or handled < max_slots:
@@ -195,9 +197,24 @@ def _follow(rpc: SolanaRpc, emit, start_slot: int | None, max_slots: int | None,
             sleep(POLL_S)
             continue
         if block is not None:
+            try:  # (read whole here: what build_blocks is given is read once)
+                transactions = list(transactions_of(block))
+            except MalformedTransaction as error:
+                # A node's odd answer (transactions null, an error inside a result) exited the
+                # source with a traceback, and every restart met the same slot: asked again,
+                # then the slot left out, said
+                malformed += 1
+                if malformed < MALFORMED_ATTEMPTS:
+                    sleep(POLL_S)
+                    continue
+                log(logger, logging.ERROR, "solana-source: the node's block is unreadable; "
+                    "the slot left out", slot=slot, attempts=malformed, error=str(error)[:300])
+                transactions = []
+                links = SlotLinks(slot + 1)  # what this slot held is not known: never "none"
+            malformed = 0
             unreadable: list[tuple[int, str]] = []
             outgoing, left_out = [], set()
-            for data in build_blocks(transactions_of(block), unreadable=unreadable):
+            for data in build_blocks(transactions, unreadable=unreadable):
                 try:
                     events = block_events(data, links=links)
                 except EventTooLarge as error:  # a record no split brings under the limit:
