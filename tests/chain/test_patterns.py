@@ -336,3 +336,30 @@ def test_a_tokens_sol_and_usd1_trades_share_its_volume_by_value(priced_slots):
         found += analyse_block(None, block, 100.0 + slot, ChainThresholds(), store)
     (wash,) = [a for a in found if a["anomaly_type"] == "wash_trading"]
     assert wash["evidence"]["wallets"] == ["BOT"] and wash["evidence"]["volume_share"] == 0.5
+
+
+def test_a_market_maker_in_a_token_quoted_pool_is_no_wash_ring():
+    """A token/BONK pool (a token quoted in another token): BONK's raw units were summed with
+    lamports, so $80 of round trips in 1M BONK took 89 % of a token's volume beside 50 SOL
+    of buys in its SOL pool: wash_trading 0.9. Another token's worth is not known: none."""
+    from kades.chain.function import analyse_block
+    from kades.chain.memory import MemoryStates
+    from kades.chain.thresholds import ChainThresholds
+    bonk, token = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263", "AToken11111111111111111111111111111111111111"
+
+    def swap(signature, wallet, side, quote, quote_mint, quote_decimals, pool):
+        buy = side == "buy"
+        return {"signature": signature, "trader": wallet, "pool": pool, "program": "meteora_dlmm",
+                "mint_in": quote_mint if buy else token, "mint_out": token if buy else quote_mint,
+                "amount_in": quote if buy else 10**7, "amount_out": 10**7 if buy else quote,
+                "decimals_in": quote_decimals if buy else 6, "decimals_out": 6 if buy else quote_decimals,
+                "base_mint": token, "quote_mint": quote_mint, "side": side,
+                "base_amount": 10**7, "quote_amount": quote}
+    swaps = [swap(f"o{k}", f"R{k}", "buy", 25 * 10**8, WSOL, 9, "YSOL") for k in range(20)]
+    swaps += [swap(f"m{k}", "MM", ("buy", "sell")[k % 2], 10**11, bonk, 5, "YBONK") for k in range(4)]
+    store, found = MemoryStates(), []
+    for k, record in enumerate(swaps):
+        block = {"slot": 1000 + k, "swaps": [record], "transfers": [], "launches": [],
+                 "liquidity": [], "pool_states": []}
+        found += analyse_block(None, block, 1_767_225_600.0 + 60 * k, ChainThresholds(), store)
+    assert [a for a in found if a["anomaly_type"] == "wash_trading"] == []
