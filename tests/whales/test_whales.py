@@ -313,6 +313,25 @@ def test_a_wallet_funded_mid_window_stays_one_accumulation():
     assert found["evidence"]["cluster"] == "W" and found["evidence"]["buys"] == 8
 
 
+def test_an_accumulation_renamed_when_its_funding_is_forgotten_is_not_alerted_again():
+    """A cluster is named after its wallets' funder while the funding log holds the funding;
+    the log forgets it after its TTL (or past its cap) while the buys stay in the window,
+    and the same eight buys, now W's own cluster, were alerted again within the cooldown."""
+    from kades.chain.funding import FundersAsOf
+    from kades.chain.rows import Trade
+    from kades.whales.detectors import Accumulation
+    state = WhaleState(supply=10**12, trades=[Trade(float(100 + k), "W", 1, 10**10, 10**9, f"s{k}", 100 + k)
+                                              for k in range(8)])
+    doc = {"funded": {wallet: [["F", 50.0, 50]] for wallet in ("W", "X", "Y")}}
+    funded = FundersAsOf(doc, slot=110, time_s=110.0, ttl_s=3600.0)
+    (found,) = Accumulation().find(state, "TOKEN", funders=funded, time_s=110.0, slot=110)
+    assert found["evidence"]["cluster"] == "F"
+    forgotten = FundersAsOf({"funded": {}}, slot=4000, time_s=4000.0, ttl_s=3600.0)
+    assert Accumulation().find(state, "TOKEN", funders=forgotten, time_s=3000.0, slot=3000) == []
+    later = Accumulation().alert_cooldown_s + 111.0  # past the cooldown: news again
+    assert len(Accumulation().find(state, "TOKEN", funders=forgotten, time_s=later, slot=4000)) == 1
+
+
 def test_a_pump_fun_migration_pool_gives_the_pump_fun_supply():
     from kades.chain.state import PUMP_FUN_SUPPLY
     from kades.whales.function import mint_items

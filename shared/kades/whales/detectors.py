@@ -155,9 +155,15 @@ class Accumulation(ChainDetector):
             net_share = (bought - sold - max(0, passed_on)) / supply
             if len(buys) < self.buys or net_share < self.supply_share or sold > 0.1 * bought:
                 continue
-            if not alert_once(state.alerted, f"acc:{cluster}", time_s, cooldown_s=self.alert_cooldown_s):
-                continue
             wallets = sorted({tr.wallet for tr in trades})
+            # Once per wallet, not per cluster name: the funding that named a cluster leaves
+            # the funding log after its TTL (or past its cap) while the buys stay in the
+            # window, and the same buys, renamed after a wallet, were alerted again.
+            keys = [f"acc:{wallet}" for wallet in wallets]
+            if any(time_s - state.alerted.get(key, -1e18) < self.alert_cooldown_s for key in keys):
+                continue
+            for key in keys:
+                alert_once(state.alerted, key, time_s, cooldown_s=self.alert_cooldown_s)
             mean_quote = sum(tr.quote for tr in buys) / len(buys) / LAMPORTS  # in SOL
             style = "stealth" if mean_quote < self.stealth_quote else "aggressive"
             found.append(make_anomaly(
