@@ -68,3 +68,25 @@ def test_replay_says_which_programs_it_read_and_skipped(capsys):
     assert read.startswith("programs read (records): ") and "pumpswap 13" in read and "raydium_clmm 7" in read
     # the migration's wrapper and the routers' unknown venues: counted, never fatal
     assert "5kZmvKbaqNjSNEnQKEREEKu5r9JkaDRKrQMUvZagCMoz 1" in skipped and "SoLFiHG9TfgtdUXUjWAxi3LtvYuFyDLVhBWxdMZxyCe 1" in skipped
+
+
+def test_a_sellers_wrapped_sol_account_closed_in_the_sale_still_names_the_seller():
+    """A real PumpSwap sell, its seller's wrapped SOL account given a balance before (an
+    account the wallet kept, closed by the sale, as many wallets do): with no balance after,
+    it was taken for one that held nothing, the SOL the pool paid into it counted nowhere,
+    and a fee recipient (out 1,220) became the trader."""
+    import copy
+
+    from kades.solana.normalise import normalise_transaction
+    from kades.solana.programs import WSOL
+    rpc2 = shared_material.require(shared_material.DATA / "solana/rpc2")
+    (tx,) = transactions_of(json.loads((rpc2 / "pumpswap_5FoZuu1E.json").read_text()))
+    (sale,) = normalise_transaction(tx)[0]["swaps"]
+    keys = [k if isinstance(k, str) else k["pubkey"] for k in tx["transaction"]["message"]["accountKeys"]]
+    kept = copy.deepcopy(tx)  # the seller's wrapped SOL account, opened and closed in the sale
+    kept["meta"]["preTokenBalances"].append({
+        "accountIndex": keys.index("7BQmbHNjJ9m2N3G2uhedKmmx6ouLVuNS32L2FZzZRztC"), "mint": WSOL,
+        "owner": sale["trader"], "uiTokenAmount": {"amount": "0", "decimals": 9}})
+    (again,) = normalise_transaction(kept)[0]["swaps"]
+    assert (again["trader"], again["side"], again["amount_out"]) == (
+        sale["trader"], "sell", sale["amount_out"]) == (sale["trader"], "sell", 126879)

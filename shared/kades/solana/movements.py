@@ -90,15 +90,18 @@ def account_owners(view: TransactionView, ixs: list[Instruction]) -> dict[str, s
 
 def unrecorded_deltas(view: TransactionView, moves: list[Move], owners: dict[str, str],
                       mints: dict[str, str]) -> dict[tuple[str, str], int]:
-    """Per (owner, mint): what moved through token accounts that have no balance entry (opened
-    and closed within the transaction). Their mint is the mint of the account on the other side."""
-    recorded = {b.account for b in view.token_balances()}
+    """Per (owner, mint): what moved through token accounts that have no balance after the
+    transaction: opened and closed within it, or closed in it (a wrapped SOL account the seller
+    had: its pre amount and what the pool paid into it went out as lamports, the swap's output
+    counted nowhere, and a fee recipient was taken for the trader). Their mint is their own
+    when a balance says it, else the mint of the account on the other side."""
+    recorded = {b.account for b in view.token_balances() if not b.closed}
     deltas: dict[tuple[str, str], int] = {}
     for move in moves:
         for account, sign, other in ((move.source, -1, move.destination), (move.destination, 1, move.source)):
             if account is None or account in recorded or account not in owners:
                 continue
-            mint = mints.get(other or "")
+            mint = mints.get(account) or mints.get(other or "")
             if mint is None:
                 continue
             key = (owners[account], mint)

@@ -39,6 +39,9 @@ class TokenBalance:
     # who owned the account before, when another than `owner` (an SPL SetAuthority of the
     # account's owner, a drainer's way): the pre amount is theirs (owner_deltas)
     pre_owner: str | None = None
+    # a balance before and none after: the account was closed in the transaction (a wrapped
+    # SOL account unwrapped), so what it gained went out as lamports, not in a post amount
+    closed: bool = False
 
 
 _JSON_KINDS = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
@@ -159,7 +162,8 @@ class TransactionView:
             owner = b.get("post_owner") or b.get("pre_owner") or account
             before = b.get("pre_owner") or owner
             balances.append(TokenBalance(account, owner, b["mint"], b["decimals"], b["pre"],
-                                         b["post"], None if before == owner else before))
+                                         b["post"], None if before == owner else before,
+                                         closed="pre_owner" in b and "post_owner" not in b))
         return tuple(balances)
 
     def owners_moved(self) -> set[str]:
@@ -169,9 +173,13 @@ class TransactionView:
 
     def owner_deltas(self) -> dict[tuple[str, str], int]:
         """Per (owner, mint): post - pre summed over the owner's token accounts (0s dropped);
-        an account that changed owners counts its pre amount against the owner before."""
+        an account that changed owners counts its pre amount against the owner before. A
+        closed account counts neither: what moved through it is told by its instructions
+        (movements.unrecorded_deltas), as for an account opened and closed here."""
         deltas: dict[tuple[str, str], int] = {}
         for balance in self.token_balances():
+            if balance.closed:
+                continue
             before = (balance.pre_owner or balance.owner, balance.mint)
             after = (balance.owner, balance.mint)
             deltas[before] = deltas.get(before, 0) - balance.pre
