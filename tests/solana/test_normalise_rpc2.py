@@ -73,6 +73,17 @@ def test_the_migration_creates_the_pool_before_the_buy():
     assert second["base_reserve"] == first["base_reserve"] - buy["base_amount"]
 
 
+def test_the_fees_a_buyer_paid_are_the_buyers_transfers_as_its_instructions_say():
+    """Senders were paired with receivers by size alone: the migration's 85 SOL paid into the
+    pool made its account the sender of the three fees the buyer's instructions paid, false
+    links between wallets for the ring and cluster detectors."""
+    records, _ = normalise_transaction(load("pumpfun_31V8YGSQ.json"))
+    (buy,) = records["swaps"]
+    fees = [t for t in records["transfers"] if not t.get("native")]
+    assert len(fees) == 3 and {t["source"] for t in fees} == {buy["trader"]}
+    assert sum(t["amount"] for t in fees) == 64_929_885 * 2 + 41_890_249
+
+
 def test_routers_and_programs_not_read_are_counted_not_fatal():
     _, skipped = normalise_transaction(load("pumpswap_2zNeSn8c.json"))
     assert skipped == {"6m2CDdhRgxpH4WjvdzxAYbGxwdGUz5MziiL5jek2kBma": 1}

@@ -81,6 +81,20 @@ def _people_deltas(view: TransactionView, moves: list[Move], owners: dict[str, s
     return {key: value for key, value in deltas.items() if value}
 
 
+def owner_moves(view: TransactionView, moves: list[Move], owners: dict[str, str]
+                ) -> list[tuple[str, str, str, int]]:
+    """The token instructions' moves between owners: (source owner, destination owner, mint,
+    amount), where both accounts' owners and the mint are known."""
+    mints = {b.account: b.mint for b in view.token_balances()}
+    found = []
+    for move in moves:
+        mint = mints.get(move.source or "") or mints.get(move.destination or "")
+        source, destination = owners.get(move.source or ""), owners.get(move.destination or "")
+        if mint and source and destination:
+            found.append((source, destination, mint, move.amount))
+    return found
+
+
 def _migrations(ixs: list[Instruction]) -> dict[str, dict]:
     """AMM pool -> the bonding curve it took over in this transaction ({program, bonding_curve}):
     pump.fun's `migrate` (to PumpSwap), a launchpad curve's migration (LaunchLab to Raydium AMM
@@ -202,6 +216,7 @@ def normalise_transaction(tx: dict) -> tuple[dict[str, list], Counter]:
         nft = info.get("decimals") == 0 and minted[mint] == 1
         if mint not in pumped and authority not in p.SHARED_AUTHORITIES and authority not in pools and not nft:
             out["launches"].append({"signature": view.signature, "creator": view.fee_payer, **info})
-    owner_transfers(view, curves | pool_owners | set(p.CURVE_AUTHORITIES), out, deltas)
+    owner_transfers(view, curves | pool_owners | set(p.CURVE_AUTHORITIES), out, deltas,
+                    owner_moves(view, moves, owners))
     sol_transfers(view, ixs, out)
     return out, skipped

@@ -8,14 +8,29 @@ from kades.solana.transaction import Instruction, TransactionView
 
 
 def owner_transfers(view: TransactionView, not_people: set[str], out: dict,
-                    deltas: dict[tuple[str, str], int] | None = None) -> None:
-    """Owner-to-owner movements: per mint, senders paired with receivers (largest first).
-    `deltas` per (owner, mint), by default the balances' (kades.solana.normalise adds the
-    accounts opened and closed within the transaction)."""
+                    deltas: dict[tuple[str, str], int] | None = None,
+                    moved: list[tuple[str, str, str, int]] = ()) -> None:
+    """Owner-to-owner movements. First what the token instructions say (`moved`: source owner,
+    destination owner, mint, amount, in order), as far as each side's net change covers it;
+    then, per mint, the senders left paired with the receivers left (largest first): a relay
+    between them (a router's authority) nets to nothing. Pairing alone took the largest
+    sender for every receiver: a migration's 85 SOL, paid into its pool, became the sender of
+    the fees a buyer paid. `deltas` per (owner, mint), by default the balances'
+    (kades.solana.normalise adds the accounts closed within the transaction)."""
     decimals = view.decimals()
+    left = {key: delta for key, delta in (view.owner_deltas() if deltas is None else deltas).items()
+            if key[0] not in not_people}
+    for source, destination, mint, amount in moved:
+        amount = min(amount, -left.get((source, mint), 0), left.get((destination, mint), 0))
+        if amount > 0 and source != destination and mint in decimals:
+            out["transfers"].append({"signature": view.signature, "mint": mint, "source": source,
+                                     "destination": destination, "amount": amount,
+                                     "decimals": decimals[mint]})
+            left[(source, mint)] += amount
+            left[(destination, mint)] -= amount
     by_mint: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for (owner, mint), delta in (view.owner_deltas() if deltas is None else deltas).items():
-        if owner not in not_people:
+    for (owner, mint), delta in left.items():
+        if delta:
             by_mint[mint].append((owner, delta))
     for mint, moves in by_mint.items():
         senders = sorted(([o, -d] for o, d in moves if d < 0), key=lambda x: (-x[1], x[0]))
