@@ -139,6 +139,14 @@ def test_a_key_unknown_just_after_a_fetch_is_retried_not_refused(oidc_client, is
     assert response.status_code == 503 and response.get_json()["error"]["code"] == "unavailable"
 
 
+def test_another_issuers_token_just_after_a_fetch_is_refused_not_retried(oidc_client, issuer):
+    """Its key id is unknown too, but a retry cannot make another issuer's token valid."""
+    assert post(oidc_client, signed(issuer)).status_code == 200  # the keys fetched
+    response = post(oidc_client, signed(issuer, iss="https://elsewhere.example", kid="theirs"))
+    assert response.status_code == 401
+    assert response.get_json()["error"]["message"].startswith("wrong issuer")
+
+
 def test_the_key_fetchs_token_file_missing_is_a_503_in_json(client_of, issuer, monkeypatch,
                                                            tmp_path):
     monkeypatch.setenv("KADES_OIDC_ISSUER", issuer.issuer)
@@ -174,7 +182,8 @@ def test_an_unreachable_issuer_is_a_temporary_failure(client_of, monkeypatch):
     monkeypatch.setenv("KADES_OIDC_ISSUER", "http://127.0.0.1:9")  # discard port: refused
     monkeypatch.setenv("KADES_OIDC_AUDIENCE", AUDIENCE)
     assert post(client_of("counter"), "a.b.c").status_code == 401  # needs no keys to refuse
-    response = post(client_of("counter"), jwt.encode({"a": 1}, "k" * 32, headers={"kid": "x"}))
+    response = post(client_of("counter"), jwt.encode({"iss": "http://127.0.0.1:9"}, "k" * 32,
+                                                        headers={"kid": "x"}))
     assert response.status_code == 503 and response.headers["Retry-After"] == "1"
 
 

@@ -97,7 +97,10 @@ class Verifier:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing bearer token (Authorization: Bearer <JWT>)")
-        try:
+        try:  # the issuer first, as go-oidc: another issuer's token is a 401, not a key to fetch
+            unverified = jwt.decode(token.strip(), options={"verify_signature": False})
+            if unverified.get("iss") != self.issuer:
+                raise jwt.InvalidIssuerError(f"issued by {unverified.get('iss')!r}")
             key = self._key(jwt.get_unverified_header(token.strip()).get("kid"))
             claims = jwt.decode(token.strip(), key, algorithms=ALGORITHMS, audience=self.audience,
                                 issuer=self.issuer,
