@@ -49,13 +49,13 @@ def test_a_valid_event_is_answered_with_a_reply_or_nothing(client_of, name, even
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_a_malformed_event_is_400_with_every_problem(client_of, name):
-    headers = {"ce-specversion": "0.3", "ce-id": "", "ce-source": "/tests",
+    headers = {"ce-specversion": "0.2", "ce-id": "", "ce-source": "/tests",
                "ce-type": "ai.kades.market.tick.v1", "content-type": "application/json"}
     response = client_of(name).post("/", headers=headers, data=b"{not json")
     assert response.status_code == 400
     fields = {d["field"] for d in json.loads(response.data)["error"]["details"]}
-    # the dead-letter sink takes 0.3, as Knative's ingress does; no id: refused by both
-    assert {"id", "data"} | ({"specversion"} if name != "dead-letter" else set()) <= fields
+    # every function takes 1.0 and 0.3, as Knative's ingress does; 0.2 is refused by all
+    assert {"specversion", "id", "data"} <= fields
 
 
 def test_every_function_consumes_what_its_triggers_send():

@@ -4,8 +4,9 @@ Strict because Knative's ingress is: an event the Python SDK would accept but th
 rejects must fail here, with every problem reported at once (not only the first).
 Spec references: CloudEvents 1.0.2 core (§3.1 context attributes, §3.1.1 naming), HTTP
 protocol binding (§3.1 binary, §3.2 structured, §3.3 batched), JSON format (§3.1 data).
-Functions take 1.0 only (the default `specversions`); the broker ingress also takes 0.3, as
-Knative's does (its Go SDK reads both), and passes such an event on unchanged.
+Decoding takes 1.0 only unless told (`specversions`); the broker ingress and the functions
+also take 0.3, as Knative's Broker does (its Go SDK reads both) and passes such an event on
+unchanged.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from redis import Redis
 
 from kades import clients
 from kades.errors import BadRequestError
-from kades.events.envelope import SPECVERSION, CloudEvent
+from kades.events.envelope import BROKER_SPECVERSIONS, CloudEvent
 from kades.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,8 +35,9 @@ class Function:
     per alert by themselves; temporal-analysis commits its result with its states under the
     event's outbox (`StateStore.update(keep_empty=True)`), which is its done mark, and its
     store waits for the replicas as a done mark would (`StateStore(replicas=...)`).
-    `specversions`: the CloudEvents versions it decodes. `keep_undecodable(ctx, headers, body,
-    error)`: given a request that is no valid event, keep it and say True, instead of a 400
+    `specversions`: the CloudEvents versions it decodes: by default 1.0 and 0.3, as Knative's
+    Broker takes both and delivers a 0.3 event as 0.3 (refused, it was dead-lettered).
+    `keep_undecodable(ctx, headers, body, error)`: given a request that is no valid event, keep it and say True, instead of a 400
     (the dead-letter sink: a Knative Broker drops what its dead-letter sink refuses).
     `keep_too_large(ctx, headers, body)`: given a body over Settings.max_event_bytes (read up
     to keep.READ_CEILING times that, its head, size and sha256: keep.Oversized), keep it and
@@ -51,7 +52,7 @@ class Function:
     uses_database: bool = False
     identity: Callable[[CloudEvent], str] | None = None
     idempotent: bool = False
-    specversions: tuple[str, ...] = (SPECVERSION,)
+    specversions: tuple[str, ...] = BROKER_SPECVERSIONS  # what the Broker passes on
     keep_undecodable: Callable[["Context", Mapping[str, str], bytes, BadRequestError],
                                bool] | None = None
     keep_too_large: Callable[["Context", Mapping[str, str], "Oversized"], bool] | None = None
