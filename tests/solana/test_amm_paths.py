@@ -412,3 +412,58 @@ def test_a_mint_of_no_decimals_is_an_nft_not_a_launch():
         balances = [] if supply is None else [(3, TRADER, mint, 0, supply)]
         records, _ = normalise_transaction(transaction(keys, [init], balances))
         assert [r["mint"] for r in records["launches"]] == ([mint] if launched else []), (decimals, supply)
+
+
+def _moved(keys: list[str], source: str, destination: str, authority: str, amount: int) -> dict:
+    return {"programIdIndex": keys.index(p.TOKEN), "data": b58encode(b"\x03" + amount.to_bytes(8, "little")),
+            "accounts": [keys.index(source), keys.index(destination), keys.index(authority)]}
+
+
+def _pumpswap_trade(keys: list[str], name: str, user: str, ata_x: str, ata_sol: str) -> dict:
+    names = ("PumpPool1", user, "VaultX", "VaultSol", ata_x, ata_sol, "FeeOwner", "FeeAta")
+    return {"programIdIndex": keys.index(p.PUMPSWAP), "data": anchor(name), "accounts": [keys.index(a) for a in names]}
+
+
+def test_a_buy_and_sell_in_one_transaction_are_both_the_traders():
+    """A volume bot's round trip: the trader ends down in SOL, and the only owner up in SOL is
+    the pool's fee account, which had been named the sell's trader with the fee as its size."""
+    keys = [TRADER, "PumpPool1", "VaultX", "VaultSol", "AtaX", "AtaSol", "FeeOwner", "FeeAta", p.PUMPSWAP, p.TOKEN]
+    tx = transaction(keys, [_pumpswap_trade(keys, "buy", TRADER, "AtaX", "AtaSol"),
+                            _pumpswap_trade(keys, "sell", TRADER, "AtaX", "AtaSol")],
+                     [(2, "PumpPool1", X, 100_000, 100_000), (3, "PumpPool1", p.WSOL, 50_000, 50_010),
+                      (4, TRADER, X, 0, 0), (5, TRADER, p.WSOL, 5_000, 4_970), (7, "FeeOwner", p.WSOL, 0, 20)])
+    tx["meta"]["innerInstructions"] = [
+        {"index": 0, "instructions": [_moved(keys, "AtaSol", "VaultSol", TRADER, 1_000),
+                                      _moved(keys, "AtaSol", "FeeAta", TRADER, 10),
+                                      _moved(keys, "VaultX", "AtaX", "PumpPool1", 2_000)]},
+        {"index": 1, "instructions": [_moved(keys, "AtaX", "VaultX", TRADER, 2_000),
+                                      _moved(keys, "VaultSol", "AtaSol", "PumpPool1", 980),
+                                      _moved(keys, "VaultSol", "FeeAta", "PumpPool1", 10)]}]
+    records, _ = normalise_transaction(tx)
+    buy, sell = records["swaps"]
+    assert (buy["trader"], buy["side"], buy["amount_in"], buy["amount_out"]) == (TRADER, "buy", 1_000, 2_000)
+    assert (sell["trader"], sell["side"], sell["amount_in"], sell["amount_out"]) == (TRADER, "sell", 2_000, 980)
+    assert sell["pool_amount_out"] == 990 and "signer" not in sell
+
+
+def test_two_signers_buying_from_one_pool_are_two_swaps_not_a_route():
+    """A bundle: two wallets' buys of one pool net to one mint in and one out, as a route's
+    hops do, and were one swap of both wallets' SOL for the first wallet."""
+    other = "Trader2222222222222222222222222222222222222"
+    keys = [TRADER, other, "PumpPool1", "VaultX", "VaultSol", "AtaX", "AtaSol", "AtaX2", "AtaSol2",
+            "FeeOwner", "FeeAta", p.PUMPSWAP, p.TOKEN]
+    tx = transaction(keys, [_pumpswap_trade(keys, "buy", TRADER, "AtaX", "AtaSol"),
+                            _pumpswap_trade(keys, "buy", other, "AtaX2", "AtaSol2")],
+                     [(3, "PumpPool1", X, 100_000, 93_000), (4, "PumpPool1", p.WSOL, 50_000, 54_000),
+                      (5, TRADER, X, 0, 2_000), (6, TRADER, p.WSOL, 5_000, 4_000),
+                      (7, other, X, 0, 5_000), (8, other, p.WSOL, 5_000, 2_000)])
+    tx["transaction"]["message"]["header"]["numRequiredSignatures"] = 2
+    tx["meta"]["innerInstructions"] = [
+        {"index": 0, "instructions": [_moved(keys, "AtaSol", "VaultSol", TRADER, 1_000),
+                                      _moved(keys, "VaultX", "AtaX", "PumpPool1", 2_000)]},
+        {"index": 1, "instructions": [_moved(keys, "AtaSol2", "VaultSol", other, 3_000),
+                                      _moved(keys, "VaultX", "AtaX2", "PumpPool1", 5_000)]}]
+    records, _ = normalise_transaction(tx)
+    assert sorted((s["trader"], s["amount_in"], s["amount_out"]) for s in records["swaps"]) == \
+        sorted([(TRADER, 1_000, 2_000), (other, 3_000, 5_000)])
+    assert all("route" not in s for s in records["swaps"])

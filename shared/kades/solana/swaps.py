@@ -2,7 +2,8 @@
 
 Two readings, both from the trader's side:
 - pool legs: a pool instruction that took one mint in and gave the other out. The legs of one
-  transaction are netted (a multi-hop route through known pools is one swap). amount_in is
+  transaction are netted (a multi-hop route through known pools is one swap; not when the
+  pools paid two signers: a bundle, a swap each). amount_in is
   what the pools took in, amount_out what reached the trader; `pool_amount_out` what left the
   pools when less arrived (a Token-2022 transfer fee, PumpSwap's pool-side fees);
 - a router's transaction (Jupiter, DFlow, Titan, Raydium route) is one swap whatever venues it
@@ -55,16 +56,24 @@ def swap_record(view: TransactionView, trader: str, program: str, pool: str, min
     return record
 
 
-def _trader(view: TransactionView, deltas: dict, mint_in: str, mint_out: str, not_people: set[str]):
+def _trader(view: TransactionView, deltas: dict, mint_in: str, mint_out: str, not_people: set[str],
+            receivers: Counter):
     """Whose movement the swap is: the owner who received what the pools gave out (and paid
-    what they took in), a signer first. (trader, what they received; None when no one did.)"""
+    what they took in), a signer first; among those the pools paid themselves (`receivers`),
+    when they paid anyone. Someone who sold back what they bought in the same transaction
+    gained nothing, so then the one the pools paid, a signer first (not the fee account that
+    alone came out ahead). (trader, what they received; None when no one did.)"""
     got = {o: d for (o, m), d in deltas.items() if m == mint_out and d > 0 and o not in not_people}
     paid = {o for (o, m), d in deltas.items() if m == mint_in and d < 0 and o not in not_people}
-    for candidates in ([o for o in got if o in paid], list(got)):
+    paid_by_pools = {o: v for o, v in receivers.items() if v > 0 and o not in not_people}
+    both = [o for o in got if o in paid]
+    for candidates, amount in (([o for o in both if o in paid_by_pools] or both, got),
+                               ([s for s in view.signers if s in paid_by_pools], paid_by_pools),
+                               (list(got), got)):
         if candidates:
             signers = [s for s in view.signers if s in candidates]
-            trader = signers[0] if signers else max(candidates, key=lambda o: (got[o], o))
-            return trader, got[trader]
+            trader = signers[0] if signers else max(candidates, key=lambda o: (amount[o], o))
+            return trader, amount[trader]
     return view.fee_payer, None
 
 
@@ -78,7 +87,9 @@ def leg_swaps(view: TransactionView, legs: list, deltas: dict, pool_owners: set[
         net[quote] += action.delta[quote]
     paid = [m for m, v in net.items() if v > 0]
     got = [m for m, v in net.items() if v < 0]
-    routed = len(legs) > 1 and len(paid) == 1 and len(got) == 1
+    # two signers the pools paid are a bundle of trades, not one trader's route
+    paid_signers = {o for action, _, _ in legs for o in action.receivers if o in view.signers}
+    routed = len(legs) > 1 and len(paid) == 1 and len(got) == 1 and len(paid_signers) < 2
     groups = [(legs, paid[0], got[0])] if routed else [([leg], None, None) for leg in legs]
     result = []
     for group, mint_in, mint_out in groups:
@@ -87,7 +98,8 @@ def leg_swaps(view: TransactionView, legs: list, deltas: dict, pool_owners: set[
             mint_in, mint_out = (base, quote) if action.delta[base] > 0 else (quote, base)
         amount_in = net[mint_in] if routed else action.delta[mint_in]
         pool_out = -(net[mint_out] if routed else action.delta[mint_out])
-        trader, received = _trader(view, deltas, mint_in, mint_out, pool_owners)
+        receivers = sum((leg[0].receivers for leg in group), Counter())
+        trader, received = _trader(view, deltas, mint_in, mint_out, pool_owners, receivers)
         record = swap_record(view, trader, action.program, action.pool, mint_in, mint_out, amount_in,
                              received or pool_out)
         if record["amount_out"] != pool_out:
