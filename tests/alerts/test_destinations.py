@@ -23,7 +23,9 @@ ACCEPTED = ["https://example.org/hook", "https://hooks.slack.com/services/x",
 UNUSABLE = ["http://[x/", "http://example.com:99999/", "http://example.com:abc/",
             "http://example.com:0/", "http://xn--ls8h.la/", "http://\u2603.net/",
             "http://exa mple.com/", "http://ex%41mple.com/", "http://a..b/", "ftp://example.com/",
-            "http:///path", "https://0177.0.0.1/x"]
+            "http:///path", "https://0177.0.0.1/x",
+            # a label past 63 characters or a name past 253: the resolver refuses them
+            "https://" + "a" * 64 + ".com/", "https://" + "abcdefghi." * 26 + "com/"]
 
 
 @pytest.mark.parametrize("url", REFUSED)
@@ -42,7 +44,8 @@ def test_a_url_no_client_can_use_is_named(url):
 
 
 @pytest.mark.parametrize("url", ACCEPTED + REFUSED + [
-    "https://user:pw@example.com:8443/a?b#c", "http://b\u00fccher.de/x", "http://my_host.example.com/"])
+    "https://user:pw@example.com:8443/a?b#c", "http://b\u00fccher.de/x", "http://my_host.example.com/",
+    "https://" + "a" * 63 + ".com./"])
 def test_a_usable_url_passes_whether_or_not_it_is_public(url):
     assert url_problem(url) is None
 

@@ -21,6 +21,7 @@ import httpx
 LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".svc", ".cluster.local", ".home.arpa")
 # A host name as it goes on the wire (IDNA-encoded): labels of letters, digits, '-' and '_'.
 _HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?", re.IGNORECASE)
+MAX_LABEL, MAX_HOST_NAME = 63, 253  # longer, no resolver looks the name up (Python raises)
 
 
 def url_problem(url: str) -> str | None:
@@ -44,6 +45,10 @@ def url_problem(url: str) -> str | None:
     except ValueError:
         if not _HOST_NAME.fullmatch(host):
             return f"{parts.hostname!r} is not a valid host name"
+        labels = host.rstrip(".").split(".")
+        if len(host.rstrip(".")) > MAX_HOST_NAME or max(map(len, labels)) > MAX_LABEL:
+            return (f"{parts.hostname!r} is not a valid host name: labels of at most "
+                    f"{MAX_LABEL} characters, {MAX_HOST_NAME} in all (RFC 1035)")
     return None
 
 
