@@ -559,3 +559,19 @@ def test_an_analysis_s_quote_with_control_characters_or_too_long_is_named(api):
         response = call(api, "GET", f"/v1/token/{MINT}/analysis?quote={quote}")
         assert response.status_code == 400, quote
         assert "quote" in json.dumps(response.get_json()), response.get_json()
+
+
+@pytest.mark.parametrize("query, field", [
+    ("limit=%D9%A1%D9%A2", "limit"),          # Arabic-Indic digits, which int() reads
+    ("limit=%EF%BC%92%EF%BC%94", "limit"),    # fullwidth digits
+    ("limit=5%20%0A", "limit"),                # int() strips the white space
+    ("min_risk_score=0.2_5", "min_risk_score"),  # float() reads underscores
+    ("min_risk_score=1_0", "min_risk_score"),  # was refused as 10.0, a value never sent
+    ("min_risk_score=%200.5", "min_risk_score"),
+])
+def test_a_query_number_is_ascii_digits_as_written(api, query, field):
+    response = call(api, "GET", f"/v1/anomalies?{query}")
+    assert response.status_code == 400, query
+    (detail,) = response.get_json()["error"]["details"]
+    assert detail["field"] == field and "10.0" not in detail["message"], detail
+

@@ -113,14 +113,17 @@ def _coerce(raw: str, schema: dict) -> Any:
     names the problem)."""
     kinds = schema.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds]
-    try:
-        if "integer" in kinds and raw.strip().lstrip("+-").isdigit():
-            return int(raw)
-        if "number" in kinds and math.isfinite(number := float(raw)):
-            return number
-    except ValueError:
-        pass
+    # ASCII digits as written: int() and float() also read other scripts' digits, white
+    # space and underscores ("1_0" was refused as 10.0, a value the caller never sent)
+    if "integer" in kinds and _INTEGER.fullmatch(raw):
+        return int(raw)
+    if "number" in kinds and _NUMBER.fullmatch(raw) and math.isfinite(number := float(raw)):
+        return number
     return raw
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def with_defaults(schema: dict, value: Any) -> Any:
