@@ -119,6 +119,12 @@ def test_an_upgrade_that_is_no_websocket_handshake_is_a_400_naming_each_header(s
     problems = {problem["field"] for problem in answer.json()["error"]["details"]}
     assert problems == {"headers.Connection", "headers.Sec-WebSocket-Version",
                         "headers.Sec-WebSocket-Key"}
+    for key in (b"abc", b"dGhlIHNhbXBsZSBub25jZQ", "ñññññññññññññññññññññññ=".encode()):  # no nonce
+        answer = httpx.get(f"{server.url}/v1/ws", timeout=10, headers={
+            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": key})
+        assert answer.status_code == 400, key
+        assert [p["field"] for p in answer.json()["error"]["details"]] == ["headers.Sec-WebSocket-Key"]
 
 
 @pytest.mark.parametrize("last_id", ["%C2%B2", "99999999999999999999999", "1-99999999999999999999"])
@@ -730,3 +736,15 @@ def test_a_client_whose_socket_resets_mid_send_ends_its_connection_quietly(kades
         theirs.close()
     assert isinstance(answer, websocket._Closed) and len(closes) == 2  # both met, both ended
     assert redis_conn.zcard(WS_CONNECTIONS.format(key_id="k-reset")) == 0  # its slot given back
+
+
+@pytest.mark.parametrize("tokens", [["abc", "\u0000"], [""], ["x" * 65], ["a\nb"]])
+def test_a_subscription_to_a_token_no_alert_can_name_is_refused(tokens):
+    """Such a subscription was answered `subscribed`, and the connection then heard nothing."""
+    session = websocket.Session(None)
+    [reply], replay = session.handle(json.dumps({"type": "subscribe", "channels": ["anomalies"],
+                                                 "tokens": tokens}))
+    error = json.loads(reply)
+    assert error["type"] == "error" and error["data"]["code"] == 1002 and not replay, error
+    assert "tokens" in error["data"]["message"]
+    assert session.tokens == set() and not session.by_token

@@ -22,6 +22,7 @@ Protocol (JSON text frames, `{type, data, timestamp}`): client sends `subscribe`
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import logging
 import queue
@@ -263,7 +264,18 @@ def handshake_problems(headers) -> list[Problem]:
     for name in ("Sec-WebSocket-Key", "Host"):
         if not headers.get(name, "").strip():
             problems.append(Problem(f"headers.{name}", "required"))
+    key = headers.get("Sec-WebSocket-Key", "").strip()
+    if key and not _is_nonce(key):
+        problems.append(Problem("headers.Sec-WebSocket-Key", "must be 16 bytes in base64"))
     return problems
+
+
+def _is_nonce(key: str) -> bool:
+    """A Sec-WebSocket-Key as RFC 6455 (4.1) has it: 16 random bytes, base64-encoded."""
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except ValueError:  # binascii.Error, and non-ASCII text
+        return False
 
 
 def _end(ws, code: int | None = None, reason: str | None = None) -> None:
