@@ -164,10 +164,6 @@ def new_redis(config: Settings, **options) -> redis.Redis:
     if config.redis_cluster and config.redis_sentinels:
         raise SettingsError(["KADES_REDIS_CLUSTER and KADES_REDIS_SENTINELS: set one of them "
                              "(a cluster fails over by itself)"])
-    if config.redis_wait_replicas < 0 or config.redis_wait_timeout_s <= 0:
-        raise SettingsError([f"KADES_REDIS_WAIT_REPLICAS={config.redis_wait_replicas}, "
-                             f"KADES_REDIS_WAIT_TIMEOUT_S={config.redis_wait_timeout_s}: expected "
-                             "a count of replicas of 0 or more and a time above 0"])
     if config.redis_cluster and config.redis_wait_replicas:
         raise SettingsError(["KADES_REDIS_WAIT_REPLICAS with KADES_REDIS_CLUSTER: the wait runs "
                              "on the done mark's connection, which a cluster client does not "

@@ -6,7 +6,7 @@ through `fields_from_env`.
 from __future__ import annotations
 
 import math
-from dataclasses import fields
+from dataclasses import field, fields
 from typing import Mapping
 
 from kades.errors import KadesError
@@ -49,6 +49,26 @@ def parse_value(variable: str, raw: str, kind: type):
     raise SettingsError([f"{variable}={raw!r}: expected {_expected(variable, kind)}"])
 
 
+def bounded(default, *, minimum=None, above=None, maximum=None):
+    """A dataclass field whose value from the environment must be at least `minimum`, above
+    `above` and at most `maximum` (`fields_from_env` names a value outside)."""
+    limits = {"minimum": minimum, "above": above, "maximum": maximum}
+    return field(default=default, metadata={k: v for k, v in limits.items() if v is not None})
+
+
+def out_of_range(value, metadata: Mapping) -> str | None:
+    """Which bound of a `bounded` field `value` misses, in words ("of at least 1"), or None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if "minimum" in metadata and value < metadata["minimum"]:
+        return f"of at least {metadata['minimum']}"
+    if "above" in metadata and value <= metadata["above"]:
+        return f"above {metadata['above']}"
+    if "maximum" in metadata and value > metadata["maximum"]:
+        return f"of at most {metadata['maximum']}"
+    return None
+
+
 def env_int(env: Mapping[str, str], variable: str, default: int) -> int:
     """A whole number read from `variable` (a command's default), `default` when unset;
     SettingsError naming it when malformed: one line and exit 2, not a traceback."""
@@ -74,6 +94,9 @@ def fields_from_env(cls, env: Mapping[str, str], prefix: str) -> dict:
         choices = spec.metadata.get("choices")
         if choices and value.strip().upper() not in choices:
             problems.append(f"{variable}={raw!r}: expected one of {', '.join(choices)}")
+            continue
+        if bound := out_of_range(value, spec.metadata):
+            problems.append(f"{variable}={raw!r}: expected {_expected(variable, type(value))} {bound}")
             continue
         values[spec.name] = value
     if problems:

@@ -19,7 +19,7 @@ from typing import Mapping
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 from kades.chain.thresholds import PREFIX as CHAIN_PREFIX, ChainThresholds
-from kades.envfields import SettingsError, fields_from_env, parse_value
+from kades.envfields import SettingsError, bounded, fields_from_env, parse_value
 
 logger = logging.getLogger("kades.settings")
 
@@ -82,11 +82,11 @@ class Settings:
     sink_url: str = f"http://127.0.0.1:{DEFAULT_BROKER_PORT}/kades/kades"
     function_name: str = "kades"
     log_level: str = field(default="INFO", metadata={"choices": LOG_LEVELS})
-    dedup_ttl_s: int = 7 * 24 * 3600
-    claim_lease_s: float = 10.0  # a dead handler's claim frees this soon, within Trigger retries
+    dedup_ttl_s: int = bounded(7 * 24 * 3600, above=0)
+    claim_lease_s: float = bounded(10.0, above=0)  # a dead handler's claim frees this soon, within Trigger retries
     # A chain block of 20,000 records is about 9 MB of JSON; anything larger is refused unread.
-    max_event_bytes: int = 16 * 1024 * 1024
-    redis_timeout_s: float = 2.0
+    max_event_bytes: int = bounded(16 * 1024 * 1024, above=0)
+    redis_timeout_s: float = bounded(2.0, above=0)
     # Past one Redis (kades.clients.redis_client; docs/operations.md): with redis_cluster the
     # URL names any node of a Redis Cluster (its database is 0) and the client finds the rest;
     # with redis_sentinels ("host:port,host:port") the client asks those Sentinels for the
@@ -100,37 +100,37 @@ class Settings:
     # and on at least this many (Redis WAIT, within redis_wait_timeout_s, else 503 and the
     # Broker retries), and only if the primary did not change while it was handled
     # (kades.runtime.dedup). 0: no wait (one Redis, or a cluster).
-    redis_wait_replicas: int = 0
-    redis_wait_timeout_s: float = 0.5
-    database_timeout_s: float = 5.0
+    redis_wait_replicas: int = bounded(0, minimum=0)
+    redis_wait_timeout_s: float = bounded(0.5, above=0)
+    database_timeout_s: float = bounded(5.0, above=0)
     # Connections one process keeps to PostgreSQL at most (its pool): every replica of every
     # function that stores adds this many at its max-scale, which the server's
     # max_connections must hold (tests/knative/test_connection_budget.py).
-    database_pool_size: int = 4
+    database_pool_size: int = bounded(4, minimum=1)
     # A statement (or its wait for a lock) running this long is cancelled: a 503 that gives the
     # event's claim back, where a handler stuck on a migration's lock or an idle transaction
     # held it, renewed, until the Broker's retries ran out and dead-lettered the event. Below
     # every Trigger's delivery timeout (30 s and up, eventing/).
-    database_statement_timeout_s: float = 20.0
-    database_lock_timeout_s: float = 10.0
+    database_statement_timeout_s: float = bounded(20.0, minimum=0)  # 0: none (PostgreSQL's)
+    database_lock_timeout_s: float = bounded(10.0, minimum=0)
     # risk-scoring / alerts / api (issue 7)
     # temporal-analysis stores a tick's score from this level up (calm ticks score ~0, and
     # every tick is in token_metrics already): storage only where something happened.
-    temporal_score_floor: float = 0.3
+    temporal_score_floor: float = bounded(0.3, minimum=0)
     # Order from unordered delivery (kades.runtime.reorder): a point may arrive this far
     # (event time) behind the newest one of its key and still be analysed in its place; one
     # waiting this long (wall clock) is analysed anyway, for a key that went quiet.
-    reorder_lateness_s: float = 30.0
-    reorder_idle_s: float = 60.0
-    risk_half_life_s: float = 6 * 3600.0
-    alert_default_threshold: float = 0.7   # tokens nobody tracks alert from "high" on
-    alert_hysteresis: float = 0.1          # an alert clears below threshold - hysteresis
-    max_tracked_per_key: int = 1000        # tokens one API key may track; more: 409
+    reorder_lateness_s: float = bounded(30.0, minimum=0)
+    reorder_idle_s: float = bounded(60.0, minimum=0)
+    risk_half_life_s: float = bounded(6 * 3600.0, above=0)
+    alert_default_threshold: float = bounded(0.7, minimum=0, maximum=1)  # tokens nobody tracks alert from "high" on
+    alert_hysteresis: float = bounded(0.1, minimum=0, maximum=1)  # an alert clears below threshold - hysteresis
+    max_tracked_per_key: int = bounded(1000, minimum=1)  # tokens one API key may track; more: 409
     jwt_secret: str = ""                   # HS256 bearer tokens; empty: only API keys work
     # Webhooks to private addresses (127.0.0.1, 10/8, cluster names): local development only.
     webhook_allow_private: bool = False
-    enterprise_rate_per_min: int = 3000
-    enterprise_burst: int = 5000
+    enterprise_rate_per_min: int = bounded(3000, above=0)
+    enterprise_burst: int = bounded(5000, above=0)
     # Sender identity (Knative's authentication-oidc; kades.runtime.oidc): set the issuer and
     # every function but api requires a Broker token for its audience on POST /.
     oidc_issuer: str = ""                  # e.g. https://kubernetes.default.svc; empty: off
@@ -141,7 +141,7 @@ class Settings:
     oidc_jwks_url: str = ""                # empty: the issuer's /.well-known/openid-configuration
     oidc_ca_file: str = ""                 # TLS trust for the JWKS; empty: the system's CAs
     oidc_jwks_token_file: str = ""         # bearer for fetching the JWKS (the API server wants one)
-    oidc_jwks_ttl_s: float = 300.0
+    oidc_jwks_ttl_s: float = bounded(300.0, minimum=0)
     # The sender's side: a file holding the token for the Broker's audience, sent as
     # `Authorization: Bearer` with every event posted to the sink (kades.runtime.tokenfile);
     # rendered into every Service (a projected service-account token). Empty: no token.
@@ -149,7 +149,7 @@ class Settings:
     # The development broker signs every delivery with its own issuer (kades.broker.tokens),
     # served on 127.0.0.1 at this port: `kades broker --oidc`, `kades up --oidc`. Off by default.
     broker_oidc: bool = False
-    broker_oidc_port: int = DEFAULT_BROKER_OIDC_PORT
+    broker_oidc_port: int = bounded(DEFAULT_BROKER_OIDC_PORT, minimum=1, maximum=65535)
     # ... and, if set, keeps a token for the Broker in this folder for every service account its
     # EventPolicy names (<namespace>.<broker>/<account>), as the kubelet projects them into pods.
     broker_oidc_token_dir: str = ""

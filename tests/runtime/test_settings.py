@@ -55,6 +55,26 @@ def test_every_malformed_value_is_in_one_error():
         "KADES_WEBHOOK_ALLOW_PRIVATE='maybe': expected true or false (also 1/0, yes/no, on/off)"]
 
 
+def test_a_value_out_of_its_range_is_named_with_the_range():
+    """KADES_REDIS_TIMEOUT_S=-1 and KADES_DATABASE_POOL_SIZE=0 were taken, and every command
+    then failed with a client library's traceback (or called Redis unreachable for 0)."""
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"KADES_REDIS_TIMEOUT_S": "-1", "KADES_DATABASE_POOL_SIZE": "0",
+                           "KADES_REDIS_WAIT_REPLICAS": "-2", "KADES_ALERT_DEFAULT_THRESHOLD": "1.5",
+                           "KADES_DATABASE_TIMEOUT_S": "0", "KADES_BROKER_OIDC_PORT": "70000"})
+    assert raised.value.problems == [
+        "KADES_REDIS_TIMEOUT_S='-1': expected a number of seconds above 0",
+        "KADES_REDIS_WAIT_REPLICAS='-2': expected a whole number of at least 0",
+        "KADES_DATABASE_TIMEOUT_S='0': expected a number of seconds above 0",
+        "KADES_DATABASE_POOL_SIZE='0': expected a whole number of at least 1",
+        "KADES_ALERT_DEFAULT_THRESHOLD='1.5': expected a number of at most 1",
+        "KADES_BROKER_OIDC_PORT='70000': expected a whole number of at most 65535"]
+    edges = Settings.from_env({"KADES_REDIS_WAIT_REPLICAS": "0", "KADES_ALERT_DEFAULT_THRESHOLD": "1",
+                               "KADES_DATABASE_POOL_SIZE": "1", "KADES_REDIS_TIMEOUT_S": "0.01"})
+    assert (edges.redis_wait_replicas, edges.alert_default_threshold, edges.database_pool_size,
+            edges.redis_timeout_s) == (0, 1.0, 1, 0.01)
+
+
 def test_a_redis_or_database_url_of_another_scheme_is_malformed():
     with pytest.raises(SettingsError) as raised:
         Settings.from_env({"KADES_REDIS_URL": "garbage", "KADES_DEDUP_TTL_S": "7d",
