@@ -8,6 +8,7 @@ Everything keeps running in the background until `kades down` (`make stop`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -215,10 +216,37 @@ def _gone(pid: int) -> bool:
         return False
 
 
+def _ours(pid: int, log: Path) -> bool | None:
+    """Whether process group `pid` is one `start_system` started writing to `log`: True;
+    False when it runs but is not (another checkout's, another user's, or a process that took
+    the pid of a stale pid file); None when it is gone. Every process started here (and what
+    it starts) has its log as stdout, which no process of another checkout has."""
+    members = devservices.process_group(pid)
+    if not members:
+        return False if devservices.process_alive(pid) else None
+    return any(devservices.proc_link(member, "fd/1") == str(log.resolve()) for member in members)
+
+
 def stop_system(state_dir: Path) -> list[str]:
-    """Stop every process `start_system` started (by pid file); return their names."""
-    run, _ = _dirs(state_dir)
-    pids = {pid_file: int(pid_file.read_text()) for pid_file in sorted(run.glob("*.pid"))}
+    """Stop every process `start_system` started (by pid file); return the names of those
+    that ran. A pid file naming no process of ours (garbled, or its pid taken by another
+    process since) is removed with a line on stderr, and nothing is signalled."""
+    run = state_dir / "run"
+    pids = {}
+    for pid_file in sorted(run.glob("*.pid")):
+        pid = devservices.read_pid(pid_file)
+        ours = None if pid is None else _ours(pid, state_dir / "logs" / f"{pid_file.stem}.log")
+        if ours:
+            pids[pid_file] = pid
+        elif pid is None:
+            devservices.drop_stale_pid_file(pid_file, "holds no pid")
+        elif ours is False:
+            devservices.drop_stale_pid_file(pid_file, f"pid {pid} is no process started in "
+                                                      f"{state_dir}, left running")
+        else:
+            with contextlib.suppress(ChildProcessError):  # reaped, if our own child
+                os.waitpid(pid, os.WNOHANG)
+            pid_file.unlink()  # stale: the process is gone
     # All asked at once, then waited for together: each takes a second or more to finish.
     for pid in pids.values():
         try:

@@ -286,18 +286,70 @@ def ensure_redis(*, data_dir: Path, port: int = 6390,
 
 def _pid_file_is_redis(pid_file: Path) -> bool:
     """Whether the Redis of `pid_file` runs (True before it has written the file)."""
-    try:
-        return _is_redis(int(pid_file.read_text().strip()))
-    except (FileNotFoundError, ValueError):
-        return True
+    pid = read_pid(pid_file)
+    return True if pid is None else _is_our_redis(pid, pid_file.parent)
 
 
 def _is_redis(pid: int) -> bool:
     """Whether `pid` is a live redis-server (a zombie's cmdline is empty)."""
     try:
         return b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def _is_our_redis(pid: int, directory: Path) -> bool:
+    """Whether `pid` is a live redis-server working in `directory`. Every Redis we start runs
+    with `--dir` the folder of its pid file and works there; another checkout's, or one that
+    took the pid of a stale pid file, works in its own (or is another user's: not ours)."""
+    return _is_redis(pid) and proc_link(pid, "cwd") == str(Path(directory).resolve())
+
+
+# --- pid files -----------------------------------------------------------------------------
+
+def read_pid(pid_file: Path) -> int | None:
+    """The pid `pid_file` holds; None when it is missing, empty or garbled (or names no
+    process a signal may go to alone: 0 and below mean process groups to kill(2))."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if pid > 0 else None
+
+
+def proc_link(pid: int, name: str) -> str | None:
+    """Where /proc/<pid>/<name> points (`cwd`, `fd/1` ...), without the ` (deleted)` the
+    kernel adds once the file is removed; None when the process is gone or another user's."""
+    try:
+        return os.readlink(f"/proc/{pid}/{name}").removesuffix(" (deleted)")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+
+
+def _proc_stat(pid: int | str) -> tuple[str, int] | None:
+    """(state, process group) of process `pid`; None when it is gone."""
+    try:  # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+        state, _, pgrp = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[:3]
+        return state, int(pgrp)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, exited but not yet reaped, does not)."""
+    return (_proc_stat(pid) or ("Z",))[0] != "Z"
+
+
+def process_group(pgid: int) -> list[int]:
+    """The live processes of process group `pgid`."""
+    return [int(entry.name) for entry in Path("/proc").glob("[0-9]*")
+            if (stat := _proc_stat(entry.name)) and stat[0] != "Z" and stat[1] == pgid]
+
+
+def drop_stale_pid_file(pid_file: Path, why: str) -> None:
+    """Remove a pid file that names no process of ours, saying so in one line on stderr."""
+    print(f"{pid_file}: {why}; removed the stale pid file", file=sys.stderr)
+    pid_file.unlink(missing_ok=True)
 
 
 # The groups of kades.dev.redisgroups (a test cluster, a Sentinel group), each node in a
@@ -324,9 +376,16 @@ def stop_redis(data_dir: Path, *, timeout_s: float = 10.0, crash: bool = False) 
 def stop_redis_by_pid_file(pid_file: Path, *, timeout_s: float, crash: bool) -> bool:
     if not pid_file.exists():
         return False
-    pid = int(pid_file.read_text().strip())
-    if not _is_redis(pid):
-        pid_file.unlink()  # stale: the process is gone or the pid was reused
+    pid = read_pid(pid_file)
+    if pid is None:
+        drop_stale_pid_file(pid_file, "holds no pid")
+        return False
+    if not _is_our_redis(pid, pid_file.parent):
+        if not process_alive(pid):
+            pid_file.unlink(missing_ok=True)  # stale: the process is gone
+        else:  # the pid was taken again, or this is another checkout's Redis
+            drop_stale_pid_file(pid_file, f"pid {pid} is no Redis started in {pid_file.parent}, "
+                                          "left running")
         return False
     sig = signal.SIGKILL if crash else signal.SIGTERM
     os.kill(pid, sig)
