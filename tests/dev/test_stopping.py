@@ -1,6 +1,7 @@
 """`kades down`, `kades services down` and `kades up` stop only what this checkout started:
 a pid file that is garbled, or whose pid is now another process (another checkout's Redis,
-another user's process), is removed with a note and nothing is signalled."""
+another user's process), is removed with a note and nothing is signalled; and what is not
+Redis on the Redis port is named, not a traceback."""
 from __future__ import annotations
 
 import os
@@ -8,13 +9,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from kades.dev import services as devservices
 from kades.dev.localrun import main_down, stop_system
+from kades.settings import Settings
 
 NOBODY = 65534
 
@@ -135,3 +139,34 @@ def test_an_empty_or_garbled_pid_file_is_stale(tmp_path, content, capsys):
         pid_file.write_text(content)
     assert devservices.main_services(["down", "--data-dir", str(local)]) == 0
     assert not any(pid_file.exists() for pid_file in pid_files)
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def not_redis_port():
+    """An HTTP server (`python3 -m http.server`): it answers a Redis PING with HTML."""
+    server = ThreadingHTTPServer(("127.0.0.1", devservices.free_port()), QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_server_that_is_not_redis_on_the_redis_port_is_named_not_a_traceback(
+        not_redis_port, tmp_path, capsys):
+    config = Settings(redis_url=f"redis://127.0.0.1:{not_redis_port}/0",
+                      database_url="postgresql://kades@db.example:5432/kades")
+    assert devservices.main_services(["status"], config=config) == 1
+    assert (f"redis://127.0.0.1:{not_redis_port}/0  something that is not Redis listens on "
+            f"port {not_redis_port}") in capsys.readouterr().out
+    assert devservices.main_services(["up", "--data-dir", str(tmp_path)], config=config) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"kades services: something that is not Redis listens on "
+                            f"127.0.0.1:{not_redis_port}")
+    assert error.count("\n") == 1
+    assert not (tmp_path / "redis").exists()

@@ -146,7 +146,7 @@ def redis_answers(port: int) -> bool:
 
 def redis_status(port: int) -> str:
     """"ready", "loading" (a Redis still reading its data: it answers only LOADING) or
-    "silent" (nothing, or something that does not speak Redis)."""
+    "silent" (nothing, or something that does not speak Redis: `port_open` tells which)."""
     if not port_open(port):
         return "silent"
     client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, socket_connect_timeout=1.0,
@@ -155,7 +155,8 @@ def redis_status(port: int) -> str:
         return "ready" if client.ping() else "silent"
     except redis.BusyLoadingError:
         return "loading"
-    except (redis.ConnectionError, redis.TimeoutError):
+    # InvalidResponse: what answered is no Redis (an HTTP server's reply, say)
+    except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.InvalidResponse):
         return "silent"
     finally:
         client.close()
@@ -255,7 +256,8 @@ def ensure_redis(*, data_dir: Path, port: int = 6390,
                    log=log)
         return False
     if port_open(port):
-        raise DevServiceError(f"something that is not Redis listens on {HOST}:{port}")
+        raise DevServiceError(f"something that is not Redis listens on {HOST}:{port}: stop "
+                              "it, or set KADES_REDIS_URL to a free port")
     directory.mkdir(parents=True, exist_ok=True)
     if not _pid_file_is_redis(pid_file):
         pid_file.unlink()  # a crashed run's: the new server's own is the one to watch
@@ -659,8 +661,10 @@ def _status(config: Settings, redis_port: int | None, pg_port: int | None) -> bo
     for name, url, port in (("redis", config.redis_url, redis_port),
                             ("postgres", config.database_url, pg_port)):
         answers = port_open(port) if port is not None else None
-        ok = ok and answers is not False
         state = {True: "answering", False: "down", None: "remote (not managed here)"}[answers]
+        if name == "redis" and answers and redis_status(port) == "silent":
+            answers, state = False, f"something that is not Redis listens on port {port}"
+        ok = ok and answers is not False
         if name == "postgres" and answers is not False:
             state += f": {_storage(url)}"
         print(f"{name:<8} {redact_url(url)}  {state}")
