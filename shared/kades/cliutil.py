@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 from typing import IO, ContextManager, Iterable, Iterator
 
@@ -48,6 +49,8 @@ def _gzipped(name: str) -> bool:
 
 
 GZIP_MAGIC = b"\x1f\x8b"
+# What reading a .gz cut short (EOFError) or damaged (zlib.error) raises: neither is an OSError
+NOT_WHOLE_GZIP = (EOFError, zlib.error)
 CSV_DELIMITERS = ",;\t|"
 
 

@@ -165,3 +165,17 @@ def test_a_gzipped_export_is_scored(tmp_path, capsys):
     rows = list(csv.DictReader(open(target, encoding="utf-8")))
     assert [r["sentiment"] for r in rows] == ["positive", "negative"]
     assert capsys.readouterr().err == "kades sentiment: scored 2 rows\n"
+
+
+@pytest.mark.parametrize("damage", ["cut short", "a byte flipped"])
+def test_a_damaged_gzip_export_is_one_line_not_a_traceback(tmp_path, capsys, damage):
+    """A .gz cut short raised EOFError and a damaged one zlib.error, neither an OSError."""
+    import gzip
+    whole = gzip.compress(b"text\n" + b"gm frens\n" * 1000)
+    content = whole[:len(whole) // 2] if damage == "cut short" else \
+        whole[:12] + bytes([whole[12] ^ 0xFF]) + whole[13:]
+    source = tmp_path / "posts.csv.gz"
+    source.write_bytes(content)
+    assert main(["sentiment", str(source), "--text-column", "text", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "not a whole gzip file" in err and str(source) in err and "Traceback" not in err

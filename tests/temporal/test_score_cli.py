@@ -282,6 +282,20 @@ def test_a_folder_without_csvs_or_no_folder_is_a_failure(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("output_dir", ["afile", "afile/out"])
+def test_an_output_folder_that_cannot_be_one_is_a_failure_not_a_traceback(tmp_path, capsys,
+                                                                          output_dir):
+    """Its creation, outside the per-file error handling, raised FileExistsError or
+    NotADirectoryError."""
+    (tmp_path / "in").mkdir()
+    write_series(tmp_path / "in" / "a.csv")
+    (tmp_path / "afile").write_text("not a folder\n")
+    code = kades(["score", "--dir", str(tmp_path / "in"), "--output-dir", str(tmp_path / output_dir)])
+    error = capsys.readouterr().err
+    assert code == exitcodes.FAILURE and "Traceback" not in error
+    assert "0 of 1 files scored" in error and "a.csv" in error
+
+
 @pytest.mark.parametrize("text, expected", [("2024-01-01T00:00:00Z", 1704067200.0),
                                             ("2024-01-01 00:00:00", 1704067200.0),
                                             ("1704067200", 1704067200.0),

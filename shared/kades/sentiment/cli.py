@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import IO
 
 from kades import exitcodes
-from kades.cliutil import (STDIO, csv_delimiter, csv_rows, open_input, open_output,
-                           progress as progress_bar)
+from kades.cliutil import (NOT_WHOLE_GZIP, STDIO, csv_delimiter, csv_rows, open_input,
+                           open_output, progress as progress_bar)
 
 ADDED = ("sentiment", "compound", "confidence")
 
@@ -99,6 +99,9 @@ def main_sentiment(argv: list[str]) -> int:
     except UnicodeDecodeError as error:
         print(f"kades sentiment: {args.input} is not UTF-8 text ({error.reason} at byte "
               f"{error.start})", file=sys.stderr)
+        return exitcodes.FAILURE
+    except NOT_WHOLE_GZIP as error:
+        print(f"kades sentiment: {args.input} is not a whole gzip file ({error})", file=sys.stderr)
         return exitcodes.FAILURE
     except BrokenPipeError:
         raise  # the reader left (`| head`): kades.cli ends quietly

@@ -38,7 +38,6 @@ import re
 import shutil
 import sys
 import tempfile
-import zlib
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_tz
@@ -47,8 +46,8 @@ from types import MappingProxyType
 from typing import Iterator, Mapping, NamedTuple, TextIO
 
 from kades import exitcodes
-from kades.cliutil import (STDIO, csv_delimiter, csv_rows, open_input, open_output,
-                           progress as progress_bar)
+from kades.cliutil import (NOT_WHOLE_GZIP, STDIO, csv_delimiter, csv_rows, open_input,
+                           open_output, progress as progress_bar)
 from kades.temporal.policy import (NO_TRADE, TOO_SOON, LinearUnit, Verdict, new_monitor,
                                    step, too_soon as policy_too_soon,
                                    pull_taken as policy_pull_taken)
@@ -519,7 +518,7 @@ def _readable_text(name) -> Iterator[None]:
         raise InputError(f"not UTF-8 text ({error.reason} at {error.start})") from None
     except csv.Error as error:
         raise InputError(f"not a CSV this can read ({error})") from None
-    except (EOFError, zlib.error) as error:  # a .gz cut short, or damaged (not an OSError)
+    except NOT_WHOLE_GZIP as error:
         raise InputError(f"not a whole gzip file ({error})") from None
 
 
@@ -570,8 +569,6 @@ def main_score(argv: list[str]) -> int:
         return exitcodes.FAILURE
     failed = 0
     for source, target in jobs:
-        if args.dir:
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
         columns = Columns(*(Columns._field_defaults[field] if given is None else given
                             for field, given in (("time", args.timestamp_column),
                                                  ("value", args.value_column))),
@@ -584,6 +581,8 @@ def main_score(argv: list[str]) -> int:
                 for said in chosen:  # before check: its errors name the columns chosen
                     print(f"kades score: {source}: {said}", file=sys.stderr)
                 checked = check(path, columns)  # before any output is opened
+                if args.dir:  # (an --output-dir that is a file: this file's failure, said)
+                    Path(target).parent.mkdir(parents=True, exist_ok=True)
                 with open_output(target, newline="") as out:
                     done = score_file(path, out, columns, progress=args.progress, checked=checked,
                                       name="stdin" if source == STDIO else source)
