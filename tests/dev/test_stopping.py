@@ -1,7 +1,8 @@
 """`kades down`, `kades services down` and `kades up` stop only what this checkout started:
 a pid file that is garbled, or whose pid is now another process (another checkout's Redis,
-another user's process), is removed with a note and nothing is signalled; and what is not
-Redis on the Redis port is named, not a traceback."""
+another user's process), is removed with a note and nothing is signalled; a server that will
+not stop is one line, not a traceback; and a subdirectory of the repository is no checkout of
+its own."""
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from kades import cli
 from kades.dev import services as devservices
-from kades.dev.localrun import main_down, stop_system
+from kades.dev.localrun import main_down, main_up, stop_system
 from kades.settings import Settings
 
 NOBODY = 65534
@@ -170,3 +172,34 @@ def test_a_server_that_is_not_redis_on_the_redis_port_is_named_not_a_traceback(
                             f"127.0.0.1:{not_redis_port}")
     assert error.count("\n") == 1
     assert not (tmp_path / "redis").exists()
+
+
+@pytest.mark.parametrize("message", ["redis-server (pid 4242) did not stop within 10 s",
+                                     "pg_ctl stop failed: pg_ctl: server does not shut down\n"
+                                     "HINT: the \"-m fast\" option ..."])
+def test_a_server_that_will_not_stop_is_one_line_and_exit_code_1(tmp_path, monkeypatch,
+                                                                 capsys, message):
+    def stop_all(data_dir):
+        raise devservices.DevServiceError(message)
+
+    monkeypatch.setattr(devservices, "stop_all", stop_all)
+    assert cli.main(["down", "--root", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == f"kades down: {message.splitlines()[0]}\n"
+    # `kades up --fresh` stops the servers before it wipes their data
+    assert cli.main(["up", "--root", str(tmp_path), "--fresh", "--no-demo"]) == 1
+    assert capsys.readouterr().err == f"kades up: {message.splitlines()[0]}\n"
+
+
+def test_kades_down_in_a_subdirectory_stops_the_repository_it_is_in(tmp_path, monkeypatch,
+                                                                     capsys):
+    repo = tmp_path / "repo"
+    (repo / "shared").mkdir(parents=True)
+    (repo / "shared" / "pyproject.toml").write_text("")
+    below = repo / "functions" / "api"
+    below.mkdir(parents=True)
+    broker = started_here(repo / ".local", "broker")
+    monkeypatch.chdir(below)
+    assert main_down([]) == 0
+    assert capsys.readouterr().out == "stopped: broker\n"
+    assert broker.wait(timeout=5) is not None
+    assert not (below / ".local").exists()

@@ -268,7 +268,9 @@ def stop_system(state_dir: Path) -> list[str]:
 
 def main_up(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades up", description=__doc__.split("\n")[0])
-    parser.add_argument("--root", default=".", help="the repository (holds functions/ and eventing/)")
+    parser.add_argument("--root", default=None, help="the repository (holds functions/ and "
+                        "eventing/; default: the one the current directory is in, as for "
+                        "`kades services`)")
     parser.add_argument("--no-demo", action="store_true", help="start everything, feed nothing")
     parser.add_argument("--seed", type=int, default=None,
                         help="demo seed (default: a new one each run, so each run finds anew)")
@@ -295,12 +297,15 @@ def main_up(argv: list[str]) -> int:
         replicas = parse_replicas(args.replicas)
     except ValueError as error:
         parser.error(str(error))
-    root = Path(args.root).resolve()
+    root = _root(args.root)
     broker_port = env_int(os.environ, "KADES_BROKER_PORT", DEFAULT_BROKER_PORT)
     local = root / ".local"
     stop_system(local)
     if args.fresh:
-        print("removed:", ", ".join(devservices.wipe_data(local)) or "nothing")
+        try:
+            print("removed:", ", ".join(devservices.wipe_data(local)) or "nothing")
+        except devservices.DevServiceError as error:  # a server that would not stop
+            return report("up", _first_line(error))
     code = devservices.main_services(["up", "--data-dir", str(local)], config=config)
     if code != 0:  # it said why on stderr (another checkout's servers, no binaries ...)
         return code
@@ -357,9 +362,23 @@ def create_demo_key(config: Settings) -> str:
 def main_down(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades down",
                                      description="Stop everything `kades up` started.")
-    parser.add_argument("--root", default=".",
-                        help="the repository whose processes to stop (default: .)")
-    root = Path(parser.parse_args(argv).root).resolve()
+    parser.add_argument("--root", default=None,
+                        help="the repository whose processes to stop (default: the one the "
+                             "current directory is in, as for `kades services`)")
+    root = _root(parser.parse_args(argv).root)
     print("stopped:", ", ".join(stop_system(root / ".local")) or "nothing")
-    devservices.stop_all(root / ".local")
+    try:
+        devservices.stop_all(root / ".local")
+    except devservices.DevServiceError as error:  # Redis not stopping, pg_ctl stop failing
+        return report("down", _first_line(error))
     return 0
+
+
+def _root(given: str | None) -> Path:
+    """The repository `--root` names, else the one `kades services` finds (from the current
+    directory up, so that a subdirectory is no checkout of its own)."""
+    return Path(given).resolve() if given else devservices.repo_root()
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
