@@ -99,6 +99,24 @@ def test_an_unreachable_dependency_is_told_apart_from_other_failures():
     assert not cliutil.unreachable(ValueError("bad row"))
 
 
+def test_a_database_that_turns_the_connection_away_is_no_outage(kades_settings):
+    """A database or role that does not exist, a wrong password or a malformed option were
+    called unreachable (exit 3, as if waiting would help): psycopg gives no SQLSTATE for them."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(kades_settings.database_url)
+    server = f"{parts.hostname}:{parts.port}"
+    for url in (f"postgresql://{parts.username}@{server}/no_such_database",
+                f"postgresql://no_such_role@{server}/postgres",
+                f"{kades_settings.database_url}?sslmode=bogus"):
+        with pytest.raises(psycopg.OperationalError) as caught:
+            psycopg.connect(url, connect_timeout=5).close()
+        assert not cliutil.unreachable(caught.value), caught.value
+    # still an outage: a server that is starting, or full
+    for said in ('connection failed: FATAL:  the database system is starting up',
+                 'connection failed: FATAL:  sorry, too many clients already'):
+        assert cliutil.unreachable(psycopg.OperationalError(said))
+
+
 def test_report_error_exit_codes_and_one_line(capsys):
     refused = closed_port_errors()[1]
     # Even a caller that forgets redact_url prints no password.

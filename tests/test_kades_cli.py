@@ -119,6 +119,18 @@ def test_a_malformed_setting_is_one_line_naming_it_not_a_traceback(monkeypatch, 
     assert "KADES_DEDUP_TTL_S='7d'" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv", [
+    ["retention", "--database-url", "foo"],  # psycopg's ProgrammingError: a traceback
+    ["retention", "--database-url", "http://x/y"],
+    ["migrate", "--status", "--database-url", "foo"],  # "the database refused", exit 1
+])
+def test_a_database_url_libpq_cannot_read_is_a_usage_error(argv, capsys):
+    with pytest.raises(SystemExit) as ended:
+        main(argv)
+    assert ended.value.code == exitcodes.USAGE
+    assert "--database-url" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("variable, value, command", [
     ("KADES_REDIS_URL", "garbage", ["dlq", "list"]),
     ("KADES_DATABASE_URL", "mysql://kades@db/kades", ["apikey", "list"]),

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, ContextManager, Iterable, Iterator
 
 from kades import exitcodes
-from kades.settings import DSN_PASSWORD, redis_url_problem, shown_url
+from kades.settings import DSN_PASSWORD, database_url_problem, redis_url_problem, shown_url
 
 STDIO = "-"  # as a file name: stdin when reading, stdout when writing
 
@@ -142,6 +142,14 @@ def redis_url(text: str) -> str:
     return text
 
 
+def database_url(text: str) -> str:
+    """An argparse type for --database-url: checked as KADES_DATABASE_URL is (kades.settings)."""
+    problem = database_url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{shown_url(text)!r}: {problem}")
+    return text
+
+
 def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str | None = None,
              unit: str = "rows", show: bool | None = None):
     """A tqdm bar on stderr. By default only when stderr is a terminal: a redirected stderr (a
@@ -181,13 +189,24 @@ def unreachable(error: BaseException | None) -> bool:
                               TimeoutError)):
             return True
         if isinstance(error, psycopg.OperationalError):
-            # No SQLSTATE: the server never answered (refused, timed out, the pool gave up);
-            # class 08 is a broken connection and 57P a server shutting down. Any other
-            # (a cancelled query, a full disk) came from a server that is there.
+            # No SQLSTATE: the server never answered (refused, timed out, the pool gave up),
+            # unless it turned the connection away (psycopg gives those none either); class
+            # 08 is a broken connection and 57P a server shutting down. Any other (a
+            # cancelled query, a full disk) came from a server that is there.
             state = error.sqlstate or ""
-            return state == "" or state.startswith(("08", "57P"))
+            if not state:
+                return not _TURNED_AWAY.search(str(error))
+            return state.startswith(("08", "57P"))
         error = error.__cause__
     return False
+
+
+# What no wait mends: libpq could not read the settings, or the server refused who or what
+# was asked for (a server starting up or full is still an outage)
+_TURNED_AWAY = re.compile(
+    r'FATAL:\s+(database ".*" does not exist|role ".*" does not exist|password authentication '
+    r'failed|no pg_hba\.conf entry|permission denied)|invalid \w+ value|invalid connection '
+    r'option|missing "=" after|invalid URI')
 
 
 def report(prog: str, message: str, code: int = exitcodes.FAILURE) -> int:

@@ -308,7 +308,17 @@ def test_main_migrate_reports_what_it_did(kades_settings, capsys):
 def test_main_migrate_says_when_the_database_is_away(capsys):
     url = "postgresql://kades@127.0.0.1:1/kades?connect_timeout=1"
     assert migrations.main_migrate(["--database-url", url]) == 3  # a dependency is away
-    assert "cannot reach the database" in capsys.readouterr().err
+    assert "the database is unreachable" in capsys.readouterr().err
+
+
+def test_retention_and_migrate_say_a_database_that_does_not_exist_is_no_outage(kades_settings,
+                                                                               capsys):
+    """Both said 'cannot reach the database' and exit 3, as if waiting would help."""
+    url = kades_settings.database_url.rsplit("/", 1)[0] + "/no_such_database"
+    for command in (migrations.main_migrate, main_retention):
+        assert command(["--database-url", url]) == 1, command
+        err = capsys.readouterr().err
+        assert 'database "no_such_database" does not exist' in err and err.count("\n") == 1, err
 
 
 def test_a_function_is_ready_only_once_its_migrations_are_applied(fresh_database_url,

@@ -32,7 +32,7 @@ from pathlib import Path
 import psycopg
 
 from kades import exitcodes
-from kades.cliutil import bounded
+from kades.cliutil import bounded, database_url, report_error
 from kades.errors import KadesError
 from kades.settings import Settings
 
@@ -245,7 +245,7 @@ def wait_for(database_url: str, wait_s: float, *, sleep=time.sleep, clock=time.m
 def main_migrate(argv: list[str] | None = None) -> int:
     """`kades migrate [--database-url URL] [--status] [--wait-s S]`."""
     parser = argparse.ArgumentParser(prog="kades migrate", description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=None,
+    parser.add_argument("--database-url", default=None, type=database_url,
                         help="default: KADES_DATABASE_URL or the local development database")
     parser.add_argument("--status", action="store_true", help="show the state, apply nothing")
     parser.add_argument("--wait-s", type=bounded(float, 0, 86400, "seconds from 0 to 86400"),
@@ -260,15 +260,11 @@ def main_migrate(argv: list[str] | None = None) -> int:
         rows = status(url)
         with psycopg.connect(url) as conn:
             edition = storage_edition(conn)
-    except psycopg.OperationalError as error:
-        print(f"kades migrate: cannot reach the database: {error}", file=sys.stderr)
-        return exitcodes.UNAVAILABLE
     except MigrationError as error:
         print(f"kades migrate: {error}", file=sys.stderr)
         return exitcodes.FAILURE
-    except psycopg.Error as error:  # refused by the server (a privilege, a role): said, no traceback
-        print(f"kades migrate: the database refused: {error}", file=sys.stderr)
-        return exitcodes.FAILURE
+    except psycopg.Error as error:  # away (3), or refused: no such database, a privilege (1)
+        return report_error("migrate", "the database", error)
     print(f"storage: {edition.description}")
     if not args.status:
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))

@@ -15,7 +15,7 @@ import sys
 import psycopg
 
 from kades import exitcodes
-from kades.cliutil import bounded
+from kades.cliutil import bounded, database_url, report_error
 from kades.settings import Settings
 
 
@@ -29,7 +29,7 @@ def apply_retention(conn: psycopg.Connection, *, keep_days: float = 90.0) -> lis
 
 def main_retention(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kades retention", description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=None,
+    parser.add_argument("--database-url", default=None, type=database_url,
                         help="default: KADES_DATABASE_URL or the local development database")
     parser.add_argument("--keep-days", type=bounded(float, 0.001, 36500, "days from 0.001 to 36500"),
                         default=90.0,
@@ -40,13 +40,12 @@ def main_retention(argv: list[str] | None = None) -> int:
     try:
         with psycopg.connect(url) as conn:
             removed = apply_retention(conn, keep_days=args.keep_days)
-    except psycopg.OperationalError as error:
-        print(f"kades retention: cannot reach the database: {error}", file=sys.stderr)
-        return exitcodes.UNAVAILABLE
     except psycopg.errors.UndefinedFunction:
         print("kades retention: the database is not migrated (run kades migrate)",
               file=sys.stderr)
         return exitcodes.FAILURE
+    except psycopg.Error as error:  # away (3), or refused: no such database, a privilege (1)
+        return report_error("retention", "the database", error)
     for table, count, unit in removed:
         print(f"{table:<16} {count} {unit} removed")
     return exitcodes.OK
