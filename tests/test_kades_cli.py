@@ -131,6 +131,14 @@ def test_a_database_url_libpq_cannot_read_is_a_usage_error(argv, capsys):
     assert "--database-url" in capsys.readouterr().err
 
 
+def test_a_subscriber_that_is_no_url_is_a_usage_error(capsys):
+    """It was accepted, and every delivery to it then failed."""
+    with pytest.raises(SystemExit) as ended:
+        main(["broker", "--subscriber", "market-aggregator=notaurl"])
+    assert ended.value.code == exitcodes.USAGE
+    assert "an http(s) URL" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("variable, value, command", [
     ("KADES_REDIS_URL", "garbage", ["dlq", "list"]),
     ("KADES_DATABASE_URL", "mysql://kades@db/kades", ["apikey", "list"]),

@@ -81,6 +81,14 @@ def test_subscriber_overrides_by_service_or_trigger_name(tmp_path):
     assert urls == {"a": "http://s/", "b": "http://t/"}
 
 
+def test_an_override_naming_nothing_the_manifests_deliver_to_is_refused(tmp_path):
+    """`--subscriber market-agregator=URL` (a typo) was ignored without a word."""
+    ref = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "risk-scoring"}
+    text = manifests(trigger("a", "unused", subscriber={"ref": ref}))
+    with pytest.raises(ConfigError, match=r"\['risk-scorin'\]"):
+        load(tmp_path, text, overrides={"risk-scoring": "http://s/", "risk-scorin": "http://t/"})
+
+
 def test_other_kinds_are_ignored(tmp_path):
     source = {"apiVersion": "sources.knative.dev/v1", "kind": "PingSource",
               "metadata": {"name": "p", "namespace": "kades"}, "spec": {"schedule": "* * * * *"}}

@@ -145,6 +145,10 @@ def load_eventing(directory: str | Path, *, overrides: Mapping[str, str] | None 
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ConfigError(f"Trigger names are used twice: {duplicates}")
+    unused = sorted(set(resolver.overrides) - resolver.used)
+    if unused:  # a typo's override would be ignored without a word
+        raise ConfigError(f"--subscriber names no Trigger or Service these manifests deliver "
+                          f"to: {unused}; Triggers: {sorted(t.name for t in triggers)}")
     return Eventing(brokers, triggers)
 
 
@@ -259,6 +263,7 @@ class _Resolver:
         self.overrides = {name: (url,) if isinstance(url, str) else tuple(url)
                           for name, url in overrides.items()}
         self.env, self.broker_base = env, broker_base
+        self.used: set[str] = set()  # the overrides some destination took
 
     def destination(self, dest: dict, namespace: str, where: str) -> str:
         return self.destinations(dest, namespace, where)[0]
@@ -267,6 +272,7 @@ class _Resolver:
                      trigger: str | None = None) -> tuple[str, ...]:
         """The destination's URL, or one per replica when an override names several."""
         if trigger and trigger in self.overrides:
+            self.used.add(trigger)
             return self.overrides[trigger]
         ref, uri = dest.get("ref"), dest.get("uri")
         if not ref and not uri:
@@ -284,6 +290,7 @@ class _Resolver:
         kind, api, name = ref.get("kind"), ref.get("apiVersion"), ref.get("name")
         if kind == "Service" and api == SERVING_API and name:
             if name in self.overrides:
+                self.used.add(name)
                 return self.overrides[name]
             if name not in FUNCTION_PORTS:
                 raise ConfigError(f"{where}: no local port for Service {name!r}; "

@@ -13,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -319,15 +320,16 @@ def main_broker(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not low <= args.workers <= high:  # the default, from KADES_BROKER_WORKERS: unchecked
         parser.error(f"KADES_BROKER_WORKERS={args.workers}: expected {workers_range}")
-    if args.ingress_process and args.role is None:
-        return _supervise(argv)
-    serves_ingress, delivers = args.role != "delivery", args.role != "ingress"
     overrides: dict[str, list[str]] = {}
     for item in args.subscriber:
         name, sep, url = item.partition("=")
-        if not sep or not name or not url:
-            parser.error(f"--subscriber takes NAME=URL, got {item!r}")
+        parts = urllib.parse.urlsplit(url)
+        if not sep or not name or parts.scheme not in ("http", "https") or not parts.netloc:
+            parser.error(f"--subscriber takes NAME=URL (an http(s) URL), got {item!r}")
         overrides.setdefault(name, []).append(url)  # a name given twice: its replicas
+    if args.ingress_process and args.role is None:
+        return _supervise(argv)
+    serves_ingress, delivers = args.role != "delivery", args.role != "ingress"
     try:
         eventing = load_eventing(args.eventing_dir, overrides=overrides,
                                  broker_base_url=f"http://{args.host}:{args.port}",
