@@ -486,9 +486,10 @@ def timescale_options(bindir: Path, edition: str) -> list[str]:
     # The vendored build goes where the server looks for extensions (root only).
     try:
         vendor_timescale.ensure_installed(bindir, repo_root())
+        loads = vendor_timescale.loadable(bindir)
     except vendor_timescale.TimescaleInstallError as error:
         raise DevServiceUnavailable(str(error)) from error
-    if not vendor_timescale.loadable(bindir):
+    if not loads:
         if edition == "apache":
             raise DevServiceUnavailable("the Apache-2 edition needs TimescaleDB, which is not "
                                         "installed for this PostgreSQL")

@@ -8,8 +8,11 @@ it into the server's directories when it is there and we are root, as its README
 The build was compiled against a later minor release of PostgreSQL than the image ships: it
 calls server functions (`heap_datum_check`) that only the Debian security update exports, and
 the server refuses to start with it preloaded. So before installing, the symbols the build
-needs are checked against the server binary, and the server packages are upgraded from
-Debian's archive (`apt-get install --only-upgrade`) when some are missing.
+needs are checked against the server binary (with binutils' nm and readelf, installed with
+apt when missing), and the server packages are upgraded from Debian's archive (`apt-get
+install --only-upgrade`) when some are missing. The files are copied each under a temporary
+name and renamed into place, `timescaledb.control` (what `installed` looks for) last: a copy
+cut short is copied again at the next start.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from kades.errors import KadesError
@@ -37,7 +41,8 @@ def pg_dirs(bindir: Path) -> tuple[Path, Path] | None:
 
 
 def installed(bindir: Path) -> bool:
-    """Whether the server in `bindir` has the timescaledb extension files."""
+    """Whether the server in `bindir` has the timescaledb extension files (the control file
+    is the last one `ensure_installed` puts in place)."""
     dirs = pg_dirs(bindir)
     return bool(dirs) and (dirs[1] / "timescaledb.control").is_file() and \
         (dirs[0] / "timescaledb.so").is_file()
@@ -75,32 +80,65 @@ def _needed_libraries(path: Path) -> list[Path]:
     return [Path(found[name]) for name in names if name in found]
 
 
+BINUTILS = ("nm", "readelf")
+
+
+def require_binutils() -> None:
+    """nm and readelf, which tell what a build calls: installed with apt (binutils) when they
+    are missing and we are root; a TimescaleInstallError saying so when they cannot be."""
+    if all(shutil.which(tool) for tool in BINUTILS):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        _apt_install("--no-install-recommends", "binutils")
+        if all(shutil.which(tool) for tool in BINUTILS):
+            return
+    raise TimescaleInstallError("telling whether TimescaleDB loads into this PostgreSQL needs "
+                                "nm and readelf, which are not installed: apt-get install "
+                                "binutils")
+
+
 def missing_symbols(libraries: list[Path], server: Path) -> set[str]:
     """Functions that `libraries` call and neither the `server` binary, the libraries
-    themselves nor the system libraries they link against define; empty when binutils
-    (nm, readelf) is not there to tell."""
-    if not (shutil.which("nm") and shutil.which("readelf")):
-        return set()
+    themselves nor the system libraries they link against define (`require_binutils`)."""
+    require_binutils()
     needed = set().union(*(_symbols(lib, defined=False) for lib in libraries))
     linked = {server, *libraries}  # the server's own libraries serve the extension too
     providers = linked | {d for lib in linked for d in _needed_libraries(lib)}
     return needed - set().union(*(_symbols(p, defined=True) for p in providers))
 
 
-def _upgrade_server(major: str) -> None:
+def _apt_install(*arguments: str) -> None:
+    """`apt-get update`, then `apt-get install -y` `arguments`."""
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--only-upgrade",
-                     f"postgresql-{major}", f"postgresql-client-{major}"]):
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *arguments]):
         done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode:
             raise TimescaleInstallError(f"{' '.join(command)} failed: {done.stderr.strip()}")
 
 
+def _upgrade_server(major: str) -> None:
+    _apt_install("--only-upgrade", f"postgresql-{major}", f"postgresql-client-{major}")
+
+
+def _put_in_place(source: Path, target: Path, mode: int) -> None:
+    """Copy `source` to `target` under a temporary name beside it, then rename it there: no
+    file is ever half-written under its own name."""
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, partial)
+        os.chmod(partial, mode)
+        os.replace(partial, target)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
 def ensure_installed(bindir: Path, repo_root: Path) -> str | None:
     """Install the vendored build into the server of `bindir` when it is beside `repo_root`
-    and not installed yet (root only); what was done, or None when nothing was to do."""
-    if installed(bindir) or os.geteuid() != 0:
+    and not installed yet, or installed but not loadable (a server not upgraded: root only);
+    what was done, or None when nothing was to do."""
+    if os.geteuid() != 0 or (installed(bindir) and loadable(bindir)):
         return None
     major = server_major(bindir)
     vendor = find_vendor(repo_root, major)
@@ -116,12 +154,14 @@ def ensure_installed(bindir: Path, repo_root: Path) -> str | None:
             raise TimescaleInstallError(f"{vendor.name} needs server functions this PostgreSQL"
                                         f" does not have: {', '.join(sorted(still))}")
     lib_dir, extension_dir = pg_dirs(bindir)
+    # the control file last, and gone meanwhile (an install that does not load is replaced):
+    # until it is there, installed() is false and the next start copies again
+    (extension_dir / "timescaledb.control").unlink(missing_ok=True)
     for source in libraries:
-        shutil.copyfile(source, lib_dir / source.name)
-        (lib_dir / source.name).chmod(0o755)
-    for source in (vendor / "extension").iterdir():
-        shutil.copyfile(source, extension_dir / source.name)
-        (extension_dir / source.name).chmod(0o644)
+        _put_in_place(source, lib_dir / source.name, 0o755)
+    for source in sorted((vendor / "extension").iterdir(),
+                         key=lambda path: path.name == "timescaledb.control"):
+        _put_in_place(source, extension_dir / source.name, 0o644)
     done.append(f"installed {vendor.name} from {vendor.parent}")
     return "; ".join(done)
 
