@@ -131,6 +131,15 @@ def test_a_database_url_libpq_cannot_read_is_a_usage_error(argv, capsys):
     assert "--database-url" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("source", ["", " ", "a b", "/x\u0007"])
+def test_a_simulated_source_no_function_takes_is_a_usage_error(source, capsys):
+    """`--source ''` wrote events that run-function and the functions then refused, each."""
+    with pytest.raises(SystemExit) as ended:
+        main(["simulate", "--minutes", "0.1", "--source", source])
+    assert ended.value.code == exitcodes.USAGE
+    assert "--source" in capsys.readouterr().err
+
+
 def test_a_subscriber_that_is_no_url_is_a_usage_error(capsys):
     """It was accepted, and every delivery to it then failed."""
     with pytest.raises(SystemExit) as ended:

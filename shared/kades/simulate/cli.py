@@ -14,7 +14,8 @@ from datetime import datetime, timezone
 
 from kades import exitcodes
 from kades.cliutil import STDIO, bounded, open_output, progress, report, unreachable
-from kades.events.envelope import CloudEvent, to_binary, to_dict
+from kades.events.envelope import (SPECVERSION, CloudEvent, attribute_problems,
+                                   control_problems, to_binary, to_dict)
 from kades.settings import http_url_problem, redact_url, shown_url
 from kades.simulate.chain import simulate_chain
 from kades.simulate.market import epoch, feed_events, simulate_market
@@ -59,6 +60,17 @@ def _post_all(events: list[CloudEvent], url: str, *, rate: float | None, realtim
                                    f"{event.id}: {response.text[:200]}")
 
 
+def event_source(text: str) -> str:
+    """An argparse type: a CloudEvents source every function takes (an empty one was written
+    into every event, and each was then refused)."""
+    attrs = {"specversion": SPECVERSION, "id": "x", "type": "x", "source": text}
+    problems = [p.message for p in attribute_problems(attrs) + control_problems(attrs)
+                if p.field == "source"]
+    if problems:
+        raise argparse.ArgumentTypeError(f"{text!r}: " + "; ".join(problems))
+    return text
+
+
 def main_simulate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="kades simulate", description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=bounded(int, 0, math.inf, "a whole number from 0"),
@@ -79,7 +91,7 @@ def main_simulate(argv: list[str]) -> int:
     parser.add_argument("--anomalies-per-token", default=2,
                         type=bounded(int, 0, math.inf, "a whole number from 0"),
                         help="anomalies injected into each token's market (default: 2)")
-    parser.add_argument("--source", default="/kades/simulator",
+    parser.add_argument("--source", default="/kades/simulator", type=event_source,
                         help="the events' CloudEvents source (default: /kades/simulator)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--output", help="write structured CloudEvents, one per line "
