@@ -224,4 +224,8 @@ def report_error(prog: str, what: str, error: BaseException) -> int:
     """An error of `what`: 3 when it means `what` could not be reached, else 1 (FAILURE)."""
     if unreachable(error):
         return report_unreachable(prog, what, error)
-    return report(prog, f"{what}: {one_line(error)}", exitcodes.FAILURE)
+    import psycopg
+    hint = (" (the database is not migrated: run kades migrate)"
+            if isinstance(error, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction))
+            else "")
+    return report(prog, f"{what}: {one_line(error)}{hint}", exitcodes.FAILURE)

@@ -446,3 +446,13 @@ def test_a_replica_whose_handlers_hold_every_connection_is_busy_not_unready(fres
         clients.close_all()
     away = dataclasses.replace(Settings.from_env(), database_url="postgresql://kades@127.0.0.1:1/x")
     assert probe_response("/ready", Context("risk-scoring", away), uses_database=True).status_code == 503
+
+
+def test_a_database_without_the_tables_is_told_to_migrate(fresh_database_url, monkeypatch, capsys):
+    """`kades apikey list` on a database never migrated said UndefinedTable and no more."""
+    from kades.cli import main
+    from kades import exitcodes
+    monkeypatch.setenv("KADES_DATABASE_URL", fresh_database_url)
+    assert main(["apikey", "list"]) == exitcodes.FAILURE
+    err = capsys.readouterr().err
+    assert "UndefinedTable" in err and "run kades migrate" in err and err.count("\n") == 1
