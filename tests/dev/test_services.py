@@ -141,6 +141,15 @@ def test_services_status_reports_remote_servers_as_unmanaged(capsys):
     assert capsys.readouterr().out.count("remote (not managed here)") == 2
 
 
+def test_a_database_url_of_several_hosts_is_not_managed_here(capsys):
+    """Settings take it (libpq tries each host); status raised ValueError on its port."""
+    config = Settings(redis_url="redis://cache.example:6379/0",
+                      database_url="postgresql://127.0.0.1:5440,127.0.0.1:5441/kades")
+    assert devservices.local_port(config.database_url) is None
+    assert devservices.main_services(["status"], config=config) == 0
+    assert capsys.readouterr().out.count("remote (not managed here)") == 2
+
+
 @pytest.mark.slow
 def test_services_up_then_down(tmp_path, capsys):
     config = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0",

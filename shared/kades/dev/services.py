@@ -78,8 +78,11 @@ def default_data_dir() -> Path:
 
 
 def local_port(url: str) -> int | None:
-    """The port of `url` when it points at this machine; None for a remote server."""
+    """The port of `url` when it points at this machine; None for a remote server, or
+    several (a PostgreSQL URL may list hosts: libpq tries each)."""
     parts = urlsplit(url)
+    if "," in parts.netloc:
+        return None
     return parts.port if parts.hostname in (HOST, "localhost") else None
 
 
