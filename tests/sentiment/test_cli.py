@@ -179,3 +179,11 @@ def test_a_damaged_gzip_export_is_one_line_not_a_traceback(tmp_path, capsys, dam
     assert main(["sentiment", str(source), "--text-column", "text", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "not a whole gzip file" in err and str(source) in err and "Traceback" not in err
+
+
+def test_a_field_past_the_csv_limit_is_named_with_its_file_and_line(tmp_path, capsys):
+    source = tmp_path / "posts.csv"
+    source.write_text("text\nfine\n\"" + "a" * 200_000 + "\"\n", encoding="utf-8")
+    assert main(["sentiment", str(source), "--text-column", "text", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"kades sentiment: {source}: line 3: not a CSV this can read"), err

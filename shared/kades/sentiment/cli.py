@@ -31,7 +31,10 @@ def _count_rows(path: str) -> int | None:
         return None  # read only once (stdin, a pipe): no second pass to count
     with open_input(path, newline="") as handle:  # a .csv.gz too, as the scoring reads it
         sep = csv_delimiter(handle.readline())
-        return sum(1 for _ in csv.reader(handle, delimiter=sep))
+        try:
+            return sum(1 for _ in csv.reader(handle, delimiter=sep))
+        except csv.Error:  # the scoring names it, with its line
+            return None
 
 
 def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
@@ -54,7 +57,7 @@ def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
                             delimiter=sep)
     writer.writeheader()
     rows = 0
-    for row in reader:
+    for row in _rows_of(reader):
         if None in row:  # csv.DictReader keeps what is past the header's columns under None
             raise InputError(f"line {reader.line_num}: {len(row[None])} field(s) more than the "
                              f"header's {len(columns)}")
@@ -67,6 +70,16 @@ def score_csv(source: IO[str], target: IO[str], *, text_column: str, model,
         if progress is not None:
             progress.update()
     return rows
+
+
+def _rows_of(reader: csv.DictReader):
+    """The reader's rows; what csv cannot read (a field past its limit, a NUL) named with
+    its line, as an InputError."""
+    try:
+        yield from reader
+    except csv.Error as error:
+        line = reader.reader.line_num  # (the DictReader's own is its last whole row's)
+        raise InputError(f"line {line}: not a CSV this can read ({error})") from None
 
 
 def main_sentiment(argv: list[str]) -> int:
@@ -106,7 +119,7 @@ def main_sentiment(argv: list[str]) -> int:
     except BrokenPipeError:
         raise  # the reader left (`| head`): kades.cli ends quietly
     except (InputError, csv.Error, OSError) as error:
-        print(f"kades sentiment: {error}", file=sys.stderr)
+        print(f"kades sentiment: {args.input}: {error}", file=sys.stderr)
         return exitcodes.FAILURE
     print(f"kades sentiment: scored {rows} rows", file=sys.stderr)
     return exitcodes.OK
