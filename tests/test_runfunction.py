@@ -72,6 +72,25 @@ def test_redis_away_is_exit_code_3_in_one_line_without_passwords(fresh_settings,
     assert err.count("\n") == 1 and "s3cret" not in err
 
 
+def test_postgresql_away_is_one_line_not_the_pools_warnings_too(kades_settings, tmp_path):
+    """psycopg's pool logged each failed connection (two lines each, through logging's last
+    resort) before the one line that says it all."""
+    import os
+    import subprocess
+    import sys
+    events = tmp_path / "events.jsonl"
+    events.write_text(feed_lines())
+    env = {**os.environ, "KADES_REDIS_URL": kades_settings.redis_url,
+           "KADES_DATABASE_URL": "postgresql://kades@127.0.0.1:1/kades",
+           "KADES_DATABASE_TIMEOUT_S": "1"}
+    done = subprocess.run([sys.executable, "-m", "kades.cli", "run-function", "market-aggregator",
+                           "--input", str(events)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == exitcodes.UNAVAILABLE, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("kades run-function: a dependency"), done.stderr
+
+
 def test_a_temporary_error_from_a_server_that_is_there_is_a_failure(monkeypatch, capsys):
     # A cancelled query is one of the errors a deployed function answers 503 to, but the
     # database answered it: no dependency is away, so 1, not 3.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from kades import exitcodes
@@ -28,6 +29,8 @@ def main_run_function(argv: list[str]) -> int:
     parser.add_argument("--input", required=True,
                         help="JSON-lines file of structured CloudEvents ('-' for stdin)")
     args = parser.parse_args(argv)
+    # An outage is said once, in one line (below): not also as each of the pool's retries
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     function = load(args.name)
     ctx = Context(function.name)
     try:
