@@ -467,3 +467,30 @@ def test_two_signers_buying_from_one_pool_are_two_swaps_not_a_route():
     assert sorted((s["trader"], s["amount_in"], s["amount_out"]) for s in records["swaps"]) == \
         sorted([(TRADER, 1_000, 2_000), (other, 3_000, 5_000)])
     assert all("route" not in s for s in records["swaps"])
+
+
+def test_a_route_whose_output_goes_to_another_wallet_is_sized_by_that_output():
+    """The pools paid the signer its middle hop's SOL: that SOL was taken for the route's
+    output when the output went to another wallet (amount_out 1,000 of SOL, not 3,000 of Y)."""
+    other = "Recipient22222222222222222222222222222222222"
+    keys = [TRADER, "PumpPool1", "VaultX", "VaultSol", "AtaX", "AtaSol", "FeeOwner", "FeeAta",
+            "PumpPool2", "VaultY", "VaultSol2", "AtaY2", other, p.PUMPSWAP, p.TOKEN]
+
+    def trade(name, pool, base_vault, quote_vault, ata_base):
+        names = (pool, TRADER, base_vault, quote_vault, ata_base, "AtaSol", "FeeOwner", "FeeAta")
+        return {"programIdIndex": keys.index(p.PUMPSWAP), "data": anchor(name),
+                "accounts": [keys.index(a) for a in names]}
+    tx = transaction(keys, [trade("sell", "PumpPool1", "VaultX", "VaultSol", "AtaX"),
+                            trade("buy", "PumpPool2", "VaultY", "VaultSol2", "AtaY2")],
+                     [(2, "PumpPool1", X, 100_000, 102_000), (3, "PumpPool1", p.WSOL, 50_000, 49_000),
+                      (4, TRADER, X, 2_000, 0), (5, TRADER, p.WSOL, 5_000, 5_000),
+                      (9, "PumpPool2", Y, 100_000, 97_000), (10, "PumpPool2", p.WSOL, 50_000, 51_000),
+                      (11, other, Y, 0, 3_000)])
+    tx["meta"]["innerInstructions"] = [
+        {"index": 0, "instructions": [_moved(keys, "AtaX", "VaultX", TRADER, 2_000),
+                                      _moved(keys, "VaultSol", "AtaSol", "PumpPool1", 1_000)]},
+        {"index": 1, "instructions": [_moved(keys, "AtaSol", "VaultSol2", TRADER, 1_000),
+                                      _moved(keys, "VaultY", "AtaY2", "PumpPool2", 3_000)]}]
+    (swap,) = normalise_transaction(tx)[0]["swaps"]
+    assert (swap["mint_in"], swap["amount_in"], swap["mint_out"], swap["amount_out"]) == (X, 2_000, Y, 3_000)
+    assert swap["route"] == ["PumpPool1", "PumpPool2"] and "pool_amount_out" not in swap

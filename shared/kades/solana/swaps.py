@@ -98,7 +98,8 @@ def leg_swaps(view: TransactionView, legs: list, deltas: dict, pool_owners: set[
             mint_in, mint_out = (base, quote) if action.delta[base] > 0 else (quote, base)
         amount_in = net[mint_in] if routed else action.delta[mint_in]
         pool_out = -(net[mint_out] if routed else action.delta[mint_out])
-        receivers = sum((leg[0].receivers for leg in group), Counter())
+        # who the pools paid the swap's output (a route's middle hops paid other mints)
+        receivers = sum((leg[0].receivers for leg in group if leg[0].delta[mint_out] < 0), Counter())
         trader, received = _trader(view, deltas, mint_in, mint_out, pool_owners, receivers)
         record = swap_record(view, trader, action.program, action.pool, mint_in, mint_out, amount_in,
                              received or pool_out)
