@@ -140,10 +140,11 @@ def test_a_simulated_source_no_function_takes_is_a_usage_error(source, capsys):
     assert "--source" in capsys.readouterr().err
 
 
-def test_a_subscriber_that_is_no_url_is_a_usage_error(capsys):
-    """It was accepted, and every delivery to it then failed."""
+@pytest.mark.parametrize("url", ["notaurl", "http://[::1", "http://h:99999/"])
+def test_a_subscriber_that_is_no_url_is_a_usage_error(capsys, url):
+    """It was accepted, and every delivery to it then failed (or a traceback)."""
     with pytest.raises(SystemExit) as ended:
-        main(["broker", "--subscriber", "market-aggregator=notaurl"])
+        main(["broker", "--subscriber", f"market-aggregator={url}"])
     assert ended.value.code == exitcodes.USAGE
     assert "an http(s) URL" in capsys.readouterr().err
 

@@ -13,7 +13,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -37,7 +36,7 @@ from kades.keys import BROKER_PING
 from kades.logs import configure_logging, log
 from kades.envfields import env_int
 from kades.settings import DEFAULT_BROKER_PORT, Settings, SettingsError, redact_url
-
+from kades.settings import DEFAULT_BROKER_PORT, Settings, SettingsError, http_url_problem, redact_url
 logger = logging.getLogger("kades.broker")
 # Deliveries in flight per unordered Trigger. Knative's channel dispatcher bounds them only by
 # its HTTP connection pool; 16 is more than most functions' containerConcurrency (4-16 in
@@ -323,9 +322,9 @@ def main_broker(argv: list[str]) -> int:
     overrides: dict[str, list[str]] = {}
     for item in args.subscriber:
         name, sep, url = item.partition("=")
-        parts = urllib.parse.urlsplit(url)
-        if not sep or not name or parts.scheme not in ("http", "https") or not parts.netloc:
-            parser.error(f"--subscriber takes NAME=URL (an http(s) URL), got {item!r}")
+        if not sep or not name or (problem := http_url_problem(url)):
+            parser.error(f"--subscriber takes NAME=URL (an http(s) URL), got {item!r}"
+                         + (f": {problem}" if sep and name else ""))
         overrides.setdefault(name, []).append(url)  # a name given twice: its replicas
     if args.ingress_process and args.role is None:
         return _supervise(argv)
