@@ -738,7 +738,7 @@ def test_a_client_whose_socket_resets_mid_send_ends_its_connection_quietly(kades
     assert redis_conn.zcard(WS_CONNECTIONS.format(key_id="k-reset")) == 0  # its slot given back
 
 
-@pytest.mark.parametrize("tokens", [["abc", "\u0000"], [""], ["x" * 65], ["a\nb"]])
+@pytest.mark.parametrize("tokens", [["abc", "\u0000"], [""], ["x" * 65], ["a\nb"], ["ab\n"]])
 def test_a_subscription_to_a_token_no_alert_can_name_is_refused(tokens):
     """Such a subscription was answered `subscribed`, and the connection then heard nothing."""
     session = websocket.Session(None)

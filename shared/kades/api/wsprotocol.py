@@ -8,7 +8,7 @@ import json
 import re
 from collections import deque
 
-from kades.events.catalogue import now_rfc3339
+from kades.events.catalogue import NO_CONTROL, TOKEN_MAX_CHARS, now_rfc3339
 from kades.events.envelope import parse_json
 
 CHANNELS = ("patterns", "whale_movements", "anomalies", "liquidityChanges", "wash_trading",
@@ -16,8 +16,7 @@ CHANNELS = ("patterns", "whale_movements", "anomalies", "liquidityChanges", "was
 MAX_CONNECTIONS_PER_KEY = 10
 MAX_SUBSCRIPTIONS = 100
 MAX_MESSAGES_PER_MIN = 1000
-MAX_TOKEN_CHARS = 64  # as a webhook's tokens (openapi.yaml)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TOKEN = re.compile(NO_CONTROL)  # an event's token, as the catalogue has it
 # A client's message: 100 subscriptions of 44-character mints are ~5 kB. Larger ones are
 # closed with 1009 before they are read whole (simple_websocket's max_message_size).
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -93,10 +92,10 @@ class Session:
         if unknown:
             return [message("error", {"code": BAD_SUBSCRIPTION, "message":
                                       f"unknown channels {unknown}; known: {list(CHANNELS)}"})], False
-        unnamable = [t for t in tokens if not 0 < len(t) <= MAX_TOKEN_CHARS or _CONTROL.search(t)]
+        unnamable = [t for t in tokens if len(t) > TOKEN_MAX_CHARS or not _TOKEN.fullmatch(t)]
         if unnamable and kind == "subscribe":  # no alert names them: the socket would hear nothing
             return [message("error", {"code": BAD_SUBSCRIPTION, "message":
-                                      f"tokens {unnamable[:5]!r}: 1-{MAX_TOKEN_CHARS} characters, "
+                                      f"tokens {unnamable[:5]!r}: 1-{TOKEN_MAX_CHARS} characters, "
                                       "no control characters"})], False
         if kind == "unsubscribe":
             self.channels.difference_update(channels)

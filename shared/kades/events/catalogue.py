@@ -73,7 +73,8 @@ TIME_PROBLEM = (f"not an RFC 3339 time from {EARLIEST_TIME.year} to {MAX_FUTURE_
 # character (core type system; the functions refuse one: a token "A\nB" was taken, and its
 # replies refused by the next function). A mint in a chain block is one (_MINT).
 NO_CONTROL = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
-_TOKEN = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": NO_CONTROL}
+TOKEN_MAX_CHARS = 64
+_TOKEN = {"type": "string", "minLength": 1, "maxLength": TOKEN_MAX_CHARS, "pattern": NO_CONTROL}
 _SCORE = {"type": "number", "minimum": 0, "maximum": 1}
 # Bounds no real amount reaches, so that sums, products and float() of them stay finite: a
 # JSON number can be any size (10**400 is an int to Python, 1e400 an infinite float).
