@@ -60,14 +60,35 @@ def test_a_service_paying_its_users_is_no_funder():
     funders = FundersAsOf(doc, slot=300, time_s=300.0, ttl_s=3600.0)
     assert funders.get("user0-0") is None and "user5-1" not in funders
     assert funders.get("farm3") == "Farm" and funders.get("c7") == "Creator"
-    assert doc.services == ["Exchange"]
+    assert list(doc.services) == ["Exchange"]
+
+
+def test_a_funder_is_a_service_only_from_the_slot_its_payments_made_it_one():
+    """Judged on the whole view, a funder whose payouts of later slots (recorded before the
+    slot was analysed: delivered first, or merely within the lateness) made it a service was
+    one as of its first slot too: the wallets it seeded there lost their funder, and the
+    sniper and wallet-splitting alerts with them, depending on delivery order."""
+    payouts = [(10, [["F", f"w{n}"] for n in range(4)])]
+    payouts += [(slot, [["F", f"u{slot}-{n}"] for n in range(5)])
+                for slot in range(13, 13 + SERVICE_SLOTS + 1)]
+    answers = []
+    for order in (payouts, payouts[::-1]):
+        doc = None
+        for slot, pairs in order:
+            doc = record_fundings(doc, pairs, slot=slot, time_s=slot * 0.4, ttl_s=3600.0)
+        assert list(doc.services) == ["F"]  # as of the newest slot
+        answers.append([FundersAsOf(doc, slot=at, time_s=at * 0.4, ttl_s=3600.0).get(wallet)
+                        for at, wallet in ((11, "w0"), (20, "u13-0"), (40, "w0"), (40, "u33-4"))])
+    # 4 wallets at slot 10, 5 a slot from 13: the 101st wallet and the 21st slot come at 32
+    assert answers[0] == answers[1] == ["F", "F", None, None]
+    assert doc.services == {"F": 32}
 
 
 def recorded_in_full(doc: dict | None, pairs: list, *, slot: int, time_s: float, ttl_s: float,
                      max_wallets: int) -> dict:
     """The rules Fundings keeps, applied to a whole document at each slot (as the shared
     fundings document was): the reference."""
-    doc = doc or {"funded": {}, "newest_s": None, "services": []}
+    doc = doc or {"funded": {}, "newest_s": None, "services": {}}
     funded, added = {w: list(es) for w, es in doc["funded"].items()}, False
     for funder, wallet in pairs:
         entries = funded.setdefault(wallet, [])
@@ -90,7 +111,11 @@ def recorded_in_full(doc: dict | None, pairs: list, *, slot: int, time_s: float,
             wallets[funder] = wallets.get(funder, 0) + 1
         for funder, _, paid_in in entries:
             slots.setdefault(funder, set()).add(paid_in)
-    services = sorted(f for f, n in wallets.items() if n > SERVICE_WALLETS and len(slots[f]) > SERVICE_SLOTS)
+    services = {}  # a service from the slot its 101st wallet and 21st slot were paid in
+    for funder in sorted(f for f, n in wallets.items() if n > SERVICE_WALLETS and len(slots[f]) > SERVICE_SLOTS):
+        firsts = sorted(min(e[2] for e in es if e[0] == funder) for es in kept.values()
+                        if any(e[0] == funder for e in es))
+        services[funder] = max(firsts[SERVICE_WALLETS], sorted(slots[funder])[SERVICE_SLOTS])
     return {"funded": kept, "newest_s": newest, "services": services}
 
 
@@ -118,7 +143,7 @@ def test_slot_by_slot_the_same_as_the_whole_document_each_slot(seed):
                                          ttl_s=ttl_s, max_wallets=cap)
         assert fundings.funded == reference_doc["funded"], slot
         assert fundings.services == reference_doc["services"] and fundings.newest_s == reference_doc["newest_s"]
-        seen_services.add(tuple(fundings.services))
+        seen_services.add(tuple(fundings.services))  # (its funders)
         capped = capped or len(fundings.funded) == cap
     assert capped and seen_services >= {(), ("Hot",)}  # the cap was reached, a service came and went
     # funders no wallet names any more are forgotten (a long-lived process met millions)

@@ -8,7 +8,9 @@ one slot (a fan-out: tips go to 1-2) or is a known creator, and stops counting o
 seeded more than SERVICE_WALLETS wallets in more than SERVICE_SLOTS slots within the
 document's hour: an exchange's hot wallet paying withdrawals all along, whose customers
 trading one token were a "wallet-splitting" cluster. A farm (a creator's sniper wallets
-among them) seeds its wallets in a few slots, however many.
+among them) seeds its wallets in a few slots, however many. Read as of a slot, a funder is
+a service only from the slot its payments made it one: what the view holds of later slots
+does not change an earlier slot's answer, whatever order the slots came in.
 
 >>> doc = record_fundings(None, [["F", "a"], ["F", "b"], ["F", "c"], ["X", "d"]],
 ...                       slot=10, time_s=100.0, ttl_s=3600.0)
@@ -58,10 +60,10 @@ class Fundings:
         self.ttl_s, self.max_wallets = ttl_s, max_wallets
         self.funded: dict[str, list] = {}  # wallet -> [[funder, time_s, slot], ...] by (slot, funder)
         self.newest_s: float | None = None
-        self.services: list[str] = []
+        self.services: dict[str, int] = {}  # funder -> the slot from which it is a service
         self._expiry: list[tuple] = []    # heap: (time_s, slot, funder, wallet) of each funding
         self._latest: list[tuple] = []    # heap: (a wallet's latest slot, wallet), stale ones too
-        self._wallets: dict[str, int] = {}          # funder -> wallets whose fundings name it
+        self._wallets: dict[str, set] = {}          # funder -> wallets whose fundings name it
         self._slots: dict[str, dict[int, int]] = {}  # funder -> slot -> its fundings kept
 
     def doc(self) -> dict:
@@ -101,28 +103,40 @@ class Fundings:
         if len(self._latest) > 4 * len(self.funded) + 1024:  # stale entries: built afresh
             self._latest = [(entries[-1][2], w) for w, entries in self.funded.items()]
             heapq.heapify(self._latest)
-        services = set(self.services)
+        services = dict(self.services)  # a new dict: a reader keeps the one it took
         for funder in touched:
-            if (self._wallets.get(funder, 0) > SERVICE_WALLETS
+            if (len(self._wallets.get(funder, ())) > SERVICE_WALLETS
                     and len(self._slots.get(funder, ())) > SERVICE_SLOTS):
-                services.add(funder)
+                services[funder] = self._service_from(funder)
             else:
-                services.discard(funder)
-        self.services = sorted(services)  # a new list: a reader keeps the one it took
+                services.pop(funder, None)
+        self.services = dict(sorted(services.items()))
         return True
+
+    def _service_from(self, funder: str) -> int:
+        """The slot from which `funder` is a service: the one its SERVICE_WALLETS + 1-th wallet
+        and SERVICE_SLOTS + 1-th slot were paid in. Read as of an earlier slot, its fundings
+        are a funder's still: the later payouts a view holds (slots delivered first, or only
+        recorded before this one was analysed) say nothing of that slot."""
+        firsts = heapq.nsmallest(SERVICE_WALLETS + 1, (
+            min(slot for named, _, slot in self.funded[wallet] if named == funder)
+            for wallet in self._wallets[funder]))
+        return max(firsts[-1], heapq.nsmallest(SERVICE_SLOTS + 1, self._slots[funder])[-1])
 
     def _replace(self, wallet: str, old, new: list, touched: set) -> None:
         """A wallet's fundings `old` -> `new` (a new list: a reader on another thread keeps the
         old one whole), the funders' counts with them, and its latest slot in the cap's heap
         when that changed (expiry takes by time, which need not follow the slots)."""
+        before, after = {e[0] for e in old}, {e[0] for e in new}
+        for funder in before - after:
+            wallets = self._wallets[funder]
+            wallets.discard(wallet)
+            if not wallets:  # a funder gone from every wallet is forgotten
+                del self._wallets[funder]
+        for funder in after - before:
+            self._wallets.setdefault(funder, set()).add(wallet)
+        touched.update(before, after)
         for entries, step in ((old, -1), (new, 1)):
-            for funder in {e[0] for e in entries}:
-                wallets = self._wallets.get(funder, 0) + step
-                if wallets:
-                    self._wallets[funder] = wallets
-                else:  # a funder gone from every wallet is forgotten
-                    del self._wallets[funder]
-                touched.add(funder)
             for funder, _, slot in entries:
                 counts = self._slots.setdefault(funder, {})
                 counts[slot] = counts.get(slot, 0) + step
@@ -153,6 +167,7 @@ def record_fundings(fundings: Fundings | None, paid: list, *, slot: int, time_s:
 
 
 _UNFUNDED = object()  # FundersAsOf.get's answer for a wallet without a funder
+_NEVER = float("inf")  # the slot from which a funder that is no service is one
 
 
 class FundersAsOf(Mapping):
@@ -161,7 +176,7 @@ class FundersAsOf(Mapping):
     def __init__(self, doc, *, slot: int, time_s: float, ttl_s: float):
         doc = doc.doc() if type(doc) is Fundings else doc  # or a document: {"funded", "services"?}
         self.funded, self.slot, self.time_s, self.ttl_s = doc["funded"], slot, time_s, ttl_s
-        self.services = frozenset(doc.get("services", ()))
+        self.services: dict[str, int] = doc.get("services", {})  # funder -> from which slot
 
     def get(self, wallet: str, default=None):
         """As Mapping.get, without a KeyError raised and caught for every wallet nobody funded
@@ -169,7 +184,7 @@ class FundersAsOf(Mapping):
         says nothing of who controls the wallet: none."""
         for funder, time_s, slot in reversed(self.funded.get(wallet, ())):
             if slot <= self.slot and self.time_s - time_s <= self.ttl_s:
-                return default if funder in self.services else funder
+                return default if self.services.get(funder, _NEVER) <= self.slot else funder
         return default
 
     def as_of(self, wallet: str, slot: int, time_s: float) -> str | None:
@@ -177,7 +192,7 @@ class FundersAsOf(Mapping):
         nothing of who seeded the wallet that traded (a cashback bot paying buyers later)."""
         for funder, funded_s, funded_slot in reversed(self.funded.get(wallet, ())):
             if funded_slot <= slot and time_s - funded_s <= self.ttl_s:
-                return None if funder in self.services else funder
+                return None if self.services.get(funder, _NEVER) <= slot else funder
         return None
 
     def __getitem__(self, wallet: str) -> str:
