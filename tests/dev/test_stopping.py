@@ -174,6 +174,28 @@ def test_a_server_that_is_not_redis_on_the_redis_port_is_named_not_a_traceback(
     assert not (tmp_path / "redis").exists()
 
 
+def test_a_redis_that_asks_for_a_password_is_redis_but_not_ours(tmp_path, capsys):
+    """Its NOAUTH answer was taken for no Redis at all."""
+    port = devservices.free_port()
+    server = subprocess.Popen([devservices.redis_binary(), "--port", str(port), "--bind",
+                               "127.0.0.1", "--requirepass", "secret", "--save", "",
+                               "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        devservices.wait_until(lambda: devservices.port_open(port), timeout_s=10,
+                               what="redis-server", log=tmp_path / "redis.log")
+        assert devservices.redis_status(port) == "locked"
+        config = Settings(redis_url=f"redis://127.0.0.1:{port}/0",
+                          database_url="postgresql://kades@db.example:5432/kades")
+        assert devservices.main_services(["status"], config=config) == 0
+        assert "answering, but not to us" in capsys.readouterr().out
+        assert devservices.main_services(["up", "--data-dir", str(tmp_path / "d")],
+                                         config=config) == 1
+        assert "belongs to another server" in capsys.readouterr().err
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 @pytest.mark.parametrize("message", ["redis-server (pid 4242) did not stop within 10 s",
                                      "pg_ctl stop failed: pg_ctl: server does not shut down\n"
                                      "HINT: the \"-m fast\" option ..."])

@@ -142,11 +142,16 @@ def test_an_install_whose_server_was_not_upgraded_is_repaired(fake_server, monke
     assert (lib_dir / "timescaledb.so").read_bytes() != b"old"
 
 
-def test_a_server_that_cannot_be_checked_is_a_clear_error_not_a_traceback(monkeypatch):
+def test_a_server_that_cannot_be_checked_is_plain_postgresql_or_a_clear_error(monkeypatch,
+                                                                             capsys):
+    """Without nm and readelf (a slim image, apt away) `auto` stopped PostgreSQL from starting
+    at all: it is plain PostgreSQL then, said; the Apache-2 edition, asked for, is an error."""
     def cannot_tell(bindir):
         raise vendor_timescale.TimescaleInstallError("... needs nm and readelf ...")
 
     monkeypatch.setattr(vendor_timescale, "ensure_installed", lambda bindir, repo: None)
     monkeypatch.setattr(vendor_timescale, "loadable", cannot_tell)
+    assert devservices.timescale_options(Path("/nowhere"), "auto") == []
+    assert "TimescaleDB not used: ... needs nm and readelf" in capsys.readouterr().err
     with pytest.raises(devservices.DevServiceUnavailable, match="nm and readelf"):
-        devservices.timescale_options(Path("/nowhere"), "auto")
+        devservices.timescale_options(Path("/nowhere"), "apache")

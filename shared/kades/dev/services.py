@@ -148,8 +148,9 @@ def redis_answers(port: int) -> bool:
 
 
 def redis_status(port: int) -> str:
-    """"ready", "loading" (a Redis still reading its data: it answers only LOADING) or
-    "silent" (nothing, or something that does not speak Redis: `port_open` tells which)."""
+    """"ready", "loading" (a Redis still reading its data: it answers only LOADING), "locked"
+    (a Redis that asks for a password, or refuses us otherwise: no one this checkout started)
+    or "silent" (nothing, or something that does not speak Redis: `port_open` tells which)."""
     if not port_open(port):
         return "silent"
     client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, socket_connect_timeout=1.0,
@@ -158,6 +159,8 @@ def redis_status(port: int) -> str:
         return "ready" if client.ping() else "silent"
     except redis.BusyLoadingError:
         return "loading"
+    except (redis.AuthenticationError, redis.ResponseError):  # (before ConnectionError, its base)
+        return "locked"
     # InvalidResponse: what answered is no Redis (an HTTP server's reply, say)
     except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.InvalidResponse):
         return "silent"
@@ -222,8 +225,8 @@ def redis_data_dir(port: int) -> Path | None:
     client = redis.Redis(host=HOST, port=port, socket_timeout=1.0, decode_responses=True)
     try:
         return Path(client.config_get("dir")["dir"]).resolve()
-    except redis.ResponseError:  # CONFIG disabled or renamed: not one of ours
-        return None
+    except (redis.ResponseError, redis.AuthenticationError):  # CONFIG disabled or renamed, or
+        return None                                          # a password: not one of ours
     finally:
         client.close()
 
@@ -491,7 +494,11 @@ def timescale_options(bindir: Path, edition: str) -> list[str]:
         vendor_timescale.ensure_installed(bindir, repo_root())
         loads = vendor_timescale.loadable(bindir)
     except vendor_timescale.TimescaleInstallError as error:
-        raise DevServiceUnavailable(str(error)) from error
+        if edition == "apache":  # asked for by name: no stand-in
+            raise DevServiceUnavailable(str(error)) from error
+        # "auto": plain PostgreSQL, which KADES works on too, rather than none
+        print(f"kades services: TimescaleDB not used: {error}", file=sys.stderr)
+        loads = False
     if not loads:
         if edition == "apache":
             raise DevServiceUnavailable("the Apache-2 edition needs TimescaleDB, which is not "
@@ -666,8 +673,11 @@ def _status(config: Settings, redis_port: int | None, pg_port: int | None) -> bo
                             ("postgres", config.database_url, pg_port)):
         answers = port_open(port) if port is not None else None
         state = {True: "answering", False: "down", None: "remote (not managed here)"}[answers]
-        if name == "redis" and answers and redis_status(port) == "silent":
+        probed = redis_status(port) if name == "redis" and answers else None
+        if probed == "silent":
             answers, state = False, f"something that is not Redis listens on port {port}"
+        elif probed == "locked":
+            state = "answering, but not to us (a password?): not this checkout's Redis"
         ok = ok and answers is not False
         if name == "postgres" and answers is not False:
             state += f": {_storage(url)}"
