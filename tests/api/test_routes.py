@@ -568,6 +568,7 @@ def test_an_analysis_s_quote_with_control_characters_or_too_long_is_named(api):
     ("min_risk_score=0.2_5", "min_risk_score"),  # float() reads underscores
     ("min_risk_score=1_0", "min_risk_score"),  # was refused as 10.0, a value never sent
     ("min_risk_score=%200.5", "min_risk_score"),
+    ("limit=" + "9" * 5000, "limit"),  # past int()'s 4,300 digits: a ValueError
 ])
 def test_a_query_number_is_ascii_digits_as_written(api, query, field):
     response = call(api, "GET", f"/v1/anomalies?{query}")

@@ -115,7 +115,7 @@ def _coerce(raw: str, schema: dict) -> Any:
     kinds = kinds if isinstance(kinds, list) else [kinds]
     # ASCII digits as written: int() and float() also read other scripts' digits, white
     # space and underscores ("1_0" was refused as 10.0, a value the caller never sent)
-    if "integer" in kinds and _INTEGER.fullmatch(raw):
+    if "integer" in kinds and _INTEGER.fullmatch(raw) and len(raw) <= _MAX_DIGITS:
         return int(raw)
     if "number" in kinds and _NUMBER.fullmatch(raw) and math.isfinite(number := float(raw)):
         return number
@@ -123,6 +123,7 @@ def _coerce(raw: str, schema: dict) -> Any:
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_MAX_DIGITS = 4000  # int() refuses past 4,300 digits (a ValueError); the schema then names it
 _NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
