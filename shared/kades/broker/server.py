@@ -35,8 +35,8 @@ from kades.cliutil import bounded, redis_url, report, report_error
 from kades.keys import BROKER_PING
 from kades.logs import configure_logging, log
 from kades.envfields import env_int
-from kades.settings import DEFAULT_BROKER_PORT, Settings, SettingsError, redact_url
 from kades.settings import DEFAULT_BROKER_PORT, Settings, SettingsError, http_url_problem, redact_url
+
 logger = logging.getLogger("kades.broker")
 # Deliveries in flight per unordered Trigger. Knative's channel dispatcher bounds them only by
 # its HTTP connection pool; 16 is more than most functions' containerConcurrency (4-16 in

@@ -10,7 +10,6 @@ plain tables.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import psycopg
 
@@ -40,11 +39,7 @@ def main_retention(argv: list[str] | None = None) -> int:
     try:
         with psycopg.connect(url) as conn:
             removed = apply_retention(conn, keep_days=args.keep_days)
-    except psycopg.errors.UndefinedFunction:
-        print("kades retention: the database is not migrated (run kades migrate)",
-              file=sys.stderr)
-        return exitcodes.FAILURE
-    except psycopg.Error as error:  # away (3), or refused: no such database, a privilege (1)
+    except psycopg.Error as error:  # away (3); refused, or not migrated (1): report_error says
         return report_error("retention", "the database", error)
     for table, count, unit in removed:
         print(f"{table:<16} {count} {unit} removed")
